@@ -1,0 +1,233 @@
+/*
+ * util.c: small pure helpers (see util.h).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include "util.h"
+
+static const char *const s_roles[] = {
+	[KP_ROLE_NONE] = "none",
+	[KP_ROLE_LEERPLICHT] = "leerplicht",
+	[KP_ROLE_HALT] = "halt",
+	[KP_ROLE_RVDK] = "rvdk",
+	[KP_ROLE_OM] = "om",
+	[KP_ROLE_JBT] = "jbt",
+	[KP_ROLE_AUDITOR] = "auditor",
+};
+
+int
+kp_role_from_string(const char *s)
+{
+	size_t i;
+
+	if (s == NULL)
+		return KP_ROLE_NONE;
+	for (i = 1; i < sizeof(s_roles) / sizeof(s_roles[0]); i++)
+		if (strcmp(s, s_roles[i]) == 0)
+			return (int)i;
+	return KP_ROLE_NONE;
+}
+
+const char *
+kp_role_name(int role)
+{
+	if (role < 0 || (size_t)role >= sizeof(s_roles) / sizeof(s_roles[0]))
+		return "none";
+	return s_roles[role];
+}
+
+bool
+kp_oin_valid(const char *s)
+{
+	size_t i;
+
+	if (s == NULL)
+		return false;
+	for (i = 0; i < KP_OIN_LEN; i++)
+		if (s[i] < '0' || s[i] > '9')
+			return false;
+	return s[KP_OIN_LEN] == '\0';
+}
+
+void
+kp_hex(const uint8_t *in, size_t len, char *out)
+{
+	static const char digits[] = "0123456789abcdef";
+	size_t i;
+
+	for (i = 0; i < len; i++) {
+		out[2 * i] = digits[in[i] >> 4];
+		out[2 * i + 1] = digits[in[i] & 0x0f];
+	}
+	out[2 * len] = '\0';
+}
+
+static int
+s_nibble(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+int
+kp_unhex(const char *in, uint8_t *out, size_t len)
+{
+	size_t i;
+	int hi, lo;
+
+	for (i = 0; i < len; i++) {
+		if (in[2 * i] == '\0' || in[2 * i + 1] == '\0')
+			return -1;
+		hi = s_nibble(in[2 * i]);
+		lo = s_nibble(in[2 * i + 1]);
+		if (hi < 0 || lo < 0)
+			return -1;
+		out[i] = (uint8_t)(hi << 4 | lo);
+	}
+	return in[2 * len] == '\0' ? 0 : -1;
+}
+
+void
+kp_uuid_format(const uint8_t id[16], char out[KP_UUID_TEXT_LEN + 1])
+{
+	char hex[33];
+
+	kp_hex(id, 16, hex);
+	snprintf(out, KP_UUID_TEXT_LEN + 1, "%.8s-%.4s-%.4s-%.4s-%.12s",
+	    hex, hex + 8, hex + 12, hex + 16, hex + 20);
+}
+
+int
+kp_uuid_parse(const char *text, uint8_t id[16])
+{
+	char hex[33];
+	size_t i, j = 0;
+
+	if (text == NULL || strlen(text) != KP_UUID_TEXT_LEN)
+		return -1;
+	for (i = 0; i < KP_UUID_TEXT_LEN; i++) {
+		if (i == 8 || i == 13 || i == 18 || i == 23) {
+			if (text[i] != '-')
+				return -1;
+			continue;
+		}
+		hex[j++] = text[i];
+	}
+	hex[32] = '\0';
+	return kp_unhex(hex, id, 16);
+}
+
+void
+kp_uuid_new(uint8_t id[16])
+{
+	randombytes_buf(id, 16);
+	id[6] = (uint8_t)((id[6] & 0x0f) | 0x40);
+	id[8] = (uint8_t)((id[8] & 0x3f) | 0x80);
+}
+
+uint64_t
+kp_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+void
+kp_time_format(uint64_t ms, char out[32])
+{
+	time_t secs = (time_t)(ms / 1000u);
+	struct tm tm;
+
+	size_t n;
+
+	gmtime_r(&secs, &tm);
+	n = strftime(out, 32, "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(out + n, 32 - n, ".%03uZ", (unsigned)(ms % 1000u));
+}
+
+int
+kp_time_parse(const char *text, uint64_t *ms_out)
+{
+	struct tm tm;
+	const char *p;
+	unsigned frac = 0;
+	int n = 0;
+	time_t secs;
+
+	if (text == NULL)
+		return -1;
+	memset(&tm, 0, sizeof(tm));
+	p = strptime(text, "%Y-%m-%dT%H:%M:%S", &tm);
+	if (p == NULL)
+		return -1;
+	if (*p == '.') {
+		if (sscanf(p, ".%3u%n", &frac, &n) != 1 || n != 4)
+			return -1;
+		p += n;
+	}
+	if (strcmp(p, "Z") != 0)
+		return -1;
+	secs = timegm(&tm);
+	if (secs < 0)
+		return -1;
+	*ms_out = (uint64_t)secs * 1000u + frac;
+	return 0;
+}
+
+int
+kp_read_file(const char *path, size_t max, uint8_t **buf, size_t *len)
+{
+	struct stat st;
+	uint8_t *data = NULL;
+	size_t got = 0;
+	ssize_t n;
+	int fd, saved;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	if (fstat(fd, &st) < 0)
+		goto fail;
+	if ((size_t)st.st_size > max) {
+		errno = EFBIG;
+		goto fail;
+	}
+	data = malloc((size_t)st.st_size + 1);
+	if (data == NULL)
+		goto fail;
+	while (got < (size_t)st.st_size) {
+		n = read(fd, data + got, (size_t)st.st_size - got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			goto fail;
+		got += (size_t)n;
+	}
+	data[got] = '\0';
+	close(fd);
+	*buf = data;
+	*len = got;
+	return 0;
+fail:
+	saved = errno;
+	free(data);
+	close(fd);
+	errno = saved ? saved : EIO;
+	return -1;
+}

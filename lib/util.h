@@ -1,0 +1,60 @@
+/*
+ * util.h: small pure helpers shared by every module: hex and UUID text
+ * forms, OIN and role validation, clocks, whole-file reading.
+ */
+#ifndef KP_UTIL_H
+#define KP_UTIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define KP_OIN_LEN 20         /* an OIN is exactly 20 decimal digits */
+#define KP_UUID_TEXT_LEN 36   /* 8-4-4-4-12 */
+
+enum kp_role {
+	KP_ROLE_NONE = 0,
+	KP_ROLE_LEERPLICHT,
+	KP_ROLE_HALT,
+	KP_ROLE_RVDK,
+	KP_ROLE_OM,
+	KP_ROLE_JBT,
+	KP_ROLE_AUDITOR,
+};
+
+/* "leerplicht" -> KP_ROLE_LEERPLICHT; KP_ROLE_NONE for anything else. */
+int kp_role_from_string(const char *s);
+/* KP_ROLE_HALT -> "halt"; "none" for an unknown value. */
+const char *kp_role_name(int role);
+
+/* True if s is exactly 20 ASCII digits. */
+bool kp_oin_valid(const char *s);
+
+/* Lowercase hex of len bytes into out (2*len+1 bytes). */
+void kp_hex(const uint8_t *in, size_t len, char *out);
+/* Parse exactly 2*len hex digits; 0 / -1. */
+int kp_unhex(const char *in, uint8_t *out, size_t len);
+
+/* 16 bytes -> "xxxxxxxx-xxxx-4xxx-yxxx-xxxxxxxxxxxx" (37 bytes with NUL). */
+void kp_uuid_format(const uint8_t id[16], char out[KP_UUID_TEXT_LEN + 1]);
+/* Parse the form above (any version nibble); 0 / -1. */
+int kp_uuid_parse(const char *text, uint8_t id[16]);
+/* 16 random bytes with the UUIDv4 version and variant bits set. */
+void kp_uuid_new(uint8_t id[16]);
+
+/* Wall clock, UTC, milliseconds since the epoch. */
+uint64_t kp_now_ms(void);
+
+/* Format ms since the epoch as "2027-01-31T12:00:00.123Z" (25 bytes). */
+void kp_time_format(uint64_t ms, char out[32]);
+/* Parse "2027-01-31T00:00:00Z" (optionally with .mmm); 0 / -1. */
+int kp_time_parse(const char *text, uint64_t *ms_out);
+
+/*
+ * Read a whole file of at most max bytes into a malloc'd buffer, NUL
+ * terminated (the NUL is not counted in *len).  0 / -1 with errno set
+ * (EFBIG when the file is larger than max).
+ */
+int kp_read_file(const char *path, size_t max, uint8_t **buf, size_t *len);
+
+#endif

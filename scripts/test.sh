@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# The whole test suite: install dependencies, build, run every test with
+# ctest.  BUILD_DIR and extra cmake arguments as for build.sh.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/install-deps.sh
+scripts/build.sh "$@"
+cd "${BUILD_DIR:-build}"
+ctest --output-on-failure -j"$(nproc)" --timeout 900

@@ -1,0 +1,98 @@
+/*
+ * common.c: helpers for the Criterion tests (see common.h).
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+
+#include <criterion/criterion.h>
+#include <sodium.h>
+
+#include "common.h"
+
+static const char *
+s_env(const char *name)
+{
+	const char *v = getenv(name);
+
+	cr_assert(v != NULL && *v != '\0', "%s is not set (run through ctest)",
+	    name);
+	return v;
+}
+
+const char *test_chain(void) { return s_env("KP_TEST_CHAIN"); }
+const char *test_bin(void) { return s_env("KP_BIN"); }
+const char *test_source_dir(void) { return s_env("KP_SOURCE_DIR"); }
+
+const char *
+test_org_dir(const char *chain, const char *oin, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s/orgs/%s", chain, oin);
+	return buf;
+}
+
+const char *
+test_cert(const char *chain, const char *oin, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s/orgs/%s/cert.pem", chain, oin);
+	return buf;
+}
+
+char *
+test_tmpdir(char *buf, size_t len)
+{
+	const char *base = getenv("TMPDIR");
+
+	snprintf(buf, len, "%s/kptest.XXXXXX", base ? base : "/tmp");
+	cr_assert(mkdtemp(buf) != NULL, "mkdtemp failed");
+	return buf;
+}
+
+static int
+s_status(int rc)
+{
+	if (rc == -1)
+		return -1;
+	return WIFEXITED(rc) ? WEXITSTATUS(rc) : 128 + WTERMSIG(rc);
+}
+
+int
+test_sh(const char *fmt, ...)
+{
+	char cmd[8192];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(cmd, sizeof(cmd), fmt, ap);
+	va_end(ap);
+	return s_status(system(cmd));
+}
+
+int
+test_sh_output(char *out, size_t outlen, const char *fmt, ...)
+{
+	char cmd[8192];
+	size_t got = 0, n;
+	va_list ap;
+	FILE *p;
+
+	va_start(ap, fmt);
+	vsnprintf(cmd, sizeof(cmd) - 8, fmt, ap);
+	va_end(ap);
+	strcat(cmd, " 2>&1");
+	p = popen(cmd, "r");
+	cr_assert(p != NULL, "popen failed");
+	while (got + 1 < outlen &&
+	    (n = fread(out + got, 1, outlen - 1 - got, p)) > 0)
+		got += n;
+	out[got] = '\0';
+	return s_status(pclose(p));
+}
+
+void
+test_init(void)
+{
+	cr_assert(sodium_init() >= 0, "sodium_init failed");
+}
