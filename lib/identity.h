@@ -1,0 +1,87 @@
+/*
+ * identity.h: organisation identities, verified back to the chain CA.
+ *
+ * A chain folder (made by certs/ketenpost-certs) holds:
+ *   ca.crt                      the chain CA (Ed25519, self-signed)
+ *   crl.pem                     the CA's current CRL
+ *   orgs/<OIN>/cert.pem         the organisation's public identity
+ *   orgs/<OIN>/sign.key         Ed25519 private key (PKCS#8 PEM, 0600)
+ *   orgs/<OIN>/transport.key    X25519 private key for CURVE (0600)
+ *   orgs/<OIN>/payload.key      X25519 private key for payloads (0600)
+ *
+ * The certificate is the whole public identity: subject serialNumber = OIN,
+ * O = name, OU = role; keyUsage digitalSignature; the X25519 public keys sit
+ * in two CA-signed extensions (OIDs below) and the endpoint, if any, is a
+ * URI subjectAltName.  Nothing is trusted that X509_verify_cert() does not
+ * accept against ca.crt and crl.pem.
+ *
+ * trust_t owns the X509_STORE; partner_t owns one verified public identity;
+ * identity_t owns the own organisation's secrets (in sodium_malloc memory,
+ * wiped on destroy) and its public identity.
+ */
+#ifndef KP_IDENTITY_H
+#define KP_IDENTITY_H
+
+#include <stdint.h>
+
+#include "kperr.h"
+#include "util.h"
+
+/* 2.25.<UUID as integer> (ITU-T X.667): self-allocated, no registry. */
+#define KP_OID_ARC "2.25.67347856694148499295416158433977032265"
+#define KP_OID_TRANSPORT_KEY KP_OID_ARC ".1" /* OCTET STRING, 32 bytes */
+#define KP_OID_PAYLOAD_KEY KP_OID_ARC ".2"   /* OCTET STRING, 32 bytes */
+
+#define KP_NAME_MAX 64
+#define KP_ENDPOINT_MAX 256
+
+typedef struct trust trust_t;
+typedef struct partner partner_t;
+typedef struct identity identity_t;
+
+/*
+ * Load chain_dir/ca.crt and chain_dir/crl.pem into a verification store.
+ * The CRL is required (an empty CRL is fine): a chain without one cannot
+ * revoke, and we would rather refuse than silently skip the check.
+ */
+int trust_load(const char *chain_dir, trust_t **out, kp_err_t *err)
+    __attribute__((warn_unused_result));
+void trust_destroy(trust_t **self_p);
+
+/*
+ * Load and verify a public identity from a PEM certificate file: chain to
+ * the CA, validity period (now), CRL, keyUsage digitalSignature, subject
+ * serialNumber a valid OIN, OU a known role, both X25519 keys present.
+ * Errors: KP_ERR_IO, KP_ERR_CERT_INVALID, KP_ERR_CERT_UNTRUSTED,
+ * KP_ERR_CERT_EXPIRED, KP_ERR_CERT_NOT_YET_VALID, KP_ERR_CERT_REVOKED,
+ * KP_ERR_CERT_KEY_USAGE, KP_ERR_CRL.  The message names the file.
+ */
+int partner_load(const trust_t *trust, const char *cert_file,
+    partner_t **out, kp_err_t *err) __attribute__((warn_unused_result));
+void partner_destroy(partner_t **self_p);
+
+const char *partner_oin(const partner_t *self);      /* 20 digits */
+const char *partner_name(const partner_t *self);     /* O= */
+int partner_role(const partner_t *self);             /* enum kp_role */
+const char *partner_endpoint(const partner_t *self); /* NULL if none */
+const char *partner_cert_file(const partner_t *self);
+const uint8_t *partner_sign_pk(const partner_t *self);      /* 32 bytes */
+const uint8_t *partner_transport_pk(const partner_t *self); /* 32 bytes */
+const uint8_t *partner_payload_pk(const partner_t *self);   /* 32 bytes */
+
+/*
+ * Load the own organisation from org_dir: cert.pem verified as above, and
+ * the three secret key files, each refused (KP_ERR_KEY_FILE_MODE, naming
+ * the file) if group or others have any access, and each checked to match
+ * the public key in the certificate (KP_ERR_KEY_INVALID otherwise).
+ */
+int identity_load(const trust_t *trust, const char *org_dir,
+    identity_t **out, kp_err_t *err) __attribute__((warn_unused_result));
+void identity_destroy(identity_t **self_p);
+
+const partner_t *identity_public(const identity_t *self);
+const uint8_t *identity_sign_sk(const identity_t *self);      /* 64 bytes */
+const uint8_t *identity_transport_sk(const identity_t *self); /* 32 bytes */
+const uint8_t *identity_payload_sk(const identity_t *self);   /* 32 bytes */
+
+#endif
