@@ -1,0 +1,642 @@
+/*
+ * envelope.c: seal and open case events; sign and verify receipts.
+ *
+ * Owns nothing long-lived: every call works on caller buffers and wipes
+ * its own temporaries.  Never: decrypts before the signature is verified,
+ * re-serialises a received protobuf to check a signature (the exact bytes
+ * received are what is verified), or accepts a header field it cannot
+ * check.  The byte layout is docs/PROTOCOL.md; keep the two in step.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "envelope.h"
+#include "envelope.pb-c.h"
+#include "events.pb-c.h"
+
+static const char s_env_label[] = "ketenpost/v1/envelope";
+static const char s_rcpt_label[] = "ketenpost/v1/receipt";
+
+#define NONCE_LEN crypto_aead_xchacha20poly1305_ietf_NPUBBYTES
+#define TAG_LEN crypto_aead_xchacha20poly1305_ietf_ABYTES
+#define SIG_LEN crypto_sign_BYTES
+
+/*
+ * The signed bytes of PROTOCOL.md §5/§8 are hashed in the same order they
+ * are signed, so one function computes both the Ed25519 input (tbs) and
+ * the envelope / receipt digest.  OUT: *tbs (malloc'd), *tbs_len, digest.
+ */
+static int
+s_tbs(const char *label, const uint8_t *body, size_t body_len,
+    const uint8_t *tail, size_t tail_len, uint8_t **tbs, size_t *tbs_len,
+    uint8_t digest[KP_DIGEST_LEN])
+{
+	size_t label_len = strlen(label);
+	size_t n = label_len + 4 + body_len + tail_len;
+	uint8_t *b = malloc(n);
+
+	if (b == NULL)
+		return -1;
+	memcpy(b, label, label_len);
+	b[label_len] = (uint8_t)(body_len >> 24);
+	b[label_len + 1] = (uint8_t)(body_len >> 16);
+	b[label_len + 2] = (uint8_t)(body_len >> 8);
+	b[label_len + 3] = (uint8_t)body_len;
+	memcpy(b + label_len + 4, body, body_len);
+	if (tail_len > 0)
+		memcpy(b + label_len + 4 + body_len, tail, tail_len);
+	if (crypto_generichash(digest, KP_DIGEST_LEN, b, n, NULL, 0) != 0) {
+		free(b);
+		return -1;
+	}
+	*tbs = b;
+	*tbs_len = n;
+	return 0;
+}
+
+static bool
+s_label_valid(const char *s)
+{
+	size_t i, n = strlen(s);
+
+	if (n == 0 || n > KP_LABEL_MAX)
+		return false;
+	for (i = 0; i < n; i++)
+		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' &&
+		    s[i] <= 'Z') || (s[i] >= '0' && s[i] <= '9') ||
+		    strchr("._:/-", s[i]) != NULL))
+			return false;
+	return true;
+}
+
+static bool
+s_event_type_valid(int type)
+{
+	return type != 0 && protobuf_c_enum_descriptor_get_value(
+	    &kp__event_type__descriptor, type) != NULL;
+}
+
+static int
+s_check_seal_args(const directory_t *dir, const peer_t *to,
+    const envelope_meta_t *m, size_t payload_len, kp_err_t *err)
+{
+	const partner_t *me = identity_public(directory_self(dir));
+	const partner_t *them = peer_partner(to);
+
+	if (partner_role(me) == KP_ROLE_AUDITOR)
+		return kp_fail(err, KP_ERR_ROLE, "organisation %s has role "
+		    "auditor, which sends no events", partner_oin(me));
+	if (partner_role(them) == KP_ROLE_AUDITOR)
+		return kp_fail(err, KP_ERR_ROLE, "recipient %s has role "
+		    "auditor, which receives no events", partner_oin(them));
+	if (payload_len > KP_MAX_PAYLOAD)
+		return kp_fail(err, KP_ERR_OVERSIZE, "payload of %zu bytes is "
+		    "over the limit of %d bytes", payload_len, KP_MAX_PAYLOAD);
+	if (!s_event_type_valid(m->event_type))
+		return kp_fail(err, KP_ERR_INVALID_ARG, "event type %d is not "
+		    "a known event type", m->event_type);
+	if (!s_label_valid(m->purpose) || !s_label_valid(m->legal_basis))
+		return kp_fail(err, KP_ERR_INVALID_ARG, "purpose and legal "
+		    "basis must be 1-%d characters of [A-Za-z0-9._:/-]",
+		    KP_LABEL_MAX);
+	if (m->created_at_ms == 0 || m->expires_at_ms <= m->created_at_ms)
+		return kp_fail(err, KP_ERR_INVALID_ARG, "expiry must be after "
+		    "creation time");
+	return 0;
+}
+
+/* Fill a Kp__Header from meta; the pointers borrow meta and nonce. */
+static void
+s_header_from_meta(Kp__Header *h, envelope_meta_t *m, uint8_t *nonce)
+{
+	kp__header__init(h);
+	h->has_schema_major = h->has_schema_minor = 1;
+	h->schema_major = m->schema_major;
+	h->schema_minor = m->schema_minor;
+	h->has_event_id = 1;
+	h->event_id.data = m->event_id;
+	h->event_id.len = KP_EVENT_ID_LEN;
+	h->has_event_type = 1;
+	h->event_type = (Kp__EventType)m->event_type;
+	h->sender_oin = m->sender_oin;
+	h->recipient_oin = m->recipient_oin;
+	h->purpose = m->purpose;
+	h->legal_basis = m->legal_basis;
+	h->has_policy_hash = 1;
+	h->policy_hash.data = m->policy_hash;
+	h->policy_hash.len = KP_DIGEST_LEN;
+	h->has_created_at_ms = h->has_expires_at_ms = 1;
+	h->created_at_ms = m->created_at_ms;
+	h->expires_at_ms = m->expires_at_ms;
+	h->has_case_ref = 1;
+	h->case_ref.data = m->case_ref;
+	h->case_ref.len = KP_CASE_REF_LEN;
+	h->has_in_reply_to = m->has_reply_to;
+	h->in_reply_to.data = m->in_reply_to;
+	h->in_reply_to.len = m->has_reply_to ? KP_EVENT_ID_LEN : 0;
+	h->has_nonce = 1;
+	h->nonce.data = nonce;
+	h->nonce.len = NONCE_LEN;
+}
+
+/* Pack a protobuf-c message into a fresh malloc'd buffer. */
+static uint8_t *
+s_pack(const ProtobufCMessage *msg, size_t *len)
+{
+	size_t n = protobuf_c_message_get_packed_size(msg);
+	uint8_t *b = malloc(n > 0 ? n : 1);
+
+	if (b != NULL)
+		*len = protobuf_c_message_pack(msg, b);
+	return b;
+}
+
+static int
+s_encrypt(const peer_t *to, const uint8_t *header, size_t header_len,
+    const uint8_t *nonce, const uint8_t *payload, size_t payload_len,
+    uint8_t **ct, size_t *ct_len)
+{
+	unsigned long long n = 0;
+	uint8_t *c = malloc(payload_len + TAG_LEN);
+
+	if (c == NULL)
+		return -1;
+	if (crypto_aead_xchacha20poly1305_ietf_encrypt(c, &n, payload,
+	    payload_len, header, header_len, NULL, nonce,
+	    peer_tx_key(to)) != 0) {
+		free(c);
+		return -1;
+	}
+	*ct = c;
+	*ct_len = (size_t)n;
+	return 0;
+}
+
+int
+envelope_seal(const directory_t *dir, const peer_t *to, envelope_meta_t *m,
+    const uint8_t *payload, size_t payload_len, uint8_t **out,
+    size_t *out_len, uint8_t digest[KP_DIGEST_LEN], kp_err_t *err)
+{
+	const identity_t *self = directory_self(dir);
+	uint8_t nonce[NONCE_LEN], ct_digest[KP_DIGEST_LEN], sig[SIG_LEN];
+	uint8_t *header = NULL, *ct = NULL, *tbs = NULL;
+	size_t header_len = 0, ct_len = 0, tbs_len = 0;
+	Kp__Header h;
+	Kp__Envelope env = KP__ENVELOPE__INIT;
+	int rc = -1;
+
+	if (s_check_seal_args(dir, to, m, payload_len, err) != 0)
+		return -1;
+	m->schema_major = KP_SCHEMA_MAJOR;
+	m->schema_minor = KP_SCHEMA_MINOR;
+	memcpy(m->sender_oin, partner_oin(identity_public(self)),
+	    KP_OIN_LEN + 1);
+	memcpy(m->recipient_oin, partner_oin(peer_partner(to)),
+	    KP_OIN_LEN + 1);
+	randombytes_buf(nonce, sizeof(nonce));
+	s_header_from_meta(&h, m, nonce);
+	if ((header = s_pack(&h.base, &header_len)) == NULL ||
+	    s_encrypt(to, header, header_len, nonce, payload, payload_len,
+	    &ct, &ct_len) != 0 ||
+	    crypto_generichash(ct_digest, sizeof(ct_digest), ct, ct_len,
+	    NULL, 0) != 0 ||
+	    s_tbs(s_env_label, header, header_len, ct_digest,
+	    sizeof(ct_digest), &tbs, &tbs_len, digest) != 0 ||
+	    crypto_sign_detached(sig, NULL, tbs, tbs_len,
+	    identity_sign_sk(self)) != 0) {
+		kp_fail(err, KP_ERR_NOMEM, "sealing failed (out of memory)");
+		goto out;
+	}
+	env.has_header = env.has_ciphertext = 1;
+	env.has_ciphertext_digest = env.has_signature = 1;
+	env.header = (ProtobufCBinaryData){ header_len, header };
+	env.ciphertext = (ProtobufCBinaryData){ ct_len, ct };
+	env.ciphertext_digest = (ProtobufCBinaryData){ KP_DIGEST_LEN,
+	    ct_digest };
+	env.signature = (ProtobufCBinaryData){ SIG_LEN, sig };
+	if ((*out = s_pack(&env.base, out_len)) == NULL) {
+		kp_fail(err, KP_ERR_NOMEM, "sealing failed (out of memory)");
+		goto out;
+	}
+	rc = 0;
+out:
+	free(header);
+	free(ct);
+	free(tbs);
+	return rc;
+}
+
+/* Unknown fields are refused unless the sender speaks a newer minor. */
+static bool
+s_unknown_ok(const ProtobufCMessage *msg, uint32_t minor)
+{
+	return msg->n_unknown_fields == 0 || minor > KP_SCHEMA_MINOR;
+}
+
+static int
+s_check_header(const Kp__Header *h, kp_err_t *err)
+{
+	const char *missing = NULL;
+
+	if (!h->has_event_id || h->event_id.len != KP_EVENT_ID_LEN)
+		missing = "event_id";
+	else if (!h->has_event_type || !s_event_type_valid(h->event_type))
+		missing = "event_type";
+	else if (!kp_oin_valid(h->sender_oin))
+		missing = "sender_oin";
+	else if (!kp_oin_valid(h->recipient_oin))
+		missing = "recipient_oin";
+	else if (h->purpose == NULL || !s_label_valid(h->purpose))
+		missing = "purpose";
+	else if (h->legal_basis == NULL || !s_label_valid(h->legal_basis))
+		missing = "legal_basis";
+	else if (!h->has_policy_hash || h->policy_hash.len != KP_DIGEST_LEN)
+		missing = "policy_hash";
+	else if (!h->has_created_at_ms || !h->has_expires_at_ms)
+		missing = "created_at_ms/expires_at_ms";
+	else if (!h->has_case_ref || h->case_ref.len != KP_CASE_REF_LEN)
+		missing = "case_ref";
+	else if (h->has_in_reply_to && h->in_reply_to.len != KP_EVENT_ID_LEN)
+		missing = "in_reply_to";
+	else if (!h->has_nonce || h->nonce.len != NONCE_LEN)
+		missing = "nonce";
+	if (missing != NULL)
+		return kp_fail(err, KP_ERR_MALFORMED, "envelope header field "
+		    "%s is missing or invalid", missing);
+	return 0;
+}
+
+static void
+s_meta_from_header(envelope_meta_t *m, const Kp__Header *h)
+{
+	memset(m, 0, sizeof(*m));
+	m->schema_major = h->schema_major;
+	m->schema_minor = h->schema_minor;
+	memcpy(m->event_id, h->event_id.data, KP_EVENT_ID_LEN);
+	m->event_type = (int)h->event_type;
+	memcpy(m->sender_oin, h->sender_oin, KP_OIN_LEN + 1);
+	memcpy(m->recipient_oin, h->recipient_oin, KP_OIN_LEN + 1);
+	snprintf(m->purpose, sizeof(m->purpose), "%s", h->purpose);
+	snprintf(m->legal_basis, sizeof(m->legal_basis), "%s", h->legal_basis);
+	memcpy(m->policy_hash, h->policy_hash.data, KP_DIGEST_LEN);
+	m->created_at_ms = h->created_at_ms;
+	m->expires_at_ms = h->expires_at_ms;
+	memcpy(m->case_ref, h->case_ref.data, KP_CASE_REF_LEN);
+	m->has_reply_to = h->has_in_reply_to;
+	if (h->has_in_reply_to)
+		memcpy(m->in_reply_to, h->in_reply_to.data, KP_EVENT_ID_LEN);
+}
+
+/* Steps 1-3 of PROTOCOL.md §7: size, envelope, header, version. */
+static int
+s_parse(const uint8_t *buf, size_t len, Kp__Envelope **env_out,
+    Kp__Header **h_out, kp_err_t *err)
+{
+	Kp__Envelope *env;
+	Kp__Header *h;
+
+	if (len > KP_MAX_ENVELOPE)
+		return kp_fail(err, KP_ERR_OVERSIZE, "envelope of %zu bytes is "
+		    "over the limit of %d bytes", len, KP_MAX_ENVELOPE);
+	env = kp__envelope__unpack(NULL, len, buf);
+	if (env == NULL)
+		return kp_fail(err, KP_ERR_MALFORMED, "envelope is not a valid "
+		    "protobuf message (truncated or corrupt, %zu bytes)", len);
+	if (!env->has_header || !env->has_ciphertext ||
+	    !env->has_ciphertext_digest || !env->has_signature ||
+	    env->ciphertext_digest.len != KP_DIGEST_LEN ||
+	    env->signature.len != SIG_LEN || env->ciphertext.len < TAG_LEN) {
+		kp__envelope__free_unpacked(env, NULL);
+		return kp_fail(err, KP_ERR_MALFORMED, "envelope lacks header, "
+		    "ciphertext, digest or signature, or one has a bad length");
+	}
+	h = kp__header__unpack(NULL, env->header.len, env->header.data);
+	if (h == NULL || !h->has_schema_major) {
+		if (h != NULL)
+			kp__header__free_unpacked(h, NULL);
+		kp__envelope__free_unpacked(env, NULL);
+		return kp_fail(err, KP_ERR_MALFORMED, "envelope header is not "
+		    "a valid protobuf message or has no schema version");
+	}
+	*env_out = env;
+	*h_out = h;
+	return 0;
+}
+
+static int
+s_check_version(const Kp__Envelope *env, const Kp__Header *h, kp_err_t *err)
+{
+	if (h->schema_major != KP_SCHEMA_MAJOR)
+		return kp_fail(err, KP_ERR_SCHEMA_VERSION, "envelope schema "
+		    "version %u.%u is not supported (this build reads %d.x)",
+		    h->schema_major, h->schema_minor, KP_SCHEMA_MAJOR);
+	if (!s_unknown_ok(&env->base, h->schema_minor) ||
+	    !s_unknown_ok(&h->base, h->schema_minor))
+		return kp_fail(err, KP_ERR_MALFORMED, "envelope of schema %u.%u "
+		    "has unknown fields", h->schema_major, h->schema_minor);
+	return 0;
+}
+
+/* Steps 5-7: recipient, sender, signature over tbs.  OUT: *from. */
+static int
+s_authenticate(const directory_t *dir, const Kp__Envelope *env,
+    const Kp__Header *h, const uint8_t *tbs, size_t tbs_len,
+    const peer_t **from, kp_err_t *err)
+{
+	const char *own = partner_oin(identity_public(directory_self(dir)));
+
+	if (strcmp(h->recipient_oin, own) != 0)
+		return kp_fail(err, KP_ERR_WRONG_RECIPIENT, "envelope is "
+		    "addressed to %s, not to this organisation (%s)",
+		    h->recipient_oin, own);
+	if ((*from = directory_find(dir, h->sender_oin)) == NULL)
+		return kp_fail(err, KP_ERR_UNKNOWN_SENDER, "sender %s is not "
+		    "a verified partner in the directory", h->sender_oin);
+	if (crypto_sign_verify_detached(env->signature.data, tbs, tbs_len,
+	    partner_sign_pk(peer_partner(*from))) != 0)
+		return kp_fail(err, KP_ERR_BAD_SIGNATURE, "signature does not "
+		    "verify with the certificate of %s: header or signature "
+		    "altered, or signed by another organisation", h->sender_oin);
+	if (partner_role(peer_partner(*from)) == KP_ROLE_AUDITOR)
+		return kp_fail(err, KP_ERR_ROLE, "sender %s has role auditor, "
+		    "which sends no events", h->sender_oin);
+	return 0;
+}
+
+/* Steps 8-9: ciphertext digest, decryption.  OUT: *payload, *len. */
+static int
+s_decrypt(const peer_t *from, const Kp__Envelope *env, const uint8_t *nonce,
+    uint8_t **payload, size_t *payload_len, kp_err_t *err)
+{
+	uint8_t d[KP_DIGEST_LEN];
+	unsigned long long n = 0;
+	uint8_t *p;
+
+	if (crypto_generichash(d, sizeof(d), env->ciphertext.data,
+	    env->ciphertext.len, NULL, 0) != 0 ||
+	    sodium_memcmp(d, env->ciphertext_digest.data, KP_DIGEST_LEN) != 0)
+		return kp_fail(err, KP_ERR_CIPHERTEXT_CORRUPT, "ciphertext does "
+		    "not match the signed digest: altered in transit or storage");
+	p = malloc(env->ciphertext.len);
+	if (p == NULL)
+		return kp_fail(err, KP_ERR_NOMEM, "out of memory");
+	if (crypto_aead_xchacha20poly1305_ietf_decrypt(p, &n, NULL,
+	    env->ciphertext.data, env->ciphertext.len, env->header.data,
+	    env->header.len, nonce, peer_rx_key(from)) != 0) {
+		free(p);
+		return kp_fail(err, KP_ERR_DECRYPT, "payload does not decrypt "
+		    "with the key shared with %s", partner_oin(
+		    peer_partner(from)));
+	}
+	*payload = p;
+	*payload_len = (size_t)n;
+	return 0;
+}
+
+int
+envelope_open(const directory_t *dir, const uint8_t *buf, size_t len,
+    envelope_meta_t *meta, uint8_t **payload, size_t *payload_len,
+    uint8_t digest[KP_DIGEST_LEN], bool *has_digest, kp_err_t *err)
+{
+	Kp__Envelope *env = NULL;
+	Kp__Header *h = NULL;
+	const peer_t *from = NULL;
+	uint8_t *tbs = NULL;
+	size_t tbs_len = 0;
+	int rc = -1;
+
+	*has_digest = false;
+	if (s_parse(buf, len, &env, &h, err) != 0)
+		return -1;
+	if (s_check_version(env, h, err) != 0 || s_check_header(h, err) != 0)
+		goto out;
+	if (s_tbs(s_env_label, env->header.data, env->header.len,
+	    env->ciphertext_digest.data, KP_DIGEST_LEN, &tbs, &tbs_len,
+	    digest) != 0) {
+		kp_fail(err, KP_ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	*has_digest = true;
+	if (s_authenticate(dir, env, h, tbs, tbs_len, &from, err) != 0)
+		goto out;
+	if (s_decrypt(from, env, h->nonce.data, payload, payload_len, err) != 0)
+		goto out;
+	s_meta_from_header(meta, h);
+	rc = 0;
+out:
+	free(tbs);
+	kp__header__free_unpacked(h, NULL);
+	kp__envelope__free_unpacked(env, NULL);
+	return rc;
+}
+
+int
+envelope_verify_detached(const uint8_t sign_pk[32], const uint8_t *header,
+    size_t header_len, const uint8_t ciphertext_digest[KP_DIGEST_LEN],
+    const uint8_t signature[64], kp_err_t *err)
+{
+	uint8_t digest[KP_DIGEST_LEN], *tbs = NULL;
+	size_t tbs_len = 0;
+	int ok;
+
+	if (s_tbs(s_env_label, header, header_len, ciphertext_digest,
+	    KP_DIGEST_LEN, &tbs, &tbs_len, digest) != 0)
+		return kp_fail(err, KP_ERR_NOMEM, "out of memory");
+	ok = crypto_sign_verify_detached(signature, tbs, tbs_len, sign_pk) == 0;
+	free(tbs);
+	if (!ok)
+		return kp_fail(err, KP_ERR_BAD_SIGNATURE, "signature does not "
+		    "cover this header and ciphertext digest");
+	return 0;
+}
+
+/* ---- receipts ---------------------------------------------------------- */
+
+static void
+s_body_from_receipt(Kp__ReceiptBody *b, receipt_t *r)
+{
+	kp__receipt_body__init(b);
+	b->has_schema_major = b->has_schema_minor = 1;
+	b->schema_major = r->schema_major;
+	b->schema_minor = r->schema_minor;
+	b->has_event_id = r->has_event_id;
+	b->event_id.data = r->event_id;
+	b->event_id.len = r->has_event_id ? KP_EVENT_ID_LEN : 0;
+	b->issuer_oin = r->issuer_oin;
+	b->subject_oin = r->subject_oin;
+	b->has_envelope_digest = 1;
+	b->envelope_digest.data = r->envelope_digest;
+	b->envelope_digest.len = KP_DIGEST_LEN;
+	b->has_status = b->has_reason = b->has_received_at_ms = 1;
+	b->status = (Kp__ReceiptStatus)r->status;
+	b->reason = (Kp__Reason)r->reason;
+	b->received_at_ms = r->received_at_ms;
+	b->has_expected_policy_hash = r->has_expected_policy_hash;
+	b->expected_policy_hash.data = r->expected_policy_hash;
+	b->expected_policy_hash.len = r->has_expected_policy_hash ?
+	    KP_DIGEST_LEN : 0;
+}
+
+int
+receipt_sign(const directory_t *dir, receipt_t *r, uint8_t **out,
+    size_t *out_len, kp_err_t *err)
+{
+	const identity_t *self = directory_self(dir);
+	uint8_t sig[SIG_LEN], *body = NULL, *tbs = NULL;
+	size_t body_len = 0, tbs_len = 0;
+	Kp__ReceiptBody b;
+	Kp__Receipt rc_msg = KP__RECEIPT__INIT;
+	int rc = -1;
+
+	if (!kp_oin_valid(r->subject_oin))
+		return kp_fail(err, KP_ERR_INVALID_ARG, "receipt subject OIN "
+		    "is not 20 digits");
+	r->schema_major = KP_SCHEMA_MAJOR;
+	r->schema_minor = KP_SCHEMA_MINOR;
+	memcpy(r->issuer_oin, partner_oin(identity_public(self)),
+	    KP_OIN_LEN + 1);
+	s_body_from_receipt(&b, r);
+	if ((body = s_pack(&b.base, &body_len)) == NULL ||
+	    s_tbs(s_rcpt_label, body, body_len, NULL, 0, &tbs, &tbs_len,
+	    r->digest) != 0 ||
+	    crypto_sign_detached(sig, NULL, tbs, tbs_len,
+	    identity_sign_sk(self)) != 0) {
+		kp_fail(err, KP_ERR_NOMEM, "signing receipt failed");
+		goto out;
+	}
+	rc_msg.has_body = rc_msg.has_signature = 1;
+	rc_msg.body = (ProtobufCBinaryData){ body_len, body };
+	rc_msg.signature = (ProtobufCBinaryData){ SIG_LEN, sig };
+	if ((*out = s_pack(&rc_msg.base, out_len)) == NULL) {
+		kp_fail(err, KP_ERR_NOMEM, "signing receipt failed");
+		goto out;
+	}
+	rc = 0;
+out:
+	free(body);
+	free(tbs);
+	return rc;
+}
+
+static int
+s_receipt_fields(const Kp__ReceiptBody *b, receipt_t *r, kp_err_t *err)
+{
+	if ((b->has_event_id && b->event_id.len != KP_EVENT_ID_LEN) ||
+	    !kp_oin_valid(b->issuer_oin) || !kp_oin_valid(b->subject_oin) ||
+	    !b->has_envelope_digest || b->envelope_digest.len !=
+	    KP_DIGEST_LEN || !b->has_status || !b->has_reason ||
+	    !b->has_received_at_ms || (b->has_expected_policy_hash &&
+	    b->expected_policy_hash.len != KP_DIGEST_LEN))
+		return kp_fail(err, KP_ERR_MALFORMED, "receipt body lacks a "
+		    "field or has one of a bad length");
+	memset(r, 0, sizeof(*r));
+	r->schema_major = b->schema_major;
+	r->schema_minor = b->schema_minor;
+	r->has_event_id = b->has_event_id;
+	if (b->has_event_id)
+		memcpy(r->event_id, b->event_id.data, KP_EVENT_ID_LEN);
+	memcpy(r->issuer_oin, b->issuer_oin, KP_OIN_LEN + 1);
+	memcpy(r->subject_oin, b->subject_oin, KP_OIN_LEN + 1);
+	memcpy(r->envelope_digest, b->envelope_digest.data, KP_DIGEST_LEN);
+	r->status = (int)b->status;
+	r->reason = (int)b->reason;
+	r->received_at_ms = b->received_at_ms;
+	r->has_expected_policy_hash = b->has_expected_policy_hash;
+	if (b->has_expected_policy_hash)
+		memcpy(r->expected_policy_hash, b->expected_policy_hash.data,
+		    KP_DIGEST_LEN);
+	return 0;
+}
+
+/* Is body addressed to us and signed by its issuer?  OUT: digest. */
+static int
+s_receipt_authentic(const directory_t *dir, const Kp__Receipt *m,
+    const Kp__ReceiptBody *b, uint8_t digest[KP_DIGEST_LEN], kp_err_t *err)
+{
+	const char *own = partner_oin(identity_public(directory_self(dir)));
+	const peer_t *issuer;
+	uint8_t *tbs = NULL;
+	size_t tbs_len = 0;
+	int ok;
+
+	if (strcmp(b->subject_oin, own) != 0)
+		return kp_fail(err, KP_ERR_WRONG_RECIPIENT, "receipt is for %s, "
+		    "not for this organisation (%s)", b->subject_oin, own);
+	if ((issuer = directory_find(dir, b->issuer_oin)) == NULL)
+		return kp_fail(err, KP_ERR_UNKNOWN_SENDER, "receipt issuer %s "
+		    "is not a verified partner", b->issuer_oin);
+	if (s_tbs(s_rcpt_label, m->body.data, m->body.len, NULL, 0, &tbs,
+	    &tbs_len, digest) != 0)
+		return kp_fail(err, KP_ERR_NOMEM, "out of memory");
+	ok = crypto_sign_verify_detached(m->signature.data, tbs, tbs_len,
+	    partner_sign_pk(peer_partner(issuer))) == 0;
+	free(tbs);
+	if (!ok)
+		return kp_fail(err, KP_ERR_BAD_SIGNATURE, "receipt signature "
+		    "does not verify with the certificate of %s", b->issuer_oin);
+	return 0;
+}
+
+int
+receipt_verify(const directory_t *dir, const uint8_t *buf, size_t len,
+    receipt_t *r, kp_err_t *err)
+{
+	Kp__Receipt *m = NULL;
+	Kp__ReceiptBody *b = NULL;
+	uint8_t digest[KP_DIGEST_LEN];
+	int rc = -1;
+
+	if (len > KP_MAX_RECEIPT)
+		return kp_fail(err, KP_ERR_OVERSIZE, "receipt of %zu bytes is "
+		    "over the limit of %d bytes", len, KP_MAX_RECEIPT);
+	m = kp__receipt__unpack(NULL, len, buf);
+	if (m == NULL || !m->has_body || !m->has_signature ||
+	    m->signature.len != SIG_LEN ||
+	    (b = kp__receipt_body__unpack(NULL, m->body.len, m->body.data))
+	    == NULL || !b->has_schema_major) {
+		kp_fail(err, KP_ERR_MALFORMED, "receipt is not a valid "
+		    "protobuf message (truncated or corrupt)");
+		goto out;
+	}
+	if (b->schema_major != KP_SCHEMA_MAJOR) {
+		kp_fail(err, KP_ERR_SCHEMA_VERSION, "receipt schema version "
+		    "%u.%u is not supported", b->schema_major, b->schema_minor);
+		goto out;
+	}
+	if (!s_unknown_ok(&b->base, b->schema_minor)) {
+		kp_fail(err, KP_ERR_MALFORMED, "receipt has unknown fields");
+		goto out;
+	}
+	if (s_receipt_fields(b, r, err) != 0 ||
+	    s_receipt_authentic(dir, m, b, digest, err) != 0)
+		goto out;
+	memcpy(r->digest, digest, KP_DIGEST_LEN);
+	rc = 0;
+out:
+	if (b != NULL)
+		kp__receipt_body__free_unpacked(b, NULL);
+	if (m != NULL)
+		kp__receipt__free_unpacked(m, NULL);
+	return rc;
+}
+
+int
+envelope_reason_for(int code)
+{
+	switch (code) {
+	case KP_ERR_MALFORMED: return KP__REASON__REASON_MALFORMED;
+	case KP_ERR_MALFORMED_PAYLOAD: return KP__REASON__REASON_MALFORMED;
+	case KP_ERR_SCHEMA_VERSION: return KP__REASON__REASON_SCHEMA_VERSION;
+	case KP_ERR_OVERSIZE: return KP__REASON__REASON_OVERSIZE;
+	case KP_ERR_WRONG_RECIPIENT: return KP__REASON__REASON_WRONG_RECIPIENT;
+	case KP_ERR_UNKNOWN_SENDER: return KP__REASON__REASON_UNKNOWN_SENDER;
+	case KP_ERR_BAD_SIGNATURE: return KP__REASON__REASON_BAD_SIGNATURE;
+	case KP_ERR_CIPHERTEXT_CORRUPT:
+		return KP__REASON__REASON_CIPHERTEXT_CORRUPT;
+	case KP_ERR_DECRYPT: return KP__REASON__REASON_DECRYPT_FAILED;
+	case KP_ERR_ROLE: return KP__REASON__REASON_SENDER_ROLE;
+	default: return KP__REASON__REASON_INTERNAL;
+	}
+}

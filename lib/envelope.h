@@ -1,0 +1,117 @@
+/*
+ * envelope.h: sealing and opening case events, and signed receipts.
+ *
+ * seal: sign-then-encrypt in one structure.  The header travels in clear
+ * (it is metadata the audit log records anyway) and is the associated data
+ * of the XChaCha20-Poly1305 encryption of the payload; the Ed25519
+ * signature covers the header bytes and the BLAKE2b digest of the
+ * ciphertext, so an auditor can check it without the payload.  The exact
+ * bytes are in docs/PROTOCOL.md; this module is their reference.
+ *
+ * open performs the checks in a fixed order, each with its own error code:
+ * size, envelope protobuf, header protobuf, schema major, header fields,
+ * recipient, known sender, signature, ciphertext digest, decryption.
+ */
+#ifndef KP_ENVELOPE_H
+#define KP_ENVELOPE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "directory.h"
+#include "kperr.h"
+#include "util.h"
+
+#define KP_SCHEMA_MAJOR 1
+#define KP_SCHEMA_MINOR 0
+#define KP_MAX_PAYLOAD (32 * 1024)   /* plaintext event, bytes */
+#define KP_MAX_ENVELOPE (64 * 1024)  /* whole sealed envelope, bytes */
+#define KP_MAX_RECEIPT 1024
+#define KP_LABEL_MAX 64              /* purpose, legal basis */
+#define KP_DIGEST_LEN 32
+#define KP_CASE_REF_LEN 32
+#define KP_EVENT_ID_LEN 16
+
+/* The header fields of an event; envelope_seal fills the starred ones. */
+typedef struct envelope_meta {
+	uint32_t schema_major;                 /* * */
+	uint32_t schema_minor;                 /* * */
+	uint8_t event_id[KP_EVENT_ID_LEN];
+	int event_type;                        /* Kp__EventType */
+	char sender_oin[KP_OIN_LEN + 1];       /* * */
+	char recipient_oin[KP_OIN_LEN + 1];    /* * */
+	char purpose[KP_LABEL_MAX + 1];
+	char legal_basis[KP_LABEL_MAX + 1];
+	uint8_t policy_hash[KP_DIGEST_LEN];
+	uint64_t created_at_ms;
+	uint64_t expires_at_ms;
+	uint8_t case_ref[KP_CASE_REF_LEN];
+	bool has_reply_to;
+	uint8_t in_reply_to[KP_EVENT_ID_LEN];
+} envelope_meta_t;
+
+/*
+ * Seal payload for `to`.  meta: IN the caller's fields, OUT the starred
+ * ones.  OUT: *out (malloc'd, caller frees), *out_len, digest (the
+ * envelope digest, PROTOCOL.md §6).  Errors: KP_ERR_ROLE (auditors send
+ * nothing), KP_ERR_OVERSIZE, KP_ERR_INVALID_ARG, KP_ERR_NOMEM.
+ */
+int envelope_seal(const directory_t *dir, const peer_t *to,
+    envelope_meta_t *meta, const uint8_t *payload, size_t payload_len,
+    uint8_t **out, size_t *out_len, uint8_t digest[KP_DIGEST_LEN],
+    kp_err_t *err) __attribute__((warn_unused_result));
+
+/*
+ * Open an envelope addressed to the directory's own organisation.
+ * OUT: *meta, *payload (malloc'd, caller wipes and frees), *payload_len,
+ * digest.  On error the digest is still filled when the envelope parsed
+ * far enough (*has_digest says so), so a negative receipt can name it.
+ */
+int envelope_open(const directory_t *dir, const uint8_t *buf, size_t len,
+    envelope_meta_t *meta, uint8_t **payload, size_t *payload_len,
+    uint8_t digest[KP_DIGEST_LEN], bool *has_digest, kp_err_t *err)
+    __attribute__((warn_unused_result));
+
+/*
+ * The auditor's check: does `signature` by sign_pk cover this header and
+ * this ciphertext digest?  Needs no payload and no decryption key.
+ */
+int envelope_verify_detached(const uint8_t sign_pk[32], const uint8_t *header,
+    size_t header_len, const uint8_t ciphertext_digest[KP_DIGEST_LEN],
+    const uint8_t signature[64], kp_err_t *err)
+    __attribute__((warn_unused_result));
+
+/* A receipt's fields; receipt_sign fills the starred ones. */
+typedef struct receipt {
+	uint32_t schema_major;                 /* * */
+	uint32_t schema_minor;                 /* * */
+	bool has_event_id;
+	uint8_t event_id[KP_EVENT_ID_LEN];
+	char issuer_oin[KP_OIN_LEN + 1];       /* * the event's recipient */
+	char subject_oin[KP_OIN_LEN + 1];      /* the event's sender */
+	uint8_t envelope_digest[KP_DIGEST_LEN];
+	int status;                            /* Kp__ReceiptStatus */
+	int reason;                            /* Kp__Reason */
+	uint64_t received_at_ms;
+	bool has_expected_policy_hash;
+	uint8_t expected_policy_hash[KP_DIGEST_LEN];
+	uint8_t digest[KP_DIGEST_LEN];         /* * and by receipt_verify */
+} receipt_t;
+
+/* Sign r as the directory's own organisation.  OUT: *out (malloc'd). */
+int receipt_sign(const directory_t *dir, receipt_t *r, uint8_t **out,
+    size_t *out_len, kp_err_t *err) __attribute__((warn_unused_result));
+
+/*
+ * Verify a receipt issued by a partner to us.  OUT: *r.  Errors:
+ * KP_ERR_OVERSIZE, KP_ERR_MALFORMED, KP_ERR_SCHEMA_VERSION,
+ * KP_ERR_WRONG_RECIPIENT, KP_ERR_UNKNOWN_SENDER, KP_ERR_BAD_SIGNATURE.
+ */
+int receipt_verify(const directory_t *dir, const uint8_t *buf, size_t len,
+    receipt_t *r, kp_err_t *err) __attribute__((warn_unused_result));
+
+/* Map an error code of envelope_open to the receipt's Kp__Reason. */
+int envelope_reason_for(int kp_code);
+
+#endif
