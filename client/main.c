@@ -1,0 +1,121 @@
+/*
+ * main.c: `ketenpost`, the command-line client for officers, integrators
+ * and auditors.  Dispatches to one function per subcommand; each parses
+ * its own options with getopt_long and prints its own --help.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "cli.h"
+#include "log.h"
+
+struct command {
+	const char *name;
+	int (*run)(int argc, char **argv);
+	const char *summary;
+};
+
+static const struct command s_commands[] = {
+	{ "seal", cmd_seal, "seal one event offline into an envelope file" },
+	{ "open", cmd_open, "open an envelope file offline and print it" },
+};
+
+static void
+s_usage(FILE *to)
+{
+	size_t i;
+
+	fprintf(to, "usage: ketenpost COMMAND [OPTIONS]\n\ncommands:\n");
+	for (i = 0; i < sizeof(s_commands) / sizeof(s_commands[0]); i++)
+		fprintf(to, "  %-10s %s\n", s_commands[i].name,
+		    s_commands[i].summary);
+	fprintf(to, "\n'ketenpost COMMAND --help' describes one command; "
+	    "man ketenpost(1) all of them.\n");
+}
+
+int
+cli_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("ketenpost: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	return EXIT_REFUSED;
+}
+
+int
+cli_usage_error(const char *cmd, const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "ketenpost %s: ", cmd);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, " (see 'ketenpost %s --help')\n", cmd);
+	return EXIT_USAGE;
+}
+
+json_t *
+cli_read_json(const char *path)
+{
+	json_error_t je;
+	json_t *j;
+
+	if (strcmp(path, "-") == 0)
+		j = json_loadf(stdin, JSON_REJECT_DUPLICATES, &je);
+	else
+		j = json_load_file(path, JSON_REJECT_DUPLICATES, &je);
+	if (j == NULL) {
+		cli_error("%s:%d:%d: %s", strcmp(path, "-") == 0 ? "<stdin>" :
+		    path, je.line, je.column, je.text);
+		return NULL;
+	}
+	if (!json_is_object(j)) {
+		json_decref(j);
+		cli_error("%s: the event must be a JSON object", path);
+		return NULL;
+	}
+	return j;
+}
+
+void
+cli_print_json(const json_t *j)
+{
+	json_dumpf(j, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+	fputc('\n', stdout);
+}
+
+int
+main(int argc, char **argv)
+{
+	size_t i;
+
+	log_init("ketenpost", 0);
+	if (sodium_init() < 0) {
+		fprintf(stderr, "ketenpost: libsodium failed to initialise\n");
+		return EXIT_REFUSED;
+	}
+	if (argc < 2) {
+		s_usage(stderr);
+		return EXIT_USAGE;
+	}
+	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+	    strcmp(argv[1], "help") == 0) {
+		s_usage(stdout);
+		return 0;
+	}
+	for (i = 0; i < sizeof(s_commands) / sizeof(s_commands[0]); i++)
+		if (strcmp(argv[1], s_commands[i].name) == 0)
+			return s_commands[i].run(argc - 1, argv + 1);
+	fprintf(stderr, "ketenpost: unknown command '%s'\n", argv[1]);
+	s_usage(stderr);
+	return EXIT_USAGE;
+}
