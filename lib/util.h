@@ -39,7 +39,7 @@ int kp_unhex(const char *in, uint8_t *out, size_t len);
 void kp_uuid_format(const uint8_t id[16], char out[KP_UUID_TEXT_LEN + 1]);
 /* Parse the form above (any version nibble); 0 / -1. */
 int kp_uuid_parse(const char *text, uint8_t id[16]);
-/* 16 random bytes with the UUIDv4 version and variant bits set. */
+/* A new event id: UUIDv7 (48-bit ms timestamp, 74 random bits). */
 void kp_uuid_new(uint8_t id[16]);
 
 /* Wall clock, UTC, milliseconds since the epoch. */
