@@ -1,0 +1,256 @@
+/*
+ * test_vectors.c: the worked example of docs/PROTOCOL.md §11, computed here
+ * from the text of the specification alone (libsodium and protobuf-c, none
+ * of lib/envelope.c), compared with the hex printed in PROTOCOL.md, and
+ * cross-checked against the library where the library exposes the step.
+ *
+ * Run with KP_PRINT_VECTORS=1 to print the values (that is how §11 was
+ * written); normally every value must match the document.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <criterion/criterion.h>
+#include <sodium.h>
+
+#include "common.h"
+#include "directory.h"
+#include "envelope.h"
+#include "envelope.pb-c.h"
+#include "events.pb-c.h"
+
+TestSuite(vectors, .init = test_init);
+
+static char s_doc[1 << 17];
+
+static void
+s_load_doc(void)
+{
+	char path[4096];
+	FILE *f;
+	size_t n;
+
+	snprintf(path, sizeof(path), "%s/docs/PROTOCOL.md", test_source_dir());
+	f = fopen(path, "r");
+	cr_assert_not_null(f, "cannot read %s", path);
+	n = fread(s_doc, 1, sizeof(s_doc) - 1, f);
+	s_doc[n] = '\0';
+	fclose(f);
+}
+
+/* Compare value with the doc line "    NAME = <hex>" (hex may wrap onto
+ * following lines indented the same way), or print it. */
+static void
+s_check(const char *name, const uint8_t *v, size_t len)
+{
+	char *hex = malloc(2 * len + 1), want[1 << 13], key[64], *p, *q;
+	size_t w = 0;
+
+	kp_hex(v, len, hex);
+	if (getenv("KP_PRINT_VECTORS") != NULL) {
+		printf("    %s = ", name);
+		for (size_t i = 0; i < 2 * len; i += 64)
+			printf("%s%.64s\n", i ? "        " : "", hex + i);
+		free(hex);
+		return;
+	}
+	snprintf(key, sizeof(key), "\n    %s = ", name);
+	p = strstr(s_doc, "## 11. Worked example");
+	cr_assert_not_null(p, "PROTOCOL.md has no §11");
+	p = strstr(p, key);
+	cr_assert_not_null(p, "PROTOCOL.md §11 lacks '%s'", name);
+	p += strlen(key);
+	for (q = p; *q && w < sizeof(want) - 1; q++) {
+		if ((*q >= '0' && *q <= '9') || (*q >= 'a' && *q <= 'f'))
+			want[w++] = *q;
+		else if (*q == '\n' && strncmp(q + 1, "        ", 8) != 0)
+			break;
+		else if (*q != '\n' && *q != ' ')
+			break;
+	}
+	want[w] = '\0';
+	cr_assert_str_eq(hex, want, "%s differs from PROTOCOL.md", name);
+	free(hex);
+}
+
+/* The fixed inputs of §11. */
+static const char *OIN_A = "00000001001234567000";   /* leerplicht */
+static const char *OIN_B = "00000001002345678000";   /* halt */
+
+static void
+s_keys(uint8_t a_sign_sk[64], uint8_t a_sign_pk[32], uint8_t a_x_sk[32],
+    uint8_t a_x_pk[32], uint8_t b_x_sk[32], uint8_t b_x_pk[32])
+{
+	uint8_t seed[32];
+
+	memset(seed, 0x11, 32);
+	cr_assert(crypto_sign_seed_keypair(a_sign_pk, a_sign_sk, seed) == 0);
+	memset(a_x_sk, 0x22, 32);
+	memset(b_x_sk, 0x44, 32);
+	cr_assert(crypto_scalarmult_base(a_x_pk, a_x_sk) == 0);
+	cr_assert(crypto_scalarmult_base(b_x_pk, b_x_sk) == 0);
+}
+
+static void
+s_kdf(const uint8_t own_sk[32], const uint8_t other_pk[32],
+    const uint8_t snd[32], const uint8_t rcv[32], uint8_t k[32])
+{
+	uint8_t s[32], msg[24 + 64];
+
+	cr_assert(crypto_scalarmult(s, own_sk, other_pk) == 0);
+	memcpy(msg, "ketenpost/v1/payload-key", 24);
+	memcpy(msg + 24, snd, 32);
+	memcpy(msg + 56, rcv, 32);
+	cr_assert(crypto_generichash(k, 32, msg, sizeof(msg), s, 32) == 0);
+}
+
+static size_t
+s_header(uint8_t *out, const uint8_t nonce[24])
+{
+	Kp__Header h = KP__HEADER__INIT;
+	uint8_t id[16], ph[32], cr[32];
+
+	for (int i = 0; i < 16; i++)
+		id[i] = (uint8_t)i;
+	id[6] = 0x46;  /* UUIDv4 layout */
+	id[8] = 0x88;
+	memset(ph, 0x77, 32);
+	memset(cr, 0x99, 32);
+	h.has_schema_major = h.has_schema_minor = h.has_event_id = 1;
+	h.schema_major = 1;
+	h.event_id = (ProtobufCBinaryData){ 16, id };
+	h.has_event_type = 1;
+	h.event_type = KP__EVENT_TYPE__EVENT_TYPE_REFERRAL;
+	h.sender_oin = (char *)OIN_A;
+	h.recipient_oin = (char *)OIN_B;
+	h.purpose = "mas.referral";
+	h.legal_basis = "lpw-art-22";
+	h.has_policy_hash = h.has_created_at_ms = h.has_expires_at_ms = 1;
+	h.policy_hash = (ProtobufCBinaryData){ 32, ph };
+	h.created_at_ms = 1798761600000ull;           /* 2027-01-01T00:00:00Z */
+	h.expires_at_ms = 1798761600000ull + 30ull * 86400000u;
+	h.has_case_ref = h.has_nonce = 1;
+	h.case_ref = (ProtobufCBinaryData){ 32, cr };
+	h.nonce = (ProtobufCBinaryData){ 24, (uint8_t *)nonce };
+	return kp__header__pack(&h, out);
+}
+
+static size_t
+s_payload(uint8_t *out)
+{
+	Kp__Referral r = KP__REFERRAL__INIT;
+
+	r.has_route = r.has_absence_hours = r.has_age_years = 1;
+	r.route = KP__ROUTE__ROUTE_HALT;
+	r.absence_hours = 32;
+	r.age_years = 15;
+	return kp__referral__pack(&r, out);
+}
+
+static size_t
+s_tbs(const char *label, const uint8_t *body, size_t blen,
+    const uint8_t *tail, size_t tlen, uint8_t *out)
+{
+	size_t l = strlen(label);
+
+	memcpy(out, label, l);
+	out[l] = (uint8_t)(blen >> 24);
+	out[l + 1] = (uint8_t)(blen >> 16);
+	out[l + 2] = (uint8_t)(blen >> 8);
+	out[l + 3] = (uint8_t)blen;
+	memcpy(out + l + 4, body, blen);
+	memcpy(out + l + 4 + blen, tail, tlen);
+	return l + 4 + blen + tlen;
+}
+
+Test(vectors, envelope_worked_example)
+{
+	uint8_t a_sk[64], a_pk[32], a_x[32], a_xp[32], b_x[32], b_xp[32];
+	uint8_t k[32], k_lib[32], k_rev[32], nonce[24], h[512], p[64];
+	uint8_t c[128], d[32], tbs[1024], sig[64], digest[32];
+	unsigned long long clen;
+	size_t hlen, plen, tlen;
+	kp_err_t e;
+
+	s_load_doc();
+	s_keys(a_sk, a_pk, a_x, a_xp, b_x, b_xp);
+	s_check("A_sign_pk", a_pk, 32);
+	s_check("A_payload_pk", a_xp, 32);
+	s_check("B_payload_pk", b_xp, 32);
+	/* §4, computed by both sides, and by the library */
+	s_kdf(a_x, b_xp, a_xp, b_xp, k);
+	s_kdf(b_x, a_xp, a_xp, b_xp, k_rev);
+	cr_assert_arr_eq(k, k_rev, 32, "both sides derive the same key");
+	cr_assert(directory_derive_key(a_x, b_xp, a_xp, b_xp, k_lib) == 0);
+	cr_assert_arr_eq(k, k_lib, 32, "library key differs from §4");
+	s_check("K", k, 32);
+	/* §5 */
+	memset(nonce, 0x55, sizeof(nonce));
+	hlen = s_header(h, nonce);
+	s_check("H", h, hlen);
+	plen = s_payload(p);
+	s_check("P", p, plen);
+	cr_assert(crypto_aead_xchacha20poly1305_ietf_encrypt(c, &clen, p, plen,
+	    h, hlen, NULL, nonce, k) == 0);
+	s_check("C", c, (size_t)clen);
+	cr_assert(crypto_generichash(d, 32, c, (size_t)clen, NULL, 0) == 0);
+	s_check("D", d, 32);
+	tlen = s_tbs("ketenpost/v1/envelope", h, hlen, d, 32, tbs);
+	s_check("TBS", tbs, tlen);
+	cr_assert(crypto_sign_detached(sig, NULL, tbs, tlen, a_sk) == 0);
+	s_check("S", sig, 64);
+	cr_assert(crypto_generichash(digest, 32, tbs, tlen, NULL, 0) == 0);
+	s_check("envelope_digest", digest, 32);
+	/* the library's auditor check accepts the independent signature */
+	cr_assert(envelope_verify_detached(a_pk, h, hlen, d, sig, &e) == 0,
+	    "%s", e.msg);
+}
+
+Test(vectors, receipt_and_pseudonym_worked_example)
+{
+	uint8_t b_sk[64], b_pk[32], seed[32], body[256], tbs[512], sig[64];
+	uint8_t id[16], dg[32], rd[32], kp[32], ref[32], b_x[32], msg[128];
+	Kp__ReceiptBody rb = KP__RECEIPT_BODY__INIT;
+	size_t blen, tlen, n;
+
+	s_load_doc();
+	memset(seed, 0x33, 32);
+	cr_assert(crypto_sign_seed_keypair(b_pk, b_sk, seed) == 0);
+	s_check("B_sign_pk", b_pk, 32);
+	for (int i = 0; i < 16; i++)
+		id[i] = (uint8_t)i;
+	id[6] = 0x46;
+	id[8] = 0x88;
+	memset(dg, 0xee, 32);
+	rb.has_schema_major = rb.has_schema_minor = rb.has_event_id = 1;
+	rb.schema_major = 1;
+	rb.event_id = (ProtobufCBinaryData){ 16, id };
+	rb.issuer_oin = (char *)OIN_B;
+	rb.subject_oin = (char *)OIN_A;
+	rb.has_envelope_digest = rb.has_status = rb.has_reason = 1;
+	rb.envelope_digest = (ProtobufCBinaryData){ 32, dg };
+	rb.status = KP__RECEIPT_STATUS__RECEIPT_STATUS_ACCEPTED;
+	rb.reason = KP__REASON__REASON_NONE;
+	rb.has_received_at_ms = 1;
+	rb.received_at_ms = 1798761601234ull;
+	blen = kp__receipt_body__pack(&rb, body);
+	s_check("B_receipt_body", body, blen);
+	tlen = s_tbs("ketenpost/v1/receipt", body, blen, NULL, 0, tbs);
+	cr_assert(crypto_sign_detached(sig, NULL, tbs, tlen, b_sk) == 0);
+	s_check("B_receipt_signature", sig, 64);
+	cr_assert(crypto_generichash(rd, 32, tbs, tlen, NULL, 0) == 0);
+	s_check("receipt_digest", rd, 32);
+	/* §9: the pseudonym of local case "LP-2026-0042" for partner B */
+	memset(b_x, 0x22, 32);  /* A's payload secret key, as in §11 */
+	cr_assert(crypto_generichash(kp, 32,
+	    (const uint8_t *)"ketenpost/v1/pseudonym-key", 26, b_x, 32) == 0);
+	n = 0;
+	memcpy(msg, "ketenpost/v1/case", 17); n += 17;
+	msg[n++] = 0;
+	memcpy(msg + n, OIN_B, 20); n += 20;
+	msg[n++] = 0;
+	memcpy(msg + n, "LP-2026-0042", 12); n += 12;
+	cr_assert(crypto_generichash(ref, 32, msg, n, kp, 32) == 0);
+	s_check("case_ref", ref, 32);
+}
