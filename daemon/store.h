@@ -1,0 +1,204 @@
+/*
+ * store.h: the daemon's durable state, one SQLite database in WAL mode
+ * (state_dir/ketenpost.db, synchronous=FULL, secure_delete=ON).
+ *
+ * Tables: outbox (sealed envelopes until receipted), inbox (received
+ * events, payload encrypted at rest by the caller, plus the receipt we
+ * sent, which doubles as the seen-event-id table for duplicate
+ * elimination), rejected (envelopes we refused and why), links (local case
+ * reference <-> per-partner pseudonym).
+ *
+ * Durability contract: nothing written between store_begin() and a
+ * successful store_commit() may be acknowledged to anyone (API caller or
+ * partner) before that commit returns; callers batch many events in one
+ * transaction (one fsync per batch, see toolchain.md).  Every function
+ * returns 0 / -1 and fills err; a failed write inside a transaction leaves
+ * the transaction open for the caller to roll back.
+ *
+ * Blobs handed in are copied; blobs handed out through callbacks are valid
+ * only during the callback.
+ */
+#ifndef KP_STORE_H
+#define KP_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kperr.h"
+
+typedef struct store store_t;
+
+enum store_state {                /* = kp.DeliveryState */
+	STORE_PENDING = 1,
+	STORE_DELIVERED = 2,
+	STORE_REJECTED = 3,
+	STORE_DEAD = 4,
+};
+
+typedef struct outbox_row {
+	uint64_t seq;                 /* assigned by insert, increasing */
+	uint8_t event_id[16];
+	int event_type;
+	char to_oin[21];
+	char case_local[65];          /* local case reference ("" if none) */
+	uint8_t case_ref[32];         /* pseudonym sent */
+	bool has_reply_to;
+	uint8_t in_reply_to[16];
+	int state;                    /* enum store_state */
+	uint32_t attempts;
+	uint64_t created_ms, expires_ms, next_attempt_ms, updated_ms;
+	uint8_t envelope_digest[32];
+	bool has_receipt;
+	uint8_t receipt_digest[32];
+	int reason;                   /* Kp__Reason of the receipt */
+	uint64_t receipted_ms;
+} outbox_row_t;
+
+typedef struct inbox_row {
+	uint64_t seq;                 /* assigned by insert, increasing */
+	uint8_t event_id[16];
+	int event_type;
+	char from_oin[21];
+	char case_local[65];          /* linked local case ("" if none) */
+	uint8_t case_ref[32];         /* pseudonym received */
+	bool has_reply_to;
+	uint8_t in_reply_to[16];
+	char purpose[65], legal_basis[65];
+	uint64_t created_ms, received_ms;
+	bool acked;
+	uint8_t envelope_digest[32];
+	uint8_t receipt_digest[32];
+} inbox_row_t;
+
+int store_open(const char *state_dir, store_t **out, kp_err_t *err)
+    __attribute__((warn_unused_result));
+void store_close(store_t **self_p);
+
+int store_begin(store_t *s, kp_err_t *err) __attribute__((warn_unused_result));
+int store_commit(store_t *s, kp_err_t *err) __attribute__((warn_unused_result));
+void store_rollback(store_t *s);
+
+/* ---- outbox ---- */
+
+/* Insert a new pending row (state, attempts, updated_ms, seq ignored;
+ * seq is returned in row->seq).  A duplicate event_id is KP_ERR_INVALID_ARG. */
+int store_outbox_insert(store_t *s, outbox_row_t *row, const uint8_t *env,
+    size_t env_len, kp_err_t *err) __attribute__((warn_unused_result));
+
+typedef int (*store_outbox_cb)(void *arg, const outbox_row_t *row,
+    const uint8_t *env, size_t env_len);
+
+/* Pending rows with next_attempt_ms <= now, oldest next_attempt first, at
+ * most max; cb returning non-zero stops the walk (not an error). */
+int store_outbox_due(store_t *s, uint64_t now, size_t max, store_outbox_cb cb,
+    void *arg, kp_err_t *err) __attribute__((warn_unused_result));
+
+/* The smallest next_attempt_ms of any pending row, or UINT64_MAX. */
+int store_outbox_next_due(store_t *s, uint64_t *when, kp_err_t *err)
+    __attribute__((warn_unused_result));
+
+/* Record an attempt: attempts = attempts, next_attempt_ms = next. */
+int store_outbox_schedule(store_t *s, const uint8_t id[16], uint32_t attempts,
+    uint64_t next_ms, kp_err_t *err) __attribute__((warn_unused_result));
+
+/* Make every pending row for partner `oin` due now (the partner came up). */
+int store_outbox_wake(store_t *s, const char *oin, kp_err_t *err)
+    __attribute__((warn_unused_result));
+
+/*
+ * A verified receipt arrived for event `id` from `issuer_oin`.  Applies only
+ * if the row exists, belongs to that partner, is still pending, and its
+ * envelope_digest equals `envelope_digest`; *applied says whether it did
+ * (a second receipt for a settled event is not an error).  Stores the
+ * receipt bytes and sets state (DELIVERED or REJECTED), reason,
+ * receipt_digest, receipted_ms = updated_ms = now.
+ */
+int store_outbox_settle(store_t *s, const uint8_t id[16], const char *issuer_oin,
+    const uint8_t envelope_digest[32], int state, int reason,
+    const uint8_t receipt_digest[32], const uint8_t *receipt, size_t rlen,
+    uint64_t now, bool *applied, kp_err_t *err)
+    __attribute__((warn_unused_result));
+
+/* Pending rows with expires_ms <= now become DEAD; cb sees each (after the
+ * update, state == STORE_DEAD). */
+int store_outbox_expire(store_t *s, uint64_t now, store_outbox_cb cb, void *arg,
+    kp_err_t *err) __attribute__((warn_unused_result));
+
+int store_outbox_get(store_t *s, const uint8_t id[16], outbox_row_t *row,
+    bool *found, kp_err_t *err) __attribute__((warn_unused_result));
+
+/* Rows with seq > after_seq in seq order, at most limit (env is NULL). */
+int store_outbox_list(store_t *s, uint64_t after_seq, size_t limit,
+    store_outbox_cb cb, void *arg, kp_err_t *err)
+    __attribute__((warn_unused_result));
+
+/* The stored receipt of a settled row. OUT: *buf (malloc'd), *len. */
+int store_outbox_receipt(store_t *s, const uint8_t id[16], uint8_t **buf,
+    size_t *len, bool *found, kp_err_t *err) __attribute__((warn_unused_result));
+
+/* counts[state] for state 1..4 (counts has 5 entries; [0] unused). */
+int store_outbox_counts(store_t *s, uint64_t counts[5], kp_err_t *err)
+    __attribute__((warn_unused_result));
+
+/* ---- inbox ---- */
+
+/*
+ * Look up a received event: *found, and when found the row and the
+ * receipt we sent for it (malloc'd into *receipt; NULL allowed to skip).
+ */
+int store_inbox_find(store_t *s, const uint8_t id[16], inbox_row_t *row,
+    uint8_t **receipt, size_t *rlen, bool *found, kp_err_t *err)
+    __attribute__((warn_unused_result));
+
+/* Insert (seq returned in row->seq).  sealed_payload is the payload as the
+ * caller encrypted it at rest; envelope is kept as received (evidence);
+ * receipt is the signed receipt sent back.  Duplicate id: KP_ERR_INVALID_ARG. */
+int store_inbox_insert(store_t *s, inbox_row_t *row,
+    const uint8_t *sealed_payload, size_t plen, const uint8_t *envelope,
+    size_t elen, const uint8_t *receipt, size_t rlen, kp_err_t *err)
+    __attribute__((warn_unused_result));
+
+typedef int (*store_inbox_cb)(void *arg, const inbox_row_t *row,
+    const uint8_t *sealed_payload, size_t plen);
+
+/* Rows with seq > after_seq in seq order, at most limit; unacked only
+ * unless all. */
+int store_inbox_list(store_t *s, bool all, uint64_t after_seq, size_t limit,
+    store_inbox_cb cb, void *arg, kp_err_t *err)
+    __attribute__((warn_unused_result));
+
+/* One row with its sealed payload (malloc'd into *payload). */
+int store_inbox_get(store_t *s, const uint8_t id[16], inbox_row_t *row,
+    uint8_t **payload, size_t *plen, bool *found, kp_err_t *err)
+    __attribute__((warn_unused_result));
+
+/* Mark acknowledged; *newly is true if it was not acknowledged before.
+ * An unknown id is KP_ERR_INVALID_ARG. */
+int store_inbox_ack(store_t *s, const uint8_t id[16], bool *newly,
+    kp_err_t *err) __attribute__((warn_unused_result));
+
+int store_inbox_counts(store_t *s, uint64_t *unacked, uint64_t *total,
+    kp_err_t *err) __attribute__((warn_unused_result));
+
+/* ---- refusals (envelopes we rejected) ---- */
+
+int store_reject_insert(store_t *s, const char *from_oin, const uint8_t *event_id,
+    const uint8_t envelope_digest[32], int reason, uint64_t now,
+    kp_err_t *err) __attribute__((warn_unused_result));
+
+/* ---- case links: local reference <-> pseudonym, per partner ---- */
+
+int store_link_by_local(store_t *s, const char *partner_oin, const char *local,
+    uint8_t case_ref[32], bool *found, kp_err_t *err)
+    __attribute__((warn_unused_result));
+int store_link_by_ref(store_t *s, const char *partner_oin,
+    const uint8_t case_ref[32], char local[65], bool *found, kp_err_t *err)
+    __attribute__((warn_unused_result));
+/* Insert or keep (an existing identical link is not an error; a conflicting
+ * one is KP_ERR_INVALID_ARG). */
+int store_link_put(store_t *s, const char *partner_oin, const char *local,
+    const uint8_t case_ref[32], kp_err_t *err)
+    __attribute__((warn_unused_result));
+
+#endif

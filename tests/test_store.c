@@ -1,0 +1,871 @@
+/*
+ * test_store.c: daemon/store.c.
+ *
+ * Every test opens a fresh store in its own tmpdir ("<tmp>/state", which
+ * store_open creates).  Times are small synthetic numbers, never the clock.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <criterion/criterion.h>
+#include <sqlite3.h>
+
+#include "common.h"
+#include "store.h"
+#include "util.h"
+
+TestSuite(store, .init = test_init);
+
+#define T0 1000000u                /* a synthetic "now" */
+
+struct fx {
+	char tmp[256];
+	char dir[300];
+	store_t *s;
+	kp_err_t err;
+};
+
+static void
+s_open(struct fx *f)
+{
+	test_tmpdir(f->tmp, sizeof(f->tmp));
+	snprintf(f->dir, sizeof(f->dir), "%s/state", f->tmp);
+	cr_assert_eq(store_open(f->dir, &f->s, &f->err), 0, "store_open: %s",
+	    f->err.msg);
+}
+
+static void
+s_reopen(struct fx *f)
+{
+	store_close(&f->s);
+	cr_assert_null(f->s);
+	cr_assert_eq(store_open(f->dir, &f->s, &f->err), 0, "reopen: %s",
+	    f->err.msg);
+}
+
+static void
+s_close(struct fx *f)
+{
+	store_close(&f->s);
+	cr_assert_eq(test_sh("rm -rf '%s'", f->tmp), 0);
+}
+
+static void
+s_expect(int rc, const kp_err_t *err, int code, const char *needle)
+{
+	cr_assert_eq(rc, -1, "expected failure %s", kp_code_name(code));
+	cr_assert_eq(err->code, code, "expected %s, got %s: %s",
+	    kp_code_name(code), kp_code_name(err->code), err->msg);
+	cr_assert(strstr(err->msg, needle) != NULL,
+	    "message '%s' lacks '%s'", err->msg, needle);
+	cr_assert(strchr(err->msg, '\n') == NULL, "message is not one line");
+}
+
+static void
+s_id(uint8_t id[16], int n)
+{
+	memset(id, 0, 16);
+	id[0] = 0xe7;
+	id[6] = 0x40;
+	id[15] = (uint8_t)n;
+}
+
+/* Run sql on state_dir/ketenpost.db behind the store's back; the first
+ * column of the last row (0 if none). */
+static long long
+s_raw_sql(const char *dir, const char *sql)
+{
+	char path[400];
+	sqlite3 *db = NULL;
+	sqlite3_stmt *st = NULL;
+	long long v = 0;
+	int rc;
+
+	snprintf(path, sizeof(path), "%s/ketenpost.db", dir);
+	cr_assert_eq(sqlite3_open(path, &db), SQLITE_OK);
+	cr_assert_eq(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK,
+	    "%s", sqlite3_errmsg(db));
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		v = sqlite3_column_int64(st, 0);
+	cr_assert_eq(rc, SQLITE_DONE, "%s", sqlite3_errmsg(db));
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return v;
+}
+
+/* An outbox row with every field distinct, numbered n. */
+static outbox_row_t
+s_orow(int n, const char *to)
+{
+	outbox_row_t r;
+
+	memset(&r, 0xAA, sizeof(r));          /* junk in ignored fields */
+	s_id(r.event_id, n);
+	r.event_type = 3 + n;
+	snprintf(r.to_oin, sizeof(r.to_oin), "%s", to);
+	snprintf(r.case_local, sizeof(r.case_local), "ZAAK-%04d", n);
+	memset(r.case_ref, 0x10 + n, sizeof(r.case_ref));
+	r.has_reply_to = (n % 2) == 1;
+	memset(r.in_reply_to, 0x30 + n, sizeof(r.in_reply_to));
+	if (!r.has_reply_to)
+		memset(r.in_reply_to, 0, sizeof(r.in_reply_to));
+	r.created_ms = T0 + (uint64_t)n;
+	r.expires_ms = T0 + 1000000 + (uint64_t)n;
+	r.next_attempt_ms = T0 + (uint64_t)n;
+	memset(r.envelope_digest, 0x50 + n, sizeof(r.envelope_digest));
+	return r;
+}
+
+static void
+s_insert(struct fx *f, outbox_row_t *r)
+{
+	uint8_t env[64];
+
+	memset(env, r->event_id[15], sizeof(env));
+	cr_assert_eq(store_outbox_insert(f->s, r, env, sizeof(env), &f->err),
+	    0, "insert: %s", f->err.msg);
+}
+
+static void
+s_same_outbox(const outbox_row_t *a, const outbox_row_t *b)
+{
+	cr_assert_eq(a->seq, b->seq);
+	cr_assert_arr_eq(a->event_id, b->event_id, 16);
+	cr_assert_eq(a->event_type, b->event_type);
+	cr_assert_str_eq(a->to_oin, b->to_oin);
+	cr_assert_str_eq(a->case_local, b->case_local);
+	cr_assert_arr_eq(a->case_ref, b->case_ref, 32);
+	cr_assert_eq(a->has_reply_to, b->has_reply_to);
+	if (a->has_reply_to)
+		cr_assert_arr_eq(a->in_reply_to, b->in_reply_to, 16);
+	cr_assert_eq(a->state, b->state);
+	cr_assert_eq(a->attempts, b->attempts);
+	cr_assert_eq(a->created_ms, b->created_ms);
+	cr_assert_eq(a->expires_ms, b->expires_ms);
+	cr_assert_eq(a->next_attempt_ms, b->next_attempt_ms);
+	cr_assert_eq(a->updated_ms, b->updated_ms);
+	cr_assert_arr_eq(a->envelope_digest, b->envelope_digest, 32);
+	cr_assert_eq(a->has_receipt, b->has_receipt);
+	if (a->has_receipt)
+		cr_assert_arr_eq(a->receipt_digest, b->receipt_digest, 32);
+	cr_assert_eq(a->reason, b->reason);
+	cr_assert_eq(a->receipted_ms, b->receipted_ms);
+}
+
+/* Collects what a callback saw; stops after `stop` rows if stop > 0. */
+struct seen {
+	int n, stop;
+	outbox_row_t rows[16];
+	size_t env_len[16];
+	uint8_t env_first[16];
+};
+
+static int
+s_collect(void *arg, const outbox_row_t *row, const uint8_t *env,
+    size_t env_len)
+{
+	struct seen *sn = arg;
+
+	cr_assert_lt(sn->n, 16);
+	sn->rows[sn->n] = *row;
+	sn->env_len[sn->n] = env_len;
+	sn->env_first[sn->n] = env_len > 0 ? env[0] : 0;
+	sn->n++;
+	return sn->stop > 0 && sn->n >= sn->stop;
+}
+
+static outbox_row_t
+s_get(struct fx *f, int n)
+{
+	outbox_row_t r;
+	uint8_t id[16];
+	bool found;
+
+	s_id(id, n);
+	cr_assert_eq(store_outbox_get(f->s, id, &r, &found, &f->err), 0, "%s",
+	    f->err.msg);
+	cr_assert(found, "row %d not found", n);
+	return r;
+}
+
+/* ---- outbox ---- */
+
+Test(store, outbox_round_trip)
+{
+	struct fx f = { 0 };
+	outbox_row_t a = s_orow(1, OIN_HALT), b = s_orow(2, OIN_RVDK), g;
+	struct seen sn = { 0 };
+
+	s_open(&f);
+	s_insert(&f, &a);
+	s_insert(&f, &b);
+	cr_assert_eq(a.state, STORE_PENDING);
+	cr_assert_eq(a.attempts, 0);
+	cr_assert_eq(a.updated_ms, a.created_ms);
+	cr_assert_not(a.has_receipt);
+	cr_assert_gt(a.seq, 0);
+	cr_assert_gt(b.seq, a.seq, "seq must increase");
+	g = s_get(&f, 1);
+	s_same_outbox(&g, &a);
+	g = s_get(&f, 2);
+	s_same_outbox(&g, &b);
+	cr_assert_not(g.has_reply_to);
+
+	cr_assert_eq(store_outbox_list(f.s, 0, 10, s_collect, &sn, &f.err), 0);
+	cr_assert_eq(sn.n, 2);
+	s_same_outbox(&sn.rows[0], &a);
+	s_same_outbox(&sn.rows[1], &b);
+	cr_assert_eq(sn.env_len[0], 0, "list passes no envelope");
+	memset(&sn, 0, sizeof(sn));
+	cr_assert_eq(store_outbox_list(f.s, a.seq, 10, s_collect, &sn, &f.err),
+	    0);
+	cr_assert_eq(sn.n, 1);
+	cr_assert_eq(sn.rows[0].seq, b.seq);
+	s_close(&f);
+}
+
+Test(store, outbox_get_unknown_and_duplicate)
+{
+	struct fx f = { 0 };
+	outbox_row_t a = s_orow(1, OIN_HALT), again = s_orow(1, OIN_OM), g;
+	char text[KP_UUID_TEXT_LEN + 1];
+	uint8_t id[16];
+	bool found = true;
+	uint64_t counts[5];
+
+	s_open(&f);
+	s_insert(&f, &a);
+	s_id(id, 9);
+	cr_assert_eq(store_outbox_get(f.s, id, &g, &found, &f.err), 0);
+	cr_assert_not(found);
+	kp_uuid_format(a.event_id, text);
+	s_expect(store_outbox_insert(f.s, &again, (const uint8_t *)"x", 1,
+	    &f.err), &f.err, KP_ERR_INVALID_ARG, text);
+	cr_assert(strstr(f.err.msg, "already in outbox") != NULL);
+	cr_assert_eq(store_outbox_counts(f.s, counts, &f.err), 0);
+	cr_assert_eq(counts[STORE_PENDING], 1);
+	g = s_get(&f, 1);
+	cr_assert_str_eq(g.to_oin, OIN_HALT, "duplicate changed the row");
+	s_close(&f);
+}
+
+Test(store, outbox_due_order_max_next_due)
+{
+	struct fx f = { 0 };
+	outbox_row_t r[4];
+	struct seen sn = { 0 };
+	uint64_t when;
+	int i;
+
+	s_open(&f);
+	cr_assert_eq(store_outbox_next_due(f.s, &when, &f.err), 0);
+	cr_assert_eq(when, UINT64_MAX);
+	for (i = 0; i < 4; i++) {
+		r[i] = s_orow(i + 1, OIN_HALT);
+		r[i].next_attempt_ms = T0 + 100 - 10 * (uint64_t)i;
+		s_insert(&f, &r[i]);
+	}
+	r[3].next_attempt_ms = T0 + 500;
+	cr_assert_eq(store_outbox_schedule(f.s, r[3].event_id, 0, T0 + 500,
+	    &f.err), 0);
+	cr_assert_eq(store_outbox_next_due(f.s, &when, &f.err), 0);
+	cr_assert_eq(when, T0 + 80);
+
+	/* Due at T0+100: rows 3,2,1 (oldest next_attempt first); 4 is later. */
+	cr_assert_eq(store_outbox_due(f.s, T0 + 100, 10, s_collect, &sn,
+	    &f.err), 0);
+	cr_assert_eq(sn.n, 3);
+	cr_assert_eq(sn.rows[0].event_id[15], 3);
+	cr_assert_eq(sn.rows[1].event_id[15], 2);
+	cr_assert_eq(sn.rows[2].event_id[15], 1);
+	cr_assert_eq(sn.env_len[0], 64);
+	cr_assert_eq(sn.env_first[0], 3, "envelope of the right row");
+
+	memset(&sn, 0, sizeof(sn));
+	cr_assert_eq(store_outbox_due(f.s, T0 + 100, 2, s_collect, &sn,
+	    &f.err), 0);
+	cr_assert_eq(sn.n, 2, "max respected");
+
+	memset(&sn, 0, sizeof(sn));
+	sn.stop = 1;
+	cr_assert_eq(store_outbox_due(f.s, T0 + 100, 10, s_collect, &sn,
+	    &f.err), 0, "a stopping callback is not an error");
+	cr_assert_eq(sn.n, 1);
+
+	memset(&sn, 0, sizeof(sn));
+	cr_assert_eq(store_outbox_due(f.s, T0, 10, s_collect, &sn, &f.err), 0);
+	cr_assert_eq(sn.n, 0);
+	s_close(&f);
+}
+
+Test(store, outbox_schedule_and_wake)
+{
+	struct fx f = { 0 };
+	outbox_row_t a = s_orow(1, OIN_HALT), b = s_orow(2, OIN_RVDK), g;
+	struct seen sn = { 0 };
+
+	s_open(&f);
+	s_insert(&f, &a);
+	s_insert(&f, &b);
+	cr_assert_eq(store_outbox_schedule(f.s, a.event_id, 3, T0 + 9000,
+	    &f.err), 0);
+	cr_assert_eq(store_outbox_schedule(f.s, b.event_id, 1, T0 + 9000,
+	    &f.err), 0);
+	g = s_get(&f, 1);
+	cr_assert_eq(g.attempts, 3);
+	cr_assert_eq(g.next_attempt_ms, T0 + 9000);
+	cr_assert_eq(g.state, STORE_PENDING);
+	cr_assert_eq(store_outbox_due(f.s, T0 + 100, 10, s_collect, &sn,
+	    &f.err), 0);
+	cr_assert_eq(sn.n, 0, "scheduled rows are not due");
+
+	cr_assert_eq(store_outbox_wake(f.s, OIN_HALT, &f.err), 0);
+	cr_assert_eq(store_outbox_due(f.s, T0 + 100, 10, s_collect, &sn,
+	    &f.err), 0);
+	cr_assert_eq(sn.n, 1, "only the woken partner's row is due");
+	cr_assert_str_eq(sn.rows[0].to_oin, OIN_HALT);
+	cr_assert_eq(sn.rows[0].attempts, 3, "wake keeps attempts");
+	s_close(&f);
+}
+
+Test(store, outbox_settle)
+{
+	struct fx f = { 0 };
+	outbox_row_t a = s_orow(1, OIN_HALT), b = s_orow(2, OIN_HALT), g, h;
+	uint8_t wrong[32], rdig[32], *buf = NULL;
+	const uint8_t receipt[] = "signed receipt bytes";
+	uint64_t counts[5];
+	size_t len = 0;
+	bool applied = true, found;
+
+	s_open(&f);
+	s_insert(&f, &a);
+	s_insert(&f, &b);
+	memset(wrong, 0xEE, sizeof(wrong));
+	memset(rdig, 0x77, sizeof(rdig));
+
+	/* Wrong digest, wrong issuer, unknown id: not applied, unchanged. */
+	cr_assert_eq(store_outbox_settle(f.s, a.event_id, OIN_HALT, wrong,
+	    STORE_DELIVERED, 0, rdig, receipt, sizeof(receipt), T0 + 5,
+	    &applied, &f.err), 0, "%s", f.err.msg);
+	cr_assert_not(applied);
+	cr_assert_eq(store_outbox_settle(f.s, a.event_id, OIN_OM,
+	    a.envelope_digest, STORE_DELIVERED, 0, rdig, receipt,
+	    sizeof(receipt), T0 + 5, &applied, &f.err), 0);
+	cr_assert_not(applied);
+	g = s_get(&f, 1);
+	s_same_outbox(&g, &a);
+	cr_assert_eq(store_outbox_receipt(f.s, a.event_id, &buf, &len, &found,
+	    &f.err), 0);
+	cr_assert_not(found, "no receipt on a pending row");
+
+	cr_assert_eq(store_outbox_settle(f.s, a.event_id, OIN_HALT,
+	    a.envelope_digest, STORE_DELIVERED, 0, rdig, receipt,
+	    sizeof(receipt), T0 + 5, &applied, &f.err), 0);
+	cr_assert(applied);
+	g = s_get(&f, 1);
+	cr_assert_eq(g.state, STORE_DELIVERED);
+	cr_assert(g.has_receipt);
+	cr_assert_arr_eq(g.receipt_digest, rdig, 32);
+	cr_assert_eq(g.receipted_ms, T0 + 5);
+	cr_assert_eq(g.updated_ms, T0 + 5);
+	cr_assert_eq(store_outbox_receipt(f.s, a.event_id, &buf, &len, &found,
+	    &f.err), 0);
+	cr_assert(found);
+	cr_assert_eq(len, sizeof(receipt));
+	cr_assert_arr_eq(buf, receipt, len);
+	free(buf);
+
+	/* A second receipt (even a REJECTED one) does not apply. */
+	cr_assert_eq(store_outbox_settle(f.s, a.event_id, OIN_HALT,
+	    a.envelope_digest, STORE_REJECTED, 7, rdig, receipt, 3, T0 + 9,
+	    &applied, &f.err), 0);
+	cr_assert_not(applied);
+	g = s_get(&f, 1);
+	cr_assert_eq(g.state, STORE_DELIVERED);
+	cr_assert_eq(g.receipted_ms, T0 + 5);
+
+	cr_assert_eq(store_outbox_settle(f.s, b.event_id, OIN_HALT,
+	    b.envelope_digest, STORE_REJECTED, 7, rdig, receipt, 3, T0 + 9,
+	    &applied, &f.err), 0);
+	cr_assert(applied);
+	g = s_get(&f, 2);
+	cr_assert_eq(g.state, STORE_REJECTED);
+	cr_assert_eq(g.reason, 7);
+
+	/* Neither schedule nor wake touches a settled row. */
+	cr_assert_eq(store_outbox_schedule(f.s, b.event_id, 9, T0 + 99,
+	    &f.err), 0);
+	cr_assert_eq(store_outbox_wake(f.s, OIN_HALT, &f.err), 0);
+	h = s_get(&f, 2);
+	s_same_outbox(&h, &g);
+
+	s_expect(store_outbox_settle(f.s, b.event_id, OIN_HALT,
+	    b.envelope_digest, STORE_DEAD, 0, rdig, receipt, 3, T0, &applied,
+	    &f.err), &f.err, KP_ERR_INVALID_ARG, "state");
+	cr_assert_eq(store_outbox_counts(f.s, counts, &f.err), 0);
+	cr_assert_eq(counts[STORE_PENDING], 0);
+	cr_assert_eq(counts[STORE_DELIVERED], 1);
+	cr_assert_eq(counts[STORE_REJECTED], 1);
+	cr_assert_eq(counts[STORE_DEAD], 0);
+	s_close(&f);
+}
+
+Test(store, outbox_expire)
+{
+	struct fx f = { 0 };
+	outbox_row_t r[3], g;
+	uint8_t rdig[32] = { 0 };
+	struct seen sn = { 0 };
+	uint64_t counts[5], when;
+	bool applied;
+	int i;
+
+	s_open(&f);
+	for (i = 0; i < 3; i++) {
+		r[i] = s_orow(i + 1, OIN_HALT);
+		r[i].expires_ms = T0 + 10;
+		s_insert(&f, &r[i]);
+	}
+	cr_assert_eq(store_outbox_settle(f.s, r[0].event_id, OIN_HALT,
+	    r[0].envelope_digest, STORE_DELIVERED, 0, rdig, NULL, 0, T0,
+	    &applied, &f.err), 0);
+	cr_assert(applied);
+	cr_assert_eq(store_outbox_expire(f.s, T0 + 9, s_collect, &sn, &f.err),
+	    0);
+	cr_assert_eq(sn.n, 0, "nothing expired yet");
+	sn.stop = 1;
+	cr_assert_eq(store_outbox_expire(f.s, T0 + 10, s_collect, &sn, &f.err),
+	    0);
+	cr_assert_eq(sn.n, 1, "the callback stopped the walk");
+	cr_assert_eq(sn.rows[0].state, STORE_DEAD);
+	cr_assert_eq(sn.rows[0].updated_ms, T0 + 10);
+	cr_assert_neq(sn.rows[0].event_id[15], 1);
+	for (i = 2; i <= 3; i++) {
+		g = s_get(&f, i);
+		cr_assert_eq(g.state, STORE_DEAD, "row %d expired anyway", i);
+		cr_assert_eq(g.updated_ms, T0 + 10);
+	}
+	g = s_get(&f, 1);
+	cr_assert_eq(g.state, STORE_DELIVERED, "settled row untouched");
+	g = s_get(&f, 3);
+	cr_assert_eq(g.state, STORE_DEAD);
+	cr_assert_eq(store_outbox_counts(f.s, counts, &f.err), 0);
+	cr_assert_eq(counts[STORE_DELIVERED], 1);
+	cr_assert_eq(counts[STORE_DEAD], 2);
+	cr_assert_eq(store_outbox_next_due(f.s, &when, &f.err), 0);
+	cr_assert_eq(when, UINT64_MAX, "dead rows are never due");
+
+	/* A late receipt for a dead row does not resurrect it. */
+	cr_assert_eq(store_outbox_settle(f.s, r[1].event_id, OIN_HALT,
+	    r[1].envelope_digest, STORE_DELIVERED, 0, rdig, NULL, 0, T0 + 20,
+	    &applied, &f.err), 0);
+	cr_assert_not(applied);
+	memset(&sn, 0, sizeof(sn));
+	cr_assert_eq(store_outbox_expire(f.s, T0 + 99, s_collect, &sn, &f.err),
+	    0);
+	cr_assert_eq(sn.n, 0);
+	s_close(&f);
+}
+
+/* ---- inbox ---- */
+
+static inbox_row_t
+s_irow(int n)
+{
+	inbox_row_t r;
+
+	memset(&r, 0, sizeof(r));
+	s_id(r.event_id, n);
+	r.event_type = 10 + n;
+	snprintf(r.from_oin, sizeof(r.from_oin), "%s", OIN_LEERPLICHT);
+	snprintf(r.case_local, sizeof(r.case_local), "LOCAL-%d", n);
+	memset(r.case_ref, 0x20 + n, sizeof(r.case_ref));
+	r.has_reply_to = n == 2;
+	if (r.has_reply_to)
+		memset(r.in_reply_to, 0x40, sizeof(r.in_reply_to));
+	snprintf(r.purpose, sizeof(r.purpose), "verzuim-%d", n);
+	snprintf(r.legal_basis, sizeof(r.legal_basis), "Lpw art. %d", n);
+	r.created_ms = T0 + (uint64_t)n;
+	r.received_ms = T0 + 100 + (uint64_t)n;
+	memset(r.envelope_digest, 0x60 + n, sizeof(r.envelope_digest));
+	memset(r.receipt_digest, 0x70 + n, sizeof(r.receipt_digest));
+	return r;
+}
+
+static void
+s_same_inbox(const inbox_row_t *a, const inbox_row_t *b)
+{
+	cr_assert_eq(a->seq, b->seq);
+	cr_assert_arr_eq(a->event_id, b->event_id, 16);
+	cr_assert_eq(a->event_type, b->event_type);
+	cr_assert_str_eq(a->from_oin, b->from_oin);
+	cr_assert_str_eq(a->case_local, b->case_local);
+	cr_assert_arr_eq(a->case_ref, b->case_ref, 32);
+	cr_assert_eq(a->has_reply_to, b->has_reply_to);
+	cr_assert_arr_eq(a->in_reply_to, b->in_reply_to, 16);
+	cr_assert_str_eq(a->purpose, b->purpose);
+	cr_assert_str_eq(a->legal_basis, b->legal_basis);
+	cr_assert_eq(a->created_ms, b->created_ms);
+	cr_assert_eq(a->received_ms, b->received_ms);
+	cr_assert_eq(a->acked, b->acked);
+	cr_assert_arr_eq(a->envelope_digest, b->envelope_digest, 32);
+	cr_assert_arr_eq(a->receipt_digest, b->receipt_digest, 32);
+}
+
+static void
+s_in_insert(struct fx *f, inbox_row_t *r)
+{
+	char payload[32], env[32], rcpt[32];
+
+	snprintf(payload, sizeof(payload), "sealed-%d", r->event_id[15]);
+	snprintf(env, sizeof(env), "envelope-%d", r->event_id[15]);
+	snprintf(rcpt, sizeof(rcpt), "receipt-%d", r->event_id[15]);
+	cr_assert_eq(store_inbox_insert(f->s, r, (uint8_t *)payload,
+	    strlen(payload), (uint8_t *)env, strlen(env), (uint8_t *)rcpt,
+	    strlen(rcpt), &f->err), 0, "inbox insert: %s", f->err.msg);
+}
+
+struct iseen {
+	int n;
+	inbox_row_t rows[8];
+	char payload[8][32];
+};
+
+static int
+s_icollect(void *arg, const inbox_row_t *row, const uint8_t *p, size_t n)
+{
+	struct iseen *sn = arg;
+
+	cr_assert_lt(sn->n, 8);
+	cr_assert_lt(n, 32);
+	sn->rows[sn->n] = *row;
+	memcpy(sn->payload[sn->n], p, n);
+	sn->payload[sn->n][n] = '\0';
+	sn->n++;
+	return 0;
+}
+
+Test(store, inbox_insert_find_get)
+{
+	struct fx f = { 0 };
+	inbox_row_t a = s_irow(1), b = s_irow(2), dup = s_irow(1), g;
+	uint8_t *buf = NULL, id[16];
+	size_t len = 0;
+	bool found;
+	char text[KP_UUID_TEXT_LEN + 1];
+
+	s_open(&f);
+	s_in_insert(&f, &a);
+	s_in_insert(&f, &b);
+	cr_assert_gt(b.seq, a.seq);
+	cr_assert_eq(store_inbox_find(f.s, b.event_id, &g, &buf, &len, &found,
+	    &f.err), 0);
+	cr_assert(found);
+	s_same_inbox(&g, &b);
+	cr_assert_eq(len, strlen("receipt-2"));
+	cr_assert_arr_eq(buf, "receipt-2", len);
+	free(buf);
+	cr_assert_eq(store_inbox_find(f.s, a.event_id, &g, NULL, NULL, &found,
+	    &f.err), 0, "receipt may be skipped");
+	cr_assert(found);
+	s_same_inbox(&g, &a);
+
+	cr_assert_eq(store_inbox_get(f.s, a.event_id, &g, &buf, &len, &found,
+	    &f.err), 0);
+	cr_assert(found);
+	s_same_inbox(&g, &a);
+	cr_assert_eq(len, strlen("sealed-1"));
+	cr_assert_arr_eq(buf, "sealed-1", len);
+	free(buf);
+
+	s_id(id, 7);
+	cr_assert_eq(store_inbox_find(f.s, id, &g, &buf, &len, &found, &f.err),
+	    0);
+	cr_assert_not(found);
+	cr_assert_eq(store_inbox_get(f.s, id, &g, &buf, &len, &found, &f.err),
+	    0);
+	cr_assert_not(found);
+
+	kp_uuid_format(dup.event_id, text);
+	s_expect(store_inbox_insert(f.s, &dup, (const uint8_t *)"p", 1,
+	    (const uint8_t *)"e", 1, (const uint8_t *)"r", 1, &f.err), &f.err,
+	    KP_ERR_INVALID_ARG, text);
+	s_close(&f);
+}
+
+Test(store, inbox_list_ack_counts)
+{
+	struct fx f = { 0 };
+	inbox_row_t r[5];
+	struct iseen sn = { 0 };
+	uint64_t unacked, total;
+	uint8_t id[16];
+	bool newly;
+	int i;
+
+	s_open(&f);
+	for (i = 0; i < 5; i++) {
+		r[i] = s_irow(i + 1);
+		s_in_insert(&f, &r[i]);
+	}
+	cr_assert_eq(store_inbox_ack(f.s, r[1].event_id, &newly, &f.err), 0);
+	cr_assert(newly);
+	cr_assert_eq(store_inbox_ack(f.s, r[1].event_id, &newly, &f.err), 0);
+	cr_assert_not(newly, "second ack is not new");
+	cr_assert_eq(store_inbox_ack(f.s, r[3].event_id, &newly, &f.err), 0);
+	s_id(id, 42);
+	s_expect(store_inbox_ack(f.s, id, &newly, &f.err), &f.err,
+	    KP_ERR_INVALID_ARG, "not in inbox");
+	cr_assert_eq(store_inbox_counts(f.s, &unacked, &total, &f.err), 0);
+	cr_assert_eq(unacked, 3);
+	cr_assert_eq(total, 5);
+
+	cr_assert_eq(store_inbox_list(f.s, false, 0, 10, s_icollect, &sn,
+	    &f.err), 0, "%s", f.err.msg);
+	cr_assert_eq(sn.n, 3, "unacked only");
+	cr_assert_eq(sn.rows[0].event_id[15], 1);
+	cr_assert_eq(sn.rows[1].event_id[15], 3);
+	cr_assert_eq(sn.rows[2].event_id[15], 5);
+	cr_assert_str_eq(sn.payload[1], "sealed-3");
+	cr_assert_not(sn.rows[0].acked);
+
+	memset(&sn, 0, sizeof(sn));
+	cr_assert_eq(store_inbox_list(f.s, true, 0, 10, s_icollect, &sn,
+	    &f.err), 0);
+	cr_assert_eq(sn.n, 5, "all");
+	cr_assert(sn.rows[1].acked);
+	r[1].acked = true;
+	s_same_inbox(&sn.rows[1], &r[1]);
+
+	/* Paging: after_seq and limit. */
+	memset(&sn, 0, sizeof(sn));
+	cr_assert_eq(store_inbox_list(f.s, true, r[1].seq, 2, s_icollect, &sn,
+	    &f.err), 0);
+	cr_assert_eq(sn.n, 2);
+	cr_assert_eq(sn.rows[0].seq, r[2].seq);
+	cr_assert_eq(sn.rows[1].seq, r[3].seq);
+	memset(&sn, 0, sizeof(sn));
+	cr_assert_eq(store_inbox_list(f.s, false, r[2].seq, 10, s_icollect,
+	    &sn, &f.err), 0);
+	cr_assert_eq(sn.n, 1);
+	cr_assert_eq(sn.rows[0].seq, r[4].seq);
+	s_close(&f);
+}
+
+/* ---- refusals and links ---- */
+
+Test(store, reject_insert)
+{
+	struct fx f = { 0 };
+	uint8_t id[16], dig[32];
+
+	s_open(&f);
+	s_id(id, 1);
+	memset(dig, 0x99, sizeof(dig));
+	cr_assert_eq(store_reject_insert(f.s, OIN_OM, id, dig, 4, T0, &f.err),
+	    0, "%s", f.err.msg);
+	cr_assert_eq(store_reject_insert(f.s, OIN_OM, NULL, dig, 5, T0,
+	    &f.err), 0, "event id is optional: %s", f.err.msg);
+	cr_assert_eq(store_reject_insert(f.s, OIN_OM, id, dig, 4, T0, &f.err),
+	    0, "the same refusal twice is recorded twice");
+	s_reopen(&f);
+	cr_assert_eq(s_raw_sql(f.dir, "SELECT count(*) FROM rejected"), 3);
+	cr_assert_eq(s_raw_sql(f.dir, "SELECT count(*) FROM rejected WHERE "
+	    "event_id IS NULL AND reason = 5"), 1);
+	s_close(&f);
+}
+
+Test(store, links)
+{
+	struct fx f = { 0 };
+	uint8_t ref[32], other[32], got[32];
+	char local[65];
+	bool found;
+
+	s_open(&f);
+	memset(ref, 0x11, sizeof(ref));
+	memset(other, 0x22, sizeof(other));
+	cr_assert_eq(store_link_by_local(f.s, OIN_HALT, "Z-1", got, &found,
+	    &f.err), 0);
+	cr_assert_not(found);
+	cr_assert_eq(store_link_put(f.s, OIN_HALT, "Z-1", ref, &f.err), 0,
+	    "%s", f.err.msg);
+	cr_assert_eq(store_link_put(f.s, OIN_HALT, "Z-1", ref, &f.err), 0,
+	    "an identical put is fine");
+	cr_assert_eq(store_link_by_local(f.s, OIN_HALT, "Z-1", got, &found,
+	    &f.err), 0);
+	cr_assert(found);
+	cr_assert_arr_eq(got, ref, 32);
+	cr_assert_eq(store_link_by_ref(f.s, OIN_HALT, ref, local, &found,
+	    &f.err), 0);
+	cr_assert(found);
+	cr_assert_str_eq(local, "Z-1");
+
+	s_expect(store_link_put(f.s, OIN_HALT, "Z-1", other, &f.err), &f.err,
+	    KP_ERR_INVALID_ARG, "Z-1");
+	s_expect(store_link_put(f.s, OIN_HALT, "Z-2", ref, &f.err), &f.err,
+	    KP_ERR_INVALID_ARG, "linked");
+	/* Per partner: the same local and pseudonym may exist for another. */
+	cr_assert_eq(store_link_put(f.s, OIN_RVDK, "Z-1", other, &f.err), 0);
+	cr_assert_eq(store_link_by_ref(f.s, OIN_HALT, other, local, &found,
+	    &f.err), 0);
+	cr_assert_not(found);
+	cr_assert_eq(store_link_by_local(f.s, OIN_HALT, "Z-1", got, &found,
+	    &f.err), 0);
+	cr_assert_arr_eq(got, ref, 32, "the conflicting put changed nothing");
+	s_close(&f);
+}
+
+/* ---- durability, transactions, files ---- */
+
+Test(store, committed_data_survives_reopen)
+{
+	struct fx f = { 0 };
+	outbox_row_t a = s_orow(1, OIN_HALT), b = s_orow(2, OIN_HALT), g, c;
+	inbox_row_t in = s_irow(3), gi;
+	uint8_t ref[32], got[32];
+	bool found;
+
+	s_open(&f);
+	memset(ref, 0x33, sizeof(ref));
+	cr_assert_eq(store_begin(f.s, &f.err), 0, "%s", f.err.msg);
+	s_insert(&f, &a);
+	s_insert(&f, &b);
+	s_in_insert(&f, &in);
+	cr_assert_eq(store_link_put(f.s, OIN_HALT, "Z-9", ref, &f.err), 0);
+	cr_assert_eq(store_commit(f.s, &f.err), 0, "%s", f.err.msg);
+	s_reopen(&f);
+	g = s_get(&f, 1);
+	s_same_outbox(&g, &a);
+	g = s_get(&f, 2);
+	s_same_outbox(&g, &b);
+	cr_assert_eq(store_inbox_find(f.s, in.event_id, &gi, NULL, NULL,
+	    &found, &f.err), 0);
+	cr_assert(found);
+	s_same_inbox(&gi, &in);
+	cr_assert_eq(store_link_by_local(f.s, OIN_HALT, "Z-9", got, &found,
+	    &f.err), 0);
+	cr_assert(found);
+
+	/* seq keeps increasing across a reopen. */
+	c = s_orow(3, OIN_HALT);
+	s_insert(&f, &c);
+	cr_assert_gt(c.seq, b.seq);
+	s_close(&f);
+}
+
+Test(store, rollback_leaves_nothing)
+{
+	struct fx f = { 0 };
+	outbox_row_t a = s_orow(1, OIN_HALT), b = s_orow(2, OIN_HALT), dup;
+	inbox_row_t in = s_irow(3);
+	uint64_t counts[5], unacked, total;
+
+	s_open(&f);
+	cr_assert_eq(store_begin(f.s, &f.err), 0);
+	s_insert(&f, &a);
+	s_in_insert(&f, &in);
+	/* A failed write inside the transaction leaves it open... */
+	dup = s_orow(1, OIN_HALT);
+	s_expect(store_outbox_insert(f.s, &dup, (const uint8_t *)"x", 1,
+	    &f.err), &f.err, KP_ERR_INVALID_ARG, "already in outbox");
+	s_insert(&f, &b);
+	/* ...for the caller to roll back. */
+	store_rollback(f.s);
+	store_rollback(f.s);              /* harmless when nothing is open */
+	cr_assert_eq(store_outbox_counts(f.s, counts, &f.err), 0);
+	cr_assert_eq(counts[STORE_PENDING], 0);
+	s_reopen(&f);
+	cr_assert_eq(store_outbox_counts(f.s, counts, &f.err), 0);
+	cr_assert_eq(counts[STORE_PENDING], 0);
+	cr_assert_eq(store_inbox_counts(f.s, &unacked, &total, &f.err), 0);
+	cr_assert_eq(total, 0);
+	/* The rolled-back event ids are free again. */
+	a = s_orow(1, OIN_HALT);
+	s_insert(&f, &a);
+	s_close(&f);
+}
+
+Test(store, file_modes)
+{
+	struct fx f = { 0 };
+	char path[400];
+	struct stat sb;
+
+	s_open(&f);
+	cr_assert_eq(stat(f.dir, &sb), 0);
+	cr_assert_eq(sb.st_mode & 0777, 0700, "state dir mode %o",
+	    sb.st_mode & 0777);
+	snprintf(path, sizeof(path), "%s/ketenpost.db", f.dir);
+	cr_assert_eq(stat(path, &sb), 0);
+	cr_assert_eq(sb.st_mode & 0777, 0600, "db mode %o", sb.st_mode & 0777);
+
+	/* A loosened file is tightened again at open. */
+	store_close(&f.s);
+	cr_assert_eq(chmod(path, 0644), 0);
+	s_reopen(&f);
+	cr_assert_eq(stat(path, &sb), 0);
+	cr_assert_eq(sb.st_mode & 0777, 0600);
+	snprintf(path, sizeof(path), "%s/ketenpost.db-wal", f.dir);
+	cr_assert_eq(stat(path, &sb), 0, "WAL mode");
+	cr_assert_eq(sb.st_mode & 0777, 0600, "wal mode %o", sb.st_mode & 0777);
+	s_close(&f);
+}
+
+Test(store, garbage_file_refused)
+{
+	struct fx f = { 0 };
+	store_t *s = NULL;
+
+	test_tmpdir(f.tmp, sizeof(f.tmp));
+	snprintf(f.dir, sizeof(f.dir), "%s/state", f.tmp);
+	cr_assert_eq(test_sh("mkdir -m 700 '%s' && head -c 4096 /dev/urandom "
+	    "> '%s/ketenpost.db'", f.dir, f.dir), 0);
+	s_expect(store_open(f.dir, &s, &f.err), &f.err, KP_ERR_IO,
+	    "ketenpost.db");
+	cr_assert(strstr(f.err.msg, "not a ketenpost database or corrupt") !=
+	    NULL, "%s", f.err.msg);
+	cr_assert_null(s);
+	s_close(&f);
+}
+
+Test(store, damaged_pages_refused)
+{
+	struct fx f = { 0 };
+	outbox_row_t a = s_orow(1, OIN_HALT);
+	store_t *s = NULL;
+
+	s_open(&f);
+	s_insert(&f, &a);
+	store_close(&f.s);
+	/* Keep the header page, overwrite page 2 onward (the tables). */
+	cr_assert_eq(test_sh("head -c 16384 /dev/zero | tr '\\0' '\\377' | "
+	    "dd of='%s/ketenpost.db' bs=4096 seek=1 conv=notrunc status=none",
+	    f.dir), 0);
+	s_expect(store_open(f.dir, &s, &f.err), &f.err, KP_ERR_IO,
+	    "not a ketenpost database or corrupt");
+	cr_assert(strstr(f.err.msg, "ketenpost.db") != NULL);
+	cr_assert_null(s);
+	s_close(&f);
+}
+
+Test(store, foreign_and_newer_databases_refused)
+{
+	struct fx f = { 0 };
+	store_t *s = NULL;
+
+	s_open(&f);
+	store_close(&f.s);
+	s_raw_sql(f.dir, "PRAGMA user_version = 2");
+	s_expect(store_open(f.dir, &s, &f.err), &f.err, KP_ERR_IO, "newer");
+	cr_assert(strstr(f.err.msg, "ketenpost.db") != NULL);
+
+	cr_assert_eq(test_sh("rm -f '%s'/ketenpost.db*", f.dir), 0);
+	s_raw_sql(f.dir, "CREATE TABLE t (x)");
+	s_expect(store_open(f.dir, &s, &f.err), &f.err, KP_ERR_IO,
+	    "not a ketenpost database");
+	s_close(&f);
+}
