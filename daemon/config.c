@@ -1,0 +1,886 @@
+/*
+ * config.c: read and validate ketenpostd.conf (see config.h and
+ * docs/ketenpostd.conf.5).
+ *
+ * The file is read whole into memory and handed to inih line by line
+ * through our own ini_reader (s_reader), never with ini_parse().  Debian's
+ * libinih is built without INI_HANDLER_LINENO, so the handler is not told
+ * the line; the reader is, because inih asks for exactly one line, parses
+ * it and calls the handler for it before it asks for the next.  Counting
+ * in the reader also fixes two ways inih's own count goes wrong: a line
+ * longer than ini_max_line (200) is split by fgets() into several "lines",
+ * and only the first syntax error is returned.  So the reader:
+ *   1. hands out one physical line at a time and counts it (s_next_line);
+ *      an over-long line or one with a NUL byte is reported and handed to
+ *      inih as an empty line, so nothing of it is parsed;
+ *   2. classifies it the way inih will (s_classify): blank or comment,
+ *      [section] header (checked here: inih does not tell the handler
+ *      about sections, so an unknown or malformed header would otherwise
+ *      go unnoticed), an indented continuation of the previous value, or
+ *      a key = value line;
+ *   3. on the next call checks that a line that had to reach the handler
+ *      did (s_line_done); if inih found no '=' or ':' it never does, and
+ *      that is reported as a syntax error on that line.
+ * The rejected alternative, ini_parse_string() once per line, loses the
+ * section and the continuation state between calls.
+ *
+ * Every problem is formatted "FILE:LINE: message" (or "FILE: message" for
+ * whole-file problems such as a missing required key), passed to the
+ * caller's report callback and counted; parsing goes on so one run shows
+ * them all.  The result is built in a fresh, heap-allocated config_t and
+ * copied to the caller's only when there was no problem at all: a failed
+ * load (e.g. a SIGHUP reload) never leaves a half-updated config.
+ * err gets the first problem with KP_ERR_IO (file unreadable), KP_ERR_NOMEM
+ * or KP_ERR_INVALID_ARG (anything in the file: kperr.h has no config code).
+ *
+ * The file may be world-readable (ketenpost-certs writes it 0644: it holds
+ * no secret) but not writable by group or others (style rule 12): whoever
+ * can write it chooses the keys and peers the daemon trusts.
+ *
+ * Paths: relative values are made absolute against the realpath() of the
+ * file's folder, then "." and ".." are resolved by name (s_abspath), so
+ * the result does not depend on which folders exist yet (state_dir may
+ * not); the cost is that "link/.." is not what the kernel would make of
+ * it.  cfg->path is absolute too, so a reload after chdir("/") works.
+ *
+ * This module must never act on a config that had a problem, and never
+ * read more than S_MAX_FILE bytes.  It keeps no state between calls.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <ini.h>
+
+#include "config.h"
+#include "util.h"
+
+#define S_MAX_FILE (1024 * 1024)
+#define S_MS_PER_DAY (24ULL * 3600 * 1000)
+#define S_DUR_MAX (36500 * S_MS_PER_DAY)          /* 100 years */
+#define S_IPC_MAX (sizeof(((struct sockaddr_un *)0)->sun_path) - 1)
+#define S_DURATION_HINT "(use e.g. 500ms, 30s, 5m, 2h, 14d)"
+
+enum s_kind { S_BLANK, S_SECTION, S_KEY, S_CONT };
+
+/* Indexes into s_keys, in file order. */
+enum {
+	S_CHAIN_DIR, S_ORG, S_ORG_DIR, S_LISTEN, S_STATE_DIR, S_API,
+	S_VERBOSE, S_EVENT_TTL, S_RETRY_INITIAL, S_RETRY_MAX,
+	S_REPLAY_WINDOW, S_MAX_CLOCK_SKEW, S_BATCH_MAX, S_WATCHDOG, S_NKEYS
+};
+
+struct s_parse;
+struct s_key;
+typedef int (*s_setter)(struct s_parse *, const struct s_key *,
+    const char *);
+
+/* One known key: where it goes in config_t and what it accepts. */
+struct s_key {
+	const char *section;
+	const char *name;
+	s_setter set;
+	size_t off;           /* offsetof(config_t, field) */
+	size_t size;          /* sizeof the field */
+	uint64_t min, max;    /* numbers and durations */
+	int required;
+};
+
+/* The state of one config_load() run. */
+struct s_parse {
+	const char *file;            /* as given: used in every message */
+	char base[KP_PATH_MAX];      /* absolute folder of the file */
+	config_t *cfg;               /* the fresh struct being built */
+	const char *buf;             /* the whole file, NUL terminated */
+	size_t len, pos;
+	int lineno;                  /* of the line inih is parsing */
+	enum s_kind kind;            /* of that line */
+	int handled;                 /* handler calls for that line */
+	int prev_key;                /* inih has a previous key to continue */
+	int skip_section;            /* in an unknown or malformed section */
+	int line_of[S_NKEYS];        /* per s_keys[i]: line set on, 0 = not */
+	int ok[S_NKEYS];             /* per s_keys[i]: value accepted */
+	void (*report)(void *, const char *);
+	void *arg;
+	int n;                       /* problems so far */
+	kp_err_t *err;
+};
+
+static int s_set_path(struct s_parse *, const struct s_key *, const char *);
+static int s_set_oin(struct s_parse *, const struct s_key *, const char *);
+static int s_set_listen(struct s_parse *, const struct s_key *,
+    const char *);
+static int s_set_api(struct s_parse *, const struct s_key *, const char *);
+static int s_set_int(struct s_parse *, const struct s_key *, const char *);
+static int s_set_unsigned(struct s_parse *, const struct s_key *,
+    const char *);
+static int s_set_duration(struct s_parse *, const struct s_key *,
+    const char *);
+static int s_set_bool(struct s_parse *, const struct s_key *, const char *);
+
+#define S_F(field) offsetof(config_t, field), sizeof(((config_t *)0)->field)
+
+static const struct s_key s_keys[S_NKEYS] = {
+	[S_CHAIN_DIR] = { "ketenpostd", "chain_dir", s_set_path,
+	    S_F(chain_dir), 0, 0, 1 },
+	[S_ORG] = { "ketenpostd", "org", s_set_oin, S_F(org), 0, 0, 1 },
+	[S_ORG_DIR] = { "ketenpostd", "org_dir", s_set_path, S_F(org_dir),
+	    0, 0, 0 },
+	[S_LISTEN] = { "ketenpostd", "listen", s_set_listen, S_F(listen),
+	    0, 0, 0 },
+	[S_STATE_DIR] = { "ketenpostd", "state_dir", s_set_path,
+	    S_F(state_dir), 0, 0, 0 },
+	[S_API] = { "ketenpostd", "api", s_set_api, S_F(api), 0, 0, 0 },
+	[S_VERBOSE] = { "ketenpostd", "verbose", s_set_int, S_F(verbose),
+	    0, 3, 0 },
+	[S_EVENT_TTL] = { "delivery", "event_ttl", s_set_duration,
+	    S_F(event_ttl_ms), 1, S_DUR_MAX, 0 },
+	[S_RETRY_INITIAL] = { "delivery", "retry_initial", s_set_duration,
+	    S_F(retry_initial_ms), 1, S_DUR_MAX, 0 },
+	[S_RETRY_MAX] = { "delivery", "retry_max", s_set_duration,
+	    S_F(retry_max_ms), 1, S_DUR_MAX, 0 },
+	[S_REPLAY_WINDOW] = { "delivery", "replay_window", s_set_duration,
+	    S_F(replay_window_ms), 1, S_DUR_MAX, 0 },
+	[S_MAX_CLOCK_SKEW] = { "delivery", "max_clock_skew", s_set_duration,
+	    S_F(max_clock_skew_ms), 0, S_DUR_MAX, 0 },
+	[S_BATCH_MAX] = { "delivery", "batch_max", s_set_unsigned,
+	    S_F(batch_max), 1, 10000, 0 },
+	[S_WATCHDOG] = { "delivery", "watchdog", s_set_bool, S_F(watchdog),
+	    0, 1, 0 },
+};
+
+static const char *const s_sections[] = { "ketenpostd", "delivery" };
+
+/* ---- problems ---------------------------------------------------- */
+
+/* Report one problem at `line` (0: the whole file) and count it. */
+static void __attribute__((format(printf, 4, 5)))
+s_problem(struct s_parse *st, int line, int code, const char *fmt, ...)
+{
+	char msg[512], out[KP_PATH_MAX + 600];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (line > 0)
+		snprintf(out, sizeof(out), "%s:%d: %s", st->file, line, msg);
+	else
+		snprintf(out, sizeof(out), "%s: %s", st->file, msg);
+	if (st->report != NULL)
+		st->report(st->arg, out);
+	if (st->n++ == 0)
+		kp_fail(st->err, code, "%s", out);
+}
+
+/* A bad value of key k on the current line; always -1. */
+static int __attribute__((format(printf, 3, 4)))
+s_bad(struct s_parse *st, const struct s_key *k, const char *fmt, ...)
+{
+	char msg[400];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	s_problem(st, st->lineno, KP_ERR_INVALID_ARG, "%s: %s", k->name, msg);
+	return -1;
+}
+
+/* ---- values ------------------------------------------------------ */
+
+int
+config_parse_duration(const char *text, uint64_t *ms)
+{
+	static const struct { const char *unit; uint64_t ms; } units[] = {
+		{ "ms", 1 }, { "s", 1000 }, { "m", 60000 }, { "h", 3600000 },
+		{ "d", S_MS_PER_DAY },
+	};
+	uint64_t n = 0;
+	const char *p = text;
+	size_t i;
+
+	if (text == NULL || ms == NULL || !isdigit((unsigned char)*p))
+		return -1;
+	for (; isdigit((unsigned char)*p); p++)
+		if (__builtin_mul_overflow(n, 10, &n) ||
+		    __builtin_add_overflow(n, (uint64_t)(*p - '0'), &n))
+			return -1;
+	for (i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+		if (strcmp(p, units[i].unit) != 0)
+			continue;
+		if (__builtin_mul_overflow(n, units[i].ms, &n))
+			return -1;
+		*ms = n;
+		return 0;
+	}
+	return -1;
+}
+
+/* A decimal number without sign or spaces, at most max; 0 / -1. */
+static int
+s_parse_uint(const char *text, uint64_t max, uint64_t *out)
+{
+	uint64_t n = 0;
+
+	if (!isdigit((unsigned char)*text))
+		return -1;
+	for (; isdigit((unsigned char)*text); text++)
+		if (__builtin_mul_overflow(n, 10, &n) ||
+		    __builtin_add_overflow(n, (uint64_t)(*text - '0'), &n))
+			return -1;
+	if (*text != '\0' || n > max)
+		return -1;
+	*out = n;
+	return 0;
+}
+
+/* "tcp://host:port": a DNS name, IPv4, [IPv6] or (if star) '*'. */
+static int
+s_tcp_endpoint_valid(const char *s, int star)
+{
+	const char *host, *colon, *p;
+	uint64_t port;
+
+	if (strncmp(s, "tcp://", 6) != 0)
+		return 0;
+	host = s + 6;
+	colon = strrchr(host, ':');
+	if (colon == NULL || colon == host ||
+	    s_parse_uint(colon + 1, 65535, &port) != 0 || port == 0 ||
+	    strlen(colon + 1) > 5)
+		return 0;
+	if (star && colon == host + 1 && *host == '*')
+		return 1;
+	if (*host == '[') {
+		for (p = host + 1; p < colon - 1; p++)
+			if (!isxdigit((unsigned char)*p) && *p != ':' &&
+			    *p != '.')
+				return 0;
+		return colon - host > 2 && colon[-1] == ']';
+	}
+	for (p = host; p < colon; p++)
+		if (!isalnum((unsigned char)*p) && *p != '.' && *p != '-')
+			return 0;
+	return isalnum((unsigned char)*host) &&
+	    isalnum((unsigned char)colon[-1]);
+}
+
+/* ---- paths ------------------------------------------------------- */
+
+/*
+ * Append the components of `path` to the absolute path out[0..*n),
+ * dropping "" and "." and undoing ".." by name; 0 / -1 (too long).
+ */
+static int
+s_push_components(char *out, size_t len, size_t *n, const char *path)
+{
+	const char *p = path, *e;
+	size_t cl;
+
+	while (*p != '\0') {
+		e = strchrnul(p, '/');
+		cl = (size_t)(e - p);
+		if (cl == 2 && p[0] == '.' && p[1] == '.') {
+			while (*n > 0 && out[--*n] != '/')
+				;
+		} else if (cl > 0 && !(cl == 1 && *p == '.')) {
+			if (*n + 1 + cl >= len)
+				return -1;
+			out[(*n)++] = '/';
+			memcpy(out + *n, p, cl);
+			*n += cl;
+		}
+		p = *e == '/' ? e + 1 : e;
+	}
+	return 0;
+}
+
+/*
+ * `path` made absolute against `base` (itself absolute) and cleaned up by
+ * name: no "//", "." or ".." remain.  ".." is undone without looking at
+ * symlinks, so the result does not depend on what exists yet.  0 / -1.
+ */
+static int
+s_abspath(const char *base, const char *path, char *out, size_t len)
+{
+	size_t n = 0;
+
+	if (len < 2)
+		return -1;
+	if ((path[0] != '/' && s_push_components(out, len, &n, base) != 0) ||
+	    s_push_components(out, len, &n, path) != 0) {
+		out[0] = '\0';
+		return -1;
+	}
+	if (n == 0)
+		out[n++] = '/';
+	out[n] = '\0';
+	return 0;
+}
+
+/* a + "/" + b (+ "/" + c) into out; 0 / -1 (too long: out is ""). */
+static int
+s_join(char *out, size_t len, const char *a, const char *b, const char *c)
+{
+	int r;
+
+	if (c != NULL)
+		r = snprintf(out, len, "%s/%s/%s", a, b, c);
+	else
+		r = snprintf(out, len, "%s/%s", a, b);
+	if (r >= 0 && (size_t)r < len)
+		return 0;
+	out[0] = '\0';
+	return -1;
+}
+
+/* The absolute folder of the config file `path` into out; 0 / -1. */
+static int
+s_base_dir(const char *path, char *out, size_t len)
+{
+	char dir[KP_PATH_MAX], real[PATH_MAX];
+	const char *slash = strrchr(path, '/');
+
+	if (slash == NULL)
+		snprintf(dir, sizeof(dir), ".");
+	else if (slash == path)
+		snprintf(dir, sizeof(dir), "/");
+	else if ((size_t)(slash - path) < sizeof(dir))
+		snprintf(dir, sizeof(dir), "%.*s", (int)(slash - path), path);
+	else {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	if (realpath(dir, real) == NULL)
+		return -1;
+	if (strlen(real) >= len) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	memcpy(out, real, strlen(real) + 1);
+	return 0;
+}
+
+/* ---- setters: one per kind of value; 0, or -1 after s_bad() ------ */
+
+static void *
+s_field(struct s_parse *st, const struct s_key *k)
+{
+	return (char *)st->cfg + k->off;
+}
+
+static int
+s_set_path(struct s_parse *st, const struct s_key *k, const char *v)
+{
+	if (s_abspath(st->base, v, s_field(st, k), k->size) != 0)
+		return s_bad(st, k, "path is too long (at most %zu bytes)",
+		    k->size - 1);
+	return 0;
+}
+
+static int
+s_set_oin(struct s_parse *st, const struct s_key *k, const char *v)
+{
+	if (!kp_oin_valid(v))
+		return s_bad(st, k, "'%.80s' is not an OIN (exactly 20 digits)",
+		    v);
+	memcpy(s_field(st, k), v, KP_OIN_LEN + 1);
+	return 0;
+}
+
+static int
+s_set_listen(struct s_parse *st, const struct s_key *k, const char *v)
+{
+	if (strlen(v) >= k->size || !s_tcp_endpoint_valid(v, 1))
+		return s_bad(st, k, "'%.80s' is not of the form tcp://host:port",
+		    v);
+	memcpy(s_field(st, k), v, strlen(v) + 1);
+	return 0;
+}
+
+/* ipc://PATH (a relative PATH is made absolute) or tcp://host:port. */
+static int
+s_set_api(struct s_parse *st, const struct s_key *k, const char *v)
+{
+	char path[KP_PATH_MAX];
+
+	if (strncmp(v, "tcp://", 6) == 0) {
+		if (strlen(v) >= k->size || !s_tcp_endpoint_valid(v, 1))
+			return s_bad(st, k, "'%.80s' is not of the form "
+			    "tcp://host:port", v);
+		memcpy(s_field(st, k), v, strlen(v) + 1);
+		return 0;
+	}
+	if (strncmp(v, "ipc://", 6) != 0 || v[6] == '\0')
+		return s_bad(st, k, "'%.80s' is not ipc://PATH or "
+		    "tcp://host:port", v);
+	if (v[6] == '@') {           /* Linux abstract socket: as is */
+		if (strlen(v + 6) > S_IPC_MAX || strlen(v) >= k->size)
+			return s_bad(st, k, "socket name is too long");
+		memcpy(s_field(st, k), v, strlen(v) + 1);
+		return 0;
+	}
+	if (s_abspath(st->base, v + 6, path, sizeof(path)) != 0 ||
+	    strlen(path) > S_IPC_MAX)
+		return s_bad(st, k, "socket path '%.80s' is longer than the "
+		    "%zu bytes a Unix socket allows", v + 6, S_IPC_MAX);
+	snprintf(s_field(st, k), k->size, "ipc://%s", path);
+	return 0;
+}
+
+static int
+s_set_int(struct s_parse *st, const struct s_key *k, const char *v)
+{
+	uint64_t n;
+
+	if (s_parse_uint(v, k->max, &n) != 0 || n < k->min)
+		return s_bad(st, k, "'%.80s' is not a number from %ju to %ju",
+		    v, (uintmax_t)k->min, (uintmax_t)k->max);
+	*(int *)s_field(st, k) = (int)n;
+	return 0;
+}
+
+static int
+s_set_unsigned(struct s_parse *st, const struct s_key *k, const char *v)
+{
+	uint64_t n;
+
+	if (s_parse_uint(v, k->max, &n) != 0 || n < k->min)
+		return s_bad(st, k, "'%.80s' is not a number from %ju to %ju",
+		    v, (uintmax_t)k->min, (uintmax_t)k->max);
+	*(unsigned *)s_field(st, k) = (unsigned)n;
+	return 0;
+}
+
+static int
+s_set_duration(struct s_parse *st, const struct s_key *k, const char *v)
+{
+	uint64_t ms;
+
+	if (config_parse_duration(v, &ms) != 0)
+		return s_bad(st, k, "'%.80s' is not a duration "
+		    S_DURATION_HINT, v);
+	if (ms < k->min)
+		return s_bad(st, k, "'%.80s' must be longer than 0", v);
+	if (ms > k->max)
+		return s_bad(st, k, "'%.80s' is longer than 36500d", v);
+	*(uint64_t *)s_field(st, k) = ms;
+	return 0;
+}
+
+static int
+s_set_bool(struct s_parse *st, const struct s_key *k, const char *v)
+{
+	static const char *const on[] = { "on", "yes", "true", "1" };
+	static const char *const off[] = { "off", "no", "false", "0" };
+	size_t i;
+
+	for (i = 0; i < sizeof(on) / sizeof(on[0]); i++) {
+		if (strcasecmp(v, on[i]) == 0 || strcasecmp(v, off[i]) == 0) {
+			*(int *)s_field(st, k) = strcasecmp(v, on[i]) == 0;
+			return 0;
+		}
+	}
+	return s_bad(st, k, "'%.80s' is not on or off", v);
+}
+
+/* ---- inih handler ------------------------------------------------ */
+
+static const struct s_key *
+s_find_key(const char *section, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < S_NKEYS; i++)
+		if (strcmp(s_keys[i].section, section) == 0 &&
+		    strcmp(s_keys[i].name, name) == 0)
+			return &s_keys[i];
+	return NULL;
+}
+
+/* One name = value of the line st->lineno.  Always 1: we report. */
+static int
+s_handler(void *user, const char *section, const char *name,
+    const char *value)
+{
+	struct s_parse *st = user;
+	const struct s_key *k;
+	size_t i;
+
+	st->handled++;
+	if (st->kind == S_CONT) {
+		if (st->skip_section)
+			return 1;
+		s_problem(st, st->lineno, KP_ERR_INVALID_ARG, "indented line "
+		    "continues the value of '%.40s'; values are one line "
+		    "(remove the indentation)", name);
+		return 1;
+	}
+	st->prev_key = 1;
+	if (st->skip_section)
+		return 1;
+	if (*section == '\0') {
+		s_problem(st, st->lineno, KP_ERR_INVALID_ARG, "'%.40s' is "
+		    "outside any section (put it under [ketenpostd] or "
+		    "[delivery])", name);
+		return 1;
+	}
+	if ((k = s_find_key(section, name)) == NULL) {
+		s_problem(st, st->lineno, KP_ERR_INVALID_ARG,
+		    "unknown key '%.40s' in [%s]", name, section);
+		return 1;
+	}
+	i = (size_t)(k - s_keys);
+	if (st->line_of[i] != 0) {
+		s_problem(st, st->lineno, KP_ERR_INVALID_ARG, "duplicate key "
+		    "'%s' in [%s] (first set on line %d)", name, section,
+		    st->line_of[i]);
+		return 1;
+	}
+	st->line_of[i] = st->lineno;
+	if (*value == '\0')
+		s_bad(st, k, "empty value (leave the key out for the default)");
+	else
+		st->ok[i] = k->set(st, k, value) == 0;
+	return 1;
+}
+
+/* ---- the reader: one physical line per call ---------------------- */
+
+/* Like inih: the first of `chars`, or of an inline ';' after a space. */
+static const char *
+s_find_chars_or_comment(const char *s, const char *chars)
+{
+	int was_space = 0;
+
+	while (*s != '\0' && strchr(chars, *s) == NULL &&
+	    !(was_space && *s == ';')) {
+		was_space = isspace((unsigned char)*s);
+		s++;
+	}
+	return s;
+}
+
+/* A [section] header at p (inih's rules: ']' before any inline comment). */
+static void
+s_section(struct s_parse *st, const char *p)
+{
+	const char *end = s_find_chars_or_comment(p + 1, "]");
+	int len = (int)(end - p - 1);
+	size_t i;
+
+	st->skip_section = 1;
+	if (*end != ']') {
+		s_problem(st, st->lineno, KP_ERR_INVALID_ARG,
+		    "section header has no closing ']'");
+		return;
+	}
+	st->prev_key = 0;
+	for (i = 0; i < sizeof(s_sections) / sizeof(s_sections[0]); i++)
+		if ((size_t)len == strlen(s_sections[i]) &&
+		    strncmp(p + 1, s_sections[i], (size_t)len) == 0) {
+			st->skip_section = 0;
+			return;
+		}
+	s_problem(st, st->lineno, KP_ERR_INVALID_ARG, "unknown section "
+	    "[%.*s] (known: [ketenpostd], [delivery])", len > 60 ? 60 : len,
+	    p + 1);
+}
+
+/* What inih will make of `line` (as handed to it); sections handled. */
+static enum s_kind
+s_classify(struct s_parse *st, const char *line)
+{
+	const char *p = line;
+
+	if (st->lineno == 1 && strncmp(p, "\xEF\xBB\xBF", 3) == 0)
+		p += 3;
+	while (isspace((unsigned char)*p))
+		p++;
+	if (*p == '\0' || *p == ';' || *p == '#')
+		return S_BLANK;
+	if (st->prev_key && p > line)
+		return S_CONT;
+	if (*p == '[') {
+		s_section(st, p);
+		return S_SECTION;
+	}
+	return S_KEY;
+}
+
+/* The line inih just parsed had to reach the handler: did it? */
+static void
+s_line_done(struct s_parse *st)
+{
+	if ((st->kind == S_KEY || st->kind == S_CONT) && st->handled == 0)
+		s_problem(st, st->lineno, KP_ERR_INVALID_ARG, "syntax error: "
+		    "expected 'key = value', '[section]' or a comment");
+	st->kind = S_BLANK;
+	st->handled = 0;
+}
+
+/* Copy the next physical line (no newline) to str, or "" if unusable. */
+static void
+s_next_line(struct s_parse *st, char *str, int num)
+{
+	const char *line = st->buf + st->pos;
+	const char *nl = memchr(line, '\n', st->len - st->pos);
+	size_t len = nl ? (size_t)(nl - line) : st->len - st->pos;
+
+	st->pos += len + (nl != NULL);
+	st->lineno++;
+	if (len > 0 && line[len - 1] == '\r')
+		len--;
+	str[0] = '\0';
+	if (memchr(line, '\0', len) != NULL)
+		s_problem(st, st->lineno, KP_ERR_INVALID_ARG,
+		    "line contains a NUL byte");
+	else if (num < 1 || len > (size_t)num - 1)
+		s_problem(st, st->lineno, KP_ERR_INVALID_ARG, "line is %zu "
+		    "characters long; at most %d are allowed", len, num - 1);
+	else {
+		memcpy(str, line, len);
+		str[len] = '\0';
+	}
+}
+
+static char *
+s_reader(char *str, int num, void *stream)
+{
+	struct s_parse *st = stream;
+
+	s_line_done(st);
+	if (st->pos >= st->len)
+		return NULL;
+	s_next_line(st, str, num);
+	st->kind = s_classify(st, str);
+	return str;
+}
+
+/* ---- whole file -------------------------------------------------- */
+
+/* Read path into a malloc'd, NUL-terminated buffer; 0 / -1 reported. */
+static int
+s_read(struct s_parse *st, char **buf, size_t *len)
+{
+	struct stat sb;
+	ssize_t r = 0;
+	int fd;
+
+	*buf = NULL;
+	if ((fd = open(st->file, O_RDONLY | O_CLOEXEC | O_NOCTTY)) == -1 ||
+	    fstat(fd, &sb) == -1) {
+		s_problem(st, 0, KP_ERR_IO, "cannot read: %s", strerror(errno));
+		goto fail;
+	}
+	if (!S_ISREG(sb.st_mode) || sb.st_size > S_MAX_FILE) {
+		s_problem(st, 0, KP_ERR_IO, "is not a regular file of at most "
+		    "%d bytes", S_MAX_FILE);
+		goto fail;
+	}
+	if (sb.st_mode & (S_IWGRP | S_IWOTH))
+		s_problem(st, 0, KP_ERR_INVALID_ARG, "is writable by group or "
+		    "others (mode %04o); run chmod go-w on it",
+		    (unsigned)(sb.st_mode & 07777));
+	if ((*buf = malloc((size_t)sb.st_size + 1)) == NULL) {
+		s_problem(st, 0, KP_ERR_NOMEM, "out of memory");
+		goto fail;
+	}
+	for (*len = 0; *len < (size_t)sb.st_size; *len += (size_t)r)
+		if ((r = read(fd, *buf + *len, (size_t)sb.st_size - *len)) <= 0)
+			break;
+	if (*len < (size_t)sb.st_size) {
+		s_problem(st, 0, KP_ERR_IO, "cannot read: %s",
+		    r == 0 ? "file shrank while reading" : strerror(errno));
+		goto fail;
+	}
+	(*buf)[*len] = '\0';
+	close(fd);
+	return 0;
+fail:
+	free(*buf);
+	*buf = NULL;
+	if (fd != -1)
+		close(fd);
+	return -1;
+}
+
+static void
+s_defaults(config_t *c)
+{
+	memset(c, 0, sizeof(*c));
+	c->verbose = 0;
+	c->event_ttl_ms = 30 * S_MS_PER_DAY;
+	c->retry_initial_ms = 1000;
+	c->retry_max_ms = 60 * 1000;
+	c->replay_window_ms = 14 * S_MS_PER_DAY;
+	c->max_clock_skew_ms = 5 * 60 * 1000;
+	c->batch_max = 512;
+	c->watchdog = 1;
+}
+
+/*
+ * org_dir, state_dir and api from what was given; problems reported.  A
+ * path that was refused is "", so nothing is derived from it.
+ */
+static void
+s_derive(struct s_parse *st)
+{
+	config_t *c = st->cfg;
+
+	if (!st->line_of[S_ORG_DIR] && st->ok[S_CHAIN_DIR] && st->ok[S_ORG] &&
+	    s_join(c->org_dir, sizeof(c->org_dir), c->chain_dir, "orgs",
+	    c->org) != 0)
+		s_problem(st, 0, KP_ERR_INVALID_ARG, "org_dir: the default "
+		    "<chain_dir>/orgs/<org> is too long; set org_dir");
+	if (!st->line_of[S_STATE_DIR] && c->org_dir[0] != '\0' &&
+	    s_join(c->state_dir, sizeof(c->state_dir), c->org_dir, "state",
+	    NULL) != 0)
+		s_problem(st, 0, KP_ERR_INVALID_ARG, "state_dir: the default "
+		    "<org_dir>/state is too long; set state_dir");
+	if (st->line_of[S_API] || c->state_dir[0] == '\0')
+		return;
+	if (strlen(c->state_dir) + strlen("/api.sock") > S_IPC_MAX)
+		s_problem(st, 0, KP_ERR_INVALID_ARG, "api: the default "
+		    "ipc://%s/api.sock is longer than the %zu bytes a Unix "
+		    "socket allows; set api", c->state_dir, S_IPC_MAX);
+	else
+		snprintf(c->api, sizeof(c->api), "ipc://%s/api.sock",
+		    c->state_dir);
+}
+
+/* Required keys, cross-key rules and derived defaults. */
+static void
+s_finish(struct s_parse *st)
+{
+	const config_t *c = st->cfg;
+	size_t i;
+	int line;
+
+	for (i = 0; i < S_NKEYS; i++)
+		if (s_keys[i].required && st->line_of[i] == 0)
+			s_problem(st, 0, KP_ERR_INVALID_ARG, "missing required "
+			    "key '%s' in [%s]", s_keys[i].name,
+			    s_keys[i].section);
+	if (c->retry_initial_ms > c->retry_max_ms &&
+	    (!st->line_of[S_RETRY_INITIAL] || st->ok[S_RETRY_INITIAL]) &&
+	    (!st->line_of[S_RETRY_MAX] || st->ok[S_RETRY_MAX])) {
+		line = st->line_of[S_RETRY_INITIAL] ?
+		    st->line_of[S_RETRY_INITIAL] : st->line_of[S_RETRY_MAX];
+		s_problem(st, line, KP_ERR_INVALID_ARG, "retry_initial (%ju ms)"
+		    " is longer than retry_max (%ju ms)",
+		    (uintmax_t)c->retry_initial_ms,
+		    (uintmax_t)c->retry_max_ms);
+	}
+	s_derive(st);
+}
+
+/* st->base and cfg->path: absolute, so a reload after chdir() works. */
+static int
+s_locate(struct s_parse *st)
+{
+	const char *slash = strrchr(st->file, '/');
+
+	if (s_base_dir(st->file, st->base, sizeof(st->base)) != 0) {
+		s_problem(st, 0, KP_ERR_IO, "cannot resolve its folder: %s",
+		    strerror(errno));
+		return -1;
+	}
+	if (s_join(st->cfg->path, sizeof(st->cfg->path), st->base,
+	    slash ? slash + 1 : st->file, NULL) != 0) {
+		s_problem(st, 0, KP_ERR_IO, "path is too long");
+		return -1;
+	}
+	return 0;
+}
+
+/* Read, parse and check st->file into st->cfg; problems in st->n. */
+static void
+s_load(struct s_parse *st)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	int rc;
+
+	if (s_read(st, &buf, &len) != 0)
+		return;
+	if (s_locate(st) != 0) {
+		free(buf);
+		return;
+	}
+	st->buf = buf;
+	st->len = len;
+	rc = ini_parse_stream(s_reader, st, s_handler, st);
+	/* Belt and braces: inih saw an error that s_line_done() did not. */
+	if (rc != 0 && st->n == 0)
+		s_problem(st, rc > 0 ? rc : 0, KP_ERR_INVALID_ARG,
+		    "inih could not parse this (error %d)", rc);
+	s_finish(st);
+	st->buf = NULL;
+	free(buf);
+}
+
+int
+config_load(const char *path, config_t *cfg,
+    void (*report)(void *arg, const char *line), void *arg,
+    int *n_problems, kp_err_t *err)
+{
+	struct s_parse st;
+
+	kp_err_clear(err);
+	if (n_problems != NULL)
+		*n_problems = 0;
+	if (path == NULL || cfg == NULL)
+		return kp_fail(err, KP_ERR_INVALID_ARG, "config_load: no path");
+	memset(&st, 0, sizeof(st));
+	st.file = path;
+	st.report = report;
+	st.arg = arg;
+	st.err = err;
+	if ((st.cfg = malloc(sizeof(*st.cfg))) == NULL)
+		return kp_fail(err, KP_ERR_NOMEM, "%s: out of memory", path);
+	s_defaults(st.cfg);
+	s_load(&st);
+	if (st.n == 0)
+		memcpy(cfg, st.cfg, sizeof(*cfg));
+	free(st.cfg);
+	if (n_problems != NULL)
+		*n_problems = st.n;
+	return st.n == 0 ? 0 : -1;
+}
+
+int
+config_api_endpoint(const char *path, char *endpoint, size_t len,
+    kp_err_t *err)
+{
+	config_t *cfg;
+	int n, rc = -1;
+
+	if (endpoint == NULL || len == 0)
+		return kp_fail(err, KP_ERR_INVALID_ARG,
+		    "config_api_endpoint: no buffer");
+	if ((cfg = malloc(sizeof(*cfg))) == NULL)
+		return kp_fail(err, KP_ERR_NOMEM, "out of memory");
+	if (config_load(path, cfg, NULL, NULL, &n, err) == 0) {
+		if (strlen(cfg->api) >= len)
+			kp_fail(err, KP_ERR_INVALID_ARG, "%s: api endpoint is "
+			    "longer than %zu bytes", path, len - 1);
+		else {
+			memcpy(endpoint, cfg->api, strlen(cfg->api) + 1);
+			rc = 0;
+		}
+	}
+	free(cfg);
+	return rc;
+}

@@ -1,0 +1,75 @@
+/*
+ * config.h: ketenpostd's configuration (INI, read with inih), documented
+ * in docs/ketenpostd.conf.5.
+ *
+ *   [ketenpostd]
+ *   chain_dir = /etc/ketenpost/chain     ; ca.crt, crl.pem, orgs/ (required)
+ *   org = 00000001001234567000           ; own OIN (required)
+ *   org_dir = <chain_dir>/orgs/<org>     ; own certificate and secret keys
+ *   listen = tcp://127.0.0.1:7001        ; inbound endpoint (required for
+ *                                        ; every role except auditor)
+ *   state_dir = <org_dir>/state          ; database and API socket
+ *   api = ipc://<state_dir>/api.sock     ; local API endpoint
+ *   verbose = 0
+ *
+ *   [delivery]
+ *   event_ttl = 30d          ; default expiry of sent events
+ *   retry_initial = 1s       ; first receipt timeout; doubles per attempt
+ *   retry_max = 60s          ; cap of the backoff
+ *   replay_window = 14d      ; older events (not seen before) are refused
+ *   max_clock_skew = 5m      ; events from further in the future are refused
+ *   batch_max = 512          ; events per database transaction
+ *   watchdog = on            ; sd_notify WATCHDOG=1 when systemd asks
+ *
+ * Durations are an integer with a unit: ms, s, m, h, d.  Relative paths are
+ * relative to the folder of the config file.  Unknown sections or keys,
+ * bad values and missing required keys are all reported, one line each,
+ * as "FILE:LINE: message", and the whole config is refused.
+ */
+#ifndef KP_CONFIG_H
+#define KP_CONFIG_H
+
+#include <stdint.h>
+
+#include "kperr.h"
+
+#define KP_PATH_MAX 4096
+
+typedef struct config {
+	char path[KP_PATH_MAX];        /* the file read */
+	char chain_dir[KP_PATH_MAX];
+	char org[21];
+	char org_dir[KP_PATH_MAX];
+	char listen[256];              /* "" for none (auditor) */
+	char state_dir[KP_PATH_MAX];
+	char api[KP_PATH_MAX + 16];
+	int verbose;
+	uint64_t event_ttl_ms;
+	uint64_t retry_initial_ms;
+	uint64_t retry_max_ms;
+	uint64_t replay_window_ms;
+	uint64_t max_clock_skew_ms;
+	unsigned batch_max;
+	int watchdog;
+} config_t;
+
+/*
+ * Read and validate `path` into *cfg (fully initialised with defaults
+ * first).  Every problem is passed to report(arg, line) as one
+ * "FILE:LINE: message" line (report may be NULL); returns the number of
+ * problems in *n_problems.  0 if the file was valid, -1 otherwise (err
+ * holds the first problem).
+ */
+int config_load(const char *path, config_t *cfg,
+    void (*report)(void *arg, const char *line), void *arg,
+    int *n_problems, kp_err_t *err) __attribute__((warn_unused_result));
+
+/* Parse "30d", "250ms", ... into milliseconds; 0 / -1. */
+int config_parse_duration(const char *text, uint64_t *ms);
+
+/* The API endpoint a client should use for the daemon configured in
+ * `path` (reads the file like config_load). OUT: endpoint. */
+int config_api_endpoint(const char *path, char *endpoint, size_t len,
+    kp_err_t *err) __attribute__((warn_unused_result));
+
+#endif
