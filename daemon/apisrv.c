@@ -1,0 +1,642 @@
+/*
+ * apisrv.c: the local API (proto/api.proto) for the organisation's own
+ * systems and the `ketenpost` client.
+ *
+ * A ROUTER on ipc:// in the state folder (socket file 0600: other users
+ * cannot connect).  Requests are [routing id][empty][Request]; the answer
+ * goes back the same way.  Send requests are collected into one batch and
+ * one transaction, and their event ids are answered only after the commit:
+ * an event id handed out is an event that survives a crash.  Everything is
+ * checked before it is stored (type, recipient, payload); a refusal is an
+ * error response with a stable error code, and nothing is queued.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+#include <zmq.h>
+
+#include "api.pb-c.h"
+#include "daemon.h"
+#include "envelope.h"
+#include "events.h"
+#include "log.h"
+#include "pseudonym.h"
+
+#define API_REQUEST_MAX (KP_MAX_PAYLOAD + 4096)
+#define API_LIST_DEFAULT 1000
+#define API_LIST_MAX 10000
+
+struct api_req {
+	uint8_t rid[256];
+	size_t rid_len;
+	Kp__Request *req;
+	Kp__Response resp;
+	Kp__SendResponse send_resp;
+	Kp__AckResponse ack;
+	Kp__StatusResponse status;
+	uint8_t event_id[16];
+	char error[KP_ERR_MSG_MAX];
+	const char *code;
+	void *owned;                  /* result storage to free after sending */
+	void (*free_owned)(void *);
+};
+
+static int
+s_fail(struct api_req *r, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static int
+s_fail(struct api_req *r, int code, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(r->error, sizeof(r->error), fmt, ap);
+	va_end(ap);
+	r->code = kp_code_name(code);
+	return -1;
+}
+
+/* ---- send ---------------------------------------------------------------- */
+
+/* The case pseudonym for (partner, local ref): an existing link, the
+ * pseudonym of the event answered, or a fresh keyed hash. */
+static int
+s_case_ref(kpd_t *d, struct api_req *r, const Kp__SendRequest *s,
+    uint8_t case_ref[32])
+{
+	inbox_row_t orig;
+	bool found = false;
+	kp_err_t e;
+
+	if (store_link_by_local(d->store, s->to_oin, s->case_ref, case_ref,
+	    &found, &e) != 0)
+		return s_fail(r, e.code, "%s", e.msg);
+	if (!found && s->has_in_reply_to) {
+		if (store_inbox_find(d->store, s->in_reply_to.data, &orig, NULL,
+		    NULL, &found, &e) != 0)
+			return s_fail(r, e.code, "%s", e.msg);
+		if (found && strcmp(orig.from_oin, s->to_oin) == 0)
+			memcpy(case_ref, orig.case_ref, 32);
+		else
+			found = false;
+	}
+	if (!found && pseudonym_for(d->chain->self, s->to_oin, s->case_ref,
+	    case_ref, &e) != 0)
+		return s_fail(r, e.code, "%s", e.msg);
+	if (store_link_put(d->store, s->to_oin, s->case_ref, case_ref, &e) != 0)
+		return s_fail(r, e.code, "case %s: %s", s->case_ref, e.msg);
+	return 0;
+}
+
+static int
+s_send_check(kpd_t *d, struct api_req *r, const Kp__SendRequest *s,
+    const peer_t **to)
+{
+	ProtobufCMessage *ev = NULL;
+	kp_err_t e;
+
+	if (!s->has_event_type || events_descriptor(s->event_type) == NULL)
+		return s_fail(r, KP_ERR_INVALID_ARG, "unknown event type");
+	if (s->to_oin == NULL || (*to = directory_find(d->chain->dir,
+	    s->to_oin)) == NULL)
+		return s_fail(r, KP_ERR_UNKNOWN_SENDER, "recipient %s is not a "
+		    "verified partner (unknown, expired or revoked)",
+		    s->to_oin ? s->to_oin : "(none)");
+	if (!pseudonym_ref_valid(s->case_ref))
+		return s_fail(r, KP_ERR_INVALID_ARG, "case reference must be "
+		    "1-64 printable characters without spaces");
+	if (s->has_in_reply_to && s->in_reply_to.len != 16)
+		return s_fail(r, KP_ERR_INVALID_ARG, "in_reply_to must be an "
+		    "event id of 16 bytes");
+	if (!s->has_payload || events_unpack(s->event_type, s->payload.data,
+	    s->payload.len, &ev, &e) != 0)
+		return s_fail(r, s->has_payload ? e.code : KP_ERR_INVALID_ARG,
+		    "%s", s->has_payload ? e.msg : "no payload");
+	protobuf_c_message_free_unpacked(ev, NULL);
+	return 0;
+}
+
+static void
+s_meta(kpd_t *d, const Kp__SendRequest *s, envelope_meta_t *m, uint64_t now)
+{
+	memset(m, 0, sizeof(*m));
+	kp_uuid_new(m->event_id);
+	m->event_type = s->event_type;
+	snprintf(m->purpose, sizeof(m->purpose), "mas.%s",
+	    events_type_name(s->event_type));
+	snprintf(m->legal_basis, sizeof(m->legal_basis), "mas-chain-agreement");
+	m->created_at_ms = now;
+	m->expires_at_ms = now + (s->has_ttl_seconds && s->ttl_seconds > 0 ?
+	    (uint64_t)s->ttl_seconds * 1000u : d->cfg.event_ttl_ms);
+	m->has_reply_to = s->has_in_reply_to;
+	if (s->has_in_reply_to)
+		memcpy(m->in_reply_to, s->in_reply_to.data, 16);
+}
+
+static int
+s_send(kpd_t *d, struct api_req *r, uint64_t now)
+{
+	const Kp__SendRequest *s = r->req->send;
+	const peer_t *to = NULL;
+	envelope_meta_t m;
+	outbox_row_t row;
+	uint8_t *env = NULL;
+	size_t elen = 0;
+	kp_err_t e;
+	char id[37];
+
+	if (s_send_check(d, r, s, &to) != 0)
+		return -1;
+	s_meta(d, s, &m, now);
+	if (s_case_ref(d, r, s, m.case_ref) != 0)
+		return -1;
+	memset(&row, 0, sizeof(row));
+	if (envelope_seal(d->chain->dir, to, &m, s->payload.data,
+	    s->payload.len, &env, &elen, row.envelope_digest, &e) != 0)
+		return s_fail(r, e.code, "%s", e.msg);
+	memcpy(row.event_id, m.event_id, 16);
+	row.event_type = m.event_type;
+	memcpy(row.to_oin, m.recipient_oin, sizeof(row.to_oin));
+	snprintf(row.case_local, sizeof(row.case_local), "%s", s->case_ref);
+	memcpy(row.case_ref, m.case_ref, 32);
+	row.has_reply_to = m.has_reply_to;
+	memcpy(row.in_reply_to, m.in_reply_to, 16);
+	row.created_ms = now;
+	row.expires_ms = m.expires_at_ms;
+	row.next_attempt_ms = now;
+	if (store_outbox_insert(d->store, &row, env, elen, &e) != 0) {
+		free(env);
+		return s_fail(r, e.code, "%s", e.msg);
+	}
+	free(env);
+	memcpy(r->event_id, m.event_id, 16);
+	log_info("event %s type %s to %s queued (case %s)", kpd_id(m.event_id,
+	    id), events_type_name(m.event_type), m.recipient_oin, s->case_ref);
+	return 0;
+}
+
+/* ---- lists ---------------------------------------------------------------- */
+
+/* A growing array of items plus the byte buffers they point into. */
+struct items {
+	Kp__OutboxList olist;
+	Kp__InboxList ilist;
+	kpd_t *d;
+	void **items;         /* Kp__OutboxItem* or Kp__InboxItem* */
+	size_t n, cap;
+};
+
+static void
+s_items_free(void *arg)
+{
+	struct items *it = arg;
+	size_t i;
+
+	for (i = 0; i < it->n; i++)
+		free(it->items[i]);  /* item and its inline buffers: one block */
+	free(it->items);
+	free(it);
+}
+
+static void *
+s_items_push(struct items *it, size_t size)
+{
+	void **grown, *item;
+
+	if (it->n == it->cap) {
+		it->cap = it->cap ? it->cap * 2 : 64;
+		grown = realloc(it->items, it->cap * sizeof(*grown));
+		if (grown == NULL)
+			return NULL;
+		it->items = grown;
+	}
+	item = calloc(1, size);
+	if (item != NULL)
+		it->items[it->n++] = item;
+	return item;
+}
+
+/* An OutboxItem and copies of its strings/bytes in one allocation. */
+struct outbox_block {
+	Kp__OutboxItem item;
+	uint8_t event_id[16], in_reply_to[16], env_digest[32], rcpt_digest[32];
+	char to_oin[21], case_ref[65];
+};
+
+static int
+s_outbox_item(void *arg, const outbox_row_t *row, const uint8_t *env,
+    size_t len)
+{
+	struct outbox_block *b = s_items_push(arg, sizeof(*b));
+	Kp__OutboxItem *o;
+
+	(void)env;
+	(void)len;
+	if (b == NULL)
+		return 1;
+	o = &b->item;
+	kp__outbox_item__init(o);
+	memcpy(b->event_id, row->event_id, 16);
+	memcpy(b->env_digest, row->envelope_digest, 32);
+	memcpy(b->to_oin, row->to_oin, sizeof(b->to_oin));
+	memcpy(b->case_ref, row->case_local, sizeof(b->case_ref));
+	o->has_seq = o->has_event_id = o->has_event_type = o->has_state = 1;
+	o->has_attempts = o->has_created_at_ms = o->has_updated_at_ms = 1;
+	o->has_envelope_digest = 1;
+	o->seq = row->seq;
+	o->event_id = (ProtobufCBinaryData){ 16, b->event_id };
+	o->event_type = (Kp__EventType)row->event_type;
+	o->to_oin = b->to_oin;
+	o->case_ref = b->case_ref;
+	o->state = (Kp__DeliveryState)row->state;
+	o->attempts = row->attempts;
+	o->created_at_ms = row->created_ms;
+	o->updated_at_ms = row->updated_ms;
+	o->envelope_digest = (ProtobufCBinaryData){ 32, b->env_digest };
+	if (row->has_reply_to) {
+		memcpy(b->in_reply_to, row->in_reply_to, 16);
+		o->has_in_reply_to = 1;
+		o->in_reply_to = (ProtobufCBinaryData){ 16, b->in_reply_to };
+	}
+	if (row->has_receipt) {
+		memcpy(b->rcpt_digest, row->receipt_digest, 32);
+		o->has_receipt_digest = o->has_reason = o->has_receipted_at_ms = 1;
+		o->receipt_digest = (ProtobufCBinaryData){ 32, b->rcpt_digest };
+		o->reason = (Kp__Reason)row->reason;
+		o->receipted_at_ms = row->receipted_ms;
+	}
+	return 0;
+}
+
+static size_t
+s_limit(const Kp__ListRequest *l)
+{
+	if (l == NULL || !l->has_limit || l->limit == 0)
+		return API_LIST_DEFAULT;
+	return l->limit > API_LIST_MAX ? API_LIST_MAX : l->limit;
+}
+
+static struct items *
+s_items_new(kpd_t *d, struct api_req *r)
+{
+	struct items *it = calloc(1, sizeof(*it));
+
+	if (it == NULL) {
+		s_fail(r, KP_ERR_NOMEM, "out of memory");
+		return NULL;
+	}
+	kp__outbox_list__init(&it->olist);
+	kp__inbox_list__init(&it->ilist);
+	it->d = d;
+	r->owned = it;
+	r->free_owned = s_items_free;
+	return it;
+}
+
+static int
+s_outbox(kpd_t *d, struct api_req *r)
+{
+	const Kp__ListRequest *l = r->req->outbox;
+	struct items *it = s_items_new(d, r);
+	kp_err_t e;
+
+	if (it == NULL)
+		return -1;
+	if (store_outbox_list(d->store, l && l->has_after_seq ? l->after_seq : 0,
+	    s_limit(l), s_outbox_item, it, &e) != 0)
+		return s_fail(r, e.code, "%s", e.msg);
+	it->olist.n_items = it->n;
+	it->olist.items = (Kp__OutboxItem **)it->items;
+	r->resp.result_case = KP__RESPONSE__RESULT_OUTBOX;
+	r->resp.outbox = &it->olist;
+	return 0;
+}
+
+/* An InboxItem with copies of its strings and the decrypted payload. */
+struct inbox_block {
+	Kp__InboxItem item;
+	uint8_t event_id[16], in_reply_to[16], pseudonym[32], env_digest[32];
+	char from_oin[21], case_ref[65], purpose[65], legal_basis[65];
+	uint8_t payload[];
+};
+
+static void
+s_inbox_fields(struct inbox_block *b, const inbox_row_t *row)
+{
+	Kp__InboxItem *o = &b->item;
+
+	kp__inbox_item__init(o);
+	memcpy(b->event_id, row->event_id, 16);
+	memcpy(b->pseudonym, row->case_ref, 32);
+	memcpy(b->env_digest, row->envelope_digest, 32);
+	memcpy(b->from_oin, row->from_oin, sizeof(b->from_oin));
+	memcpy(b->case_ref, row->case_local, sizeof(b->case_ref));
+	memcpy(b->purpose, row->purpose, sizeof(b->purpose));
+	memcpy(b->legal_basis, row->legal_basis, sizeof(b->legal_basis));
+	o->has_seq = o->has_event_id = o->has_event_type = 1;
+	o->has_case_pseudonym = o->has_created_at_ms = 1;
+	o->has_received_at_ms = o->has_acknowledged = o->has_envelope_digest = 1;
+	o->seq = row->seq;
+	o->event_id = (ProtobufCBinaryData){ 16, b->event_id };
+	o->event_type = (Kp__EventType)row->event_type;
+	o->from_oin = b->from_oin;
+	o->case_ref = b->case_ref[0] ? b->case_ref : NULL;
+	o->case_pseudonym = (ProtobufCBinaryData){ 32, b->pseudonym };
+	o->created_at_ms = row->created_ms;
+	o->received_at_ms = row->received_ms;
+	o->acknowledged = row->acked;
+	o->envelope_digest = (ProtobufCBinaryData){ 32, b->env_digest };
+	o->purpose = b->purpose;
+	o->legal_basis = b->legal_basis;
+	if (row->has_reply_to) {
+		memcpy(b->in_reply_to, row->in_reply_to, 16);
+		o->has_in_reply_to = 1;
+		o->in_reply_to = (ProtobufCBinaryData){ 16, b->in_reply_to };
+	}
+}
+
+static int
+s_inbox_item(void *arg, const inbox_row_t *row, const uint8_t *sealed,
+    size_t slen)
+{
+	struct items *it = arg;
+	struct inbox_block *b;
+	uint8_t *plain = NULL;
+	size_t plen = 0;
+	char id[37];
+
+	if (atrest_open(it->d->storage_key, row->event_id, sealed, slen, &plain,
+	    &plen) != 0) {
+		log_warnx("inbox: stored payload of %s does not decrypt "
+		    "(corrupt database or wrong key files)",
+		    kpd_id(row->event_id, id));
+		plen = 0;
+	}
+	b = s_items_push(it, sizeof(*b) + plen);
+	if (b != NULL) {
+		s_inbox_fields(b, row);
+		if (plain != NULL) {
+			memcpy(b->payload, plain, plen);
+			b->item.has_payload = 1;
+			b->item.payload = (ProtobufCBinaryData){ plen, b->payload };
+		}
+	}
+	if (plain != NULL)
+		sodium_memzero(plain, plen);
+	free(plain);
+	return b == NULL;
+}
+
+static int
+s_inbox(kpd_t *d, struct api_req *r)
+{
+	const Kp__ListRequest *l = r->req->inbox;
+	struct items *it = s_items_new(d, r);
+	kp_err_t e;
+
+	if (it == NULL)
+		return -1;
+	if (store_inbox_list(d->store, l && l->has_all && l->all,
+	    l && l->has_after_seq ? l->after_seq : 0, s_limit(l), s_inbox_item,
+	    it, &e) != 0)
+		return s_fail(r, e.code, "%s", e.msg);
+	it->ilist.n_items = it->n;
+	it->ilist.items = (Kp__InboxItem **)it->items;
+	r->resp.result_case = KP__RESPONSE__RESULT_INBOX;
+	r->resp.inbox = &it->ilist;
+	return 0;
+}
+
+static int
+s_fetch(kpd_t *d, struct api_req *r)
+{
+	const Kp__FetchRequest *f = r->req->fetch;
+	struct items *it;
+	inbox_row_t row;
+	uint8_t *sealed = NULL;
+	size_t slen = 0;
+	bool found = false;
+	kp_err_t e;
+
+	if (!f->has_event_id || f->event_id.len != 16)
+		return s_fail(r, KP_ERR_INVALID_ARG, "fetch needs an event id");
+	if ((it = s_items_new(d, r)) == NULL)
+		return -1;
+	if (store_inbox_get(d->store, f->event_id.data, &row, &sealed, &slen,
+	    &found, &e) != 0)
+		return s_fail(r, e.code, "%s", e.msg);
+	if (!found)
+		return s_fail(r, KP_ERR_INVALID_ARG, "no event %s in the inbox",
+		    kpd_id(f->event_id.data, (char[37]){ 0 }));
+	(void)s_inbox_item(it, &row, sealed, slen);
+	free(sealed);
+	if (it->n != 1)
+		return s_fail(r, KP_ERR_NOMEM, "out of memory");
+	r->resp.result_case = KP__RESPONSE__RESULT_ITEM;
+	r->resp.item = it->items[0];
+	return 0;
+}
+
+static int
+s_ack(kpd_t *d, struct api_req *r, Kp__AckResponse *out)
+{
+	const Kp__AckRequest *a = r->req->ack;
+	bool newly;
+	size_t i;
+	kp_err_t e;
+
+	kp__ack_response__init(out);
+	out->has_acknowledged = 1;
+	for (i = 0; i < a->n_event_ids; i++) {
+		if (a->event_ids[i].len != 16)
+			return s_fail(r, KP_ERR_INVALID_ARG, "event id %zu is not "
+			    "16 bytes", i);
+		if (store_inbox_ack(d->store, a->event_ids[i].data, &newly,
+		    &e) != 0)
+			return s_fail(r, e.code, "%s", e.msg);
+		out->acknowledged += newly;
+	}
+	r->resp.result_case = KP__RESPONSE__RESULT_ACK;
+	r->resp.ack = out;
+	return 0;
+}
+
+static int
+s_status(kpd_t *d, struct api_req *r, Kp__StatusResponse *st)
+{
+	const partner_t *me = identity_public(d->chain->self);
+	uint64_t c[5] = { 0 }, unacked = 0, total = 0;
+	kp_err_t e;
+
+	if (store_outbox_counts(d->store, c, &e) != 0 ||
+	    store_inbox_counts(d->store, &unacked, &total, &e) != 0)
+		return s_fail(r, e.code, "%s", e.msg);
+	kp__status_response__init(st);
+	st->oin = (char *)partner_oin(me);
+	st->role = (char *)kp_role_name(partner_role(me));
+	st->name = (char *)partner_name(me);
+	st->version = (char *)KP_VERSION;
+	st->has_partners = st->has_outbox_pending = st->has_outbox_delivered = 1;
+	st->has_outbox_rejected = st->has_outbox_dead = 1;
+	st->has_inbox_unacknowledged = st->has_inbox_total = st->has_uptime_ms = 1;
+	st->partners = (uint32_t)directory_count(d->chain->dir);
+	st->outbox_pending = c[STORE_PENDING];
+	st->outbox_delivered = c[STORE_DELIVERED];
+	st->outbox_rejected = c[STORE_REJECTED];
+	st->outbox_dead = c[STORE_DEAD];
+	st->inbox_unacknowledged = unacked;
+	st->inbox_total = total;
+	st->uptime_ms = kp_now_ms() - d->started_ms;
+	r->resp.result_case = KP__RESPONSE__RESULT_STATUS;
+	r->resp.status = st;
+	return 0;
+}
+
+/* ---- the loop ------------------------------------------------------------- */
+
+static int
+s_recv(kpd_t *d, struct api_req *r)
+{
+	uint8_t empty[1];
+	zmq_msg_t m;
+	int n;
+
+	n = zmq_recv(d->api, r->rid, sizeof(r->rid), ZMQ_DONTWAIT);
+	if (n < 0)
+		return 0;
+	r->rid_len = (size_t)n < sizeof(r->rid) ? (size_t)n : sizeof(r->rid);
+	if (zmq_recv(d->api, empty, sizeof(empty), ZMQ_DONTWAIT) != 0) {
+		/* not a REQ-style envelope: drain and ignore */
+		while (zmq_recv(d->api, empty, 0, ZMQ_DONTWAIT) >= 0)
+			;
+		return -1;
+	}
+	zmq_msg_init(&m);
+	if (zmq_msg_recv(&m, d->api, ZMQ_DONTWAIT) < 0) {
+		zmq_msg_close(&m);
+		return -1;
+	}
+	r->req = zmq_msg_size(&m) <= API_REQUEST_MAX ? kp__request__unpack(NULL,
+	    zmq_msg_size(&m), zmq_msg_data(&m)) : NULL;
+	zmq_msg_close(&m);
+	kp__response__init(&r->resp);
+	if (r->req == NULL)
+		s_fail(r, KP_ERR_MALFORMED, "request is not a valid kp.Request");
+	return 1;
+}
+
+static void
+s_reply(kpd_t *d, struct api_req *r)
+{
+	size_t n;
+	uint8_t *buf;
+
+	r->resp.has_ok = 1;
+	r->resp.ok = r->code == NULL;
+	if (r->code != NULL) {
+		r->resp.result_case = KP__RESPONSE__RESULT__NOT_SET;
+		r->resp.error = r->error;
+		r->resp.error_code = (char *)r->code;
+	}
+	n = kp__response__get_packed_size(&r->resp);
+	buf = malloc(n + 1);
+	if (buf != NULL) {
+		n = kp__response__pack(&r->resp, buf);
+		if (zmq_send(d->api, r->rid, r->rid_len, ZMQ_SNDMORE |
+		    ZMQ_DONTWAIT) < 0 || zmq_send(d->api, "", 0, ZMQ_SNDMORE |
+		    ZMQ_DONTWAIT) < 0 || zmq_send(d->api, buf, n,
+		    ZMQ_DONTWAIT) < 0)
+			log_debug("api: client went away before the answer");
+	}
+	free(buf);
+}
+
+static void
+s_cleanup(struct api_req *r)
+{
+	if (r->free_owned != NULL)
+		r->free_owned(r->owned);
+	if (r->req != NULL)
+		kp__request__free_unpacked(r->req, NULL);
+}
+
+/* Handle one request inside the batch's transaction; no reply yet. */
+static void
+s_handle(kpd_t *d, struct api_req *r, uint64_t now)
+{
+	if (r->req == NULL)
+		return;
+	switch (r->req->op_case) {
+	case KP__REQUEST__OP_SEND: (void)s_send(d, r, now); break;
+	case KP__REQUEST__OP_OUTBOX: (void)s_outbox(d, r); break;
+	case KP__REQUEST__OP_INBOX: (void)s_inbox(d, r); break;
+	case KP__REQUEST__OP_FETCH: (void)s_fetch(d, r); break;
+	case KP__REQUEST__OP_ACK: (void)s_ack(d, r, &r->ack); break;
+	case KP__REQUEST__OP_STATUS: (void)s_status(d, r, &r->status); break;
+	default: s_fail(r, KP_ERR_INVALID_ARG, "unknown request"); break;
+	}
+}
+
+/*
+ * Commit the batch, then answer every request in it.  Nothing that was
+ * written (a queued event, an acknowledgement) is confirmed before the
+ * commit returns; if it fails, those requests get an error instead.
+ */
+static void
+s_finish(kpd_t *d, struct api_req *batch, size_t n)
+{
+	size_t i;
+	kp_err_t e;
+
+	if (store_commit(d->store, &e) != 0) {
+		store_rollback(d->store);
+		for (i = 0; i < n; i++)
+			if (batch[i].code == NULL && batch[i].req != NULL &&
+			    (batch[i].req->op_case == KP__REQUEST__OP_SEND ||
+			    batch[i].req->op_case == KP__REQUEST__OP_ACK))
+				s_fail(&batch[i], KP_ERR_IO, "not stored: %s",
+				    e.msg);
+	}
+	for (i = 0; i < n; i++) {
+		if (batch[i].code == NULL &&
+		    batch[i].req->op_case == KP__REQUEST__OP_SEND) {
+			kp__send_response__init(&batch[i].send_resp);
+			batch[i].send_resp.has_event_id = 1;
+			batch[i].send_resp.event_id =
+			    (ProtobufCBinaryData){ 16, batch[i].event_id };
+			batch[i].resp.result_case = KP__RESPONSE__RESULT_SEND;
+			batch[i].resp.send = &batch[i].send_resp;
+			d->outbound_dirty = true;
+		}
+		s_reply(d, &batch[i]);
+		s_cleanup(&batch[i]);
+	}
+}
+
+void
+apisrv_drain(kpd_t *d)
+{
+	struct api_req *batch = calloc(d->cfg.batch_max, sizeof(*batch));
+	uint64_t now = kp_now_ms();
+	size_t n = 0;
+	int got;
+	kp_err_t e;
+
+	if (batch == NULL || store_begin(d->store, &e) != 0) {
+		log_warnx("api: cannot start a transaction; requests wait");
+		free(batch);
+		return;
+	}
+	while (n < d->cfg.batch_max && (got = s_recv(d, &batch[n])) != 0) {
+		if (got < 0)
+			continue;
+		s_handle(d, &batch[n], now);
+		n++;
+	}
+	s_finish(d, batch, n);
+	free(batch);
+}

@@ -1,0 +1,76 @@
+/*
+ * atrest.c: payloads at rest.  A received payload is stored as
+ *   nonce (24) || XChaCha20-Poly1305(K_store, payload, ad = event_id)
+ * with K_store = BLAKE2b-256(key = own payload secret key,
+ *                            "ketenpost/v1/storage-key").
+ * The database alone (a backup, a stolen disk image) does not reveal
+ * payloads; the key files are needed too.  Binding the event id as
+ * associated data stops one stored payload from being swapped for another.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "daemon.h"
+
+static const char s_label[] = "ketenpost/v1/storage-key";
+
+#define NONCE crypto_aead_xchacha20poly1305_ietf_NPUBBYTES
+#define TAG crypto_aead_xchacha20poly1305_ietf_ABYTES
+
+int
+atrest_key_derive(const uint8_t payload_sk[32], uint8_t key[32])
+{
+	return crypto_generichash(key, 32, (const uint8_t *)s_label,
+	    sizeof(s_label) - 1, payload_sk, 32);
+}
+
+int
+atrest_seal(const uint8_t key[32], const uint8_t id[16], const uint8_t *in,
+    size_t len, uint8_t **out, size_t *out_len)
+{
+	unsigned long long n = 0;
+	uint8_t *b = malloc(NONCE + len + TAG);
+
+	if (b == NULL)
+		return -1;
+	randombytes_buf(b, NONCE);
+	if (crypto_aead_xchacha20poly1305_ietf_encrypt(b + NONCE, &n, in, len,
+	    id, 16, NULL, b, key) != 0) {
+		free(b);
+		return -1;
+	}
+	*out = b;
+	*out_len = NONCE + (size_t)n;
+	return 0;
+}
+
+int
+atrest_open(const uint8_t key[32], const uint8_t id[16], const uint8_t *in,
+    size_t len, uint8_t **out, size_t *out_len)
+{
+	unsigned long long n = 0;
+	uint8_t *b;
+
+	if (len < NONCE + TAG)
+		return -1;
+	b = malloc(len - NONCE);
+	if (b == NULL)
+		return -1;
+	if (crypto_aead_xchacha20poly1305_ietf_decrypt(b, &n, NULL, in + NONCE,
+	    len - NONCE, id, 16, in, key) != 0) {
+		free(b);
+		return -1;
+	}
+	*out = b;
+	*out_len = (size_t)n;
+	return 0;
+}
+
+const char *
+kpd_id(const uint8_t id[16], char buf[37])
+{
+	kp_uuid_format(id, buf);
+	return buf;
+}

@@ -1,0 +1,99 @@
+/*
+ * daemon.h: the state of one ketenpostd process and the modules that work
+ * on it.
+ *
+ * main.c owns the one kpd_t and passes it to every module; nothing else
+ * keeps mutable state.  Data flows one way (design.md §2):
+ *   api (apisrv.c) -> envelope -> outbox (store) -> transport (outbound.c)
+ *   transport (inbound.c) -> envelope -> inbox (store) -> receipt
+ * zap.c authenticates every inbound connection against the partner
+ * directory before a byte of it reaches inbound.c.
+ */
+#ifndef KP_DAEMON_H
+#define KP_DAEMON_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "chain.h"
+#include "config.h"
+#include "store.h"
+
+#define KPD_ZAP_DOMAIN "ketenpost"       /* partner transport (CURVE) */
+#define KPD_API_ZAP_DOMAIN "ketenpost-api" /* local API (ipc, NULL) */
+#define KPD_FRAME_ENVELOPE 0x01          /* frame = type byte || body */
+#define KPD_FRAME_RECEIPT 0x02
+/* libzmq drops (and disconnects) anything larger; between KP_MAX_ENVELOPE
+ * and this a frame gets a signed `oversize` receipt instead. */
+#define KPD_FRAME_HARD_MAX (2 * 65536 + 1)
+
+/* One outbound connection: a DEALER to a partner's listen endpoint. */
+typedef struct link {
+	char oin[21];
+	char endpoint[256];
+	void *dealer;        /* CURVE client */
+	void *monitor;       /* PAIR receiving the DEALER's monitor events */
+	bool up;             /* handshake succeeded, not disconnected since */
+} link_t;
+
+typedef struct kpd {
+	config_t cfg;
+	chain_t *chain;          /* replaced whole on SIGHUP */
+	store_t *store;
+	uint8_t *storage_key;    /* sodium_malloc, 32 bytes: payloads at rest */
+	void *zctx;
+	void *zap;               /* REP at inproc://zeromq.zap.01 */
+	void *router;            /* inbound, CURVE server; NULL for auditors */
+	void *router_mon;        /* PAIR receiving the ROUTER's monitor events */
+	void *api;               /* ROUTER at cfg.api */
+	link_t *links;
+	size_t n_links;
+	uint64_t started_ms;
+	uint64_t next_expire_ms; /* when to look for dead letters again */
+	bool outbound_dirty;     /* something may be due: run outbound soon */
+	unsigned monitor_seq;    /* makes every monitor endpoint unique */
+	bool stopping;
+} kpd_t;
+
+/* zap.c: answer one pending ZAP request (the REP socket is readable). */
+void zap_handle(kpd_t *d);
+
+/* inbound.c: drain the ROUTER (up to batch_max), store, receipt. */
+void inbound_drain(kpd_t *d);
+/* inbound.c: log events of the ROUTER monitor (refused handshakes). */
+void inbound_monitor(kpd_t *d);
+
+/* outbound.c: links to partners, sending due events, receipts back. */
+int outbound_links_open(kpd_t *d, kp_err_t *err);
+void outbound_links_close(kpd_t *d);
+void outbound_send_due(kpd_t *d);
+void outbound_drain(kpd_t *d, link_t *l);
+void outbound_monitor(kpd_t *d, link_t *l);
+void outbound_expire(kpd_t *d);
+/* ms until something in the outbox is due (capped at cap_ms). */
+uint64_t outbound_wait_ms(kpd_t *d, uint64_t cap_ms);
+/* The receipt timeout after `attempts` tries, with jitter. */
+uint64_t outbound_backoff_ms(const config_t *cfg, uint32_t attempts);
+
+/* apisrv.c: drain the API socket (sends batched in one transaction). */
+void apisrv_drain(kpd_t *d);
+
+/* atrest.c: payloads at rest. */
+int atrest_key_derive(const uint8_t payload_sk[32], uint8_t key[32]);
+int atrest_seal(const uint8_t key[32], const uint8_t id[16],
+    const uint8_t *in, size_t len, uint8_t **out, size_t *out_len);
+int atrest_open(const uint8_t key[32], const uint8_t id[16],
+    const uint8_t *in, size_t len, uint8_t **out, size_t *out_len);
+
+/* monitor.c: start a socket monitor (PAIR returned in *mon) and read one
+ * event from it (non-blocking; -1 if none). */
+int kpd_monitor_start(kpd_t *d, void *sock, const char *name, int events,
+    void **mon);
+int kpd_monitor_read(void *mon, uint16_t *event, char *addr, size_t len);
+/* Close a socket with linger 0 and set the pointer to NULL. */
+void kpd_close(void **sock_p);
+
+/* Log prefix helper: event id as UUID text. */
+const char *kpd_id(const uint8_t id[16], char buf[37]);
+
+#endif

@@ -1,0 +1,370 @@
+/*
+ * inbound.c: events arriving from partners.
+ *
+ * For every frame on the ROUTER, in this order (PROTOCOL.md §7 and the
+ * daemon's own checks):
+ *   1. the frame type and size; 2. envelope_open (signature, decryption);
+ *   3. the envelope's sender is the partner ZAP authenticated (User-Id);
+ *   4. a known event id is a duplicate: the original receipt goes back;
+ *   5. the time window (replay) and expiry; 6. the payload is a valid event;
+ *   7. store, then sign and send the receipt.
+ * A whole batch is stored in one transaction and no receipt leaves before
+ * the commit returns: a receipt is a promise that the event is durable.
+ * A refused envelope gets a signed negative receipt with its reason, is
+ * recorded in the `rejected` table and logged; nothing reaches the inbox.
+ * Log lines name event ids and reasons, never payload content.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+#include <zmq.h>
+
+#include "daemon.h"
+#include "envelope.h"
+#include "envelope.pb-c.h"
+#include "events.h"
+#include "log.h"
+
+#define ROUTING_ID_MAX 256
+
+/* One received frame and what we decided to answer. */
+struct arrival {
+	uint8_t rid[ROUTING_ID_MAX];  /* ROUTER routing id */
+	size_t rid_len;
+	char peer[21];                /* OIN from ZAP's User-Id */
+	uint8_t *receipt;             /* malloc'd, sent after commit */
+	size_t receipt_len;
+};
+
+struct verdict {
+	int reason;                   /* Kp__Reason; NONE = accept */
+	char detail[KP_ERR_MSG_MAX];
+	bool has_id;
+	uint8_t event_id[16];
+	uint8_t digest[32];
+};
+
+static uint64_t
+s_age_ok(const kpd_t *d, const envelope_meta_t *m, uint64_t now,
+    struct verdict *v)
+{
+	if (m->created_at_ms + d->cfg.replay_window_ms < now ||
+	    m->created_at_ms > now + d->cfg.max_clock_skew_ms) {
+		v->reason = KP__REASON__REASON_REPLAY;
+		snprintf(v->detail, sizeof(v->detail), "created %lld s from now, "
+		    "outside the accepted window",
+		    ((long long)m->created_at_ms - (long long)now) / 1000);
+		return 0;
+	}
+	if (m->expires_at_ms < now) {
+		v->reason = KP__REASON__REASON_EXPIRED;
+		snprintf(v->detail, sizeof(v->detail), "expired before arrival");
+		return 0;
+	}
+	return 1;
+}
+
+/* Sign a receipt for the arrival. */
+static int
+s_sign(kpd_t *d, struct arrival *a, const struct verdict *v, uint64_t now,
+    receipt_t *r)
+{
+	kp_err_t e;
+
+	memset(r, 0, sizeof(*r));
+	r->has_event_id = v->has_id;
+	memcpy(r->event_id, v->event_id, 16);
+	memcpy(r->subject_oin, a->peer, sizeof(r->subject_oin));
+	memcpy(r->envelope_digest, v->digest, 32);
+	r->status = v->reason == KP__REASON__REASON_NONE ?
+	    KP__RECEIPT_STATUS__RECEIPT_STATUS_ACCEPTED :
+	    KP__RECEIPT_STATUS__RECEIPT_STATUS_REJECTED;
+	r->reason = v->reason;
+	r->received_at_ms = now;
+	if (receipt_sign(d->chain->dir, r, &a->receipt, &a->receipt_len,
+	    &e) != 0) {
+		log_warnx("inbound: cannot sign receipt: %s", e.msg);
+		return -1;
+	}
+	return 0;
+}
+
+static void
+s_refuse(kpd_t *d, struct arrival *a, struct verdict *v, uint64_t now)
+{
+	char id[37] = "-";
+	receipt_t r;
+	kp_err_t e;
+
+	if (v->has_id)
+		kpd_id(v->event_id, id);
+	log_warnx("event %s from %s refused (%s): %s", id, a->peer,
+	    protobuf_c_enum_descriptor_get_value(&kp__reason__descriptor,
+	    v->reason)->name, v->detail);
+	if (store_reject_insert(d->store, a->peer, v->has_id ? v->event_id :
+	    NULL, v->digest, v->reason, now, &e) != 0)
+		log_warnx("inbound: recording refusal failed: %s", e.msg);
+	(void)s_sign(d, a, v, now, &r);
+}
+
+/* Store an accepted event (payload sealed at rest) with its receipt. */
+static int
+s_accept(kpd_t *d, struct arrival *a, struct verdict *v,
+    const envelope_meta_t *m, const uint8_t *payload, size_t plen,
+    const uint8_t *env, size_t elen, uint64_t now)
+{
+	inbox_row_t row;
+	receipt_t r;
+	uint8_t *sealed = NULL;
+	size_t slen = 0;
+	bool found = false;
+	kp_err_t e;
+	char id[37];
+
+	memset(&row, 0, sizeof(row));
+	memcpy(row.event_id, m->event_id, 16);
+	row.event_type = m->event_type;
+	memcpy(row.from_oin, m->sender_oin, sizeof(row.from_oin));
+	memcpy(row.case_ref, m->case_ref, 32);
+	row.has_reply_to = m->has_reply_to;
+	memcpy(row.in_reply_to, m->in_reply_to, 16);
+	snprintf(row.purpose, sizeof(row.purpose), "%s", m->purpose);
+	snprintf(row.legal_basis, sizeof(row.legal_basis), "%s", m->legal_basis);
+	row.created_ms = m->created_at_ms;
+	row.received_ms = now;
+	memcpy(row.envelope_digest, v->digest, 32);
+	if (store_link_by_ref(d->store, row.from_oin, row.case_ref,
+	    row.case_local, &found, &e) != 0 || !found)
+		row.case_local[0] = '\0';
+	if (s_sign(d, a, v, now, &r) != 0 ||
+	    atrest_seal(d->storage_key, row.event_id, payload, plen, &sealed,
+	    &slen) != 0)
+		return -1;
+	memcpy(row.receipt_digest, r.digest, 32);
+	if (store_inbox_insert(d->store, &row, sealed, slen, env, elen,
+	    a->receipt, a->receipt_len, &e) != 0) {
+		free(sealed);
+		log_warnx("inbound: storing event %s failed: %s",
+		    kpd_id(row.event_id, id), e.msg);
+		return -1;
+	}
+	free(sealed);
+	log_info("event %s type %s from %s accepted (inbox seq %llu)",
+	    kpd_id(row.event_id, id), events_type_name(row.event_type),
+	    row.from_oin, (unsigned long long)row.seq);
+	return 0;
+}
+
+/* A known event id: answer with the receipt we gave the first time. */
+static int
+s_duplicate(kpd_t *d, struct arrival *a, const envelope_meta_t *m,
+    bool *dup)
+{
+	inbox_row_t row;
+	kp_err_t e;
+	char id[37];
+
+	*dup = false;
+	if (store_inbox_find(d->store, m->event_id, &row, &a->receipt,
+	    &a->receipt_len, dup, &e) != 0) {
+		log_warnx("inbound: duplicate check failed: %s", e.msg);
+		return -1;
+	}
+	if (*dup)
+		log_info("event %s from %s is a duplicate; original receipt "
+		    "sent again", kpd_id(m->event_id, id), a->peer);
+	return 0;
+}
+
+/* Decide on one envelope and store it; -1 means: no receipt at all
+ * (a storage failure; the sender will retry). */
+static int
+s_process(kpd_t *d, struct arrival *a, const uint8_t *buf, size_t len,
+    uint64_t now)
+{
+	struct verdict v = { .reason = KP__REASON__REASON_NONE };
+	envelope_meta_t m;
+	ProtobufCMessage *ev = NULL;
+	uint8_t *payload = NULL;
+	size_t plen = 0;
+	bool has_digest = false, dup = false;
+	kp_err_t e;
+	int rc = 0;
+
+	if (envelope_open(d->chain->dir, buf, len, &m, &payload, &plen,
+	    v.digest, &has_digest, &e) != 0) {
+		v.reason = envelope_reason_for(e.code);
+		snprintf(v.detail, sizeof(v.detail), "%s", e.msg);
+		if (!has_digest && crypto_generichash(v.digest, 32, buf, len,
+		    NULL, 0) != 0)
+			memset(v.digest, 0, 32);
+		goto refuse;
+	}
+	v.has_id = true;
+	memcpy(v.event_id, m.event_id, 16);
+	if (strcmp(m.sender_oin, a->peer) != 0) {
+		v.reason = KP__REASON__REASON_SENDER_MISMATCH;
+		snprintf(v.detail, sizeof(v.detail), "envelope claims sender %s "
+		    "but the connection is authenticated as %s", m.sender_oin,
+		    a->peer);
+		goto refuse;
+	}
+	if (s_duplicate(d, a, &m, &dup) != 0 || dup) {
+		rc = dup ? 0 : -1;
+		goto out;
+	}
+	if (!s_age_ok(d, &m, now, &v))
+		goto refuse;
+	if (events_unpack(m.event_type, payload, plen, &ev, &e) != 0) {
+		v.reason = KP__REASON__REASON_MALFORMED;
+		snprintf(v.detail, sizeof(v.detail), "%s", e.msg);
+		goto refuse;
+	}
+	rc = s_accept(d, a, &v, &m, payload, plen, buf, len, now);
+	goto out;
+refuse:
+	s_refuse(d, a, &v, now);
+out:
+	if (ev != NULL)
+		protobuf_c_message_free_unpacked(ev, NULL);
+	if (payload != NULL)
+		sodium_memzero(payload, plen);
+	free(payload);
+	return rc;
+}
+
+/* Receive [routing id][frame]; 1 got one, 0 nothing waiting, -1 error. */
+static int
+s_recv(kpd_t *d, struct arrival *a, zmq_msg_t *body)
+{
+	const char *uid;
+	int n;
+
+	n = zmq_recv(d->router, a->rid, sizeof(a->rid), ZMQ_DONTWAIT);
+	if (n < 0)
+		return 0;
+	a->rid_len = (size_t)n < sizeof(a->rid) ? (size_t)n : sizeof(a->rid);
+	zmq_msg_init(body);
+	if (zmq_msg_recv(body, d->router, ZMQ_DONTWAIT) < 0) {
+		zmq_msg_close(body);
+		return -1;
+	}
+	while (zmq_msg_more(body)) {  /* extra frames: drop the extras */
+		zmq_msg_t junk;
+		zmq_msg_init(&junk);
+		zmq_msg_recv(&junk, d->router, 0);
+		zmq_msg_close(&junk);
+	}
+	uid = zmq_msg_gets(body, "User-Id");
+	snprintf(a->peer, sizeof(a->peer), "%s", uid ? uid : "");
+	return kp_oin_valid(a->peer) ? 1 : -1;
+}
+
+/* Handle one frame into a (receipt or not). */
+static int
+s_frame(kpd_t *d, struct arrival *a, zmq_msg_t *body, uint64_t now)
+{
+	const uint8_t *data = zmq_msg_data(body);
+	size_t len = zmq_msg_size(body);
+	struct verdict v = { .reason = KP__REASON__REASON_OVERSIZE };
+
+	if (len < 1 || data[0] != KPD_FRAME_ENVELOPE) {
+		log_warnx("inbound: frame of %zu bytes from %s is not an "
+		    "envelope; ignored", len, a->peer);
+		return 0;
+	}
+	if (len - 1 > KP_MAX_ENVELOPE) {
+		snprintf(v.detail, sizeof(v.detail), "frame of %zu bytes is over "
+		    "the limit of %d bytes", len - 1, KP_MAX_ENVELOPE);
+		if (crypto_generichash(v.digest, 32, data + 1, len - 1, NULL,
+		    0) != 0)
+			memset(v.digest, 0, 32);
+		s_refuse(d, a, &v, now);
+		return 0;
+	}
+	return s_process(d, a, data + 1, len - 1, now);
+}
+
+static void
+s_send_receipts(kpd_t *d, struct arrival *arr, size_t n)
+{
+	uint8_t frame[KP_MAX_RECEIPT + 1];
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		if (arr[i].receipt == NULL || arr[i].receipt_len > KP_MAX_RECEIPT)
+			continue;
+		frame[0] = KPD_FRAME_RECEIPT;
+		memcpy(frame + 1, arr[i].receipt, arr[i].receipt_len);
+		if (zmq_send(d->router, arr[i].rid, arr[i].rid_len,
+		    ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0 ||
+		    zmq_send(d->router, frame, arr[i].receipt_len + 1,
+		    ZMQ_DONTWAIT) < 0)
+			log_debug("inbound: receipt to %s not sent (peer gone); "
+			    "it will be sent again on the retry", arr[i].peer);
+	}
+}
+
+static void
+s_free_arrivals(struct arrival *arr, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		free(arr[i].receipt);
+	free(arr);
+}
+
+void
+inbound_drain(kpd_t *d)
+{
+	struct arrival *arr = calloc(d->cfg.batch_max, sizeof(*arr));
+	uint64_t now = kp_now_ms();
+	size_t n = 0;
+	int failed = 0, got;
+	zmq_msg_t body;
+	kp_err_t e;
+
+	if (arr == NULL || store_begin(d->store, &e) != 0) {
+		log_warnx("inbound: cannot start a transaction; will retry");
+		free(arr);
+		return;
+	}
+	while (n < d->cfg.batch_max &&
+	    (got = s_recv(d, &arr[n], &body)) != 0) {
+		if (got < 0) {
+			log_warnx("inbound: message without authenticated "
+			    "partner dropped");
+			continue;
+		}
+		if (s_frame(d, &arr[n], &body, now) != 0)
+			failed = 1;
+		zmq_msg_close(&body);
+		n++;
+	}
+	if (failed || store_commit(d->store, &e) != 0) {
+		store_rollback(d->store);
+		log_warnx("inbound: batch of %zu not stored (%s); no receipts "
+		    "sent, senders will retry", n, failed ? "storage error" :
+		    e.msg);
+	} else
+		s_send_receipts(d, arr, n);
+	s_free_arrivals(arr, n);
+}
+
+void
+inbound_monitor(kpd_t *d)
+{
+	uint16_t event;
+	char addr[256];
+
+	if (kpd_monitor_read(d->router_mon, &event, addr, sizeof(addr)) != 0)
+		return;
+	if (event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL ||
+	    event == ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL)
+		log_warnx("inbound: handshake refused on %s (not a CURVE client "
+		    "of this server key, or a protocol error)", addr);
+	else if (event == ZMQ_EVENT_DISCONNECTED)
+		log_debug("inbound: a connection on %s closed", addr);
+}

@@ -1,0 +1,454 @@
+/*
+ * main.c: ketenpostd, the per-organisation daemon.
+ *
+ * Owns the one kpd_t: configuration, chain (trust, identity, partners),
+ * store, ZeroMQ context and sockets.  Runs in the foreground, logs to
+ * stderr (journald), talks to systemd with sd_notify, and stops cleanly on
+ * SIGTERM: the loop finishes the batch in hand, and since every batch is
+ * committed before it is acknowledged, stopping (or being killed) at any
+ * point loses nothing that anyone was told was accepted.  SIGHUP reloads
+ * the chain (CA, CRL, partner certificates) without touching the outbox.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <sodium.h>
+#include <systemd/sd-daemon.h>
+#include <zmq.h>
+
+#include "daemon.h"
+#include "envelope.h"
+#include "log.h"
+
+static const char s_usage[] =
+"usage: ketenpostd --config FILE [--check] [-v]\n"
+"       ketenpostd --help | --version\n"
+"Run the ketenpost daemon of one organisation in the foreground.\n"
+"  --config FILE  the configuration (see ketenpostd.conf(5))\n"
+"  --check        validate configuration, keys, certificates and partner\n"
+"                 directory; print one line per problem; exit 0 or 1\n"
+"  -v, --verbose  log debug lines too\n";
+
+static void
+s_report_partner(void *arg, const kp_err_t *e)
+{
+	const char *prefix = arg;
+
+	if (prefix != NULL)
+		printf("%s: partner refused (%s): %s\n", prefix,
+		    kp_code_name(e->code), e->msg);
+	else
+		log_warnx("partner refused (%s): %s", kp_code_name(e->code),
+		    e->msg);
+}
+
+static void
+s_report_config(void *arg, const char *line)
+{
+	(void)arg;
+	printf("ketenpostd: check: %s\n", line);
+}
+
+/* --check: every problem, one line each; 0 if none. */
+static int
+s_check(const char *path)
+{
+	config_t cfg;
+	chain_t *ch = NULL;
+	int problems = 0;
+	kp_err_t e;
+
+	if (config_load(path, &cfg, s_report_config, NULL, &problems, &e) != 0) {
+		printf("ketenpostd: check: %s: %d problem(s)\n", path, problems);
+		return 1;
+	}
+	if (chain_open(cfg.chain_dir, cfg.org_dir, s_report_partner,
+	    "ketenpostd: check", &ch, &e) != 0) {
+		printf("ketenpostd: check: %s (%s)\n", e.msg, kp_code_name(e.code));
+		return 1;
+	}
+	problems = ch->n_problems;
+	if (strcmp(partner_oin(identity_public(ch->self)), cfg.org) != 0) {
+		printf("ketenpostd: check: %s: org %s does not match the "
+		    "certificate's OIN %s\n", path, cfg.org,
+		    partner_oin(identity_public(ch->self)));
+		problems++;
+	}
+	if (cfg.listen[0] == '\0' &&
+	    partner_role(identity_public(ch->self)) != KP_ROLE_AUDITOR) {
+		printf("ketenpostd: check: %s: 'listen' is required for role "
+		    "%s\n", path, kp_role_name(partner_role(
+		    identity_public(ch->self))));
+		problems++;
+	}
+	if (problems == 0)
+		printf("ketenpostd: check: ok: %s (%s, %s), %zu partners\n",
+		    cfg.org, partner_name(identity_public(ch->self)),
+		    kp_role_name(partner_role(identity_public(ch->self))),
+		    directory_count(ch->dir));
+	chain_close(&ch);
+	return problems == 0 ? 0 : 1;
+}
+
+/*
+ * Bind, waiting out EADDRINUSE for a few seconds: on reload the previous
+ * socket's close completes asynchronously in libzmq's I/O thread, and a
+ * restarted daemon may find the port in TIME_WAIT-like states briefly.
+ */
+static int
+s_bind_retry(void *sock, const char *endpoint)
+{
+	int i;
+
+	for (i = 0; i < 250; i++) {
+		if (zmq_bind(sock, endpoint) == 0)
+			return 0;
+		if (zmq_errno() != EADDRINUSE)
+			return -1;
+		usleep(20000);
+	}
+	return -1;
+}
+
+static int
+s_router_open(kpd_t *d, kp_err_t *err)
+{
+	int one = 1, zero = 0, hwm = 100000;
+	int64_t maxmsg = KPD_FRAME_HARD_MAX;
+
+	d->router = zmq_socket(d->zctx, ZMQ_ROUTER);
+	if (d->router == NULL ||
+	    zmq_setsockopt(d->router, ZMQ_CURVE_SERVER, &one, sizeof(one)) ||
+	    zmq_setsockopt(d->router, ZMQ_CURVE_SECRETKEY,
+	    identity_transport_sk(d->chain->self), 32) ||
+	    zmq_setsockopt(d->router, ZMQ_ZAP_DOMAIN, KPD_ZAP_DOMAIN,
+	    strlen(KPD_ZAP_DOMAIN)) ||
+	    zmq_setsockopt(d->router, ZMQ_MAXMSGSIZE, &maxmsg, sizeof(maxmsg)) ||
+	    zmq_setsockopt(d->router, ZMQ_LINGER, &zero, sizeof(zero)) ||
+	    zmq_setsockopt(d->router, ZMQ_RCVHWM, &hwm, sizeof(hwm)) ||
+	    zmq_setsockopt(d->router, ZMQ_SNDHWM, &hwm, sizeof(hwm)) ||
+	    kpd_monitor_start(d, d->router, "router",
+	    ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |
+	    ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL | ZMQ_EVENT_DISCONNECTED,
+	    &d->router_mon) || s_bind_retry(d->router, d->cfg.listen) != 0)
+		return kp_fail(err, KP_ERR_IO, "cannot listen on %s: %s",
+		    d->cfg.listen, zmq_strerror(zmq_errno()));
+	return 0;
+}
+
+static int
+s_api_open(kpd_t *d, kp_err_t *err)
+{
+	int zero = 0;
+	int64_t maxmsg = KP_MAX_PAYLOAD + 8192;
+	const char *path = d->cfg.api + strlen("ipc://");
+
+	if (strncmp(d->cfg.api, "ipc://", 6) == 0)
+		(void)unlink(path);  /* a stale socket of a killed daemon */
+	d->api = zmq_socket(d->zctx, ZMQ_ROUTER);
+	if (d->api == NULL ||
+	    zmq_setsockopt(d->api, ZMQ_ZAP_DOMAIN, KPD_API_ZAP_DOMAIN,
+	    strlen(KPD_API_ZAP_DOMAIN)) ||
+	    zmq_setsockopt(d->api, ZMQ_MAXMSGSIZE, &maxmsg, sizeof(maxmsg)) ||
+	    zmq_setsockopt(d->api, ZMQ_LINGER, &zero, sizeof(zero)) ||
+	    zmq_bind(d->api, d->cfg.api) != 0)
+		return kp_fail(err, KP_ERR_IO, "cannot open the API at %s: %s",
+		    d->cfg.api, zmq_strerror(zmq_errno()));
+	return 0;
+}
+
+static int
+s_zap_open(kpd_t *d, kp_err_t *err)
+{
+	int zero = 0;
+
+	d->zap = zmq_socket(d->zctx, ZMQ_REP);
+	if (d->zap == NULL ||
+	    zmq_setsockopt(d->zap, ZMQ_LINGER, &zero, sizeof(zero)) ||
+	    zmq_bind(d->zap, "inproc://zeromq.zap.01") != 0)
+		return kp_fail(err, KP_ERR_IO, "cannot start the ZAP handler: %s",
+		    zmq_strerror(zmq_errno()));
+	return 0;
+}
+
+static bool
+s_is_auditor(const kpd_t *d)
+{
+	return partner_role(identity_public(d->chain->self)) == KP_ROLE_AUDITOR;
+}
+
+/* Everything after the config: chain, store, sockets. */
+static int
+s_start(kpd_t *d, kp_err_t *err)
+{
+	d->started_ms = kp_now_ms();
+	if (chain_open(d->cfg.chain_dir, d->cfg.org_dir, s_report_partner, NULL,
+	    &d->chain, err) != 0)
+		return -1;
+	if (strcmp(partner_oin(identity_public(d->chain->self)), d->cfg.org))
+		return kp_fail(err, KP_ERR_INVALID_ARG, "%s: org %s does not "
+		    "match the certificate's OIN %s", d->cfg.path, d->cfg.org,
+		    partner_oin(identity_public(d->chain->self)));
+	if (d->cfg.listen[0] == '\0' && !s_is_auditor(d))
+		return kp_fail(err, KP_ERR_INVALID_ARG, "%s: 'listen' is "
+		    "required", d->cfg.path);
+	d->storage_key = sodium_malloc(32);
+	if (d->storage_key == NULL || atrest_key_derive(identity_payload_sk(
+	    d->chain->self), d->storage_key) != 0)
+		return kp_fail(err, KP_ERR_NOMEM, "out of memory");
+	if (store_open(d->cfg.state_dir, &d->store, err) != 0)
+		return -1;
+	if ((d->zctx = zmq_ctx_new()) == NULL)
+		return kp_fail(err, KP_ERR_IO, "cannot create a ZeroMQ context");
+	if (s_zap_open(d, err) != 0 || s_api_open(d, err) != 0)
+		return -1;
+	if (!s_is_auditor(d) && (s_router_open(d, err) != 0 ||
+	    outbound_links_open(d, err) != 0))
+		return -1;
+	return 0;
+}
+
+static void
+s_stop(kpd_t *d)
+{
+	outbound_links_close(d);
+	kpd_close(&d->router_mon);
+	kpd_close(&d->router);
+	kpd_close(&d->api);
+	kpd_close(&d->zap);
+	if (d->zctx != NULL)
+		zmq_ctx_term(d->zctx);
+	d->zctx = NULL;
+	store_close(&d->store);
+	sodium_free(d->storage_key);
+	d->storage_key = NULL;
+	chain_close(&d->chain);
+}
+
+/*
+ * SIGHUP: load the chain again (CA, CRL, partner certificates).  Only a
+ * clean load replaces the running one.  The inbound socket is opened
+ * anew so every partner re-authenticates against the new directory (a
+ * revoked partner's open connection is dropped), and the links are
+ * rebuilt; the outbox is untouched and resends whatever was in flight.
+ */
+static void
+s_reload(kpd_t *d)
+{
+	chain_t *fresh = NULL;
+	kp_err_t e;
+
+	log_info("reload: reading %s", d->cfg.chain_dir);
+	sd_notify(0, "RELOADING=1");
+	if (chain_open(d->cfg.chain_dir, d->cfg.org_dir, s_report_partner, NULL,
+	    &fresh, &e) != 0) {
+		log_warnx("reload failed, keeping the running chain: %s", e.msg);
+		sd_notify(0, "READY=1");
+		return;
+	}
+	outbound_links_close(d);
+	kpd_close(&d->router_mon);
+	kpd_close(&d->router);
+	chain_close(&d->chain);
+	d->chain = fresh;
+	if (!s_is_auditor(d) && (s_router_open(d, &e) != 0 ||
+	    outbound_links_open(d, &e) != 0))
+		fatalx("reload: %s", e.msg);
+	log_info("reload: %zu partners, %d refused",
+	    directory_count(d->chain->dir), d->chain->n_problems);
+	sd_notify(0, "READY=1");
+}
+
+static int
+s_signals(void)
+{
+	sigset_t set;
+
+	signal(SIGPIPE, SIG_IGN);
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	if (sigprocmask(SIG_BLOCK, &set, NULL) != 0)
+		return -1;
+	return signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+}
+
+static void
+s_on_signal(kpd_t *d, int sigfd)
+{
+	struct signalfd_siginfo si;
+
+	while (read(sigfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+		if (si.ssi_signo == SIGHUP)
+			s_reload(d);
+		else {
+			log_info("signal %u: stopping", si.ssi_signo);
+			d->stopping = true;
+		}
+	}
+}
+
+enum { P_SIG, P_ZAP, P_API, P_ROUTER, P_ROUTER_MON, P_FIXED };
+
+/* The poll set: fixed sockets, then a dealer and a monitor per link. */
+static size_t
+s_pollset(kpd_t *d, int sigfd, zmq_pollitem_t **items)
+{
+	size_t n = P_FIXED + 2 * d->n_links, i;
+	zmq_pollitem_t *it = calloc(n, sizeof(*it));
+
+	if (it == NULL)
+		fatalx("out of memory");
+	it[P_SIG] = (zmq_pollitem_t){ NULL, sigfd, ZMQ_POLLIN, 0 };
+	it[P_ZAP] = (zmq_pollitem_t){ d->zap, 0, ZMQ_POLLIN, 0 };
+	it[P_API] = (zmq_pollitem_t){ d->api, 0, ZMQ_POLLIN, 0 };
+	it[P_ROUTER] = (zmq_pollitem_t){ d->router, 0,
+	    d->router ? ZMQ_POLLIN : 0, 0 };
+	it[P_ROUTER_MON] = (zmq_pollitem_t){ d->router_mon, 0,
+	    d->router_mon ? ZMQ_POLLIN : 0, 0 };
+	if (d->router == NULL)  /* an auditor: poll a harmless fd instead */
+		it[P_ROUTER] = it[P_ROUTER_MON] =
+		    (zmq_pollitem_t){ NULL, -1, 0, 0 };
+	for (i = 0; i < d->n_links; i++) {
+		it[P_FIXED + 2 * i] = (zmq_pollitem_t){ d->links[i].dealer, 0,
+		    ZMQ_POLLIN, 0 };
+		it[P_FIXED + 2 * i + 1] = (zmq_pollitem_t){
+		    d->links[i].monitor, 0, ZMQ_POLLIN, 0 };
+	}
+	*items = it;
+	return n;
+}
+
+static void
+s_dispatch(kpd_t *d, zmq_pollitem_t *it, size_t n)
+{
+	size_t i;
+
+	if (it[P_ZAP].revents & ZMQ_POLLIN)
+		zap_handle(d);
+	if (it[P_ROUTER].revents & ZMQ_POLLIN)
+		inbound_drain(d);
+	if (it[P_ROUTER_MON].revents & ZMQ_POLLIN)
+		inbound_monitor(d);
+	if (it[P_API].revents & ZMQ_POLLIN)
+		apisrv_drain(d);
+	for (i = 0; P_FIXED + 2 * i + 1 < n && i < d->n_links; i++) {
+		if (it[P_FIXED + 2 * i].revents & ZMQ_POLLIN)
+			outbound_drain(d, &d->links[i]);
+		if (it[P_FIXED + 2 * i + 1].revents & ZMQ_POLLIN)
+			outbound_monitor(d, &d->links[i]);
+	}
+}
+
+static void
+s_loop(kpd_t *d, int sigfd)
+{
+	uint64_t wd_usec = 0, next_wd = 0, now;
+	zmq_pollitem_t *it;
+	size_t n;
+	long timeout;
+
+	if (d->cfg.watchdog && sd_watchdog_enabled(0, &wd_usec) <= 0)
+		wd_usec = 0;
+	while (!d->stopping) {
+		n = s_pollset(d, sigfd, &it);
+		timeout = (long)outbound_wait_ms(d, 1000);
+		if (zmq_poll(it, (int)n, timeout) < 0 && zmq_errno() != EINTR)
+			fatalx("zmq_poll: %s", zmq_strerror(zmq_errno()));
+		if (it[P_SIG].revents & ZMQ_POLLIN)
+			s_on_signal(d, sigfd);
+		if (!d->stopping)
+			s_dispatch(d, it, n);
+		free(it);
+		if (d->router != NULL) {
+			outbound_expire(d);
+			if (outbound_wait_ms(d, 1) == 0)
+				outbound_send_due(d);
+		}
+		now = kp_now_ms();
+		if (wd_usec > 0 && now >= next_wd) {
+			sd_notify(0, "WATCHDOG=1");
+			next_wd = now + wd_usec / 2000;
+		}
+	}
+}
+
+static int
+s_parse_args(int argc, char **argv, const char **config, int *check,
+    int *verbose)
+{
+	static const struct option opts[] = {
+		{ "config", 1, NULL, 'c' }, { "check", 0, NULL, 'k' },
+		{ "verbose", 0, NULL, 'v' }, { "help", 0, NULL, 'h' },
+		{ "version", 0, NULL, 'V' }, { NULL, 0, NULL, 0 } };
+	int c;
+
+	*config = NULL;
+	*check = *verbose = 0;
+	while ((c = getopt_long(argc, argv, "c:vh", opts, NULL)) != -1) {
+		switch (c) {
+		case 'c': *config = optarg; break;
+		case 'k': *check = 1; break;
+		case 'v': (*verbose)++; break;
+		case 'h': fputs(s_usage, stdout); exit(0);
+		case 'V': printf("ketenpostd %s\n", KP_VERSION); exit(0);
+		default: fputs(s_usage, stderr); return -1;
+		}
+	}
+	if (*config == NULL || optind != argc) {
+		fputs("ketenpostd: --config FILE is required\n", stderr);
+		fputs(s_usage, stderr);
+		return -1;
+	}
+	return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+	const char *config;
+	int check, verbose, sigfd, problems = 0;
+	kpd_t d;
+	kp_err_t e;
+
+	if (s_parse_args(argc, argv, &config, &check, &verbose) != 0)
+		return 2;
+	if (sodium_init() < 0)
+		fatalx("libsodium failed to initialise");
+	umask(077);  /* the API socket, the database: owner only */
+	if (check)
+		return s_check(config);
+	memset(&d, 0, sizeof(d));
+	if (config_load(config, &d.cfg, s_report_config, NULL, &problems,
+	    &e) != 0)
+		return 1;
+	log_init("ketenpostd", verbose > d.cfg.verbose ? verbose : d.cfg.verbose);
+	if ((sigfd = s_signals()) < 0)
+		fatal("signalfd");
+	if (s_start(&d, &e) != 0) {
+		log_warnx("%s", e.msg);
+		s_stop(&d);
+		return 1;
+	}
+	log_info("%s (%s, %s) listening on %s, API %s, %zu partners",
+	    d.cfg.org, partner_name(identity_public(d.chain->self)),
+	    kp_role_name(partner_role(identity_public(d.chain->self))),
+	    d.cfg.listen[0] ? d.cfg.listen : "(none)", d.cfg.api,
+	    directory_count(d.chain->dir));
+	sd_notify(0, "READY=1\nSTATUS=running");
+	s_loop(&d, sigfd);
+	sd_notify(0, "STOPPING=1");
+	s_stop(&d);
+	close(sigfd);
+	log_info("stopped");
+	return 0;
+}

@@ -1,0 +1,356 @@
+/*
+ * outbound.c: delivering the outbox to partners and settling receipts.
+ *
+ * One DEALER per partner (CURVE client, server key = the partner's
+ * certified transport key, ZMQ_IMMEDIATE so nothing queues towards a
+ * partner that is not connected).  The outbox in SQLite is the only queue
+ * that matters; sockets are just pipes and may be torn down at any time
+ * (reload, crash) without losing anything.
+ *
+ * Delivery state machine of an outbox row (store.h):
+ *   1. pending, due      -> sent; attempts+1, next = now + backoff
+ *                           (outbound_send_due)
+ *   2. pending, not due  -> due again when the backoff runs out, or at once
+ *                           when the partner's connection comes up
+ *                           (outbound_monitor -> store_outbox_wake)
+ *   3. pending           -> delivered | rejected, on a verified receipt
+ *                           from that partner naming our envelope digest
+ *                           (outbound_drain -> store_outbox_settle)
+ *   4. pending, expired  -> dead, logged as a dead letter (outbound_expire)
+ * Many events are in flight per partner at once (pipelining); the
+ * receiver's duplicate elimination makes every resend harmless.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+#include <zmq.h>
+
+#include "daemon.h"
+#include "envelope.h"
+#include "envelope.pb-c.h"
+#include "log.h"
+
+uint64_t
+outbound_backoff_ms(const config_t *cfg, uint32_t attempts)
+{
+	uint64_t t = cfg->retry_initial_ms;
+	uint32_t i;
+
+	for (i = 1; i < attempts && t < cfg->retry_max_ms; i++)
+		t *= 2;
+	if (t > cfg->retry_max_ms)
+		t = cfg->retry_max_ms;
+	/* jitter: 75%..125%, so partners coming back are not stampeded */
+	return t * 3 / 4 + randombytes_uniform((uint32_t)(t / 2 + 1));
+}
+
+static int
+s_link_open(kpd_t *d, const partner_t *p, link_t *l, kp_err_t *err)
+{
+	const identity_t *self = d->chain->self;
+	int one = 1, zero = 0, ivl = 100, ivl_max = 5000, hwm = 100000;
+	int64_t maxmsg = KP_MAX_RECEIPT + 16;
+
+	memset(l, 0, sizeof(*l));
+	snprintf(l->oin, sizeof(l->oin), "%s", partner_oin(p));
+	snprintf(l->endpoint, sizeof(l->endpoint), "%s", partner_endpoint(p));
+	l->dealer = zmq_socket(d->zctx, ZMQ_DEALER);
+	if (l->dealer == NULL ||
+	    zmq_setsockopt(l->dealer, ZMQ_CURVE_SERVERKEY,
+	    partner_transport_pk(p), 32) != 0 ||
+	    zmq_setsockopt(l->dealer, ZMQ_CURVE_PUBLICKEY,
+	    partner_transport_pk(identity_public(self)), 32) != 0 ||
+	    zmq_setsockopt(l->dealer, ZMQ_CURVE_SECRETKEY,
+	    identity_transport_sk(self), 32) != 0 ||
+	    zmq_setsockopt(l->dealer, ZMQ_IMMEDIATE, &one, sizeof(one)) != 0 ||
+	    zmq_setsockopt(l->dealer, ZMQ_LINGER, &zero, sizeof(zero)) != 0 ||
+	    zmq_setsockopt(l->dealer, ZMQ_SNDHWM, &hwm, sizeof(hwm)) != 0 ||
+	    zmq_setsockopt(l->dealer, ZMQ_RCVHWM, &hwm, sizeof(hwm)) != 0 ||
+	    zmq_setsockopt(l->dealer, ZMQ_MAXMSGSIZE, &maxmsg,
+	    sizeof(maxmsg)) != 0 ||
+	    zmq_setsockopt(l->dealer, ZMQ_RECONNECT_IVL, &ivl, sizeof(ivl)) != 0 ||
+	    zmq_setsockopt(l->dealer, ZMQ_RECONNECT_IVL_MAX, &ivl_max,
+	    sizeof(ivl_max)) != 0 ||
+	    kpd_monitor_start(d, l->dealer, l->oin, ZMQ_EVENT_HANDSHAKE_SUCCEEDED |
+	    ZMQ_EVENT_DISCONNECTED, &l->monitor) != 0 ||
+	    zmq_connect(l->dealer, l->endpoint) != 0) {
+		kpd_close(&l->monitor);
+		kpd_close(&l->dealer);
+		return kp_fail(err, KP_ERR_IO, "cannot open link to %s at %s: %s",
+		    l->oin, l->endpoint, zmq_strerror(zmq_errno()));
+	}
+	return 0;
+}
+
+/* Should we deliver to this partner at all? */
+static bool
+s_reachable(const kpd_t *d, const partner_t *p)
+{
+	return strcmp(partner_oin(p), d->cfg.org) != 0 &&
+	    partner_role(p) != KP_ROLE_AUDITOR && partner_endpoint(p) != NULL;
+}
+
+int
+outbound_links_open(kpd_t *d, kp_err_t *err)
+{
+	const directory_t *dir = d->chain->dir;
+	size_t i, n = 0;
+
+	d->links = calloc(directory_count(dir) + 1, sizeof(link_t));
+	if (d->links == NULL)
+		return kp_fail(err, KP_ERR_NOMEM, "out of memory");
+	for (i = 0; i < directory_count(dir); i++) {
+		const partner_t *p = peer_partner(directory_at(dir, i));
+
+		if (!s_reachable(d, p))
+			continue;
+		if (s_link_open(d, p, &d->links[n], err) != 0)
+			return -1;
+		log_debug("outbound: link to %s (%s) at %s", partner_oin(p),
+		    partner_name(p), partner_endpoint(p));
+		n++;
+	}
+	d->n_links = n;
+	d->outbound_dirty = true;
+	return 0;
+}
+
+void
+outbound_links_close(kpd_t *d)
+{
+	size_t i;
+
+	for (i = 0; i < d->n_links; i++) {
+		kpd_close(&d->links[i].monitor);
+		kpd_close(&d->links[i].dealer);
+	}
+	free(d->links);
+	d->links = NULL;
+	d->n_links = 0;
+}
+
+static link_t *
+s_link_find(kpd_t *d, const char *oin)
+{
+	size_t i;
+
+	for (i = 0; i < d->n_links; i++)
+		if (strcmp(d->links[i].oin, oin) == 0)
+			return &d->links[i];
+	return NULL;
+}
+
+struct attempt {
+	uint8_t id[16];
+	uint32_t attempts;
+	uint64_t next_ms;
+};
+
+struct due_walk {
+	kpd_t *d;
+	uint64_t now;
+	struct attempt *att;
+	size_t n, cap;
+	size_t sent;
+};
+
+static int
+s_send_one(void *arg, const outbox_row_t *row, const uint8_t *env,
+    size_t len)
+{
+	struct due_walk *w = arg;
+	link_t *l = s_link_find(w->d, row->to_oin);
+	struct attempt *a = &w->att[w->n];
+	zmq_msg_t m;
+	char id[37];
+
+	if (w->n == w->cap)
+		return 1;
+	memcpy(a->id, row->event_id, 16);
+	a->attempts = row->attempts + 1;
+	a->next_ms = w->now + outbound_backoff_ms(&w->d->cfg, a->attempts);
+	w->n++;
+	if (l == NULL) {
+		log_warnx("event %s: no link to %s (not a reachable partner); "
+		    "kept pending", kpd_id(row->event_id, id), row->to_oin);
+		return 0;
+	}
+	zmq_msg_init_size(&m, len + 1);
+	((uint8_t *)zmq_msg_data(&m))[0] = KPD_FRAME_ENVELOPE;
+	memcpy((uint8_t *)zmq_msg_data(&m) + 1, env, len);
+	if (zmq_msg_send(&m, l->dealer, ZMQ_DONTWAIT) < 0) {
+		zmq_msg_close(&m);
+		log_debug("event %s: %s not connected; retry later",
+		    kpd_id(row->event_id, id), row->to_oin);
+		return 0;
+	}
+	w->sent++;
+	log_debug("event %s sent to %s (attempt %u)", kpd_id(row->event_id, id),
+	    row->to_oin, a->attempts);
+	return 0;
+}
+
+void
+outbound_send_due(kpd_t *d)
+{
+	struct due_walk w = { .d = d, .now = kp_now_ms(),
+	    .cap = d->cfg.batch_max };
+	size_t i;
+	kp_err_t e;
+
+	d->outbound_dirty = false;
+	w.att = calloc(w.cap, sizeof(*w.att));
+	if (w.att == NULL)
+		return;
+	if (store_outbox_due(d->store, w.now, w.cap, s_send_one, &w, &e) != 0)
+		log_warnx("outbound: reading the outbox failed: %s", e.msg);
+	if (w.n > 0 && store_begin(d->store, &e) == 0) {
+		for (i = 0; i < w.n; i++)
+			if (store_outbox_schedule(d->store, w.att[i].id,
+			    w.att[i].attempts, w.att[i].next_ms, &e) != 0)
+				break;
+		if (i < w.n || store_commit(d->store, &e) != 0) {
+			store_rollback(d->store);
+			log_warnx("outbound: recording attempts failed: %s", e.msg);
+		}
+	}
+	if (w.n == w.cap)
+		d->outbound_dirty = true;  /* more may be due right now */
+	free(w.att);
+}
+
+/* Settle one receipt frame received on link l. */
+static void
+s_settle(kpd_t *d, link_t *l, const uint8_t *buf, size_t len, uint64_t now)
+{
+	receipt_t r;
+	bool applied = false;
+	int state;
+	kp_err_t e;
+	char id[37] = "-";
+
+	if (receipt_verify(d->chain->dir, buf, len, &r, &e) != 0) {
+		log_warnx("outbound: receipt from %s refused (%s): %s", l->oin,
+		    kp_code_name(e.code), e.msg);
+		return;
+	}
+	if (r.has_event_id)
+		kpd_id(r.event_id, id);
+	if (strcmp(r.issuer_oin, l->oin) != 0 || !r.has_event_id) {
+		log_warnx("outbound: receipt for event %s by %s arrived on the "
+		    "link to %s; ignored", id, r.issuer_oin, l->oin);
+		return;
+	}
+	state = r.status == KP__RECEIPT_STATUS__RECEIPT_STATUS_ACCEPTED ?
+	    STORE_DELIVERED : STORE_REJECTED;
+	if (store_outbox_settle(d->store, r.event_id, r.issuer_oin,
+	    r.envelope_digest, state, r.reason, r.digest, buf, len, now,
+	    &applied, &e) != 0) {
+		log_warnx("outbound: storing receipt for %s failed: %s", id,
+		    e.msg);
+		return;
+	}
+	if (applied && state == STORE_DELIVERED)
+		log_info("event %s delivered to %s (signed receipt)", id, l->oin);
+	else if (applied)
+		log_warnx("event %s rejected by %s: %s", id, l->oin,
+		    protobuf_c_enum_descriptor_get_value(&kp__reason__descriptor,
+		    r.reason) ? protobuf_c_enum_descriptor_get_value(
+		    &kp__reason__descriptor, r.reason)->name : "unknown");
+}
+
+void
+outbound_drain(kpd_t *d, link_t *l)
+{
+	uint64_t now = kp_now_ms();
+	unsigned n = 0;
+	zmq_msg_t m;
+	kp_err_t e;
+
+	if (store_begin(d->store, &e) != 0)
+		return;
+	while (n < d->cfg.batch_max) {
+		zmq_msg_init(&m);
+		if (zmq_msg_recv(&m, l->dealer, ZMQ_DONTWAIT) < 0) {
+			zmq_msg_close(&m);
+			break;
+		}
+		if (zmq_msg_size(&m) > 1 &&
+		    ((uint8_t *)zmq_msg_data(&m))[0] == KPD_FRAME_RECEIPT)
+			s_settle(d, l, (uint8_t *)zmq_msg_data(&m) + 1,
+			    zmq_msg_size(&m) - 1, now);
+		else
+			log_warnx("outbound: unexpected frame from %s ignored",
+			    l->oin);
+		zmq_msg_close(&m);
+		n++;
+	}
+	if (store_commit(d->store, &e) != 0) {
+		store_rollback(d->store);
+		log_warnx("outbound: storing receipts failed: %s; the partner "
+		    "will send them again on our retry", e.msg);
+	}
+}
+
+void
+outbound_monitor(kpd_t *d, link_t *l)
+{
+	uint16_t event;
+	char addr[256];
+	kp_err_t e;
+
+	while (kpd_monitor_read(l->monitor, &event, addr, sizeof(addr)) == 0) {
+		if (event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED) {
+			l->up = true;
+			log_info("outbound: connected to %s at %s", l->oin, addr);
+			if (store_outbox_wake(d->store, l->oin, &e) != 0)
+				log_warnx("outbound: %s", e.msg);
+			d->outbound_dirty = true;
+		} else if (event == ZMQ_EVENT_DISCONNECTED && l->up) {
+			l->up = false;
+			log_info("outbound: disconnected from %s", l->oin);
+		}
+	}
+}
+
+static int
+s_dead(void *arg, const outbox_row_t *row, const uint8_t *env, size_t len)
+{
+	char id[37];
+
+	(void)arg;
+	(void)env;
+	(void)len;
+	log_warnx("event %s to %s expired after %u attempts: dead letter",
+	    kpd_id(row->event_id, id), row->to_oin, row->attempts);
+	return 0;
+}
+
+void
+outbound_expire(kpd_t *d)
+{
+	uint64_t now = kp_now_ms();
+	kp_err_t e;
+
+	if (now < d->next_expire_ms)
+		return;
+	d->next_expire_ms = now + 1000;
+	if (store_outbox_expire(d->store, now, s_dead, NULL, &e) != 0)
+		log_warnx("outbound: expiring the outbox failed: %s", e.msg);
+}
+
+uint64_t
+outbound_wait_ms(kpd_t *d, uint64_t cap_ms)
+{
+	uint64_t when = UINT64_MAX, now = kp_now_ms();
+	kp_err_t e;
+
+	if (d->outbound_dirty)
+		return 0;
+	if (store_outbox_next_due(d->store, &when, &e) != 0 || when == UINT64_MAX)
+		return cap_ms;
+	if (when <= now)
+		return 0;
+	return when - now < cap_ms ? when - now : cap_ms;
+}
