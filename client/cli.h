@@ -9,6 +9,7 @@
 #define KP_CLI_H
 
 #include <jansson.h>
+#include <protobuf-c/protobuf-c.h>
 
 #define EXIT_REFUSED 1
 #define EXIT_USAGE 2
@@ -21,10 +22,21 @@ int cli_usage_error(const char *cmd, const char *fmt, ...)
 
 /* Read a JSON object from path, or stdin for "-". NULL after cli_error. */
 json_t *cli_read_json(const char *path);
+/* Read the JSON event of type `type` from path ("-": stdin) and pack it.
+ * OUT: out->data (malloc'd), out->len.  0, or an exit status after
+ * printing the error (naming the file and field). */
+int cli_event_payload(int type, const char *path, ProtobufCBinaryData *out);
 /* Write j to stdout, indented, with a newline. */
 void cli_print_json(const json_t *j);
 
 int cmd_seal(int argc, char **argv);
 int cmd_open(int argc, char **argv);
+/* commands.c: through the daemon's local API (api.c). */
+int cmd_send(int argc, char **argv);
+int cmd_outbox(int argc, char **argv);
+int cmd_inbox(int argc, char **argv);
+int cmd_fetch(int argc, char **argv);
+int cmd_ack(int argc, char **argv);
+int cmd_status(int argc, char **argv);
 
 #endif

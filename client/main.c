@@ -11,6 +11,8 @@
 #include <sodium.h>
 
 #include "cli.h"
+#include "events.h"
+#include "pbjson.h"
 #include "log.h"
 
 struct command {
@@ -20,6 +22,12 @@ struct command {
 };
 
 static const struct command s_commands[] = {
+	{ "send", cmd_send, "hand one event to the daemon for delivery" },
+	{ "outbox", cmd_outbox, "delivery state of the events sent" },
+	{ "inbox", cmd_inbox, "events received (not yet acknowledged)" },
+	{ "fetch", cmd_fetch, "one received event with its payload, as JSON" },
+	{ "ack", cmd_ack, "mark received events as handled" },
+	{ "status", cmd_status, "who the daemon is and its queue counts" },
 	{ "seal", cmd_seal, "seal one event offline into an envelope file" },
 	{ "open", cmd_open, "open an envelope file offline and print it" },
 };
@@ -84,6 +92,28 @@ cli_read_json(const char *path)
 		return NULL;
 	}
 	return j;
+}
+
+int
+cli_event_payload(int type, const char *path, ProtobufCBinaryData *out)
+{
+	ProtobufCMessage *ev = NULL;
+	json_t *j = cli_read_json(path);
+	kp_err_t e;
+	int rc;
+
+	if (j == NULL)
+		return EXIT_REFUSED;
+	rc = pbjson_from_json(events_descriptor(type), j, &ev, &e);
+	json_decref(j);
+	if (rc != 0)
+		return cli_error("%s: %s", strcmp(path, "-") == 0 ? "<stdin>" :
+		    path, e.msg);
+	out->len = protobuf_c_message_get_packed_size(ev);
+	if ((out->data = malloc(out->len + 1)) != NULL)
+		protobuf_c_message_pack(ev, out->data);
+	pbjson_free(ev);
+	return out->data != NULL ? 0 : cli_error("out of memory");
 }
 
 void

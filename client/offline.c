@@ -74,29 +74,6 @@ s_seal_parse(int argc, char **argv, struct seal_args *a)
 	return 0;
 }
 
-/* JSON payload of type -> packed protobuf.  OUT: *buf (malloc'd). */
-static int
-s_payload(int type, const char *json_path, uint8_t **buf, size_t *len)
-{
-	ProtobufCMessage *msg = NULL;
-	json_t *j = cli_read_json(json_path);
-	kp_err_t e;
-
-	if (j == NULL)
-		return -1;
-	if (pbjson_from_json(events_descriptor(type), j, &msg, &e) != 0) {
-		json_decref(j);
-		cli_error("%s: %s", json_path, e.msg);
-		return -1;
-	}
-	json_decref(j);
-	*buf = malloc(protobuf_c_message_get_packed_size(msg) + 1);
-	if (*buf != NULL)
-		*len = protobuf_c_message_pack(msg, *buf);
-	pbjson_free(msg);
-	return *buf != NULL ? 0 : -1;
-}
-
 static int
 s_meta_fill(const struct seal_args *a, const chain_t *ch, int type,
     envelope_meta_t *m)
@@ -145,8 +122,9 @@ cmd_seal(int argc, char **argv)
 	chain_t *ch = NULL;
 	const peer_t *to;
 	envelope_meta_t m;
-	uint8_t *payload = NULL, *env = NULL, digest[KP_DIGEST_LEN];
-	size_t plen = 0, elen = 0;
+	ProtobufCBinaryData payload = { 0, NULL };
+	uint8_t *env = NULL, digest[KP_DIGEST_LEN];
+	size_t elen = 0;
 	char id[KP_UUID_TEXT_LEN + 1];
 	int type, rc;
 	kp_err_t e;
@@ -162,10 +140,11 @@ cmd_seal(int argc, char **argv)
 		cli_error("--to %s is not a verified partner in %s", a.to, a.chain);
 		goto out;
 	}
-	if (s_payload(type, a.json, &payload, &plen) != 0 ||
+	if (cli_event_payload(type, a.json, &payload) != 0 ||
 	    s_meta_fill(&a, ch, type, &m) != 0)
 		goto out;
-	if (envelope_seal(ch->dir, to, &m, payload, plen, &env, &elen, digest,
+	if (envelope_seal(ch->dir, to, &m, payload.data, payload.len, &env,
+	    &elen, digest,
 	    &e) != 0) {
 		cli_error("refused (%s): %s", kp_code_name(e.code), e.msg);
 		goto out;
@@ -177,7 +156,7 @@ cmd_seal(int argc, char **argv)
 	rc = 0;
 out:
 	free(env);
-	free(payload);
+	free(payload.data);
 	chain_close(&ch);
 	return rc;
 }

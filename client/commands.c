@@ -1,0 +1,868 @@
+/*
+ * commands.c: the subcommands that talk to the organisation's own daemon
+ * over its local API (api.c): send, outbox, inbox, fetch, ack, status.
+ *
+ * Every command here follows the same steps, in this order, so that the
+ * exit status tells what went wrong (design.md §8):
+ *   1. s_parse(): options and positional arguments; anything wrong is a
+ *      usage error, exit 2, and nothing else happens;
+ *   2. the command's own checks of its arguments (also exit 2) and, for
+ *      send, the JSON input turned into the event's protobuf form: a bad
+ *      file is refused with its name (exit 1) before any request exists;
+ *   3. s_call(): find the daemon (--api, --config, $KETENPOST_API,
+ *      $KETENPOST_CONFIG), send one Request, wait at most --timeout for
+ *      the Response; no answer or a refusal is exit 1;
+ *   4. print the result: JSON for programs, a table for people.
+ *
+ * The JSON form of an API item is made in one place, s_msg_json() (plus
+ * s_inbox_json() for the payload), and the human tables are printed from
+ * that JSON, so the two outputs cannot disagree.  This file must never
+ * print an error on stdout or anything but the result there: scripts
+ * capture `ketenpost send`'s stdout as the event id.
+ */
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api.h"
+#include "cli.h"
+#include "config.h"
+#include "events.h"
+#include "pbjson.h"
+#include "util.h"
+
+/* Latest moment kp_time_format() can show: 9999-12-31T23:59:59.999Z. */
+#define S_TIME_MAX_MS UINT64_C(253402300799999)
+
+/* The options every API command takes, closing its option table. */
+#define S_API_OPTIONS \
+	{ "api", 1, NULL, 'A' }, { "config", 1, NULL, 'C' }, \
+	{ "timeout", 1, NULL, 'T' }, { "help", 0, NULL, 'h' }, \
+	{ NULL, 0, NULL, 0 }
+
+#define S_API_HELP \
+"Finding the daemon: --api ENDPOINT, or --config FILE (the daemon's config),\n"\
+"or $KETENPOST_API, or $KETENPOST_CONFIG.  --timeout SECONDS bounds the wait\n"\
+"for an answer (default 10).  Exit 0 ok, 1 refused or failed, 2 usage.\n"
+
+/* One parsed command line of an API command. */
+struct cmd_ctx {
+	const char *cmd;               /* "send" */
+	const char *api, *config;      /* --api, --config, or NULL */
+	int timeout_ms;
+	char **args;                   /* positional arguments (argv's) */
+	int nargs;
+};
+
+/* How one command parses its command line. */
+struct cmd_spec {
+	const char *name;
+	const char *help;
+	const struct option *opts;     /* ends with S_API_OPTIONS */
+	int (*opt)(void *args, int c, const char *arg, const char *cmd);
+	int min_args, max_args;        /* positional; max_args -1: no limit */
+	const char *args_usage;        /* the usage error when they are wrong */
+};
+
+/* Decimal lo..hi into *out; 0 / -1. */
+static int
+s_uint_arg(const char *text, unsigned long lo, unsigned long hi,
+    unsigned long *out)
+{
+	char *end;
+
+	if (text[0] < '0' || text[0] > '9')
+		return -1;
+	*out = strtoul(text, &end, 10);
+	return *end == '\0' && *out >= lo && *out <= hi ? 0 : -1;
+}
+
+static int
+s_bad_option(const char *cmd, int c, char **argv)
+{
+	if (c == ':')
+		return cli_usage_error(cmd, "option '%s' needs a value",
+		    argv[optind - 1]);
+	if (optopt != 0)
+		return cli_usage_error(cmd, "unknown option '-%c'", optopt);
+	return cli_usage_error(cmd, "unknown option '%s'", argv[optind - 1]);
+}
+
+/* Step 1 for every command.  0 or an exit status (after the message). */
+static int
+s_parse(const struct cmd_spec *s, int argc, char **argv, struct cmd_ctx *x,
+    void *args)
+{
+	unsigned long secs;
+	int c, rc;
+
+	memset(x, 0, sizeof(*x));
+	x->cmd = s->name;
+	x->timeout_ms = API_DEFAULT_TIMEOUT_MS;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":h", s->opts, NULL)) != -1) {
+		switch (c) {
+		case 'h': fputs(s->help, stdout); fputs(S_API_HELP, stdout);
+			exit(0);
+		case 'A': x->api = optarg; break;
+		case 'C': x->config = optarg; break;
+		case 'T':
+			if (s_uint_arg(optarg, 1, 3600, &secs) != 0)
+				return cli_usage_error(s->name, "--timeout must "
+				    "be 1..3600 seconds");
+			x->timeout_ms = (int)secs * 1000;
+			break;
+		case ':': case '?': return s_bad_option(s->name, c, argv);
+		default:
+			if ((rc = s->opt(args, c, optarg, s->name)) != 0)
+				return rc;
+		}
+	}
+	x->args = argv + optind;
+	x->nargs = argc - optind;
+	if (x->nargs < s->min_args || (s->max_args >= 0 &&
+	    x->nargs > s->max_args))
+		return cli_usage_error(s->name, "%s", s->args_usage);
+	return 0;
+}
+
+static const char *
+s_env(const char *name)
+{
+	const char *v = getenv(name);
+
+	return v != NULL && *v != '\0' ? v : NULL;
+}
+
+/* The systemd instance for the hint: FILE's base name without ".conf". */
+static void
+s_unit_name(const char *config, char *buf, size_t len)
+{
+	const char *base = config ? strrchr(config, '/') : NULL;
+	size_t n;
+
+	base = base ? base + 1 : config;
+	if (base == NULL || *base == '\0') {
+		snprintf(buf, len, "NAME");
+		return;
+	}
+	snprintf(buf, len, "%s", base);
+	n = strlen(buf);
+	if (n > 5 && strcmp(buf + n - 5, ".conf") == 0)
+		buf[n - 5] = '\0';
+}
+
+/* Step 3a: the endpoint, and the daemon's unit name for hints. */
+static int
+s_endpoint(const struct cmd_ctx *x, char *ep, size_t len, char *unit,
+    size_t ulen)
+{
+	const char *api = x->api, *cfg = x->config;
+	kp_err_t e;
+
+	if (api != NULL && cfg != NULL)
+		return cli_usage_error(x->cmd, "give --api or --config, not "
+		    "both");
+	if (api == NULL && cfg == NULL &&
+	    (api = s_env("KETENPOST_API")) == NULL)
+		cfg = s_env("KETENPOST_CONFIG");
+	s_unit_name(cfg, unit, ulen);
+	if (api != NULL) {
+		if ((size_t)snprintf(ep, len, "%s", api) >= len)
+			return cli_usage_error(x->cmd, "the API endpoint is "
+			    "too long");
+		return 0;
+	}
+	if (cfg == NULL)
+		return cli_usage_error(x->cmd, "which daemon? give --api "
+		    "ENDPOINT or --config FILE, or set KETENPOST_API or "
+		    "KETENPOST_CONFIG");
+	if (config_api_endpoint(cfg, ep, len, &e) != 0)
+		return cli_error("%s", e.msg);
+	return 0;
+}
+
+/*
+ * Step 3: ask the daemon.  0 with *r (owned by the caller, freed with
+ * kp__response__free_unpacked) carrying result `want`, or with no result
+ * at all if empty_ok; otherwise an exit status after the message.
+ */
+static int
+s_call(const struct cmd_ctx *x, const Kp__Request *req,
+    Kp__Response__ResultCase want, bool empty_ok, Kp__Response **r)
+{
+	char ep[KP_PATH_MAX + 16], unit[256];
+	api_client_t *c;
+	kp_err_t e;
+	int rc;
+
+	*r = NULL;
+	if ((rc = s_endpoint(x, ep, sizeof(ep), unit, sizeof(unit))) != 0)
+		return rc;
+	if ((c = api_connect(ep, x->timeout_ms, &e)) == NULL)
+		return cli_error("%s", e.msg);
+	rc = api_call(c, req, r, &e);
+	api_destroy(&c);
+	if (rc != 0 && e.code == KP_ERR_IO)
+		return cli_error("%s (is ketenpostd running? see 'systemctl "
+		    "status ketenpostd@%s')", e.msg, unit);
+	if (rc != 0)
+		return cli_error("%s", e.msg);
+	if ((*r)->result_case == want ||
+	    (empty_ok && (*r)->result_case == KP__RESPONSE__RESULT__NOT_SET))
+		return 0;
+	kp__response__free_unpacked(*r, NULL);
+	*r = NULL;
+	return cli_error("the daemon at %s gave an answer of the wrong kind "
+	    "to '%s'", ep, x->cmd);
+}
+
+/* ---- the JSON form of API items ---- */
+
+static bool
+s_ends_with(const char *s, const char *suffix)
+{
+	size_t n = strlen(s), m = strlen(suffix);
+
+	return n >= m && strcmp(s + n - m, suffix) == 0;
+}
+
+/* A 16-byte id in pbjson's hex form as UUID text; anything else as is. */
+static json_t *
+s_uuid_json(json_t *hex)
+{
+	const char *h = json_string_value(hex);
+	uint8_t id[16];
+	char text[KP_UUID_TEXT_LEN + 1];
+
+	if (h == NULL || strlen(h) != 32 || kp_unhex(h, id, 16) != 0)
+		return json_incref(hex);
+	kp_uuid_format(id, text);
+	return json_string(text);
+}
+
+/* Beside "x_at_ms": "x_at", its ISO 8601 UTC text. */
+static void
+s_add_time(json_t *o, const char *key, const json_t *ms)
+{
+	char name[64], t[32];
+	json_int_t v = json_integer_value(ms);
+
+	if (!json_is_integer(ms) || v < 0 || (uint64_t)v > S_TIME_MAX_MS ||
+	    strlen(key) >= sizeof(name))
+		return;
+	snprintf(name, sizeof(name), "%.*s", (int)strlen(key) - 3, key);
+	kp_time_format((uint64_t)v, t);
+	json_object_set_new(o, name, json_string(t));
+}
+
+/*
+ * The client's JSON form of an API message (new reference, or NULL): its
+ * pbjson form (proto field names, enum names, bytes as hex) with
+ * event_id and in_reply_to as UUID text, and every *_at_ms integer
+ * followed by *_at, the same moment as ISO 8601 text.
+ */
+static json_t *
+s_msg_json(const ProtobufCMessage *msg)
+{
+	json_t *in = pbjson_to_json(msg), *out, *v;
+	const char *k;
+
+	if (in == NULL || (out = json_object()) == NULL) {
+		json_decref(in);
+		return NULL;
+	}
+	json_object_foreach(in, k, v) {
+		if (strcmp(k, "event_id") == 0 || strcmp(k, "in_reply_to") == 0)
+			json_object_set_new(out, k, s_uuid_json(v));
+		else
+			json_object_set(out, k, v);
+		if (s_ends_with(k, "_at_ms"))
+			s_add_time(out, k, v);
+	}
+	json_decref(in);
+	return out;
+}
+
+/*
+ * An inbox item: s_msg_json() with "payload" the event as a JSON object.
+ * A payload that does not unpack as its event type (which the daemon
+ * should never store) becomes null plus "payload_error".
+ */
+static json_t *
+s_inbox_json(const Kp__InboxItem *it)
+{
+	json_t *o = s_msg_json(&it->base);
+	ProtobufCMessage *ev = NULL;
+	kp_err_t e;
+
+	if (o == NULL || !it->has_payload)
+		return o;
+	if (events_unpack(it->event_type, it->payload.data, it->payload.len,
+	    &ev, &e) != 0) {
+		json_object_set_new(o, "payload", json_null());
+		json_object_set_new(o, "payload_error", json_string(e.msg));
+		return o;
+	}
+	json_object_set_new(o, "payload", pbjson_to_json(ev));
+	pbjson_free(ev);
+	return o;
+}
+
+/* ---- human output, read from the JSON form ---- */
+
+static const char *
+s_str(const json_t *o, const char *key)
+{
+	const char *v = json_string_value(json_object_get(o, key));
+
+	return v != NULL && *v != '\0' ? v : "-";
+}
+
+/* An integer member as text into buf. */
+static const char *
+s_num(const json_t *o, const char *key, char *buf, size_t len)
+{
+	const json_t *v = json_object_get(o, key);
+
+	if (json_is_integer(v))
+		snprintf(buf, len, "%" JSON_INTEGER_FORMAT,
+		    json_integer_value(v));
+	else
+		snprintf(buf, len, "%s", s_str(o, key));
+	return buf;
+}
+
+#define S_OUTBOX_ROW "%-36s  %-12s  %-20s  %-16s  %-9s  %5s  %-24s  %s\n"
+#define S_INBOX_ROW "%-36s  %-12s  %-20s  %-16s  %-24s  %-5s  %s\n"
+
+static void
+s_outbox_head(void)
+{
+	printf(S_OUTBOX_ROW, "EVENT ID", "TYPE", "TO", "CASE", "STATE",
+	    "TRIES", "CREATED", "REASON");
+}
+
+static void
+s_outbox_row(const json_t *o)
+{
+	const char *reason = s_str(o, "reason");
+	char n[32];
+
+	printf(S_OUTBOX_ROW, s_str(o, "event_id"), s_str(o, "event_type"),
+	    s_str(o, "to_oin"), s_str(o, "case_ref"), s_str(o, "state"),
+	    s_num(o, "attempts", n, sizeof(n)), s_str(o, "created_at"),
+	    strcmp(reason, "none") == 0 || strcmp(reason, "-") == 0 ? "" :
+	    reason);
+}
+
+static void
+s_inbox_head(void)
+{
+	printf(S_INBOX_ROW, "EVENT ID", "TYPE", "FROM", "CASE", "RECEIVED",
+	    "ACKED", "PAYLOAD");
+}
+
+static void
+s_inbox_row(const json_t *o)
+{
+	char ref[16], *payload = NULL;
+	const char *c = s_str(o, "case_ref");
+	const json_t *p = json_object_get(o, "payload");
+
+	if (strcmp(c, "-") == 0) {
+		snprintf(ref, sizeof(ref), "%.12s", s_str(o,
+		    "case_pseudonym"));
+		c = ref;
+	}
+	if (p != NULL)
+		payload = json_dumps(p, JSON_COMPACT | JSON_PRESERVE_ORDER |
+		    JSON_ENCODE_ANY);
+	printf(S_INBOX_ROW, s_str(o, "event_id"), s_str(o, "event_type"),
+	    s_str(o, "from_oin"), c, s_str(o, "received_at"),
+	    json_is_true(json_object_get(o, "acknowledged")) ? "yes" : "no",
+	    payload != NULL ? payload : "-");
+	free(payload);
+}
+
+struct table {
+	void (*head)(void);
+	void (*row)(const json_t *item);
+	const char *empty;             /* the line for an empty list */
+};
+
+/* Print the array items (consumed) as JSON or as a table. */
+static int
+s_print_items(json_t *items, bool json, const struct table *t)
+{
+	size_t i;
+	json_t *v;
+
+	if (items == NULL)
+		return cli_error("cannot show the daemon's answer (out of "
+		    "memory or text that is not UTF-8)");
+	if (json)
+		cli_print_json(items);
+	else if (json_array_size(items) == 0)
+		puts(t->empty);
+	else {
+		t->head();
+		json_array_foreach(items, i, v)
+			t->row(v);
+	}
+	json_decref(items);
+	return 0;
+}
+
+/* Append item (consumed) to arr; on NULL drop arr.  Returns arr or NULL. */
+static json_t *
+s_push(json_t *arr, json_t *item)
+{
+	if (arr == NULL || item == NULL || json_array_append_new(arr,
+	    item) != 0) {
+		json_decref(arr);
+		return NULL;
+	}
+	return arr;
+}
+
+/* ---- send ---- */
+
+struct send_args {
+	const char *to, *ref, *json, *reply_to, *ttl;
+	uint8_t reply_id[16];
+};
+
+static const char s_send_help[] =
+"usage: ketenpost send TYPE --to OIN --case REF --json FILE|-\n"
+"                      [--reply-to EVENT_ID] [--ttl DURATION]\n"
+"                      [--api ENDPOINT | --config FILE] [--timeout SECONDS]\n"
+"Hand one event of TYPE (referral, halt_outcome, rvdk_advice, om_decision,\n"
+"jbt_request) to the daemon for delivery to organisation OIN, about the\n"
+"local case REF.  The payload is the JSON object in FILE (- for stdin),\n"
+"with the proto field names.  --ttl (30d, 12h, ...) overrides the daemon's\n"
+"default expiry.  Prints the event id and nothing else.\n";
+
+static int
+s_send_opt(void *args, int c, const char *arg, const char *cmd)
+{
+	struct send_args *a = args;
+
+	switch (c) {
+	case 't': a->to = arg; break;
+	case 'k': a->ref = arg; break;
+	case 'j': a->json = arg; break;
+	case 'r': a->reply_to = arg; break;
+	case 'l': a->ttl = arg; break;
+	default: return cli_usage_error(cmd, "bad option");
+	}
+	return 0;
+}
+
+static const struct option s_send_opts[] = {
+	{ "to", 1, NULL, 't' }, { "case", 1, NULL, 'k' },
+	{ "json", 1, NULL, 'j' }, { "reply-to", 1, NULL, 'r' },
+	{ "ttl", 1, NULL, 'l' }, S_API_OPTIONS };
+
+static const struct cmd_spec s_send_spec = {
+	"send", s_send_help, s_send_opts, s_send_opt, 1, 1,
+	"expected exactly one TYPE"
+};
+
+/* Step 2a: the arguments into s (pointing into argv and a). */
+static int
+s_send_check(const struct cmd_ctx *x, struct send_args *a,
+    Kp__SendRequest *s)
+{
+	uint64_t ms;
+
+	if ((s->event_type = events_type_from_name(x->args[0])) == 0)
+		return cli_usage_error(x->cmd, "unknown event type '%s' "
+		    "(referral, halt_outcome, rvdk_advice, om_decision or "
+		    "jbt_request)", x->args[0]);
+	s->has_event_type = 1;
+	if (a->to == NULL || a->ref == NULL || a->json == NULL)
+		return cli_usage_error(x->cmd, "--to, --case and --json are "
+		    "required");
+	if (!kp_oin_valid(a->to))
+		return cli_usage_error(x->cmd, "--to '%s' is not an OIN (20 "
+		    "digits)", a->to);
+	if (*a->ref == '\0')
+		return cli_usage_error(x->cmd, "--case must not be empty");
+	s->to_oin = (char *)a->to;
+	s->case_ref = (char *)a->ref;
+	if (a->reply_to != NULL) {
+		if (kp_uuid_parse(a->reply_to, a->reply_id) != 0)
+			return cli_usage_error(x->cmd, "--reply-to '%s' is not "
+			    "an event id", a->reply_to);
+		s->has_in_reply_to = 1;
+		s->in_reply_to.data = a->reply_id;
+		s->in_reply_to.len = sizeof(a->reply_id);
+	}
+	if (a->ttl != NULL) {
+		if (config_parse_duration(a->ttl, &ms) != 0 || ms < 1000 ||
+		    ms % 1000 != 0 || ms / 1000 > UINT32_MAX)
+			return cli_usage_error(x->cmd, "--ttl '%s' is not a "
+			    "duration of whole seconds (30d, 12h, 90m, 45s)",
+			    a->ttl);
+		s->has_ttl_seconds = 1;
+		s->ttl_seconds = (uint32_t)(ms / 1000);
+	}
+	return 0;
+}
+
+/* Step 2b: the JSON payload as the event's protobuf.  OUT: *out. */
+
+int
+cmd_send(int argc, char **argv)
+{
+	struct send_args a;
+	struct cmd_ctx x;
+	Kp__SendRequest s = KP__SEND_REQUEST__INIT;
+	Kp__Request req = KP__REQUEST__INIT;
+	Kp__Response *r = NULL;
+	char id[KP_UUID_TEXT_LEN + 1];
+	int rc;
+
+	memset(&a, 0, sizeof(a));
+	if ((rc = s_parse(&s_send_spec, argc, argv, &x, &a)) != 0 ||
+	    (rc = s_send_check(&x, &a, &s)) != 0 ||
+	    (rc = cli_event_payload(s.event_type, a.json, &s.payload)) != 0)
+		return rc;
+	s.has_payload = 1;
+	req.op_case = KP__REQUEST__OP_SEND;
+	req.send = &s;
+	if ((rc = s_call(&x, &req, KP__RESPONSE__RESULT_SEND, false, &r)) != 0)
+		goto out;
+	if (!r->send->has_event_id || r->send->event_id.len != 16) {
+		rc = cli_error("the daemon accepted the event but sent no event "
+		    "id back");
+		goto out;
+	}
+	kp_uuid_format(r->send->event_id.data, id);
+	printf("%s\n", id);
+out:
+	if (r != NULL)
+		kp__response__free_unpacked(r, NULL);
+	free(s.payload.data);
+	return rc;
+}
+
+/* ---- outbox, inbox, fetch, status: --json, --all, --limit ---- */
+
+struct list_args {
+	bool json, all;
+	uint32_t limit;                /* 0: the daemon's default */
+};
+
+static int
+s_list_opt(void *args, int c, const char *arg, const char *cmd)
+{
+	struct list_args *a = args;
+	unsigned long n;
+
+	switch (c) {
+	case 'J': a->json = true; break;
+	case 'a': a->all = true; break;
+	case 'n':
+		if (s_uint_arg(arg, 1, 1000000, &n) != 0)
+			return cli_usage_error(cmd, "--limit must be "
+			    "1..1000000");
+		a->limit = (uint32_t)n;
+		break;
+	default: return cli_usage_error(cmd, "bad option");
+	}
+	return 0;
+}
+
+static const struct option s_outbox_opts[] = {
+	{ "json", 0, NULL, 'J' }, { "limit", 1, NULL, 'n' }, S_API_OPTIONS };
+static const struct option s_inbox_opts[] = {
+	{ "json", 0, NULL, 'J' }, { "limit", 1, NULL, 'n' },
+	{ "all", 0, NULL, 'a' }, S_API_OPTIONS };
+static const struct option s_json_opts[] = {
+	{ "json", 0, NULL, 'J' }, S_API_OPTIONS };
+
+/* outbox and inbox: one ListRequest, a list of items. */
+struct list_cmd {
+	const struct cmd_spec *spec;
+	Kp__Request__OpCase op;
+	Kp__Response__ResultCase result;
+	json_t *(*items)(const Kp__Response *r);  /* the JSON array, or NULL */
+	struct table table;
+};
+
+static int
+s_list_run(const struct list_cmd *lc, int argc, char **argv)
+{
+	Kp__ListRequest l = KP__LIST_REQUEST__INIT;
+	Kp__Request req = KP__REQUEST__INIT;
+	Kp__Response *r = NULL;
+	struct list_args a;
+	struct cmd_ctx x;
+	int rc;
+
+	memset(&a, 0, sizeof(a));
+	if ((rc = s_parse(lc->spec, argc, argv, &x, &a)) != 0)
+		return rc;
+	l.has_limit = a.limit != 0;
+	l.limit = a.limit;
+	l.has_all = a.all;
+	l.all = a.all;
+	req.op_case = lc->op;
+	if (lc->op == KP__REQUEST__OP_OUTBOX)
+		req.outbox = &l;
+	else
+		req.inbox = &l;
+	if ((rc = s_call(&x, &req, lc->result, true, &r)) != 0)
+		return rc;
+	rc = s_print_items(lc->items(r), a.json, &lc->table);
+	kp__response__free_unpacked(r, NULL);
+	return rc;
+}
+
+static json_t *
+s_outbox_items(const Kp__Response *r)
+{
+	json_t *items = json_array();
+	size_t i;
+
+	for (i = 0; r->outbox != NULL && i < r->outbox->n_items; i++)
+		items = s_push(items, s_msg_json(&r->outbox->items[i]->base));
+	return items;
+}
+
+static json_t *
+s_inbox_items(const Kp__Response *r)
+{
+	json_t *items = json_array();
+	size_t i;
+
+	for (i = 0; r->inbox != NULL && i < r->inbox->n_items; i++)
+		items = s_push(items, s_inbox_json(r->inbox->items[i]));
+	return items;
+}
+
+static const char s_outbox_help[] =
+"usage: ketenpost outbox [--json] [--limit N]\n"
+"                        [--api ENDPOINT | --config FILE] [--timeout SECONDS]\n"
+"Show the delivery state (pending, delivered, rejected, dead) of the events\n"
+"this organisation sent (at most N, default 1000).  --json prints a JSON\n"
+"array (see ketenpost(1)).\n";
+
+static const struct cmd_spec s_outbox_spec = {
+	"outbox", s_outbox_help, s_outbox_opts, s_list_opt, 0, 0,
+	"takes no arguments"
+};
+
+static const struct list_cmd s_outbox_cmd = {
+	&s_outbox_spec, KP__REQUEST__OP_OUTBOX, KP__RESPONSE__RESULT_OUTBOX,
+	s_outbox_items, { s_outbox_head, s_outbox_row, "the outbox is empty" }
+};
+
+int
+cmd_outbox(int argc, char **argv)
+{
+	return s_list_run(&s_outbox_cmd, argc, argv);
+}
+
+static const char s_inbox_help[] =
+"usage: ketenpost inbox [--json] [--all] [--limit N]\n"
+"                       [--api ENDPOINT | --config FILE] [--timeout SECONDS]\n"
+"Show the events received and not yet acknowledged (with --all also the\n"
+"acknowledged ones), at most N (default 1000), each with its payload.\n"
+"--json prints a JSON array (see ketenpost(1)).\n";
+
+static const struct cmd_spec s_inbox_spec = {
+	"inbox", s_inbox_help, s_inbox_opts, s_list_opt, 0, 0,
+	"takes no arguments"
+};
+
+static const struct list_cmd s_inbox_cmd = {
+	&s_inbox_spec, KP__REQUEST__OP_INBOX, KP__RESPONSE__RESULT_INBOX,
+	s_inbox_items, { s_inbox_head, s_inbox_row,
+	"no unacknowledged events in the inbox (--all shows all)" }
+};
+
+int
+cmd_inbox(int argc, char **argv)
+{
+	return s_list_run(&s_inbox_cmd, argc, argv);
+}
+
+/* ---- fetch, ack ---- */
+
+/* The positional arguments as 16-byte event ids.  OUT: *ids (malloc'd). */
+static int
+s_event_ids(const struct cmd_ctx *x, ProtobufCBinaryData **ids)
+{
+	uint8_t *raw;
+	int i;
+
+	*ids = calloc((size_t)x->nargs, sizeof(**ids) + 16);
+	if (*ids == NULL)
+		return cli_error("out of memory");
+	raw = (uint8_t *)(*ids + x->nargs);
+	for (i = 0; i < x->nargs; i++) {
+		if (kp_uuid_parse(x->args[i], raw + 16 * i) != 0) {
+			free(*ids);
+			*ids = NULL;
+			return cli_usage_error(x->cmd, "'%s' is not an event "
+			    "id", x->args[i]);
+		}
+		(*ids)[i].data = raw + 16 * i;
+		(*ids)[i].len = 16;
+	}
+	return 0;
+}
+
+static const char s_fetch_help[] =
+"usage: ketenpost fetch EVENT_ID [--json]\n"
+"                       [--api ENDPOINT | --config FILE] [--timeout SECONDS]\n"
+"Print one received event, with its payload, as a JSON object (the form of\n"
+"one 'inbox --json' item; --json is accepted and changes nothing).\n";
+
+static const struct cmd_spec s_fetch_spec = {
+	"fetch", s_fetch_help, s_json_opts, s_list_opt, 1, 1,
+	"expected exactly one EVENT_ID"
+};
+
+int
+cmd_fetch(int argc, char **argv)
+{
+	struct list_args a;
+	struct cmd_ctx x;
+	Kp__FetchRequest f = KP__FETCH_REQUEST__INIT;
+	Kp__Request req = KP__REQUEST__INIT;
+	Kp__Response *r = NULL;
+	ProtobufCBinaryData *ids = NULL;
+	json_t *o;
+	int rc;
+
+	memset(&a, 0, sizeof(a));
+	if ((rc = s_parse(&s_fetch_spec, argc, argv, &x, &a)) != 0 ||
+	    (rc = s_event_ids(&x, &ids)) != 0)
+		return rc;
+	f.has_event_id = 1;
+	f.event_id = ids[0];
+	req.op_case = KP__REQUEST__OP_FETCH;
+	req.fetch = &f;
+	rc = s_call(&x, &req, KP__RESPONSE__RESULT_ITEM, false, &r);
+	free(ids);
+	if (rc != 0)
+		return rc;
+	if ((o = s_inbox_json(r->item)) != NULL) {
+		cli_print_json(o);
+		json_decref(o);
+	} else
+		rc = cli_error("cannot show the daemon's answer");
+	kp__response__free_unpacked(r, NULL);
+	return rc;
+}
+
+static const char s_ack_help[] =
+"usage: ketenpost ack EVENT_ID... [--api ENDPOINT | --config FILE]\n"
+"                     [--timeout SECONDS]\n"
+"Mark received events as handled, so that 'inbox' no longer shows them.\n"
+"Prints \"acknowledged N\", N the events newly acknowledged (repeats and\n"
+"unknown ids count 0).\n";
+
+static const struct option s_ack_opts[] = { S_API_OPTIONS };
+
+static const struct cmd_spec s_ack_spec = {
+	"ack", s_ack_help, s_ack_opts, s_list_opt, 1, -1,
+	"expected one or more EVENT_IDs"
+};
+
+int
+cmd_ack(int argc, char **argv)
+{
+	struct list_args a;
+	struct cmd_ctx x;
+	Kp__AckRequest ack = KP__ACK_REQUEST__INIT;
+	Kp__Request req = KP__REQUEST__INIT;
+	Kp__Response *r = NULL;
+	ProtobufCBinaryData *ids = NULL;
+	int rc;
+
+	memset(&a, 0, sizeof(a));
+	if ((rc = s_parse(&s_ack_spec, argc, argv, &x, &a)) != 0 ||
+	    (rc = s_event_ids(&x, &ids)) != 0)
+		return rc;
+	ack.n_event_ids = (size_t)x.nargs;
+	ack.event_ids = ids;
+	req.op_case = KP__REQUEST__OP_ACK;
+	req.ack = &ack;
+	rc = s_call(&x, &req, KP__RESPONSE__RESULT_ACK, false, &r);
+	free(ids);
+	if (rc != 0)
+		return rc;
+	printf("acknowledged %" PRIu32 "\n", r->ack->has_acknowledged ?
+	    r->ack->acknowledged : 0);
+	kp__response__free_unpacked(r, NULL);
+	return 0;
+}
+
+/* ---- status ---- */
+
+static const char s_status_help[] =
+"usage: ketenpost status [--json] [--api ENDPOINT | --config FILE]\n"
+"                        [--timeout SECONDS]\n"
+"Show who the daemon is (OIN, role, name), its version and uptime, and the\n"
+"counts of its outbox and inbox.  --json prints the StatusResponse fields.\n";
+
+static const struct cmd_spec s_status_spec = {
+	"status", s_status_help, s_json_opts, s_list_opt, 0, 0,
+	"takes no arguments"
+};
+
+static void
+s_status_print(const Kp__StatusResponse *s)
+{
+	uint64_t up = s->uptime_ms / 1000;
+
+	printf("organisation  %s (%s, %s)\n", s->oin ? s->oin : "-",
+	    s->role ? s->role : "-", s->name ? s->name : "-");
+	printf("version       %s\n", s->version ? s->version : "-");
+	printf("uptime        %" PRIu64 "d %02u:%02u:%02u\n", up / 86400,
+	    (unsigned)(up / 3600 % 24), (unsigned)(up / 60 % 60),
+	    (unsigned)(up % 60));
+	printf("partners      %" PRIu32 "\n", s->partners);
+	printf("outbox        %" PRIu64 " pending, %" PRIu64 " delivered, %"
+	    PRIu64 " rejected, %" PRIu64 " dead\n", s->outbox_pending,
+	    s->outbox_delivered, s->outbox_rejected, s->outbox_dead);
+	printf("inbox         %" PRIu64 " unacknowledged, %" PRIu64
+	    " in total\n", s->inbox_unacknowledged, s->inbox_total);
+}
+
+int
+cmd_status(int argc, char **argv)
+{
+	struct list_args a;
+	struct cmd_ctx x;
+	Kp__Request req = KP__REQUEST__INIT;
+	Kp__Response *r = NULL;
+	json_t *o;
+	int rc;
+
+	memset(&a, 0, sizeof(a));
+	if ((rc = s_parse(&s_status_spec, argc, argv, &x, &a)) != 0)
+		return rc;
+	req.op_case = KP__REQUEST__OP_STATUS;
+	req.status = 1;
+	if ((rc = s_call(&x, &req, KP__RESPONSE__RESULT_STATUS, false,
+	    &r)) != 0)
+		return rc;
+	if (!a.json)
+		s_status_print(r->status);
+	else if ((o = s_msg_json(&r->status->base)) != NULL) {
+		cli_print_json(o);
+		json_decref(o);
+	} else
+		rc = cli_error("cannot show the daemon's answer");
+	kp__response__free_unpacked(r, NULL);
+	return rc;
+}
