@@ -1,0 +1,351 @@
+/*
+ * daemons.c: real ketenpostd processes for the integration tests.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <criterion/criterion.h>
+#include <jansson.h>
+#include <zmq.h>
+
+#include "common.h"
+#include "daemons.h"
+#include "events.h"
+#include "pbjson.h"
+
+static const struct { const char *oin, *role, *name; } s_orgs[] = {
+	{ OIN_LEERPLICHT, "leerplicht", "Gemeente Voorbeeldstad Leerplicht" },
+	{ OIN_HALT, "halt", "Halt Voorbeeldregio" },
+	{ OIN_RVDK, "rvdk", "Raad voor de Kinderbescherming" },
+	{ OIN_OM, "om", "Openbaar Ministerie" },
+	{ OIN_JBT, "jbt", "Jeugdbeschermingstafel" },
+};
+
+static int
+s_port_base(void)
+{
+	/* distinct per test process; ctest and criterion run tests in
+	 * parallel, so a fixed port would collide */
+	return 30000 + (int)((unsigned)getpid() % 3000) * 8;
+}
+
+static void
+s_write_conf(td_chain_t *c, td_org_t *o, const char *extra)
+{
+	FILE *f = fopen(o->conf, "w");
+
+	cr_assert_not_null(f, "cannot write %s", o->conf);
+	fprintf(f, "[ketenpostd]\nchain_dir = %s\norg = %s\nlisten = %s\n\n"
+	    "[delivery]\nretry_initial = 200ms\nretry_max = 2s\n%s",
+	    c->dir, o->oin, o->listen, extra ? extra : "");
+	fclose(f);
+}
+
+void
+td_chain_make(td_chain_t *c, const char *extra_conf)
+{
+	char tmp[512], dir[600];
+	int base = s_port_base();
+	size_t i;
+
+	memset(c, 0, sizeof(*c));
+	test_tmpdir(tmp, sizeof(tmp));
+	snprintf(dir, sizeof(dir), "%s/chain", tmp);
+	snprintf(c->dir, sizeof(c->dir), "%s", dir);
+	cr_assert_eq(test_sh("%s/ketenpost-certs init --dir %s >/dev/null",
+	    test_bin(), c->dir), 0);
+	for (i = 0; i < sizeof(s_orgs) / sizeof(s_orgs[0]); i++) {
+		td_org_t *o = &c->orgs[c->n++];
+
+		snprintf(o->oin, sizeof(o->oin), "%s", s_orgs[i].oin);
+		snprintf(o->role, sizeof(o->role), "%s", s_orgs[i].role);
+		snprintf(o->listen, sizeof(o->listen), "tcp://127.0.0.1:%d",
+		    base + (int)i);
+		cr_assert_eq(test_sh("%s/ketenpost-certs org --dir %s --oin %s "
+		    "--role %s --name '%s' --endpoint %s >/dev/null", test_bin(),
+		    c->dir, o->oin, o->role, s_orgs[i].name, o->listen), 0);
+		snprintf(o->conf, sizeof(o->conf), "%s/%s.conf", tmp, s_orgs[i].oin);
+		snprintf(o->log, sizeof(o->log), "%s/%s.log", tmp, s_orgs[i].oin);
+		snprintf(o->api, sizeof(o->api), "ipc://%s/orgs/%s/state/api.sock",
+		    dir, s_orgs[i].oin);
+		s_write_conf(c, o, extra_conf);
+	}
+}
+
+td_org_t *
+td_org(td_chain_t *c, const char *oin)
+{
+	size_t i;
+
+	for (i = 0; i < c->n; i++)
+		if (strcmp(c->orgs[i].oin, oin) == 0)
+			return &c->orgs[i];
+	cr_assert_fail("no org %s in the test chain", oin);
+	return NULL;
+}
+
+pid_t
+td_spawn(td_org_t *o)
+{
+	char prog[4096];
+	pid_t pid;
+	int fd;
+
+	snprintf(prog, sizeof(prog), "%s/ketenpostd", test_bin());
+	pid = fork();
+	cr_assert(pid >= 0, "fork failed");
+	if (pid == 0) {
+		fd = open(o->log, O_WRONLY | O_CREAT | O_APPEND, 0600);
+		if (fd >= 0) {
+			dup2(fd, 2);
+			dup2(fd, 1);
+		}
+		execl(prog, prog, "--config", o->conf, "-v", (char *)NULL);
+		_exit(127);
+	}
+	o->pid = pid;
+	return pid;
+}
+
+void
+td_start(td_org_t *o)
+{
+	Kp__Request req = KP__REQUEST__INIT;
+	Kp__Response *resp = NULL;
+	int i;
+
+	td_spawn(o);
+	req.op_case = KP__REQUEST__OP_STATUS;
+	req.status = 1;
+	for (i = 0; i < 100; i++) {
+		if (td_call(o, &req, &resp, 200) == 0) {
+			kp__response__free_unpacked(resp, NULL);
+			return;
+		}
+		cr_assert_eq(waitpid(o->pid, NULL, WNOHANG), 0,
+		    "ketenpostd %s exited at start; see %s", o->oin, o->log);
+		usleep(50000);
+	}
+	cr_assert_fail("ketenpostd %s did not answer in time; see %s", o->oin,
+	    o->log);
+}
+
+int
+td_stop(td_org_t *o)
+{
+	int status = 0;
+
+	if (o->pid <= 0)
+		return 0;
+	kill(o->pid, SIGTERM);
+	waitpid(o->pid, &status, 0);
+	o->pid = 0;
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+void
+td_kill(td_org_t *o)
+{
+	if (o->pid <= 0)
+		return;
+	kill(o->pid, SIGKILL);
+	waitpid(o->pid, NULL, 0);
+	o->pid = 0;
+}
+
+void
+td_hup(td_org_t *o)
+{
+	cr_assert(o->pid > 0);
+	kill(o->pid, SIGHUP);
+}
+
+void
+td_chain_stop_all(td_chain_t *c)
+{
+	size_t i;
+
+	for (i = 0; i < c->n; i++)
+		td_stop(&c->orgs[i]);
+}
+
+bool
+td_log_has(const td_org_t *o, const char *needle, int wait_ms)
+{
+	char buf[1 << 16];
+	size_t n;
+	FILE *f;
+	int waited = 0;
+
+	for (;;) {
+		f = fopen(o->log, "r");
+		if (f != NULL) {
+			while ((n = fread(buf, 1, sizeof(buf) - 1, f)) > 0) {
+				buf[n] = '\0';
+				if (strstr(buf, needle) != NULL) {
+					fclose(f);
+					return true;
+				}
+			}
+			fclose(f);
+		}
+		if (waited >= wait_ms)
+			return false;
+		usleep(50000);
+		waited += 50;
+	}
+}
+
+int
+td_call(const td_org_t *o, const Kp__Request *req, Kp__Response **resp,
+    int timeout_ms)
+{
+	void *ctx = zmq_ctx_new(), *s = zmq_socket(ctx, ZMQ_REQ);
+	uint8_t *buf = malloc(kp__request__get_packed_size(req) + 1);
+	size_t n = kp__request__pack(req, buf);
+	int zero = 0, rc = -1;
+	zmq_msg_t m;
+
+	zmq_setsockopt(s, ZMQ_LINGER, &zero, sizeof(zero));
+	zmq_setsockopt(s, ZMQ_RCVTIMEO, &timeout_ms, sizeof(timeout_ms));
+	zmq_setsockopt(s, ZMQ_SNDTIMEO, &timeout_ms, sizeof(timeout_ms));
+	zmq_msg_init(&m);
+	if (zmq_connect(s, o->api) == 0 && zmq_send(s, buf, n, 0) >= 0 &&
+	    zmq_msg_recv(&m, s, 0) >= 0) {
+		*resp = kp__response__unpack(NULL, zmq_msg_size(&m),
+		    zmq_msg_data(&m));
+		rc = *resp != NULL ? 0 : -1;
+	}
+	zmq_msg_close(&m);
+	free(buf);
+	zmq_close(s);
+	zmq_ctx_term(ctx);
+	return rc;
+}
+
+const char *
+td_example(const char *type)
+{
+	static char buf[8192];
+	char path[4096];
+	FILE *f;
+	size_t n;
+
+	snprintf(path, sizeof(path), "%s/docs/examples/%s.json",
+	    test_source_dir(), type);
+	f = fopen(path, "r");
+	cr_assert_not_null(f, "no example %s", path);
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	buf[n] = '\0';
+	fclose(f);
+	return buf;
+}
+
+void
+td_send(td_org_t *from, const char *to_oin, const char *type,
+    const char *case_ref, const char *json_text, const uint8_t *reply_to,
+    uint8_t event_id[16])
+{
+	Kp__Request req = KP__REQUEST__INIT;
+	Kp__SendRequest s = KP__SEND_REQUEST__INIT;
+	Kp__Response *resp = NULL;
+	ProtobufCMessage *ev = NULL;
+	json_t *j = json_loads(json_text, 0, NULL);
+	uint8_t payload[4096];
+	kp_err_t e;
+
+	cr_assert_not_null(j);
+	s.has_event_type = 1;
+	s.event_type = events_type_from_name(type);
+	cr_assert(pbjson_from_json(events_descriptor(s.event_type), j, &ev,
+	    &e) == 0, "%s", e.msg);
+	json_decref(j);
+	s.has_payload = 1;
+	s.payload.data = payload;
+	s.payload.len = protobuf_c_message_pack(ev, payload);
+	pbjson_free(ev);
+	s.to_oin = (char *)to_oin;
+	s.case_ref = (char *)case_ref;
+	if (reply_to != NULL) {
+		s.has_in_reply_to = 1;
+		s.in_reply_to = (ProtobufCBinaryData){ 16, (uint8_t *)reply_to };
+	}
+	req.op_case = KP__REQUEST__OP_SEND;
+	req.send = &s;
+	cr_assert_eq(td_call(from, &req, &resp, 5000), 0, "no answer from %s",
+	    from->oin);
+	cr_assert(resp->ok, "send refused: %s (%s)", resp->error,
+	    resp->error_code);
+	memcpy(event_id, resp->send->event_id.data, 16);
+	kp__response__free_unpacked(resp, NULL);
+}
+
+static Kp__Response *
+s_call_ok(const td_org_t *o, Kp__Request *req)
+{
+	Kp__Response *resp = NULL;
+
+	cr_assert_eq(td_call(o, req, &resp, 5000), 0, "no answer from %s",
+	    o->oin);
+	cr_assert(resp->ok, "%s: %s", o->oin, resp->error);
+	return resp;
+}
+
+void
+td_status(const td_org_t *o, Kp__StatusResponse *out)
+{
+	Kp__Request req = KP__REQUEST__INIT;
+	Kp__Response *resp;
+
+	req.op_case = KP__REQUEST__OP_STATUS;
+	req.status = 1;
+	resp = s_call_ok(o, &req);
+	*out = *resp->status;
+	out->oin = out->role = out->name = out->version = NULL;
+	kp__response__free_unpacked(resp, NULL);
+}
+
+bool
+td_wait_settled(const td_org_t *o, int ms)
+{
+	Kp__StatusResponse st;
+	int waited = 0;
+
+	for (;;) {
+		td_status(o, &st);
+		if (st.outbox_pending == 0)
+			return true;
+		if (waited >= ms)
+			return false;
+		usleep(100000);
+		waited += 100;
+	}
+}
+
+static Kp__Response *
+s_list(const td_org_t *o, bool inbox, bool all)
+{
+	Kp__Request req = KP__REQUEST__INIT;
+	Kp__ListRequest l = KP__LIST_REQUEST__INIT;
+
+	l.has_limit = 1;
+	l.limit = 10000;
+	l.has_all = 1;
+	l.all = all;
+	req.op_case = inbox ? KP__REQUEST__OP_INBOX : KP__REQUEST__OP_OUTBOX;
+	if (inbox)
+		req.inbox = &l;
+	else
+		req.outbox = &l;
+	return s_call_ok(o, &req);
+}
+
+Kp__Response *td_outbox(const td_org_t *o) { return s_list(o, false, true); }
+Kp__Response *td_inbox(const td_org_t *o, bool all) { return s_list(o, true, all); }

@@ -1,0 +1,77 @@
+/*
+ * daemons.h: real ketenpostd processes for the integration tests.
+ *
+ * A test chain is made fresh in a temporary folder by the real
+ * ketenpost-certs, with one config per organisation (loopback ports picked
+ * per test process, short retry timers); daemons are started with
+ * fork/exec, talked to over their real local API, stopped with SIGTERM or
+ * killed with SIGKILL.
+ */
+#ifndef KP_TEST_DAEMONS_H
+#define KP_TEST_DAEMONS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "api.pb-c.h"
+
+#define TD_MAX_ORGS 8
+
+typedef struct td_org {
+	char oin[21];
+	char role[16];
+	char conf[4096];
+	char api[4200];
+	char log[4096];
+	char listen[64];
+	pid_t pid;              /* 0 when not running */
+} td_org_t;
+
+typedef struct td_chain {
+	char dir[4096];         /* the chain folder (a fresh temp dir) */
+	td_org_t orgs[TD_MAX_ORGS];
+	size_t n;
+} td_chain_t;
+
+/* Make a chain with leerplicht, halt, rvdk, om, jbt (OINs of common.h).
+ * `extra_conf` is appended to every config (may be NULL). */
+void td_chain_make(td_chain_t *c, const char *extra_conf);
+/* Stop every daemon still running and remove nothing (logs stay). */
+void td_chain_stop_all(td_chain_t *c);
+td_org_t *td_org(td_chain_t *c, const char *oin);
+
+/* Start the daemon and wait (up to 10 s) until its API answers. */
+void td_start(td_org_t *o);
+/* Start without waiting (for a daemon expected to fail). */
+pid_t td_spawn(td_org_t *o);
+/* SIGTERM and wait for exit; returns the exit status. */
+int td_stop(td_org_t *o);
+/* SIGKILL and reap. */
+void td_kill(td_org_t *o);
+/* Send SIGHUP. */
+void td_hup(td_org_t *o);
+/* True if the log file of o contains `needle` (waits up to ms). */
+bool td_log_has(const td_org_t *o, const char *needle, int wait_ms);
+
+/* One API call (REQ socket, timeout_ms).  *resp to be freed with
+ * kp__response__free_unpacked.  0 / -1 on transport failure. */
+int td_call(const td_org_t *o, const Kp__Request *req, Kp__Response **resp,
+    int timeout_ms);
+/* Send one event from a docs/examples file or JSON text; asserts ok.
+ * OUT: event_id. */
+void td_send(td_org_t *from, const char *to_oin, const char *type,
+    const char *case_ref, const char *json_text, const uint8_t *reply_to,
+    uint8_t event_id[16]);
+/* The example payload of type as JSON text (static buffer). */
+const char *td_example(const char *type);
+/* Counts from the status call. */
+void td_status(const td_org_t *o, Kp__StatusResponse *out);
+/* Wait until o's outbox has no pending event (up to ms); true if so. */
+bool td_wait_settled(const td_org_t *o, int ms);
+/* Outbox / inbox lists (all items); free with kp__response__free_unpacked. */
+Kp__Response *td_outbox(const td_org_t *o);
+Kp__Response *td_inbox(const td_org_t *o, bool all);
+
+#endif

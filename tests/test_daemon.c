@@ -1,0 +1,197 @@
+/*
+ * test_daemon.c: several real ketenpostd processes on loopback exchanging
+ * every event type, with signed receipts; a partner that is down for the
+ * whole send; clean shutdown with SIGTERM.
+ */
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <criterion/criterion.h>
+
+#include "common.h"
+#include "daemons.h"
+#include "envelope.pb-c.h"
+#include "util.h"
+
+TestSuite(daemon, .init = test_init, .timeout = 240);
+
+/* The outbox item of event id, asserted present. */
+static const Kp__OutboxItem *
+s_out_item(const Kp__Response *r, const uint8_t id[16])
+{
+	size_t i;
+
+	for (i = 0; i < r->outbox->n_items; i++)
+		if (memcmp(r->outbox->items[i]->event_id.data, id, 16) == 0)
+			return r->outbox->items[i];
+	cr_assert_fail("event not in outbox");
+	return NULL;
+}
+
+static const Kp__InboxItem *
+s_in_item(const Kp__Response *r, const uint8_t id[16])
+{
+	size_t i;
+
+	for (i = 0; i < r->inbox->n_items; i++)
+		if (memcmp(r->inbox->items[i]->event_id.data, id, 16) == 0)
+			return r->inbox->items[i];
+	cr_assert_fail("event not in inbox");
+	return NULL;
+}
+
+/* Assert: delivered with a receipt at the sender, and in the recipient's
+ * inbox with the same envelope digest.  Returns the inbox item's local
+ * case reference (or "" if not linked). */
+static void
+s_assert_delivered(td_org_t *from, td_org_t *to, const uint8_t id[16],
+    char *case_out, size_t case_len)
+{
+	Kp__Response *out, *in;
+	const Kp__OutboxItem *o;
+	const Kp__InboxItem *i;
+
+	cr_assert(td_wait_settled(from, 15000), "%s: events still pending",
+	    from->oin);
+	out = td_outbox(from);
+	in = td_inbox(to, true);
+	o = s_out_item(out, id);
+	i = s_in_item(in, id);
+	cr_assert_eq(o->state, KP__DELIVERY_STATE__DELIVERY_STATE_DELIVERED);
+	cr_assert(o->has_receipt_digest && o->receipt_digest.len == 32);
+	cr_assert_eq(o->reason, KP__REASON__REASON_NONE);
+	cr_assert_arr_eq(o->envelope_digest.data, i->envelope_digest.data, 32);
+	cr_assert_str_eq(i->from_oin, from->oin);
+	cr_assert(i->has_payload && i->payload.len > 0);
+	snprintf(case_out, case_len, "%s", i->case_ref ? i->case_ref : "");
+	kp__response__free_unpacked(out, NULL);
+	kp__response__free_unpacked(in, NULL);
+}
+
+Test(daemon, all_five_event_types_delivered_and_receipted)
+{
+	td_chain_t c;
+	td_org_t *lp, *halt, *rvdk, *om, *jbt;
+	uint8_t ref[16], ans[16];
+	char local[80];
+
+	td_chain_make(&c, NULL);
+	lp = td_org(&c, OIN_LEERPLICHT);
+	halt = td_org(&c, OIN_HALT);
+	rvdk = td_org(&c, OIN_RVDK);
+	om = td_org(&c, OIN_OM);
+	jbt = td_org(&c, OIN_JBT);
+	for (size_t k = 0; k < c.n; k++)
+		td_start(&c.orgs[k]);
+
+	td_send(lp, OIN_HALT, "referral", "LP-1", td_example("referral"), NULL, ref);
+	s_assert_delivered(lp, halt, ref, local, sizeof(local));
+	cr_assert_str_eq(local, "", "Halt must not learn the local case");
+	td_send(halt, OIN_LEERPLICHT, "halt_outcome", "H-9",
+	    td_example("halt_outcome"), ref, ans);
+	s_assert_delivered(halt, lp, ans, local, sizeof(local));
+	cr_assert_str_eq(local, "LP-1", "the answer lands on the local case");
+
+	td_send(lp, OIN_RVDK, "referral", "LP-2", td_example("referral"), NULL, ref);
+	s_assert_delivered(lp, rvdk, ref, local, sizeof(local));
+	td_send(rvdk, OIN_LEERPLICHT, "rvdk_advice", "R-1",
+	    td_example("rvdk_advice"), ref, ans);
+	s_assert_delivered(rvdk, lp, ans, local, sizeof(local));
+	cr_assert_str_eq(local, "LP-2");
+
+	td_send(lp, OIN_OM, "referral", "LP-3", td_example("referral"), NULL, ref);
+	s_assert_delivered(lp, om, ref, local, sizeof(local));
+	td_send(om, OIN_LEERPLICHT, "om_decision", "OM-1",
+	    td_example("om_decision"), ref, ans);
+	s_assert_delivered(om, lp, ans, local, sizeof(local));
+	cr_assert_str_eq(local, "LP-3");
+
+	td_send(lp, OIN_JBT, "jbt_request", "LP-2", td_example("jbt_request"),
+	    NULL, ref);
+	s_assert_delivered(lp, jbt, ref, local, sizeof(local));
+
+	for (size_t k = 0; k < c.n; k++)
+		cr_assert_eq(td_stop(&c.orgs[k]), 0, "%s did not stop cleanly",
+		    c.orgs[k].oin);
+	cr_assert(td_log_has(lp, "stopped", 0));
+}
+
+Test(daemon, partner_down_for_the_whole_send_then_starts)
+{
+	td_chain_t c;
+	td_org_t *lp, *halt;
+	uint8_t ids[200][16];
+	Kp__StatusResponse st;
+	Kp__Response *in;
+	size_t i;
+
+	td_chain_make(&c, NULL);
+	lp = td_org(&c, OIN_LEERPLICHT);
+	halt = td_org(&c, OIN_HALT);
+	td_start(lp);
+	for (i = 0; i < 200; i++) {
+		char ref[32];
+		snprintf(ref, sizeof(ref), "LP-%zu", i);
+		td_send(lp, OIN_HALT, "referral", ref, td_example("referral"),
+		    NULL, ids[i]);
+	}
+	usleep(500000);
+	td_status(lp, &st);
+	cr_assert_eq(st.outbox_pending, 200, "nothing can be delivered yet");
+	td_start(halt);
+	cr_assert(td_wait_settled(lp, 20000), "not all delivered after start");
+	td_status(lp, &st);
+	cr_assert_eq(st.outbox_delivered, 200);
+	in = td_inbox(halt, true);
+	cr_assert_eq(in->inbox->n_items, 200);
+	for (i = 0; i < 200; i++)
+		(void)s_in_item(in, ids[i]);
+	kp__response__free_unpacked(in, NULL);
+	td_chain_stop_all(&c);
+}
+
+Test(daemon, inbox_ack_consumes_each_event_once)
+{
+	td_chain_t c;
+	td_org_t *lp, *halt;
+	uint8_t id[16];
+	Kp__Request req = KP__REQUEST__INIT;
+	Kp__AckRequest ack = KP__ACK_REQUEST__INIT;
+	ProtobufCBinaryData ids[1];
+	Kp__Response *resp;
+
+	td_chain_make(&c, NULL);
+	lp = td_org(&c, OIN_LEERPLICHT);
+	halt = td_org(&c, OIN_HALT);
+	td_start(lp);
+	td_start(halt);
+	td_send(lp, OIN_HALT, "referral", "LP-7", td_example("referral"), NULL, id);
+	cr_assert(td_wait_settled(lp, 10000));
+	resp = td_inbox(halt, false);
+	cr_assert_eq(resp->inbox->n_items, 1);
+	kp__response__free_unpacked(resp, NULL);
+	ids[0] = (ProtobufCBinaryData){ 16, id };
+	ack.n_event_ids = 1;
+	ack.event_ids = ids;
+	req.op_case = KP__REQUEST__OP_ACK;
+	req.ack = &ack;
+	cr_assert_eq(td_call(halt, &req, &resp, 5000), 0);
+	cr_assert(resp->ok);
+	cr_assert_eq(resp->ack->acknowledged, 1);
+	kp__response__free_unpacked(resp, NULL);
+	cr_assert_eq(td_call(halt, &req, &resp, 5000), 0);
+	cr_assert_eq(resp->ack->acknowledged, 0, "a second ack changes nothing");
+	kp__response__free_unpacked(resp, NULL);
+	/* survives a restart: the acknowledgement was durable */
+	td_kill(halt);
+	td_start(halt);
+	resp = td_inbox(halt, false);
+	cr_assert_eq(resp->inbox->n_items, 0);
+	kp__response__free_unpacked(resp, NULL);
+	resp = td_inbox(halt, true);
+	cr_assert_eq(resp->inbox->n_items, 1);
+	cr_assert(resp->inbox->items[0]->acknowledged);
+	kp__response__free_unpacked(resp, NULL);
+	td_chain_stop_all(&c);
+}

@@ -1,0 +1,341 @@
+/*
+ * test_refusals.c: what a running ketenpostd refuses, seen from the wire.
+ *
+ * The test process plays a (rogue) partner with real CURVE keys from the
+ * test chain, connects to a real daemon on loopback and checks the signed
+ * negative receipts, the log lines, and that nothing reached the inbox.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <criterion/criterion.h>
+#include <sodium.h>
+#include <zmq.h>
+
+#include "chain.h"
+#include "common.h"
+#include "daemons.h"
+#include "envelope.h"
+#include "envelope.pb-c.h"
+#include "events.h"
+
+TestSuite(refusals, .init = test_init, .timeout = 120);
+
+struct rogue {
+	void *ctx, *sock;
+};
+
+static void
+s_connect(struct rogue *r, const td_org_t *target, const uint8_t pk[32],
+    const uint8_t sk[32], const uint8_t server_pk[32])
+{
+	int zero = 0, tmo = 3000;
+
+	r->ctx = zmq_ctx_new();
+	r->sock = zmq_socket(r->ctx, ZMQ_DEALER);
+	zmq_setsockopt(r->sock, ZMQ_LINGER, &zero, sizeof(zero));
+	zmq_setsockopt(r->sock, ZMQ_RCVTIMEO, &tmo, sizeof(tmo));
+	cr_assert_eq(zmq_setsockopt(r->sock, ZMQ_CURVE_SERVERKEY, server_pk, 32), 0);
+	cr_assert_eq(zmq_setsockopt(r->sock, ZMQ_CURVE_PUBLICKEY, pk, 32), 0);
+	cr_assert_eq(zmq_setsockopt(r->sock, ZMQ_CURVE_SECRETKEY, sk, 32), 0);
+	cr_assert_eq(zmq_connect(r->sock, target->listen), 0);
+}
+
+static void
+s_close(struct rogue *r)
+{
+	zmq_close(r->sock);
+	zmq_ctx_term(r->ctx);
+}
+
+/* Connect as organisation `as` (its real transport keys). */
+static void
+s_connect_as(struct rogue *r, chain_t *as, td_org_t *target, chain_t *tch)
+{
+	const partner_t *srv = peer_partner(directory_find(as->dir, target->oin));
+
+	(void)tch;
+	s_connect(r, target, partner_transport_pk(identity_public(as->self)),
+	    identity_transport_sk(as->self), partner_transport_pk(srv));
+}
+
+/* Send a frame (type byte + body); return the receipt (NULL if none). */
+static uint8_t *
+s_exchange(struct rogue *r, uint8_t type, const uint8_t *body, size_t len,
+    size_t *rlen)
+{
+	uint8_t *frame = malloc(len + 1), *out = NULL;
+	zmq_msg_t m;
+
+	frame[0] = type;
+	memcpy(frame + 1, body, len);
+	cr_assert(zmq_send(r->sock, frame, len + 1, 0) >= 0);
+	free(frame);
+	zmq_msg_init(&m);
+	if (zmq_msg_recv(&m, r->sock, 0) >= 0 && zmq_msg_size(&m) > 1) {
+		*rlen = zmq_msg_size(&m) - 1;
+		out = malloc(*rlen);
+		memcpy(out, (uint8_t *)zmq_msg_data(&m) + 1, *rlen);
+	}
+	zmq_msg_close(&m);
+	return out;
+}
+
+static void
+s_seal(chain_t *from, const char *to, uint64_t created, uint8_t **env,
+    size_t *len, uint8_t id[16])
+{
+	envelope_meta_t m;
+	uint8_t payload[8] = { 0x08, 0x02 }, digest[32];  /* route = halt */
+	kp_err_t e;
+
+	memset(&m, 0, sizeof(m));
+	kp_uuid_new(m.event_id);
+	memcpy(id, m.event_id, 16);
+	m.event_type = KP__EVENT_TYPE__EVENT_TYPE_REFERRAL;
+	snprintf(m.purpose, sizeof(m.purpose), "mas.referral");
+	snprintf(m.legal_basis, sizeof(m.legal_basis), "test");
+	m.created_at_ms = created;
+	m.expires_at_ms = kp_now_ms() + 86400000u;
+	randombytes_buf(m.case_ref, 32);
+	cr_assert(envelope_seal(from->dir, directory_find(from->dir, to), &m,
+	    payload, 2, env, len, digest, &e) == 0, "%s", e.msg);
+}
+
+/* Verify a receipt as `as` and return it. */
+static receipt_t
+s_receipt(chain_t *as, const uint8_t *buf, size_t len)
+{
+	receipt_t r;
+	kp_err_t e;
+
+	cr_assert_not_null(buf, "no receipt came back");
+	cr_assert(receipt_verify(as->dir, buf, len, &r, &e) == 0, "%s", e.msg);
+	return r;
+}
+
+static chain_t *
+s_chain(td_chain_t *c, const char *oin)
+{
+	chain_t *ch = NULL;
+	kp_err_t e;
+
+	cr_assert(chain_open_oin(c->dir, oin, NULL, NULL, &ch, &e) == 0, "%s",
+	    e.msg);
+	return ch;
+}
+
+static size_t
+s_inbox_count(const td_org_t *o)
+{
+	Kp__Response *r = td_inbox(o, true);
+	size_t n = r->inbox->n_items;
+
+	kp__response__free_unpacked(r, NULL);
+	return n;
+}
+
+Test(refusals, client_with_unknown_curve_key)
+{
+	td_chain_t c;
+	td_org_t *halt;
+	chain_t *lp;
+	struct rogue r;
+	uint8_t pk[32], sk[32], *env, id[16], *rc;
+	size_t len, rlen;
+
+	td_chain_make(&c, NULL);
+	halt = td_org(&c, OIN_HALT);
+	td_start(halt);
+	lp = s_chain(&c, OIN_LEERPLICHT);
+	crypto_box_keypair(pk, sk);
+	s_connect(&r, halt, pk, sk, partner_transport_pk(peer_partner(
+	    directory_find(lp->dir, OIN_HALT))));
+	s_seal(lp, OIN_HALT, kp_now_ms(), &env, &len, id);
+	rc = s_exchange(&r, 0x01, env, len, &rlen);
+	cr_assert_null(rc, "a stranger must get no answer at all");
+	cr_assert(td_log_has(halt, "not the transport key of any verified "
+	    "partner", 2000));
+	cr_assert_eq(s_inbox_count(halt), 0);
+	free(env);
+	s_close(&r);
+	chain_close(&lp);
+	td_chain_stop_all(&c);
+}
+
+Test(refusals, envelope_claiming_another_sender)
+{
+	td_chain_t c;
+	td_org_t *halt;
+	chain_t *lp, *rvdk;
+	struct rogue r;
+	uint8_t *env, id[16], *rc;
+	size_t len, rlen;
+	receipt_t rcpt;
+
+	td_chain_make(&c, NULL);
+	halt = td_org(&c, OIN_HALT);
+	td_start(halt);
+	lp = s_chain(&c, OIN_LEERPLICHT);
+	rvdk = s_chain(&c, OIN_RVDK);
+	s_connect_as(&r, lp, halt, NULL);       /* authenticated as Leerplicht */
+	s_seal(rvdk, OIN_HALT, kp_now_ms(), &env, &len, id);  /* signed by RvdK */
+	rc = s_exchange(&r, 0x01, env, len, &rlen);
+	rcpt = s_receipt(lp, rc, rlen);
+	cr_assert_eq(rcpt.status, KP__RECEIPT_STATUS__RECEIPT_STATUS_REJECTED);
+	cr_assert_eq(rcpt.reason, KP__REASON__REASON_SENDER_MISMATCH);
+	cr_assert_str_eq(rcpt.issuer_oin, OIN_HALT);
+	cr_assert_arr_eq(rcpt.event_id, id, 16);
+	cr_assert(td_log_has(halt, "REASON_SENDER_MISMATCH", 2000));
+	cr_assert_eq(s_inbox_count(halt), 0);
+	free(env);
+	free(rc);
+	s_close(&r);
+	chain_close(&lp);
+	chain_close(&rvdk);
+	td_chain_stop_all(&c);
+}
+
+Test(refusals, replayed_events)
+{
+	td_chain_t c;
+	td_org_t *halt;
+	chain_t *lp;
+	struct rogue r;
+	uint8_t *env, id[16], *rc1, *rc2, *rc3;
+	size_t len, l1, l2, l3;
+	receipt_t a, b, old;
+
+	td_chain_make(&c, NULL);
+	halt = td_org(&c, OIN_HALT);
+	td_start(halt);
+	lp = s_chain(&c, OIN_LEERPLICHT);
+	s_connect_as(&r, lp, halt, NULL);
+	/* the same envelope twice: accepted once, the original receipt again */
+	s_seal(lp, OIN_HALT, kp_now_ms(), &env, &len, id);
+	rc1 = s_exchange(&r, 0x01, env, len, &l1);
+	rc2 = s_exchange(&r, 0x01, env, len, &l2);
+	a = s_receipt(lp, rc1, l1);
+	b = s_receipt(lp, rc2, l2);
+	cr_assert_eq(a.status, KP__RECEIPT_STATUS__RECEIPT_STATUS_ACCEPTED);
+	cr_assert_eq(l1, l2);
+	cr_assert_arr_eq(rc1, rc2, l1, "a duplicate gets the original receipt");
+	cr_assert_eq(s_inbox_count(halt), 1);
+	cr_assert(td_log_has(halt, "is a duplicate", 2000));
+	free(env);
+	/* an old event, never seen: outside the 14-day window */
+	s_seal(lp, OIN_HALT, kp_now_ms() - 30ull * 86400000u, &env, &len, id);
+	rc3 = s_exchange(&r, 0x01, env, len, &l3);
+	old = s_receipt(lp, rc3, l3);
+	cr_assert_eq(old.status, KP__RECEIPT_STATUS__RECEIPT_STATUS_REJECTED);
+	cr_assert_eq(old.reason, KP__REASON__REASON_REPLAY);
+	cr_assert(td_log_has(halt, "REASON_REPLAY", 2000));
+	cr_assert_eq(s_inbox_count(halt), 1);
+	(void)b;
+	free(env);
+	free(rc1);
+	free(rc2);
+	free(rc3);
+	s_close(&r);
+	chain_close(&lp);
+	td_chain_stop_all(&c);
+}
+
+Test(refusals, oversize_and_malformed_frames)
+{
+	td_chain_t c;
+	td_org_t *halt;
+	chain_t *lp;
+	struct rogue r, r2;
+	uint8_t *junk = calloc(1, 300000), *env, id[16], *rc;
+	size_t len, rlen;
+	receipt_t rcpt;
+
+	td_chain_make(&c, NULL);
+	halt = td_org(&c, OIN_HALT);
+	td_start(halt);
+	lp = s_chain(&c, OIN_LEERPLICHT);
+	s_connect_as(&r, lp, halt, NULL);
+	/* over the envelope limit, under the transport limit: signed refusal */
+	rc = s_exchange(&r, 0x01, junk, 70000, &rlen);
+	rcpt = s_receipt(lp, rc, rlen);
+	cr_assert_eq(rcpt.reason, KP__REASON__REASON_OVERSIZE);
+	cr_assert(!rcpt.has_event_id);
+	free(rc);
+	/* not protobuf at all */
+	memset(junk, 0xff, 100);
+	rc = s_exchange(&r, 0x01, junk, 100, &rlen);
+	rcpt = s_receipt(lp, rc, rlen);
+	cr_assert_eq(rcpt.reason, KP__REASON__REASON_MALFORMED);
+	free(rc);
+	/* over the transport limit: libzmq drops the connection, no answer */
+	rc = s_exchange(&r, 0x01, junk, 299999, &rlen);
+	cr_assert_null(rc);
+	s_close(&r);
+	/* the daemon is alive and accepts a good event on a new connection */
+	s_connect_as(&r2, lp, halt, NULL);
+	s_seal(lp, OIN_HALT, kp_now_ms(), &env, &len, id);
+	rc = s_exchange(&r2, 0x01, env, len, &rlen);
+	rcpt = s_receipt(lp, rc, rlen);
+	cr_assert_eq(rcpt.status, KP__RECEIPT_STATUS__RECEIPT_STATUS_ACCEPTED);
+	cr_assert(td_log_has(halt, "REASON_OVERSIZE", 1000));
+	cr_assert(td_log_has(halt, "REASON_MALFORMED", 1000));
+	cr_assert_eq(s_inbox_count(halt), 1);
+	free(rc);
+	free(env);
+	free(junk);
+	s_close(&r2);
+	chain_close(&lp);
+	td_chain_stop_all(&c);
+}
+
+Test(refusals, revoked_partner_after_sighup)
+{
+	td_chain_t c;
+	td_org_t *lp, *halt;
+	uint8_t id[16];
+	Kp__StatusResponse st;
+	Kp__Request req = KP__REQUEST__INIT;
+	Kp__SendRequest s = KP__SEND_REQUEST__INIT;
+	Kp__Response *resp;
+	uint8_t payload[2] = { 0x08, 0x02 };
+
+	td_chain_make(&c, NULL);
+	lp = td_org(&c, OIN_LEERPLICHT);
+	halt = td_org(&c, OIN_HALT);
+	td_start(lp);
+	td_start(halt);
+	td_send(lp, OIN_HALT, "referral", "LP-1", td_example("referral"), NULL, id);
+	cr_assert(td_wait_settled(lp, 10000));
+	cr_assert_eq(test_sh("%s/ketenpost-certs revoke --dir %s --oin %s "
+	    ">/dev/null", test_bin(), c.dir, OIN_LEERPLICHT), 0);
+	td_hup(halt);
+	cr_assert(td_log_has(halt, "reload: ", 5000));
+	cr_assert(td_log_has(halt, "cert_revoked", 5000),
+	    "the revoked partner is named at reload");
+	/* Leerplicht (not yet reloaded) tries again: Halt refuses it at ZAP */
+	td_send(lp, OIN_HALT, "referral", "LP-2", td_example("referral"), NULL, id);
+	cr_assert(td_log_has(halt, "zap: refused connection", 5000));
+	usleep(1500000);
+	td_status(lp, &st);
+	cr_assert_eq(st.outbox_pending, 1, "the event must stay undelivered");
+	td_status(halt, &st);
+	cr_assert_eq(st.inbox_total, 1);
+	/* and Halt no longer sends to the revoked partner */
+	s.has_event_type = 1;
+	s.event_type = KP__EVENT_TYPE__EVENT_TYPE_HALT_OUTCOME;
+	s.to_oin = OIN_LEERPLICHT;
+	s.case_ref = "H-1";
+	s.has_payload = 1;
+	s.payload = (ProtobufCBinaryData){ 2, payload };
+	req.op_case = KP__REQUEST__OP_SEND;
+	req.send = &s;
+	cr_assert_eq(td_call(halt, &req, &resp, 5000), 0);
+	cr_assert(!resp->ok);
+	cr_assert(strstr(resp->error, "not a verified partner") != NULL, "%s",
+	    resp->error);
+	kp__response__free_unpacked(resp, NULL);
+	td_chain_stop_all(&c);
+}
