@@ -1,0 +1,125 @@
+#!/usr/bin/env bash
+# The ketenpost demo: a school-absence chain on loopback.
+#
+# Installs the dependencies, builds, makes a fresh chain CA and five
+# organisations (an attendance department, Halt, RvdK, OM and a JBT), starts
+# one ketenpostd per organisation, and plays the MAS feedback loop:
+#   leerplicht -> Halt  referral        Halt -> leerplicht  halt_outcome
+#   leerplicht -> RvdK  referral        RvdK -> leerplicht  rvdk_advice
+#   leerplicht -> OM    referral (pv)   OM   -> leerplicht  om_decision
+#   leerplicht -> JBT   jbt_request
+# then shows what each organisation received and the signed receipts the
+# senders hold, and stops every daemon it started.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+
+scripts/install-deps.sh
+scripts/build.sh >/dev/null
+bin=$root/build/bin
+work=$(mktemp -d "${TMPDIR:-/tmp}/ketenpost-demo.XXXXXX")
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+LP=00000001001234567000; HALT=00000001002345678000; RVDK=00000001003456789000
+OM=00000001004567890000; JBT=00000001005678901000
+port=$(( 20000 + RANDOM % 20000 ))
+
+say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+
+say "A chain CA and five organisations (certificates made with openssl now)"
+"$bin/ketenpost-certs" init --dir "$work/chain" --name "MAS-keten Voorbeeldregio" >/dev/null
+declare -A NAME
+mkorg() {  # oin role name port
+  NAME[$1]=$3
+  "$bin/ketenpost-certs" org --dir "$work/chain" --oin "$1" --role "$2" \
+    --name "$3" --endpoint "tcp://127.0.0.1:$4" >/dev/null
+  printf '  %-22s %-11s %s\n' "$1" "$2" "$3"
+}
+mkorg $LP leerplicht "Gemeente Voorbeeldstad Leerplicht" $port
+mkorg $HALT halt "Halt Voorbeeldregio" $((port + 1))
+mkorg $RVDK rvdk "Raad voor de Kinderbescherming" $((port + 2))
+mkorg $OM om "Openbaar Ministerie" $((port + 3))
+mkorg $JBT jbt "Jeugdbeschermingstafel Voorbeeldstad" $((port + 4))
+
+conf() { echo "$work/chain/orgs/$1/ketenpostd.conf"; }
+
+say "One ketenpostd per organisation"
+for o in $LP $HALT $RVDK $OM $JBT; do
+  "$bin/ketenpostd" --config "$(conf $o)" --check
+  "$bin/ketenpostd" --config "$(conf $o)" 2>"$work/$o.log" &
+  pids+=($!)
+done
+for o in $LP $HALT $RVDK $OM $JBT; do
+  for _ in $(seq 100); do
+    "$bin/ketenpost" status --config "$(conf $o)" --timeout 1 >/dev/null 2>&1 && break
+    sleep 0.1
+  done
+done
+
+kp() { local o=$1; shift; "$bin/ketenpost" "$1" --config "$(conf $o)" "${@:2}"; }
+ex=$root/docs/examples
+
+# Wait until the sender holds a signed receipt for event $2.
+settled() {
+  local state
+  for _ in $(seq 100); do
+    state=$(kp "$1" outbox | awk -v id="$2" '$1 == id { print $5 }')
+    [ -n "$state" ] && [ "$state" != pending ] && return 0
+    sleep 0.1
+  done
+  echo "demo: event $2 was not receipted in time" >&2
+  return 1
+}
+last_inbox_id() { kp "$1" inbox | awk 'NR > 1 { id = $1 } END { print id }'; }
+
+say "Leerplicht refers case LP-2026-0042 to Halt"
+id=$(kp $LP send referral --to $HALT --case LP-2026-0042 --json "$ex/referral.json"); echo "  event $id"
+settled $LP "$id"
+say "Halt answers with its outcome (afloopbericht)"
+rid=$(last_inbox_id $HALT)
+id=$(kp $HALT send halt_outcome --to $LP --case HALT-2026-118 --reply-to "$rid" --json "$ex/halt_outcome.json"); echo "  event $id"
+settled $HALT "$id"
+
+say "Leerplicht consults RvdK on case LP-2026-0051; RvdK advises"
+cat >"$work/rvdk-referral.json" <<'JSON'
+{ "route": "dwang_civiel", "referral_kind": "rvdk_consult", "absence_kind": "langdurig_relatief",
+  "absence_hours": 140, "age_years": 14, "duty_kind": "leerplicht",
+  "help_offered": "refused", "feedback_due_days": 42 }
+JSON
+id=$(kp $LP send referral --to $RVDK --case LP-2026-0051 --json "$work/rvdk-referral.json"); echo "  event $id"
+settled $LP "$id"
+rid=$(last_inbox_id $RVDK)
+id=$(kp $RVDK send rvdk_advice --to $LP --case RVDK-88412 --reply-to "$rid" --json "$ex/rvdk_advice.json"); echo "  event $id"
+settled $RVDK "$id"
+
+say "Leerplicht sends a pv on case LP-2026-0063 to OM; OM decides"
+cat >"$work/om-referral.json" <<'JSON'
+{ "route": "dwang_strafrechtelijk", "referral_kind": "pv", "pv_subject": "beide",
+  "absence_kind": "wettelijk", "absence_hours": 96, "age_years": 16, "duty_kind": "leerplicht",
+  "culpable": true, "help_offered": "refused", "feedback_due_days": 90 }
+JSON
+id=$(kp $LP send referral --to $OM --case LP-2026-0063 --json "$work/om-referral.json"); echo "  event $id"
+settled $LP "$id"
+rid=$(last_inbox_id $OM)
+id=$(kp $OM send om_decision --to $LP --case PARKET-2026-5531 --reply-to "$rid" --json "$ex/om_decision.json"); echo "  event $id"
+settled $OM "$id"
+
+say "Leerplicht asks the JBT to discuss case LP-2026-0051"
+id=$(kp $LP send jbt_request --to $JBT --case LP-2026-0051 --json "$ex/jbt_request.json"); echo "  event $id"
+settled $LP "$id"
+
+for o in $HALT $RVDK $OM $JBT $LP; do
+  say "What ${NAME[$o]} ($o) received"
+  kp $o inbox
+done
+for o in $LP $HALT $RVDK $OM; do
+  say "Outbox of ${NAME[$o]}: each event and its signed receipt"
+  kp $o outbox
+done
+say "Done; stopping the five daemons"
