@@ -38,6 +38,9 @@ struct api_req {
 	Kp__AckResponse ack;
 	Kp__StatusResponse status;
 	uint8_t event_id[16];
+	char to_oin[21];
+	uint8_t *env;                 /* sealed envelope, sent after commit */
+	size_t env_len;
 	char error[KP_ERR_MSG_MAX];
 	const char *code;
 	void *owned;                  /* result storage to free after sending */
@@ -167,12 +170,15 @@ s_send(kpd_t *d, struct api_req *r, uint64_t now)
 	memcpy(row.in_reply_to, m.in_reply_to, 16);
 	row.created_ms = now;
 	row.expires_ms = m.expires_at_ms;
-	row.next_attempt_ms = now;
+	row.attempts = 1;  /* sent right after the commit: outbound_send_now */
+	row.next_attempt_ms = now + outbound_backoff_ms(&d->cfg, 1);
 	if (store_outbox_insert(d->store, &row, env, elen, &e) != 0) {
 		free(env);
 		return s_fail(r, e.code, "%s", e.msg);
 	}
-	free(env);
+	r->env = env;
+	r->env_len = elen;
+	memcpy(r->to_oin, row.to_oin, sizeof(r->to_oin));
 	memcpy(r->event_id, m.event_id, 16);
 	log_info("event %s type %s to %s queued (case %s)", kpd_id(m.event_id,
 	    id), events_type_name(m.event_type), m.recipient_oin, s->case_ref);
@@ -558,6 +564,7 @@ s_reply(kpd_t *d, struct api_req *r)
 static void
 s_cleanup(struct api_req *r)
 {
+	free(r->env);
 	if (r->free_owned != NULL)
 		r->free_owned(r->owned);
 	if (r->req != NULL)
@@ -610,7 +617,8 @@ s_finish(kpd_t *d, struct api_req *batch, size_t n)
 			    (ProtobufCBinaryData){ 16, batch[i].event_id };
 			batch[i].resp.result_case = KP__RESPONSE__RESULT_SEND;
 			batch[i].resp.send = &batch[i].send_resp;
-			d->outbound_dirty = true;
+			outbound_send_now(d, batch[i].to_oin, batch[i].event_id,
+			    batch[i].env, batch[i].env_len);
 		}
 		s_reply(d, &batch[i]);
 		s_cleanup(&batch[i]);

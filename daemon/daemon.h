@@ -67,6 +67,10 @@ void inbound_monitor(kpd_t *d);
 int outbound_links_open(kpd_t *d, kp_err_t *err);
 void outbound_links_close(kpd_t *d);
 void outbound_send_due(kpd_t *d);
+/* Send a just-committed envelope at once (its row is already scheduled
+ * for the retry, so a failed attempt here costs nothing). */
+void outbound_send_now(kpd_t *d, const char *oin, const uint8_t id[16],
+    const uint8_t *env, size_t len);
 void outbound_drain(kpd_t *d, link_t *l);
 void outbound_monitor(kpd_t *d, link_t *l);
 void outbound_expire(kpd_t *d);

@@ -8,6 +8,9 @@
  * (reload, crash) without losing anything.
  *
  * Delivery state machine of an outbox row (store.h):
+ *   0. new               -> stored with attempts 1, next = now + backoff,
+ *                           and sent at once after the commit
+ *                           (apisrv.c -> outbound_send_now)
  *   1. pending, due      -> sent; attempts+1, next = now + backoff
  *                           (outbound_send_due)
  *   2. pending, not due  -> due again when the backoff runs out, or at once
@@ -141,6 +144,38 @@ s_link_find(kpd_t *d, const char *oin)
 	return NULL;
 }
 
+/* Send one envelope frame on l without blocking; -1 if not connected. */
+static int
+s_send_frame(link_t *l, const uint8_t id[16], const uint8_t *env, size_t len)
+{
+	zmq_msg_t m;
+	char text[37];
+
+	if (zmq_msg_init_size(&m, len + 1) != 0)
+		return -1;
+	((uint8_t *)zmq_msg_data(&m))[0] = KPD_FRAME_ENVELOPE;
+	memcpy((uint8_t *)zmq_msg_data(&m) + 1, env, len);
+	if (zmq_msg_send(&m, l->dealer, ZMQ_DONTWAIT) < 0) {
+		zmq_msg_close(&m);
+		log_debug("event %s: %s not connected; retry later",
+		    kpd_id(id, text), l->oin);
+		return -1;
+	}
+	return 0;
+}
+
+void
+outbound_send_now(kpd_t *d, const char *oin, const uint8_t id[16],
+    const uint8_t *env, size_t len)
+{
+	link_t *l = s_link_find(d, oin);
+	char text[37];
+
+	if (l != NULL && s_send_frame(l, id, env, len) == 0)
+		log_debug("event %s sent to %s (attempt 1)", kpd_id(id, text),
+		    oin);
+}
+
 struct attempt {
 	uint8_t id[16];
 	uint32_t attempts;
@@ -162,7 +197,6 @@ s_send_one(void *arg, const outbox_row_t *row, const uint8_t *env,
 	struct due_walk *w = arg;
 	link_t *l = s_link_find(w->d, row->to_oin);
 	struct attempt *a = &w->att[w->n];
-	zmq_msg_t m;
 	char id[37];
 
 	if (w->n == w->cap)
@@ -176,15 +210,8 @@ s_send_one(void *arg, const outbox_row_t *row, const uint8_t *env,
 		    "kept pending", kpd_id(row->event_id, id), row->to_oin);
 		return 0;
 	}
-	zmq_msg_init_size(&m, len + 1);
-	((uint8_t *)zmq_msg_data(&m))[0] = KPD_FRAME_ENVELOPE;
-	memcpy((uint8_t *)zmq_msg_data(&m) + 1, env, len);
-	if (zmq_msg_send(&m, l->dealer, ZMQ_DONTWAIT) < 0) {
-		zmq_msg_close(&m);
-		log_debug("event %s: %s not connected; retry later",
-		    kpd_id(row->event_id, id), row->to_oin);
+	if (s_send_frame(l, row->event_id, env, len) != 0)
 		return 0;
-	}
 	w->sent++;
 	log_debug("event %s sent to %s (attempt %u)", kpd_id(row->event_id, id),
 	    row->to_oin, a->attempts);

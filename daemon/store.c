@@ -9,7 +9,8 @@
  * connection is opened SQLITE_OPEN_NOMUTEX).
  *
  * Invariants:
- *  1. An outbox row is born PENDING in store_outbox_insert (attempts 0,
+ *  1. An outbox row is born PENDING in store_outbox_insert (attempts and
+ *     next_attempt_ms as the caller scheduled the first send,
  *     updated_ms = created_ms, no receipt).  seq is an AUTOINCREMENT rowid:
  *     it only grows and is never reused.
  *  2. PENDING -> DELIVERED | REJECTED only in store_outbox_settle, and only
@@ -811,7 +812,6 @@ store_outbox_insert(store_t *s, outbox_row_t *row, const uint8_t *env,
 	int ret = -1;
 
 	row->state = STORE_PENDING;
-	row->attempts = 0;
 	row->updated_ms = row->created_ms;
 	row->has_receipt = false;
 	memset(row->receipt_digest, 0, sizeof(row->receipt_digest));

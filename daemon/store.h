@@ -81,8 +81,9 @@ void store_rollback(store_t *s);
 
 /* ---- outbox ---- */
 
-/* Insert a new pending row (state, attempts, updated_ms, seq ignored;
- * seq is returned in row->seq).  A duplicate event_id is KP_ERR_INVALID_ARG. */
+/* Insert a new pending row (state, updated_ms, seq and the receipt fields
+ * are ignored; attempts and next_attempt_ms are the caller's schedule; seq
+ * is returned in row->seq).  A duplicate event_id is KP_ERR_INVALID_ARG. */
 int store_outbox_insert(store_t *s, outbox_row_t *row, const uint8_t *env,
     size_t env_len, kp_err_t *err) __attribute__((warn_unused_result));
 

@@ -114,6 +114,7 @@ s_orow(int n, const char *to)
 	r.created_ms = T0 + (uint64_t)n;
 	r.expires_ms = T0 + 1000000 + (uint64_t)n;
 	r.next_attempt_ms = T0 + (uint64_t)n;
+	r.attempts = 1;
 	memset(r.envelope_digest, 0x50 + n, sizeof(r.envelope_digest));
 	return r;
 }
@@ -202,7 +203,7 @@ Test(store, outbox_round_trip)
 	s_insert(&f, &a);
 	s_insert(&f, &b);
 	cr_assert_eq(a.state, STORE_PENDING);
-	cr_assert_eq(a.attempts, 0);
+	cr_assert_eq(a.attempts, 1, "insert keeps the caller's first attempt");
 	cr_assert_eq(a.updated_ms, a.created_ms);
 	cr_assert_not(a.has_receipt);
 	cr_assert_gt(a.seq, 0);

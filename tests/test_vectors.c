@@ -160,7 +160,8 @@ s_tbs(const char *label, const uint8_t *body, size_t blen,
 	out[l + 2] = (uint8_t)(blen >> 8);
 	out[l + 3] = (uint8_t)blen;
 	memcpy(out + l + 4, body, blen);
-	memcpy(out + l + 4 + blen, tail, tlen);
+	if (tlen > 0)
+		memcpy(out + l + 4 + blen, tail, tlen);
 	return l + 4 + blen + tlen;
 }
 
