@@ -343,20 +343,24 @@ static void
 s_outbox_head(void)
 {
 	printf(S_OUTBOX_ROW, "EVENT ID", "TYPE", "TO", "CASE", "STATE",
-	    "TRIES", "CREATED", "REASON");
+	    "TRIES", "CREATED", "RECEIPT (digest, reason)");
 }
 
 static void
 s_outbox_row(const json_t *o)
 {
 	const char *reason = s_str(o, "reason");
-	char n[32];
+	char n[32], receipt[64];
 
+	bool has_reason = strcmp(reason, "none") != 0 && strcmp(reason, "-") != 0;
+
+	snprintf(receipt, sizeof(receipt), "%.16s%s%s",
+	    json_object_get(o, "receipt_digest") ? s_str(o, "receipt_digest") :
+	    "", has_reason ? " " : "", has_reason ? reason : "");
 	printf(S_OUTBOX_ROW, s_str(o, "event_id"), s_str(o, "event_type"),
 	    s_str(o, "to_oin"), s_str(o, "case_ref"), s_str(o, "state"),
 	    s_num(o, "attempts", n, sizeof(n)), s_str(o, "created_at"),
-	    strcmp(reason, "none") == 0 || strcmp(reason, "-") == 0 ? "" :
-	    reason);
+	    receipt);
 }
 
 static void
