@@ -5,6 +5,7 @@
  */
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <criterion/criterion.h>
@@ -193,5 +194,102 @@ Test(daemon, inbox_ack_consumes_each_event_once)
 	cr_assert_eq(resp->inbox->n_items, 1);
 	cr_assert(resp->inbox->items[0]->acknowledged);
 	kp__response__free_unpacked(resp, NULL);
+	td_chain_stop_all(&c);
+}
+
+Test(daemon, expired_event_becomes_a_dead_letter)
+{
+	td_chain_t c;
+	td_org_t *lp;
+	Kp__Request req = KP__REQUEST__INIT;
+	Kp__SendRequest s = KP__SEND_REQUEST__INIT;
+	Kp__Response *resp, *out;
+	Kp__StatusResponse st;
+	uint8_t payload[2] = { 0x08, 0x02 };
+
+	td_chain_make(&c, NULL);
+	lp = td_org(&c, OIN_LEERPLICHT);
+	td_start(lp);                       /* Halt never comes up */
+	s.has_event_type = s.has_payload = s.has_ttl_seconds = 1;
+	s.event_type = KP__EVENT_TYPE__EVENT_TYPE_REFERRAL;
+	s.payload = (ProtobufCBinaryData){ 2, payload };
+	s.to_oin = OIN_HALT;
+	s.case_ref = "LP-DEAD";
+	s.ttl_seconds = 1;
+	req.op_case = KP__REQUEST__OP_SEND;
+	req.send = &s;
+	cr_assert_eq(td_call(lp, &req, &resp, 5000), 0);
+	cr_assert(resp->ok, "%s", resp->error);
+	kp__response__free_unpacked(resp, NULL);
+	cr_assert(td_log_has(lp, "dead letter", 5000));
+	td_status(lp, &st);
+	cr_assert_eq(st.outbox_dead, 1);
+	cr_assert_eq(st.outbox_pending, 0);
+	out = td_outbox(lp);
+	cr_assert_eq(out->outbox->items[0]->state,
+	    KP__DELIVERY_STATE__DELIVERY_STATE_DEAD);
+	kp__response__free_unpacked(out, NULL);
+	td_chain_stop_all(&c);
+}
+
+Test(daemon, check_reports_every_problem_and_exits_1)
+{
+	td_chain_t c;
+	td_org_t *lp;
+	char out[8192];
+
+	td_chain_make(&c, NULL);
+	lp = td_org(&c, OIN_LEERPLICHT);
+	cr_assert_eq(test_sh_output(out, sizeof(out), "%s/ketenpostd --config "
+	    "%s --check", test_bin(), lp->conf), 0, "%s", out);
+	cr_assert(strstr(out, "check: ok") != NULL, "%s", out);
+	/* a secret key readable by others: refused, naming the file */
+	cr_assert_eq(test_sh("chmod 0644 %s/orgs/%s/sign.key", c.dir,
+	    OIN_LEERPLICHT), 0);
+	cr_assert_eq(test_sh_output(out, sizeof(out), "%s/ketenpostd --config "
+	    "%s --check", test_bin(), lp->conf), 1, "%s", out);
+	cr_assert(strstr(out, "sign.key") && strstr(out, "0644"), "%s", out);
+	cr_assert(strstr(out, "key_file_mode") != NULL, "%s", out);
+	/* the daemon itself refuses to start the same way */
+	cr_assert_eq(test_sh_output(out, sizeof(out), "%s/ketenpostd --config "
+	    "%s", test_bin(), lp->conf), 1, "%s", out);
+	cr_assert(strstr(out, "sign.key") != NULL, "%s", out);
+	cr_assert_eq(test_sh("chmod 0600 %s/orgs/%s/sign.key", c.dir,
+	    OIN_LEERPLICHT), 0);
+	/* a revoked partner is named, and makes the check fail */
+	cr_assert_eq(test_sh("%s/ketenpost-certs revoke --dir %s --oin %s "
+	    ">/dev/null", test_bin(), c.dir, OIN_HALT), 0);
+	cr_assert_eq(test_sh_output(out, sizeof(out), "%s/ketenpostd --config "
+	    "%s --check", test_bin(), lp->conf), 1, "%s", out);
+	cr_assert(strstr(out, "cert_revoked") && strstr(out, OIN_HALT), "%s",
+	    out);
+	/* a broken config: every problem with FILE:LINE */
+	cr_assert_eq(test_sh("printf '[ketenpostd]\\nchain_dir = %s\\norg = 123\\n"
+	    "bogus = 1\\n' > %s.bad", c.dir, lp->conf), 0);
+	cr_assert_eq(test_sh_output(out, sizeof(out), "%s/ketenpostd --config "
+	    "%s.bad --check", test_bin(), lp->conf), 1, "%s", out);
+	cr_assert(strstr(out, ".bad:3:") && strstr(out, ".bad:4:"), "%s", out);
+}
+
+Test(daemon, api_socket_and_database_are_private)
+{
+	td_chain_t c;
+	td_org_t *lp;
+	struct stat st;
+	char path[4200];
+
+	td_chain_make(&c, NULL);
+	lp = td_org(&c, OIN_LEERPLICHT);
+	td_start(lp);
+	cr_assert_eq(stat(lp->api + strlen("ipc://"), &st), 0);
+	cr_assert(S_ISSOCK(st.st_mode));
+	cr_assert_eq(st.st_mode & 077, 0, "api.sock mode %o", st.st_mode & 0777);
+	snprintf(path, sizeof(path), "%s/orgs/%s/state", c.dir, OIN_LEERPLICHT);
+	cr_assert_eq(stat(path, &st), 0);
+	cr_assert_eq(st.st_mode & 077, 0, "state dir mode %o", st.st_mode & 0777);
+	snprintf(path, sizeof(path), "%s/orgs/%s/state/ketenpost.db", c.dir,
+	    OIN_LEERPLICHT);
+	cr_assert_eq(stat(path, &st), 0);
+	cr_assert_eq(st.st_mode & 077, 0, "database mode %o", st.st_mode & 0777);
 	td_chain_stop_all(&c);
 }
