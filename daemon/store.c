@@ -1047,26 +1047,29 @@ out:
 
 /* ---- inbox ---- */
 
-int
-store_inbox_find(store_t *s, const uint8_t id[16], inbox_row_t *row,
-    uint8_t **receipt, size_t *rlen, bool *found, kp_err_t *err)
+/* One inbox row by id, with the extra blob column of statement `which`
+ * (the receipt for ST_IN_FIND, the sealed payload for ST_IN_GET). */
+static int
+s_inbox_one(store_t *s, int which, const char *what, const uint8_t id[16],
+    inbox_row_t *row, uint8_t **blob, size_t *blen, bool *found,
+    kp_err_t *err)
 {
-	sqlite3_stmt *st = s->st[ST_IN_FIND];
+	sqlite3_stmt *st = s->st[which];
 	int ret = -1;
 
 	*found = false;
-	if (receipt != NULL)
-		*receipt = NULL;
+	if (blob != NULL)
+		*blob = NULL;
 	if (sqlite3_bind_blob(st, 1, id, 16, SQLITE_STATIC) != SQLITE_OK) {
-		s_fail(s, err, "inbox find");
+		s_fail(s, err, what);
 		goto out;
 	}
-	if (s_step_one(s, st, "inbox find", found, err) != 0)
+	if (s_step_one(s, st, what, found, err) != 0)
 		goto out;
 	if (*found) {
 		s_read_inbox(st, row);
-		if (receipt != NULL &&
-		    s_col_dup(st, IN_NCOLS, receipt, rlen, err) != 0) {
+		if (blob != NULL &&
+		    s_col_dup(st, IN_NCOLS, blob, blen, err) != 0) {
 			*found = false;
 			goto out;
 		}
@@ -1075,6 +1078,14 @@ store_inbox_find(store_t *s, const uint8_t id[16], inbox_row_t *row,
 out:
 	s_done(st);
 	return ret;
+}
+
+int
+store_inbox_find(store_t *s, const uint8_t id[16], inbox_row_t *row,
+    uint8_t **receipt, size_t *rlen, bool *found, kp_err_t *err)
+{
+	return s_inbox_one(s, ST_IN_FIND, "inbox find", id, row, receipt, rlen,
+	    found, err);
 }
 
 int
@@ -1148,30 +1159,8 @@ int
 store_inbox_get(store_t *s, const uint8_t id[16], inbox_row_t *row,
     uint8_t **payload, size_t *plen, bool *found, kp_err_t *err)
 {
-	sqlite3_stmt *st = s->st[ST_IN_GET];
-	int ret = -1;
-
-	*found = false;
-	if (payload != NULL)
-		*payload = NULL;
-	if (sqlite3_bind_blob(st, 1, id, 16, SQLITE_STATIC) != SQLITE_OK) {
-		s_fail(s, err, "inbox get");
-		goto out;
-	}
-	if (s_step_one(s, st, "inbox get", found, err) != 0)
-		goto out;
-	if (*found) {
-		s_read_inbox(st, row);
-		if (payload != NULL &&
-		    s_col_dup(st, IN_NCOLS, payload, plen, err) != 0) {
-			*found = false;
-			goto out;
-		}
-	}
-	ret = 0;
-out:
-	s_done(st);
-	return ret;
+	return s_inbox_one(s, ST_IN_GET, "inbox get", id, row, payload, plen,
+	    found, err);
 }
 
 /* Whether an inbox row exists (for store_inbox_ack's error). */
