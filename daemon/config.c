@@ -2,27 +2,12 @@
  * config.c: read and validate ketenpostd.conf (see config.h and
  * docs/ketenpostd.conf.5).
  *
- * The file is read whole into memory and handed to inih line by line
- * through our own ini_reader (s_reader), never with ini_parse().  Debian's
- * libinih is built without INI_HANDLER_LINENO, so the handler is not told
- * the line; the reader is, because inih asks for exactly one line, parses
- * it and calls the handler for it before it asks for the next.  Counting
- * in the reader also fixes two ways inih's own count goes wrong: a line
- * longer than ini_max_line (200) is split by fgets() into several "lines",
- * and only the first syntax error is returned.  So the reader:
- *   1. hands out one physical line at a time and counts it (s_next_line);
- *      an over-long line or one with a NUL byte is reported and handed to
- *      inih as an empty line, so nothing of it is parsed;
- *   2. classifies it the way inih will (s_classify): blank or comment,
- *      [section] header (checked here: inih does not tell the handler
- *      about sections, so an unknown or malformed header would otherwise
- *      go unnoticed), an indented continuation of the previous value, or
- *      a key = value line;
- *   3. on the next call checks that a line that had to reach the handler
- *      did (s_line_done); if inih found no '=' or ':' it never does, and
- *      that is reported as a syntax error on that line.
- * The rejected alternative, ini_parse_string() once per line, loses the
- * section and the continuation state between calls.
+ * The syntax is lib/inifile.c's business: it hands out one physical line
+ * at a time to inih, so every problem carries its real line number, and
+ * it reports over-long lines, NUL bytes, syntax errors, headers without
+ * ']' and indented continuation lines.  This module checks the meaning:
+ * which sections (s_on_section) and keys (s_on_key) exist, their values,
+ * duplicates, required keys and the defaults derived from them.
  *
  * Every problem is formatted "FILE:LINE: message" (or "FILE: message" for
  * whole-file problems such as a missing required key), passed to the
@@ -34,8 +19,9 @@
  * or KP_ERR_INVALID_ARG (anything in the file: kperr.h has no config code).
  *
  * The file may be world-readable (ketenpost-certs writes it 0644: it holds
- * no secret) but not writable by group or others (style rule 12): whoever
- * can write it chooses the keys and peers the daemon trusts.
+ * no secret) but not writable by group or others (style rule 12, checked
+ * by inifile_read()): whoever can write it chooses the keys and peers the
+ * daemon trusts.
  *
  * Paths: relative values are made absolute against the realpath() of the
  * file's folder, then "." and ".." are resolved by name (s_abspath), so
@@ -43,12 +29,11 @@
  * not); the cost is that "link/.." is not what the kernel would make of
  * it.  cfg->path is absolute too, so a reload after chdir("/") works.
  *
- * This module must never act on a config that had a problem, and never
- * read more than S_MAX_FILE bytes.  It keeps no state between calls.
+ * This module must never act on a config that had a problem.  It keeps
+ * no state between calls.
  */
 #include <ctype.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -56,28 +41,23 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/stat.h>
 #include <sys/un.h>
-#include <unistd.h>
-
-#include <ini.h>
 
 #include "config.h"
+#include "inifile.h"
 #include "util.h"
 
-#define S_MAX_FILE (1024 * 1024)
 #define S_MS_PER_DAY (24ULL * 3600 * 1000)
 #define S_DUR_MAX (36500 * S_MS_PER_DAY)          /* 100 years */
 #define S_IPC_MAX (sizeof(((struct sockaddr_un *)0)->sun_path) - 1)
 #define S_DURATION_HINT "(use e.g. 500ms, 30s, 5m, 2h, 14d)"
 
-enum s_kind { S_BLANK, S_SECTION, S_KEY, S_CONT };
-
 /* Indexes into s_keys, in file order. */
 enum {
 	S_CHAIN_DIR, S_ORG, S_ORG_DIR, S_LISTEN, S_STATE_DIR, S_API,
-	S_VERBOSE, S_EVENT_TTL, S_RETRY_INITIAL, S_RETRY_MAX,
-	S_REPLAY_WINDOW, S_MAX_CLOCK_SKEW, S_BATCH_MAX, S_WATCHDOG, S_NKEYS
+	S_POLICY, S_VERBOSE, S_EVENT_TTL, S_RETRY_INITIAL, S_RETRY_MAX,
+	S_REPLAY_WINDOW, S_MAX_CLOCK_SKEW, S_BATCH_MAX, S_WATCHDOG,
+	S_PURGE_INTERVAL, S_NKEYS
 };
 
 struct s_parse;
@@ -101,19 +81,10 @@ struct s_parse {
 	const char *file;            /* as given: used in every message */
 	char base[KP_PATH_MAX];      /* absolute folder of the file */
 	config_t *cfg;               /* the fresh struct being built */
-	const char *buf;             /* the whole file, NUL terminated */
-	size_t len, pos;
-	int lineno;                  /* of the line inih is parsing */
-	enum s_kind kind;            /* of that line */
-	int handled;                 /* handler calls for that line */
-	int prev_key;                /* inih has a previous key to continue */
-	int skip_section;            /* in an unknown or malformed section */
+	inifile_t *ini;              /* reads the file, counts problems */
+	int lineno;                  /* of the key being set */
 	int line_of[S_NKEYS];        /* per s_keys[i]: line set on, 0 = not */
 	int ok[S_NKEYS];             /* per s_keys[i]: value accepted */
-	void (*report)(void *, const char *);
-	void *arg;
-	int n;                       /* problems so far */
-	kp_err_t *err;
 };
 
 static int s_set_path(struct s_parse *, const struct s_key *, const char *);
@@ -141,6 +112,8 @@ static const struct s_key s_keys[S_NKEYS] = {
 	[S_STATE_DIR] = { "ketenpostd", "state_dir", s_set_path,
 	    S_F(state_dir), 0, 0, 0 },
 	[S_API] = { "ketenpostd", "api", s_set_api, S_F(api), 0, 0, 0 },
+	[S_POLICY] = { "ketenpostd", "policy", s_set_path, S_F(policy),
+	    0, 0, 0 },
 	[S_VERBOSE] = { "ketenpostd", "verbose", s_set_int, S_F(verbose),
 	    0, 3, 0 },
 	[S_EVENT_TTL] = { "delivery", "event_ttl", s_set_duration,
@@ -157,6 +130,8 @@ static const struct s_key s_keys[S_NKEYS] = {
 	    S_F(batch_max), 1, 10000, 0 },
 	[S_WATCHDOG] = { "delivery", "watchdog", s_set_bool, S_F(watchdog),
 	    0, 1, 0 },
+	[S_PURGE_INTERVAL] = { "delivery", "purge_interval", s_set_duration,
+	    S_F(purge_interval_ms), 1000, S_DUR_MAX, 0 },
 };
 
 static const char *const s_sections[] = { "ketenpostd", "delivery" };
@@ -167,20 +142,13 @@ static const char *const s_sections[] = { "ketenpostd", "delivery" };
 static void __attribute__((format(printf, 4, 5)))
 s_problem(struct s_parse *st, int line, int code, const char *fmt, ...)
 {
-	char msg[512], out[KP_PATH_MAX + 600];
+	char msg[512];
 	va_list ap;
 
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	if (line > 0)
-		snprintf(out, sizeof(out), "%s:%d: %s", st->file, line, msg);
-	else
-		snprintf(out, sizeof(out), "%s: %s", st->file, msg);
-	if (st->report != NULL)
-		st->report(st->arg, out);
-	if (st->n++ == 0)
-		kp_fail(st->err, code, "%s", out);
+	inifile_problem(st->ini, line, code, "%s", msg);
 }
 
 /* A bad value of key k on the current line; always -1. */
@@ -202,29 +170,7 @@ s_bad(struct s_parse *st, const struct s_key *k, const char *fmt, ...)
 int
 config_parse_duration(const char *text, uint64_t *ms)
 {
-	static const struct { const char *unit; uint64_t ms; } units[] = {
-		{ "ms", 1 }, { "s", 1000 }, { "m", 60000 }, { "h", 3600000 },
-		{ "d", S_MS_PER_DAY },
-	};
-	uint64_t n = 0;
-	const char *p = text;
-	size_t i;
-
-	if (text == NULL || ms == NULL || !isdigit((unsigned char)*p))
-		return -1;
-	for (; isdigit((unsigned char)*p); p++)
-		if (__builtin_mul_overflow(n, 10, &n) ||
-		    __builtin_add_overflow(n, (uint64_t)(*p - '0'), &n))
-			return -1;
-	for (i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
-		if (strcmp(p, units[i].unit) != 0)
-			continue;
-		if (__builtin_mul_overflow(n, units[i].ms, &n))
-			return -1;
-		*ms = n;
-		return 0;
-	}
-	return -1;
+	return inifile_duration(text, ms);
 }
 
 /* A decimal number without sign or spaces, at most max; 0 / -1. */
@@ -495,7 +441,7 @@ s_set_bool(struct s_parse *st, const struct s_key *k, const char *v)
 	return s_bad(st, k, "'%.80s' is not on or off", v);
 }
 
-/* ---- inih handler ------------------------------------------------ */
+/* ---- inifile callbacks ------------------------------------------ */
 
 static const struct s_key *
 s_find_key(const char *section, const char *name)
@@ -509,212 +455,57 @@ s_find_key(const char *section, const char *name)
 	return NULL;
 }
 
-/* One name = value of the line st->lineno.  Always 1: we report. */
+/* A [name] header: 0 if known, else reported and -1 (its keys skipped). */
 static int
-s_handler(void *user, const char *section, const char *name,
-    const char *value)
+s_on_section(void *arg, const char *name, int lineno)
 {
-	struct s_parse *st = user;
+	struct s_parse *st = arg;
+	size_t i;
+
+	for (i = 0; i < sizeof(s_sections) / sizeof(s_sections[0]); i++)
+		if (strcmp(name, s_sections[i]) == 0)
+			return 0;
+	s_problem(st, lineno, KP_ERR_INVALID_ARG, "unknown section "
+	    "[%.60s] (known: [ketenpostd], [delivery])", name);
+	return -1;
+}
+
+/* One name = value on line lineno of a known section (or of none). */
+static void
+s_on_key(void *arg, const char *section, const char *name,
+    const char *value, int lineno)
+{
+	struct s_parse *st = arg;
 	const struct s_key *k;
 	size_t i;
 
-	st->handled++;
-	if (st->kind == S_CONT) {
-		if (st->skip_section)
-			return 1;
-		s_problem(st, st->lineno, KP_ERR_INVALID_ARG, "indented line "
-		    "continues the value of '%.40s'; values are one line "
-		    "(remove the indentation)", name);
-		return 1;
-	}
-	st->prev_key = 1;
-	if (st->skip_section)
-		return 1;
+	st->lineno = lineno;
 	if (*section == '\0') {
-		s_problem(st, st->lineno, KP_ERR_INVALID_ARG, "'%.40s' is "
-		    "outside any section (put it under [ketenpostd] or "
+		s_problem(st, lineno, KP_ERR_INVALID_ARG, "'%.40s' "
+		    "is outside any section (put it under [ketenpostd] or "
 		    "[delivery])", name);
-		return 1;
+		return;
 	}
 	if ((k = s_find_key(section, name)) == NULL) {
-		s_problem(st, st->lineno, KP_ERR_INVALID_ARG,
+		s_problem(st, lineno, KP_ERR_INVALID_ARG,
 		    "unknown key '%.40s' in [%s]", name, section);
-		return 1;
+		return;
 	}
 	i = (size_t)(k - s_keys);
 	if (st->line_of[i] != 0) {
-		s_problem(st, st->lineno, KP_ERR_INVALID_ARG, "duplicate key "
-		    "'%s' in [%s] (first set on line %d)", name, section,
+		s_problem(st, lineno, KP_ERR_INVALID_ARG, "duplicate "
+		    "key '%s' in [%s] (first set on line %d)", name, section,
 		    st->line_of[i]);
-		return 1;
+		return;
 	}
-	st->line_of[i] = st->lineno;
+	st->line_of[i] = lineno;
 	if (*value == '\0')
 		s_bad(st, k, "empty value (leave the key out for the default)");
 	else
 		st->ok[i] = k->set(st, k, value) == 0;
-	return 1;
-}
-
-/* ---- the reader: one physical line per call ---------------------- */
-
-/* Like inih: the first of `chars`, or of an inline ';' after a space. */
-static const char *
-s_find_chars_or_comment(const char *s, const char *chars)
-{
-	int was_space = 0;
-
-	while (*s != '\0' && strchr(chars, *s) == NULL &&
-	    !(was_space && *s == ';')) {
-		was_space = isspace((unsigned char)*s);
-		s++;
-	}
-	return s;
-}
-
-/* A [section] header at p (inih's rules: ']' before any inline comment). */
-static void
-s_section(struct s_parse *st, const char *p)
-{
-	const char *end = s_find_chars_or_comment(p + 1, "]");
-	int len = (int)(end - p - 1);
-	size_t i;
-
-	st->skip_section = 1;
-	if (*end != ']') {
-		s_problem(st, st->lineno, KP_ERR_INVALID_ARG,
-		    "section header has no closing ']'");
-		return;
-	}
-	st->prev_key = 0;
-	for (i = 0; i < sizeof(s_sections) / sizeof(s_sections[0]); i++)
-		if ((size_t)len == strlen(s_sections[i]) &&
-		    strncmp(p + 1, s_sections[i], (size_t)len) == 0) {
-			st->skip_section = 0;
-			return;
-		}
-	s_problem(st, st->lineno, KP_ERR_INVALID_ARG, "unknown section "
-	    "[%.*s] (known: [ketenpostd], [delivery])", len > 60 ? 60 : len,
-	    p + 1);
-}
-
-/* What inih will make of `line` (as handed to it); sections handled. */
-static enum s_kind
-s_classify(struct s_parse *st, const char *line)
-{
-	const char *p = line;
-
-	if (st->lineno == 1 && strncmp(p, "\xEF\xBB\xBF", 3) == 0)
-		p += 3;
-	while (isspace((unsigned char)*p))
-		p++;
-	if (*p == '\0' || *p == ';' || *p == '#')
-		return S_BLANK;
-	if (st->prev_key && p > line)
-		return S_CONT;
-	if (*p == '[') {
-		s_section(st, p);
-		return S_SECTION;
-	}
-	return S_KEY;
-}
-
-/* The line inih just parsed had to reach the handler: did it? */
-static void
-s_line_done(struct s_parse *st)
-{
-	if ((st->kind == S_KEY || st->kind == S_CONT) && st->handled == 0)
-		s_problem(st, st->lineno, KP_ERR_INVALID_ARG, "syntax error: "
-		    "expected 'key = value', '[section]' or a comment");
-	st->kind = S_BLANK;
-	st->handled = 0;
-}
-
-/* Copy the next physical line (no newline) to str, or "" if unusable. */
-static void
-s_next_line(struct s_parse *st, char *str, int num)
-{
-	const char *line = st->buf + st->pos;
-	const char *nl = memchr(line, '\n', st->len - st->pos);
-	size_t len = nl ? (size_t)(nl - line) : st->len - st->pos;
-
-	st->pos += len + (nl != NULL);
-	st->lineno++;
-	if (len > 0 && line[len - 1] == '\r')
-		len--;
-	str[0] = '\0';
-	if (memchr(line, '\0', len) != NULL)
-		s_problem(st, st->lineno, KP_ERR_INVALID_ARG,
-		    "line contains a NUL byte");
-	else if (num < 1 || len > (size_t)num - 1)
-		s_problem(st, st->lineno, KP_ERR_INVALID_ARG, "line is %zu "
-		    "characters long; at most %d are allowed", len, num - 1);
-	else {
-		memcpy(str, line, len);
-		str[len] = '\0';
-	}
-}
-
-static char *
-s_reader(char *str, int num, void *stream)
-{
-	struct s_parse *st = stream;
-
-	s_line_done(st);
-	if (st->pos >= st->len)
-		return NULL;
-	s_next_line(st, str, num);
-	st->kind = s_classify(st, str);
-	return str;
 }
 
 /* ---- whole file -------------------------------------------------- */
-
-/* Read path into a malloc'd, NUL-terminated buffer; 0 / -1 reported. */
-static int
-s_read(struct s_parse *st, char **buf, size_t *len)
-{
-	struct stat sb;
-	ssize_t r = 0;
-	int fd;
-
-	*buf = NULL;
-	if ((fd = open(st->file, O_RDONLY | O_CLOEXEC | O_NOCTTY)) == -1 ||
-	    fstat(fd, &sb) == -1) {
-		s_problem(st, 0, KP_ERR_IO, "cannot read: %s", strerror(errno));
-		goto fail;
-	}
-	if (!S_ISREG(sb.st_mode) || sb.st_size > S_MAX_FILE) {
-		s_problem(st, 0, KP_ERR_IO, "is not a regular file of at most "
-		    "%d bytes", S_MAX_FILE);
-		goto fail;
-	}
-	if (sb.st_mode & (S_IWGRP | S_IWOTH))
-		s_problem(st, 0, KP_ERR_INVALID_ARG, "is writable by group or "
-		    "others (mode %04o); run chmod go-w on it",
-		    (unsigned)(sb.st_mode & 07777));
-	if ((*buf = malloc((size_t)sb.st_size + 1)) == NULL) {
-		s_problem(st, 0, KP_ERR_NOMEM, "out of memory");
-		goto fail;
-	}
-	for (*len = 0; *len < (size_t)sb.st_size; *len += (size_t)r)
-		if ((r = read(fd, *buf + *len, (size_t)sb.st_size - *len)) <= 0)
-			break;
-	if (*len < (size_t)sb.st_size) {
-		s_problem(st, 0, KP_ERR_IO, "cannot read: %s",
-		    r == 0 ? "file shrank while reading" : strerror(errno));
-		goto fail;
-	}
-	(*buf)[*len] = '\0';
-	close(fd);
-	return 0;
-fail:
-	free(*buf);
-	*buf = NULL;
-	if (fd != -1)
-		close(fd);
-	return -1;
-}
 
 static void
 s_defaults(config_t *c)
@@ -728,6 +519,7 @@ s_defaults(config_t *c)
 	c->max_clock_skew_ms = 5 * 60 * 1000;
 	c->batch_max = 512;
 	c->watchdog = 1;
+	c->purge_interval_ms = 3600 * 1000;
 }
 
 /*
@@ -749,6 +541,11 @@ s_derive(struct s_parse *st)
 	    NULL) != 0)
 		s_problem(st, 0, KP_ERR_INVALID_ARG, "state_dir: the default "
 		    "<org_dir>/state is too long; set state_dir");
+	if (!st->line_of[S_POLICY] && st->ok[S_CHAIN_DIR] &&
+	    s_join(c->policy, sizeof(c->policy), c->chain_dir, "policy.ini",
+	    NULL) != 0)
+		s_problem(st, 0, KP_ERR_INVALID_ARG, "policy: the default "
+		    "<chain_dir>/policy.ini is too long; set policy");
 	if (st->line_of[S_API] || c->state_dir[0] == '\0')
 		return;
 	if (strlen(c->state_dir) + strlen("/api.sock") > S_IPC_MAX)
@@ -805,30 +602,14 @@ s_locate(struct s_parse *st)
 	return 0;
 }
 
-/* Read, parse and check st->file into st->cfg; problems in st->n. */
+/* Read, parse and check st->file into st->cfg; problems counted. */
 static void
 s_load(struct s_parse *st)
 {
-	char *buf = NULL;
-	size_t len = 0;
-	int rc;
-
-	if (s_read(st, &buf, &len) != 0)
+	if (inifile_read(st->ini) != 0 || s_locate(st) != 0)
 		return;
-	if (s_locate(st) != 0) {
-		free(buf);
-		return;
-	}
-	st->buf = buf;
-	st->len = len;
-	rc = ini_parse_stream(s_reader, st, s_handler, st);
-	/* Belt and braces: inih saw an error that s_line_done() did not. */
-	if (rc != 0 && st->n == 0)
-		s_problem(st, rc > 0 ? rc : 0, KP_ERR_INVALID_ARG,
-		    "inih could not parse this (error %d)", rc);
+	(void)inifile_parse(st->ini, s_on_section, s_on_key, st);
 	s_finish(st);
-	st->buf = NULL;
-	free(buf);
 }
 
 int
@@ -837,6 +618,7 @@ config_load(const char *path, config_t *cfg,
     int *n_problems, kp_err_t *err)
 {
 	struct s_parse st;
+	int n;
 
 	kp_err_clear(err);
 	if (n_problems != NULL)
@@ -845,19 +627,23 @@ config_load(const char *path, config_t *cfg,
 		return kp_fail(err, KP_ERR_INVALID_ARG, "config_load: no path");
 	memset(&st, 0, sizeof(st));
 	st.file = path;
-	st.report = report;
-	st.arg = arg;
-	st.err = err;
 	if ((st.cfg = malloc(sizeof(*st.cfg))) == NULL)
 		return kp_fail(err, KP_ERR_NOMEM, "%s: out of memory", path);
+	if ((st.ini = inifile_new(path, KP_ERR_INVALID_ARG, report, arg,
+	    err)) == NULL) {
+		free(st.cfg);
+		return -1;
+	}
 	s_defaults(st.cfg);
 	s_load(&st);
-	if (st.n == 0)
+	n = inifile_problems(st.ini);
+	if (n == 0)
 		memcpy(cfg, st.cfg, sizeof(*cfg));
+	inifile_destroy(&st.ini);
 	free(st.cfg);
 	if (n_problems != NULL)
-		*n_problems = st.n;
-	return st.n == 0 ? 0 : -1;
+		*n_problems = n;
+	return n == 0 ? 0 : -1;
 }
 
 int

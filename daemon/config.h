@@ -10,6 +10,7 @@
  *                                        ; every role except auditor)
  *   state_dir = <org_dir>/state          ; database and API socket
  *   api = ipc://<state_dir>/api.sock     ; local API endpoint
+ *   policy = <chain_dir>/policy.ini      ; the chain policy (agreement)
  *   verbose = 0
  *
  *   [delivery]
@@ -20,6 +21,7 @@
  *   max_clock_skew = 5m      ; events from further in the future are refused
  *   batch_max = 512          ; events per database transaction
  *   watchdog = on            ; sd_notify WATCHDOG=1 when systemd asks
+ *   purge_interval = 1h      ; how often retention is enforced
  *
  * Durations are an integer with a unit: ms, s, m, h, d.  Relative paths are
  * relative to the folder of the config file.  Unknown sections or keys,
@@ -43,6 +45,7 @@ typedef struct config {
 	char listen[256];              /* "" for none (auditor) */
 	char state_dir[KP_PATH_MAX];
 	char api[KP_PATH_MAX + 16];
+	char policy[KP_PATH_MAX];      /* "" until set: <chain_dir>/policy.ini */
 	int verbose;
 	uint64_t event_ttl_ms;
 	uint64_t retry_initial_ms;
@@ -51,6 +54,7 @@ typedef struct config {
 	uint64_t max_clock_skew_ms;
 	unsigned batch_max;
 	int watchdog;
+	uint64_t purge_interval_ms;
 } config_t;
 
 /*
