@@ -31,6 +31,8 @@ static const char *const s_names[KP_ERR_CODE_COUNT] = {
 	[KP_ERR_CIPHERTEXT_CORRUPT] = "ciphertext_corrupt",
 	[KP_ERR_DECRYPT] = "decrypt_failed",
 	[KP_ERR_MALFORMED_PAYLOAD] = "malformed_payload",
+	[KP_ERR_POLICY] = "policy_violation",
+	[KP_ERR_POLICY_MISMATCH] = "policy_mismatch",
 };
 
 int

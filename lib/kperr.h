@@ -35,6 +35,8 @@ enum kp_code {
 	KP_ERR_CIPHERTEXT_CORRUPT,
 	KP_ERR_DECRYPT,
 	KP_ERR_MALFORMED_PAYLOAD, /* decrypted, but not a valid event */
+	KP_ERR_POLICY,            /* the chain policy forbids this event */
+	KP_ERR_POLICY_MISMATCH,   /* sender and receiver apply other policies */
 	KP_ERR_CODE_COUNT
 };
 

@@ -1,0 +1,1214 @@
+/*
+ * policy.c: load the chain policy file and check events against it (see
+ * policy.h and docs/POLICY.md).
+ *
+ * This module owns the meaning of the policy file and the per-event
+ * checks; lib/inifile.c owns its syntax and the FILE:LINE reports.  Field
+ * names are checked against the event's protobuf descriptor
+ * (events_descriptor), so a policy can only name fields the schema has,
+ * and a rule keeps one struct s_field per descriptor field, indexed like
+ * desc->fields.
+ *
+ * Loading:
+ *   1. inifile_read() reads the exact bytes once; the hash is taken of
+ *      those bytes, so what is hashed is what was parsed;
+ *   2. s_on_section / s_on_key fill a fresh policy_t, reporting every
+ *      problem with its line and going on;
+ *   3. s_finish checks what needs the whole file (required keys, roles of
+ *      never_to and expects against recipients, expected answers against
+ *      their own rule);
+ *   4. on any problem the fresh policy_t is freed: a half-read policy is
+ *      never returned, so a reload can keep the old one.
+ *
+ * Checking (policy_check) refuses on the first violation with one line
+ * "TYPE: rule 'NAME': ..." (the rule names are stable; callers and tests
+ * match them).  It must never log or echo field values other than the
+ * offending number, and never accept what a rule does not mention: a
+ * field that is neither required nor allowed is forbidden.
+ */
+#include <ctype.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "envelope.h"
+#include "events.h"
+#include "inifile.h"
+#include "pbjson.h"
+#include "policy.h"
+#include "util.h"
+
+#define S_MAX_TYPE 8                 /* event types are 1..S_MAX_TYPE-1 */
+#define S_NROLES (KP_ROLE_AUDITOR + 1)
+#define S_HASH_LEN 32
+#define S_MS_PER_DAY (24ULL * 3600 * 1000)
+#define S_DUR_MAX (36500 * S_MS_PER_DAY)   /* 100 years */
+#define S_MAX_ITEMS_MAX 1000
+#define S_ITEM_MAX 64                /* longest list item */
+#define S_DURATION_HINT "(use e.g. 12h, 90d)"
+
+_Static_assert(KP__EVENT_TYPE__EVENT_TYPE_JBT_REQUEST < S_MAX_TYPE,
+    "S_MAX_TYPE must exceed every event type");
+
+/* Keys with one value per rule (index into line_of / ok). */
+enum {
+	S_K_PURPOSE, S_K_LEGAL_BASIS, S_K_SENDERS, S_K_RECIPIENTS,
+	S_K_REQUIRED, S_K_ALLOWED, S_K_RETENTION, S_NKEYS
+};
+
+/* Keys with one value per field (index into s_field.line). */
+enum { S_F_REQUIRED, S_F_ALLOWED, S_F_RANGE, S_F_DATE, S_F_MAX, S_NF };
+
+/* What the rule says about one field of the event's message. */
+struct s_field {
+	bool required, allowed, date, has_range, has_max;
+	unsigned never_to;        /* bit per role */
+	uint64_t lo, hi;          /* range; two's complement if signed */
+	size_t max_items;
+	int line[S_NF];           /* loading: where each was set, 0 = not */
+};
+
+struct s_expect {
+	int type;                 /* 0: no answer expected */
+	uint64_t lead_ms;
+	int line;                 /* loading */
+};
+
+struct policy_rule {
+	int type;
+	const char *name;                    /* "referral" */
+	const ProtobufCMessageDescriptor *desc;
+	char purpose[KP_LABEL_MAX + 1];
+	char legal_basis[KP_LABEL_MAX + 1];
+	unsigned senders, recipients;        /* bit per role */
+	uint64_t retention_ms;
+	struct s_expect expects[S_NROLES];
+	struct s_field *fields;              /* desc->n_fields of them */
+	/* Loading only. */
+	int line;                            /* first [name] header */
+	int line_of[S_NKEYS];
+	bool ok[S_NKEYS];
+	int never_line[S_NROLES];
+};
+
+struct policy {
+	char *path;
+	uint8_t hash[S_HASH_LEN];
+	policy_rule_t *rules[S_MAX_TYPE];
+};
+
+/* One policy_load() run. */
+struct s_load {
+	inifile_t *ini;
+	policy_t *pol;
+	policy_rule_t *cur;       /* section being read; NULL for [chain] */
+	int chain_line[2];        /* [chain] name, version */
+};
+
+typedef void (*s_setter)(struct s_load *, policy_rule_t *, const char *key,
+    const char *sub, const char *value, int line);
+
+/* ---- problems ---------------------------------------------------- */
+
+/* A problem on line `line` (0: the whole file). */
+static void __attribute__((format(printf, 3, 4)))
+s_problem(struct s_load *ld, int line, const char *fmt, ...)
+{
+	char msg[480];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	inifile_problem(ld->ini, line, KP_ERR_POLICY, "%s", msg);
+}
+
+/* A problem with `key` on line `line`. */
+static void __attribute__((format(printf, 4, 5)))
+s_bad(struct s_load *ld, int line, const char *key, const char *fmt, ...)
+{
+	char msg[400];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	s_problem(ld, line, "%s: %s", key, msg);
+}
+
+/* Refuse an event: KP_ERR_POLICY with one line; always -1. */
+static int __attribute__((format(printf, 2, 3)))
+s_refuse(kp_err_t *err, const char *fmt, ...)
+{
+	char msg[KP_ERR_MSG_MAX];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	return kp_fail(err, KP_ERR_POLICY, "%s", msg);
+}
+
+/* ---- small helpers ----------------------------------------------- */
+
+static unsigned
+s_role_bit(int role)
+{
+	return role > KP_ROLE_NONE && role < S_NROLES ? 1u << role : 0;
+}
+
+/* "halt, rvdk, om" for a role mask, into buf. */
+static const char *
+s_roles_text(unsigned mask, char *buf, size_t len)
+{
+	size_t o = 0;
+	int r;
+
+	buf[0] = '\0';
+	for (r = KP_ROLE_NONE + 1; r < S_NROLES && o < len; r++)
+		if (mask & s_role_bit(r))
+			o += (size_t)snprintf(buf + o, len - o, "%s%s",
+			    o > 0 ? ", " : "", kp_role_name(r));
+	return buf;
+}
+
+/* "referral, halt_outcome, ..." into buf. */
+static const char *
+s_types_text(char *buf, size_t len)
+{
+	size_t o = 0;
+	int t;
+
+	buf[0] = '\0';
+	for (t = 1; t < S_MAX_TYPE && o < len; t++)
+		if (events_descriptor(t) != NULL)
+			o += (size_t)snprintf(buf + o, len - o, "%s%s",
+			    o > 0 ? ", " : "", events_type_name(t));
+	return buf;
+}
+
+/* The index of field `name` of desc, or -1. */
+static int
+s_field_index(const ProtobufCMessageDescriptor *desc, const char *name)
+{
+	const ProtobufCFieldDescriptor *f =
+	    protobuf_c_message_descriptor_get_field_by_name(desc, name);
+
+	return f != NULL ? (int)(f - desc->fields) : -1;
+}
+
+/*
+ * The next item of a comma-separated list at *p, spaces around it
+ * dropped, into out.  1 / 0 at the end / -1 for an empty item (",,", a
+ * leading or trailing ',') or one longer than len - 1.
+ */
+static int
+s_list_next(const char **p, char *out, size_t len)
+{
+	const char *s = *p, *e, *end;
+
+	if (*s == '\0')
+		return 0;
+	e = strchrnul(s, ',');
+	for (end = e; s < end && isspace((unsigned char)*s); s++)
+		;
+	while (end > s && isspace((unsigned char)end[-1]))
+		end--;
+	*p = e;
+	if (*e == ',') {
+		*p = e + 1;
+		if (*(*p + strspn(*p, " \t")) == '\0')
+			return -1;
+	}
+	if (end == s || (size_t)(end - s) >= len)
+		return -1;
+	memcpy(out, s, (size_t)(end - s));
+	out[end - s] = '\0';
+	return 1;
+}
+
+/* A decimal number without sign or spaces, at most max; 0 / -1. */
+static int
+s_parse_uint(const char *text, uint64_t max, uint64_t *out)
+{
+	uint64_t n = 0;
+
+	if (!isdigit((unsigned char)*text))
+		return -1;
+	for (; isdigit((unsigned char)*text); text++)
+		if (__builtin_mul_overflow(n, 10, &n) ||
+		    __builtin_add_overflow(n, (uint64_t)(*text - '0'), &n))
+			return -1;
+	if (*text != '\0' || n > max)
+		return -1;
+	*out = n;
+	return 0;
+}
+
+/* ---- integer field types ----------------------------------------- */
+
+static bool
+s_signed(const ProtobufCFieldDescriptor *f)
+{
+	switch (f->type) {
+	case PROTOBUF_C_TYPE_INT32: case PROTOBUF_C_TYPE_SINT32:
+	case PROTOBUF_C_TYPE_SFIXED32: case PROTOBUF_C_TYPE_INT64:
+	case PROTOBUF_C_TYPE_SINT64: case PROTOBUF_C_TYPE_SFIXED64:
+	case PROTOBUF_C_TYPE_ENUM:
+		return true;
+	default:
+		return false;
+	}
+}
+
+static bool
+s_integer(const ProtobufCFieldDescriptor *f)
+{
+	return s_signed(f) || f->type == PROTOBUF_C_TYPE_UINT32 ||
+	    f->type == PROTOBUF_C_TYPE_FIXED32 ||
+	    f->type == PROTOBUF_C_TYPE_UINT64 ||
+	    f->type == PROTOBUF_C_TYPE_FIXED64;
+}
+
+static bool
+s_wide(const ProtobufCFieldDescriptor *f)
+{
+	switch (f->type) {
+	case PROTOBUF_C_TYPE_INT64: case PROTOBUF_C_TYPE_SINT64:
+	case PROTOBUF_C_TYPE_SFIXED64: case PROTOBUF_C_TYPE_UINT64:
+	case PROTOBUF_C_TYPE_FIXED64:
+		return true;
+	default:
+		return false;
+	}
+}
+
+/* a < b in the field's own signedness. */
+static bool
+s_less(const ProtobufCFieldDescriptor *f, uint64_t a, uint64_t b)
+{
+	return s_signed(f) ? (int64_t)a < (int64_t)b : a < b;
+}
+
+/* v in decimal, signed or not as the field is. */
+static const char *
+s_num_text(const ProtobufCFieldDescriptor *f, uint64_t v, char *buf,
+    size_t len)
+{
+	if (s_signed(f))
+		snprintf(buf, len, "%jd", (intmax_t)(int64_t)v);
+	else
+		snprintf(buf, len, "%ju", (uintmax_t)v);
+	return buf;
+}
+
+/*
+ * One range bound for field f: decimal, '-' allowed for signed types,
+ * within what the field's type can hold.  0 / -1.
+ */
+static int
+s_parse_bound(const ProtobufCFieldDescriptor *f, const char *text,
+    uint64_t *out)
+{
+	bool neg = s_signed(f) && *text == '-';
+	uint64_t mag, max;
+
+	if (s_signed(f))
+		max = s_wide(f) ? (uint64_t)INT64_MAX : (uint64_t)INT32_MAX;
+	else
+		max = s_wide(f) ? UINT64_MAX : UINT32_MAX;
+	if (s_parse_uint(text + neg, max + neg, &mag) != 0)
+		return -1;
+	*out = neg ? (uint64_t)0 - mag : mag;
+	return 0;
+}
+
+/* ---- values of rule keys: each reports its own problems ---------- */
+
+/* purpose, legal_basis: what the envelope header can carry. */
+static void
+s_set_label(struct s_load *ld, policy_rule_t *r, const char *key,
+    const char *sub, const char *v, int line)
+{
+	char *dst = strcmp(key, "purpose") == 0 ? r->purpose : r->legal_basis;
+	size_t n = strlen(v);
+
+	(void)sub;
+	if (n > KP_LABEL_MAX || strspn(v, "abcdefghijklmnopqrstuvwxyz"
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._:/-") != n) {
+		s_bad(ld, line, key, "'%.80s' is not 1-%d characters of "
+		    "[A-Za-z0-9._:/-]", v, KP_LABEL_MAX);
+		return;
+	}
+	memcpy(dst, v, n + 1);
+	r->ok[strcmp(key, "purpose") == 0 ? S_K_PURPOSE : S_K_LEGAL_BASIS] = 1;
+}
+
+/* One role of a list; its bit, or 0 after reporting. */
+static unsigned
+s_one_role(struct s_load *ld, const char *key, const char *name, int line)
+{
+	int role = kp_role_from_string(name);
+
+	if (role == KP_ROLE_AUDITOR) {
+		s_bad(ld, line, key, "role auditor may not send or receive "
+		    "events");
+		return 0;
+	}
+	if (role == KP_ROLE_NONE || s_role_bit(role) == 0) {
+		s_bad(ld, line, key, "unknown role '%.40s' (roles: leerplicht, "
+		    "halt, rvdk, om, jbt)", name);
+		return 0;
+	}
+	return s_role_bit(role);
+}
+
+/* senders, recipients: a list of roles. */
+static void
+s_set_roles(struct s_load *ld, policy_rule_t *r, const char *key,
+    const char *sub, const char *v, int line)
+{
+	char item[S_ITEM_MAX];
+	unsigned mask = 0, bit;
+	bool ok = true;
+	int rc;
+
+	(void)sub;
+	while ((rc = s_list_next(&v, item, sizeof(item))) != 0) {
+		bit = 0;
+		if (rc < 0) {
+			s_bad(ld, line, key, "empty or over-long list item");
+			ok = false;
+		} else if ((bit = s_one_role(ld, key, item, line)) == 0)
+			ok = false;
+		else if (mask & bit) {
+			s_bad(ld, line, key, "role %s is listed twice", item);
+			ok = false;
+		}
+		mask |= bit;
+	}
+	if (strcmp(key, "senders") == 0) {
+		r->senders = mask;
+		r->ok[S_K_SENDERS] = ok;
+	} else {
+		r->recipients = mask;
+		r->ok[S_K_RECIPIENTS] = ok;
+	}
+}
+
+/* One field of a required/allowed list; 0 / -1 after reporting. */
+static int
+s_list_field(struct s_load *ld, policy_rule_t *r, const char *key,
+    const char *name, int line)
+{
+	int req = strcmp(key, "required") == 0, i;
+	struct s_field *f;
+
+	if ((i = s_field_index(r->desc, name)) < 0) {
+		s_bad(ld, line, key, "%s has no field '%.40s'", r->name, name);
+		return -1;
+	}
+	f = &r->fields[i];
+	if (f->line[req ? S_F_REQUIRED : S_F_ALLOWED] == line) {
+		s_bad(ld, line, key, "field '%s' is listed twice", name);
+		return -1;
+	}
+	if (req && f->allowed) {
+		s_bad(ld, line, key, "field '%s' is both required and allowed "
+		    "(line %d)", name, f->line[S_F_ALLOWED]);
+		return -1;
+	}
+	if (!req && f->required) {
+		s_bad(ld, line, key, "field '%s' is both required (line %d) "
+		    "and allowed", name, f->line[S_F_REQUIRED]);
+		return -1;
+	}
+	f->line[req ? S_F_REQUIRED : S_F_ALLOWED] = line;
+	if (req)
+		f->required = true;
+	else
+		f->allowed = true;
+	return 0;
+}
+
+/* required, allowed: lists of field names. */
+static void
+s_set_fields(struct s_load *ld, policy_rule_t *r, const char *key,
+    const char *sub, const char *v, int line)
+{
+	char item[S_ITEM_MAX];
+	int rc;
+
+	(void)sub;
+	while ((rc = s_list_next(&v, item, sizeof(item))) != 0) {
+		if (rc < 0)
+			s_bad(ld, line, key, "empty or over-long list item");
+		else
+			(void)s_list_field(ld, r, key, item, line);
+	}
+}
+
+/* A duration from 1ms to 36500d into *ms; 0 / -1 after reporting. */
+static int
+s_duration(struct s_load *ld, const char *key, const char *v, int line,
+    uint64_t *ms)
+{
+	if (inifile_duration(v, ms) != 0) {
+		s_bad(ld, line, key, "'%.80s' is not a duration "
+		    S_DURATION_HINT, v);
+		return -1;
+	}
+	if (*ms == 0 || *ms > S_DUR_MAX) {
+		s_bad(ld, line, key, "'%.80s' is not from 1ms to 36500d", v);
+		return -1;
+	}
+	return 0;
+}
+
+static void
+s_set_retention(struct s_load *ld, policy_rule_t *r, const char *key,
+    const char *sub, const char *v, int line)
+{
+	(void)sub;
+	r->ok[S_K_RETENTION] =
+	    s_duration(ld, key, v, line, &r->retention_ms) == 0;
+}
+
+/*
+ * The field named by the key's suffix (range.SUB), not set before by a
+ * key of the same kind (slot); NULL after reporting.
+ */
+static struct s_field *
+s_sub_field(struct s_load *ld, policy_rule_t *r, const char *key,
+    const char *sub, int slot, int line)
+{
+	struct s_field *f;
+	int i;
+
+	if ((i = s_field_index(r->desc, sub)) < 0) {
+		s_bad(ld, line, key, "%s has no field '%.40s'", r->name, sub);
+		return NULL;
+	}
+	f = &r->fields[i];
+	if (f->line[slot] != 0) {
+		s_problem(ld, line, "duplicate key "
+		    "'%s' in [%s] (first set on line %d)", key, r->name,
+		    f->line[slot]);
+		return NULL;
+	}
+	f->line[slot] = line;
+	return f;
+}
+
+/* range.FIELD = LOW..HIGH, inclusive, for an integer field. */
+static void
+s_set_range(struct s_load *ld, policy_rule_t *r, const char *key,
+    const char *sub, const char *v, int line)
+{
+	struct s_field *f = s_sub_field(ld, r, key, sub, S_F_RANGE, line);
+	const ProtobufCFieldDescriptor *fd;
+	char lo[32];
+	const char *dots = strstr(v, "..");
+	uint64_t a, b;
+
+	if (f == NULL)
+		return;
+	fd = &r->desc->fields[f - r->fields];
+	if (!s_integer(fd) || fd->type == PROTOBUF_C_TYPE_ENUM) {
+		s_bad(ld, line, key, "field '%s' is not an integer field", sub);
+		return;
+	}
+	if (dots == NULL || (size_t)(dots - v) >= sizeof(lo)) {
+		s_bad(ld, line, key, "'%.80s' is not a range LOW..HIGH", v);
+		return;
+	}
+	snprintf(lo, sizeof(lo), "%.*s", (int)(dots - v), v);
+	if (s_parse_bound(fd, lo, &a) != 0 ||
+	    s_parse_bound(fd, dots + 2, &b) != 0 || s_less(fd, b, a)) {
+		s_bad(ld, line, key, "'%.80s' is not a range LOW..HIGH of "
+		    "numbers the field can hold, with LOW <= HIGH", v);
+		return;
+	}
+	f->lo = a;
+	f->hi = b;
+	f->has_range = true;
+}
+
+/* date.FIELD = yes, for a uint32 field holding YYYYMMDD. */
+static void
+s_set_date(struct s_load *ld, policy_rule_t *r, const char *key,
+    const char *sub, const char *v, int line)
+{
+	struct s_field *f = s_sub_field(ld, r, key, sub, S_F_DATE, line);
+
+	if (f == NULL)
+		return;
+	if (r->desc->fields[f - r->fields].type != PROTOBUF_C_TYPE_UINT32) {
+		s_bad(ld, line, key, "field '%s' is not a uint32 (YYYYMMDD)",
+		    sub);
+		return;
+	}
+	if (strcmp(v, "yes") != 0) {
+		s_bad(ld, line, key, "'%.80s' is not yes (leave the key out "
+		    "for no)", v);
+		return;
+	}
+	f->date = true;
+}
+
+/* max_items.FIELD = N, for a repeated field. */
+static void
+s_set_max_items(struct s_load *ld, policy_rule_t *r, const char *key,
+    const char *sub, const char *v, int line)
+{
+	struct s_field *f = s_sub_field(ld, r, key, sub, S_F_MAX, line);
+	uint64_t n;
+
+	if (f == NULL)
+		return;
+	if (r->desc->fields[f - r->fields].label != PROTOBUF_C_LABEL_REPEATED) {
+		s_bad(ld, line, key, "field '%s' is not a repeated field", sub);
+		return;
+	}
+	if (s_parse_uint(v, S_MAX_ITEMS_MAX, &n) != 0 || n == 0) {
+		s_bad(ld, line, key, "'%.80s' is not a number from 1 to %d", v,
+		    S_MAX_ITEMS_MAX);
+		return;
+	}
+	f->max_items = (size_t)n;
+	f->has_max = true;
+}
+
+/* The role of never_to.ROLE / expects.ROLE, not set before; 0 if bad. */
+static int
+s_sub_role(struct s_load *ld, policy_rule_t *r, const char *key,
+    const char *sub, int *lines, int line)
+{
+	int role = kp_role_from_string(sub);
+
+	if (role == KP_ROLE_NONE || s_role_bit(role) == 0) {
+		s_bad(ld, line, key, "unknown role '%.40s' (roles: leerplicht, "
+		    "halt, rvdk, om, jbt)", sub);
+		return 0;
+	}
+	if (lines[role] != 0) {
+		s_problem(ld, line, "duplicate key "
+		    "'%s' in [%s] (first set on line %d)", key, r->name,
+		    lines[role]);
+		return 0;
+	}
+	lines[role] = line;
+	return role;
+}
+
+/* never_to.ROLE = fields never sent to that role. */
+static void
+s_set_never_to(struct s_load *ld, policy_rule_t *r, const char *key,
+    const char *sub, const char *v, int line)
+{
+	char item[S_ITEM_MAX];
+	int role, rc, i;
+
+	if ((role = s_sub_role(ld, r, key, sub, r->never_line, line)) == 0)
+		return;
+	while ((rc = s_list_next(&v, item, sizeof(item))) != 0) {
+		if (rc < 0)
+			s_bad(ld, line, key, "empty or over-long list item");
+		else if ((i = s_field_index(r->desc, item)) < 0)
+			s_bad(ld, line, key, "%s has no field '%.40s'",
+			    r->name, item);
+		else
+			r->fields[i].never_to |= s_role_bit(role);
+	}
+}
+
+/* expects.ROLE = ANSWER_TYPE LEAD_TIME */
+static void
+s_set_expects(struct s_load *ld, policy_rule_t *r, const char *key,
+    const char *sub, const char *v, int line)
+{
+	int lines[S_NROLES], role, type;
+	char name[S_ITEM_MAX], types[200];
+	size_t n = strcspn(v, " \t");
+	uint64_t ms;
+
+	for (role = 0; role < S_NROLES; role++)
+		lines[role] = r->expects[role].line;
+	if ((role = s_sub_role(ld, r, key, sub, lines, line)) == 0)
+		return;
+	r->expects[role].line = line;
+	snprintf(name, sizeof(name), "%.*s", (int)n, v);
+	if ((type = events_type_from_name(name)) == 0) {
+		s_bad(ld, line, key, "unknown event type '%.40s' (known: %s)",
+		    name, s_types_text(types, sizeof(types)));
+		return;
+	}
+	v += n + strspn(v + n, " \t");
+	if (s_duration(ld, key, v, line, &ms) != 0)
+		return;
+	r->expects[role].type = type;
+	r->expects[role].lead_ms = ms;
+}
+
+/* ---- sections and keys ------------------------------------------- */
+
+static const struct {
+	const char *name;
+	int slot;                 /* S_K_* */
+	s_setter set;
+} s_keys[] = {
+	{ "purpose", S_K_PURPOSE, s_set_label },
+	{ "legal_basis", S_K_LEGAL_BASIS, s_set_label },
+	{ "senders", S_K_SENDERS, s_set_roles },
+	{ "recipients", S_K_RECIPIENTS, s_set_roles },
+	{ "required", S_K_REQUIRED, s_set_fields },
+	{ "allowed", S_K_ALLOWED, s_set_fields },
+	{ "retention", S_K_RETENTION, s_set_retention },
+};
+
+/* Keys NAME.SUB: SUB is a field or a role; duplicates checked per SUB. */
+static const struct {
+	const char *prefix;       /* with the dot */
+	s_setter set;
+} s_dotted[] = {
+	{ "never_to.", s_set_never_to },
+	{ "range.", s_set_range },
+	{ "date.", s_set_date },
+	{ "max_items.", s_set_max_items },
+	{ "expects.", s_set_expects },
+};
+
+#define S_N(a) (sizeof(a) / sizeof((a)[0]))
+
+/* A new empty rule for event type t; NULL if out of memory. */
+static policy_rule_t *
+s_rule_new(int t)
+{
+	policy_rule_t *r = calloc(1, sizeof(*r));
+
+	if (r == NULL)
+		return NULL;
+	r->type = t;
+	r->name = events_type_name(t);
+	r->desc = events_descriptor(t);
+	r->fields = calloc(r->desc->n_fields ? r->desc->n_fields : 1,
+	    sizeof(*r->fields));
+	if (r->fields == NULL) {
+		free(r);
+		return NULL;
+	}
+	return r;
+}
+
+static int
+s_on_section(void *arg, const char *name, int lineno)
+{
+	struct s_load *ld = arg;
+	char types[200];
+	int t;
+
+	ld->cur = NULL;
+	if (strcmp(name, "chain") == 0)
+		return 0;
+	if ((t = events_type_from_name(name)) <= 0 || t >= S_MAX_TYPE) {
+		s_problem(ld, lineno, "unknown section "
+		    "[%.60s] (known: chain, %s)", name,
+		    s_types_text(types, sizeof(types)));
+		return -1;
+	}
+	if (ld->pol->rules[t] == NULL &&
+	    (ld->pol->rules[t] = s_rule_new(t)) == NULL) {
+		inifile_problem(ld->ini, lineno, KP_ERR_NOMEM, "out of memory");
+		return -1;
+	}
+	ld->cur = ld->pol->rules[t];
+	if (ld->cur->line == 0)
+		ld->cur->line = lineno;
+	return 0;
+}
+
+/* [chain] name = free text, version = label; both informational. */
+static void
+s_chain_key(struct s_load *ld, const char *key, const char *v, int line)
+{
+	int i = strcmp(key, "name") == 0 ? 0 :
+	    strcmp(key, "version") == 0 ? 1 : -1;
+
+	if (i < 0) {
+		s_problem(ld, line, "unknown key "
+		    "'%.40s' in [chain] (known: name, version)", key);
+		return;
+	}
+	if (ld->chain_line[i] != 0) {
+		s_problem(ld, line, "duplicate key "
+		    "'%s' in [chain] (first set on line %d)", key,
+		    ld->chain_line[i]);
+		return;
+	}
+	ld->chain_line[i] = line;
+	if (*v == '\0')
+		s_bad(ld, line, key, "empty value");
+}
+
+/* A key of an event type section. */
+static void
+s_rule_key(struct s_load *ld, policy_rule_t *r, const char *key,
+    const char *v, int line)
+{
+	size_t i, n;
+
+	for (i = 0; i < S_N(s_keys); i++) {
+		if (strcmp(key, s_keys[i].name) != 0)
+			continue;
+		if (r->line_of[s_keys[i].slot] != 0) {
+			s_problem(ld, line, "duplicate "
+			    "key '%s' in [%s] (first set on line %d)", key,
+			    r->name, r->line_of[s_keys[i].slot]);
+			return;
+		}
+		r->line_of[s_keys[i].slot] = line;
+		if (*v == '\0')
+			s_bad(ld, line, key, "empty value");
+		else
+			s_keys[i].set(ld, r, key, NULL, v, line);
+		return;
+	}
+	for (i = 0; i < S_N(s_dotted); i++) {
+		n = strlen(s_dotted[i].prefix);
+		if (strncmp(key, s_dotted[i].prefix, n) != 0)
+			continue;
+		if (*v == '\0')
+			s_bad(ld, line, key, "empty value");
+		else
+			s_dotted[i].set(ld, r, key, key + n, v, line);
+		return;
+	}
+	s_problem(ld, line, "unknown key '%.40s' "
+	    "in [%s]", key, r->name);
+}
+
+static void
+s_on_key(void *arg, const char *section, const char *key, const char *v,
+    int line)
+{
+	struct s_load *ld = arg;
+
+	if (*section == '\0')
+		s_problem(ld, line, "'%.40s' is "
+		    "outside any section (put it under [chain] or an event "
+		    "type such as [referral])", key);
+	else if (ld->cur == NULL)
+		s_chain_key(ld, key, v, line);
+	else
+		s_rule_key(ld, ld->cur, key, v, line);
+}
+
+/* ---- whole-file checks ------------------------------------------- */
+
+/* Every rule names its purpose, legal basis, roles and retention. */
+static void
+s_finish_keys(struct s_load *ld, const policy_rule_t *r)
+{
+	static const int need[] = { S_K_PURPOSE, S_K_LEGAL_BASIS, S_K_SENDERS,
+	    S_K_RECIPIENTS, S_K_RETENTION };
+	size_t i, k;
+
+	for (i = 0; i < S_N(need); i++) {
+		for (k = 0; s_keys[k].slot != need[i]; k++)
+			;
+		if (r->line_of[need[i]] == 0)
+			s_problem(ld, r->line, "[%s] "
+			    "has no '%s' (required)", r->name, s_keys[k].name);
+	}
+}
+
+/* Range, date and max_items only make sense for fields that may occur. */
+static void
+s_finish_field(struct s_load *ld, const policy_rule_t *r, size_t i)
+{
+	static const struct { int slot; const char *prefix; } kinds[] = {
+		{ S_F_RANGE, "range" }, { S_F_DATE, "date" },
+		{ S_F_MAX, "max_items" },
+	};
+	const struct s_field *f = &r->fields[i];
+	const char *name = r->desc->fields[i].name;
+	size_t k;
+
+	if (f->required || f->allowed)
+		return;
+	for (k = 0; k < S_N(kinds); k++)
+		if (f->line[kinds[k].slot] != 0)
+			s_problem(ld, f->line[kinds[k].slot], "%s.%s: field "
+			    "'%s' is neither required nor allowed",
+			    kinds[k].prefix, name, name);
+}
+
+/* never_to.ROLE: ROLE receives this type; its fields are only allowed. */
+static void
+s_finish_never_to(struct s_load *ld, const policy_rule_t *r, int role)
+{
+	const char *rn = kp_role_name(role);
+	int line = r->never_line[role];
+	size_t i;
+
+	if (r->ok[S_K_RECIPIENTS] && !(r->recipients & s_role_bit(role)))
+		s_problem(ld, line, "never_to.%s: %s is not a recipient of %s",
+		    rn, rn, r->name);
+	for (i = 0; i < r->desc->n_fields; i++) {
+		if (!(r->fields[i].never_to & s_role_bit(role)))
+			continue;
+		if (r->fields[i].required)
+			s_problem(ld, line, "never_to.%s: field '%s' is "
+			    "required, so %s could never be sent to %s", rn,
+			    r->desc->fields[i].name, r->name, rn);
+		else if (!r->fields[i].allowed)
+			s_problem(ld, line, "never_to.%s: field '%s' is "
+			    "neither required nor allowed", rn,
+			    r->desc->fields[i].name);
+	}
+}
+
+/* expects.ROLE: ROLE receives this type and may send the answer. */
+static void
+s_finish_expects(struct s_load *ld, const policy_rule_t *r, int role)
+{
+	const struct s_expect *e = &r->expects[role];
+	const policy_rule_t *a;
+	const char *rn = kp_role_name(role);
+
+	if (r->ok[S_K_RECIPIENTS] && !(r->recipients & s_role_bit(role)))
+		s_problem(ld, e->line, "expects.%s: %s "
+		    "is not a recipient of %s", rn, rn, r->name);
+	if (e->type == 0)
+		return;
+	if ((a = ld->pol->rules[e->type]) == NULL)
+		s_problem(ld, e->line, "expects.%s: "
+		    "the policy has no [%s] section", rn,
+		    events_type_name(e->type));
+	else if (a->ok[S_K_SENDERS] && !(a->senders & s_role_bit(role)))
+		s_problem(ld, e->line, "expects.%s: %s "
+		    "may not send %s", rn, rn, a->name);
+}
+
+static void
+s_finish(struct s_load *ld)
+{
+	const policy_rule_t *r;
+	int t, role, any = 0;
+	size_t i;
+
+	for (t = 1; t < S_MAX_TYPE; t++) {
+		if ((r = ld->pol->rules[t]) == NULL)
+			continue;
+		any = 1;
+		s_finish_keys(ld, r);
+		for (i = 0; i < r->desc->n_fields; i++)
+			s_finish_field(ld, r, i);
+		for (role = KP_ROLE_NONE + 1; role < S_NROLES; role++) {
+			if (r->never_line[role] != 0)
+				s_finish_never_to(ld, r, role);
+			if (r->expects[role].line != 0)
+				s_finish_expects(ld, r, role);
+		}
+	}
+	if (!any)
+		s_problem(ld, 0, "has no event type "
+		    "section (such as [referral]): nothing may be exchanged");
+}
+
+/* ---- load and accessors ------------------------------------------ */
+
+static void
+s_rule_free(policy_rule_t *r)
+{
+	if (r == NULL)
+		return;
+	free(r->fields);
+	free(r);
+}
+
+void
+policy_destroy(policy_t **self_p)
+{
+	int t;
+
+	if (self_p == NULL || *self_p == NULL)
+		return;
+	for (t = 0; t < S_MAX_TYPE; t++)
+		s_rule_free((*self_p)->rules[t]);
+	free((*self_p)->path);
+	free(*self_p);
+	*self_p = NULL;
+}
+
+/* Read, parse and check into ld->pol; the hash of the bytes read. */
+static void
+s_load(struct s_load *ld, const char *path)
+{
+	const uint8_t *data;
+	size_t len;
+
+	if ((ld->pol = calloc(1, sizeof(*ld->pol))) == NULL ||
+	    (ld->pol->path = strdup(path)) == NULL) {
+		inifile_problem(ld->ini, 0, KP_ERR_NOMEM, "out of memory");
+		return;
+	}
+	if (inifile_read(ld->ini) != 0)
+		return;
+	(void)inifile_parse(ld->ini, s_on_section, s_on_key, ld);
+	s_finish(ld);
+	data = inifile_data(ld->ini, &len);
+	if (crypto_generichash(ld->pol->hash, sizeof(ld->pol->hash), data, len,
+	    NULL, 0) != 0)
+		s_problem(ld, 0, "cannot hash");
+}
+
+int
+policy_load(const char *path, policy_t **out,
+    void (*report)(void *arg, const char *line), void *arg, int *n_problems,
+    kp_err_t *err)
+{
+	struct s_load ld;
+	int n;
+
+	kp_err_clear(err);
+	if (n_problems != NULL)
+		*n_problems = 0;
+	if (out == NULL || path == NULL)
+		return kp_fail(err, KP_ERR_INVALID_ARG, "policy_load: no path");
+	*out = NULL;
+	memset(&ld, 0, sizeof(ld));
+	if ((ld.ini = inifile_new(path, KP_ERR_POLICY, report, arg, err)) ==
+	    NULL)
+		return -1;
+	s_load(&ld, path);
+	n = inifile_problems(ld.ini);
+	if (n == 0) {
+		*out = ld.pol;
+		ld.pol = NULL;
+	}
+	policy_destroy(&ld.pol);
+	inifile_destroy(&ld.ini);
+	if (n_problems != NULL)
+		*n_problems = n;
+	return n == 0 ? 0 : -1;
+}
+
+const uint8_t *
+policy_hash(const policy_t *self)
+{
+	return self != NULL ? self->hash : NULL;
+}
+
+const char *
+policy_path(const policy_t *self)
+{
+	return self != NULL ? self->path : NULL;
+}
+
+const policy_rule_t *
+policy_rule(const policy_t *self, int event_type)
+{
+	if (self == NULL || event_type <= 0 || event_type >= S_MAX_TYPE)
+		return NULL;
+	return self->rules[event_type];
+}
+
+const char *
+policy_rule_purpose(const policy_rule_t *r)
+{
+	return r != NULL ? r->purpose : NULL;
+}
+
+const char *
+policy_rule_legal_basis(const policy_rule_t *r)
+{
+	return r != NULL ? r->legal_basis : NULL;
+}
+
+uint64_t
+policy_rule_retention_ms(const policy_rule_t *r)
+{
+	return r != NULL ? r->retention_ms : 0;
+}
+
+int
+policy_rule_expects(const policy_rule_t *r, int recipient_role,
+    int *answer_type, uint64_t *lead_ms)
+{
+	if (r == NULL || s_role_bit(recipient_role) == 0 ||
+	    r->expects[recipient_role].type == 0)
+		return -1;
+	if (answer_type != NULL)
+		*answer_type = r->expects[recipient_role].type;
+	if (lead_ms != NULL)
+		*lead_ms = r->expects[recipient_role].lead_ms;
+	return 0;
+}
+
+/* ---- checking events --------------------------------------------- */
+
+/* Sender and recipient roles of rule r. */
+static int
+s_check_roles(const policy_rule_t *r, int sender, int recipient,
+    kp_err_t *err)
+{
+	char allowed[128];
+
+	if (!(r->senders & s_role_bit(sender)))
+		return s_refuse(err, "%s: rule 'senders': role %s "
+		    "may not send %s (allowed: %s)", r->name,
+		    kp_role_name(sender), r->name,
+		    s_roles_text(r->senders, allowed, sizeof(allowed)));
+	if (!(r->recipients & s_role_bit(recipient)))
+		return s_refuse(err, "%s: rule 'recipients': role "
+		    "%s may not receive %s (allowed: %s)", r->name,
+		    kp_role_name(recipient), r->name,
+		    s_roles_text(r->recipients, allowed, sizeof(allowed)));
+	return 0;
+}
+
+/* True if YYYYMMDD is a date that exists, years 1900 to 9999. */
+static bool
+s_date_valid(uint64_t v)
+{
+	static const int mdays[] = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31,
+	    30, 31 };
+	uint64_t y = v / 10000, m = v / 100 % 100, d = v % 100;
+	bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+
+	if (y < 1900 || y > 9999 || m < 1 || m > 12 || d < 1)
+		return false;
+	return d <= (uint64_t)mdays[m - 1] + (m == 2 && leap);
+}
+
+/* Element i of integer or enum field f, sign-extended if signed. */
+static uint64_t
+s_element(const ProtobufCMessage *msg, const ProtobufCFieldDescriptor *f,
+    size_t i)
+{
+	const char *p = (const char *)msg + f->offset;
+
+	if (f->label == PROTOBUF_C_LABEL_REPEATED)
+		p = *(const char *const *)p;
+	if (s_wide(f))
+		return ((const uint64_t *)p)[i];
+	if (s_signed(f))
+		return (uint64_t)(int64_t)((const int32_t *)p)[i];
+	return ((const uint32_t *)p)[i];
+}
+
+/* Enumeration, range and date of one value v of field f ("name[i]"). */
+static int
+s_check_value(const policy_rule_t *r, const ProtobufCFieldDescriptor *f,
+    const struct s_field *fr, uint64_t v, const char *at, kp_err_t *err)
+{
+	const ProtobufCEnumDescriptor *ed = f->descriptor;
+	char a[32], b[32], c[32];
+
+	if (f->type == PROTOBUF_C_TYPE_ENUM && ((int32_t)v == 0 ||
+	    protobuf_c_enum_descriptor_get_value(ed, (int32_t)v) == NULL))
+		return s_refuse(err, "%s: rule 'enumeration': field '%s' is "
+		    "%d, not a value of %s", r->name, at, (int)(int32_t)v,
+		    ed->short_name);
+	if (fr->has_range && (s_less(f, v, fr->lo) || s_less(f, fr->hi, v)))
+		return s_refuse(err, "%s: rule 'range': field '%s' "
+		    "is %s, outside %s..%s", r->name, at,
+		    s_num_text(f, v, a, sizeof(a)),
+		    s_num_text(f, fr->lo, b, sizeof(b)),
+		    s_num_text(f, fr->hi, c, sizeof(c)));
+	if (fr->date && !s_date_valid(v))
+		return s_refuse(err, "%s: rule 'date': field '%s' "
+		    "is %ju, not an existing date YYYYMMDD", r->name, at,
+		    (uintmax_t)v);
+	return 0;
+}
+
+/* One present field: allowed, not never_to recipient, its values. */
+static int
+s_check_field(const policy_rule_t *r, const ProtobufCMessage *msg,
+    size_t idx, int recipient, kp_err_t *err)
+{
+	const ProtobufCFieldDescriptor *f = &r->desc->fields[idx];
+	const struct s_field *fr = &r->fields[idx];
+	bool rep = f->label == PROTOBUF_C_LABEL_REPEATED;
+	size_t i, n = 1;
+	char at[96];
+
+	if (!fr->required && !fr->allowed)
+		return s_refuse(err, "%s: rule 'at most': field "
+		    "'%s' is not allowed", r->name, f->name);
+	if (fr->never_to & s_role_bit(recipient))
+		return s_refuse(err, "%s: rule 'never to %s': "
+		    "field '%s' may not be sent to %s", r->name,
+		    kp_role_name(recipient), f->name, kp_role_name(recipient));
+	if (rep)
+		n = *(const size_t *)((const char *)msg + f->quantifier_offset);
+	if (fr->has_max && n > fr->max_items)
+		return s_refuse(err, "%s: rule 'max items': field "
+		    "'%s' has %zu items, at most %zu", r->name, f->name, n,
+		    fr->max_items);
+	if (!s_integer(f))
+		return 0;
+	for (i = 0; i < n; i++) {
+		snprintf(at, sizeof(at), rep ? "%s[%zu]" : "%s", f->name, i);
+		if (s_check_value(r, f, fr, s_element(msg, f, i), at, err) != 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* Every required field present (rule 'at least'). */
+static int
+s_check_required(const policy_rule_t *r, const ProtobufCMessage *msg,
+    kp_err_t *err)
+{
+	size_t i;
+
+	for (i = 0; i < r->desc->n_fields; i++)
+		if (r->fields[i].required &&
+		    !pbjson_field_present(msg, &r->desc->fields[i]))
+			return s_refuse(err, "%s: rule 'at least': "
+			    "required field '%s' is missing", r->name,
+			    r->desc->fields[i].name);
+	return 0;
+}
+
+int
+policy_check(const policy_t *self, int event_type, int sender_role,
+    int recipient_role, const ProtobufCMessage *event, kp_err_t *err)
+{
+	const policy_rule_t *r;
+	size_t i;
+
+	if (self == NULL || event == NULL)
+		return kp_fail(err, KP_ERR_INVALID_ARG, "policy_check: no "
+		    "policy or no event");
+	if (events_descriptor(event_type) == NULL)
+		return s_refuse(err, "event type %d: rule 'event "
+		    "type': not an event type", event_type);
+	if ((r = policy_rule(self, event_type)) == NULL)
+		return s_refuse(err, "%s: rule 'event type': the "
+		    "policy has no rule for %s", events_type_name(event_type),
+		    events_type_name(event_type));
+	if (event->descriptor != r->desc)
+		return kp_fail(err, KP_ERR_INVALID_ARG, "%s: the event is a %s "
+		    "message, not a %s", r->name, event->descriptor->short_name,
+		    r->desc->short_name);
+	if (s_check_roles(r, sender_role, recipient_role, err) != 0 ||
+	    s_check_required(r, event, err) != 0)
+		return -1;
+	if (event->n_unknown_fields != 0)
+		return s_refuse(err, "%s: rule 'at most': field "
+		    "number %u is not allowed", r->name,
+		    (unsigned)event->unknown_fields[0].tag);
+	for (i = 0; i < r->desc->n_fields; i++)
+		if (pbjson_field_present(event, &r->desc->fields[i]) &&
+		    s_check_field(r, event, i, recipient_role, err) != 0)
+			return -1;
+	return 0;
+}

@@ -1,0 +1,97 @@
+/*
+ * policy.h: the chain policy, the machine-readable chain agreement.
+ *
+ * One INI file (policy/mas.ini is the MAS chain's) states per event type:
+ * who may send it to whom, for which purpose and on which legal basis,
+ * which fields must and which may be present (everything else is
+ * forbidden), value ranges, how long payloads are kept, and which answer
+ * the sender expects from each recipient role and within what lead time.
+ * The BLAKE2b-256 hash of the file's exact bytes travels in every envelope
+ * header, so two daemons applying different agreements notice at once.
+ *
+ * File format (docs/POLICY.md has the full reference):
+ *
+ *   [chain]
+ *   name = MAS school-absence chain (example agreement)
+ *   version = 2026-11
+ *
+ *   [referral]                          ; one section per event type
+ *   purpose = mas.route_referral        ; processing-activity id
+ *   legal_basis = EXAMPLE-lpw-art-22    ; short legal reference
+ *   senders = leerplicht                ; roles allowed to send
+ *   recipients = halt, rvdk, om         ; roles allowed to receive
+ *   required = route, referral_kind, age_years   ; "at least"
+ *   allowed = absence_hours, late_count          ; "at most", in addition
+ *   never_to.leerplicht = indications   ; fields never sent to a role
+ *   range.age_years = 12..18            ; inclusive integer range
+ *   date.completed_on = yes             ; YYYYMMDD that exists
+ *   max_items.parallel_routes = 4       ; repeated field length cap
+ *   retention = 365d                    ; payload kept this long
+ *   expects.halt = halt_outcome 90d     ; answer type and lead time
+ *
+ * policy_t owns everything it returns; rules are borrowed pointers valid
+ * until policy_destroy.
+ */
+#ifndef KP_POLICY_H
+#define KP_POLICY_H
+
+#include <stdint.h>
+
+#include <protobuf-c/protobuf-c.h>
+
+#include "kperr.h"
+
+typedef struct policy policy_t;
+typedef struct policy_rule policy_rule_t;
+
+/*
+ * Read and validate the policy file.  Every problem is passed to
+ * report(arg, "FILE:LINE: message") (report may be NULL) and counted in
+ * *n_problems: unknown sections (not an event type or "chain"), unknown
+ * keys, unknown roles, field names that the event's schema does not have,
+ * a field both required and allowed, bad durations/ranges, an `expects`
+ * naming an unknown event type or a role that is not a recipient, missing
+ * purpose/legal_basis/senders/recipients/retention.  0 if valid, else -1
+ * (err = first problem, KP_ERR_POLICY; KP_ERR_IO if unreadable).
+ */
+int policy_load(const char *path, policy_t **out,
+    void (*report)(void *arg, const char *line), void *arg, int *n_problems,
+    kp_err_t *err) __attribute__((warn_unused_result));
+void policy_destroy(policy_t **self_p);
+
+/* BLAKE2b-256 of the file's bytes (32 bytes). */
+const uint8_t *policy_hash(const policy_t *self);
+/* The file it was read from. */
+const char *policy_path(const policy_t *self);
+
+/* The rule of an event type (Kp__EventType), NULL if the policy has none
+ * (then that type may not be exchanged at all). */
+const policy_rule_t *policy_rule(const policy_t *self, int event_type);
+const char *policy_rule_purpose(const policy_rule_t *r);
+const char *policy_rule_legal_basis(const policy_rule_t *r);
+uint64_t policy_rule_retention_ms(const policy_rule_t *r);
+/* The answer expected when sending to recipient_role: 0 and OUT
+ * answer_type, lead_ms; -1 if none is expected. */
+int policy_rule_expects(const policy_rule_t *r, int recipient_role,
+    int *answer_type, uint64_t *lead_ms);
+
+/*
+ * Check one event against the policy: a rule exists for event_type; the
+ * sender role and the recipient role are allowed; every required field is
+ * present; every present field is required or allowed and not never_to the
+ * recipient role; every enum value is in its enumeration (never 0);
+ * ranges, dates and max_items hold.  On the first violation: -1 with
+ * KP_ERR_POLICY and one line naming the event type, the rule and the
+ * field, e.g.
+ *   "referral: rule 'at most': field 'pv_subject' is not allowed"
+ *   "referral: rule 'senders': role halt may not send referral (allowed: leerplicht)"
+ *   "referral: rule 'at least': required field 'age_years' is missing"
+ *   "referral: rule 'range': field 'age_years' is 25, outside 12..18"
+ *   "jbt_request: rule 'never to leerplicht': field 'indications' may not be sent to leerplicht"
+ * `event` must be a message of events_descriptor(event_type).
+ */
+int policy_check(const policy_t *self, int event_type, int sender_role,
+    int recipient_role, const ProtobufCMessage *event, kp_err_t *err)
+    __attribute__((warn_unused_result));
+
+#endif
