@@ -31,6 +31,8 @@ void cli_print_json(const json_t *j);
 
 int cmd_seal(int argc, char **argv);
 int cmd_open(int argc, char **argv);
+int cmd_subject(int argc, char **argv);
+int cmd_purge(int argc, char **argv);
 /* commands.c: through the daemon's local API (api.c). */
 int cmd_send(int argc, char **argv);
 int cmd_outbox(int argc, char **argv);

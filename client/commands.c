@@ -1,6 +1,7 @@
 /*
  * commands.c: the subcommands that talk to the organisation's own daemon
- * over its local API (api.c): send, outbox, inbox, fetch, ack, status.
+ * over its local API (api.c): send, outbox, inbox, fetch, ack, status,
+ * subject, purge.
  *
  * Every command here follows the same steps, in this order, so that the
  * exit status tells what went wrong (design.md §8):
@@ -280,7 +281,7 @@ s_msg_json(const ProtobufCMessage *msg)
 			json_object_set_new(out, k, s_uuid_json(v));
 		else
 			json_object_set(out, k, v);
-		if (s_ends_with(k, "_at_ms"))
+		if (s_ends_with(k, "_at_ms") || s_ends_with(k, "_until_ms"))
 			s_add_time(out, k, v);
 	}
 	json_decref(in);
@@ -869,4 +870,129 @@ cmd_status(int argc, char **argv)
 		rc = cli_error("cannot show the daemon's answer");
 	kp__response__free_unpacked(r, NULL);
 	return rc;
+}
+
+/* ---- subject: what was shared about one case (GDPR art. 15) ---- */
+
+static const char s_subject_help[] =
+"usage: ketenpost subject REF [--json] [--api ENDPOINT | --config FILE]\n"
+"                         [--timeout SECONDS]\n"
+"Everything shared about local case REF, for the parents or youth who ask\n"
+"what was shared (GDPR art. 15): each event sent or received, when, with\n"
+"which organisation, its type, purpose and legal basis, the names of the\n"
+"fields shared (never their values), the delivery state, and whether the\n"
+"payload has been destroyed at the end of its retention.\n";
+
+static const struct cmd_spec s_subject_spec = {
+	"subject", s_subject_help, s_json_opts, s_list_opt, 1, 1,
+	"expected one local case reference"
+};
+
+static json_t *
+s_subject_json(const Kp__SubjectResponse *sr)
+{
+	json_t *o = json_object(), *items = json_array();
+	size_t i;
+
+	json_object_set_new(o, "case_ref", json_string(sr->case_ref ?
+	    sr->case_ref : ""));
+	for (i = 0; i < sr->n_items; i++)
+		json_array_append_new(items, s_msg_json(&sr->items[i]->base));
+	json_object_set_new(o, "items", items);
+	return o;
+}
+
+#define S_SUBJECT_ROW "%-24s  %-8s  %-32.32s  %-12s  %-22s  %-24s  %-9s  %s\n"
+
+static void
+s_subject_print(const json_t *o)
+{
+	const json_t *items = json_object_get(o, "items"), *it, *f;
+	char fields[600];
+	size_t i, j, n;
+
+	printf("Case %s: %zu event(s) shared\n", s_str(o, "case_ref"),
+	    json_array_size(items));
+	printf(S_SUBJECT_ROW, "WHEN", "SHARED", "WITH", "TYPE", "PURPOSE",
+	    "LEGAL BASIS", "STATE", "FIELDS SHARED");
+	json_array_foreach(items, i, it) {
+		n = 0;
+		fields[0] = '\0';
+		json_array_foreach(json_object_get(it, "fields"), j, f)
+			n += (size_t)snprintf(fields + n, n < sizeof(fields) ?
+			    sizeof(fields) - n : 0, "%s%s", j ? ", " : "",
+			    json_string_value(f));
+		printf(S_SUBJECT_ROW, s_str(it, "at"), s_str(it, "direction"),
+		    s_str(it, "partner_name"), s_str(it, "event_type"),
+		    s_str(it, "purpose"), s_str(it, "legal_basis"),
+		    json_object_get(it, "state") ? s_str(it, "state") : "received",
+		    json_is_true(json_object_get(it, "payload_destroyed")) ?
+		    "(payload destroyed) " : "");
+		if (fields[0] != '\0')
+			printf("%*s%s\n", 2, "", fields);
+	}
+}
+
+int
+cmd_subject(int argc, char **argv)
+{
+	Kp__SubjectRequest q = KP__SUBJECT_REQUEST__INIT;
+	Kp__Request req = KP__REQUEST__INIT;
+	Kp__Response *r = NULL;
+	struct list_args a;
+	struct cmd_ctx x;
+	json_t *o;
+	int rc;
+
+	memset(&a, 0, sizeof(a));
+	if ((rc = s_parse(&s_subject_spec, argc, argv, &x, &a)) != 0)
+		return rc;
+	q.case_ref = x.args[0];
+	req.op_case = KP__REQUEST__OP_SUBJECT;
+	req.subject = &q;
+	if ((rc = s_call(&x, &req, KP__RESPONSE__RESULT_SUBJECT, false,
+	    &r)) != 0)
+		return rc;
+	o = s_subject_json(r->subject);
+	if (a.json)
+		cli_print_json(o);
+	else
+		s_subject_print(o);
+	json_decref(o);
+	kp__response__free_unpacked(r, NULL);
+	return 0;
+}
+
+/* ---- purge: enforce retention now ---- */
+
+static const char s_purge_help[] =
+"usage: ketenpost purge [--api ENDPOINT | --config FILE] [--timeout SECONDS]\n"
+"Destroy now every payload whose retention period (chain policy) has ended;\n"
+"their metadata stays for the audit.  The daemon also does this on a timer.\n"
+"Prints \"purged N\".\n";
+
+static const struct cmd_spec s_purge_spec = {
+	"purge", s_purge_help, s_json_opts, s_list_opt, 0, 0,
+	"takes no arguments"
+};
+
+int
+cmd_purge(int argc, char **argv)
+{
+	Kp__Request req = KP__REQUEST__INIT;
+	Kp__Response *r = NULL;
+	struct list_args a;
+	struct cmd_ctx x;
+	int rc;
+
+	memset(&a, 0, sizeof(a));
+	if ((rc = s_parse(&s_purge_spec, argc, argv, &x, &a)) != 0)
+		return rc;
+	req.op_case = KP__REQUEST__OP_PURGE;
+	req.purge = 1;
+	if ((rc = s_call(&x, &req, KP__RESPONSE__RESULT_PURGE, false, &r)) != 0)
+		return rc;
+	printf("purged %" PRIu32 "\n", r->purge->purged);
+	kp__response__free_unpacked(r, NULL);
+	return 0;
 }

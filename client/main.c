@@ -28,6 +28,8 @@ static const struct command s_commands[] = {
 	{ "fetch", cmd_fetch, "one received event with its payload, as JSON" },
 	{ "ack", cmd_ack, "mark received events as handled" },
 	{ "status", cmd_status, "who the daemon is and its queue counts" },
+	{ "subject", cmd_subject, "everything shared about one case (GDPR art. 15)" },
+	{ "purge", cmd_purge, "destroy payloads whose retention has ended" },
 	{ "seal", cmd_seal, "seal one event offline into an envelope file" },
 	{ "open", cmd_open, "open an envelope file offline and print it" },
 };

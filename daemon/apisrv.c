@@ -37,6 +37,8 @@ struct api_req {
 	Kp__SendResponse send_resp;
 	Kp__AckResponse ack;
 	Kp__StatusResponse status;
+	Kp__SubjectResponse subject;
+	Kp__PurgeResponse purge;
 	uint8_t event_id[16];
 	char to_oin[21];
 	uint8_t *env;                 /* sealed envelope, sent after commit */
@@ -95,11 +97,17 @@ s_case_ref(kpd_t *d, struct api_req *r, const Kp__SendRequest *s,
 	return 0;
 }
 
+/*
+ * Everything is checked before anything is stored: the event type, the
+ * recipient (a verified partner), the local case reference, the payload
+ * (a valid event) and the chain policy (roles, fields, values).
+ * OUT: *to, *ev (caller frees), *rule.
+ */
 static int
 s_send_check(kpd_t *d, struct api_req *r, const Kp__SendRequest *s,
-    const peer_t **to)
+    const peer_t **to, ProtobufCMessage **ev, const policy_rule_t **rule)
 {
-	ProtobufCMessage *ev = NULL;
+	const partner_t *me = identity_public(d->chain->self);
 	kp_err_t e;
 
 	if (!s->has_event_type || events_descriptor(s->event_type) == NULL)
@@ -115,23 +123,30 @@ s_send_check(kpd_t *d, struct api_req *r, const Kp__SendRequest *s,
 	if (s->has_in_reply_to && s->in_reply_to.len != 16)
 		return s_fail(r, KP_ERR_INVALID_ARG, "in_reply_to must be an "
 		    "event id of 16 bytes");
-	if (!s->has_payload || events_unpack(s->event_type, s->payload.data,
-	    s->payload.len, &ev, &e) != 0)
-		return s_fail(r, s->has_payload ? e.code : KP_ERR_INVALID_ARG,
-		    "%s", s->has_payload ? e.msg : "no payload");
-	protobuf_c_message_free_unpacked(ev, NULL);
+	if (!s->has_payload)
+		return s_fail(r, KP_ERR_INVALID_ARG, "no payload");
+	if (events_unpack(s->event_type, s->payload.data, s->payload.len, ev,
+	    &e) != 0 || policy_check(d->policy, s->event_type,
+	    partner_role(me), partner_role(peer_partner(*to)), *ev, &e) != 0) {
+		log_warnx("send refused: %s", e.msg);
+		return s_fail(r, e.code, "%s", e.msg);
+	}
+	*rule = policy_rule(d->policy, s->event_type);
 	return 0;
 }
 
 static void
-s_meta(kpd_t *d, const Kp__SendRequest *s, envelope_meta_t *m, uint64_t now)
+s_meta(kpd_t *d, const Kp__SendRequest *s, const policy_rule_t *rule,
+    envelope_meta_t *m, uint64_t now)
 {
 	memset(m, 0, sizeof(*m));
 	kp_uuid_new(m->event_id);
 	m->event_type = s->event_type;
-	snprintf(m->purpose, sizeof(m->purpose), "mas.%s",
-	    events_type_name(s->event_type));
-	snprintf(m->legal_basis, sizeof(m->legal_basis), "mas-chain-agreement");
+	snprintf(m->purpose, sizeof(m->purpose), "%s",
+	    policy_rule_purpose(rule));
+	snprintf(m->legal_basis, sizeof(m->legal_basis), "%s",
+	    policy_rule_legal_basis(rule));
+	memcpy(m->policy_hash, policy_hash(d->policy), KP_DIGEST_LEN);
 	m->created_at_ms = now;
 	m->expires_at_ms = now + (s->has_ttl_seconds && s->ttl_seconds > 0 ?
 	    (uint64_t)s->ttl_seconds * 1000u : d->cfg.event_ttl_ms);
@@ -140,49 +155,91 @@ s_meta(kpd_t *d, const Kp__SendRequest *s, envelope_meta_t *m, uint64_t now)
 		memcpy(m->in_reply_to, s->in_reply_to.data, 16);
 }
 
+/* The outbox row of a sealed event, with the envelope sealed at rest
+ * under a fresh per-event key.  OUT: row, *at_rest (malloc'd). */
+static int
+s_outbox_row(kpd_t *d, const envelope_meta_t *m, const Kp__SendRequest *s,
+    const ProtobufCMessage *ev, const policy_rule_t *rule,
+    const uint8_t *env, size_t elen, uint64_t now, outbox_row_t *row,
+    uint8_t **at_rest, size_t *at_rest_len)
+{
+	uint8_t key[32];
+	int rc;
+
+	memcpy(row->event_id, m->event_id, 16);
+	row->event_type = m->event_type;
+	memcpy(row->to_oin, m->recipient_oin, sizeof(row->to_oin));
+	snprintf(row->case_local, sizeof(row->case_local), "%s", s->case_ref);
+	memcpy(row->case_ref, m->case_ref, 32);
+	row->has_reply_to = m->has_reply_to;
+	memcpy(row->in_reply_to, m->in_reply_to, 16);
+	row->created_ms = now;
+	row->expires_ms = m->expires_at_ms;
+	row->attempts = 1;  /* sent right after the commit: outbound_send_now */
+	row->next_attempt_ms = now + outbound_backoff_ms(&d->cfg, 1);
+	memcpy(row->purpose, m->purpose, sizeof(m->purpose));
+	memcpy(row->legal_basis, m->legal_basis, sizeof(m->legal_basis));
+	if (events_field_names(ev, row->fields, sizeof(row->fields)) != 0)
+		row->fields[0] = '\0';
+	row->retention_until_ms = now + policy_rule_retention_ms(rule);
+	row->has_event_key = true;
+	rc = atrest_event_key(d->storage_key, row->event_id, key,
+	    row->event_key) != 0 || atrest_seal(key, row->event_id, env, elen,
+	    at_rest, at_rest_len) != 0 ? -1 : 0;
+	sodium_memzero(key, sizeof(key));
+	return rc;
+}
+
 static int
 s_send(kpd_t *d, struct api_req *r, uint64_t now)
 {
 	const Kp__SendRequest *s = r->req->send;
+	const policy_rule_t *rule = NULL;
 	const peer_t *to = NULL;
+	ProtobufCMessage *ev = NULL;
 	envelope_meta_t m;
 	outbox_row_t row;
-	uint8_t *env = NULL;
-	size_t elen = 0;
+	uint8_t *env = NULL, *at_rest = NULL;
+	size_t elen = 0, alen = 0;
 	kp_err_t e;
 	char id[37];
+	int rc = -1;
 
-	if (s_send_check(d, r, s, &to) != 0)
-		return -1;
-	s_meta(d, s, &m, now);
-	if (s_case_ref(d, r, s, m.case_ref) != 0)
-		return -1;
 	memset(&row, 0, sizeof(row));
+	if (s_send_check(d, r, s, &to, &ev, &rule) != 0)
+		goto out;
+	s_meta(d, s, rule, &m, now);
+	if (s_case_ref(d, r, s, m.case_ref) != 0)
+		goto out;
 	if (envelope_seal(d->chain->dir, to, &m, s->payload.data,
-	    s->payload.len, &env, &elen, row.envelope_digest, &e) != 0)
-		return s_fail(r, e.code, "%s", e.msg);
-	memcpy(row.event_id, m.event_id, 16);
-	row.event_type = m.event_type;
-	memcpy(row.to_oin, m.recipient_oin, sizeof(row.to_oin));
-	snprintf(row.case_local, sizeof(row.case_local), "%s", s->case_ref);
-	memcpy(row.case_ref, m.case_ref, 32);
-	row.has_reply_to = m.has_reply_to;
-	memcpy(row.in_reply_to, m.in_reply_to, 16);
-	row.created_ms = now;
-	row.expires_ms = m.expires_at_ms;
-	row.attempts = 1;  /* sent right after the commit: outbound_send_now */
-	row.next_attempt_ms = now + outbound_backoff_ms(&d->cfg, 1);
-	if (store_outbox_insert(d->store, &row, env, elen, &e) != 0) {
-		free(env);
-		return s_fail(r, e.code, "%s", e.msg);
+	    s->payload.len, &env, &elen, row.envelope_digest, &e) != 0) {
+		s_fail(r, e.code, "%s", e.msg);
+		goto out;
+	}
+	if (s_outbox_row(d, &m, s, ev, rule, env, elen, now, &row, &at_rest,
+	    &alen) != 0) {
+		s_fail(r, KP_ERR_NOMEM, "sealing at rest failed");
+		goto out;
+	}
+	if (store_outbox_insert(d->store, &row, at_rest, alen, &e) != 0) {
+		s_fail(r, e.code, "%s", e.msg);
+		goto out;
 	}
 	r->env = env;
 	r->env_len = elen;
+	env = NULL;
 	memcpy(r->to_oin, row.to_oin, sizeof(r->to_oin));
 	memcpy(r->event_id, m.event_id, 16);
-	log_info("event %s type %s to %s queued (case %s)", kpd_id(m.event_id,
-	    id), events_type_name(m.event_type), m.recipient_oin, s->case_ref);
-	return 0;
+	log_info("event %s type %s to %s queued (purpose %s; fields %s)",
+	    kpd_id(m.event_id, id), events_type_name(m.event_type),
+	    m.recipient_oin, m.purpose, row.fields);
+	rc = 0;
+out:
+	if (ev != NULL)
+		protobuf_c_message_free_unpacked(ev, NULL);
+	free(env);
+	free(at_rest);
+	return rc;
 }
 
 /* ---- lists ---------------------------------------------------------------- */
@@ -263,6 +320,9 @@ s_outbox_item(void *arg, const outbox_row_t *row, const uint8_t *env,
 	o->created_at_ms = row->created_ms;
 	o->updated_at_ms = row->updated_ms;
 	o->envelope_digest = (ProtobufCBinaryData){ 32, b->env_digest };
+	o->has_retention_until_ms = o->has_payload_destroyed = 1;
+	o->retention_until_ms = row->retention_until_ms;
+	o->payload_destroyed = !row->has_event_key;
 	if (row->has_reply_to) {
 		memcpy(b->in_reply_to, row->in_reply_to, 16);
 		o->has_in_reply_to = 1;
@@ -346,6 +406,8 @@ s_inbox_fields(struct inbox_block *b, const inbox_row_t *row)
 	o->has_seq = o->has_event_id = o->has_event_type = 1;
 	o->has_case_pseudonym = o->has_created_at_ms = 1;
 	o->has_received_at_ms = o->has_acknowledged = o->has_envelope_digest = 1;
+	o->has_retention_until_ms = 1;
+	o->retention_until_ms = row->retention_until_ms;
 	o->seq = row->seq;
 	o->event_id = (ProtobufCBinaryData){ 16, b->event_id };
 	o->event_type = (Kp__EventType)row->event_type;
@@ -365,6 +427,21 @@ s_inbox_fields(struct inbox_block *b, const inbox_row_t *row)
 	}
 }
 
+/* Decrypt a stored payload with its per-event key. */
+static int
+s_open_payload(kpd_t *d, const inbox_row_t *row, const uint8_t *sealed,
+    size_t slen, uint8_t **plain, size_t *plen)
+{
+	uint8_t key[32];
+	int rc;
+
+	rc = atrest_event_key_unwrap(d->storage_key, row->event_id,
+	    row->event_key, key) != 0 || atrest_open(key, row->event_id, sealed,
+	    slen, plain, plen) != 0 ? -1 : 0;
+	sodium_memzero(key, sizeof(key));
+	return rc;
+}
+
 static int
 s_inbox_item(void *arg, const inbox_row_t *row, const uint8_t *sealed,
     size_t slen)
@@ -375,8 +452,8 @@ s_inbox_item(void *arg, const inbox_row_t *row, const uint8_t *sealed,
 	size_t plen = 0;
 	char id[37];
 
-	if (atrest_open(it->d->storage_key, row->event_id, sealed, slen, &plain,
-	    &plen) != 0) {
+	if (row->has_event_key && s_open_payload(it->d, row, sealed, slen,
+	    &plain, &plen) != 0) {
 		log_warnx("inbox: stored payload of %s does not decrypt "
 		    "(corrupt database or wrong key files)",
 		    kpd_id(row->event_id, id));
@@ -385,6 +462,8 @@ s_inbox_item(void *arg, const inbox_row_t *row, const uint8_t *sealed,
 	b = s_items_push(it, sizeof(*b) + plen);
 	if (b != NULL) {
 		s_inbox_fields(b, row);
+		b->item.has_payload_destroyed = 1;
+		b->item.payload_destroyed = !row->has_event_key;
 		if (plain != NULL) {
 			memcpy(b->payload, plain, plen);
 			b->item.has_payload = 1;
@@ -497,8 +576,117 @@ s_status(kpd_t *d, struct api_req *r, Kp__StatusResponse *st)
 	st->inbox_unacknowledged = unacked;
 	st->inbox_total = total;
 	st->uptime_ms = kp_now_ms() - d->started_ms;
+	st->has_policy_hash = 1;
+	st->policy_hash = (ProtobufCBinaryData){ 32,
+	    (uint8_t *)policy_hash(d->policy) };
+	st->policy = (char *)policy_path(d->policy);
 	r->resp.result_case = KP__RESPONSE__RESULT_STATUS;
 	r->resp.status = st;
+	return 0;
+}
+
+/* ---- subject access and retention ------------------------------------------ */
+
+/* A SubjectItem and copies of its strings in one allocation. */
+struct subject_block {
+	Kp__SubjectItem item;
+	uint8_t event_id[16];
+	char partner[21], purpose[65], legal_basis[65];
+	char fields[STORE_FIELDS_MAX];
+	char *names[64];
+	char partner_name[KP_NAME_MAX * 4 + 1];
+};
+
+static void
+s_split_fields(struct subject_block *b)
+{
+	char *save = NULL, *t;
+
+	b->item.n_fields = 0;
+	b->item.fields = b->names;
+	for (t = strtok_r(b->fields, ",", &save); t != NULL &&
+	    b->item.n_fields < 64; t = strtok_r(NULL, ",", &save))
+		b->names[b->item.n_fields++] = t;
+}
+
+static int
+s_subject_item(void *arg, const subject_row_t *row)
+{
+	struct items *it = arg;
+	struct subject_block *b = s_items_push(it, sizeof(*b));
+	const peer_t *p = directory_find(it->d->chain->dir, row->partner_oin);
+	Kp__SubjectItem *o;
+
+	if (b == NULL)
+		return 1;
+	snprintf(b->partner_name, sizeof(b->partner_name), "%s", p != NULL ?
+	    partner_name(peer_partner(p)) : "(no longer a partner)");
+	o = &b->item;
+	kp__subject_item__init(o);
+	memcpy(b->event_id, row->event_id, 16);
+	memcpy(b->partner, row->partner_oin, sizeof(b->partner));
+	memcpy(b->purpose, row->purpose, sizeof(b->purpose));
+	memcpy(b->legal_basis, row->legal_basis, sizeof(b->legal_basis));
+	memcpy(b->fields, row->fields, sizeof(b->fields));
+	s_split_fields(b);
+	o->has_event_id = o->has_event_type = o->has_at_ms = 1;
+	o->has_retention_until_ms = o->has_payload_destroyed = 1;
+	o->event_id = (ProtobufCBinaryData){ 16, b->event_id };
+	o->direction = row->sent ? "sent" : "received";
+	o->partner_oin = b->partner;
+	o->partner_name = b->partner_name;
+	o->event_type = (Kp__EventType)row->event_type;
+	o->purpose = b->purpose;
+	o->legal_basis = b->legal_basis;
+	o->at_ms = row->at_ms;
+	o->retention_until_ms = row->retention_until_ms;
+	o->payload_destroyed = row->destroyed;
+	if (row->sent) {
+		o->has_state = o->has_reason = 1;
+		o->state = (Kp__DeliveryState)row->state;
+		o->reason = (Kp__Reason)row->reason;
+	}
+	return 0;
+}
+
+static int
+s_subject(kpd_t *d, struct api_req *r)
+{
+	const Kp__SubjectRequest *q = r->req->subject;
+	struct items *it;
+	kp_err_t e;
+
+	if (q->case_ref == NULL || !pseudonym_ref_valid(q->case_ref))
+		return s_fail(r, KP_ERR_INVALID_ARG, "subject needs a local "
+		    "case reference");
+	if ((it = s_items_new(d, r)) == NULL)
+		return -1;
+	if (store_subject(d->store, q->case_ref, s_subject_item, it, &e) != 0)
+		return s_fail(r, e.code, "%s", e.msg);
+	kp__subject_response__init(&r->subject);
+	r->subject.case_ref = q->case_ref;
+	r->subject.n_items = it->n;
+	r->subject.items = (Kp__SubjectItem **)it->items;
+	r->resp.result_case = KP__RESPONSE__RESULT_SUBJECT;
+	r->resp.subject = &r->subject;
+	log_info("subject access: case %s, %zu events listed", q->case_ref,
+	    it->n);
+	return 0;
+}
+
+static int
+s_purge(kpd_t *d, struct api_req *r)
+{
+	size_t n = 0;
+	kp_err_t e;
+
+	if (retention_purge(d, &n, &e) != 0)
+		return s_fail(r, e.code, "%s", e.msg);
+	kp__purge_response__init(&r->purge);
+	r->purge.has_purged = 1;
+	r->purge.purged = (uint32_t)n;
+	r->resp.result_case = KP__RESPONSE__RESULT_PURGE;
+	r->resp.purge = &r->purge;
 	return 0;
 }
 
@@ -584,6 +772,8 @@ s_handle(kpd_t *d, struct api_req *r, uint64_t now)
 	case KP__REQUEST__OP_FETCH: (void)s_fetch(d, r); break;
 	case KP__REQUEST__OP_ACK: (void)s_ack(d, r, &r->ack); break;
 	case KP__REQUEST__OP_STATUS: (void)s_status(d, r, &r->status); break;
+	case KP__REQUEST__OP_SUBJECT: (void)s_subject(d, r); break;
+	case KP__REQUEST__OP_PURGE: break;  /* after the batch: s_finish */
 	default: s_fail(r, KP_ERR_INVALID_ARG, "unknown request"); break;
 	}
 }
@@ -609,6 +799,9 @@ s_finish(kpd_t *d, struct api_req *batch, size_t n)
 				    e.msg);
 	}
 	for (i = 0; i < n; i++) {
+		if (batch[i].code == NULL &&
+		    batch[i].req->op_case == KP__REQUEST__OP_PURGE)
+			(void)s_purge(d, &batch[i]);  /* its own transaction */
 		if (batch[i].code == NULL &&
 		    batch[i].req->op_case == KP__REQUEST__OP_SEND) {
 			kp__send_response__init(&batch[i].send_resp);

@@ -1,11 +1,19 @@
 /*
- * atrest.c: payloads at rest.  A received payload is stored as
- *   nonce (24) || XChaCha20-Poly1305(K_store, payload, ad = event_id)
+ * atrest.c: payloads at rest, each under its own key.
+ *
+ * Every stored event gets a fresh random 32-byte key K_e.  What is stored:
+ *   payload (inbox) or envelope (outbox):
+ *       nonce (24) || XChaCha20-Poly1305(K_e, data, ad = event_id)
+ *   K_e, wrapped:
+ *       nonce (24) || XChaCha20-Poly1305(K_store, K_e, ad = event_id)
  * with K_store = BLAKE2b-256(key = own payload secret key,
  *                            "ketenpost/v1/storage-key").
- * The database alone (a backup, a stolen disk image) does not reveal
- * payloads; the key files are needed too.  Binding the event id as
- * associated data stops one stored payload from being swapped for another.
+ * The database alone (a backup, a stolen disk image) reveals no payload;
+ * the key files are needed too.  Retention ends an event by destroying its
+ * wrapped key: whatever copies of the ciphertext may linger in free SQLite
+ * pages or an old WAL frame are then unreadable for good, even with the
+ * key files.  Binding the event id as associated data stops one stored
+ * payload (or key) from being swapped for another.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -65,6 +73,38 @@ atrest_open(const uint8_t key[32], const uint8_t id[16], const uint8_t *in,
 	}
 	*out = b;
 	*out_len = (size_t)n;
+	return 0;
+}
+
+int
+atrest_event_key(const uint8_t store_key[32], const uint8_t id[16],
+    uint8_t key[32], uint8_t wrapped[STORE_KEY_WRAP_LEN])
+{
+	unsigned long long n = 0;
+
+	randombytes_buf(key, 32);
+	randombytes_buf(wrapped, NONCE);
+	if (crypto_aead_xchacha20poly1305_ietf_encrypt(wrapped + NONCE, &n, key,
+	    32, id, 16, NULL, wrapped, store_key) != 0 ||
+	    NONCE + n != STORE_KEY_WRAP_LEN) {
+		sodium_memzero(key, 32);
+		return -1;
+	}
+	return 0;
+}
+
+int
+atrest_event_key_unwrap(const uint8_t store_key[32], const uint8_t id[16],
+    const uint8_t wrapped[STORE_KEY_WRAP_LEN], uint8_t key[32])
+{
+	unsigned long long n = 0;
+
+	if (crypto_aead_xchacha20poly1305_ietf_decrypt(key, &n, NULL,
+	    wrapped + NONCE, STORE_KEY_WRAP_LEN - NONCE, id, 16, wrapped,
+	    store_key) != 0 || n != 32) {
+		sodium_memzero(key, 32);
+		return -1;
+	}
 	return 0;
 }
 

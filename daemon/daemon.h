@@ -17,6 +17,7 @@
 
 #include "chain.h"
 #include "config.h"
+#include "policy.h"
 #include "store.h"
 
 #define KPD_ZAP_DOMAIN "ketenpost"       /* partner transport (CURVE) */
@@ -39,6 +40,7 @@ typedef struct link {
 typedef struct kpd {
 	config_t cfg;
 	chain_t *chain;          /* replaced whole on SIGHUP */
+	policy_t *policy;        /* replaced whole on SIGHUP */
 	store_t *store;
 	uint8_t *storage_key;    /* sodium_malloc, 32 bytes: payloads at rest */
 	void *zctx;
@@ -50,6 +52,7 @@ typedef struct kpd {
 	size_t n_links;
 	uint64_t started_ms;
 	uint64_t next_expire_ms; /* when to look for dead letters again */
+	uint64_t next_purge_ms;  /* when to enforce retention again */
 	bool outbound_dirty;     /* something may be due: run outbound soon */
 	unsigned monitor_seq;    /* makes every monitor endpoint unique */
 	bool stopping;
@@ -82,8 +85,18 @@ uint64_t outbound_backoff_ms(const config_t *cfg, uint32_t attempts);
 /* apisrv.c: drain the API socket (sends batched in one transaction). */
 void apisrv_drain(kpd_t *d);
 
-/* atrest.c: payloads at rest. */
+/* retention.c: destroy payloads whose retention ended; logged.  OUT: *n.
+ * Runs inside its own transaction.  0 / -1. */
+int retention_purge(kpd_t *d, size_t *n, kp_err_t *err);
+/* Run retention_purge when its interval has passed. */
+void retention_tick(kpd_t *d);
+
+/* atrest.c: payloads at rest, each under its own wrapped key. */
 int atrest_key_derive(const uint8_t payload_sk[32], uint8_t key[32]);
+int atrest_event_key(const uint8_t store_key[32], const uint8_t id[16],
+    uint8_t key[32], uint8_t wrapped[STORE_KEY_WRAP_LEN]);
+int atrest_event_key_unwrap(const uint8_t store_key[32], const uint8_t id[16],
+    const uint8_t wrapped[STORE_KEY_WRAP_LEN], uint8_t key[32]);
 int atrest_seal(const uint8_t key[32], const uint8_t id[16],
     const uint8_t *in, size_t len, uint8_t **out, size_t *out_len);
 int atrest_open(const uint8_t key[32], const uint8_t id[16],

@@ -82,6 +82,10 @@ s_sign(kpd_t *d, struct arrival *a, const struct verdict *v, uint64_t now,
 	    KP__RECEIPT_STATUS__RECEIPT_STATUS_REJECTED;
 	r->reason = v->reason;
 	r->received_at_ms = now;
+	if (v->reason == KP__REASON__REASON_POLICY_MISMATCH) {
+		r->has_expected_policy_hash = true;
+		memcpy(r->expected_policy_hash, policy_hash(d->policy), 32);
+	}
 	if (receipt_sign(d->chain->dir, r, &a->receipt, &a->receipt_len,
 	    &e) != 0) {
 		log_warnx("inbound: cannot sign receipt: %s", e.msg);
@@ -108,52 +112,113 @@ s_refuse(kpd_t *d, struct arrival *a, struct verdict *v, uint64_t now)
 	(void)s_sign(d, a, v, now, &r);
 }
 
-/* Store an accepted event (payload sealed at rest) with its receipt. */
+/* The inbox row of an accepted event (metadata only). */
+static void
+s_inbox_row(kpd_t *d, const envelope_meta_t *m, const struct verdict *v,
+    const ProtobufCMessage *ev, uint64_t now, inbox_row_t *row)
+{
+	const policy_rule_t *rule = policy_rule(d->policy, m->event_type);
+	bool found = false;
+	kp_err_t e;
+
+	memset(row, 0, sizeof(*row));
+	memcpy(row->event_id, m->event_id, 16);
+	row->event_type = m->event_type;
+	memcpy(row->from_oin, m->sender_oin, sizeof(row->from_oin));
+	memcpy(row->case_ref, m->case_ref, 32);
+	row->has_reply_to = m->has_reply_to;
+	memcpy(row->in_reply_to, m->in_reply_to, 16);
+	snprintf(row->purpose, sizeof(row->purpose), "%s", m->purpose);
+	snprintf(row->legal_basis, sizeof(row->legal_basis), "%s",
+	    m->legal_basis);
+	row->created_ms = m->created_at_ms;
+	row->received_ms = now;
+	memcpy(row->envelope_digest, v->digest, 32);
+	if (events_field_names(ev, row->fields, sizeof(row->fields)) != 0)
+		row->fields[0] = '\0';
+	row->retention_until_ms = now + (rule != NULL ?
+	    policy_rule_retention_ms(rule) : 0);
+	if (store_link_by_ref(d->store, row->from_oin, row->case_ref,
+	    row->case_local, &found, &e) != 0 || !found)
+		row->case_local[0] = '\0';
+}
+
+/*
+ * Store an accepted event with its receipt: the payload sealed at rest
+ * under a fresh per-event key, and as evidence the envelope without its
+ * ciphertext (which, under the long-lived pairwise key, could not be
+ * destroyed event by event at the end of retention).
+ */
 static int
 s_accept(kpd_t *d, struct arrival *a, struct verdict *v,
-    const envelope_meta_t *m, const uint8_t *payload, size_t plen,
-    const uint8_t *env, size_t elen, uint64_t now)
+    const envelope_meta_t *m, const ProtobufCMessage *ev,
+    const uint8_t *payload, size_t plen, const uint8_t *env, size_t elen,
+    uint64_t now)
 {
 	inbox_row_t row;
 	receipt_t r;
-	uint8_t *sealed = NULL;
-	size_t slen = 0;
-	bool found = false;
+	uint8_t *sealed = NULL, *evidence = NULL, key[32];
+	size_t slen = 0, evlen = 0;
 	kp_err_t e;
 	char id[37];
+	int rc = -1;
 
-	memset(&row, 0, sizeof(row));
-	memcpy(row.event_id, m->event_id, 16);
-	row.event_type = m->event_type;
-	memcpy(row.from_oin, m->sender_oin, sizeof(row.from_oin));
-	memcpy(row.case_ref, m->case_ref, 32);
-	row.has_reply_to = m->has_reply_to;
-	memcpy(row.in_reply_to, m->in_reply_to, 16);
-	snprintf(row.purpose, sizeof(row.purpose), "%s", m->purpose);
-	snprintf(row.legal_basis, sizeof(row.legal_basis), "%s", m->legal_basis);
-	row.created_ms = m->created_at_ms;
-	row.received_ms = now;
-	memcpy(row.envelope_digest, v->digest, 32);
-	if (store_link_by_ref(d->store, row.from_oin, row.case_ref,
-	    row.case_local, &found, &e) != 0 || !found)
-		row.case_local[0] = '\0';
+	s_inbox_row(d, m, v, ev, now, &row);
+	row.has_event_key = true;
 	if (s_sign(d, a, v, now, &r) != 0 ||
-	    atrest_seal(d->storage_key, row.event_id, payload, plen, &sealed,
-	    &slen) != 0)
-		return -1;
+	    atrest_event_key(d->storage_key, row.event_id, key,
+	    row.event_key) != 0 ||
+	    atrest_seal(key, row.event_id, payload, plen, &sealed, &slen) != 0 ||
+	    envelope_strip(env, elen, &evidence, &evlen, &e) != 0)
+		goto out;
 	memcpy(row.receipt_digest, r.digest, 32);
-	if (store_inbox_insert(d->store, &row, sealed, slen, env, elen,
+	if (store_inbox_insert(d->store, &row, sealed, slen, evidence, evlen,
 	    a->receipt, a->receipt_len, &e) != 0) {
-		free(sealed);
 		log_warnx("inbound: storing event %s failed: %s",
 		    kpd_id(row.event_id, id), e.msg);
-		return -1;
+		goto out;
 	}
+	log_info("event %s type %s from %s accepted (inbox seq %llu; purpose "
+	    "%s; fields %s)", kpd_id(row.event_id, id),
+	    events_type_name(row.event_type), row.from_oin,
+	    (unsigned long long)row.seq, row.purpose, row.fields);
+	rc = 0;
+out:
+	sodium_memzero(key, sizeof(key));
 	free(sealed);
-	log_info("event %s type %s from %s accepted (inbox seq %llu)",
-	    kpd_id(row.event_id, id), events_type_name(row.event_type),
-	    row.from_oin, (unsigned long long)row.seq);
-	return 0;
+	free(evidence);
+	return rc;
+}
+
+/* Defence in depth: the same policy, and the same checks as on send. */
+static bool
+s_policy_ok(kpd_t *d, const envelope_meta_t *m, const ProtobufCMessage *ev,
+    struct verdict *v)
+{
+	const peer_t *from = directory_find(d->chain->dir, m->sender_oin);
+	const policy_rule_t *rule = policy_rule(d->policy, m->event_type);
+	char ours[65], theirs[65];
+	kp_err_t e = { 0 };
+
+	if (sodium_memcmp(m->policy_hash, policy_hash(d->policy), 32) != 0) {
+		kp_hex(policy_hash(d->policy), 32, ours);
+		kp_hex(m->policy_hash, 32, theirs);
+		v->reason = KP__REASON__REASON_POLICY_MISMATCH;
+		snprintf(v->detail, sizeof(v->detail), "sender applies policy %s, "
+		    "this organisation applies %s", theirs, ours);
+		return false;
+	}
+	if (policy_check(d->policy, m->event_type, partner_role(peer_partner(
+	    from)), partner_role(identity_public(d->chain->self)), ev,
+	    &e) != 0 || strcmp(m->purpose, policy_rule_purpose(rule)) != 0 ||
+	    strcmp(m->legal_basis, policy_rule_legal_basis(rule)) != 0) {
+		v->reason = KP__REASON__REASON_POLICY_VIOLATION;
+		snprintf(v->detail, sizeof(v->detail), "%s", e.code ==
+		    KP_ERR_POLICY ? e.msg : "purpose or legal basis differs "
+		    "from the policy");
+		return false;
+	}
+	return true;
 }
 
 /* A known event id: answer with the receipt we gave the first time. */
@@ -221,7 +286,10 @@ s_process(kpd_t *d, struct arrival *a, const uint8_t *buf, size_t len,
 		snprintf(v.detail, sizeof(v.detail), "%s", e.msg);
 		goto refuse;
 	}
-	rc = s_accept(d, a, &v, &m, payload, plen, buf, len, now);
+	kp_err_clear(&e);
+	if (!s_policy_ok(d, &m, ev, &v))
+		goto refuse;
+	rc = s_accept(d, a, &v, &m, ev, payload, plen, buf, len, now);
 	goto out;
 refuse:
 	s_refuse(d, a, &v, now);

@@ -63,6 +63,7 @@ s_check(const char *path)
 {
 	config_t cfg;
 	chain_t *ch = NULL;
+	policy_t *pol = NULL;
 	int problems = 0;
 	kp_err_t e;
 
@@ -70,6 +71,15 @@ s_check(const char *path)
 		printf("ketenpostd: check: %s: %d problem(s)\n", path, problems);
 		return 1;
 	}
+	if (policy_load(cfg.policy, &pol, s_report_config, NULL, &problems,
+	    &e) != 0) {
+		if (problems == 0)
+			printf("ketenpostd: check: %s\n", e.msg);
+		printf("ketenpostd: check: %s: %d problem(s)\n", cfg.policy,
+		    problems > 0 ? problems : 1);
+		return 1;
+	}
+	policy_destroy(&pol);
 	if (chain_open(cfg.chain_dir, cfg.org_dir, s_report_partner,
 	    "ketenpostd: check", &ch, &e) != 0) {
 		printf("ketenpostd: check: %s (%s)\n", e.msg, kp_code_name(e.code));
@@ -185,11 +195,23 @@ s_is_auditor(const kpd_t *d)
 	return partner_role(identity_public(d->chain->self)) == KP_ROLE_AUDITOR;
 }
 
-/* Everything after the config: chain, store, sockets. */
+static void
+s_report_policy(void *arg, const char *line)
+{
+	(void)arg;
+	log_warnx("policy: %s", line);
+}
+
+/* Everything after the config: policy, chain, store, sockets. */
 static int
 s_start(kpd_t *d, kp_err_t *err)
 {
+	int problems = 0;
+
 	d->started_ms = kp_now_ms();
+	if (policy_load(d->cfg.policy, &d->policy, s_report_policy, NULL,
+	    &problems, err) != 0)
+		return -1;
 	if (chain_open(d->cfg.chain_dir, d->cfg.org_dir, s_report_partner, NULL,
 	    &d->chain, err) != 0)
 		return -1;
@@ -231,6 +253,7 @@ s_stop(kpd_t *d)
 	sodium_free(d->storage_key);
 	d->storage_key = NULL;
 	chain_close(&d->chain);
+	policy_destroy(&d->policy);
 }
 
 /*
@@ -244,16 +267,23 @@ static void
 s_reload(kpd_t *d)
 {
 	chain_t *fresh = NULL;
+	policy_t *pol = NULL;
+	int problems = 0;
 	kp_err_t e;
 
-	log_info("reload: reading %s", d->cfg.chain_dir);
+	log_info("reload: reading %s and %s", d->cfg.chain_dir, d->cfg.policy);
 	sd_notify(0, "RELOADING=1");
-	if (chain_open(d->cfg.chain_dir, d->cfg.org_dir, s_report_partner, NULL,
-	    &fresh, &e) != 0) {
-		log_warnx("reload failed, keeping the running chain: %s", e.msg);
+	if (policy_load(d->cfg.policy, &pol, s_report_policy, NULL, &problems,
+	    &e) != 0 || chain_open(d->cfg.chain_dir, d->cfg.org_dir,
+	    s_report_partner, NULL, &fresh, &e) != 0) {
+		policy_destroy(&pol);
+		log_warnx("reload failed, keeping the running chain and policy: "
+		    "%s", e.msg);
 		sd_notify(0, "READY=1");
 		return;
 	}
+	policy_destroy(&d->policy);
+	d->policy = pol;
 	outbound_links_close(d);
 	kpd_close(&d->router_mon);
 	kpd_close(&d->router);
@@ -369,6 +399,7 @@ s_loop(kpd_t *d, int sigfd)
 		if (!d->stopping)
 			s_dispatch(d, it, n);
 		free(it);
+		retention_tick(d);
 		if (d->router != NULL) {
 			outbound_expire(d);
 			if (outbound_wait_ms(d, 1) == 0)

@@ -176,6 +176,32 @@ outbound_send_now(kpd_t *d, const char *oin, const uint8_t id[16],
 		    oin);
 }
 
+/* Send an envelope stored at rest under its per-event key. */
+static int
+s_send_stored(kpd_t *d, link_t *l, const outbox_row_t *row,
+    const uint8_t *at_rest, size_t len)
+{
+	uint8_t key[32], *env = NULL;
+	size_t elen = 0;
+	char id[37];
+	int rc;
+
+	if (!row->has_event_key ||
+	    atrest_event_key_unwrap(d->storage_key, row->event_id,
+	    row->event_key, key) != 0 ||
+	    atrest_open(key, row->event_id, at_rest, len, &env, &elen) != 0) {
+		sodium_memzero(key, sizeof(key));
+		log_warnx("event %s: stored envelope does not decrypt "
+		    "(corrupt database or wrong key files)",
+		    kpd_id(row->event_id, id));
+		return -1;
+	}
+	sodium_memzero(key, sizeof(key));
+	rc = s_send_frame(l, row->event_id, env, elen);
+	free(env);
+	return rc;
+}
+
 struct attempt {
 	uint8_t id[16];
 	uint32_t attempts;
@@ -210,7 +236,7 @@ s_send_one(void *arg, const outbox_row_t *row, const uint8_t *env,
 		    "kept pending", kpd_id(row->event_id, id), row->to_oin);
 		return 0;
 	}
-	if (s_send_frame(l, row->event_id, env, len) != 0)
+	if (s_send_stored(w->d, l, row, env, len) != 0)
 		return 0;
 	w->sent++;
 	log_debug("event %s sent to %s (attempt %u)", kpd_id(row->event_id, id),
@@ -247,6 +273,20 @@ outbound_send_due(kpd_t *d)
 	free(w.att);
 }
 
+/* A partner applies another chain policy: name both hashes. */
+static void
+s_log_mismatch(kpd_t *d, link_t *l, const char *id, const receipt_t *r)
+{
+	char ours[65], theirs[65] = "(not given)";
+
+	kp_hex(policy_hash(d->policy), 32, ours);
+	if (r->has_expected_policy_hash)
+		kp_hex(r->expected_policy_hash, 32, theirs);
+	log_warnx("event %s rejected by %s: policy_mismatch: we apply policy "
+	    "%s, %s applies %s; align the chain agreement", id, l->oin, ours,
+	    l->oin, theirs);
+}
+
 /* Settle one receipt frame received on link l. */
 static void
 s_settle(kpd_t *d, link_t *l, const uint8_t *buf, size_t len, uint64_t now)
@@ -280,6 +320,8 @@ s_settle(kpd_t *d, link_t *l, const uint8_t *buf, size_t len, uint64_t now)
 	}
 	if (applied && state == STORE_DELIVERED)
 		log_info("event %s delivered to %s (signed receipt)", id, l->oin);
+	else if (applied && r.reason == KP__REASON__REASON_POLICY_MISMATCH)
+		s_log_mismatch(d, l, id, &r);
 	else if (applied)
 		log_warnx("event %s rejected by %s: %s", id, l->oin,
 		    protobuf_c_enum_descriptor_get_value(&kp__reason__descriptor,

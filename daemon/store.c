@@ -83,6 +83,7 @@ enum {
 	ST_IN_ACK, ST_IN_EXISTS, ST_IN_COUNTS,
 	ST_REJ_INSERT,
 	ST_LINK_BY_LOCAL, ST_LINK_BY_REF, ST_LINK_INSERT,
+	ST_OB_PURGE, ST_IN_PURGE, ST_SUBJECT, ST_CHECKPOINT,
 	ST_COUNT
 };
 
@@ -90,12 +91,14 @@ enum {
 #define OB_COLS "seq, event_id, event_type, to_oin, case_local, case_ref, " \
 	"in_reply_to, state, attempts, created_ms, expires_ms, " \
 	"next_attempt_ms, updated_ms, envelope_digest, receipt_digest, " \
-	"reason, receipted_ms"
-#define OB_NCOLS 17
+	"reason, receipted_ms, purpose, legal_basis, fields, " \
+	"retention_until_ms, event_key"
+#define OB_NCOLS 22
 #define IN_COLS "seq, event_id, event_type, from_oin, case_local, case_ref, " \
 	"in_reply_to, purpose, legal_basis, created_ms, received_ms, acked, " \
-	"envelope_digest, receipt_digest"
-#define IN_NCOLS 14
+	"envelope_digest, receipt_digest, fields, retention_until_ms, " \
+	"event_key"
+#define IN_NCOLS 17
 
 static const char *const s_sql[ST_COUNT] = {
 	[ST_BEGIN] = "BEGIN IMMEDIATE",
@@ -104,9 +107,10 @@ static const char *const s_sql[ST_COUNT] = {
 	[ST_OB_INSERT] = "INSERT INTO outbox (event_id, event_type, to_oin, "
 	    "case_local, case_ref, in_reply_to, state, attempts, created_ms, "
 	    "expires_ms, next_attempt_ms, updated_ms, envelope_digest, "
-	    "receipt_digest, reason, receipted_ms, envelope) VALUES "
+	    "receipt_digest, reason, receipted_ms, purpose, legal_basis, "
+	    "fields, retention_until_ms, event_key, envelope) VALUES "
 	    "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, "
-	    "?15, ?16, ?17)",
+	    "?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22)",
 	[ST_OB_DUE] = "SELECT " OB_COLS ", envelope FROM outbox WHERE "
 	    "state = 1 AND next_attempt_ms <= ?1 ORDER BY next_attempt_ms, seq "
 	    "LIMIT ?2",
@@ -133,8 +137,9 @@ static const char *const s_sql[ST_COUNT] = {
 	[ST_IN_INSERT] = "INSERT INTO inbox (event_id, event_type, from_oin, "
 	    "case_local, case_ref, in_reply_to, purpose, legal_basis, "
 	    "created_ms, received_ms, acked, envelope_digest, receipt_digest, "
-	    "sealed_payload, envelope, receipt) VALUES (?1, ?2, ?3, ?4, ?5, "
-	    "?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
+	    "fields, retention_until_ms, event_key, sealed_payload, envelope, "
+	    "receipt) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, "
+	    "?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)",
 	[ST_IN_LIST_ALL] = "SELECT " IN_COLS ", sealed_payload FROM inbox "
 	    "WHERE seq > ?1 ORDER BY seq LIMIT ?2",
 	[ST_IN_LIST_UNACKED] = "SELECT " IN_COLS ", sealed_payload FROM inbox "
@@ -155,6 +160,20 @@ static const char *const s_sql[ST_COUNT] = {
 	    "case_ref = ?2",
 	[ST_LINK_INSERT] = "INSERT INTO links (partner_oin, local, case_ref) "
 	    "VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING",
+	[ST_OB_PURGE] = "UPDATE outbox SET envelope = NULL, event_key = NULL "
+	    "WHERE retention_until_ms <= ?1 AND event_key IS NOT NULL AND "
+	    "state <> 1 RETURNING event_id, to_oin",
+	[ST_IN_PURGE] = "UPDATE inbox SET sealed_payload = NULL, "
+	    "event_key = NULL WHERE retention_until_ms <= ?1 AND "
+	    "event_key IS NOT NULL RETURNING event_id, from_oin",
+	[ST_SUBJECT] = "SELECT event_id, 1, to_oin, event_type, purpose, "
+	    "legal_basis, fields, created_ms, state, reason, "
+	    "retention_until_ms, event_key IS NULL FROM outbox "
+	    "WHERE case_local = ?1 UNION ALL "
+	    "SELECT event_id, 0, from_oin, event_type, purpose, legal_basis, "
+	    "fields, received_ms, 0, 0, retention_until_ms, event_key IS NULL "
+	    "FROM inbox WHERE case_local = ?1 ORDER BY 8",
+	[ST_CHECKPOINT] = "PRAGMA wal_checkpoint(TRUNCATE)",
 };
 
 /*
@@ -187,10 +206,18 @@ static const char s_schema_v1[] =
 	" receipt_digest BLOB,"
 	" reason INTEGER NOT NULL DEFAULT 0,"
 	" receipted_ms INTEGER NOT NULL DEFAULT 0,"
-	" envelope BLOB NOT NULL,"
+	" purpose TEXT NOT NULL,"
+	" legal_basis TEXT NOT NULL,"
+	" fields TEXT NOT NULL,"
+	" retention_until_ms INTEGER NOT NULL,"
+	" event_key BLOB,"
+	" envelope BLOB,"
 	" receipt BLOB);"
 	"CREATE INDEX outbox_due ON outbox (state, next_attempt_ms);"
 	"CREATE INDEX outbox_partner ON outbox (to_oin, state);"
+	"CREATE INDEX outbox_case ON outbox (case_local);"
+	"CREATE INDEX outbox_retention ON outbox (retention_until_ms) "
+	" WHERE event_key IS NOT NULL;"
 	"CREATE TABLE inbox ("
 	" seq INTEGER PRIMARY KEY AUTOINCREMENT,"
 	" event_id BLOB NOT NULL UNIQUE CHECK (length(event_id) = 16),"
@@ -206,10 +233,16 @@ static const char s_schema_v1[] =
 	" acked INTEGER NOT NULL DEFAULT 0,"
 	" envelope_digest BLOB NOT NULL,"
 	" receipt_digest BLOB NOT NULL,"
-	" sealed_payload BLOB NOT NULL,"
+	" fields TEXT NOT NULL,"
+	" retention_until_ms INTEGER NOT NULL,"
+	" event_key BLOB,"
+	" sealed_payload BLOB,"
 	" envelope BLOB NOT NULL,"
 	" receipt BLOB NOT NULL);"
 	"CREATE INDEX inbox_unacked ON inbox (seq) WHERE acked = 0;"
+	"CREATE INDEX inbox_case ON inbox (case_local);"
+	"CREATE INDEX inbox_retention ON inbox (retention_until_ms) "
+	" WHERE event_key IS NOT NULL;"
 	"CREATE TABLE rejected ("
 	" id INTEGER PRIMARY KEY AUTOINCREMENT,"
 	" from_oin TEXT NOT NULL,"
@@ -388,6 +421,13 @@ s_bind_outbox(sqlite3_stmt *st, const outbox_row_t *r)
 		    SQLITE_STATIC);
 	rc |= sqlite3_bind_int(st, 15, r->reason);
 	rc |= s_bind_u64(st, 16, r->receipted_ms);
+	rc |= s_bind_text(st, 17, r->purpose, sizeof(r->purpose));
+	rc |= s_bind_text(st, 18, r->legal_basis, sizeof(r->legal_basis));
+	rc |= s_bind_text(st, 19, r->fields, sizeof(r->fields));
+	rc |= s_bind_u64(st, 20, r->retention_until_ms);
+	if (r->has_event_key)
+		rc |= sqlite3_bind_blob(st, 21, r->event_key,
+		    STORE_KEY_WRAP_LEN, SQLITE_STATIC);
 	return rc == SQLITE_OK ? 0 : -1;
 }
 
@@ -417,6 +457,12 @@ s_read_outbox(sqlite3_stmt *st, outbox_row_t *r)
 	r->has_receipt = s_col_blob(st, 14, r->receipt_digest, 32);
 	r->reason = sqlite3_column_int(st, 15);
 	r->receipted_ms = s_col_u64(st, 16);
+	s_col_text(st, 17, r->purpose, sizeof(r->purpose));
+	s_col_text(st, 18, r->legal_basis, sizeof(r->legal_basis));
+	s_col_text(st, 19, r->fields, sizeof(r->fields));
+	r->retention_until_ms = s_col_u64(st, 20);
+	r->has_event_key = s_col_blob(st, 21, r->event_key,
+	    STORE_KEY_WRAP_LEN);
 }
 
 /* Parameters ?1..?13 of ST_IN_INSERT. */
@@ -440,6 +486,11 @@ s_bind_inbox(sqlite3_stmt *st, const inbox_row_t *r)
 	rc |= sqlite3_bind_int(st, 11, r->acked ? 1 : 0);
 	rc |= sqlite3_bind_blob(st, 12, r->envelope_digest, 32, SQLITE_STATIC);
 	rc |= sqlite3_bind_blob(st, 13, r->receipt_digest, 32, SQLITE_STATIC);
+	rc |= s_bind_text(st, 14, r->fields, sizeof(r->fields));
+	rc |= s_bind_u64(st, 15, r->retention_until_ms);
+	if (r->has_event_key)
+		rc |= sqlite3_bind_blob(st, 16, r->event_key,
+		    STORE_KEY_WRAP_LEN, SQLITE_STATIC);
 	return rc == SQLITE_OK ? 0 : -1;
 }
 
@@ -462,6 +513,10 @@ s_read_inbox(sqlite3_stmt *st, inbox_row_t *r)
 	r->acked = sqlite3_column_int(st, 11) != 0;
 	s_col_blob(st, 12, r->envelope_digest, 32);
 	s_col_blob(st, 13, r->receipt_digest, 32);
+	s_col_text(st, 14, r->fields, sizeof(r->fields));
+	r->retention_until_ms = s_col_u64(st, 15);
+	r->has_event_key = s_col_blob(st, 16, r->event_key,
+	    STORE_KEY_WRAP_LEN);
 }
 
 /* Walk the rows of a bound statement; env from column OB_NCOLS if with_env.
@@ -818,7 +873,7 @@ store_outbox_insert(store_t *s, outbox_row_t *row, const uint8_t *env,
 	row->reason = 0;
 	row->receipted_ms = 0;
 	if (s_bind_outbox(st, row) != 0 ||
-	    s_bind_blob(st, 17, env != NULL ? env : (const uint8_t *)"",
+	    s_bind_blob(st, 22, env != NULL ? env : (const uint8_t *)"",
 	    env_len) != SQLITE_OK) {
 		s_fail(s, err, "outbox insert");
 		goto out;
@@ -1099,9 +1154,9 @@ store_inbox_insert(store_t *s, inbox_row_t *row,
 	int ret = -1;
 
 	if (s_bind_inbox(st, row) != 0 ||
-	    s_bind_blob(st, 14, sealed_payload ? sealed_payload : none, plen) ||
-	    s_bind_blob(st, 15, envelope ? envelope : none, elen) ||
-	    s_bind_blob(st, 16, receipt ? receipt : none, rlen)) {
+	    s_bind_blob(st, 17, sealed_payload ? sealed_payload : none, plen) ||
+	    s_bind_blob(st, 18, envelope ? envelope : none, elen) ||
+	    s_bind_blob(st, 19, receipt ? receipt : none, rlen)) {
 		s_fail(s, err, "inbox insert");
 		goto out;
 	}
@@ -1341,6 +1396,108 @@ store_link_put(store_t *s, const char *partner_oin, const char *local,
 			    "partner %s", local, partner_oin);
 			goto out;
 		}
+	}
+	ret = 0;
+out:
+	s_done(st);
+	return ret;
+}
+
+/* ---- retention ---- */
+
+static int
+s_purge_one(store_t *s, int which, bool sent, uint64_t now, store_purge_cb cb,
+    void *arg, size_t *n, kp_err_t *err)
+{
+	sqlite3_stmt *st = s->st[which];
+	uint8_t id[16];
+	char oin[21];
+	int rc, ret = -1;
+
+	if (s_bind_u64(st, 1, now) != SQLITE_OK) {
+		s_fail(s, err, "purge");
+		goto out;
+	}
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		s_col_blob(st, 0, id, 16);
+		s_col_text(st, 1, oin, sizeof(oin));
+		(*n)++;
+		if (cb != NULL)
+			(void)cb(arg, id, oin, sent);
+	}
+	if (rc != SQLITE_DONE) {
+		s_fail(s, err, "purge");
+		goto out;
+	}
+	ret = 0;
+out:
+	s_done(st);
+	return ret;
+}
+
+int
+store_purge(store_t *s, uint64_t now, store_purge_cb cb, void *arg,
+    size_t *n, kp_err_t *err)
+{
+	*n = 0;
+	if (s_purge_one(s, ST_OB_PURGE, true, now, cb, arg, n, err) != 0 ||
+	    s_purge_one(s, ST_IN_PURGE, false, now, cb, arg, n, err) != 0)
+		return -1;
+	return 0;
+}
+
+int
+store_checkpoint(store_t *s, kp_err_t *err)
+{
+	sqlite3_stmt *st = s->st[ST_CHECKPOINT];
+	int rc;
+
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		;
+	s_done(st);
+	return rc == SQLITE_DONE ? 0 : s_fail(s, err, "checkpoint");
+}
+
+/* ---- subject access ---- */
+
+static void
+s_read_subject(sqlite3_stmt *st, subject_row_t *r)
+{
+	memset(r, 0, sizeof(*r));
+	s_col_blob(st, 0, r->event_id, 16);
+	r->sent = sqlite3_column_int(st, 1) != 0;
+	s_col_text(st, 2, r->partner_oin, sizeof(r->partner_oin));
+	r->event_type = sqlite3_column_int(st, 3);
+	s_col_text(st, 4, r->purpose, sizeof(r->purpose));
+	s_col_text(st, 5, r->legal_basis, sizeof(r->legal_basis));
+	s_col_text(st, 6, r->fields, sizeof(r->fields));
+	r->at_ms = s_col_u64(st, 7);
+	r->state = sqlite3_column_int(st, 8);
+	r->reason = sqlite3_column_int(st, 9);
+	r->retention_until_ms = s_col_u64(st, 10);
+	r->destroyed = sqlite3_column_int(st, 11) != 0;
+}
+
+int
+store_subject(store_t *s, const char *local, store_subject_cb cb, void *arg,
+    kp_err_t *err)
+{
+	sqlite3_stmt *st = s->st[ST_SUBJECT];
+	subject_row_t row;
+	int rc, ret = -1;
+
+	if (s_bind_text(st, 1, local, strlen(local) + 1) != SQLITE_OK) {
+		s_fail(s, err, "subject");
+		goto out;
+	}
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		s_read_subject(st, &row);
+		if (cb(arg, &row) != 0)
+			break;
+	}
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+		s_fail(s, err, "subject");
+		goto out;
 	}
 	ret = 0;
 out:

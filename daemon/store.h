@@ -29,6 +29,9 @@
 
 typedef struct store store_t;
 
+#define STORE_FIELDS_MAX 512   /* comma-separated names of fields shared */
+#define STORE_KEY_WRAP_LEN 72  /* a per-event key wrapped by atrest.c */
+
 enum store_state {                /* = kp.DeliveryState */
 	STORE_PENDING = 1,
 	STORE_DELIVERED = 2,
@@ -53,6 +56,11 @@ typedef struct outbox_row {
 	uint8_t receipt_digest[32];
 	int reason;                   /* Kp__Reason of the receipt */
 	uint64_t receipted_ms;
+	char purpose[65], legal_basis[65];
+	char fields[STORE_FIELDS_MAX];  /* names of the fields shared */
+	uint64_t retention_until_ms;  /* then the payload is destroyed */
+	bool has_event_key;           /* false once purged */
+	uint8_t event_key[STORE_KEY_WRAP_LEN]; /* wrapped per-event key */
 } outbox_row_t;
 
 typedef struct inbox_row {
@@ -69,6 +77,10 @@ typedef struct inbox_row {
 	bool acked;
 	uint8_t envelope_digest[32];
 	uint8_t receipt_digest[32];
+	char fields[STORE_FIELDS_MAX];  /* names of the fields received */
+	uint64_t retention_until_ms;  /* then the payload is destroyed */
+	bool has_event_key;           /* false once purged */
+	uint8_t event_key[STORE_KEY_WRAP_LEN]; /* wrapped per-event key */
 } inbox_row_t;
 
 int store_open(const char *state_dir, store_t **out, kp_err_t *err)
@@ -83,7 +95,9 @@ void store_rollback(store_t *s);
 
 /* Insert a new pending row (state, updated_ms, seq and the receipt fields
  * are ignored; attempts and next_attempt_ms are the caller's schedule; seq
- * is returned in row->seq).  A duplicate event_id is KP_ERR_INVALID_ARG. */
+ * is returned in row->seq).  env is the envelope as the caller sealed it
+ * at rest under the row's per-event key.  A duplicate event_id is
+ * KP_ERR_INVALID_ARG. */
 int store_outbox_insert(store_t *s, outbox_row_t *row, const uint8_t *env,
     size_t env_len, kp_err_t *err) __attribute__((warn_unused_result));
 
@@ -153,8 +167,10 @@ int store_inbox_find(store_t *s, const uint8_t id[16], inbox_row_t *row,
     __attribute__((warn_unused_result));
 
 /* Insert (seq returned in row->seq).  sealed_payload is the payload as the
- * caller encrypted it at rest; envelope is kept as received (evidence);
- * receipt is the signed receipt sent back.  Duplicate id: KP_ERR_INVALID_ARG. */
+ * caller encrypted it at rest under the row's per-event key; envelope is
+ * the evidence kept for the audit (the envelope without its ciphertext:
+ * header, ciphertext digest, signature); receipt is the signed receipt
+ * sent back.  Duplicate id: KP_ERR_INVALID_ARG. */
 int store_inbox_insert(store_t *s, inbox_row_t *row,
     const uint8_t *sealed_payload, size_t plen, const uint8_t *envelope,
     size_t elen, const uint8_t *receipt, size_t rlen, kp_err_t *err)
@@ -181,6 +197,49 @@ int store_inbox_ack(store_t *s, const uint8_t id[16], bool *newly,
 
 int store_inbox_counts(store_t *s, uint64_t *unacked, uint64_t *total,
     kp_err_t *err) __attribute__((warn_unused_result));
+
+/* ---- retention ---- */
+
+typedef int (*store_purge_cb)(void *arg, const uint8_t id[16],
+    const char *partner_oin, bool sent);
+
+/*
+ * Destroy the payloads whose retention ended (retention_until_ms <= now):
+ * the wrapped per-event key and the encrypted payload (inbox) or sealed
+ * envelope (outbox, settled rows only; a pending row is purged once it
+ * has expired) become NULL; every other column stays for the audit.  With
+ * secure_delete the freed bytes are zeroed in the database file, and a
+ * WAL checkpoint afterwards (store_checkpoint) truncates the log that may
+ * still hold old pages.  cb sees each purged event.  OUT: *n.
+ */
+int store_purge(store_t *s, uint64_t now, store_purge_cb cb, void *arg,
+    size_t *n, kp_err_t *err) __attribute__((warn_unused_result));
+
+/* PRAGMA wal_checkpoint(TRUNCATE). */
+int store_checkpoint(store_t *s, kp_err_t *err)
+    __attribute__((warn_unused_result));
+
+/* ---- subject access: everything about one local case ---- */
+
+typedef struct subject_row {
+	uint8_t event_id[16];
+	bool sent;                    /* outbox (true) or inbox (false) */
+	char partner_oin[21];
+	int event_type;
+	char purpose[65], legal_basis[65];
+	char fields[STORE_FIELDS_MAX];
+	uint64_t at_ms;               /* created (sent) or received */
+	int state;                    /* sent: enum store_state; else 0 */
+	int reason;
+	uint64_t retention_until_ms;
+	bool destroyed;               /* payload purged */
+} subject_row_t;
+
+typedef int (*store_subject_cb)(void *arg, const subject_row_t *row);
+
+/* Every event sent or received about local case `local`, oldest first. */
+int store_subject(store_t *s, const char *local, store_subject_cb cb,
+    void *arg, kp_err_t *err) __attribute__((warn_unused_result));
 
 /* ---- refusals (envelopes we rejected) ---- */
 

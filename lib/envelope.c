@@ -452,6 +452,23 @@ envelope_verify_detached(const uint8_t sign_pk[32], const uint8_t *header,
 	return 0;
 }
 
+int
+envelope_strip(const uint8_t *buf, size_t len, uint8_t **out,
+    size_t *out_len, kp_err_t *err)
+{
+	Kp__Envelope *env = kp__envelope__unpack(NULL, len, buf);
+	int rc = 0;
+
+	if (env == NULL)
+		return kp_fail(err, KP_ERR_MALFORMED, "envelope is not a valid "
+		    "protobuf message");
+	env->has_ciphertext = 0;
+	if ((*out = s_pack(&env->base, out_len)) == NULL)
+		rc = kp_fail(err, KP_ERR_NOMEM, "out of memory");
+	kp__envelope__free_unpacked(env, NULL);
+	return rc;
+}
+
 /* ---- receipts ---------------------------------------------------------- */
 
 static void

@@ -82,6 +82,15 @@ int envelope_verify_detached(const uint8_t sign_pk[32], const uint8_t *header,
     const uint8_t signature[64], kp_err_t *err)
     __attribute__((warn_unused_result));
 
+/*
+ * The evidence of an envelope: the same Envelope message without its
+ * ciphertext (header, ciphertext digest, signature).  Enough for
+ * envelope_verify_detached and the envelope digest, nothing to decrypt.
+ * OUT: *out (malloc'd).  Errors: KP_ERR_MALFORMED, KP_ERR_NOMEM.
+ */
+int envelope_strip(const uint8_t *buf, size_t len, uint8_t **out,
+    size_t *out_len, kp_err_t *err) __attribute__((warn_unused_result));
+
 /* A receipt's fields; receipt_sign fills the starred ones. */
 typedef struct receipt {
 	uint32_t schema_major;                 /* * */

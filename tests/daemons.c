@@ -7,18 +7,23 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <criterion/criterion.h>
 #include <jansson.h>
+#include <sodium.h>
 #include <zmq.h>
 
 #include "common.h"
 #include "daemons.h"
+#include "chain.h"
+#include "envelope.h"
 #include "events.h"
 #include "pbjson.h"
+#include "policy.h"
 
 static const struct { const char *oin, *role, *name; } s_orgs[] = {
 	{ OIN_LEERPLICHT, "leerplicht", "Gemeente Voorbeeldstad Leerplicht" },
@@ -102,6 +107,9 @@ td_spawn(td_org_t *o)
 	pid = fork();
 	cr_assert(pid >= 0, "fork failed");
 	if (pid == 0) {
+		/* a failed assertion ends the test process without cleanup:
+		 * take the daemon down with it rather than leave it running */
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		fd = open(o->log, O_WRONLY | O_CREAT | O_APPEND, 0600);
 		if (fd >= 0) {
 			dup2(fd, 2);
@@ -349,3 +357,45 @@ s_list(const td_org_t *o, bool inbox, bool all)
 
 Kp__Response *td_outbox(const td_org_t *o) { return s_list(o, false, true); }
 Kp__Response *td_inbox(const td_org_t *o, bool all) { return s_list(o, true, all); }
+
+void
+td_seal(struct chain *from, const td_chain_t *c, const char *to,
+    const char *type, const char *json, uint64_t created_ms, uint8_t **env,
+    size_t *len, uint8_t id[16])
+{
+	int et = events_type_from_name(type), problems = 0;
+	ProtobufCMessage *ev = NULL;
+	json_t *j = json_loads(json, 0, NULL);
+	policy_t *pol = NULL;
+	const policy_rule_t *rule;
+	envelope_meta_t m;
+	uint8_t payload[4096], digest[32];
+	char path[4200];
+	size_t plen;
+	kp_err_t e;
+
+	snprintf(path, sizeof(path), "%s/policy.ini", c->dir);
+	cr_assert(policy_load(path, &pol, NULL, NULL, &problems, &e) == 0,
+	    "%s", e.msg);
+	rule = policy_rule(pol, et);
+	cr_assert_not_null(j, "bad JSON in test");
+	cr_assert(pbjson_from_json(events_descriptor(et), j, &ev, &e) == 0,
+	    "%s", e.msg);
+	plen = protobuf_c_message_pack(ev, payload);
+	memset(&m, 0, sizeof(m));
+	kp_uuid_new(m.event_id);
+	memcpy(id, m.event_id, 16);
+	m.event_type = et;
+	snprintf(m.purpose, sizeof(m.purpose), "%s", policy_rule_purpose(rule));
+	snprintf(m.legal_basis, sizeof(m.legal_basis), "%s",
+	    policy_rule_legal_basis(rule));
+	memcpy(m.policy_hash, policy_hash(pol), 32);
+	m.created_at_ms = created_ms;
+	m.expires_at_ms = kp_now_ms() + 86400000u;
+	randombytes_buf(m.case_ref, 32);
+	cr_assert(envelope_seal(from->dir, directory_find(from->dir, to), &m,
+	    payload, plen, env, len, digest, &e) == 0, "%s", e.msg);
+	pbjson_free(ev);
+	json_decref(j);
+	policy_destroy(&pol);
+}

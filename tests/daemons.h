@@ -64,6 +64,18 @@ int td_call(const td_org_t *o, const Kp__Request *req, Kp__Response **resp,
 void td_send(td_org_t *from, const char *to_oin, const char *type,
     const char *case_ref, const char *json_text, const uint8_t *reply_to,
     uint8_t event_id[16]);
+/*
+ * Seal an event as organisation `from` (a chain_t of the test chain) for
+ * `to`, with the JSON payload, under the purpose, legal basis and hash of
+ * the chain's policy.ini, created at `created_ms`: what a daemon would
+ * send, made by hand so tests can send it on a raw connection.
+ * OUT: *env (malloc'd), *len, id.
+ */
+struct chain;
+void td_seal(struct chain *from, const td_chain_t *c, const char *to,
+    const char *type, const char *json, uint64_t created_ms, uint8_t **env,
+    size_t *len, uint8_t id[16]);
+
 /* The example payload of type as JSON text (static buffer). */
 const char *td_example(const char *type);
 /* Counts from the status call. */

@@ -58,9 +58,16 @@ s_request(struct sender *s, int i)
 	char case_ref[32];
 	size_t n;
 
-	ref.has_route = ref.has_absence_hours = 1;
+	ref.has_route = ref.has_absence_hours = ref.has_referral_kind = 1;
+	ref.has_absence_kind = ref.has_age_years = ref.has_duty_kind = 1;
+	ref.has_feedback_due_days = 1;
 	ref.route = KP__ROUTE__ROUTE_HALT;
+	ref.referral_kind = KP__REFERRAL_KIND__REFERRAL_KIND_HALT_PV;
+	ref.absence_kind = KP__ABSENCE_KIND__ABSENCE_KIND_WETTELIJK;
 	ref.absence_hours = (uint32_t)(9 + i % 50);
+	ref.age_years = (uint32_t)(12 + i % 7);
+	ref.duty_kind = KP__DUTY_KIND__DUTY_KIND_LEERPLICHT;
+	ref.feedback_due_days = 90;
 	snprintf(case_ref, sizeof(case_ref), "LP-%d", i);
 	sr.has_event_type = sr.has_payload = 1;
 	sr.event_type = KP__EVENT_TYPE__EVENT_TYPE_REFERRAL;

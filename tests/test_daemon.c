@@ -13,6 +13,7 @@
 #include "common.h"
 #include "daemons.h"
 #include "envelope.pb-c.h"
+#include "events.pb-c.h"
 #include "util.h"
 
 TestSuite(daemon, .init = test_init, .timeout = 240);
@@ -205,14 +206,24 @@ Test(daemon, expired_event_becomes_a_dead_letter)
 	Kp__SendRequest s = KP__SEND_REQUEST__INIT;
 	Kp__Response *resp, *out;
 	Kp__StatusResponse st;
-	uint8_t payload[2] = { 0x08, 0x02 };
+	Kp__Referral ref = KP__REFERRAL__INIT;
+	uint8_t payload[64];
 
+	ref.has_route = ref.has_referral_kind = ref.has_absence_kind = 1;
+	ref.has_age_years = ref.has_duty_kind = ref.has_feedback_due_days = 1;
+	ref.route = KP__ROUTE__ROUTE_HALT;
+	ref.referral_kind = KP__REFERRAL_KIND__REFERRAL_KIND_HALT_PV;
+	ref.absence_kind = KP__ABSENCE_KIND__ABSENCE_KIND_WETTELIJK;
+	ref.age_years = 14;
+	ref.duty_kind = KP__DUTY_KIND__DUTY_KIND_LEERPLICHT;
+	ref.feedback_due_days = 90;
 	td_chain_make(&c, NULL);
 	lp = td_org(&c, OIN_LEERPLICHT);
 	td_start(lp);                       /* Halt never comes up */
 	s.has_event_type = s.has_payload = s.has_ttl_seconds = 1;
 	s.event_type = KP__EVENT_TYPE__EVENT_TYPE_REFERRAL;
-	s.payload = (ProtobufCBinaryData){ 2, payload };
+	s.payload = (ProtobufCBinaryData){ kp__referral__pack(&ref, payload),
+	    payload };
 	s.to_oin = OIN_HALT;
 	s.case_ref = "LP-DEAD";
 	s.ttl_seconds = 1;

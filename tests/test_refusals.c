@@ -20,6 +20,8 @@
 #include "envelope.h"
 #include "envelope.pb-c.h"
 #include "events.h"
+#include "pbjson.h"
+#include <jansson.h>
 
 TestSuite(refusals, .init = test_init, .timeout = 120);
 
@@ -83,25 +85,14 @@ s_exchange(struct rogue *r, uint8_t type, const uint8_t *body, size_t len,
 	return out;
 }
 
+static td_chain_t *s_tc;  /* the chain of the running test */
+
 static void
 s_seal(chain_t *from, const char *to, uint64_t created, uint8_t **env,
     size_t *len, uint8_t id[16])
 {
-	envelope_meta_t m;
-	uint8_t payload[8] = { 0x08, 0x02 }, digest[32];  /* route = halt */
-	kp_err_t e;
-
-	memset(&m, 0, sizeof(m));
-	kp_uuid_new(m.event_id);
-	memcpy(id, m.event_id, 16);
-	m.event_type = KP__EVENT_TYPE__EVENT_TYPE_REFERRAL;
-	snprintf(m.purpose, sizeof(m.purpose), "mas.referral");
-	snprintf(m.legal_basis, sizeof(m.legal_basis), "test");
-	m.created_at_ms = created;
-	m.expires_at_ms = kp_now_ms() + 86400000u;
-	randombytes_buf(m.case_ref, 32);
-	cr_assert(envelope_seal(from->dir, directory_find(from->dir, to), &m,
-	    payload, 2, env, len, digest, &e) == 0, "%s", e.msg);
+	td_seal(from, s_tc, to, "referral", td_example("referral"), created,
+	    env, len, id);
 }
 
 /* Verify a receipt as `as` and return it. */
@@ -114,6 +105,23 @@ s_receipt(chain_t *as, const uint8_t *buf, size_t len)
 	cr_assert_not_null(buf, "no receipt came back");
 	cr_assert(receipt_verify(as->dir, buf, len, &r, &e) == 0, "%s", e.msg);
 	return r;
+}
+
+/* The packed example payload of type. */
+static size_t
+s_pack_example(const char *type, uint8_t *out)
+{
+	ProtobufCMessage *ev = NULL;
+	json_t *j = json_loads(td_example(type), 0, NULL);
+	kp_err_t e;
+	size_t n;
+
+	cr_assert(pbjson_from_json(events_descriptor(events_type_from_name(
+	    type)), j, &ev, &e) == 0, "%s", e.msg);
+	n = protobuf_c_message_pack(ev, out);
+	pbjson_free(ev);
+	json_decref(j);
+	return n;
 }
 
 static chain_t *
@@ -147,6 +155,7 @@ Test(refusals, client_with_unknown_curve_key)
 	size_t len, rlen;
 
 	td_chain_make(&c, NULL);
+	s_tc = &c;
 	halt = td_org(&c, OIN_HALT);
 	td_start(halt);
 	lp = s_chain(&c, OIN_LEERPLICHT);
@@ -176,6 +185,7 @@ Test(refusals, envelope_claiming_another_sender)
 	receipt_t rcpt;
 
 	td_chain_make(&c, NULL);
+	s_tc = &c;
 	halt = td_org(&c, OIN_HALT);
 	td_start(halt);
 	lp = s_chain(&c, OIN_LEERPLICHT);
@@ -209,6 +219,7 @@ Test(refusals, replayed_events)
 	receipt_t a, b, old;
 
 	td_chain_make(&c, NULL);
+	s_tc = &c;
 	halt = td_org(&c, OIN_HALT);
 	td_start(halt);
 	lp = s_chain(&c, OIN_LEERPLICHT);
@@ -254,6 +265,7 @@ Test(refusals, oversize_and_malformed_frames)
 	receipt_t rcpt;
 
 	td_chain_make(&c, NULL);
+	s_tc = &c;
 	halt = td_org(&c, OIN_HALT);
 	td_start(halt);
 	lp = s_chain(&c, OIN_LEERPLICHT);
@@ -300,9 +312,11 @@ Test(refusals, revoked_partner_after_sighup)
 	Kp__Request req = KP__REQUEST__INIT;
 	Kp__SendRequest s = KP__SEND_REQUEST__INIT;
 	Kp__Response *resp;
-	uint8_t payload[2] = { 0x08, 0x02 };
+	uint8_t payload[64];
+	size_t plen = s_pack_example("halt_outcome", payload);
 
 	td_chain_make(&c, NULL);
+	s_tc = &c;
 	lp = td_org(&c, OIN_LEERPLICHT);
 	halt = td_org(&c, OIN_HALT);
 	td_start(lp);
@@ -329,7 +343,7 @@ Test(refusals, revoked_partner_after_sighup)
 	s.to_oin = OIN_LEERPLICHT;
 	s.case_ref = "H-1";
 	s.has_payload = 1;
-	s.payload = (ProtobufCBinaryData){ 2, payload };
+	s.payload = (ProtobufCBinaryData){ plen, payload };
 	req.op_case = KP__REQUEST__OP_SEND;
 	req.send = &s;
 	cr_assert_eq(td_call(halt, &req, &resp, 5000), 0);
