@@ -1,0 +1,127 @@
+/*
+ * merkle.h: the RFC 9162 (Certificate Transparency v2, §2.1) Merkle tree
+ * behind the tamper-evident audit log, with SHA-256:
+ *
+ *   leaf hash  = SHA-256(0x00 || entry)
+ *   node hash  = SHA-256(0x01 || left || right)
+ *   MTH({})    = SHA-256("")
+ *   MTH(D[n])  = node(MTH(D[0:k]), MTH(D[k:n])), k the largest power of
+ *                two smaller than n
+ *
+ * Three parts:
+ * 1. merkle_leaf_hash / merkle_node_hash / merkle_empty_root: the hashing
+ *    itself, for callers that hash entries before appending them.
+ * 2. merkle_t: an append-only in-memory tree of leaf hashes.  It owns a
+ *    copy of every leaf hash and of every complete (perfect) subtree hash,
+ *    about 64 bytes per leaf.  The daemon rebuilds it from the stored log at
+ *    start.  It produces roots for the current or any older size, and the
+ *    inclusion and consistency proofs of RFC 9162 §2.1.3.1 / §2.1.4.1.
+ * 3. merkle_verify_inclusion / merkle_verify_consistency: the auditor's
+ *    checks, RFC 9162 §2.1.3.2 / §2.1.4.2.  They need no tree.
+ *
+ * What a proof does and does not bind: the verifiers bind a proof to
+ * (index, size) only through the left/right pattern of the path, so a root
+ * is meaningful only together with the size in the same signed tree head.
+ * Callers must check the head's signature over (size, root) first.
+ *
+ * Proof arrays are malloc'd and owned by the caller (free()); an empty proof
+ * is returned as *path = NULL, *n = 0.  Every function returns 0 or -1.
+ * A merkle_t is not safe for concurrent use, not even for reads: it owns one
+ * hashing context.  The verifiers and hash functions are thread-safe.
+ */
+#ifndef KP_MERKLE_H
+#define KP_MERKLE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define MERKLE_HASH_LEN 32
+
+typedef struct merkle merkle_t;
+
+/* OUT: out = SHA-256(0x00 || entry[0..len)).  entry may be NULL if len 0. */
+int merkle_leaf_hash(const uint8_t *entry, size_t len,
+    uint8_t out[MERKLE_HASH_LEN]) __attribute__((nonnull(3)));
+/* OUT: out = SHA-256(0x01 || l || r).  out may alias l or r. */
+int merkle_node_hash(const uint8_t l[MERKLE_HASH_LEN],
+    const uint8_t r[MERKLE_HASH_LEN], uint8_t out[MERKLE_HASH_LEN])
+    __attribute__((nonnull));
+/* OUT: the root of the empty tree, SHA-256(""). */
+int merkle_empty_root(uint8_t out[MERKLE_HASH_LEN]) __attribute__((nonnull));
+
+/* A new empty tree, or NULL (out of memory, no SHA-256 in OpenSSL). */
+merkle_t *merkle_new(void);
+/* Frees the tree and sets *self_p to NULL; accepts NULL and *self_p NULL. */
+void merkle_destroy(merkle_t **self_p);
+
+/*
+ * Append one leaf hash (already merkle_leaf_hash'd; the tree copies it).
+ * Atomic: on -1 (out of memory) the tree is unchanged.
+ * Cost: amortised O(1) hashes and copies, worst case O(log n).
+ */
+int merkle_append(merkle_t *self, const uint8_t leaf_hash[MERKLE_HASH_LEN])
+    __attribute__((nonnull, warn_unused_result));
+/* Number of leaves appended so far. */
+uint64_t merkle_size(const merkle_t *self) __attribute__((nonnull));
+
+/*
+ * OUT: out = MTH of the first `size` leaves (size 0: SHA-256("")), for any
+ * size <= merkle_size(): old tree heads stay reproducible.
+ * -1 if size > merkle_size().  Cost: popcount(size) - 1 hashes.
+ */
+int merkle_root(merkle_t *self, uint64_t size, uint8_t out[MERKLE_HASH_LEN])
+    __attribute__((nonnull, warn_unused_result));
+
+/*
+ * The inclusion proof PATH(index, D[0:size]) (RFC 9162 §2.1.3.1), ordered
+ * from the leaf's sibling up to the root's child.
+ * OUT: *path (malloc'd, caller frees; NULL when *n is 0), *n elements.
+ * -1 if index >= size, size > merkle_size(), or out of memory.
+ * Cost: O(log size) hashes (one right-edge subtree hash, the rest cached).
+ */
+int merkle_inclusion_proof(merkle_t *self, uint64_t index, uint64_t size,
+    uint8_t (**path)[MERKLE_HASH_LEN], size_t *n)
+    __attribute__((nonnull, warn_unused_result));
+
+/*
+ * The consistency proof PROOF(old_size, D[0:new_size]) (RFC 9162 §2.1.4.1).
+ * old_size == new_size and old_size == 0 give the empty proof: there is
+ * nothing to prove (see merkle_verify_consistency).
+ * OUT: *path (malloc'd, caller frees; NULL when *n is 0), *n elements.
+ * -1 if old_size > new_size, new_size > merkle_size(), or out of memory.
+ * Cost: O(log new_size) hashes.
+ */
+int merkle_consistency_proof(merkle_t *self, uint64_t old_size,
+    uint64_t new_size, uint8_t (**path)[MERKLE_HASH_LEN], size_t *n)
+    __attribute__((nonnull, warn_unused_result));
+
+/*
+ * RFC 9162 §2.1.3.2: does `path` prove that `leaf` (a leaf hash) is leaf
+ * number `index` of the tree of `size` leaves whose root is `root`?
+ * 0 if so; -1 if not, including index >= size (so size 0 always fails), a
+ * path too short or too long, or a hashing failure.  path may be NULL if n
+ * is 0.  Work is bounded by 64 hashes whatever n is.
+ */
+int merkle_verify_inclusion(const uint8_t leaf[MERKLE_HASH_LEN],
+    uint64_t index, uint64_t size, const uint8_t (*path)[MERKLE_HASH_LEN],
+    size_t n, const uint8_t root[MERKLE_HASH_LEN])
+    __attribute__((nonnull(1, 6), warn_unused_result));
+
+/*
+ * RFC 9162 §2.1.4.2: does `path` prove that the tree (new_size, new_root)
+ * extends the tree (old_size, old_root)?  0 if so, -1 if not.
+ * The trivial cases, where the RFC algorithm itself does not apply, take
+ * an empty path only (as sigsum does):
+ * - old_size == new_size: consistent iff old_root == new_root.
+ * - old_size == 0: consistent iff old_root == SHA-256("") (any tree extends
+ *   the empty tree; new_root cannot be checked without the leaves).
+ * Otherwise 0 < old_size < new_size is required, and the whole path must be
+ * consumed with sn ending at 0.  path may be NULL if n is 0.
+ */
+int merkle_verify_consistency(uint64_t old_size, uint64_t new_size,
+    const uint8_t old_root[MERKLE_HASH_LEN],
+    const uint8_t new_root[MERKLE_HASH_LEN],
+    const uint8_t (*path)[MERKLE_HASH_LEN], size_t n)
+    __attribute__((nonnull(3, 4), warn_unused_result));
+
+#endif
