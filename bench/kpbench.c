@@ -13,7 +13,8 @@
  *    API acceptance -> stored at the receiver, and -> receipt at the sender.
  * Prints events/s for both and their ratio.  Payloads are real `referral`
  * events padded to BYTES with the repeated `parallel_routes` field (the
- * schemas have no free text, so that is the only way to make one bigger).
+ * schemas have no free text, so that is the only way to make one bigger;
+ * the bench chain's policy allows the padding, the MAS policy would not).
  */
 #include <getopt.h>
 #include <signal.h>
@@ -58,10 +59,16 @@ s_payload(int bytes, uint8_t *out, size_t cap)
 	size_t n, len;
 
 	r.has_route = r.has_absence_hours = r.has_age_years = 1;
+	r.has_referral_kind = r.has_absence_kind = r.has_duty_kind = 1;
+	r.has_feedback_due_days = 1;
 	r.route = KP__ROUTE__ROUTE_HALT;
+	r.referral_kind = KP__REFERRAL_KIND__REFERRAL_KIND_HALT_PV;
+	r.absence_kind = KP__ABSENCE_KIND__ABSENCE_KIND_WETTELIJK;
+	r.duty_kind = KP__DUTY_KIND__DUTY_KIND_LEERPLICHT;
+	r.feedback_due_days = 90;
 	r.absence_hours = 32;
 	r.age_years = 15;
-	n = bytes > 12 ? (size_t)(bytes - 12) / 2 : 0;
+	n = bytes > 20 ? (size_t)(bytes - 20) / 2 : 0;
 	routes = calloc(n + 1, sizeof(*routes));
 	for (size_t i = 0; i < n; i++)
 		routes[i] = KP__ROUTE__ROUTE_VRIJWILLIGE_JEUGDHULP;
@@ -365,10 +372,18 @@ s_parse(int argc, char **argv, struct opts *o)
 	}
 }
 
+/*
+ * The MAS policy, except that a referral may carry up to 1000 parallel
+ * routes: the padding that makes a 1 KiB event.  Both daemons apply it.
+ */
 static void
 s_make_chain(const char *bin, const char *dir, int port)
 {
-	s_run("%s/ketenpost-certs init --dir %s/chain >/dev/null", bin, dir);
+	s_run("sed 's/^max_items.parallel_routes *=.*/max_items.parallel_routes"
+	    " = 1000/' %s/../share/ketenpost/mas.ini > %s/bench-policy.ini", bin,
+	    dir);
+	s_run("%s/ketenpost-certs init --dir %s/chain --policy "
+	    "%s/bench-policy.ini >/dev/null", bin, dir, dir);
 	s_run("%s/ketenpost-certs org --dir %s/chain --oin %s --role leerplicht "
 	    "--name Bench-LP --endpoint tcp://127.0.0.1:%d >/dev/null", bin, dir,
 	    LP, port);
