@@ -422,3 +422,26 @@ Test(gdpr, subject_access_lists_what_was_shared)
 	cr_assert(strstr(out, "Halt Voorbeeldregio") != NULL, "%s", out);
 	td_chain_stop_all(&c);
 }
+
+Test(gdpr, check_reports_every_policy_problem_with_file_and_line)
+{
+	td_chain_t c;
+	td_org_t *lp;
+	char out[8192];
+
+	td_chain_make(&c, NULL);
+	lp = td_org(&c, OIN_LEERPLICHT);
+	cr_assert_eq(test_sh("sed -i 's/^senders = leerplicht$/senders = "
+	    "leerplicht, school/; s/^range.age_years = .*/range.age_yeers = 1..2/'"
+	    " %s/policy.ini", c.dir), 0);
+	cr_assert_eq(test_sh_output(out, sizeof(out), "%s/ketenpostd --config "
+	    "%s --check", test_bin(), lp->conf), 1, "%s", out);
+	cr_assert(strstr(out, "policy.ini:") != NULL, "%s", out);
+	cr_assert(strstr(out, "school") != NULL, "unknown role named: %s", out);
+	cr_assert(strstr(out, "age_yeers") != NULL, "unknown field named: %s",
+	    out);
+	cr_assert(strstr(out, "2 problem(s)") != NULL, "%s", out);
+	/* and the daemon refuses to start on it */
+	cr_assert_neq(test_sh("%s/ketenpostd --config %s 2>/dev/null",
+	    test_bin(), lp->conf), 0);
+}
