@@ -1102,30 +1102,38 @@ s_element(const ProtobufCMessage *msg, const ProtobufCFieldDescriptor *f,
 	return ((const uint32_t *)p)[i];
 }
 
-/* Enumeration, range and date of one value v of field f ("name[i]"). */
+/*
+ * Enumeration, range and date of one value v of field f, element idx of a
+ * repeated field or -1.  The field's display name ("name[i]") is made
+ * only for a refusal: checking is the hot path, refusing is not.
+ */
 static int
 s_check_value(const policy_rule_t *r, const ProtobufCFieldDescriptor *f,
-    const struct s_field *fr, uint64_t v, const char *at, kp_err_t *err)
+    const struct s_field *fr, uint64_t v, long idx, kp_err_t *err)
 {
 	const ProtobufCEnumDescriptor *ed = f->descriptor;
-	char a[32], b[32], c[32];
+	char a[32], b[32], c[32], at[96];
+	bool bad_enum = f->type == PROTOBUF_C_TYPE_ENUM && ((int32_t)v == 0 ||
+	    protobuf_c_enum_descriptor_get_value(ed, (int32_t)v) == NULL);
+	bool bad_range = fr->has_range && (s_less(f, v, fr->lo) ||
+	    s_less(f, fr->hi, v));
+	bool bad_date = fr->date && !s_date_valid(v);
 
-	if (f->type == PROTOBUF_C_TYPE_ENUM && ((int32_t)v == 0 ||
-	    protobuf_c_enum_descriptor_get_value(ed, (int32_t)v) == NULL))
+	if (!bad_enum && !bad_range && !bad_date)
+		return 0;
+	snprintf(at, sizeof(at), idx >= 0 ? "%s[%ld]" : "%s", f->name, idx);
+	if (bad_enum)
 		return s_refuse(err, "%s: rule 'enumeration': field '%s' is "
 		    "%d, not a value of %s", r->name, at, (int)(int32_t)v,
 		    ed->short_name);
-	if (fr->has_range && (s_less(f, v, fr->lo) || s_less(f, fr->hi, v)))
+	if (bad_range)
 		return s_refuse(err, "%s: rule 'range': field '%s' "
 		    "is %s, outside %s..%s", r->name, at,
 		    s_num_text(f, v, a, sizeof(a)),
 		    s_num_text(f, fr->lo, b, sizeof(b)),
 		    s_num_text(f, fr->hi, c, sizeof(c)));
-	if (fr->date && !s_date_valid(v))
-		return s_refuse(err, "%s: rule 'date': field '%s' "
-		    "is %ju, not an existing date YYYYMMDD", r->name, at,
-		    (uintmax_t)v);
-	return 0;
+	return s_refuse(err, "%s: rule 'date': field '%s' "
+	    "is %ju, not an existing date YYYYMMDD", r->name, at, (uintmax_t)v);
 }
 
 /* One present field: allowed, not never_to recipient, its values. */
@@ -1137,7 +1145,6 @@ s_check_field(const policy_rule_t *r, const ProtobufCMessage *msg,
 	const struct s_field *fr = &r->fields[idx];
 	bool rep = f->label == PROTOBUF_C_LABEL_REPEATED;
 	size_t i, n = 1;
-	char at[96];
 
 	if (!fr->required && !fr->allowed)
 		return s_refuse(err, "%s: rule 'at most': field "
@@ -1154,11 +1161,10 @@ s_check_field(const policy_rule_t *r, const ProtobufCMessage *msg,
 		    fr->max_items);
 	if (!s_integer(f))
 		return 0;
-	for (i = 0; i < n; i++) {
-		snprintf(at, sizeof(at), rep ? "%s[%zu]" : "%s", f->name, i);
-		if (s_check_value(r, f, fr, s_element(msg, f, i), at, err) != 0)
+	for (i = 0; i < n; i++)
+		if (s_check_value(r, f, fr, s_element(msg, f, i), rep ? (long)i :
+		    -1, err) != 0)
 			return -1;
-	}
 	return 0;
 }
 
