@@ -469,6 +469,58 @@ envelope_strip(const uint8_t *buf, size_t len, uint8_t **out,
 	return rc;
 }
 
+int
+envelope_attach_head(uint8_t **buf, size_t *len, bool is_receipt,
+    const uint8_t *head, size_t head_len)
+{
+	uint8_t tag = is_receipt ? 0x1a : 0x2a;  /* field 3 / 5, bytes */
+	uint8_t pre[11], *grown;
+	size_t n = 0, v = head_len;
+
+	pre[n++] = tag;
+	do {                                     /* varint length */
+		pre[n++] = (uint8_t)((v & 0x7f) | (v > 0x7f ? 0x80 : 0));
+		v >>= 7;
+	} while (v != 0);
+	grown = realloc(*buf, *len + n + head_len);
+	if (grown == NULL)
+		return -1;
+	memcpy(grown + *len, pre, n);
+	memcpy(grown + *len + n, head, head_len);
+	*buf = grown;
+	*len += n + head_len;
+	return 0;
+}
+
+int
+envelope_extract_head(const uint8_t *buf, size_t len, bool is_receipt,
+    uint8_t **head, size_t *head_len)
+{
+	const Kp__TreeHead *th = NULL;
+	Kp__Envelope *env = NULL;
+	Kp__Receipt *rc = NULL;
+	int ret = 0;
+
+	*head = NULL;
+	if (is_receipt && (rc = kp__receipt__unpack(NULL, len, buf)) != NULL)
+		th = rc->tree_head;
+	else if (!is_receipt && (env = kp__envelope__unpack(NULL, len,
+	    buf)) != NULL)
+		th = env->tree_head;
+	if (th != NULL) {
+		*head_len = kp__tree_head__get_packed_size(th);
+		if ((*head = malloc(*head_len + 1)) == NULL)
+			ret = -1;
+		else
+			kp__tree_head__pack(th, *head);
+	}
+	if (rc != NULL)
+		kp__receipt__free_unpacked(rc, NULL);
+	if (env != NULL)
+		kp__envelope__free_unpacked(env, NULL);
+	return ret;
+}
+
 /* ---- receipts ---------------------------------------------------------- */
 
 static void

@@ -91,6 +91,19 @@ int envelope_verify_detached(const uint8_t sign_pk[32], const uint8_t *header,
 int envelope_strip(const uint8_t *buf, size_t len, uint8_t **out,
     size_t *out_len, kp_err_t *err) __attribute__((warn_unused_result));
 
+/*
+ * Tree heads ride along (docs/AUDIT.md, PROTOCOL.md §5.4 and §8): they are
+ * self-signed, so they sit outside the envelope's and receipt's signed
+ * bytes, appended as field 5 of Envelope / field 3 of Receipt.
+ * attach: append `head` (a serialised kp.TreeHead) to *buf (realloc'd).
+ * extract: the serialised TreeHead in an envelope (is_receipt false) or
+ * receipt, if any.  OUT: *head (malloc'd) or NULL.
+ */
+int envelope_attach_head(uint8_t **buf, size_t *len, bool is_receipt,
+    const uint8_t *head, size_t head_len) __attribute__((warn_unused_result));
+int envelope_extract_head(const uint8_t *buf, size_t len, bool is_receipt,
+    uint8_t **head, size_t *head_len) __attribute__((warn_unused_result));
+
 /* A receipt's fields; receipt_sign fills the starred ones. */
 typedef struct receipt {
 	uint32_t schema_major;                 /* * */
