@@ -40,5 +40,7 @@ int cmd_inbox(int argc, char **argv);
 int cmd_fetch(int argc, char **argv);
 int cmd_ack(int argc, char **argv);
 int cmd_status(int argc, char **argv);
+/* audit.c: the auditor's offline tools (docs/AUDIT.md). */
+int cmd_audit(int argc, char **argv);
 
 #endif
