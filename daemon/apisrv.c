@@ -45,6 +45,7 @@ struct api_req {
 	size_t env_len;
 	char error[KP_ERR_MSG_MAX];
 	const char *code;
+	bool fatal;                   /* the audit log failed: undo the batch */
 	void *owned;                  /* result storage to free after sending */
 	void (*free_owned)(void *);
 };
@@ -97,6 +98,41 @@ s_case_ref(kpd_t *d, struct api_req *r, const Kp__SendRequest *s,
 	return 0;
 }
 
+/* The audit entry of a send, or of a send refused here (refusal_out). */
+static int
+s_audit_send(kpd_t *d, struct api_req *r, const envelope_meta_t *m,
+    const outbox_row_t *row, const Kp__SendRequest *s, int reason)
+{
+	audit_entry_t e;
+	kp_err_t err;
+
+	memset(&e, 0, sizeof(e));
+	e.kind = reason == 0 ? AUDIT_SEND : AUDIT_REFUSAL_OUT;
+	e.direction = AUDIT_OUT;
+	snprintf(e.partner_oin, sizeof(e.partner_oin), "%s",
+	    s->to_oin && kp_oin_valid(s->to_oin) ? s->to_oin : "");
+	e.event_type = s->has_event_type && events_descriptor(s->event_type) ?
+	    (int)s->event_type : 0;
+	e.reason = reason;
+	if (m != NULL) {
+		e.has_event_id = e.has_policy_hash = e.has_case_pseudonym = true;
+		e.has_envelope_digest = true;
+		memcpy(e.event_id, m->event_id, 16);
+		memcpy(e.purpose, m->purpose, sizeof(e.purpose));
+		memcpy(e.legal_basis, m->legal_basis, sizeof(e.legal_basis));
+		memcpy(e.policy_hash, m->policy_hash, 32);
+		memcpy(e.case_pseudonym, m->case_ref, 32);
+		memcpy(e.envelope_digest, row->envelope_digest, 32);
+		memcpy(e.fields, row->fields, sizeof(e.fields));
+	}
+	if (ledger_append(d, &e, &err) != 0) {
+		r->fatal = true;
+		return s_fail(r, KP_ERR_IO, "the audit log cannot be written "
+		    "(%s); nothing was sent", err.msg);
+	}
+	return 0;
+}
+
 /*
  * Everything is checked before anything is stored: the event type, the
  * recipient (a verified partner), the local case reference, the payload
@@ -129,6 +165,9 @@ s_send_check(kpd_t *d, struct api_req *r, const Kp__SendRequest *s,
 	    &e) != 0 || policy_check(d->policy, s->event_type,
 	    partner_role(me), partner_role(peer_partner(*to)), *ev, &e) != 0) {
 		log_warnx("send refused: %s", e.msg);
+		if (s_audit_send(d, r, NULL, NULL, s,
+		    KP__REASON__REASON_POLICY_VIOLATION) != 0)
+			return -1;
 		return s_fail(r, e.code, "%s", e.msg);
 	}
 	*rule = policy_rule(d->policy, s->event_type);
@@ -225,6 +264,8 @@ s_send(kpd_t *d, struct api_req *r, uint64_t now)
 		s_fail(r, e.code, "%s", e.msg);
 		goto out;
 	}
+	if (s_audit_send(d, r, &m, &row, s, 0) != 0)
+		goto out;
 	r->env = env;
 	r->env_len = elen;
 	env = NULL;
@@ -787,10 +828,16 @@ static void
 s_finish(kpd_t *d, struct api_req *batch, size_t n)
 {
 	size_t i;
+	bool fatal = false;
 	kp_err_t e;
 
-	if (store_commit(d->store, &e) != 0) {
-		store_rollback(d->store);
+	for (i = 0; i < n; i++)
+		fatal |= batch[i].fatal;
+	if (fatal)
+		kp_fail(&e, KP_ERR_IO, "the audit log cannot be written; "
+		    "nothing in this batch was sent");
+	if (fatal || kpd_commit(d, &e) != 0) {
+		kpd_rollback(d);
 		for (i = 0; i < n; i++)
 			if (batch[i].code == NULL && batch[i].req != NULL &&
 			    (batch[i].req->op_case == KP__REQUEST__OP_SEND ||
@@ -827,7 +874,7 @@ apisrv_drain(kpd_t *d)
 	int got;
 	kp_err_t e;
 
-	if (batch == NULL || store_begin(d->store, &e) != 0) {
+	if (batch == NULL || kpd_begin(d, &e) != 0) {
 		log_warnx("api: cannot start a transaction; requests wait");
 		free(batch);
 		return;

@@ -55,6 +55,7 @@ typedef struct config {
 	unsigned batch_max;
 	int watchdog;
 	uint64_t purge_interval_ms;
+	uint64_t head_interval_ms;     /* [delivery] head_interval, 60s */
 } config_t;
 
 /*

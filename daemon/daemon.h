@@ -15,8 +15,10 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "auditlog.h"
 #include "chain.h"
 #include "config.h"
+#include "merkle.h"
 #include "policy.h"
 #include "store.h"
 
@@ -37,6 +39,8 @@ typedef struct link {
 	bool up;             /* handshake succeeded, not disconnected since */
 } link_t;
 
+typedef struct ledger ledger_t;
+
 typedef struct kpd {
 	config_t cfg;
 	chain_t *chain;          /* replaced whole on SIGHUP */
@@ -53,6 +57,8 @@ typedef struct kpd {
 	uint64_t started_ms;
 	uint64_t next_expire_ms; /* when to look for dead letters again */
 	uint64_t next_purge_ms;  /* when to enforce retention again */
+	uint64_t next_head_ms;   /* when to sign a tree head again */
+	ledger_t *ledger;        /* the audit log (ledger.c) */
 	bool outbound_dirty;     /* something may be due: run outbound soon */
 	unsigned monitor_seq;    /* makes every monitor endpoint unique */
 	bool stopping;
@@ -109,6 +115,31 @@ int kpd_monitor_start(kpd_t *d, void *sock, const char *name, int events,
 int kpd_monitor_read(void *mon, uint16_t *event, char *addr, size_t len);
 /* Close a socket with linger 0 and set the pointer to NULL. */
 void kpd_close(void **sock_p);
+
+/*
+ * ledger.c: the audit log.  Every database transaction of the daemon goes
+ * through kpd_begin / kpd_commit / kpd_rollback, so the log's in-memory
+ * tree follows exactly what was committed.  ledger_append fails closed:
+ * -1 means the act it records must fail too.
+ */
+int ledger_open(kpd_t *d, kp_err_t *err);
+void ledger_close(kpd_t *d);
+int ledger_append(kpd_t *d, audit_entry_t *e, kp_err_t *err)
+    __attribute__((warn_unused_result));
+int kpd_begin(kpd_t *d, kp_err_t *err) __attribute__((warn_unused_result));
+int kpd_commit(kpd_t *d, kp_err_t *err) __attribute__((warn_unused_result));
+void kpd_rollback(kpd_t *d);
+void ledger_sign_head(kpd_t *d, bool force);
+void ledger_tick(kpd_t *d);
+/* The latest signed head as a serialised kp.TreeHead, NULL if none yet. */
+const uint8_t *ledger_head_wire(kpd_t *d, size_t *len);
+/* Witness the head carried by an envelope or receipt from from_oin. */
+void ledger_witness(kpd_t *d, const char *from_oin, const uint8_t *msg,
+    size_t len, bool is_receipt);
+
+/* frame.c: type byte || message (+ our latest tree head). malloc'd. */
+uint8_t *kpd_frame_build(kpd_t *d, uint8_t type, const uint8_t *msg,
+    size_t len, size_t *frame_len);
 
 /* Log prefix helper: event id as UUID text. */
 const char *kpd_id(const uint8_t id[16], char buf[37]);

@@ -94,8 +94,43 @@ s_sign(kpd_t *d, struct arrival *a, const struct verdict *v, uint64_t now,
 	return 0;
 }
 
-static void
-s_refuse(kpd_t *d, struct arrival *a, struct verdict *v, uint64_t now)
+/* The audit entry of an incoming event, accepted or refused. */
+static int
+s_audit(kpd_t *d, int kind, const char *peer, const struct verdict *v,
+    const envelope_meta_t *m, const char *fields, const receipt_t *r)
+{
+	audit_entry_t e;
+	kp_err_t err;
+
+	memset(&e, 0, sizeof(e));
+	e.kind = kind;
+	e.direction = AUDIT_IN;
+	e.time_ms = r->received_at_ms;
+	memcpy(e.partner_oin, peer, sizeof(e.partner_oin));
+	e.has_event_id = v->has_id;
+	memcpy(e.event_id, v->event_id, 16);
+	if (m != NULL) {
+		e.event_type = m->event_type;
+		memcpy(e.purpose, m->purpose, sizeof(e.purpose));
+		memcpy(e.legal_basis, m->legal_basis, sizeof(e.legal_basis));
+		e.has_policy_hash = e.has_case_pseudonym = true;
+		memcpy(e.policy_hash, m->policy_hash, 32);
+		memcpy(e.case_pseudonym, m->case_ref, 32);
+	}
+	if (fields != NULL)
+		snprintf(e.fields, sizeof(e.fields), "%s", fields);
+	e.has_envelope_digest = e.has_receipt_digest = true;
+	memcpy(e.envelope_digest, v->digest, 32);
+	memcpy(e.receipt_digest, r->digest, 32);
+	e.reason = v->reason;
+	return ledger_append(d, &e, &err);
+}
+
+/* A refusal: logged, recorded, answered with a signed negative receipt.
+ * -1 only if it could not be recorded (the batch then fails closed). */
+static int
+s_refuse(kpd_t *d, struct arrival *a, struct verdict *v,
+    const envelope_meta_t *m, uint64_t now)
 {
 	char id[37] = "-";
 	receipt_t r;
@@ -107,9 +142,13 @@ s_refuse(kpd_t *d, struct arrival *a, struct verdict *v, uint64_t now)
 	    protobuf_c_enum_descriptor_get_value(&kp__reason__descriptor,
 	    v->reason)->name, v->detail);
 	if (store_reject_insert(d->store, a->peer, v->has_id ? v->event_id :
-	    NULL, v->digest, v->reason, now, &e) != 0)
+	    NULL, v->digest, v->reason, now, &e) != 0) {
 		log_warnx("inbound: recording refusal failed: %s", e.msg);
-	(void)s_sign(d, a, v, now, &r);
+		return -1;
+	}
+	if (s_sign(d, a, v, now, &r) != 0)
+		return -1;
+	return s_audit(d, AUDIT_REFUSAL_IN, a->peer, v, m, NULL, &r);
 }
 
 /* The inbox row of an accepted event (metadata only). */
@@ -178,6 +217,8 @@ s_accept(kpd_t *d, struct arrival *a, struct verdict *v,
 		    kpd_id(row.event_id, id), e.msg);
 		goto out;
 	}
+	if (s_audit(d, AUDIT_RECEIPT_SENT, a->peer, v, m, row.fields, &r) != 0)
+		goto out;
 	log_info("event %s type %s from %s accepted (inbox seq %llu; purpose "
 	    "%s; fields %s)", kpd_id(row.event_id, id),
 	    events_type_name(row.event_type), row.from_oin,
@@ -292,8 +333,10 @@ s_process(kpd_t *d, struct arrival *a, const uint8_t *buf, size_t len,
 	rc = s_accept(d, a, &v, &m, ev, payload, plen, buf, len, now);
 	goto out;
 refuse:
-	s_refuse(d, a, &v, now);
+	rc = s_refuse(d, a, &v, v.has_id ? &m : NULL, now);
 out:
+	if (v.has_id && strcmp(m.sender_oin, a->peer) == 0)
+		ledger_witness(d, a->peer, buf, len, false);
 	if (ev != NULL)
 		protobuf_c_message_free_unpacked(ev, NULL);
 	if (payload != NULL)
@@ -348,8 +391,7 @@ s_frame(kpd_t *d, struct arrival *a, zmq_msg_t *body, uint64_t now)
 		if (crypto_generichash(v.digest, 32, data + 1, len - 1, NULL,
 		    0) != 0)
 			memset(v.digest, 0, 32);
-		s_refuse(d, a, &v, now);
-		return 0;
+		return s_refuse(d, a, &v, NULL, now);
 	}
 	return s_process(d, a, data + 1, len - 1, now);
 }
@@ -357,20 +399,20 @@ s_frame(kpd_t *d, struct arrival *a, zmq_msg_t *body, uint64_t now)
 static void
 s_send_receipts(kpd_t *d, struct arrival *arr, size_t n)
 {
-	uint8_t frame[KP_MAX_RECEIPT + 1];
-	size_t i;
+	uint8_t *frame;
+	size_t i, flen = 0;
 
 	for (i = 0; i < n; i++) {
-		if (arr[i].receipt == NULL || arr[i].receipt_len > KP_MAX_RECEIPT)
+		if (arr[i].receipt == NULL)
 			continue;
-		frame[0] = KPD_FRAME_RECEIPT;
-		memcpy(frame + 1, arr[i].receipt, arr[i].receipt_len);
-		if (zmq_send(d->router, arr[i].rid, arr[i].rid_len,
-		    ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0 ||
-		    zmq_send(d->router, frame, arr[i].receipt_len + 1,
-		    ZMQ_DONTWAIT) < 0)
+		frame = kpd_frame_build(d, KPD_FRAME_RECEIPT, arr[i].receipt,
+		    arr[i].receipt_len, &flen);
+		if (frame == NULL || zmq_send(d->router, arr[i].rid,
+		    arr[i].rid_len, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0 ||
+		    zmq_send(d->router, frame, flen, ZMQ_DONTWAIT) < 0)
 			log_debug("inbound: receipt to %s not sent (peer gone); "
 			    "it will be sent again on the retry", arr[i].peer);
+		free(frame);
 	}
 }
 
@@ -394,7 +436,7 @@ inbound_drain(kpd_t *d)
 	zmq_msg_t body;
 	kp_err_t e;
 
-	if (arr == NULL || store_begin(d->store, &e) != 0) {
+	if (arr == NULL || kpd_begin(d, &e) != 0) {
 		log_warnx("inbound: cannot start a transaction; will retry");
 		free(arr);
 		return;
@@ -411,8 +453,8 @@ inbound_drain(kpd_t *d)
 		zmq_msg_close(&body);
 		n++;
 	}
-	if (failed || store_commit(d->store, &e) != 0) {
-		store_rollback(d->store);
+	if (failed || kpd_commit(d, &e) != 0) {
+		kpd_rollback(d);
 		log_warnx("inbound: batch of %zu not stored (%s); no receipts "
 		    "sent, senders will retry", n, failed ? "storage error" :
 		    e.msg);

@@ -195,6 +195,27 @@ s_is_auditor(const kpd_t *d)
 	return partner_role(identity_public(d->chain->self)) == KP_ROLE_AUDITOR;
 }
 
+/* One audit entry, in its own transaction, for a (re)load. */
+static int
+s_audit_load(kpd_t *d, int kind, kp_err_t *err)
+{
+	audit_entry_t e;
+
+	memset(&e, 0, sizeof(e));
+	e.kind = kind;
+	if (kind == AUDIT_POLICY_LOAD) {
+		e.has_policy_hash = true;
+		memcpy(e.policy_hash, policy_hash(d->policy), 32);
+	}
+	if (kpd_begin(d, err) != 0)
+		return -1;
+	if (ledger_append(d, &e, err) != 0 || kpd_commit(d, err) != 0) {
+		kpd_rollback(d);
+		return -1;
+	}
+	return 0;
+}
+
 static void
 s_report_policy(void *arg, const char *line)
 {
@@ -226,8 +247,11 @@ s_start(kpd_t *d, kp_err_t *err)
 	if (d->storage_key == NULL || atrest_key_derive(identity_payload_sk(
 	    d->chain->self), d->storage_key) != 0)
 		return kp_fail(err, KP_ERR_NOMEM, "out of memory");
-	if (store_open(d->cfg.state_dir, &d->store, err) != 0)
+	if (store_open(d->cfg.state_dir, &d->store, err) != 0 ||
+	    ledger_open(d, err) != 0 || s_audit_load(d, AUDIT_POLICY_LOAD,
+	    err) != 0 || s_audit_load(d, AUDIT_CHAIN_LOAD, err) != 0)
 		return -1;
+	ledger_sign_head(d, false);
 	if ((d->zctx = zmq_ctx_new()) == NULL)
 		return kp_fail(err, KP_ERR_IO, "cannot create a ZeroMQ context");
 	if (s_zap_open(d, err) != 0 || s_api_open(d, err) != 0)
@@ -241,6 +265,9 @@ s_start(kpd_t *d, kp_err_t *err)
 static void
 s_stop(kpd_t *d)
 {
+	if (d->ledger != NULL && d->chain != NULL)
+		ledger_sign_head(d, false);  /* a head for the whole log */
+	ledger_close(d);
 	outbound_links_close(d);
 	kpd_close(&d->router_mon);
 	kpd_close(&d->router);
@@ -292,6 +319,10 @@ s_reload(kpd_t *d)
 	if (!s_is_auditor(d) && (s_router_open(d, &e) != 0 ||
 	    outbound_links_open(d, &e) != 0))
 		fatalx("reload: %s", e.msg);
+	if (s_audit_load(d, AUDIT_POLICY_LOAD, &e) != 0 ||
+	    s_audit_load(d, AUDIT_CHAIN_LOAD, &e) != 0)
+		log_warnx("reload: the audit log could not record it: %s",
+		    e.msg);
 	log_info("reload: %zu partners, %d refused",
 	    directory_count(d->chain->dir), d->chain->n_problems);
 	sd_notify(0, "READY=1");
@@ -400,6 +431,7 @@ s_loop(kpd_t *d, int sigfd)
 			s_dispatch(d, it, n);
 		free(it);
 		retention_tick(d);
+		ledger_tick(d);
 		if (d->router != NULL) {
 			outbound_expire(d);
 			if (outbound_wait_ms(d, 1) == 0)

@@ -146,22 +146,24 @@ s_link_find(kpd_t *d, const char *oin)
 
 /* Send one envelope frame on l without blocking; -1 if not connected. */
 static int
-s_send_frame(link_t *l, const uint8_t id[16], const uint8_t *env, size_t len)
+s_send_frame(kpd_t *d, link_t *l, const uint8_t id[16], const uint8_t *env,
+    size_t len)
 {
-	zmq_msg_t m;
+	uint8_t *frame;
+	size_t flen = 0;
 	char text[37];
+	int rc = 0;
 
-	if (zmq_msg_init_size(&m, len + 1) != 0)
+	if ((frame = kpd_frame_build(d, KPD_FRAME_ENVELOPE, env, len,
+	    &flen)) == NULL)
 		return -1;
-	((uint8_t *)zmq_msg_data(&m))[0] = KPD_FRAME_ENVELOPE;
-	memcpy((uint8_t *)zmq_msg_data(&m) + 1, env, len);
-	if (zmq_msg_send(&m, l->dealer, ZMQ_DONTWAIT) < 0) {
-		zmq_msg_close(&m);
+	if (zmq_send(l->dealer, frame, flen, ZMQ_DONTWAIT) < 0) {
 		log_debug("event %s: %s not connected; retry later",
 		    kpd_id(id, text), l->oin);
-		return -1;
+		rc = -1;
 	}
-	return 0;
+	free(frame);
+	return rc;
 }
 
 void
@@ -171,7 +173,7 @@ outbound_send_now(kpd_t *d, const char *oin, const uint8_t id[16],
 	link_t *l = s_link_find(d, oin);
 	char text[37];
 
-	if (l != NULL && s_send_frame(l, id, env, len) == 0)
+	if (l != NULL && s_send_frame(d, l, id, env, len) == 0)
 		log_debug("event %s sent to %s (attempt 1)", kpd_id(id, text),
 		    oin);
 }
@@ -197,7 +199,7 @@ s_send_stored(kpd_t *d, link_t *l, const outbox_row_t *row,
 		return -1;
 	}
 	sodium_memzero(key, sizeof(key));
-	rc = s_send_frame(l, row->event_id, env, elen);
+	rc = s_send_frame(d, l, row->event_id, env, elen);
 	free(env);
 	return rc;
 }
@@ -258,13 +260,13 @@ outbound_send_due(kpd_t *d)
 		return;
 	if (store_outbox_due(d->store, w.now, w.cap, s_send_one, &w, &e) != 0)
 		log_warnx("outbound: reading the outbox failed: %s", e.msg);
-	if (w.n > 0 && store_begin(d->store, &e) == 0) {
+	if (w.n > 0 && kpd_begin(d, &e) == 0) {
 		for (i = 0; i < w.n; i++)
 			if (store_outbox_schedule(d->store, w.att[i].id,
 			    w.att[i].attempts, w.att[i].next_ms, &e) != 0)
 				break;
-		if (i < w.n || store_commit(d->store, &e) != 0) {
-			store_rollback(d->store);
+		if (i < w.n || kpd_commit(d, &e) != 0) {
+			kpd_rollback(d);
 			log_warnx("outbound: recording attempts failed: %s", e.msg);
 		}
 	}
@@ -287,8 +289,39 @@ s_log_mismatch(kpd_t *d, link_t *l, const char *id, const receipt_t *r)
 	    l->oin, theirs);
 }
 
-/* Settle one receipt frame received on link l. */
-static void
+/* The audit entry of a settled receipt (fail-closed: -1 fails the batch). */
+static int
+s_audit_receipt(kpd_t *d, const receipt_t *r, uint64_t now)
+{
+	outbox_row_t row;
+	audit_entry_t e;
+	bool found = false;
+	kp_err_t err;
+
+	memset(&e, 0, sizeof(e));
+	e.kind = AUDIT_RECEIPT_RECEIVED;
+	e.direction = AUDIT_OUT;
+	e.time_ms = now;
+	memcpy(e.partner_oin, r->issuer_oin, sizeof(e.partner_oin));
+	e.has_event_id = e.has_envelope_digest = e.has_receipt_digest = true;
+	memcpy(e.event_id, r->event_id, 16);
+	memcpy(e.envelope_digest, r->envelope_digest, 32);
+	memcpy(e.receipt_digest, r->digest, 32);
+	e.reason = r->reason;
+	if (store_outbox_get(d->store, r->event_id, &row, &found, &err) == 0 &&
+	    found) {
+		e.event_type = row.event_type;
+		memcpy(e.purpose, row.purpose, sizeof(e.purpose));
+		memcpy(e.legal_basis, row.legal_basis, sizeof(e.legal_basis));
+		e.has_case_pseudonym = true;
+		memcpy(e.case_pseudonym, row.case_ref, 32);
+	}
+	return ledger_append(d, &e, &err);
+}
+
+/* Settle one receipt frame received on link l; -1 if it could not be
+ * recorded (then the whole batch of receipts is rolled back). */
+static int
 s_settle(kpd_t *d, link_t *l, const uint8_t *buf, size_t len, uint64_t now)
 {
 	receipt_t r;
@@ -300,15 +333,16 @@ s_settle(kpd_t *d, link_t *l, const uint8_t *buf, size_t len, uint64_t now)
 	if (receipt_verify(d->chain->dir, buf, len, &r, &e) != 0) {
 		log_warnx("outbound: receipt from %s refused (%s): %s", l->oin,
 		    kp_code_name(e.code), e.msg);
-		return;
+		return 0;
 	}
 	if (r.has_event_id)
 		kpd_id(r.event_id, id);
 	if (strcmp(r.issuer_oin, l->oin) != 0 || !r.has_event_id) {
 		log_warnx("outbound: receipt for event %s by %s arrived on the "
 		    "link to %s; ignored", id, r.issuer_oin, l->oin);
-		return;
+		return 0;
 	}
+	ledger_witness(d, l->oin, buf, len, true);
 	state = r.status == KP__RECEIPT_STATUS__RECEIPT_STATUS_ACCEPTED ?
 	    STORE_DELIVERED : STORE_REJECTED;
 	if (store_outbox_settle(d->store, r.event_id, r.issuer_oin,
@@ -316,8 +350,10 @@ s_settle(kpd_t *d, link_t *l, const uint8_t *buf, size_t len, uint64_t now)
 	    &applied, &e) != 0) {
 		log_warnx("outbound: storing receipt for %s failed: %s", id,
 		    e.msg);
-		return;
+		return -1;
 	}
+	if (applied && s_audit_receipt(d, &r, now) != 0)
+		return -1;
 	if (applied && state == STORE_DELIVERED)
 		log_info("event %s delivered to %s (signed receipt)", id, l->oin);
 	else if (applied && r.reason == KP__REASON__REASON_POLICY_MISMATCH)
@@ -327,6 +363,7 @@ s_settle(kpd_t *d, link_t *l, const uint8_t *buf, size_t len, uint64_t now)
 		    protobuf_c_enum_descriptor_get_value(&kp__reason__descriptor,
 		    r.reason) ? protobuf_c_enum_descriptor_get_value(
 		    &kp__reason__descriptor, r.reason)->name : "unknown");
+	return 0;
 }
 
 void
@@ -334,10 +371,11 @@ outbound_drain(kpd_t *d, link_t *l)
 {
 	uint64_t now = kp_now_ms();
 	unsigned n = 0;
+	int failed = 0;
 	zmq_msg_t m;
 	kp_err_t e;
 
-	if (store_begin(d->store, &e) != 0)
+	if (kpd_begin(d, &e) != 0)
 		return;
 	while (n < d->cfg.batch_max) {
 		zmq_msg_init(&m);
@@ -346,19 +384,22 @@ outbound_drain(kpd_t *d, link_t *l)
 			break;
 		}
 		if (zmq_msg_size(&m) > 1 &&
-		    ((uint8_t *)zmq_msg_data(&m))[0] == KPD_FRAME_RECEIPT)
-			s_settle(d, l, (uint8_t *)zmq_msg_data(&m) + 1,
-			    zmq_msg_size(&m) - 1, now);
+		    ((uint8_t *)zmq_msg_data(&m))[0] == KPD_FRAME_RECEIPT) {
+			if (s_settle(d, l, (uint8_t *)zmq_msg_data(&m) + 1,
+			    zmq_msg_size(&m) - 1, now) != 0)
+				failed = 1;
+		}
 		else
 			log_warnx("outbound: unexpected frame from %s ignored",
 			    l->oin);
 		zmq_msg_close(&m);
 		n++;
 	}
-	if (store_commit(d->store, &e) != 0) {
-		store_rollback(d->store);
-		log_warnx("outbound: storing receipts failed: %s; the partner "
-		    "will send them again on our retry", e.msg);
+	if (failed || kpd_commit(d, &e) != 0) {
+		kpd_rollback(d);
+		log_warnx("outbound: storing receipts failed (%s); the partner "
+		    "will send them again on our retry", failed ? "storage or "
+		    "audit log" : e.msg);
 	}
 }
 
@@ -383,16 +424,36 @@ outbound_monitor(kpd_t *d, link_t *l)
 	}
 }
 
+struct dead_walk {
+	kpd_t *d;
+	int failed;
+};
+
 static int
 s_dead(void *arg, const outbox_row_t *row, const uint8_t *env, size_t len)
 {
+	struct dead_walk *w = arg;
+	audit_entry_t e;
+	kp_err_t err;
 	char id[37];
 
-	(void)arg;
 	(void)env;
 	(void)len;
 	log_warnx("event %s to %s expired after %u attempts: dead letter",
 	    kpd_id(row->event_id, id), row->to_oin, row->attempts);
+	memset(&e, 0, sizeof(e));
+	e.kind = AUDIT_DEAD_LETTER;
+	e.direction = AUDIT_OUT;
+	memcpy(e.partner_oin, row->to_oin, sizeof(e.partner_oin));
+	e.has_event_id = e.has_envelope_digest = e.has_case_pseudonym = true;
+	memcpy(e.event_id, row->event_id, 16);
+	memcpy(e.envelope_digest, row->envelope_digest, 32);
+	memcpy(e.case_pseudonym, row->case_ref, 32);
+	e.event_type = row->event_type;
+	memcpy(e.purpose, row->purpose, sizeof(e.purpose));
+	memcpy(e.legal_basis, row->legal_basis, sizeof(e.legal_basis));
+	if (ledger_append(w->d, &e, &err) != 0)
+		w->failed = 1;
 	return 0;
 }
 
@@ -400,13 +461,19 @@ void
 outbound_expire(kpd_t *d)
 {
 	uint64_t now = kp_now_ms();
+	struct dead_walk w = { d, 0 };
 	kp_err_t e;
 
 	if (now < d->next_expire_ms)
 		return;
 	d->next_expire_ms = now + 1000;
-	if (store_outbox_expire(d->store, now, s_dead, NULL, &e) != 0)
-		log_warnx("outbound: expiring the outbox failed: %s", e.msg);
+	if (kpd_begin(d, &e) != 0)
+		return;
+	if (store_outbox_expire(d->store, now, s_dead, &w, &e) != 0 ||
+	    w.failed || kpd_commit(d, &e) != 0) {
+		kpd_rollback(d);
+		log_warnx("outbound: expiring the outbox failed; retried later");
+	}
 }
 
 uint64_t

@@ -10,15 +10,32 @@
  * what the audit log and subject access are made of.  Every purge is
  * logged, one line per event and one in total.
  */
+#include <string.h>
+
 #include "daemon.h"
 #include "log.h"
+
+struct purge_walk {
+	kpd_t *d;
+	int failed;          /* an audit entry could not be written */
+};
 
 static int
 s_log_purged(void *arg, const uint8_t id[16], const char *partner, bool sent)
 {
+	struct purge_walk *w = arg;
+	audit_entry_t e;
+	kp_err_t err;
 	char text[37];
 
-	(void)arg;
+	memset(&e, 0, sizeof(e));
+	e.kind = AUDIT_PURGE;
+	e.direction = sent ? AUDIT_OUT : AUDIT_IN;
+	memcpy(e.partner_oin, partner, sizeof(e.partner_oin));
+	e.has_event_id = true;
+	memcpy(e.event_id, id, 16);
+	if (ledger_append(w->d, &e, &err) != 0)
+		w->failed = 1;
 	log_info("event %s %s %s: retention ended, payload destroyed",
 	    kpd_id(id, text), sent ? "to" : "from", partner);
 	return 0;
@@ -27,12 +44,15 @@ s_log_purged(void *arg, const uint8_t id[16], const char *partner, bool sent)
 int
 retention_purge(kpd_t *d, size_t *n, kp_err_t *err)
 {
+	struct purge_walk w = { d, 0 };
+
 	*n = 0;
-	if (store_begin(d->store, err) != 0)
+	if (kpd_begin(d, err) != 0)
 		return -1;
-	if (store_purge(d->store, kp_now_ms(), s_log_purged, NULL, n,
-	    err) != 0 || store_commit(d->store, err) != 0) {
-		store_rollback(d->store);
+	if (store_purge(d->store, kp_now_ms(), s_log_purged, &w, n,
+	    err) != 0 || (w.failed && kp_fail(err, KP_ERR_IO, "the audit log "
+	    "could not record the purge") != 0) || kpd_commit(d, err) != 0) {
+		kpd_rollback(d);
 		log_warnx("purge failed: %s", err->msg);
 		return -1;
 	}

@@ -84,6 +84,8 @@ enum {
 	ST_REJ_INSERT,
 	ST_LINK_BY_LOCAL, ST_LINK_BY_REF, ST_LINK_INSERT,
 	ST_OB_PURGE, ST_IN_PURGE, ST_SUBJECT, ST_CHECKPOINT,
+	ST_AUDIT_APPEND, ST_AUDIT_LEAVES, ST_HEAD_PUT, ST_HEAD_LAST,
+	ST_WITNESS_PUT, ST_WITNESS_LAST, ST_META_PUT,
 	ST_COUNT
 };
 
@@ -174,6 +176,21 @@ static const char *const s_sql[ST_COUNT] = {
 	    "fields, received_ms, 0, 0, retention_until_ms, event_key IS NULL "
 	    "FROM inbox WHERE case_local = ?1 ORDER BY 8",
 	[ST_CHECKPOINT] = "PRAGMA wal_checkpoint(TRUNCATE)",
+	[ST_AUDIT_APPEND] = "INSERT INTO audit (seq, entry, leaf) VALUES "
+	    "(?1, ?2, ?3)",
+	[ST_AUDIT_LEAVES] = "SELECT seq, leaf FROM audit ORDER BY seq",
+	[ST_HEAD_PUT] = "INSERT OR REPLACE INTO tree_heads (size, time_ms, "
+	    "root, signature) VALUES (?1, ?2, ?3, ?4)",
+	[ST_HEAD_LAST] = "SELECT size, time_ms, root, signature FROM "
+	    "tree_heads ORDER BY size DESC LIMIT 1",
+	[ST_WITNESS_PUT] = "INSERT OR IGNORE INTO witness (partner_oin, size, "
+	    "time_ms, root, signature, received_ms) VALUES (?1, ?2, ?3, ?4, "
+	    "?5, ?6)",
+	[ST_WITNESS_LAST] = "SELECT size, time_ms, root, signature FROM "
+	    "witness WHERE partner_oin = ?1 ORDER BY size DESC, time_ms DESC "
+	    "LIMIT 1",
+	[ST_META_PUT] = "INSERT OR REPLACE INTO audit_meta (key, value) "
+	    "VALUES (?1, ?2)",
 };
 
 /*
@@ -256,7 +273,27 @@ static const char s_schema_v1[] =
 	" local TEXT NOT NULL,"
 	" case_ref BLOB NOT NULL CHECK (length(case_ref) = 32),"
 	" UNIQUE (partner_oin, local),"
-	" UNIQUE (partner_oin, case_ref));";
+	" UNIQUE (partner_oin, case_ref));"
+	"CREATE TABLE audit ("
+	" seq INTEGER PRIMARY KEY,"
+	" entry BLOB NOT NULL,"
+	" leaf BLOB NOT NULL CHECK (length(leaf) = 32));"
+	"CREATE TABLE tree_heads ("
+	" size INTEGER PRIMARY KEY,"
+	" time_ms INTEGER NOT NULL,"
+	" root BLOB NOT NULL CHECK (length(root) = 32),"
+	" signature BLOB NOT NULL CHECK (length(signature) = 64));"
+	"CREATE TABLE witness ("
+	" partner_oin TEXT NOT NULL,"
+	" size INTEGER NOT NULL,"
+	" time_ms INTEGER NOT NULL,"
+	" root BLOB NOT NULL CHECK (length(root) = 32),"
+	" signature BLOB NOT NULL CHECK (length(signature) = 64),"
+	" received_ms INTEGER NOT NULL,"
+	" PRIMARY KEY (partner_oin, size, root));"
+	"CREATE TABLE audit_meta ("
+	" key TEXT PRIMARY KEY,"
+	" value TEXT NOT NULL);";
 
 struct store {
 	sqlite3 *db;                      /* the one connection */
@@ -1501,6 +1538,158 @@ store_subject(store_t *s, const char *local, store_subject_cb cb, void *arg,
 	}
 	ret = 0;
 out:
+	s_done(st);
+	return ret;
+}
+
+/* ---- audit log ---- */
+
+int
+store_audit_append(store_t *s, uint64_t seq, const uint8_t *entry,
+    size_t len, const uint8_t leaf[32], kp_err_t *err)
+{
+	sqlite3_stmt *st = s->st[ST_AUDIT_APPEND];
+	int ret = -1;
+
+	if (s_bind_u64(st, 1, seq) != SQLITE_OK ||
+	    s_bind_blob(st, 2, entry, len) != SQLITE_OK ||
+	    sqlite3_bind_blob(st, 3, leaf, 32, SQLITE_STATIC) != SQLITE_OK ||
+	    s_step_done(s, st, "audit append", err) != 0) {
+		if (err != NULL && err->code == KP_OK)
+			s_fail(s, err, "audit append");
+		goto out;
+	}
+	ret = 0;
+out:
+	s_done(st);
+	return ret;
+}
+
+int
+store_audit_leaves(store_t *s, int (*cb)(void *arg, uint64_t seq,
+    const uint8_t leaf[32]), void *arg, kp_err_t *err)
+{
+	sqlite3_stmt *st = s->st[ST_AUDIT_LEAVES];
+	uint8_t leaf[32];
+	int rc, ret = -1;
+
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		s_col_blob(st, 1, leaf, 32);
+		if (cb(arg, s_col_u64(st, 0), leaf) != 0) {
+			kp_fail(err, KP_ERR_IO, "store: audit log is not "
+			    "contiguous at seq %llu", (unsigned long long)
+			    s_col_u64(st, 0));
+			goto out;
+		}
+	}
+	if (rc != SQLITE_DONE) {
+		s_fail(s, err, "audit leaves");
+		goto out;
+	}
+	ret = 0;
+out:
+	s_done(st);
+	return ret;
+}
+
+static int
+s_head_bind(sqlite3_stmt *st, int first, uint64_t size, uint64_t time_ms,
+    const uint8_t root[32], const uint8_t sig[64])
+{
+	int rc = 0;
+
+	rc |= s_bind_u64(st, first, size);
+	rc |= s_bind_u64(st, first + 1, time_ms);
+	rc |= sqlite3_bind_blob(st, first + 2, root, 32, SQLITE_STATIC);
+	rc |= sqlite3_bind_blob(st, first + 3, sig, 64, SQLITE_STATIC);
+	return rc;
+}
+
+int
+store_head_put(store_t *s, uint64_t size, uint64_t time_ms,
+    const uint8_t root[32], const uint8_t sig[64], kp_err_t *err)
+{
+	sqlite3_stmt *st = s->st[ST_HEAD_PUT];
+	int ret = 0;
+
+	if (s_head_bind(st, 1, size, time_ms, root, sig) != SQLITE_OK ||
+	    sqlite3_step(st) != SQLITE_DONE)
+		ret = s_fail(s, err, "tree head");
+	s_done(st);
+	return ret;
+}
+
+/* The newest head of statement `which` (own, or one partner's). */
+static int
+s_head_last(store_t *s, int which, const char *oin, uint64_t *size,
+    uint64_t *time_ms, uint8_t root[32], uint8_t sig[64], bool *found,
+    kp_err_t *err)
+{
+	sqlite3_stmt *st = s->st[which];
+	int ret = -1;
+
+	if (oin != NULL && s_bind_text(st, 1, oin, 21) != SQLITE_OK) {
+		s_fail(s, err, "last head");
+		goto out;
+	}
+	if (s_step_one(s, st, "last head", found, err) != 0)
+		goto out;
+	if (*found) {
+		*size = s_col_u64(st, 0);
+		*time_ms = s_col_u64(st, 1);
+		s_col_blob(st, 2, root, 32);
+		s_col_blob(st, 3, sig, 64);
+	}
+	ret = 0;
+out:
+	s_done(st);
+	return ret;
+}
+
+int
+store_head_last(store_t *s, uint64_t *size, uint64_t *time_ms,
+    uint8_t root[32], uint8_t sig[64], bool *found, kp_err_t *err)
+{
+	return s_head_last(s, ST_HEAD_LAST, NULL, size, time_ms, root, sig,
+	    found, err);
+}
+
+int
+store_witness_put(store_t *s, const char *oin, uint64_t size,
+    uint64_t time_ms, const uint8_t root[32], const uint8_t sig[64],
+    uint64_t now, kp_err_t *err)
+{
+	sqlite3_stmt *st = s->st[ST_WITNESS_PUT];
+	int ret = 0;
+
+	if (s_bind_text(st, 1, oin, 21) != SQLITE_OK ||
+	    s_head_bind(st, 2, size, time_ms, root, sig) != SQLITE_OK ||
+	    s_bind_u64(st, 6, now) != SQLITE_OK ||
+	    sqlite3_step(st) != SQLITE_DONE)
+		ret = s_fail(s, err, "witness");
+	s_done(st);
+	return ret;
+}
+
+int
+store_witness_last(store_t *s, const char *oin, uint64_t *size,
+    uint64_t *time_ms, uint8_t root[32], uint8_t sig[64], bool *found,
+    kp_err_t *err)
+{
+	return s_head_last(s, ST_WITNESS_LAST, oin, size, time_ms, root, sig,
+	    found, err);
+}
+
+int
+store_meta_put(store_t *s, const char *key, const char *value, kp_err_t *err)
+{
+	sqlite3_stmt *st = s->st[ST_META_PUT];
+	int ret = 0;
+
+	if (s_bind_text(st, 1, key, strlen(key) + 1) != SQLITE_OK ||
+	    s_bind_text(st, 2, value, strlen(value) + 1) != SQLITE_OK ||
+	    sqlite3_step(st) != SQLITE_DONE)
+		ret = s_fail(s, err, "audit meta");
 	s_done(st);
 	return ret;
 }

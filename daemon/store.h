@@ -241,6 +241,36 @@ typedef int (*store_subject_cb)(void *arg, const subject_row_t *row);
 int store_subject(store_t *s, const char *local, store_subject_cb cb,
     void *arg, kp_err_t *err) __attribute__((warn_unused_result));
 
+/* ---- audit log (lib/auditlog.h: format; docs/AUDIT.md) ---- */
+
+/* Append entry `seq` (must be the next leaf index) with its leaf hash.
+ * Inside the caller's transaction: the entry and the act it records are
+ * committed together or not at all (fail-closed). */
+int store_audit_append(store_t *s, uint64_t seq, const uint8_t *entry,
+    size_t len, const uint8_t leaf[32], kp_err_t *err)
+    __attribute__((warn_unused_result));
+/* Every leaf hash in seq order; cb non-zero is an error (gap found). */
+int store_audit_leaves(store_t *s, int (*cb)(void *arg, uint64_t seq,
+    const uint8_t leaf[32]), void *arg, kp_err_t *err)
+    __attribute__((warn_unused_result));
+/* Own signed tree heads. */
+int store_head_put(store_t *s, uint64_t size, uint64_t time_ms,
+    const uint8_t root[32], const uint8_t sig[64], kp_err_t *err)
+    __attribute__((warn_unused_result));
+int store_head_last(store_t *s, uint64_t *size, uint64_t *time_ms,
+    uint8_t root[32], uint8_t sig[64], bool *found, kp_err_t *err)
+    __attribute__((warn_unused_result));
+/* Partners' signed tree heads, as witnessed (verified by the caller). */
+int store_witness_put(store_t *s, const char *oin, uint64_t size,
+    uint64_t time_ms, const uint8_t root[32], const uint8_t sig[64],
+    uint64_t now, kp_err_t *err) __attribute__((warn_unused_result));
+int store_witness_last(store_t *s, const char *oin, uint64_t *size,
+    uint64_t *time_ms, uint8_t root[32], uint8_t sig[64], bool *found,
+    kp_err_t *err) __attribute__((warn_unused_result));
+/* audit_meta: 'oin', 'certificate' (PEM) for the offline tools. */
+int store_meta_put(store_t *s, const char *key, const char *value,
+    kp_err_t *err) __attribute__((warn_unused_result));
+
 /* ---- refusals (envelopes we rejected) ---- */
 
 int store_reject_insert(store_t *s, const char *from_oin, const uint8_t *event_id,

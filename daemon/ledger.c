@@ -1,0 +1,374 @@
+/*
+ * ledger.c: the daemon's side of the purpose-bound audit log.
+ *
+ * Owns the in-memory Merkle tree of the log (lib/merkle.c), the entries of
+ * the transaction in hand, and the latest signed tree head.  Format and
+ * verification are lib/auditlog.c and docs/AUDIT.md.
+ *
+ * Invariants:
+ *   1. An entry is written in the same SQLite transaction as the act it
+ *      records (ledger_append between kpd_begin and kpd_commit).  If the
+ *      entry cannot be written the act fails with it: fail-closed, nothing
+ *      is sent, accepted or settled that the log does not show.
+ *   2. The tree holds exactly the committed entries: appended leaves wait
+ *      in `pending` until kpd_commit, and are dropped by kpd_rollback.
+ *   3. Tree heads are signed at a cadence (when the log grew) and at
+ *      shutdown, and stored; the latest one rides in every envelope and
+ *      receipt this daemon sends, for partners to witness.
+ *   4. Partners' heads are verified and kept (table witness); a head of
+ *      the same size as one held but with another root is a proof that the
+ *      partner forked its log: logged as an alarm and recorded as an
+ *      entry.  Heads of different sizes are checked offline by
+ *      `ketenpost audit witness` against the partner's export.
+ * Never a payload value: entries carry field names and digests only.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "daemon.h"
+#include "envelope.h"
+#include "envelope.pb-c.h"
+#include "log.h"
+
+/* The last head seen from one partner, as it came over the wire: the
+ * same bytes again (the common case: heads change once a minute) need no
+ * second signature check and no database read. */
+struct seen_head {
+	char oin[21];
+	uint8_t digest[32];        /* BLAKE2b-256 of the serialised head */
+};
+
+#define LEDGER_SEEN_MAX 64
+
+struct ledger {
+	merkle_t *tree;            /* committed leaves */
+	struct seen_head seen[LEDGER_SEEN_MAX];
+	size_t n_seen;
+	uint8_t (*pending)[32];    /* leaves of the open transaction */
+	size_t n_pending, cap_pending;
+	audit_head_t head;         /* latest signed head */
+	bool has_head;
+	uint8_t *head_wire;        /* serialised kp.TreeHead of `head` */
+	size_t head_wire_len;
+};
+
+static int
+s_leaf(void *arg, uint64_t seq, const uint8_t leaf[32])
+{
+	merkle_t *t = arg;
+
+	if (seq != merkle_size(t))
+		return -1;
+	return merkle_append(t, leaf);
+}
+
+static int
+s_head_wire(kpd_t *d)
+{
+	ledger_t *l = d->ledger;
+	Kp__TreeHead th = KP__TREE_HEAD__INIT;
+
+	free(l->head_wire);
+	l->head_wire = NULL;
+	th.oin = d->cfg.org;
+	th.has_size = th.has_time_ms = th.has_root = th.has_signature = 1;
+	th.size = l->head.size;
+	th.time_ms = l->head.time_ms;
+	th.root = (ProtobufCBinaryData){ 32, l->head.root };
+	th.signature = (ProtobufCBinaryData){ 64, l->head.signature };
+	l->head_wire_len = kp__tree_head__get_packed_size(&th);
+	if ((l->head_wire = malloc(l->head_wire_len)) == NULL)
+		return -1;
+	kp__tree_head__pack(&th, l->head_wire);
+	return 0;
+}
+
+/* The certificate PEM, for the offline tools (audit_meta). */
+static int
+s_meta(kpd_t *d, kp_err_t *err)
+{
+	const char *cert = partner_cert_file(identity_public(d->chain->self));
+	uint8_t *pem = NULL;
+	size_t n = 0;
+	int rc;
+
+	if (kp_read_file(cert, 1 << 16, &pem, &n) != 0)
+		return kp_fail(err, KP_ERR_IO, "cannot read %s", cert);
+	rc = store_meta_put(d->store, "oin", d->cfg.org, err) != 0 ||
+	    store_meta_put(d->store, "certificate", (char *)pem, err) != 0 ?
+	    -1 : 0;
+	free(pem);
+	return rc;
+}
+
+int
+ledger_open(kpd_t *d, kp_err_t *err)
+{
+	ledger_t *l = calloc(1, sizeof(*l));
+	bool found = false;
+
+	if (l == NULL || (l->tree = merkle_new()) == NULL) {
+		free(l);
+		return kp_fail(err, KP_ERR_NOMEM, "out of memory");
+	}
+	d->ledger = l;
+	if (store_audit_leaves(d->store, s_leaf, l->tree, err) != 0 ||
+	    store_head_last(d->store, &l->head.size, &l->head.time_ms,
+	    l->head.root, l->head.signature, &found, err) != 0 ||
+	    s_meta(d, err) != 0)
+		return -1;
+	l->has_head = found;
+	if (found && s_head_wire(d) != 0)
+		return kp_fail(err, KP_ERR_NOMEM, "out of memory");
+	log_info("audit log: %llu entries, last signed head at %llu",
+	    (unsigned long long)merkle_size(l->tree),
+	    (unsigned long long)(found ? l->head.size : 0));
+	return 0;
+}
+
+void
+ledger_close(kpd_t *d)
+{
+	ledger_t *l = d->ledger;
+
+	if (l == NULL)
+		return;
+	merkle_destroy(&l->tree);
+	free(l->pending);
+	free(l->head_wire);
+	free(l);
+	d->ledger = NULL;
+}
+
+/* Append e (seq, own OIN and time filled here) inside the open
+ * transaction.  -1 means the log could not be written: fail the act. */
+int
+ledger_append(kpd_t *d, audit_entry_t *e, kp_err_t *err)
+{
+	ledger_t *l = d->ledger;
+	uint8_t buf[AUDIT_ENTRY_MAX], (*grown)[32];
+	size_t n = 0;
+
+	if (l->n_pending == l->cap_pending) {
+		l->cap_pending = l->cap_pending ? 2 * l->cap_pending : 256;
+		grown = realloc(l->pending, l->cap_pending * 32);
+		if (grown == NULL)
+			return kp_fail(err, KP_ERR_NOMEM, "audit log: out of "
+			    "memory");
+		l->pending = grown;
+	}
+	e->seq = merkle_size(l->tree) + l->n_pending;
+	memcpy(e->own_oin, d->cfg.org, sizeof(e->own_oin));
+	if (e->time_ms == 0)
+		e->time_ms = kp_now_ms();
+	if (audit_entry_encode(e, buf, sizeof(buf), &n, err) != 0 ||
+	    merkle_leaf_hash(buf, n, l->pending[l->n_pending]) != 0 ||
+	    store_audit_append(d->store, e->seq, buf, n,
+	    l->pending[l->n_pending], err) != 0) {
+		log_warnx("audit log: entry %llu not written (%s); the act it "
+		    "records is refused", (unsigned long long)e->seq,
+		    err->msg);
+		return -1;
+	}
+	l->n_pending++;
+	return 0;
+}
+
+int
+kpd_begin(kpd_t *d, kp_err_t *err)
+{
+	d->ledger->n_pending = 0;
+	return store_begin(d->store, err);
+}
+
+int
+kpd_commit(kpd_t *d, kp_err_t *err)
+{
+	ledger_t *l = d->ledger;
+	size_t i;
+
+	if (store_commit(d->store, err) != 0)
+		return -1;
+	for (i = 0; i < l->n_pending; i++)
+		if (merkle_append(l->tree, l->pending[i]) != 0)
+			fatalx("audit log: out of memory; restart rebuilds "
+			    "the tree from the database");
+	l->n_pending = 0;
+	return 0;
+}
+
+void
+kpd_rollback(kpd_t *d)
+{
+	store_rollback(d->store);
+	d->ledger->n_pending = 0;
+}
+
+/* Sign a head of the committed tree if it grew (or `force`). */
+void
+ledger_sign_head(kpd_t *d, bool force)
+{
+	ledger_t *l = d->ledger;
+	audit_head_t h;
+	kp_err_t e;
+
+	memset(&h, 0, sizeof(h));
+	h.size = merkle_size(l->tree);
+	if (l->has_head && h.size == l->head.size && !force)
+		return;
+	h.time_ms = kp_now_ms();
+	if (merkle_root(l->tree, h.size, h.root) != 0 ||
+	    audit_head_sign(&h, d->cfg.org,
+	    identity_sign_sk(d->chain->self)) != 0 ||
+	    store_head_put(d->store, h.size, h.time_ms, h.root, h.signature,
+	    &e) != 0) {
+		log_warnx("audit log: signing the tree head failed");
+		return;
+	}
+	l->head = h;
+	l->has_head = true;
+	if (s_head_wire(d) != 0)
+		log_warnx("audit log: out of memory");
+	log_debug("audit log: signed tree head, size %llu",
+	    (unsigned long long)h.size);
+}
+
+void
+ledger_tick(kpd_t *d)
+{
+	uint64_t now = kp_now_ms();
+
+	if (now < d->next_head_ms)
+		return;
+	d->next_head_ms = now + d->cfg.head_interval_ms;
+	ledger_sign_head(d, false);
+}
+
+const uint8_t *
+ledger_head_wire(kpd_t *d, size_t *len)
+{
+	*len = d->ledger->head_wire_len;
+	return d->ledger->has_head ? d->ledger->head_wire : NULL;
+}
+
+/* A partner's head from the wire: verified, compared, kept. */
+static int
+s_head_parse(const uint8_t *wire, size_t len, audit_head_t *h, char oin[21])
+{
+	Kp__TreeHead *th = kp__tree_head__unpack(NULL, len, wire);
+	int rc = -1;
+
+	if (th == NULL)
+		return -1;
+	if (th->oin != NULL && kp_oin_valid(th->oin) && th->has_size &&
+	    th->has_time_ms && th->has_root && th->root.len == 32 &&
+	    th->has_signature && th->signature.len == 64) {
+		memcpy(oin, th->oin, 21);
+		h->size = th->size;
+		h->time_ms = th->time_ms;
+		memcpy(h->root, th->root.data, 32);
+		memcpy(h->signature, th->signature.data, 64);
+		rc = 0;
+	}
+	kp__tree_head__free_unpacked(th, NULL);
+	return rc;
+}
+
+static void
+s_alarm(kpd_t *d, const char *oin, const audit_head_t *held,
+    const audit_head_t *got)
+{
+	audit_entry_t e;
+	char a[65], b[65];
+	kp_err_t err;
+
+	kp_hex(held->root, 32, a);
+	kp_hex(got->root, 32, b);
+	log_warnx("ALARM: %s signed two different audit logs of size %llu "
+	    "(roots %s and %s): it rewrote its log", oin,
+	    (unsigned long long)got->size, a, b);
+	memset(&e, 0, sizeof(e));
+	e.kind = AUDIT_HEAD_ALARM;
+	memcpy(e.partner_oin, oin, 21);
+	e.has_envelope_digest = e.has_receipt_digest = true;
+	memcpy(e.envelope_digest, got->root, 32);
+	memcpy(e.receipt_digest, held->root, 32);
+	if (ledger_append(d, &e, &err) != 0)
+		log_warnx("ALARM not recorded in the audit log: %s", err.msg);
+}
+
+static struct seen_head *
+s_seen_slot(ledger_t *l, const char *oin)
+{
+	size_t i;
+
+	for (i = 0; i < l->n_seen; i++)
+		if (strcmp(l->seen[i].oin, oin) == 0)
+			return &l->seen[i];
+	return NULL;
+}
+
+/* Is this exactly the head last verified from oin? */
+static bool
+s_seen(ledger_t *l, const char *oin, const uint8_t *wire, size_t len)
+{
+	struct seen_head *sh = s_seen_slot(l, oin);
+	uint8_t dg[32];
+
+	return sh != NULL && crypto_generichash(dg, 32, wire, len, NULL,
+	    0) == 0 && memcmp(dg, sh->digest, 32) == 0;
+}
+
+static void
+s_remember(ledger_t *l, const char *oin, const uint8_t *wire, size_t len)
+{
+	struct seen_head *sh = s_seen_slot(l, oin);
+
+	if (sh == NULL && l->n_seen < LEDGER_SEEN_MAX) {
+		sh = &l->seen[l->n_seen++];
+		memcpy(sh->oin, oin, sizeof(sh->oin));
+	}
+	if (sh != NULL && crypto_generichash(sh->digest, 32, wire, len, NULL,
+	    0) != 0)
+		memset(sh->digest, 0, 32);
+}
+
+void
+ledger_witness(kpd_t *d, const char *from_oin, const uint8_t *msg,
+    size_t len, bool is_receipt)
+{
+	audit_head_t h, held;
+	const peer_t *p = directory_find(d->chain->dir, from_oin);
+	uint8_t *wire = NULL;
+	size_t wlen = 0;
+	char oin[21];
+	bool found = false;
+	kp_err_t e;
+
+	if (p == NULL || envelope_extract_head(msg, len, is_receipt, &wire,
+	    &wlen) != 0 || wire == NULL || s_seen(d->ledger, from_oin, wire,
+	    wlen))
+		goto out;
+	if (s_head_parse(wire, wlen, &h, oin) != 0 ||
+	    strcmp(oin, from_oin) != 0 ||
+	    audit_head_verify(&h, oin, partner_sign_pk(peer_partner(p))) != 0) {
+		log_warnx("witness: tree head from %s does not verify; ignored",
+		    from_oin);
+		goto out;
+	}
+	if (store_witness_last(d->store, oin, &held.size, &held.time_ms,
+	    held.root, held.signature, &found, &e) != 0)
+		goto out;
+	if (found && held.size == h.size &&
+	    memcmp(held.root, h.root, 32) != 0)
+		s_alarm(d, oin, &held, &h);
+	s_remember(d->ledger, from_oin, wire, wlen);
+	if (!found || held.size != h.size || held.time_ms != h.time_ms)
+		if (store_witness_put(d->store, oin, h.size, h.time_ms, h.root,
+		    h.signature, kp_now_ms(), &e) != 0)
+			log_warnx("witness: %s", e.msg);
+out:
+	free(wire);
+}

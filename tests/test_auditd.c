@@ -1,0 +1,290 @@
+/*
+ * test_auditd.c: the audit log as the daemons write it, checked with the
+ * auditor's offline tools: a full exchange verifies and reconciles, holds
+ * no payload value, partners witness each other's heads, a forked head is
+ * an alarm, and an unwritable log stops sending (fail-closed).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <criterion/criterion.h>
+#include <jansson.h>
+#include <sodium.h>
+#include <sqlite3.h>
+#include <zmq.h>
+
+#include "auditlog.h"
+#include "chain.h"
+#include "common.h"
+#include "daemons.h"
+#include "envelope.h"
+#include "envelope.pb-c.h"
+#include "events.h"
+
+TestSuite(auditd, .init = test_init, .timeout = 180);
+
+#define HEADS "\n[delivery]\nhead_interval = 200ms\n"
+
+static void
+s_state(const td_chain_t *c, const char *oin, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s/orgs/%s/state", c->dir, oin);
+}
+
+/* The five event types between the five organisations, all settled. */
+static void
+s_full_run(td_chain_t *c)
+{
+	td_org_t *lp = td_org(c, OIN_LEERPLICHT), *halt = td_org(c, OIN_HALT);
+	td_org_t *rvdk = td_org(c, OIN_RVDK), *om = td_org(c, OIN_OM);
+	uint8_t id[16], ans[16];
+	Kp__Response *in;
+	size_t k;
+
+	for (k = 0; k < c->n; k++)
+		td_start(&c->orgs[k]);
+	td_send(lp, OIN_HALT, "referral", "LP-1", td_example("referral"), NULL, id);
+	td_send(lp, OIN_RVDK, "referral", "LP-2", td_example("referral"), NULL, id);
+	td_send(lp, OIN_OM, "referral", "LP-3", td_example("referral"), NULL, id);
+	td_send(lp, OIN_JBT, "jbt_request", "LP-2", td_example("jbt_request"),
+	    NULL, id);
+	cr_assert(td_wait_settled(lp, 10000));
+	in = td_inbox(halt, true);
+	td_send(halt, OIN_LEERPLICHT, "halt_outcome", "H-1",
+	    td_example("halt_outcome"), in->inbox->items[0]->event_id.data, ans);
+	kp__response__free_unpacked(in, NULL);
+	in = td_inbox(rvdk, true);
+	td_send(rvdk, OIN_LEERPLICHT, "rvdk_advice", "R-1",
+	    td_example("rvdk_advice"), in->inbox->items[0]->event_id.data, ans);
+	kp__response__free_unpacked(in, NULL);
+	in = td_inbox(om, true);
+	td_send(om, OIN_LEERPLICHT, "om_decision", "OM-1",
+	    td_example("om_decision"), in->inbox->items[0]->event_id.data, ans);
+	kp__response__free_unpacked(in, NULL);
+	cr_assert(td_wait_settled(halt, 10000));
+	cr_assert(td_wait_settled(rvdk, 10000));
+	cr_assert(td_wait_settled(om, 10000));
+	usleep(500000);  /* a head covering the last entries (200 ms) */
+}
+
+/* `ketenpost audit export` of an organisation into DIR/OIN.jsonl. */
+static const char *
+s_export(const td_chain_t *c, const char *oin, char *path, size_t len)
+{
+	char state[4200];
+
+	s_state(c, oin, state, sizeof(state));
+	snprintf(path, len, "%s/%s.jsonl", c->dir, oin);
+	cr_assert_eq(test_sh("%s/ketenpost audit export %s > %s", test_bin(),
+	    state, path), 0, "export of %s failed", oin);
+	return path;
+}
+
+/* Is name also a field name of some event (then the log may hold it)? */
+static bool
+s_is_field_name(const char *name)
+{
+	const ProtobufCMessageDescriptor *d;
+	int t;
+	unsigned i;
+
+	for (t = 1; (d = events_descriptor(t)) != NULL; t++)
+		for (i = 0; i < d->n_fields; i++)
+			if (strcmp(d->fields[i].name, name) == 0)
+				return true;
+	return false;
+}
+
+/* Every string value of every example payload, as a JSON token (except
+ * values that are also field names, such as advice_kind "strafadvies"). */
+static bool
+s_leaks_payload(const char *export_text, char *found, size_t len)
+{
+	static const char *types[] = { "referral", "halt_outcome",
+	    "rvdk_advice", "om_decision", "jbt_request" };
+	const char *k;
+	json_t *j, *v, *e;
+	size_t i, x;
+	char tok[128];
+
+	for (i = 0; i < 5; i++) {
+		j = json_loads(td_example(types[i]), 0, NULL);
+		json_object_foreach(j, k, v) {
+			json_t *arr = json_is_array(v) ? v : NULL;
+			for (x = 0; x < (arr ? json_array_size(arr) : 1); x++) {
+				e = arr ? json_array_get(arr, x) : v;
+				if (!json_is_string(e) ||
+				    s_is_field_name(json_string_value(e)))
+					continue;
+				snprintf(tok, sizeof(tok), "\"%s\"",
+				    json_string_value(e));
+				if (strstr(export_text, tok) != NULL) {
+					snprintf(found, len, "%s", tok);
+					json_decref(j);
+					return true;
+				}
+			}
+		}
+		json_decref(j);
+	}
+	return false;
+}
+
+Test(auditd, full_run_verifies_reconciles_and_holds_no_payload)
+{
+	td_chain_t c;
+	char a[4200], b[4200], state[4200], out[65536], leak[128];
+	uint8_t *text;
+	size_t n, k;
+
+	td_chain_make(&c, HEADS);
+	s_full_run(&c);
+	td_chain_stop_all(&c);   /* each signs a final head at shutdown */
+	for (k = 0; k < c.n; k++) {
+		s_export(&c, c.orgs[k].oin, a, sizeof(a));
+		cr_assert_eq(test_sh_output(out, sizeof(out), "%s/ketenpost audit "
+		    "verify %s", test_bin(), a), 0, "%s: %s", c.orgs[k].oin, out);
+		s_state(&c, c.orgs[k].oin, state, sizeof(state));
+		cr_assert_eq(test_sh_output(out, sizeof(out), "%s/ketenpost audit "
+		    "verify %s", test_bin(), state), 0, "%s: %s", c.orgs[k].oin,
+		    out);
+		cr_assert(kp_read_file(a, 1 << 22, &text, &n) == 0);
+		cr_assert(!s_leaks_payload((char *)text, leak, sizeof(leak)),
+		    "payload value %s in the audit log of %s", leak,
+		    c.orgs[k].oin);
+		cr_assert(strstr((char *)text, "\"send\"") ||
+		    strstr((char *)text, "\"receipt_sent\""), "%s: no events",
+		    c.orgs[k].oin);
+		free(text);
+	}
+	s_export(&c, OIN_LEERPLICHT, a, sizeof(a));
+	s_export(&c, OIN_HALT, b, sizeof(b));
+	cr_assert_eq(test_sh_output(out, sizeof(out), "%s/ketenpost audit "
+	    "reconcile %s %s", test_bin(), a, b), 0, "%s", out);
+	cr_assert(strstr(out, "0 discrepancies") != NULL, "%s", out);
+	/* the same from the state directories */
+	s_state(&c, OIN_LEERPLICHT, a, sizeof(a));
+	s_state(&c, OIN_OM, b, sizeof(b));
+	cr_assert_eq(test_sh_output(out, sizeof(out), "%s/ketenpost audit "
+	    "reconcile %s %s", test_bin(), a, b), 0, "%s", out);
+}
+
+Test(auditd, partners_witness_each_others_heads)
+{
+	td_chain_t c;
+	char lp_export[4200], halt_state[4200], out[65536];
+
+	td_chain_make(&c, HEADS);
+	s_full_run(&c);
+	td_chain_stop_all(&c);
+	s_export(&c, OIN_LEERPLICHT, lp_export, sizeof(lp_export));
+	s_state(&c, OIN_HALT, halt_state, sizeof(halt_state));
+	cr_assert_eq(test_sh_output(out, sizeof(out), "%s/ketenpost audit "
+	    "witness %s --heads %s", test_bin(), lp_export, halt_state), 0,
+	    "%s", out);
+	/* Leerplicht rewrites one entry of its log: Halt's heads expose it */
+	cr_assert_eq(test_sh("sed -i '0,/mas\\.route_referral/"
+	    "s//mas.route_referrax/' %s && grep -q route_referrax %s",
+	    lp_export, lp_export), 0);
+	cr_assert_neq(test_sh_output(out, sizeof(out), "%s/ketenpost audit "
+	    "witness %s --heads %s", test_bin(), lp_export, halt_state), 0,
+	    "a rewritten log passed the partner's heads: %s", out);
+}
+
+Test(auditd, unwritable_log_stops_sending)
+{
+	td_chain_t c;
+	td_org_t *lp, *halt;
+	char db[4200], out[8192];
+	Kp__StatusResponse st;
+	sqlite3 *h = NULL;
+
+	td_chain_make(&c, NULL);
+	lp = td_org(&c, OIN_LEERPLICHT);
+	halt = td_org(&c, OIN_HALT);
+	td_start(lp);
+	td_start(halt);
+	/* from now on every write to Leerplicht's audit log fails */
+	snprintf(db, sizeof(db), "%s/orgs/%s/state/ketenpost.db", c.dir,
+	    OIN_LEERPLICHT);
+	cr_assert_eq(sqlite3_open(db, &h), SQLITE_OK);
+	cr_assert_eq(sqlite3_busy_timeout(h, 5000), SQLITE_OK);
+	cr_assert_eq(sqlite3_exec(h, "CREATE TRIGGER audit_unwritable BEFORE "
+	    "INSERT ON audit BEGIN SELECT RAISE(ABORT, 'disk full'); END;",
+	    NULL, NULL, NULL), SQLITE_OK, "%s", sqlite3_errmsg(h));
+	sqlite3_close(h);
+	snprintf(db, sizeof(db), "send referral --to %s --case LP-1 --json "
+	    "%s/docs/examples/referral.json --config %s", OIN_HALT,
+	    test_source_dir(), lp->conf);
+	cr_assert_eq(test_sh_output(out, sizeof(out), "%s/ketenpost %s",
+	    test_bin(), db), 1, "%s", out);
+	cr_assert(strstr(out, "audit log") != NULL, "%s", out);
+	usleep(500000);
+	td_status(lp, &st);
+	cr_assert_eq(st.outbox_pending + st.outbox_delivered, 0);
+	td_status(halt, &st);
+	cr_assert_eq(st.inbox_total, 0, "nothing may have been sent");
+	td_chain_stop_all(&c);
+}
+
+Test(auditd, a_forked_head_from_a_partner_is_an_alarm)
+{
+	td_chain_t c;
+	td_org_t *halt;
+	chain_t *lp = NULL;
+	Kp__TreeHead th = KP__TREE_HEAD__INIT;
+	audit_head_t h;
+	uint8_t *env, id[16], wire[256];
+	size_t len, wlen;
+	void *ctx, *s;
+	int zero = 0, tmo = 3000, round;
+	kp_err_t e;
+	char buf[2048];
+
+	td_chain_make(&c, NULL);
+	halt = td_org(&c, OIN_HALT);
+	td_start(halt);
+	cr_assert(chain_open_oin(c.dir, OIN_LEERPLICHT, NULL, NULL, &lp, &e) == 0);
+	ctx = zmq_ctx_new();
+	s = zmq_socket(ctx, ZMQ_DEALER);
+	zmq_setsockopt(s, ZMQ_LINGER, &zero, sizeof(zero));
+	zmq_setsockopt(s, ZMQ_RCVTIMEO, &tmo, sizeof(tmo));
+	zmq_setsockopt(s, ZMQ_CURVE_SERVERKEY, partner_transport_pk(peer_partner(
+	    directory_find(lp->dir, OIN_HALT))), 32);
+	zmq_setsockopt(s, ZMQ_CURVE_PUBLICKEY,
+	    partner_transport_pk(identity_public(lp->self)), 32);
+	zmq_setsockopt(s, ZMQ_CURVE_SECRETKEY, identity_transport_sk(lp->self), 32);
+	cr_assert_eq(zmq_connect(s, halt->listen), 0);
+	/* two heads of size 7, both really signed by Leerplicht, other roots */
+	for (round = 0; round < 2; round++) {
+		memset(&h, 0, sizeof(h));
+		h.size = 7;
+		h.time_ms = kp_now_ms();
+		memset(h.root, 0x40 + round, 32);
+		cr_assert(audit_head_sign(&h, OIN_LEERPLICHT,
+		    identity_sign_sk(lp->self)) == 0);
+		th.oin = OIN_LEERPLICHT;
+		th.has_size = th.has_time_ms = th.has_root = th.has_signature = 1;
+		th.size = h.size;
+		th.time_ms = h.time_ms;
+		th.root = (ProtobufCBinaryData){ 32, h.root };
+		th.signature = (ProtobufCBinaryData){ 64, h.signature };
+		wlen = kp__tree_head__pack(&th, wire);
+		td_seal(lp, &c, OIN_HALT, "referral", td_example("referral"),
+		    kp_now_ms(), &env, &len, id);
+		cr_assert(envelope_attach_head(&env, &len, false, wire, wlen) == 0);
+		buf[0] = 0x01;
+		memcpy(buf + 1, env, len);
+		cr_assert(zmq_send(s, buf, len + 1, 0) >= 0);
+		cr_assert(zmq_recv(s, buf, sizeof(buf), 0) > 0, "no receipt");
+		free(env);
+	}
+	cr_assert(td_log_has(halt, "ALARM", 2000), "no alarm for a fork");
+	cr_assert(td_log_has(halt, OIN_LEERPLICHT, 0));
+	zmq_close(s);
+	zmq_ctx_term(ctx);
+	chain_close(&lp);
+	td_chain_stop_all(&c);
+}
