@@ -8,8 +8,9 @@
 #   leerplicht -> RvdK  referral        RvdK -> leerplicht  rvdk_advice
 #   leerplicht -> OM    referral (pv)   OM   -> leerplicht  om_decision
 #   leerplicht -> JBT   jbt_request
-# then shows what each organisation received and the signed receipts the
-# senders hold, and stops every daemon it started.
+# then shows what each organisation received, the signed receipts the
+# senders hold and a subject-access listing, stops every daemon, and checks
+# every audit log offline (verify, and reconcile sender against receiver).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -122,4 +123,22 @@ for o in $LP $HALT $RVDK $OM; do
   say "Outbox of ${NAME[$o]}: each event and its signed receipt"
   kp $o outbox
 done
-say "Done; stopping the five daemons"
+say "What leerplicht can tell the parents of case LP-2026-0042 (GDPR art. 15)"
+kp $LP subject LP-2026-0042
+
+say "Stopping the five daemons (each signs a last head of its audit log)"
+for p in "${pids[@]}"; do kill -TERM "$p"; done
+for p in "${pids[@]}"; do wait "$p" || true; done
+pids=()
+
+state() { echo "$work/chain/orgs/$1/state"; }
+say "The auditor's checks, offline: every log intact, and the two sides agree"
+for o in $LP $HALT $RVDK $OM $JBT; do
+  printf '  %-38s ' "${NAME[$o]}:"
+  "$bin/ketenpost" audit verify "$(state $o)"
+done
+for o in $HALT $RVDK $OM $JBT; do
+  printf '  reconcile leerplicht / %-22s ' "${NAME[$o]}:"
+  "$bin/ketenpost" audit reconcile "$(state $LP)" "$(state $o)" | tail -n 1
+done
+say "Done"
