@@ -281,7 +281,8 @@ s_msg_json(const ProtobufCMessage *msg)
 			json_object_set_new(out, k, s_uuid_json(v));
 		else
 			json_object_set(out, k, v);
-		if (s_ends_with(k, "_at_ms") || s_ends_with(k, "_until_ms"))
+		if (s_ends_with(k, "_at_ms") || s_ends_with(k, "_until_ms") ||
+		    strcmp(k, "at_ms") == 0)
 			s_add_time(out, k, v);
 	}
 	json_decref(in);
