@@ -131,15 +131,18 @@ int kpd_commit(kpd_t *d, kp_err_t *err) __attribute__((warn_unused_result));
 void kpd_rollback(kpd_t *d);
 void ledger_sign_head(kpd_t *d, bool force);
 void ledger_tick(kpd_t *d);
-/* The latest signed head as a serialised kp.TreeHead, NULL if none yet. */
-const uint8_t *ledger_head_wire(kpd_t *d, size_t *len);
+/* The latest signed head for partner to_oin as a serialised kp.TreeHead
+ * (malloc'd; NULL if none yet), with a consistency proof from the last
+ * head given to that partner when it has grown since. */
+int ledger_head_for(kpd_t *d, const char *to_oin, uint8_t **wire,
+    size_t *len);
 /* Witness the head carried by an envelope or receipt from from_oin. */
 void ledger_witness(kpd_t *d, const char *from_oin, const uint8_t *msg,
     size_t len, bool is_receipt);
 
 /* frame.c: type byte || message (+ our latest tree head). malloc'd. */
-uint8_t *kpd_frame_build(kpd_t *d, uint8_t type, const uint8_t *msg,
-    size_t len, size_t *frame_len);
+uint8_t *kpd_frame_build(kpd_t *d, const char *to_oin, uint8_t type,
+    const uint8_t *msg, size_t len, size_t *frame_len);
 
 /* Log prefix helper: event id as UUID text. */
 const char *kpd_id(const uint8_t id[16], char buf[37]);

@@ -10,17 +10,17 @@
 #include "envelope.h"
 
 uint8_t *
-kpd_frame_build(kpd_t *d, uint8_t type, const uint8_t *msg, size_t len,
-    size_t *frame_len)
+kpd_frame_build(kpd_t *d, const char *to_oin, uint8_t type,
+    const uint8_t *msg, size_t len, size_t *frame_len)
 {
-	const uint8_t *head;
-	uint8_t *body, *frame = NULL;
+	uint8_t *body, *frame = NULL, *head = NULL;
 	size_t blen = len, hlen = 0;
 
 	if ((body = malloc(len > 0 ? len : 1)) == NULL)
 		return NULL;
 	memcpy(body, msg, len);
-	head = ledger_head_wire(d, &hlen);
+	if (ledger_head_for(d, to_oin, &head, &hlen) != 0)
+		goto out;
 	if (head != NULL && envelope_attach_head(&body, &blen,
 	    type == KPD_FRAME_RECEIPT, head, hlen) != 0)
 		goto out;
@@ -30,6 +30,7 @@ kpd_frame_build(kpd_t *d, uint8_t type, const uint8_t *msg, size_t len,
 	memcpy(frame + 1, body, blen);
 	*frame_len = blen + 1;
 out:
+	free(head);
 	free(body);
 	return frame;
 }

@@ -405,8 +405,8 @@ s_send_receipts(kpd_t *d, struct arrival *arr, size_t n)
 	for (i = 0; i < n; i++) {
 		if (arr[i].receipt == NULL)
 			continue;
-		frame = kpd_frame_build(d, KPD_FRAME_RECEIPT, arr[i].receipt,
-		    arr[i].receipt_len, &flen);
+		frame = kpd_frame_build(d, arr[i].peer, KPD_FRAME_RECEIPT,
+		    arr[i].receipt, arr[i].receipt_len, &flen);
 		if (frame == NULL || zmq_send(d->router, arr[i].rid,
 		    arr[i].rid_len, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0 ||
 		    zmq_send(d->router, frame, flen, ZMQ_DONTWAIT) < 0)

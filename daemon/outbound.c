@@ -154,7 +154,7 @@ s_send_frame(kpd_t *d, link_t *l, const uint8_t id[16], const uint8_t *env,
 	char text[37];
 	int rc = 0;
 
-	if ((frame = kpd_frame_build(d, KPD_FRAME_ENVELOPE, env, len,
+	if ((frame = kpd_frame_build(d, l->oin, KPD_FRAME_ENVELOPE, env, len,
 	    &flen)) == NULL)
 		return -1;
 	if (zmq_send(l->dealer, frame, flen, ZMQ_DONTWAIT) < 0) {

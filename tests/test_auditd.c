@@ -16,6 +16,7 @@
 #include <zmq.h>
 
 #include "auditlog.h"
+#include "merkle.h"
 #include "chain.h"
 #include "common.h"
 #include "daemons.h"
@@ -286,5 +287,120 @@ Test(auditd, a_forked_head_from_a_partner_is_an_alarm)
 	zmq_close(s);
 	zmq_ctx_term(ctx);
 	chain_close(&lp);
+	td_chain_stop_all(&c);
+}
+
+/* A rogue Leerplicht that sends referrals to Halt with chosen heads. */
+struct rogue {
+	td_chain_t *c;
+	chain_t *lp;
+	void *ctx, *s;
+};
+
+static void
+s_rogue_open(struct rogue *r, td_chain_t *c, td_org_t *halt)
+{
+	int zero = 0, tmo = 3000;
+	kp_err_t e;
+
+	r->c = c;
+	cr_assert(chain_open_oin(c->dir, OIN_LEERPLICHT, NULL, NULL, &r->lp,
+	    &e) == 0);
+	r->ctx = zmq_ctx_new();
+	r->s = zmq_socket(r->ctx, ZMQ_DEALER);
+	zmq_setsockopt(r->s, ZMQ_LINGER, &zero, sizeof(zero));
+	zmq_setsockopt(r->s, ZMQ_RCVTIMEO, &tmo, sizeof(tmo));
+	zmq_setsockopt(r->s, ZMQ_CURVE_SERVERKEY, partner_transport_pk(
+	    peer_partner(directory_find(r->lp->dir, OIN_HALT))), 32);
+	zmq_setsockopt(r->s, ZMQ_CURVE_PUBLICKEY,
+	    partner_transport_pk(identity_public(r->lp->self)), 32);
+	zmq_setsockopt(r->s, ZMQ_CURVE_SECRETKEY,
+	    identity_transport_sk(r->lp->self), 32);
+	cr_assert_eq(zmq_connect(r->s, halt->listen), 0);
+}
+
+/* Send one referral carrying head (size, root) and an optional proof. */
+static void
+s_rogue_send(struct rogue *r, uint64_t size, const uint8_t root[32],
+    uint64_t from, uint8_t (*proof)[32], size_t n)
+{
+	Kp__TreeHead th = KP__TREE_HEAD__INIT;
+	ProtobufCBinaryData steps[64];
+	audit_head_t h;
+	uint8_t *env, id[16], wire[4096], buf[8192];
+	size_t len, wlen, i;
+
+	memset(&h, 0, sizeof(h));
+	h.size = size;
+	h.time_ms = kp_now_ms();
+	memcpy(h.root, root, 32);
+	cr_assert(audit_head_sign(&h, OIN_LEERPLICHT,
+	    identity_sign_sk(r->lp->self)) == 0);
+	th.oin = OIN_LEERPLICHT;
+	th.has_size = th.has_time_ms = th.has_root = th.has_signature = 1;
+	th.size = h.size;
+	th.time_ms = h.time_ms;
+	th.root = (ProtobufCBinaryData){ 32, h.root };
+	th.signature = (ProtobufCBinaryData){ 64, h.signature };
+	for (i = 0; i < n; i++)
+		steps[i] = (ProtobufCBinaryData){ 32, proof[i] };
+	if (n > 0) {
+		th.has_proof_from_size = 1;
+		th.proof_from_size = from;
+		th.n_consistency = n;
+		th.consistency = steps;
+	}
+	wlen = kp__tree_head__pack(&th, wire);
+	td_seal(r->lp, r->c, OIN_HALT, "referral", td_example("referral"),
+	    kp_now_ms(), &env, &len, id);
+	cr_assert(envelope_attach_head(&env, &len, false, wire, wlen) == 0);
+	buf[0] = 0x01;
+	memcpy(buf + 1, env, len);
+	cr_assert(zmq_send(r->s, buf, len + 1, 0) >= 0);
+	cr_assert(zmq_recv(r->s, buf, sizeof(buf), 0) > 0, "no receipt");
+	free(env);
+}
+
+static void
+s_rogue_close(struct rogue *r)
+{
+	zmq_close(r->s);
+	zmq_ctx_term(r->ctx);
+	chain_close(&r->lp);
+}
+
+Test(auditd, grown_heads_are_checked_with_their_consistency_proof)
+{
+	td_chain_t c;
+	td_org_t *halt;
+	struct rogue r;
+	merkle_t *t = merkle_new();
+	uint8_t leaf[32], r4[32], r8[32], (*proof)[32] = NULL, bad[32];
+	size_t n = 0;
+	int i;
+
+	for (i = 0; i < 8; i++) {
+		randombytes_buf(leaf, sizeof(leaf));
+		cr_assert(merkle_append(t, leaf) == 0);
+	}
+	cr_assert(merkle_root(t, 4, r4) == 0 && merkle_root(t, 8, r8) == 0);
+	cr_assert(merkle_consistency_proof(t, 4, 8, &proof, &n) == 0 && n > 0);
+	td_chain_make(&c, NULL);
+	halt = td_org(&c, OIN_HALT);
+	td_start(halt);
+	s_rogue_open(&r, &c, halt);
+	/* an honest log growing from 4 to 8 entries: no alarm */
+	s_rogue_send(&r, 4, r4, 0, NULL, 0);
+	s_rogue_send(&r, 8, r8, 4, proof, n);
+	usleep(300000);
+	cr_assert(!td_log_has(halt, "ALARM", 0), "an honest log raised an alarm");
+	/* a head of 12 whose proof from 8 does not hold: a rewritten log */
+	memset(bad, 0x5a, sizeof(bad));
+	s_rogue_send(&r, 12, bad, 8, proof, n);
+	cr_assert(td_log_has(halt, "ALARM", 2000), "no alarm for a bad proof");
+	cr_assert(td_log_has(halt, "not consistent with its head of size 8", 0));
+	free(proof);
+	merkle_destroy(&t);
+	s_rogue_close(&r);
 	td_chain_stop_all(&c);
 }
