@@ -115,6 +115,12 @@ s_orow(int n, const char *to)
 	r.expires_ms = T0 + 1000000 + (uint64_t)n;
 	r.next_attempt_ms = T0 + (uint64_t)n;
 	r.attempts = 1;
+	snprintf(r.purpose, sizeof(r.purpose), "mas.route_referral");
+	snprintf(r.legal_basis, sizeof(r.legal_basis), "EXAMPLE-%d", n);
+	snprintf(r.fields, sizeof(r.fields), "route,age_years");
+	r.retention_until_ms = T0 + 5000000 + (uint64_t)n;
+	r.has_event_key = (n % 2) == 0;
+	memset(r.event_key, 0x33 + n, sizeof(r.event_key));
 	memset(r.envelope_digest, 0x50 + n, sizeof(r.envelope_digest));
 	return r;
 }
@@ -153,6 +159,13 @@ s_same_outbox(const outbox_row_t *a, const outbox_row_t *b)
 		cr_assert_arr_eq(a->receipt_digest, b->receipt_digest, 32);
 	cr_assert_eq(a->reason, b->reason);
 	cr_assert_eq(a->receipted_ms, b->receipted_ms);
+	cr_assert_str_eq(a->purpose, b->purpose);
+	cr_assert_str_eq(a->legal_basis, b->legal_basis);
+	cr_assert_str_eq(a->fields, b->fields);
+	cr_assert_eq(a->retention_until_ms, b->retention_until_ms);
+	cr_assert_eq(a->has_event_key, b->has_event_key);
+	if (a->has_event_key)
+		cr_assert_arr_eq(a->event_key, b->event_key, STORE_KEY_WRAP_LEN);
 }
 
 /* Collects what a callback saw; stops after `stop` rows if stop > 0. */
