@@ -38,6 +38,8 @@ static const struct s_event s_events[] = {
 	    &kp__om_decision__descriptor },
 	{ KP__EVENT_TYPE__EVENT_TYPE_JBT_REQUEST, "jbt_request",
 	    &kp__jbt_request__descriptor },
+	{ KP__EVENT_TYPE__EVENT_TYPE_REMINDER, "reminder",
+	    &kp__reminder__descriptor },
 };
 
 #define S_NEVENTS (sizeof(s_events) / sizeof(s_events[0]))

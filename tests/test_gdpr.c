@@ -431,7 +431,7 @@ Test(gdpr, check_reports_every_policy_problem_with_file_and_line)
 
 	td_chain_make(&c, NULL);
 	lp = td_org(&c, OIN_LEERPLICHT);
-	cr_assert_eq(test_sh("sed -i 's/^senders = leerplicht$/senders = "
+	cr_assert_eq(test_sh("sed -i '0,/^senders = leerplicht$/s//senders = "
 	    "leerplicht, school/; s/^range.age_years = .*/range.age_yeers = 1..2/'"
 	    " %s/policy.ini", c.dir), 0);
 	cr_assert_eq(test_sh_output(out, sizeof(out), "%s/ketenpostd --config "

@@ -29,7 +29,7 @@ TestSuite(policy, .init = test_init);
 
 #define DAY_MS (24ULL * 3600 * 1000)
 #define KNOWN_SECTIONS "(known: chain, referral, halt_outcome, " \
-	"rvdk_advice, om_decision, jbt_request)"
+	"rvdk_advice, om_decision, jbt_request, reminder)"
 #define ROLES "(roles: leerplicht, halt, rvdk, om, jbt)"
 
 enum { LP = KP_ROLE_LEERPLICHT, HALT = KP_ROLE_HALT, RVDK = KP_ROLE_RVDK,
@@ -992,7 +992,7 @@ Test(policy, expects_problems)
 
 	s_bad1(OK_POL("expects.halt = halt_uitkomst 90d\n"),
 	    "F:8: expects.halt: unknown event type 'halt_uitkomst' (known: "
-	    "referral, halt_outcome, rvdk_advice, om_decision, jbt_request)");
+	    "referral, halt_outcome, rvdk_advice, om_decision, jbt_request, reminder)");
 	s_bad1(OK_POL("expects.halt = halt_outcome 90d\n"),
 	    "F:8: expects.halt: the policy has no [halt_outcome] section");
 	s_bad1(OK_POL("expects.halt = referral 90d\n"),
@@ -1132,7 +1132,7 @@ Test(policy, every_problem_of_a_file_is_reported_in_one_run)
 		"numbers the field can hold, with LOW <= HIGH",
 		"F:10: retention: '2y' is not a duration (use e.g. 12h, 90d)",
 		"F:11: expects.halt: unknown event type 'halt_uitkomst' (known: "
-		"referral, halt_outcome, rvdk_advice, om_decision, jbt_request)",
+		"referral, halt_outcome, rvdk_advice, om_decision, jbt_request, reminder)",
 		"F:12: unknown key 'colour' in [referral]",
 		"F:13: unknown section [referal] " KNOWN_SECTIONS,
 		"F:23: syntax error: expected 'key = value', '[section]' or a "
