@@ -46,6 +46,9 @@ struct api_req {
 	char error[KP_ERR_MSG_MAX];
 	const char *code;
 	bool fatal;                   /* the audit log failed: undo the batch */
+	arena_t arena;                /* feedback responses */
+	Kp__RemindResponse remind;
+	bool immediate;               /* send right after commit (else: due) */
 	void *owned;                  /* result storage to free after sending */
 	void (*free_owned)(void *);
 };
@@ -214,6 +217,7 @@ s_outbox_row(kpd_t *d, const envelope_meta_t *m, const Kp__SendRequest *s,
 	memcpy(row->in_reply_to, m->in_reply_to, 16);
 	row->created_ms = now;
 	row->expires_ms = m->expires_at_ms;
+	row->route = cases_route_of(m->event_type, ev);
 	row->attempts = 1;  /* sent right after the commit: outbound_send_now */
 	row->next_attempt_ms = now + outbound_backoff_ms(&d->cfg, 1);
 	memcpy(row->purpose, m->purpose, sizeof(m->purpose));
@@ -266,7 +270,12 @@ s_send(kpd_t *d, struct api_req *r, uint64_t now)
 	}
 	if (s_audit_send(d, r, &m, &row, s, 0) != 0)
 		goto out;
+	if (cases_on_send(d, &row, partner_role(peer_partner(to)), &e) != 0) {
+		s_fail(r, e.code, "%s", e.msg);
+		goto out;
+	}
 	r->env = env;
+	r->immediate = true;
 	r->env_len = elen;
 	env = NULL;
 	memcpy(r->to_oin, row.to_oin, sizeof(r->to_oin));
@@ -731,6 +740,123 @@ s_purge(kpd_t *d, struct api_req *r)
 	return 0;
 }
 
+/* ---- feedback: case, cases, remind, report ---------------------------------- */
+
+static int
+s_case(kpd_t *d, struct api_req *r)
+{
+	const Kp__CaseRequest *q = r->req->case_timeline;
+	kp_err_t e;
+
+	if (q->case_ref == NULL || !pseudonym_ref_valid(q->case_ref))
+		return s_fail(r, KP_ERR_INVALID_ARG, "case needs a local case "
+		    "reference");
+	if (feedback_case(d, &r->arena, q, &r->resp.case_timeline, &e) != 0)
+		return s_fail(r, e.code, "%s", e.msg);
+	r->resp.result_case = KP__RESPONSE__RESULT_CASE_TIMELINE;
+	return 0;
+}
+
+static int
+s_cases(kpd_t *d, struct api_req *r)
+{
+	kp_err_t e;
+
+	if (feedback_cases(d, &r->arena, r->req->cases, &r->resp.cases,
+	    &e) != 0)
+		return s_fail(r, e.code, "%s", e.msg);
+	r->resp.result_case = KP__RESPONSE__RESULT_CASES;
+	return 0;
+}
+
+static int
+s_report(kpd_t *d, struct api_req *r)
+{
+	kp_err_t e;
+
+	if (feedback_report(d, &r->arena, r->req->report, &r->resp.report,
+	    &e) != 0)
+		return s_fail(r, e.code, "%s", e.msg);
+	r->resp.result_case = KP__RESPONSE__RESULT_REPORT;
+	return 0;
+}
+
+struct remind_walk {
+	kpd_t *d;
+	struct api_req *r;
+	uint64_t now, at;
+	const char *case_ref;
+	ProtobufCBinaryData *ids;
+	size_t n;
+};
+
+/* Send one reminder (the MAS rappel) through the ordinary send path. */
+static int
+s_remind_one(void *arg, const expect_row_t *x)
+{
+	struct remind_walk *w = arg;
+	Kp__Reminder rem = KP__REMINDER__INIT;
+	Kp__SendRequest sr = KP__SEND_REQUEST__INIT;
+	Kp__Request req = KP__REQUEST__INIT;
+	struct api_req sub;
+	uint8_t payload[32], *id;
+
+	rem.has_expected = rem.has_days_overdue = 1;
+	rem.expected = (Kp__EventType)x->answer_type;
+	rem.days_overdue = (uint32_t)((w->at - x->due_ms) / 86400000u);
+	sr.has_event_type = sr.has_payload = sr.has_in_reply_to = 1;
+	sr.event_type = KP__EVENT_TYPE__EVENT_TYPE_REMINDER;
+	sr.payload = (ProtobufCBinaryData){ kp__reminder__pack(&rem, payload),
+	    payload };
+	sr.to_oin = (char *)x->partner_oin;
+	sr.case_ref = (char *)w->case_ref;
+	sr.in_reply_to = (ProtobufCBinaryData){ 16, (uint8_t *)x->event_id };
+	req.op_case = KP__REQUEST__OP_SEND;
+	req.send = &sr;
+	memset(&sub, 0, sizeof(sub));
+	sub.req = &req;
+	if (s_send(w->d, &sub, w->now) != 0) {
+		w->r->fatal |= sub.fatal;
+		s_fail(w->r, KP_ERR_INVALID_ARG, "reminder to %s: %s",
+		    x->partner_oin, sub.error);
+		free(sub.env);
+		return 1;
+	}
+	free(sub.env);  /* queued: the outbox scan sends it */
+	if ((id = arena_alloc(&w->r->arena, 16)) == NULL)
+		return 1;
+	memcpy(id, sub.event_id, 16);
+	w->ids[w->n++] = (ProtobufCBinaryData){ 16, id };
+	w->d->outbound_dirty = true;
+	return w->n == 64;
+}
+
+static int
+s_remind(kpd_t *d, struct api_req *r, uint64_t now)
+{
+	const Kp__RemindRequest *q = r->req->remind;
+	struct remind_walk w = { .d = d, .r = r, .now = now };
+	kp_err_t e;
+
+	if (q->case_ref == NULL || !pseudonym_ref_valid(q->case_ref))
+		return s_fail(r, KP_ERR_INVALID_ARG, "remind needs a local case "
+		    "reference");
+	w.case_ref = q->case_ref;
+	w.at = q->has_at_ms && q->at_ms > 0 ? q->at_ms : now;
+	if ((w.ids = arena_alloc(&r->arena, 64 * sizeof(*w.ids))) == NULL)
+		return s_fail(r, KP_ERR_NOMEM, "out of memory");
+	if (feedback_overdue(d, q->case_ref, w.at, s_remind_one, &w, &e) != 0)
+		return s_fail(r, e.code, "%s", e.msg);
+	if (r->code != NULL)
+		return -1;
+	kp__remind_response__init(&r->remind);
+	r->remind.n_event_ids = w.n;
+	r->remind.event_ids = w.ids;
+	r->resp.result_case = KP__RESPONSE__RESULT_REMIND;
+	r->resp.remind = &r->remind;
+	return 0;
+}
+
 /* ---- the loop ------------------------------------------------------------- */
 
 static int
@@ -794,6 +920,7 @@ static void
 s_cleanup(struct api_req *r)
 {
 	free(r->env);
+	arena_free(&r->arena);
 	if (r->free_owned != NULL)
 		r->free_owned(r->owned);
 	if (r->req != NULL)
@@ -815,6 +942,10 @@ s_handle(kpd_t *d, struct api_req *r, uint64_t now)
 	case KP__REQUEST__OP_STATUS: (void)s_status(d, r, &r->status); break;
 	case KP__REQUEST__OP_SUBJECT: (void)s_subject(d, r); break;
 	case KP__REQUEST__OP_PURGE: break;  /* after the batch: s_finish */
+	case KP__REQUEST__OP_CASE_TIMELINE: (void)s_case(d, r); break;
+	case KP__REQUEST__OP_CASES: (void)s_cases(d, r); break;
+	case KP__REQUEST__OP_REPORT: (void)s_report(d, r); break;
+	case KP__REQUEST__OP_REMIND: (void)s_remind(d, r, now); break;
 	default: s_fail(r, KP_ERR_INVALID_ARG, "unknown request"); break;
 	}
 }
@@ -841,7 +972,8 @@ s_finish(kpd_t *d, struct api_req *batch, size_t n)
 		for (i = 0; i < n; i++)
 			if (batch[i].code == NULL && batch[i].req != NULL &&
 			    (batch[i].req->op_case == KP__REQUEST__OP_SEND ||
-			    batch[i].req->op_case == KP__REQUEST__OP_ACK))
+			    batch[i].req->op_case == KP__REQUEST__OP_ACK ||
+			    batch[i].req->op_case == KP__REQUEST__OP_REMIND))
 				s_fail(&batch[i], KP_ERR_IO, "not stored: %s",
 				    e.msg);
 	}
@@ -849,7 +981,7 @@ s_finish(kpd_t *d, struct api_req *batch, size_t n)
 		if (batch[i].code == NULL &&
 		    batch[i].req->op_case == KP__REQUEST__OP_PURGE)
 			(void)s_purge(d, &batch[i]);  /* its own transaction */
-		if (batch[i].code == NULL &&
+		if (batch[i].code == NULL && batch[i].immediate &&
 		    batch[i].req->op_case == KP__REQUEST__OP_SEND) {
 			kp__send_response__init(&batch[i].send_resp);
 			batch[i].send_resp.has_event_id = 1;

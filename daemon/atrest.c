@@ -114,3 +114,27 @@ kpd_id(const uint8_t id[16], char buf[37])
 	kp_uuid_format(id, buf);
 	return buf;
 }
+
+int
+atrest_inbox_payload(kpd_t *d, const uint8_t id[16], uint8_t **plain,
+    size_t *plen)
+{
+	inbox_row_t row;
+	uint8_t *sealed = NULL, key[32];
+	size_t slen = 0;
+	bool found = false;
+	kp_err_t e;
+	int rc = -1;
+
+	*plain = NULL;
+	if (store_inbox_get(d->store, id, &row, &sealed, &slen, &found,
+	    &e) != 0 || !found || !row.has_event_key)
+		goto out;
+	if (atrest_event_key_unwrap(d->storage_key, id, row.event_key,
+	    key) == 0 && atrest_open(key, id, sealed, slen, plain, plen) == 0)
+		rc = 0;
+	sodium_memzero(key, sizeof(key));
+out:
+	free(sealed);
+	return rc;
+}

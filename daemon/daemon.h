@@ -15,6 +15,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "api.pb-c.h"
 #include "auditlog.h"
 #include "chain.h"
 #include "config.h"
@@ -58,6 +59,7 @@ typedef struct kpd {
 	uint64_t next_expire_ms; /* when to look for dead letters again */
 	uint64_t next_purge_ms;  /* when to enforce retention again */
 	uint64_t next_head_ms;   /* when to sign a tree head again */
+	uint64_t next_overdue_ms; /* when to look for overdue answers */
 	ledger_t *ledger;        /* the audit log (ledger.c) */
 	bool outbound_dirty;     /* something may be due: run outbound soon */
 	unsigned monitor_seq;    /* makes every monitor endpoint unique */
@@ -139,6 +141,41 @@ int ledger_head_for(kpd_t *d, const char *to_oin, uint8_t **wire,
 /* Witness the head carried by an envelope or receipt from from_oin. */
 void ledger_witness(kpd_t *d, const char *from_oin, const uint8_t *msg,
     size_t len, bool is_receipt);
+
+/* The decrypted payload of a received event (-1 if purged or unknown). */
+int atrest_inbox_payload(kpd_t *d, const uint8_t id[16], uint8_t **plain,
+    size_t *plen);
+
+/* An arena for the pieces of one API response, freed after the reply. */
+typedef struct arena {
+	void **blocks;
+	size_t n, cap;
+} arena_t;
+void *arena_alloc(arena_t *a, size_t size);  /* zeroed; NULL on OOM */
+char *arena_strdup(arena_t *a, const char *s);
+void arena_free(arena_t *a);
+
+/* feedback.c: the officer's view (case, cases, report). */
+int feedback_case(kpd_t *d, arena_t *a, const Kp__CaseRequest *q,
+    Kp__CaseResponse **out, kp_err_t *err);
+int feedback_cases(kpd_t *d, arena_t *a, const Kp__CasesRequest *q,
+    Kp__CasesResponse **out, kp_err_t *err);
+int feedback_report(kpd_t *d, arena_t *a, const Kp__ReportRequest *q,
+    Kp__ReportResponse **out, kp_err_t *err);
+/* Overdue expectations of a case as of `at`; cb non-zero stops. */
+int feedback_overdue(kpd_t *d, const char *case_local, uint64_t at,
+    int (*cb)(void *arg, const expect_row_t *x), void *arg, kp_err_t *err);
+
+/* cases.c: expectations of answers (issue: systematic feedback). */
+int cases_route_of(int type, const ProtobufCMessage *ev);
+bool cases_is_answer(kpd_t *d, int type, int role);
+int cases_on_send(kpd_t *d, const outbox_row_t *row, int recipient_role,
+    kp_err_t *err) __attribute__((warn_unused_result));
+int cases_on_receive(kpd_t *d, const inbox_row_t *row, kp_err_t *err)
+    __attribute__((warn_unused_result));
+void cases_tick(kpd_t *d);
+void cases_summary(int type, const uint8_t *payload, size_t len, char *out,
+    size_t outlen, bool value_only);
 
 /* frame.c: type byte || message (+ our latest tree head). malloc'd. */
 uint8_t *kpd_frame_build(kpd_t *d, const char *to_oin, uint8_t type,

@@ -217,7 +217,8 @@ s_accept(kpd_t *d, struct arrival *a, struct verdict *v,
 		    kpd_id(row.event_id, id), e.msg);
 		goto out;
 	}
-	if (s_audit(d, AUDIT_RECEIPT_SENT, a->peer, v, m, row.fields, &r) != 0)
+	if (s_audit(d, AUDIT_RECEIPT_SENT, a->peer, v, m, row.fields, &r) != 0 ||
+	    cases_on_receive(d, &row, &e) != 0)
 		goto out;
 	log_info("event %s type %s from %s accepted (inbox seq %llu; purpose "
 	    "%s; fields %s)", kpd_id(row.event_id, id),
@@ -229,6 +230,36 @@ out:
 	free(sealed);
 	free(evidence);
 	return rc;
+}
+
+/*
+ * An answer (an event type our own sends expect from this partner, by the
+ * chain policy) must be about a case we shared with that partner: its
+ * pseudonym is one we sent it, or it names one of our events in reply.
+ * Anything else would land on no case, or on a wrong one.
+ */
+static bool
+s_case_known(kpd_t *d, const envelope_meta_t *m, struct verdict *v)
+{
+	const peer_t *from = directory_find(d->chain->dir, m->sender_oin);
+	outbox_row_t o;
+	char local[65];
+	bool found = false;
+	kp_err_t e;
+
+	if (!cases_is_answer(d, m->event_type, partner_role(peer_partner(from))))
+		return true;
+	if (store_link_by_ref(d->store, m->sender_oin, m->case_ref, local,
+	    &found, &e) == 0 && found)
+		return true;
+	if (m->has_reply_to && store_outbox_get(d->store, m->in_reply_to, &o,
+	    &found, &e) == 0 && found && strcmp(o.to_oin, m->sender_oin) == 0)
+		return true;
+	v->reason = KP__REASON__REASON_UNKNOWN_CASE;
+	snprintf(v->detail, sizeof(v->detail), "%s answers a case pseudonym "
+	    "that was never sent to %s", events_type_name(m->event_type),
+	    m->sender_oin);
+	return false;
 }
 
 /* Defence in depth: the same policy, and the same checks as on send. */
@@ -328,7 +359,7 @@ s_process(kpd_t *d, struct arrival *a, const uint8_t *buf, size_t len,
 		goto refuse;
 	}
 	kp_err_clear(&e);
-	if (!s_policy_ok(d, &m, ev, &v))
+	if (!s_policy_ok(d, &m, ev, &v) || !s_case_known(d, &m, &v))
 		goto refuse;
 	rc = s_accept(d, a, &v, &m, ev, payload, plen, buf, len, now);
 	goto out;

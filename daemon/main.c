@@ -432,6 +432,7 @@ s_loop(kpd_t *d, int sigfd)
 		free(it);
 		retention_tick(d);
 		ledger_tick(d);
+		cases_tick(d);
 		if (d->router != NULL) {
 			outbound_expire(d);
 			if (outbound_wait_ms(d, 1) == 0)

@@ -86,6 +86,8 @@ enum {
 	ST_OB_PURGE, ST_IN_PURGE, ST_SUBJECT, ST_CHECKPOINT,
 	ST_AUDIT_APPEND, ST_AUDIT_LEAVES, ST_HEAD_PUT, ST_HEAD_LAST,
 	ST_WITNESS_PUT, ST_WITNESS_LAST, ST_META_PUT,
+	ST_EXP_PUT, ST_EXP_BY_REPLY, ST_EXP_BY_REF, ST_EXP_CLOSE,
+	ST_EXP_OVERDUE, ST_EXP_BY_CASE, ST_EXP_ALL, ST_EXP_REMINDED, ST_CASES,
 	ST_COUNT
 };
 
@@ -94,13 +96,17 @@ enum {
 	"in_reply_to, state, attempts, created_ms, expires_ms, " \
 	"next_attempt_ms, updated_ms, envelope_digest, receipt_digest, " \
 	"reason, receipted_ms, purpose, legal_basis, fields, " \
-	"retention_until_ms, event_key"
-#define OB_NCOLS 22
+	"retention_until_ms, event_key, route"
+#define OB_NCOLS 23
 #define IN_COLS "seq, event_id, event_type, from_oin, case_local, case_ref, " \
 	"in_reply_to, purpose, legal_basis, created_ms, received_ms, acked, " \
 	"envelope_digest, receipt_digest, fields, retention_until_ms, " \
 	"event_key"
 #define IN_NCOLS 17
+
+#define EXP_COLS "event_id, case_local, partner_oin, case_ref, sent_type, " \
+	"answer_type, route, sent_ms, due_ms, answered_by, answered_ms, " \
+	"reminders"
 
 static const char *const s_sql[ST_COUNT] = {
 	[ST_BEGIN] = "BEGIN IMMEDIATE",
@@ -110,9 +116,9 @@ static const char *const s_sql[ST_COUNT] = {
 	    "case_local, case_ref, in_reply_to, state, attempts, created_ms, "
 	    "expires_ms, next_attempt_ms, updated_ms, envelope_digest, "
 	    "receipt_digest, reason, receipted_ms, purpose, legal_basis, "
-	    "fields, retention_until_ms, event_key, envelope) VALUES "
+	    "fields, retention_until_ms, event_key, route, envelope) VALUES "
 	    "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, "
-	    "?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22)",
+	    "?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23)",
 	[ST_OB_DUE] = "SELECT " OB_COLS ", envelope FROM outbox WHERE "
 	    "state = 1 AND next_attempt_ms <= ?1 ORDER BY next_attempt_ms, seq "
 	    "LIMIT ?2",
@@ -191,6 +197,29 @@ static const char *const s_sql[ST_COUNT] = {
 	    "LIMIT 1",
 	[ST_META_PUT] = "INSERT OR REPLACE INTO audit_meta (key, value) "
 	    "VALUES (?1, ?2)",
+	[ST_EXP_PUT] = "INSERT OR IGNORE INTO expectations (event_id, "
+	    "case_local, partner_oin, case_ref, sent_type, answer_type, route, "
+	    "sent_ms, due_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+	[ST_EXP_BY_REPLY] = "SELECT " EXP_COLS " FROM expectations WHERE "
+	    "event_id = ?1 AND partner_oin = ?2 AND answer_type = ?3 AND "
+	    "answered_by IS NULL",
+	[ST_EXP_BY_REF] = "SELECT " EXP_COLS " FROM expectations WHERE "
+	    "partner_oin = ?1 AND case_ref = ?2 AND answer_type = ?3 AND "
+	    "answered_by IS NULL ORDER BY sent_ms LIMIT 1",
+	[ST_EXP_CLOSE] = "UPDATE expectations SET answered_by = ?2, "
+	    "answered_ms = ?3 WHERE event_id = ?1 AND answered_by IS NULL",
+	[ST_EXP_OVERDUE] = "UPDATE expectations SET overdue_reported = 1 "
+	    "WHERE answered_by IS NULL AND overdue_reported = 0 AND "
+	    "due_ms <= ?1 RETURNING " EXP_COLS,
+	[ST_EXP_BY_CASE] = "SELECT " EXP_COLS " FROM expectations WHERE "
+	    "case_local = ?1 ORDER BY sent_ms",
+	[ST_EXP_ALL] = "SELECT " EXP_COLS " FROM expectations ORDER BY sent_ms",
+	[ST_EXP_REMINDED] = "UPDATE expectations SET reminders = reminders + 1 "
+	    "WHERE event_id = ?1",
+	[ST_CASES] = "SELECT c, count(*), max(t) FROM (SELECT case_local c, "
+	    "created_ms t FROM outbox WHERE case_local <> '' UNION ALL "
+	    "SELECT case_local, received_ms FROM inbox WHERE case_local <> '') "
+	    "GROUP BY c ORDER BY c",
 };
 
 /*
@@ -228,6 +257,7 @@ static const char s_schema_v1[] =
 	" fields TEXT NOT NULL,"
 	" retention_until_ms INTEGER NOT NULL,"
 	" event_key BLOB,"
+	" route INTEGER NOT NULL DEFAULT 0,"
 	" envelope BLOB,"
 	" receipt BLOB);"
 	"CREATE INDEX outbox_due ON outbox (state, next_attempt_ms);"
@@ -293,7 +323,25 @@ static const char s_schema_v1[] =
 	" PRIMARY KEY (partner_oin, size, root));"
 	"CREATE TABLE audit_meta ("
 	" key TEXT PRIMARY KEY,"
-	" value TEXT NOT NULL);";
+	" value TEXT NOT NULL);"
+	"CREATE TABLE expectations ("
+	" event_id BLOB PRIMARY KEY CHECK (length(event_id) = 16),"
+	" case_local TEXT NOT NULL,"
+	" partner_oin TEXT NOT NULL,"
+	" case_ref BLOB NOT NULL CHECK (length(case_ref) = 32),"
+	" sent_type INTEGER NOT NULL,"
+	" answer_type INTEGER NOT NULL,"
+	" route INTEGER NOT NULL,"
+	" sent_ms INTEGER NOT NULL,"
+	" due_ms INTEGER NOT NULL,"
+	" answered_by BLOB,"
+	" answered_ms INTEGER NOT NULL DEFAULT 0,"
+	" overdue_reported INTEGER NOT NULL DEFAULT 0,"
+	" reminders INTEGER NOT NULL DEFAULT 0);"
+	"CREATE INDEX expectations_open ON expectations (due_ms)"
+	" WHERE answered_by IS NULL;"
+	"CREATE INDEX expectations_case ON expectations (case_local);"
+	"CREATE INDEX expectations_ref ON expectations (partner_oin, case_ref);";
 
 struct store {
 	sqlite3 *db;                      /* the one connection */
@@ -465,6 +513,7 @@ s_bind_outbox(sqlite3_stmt *st, const outbox_row_t *r)
 	if (r->has_event_key)
 		rc |= sqlite3_bind_blob(st, 21, r->event_key,
 		    STORE_KEY_WRAP_LEN, SQLITE_STATIC);
+	rc |= sqlite3_bind_int(st, 22, r->route);
 	return rc == SQLITE_OK ? 0 : -1;
 }
 
@@ -500,6 +549,7 @@ s_read_outbox(sqlite3_stmt *st, outbox_row_t *r)
 	r->retention_until_ms = s_col_u64(st, 20);
 	r->has_event_key = s_col_blob(st, 21, r->event_key,
 	    STORE_KEY_WRAP_LEN);
+	r->route = sqlite3_column_int(st, 22);
 }
 
 /* Parameters ?1..?13 of ST_IN_INSERT. */
@@ -910,7 +960,7 @@ store_outbox_insert(store_t *s, outbox_row_t *row, const uint8_t *env,
 	row->reason = 0;
 	row->receipted_ms = 0;
 	if (s_bind_outbox(st, row) != 0 ||
-	    s_bind_blob(st, 22, env != NULL ? env : (const uint8_t *)"",
+	    s_bind_blob(st, 23, env != NULL ? env : (const uint8_t *)"",
 	    env_len) != SQLITE_OK) {
 		s_fail(s, err, "outbox insert");
 		goto out;
@@ -1692,4 +1742,173 @@ store_meta_put(store_t *s, const char *key, const char *value, kp_err_t *err)
 		ret = s_fail(s, err, "audit meta");
 	s_done(st);
 	return ret;
+}
+
+/* ---- expectations ---- */
+
+static void
+s_read_expect(sqlite3_stmt *st, expect_row_t *r)
+{
+	memset(r, 0, sizeof(*r));
+	s_col_blob(st, 0, r->event_id, 16);
+	s_col_text(st, 1, r->case_local, sizeof(r->case_local));
+	s_col_text(st, 2, r->partner_oin, sizeof(r->partner_oin));
+	s_col_blob(st, 3, r->case_ref, 32);
+	r->sent_type = sqlite3_column_int(st, 4);
+	r->answer_type = sqlite3_column_int(st, 5);
+	r->route = sqlite3_column_int(st, 6);
+	r->sent_ms = s_col_u64(st, 7);
+	r->due_ms = s_col_u64(st, 8);
+	r->answered = s_col_blob(st, 9, r->answered_by, 16);
+	r->answered_ms = s_col_u64(st, 10);
+	r->reminders = (uint32_t)sqlite3_column_int(st, 11);
+}
+
+int
+store_expect_put(store_t *s, const expect_row_t *r, kp_err_t *err)
+{
+	sqlite3_stmt *st = s->st[ST_EXP_PUT];
+	int rc = 0, ret = 0;
+
+	rc |= sqlite3_bind_blob(st, 1, r->event_id, 16, SQLITE_STATIC);
+	rc |= s_bind_text(st, 2, r->case_local, sizeof(r->case_local));
+	rc |= s_bind_text(st, 3, r->partner_oin, sizeof(r->partner_oin));
+	rc |= sqlite3_bind_blob(st, 4, r->case_ref, 32, SQLITE_STATIC);
+	rc |= sqlite3_bind_int(st, 5, r->sent_type);
+	rc |= sqlite3_bind_int(st, 6, r->answer_type);
+	rc |= sqlite3_bind_int(st, 7, r->route);
+	rc |= s_bind_u64(st, 8, r->sent_ms);
+	rc |= s_bind_u64(st, 9, r->due_ms);
+	if (rc != SQLITE_OK || sqlite3_step(st) != SQLITE_DONE)
+		ret = s_fail(s, err, "expectation");
+	s_done(st);
+	return ret;
+}
+
+/* One row of a bound expectations SELECT; *found. */
+static int
+s_expect_one(store_t *s, sqlite3_stmt *st, expect_row_t *row, bool *found,
+    kp_err_t *err)
+{
+	int ret = s_step_one(s, st, "expectation", found, err);
+
+	if (ret == 0 && *found)
+		s_read_expect(st, row);
+	s_done(st);
+	return ret;
+}
+
+int
+store_expect_answer(store_t *s, const char *partner, int answer_type,
+    const uint8_t *in_reply_to, const uint8_t case_ref[32],
+    const uint8_t answered_by[16], uint64_t at, expect_row_t *row,
+    bool *found, kp_err_t *err)
+{
+	sqlite3_stmt *st;
+	int ret = 0;
+
+	*found = false;
+	if (in_reply_to != NULL) {
+		st = s->st[ST_EXP_BY_REPLY];
+		if (sqlite3_bind_blob(st, 1, in_reply_to, 16, SQLITE_STATIC) ||
+		    s_bind_text(st, 2, partner, 21) ||
+		    sqlite3_bind_int(st, 3, answer_type) ||
+		    s_expect_one(s, st, row, found, err) != 0)
+			return s_fail(s, err, "expectation by reply");
+	}
+	if (!*found) {
+		st = s->st[ST_EXP_BY_REF];
+		if (s_bind_text(st, 1, partner, 21) ||
+		    sqlite3_bind_blob(st, 2, case_ref, 32, SQLITE_STATIC) ||
+		    sqlite3_bind_int(st, 3, answer_type) ||
+		    s_expect_one(s, st, row, found, err) != 0)
+			return s_fail(s, err, "expectation by case");
+	}
+	if (!*found)
+		return 0;
+	st = s->st[ST_EXP_CLOSE];
+	if (sqlite3_bind_blob(st, 1, row->event_id, 16, SQLITE_STATIC) ||
+	    sqlite3_bind_blob(st, 2, answered_by, 16, SQLITE_STATIC) ||
+	    s_bind_u64(st, 3, at) || sqlite3_step(st) != SQLITE_DONE)
+		ret = s_fail(s, err, "close expectation");
+	s_done(st);
+	return ret;
+}
+
+static int
+s_walk_expect(store_t *s, sqlite3_stmt *st, store_expect_cb cb, void *arg,
+    kp_err_t *err)
+{
+	expect_row_t row;
+	int rc;
+
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		s_read_expect(st, &row);
+		if (cb(arg, &row) != 0)
+			break;
+	}
+	s_done(st);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return s_fail(s, err, "expectations");
+	return 0;
+}
+
+int
+store_expect_newly_overdue(store_t *s, uint64_t now, store_expect_cb cb,
+    void *arg, kp_err_t *err)
+{
+	sqlite3_stmt *st = s->st[ST_EXP_OVERDUE];
+
+	if (s_bind_u64(st, 1, now) != SQLITE_OK) {
+		s_done(st);
+		return s_fail(s, err, "overdue");
+	}
+	return s_walk_expect(s, st, cb, arg, err);
+}
+
+int
+store_expect_list(store_t *s, const char *case_local, store_expect_cb cb,
+    void *arg, kp_err_t *err)
+{
+	sqlite3_stmt *st = s->st[case_local ? ST_EXP_BY_CASE : ST_EXP_ALL];
+
+	if (case_local != NULL && s_bind_text(st, 1, case_local,
+	    strlen(case_local) + 1) != SQLITE_OK) {
+		s_done(st);
+		return s_fail(s, err, "expectations");
+	}
+	return s_walk_expect(s, st, cb, arg, err);
+}
+
+int
+store_expect_reminded(store_t *s, const uint8_t event_id[16], kp_err_t *err)
+{
+	sqlite3_stmt *st = s->st[ST_EXP_REMINDED];
+	int ret = 0;
+
+	if (sqlite3_bind_blob(st, 1, event_id, 16, SQLITE_STATIC) ||
+	    sqlite3_step(st) != SQLITE_DONE)
+		ret = s_fail(s, err, "reminder");
+	s_done(st);
+	return ret;
+}
+
+int
+store_cases(store_t *s, int (*cb)(void *, const char *, uint32_t, uint64_t),
+    void *arg, kp_err_t *err)
+{
+	sqlite3_stmt *st = s->st[ST_CASES];
+	char local[65];
+	int rc;
+
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		s_col_text(st, 0, local, sizeof(local));
+		if (cb(arg, local, (uint32_t)sqlite3_column_int(st, 1),
+		    s_col_u64(st, 2)) != 0)
+			break;
+	}
+	s_done(st);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return s_fail(s, err, "cases");
+	return 0;
 }

@@ -61,6 +61,7 @@ typedef struct outbox_row {
 	uint64_t retention_until_ms;  /* then the payload is destroyed */
 	bool has_event_key;           /* false once purged */
 	uint8_t event_key[STORE_KEY_WRAP_LEN]; /* wrapped per-event key */
+	int route;                    /* Kp__Route of a referral, else 0 */
 } outbox_row_t;
 
 typedef struct inbox_row {
@@ -270,6 +271,50 @@ int store_witness_last(store_t *s, const char *oin, uint64_t *size,
 /* audit_meta: 'oin', 'certificate' (PEM) for the offline tools. */
 int store_meta_put(store_t *s, const char *key, const char *value,
     kp_err_t *err) __attribute__((warn_unused_result));
+
+/* ---- expectations: answers the officer is waiting for ---- */
+
+typedef struct expect_row {
+	uint8_t event_id[16];         /* the event that expects an answer */
+	char case_local[65];
+	char partner_oin[21];
+	uint8_t case_ref[32];         /* pseudonym shared with the partner */
+	int sent_type, answer_type;   /* Kp__EventType */
+	int route;                    /* Kp__Route, 0 if none */
+	uint64_t sent_ms, due_ms;
+	bool answered;
+	uint8_t answered_by[16];
+	uint64_t answered_ms;
+	uint32_t reminders;
+} expect_row_t;
+
+typedef int (*store_expect_cb)(void *arg, const expect_row_t *row);
+
+int store_expect_put(store_t *s, const expect_row_t *row, kp_err_t *err)
+    __attribute__((warn_unused_result));
+/*
+ * An answer arrived from `partner` of type `answer_type`: close the open
+ * expectation it answers — the one named by in_reply_to if given and
+ * matching, else the oldest open one on the same pseudonym.  OUT: *found
+ * and the expectation as it was (row).
+ */
+int store_expect_answer(store_t *s, const char *partner, int answer_type,
+    const uint8_t *in_reply_to, const uint8_t case_ref[32],
+    const uint8_t answered_by[16], uint64_t at, expect_row_t *row,
+    bool *found, kp_err_t *err) __attribute__((warn_unused_result));
+/* Open expectations that fell due at or before now and were not yet
+ * reported; each is marked reported.  cb sees each. */
+int store_expect_newly_overdue(store_t *s, uint64_t now, store_expect_cb cb,
+    void *arg, kp_err_t *err) __attribute__((warn_unused_result));
+/* Expectations of one case (case_local), or all (case_local NULL). */
+int store_expect_list(store_t *s, const char *case_local, store_expect_cb cb,
+    void *arg, kp_err_t *err) __attribute__((warn_unused_result));
+int store_expect_reminded(store_t *s, const uint8_t event_id[16],
+    kp_err_t *err) __attribute__((warn_unused_result));
+/* Every local case with events: name, count, last activity. */
+int store_cases(store_t *s, int (*cb)(void *arg, const char *case_local,
+    uint32_t events, uint64_t last_ms), void *arg, kp_err_t *err)
+    __attribute__((warn_unused_result));
 
 /* ---- refusals (envelopes we rejected) ---- */
 

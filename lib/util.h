@@ -42,7 +42,8 @@ int kp_uuid_parse(const char *text, uint8_t id[16]);
 /* A new event id: UUIDv7 (48-bit ms timestamp, 74 random bits). */
 void kp_uuid_new(uint8_t id[16]);
 
-/* Wall clock, UTC, milliseconds since the epoch. */
+/* Wall clock, UTC, milliseconds since the epoch; $KETENPOST_CLOCK_FILE
+ * (simulations and tests only) replaces it by the ms written there. */
 uint64_t kp_now_ms(void);
 
 /* Format ms since the epoch as "2027-01-31T12:00:00.123Z" (25 bytes). */

@@ -297,26 +297,32 @@ Test(gdpr, case_pseudonyms_per_partner)
 	td_chain_stop_all(&c);
 }
 
-Test(gdpr, answer_on_an_unknown_pseudonym_has_no_local_case)
+Test(gdpr, answer_on_an_unknown_pseudonym_is_refused)
 {
 	td_chain_t c;
 	td_org_t *lp, *halt;
 	uint8_t id[16];
-	Kp__Response *lin;
+	Kp__Response *out;
+	Kp__StatusResponse st;
 
 	td_chain_make(&c, NULL);
 	lp = td_org(&c, OIN_LEERPLICHT);
 	halt = td_org(&c, OIN_HALT);
 	td_start(lp);
 	td_start(halt);
-	/* Halt sends about a case Leerplicht never referred */
+	/* Halt sends an outcome about a case Leerplicht never referred */
 	td_send(halt, OIN_LEERPLICHT, "halt_outcome", "H-77",
 	    td_example("halt_outcome"), NULL, id);
 	cr_assert(td_wait_settled(halt, 10000));
-	lin = td_inbox(lp, true);
-	cr_assert_null(s_only_item(lin, 0)->case_ref,
-	    "an unknown pseudonym must not be mapped to any local case");
-	kp__response__free_unpacked(lin, NULL);
+	out = td_outbox(halt);
+	cr_assert_eq(out->outbox->items[0]->state,
+	    KP__DELIVERY_STATE__DELIVERY_STATE_REJECTED);
+	cr_assert_eq(out->outbox->items[0]->reason,
+	    KP__REASON__REASON_UNKNOWN_CASE);
+	kp__response__free_unpacked(out, NULL);
+	td_status(lp, &st);
+	cr_assert_eq(st.inbox_total, 0, "it must not land on any case");
+	cr_assert(td_log_has(lp, "REASON_UNKNOWN_CASE", 1000));
 	td_chain_stop_all(&c);
 }
 

@@ -1,0 +1,670 @@
+/*
+ * feedback.c: the attendance officer's view of the feedback loop — one
+ * case's timeline with its expected answers and route states, all cases
+ * (or the overdue ones) as of any moment, and the evaluation report per
+ * route (MAS steps 9 and 10).
+ *
+ * Everything is computed from the store on request; nothing is cached.
+ * Responses are built in an arena owned by the API request (apisrv.c),
+ * freed after the reply.  Payload values appear only in summaries of
+ * answers received (e.g. "outcome: positief"), which are this
+ * organisation's own data; a purged payload shows as destroyed.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "daemon.h"
+#include "events.h"
+#include "events.pb-c.h"
+
+/* ---- arena ---- */
+
+void *
+arena_alloc(arena_t *a, size_t size)
+{
+	void **grown, *p;
+
+	if (a->n == a->cap) {
+		a->cap = a->cap ? 2 * a->cap : 64;
+		if ((grown = realloc(a->blocks, a->cap * sizeof(*grown))) == NULL)
+			return NULL;
+		a->blocks = grown;
+	}
+	if ((p = calloc(1, size > 0 ? size : 1)) != NULL)
+		a->blocks[a->n++] = p;
+	return p;
+}
+
+char *
+arena_strdup(arena_t *a, const char *s)
+{
+	size_t n = strlen(s) + 1;
+	char *p = arena_alloc(a, n);
+
+	if (p != NULL)
+		memcpy(p, s, n);
+	return p;
+}
+
+void
+arena_free(arena_t *a)
+{
+	size_t i;
+
+	for (i = 0; i < a->n; i++)
+		free(a->blocks[i]);
+	free(a->blocks);
+	memset(a, 0, sizeof(*a));
+}
+
+static ProtobufCBinaryData
+s_bytes(arena_t *a, const uint8_t *b, size_t n)
+{
+	uint8_t *p = arena_alloc(a, n);
+
+	if (p != NULL)
+		memcpy(p, b, n);
+	return (ProtobufCBinaryData){ p ? n : 0, p };
+}
+
+/* A growing array of pointers in the arena. */
+struct ptrs {
+	void **v;
+	size_t n, cap;
+};
+
+static int
+s_push(arena_t *a, struct ptrs *p, void *item)
+{
+	void **grown;
+
+	if (item == NULL)
+		return -1;
+	if (p->n == p->cap) {
+		p->cap = p->cap ? 2 * p->cap : 16;
+		if ((grown = arena_alloc(a, p->cap * sizeof(void *))) == NULL)
+			return -1;
+		if (p->n > 0)
+			memcpy(grown, p->v, p->n * sizeof(void *));
+		p->v = grown;
+	}
+	p->v[p->n++] = item;
+	return 0;
+}
+
+/* ---- expectations as of a moment ---- */
+
+static int
+s_state_at(const expect_row_t *x, uint64_t at)
+{
+	if (x->answered && x->answered_ms <= at)
+		return x->answered_ms <= x->due_ms ?
+		    KP__EXPECTATION_STATE__EXPECTATION_STATE_ANSWERED :
+		    KP__EXPECTATION_STATE__EXPECTATION_STATE_ANSWERED_LATE;
+	return x->due_ms <= at ?
+	    KP__EXPECTATION_STATE__EXPECTATION_STATE_OVERDUE :
+	    KP__EXPECTATION_STATE__EXPECTATION_STATE_OPEN;
+}
+
+static const char *
+s_partner_name(kpd_t *d, const char *oin)
+{
+	const peer_t *p = directory_find(d->chain->dir, oin);
+
+	return p != NULL ? partner_name(peer_partner(p)) : "(not a partner)";
+}
+
+static Kp__Expectation *
+s_expectation(kpd_t *d, arena_t *a, const expect_row_t *x, uint64_t at)
+{
+	Kp__Expectation *e = arena_alloc(a, sizeof(*e));
+
+	if (e == NULL)
+		return NULL;
+	kp__expectation__init(e);
+	e->has_event_id = e->has_sent_type = e->has_answer_type = 1;
+	e->has_sent_at_ms = e->has_due_at_ms = e->has_state = 1;
+	e->has_reminders = 1;
+	e->event_id = s_bytes(a, x->event_id, 16);
+	e->partner_oin = arena_strdup(a, x->partner_oin);
+	e->partner_name = arena_strdup(a, s_partner_name(d, x->partner_oin));
+	e->sent_type = (Kp__EventType)x->sent_type;
+	e->answer_type = (Kp__EventType)x->answer_type;
+	e->has_route = x->route != 0;
+	e->route = (Kp__Route)x->route;
+	e->sent_at_ms = x->sent_ms;
+	e->due_at_ms = x->due_ms;
+	e->state = (Kp__ExpectationState)s_state_at(x, at);
+	e->reminders = x->reminders;
+	if (x->answered && x->answered_ms <= at) {
+		e->has_answered_by = e->has_answered_at_ms = 1;
+		e->answered_by = s_bytes(a, x->answered_by, 16);
+		e->answered_at_ms = x->answered_ms;
+	}
+	return e;
+}
+
+/* ---- one case ---- */
+
+struct case_walk {
+	kpd_t *d;
+	arena_t *a;
+	uint64_t at;
+	struct ptrs items;          /* Kp__TimelineItem* or Kp__Expectation* */
+	expect_row_t *x;            /* the case's expectations (copy) */
+	size_t n_x, cap_x;
+	int failed;
+};
+
+static int
+s_collect_x(void *arg, const expect_row_t *x)
+{
+	struct case_walk *w = arg;
+	expect_row_t *grown;
+
+	if (x->sent_ms > w->at)
+		return 0;            /* did not exist yet at `at` */
+	if (w->n_x == w->cap_x) {
+		w->cap_x = w->cap_x ? 2 * w->cap_x : 8;
+		grown = arena_alloc(w->a, w->cap_x * sizeof(*grown));
+		if (grown == NULL) {
+			w->failed = 1;
+			return 1;
+		}
+		if (w->n_x > 0)
+			memcpy(grown, w->x, w->n_x * sizeof(*grown));
+		w->x = grown;
+	}
+	w->x[w->n_x++] = *x;
+	return 0;
+}
+
+/* The route of a timeline item: a sent event's own, or that of the
+ * expectation a received one answered. */
+static int
+s_item_route(struct case_walk *w, const subject_row_t *row)
+{
+	outbox_row_t o;
+	bool found = false;
+	kp_err_t e;
+	size_t i;
+
+	if (row->sent)
+		return store_outbox_get(w->d->store, row->event_id, &o, &found,
+		    &e) == 0 && found ? o.route : 0;
+	for (i = 0; i < w->n_x; i++)
+		if (w->x[i].answered &&
+		    memcmp(w->x[i].answered_by, row->event_id, 16) == 0)
+			return w->x[i].route;
+	return 0;
+}
+
+static int
+s_timeline_item(void *arg, const subject_row_t *row)
+{
+	struct case_walk *w = arg;
+	Kp__TimelineItem *t;
+	uint8_t *plain = NULL;
+	size_t plen = 0;
+	char summary[160] = "";
+
+	if (row->at_ms > w->at)
+		return 0;
+	if ((t = arena_alloc(w->a, sizeof(*t))) == NULL) {
+		w->failed = 1;
+		return 1;
+	}
+	kp__timeline_item__init(t);
+	t->has_event_id = t->has_event_type = t->has_at_ms = 1;
+	t->event_id = s_bytes(w->a, row->event_id, 16);
+	t->direction = row->sent ? "sent" : "received";
+	t->partner_oin = arena_strdup(w->a, row->partner_oin);
+	t->partner_name = arena_strdup(w->a, s_partner_name(w->d,
+	    row->partner_oin));
+	t->event_type = (Kp__EventType)row->event_type;
+	t->at_ms = row->at_ms;
+	t->route = (Kp__Route)s_item_route(w, row);
+	t->has_route = t->route != 0;
+	if (row->sent) {
+		t->has_state = 1;
+		t->state = (Kp__DeliveryState)row->state;
+	} else if (row->destroyed)
+		snprintf(summary, sizeof(summary), "(payload destroyed)");
+	else if (atrest_inbox_payload(w->d, row->event_id, &plain, &plen) == 0)
+		cases_summary(row->event_type, plain, plen, summary,
+		    sizeof(summary), false);
+	if (plain != NULL)
+		sodium_memzero(plain, plen);
+	free(plain);
+	if (summary[0] != '\0')
+		t->summary = arena_strdup(w->a, summary);
+	return s_push(w->a, &w->items, t) != 0 ? (w->failed = 1) : 0;
+}
+
+static bool
+s_delivered(kpd_t *d, const uint8_t id[16])
+{
+	outbox_row_t o;
+	bool found = false;
+	kp_err_t e;
+
+	return store_outbox_get(d->store, id, &o, &found, &e) == 0 && found &&
+	    o.state == STORE_DELIVERED;
+}
+
+/* One RouteState per route of the case's expectations. */
+static int
+s_routes(struct case_walk *w, Kp__CaseResponse *r)
+{
+	static const char *names[] = { "", "referred", "overdue", "outcome",
+	    "outcome" };
+	struct ptrs out = { 0 };
+	Kp__RouteState *rs;
+	uint8_t *plain = NULL;
+	size_t i, plen = 0;
+	int st;
+	char summary[160];
+
+	for (i = 0; i < w->n_x; i++) {
+		if (w->x[i].route == 0)
+			continue;
+		if ((rs = arena_alloc(w->a, sizeof(*rs))) == NULL)
+			return -1;
+		kp__route_state__init(rs);
+		st = s_state_at(&w->x[i], w->at);
+		rs->has_route = 1;
+		rs->route = (Kp__Route)w->x[i].route;
+		rs->partner_oin = arena_strdup(w->a, w->x[i].partner_oin);
+		rs->state = (char *)names[st];
+		if (st == KP__EXPECTATION_STATE__EXPECTATION_STATE_OPEN &&
+		    s_delivered(w->d, w->x[i].event_id))
+			rs->state = "received";
+		if (st >= KP__EXPECTATION_STATE__EXPECTATION_STATE_ANSWERED &&
+		    atrest_inbox_payload(w->d, w->x[i].answered_by, &plain,
+		    &plen) == 0) {
+			cases_summary(w->x[i].answer_type, plain, plen, summary,
+			    sizeof(summary), true);
+			rs->outcome = arena_strdup(w->a, summary);
+			sodium_memzero(plain, plen);
+			free(plain);
+			plain = NULL;
+		}
+		if (s_push(w->a, &out, rs) != 0)
+			return -1;
+	}
+	r->n_routes = out.n;
+	r->routes = (Kp__RouteState **)out.v;
+	return 0;
+}
+
+int
+feedback_case(kpd_t *d, arena_t *a, const Kp__CaseRequest *q,
+    Kp__CaseResponse **out, kp_err_t *err)
+{
+	struct case_walk w = { .d = d, .a = a };
+	struct ptrs ex = { 0 };
+	Kp__CaseResponse *r = arena_alloc(a, sizeof(*r));
+	size_t i;
+
+	w.at = q->has_at_ms && q->at_ms > 0 ? q->at_ms : kp_now_ms();
+	if (r == NULL)
+		return kp_fail(err, KP_ERR_NOMEM, "out of memory");
+	kp__case_response__init(r);
+	r->case_ref = q->case_ref;
+	if (store_expect_list(d->store, q->case_ref, s_collect_x, &w, err) != 0 ||
+	    store_subject(d->store, q->case_ref, s_timeline_item, &w, err) != 0)
+		return -1;
+	r->n_timeline = w.items.n;
+	r->timeline = (Kp__TimelineItem **)w.items.v;
+	for (i = 0; i < w.n_x; i++)
+		if (s_push(a, &ex, s_expectation(d, a, &w.x[i], w.at)) != 0)
+			w.failed = 1;
+	r->n_expectations = ex.n;
+	r->expectations = (Kp__Expectation **)ex.v;
+	if (w.failed || s_routes(&w, r) != 0)
+		return kp_fail(err, KP_ERR_NOMEM, "out of memory");
+	*out = r;
+	return 0;
+}
+
+/* ---- all cases ---- */
+
+struct cases_walk {
+	kpd_t *d;
+	arena_t *a;
+	const Kp__CasesRequest *q;
+	uint64_t at;
+	struct ptrs out;
+	int failed;
+};
+
+struct case_counts {
+	uint64_t at;
+	uint32_t open, overdue, answered;
+	int routes[8];
+	size_t n_routes;
+};
+
+static int
+s_count_x(void *arg, const expect_row_t *x)
+{
+	struct case_counts *c = arg;
+	size_t i;
+	int st;
+
+	if (x->sent_ms > c->at)
+		return 0;
+	st = s_state_at(x, c->at);
+	if (st == KP__EXPECTATION_STATE__EXPECTATION_STATE_OPEN)
+		c->open++;
+	else if (st == KP__EXPECTATION_STATE__EXPECTATION_STATE_OVERDUE)
+		c->overdue++;
+	else
+		c->answered++;
+	for (i = 0; i < c->n_routes && c->routes[i] != x->route; i++)
+		;
+	if (x->route != 0 && i == c->n_routes && c->n_routes < 8)
+		c->routes[c->n_routes++] = x->route;
+	return 0;
+}
+
+static bool
+s_has_route(const struct case_counts *c, int route)
+{
+	size_t i;
+
+	for (i = 0; i < c->n_routes; i++)
+		if (c->routes[i] == route)
+			return true;
+	return false;
+}
+
+static int
+s_case_summary(void *arg, const char *local, uint32_t events, uint64_t last)
+{
+	struct cases_walk *w = arg;
+	struct case_counts c = { .at = w->at };
+	Kp__CaseSummary *s;
+	kp_err_t e;
+	size_t i;
+
+	if (store_expect_list(w->d->store, local, s_count_x, &c, &e) != 0)
+		return (w->failed = 1);
+	if ((w->q->has_overdue_only && w->q->overdue_only && c.overdue == 0) ||
+	    (w->q->has_route && !s_has_route(&c, w->q->route)))
+		return 0;
+	if ((s = arena_alloc(w->a, sizeof(*s))) == NULL)
+		return (w->failed = 1);
+	kp__case_summary__init(s);
+	s->routes = arena_alloc(w->a, 8 * sizeof(*s->routes));
+	s->case_ref = arena_strdup(w->a, local);
+	for (i = 0; s->routes != NULL && i < c.n_routes; i++)
+		s->routes[s->n_routes++] = (Kp__Route)c.routes[i];
+	s->has_events = s->has_open = s->has_overdue = s->has_answered = 1;
+	s->has_last_at_ms = 1;
+	s->events = events;
+	s->open = c.open;
+	s->overdue = c.overdue;
+	s->answered = c.answered;
+	s->last_at_ms = last;
+	return s_push(w->a, &w->out, s) != 0 ? (w->failed = 1) : 0;
+}
+
+int
+feedback_cases(kpd_t *d, arena_t *a, const Kp__CasesRequest *q,
+    Kp__CasesResponse **out, kp_err_t *err)
+{
+	struct cases_walk w = { .d = d, .a = a, .q = q };
+	Kp__CasesResponse *r = arena_alloc(a, sizeof(*r));
+
+	w.at = q->has_at_ms && q->at_ms > 0 ? q->at_ms : kp_now_ms();
+	if (r == NULL)
+		return kp_fail(err, KP_ERR_NOMEM, "out of memory");
+	if (store_cases(d->store, s_case_summary, &w, err) != 0)
+		return -1;
+	if (w.failed)
+		return kp_fail(err, KP_ERR_NOMEM, "cases: out of memory or "
+		    "storage error");
+	kp__cases_response__init(r);
+	r->has_at_ms = 1;
+	r->at_ms = w.at;
+	r->n_cases = w.out.n;
+	r->cases = (Kp__CaseSummary **)w.out.v;
+	*out = r;
+	return 0;
+}
+
+struct overdue_walk {
+	uint64_t at;
+	int (*cb)(void *, const expect_row_t *);
+	void *arg;
+};
+
+static int
+s_overdue_x(void *arg, const expect_row_t *x)
+{
+	struct overdue_walk *w = arg;
+
+	if (x->sent_ms <= w->at && s_state_at(x, w->at) ==
+	    KP__EXPECTATION_STATE__EXPECTATION_STATE_OVERDUE)
+		return w->cb(w->arg, x);
+	return 0;
+}
+
+int
+feedback_overdue(kpd_t *d, const char *case_local, uint64_t at,
+    int (*cb)(void *, const expect_row_t *), void *arg, kp_err_t *err)
+{
+	struct overdue_walk w = { at, cb, arg };
+
+	return store_expect_list(d->store, case_local, s_overdue_x, &w, err);
+}
+
+/* ---- the evaluation report ---- */
+
+struct report_walk {
+	uint64_t from, to;
+	arena_t *a;
+	expect_row_t *x;
+	size_t n, cap;
+	int failed;
+};
+
+static int
+s_report_x(void *arg, const expect_row_t *x)
+{
+	struct report_walk *w = arg;
+	expect_row_t *grown;
+
+	if (x->route == 0 || x->sent_ms < w->from || x->sent_ms >= w->to)
+		return 0;
+	if (w->n == w->cap) {
+		w->cap = w->cap ? 2 * w->cap : 64;
+		if ((grown = arena_alloc(w->a, w->cap * sizeof(*grown))) == NULL)
+			return (w->failed = 1);
+		if (w->n > 0)
+			memcpy(grown, w->x, w->n * sizeof(*grown));
+		w->x = grown;
+	}
+	w->x[w->n++] = *x;
+	return 0;
+}
+
+static int
+s_cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Percentile p (0..1) of sorted v[n], nearest rank. */
+static double
+s_pct(const double *v, size_t n, double p)
+{
+	size_t i;
+
+	if (n == 0)
+		return 0;
+	i = (size_t)(p * (double)n + 0.999999);
+	return v[i == 0 ? 0 : i - 1];
+}
+
+/* The outcome label of an expectation as of at. */
+static void
+s_outcome(kpd_t *d, const expect_row_t *x, uint64_t at, char *out,
+    size_t len)
+{
+	uint8_t *plain = NULL;
+	size_t plen = 0;
+	int st = s_state_at(x, at);
+
+	if (st == KP__EXPECTATION_STATE__EXPECTATION_STATE_OPEN)
+		snprintf(out, len, "awaited");
+	else if (st == KP__EXPECTATION_STATE__EXPECTATION_STATE_OVERDUE)
+		snprintf(out, len, "no answer (overdue)");
+	else if (atrest_inbox_payload(d, x->answered_by, &plain, &plen) == 0) {
+		cases_summary(x->answer_type, plain, plen, out, len, true);
+		sodium_memzero(plain, plen);
+	} else
+		snprintf(out, len, "answered (payload destroyed)");
+	free(plain);
+}
+
+static Kp__OutcomeCount *
+s_outcome_slot(arena_t *a, struct ptrs *p, const char *name)
+{
+	Kp__OutcomeCount *o;
+	size_t i;
+
+	for (i = 0; i < p->n; i++)
+		if (strcmp(((Kp__OutcomeCount *)p->v[i])->outcome, name) == 0)
+			return p->v[i];
+	if ((o = arena_alloc(a, sizeof(*o))) == NULL)
+		return NULL;
+	kp__outcome_count__init(o);
+	o->outcome = arena_strdup(a, name);
+	o->has_count = 1;
+	return s_push(a, p, o) == 0 ? o : NULL;
+}
+
+/* Lead times and counts of one partner on one route. */
+static Kp__PartnerLeadTimes *
+s_partner(kpd_t *d, arena_t *a, const struct report_walk *w, int route,
+    const char *oin, uint64_t at)
+{
+	Kp__PartnerLeadTimes *p = arena_alloc(a, sizeof(*p));
+	double *days = arena_alloc(a, (w->n + 1) * sizeof(double));
+	size_t i, n = 0;
+	int st;
+
+	if (p == NULL || days == NULL)
+		return NULL;
+	kp__partner_lead_times__init(p);
+	p->partner_oin = arena_strdup(a, oin);
+	p->partner_name = arena_strdup(a, s_partner_name(d, oin));
+	p->has_expected = p->has_answered = p->has_within_lead_time = 1;
+	p->has_median_days = p->has_p90_days = p->has_overdue_now = 1;
+	for (i = 0; i < w->n; i++) {
+		if (w->x[i].route != route || strcmp(w->x[i].partner_oin, oin))
+			continue;
+		p->expected++;
+		st = s_state_at(&w->x[i], at);
+		if (st == KP__EXPECTATION_STATE__EXPECTATION_STATE_OVERDUE)
+			p->overdue_now++;
+		if (st < KP__EXPECTATION_STATE__EXPECTATION_STATE_ANSWERED)
+			continue;
+		p->answered++;
+		p->within_lead_time += st ==
+		    KP__EXPECTATION_STATE__EXPECTATION_STATE_ANSWERED;
+		days[n++] = (double)(w->x[i].answered_ms - w->x[i].sent_ms) /
+		    86400000.0;
+	}
+	qsort(days, n, sizeof(double), s_cmp_double);
+	p->median_days = s_pct(days, n, 0.5);
+	p->p90_days = s_pct(days, n, 0.9);
+	return p;
+}
+
+static Kp__RouteReport *
+s_route_report(kpd_t *d, arena_t *a, const struct report_walk *w, int route,
+    uint64_t at)
+{
+	Kp__RouteReport *r = arena_alloc(a, sizeof(*r));
+	struct ptrs outcomes = { 0 }, partners = { 0 }, cases = { 0 };
+	Kp__OutcomeCount *o;
+	char label[160];
+	size_t i, j;
+
+	if (r == NULL)
+		return NULL;
+	kp__route_report__init(r);
+	r->has_route = r->has_cases = r->has_referrals = r->has_overdue_now = 1;
+	r->route = (Kp__Route)route;
+	for (i = 0; i < w->n; i++) {
+		const expect_row_t *x = &w->x[i];
+
+		if (x->route != route)
+			continue;
+		r->referrals++;
+		r->overdue_now += s_state_at(x, at) ==
+		    KP__EXPECTATION_STATE__EXPECTATION_STATE_OVERDUE;
+		s_outcome(d, x, at, label, sizeof(label));
+		if ((o = s_outcome_slot(a, &outcomes, label)) == NULL)
+			return NULL;
+		o->count++;
+		for (j = 0; j < cases.n && strcmp(cases.v[j], x->case_local); j++)
+			;
+		if (j == cases.n && s_push(a, &cases, arena_strdup(a,
+		    x->case_local)) != 0)
+			return NULL;
+		for (j = 0; j < partners.n && strcmp(((Kp__PartnerLeadTimes *)
+		    partners.v[j])->partner_oin, x->partner_oin); j++)
+			;
+		if (j == partners.n && s_push(a, &partners, s_partner(d, a, w,
+		    route, x->partner_oin, at)) != 0)
+			return NULL;
+	}
+	r->cases = (uint32_t)cases.n;
+	r->n_outcomes = outcomes.n;
+	r->outcomes = (Kp__OutcomeCount **)outcomes.v;
+	r->n_partners = partners.n;
+	r->partners = (Kp__PartnerLeadTimes **)partners.v;
+	return r;
+}
+
+int
+feedback_report(kpd_t *d, arena_t *a, const Kp__ReportRequest *q,
+    Kp__ReportResponse **out, kp_err_t *err)
+{
+	struct report_walk w = { .a = a };
+	Kp__ReportResponse *r = arena_alloc(a, sizeof(*r));
+	struct ptrs routes = { 0 };
+	uint64_t at = q->has_at_ms && q->at_ms > 0 ? q->at_ms : kp_now_ms();
+	int route;
+
+	w.from = q->has_from_ms ? q->from_ms : 0;
+	w.to = q->has_to_ms && q->to_ms > 0 ? q->to_ms : UINT64_MAX;
+	if (r == NULL)
+		return kp_fail(err, KP_ERR_NOMEM, "out of memory");
+	if (store_expect_list(d->store, NULL, s_report_x, &w, err) != 0)
+		return -1;
+	for (route = KP__ROUTE__ROUTE_VRIJWILLIGE_JEUGDHULP;
+	    route <= KP__ROUTE__ROUTE_DWANG_STRAFRECHTELIJK && !w.failed;
+	    route++)
+		if (s_push(a, &routes, s_route_report(d, a, &w, route, at)) != 0)
+			w.failed = 1;
+	if (w.failed)
+		return kp_fail(err, KP_ERR_NOMEM, "report: out of memory");
+	kp__report_response__init(r);
+	r->has_from_ms = r->has_to_ms = r->has_at_ms = 1;
+	r->from_ms = w.from;
+	r->to_ms = w.to == UINT64_MAX ? 0 : w.to;
+	r->at_ms = at;
+	r->n_routes = routes.n;
+	r->routes = (Kp__RouteReport **)routes.v;
+	*out = r;
+	return 0;
+}
