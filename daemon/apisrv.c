@@ -49,6 +49,7 @@ struct api_req {
 	arena_t arena;                /* feedback responses */
 	Kp__RemindResponse remind;
 	bool immediate;               /* send right after commit (else: due) */
+	int refusal_reason;           /* a send refused here: audit it */
 	void *owned;                  /* result storage to free after sending */
 	void (*free_owned)(void *);
 };
@@ -168,9 +169,9 @@ s_send_check(kpd_t *d, struct api_req *r, const Kp__SendRequest *s,
 	    &e) != 0 || policy_check(d->policy, s->event_type,
 	    partner_role(me), partner_role(peer_partner(*to)), *ev, &e) != 0) {
 		log_warnx("send refused: %s", e.msg);
-		if (s_audit_send(d, r, NULL, NULL, s,
-		    KP__REASON__REASON_POLICY_VIOLATION) != 0)
-			return -1;
+		r->refusal_reason = e.code == KP_ERR_POLICY ?
+		    KP__REASON__REASON_POLICY_VIOLATION :
+		    KP__REASON__REASON_MALFORMED;
 		return s_fail(r, e.code, "%s", e.msg);
 	}
 	*rule = policy_rule(d->policy, s->event_type);
@@ -870,15 +871,20 @@ s_recv(kpd_t *d, struct api_req *r)
 	if (n < 0)
 		return 0;
 	r->rid_len = (size_t)n < sizeof(r->rid) ? (size_t)n : sizeof(r->rid);
-	if (zmq_recv(d->api, empty, sizeof(empty), ZMQ_DONTWAIT) != 0) {
-		/* not a REQ-style envelope: drain and ignore */
-		while (zmq_recv(d->api, empty, 0, ZMQ_DONTWAIT) >= 0)
-			;
+	/* exactly [routing id][empty][request]; anything else is dropped,
+	 * that message's frames only, so other clients keep their turn */
+	if (!kpd_more(d->api) || zmq_recv(d->api, empty, sizeof(empty),
+	    ZMQ_DONTWAIT) != 0 || !kpd_more(d->api)) {
+		kpd_drain_message(d->api);
+		log_warnx("api: a request without the [empty][request] framing "
+		    "dropped");
 		return -1;
 	}
 	zmq_msg_init(&m);
-	if (zmq_msg_recv(&m, d->api, ZMQ_DONTWAIT) < 0) {
+	if (zmq_msg_recv(&m, d->api, ZMQ_DONTWAIT) < 0 || zmq_msg_more(&m)) {
+		kpd_drain_message(d->api);
 		zmq_msg_close(&m);
+		log_warnx("api: a request of more than one frame dropped");
 		return -1;
 	}
 	r->req = zmq_msg_size(&m) <= API_REQUEST_MAX ? kp__request__unpack(NULL,
@@ -928,11 +934,43 @@ s_cleanup(struct api_req *r)
 }
 
 /* Handle one request inside the batch's transaction; no reply yet. */
+static void s_dispatch(kpd_t *d, struct api_req *r, uint64_t now);
+
+/*
+ * Each request runs in its own savepoint inside the batch: a request that
+ * fails leaves nothing behind (no half-queued event, no half-done ack),
+ * while the others still commit together.  A send refused by the policy is
+ * audited after its undo, so the refusal is the one thing it leaves.
+ */
 static void
 s_handle(kpd_t *d, struct api_req *r, uint64_t now)
 {
+	size_t mark = 0;
+	kp_err_t e;
+
 	if (r->req == NULL)
 		return;
+	if (!store_in_txn(d->store) || kpd_item_begin(d, &mark, &e) != 0) {
+		r->fatal = true;
+		s_fail(r, KP_ERR_IO, "the database refused the batch; retry");
+		return;
+	}
+	s_dispatch(d, r, now);
+	if (kpd_item_end(d, mark, r->code == NULL, &e) != 0 ||
+	    !store_in_txn(d->store)) {
+		r->fatal = true;
+		if (r->code == NULL)
+			s_fail(r, KP_ERR_IO, "not stored: %s", e.msg);
+		return;
+	}
+	if (r->code != NULL && r->refusal_reason != 0)
+		(void)s_audit_send(d, r, NULL, NULL, r->req->send,
+		    r->refusal_reason);
+}
+
+static void
+s_dispatch(kpd_t *d, struct api_req *r, uint64_t now)
+{
 	switch (r->req->op_case) {
 	case KP__REQUEST__OP_SEND: (void)s_send(d, r, now); break;
 	case KP__REQUEST__OP_OUTBOX: (void)s_outbox(d, r); break;

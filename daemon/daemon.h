@@ -62,6 +62,7 @@ typedef struct kpd {
 	uint64_t next_overdue_ms; /* when to look for overdue answers */
 	ledger_t *ledger;        /* the audit log (ledger.c) */
 	bool outbound_dirty;     /* something may be due: run outbound soon */
+	uint64_t outbound_blocked_until; /* the database refused: pause sends */
 	unsigned monitor_seq;    /* makes every monitor endpoint unique */
 	bool stopping;
 } kpd_t;
@@ -115,6 +116,10 @@ int atrest_open(const uint8_t key[32], const uint8_t id[16],
 int kpd_monitor_start(kpd_t *d, void *sock, const char *name, int events,
     void **mon);
 int kpd_monitor_read(void *mon, uint16_t *event, char *addr, size_t len);
+/* Does the message being received on sock have more frames?  And drop the
+ * remaining frames of that one message (never of the next). */
+bool kpd_more(void *sock);
+void kpd_drain_message(void *sock);
 /* Close a socket with linger 0 and set the pointer to NULL. */
 void kpd_close(void **sock_p);
 
@@ -131,6 +136,12 @@ int ledger_append(kpd_t *d, audit_entry_t *e, kp_err_t *err)
 int kpd_begin(kpd_t *d, kp_err_t *err) __attribute__((warn_unused_result));
 int kpd_commit(kpd_t *d, kp_err_t *err) __attribute__((warn_unused_result));
 void kpd_rollback(kpd_t *d);
+/* One request inside a batch: undone on its own if it fails (SAVEPOINT),
+ * with the audit entries it appended. */
+int kpd_item_begin(kpd_t *d, size_t *mark, kp_err_t *err)
+    __attribute__((warn_unused_result));
+int kpd_item_end(kpd_t *d, size_t mark, bool ok, kp_err_t *err)
+    __attribute__((warn_unused_result));
 void ledger_sign_head(kpd_t *d, bool force);
 void ledger_tick(kpd_t *d);
 /* The latest signed head for partner to_oin as a serialised kp.TreeHead

@@ -16,6 +16,7 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <sodium.h>
 #include <zmq.h>
@@ -296,17 +297,27 @@ s_policy_ok(kpd_t *d, const envelope_meta_t *m, const ProtobufCMessage *ev,
 /* A known event id: answer with the receipt we gave the first time. */
 static int
 s_duplicate(kpd_t *d, struct arrival *a, const envelope_meta_t *m,
-    bool *dup)
+    bool *dup, bool *clash)
 {
 	inbox_row_t row;
 	kp_err_t e;
 	char id[37];
 
-	*dup = false;
+	*dup = *clash = false;
 	if (store_inbox_find(d->store, m->event_id, &row, &a->receipt,
 	    &a->receipt_len, dup, &e) != 0) {
 		log_warnx("inbound: duplicate check failed: %s", e.msg);
 		return -1;
+	}
+	if (*dup && strcmp(row.from_oin, a->peer) != 0) {
+		/* another partner's event id: not a resend, and not this
+		 * partner's business to see that receipt */
+		free(a->receipt);
+		a->receipt = NULL;
+		a->receipt_len = 0;
+		*dup = false;
+		*clash = true;
+		return 0;
 	}
 	if (*dup)
 		log_info("event %s from %s is a duplicate; original receipt "
@@ -325,7 +336,7 @@ s_process(kpd_t *d, struct arrival *a, const uint8_t *buf, size_t len,
 	ProtobufCMessage *ev = NULL;
 	uint8_t *payload = NULL;
 	size_t plen = 0;
-	bool has_digest = false, dup = false;
+	bool has_digest = false, dup = false, clash = false;
 	kp_err_t e;
 	int rc = 0;
 
@@ -347,9 +358,15 @@ s_process(kpd_t *d, struct arrival *a, const uint8_t *buf, size_t len,
 		    a->peer);
 		goto refuse;
 	}
-	if (s_duplicate(d, a, &m, &dup) != 0 || dup) {
+	if (s_duplicate(d, a, &m, &dup, &clash) != 0 || dup) {
 		rc = dup ? 0 : -1;
 		goto out;
+	}
+	if (clash) {
+		v.reason = KP__REASON__REASON_REPLAY;
+		snprintf(v.detail, sizeof(v.detail), "event id already used by "
+		    "another partner");
+		goto refuse;
 	}
 	if (!s_age_ok(d, &m, now, &v))
 		goto refuse;
@@ -392,15 +409,18 @@ s_recv(kpd_t *d, struct arrival *a, zmq_msg_t *body)
 		zmq_msg_close(body);
 		return -1;
 	}
-	while (zmq_msg_more(body)) {  /* extra frames: drop the extras */
-		zmq_msg_t junk;
-		zmq_msg_init(&junk);
-		zmq_msg_recv(&junk, d->router, 0);
-		zmq_msg_close(&junk);
+	if (zmq_msg_more(body)) {     /* a frame is one message: refuse more */
+		kpd_drain_message(d->router);
+		zmq_msg_close(body);
+		return -1;
 	}
 	uid = zmq_msg_gets(body, "User-Id");
 	snprintf(a->peer, sizeof(a->peer), "%s", uid ? uid : "");
-	return kp_oin_valid(a->peer) ? 1 : -1;
+	if (!kp_oin_valid(a->peer)) {
+		zmq_msg_close(body);
+		return -1;
+	}
+	return 1;
 }
 
 /* Handle one frame into a (receipt or not). */
@@ -470,16 +490,18 @@ inbound_drain(kpd_t *d)
 	if (arr == NULL || kpd_begin(d, &e) != 0) {
 		log_warnx("inbound: cannot start a transaction; will retry");
 		free(arr);
+		usleep(100000);  /* the socket stays readable: do not spin */
 		return;
 	}
 	while (n < d->cfg.batch_max &&
 	    (got = s_recv(d, &arr[n], &body)) != 0) {
 		if (got < 0) {
-			log_warnx("inbound: message without authenticated "
-			    "partner dropped");
+			log_warnx("inbound: a message of more than one frame, or "
+			    "without an authenticated partner, dropped");
 			continue;
 		}
-		if (s_frame(d, &arr[n], &body, now) != 0)
+		if (!store_in_txn(d->store) || s_frame(d, &arr[n], &body,
+		    now) != 0)
 			failed = 1;
 		zmq_msg_close(&body);
 		n++;

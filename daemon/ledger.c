@@ -41,6 +41,10 @@ struct seen_head {
 };
 
 #define LEDGER_SEEN_MAX 64
+/* A receipt with a head and a proof of n steps is ~351 + 34n bytes; 16
+ * steps keep it well under KP_MAX_RECEIPT (1024).  A longer proof (a
+ * partner that missed many heads) is left to the offline witness check. */
+#define LEDGER_PROOF_MAX 16
 
 /* The size of the last head given to a partner: the next head it gets
  * comes with a consistency proof from there. */
@@ -133,6 +137,8 @@ ledger_head_for(kpd_t *d, const char *to_oin, uint8_t **wire, size_t *len)
 	    merkle_consistency_proof(l->tree, from, l->head.size, &proof,
 	    &n) != 0)
 		n = 0;
+	if (n > LEDGER_PROOF_MAX)  /* keep receipts within KP_MAX_RECEIPT */
+		n = 0;
 	*wire = s_pack_head(d->cfg.org, &l->head, from, proof, n, len);
 	free(proof);
 	if (*wire == NULL)
@@ -213,6 +219,9 @@ ledger_append(kpd_t *d, audit_entry_t *e, kp_err_t *err)
 			    "memory");
 		l->pending = grown;
 	}
+	if (!store_in_txn(d->store))  /* SQLite rolled the batch back */
+		return kp_fail(err, KP_ERR_IO, "audit log: the transaction was "
+		    "rolled back by the database; nothing more is written");
 	e->seq = merkle_size(l->tree) + l->n_pending;
 	memcpy(e->own_oin, d->cfg.org, sizeof(e->own_oin));
 	if (e->time_ms == 0)
@@ -250,6 +259,24 @@ kpd_commit(kpd_t *d, kp_err_t *err)
 			fatalx("audit log: out of memory; restart rebuilds "
 			    "the tree from the database");
 	l->n_pending = 0;
+	return 0;
+}
+
+int
+kpd_item_begin(kpd_t *d, size_t *mark, kp_err_t *err)
+{
+	*mark = d->ledger->n_pending;
+	return store_savepoint(d->store, err);
+}
+
+int
+kpd_item_end(kpd_t *d, size_t mark, bool ok, kp_err_t *err)
+{
+	if (ok)
+		return store_release(d->store, err);
+	if (store_undo(d->store, err) != 0)
+		return -1;
+	d->ledger->n_pending = mark;  /* the undone entries' leaves too */
 	return 0;
 }
 

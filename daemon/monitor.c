@@ -76,3 +76,27 @@ kpd_close(void **sock_p)
 	zmq_close(*sock_p);
 	*sock_p = NULL;
 }
+
+bool
+kpd_more(void *sock)
+{
+	int more = 0;
+	size_t len = sizeof(more);
+
+	return zmq_getsockopt(sock, ZMQ_RCVMORE, &more, &len) == 0 && more;
+}
+
+void
+kpd_drain_message(void *sock)
+{
+	zmq_msg_t m;
+
+	while (kpd_more(sock)) {
+		zmq_msg_init(&m);
+		if (zmq_msg_recv(&m, sock, ZMQ_DONTWAIT) < 0) {
+			zmq_msg_close(&m);
+			return;
+		}
+		zmq_msg_close(&m);
+	}
+}

@@ -25,6 +25,7 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <sodium.h>
 #include <zmq.h>
@@ -44,8 +45,10 @@ outbound_backoff_ms(const config_t *cfg, uint32_t attempts)
 		t *= 2;
 	if (t > cfg->retry_max_ms)
 		t = cfg->retry_max_ms;
-	/* jitter: 75%..125%, so partners coming back are not stampeded */
-	return t * 3 / 4 + randombytes_uniform((uint32_t)(t / 2 + 1));
+	/* jitter: 75%..125%, so partners coming back are not stampeded;
+	 * never 0, or a row would be due again at once, forever */
+	t = t * 3 / 4 + randombytes_uniform((uint32_t)(t / 2 + 1));
+	return t > 0 ? t : 1;
 }
 
 static int
@@ -108,8 +111,11 @@ outbound_links_open(kpd_t *d, kp_err_t *err)
 
 		if (!s_reachable(d, p))
 			continue;
-		if (s_link_open(d, p, &d->links[n], err) != 0)
-			return -1;
+		if (s_link_open(d, p, &d->links[n], err) != 0) {
+			log_warnx("outbound: %s; events to it stay queued",
+			    err->msg);
+			continue;
+		}
 		log_debug("outbound: link to %s (%s) at %s", partner_oin(p),
 		    partner_name(p), partner_endpoint(p));
 		n++;
@@ -246,6 +252,17 @@ s_send_one(void *arg, const outbox_row_t *row, const uint8_t *env,
 	return 0;
 }
 
+/* The database refuses writes: resend nothing for a while rather than
+ * spin on rows that stay due (they were sent; their attempt is not
+ * recorded). */
+static void
+s_blocked(kpd_t *d, const char *why)
+{
+	d->outbound_blocked_until = kp_now_ms() + d->cfg.retry_initial_ms;
+	log_warnx("outbound: recording attempts failed (%s); sending paused "
+	    "for %llu ms", why, (unsigned long long)d->cfg.retry_initial_ms);
+}
+
 void
 outbound_send_due(kpd_t *d)
 {
@@ -267,9 +284,10 @@ outbound_send_due(kpd_t *d)
 				break;
 		if (i < w.n || kpd_commit(d, &e) != 0) {
 			kpd_rollback(d);
-			log_warnx("outbound: recording attempts failed: %s", e.msg);
+			s_blocked(d, e.msg);
 		}
-	}
+	} else if (w.n > 0)
+		s_blocked(d, e.msg);
 	if (w.n == w.cap)
 		d->outbound_dirty = true;  /* more may be due right now */
 	free(w.att);
@@ -375,8 +393,11 @@ outbound_drain(kpd_t *d, link_t *l)
 	zmq_msg_t m;
 	kp_err_t e;
 
-	if (kpd_begin(d, &e) != 0)
+	if (kpd_begin(d, &e) != 0) {
+		log_warnx("outbound: %s; receipts wait", e.msg);
+		usleep(100000);  /* the socket stays readable: do not spin */
 		return;
+	}
 	while (n < d->cfg.batch_max) {
 		zmq_msg_init(&m);
 		if (zmq_msg_recv(&m, l->dealer, ZMQ_DONTWAIT) < 0) {
@@ -482,6 +503,9 @@ outbound_wait_ms(kpd_t *d, uint64_t cap_ms)
 	uint64_t when = UINT64_MAX, now = kp_now_ms();
 	kp_err_t e;
 
+	if (now < d->outbound_blocked_until)
+		return d->outbound_blocked_until - now < cap_ms ?
+		    d->outbound_blocked_until - now : cap_ms;
 	if (d->outbound_dirty)
 		return 0;
 	if (store_outbox_next_due(d->store, &when, &e) != 0 || when == UINT64_MAX)

@@ -17,15 +17,18 @@
  *     when to_oin equals the receipt's issuer and envelope_digest matches;
  *     receipt bytes, receipt_digest, reason, receipted_ms and updated_ms are
  *     written by that same UPDATE.
- *  3. PENDING -> DEAD only in store_outbox_expire, when expires_ms <= now.
+ *  3. PENDING -> DEAD only in store_outbox_expire, when expires_ms <= now;
+ *     DEAD -> DELIVERED | REJECTED on a late verified receipt (2).
  *  4. store_outbox_schedule and store_outbox_wake change only attempts and
  *     next_attempt_ms, and only of PENDING rows (wake sets next_attempt_ms
  *     to 0, "due at any now", so woken rows go first, in seq order).
  *  5. Nothing else changes a settled (DELIVERED, REJECTED, DEAD) row, and no
  *     row of any table is deleted here.  Every UPDATE of the outbox carries
- *     "state = 1" in its WHERE clause, so a late race (a receipt after
- *     expiry, a schedule after a receipt) loses quietly instead of
- *     rewriting history.
+ *     "state = 1" in its WHERE clause, so a late race (a schedule after a
+ *     receipt) loses quietly instead of rewriting history — except
+ *     store_outbox_settle, which also settles a DEAD row: a verified
+ *     receipt that arrives just after expiry proves delivery, and the log
+ *     must say so.
  *  6. An inbox row is written once by store_inbox_insert; the only later
  *     change is acked false -> true in store_inbox_ack.  event_id is UNIQUE:
  *     the table doubles as the seen-event set.
@@ -75,7 +78,7 @@
 #define STORE_BUSY_MS 5000
 
 enum {
-	ST_BEGIN, ST_COMMIT, ST_ROLLBACK,
+	ST_BEGIN, ST_COMMIT, ST_ROLLBACK, ST_SAVEPOINT, ST_RELEASE, ST_UNDO,
 	ST_OB_INSERT, ST_OB_DUE, ST_OB_NEXT_DUE, ST_OB_SCHEDULE, ST_OB_WAKE,
 	ST_OB_SETTLE, ST_OB_EXPIRE, ST_OB_GET, ST_OB_LIST, ST_OB_RECEIPT,
 	ST_OB_COUNTS,
@@ -112,6 +115,9 @@ static const char *const s_sql[ST_COUNT] = {
 	[ST_BEGIN] = "BEGIN IMMEDIATE",
 	[ST_COMMIT] = "COMMIT",
 	[ST_ROLLBACK] = "ROLLBACK",
+	[ST_SAVEPOINT] = "SAVEPOINT item",
+	[ST_RELEASE] = "RELEASE item",
+	[ST_UNDO] = "ROLLBACK TO item",
 	[ST_OB_INSERT] = "INSERT INTO outbox (event_id, event_type, to_oin, "
 	    "case_local, case_ref, in_reply_to, state, attempts, created_ms, "
 	    "expires_ms, next_attempt_ms, updated_ms, envelope_digest, "
@@ -131,7 +137,7 @@ static const char *const s_sql[ST_COUNT] = {
 	[ST_OB_SETTLE] = "UPDATE outbox SET state = ?4, reason = ?5, "
 	    "receipt_digest = ?6, receipt = ?7, receipted_ms = ?8, "
 	    "updated_ms = ?8 WHERE event_id = ?1 AND to_oin = ?2 AND "
-	    "envelope_digest = ?3 AND state = 1",
+	    "envelope_digest = ?3 AND state IN (1, 4)",
 	[ST_OB_EXPIRE] = "UPDATE outbox SET state = 4, updated_ms = ?1 WHERE "
 	    "state = 1 AND expires_ms <= ?1 RETURNING " OB_COLS,
 	[ST_OB_GET] = "SELECT " OB_COLS " FROM outbox WHERE event_id = ?1",
@@ -1911,4 +1917,42 @@ store_cases(store_t *s, int (*cb)(void *, const char *, uint32_t, uint64_t),
 	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
 		return s_fail(s, err, "cases");
 	return 0;
+}
+
+/* ---- savepoints: one request inside a batch ---- */
+
+static int
+s_exec(store_t *s, int which, const char *what, kp_err_t *err)
+{
+	sqlite3_stmt *st = s->st[which];
+	int rc = sqlite3_step(st);
+
+	s_done(st);
+	return rc == SQLITE_DONE ? 0 : s_fail(s, err, what);
+}
+
+int
+store_savepoint(store_t *s, kp_err_t *err)
+{
+	return s_exec(s, ST_SAVEPOINT, "savepoint", err);
+}
+
+int
+store_release(store_t *s, kp_err_t *err)
+{
+	return s_exec(s, ST_RELEASE, "release", err);
+}
+
+int
+store_undo(store_t *s, kp_err_t *err)
+{
+	if (s_exec(s, ST_UNDO, "rollback to savepoint", err) != 0)
+		return -1;
+	return store_release(s, err);
+}
+
+bool
+store_in_txn(store_t *s)
+{
+	return sqlite3_get_autocommit(s->db) == 0;
 }

@@ -92,6 +92,17 @@ int store_begin(store_t *s, kp_err_t *err) __attribute__((warn_unused_result));
 int store_commit(store_t *s, kp_err_t *err) __attribute__((warn_unused_result));
 void store_rollback(store_t *s);
 
+/* One request inside a batch: its writes can be undone on their own.
+ * store_undo rolls back to the savepoint and releases it. */
+int store_savepoint(store_t *s, kp_err_t *err)
+    __attribute__((warn_unused_result));
+int store_release(store_t *s, kp_err_t *err)
+    __attribute__((warn_unused_result));
+int store_undo(store_t *s, kp_err_t *err) __attribute__((warn_unused_result));
+/* Is a transaction open?  SQLite may roll one back by itself on a full
+ * disk or an I/O error; then nothing more may be written in the batch. */
+bool store_in_txn(store_t *s);
+
 /* ---- outbox ---- */
 
 /* Insert a new pending row (state, updated_ms, seq and the receipt fields
@@ -124,7 +135,8 @@ int store_outbox_wake(store_t *s, const char *oin, kp_err_t *err)
 
 /*
  * A verified receipt arrived for event `id` from `issuer_oin`.  Applies only
- * if the row exists, belongs to that partner, is still pending, and its
+ * if the row exists, belongs to that partner, is still pending (or dead: a
+ * receipt arriving just after expiry is still the truth), and its
  * envelope_digest equals `envelope_digest`; *applied says whether it did
  * (a second receipt for a settled event is not an error).  Stores the
  * receipt bytes and sets state (DELIVERED or REJECTED), reason,

@@ -597,9 +597,14 @@ s_receipt_fields(const Kp__ReceiptBody *b, receipt_t *r, kp_err_t *err)
 	    !b->has_envelope_digest || b->envelope_digest.len !=
 	    KP_DIGEST_LEN || !b->has_status || !b->has_reason ||
 	    !b->has_received_at_ms || (b->has_expected_policy_hash &&
-	    b->expected_policy_hash.len != KP_DIGEST_LEN))
+	    b->expected_policy_hash.len != KP_DIGEST_LEN) ||
+	    protobuf_c_enum_descriptor_get_value(&kp__receipt_status__descriptor,
+	    b->status) == NULL || b->status == 0 ||
+	    protobuf_c_enum_descriptor_get_value(&kp__reason__descriptor,
+	    b->reason) == NULL)
 		return kp_fail(err, KP_ERR_MALFORMED, "receipt body lacks a "
-		    "field or has one of a bad length");
+		    "field, has one of a bad length, or a status or reason "
+		    "outside its enumeration");
 	memset(r, 0, sizeof(*r));
 	r->schema_major = b->schema_major;
 	r->schema_minor = b->schema_minor;

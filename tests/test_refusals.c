@@ -21,6 +21,7 @@
 #include "envelope.pb-c.h"
 #include "events.h"
 #include "pbjson.h"
+#include "policy.h"
 #include <jansson.h>
 
 TestSuite(refusals, .init = test_init, .timeout = 120);
@@ -351,5 +352,115 @@ Test(refusals, revoked_partner_after_sighup)
 	cr_assert(strstr(resp->error, "not a verified partner") != NULL, "%s",
 	    resp->error);
 	kp__response__free_unpacked(resp, NULL);
+	td_chain_stop_all(&c);
+}
+
+Test(refusals, multi_frame_messages_do_not_stall_the_daemon)
+{
+	td_chain_t c;
+	td_org_t *halt;
+	chain_t *lp;
+	struct rogue r;
+	uint8_t *env, id[16], *rc;
+	size_t len, rlen;
+	receipt_t rcpt;
+	void *ctx, *api;
+	Kp__StatusResponse st;
+	int zero = 0;
+
+	td_chain_make(&c, NULL);
+	s_tc = &c;
+	halt = td_org(&c, OIN_HALT);
+	td_start(halt);
+	lp = s_chain(&c, OIN_LEERPLICHT);
+	s_connect_as(&r, lp, halt, NULL);
+	/* a partner sends one message of two frames */
+	cr_assert(zmq_send(r.sock, "\x02", 1, ZMQ_SNDMORE) >= 0);
+	cr_assert(zmq_send(r.sock, "x", 1, 0) >= 0);
+	/* a local client sends garbage framing on the API */
+	ctx = zmq_ctx_new();
+	api = zmq_socket(ctx, ZMQ_DEALER);
+	zmq_setsockopt(api, ZMQ_LINGER, &zero, sizeof(zero));
+	cr_assert_eq(zmq_connect(api, halt->api), 0);
+	cr_assert(zmq_send(api, "junk", 4, 0) >= 0);
+	cr_assert(zmq_send(api, "", 0, ZMQ_SNDMORE) >= 0);
+	cr_assert(zmq_send(api, "a", 1, ZMQ_SNDMORE) >= 0);
+	cr_assert(zmq_send(api, "b", 1, 0) >= 0);
+	/* the daemon still answers partners and local clients */
+	s_seal(lp, OIN_HALT, kp_now_ms(), &env, &len, id);
+	rc = s_exchange(&r, 0x01, env, len, &rlen);
+	rcpt = s_receipt(lp, rc, rlen);
+	cr_assert_eq(rcpt.status, KP__RECEIPT_STATUS__RECEIPT_STATUS_ACCEPTED);
+	td_status(halt, &st);
+	cr_assert_eq(st.inbox_total, 1);
+	cr_assert(td_log_has(halt, "more than one frame", 1000));
+	free(env);
+	free(rc);
+	zmq_close(api);
+	zmq_ctx_term(ctx);
+	s_close(&r);
+	chain_close(&lp);
+	td_chain_stop_all(&c);
+}
+
+Test(refusals, an_event_id_of_another_partner_is_not_a_duplicate)
+{
+	td_chain_t c;
+	td_org_t *halt;
+	chain_t *lp, *rvdk;
+	struct rogue r1, r2;
+	uint8_t *env, id[16], *rc;
+	size_t len, rlen;
+	receipt_t rcpt;
+
+	td_chain_make(&c, NULL);
+	s_tc = &c;
+	halt = td_org(&c, OIN_HALT);
+	td_start(halt);
+	lp = s_chain(&c, OIN_LEERPLICHT);
+	rvdk = s_chain(&c, OIN_RVDK);
+	s_connect_as(&r1, lp, halt, NULL);
+	s_seal(lp, OIN_HALT, kp_now_ms(), &env, &len, id);
+	rc = s_exchange(&r1, 0x01, env, len, &rlen);
+	free(rc);
+	free(env);
+	{
+		/* RvdK seals its own envelope reusing Leerplicht's event id */
+		envelope_meta_t m;
+		uint8_t payload[64], digest[32];
+		size_t plen = s_pack_example("referral", payload);
+		policy_t *pol = NULL;
+		int problems;
+		char path[4200];
+		kp_err_t e;
+
+		snprintf(path, sizeof(path), "%s/policy.ini", c.dir);
+		cr_assert(policy_load(path, &pol, NULL, NULL, &problems, &e) == 0);
+		memset(&m, 0, sizeof(m));
+		memcpy(m.event_id, id, 16);
+		m.event_type = KP__EVENT_TYPE__EVENT_TYPE_REFERRAL;
+		snprintf(m.purpose, sizeof(m.purpose), "%s", policy_rule_purpose(
+		    policy_rule(pol, m.event_type)));
+		snprintf(m.legal_basis, sizeof(m.legal_basis), "%s",
+		    policy_rule_legal_basis(policy_rule(pol, m.event_type)));
+		memcpy(m.policy_hash, policy_hash(pol), 32);
+		m.created_at_ms = kp_now_ms();
+		m.expires_at_ms = m.created_at_ms + 86400000u;
+		cr_assert(envelope_seal(rvdk->dir, directory_find(rvdk->dir,
+		    OIN_HALT), &m, payload, plen, &env, &len, digest, &e) == 0);
+		policy_destroy(&pol);
+	}
+	s_connect_as(&r2, rvdk, halt, NULL);
+	rc = s_exchange(&r2, 0x01, env, len, &rlen);
+	rcpt = s_receipt(rvdk, rc, rlen);
+	cr_assert_eq(rcpt.status, KP__RECEIPT_STATUS__RECEIPT_STATUS_REJECTED,
+	    "another partner must not get Leerplicht's receipt");
+	cr_assert_str_eq(rcpt.subject_oin, OIN_RVDK);
+	free(rc);
+	free(env);
+	s_close(&r1);
+	s_close(&r2);
+	chain_close(&lp);
+	chain_close(&rvdk);
 	td_chain_stop_all(&c);
 }
