@@ -195,25 +195,29 @@ s_is_auditor(const kpd_t *d)
 	return partner_role(identity_public(d->chain->self)) == KP_ROLE_AUDITOR;
 }
 
-/* One audit entry, in its own transaction, for a (re)load. */
+/* The audit entries of a (re)load of `pol` and the chain, in one
+ * transaction: written before the new ones are put in force. */
 static int
-s_audit_load(kpd_t *d, int kind, kp_err_t *err)
+s_audit_load(kpd_t *d, const policy_t *pol, kp_err_t *err)
 {
 	audit_entry_t e;
 
-	memset(&e, 0, sizeof(e));
-	e.kind = kind;
-	if (kind == AUDIT_POLICY_LOAD) {
-		e.has_policy_hash = true;
-		memcpy(e.policy_hash, policy_hash(d->policy), 32);
-	}
 	if (kpd_begin(d, err) != 0)
 		return -1;
-	if (ledger_append(d, &e, err) != 0 || kpd_commit(d, err) != 0) {
-		kpd_rollback(d);
-		return -1;
-	}
+	memset(&e, 0, sizeof(e));
+	e.kind = AUDIT_POLICY_LOAD;
+	e.has_policy_hash = true;
+	memcpy(e.policy_hash, policy_hash(pol), 32);
+	if (ledger_append(d, &e, err) != 0)
+		goto fail;
+	memset(&e, 0, sizeof(e));
+	e.kind = AUDIT_CHAIN_LOAD;
+	if (ledger_append(d, &e, err) != 0 || kpd_commit(d, err) != 0)
+		goto fail;
 	return 0;
+fail:
+	kpd_rollback(d);
+	return -1;
 }
 
 static void
@@ -248,8 +252,7 @@ s_start(kpd_t *d, kp_err_t *err)
 	    d->chain->self), d->storage_key) != 0)
 		return kp_fail(err, KP_ERR_NOMEM, "out of memory");
 	if (store_open(d->cfg.state_dir, &d->store, err) != 0 ||
-	    ledger_open(d, err) != 0 || s_audit_load(d, AUDIT_POLICY_LOAD,
-	    err) != 0 || s_audit_load(d, AUDIT_CHAIN_LOAD, err) != 0)
+	    ledger_open(d, err) != 0 || s_audit_load(d, d->policy, err) != 0)
 		return -1;
 	ledger_sign_head(d, false);
 	if ((d->zctx = zmq_ctx_new()) == NULL)
@@ -302,7 +305,9 @@ s_reload(kpd_t *d)
 	sd_notify(0, "RELOADING=1");
 	if (policy_load(d->cfg.policy, &pol, s_report_policy, NULL, &problems,
 	    &e) != 0 || chain_open(d->cfg.chain_dir, d->cfg.org_dir,
-	    s_report_partner, NULL, &fresh, &e) != 0) {
+	    s_report_partner, NULL, &fresh, &e) != 0 ||
+	    s_audit_load(d, pol, &e) != 0) {
+		chain_close(&fresh);
 		policy_destroy(&pol);
 		log_warnx("reload failed, keeping the running chain and policy: "
 		    "%s", e.msg);
@@ -319,10 +324,6 @@ s_reload(kpd_t *d)
 	if (!s_is_auditor(d) && (s_router_open(d, &e) != 0 ||
 	    outbound_links_open(d, &e) != 0))
 		fatalx("reload: %s", e.msg);
-	if (s_audit_load(d, AUDIT_POLICY_LOAD, &e) != 0 ||
-	    s_audit_load(d, AUDIT_CHAIN_LOAD, &e) != 0)
-		log_warnx("reload: the audit log could not record it: %s",
-		    e.msg);
 	log_info("reload: %zu partners, %d refused",
 	    directory_count(d->chain->dir), d->chain->n_problems);
 	sd_notify(0, "READY=1");
