@@ -40,6 +40,11 @@ int cmd_inbox(int argc, char **argv);
 int cmd_fetch(int argc, char **argv);
 int cmd_ack(int argc, char **argv);
 int cmd_status(int argc, char **argv);
+/* feedback.c: the officer's case tracking and evaluation (API). */
+int cmd_case(int argc, char **argv);
+int cmd_cases(int argc, char **argv);
+int cmd_remind(int argc, char **argv);
+int cmd_report(int argc, char **argv);
 /* audit.c: the auditor's offline tools (docs/AUDIT.md). */
 int cmd_audit(int argc, char **argv);
 

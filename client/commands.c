@@ -5,21 +5,24 @@
  *
  * Every command here follows the same steps, in this order, so that the
  * exit status tells what went wrong (design.md §8):
- *   1. s_parse(): options and positional arguments; anything wrong is a
+ *   1. cmd_parse(): options and positional arguments; anything wrong is a
  *      usage error, exit 2, and nothing else happens;
  *   2. the command's own checks of its arguments (also exit 2) and, for
  *      send, the JSON input turned into the event's protobuf form: a bad
  *      file is refused with its name (exit 1) before any request exists;
- *   3. s_call(): find the daemon (--api, --config, $KETENPOST_API,
+ *   3. cmd_call(): find the daemon (--api, --config, $KETENPOST_API,
  *      $KETENPOST_CONFIG), send one Request, wait at most --timeout for
  *      the Response; no answer or a refusal is exit 1;
  *   4. print the result: JSON for programs, a table for people.
  *
- * The JSON form of an API item is made in one place, s_msg_json() (plus
+ * The JSON form of an API item is made in one place, cmd_msg_json() (plus
  * s_inbox_json() for the payload), and the human tables are printed from
  * that JSON, so the two outputs cannot disagree.  This file must never
  * print an error on stdout or anything but the result there: scripts
  * capture `ketenpost send`'s stdout as the event id.
+ *
+ * The steps and the JSON helpers (cmd_*) are shared through cmdutil.h
+ * with feedback.c (case, cases, remind, report), which works the same way.
  */
 #include <getopt.h>
 #include <inttypes.h>
@@ -30,6 +33,7 @@
 
 #include "api.h"
 #include "cli.h"
+#include "cmdutil.h"
 #include "config.h"
 #include "events.h"
 #include "pbjson.h"
@@ -38,35 +42,10 @@
 /* Latest moment kp_time_format() can show: 9999-12-31T23:59:59.999Z. */
 #define S_TIME_MAX_MS UINT64_C(253402300799999)
 
-/* The options every API command takes, closing its option table. */
-#define S_API_OPTIONS \
-	{ "api", 1, NULL, 'A' }, { "config", 1, NULL, 'C' }, \
-	{ "timeout", 1, NULL, 'T' }, { "help", 0, NULL, 'h' }, \
-	{ NULL, 0, NULL, 0 }
-
 #define S_API_HELP \
 "Finding the daemon: --api ENDPOINT, or --config FILE (the daemon's config),\n"\
 "or $KETENPOST_API, or $KETENPOST_CONFIG.  --timeout SECONDS bounds the wait\n"\
 "for an answer (default 10).  Exit 0 ok, 1 refused or failed, 2 usage.\n"
-
-/* One parsed command line of an API command. */
-struct cmd_ctx {
-	const char *cmd;               /* "send" */
-	const char *api, *config;      /* --api, --config, or NULL */
-	int timeout_ms;
-	char **args;                   /* positional arguments (argv's) */
-	int nargs;
-};
-
-/* How one command parses its command line. */
-struct cmd_spec {
-	const char *name;
-	const char *help;
-	const struct option *opts;     /* ends with S_API_OPTIONS */
-	int (*opt)(void *args, int c, const char *arg, const char *cmd);
-	int min_args, max_args;        /* positional; max_args -1: no limit */
-	const char *args_usage;        /* the usage error when they are wrong */
-};
 
 /* Decimal lo..hi into *out; 0 / -1. */
 static int
@@ -93,8 +72,8 @@ s_bad_option(const char *cmd, int c, char **argv)
 }
 
 /* Step 1 for every command.  0 or an exit status (after the message). */
-static int
-s_parse(const struct cmd_spec *s, int argc, char **argv, struct cmd_ctx *x,
+int
+cmd_parse(const struct cmd_spec *s, int argc, char **argv, struct cmd_ctx *x,
     void *args)
 {
 	unsigned long secs;
@@ -191,8 +170,8 @@ s_endpoint(const struct cmd_ctx *x, char *ep, size_t len, char *unit,
  * kp__response__free_unpacked) carrying result `want`, or with no result
  * at all if empty_ok; otherwise an exit status after the message.
  */
-static int
-s_call(const struct cmd_ctx *x, const Kp__Request *req,
+int
+cmd_call(const struct cmd_ctx *x, const Kp__Request *req,
     Kp__Response__ResultCase want, bool empty_ok, Kp__Response **r)
 {
 	char ep[KP_PATH_MAX + 16], unit[256];
@@ -232,8 +211,8 @@ s_ends_with(const char *s, const char *suffix)
 }
 
 /* A 16-byte id in pbjson's hex form as UUID text; anything else as is. */
-static json_t *
-s_uuid_json(json_t *hex)
+json_t *
+cmd_uuid_json(json_t *hex)
 {
 	const char *h = json_string_value(hex);
 	uint8_t id[16];
@@ -246,8 +225,8 @@ s_uuid_json(json_t *hex)
 }
 
 /* Beside "x_at_ms": "x_at", its ISO 8601 UTC text. */
-static void
-s_add_time(json_t *o, const char *key, const json_t *ms)
+void
+cmd_add_time(json_t *o, const char *key, const json_t *ms)
 {
 	char name[64], t[32];
 	json_int_t v = json_integer_value(ms);
@@ -266,8 +245,8 @@ s_add_time(json_t *o, const char *key, const json_t *ms)
  * event_id and in_reply_to as UUID text, and every *_at_ms integer
  * followed by *_at, the same moment as ISO 8601 text.
  */
-static json_t *
-s_msg_json(const ProtobufCMessage *msg)
+json_t *
+cmd_msg_json(const ProtobufCMessage *msg)
 {
 	json_t *in = pbjson_to_json(msg), *out, *v;
 	const char *k;
@@ -278,26 +257,26 @@ s_msg_json(const ProtobufCMessage *msg)
 	}
 	json_object_foreach(in, k, v) {
 		if (strcmp(k, "event_id") == 0 || strcmp(k, "in_reply_to") == 0)
-			json_object_set_new(out, k, s_uuid_json(v));
+			json_object_set_new(out, k, cmd_uuid_json(v));
 		else
 			json_object_set(out, k, v);
 		if (s_ends_with(k, "_at_ms") || s_ends_with(k, "_until_ms") ||
 		    strcmp(k, "at_ms") == 0)
-			s_add_time(out, k, v);
+			cmd_add_time(out, k, v);
 	}
 	json_decref(in);
 	return out;
 }
 
 /*
- * An inbox item: s_msg_json() with "payload" the event as a JSON object.
+ * An inbox item: cmd_msg_json() with "payload" the event as a JSON object.
  * A payload that does not unpack as its event type (which the daemon
  * should never store) becomes null plus "payload_error".
  */
 static json_t *
 s_inbox_json(const Kp__InboxItem *it)
 {
-	json_t *o = s_msg_json(&it->base);
+	json_t *o = cmd_msg_json(&it->base);
 	ProtobufCMessage *ev = NULL;
 	kp_err_t e;
 
@@ -316,8 +295,8 @@ s_inbox_json(const Kp__InboxItem *it)
 
 /* ---- human output, read from the JSON form ---- */
 
-static const char *
-s_str(const json_t *o, const char *key)
+const char *
+cmd_str(const json_t *o, const char *key)
 {
 	const char *v = json_string_value(json_object_get(o, key));
 
@@ -325,8 +304,8 @@ s_str(const json_t *o, const char *key)
 }
 
 /* An integer member as text into buf. */
-static const char *
-s_num(const json_t *o, const char *key, char *buf, size_t len)
+const char *
+cmd_num(const json_t *o, const char *key, char *buf, size_t len)
 {
 	const json_t *v = json_object_get(o, key);
 
@@ -334,7 +313,7 @@ s_num(const json_t *o, const char *key, char *buf, size_t len)
 		snprintf(buf, len, "%" JSON_INTEGER_FORMAT,
 		    json_integer_value(v));
 	else
-		snprintf(buf, len, "%s", s_str(o, key));
+		snprintf(buf, len, "%s", cmd_str(o, key));
 	return buf;
 }
 
@@ -351,17 +330,17 @@ s_outbox_head(void)
 static void
 s_outbox_row(const json_t *o)
 {
-	const char *reason = s_str(o, "reason");
+	const char *reason = cmd_str(o, "reason");
 	char n[32], receipt[64];
 
 	bool has_reason = strcmp(reason, "none") != 0 && strcmp(reason, "-") != 0;
 
 	snprintf(receipt, sizeof(receipt), "%.16s%s%s",
-	    json_object_get(o, "receipt_digest") ? s_str(o, "receipt_digest") :
+	    json_object_get(o, "receipt_digest") ? cmd_str(o, "receipt_digest") :
 	    "", has_reason ? " " : "", has_reason ? reason : "");
-	printf(S_OUTBOX_ROW, s_str(o, "event_id"), s_str(o, "event_type"),
-	    s_str(o, "to_oin"), s_str(o, "case_ref"), s_str(o, "state"),
-	    s_num(o, "attempts", n, sizeof(n)), s_str(o, "created_at"),
+	printf(S_OUTBOX_ROW, cmd_str(o, "event_id"), cmd_str(o, "event_type"),
+	    cmd_str(o, "to_oin"), cmd_str(o, "case_ref"), cmd_str(o, "state"),
+	    cmd_num(o, "attempts", n, sizeof(n)), cmd_str(o, "created_at"),
 	    receipt);
 }
 
@@ -376,19 +355,19 @@ static void
 s_inbox_row(const json_t *o)
 {
 	char ref[16], *payload = NULL;
-	const char *c = s_str(o, "case_ref");
+	const char *c = cmd_str(o, "case_ref");
 	const json_t *p = json_object_get(o, "payload");
 
 	if (strcmp(c, "-") == 0) {
-		snprintf(ref, sizeof(ref), "%.12s", s_str(o,
+		snprintf(ref, sizeof(ref), "%.12s", cmd_str(o,
 		    "case_pseudonym"));
 		c = ref;
 	}
 	if (p != NULL)
 		payload = json_dumps(p, JSON_COMPACT | JSON_PRESERVE_ORDER |
 		    JSON_ENCODE_ANY);
-	printf(S_INBOX_ROW, s_str(o, "event_id"), s_str(o, "event_type"),
-	    s_str(o, "from_oin"), c, s_str(o, "received_at"),
+	printf(S_INBOX_ROW, cmd_str(o, "event_id"), cmd_str(o, "event_type"),
+	    cmd_str(o, "from_oin"), c, cmd_str(o, "received_at"),
 	    json_is_true(json_object_get(o, "acknowledged")) ? "yes" : "no",
 	    payload != NULL ? payload : "-");
 	free(payload);
@@ -424,8 +403,8 @@ s_print_items(json_t *items, bool json, const struct table *t)
 }
 
 /* Append item (consumed) to arr; on NULL drop arr.  Returns arr or NULL. */
-static json_t *
-s_push(json_t *arr, json_t *item)
+json_t *
+cmd_push(json_t *arr, json_t *item)
 {
 	if (arr == NULL || item == NULL || json_array_append_new(arr,
 	    item) != 0) {
@@ -471,7 +450,7 @@ s_send_opt(void *args, int c, const char *arg, const char *cmd)
 static const struct option s_send_opts[] = {
 	{ "to", 1, NULL, 't' }, { "case", 1, NULL, 'k' },
 	{ "json", 1, NULL, 'j' }, { "reply-to", 1, NULL, 'r' },
-	{ "ttl", 1, NULL, 'l' }, S_API_OPTIONS };
+	{ "ttl", 1, NULL, 'l' }, CMD_API_OPTIONS };
 
 static const struct cmd_spec s_send_spec = {
 	"send", s_send_help, s_send_opts, s_send_opt, 1, 1,
@@ -534,14 +513,14 @@ cmd_send(int argc, char **argv)
 	int rc;
 
 	memset(&a, 0, sizeof(a));
-	if ((rc = s_parse(&s_send_spec, argc, argv, &x, &a)) != 0 ||
+	if ((rc = cmd_parse(&s_send_spec, argc, argv, &x, &a)) != 0 ||
 	    (rc = s_send_check(&x, &a, &s)) != 0 ||
 	    (rc = cli_event_payload(s.event_type, a.json, &s.payload)) != 0)
 		return rc;
 	s.has_payload = 1;
 	req.op_case = KP__REQUEST__OP_SEND;
 	req.send = &s;
-	if ((rc = s_call(&x, &req, KP__RESPONSE__RESULT_SEND, false, &r)) != 0)
+	if ((rc = cmd_call(&x, &req, KP__RESPONSE__RESULT_SEND, false, &r)) != 0)
 		goto out;
 	if (!r->send->has_event_id || r->send->event_id.len != 16) {
 		rc = cli_error("the daemon accepted the event but sent no event "
@@ -585,12 +564,12 @@ s_list_opt(void *args, int c, const char *arg, const char *cmd)
 }
 
 static const struct option s_outbox_opts[] = {
-	{ "json", 0, NULL, 'J' }, { "limit", 1, NULL, 'n' }, S_API_OPTIONS };
+	{ "json", 0, NULL, 'J' }, { "limit", 1, NULL, 'n' }, CMD_API_OPTIONS };
 static const struct option s_inbox_opts[] = {
 	{ "json", 0, NULL, 'J' }, { "limit", 1, NULL, 'n' },
-	{ "all", 0, NULL, 'a' }, S_API_OPTIONS };
+	{ "all", 0, NULL, 'a' }, CMD_API_OPTIONS };
 static const struct option s_json_opts[] = {
-	{ "json", 0, NULL, 'J' }, S_API_OPTIONS };
+	{ "json", 0, NULL, 'J' }, CMD_API_OPTIONS };
 
 /* outbox and inbox: one ListRequest, a list of items. */
 struct list_cmd {
@@ -612,7 +591,7 @@ s_list_run(const struct list_cmd *lc, int argc, char **argv)
 	int rc;
 
 	memset(&a, 0, sizeof(a));
-	if ((rc = s_parse(lc->spec, argc, argv, &x, &a)) != 0)
+	if ((rc = cmd_parse(lc->spec, argc, argv, &x, &a)) != 0)
 		return rc;
 	l.has_limit = a.limit != 0;
 	l.limit = a.limit;
@@ -623,7 +602,7 @@ s_list_run(const struct list_cmd *lc, int argc, char **argv)
 		req.outbox = &l;
 	else
 		req.inbox = &l;
-	if ((rc = s_call(&x, &req, lc->result, true, &r)) != 0)
+	if ((rc = cmd_call(&x, &req, lc->result, true, &r)) != 0)
 		return rc;
 	rc = s_print_items(lc->items(r), a.json, &lc->table);
 	kp__response__free_unpacked(r, NULL);
@@ -637,7 +616,7 @@ s_outbox_items(const Kp__Response *r)
 	size_t i;
 
 	for (i = 0; r->outbox != NULL && i < r->outbox->n_items; i++)
-		items = s_push(items, s_msg_json(&r->outbox->items[i]->base));
+		items = cmd_push(items, cmd_msg_json(&r->outbox->items[i]->base));
 	return items;
 }
 
@@ -648,7 +627,7 @@ s_inbox_items(const Kp__Response *r)
 	size_t i;
 
 	for (i = 0; r->inbox != NULL && i < r->inbox->n_items; i++)
-		items = s_push(items, s_inbox_json(r->inbox->items[i]));
+		items = cmd_push(items, s_inbox_json(r->inbox->items[i]));
 	return items;
 }
 
@@ -749,14 +728,14 @@ cmd_fetch(int argc, char **argv)
 	int rc;
 
 	memset(&a, 0, sizeof(a));
-	if ((rc = s_parse(&s_fetch_spec, argc, argv, &x, &a)) != 0 ||
+	if ((rc = cmd_parse(&s_fetch_spec, argc, argv, &x, &a)) != 0 ||
 	    (rc = s_event_ids(&x, &ids)) != 0)
 		return rc;
 	f.has_event_id = 1;
 	f.event_id = ids[0];
 	req.op_case = KP__REQUEST__OP_FETCH;
 	req.fetch = &f;
-	rc = s_call(&x, &req, KP__RESPONSE__RESULT_ITEM, false, &r);
+	rc = cmd_call(&x, &req, KP__RESPONSE__RESULT_ITEM, false, &r);
 	free(ids);
 	if (rc != 0)
 		return rc;
@@ -776,7 +755,7 @@ static const char s_ack_help[] =
 "Prints \"acknowledged N\", N the events newly acknowledged (repeats and\n"
 "unknown ids count 0).\n";
 
-static const struct option s_ack_opts[] = { S_API_OPTIONS };
+static const struct option s_ack_opts[] = { CMD_API_OPTIONS };
 
 static const struct cmd_spec s_ack_spec = {
 	"ack", s_ack_help, s_ack_opts, s_list_opt, 1, -1,
@@ -795,14 +774,14 @@ cmd_ack(int argc, char **argv)
 	int rc;
 
 	memset(&a, 0, sizeof(a));
-	if ((rc = s_parse(&s_ack_spec, argc, argv, &x, &a)) != 0 ||
+	if ((rc = cmd_parse(&s_ack_spec, argc, argv, &x, &a)) != 0 ||
 	    (rc = s_event_ids(&x, &ids)) != 0)
 		return rc;
 	ack.n_event_ids = (size_t)x.nargs;
 	ack.event_ids = ids;
 	req.op_case = KP__REQUEST__OP_ACK;
 	req.ack = &ack;
-	rc = s_call(&x, &req, KP__RESPONSE__RESULT_ACK, false, &r);
+	rc = cmd_call(&x, &req, KP__RESPONSE__RESULT_ACK, false, &r);
 	free(ids);
 	if (rc != 0)
 		return rc;
@@ -855,16 +834,16 @@ cmd_status(int argc, char **argv)
 	int rc;
 
 	memset(&a, 0, sizeof(a));
-	if ((rc = s_parse(&s_status_spec, argc, argv, &x, &a)) != 0)
+	if ((rc = cmd_parse(&s_status_spec, argc, argv, &x, &a)) != 0)
 		return rc;
 	req.op_case = KP__REQUEST__OP_STATUS;
 	req.status = 1;
-	if ((rc = s_call(&x, &req, KP__RESPONSE__RESULT_STATUS, false,
+	if ((rc = cmd_call(&x, &req, KP__RESPONSE__RESULT_STATUS, false,
 	    &r)) != 0)
 		return rc;
 	if (!a.json)
 		s_status_print(r->status);
-	else if ((o = s_msg_json(&r->status->base)) != NULL) {
+	else if ((o = cmd_msg_json(&r->status->base)) != NULL) {
 		cli_print_json(o);
 		json_decref(o);
 	} else
@@ -898,7 +877,7 @@ s_subject_json(const Kp__SubjectResponse *sr)
 	json_object_set_new(o, "case_ref", json_string(sr->case_ref ?
 	    sr->case_ref : ""));
 	for (i = 0; i < sr->n_items; i++)
-		json_array_append_new(items, s_msg_json(&sr->items[i]->base));
+		json_array_append_new(items, cmd_msg_json(&sr->items[i]->base));
 	json_object_set_new(o, "items", items);
 	return o;
 }
@@ -912,7 +891,7 @@ s_subject_print(const json_t *o)
 	char fields[600];
 	size_t i, j, n;
 
-	printf("Case %s: %zu event(s) shared\n", s_str(o, "case_ref"),
+	printf("Case %s: %zu event(s) shared\n", cmd_str(o, "case_ref"),
 	    json_array_size(items));
 	printf(S_SUBJECT_ROW, "WHEN", "SHARED", "WITH", "TYPE", "PURPOSE",
 	    "LEGAL BASIS", "STATE", "FIELDS SHARED");
@@ -923,10 +902,10 @@ s_subject_print(const json_t *o)
 			n += (size_t)snprintf(fields + n, n < sizeof(fields) ?
 			    sizeof(fields) - n : 0, "%s%s", j ? ", " : "",
 			    json_string_value(f));
-		printf(S_SUBJECT_ROW, s_str(it, "at"), s_str(it, "direction"),
-		    s_str(it, "partner_name"), s_str(it, "event_type"),
-		    s_str(it, "purpose"), s_str(it, "legal_basis"),
-		    json_object_get(it, "state") ? s_str(it, "state") : "received",
+		printf(S_SUBJECT_ROW, cmd_str(it, "at"), cmd_str(it, "direction"),
+		    cmd_str(it, "partner_name"), cmd_str(it, "event_type"),
+		    cmd_str(it, "purpose"), cmd_str(it, "legal_basis"),
+		    json_object_get(it, "state") ? cmd_str(it, "state") : "received",
 		    json_is_true(json_object_get(it, "payload_destroyed")) ?
 		    "(payload destroyed) " : "");
 		if (fields[0] != '\0')
@@ -946,12 +925,12 @@ cmd_subject(int argc, char **argv)
 	int rc;
 
 	memset(&a, 0, sizeof(a));
-	if ((rc = s_parse(&s_subject_spec, argc, argv, &x, &a)) != 0)
+	if ((rc = cmd_parse(&s_subject_spec, argc, argv, &x, &a)) != 0)
 		return rc;
 	q.case_ref = x.args[0];
 	req.op_case = KP__REQUEST__OP_SUBJECT;
 	req.subject = &q;
-	if ((rc = s_call(&x, &req, KP__RESPONSE__RESULT_SUBJECT, false,
+	if ((rc = cmd_call(&x, &req, KP__RESPONSE__RESULT_SUBJECT, false,
 	    &r)) != 0)
 		return rc;
 	o = s_subject_json(r->subject);
@@ -987,11 +966,11 @@ cmd_purge(int argc, char **argv)
 	int rc;
 
 	memset(&a, 0, sizeof(a));
-	if ((rc = s_parse(&s_purge_spec, argc, argv, &x, &a)) != 0)
+	if ((rc = cmd_parse(&s_purge_spec, argc, argv, &x, &a)) != 0)
 		return rc;
 	req.op_case = KP__REQUEST__OP_PURGE;
 	req.purge = 1;
-	if ((rc = s_call(&x, &req, KP__RESPONSE__RESULT_PURGE, false, &r)) != 0)
+	if ((rc = cmd_call(&x, &req, KP__RESPONSE__RESULT_PURGE, false, &r)) != 0)
 		return rc;
 	printf("purged %" PRIu32 "\n", r->purge->purged);
 	kp__response__free_unpacked(r, NULL);

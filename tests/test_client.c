@@ -1,14 +1,11 @@
 /*
  * test_client.c: the API commands of the real `ketenpost` binary (send,
- * outbox, inbox, fetch, ack, status) against a fake daemon: a ZMQ_ROUTER
- * in a thread of the test, bound to an ipc:// endpoint in a fresh
- * folder, that answers every request with one canned kp.Response and
- * records the requests it got.  So each test checks both sides of the
- * contract: the bytes the client sends and what it prints.
+ * outbox, inbox, fetch, ack, status) against a fake daemon (fakeapi.h):
+ * a ZMQ_ROUTER in a thread of the test, bound to an ipc:// endpoint in a
+ * fresh folder, that answers every request with one canned kp.Response
+ * and records the requests it got.  So each test checks both sides of
+ * the contract: the bytes the client sends and what it prints.
  */
-#include <pthread.h>
-#include <stdarg.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,188 +14,20 @@
 
 #include <criterion/criterion.h>
 #include <jansson.h>
-#include <zmq.h>
 
 #include "api.pb-c.h"
 #include "common.h"
 #include "events.h"
+#include "fakeapi.h"
 #include "pbjson.h"
 #include "util.h"
 
 TestSuite(client, .init = test_init);
 
-#define FAKE_MAX 8
 #define ID_A "0b0e4f4a-1c2d-4e5f-8a9b-0c1d2e3f4a5b"
 #define ID_B "7d3c2b1a-0f9e-4d8c-b7a6-5f4e3d2c1b0a"
 #define CASE_PSEUDONYM_HEX \
 	"a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f90"
-
-struct fake {
-	char dir[512];
-	char endpoint[600];
-	void *ctx, *sock;
-	uint8_t *answer;               /* the canned Response, packed */
-	size_t answer_len;
-	int n;                         /* requests received */
-	uint8_t *req[FAKE_MAX];
-	size_t req_len[FAKE_MAX];
-	atomic_int stop;
-	pthread_t thread;
-};
-
-static void
-s_fake_serve_one(struct fake *f)
-{
-	zmq_msg_t id, delim, body;
-
-	zmq_msg_init(&id);
-	zmq_msg_init(&delim);
-	zmq_msg_init(&body);
-	if (zmq_msg_recv(&id, f->sock, 0) >= 0 &&
-	    zmq_msg_recv(&delim, f->sock, 0) >= 0 &&
-	    zmq_msg_recv(&body, f->sock, 0) >= 0) {
-		if (f->n < FAKE_MAX) {
-			f->req_len[f->n] = zmq_msg_size(&body);
-			f->req[f->n] = malloc(f->req_len[f->n] + 1);
-			memcpy(f->req[f->n], zmq_msg_data(&body),
-			    f->req_len[f->n]);
-		}
-		f->n++;
-		zmq_send(f->sock, zmq_msg_data(&id), zmq_msg_size(&id),
-		    ZMQ_SNDMORE);
-		zmq_send(f->sock, "", 0, ZMQ_SNDMORE);
-		zmq_send(f->sock, f->answer, f->answer_len, 0);
-	}
-	zmq_msg_close(&body);
-	zmq_msg_close(&delim);
-	zmq_msg_close(&id);
-}
-
-static void *
-s_fake_main(void *arg)
-{
-	struct fake *f = arg;
-	zmq_pollitem_t it = { f->sock, 0, ZMQ_POLLIN, 0 };
-
-	while (!atomic_load(&f->stop))
-		if (zmq_poll(&it, 1, 20) > 0 && (it.revents & ZMQ_POLLIN))
-			s_fake_serve_one(f);
-	return NULL;
-}
-
-static void
-s_fake_start_raw(struct fake *f, const void *answer, size_t len)
-{
-	int linger = 0;
-
-	memset(f, 0, sizeof(*f));
-	test_tmpdir(f->dir, sizeof(f->dir));
-	snprintf(f->endpoint, sizeof(f->endpoint), "ipc://%s/api.sock",
-	    f->dir);
-	f->answer = malloc(len + 1);
-	memcpy(f->answer, answer, len);
-	f->answer_len = len;
-	f->ctx = zmq_ctx_new();
-	f->sock = zmq_socket(f->ctx, ZMQ_ROUTER);
-	cr_assert(f->sock != NULL);
-	zmq_setsockopt(f->sock, ZMQ_LINGER, &linger, sizeof(linger));
-	cr_assert(zmq_bind(f->sock, f->endpoint) == 0, "bind %s: %s",
-	    f->endpoint, zmq_strerror(zmq_errno()));
-	cr_assert(pthread_create(&f->thread, NULL, s_fake_main, f) == 0);
-}
-
-static void
-s_fake_start(struct fake *f, const Kp__Response *r)
-{
-	size_t len = kp__response__get_packed_size(r);
-	uint8_t *buf = malloc(len + 1);
-
-	kp__response__pack(r, buf);
-	s_fake_start_raw(f, buf, len);
-	free(buf);
-}
-
-/* Stop the server; the recorded requests stay for the asserts. */
-static void
-s_fake_stop(struct fake *f)
-{
-	atomic_store(&f->stop, 1);
-	pthread_join(f->thread, NULL);
-	zmq_close(f->sock);
-	zmq_ctx_term(f->ctx);
-	free(f->answer);
-}
-
-static void
-s_fake_free(struct fake *f)
-{
-	int i;
-
-	for (i = 0; i < f->n && i < FAKE_MAX; i++)
-		free(f->req[i]);
-	test_sh("rm -rf '%s'", f->dir);
-}
-
-/* Request number i, unpacked (free with kp__request__free_unpacked). */
-static Kp__Request *
-s_fake_request(const struct fake *f, int i)
-{
-	Kp__Request *r;
-
-	cr_assert(i < f->n, "the fake daemon got %d requests, not %d", f->n,
-	    i + 1);
-	r = kp__request__unpack(NULL, f->req_len[i], f->req[i]);
-	cr_assert(r != NULL, "request %d does not unpack", i);
-	return r;
-}
-
-/* Run `ketenpost ARGS` (a shell fragment); stdout+stderr into out. */
-static int __attribute__((format(printf, 3, 4)))
-s_run(char *out, size_t len, const char *fmt, ...)
-{
-	char args[4096];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(args, sizeof(args), fmt, ap);
-	va_end(ap);
-	return test_sh_output(out, len, "env -u KETENPOST_API -u "
-	    "KETENPOST_CONFIG %s/ketenpost %s", test_bin(), args);
-}
-
-/*
- * Serve the canned answer r, run `ketenpost ARGS --api ENDPOINT`, stop the
- * server.  Returns the exit status; f keeps the requests (s_fake_free).
- */
-static int __attribute__((format(printf, 5, 6)))
-s_serve_run(struct fake *f, const Kp__Response *r, char *out, size_t len,
-    const char *fmt, ...)
-{
-	char args[4096];
-	va_list ap;
-	int rc;
-
-	va_start(ap, fmt);
-	vsnprintf(args, sizeof(args), fmt, ap);
-	va_end(ap);
-	s_fake_start(f, r);
-	rc = s_run(out, len, "%s --api %s", args, f->endpoint);
-	s_fake_stop(f);
-	return rc;
-}
-
-/* The output of a successful run, parsed (caller json_decref's it). */
-static json_t *
-s_json_out(int rc, const char *out)
-{
-	json_error_t je;
-	json_t *j;
-
-	cr_assert_eq(rc, 0, "exit %d: %s", rc, out);
-	j = json_loads(out, 0, &je);
-	cr_assert(j != NULL, "not JSON: %s (%s)", out, je.text);
-	return j;
-}
 
 static const char *
 s_example(const char *type, char *buf, size_t len)
@@ -266,7 +95,7 @@ static void
 s_check_send_request(const struct fake *f, const char *type,
     const char *reply_to, uint32_t ttl)
 {
-	Kp__Request *q = s_fake_request(f, 0);
+	Kp__Request *q = fake_request(f, 0);
 	uint8_t reply[16], *want;
 	size_t want_len;
 
@@ -304,13 +133,13 @@ s_check_send(const char *type, const char *extra, const char *reply_to,
 	int rc;
 
 	s_send_answer(&sr, &r, id, ID_A);
-	rc = s_serve_run(&f, &r, out, sizeof(out), "send %s --to %s --case "
+	rc = fake_serve_run(&f, &r, out, sizeof(out), "send %s --to %s --case "
 	    "ZAAK-2027-001 --json %s %s", type, OIN_HALT,
 	    s_example(type, path, sizeof(path)), extra);
 	cr_assert_eq(rc, 0, "send %s: exit %d: %s", type, rc, out);
 	cr_assert_str_eq(out, ID_A "\n", "send must print the event id only");
 	s_check_send_request(&f, type, reply_to, ttl);
-	s_fake_free(&f);
+	fake_free(&f);
 }
 
 Test(client, send_builds_the_request_from_each_example)
@@ -333,13 +162,13 @@ Test(client, send_reads_stdin)
 	int rc;
 
 	s_send_answer(&sr, &r, id, ID_B);
-	rc = s_serve_run(&f, &r, out, sizeof(out), "send referral --to %s "
+	rc = fake_serve_run(&f, &r, out, sizeof(out), "send referral --to %s "
 	    "--case ZAAK-2027-001 --json - < %s", OIN_HALT,
 	    s_example("referral", path, sizeof(path)));
 	cr_assert_eq(rc, 0, "exit %d: %s", rc, out);
 	cr_assert_str_eq(out, ID_B "\n");
 	s_check_send_request(&f, "referral", NULL, 0);
-	s_fake_free(&f);
+	fake_free(&f);
 }
 
 /* Every bad input is refused, naming the file, before any request. */
@@ -360,11 +189,11 @@ Test(client, send_refuses_bad_json_before_sending)
 	int rc;
 
 	r.has_ok = r.ok = 1;
-	s_fake_start(&f, &r);
+	fake_start(&f, &r);
 	snprintf(path, sizeof(path), "%s/bad.json", f.dir);
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		s_write(path, bad[i].text);
-		rc = s_run(out, sizeof(out), "send referral --api %s --to %s "
+		rc = client_run(out, sizeof(out), "send referral --api %s --to %s "
 		    "--case C1 --json %s", f.endpoint, OIN_HALT, path);
 		cr_assert_eq(rc, 1, "%s: exit %d: %s", bad[i].text, rc, out);
 		cr_assert(strncmp(out, "ketenpost: ", 11) == 0, "%s", out);
@@ -373,13 +202,13 @@ Test(client, send_refuses_bad_json_before_sending)
 		cr_assert(strchr(out, '\n') == out + strlen(out) - 1,
 		    "not one line: %s", out);
 	}
-	rc = s_run(out, sizeof(out), "send referral --api %s --to %s --case "
+	rc = client_run(out, sizeof(out), "send referral --api %s --to %s --case "
 	    "C1 --json %s/missing.json", f.endpoint, OIN_HALT, f.dir);
 	cr_assert_eq(rc, 1, "missing file: exit %d: %s", rc, out);
 	cr_assert(strstr(out, "missing.json") != NULL, "%s", out);
-	s_fake_stop(&f);
+	fake_stop(&f);
 	cr_assert_eq(f.n, 0, "a refused send reached the daemon");
-	s_fake_free(&f);
+	fake_free(&f);
 }
 
 Test(client, send_usage_errors_exit_2)
@@ -404,27 +233,27 @@ Test(client, send_usage_errors_exit_2)
 	int rc;
 
 	r.has_ok = r.ok = 1;
-	s_fake_start(&f, &r);
+	fake_start(&f, &r);
 	s_example("referral", path, sizeof(path));
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		rc = s_run(out, sizeof(out), "%s --json %s --api %s", bad[i],
+		rc = client_run(out, sizeof(out), "%s --json %s --api %s", bad[i],
 		    path, f.endpoint);
 		cr_assert_eq(rc, 2, "%s: exit %d: %s", bad[i], rc, out);
 		cr_assert(strncmp(out, "ketenpost send: ", 16) == 0 &&
 		    strchr(out, '\n') == out + strlen(out) - 1, "%s", out);
 	}
-	rc = s_run(out, sizeof(out), "%s --json %s", bad[0], path);
+	rc = client_run(out, sizeof(out), "%s --json %s", bad[0], path);
 	cr_assert(strstr(out, "unknown event type 'parcel'") != NULL, "%s",
 	    out);
-	rc = s_run(out, sizeof(out), "send referral --to %s --case C1 --json "
+	rc = client_run(out, sizeof(out), "send referral --to %s --case C1 --json "
 	    "%s", OIN_HALT, path);
 	cr_assert_eq(rc, 2, "no daemon named: exit %d: %s", rc, out);
 	cr_assert(strstr(out, "--api") && strstr(out, "--config") &&
 	    strstr(out, "KETENPOST_API") && strstr(out, "KETENPOST_CONFIG"),
 	    "%s", out);
-	s_fake_stop(&f);
+	fake_stop(&f);
 	cr_assert_eq(f.n, 0);
-	s_fake_free(&f);
+	fake_free(&f);
 }
 
 Test(client, no_daemon_times_out)
@@ -437,7 +266,7 @@ Test(client, no_daemon_times_out)
 	test_tmpdir(dir, sizeof(dir));
 	snprintf(ep, sizeof(ep), "ipc://%s/nobody.sock", dir);
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	rc = s_run(out, sizeof(out), "send referral --api %s --timeout 1 "
+	rc = client_run(out, sizeof(out), "send referral --api %s --timeout 1 "
 	    "--to %s --case C1 --json %s", ep, OIN_HALT,
 	    s_example("referral", path, sizeof(path)));
 	clock_gettime(CLOCK_MONOTONIC, &t1);
@@ -449,7 +278,7 @@ Test(client, no_daemon_times_out)
 	    "ketenpostd@NAME')\n", ep);
 	cr_assert_str_eq(out, want);
 	cr_assert(secs >= 0.9 && secs < 5.0, "took %.2f s", secs);
-	rc = s_run(out, sizeof(out), "status --api %s --timeout 1", ep);
+	rc = client_run(out, sizeof(out), "status --api %s --timeout 1", ep);
 	cr_assert_eq(rc, 1, "status: exit %d: %s", rc, out);
 	test_sh("rm -rf '%s'", dir);
 }
@@ -465,14 +294,14 @@ Test(client, refusal_prints_error_and_code)
 	r.ok = 0;
 	r.error = "to " OIN_OM ": not a partner of this organisation";
 	r.error_code = "unknown_partner";
-	rc = s_serve_run(&f, &r, out, sizeof(out), "send referral --to %s "
+	rc = fake_serve_run(&f, &r, out, sizeof(out), "send referral --to %s "
 	    "--case C1 --json %s", OIN_OM,
 	    s_example("referral", path, sizeof(path)));
 	cr_assert_eq(rc, 1, "exit %d: %s", rc, out);
 	cr_assert_str_eq(out, "ketenpost: to " OIN_OM ": not a partner of "
 	    "this organisation (unknown_partner)\n");
 	cr_assert_eq(f.n, 1);
-	s_fake_free(&f);
+	fake_free(&f);
 }
 
 Test(client, malformed_or_wrong_answers_are_refused)
@@ -483,20 +312,20 @@ Test(client, malformed_or_wrong_answers_are_refused)
 	struct fake f;
 	int rc;
 
-	s_fake_start_raw(&f, "\xff\xff\xff\xff", 4);
-	rc = s_run(out, sizeof(out), "status --api %s", f.endpoint);
-	s_fake_stop(&f);
+	fake_start_raw(&f, "\xff\xff\xff\xff", 4);
+	rc = client_run(out, sizeof(out), "status --api %s", f.endpoint);
+	fake_stop(&f);
 	cr_assert_eq(rc, 1, "garbage: exit %d: %s", rc, out);
 	cr_assert(strstr(out, "not a kp.Response") != NULL, "%s", out);
-	s_fake_free(&f);
+	fake_free(&f);
 
 	r.has_ok = r.ok = 1;
 	r.result_case = KP__RESPONSE__RESULT_ACK;
 	r.ack = &ar;
-	rc = s_serve_run(&f, &r, out, sizeof(out), "status");
+	rc = fake_serve_run(&f, &r, out, sizeof(out), "status");
 	cr_assert_eq(rc, 1, "wrong kind: exit %d: %s", rc, out);
 	cr_assert(strstr(out, "wrong kind") != NULL, "%s", out);
-	s_fake_free(&f);
+	fake_free(&f);
 }
 
 /* ---- outbox ---- */
@@ -554,15 +383,6 @@ s_outbox_fixture(struct outbox_fixture *o)
 	o->r.outbox = &o->list;
 }
 
-static const char *
-s_jstr(const json_t *o, const char *key)
-{
-	const char *v = json_string_value(json_object_get(o, key));
-
-	cr_assert(v != NULL, "no string member '%s'", key);
-	return v;
-}
-
 Test(client, outbox_json)
 {
 	struct outbox_fixture o;
@@ -572,32 +392,32 @@ Test(client, outbox_json)
 	Kp__Request *q;
 
 	s_outbox_fixture(&o);
-	j = s_json_out(s_serve_run(&f, &o.r, out, sizeof(out), "outbox --json "
+	j = client_json_out(fake_serve_run(&f, &o.r, out, sizeof(out), "outbox --json "
 	    "--limit 5"), out);
 	cr_assert(json_is_array(j) && json_array_size(j) == 2, "%s", out);
 	a = json_array_get(j, 0);
 	b = json_array_get(j, 1);
-	cr_assert_str_eq(s_jstr(a, "event_id"), ID_A);
-	cr_assert_str_eq(s_jstr(a, "event_type"), "referral");
-	cr_assert_str_eq(s_jstr(a, "to_oin"), OIN_HALT);
-	cr_assert_str_eq(s_jstr(a, "case_ref"), "ZAAK-1");
-	cr_assert_str_eq(s_jstr(a, "state"), "delivered");
+	cr_assert_str_eq(client_jstr(a, "event_id"), ID_A);
+	cr_assert_str_eq(client_jstr(a, "event_type"), "referral");
+	cr_assert_str_eq(client_jstr(a, "to_oin"), OIN_HALT);
+	cr_assert_str_eq(client_jstr(a, "case_ref"), "ZAAK-1");
+	cr_assert_str_eq(client_jstr(a, "state"), "delivered");
 	cr_assert_eq(json_integer_value(json_object_get(a, "attempts")), 1);
 	cr_assert_eq(json_integer_value(json_object_get(a, "created_at_ms")),
 	    1798761600000ll);
-	cr_assert_str_eq(s_jstr(a, "created_at"), "2027-01-01T00:00:00.000Z");
-	cr_assert_str_eq(s_jstr(a, "envelope_digest"),
+	cr_assert_str_eq(client_jstr(a, "created_at"), "2027-01-01T00:00:00.000Z");
+	cr_assert_str_eq(client_jstr(a, "envelope_digest"),
 	    "abababababababababababababababababababababababababababababababab");
-	cr_assert_str_eq(s_jstr(b, "state"), "rejected");
-	cr_assert_str_eq(s_jstr(b, "reason"), "bad_signature");
-	cr_assert_str_eq(s_jstr(b, "in_reply_to"), ID_A);
+	cr_assert_str_eq(client_jstr(b, "state"), "rejected");
+	cr_assert_str_eq(client_jstr(b, "reason"), "bad_signature");
+	cr_assert_str_eq(client_jstr(b, "in_reply_to"), ID_A);
 	cr_assert_null(json_object_get(b, "created_at"));
 	json_decref(j);
-	q = s_fake_request(&f, 0);
+	q = fake_request(&f, 0);
 	cr_assert_eq(q->op_case, KP__REQUEST__OP_OUTBOX);
 	cr_assert(q->outbox->has_limit && q->outbox->limit == 5);
 	kp__request__free_unpacked(q, NULL);
-	s_fake_free(&f);
+	fake_free(&f);
 }
 
 Test(client, outbox_table)
@@ -608,14 +428,14 @@ Test(client, outbox_table)
 	int rc;
 
 	s_outbox_fixture(&o);
-	rc = s_serve_run(&f, &o.r, out, sizeof(out), "outbox");
+	rc = fake_serve_run(&f, &o.r, out, sizeof(out), "outbox");
 	cr_assert_eq(rc, 0, "exit %d: %s", rc, out);
 	cr_assert(strncmp(out, "EVENT ID", 8) == 0, "%s", out);
 	cr_assert(strstr(out, ID_A) && strstr(out, ID_B), "%s", out);
 	cr_assert(strstr(out, "delivered") && strstr(out, "rejected") &&
 	    strstr(out, "bad_signature") &&
 	    strstr(out, "2027-01-01T00:00:00.000Z"), "%s", out);
-	s_fake_free(&f);
+	fake_free(&f);
 }
 
 Test(client, outbox_empty)
@@ -629,10 +449,10 @@ Test(client, outbox_empty)
 	r.has_ok = r.ok = 1;
 	r.result_case = KP__RESPONSE__RESULT_OUTBOX;
 	r.outbox = &l;
-	rc = s_serve_run(&f, &r, out, sizeof(out), "outbox --json");
+	rc = fake_serve_run(&f, &r, out, sizeof(out), "outbox --json");
 	cr_assert_eq(rc, 0, "exit %d: %s", rc, out);
 	cr_assert_str_eq(out, "[]\n");
-	s_fake_free(&f);
+	fake_free(&f);
 }
 
 /* ---- inbox, fetch ---- */
@@ -710,7 +530,7 @@ s_check_payload(const json_t *item)
 
 	cr_assert(json_is_object(p), "payload is not an object");
 	cr_assert(json_equal(p, want), "payload differs from %s", path);
-	cr_assert_str_eq(s_jstr(p, "route"), "halt");
+	cr_assert_str_eq(client_jstr(p, "route"), "halt");
 	json_decref(want);
 }
 
@@ -723,29 +543,29 @@ Test(client, inbox_json)
 	Kp__Request *q;
 
 	s_inbox_fixture(&o);
-	j = s_json_out(s_serve_run(&f, &o.r, out, sizeof(out), "inbox --all "
+	j = client_json_out(fake_serve_run(&f, &o.r, out, sizeof(out), "inbox --all "
 	    "--json"), out);
 	free(o.payload);
 	cr_assert(json_is_array(j) && json_array_size(j) == 2, "%s", out);
 	a = json_array_get(j, 0);
 	b = json_array_get(j, 1);
-	cr_assert_str_eq(s_jstr(a, "event_id"), ID_A);
-	cr_assert_str_eq(s_jstr(a, "event_type"), "referral");
-	cr_assert_str_eq(s_jstr(a, "from_oin"), OIN_LEERPLICHT);
-	cr_assert_str_eq(s_jstr(a, "case_ref"), "HALT-77");
+	cr_assert_str_eq(client_jstr(a, "event_id"), ID_A);
+	cr_assert_str_eq(client_jstr(a, "event_type"), "referral");
+	cr_assert_str_eq(client_jstr(a, "from_oin"), OIN_LEERPLICHT);
+	cr_assert_str_eq(client_jstr(a, "case_ref"), "HALT-77");
 	cr_assert(json_is_true(json_object_get(a, "acknowledged")));
-	cr_assert_str_eq(s_jstr(a, "received_at"), "2027-01-01T00:00:00.123Z");
+	cr_assert_str_eq(client_jstr(a, "received_at"), "2027-01-01T00:00:00.123Z");
 	s_check_payload(a);
 	s_check_payload(b);
-	cr_assert_str_eq(s_jstr(b, "case_pseudonym"), CASE_PSEUDONYM_HEX);
-	cr_assert_str_eq(s_jstr(b, "in_reply_to"), ID_A);
+	cr_assert_str_eq(client_jstr(b, "case_pseudonym"), CASE_PSEUDONYM_HEX);
+	cr_assert_str_eq(client_jstr(b, "in_reply_to"), ID_A);
 	json_decref(j);
-	q = s_fake_request(&f, 0);
+	q = fake_request(&f, 0);
 	cr_assert_eq(q->op_case, KP__REQUEST__OP_INBOX);
 	cr_assert(q->inbox->has_all && q->inbox->all);
 	cr_assert(!q->inbox->has_limit);
 	kp__request__free_unpacked(q, NULL);
-	s_fake_free(&f);
+	fake_free(&f);
 }
 
 Test(client, inbox_table)
@@ -756,7 +576,7 @@ Test(client, inbox_table)
 	int rc;
 
 	s_inbox_fixture(&o);
-	rc = s_serve_run(&f, &o.r, out, sizeof(out), "inbox");
+	rc = fake_serve_run(&f, &o.r, out, sizeof(out), "inbox");
 	free(o.payload);
 	cr_assert_eq(rc, 0, "exit %d: %s", rc, out);
 	cr_assert(strncmp(out, "EVENT ID", 8) == 0, "%s", out);
@@ -765,7 +585,7 @@ Test(client, inbox_table)
 	cr_assert(strstr(out, "{\"route\":\"halt\",\"referral_kind\":"
 	    "\"halt_pv\"") != NULL, "compact payload: %s", out);
 	cr_assert(strstr(out, "yes") && strstr(out, "no "), "%s", out);
-	s_fake_free(&f);
+	fake_free(&f);
 }
 
 /* A payload that is not its event type shows as null plus the reason. */
@@ -779,7 +599,7 @@ Test(client, inbox_undecodable_payload)
 	s_inbox_fixture(&o);
 	o.a.event_type = KP__EVENT_TYPE__EVENT_TYPE_OM_DECISION;
 	o.list.n_items = 1;
-	j = s_json_out(s_serve_run(&f, &o.r, out, sizeof(out), "inbox "
+	j = client_json_out(fake_serve_run(&f, &o.r, out, sizeof(out), "inbox "
 	    "--json"), out);
 	free(o.payload);
 	a = json_array_get(j, 0);
@@ -787,7 +607,7 @@ Test(client, inbox_undecodable_payload)
 	cr_assert(json_is_string(json_object_get(a, "payload_error")), "%s",
 	    out);
 	json_decref(j);
-	s_fake_free(&f);
+	fake_free(&f);
 }
 
 Test(client, fetch_prints_one_item)
@@ -803,19 +623,19 @@ Test(client, fetch_prints_one_item)
 	r.has_ok = r.ok = 1;
 	r.result_case = KP__RESPONSE__RESULT_ITEM;
 	r.item = &o.b;
-	j = s_json_out(s_serve_run(&f, &r, out, sizeof(out), "fetch %s",
+	j = client_json_out(fake_serve_run(&f, &r, out, sizeof(out), "fetch %s",
 	    ID_B), out);
 	free(o.payload);
 	cr_assert(json_is_object(j), "not a JSON object: %s", out);
-	cr_assert_str_eq(s_jstr(j, "event_id"), ID_B);
+	cr_assert_str_eq(client_jstr(j, "event_id"), ID_B);
 	s_check_payload(j);
 	json_decref(j);
-	q = s_fake_request(&f, 0);
+	q = fake_request(&f, 0);
 	cr_assert_eq(q->op_case, KP__REQUEST__OP_FETCH);
 	cr_assert(q->fetch->has_event_id && q->fetch->event_id.len == 16);
 	cr_assert(memcmp(q->fetch->event_id.data, o.id_b, 16) == 0);
 	kp__request__free_unpacked(q, NULL);
-	s_fake_free(&f);
+	fake_free(&f);
 }
 
 /* ---- ack, status ---- */
@@ -835,20 +655,20 @@ Test(client, ack_prints_the_count)
 	r.has_ok = r.ok = 1;
 	r.result_case = KP__RESPONSE__RESULT_ACK;
 	r.ack = &ar;
-	s_fake_start(&f, &r);
-	rc = s_run(out, sizeof(out), "ack --api %s %s %s", f.endpoint, ID_A,
+	fake_start(&f, &r);
+	rc = client_run(out, sizeof(out), "ack --api %s %s %s", f.endpoint, ID_A,
 	    ID_B);
 	cr_assert_eq(rc, 0, "exit %d: %s", rc, out);
 	cr_assert_str_eq(out, "acknowledged 2\n");
-	rc = s_run(out, sizeof(out), "ack --api %s %s not-an-id", f.endpoint,
+	rc = client_run(out, sizeof(out), "ack --api %s %s not-an-id", f.endpoint,
 	    ID_A);
 	cr_assert_eq(rc, 2, "bad id: exit %d: %s", rc, out);
 	cr_assert(strstr(out, "'not-an-id' is not an event id"), "%s", out);
-	rc = s_run(out, sizeof(out), "ack --api %s", f.endpoint);
+	rc = client_run(out, sizeof(out), "ack --api %s", f.endpoint);
 	cr_assert_eq(rc, 2, "no id: exit %d: %s", rc, out);
-	s_fake_stop(&f);
+	fake_stop(&f);
 	cr_assert_eq(f.n, 1);
-	q = s_fake_request(&f, 0);
+	q = fake_request(&f, 0);
 	cr_assert_eq(q->op_case, KP__REQUEST__OP_ACK);
 	cr_assert_eq(q->ack->n_event_ids, 2);
 	s_id(ID_A, a);
@@ -856,7 +676,7 @@ Test(client, ack_prints_the_count)
 	cr_assert(memcmp(q->ack->event_ids[0].data, a, 16) == 0);
 	cr_assert(memcmp(q->ack->event_ids[1].data, b, 16) == 0);
 	kp__request__free_unpacked(q, NULL);
-	s_fake_free(&f);
+	fake_free(&f);
 }
 
 static void
@@ -887,21 +707,21 @@ Test(client, status_json_and_text)
 	int rc;
 
 	s_status_response(&s, &r);
-	j = s_json_out(s_serve_run(&f, &r, out, sizeof(out), "status --json"),
+	j = client_json_out(fake_serve_run(&f, &r, out, sizeof(out), "status --json"),
 	    out);
-	cr_assert_str_eq(s_jstr(j, "oin"), OIN_LEERPLICHT);
+	cr_assert_str_eq(client_jstr(j, "oin"), OIN_LEERPLICHT);
 	cr_assert_eq(json_integer_value(json_object_get(j, "outbox_pending")),
 	    3);
 	json_decref(j);
-	q = s_fake_request(&f, 0);
+	q = fake_request(&f, 0);
 	cr_assert_eq(q->op_case, KP__REQUEST__OP_STATUS);
 	kp__request__free_unpacked(q, NULL);
-	s_fake_free(&f);
-	rc = s_serve_run(&f, &r, out, sizeof(out), "status");
+	fake_free(&f);
+	rc = fake_serve_run(&f, &r, out, sizeof(out), "status");
 	cr_assert_eq(rc, 0, "exit %d: %s", rc, out);
 	cr_assert(strstr(out, "Gemeente Test") && strstr(out, "1d 01:01:01") &&
 	    strstr(out, "3 pending, 10 delivered"), "%s", out);
-	s_fake_free(&f);
+	fake_free(&f);
 }
 
 /* --api, $KETENPOST_API, --config and $KETENPOST_CONFIG all find it. */
@@ -914,7 +734,7 @@ Test(client, finds_the_daemon_four_ways)
 	int rc;
 
 	s_status_response(&s, &r);
-	s_fake_start(&f, &r);
+	fake_start(&f, &r);
 	snprintf(conf, sizeof(conf), "%s/ketenpostd.conf", f.dir);
 	snprintf(text, sizeof(text), "[ketenpostd]\nchain_dir = %s\n"
 	    "org = %s\nlisten = tcp://127.0.0.1:7001\nstate_dir = %s\n",
@@ -924,21 +744,21 @@ Test(client, finds_the_daemon_four_ways)
 	rc = test_sh_output(out, sizeof(out), "KETENPOST_API=%s %s/ketenpost "
 	    "status", f.endpoint, test_bin());
 	cr_assert_eq(rc, 0, "KETENPOST_API: exit %d: %s", rc, out);
-	rc = s_run(out, sizeof(out), "status --config %s", conf);
+	rc = client_run(out, sizeof(out), "status --config %s", conf);
 	cr_assert_eq(rc, 0, "--config: exit %d: %s", rc, out);
 	rc = test_sh_output(out, sizeof(out), "env -u KETENPOST_API "
 	    "KETENPOST_CONFIG=%s %s/ketenpost status", conf, test_bin());
 	cr_assert_eq(rc, 0, "KETENPOST_CONFIG: exit %d: %s", rc, out);
-	rc = s_run(out, sizeof(out), "status --config %s --api %s", conf,
+	rc = client_run(out, sizeof(out), "status --config %s --api %s", conf,
 	    f.endpoint);
 	cr_assert_eq(rc, 2, "both: exit %d: %s", rc, out);
-	rc = s_run(out, sizeof(out), "status --config %s/nothere.conf",
+	rc = client_run(out, sizeof(out), "status --config %s/nothere.conf",
 	    f.dir);
 	cr_assert_eq(rc, 1, "missing config: exit %d: %s", rc, out);
 	cr_assert(strstr(out, "nothere.conf") != NULL, "%s", out);
-	s_fake_stop(&f);
+	fake_stop(&f);
 	cr_assert_eq(f.n, 3);
-	s_fake_free(&f);
+	fake_free(&f);
 }
 
 /* The hint names the systemd instance after the config file. */
@@ -954,7 +774,7 @@ Test(client, no_answer_hint_names_the_instance)
 	    test_chain(), OIN_LEERPLICHT, dir);
 	s_write(conf, text);
 	chmod(conf, 0600);
-	rc = s_run(out, sizeof(out), "outbox --config %s --timeout 1", conf);
+	rc = client_run(out, sizeof(out), "outbox --config %s --timeout 1", conf);
 	cr_assert_eq(rc, 1, "exit %d: %s", rc, out);
 	cr_assert(strstr(out, "within 1 s") &&
 	    strstr(out, "'systemctl status ketenpostd@gemeente')"), "%s", out);
@@ -969,7 +789,7 @@ Test(client, every_command_has_help)
 	size_t i;
 
 	for (i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
-		cr_assert_eq(s_run(out, sizeof(out), "%s --help", cmds[i]), 0,
+		cr_assert_eq(client_run(out, sizeof(out), "%s --help", cmds[i]), 0,
 		    "%s --help", cmds[i]);
 		cr_assert(strncmp(out, "usage: ketenpost ", 17) == 0, "%s",
 		    out);

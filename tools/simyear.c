@@ -751,5 +751,10 @@ main(int argc, char **argv)
 	putchar('\n');
 	if (keep == NULL)
 		s_run("rm -rf %s", s.dir);
+	json_decref(sum);
+	free(y.plans);
+	free(y.jobs);
+	free(y.answer_ids);
+	free(y.answered);
 	return bad == 0 ? 0 : 1;
 }
