@@ -123,6 +123,12 @@ for o in $LP $HALT $RVDK $OM; do
   say "Outbox of ${NAME[$o]}: each event and its signed receipt"
   kp $o outbox
 done
+say "The officer's feedback: every case and what each route came to"
+kp $LP cases
+kp $LP case LP-2026-0063
+say "What is expected, as of three months from now (planning with --at)"
+kp $LP cases --overdue --at "$(date -u -d '+100 days' +%Y-%m-%dT%H:%M:%SZ)"
+
 say "What leerplicht can tell the parents of case LP-2026-0042 (GDPR art. 15)"
 kp $LP subject LP-2026-0042
 
