@@ -951,12 +951,31 @@ store_rollback(store_t *s)
 
 /* ---- outbox ---- */
 
+/* Step an INSERT of event `id` into `table`: a duplicate id is
+ * KP_ERR_INVALID_ARG, anything else KP_ERR_IO.  OUT: *seq. */
+static int
+s_step_insert(store_t *s, sqlite3_stmt *st, const uint8_t id[16],
+    const char *table, uint64_t *seq, kp_err_t *err)
+{
+	char text[KP_UUID_TEXT_LEN + 1], what[32];
+
+	if (sqlite3_step(st) == SQLITE_DONE) {
+		*seq = (uint64_t)sqlite3_last_insert_rowid(s->db);
+		return 0;
+	}
+	kp_uuid_format(id, text);
+	if (s_is_dup(s))
+		return kp_fail(err, KP_ERR_INVALID_ARG, "store: event %s "
+		    "already in %s", text, table);
+	snprintf(what, sizeof(what), "%s insert", table);
+	return s_fail(s, err, what);
+}
+
 int
 store_outbox_insert(store_t *s, outbox_row_t *row, const uint8_t *env,
     size_t env_len, kp_err_t *err)
 {
 	sqlite3_stmt *st = s->st[ST_OB_INSERT];
-	char id[KP_UUID_TEXT_LEN + 1];
 	int ret = -1;
 
 	row->state = STORE_PENDING;
@@ -971,16 +990,8 @@ store_outbox_insert(store_t *s, outbox_row_t *row, const uint8_t *env,
 		s_fail(s, err, "outbox insert");
 		goto out;
 	}
-	if (sqlite3_step(st) != SQLITE_DONE) {
-		kp_uuid_format(row->event_id, id);
-		if (s_is_dup(s))
-			kp_fail(err, KP_ERR_INVALID_ARG, "store: event %s "
-			    "already in outbox", id);
-		else
-			s_fail(s, err, "outbox insert");
+	if (s_step_insert(s, st, row->event_id, "outbox", &row->seq, err) != 0)
 		goto out;
-	}
-	row->seq = (uint64_t)sqlite3_last_insert_rowid(s->db);
 	ret = 0;
 out:
 	s_done(st);
@@ -1243,7 +1254,6 @@ store_inbox_insert(store_t *s, inbox_row_t *row,
 {
 	sqlite3_stmt *st = s->st[ST_IN_INSERT];
 	const uint8_t *none = (const uint8_t *)"";
-	char id[KP_UUID_TEXT_LEN + 1];
 	int ret = -1;
 
 	if (s_bind_inbox(st, row) != 0 ||
@@ -1253,16 +1263,8 @@ store_inbox_insert(store_t *s, inbox_row_t *row,
 		s_fail(s, err, "inbox insert");
 		goto out;
 	}
-	if (sqlite3_step(st) != SQLITE_DONE) {
-		kp_uuid_format(row->event_id, id);
-		if (s_is_dup(s))
-			kp_fail(err, KP_ERR_INVALID_ARG, "store: event %s "
-			    "already in inbox", id);
-		else
-			s_fail(s, err, "inbox insert");
+	if (s_step_insert(s, st, row->event_id, "inbox", &row->seq, err) != 0)
 		goto out;
-	}
-	row->seq = (uint64_t)sqlite3_last_insert_rowid(s->db);
 	ret = 0;
 out:
 	s_done(st);
