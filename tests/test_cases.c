@@ -267,3 +267,36 @@ Test(cases, a_simulated_municipality_year)
 	cr_assert_gt(json_integer_value(json_object_get(j, "events")), 0);
 	json_decref(j);
 }
+
+Test(cases, html_report_from_a_real_daemon)
+{
+	td_chain_t c;
+	td_org_t *lp, *halt;
+	uint8_t ref[16];
+	char out[4096], path[4200];
+	uint8_t *html;
+	size_t n;
+	const char *p;
+	int charts = 0;
+
+	td_chain_make(&c, NULL);
+	lp = td_org(&c, OIN_LEERPLICHT);
+	halt = td_org(&c, OIN_HALT);
+	td_start(lp);
+	td_start(halt);
+	td_send(lp, OIN_HALT, "referral", "R-1", td_example("referral"), NULL, ref);
+	cr_assert(td_wait_settled(lp, 10000));
+	snprintf(path, sizeof(path), "%s/report.html", c.dir);
+	cr_assert_eq(test_sh_output(out, sizeof(out), "%s/ketenpost report "
+	    "--html %s --config %s", test_bin(), path, lp->conf), 0, "%s", out);
+	cr_assert(kp_read_file(path, 1 << 22, &html, &n) == 0);
+	for (p = (char *)html; (p = strstr(p, "class=\"route-chart\"")) != NULL;
+	    p++)
+		charts++;
+	cr_assert_eq(charts, 4, "one chart per route");
+	cr_assert(strstr((char *)html, "data-route=\"halt\"") != NULL);
+	cr_assert(strstr((char *)html, "<script") == NULL);
+	cr_assert(strstr((char *)html, "</html>") != NULL);
+	free(html);
+	td_chain_stop_all(&c);
+}
