@@ -154,7 +154,7 @@ s_send_check(kpd_t *d, struct api_req *r, const Kp__SendRequest *s,
 		return s_fail(r, KP_ERR_INVALID_ARG, "unknown event type");
 	if (s->to_oin == NULL || (*to = directory_find(d->chain->dir,
 	    s->to_oin)) == NULL)
-		return s_fail(r, KP_ERR_UNKNOWN_SENDER, "recipient %s is not a "
+		return s_fail(r, KP_ERR_UNKNOWN_RECIPIENT, "recipient %s is not a "
 		    "verified partner (unknown, expired or revoked)",
 		    s->to_oin ? s->to_oin : "(none)");
 	if (!pseudonym_ref_valid(s->case_ref))

@@ -342,6 +342,8 @@ s_process(kpd_t *d, struct arrival *a, const uint8_t *buf, size_t len,
 
 	if (envelope_open(d->chain->dir, buf, len, &m, &payload, &plen,
 	    v.digest, &has_digest, &e) != 0) {
+		if (e.code == KP_ERR_NOMEM)
+			return -1;  /* ours, not the sender's: no receipt, retry */
 		v.reason = envelope_reason_for(e.code);
 		snprintf(v.detail, sizeof(v.detail), "%s", e.msg);
 		if (!has_digest && crypto_generichash(v.digest, 32, buf, len,

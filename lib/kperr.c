@@ -33,6 +33,7 @@ static const char *const s_names[KP_ERR_CODE_COUNT] = {
 	[KP_ERR_MALFORMED_PAYLOAD] = "malformed_payload",
 	[KP_ERR_POLICY] = "policy_violation",
 	[KP_ERR_POLICY_MISMATCH] = "policy_mismatch",
+	[KP_ERR_UNKNOWN_RECIPIENT] = "unknown_recipient",
 };
 
 int
