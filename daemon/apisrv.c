@@ -85,7 +85,9 @@ s_case_ref(kpd_t *d, struct api_req *r, const Kp__SendRequest *s,
 	if (store_link_by_local(d->store, s->to_oin, s->case_ref, case_ref,
 	    &found, &e) != 0)
 		return s_fail(r, e.code, "%s", e.msg);
-	if (!found && s->has_in_reply_to) {
+	if (found)
+		return 0;  /* an existing link: nothing to write */
+	if (s->has_in_reply_to) {
 		if (store_inbox_find(d->store, s->in_reply_to.data, &orig, NULL,
 		    NULL, &found, &e) != 0)
 			return s_fail(r, e.code, "%s", e.msg);
