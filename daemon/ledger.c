@@ -56,6 +56,8 @@ struct sent_head {
 struct ledger {
 	struct sent_head sent[LEDGER_SEEN_MAX];
 	size_t n_sent;
+	struct seen_head seen_pending[LEDGER_SEEN_MAX]; /* until commit */
+	size_t n_seen_pending;
 	merkle_t *tree;            /* committed leaves */
 	struct seen_head seen[LEDGER_SEEN_MAX];
 	size_t n_seen;
@@ -239,10 +241,13 @@ ledger_append(kpd_t *d, audit_entry_t *e, kp_err_t *err)
 	return 0;
 }
 
+static void s_seen_commit(ledger_t *l);
+
 int
 kpd_begin(kpd_t *d, kp_err_t *err)
 {
 	d->ledger->n_pending = 0;
+	d->ledger->n_seen_pending = 0;
 	return store_begin(d->store, err);
 }
 
@@ -259,6 +264,7 @@ kpd_commit(kpd_t *d, kp_err_t *err)
 			fatalx("audit log: out of memory; restart rebuilds "
 			    "the tree from the database");
 	l->n_pending = 0;
+	s_seen_commit(l);
 	return 0;
 }
 
@@ -285,6 +291,7 @@ kpd_rollback(kpd_t *d)
 {
 	store_rollback(d->store);
 	d->ledger->n_pending = 0;
+	d->ledger->n_seen_pending = 0;
 }
 
 /* Sign a head of the committed tree if it grew (or `force`). */
@@ -417,18 +424,35 @@ s_seen(ledger_t *l, const char *oin, const uint8_t *wire, size_t len)
 	    0) == 0 && memcmp(dg, sh->digest, 32) == 0;
 }
 
+/* Remember a verified head once the transaction that judged it (and
+ * may have recorded an alarm about it) commits; s_seen_commit. */
 static void
 s_remember(ledger_t *l, const char *oin, const uint8_t *wire, size_t len)
 {
-	struct seen_head *sh = s_seen_slot(l, oin);
+	struct seen_head *p;
 
-	if (sh == NULL && l->n_seen < LEDGER_SEEN_MAX) {
-		sh = &l->seen[l->n_seen++];
-		memcpy(sh->oin, oin, sizeof(sh->oin));
+	if (l->n_seen_pending == LEDGER_SEEN_MAX)
+		return;
+	p = &l->seen_pending[l->n_seen_pending];
+	memcpy(p->oin, oin, sizeof(p->oin));
+	if (crypto_generichash(p->digest, 32, wire, len, NULL, 0) == 0)
+		l->n_seen_pending++;
+}
+
+static void
+s_seen_commit(ledger_t *l)
+{
+	struct seen_head *sh;
+	size_t i;
+
+	for (i = 0; i < l->n_seen_pending; i++) {
+		sh = s_seen_slot(l, l->seen_pending[i].oin);
+		if (sh == NULL && l->n_seen < LEDGER_SEEN_MAX)
+			sh = &l->seen[l->n_seen++];
+		if (sh != NULL)
+			*sh = l->seen_pending[i];
 	}
-	if (sh != NULL && crypto_generichash(sh->digest, 32, wire, len, NULL,
-	    0) != 0)
-		memset(sh->digest, 0, 32);
+	l->n_seen_pending = 0;
 }
 
 /*
