@@ -135,7 +135,7 @@ static const char *const s_sql[ST_COUNT] = {
 	[ST_OB_WAKE] = "UPDATE outbox SET next_attempt_ms = 0 WHERE "
 	    "to_oin = ?1 AND state = 1",
 	[ST_OB_SETTLE] = "UPDATE outbox SET state = ?4, reason = ?5, "
-	    "receipt_digest = ?6, receipt = ?7, receipted_ms = ?8, "
+	    "receipt_digest = ?6, receipt = ?7, receipted_ms = ?8, envelope = NULL, "
 	    "updated_ms = ?8 WHERE event_id = ?1 AND to_oin = ?2 AND "
 	    "envelope_digest = ?3 AND state IN (1, 4)",
 	[ST_OB_EXPIRE] = "UPDATE outbox SET state = 4, updated_ms = ?1 WHERE "

@@ -140,7 +140,8 @@ int store_outbox_wake(store_t *s, const char *oin, kp_err_t *err)
  * envelope_digest equals `envelope_digest`; *applied says whether it did
  * (a second receipt for a settled event is not an error).  Stores the
  * receipt bytes and sets state (DELIVERED or REJECTED), reason,
- * receipt_digest, receipted_ms = updated_ms = now.
+ * receipt_digest, receipted_ms = updated_ms = now, and drops the sealed
+ * envelope: it is never sent again, and the partner now holds the data.
  */
 int store_outbox_settle(store_t *s, const uint8_t id[16], const char *issuer_oin,
     const uint8_t envelope_digest[32], int state, int reason,
