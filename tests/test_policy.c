@@ -436,6 +436,7 @@ static const struct {
 	{ "rvdk_advice", RVDK, { LP } },
 	{ "om_decision", OM, { LP } },
 	{ "jbt_request", LP, { JBT } },
+	{ "reminder", LP, { HALT, RVDK, OM } },
 };
 
 Test(policy, every_example_passes_for_its_roles)
