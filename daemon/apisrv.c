@@ -298,10 +298,15 @@ out:
 /* ---- lists ---------------------------------------------------------------- */
 
 /* A growing array of items plus the byte buffers they point into. */
+/* One answer holds at most this many payload bytes; the client pages on
+ * with after_seq (a 10 000-item inbox of 32 KiB events would be 330 MB). */
+#define API_PAYLOAD_BYTES_MAX (8u << 20)
+
 struct items {
 	Kp__OutboxList olist;
 	Kp__InboxList ilist;
 	kpd_t *d;
+	size_t payload_bytes;         /* so far in this answer */
 	void **items;         /* Kp__OutboxItem* or Kp__InboxItem* */
 	size_t n, cap;
 };
@@ -504,6 +509,10 @@ s_inbox_item(void *arg, const inbox_row_t *row, const uint8_t *sealed,
 	uint8_t *plain = NULL;
 	size_t plen = 0;
 	char id[37];
+
+	if (it->n > 0 && it->payload_bytes + slen > API_PAYLOAD_BYTES_MAX)
+		return 1;  /* full: the rest comes with the next page */
+	it->payload_bytes += slen;
 
 	if (row->has_event_key && s_open_payload(it->d, row, sealed, slen,
 	    &plain, &plen) != 0) {
