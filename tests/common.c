@@ -11,6 +11,7 @@
 #include <sodium.h>
 
 #include "common.h"
+#include "util.h"
 
 static const char *
 s_env(const char *name)
@@ -95,4 +96,52 @@ void
 test_init(void)
 {
 	cr_assert(sodium_init() >= 0, "sodium_init failed");
+}
+
+char *
+test_doc_load(const char *relpath)
+{
+	char path[4096];
+	uint8_t *buf = NULL;
+	size_t n = 0;
+
+	snprintf(path, sizeof(path), "%s/%s", test_source_dir(), relpath);
+	cr_assert(kp_read_file(path, 1 << 20, &buf, &n) == 0, "cannot read %s",
+	    path);
+	return (char *)buf;
+}
+
+void
+test_doc_check(const char *doc, const char *docname, const char *section,
+    const char *name, const uint8_t *v, size_t len)
+{
+	char *hex = malloc(2 * len + 1), want[1 << 13], key[64];
+	const char *p, *q;
+	size_t w = 0;
+
+	kp_hex(v, len, hex);
+	if (getenv("KP_PRINT_VECTORS") != NULL) {
+		printf("    %s = ", name);
+		for (size_t i = 0; i < 2 * len; i += 64)
+			printf("%s%.64s\n", i ? "        " : "", hex + i);
+		free(hex);
+		return;
+	}
+	p = strstr(doc, section);
+	cr_assert_not_null(p, "%s has no '%s'", docname, section);
+	snprintf(key, sizeof(key), "\n    %s = ", name);
+	p = strstr(p, key);
+	cr_assert_not_null(p, "%s's example lacks '%s'", docname, name);
+	p += strlen(key);
+	for (q = p; *q && w < sizeof(want) - 1; q++) {
+		if ((*q >= '0' && *q <= '9') || (*q >= 'a' && *q <= 'f'))
+			want[w++] = *q;
+		else if (*q == '\n' && strncmp(q + 1, "        ", 8) != 0)
+			break;
+		else if (*q != '\n' && *q != ' ')
+			break;
+	}
+	want[w] = '\0';
+	cr_assert_str_eq(hex, want, "%s differs from %s", name, docname);
+	free(hex);
 }

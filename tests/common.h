@@ -7,6 +7,7 @@
 #define KP_TEST_COMMON_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #define OIN_LEERPLICHT "00000001001234567000"
 #define OIN_HALT       "00000001002345678000"
@@ -34,6 +35,17 @@ int test_sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Like test_sh, but captures stdout+stderr into out (NUL-terminated). */
 int test_sh_output(char *out, size_t outlen, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* A document of the source tree, e.g. "docs/PROTOCOL.md" (malloc'd,
+ * NUL-terminated; asserts it can be read). */
+char *test_doc_load(const char *relpath);
+/*
+ * The worked examples of the docs: compare v with the doc line
+ * "    NAME = <hex>" (hex continued on lines indented by 8) found after
+ * `section` in doc (named docname in messages); with KP_PRINT_VECTORS set,
+ * print the line instead (that is how the examples were written).
+ */
+void test_doc_check(const char *doc, const char *docname, const char *section,
+    const char *name, const uint8_t *v, size_t len);
 /* Init for every suite: sodium_init, asserting success. */
 void test_init(void);
 

@@ -387,58 +387,19 @@ Test(audit, heads_sign_and_verify)
 
 /* ---- the worked example of docs/AUDIT.md ---- */
 
-static char s_doc[1 << 17];
+static char *s_doc;
 
 static void
 s_load_doc(void)
 {
-	char path[4096];
-	FILE *f;
-	size_t n;
-
-	if (getenv("KP_PRINT_VECTORS") != NULL)
-		return;
-	snprintf(path, sizeof(path), "%s/docs/AUDIT.md", test_source_dir());
-	f = fopen(path, "r");
-	cr_assert_not_null(f, "cannot read %s", path);
-	n = fread(s_doc, 1, sizeof(s_doc) - 1, f);
-	s_doc[n] = '\0';
-	fclose(f);
+	free(s_doc);
+	s_doc = test_doc_load("docs/AUDIT.md");
 }
 
-/* Compare with the doc line "    NAME = <hex>" (continued on lines
- * indented by 8), in the worked example section, or print it. */
 static void
 s_check(const char *name, const uint8_t *v, size_t len)
 {
-	char *hex = malloc(2 * len + 1), want[1 << 13], key[64], *p, *q;
-	size_t w = 0;
-
-	kp_hex(v, len, hex);
-	if (getenv("KP_PRINT_VECTORS") != NULL) {
-		printf("    %s = ", name);
-		for (size_t i = 0; i < 2 * len; i += 64)
-			printf("%s%.64s\n", i ? "        " : "", hex + i);
-		free(hex);
-		return;
-	}
-	p = strstr(s_doc, "## 13. Worked example");
-	cr_assert_not_null(p, "AUDIT.md has no worked example");
-	snprintf(key, sizeof(key), "\n    %s = ", name);
-	p = strstr(p, key);
-	cr_assert_not_null(p, "AUDIT.md's example lacks '%s'", name);
-	p += strlen(key);
-	for (q = p; *q && w < sizeof(want) - 1; q++) {
-		if ((*q >= '0' && *q <= '9') || (*q >= 'a' && *q <= 'f'))
-			want[w++] = *q;
-		else if (*q == '\n' && strncmp(q + 1, "        ", 8) != 0)
-			break;
-		else if (*q != '\n' && *q != ' ')
-			break;
-	}
-	want[w] = '\0';
-	cr_assert_str_eq(hex, want, "%s differs from AUDIT.md", name);
-	free(hex);
+	test_doc_check(s_doc, "AUDIT.md", "## 13. Worked example", name, v, len);
 }
 
 /* The example's three entries, hashed straight from the specification
