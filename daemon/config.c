@@ -57,7 +57,7 @@ enum {
 	S_CHAIN_DIR, S_ORG, S_ORG_DIR, S_LISTEN, S_STATE_DIR, S_API,
 	S_POLICY, S_VERBOSE, S_EVENT_TTL, S_RETRY_INITIAL, S_RETRY_MAX,
 	S_REPLAY_WINDOW, S_MAX_CLOCK_SKEW, S_BATCH_MAX, S_WATCHDOG,
-	S_PURGE_INTERVAL, S_HEAD_INTERVAL, S_NKEYS
+	S_PURGE_INTERVAL, S_HEAD_INTERVAL, S_REFUSALS_PER_MINUTE, S_NKEYS
 };
 
 struct s_parse;
@@ -134,6 +134,8 @@ static const struct s_key s_keys[S_NKEYS] = {
 	    S_F(purge_interval_ms), 1000, S_DUR_MAX, 0 },
 	[S_HEAD_INTERVAL] = { "delivery", "head_interval", s_set_duration,
 	    S_F(head_interval_ms), 100, S_DUR_MAX, 0 },
+	[S_REFUSALS_PER_MINUTE] = { "delivery", "refusals_per_minute",
+	    s_set_unsigned, S_F(refusals_per_minute), 1, 1000000, 0 },
 };
 
 static const char *const s_sections[] = { "ketenpostd", "delivery" };
@@ -523,6 +525,7 @@ s_defaults(config_t *c)
 	c->watchdog = 1;
 	c->purge_interval_ms = 3600 * 1000;
 	c->head_interval_ms = 60 * 1000;
+	c->refusals_per_minute = 600;
 }
 
 /*

@@ -22,6 +22,7 @@
  *   batch_max = 512          ; events per database transaction
  *   watchdog = on            ; sd_notify WATCHDOG=1 when systemd asks
  *   purge_interval = 1h      ; how often retention is enforced
+ *   refusals_per_minute = 600 ; refused envelopes stored per partner
  *
  * Durations are an integer with a unit: ms, s, m, h, d.  Relative paths are
  * relative to the folder of the config file.  Unknown sections or keys,
@@ -56,6 +57,7 @@ typedef struct config {
 	int watchdog;
 	uint64_t purge_interval_ms;
 	uint64_t head_interval_ms;     /* [delivery] head_interval, 60s */
+	unsigned refusals_per_minute;  /* stored refusals per partner, 600 */
 } config_t;
 
 /*

@@ -21,7 +21,9 @@
 #include "config.h"
 #include "merkle.h"
 #include "policy.h"
+#include "ratelimit.h"
 #include "store.h"
+#include "util.h"
 
 #define KPD_ZAP_DOMAIN "ketenpost"       /* partner transport (CURVE) */
 #define KPD_API_ZAP_DOMAIN "ketenpost-api" /* local API (ipc, NULL) */
@@ -38,6 +40,9 @@ typedef struct link {
 	void *dealer;        /* CURVE client */
 	void *monitor;       /* PAIR receiving the DEALER's monitor events */
 	bool up;             /* handshake succeeded, not disconnected since */
+	unsigned refusals;   /* failed handshakes since the last success */
+	uint64_t reopen_at_ms; /* 0, or when to rebuild dealer and monitor */
+	ratelimit_t *rl;     /* this link's repeated warnings */
 } link_t;
 
 typedef struct ledger ledger_t;
@@ -64,8 +69,27 @@ typedef struct kpd {
 	bool outbound_dirty;     /* something may be due: run outbound soon */
 	uint64_t outbound_blocked_until; /* the database refused: pause sends */
 	unsigned monitor_seq;    /* makes every monitor endpoint unique */
+	int lock_fd;             /* flock'd state_dir/ketenpostd.lock; -1 */
+	bool listening;          /* the ROUTER is bound to cfg.listen */
+	uint64_t rebind_at_ms;   /* not listening: when to try to bind again */
+	bool accept_damaged_log; /* --accept-damaged-audit-log (ledger_open) */
+	ratelimit_t *rl_handshake; /* inbound_monitor's refused handshakes */
+	ratelimit_t *rl_refusal;   /* refused envelopes (inbound.c) */
+	ratelimit_t *rl_zap;       /* refused connections (zap.c) */
+	ratelimit_t *rl_storage;   /* "the database refused" warnings */
+	void *refuse_caps;         /* inbound.c: stored refusals per partner */
 	bool stopping;
+	int exit_status;         /* main's, when stopping: 0, or 3 (revoked) */
 } kpd_t;
+
+/* May a rate-limited warning be logged now?  OUT: *sup, the lines held
+ * back before it (for ratelimit_note).  A NULL limiter lets all through. */
+static inline bool
+kpd_log_ok(ratelimit_t *rl, uint64_t *sup)
+{
+	*sup = 0;
+	return rl == NULL || ratelimit_allow(rl, kp_now_ms(), sup);
+}
 
 /* zap.c: answer one pending ZAP request (the REP socket is readable). */
 void zap_handle(kpd_t *d);
@@ -74,6 +98,8 @@ void zap_handle(kpd_t *d);
 void inbound_drain(kpd_t *d);
 /* inbound.c: log events of the ROUTER monitor (refused handshakes). */
 void inbound_monitor(kpd_t *d);
+/* inbound.c: free the per-partner caps on stored refusals. */
+void inbound_caps_destroy(kpd_t *d);
 
 /* outbound.c: links to partners, sending due events, receipts back. */
 int outbound_links_open(kpd_t *d, kp_err_t *err);
@@ -85,6 +111,9 @@ void outbound_send_now(kpd_t *d, const char *oin, const uint8_t id[16],
     const uint8_t *env, size_t len);
 void outbound_drain(kpd_t *d, link_t *l);
 void outbound_monitor(kpd_t *d, link_t *l);
+/* Rebuild the links whose handshake was refused, once their backoff ran
+ * out (outbound.c: a link's states). */
+void outbound_links_tick(kpd_t *d);
 void outbound_expire(kpd_t *d);
 /* ms until something in the outbox is due (capped at cap_ms). */
 uint64_t outbound_wait_ms(kpd_t *d, uint64_t cap_ms);
@@ -122,6 +151,8 @@ bool kpd_more(void *sock);
 void kpd_drain_message(void *sock);
 /* Close a socket with linger 0 and set the pointer to NULL. */
 void kpd_close(void **sock_p);
+/* Close a socket and its monitor PAIR, in the order libzmq needs. */
+void kpd_close_monitored(void **sock_p, void **mon_p);
 
 /*
  * ledger.c: the audit log.  Every database transaction of the daemon goes

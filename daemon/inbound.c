@@ -13,6 +13,16 @@
  * A refused envelope gets a signed negative receipt with its reason, is
  * recorded in the `rejected` table and logged; nothing reaches the inbox.
  * Log lines name event ids and reasons, never payload content.
+ *
+ * What a partner can make us store is bounded: refusals (a `rejected` row,
+ * an audit entry and a signed receipt each) are capped per partner at
+ * refusals_per_minute (s_cap_allow); beyond it a refused frame is dropped
+ * unstored and unanswered, counted, and the count logged once the next
+ * one is stored.  A legitimate sender loses nothing by it: without a
+ * receipt it sends again later.  Lines about an arrival ("accepted",
+ * "refused") are logged only after the batch committed (s_log_arrivals);
+ * a rolled-back batch is one warning with its count.  Repeated warnings
+ * are rate-limited (ratelimit.h).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -36,6 +46,18 @@ struct arrival {
 	char peer[21];                /* OIN from ZAP's User-Id */
 	uint8_t *receipt;             /* malloc'd, sent after commit */
 	size_t receipt_len;
+	char line[768];               /* logged after commit ("" for none) */
+	bool warn;                    /* line is a refusal: rate-limited */
+};
+
+/* Stored refusals per partner per minute (s_cap_allow). */
+#define CAP_SLOTS 64
+struct caps {
+	size_t n;
+	struct {
+		char oin[21];
+		ratelimit_t *rl;
+	} slot[CAP_SLOTS];
 };
 
 struct verdict {
@@ -127,8 +149,57 @@ s_audit(kpd_t *d, int kind, const char *peer, const struct verdict *v,
 	return ledger_append(d, &e, &err);
 }
 
-/* A refusal: logged, recorded, answered with a signed negative receipt.
- * -1 only if it could not be recorded (the batch then fails closed). */
+/* The limiter of stored refusals for partner oin (NULL: out of memory,
+ * or more partners than slots: then they share the last one). */
+static ratelimit_t *
+s_cap_of(kpd_t *d, const char *oin)
+{
+	struct caps *c = d->refuse_caps;
+	size_t i;
+
+	if (c == NULL && (c = d->refuse_caps = calloc(1, sizeof(*c))) == NULL)
+		return NULL;
+	for (i = 0; i < c->n; i++)
+		if (strcmp(c->slot[i].oin, oin) == 0)
+			return c->slot[i].rl;
+	if (c->n == CAP_SLOTS)
+		return c->slot[CAP_SLOTS - 1].rl;
+	c->slot[c->n].rl = ratelimit_new(d->cfg.refusals_per_minute, 60000);
+	if (c->slot[c->n].rl == NULL)
+		return NULL;
+	snprintf(c->slot[c->n].oin, sizeof(c->slot[c->n].oin), "%s", oin);
+	return c->slot[c->n++].rl;
+}
+
+/* May one more refusal from peer be stored?  Fails closed: without a
+ * limiter (out of memory) nothing more is stored. */
+static bool
+s_cap_allow(kpd_t *d, const char *peer, uint64_t now)
+{
+	ratelimit_t *rl = s_cap_of(d, peer);
+	uint64_t dropped = 0, sup;
+	char note[64];
+
+	if (rl != NULL && ratelimit_allow(rl, now, &dropped)) {
+		if (dropped > 0)
+			log_warnx("inbound: %llu refused frames from %s were "
+			    "dropped unstored and unanswered (over "
+			    "refusals_per_minute = %u)", (unsigned long long)
+			    dropped, peer, d->cfg.refusals_per_minute);
+		return true;
+	}
+	if (rl != NULL && ratelimit_suppressed(rl) == 1 &&
+	    kpd_log_ok(d->rl_refusal, &sup))
+		log_warnx("inbound: %s sends more refused frames than "
+		    "refusals_per_minute = %u; dropping them unstored until the "
+		    "minute is over%s", peer, d->cfg.refusals_per_minute,
+		    ratelimit_note(sup, note, sizeof(note)));
+	return false;
+}
+
+/* A refusal: recorded, answered with a signed negative receipt, logged
+ * after the commit.  -1 only if it could not be recorded (the batch then
+ * fails closed).  Over the partner's cap: dropped, 0. */
 static int
 s_refuse(kpd_t *d, struct arrival *a, struct verdict *v,
     const envelope_meta_t *m, uint64_t now)
@@ -137,11 +208,10 @@ s_refuse(kpd_t *d, struct arrival *a, struct verdict *v,
 	receipt_t r;
 	kp_err_t e;
 
+	if (!s_cap_allow(d, a->peer, now))
+		return 0;
 	if (v->has_id)
 		kpd_id(v->event_id, id);
-	log_warnx("event %s from %s refused (%s): %s", id, a->peer,
-	    protobuf_c_enum_descriptor_get_value(&kp__reason__descriptor,
-	    v->reason)->name, v->detail);
 	if (store_reject_insert(d->store, a->peer, v->has_id ? v->event_id :
 	    NULL, v->digest, v->reason, now, &e) != 0) {
 		log_warnx("inbound: recording refusal failed: %s", e.msg);
@@ -149,6 +219,10 @@ s_refuse(kpd_t *d, struct arrival *a, struct verdict *v,
 	}
 	if (s_sign(d, a, v, now, &r) != 0)
 		return -1;
+	snprintf(a->line, sizeof(a->line), "event %s from %s refused (%s): %s",
+	    id, a->peer, protobuf_c_enum_descriptor_get_value(
+	    &kp__reason__descriptor, v->reason)->name, v->detail);
+	a->warn = true;
 	return s_audit(d, AUDIT_REFUSAL_IN, a->peer, v, m, NULL, &r);
 }
 
@@ -221,8 +295,8 @@ s_accept(kpd_t *d, struct arrival *a, struct verdict *v,
 	if (s_audit(d, AUDIT_RECEIPT_SENT, a->peer, v, m, row.fields, &r) != 0 ||
 	    cases_on_receive(d, &row, &e) != 0)
 		goto out;
-	log_info("event %s type %s from %s accepted (inbox seq %llu; purpose "
-	    "%s; fields %s)", kpd_id(row.event_id, id),
+	snprintf(a->line, sizeof(a->line), "event %s type %s from %s accepted "
+	    "(inbox seq %llu; purpose %s; fields %s)", kpd_id(row.event_id, id),
 	    events_type_name(row.event_type), row.from_oin,
 	    (unsigned long long)row.seq, row.purpose, row.fields);
 	rc = 0;
@@ -320,8 +394,9 @@ s_duplicate(kpd_t *d, struct arrival *a, const envelope_meta_t *m,
 		return 0;
 	}
 	if (*dup)
-		log_info("event %s from %s is a duplicate; original receipt "
-		    "sent again", kpd_id(m->event_id, id), a->peer);
+		snprintf(a->line, sizeof(a->line), "event %s from %s is a "
+		    "duplicate; original receipt sent again",
+		    kpd_id(m->event_id, id), a->peer);
 	return 0;
 }
 
@@ -432,10 +507,14 @@ s_frame(kpd_t *d, struct arrival *a, zmq_msg_t *body, uint64_t now)
 	const uint8_t *data = zmq_msg_data(body);
 	size_t len = zmq_msg_size(body);
 	struct verdict v = { .reason = KP__REASON__REASON_OVERSIZE };
+	uint64_t sup;
+	char note[64];
 
 	if (len < 1 || data[0] != KPD_FRAME_ENVELOPE) {
-		log_warnx("inbound: frame of %zu bytes from %s is not an "
-		    "envelope; ignored", len, a->peer);
+		if (kpd_log_ok(d->rl_refusal, &sup))
+			log_warnx("inbound: frame of %zu bytes from %s is not "
+			    "an envelope; ignored%s", len, a->peer,
+			    ratelimit_note(sup, note, sizeof(note)));
 		return 0;
 	}
 	if (len - 1 > KP_MAX_ENVELOPE) {
@@ -469,6 +548,26 @@ s_send_receipts(kpd_t *d, struct arrival *arr, size_t n)
 	}
 }
 
+/* The lines of a committed batch: accepted ones always, refusals
+ * rate-limited. */
+static void
+s_log_arrivals(kpd_t *d, const struct arrival *arr, size_t n)
+{
+	uint64_t sup;
+	char note[64];
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		if (arr[i].line[0] == '\0')
+			continue;
+		if (!arr[i].warn)
+			log_info("%s", arr[i].line);
+		else if (kpd_log_ok(d->rl_refusal, &sup))
+			log_warnx("%s%s", arr[i].line, ratelimit_note(sup, note,
+			    sizeof(note)));
+	}
+}
+
 static void
 s_free_arrivals(struct arrival *arr, size_t n)
 {
@@ -486,11 +585,15 @@ inbound_drain(kpd_t *d)
 	uint64_t now = kp_now_ms();
 	size_t n = 0;
 	int failed = 0, got;
+	uint64_t sup;
+	char note[64];
 	zmq_msg_t body;
 	kp_err_t e;
 
 	if (arr == NULL || kpd_begin(d, &e) != 0) {
-		log_warnx("inbound: cannot start a transaction; will retry");
+		if (kpd_log_ok(d->rl_storage, &sup))
+			log_warnx("inbound: cannot start a transaction; will "
+			    "retry%s", ratelimit_note(sup, note, sizeof(note)));
 		free(arr);
 		usleep(100000);  /* the socket stays readable: do not spin */
 		return;
@@ -498,8 +601,11 @@ inbound_drain(kpd_t *d)
 	while (n < d->cfg.batch_max &&
 	    (got = s_recv(d, &arr[n], &body)) != 0) {
 		if (got < 0) {
-			log_warnx("inbound: a message of more than one frame, or "
-			    "without an authenticated partner, dropped");
+			if (kpd_log_ok(d->rl_refusal, &sup))
+				log_warnx("inbound: a message of more than one "
+				    "frame, or without an authenticated partner, "
+				    "dropped%s", ratelimit_note(sup, note,
+				    sizeof(note)));
 			continue;
 		}
 		if (!store_in_txn(d->store) || s_frame(d, &arr[n], &body,
@@ -510,26 +616,49 @@ inbound_drain(kpd_t *d)
 	}
 	if (failed || kpd_commit(d, &e) != 0) {
 		kpd_rollback(d);
-		log_warnx("inbound: batch of %zu not stored (%s); no receipts "
-		    "sent, senders will retry", n, failed ? "storage error" :
-		    e.msg);
-	} else
+		if (kpd_log_ok(d->rl_storage, &sup))
+			log_warnx("inbound: batch of %zu not stored (%s); no "
+			    "receipts sent, senders will retry%s", n, failed ?
+			    "storage error" : e.msg, ratelimit_note(sup, note,
+			    sizeof(note)));
+	} else {
+		s_log_arrivals(d, arr, n);
 		s_send_receipts(d, arr, n);
+	}
 	s_free_arrivals(arr, n);
+}
+
+void
+inbound_caps_destroy(kpd_t *d)
+{
+	struct caps *c = d->refuse_caps;
+	size_t i;
+
+	if (c == NULL)
+		return;
+	for (i = 0; i < c->n; i++)
+		ratelimit_destroy(&c->slot[i].rl);
+	free(c);
+	d->refuse_caps = NULL;
 }
 
 void
 inbound_monitor(kpd_t *d)
 {
 	uint16_t event;
-	char addr[256];
+	uint64_t sup;
+	char addr[256], note[64];
 
 	if (kpd_monitor_read(d->router_mon, &event, addr, sizeof(addr)) != 0)
 		return;
-	if (event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL ||
-	    event == ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL)
+	if ((event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL ||
+	    event == ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL) &&
+	    kpd_log_ok(d->rl_handshake, &sup))
 		log_warnx("inbound: handshake refused on %s (not a CURVE client "
-		    "of this server key, or a protocol error)", addr);
+		    "of this server key, or a protocol error)%s", addr,
+		    ratelimit_note(sup, note, sizeof(note)));
+	else if (event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH)
+		log_debug("inbound: a client on %s was refused by ZAP", addr);
 	else if (event == ZMQ_EVENT_DISCONNECTED)
 		log_debug("inbound: a connection on %s closed", addr);
 }

@@ -18,8 +18,16 @@
  *   4. Partners' heads are verified and kept (table witness); a head of
  *      the same size as one held but with another root is a proof that the
  *      partner forked its log: logged as an alarm and recorded as an
- *      entry.  Heads of different sizes are checked offline by
+ *      entry.  So is a head that is smaller than the one held but signed
+ *      later: the partner's log went back (a restored or rolled-back
+ *      database).  Other heads of different sizes are checked offline by
  *      `ketenpost audit witness` against the partner's export.
+ *   5. At start the stored log is checked before anything is appended
+ *      (ledger_open, s_check_log): every entry's leaf is recomputed from
+ *      its bytes, the tree over them must give the last signed head's
+ *      root, and entries after that head must decode.  A damaged log
+ *      stops the start, unless the operator accepted it
+ *      (--accept-damaged-audit-log): then an alarm entry records it.
  * Never a payload value: entries carry field names and digests only.
  */
 #include <stdlib.h>
@@ -53,7 +61,18 @@ struct sent_head {
 	uint64_t size;
 };
 
+/* A partner whose rollback was alarmed about, at the size held then: one
+ * alarm per rollback, not one per head it signs until it has grown back. */
+struct alarmed {
+	char oin[21];
+	uint64_t held_size;
+};
+
 struct ledger {
+	struct alarmed alarmed[LEDGER_SEEN_MAX];
+	size_t n_alarmed;
+	struct alarmed alarmed_pending[LEDGER_SEEN_MAX]; /* until commit */
+	size_t n_alarmed_pending;
 	struct sent_head sent[LEDGER_SEEN_MAX];
 	size_t n_sent;
 	struct seen_head seen_pending[LEDGER_SEEN_MAX]; /* until commit */
@@ -67,14 +86,136 @@ struct ledger {
 	bool has_head;
 };
 
-static int
-s_leaf(void *arg, uint64_t seq, const uint8_t leaf[32])
-{
-	merkle_t *t = arg;
+/* What the start-up check of the stored log found (s_check_log). */
+struct log_check {
+	merkle_t *tree;
+	uint64_t head_size;        /* entries covered by the last signed head */
+	uint64_t first_bad;        /* first damaged entry, if n_bad > 0 */
+	uint64_t n_bad;
+	const char *why;           /* of the first damaged entry */
+};
 
-	if (seq != merkle_size(t))
+/* One stored entry: its leaf recomputed from its bytes and appended;
+ * damage noted.  -1 only for a gap in seq (the store reports it). */
+static int
+s_check_entry(void *arg, uint64_t seq, const uint8_t *entry, size_t len,
+    const uint8_t stored_leaf[32])
+{
+	struct log_check *c = arg;
+	uint8_t leaf[32];
+	audit_entry_t e;
+	kp_err_t err;
+	const char *why = NULL;
+
+	if (seq != merkle_size(c->tree))
 		return -1;
-	return merkle_append(t, leaf);
+	if (entry == NULL || merkle_leaf_hash(entry, len, leaf) != 0) {
+		memset(leaf, 0, sizeof(leaf));
+		why = "unreadable";
+	} else if (sodium_memcmp(leaf, stored_leaf, 32) != 0)
+		why = "its bytes do not match its leaf hash";
+	else if (seq >= c->head_size && (audit_entry_decode(entry, len, &e,
+	    &err) != 0 || e.seq != seq))
+		why = "it does not decode as an audit entry of this position";
+	if (why != NULL && c->n_bad++ == 0) {
+		c->first_bad = seq;
+		c->why = why;
+	}
+	return merkle_append(c->tree, leaf);
+}
+
+/* The last signed head against the tree: -1 (with *why) if it does not
+ * match.  A signature by another key is only warned about: a renewed
+ * certificate signs with a new key, and the root comparison is what
+ * shows damage. */
+static int
+s_check_head(kpd_t *d, ledger_t *l, const char **why)
+{
+	uint8_t root[32];
+
+	if (!l->has_head)
+		return 0;
+	if (l->head.size > merkle_size(l->tree)) {
+		*why = "the log is shorter than its last signed head";
+		return -1;
+	}
+	if (merkle_root(l->tree, l->head.size, root) != 0 ||
+	    sodium_memcmp(root, l->head.root, 32) != 0) {
+		*why = "the entries up to the last signed head do not give its "
+		    "root";
+		return -1;
+	}
+	if (audit_head_verify(&l->head, d->cfg.org, partner_sign_pk(
+	    identity_public(d->chain->self))) != 0)
+		log_warnx("audit log: the last signed head (size %llu) is not "
+		    "signed by our current key (a renewed certificate?); its "
+		    "root matches the log", (unsigned long long)l->head.size);
+	return 0;
+}
+
+/* Record that the daemon started on a damaged log (the override). */
+static int
+s_alarm_damaged(kpd_t *d, kp_err_t *err)
+{
+	audit_entry_t e;
+	uint8_t root[32];
+
+	memset(&e, 0, sizeof(e));
+	e.kind = AUDIT_HEAD_ALARM;
+	memcpy(e.partner_oin, d->cfg.org, sizeof(e.partner_oin));
+	e.has_envelope_digest = e.has_receipt_digest = true;
+	if (merkle_root(d->ledger->tree, merkle_size(d->ledger->tree),
+	    root) == 0)
+		memcpy(e.envelope_digest, root, 32);
+	memcpy(e.receipt_digest, d->ledger->head.root, 32);
+	if (kpd_begin(d, err) != 0)
+		return -1;
+	if (ledger_append(d, &e, err) != 0 || kpd_commit(d, err) != 0) {
+		kpd_rollback(d);
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Check the stored log at start (invariant 5).  The tree is built from
+ * the recomputed leaves, so what is appended next extends the log as it
+ * really is on disk: damage stays visible to every verifier and partner.
+ */
+static int
+s_check_log(kpd_t *d, ledger_t *l, kp_err_t *err)
+{
+	struct log_check c = { .tree = l->tree };
+	const char *why = NULL;
+
+	c.head_size = l->has_head ? l->head.size : 0;
+	if (store_audit_entries(d->store, s_check_entry, &c, err) != 0)
+		return -1;
+	if (s_check_head(d, l, &why) != 0 || c.n_bad > 0) {
+		char msg[KP_ERR_MSG_MAX];
+
+		if (c.n_bad > 0)
+			snprintf(msg, sizeof(msg), "%llu damaged entr%s, the "
+			    "first at seq %llu (%s)%s%s", (unsigned long long)
+			    c.n_bad, c.n_bad == 1 ? "y" : "ies",
+			    (unsigned long long)c.first_bad, c.why,
+			    why ? "; " : "", why ? why : "");
+		else
+			snprintf(msg, sizeof(msg), "%s", why);
+		if (!d->accept_damaged_log)
+			return kp_fail(err, KP_ERR_IO, "audit log in %s does not "
+			    "verify against its last signed head (size %llu): "
+			    "%s; refusing to start.  Restore the database from "
+			    "a backup, or start with --accept-damaged-audit-log "
+			    "(recorded as an alarm in the log)", d->cfg.state_dir,
+			    (unsigned long long)c.head_size, msg);
+		log_warnx("ALARM: audit log damaged: %s; starting anyway "
+		    "(--accept-damaged-audit-log), recorded as an alarm entry",
+		    msg);
+		if (s_alarm_damaged(d, err) != 0)
+			return -1;
+	}
+	return 0;
 }
 
 /* Serialise head h of oin, with a consistency proof if n_proof > 0. */
@@ -179,12 +320,12 @@ ledger_open(kpd_t *d, kp_err_t *err)
 		return kp_fail(err, KP_ERR_NOMEM, "out of memory");
 	}
 	d->ledger = l;
-	if (store_audit_leaves(d->store, s_leaf, l->tree, err) != 0 ||
-	    store_head_last(d->store, &l->head.size, &l->head.time_ms,
-	    l->head.root, l->head.signature, &found, err) != 0 ||
-	    s_meta(d, err) != 0)
+	if (store_head_last(d->store, &l->head.size, &l->head.time_ms,
+	    l->head.root, l->head.signature, &found, err) != 0)
 		return -1;
 	l->has_head = found;
+	if (s_check_log(d, l, err) != 0 || s_meta(d, err) != 0)
+		return -1;
 	log_info("audit log: %llu entries, last signed head at %llu",
 	    (unsigned long long)merkle_size(l->tree),
 	    (unsigned long long)(found ? l->head.size : 0));
@@ -248,6 +389,7 @@ kpd_begin(kpd_t *d, kp_err_t *err)
 {
 	d->ledger->n_pending = 0;
 	d->ledger->n_seen_pending = 0;
+	d->ledger->n_alarmed_pending = 0;
 	return store_begin(d->store, err);
 }
 
@@ -292,6 +434,7 @@ kpd_rollback(kpd_t *d)
 	store_rollback(d->store);
 	d->ledger->n_pending = 0;
 	d->ledger->n_seen_pending = 0;
+	d->ledger->n_alarmed_pending = 0;
 }
 
 /* Sign a head of the committed tree if it grew (or `force`). */
@@ -390,7 +533,7 @@ s_alarm(kpd_t *d, const char *oin, const audit_head_t *held,
 	kp_hex(got->root, 32, b);
 	log_warnx("ALARM: %s signed a head of size %llu (root %s) that is "
 	    "not consistent with its head of size %llu (root %s) held here: "
-	    "it rewrote its log", oin, (unsigned long long)got->size, b,
+	    "it rewrote or rolled back its log", oin, (unsigned long long)got->size, b,
 	    (unsigned long long)held->size, a);
 	memset(&e, 0, sizeof(e));
 	e.kind = AUDIT_HEAD_ALARM;
@@ -439,12 +582,55 @@ s_remember(ledger_t *l, const char *oin, const uint8_t *wire, size_t len)
 		l->n_seen_pending++;
 }
 
+/* Was an alarm about oin at this held size raised (or is one pending in
+ * this transaction)?  If not, note one as pending (s_seen_commit). */
+static bool
+s_alarmed(ledger_t *l, const char *oin, uint64_t held_size)
+{
+	struct alarmed *a;
+	size_t i;
+
+	for (i = 0; i < l->n_alarmed; i++)
+		if (strcmp(l->alarmed[i].oin, oin) == 0 &&
+		    l->alarmed[i].held_size == held_size)
+			return true;
+	for (i = 0; i < l->n_alarmed_pending; i++)
+		if (strcmp(l->alarmed_pending[i].oin, oin) == 0 &&
+		    l->alarmed_pending[i].held_size == held_size)
+			return true;
+	if (l->n_alarmed_pending < LEDGER_SEEN_MAX) {
+		a = &l->alarmed_pending[l->n_alarmed_pending++];
+		memcpy(a->oin, oin, sizeof(a->oin));
+		a->held_size = held_size;
+	}
+	return false;
+}
+
+static void
+s_alarmed_commit(ledger_t *l)
+{
+	size_t i, j;
+
+	for (i = 0; i < l->n_alarmed_pending; i++) {
+		for (j = 0; j < l->n_alarmed; j++)
+			if (strcmp(l->alarmed[j].oin,
+			    l->alarmed_pending[i].oin) == 0)
+				break;
+		if (j == l->n_alarmed && l->n_alarmed < LEDGER_SEEN_MAX)
+			l->n_alarmed++;
+		if (j < l->n_alarmed)
+			l->alarmed[j] = l->alarmed_pending[i];
+	}
+	l->n_alarmed_pending = 0;
+}
+
 static void
 s_seen_commit(ledger_t *l)
 {
 	struct seen_head *sh;
 	size_t i;
 
+	s_alarmed_commit(l);
 	for (i = 0; i < l->n_seen_pending; i++) {
 		sh = s_seen_slot(l, l->seen_pending[i].oin);
 		if (sh == NULL && l->n_seen < LEDGER_SEEN_MAX)
@@ -458,13 +644,18 @@ s_seen_commit(ledger_t *l)
 /*
  * Is the partner's new head consistent with the one we hold?  Same size:
  * the roots must be equal.  Grown from the size we hold, with a proof from
- * exactly that size: the RFC 9162 consistency proof must verify.  Other
- * cases (older heads arriving late, a head without a proof) cannot be
+ * exactly that size: the RFC 9162 consistency proof must verify.  Smaller
+ * but signed later: never consistent (a rolled-back log).  Other cases
+ * (older heads arriving late, a grown head without a proof) cannot be
  * judged here; `ketenpost audit witness` judges them against an export.
  */
 static bool
 s_consistent(const audit_head_t *held, const struct wire_head *w)
 {
+	/* smaller, yet signed after the larger one: the log went back.
+	 * (An older head arriving late was signed earlier.) */
+	if (w->h.size < held->size && w->h.time_ms > held->time_ms)
+		return false;
 	if (held->size == w->h.size)
 		return memcmp(held->root, w->h.root, 32) == 0;
 	if (w->n_proof > 0 && w->from == held->size && held->size < w->h.size)
@@ -500,7 +691,8 @@ ledger_witness(kpd_t *d, const char *from_oin, const uint8_t *msg,
 	if (store_witness_last(d->store, w.oin, &held.size, &held.time_ms,
 	    held.root, held.signature, &found, &e) != 0)
 		goto out;
-	if (found && !s_consistent(&held, &w))
+	if (found && !s_consistent(&held, &w) &&
+	    !s_alarmed(d->ledger, w.oin, held.size))
 		s_alarm(d, w.oin, &held, &w.h);
 	s_remember(d->ledger, from_oin, wire, wlen);
 	if (!found || held.size != w.h.size || held.time_ms != w.h.time_ms)

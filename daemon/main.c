@@ -16,6 +16,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -29,12 +31,15 @@
 #include "log.h"
 
 static const char s_usage[] =
-"usage: ketenpostd --config FILE [--check] [-v]\n"
+"usage: ketenpostd --config FILE [--check] [--accept-damaged-audit-log] [-v]\n"
 "       ketenpostd --help | --version\n"
 "Run the ketenpost daemon of one organisation in the foreground.\n"
 "  --config FILE  the configuration (see ketenpostd.conf(5))\n"
 "  --check        validate configuration, keys, certificates and partner\n"
 "                 directory; print one line per problem; exit 0 or 1\n"
+"  --accept-damaged-audit-log\n"
+"                 start although the audit log does not verify against\n"
+"                 its last signed head (an alarm entry records it)\n"
 "  -v, --verbose  log debug lines too\n";
 
 static void
@@ -114,11 +119,11 @@ s_check(const char *path)
  * restarted daemon may find the port in TIME_WAIT-like states briefly.
  */
 static int
-s_bind_retry(void *sock, const char *endpoint)
+s_bind_retry(void *sock, const char *endpoint, int tries)
 {
 	int i;
 
-	for (i = 0; i < 250; i++) {
+	for (i = 0; i < tries; i++) {
 		if (zmq_bind(sock, endpoint) == 0)
 			return 0;
 		if (zmq_errno() != EADDRINUSE)
@@ -128,12 +133,20 @@ s_bind_retry(void *sock, const char *endpoint)
 	return -1;
 }
 
+/* Bind tries: 5 s at start; 1 s on reload, then again from the loop. */
+#define BIND_TRIES_START 250
+#define BIND_TRIES_RELOAD 50
+#define REBIND_INTERVAL_MS 1000
+
+/* The inbound ROUTER and its monitor, bound with `tries` attempts.  On a
+ * failed bind the socket stays (d->listening false) for s_rebind_tick. */
 static int
-s_router_open(kpd_t *d, kp_err_t *err)
+s_router_open(kpd_t *d, int tries, kp_err_t *err)
 {
 	int one = 1, zero = 0, hwm = 100000;
 	int64_t maxmsg = KPD_FRAME_HARD_MAX;
 
+	d->listening = false;
 	d->router = zmq_socket(d->zctx, ZMQ_ROUTER);
 	if (d->router == NULL ||
 	    zmq_setsockopt(d->router, ZMQ_CURVE_SERVER, &one, sizeof(one)) ||
@@ -147,11 +160,47 @@ s_router_open(kpd_t *d, kp_err_t *err)
 	    zmq_setsockopt(d->router, ZMQ_SNDHWM, &hwm, sizeof(hwm)) ||
 	    kpd_monitor_start(d, d->router, "router",
 	    ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |
-	    ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL | ZMQ_EVENT_DISCONNECTED,
-	    &d->router_mon) || s_bind_retry(d->router, d->cfg.listen) != 0)
+	    ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL |
+	    ZMQ_EVENT_HANDSHAKE_FAILED_AUTH | ZMQ_EVENT_DISCONNECTED,
+	    &d->router_mon)) {
+		kpd_close_monitored(&d->router, &d->router_mon);
+		return kp_fail(err, KP_ERR_IO, "cannot open the inbound socket "
+		    "for %s: %s", d->cfg.listen, zmq_strerror(zmq_errno()));
+	}
+	if (s_bind_retry(d->router, d->cfg.listen, tries) != 0)
 		return kp_fail(err, KP_ERR_IO, "cannot listen on %s: %s",
 		    d->cfg.listen, zmq_strerror(zmq_errno()));
+	d->listening = true;
+	d->rebind_at_ms = 0;
 	return 0;
+}
+
+/*
+ * Not listening after a reload could not bind (the old listener's close
+ * had not completed, or another process took the port): try again every
+ * REBIND_INTERVAL_MS.  Sending, receipts on our links and the API go on
+ * meanwhile; partners' events wait in their outboxes.
+ */
+static void
+s_rebind_tick(kpd_t *d)
+{
+	uint64_t now = kp_now_ms();
+	kp_err_t e;
+
+	if (d->rebind_at_ms == 0 || now < d->rebind_at_ms)
+		return;
+	if (d->router != NULL && zmq_bind(d->router, d->cfg.listen) == 0) {
+		d->listening = true;
+		d->rebind_at_ms = 0;
+	} else if (d->router == NULL &&
+	    s_router_open(d, 1, &e) == 0) {
+		/* listening again */
+	} else {
+		d->rebind_at_ms = now + REBIND_INTERVAL_MS;
+		return;
+	}
+	log_info("listening on %s again: partners can deliver to us",
+	    d->cfg.listen);
 }
 
 static int
@@ -186,6 +235,54 @@ s_zap_open(kpd_t *d, kp_err_t *err)
 	    zmq_bind(d->zap, "inproc://zeromq.zap.01") != 0)
 		return kp_fail(err, KP_ERR_IO, "cannot start the ZAP handler: %s",
 		    zmq_strerror(zmq_errno()));
+	return 0;
+}
+
+/*
+ * One daemon per state folder: an exclusive flock on
+ * state_dir/ketenpostd.lock, taken before the database is opened or the
+ * API socket unlinked.  A second daemon on the same folder would otherwise
+ * unlink and rebind the running one's API socket and append to its audit
+ * log behind its back.  flock rather than fcntl: the lock belongs to the
+ * open file, released by the kernel when the process dies however it
+ * dies (a kill -9 leaves no stale lock), and is not lost when some library
+ * closes another descriptor of the same file.  The file holds the pid of
+ * the holder, for the message of the one refused.
+ */
+static int
+s_lock_state(kpd_t *d, kp_err_t *err)
+{
+	char path[KP_PATH_MAX + 32], buf[32];
+	int fd, n;
+	ssize_t got;
+
+	if (mkdir(d->cfg.state_dir, 0700) != 0 && errno != EEXIST)
+		return kp_fail(err, KP_ERR_IO, "cannot create the state folder "
+		    "%s: %s", d->cfg.state_dir, strerror(errno));
+	snprintf(path, sizeof(path), "%s/ketenpostd.lock", d->cfg.state_dir);
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0)
+		return kp_fail(err, KP_ERR_IO, "cannot open the lock file %s: %s",
+		    path, strerror(errno));
+	if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+		n = errno;
+		got = pread(fd, buf, sizeof(buf) - 1, 0);
+		buf[got > 0 ? got : 0] = '\0';
+		buf[strcspn(buf, "\n")] = '\0';
+		close(fd);
+		if (n == EWOULDBLOCK)
+			return kp_fail(err, KP_ERR_IO, "another ketenpostd (pid %s)"
+			    " runs on the state folder %s; this one exits and "
+			    "changes nothing (stop that one first, or give this "
+			    "configuration its own state_dir)", buf[0] ? buf :
+			    "unknown", d->cfg.state_dir);
+		return kp_fail(err, KP_ERR_IO, "cannot lock %s: %s", path,
+		    strerror(n));
+	}
+	n = snprintf(buf, sizeof(buf), "%ld\n", (long)getpid());
+	if (ftruncate(fd, 0) != 0 || pwrite(fd, buf, (size_t)n, 0) != n)
+		log_warn("cannot write the pid to %s (the lock holds)", path);
+	d->lock_fd = fd;
 	return 0;
 }
 
@@ -227,6 +324,34 @@ s_report_policy(void *arg, const char *line)
 	log_warnx("policy: %s", line);
 }
 
+/* Repeated warnings: a burst each, then one a minute with a count
+ * (ketenpostd(8), LOGGING). */
+#define LOG_BURST 10
+#define LOG_INTERVAL_MS 60000
+
+static int
+s_limits_new(kpd_t *d, kp_err_t *err)
+{
+	if ((d->rl_handshake = ratelimit_new(LOG_BURST,
+	    LOG_INTERVAL_MS)) == NULL ||
+	    (d->rl_refusal = ratelimit_new(LOG_BURST, LOG_INTERVAL_MS)) ==
+	    NULL || (d->rl_zap = ratelimit_new(LOG_BURST,
+	    LOG_INTERVAL_MS)) == NULL || (d->rl_storage = ratelimit_new(
+	    LOG_BURST, LOG_INTERVAL_MS)) == NULL)
+		return kp_fail(err, KP_ERR_NOMEM, "out of memory");
+	return 0;
+}
+
+static void
+s_limits_destroy(kpd_t *d)
+{
+	ratelimit_destroy(&d->rl_handshake);
+	ratelimit_destroy(&d->rl_refusal);
+	ratelimit_destroy(&d->rl_zap);
+	ratelimit_destroy(&d->rl_storage);
+	inbound_caps_destroy(d);
+}
+
 /* Everything after the config: policy, chain, store, sockets. */
 static int
 s_start(kpd_t *d, kp_err_t *err)
@@ -234,6 +359,8 @@ s_start(kpd_t *d, kp_err_t *err)
 	int problems = 0;
 
 	d->started_ms = kp_now_ms();
+	if (s_lock_state(d, err) != 0 || s_limits_new(d, err) != 0)
+		return -1;
 	if (policy_load(d->cfg.policy, &d->policy, s_report_policy, NULL,
 	    &problems, err) != 0)
 		return -1;
@@ -259,8 +386,8 @@ s_start(kpd_t *d, kp_err_t *err)
 		return kp_fail(err, KP_ERR_IO, "cannot create a ZeroMQ context");
 	if (s_zap_open(d, err) != 0 || s_api_open(d, err) != 0)
 		return -1;
-	if (!s_is_auditor(d) && (s_router_open(d, err) != 0 ||
-	    outbound_links_open(d, err) != 0))
+	if (!s_is_auditor(d) && (s_router_open(d, BIND_TRIES_START,
+	    err) != 0 || outbound_links_open(d, err) != 0))
 		return -1;
 	return 0;
 }
@@ -272,8 +399,7 @@ s_stop(kpd_t *d)
 		ledger_sign_head(d, false);  /* a head for the whole log */
 	ledger_close(d);
 	outbound_links_close(d);
-	kpd_close(&d->router_mon);
-	kpd_close(&d->router);
+	kpd_close_monitored(&d->router, &d->router_mon);
 	kpd_close(&d->api);
 	kpd_close(&d->zap);
 	if (d->zctx != NULL)
@@ -284,6 +410,45 @@ s_stop(kpd_t *d)
 	d->storage_key = NULL;
 	chain_close(&d->chain);
 	policy_destroy(&d->policy);
+	s_limits_destroy(d);
+	if (d->lock_fd >= 0)
+		close(d->lock_fd);  /* last: the state is left alone now */
+	d->lock_fd = -1;
+}
+
+/*
+ * Our own certificate is revoked: stop.  Going on would mean signing
+ * receipts, tree heads and envelopes with a key the chain has withdrawn
+ * (partners refuse them, but our own audit log would go on under it).
+ * Staying up without signing was rejected: the API would accept sends
+ * that can never leave.  Start refuses a revoked certificate too, so the
+ * daemon stays down until the organisation has a valid one.
+ */
+static void
+s_own_cert_revoked(kpd_t *d, const kp_err_t *e)
+{
+	log_warnx("reload: our own certificate is revoked (%s); stopping: a "
+	    "revoked organisation signs nothing.  Pending events stay in the "
+	    "outbox; start again with a new certificate", e->msg);
+	d->stopping = true;
+	d->exit_status = 3;
+}
+
+/* Put the new chain's sockets in force; never fatal (issue 9 item 3). */
+static void
+s_reopen_sockets(kpd_t *d)
+{
+	kp_err_t e;
+
+	if (s_is_auditor(d))
+		return;
+	if (s_router_open(d, BIND_TRIES_RELOAD, &e) != 0) {
+		d->rebind_at_ms = kp_now_ms() + REBIND_INTERVAL_MS;
+		log_warnx("reload: %s; still sending and serving the API, "
+		    "binding again every %d ms", e.msg, REBIND_INTERVAL_MS);
+	}
+	if (outbound_links_open(d, &e) != 0)
+		log_warnx("reload: %s; events stay queued", e.msg);
 }
 
 /*
@@ -292,6 +457,8 @@ s_stop(kpd_t *d)
  * anew so every partner re-authenticates against the new directory (a
  * revoked partner's open connection is dropped), and the links are
  * rebuilt; the outbox is untouched and resends whatever was in flight.
+ * Nothing here ends the process, except our own certificate being
+ * revoked (s_own_cert_revoked).
  */
 static void
 s_reload(kpd_t *d)
@@ -309,6 +476,10 @@ s_reload(kpd_t *d)
 	    s_audit_load(d, pol, &e) != 0) {
 		chain_close(&fresh);
 		policy_destroy(&pol);
+		if (e.code == KP_ERR_CERT_REVOKED) {
+			s_own_cert_revoked(d, &e);
+			return;
+		}
 		log_warnx("reload failed, keeping the running chain and policy: "
 		    "%s", e.msg);
 		sd_notify(0, "READY=1");
@@ -317,13 +488,11 @@ s_reload(kpd_t *d)
 	policy_destroy(&d->policy);
 	d->policy = pol;
 	outbound_links_close(d);
-	kpd_close(&d->router_mon);
-	kpd_close(&d->router);
+	kpd_close_monitored(&d->router, &d->router_mon);
+	d->listening = false;
 	chain_close(&d->chain);
 	d->chain = fresh;
-	if (!s_is_auditor(d) && (s_router_open(d, &e) != 0 ||
-	    outbound_links_open(d, &e) != 0))
-		fatalx("reload: %s", e.msg);
+	s_reopen_sockets(d);
 	log_info("reload: %zu partners, %d refused",
 	    directory_count(d->chain->dir), d->chain->n_problems);
 	sd_notify(0, "READY=1");
@@ -431,10 +600,14 @@ s_loop(kpd_t *d, int sigfd)
 		if (!d->stopping)
 			s_dispatch(d, it, n);
 		free(it);
+		if (d->stopping)
+			break;
+		s_rebind_tick(d);
 		retention_tick(d);
 		ledger_tick(d);
 		cases_tick(d);
-		if (d->router != NULL) {
+		if (!s_is_auditor(d)) {
+			outbound_links_tick(d);
 			outbound_expire(d);
 			if (outbound_wait_ms(d, 1) == 0)
 				outbound_send_due(d);
@@ -449,20 +622,23 @@ s_loop(kpd_t *d, int sigfd)
 
 static int
 s_parse_args(int argc, char **argv, const char **config, int *check,
-    int *verbose)
+    int *verbose, bool *accept_damaged)
 {
 	static const struct option opts[] = {
 		{ "config", 1, NULL, 'c' }, { "check", 0, NULL, 'k' },
+		{ "accept-damaged-audit-log", 0, NULL, 'A' },
 		{ "verbose", 0, NULL, 'v' }, { "help", 0, NULL, 'h' },
 		{ "version", 0, NULL, 'V' }, { NULL, 0, NULL, 0 } };
 	int c;
 
 	*config = NULL;
 	*check = *verbose = 0;
+	*accept_damaged = false;
 	while ((c = getopt_long(argc, argv, "c:vh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'c': *config = optarg; break;
 		case 'k': *check = 1; break;
+		case 'A': *accept_damaged = true; break;
 		case 'v': (*verbose)++; break;
 		case 'h': fputs(s_usage, stdout); exit(0);
 		case 'V': printf("ketenpostd %s\n", KP_VERSION); exit(0);
@@ -482,10 +658,12 @@ main(int argc, char **argv)
 {
 	const char *config;
 	int check, verbose, sigfd, problems = 0;
+	bool accept_damaged;
 	kpd_t d;
 	kp_err_t e;
 
-	if (s_parse_args(argc, argv, &config, &check, &verbose) != 0)
+	if (s_parse_args(argc, argv, &config, &check, &verbose,
+	    &accept_damaged) != 0)
 		return 2;
 	if (sodium_init() < 0)
 		fatalx("libsodium failed to initialise");
@@ -493,6 +671,8 @@ main(int argc, char **argv)
 	if (check)
 		return s_check(config);
 	memset(&d, 0, sizeof(d));
+	d.lock_fd = -1;
+	d.accept_damaged_log = accept_damaged;
 	if (config_load(config, &d.cfg, s_report_config, NULL, &problems,
 	    &e) != 0)
 		return 1;
@@ -515,5 +695,5 @@ main(int argc, char **argv)
 	s_stop(&d);
 	close(sigfd);
 	log_info("stopped");
-	return 0;
+	return d.exit_status;
 }

@@ -77,6 +77,24 @@ kpd_close(void **sock_p)
 	*sock_p = NULL;
 }
 
+/*
+ * Close a monitored socket and its monitor.  The order matters: libzmq's
+ * I/O thread sends monitor events with a blocking send on the monitor's
+ * PAIR, also while a closed socket is still being torn down; with our
+ * reading end already closed that send waits for ever, and the I/O thread
+ * with it: every socket of the context stalls (API, links, listener).
+ * So the monitor is switched off first (zmq_socket_monitor with NULL
+ * stops it synchronously), then the socket is closed, then the PAIR.
+ */
+void
+kpd_close_monitored(void **sock_p, void **mon_p)
+{
+	if (*sock_p != NULL)
+		(void)zmq_socket_monitor(*sock_p, NULL, 0);
+	kpd_close(sock_p);
+	kpd_close(mon_p);
+}
+
 bool
 kpd_more(void *sock)
 {

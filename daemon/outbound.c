@@ -22,6 +22,18 @@
  *   4. pending, expired  -> dead, logged as a dead letter (outbound_expire)
  * Many events are in flight per partner at once (pipelining); the
  * receiver's duplicate elimination makes every resend harmless.
+ *
+ * A link itself (link_t) is:
+ *   a. connecting  -> up on a succeeded handshake (outbound_monitor);
+ *                     libzmq reconnects by itself after a lost connection
+ *   b. refused     -> a failed handshake (the partner's ZAP does not know
+ *                     our certificate yet, a protocol error): libzmq
+ *                     would give up; reopen_at_ms is set with the delivery
+ *                     backoff (s_link_refused), and outbound_links_tick
+ *                     then builds a fresh DEALER (s_link_reopen) -> a.
+ *   c. up          -> a on a disconnect.
+ * So a link recovers without a reload of this side once the partner
+ * accepts us; the warnings of a refusing partner are rate-limited.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -51,16 +63,23 @@ outbound_backoff_ms(const config_t *cfg, uint32_t attempts)
 	return t > 0 ? t : 1;
 }
 
+/* Events of a link's monitor: up, down, and every way a handshake can
+ * fail (after some of these libzmq gives the endpoint up for good). */
+#define LINK_EVENTS (ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_DISCONNECTED | \
+    ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL | \
+    ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH)
+/* Warnings per link: a burst, then one a minute with the count. */
+#define LINK_LOG_BURST 3
+#define LINK_LOG_INTERVAL_MS 60000
+
+/* The DEALER and its monitor of link l (oin, endpoint already set). */
 static int
-s_link_open(kpd_t *d, const partner_t *p, link_t *l, kp_err_t *err)
+s_link_sockets(kpd_t *d, const partner_t *p, link_t *l, kp_err_t *err)
 {
 	const identity_t *self = d->chain->self;
 	int one = 1, zero = 0, ivl = 100, ivl_max = 5000, hwm = 100000;
 	int64_t maxmsg = KP_MAX_RECEIPT + 16;
 
-	memset(l, 0, sizeof(*l));
-	snprintf(l->oin, sizeof(l->oin), "%s", partner_oin(p));
-	snprintf(l->endpoint, sizeof(l->endpoint), "%s", partner_endpoint(p));
 	l->dealer = zmq_socket(d->zctx, ZMQ_DEALER);
 	if (l->dealer == NULL ||
 	    zmq_setsockopt(l->dealer, ZMQ_CURVE_SERVERKEY,
@@ -78,15 +97,78 @@ s_link_open(kpd_t *d, const partner_t *p, link_t *l, kp_err_t *err)
 	    zmq_setsockopt(l->dealer, ZMQ_RECONNECT_IVL, &ivl, sizeof(ivl)) != 0 ||
 	    zmq_setsockopt(l->dealer, ZMQ_RECONNECT_IVL_MAX, &ivl_max,
 	    sizeof(ivl_max)) != 0 ||
-	    kpd_monitor_start(d, l->dealer, l->oin, ZMQ_EVENT_HANDSHAKE_SUCCEEDED |
-	    ZMQ_EVENT_DISCONNECTED, &l->monitor) != 0 ||
+	    kpd_monitor_start(d, l->dealer, l->oin, LINK_EVENTS,
+	    &l->monitor) != 0 ||
 	    zmq_connect(l->dealer, l->endpoint) != 0) {
-		kpd_close(&l->monitor);
-		kpd_close(&l->dealer);
+		kpd_close_monitored(&l->dealer, &l->monitor);
 		return kp_fail(err, KP_ERR_IO, "cannot open link to %s at %s: %s",
 		    l->oin, l->endpoint, zmq_strerror(zmq_errno()));
 	}
 	return 0;
+}
+
+static int
+s_link_open(kpd_t *d, const partner_t *p, link_t *l, kp_err_t *err)
+{
+	memset(l, 0, sizeof(*l));
+	snprintf(l->oin, sizeof(l->oin), "%s", partner_oin(p));
+	snprintf(l->endpoint, sizeof(l->endpoint), "%s", partner_endpoint(p));
+	if ((l->rl = ratelimit_new(LINK_LOG_BURST, LINK_LOG_INTERVAL_MS)) ==
+	    NULL)
+		return kp_fail(err, KP_ERR_NOMEM, "out of memory");
+	if (s_link_sockets(d, p, l, err) != 0) {
+		ratelimit_destroy(&l->rl);
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Rebuild a link whose handshake was refused: a fresh DEALER (and
+ * monitor) to the same partner, from the directory in force now.  libzmq
+ * does not reconnect an endpoint after the server refused the handshake
+ * (a ZAP 400, a protocol error): the session is terminated, not retried.
+ * Reconnecting the old socket (zmq_disconnect + zmq_connect) was rejected:
+ * whether the endpoint is still known to the socket after libzmq dropped
+ * its session depends on libzmq internals; a new socket does not.
+ */
+static void
+s_link_reopen(kpd_t *d, link_t *l)
+{
+	const peer_t *peer = directory_find(d->chain->dir, l->oin);
+	uint64_t sup = 0;
+	char note[64];
+	kp_err_t e;
+
+	l->reopen_at_ms = 0;
+	kpd_close_monitored(&l->dealer, &l->monitor);
+	if (peer == NULL) {
+		log_warnx("outbound: %s is no longer a verified partner; its "
+		    "link stays closed until a reload", l->oin);
+		return;
+	}
+	if (s_link_sockets(d, peer_partner(peer), l, &e) != 0) {
+		l->reopen_at_ms = kp_now_ms() + outbound_backoff_ms(&d->cfg,
+		    l->refusals);
+		if (ratelimit_allow(l->rl, kp_now_ms(), &sup))
+			log_warnx("outbound: %s; tried again later%s", e.msg,
+			    ratelimit_note(sup, note, sizeof(note)));
+		return;
+	}
+	log_debug("outbound: link to %s at %s re-established (after %u "
+	    "refused handshakes)", l->oin, l->endpoint, l->refusals);
+}
+
+void
+outbound_links_tick(kpd_t *d)
+{
+	uint64_t now = kp_now_ms();
+	size_t i;
+
+	for (i = 0; i < d->n_links; i++)
+		if (d->links[i].reopen_at_ms != 0 &&
+		    now >= d->links[i].reopen_at_ms)
+			s_link_reopen(d, &d->links[i]);
 }
 
 /* Should we deliver to this partner at all? */
@@ -131,8 +213,9 @@ outbound_links_close(kpd_t *d)
 	size_t i;
 
 	for (i = 0; i < d->n_links; i++) {
-		kpd_close(&d->links[i].monitor);
-		kpd_close(&d->links[i].dealer);
+		kpd_close_monitored(&d->links[i].dealer,
+		    &d->links[i].monitor);
+		ratelimit_destroy(&d->links[i].rl);
 	}
 	free(d->links);
 	d->links = NULL;
@@ -424,6 +507,41 @@ outbound_drain(kpd_t *d, link_t *l)
 	}
 }
 
+static const char *
+s_handshake_failure(uint16_t event)
+{
+	switch (event) {
+	case ZMQ_EVENT_HANDSHAKE_FAILED_AUTH:
+		return "refused by the partner: it does not (yet) know our "
+		    "certificate, or no longer";
+	case ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL:
+		return "protocol error: not the server key we have for it?";
+	default:
+		return "failed";
+	}
+}
+
+/* A handshake failed: rebuild the link after a backoff, whatever libzmq
+ * would have done (it gives some failures up for good). */
+static void
+s_link_refused(kpd_t *d, link_t *l, uint16_t event, const char *addr)
+{
+	uint64_t wait, sup = 0;
+	char note[64];
+
+	l->up = false;
+	if (l->refusals < 64)
+		l->refusals++;
+	wait = outbound_backoff_ms(&d->cfg, l->refusals);
+	l->reopen_at_ms = kp_now_ms() + wait;
+	if (ratelimit_allow(l->rl, kp_now_ms(), &sup))
+		log_warnx("outbound: handshake with %s at %s %s; link "
+		    "re-established in %llu ms (refusal %u)%s", l->oin,
+		    addr[0] ? addr : l->endpoint, s_handshake_failure(event),
+		    (unsigned long long)wait, l->refusals,
+		    ratelimit_note(sup, note, sizeof(note)));
+}
+
 void
 outbound_monitor(kpd_t *d, link_t *l)
 {
@@ -431,17 +549,25 @@ outbound_monitor(kpd_t *d, link_t *l)
 	char addr[256];
 	kp_err_t e;
 
-	while (kpd_monitor_read(l->monitor, &event, addr, sizeof(addr)) == 0) {
+	while (l->monitor != NULL &&
+	    kpd_monitor_read(l->monitor, &event, addr, sizeof(addr)) == 0) {
 		if (event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED) {
 			l->up = true;
+			l->refusals = 0;
+			l->reopen_at_ms = 0;
 			log_info("outbound: connected to %s at %s", l->oin, addr);
 			if (store_outbox_wake(d->store, l->oin, &e) != 0)
 				log_warnx("outbound: %s", e.msg);
 			d->outbound_dirty = true;
-		} else if (event == ZMQ_EVENT_DISCONNECTED && l->up) {
+		} else if (event == ZMQ_EVENT_DISCONNECTED) {
+			if (l->up)
+				log_info("outbound: disconnected from %s",
+				    l->oin);
 			l->up = false;
-			log_info("outbound: disconnected from %s", l->oin);
-		}
+		} else if (event == ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL ||
+		    event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL ||
+		    event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH)
+			s_link_refused(d, l, event, addr);
 	}
 }
 
@@ -501,8 +627,15 @@ uint64_t
 outbound_wait_ms(kpd_t *d, uint64_t cap_ms)
 {
 	uint64_t when = UINT64_MAX, now = kp_now_ms();
+	size_t i;
 	kp_err_t e;
 
+	/* a link waiting to be rebuilt must not wait for the poll timeout */
+	for (i = 0; i < d->n_links; i++)
+		if (d->links[i].reopen_at_ms != 0)
+			cap_ms = d->links[i].reopen_at_ms <= now ? 0 :
+			    (d->links[i].reopen_at_ms - now < cap_ms ?
+			    d->links[i].reopen_at_ms - now : cap_ms);
 	if (now < d->outbound_blocked_until)
 		return d->outbound_blocked_until - now < cap_ms ?
 		    d->outbound_blocked_until - now : cap_ms;

@@ -1650,6 +1650,42 @@ out:
 	return ret;
 }
 
+/* Run once at start (ledger_open checks the log), so prepared here rather
+ * than kept in s->st. */
+int
+store_audit_entries(store_t *s, int (*cb)(void *arg, uint64_t seq,
+    const uint8_t *entry, size_t len, const uint8_t leaf[32]), void *arg,
+    kp_err_t *err)
+{
+	sqlite3_stmt *st = NULL;
+	uint8_t leaf[32];
+	int rc, ret = -1;
+
+	if (sqlite3_prepare_v2(s->db, "SELECT seq, entry, leaf FROM audit "
+	    "ORDER BY seq", -1, &st, NULL) != SQLITE_OK) {
+		s_fail(s, err, "audit entries");
+		goto out;
+	}
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		s_col_blob(st, 2, leaf, 32);
+		if (cb(arg, s_col_u64(st, 0), sqlite3_column_blob(st, 1),
+		    (size_t)sqlite3_column_bytes(st, 1), leaf) != 0) {
+			kp_fail(err, KP_ERR_IO, "store: audit log is not "
+			    "contiguous at seq %llu", (unsigned long long)
+			    s_col_u64(st, 0));
+			goto out;
+		}
+	}
+	if (rc != SQLITE_DONE) {
+		s_fail(s, err, "audit entries");
+		goto out;
+	}
+	ret = 0;
+out:
+	sqlite3_finalize(st);
+	return ret;
+}
+
 static int
 s_head_bind(sqlite3_stmt *st, int first, uint64_t size, uint64_t time_ms,
     const uint8_t root[32], const uint8_t sig[64])

@@ -12,7 +12,11 @@
  * Everything else gets 400 and one log line with the reason.  Keys are
  * compared in constant time; no credential is ever logged (a refused key
  * is logged by its BLAKE2b fingerprint).  Peer input is never asserted on.
+ * Refusals are logged rate-limited (s_refused): a flood of strangers must
+ * not turn into a flood of log lines.
  */
+#include <stdarg.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <sodium.h>
@@ -34,6 +38,22 @@ struct zap_req {
 	uint8_t key[32];
 	size_t n_frames;
 };
+
+/* One refusal line, rate-limited with the count of those held back. */
+static void __attribute__((format(printf, 2, 3)))
+s_refused(kpd_t *d, const char *fmt, ...)
+{
+	char line[768], note[64];
+	uint64_t sup;
+	va_list ap;
+
+	if (!kpd_log_ok(d->rl_zap, &sup))
+		return;
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	log_warnx("%s%s", line, ratelimit_note(sup, note, sizeof(note)));
+}
 
 /* Copy frame i into buf (NUL-terminated if text). */
 static void
@@ -130,7 +150,7 @@ s_curve(kpd_t *d, const struct zap_req *r)
 	char fp[17];
 
 	if (strcmp(r->mechanism, "CURVE") != 0 || r->n_frames != 7) {
-		log_warnx("zap: refused connection from %s: mechanism %s is "
+		s_refused(d, "zap: refused connection from %s: mechanism %s is "
 		    "not CURVE", r->address, r->mechanism);
 		s_reply(d->zap, r, "400", "CURVE required", "");
 		return;
@@ -138,14 +158,14 @@ s_curve(kpd_t *d, const struct zap_req *r)
 	p = s_partner_by_key(d->chain->dir, r->key);
 	if (p == NULL) {
 		s_fingerprint(r->key, fp);
-		log_warnx("zap: refused connection from %s: client key %s is "
+		s_refused(d, "zap: refused connection from %s: client key %s is "
 		    "not the transport key of any verified partner "
 		    "(unknown, expired or revoked)", r->address, fp);
 		s_reply(d->zap, r, "400", "unknown client key", "");
 		return;
 	}
 	if (partner_role(p) == KP_ROLE_AUDITOR) {
-		log_warnx("zap: refused connection from %s: %s has role auditor",
+		s_refused(d, "zap: refused connection from %s: %s has role auditor",
 		    r->address, partner_oin(p));
 		s_reply(d->zap, r, "400", "auditors send nothing", "");
 		return;
@@ -161,7 +181,7 @@ zap_handle(kpd_t *d)
 	struct zap_req r;
 
 	if (s_read(d->zap, &r) != 0) {
-		log_warnx("zap: malformed ZAP request (%zu frames) refused",
+		s_refused(d, "zap: malformed ZAP request (%zu frames) refused",
 		    r.n_frames);
 		s_reply(d->zap, &r, "500", "malformed request", "");
 		return;
@@ -179,7 +199,7 @@ zap_handle(kpd_t *d)
 		s_reply(d->zap, &r, "200", "OK", "local");
 		return;
 	}
-	log_warnx("zap: refused connection from %s: domain '%s', mechanism %s",
+	s_refused(d, "zap: refused connection from %s: domain '%s', mechanism %s",
 	    r.address, r.domain, r.mechanism);
 	s_reply(d->zap, &r, "400", "no access", "");
 }

@@ -401,3 +401,95 @@ td_seal(struct chain *from, const td_chain_t *c, const char *to,
 	json_decref(j);
 	policy_destroy(&pol);
 }
+
+/* ---- helpers for link, lock and start-check tests (issue 9) ---- */
+
+void
+td_state_dir(const td_chain_t *c, const char *oin, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s/orgs/%s/state", c->dir, oin);
+}
+
+void
+td_org_own_chain(td_chain_t *c, td_org_t *o, const char *hidden_oin,
+    char *dir, size_t len)
+{
+	snprintf(dir, len, "%s-%s", c->dir, o->oin);
+	cr_assert_eq(test_sh("rm -rf '%s' && cp -a '%s' '%s' && rm -rf "
+	    "'%s/orgs/%s' && sed -i 's|^chain_dir = .*|chain_dir = %s|' '%s'",
+	    dir, c->dir, dir, dir, hidden_oin, dir, o->conf), 0);
+	snprintf(o->api, sizeof(o->api), "ipc://%s/orgs/%s/state/api.sock",
+	    dir, o->oin);
+}
+
+void
+td_chain_reveal(const td_chain_t *c, const char *dir, const char *oin)
+{
+	cr_assert_eq(test_sh("mkdir -p '%s/orgs/%s' && cp '%s/orgs/%s/cert.pem' "
+	    "'%s/orgs/%s/cert.pem.tmp' && mv '%s/orgs/%s/cert.pem.tmp' "
+	    "'%s/orgs/%s/cert.pem'", dir, oin, c->dir, oin, dir, oin, dir, oin,
+	    dir, oin), 0);
+}
+
+int
+td_wait_exit(td_org_t *o, int ms)
+{
+	int status = 0, waited = 0;
+	pid_t r;
+
+	for (;;) {
+		r = waitpid(o->pid, &status, WNOHANG);
+		if (r == o->pid) {
+			o->pid = 0;
+			return WIFEXITED(status) ? WEXITSTATUS(status) :
+			    128 + WTERMSIG(status);
+		}
+		if (waited >= ms)
+			return -1;
+		usleep(20000);
+		waited += 20;
+	}
+}
+
+size_t
+td_log_count(const td_org_t *o, const char *needle)
+{
+	char line[8192];
+	size_t n = 0;
+	FILE *f = fopen(o->log, "r");
+
+	if (f == NULL)
+		return 0;
+	while (fgets(line, sizeof(line), f) != NULL)
+		if (strstr(line, needle) != NULL)
+			n++;
+	fclose(f);
+	return n;
+}
+
+bool
+td_log_count_reaches(const td_org_t *o, const char *needle, size_t n,
+    int wait_ms)
+{
+	int waited = 0;
+
+	while (td_log_count(o, needle) < n) {
+		if (waited >= wait_ms)
+			return false;
+		usleep(50000);
+		waited += 50;
+	}
+	return true;
+}
+
+long
+td_sql_count(const char *state_dir, const char *where_sql)
+{
+	char out[256];
+
+	if (test_sh_output(out, sizeof(out), "sqlite3 -cmd '.timeout 5000' "
+	    "'%s/ketenpost.db' 'SELECT count(*) FROM %s;'", state_dir,
+	    where_sql) != 0)
+		return -1;
+	return strtol(out, NULL, 10);
+}

@@ -86,4 +86,26 @@ bool td_wait_settled(const td_org_t *o, int ms);
 Kp__Response *td_outbox(const td_org_t *o);
 Kp__Response *td_inbox(const td_org_t *o, bool all);
 
+/* Issue 9 helpers. */
+/* The state folder of oin in chain c (its default). */
+void td_state_dir(const td_chain_t *c, const char *oin, char *buf,
+    size_t len);
+/* Give o a copy of the chain folder of its own (OUT: dir), in which
+ * organisation hidden_oin does not exist: o's config and API path follow
+ * the copy.  Call before o was started. */
+void td_org_own_chain(td_chain_t *c, td_org_t *o, const char *hidden_oin,
+    char *dir, size_t len);
+/* Put oin's certificate (from c) into the chain copy dir, atomically. */
+void td_chain_reveal(const td_chain_t *c, const char *dir, const char *oin);
+/* Wait up to ms for o to exit: its exit status (128+signal), or -1 if
+ * it still runs. */
+int td_wait_exit(td_org_t *o, int ms);
+/* Lines of o's log containing needle; and wait until there are n. */
+size_t td_log_count(const td_org_t *o, const char *needle);
+bool td_log_count_reaches(const td_org_t *o, const char *needle, size_t n,
+    int wait_ms);
+/* SELECT count(*) FROM <from_sql> in the database of state_dir, with the
+ * sqlite3 shell; -1 on failure. */
+long td_sql_count(const char *state_dir, const char *from_sql);
+
 #endif
