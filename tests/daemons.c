@@ -493,3 +493,48 @@ td_sql_count(const char *state_dir, const char *where_sql)
 		return -1;
 	return strtol(out, NULL, 10);
 }
+
+pid_t
+td_spawn_arg(td_org_t *o, const char *arg)
+{
+	char prog[4096];
+	pid_t pid;
+	int fd;
+
+	snprintf(prog, sizeof(prog), "%s/ketenpostd", test_bin());
+	pid = fork();
+	cr_assert(pid >= 0, "fork failed");
+	if (pid == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		fd = open(o->log, O_WRONLY | O_CREAT | O_APPEND, 0600);
+		if (fd >= 0) {
+			dup2(fd, 2);
+			dup2(fd, 1);
+		}
+		execl(prog, prog, "--config", o->conf, "-v", arg, (char *)NULL);
+		_exit(127);
+	}
+	o->pid = pid;
+	return pid;
+}
+
+bool
+td_wait_api(td_org_t *o, int ms)
+{
+	Kp__Request req = KP__REQUEST__INIT;
+	Kp__Response *resp = NULL;
+	int waited = 0;
+
+	req.op_case = KP__REQUEST__OP_STATUS;
+	req.status = 1;
+	for (;;) {
+		if (td_call(o, &req, &resp, 200) == 0) {
+			kp__response__free_unpacked(resp, NULL);
+			return true;
+		}
+		if (waited >= ms || waitpid(o->pid, NULL, WNOHANG) != 0)
+			return false;
+		usleep(50000);
+		waited += 250;
+	}
+}

@@ -107,5 +107,9 @@ bool td_log_count_reaches(const td_org_t *o, const char *needle, size_t n,
 /* SELECT count(*) FROM <from_sql> in the database of state_dir, with the
  * sqlite3 shell; -1 on failure. */
 long td_sql_count(const char *state_dir, const char *from_sql);
+/* td_spawn with one more command-line argument. */
+pid_t td_spawn_arg(td_org_t *o, const char *arg);
+/* Wait (up to about ms) until o's API answers; false if it exited. */
+bool td_wait_api(td_org_t *o, int ms);
 
 #endif
