@@ -32,6 +32,8 @@
 /* libzmq drops (and disconnects) anything larger; between KP_MAX_ENVELOPE
  * and this a frame gets a signed `oversize` receipt instead. */
 #define KPD_FRAME_HARD_MAX (2 * 65536 + 1)
+/* Exit status when a reload found our own certificate revoked. */
+#define KPD_EXIT_REVOKED 3
 
 /* One outbound connection: a DEALER to a partner's listen endpoint. */
 typedef struct link {
@@ -79,7 +81,7 @@ typedef struct kpd {
 	ratelimit_t *rl_storage;   /* "the database refused" warnings */
 	void *refuse_caps;         /* inbound.c: stored refusals per partner */
 	bool stopping;
-	int exit_status;         /* main's, when stopping: 0, or 3 (revoked) */
+	int exit_status;         /* main's, when stopping: 0 or KPD_EXIT_REVOKED */
 } kpd_t;
 
 /* May a rate-limited warning be logged now?  OUT: *sup, the lines held

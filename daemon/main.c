@@ -395,8 +395,10 @@ s_start(kpd_t *d, kp_err_t *err)
 static void
 s_stop(kpd_t *d)
 {
-	if (d->ledger != NULL && d->chain != NULL)
-		ledger_sign_head(d, false);  /* a head for the whole log */
+	/* a head for the whole log; none under a revoked certificate */
+	if (d->ledger != NULL && d->chain != NULL &&
+	    d->exit_status != KPD_EXIT_REVOKED)
+		ledger_sign_head(d, false);
 	ledger_close(d);
 	outbound_links_close(d);
 	kpd_close_monitored(&d->router, &d->router_mon);
@@ -431,7 +433,7 @@ s_own_cert_revoked(kpd_t *d, const kp_err_t *e)
 	    "revoked organisation signs nothing.  Pending events stay in the "
 	    "outbox; start again with a new certificate", e->msg);
 	d->stopping = true;
-	d->exit_status = 3;
+	d->exit_status = KPD_EXIT_REVOKED;
 }
 
 /* Put the new chain's sockets in force; never fatal (issue 9 item 3). */

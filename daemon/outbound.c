@@ -35,6 +35,8 @@
  * So a link recovers without a reload of this side once the partner
  * accepts us; the warnings of a refusing partner are rate-limited.
  */
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -341,9 +343,15 @@ s_send_one(void *arg, const outbox_row_t *row, const uint8_t *env,
 static void
 s_blocked(kpd_t *d, const char *why)
 {
+	uint64_t sup;
+	char note[64];
+
 	d->outbound_blocked_until = kp_now_ms() + d->cfg.retry_initial_ms;
-	log_warnx("outbound: recording attempts failed (%s); sending paused "
-	    "for %llu ms", why, (unsigned long long)d->cfg.retry_initial_ms);
+	if (kpd_log_ok(d->rl_storage, &sup))
+		log_warnx("outbound: recording attempts failed (%s); sending "
+		    "paused for %llu ms%s", why, (unsigned long long)
+		    d->cfg.retry_initial_ms, ratelimit_note(sup, note,
+		    sizeof(note)));
 }
 
 void
@@ -376,18 +384,69 @@ outbound_send_due(kpd_t *d)
 	free(w.att);
 }
 
+/* Lines about what a transaction did, logged only once it committed
+ * (s_later_flush); a rolled-back batch is one warning instead. */
+#define LATER_LINE 320
+struct later {
+	char (*line)[LATER_LINE];
+	bool *warn;
+	size_t n, cap;
+};
+
+static void __attribute__((format(printf, 3, 4)))
+s_later(struct later *lt, bool warn, const char *fmt, ...)
+{
+	char (*grown)[LATER_LINE];
+	bool *gw;
+	size_t cap;
+	va_list ap;
+
+	if (lt->n == lt->cap) {
+		cap = lt->cap ? 2 * lt->cap : 16;
+		if ((grown = realloc(lt->line, cap * LATER_LINE)) == NULL)
+			return;  /* a line less, never a failed batch */
+		lt->line = grown;
+		if ((gw = realloc(lt->warn, cap * sizeof(*gw))) == NULL)
+			return;
+		lt->warn = gw;
+		lt->cap = cap;
+	}
+	va_start(ap, fmt);
+	vsnprintf(lt->line[lt->n], LATER_LINE, fmt, ap);
+	va_end(ap);
+	lt->warn[lt->n++] = warn;
+}
+
+/* Log the lines (committed: true) or drop them; free either way. */
+static void
+s_later_flush(struct later *lt, bool committed)
+{
+	size_t i;
+
+	for (i = 0; committed && i < lt->n; i++) {
+		if (lt->warn[i])
+			log_warnx("%s", lt->line[i]);
+		else
+			log_info("%s", lt->line[i]);
+	}
+	free(lt->line);
+	free(lt->warn);
+	memset(lt, 0, sizeof(*lt));
+}
+
 /* A partner applies another chain policy: name both hashes. */
 static void
-s_log_mismatch(kpd_t *d, link_t *l, const char *id, const receipt_t *r)
+s_log_mismatch(kpd_t *d, link_t *l, const char *id, const receipt_t *r,
+    struct later *lt)
 {
 	char ours[65], theirs[65] = "(not given)";
 
 	kp_hex(policy_hash(d->policy), 32, ours);
 	if (r->has_expected_policy_hash)
 		kp_hex(r->expected_policy_hash, 32, theirs);
-	log_warnx("event %s rejected by %s: policy_mismatch: we apply policy "
-	    "%s, %s applies %s; align the chain agreement", id, l->oin, ours,
-	    l->oin, theirs);
+	s_later(lt, true, "event %s rejected by %s: policy_mismatch: we apply "
+	    "policy %s, %s applies %s; align the chain agreement", id, l->oin,
+	    ours, l->oin, theirs);
 }
 
 /* The audit entry of a settled receipt (fail-closed: -1 fails the batch). */
@@ -423,7 +482,8 @@ s_audit_receipt(kpd_t *d, const receipt_t *r, uint64_t now)
 /* Settle one receipt frame received on link l; -1 if it could not be
  * recorded (then the whole batch of receipts is rolled back). */
 static int
-s_settle(kpd_t *d, link_t *l, const uint8_t *buf, size_t len, uint64_t now)
+s_settle(kpd_t *d, link_t *l, const uint8_t *buf, size_t len, uint64_t now,
+    struct later *lt)
 {
 	receipt_t r;
 	bool applied = false;
@@ -456,11 +516,12 @@ s_settle(kpd_t *d, link_t *l, const uint8_t *buf, size_t len, uint64_t now)
 	if (applied && s_audit_receipt(d, &r, now) != 0)
 		return -1;
 	if (applied && state == STORE_DELIVERED)
-		log_info("event %s delivered to %s (signed receipt)", id, l->oin);
+		s_later(lt, false, "event %s delivered to %s (signed receipt)",
+		    id, l->oin);
 	else if (applied && r.reason == KP__REASON__REASON_POLICY_MISMATCH)
-		s_log_mismatch(d, l, id, &r);
+		s_log_mismatch(d, l, id, &r, lt);
 	else if (applied)
-		log_warnx("event %s rejected by %s: %s", id, l->oin,
+		s_later(lt, true, "event %s rejected by %s: %s", id, l->oin,
 		    protobuf_c_enum_descriptor_get_value(&kp__reason__descriptor,
 		    r.reason) ? protobuf_c_enum_descriptor_get_value(
 		    &kp__reason__descriptor, r.reason)->name : "unknown");
@@ -473,11 +534,16 @@ outbound_drain(kpd_t *d, link_t *l)
 	uint64_t now = kp_now_ms();
 	unsigned n = 0;
 	int failed = 0;
+	uint64_t sup;
+	char note[64];
+	struct later lt = { 0 };
 	zmq_msg_t m;
 	kp_err_t e;
 
 	if (kpd_begin(d, &e) != 0) {
-		log_warnx("outbound: %s; receipts wait", e.msg);
+		if (kpd_log_ok(d->rl_storage, &sup))
+			log_warnx("outbound: %s; receipts wait%s", e.msg,
+			    ratelimit_note(sup, note, sizeof(note)));
 		usleep(100000);  /* the socket stays readable: do not spin */
 		return;
 	}
@@ -490,7 +556,7 @@ outbound_drain(kpd_t *d, link_t *l)
 		if (zmq_msg_size(&m) > 1 &&
 		    ((uint8_t *)zmq_msg_data(&m))[0] == KPD_FRAME_RECEIPT) {
 			if (s_settle(d, l, (uint8_t *)zmq_msg_data(&m) + 1,
-			    zmq_msg_size(&m) - 1, now) != 0)
+			    zmq_msg_size(&m) - 1, now, &lt) != 0)
 				failed = 1;
 		}
 		else
@@ -501,10 +567,14 @@ outbound_drain(kpd_t *d, link_t *l)
 	}
 	if (failed || kpd_commit(d, &e) != 0) {
 		kpd_rollback(d);
-		log_warnx("outbound: storing receipts failed (%s); the partner "
-		    "will send them again on our retry", failed ? "storage or "
-		    "audit log" : e.msg);
-	}
+		if (kpd_log_ok(d->rl_storage, &sup))
+			log_warnx("outbound: %u receipts not stored (%s); the "
+			    "partner will send them again on our retry%s", n,
+			    failed ? "storage or audit log" : e.msg,
+			    ratelimit_note(sup, note, sizeof(note)));
+		s_later_flush(&lt, false);
+	} else
+		s_later_flush(&lt, true);
 }
 
 static const char *
@@ -574,6 +644,8 @@ outbound_monitor(kpd_t *d, link_t *l)
 struct dead_walk {
 	kpd_t *d;
 	int failed;
+	size_t n;
+	struct later lt;
 };
 
 static int
@@ -586,8 +658,9 @@ s_dead(void *arg, const outbox_row_t *row, const uint8_t *env, size_t len)
 
 	(void)env;
 	(void)len;
-	log_warnx("event %s to %s expired after %u attempts: dead letter",
-	    kpd_id(row->event_id, id), row->to_oin, row->attempts);
+	w->n++;
+	s_later(&w->lt, true, "event %s to %s expired after %u attempts: dead "
+	    "letter", kpd_id(row->event_id, id), row->to_oin, row->attempts);
 	memset(&e, 0, sizeof(e));
 	e.kind = AUDIT_DEAD_LETTER;
 	e.direction = AUDIT_OUT;
@@ -608,7 +681,9 @@ void
 outbound_expire(kpd_t *d)
 {
 	uint64_t now = kp_now_ms();
-	struct dead_walk w = { d, 0 };
+	struct dead_walk w = { .d = d };
+	uint64_t sup;
+	char note[64];
 	kp_err_t e;
 
 	if (now < d->next_expire_ms)
@@ -619,8 +694,13 @@ outbound_expire(kpd_t *d)
 	if (store_outbox_expire(d->store, now, s_dead, &w, &e) != 0 ||
 	    w.failed || kpd_commit(d, &e) != 0) {
 		kpd_rollback(d);
-		log_warnx("outbound: expiring the outbox failed; retried later");
-	}
+		s_later_flush(&w.lt, false);
+		if (kpd_log_ok(d->rl_storage, &sup))
+			log_warnx("outbound: expiring %zu events failed; retried "
+			    "later%s", w.n, ratelimit_note(sup, note,
+			    sizeof(note)));
+	} else
+		s_later_flush(&w.lt, true);
 }
 
 uint64_t
