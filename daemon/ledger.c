@@ -352,6 +352,8 @@ ledger_append(kpd_t *d, audit_entry_t *e, kp_err_t *err)
 {
 	ledger_t *l = d->ledger;
 	uint8_t buf[AUDIT_ENTRY_MAX], (*grown)[32];
+	uint64_t sup;
+	char note[64];
 	size_t n = 0;
 
 	if (l->n_pending == l->cap_pending) {
@@ -373,9 +375,11 @@ ledger_append(kpd_t *d, audit_entry_t *e, kp_err_t *err)
 	    merkle_leaf_hash(buf, n, l->pending[l->n_pending]) != 0 ||
 	    store_audit_append(d->store, e->seq, buf, n,
 	    l->pending[l->n_pending], err) != 0) {
-		log_warnx("audit log: entry %llu not written (%s); the act it "
-		    "records is refused", (unsigned long long)e->seq,
-		    err->msg);
+		if (kpd_log_ok(d->rl_storage, &sup))
+			log_warnx("audit log: entry %llu not written (%s); the "
+			    "act it records is refused%s", (unsigned long long)
+			    e->seq, err->msg, ratelimit_note(sup, note,
+			    sizeof(note)));
 		return -1;
 	}
 	l->n_pending++;
@@ -443,6 +447,8 @@ ledger_sign_head(kpd_t *d, bool force)
 {
 	ledger_t *l = d->ledger;
 	audit_head_t h;
+	uint64_t sup;
+	char note[64];
 	kp_err_t e;
 
 	memset(&h, 0, sizeof(h));
@@ -455,7 +461,9 @@ ledger_sign_head(kpd_t *d, bool force)
 	    identity_sign_sk(d->chain->self)) != 0 ||
 	    store_head_put(d->store, h.size, h.time_ms, h.root, h.signature,
 	    &e) != 0) {
-		log_warnx("audit log: signing the tree head failed");
+		if (kpd_log_ok(d->rl_storage, &sup))
+			log_warnx("audit log: signing the tree head failed%s",
+			    ratelimit_note(sup, note, sizeof(note)));
 		return;
 	}
 	l->head = h;
