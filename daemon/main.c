@@ -8,6 +8,11 @@
  * committed before it is acknowledged, stopping (or being killed) at any
  * point loses nothing that anyone was told was accepted.  SIGHUP reloads
  * the chain (CA, CRL, partner certificates) without touching the outbox.
+ *
+ * Before it touches anything it locks the state folder (s_lock_state): a
+ * second daemon on the same state exits at once.  Once running, nothing
+ * but a signal or our own revoked certificate ends it: a reload that
+ * cannot bind keeps serving and binds again later (s_rebind_tick).
  */
 #include <errno.h>
 #include <getopt.h>
