@@ -41,9 +41,22 @@ static const char s_reconcile_help[] =
 "A and B are exports or state directories of two organisations' logs.\n"
 "Every event A sent to B must appear in B's log as received (receipt_sent\n"
 "or refusal_in) with the same envelope digest, and vice versa; A's\n"
-"receipt_received entry must carry the digest and reason of B's receipt.\n"
+"receipt_received entry must carry the digest and reason of B's receipt,\n"
+"and what both logged of the event (type, purpose, legal basis, policy\n"
+"hash, case pseudonym, field names) must be the same.\n"
 "Lists every discrepancy, one per line, and exits 1 if there is any.\n"
 "Reconcile does not check the logs' integrity: run `audit verify` first.\n";
+
+/* What one entry claims about the event itself: both sides log it, so a
+ * log rewritten (and re-signed) to change what was shared disagrees with
+ * the partner's.  Field names are kept as a digest: only equality counts. */
+struct claims {
+	bool known;                   /* the entry carries the metadata */
+	int event_type;
+	char purpose[65], legal_basis[65];
+	bool has_policy, has_case, has_fields;
+	uint8_t policy_hash[32], case_pseudonym[32], fields[32];
+};
 
 struct rec {
 	uint8_t id[16];
@@ -51,6 +64,7 @@ struct rec {
 	bool has_env, has_rcpt;
 	uint8_t env[32], rcpt[32];
 	int reason;
+	struct claims cl;
 };
 
 struct recs {
@@ -64,6 +78,26 @@ struct side {
 	const char *other;            /* the other side's OIN */
 	struct recs sends, recvs, rcpts, deads;
 };
+
+static void
+s_claims(const audit_entry_t *e, struct claims *cl)
+{
+	memset(cl, 0, sizeof(*cl));
+	/* a refusal before the envelope parsed has no metadata to compare */
+	cl->known = e->has_policy_hash || e->event_type != 0;
+	cl->event_type = e->event_type;
+	memcpy(cl->purpose, e->purpose, sizeof(cl->purpose));
+	memcpy(cl->legal_basis, e->legal_basis, sizeof(cl->legal_basis));
+	cl->has_policy = e->has_policy_hash;
+	memcpy(cl->policy_hash, e->policy_hash, 32);
+	cl->has_case = e->has_case_pseudonym;
+	memcpy(cl->case_pseudonym, e->case_pseudonym, 32);
+	/* a refusal_in records no field names: the event was not taken */
+	cl->has_fields = e->kind == AUDIT_SEND || e->kind == AUDIT_RECEIPT_SENT;
+	if (cl->has_fields && crypto_generichash(cl->fields, 32,
+	    (const uint8_t *)e->fields, strlen(e->fields), NULL, 0) != 0)
+		cl->has_fields = false;
+}
 
 static int
 s_recs_add(struct recs *r, const audit_entry_t *e)
@@ -85,6 +119,7 @@ s_recs_add(struct recs *r, const audit_entry_t *e)
 	x->has_rcpt = e->has_receipt_digest;
 	memcpy(x->rcpt, e->receipt_digest, 32);
 	x->reason = e->reason;
+	s_claims(e, &x->cl);
 	return 0;
 }
 
@@ -211,6 +246,52 @@ s_match_receipt(const struct side *x, const struct side *y,
 	return n;
 }
 
+static size_t
+s_claim_differs(const char *id, const char *what, const struct side *x,
+    const char *xv, const struct side *y, const char *yv)
+{
+	printf("claim differs for event %s: %s: %s logged %s, %s logged %s\n",
+	    id, what, x->label, xv, y->label, yv);
+	return 1;
+}
+
+/* What x logged sending (s) against what y logged receiving (r). */
+static size_t
+s_match_claims(const struct side *x, const struct side *y,
+    const struct claims *s, const struct claims *r, const char *id)
+{
+	char a[65], b[65];
+	size_t n = 0;
+
+	if (!s->known || !r->known)
+		return 0;
+	if (s->event_type != r->event_type) {
+		snprintf(a, sizeof(a), "%s", events_type_name(s->event_type));
+		snprintf(b, sizeof(b), "%s", events_type_name(r->event_type));
+		n += s_claim_differs(id, "event_type", x, a, y, b);
+	}
+	if (strcmp(s->purpose, r->purpose) != 0)
+		n += s_claim_differs(id, "purpose", x, s->purpose, y, r->purpose);
+	if (strcmp(s->legal_basis, r->legal_basis) != 0)
+		n += s_claim_differs(id, "legal_basis", x, s->legal_basis, y,
+		    r->legal_basis);
+	if (s->has_policy != r->has_policy || memcmp(s->policy_hash,
+	    r->policy_hash, 32) != 0)
+		n += s_claim_differs(id, "policy_hash", x, s_digest(s->has_policy,
+		    s->policy_hash, a), y, s_digest(r->has_policy,
+		    r->policy_hash, b));
+	if (s->has_case != r->has_case || memcmp(s->case_pseudonym,
+	    r->case_pseudonym, 32) != 0)
+		n += s_claim_differs(id, "case_pseudonym", x, s_digest(
+		    s->has_case, s->case_pseudonym, a), y, s_digest(r->has_case,
+		    r->case_pseudonym, b));
+	if (s->has_fields && r->has_fields && memcmp(s->fields, r->fields,
+	    32) != 0)
+		n += s_claim_differs(id, "fields", x, "one list of field names",
+		    y, "another");
+	return n;
+}
+
 /* Events x sent to y.  OUT: *events counted.  Returns discrepancies. */
 static size_t
 s_reconcile_dir(const struct side *x, const struct side *y, size_t *events)
@@ -243,6 +324,7 @@ s_reconcile_dir(const struct side *x, const struct side *y, size_t *events)
 			    s_digest(r->has_env, r->env, b));
 			n++;
 		}
+		n += s_match_claims(x, y, &s->cl, &r->cl, id);
 		n += s_match_receipt(x, y, r, id);
 	}
 	for (i = 0; i < y->recvs.n; i++) {

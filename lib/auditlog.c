@@ -165,6 +165,9 @@ s_entry_problem(const audit_entry_t *e)
 		    "names";
 	if (e->reason < 0 || e->reason > 0xffff)
 		return "reason out of range";
+	if (!s_printable(e->rule, strnlen(e->rule, sizeof(e->rule)),
+	    AUDIT_RULE_MAX))
+		return "rule is not printable ASCII of at most 128 characters";
 	return "";
 }
 
@@ -233,7 +236,8 @@ audit_entry_encode(const audit_entry_t *e, uint8_t *buf, size_t cap,
 	if (*(problem = s_entry_problem(e)) != '\0')
 		return kp_fail(err, KP_ERR_INVALID_ARG, "audit entry %llu: %s",
 		    (unsigned long long)e->seq, problem);
-	s_put_uint(&w, AUDIT_ENTRY_VERSION, 1);
+	s_put_uint(&w, e->rule[0] != '\0' ? AUDIT_ENTRY_VERSION_RULE :
+	    AUDIT_ENTRY_VERSION, 1);
 	s_put_uint(&w, e->seq, 8);
 	s_put_uint(&w, e->time_ms, 8);
 	s_put_uint(&w, (uint64_t)e->kind, 1);
@@ -250,6 +254,8 @@ audit_entry_encode(const audit_entry_t *e, uint8_t *buf, size_t cap,
 	s_put_opt(&w, e->has_envelope_digest, e->envelope_digest, 32);
 	s_put_opt(&w, e->has_receipt_digest, e->receipt_digest, 32);
 	s_put_uint(&w, (uint64_t)e->reason, 2);
+	if (e->rule[0] != '\0')
+		s_put_str(&w, e->rule, sizeof(e->rule));
 	if (w.over)
 		return kp_fail(err, KP_ERR_OVERSIZE, "audit entry %llu does "
 		    "not fit in %zu bytes", (unsigned long long)e->seq, cap);
@@ -378,10 +384,17 @@ audit_entry_decode(const uint8_t *buf, size_t len, audit_entry_t *e,
 		return kp_fail(err, KP_ERR_MALFORMED, "audit entry: %zu bytes, "
 		    "more than %d", len, AUDIT_ENTRY_MAX);
 	version = (unsigned)s_get_uint(&r, 1, "version");
-	if (r.bad == NULL && version != AUDIT_ENTRY_VERSION)
+	if (r.bad == NULL && version != AUDIT_ENTRY_VERSION &&
+	    version != AUDIT_ENTRY_VERSION_RULE)
 		return kp_fail(err, KP_ERR_SCHEMA_VERSION, "audit entry: "
-		    "version %u, expected %d", version, AUDIT_ENTRY_VERSION);
+		    "version %u, expected %d or %d", version,
+		    AUDIT_ENTRY_VERSION, AUDIT_ENTRY_VERSION_RULE);
 	s_decode_fields(&r, e);
+	if (version == AUDIT_ENTRY_VERSION_RULE) {
+		s_get_str(&r, e->rule, sizeof(e->rule), "rule");
+		if (r.bad == NULL && e->rule[0] == '\0')
+			r.bad = "rule (empty in a version 2 entry)";
+	}
 	if (r.bad != NULL)
 		return kp_fail(err, KP_ERR_MALFORMED, "audit entry: %s is "
 		    "truncated or has a wrong length", r.bad);
@@ -542,6 +555,7 @@ audit_entry_to_json(const audit_entry_t *e)
 	if (e->has_receipt_digest)
 		s_set_hex(o, "receipt_digest", e->receipt_digest, 32);
 	json_object_set_new(o, "reason", s_reason_json(e->reason));
+	s_set_str(o, "rule", e->rule);
 	return o;
 }
 
@@ -817,7 +831,7 @@ static const char *const s_entry_keys[] = {
 	"type", "seq", "time_ms", "time", "kind", "direction", "own_oin",
 	"partner_oin", "event_id", "event_type", "purpose", "legal_basis",
 	"policy_hash", "case_pseudonym", "fields", "envelope_digest",
-	"receipt_digest", "reason", NULL };
+	"receipt_digest", "reason", "rule", NULL };
 
 int
 audit_entry_from_json(const json_t *j, audit_entry_t *e, kp_err_t *err)
@@ -848,7 +862,8 @@ audit_entry_from_json(const json_t *j, audit_entry_t *e, kp_err_t *err)
 	    s_get_hex_opt(j, "envelope_digest", &e->has_envelope_digest,
 	    e->envelope_digest, 32, w, err) != 0 ||
 	    s_get_hex_opt(j, "receipt_digest", &e->has_receipt_digest,
-	    e->receipt_digest, 32, w, err) != 0)
+	    e->receipt_digest, 32, w, err) != 0 ||
+	    s_get_str_opt(j, "rule", e->rule, sizeof(e->rule), w, err) != 0)
 		return -1;
 	if (*(problem = s_entry_problem(e)) != '\0')
 		return kp_fail(err, KP_ERR_INVALID_ARG, "%s %llu: %s", w,

@@ -15,6 +15,10 @@
  *   str purpose | str legal_basis | bin policy_hash (0/32) |
  *   bin case_pseudonym (0/32) | str fields | bin envelope_digest (0/32) |
  *   bin receipt_digest (0/32) | u16 reason
+ * Version 2 is version 1 followed by `str rule` (1..128 printable ASCII
+ * bytes: the rule a refusal broke, e.g. "range:age_years", never a
+ * value); it is written exactly when an entry has a rule, so every entry
+ * still has one encoding.
  *
  * Signed tree head: Ed25519 over
  *   "ketenpost/v1/tree-head" (22 bytes) | u64 size | u64 time_ms |
@@ -37,7 +41,9 @@
 
 #include "kperr.h"
 
-#define AUDIT_ENTRY_VERSION 1
+#define AUDIT_ENTRY_VERSION 1   /* an entry without a rule */
+#define AUDIT_ENTRY_VERSION_RULE 2 /* version 1 + the refusal's rule */
+#define AUDIT_RULE_MAX 128       /* bytes of printable ASCII */
 #define AUDIT_ENTRY_MAX 2048
 #define AUDIT_FIELDS_MAX 512
 
@@ -79,6 +85,7 @@ typedef struct audit_entry {
 	bool has_receipt_digest;
 	uint8_t receipt_digest[32];
 	int reason;                 /* Kp__Reason, 0 none */
+	char rule[AUDIT_RULE_MAX + 1]; /* refusals: the rule broken, or "" */
 } audit_entry_t;
 
 typedef struct audit_head {

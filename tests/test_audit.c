@@ -126,6 +126,43 @@ s_round_trip(const audit_entry_t *e)
 	free(text);
 }
 
+/* A refusal's rule makes the entry version 2; without one it stays
+ * version 1, so every entry has one encoding and old logs still verify. */
+Test(audit, entry_with_rule_is_version_2)
+{
+	uint8_t a[AUDIT_ENTRY_MAX], b[AUDIT_ENTRY_MAX];
+	audit_entry_t e, d;
+	size_t na, nb;
+	kp_err_t err;
+
+	s_full_entry(&e);
+	nb = s_enc(&e, b);
+	cr_assert_eq(b[0], 1);
+	strcpy(e.rule, "range:age_years");
+	na = s_enc(&e, a);
+	cr_assert_eq(a[0], 2);
+	cr_assert_eq(na, nb + 2 + strlen("range:age_years"));
+	cr_assert_eq(memcmp(a + 1, b + 1, nb - 1), 0, "version 2 extends 1");
+	cr_assert_eq(audit_entry_decode(a, na, &d, &err), 0, "%s", err.msg);
+	cr_assert_str_eq(d.rule, "range:age_years");
+	s_round_trip(&e);
+	/* a version 2 entry without its rule, or a truncated rule: refused */
+	a[0] = 2;
+	cr_assert_eq(audit_entry_decode(b + 0, nb, &d, &err), 0);
+	memcpy(a, b, nb);
+	a[0] = 2;
+	a[nb] = 0;
+	a[nb + 1] = 0;
+	cr_assert_eq(audit_entry_decode(a, nb + 2, &d, &err), -1);
+	cr_assert_eq(audit_entry_decode(a, nb, &d, &err), -1);
+	a[0] = 3;
+	cr_assert_eq(audit_entry_decode(a, nb, &d, &err), -1);
+	cr_assert_eq(err.code, KP_ERR_SCHEMA_VERSION);
+	/* no value-bearing control bytes in a rule */
+	strcpy(e.rule, "range\n");
+	cr_assert_eq(audit_entry_encode(&e, a, sizeof(a), &na, &err), -1);
+}
+
 Test(audit, entry_round_trips)
 {
 	audit_entry_t e;
@@ -1389,6 +1426,66 @@ Test(audit, reconcile_lists_every_discrepancy)
 	    p.out);
 	s_has(&p, "receipt missing in A: event");
 	s_has(&p, "1 discrepancy in 9 events");
+	s_pair_done(&p);
+}
+
+/* The line of the first entry of `kind` for event id. */
+static size_t
+s_kind_line(const struct lines *x, const char *kind, const char *id)
+{
+	char k[64], e[80];
+	size_t i;
+
+	snprintf(k, sizeof(k), "\"kind\":\"%s\"", kind);
+	snprintf(e, sizeof(e), "\"event_id\":\"%s\"", id);
+	for (i = 0; i < x->n; i++)
+		if (strstr(x->l[i], k) != NULL && strstr(x->l[i], e) != NULL)
+			return i;
+	cr_assert_fail("no %s entry for %s", kind, id);
+	return 0;
+}
+
+/* An organisation that rewrites (and re-signs) what its own log says it
+ * sent is contradicted by the partner's log: every claim is compared. */
+Test(audit, reconcile_compares_every_claim)
+{
+	struct pair p;
+	struct lines x;
+	char a2[400], id[4][KP_UUID_TEXT_LEN + 1], line[512];
+	uint8_t raw[16];
+	size_t i;
+
+	s_pair(&p, false);
+	for (i = 0; i < 4; i++) {
+		s_id(raw, 1, (int)i + 1);
+		kp_uuid_format(raw, id[i]);
+	}
+	snprintf(a2, sizeof(a2), "%s/a2.jsonl", p.tmp);
+	s_lines_read(p.a_x, &x);
+	s_set(&x, s_kind_line(&x, "send", id[0]), "fields",
+	    json_pack("[s]", "route"));
+	s_set(&x, s_kind_line(&x, "send", id[1]), "purpose",
+	    json_string("mas.other"));
+	s_set(&x, s_kind_line(&x, "send", id[2]), "case_pseudonym", json_string(
+	    "5555555555555555555555555555555555555555555555555555555555555555"));
+	s_set(&x, s_kind_line(&x, "send", id[3]), "legal_basis",
+	    json_string("elsewhere"));
+	s_lines_write(a2, &x);
+	cr_assert_eq(s_run(&p, "audit reconcile %s %s", a2, p.b_x), 1, "%s",
+	    p.out);
+	snprintf(line, sizeof(line), "claim differs for event %s: fields:",
+	    id[0]);
+	s_has(&p, line);
+	snprintf(line, sizeof(line), "claim differs for event %s: purpose: A "
+	    "logged mas.other, B logged ", id[1]);
+	s_has(&p, line);
+	snprintf(line, sizeof(line), "claim differs for event %s: "
+	    "case_pseudonym: A logged 5555", id[2]);
+	s_has(&p, line);
+	snprintf(line, sizeof(line), "claim differs for event %s: legal_basis: "
+	    "A logged elsewhere", id[3]);
+	s_has(&p, line);
+	s_has(&p, "4 discrepancies in 9 events");
 	s_pair_done(&p);
 }
 
