@@ -136,12 +136,16 @@ s_export(int argc, char **argv)
 /* ====================================================================== */
 
 static const char s_verify_help[] =
-"usage: ketenpost audit verify STATE_DIR|EXPORT_FILE [--ca CA_FILE]\n"
+"usage: ketenpost audit verify STATE_DIR|EXPORT_FILE\n"
+"                              [--ca CA_FILE [--crl CRL_FILE]] [--strict]\n"
 "Recompute the Merkle tree from the entries, check that seqs run from 0\n"
 "without gaps, that every signed tree head is signed by the log's\n"
 "organisation (its certificate; with --ca also issued by that chain CA)\n"
 "and matches the recomputed root of its size, and that successive heads\n"
-"are consistent.  Exit 0 if all holds; otherwise one line naming the\n"
+"are consistent.  With --ca every head must also have been signed within\n"
+"the certificate's validity, and with --crl before its revocation.\n"
+"--strict also fails on entries after the last signed head and on times\n"
+"that go backwards.  Exit 0 if all holds; otherwise one line naming the\n"
 "first bad entry (seq) or head (size), exit 1.\n";
 
 static void
@@ -173,12 +177,13 @@ s_verify(int argc, char **argv)
 	struct opts o;
 	int rc;
 
-	if ((rc = auditopt_parse(argc, argv, "verify", s_verify_help, O_CA, 1, &o)) != 0)
+	if ((rc = auditopt_parse(argc, argv, "verify", s_verify_help,
+	    O_CA | O_CRL | O_STRICT, 1, &o)) != 0)
 		return rc < 0 ? 0 : rc;
 	if ((rc = auditsrc_open(o.args[0], &s)) != 0)
 		return rc;
 	if ((rc = auditsrc_refuse_filtered(s, "verify")) == 0 &&
-	    (rc = auditver_init(&v, s, o.ca)) == 0 &&
+	    (rc = auditver_init(&v, s, &o)) == 0 &&
 	    (rc = auditsrc_run(s, &v, NULL, NULL)) == 0)
 		s_verified_line(s, &v);
 	auditver_free(&v);
@@ -311,7 +316,8 @@ s_proof(int argc, char **argv)
 	struct opts o;
 	int rc;
 
-	if ((rc = auditopt_parse(argc, argv, "proof", s_proof_help, O_CA, 2, &o)) != 0)
+	if ((rc = auditopt_parse(argc, argv, "proof", s_proof_help,
+	    O_CA | O_CRL, 2, &o)) != 0)
 		return rc < 0 ? 0 : rc;
 	if (kp_uuid_parse(o.args[1], c.id) != 0)
 		return cli_usage_error("audit proof", "'%s' is not an event id",
@@ -319,7 +325,7 @@ s_proof(int argc, char **argv)
 	if ((rc = auditsrc_open(o.args[0], &s)) != 0)
 		return rc;
 	if ((rc = auditsrc_refuse_filtered(s, "proof")) == 0 &&
-	    (rc = auditver_init(&v, s, o.ca)) == 0 &&
+	    (rc = auditver_init(&v, s, &o)) == 0 &&
 	    (rc = auditsrc_run(s, &v, s_proof_item, &c)) == 0) {
 		char id[KP_UUID_TEXT_LEN + 1];
 
@@ -505,6 +511,7 @@ static const struct {
 	{ "check-proof", s_check_proof, "check an inclusion proof file" },
 	{ "reconcile", audit_cmd_reconcile, "match two organisations' logs" },
 	{ "witness", audit_cmd_witness, "check the heads a partner holds of the log" },
+	{ "heads", audit_cmd_heads, "the heads of a partner's log held here" },
 	{ "report", audit_cmd_report, "counts for the accountability report" },
 };
 

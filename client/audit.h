@@ -67,6 +67,12 @@ struct ver {
 	const char *path;
 	const char *oin;
 	uint8_t pk[32];
+	bool strict;                  /* --strict: unsigned tail, time order */
+	bool check_validity;          /* --ca: heads within the validity */
+	uint64_t not_before_ms, not_after_ms;
+	bool revoked;                 /* --crl: the certificate is revoked */
+	uint64_t revoked_ms;          /* ... since then */
+	uint64_t last_time_ms;        /* of the previous entry (strict) */
 	merkle_t *tree;
 	audit_head_t *heads;          /* every head seen, increasing size */
 	size_t n_heads, cap, n_checked;
@@ -75,13 +81,14 @@ struct ver {
 typedef int (*auditsrc_item_cb)(void *arg, const struct item *it);
 
 struct opts {
-	const char *ca, *heads, *from, *to;
-	bool json;
+	const char *ca, *crl, *heads, *from, *to, *of;
+	bool json, strict;
 	int n_args;
 	char **args;
 };
 
-enum { O_CA = 1, O_HEADS = 2, O_RANGE = 4, O_JSON = 8 };
+enum { O_CA = 1, O_HEADS = 2, O_RANGE = 4, O_JSON = 8, O_CRL = 16,
+    O_STRICT = 32, O_OF = 64 };
 
 /* Sources (auditsrc.c). */
 bool auditsrc_is_dir(const char *path);
@@ -112,7 +119,11 @@ int auditcert_key(const char *pem, const char *oin, const char *ca_file,
     const char *what, uint8_t pk[32]);
 
 /* The verifier. */
-int auditver_init(struct ver *v, const struct src *s, const char *ca_file);
+/* With o->ca the certificate must chain to that CA and every head must be
+ * signed within its validity; with o->crl (needs o->ca) before any
+ * revocation; o->strict also fails on entries no head covers and on
+ * times that go backwards. */
+int auditver_init(struct ver *v, const struct src *s, const struct opts *o);
 void auditver_free(struct ver *v);
 /* A consistency proof from the recomputed tree, checked against the two
  * signed roots. */
@@ -128,6 +139,7 @@ int auditopt_parse(int argc, char **argv, const char *cmd, const char *help,
 /* The subcommands in their own files. */
 int audit_cmd_reconcile(int argc, char **argv);
 int audit_cmd_witness(int argc, char **argv);
+int audit_cmd_heads(int argc, char **argv);
 int audit_cmd_report(int argc, char **argv);
 
 #endif

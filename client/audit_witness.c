@@ -194,7 +194,7 @@ audit_cmd_witness(int argc, char **argv)
 	if ((rc = auditsrc_open(o.args[0], &s)) != 0)
 		return rc;
 	if ((rc = auditsrc_refuse_filtered(s, "witness")) != 0 ||
-	    (rc = auditver_init(&v, s, o.ca)) != 0 ||
+	    (rc = auditver_init(&v, s, &o)) != 0 ||
 	    (rc = auditsrc_run(s, &v, NULL, NULL)) != 0)
 		goto out;
 	rc = auditsrc_is_dir(o.heads) ? s_witness_db(o.heads, s->oin, &w) :
@@ -216,5 +216,55 @@ out:
 	free(w.a);
 	auditver_free(&v);
 	auditsrc_close(&s);
+	return rc;
+}
+
+static const char s_heads_help[] =
+"usage: ketenpost audit heads STATE_DIR --of OIN\n"
+"Print, as JSON lines of \"tree_head\" objects (docs/AUDIT.md §6), the\n"
+"signed heads of OIN's log that this organisation witnessed (each was\n"
+"verified on arrival).  Hand the output to OIN's auditor, who runs\n"
+"`audit witness OIN_EXPORT --heads FILE`: no other part of this state\n"
+"directory is needed.\n";
+
+int
+audit_cmd_heads(int argc, char **argv)
+{
+	struct heads w = { 0 };
+	struct opts o;
+	json_t *j;
+	char *text;
+	size_t i;
+	int rc;
+
+	if ((rc = auditopt_parse(argc, argv, "heads", s_heads_help, O_OF, 1,
+	    &o)) != 0)
+		return rc < 0 ? 0 : rc;
+	if (!kp_oin_valid(o.of))
+		return cli_usage_error("audit heads", "--of %s is not an OIN "
+		    "(20 digits)", o.of);
+	if (!auditsrc_is_dir(o.args[0]))
+		return cli_error("%s is not a state directory", o.args[0]);
+	if ((rc = s_witness_db(o.args[0], o.of, &w)) != 0)
+		goto out;
+	if (w.n == 0) {
+		rc = cli_error("%s holds no heads of the log of %s", o.args[0],
+		    o.of);
+		goto out;
+	}
+	for (i = 0; i < w.n; i++) {
+		if ((j = audit_head_to_json(&w.a[i])) == NULL ||
+		    (text = json_dumps(j, JSON_COMPACT |
+		    JSON_PRESERVE_ORDER)) == NULL) {
+			json_decref(j);
+			rc = cli_error("out of memory");
+			goto out;
+		}
+		printf("%s\n", text);
+		free(text);
+		json_decref(j);
+	}
+out:
+	free(w.a);
 	return rc;
 }

@@ -648,13 +648,109 @@ auditver_free(struct ver *v)
 	v->heads = NULL;
 }
 
+/* An ASN1_TIME as ms since the epoch; false if it cannot be read. */
+static bool
+s_asn1_ms(const ASN1_TIME *t, uint64_t *ms)
+{
+	struct tm tm;
+	time_t s;
+
+	if (t == NULL || ASN1_TIME_to_tm(t, &tm) != 1 || (s = timegm(&tm)) < 0)
+		return false;
+	*ms = (uint64_t)s * 1000u;
+	return true;
+}
+
+/* The CRL in crl_file, signed by the CA in ca_file.  OUT: *revoked and
+ * *since for certificate x.  0, or an exit status after the message. */
+static int
+s_crl_check(X509 *x, const char *ca_file, const char *crl_file,
+    bool *revoked, uint64_t *since)
+{
+	X509_CRL *crl = NULL;
+	X509_REVOKED *r = NULL;
+	X509 *ca = NULL;
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	BIO *b = NULL;
+	int rc = EXIT_REFUSED;
+
+	*revoked = false;
+	if (kp_read_file(ca_file, S_CERT_MAX, &buf, &len) != 0 ||
+	    (ca = s_x509_pem((char *)buf, len)) == NULL) {
+		cli_error("--ca %s: not a readable PEM certificate", ca_file);
+		goto out;
+	}
+	free(buf);
+	buf = NULL;
+	if (kp_read_file(crl_file, 1 << 24, &buf, &len) != 0 ||
+	    (b = BIO_new_mem_buf(buf, (int)len)) == NULL ||
+	    (crl = PEM_read_bio_X509_CRL(b, NULL, NULL, NULL)) == NULL) {
+		cli_error("--crl %s: not a readable PEM CRL", crl_file);
+		goto out;
+	}
+	if (X509_CRL_verify(crl, X509_get0_pubkey(ca)) != 1) {
+		cli_error("--crl %s: not signed by the CA in %s", crl_file,
+		    ca_file);
+		goto out;
+	}
+	if (X509_CRL_get0_by_cert(crl, &r, x) == 1) {
+		*revoked = true;
+		if (!s_asn1_ms(X509_REVOKED_get0_revocationDate(r), since)) {
+			cli_error("--crl %s: unreadable revocation date", crl_file);
+			goto out;
+		}
+	}
+	rc = 0;
+out:
+	X509_CRL_free(crl);
+	BIO_free(b);
+	X509_free(ca);
+	free(buf);
+	ERR_clear_error();
+	return rc;
+}
+
+/* With --ca: the validity window (and with --crl the revocation) of the
+ * log's certificate, which every head's time must respect. */
+static int
+s_ver_cert_window(struct ver *v, const char *pem, const struct opts *o)
+{
+	X509 *x = s_x509_pem(pem, strlen(pem));
+	int rc = EXIT_REFUSED;
+
+	if (x == NULL)
+		return cli_error("%s: the certificate is not PEM", v->path);
+	if (!s_asn1_ms(X509_get0_notBefore(x), &v->not_before_ms) ||
+	    !s_asn1_ms(X509_get0_notAfter(x), &v->not_after_ms)) {
+		cli_error("%s: the certificate's validity cannot be read",
+		    v->path);
+		goto out;
+	}
+	v->check_validity = true;
+	if (o->crl != NULL && s_crl_check(x, o->ca, o->crl, &v->revoked,
+	    &v->revoked_ms) != 0)
+		goto out;
+	rc = 0;
+out:
+	X509_free(x);
+	ERR_clear_error();
+	return rc;
+}
+
 int
-auditver_init(struct ver *v, const struct src *s, const char *ca_file)
+auditver_init(struct ver *v, const struct src *s, const struct opts *o)
 {
 	memset(v, 0, sizeof(*v));
 	v->path = s->path;
 	v->oin = s->oin;
-	if (auditcert_key(s->cert, s->oin, ca_file, s->path, v->pk) != 0)
+	v->strict = o->strict;
+	if (o->crl != NULL && o->ca == NULL)
+		return cli_error("--crl needs --ca: the CRL is checked against "
+		    "the chain CA");
+	if (auditcert_key(s->cert, s->oin, o->ca, s->path, v->pk) != 0)
+		return EXIT_REFUSED;
+	if (o->ca != NULL && s_ver_cert_window(v, s->cert, o) != 0)
 		return EXIT_REFUSED;
 	if ((v->tree = merkle_new()) == NULL)
 		return cli_error("out of memory");
@@ -678,18 +774,51 @@ auditver_consistent(merkle_t *t, const audit_head_t *old, const audit_head_t *ne
 	return ok;
 }
 
+/* A head's time against the certificate (--ca, --crl) and, strictly,
+ * against the head before it. */
+static int
+s_ver_head_time(const struct ver *v, size_t i, const char *where)
+{
+	const audit_head_t *h = &v->heads[i];
+	char t[32], a[32], b[32];
+
+	kp_time_format(h->time_ms, t);
+	if (v->check_validity && (h->time_ms < v->not_before_ms ||
+	    h->time_ms > v->not_after_ms)) {
+		kp_time_format(v->not_before_ms, a);
+		kp_time_format(v->not_after_ms, b);
+		return cli_error("%s: head size %llu%s: signed at %s, outside "
+		    "the certificate's validity %s .. %s", v->path,
+		    (ull)h->size, where, t, a, b);
+	}
+	if (v->revoked && h->time_ms >= v->revoked_ms) {
+		kp_time_format(v->revoked_ms, a);
+		return cli_error("%s: head size %llu%s: signed at %s, after the "
+		    "certificate was revoked at %s", v->path, (ull)h->size,
+		    where, t, a);
+	}
+	if (v->strict && i > 0 && h->time_ms < v->heads[i - 1].time_ms)
+		return cli_error("%s: head size %llu%s: signed at %s, before the "
+		    "head it follows (--strict: time went backwards)", v->path,
+		    (ull)h->size, where, t);
+	return 0;
+}
+
 static int
 s_ver_check_head(struct ver *v, size_t i, const char *where)
 {
 	const audit_head_t *h = &v->heads[i];
 	uint64_t from = i > 0 ? v->heads[i - 1].size : 0;
 	uint8_t root[32];
+	int rc;
 
 	if (audit_head_verify(h, v->oin, v->pk) != 0)
 		return cli_error("%s: head size %llu%s: bad signature: not "
 		    "signed by the key of %s's certificate (forged, altered, "
 		    "or signed by another organisation)", v->path,
 		    (ull)h->size, where, v->oin);
+	if ((rc = s_ver_head_time(v, i, where)) != 0)
+		return rc;
 	if (merkle_root(v->tree, h->size, root) != 0)
 		return cli_error("out of memory");
 	if (sodium_memcmp(root, h->root, 32) != 0)
@@ -726,6 +855,11 @@ s_ver_entry(struct ver *v, const struct item *it)
 		return cli_error("%s: entry seq %llu%s: own_oin %s is not the "
 		    "log's organisation %s", v->path, (ull)e->seq, it->where,
 		    e->own_oin, v->oin);
+	if (v->strict && e->seq > 0 && e->time_ms < v->last_time_ms)
+		return cli_error("%s: entry seq %llu%s: its time is before the "
+		    "time of entry %llu (--strict: time went backwards)",
+		    v->path, (ull)e->seq, it->where, (ull)e->seq - 1);
+	v->last_time_ms = e->time_ms;
 	if (it->has_stored_leaf &&
 	    memcmp(it->stored_leaf, it->leaf, 32) != 0)
 		return cli_error("%s: entry seq %llu: the stored leaf hash "
@@ -778,6 +912,11 @@ s_ver_finish(struct ver *v)
 	if (v->n_heads == 0 && n > 0)
 		return cli_error("%s: no signed tree head: none of the %llu "
 		    "entries is covered by a signature", v->path, (ull)n);
+	if (v->strict && v->n_heads > 0 && n > v->heads[v->n_heads - 1].size)
+		return cli_error("%s: entries seq %llu..%llu are not covered by "
+		    "a signed head (--strict; without it they are reported, "
+		    "not failed)", v->path,
+		    (ull)v->heads[v->n_heads - 1].size, (ull)n - 1);
 	return 0;
 }
 
@@ -824,6 +963,8 @@ auditopt_parse(int argc, char **argv, const char *cmd, const char *help,
 {
 	static const struct option lo[] = {
 		{ "ca", 1, NULL, 'c' }, { "heads", 1, NULL, 'H' },
+		{ "crl", 1, NULL, 'r' }, { "strict", 0, NULL, 's' },
+		{ "of", 1, NULL, 'o' },
 		{ "from", 1, NULL, 'f' }, { "to", 1, NULL, 't' },
 		{ "json", 0, NULL, 'j' }, { "help", 0, NULL, 'h' },
 		{ NULL, 0, NULL, 0 } };
@@ -835,7 +976,8 @@ auditopt_parse(int argc, char **argv, const char *cmd, const char *help,
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
 		flag = c == 'c' ? O_CA : c == 'H' ? O_HEADS : c == 'j' ?
-		    O_JSON : c == 'f' || c == 't' ? O_RANGE : 0;
+		    O_JSON : c == 'f' || c == 't' ? O_RANGE : c == 'r' ? O_CRL :
+		    c == 's' ? O_STRICT : c == 'o' ? O_OF : 0;
 		if (c == 'h') {
 			fputs(help, stdout);
 			return -1;
@@ -848,12 +990,17 @@ auditopt_parse(int argc, char **argv, const char *cmd, const char *help,
 		if (c == 'f') o->from = optarg;
 		if (c == 't') o->to = optarg;
 		if (c == 'j') o->json = true;
+		if (c == 'r') o->crl = optarg;
+		if (c == 's') o->strict = true;
+		if (c == 'o') o->of = optarg;
 	}
 	if (argc - optind != n_args)
 		return cli_usage_error(full, "expected %d argument%s", n_args,
 		    n_args == 1 ? "" : "s");
 	if ((allowed & O_HEADS) && o->heads == NULL)
 		return cli_usage_error(full, "--heads is required");
+	if ((allowed & O_OF) && o->of == NULL)
+		return cli_usage_error(full, "--of OIN is required");
 	o->args = argv + optind;
 	o->n_args = n_args;
 	return 0;

@@ -126,6 +126,46 @@ s_round_trip(const audit_entry_t *e)
 	free(text);
 }
 
+/* "REASON_UNKNOWN_CASE" -> "unknown_case" (after the prefix). */
+static void
+s_lower_after(const char *name, const char *prefix, char *out, size_t len)
+{
+	size_t i;
+
+	cr_assert(strncmp(name, prefix, strlen(prefix)) == 0);
+	name += strlen(prefix);
+	for (i = 0; name[i] != '\0' && i + 1 < len; i++)
+		out[i] = (char)(name[i] >= 'A' && name[i] <= 'Z' ? name[i] + 32 :
+		    name[i]);
+	out[i] = '\0';
+}
+
+/* A strict reader of AUDIT.md must not refuse a real log: every reason and
+ * event type the schema has is listed there. */
+Test(audit, audit_md_lists_every_reason_and_event_type)
+{
+	char *doc = test_doc_load("docs/AUDIT.md");
+	char name[64], want[96];
+	unsigned i;
+
+	for (i = 1; i < kp__reason__descriptor.n_values; i++) {
+		s_lower_after(kp__reason__descriptor.values[i].name, "REASON_",
+		    name, sizeof(name));
+		snprintf(want, sizeof(want), "`%s`", name);
+		cr_assert(strstr(doc, want) != NULL, "docs/AUDIT.md §6 does not "
+		    "list reason %s", want);
+	}
+	for (i = 1; i < kp__event_type__descriptor.n_values; i++) {
+		s_lower_after(kp__event_type__descriptor.values[i].name,
+		    "EVENT_TYPE_", name, sizeof(name));
+		snprintf(want, sizeof(want), "%d %s",
+		    kp__event_type__descriptor.values[i].value, name);
+		cr_assert(strstr(doc, want) != NULL, "docs/AUDIT.md §1 does not "
+		    "list event type '%s'", want);
+	}
+	free(doc);
+}
+
 /* A refusal's rule makes the entry version 2; without one it stays
  * version 1, so every entry has one encoding and old logs still verify. */
 Test(audit, entry_with_rule_is_version_2)
@@ -1347,6 +1387,92 @@ Test(audit, proof_round_trip_and_tampered_proofs)
 	    "00000000ffff", p.a_x), 1);
 	s_has(&p, "no entry about event");
 	cr_assert_eq(s_run(&p, "audit proof %s not-an-id", p.a_x), 2);
+	s_pair_done(&p);
+}
+
+/* --strict fails where the default mode only reports (docs/AUDIT.md §7). */
+Test(audit, verify_strict_fails_on_unsigned_tail_and_time_going_back)
+{
+	struct pair p;
+	struct lines x;
+	char x2[400];
+
+	s_pair(&p, false);
+	cr_assert_eq(s_run(&p, "audit verify --strict %s", p.a_x), 0, "%s",
+	    p.out);
+	snprintf(x2, sizeof(x2), "%s/x2.jsonl", p.tmp);
+	/* the last head removed: its entries are an unsigned tail */
+	s_lines_read(p.a_x, &x);
+	s_delete(&x, s_head_line(&x, 19));
+	s_lines_write(x2, &x);
+	cr_assert_eq(s_run(&p, "audit verify %s", x2), 0, "%s", p.out);
+	s_has(&p, "not signed yet");
+	cr_assert_eq(s_run(&p, "audit verify --strict %s", x2), 1, "%s", p.out);
+	s_has(&p, "are not covered by a signed head (--strict");
+	/* an entry dated before the one it follows */
+	s_lines_read(p.a_x, &x);
+	s_set(&x, s_entry_line(&x, 4), "time_ms", json_integer(1000));
+	s_set(&x, s_entry_line(&x, 4), "time",
+	    json_string("1970-01-01T00:00:01.000Z"));
+	s_lines_write(x2, &x);
+	cr_assert_eq(s_run(&p, "audit verify --strict %s", x2), 1, "%s", p.out);
+	s_has(&p, "entry seq 4 (line 7): its time is before the time of entry 3");
+	s_pair_done(&p);
+}
+
+/* With --ca every head must be signed while the certificate was valid,
+ * and with --crl before it was revoked. */
+Test(audit, verify_checks_certificate_validity_and_revocation)
+{
+	struct pair p;
+	char chain[400];
+
+	s_pair(&p, false);
+	cr_assert_eq(s_run(&p, "audit verify --ca %s/ca.crt --crl %s/crl.pem %s",
+	    test_chain(), test_chain(), p.a_x), 0, "%s", p.out);
+	cr_assert_eq(s_run(&p, "audit verify --crl %s/crl.pem %s",
+	    test_chain(), p.a_x), 1, "%s", p.out);
+	s_has(&p, "--crl needs --ca");
+	/* a CRL not signed by that CA */
+	cr_assert_eq(s_run(&p, "audit verify --ca %s/ca.crt --crl %s/ca.crt %s",
+	    test_chain(), test_chain(), p.a_x), 1, "%s", p.out);
+	s_has(&p, "not a readable PEM CRL");
+	/* revoked now: the heads (dated 2027) come after the revocation */
+	snprintf(chain, sizeof(chain), "%s/chain", p.tmp);
+	cr_assert_eq(test_sh("cp -a %s %s && %s/ketenpost-certs revoke --dir %s "
+	    "--oin %s >/dev/null", test_chain(), chain, test_bin(), chain,
+	    OIN_LEERPLICHT), 0);
+	cr_assert_eq(s_run(&p, "audit verify --ca %s/ca.crt --crl %s/crl.pem %s",
+	    chain, chain, p.a_x), 1, "%s", p.out);
+	s_has(&p, "after the certificate was revoked at");
+	/* the partner's certificate is not revoked */
+	cr_assert_eq(s_run(&p, "audit verify --ca %s/ca.crt --crl %s/crl.pem %s",
+	    chain, chain, p.b_x), 0, "%s", p.out);
+	s_pair_done(&p);
+}
+
+/* A partner hands the auditor only the heads it witnessed, not its whole
+ * state directory. */
+Test(audit, heads_export_serves_witness)
+{
+	struct pair p;
+	char heads[400];
+
+	s_pair(&p, false);
+	snprintf(heads, sizeof(heads), "%s/heads.jsonl", p.tmp);
+	cr_assert_eq(s_run(&p, "audit heads %s --of %s > %s", p.b_dir,
+	    OIN_LEERPLICHT, heads), 0, "%s", p.out);
+	cr_assert_eq(test_sh_output(p.out, sizeof(p.out), "grep -c "
+	    "'^{\"type\":\"tree_head\"' %s", heads), 0);
+	s_has(&p, "5");
+	cr_assert_eq(s_run(&p, "audit witness %s --heads %s", p.a_x, heads), 0,
+	    "%s", p.out);
+	s_has(&p, "witnessed: all 5 heads");
+	cr_assert_eq(s_run(&p, "audit heads %s --of %s", p.b_dir, OIN_OM), 1,
+	    "%s", p.out);
+	s_has(&p, "holds no heads of the log of " OIN_OM);
+	cr_assert_eq(s_run(&p, "audit heads %s --of 123", p.b_dir), 2);
+	cr_assert_eq(s_run(&p, "audit heads %s", p.b_dir), 2);
 	s_pair_done(&p);
 }
 
