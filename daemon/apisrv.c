@@ -50,6 +50,7 @@ struct api_req {
 	Kp__RemindResponse remind;
 	bool immediate;               /* send right after commit (else: due) */
 	int refusal_reason;           /* a send refused here: audit it */
+	char refusal_rule[AUDIT_RULE_MAX + 1]; /* ... and the rule it broke */
 	void *owned;                  /* result storage to free after sending */
 	void (*free_owned)(void *);
 };
@@ -120,6 +121,9 @@ s_audit_send(kpd_t *d, struct api_req *r, const envelope_meta_t *m,
 	e.event_type = s->has_event_type && events_descriptor(s->event_type) ?
 	    (int)s->event_type : 0;
 	e.reason = reason;
+	snprintf(e.rule, sizeof(e.rule), "%s", r->refusal_rule);
+	e.has_event_id = true;
+	memcpy(e.event_id, r->event_id, 16);
 	if (m != NULL) {
 		e.has_event_id = e.has_policy_hash = e.has_case_pseudonym = true;
 		e.has_envelope_digest = true;
@@ -174,6 +178,8 @@ s_send_check(kpd_t *d, struct api_req *r, const Kp__SendRequest *s,
 		r->refusal_reason = e.code == KP_ERR_POLICY ?
 		    KP__REASON__REASON_POLICY_VIOLATION :
 		    KP__REASON__REASON_MALFORMED;
+		policy_refusal_rule(e.msg, r->refusal_rule,
+		    sizeof(r->refusal_rule));
 		return s_fail(r, e.code, "%s", e.msg);
 	}
 	*rule = policy_rule(d->policy, s->event_type);
@@ -182,10 +188,10 @@ s_send_check(kpd_t *d, struct api_req *r, const Kp__SendRequest *s,
 
 static void
 s_meta(kpd_t *d, const Kp__SendRequest *s, const policy_rule_t *rule,
-    envelope_meta_t *m, uint64_t now)
+    const uint8_t id[16], envelope_meta_t *m, uint64_t now)
 {
 	memset(m, 0, sizeof(*m));
-	kp_uuid_new(m->event_id);
+	memcpy(m->event_id, id, 16);
 	m->event_type = s->event_type;
 	snprintf(m->purpose, sizeof(m->purpose), "%s",
 	    policy_rule_purpose(rule));
@@ -252,9 +258,11 @@ s_send(kpd_t *d, struct api_req *r, uint64_t now)
 	int rc = -1;
 
 	memset(&row, 0, sizeof(row));
+	/* the id is the event's from the start: a refusal is audited by it */
+	kp_uuid_new(r->event_id);
 	if (s_send_check(d, r, s, &to, &ev, &rule) != 0)
 		goto out;
-	s_meta(d, s, rule, &m, now);
+	s_meta(d, s, rule, r->event_id, &m, now);
 	if (s_case_ref(d, r, s, m.case_ref) != 0)
 		goto out;
 	if (envelope_seal(d->chain->dir, to, &m, s->payload.data,
