@@ -166,8 +166,9 @@ Test(audit, audit_md_lists_every_reason_and_event_type)
 	free(doc);
 }
 
-/* A refusal's rule makes the entry version 2; without one it stays
- * version 1, so every entry has one encoding and old logs still verify. */
+/* A refusal's rule or an API client (actor) makes the entry version 2;
+ * without them it stays version 1, so every entry has one encoding and old
+ * logs still verify. */
 Test(audit, entry_with_rule_is_version_2)
 {
 	uint8_t a[AUDIT_ENTRY_MAX], b[AUDIT_ENTRY_MAX];
@@ -181,18 +182,21 @@ Test(audit, entry_with_rule_is_version_2)
 	strcpy(e.rule, "range:age_years");
 	na = s_enc(&e, a);
 	cr_assert_eq(a[0], 2);
-	cr_assert_eq(na, nb + 2 + strlen("range:age_years"));
+	cr_assert_eq(na, nb + 2 + strlen("range:age_years") + 2);
 	cr_assert_eq(memcmp(a + 1, b + 1, nb - 1), 0, "version 2 extends 1");
 	cr_assert_eq(audit_entry_decode(a, na, &d, &err), 0, "%s", err.msg);
 	cr_assert_str_eq(d.rule, "range:age_years");
 	s_round_trip(&e);
-	/* a version 2 entry without its rule, or a truncated rule: refused */
-	a[0] = 2;
+	strcpy(e.actor, "uid:1001");
+	s_round_trip(&e);
+	e.rule[0] = '\0';
+	s_round_trip(&e);
+	/* a version 2 entry with neither, or truncated: refused */
 	cr_assert_eq(audit_entry_decode(b + 0, nb, &d, &err), 0);
 	memcpy(a, b, nb);
 	a[0] = 2;
-	a[nb] = 0;
-	a[nb + 1] = 0;
+	memset(a + nb, 0, 4);
+	cr_assert_eq(audit_entry_decode(a, nb + 4, &d, &err), -1);
 	cr_assert_eq(audit_entry_decode(a, nb + 2, &d, &err), -1);
 	cr_assert_eq(audit_entry_decode(a, nb, &d, &err), -1);
 	a[0] = 3;
