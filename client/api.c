@@ -14,6 +14,12 @@
  * so that an older client keeps working with a newer daemon.  The daemon's
  * error text is made printable before it reaches the terminal.
  *
+ * A tcp:// API is CURVE-encrypted and authenticated (the daemon refuses a
+ * tcp:// API otherwise): the client's key pair comes from the file named
+ * by $KETENPOST_API_KEY (two lines: public key, secret key, Z85; mode
+ * 0600) and the daemon's server key (its transport key, which it logs at
+ * start) from $KETENPOST_API_SERVER_KEY.
+ *
  * REQ rather than DEALER: the client has exactly one request in flight,
  * and REQ's strict send/receive alternation is what we want; the rejected
  * alternative (DEALER with an empty delimiter) only pays off when
@@ -21,6 +27,7 @@
  */
 #include <errno.h>
 #include <stdint.h>
+#include <sys/stat.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,6 +63,63 @@ s_configure(api_client_t *c)
 	return 0;
 }
 
+/* The client key file: "PUBLIC\nSECRET\n" in Z85.  OUT: pk, sk. */
+static int
+s_key_file(const char *path, char pk[41], char sk[41], kp_err_t *err)
+{
+	char line[2][128];
+	struct stat sb;
+	FILE *f;
+	int ok;
+
+	if ((f = fopen(path, "r")) == NULL)
+		return kp_fail(err, KP_ERR_IO, "KETENPOST_API_KEY %s: %s", path,
+		    strerror(errno));
+	if (fstat(fileno(f), &sb) != 0 || (sb.st_mode & 077) != 0) {
+		fclose(f);
+		return kp_fail(err, KP_ERR_KEY_FILE_MODE, "KETENPOST_API_KEY "
+		    "%s: readable by group or others (chmod 600 it)", path);
+	}
+	ok = fgets(line[0], sizeof(line[0]), f) != NULL &&
+	    fgets(line[1], sizeof(line[1]), f) != NULL &&
+	    strcspn(line[0], "\n") == 40 && strcspn(line[1], "\n") == 40;
+	fclose(f);
+	if (ok) {
+		memcpy(pk, line[0], 40);
+		memcpy(sk, line[1], 40);
+		pk[40] = sk[40] = '\0';
+	}
+	explicit_bzero(line, sizeof(line));
+	return ok ? 0 : kp_fail(err, KP_ERR_KEY_INVALID, "KETENPOST_API_KEY "
+	    "%s: not two lines of 40 Z85 characters (make one with "
+	    "`ketenpost api-key FILE`)", path);
+}
+
+/* CURVE for a tcp:// endpoint (see the top of this file). */
+static int
+s_curve(api_client_t *c, kp_err_t *err)
+{
+	const char *file = getenv("KETENPOST_API_KEY");
+	const char *server = getenv("KETENPOST_API_SERVER_KEY");
+	char pk[41], sk[41];
+	int rc;
+
+	if (strncmp(c->endpoint, "tcp://", 6) != 0)
+		return 0;
+	if (file == NULL || server == NULL || strlen(server) != 40)
+		return kp_fail(err, KP_ERR_INVALID_ARG, "a tcp:// API needs "
+		    "CURVE: set KETENPOST_API_KEY (the client's key file) and "
+		    "KETENPOST_API_SERVER_KEY (the daemon's key, Z85)");
+	if (s_key_file(file, pk, sk, err) != 0)
+		return -1;
+	rc = zmq_setsockopt(c->sock, ZMQ_CURVE_SERVERKEY, server, 40) != 0 ||
+	    zmq_setsockopt(c->sock, ZMQ_CURVE_PUBLICKEY, pk, 40) != 0 ||
+	    zmq_setsockopt(c->sock, ZMQ_CURVE_SECRETKEY, sk, 40) != 0 ? -1 : 0;
+	explicit_bzero(sk, sizeof(sk));
+	return rc == 0 ? 0 : kp_fail(err, KP_ERR_KEY_INVALID, "CURVE keys "
+	    "refused by ZeroMQ: %s", zmq_strerror(errno));
+}
+
 api_client_t *
 api_connect(const char *endpoint, int timeout_ms, kp_err_t *err)
 {
@@ -78,6 +142,8 @@ api_connect(const char *endpoint, int timeout_ms, kp_err_t *err)
 		kp_fail(err, KP_ERR_IO, "ZeroMQ: %s", zmq_strerror(errno));
 		goto fail;
 	}
+	if (s_curve(c, err) != 0)
+		goto fail;
 	if (zmq_connect(c->sock, endpoint) != 0) {
 		kp_fail(err, KP_ERR_IO, "cannot connect to the daemon at '%s': "
 		    "%s", endpoint, zmq_strerror(errno));

@@ -45,6 +45,8 @@ int cmd_case(int argc, char **argv);
 int cmd_cases(int argc, char **argv);
 int cmd_remind(int argc, char **argv);
 int cmd_report(int argc, char **argv);
+/* apikey.c: a CURVE key pair for a tcp:// API client. */
+int cmd_api_key(int argc, char **argv);
 /* audit.c: the auditor's offline tools (docs/AUDIT.md). */
 int cmd_audit(int argc, char **argv);
 

@@ -18,6 +18,7 @@
 #define CMD_API_OPTIONS \
 	{ "api", 1, NULL, 'A' }, { "config", 1, NULL, 'C' }, \
 	{ "timeout", 1, NULL, 'T' }, { "help", 0, NULL, 'h' }, \
+	{ "purpose", 1, NULL, 'P' }, \
 	{ NULL, 0, NULL, 0 }
 
 /* One parsed command line of an API command. */
@@ -25,6 +26,7 @@ struct cmd_ctx {
 	const char *cmd;               /* "send" */
 	const char *api, *config;      /* --api, --config, or NULL */
 	int timeout_ms;
+	const char *purpose;           /* --purpose: why (audited reads) */
 	char **args;                   /* positional arguments (argv's) */
 	int nargs;
 };

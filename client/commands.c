@@ -45,7 +45,9 @@
 #define S_API_HELP \
 "Finding the daemon: --api ENDPOINT, or --config FILE (the daemon's config),\n"\
 "or $KETENPOST_API, or $KETENPOST_CONFIG.  --timeout SECONDS bounds the wait\n"\
-"for an answer (default 10).  Exit 0 ok, 1 refused or failed, 2 usage.\n"
+"for an answer (default 10).  --purpose ID states why (recorded in the\n"\
+"audit log with every payload read).  Exit 0 ok, 1 refused or failed,\n"\
+"2 usage.\n"
 
 /* Decimal lo..hi into *out; 0 / -1. */
 static int
@@ -89,6 +91,7 @@ cmd_parse(const struct cmd_spec *s, int argc, char **argv, struct cmd_ctx *x,
 			exit(0);
 		case 'A': x->api = optarg; break;
 		case 'C': x->config = optarg; break;
+		case 'P': x->purpose = optarg; break;
 		case 'T':
 			if (s_uint_arg(optarg, 1, 3600, &secs) != 0)
 				return cli_usage_error(s->name, "--timeout must "
@@ -175,16 +178,19 @@ cmd_call(const struct cmd_ctx *x, const Kp__Request *req,
     Kp__Response__ResultCase want, bool empty_ok, Kp__Response **r)
 {
 	char ep[KP_PATH_MAX + 16], unit[256];
+	Kp__Request with = *req;
 	api_client_t *c;
 	kp_err_t e;
 	int rc;
 
 	*r = NULL;
+	if (x->purpose != NULL)
+		with.purpose = (char *)x->purpose;
 	if ((rc = s_endpoint(x, ep, sizeof(ep), unit, sizeof(unit))) != 0)
 		return rc;
 	if ((c = api_connect(ep, x->timeout_ms, &e)) == NULL)
 		return cli_error("%s", e.msg);
-	rc = api_call(c, req, r, &e);
+	rc = api_call(c, &with, r, &e);
 	api_destroy(&c);
 	if (rc != 0 && e.code == KP_ERR_IO)
 		return cli_error("%s (is ketenpostd running? see 'systemctl "

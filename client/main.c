@@ -37,6 +37,7 @@ static const struct command s_commands[] = {
 	{ "seal", cmd_seal, "seal one event offline into an envelope file" },
 	{ "open", cmd_open, "open an envelope file offline and print it" },
 	{ "audit", cmd_audit, "verify, export, prove and reconcile audit logs" },
+	{ "api-key", cmd_api_key, "a CURVE key pair for a tcp:// API client" },
 };
 
 static void

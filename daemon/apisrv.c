@@ -10,6 +10,7 @@
  * checked before it is stored (type, recipient, payload); a refusal is an
  * error response with a stable error code, and nothing is queued.
  */
+#include <ctype.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +19,7 @@
 #include <sodium.h>
 #include <zmq.h>
 
+#include "access.h"
 #include "api.pb-c.h"
 #include "daemon.h"
 #include "envelope.h"
@@ -49,7 +51,10 @@ struct api_req {
 	arena_t arena;                /* feedback responses */
 	Kp__RemindResponse remind;
 	bool immediate;               /* send right after commit (else: due) */
+	char who[ACCESS_ID_MAX];      /* the client, from ZAP (access.c) */
+	unsigned roles;               /* ... and its roles */
 	int refusal_reason;           /* a send refused here: audit it */
+	char refusal_rule[AUDIT_RULE_MAX + 1]; /* ... and the rule it broke */
 	void *owned;                  /* result storage to free after sending */
 	void (*free_owned)(void *);
 };
@@ -120,6 +125,10 @@ s_audit_send(kpd_t *d, struct api_req *r, const envelope_meta_t *m,
 	e.event_type = s->has_event_type && events_descriptor(s->event_type) ?
 	    (int)s->event_type : 0;
 	e.reason = reason;
+	snprintf(e.rule, sizeof(e.rule), "%s", r->refusal_rule);
+	snprintf(e.actor, sizeof(e.actor), "%s", r->who);
+	e.has_event_id = true;
+	memcpy(e.event_id, r->event_id, 16);
 	if (m != NULL) {
 		e.has_event_id = e.has_policy_hash = e.has_case_pseudonym = true;
 		e.has_envelope_digest = true;
@@ -174,6 +183,8 @@ s_send_check(kpd_t *d, struct api_req *r, const Kp__SendRequest *s,
 		r->refusal_reason = e.code == KP_ERR_POLICY ?
 		    KP__REASON__REASON_POLICY_VIOLATION :
 		    KP__REASON__REASON_MALFORMED;
+		policy_refusal_rule(e.msg, r->refusal_rule,
+		    sizeof(r->refusal_rule));
 		return s_fail(r, e.code, "%s", e.msg);
 	}
 	*rule = policy_rule(d->policy, s->event_type);
@@ -182,10 +193,10 @@ s_send_check(kpd_t *d, struct api_req *r, const Kp__SendRequest *s,
 
 static void
 s_meta(kpd_t *d, const Kp__SendRequest *s, const policy_rule_t *rule,
-    envelope_meta_t *m, uint64_t now)
+    const uint8_t id[16], envelope_meta_t *m, uint64_t now)
 {
 	memset(m, 0, sizeof(*m));
-	kp_uuid_new(m->event_id);
+	memcpy(m->event_id, id, 16);
 	m->event_type = s->event_type;
 	snprintf(m->purpose, sizeof(m->purpose), "%s",
 	    policy_rule_purpose(rule));
@@ -252,9 +263,11 @@ s_send(kpd_t *d, struct api_req *r, uint64_t now)
 	int rc = -1;
 
 	memset(&row, 0, sizeof(row));
+	/* the id is the event's from the start: a refusal is audited by it */
+	kp_uuid_new(r->event_id);
 	if (s_send_check(d, r, s, &to, &ev, &rule) != 0)
 		goto out;
-	s_meta(d, s, rule, &m, now);
+	s_meta(d, s, rule, r->event_id, &m, now);
 	if (s_case_ref(d, r, s, m.case_ref) != 0)
 		goto out;
 	if (envelope_seal(d->chain->dir, to, &m, s->payload.data,
@@ -731,8 +744,7 @@ s_subject(kpd_t *d, struct api_req *r)
 	r->subject.items = (Kp__SubjectItem **)it->items;
 	r->resp.result_case = KP__RESPONSE__RESULT_SUBJECT;
 	r->resp.subject = &r->subject;
-	log_info("subject access: case %s, %zu events listed", q->case_ref,
-	    it->n);
+	log_info("subject access by %s: %zu events listed", r->who, it->n);
 	return 0;
 }
 
@@ -900,6 +912,9 @@ s_recv(kpd_t *d, struct api_req *r)
 	}
 	r->req = zmq_msg_size(&m) <= API_REQUEST_MAX ? kp__request__unpack(NULL,
 	    zmq_msg_size(&m), zmq_msg_data(&m)) : NULL;
+	if (access_parse_user_id(zmq_msg_gets(&m, "User-Id"), r->who,
+	    sizeof(r->who), &r->roles) != 0)
+		snprintf(r->who, sizeof(r->who), "unknown");  /* no roles */
 	zmq_msg_close(&m);
 	kp__response__init(&r->resp);
 	if (r->req == NULL)
@@ -947,6 +962,143 @@ s_cleanup(struct api_req *r)
 /* Handle one request inside the batch's transaction; no reply yet. */
 static void s_dispatch(kpd_t *d, struct api_req *r, uint64_t now);
 
+static const char *
+s_op_name(int op)
+{
+	const ProtobufCFieldDescriptor *f = protobuf_c_message_descriptor_get_field(
+	    &kp__request__descriptor, (unsigned)op);
+
+	return f != NULL ? f->name : "unknown";
+}
+
+/* The purpose of a request: the client's, or "api.OP". */
+static void
+s_purpose(const struct api_req *r, char out[65])
+{
+	const char *p = r->req->purpose;
+	size_t i, n = p ? strlen(p) : 0;
+
+	for (i = 0; i < n && n <= 64; i++)
+		if (!isalnum((unsigned char)p[i]) && strchr("._:/-", p[i]) ==
+		    NULL)
+			break;
+	if (n > 0 && n <= 64 && i == n)
+		snprintf(out, 65, "%s", p);
+	else
+		snprintf(out, 65, "api.%s", s_op_name(r->req->op_case));
+}
+
+/* Has the client the role this request needs?  If not: refused, logged
+ * and audited (api_refused), and false. */
+static bool
+s_allowed(kpd_t *d, struct api_req *r)
+{
+	unsigned need = access_role_for_op(r->req->op_case);
+	audit_entry_t a;
+	kp_err_t e;
+
+	if ((r->roles & need) != 0)
+		return true;
+	s_fail(r, KP_ERR_ROLE, "this API client (%s) may not use '%s': it "
+	    "needs the role '%s' (ketenpostd.conf [api] allow)", r->who,
+	    s_op_name(r->req->op_case), access_role_name(need));
+	r->code = "forbidden";
+	log_warnx("api: %s refused '%s' (needs role %s)", r->who,
+	    s_op_name(r->req->op_case), access_role_name(need));
+	memset(&a, 0, sizeof(a));
+	a.kind = AUDIT_API_REFUSED;
+	snprintf(a.purpose, sizeof(a.purpose), "api.%s",
+	    s_op_name(r->req->op_case));
+	snprintf(a.rule, sizeof(a.rule), "role:%s", access_role_name(need));
+	snprintf(a.actor, sizeof(a.actor), "%s", r->who);
+	if (!store_in_txn(d->store) || ledger_append(d, &a, &e) != 0)
+		r->fatal = true;  /* fail closed: the batch is undone */
+	return false;
+}
+
+/* One `read` entry (AUDIT.md §1a).  -1 fails the request closed. */
+static int
+s_audit_read(kpd_t *d, struct api_req *r, const ProtobufCBinaryData *id,
+    int type, const char *partner, const char *fields)
+{
+	audit_entry_t a;
+	kp_err_t e;
+
+	memset(&a, 0, sizeof(a));
+	a.kind = AUDIT_READ;
+	a.has_event_id = id->len == 16;
+	if (a.has_event_id)
+		memcpy(a.event_id, id->data, 16);
+	a.event_type = type;
+	snprintf(a.partner_oin, sizeof(a.partner_oin), "%s",
+	    partner && kp_oin_valid(partner) ? partner : "");
+	s_purpose(r, a.purpose);
+	snprintf(a.fields, sizeof(a.fields), "%s", fields ? fields : "");
+	snprintf(a.actor, sizeof(a.actor), "%s", r->who);
+	if (ledger_append(d, &a, &e) != 0)
+		return s_fail(r, KP_ERR_IO, "the audit log cannot be written "
+		    "(%s); nothing is shown", e.msg);
+	return 0;
+}
+
+static int
+s_audit_inbox_item(kpd_t *d, struct api_req *r, const Kp__InboxItem *it)
+{
+	if (!it->has_payload)
+		return 0;
+	return s_audit_read(d, r, &it->event_id, it->event_type, it->from_oin,
+	    NULL);
+}
+
+/*
+ * Every answer that hands out payload content (an inbox item's payload, a
+ * timeline's summaries of what partners answered) or a subject-access
+ * listing is one `read` audit entry per event, in the request's
+ * savepoint: no entry, no answer.
+ */
+static void
+s_audit_reads(kpd_t *d, struct api_req *r)
+{
+	const Kp__Response *o = &r->resp;
+	char fields[AUDIT_FIELDS_MAX];
+	size_t i, j;
+	int rc = 0;
+
+	switch (o->result_case) {
+	case KP__RESPONSE__RESULT_ITEM:
+		rc = s_audit_inbox_item(d, r, o->item);
+		break;
+	case KP__RESPONSE__RESULT_INBOX:
+		for (i = 0; rc == 0 && i < o->inbox->n_items; i++)
+			rc = s_audit_inbox_item(d, r, o->inbox->items[i]);
+		break;
+	case KP__RESPONSE__RESULT_SUBJECT:
+		for (i = 0; rc == 0 && i < o->subject->n_items; i++) {
+			const Kp__SubjectItem *it = o->subject->items[i];
+
+			fields[0] = '\0';
+			for (j = 0; j < it->n_fields; j++)
+				snprintf(fields + strlen(fields), sizeof(fields) -
+				    strlen(fields), "%s%s", j ? "," : "",
+				    it->fields[j]);
+			rc = s_audit_read(d, r, &it->event_id, it->event_type,
+			    it->partner_oin, fields);
+		}
+		break;
+	case KP__RESPONSE__RESULT_CASE_TIMELINE:
+		for (i = 0; rc == 0 && i < o->case_timeline->n_timeline; i++) {
+			const Kp__TimelineItem *it = o->case_timeline->timeline[i];
+
+			if (it->summary != NULL && it->summary[0] != '\0')
+				rc = s_audit_read(d, r, &it->event_id,
+				    it->event_type, it->partner_oin, NULL);
+		}
+		break;
+	default:
+		break;
+	}
+}
+
 /*
  * Each request runs in its own savepoint inside the batch: a request that
  * fails leaves nothing behind (no half-queued event, no half-done ack),
@@ -959,7 +1111,7 @@ s_handle(kpd_t *d, struct api_req *r, uint64_t now)
 	size_t mark = 0;
 	kp_err_t e;
 
-	if (r->req == NULL)
+	if (r->req == NULL || !s_allowed(d, r))
 		return;
 	if (!store_in_txn(d->store) || kpd_item_begin(d, &mark, &e) != 0) {
 		r->fatal = true;
@@ -967,6 +1119,8 @@ s_handle(kpd_t *d, struct api_req *r, uint64_t now)
 		return;
 	}
 	s_dispatch(d, r, now);
+	if (r->code == NULL)
+		s_audit_reads(d, r);
 	if (kpd_item_end(d, mark, r->code == NULL, &e) != 0 ||
 	    !store_in_txn(d->store)) {
 		r->fatal = true;

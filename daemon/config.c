@@ -43,6 +43,7 @@
 #include <strings.h>
 #include <sys/un.h>
 
+#include "access.h"
 #include "config.h"
 #include "inifile.h"
 #include "util.h"
@@ -138,7 +139,7 @@ static const struct s_key s_keys[S_NKEYS] = {
 	    s_set_unsigned, S_F(refusals_per_minute), 1, 1000000, 0 },
 };
 
-static const char *const s_sections[] = { "ketenpostd", "delivery" };
+static const char *const s_sections[] = { "ketenpostd", "delivery", "api" };
 
 /* ---- problems ---------------------------------------------------- */
 
@@ -474,6 +475,51 @@ s_on_section(void *arg, const char *name, int lineno)
 	return -1;
 }
 
+/* [api] allow: repeatable, so not in s_keys. */
+static void
+s_api_allow(struct s_parse *st, const char *value, int lineno)
+{
+	config_t *c = st->cfg;
+	char why[160];
+
+	if (c->n_api_allow == KP_API_ALLOW_MAX) {
+		s_problem(st, lineno, KP_ERR_INVALID_ARG, "allow: more than %d "
+		    "lines (use group:NAME)", KP_API_ALLOW_MAX);
+		return;
+	}
+	if (access_parse_allow(value, &c->api_allow[c->n_api_allow], why,
+	    sizeof(why)) != 0) {
+		s_problem(st, lineno, KP_ERR_INVALID_ARG, "allow: %s", why);
+		return;
+	}
+	c->n_api_allow++;
+}
+
+/* The API endpoint against the allow list: a tcp:// API has no peer
+ * credentials, so only CURVE keys can be allowed there; an abstract
+ * socket has no file permissions and would be open to every process. */
+static void
+s_check_api_access(struct s_parse *st)
+{
+	const config_t *c = st->cfg;
+	size_t i, keys = 0;
+
+	for (i = 0; i < c->n_api_allow; i++)
+		keys += c->api_allow[i].kind == ACCESS_KEY;
+	if (strncmp(c->api, "ipc://@", 7) == 0)
+		s_problem(st, st->line_of[S_API], KP_ERR_INVALID_ARG, "api: an "
+		    "abstract socket (ipc://@...) cannot be protected; use a "
+		    "socket path");
+	else if (strncmp(c->api, "tcp://", 6) == 0 && keys == 0)
+		s_problem(st, st->line_of[S_API], KP_ERR_INVALID_ARG, "api: a "
+		    "tcp:// API needs CURVE: list the clients' keys with "
+		    "[api] allow = key:Z85 ROLE...");
+	else if (strncmp(c->api, "tcp://", 6) != 0 && keys != 0)
+		s_problem(st, st->line_of[S_API], KP_ERR_INVALID_ARG, "allow: "
+		    "key: principals need api = tcp://... (an ipc:// API "
+		    "knows its clients by user and group)");
+}
+
 /* One name = value on line lineno of a known section (or of none). */
 static void
 s_on_key(void *arg, const char *section, const char *name,
@@ -488,6 +534,10 @@ s_on_key(void *arg, const char *section, const char *name,
 		s_problem(st, lineno, KP_ERR_INVALID_ARG, "'%.40s' "
 		    "is outside any section (put it under [ketenpostd] or "
 		    "[delivery])", name);
+		return;
+	}
+	if (strcmp(section, "api") == 0 && strcmp(name, "allow") == 0) {
+		s_api_allow(st, value, lineno);
 		return;
 	}
 	if ((k = s_find_key(section, name)) == NULL) {
@@ -587,6 +637,7 @@ s_finish(struct s_parse *st)
 		    (uintmax_t)c->retry_max_ms);
 	}
 	s_derive(st);
+	s_check_api_access(st);
 }
 
 /* st->base and cfg->path: absolute, so a reload after chdir() works. */

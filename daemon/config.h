@@ -24,6 +24,10 @@
  *   purge_interval = 1h      ; how often retention is enforced
  *   refusals_per_minute = 600 ; refused envelopes stored per partner
  *
+ *   [api]
+ *   allow = user:NAME|group:NAME|key:Z85 ROLE...   ; repeatable: who may use
+ *                            ; the local API, and for what (access.h)
+ *
  * Durations are an integer with a unit: ms, s, m, h, d.  Relative paths are
  * relative to the folder of the config file.  Unknown sections or keys,
  * bad values and missing required keys are all reported, one line each,
@@ -37,6 +41,16 @@
 #include "kperr.h"
 
 #define KP_PATH_MAX 4096
+#define KP_API_ALLOW_MAX 64
+
+/* One [api] allow line (daemon/access.c). */
+enum { ACCESS_USER = 1, ACCESS_GROUP, ACCESS_KEY };
+typedef struct api_allow {
+	int kind;                      /* ACCESS_USER, _GROUP or _KEY */
+	uint32_t id;                   /* uid or gid */
+	uint8_t key[32];               /* a CURVE client public key */
+	unsigned roles;                /* enum api_role bits */
+} api_allow_t;
 
 typedef struct config {
 	char path[KP_PATH_MAX];        /* the file read */
@@ -58,6 +72,8 @@ typedef struct config {
 	uint64_t purge_interval_ms;
 	uint64_t head_interval_ms;     /* [delivery] head_interval, 60s */
 	unsigned refusals_per_minute;  /* stored refusals per partner, 600 */
+	api_allow_t api_allow[KP_API_ALLOW_MAX]; /* [api] allow, in order */
+	size_t n_api_allow;
 } config_t;
 
 /*

@@ -63,6 +63,7 @@ struct caps {
 struct verdict {
 	int reason;                   /* Kp__Reason; NONE = accept */
 	char detail[KP_ERR_MSG_MAX];
+	char rule[AUDIT_RULE_MAX + 1]; /* policy refusals: the rule broken */
 	bool has_id;
 	uint8_t event_id[16];
 	uint8_t digest[32];
@@ -146,6 +147,7 @@ s_audit(kpd_t *d, int kind, const char *peer, const struct verdict *v,
 	memcpy(e.envelope_digest, v->digest, 32);
 	memcpy(e.receipt_digest, r->digest, 32);
 	e.reason = v->reason;
+	memcpy(e.rule, v->rule, sizeof(e.rule));
 	return ledger_append(d, &e, &err);
 }
 
@@ -363,15 +365,26 @@ s_policy_ok(kpd_t *d, const envelope_meta_t *m, const ProtobufCMessage *ev,
 		snprintf(v->detail, sizeof(v->detail), "%s", e.code ==
 		    KP_ERR_POLICY ? e.msg : "purpose or legal basis differs "
 		    "from the policy");
+		if (e.code == KP_ERR_POLICY)
+			policy_refusal_rule(e.msg, v->rule, sizeof(v->rule));
+		else
+			snprintf(v->rule, sizeof(v->rule), "%s", strcmp(
+			    m->purpose, policy_rule_purpose(rule)) != 0 ?
+			    "purpose" : "legal_basis");
 		return false;
 	}
 	return true;
 }
 
-/* A known event id: answer with the receipt we gave the first time. */
+/*
+ * A known event id: the same envelope again (a resend: same digest, the
+ * tree head outside the signed bytes may differ) gets the receipt we gave
+ * the first time.  Another envelope under that id, from this partner or
+ * another, is a clash: refused as id_conflict, never mistaken for a resend.
+ */
 static int
 s_duplicate(kpd_t *d, struct arrival *a, const envelope_meta_t *m,
-    bool *dup, bool *clash)
+    const uint8_t digest[32], bool *dup, bool *clash)
 {
 	inbox_row_t row;
 	kp_err_t e;
@@ -383,9 +396,10 @@ s_duplicate(kpd_t *d, struct arrival *a, const envelope_meta_t *m,
 		log_warnx("inbound: duplicate check failed: %s", e.msg);
 		return -1;
 	}
-	if (*dup && strcmp(row.from_oin, a->peer) != 0) {
-		/* another partner's event id: not a resend, and not this
-		 * partner's business to see that receipt */
+	if (*dup && (strcmp(row.from_oin, a->peer) != 0 ||
+	    sodium_memcmp(row.envelope_digest, digest, 32) != 0)) {
+		/* not a resend: and that receipt is not this envelope's (nor,
+		 * for another partner's id, this partner's business) */
 		free(a->receipt);
 		a->receipt = NULL;
 		a->receipt_len = 0;
@@ -411,7 +425,7 @@ s_process(kpd_t *d, struct arrival *a, const uint8_t *buf, size_t len,
 	ProtobufCMessage *ev = NULL;
 	uint8_t *payload = NULL;
 	size_t plen = 0;
-	bool has_digest = false, dup = false, clash = false;
+	bool has_digest = false, dup = false, clash = false, opened = false;
 	kp_err_t e;
 	int rc = 0;
 
@@ -421,11 +435,16 @@ s_process(kpd_t *d, struct arrival *a, const uint8_t *buf, size_t len,
 			return -1;  /* ours, not the sender's: no receipt, retry */
 		v.reason = envelope_reason_for(e.code);
 		snprintf(v.detail, sizeof(v.detail), "%s", e.msg);
-		if (!has_digest && crypto_generichash(v.digest, 32, buf, len,
-		    NULL, 0) != 0)
+		/* a complete header names the event (PROTOCOL.md §8) */
+		v.has_id = has_digest;
+		if (has_digest)
+			memcpy(v.event_id, m.event_id, 16);
+		else if (crypto_generichash(v.digest, 32, buf, len, NULL,
+		    0) != 0)
 			memset(v.digest, 0, 32);
 		goto refuse;
 	}
+	opened = true;
 	v.has_id = true;
 	memcpy(v.event_id, m.event_id, 16);
 	if (strcmp(m.sender_oin, a->peer) != 0) {
@@ -435,14 +454,14 @@ s_process(kpd_t *d, struct arrival *a, const uint8_t *buf, size_t len,
 		    a->peer);
 		goto refuse;
 	}
-	if (s_duplicate(d, a, &m, &dup, &clash) != 0 || dup) {
+	if (s_duplicate(d, a, &m, v.digest, &dup, &clash) != 0 || dup) {
 		rc = dup ? 0 : -1;
 		goto out;
 	}
 	if (clash) {
-		v.reason = KP__REASON__REASON_REPLAY;
-		snprintf(v.detail, sizeof(v.detail), "event id already used by "
-		    "another partner");
+		v.reason = KP__REASON__REASON_ID_CONFLICT;
+		snprintf(v.detail, sizeof(v.detail), "event id already used for "
+		    "another envelope");
 		goto refuse;
 	}
 	if (!s_age_ok(d, &m, now, &v))
@@ -458,9 +477,9 @@ s_process(kpd_t *d, struct arrival *a, const uint8_t *buf, size_t len,
 	rc = s_accept(d, a, &v, &m, ev, payload, plen, buf, len, now);
 	goto out;
 refuse:
-	rc = s_refuse(d, a, &v, v.has_id ? &m : NULL, now);
+	rc = s_refuse(d, a, &v, opened ? &m : NULL, now);
 out:
-	if (v.has_id && strcmp(m.sender_oin, a->peer) == 0)
+	if (opened && strcmp(m.sender_oin, a->peer) == 0)
 		ledger_witness(d, a->peer, buf, len, false);
 	if (ev != NULL)
 		protobuf_c_message_free_unpacked(ev, NULL);

@@ -31,6 +31,7 @@
 #include <systemd/sd-daemon.h>
 #include <zmq.h>
 
+#include "access.h"
 #include "daemon.h"
 #include "envelope.h"
 #include "log.h"
@@ -208,6 +209,38 @@ s_rebind_tick(kpd_t *d)
 	    d->cfg.listen);
 }
 
+/*
+ * Who can reach the API (access.c decides what each client may do): on
+ * tcp:// CURVE with the organisation's transport key as server key, so
+ * only listed client keys get through ZAP; on a socket path the file is
+ * the owner's alone unless the allow list names other users or groups,
+ * whose processes the kernel's peer credentials then identify.
+ */
+static int
+s_api_protect(kpd_t *d, kp_err_t *err)
+{
+	const char *path = d->cfg.api + strlen("ipc://");
+	char z85[41];
+	int one = 1;
+
+	if (strncmp(d->cfg.api, "tcp://", 6) == 0) {
+		if (zmq_setsockopt(d->api, ZMQ_CURVE_SERVER, &one, sizeof(one)) ||
+		    zmq_setsockopt(d->api, ZMQ_CURVE_SECRETKEY,
+		    identity_transport_sk(d->chain->self), 32))
+			return kp_fail(err, KP_ERR_IO, "API: CURVE: %s",
+			    zmq_strerror(zmq_errno()));
+		if (zmq_z85_encode(z85, partner_transport_pk(identity_public(
+		    d->chain->self)), 32) != NULL)
+			log_info("api: %s with CURVE, server key %s", d->cfg.api,
+			    z85);
+		return 0;
+	}
+	if (access_has_others(&d->cfg) && chmod(path, 0666) != 0)
+		return kp_fail(err, KP_ERR_IO, "API: chmod %s: %s", path,
+		    strerror(errno));
+	return 0;
+}
+
 static int
 s_api_open(kpd_t *d, kp_err_t *err)
 {
@@ -222,10 +255,16 @@ s_api_open(kpd_t *d, kp_err_t *err)
 	    zmq_setsockopt(d->api, ZMQ_ZAP_DOMAIN, KPD_API_ZAP_DOMAIN,
 	    strlen(KPD_API_ZAP_DOMAIN)) ||
 	    zmq_setsockopt(d->api, ZMQ_MAXMSGSIZE, &maxmsg, sizeof(maxmsg)) ||
-	    zmq_setsockopt(d->api, ZMQ_LINGER, &zero, sizeof(zero)) ||
-	    zmq_bind(d->api, d->cfg.api) != 0)
+	    zmq_setsockopt(d->api, ZMQ_LINGER, &zero, sizeof(zero)))
 		return kp_fail(err, KP_ERR_IO, "cannot open the API at %s: %s",
 		    d->cfg.api, zmq_strerror(zmq_errno()));
+	if (strncmp(d->cfg.api, "tcp://", 6) == 0 && s_api_protect(d, err) != 0)
+		return -1;
+	if (zmq_bind(d->api, d->cfg.api) != 0)
+		return kp_fail(err, KP_ERR_IO, "cannot open the API at %s: %s",
+		    d->cfg.api, zmq_strerror(zmq_errno()));
+	if (strncmp(d->cfg.api, "ipc://", 6) == 0 && s_api_protect(d, err) != 0)
+		return -1;
 	return 0;
 }
 

@@ -7,8 +7,11 @@
  *     transport key of a partner whose certificate verified (chain, CRL,
  *     validity); the reply's User-Id is that partner's OIN, which
  *     inbound.c reads from every message (zmq_msg_gets "User-Id");
- *   - on domain "ketenpost-api", mechanism NULL: the local API socket,
- *     protected by its file permissions.
+ *   - on domain "ketenpost-api": a local API client with at least one
+ *     role (access.c): on ipc:// (mechanism NULL) by the uid and gid the
+ *     kernel reports for the connecting process (libzmq appends them to
+ *     the ZAP Address as ":UID:GID:PID"); on tcp:// (mechanism CURVE) by
+ *     its client key.  The User-Id carries identity and roles to apisrv.c.
  * Everything else gets 400 and one log line with the reason.  Keys are
  * compared in constant time; no credential is ever logged (a refused key
  * is logged by its BLAKE2b fingerprint).  Peer input is never asserted on.
@@ -22,6 +25,7 @@
 #include <sodium.h>
 #include <zmq.h>
 
+#include "access.h"
 #include "daemon.h"
 #include "log.h"
 
@@ -175,6 +179,57 @@ s_curve(kpd_t *d, const struct zap_req *r)
 	s_reply(d->zap, r, "200", "OK", partner_oin(p));
 }
 
+/* "...:UID:GID:PID" at the end of an ipc:// ZAP Address.  0 / -1. */
+static int
+s_peer_creds(const char *address, uid_t *uid, gid_t *gid)
+{
+	unsigned long u, g;
+	const char *p = address + strlen(address);
+	int colons = 0;
+
+	while (p > address && colons < 3)
+		if (*--p == ':')
+			colons++;
+	if (colons != 3 || sscanf(p, ":%lu:%lu:", &u, &g) != 2)
+		return -1;
+	*uid = (uid_t)u;
+	*gid = (gid_t)g;
+	return 0;
+}
+
+/* A local API client: admitted with its roles, or refused. */
+static void
+s_api(kpd_t *d, const struct zap_req *r)
+{
+	char who[ACCESS_ID_MAX], user_id[ACCESS_ID_MAX + 16], fp[17];
+	unsigned roles = 0;
+	uid_t uid;
+	gid_t gid;
+
+	if (strcmp(r->mechanism, "NULL") == 0 &&
+	    s_peer_creds(r->address, &uid, &gid) == 0) {
+		snprintf(who, sizeof(who), "uid:%lu", (unsigned long)uid);
+		roles = access_roles_for_creds(&d->cfg, uid, gid);
+	} else if (strcmp(r->mechanism, "CURVE") == 0 && r->n_frames == 7) {
+		s_fingerprint(r->key, fp);
+		snprintf(who, sizeof(who), "key:%s", fp);
+		roles = access_roles_for_key(&d->cfg, r->key);
+	} else {
+		s_refused(d, "zap: API connection refused: no peer credentials "
+		    "and no CURVE key (mechanism %s)", r->mechanism);
+		s_reply(d->zap, r, "400", "unidentified client", "");
+		return;
+	}
+	if (roles == 0 || access_user_id(who, roles, user_id,
+	    sizeof(user_id)) != 0) {
+		s_refused(d, "zap: API connection of %s refused: no role in "
+		    "[api] allow", who);
+		s_reply(d->zap, r, "400", "no access", "");
+		return;
+	}
+	s_reply(d->zap, r, "200", "OK", user_id);
+}
+
 void
 zap_handle(kpd_t *d)
 {
@@ -194,9 +249,8 @@ zap_handle(kpd_t *d)
 		s_curve(d, &r);
 		return;
 	}
-	if (strcmp(r.domain, KPD_API_ZAP_DOMAIN) == 0 &&
-	    strcmp(r.mechanism, "NULL") == 0) {
-		s_reply(d->zap, &r, "200", "OK", "local");
+	if (strcmp(r.domain, KPD_API_ZAP_DOMAIN) == 0) {
+		s_api(d, &r);
 		return;
 	}
 	s_refused(d, "zap: refused connection from %s: domain '%s', mechanism %s",

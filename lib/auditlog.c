@@ -47,6 +47,8 @@ static const char *const s_kinds[AUDIT_KIND_MAX] = {
 	[AUDIT_CHAIN_LOAD] = "chain_load",
 	[AUDIT_PURGE] = "purge",
 	[AUDIT_HEAD_ALARM] = "head_alarm",
+	[AUDIT_READ] = "read",
+	[AUDIT_API_REFUSED] = "api_refused",
 };
 
 static const char *const s_directions[] = { "none", "out", "in" };
@@ -165,6 +167,12 @@ s_entry_problem(const audit_entry_t *e)
 		    "names";
 	if (e->reason < 0 || e->reason > 0xffff)
 		return "reason out of range";
+	if (!s_printable(e->rule, strnlen(e->rule, sizeof(e->rule)),
+	    AUDIT_RULE_MAX))
+		return "rule is not printable ASCII of at most 128 characters";
+	if (!s_printable(e->actor, strnlen(e->actor, sizeof(e->actor)),
+	    AUDIT_ACTOR_MAX))
+		return "actor is not printable ASCII of at most 64 characters";
 	return "";
 }
 
@@ -221,6 +229,13 @@ s_put_opt(struct s_wbuf *w, bool has, const uint8_t *b, size_t n)
 	s_put_var(w, b, has ? n : 0);
 }
 
+/* Version 2 exactly when it says more than version 1 can. */
+static bool
+s_is_v2(const audit_entry_t *e)
+{
+	return e->rule[0] != '\0' || e->actor[0] != '\0';
+}
+
 int
 audit_entry_encode(const audit_entry_t *e, uint8_t *buf, size_t cap,
     size_t *len, kp_err_t *err)
@@ -233,7 +248,8 @@ audit_entry_encode(const audit_entry_t *e, uint8_t *buf, size_t cap,
 	if (*(problem = s_entry_problem(e)) != '\0')
 		return kp_fail(err, KP_ERR_INVALID_ARG, "audit entry %llu: %s",
 		    (unsigned long long)e->seq, problem);
-	s_put_uint(&w, AUDIT_ENTRY_VERSION, 1);
+	s_put_uint(&w, s_is_v2(e) ? AUDIT_ENTRY_VERSION_RULE :
+	    AUDIT_ENTRY_VERSION, 1);
 	s_put_uint(&w, e->seq, 8);
 	s_put_uint(&w, e->time_ms, 8);
 	s_put_uint(&w, (uint64_t)e->kind, 1);
@@ -250,6 +266,10 @@ audit_entry_encode(const audit_entry_t *e, uint8_t *buf, size_t cap,
 	s_put_opt(&w, e->has_envelope_digest, e->envelope_digest, 32);
 	s_put_opt(&w, e->has_receipt_digest, e->receipt_digest, 32);
 	s_put_uint(&w, (uint64_t)e->reason, 2);
+	if (s_is_v2(e)) {
+		s_put_str(&w, e->rule, sizeof(e->rule));
+		s_put_str(&w, e->actor, sizeof(e->actor));
+	}
 	if (w.over)
 		return kp_fail(err, KP_ERR_OVERSIZE, "audit entry %llu does "
 		    "not fit in %zu bytes", (unsigned long long)e->seq, cap);
@@ -378,10 +398,18 @@ audit_entry_decode(const uint8_t *buf, size_t len, audit_entry_t *e,
 		return kp_fail(err, KP_ERR_MALFORMED, "audit entry: %zu bytes, "
 		    "more than %d", len, AUDIT_ENTRY_MAX);
 	version = (unsigned)s_get_uint(&r, 1, "version");
-	if (r.bad == NULL && version != AUDIT_ENTRY_VERSION)
+	if (r.bad == NULL && version != AUDIT_ENTRY_VERSION &&
+	    version != AUDIT_ENTRY_VERSION_RULE)
 		return kp_fail(err, KP_ERR_SCHEMA_VERSION, "audit entry: "
-		    "version %u, expected %d", version, AUDIT_ENTRY_VERSION);
+		    "version %u, expected %d or %d", version,
+		    AUDIT_ENTRY_VERSION, AUDIT_ENTRY_VERSION_RULE);
 	s_decode_fields(&r, e);
+	if (version == AUDIT_ENTRY_VERSION_RULE) {
+		s_get_str(&r, e->rule, sizeof(e->rule), "rule");
+		s_get_str(&r, e->actor, sizeof(e->actor), "actor");
+		if (r.bad == NULL && !s_is_v2(e))
+			r.bad = "rule and actor (both empty in a version 2 entry)";
+	}
 	if (r.bad != NULL)
 		return kp_fail(err, KP_ERR_MALFORMED, "audit entry: %s is "
 		    "truncated or has a wrong length", r.bad);
@@ -542,6 +570,8 @@ audit_entry_to_json(const audit_entry_t *e)
 	if (e->has_receipt_digest)
 		s_set_hex(o, "receipt_digest", e->receipt_digest, 32);
 	json_object_set_new(o, "reason", s_reason_json(e->reason));
+	s_set_str(o, "rule", e->rule);
+	s_set_str(o, "actor", e->actor);
 	return o;
 }
 
@@ -817,7 +847,7 @@ static const char *const s_entry_keys[] = {
 	"type", "seq", "time_ms", "time", "kind", "direction", "own_oin",
 	"partner_oin", "event_id", "event_type", "purpose", "legal_basis",
 	"policy_hash", "case_pseudonym", "fields", "envelope_digest",
-	"receipt_digest", "reason", NULL };
+	"receipt_digest", "reason", "rule", "actor", NULL };
 
 int
 audit_entry_from_json(const json_t *j, audit_entry_t *e, kp_err_t *err)
@@ -848,7 +878,9 @@ audit_entry_from_json(const json_t *j, audit_entry_t *e, kp_err_t *err)
 	    s_get_hex_opt(j, "envelope_digest", &e->has_envelope_digest,
 	    e->envelope_digest, 32, w, err) != 0 ||
 	    s_get_hex_opt(j, "receipt_digest", &e->has_receipt_digest,
-	    e->receipt_digest, 32, w, err) != 0)
+	    e->receipt_digest, 32, w, err) != 0 ||
+	    s_get_str_opt(j, "rule", e->rule, sizeof(e->rule), w, err) != 0 ||
+	    s_get_str_opt(j, "actor", e->actor, sizeof(e->actor), w, err) != 0)
 		return -1;
 	if (*(problem = s_entry_problem(e)) != '\0')
 		return kp_fail(err, KP_ERR_INVALID_ARG, "%s %llu: %s", w,

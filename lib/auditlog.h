@@ -15,6 +15,11 @@
  *   str purpose | str legal_basis | bin policy_hash (0/32) |
  *   bin case_pseudonym (0/32) | str fields | bin envelope_digest (0/32) |
  *   bin receipt_digest (0/32) | u16 reason
+ * Version 2 is version 1 followed by `str rule` (0..128 printable ASCII
+ * bytes: the rule a refusal broke, e.g. "range:age_years", never a value)
+ * and `str actor` (0..64: the local API client that caused the act, e.g.
+ * "uid:1001"); it is written exactly when either is not empty, so every
+ * entry still has one encoding.
  *
  * Signed tree head: Ed25519 over
  *   "ketenpost/v1/tree-head" (22 bytes) | u64 size | u64 time_ms |
@@ -37,7 +42,10 @@
 
 #include "kperr.h"
 
-#define AUDIT_ENTRY_VERSION 1
+#define AUDIT_ENTRY_VERSION 1   /* an entry without a rule or actor */
+#define AUDIT_ENTRY_VERSION_RULE 2 /* version 1 + rule + actor */
+#define AUDIT_RULE_MAX 128       /* bytes of printable ASCII */
+#define AUDIT_ACTOR_MAX 64       /* bytes of printable ASCII */
 #define AUDIT_ENTRY_MAX 2048
 #define AUDIT_FIELDS_MAX 512
 
@@ -52,6 +60,8 @@ enum audit_kind {
 	AUDIT_CHAIN_LOAD,           /* keys, CA, CRL, partners (re)loaded */
 	AUDIT_PURGE,                /* a payload destroyed: retention ended */
 	AUDIT_HEAD_ALARM,           /* a partner's tree head is inconsistent */
+	AUDIT_READ,                 /* payload content read over the API */
+	AUDIT_API_REFUSED,          /* an API request refused: no role */
 	AUDIT_KIND_MAX
 };
 
@@ -79,6 +89,8 @@ typedef struct audit_entry {
 	bool has_receipt_digest;
 	uint8_t receipt_digest[32];
 	int reason;                 /* Kp__Reason, 0 none */
+	char rule[AUDIT_RULE_MAX + 1]; /* refusals: the rule broken, or "" */
+	char actor[AUDIT_ACTOR_MAX + 1]; /* the API client, or "" */
 } audit_entry_t;
 
 typedef struct audit_head {

@@ -254,8 +254,9 @@ s_check_header(const Kp__Header *h, kp_err_t *err)
 		missing = "legal_basis";
 	else if (!h->has_policy_hash || h->policy_hash.len != KP_DIGEST_LEN)
 		missing = "policy_hash";
-	else if (!h->has_created_at_ms || !h->has_expires_at_ms)
-		missing = "created_at_ms/expires_at_ms";
+	else if (!h->has_created_at_ms || !h->has_expires_at_ms ||
+	    h->expires_at_ms <= h->created_at_ms)
+		missing = "created_at_ms/expires_at_ms (expiry after creation)";
 	else if (!h->has_case_ref || h->case_ref.len != KP_CASE_REF_LEN)
 		missing = "case_ref";
 	else if (h->has_in_reply_to && h->in_reply_to.len != KP_EVENT_ID_LEN)
@@ -419,11 +420,13 @@ envelope_open(const directory_t *dir, const uint8_t *buf, size_t len,
 		goto out;
 	}
 	*has_digest = true;
+	/* from here on the header is complete: a refusal can name the event
+	 * (PROTOCOL.md §8), though what it says is not yet authenticated */
+	s_meta_from_header(meta, h);
 	if (s_authenticate(dir, env, h, tbs, tbs_len, &from, err) != 0)
 		goto out;
 	if (s_decrypt(from, env, h->nonce.data, payload, payload_len, err) != 0)
 		goto out;
-	s_meta_from_header(meta, h);
 	rc = 0;
 out:
 	free(tbs);

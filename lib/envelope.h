@@ -66,7 +66,9 @@ int envelope_seal(const directory_t *dir, const peer_t *to,
  * Open an envelope addressed to the directory's own organisation.
  * OUT: *meta, *payload (malloc'd, caller wipes and frees), *payload_len,
  * digest.  On error the digest is still filled when the envelope parsed
- * far enough (*has_digest says so), so a negative receipt can name it.
+ * far enough (*has_digest says so), so a negative receipt can name it;
+ * *meta is then filled too, from the header as received: the event id
+ * for the receipt, nothing to trust (the signature may not have verified).
  */
 int envelope_open(const directory_t *dir, const uint8_t *buf, size_t len,
     envelope_meta_t *meta, uint8_t **payload, size_t *payload_len,

@@ -1218,3 +1218,25 @@ policy_check(const policy_t *self, int event_type, int sender_role,
 			return -1;
 	return 0;
 }
+
+/*
+ * A policy refusal's message names its rule as "rule 'R'" and, where one
+ * field broke it, "field 'F'" (s_refuse above); the audit log keeps just
+ * those, "R" or "R:F", so that it records why without recording a value.
+ */
+void
+policy_refusal_rule(const char *msg, char *out, size_t len)
+{
+	const char *r = msg ? strstr(msg, "rule '") : NULL;
+	const char *f = msg ? strstr(msg, "field '") : NULL;
+	const char *re, *fe;
+
+	out[0] = '\0';
+	if (r == NULL || len == 0 || (re = strchr(r += 6, '\'')) == NULL)
+		return;
+	if (f != NULL && (fe = strchr(f += 7, '\'')) != NULL)
+		snprintf(out, len, "%.*s:%.*s", (int)(re - r), r, (int)(fe - f),
+		    f);
+	else
+		snprintf(out, len, "%.*s", (int)(re - r), r);
+}

@@ -94,4 +94,9 @@ int policy_check(const policy_t *self, int event_type, int sender_role,
     int recipient_role, const ProtobufCMessage *event, kp_err_t *err)
     __attribute__((warn_unused_result));
 
+/* The rule of a policy refusal message (KP_ERR_POLICY), without any
+ * value: "RULE" or "RULE:FIELD" into out (e.g. "range:age_years"); ""
+ * if the message names none.  For audit entries. */
+void policy_refusal_rule(const char *msg, char *out, size_t len);
+
 #endif

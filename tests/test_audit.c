@@ -126,6 +126,87 @@ s_round_trip(const audit_entry_t *e)
 	free(text);
 }
 
+/* "REASON_UNKNOWN_CASE" -> "unknown_case" (after the prefix). */
+static void
+s_lower_after(const char *name, const char *prefix, char *out, size_t len)
+{
+	size_t i;
+
+	cr_assert(strncmp(name, prefix, strlen(prefix)) == 0);
+	name += strlen(prefix);
+	for (i = 0; name[i] != '\0' && i + 1 < len; i++)
+		out[i] = (char)(name[i] >= 'A' && name[i] <= 'Z' ? name[i] + 32 :
+		    name[i]);
+	out[i] = '\0';
+}
+
+/* A strict reader of AUDIT.md must not refuse a real log: every reason and
+ * event type the schema has is listed there. */
+Test(audit, audit_md_lists_every_reason_and_event_type)
+{
+	char *doc = test_doc_load("docs/AUDIT.md");
+	char name[64], want[96];
+	unsigned i;
+
+	for (i = 1; i < kp__reason__descriptor.n_values; i++) {
+		s_lower_after(kp__reason__descriptor.values[i].name, "REASON_",
+		    name, sizeof(name));
+		snprintf(want, sizeof(want), "`%s`", name);
+		cr_assert(strstr(doc, want) != NULL, "docs/AUDIT.md §6 does not "
+		    "list reason %s", want);
+	}
+	for (i = 1; i < kp__event_type__descriptor.n_values; i++) {
+		s_lower_after(kp__event_type__descriptor.values[i].name,
+		    "EVENT_TYPE_", name, sizeof(name));
+		snprintf(want, sizeof(want), "%d %s",
+		    kp__event_type__descriptor.values[i].value, name);
+		cr_assert(strstr(doc, want) != NULL, "docs/AUDIT.md §1 does not "
+		    "list event type '%s'", want);
+	}
+	free(doc);
+}
+
+/* A refusal's rule or an API client (actor) makes the entry version 2;
+ * without them it stays version 1, so every entry has one encoding and old
+ * logs still verify. */
+Test(audit, entry_with_rule_is_version_2)
+{
+	uint8_t a[AUDIT_ENTRY_MAX], b[AUDIT_ENTRY_MAX];
+	audit_entry_t e, d;
+	size_t na, nb;
+	kp_err_t err;
+
+	s_full_entry(&e);
+	nb = s_enc(&e, b);
+	cr_assert_eq(b[0], 1);
+	strcpy(e.rule, "range:age_years");
+	na = s_enc(&e, a);
+	cr_assert_eq(a[0], 2);
+	cr_assert_eq(na, nb + 2 + strlen("range:age_years") + 2);
+	cr_assert_eq(memcmp(a + 1, b + 1, nb - 1), 0, "version 2 extends 1");
+	cr_assert_eq(audit_entry_decode(a, na, &d, &err), 0, "%s", err.msg);
+	cr_assert_str_eq(d.rule, "range:age_years");
+	s_round_trip(&e);
+	strcpy(e.actor, "uid:1001");
+	s_round_trip(&e);
+	e.rule[0] = '\0';
+	s_round_trip(&e);
+	/* a version 2 entry with neither, or truncated: refused */
+	cr_assert_eq(audit_entry_decode(b + 0, nb, &d, &err), 0);
+	memcpy(a, b, nb);
+	a[0] = 2;
+	memset(a + nb, 0, 4);
+	cr_assert_eq(audit_entry_decode(a, nb + 4, &d, &err), -1);
+	cr_assert_eq(audit_entry_decode(a, nb + 2, &d, &err), -1);
+	cr_assert_eq(audit_entry_decode(a, nb, &d, &err), -1);
+	a[0] = 3;
+	cr_assert_eq(audit_entry_decode(a, nb, &d, &err), -1);
+	cr_assert_eq(err.code, KP_ERR_SCHEMA_VERSION);
+	/* no value-bearing control bytes in a rule */
+	strcpy(e.rule, "range\n");
+	cr_assert_eq(audit_entry_encode(&e, a, sizeof(a), &na, &err), -1);
+}
+
 Test(audit, entry_round_trips)
 {
 	audit_entry_t e;
@@ -1313,6 +1394,92 @@ Test(audit, proof_round_trip_and_tampered_proofs)
 	s_pair_done(&p);
 }
 
+/* --strict fails where the default mode only reports (docs/AUDIT.md §7). */
+Test(audit, verify_strict_fails_on_unsigned_tail_and_time_going_back)
+{
+	struct pair p;
+	struct lines x;
+	char x2[400];
+
+	s_pair(&p, false);
+	cr_assert_eq(s_run(&p, "audit verify --strict %s", p.a_x), 0, "%s",
+	    p.out);
+	snprintf(x2, sizeof(x2), "%s/x2.jsonl", p.tmp);
+	/* the last head removed: its entries are an unsigned tail */
+	s_lines_read(p.a_x, &x);
+	s_delete(&x, s_head_line(&x, 19));
+	s_lines_write(x2, &x);
+	cr_assert_eq(s_run(&p, "audit verify %s", x2), 0, "%s", p.out);
+	s_has(&p, "not signed yet");
+	cr_assert_eq(s_run(&p, "audit verify --strict %s", x2), 1, "%s", p.out);
+	s_has(&p, "are not covered by a signed head (--strict");
+	/* an entry dated before the one it follows */
+	s_lines_read(p.a_x, &x);
+	s_set(&x, s_entry_line(&x, 4), "time_ms", json_integer(1000));
+	s_set(&x, s_entry_line(&x, 4), "time",
+	    json_string("1970-01-01T00:00:01.000Z"));
+	s_lines_write(x2, &x);
+	cr_assert_eq(s_run(&p, "audit verify --strict %s", x2), 1, "%s", p.out);
+	s_has(&p, "entry seq 4 (line 7): its time is before the time of entry 3");
+	s_pair_done(&p);
+}
+
+/* With --ca every head must be signed while the certificate was valid,
+ * and with --crl before it was revoked. */
+Test(audit, verify_checks_certificate_validity_and_revocation)
+{
+	struct pair p;
+	char chain[400];
+
+	s_pair(&p, false);
+	cr_assert_eq(s_run(&p, "audit verify --ca %s/ca.crt --crl %s/crl.pem %s",
+	    test_chain(), test_chain(), p.a_x), 0, "%s", p.out);
+	cr_assert_eq(s_run(&p, "audit verify --crl %s/crl.pem %s",
+	    test_chain(), p.a_x), 1, "%s", p.out);
+	s_has(&p, "--crl needs --ca");
+	/* a CRL not signed by that CA */
+	cr_assert_eq(s_run(&p, "audit verify --ca %s/ca.crt --crl %s/ca.crt %s",
+	    test_chain(), test_chain(), p.a_x), 1, "%s", p.out);
+	s_has(&p, "not a readable PEM CRL");
+	/* revoked now: the heads (dated 2027) come after the revocation */
+	snprintf(chain, sizeof(chain), "%s/chain", p.tmp);
+	cr_assert_eq(test_sh("cp -a %s %s && %s/ketenpost-certs revoke --dir %s "
+	    "--oin %s >/dev/null", test_chain(), chain, test_bin(), chain,
+	    OIN_LEERPLICHT), 0);
+	cr_assert_eq(s_run(&p, "audit verify --ca %s/ca.crt --crl %s/crl.pem %s",
+	    chain, chain, p.a_x), 1, "%s", p.out);
+	s_has(&p, "after the certificate was revoked at");
+	/* the partner's certificate is not revoked */
+	cr_assert_eq(s_run(&p, "audit verify --ca %s/ca.crt --crl %s/crl.pem %s",
+	    chain, chain, p.b_x), 0, "%s", p.out);
+	s_pair_done(&p);
+}
+
+/* A partner hands the auditor only the heads it witnessed, not its whole
+ * state directory. */
+Test(audit, heads_export_serves_witness)
+{
+	struct pair p;
+	char heads[400];
+
+	s_pair(&p, false);
+	snprintf(heads, sizeof(heads), "%s/heads.jsonl", p.tmp);
+	cr_assert_eq(s_run(&p, "audit heads %s --of %s > %s", p.b_dir,
+	    OIN_LEERPLICHT, heads), 0, "%s", p.out);
+	cr_assert_eq(test_sh_output(p.out, sizeof(p.out), "grep -c "
+	    "'^{\"type\":\"tree_head\"' %s", heads), 0);
+	s_has(&p, "5");
+	cr_assert_eq(s_run(&p, "audit witness %s --heads %s", p.a_x, heads), 0,
+	    "%s", p.out);
+	s_has(&p, "witnessed: all 5 heads");
+	cr_assert_eq(s_run(&p, "audit heads %s --of %s", p.b_dir, OIN_OM), 1,
+	    "%s", p.out);
+	s_has(&p, "holds no heads of the log of " OIN_OM);
+	cr_assert_eq(s_run(&p, "audit heads %s --of 123", p.b_dir), 2);
+	cr_assert_eq(s_run(&p, "audit heads %s", p.b_dir), 2);
+	s_pair_done(&p);
+}
+
 /* ---- reconcile ---- */
 
 Test(audit, reconcile_clean)
@@ -1389,6 +1556,66 @@ Test(audit, reconcile_lists_every_discrepancy)
 	    p.out);
 	s_has(&p, "receipt missing in A: event");
 	s_has(&p, "1 discrepancy in 9 events");
+	s_pair_done(&p);
+}
+
+/* The line of the first entry of `kind` for event id. */
+static size_t
+s_kind_line(const struct lines *x, const char *kind, const char *id)
+{
+	char k[64], e[80];
+	size_t i;
+
+	snprintf(k, sizeof(k), "\"kind\":\"%s\"", kind);
+	snprintf(e, sizeof(e), "\"event_id\":\"%s\"", id);
+	for (i = 0; i < x->n; i++)
+		if (strstr(x->l[i], k) != NULL && strstr(x->l[i], e) != NULL)
+			return i;
+	cr_assert_fail("no %s entry for %s", kind, id);
+	return 0;
+}
+
+/* An organisation that rewrites (and re-signs) what its own log says it
+ * sent is contradicted by the partner's log: every claim is compared. */
+Test(audit, reconcile_compares_every_claim)
+{
+	struct pair p;
+	struct lines x;
+	char a2[400], id[4][KP_UUID_TEXT_LEN + 1], line[512];
+	uint8_t raw[16];
+	size_t i;
+
+	s_pair(&p, false);
+	for (i = 0; i < 4; i++) {
+		s_id(raw, 1, (int)i + 1);
+		kp_uuid_format(raw, id[i]);
+	}
+	snprintf(a2, sizeof(a2), "%s/a2.jsonl", p.tmp);
+	s_lines_read(p.a_x, &x);
+	s_set(&x, s_kind_line(&x, "send", id[0]), "fields",
+	    json_pack("[s]", "route"));
+	s_set(&x, s_kind_line(&x, "send", id[1]), "purpose",
+	    json_string("mas.other"));
+	s_set(&x, s_kind_line(&x, "send", id[2]), "case_pseudonym", json_string(
+	    "5555555555555555555555555555555555555555555555555555555555555555"));
+	s_set(&x, s_kind_line(&x, "send", id[3]), "legal_basis",
+	    json_string("elsewhere"));
+	s_lines_write(a2, &x);
+	cr_assert_eq(s_run(&p, "audit reconcile %s %s", a2, p.b_x), 1, "%s",
+	    p.out);
+	snprintf(line, sizeof(line), "claim differs for event %s: fields:",
+	    id[0]);
+	s_has(&p, line);
+	snprintf(line, sizeof(line), "claim differs for event %s: purpose: A "
+	    "logged mas.other, B logged ", id[1]);
+	s_has(&p, line);
+	snprintf(line, sizeof(line), "claim differs for event %s: "
+	    "case_pseudonym: A logged 5555", id[2]);
+	s_has(&p, line);
+	snprintf(line, sizeof(line), "claim differs for event %s: legal_basis: "
+	    "A logged elsewhere", id[3]);
+	s_has(&p, line);
+	s_has(&p, "4 discrepancies in 9 events");
 	s_pair_done(&p);
 }
 

@@ -217,13 +217,50 @@ Test(config, defaults_follow_what_is_given)
 	cr_assert_str_eq(cfg.org_dir, "/c/orgs/" OIN_HALT);
 	cr_assert_str_eq(cfg.api, "ipc:///st/api.sock");
 	s_rm(tmp);
-	s_load_ok(MINIMAL "api = tcp://127.0.0.1:7999\n", &cfg, tmp,
+	s_load_ok(MINIMAL "api = tcp://127.0.0.1:7999\n[api]\nallow = "
+	    "key:rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7 submit\n", &cfg, tmp,
 	    sizeof(tmp));
 	cr_assert_str_eq(cfg.api, "tcp://127.0.0.1:7999");
+	cr_assert_eq(cfg.n_api_allow, 1);
+	cr_assert_eq(cfg.api_allow[0].kind, ACCESS_KEY);
 	s_rm(tmp);
-	s_load_ok(MINIMAL "api = ipc://@kp-api\n", &cfg, tmp, sizeof(tmp));
-	cr_assert_str_eq(cfg.api, "ipc://@kp-api");
+}
+
+/* [api] allow: who may use the local API for what (access.c). */
+Test(config, api_allow_lines)
+{
+	static const char *const tcp_no_key[] = {
+	    "F:4: api: a tcp:// API needs CURVE: list the clients' keys with "
+	    "[api] allow = key:Z85 ROLE..." };
+	static const char *const abstract[] = {
+	    "F:4: api: an abstract socket (ipc://@...) cannot be protected; "
+	    "use a socket path" };
+	static const char *const bad[] = {
+	    "F:5: allow: no user 'no-such-user-kp' on this system",
+	    "F:6: allow: unknown role 'everything' (roles: submit, inbox, "
+	    "officer, subject, admin, all)",
+	    "F:7: allow: 'host:x' is not user:NAME, group:NAME or key:Z85",
+	    "F:8: allow: 'short' is not a CURVE public key (40 characters of "
+	    "Z85)" };
+	char tmp[256];
+	config_t cfg;
+
+	s_load_ok(MINIMAL "[api]\nallow = user:nobody inbox,officer\n"
+	    "allow = group:0 all\nallow = user:1234 subject\n", &cfg, tmp,
+	    sizeof(tmp));
+	cr_assert_eq(cfg.n_api_allow, 3);
+	cr_assert_eq(cfg.api_allow[0].kind, ACCESS_USER);
+	cr_assert_eq(cfg.api_allow[0].id, 65534);
+	cr_assert_eq(cfg.api_allow[0].roles, 2 | 4);
+	cr_assert_eq(cfg.api_allow[1].kind, ACCESS_GROUP);
+	cr_assert_eq(cfg.api_allow[1].roles, 31);
+	cr_assert_eq(cfg.api_allow[2].id, 1234);
 	s_rm(tmp);
+	s_load_bad(MINIMAL "api = tcp://127.0.0.1:7999\n", 1, tcp_no_key);
+	s_load_bad(MINIMAL "api = ipc://@kp-api\n", 1, abstract);
+	s_load_bad(MINIMAL "[api]\nallow = user:no-such-user-kp inbox\n"
+	    "allow = user:nobody everything\nallow = host:x all\n"
+	    "allow = key:short all\n", 4, bad);
 }
 
 /* Relative to the file's folder, also when the file is named relatively. */

@@ -48,6 +48,22 @@ s_json_file(td_chain_t *c, const char *name, const char *text)
 	return path;
 }
 
+/* Some line of o's audit export holds both a and b. */
+static void
+s_audit_has(const td_chain_t *c, const td_org_t *o, const char *a,
+    const char *b)
+{
+	char out[65536], *line, *save = NULL;
+
+	cr_assert_eq(test_sh_output(out, sizeof(out), "%s/ketenpost audit export "
+	    "%s/orgs/%s/state", test_bin(), c->dir, o->oin), 0, "%s", out);
+	for (line = strtok_r(out, "\n", &save); line != NULL;
+	    line = strtok_r(NULL, "\n", &save))
+		if (strstr(line, a) != NULL && strstr(line, b) != NULL)
+			return;
+	cr_assert_fail("no audit entry of %s with %s and %s", o->oin, a, b);
+}
+
 static void
 s_expect_refused(td_chain_t *c, td_org_t *o, const char *type,
     const char *to, const char *json, const char *needle)
@@ -95,6 +111,14 @@ Test(gdpr, send_refuses_what_the_policy_forbids_and_queues_nothing)
 	cr_assert_eq(st.outbox_pending + st.outbox_delivered, 0,
 	    "nothing may be queued");
 	td_chain_stop_all(&c);
+	/* each refusal is audited with an event id and the rule, no value */
+	s_audit_has(&c, lp, "\"kind\":\"refusal_out\"", "\"rule\":\"recipients\"");
+	s_audit_has(&c, lp, "\"kind\":\"refusal_out\"", "\"rule\":\"senders\"");
+	s_audit_has(&c, lp, "\"kind\":\"refusal_out\"",
+	    "\"rule\":\"at least:age_years\"");
+	s_audit_has(&c, lp, "\"kind\":\"refusal_out\"",
+	    "\"rule\":\"range:age_years\"");
+	s_audit_has(&c, lp, "\"rule\":\"range:age_years\"", "\"event_id\":");
 }
 
 Test(gdpr, forbidden_field_refused_with_a_narrower_policy)
@@ -183,6 +207,14 @@ Test(gdpr, receiver_enforces_the_policy_again)
 	cr_assert(td_log_has(halt, "rule 'range'", 2000));
 	td_status(halt, &st);
 	cr_assert_eq(st.inbox_total, 0, "nothing reaches the inbox");
+	{
+		char idt[KP_UUID_TEXT_LEN + 1], want[80];
+
+		kp_uuid_format(id, idt);
+		snprintf(want, sizeof(want), "\"event_id\":\"%s\"", idt);
+		s_audit_has(&c, halt, "\"kind\":\"refusal_in\"", want);
+		s_audit_has(&c, halt, want, "\"rule\":\"range:age_years\"");
+	}
 	free(env);
 	free(rc);
 	chain_close(&lp);

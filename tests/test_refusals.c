@@ -455,6 +455,7 @@ Test(refusals, an_event_id_of_another_partner_is_not_a_duplicate)
 	rcpt = s_receipt(rvdk, rc, rlen);
 	cr_assert_eq(rcpt.status, KP__RECEIPT_STATUS__RECEIPT_STATUS_REJECTED,
 	    "another partner must not get Leerplicht's receipt");
+	cr_assert_eq(rcpt.reason, KP__REASON__REASON_ID_CONFLICT);
 	cr_assert_str_eq(rcpt.subject_oin, OIN_RVDK);
 	free(rc);
 	free(env);
@@ -462,5 +463,188 @@ Test(refusals, an_event_id_of_another_partner_is_not_a_duplicate)
 	s_close(&r2);
 	chain_close(&lp);
 	chain_close(&rvdk);
+	td_chain_stop_all(&c);
+}
+
+/* An envelope changed by f (on the unpacked envelope and header). */
+static uint8_t *
+s_mutate(const uint8_t *env, size_t len, void (*f)(Kp__Envelope *,
+    Kp__Header *), size_t *out_len)
+{
+	Kp__Envelope *e = kp__envelope__unpack(NULL, len, env);
+	Kp__Header *h;
+	uint8_t *hb, *out;
+
+	cr_assert_not_null(e);
+	h = kp__header__unpack(NULL, e->header.len, e->header.data);
+	cr_assert_not_null(h);
+	f(e, h);
+	hb = malloc(kp__header__get_packed_size(h));
+	e->header.len = kp__header__pack(h, hb);
+	e->header.data = hb;
+	out = malloc(kp__envelope__get_packed_size(e));
+	*out_len = kp__envelope__pack(e, out);
+	free(hb);
+	e->header.data = NULL;
+	e->header.len = 0;
+	kp__header__free_unpacked(h, NULL);
+	kp__envelope__free_unpacked(e, NULL);
+	return out;
+}
+
+static void
+s_flip_signature(Kp__Envelope *e, Kp__Header *h)
+{
+	(void)h;
+	e->signature.data[5] ^= 0x01;
+}
+
+static void
+s_flip_ciphertext(Kp__Envelope *e, Kp__Header *h)
+{
+	(void)h;
+	e->ciphertext.data[3] ^= 0x01;
+}
+
+static void
+s_expire_at_creation(Kp__Envelope *e, Kp__Header *h)
+{
+	(void)e;
+	h->expires_at_ms = h->created_at_ms;
+}
+
+/* The refused envelope's receipt. */
+static receipt_t
+s_refused(struct rogue *r, chain_t *as, const uint8_t *env, size_t len,
+    int reason)
+{
+	uint8_t *rc;
+	size_t rlen;
+	receipt_t rcpt;
+
+	rc = s_exchange(r, 0x01, env, len, &rlen);
+	rcpt = s_receipt(as, rc, rlen);
+	free(rc);
+	cr_assert_eq(rcpt.status, KP__RECEIPT_STATUS__RECEIPT_STATUS_REJECTED);
+	cr_assert_eq(rcpt.reason, reason, "reason %d, expected %d",
+	    rcpt.reason, reason);
+	return rcpt;
+}
+
+/* PROTOCOL.md §8: a receipt names the event whenever the header was
+ * complete, including refusals after (or of) the signature. */
+Test(refusals, receipts_name_the_event_once_the_header_parsed)
+{
+	td_chain_t c;
+	td_org_t *halt;
+	chain_t *lp;
+	struct rogue r;
+	uint8_t *env, *bad, id[16];
+	size_t len, blen;
+	receipt_t rcpt;
+
+	td_chain_make(&c, NULL);
+	s_tc = &c;
+	halt = td_org(&c, OIN_HALT);
+	td_start(halt);
+	lp = s_chain(&c, OIN_LEERPLICHT);
+	s_connect_as(&r, lp, halt, NULL);
+	/* addressed to another organisation */
+	s_seal(lp, OIN_RVDK, kp_now_ms(), &env, &len, id);
+	rcpt = s_refused(&r, lp, env, len, KP__REASON__REASON_WRONG_RECIPIENT);
+	cr_assert(rcpt.has_event_id);
+	cr_assert_arr_eq(rcpt.event_id, id, 16);
+	free(env);
+	s_seal(lp, OIN_HALT, kp_now_ms(), &env, &len, id);
+	bad = s_mutate(env, len, s_flip_signature, &blen);
+	rcpt = s_refused(&r, lp, bad, blen, KP__REASON__REASON_BAD_SIGNATURE);
+	cr_assert(rcpt.has_event_id);
+	cr_assert_arr_eq(rcpt.event_id, id, 16);
+	free(bad);
+	bad = s_mutate(env, len, s_flip_ciphertext, &blen);
+	rcpt = s_refused(&r, lp, bad, blen,
+	    KP__REASON__REASON_CIPHERTEXT_CORRUPT);
+	cr_assert(rcpt.has_event_id);
+	cr_assert_arr_eq(rcpt.event_id, id, 16);
+	free(bad);
+	/* an expiry not after creation: an invalid header, no event named */
+	bad = s_mutate(env, len, s_expire_at_creation, &blen);
+	rcpt = s_refused(&r, lp, bad, blen, KP__REASON__REASON_MALFORMED);
+	cr_assert(!rcpt.has_event_id);
+	free(bad);
+	/* none of these took the id: the real envelope is still accepted */
+	bad = s_exchange(&r, 0x01, env, len, &blen);
+	rcpt = s_receipt(lp, bad, blen);
+	cr_assert_eq(rcpt.status, KP__RECEIPT_STATUS__RECEIPT_STATUS_ACCEPTED);
+	free(bad);
+	free(env);
+	s_close(&r);
+	chain_close(&lp);
+	td_chain_stop_all(&c);
+}
+
+/* The same id with other content is not a resend: id_conflict, and the
+ * event first stored under that id stays as it was. */
+Test(refusals, same_id_other_envelope_is_an_id_conflict)
+{
+	td_chain_t c;
+	td_org_t *halt;
+	chain_t *lp;
+	struct rogue r;
+	uint8_t *env, *again, id[16], *rc;
+	size_t len, alen, rlen;
+	receipt_t rcpt;
+
+	td_chain_make(&c, NULL);
+	s_tc = &c;
+	halt = td_org(&c, OIN_HALT);
+	td_start(halt);
+	lp = s_chain(&c, OIN_LEERPLICHT);
+	s_connect_as(&r, lp, halt, NULL);
+	s_seal(lp, OIN_HALT, kp_now_ms(), &env, &len, id);
+	rc = s_exchange(&r, 0x01, env, len, &rlen);
+	rcpt = s_receipt(lp, rc, rlen);
+	cr_assert_eq(rcpt.status, KP__RECEIPT_STATUS__RECEIPT_STATUS_ACCEPTED);
+	free(rc);
+	{
+		/* re-sealed under the same id a second later */
+		envelope_meta_t m;
+		uint8_t payload[64], digest[32];
+		size_t plen = s_pack_example("referral", payload);
+		policy_t *pol = NULL;
+		int problems;
+		char path[4200];
+		kp_err_t e;
+
+		snprintf(path, sizeof(path), "%s/policy.ini", c.dir);
+		cr_assert(policy_load(path, &pol, NULL, NULL, &problems, &e) == 0);
+		memset(&m, 0, sizeof(m));
+		memcpy(m.event_id, id, 16);
+		m.event_type = KP__EVENT_TYPE__EVENT_TYPE_REFERRAL;
+		snprintf(m.purpose, sizeof(m.purpose), "%s", policy_rule_purpose(
+		    policy_rule(pol, m.event_type)));
+		snprintf(m.legal_basis, sizeof(m.legal_basis), "%s",
+		    policy_rule_legal_basis(policy_rule(pol, m.event_type)));
+		memcpy(m.policy_hash, policy_hash(pol), 32);
+		m.created_at_ms = kp_now_ms() + 1000;
+		m.expires_at_ms = m.created_at_ms + 86400000u;
+		cr_assert(envelope_seal(lp->dir, directory_find(lp->dir,
+		    OIN_HALT), &m, payload, plen, &again, &alen, digest,
+		    &e) == 0);
+		policy_destroy(&pol);
+	}
+	rcpt = s_refused(&r, lp, again, alen, KP__REASON__REASON_ID_CONFLICT);
+	cr_assert_arr_eq(rcpt.event_id, id, 16);
+	cr_assert(td_log_has(halt, "REASON_ID_CONFLICT", 2000));
+	cr_assert_eq(s_inbox_count(halt), 1);
+	/* the original is still a plain duplicate */
+	rc = s_exchange(&r, 0x01, env, len, &rlen);
+	rcpt = s_receipt(lp, rc, rlen);
+	cr_assert_eq(rcpt.status, KP__RECEIPT_STATUS__RECEIPT_STATUS_ACCEPTED);
+	free(rc);
+	free(again);
+	free(env);
+	s_close(&r);
+	chain_close(&lp);
 	td_chain_stop_all(&c);
 }

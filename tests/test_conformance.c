@@ -1,0 +1,373 @@
+/*
+ * test_conformance.c: the conformance vectors of docs/PROTOCOL.md §14
+ * (docs/conformance/vectors.json) against real daemons.
+ *
+ * First the document itself: tools/kpvectors must reproduce it byte for
+ * byte from the source tree (so the vectors always match this policy and
+ * these schemas).  Then a chain is laid out from the document alone (its
+ * certificates, CRL and seeds; the policy file of the source tree, whose
+ * hash the document states), the receivers run as real ketenpostd
+ * processes with their clock at the document's `clock_ms`, and every
+ * vector's envelope is sent on a CURVE connection as its `connect_as`
+ * organisation.  Every receipt must verify and say what `expect` says.
+ * A second implementation of a receiver can be checked the same way.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <criterion/criterion.h>
+#include <jansson.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <sodium.h>
+#include <zmq.h>
+
+#include "chain.h"
+#include "common.h"
+#include "daemons.h"
+#include "envelope.h"
+#include "envelope.pb-c.h"
+#include "util.h"
+
+TestSuite(conformance, .init = test_init, .timeout = 120);
+
+struct run {
+	char dir[512];                 /* the test's folder */
+	char chain[600];
+	json_t *doc;
+	td_org_t receivers[2];
+	size_t n_receivers;
+	void *ctx;
+	uint8_t digests[64][32];       /* receipt digest per vector */
+};
+
+static json_t *
+s_org(const struct run *r, const char *oin)
+{
+	json_t *orgs = json_object_get(json_object_get(r->doc, "trust"),
+	    "orgs"), *o;
+	size_t i;
+
+	json_array_foreach(orgs, i, o)
+		if (strcmp(json_string_value(json_object_get(o, "oin")), oin) == 0)
+			return o;
+	cr_assert_fail("no org %s in the vectors", oin);
+	return NULL;
+}
+
+static uint8_t
+s_byte(const json_t *o, const char *key)
+{
+	return (uint8_t)json_integer_value(json_object_get(o, key));
+}
+
+static void
+s_write(const char *path, const char *text, mode_t mode)
+{
+	FILE *f = fopen(path, "w");
+
+	cr_assert_not_null(f, "cannot write %s", path);
+	fputs(text, f);
+	fclose(f);
+	cr_assert_eq(chmod(path, mode), 0);
+}
+
+/* A PKCS#8 PEM private key of type from 32 × byte. */
+static void
+s_key(const char *path, int type, uint8_t byte)
+{
+	uint8_t raw[32];
+	EVP_PKEY *k;
+	FILE *f;
+
+	memset(raw, byte, 32);
+	cr_assert_not_null(k = EVP_PKEY_new_raw_private_key(type, NULL, raw,
+	    32));
+	cr_assert_not_null(f = fopen(path, "w"));
+	cr_assert_eq(PEM_write_PrivateKey(f, k, NULL, NULL, 0, NULL, NULL), 1);
+	fclose(f);
+	EVP_PKEY_free(k);
+	cr_assert_eq(chmod(path, 0600), 0);
+}
+
+/* The chain folder, from the document alone (and the policy file). */
+static void
+s_lay_out(struct run *r)
+{
+	const json_t *t = json_object_get(r->doc, "trust"), *o;
+	char p[900], *policy;
+	uint8_t h[32];
+	char hex[65];
+	size_t i;
+
+	snprintf(r->chain, sizeof(r->chain), "%s/chain", r->dir);
+	snprintf(p, sizeof(p), "%s/orgs", r->chain);
+	cr_assert_eq(test_sh("mkdir -p %s", p), 0);
+	snprintf(p, sizeof(p), "%s/ca.crt", r->chain);
+	s_write(p, json_string_value(json_object_get(t, "ca_certificate")),
+	    0644);
+	snprintf(p, sizeof(p), "%s/crl.pem", r->chain);
+	s_write(p, json_string_value(json_object_get(t, "crl")), 0644);
+	policy = test_doc_load("policy/mas.ini");
+	cr_assert(crypto_generichash(h, 32, (uint8_t *)policy, strlen(policy),
+	    NULL, 0) == 0);
+	kp_hex(h, 32, hex);
+	cr_assert_str_eq(hex, json_string_value(json_object_get(r->doc,
+	    "policy_hash")), "policy/mas.ini is not the vectors' policy");
+	snprintf(p, sizeof(p), "%s/policy.ini", r->chain);
+	s_write(p, policy, 0644);
+	free(policy);
+	json_array_foreach(json_object_get(t, "orgs"), i, o) {
+		const char *oin = json_string_value(json_object_get(o, "oin"));
+
+		if (json_object_get(o, "certificate") == NULL)
+			continue;       /* not in the chain */
+		snprintf(p, sizeof(p), "%s/orgs/%s", r->chain, oin);
+		cr_assert_eq(mkdir(p, 0700), 0);
+		snprintf(p, sizeof(p), "%s/orgs/%s/cert.pem", r->chain, oin);
+		s_write(p, json_string_value(json_object_get(o, "certificate")),
+		    0644);
+		snprintf(p, sizeof(p), "%s/orgs/%s/sign.key", r->chain, oin);
+		s_key(p, EVP_PKEY_ED25519, s_byte(o, "sign_seed_byte"));
+		snprintf(p, sizeof(p), "%s/orgs/%s/transport.key", r->chain, oin);
+		s_key(p, EVP_PKEY_X25519, s_byte(o, "transport_sk_byte"));
+		snprintf(p, sizeof(p), "%s/orgs/%s/payload.key", r->chain, oin);
+		s_key(p, EVP_PKEY_X25519, s_byte(o, "payload_sk_byte"));
+	}
+}
+
+static td_org_t *
+s_receiver(struct run *r, const char *oin_in)
+{
+	char oin[21], dir[512];
+	size_t i;
+	td_org_t *o;
+	FILE *f;
+
+	snprintf(oin, sizeof(oin), "%s", oin_in);
+	snprintf(dir, sizeof(dir), "%s", r->dir);
+	for (i = 0; i < r->n_receivers; i++)
+		if (strcmp(r->receivers[i].oin, oin) == 0)
+			return &r->receivers[i];
+	cr_assert(r->n_receivers < 2);
+	o = &r->receivers[r->n_receivers++];
+	memset(o, 0, sizeof(*o));
+	snprintf(o->oin, sizeof(o->oin), "%s", oin);
+	snprintf(o->listen, sizeof(o->listen), "tcp://127.0.0.1:%d",
+	    12000 + (int)((unsigned)getpid() % 900) * 2 + (int)r->n_receivers);
+	snprintf(o->conf, sizeof(o->conf), "%s/%s.conf", dir, oin);
+	snprintf(o->log, sizeof(o->log), "%s/%s.log", dir, oin);
+	snprintf(o->api, sizeof(o->api), "ipc://%s/st-%s/api.sock", dir, oin);
+	cr_assert_not_null(f = fopen(o->conf, "w"));
+	fprintf(f, "[ketenpostd]\nchain_dir = %s\norg = %s\nlisten = %s\n"
+	    "state_dir = %s/st-%s\n", r->chain, oin, o->listen, dir, oin);
+	fclose(f);
+	td_start(o);
+	return o;
+}
+
+/* Send one frame as `as` to o; the receipt frame's body (malloc'd). */
+static uint8_t *
+s_exchange(struct run *r, const char *as, const td_org_t *o,
+    const uint8_t *env, size_t len, size_t *rlen)
+{
+	const json_t *a = s_org(r, as), *to = s_org(r, o->oin);
+	uint8_t sk[32], pk[32], server[32], *frame = malloc(len + 1), *out = NULL;
+	void *s = zmq_socket(r->ctx, ZMQ_DEALER);
+	int zero = 0, tmo = 5000;
+	zmq_msg_t m;
+
+	memset(sk, s_byte(a, "transport_sk_byte"), 32);
+	cr_assert(crypto_scalarmult_base(pk, sk) == 0);
+	cr_assert(sodium_hex2bin(server, 32, json_string_value(json_object_get(
+	    to, "transport_pk")), 64, NULL, NULL, NULL) == 0);
+	zmq_setsockopt(s, ZMQ_LINGER, &zero, sizeof(zero));
+	zmq_setsockopt(s, ZMQ_RCVTIMEO, &tmo, sizeof(tmo));
+	cr_assert_eq(zmq_setsockopt(s, ZMQ_CURVE_SERVERKEY, server, 32), 0);
+	cr_assert_eq(zmq_setsockopt(s, ZMQ_CURVE_PUBLICKEY, pk, 32), 0);
+	cr_assert_eq(zmq_setsockopt(s, ZMQ_CURVE_SECRETKEY, sk, 32), 0);
+	cr_assert_eq(zmq_connect(s, o->listen), 0);
+	frame[0] = 0x01;
+	memcpy(frame + 1, env, len);
+	cr_assert(zmq_send(s, frame, len + 1, 0) >= 0);
+	zmq_msg_init(&m);
+	if (zmq_msg_recv(&m, s, 0) > 1 &&
+	    ((uint8_t *)zmq_msg_data(&m))[0] == 0x02) {
+		*rlen = zmq_msg_size(&m) - 1;
+		out = malloc(*rlen);
+		memcpy(out, (uint8_t *)zmq_msg_data(&m) + 1, *rlen);
+	}
+	zmq_msg_close(&m);
+	zmq_close(s);
+	free(frame);
+	return out;
+}
+
+/* The envelope bytes of a vector.  OUT: *len. */
+static uint8_t *
+s_envelope(const json_t *v, size_t *len)
+{
+	const json_t *fill = json_object_get(v, "envelope_fill");
+	const char *hex;
+	uint8_t *b;
+
+	if (fill != NULL) {
+		*len = (size_t)json_integer_value(json_object_get(fill, "count"));
+		cr_assert_not_null(b = malloc(*len));
+		memset(b, (int)json_integer_value(json_object_get(fill, "byte")),
+		    *len);
+		return b;
+	}
+	hex = json_string_value(json_object_get(v, "envelope"));
+	cr_assert_not_null(hex);
+	cr_assert_not_null(b = malloc(strlen(hex) / 2 + 1));
+	cr_assert(sodium_hex2bin(b, strlen(hex) / 2, hex, strlen(hex), NULL,
+	    len, NULL) == 0);
+	return b;
+}
+
+static int
+s_reason(const char *name)
+{
+	char full[64];
+	const ProtobufCEnumValue *e;
+	size_t i;
+
+	snprintf(full, sizeof(full), "REASON_%s", name);
+	for (i = 7; full[i] != '\0'; i++)
+		if (full[i] >= 'a' && full[i] <= 'z')
+			full[i] = (char)(full[i] - 32);
+	e = protobuf_c_enum_descriptor_get_value_by_name(&kp__reason__descriptor,
+	    full);
+	cr_assert_not_null(e, "unknown reason %s", name);
+	return e->value;
+}
+
+/* One vector; a line per problem into out.  true if it passed. */
+static bool
+s_check(struct run *r, size_t idx, const json_t *v, char *out, size_t len)
+{
+	const json_t *x = json_object_get(v, "expect");
+	const char *name = json_string_value(json_object_get(v, "name"));
+	const char *as = json_string_value(json_object_get(v, "connect_as"));
+	td_org_t *o = s_receiver(r, json_string_value(json_object_get(v,
+	    "receiver")));
+	const char *want_id = json_string_value(json_object_get(x, "event_id"));
+	const char *same = json_string_value(json_object_get(x,
+	    "same_receipt_as"));
+	uint8_t *env, *rc;
+	size_t elen, rlen = 0, i;
+	char hex[65], id[33];
+	chain_t *ch = NULL;
+	receipt_t rcpt;
+	kp_err_t e;
+	bool ok = true;
+	json_t *w;
+
+#define FAIL(...) do { ok = false; snprintf(out + strlen(out), len - \
+	strlen(out), "%s: ", name); snprintf(out + strlen(out), len - \
+	strlen(out), __VA_ARGS__); snprintf(out + strlen(out), len - \
+	strlen(out), "\n"); } while (0)
+	env = s_envelope(v, &elen);
+	rc = s_exchange(r, as, o, env, elen, &rlen);
+	free(env);
+	if (rc == NULL) {
+		FAIL("no receipt");
+		return false;
+	}
+	cr_assert(chain_open_oin(r->chain, as, NULL, NULL, &ch, &e) == 0, "%s",
+	    e.msg);
+	if (receipt_verify(ch->dir, rc, rlen, &rcpt, &e) != 0) {
+		FAIL("receipt does not verify: %s", e.msg);
+		goto out;
+	}
+	memcpy(r->digests[idx], rcpt.digest, 32);
+	if (strcmp(json_string_value(json_object_get(x, "status")),
+	    rcpt.status == KP__RECEIPT_STATUS__RECEIPT_STATUS_ACCEPTED ?
+	    "accepted" : "rejected") != 0)
+		FAIL("status %d", rcpt.status);
+	if (rcpt.reason != s_reason(json_string_value(json_object_get(x,
+	    "reason"))))
+		FAIL("reason %d, expected %s", rcpt.reason, json_string_value(
+		    json_object_get(x, "reason")));
+	if ((want_id != NULL) != rcpt.has_event_id)
+		FAIL("event_id %s, expected %s", rcpt.has_event_id ? "present" :
+		    "absent", want_id ? "present" : "absent");
+	kp_hex(rcpt.event_id, 16, id);
+	if (want_id != NULL && rcpt.has_event_id && strcmp(id, want_id) != 0)
+		FAIL("event_id %s, expected %s", id, want_id);
+	kp_hex(rcpt.envelope_digest, 32, hex);
+	if (strcmp(hex, json_string_value(json_object_get(x,
+	    "envelope_digest"))) != 0)
+		FAIL("envelope_digest %s", hex);
+	if ((json_int_t)rcpt.received_at_ms != json_integer_value(
+	    json_object_get(x, "received_at_ms")))
+		FAIL("received_at_ms %llu", (unsigned long long)
+		    rcpt.received_at_ms);
+	if (strcmp(rcpt.issuer_oin, o->oin) != 0)
+		FAIL("issuer %s", rcpt.issuer_oin);
+	json_array_foreach(json_object_get(r->doc, "vectors"), i, w)
+		if (same != NULL && i < idx && strcmp(json_string_value(
+		    json_object_get(w, "name")), same) == 0 &&
+		    memcmp(r->digests[i], rcpt.digest, 32) != 0)
+			FAIL("not the receipt of %s", same);
+out:
+	chain_close(&ch);
+	free(rc);
+	return ok;
+#undef FAIL
+}
+
+Test(conformance, the_document_is_what_the_generator_makes)
+{
+	char out[65536];
+	char *doc = test_doc_load("docs/conformance/vectors.json");
+
+	cr_assert_eq(test_sh_output(out, sizeof(out), "%s/kpvectors --source %s",
+	    test_bin(), test_source_dir()), 0, "%s", out);
+	cr_assert_str_eq(out, doc, "docs/conformance/vectors.json is out of "
+	    "date: regenerate it with `build/bin/kpvectors > "
+	    "docs/conformance/vectors.json` and review the diff");
+	free(doc);
+}
+
+Test(conformance, every_vector_against_real_daemons)
+{
+	struct run r;
+	char clock[700], problems[16384] = "";
+	json_t *v;
+	size_t i, passed = 0, failed = 0;
+	char *text = test_doc_load("docs/conformance/vectors.json");
+	FILE *f;
+
+	memset(&r, 0, sizeof(r));
+	cr_assert_not_null(r.doc = json_loads(text, 0, NULL));
+	free(text);
+	test_tmpdir(r.dir, sizeof(r.dir));
+	s_lay_out(&r);
+	snprintf(clock, sizeof(clock), "%s/clock", r.dir);
+	cr_assert_not_null(f = fopen(clock, "w"));
+	fprintf(f, "%lld\n", (long long)json_integer_value(json_object_get(
+	    r.doc, "clock_ms")));
+	fclose(f);
+	setenv("KETENPOST_CLOCK_FILE", clock, 1);
+	r.ctx = zmq_ctx_new();
+	json_array_foreach(json_object_get(r.doc, "vectors"), i, v) {
+		cr_assert(i < 64);
+		if (s_check(&r, i, v, problems, sizeof(problems)))
+			passed++;
+		else
+			failed++;
+	}
+	printf("conformance: %zu passed, %zu failed\n", passed, failed);
+	for (i = 0; i < r.n_receivers; i++)
+		td_stop(&r.receivers[i]);
+	zmq_ctx_term(r.ctx);
+	json_decref(r.doc);
+	cr_assert_eq(failed, 0, "%zu of %zu vectors failed:\n%s", failed,
+	    passed + failed, problems);
+	cr_assert_geq(passed, 20);
+}
