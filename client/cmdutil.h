@@ -25,6 +25,7 @@ struct cmd_ctx {
 	const char *cmd;               /* "send" */
 	const char *api, *config;      /* --api, --config, or NULL */
 	int timeout_ms;
+	int attempts;                  /* cmd_call tries; 0 is once (send: 3) */
 	char **args;                   /* positional arguments (argv's) */
 	int nargs;
 };

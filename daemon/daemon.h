@@ -93,6 +93,8 @@ uint64_t outbound_backoff_ms(const config_t *cfg, uint32_t attempts);
 
 /* apisrv.c: drain the API socket (sends batched in one transaction). */
 void apisrv_drain(kpd_t *d);
+/* The API ROUTER's options (answers never dropped; sizes); 0 / -1. */
+int apisrv_socket_options(void *sock);
 
 /* retention.c: destroy payloads whose retention ended; logged.  OUT: *n.
  * Runs inside its own transaction.  0 / -1. */

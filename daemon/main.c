@@ -158,7 +158,6 @@ static int
 s_api_open(kpd_t *d, kp_err_t *err)
 {
 	int zero = 0;
-	int64_t maxmsg = KP_MAX_PAYLOAD + 8192;
 	const char *path = d->cfg.api + strlen("ipc://");
 
 	if (strncmp(d->cfg.api, "ipc://", 6) == 0)
@@ -167,7 +166,7 @@ s_api_open(kpd_t *d, kp_err_t *err)
 	if (d->api == NULL ||
 	    zmq_setsockopt(d->api, ZMQ_ZAP_DOMAIN, KPD_API_ZAP_DOMAIN,
 	    strlen(KPD_API_ZAP_DOMAIN)) ||
-	    zmq_setsockopt(d->api, ZMQ_MAXMSGSIZE, &maxmsg, sizeof(maxmsg)) ||
+	    apisrv_socket_options(d->api) != 0 ||
 	    zmq_setsockopt(d->api, ZMQ_LINGER, &zero, sizeof(zero)) ||
 	    zmq_bind(d->api, d->cfg.api) != 0)
 		return kp_fail(err, KP_ERR_IO, "cannot open the API at %s: %s",
