@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <sodium.h>
 #include <zmq.h>
@@ -1075,6 +1076,25 @@ apisrv_socket_options(void *sock)
 	    zmq_setsockopt(sock, ZMQ_MAXMSGSIZE, &maxmsg, sizeof(maxmsg)))
 		return -1;
 	return 0;
+}
+
+/* The state folder of a long API socket path (kp_ipc_address), open for
+ * as long as the daemon runs: the socket's address goes through it. */
+static int s_api_dir_fd = -1;
+
+int
+apisrv_bind(void *sock, const char *endpoint)
+{
+	char addr[600];
+
+	if (s_api_dir_fd >= 0)
+		close(s_api_dir_fd);
+	s_api_dir_fd = -1;
+	if (kp_ipc_address(endpoint, addr, sizeof(addr), &s_api_dir_fd) != 0) {
+		errno = errno ? errno : ENAMETOOLONG;
+		return -1;
+	}
+	return zmq_bind(sock, addr);
 }
 
 static int

@@ -168,7 +168,7 @@ s_api_open(kpd_t *d, kp_err_t *err)
 	    strlen(KPD_API_ZAP_DOMAIN)) ||
 	    apisrv_socket_options(d->api) != 0 ||
 	    zmq_setsockopt(d->api, ZMQ_LINGER, &zero, sizeof(zero)) ||
-	    zmq_bind(d->api, d->cfg.api) != 0)
+	    apisrv_bind(d->api, d->cfg.api) != 0)
 		return kp_fail(err, KP_ERR_IO, "cannot open the API at %s: %s",
 		    d->cfg.api, zmq_strerror(zmq_errno()));
 	return 0;

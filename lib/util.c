@@ -275,6 +275,44 @@ kp_time_parse(const char *text, uint64_t *ms_out)
 	return 0;
 }
 
+#define S_SUN_PATH_MAX 107  /* sizeof(sockaddr_un.sun_path) - 1, Linux */
+
+int
+kp_ipc_address(const char *endpoint, char *out, size_t len, int *dirfd)
+{
+	const char *path = endpoint + 6, *slash;
+	char dir[4096];
+	int n;
+
+	*dirfd = -1;
+	if (strncmp(endpoint, "ipc://", 6) != 0 || path[0] != '/' ||
+	    strlen(path) <= S_SUN_PATH_MAX) {
+		if ((size_t)snprintf(out, len, "%s", endpoint) >= len) {
+			errno = ENAMETOOLONG;
+			return -1;
+		}
+		return 0;
+	}
+	slash = strrchr(path, '/');
+	if ((size_t)(slash - path) >= sizeof(dir) || strlen(slash + 1) > 64) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	memcpy(dir, path, (size_t)(slash - path));
+	dir[slash - path] = '\0';
+	if ((*dirfd = open(dir[0] ? dir : "/", O_PATH | O_DIRECTORY |
+	    O_CLOEXEC)) < 0)
+		return -1;
+	n = snprintf(out, len, "ipc:///proc/self/fd/%d/%s", *dirfd, slash + 1);
+	if (n < 0 || (size_t)n >= len) {
+		close(*dirfd);
+		*dirfd = -1;
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	return 0;
+}
+
 int
 kp_read_file(const char *path, size_t max, uint8_t **buf, size_t *len)
 {

@@ -467,3 +467,49 @@ Test(api, an_oversize_request_is_answered_with_an_error)
 	free(big);
 	td_chain_stop_all(&c);
 }
+
+/*
+ * A chain in a folder so deep that <state_dir>/api.sock is longer than
+ * the 107 bytes of a Unix socket address: the daemon starts with the
+ * default API socket, and the client reaches it through the config.
+ */
+Test(api, a_daemon_in_a_deep_folder_serves_its_api)
+{
+	char tmp[512], deep[1024], out[8192];
+	td_org_t o;
+	int n, port = 10000 + (int)((unsigned)getpid() % 2700) * 8 + 6, i, rc;
+
+	memset(&o, 0, sizeof(o));
+	test_tmpdir(tmp, sizeof(tmp));
+	n = snprintf(deep, sizeof(deep), "%s", tmp);
+	while (n < 120)
+		n += snprintf(deep + n, sizeof(deep) - (size_t)n,
+		    "/a-folder-deep-down");
+	cr_assert_eq(test_sh("mkdir -p '%s' && %s/ketenpost-certs init --dir "
+	    "'%s/chain' >/dev/null && %s/ketenpost-certs org --dir '%s/chain' "
+	    "--oin %s --role leerplicht --name LP --endpoint "
+	    "tcp://127.0.0.1:%d >/dev/null && %s/ketenpost-certs org --dir "
+	    "'%s/chain' --oin %s --role halt --name Halt --endpoint "
+	    "tcp://127.0.0.1:%d >/dev/null", deep, test_bin(), deep,
+	    test_bin(), deep, OIN_LEERPLICHT, port, test_bin(), deep, OIN_HALT,
+	    port + 1), 0);
+	snprintf(o.conf, sizeof(o.conf), "%s/chain/orgs/%s/ketenpostd.conf",
+	    deep, OIN_LEERPLICHT);
+	snprintf(o.log, sizeof(o.log), "%s/lp.log", tmp);
+	snprintf(o.api, sizeof(o.api), "ipc://%s/chain/orgs/%s/state/api.sock",
+	    deep, OIN_LEERPLICHT);
+	cr_assert(strlen(o.api) - strlen("ipc://") > 107, "%s", o.api);
+	td_spawn(&o);
+	for (i = 0, rc = -1; i < 100 && rc != 0; i++) {
+		rc = test_sh_output(out, sizeof(out), "%s/ketenpost status "
+		    "--config '%s' --timeout 1 --json", test_bin(), o.conf);
+		if (rc != 0)
+			usleep(100000);
+	}
+	cr_assert_eq(rc, 0, "%s (log %s)", out, o.log);
+	cr_assert(strstr(out, OIN_LEERPLICHT) != NULL, "%s", out);
+	cr_assert_eq(test_sh("test -S '%s'", o.api + strlen("ipc://")), 0,
+	    "the socket is where the config says");
+	cr_assert_eq(td_stop(&o), 0);
+	test_sh("rm -rf '%s'", tmp);
+}
