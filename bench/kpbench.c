@@ -67,15 +67,21 @@ s_cleanup(void)
 	}
 }
 
-/* A signal: kill the daemons (async-signal-safe), then die of it. */
+/* A signal: kill the daemons (async-signal-safe: no rm here, the work
+ * folder is named for the user to remove), then die of it. */
 static void
 s_on_signal(int sig)
 {
+	static const char msg[] = "kpbench: interrupted; daemons stopped, "
+	    "work folder left: ";
 	int i;
 
 	for (i = 0; i < 2; i++)
 		if (s_pids[i] > 0)
 			kill(s_pids[i], SIGKILL);
+	if (write(2, msg, sizeof(msg) - 1) < 0 ||
+	    write(2, s_dir, strlen(s_dir)) < 0 || write(2, "\n", 1) < 0)
+		_exit(128 + sig);
 	signal(sig, SIG_DFL);
 	raise(sig);
 }
