@@ -1090,10 +1090,8 @@ apisrv_bind(void *sock, const char *endpoint)
 	if (s_api_dir_fd >= 0)
 		close(s_api_dir_fd);
 	s_api_dir_fd = -1;
-	if (kp_ipc_address(endpoint, addr, sizeof(addr), &s_api_dir_fd) != 0) {
-		errno = errno ? errno : ENAMETOOLONG;
-		return -1;
-	}
+	if (kp_ipc_address(endpoint, addr, sizeof(addr), &s_api_dir_fd) != 0)
+		return -1;  /* errno set: zmq_strerror(zmq_errno()) says it */
 	return zmq_bind(sock, addr);
 }
 
@@ -1241,11 +1239,6 @@ s_dispatch(kpd_t *d, struct api_req *r, uint64_t now)
 	}
 }
 
-/*
- * Commit the batch, then answer every request in it.  Nothing that was
- * written (a queued event, an acknowledgement) is confirmed before the
- * commit returns; if it fails, those requests get an error instead.
- */
 /* The batch's "queued" lines: logged once the commit returned, or one
  * warning with their count when it did not (nothing is claimed). */
 static void
@@ -1280,6 +1273,11 @@ s_send_answer(kpd_t *d, struct api_req *r)
 		outbound_send_now(d, r->to_oin, r->event_id, r->env, r->env_len);
 }
 
+/*
+ * Commit the batch, then answer every request in it.  Nothing that was
+ * written (a queued event, an acknowledgement) is confirmed before the
+ * commit returns; if it fails, those requests get an error instead.
+ */
 static void
 s_finish(kpd_t *d, struct api_req *batch, size_t n)
 {
