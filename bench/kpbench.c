@@ -42,6 +42,50 @@ struct opts {
 	const char *bin;
 };
 
+/* The two daemons and the work folder: whatever way kpbench ends (an
+ * exit(1) on the way, ^C, SIGTERM), s_cleanup stops them and removes it. */
+static volatile pid_t s_pids[2];
+static char s_dir[64];
+
+static void
+s_cleanup(void)
+{
+	char cmd[128];
+	int i;
+
+	for (i = 0; i < 2; i++)
+		if (s_pids[i] > 0) {
+			kill(s_pids[i], SIGTERM);
+			waitpid(s_pids[i], NULL, 0);
+			s_pids[i] = 0;
+		}
+	if (s_dir[0] != '\0') {
+		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", s_dir);
+		if (system(cmd) != 0)
+			fprintf(stderr, "kpbench: could not remove %s\n", s_dir);
+		s_dir[0] = '\0';
+	}
+}
+
+/* A signal: kill the daemons (async-signal-safe: no rm here, the work
+ * folder is named for the user to remove), then die of it. */
+static void
+s_on_signal(int sig)
+{
+	static const char msg[] = "kpbench: interrupted; daemons stopped, "
+	    "work folder left: ";
+	int i;
+
+	for (i = 0; i < 2; i++)
+		if (s_pids[i] > 0)
+			kill(s_pids[i], SIGKILL);
+	if (write(2, msg, sizeof(msg) - 1) < 0 ||
+	    write(2, s_dir, strlen(s_dir)) < 0 || write(2, "\n", 1) < 0)
+		_exit(128 + sig);
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
 static double
 s_now(void)
 {
@@ -405,7 +449,6 @@ main(int argc, char **argv)
 	size_t plen, n;
 	double floor_rate, t0, rate;
 	struct floor fl;
-	pid_t p1, p2;
 	uint64_t *lat;
 	void *ctx;
 	int port = 10000 + getpid() % 20000;  /* below the ephemeral range */
@@ -413,6 +456,11 @@ main(int argc, char **argv)
 	s_parse(argc, argv, &o);
 	if (sodium_init() < 0 || mkdtemp(dir) == NULL)
 		return 1;
+	snprintf(s_dir, sizeof(s_dir), "%s", dir);
+	atexit(s_cleanup);
+	signal(SIGINT, s_on_signal);
+	signal(SIGTERM, s_on_signal);
+	signal(SIGHUP, s_on_signal);
 	plen = s_payload(o.payload, payload, sizeof(payload));
 	s_make_chain(o.bin, dir, port);
 	printf("kpbench: %d events of %zu bytes (referral), window %d, 2 daemons "
@@ -430,9 +478,9 @@ main(int argc, char **argv)
 	    "us/event\n", floor_rate, 1e6 / floor_rate);
 
 	snprintf(path, sizeof(path), "%s/lp.conf", dir);
-	p1 = s_daemon(o.bin, path, "/dev/null");
+	s_pids[0] = s_daemon(o.bin, path, "/dev/null");
 	snprintf(path, sizeof(path), "%s/halt.conf", dir);
-	p2 = s_daemon(o.bin, path, "/dev/null");
+	s_pids[1] = s_daemon(o.bin, path, "/dev/null");
 	snprintf(lp_api, sizeof(lp_api), "ipc://%s/chain/orgs/%s/state/api.sock",
 	    dir, LP);
 	snprintf(h_api, sizeof(h_api), "ipc://%s/chain/orgs/%s/state/api.sock",
@@ -459,10 +507,6 @@ main(int argc, char **argv)
 	s_print_latency("API -> signed receipt at sender:", lat, n);
 	free(lat);
 	zmq_ctx_term(ctx);
-	kill(p1, SIGTERM);
-	kill(p2, SIGTERM);
-	waitpid(p1, NULL, 0);
-	waitpid(p2, NULL, 0);
-	s_run("rm -rf %s", dir);
+	s_cleanup();
 	return 0;
 }

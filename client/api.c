@@ -32,15 +32,19 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <unistd.h>
+
 #include <zmq.h>
 
 #include "api.h"
+#include "util.h"
 
 struct api_client {
 	void *ctx;
 	void *sock;
-	char endpoint[512];
+	char endpoint[4200];          /* as given, for messages */
 	int timeout_ms;
+	int dir_fd;                   /* kp_ipc_address's, or -1 */
 };
 
 static int
@@ -124,6 +128,7 @@ api_client_t *
 api_connect(const char *endpoint, int timeout_ms, kp_err_t *err)
 {
 	api_client_t *c;
+	char addr[600];
 
 	if (timeout_ms <= 0 || strlen(endpoint) >= sizeof(c->endpoint)) {
 		kp_fail(err, KP_ERR_INVALID_ARG, "unusable API endpoint or "
@@ -136,6 +141,12 @@ api_connect(const char *endpoint, int timeout_ms, kp_err_t *err)
 	}
 	snprintf(c->endpoint, sizeof(c->endpoint), "%s", endpoint);
 	c->timeout_ms = timeout_ms;
+	c->dir_fd = -1;
+	if (kp_ipc_address(endpoint, addr, sizeof(addr), &c->dir_fd) != 0) {
+		kp_fail(err, KP_ERR_IO, "cannot reach the daemon's socket %s: "
+		    "%s", endpoint, strerror(errno));
+		goto fail;
+	}
 	if ((c->ctx = zmq_ctx_new()) == NULL ||
 	    (c->sock = zmq_socket(c->ctx, ZMQ_REQ)) == NULL ||
 	    s_configure(c) != 0) {
@@ -144,7 +155,7 @@ api_connect(const char *endpoint, int timeout_ms, kp_err_t *err)
 	}
 	if (s_curve(c, err) != 0)
 		goto fail;
-	if (zmq_connect(c->sock, endpoint) != 0) {
+	if (zmq_connect(c->sock, addr) != 0) {
 		kp_fail(err, KP_ERR_IO, "cannot connect to the daemon at '%s': "
 		    "%s", endpoint, zmq_strerror(errno));
 		goto fail;
@@ -167,6 +178,8 @@ api_destroy(api_client_t **self_p)
 		zmq_close(c->sock);
 	if (c->ctx != NULL)
 		zmq_ctx_term(c->ctx);
+	if (c->dir_fd >= 0)
+		close(c->dir_fd);
 	free(c);
 	*self_p = NULL;
 	errno = saved;

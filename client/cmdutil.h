@@ -27,6 +27,7 @@ struct cmd_ctx {
 	const char *api, *config;      /* --api, --config, or NULL */
 	int timeout_ms;
 	const char *purpose;           /* --purpose: why (audited reads) */
+	int attempts;                  /* cmd_call tries; 0 is once (send: 3) */
 	char **args;                   /* positional arguments (argv's) */
 	int nargs;
 };

@@ -30,12 +30,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "api.h"
 #include "cli.h"
 #include "cmdutil.h"
 #include "config.h"
+#include "envelope.h"
 #include "events.h"
+#include "pseudonym.h"
 #include "pbjson.h"
 #include "util.h"
 
@@ -173,13 +176,42 @@ s_endpoint(const struct cmd_ctx *x, char *ep, size_t len, char *unit,
  * kp__response__free_unpacked) carrying result `want`, or with no result
  * at all if empty_ok; otherwise an exit status after the message.
  */
+/*
+ * One request, tried up to x->attempts times while there is no answer
+ * (a timeout, a daemon restarting).  Only for a request that is safe to
+ * repeat: a send carries its idempotency key, so a retry of a send that
+ * was stored but not answered gets the same event id and stores nothing.
+ * Every try has a fresh socket (a REQ socket that timed out is out of
+ * step) and the retries wait 1 s, 2 s, ... so a restarting daemon is met.
+ */
+static int
+s_call_tries(const struct cmd_ctx *x, const char *ep, const Kp__Request *req,
+    Kp__Response **r, kp_err_t *e)
+{
+	api_client_t *c;
+	int tries = x->attempts > 1 ? x->attempts : 1, i, rc = -1;
+
+	for (i = 1; i <= tries; i++) {
+		if ((c = api_connect(ep, x->timeout_ms, e)) == NULL)
+			return -1;
+		rc = api_call(c, req, r, e);
+		api_destroy(&c);
+		if (rc == 0 || e->code != KP_ERR_IO || i == tries)
+			break;
+		fprintf(stderr, "ketenpost %s: %s; trying again (%d of %d), "
+		    "safely: the same request with the same idempotency key\n",
+		    x->cmd, e->msg, i + 1, tries);
+		sleep((unsigned)i);
+	}
+	return rc;
+}
+
 int
 cmd_call(const struct cmd_ctx *x, const Kp__Request *req,
     Kp__Response__ResultCase want, bool empty_ok, Kp__Response **r)
 {
 	char ep[KP_PATH_MAX + 16], unit[256];
 	Kp__Request with = *req;
-	api_client_t *c;
 	kp_err_t e;
 	int rc;
 
@@ -188,10 +220,7 @@ cmd_call(const struct cmd_ctx *x, const Kp__Request *req,
 		with.purpose = (char *)x->purpose;
 	if ((rc = s_endpoint(x, ep, sizeof(ep), unit, sizeof(unit))) != 0)
 		return rc;
-	if ((c = api_connect(ep, x->timeout_ms, &e)) == NULL)
-		return cli_error("%s", e.msg);
-	rc = api_call(c, &with, r, &e);
-	api_destroy(&c);
+	rc = s_call_tries(x, ep, &with, r, &e);
 	if (rc != 0 && e.code == KP_ERR_IO)
 		return cli_error("%s (is ketenpostd running? see 'systemctl "
 		    "status ketenpostd@%s')", e.msg, unit);
@@ -422,20 +451,29 @@ cmd_push(json_t *arr, json_t *item)
 
 /* ---- send ---- */
 
+#define S_SEND_ATTEMPTS 3
+#define S_IDEM_KEY_MAX 128     /* as the daemon: apisrv.c */
+
 struct send_args {
-	const char *to, *ref, *json, *reply_to, *ttl;
+	const char *to, *ref, *json, *reply_to, *ttl, *idem;
 	uint8_t reply_id[16];
+	char key[KP_UUID_TEXT_LEN + 1];  /* made when no --idempotency-key */
 };
 
 static const char s_send_help[] =
 "usage: ketenpost send TYPE --to OIN --case REF --json FILE|-\n"
 "                      [--reply-to EVENT_ID] [--ttl DURATION]\n"
+"                      [--idempotency-key KEY]\n"
 "                      [--api ENDPOINT | --config FILE] [--timeout SECONDS]\n"
 "Hand one event of TYPE (referral, halt_outcome, rvdk_advice, om_decision,\n"
 "jbt_request) to the daemon for delivery to organisation OIN, about the\n"
-"local case REF.  The payload is the JSON object in FILE (- for stdin),\n"
-"with the proto field names.  --ttl (30d, 12h, ...) overrides the daemon's\n"
-"default expiry.  Prints the event id and nothing else.\n";
+"local case REF (1-64 printable characters, no spaces).  The payload is\n"
+"the JSON object in FILE (- for stdin), with the proto field names, at\n"
+"most 32768 bytes packed.  --ttl (30d, 12h, ...) overrides the daemon's\n"
+"default expiry.  Without an answer the request is tried 3 times with\n"
+"one idempotency key (made per invocation, or KEY: 1-128 printable\n"
+"characters; the same KEY again returns the first event's id and sends\n"
+"nothing new).  Prints the event id and nothing else.\n";
 
 static int
 s_send_opt(void *args, int c, const char *arg, const char *cmd)
@@ -448,6 +486,7 @@ s_send_opt(void *args, int c, const char *arg, const char *cmd)
 	case 'j': a->json = arg; break;
 	case 'r': a->reply_to = arg; break;
 	case 'l': a->ttl = arg; break;
+	case 'i': a->idem = arg; break;
 	default: return cli_usage_error(cmd, "bad option");
 	}
 	return 0;
@@ -456,12 +495,37 @@ s_send_opt(void *args, int c, const char *arg, const char *cmd)
 static const struct option s_send_opts[] = {
 	{ "to", 1, NULL, 't' }, { "case", 1, NULL, 'k' },
 	{ "json", 1, NULL, 'j' }, { "reply-to", 1, NULL, 'r' },
-	{ "ttl", 1, NULL, 'l' }, CMD_API_OPTIONS };
+	{ "ttl", 1, NULL, 'l' }, { "idempotency-key", 1, NULL, 'i' },
+	CMD_API_OPTIONS };
 
 static const struct cmd_spec s_send_spec = {
 	"send", s_send_help, s_send_opts, s_send_opt, 1, 1,
 	"expected exactly one TYPE"
 };
+
+/* The idempotency key: --idempotency-key, or a fresh one for this run. */
+static int
+s_send_key(const struct cmd_ctx *x, struct send_args *a, Kp__SendRequest *s)
+{
+	uint8_t id[16];
+	size_t i, n;
+
+	if (a->idem != NULL) {
+		n = strlen(a->idem);
+		for (i = 0; i < n && a->idem[i] > ' ' && a->idem[i] <= '~'; i++)
+			;
+		if (n == 0 || n > S_IDEM_KEY_MAX || i < n)
+			return cli_usage_error(x->cmd, "--idempotency-key must be "
+			    "1-%d printable characters without spaces",
+			    S_IDEM_KEY_MAX);
+		s->idempotency_key = (char *)a->idem;
+		return 0;
+	}
+	kp_uuid_new(id);
+	kp_uuid_format(id, a->key);
+	s->idempotency_key = a->key;
+	return 0;
+}
 
 /* Step 2a: the arguments into s (pointing into argv and a). */
 static int
@@ -483,6 +547,10 @@ s_send_check(const struct cmd_ctx *x, struct send_args *a,
 		    "digits)", a->to);
 	if (*a->ref == '\0')
 		return cli_usage_error(x->cmd, "--case must not be empty");
+	if (!pseudonym_ref_valid(a->ref))
+		return cli_usage_error(x->cmd, "--case must be 1-%d printable "
+		    "characters without spaces (this one has %zu bytes)",
+		    KP_CASE_LOCAL_MAX, strlen(a->ref));
 	s->to_oin = (char *)a->to;
 	s->case_ref = (char *)a->ref;
 	if (a->reply_to != NULL) {
@@ -494,6 +562,11 @@ s_send_check(const struct cmd_ctx *x, struct send_args *a,
 		s->in_reply_to.len = sizeof(a->reply_id);
 	}
 	if (a->ttl != NULL) {
+		if (config_parse_duration(a->ttl, &ms) == 0 && ms == 0)
+			return cli_usage_error(x->cmd, "--ttl must be at least "
+			    "1s: an event that expires at once cannot be "
+			    "delivered (leave --ttl out for the daemon's "
+			    "default)");
 		if (config_parse_duration(a->ttl, &ms) != 0 || ms < 1000 ||
 		    ms % 1000 != 0 || ms / 1000 > UINT32_MAX)
 			return cli_usage_error(x->cmd, "--ttl '%s' is not a "
@@ -502,7 +575,7 @@ s_send_check(const struct cmd_ctx *x, struct send_args *a,
 		s->has_ttl_seconds = 1;
 		s->ttl_seconds = (uint32_t)(ms / 1000);
 	}
-	return 0;
+	return s_send_key(x, a, s);
 }
 
 /* Step 2b: the JSON payload as the event's protobuf.  OUT: *out. */
@@ -524,6 +597,14 @@ cmd_send(int argc, char **argv)
 	    (rc = cli_event_payload(s.event_type, a.json, &s.payload)) != 0)
 		return rc;
 	s.has_payload = 1;
+	if (s.payload.len > KP_MAX_PAYLOAD) {
+		rc = cli_error("%s: the event is %zu bytes packed, over the limit "
+		    "of %d bytes for one event; nothing was sent",
+		    strcmp(a.json, "-") == 0 ? "<stdin>" : a.json,
+		    s.payload.len, KP_MAX_PAYLOAD);
+		goto out;
+	}
+	x.attempts = S_SEND_ATTEMPTS;
 	req.op_case = KP__REQUEST__OP_SEND;
 	req.send = &s;
 	if ((rc = cmd_call(&x, &req, KP__RESPONSE__RESULT_SEND, false, &r)) != 0)

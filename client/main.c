@@ -3,10 +3,12 @@
  * and auditors.  Dispatches to one function per subcommand; each parses
  * its own options with getopt_long and prints its own --help.
  */
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <sodium.h>
 
@@ -84,11 +86,28 @@ cli_read_json(const char *path)
 {
 	json_error_t je;
 	json_t *j;
+	struct stat st;
 
+	/* name the problem (jansson says ":-1:-1: unable to open") */
+	if (strcmp(path, "-") != 0 && stat(path, &st) != 0) {
+		cli_error("cannot read the JSON file %s: %s", path,
+		    strerror(errno));
+		return NULL;
+	}
+	if (strcmp(path, "-") != 0 && S_ISDIR(st.st_mode)) {
+		cli_error("%s is a folder; --json needs a JSON file (or - for "
+		    "stdin)", path);
+		return NULL;
+	}
 	if (strcmp(path, "-") == 0)
 		j = json_loadf(stdin, JSON_REJECT_DUPLICATES, &je);
 	else
 		j = json_load_file(path, JSON_REJECT_DUPLICATES, &je);
+	if (j == NULL && je.line < 1) {
+		cli_error("%s: %s", strcmp(path, "-") == 0 ? "<stdin>" : path,
+		    je.text);
+		return NULL;
+	}
 	if (j == NULL) {
 		cli_error("%s:%d:%d: %s", strcmp(path, "-") == 0 ? "<stdin>" :
 		    path, je.line, je.column, je.text);

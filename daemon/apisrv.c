@@ -9,12 +9,20 @@
  * an event id handed out is an event that survives a crash.  Everything is
  * checked before it is stored (type, recipient, payload); a refusal is an
  * error response with a stable error code, and nothing is queued.
+ *
+ * A send with an idempotency key (proto/api.proto) that finds an event
+ * stored under the same (client_id, key) answers that event's id and
+ * stores nothing; with a different request it is refused.  The log says
+ * only what committed: "queued" lines are kept with their request and
+ * written after the commit; a batch that rolls back gets one warning.
  */
 #include <ctype.h>
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <sodium.h>
 #include <zmq.h>
@@ -28,8 +36,17 @@
 #include "pseudonym.h"
 
 #define API_REQUEST_MAX (KP_MAX_PAYLOAD + 4096)
+/* What the socket takes in at all (ZMQ_MAXMSGSIZE): a request above
+ * API_REQUEST_MAX but below this is read and answered with a clear
+ * "too large" error; only a bigger one makes libzmq drop the connection
+ * (the client checks the size before it sends, so that is a broken or
+ * hostile client, and the socket is the organisation's own, mode 0600). */
+#define API_WIRE_MAX (1024 * 1024)
 #define API_LIST_DEFAULT 1000
 #define API_LIST_MAX 10000
+#define API_IDEM_KEY_MAX 128
+#define API_CLIENT_ID_MAX 64
+#define API_LOG_LINE_MAX 768
 
 struct api_req {
 	uint8_t rid[256];
@@ -57,7 +74,60 @@ struct api_req {
 	char refusal_rule[AUDIT_RULE_MAX + 1]; /* ... and the rule it broke */
 	void *owned;                  /* result storage to free after sending */
 	void (*free_owned)(void *);
+	bool repeated;                /* idempotency key of a stored event */
+	char **queued;                /* "queued" log lines, after the commit */
+	size_t n_queued;
 };
+
+/* Keep one log line of r's for after the commit (s_finish).  Out of memory
+ * only loses the line, never the request. */
+static void
+s_queue_log(struct api_req *r, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void
+s_queue_log(struct api_req *r, const char *fmt, ...)
+{
+	char **grown, *line;
+	va_list ap;
+
+	if ((line = malloc(API_LOG_LINE_MAX)) == NULL)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(line, API_LOG_LINE_MAX, fmt, ap);
+	va_end(ap);
+	if ((grown = realloc(r->queued, (r->n_queued + 1) *
+	    sizeof(*grown))) == NULL) {
+		free(line);
+		return;
+	}
+	r->queued = grown;
+	r->queued[r->n_queued++] = line;
+}
+
+/* Drop r's log lines (printed, or their writes undone). */
+static void
+s_queue_clear(struct api_req *r)
+{
+	size_t i;
+
+	for (i = 0; i < r->n_queued; i++)
+		free(r->queued[i]);
+	free(r->queued);
+	r->queued = NULL;
+	r->n_queued = 0;
+}
+
+/* Move src's log lines to dst (a reminder's lines to its request). */
+static void
+s_queue_move(struct api_req *dst, struct api_req *src)
+{
+	size_t i;
+
+	for (i = 0; i < src->n_queued; i++)
+		s_queue_log(dst, "%s", src->queued[i]);
+	s_queue_clear(src);
+}
 
 static int
 s_fail(struct api_req *r, int code, const char *fmt, ...)
@@ -76,6 +146,102 @@ s_fail(struct api_req *r, int code, const char *fmt, ...)
 }
 
 /* ---- send ---------------------------------------------------------------- */
+
+static bool
+s_token_valid(const char *t, size_t min, size_t max)
+{
+	size_t i, n = strlen(t);
+
+	if (n < min || n > max)
+		return false;
+	for (i = 0; i < n; i++)
+		if (t[i] <= ' ' || t[i] > '~')
+			return false;
+	return true;
+}
+
+static void
+s_hash_part(crypto_generichash_state *h, const void *p, size_t n)
+{
+	uint8_t len[8];
+	size_t i;
+
+	for (i = 0; i < 8; i++)
+		len[i] = (uint8_t)((uint64_t)n >> (8 * i));
+	crypto_generichash_update(h, len, sizeof(len));
+	if (n > 0)
+		crypto_generichash_update(h, p, n);
+}
+
+/* What an idempotency key stands for: every field that makes the event
+ * (each length-prefixed, so no two requests share an encoding). */
+static void
+s_request_hash(const Kp__SendRequest *s, uint8_t out[32])
+{
+	crypto_generichash_state h;
+	uint32_t type = s->has_event_type ? (uint32_t)s->event_type : 0;
+	uint32_t ttl = s->has_ttl_seconds ? s->ttl_seconds : 0;
+
+	crypto_generichash_init(&h, (const uint8_t *)"kp-idem-v1", 10, 32);
+	s_hash_part(&h, &type, sizeof(type));
+	s_hash_part(&h, s->to_oin, s->to_oin ? strlen(s->to_oin) : 0);
+	s_hash_part(&h, s->case_ref, s->case_ref ? strlen(s->case_ref) : 0);
+	s_hash_part(&h, s->payload.data, s->has_payload ? s->payload.len : 0);
+	s_hash_part(&h, s->in_reply_to.data, s->has_in_reply_to ?
+	    s->in_reply_to.len : 0);
+	s_hash_part(&h, &ttl, sizeof(ttl));
+	crypto_generichash_final(&h, out, 32);
+}
+
+/*
+ * A send with an idempotency key: *stored when an event was stored under
+ * it before (then r is answered with that event's id), else row gets the
+ * key to store with the new event.  The same key with another request is
+ * refused: a key names one event.
+ */
+static int
+s_idem(kpd_t *d, struct api_req *r, const Kp__SendRequest *s,
+    outbox_row_t *row, bool *stored)
+{
+	const char *client = s->client_id != NULL ? s->client_id : "";
+	uint8_t hash[32], old_hash[32], id[16];
+	char text[37];
+	bool found = false;
+	kp_err_t e;
+
+	*stored = false;
+	if (!s_token_valid(s->idempotency_key, 1, API_IDEM_KEY_MAX) ||
+	    (*client != '\0' && !s_token_valid(client, 1, API_CLIENT_ID_MAX)))
+		return s_fail(r, KP_ERR_INVALID_ARG, "idempotency key must be "
+		    "1-%d and client id 0-%d printable characters without "
+		    "spaces", API_IDEM_KEY_MAX, API_CLIENT_ID_MAX);
+	s_request_hash(s, hash);
+	if (store_outbox_by_idem(d->store, client, s->idempotency_key, id,
+	    old_hash, &found, &e) != 0)
+		return s_fail(r, e.code, "%s", e.msg);
+	if (found && sodium_memcmp(hash, old_hash, 32) != 0) {
+		log_warnx("send refused: idempotency key reused for a different "
+		    "request (event %s)", kpd_id(id, text));
+		s_fail(r, KP_ERR_INVALID_ARG, "idempotency key already used for "
+		    "event %s with a different request; a key names one event: "
+		    "use a new key for a new event", text);
+		r->code = "idempotency_key_reused";
+		return -1;
+	}
+	if (found) {
+		memcpy(r->event_id, id, 16);
+		*stored = r->repeated = true;
+		log_info("event %s: send repeated with its idempotency key; "
+		    "nothing new stored", kpd_id(id, text));
+		return 0;
+	}
+	row->has_idem = true;
+	snprintf(row->idem_client, sizeof(row->idem_client), "%s", client);
+	snprintf(row->idem_key, sizeof(row->idem_key), "%s",
+	    s->idempotency_key);
+	memcpy(row->idem_hash, hash, 32);
+	return 0;
+}
 
 /* The case pseudonym for (partner, local ref): an existing link, the
  * pseudonym of the event answered, or a fresh keyed hash. */
@@ -260,9 +426,14 @@ s_send(kpd_t *d, struct api_req *r, uint64_t now)
 	size_t elen = 0, alen = 0;
 	kp_err_t e;
 	char id[37];
+	bool stored = false;
 	int rc = -1;
 
 	memset(&row, 0, sizeof(row));
+	if (s->idempotency_key != NULL && s_idem(d, r, s, &row, &stored) != 0)
+		goto out;
+	if (stored)
+		return 0;
 	/* the id is the event's from the start: a refusal is audited by it */
 	kp_uuid_new(r->event_id);
 	if (s_send_check(d, r, s, &to, &ev, &rule) != 0)
@@ -296,7 +467,7 @@ s_send(kpd_t *d, struct api_req *r, uint64_t now)
 	env = NULL;
 	memcpy(r->to_oin, row.to_oin, sizeof(r->to_oin));
 	memcpy(r->event_id, m.event_id, 16);
-	log_info("event %s type %s to %s queued (purpose %s; fields %s)",
+	s_queue_log(r, "event %s type %s to %s queued (purpose %s; fields %s)",
 	    kpd_id(m.event_id, id), events_type_name(m.event_type),
 	    m.recipient_oin, m.purpose, row.fields);
 	rc = 0;
@@ -844,9 +1015,11 @@ s_remind_one(void *arg, const expect_row_t *x)
 		s_fail(w->r, KP_ERR_INVALID_ARG, "reminder to %s: %s",
 		    x->partner_oin, sub.error);
 		free(sub.env);
+		s_queue_clear(&sub);
 		return 1;
 	}
 	free(sub.env);  /* queued: the outbox scan sends it */
+	s_queue_move(w->r, &sub);
 	if ((id = arena_alloc(&w->r->arena, 16)) == NULL)
 		return 1;
 	memcpy(id, sub.event_id, 16);
@@ -883,6 +1056,57 @@ s_remind(kpd_t *d, struct api_req *r, uint64_t now)
 
 /* ---- the loop ------------------------------------------------------------- */
 
+/*
+ * Every request gets its answer.  A ROUTER that reaches a peer's send
+ * high-water mark drops the message without a word (and with
+ * ZMQ_ROUTER_MANDATORY it refuses it with EAGAIN instead), so at the
+ * default of 1000 messages a client that pipelines (kpbench: a window of
+ * 1000 sends, answered while the I/O thread lags behind) lost answers for
+ * events that were stored and delivered.  Of the three ways out:
+ *   - unlimited SNDHWM (chosen): an answer is queued until the client
+ *     reads it.  The memory this takes is bounded by what the client asked
+ *     for and has not read; the socket is the organisation's own (0600),
+ *     a REQ client has one request in flight, and a pipelining integrator
+ *     chooses its window;
+ *   - stop reading requests while answers are pending: needs a queue of
+ *     unsent answers and POLLOUT in the main loop, and one slow reader
+ *     would then stall every other client of the daemon;
+ *   - ZMQ_ROUTER_MANDATORY alone only turns the silent drop into an error
+ *     we could not do anything useful with.
+ * ZMQ_ROUTER_MANDATORY is set as well, so that an answer that cannot be
+ * delivered (the client has gone: EHOSTUNREACH) is seen and logged instead
+ * of vanishing.
+ */
+int
+apisrv_socket_options(void *sock)
+{
+	int unlimited = 0, one = 1;
+	int64_t maxmsg = API_WIRE_MAX;
+
+	if (zmq_setsockopt(sock, ZMQ_SNDHWM, &unlimited, sizeof(unlimited)) ||
+	    zmq_setsockopt(sock, ZMQ_ROUTER_MANDATORY, &one, sizeof(one)) ||
+	    zmq_setsockopt(sock, ZMQ_MAXMSGSIZE, &maxmsg, sizeof(maxmsg)))
+		return -1;
+	return 0;
+}
+
+/* The state folder of a long API socket path (kp_ipc_address), open for
+ * as long as the daemon runs: the socket's address goes through it. */
+static int s_api_dir_fd = -1;
+
+int
+apisrv_bind(void *sock, const char *endpoint)
+{
+	char addr[600];
+
+	if (s_api_dir_fd >= 0)
+		close(s_api_dir_fd);
+	s_api_dir_fd = -1;
+	if (kp_ipc_address(endpoint, addr, sizeof(addr), &s_api_dir_fd) != 0)
+		return -1;  /* errno set: zmq_strerror(zmq_errno()) says it */
+	return zmq_bind(sock, addr);
+}
+
 static int
 s_recv(kpd_t *d, struct api_req *r)
 {
@@ -910,15 +1134,20 @@ s_recv(kpd_t *d, struct api_req *r)
 		log_warnx("api: a request of more than one frame dropped");
 		return -1;
 	}
-	r->req = zmq_msg_size(&m) <= API_REQUEST_MAX ? kp__request__unpack(NULL,
-	    zmq_msg_size(&m), zmq_msg_data(&m)) : NULL;
+	kp__response__init(&r->resp);
+	if (zmq_msg_size(&m) > API_REQUEST_MAX) {
+		log_warnx("api: a request of %zu bytes refused (limit %d)",
+		    zmq_msg_size(&m), API_REQUEST_MAX);
+		s_fail(r, KP_ERR_OVERSIZE, "request of %zu bytes is over the "
+		    "API limit of %d bytes (an event payload may be at most %d "
+		    "bytes)", zmq_msg_size(&m), API_REQUEST_MAX, KP_MAX_PAYLOAD);
+	} else if ((r->req = kp__request__unpack(NULL, zmq_msg_size(&m),
+	    zmq_msg_data(&m))) == NULL)
+		s_fail(r, KP_ERR_MALFORMED, "request is not a valid kp.Request");
 	if (access_parse_user_id(zmq_msg_gets(&m, "User-Id"), r->who,
 	    sizeof(r->who), &r->roles) != 0)
 		snprintf(r->who, sizeof(r->who), "unknown");  /* no roles */
 	zmq_msg_close(&m);
-	kp__response__init(&r->resp);
-	if (r->req == NULL)
-		s_fail(r, KP_ERR_MALFORMED, "request is not a valid kp.Request");
 	return 1;
 }
 
@@ -937,13 +1166,21 @@ s_reply(kpd_t *d, struct api_req *r)
 	}
 	n = kp__response__get_packed_size(&r->resp);
 	buf = malloc(n + 1);
-	if (buf != NULL) {
-		n = kp__response__pack(&r->resp, buf);
-		if (zmq_send(d->api, r->rid, r->rid_len, ZMQ_SNDMORE |
-		    ZMQ_DONTWAIT) < 0 || zmq_send(d->api, "", 0, ZMQ_SNDMORE |
-		    ZMQ_DONTWAIT) < 0 || zmq_send(d->api, buf, n,
-		    ZMQ_DONTWAIT) < 0)
+	if (buf == NULL) {
+		log_warnx("api: out of memory: an answer not sent");
+		return;
+	}
+	n = kp__response__pack(&r->resp, buf);
+	/* SNDHWM is unlimited (apisrv_socket_options): the only failure
+	 * left is a client that is gone (EHOSTUNREACH, ROUTER_MANDATORY) */
+	if (zmq_send(d->api, r->rid, r->rid_len, ZMQ_SNDMORE |
+	    ZMQ_DONTWAIT) < 0 || zmq_send(d->api, "", 0, ZMQ_SNDMORE |
+	    ZMQ_DONTWAIT) < 0 || zmq_send(d->api, buf, n, ZMQ_DONTWAIT) < 0) {
+		if (zmq_errno() == EHOSTUNREACH)
 			log_debug("api: client went away before the answer");
+		else
+			log_warnx("api: an answer not sent: %s",
+			    zmq_strerror(zmq_errno()));
 	}
 	free(buf);
 }
@@ -952,6 +1189,7 @@ static void
 s_cleanup(struct api_req *r)
 {
 	free(r->env);
+	s_queue_clear(r);
 	arena_free(&r->arena);
 	if (r->free_owned != NULL)
 		r->free_owned(r->owned);
@@ -1121,6 +1359,8 @@ s_handle(kpd_t *d, struct api_req *r, uint64_t now)
 	s_dispatch(d, r, now);
 	if (r->code == NULL)
 		s_audit_reads(d, r);
+	if (r->code != NULL)
+		s_queue_clear(r);  /* undone with its savepoint */
 	if (kpd_item_end(d, mark, r->code == NULL, &e) != 0 ||
 	    !store_in_txn(d->store)) {
 		r->fatal = true;
@@ -1153,6 +1393,40 @@ s_dispatch(kpd_t *d, struct api_req *r, uint64_t now)
 	}
 }
 
+/* The batch's "queued" lines: logged once the commit returned, or one
+ * warning with their count when it did not (nothing is claimed). */
+static void
+s_finish_log(struct api_req *batch, size_t n, bool committed,
+    const kp_err_t *e)
+{
+	size_t i, j, lost = 0;
+
+	for (i = 0; i < n; i++) {
+		for (j = 0; committed && j < batch[i].n_queued; j++)
+			log_info("%s", batch[i].queued[j]);
+		lost += batch[i].n_queued;
+		s_queue_clear(&batch[i]);
+	}
+	if (!committed && lost > 0)
+		log_warnx("api: batch rolled back, %zu event%s not queued: %s",
+		    lost, lost == 1 ? "" : "s", e->msg);
+}
+
+/* The answer of a send that is stored (now or by an earlier request). */
+static void
+s_send_answer(kpd_t *d, struct api_req *r)
+{
+	kp__send_response__init(&r->send_resp);
+	r->send_resp.has_event_id = 1;
+	r->send_resp.event_id = (ProtobufCBinaryData){ 16, r->event_id };
+	r->send_resp.has_repeated = r->repeated;
+	r->send_resp.repeated = r->repeated;
+	r->resp.result_case = KP__RESPONSE__RESULT_SEND;
+	r->resp.send = &r->send_resp;
+	if (r->immediate)
+		outbound_send_now(d, r->to_oin, r->event_id, r->env, r->env_len);
+}
+
 /*
  * Commit the batch, then answer every request in it.  Nothing that was
  * written (a queued event, an acknowledgement) is confirmed before the
@@ -1162,7 +1436,7 @@ static void
 s_finish(kpd_t *d, struct api_req *batch, size_t n)
 {
 	size_t i;
-	bool fatal = false;
+	bool fatal = false, committed = true;
 	kp_err_t e;
 
 	for (i = 0; i < n; i++)
@@ -1172,6 +1446,7 @@ s_finish(kpd_t *d, struct api_req *batch, size_t n)
 		    "nothing in this batch was sent");
 	if (fatal || kpd_commit(d, &e) != 0) {
 		kpd_rollback(d);
+		committed = false;
 		for (i = 0; i < n; i++)
 			if (batch[i].code == NULL && batch[i].req != NULL &&
 			    (batch[i].req->op_case == KP__REQUEST__OP_SEND ||
@@ -1180,21 +1455,15 @@ s_finish(kpd_t *d, struct api_req *batch, size_t n)
 				s_fail(&batch[i], KP_ERR_IO, "not stored: %s",
 				    e.msg);
 	}
+	s_finish_log(batch, n, committed, &e);
 	for (i = 0; i < n; i++) {
 		if (batch[i].code == NULL &&
 		    batch[i].req->op_case == KP__REQUEST__OP_PURGE)
 			(void)s_purge(d, &batch[i]);  /* its own transaction */
-		if (batch[i].code == NULL && batch[i].immediate &&
-		    batch[i].req->op_case == KP__REQUEST__OP_SEND) {
-			kp__send_response__init(&batch[i].send_resp);
-			batch[i].send_resp.has_event_id = 1;
-			batch[i].send_resp.event_id =
-			    (ProtobufCBinaryData){ 16, batch[i].event_id };
-			batch[i].resp.result_case = KP__RESPONSE__RESULT_SEND;
-			batch[i].resp.send = &batch[i].send_resp;
-			outbound_send_now(d, batch[i].to_oin, batch[i].event_id,
-			    batch[i].env, batch[i].env_len);
-		}
+		if (batch[i].code == NULL && (batch[i].immediate ||
+		    batch[i].repeated) &&
+		    batch[i].req->op_case == KP__REQUEST__OP_SEND)
+			s_send_answer(d, &batch[i]);
 		s_reply(d, &batch[i]);
 		s_cleanup(&batch[i]);
 	}

@@ -604,13 +604,9 @@ s_derive(struct s_parse *st)
 		    "<chain_dir>/policy.ini is too long; set policy");
 	if (st->line_of[S_API] || c->state_dir[0] == '\0')
 		return;
-	if (strlen(c->state_dir) + strlen("/api.sock") > S_IPC_MAX)
-		s_problem(st, 0, KP_ERR_INVALID_ARG, "api: the default "
-		    "ipc://%s/api.sock is longer than the %zu bytes a Unix "
-		    "socket allows; set api", c->state_dir, S_IPC_MAX);
-	else
-		snprintf(c->api, sizeof(c->api), "ipc://%s/api.sock",
-		    c->state_dir);
+	/* wherever the state folder is: a path longer than a Unix socket
+	 * address holds is reached by a short alias (kp_ipc_address) */
+	snprintf(c->api, sizeof(c->api), "ipc://%s/api.sock", c->state_dir);
 }
 
 /* Required keys, cross-key rules and derived defaults. */

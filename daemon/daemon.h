@@ -124,6 +124,11 @@ uint64_t outbound_backoff_ms(const config_t *cfg, uint32_t attempts);
 
 /* apisrv.c: drain the API socket (sends batched in one transaction). */
 void apisrv_drain(kpd_t *d);
+/* The API ROUTER's options (answers never dropped; sizes); 0 / -1. */
+int apisrv_socket_options(void *sock);
+/* Bind the API socket to endpoint, by a short alias when its ipc:// path
+ * is longer than a Unix socket address holds (kp_ipc_address); 0 / -1. */
+int apisrv_bind(void *sock, const char *endpoint);
 
 /* retention.c: destroy payloads whose retention ended; logged.  OUT: *n.
  * Runs inside its own transaction.  0 / -1. */

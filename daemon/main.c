@@ -245,7 +245,6 @@ static int
 s_api_open(kpd_t *d, kp_err_t *err)
 {
 	int zero = 0;
-	int64_t maxmsg = KP_MAX_PAYLOAD + 8192;
 	const char *path = d->cfg.api + strlen("ipc://");
 
 	if (strncmp(d->cfg.api, "ipc://", 6) == 0)
@@ -254,13 +253,13 @@ s_api_open(kpd_t *d, kp_err_t *err)
 	if (d->api == NULL ||
 	    zmq_setsockopt(d->api, ZMQ_ZAP_DOMAIN, KPD_API_ZAP_DOMAIN,
 	    strlen(KPD_API_ZAP_DOMAIN)) ||
-	    zmq_setsockopt(d->api, ZMQ_MAXMSGSIZE, &maxmsg, sizeof(maxmsg)) ||
+	    apisrv_socket_options(d->api) != 0 ||
 	    zmq_setsockopt(d->api, ZMQ_LINGER, &zero, sizeof(zero)))
 		return kp_fail(err, KP_ERR_IO, "cannot open the API at %s: %s",
 		    d->cfg.api, zmq_strerror(zmq_errno()));
 	if (strncmp(d->cfg.api, "tcp://", 6) == 0 && s_api_protect(d, err) != 0)
 		return -1;
-	if (zmq_bind(d->api, d->cfg.api) != 0)
+	if (apisrv_bind(d->api, d->cfg.api) != 0)
 		return kp_fail(err, KP_ERR_IO, "cannot open the API at %s: %s",
 		    d->cfg.api, zmq_strerror(zmq_errno()));
 	if (strncmp(d->cfg.api, "ipc://", 6) == 0 && s_api_protect(d, err) != 0)

@@ -72,7 +72,7 @@
 #include "store.h"
 #include "util.h"
 
-#define STORE_SCHEMA_VERSION 1
+#define STORE_SCHEMA_VERSION 2
 #define STORE_APP_ID 0x6b707374          /* "kpst" */
 #define STORE_QUICK_CHECK_PAGES 4096     /* quick_check at open up to this */
 #define STORE_BUSY_MS 5000
@@ -91,6 +91,7 @@ enum {
 	ST_WITNESS_PUT, ST_WITNESS_LAST, ST_META_PUT,
 	ST_EXP_PUT, ST_EXP_BY_REPLY, ST_EXP_BY_REF, ST_EXP_CLOSE,
 	ST_EXP_OVERDUE, ST_EXP_BY_CASE, ST_EXP_ALL, ST_EXP_REMINDED, ST_CASES,
+	ST_OB_BY_IDEM,
 	ST_COUNT
 };
 
@@ -122,9 +123,10 @@ static const char *const s_sql[ST_COUNT] = {
 	    "case_local, case_ref, in_reply_to, state, attempts, created_ms, "
 	    "expires_ms, next_attempt_ms, updated_ms, envelope_digest, "
 	    "receipt_digest, reason, receipted_ms, purpose, legal_basis, "
-	    "fields, retention_until_ms, event_key, route, envelope) VALUES "
+	    "fields, retention_until_ms, event_key, route, envelope, "
+	    "idem_client, idem_key, idem_hash) VALUES "
 	    "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, "
-	    "?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23)",
+	    "?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26)",
 	[ST_OB_DUE] = "SELECT " OB_COLS ", envelope FROM outbox WHERE "
 	    "state = 1 AND next_attempt_ms <= ?1 ORDER BY next_attempt_ms, seq "
 	    "LIMIT ?2",
@@ -141,6 +143,8 @@ static const char *const s_sql[ST_COUNT] = {
 	[ST_OB_EXPIRE] = "UPDATE outbox SET state = 4, updated_ms = ?1 WHERE "
 	    "state = 1 AND expires_ms <= ?1 RETURNING " OB_COLS,
 	[ST_OB_GET] = "SELECT " OB_COLS " FROM outbox WHERE event_id = ?1",
+	[ST_OB_BY_IDEM] = "SELECT event_id, idem_hash FROM outbox WHERE "
+	    "idem_client = ?1 AND idem_key = ?2",
 	[ST_OB_LIST] = "SELECT " OB_COLS " FROM outbox WHERE seq > ?1 "
 	    "ORDER BY seq LIMIT ?2",
 	[ST_OB_RECEIPT] = "SELECT receipt FROM outbox WHERE event_id = ?1 AND "
@@ -520,6 +524,11 @@ s_bind_outbox(sqlite3_stmt *st, const outbox_row_t *r)
 		rc |= sqlite3_bind_blob(st, 21, r->event_key,
 		    STORE_KEY_WRAP_LEN, SQLITE_STATIC);
 	rc |= sqlite3_bind_int(st, 22, r->route);
+	if (r->has_idem) {  /* ?23 is the envelope: store_outbox_insert */
+		rc |= s_bind_text(st, 24, r->idem_client, sizeof(r->idem_client));
+		rc |= s_bind_text(st, 25, r->idem_key, sizeof(r->idem_key));
+		rc |= sqlite3_bind_blob(st, 26, r->idem_hash, 32, SQLITE_STATIC);
+	}
 	return rc == SQLITE_OK ? 0 : -1;
 }
 
@@ -824,6 +833,20 @@ s_schema_check(store_t *s, bool *create, kp_err_t *err)
 	return 0;
 }
 
+/*
+ * Version 2: the idempotency key of a send (apisrv.c), kept in the outbox
+ * row for as long as the row: a retried request with the same (client,
+ * key) finds the event it stored, across restarts.  The unique index is
+ * what makes "stores nothing new" hold even if a caller skipped the look-up.
+ */
+static const char s_schema_v2[] =
+	"ALTER TABLE outbox ADD COLUMN idem_client TEXT;"
+	"ALTER TABLE outbox ADD COLUMN idem_key TEXT;"
+	"ALTER TABLE outbox ADD COLUMN idem_hash BLOB"
+	" CHECK (idem_hash IS NULL OR length(idem_hash) = 32);"
+	"CREATE UNIQUE INDEX outbox_idem ON outbox (idem_client, idem_key)"
+	" WHERE idem_key IS NOT NULL;";
+
 /* Create or check the schema in one BEGIN IMMEDIATE, so two processes
  * opening a new file cannot both create it. */
 static int
@@ -831,11 +854,13 @@ s_migrate(store_t *s, kp_err_t *err)
 {
 	char sql[128];
 	bool create = false;
+	sqlite3_int64 ver = 0;
 
 	if (sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) !=
 	    SQLITE_OK)
 		return s_open_fail(s, err, "begin");
-	if (s_schema_check(s, &create, err) != 0)
+	if (s_schema_check(s, &create, err) != 0 ||
+	    s_query_int(s, "PRAGMA user_version", &ver, err) != 0)
 		goto fail;
 	snprintf(sql, sizeof(sql), "PRAGMA application_id = %d;"
 	    "PRAGMA user_version = %d;", STORE_APP_ID, STORE_SCHEMA_VERSION);
@@ -843,6 +868,12 @@ s_migrate(store_t *s, kp_err_t *err)
 	    SQLITE_OK || sqlite3_exec(s->db, sql, NULL, NULL, NULL) !=
 	    SQLITE_OK)) {
 		s_open_fail(s, err, "create schema");
+		goto fail;
+	}
+	if ((create || ver == 1) && (sqlite3_exec(s->db, s_schema_v2, NULL,
+	    NULL, NULL) != SQLITE_OK || sqlite3_exec(s->db, sql, NULL, NULL,
+	    NULL) != SQLITE_OK)) {
+		s_open_fail(s, err, "migrate schema to version 2");
 		goto fail;
 	}
 	if (sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
@@ -1133,6 +1164,31 @@ store_outbox_get(store_t *s, const uint8_t id[16], outbox_row_t *row,
 		goto out;
 	if (*found)
 		s_read_outbox(st, row);
+	ret = 0;
+out:
+	s_done(st);
+	return ret;
+}
+
+int
+store_outbox_by_idem(store_t *s, const char *client, const char *key,
+    uint8_t event_id[16], uint8_t hash[32], bool *found, kp_err_t *err)
+{
+	sqlite3_stmt *st = s->st[ST_OB_BY_IDEM];
+	int ret = -1;
+
+	*found = false;
+	if (sqlite3_bind_text(st, 1, client, -1, SQLITE_STATIC) != SQLITE_OK ||
+	    sqlite3_bind_text(st, 2, key, -1, SQLITE_STATIC) != SQLITE_OK) {
+		s_fail(s, err, "outbox by idempotency key");
+		goto out;
+	}
+	if (s_step_one(s, st, "outbox by idempotency key", found, err) != 0)
+		goto out;
+	if (*found) {
+		(void)s_col_blob(st, 0, event_id, 16);
+		(void)s_col_blob(st, 1, hash, 32);
+	}
 	ret = 0;
 out:
 	s_done(st);

@@ -62,6 +62,12 @@ typedef struct outbox_row {
 	bool has_event_key;           /* false once purged */
 	uint8_t event_key[STORE_KEY_WRAP_LEN]; /* wrapped per-event key */
 	int route;                    /* Kp__Route of a referral, else 0 */
+	/* The send's idempotency key (insert only; not read back): unique
+	 * per client, kept with the row (store_outbox_by_idem). */
+	bool has_idem;
+	char idem_client[65];
+	char idem_key[129];
+	uint8_t idem_hash[32];        /* of the request it was given with */
 } outbox_row_t;
 
 typedef struct inbox_row {
@@ -112,6 +118,12 @@ bool store_in_txn(store_t *s);
  * KP_ERR_INVALID_ARG. */
 int store_outbox_insert(store_t *s, outbox_row_t *row, const uint8_t *env,
     size_t env_len, kp_err_t *err) __attribute__((warn_unused_result));
+
+/* The event stored with idempotency key (client, key), if any: *found,
+ * its event_id and the request hash stored with it. */
+int store_outbox_by_idem(store_t *s, const char *client, const char *key,
+    uint8_t event_id[16], uint8_t hash[32], bool *found, kp_err_t *err)
+    __attribute__((warn_unused_result));
 
 typedef int (*store_outbox_cb)(void *arg, const outbox_row_t *row,
     const uint8_t *env, size_t env_len);

@@ -206,32 +206,110 @@ kp_time_format(uint64_t ms, char out[32])
 	snprintf(out + n, 32 - n, ".%03uZ", (unsigned)(ms % 1000u));
 }
 
+/* n decimal digits at p into *v; 0 / -1. */
+static int
+s_digits(const char *p, int n, int *v)
+{
+	int i;
+
+	*v = 0;
+	for (i = 0; i < n; i++) {
+		if (p[i] < '0' || p[i] > '9')
+			return -1;
+		*v = *v * 10 + (p[i] - '0');
+	}
+	return 0;
+}
+
+static int
+s_days_in_month(int year, int month)
+{
+	static const int days[12] = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31,
+	    30, 31 };
+	bool leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+
+	return month == 2 && leap ? 29 : days[month - 1];
+}
+
+/*
+ * Exactly YYYY-MM-DDTHH:MM:SS[.mmm]Z, and a moment that exists: strptime
+ * and timegm would take 2027-02-30 (or second 60, hour 24) and roll it
+ * into the next month (minute, day) without a word, and a deadline given
+ * by hand must not silently move.
+ */
 int
 kp_time_parse(const char *text, uint64_t *ms_out)
 {
+	int y, mo, d, h, mi, sec, frac = 0;
 	struct tm tm;
-	const char *p;
-	unsigned frac = 0;
-	int n = 0;
 	time_t secs;
 
-	if (text == NULL)
+	if (text == NULL || strlen(text) < 20 || text[4] != '-' ||
+	    text[7] != '-' || text[10] != 'T' || text[13] != ':' ||
+	    text[16] != ':' || s_digits(text, 4, &y) != 0 ||
+	    s_digits(text + 5, 2, &mo) != 0 || s_digits(text + 8, 2, &d) != 0 ||
+	    s_digits(text + 11, 2, &h) != 0 ||
+	    s_digits(text + 14, 2, &mi) != 0 ||
+	    s_digits(text + 17, 2, &sec) != 0)
+		return -1;
+	text += 19;
+	if (*text == '.') {
+		if (s_digits(text + 1, 3, &frac) != 0)
+			return -1;
+		text += 4;
+	}
+	if (strcmp(text, "Z") != 0 || y < 1970 || mo < 1 || mo > 12 ||
+	    d < 1 || d > s_days_in_month(y, mo) || h > 23 || mi > 59 ||
+	    sec > 59)
 		return -1;
 	memset(&tm, 0, sizeof(tm));
-	p = strptime(text, "%Y-%m-%dT%H:%M:%S", &tm);
-	if (p == NULL)
+	tm.tm_year = y - 1900;
+	tm.tm_mon = mo - 1;
+	tm.tm_mday = d;
+	tm.tm_hour = h;
+	tm.tm_min = mi;
+	tm.tm_sec = sec;
+	if ((secs = timegm(&tm)) < 0)
 		return -1;
-	if (*p == '.') {
-		if (sscanf(p, ".%3u%n", &frac, &n) != 1 || n != 4)
+	*ms_out = (uint64_t)secs * 1000u + (uint64_t)frac;
+	return 0;
+}
+
+#define S_SUN_PATH_MAX 107  /* sizeof(sockaddr_un.sun_path) - 1, Linux */
+
+int
+kp_ipc_address(const char *endpoint, char *out, size_t len, int *dirfd)
+{
+	const char *path = endpoint + 6, *slash;
+	char dir[4096];
+	int n;
+
+	*dirfd = -1;
+	if (strncmp(endpoint, "ipc://", 6) != 0 || path[0] != '/' ||
+	    strlen(path) <= S_SUN_PATH_MAX) {
+		if ((size_t)snprintf(out, len, "%s", endpoint) >= len) {
+			errno = ENAMETOOLONG;
 			return -1;
-		p += n;
+		}
+		return 0;
 	}
-	if (strcmp(p, "Z") != 0)
+	slash = strrchr(path, '/');
+	if ((size_t)(slash - path) >= sizeof(dir) || strlen(slash + 1) > 64) {
+		errno = ENAMETOOLONG;
 		return -1;
-	secs = timegm(&tm);
-	if (secs < 0)
+	}
+	memcpy(dir, path, (size_t)(slash - path));
+	dir[slash - path] = '\0';
+	if ((*dirfd = open(dir[0] ? dir : "/", O_PATH | O_DIRECTORY |
+	    O_CLOEXEC)) < 0)
 		return -1;
-	*ms_out = (uint64_t)secs * 1000u + frac;
+	n = snprintf(out, len, "ipc:///proc/self/fd/%d/%s", *dirfd, slash + 1);
+	if (n < 0 || (size_t)n >= len) {
+		close(*dirfd);
+		*dirfd = -1;
+		errno = ENAMETOOLONG;
+		return -1;
+	}
 	return 0;
 }
 

@@ -52,6 +52,19 @@ void kp_time_format(uint64_t ms, char out[32]);
 int kp_time_parse(const char *text, uint64_t *ms_out);
 
 /*
+ * The address to bind or connect for a ZeroMQ endpoint.  A Unix socket
+ * address holds at most 107 bytes of path, so ipc://<state_dir>/api.sock
+ * breaks when the state folder lies deep in the file system.  For such an
+ * ipc:// endpoint the socket's folder is opened (O_PATH) and the address
+ * becomes ipc:///proc/self/fd/N/NAME (Linux): the same socket file, with
+ * the same permissions, reached by a short path.  Anything else is copied.
+ * OUT: out; *dirfd, the folder's descriptor (-1 if none), to be kept open
+ * while the socket is in use (libzmq reconnects by that address) and
+ * closed after.  0 / -1 (errno: ENAMETOOLONG, or the folder's open error).
+ */
+int kp_ipc_address(const char *endpoint, char *out, size_t len, int *dirfd);
+
+/*
  * Read a whole file of at most max bytes into a malloc'd buffer, NUL
  * terminated (the NUL is not counted in *len).  0 / -1 with errno set
  * (EFBIG when the file is larger than max).

@@ -4,7 +4,7 @@
 set -euo pipefail
 
 packages=(
-  build-essential cmake pkg-config openssl systemd man-db
+  build-essential clang cmake pkg-config openssl systemd man-db
   libzmq3-dev libprotobuf-c-dev protobuf-c-compiler libsodium-dev libssl-dev
   libsqlite3-dev libsystemd-dev libjansson-dev libinih-dev
   libcriterion-dev

@@ -101,7 +101,7 @@ s_check_send_request(const struct fake *f, const char *type,
 
 	cr_assert_eq(f->n, 1);
 	cr_assert_eq(q->op_case, KP__REQUEST__OP_SEND);
-	cr_assert_eq(q->send->event_type, events_type_from_name(type));
+	cr_assert_eq((int)q->send->event_type, events_type_from_name(type));
 	cr_assert_str_eq(q->send->to_oin, OIN_HALT);
 	cr_assert_str_eq(q->send->case_ref, "ZAAK-2027-001");
 	s_example_packed(type, &want, &want_len);
@@ -211,6 +211,98 @@ Test(client, send_refuses_bad_json_before_sending)
 	fake_free(&f);
 }
 
+/* The idempotency key: one per run, made fresh, or --idempotency-key. */
+Test(client, send_carries_an_idempotency_key)
+{
+	Kp__SendResponse sr = KP__SEND_RESPONSE__INIT;
+	Kp__Response r = KP__RESPONSE__INIT;
+	Kp__Request *q;
+	uint8_t id[16], parsed[16];
+	char out[4096], path[4096], first[64];
+	struct fake f;
+	int rc;
+
+	s_send_answer(&sr, &r, id, ID_A);
+	s_example("referral", path, sizeof(path));
+	rc = fake_serve_run(&f, &r, out, sizeof(out), "send referral --to %s "
+	    "--case C1 --json %s", OIN_HALT, path);
+	cr_assert_eq(rc, 0, "%s", out);
+	q = fake_request(&f, 0);
+	cr_assert_not_null(q->send->idempotency_key);
+	cr_assert_eq(kp_uuid_parse(q->send->idempotency_key, parsed), 0,
+	    "a fresh key is a UUID: %s", q->send->idempotency_key);
+	snprintf(first, sizeof(first), "%s", q->send->idempotency_key);
+	kp__request__free_unpacked(q, NULL);
+	fake_free(&f);
+	rc = fake_serve_run(&f, &r, out, sizeof(out), "send referral --to %s "
+	    "--case C1 --json %s", OIN_HALT, path);
+	cr_assert_eq(rc, 0, "%s", out);
+	q = fake_request(&f, 0);
+	cr_assert_str_neq(q->send->idempotency_key, first, "one key per run");
+	kp__request__free_unpacked(q, NULL);
+	fake_free(&f);
+	rc = fake_serve_run(&f, &r, out, sizeof(out), "send referral --to %s "
+	    "--case C1 --json %s --idempotency-key zaak-2027-001/verwijzing-1",
+	    OIN_HALT, path);
+	cr_assert_eq(rc, 0, "%s", out);
+	q = fake_request(&f, 0);
+	cr_assert_str_eq(q->send->idempotency_key, "zaak-2027-001/verwijzing-1");
+	kp__request__free_unpacked(q, NULL);
+	fake_free(&f);
+}
+
+/* Clear messages for what used to be unclear (issue 9, item 6). */
+Test(client, send_says_what_is_wrong)
+{
+	static const struct { const char *args, *says; int rc; } bad[] = {
+		{ "--case C1 --ttl 0s --json %s", "--ttl must be at least 1s", 2 },
+		{ "--case C1 --json %s --idempotency-key 'a b'",
+		  "--idempotency-key must be 1-128 printable", 2 },
+		{ "--case " "R123456789012345678901234567890123456789012345678901"
+		  "234567890123456789012345678901234567890123456789012345678901"
+		  "234567890123456789012345678901234567890123456789012345678901"
+		  "2345678901234567890123456789 --json %s",
+		  "--case must be 1-64 printable characters without spaces "
+		  "(this one has 200 bytes)", 2 },
+		{ "--case C1 --json %s/..", "is a folder; --json needs a JSON "
+		  "file", 1 },
+		{ "--case C1 --json %s/nothing-here.json", "cannot read the JSON "
+		  "file", 1 },
+		{ "--case C1 --json %s/big.json", "over the limit of 32768 bytes "
+		  "for one event; nothing was sent", 1 },
+	};
+	Kp__Response r = KP__RESPONSE__INIT;
+	char out[4096], args[2048], path[1024];
+	struct fake f;
+	FILE *fp;
+	size_t i;
+	int rc, k;
+
+	r.has_ok = r.ok = 1;
+	fake_start(&f, &r);
+	snprintf(path, sizeof(path), "%s/big.json", f.dir);
+	cr_assert_not_null(fp = fopen(path, "w"));
+	fputs("{ \"route\": \"halt\", \"parallel_routes\": [", fp);
+	for (k = 0; k < 20000; k++)
+		fprintf(fp, "%s\"halt\"", k ? ", " : "");
+	fputs("] }\n", fp);
+	fclose(fp);
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		snprintf(args, sizeof(args), bad[i].args, strstr(bad[i].args,
+		    "--json %s/") ? f.dir : path);
+		rc = client_run(out, sizeof(out), "send referral --api %s --to %s "
+		    "%s", f.endpoint, OIN_HALT, args);
+		cr_assert_eq(rc, bad[i].rc, "%s: exit %d: %s", args, rc, out);
+		cr_assert(strstr(out, bad[i].says) != NULL, "%s: %s", args, out);
+		cr_assert(strstr(out, ":-1:") == NULL, "%s", out);
+		cr_assert(strchr(out, '\n') == out + strlen(out) - 1,
+		    "not one line: %s", out);
+	}
+	fake_stop(&f);
+	cr_assert_eq(f.n, 0, "a refused send reached the daemon");
+	fake_free(&f);
+}
+
 Test(client, send_usage_errors_exit_2)
 {
 	static const char *bad[] = {
@@ -266,9 +358,7 @@ Test(client, no_daemon_times_out)
 	test_tmpdir(dir, sizeof(dir));
 	snprintf(ep, sizeof(ep), "ipc://%s/nobody.sock", dir);
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	rc = client_run(out, sizeof(out), "send referral --api %s --timeout 1 "
-	    "--to %s --case C1 --json %s", ep, OIN_HALT,
-	    s_example("referral", path, sizeof(path)));
+	rc = client_run(out, sizeof(out), "status --api %s --timeout 1", ep);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	secs = (double)(t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) /
 	    1e9;
@@ -278,8 +368,21 @@ Test(client, no_daemon_times_out)
 	    "ketenpostd@NAME')\n", ep);
 	cr_assert_str_eq(out, want);
 	cr_assert(secs >= 0.9 && secs < 5.0, "took %.2f s", secs);
-	rc = client_run(out, sizeof(out), "status --api %s --timeout 1", ep);
-	cr_assert_eq(rc, 1, "status: exit %d: %s", rc, out);
+	/* send tries 3 times (1 s, then 2 s apart) with its idempotency key,
+	 * then gives up with the same message */
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	rc = client_run(out, sizeof(out), "send referral --api %s --timeout 1 "
+	    "--to %s --case C1 --json %s", ep, OIN_HALT,
+	    s_example("referral", path, sizeof(path)));
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	secs = (double)(t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) /
+	    1e9;
+	cr_assert_eq(rc, 1, "send: exit %d: %s", rc, out);
+	cr_assert(strstr(out, "trying again (2 of 3), safely") != NULL &&
+	    strstr(out, "trying again (3 of 3)") != NULL, "%s", out);
+	cr_assert(strlen(out) >= strlen(want) &&
+	    strcmp(out + strlen(out) - strlen(want), want) == 0, "%s", out);
+	cr_assert(secs >= 5.5 && secs < 15.0, "took %.2f s", secs);
 	test_sh("rm -rf '%s'", dir);
 }
 

@@ -18,6 +18,7 @@
 
 #include "common.h"
 #include "config.h"
+#include "util.h"
 
 TestSuite(config, .init = test_init);
 
@@ -679,17 +680,60 @@ Test(config, group_or_world_writable_file_is_refused)
 	s_rm(tmp);
 }
 
-Test(config, default_api_socket_path_too_long)
+/* A state folder deep in the file system: the default API socket path is
+ * longer than a Unix socket address holds, and still works (the daemon
+ * and the client reach it by a short alias: kp_ipc_address; test_api
+ * runs a daemon there).  A configured path that long is an error at its
+ * line. */
+Test(config, default_api_socket_follows_a_deep_state_dir)
 {
-	char text[512], want[512];
+	char text[512], want[512], tmp[256];
 	const char *st = "/0123456789/0123456789/0123456789/0123456789/"
 	    "0123456789/0123456789/0123456789/0123456789/0123456789";
 	const char *msg[1] = { want };
+	config_t cfg;
 
 	snprintf(text, sizeof(text), MINIMAL "state_dir = %s\n", st);
-	snprintf(want, sizeof(want), "F: api: the default ipc://%s/api.sock "
-	    "is longer than the 107 bytes a Unix socket allows; set api", st);
+	s_load_ok(text, &cfg, tmp, sizeof(tmp));
+	snprintf(want, sizeof(want), "ipc://%s/api.sock", st);
+	cr_assert_str_eq(cfg.api, want);
+	cr_assert(strlen(cfg.api) - 6 > 107);
+	s_rm(tmp);
+	snprintf(text, sizeof(text), MINIMAL "api = ipc://%s/api.sock\n", st);
+	snprintf(want, sizeof(want), "F:4: api: socket path '%.80s' is longer "
+	    "than the 107 bytes a Unix socket allows", st);
 	s_load_bad(text, 1, msg);
+}
+
+/* The short alias of a long socket path: the same file. */
+Test(config, long_socket_paths_get_a_short_address)
+{
+	char tmp[256], deep[600], ep[700], addr[700];
+	int fd = -1, n;
+
+	test_tmpdir(tmp, sizeof(tmp));
+	n = snprintf(deep, sizeof(deep), "%s", tmp);
+	while (n < 200)
+		n += snprintf(deep + n, sizeof(deep) - (size_t)n, "/deep-folder");
+	cr_assert_eq(test_sh("mkdir -p '%s'", deep), 0);
+	snprintf(ep, sizeof(ep), "ipc://%s/api.sock", deep);
+	cr_assert_eq(kp_ipc_address(ep, addr, sizeof(addr), &fd), 0);
+	cr_assert(fd >= 0);
+	snprintf(deep, sizeof(deep), "ipc:///proc/self/fd/%d/api.sock", fd);
+	cr_assert_str_eq(addr, deep);
+	close(fd);
+	cr_assert_eq(kp_ipc_address("ipc:///run/k/api.sock", addr, sizeof(addr),
+	    &fd), 0);
+	cr_assert_str_eq(addr, "ipc:///run/k/api.sock");
+	cr_assert_eq(fd, -1);
+	cr_assert_eq(kp_ipc_address("tcp://127.0.0.1:7000", addr, sizeof(addr),
+	    &fd), 0);
+	cr_assert_str_eq(addr, "tcp://127.0.0.1:7000");
+	ep[strlen(ep) - strlen("/api.sock")] = '\0';
+	strcat(ep, "/missing/api.sock");
+	cr_assert_eq(kp_ipc_address(ep, addr, sizeof(addr), &fd), -1);
+	cr_assert_eq(fd, -1);
+	s_rm(tmp);
 }
 
 Test(config, api_endpoint)

@@ -122,6 +122,7 @@ s_orow(int n, const char *to)
 	r.has_event_key = (n % 2) == 0;
 	memset(r.event_key, 0x33 + n, sizeof(r.event_key));
 	memset(r.envelope_digest, 0x50 + n, sizeof(r.envelope_digest));
+	r.has_idem = false;                   /* store_idem_* set keys */
 	return r;
 }
 
@@ -262,6 +263,75 @@ Test(store, outbox_get_unknown_and_duplicate)
 	cr_assert_eq(counts[STORE_PENDING], 1);
 	g = s_get(&f, 1);
 	cr_assert_str_eq(g.to_oin, OIN_HALT, "duplicate changed the row");
+	s_close(&f);
+}
+
+/* A send's idempotency key is kept with its row: found by (client, key),
+ * unique per client, also after a reopen. */
+Test(store, idempotency_key_kept_with_the_row)
+{
+	struct fx f = { 0 };
+	outbox_row_t a = s_orow(1, OIN_HALT), b = s_orow(2, OIN_HALT);
+	outbox_row_t c = s_orow(3, OIN_HALT);
+	uint8_t id[16], hash[32];
+	bool found = true;
+
+	s_open(&f);
+	a.has_idem = b.has_idem = c.has_idem = true;
+	snprintf(a.idem_client, sizeof(a.idem_client), "%s", "");
+	snprintf(a.idem_key, sizeof(a.idem_key), "%s", "K-1");
+	memset(a.idem_hash, 0x77, 32);
+	b = a;
+	s_id(b.event_id, 2);
+	c = a;
+	s_id(c.event_id, 3);
+	snprintf(c.idem_client, sizeof(c.idem_client), "%s", "other");
+	s_insert(&f, &a);
+	s_expect(store_outbox_insert(f.s, &b, (const uint8_t *)"x", 1,
+	    &f.err), &f.err, KP_ERR_INVALID_ARG, "already");
+	s_insert(&f, &c);                  /* same key, other client: ok */
+	s_reopen(&f);
+	cr_assert_eq(store_outbox_by_idem(f.s, "", "K-1", id, hash, &found,
+	    &f.err), 0, "%s", f.err.msg);
+	cr_assert(found);
+	cr_assert_eq(memcmp(id, a.event_id, 16), 0);
+	cr_assert_eq(hash[0], 0x77);
+	cr_assert_eq(store_outbox_by_idem(f.s, "other", "K-1", id, hash,
+	    &found, &f.err), 0);
+	cr_assert(found);
+	cr_assert_eq(memcmp(id, c.event_id, 16), 0);
+	cr_assert_eq(store_outbox_by_idem(f.s, "", "K-2", id, hash, &found,
+	    &f.err), 0);
+	cr_assert_not(found);
+	s_close(&f);
+}
+
+/* A version 1 database (before idempotency keys) is migrated at open. */
+Test(store, version_1_database_migrated)
+{
+	struct fx f = { 0 };
+	outbox_row_t a = s_orow(1, OIN_HALT), b = s_orow(2, OIN_HALT);
+	uint8_t id[16], hash[32];
+	bool found = false;
+
+	s_open(&f);
+	s_insert(&f, &a);
+	store_close(&f.s);
+	s_raw_sql(f.dir, "DROP INDEX outbox_idem");
+	s_raw_sql(f.dir, "ALTER TABLE outbox DROP COLUMN idem_hash");
+	s_raw_sql(f.dir, "ALTER TABLE outbox DROP COLUMN idem_key");
+	s_raw_sql(f.dir, "ALTER TABLE outbox DROP COLUMN idem_client");
+	s_raw_sql(f.dir, "PRAGMA user_version = 1");
+	cr_assert_eq(store_open(f.dir, &f.s, &f.err), 0, "%s", f.err.msg);
+	cr_assert_eq(s_raw_sql(f.dir, "PRAGMA user_version"), 2);
+	b.has_idem = true;
+	snprintf(b.idem_key, sizeof(b.idem_key), "%s", "K-9");
+	b.idem_client[0] = '\0';
+	s_insert(&f, &b);
+	cr_assert_eq(store_outbox_by_idem(f.s, "", "K-9", id, hash, &found,
+	    &f.err), 0);
+	cr_assert(found);
+	cr_assert_eq(s_raw_sql(f.dir, "SELECT count(*) FROM outbox"), 2);
 	s_close(&f);
 }
 
@@ -875,7 +945,7 @@ Test(store, foreign_and_newer_databases_refused)
 
 	s_open(&f);
 	store_close(&f.s);
-	s_raw_sql(f.dir, "PRAGMA user_version = 2");
+	s_raw_sql(f.dir, "PRAGMA user_version = 3");
 	s_expect(store_open(f.dir, &s, &f.err), &f.err, KP_ERR_IO, "newer");
 	cr_assert(strstr(f.err.msg, "ketenpost.db") != NULL);
 

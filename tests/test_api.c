@@ -1,0 +1,515 @@
+/*
+ * test_api.c: the daemon's local API under load and under retries, with
+ * real daemons (daemons.h): every request of a burst is answered; an
+ * idempotency key makes a retried send return the event it stored (also
+ * across a kill -9 and restart) and refuses the key for another request;
+ * "queued" is logged only for events that committed; an oversize request
+ * gets an error answer instead of silence.
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <criterion/criterion.h>
+#include <jansson.h>
+#include <sqlite3.h>
+#include <zmq.h>
+
+#include "common.h"
+#include "daemons.h"
+#include "events.h"
+#include "pbjson.h"
+#include "util.h"
+
+TestSuite(api, .init = test_init, .timeout = 240);
+
+/* A send request of the example referral; payload in buf. */
+static void
+s_send_req(Kp__Request *req, Kp__SendRequest *s, const char *case_ref,
+    const char *key, uint8_t *buf, size_t cap)
+{
+	json_t *j = json_loads(td_example("referral"), 0, NULL);
+	ProtobufCMessage *ev = NULL;
+	kp_err_t e;
+
+	cr_assert_not_null(j);
+	cr_assert(pbjson_from_json(events_descriptor(
+	    KP__EVENT_TYPE__EVENT_TYPE_REFERRAL), j, &ev, &e) == 0, "%s", e.msg);
+	json_decref(j);
+	cr_assert(protobuf_c_message_get_packed_size(ev) <= cap);
+	kp__request__init(req);
+	kp__send_request__init(s);
+	s->has_event_type = s->has_payload = 1;
+	s->event_type = KP__EVENT_TYPE__EVENT_TYPE_REFERRAL;
+	s->payload = (ProtobufCBinaryData){ protobuf_c_message_pack(ev, buf),
+	    buf };
+	pbjson_free(ev);
+	s->to_oin = OIN_HALT;
+	s->case_ref = (char *)case_ref;
+	s->idempotency_key = (char *)key;
+	req->op_case = KP__REQUEST__OP_SEND;
+	req->send = s;
+}
+
+static size_t
+s_outbox_count(const td_org_t *o)
+{
+	Kp__Response *r = td_outbox(o);
+	size_t n = r->outbox->n_items;
+
+	kp__response__free_unpacked(r, NULL);
+	return n;
+}
+
+/* Lines of o's log containing needle. */
+static int
+s_log_count(const td_org_t *o, const char *needle)
+{
+	char out[64];
+
+	cr_assert_eq(test_sh_output(out, sizeof(out), "grep -c -- '%s' '%s' "
+	    "|| true", needle, o->log), 0);
+	return atoi(out);
+}
+
+static void *
+s_dealer(void *ctx, const td_org_t *o)
+{
+	void *s = zmq_socket(ctx, ZMQ_DEALER);
+	int zero = 0, tmo = 60000, small = 100;
+
+	zmq_setsockopt(s, ZMQ_LINGER, &zero, sizeof(zero));
+	zmq_setsockopt(s, ZMQ_RCVTIMEO, &tmo, sizeof(tmo));
+	/* read slowly on purpose: answers pile up in the daemon */
+	zmq_setsockopt(s, ZMQ_RCVHWM, &small, sizeof(small));
+	cr_assert_eq(zmq_connect(s, o->api), 0);
+	return s;
+}
+
+static void
+s_dealer_send(void *s, const Kp__Request *req)
+{
+	uint8_t buf[8192];
+	size_t n = kp__request__get_packed_size(req);
+
+	cr_assert(n <= sizeof(buf));
+	kp__request__pack(req, buf);
+	cr_assert(zmq_send(s, "", 0, ZMQ_SNDMORE) == 0);
+	cr_assert(zmq_send(s, buf, n, 0) == (int)n);
+}
+
+/* One answer on a DEALER: [empty][Response]; NULL on timeout. */
+static Kp__Response *
+s_dealer_recv(void *s)
+{
+	zmq_msg_t m;
+	Kp__Response *r = NULL;
+
+	zmq_msg_init(&m);
+	if (zmq_msg_recv(&m, s, 0) < 0 || zmq_msg_size(&m) != 0) {
+		zmq_msg_close(&m);
+		return NULL;
+	}
+	if (zmq_msg_recv(&m, s, 0) >= 0)
+		r = kp__response__unpack(NULL, zmq_msg_size(&m),
+		    zmq_msg_data(&m));
+	zmq_msg_close(&m);
+	return r;
+}
+
+/* 20 000 requests in one burst, the answers read only afterwards: at the
+ * default send high-water mark the daemon dropped answers. */
+Test(api, a_burst_of_requests_gets_every_answer)
+{
+	td_chain_t c;
+	td_org_t *lp;
+	Kp__Request st = KP__REQUEST__INIT, sr;
+	Kp__SendRequest s;
+	Kp__Response *r;
+	uint8_t payload[4096];
+	char ref[32];
+	void *ctx, *sock;
+	int i, n = 20000, every = 100, answers = 0, sends_ok = 0;
+
+	td_chain_make(&c, NULL);
+	lp = td_org(&c, OIN_LEERPLICHT);
+	td_start(lp);
+	td_start(td_org(&c, OIN_HALT));
+	st.op_case = KP__REQUEST__OP_STATUS;
+	st.status = 1;
+	ctx = zmq_ctx_new();
+	sock = s_dealer(ctx, lp);
+	for (i = 0; i < n; i++) {
+		if (i % every != 0) {
+			s_dealer_send(sock, &st);
+			continue;
+		}
+		snprintf(ref, sizeof(ref), "BURST-%d", i);
+		s_send_req(&sr, &s, ref, NULL, payload, sizeof(payload));
+		s_dealer_send(sock, &sr);
+	}
+	while (answers < n && (r = s_dealer_recv(sock)) != NULL) {
+		answers++;
+		cr_assert(r->ok, "answer %d: %s", answers, r->error);
+		if (r->result_case == KP__RESPONSE__RESULT_SEND &&
+		    r->send->event_id.len == 16)
+			sends_ok++;
+		kp__response__free_unpacked(r, NULL);
+	}
+	cr_assert_eq(answers, n, "%d of %d requests answered", answers, n);
+	cr_assert_eq(sends_ok, n / every);
+	cr_assert_eq(s_outbox_count(lp), (size_t)(n / every));
+	zmq_close(sock);
+	zmq_ctx_term(ctx);
+	td_chain_stop_all(&c);
+}
+
+/* One call that must be answered; the Response (free it). */
+static Kp__Response *
+s_call(const td_org_t *o, const Kp__Request *req)
+{
+	Kp__Response *r = NULL;
+
+	cr_assert_eq(td_call(o, req, &r, 10000), 0, "no answer from %s",
+	    o->oin);
+	return r;
+}
+
+Test(api, the_same_idempotency_key_twice_stores_one_event)
+{
+	td_chain_t c;
+	td_org_t *lp, *halt;
+	Kp__Request req;
+	Kp__SendRequest s;
+	Kp__Response *a, *b, *in;
+	uint8_t payload[4096];
+
+	td_chain_make(&c, NULL);
+	lp = td_org(&c, OIN_LEERPLICHT);
+	halt = td_org(&c, OIN_HALT);
+	td_start(lp);
+	td_start(halt);
+	s_send_req(&req, &s, "IDEM-1", "order-4711", payload, sizeof(payload));
+	a = s_call(lp, &req);
+	b = s_call(lp, &req);
+	cr_assert(a->ok && b->ok, "%s / %s", a->error, b->error);
+	cr_assert_eq(a->send->event_id.len, 16);
+	cr_assert_eq(memcmp(a->send->event_id.data, b->send->event_id.data,
+	    16), 0, "a retry with the same key must return the same event id");
+	cr_assert(!a->send->repeated);
+	cr_assert(b->send->has_repeated && b->send->repeated);
+	cr_assert_eq(s_outbox_count(lp), 1);
+	cr_assert(td_wait_settled(lp, 20000));
+	in = td_inbox(halt, true);
+	cr_assert_eq(in->inbox->n_items, 1, "delivered once");
+	kp__response__free_unpacked(in, NULL);
+	/* the key is scoped to the client: another client's "order-4711" is
+	 * another event */
+	s.client_id = "zaaksysteem-2";
+	kp__response__free_unpacked(b, NULL);
+	b = s_call(lp, &req);
+	cr_assert(b->ok, "%s", b->error);
+	cr_assert_neq(memcmp(a->send->event_id.data, b->send->event_id.data,
+	    16), 0);
+	cr_assert_eq(s_outbox_count(lp), 2);
+	kp__response__free_unpacked(a, NULL);
+	kp__response__free_unpacked(b, NULL);
+	td_chain_stop_all(&c);
+}
+
+Test(api, an_idempotency_key_reused_for_another_request_is_refused)
+{
+	td_chain_t c;
+	td_org_t *lp;
+	Kp__Request req;
+	Kp__SendRequest s;
+	Kp__Response *a, *b;
+	uint8_t payload[4096];
+
+	td_chain_make(&c, NULL);
+	lp = td_org(&c, OIN_LEERPLICHT);
+	td_start(lp);
+	s_send_req(&req, &s, "IDEM-A", "k-1", payload, sizeof(payload));
+	a = s_call(lp, &req);
+	cr_assert(a->ok, "%s", a->error);
+	s.case_ref = "IDEM-B";             /* same key, other case */
+	b = s_call(lp, &req);
+	cr_assert(!b->ok);
+	cr_assert_str_eq(b->error_code, "idempotency_key_reused");
+	cr_assert(strstr(b->error, "different request") != NULL, "%s",
+	    b->error);
+	kp__response__free_unpacked(b, NULL);
+	s.case_ref = "IDEM-A";             /* same key, other payload */
+	s.payload.len--;
+	b = s_call(lp, &req);
+	cr_assert(!b->ok);
+	cr_assert_str_eq(b->error_code, "idempotency_key_reused");
+	kp__response__free_unpacked(b, NULL);
+	s.idempotency_key = "k 1";         /* not a key */
+	b = s_call(lp, &req);
+	cr_assert(!b->ok);
+	cr_assert(strstr(b->error, "idempotency key") != NULL, "%s", b->error);
+	cr_assert_eq(s_outbox_count(lp), 1, "nothing stored for a refusal");
+	kp__response__free_unpacked(a, NULL);
+	kp__response__free_unpacked(b, NULL);
+	td_chain_stop_all(&c);
+}
+
+/* The event's id printed by `ketenpost send` (last line of out). */
+static void
+s_printed_id(const char *out, uint8_t id[16])
+{
+	const char *p = out + strlen(out);
+	char text[37];
+
+	while (p > out && p[-1] == '\n')
+		p--;
+	cr_assert(p - out >= 36, "%s", out);
+	memcpy(text, p - 36, 36);
+	text[36] = '\0';
+	cr_assert_eq(kp_uuid_parse(text, id), 0, "%s", out);
+}
+
+/*
+ * The daemon stored the event and was killed before the client read its
+ * answer; restarted, the retry with the same key (`ketenpost send
+ * --idempotency-key`) returns that event, and HALT receives it once.
+ */
+Test(api, a_retry_after_a_kill_and_restart_delivers_once)
+{
+	td_chain_t c;
+	td_org_t *lp, *halt;
+	Kp__Request req;
+	Kp__SendRequest s;
+	Kp__Response *ob, *in;
+	Kp__StatusResponse st;
+	uint8_t payload[4096], id[16];
+	char out[8192];
+	void *ctx, *sock;
+	int i;
+
+	td_chain_make(&c, NULL);
+	lp = td_org(&c, OIN_LEERPLICHT);
+	halt = td_org(&c, OIN_HALT);
+	td_start(lp);
+	s_send_req(&req, &s, "KILL-1", "retry-key-1", payload, sizeof(payload));
+	ctx = zmq_ctx_new();
+	sock = s_dealer(ctx, lp);
+	s_dealer_send(sock, &req);       /* the answer is never read */
+	for (i = 0; i < 200; i++) {
+		td_status(lp, &st);
+		if (st.outbox_pending == 1)
+			break;
+		usleep(50000);
+	}
+	cr_assert_eq(st.outbox_pending, 1);
+	td_kill(lp);
+	zmq_close(sock);
+	zmq_ctx_term(ctx);
+	td_start(lp);
+	td_start(halt);
+	cr_assert_eq(test_sh_output(out, sizeof(out), "%s/ketenpost send "
+	    "referral --to %s --case KILL-1 --json %s/docs/examples/"
+	    "referral.json --idempotency-key retry-key-1 --config %s 2>&1",
+	    test_bin(), OIN_HALT, test_source_dir(), lp->conf), 0, "%s", out);
+	s_printed_id(out, id);
+	ob = td_outbox(lp);
+	cr_assert_eq(ob->outbox->n_items, 1, "one event stored");
+	cr_assert_eq(memcmp(ob->outbox->items[0]->event_id.data, id, 16), 0,
+	    "the retry answers the stored event");
+	kp__response__free_unpacked(ob, NULL);
+	cr_assert(td_wait_settled(lp, 30000));
+	in = td_inbox(halt, true);
+	cr_assert_eq(in->inbox->n_items, 1, "delivered once");
+	cr_assert_eq(memcmp(in->inbox->items[0]->event_id.data, id, 16), 0);
+	kp__response__free_unpacked(in, NULL);
+	td_chain_stop_all(&c);
+}
+
+/*
+ * `ketenpost send` without an answer retries by itself with its key: the
+ * daemon is stopped (SIGSTOP) during the first try, killed, and started
+ * again; the client's later try reaches the new daemon: one event.
+ */
+Test(api, ketenpost_send_retries_through_a_restart)
+{
+	td_chain_t c;
+	td_org_t *lp;
+	char out[8192], file[4300];
+	Kp__Response *ob;
+	uint8_t id[16];
+
+	td_chain_make(&c, NULL);
+	lp = td_org(&c, OIN_LEERPLICHT);
+	td_start(lp);
+	snprintf(file, sizeof(file), "%s.send-out", lp->log);
+	kill(lp->pid, SIGSTOP);
+	cr_assert_eq(test_sh("(%s/ketenpost send referral --to %s --case R-1 "
+	    "--json %s/docs/examples/referral.json --timeout 2 --config %s "
+	    ">'%s' 2>&1; echo \"exit $?\" >>'%s') & ", test_bin(), OIN_HALT,
+	    test_source_dir(), lp->conf, file, file), 0);
+	usleep(2500000);                 /* the first try has timed out */
+	td_kill(lp);
+	td_start(lp);
+	cr_assert_eq(test_sh("for i in $(seq 1 150); do grep -q '^exit' '%s' "
+	    "&& break; sleep 0.1; done; grep -q '^exit 0' '%s'", file, file), 0);
+	cr_assert_eq(test_sh_output(out, sizeof(out), "grep -v '^exit' '%s'",
+	    file), 0);
+	cr_assert(strstr(out, "trying again") != NULL, "%s", out);
+	s_printed_id(out, id);
+	ob = td_outbox(lp);
+	cr_assert_eq(ob->outbox->n_items, 1);
+	cr_assert_eq(memcmp(ob->outbox->items[0]->event_id.data, id, 16), 0);
+	kp__response__free_unpacked(ob, NULL);
+	td_chain_stop_all(&c);
+}
+
+/*
+ * Two sends in one batch, the second one's audit entry cannot be written
+ * (a trigger, as a full disk would): the batch rolls back, and the log
+ * claims no "queued" event; it says once how many were not queued.
+ */
+Test(api, queued_is_logged_only_for_what_committed)
+{
+	td_chain_t c;
+	td_org_t *lp;
+	Kp__Request ra, rb;
+	Kp__SendRequest sa, sb;
+	Kp__Response *a, *b;
+	uint8_t pa[4096], pb[4096];
+	char db[4200];
+	sqlite3 *h = NULL;
+	void *ctx, *sock;
+
+	td_chain_make(&c, NULL);
+	lp = td_org(&c, OIN_LEERPLICHT);
+	td_start(lp);
+	snprintf(db, sizeof(db), "%s/orgs/%s/state/ketenpost.db", c.dir,
+	    OIN_LEERPLICHT);
+	cr_assert_eq(sqlite3_open(db, &h), SQLITE_OK);
+	cr_assert_eq(sqlite3_busy_timeout(h, 5000), SQLITE_OK);
+	cr_assert_eq(sqlite3_exec(h, "CREATE TRIGGER audit_full BEFORE INSERT "
+	    "ON audit WHEN (SELECT count(*) FROM outbox WHERE case_local = "
+	    "'FULL') > 0 BEGIN SELECT RAISE(ABORT, 'disk full'); END;", NULL,
+	    NULL, NULL), SQLITE_OK, "%s", sqlite3_errmsg(h));
+	sqlite3_close(h);
+	s_send_req(&ra, &sa, "FINE", NULL, pa, sizeof(pa));
+	s_send_req(&rb, &sb, "FULL", NULL, pb, sizeof(pb));
+	ctx = zmq_ctx_new();
+	sock = s_dealer(ctx, lp);
+	/* connected first, then both requests wait for one drain */
+	a = NULL;
+	{
+		Kp__Request st = KP__REQUEST__INIT;
+
+		st.op_case = KP__REQUEST__OP_STATUS;
+		st.status = 1;
+		s_dealer_send(sock, &st);
+		a = s_dealer_recv(sock);
+		cr_assert_not_null(a);
+		kp__response__free_unpacked(a, NULL);
+	}
+	kill(lp->pid, SIGSTOP);
+	s_dealer_send(sock, &ra);
+	s_dealer_send(sock, &rb);
+	usleep(300000);
+	kill(lp->pid, SIGCONT);
+	a = s_dealer_recv(sock);
+	b = s_dealer_recv(sock);
+	cr_assert(a != NULL && b != NULL);
+	cr_assert(!b->ok);
+	cr_assert(!a->ok, "both in one batch: the batch rolled back");
+	cr_assert(strstr(a->error, "not stored") != NULL, "%s", a->error);
+	cr_assert_eq(s_outbox_count(lp), 0);
+	cr_assert(td_log_has(lp, "batch rolled back, 1 event not queued",
+	    5000));
+	cr_assert_eq(s_log_count(lp, " queued (purpose"), 0,
+	    "a \"queued\" line for an event that was not stored");
+	kp__response__free_unpacked(a, NULL);
+	kp__response__free_unpacked(b, NULL);
+	/* and a send that commits is logged */
+	a = s_call(lp, &ra);
+	cr_assert(a->ok, "%s", a->error);
+	cr_assert(td_log_has(lp, " queued (purpose", 5000));
+	kp__response__free_unpacked(a, NULL);
+	zmq_close(sock);
+	zmq_ctx_term(ctx);
+	td_chain_stop_all(&c);
+}
+
+/* A request over the API limit gets an error answer, not silence. */
+Test(api, an_oversize_request_is_answered_with_an_error)
+{
+	td_chain_t c;
+	td_org_t *lp;
+	Kp__Request req;
+	Kp__SendRequest s;
+	Kp__Response *r;
+	uint8_t *big = calloc(1, 100000);
+
+	td_chain_make(&c, NULL);
+	lp = td_org(&c, OIN_LEERPLICHT);
+	td_start(lp);
+	s_send_req(&req, &s, "BIG-1", NULL, big, 100000);
+	s.payload = (ProtobufCBinaryData){ 100000, big };
+	r = s_call(lp, &req);
+	cr_assert(!r->ok);
+	cr_assert_str_eq(r->error_code, "oversize");
+	cr_assert(strstr(r->error, "32768") != NULL, "%s", r->error);
+	kp__response__free_unpacked(r, NULL);
+	/* and the daemon still serves */
+	s_send_req(&req, &s, "SMALL-1", NULL, big, 100000);
+	r = s_call(lp, &req);
+	cr_assert(r->ok, "%s", r->error);
+	kp__response__free_unpacked(r, NULL);
+	free(big);
+	td_chain_stop_all(&c);
+}
+
+/*
+ * A chain in a folder so deep that <state_dir>/api.sock is longer than
+ * the 107 bytes of a Unix socket address: the daemon starts with the
+ * default API socket, and the client reaches it through the config.
+ */
+Test(api, a_daemon_in_a_deep_folder_serves_its_api)
+{
+	char tmp[512], deep[1024], out[8192];
+	td_org_t o;
+	int n, port = 10000 + (int)((unsigned)getpid() % 2700) * 8 + 6, i, rc;
+
+	memset(&o, 0, sizeof(o));
+	test_tmpdir(tmp, sizeof(tmp));
+	n = snprintf(deep, sizeof(deep), "%s", tmp);
+	while (n < 120)
+		n += snprintf(deep + n, sizeof(deep) - (size_t)n,
+		    "/a-folder-deep-down");
+	cr_assert_eq(test_sh("mkdir -p '%s' && %s/ketenpost-certs init --dir "
+	    "'%s/chain' >/dev/null && %s/ketenpost-certs org --dir '%s/chain' "
+	    "--oin %s --role leerplicht --name LP --endpoint "
+	    "tcp://127.0.0.1:%d >/dev/null && %s/ketenpost-certs org --dir "
+	    "'%s/chain' --oin %s --role halt --name Halt --endpoint "
+	    "tcp://127.0.0.1:%d >/dev/null", deep, test_bin(), deep,
+	    test_bin(), deep, OIN_LEERPLICHT, port, test_bin(), deep, OIN_HALT,
+	    port + 1), 0);
+	snprintf(o.conf, sizeof(o.conf), "%s/chain/orgs/%s/ketenpostd.conf",
+	    deep, OIN_LEERPLICHT);
+	snprintf(o.log, sizeof(o.log), "%s/lp.log", tmp);
+	snprintf(o.api, sizeof(o.api), "ipc://%s/chain/orgs/%s/state/api.sock",
+	    deep, OIN_LEERPLICHT);
+	cr_assert(strlen(o.api) - strlen("ipc://") > 107, "%s", o.api);
+	td_spawn(&o);
+	for (i = 0, rc = -1; i < 100 && rc != 0; i++) {
+		rc = test_sh_output(out, sizeof(out), "%s/ketenpost status "
+		    "--config '%s' --timeout 1 --json", test_bin(), o.conf);
+		if (rc != 0)
+			usleep(100000);
+	}
+	cr_assert_eq(rc, 0, "%s (log %s)", out, o.log);
+	cr_assert(strstr(out, OIN_LEERPLICHT) != NULL, "%s", out);
+	cr_assert_eq(test_sh("test -S '%s'", o.api + strlen("ipc://")), 0,
+	    "the socket is where the config says");
+	cr_assert_eq(td_stop(&o), 0);
+	test_sh("rm -rf '%s'", tmp);
+}

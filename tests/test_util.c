@@ -1,0 +1,70 @@
+/*
+ * test_util.c: lib/util.c's ISO 8601 times: what exists parses, what does
+ * not (2027-02-30, second 60, hour 24, month 13) is refused, never rolled
+ * over into the next day or month.
+ */
+#include <stdint.h>
+
+#include <criterion/criterion.h>
+
+#include "common.h"
+#include "util.h"
+
+TestSuite(util, .init = test_init);
+
+static uint64_t
+s_ms(const char *text)
+{
+	uint64_t ms = 0;
+
+	cr_assert_eq(kp_time_parse(text, &ms), 0, "%s refused", text);
+	return ms;
+}
+
+Test(util, times_that_exist_parse)
+{
+	char back[32];
+
+	cr_assert_eq(s_ms("1970-01-01T00:00:00Z"), 0);
+	cr_assert_eq(s_ms("2027-01-31T12:00:00.123Z"), 1801396800123ull);
+	kp_time_format(s_ms("2028-02-29T23:59:59.999Z"), back);
+	cr_assert_str_eq(back, "2028-02-29T23:59:59.999Z");
+	kp_time_format(s_ms("2000-02-29T00:00:00Z"), back);
+	cr_assert_str_eq(back, "2000-02-29T00:00:00.000Z");
+	kp_time_format(s_ms("2027-12-31T23:59:59Z"), back);
+	cr_assert_str_eq(back, "2027-12-31T23:59:59.000Z");
+}
+
+Test(util, impossible_times_are_refused)
+{
+	static const char *const bad[] = {
+		"2027-02-30T00:00:00Z",   /* no 30 February */
+		"2027-02-29T00:00:00Z",   /* not a leap year */
+		"2100-02-29T00:00:00Z",   /* nor is 2100 */
+		"2027-04-31T00:00:00Z",
+		"2027-13-01T00:00:00Z",
+		"2027-00-10T00:00:00Z",
+		"2027-01-00T00:00:00Z",
+		"2027-01-31T24:00:00Z",
+		"2027-01-31T23:60:00Z",
+		"2027-01-31T23:59:60Z",
+		"2027-01-31T23:59:61Z",
+		"2027-1-31T00:00:00Z",    /* not the fixed form */
+		"2027-01-31 00:00:00Z",
+		" 2027-01-31T00:00:00Z",
+		"2027-01-31T00:00:00",    /* no zone */
+		"2027-01-31T00:00:00+01:00",
+		"2027-01-31T00:00:00.12Z",
+		"2027-01-31T00:00:00.1234Z",
+		"1969-12-31T23:59:59Z",
+		"",
+	};
+	uint64_t ms = 42;
+	size_t i;
+
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		cr_assert_eq(kp_time_parse(bad[i], &ms), -1, "'%s' accepted",
+		    bad[i]);
+	cr_assert_eq(ms, 42, "nothing written on refusal");
+	cr_assert_eq(kp_time_parse(NULL, &ms), -1);
+}
