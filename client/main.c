@@ -36,6 +36,7 @@ static const struct command s_commands[] = {
 	{ "purge", cmd_purge, "destroy payloads whose retention has ended" },
 	{ "seal", cmd_seal, "seal one event offline into an envelope file" },
 	{ "open", cmd_open, "open an envelope file offline and print it" },
+	{ "backup", cmd_backup, "consistent copy of a running daemon's state" },
 	{ "audit", cmd_audit, "verify, export, prove and reconcile audit logs" },
 };
 
