@@ -23,6 +23,9 @@
  *   watchdog = on            ; sd_notify WATCHDOG=1 when systemd asks
  *   purge_interval = 1h      ; how often retention is enforced
  *
+ *   [metrics]
+ *   listen = 127.0.0.1:9464  ; Prometheus endpoint (off when unset)
+ *
  * Durations are an integer with a unit: ms, s, m, h, d.  Relative paths are
  * relative to the folder of the config file.  Unknown sections or keys,
  * bad values and missing required keys are all reported, one line each,
@@ -56,6 +59,7 @@ typedef struct config {
 	int watchdog;
 	uint64_t purge_interval_ms;
 	uint64_t head_interval_ms;     /* [delivery] head_interval, 60s */
+	char metrics_listen[64];       /* [metrics] listen, "" = off */
 } config_t;
 
 /*

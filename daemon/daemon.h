@@ -20,6 +20,7 @@
 #include "chain.h"
 #include "config.h"
 #include "merkle.h"
+#include "metrics.h"
 #include "policy.h"
 #include "store.h"
 
@@ -65,6 +66,7 @@ typedef struct kpd {
 	uint64_t outbound_blocked_until; /* the database refused: pause sends */
 	unsigned monitor_seq;    /* makes every monitor endpoint unique */
 	bool stopping;
+	metrics_t *metrics;      /* counters; HTTP when [metrics] listen */
 } kpd_t;
 
 /* zap.c: answer one pending ZAP request (the REP socket is readable). */
