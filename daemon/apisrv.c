@@ -283,9 +283,11 @@ s_send(kpd_t *d, struct api_req *r, uint64_t now)
 	env = NULL;
 	memcpy(r->to_oin, row.to_oin, sizeof(r->to_oin));
 	memcpy(r->event_id, m.event_id, 16);
-	log_info("event %s type %s to %s queued (purpose %s; fields %s)",
-	    kpd_id(m.event_id, id), events_type_name(m.event_type),
-	    m.recipient_oin, m.purpose, row.fields);
+	log_event(LOG_INFO, kpd_id(m.event_id, id), m.recipient_oin, NULL,
+	    "event %s type %s to %s queued (purpose %s; fields %s)", id,
+	    events_type_name(m.event_type), m.recipient_oin, m.purpose,
+	    row.fields);
+	metrics_count(d->metrics, KPM_QUEUED, m.recipient_oin, m.event_type, -1);
 	rc = 0;
 out:
 	if (ev != NULL)

@@ -139,9 +139,12 @@ s_refuse(kpd_t *d, struct arrival *a, struct verdict *v,
 
 	if (v->has_id)
 		kpd_id(v->event_id, id);
-	log_warnx("event %s from %s refused (%s): %s", id, a->peer,
+	log_event(LOG_WARNING, v->has_id ? id : NULL, a->peer,
+	    protobuf_c_enum_descriptor_get_value(&kp__reason__descriptor,
+	    v->reason)->name, "event %s from %s refused (%s): %s", id, a->peer,
 	    protobuf_c_enum_descriptor_get_value(&kp__reason__descriptor,
 	    v->reason)->name, v->detail);
+	metrics_count(d->metrics, KPM_REFUSED, a->peer, 0, v->reason);
 	if (store_reject_insert(d->store, a->peer, v->has_id ? v->event_id :
 	    NULL, v->digest, v->reason, now, &e) != 0) {
 		log_warnx("inbound: recording refusal failed: %s", e.msg);
@@ -221,10 +224,11 @@ s_accept(kpd_t *d, struct arrival *a, struct verdict *v,
 	if (s_audit(d, AUDIT_RECEIPT_SENT, a->peer, v, m, row.fields, &r) != 0 ||
 	    cases_on_receive(d, &row, &e) != 0)
 		goto out;
-	log_info("event %s type %s from %s accepted (inbox seq %llu; purpose "
-	    "%s; fields %s)", kpd_id(row.event_id, id),
-	    events_type_name(row.event_type), row.from_oin,
-	    (unsigned long long)row.seq, row.purpose, row.fields);
+	log_event(LOG_INFO, kpd_id(row.event_id, id), row.from_oin, NULL,
+	    "event %s type %s from %s accepted (inbox seq %llu; purpose "
+	    "%s; fields %s)", id, events_type_name(row.event_type),
+	    row.from_oin, (unsigned long long)row.seq, row.purpose, row.fields);
+	metrics_count(d->metrics, KPM_RECEIVED, row.from_oin, row.event_type, -1);
 	rc = 0;
 out:
 	sodium_memzero(key, sizeof(key));
@@ -320,8 +324,11 @@ s_duplicate(kpd_t *d, struct arrival *a, const envelope_meta_t *m,
 		return 0;
 	}
 	if (*dup)
-		log_info("event %s from %s is a duplicate; original receipt "
-		    "sent again", kpd_id(m->event_id, id), a->peer);
+		log_event(LOG_INFO, kpd_id(m->event_id, id), a->peer, NULL,
+		    "event %s from %s is a duplicate; original receipt sent "
+		    "again", id, a->peer);
+	if (*dup)
+		metrics_count(d->metrics, KPM_DUPLICATE, a->peer, 0, -1);
 	return 0;
 }
 

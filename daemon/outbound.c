@@ -167,7 +167,8 @@ s_send_frame(kpd_t *d, link_t *l, const uint8_t id[16], const uint8_t *env,
 		log_debug("event %s: %s not connected; retry later",
 		    kpd_id(id, text), l->oin);
 		rc = -1;
-	}
+	} else
+		metrics_count(d->metrics, KPM_SENT, l->oin, 0, -1);
 	free(frame);
 	return rc;
 }
@@ -239,6 +240,8 @@ s_send_one(void *arg, const outbox_row_t *row, const uint8_t *env,
 	a->attempts = row->attempts + 1;
 	a->next_ms = w->now + outbound_backoff_ms(&w->d->cfg, a->attempts);
 	w->n++;
+	if (a->attempts > 1)
+		metrics_count(w->d->metrics, KPM_RETRY, row->to_oin, 0, -1);
 	if (l == NULL) {
 		log_warnx("event %s: no link to %s (not a reachable partner); "
 		    "kept pending", kpd_id(row->event_id, id), row->to_oin);
@@ -372,15 +375,21 @@ s_settle(kpd_t *d, link_t *l, const uint8_t *buf, size_t len, uint64_t now)
 	}
 	if (applied && s_audit_receipt(d, &r, now) != 0)
 		return -1;
+	if (applied)
+		metrics_count(d->metrics, KPM_RECEIPT, l->oin, 0, r.reason);
 	if (applied && state == STORE_DELIVERED)
-		log_info("event %s delivered to %s (signed receipt)", id, l->oin);
+		log_event(LOG_INFO, id, l->oin, NULL, "event %s delivered to %s "
+		    "(signed receipt)", id, l->oin);
 	else if (applied && r.reason == KP__REASON__REASON_POLICY_MISMATCH)
 		s_log_mismatch(d, l, id, &r);
-	else if (applied)
-		log_warnx("event %s rejected by %s: %s", id, l->oin,
+	else if (applied) {
+		const ProtobufCEnumValue *why =
 		    protobuf_c_enum_descriptor_get_value(&kp__reason__descriptor,
-		    r.reason) ? protobuf_c_enum_descriptor_get_value(
-		    &kp__reason__descriptor, r.reason)->name : "unknown");
+		    r.reason);
+		log_event(LOG_WARNING, id, l->oin, why ? why->name : "unknown",
+		    "event %s rejected by %s: %s", id, l->oin,
+		    why ? why->name : "unknown");
+	}
 	return 0;
 }
 
@@ -460,8 +469,10 @@ s_dead(void *arg, const outbox_row_t *row, const uint8_t *env, size_t len)
 
 	(void)env;
 	(void)len;
-	log_warnx("event %s to %s expired after %u attempts: dead letter",
-	    kpd_id(row->event_id, id), row->to_oin, row->attempts);
+	log_event(LOG_WARNING, kpd_id(row->event_id, id), row->to_oin, NULL,
+	    "event %s to %s expired after %u attempts: dead letter", id,
+	    row->to_oin, row->attempts);
+	metrics_count(w->d->metrics, KPM_DEAD, row->to_oin, 0, -1);
 	memset(&e, 0, sizeof(e));
 	e.kind = AUDIT_DEAD_LETTER;
 	e.direction = AUDIT_OUT;
