@@ -584,10 +584,10 @@ metrics_listen(metrics_t *m, const char *listen, struct kpd *d,
 		flags |= MHD_USE_IPv6;
 	m->d = d;
 	m->mhd = MHD_start_daemon(flags, 0, NULL, NULL, s_handle, m,
+	    MHD_OPTION_EXTERNAL_LOGGER, s_mhd_log, NULL,  /* first: MHD */
 	    MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
 	    MHD_OPTION_CONNECTION_LIMIT, (unsigned)S_CONN_LIMIT,
 	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)S_CONN_TIMEOUT_S,
-	    MHD_OPTION_EXTERNAL_LOGGER, s_mhd_log, NULL,
 	    MHD_OPTION_END);
 	if (m->mhd == NULL)
 		return kp_fail(err, KP_ERR_IO, "metrics: cannot listen on %s "

@@ -81,7 +81,8 @@ for p in ketenpostd ketenpost ketenpost-certs; do
 done
 
 step "a chain with the installed ketenpost-certs, ketenpostd --check as the user"
-rm -rf "/etc/ketenpost/$name.chain" "/etc/ketenpost/$name.conf"
+rm -rf "/etc/ketenpost/$name.chain" "/etc/ketenpost/$name.conf" \
+	"/var/lib/ketenpost/$name" "/var/lib/ketenpost/$name.backup"
 ketenpost-certs init --dir "/etc/ketenpost/$name.chain" --name "CI" >/dev/null
 cmp -s "/etc/ketenpost/$name.chain/policy.ini" /usr/share/ketenpost/mas.ini ||
 	fail "the chain policy is not the installed MAS policy"
@@ -97,6 +98,9 @@ chain_dir = /etc/ketenpost/$name.chain
 org = $oin
 listen = tcp://127.0.0.1:17999
 state_dir = /var/lib/ketenpost/$name
+
+[metrics]
+listen = 127.0.0.1:19464
 EOF
 chmod 0640 "/etc/ketenpost/$name.conf"
 chgrp ketenpost "/etc/ketenpost/$name.conf"
@@ -104,10 +108,29 @@ out=$(runuser -u ketenpost -- ketenpostd --config "/etc/ketenpost/$name.conf" --
 	{ echo "$out"; fail "ketenpostd --check"; }
 echo "$out"
 
+step "the installed daemon runs as its user from that configuration"
+# What the unit's ExecStart does (no systemd runs in CI): start it in the
+# foreground as the user, scrape its metrics, back it up, stop it.
+# setpriv execs the daemon itself (runuser would stay as its parent)
+setpriv --reuid ketenpost --regid ketenpost --init-groups \
+	ketenpostd --config "/etc/ketenpost/$name.conf" >"$tmp/daemon.log" 2>&1 &
+pid=$!
+for _ in $(seq 100); do
+	curl -sf http://127.0.0.1:19464/metrics >"$tmp/metrics" 2>/dev/null && break
+	sleep 0.1
+done
+grep -q '^ketenpost_build_info{version=' "$tmp/metrics" ||
+	{ kill "$pid"; cat "$tmp/daemon.log"; fail "no metrics from the installed daemon"; }
+runuser -u ketenpost -- ketenpost backup --config "/etc/ketenpost/$name.conf" \
+	"/var/lib/ketenpost/$name.backup" || { kill "$pid"; fail "ketenpost backup"; }
+kill -TERM "$pid"
+wait "$pid" || { cat "$tmp/daemon.log"; fail "the daemon did not stop cleanly"; }
+
 step "systemd-analyze verify the installed unit"
 mkdir -p "$tmp/unit"
 cp "$unit" "$tmp/unit/ketenpostd@$name.service"
 (cd "$tmp/unit" && systemd-analyze verify "./ketenpostd@$name.service") ||
 	fail "systemd-analyze verify"
-rm -rf "/etc/ketenpost/$name.chain" "/etc/ketenpost/$name.conf"
+rm -rf "/etc/ketenpost/$name.chain" "/etc/ketenpost/$name.conf" \
+	"/var/lib/ketenpost/$name" "/var/lib/ketenpost/$name.backup"
 echo "package-check: ok"
