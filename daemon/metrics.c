@@ -270,10 +270,10 @@ s_render_queues(struct kpd *d, struct s_buf *b)
 
 /* Overdue expectations per partner (open, due at or before now). */
 struct s_overdue {
-	char oin[32][21];
-	uint64_t n[32];
-	size_t k;
+	struct { char oin[21]; uint64_t n; } *p;
+	size_t k, cap;
 	uint64_t now;
+	bool failed;
 };
 
 static int
@@ -281,18 +281,27 @@ s_overdue_cb(void *arg, const expect_row_t *x)
 {
 	struct s_overdue *o = arg;
 	size_t i;
+	void *np;
 
 	if (x->answered || x->due_ms > o->now)
 		return 0;
-	for (i = 0; i < o->k && strcmp(o->oin[i], x->partner_oin) != 0; i++)
+	for (i = 0; i < o->k && strcmp(o->p[i].oin, x->partner_oin) != 0; i++)
 		;
 	if (i == o->k) {
-		if (o->k == 32)
-			i = 31;  /* more partners than that: lumped in the last */
-		else
-			memcpy(o->oin[o->k++], x->partner_oin, 21);
+		if (o->k == o->cap) {
+			np = realloc(o->p, (o->cap ? o->cap * 2 : 16) *
+			    sizeof(*o->p));
+			if (np == NULL) {
+				o->failed = true;
+				return 1;
+			}
+			o->p = np;
+			o->cap = o->cap ? o->cap * 2 : 16;
+		}
+		memcpy(o->p[o->k].oin, x->partner_oin, 21);
+		o->p[o->k++].n = 0;
 	}
-	o->n[i]++;
+	o->p[i].n++;
 	return 0;
 }
 
@@ -305,13 +314,15 @@ s_render_overdue(struct kpd *d, struct s_buf *b)
 
 	memset(&o, 0, sizeof(o));
 	o.now = kp_now_ms();
-	if (store_expect_list(d->store, NULL, s_overdue_cb, &o, &e) != 0)
-		return;
-	s_gauge_head(b, "ketenpost_overdue_expectations",
-	    "Answers a partner owes that are past their lead time.");
-	for (i = 0; i < o.k; i++)
-		s_put(b, "ketenpost_overdue_expectations{partner=\"%s\"} %llu\n",
-		    o.oin[i], (unsigned long long)o.n[i]);
+	if (store_expect_list(d->store, NULL, s_overdue_cb, &o, &e) == 0 &&
+	    !o.failed) {
+		s_gauge_head(b, "ketenpost_overdue_expectations",
+		    "Answers a partner owes that are past their lead time.");
+		for (i = 0; i < o.k; i++)
+			s_put(b, "ketenpost_overdue_expectations{partner=\"%s\"} "
+			    "%llu\n", o.p[i].oin, (unsigned long long)o.p[i].n);
+	}
+	free(o.p);
 }
 
 static void
