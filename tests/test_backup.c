@@ -154,6 +154,8 @@ Test(backup, restore_recovers_what_partners_retry_and_no_duplicates)
 	kp__response__free_unpacked(r, NULL);
 	/* X was sent again by the restored halt: leerplicht keeps one copy
 	 * and answers with its original receipt */
+	cr_assert(td_log_has(lp, "is a duplicate; original receipt sent again",
+	    5000), "the restored halt sent X again");
 	r = td_inbox(lp, true);
 	s_assert_no_duplicates(r, "leerplicht");
 	cr_assert(s_inbox_has(r, x));

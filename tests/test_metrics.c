@@ -185,6 +185,55 @@ Test(metrics, counters_and_gauges_move_with_real_traffic)
 	td_chain_stop_all(&c);
 }
 
+/* A partner applying another policy refuses every event: the refusal is
+ * counted by reason at the receiver, the negative receipt at the sender. */
+Test(metrics, refusals_counted_by_reason_on_both_sides)
+{
+	static char text[65536];
+	char series[256];
+	td_chain_t c;
+	td_org_t *lp, *halt;
+	uint8_t id[16];
+	FILE *f;
+	int p_lp, p_halt;
+
+	td_chain_make(&c, NULL);
+	cr_assert_leq(c.n, 6);
+	lp = td_org(&c, OIN_LEERPLICHT);
+	halt = td_org(&c, OIN_HALT);
+	p_lp = s_port_of(&c.orgs[0]) + 6;
+	p_halt = p_lp + 1;
+	cr_assert_eq(test_sh("cp %s/policy.ini %s/other.ini && echo '; local "
+	    "edit' >> %s/other.ini", c.dir, c.dir, c.dir), 0);
+	f = fopen(halt->conf, "a");
+	cr_assert_not_null(f);
+	fprintf(f, "\n[ketenpostd]\npolicy = %s/other.ini\n", c.dir);
+	fclose(f);
+	s_enable_metrics(lp, p_lp);
+	s_enable_metrics(halt, p_halt);
+	td_start(lp);
+	td_start(halt);
+
+	td_send(lp, OIN_HALT, "referral", "R-1", td_example("referral"), NULL,
+	    id);
+	cr_assert(td_wait_settled(lp, 20000));
+	snprintf(series, sizeof(series), "ketenpost_events_refused_total{"
+	    "partner=\"%s\",reason=\"policy_mismatch\"}", OIN_LEERPLICHT);
+	cr_assert_geq(s_wait_sample(p_halt, series, 1, text, sizeof(text)), 1,
+	    "%s", text);
+	snprintf(series, sizeof(series), "ketenpost_events_received_total{"
+	    "partner=\"%s\",type=\"referral\"}", OIN_LEERPLICHT);
+	cr_assert_eq(s_sample(text, series), -1, "a refused event is not "
+	    "received");
+	snprintf(series, sizeof(series), "ketenpost_receipts_total{partner="
+	    "\"%s\",reason=\"policy_mismatch\"}", OIN_HALT);
+	cr_assert_eq(s_wait_sample(p_lp, series, 1, text, sizeof(text)), 1,
+	    "%s", text);
+	cr_assert_eq(s_sample(text, "ketenpost_outbox_events{state="
+	    "\"rejected\"}"), 1, "%s", text);
+	td_chain_stop_all(&c);
+}
+
 Test(metrics, a_bad_listen_is_a_config_error)
 {
 	char tmp[512], out[4096];
