@@ -244,11 +244,13 @@ s_publish(const char *tmp, const char *out)
 			close(fd);
 		return -1;
 	}
-	if (link(tmp, out) != 0) {  /* unlike rename, never replaces OUT */
+	/* never replaces an OUT that appeared meanwhile; link() + unlink()
+	 * where the file system lacks RENAME_NOREPLACE (EINVAL) */
+	if (renameat2(AT_FDCWD, tmp, AT_FDCWD, out, RENAME_NOREPLACE) != 0 &&
+	    (errno != EINVAL || link(tmp, out) != 0 || unlink(tmp) != 0)) {
 		cli_error("%s: cannot create: %s", out, strerror(errno));
 		return -1;
 	}
-	(void)unlink(tmp);
 	snprintf(dir, sizeof(dir), "%s", out);
 	if ((fd = open(dirname(dir), O_RDONLY | O_DIRECTORY | O_CLOEXEC)) >= 0) {
 		ret = fsync(fd);
