@@ -34,9 +34,10 @@ mkdir -p "$tmp/ketenpost"
 git ls-files -z --cached --others --exclude-standard |
 	tar --null -T - -cf - | tar -xf - -C "$tmp/ketenpost"
 if ! dpkg-checkbuilddeps "$tmp/ketenpost/debian/control" >/dev/null 2>&1 ||
-    ! command -v lintian >/dev/null; then
+    ! command -v lintian >/dev/null || ! command -v curl >/dev/null; then
 	apt_quiet update
-	apt_quiet install --no-install-recommends debhelper dpkg-dev fakeroot lintian
+	apt_quiet install --no-install-recommends debhelper dpkg-dev fakeroot \
+		lintian curl
 	apt_quiet build-dep --no-install-recommends "$tmp/ketenpost"
 fi
 
