@@ -31,7 +31,8 @@ void log_event(int prio, const char *event_id, const char *partner,
 /*
  * The journal fields of one log_event line, "NAME=value" each, into
  * fields[0..max) of LOG_FIELD_MAX bytes; values are cut to fit and control
- * characters replaced by '?'.  Returns the number of fields (tests).
+ * characters replaced by '?'.  Returns the number of fields (0 if max
+ * is below 6, the most there can be; for tests).
  */
 #define LOG_FIELD_MAX 1100
 size_t log_event_fields(char (*fields)[LOG_FIELD_MAX], size_t max, int prio,
