@@ -395,7 +395,7 @@ s_parse(int argc, char **argv, struct opts *o)
 	static const struct option lo[] = {
 		{ "events", 1, NULL, 'n' }, { "window", 1, NULL, 'w' },
 		{ "payload", 1, NULL, 'p' }, { "bin", 1, NULL, 'b' },
-		{ NULL, 0, NULL, 0 } };
+		{ "version", 0, NULL, 'V' }, { NULL, 0, NULL, 0 } };
 	int c;
 
 	o->events = 20000;
@@ -408,6 +408,7 @@ s_parse(int argc, char **argv, struct opts *o)
 		case 'w': o->window = atoi(optarg); break;
 		case 'p': o->payload = atoi(optarg); break;
 		case 'b': o->bin = optarg; break;
+		case 'V': printf("kpbench %s\n", KP_VERSION); exit(0);
 		default:
 			fprintf(stderr, "usage: kpbench [--events N] [--window W] "
 			    "[--payload BYTES] [--bin DIR]\n");

@@ -33,6 +33,8 @@ int cmd_seal(int argc, char **argv);
 int cmd_open(int argc, char **argv);
 int cmd_subject(int argc, char **argv);
 int cmd_purge(int argc, char **argv);
+/* backup.c: a consistent copy of a running daemon's state. */
+int cmd_backup(int argc, char **argv);
 /* commands.c: through the daemon's local API (api.c). */
 int cmd_send(int argc, char **argv);
 int cmd_outbox(int argc, char **argv);

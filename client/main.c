@@ -38,6 +38,7 @@ static const struct command s_commands[] = {
 	{ "purge", cmd_purge, "destroy payloads whose retention has ended" },
 	{ "seal", cmd_seal, "seal one event offline into an envelope file" },
 	{ "open", cmd_open, "open an envelope file offline and print it" },
+	{ "backup", cmd_backup, "consistent copy of a running daemon's state" },
 	{ "audit", cmd_audit, "verify, export, prove and reconcile audit logs" },
 	{ "api-key", cmd_api_key, "a CURVE key pair for a tcp:// API client" },
 };
@@ -51,7 +52,8 @@ s_usage(FILE *to)
 	for (i = 0; i < sizeof(s_commands) / sizeof(s_commands[0]); i++)
 		fprintf(to, "  %-10s %s\n", s_commands[i].name,
 		    s_commands[i].summary);
-	fprintf(to, "\n'ketenpost COMMAND --help' describes one command; "
+	fprintf(to, "\n'ketenpost --version' prints the version; "
+	    "'ketenpost COMMAND --help' describes one command; "
 	    "man ketenpost(1) all of them.\n");
 }
 
@@ -167,6 +169,10 @@ main(int argc, char **argv)
 	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
 	    strcmp(argv[1], "help") == 0) {
 		s_usage(stdout);
+		return 0;
+	}
+	if (strcmp(argv[1], "--version") == 0) {
+		printf("ketenpost %s\n", KP_VERSION);
 		return 0;
 	}
 	for (i = 0; i < sizeof(s_commands) / sizeof(s_commands[0]); i++)

@@ -32,6 +32,7 @@
 #include "daemon.h"
 #include "envelope.h"
 #include "events.h"
+#include "later.h"
 #include "log.h"
 #include "pseudonym.h"
 
@@ -46,7 +47,6 @@
 #define API_LIST_MAX 10000
 #define API_IDEM_KEY_MAX 128
 #define API_CLIENT_ID_MAX 64
-#define API_LOG_LINE_MAX 768
 
 struct api_req {
 	uint8_t rid[256];
@@ -75,59 +75,8 @@ struct api_req {
 	void *owned;                  /* result storage to free after sending */
 	void (*free_owned)(void *);
 	bool repeated;                /* idempotency key of a stored event */
-	char **queued;                /* "queued" log lines, after the commit */
-	size_t n_queued;
+	later_t log;                  /* "queued" lines, after the commit */
 };
-
-/* Keep one log line of r's for after the commit (s_finish).  Out of memory
- * only loses the line, never the request. */
-static void
-s_queue_log(struct api_req *r, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-static void
-s_queue_log(struct api_req *r, const char *fmt, ...)
-{
-	char **grown, *line;
-	va_list ap;
-
-	if ((line = malloc(API_LOG_LINE_MAX)) == NULL)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(line, API_LOG_LINE_MAX, fmt, ap);
-	va_end(ap);
-	if ((grown = realloc(r->queued, (r->n_queued + 1) *
-	    sizeof(*grown))) == NULL) {
-		free(line);
-		return;
-	}
-	r->queued = grown;
-	r->queued[r->n_queued++] = line;
-}
-
-/* Drop r's log lines (printed, or their writes undone). */
-static void
-s_queue_clear(struct api_req *r)
-{
-	size_t i;
-
-	for (i = 0; i < r->n_queued; i++)
-		free(r->queued[i]);
-	free(r->queued);
-	r->queued = NULL;
-	r->n_queued = 0;
-}
-
-/* Move src's log lines to dst (a reminder's lines to its request). */
-static void
-s_queue_move(struct api_req *dst, struct api_req *src)
-{
-	size_t i;
-
-	for (i = 0; i < src->n_queued; i++)
-		s_queue_log(dst, "%s", src->queued[i]);
-	s_queue_clear(src);
-}
 
 static int
 s_fail(struct api_req *r, int code, const char *fmt, ...)
@@ -467,9 +416,11 @@ s_send(kpd_t *d, struct api_req *r, uint64_t now)
 	env = NULL;
 	memcpy(r->to_oin, row.to_oin, sizeof(r->to_oin));
 	memcpy(r->event_id, m.event_id, 16);
-	s_queue_log(r, "event %s type %s to %s queued (purpose %s; fields %s)",
-	    kpd_id(m.event_id, id), events_type_name(m.event_type),
-	    m.recipient_oin, m.purpose, row.fields);
+	later_add(&r->log, LOG_INFO, kpd_id(m.event_id, id), m.recipient_oin,
+	    NULL, "event %s type %s to %s queued (purpose %s; fields %s)", id,
+	    events_type_name(m.event_type), m.recipient_oin, m.purpose,
+	    row.fields);
+	metrics_count(d->metrics, KPM_QUEUED, m.recipient_oin, m.event_type, -1);
 	rc = 0;
 out:
 	if (ev != NULL)
@@ -1010,16 +961,18 @@ s_remind_one(void *arg, const expect_row_t *x)
 	req.send = &sr;
 	memset(&sub, 0, sizeof(sub));
 	sub.req = &req;
+	memcpy(sub.who, w->r->who, sizeof(sub.who));  /* the reminder's actor */
+	sub.roles = w->r->roles;
 	if (s_send(w->d, &sub, w->now) != 0) {
 		w->r->fatal |= sub.fatal;
 		s_fail(w->r, KP_ERR_INVALID_ARG, "reminder to %s: %s",
 		    x->partner_oin, sub.error);
 		free(sub.env);
-		s_queue_clear(&sub);
+		later_clear(&sub.log);
 		return 1;
 	}
 	free(sub.env);  /* queued: the outbox scan sends it */
-	s_queue_move(w->r, &sub);
+	later_move(&w->r->log, &sub.log);
 	if ((id = arena_alloc(&w->r->arena, 16)) == NULL)
 		return 1;
 	memcpy(id, sub.event_id, 16);
@@ -1189,7 +1142,7 @@ static void
 s_cleanup(struct api_req *r)
 {
 	free(r->env);
-	s_queue_clear(r);
+	later_clear(&r->log);
 	arena_free(&r->arena);
 	if (r->free_owned != NULL)
 		r->free_owned(r->owned);
@@ -1360,7 +1313,7 @@ s_handle(kpd_t *d, struct api_req *r, uint64_t now)
 	if (r->code == NULL)
 		s_audit_reads(d, r);
 	if (r->code != NULL)
-		s_queue_clear(r);  /* undone with its savepoint */
+		later_clear(&r->log);  /* undone with its savepoint */
 	if (kpd_item_end(d, mark, r->code == NULL, &e) != 0 ||
 	    !store_in_txn(d->store)) {
 		r->fatal = true;
@@ -1399,13 +1352,11 @@ static void
 s_finish_log(struct api_req *batch, size_t n, bool committed,
     const kp_err_t *e)
 {
-	size_t i, j, lost = 0;
+	size_t i, lost = 0;
 
 	for (i = 0; i < n; i++) {
-		for (j = 0; committed && j < batch[i].n_queued; j++)
-			log_info("%s", batch[i].queued[j]);
-		lost += batch[i].n_queued;
-		s_queue_clear(&batch[i]);
+		lost += batch[i].log.n;
+		later_flush(&batch[i].log, committed);
 	}
 	if (!committed && lost > 0)
 		log_warnx("api: batch rolled back, %zu event%s not queued: %s",

@@ -46,6 +46,7 @@
 #include "access.h"
 #include "config.h"
 #include "inifile.h"
+#include "metrics.h"
 #include "util.h"
 
 #define S_MS_PER_DAY (24ULL * 3600 * 1000)
@@ -58,7 +59,8 @@ enum {
 	S_CHAIN_DIR, S_ORG, S_ORG_DIR, S_LISTEN, S_STATE_DIR, S_API,
 	S_POLICY, S_VERBOSE, S_EVENT_TTL, S_RETRY_INITIAL, S_RETRY_MAX,
 	S_REPLAY_WINDOW, S_MAX_CLOCK_SKEW, S_BATCH_MAX, S_WATCHDOG,
-	S_PURGE_INTERVAL, S_HEAD_INTERVAL, S_REFUSALS_PER_MINUTE, S_NKEYS
+	S_PURGE_INTERVAL, S_HEAD_INTERVAL, S_REFUSALS_PER_MINUTE,
+	S_METRICS_LISTEN, S_NKEYS
 };
 
 struct s_parse;
@@ -99,6 +101,8 @@ static int s_set_unsigned(struct s_parse *, const struct s_key *,
 static int s_set_duration(struct s_parse *, const struct s_key *,
     const char *);
 static int s_set_bool(struct s_parse *, const struct s_key *, const char *);
+static int s_set_metrics(struct s_parse *, const struct s_key *,
+    const char *);
 
 #define S_F(field) offsetof(config_t, field), sizeof(((config_t *)0)->field)
 
@@ -137,9 +141,12 @@ static const struct s_key s_keys[S_NKEYS] = {
 	    S_F(head_interval_ms), 100, S_DUR_MAX, 0 },
 	[S_REFUSALS_PER_MINUTE] = { "delivery", "refusals_per_minute",
 	    s_set_unsigned, S_F(refusals_per_minute), 1, 1000000, 0 },
+	[S_METRICS_LISTEN] = { "metrics", "listen", s_set_metrics,
+	    S_F(metrics_listen), 0, 0, 0 },
 };
 
-static const char *const s_sections[] = { "ketenpostd", "delivery", "api" };
+static const char *const s_sections[] = { "ketenpostd", "delivery",
+    "metrics", "api" };
 
 /* ---- problems ---------------------------------------------------- */
 
@@ -444,6 +451,20 @@ s_set_bool(struct s_parse *st, const struct s_key *k, const char *v)
 		}
 	}
 	return s_bad(st, k, "'%.80s' is not on or off", v);
+}
+
+/* [metrics] listen: a literal address and port (metrics.c binds it). */
+static int
+s_set_metrics(struct s_parse *st, const struct s_key *k, const char *v)
+{
+	struct sockaddr_storage sa;
+	socklen_t len;
+
+	if (strlen(v) >= k->size || metrics_parse_listen(v, &sa, &len) != 0)
+		return s_bad(st, k, "'%.80s' is not ADDRESS:PORT with a "
+		    "literal address (127.0.0.1:9464, [::1]:9464)", v);
+	memcpy(s_field(st, k), v, strlen(v) + 1);
+	return 0;
 }
 
 /* ---- inifile callbacks ------------------------------------------ */

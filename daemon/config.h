@@ -28,6 +28,9 @@
  *   allow = user:NAME|group:NAME|key:Z85 ROLE...   ; repeatable: who may use
  *                            ; the local API, and for what (access.h)
  *
+ *   [metrics]
+ *   listen = 127.0.0.1:9464  ; Prometheus endpoint (off when unset)
+ *
  * Durations are an integer with a unit: ms, s, m, h, d.  Relative paths are
  * relative to the folder of the config file.  Unknown sections or keys,
  * bad values and missing required keys are all reported, one line each,
@@ -74,6 +77,7 @@ typedef struct config {
 	unsigned refusals_per_minute;  /* stored refusals per partner, 600 */
 	api_allow_t api_allow[KP_API_ALLOW_MAX]; /* [api] allow, in order */
 	size_t n_api_allow;
+	char metrics_listen[64];       /* [metrics] listen, "" = off */
 } config_t;
 
 /*

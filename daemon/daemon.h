@@ -20,6 +20,7 @@
 #include "chain.h"
 #include "config.h"
 #include "merkle.h"
+#include "metrics.h"
 #include "policy.h"
 #include "ratelimit.h"
 #include "store.h"
@@ -82,6 +83,7 @@ typedef struct kpd {
 	void *refuse_caps;         /* inbound.c: stored refusals per partner */
 	bool stopping;
 	int exit_status;         /* main's, when stopping: 0 or KPD_EXIT_REVOKED */
+	metrics_t *metrics;      /* counters; HTTP when [metrics] listen */
 } kpd_t;
 
 /* May a rate-limited warning be logged now?  OUT: *sup, the lines held

@@ -35,6 +35,7 @@
 #include "envelope.h"
 #include "envelope.pb-c.h"
 #include "events.h"
+#include "later.h"
 #include "log.h"
 
 #define ROUTING_ID_MAX 256
@@ -46,8 +47,7 @@ struct arrival {
 	char peer[21];                /* OIN from ZAP's User-Id */
 	uint8_t *receipt;             /* malloc'd, sent after commit */
 	size_t receipt_len;
-	char line[768];               /* logged after commit ("" for none) */
-	bool warn;                    /* line is a refusal: rate-limited */
+	later_t log;                  /* logged after commit (later.h) */
 };
 
 /* Stored refusals per partner per minute (s_cap_allow). */
@@ -214,6 +214,7 @@ s_refuse(kpd_t *d, struct arrival *a, struct verdict *v,
 		return 0;
 	if (v->has_id)
 		kpd_id(v->event_id, id);
+	metrics_count(d->metrics, KPM_REFUSED, a->peer, 0, v->reason);
 	if (store_reject_insert(d->store, a->peer, v->has_id ? v->event_id :
 	    NULL, v->digest, v->reason, now, &e) != 0) {
 		log_warnx("inbound: recording refusal failed: %s", e.msg);
@@ -221,10 +222,11 @@ s_refuse(kpd_t *d, struct arrival *a, struct verdict *v,
 	}
 	if (s_sign(d, a, v, now, &r) != 0)
 		return -1;
-	snprintf(a->line, sizeof(a->line), "event %s from %s refused (%s): %s",
-	    id, a->peer, protobuf_c_enum_descriptor_get_value(
-	    &kp__reason__descriptor, v->reason)->name, v->detail);
-	a->warn = true;
+	later_add(&a->log, LOG_WARNING, v->has_id ? id : NULL, a->peer,
+	    protobuf_c_enum_descriptor_get_value(&kp__reason__descriptor,
+	    v->reason)->name, "event %s from %s refused (%s): %s", id, a->peer,
+	    protobuf_c_enum_descriptor_get_value(&kp__reason__descriptor,
+	    v->reason)->name, v->detail);
 	return s_audit(d, AUDIT_REFUSAL_IN, a->peer, v, m, NULL, &r);
 }
 
@@ -297,10 +299,11 @@ s_accept(kpd_t *d, struct arrival *a, struct verdict *v,
 	if (s_audit(d, AUDIT_RECEIPT_SENT, a->peer, v, m, row.fields, &r) != 0 ||
 	    cases_on_receive(d, &row, &e) != 0)
 		goto out;
-	snprintf(a->line, sizeof(a->line), "event %s type %s from %s accepted "
-	    "(inbox seq %llu; purpose %s; fields %s)", kpd_id(row.event_id, id),
-	    events_type_name(row.event_type), row.from_oin,
-	    (unsigned long long)row.seq, row.purpose, row.fields);
+	later_add(&a->log, LOG_INFO, kpd_id(row.event_id, id), row.from_oin,
+	    NULL, "event %s type %s from %s accepted (inbox seq %llu; purpose "
+	    "%s; fields %s)", id, events_type_name(row.event_type),
+	    row.from_oin, (unsigned long long)row.seq, row.purpose, row.fields);
+	metrics_count(d->metrics, KPM_RECEIVED, row.from_oin, row.event_type, -1);
 	rc = 0;
 out:
 	sodium_memzero(key, sizeof(key));
@@ -407,10 +410,12 @@ s_duplicate(kpd_t *d, struct arrival *a, const envelope_meta_t *m,
 		*clash = true;
 		return 0;
 	}
-	if (*dup)
-		snprintf(a->line, sizeof(a->line), "event %s from %s is a "
-		    "duplicate; original receipt sent again",
-		    kpd_id(m->event_id, id), a->peer);
+	if (*dup) {
+		later_add(&a->log, LOG_INFO, kpd_id(m->event_id, id), a->peer,
+		    NULL, "event %s from %s is a duplicate; original receipt "
+		    "sent again", id, a->peer);
+		metrics_count(d->metrics, KPM_DUPLICATE, a->peer, 0, -1);
+	}
 	return 0;
 }
 
@@ -574,17 +579,18 @@ s_log_arrivals(kpd_t *d, const struct arrival *arr, size_t n)
 {
 	uint64_t sup;
 	char note[64];
-	size_t i;
+	size_t i, j;
 
-	for (i = 0; i < n; i++) {
-		if (arr[i].line[0] == '\0')
-			continue;
-		if (!arr[i].warn)
-			log_info("%s", arr[i].line);
-		else if (kpd_log_ok(d->rl_refusal, &sup))
-			log_warnx("%s%s", arr[i].line, ratelimit_note(sup, note,
-			    sizeof(note)));
-	}
+	for (i = 0; i < n; i++)
+		for (j = 0; j < arr[i].log.n; j++) {
+			const later_line_t *l = &arr[i].log.line[j];
+
+			if (l->prio != LOG_WARNING)
+				later_log(l, NULL);
+			else if (kpd_log_ok(d->rl_refusal, &sup))
+				later_log(l, ratelimit_note(sup, note,
+				    sizeof(note)));
+		}
 }
 
 static void
@@ -592,8 +598,10 @@ s_free_arrivals(struct arrival *arr, size_t n)
 {
 	size_t i;
 
-	for (i = 0; i < n; i++)
+	for (i = 0; i < n; i++) {
 		free(arr[i].receipt);
+		later_clear(&arr[i].log);
+	}
 	free(arr);
 }
 

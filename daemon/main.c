@@ -404,6 +404,8 @@ s_start(kpd_t *d, kp_err_t *err)
 	d->started_ms = kp_now_ms();
 	if (s_lock_state(d, err) != 0 || s_limits_new(d, err) != 0)
 		return -1;
+	if ((d->metrics = metrics_new()) == NULL)
+		return kp_fail(err, KP_ERR_NOMEM, "out of memory");
 	if (policy_load(d->cfg.policy, &d->policy, s_report_policy, NULL,
 	    &problems, err) != 0)
 		return -1;
@@ -432,12 +434,16 @@ s_start(kpd_t *d, kp_err_t *err)
 	if (!s_is_auditor(d) && (s_router_open(d, BIND_TRIES_START,
 	    err) != 0 || outbound_links_open(d, err) != 0))
 		return -1;
+	if (d->cfg.metrics_listen[0] != '\0' && metrics_listen(d->metrics,
+	    d->cfg.metrics_listen, d, err) != 0)
+		return -1;
 	return 0;
 }
 
 static void
 s_stop(kpd_t *d)
 {
+	metrics_destroy(&d->metrics);
 	/* a head for the whole log; none under a revoked certificate */
 	if (d->ledger != NULL && d->chain != NULL &&
 	    d->exit_status != KPD_EXIT_REVOKED)
@@ -573,7 +579,7 @@ s_on_signal(kpd_t *d, int sigfd)
 	}
 }
 
-enum { P_SIG, P_ZAP, P_API, P_ROUTER, P_ROUTER_MON, P_FIXED };
+enum { P_SIG, P_ZAP, P_API, P_ROUTER, P_ROUTER_MON, P_METRICS, P_FIXED };
 
 /* The poll set: fixed sockets, then a dealer and a monitor per link. */
 static size_t
@@ -594,6 +600,8 @@ s_pollset(kpd_t *d, int sigfd, zmq_pollitem_t **items)
 	if (d->router == NULL)  /* an auditor: poll a harmless fd instead */
 		it[P_ROUTER] = it[P_ROUTER_MON] =
 		    (zmq_pollitem_t){ NULL, -1, 0, 0 };
+	it[P_METRICS] = (zmq_pollitem_t){ NULL, metrics_fd(d->metrics),
+	    metrics_fd(d->metrics) >= 0 ? ZMQ_POLLIN : 0, 0 };
 	for (i = 0; i < d->n_links; i++) {
 		it[P_FIXED + 2 * i] = (zmq_pollitem_t){ d->links[i].dealer, 0,
 		    ZMQ_POLLIN, 0 };
@@ -637,13 +645,15 @@ s_loop(kpd_t *d, int sigfd)
 		wd_usec = 0;
 	while (!d->stopping) {
 		n = s_pollset(d, sigfd, &it);
-		timeout = (long)outbound_wait_ms(d, 1000);
+		timeout = (long)metrics_wait_ms(d->metrics,
+		    outbound_wait_ms(d, 1000));
 		if (zmq_poll(it, (int)n, timeout) < 0 && zmq_errno() != EINTR)
 			fatalx("zmq_poll: %s", zmq_strerror(zmq_errno()));
 		if (it[P_SIG].revents & ZMQ_POLLIN)
 			s_on_signal(d, sigfd);
 		if (!d->stopping)
 			s_dispatch(d, it, n);
+		metrics_run(d->metrics);
 		free(it);
 		if (d->stopping)
 			break;

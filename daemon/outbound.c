@@ -47,6 +47,7 @@
 #include "daemon.h"
 #include "envelope.h"
 #include "envelope.pb-c.h"
+#include "later.h"
 #include "log.h"
 
 uint64_t
@@ -252,7 +253,8 @@ s_send_frame(kpd_t *d, link_t *l, const uint8_t id[16], const uint8_t *env,
 		log_debug("event %s: %s not connected; retry later",
 		    kpd_id(id, text), l->oin);
 		rc = -1;
-	}
+	} else
+		metrics_count(d->metrics, KPM_SENT, l->oin, 0, -1);
 	free(frame);
 	return rc;
 }
@@ -324,6 +326,8 @@ s_send_one(void *arg, const outbox_row_t *row, const uint8_t *env,
 	a->attempts = row->attempts + 1;
 	a->next_ms = w->now + outbound_backoff_ms(&w->d->cfg, a->attempts);
 	w->n++;
+	if (a->attempts > 1)
+		metrics_count(w->d->metrics, KPM_RETRY, row->to_oin, 0, -1);
 	if (l == NULL) {
 		log_warnx("event %s: no link to %s (not a reachable partner); "
 		    "kept pending", kpd_id(row->event_id, id), row->to_oin);
@@ -384,67 +388,18 @@ outbound_send_due(kpd_t *d)
 	free(w.att);
 }
 
-/* Lines about what a transaction did, logged only once it committed
- * (s_later_flush); a rolled-back batch is one warning instead. */
-#define LATER_LINE 320
-struct later {
-	char (*line)[LATER_LINE];
-	bool *warn;
-	size_t n, cap;
-};
-
-static void __attribute__((format(printf, 3, 4)))
-s_later(struct later *lt, bool warn, const char *fmt, ...)
-{
-	char (*grown)[LATER_LINE];
-	bool *gw;
-	size_t cap;
-	va_list ap;
-
-	if (lt->n == lt->cap) {
-		cap = lt->cap ? 2 * lt->cap : 16;
-		if ((grown = realloc(lt->line, cap * LATER_LINE)) == NULL)
-			return;  /* a line less, never a failed batch */
-		lt->line = grown;
-		if ((gw = realloc(lt->warn, cap * sizeof(*gw))) == NULL)
-			return;
-		lt->warn = gw;
-		lt->cap = cap;
-	}
-	va_start(ap, fmt);
-	vsnprintf(lt->line[lt->n], LATER_LINE, fmt, ap);
-	va_end(ap);
-	lt->warn[lt->n++] = warn;
-}
-
-/* Log the lines (committed: true) or drop them; free either way. */
-static void
-s_later_flush(struct later *lt, bool committed)
-{
-	size_t i;
-
-	for (i = 0; committed && i < lt->n; i++) {
-		if (lt->warn[i])
-			log_warnx("%s", lt->line[i]);
-		else
-			log_info("%s", lt->line[i]);
-	}
-	free(lt->line);
-	free(lt->warn);
-	memset(lt, 0, sizeof(*lt));
-}
-
 /* A partner applies another chain policy: name both hashes. */
 static void
 s_log_mismatch(kpd_t *d, link_t *l, const char *id, const receipt_t *r,
-    struct later *lt)
+    later_t *lt)
 {
 	char ours[65], theirs[65] = "(not given)";
 
 	kp_hex(policy_hash(d->policy), 32, ours);
 	if (r->has_expected_policy_hash)
 		kp_hex(r->expected_policy_hash, 32, theirs);
-	s_later(lt, true, "event %s rejected by %s: policy_mismatch: we apply "
+	later_add(lt, LOG_WARNING, id, l->oin, "REASON_POLICY_MISMATCH",
+	    "event %s rejected by %s: policy_mismatch: we apply "
 	    "policy %s, %s applies %s; align the chain agreement", id, l->oin,
 	    ours, l->oin, theirs);
 }
@@ -483,7 +438,7 @@ s_audit_receipt(kpd_t *d, const receipt_t *r, uint64_t now)
  * recorded (then the whole batch of receipts is rolled back). */
 static int
 s_settle(kpd_t *d, link_t *l, const uint8_t *buf, size_t len, uint64_t now,
-    struct later *lt)
+    later_t *lt)
 {
 	receipt_t r;
 	bool applied = false;
@@ -515,16 +470,21 @@ s_settle(kpd_t *d, link_t *l, const uint8_t *buf, size_t len, uint64_t now,
 	}
 	if (applied && s_audit_receipt(d, &r, now) != 0)
 		return -1;
+	if (applied)
+		metrics_count(d->metrics, KPM_RECEIPT, l->oin, 0, r.reason);
 	if (applied && state == STORE_DELIVERED)
-		s_later(lt, false, "event %s delivered to %s (signed receipt)",
-		    id, l->oin);
+		later_add(lt, LOG_INFO, id, l->oin, NULL, "event %s delivered to "
+		    "%s (signed receipt)", id, l->oin);
 	else if (applied && r.reason == KP__REASON__REASON_POLICY_MISMATCH)
 		s_log_mismatch(d, l, id, &r, lt);
-	else if (applied)
-		s_later(lt, true, "event %s rejected by %s: %s", id, l->oin,
+	else if (applied) {
+		const ProtobufCEnumValue *why =
 		    protobuf_c_enum_descriptor_get_value(&kp__reason__descriptor,
-		    r.reason) ? protobuf_c_enum_descriptor_get_value(
-		    &kp__reason__descriptor, r.reason)->name : "unknown");
+		    r.reason);
+		later_add(lt, LOG_WARNING, id, l->oin, why ? why->name :
+		    "unknown", "event %s rejected by %s: %s", id, l->oin,
+		    why ? why->name : "unknown");
+	}
 	return 0;
 }
 
@@ -536,7 +496,7 @@ outbound_drain(kpd_t *d, link_t *l)
 	int failed = 0;
 	uint64_t sup;
 	char note[64];
-	struct later lt = { 0 };
+	later_t lt = { 0 };
 	zmq_msg_t m;
 	kp_err_t e;
 
@@ -572,9 +532,9 @@ outbound_drain(kpd_t *d, link_t *l)
 			    "partner will send them again on our retry%s", n,
 			    failed ? "storage or audit log" : e.msg,
 			    ratelimit_note(sup, note, sizeof(note)));
-		s_later_flush(&lt, false);
+		later_flush(&lt, false);
 	} else
-		s_later_flush(&lt, true);
+		later_flush(&lt, true);
 }
 
 static const char *
@@ -645,7 +605,7 @@ struct dead_walk {
 	kpd_t *d;
 	int failed;
 	size_t n;
-	struct later lt;
+	later_t lt;
 };
 
 static int
@@ -659,8 +619,10 @@ s_dead(void *arg, const outbox_row_t *row, const uint8_t *env, size_t len)
 	(void)env;
 	(void)len;
 	w->n++;
-	s_later(&w->lt, true, "event %s to %s expired after %u attempts: dead "
-	    "letter", kpd_id(row->event_id, id), row->to_oin, row->attempts);
+	later_add(&w->lt, LOG_WARNING, kpd_id(row->event_id, id), row->to_oin,
+	    NULL, "event %s to %s expired after %u attempts: dead letter", id,
+	    row->to_oin, row->attempts);
+	metrics_count(w->d->metrics, KPM_DEAD, row->to_oin, 0, -1);
 	memset(&e, 0, sizeof(e));
 	e.kind = AUDIT_DEAD_LETTER;
 	e.direction = AUDIT_OUT;
@@ -694,13 +656,13 @@ outbound_expire(kpd_t *d)
 	if (store_outbox_expire(d->store, now, s_dead, &w, &e) != 0 ||
 	    w.failed || kpd_commit(d, &e) != 0) {
 		kpd_rollback(d);
-		s_later_flush(&w.lt, false);
+		later_flush(&w.lt, false);
 		if (kpd_log_ok(d->rl_storage, &sup))
 			log_warnx("outbound: expiring %zu events failed; retried "
 			    "later%s", w.n, ratelimit_note(sup, note,
 			    sizeof(note)));
 	} else
-		s_later_flush(&w.lt, true);
+		later_flush(&w.lt, true);
 }
 
 uint64_t

@@ -1,25 +1,58 @@
 /*
- * log.c: stderr logging, journald-friendly.  Settings are fixed at start-up
- * by log_init() and are the only file-scope state.
+ * log.c: stderr logging, journald-friendly, and the structured line about
+ * one event (log_event) sent natively to the journal under systemd.
+ * Settings are fixed at start-up by log_init() and are the only
+ * file-scope state.  This module knows no daemon: it formats what it is
+ * given.
  */
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include <systemd/sd-journal.h>
 
 #include "log.h"
 
 static const char *s_progname = "ketenpost";
 static int s_verbose;
 static int s_journal; /* stderr is connected to journald: use <N> prefixes */
+static int s_native;  /* and journald's native socket is there */
 
 void
 log_init(const char *progname, int verbose)
 {
 	s_progname = progname;
 	s_verbose = verbose;
-	s_journal = getenv("JOURNAL_STREAM") != NULL;
+	s_journal = log_to_journal();
+	/* sd_journal_sendv drops a message silently (returns 0) when the
+	 * socket is missing, e.g. in a chroot: then stay on stderr */
+	s_native = s_journal &&
+	    access("/run/systemd/journal/socket", W_OK) == 0;
+}
+
+/*
+ * systemd sets JOURNAL_STREAM to "DEVICE:INODE" of the stream it connects
+ * stdout/stderr to; only if that is still stderr (not redirected since)
+ * are we talking to journald.
+ */
+int
+log_to_journal(void)
+{
+	const char *v = getenv("JOURNAL_STREAM");
+	unsigned long long dev, ino;
+	struct stat st;
+	char tail;
+
+	if (v == NULL || sscanf(v, "%llu:%llu%c", &dev, &ino, &tail) != 2 ||
+	    fstat(2, &st) != 0)
+		return 0;
+	return (unsigned long long)st.st_dev == dev &&
+	    (unsigned long long)st.st_ino == ino;
 }
 
 static void
@@ -74,6 +107,80 @@ log_debug(const char *fmt, ...)
 	va_start(ap, fmt);
 	s_vlog(7, "debug: ", fmt, ap, 0);
 	va_end(ap);
+}
+
+/* "NAME=value" into f, value cut to fit, control characters as '?'. */
+static void
+s_field(char *f, const char *name, const char *value)
+{
+	size_t o = (size_t)snprintf(f, LOG_FIELD_MAX, "%s=", name), i;
+
+	for (i = 0; value[i] != '\0' && o + 1 < LOG_FIELD_MAX; i++)
+		f[o++] = (unsigned char)value[i] < 0x20 || value[i] == 0x7f ?
+		    '?' : value[i];
+	f[o] = '\0';
+}
+
+size_t
+log_event_fields(char (*fields)[LOG_FIELD_MAX], size_t max, int prio,
+    const char *event_id, const char *partner, const char *reason,
+    const char *msg)
+{
+	char p[8];
+	size_t n = 0;
+
+	if (max < 6)
+		return 0;
+	snprintf(p, sizeof(p), "%d", prio);
+	s_field(fields[n++], "MESSAGE", msg);
+	s_field(fields[n++], "PRIORITY", p);
+	s_field(fields[n++], "SYSLOG_IDENTIFIER", s_progname);
+	if (event_id != NULL)
+		s_field(fields[n++], "EVENT_ID", event_id);
+	if (partner != NULL)
+		s_field(fields[n++], "PARTNER_OIN", partner);
+	if (reason != NULL)
+		s_field(fields[n++], "REASON", reason);
+	return n;
+}
+
+static const char *
+s_tag(int prio)
+{
+	return prio <= 3 ? "error: " : prio == 4 ? "warn: " :
+	    prio == 7 ? "debug: " : "";
+}
+
+void
+log_event(int prio, const char *event_id, const char *partner,
+    const char *reason, const char *fmt, ...)
+{
+	char msg[1024], fields[6][LOG_FIELD_MAX];
+	struct iovec iov[6];
+	int saved = errno;
+	size_t n, i;
+	va_list ap;
+
+	if (prio >= 7 && s_verbose < 1)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (s_native) {
+		n = log_event_fields(fields, 6, prio, event_id, partner,
+		    reason, msg);
+		for (i = 0; i < n; i++)
+			iov[i] = (struct iovec){ fields[i], strlen(fields[i]) };
+		if (sd_journal_sendv(iov, (int)n) == 0) {
+			errno = saved;
+			return;
+		}
+	}
+	if (s_journal)
+		fprintf(stderr, "<%d>%s%s\n", prio, s_tag(prio), msg);
+	else
+		fprintf(stderr, "%s: %s%s\n", s_progname, s_tag(prio), msg);
+	errno = saved;
 }
 
 void

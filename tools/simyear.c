@@ -666,7 +666,8 @@ s_parse(int argc, char **argv, int *reports, uint64_t *seed, char *bin,
 {
 	static const struct option o[] = { { "reports", 1, NULL, 'n' },
 	    { "seed", 1, NULL, 's' }, { "bin", 1, NULL, 'b' },
-	    { "keep", 1, NULL, 'k' }, { NULL, 0, NULL, 0 } };
+	    { "keep", 1, NULL, 'k' }, { "version", 0, NULL, 'V' },
+	    { NULL, 0, NULL, 0 } };
 	int c;
 
 	*reports = 573;
@@ -682,6 +683,10 @@ s_parse(int argc, char **argv, int *reports, uint64_t *seed, char *bin,
 			snprintf(bin, blen, "%s", optarg);
 		else if (c == 'k')
 			*keep = optarg;
+		else if (c == 'V') {
+			printf("simyear %s\n", KP_VERSION);
+			exit(0);
+		}
 		else {
 			fprintf(stderr, "usage: simyear [--reports N] [--seed S] "
 			    "[--bin DIR] [--keep DIR]\n");

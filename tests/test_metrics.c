@@ -1,0 +1,335 @@
+/*
+ * test_metrics.c: two real daemons with `[metrics] listen`, scraped with
+ * the curl command (a real HTTP client) before and after real traffic:
+ * the counters and gauges move with what happened.  Also the structured
+ * event lines of lib/log.c: their journal fields, and that they fall back
+ * to stderr where no journald listens.
+ */
+#include <fcntl.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <criterion/criterion.h>
+
+#include "common.h"
+#include "daemons.h"
+#include "log.h"
+
+TestSuite(metrics, .init = test_init, .timeout = 240);
+
+/* The value of sample `series` (name with its labels exactly as
+ * exposed), or -1 if the exposition has no such line. */
+static double
+s_sample(const char *text, const char *series)
+{
+	size_t n = strlen(series);
+	const char *p = text;
+
+	while ((p = strstr(p, series)) != NULL) {
+		if ((p == text || p[-1] == '\n') && p[n] == ' ')
+			return strtod(p + n + 1, NULL);
+		p += n;
+	}
+	return -1;
+}
+
+static void
+s_scrape(int port, char *out, size_t len)
+{
+	cr_assert_eq(test_sh_output(out, len, "curl -sS --fail --max-time 10 "
+	    "http://127.0.0.1:%d/metrics", port), 0, "scrape :%d: %s", port,
+	    out);
+}
+
+static int
+s_port_of(const td_org_t *o)
+{
+	const char *c = strrchr(o->listen, ':');
+
+	cr_assert_not_null(c);
+	return atoi(c + 1);
+}
+
+static void
+s_enable_metrics(td_org_t *o, int port)
+{
+	FILE *f = fopen(o->conf, "a");
+
+	cr_assert_not_null(f);
+	fprintf(f, "\n[metrics]\nlisten = 127.0.0.1:%d\n", port);
+	fclose(f);
+}
+
+/* Wait until series reaches at least want (the daemon counts as it goes). */
+static double
+s_wait_sample(int port, const char *series, double want, char *buf,
+    size_t len)
+{
+	double v = -1;
+	int i;
+
+	for (i = 0; i < 100; i++) {
+		s_scrape(port, buf, len);
+		if ((v = s_sample(buf, series)) >= want)
+			break;
+		usleep(100000);
+	}
+	return v;
+}
+
+Test(metrics, counters_and_gauges_move_with_real_traffic)
+{
+	static char text[65536];
+	char series[256], sh[4096];
+	td_chain_t c;
+	td_org_t *lp, *halt;
+	uint8_t id[16];
+	int p_lp, p_halt, i;
+
+	td_chain_make(&c, "event_ttl = 4s\n");
+	lp = td_org(&c, OIN_LEERPLICHT);
+	halt = td_org(&c, OIN_HALT);
+	/* the 8 ports of this test process: the daemons' listen, then these */
+	cr_assert_leq(c.n, 6);
+	p_lp = s_port_of(&c.orgs[0]) + 6;
+	p_halt = p_lp + 1;
+	s_enable_metrics(lp, p_lp);
+	s_enable_metrics(halt, p_halt);
+	/* Halt owes its answer 2 s after a referral: overdue at once */
+	cr_assert_eq(test_sh("sed -i 's/^expects.halt = halt_outcome 90d$/"
+	    "expects.halt = halt_outcome 2s/' %s/policy.ini && grep -q "
+	    "'^expects.halt = halt_outcome 2s$' %s/policy.ini", c.dir, c.dir), 0);
+	td_start(lp);
+	td_start(halt);
+
+	s_scrape(p_lp, text, sizeof(text));
+	snprintf(series, sizeof(series), "ketenpost_events_queued_total{partner="
+	    "\"%s\",type=\"referral\"}", OIN_HALT);
+	cr_assert_eq(s_sample(text, series), -1, "nothing queued yet:\n%s",
+	    text);
+	cr_assert_eq(s_sample(text, "ketenpost_outbox_events{state="
+	    "\"pending\"}"), 0);
+	cr_assert_gt(s_sample(text, "ketenpost_crl_expiry_days"), 1);
+	cr_assert_gt(s_sample(text, "ketenpost_ca_expiry_days"), 1);
+	snprintf(series, sizeof(series), "ketenpost_certificate_expiry_days{oin="
+	    "\"%s\",self=\"true\"}", OIN_LEERPLICHT);
+	cr_assert_gt(s_sample(text, series), 1, "%s", text);
+	snprintf(series, sizeof(series), "ketenpost_certificate_expiry_days{oin="
+	    "\"%s\",self=\"false\"}", OIN_HALT);
+	cr_assert_gt(s_sample(text, series), 1, "%s", text);
+
+	for (i = 0; i < 3; i++)
+		td_send(lp, OIN_HALT, "referral", "M-1", td_example("referral"),
+		    NULL, id);
+	cr_assert(td_wait_settled(lp, 20000));
+
+	snprintf(series, sizeof(series), "ketenpost_receipts_total{partner="
+	    "\"%s\",reason=\"none\"}", OIN_HALT);
+	cr_assert_eq(s_wait_sample(p_lp, series, 3, text, sizeof(text)), 3,
+	    "%s", text);
+	snprintf(series, sizeof(series), "ketenpost_events_queued_total{partner="
+	    "\"%s\",type=\"referral\"}", OIN_HALT);
+	cr_assert_eq(s_sample(text, series), 3, "%s", text);
+	snprintf(series, sizeof(series), "ketenpost_send_attempts_total{partner="
+	    "\"%s\"}", OIN_HALT);
+	cr_assert_geq(s_sample(text, series), 3, "%s", text);
+	cr_assert_eq(s_sample(text, "ketenpost_outbox_events{state="
+	    "\"delivered\"}"), 3);
+	snprintf(series, sizeof(series), "ketenpost_partner_link_up{partner="
+	    "\"%s\"}", OIN_HALT);
+	cr_assert_eq(s_sample(text, series), 1, "%s", text);
+
+	s_scrape(p_halt, text, sizeof(text));
+	snprintf(series, sizeof(series), "ketenpost_events_received_total{"
+	    "partner=\"%s\",type=\"referral\"}", OIN_LEERPLICHT);
+	cr_assert_eq(s_sample(text, series), 3, "%s", text);
+	cr_assert_eq(s_sample(text, "ketenpost_inbox_events{acked=\"false\"}"),
+	    3);
+	cr_assert_gt(s_sample(text, "ketenpost_audit_head_size"), 0, "%s", text);
+	cr_assert_gt(s_sample(text, "ketenpost_audit_head_timestamp_seconds"),
+	    1.7e9);
+
+	/* the three referrals are now overdue at leerplicht */
+	snprintf(series, sizeof(series), "ketenpost_overdue_expectations{"
+	    "partner=\"%s\"}", OIN_HALT);
+	cr_assert_eq(s_wait_sample(p_lp, series, 3, text, sizeof(text)), 3,
+	    "%s", text);
+
+	/* Halt down: one more referral is retried, then a dead letter */
+	cr_assert_eq(td_stop(halt), 0);
+	td_send(lp, OIN_HALT, "referral", "M-2", td_example("referral"), NULL,
+	    id);
+	snprintf(series, sizeof(series), "ketenpost_retries_total{partner="
+	    "\"%s\"}", OIN_HALT);
+	cr_assert_geq(s_wait_sample(p_lp, series, 1, text, sizeof(text)), 1,
+	    "%s", text);
+	cr_assert_eq(s_sample(text, "ketenpost_outbox_events{state="
+	    "\"pending\"}"), 1, "%s", text);
+	snprintf(series, sizeof(series), "ketenpost_dead_letters_total{partner="
+	    "\"%s\"}", OIN_HALT);
+	cr_assert_eq(s_wait_sample(p_lp, series, 1, text, sizeof(text)), 1,
+	    "%s", text);
+	cr_assert_eq(s_sample(text, "ketenpost_outbox_events{state=\"dead\"}"),
+	    1);
+
+	/* only GET /metrics */
+	snprintf(sh, sizeof(sh), "curl -s -o /dev/null -w '%%{http_code}' "
+	    "http://127.0.0.1:%d/other", p_lp);
+	cr_assert_eq(test_sh_output(text, sizeof(text), "%s", sh), 0);
+	cr_assert_str_eq(text, "404");
+	td_chain_stop_all(&c);
+}
+
+/* A partner applying another policy refuses every event: the refusal is
+ * counted by reason at the receiver, the negative receipt at the sender. */
+Test(metrics, refusals_counted_by_reason_on_both_sides)
+{
+	static char text[65536];
+	char series[256];
+	td_chain_t c;
+	td_org_t *lp, *halt;
+	uint8_t id[16];
+	FILE *f;
+	int p_lp, p_halt;
+
+	td_chain_make(&c, NULL);
+	cr_assert_leq(c.n, 6);
+	lp = td_org(&c, OIN_LEERPLICHT);
+	halt = td_org(&c, OIN_HALT);
+	p_lp = s_port_of(&c.orgs[0]) + 6;
+	p_halt = p_lp + 1;
+	cr_assert_eq(test_sh("cp %s/policy.ini %s/other.ini && echo '; local "
+	    "edit' >> %s/other.ini", c.dir, c.dir, c.dir), 0);
+	f = fopen(halt->conf, "a");
+	cr_assert_not_null(f);
+	fprintf(f, "\n[ketenpostd]\npolicy = %s/other.ini\n", c.dir);
+	fclose(f);
+	s_enable_metrics(lp, p_lp);
+	s_enable_metrics(halt, p_halt);
+	td_start(lp);
+	td_start(halt);
+
+	td_send(lp, OIN_HALT, "referral", "R-1", td_example("referral"), NULL,
+	    id);
+	cr_assert(td_wait_settled(lp, 20000));
+	snprintf(series, sizeof(series), "ketenpost_events_refused_total{"
+	    "partner=\"%s\",reason=\"policy_mismatch\"}", OIN_LEERPLICHT);
+	cr_assert_geq(s_wait_sample(p_halt, series, 1, text, sizeof(text)), 1,
+	    "%s", text);
+	snprintf(series, sizeof(series), "ketenpost_events_received_total{"
+	    "partner=\"%s\",type=\"referral\"}", OIN_LEERPLICHT);
+	cr_assert_eq(s_sample(text, series), -1, "a refused event is not "
+	    "received");
+	snprintf(series, sizeof(series), "ketenpost_receipts_total{partner="
+	    "\"%s\",reason=\"policy_mismatch\"}", OIN_HALT);
+	cr_assert_eq(s_wait_sample(p_lp, series, 1, text, sizeof(text)), 1,
+	    "%s", text);
+	cr_assert_eq(s_sample(text, "ketenpost_outbox_events{state="
+	    "\"rejected\"}"), 1, "%s", text);
+	td_chain_stop_all(&c);
+}
+
+Test(metrics, a_bad_listen_is_a_config_error)
+{
+	char tmp[512], out[4096];
+
+	test_tmpdir(tmp, sizeof(tmp));
+	cr_assert_eq(test_sh("printf '[ketenpostd]\\nchain_dir = %s\\norg = %s\\n"
+	    "listen = tcp://127.0.0.1:1\\n[metrics]\\nlisten = localhost:x\\n' "
+	    "> %s/k.conf", test_chain(), OIN_HALT, tmp), 0);
+	cr_assert_eq(test_sh_output(out, sizeof(out), "%s/ketenpostd --config "
+	    "%s/k.conf --check", test_bin(), tmp), 1, "%s", out);
+	cr_assert(strstr(out, "k.conf:6: listen: 'localhost:x' is not "
+	    "ADDRESS:PORT") != NULL, "%s", out);
+	test_sh("rm -rf %s", tmp);
+}
+
+Test(metrics, event_lines_carry_journal_fields)
+{
+	char f[8][LOG_FIELD_MAX];
+	size_t n;
+
+	log_init("ketenpostd", 0);
+	n = log_event_fields(f, 8, LOG_WARNING,
+	    "0190e7d4-8f44-7c9a-b3c4-2f1d7c6f0e11", OIN_HALT, "REASON_REPLAY",
+	    "event refused\nsecond line");
+	cr_assert_eq(n, 6);
+	cr_assert_str_eq(f[0], "MESSAGE=event refused?second line");
+	cr_assert_str_eq(f[1], "PRIORITY=4");
+	cr_assert_str_eq(f[2], "SYSLOG_IDENTIFIER=ketenpostd");
+	cr_assert_str_eq(f[3], "EVENT_ID=0190e7d4-8f44-7c9a-b3c4-2f1d7c6f0e11");
+	cr_assert_str_eq(f[4], "PARTNER_OIN=" OIN_HALT);
+	cr_assert_str_eq(f[5], "REASON=REASON_REPLAY");
+	n = log_event_fields(f, 8, LOG_INFO, NULL, OIN_HALT, NULL, "queued");
+	cr_assert_eq(n, 4, "absent fields are left out");
+	cr_assert_str_eq(f[3], "PARTNER_OIN=" OIN_HALT);
+	cr_assert_eq(log_event_fields(f, 3, LOG_INFO, NULL, NULL, NULL, "x"), 0);
+}
+
+/* In a child with stderr on `path` and JOURNAL_STREAM as given: one
+ * log_info and one log_event line. */
+static void
+s_log_child(const char *path, const char *journal_stream)
+{
+	pid_t pid = fork();
+	int st;
+
+	cr_assert_neq(pid, -1);
+	if (pid == 0) {
+		int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+
+		if (fd < 0 || dup2(fd, 2) != 2)
+			_exit(3);
+		if (journal_stream != NULL)
+			setenv("JOURNAL_STREAM", journal_stream, 1);
+		else {
+			struct stat sb;
+			char v[64];
+
+			fstat(2, &sb);
+			snprintf(v, sizeof(v), "%llu:%llu",
+			    (unsigned long long)sb.st_dev,
+			    (unsigned long long)sb.st_ino);
+			setenv("JOURNAL_STREAM", v, 1);
+		}
+		log_init("ketenpostd", 0);
+		log_info("plain line");
+		log_event(LOG_INFO, "0190e7d4-8f44-7c9a-b3c4-2f1d7c6f0e12",
+		    OIN_HALT, NULL, "event line");
+		_exit(0);
+	}
+	cr_assert_eq(waitpid(pid, &st, 0), pid);
+	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+}
+
+Test(metrics, event_lines_go_to_stderr_unless_stderr_is_the_journal)
+{
+	char tmp[512], path[600], out[4096];
+	bool journald;
+
+	test_tmpdir(tmp, sizeof(tmp));
+	snprintf(path, sizeof(path), "%s/err", tmp);
+	/* JOURNAL_STREAM naming some other stream: a foreground run */
+	s_log_child(path, "1:1");
+	cr_assert_eq(test_sh_output(out, sizeof(out), "cat %s", path), 0);
+	cr_assert_str_eq(out, "ketenpostd: plain line\nketenpostd: event line\n");
+	/* stderr is the stream JOURNAL_STREAM names: priority prefixes, and
+	 * the event line goes to journald natively, or (none listening
+	 * here) falls back to stderr */
+	journald = access("/run/systemd/journal/socket", W_OK) == 0;
+	s_log_child(path, NULL);
+	cr_assert_eq(test_sh_output(out, sizeof(out), "cat %s", path), 0);
+	if (journald) {
+		cr_assert_str_eq(out, "<6>plain line\n");
+		cr_assert_eq(test_sh_output(out, sizeof(out), "sleep 1; journalctl "
+		    "-o cat EVENT_ID=0190e7d4-8f44-7c9a-b3c4-2f1d7c6f0e12"), 0);
+		cr_assert(strstr(out, "event line") != NULL, "%s", out);
+	} else
+		cr_assert_str_eq(out, "<6>plain line\n<6>event line\n");
+	test_sh("rm -rf %s", tmp);
+}
