@@ -18,6 +18,7 @@
 #include "daemon.h"
 #include "events.h"
 #include "events.pb-c.h"
+#include "stats.h"
 
 /* ---- arena ---- */
 
@@ -500,18 +501,6 @@ s_cmp_double(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-/* Percentile p (0..1) of sorted v[n], nearest rank. */
-static double
-s_pct(const double *v, size_t n, double p)
-{
-	size_t i;
-
-	if (n == 0)
-		return 0;
-	i = (size_t)(p * (double)n + 0.999999);
-	return v[i == 0 ? 0 : i - 1];
-}
-
 /* The outcome label of an expectation as of at. */
 static void
 s_outcome(kpd_t *d, const expect_row_t *x, uint64_t at, char *out,
@@ -583,8 +572,8 @@ s_partner(kpd_t *d, arena_t *a, const struct report_walk *w, int route,
 		    86400000.0;
 	}
 	qsort(days, n, sizeof(double), s_cmp_double);
-	p->median_days = s_pct(days, n, 0.5);
-	p->p90_days = s_pct(days, n, 0.9);
+	p->median_days = kp_median(days, n);
+	p->p90_days = kp_percentile(days, n, 90);
 	return p;
 }
 

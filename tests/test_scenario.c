@@ -1,0 +1,256 @@
+/*
+ * test_scenario.c: the officer's figures against a scenario with known
+ * answers, played on real daemons under a simulated clock
+ * (KETENPOST_CLOCK_FILE, lib/util.c): every referral and every answer
+ * happens at a moment the test chooses, so lead times are exact and the
+ * expected figures are computed by hand below, each with its arithmetic
+ * in a comment, never by the code under test.
+ *
+ * Also lib/stats.c (median, nearest-rank percentile) on odd and even
+ * counts.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <criterion/criterion.h>
+
+#include "common.h"
+#include "daemons.h"
+#include "events.pb-c.h"
+#include "stats.h"
+#include "util.h"
+
+TestSuite(scenario, .init = test_init, .timeout = 240);
+TestSuite(stats);
+
+#define DAY 86400000ull
+#define HOUR 3600000ull
+#define T0 1798761600000ull          /* 2027-01-01T00:00:00Z */
+
+/* ---- lib/stats.c ---- */
+
+Test(stats, median_of_odd_and_even_counts)
+{
+	const double one[] = { 7.5 };
+	const double odd[] = { 5.0, 12.0, 50.0 };
+	const double even[] = { 10.0, 20.5, 40.0, 70.0 };
+	/* the OM figures: lower middle 70.1, true median 75.2 */
+	const double om[] = { 30.0, 70.1, 80.3, 130.0 };
+
+	cr_assert_eq(kp_median(NULL, 0), 0);
+	cr_assert_eq(kp_median(one, 1), 7.5);
+	cr_assert_eq(kp_median(odd, 3), 12.0, "the middle one of 3");
+	/* (20.5 + 40.0) / 2 = 60.5 / 2 = 30.25 */
+	cr_assert_eq(kp_median(even, 4), 30.25);
+	/* (70.1 + 80.3) / 2 = 150.4 / 2 = 75.2 */
+	cr_assert_float_eq(kp_median(om, 4), 75.2, 1e-9);
+}
+
+Test(stats, percentile_is_nearest_rank)
+{
+	double v[20];
+	size_t i;
+	const double even[] = { 10.0, 20.5, 40.0, 70.0 };
+
+	for (i = 0; i < 20; i++)
+		v[i] = (double)(i + 1);     /* 1, 2, ..., 20 */
+	/* rank ceil(0.9 * 20) = 18: the 18th value, 18 (not 19: 0.9 * 20
+	 * in floating point must not push the rank up) */
+	cr_assert_eq(kp_percentile(v, 20, 90), 18.0);
+	/* rank ceil(0.9 * 10) = 9 */
+	cr_assert_eq(kp_percentile(v, 10, 90), 9.0);
+	/* rank ceil(0.9 * 4) = ceil(3.6) = 4: 70.0 */
+	cr_assert_eq(kp_percentile(even, 4, 90), 70.0);
+	/* rank ceil(0.5 * 4) = 2: nearest rank is not the median */
+	cr_assert_eq(kp_percentile(even, 4, 50), 20.5);
+	cr_assert_eq(kp_percentile(v, 1, 90), 1.0);
+	cr_assert_eq(kp_percentile(NULL, 0, 90), 0);
+}
+
+/* ---- the scenario chain ---- */
+
+struct scen {
+	td_chain_t c;
+	td_org_t *lp, *halt, *rvdk, *om;
+	char clock[4200];
+};
+
+static void
+s_clock(struct scen *s, uint64_t ms)
+{
+	char tmp[4300];
+	FILE *f;
+
+	snprintf(tmp, sizeof(tmp), "%s.new", s->clock);
+	cr_assert_not_null(f = fopen(tmp, "w"));
+	fprintf(f, "%llu\n", (unsigned long long)ms);
+	cr_assert_eq(fclose(f), 0);
+	cr_assert_eq(rename(tmp, s->clock), 0);
+}
+
+/* A chain under the simulated clock, at T0, with Leerplicht, Halt, RvdK
+ * and OM running. */
+static void
+s_start(struct scen *s)
+{
+	td_chain_make(&s->c, NULL);
+	snprintf(s->clock, sizeof(s->clock), "%s/clock", s->c.dir);
+	s_clock(s, T0);
+	cr_assert_eq(setenv("KETENPOST_CLOCK_FILE", s->clock, 1), 0);
+	s->lp = td_org(&s->c, OIN_LEERPLICHT);
+	s->halt = td_org(&s->c, OIN_HALT);
+	s->rvdk = td_org(&s->c, OIN_RVDK);
+	s->om = td_org(&s->c, OIN_OM);
+	td_start(s->lp);
+	td_start(s->halt);
+	td_start(s->rvdk);
+	td_start(s->om);
+	unsetenv("KETENPOST_CLOCK_FILE");  /* the test itself keeps real time */
+}
+
+static void
+s_stop(struct scen *s)
+{
+	td_chain_stop_all(&s->c);
+}
+
+/* Send at simulated time `at` and wait until it is receipted. */
+static void
+s_send_at(struct scen *s, uint64_t at, td_org_t *from, const char *to,
+    const char *type, const char *ref, const char *json,
+    const uint8_t *reply_to, uint8_t id[16])
+{
+	s_clock(s, at);
+	td_send(from, to, type, ref, json, reply_to, id);
+	cr_assert(td_wait_settled(from, 10000), "%s: not delivered", ref);
+}
+
+#define HALT_REFERRAL "{\"route\": \"halt\", \"referral_kind\": \"halt_pv\", " \
+	"\"absence_kind\": \"wettelijk\", \"absence_hours\": 32, " \
+	"\"age_years\": 15, \"duty_kind\": \"leerplicht\", \"culpable\": true, " \
+	"\"consent_halt\": true, \"feedback_due_days\": 90}"
+#define RVDK_REFERRAL "{\"route\": \"dwang_civiel\", \"referral_kind\": " \
+	"\"rvdk_consult\", \"absence_kind\": \"wettelijk\", \"age_years\": 14, " \
+	"\"duty_kind\": \"leerplicht\", \"feedback_due_days\": 42}"
+#define HALT_POSITIVE "{\"outcome\": \"positief\", \"expected_next\": \"geen\"}"
+#define HALT_NEGATIVE "{\"outcome\": \"negatief\", \"expected_next\": " \
+	"\"pv_door_leerplicht\"}"
+#define RVDK_CONSULT "{\"advice_kind\": \"route_consult\"}"
+
+static Kp__Response *
+s_call_ok(const td_org_t *o, Kp__Request *req)
+{
+	Kp__Response *r = NULL;
+
+	cr_assert_eq(td_call(o, req, &r, 5000), 0, "no answer");
+	cr_assert(r->ok, "%s", r->error);
+	return r;
+}
+
+static Kp__Response *
+s_report(const td_org_t *o, uint64_t at)
+{
+	Kp__Request req = KP__REQUEST__INIT;
+	Kp__ReportRequest q = KP__REPORT_REQUEST__INIT;
+
+	q.has_at_ms = 1;
+	q.at_ms = at;
+	req.op_case = KP__REQUEST__OP_REPORT;
+	req.report = &q;
+	return s_call_ok(o, &req);
+}
+
+static const Kp__RouteReport *
+s_route(const Kp__Response *r, Kp__Route route)
+{
+	size_t i;
+
+	for (i = 0; i < r->report->n_routes; i++)
+		if (r->report->routes[i]->route == route)
+			return r->report->routes[i];
+	cr_assert_fail("no route %d in the report", route);
+	return NULL;
+}
+
+static uint32_t
+s_outcome_count(const Kp__RouteReport *rr, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < rr->n_outcomes; i++)
+		if (strcmp(rr->outcomes[i]->outcome, name) == 0)
+			return rr->outcomes[i]->count;
+	return 0;
+}
+
+/*
+ * Five Halt referrals and three RvdK referrals, all at T0.  Halt answers
+ * after 10, 20.5, 40 and 70 days (lead time 90 d) and never for the fifth;
+ * RvdK after 5, 12 and 50 days (lead time 42 d).
+ */
+Test(scenario, report_figures_by_hand)
+{
+	struct scen s;
+	uint8_t halt_ref[5][16], rvdk_ref[3][16], ans[16];
+	const uint64_t halt_after[4] = { 10 * DAY, 20 * DAY + 12 * HOUR,
+	    40 * DAY, 70 * DAY };
+	const uint64_t rvdk_after[3] = { 5 * DAY, 12 * DAY, 50 * DAY };
+	const Kp__RouteReport *rr;
+	Kp__Response *r;
+	char ref[32];
+	int i;
+
+	s_start(&s);
+	for (i = 0; i < 5; i++) {
+		snprintf(ref, sizeof(ref), "H-%d", i + 1);
+		s_send_at(&s, T0, s.lp, OIN_HALT, "referral", ref,
+		    HALT_REFERRAL, NULL, halt_ref[i]);
+	}
+	for (i = 0; i < 3; i++) {
+		snprintf(ref, sizeof(ref), "R-%d", i + 1);
+		s_send_at(&s, T0, s.lp, OIN_RVDK, "referral", ref,
+		    RVDK_REFERRAL, NULL, rvdk_ref[i]);
+	}
+	for (i = 0; i < 4; i++)
+		s_send_at(&s, T0 + halt_after[i], s.halt, OIN_LEERPLICHT,
+		    "halt_outcome", "HALT-X", i == 2 ? HALT_NEGATIVE :
+		    HALT_POSITIVE, halt_ref[i], ans);
+	for (i = 0; i < 3; i++)
+		s_send_at(&s, T0 + rvdk_after[i], s.rvdk, OIN_LEERPLICHT,
+		    "rvdk_advice", "RVDK-X", RVDK_CONSULT, rvdk_ref[i], ans);
+
+	r = s_report(s.lp, T0 + 100 * DAY);
+	rr = s_route(r, KP__ROUTE__ROUTE_HALT);
+	cr_assert_eq(rr->referrals, 5);
+	cr_assert_eq(rr->cases, 5);
+	cr_assert_eq(rr->n_partners, 1);
+	cr_assert_eq(rr->partners[0]->expected, 5);
+	cr_assert_eq(rr->partners[0]->answered, 4);
+	/* every answer came before day 90 */
+	cr_assert_eq(rr->partners[0]->within_lead_time, 4);
+	/* sorted 10, 20.5, 40, 70: even count, (20.5 + 40) / 2 = 30.25 */
+	cr_assert_float_eq(rr->partners[0]->median_days, 30.25, 1e-6);
+	/* nearest rank ceil(0.9 * 4) = 4: the 4th value, 70 */
+	cr_assert_float_eq(rr->partners[0]->p90_days, 70.0, 1e-6);
+	/* the fifth fell due at T0 + 90 d <= T0 + 100 d */
+	cr_assert_eq(rr->partners[0]->overdue_now, 1);
+	cr_assert_eq(rr->overdue_now, 1);
+	/* outcomes: 3 positief (10, 20.5, 70), 1 negatief (40), 1 overdue */
+	cr_assert_eq(s_outcome_count(rr, "positief"), 3);
+	cr_assert_eq(s_outcome_count(rr, "negatief"), 1);
+	cr_assert_eq(s_outcome_count(rr, "no answer (overdue)"), 1);
+
+	rr = s_route(r, KP__ROUTE__ROUTE_DWANG_CIVIEL);
+	cr_assert_eq(rr->referrals, 3);
+	cr_assert_eq(rr->partners[0]->answered, 3);
+	/* 5 and 12 within 42 d, 50 late: 2 within */
+	cr_assert_eq(rr->partners[0]->within_lead_time, 2);
+	/* sorted 5, 12, 50: odd count, the middle one, 12 */
+	cr_assert_float_eq(rr->partners[0]->median_days, 12.0, 1e-6);
+	/* nearest rank ceil(0.9 * 3) = ceil(2.7) = 3: 50 */
+	cr_assert_float_eq(rr->partners[0]->p90_days, 50.0, 1e-6);
+	kp__response__free_unpacked(r, NULL);
+	s_stop(&s);
+}
