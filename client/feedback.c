@@ -299,7 +299,8 @@ static const char s_case_help[] =
 "sent or received about it, oldest first), the answers expected from\n"
 "partners (due when; open, overdue, answered or answered late), and the\n"
 "state of each route.  --at TIME (ISO 8601 UTC, 2027-01-31T00:00:00Z)\n"
-"evaluates as of that time instead of now.  --json prints the\n"
+"shows the case as it was then: only the events, answers and reminders\n"
+"by then.  --json prints the\n"
 "CaseResponse as a JSON object (see ketenpost(1)).\n";
 
 static const struct cmd_spec s_case_spec = {
@@ -401,7 +402,8 @@ static const char s_cases_help[] =
 "cases with an overdue answer.  --route R: only cases on route R\n"
 "(" S_ROUTES ").\n"
 "--at TIME (ISO 8601 UTC, 2027-01-31T00:00:00Z) evaluates as of that time,\n"
-"for example next week's, instead of now.  --json prints the\n"
+"for example next week's, instead of now; in the past, only the cases and\n"
+"events that existed then.  --json prints the\n"
 "CasesResponse as a JSON object (see ketenpost(1)).\n";
 
 static const struct cmd_spec s_cases_spec = {
@@ -470,10 +472,12 @@ cmd_cases(int argc, char **argv)
 /* ---- remind ---- */
 
 static const char s_remind_help[] =
-"usage: ketenpost remind REF [--at TIME]\n"
+"usage: ketenpost remind REF\n"
 "                        [--api ENDPOINT | --config FILE] [--timeout SECONDS]\n"
-"Send a reminder event (the MAS rappel) to every partner whose answer about\n"
-"local case REF is overdue (as of --at TIME, ISO 8601 UTC, default now).\n"
+"Send a reminder event (the MAS rappel) now to every partner whose answer\n"
+"about local case REF is overdue now.  --at is refused: a reminder is sent\n"
+"at once, so it can only be about what is overdue now (see what is overdue\n"
+"at another time with 'ketenpost cases --overdue --at TIME').\n"
 "Prints \"reminded OIN: event EVENT_ID\" per reminder sent, or \"no overdue\n"
 "answers for case REF\".\n";
 
@@ -527,9 +531,12 @@ cmd_remind(int argc, char **argv)
 
 	if ((rc = s_parse_ref(&s_remind_spec, argc, argv, &x, &a)) != 0)
 		return rc;
+	if (a.has_at)
+		return cli_usage_error(x.cmd, "--at is not accepted: remind "
+		    "sends now, for the answers overdue now; see what is "
+		    "overdue at a time with 'ketenpost cases --overdue --at "
+		    "TIME'");
 	q.case_ref = x.args[0];
-	q.has_at_ms = a.has_at;
-	q.at_ms = a.at;
 	req.op_case = KP__REQUEST__OP_REMIND;
 	req.remind = &q;
 	if ((rc = s_ask(&x, &req, KP__RESPONSE__RESULT_REMIND, &o)) != 0)
@@ -558,7 +565,8 @@ static const char s_report_help[] =
 "2027-01-01T00:00:00Z; default all), per route: cases, referrals,\n"
 "outcomes, and per partner the answers expected and given, the share\n"
 "answered within the lead time, the median and 90th percentile lead time\n"
-"in days, and the answers overdue as of --at (default now).  --json prints\n"
+"in days, and the answers overdue as of --at (default now); with --at only\n"
+"the referrals sent and the answers received by then count.  --json prints\n"
 "the ReportResponse as a JSON object; --html FILE writes the report with\n"
 "one chart per route to FILE, one self-contained HTML file (no scripts,\n"
 "nothing fetched), for a team lead.\n";

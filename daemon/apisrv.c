@@ -853,8 +853,12 @@ s_remind(kpd_t *d, struct api_req *r, uint64_t now)
 	if (q->case_ref == NULL || !pseudonym_ref_valid(q->case_ref))
 		return s_fail(r, KP_ERR_INVALID_ARG, "remind needs a local case "
 		    "reference");
+	if (q->has_at_ms && q->at_ms > 0)
+		return s_fail(r, KP_ERR_INVALID_ARG, "remind sends now, to the "
+		    "partners whose answer is overdue now: it takes no 'at' "
+		    "(see what is overdue at a time with cases --overdue --at)");
 	w.case_ref = q->case_ref;
-	w.at = q->has_at_ms && q->at_ms > 0 ? q->at_ms : now;
+	w.at = now;
 	if ((w.ids = arena_alloc(&r->arena, 64 * sizeof(*w.ids))) == NULL)
 		return s_fail(r, KP_ERR_NOMEM, "out of memory");
 	if (feedback_overdue(d, q->case_ref, w.at, s_remind_one, &w, &e) != 0)

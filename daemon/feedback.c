@@ -4,6 +4,13 @@
  * (or the overdue ones) as of any moment, and the evaluation report per
  * route (MAS steps 9 and 10).
  *
+ * Every view takes a moment `at` (default now) and is a true as-of view:
+ * only what existed at `at` counts — expectations of events sent by then,
+ * events sent or received by then, reminders sent by then, receipts that
+ * had arrived by then; an answer received later is still open or overdue.
+ * Reminding is not a view: it is always about now (apisrv.c refuses an
+ * `at` for it).
+ *
  * Everything is computed from the store on request; nothing is cached.
  * Responses are built in an arena owned by the API request (apisrv.c),
  * freed after the reply.  Payload values appear only in summaries of
@@ -178,8 +185,32 @@ s_collect_x(void *arg, const expect_row_t *x)
 			memcpy(grown, w->x, w->n_x * sizeof(*grown));
 		w->x = grown;
 	}
-	w->x[w->n_x++] = *x;
+	w->x[w->n_x] = *x;
+	w->x[w->n_x++].reminders = 0;  /* counted as of `at` from the timeline */
 	return 0;
+}
+
+/* A reminder sent by `at` counts for the expectation it names. */
+static void
+s_count_reminder(struct case_walk *w, const subject_row_t *row)
+{
+	size_t i;
+
+	if (!row->sent || row->event_type != KP__EVENT_TYPE__EVENT_TYPE_REMINDER ||
+	    !row->has_reply_to)
+		return;
+	for (i = 0; i < w->n_x; i++)
+		if (memcmp(w->x[i].event_id, row->in_reply_to, 16) == 0)
+			w->x[i].reminders++;
+}
+
+/* The delivery state of a sent event as it was at `at`: a receipt or an
+ * expiry that came later had not happened yet. */
+static int
+s_state_of_sent(const subject_row_t *row, uint64_t at)
+{
+	return row->state != STORE_PENDING && row->settled_ms > at ?
+	    STORE_PENDING : row->state;
 }
 
 /* The route of a timeline item: a sent event's own, or that of the
@@ -228,9 +259,14 @@ s_timeline_item(void *arg, const subject_row_t *row)
 	t->at_ms = row->at_ms;
 	t->route = (Kp__Route)s_item_route(w, row);
 	t->has_route = t->route != 0;
+	if (row->has_reply_to) {
+		t->has_in_reply_to = 1;
+		t->in_reply_to = s_bytes(w->a, row->in_reply_to, 16);
+	}
+	s_count_reminder(w, row);
 	if (row->sent) {
 		t->has_state = 1;
-		t->state = (Kp__DeliveryState)row->state;
+		t->state = (Kp__DeliveryState)s_state_of_sent(row, w->at);
 	} else if (row->destroyed)
 		snprintf(summary, sizeof(summary), "(payload destroyed)");
 	else if (atrest_inbox_payload(w->d, row->event_id, &plain, &plen) == 0)
@@ -244,15 +280,16 @@ s_timeline_item(void *arg, const subject_row_t *row)
 	return s_push(w->a, &w->items, t) != 0 ? (w->failed = 1) : 0;
 }
 
+/* Was event id delivered (its receipt in) by `at`? */
 static bool
-s_delivered(kpd_t *d, const uint8_t id[16])
+s_delivered(kpd_t *d, const uint8_t id[16], uint64_t at)
 {
 	outbox_row_t o;
 	bool found = false;
 	kp_err_t e;
 
 	return store_outbox_get(d->store, id, &o, &found, &e) == 0 && found &&
-	    o.state == STORE_DELIVERED;
+	    o.state == STORE_DELIVERED && o.updated_ms <= at;
 }
 
 /* One RouteState per route of the case's expectations. */
@@ -280,7 +317,7 @@ s_routes(struct case_walk *w, Kp__CaseResponse *r)
 		rs->partner_oin = arena_strdup(w->a, w->x[i].partner_oin);
 		rs->state = (char *)names[st];
 		if (st == KP__EXPECTATION_STATE__EXPECTATION_STATE_OPEN &&
-		    s_delivered(w->d, w->x[i].event_id))
+		    s_delivered(w->d, w->x[i].event_id, w->at))
 			rs->state = "received";
 		if (st >= KP__EXPECTATION_STATE__EXPECTATION_STATE_ANSWERED &&
 		    atrest_inbox_payload(w->d, w->x[i].answered_by, &plain,
@@ -423,7 +460,7 @@ feedback_cases(kpd_t *d, arena_t *a, const Kp__CasesRequest *q,
 	w.at = q->has_at_ms && q->at_ms > 0 ? q->at_ms : kp_now_ms();
 	if (r == NULL)
 		return kp_fail(err, KP_ERR_NOMEM, "out of memory");
-	if (store_cases(d->store, s_case_summary, &w, err) != 0)
+	if (store_cases(d->store, w.at, s_case_summary, &w, err) != 0)
 		return -1;
 	if (w.failed)
 		return kp_fail(err, KP_ERR_NOMEM, "cases: out of memory or "
@@ -466,7 +503,7 @@ feedback_overdue(kpd_t *d, const char *case_local, uint64_t at,
 /* ---- the evaluation report ---- */
 
 struct report_walk {
-	uint64_t from, to;
+	uint64_t from, to, at;
 	arena_t *a;
 	expect_row_t *x;
 	size_t n, cap;
@@ -479,8 +516,9 @@ s_report_x(void *arg, const expect_row_t *x)
 	struct report_walk *w = arg;
 	expect_row_t *grown;
 
-	if (x->route == 0 || x->sent_ms < w->from || x->sent_ms >= w->to)
-		return 0;
+	if (x->route == 0 || x->sent_ms < w->from || x->sent_ms >= w->to ||
+	    x->sent_ms > w->at)
+		return 0;            /* outside the period, or not sent by `at` */
 	if (w->n == w->cap) {
 		w->cap = w->cap ? 2 * w->cap : 64;
 		if ((grown = arena_alloc(w->a, w->cap * sizeof(*grown))) == NULL)
@@ -634,6 +672,7 @@ feedback_report(kpd_t *d, arena_t *a, const Kp__ReportRequest *q,
 	uint64_t at = q->has_at_ms && q->at_ms > 0 ? q->at_ms : kp_now_ms();
 	int route;
 
+	w.at = at;
 	w.from = q->has_from_ms ? q->from_ms : 0;
 	w.to = q->has_to_ms && q->to_ms > 0 ? q->to_ms : UINT64_MAX;
 	if (r == NULL)

@@ -182,10 +182,11 @@ static const char *const s_sql[ST_COUNT] = {
 	    "event_key IS NOT NULL RETURNING event_id, from_oin",
 	[ST_SUBJECT] = "SELECT event_id, 1, to_oin, event_type, purpose, "
 	    "legal_basis, fields, created_ms, state, reason, "
-	    "retention_until_ms, event_key IS NULL FROM outbox "
-	    "WHERE case_local = ?1 UNION ALL "
+	    "retention_until_ms, event_key IS NULL, in_reply_to, updated_ms "
+	    "FROM outbox WHERE case_local = ?1 UNION ALL "
 	    "SELECT event_id, 0, from_oin, event_type, purpose, legal_basis, "
-	    "fields, received_ms, 0, 0, retention_until_ms, event_key IS NULL "
+	    "fields, received_ms, 0, 0, retention_until_ms, event_key IS NULL, "
+	    "in_reply_to, received_ms "
 	    "FROM inbox WHERE case_local = ?1 ORDER BY 8",
 	[ST_CHECKPOINT] = "PRAGMA wal_checkpoint(TRUNCATE)",
 	[ST_AUDIT_APPEND] = "INSERT INTO audit (seq, entry, leaf) VALUES "
@@ -225,7 +226,7 @@ static const char *const s_sql[ST_COUNT] = {
 	[ST_CASES] = "SELECT c, count(*), max(t) FROM (SELECT case_local c, "
 	    "created_ms t FROM outbox WHERE case_local <> '' UNION ALL "
 	    "SELECT case_local, received_ms FROM inbox WHERE case_local <> '') "
-	    "GROUP BY c ORDER BY c",
+	    "WHERE t <= ?1 GROUP BY c ORDER BY c",
 };
 
 /*
@@ -1571,6 +1572,8 @@ s_read_subject(sqlite3_stmt *st, subject_row_t *r)
 	r->reason = sqlite3_column_int(st, 9);
 	r->retention_until_ms = s_col_u64(st, 10);
 	r->destroyed = sqlite3_column_int(st, 11) != 0;
+	r->has_reply_to = s_col_blob(st, 12, r->in_reply_to, 16);
+	r->settled_ms = s_col_u64(st, 13);
 }
 
 int
@@ -1902,13 +1905,17 @@ store_expect_reminded(store_t *s, const uint8_t event_id[16], kp_err_t *err)
 }
 
 int
-store_cases(store_t *s, int (*cb)(void *, const char *, uint32_t, uint64_t),
-    void *arg, kp_err_t *err)
+store_cases(store_t *s, uint64_t at, int (*cb)(void *, const char *,
+    uint32_t, uint64_t), void *arg, kp_err_t *err)
 {
 	sqlite3_stmt *st = s->st[ST_CASES];
 	char local[65];
 	int rc;
 
+	if (s_bind_u64(st, 1, at) != SQLITE_OK) {
+		s_done(st);
+		return s_fail(s, err, "cases");
+	}
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		s_col_text(st, 0, local, sizeof(local));
 		if (cb(arg, local, (uint32_t)sqlite3_column_int(st, 1),

@@ -247,6 +247,10 @@ typedef struct subject_row {
 	int reason;
 	uint64_t retention_until_ms;
 	bool destroyed;               /* payload purged */
+	bool has_reply_to;
+	uint8_t in_reply_to[16];
+	uint64_t settled_ms;          /* sent: when state was last set (a
+	                               * receipt or expiry); received: at_ms */
 } subject_row_t;
 
 typedef int (*store_subject_cb)(void *arg, const subject_row_t *row);
@@ -324,9 +328,11 @@ int store_expect_list(store_t *s, const char *case_local, store_expect_cb cb,
     void *arg, kp_err_t *err) __attribute__((warn_unused_result));
 int store_expect_reminded(store_t *s, const uint8_t event_id[16],
     kp_err_t *err) __attribute__((warn_unused_result));
-/* Every local case with events: name, count, last activity. */
-int store_cases(store_t *s, int (*cb)(void *arg, const char *case_local,
-    uint32_t events, uint64_t last_ms), void *arg, kp_err_t *err)
+/* Every local case with events at or before `at` (UINT64_MAX: all): name,
+ * count and last activity of those events only. */
+int store_cases(store_t *s, uint64_t at, int (*cb)(void *arg,
+    const char *case_local, uint32_t events, uint64_t last_ms), void *arg,
+    kp_err_t *err)
     __attribute__((warn_unused_result));
 
 /* ---- refusals (envelopes we rejected) ---- */

@@ -484,8 +484,8 @@ Test(feedback, remind_names_each_partner)
 	answers[0] = &r;
 	answers[1] = &o.r;
 	fake_start_seq(&f, answers, 2);
-	rc = client_run(out, sizeof(out), "remind ZAAK-1 --at "
-	    "2027-03-01T00:00:00Z --api %s", f.endpoint);
+	rc = client_run(out, sizeof(out), "remind ZAAK-1 --api %s",
+	    f.endpoint);
 	fake_stop(&f);
 	cr_assert_eq(rc, 0, "exit %d: %s", rc, out);
 	cr_assert_str_eq(out, "reminded " OIN_HALT ": event " ID_R1 "\n"
@@ -494,13 +494,32 @@ Test(feedback, remind_names_each_partner)
 	q = fake_request(&f, 0);
 	cr_assert_eq(q->op_case, KP__REQUEST__OP_REMIND);
 	cr_assert_str_eq(q->remind->case_ref, "ZAAK-1");
-	cr_assert(q->remind->has_at_ms);
-	cr_assert_eq(q->remind->at_ms, T_MARCH);
+	cr_assert_not(q->remind->has_at_ms, "remind is about now");
 	kp__request__free_unpacked(q, NULL);
 	q = fake_request(&f, 1);
 	cr_assert_eq(q->op_case, KP__REQUEST__OP_CASE_TIMELINE);
 	cr_assert_str_eq(q->case_timeline->case_ref, "ZAAK-1");
 	kp__request__free_unpacked(q, NULL);
+	fake_free(&f);
+}
+
+/* remind sends now: --at is a usage error, and nothing is asked. */
+Test(feedback, remind_refuses_at)
+{
+	Kp__Response r = KP__RESPONSE__INIT;
+	char out[4096];
+	struct fake f;
+	int rc;
+
+	s_ok(&r, KP__RESPONSE__RESULT_REMIND);
+	fake_start(&f, &r);
+	rc = client_run(out, sizeof(out), "remind ZAAK-1 --at "
+	    "2027-03-01T00:00:00Z --api %s", f.endpoint);
+	fake_stop(&f);
+	cr_assert_eq(rc, 2, "exit %d: %s", rc, out);
+	cr_assert(strstr(out, "--at is not accepted") != NULL, "%s", out);
+	cr_assert(strstr(out, "cases --overdue --at") != NULL, "%s", out);
+	cr_assert_eq(f.n, 0, "nothing sent to the daemon");
 	fake_free(&f);
 }
 

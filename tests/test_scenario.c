@@ -254,3 +254,211 @@ Test(scenario, report_figures_by_hand)
 	kp__response__free_unpacked(r, NULL);
 	s_stop(&s);
 }
+
+static Kp__Response *
+s_cases_at(const td_org_t *o, uint64_t at)
+{
+	Kp__Request req = KP__REQUEST__INIT;
+	Kp__CasesRequest q = KP__CASES_REQUEST__INIT;
+
+	q.has_at_ms = 1;
+	q.at_ms = at;
+	req.op_case = KP__REQUEST__OP_CASES;
+	req.cases = &q;
+	return s_call_ok(o, &req);
+}
+
+static Kp__Response *
+s_case_at(const td_org_t *o, const char *ref, uint64_t at)
+{
+	Kp__Request req = KP__REQUEST__INIT;
+	Kp__CaseRequest q = KP__CASE_REQUEST__INIT;
+
+	q.case_ref = (char *)ref;
+	q.has_at_ms = at != 0;
+	q.at_ms = at;
+	req.op_case = KP__REQUEST__OP_CASE_TIMELINE;
+	req.case_timeline = &q;
+	return s_call_ok(o, &req);
+}
+
+/* remind REF now: the number of reminders sent. */
+static size_t
+s_remind(struct scen *s, uint64_t now, const char *ref)
+{
+	Kp__Request req = KP__REQUEST__INIT;
+	Kp__RemindRequest q = KP__REMIND_REQUEST__INIT;
+	Kp__Response *r;
+	size_t n;
+
+	s_clock(s, now);
+	q.case_ref = (char *)ref;
+	req.op_case = KP__REQUEST__OP_REMIND;
+	req.remind = &q;
+	r = s_call_ok(s->lp, &req);
+	n = r->remind->n_event_ids;
+	kp__response__free_unpacked(r, NULL);
+	/* reminders are queued for the outbox scan, whose first attempt is
+	 * one retry interval (at most 2 s in the test config) later */
+	s_clock(s, now + 10000);
+	cr_assert(td_wait_settled(s->lp, 10000));
+	return n;
+}
+
+static const Kp__CaseSummary *
+s_summary(const Kp__Response *r, const char *ref)
+{
+	size_t i;
+
+	for (i = 0; i < r->cases->n_cases; i++)
+		if (strcmp(r->cases->cases[i]->case_ref, ref) == 0)
+			return r->cases->cases[i];
+	return NULL;
+}
+
+/* The days_overdue of the last reminder in Halt's inbox. */
+static uint32_t
+s_last_reminder_days(const td_org_t *o)
+{
+	Kp__Response *in = td_inbox(o, true);
+	Kp__InboxItem *it = NULL;
+	Kp__Reminder *rem;
+	uint32_t d;
+	size_t i;
+
+	for (i = 0; i < in->inbox->n_items; i++)
+		if (in->inbox->items[i]->event_type ==
+		    KP__EVENT_TYPE__EVENT_TYPE_REMINDER)
+			it = in->inbox->items[i];
+	cr_assert_not_null(it, "no reminder received");
+	rem = kp__reminder__unpack(NULL, it->payload.len, it->payload.data);
+	cr_assert_not_null(rem);
+	d = rem->days_overdue;
+	kp__reminder__free_unpacked(rem, NULL);
+	kp__response__free_unpacked(in, NULL);
+	return d;
+}
+
+/*
+ * As of a moment, only what existed then counts; remind is about now.
+ *   A-1: referral to Halt at T0 (due T0 + 90 d), never answered;
+ *   B-1: referral to RvdK at T0 (due T0 + 42 d), reminded at T0 + 45 d,
+ *        answered at T0 + 50 d (late);
+ *   C-1: referral to Halt at T0 + 60 d (due T0 + 150 d);
+ *   A-1 reminded at T0 + 100 d.
+ */
+Test(scenario, as_of_views_and_remind_now)
+{
+	struct scen s;
+	uint8_t a1[16], b1[16], c1[16], ans[16];
+	const Kp__CaseSummary *cs;
+	const Kp__RouteReport *rr;
+	Kp__Request req = KP__REQUEST__INIT;
+	Kp__RemindRequest q = KP__REMIND_REQUEST__INIT;
+	Kp__Response *r;
+
+	s_start(&s);
+	s_send_at(&s, T0, s.lp, OIN_HALT, "referral", "A-1", HALT_REFERRAL,
+	    NULL, a1);
+	s_send_at(&s, T0, s.lp, OIN_RVDK, "referral", "B-1", RVDK_REFERRAL,
+	    NULL, b1);
+	/* T0 + 45 d: A-1 is not due (day 90): no rappel for it; B-1 is 3
+	 * days overdue (45 - 42 = 3) */
+	cr_assert_eq(s_remind(&s, T0 + 45 * DAY, "A-1"), 0);
+	cr_assert_eq(s_remind(&s, T0 + 45 * DAY, "B-1"), 1);
+	s_send_at(&s, T0 + 50 * DAY, s.rvdk, OIN_LEERPLICHT, "rvdk_advice",
+	    "RV-1", RVDK_CONSULT, b1, ans);
+	s_send_at(&s, T0 + 60 * DAY, s.lp, OIN_HALT, "referral", "C-1",
+	    HALT_REFERRAL, NULL, c1);
+	/* T0 + 100 d: B-1 was answered: nothing to remind; A-1 is
+	 * 100 - 90 = 10 days overdue */
+	cr_assert_eq(s_remind(&s, T0 + 100 * DAY, "B-1"), 0);
+	cr_assert_eq(s_remind(&s, T0 + 100 * DAY, "A-1"), 1);
+	cr_assert_eq(s_last_reminder_days(s.halt), 10);
+	/* remind with an `at` is refused, and sends nothing */
+	q.case_ref = "A-1";
+	q.has_at_ms = 1;
+	q.at_ms = T0 + 200 * DAY;
+	req.op_case = KP__REQUEST__OP_REMIND;
+	req.remind = &q;
+	cr_assert_eq(td_call(s.lp, &req, &r, 5000), 0);
+	cr_assert_not(r->ok);
+	cr_assert(strstr(r->error, "takes no 'at'") != NULL, "%s", r->error);
+	kp__response__free_unpacked(r, NULL);
+
+	/* cases as of T0 + 46 d: C-1 did not exist; B-1 had its referral
+	 * and one reminder (2 events), overdue, not yet answered; A-1 one
+	 * event, open */
+	r = s_cases_at(s.lp, T0 + 46 * DAY);
+	cr_assert_eq(r->cases->n_cases, 2);
+	cr_assert_null(s_summary(r, "C-1"));
+	cs = s_summary(r, "B-1");
+	cr_assert_not_null(cs);
+	cr_assert_eq(cs->events, 2);
+	cr_assert_eq(cs->overdue, 1);
+	cr_assert_eq(cs->answered, 0);
+	cr_assert_eq(cs->last_at_ms, T0 + 45 * DAY);
+	cs = s_summary(r, "A-1");
+	cr_assert_not_null(cs);
+	cr_assert_eq(cs->events, 1);
+	cr_assert_eq(cs->open, 1);
+	kp__response__free_unpacked(r, NULL);
+	/* and now (T0 + 100 d): three cases; B-1 has 3 events, answered */
+	r = s_cases_at(s.lp, T0 + 100 * DAY);
+	cr_assert_eq(r->cases->n_cases, 3);
+	cs = s_summary(r, "B-1");
+	cr_assert_eq(cs->events, 3);
+	cr_assert_eq(cs->answered, 1);
+	kp__response__free_unpacked(r, NULL);
+
+	/* case A-1 as of T0 + 46 d: the referral only, no reminder yet */
+	r = s_case_at(s.lp, "A-1", T0 + 46 * DAY);
+	cr_assert_eq(r->case_timeline->n_timeline, 1);
+	cr_assert_eq(r->case_timeline->expectations[0]->reminders, 0);
+	cr_assert_eq(r->case_timeline->expectations[0]->state,
+	    KP__EXPECTATION_STATE__EXPECTATION_STATE_OPEN);
+	kp__response__free_unpacked(r, NULL);
+	r = s_case_at(s.lp, "A-1", T0 + 100 * DAY);
+	cr_assert_eq(r->case_timeline->n_timeline, 2);
+	cr_assert_eq(r->case_timeline->expectations[0]->reminders, 1);
+	cr_assert_eq(r->case_timeline->expectations[0]->state,
+	    KP__EXPECTATION_STATE__EXPECTATION_STATE_OVERDUE);
+	kp__response__free_unpacked(r, NULL);
+	/* case B-1 as of T0 + 46 d: no answer yet, one reminder */
+	r = s_case_at(s.lp, "B-1", T0 + 46 * DAY);
+	cr_assert_eq(r->case_timeline->n_timeline, 2);
+	cr_assert_eq(r->case_timeline->expectations[0]->reminders, 1);
+	cr_assert_eq(r->case_timeline->expectations[0]->state,
+	    KP__EXPECTATION_STATE__EXPECTATION_STATE_OVERDUE);
+	cr_assert_not(r->case_timeline->expectations[0]->has_answered_by);
+	cr_assert_str_eq(r->case_timeline->routes[0]->state, "overdue");
+	cr_assert_null(r->case_timeline->routes[0]->outcome);
+	kp__response__free_unpacked(r, NULL);
+
+	/* report as of T0 + 46 d: Halt 1 referral (C-1 came later), awaited;
+	 * civil 1 referral, overdue, none answered */
+	r = s_report(s.lp, T0 + 46 * DAY);
+	rr = s_route(r, KP__ROUTE__ROUTE_HALT);
+	cr_assert_eq(rr->referrals, 1);
+	cr_assert_eq(rr->cases, 1);
+	cr_assert_eq(s_outcome_count(rr, "awaited"), 1);
+	cr_assert_eq(rr->overdue_now, 0);
+	rr = s_route(r, KP__ROUTE__ROUTE_DWANG_CIVIEL);
+	cr_assert_eq(rr->referrals, 1);
+	cr_assert_eq(rr->partners[0]->answered, 0);
+	cr_assert_eq(rr->overdue_now, 1);
+	kp__response__free_unpacked(r, NULL);
+	/* as of T0 + 100 d: Halt 2 referrals, A-1 overdue (90 <= 100), C-1
+	 * open (150 > 100); civil answered after 50 days, late (50 > 42) */
+	r = s_report(s.lp, T0 + 100 * DAY);
+	rr = s_route(r, KP__ROUTE__ROUTE_HALT);
+	cr_assert_eq(rr->referrals, 2);
+	cr_assert_eq(rr->overdue_now, 1);
+	cr_assert_eq(s_outcome_count(rr, "awaited"), 1);
+	rr = s_route(r, KP__ROUTE__ROUTE_DWANG_CIVIEL);
+	cr_assert_eq(rr->partners[0]->answered, 1);
+	cr_assert_eq(rr->partners[0]->within_lead_time, 0);
+	cr_assert_float_eq(rr->partners[0]->median_days, 50.0, 1e-6);
+	kp__response__free_unpacked(r, NULL);
+	s_stop(&s);
+}
