@@ -273,7 +273,8 @@ s_send(kpd_t *d, struct api_req *r, uint64_t now)
 	}
 	if (s_audit_send(d, r, &m, &row, s, 0) != 0)
 		goto out;
-	if (cases_on_send(d, &row, partner_role(peer_partner(to)), &e) != 0) {
+	if (cases_on_send(d, &row, partner_role(peer_partner(to)), ev,
+	    &e) != 0) {
 		s_fail(r, e.code, "%s", e.msg);
 		goto out;
 	}

@@ -47,7 +47,7 @@ cases_is_answer(kpd_t *d, int type, int role)
 
 int
 cases_on_send(kpd_t *d, const outbox_row_t *row, int recipient_role,
-    kp_err_t *err)
+    const ProtobufCMessage *ev, kp_err_t *err)
 {
 	const policy_rule_t *r = policy_rule(d->policy, row->event_type);
 	expect_row_t x;
@@ -57,7 +57,9 @@ cases_on_send(kpd_t *d, const outbox_row_t *row, int recipient_role,
 	if (row->event_type == KP__EVENT_TYPE__EVENT_TYPE_REMINDER &&
 	    row->has_reply_to)
 		return store_expect_reminded(d->store, row->in_reply_to, err);
-	if (r == NULL || policy_rule_expects(r, recipient_role, &answer,
+	/* the referral's own feedback_due_days when within the policy's
+	 * bounds (policy_check refused it on send otherwise) */
+	if (r == NULL || policy_rule_lead(r, recipient_role, ev, &answer,
 	    &lead) != 0)
 		return 0;
 	memset(&x, 0, sizeof(x));

@@ -180,8 +180,10 @@ int feedback_overdue(kpd_t *d, const char *case_local, uint64_t at,
 /* cases.c: expectations of answers (issue: systematic feedback). */
 int cases_route_of(int type, const ProtobufCMessage *ev);
 bool cases_is_answer(kpd_t *d, int type, int role);
+/* ev: the event sent (its own lead time, the policy's lead_field). */
 int cases_on_send(kpd_t *d, const outbox_row_t *row, int recipient_role,
-    kp_err_t *err) __attribute__((warn_unused_result));
+    const ProtobufCMessage *ev, kp_err_t *err)
+    __attribute__((warn_unused_result));
 int cases_on_receive(kpd_t *d, const inbox_row_t *row, kp_err_t *err)
     __attribute__((warn_unused_result));
 void cases_tick(kpd_t *d);

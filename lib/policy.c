@@ -57,7 +57,7 @@ _Static_assert(KP__EVENT_TYPE__EVENT_TYPE_JBT_REQUEST < S_MAX_TYPE,
 /* Keys with one value per rule (index into line_of / ok). */
 enum {
 	S_K_PURPOSE, S_K_LEGAL_BASIS, S_K_SENDERS, S_K_RECIPIENTS,
-	S_K_REQUIRED, S_K_ALLOWED, S_K_RETENTION, S_NKEYS
+	S_K_REQUIRED, S_K_ALLOWED, S_K_RETENTION, S_K_LEAD_FIELD, S_NKEYS
 };
 
 /* Keys with one value per field (index into s_field.line). */
@@ -75,7 +75,9 @@ struct s_field {
 struct s_expect {
 	int type;                 /* 0: no answer expected */
 	uint64_t lead_ms;
-	int line;                 /* loading */
+	bool has_bounds;          /* lead_bounds.ROLE: the sender's own lead */
+	uint64_t lo_ms, hi_ms;    /* time (lead_field) must lie in these */
+	int line, bounds_line;    /* loading */
 };
 
 struct policy_rule {
@@ -87,6 +89,7 @@ struct policy_rule {
 	unsigned senders, recipients;        /* bit per role */
 	uint64_t retention_ms;
 	struct s_expect expects[S_NROLES];
+	int lead_field;                      /* index + 1 of lead_field, 0 */
 	struct s_field *fields;              /* desc->n_fields of them */
 	/* Loading only. */
 	int line;                            /* first [name] header */
@@ -326,6 +329,9 @@ s_parse_bound(const ProtobufCFieldDescriptor *f, const char *text,
 	*out = neg ? (uint64_t)0 - mag : mag;
 	return 0;
 }
+
+static uint64_t s_element(const ProtobufCMessage *msg,
+    const ProtobufCFieldDescriptor *f, size_t i);
 
 /* ---- values of rule keys: each reports its own problems ---------- */
 
@@ -654,6 +660,64 @@ s_set_expects(struct s_load *ld, policy_rule_t *r, const char *key,
 	r->expects[role].lead_ms = ms;
 }
 
+/* lead_field = FIELD: an unsigned integer field, the sender's own lead
+ * time in days (checked against lead_bounds.ROLE). */
+static void
+s_set_lead_field(struct s_load *ld, policy_rule_t *r, const char *key,
+    const char *sub, const char *v, int line)
+{
+	const ProtobufCFieldDescriptor *fd;
+	int i;
+
+	(void)sub;
+	if ((i = s_field_index(r->desc, v)) < 0) {
+		s_bad(ld, line, key, "%s has no field '%.40s'", r->name, v);
+		return;
+	}
+	fd = &r->desc->fields[i];
+	if (fd->label == PROTOBUF_C_LABEL_REPEATED || !s_integer(fd) ||
+	    s_signed(fd)) {
+		s_bad(ld, line, key, "field '%s' is not a single unsigned "
+		    "integer (a number of days)", fd->name);
+		return;
+	}
+	r->lead_field = i + 1;
+}
+
+/* lead_bounds.ROLE = LOW..HIGH (durations): the lead time a sender may
+ * set for ROLE in lead_field. */
+static void
+s_set_lead_bounds(struct s_load *ld, policy_rule_t *r, const char *key,
+    const char *sub, const char *v, int line)
+{
+	int lines[S_NROLES], role;
+	const char *dots = strstr(v, "..");
+	char lo[32];
+	uint64_t a, b;
+
+	for (role = 0; role < S_NROLES; role++)
+		lines[role] = r->expects[role].bounds_line;
+	if ((role = s_sub_role(ld, r, key, sub, lines, line)) == 0)
+		return;
+	r->expects[role].bounds_line = line;
+	if (dots == NULL || (size_t)(dots - v) >= sizeof(lo)) {
+		s_bad(ld, line, key, "'%.80s' is not LOW..HIGH (e.g. 28d..120d)",
+		    v);
+		return;
+	}
+	snprintf(lo, sizeof(lo), "%.*s", (int)(dots - v), v);
+	if (s_duration(ld, key, lo, line, &a) != 0 ||
+	    s_duration(ld, key, dots + 2, line, &b) != 0)
+		return;
+	if (a > b) {
+		s_bad(ld, line, key, "LOW is above HIGH");
+		return;
+	}
+	r->expects[role].has_bounds = true;
+	r->expects[role].lo_ms = a;
+	r->expects[role].hi_ms = b;
+}
+
 /* ---- sections and keys ------------------------------------------- */
 
 static const struct {
@@ -668,6 +732,7 @@ static const struct {
 	{ "required", S_K_REQUIRED, s_set_fields },
 	{ "allowed", S_K_ALLOWED, s_set_fields },
 	{ "retention", S_K_RETENTION, s_set_retention },
+	{ "lead_field", S_K_LEAD_FIELD, s_set_lead_field },
 };
 
 /* Keys NAME.SUB: SUB is a field or a role; duplicates checked per SUB. */
@@ -680,6 +745,7 @@ static const struct {
 	{ "date.", s_set_date },
 	{ "max_items.", s_set_max_items },
 	{ "expects.", s_set_expects },
+	{ "lead_bounds.", s_set_lead_bounds },
 };
 
 #define S_N(a) (sizeof(a) / sizeof((a)[0]))
@@ -894,6 +960,33 @@ s_finish_expects(struct s_load *ld, const policy_rule_t *r, int role)
 		    "may not send %s", rn, rn, a->name);
 }
 
+/*
+ * lead_field: a field that may occur; with it, every expects.ROLE has its
+ * lead_bounds.ROLE holding the default lead time; lead_bounds.ROLE only
+ * with expects.ROLE and lead_field.
+ */
+static void
+s_finish_lead(struct s_load *ld, const policy_rule_t *r, int role)
+{
+	const struct s_expect *e = &r->expects[role];
+	const char *rn = kp_role_name(role);
+
+	if (e->has_bounds && e->type == 0)
+		s_problem(ld, e->bounds_line, "lead_bounds.%s: no expects.%s "
+		    "in [%s]", rn, rn, r->name);
+	else if (e->has_bounds && r->lead_field == 0)
+		s_problem(ld, e->bounds_line, "lead_bounds.%s: [%s] has no "
+		    "lead_field", rn, r->name);
+	else if (r->lead_field != 0 && e->type != 0 && !e->has_bounds &&
+	    e->bounds_line == 0)
+		s_problem(ld, e->line, "expects.%s: [%s] has a lead_field but "
+		    "no lead_bounds.%s", rn, r->name, rn);
+	else if (e->has_bounds && e->type != 0 && (e->lead_ms < e->lo_ms ||
+	    e->lead_ms > e->hi_ms))
+		s_problem(ld, e->bounds_line, "lead_bounds.%s: the lead time of "
+		    "expects.%s is outside these bounds", rn, rn);
+}
+
 static void
 s_finish(struct s_load *ld)
 {
@@ -908,7 +1001,13 @@ s_finish(struct s_load *ld)
 		s_finish_keys(ld, r);
 		for (i = 0; i < r->desc->n_fields; i++)
 			s_finish_field(ld, r, i);
+		if (r->lead_field != 0 && !r->fields[r->lead_field - 1].required &&
+		    !r->fields[r->lead_field - 1].allowed)
+			s_problem(ld, r->line_of[S_K_LEAD_FIELD], "lead_field: "
+			    "field '%s' is neither required nor allowed",
+			    r->desc->fields[r->lead_field - 1].name);
 		for (role = KP_ROLE_NONE + 1; role < S_NROLES; role++) {
+			s_finish_lead(ld, r, role);
 			if (r->never_line[role] != 0)
 				s_finish_never_to(ld, r, role);
 			if (r->expects[role].line != 0)
@@ -1050,6 +1149,36 @@ policy_rule_expects(const policy_rule_t *r, int recipient_role,
 	return 0;
 }
 
+/* The value of lead_field in ev as milliseconds; false if absent. */
+static bool
+s_lead_of(const policy_rule_t *r, const ProtobufCMessage *ev, uint64_t *ms)
+{
+	const ProtobufCFieldDescriptor *f;
+
+	if (r->lead_field == 0 || ev == NULL || ev->descriptor != r->desc)
+		return false;
+	f = &r->desc->fields[r->lead_field - 1];
+	if (!pbjson_field_present(ev, f))
+		return false;
+	*ms = s_element(ev, f, 0) * S_MS_PER_DAY;
+	return true;
+}
+
+int
+policy_rule_lead(const policy_rule_t *r, int recipient_role,
+    const ProtobufCMessage *ev, int *answer_type, uint64_t *lead_ms)
+{
+	uint64_t own;
+
+	if (policy_rule_expects(r, recipient_role, answer_type, lead_ms) != 0)
+		return -1;
+	if (r->expects[recipient_role].has_bounds && s_lead_of(r, ev, &own) &&
+	    own >= r->expects[recipient_role].lo_ms &&
+	    own <= r->expects[recipient_role].hi_ms && lead_ms != NULL)
+		*lead_ms = own;
+	return 0;
+}
+
 /* ---- checking events --------------------------------------------- */
 
 /* Sender and recipient roles of rule r. */
@@ -1168,6 +1297,28 @@ s_check_field(const policy_rule_t *r, const ProtobufCMessage *msg,
 	return 0;
 }
 
+/* The sender's own lead time within the bounds for the recipient. */
+static int
+s_check_lead(const policy_rule_t *r, const ProtobufCMessage *msg,
+    int recipient, kp_err_t *err)
+{
+	const struct s_expect *e;
+	uint64_t own;
+
+	if (s_role_bit(recipient) == 0)
+		return 0;
+	e = &r->expects[recipient];
+	if (!e->has_bounds || !s_lead_of(r, msg, &own) ||
+	    (own >= e->lo_ms && own <= e->hi_ms))
+		return 0;
+	return s_refuse(err, "%s: rule 'lead time': field '%s' is %ju days, "
+	    "outside %ju..%ju days for %s", r->name,
+	    r->desc->fields[r->lead_field - 1].name,
+	    (uintmax_t)(own / S_MS_PER_DAY), (uintmax_t)(e->lo_ms /
+	    S_MS_PER_DAY), (uintmax_t)((e->hi_ms + S_MS_PER_DAY - 1) /
+	    S_MS_PER_DAY), kp_role_name(recipient));
+}
+
 /* Every required field present (rule 'at least'). */
 static int
 s_check_required(const policy_rule_t *r, const ProtobufCMessage *msg,
@@ -1216,5 +1367,5 @@ policy_check(const policy_t *self, int event_type, int sender_role,
 		if (pbjson_field_present(event, &r->desc->fields[i]) &&
 		    s_check_field(r, event, i, recipient_role, err) != 0)
 			return -1;
-	return 0;
+	return s_check_lead(r, event, recipient_role, err);
 }

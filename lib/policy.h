@@ -28,6 +28,8 @@
  *   max_items.parallel_routes = 4       ; repeated field length cap
  *   retention = 365d                    ; payload kept this long
  *   expects.halt = halt_outcome 90d     ; answer type and lead time
+ *   lead_field = feedback_due_days      ; the sender's own lead (days)
+ *   lead_bounds.halt = 28d..120d        ; ... within these for halt
  *
  * policy_t owns everything it returns; rules are borrowed pointers valid
  * until policy_destroy.
@@ -76,6 +78,15 @@ int policy_rule_expects(const policy_rule_t *r, int recipient_role,
     int *answer_type, uint64_t *lead_ms);
 
 /*
+ * Like policy_rule_expects, but the lead time is the sender's own when
+ * the rule has a lead_field, `ev` (a message of the rule's type, or NULL)
+ * carries it and it lies within lead_bounds.ROLE (policy_check refuses an
+ * event where it does not).
+ */
+int policy_rule_lead(const policy_rule_t *r, int recipient_role,
+    const ProtobufCMessage *ev, int *answer_type, uint64_t *lead_ms);
+
+/*
  * Check one event against the policy: a rule exists for event_type; the
  * sender role and the recipient role are allowed; every required field is
  * present; every present field is required or allowed and not never_to the
@@ -88,6 +99,7 @@ int policy_rule_expects(const policy_rule_t *r, int recipient_role,
  *   "referral: rule 'at least': required field 'age_years' is missing"
  *   "referral: rule 'range': field 'age_years' is 25, outside 12..18"
  *   "jbt_request: rule 'never to leerplicht': field 'indications' may not be sent to leerplicht"
+ *   "referral: rule 'lead time': field 'feedback_due_days' is 200 days, outside 28..120 days for halt"
  * `event` must be a message of events_descriptor(event_type).
  */
 int policy_check(const policy_t *self, int event_type, int sender_role,

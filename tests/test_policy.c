@@ -635,8 +635,10 @@ Test(policy, values_outside_their_range_are_refused)
 		{ "referral", "absence_hours", "0" },
 		{ "referral", "absence_hours", "2000" },
 		{ "referral", "late_count", "2000" },
-		{ "referral", "feedback_due_days", "1" },
-		{ "referral", "feedback_due_days", "365" },
+		/* to Halt the lead time bounds (28..120) are narrower than
+		 * the range: see mas_referral_sets_its_own_lead_time... */
+		{ "referral", "feedback_due_days", "28" },
+		{ "referral", "feedback_due_days", "120" },
 		{ "halt_outcome", "intervention_hours", "1" },
 		{ "halt_outcome", "intervention_hours", "40" },
 	};
@@ -1182,4 +1184,106 @@ Test(policy, unreadable_and_writable_files)
 	cr_assert_eq(err.code, KP_ERR_INVALID_ARG);
 	cr_assert_eq(policy_load(path, NULL, NULL, NULL, &n, &err), -1);
 	s_rm(tmp);
+}
+
+/* ---- the sender's own lead time (lead_field, lead_bounds) ---------- */
+
+static uint64_t
+s_lead_days(const policy_t *pol, int role, const ProtobufCMessage *ev)
+{
+	uint64_t ms = 0;
+	int answer = 0;
+
+	cr_assert_eq(policy_rule_lead(policy_rule(pol,
+	    KP__EVENT_TYPE__EVENT_TYPE_REFERRAL), role, ev, &answer, &ms), 0);
+	cr_assert_neq(answer, 0);
+	return ms / (24ull * 3600 * 1000);
+}
+
+Test(policy, mas_referral_sets_its_own_lead_time_within_bounds)
+{
+	policy_t *pol = s_mas();
+	ProtobufCMessage *m;
+
+	/* the example says 90: to Halt (28..120) that is the due date */
+	m = s_example_with("referral", "feedback_due_days", "60");
+	s_pass(pol, "referral", LP, HALT, m);
+	cr_assert_eq(s_lead_days(pol, HALT, m), 60, "the referral's 60 days");
+	s_pass(pol, "referral", LP, RVDK, m);
+	cr_assert_eq(s_lead_days(pol, RVDK, m), 60);
+	pbjson_free(m);
+	/* without the event, or without the field: the policy's default */
+	cr_assert_eq(s_lead_days(pol, HALT, NULL), 90);
+	m = s_example_with("referral", "feedback_due_days", NULL);
+	cr_assert_eq(s_lead_days(pol, OM, m), 120);
+	pbjson_free(m);
+	/* the edges are inside */
+	m = s_example_with("referral", "feedback_due_days", "28");
+	s_pass(pol, "referral", LP, HALT, m);
+	cr_assert_eq(s_lead_days(pol, HALT, m), 28);
+	pbjson_free(m);
+	s_pass_with(pol, "referral", LP, HALT, "feedback_due_days", "120");
+	/* outside: refused, naming field, value, bounds and role */
+	s_refused_with(pol, "referral", LP, HALT, "feedback_due_days", "27",
+	    "referral: rule 'lead time': field 'feedback_due_days' is 27 days, "
+	    "outside 28..120 days for halt");
+	s_refused_with(pol, "referral", LP, HALT, "feedback_due_days", "121",
+	    "referral: rule 'lead time': field 'feedback_due_days' is 121 "
+	    "days, outside 28..120 days for halt");
+	s_refused_with(pol, "referral", LP, OM, "feedback_due_days", "200",
+	    "referral: rule 'lead time': field 'feedback_due_days' is 200 "
+	    "days, outside 30..180 days for om");
+	/* bounds are per recipient: 20 days is fine for RvdK (14..90) */
+	m = s_example_with("referral", "feedback_due_days", "20");
+	s_pass(pol, "referral", LP, RVDK, m);
+	cr_assert_eq(s_lead_days(pol, RVDK, m), 20);
+	pbjson_free(m);
+	policy_destroy(&pol);
+}
+
+/* Lines 1-3, senders (4), recipients (5), required (6), retention (7),
+ * then extra from line 8; halt may answer a referral with a referral. */
+#define LEAD_POL(extra) POL("leerplicht, halt", "halt, leerplicht", "route", \
+	"1d", extra)
+
+Test(policy, lead_time_problems)
+{
+	policy_t *pol;
+
+	pol = s_load_text(LEAD_POL("allowed = feedback_due_days\nexpects.halt = "
+	    "referral 90d\nlead_field = feedback_due_days\nlead_bounds.halt = "
+	    "90d..90d\n"), strlen(LEAD_POL("allowed = feedback_due_days\n"
+	    "expects.halt = referral 90d\nlead_field = feedback_due_days\n"
+	    "lead_bounds.halt = 90d..90d\n")));
+	policy_destroy(&pol);
+	s_bad1(LEAD_POL("allowed = feedback_due_days\nexpects.halt = referral "
+	    "90d\nlead_field = feedback_due_days\n"),
+	    "F:9: expects.halt: [referral] has a lead_field but no "
+	    "lead_bounds.halt");
+	s_bad1(LEAD_POL("lead_field = route\n"),
+	    "F:8: lead_field: field 'route' is not a single unsigned integer "
+	    "(a number of days)");
+	s_bad1(LEAD_POL("lead_field = nope\n"),
+	    "F:8: lead_field: referral has no field 'nope'");
+	s_bad1(LEAD_POL("lead_field = feedback_due_days\n"),
+	    "F:8: lead_field: field 'feedback_due_days' is neither required "
+	    "nor allowed");
+	s_bad1(LEAD_POL("lead_bounds.halt = 1d..2d\n"),
+	    "F:8: lead_bounds.halt: no expects.halt in [referral]");
+	s_bad1(LEAD_POL("expects.halt = referral 90d\nlead_bounds.halt = "
+	    "1d..200d\n"),
+	    "F:9: lead_bounds.halt: [referral] has no lead_field");
+	s_bad1(LEAD_POL("allowed = feedback_due_days\nexpects.halt = referral "
+	    "90d\nlead_bounds.halt = 1d..30d\nlead_field = feedback_due_days\n"),
+	    "F:10: lead_bounds.halt: the lead time of expects.halt is outside "
+	    "these bounds");
+	s_bad1(LEAD_POL("lead_bounds.halt = 30d\n"),
+	    "F:8: lead_bounds.halt: '30d' is not LOW..HIGH (e.g. 28d..120d)");
+	s_bad1(LEAD_POL("lead_bounds.halt = 9d..2d\n"),
+	    "F:8: lead_bounds.halt: LOW is above HIGH");
+	s_bad1(LEAD_POL("lead_bounds.auditor = 1d..2d\n"),
+	    "F:8: lead_bounds.auditor: no expects.auditor in [referral]");
+	s_bad1(LEAD_POL("lead_bounds.rector = 1d..2d\n"),
+	    "F:8: lead_bounds.rector: unknown role 'rector' (roles: "
+	    "leerplicht, halt, rvdk, om, jbt)");
 }

@@ -15,9 +15,12 @@
 #include <string.h>
 
 #include <criterion/criterion.h>
+#include <jansson.h>
 
 #include "common.h"
 #include "daemons.h"
+#include "events.h"
+#include "pbjson.h"
 #include "events.pb-c.h"
 #include "stats.h"
 #include "util.h"
@@ -460,5 +463,79 @@ Test(scenario, as_of_views_and_remind_now)
 	cr_assert_eq(rr->partners[0]->within_lead_time, 0);
 	cr_assert_float_eq(rr->partners[0]->median_days, 50.0, 1e-6);
 	kp__response__free_unpacked(r, NULL);
+	s_stop(&s);
+}
+
+/* Send and expect a refusal whose error contains `want`. */
+static void
+s_send_refused(const td_org_t *from, const char *to, int type,
+    const char *ref, const char *json, const uint8_t *reply_to,
+    const char *want)
+{
+	Kp__Request req = KP__REQUEST__INIT;
+	Kp__SendRequest sr = KP__SEND_REQUEST__INIT;
+	ProtobufCMessage *ev = NULL;
+	Kp__Response *r = NULL;
+	json_t *j = json_loads(json, 0, NULL);
+	uint8_t buf[1024];
+	kp_err_t e;
+
+	cr_assert_not_null(j);
+	cr_assert_eq(pbjson_from_json(events_descriptor(type), j, &ev, &e), 0,
+	    "%s", e.msg);
+	json_decref(j);
+	sr.has_event_type = sr.has_payload = 1;
+	sr.event_type = (Kp__EventType)type;
+	sr.payload = (ProtobufCBinaryData){ protobuf_c_message_pack(ev, buf),
+	    buf };
+	sr.to_oin = (char *)to;
+	sr.case_ref = (char *)ref;
+	if (reply_to != NULL) {
+		sr.has_in_reply_to = 1;
+		sr.in_reply_to = (ProtobufCBinaryData){ 16, (uint8_t *)reply_to };
+	}
+	req.op_case = KP__REQUEST__OP_SEND;
+	req.send = &sr;
+	cr_assert_eq(td_call(from, &req, &r, 5000), 0, "no answer");
+	cr_assert_not(r->ok, "%s: accepted, wanted: %s", ref, want);
+	cr_assert(strstr(r->error, want) != NULL, "%s", r->error);
+	kp__response__free_unpacked(r, NULL);
+	pbjson_free(ev);
+}
+
+#define OM_REFERRAL(days) "{\"route\": \"dwang_strafrechtelijk\", " \
+	"\"referral_kind\": \"pv\", \"absence_kind\": \"wettelijk\", " \
+	"\"age_years\": 16, \"duty_kind\": \"leerplicht\", " \
+	"\"feedback_due_days\": " #days "}"
+
+/* The referral's own feedback_due_days is the due date (within the
+ * policy's bounds), and outside them the send is refused. */
+Test(scenario, referral_lead_time_sets_the_due_date)
+{
+	struct scen s;
+	uint8_t id[16];
+	Kp__Response *r, *out;
+
+	s_start(&s);
+	/* OM: 60 days, inside 30..180: due T0 + 60 d, not the policy's 120 */
+	s_send_at(&s, T0, s.lp, OIN_OM, "referral", "D-1", OM_REFERRAL(60),
+	    NULL, id);
+	r = s_case_at(s.lp, "D-1", T0 + DAY);
+	cr_assert_eq(r->case_timeline->expectations[0]->due_at_ms, T0 + 60 * DAY);
+	kp__response__free_unpacked(r, NULL);
+	/* as of day 61 it is overdue (60 <= 61) */
+	r = s_case_at(s.lp, "D-1", T0 + 61 * DAY);
+	cr_assert_eq(r->case_timeline->expectations[0]->state,
+	    KP__EXPECTATION_STATE__EXPECTATION_STATE_OVERDUE);
+	kp__response__free_unpacked(r, NULL);
+	/* 200 days to OM, 20 days to OM: refused, nothing queued */
+	s_send_refused(s.lp, OIN_OM, KP__EVENT_TYPE__EVENT_TYPE_REFERRAL, "D-2",
+	    OM_REFERRAL(200), NULL, "rule 'lead time': field "
+	    "'feedback_due_days' is 200 days, outside 30..180 days for om");
+	s_send_refused(s.lp, OIN_OM, KP__EVENT_TYPE__EVENT_TYPE_REFERRAL, "D-3",
+	    OM_REFERRAL(20), NULL, "is 20 days, outside 30..180 days for om");
+	out = td_outbox(s.lp);
+	cr_assert_eq(out->outbox->n_items, 1, "only D-1 was sent");
+	kp__response__free_unpacked(out, NULL);
 	s_stop(&s);
 }
