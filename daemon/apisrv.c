@@ -165,6 +165,9 @@ s_send_check(kpd_t *d, struct api_req *r, const Kp__SendRequest *s,
 	if (s->has_in_reply_to && s->in_reply_to.len != 16)
 		return s_fail(r, KP_ERR_INVALID_ARG, "in_reply_to must be an "
 		    "event id of 16 bytes");
+	if (s->has_in_reply_to && cases_check_reply(d, s->to_oin,
+	    s->in_reply_to.data, &e) != 0)
+		return s_fail(r, e.code, "%s", e.msg);
 	if (!s->has_payload)
 		return s_fail(r, KP_ERR_INVALID_ARG, "no payload");
 	if (events_unpack(s->event_type, s->payload.data, s->payload.len, ev,

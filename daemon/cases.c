@@ -45,6 +45,97 @@ cases_is_answer(kpd_t *d, int type, int role)
 	return false;
 }
 
+/*
+ * Was event `id` exchanged with partner `oin` — sent to it, or received
+ * from it?  OUT: *known, and the local case it is filed under (case_local,
+ * may be NULL; "" if none).  An in_reply_to naming anything else (an
+ * event of another partner, or none at all) would tie two partners'
+ * business together or point nowhere.
+ */
+static int
+s_exchanged(kpd_t *d, const char *oin, const uint8_t id[16], bool *known,
+    char case_local[65], kp_err_t *err)
+{
+	outbox_row_t o;
+	inbox_row_t in;
+	bool found = false;
+
+	*known = false;
+	if (case_local != NULL)
+		case_local[0] = '\0';
+	if (store_outbox_get(d->store, id, &o, &found, err) != 0)
+		return -1;
+	if (found && strcmp(o.to_oin, oin) == 0) {
+		*known = true;
+		if (case_local != NULL)
+			memcpy(case_local, o.case_local, 65);
+		return 0;
+	}
+	if (!found && store_inbox_find(d->store, id, &in, NULL, NULL, &found,
+	    err) != 0)
+		return -1;
+	if (found && strcmp(in.from_oin, oin) == 0) {
+		*known = true;
+		if (case_local != NULL)
+			memcpy(case_local, in.case_local, 65);
+	}
+	return 0;
+}
+
+int
+cases_check_reply(kpd_t *d, const char *to_oin, const uint8_t id[16],
+    kp_err_t *err)
+{
+	bool known = false;
+	char text[37];
+
+	if (s_exchanged(d, to_oin, id, &known, NULL, err) != 0)
+		return -1;
+	if (!known) {
+		log_warnx("send refused: in_reply_to %s was not exchanged with "
+		    "%s", kpd_id(id, text), to_oin);
+		return kp_fail(err, KP_ERR_INVALID_ARG, "in_reply_to %s names "
+		    "no event sent to or received from %s: a reply must be "
+		    "about an event exchanged with the same partner",
+		    kpd_id(id, text), to_oin);
+	}
+	return 0;
+}
+
+bool
+cases_reply_known(kpd_t *d, const envelope_meta_t *m, char *detail,
+    size_t len)
+{
+	bool known = false;
+	kp_err_t e;
+
+	if (!m->has_reply_to)
+		return true;
+	if (s_exchanged(d, m->sender_oin, m->in_reply_to, &known, NULL,
+	    &e) != 0) {
+		snprintf(detail, len, "in_reply_to cannot be checked: %s", e.msg);
+		return false;
+	}
+	if (!known)
+		snprintf(detail, len, "in_reply_to names no event exchanged "
+		    "with %s", m->sender_oin);
+	return known;
+}
+
+void
+cases_file_reply(kpd_t *d, inbox_row_t *row)
+{
+	bool known = false;
+	char local[65];
+	kp_err_t e;
+
+	if (row->case_local[0] != '\0' || !row->has_reply_to)
+		return;
+	if (s_exchanged(d, row->from_oin, row->in_reply_to, &known, local,
+	    &e) == 0 && known)
+		memcpy(row->case_local, local, sizeof(local));
+}
+
 int
 cases_on_send(kpd_t *d, const outbox_row_t *row, int recipient_role,
     const ProtobufCMessage *ev, kp_err_t *err)

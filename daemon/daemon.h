@@ -19,6 +19,7 @@
 #include "auditlog.h"
 #include "chain.h"
 #include "config.h"
+#include "envelope.h"
 #include "merkle.h"
 #include "policy.h"
 #include "store.h"
@@ -180,6 +181,15 @@ int feedback_overdue(kpd_t *d, const char *case_local, uint64_t at,
 /* cases.c: expectations of answers (issue: systematic feedback). */
 int cases_route_of(int type, const ProtobufCMessage *ev);
 bool cases_is_answer(kpd_t *d, int type, int role);
+/* A reply must be about an event exchanged with the same partner: on
+ * send (0, or -1 with a one-line error), on receipt (false with detail). */
+int cases_check_reply(kpd_t *d, const char *to_oin, const uint8_t id[16],
+    kp_err_t *err) __attribute__((warn_unused_result));
+bool cases_reply_known(kpd_t *d, const envelope_meta_t *m, char *detail,
+    size_t len);
+/* A received event on no linked case is filed under the case of the event
+ * it replies to (row->case_local), if it names one. */
+void cases_file_reply(kpd_t *d, inbox_row_t *row);
 /* ev: the event sent (its own lead time, the policy's lead_field). */
 int cases_on_send(kpd_t *d, const outbox_row_t *row, int recipient_role,
     const ProtobufCMessage *ev, kp_err_t *err)

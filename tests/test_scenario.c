@@ -16,9 +16,14 @@
 
 #include <criterion/criterion.h>
 #include <jansson.h>
+#include <sodium.h>
+#include <zmq.h>
 
+#include "chain.h"
 #include "common.h"
 #include "daemons.h"
+#include "envelope.h"
+#include "policy.h"
 #include "events.h"
 #include "pbjson.h"
 #include "events.pb-c.h"
@@ -537,5 +542,167 @@ Test(scenario, referral_lead_time_sets_the_due_date)
 	out = td_outbox(s.lp);
 	cr_assert_eq(out->outbox->n_items, 1, "only D-1 was sent");
 	kp__response__free_unpacked(out, NULL);
+	s_stop(&s);
+}
+
+/*
+ * An event sealed by hand as organisation `as` and delivered on a raw
+ * connection, so that the receiver's own checks are what is tested (an
+ * honest daemon refuses such a send itself).  Created at `created`, with
+ * a fresh random case pseudonym and in_reply_to `reply_to`.  Returns the
+ * reason in the receipt.
+ */
+static int
+s_rogue_send(struct scen *s, const char *as, const td_org_t *to,
+    const char *type, const char *json, const uint8_t reply_to[16],
+    uint64_t created)
+{
+	int et = events_type_from_name(type), problems = 0, zero = 0;
+	int tmo = 5000, reason = -1;
+	ProtobufCMessage *ev = NULL;
+	json_t *j = json_loads(json, 0, NULL);
+	policy_t *pol = NULL;
+	const policy_rule_t *rule;
+	chain_t *ch = NULL;
+	envelope_meta_t m;
+	uint8_t payload[4096], digest[32], *env = NULL, *frame;
+	char path[4200];
+	size_t plen, elen = 0;
+	void *ctx, *sock;
+	const partner_t *srv;
+	receipt_t rc;
+	zmq_msg_t msg;
+	kp_err_t e;
+
+	snprintf(path, sizeof(path), "%s/policy.ini", s->c.dir);
+	cr_assert(policy_load(path, &pol, NULL, NULL, &problems, &e) == 0,
+	    "%s", e.msg);
+	rule = policy_rule(pol, et);
+	cr_assert(chain_open_oin(s->c.dir, as, NULL, NULL, &ch, &e) == 0, "%s",
+	    e.msg);
+	cr_assert(pbjson_from_json(events_descriptor(et), j, &ev, &e) == 0,
+	    "%s", e.msg);
+	plen = protobuf_c_message_pack(ev, payload);
+	memset(&m, 0, sizeof(m));
+	kp_uuid_new(m.event_id);
+	m.event_type = et;
+	snprintf(m.purpose, sizeof(m.purpose), "%s", policy_rule_purpose(rule));
+	snprintf(m.legal_basis, sizeof(m.legal_basis), "%s",
+	    policy_rule_legal_basis(rule));
+	memcpy(m.policy_hash, policy_hash(pol), 32);
+	m.created_at_ms = created;
+	m.expires_at_ms = created + DAY;
+	randombytes_buf(m.case_ref, 32);
+	m.has_reply_to = true;
+	memcpy(m.in_reply_to, reply_to, 16);
+	cr_assert(envelope_seal(ch->dir, directory_find(ch->dir, to->oin), &m,
+	    payload, plen, &env, &elen, digest, &e) == 0, "%s", e.msg);
+
+	srv = peer_partner(directory_find(ch->dir, to->oin));
+	ctx = zmq_ctx_new();
+	sock = zmq_socket(ctx, ZMQ_DEALER);
+	zmq_setsockopt(sock, ZMQ_LINGER, &zero, sizeof(zero));
+	zmq_setsockopt(sock, ZMQ_RCVTIMEO, &tmo, sizeof(tmo));
+	zmq_setsockopt(sock, ZMQ_CURVE_SERVERKEY, partner_transport_pk(srv), 32);
+	zmq_setsockopt(sock, ZMQ_CURVE_PUBLICKEY, partner_transport_pk(
+	    identity_public(ch->self)), 32);
+	zmq_setsockopt(sock, ZMQ_CURVE_SECRETKEY, identity_transport_sk(
+	    ch->self), 32);
+	cr_assert_eq(zmq_connect(sock, to->listen), 0);
+	cr_assert_not_null(frame = malloc(elen + 1));
+	frame[0] = 0x01;                  /* an envelope frame */
+	memcpy(frame + 1, env, elen);
+	cr_assert(zmq_send(sock, frame, elen + 1, 0) >= 0);
+	zmq_msg_init(&msg);
+	if (zmq_msg_recv(&msg, sock, 0) >= 0 && zmq_msg_size(&msg) > 1 &&
+	    receipt_verify(ch->dir, (uint8_t *)zmq_msg_data(&msg) + 1,
+	    zmq_msg_size(&msg) - 1, &rc, &e) == 0)
+		reason = rc.reason;
+	zmq_msg_close(&msg);
+	zmq_close(sock);
+	zmq_ctx_term(ctx);
+	free(frame);
+	free(env);
+	pbjson_free(ev);
+	json_decref(j);
+	chain_close(&ch);
+	policy_destroy(&pol);
+	return reason;
+}
+
+/* The local case of the received event `id` at o, NULL if none. */
+static char *
+s_inbox_case(const td_org_t *o, const uint8_t id[16])
+{
+	Kp__Response *in = td_inbox(o, true);
+	char *ref = NULL;
+	size_t i;
+
+	for (i = 0; i < in->inbox->n_items; i++)
+		if (in->inbox->items[i]->event_id.len == 16 && memcmp(
+		    in->inbox->items[i]->event_id.data, id, 16) == 0 &&
+		    in->inbox->items[i]->case_ref != NULL)
+			ref = strdup(in->inbox->items[i]->case_ref);
+	kp__response__free_unpacked(in, NULL);
+	return ref;
+}
+
+/* in_reply_to names an event exchanged with the same partner, on send
+ * and on receipt; an answer naming our referral lands on its case even
+ * under a pseudonym we never sent. */
+Test(scenario, in_reply_to_must_be_exchanged_with_the_same_partner)
+{
+	struct scen s;
+	uint8_t h1[16], r1[16], ans[16], bogus[16];
+	Kp__Response *r, *in;
+	char *ref;
+
+	s_start(&s);
+	s_send_at(&s, T0, s.lp, OIN_HALT, "referral", "E-1", HALT_REFERRAL,
+	    NULL, h1);
+	s_send_at(&s, T0, s.lp, OIN_RVDK, "referral", "E-2", RVDK_REFERRAL,
+	    NULL, r1);
+	/* on send: Leerplicht's referral to OM "in reply to" an event it
+	 * exchanged with Halt, or to no event at all */
+	s_send_refused(s.lp, OIN_OM, KP__EVENT_TYPE__EVENT_TYPE_REFERRAL, "E-3",
+	    OM_REFERRAL(60), h1, "names no event sent to or received from "
+	    OIN_OM);
+	randombytes_buf(bogus, 16);
+	s_send_refused(s.lp, OIN_OM, KP__EVENT_TYPE__EVENT_TYPE_REFERRAL, "E-3",
+	    OM_REFERRAL(60), bogus, "a reply must be about an event exchanged "
+	    "with the same partner");
+	/* Halt cannot answer RvdK's referral either */
+	s_send_refused(s.halt, OIN_LEERPLICHT,
+	    KP__EVENT_TYPE__EVENT_TYPE_HALT_OUTCOME, "X", HALT_POSITIVE, r1,
+	    "names no event sent to or received from " OIN_LEERPLICHT);
+	/* on receipt: Halt's answer naming the RvdK referral is refused */
+	s_clock(&s, T0 + DAY);
+	cr_assert_eq(s_rogue_send(&s, OIN_HALT, s.lp, "halt_outcome",
+	    HALT_POSITIVE, r1, T0 + DAY), KP__REASON__REASON_UNKNOWN_CASE);
+	in = td_inbox(s.lp, true);
+	cr_assert_eq(in->inbox->n_items, 0, "nothing filed");
+	kp__response__free_unpacked(in, NULL);
+	/* an answer naming the Halt referral under a pseudonym never sent:
+	 * accepted, filed under E-1, closing its expectation */
+	cr_assert_eq(s_rogue_send(&s, OIN_HALT, s.lp, "halt_outcome",
+	    HALT_POSITIVE, h1, T0 + DAY), KP__REASON__REASON_NONE);
+	in = td_inbox(s.lp, true);
+	cr_assert_eq(in->inbox->n_items, 1);
+	memcpy(ans, in->inbox->items[0]->event_id.data, 16);
+	kp__response__free_unpacked(in, NULL);
+	ref = s_inbox_case(s.lp, ans);
+	cr_assert_not_null(ref, "filed under no case");
+	cr_assert_str_eq(ref, "E-1");
+	free(ref);
+	r = s_case_at(s.lp, "E-1", T0 + 2 * DAY);
+	cr_assert_eq(r->case_timeline->n_timeline, 2);
+	cr_assert_eq(r->case_timeline->expectations[0]->state,
+	    KP__EXPECTATION_STATE__EXPECTATION_STATE_ANSWERED);
+	cr_assert(r->case_timeline->timeline[1]->has_in_reply_to);
+	cr_assert_arr_eq(r->case_timeline->timeline[1]->in_reply_to.data, h1,
+	    16);
+	cr_assert_eq(r->case_timeline->timeline[1]->route,
+	    KP__ROUTE__ROUTE_HALT);
+	kp__response__free_unpacked(r, NULL);
 	s_stop(&s);
 }
