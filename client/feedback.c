@@ -331,18 +331,24 @@ static void
 s_case_print(const json_t *o)
 {
 	const json_t *it, *list;
-	char w[32];
+	char w[32], summary[256];
 	size_t i;
 
 	printf("Case %s\n\nTimeline\n", cmd_str(o, "case_ref"));
 	list = json_object_get(o, "timeline");
 	printf(S_TIMELINE_ROW, "WHEN", "SENT/REC", "PARTNER", "TYPE", "ROUTE",
 	    "STATE", "SUMMARY");
-	json_array_foreach(list, i, it)
+	json_array_foreach(list, i, it) {
+		/* an answer's phase beside its summary: "phase: scheduled
+		 * (interim)" */
+		snprintf(summary, sizeof(summary), "%s%s%s%s", cmd_str(it,
+		    "summary"), json_object_get(it, "phase") ? " (" : "",
+		    json_object_get(it, "phase") ? cmd_str(it, "phase") : "",
+		    json_object_get(it, "phase") ? ")" : "");
 		printf(S_TIMELINE_ROW, cmd_str(it, "at"), cmd_str(it,
 		    "direction"), s_partner(it), cmd_str(it, "event_type"),
-		    cmd_str(it, "route"), cmd_str(it, "state"), cmd_str(it,
-		    "summary"));
+		    cmd_str(it, "route"), cmd_str(it, "state"), summary);
+	}
 	if (json_array_size(list) == 0)
 		printf("  (no events)\n");
 

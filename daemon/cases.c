@@ -166,13 +166,41 @@ cases_on_send(kpd_t *d, const outbox_row_t *row, int recipient_role,
 	return store_expect_put(d->store, &x, err);
 }
 
-int
-cases_on_receive(kpd_t *d, const inbox_row_t *row, kp_err_t *err)
+/* An interim answer (a phase): the expectation stays open, now due
+ * interim_lead after this answer. */
+static int
+s_on_interim(kpd_t *d, const inbox_row_t *row, uint64_t lead, kp_err_t *err)
 {
 	expect_row_t x;
 	bool found = false;
+	char id[37], ans[37], due[32];
+
+	if (store_expect_interim(d->store, row->from_oin, row->event_type,
+	    row->has_reply_to ? row->in_reply_to : NULL, row->case_ref,
+	    row->event_id, row->received_ms, row->received_ms + lead, &x,
+	    &found, err) != 0)
+		return -1;
+	if (found) {
+		kp_time_format(row->received_ms + lead, due);
+		log_info("case %s: %s sent interim answer %s to event %s; the "
+		    "final answer is due %s", x.case_local, row->from_oin,
+		    kpd_id(row->event_id, ans), kpd_id(x.event_id, id), due);
+	}
+	return 0;
+}
+
+int
+cases_on_receive(kpd_t *d, const inbox_row_t *row, const ProtobufCMessage *ev,
+    kp_err_t *err)
+{
+	expect_row_t x;
+	bool found = false;
+	uint64_t lead = 0;
 	char id[37], ans[37];
 
+	if (policy_rule_interim(policy_rule(d->policy, row->event_type), ev,
+	    &lead))
+		return s_on_interim(d, row, lead, err);
 	if (store_expect_answer(d->store, row->from_oin, row->event_type,
 	    row->has_reply_to ? row->in_reply_to : NULL, row->case_ref,
 	    row->event_id, row->received_ms, &x, &found, err) != 0)
@@ -214,6 +242,46 @@ cases_tick(kpd_t *d)
 		kpd_rollback(d);
 		log_warnx("overdue check failed: %s", e.msg);
 	}
+}
+
+bool
+cases_is_interim(kpd_t *d, int type, const uint8_t *payload, size_t len)
+{
+	ProtobufCMessage *ev = NULL;
+	kp_err_t e;
+	bool interim;
+
+	if (payload == NULL || events_unpack(type, payload, len, &ev, &e) != 0)
+		return false;
+	interim = policy_rule_interim(policy_rule(d->policy, type), ev, NULL);
+	protobuf_c_message_free_unpacked(ev, NULL);
+	return interim;
+}
+
+void
+cases_outcome(kpd_t *d, int type, const uint8_t *payload, size_t len,
+    char *out, size_t outlen)
+{
+	const char *field = policy_rule_outcome_field(policy_rule(d->policy,
+	    type));
+	const ProtobufCFieldDescriptor *f;
+	ProtobufCMessage *ev = NULL;
+	char name[PBJSON_ENUM_NAME_MAX];
+	kp_err_t e;
+
+	out[0] = '\0';
+	if (field != NULL && payload != NULL &&
+	    events_unpack(type, payload, len, &ev, &e) == 0) {
+		f = protobuf_c_message_descriptor_get_field_by_name(
+		    ev->descriptor, field);
+		if (f != NULL && pbjson_field_present(ev, f) &&
+		    pbjson_enum_name(f->descriptor, *(const int *)(const void *)
+		    ((const char *)ev + f->offset), name, sizeof(name)) != NULL)
+			snprintf(out, outlen, "%s", name);
+		protobuf_c_message_free_unpacked(ev, NULL);
+	}
+	if (out[0] == '\0')
+		cases_summary(type, payload, len, out, outlen, true);
 }
 
 /* "outcome: positief": the first enum field of an event, for timelines. */

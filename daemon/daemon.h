@@ -194,11 +194,20 @@ void cases_file_reply(kpd_t *d, inbox_row_t *row);
 int cases_on_send(kpd_t *d, const outbox_row_t *row, int recipient_role,
     const ProtobufCMessage *ev, kp_err_t *err)
     __attribute__((warn_unused_result));
-int cases_on_receive(kpd_t *d, const inbox_row_t *row, kp_err_t *err)
+/* ev: the event received (an interim answer keeps the expectation open). */
+int cases_on_receive(kpd_t *d, const inbox_row_t *row,
+    const ProtobufCMessage *ev, kp_err_t *err)
     __attribute__((warn_unused_result));
 void cases_tick(kpd_t *d);
 void cases_summary(int type, const uint8_t *payload, size_t len, char *out,
     size_t outlen, bool value_only);
+/* The outcome of an answer for a route: the value of the policy's
+ * `outcome` field of its type, else the first enum value ("positief"). */
+void cases_outcome(kpd_t *d, int type, const uint8_t *payload, size_t len,
+    char *out, size_t outlen);
+/* Is this answer an interim one (a phase) by the policy? */
+bool cases_is_interim(kpd_t *d, int type, const uint8_t *payload,
+    size_t len);
 
 /* frame.c: type byte || message (+ our latest tree head). malloc'd. */
 uint8_t *kpd_frame_build(kpd_t *d, const char *to_oin, uint8_t type,

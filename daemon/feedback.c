@@ -104,6 +104,20 @@ s_push(arena_t *a, struct ptrs *p, void *item)
 
 /* ---- expectations as of a moment ---- */
 
+/* Had an interim answer (a phase) come by `at`? */
+static bool
+s_interim_at(const expect_row_t *x, uint64_t at)
+{
+	return x->interim && x->interim_ms <= at;
+}
+
+/* The due time as of `at`: after an interim answer, the final answer's. */
+static uint64_t
+s_due_at(const expect_row_t *x, uint64_t at)
+{
+	return s_interim_at(x, at) ? x->due_ms : x->first_due_ms;
+}
+
 static int
 s_state_at(const expect_row_t *x, uint64_t at)
 {
@@ -111,7 +125,7 @@ s_state_at(const expect_row_t *x, uint64_t at)
 		return x->answered_ms <= x->due_ms ?
 		    KP__EXPECTATION_STATE__EXPECTATION_STATE_ANSWERED :
 		    KP__EXPECTATION_STATE__EXPECTATION_STATE_ANSWERED_LATE;
-	return x->due_ms <= at ?
+	return s_due_at(x, at) <= at ?
 	    KP__EXPECTATION_STATE__EXPECTATION_STATE_OVERDUE :
 	    KP__EXPECTATION_STATE__EXPECTATION_STATE_OPEN;
 }
@@ -143,9 +157,14 @@ s_expectation(kpd_t *d, arena_t *a, const expect_row_t *x, uint64_t at)
 	e->has_route = x->route != 0;
 	e->route = (Kp__Route)x->route;
 	e->sent_at_ms = x->sent_ms;
-	e->due_at_ms = x->due_ms;
+	e->due_at_ms = s_due_at(x, at);
 	e->state = (Kp__ExpectationState)s_state_at(x, at);
 	e->reminders = x->reminders;
+	if (s_interim_at(x, at)) {
+		e->has_interim_by = e->has_interim_at_ms = 1;
+		e->interim_by = s_bytes(a, x->interim_by, 16);
+		e->interim_at_ms = x->interim_ms;
+	}
 	if (x->answered && x->answered_ms <= at) {
 		e->has_answered_by = e->has_answered_at_ms = 1;
 		e->answered_by = s_bytes(a, x->answered_by, 16);
@@ -213,24 +232,76 @@ s_state_of_sent(const subject_row_t *row, uint64_t at)
 	    STORE_PENDING : row->state;
 }
 
-/* The route of a timeline item: a sent event's own, or that of the
- * expectation a received one answered. */
+/* The route of event id if this organisation sent it, else 0. */
 static int
-s_item_route(struct case_walk *w, const subject_row_t *row)
+s_sent_route(kpd_t *d, const uint8_t id[16])
 {
 	outbox_row_t o;
 	bool found = false;
 	kp_err_t e;
+
+	return store_outbox_get(d->store, id, &o, &found, &e) == 0 && found ?
+	    o.route : 0;
+}
+
+/* The one route of the case's expectations from `oin`; 0 if none, or if
+ * they are on more than one route. */
+static int
+s_partner_route(const struct case_walk *w, const char *oin)
+{
+	int route = 0;
 	size_t i;
 
-	if (row->sent)
-		return store_outbox_get(w->d->store, row->event_id, &o, &found,
-		    &e) == 0 && found ? o.route : 0;
+	for (i = 0; i < w->n_x; i++) {
+		if (strcmp(w->x[i].partner_oin, oin) != 0 || w->x[i].route == 0)
+			continue;
+		if (route != 0 && route != w->x[i].route)
+			return 0;
+		route = w->x[i].route;
+	}
+	return route;
+}
+
+/*
+ * The route of a timeline item: a sent event's own; that of the
+ * expectation an answer answered (finally or in a phase); that of the
+ * event it replies to (a reminder, a follow-up); else, for a follow-up
+ * from a partner, the route the case has with that partner.
+ */
+static int
+s_item_route(struct case_walk *w, const subject_row_t *row)
+{
+	int route = row->sent ? s_sent_route(w->d, row->event_id) : 0;
+	size_t i;
+
+	for (i = 0; route == 0 && !row->sent && i < w->n_x; i++)
+		if ((w->x[i].answered && memcmp(w->x[i].answered_by,
+		    row->event_id, 16) == 0) || (w->x[i].interim &&
+		    memcmp(w->x[i].interim_by, row->event_id, 16) == 0))
+			route = w->x[i].route;
+	if (route == 0 && row->has_reply_to)
+		route = s_sent_route(w->d, row->in_reply_to);
+	if (route == 0 && !row->sent)
+		route = s_partner_route(w, row->partner_oin);
+	return route;
+}
+
+/* A received answer's phase: "interim" by the policy, "final" if it
+ * closed an expectation. */
+static void
+s_phase(struct case_walk *w, Kp__TimelineItem *t, const subject_row_t *row,
+    const uint8_t *plain, size_t plen)
+{
+	size_t i;
+
+	if (cases_is_interim(w->d, row->event_type, plain, plen)) {
+		t->phase = "interim";
+		return;
+	}
 	for (i = 0; i < w->n_x; i++)
-		if (w->x[i].answered &&
-		    memcmp(w->x[i].answered_by, row->event_id, 16) == 0)
-			return w->x[i].route;
-	return 0;
+		if (w->x[i].answered && memcmp(w->x[i].answered_by,
+		    row->event_id, 16) == 0)
+			t->phase = "final";
 }
 
 static int
@@ -269,15 +340,34 @@ s_timeline_item(void *arg, const subject_row_t *row)
 		t->state = (Kp__DeliveryState)s_state_of_sent(row, w->at);
 	} else if (row->destroyed)
 		snprintf(summary, sizeof(summary), "(payload destroyed)");
-	else if (atrest_inbox_payload(w->d, row->event_id, &plain, &plen) == 0)
+	else if (atrest_inbox_payload(w->d, row->event_id, &plain, &plen) == 0) {
 		cases_summary(row->event_type, plain, plen, summary,
 		    sizeof(summary), false);
+		s_phase(w, t, row, plain, plen);
+	}
 	if (plain != NULL)
 		sodium_memzero(plain, plen);
 	free(plain);
 	if (summary[0] != '\0')
 		t->summary = arena_strdup(w->a, summary);
 	return s_push(w->a, &w->items, t) != 0 ? (w->failed = 1) : 0;
+}
+
+/* The outcome of received answer `id` ("positief"), 0; -1 if its payload
+ * is gone or unreadable. */
+static int
+s_answer_outcome(kpd_t *d, int type, const uint8_t id[16], char *out,
+    size_t len)
+{
+	uint8_t *plain = NULL;
+	size_t plen = 0;
+
+	if (atrest_inbox_payload(d, id, &plain, &plen) != 0)
+		return -1;
+	cases_outcome(d, type, plain, plen, out, len);
+	sodium_memzero(plain, plen);
+	free(plain);
+	return 0;
 }
 
 /* Was event id delivered (its receipt in) by `at`? */
@@ -300,8 +390,7 @@ s_routes(struct case_walk *w, Kp__CaseResponse *r)
 	    "outcome" };
 	struct ptrs out = { 0 };
 	Kp__RouteState *rs;
-	uint8_t *plain = NULL;
-	size_t i, plen = 0;
+	size_t i;
 	int st;
 	char summary[160];
 
@@ -319,16 +408,18 @@ s_routes(struct case_walk *w, Kp__CaseResponse *r)
 		if (st == KP__EXPECTATION_STATE__EXPECTATION_STATE_OPEN &&
 		    s_delivered(w->d, w->x[i].event_id, w->at))
 			rs->state = "received";
+		if (st == KP__EXPECTATION_STATE__EXPECTATION_STATE_OPEN &&
+		    s_interim_at(&w->x[i], w->at))
+			rs->state = "interim";   /* a phase came, the final not */
 		if (st >= KP__EXPECTATION_STATE__EXPECTATION_STATE_ANSWERED &&
-		    atrest_inbox_payload(w->d, w->x[i].answered_by, &plain,
-		    &plen) == 0) {
-			cases_summary(w->x[i].answer_type, plain, plen, summary,
-			    sizeof(summary), true);
+		    s_answer_outcome(w->d, w->x[i].answer_type,
+		    w->x[i].answered_by, summary, sizeof(summary)) == 0)
 			rs->outcome = arena_strdup(w->a, summary);
-			sodium_memzero(plain, plen);
-			free(plain);
-			plain = NULL;
-		}
+		else if (st < KP__EXPECTATION_STATE__EXPECTATION_STATE_ANSWERED &&
+		    s_interim_at(&w->x[i], w->at) && s_answer_outcome(w->d,
+		    w->x[i].answer_type, w->x[i].interim_by, summary,
+		    sizeof(summary)) == 0)
+			rs->outcome = arena_strdup(w->a, summary);
 		if (s_push(w->a, &out, rs) != 0)
 			return -1;
 	}
@@ -544,20 +635,22 @@ static void
 s_outcome(kpd_t *d, const expect_row_t *x, uint64_t at, char *out,
     size_t len)
 {
-	uint8_t *plain = NULL;
-	size_t plen = 0;
+	char phase[128];
 	int st = s_state_at(x, at);
+	bool interim = s_interim_at(x, at);
 
-	if (st == KP__EXPECTATION_STATE__EXPECTATION_STATE_OPEN)
+	if (st == KP__EXPECTATION_STATE__EXPECTATION_STATE_OPEN && interim &&
+	    s_answer_outcome(d, x->answer_type, x->interim_by, phase,
+	    sizeof(phase)) == 0)
+		snprintf(out, len, "interim: %s", phase);
+	else if (st == KP__EXPECTATION_STATE__EXPECTATION_STATE_OPEN)
 		snprintf(out, len, "awaited");
 	else if (st == KP__EXPECTATION_STATE__EXPECTATION_STATE_OVERDUE)
-		snprintf(out, len, "no answer (overdue)");
-	else if (atrest_inbox_payload(d, x->answered_by, &plain, &plen) == 0) {
-		cases_summary(x->answer_type, plain, plen, out, len, true);
-		sodium_memzero(plain, plen);
-	} else
+		snprintf(out, len, interim ? "no final answer (overdue)" :
+		    "no answer (overdue)");
+	else if (s_answer_outcome(d, x->answer_type, x->answered_by, out,
+	    len) != 0)
 		snprintf(out, len, "answered (payload destroyed)");
-	free(plain);
 }
 
 static Kp__OutcomeCount *

@@ -220,7 +220,7 @@ s_accept(kpd_t *d, struct arrival *a, struct verdict *v,
 		goto out;
 	}
 	if (s_audit(d, AUDIT_RECEIPT_SENT, a->peer, v, m, row.fields, &r) != 0 ||
-	    cases_on_receive(d, &row, &e) != 0)
+	    cases_on_receive(d, &row, ev, &e) != 0)
 		goto out;
 	log_info("event %s type %s from %s accepted (inbox seq %llu; purpose "
 	    "%s; fields %s)", kpd_id(row.event_id, id),

@@ -91,6 +91,7 @@ enum {
 	ST_WITNESS_PUT, ST_WITNESS_LAST, ST_META_PUT,
 	ST_EXP_PUT, ST_EXP_BY_REPLY, ST_EXP_BY_REF, ST_EXP_CLOSE,
 	ST_EXP_OVERDUE, ST_EXP_BY_CASE, ST_EXP_ALL, ST_EXP_REMINDED, ST_CASES,
+	ST_EXP_INTERIM,
 	ST_COUNT
 };
 
@@ -109,7 +110,7 @@ enum {
 
 #define EXP_COLS "event_id, case_local, partner_oin, case_ref, sent_type, " \
 	"answer_type, route, sent_ms, due_ms, answered_by, answered_ms, " \
-	"reminders"
+	"reminders, interim_by, interim_ms, first_due_ms"
 
 static const char *const s_sql[ST_COUNT] = {
 	[ST_BEGIN] = "BEGIN IMMEDIATE",
@@ -227,6 +228,12 @@ static const char *const s_sql[ST_COUNT] = {
 	    "created_ms t FROM outbox WHERE case_local <> '' UNION ALL "
 	    "SELECT case_local, received_ms FROM inbox WHERE case_local <> '') "
 	    "WHERE t <= ?1 GROUP BY c ORDER BY c",
+	/* an interim answer: the phase is recorded, the expectation stays
+	 * open with a new due time (the first one kept for as-of views) */
+	[ST_EXP_INTERIM] = "UPDATE expectations SET interim_by = ?2, "
+	    "interim_ms = ?3, first_due_ms = CASE WHEN interim_by IS NULL "
+	    "THEN due_ms ELSE first_due_ms END, due_ms = ?4, "
+	    "overdue_reported = 0 WHERE event_id = ?1 AND answered_by IS NULL",
 };
 
 /*
@@ -344,7 +351,10 @@ static const char s_schema_v1[] =
 	" answered_by BLOB,"
 	" answered_ms INTEGER NOT NULL DEFAULT 0,"
 	" overdue_reported INTEGER NOT NULL DEFAULT 0,"
-	" reminders INTEGER NOT NULL DEFAULT 0);"
+	" reminders INTEGER NOT NULL DEFAULT 0,"
+	" interim_by BLOB,"
+	" interim_ms INTEGER NOT NULL DEFAULT 0,"
+	" first_due_ms INTEGER NOT NULL DEFAULT 0);"
 	"CREATE INDEX expectations_open ON expectations (due_ms)"
 	" WHERE answered_by IS NULL;"
 	"CREATE INDEX expectations_case ON expectations (case_local);"
@@ -1773,6 +1783,9 @@ s_read_expect(sqlite3_stmt *st, expect_row_t *r)
 	r->answered = s_col_blob(st, 9, r->answered_by, 16);
 	r->answered_ms = s_col_u64(st, 10);
 	r->reminders = (uint32_t)sqlite3_column_int(st, 11);
+	r->interim = s_col_blob(st, 12, r->interim_by, 16);
+	r->interim_ms = s_col_u64(st, 13);
+	r->first_due_ms = r->interim ? s_col_u64(st, 14) : r->due_ms;
 }
 
 int
@@ -1809,14 +1822,14 @@ s_expect_one(store_t *s, sqlite3_stmt *st, expect_row_t *row, bool *found,
 	return ret;
 }
 
-int
-store_expect_answer(store_t *s, const char *partner, int answer_type,
-    const uint8_t *in_reply_to, const uint8_t case_ref[32],
-    const uint8_t answered_by[16], uint64_t at, expect_row_t *row,
+/* The open expectation an answer is about: by in_reply_to, else the oldest
+ * open one on the same pseudonym.  *found. */
+static int
+s_expect_find(store_t *s, const char *partner, int answer_type,
+    const uint8_t *in_reply_to, const uint8_t case_ref[32], expect_row_t *row,
     bool *found, kp_err_t *err)
 {
 	sqlite3_stmt *st;
-	int ret = 0;
 
 	*found = false;
 	if (in_reply_to != NULL) {
@@ -1835,6 +1848,45 @@ store_expect_answer(store_t *s, const char *partner, int answer_type,
 		    s_expect_one(s, st, row, found, err) != 0)
 			return s_fail(s, err, "expectation by case");
 	}
+	return 0;
+}
+
+int
+store_expect_interim(store_t *s, const char *partner, int answer_type,
+    const uint8_t *in_reply_to, const uint8_t case_ref[32],
+    const uint8_t interim_by[16], uint64_t at, uint64_t new_due_ms,
+    expect_row_t *row, bool *found, kp_err_t *err)
+{
+	sqlite3_stmt *st;
+	int ret = 0;
+
+	if (s_expect_find(s, partner, answer_type, in_reply_to, case_ref, row,
+	    found, err) != 0)
+		return -1;
+	if (!*found)
+		return 0;
+	st = s->st[ST_EXP_INTERIM];
+	if (sqlite3_bind_blob(st, 1, row->event_id, 16, SQLITE_STATIC) ||
+	    sqlite3_bind_blob(st, 2, interim_by, 16, SQLITE_STATIC) ||
+	    s_bind_u64(st, 3, at) || s_bind_u64(st, 4, new_due_ms) ||
+	    sqlite3_step(st) != SQLITE_DONE)
+		ret = s_fail(s, err, "interim answer");
+	s_done(st);
+	return ret;
+}
+
+int
+store_expect_answer(store_t *s, const char *partner, int answer_type,
+    const uint8_t *in_reply_to, const uint8_t case_ref[32],
+    const uint8_t answered_by[16], uint64_t at, expect_row_t *row,
+    bool *found, kp_err_t *err)
+{
+	sqlite3_stmt *st;
+	int ret = 0;
+
+	if (s_expect_find(s, partner, answer_type, in_reply_to, case_ref, row,
+	    found, err) != 0)
+		return -1;
 	if (!*found)
 		return 0;
 	st = s->st[ST_EXP_CLOSE];

@@ -303,6 +303,11 @@ typedef struct expect_row {
 	uint8_t answered_by[16];
 	uint64_t answered_ms;
 	uint32_t reminders;
+	bool interim;                 /* an interim answer (a phase) came */
+	uint8_t interim_by[16];       /* the latest interim answer */
+	uint64_t interim_ms;          /* when it came; due_ms is then the
+	                               * final answer's due time */
+	uint64_t first_due_ms;        /* due before any interim answer */
 } expect_row_t;
 
 typedef int (*store_expect_cb)(void *arg, const expect_row_t *row);
@@ -319,6 +324,17 @@ int store_expect_answer(store_t *s, const char *partner, int answer_type,
     const uint8_t *in_reply_to, const uint8_t case_ref[32],
     const uint8_t answered_by[16], uint64_t at, expect_row_t *row,
     bool *found, kp_err_t *err) __attribute__((warn_unused_result));
+/*
+ * An interim answer (a phase, policy interim.FIELD) from `partner`: the
+ * expectation it is about (found as by store_expect_answer) stays open,
+ * records interim_by and `at`, and is now due at new_due_ms (reported
+ * overdue afresh).  OUT: *found, row as it was.
+ */
+int store_expect_interim(store_t *s, const char *partner, int answer_type,
+    const uint8_t *in_reply_to, const uint8_t case_ref[32],
+    const uint8_t interim_by[16], uint64_t at, uint64_t new_due_ms,
+    expect_row_t *row, bool *found, kp_err_t *err)
+    __attribute__((warn_unused_result));
 /* Open expectations that fell due at or before now and were not yet
  * reported; each is marked reported.  cb sees each. */
 int store_expect_newly_overdue(store_t *s, uint64_t now, store_expect_cb cb,

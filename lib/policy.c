@@ -57,11 +57,15 @@ _Static_assert(KP__EVENT_TYPE__EVENT_TYPE_JBT_REQUEST < S_MAX_TYPE,
 /* Keys with one value per rule (index into line_of / ok). */
 enum {
 	S_K_PURPOSE, S_K_LEGAL_BASIS, S_K_SENDERS, S_K_RECIPIENTS,
-	S_K_REQUIRED, S_K_ALLOWED, S_K_RETENTION, S_K_LEAD_FIELD, S_NKEYS
+	S_K_REQUIRED, S_K_ALLOWED, S_K_RETENTION, S_K_LEAD_FIELD,
+	S_K_INTERIM_LEAD, S_K_OUTCOME, S_NKEYS
 };
 
 /* Keys with one value per field (index into s_field.line). */
-enum { S_F_REQUIRED, S_F_ALLOWED, S_F_RANGE, S_F_DATE, S_F_MAX, S_NF };
+enum { S_F_REQUIRED, S_F_ALLOWED, S_F_RANGE, S_F_DATE, S_F_MAX, S_F_INTERIM,
+	S_NF };
+
+#define S_INTERIM_MAX 8          /* interim values per field */
 
 /* What the rule says about one field of the event's message. */
 struct s_field {
@@ -69,6 +73,8 @@ struct s_field {
 	unsigned never_to;        /* bit per role */
 	uint64_t lo, hi;          /* range; two's complement if signed */
 	size_t max_items;
+	int interim[S_INTERIM_MAX];  /* enum values that make it interim */
+	size_t n_interim;
 	int line[S_NF];           /* loading: where each was set, 0 = not */
 };
 
@@ -90,6 +96,10 @@ struct policy_rule {
 	uint64_t retention_ms;
 	struct s_expect expects[S_NROLES];
 	int lead_field;                      /* index + 1 of lead_field, 0 */
+	int outcome_field;                   /* index + 1 of outcome, 0 */
+	uint64_t interim_lead_ms;            /* after an interim answer */
+	bool any_interim;                    /* some interim value is set */
+	bool interim_keyed;                  /* loading: an interim.* key */
 	struct s_field *fields;              /* desc->n_fields of them */
 	/* Loading only. */
 	int line;                            /* first [name] header */
@@ -718,6 +728,75 @@ s_set_lead_bounds(struct s_load *ld, policy_rule_t *r, const char *key,
 	r->expects[role].hi_ms = b;
 }
 
+/* interim.FIELD = VALUE, ...: an answer with one of these enum values in
+ * FIELD is an interim one (a phase), not the final answer. */
+static void
+s_set_interim(struct s_load *ld, policy_rule_t *r, const char *key,
+    const char *sub, const char *v, int line)
+{
+	struct s_field *f = s_sub_field(ld, r, key, sub, S_F_INTERIM, line);
+	const ProtobufCFieldDescriptor *fd;
+	char item[S_ITEM_MAX];
+	int rc, val;
+
+	if (f == NULL)
+		return;
+	r->interim_keyed = true;
+	fd = &r->desc->fields[f - r->fields];
+	if (fd->type != PROTOBUF_C_TYPE_ENUM ||
+	    fd->label == PROTOBUF_C_LABEL_REPEATED) {
+		s_bad(ld, line, key, "field '%s' is not a single enum field",
+		    fd->name);
+		return;
+	}
+	while ((rc = s_list_next(&v, item, sizeof(item))) != 0) {
+		if (rc < 0)
+			s_bad(ld, line, key, "empty or over-long list item");
+		else if (pbjson_enum_value(fd->descriptor, item, &val) != 0)
+			s_bad(ld, line, key, "'%.40s' is not a value of %s",
+			    item, ((const ProtobufCEnumDescriptor *)
+			    fd->descriptor)->short_name);
+		else if (f->n_interim == S_INTERIM_MAX)
+			s_bad(ld, line, key, "more than %d values",
+			    S_INTERIM_MAX);
+		else {
+			f->interim[f->n_interim++] = val;
+			r->any_interim = true;
+		}
+	}
+}
+
+static void
+s_set_interim_lead(struct s_load *ld, policy_rule_t *r, const char *key,
+    const char *sub, const char *v, int line)
+{
+	(void)sub;
+	(void)s_duration(ld, key, v, line, &r->interim_lead_ms);
+}
+
+/* outcome = FIELD: the enum field that is the route's outcome. */
+static void
+s_set_outcome(struct s_load *ld, policy_rule_t *r, const char *key,
+    const char *sub, const char *v, int line)
+{
+	const ProtobufCFieldDescriptor *fd;
+	int i;
+
+	(void)sub;
+	if ((i = s_field_index(r->desc, v)) < 0) {
+		s_bad(ld, line, key, "%s has no field '%.40s'", r->name, v);
+		return;
+	}
+	fd = &r->desc->fields[i];
+	if (fd->type != PROTOBUF_C_TYPE_ENUM ||
+	    fd->label == PROTOBUF_C_LABEL_REPEATED) {
+		s_bad(ld, line, key, "field '%s' is not a single enum field",
+		    fd->name);
+		return;
+	}
+	r->outcome_field = i + 1;
+}
+
 /* ---- sections and keys ------------------------------------------- */
 
 static const struct {
@@ -733,6 +812,8 @@ static const struct {
 	{ "allowed", S_K_ALLOWED, s_set_fields },
 	{ "retention", S_K_RETENTION, s_set_retention },
 	{ "lead_field", S_K_LEAD_FIELD, s_set_lead_field },
+	{ "interim_lead", S_K_INTERIM_LEAD, s_set_interim_lead },
+	{ "outcome", S_K_OUTCOME, s_set_outcome },
 };
 
 /* Keys NAME.SUB: SUB is a field or a role; duplicates checked per SUB. */
@@ -746,6 +827,7 @@ static const struct {
 	{ "max_items.", s_set_max_items },
 	{ "expects.", s_set_expects },
 	{ "lead_bounds.", s_set_lead_bounds },
+	{ "interim.", s_set_interim },
 };
 
 #define S_N(a) (sizeof(a) / sizeof((a)[0]))
@@ -898,7 +980,7 @@ s_finish_field(struct s_load *ld, const policy_rule_t *r, size_t i)
 {
 	static const struct { int slot; const char *prefix; } kinds[] = {
 		{ S_F_RANGE, "range" }, { S_F_DATE, "date" },
-		{ S_F_MAX, "max_items" },
+		{ S_F_MAX, "max_items" }, { S_F_INTERIM, "interim" },
 	};
 	const struct s_field *f = &r->fields[i];
 	const char *name = r->desc->fields[i].name;
@@ -1001,6 +1083,16 @@ s_finish(struct s_load *ld)
 		s_finish_keys(ld, r);
 		for (i = 0; i < r->desc->n_fields; i++)
 			s_finish_field(ld, r, i);
+		if (r->interim_keyed != (r->line_of[S_K_INTERIM_LEAD] != 0))
+			s_problem(ld, r->interim_keyed ? r->line : r->line_of[
+			    S_K_INTERIM_LEAD], "[%s]: interim.FIELD and "
+			    "interim_lead go together", r->name);
+		if (r->outcome_field != 0 &&
+		    !r->fields[r->outcome_field - 1].required &&
+		    !r->fields[r->outcome_field - 1].allowed)
+			s_problem(ld, r->line_of[S_K_OUTCOME], "outcome: field "
+			    "'%s' is neither required nor allowed",
+			    r->desc->fields[r->outcome_field - 1].name);
 		if (r->lead_field != 0 && !r->fields[r->lead_field - 1].required &&
 		    !r->fields[r->lead_field - 1].allowed)
 			s_problem(ld, r->line_of[S_K_LEAD_FIELD], "lead_field: "
@@ -1177,6 +1269,39 @@ policy_rule_lead(const policy_rule_t *r, int recipient_role,
 	    own <= r->expects[recipient_role].hi_ms && lead_ms != NULL)
 		*lead_ms = own;
 	return 0;
+}
+
+bool
+policy_rule_interim(const policy_rule_t *r, const ProtobufCMessage *ev,
+    uint64_t *lead_ms)
+{
+	const ProtobufCFieldDescriptor *f;
+	size_t i, k;
+	int v;
+
+	if (r == NULL || !r->any_interim || ev == NULL ||
+	    ev->descriptor != r->desc)
+		return false;
+	for (i = 0; i < r->desc->n_fields; i++) {
+		f = &r->desc->fields[i];
+		if (r->fields[i].n_interim == 0 || !pbjson_field_present(ev, f))
+			continue;
+		v = *(const int *)(const void *)((const char *)ev + f->offset);
+		for (k = 0; k < r->fields[i].n_interim; k++)
+			if (r->fields[i].interim[k] == v) {
+				if (lead_ms != NULL)
+					*lead_ms = r->interim_lead_ms;
+				return true;
+			}
+	}
+	return false;
+}
+
+const char *
+policy_rule_outcome_field(const policy_rule_t *r)
+{
+	return r != NULL && r->outcome_field != 0 ?
+	    r->desc->fields[r->outcome_field - 1].name : NULL;
 }
 
 /* ---- checking events --------------------------------------------- */

@@ -37,6 +37,7 @@
 #ifndef KP_POLICY_H
 #define KP_POLICY_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include <protobuf-c/protobuf-c.h>
@@ -85,6 +86,17 @@ int policy_rule_expects(const policy_rule_t *r, int recipient_role,
  */
 int policy_rule_lead(const policy_rule_t *r, int recipient_role,
     const ProtobufCMessage *ev, int *answer_type, uint64_t *lead_ms);
+
+/*
+ * Is the answer `ev` (a message of the rule's type) an interim one — a
+ * phase such as the JBT's "scheduled" — by interim.FIELD = VALUE?  Then
+ * the final answer is due within *lead_ms (interim_lead) after it.
+ */
+bool policy_rule_interim(const policy_rule_t *r, const ProtobufCMessage *ev,
+    uint64_t *lead_ms);
+/* The field named by `outcome` (the route's outcome), or NULL: then the
+ * first enum field present is the outcome. */
+const char *policy_rule_outcome_field(const policy_rule_t *r);
 
 /*
  * Check one event against the policy: a rule exists for event_type; the

@@ -1287,3 +1287,72 @@ Test(policy, lead_time_problems)
 	    "F:8: lead_bounds.rector: unknown role 'rector' (roles: "
 	    "leerplicht, halt, rvdk, om, jbt)");
 }
+
+/* ---- answers in phases (interim.FIELD, interim_lead, outcome) ------- */
+
+Test(policy, mas_interim_answers_and_outcome_field)
+{
+	policy_t *pol = s_mas();
+	const policy_rule_t *jbt = policy_rule(pol,
+	    KP__EVENT_TYPE__EVENT_TYPE_JBT_REQUEST);
+	const policy_rule_t *rvdk = policy_rule(pol,
+	    KP__EVENT_TYPE__EVENT_TYPE_RVDK_ADVICE);
+	ProtobufCMessage *m;
+	uint64_t lead = 0;
+
+	m = s_event("jbt_request", "{\"phase\": \"scheduled\", \"request_kind\": "
+	    "\"vtb\", \"filed_by\": \"leerplicht\"}");
+	cr_assert(policy_rule_interim(jbt, m, &lead));
+	cr_assert_eq(lead, 42ull * 24 * 3600 * 1000);
+	pbjson_free(m);
+	m = s_event("jbt_request", "{\"phase\": \"decided\", \"request_kind\": "
+	    "\"vtb\", \"filed_by\": \"leerplicht\"}");
+	cr_assert_not(policy_rule_interim(jbt, m, &lead));
+	pbjson_free(m);
+	cr_assert_str_eq(policy_rule_outcome_field(jbt), "decision");
+	m = s_event("rvdk_advice", "{\"advice_kind\": \"onderzoek_status\", "
+	    "\"investigation\": \"gestart\"}");
+	cr_assert(policy_rule_interim(rvdk, m, &lead));
+	cr_assert_eq(lead, 90ull * 24 * 3600 * 1000);
+	cr_assert_not(policy_rule_interim(jbt, m, NULL), "another type");
+	pbjson_free(m);
+	m = s_event("rvdk_advice", "{\"advice_kind\": \"route_consult\"}");
+	cr_assert_not(policy_rule_interim(rvdk, m, NULL), "no investigation");
+	pbjson_free(m);
+	cr_assert_null(policy_rule_outcome_field(rvdk));
+	cr_assert_not(policy_rule_interim(NULL, NULL, NULL));
+	cr_assert_not(policy_rule_interim(policy_rule(pol,
+	    KP__EVENT_TYPE__EVENT_TYPE_HALT_OUTCOME), NULL, NULL));
+	policy_destroy(&pol);
+}
+
+Test(policy, interim_problems)
+{
+	policy_t *pol;
+
+	pol = s_load_text(OK_POL("allowed = pv_subject\ninterim.pv_subject = "
+	    "ouder, beide\ninterim_lead = 10d\noutcome = pv_subject\n"),
+	    strlen(OK_POL("allowed = pv_subject\ninterim.pv_subject = ouder, "
+	    "beide\ninterim_lead = 10d\noutcome = pv_subject\n")));
+	policy_destroy(&pol);
+	s_bad1(OK_POL("allowed = pv_subject\ninterim.pv_subject = ouder\n"),
+	    "F:1: [referral]: interim.FIELD and interim_lead go together");
+	s_bad1(OK_POL("interim_lead = 10d\n"),
+	    "F:8: [referral]: interim.FIELD and interim_lead go together");
+	s_bad1(OK_POL("allowed = pv_subject\ninterim.pv_subject = grootouder\n"
+	    "interim_lead = 1d\n"),
+	    "F:9: interim.pv_subject: 'grootouder' is not a value of PvSubject");
+	s_bad1(OK_POL("allowed = age_years\ninterim.age_years = 12\n"
+	    "interim_lead = 1d\n"),
+	    "F:9: interim.age_years: field 'age_years' is not a single enum "
+	    "field");
+	s_bad1(OK_POL("interim.pv_subject = ouder\ninterim_lead = 1d\n"),
+	    "F:8: interim.pv_subject: field 'pv_subject' is neither required "
+	    "nor allowed");
+	s_bad1(OK_POL("outcome = age_years\n"),
+	    "F:8: outcome: field 'age_years' is not a single enum field");
+	s_bad1(OK_POL("outcome = pv_subject\n"),
+	    "F:8: outcome: field 'pv_subject' is neither required nor allowed");
+	s_bad1(OK_POL("outcome = nope\n"),
+	    "F:8: outcome: referral has no field 'nope'");
+}

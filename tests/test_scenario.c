@@ -81,7 +81,7 @@ Test(stats, percentile_is_nearest_rank)
 
 struct scen {
 	td_chain_t c;
-	td_org_t *lp, *halt, *rvdk, *om;
+	td_org_t *lp, *halt, *rvdk, *om, *jbt;
 	char clock[4200];
 };
 
@@ -111,6 +111,8 @@ s_start(struct scen *s)
 	s->halt = td_org(&s->c, OIN_HALT);
 	s->rvdk = td_org(&s->c, OIN_RVDK);
 	s->om = td_org(&s->c, OIN_OM);
+	s->jbt = td_org(&s->c, OIN_JBT);
+	td_start(s->jbt);
 	td_start(s->lp);
 	td_start(s->halt);
 	td_start(s->rvdk);
@@ -703,6 +705,140 @@ Test(scenario, in_reply_to_must_be_exchanged_with_the_same_partner)
 	    16);
 	cr_assert_eq(r->case_timeline->timeline[1]->route,
 	    KP__ROUTE__ROUTE_HALT);
+	kp__response__free_unpacked(r, NULL);
+	s_stop(&s);
+}
+
+#define JBT_PHASE(p, extra) "{\"phase\": \"" p "\", \"request_kind\": " \
+	"\"vtb\", \"filed_by\": \"leerplicht\"" extra "}"
+#define RVDK_STARTED "{\"advice_kind\": \"onderzoek_status\", " \
+	"\"investigation\": \"gestart\"}"
+#define RVDK_DONE "{\"advice_kind\": \"onderzoek_status\", " \
+	"\"investigation\": \"afgerond\", \"civil_measure\": \"ots\"}"
+#define RVDK_STRAF "{\"advice_kind\": \"strafadvies\", \"strafadvies\": " \
+	"[\"werkstraf\"]}"
+
+static const Kp__TimelineItem *
+s_item(const Kp__Response *r, const uint8_t id[16])
+{
+	size_t i;
+
+	for (i = 0; i < r->case_timeline->n_timeline; i++)
+		if (memcmp(r->case_timeline->timeline[i]->event_id.data, id,
+		    16) == 0)
+			return r->case_timeline->timeline[i];
+	cr_assert_fail("event not on the timeline");
+	return NULL;
+}
+
+/*
+ * Answers in phases (mas.ini: jbt_request phase scheduled and rvdk_advice
+ * investigation gestart are interim):
+ *   J-1: VTB to the JBT at T0 (due T0 + 28 d); "scheduled" at T0 + 10 d
+ *        (final now due 10 + 42 = T0 + 52 d); "decided" (rvdk_onderzoek)
+ *        at T0 + 40 d, within 52: answered, lead time 40 days;
+ *   K-1: referral to RvdK at T0 (due T0 + 42 d); "investigation gestart"
+ *        at T0 + 20 d (final due 20 + 90 = T0 + 110 d); the result at
+ *        T0 + 100 d, within 110; a follow-up strafadvies at T0 + 105 d.
+ */
+Test(scenario, answers_in_phases)
+{
+	struct scen s;
+	uint8_t vtb[16], sched[16], dec[16], k1[16], started[16], done[16];
+	uint8_t follow[16];
+	const Kp__TimelineItem *t;
+	const Kp__RouteReport *rr;
+	Kp__Response *r;
+
+	s_start(&s);
+	s_send_at(&s, T0, s.lp, OIN_JBT, "jbt_request", "J-1",
+	    JBT_PHASE("request", ""), NULL, vtb);
+	s_send_at(&s, T0, s.lp, OIN_RVDK, "referral", "K-1", RVDK_REFERRAL,
+	    NULL, k1);
+	s_send_at(&s, T0 + 10 * DAY, s.jbt, OIN_LEERPLICHT, "jbt_request",
+	    "JBT-1", JBT_PHASE("scheduled", ""), vtb, sched);
+	s_send_at(&s, T0 + 20 * DAY, s.rvdk, OIN_LEERPLICHT, "rvdk_advice",
+	    "RV-K1", RVDK_STARTED, k1, started);
+
+	/* day 5: before the phase, due T0 + 28 d, open */
+	r = s_case_at(s.lp, "J-1", T0 + 5 * DAY);
+	cr_assert_eq(r->case_timeline->expectations[0]->due_at_ms, T0 + 28 * DAY);
+	cr_assert_not(r->case_timeline->expectations[0]->has_interim_by);
+	kp__response__free_unpacked(r, NULL);
+	/* day 30: past the first due date (28) but the phase moved it to
+	 * 52: open, route "interim" with outcome "scheduled" */
+	r = s_case_at(s.lp, "J-1", T0 + 30 * DAY);
+	cr_assert_eq(r->case_timeline->expectations[0]->state,
+	    KP__EXPECTATION_STATE__EXPECTATION_STATE_OPEN);
+	cr_assert_eq(r->case_timeline->expectations[0]->due_at_ms, T0 + 52 * DAY);
+	cr_assert_eq(r->case_timeline->expectations[0]->interim_at_ms,
+	    T0 + 10 * DAY);
+	cr_assert_arr_eq(r->case_timeline->expectations[0]->interim_by.data,
+	    sched, 16);
+	cr_assert_str_eq(r->case_timeline->routes[0]->state, "interim");
+	cr_assert_str_eq(r->case_timeline->routes[0]->outcome, "scheduled");
+	t = s_item(r, sched);
+	cr_assert_str_eq(t->phase, "interim");
+	cr_assert_eq(t->route, KP__ROUTE__ROUTE_DWANG_CIVIEL);
+	kp__response__free_unpacked(r, NULL);
+	/* K-1 on day 50: past 42, but the investigation started: open */
+	r = s_case_at(s.lp, "K-1", T0 + 50 * DAY);
+	cr_assert_eq(r->case_timeline->expectations[0]->state,
+	    KP__EXPECTATION_STATE__EXPECTATION_STATE_OPEN);
+	cr_assert_eq(r->case_timeline->expectations[0]->due_at_ms,
+	    T0 + 110 * DAY);
+	cr_assert_str_eq(r->case_timeline->routes[0]->state, "interim");
+	kp__response__free_unpacked(r, NULL);
+
+	s_send_at(&s, T0 + 40 * DAY, s.jbt, OIN_LEERPLICHT, "jbt_request",
+	    "JBT-1", JBT_PHASE("decided", ", \"decision\": \"rvdk_onderzoek\""),
+	    vtb, dec);
+	s_send_at(&s, T0 + 100 * DAY, s.rvdk, OIN_LEERPLICHT, "rvdk_advice",
+	    "RV-K1", RVDK_DONE, k1, done);
+	s_send_at(&s, T0 + 105 * DAY, s.rvdk, OIN_LEERPLICHT, "rvdk_advice",
+	    "RV-K1", RVDK_STRAF, NULL, follow);
+
+	/* the decision is the route's outcome; the answer is final */
+	r = s_case_at(s.lp, "J-1", T0 + 60 * DAY);
+	cr_assert_eq(r->case_timeline->expectations[0]->state,
+	    KP__EXPECTATION_STATE__EXPECTATION_STATE_ANSWERED);
+	cr_assert_arr_eq(r->case_timeline->expectations[0]->answered_by.data,
+	    dec, 16);
+	cr_assert_str_eq(r->case_timeline->routes[0]->state, "outcome");
+	cr_assert_str_eq(r->case_timeline->routes[0]->outcome,
+	    "rvdk_onderzoek");
+	t = s_item(r, dec);
+	cr_assert_str_eq(t->phase, "final");
+	cr_assert_eq(t->route, KP__ROUTE__ROUTE_DWANG_CIVIEL);
+	kp__response__free_unpacked(r, NULL);
+	/* K-1: result within 110; the follow-up carries its route too */
+	r = s_case_at(s.lp, "K-1", T0 + 120 * DAY);
+	cr_assert_eq(r->case_timeline->n_timeline, 4);
+	cr_assert_eq(r->case_timeline->expectations[0]->state,
+	    KP__EXPECTATION_STATE__EXPECTATION_STATE_ANSWERED);
+	cr_assert_str_eq(s_item(r, started)->phase, "interim");
+	cr_assert_str_eq(s_item(r, done)->phase, "final");
+	t = s_item(r, follow);
+	cr_assert_null(t->phase, "a follow-up answers no expectation");
+	cr_assert_eq(t->route, KP__ROUTE__ROUTE_DWANG_CIVIEL);
+	kp__response__free_unpacked(r, NULL);
+
+	/* the report at day 120, civil route: JBT answered after 40 days
+	 * (within its 52), RvdK after 100 (within its 110) */
+	r = s_report(s.lp, T0 + 120 * DAY);
+	rr = s_route(r, KP__ROUTE__ROUTE_DWANG_CIVIEL);
+	cr_assert_eq(rr->referrals, 2);
+	cr_assert_eq(s_outcome_count(rr, "rvdk_onderzoek"), 1);
+	cr_assert_eq(s_outcome_count(rr, "onderzoek_status"), 1);
+	cr_assert_eq(rr->overdue_now, 0);
+	kp__response__free_unpacked(r, NULL);
+	/* and at day 30: both in a phase (JBT since day 10, RvdK since day
+	 * 20), neither overdue: JBT due 52, RvdK 110 */
+	r = s_report(s.lp, T0 + 30 * DAY);
+	rr = s_route(r, KP__ROUTE__ROUTE_DWANG_CIVIEL);
+	cr_assert_eq(s_outcome_count(rr, "interim: scheduled"), 1);
+	cr_assert_eq(s_outcome_count(rr, "interim: onderzoek_status"), 1);
+	cr_assert_eq(rr->overdue_now, 0, "phases moved both due dates");
 	kp__response__free_unpacked(r, NULL);
 	s_stop(&s);
 }
