@@ -63,7 +63,7 @@ enum {
 
 /* Keys with one value per field (index into s_field.line). */
 enum { S_F_REQUIRED, S_F_ALLOWED, S_F_RANGE, S_F_DATE, S_F_MAX, S_F_INTERIM,
-	S_NF };
+	S_F_ONLY_TO, S_NF };
 
 #define S_INTERIM_MAX 8          /* interim values per field */
 
@@ -71,6 +71,7 @@ enum { S_F_REQUIRED, S_F_ALLOWED, S_F_RANGE, S_F_DATE, S_F_MAX, S_F_INTERIM,
 struct s_field {
 	bool required, allowed, date, has_range, has_max;
 	unsigned never_to;        /* bit per role */
+	unsigned only_to;         /* bit per role; 0: any recipient */
 	uint64_t lo, hi;          /* range; two's complement if signed */
 	size_t max_items;
 	int interim[S_INTERIM_MAX];  /* enum values that make it interim */
@@ -670,6 +671,26 @@ s_set_expects(struct s_load *ld, policy_rule_t *r, const char *key,
 	r->expects[role].lead_ms = ms;
 }
 
+/* only_to.FIELD = ROLE, ...: the only recipient roles FIELD may go to. */
+static void
+s_set_only_to(struct s_load *ld, policy_rule_t *r, const char *key,
+    const char *sub, const char *v, int line)
+{
+	struct s_field *f = s_sub_field(ld, r, key, sub, S_F_ONLY_TO, line);
+	char item[S_ITEM_MAX];
+	unsigned bit;
+	int rc;
+
+	if (f == NULL)
+		return;
+	while ((rc = s_list_next(&v, item, sizeof(item))) != 0) {
+		if (rc < 0)
+			s_bad(ld, line, key, "empty or over-long list item");
+		else if ((bit = s_one_role(ld, key, item, line)) != 0)
+			f->only_to |= bit;
+	}
+}
+
 /* lead_field = FIELD: an unsigned integer field, the sender's own lead
  * time in days (checked against lead_bounds.ROLE). */
 static void
@@ -828,6 +849,7 @@ static const struct {
 	{ "expects.", s_set_expects },
 	{ "lead_bounds.", s_set_lead_bounds },
 	{ "interim.", s_set_interim },
+	{ "only_to.", s_set_only_to },
 };
 
 #define S_N(a) (sizeof(a) / sizeof((a)[0]))
@@ -981,11 +1003,20 @@ s_finish_field(struct s_load *ld, const policy_rule_t *r, size_t i)
 	static const struct { int slot; const char *prefix; } kinds[] = {
 		{ S_F_RANGE, "range" }, { S_F_DATE, "date" },
 		{ S_F_MAX, "max_items" }, { S_F_INTERIM, "interim" },
+		{ S_F_ONLY_TO, "only_to" },
 	};
 	const struct s_field *f = &r->fields[i];
 	const char *name = r->desc->fields[i].name;
 	size_t k;
 
+	if (f->only_to != 0 && f->required)
+		s_problem(ld, f->line[S_F_ONLY_TO], "only_to.%s: field '%s' is "
+		    "required, so %s could never be sent to the other "
+		    "recipients", name, name, r->name);
+	if (f->only_to != 0 && r->ok[S_K_RECIPIENTS] &&
+	    (f->only_to & ~r->recipients) != 0)
+		s_problem(ld, f->line[S_F_ONLY_TO], "only_to.%s: a role that "
+		    "is not a recipient of %s", name, r->name);
 	if (f->required || f->allowed)
 		return;
 	for (k = 0; k < S_N(kinds); k++)
@@ -1407,6 +1438,14 @@ s_check_field(const policy_rule_t *r, const ProtobufCMessage *msg,
 		return s_refuse(err, "%s: rule 'never to %s': "
 		    "field '%s' may not be sent to %s", r->name,
 		    kp_role_name(recipient), f->name, kp_role_name(recipient));
+	if (fr->only_to != 0 && !(fr->only_to & s_role_bit(recipient))) {
+		char only[128];
+
+		return s_refuse(err, "%s: rule 'only to': field '%s' may go "
+		    "only to %s, not to %s", r->name, f->name,
+		    s_roles_text(fr->only_to, only, sizeof(only)),
+		    kp_role_name(recipient));
+	}
 	if (rep)
 		n = *(const size_t *)((const char *)msg + f->quantifier_offset);
 	if (fr->has_max && n > fr->max_items)

@@ -23,6 +23,7 @@
  *   required = route, referral_kind, age_years   ; "at least"
  *   allowed = absence_hours, late_count          ; "at most", in addition
  *   never_to.leerplicht = indications   ; fields never sent to a role
+ *   only_to.consent_halt = halt         ; the only roles a field goes to
  *   range.age_years = 12..18            ; inclusive integer range
  *   date.completed_on = yes             ; YYYYMMDD that exists
  *   max_items.parallel_routes = 4       ; repeated field length cap
@@ -101,8 +102,8 @@ const char *policy_rule_outcome_field(const policy_rule_t *r);
 /*
  * Check one event against the policy: a rule exists for event_type; the
  * sender role and the recipient role are allowed; every required field is
- * present; every present field is required or allowed and not never_to the
- * recipient role; every enum value is in its enumeration (never 0);
+ * present; every present field is required or allowed, not never_to the
+ * recipient role and, with only_to, one of its roles; every enum value is in its enumeration (never 0);
  * ranges, dates and max_items hold.  On the first violation: -1 with
  * KP_ERR_POLICY and one line naming the event type, the rule and the
  * field, e.g.

@@ -431,7 +431,7 @@ static const struct {
 	const char *type;
 	int from, to[3];
 } s_pairs[] = {
-	{ "referral", LP, { HALT, RVDK, OM } },
+	{ "referral", LP, { HALT } },       /* Halt's: only_to.* fields */
 	{ "halt_outcome", HALT, { LP } },
 	{ "rvdk_advice", RVDK, { LP } },
 	{ "om_decision", OM, { LP } },
@@ -1186,6 +1186,30 @@ Test(policy, unreadable_and_writable_files)
 	s_rm(tmp);
 }
 
+/* The example referral without the Halt-only fields (mas.ini only_to.*),
+ * with member `name` set to JSON `value` (NULL: none), as an event. */
+static ProtobufCMessage *
+s_plain_referral(const char *name, const char *value)
+{
+	static const char *const halt_only[] = { "consent_halt",
+	    "prior_halt_leerplicht", "parallel_routes" };
+	json_t *j = s_example_json("referral");
+	ProtobufCMessage *m;
+	char *text;
+	size_t i;
+
+	for (i = 0; i < 3; i++)
+		json_object_del(j, halt_only[i]);
+	if (name != NULL)
+		cr_assert_eq(json_object_set_new(j, name, json_loads(value,
+		    JSON_DECODE_ANY, NULL)), 0);
+	text = json_dumps(j, 0);
+	m = s_event("referral", text);
+	free(text);
+	json_decref(j);
+	return m;
+}
+
 /* ---- the sender's own lead time (lead_field, lead_bounds) ---------- */
 
 static uint64_t
@@ -1206,7 +1230,7 @@ Test(policy, mas_referral_sets_its_own_lead_time_within_bounds)
 	ProtobufCMessage *m;
 
 	/* the example says 90: to Halt (28..120) that is the due date */
-	m = s_example_with("referral", "feedback_due_days", "60");
+	m = s_plain_referral("feedback_due_days", "60");
 	s_pass(pol, "referral", LP, HALT, m);
 	cr_assert_eq(s_lead_days(pol, HALT, m), 60, "the referral's 60 days");
 	s_pass(pol, "referral", LP, RVDK, m);
@@ -1230,11 +1254,13 @@ Test(policy, mas_referral_sets_its_own_lead_time_within_bounds)
 	s_refused_with(pol, "referral", LP, HALT, "feedback_due_days", "121",
 	    "referral: rule 'lead time': field 'feedback_due_days' is 121 "
 	    "days, outside 28..120 days for halt");
-	s_refused_with(pol, "referral", LP, OM, "feedback_due_days", "200",
-	    "referral: rule 'lead time': field 'feedback_due_days' is 200 "
-	    "days, outside 30..180 days for om");
+	m = s_plain_referral("feedback_due_days", "200");
+	s_refused(pol, "referral", LP, OM, m, "referral: rule 'lead time': "
+	    "field 'feedback_due_days' is 200 days, outside 30..180 days for "
+	    "om");
+	pbjson_free(m);
 	/* bounds are per recipient: 20 days is fine for RvdK (14..90) */
-	m = s_example_with("referral", "feedback_due_days", "20");
+	m = s_plain_referral("feedback_due_days", "20");
 	s_pass(pol, "referral", LP, RVDK, m);
 	cr_assert_eq(s_lead_days(pol, RVDK, m), 20);
 	pbjson_free(m);
@@ -1355,4 +1381,56 @@ Test(policy, interim_problems)
 	    "F:8: outcome: field 'pv_subject' is neither required nor allowed");
 	s_bad1(OK_POL("outcome = nope\n"),
 	    "F:8: outcome: referral has no field 'nope'");
+}
+
+/* ---- per recipient: only_to.FIELD ----------------------------------- */
+
+Test(policy, mas_halt_only_fields_go_only_to_halt)
+{
+	static const char *const halt_only[] = { "consent_halt",
+	    "prior_halt_leerplicht", "parallel_routes" };
+	static const char *const value[] = { "true", "false",
+	    "[\"vrijwillige_jeugdhulp\"]" };
+	policy_t *pol = s_mas();
+	ProtobufCMessage *m;
+	char want[256];
+	size_t i;
+
+	for (i = 0; i < 3; i++) {
+		m = s_plain_referral(halt_only[i], value[i]);
+		s_pass(pol, "referral", LP, HALT, m);
+		snprintf(want, sizeof(want), "referral: rule 'only to': field "
+		    "'%s' may go only to halt, not to rvdk", halt_only[i]);
+		s_refused(pol, "referral", LP, RVDK, m, want);
+		snprintf(want, sizeof(want), "referral: rule 'only to': field "
+		    "'%s' may go only to halt, not to om", halt_only[i]);
+		s_refused(pol, "referral", LP, OM, m, want);
+		pbjson_free(m);
+	}
+	/* the referral without them goes to RvdK and OM */
+	m = s_plain_referral(NULL, NULL);
+	s_pass(pol, "referral", LP, RVDK, m);
+	s_pass(pol, "referral", LP, OM, m);
+	pbjson_free(m);
+	policy_destroy(&pol);
+}
+
+Test(policy, only_to_problems)
+{
+	s_bad1(OK_POL("allowed = consent_halt\nonly_to.consent_halt = om\n"),
+	    "F:9: only_to.consent_halt: a role that is not a recipient of "
+	    "referral");
+	s_bad1(OK_POL("only_to.route = halt\n"),
+	    "F:8: only_to.route: field 'route' is required, so referral could "
+	    "never be sent to the other recipients");
+	s_bad1(OK_POL("only_to.consent_halt = halt\n"),
+	    "F:8: only_to.consent_halt: field 'consent_halt' is neither "
+	    "required nor allowed");
+	s_bad1(OK_POL("allowed = consent_halt\nonly_to.consent_halt = rector\n"),
+	    "F:9: only_to.consent_halt: unknown role 'rector' (roles: "
+	    "leerplicht, halt, rvdk, om, jbt)");
+	s_bad1(OK_POL("allowed = consent_halt\nonly_to.consent_halt = halt\n"
+	    "only_to.consent_halt = halt\n"),
+	    "F:10: duplicate key 'only_to.consent_halt' in [referral] (first "
+	    "set on line 9)");
 }

@@ -595,8 +595,9 @@ s_rogue_send(struct scen *s, const char *as, const td_org_t *to,
 	m.created_at_ms = created;
 	m.expires_at_ms = created + DAY;
 	randombytes_buf(m.case_ref, 32);
-	m.has_reply_to = true;
-	memcpy(m.in_reply_to, reply_to, 16);
+	m.has_reply_to = reply_to != NULL;
+	if (reply_to != NULL)
+		memcpy(m.in_reply_to, reply_to, 16);
 	cr_assert(envelope_seal(ch->dir, directory_find(ch->dir, to->oin), &m,
 	    payload, plen, &env, &elen, digest, &e) == 0, "%s", e.msg);
 
@@ -840,5 +841,44 @@ Test(scenario, answers_in_phases)
 	cr_assert_eq(s_outcome_count(rr, "interim: onderzoek_status"), 1);
 	cr_assert_eq(rr->overdue_now, 0, "phases moved both due dates");
 	kp__response__free_unpacked(r, NULL);
+	s_stop(&s);
+}
+
+/* Per recipient: the Halt-only fields go to Halt and nowhere else, on
+ * send and on receipt (mas.ini only_to.*). */
+Test(scenario, halt_only_fields_go_only_to_halt)
+{
+	struct scen s;
+	uint8_t id[16];
+	Kp__Response *in;
+
+	s_start(&s);
+	/* to Halt: consent_halt is what its decision needs */
+	s_send_at(&s, T0, s.lp, OIN_HALT, "referral", "F-1", HALT_REFERRAL,
+	    NULL, id);
+	/* to OM and RvdK: refused on send, nothing queued */
+	s_send_refused(s.lp, OIN_OM, KP__EVENT_TYPE__EVENT_TYPE_REFERRAL, "F-2",
+	    "{\"route\": \"dwang_strafrechtelijk\", \"referral_kind\": \"pv\", "
+	    "\"absence_kind\": \"wettelijk\", \"age_years\": 16, "
+	    "\"duty_kind\": \"leerplicht\", \"feedback_due_days\": 120, "
+	    "\"prior_halt_leerplicht\": true}", NULL, "rule 'only to': field "
+	    "'prior_halt_leerplicht' may go only to halt, not to om");
+	s_send_refused(s.lp, OIN_RVDK, KP__EVENT_TYPE__EVENT_TYPE_REFERRAL, "F-3",
+	    "{\"route\": \"dwang_civiel\", \"referral_kind\": \"rvdk_consult\", "
+	    "\"absence_kind\": \"wettelijk\", \"age_years\": 14, "
+	    "\"duty_kind\": \"leerplicht\", \"feedback_due_days\": 42, "
+	    "\"parallel_routes\": [\"halt\"]}", NULL, "rule 'only to': field "
+	    "'parallel_routes' may go only to halt, not to rvdk");
+	/* on receipt: OM refuses one sealed by hand */
+	cr_assert_eq(s_rogue_send(&s, OIN_LEERPLICHT, s.om, "referral",
+	    "{\"route\": \"dwang_strafrechtelijk\", \"referral_kind\": \"pv\", "
+	    "\"absence_kind\": \"wettelijk\", \"age_years\": 16, "
+	    "\"duty_kind\": \"leerplicht\", \"feedback_due_days\": 120, "
+	    "\"consent_halt\": true}", NULL, T0),
+	    KP__REASON__REASON_POLICY_VIOLATION);
+	in = td_inbox(s.om, true);
+	cr_assert_eq(in->inbox->n_items, 0);
+	kp__response__free_unpacked(in, NULL);
+	cr_assert(td_log_has(s.om, "rule 'only to'", 2000));
 	s_stop(&s);
 }
