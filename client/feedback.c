@@ -6,6 +6,8 @@
  *   cases        every case (or those with overdue answers, or one route)
  *                with its counts;
  *   remind REF   a reminder (the MAS rappel) to each overdue partner;
+ *   link ID REF  a received event filed under this organisation's own
+ *                case reference;
  *   report       per route: cases, outcomes, and per partner the lead
  *                times; as text, JSON, or one self-contained HTML file.
  *
@@ -558,6 +560,58 @@ cmd_remind(int argc, char **argv)
 		    json_string_value(id));
 	json_decref(tl);
 	json_decref(o);
+	return 0;
+}
+
+/* ---- link ---- */
+
+static const char s_link_help[] =
+"usage: ketenpost link EVENT_ID REF\n"
+"                      [--api ENDPOINT | --config FILE] [--timeout SECONDS]\n"
+"File received event EVENT_ID under this organisation's own case reference\n"
+"REF: it and every other event from the same partner about the same case\n"
+"then show in 'ketenpost case REF' and 'ketenpost subject REF', and\n"
+"events sent with case REF to that partner (answers) are about that case.\n"
+"A link never changes.  Prints \"linked EVENT_ID to REF (N events filed)\".\n";
+
+static const struct option s_link_opts[] = { CMD_API_OPTIONS };
+
+static const struct cmd_spec s_link_spec = {
+	"link", s_link_help, s_link_opts, s_fb_opt, 2, 2,
+	"expected a received event id and a local case reference"
+};
+
+int
+cmd_link(int argc, char **argv)
+{
+	Kp__LinkRequest q = KP__LINK_REQUEST__INIT;
+	Kp__Request req = KP__REQUEST__INIT;
+	Kp__Response *r;
+	struct fb_args a;
+	struct cmd_ctx x;
+	uint8_t id[16];
+	int rc;
+
+	memset(&a, 0, sizeof(a));
+	if ((rc = cmd_parse(&s_link_spec, argc, argv, &x, &a)) != 0)
+		return rc;
+	if (kp_uuid_parse(x.args[0], id) != 0)
+		return cli_usage_error(x.cmd, "'%s' is not an event id (a UUID "
+		    "like 0b0e4f4a-1c2d-4e5f-8a9b-0c1d2e3f4a5b)", x.args[0]);
+	if (*x.args[1] == '\0')
+		return cli_usage_error(x.cmd, "the case reference must not be "
+		    "empty");
+	q.has_event_id = 1;
+	q.event_id = (ProtobufCBinaryData){ 16, id };
+	q.case_ref = x.args[1];
+	req.op_case = KP__REQUEST__OP_LINK;
+	req.link = &q;
+	if ((rc = cmd_call(&x, &req, KP__RESPONSE__RESULT_LINK, false,
+	    &r)) != 0)
+		return rc;
+	printf("linked %s to %s (%u events filed)\n", x.args[0], x.args[1],
+	    r->link->filed);
+	kp__response__free_unpacked(r, NULL);
 	return 0;
 }
 

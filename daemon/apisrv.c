@@ -311,6 +311,7 @@ struct items {
 	Kp__InboxList ilist;
 	kpd_t *d;
 	size_t payload_bytes;         /* so far in this answer */
+	bool with_values;             /* subject: the values shared too */
 	void **items;         /* Kp__OutboxItem* or Kp__InboxItem* */
 	size_t n, cap;
 };
@@ -679,12 +680,17 @@ static int
 s_subject_item(void *arg, const subject_row_t *row)
 {
 	struct items *it = arg;
-	struct subject_block *b = s_items_push(it, sizeof(*b));
+	char *values = it->with_values ? cases_values_json(it->d, row) : NULL;
+	size_t vlen = values != NULL ? strlen(values) + 1 : 0;
+	/* the values' text lives right after the block, in one allocation */
+	struct subject_block *b = s_items_push(it, sizeof(*b) + vlen);
 	const peer_t *p = directory_find(it->d->chain->dir, row->partner_oin);
 	Kp__SubjectItem *o;
 
-	if (b == NULL)
+	if (b == NULL) {
+		free(values);
 		return 1;
+	}
 	snprintf(b->partner_name, sizeof(b->partner_name), "%s", p != NULL ?
 	    partner_name(peer_partner(p)) : "(no longer a partner)");
 	o = &b->item;
@@ -707,6 +713,10 @@ s_subject_item(void *arg, const subject_row_t *row)
 	o->at_ms = row->at_ms;
 	o->retention_until_ms = row->retention_until_ms;
 	o->payload_destroyed = row->destroyed;
+	if (values != NULL) {
+		o->values_json = memcpy(b + 1, values, vlen);
+		free(values);
+	}
 	if (row->sent) {
 		o->has_state = o->has_reason = 1;
 		o->state = (Kp__DeliveryState)row->state;
@@ -727,6 +737,7 @@ s_subject(kpd_t *d, struct api_req *r)
 		    "case reference");
 	if ((it = s_items_new(d, r)) == NULL)
 		return -1;
+	it->with_values = q->has_with_values && q->with_values;
 	if (store_subject(d->store, q->case_ref, s_subject_item, it, &e) != 0)
 		return s_fail(r, e.code, "%s", e.msg);
 	kp__subject_response__init(&r->subject);
@@ -794,6 +805,17 @@ s_report(kpd_t *d, struct api_req *r)
 	    &e) != 0)
 		return s_fail(r, e.code, "%s", e.msg);
 	r->resp.result_case = KP__RESPONSE__RESULT_REPORT;
+	return 0;
+}
+
+static int
+s_link(kpd_t *d, struct api_req *r)
+{
+	kp_err_t e;
+
+	if (feedback_link(d, &r->arena, r->req->link, &r->resp.link, &e) != 0)
+		return s_fail(r, e.code, "%s", e.msg);
+	r->resp.result_case = KP__RESPONSE__RESULT_LINK;
 	return 0;
 }
 
@@ -1003,6 +1025,7 @@ s_dispatch(kpd_t *d, struct api_req *r, uint64_t now)
 	case KP__REQUEST__OP_CASES: (void)s_cases(d, r); break;
 	case KP__REQUEST__OP_REPORT: (void)s_report(d, r); break;
 	case KP__REQUEST__OP_REMIND: (void)s_remind(d, r, now); break;
+	case KP__REQUEST__OP_LINK: (void)s_link(d, r); break;
 	default: s_fail(r, KP_ERR_INVALID_ARG, "unknown request"); break;
 	}
 }
@@ -1030,6 +1053,7 @@ s_finish(kpd_t *d, struct api_req *batch, size_t n)
 			if (batch[i].code == NULL && batch[i].req != NULL &&
 			    (batch[i].req->op_case == KP__REQUEST__OP_SEND ||
 			    batch[i].req->op_case == KP__REQUEST__OP_ACK ||
+			    batch[i].req->op_case == KP__REQUEST__OP_LINK ||
 			    batch[i].req->op_case == KP__REQUEST__OP_REMIND))
 				s_fail(&batch[i], KP_ERR_IO, "not stored: %s",
 				    e.msg);

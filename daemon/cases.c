@@ -7,13 +7,18 @@
  * Owns no state of its own: expectations live in the store, written in the
  * same transaction as the event that opens or closes them.
  */
+#include <stdlib.h>
 #include <string.h>
+
+#include <jansson.h>
+#include <sodium.h>
 
 #include "daemon.h"
 #include "events.h"
 #include "events.pb-c.h"
 #include "log.h"
 #include "pbjson.h"
+#include "pseudonym.h"
 
 int
 cases_route_of(int type, const ProtobufCMessage *ev)
@@ -312,4 +317,78 @@ cases_summary(int type, const uint8_t *payload, size_t len, char *out,
 		break;
 	}
 	protobuf_c_message_free_unpacked(ev, NULL);
+}
+
+/* ---- the receiving organisation's own case reference ---- */
+
+int
+feedback_link(kpd_t *d, arena_t *a, const Kp__LinkRequest *q,
+    Kp__LinkResponse **out, kp_err_t *err)
+{
+	Kp__LinkResponse *r;
+	inbox_row_t row;
+	bool found = false;
+	uint32_t n = 0;
+	char id[37];
+
+	if (!q->has_event_id || q->event_id.len != 16)
+		return kp_fail(err, KP_ERR_INVALID_ARG, "link needs the event "
+		    "id of a received event (16 bytes)");
+	if (q->case_ref == NULL || !pseudonym_ref_valid(q->case_ref))
+		return kp_fail(err, KP_ERR_INVALID_ARG, "link needs a local "
+		    "case reference of 1-64 printable characters without "
+		    "spaces");
+	if (store_inbox_find(d->store, q->event_id.data, &row, NULL, NULL,
+	    &found, err) != 0)
+		return -1;
+	if (!found)
+		return kp_fail(err, KP_ERR_INVALID_ARG, "event %s was not "
+		    "received here (see 'ketenpost inbox --all')",
+		    kpd_id(q->event_id.data, id));
+	if (row.case_local[0] != '\0' && strcmp(row.case_local, q->case_ref))
+		return kp_fail(err, KP_ERR_INVALID_ARG, "event %s is already "
+		    "filed under another local case; a link never changes",
+		    kpd_id(q->event_id.data, id));
+	if (store_link_put(d->store, row.from_oin, q->case_ref, row.case_ref,
+	    err) != 0 || store_link_file(d->store, row.from_oin, row.case_ref,
+	    q->case_ref, &n, err) != 0)
+		return -1;
+	if ((r = arena_alloc(a, sizeof(*r))) == NULL)
+		return kp_fail(err, KP_ERR_NOMEM, "out of memory");
+	kp__link_response__init(r);
+	r->has_event_id = r->has_filed = 1;
+	r->event_id = q->event_id;
+	r->case_ref = q->case_ref;
+	r->partner_oin = arena_strdup(a, row.from_oin);
+	r->filed = n;
+	log_info("event %s from %s linked to a local case (%u events filed)",
+	    kpd_id(q->event_id.data, id), row.from_oin, n);
+	*out = r;
+	return 0;
+}
+
+char *
+cases_values_json(kpd_t *d, const subject_row_t *row)
+{
+	ProtobufCMessage *ev = NULL;
+	uint8_t *plain = NULL;
+	size_t plen = 0;
+	json_t *j = NULL;
+	char *text = NULL;
+	kp_err_t e;
+
+	/* a sent event's payload is not kept once delivered (the partner
+	 * holds it); a received one until its retention ends */
+	if (row->sent || row->destroyed ||
+	    atrest_inbox_payload(d, row->event_id, &plain, &plen) != 0)
+		return NULL;
+	if (events_unpack(row->event_type, plain, plen, &ev, &e) == 0 &&
+	    (j = pbjson_to_json(ev)) != NULL)
+		text = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
+	json_decref(j);
+	if (ev != NULL)
+		protobuf_c_message_free_unpacked(ev, NULL);
+	sodium_memzero(plain, plen);
+	free(plain);
+	return text;
 }

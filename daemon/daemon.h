@@ -187,6 +187,13 @@ int cases_check_reply(kpd_t *d, const char *to_oin, const uint8_t id[16],
     kp_err_t *err) __attribute__((warn_unused_result));
 bool cases_reply_known(kpd_t *d, const envelope_meta_t *m, char *detail,
     size_t len);
+/* link: file a received event (and every other from that partner on the
+ * same pseudonym) under a local case reference of this organisation. */
+int feedback_link(kpd_t *d, arena_t *a, const Kp__LinkRequest *q,
+    Kp__LinkResponse **out, kp_err_t *err);
+/* The values of a received event still kept, as a JSON object (malloc'd),
+ * or NULL (sent, destroyed, unreadable): for subject access. */
+char *cases_values_json(kpd_t *d, const subject_row_t *row);
 /* A received event on no linked case is filed under the case of the event
  * it replies to (row->case_local), if it names one. */
 void cases_file_reply(kpd_t *d, inbox_row_t *row);

@@ -30,7 +30,8 @@
  *     receipt that arrives just after expiry proves delivery, and the log
  *     must say so.
  *  6. An inbox row is written once by store_inbox_insert; the only later
- *     change is acked false -> true in store_inbox_ack.  event_id is UNIQUE:
+ *     changes are acked false -> true in store_inbox_ack, and case_local
+ *     "" -> the local reference of a link made later (store_link_file).  event_id is UNIQUE:
  *     the table doubles as the seen-event set.
  *  7. A link never changes once written; per partner, local <-> case_ref is
  *     one-to-one (two UNIQUE constraints; store_link_put).
@@ -91,7 +92,7 @@ enum {
 	ST_WITNESS_PUT, ST_WITNESS_LAST, ST_META_PUT,
 	ST_EXP_PUT, ST_EXP_BY_REPLY, ST_EXP_BY_REF, ST_EXP_CLOSE,
 	ST_EXP_OVERDUE, ST_EXP_BY_CASE, ST_EXP_ALL, ST_EXP_REMINDED, ST_CASES,
-	ST_EXP_INTERIM,
+	ST_EXP_INTERIM, ST_LINK_FILE,
 	ST_COUNT
 };
 
@@ -234,6 +235,8 @@ static const char *const s_sql[ST_COUNT] = {
 	    "interim_ms = ?3, first_due_ms = CASE WHEN interim_by IS NULL "
 	    "THEN due_ms ELSE first_due_ms END, due_ms = ?4, "
 	    "overdue_reported = 0 WHERE event_id = ?1 AND answered_by IS NULL",
+	[ST_LINK_FILE] = "UPDATE inbox SET case_local = ?3 WHERE from_oin = ?1 "
+	    "AND case_ref = ?2 AND case_local = ''",
 };
 
 /*
@@ -1978,6 +1981,26 @@ store_cases(store_t *s, uint64_t at, int (*cb)(void *, const char *,
 	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
 		return s_fail(s, err, "cases");
 	return 0;
+}
+
+int
+store_link_file(store_t *s, const char *partner_oin,
+    const uint8_t case_ref[32], const char *local, uint32_t *n,
+    kp_err_t *err)
+{
+	sqlite3_stmt *st = s->st[ST_LINK_FILE];
+	int ret = 0;
+
+	*n = 0;
+	if (s_bind_text(st, 1, partner_oin, 21) ||
+	    sqlite3_bind_blob(st, 2, case_ref, 32, SQLITE_STATIC) ||
+	    s_bind_text(st, 3, local, strlen(local) + 1) ||
+	    sqlite3_step(st) != SQLITE_DONE)
+		ret = s_fail(s, err, "link file");
+	else
+		*n = (uint32_t)sqlite3_changes(s->db);
+	s_done(st);
+	return ret;
 }
 
 /* ---- savepoints: one request inside a batch ---- */

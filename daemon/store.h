@@ -365,6 +365,11 @@ int store_link_by_local(store_t *s, const char *partner_oin, const char *local,
 int store_link_by_ref(store_t *s, const char *partner_oin,
     const uint8_t case_ref[32], char local[65], bool *found, kp_err_t *err)
     __attribute__((warn_unused_result));
+/* File every received event from partner_oin on case_ref that is on no
+ * case yet under `local` (after store_link_put).  OUT: *n filed. */
+int store_link_file(store_t *s, const char *partner_oin,
+    const uint8_t case_ref[32], const char *local, uint32_t *n,
+    kp_err_t *err) __attribute__((warn_unused_result));
 /* Insert or keep (an existing identical link is not an error; a conflicting
  * one is KP_ERR_INVALID_ARG). */
 int store_link_put(store_t *s, const char *partner_oin, const char *local,

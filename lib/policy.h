@@ -103,7 +103,8 @@ const char *policy_rule_outcome_field(const policy_rule_t *r);
  * Check one event against the policy: a rule exists for event_type; the
  * sender role and the recipient role are allowed; every required field is
  * present; every present field is required or allowed, not never_to the
- * recipient role and, with only_to, one of its roles; every enum value is in its enumeration (never 0);
+ * recipient role and, with only_to, one of its roles; every enum value is
+ * in its enumeration (never 0);
  * ranges, dates and max_items hold.  On the first violation: -1 with
  * KP_ERR_POLICY and one line naming the event type, the rule and the
  * field, e.g.

@@ -882,3 +882,117 @@ Test(scenario, halt_only_fields_go_only_to_halt)
 	cr_assert(td_log_has(s.om, "rule 'only to'", 2000));
 	s_stop(&s);
 }
+
+static Kp__Response *
+s_link(const td_org_t *o, const uint8_t id[16], const char *ref, bool ok)
+{
+	Kp__Request req = KP__REQUEST__INIT;
+	Kp__LinkRequest q = KP__LINK_REQUEST__INIT;
+	Kp__Response *r = NULL;
+
+	q.has_event_id = 1;
+	q.event_id = (ProtobufCBinaryData){ 16, (uint8_t *)id };
+	q.case_ref = (char *)ref;
+	req.op_case = KP__REQUEST__OP_LINK;
+	req.link = &q;
+	cr_assert_eq(td_call(o, &req, &r, 5000), 0, "no answer");
+	cr_assert_eq(r->ok, ok, "%s", r->error ? r->error : "accepted");
+	return r;
+}
+
+/*
+ * The receiving organisation files a received referral under its own
+ * case reference; its case and subject access then show it, later events
+ * on the same case land there, and an answer sent on its own reference
+ * reaches the referrer's case.
+ */
+Test(scenario, receiver_links_a_referral_to_its_own_case)
+{
+	struct scen s;
+	uint8_t ref1[16], ref2[16], ans[16], none[16];
+	char out[16384], uuid[37];
+	Kp__Request req = KP__REQUEST__INIT;
+	Kp__SubjectRequest sq = KP__SUBJECT_REQUEST__INIT;
+	Kp__Response *r;
+
+	s_start(&s);
+	s_send_at(&s, T0, s.lp, OIN_HALT, "referral", "L-1", HALT_REFERRAL,
+	    NULL, ref1);
+	/* before linking, Halt's case HALT-7 has nothing */
+	r = s_case_at(s.halt, "HALT-7", 0);
+	cr_assert_eq(r->case_timeline->n_timeline, 0);
+	kp__response__free_unpacked(r, NULL);
+	/* link it, by the command */
+	kp_uuid_format(ref1, uuid);
+	cr_assert_eq(test_sh_output(out, sizeof(out), "%s/ketenpost link %s "
+	    "HALT-7 --config %s", test_bin(), uuid, s.halt->conf), 0, "%s",
+	    out);
+	cr_assert(strstr(out, "linked ") != NULL && strstr(out, "HALT-7 (1 "
+	    "events filed)") != NULL, "%s", out);
+	/* the same again is fine; another reference, or an unknown event,
+	 * is refused */
+	kp__response__free_unpacked(s_link(s.halt, ref1, "HALT-7", true), NULL);
+	r = s_link(s.halt, ref1, "HALT-8", false);
+	cr_assert(strstr(r->error, "already filed under another local case")
+	    != NULL, "%s", r->error);
+	kp__response__free_unpacked(r, NULL);
+	randombytes_buf(none, 16);
+	r = s_link(s.halt, none, "HALT-9", false);
+	cr_assert(strstr(r->error, "was not received here") != NULL, "%s",
+	    r->error);
+	kp__response__free_unpacked(r, NULL);
+	/* a second event on the same case lands on HALT-7 by itself */
+	s_send_at(&s, T0 + DAY, s.lp, OIN_HALT, "referral", "L-1",
+	    HALT_REFERRAL, NULL, ref2);
+	r = s_case_at(s.halt, "HALT-7", T0 + 2 * DAY);
+	cr_assert_eq(r->case_timeline->n_timeline, 2);
+	cr_assert_str_eq(r->case_timeline->timeline[0]->direction, "received");
+	cr_assert_str_eq(r->case_timeline->timeline[0]->summary, "route: halt");
+	kp__response__free_unpacked(r, NULL);
+	/* subject access at Halt: the referral with its values */
+	sq.case_ref = "HALT-7";
+	sq.has_with_values = sq.with_values = 1;
+	req.op_case = KP__REQUEST__OP_SUBJECT;
+	req.subject = &sq;
+	r = s_call_ok(s.halt, &req);
+	cr_assert_eq(r->subject->n_items, 2);
+	cr_assert_not_null(r->subject->items[0]->values_json);
+	cr_assert(strstr(r->subject->items[0]->values_json,
+	    "\"consent_halt\":true") != NULL, "%s",
+	    r->subject->items[0]->values_json);
+	cr_assert(strstr(r->subject->items[0]->values_json,
+	    "\"absence_hours\":32") != NULL, "%s",
+	    r->subject->items[0]->values_json);
+	kp__response__free_unpacked(r, NULL);
+	sq.with_values = 0;
+	r = s_call_ok(s.halt, &req);
+	cr_assert_null(r->subject->items[0]->values_json, "names only");
+	kp__response__free_unpacked(r, NULL);
+	cr_assert_eq(test_sh_output(out, sizeof(out), "%s/ketenpost subject "
+	    "HALT-7 --values --config %s", test_bin(), s.halt->conf), 0, "%s",
+	    out);
+	cr_assert(strstr(out, "values: {") != NULL, "%s", out);
+	/* Halt answers on its own reference, without in_reply_to: it is
+	 * Leerplicht's case L-1 (oldest open expectation: the first) */
+	s_send_at(&s, T0 + 10 * DAY, s.halt, OIN_LEERPLICHT, "halt_outcome",
+	    "HALT-7", HALT_POSITIVE, NULL, ans);
+	r = s_case_at(s.lp, "L-1", T0 + 11 * DAY);
+	cr_assert_eq(r->case_timeline->n_timeline, 3);
+	cr_assert_eq(r->case_timeline->expectations[0]->state,
+	    KP__EXPECTATION_STATE__EXPECTATION_STATE_ANSWERED);
+	cr_assert_arr_eq(r->case_timeline->expectations[0]->answered_by.data,
+	    ans, 16);
+	kp__response__free_unpacked(r, NULL);
+	r = s_case_at(s.halt, "HALT-7", T0 + 11 * DAY);
+	cr_assert_eq(r->case_timeline->n_timeline, 3, "its own answer too");
+	kp__response__free_unpacked(r, NULL);
+	/* case --json carries in_reply_to (ketenpost(1)) */
+	s_send_at(&s, T0 + 12 * DAY, s.halt, OIN_LEERPLICHT, "halt_outcome",
+	    "HALT-7", HALT_POSITIVE, ref2, ans);
+	cr_assert_eq(test_sh_output(out, sizeof(out), "%s/ketenpost case L-1 "
+	    "--json --config %s", test_bin(), s.lp->conf), 0, "%s", out);
+	kp_uuid_format(ref2, uuid);
+	cr_assert(strstr(out, "\"in_reply_to\"") != NULL, "%s", out);
+	cr_assert(strstr(out, uuid) != NULL, "%s", out);
+	s_stop(&s);
+}
