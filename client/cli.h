@@ -45,6 +45,7 @@ int cmd_case(int argc, char **argv);
 int cmd_cases(int argc, char **argv);
 int cmd_remind(int argc, char **argv);
 int cmd_link(int argc, char **argv);
+int cmd_outcome(int argc, char **argv);
 int cmd_report(int argc, char **argv);
 /* audit.c: the auditor's offline tools (docs/AUDIT.md). */
 int cmd_audit(int argc, char **argv);

@@ -8,6 +8,7 @@
  *   remind REF   a reminder (the MAS rappel) to each overdue partner;
  *   link ID REF  a received event filed under this organisation's own
  *                case reference;
+ *   outcome REF  the officer's record of the absence after the route;
  *   report       per route: cases, outcomes, and per partner the lead
  *                times; as text, JSON, or one self-contained HTML file.
  *
@@ -44,6 +45,7 @@
 
 struct fb_args {
 	bool json, overdue;
+	int absence;                   /* outcome --absence; 0: not given */
 	const char *html;              /* report --html FILE */
 	int route;                     /* cases --route; 0: every route */
 	bool has_at, has_from, has_to;
@@ -79,6 +81,12 @@ s_fb_opt(void *args, int c, const char *arg, const char *cmd)
 		    &a->route) != 0)
 			return cli_usage_error(cmd, "--route '%s' is not a "
 			    "route (%s)", arg, S_ROUTES);
+		return 0;
+	case 'b':
+		if (pbjson_enum_value(&kp__absence_after__descriptor, arg,
+		    &a->absence) != 0)
+			return cli_usage_error(cmd, "--absence '%s' is not "
+			    "stopped, reduced or continued", arg);
 		return 0;
 	case 't': return s_time_opt(cmd, "--at", arg, &a->has_at, &a->at);
 	case 'f': return s_time_opt(cmd, "--from", arg, &a->has_from,
@@ -615,6 +623,54 @@ cmd_link(int argc, char **argv)
 	return 0;
 }
 
+/* ---- outcome ---- */
+
+static const char s_outcome_help[] =
+"usage: ketenpost outcome REF --absence stopped|reduced|continued\n"
+"                         [--api ENDPOINT | --config FILE] [--timeout SECONDS]\n"
+"Record for local case REF whether the absence stopped, was reduced or\n"
+"continued after its route: the one outcome the MAS is for.  The record is\n"
+"this organisation's own: it is never sent to anyone.  A later record\n"
+"replaces the earlier one.  'ketenpost report' counts them per route.\n";
+
+static const struct option s_outcome_opts[] = {
+	{ "absence", 1, NULL, 'b' }, CMD_API_OPTIONS };
+
+static const struct cmd_spec s_outcome_spec = {
+	"outcome", s_outcome_help, s_outcome_opts, s_fb_opt, 1, 1,
+	"expected one local case reference"
+};
+
+int
+cmd_outcome(int argc, char **argv)
+{
+	Kp__OutcomeRequest q = KP__OUTCOME_REQUEST__INIT;
+	Kp__Request req = KP__REQUEST__INIT;
+	Kp__Response *r;
+	struct fb_args a;
+	struct cmd_ctx x;
+	int rc;
+
+	if ((rc = s_parse_ref(&s_outcome_spec, argc, argv, &x, &a)) != 0)
+		return rc;
+	if (a.absence == 0)
+		return cli_usage_error(x.cmd, "--absence stopped, reduced or "
+		    "continued is required");
+	q.case_ref = x.args[0];
+	q.has_absence = 1;
+	q.absence = (Kp__AbsenceAfter)a.absence;
+	req.op_case = KP__REQUEST__OP_OUTCOME;
+	req.outcome = &q;
+	if ((rc = cmd_call(&x, &req, KP__RESPONSE__RESULT_OUTCOME, false,
+	    &r)) != 0)
+		return rc;
+	printf("case %s: absence after the route %s (recorded, not shared)\n",
+	    x.args[0], protobuf_c_enum_descriptor_get_value(
+	    &kp__absence_after__descriptor, (int)r->outcome->absence)->name);
+	kp__response__free_unpacked(r, NULL);
+	return 0;
+}
+
 /* ---- report: the numbers ---- */
 
 static const char s_report_help[] =
@@ -751,6 +807,11 @@ s_report_print(const json_t *o)
 			    "count"), total, pct, sizeof(pct)));
 		if (total == 0)
 			printf("    (none)\n");
+		printf("  Absence after the route (officer's record, per case)\n");
+		json_array_foreach(json_object_get(r, "absence_after"), j, it)
+			printf("    %-32s  %6" PRIu64 "  %6s\n", cmd_str(it,
+			    "outcome"), s_u(it, "count"), s_pct(s_u(it,
+			    "count"), s_u(r, "cases"), pct, sizeof(pct)));
 		printf("  Partners (lead times in days; within lead time: of "
 		    "the answers due)\n");
 		if (json_array_size(json_object_get(r, "partners")) == 0) {
@@ -1087,6 +1148,8 @@ static void
 s_html_tables(FILE *f, const json_t *r)
 {
 	static const char *const oh[] = { "Outcome", "Referrals", "Share" };
+	static const char *const ah[] = { "Absence after the route", "Cases",
+	    "Share" };
 	static const char *const ph[] = { "Partner", "Expected", "Answered",
 	    "Within lead time", "Median (days)", "90th percentile (days)",
 	    "Overdue now" };
@@ -1104,6 +1167,18 @@ s_html_tables(FILE *f, const json_t *r)
 		s_cell_u(f, s_u(it, "count"));
 		s_cell(f, "td", true, s_pct(s_u(it, "count"), total, pct,
 		    sizeof(pct)));
+		fputs("</tr>\n", f);
+	}
+	fputs("</tbody>\n</table>\n<table class=\"absence\">\n<caption>"
+	    "Absence after the route (officer's record, per case)</caption>\n",
+	    f);
+	s_head_row(f, ah, 3);
+	json_array_foreach(json_object_get(r, "absence_after"), i, it) {
+		fputs("<tr>", f);
+		s_cell(f, "td", false, cmd_str(it, "outcome"));
+		s_cell_u(f, s_u(it, "count"));
+		s_cell(f, "td", true, s_pct(s_u(it, "count"), s_u(r, "cases"),
+		    pct, sizeof(pct)));
 		fputs("</tr>\n", f);
 	}
 	fputs("</tbody>\n</table>\n<table class=\"partners\">\n<caption>"

@@ -819,6 +819,18 @@ s_link(kpd_t *d, struct api_req *r)
 	return 0;
 }
 
+static int
+s_outcome(kpd_t *d, struct api_req *r)
+{
+	kp_err_t e;
+
+	if (feedback_outcome(d, &r->arena, r->req->outcome, &r->resp.outcome,
+	    &e) != 0)
+		return s_fail(r, e.code, "%s", e.msg);
+	r->resp.result_case = KP__RESPONSE__RESULT_OUTCOME;
+	return 0;
+}
+
 struct remind_walk {
 	kpd_t *d;
 	struct api_req *r;
@@ -1026,6 +1038,7 @@ s_dispatch(kpd_t *d, struct api_req *r, uint64_t now)
 	case KP__REQUEST__OP_REPORT: (void)s_report(d, r); break;
 	case KP__REQUEST__OP_REMIND: (void)s_remind(d, r, now); break;
 	case KP__REQUEST__OP_LINK: (void)s_link(d, r); break;
+	case KP__REQUEST__OP_OUTCOME: (void)s_outcome(d, r); break;
 	default: s_fail(r, KP_ERR_INVALID_ARG, "unknown request"); break;
 	}
 }
@@ -1054,6 +1067,7 @@ s_finish(kpd_t *d, struct api_req *batch, size_t n)
 			    (batch[i].req->op_case == KP__REQUEST__OP_SEND ||
 			    batch[i].req->op_case == KP__REQUEST__OP_ACK ||
 			    batch[i].req->op_case == KP__REQUEST__OP_LINK ||
+			    batch[i].req->op_case == KP__REQUEST__OP_OUTCOME ||
 			    batch[i].req->op_case == KP__REQUEST__OP_REMIND))
 				s_fail(&batch[i], KP_ERR_IO, "not stored: %s",
 				    e.msg);

@@ -392,3 +392,57 @@ cases_values_json(kpd_t *d, const subject_row_t *row)
 	free(plain);
 	return text;
 }
+
+/* ---- the officer's record of the absence after the route ---- */
+
+struct has_route {
+	bool any;
+};
+
+static int
+s_has_route(void *arg, const expect_row_t *x)
+{
+	struct has_route *h = arg;
+
+	h->any |= x->route != 0;
+	return h->any;
+}
+
+int
+feedback_outcome(kpd_t *d, arena_t *a, const Kp__OutcomeRequest *q,
+    Kp__OutcomeResponse **out, kp_err_t *err)
+{
+	struct has_route h = { false };
+	Kp__OutcomeResponse *r;
+	uint64_t now = kp_now_ms();
+
+	if (q->case_ref == NULL || !pseudonym_ref_valid(q->case_ref))
+		return kp_fail(err, KP_ERR_INVALID_ARG, "outcome needs a local "
+		    "case reference");
+	if (!q->has_absence || q->absence < KP__ABSENCE_AFTER__ABSENCE_AFTER_STOPPED ||
+	    q->absence > KP__ABSENCE_AFTER__ABSENCE_AFTER_CONTINUED)
+		return kp_fail(err, KP_ERR_INVALID_ARG, "outcome needs the "
+		    "absence after the route: stopped, reduced or continued");
+	if (store_expect_list(d->store, q->case_ref, s_has_route, &h, err) != 0)
+		return -1;
+	if (!h.any)
+		return kp_fail(err, KP_ERR_INVALID_ARG, "case %s is on no "
+		    "route (no referral sent): nothing to record an outcome "
+		    "for", q->case_ref);
+	if (store_absence_put(d->store, q->case_ref, q->absence, now,
+	    err) != 0)
+		return -1;
+	if ((r = arena_alloc(a, sizeof(*r))) == NULL)
+		return kp_fail(err, KP_ERR_NOMEM, "out of memory");
+	kp__outcome_response__init(r);
+	r->case_ref = q->case_ref;
+	r->has_absence = r->has_recorded_at_ms = 1;
+	r->absence = q->absence;
+	r->recorded_at_ms = now;
+	/* the case reference is not logged; the record never leaves here */
+	log_info("absence after the route recorded for a case: %s",
+	    protobuf_c_enum_descriptor_get_value(&kp__absence_after__descriptor,
+	    q->absence)->name);
+	*out = r;
+	return 0;
+}

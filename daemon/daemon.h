@@ -191,6 +191,9 @@ bool cases_reply_known(kpd_t *d, const envelope_meta_t *m, char *detail,
  * same pseudonym) under a local case reference of this organisation. */
 int feedback_link(kpd_t *d, arena_t *a, const Kp__LinkRequest *q,
     Kp__LinkResponse **out, kp_err_t *err);
+/* outcome: the officer's record of the absence after the route (local). */
+int feedback_outcome(kpd_t *d, arena_t *a, const Kp__OutcomeRequest *q,
+    Kp__OutcomeResponse **out, kp_err_t *err);
 /* The values of a received event still kept, as a JSON object (malloc'd),
  * or NULL (sent, destroyed, unreadable): for subject access. */
 char *cases_values_json(kpd_t *d, const subject_row_t *row);

@@ -708,6 +708,40 @@ s_partner(kpd_t *d, arena_t *a, const struct report_walk *w, int route,
 	return p;
 }
 
+/* The officer's record of the absence after the route, per case of the
+ * route, as of at: stopped, reduced, continued or not recorded. */
+static int
+s_absence_after(kpd_t *d, arena_t *a, Kp__RouteReport *r,
+    const struct ptrs *cases, uint64_t at)
+{
+	static const char *const names[] = { "not recorded", "stopped",
+	    "reduced", "continued" };
+	struct ptrs counts = { 0 };
+	Kp__OutcomeCount *o;
+	uint64_t when = 0;
+	bool found;
+	kp_err_t e;
+	size_t i;
+	int v;
+
+	for (i = 0; i < 4; i++)          /* every label, also at 0 */
+		if (s_outcome_slot(a, &counts, names[i]) == NULL)
+			return -1;
+	for (i = 0; i < cases->n; i++) {
+		v = 0;
+		if (store_absence_get(d->store, cases->v[i], &v, &when, &found,
+		    &e) != 0)
+			return -1;
+		if (!found || when > at || v < 1 || v > 3)
+			v = 0;
+		o = counts.v[v];
+		o->count++;
+	}
+	r->n_absence_after = counts.n;
+	r->absence_after = (Kp__OutcomeCount **)counts.v;
+	return 0;
+}
+
 static Kp__RouteReport *
 s_route_report(kpd_t *d, arena_t *a, const struct report_walk *w, int route,
     uint64_t at)
@@ -747,6 +781,8 @@ s_route_report(kpd_t *d, arena_t *a, const struct report_walk *w, int route,
 		    route, x->partner_oin, at)) != 0)
 			return NULL;
 	}
+	if (s_absence_after(d, a, r, &cases, at) != 0)
+		return NULL;
 	r->cases = (uint32_t)cases.n;
 	r->n_outcomes = outcomes.n;
 	r->outcomes = (Kp__OutcomeCount **)outcomes.v;

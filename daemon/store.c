@@ -92,7 +92,7 @@ enum {
 	ST_WITNESS_PUT, ST_WITNESS_LAST, ST_META_PUT,
 	ST_EXP_PUT, ST_EXP_BY_REPLY, ST_EXP_BY_REF, ST_EXP_CLOSE,
 	ST_EXP_OVERDUE, ST_EXP_BY_CASE, ST_EXP_ALL, ST_EXP_REMINDED, ST_CASES,
-	ST_EXP_INTERIM, ST_LINK_FILE,
+	ST_EXP_INTERIM, ST_LINK_FILE, ST_ABS_PUT, ST_ABS_GET,
 	ST_COUNT
 };
 
@@ -237,6 +237,10 @@ static const char *const s_sql[ST_COUNT] = {
 	    "overdue_reported = 0 WHERE event_id = ?1 AND answered_by IS NULL",
 	[ST_LINK_FILE] = "UPDATE inbox SET case_local = ?3 WHERE from_oin = ?1 "
 	    "AND case_ref = ?2 AND case_local = ''",
+	[ST_ABS_PUT] = "INSERT OR REPLACE INTO absence_after (case_local, "
+	    "absence, at_ms) VALUES (?1, ?2, ?3)",
+	[ST_ABS_GET] = "SELECT absence, at_ms FROM absence_after WHERE "
+	    "case_local = ?1",
 };
 
 /*
@@ -361,7 +365,13 @@ static const char s_schema_v1[] =
 	"CREATE INDEX expectations_open ON expectations (due_ms)"
 	" WHERE answered_by IS NULL;"
 	"CREATE INDEX expectations_case ON expectations (case_local);"
-	"CREATE INDEX expectations_ref ON expectations (partner_oin, case_ref);";
+	"CREATE INDEX expectations_ref ON expectations (partner_oin, case_ref);"
+	/* the officer's own record of the absence after the route: local,
+	 * never sent; the latest record per case */
+	"CREATE TABLE absence_after ("
+	" case_local TEXT PRIMARY KEY,"
+	" absence INTEGER NOT NULL CHECK (absence BETWEEN 1 AND 3),"
+	" at_ms INTEGER NOT NULL);";
 
 struct store {
 	sqlite3 *db;                      /* the one connection */
@@ -1999,6 +2009,43 @@ store_link_file(store_t *s, const char *partner_oin,
 		ret = s_fail(s, err, "link file");
 	else
 		*n = (uint32_t)sqlite3_changes(s->db);
+	s_done(st);
+	return ret;
+}
+
+int
+store_absence_put(store_t *s, const char *case_local, int absence,
+    uint64_t at, kp_err_t *err)
+{
+	sqlite3_stmt *st = s->st[ST_ABS_PUT];
+	int ret = 0;
+
+	if (s_bind_text(st, 1, case_local, strlen(case_local) + 1) ||
+	    sqlite3_bind_int(st, 2, absence) || s_bind_u64(st, 3, at) ||
+	    sqlite3_step(st) != SQLITE_DONE)
+		ret = s_fail(s, err, "absence outcome");
+	s_done(st);
+	return ret;
+}
+
+int
+store_absence_get(store_t *s, const char *case_local, int *absence,
+    uint64_t *at, bool *found, kp_err_t *err)
+{
+	sqlite3_stmt *st = s->st[ST_ABS_GET];
+	int ret;
+
+	*found = false;
+	if (s_bind_text(st, 1, case_local, strlen(case_local) + 1) !=
+	    SQLITE_OK) {
+		s_done(st);
+		return s_fail(s, err, "absence outcome");
+	}
+	ret = s_step_one(s, st, "absence outcome", found, err);
+	if (ret == 0 && *found) {
+		*absence = sqlite3_column_int(st, 0);
+		*at = s_col_u64(st, 1);
+	}
 	s_done(st);
 	return ret;
 }

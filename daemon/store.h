@@ -351,6 +351,16 @@ int store_cases(store_t *s, uint64_t at, int (*cb)(void *arg,
     kp_err_t *err)
     __attribute__((warn_unused_result));
 
+/* ---- the officer's record of the absence after the route (local) ---- */
+
+/* absence: 1 stopped, 2 reduced, 3 continued (kp.AbsenceAfter); the
+ * latest record per case replaces the one before. */
+int store_absence_put(store_t *s, const char *case_local, int absence,
+    uint64_t at, kp_err_t *err) __attribute__((warn_unused_result));
+int store_absence_get(store_t *s, const char *case_local, int *absence,
+    uint64_t *at, bool *found, kp_err_t *err)
+    __attribute__((warn_unused_result));
+
 /* ---- refusals (envelopes we rejected) ---- */
 
 int store_reject_insert(store_t *s, const char *from_oin, const uint8_t *event_id,

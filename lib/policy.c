@@ -43,7 +43,7 @@
 #include "util.h"
 
 #define S_MAX_TYPE 8                 /* event types are 1..S_MAX_TYPE-1 */
-#define S_NROLES (KP_ROLE_AUDITOR + 1)
+#define S_NROLES (KP_ROLE_ZORG + 1)
 #define S_HASH_LEN 32
 #define S_MS_PER_DAY (24ULL * 3600 * 1000)
 #define S_DUR_MAX (36500 * S_MS_PER_DAY)   /* 100 years */
@@ -51,7 +51,7 @@
 #define S_ITEM_MAX 64                /* longest list item */
 #define S_DURATION_HINT "(use e.g. 12h, 90d)"
 
-_Static_assert(KP__EVENT_TYPE__EVENT_TYPE_JBT_REQUEST < S_MAX_TYPE,
+_Static_assert(KP__EVENT_TYPE__EVENT_TYPE_CARE_NOTICE < S_MAX_TYPE,
     "S_MAX_TYPE must exceed every event type");
 
 /* Keys with one value per rule (index into line_of / ok). */
@@ -378,7 +378,7 @@ s_one_role(struct s_load *ld, const char *key, const char *name, int line)
 	}
 	if (role == KP_ROLE_NONE || s_role_bit(role) == 0) {
 		s_bad(ld, line, key, "unknown role '%.40s' (roles: leerplicht, "
-		    "halt, rvdk, om, jbt)", name);
+		    "halt, rvdk, om, jbt, zorg)", name);
 		return 0;
 	}
 	return s_role_bit(role);
@@ -609,7 +609,7 @@ s_sub_role(struct s_load *ld, policy_rule_t *r, const char *key,
 
 	if (role == KP_ROLE_NONE || s_role_bit(role) == 0) {
 		s_bad(ld, line, key, "unknown role '%.40s' (roles: leerplicht, "
-		    "halt, rvdk, om, jbt)", sub);
+		    "halt, rvdk, om, jbt, zorg)", sub);
 		return 0;
 	}
 	if (lines[role] != 0) {

@@ -257,6 +257,8 @@ Test(cases, a_simulated_municipality_year)
 	cr_assert_gt(json_integer_value(json_object_get(j, "follow_up_cases")),
 	    0, "%s", out);
 	cr_assert_gt(json_integer_value(json_object_get(j, "events")), 0);
+	cr_assert_gt(json_integer_value(json_object_get(j, "interim_answers")),
+	    0, "answers in phases were played: %s", out);
 	json_decref(j);
 }
 

@@ -29,8 +29,8 @@ TestSuite(policy, .init = test_init);
 
 #define DAY_MS (24ULL * 3600 * 1000)
 #define KNOWN_SECTIONS "(known: chain, referral, halt_outcome, " \
-	"rvdk_advice, om_decision, jbt_request, reminder)"
-#define ROLES "(roles: leerplicht, halt, rvdk, om, jbt)"
+	"rvdk_advice, om_decision, jbt_request, reminder, care_notice)"
+#define ROLES "(roles: leerplicht, halt, rvdk, om, jbt, zorg)"
 
 enum { LP = KP_ROLE_LEERPLICHT, HALT = KP_ROLE_HALT, RVDK = KP_ROLE_RVDK,
 	OM = KP_ROLE_OM, JBT = KP_ROLE_JBT, AUDITOR = KP_ROLE_AUDITOR };
@@ -269,7 +269,7 @@ static const struct s_case {
 	const char *missing;            /* a required field */
 	const char *extra, *extra_value;    /* an allowed field */
 } s_cases[] = {
-	{ "referral", LP, HALT, HALT, JBT, "leerplicht", "halt, rvdk, om",
+	{ "referral", LP, HALT, HALT, JBT, "leerplicht", "halt, rvdk, om, zorg",
 	    "age_years", "pv_subject", "\"jongere\"" },
 	{ "halt_outcome", HALT, LP, LP, OM, "halt", "leerplicht",
 	    "expected_next", "reason", "\"overig\"" },
@@ -995,7 +995,8 @@ Test(policy, expects_problems)
 
 	s_bad1(OK_POL("expects.halt = halt_uitkomst 90d\n"),
 	    "F:8: expects.halt: unknown event type 'halt_uitkomst' (known: "
-	    "referral, halt_outcome, rvdk_advice, om_decision, jbt_request, reminder)");
+	    "referral, halt_outcome, rvdk_advice, om_decision, jbt_request, "
+	    "reminder, care_notice)");
 	s_bad1(OK_POL("expects.halt = halt_outcome 90d\n"),
 	    "F:8: expects.halt: the policy has no [halt_outcome] section");
 	s_bad1(OK_POL("expects.halt = referral 90d\n"),
@@ -1135,7 +1136,8 @@ Test(policy, every_problem_of_a_file_is_reported_in_one_run)
 		"numbers the field can hold, with LOW <= HIGH",
 		"F:10: retention: '2y' is not a duration (use e.g. 12h, 90d)",
 		"F:11: expects.halt: unknown event type 'halt_uitkomst' (known: "
-		"referral, halt_outcome, rvdk_advice, om_decision, jbt_request, reminder)",
+		"referral, halt_outcome, rvdk_advice, om_decision, jbt_request, "
+		"reminder, care_notice)",
 		"F:12: unknown key 'colour' in [referral]",
 		"F:13: unknown section [referal] " KNOWN_SECTIONS,
 		"F:23: syntax error: expected 'key = value', '[section]' or a "
@@ -1311,7 +1313,7 @@ Test(policy, lead_time_problems)
 	    "F:8: lead_bounds.auditor: no expects.auditor in [referral]");
 	s_bad1(LEAD_POL("lead_bounds.rector = 1d..2d\n"),
 	    "F:8: lead_bounds.rector: unknown role 'rector' (roles: "
-	    "leerplicht, halt, rvdk, om, jbt)");
+	    "leerplicht, halt, rvdk, om, jbt, zorg)");
 }
 
 /* ---- answers in phases (interim.FIELD, interim_lead, outcome) ------- */
@@ -1428,7 +1430,7 @@ Test(policy, only_to_problems)
 	    "required nor allowed");
 	s_bad1(OK_POL("allowed = consent_halt\nonly_to.consent_halt = rector\n"),
 	    "F:9: only_to.consent_halt: unknown role 'rector' (roles: "
-	    "leerplicht, halt, rvdk, om, jbt)");
+	    "leerplicht, halt, rvdk, om, jbt, zorg)");
 	s_bad1(OK_POL("allowed = consent_halt\nonly_to.consent_halt = halt\n"
 	    "only_to.consent_halt = halt\n"),
 	    "F:10: duplicate key 'only_to.consent_halt' in [referral] (first "

@@ -10,6 +10,7 @@
  * counts.
  */
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -81,7 +82,7 @@ Test(stats, percentile_is_nearest_rank)
 
 struct scen {
 	td_chain_t c;
-	td_org_t *lp, *halt, *rvdk, *om, *jbt;
+	td_org_t *lp, *halt, *rvdk, *om, *jbt, *zorg;
 	char clock[4200];
 };
 
@@ -98,12 +99,60 @@ s_clock(struct scen *s, uint64_t ms)
 	cr_assert_eq(rename(tmp, s->clock), 0);
 }
 
-/* A chain under the simulated clock, at T0, with Leerplicht, Halt, RvdK
- * and OM running. */
+#define OIN_ZORG "00000001007890123000"
+
+/* snprintf that must not truncate. */
+static void __attribute__((format(printf, 3, 4)))
+s_fmt(char *dst, size_t cap, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(dst, cap, fmt, ap);
+	va_end(ap);
+	cr_assert(n >= 0 && (size_t)n < cap, "path too long");
+}
+
+/* The care partner (role zorg, the wijkteam) added to the test chain: the
+ * shared fixture has no care partner. */
+static void
+s_add_zorg(struct scen *s)
+{
+	const td_org_t *jbt = td_org(&s->c, OIN_JBT);
+	td_org_t *o = &s->c.orgs[s->c.n++];
+	char dir[4096];
+	FILE *f;
+
+	cr_assert_leq(s->c.n, TD_MAX_ORGS);
+	snprintf(o->oin, sizeof(o->oin), "%s", OIN_ZORG);
+	snprintf(o->role, sizeof(o->role), "zorg");
+	snprintf(o->listen, sizeof(o->listen), "tcp://127.0.0.1:%d",
+	    atoi(strrchr(jbt->listen, ':') + 1) + 1);
+	cr_assert_eq(test_sh("%s/ketenpost-certs org --dir %s --oin %s --role "
+	    "zorg --name 'Wijkteam Voorbeeldstad' --endpoint %s >/dev/null",
+	    test_bin(), s->c.dir, o->oin, o->listen), 0);
+	s_fmt(dir, sizeof(dir), "%.*s", (int)(strrchr(jbt->conf, '/') -
+	    jbt->conf), jbt->conf);
+	s_fmt(o->conf, sizeof(o->conf), "%s/%s.conf", dir, OIN_ZORG);
+	s_fmt(o->log, sizeof(o->log), "%s/%s.log", dir, OIN_ZORG);
+	s_fmt(o->api, sizeof(o->api), "ipc://%s/orgs/%s/state/api.sock",
+	    s->c.dir, OIN_ZORG);
+	cr_assert_not_null(f = fopen(o->conf, "w"));
+	fprintf(f, "[ketenpostd]\nchain_dir = %s\norg = %s\nlisten = %s\n\n"
+	    "[delivery]\nretry_initial = 200ms\nretry_max = 2s\n", s->c.dir,
+	    o->oin, o->listen);
+	cr_assert_eq(fclose(f), 0);
+	s->zorg = o;
+}
+
+/* A chain under the simulated clock, at T0, with Leerplicht, Halt, RvdK,
+ * OM, the JBT and a care partner running. */
 static void
 s_start(struct scen *s)
 {
 	td_chain_make(&s->c, NULL);
+	s_add_zorg(s);
 	snprintf(s->clock, sizeof(s->clock), "%s/clock", s->c.dir);
 	s_clock(s, T0);
 	cr_assert_eq(setenv("KETENPOST_CLOCK_FILE", s->clock, 1), 0);
@@ -113,6 +162,7 @@ s_start(struct scen *s)
 	s->om = td_org(&s->c, OIN_OM);
 	s->jbt = td_org(&s->c, OIN_JBT);
 	td_start(s->jbt);
+	td_start(s->zorg);
 	td_start(s->lp);
 	td_start(s->halt);
 	td_start(s->rvdk);
@@ -994,5 +1044,166 @@ Test(scenario, receiver_links_a_referral_to_its_own_case)
 	kp_uuid_format(ref2, uuid);
 	cr_assert(strstr(out, "\"in_reply_to\"") != NULL, "%s", out);
 	cr_assert(strstr(out, uuid) != NULL, "%s", out);
+	s_stop(&s);
+}
+
+#define CARE_REFERRAL "{\"route\": \"vrijwillige_jeugdhulp\", " \
+	"\"referral_kind\": \"wijkteam_referral\", \"absence_kind\": " \
+	"\"overig\", \"age_years\": 13, \"duty_kind\": \"leerplicht\", " \
+	"\"help_offered\": \"accepted\", \"feedback_due_days\": 42}"
+#define CARE(p) "{\"phase\": \"" p "\"}"
+
+static Kp__Response *
+s_overdue_cases(const td_org_t *o, uint64_t at)
+{
+	Kp__Request req = KP__REQUEST__INIT;
+	Kp__CasesRequest q = KP__CASES_REQUEST__INIT;
+
+	q.has_overdue_only = q.overdue_only = 1;
+	q.has_at_ms = 1;
+	q.at_ms = at;
+	req.op_case = KP__REQUEST__OP_CASES;
+	req.cases = &q;
+	return s_call_ok(o, &req);
+}
+
+static void
+s_outcome_rec(const td_org_t *o, const char *ref, Kp__AbsenceAfter v,
+    bool ok)
+{
+	Kp__Request req = KP__REQUEST__INIT;
+	Kp__OutcomeRequest q = KP__OUTCOME_REQUEST__INIT;
+	Kp__Response *r = NULL;
+
+	q.case_ref = (char *)ref;
+	q.has_absence = 1;
+	q.absence = v;
+	req.op_case = KP__REQUEST__OP_OUTCOME;
+	req.outcome = &q;
+	cr_assert_eq(td_call(o, &req, &r, 5000), 0);
+	cr_assert_eq(r->ok, ok, "%s: %s", ref, r->error ? r->error : "ok");
+	kp__response__free_unpacked(r, NULL);
+}
+
+static uint32_t
+s_absence_count(const Kp__RouteReport *rr, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < rr->n_absence_after; i++)
+		if (strcmp(rr->absence_after[i]->outcome, name) == 0)
+			return rr->absence_after[i]->count;
+	cr_assert_fail("no absence label %s", name);
+	return 0;
+}
+
+/*
+ * The voluntary-care route with a care partner (role zorg), all referred
+ * at T0 with the 6-week check (42 days) as lead time:
+ *   V-1: care started day 30 (a phase: the end now due 30 + 180 = 210),
+ *        ended day 150: answered within, lead time 150 days;
+ *   V-2: no contact, day 20: answered within, lead time 20 days;
+ *   V-3: never a word: overdue from day 42;
+ *   V-4: care started day 50, after the check fell due (42).
+ * The officer records the absence after the route on day 155: V-1
+ * stopped, V-2 continued, V-4 reduced; V-3 not recorded.
+ */
+Test(scenario, voluntary_care_route)
+{
+	struct scen s;
+	uint8_t v[4][16], id[16];
+	char ref[16], out[16384];
+	const Kp__RouteReport *rr;
+	Kp__Response *r;
+	int i;
+
+	s_start(&s);
+	for (i = 0; i < 4; i++) {
+		snprintf(ref, sizeof(ref), "V-%d", i + 1);
+		s_send_at(&s, T0, s.lp, OIN_ZORG, "referral", ref, CARE_REFERRAL,
+		    NULL, v[i]);
+	}
+	s_send_at(&s, T0 + 20 * DAY, s.zorg, OIN_LEERPLICHT, "care_notice",
+	    "W-2", CARE("no_contact"), v[1], id);
+	s_send_at(&s, T0 + 30 * DAY, s.zorg, OIN_LEERPLICHT, "care_notice",
+	    "W-1", CARE("started"), v[0], id);
+	/* the 6-week check: on day 43 V-3 and V-4 are overdue (no word
+	 * yet); V-1 started (a phase), V-2 answered */
+	r = s_overdue_cases(s.lp, T0 + 43 * DAY);
+	cr_assert_eq(r->cases->n_cases, 2);
+	cr_assert_not_null(s_summary(r, "V-3"));
+	cr_assert_not_null(s_summary(r, "V-4"));
+	kp__response__free_unpacked(r, NULL);
+	s_send_at(&s, T0 + 50 * DAY, s.zorg, OIN_LEERPLICHT, "care_notice",
+	    "W-4", CARE("started"), v[3], id);
+	s_send_at(&s, T0 + 150 * DAY, s.zorg, OIN_LEERPLICHT, "care_notice",
+	    "W-1", CARE("ended"), v[0], id);
+	/* V-1's timeline: the start as a phase, the end as the answer */
+	r = s_case_at(s.lp, "V-1", T0 + 151 * DAY);
+	cr_assert_eq(r->case_timeline->n_timeline, 3);
+	cr_assert_str_eq(r->case_timeline->timeline[1]->phase, "interim");
+	cr_assert_str_eq(r->case_timeline->timeline[1]->summary,
+	    "phase: started");
+	cr_assert_str_eq(r->case_timeline->timeline[2]->phase, "final");
+	cr_assert_eq(r->case_timeline->timeline[2]->route,
+	    KP__ROUTE__ROUTE_VRIJWILLIGE_JEUGDHULP);
+	cr_assert_str_eq(r->case_timeline->routes[0]->outcome, "ended");
+	kp__response__free_unpacked(r, NULL);
+
+	/* the officer's record: local, on a case with a route only */
+	s_clock(&s, T0 + 155 * DAY);
+	cr_assert_eq(test_sh_output(out, sizeof(out), "%s/ketenpost outcome V-1 "
+	    "--absence stopped --config %s", test_bin(), s.lp->conf), 0, "%s",
+	    out);
+	cr_assert(strstr(out, "case V-1: absence after the route") != NULL,
+	    "%s", out);
+	s_outcome_rec(s.lp, "V-2", KP__ABSENCE_AFTER__ABSENCE_AFTER_CONTINUED,
+	    true);
+	s_outcome_rec(s.lp, "V-4", KP__ABSENCE_AFTER__ABSENCE_AFTER_REDUCED,
+	    true);
+	s_outcome_rec(s.lp, "NO-ROUTE", KP__ABSENCE_AFTER__ABSENCE_AFTER_STOPPED,
+	    false);
+	cr_assert_neq(test_sh_output(out, sizeof(out), "%s/ketenpost outcome V-1 "
+	    "--absence gone --config %s", test_bin(), s.lp->conf), 0, "%s",
+	    out);
+	/* never shared: the care partner received only the referrals */
+	cr_assert(td_wait_settled(s.lp, 10000));
+	r = td_inbox(s.zorg, true);
+	cr_assert_eq(r->inbox->n_items, 4);
+	kp__response__free_unpacked(r, NULL);
+
+	/* the report on day 160, route vrijwillige_jeugdhulp */
+	r = s_report(s.lp, T0 + 160 * DAY);
+	rr = s_route(r, KP__ROUTE__ROUTE_VRIJWILLIGE_JEUGDHULP);
+	cr_assert_eq(rr->referrals, 4);
+	cr_assert_eq(rr->cases, 4);
+	cr_assert_eq(s_outcome_count(rr, "ended"), 1);
+	cr_assert_eq(s_outcome_count(rr, "no_contact"), 1);
+	cr_assert_eq(s_outcome_count(rr, "no answer (overdue)"), 1);
+	/* V-4: started on day 50, end due 50 + 180 = 230 > 160: open */
+	cr_assert_eq(s_outcome_count(rr, "interim: started"), 1);
+	cr_assert_eq(rr->overdue_now, 1);
+	cr_assert_eq(rr->partners[0]->expected, 4);
+	cr_assert_eq(rr->partners[0]->answered, 2);
+	cr_assert_eq(rr->partners[0]->within_lead_time, 2);
+	/* lead times 20 and 150: median (20 + 150) / 2 = 85; nearest rank
+	 * ceil(0.9 * 2) = 2: 150 */
+	cr_assert_float_eq(rr->partners[0]->median_days, 85.0, 1e-6);
+	cr_assert_float_eq(rr->partners[0]->p90_days, 150.0, 1e-6);
+	cr_assert_eq(s_absence_count(rr, "stopped"), 1);
+	cr_assert_eq(s_absence_count(rr, "reduced"), 1);
+	cr_assert_eq(s_absence_count(rr, "continued"), 1);
+	cr_assert_eq(s_absence_count(rr, "not recorded"), 1);
+	kp__response__free_unpacked(r, NULL);
+	/* as of day 100 nothing was recorded yet */
+	r = s_report(s.lp, T0 + 100 * DAY);
+	rr = s_route(r, KP__ROUTE__ROUTE_VRIJWILLIGE_JEUGDHULP);
+	cr_assert_eq(s_absence_count(rr, "not recorded"), 4);
+	cr_assert_eq(s_absence_count(rr, "stopped"), 0);
+	kp__response__free_unpacked(r, NULL);
+	/* the text report shows the officer's record per route */
+	cr_assert_eq(test_sh_output(out, sizeof(out), "%s/ketenpost report "
+	    "--config %s", test_bin(), s.lp->conf), 0, "%s", out);
+	cr_assert(strstr(out, "Absence after the route") != NULL, "%s", out);
 	s_stop(&s);
 }

@@ -3,11 +3,13 @@
  *
  *   simyear [--reports N] [--seed S] [--bin DIR] [--keep DIR]
  *
- * Stands up a chain of five real ketenpostd processes (leerplicht, Halt,
- * RvdK, OM, JBT) on loopback and plays a year from the figures of the WODC
- * evaluation (domain.md §7): N absence reports (default 573, Utrecht's
- * year), routes 44% basic / 47% voluntary care (no chain events) / 3% Halt
- * / 3% civil / 3% criminal; Halt outcomes 68% positive, 16% not taken
+ * Stands up a chain of six real ketenpostd processes (leerplicht, Halt,
+ * RvdK, OM, JBT and a wijkteam as care partner, role zorg) on loopback and
+ * plays a year from the figures of the WODC evaluation (domain.md §7): N
+ * absence reports (default 573, Utrecht's year), routes 44% basic / 47%
+ * voluntary care (a referral to the wijkteam, answered by care notices:
+ * started, ended, no contact, or nothing) / 3% Halt / 3% civil / 3%
+ * criminal; Halt outcomes 68% positive, 16% not taken
  * place, 8% negative, 8% never answered; RvdK, OM and the JBT answering
  * after realistic delays, some late, some never, the JBT and RvdK often in
  * two phases (scheduled / investigation started, then the decision or
@@ -19,7 +21,8 @@
  * records: every follow-up referral has its outcome on the case timeline
  * or is flagged overdue; the report's counts equal what was sent; no answer
  * landed on the wrong case; every answer shows its phase (interim or
- * final) and a route; and as of mid-year the report and the case list
+ * final) and a route; the officer's records of the absence after the route
+ * are counted per route; and as of mid-year the report and the case list
  * count only what existed then.  Prints a JSON summary on stdout; exit 0
  * only if every check holds.
  */
@@ -43,14 +46,14 @@
 #include "util.h"
 
 #define DAY (86400000ull)
-#define N_ORGS 5
-enum { LP, HALT, RVDK, OM, JBT };
+#define N_ORGS 6
+enum { LP, HALT, RVDK, OM, JBT, ZORG };
 
 static const char *const s_oin[N_ORGS] = { "00000001001234567000",
 	"00000001002345678000", "00000001003456789000", "00000001004567890000",
-	"00000001005678901000" };
+	"00000001005678901000", "00000001007890123000" };
 static const char *const s_role[N_ORGS] = { "leerplicht", "halt", "rvdk",
-	"om", "jbt" };
+	"om", "jbt", "zorg" };
 
 struct sim {
 	char dir[256], clock[300], bin[1024];
@@ -297,12 +300,15 @@ s_referral(struct sim *s, int route, uint8_t *buf)
 	    KP__REFERRAL_KIND__REFERRAL_KIND_HALT_PV :
 	    route == KP__ROUTE__ROUTE_DWANG_CIVIEL ?
 	    KP__REFERRAL_KIND__REFERRAL_KIND_RVDK_CONSULT :
+	    route == KP__ROUTE__ROUTE_VRIJWILLIGE_JEUGDHULP ?
+	    KP__REFERRAL_KIND__REFERRAL_KIND_WIJKTEAM_REFERRAL :
 	    KP__REFERRAL_KIND__REFERRAL_KIND_PV;
 	r.absence_kind = KP__ABSENCE_KIND__ABSENCE_KIND_WETTELIJK;
 	r.age_years = 12 + (uint32_t)(s_rand(s) * 6);
 	r.duty_kind = KP__DUTY_KIND__DUTY_KIND_LEERPLICHT;
 	r.feedback_due_days = route == KP__ROUTE__ROUTE_HALT ? 90 :
-	    route == KP__ROUTE__ROUTE_DWANG_CIVIEL ? 42 : 120;
+	    route == KP__ROUTE__ROUTE_DWANG_CIVIEL ? 42 :
+	    route == KP__ROUTE__ROUTE_VRIJWILLIGE_JEUGDHULP ? 42 : 120;
 	r.absence_hours = route == KP__ROUTE__ROUTE_HALT ?
 	    9 + (uint32_t)(s_rand(s) * 51) : 16 + (uint32_t)(s_rand(s) * 120);
 	r.culpable = route != KP__ROUTE__ROUTE_DWANG_CIVIEL;
@@ -342,8 +348,15 @@ s_phase(const struct job *j, uint8_t *buf)
 {
 	Kp__RvdkAdvice a = KP__RVDK_ADVICE__INIT;
 
+	Kp__CareNotice c = KP__CARE_NOTICE__INIT;
+
 	if (j->type == KP__EVENT_TYPE__EVENT_TYPE_JBT_REQUEST)
 		return s_jbt_request(buf, KP__JBT_PHASE__JBT_PHASE_SCHEDULED, 0);
+	if (j->type == KP__EVENT_TYPE__EVENT_TYPE_CARE_NOTICE) {
+		c.has_phase = 1;
+		c.phase = KP__CARE_PHASE__CARE_PHASE_STARTED;
+		return kp__care_notice__pack(&c, buf);
+	}
 	a.has_advice_kind = a.has_investigation = 1;
 	a.advice_kind = KP__ADVICE_KIND__ADVICE_KIND_ONDERZOEK_STATUS;
 	a.investigation = KP__INVESTIGATION__INVESTIGATION_GESTART;
@@ -357,8 +370,13 @@ s_answer(struct sim *s, const struct job *j, uint8_t *buf)
 	Kp__HaltOutcome h = KP__HALT_OUTCOME__INIT;
 	Kp__RvdkAdvice a = KP__RVDK_ADVICE__INIT;
 	Kp__OmDecision o = KP__OM_DECISION__INIT;
+	Kp__CareNotice c = KP__CARE_NOTICE__INIT;
 
 	switch (j->type) {
+	case KP__EVENT_TYPE__EVENT_TYPE_CARE_NOTICE:
+		c.has_phase = 1;
+		c.phase = (Kp__CarePhase)j->outcome;
+		return kp__care_notice__pack(&c, buf);
 	case KP__EVENT_TYPE__EVENT_TYPE_HALT_OUTCOME:
 		h.has_outcome = h.has_expected_next = 1;
 		h.outcome = (Kp__HaltResult)j->outcome;
@@ -403,6 +421,8 @@ struct year {
 	uint8_t (*phase_ids)[16];    /* per job, its interim answer */
 	bool *phased;
 	int routes[6];               /* reports per route (0 = basic) */
+	uint32_t absence[6][4];      /* per route: not recorded, stopped,
+	                              * reduced, continued (kp.AbsenceAfter) */
 	int events;
 };
 
@@ -463,6 +483,34 @@ s_add_phase(struct year *y, struct sim *s)
 	}
 }
 
+/*
+ * The voluntary-care route (47% of the cases, domain.md §7): the referral
+ * to the wijkteam expects a care notice within the 6-week check.  The
+ * report gives no shares for what the wijkteam reports (it says they often
+ * report nothing, §4.5.3, and that waiting lists break the 6-week term);
+ * these are this simulation's assumptions: care starts in 60% (after 7-60
+ * days: some after the check fell due), then ends 60-200 days later (the
+ * end is due 180 days after the start: some late); no contact in 15%
+ * (after 10-40 days); not a word in 25%.
+ */
+static void
+s_care_job(struct sim *s, struct year *y, const uint8_t id[16],
+    const char *case_ref, double u)
+{
+	struct job *j;
+
+	if (u < 0.60) {
+		s_add_job(y, s, ZORG, KP__EVENT_TYPE__EVENT_TYPE_CARE_NOTICE,
+		    KP__CARE_PHASE__CARE_PHASE_ENDED, id, case_ref, 60, 200, 0);
+		j = &y->jobs[y->n_jobs - 1];
+		j->phase_at = s->now + s_days(s, 7, 60);
+		j->at = j->phase_at + s_days(s, 60, 200);
+	} else
+		s_add_job(y, s, ZORG, KP__EVENT_TYPE__EVENT_TYPE_CARE_NOTICE,
+		    KP__CARE_PHASE__CARE_PHASE_NO_CONTACT, id, case_ref, 10, 40,
+		    (0.25 / 0.40));
+}
+
 /* Leerplicht refers one follow-up case; the partners' answers are planned. */
 static void
 s_refer(struct sim *s, struct year *y, const struct plan *p)
@@ -472,7 +520,11 @@ s_refer(struct sim *s, struct year *y, const struct plan *p)
 	double u = s_rand(s);
 
 	n = s_referral(s, p->route, buf);
-	if (p->route == KP__ROUTE__ROUTE_HALT) {
+	if (p->route == KP__ROUTE__ROUTE_VRIJWILLIGE_JEUGDHULP) {
+		s_send(s, LP, ZORG, KP__EVENT_TYPE__EVENT_TYPE_REFERRAL,
+		    p->case_ref, buf, n, NULL, id);
+		s_care_job(s, y, id, p->case_ref, u);
+	} else if (p->route == KP__ROUTE__ROUTE_HALT) {
 		s_send(s, LP, HALT, KP__EVENT_TYPE__EVENT_TYPE_REFERRAL,
 		    p->case_ref, buf, n, NULL, id);
 		s_add_job(y, s, HALT, KP__EVENT_TYPE__EVENT_TYPE_HALT_OUTCOME,
@@ -516,8 +568,8 @@ s_plan(struct sim *s, struct year *y, int reports)
 		    u < 0.94 ? KP__ROUTE__ROUTE_HALT : u < 0.97 ?
 		    KP__ROUTE__ROUTE_DWANG_CIVIEL : KP__ROUTE__ROUTE_DWANG_STRAFRECHTELIJK;
 		y->routes[route]++;
-		if (route < KP__ROUTE__ROUTE_HALT)
-			continue;  /* basic and voluntary care: no chain events */
+		if (route == 0)
+			continue;  /* basic route: no chain events */
 		y->plans[y->n_plans].at = s->t0 + s_days(s, 0, 364);
 		y->plans[y->n_plans].route = route;
 		snprintf(y->plans[y->n_plans].case_ref, 32, "LP-2027-%04d", i + 1);
@@ -605,6 +657,85 @@ s_play(struct sim *s, struct year *y, uint64_t end)
 	}
 }
 
+/*
+ * At the year's end the officer records, per case, whether the absence
+ * stopped after the route (ketenpost outcome).  Shares from the report
+ * where it has them: after Halt, absence stopped in 53% (§4.2, of positive
+ * ends; here of all); civil: continued in all 17 (§4.3); criminal:
+ * continued in 17 of 18 (§4.4).  Voluntary care: no figure in the report;
+ * assumed 45% stopped, 30% reduced, 25% continued.  One case in five is
+ * not recorded at all.
+ */
+static int
+s_absence_value(struct sim *s, int route)
+{
+	double u = s_rand(s);
+
+	switch (route) {
+	case KP__ROUTE__ROUTE_VRIJWILLIGE_JEUGDHULP:
+		return u < 0.45 ? 1 : u < 0.75 ? 2 : 3;
+	case KP__ROUTE__ROUTE_HALT:
+		return u < 0.53 ? 1 : 3;
+	case KP__ROUTE__ROUTE_DWANG_CIVIEL:
+		return 3;
+	default:
+		return u < 1.0 / 18 ? 1 : 3;
+	}
+}
+
+static void
+s_record_outcomes(struct sim *s, struct year *y)
+{
+	Kp__Request req = KP__REQUEST__INIT;
+	Kp__OutcomeRequest q = KP__OUTCOME_REQUEST__INIT;
+	Kp__Response *r;
+	size_t i;
+	int v;
+
+	for (i = 0; i < y->n_plans; i++) {
+		if (s_rand(s) < 0.2) {
+			y->absence[y->plans[i].route][0]++;
+			continue;
+		}
+		v = s_absence_value(s, y->plans[i].route);
+		q.case_ref = y->plans[i].case_ref;
+		q.has_absence = 1;
+		q.absence = (Kp__AbsenceAfter)v;
+		req.op_case = KP__REQUEST__OP_OUTCOME;
+		req.outcome = &q;
+		if ((r = s_call(s, LP, &req)) == NULL || !r->ok)
+			s_die("outcome %s: %s", q.case_ref, r ? r->error :
+			    "no answer");
+		kp__response__free_unpacked(r, NULL);
+		y->absence[y->plans[i].route][v]++;
+	}
+}
+
+/* The report's absence-after counts of one route against the records. */
+static int
+s_check_absence(const struct year *y, const Kp__RouteReport *rr)
+{
+	static const char *const names[] = { "not recorded", "stopped",
+	    "reduced", "continued" };
+	size_t m, k;
+	int bad = 0;
+
+	for (k = 0; k < 4; k++) {
+		for (m = 0; m < rr->n_absence_after &&
+		    strcmp(rr->absence_after[m]->outcome, names[k]); m++)
+			;
+		if (m == rr->n_absence_after || rr->absence_after[m]->count !=
+		    y->absence[rr->route][k]) {
+			fprintf(stderr, "simyear: route %d absence %s: report "
+			    "%u, recorded %u\n", rr->route, names[k], m <
+			    rr->n_absence_after ? rr->absence_after[m]->count :
+			    0, y->absence[rr->route][k]);
+			bad++;
+		}
+	}
+	return bad;
+}
+
 /* ---- the checks ---- */
 
 static const ProtobufCEnumDescriptor *
@@ -617,6 +748,8 @@ s_outcome_enum(int type)
 		return &kp__advice_kind__descriptor;
 	case KP__EVENT_TYPE__EVENT_TYPE_OM_DECISION:
 		return &kp__om_decision_kind__descriptor;
+	case KP__EVENT_TYPE__EVENT_TYPE_CARE_NOTICE:
+		return &kp__care_phase__descriptor;
 	default:            /* mas.ini: outcome = decision */
 		return &kp__jbt_decision__descriptor;
 	}
@@ -626,7 +759,8 @@ static int
 s_route_of_job(const struct job *j)
 {
 	return j->org == HALT ? KP__ROUTE__ROUTE_HALT : j->org == OM ?
-	    KP__ROUTE__ROUTE_DWANG_STRAFRECHTELIJK : KP__ROUTE__ROUTE_DWANG_CIVIEL;
+	    KP__ROUTE__ROUTE_DWANG_STRAFRECHTELIJK : j->org == ZORG ?
+	    KP__ROUTE__ROUTE_VRIJWILLIGE_JEUGDHULP : KP__ROUTE__ROUTE_DWANG_CIVIEL;
 }
 
 /* The outcome label the report must show for job k (as of `at`). */
@@ -668,6 +802,7 @@ s_check_report(struct sim *s, struct year *y, uint64_t at, json_t *summary)
 			    "sent %u\n", rr->route, rr->referrals, want);
 			bad++;
 		}
+		bad += s_check_absence(y, rr);
 		for (m = 0; m < rr->n_outcomes; m++) {
 			uint32_t n = 0;
 			for (k = 0; k < y->n_jobs; k++) {
@@ -789,6 +924,16 @@ s_check_as_of(struct sim *s, const struct year *y, uint64_t mid)
 		}
 		for (k = 0, got = 0; k < rr->n_partners; k++)
 			got += rr->partners[k]->answered;
+		/* recorded at the year's end: none yet at mid-year */
+		for (k = 0; k < rr->n_absence_after; k++)
+			if (strcmp(rr->absence_after[k]->outcome,
+			    "not recorded") == 0 && rr->absence_after[k]->count !=
+			    rr->cases) {
+				fprintf(stderr, "simyear: as of mid-year route %d: "
+				    "an absence outcome recorded later counts\n",
+				    rr->route);
+				bad++;
+			}
 		if (rr->referrals != want || got != answered) {
 			fprintf(stderr, "simyear: as of mid-year route %d: %u "
 			    "referrals (sent %u), %u answered (simulated %u)\n",
@@ -871,7 +1016,9 @@ main(int argc, char **argv)
 	if (kp_time_parse("2027-01-04T08:00:00Z", &s.t0) != 0)
 		return 1;
 	end = s.t0 + 365 * DAY;
-	at = end + 150 * DAY;   /* every lead time has run out by then */
+	at = end + 200 * DAY;   /* every lead time has run out by then (the
+	                         * longest: a care end, 180 days after a start
+	                         * within the year) */
 	s_set_clock(&s, s.t0);
 	s_make_chain(&s);
 	s.ctx = zmq_ctx_new();
@@ -879,6 +1026,7 @@ main(int argc, char **argv)
 	s_plan(&s, &y, reports);
 	s_play(&s, &y, end);
 	s_set_clock(&s, end);
+	s_record_outcomes(&s, &y);
 	usleep(1500000);        /* the daemons' overdue checks run */
 	bad += s_check_report(&s, &y, at, sum);
 	bad += s_check_as_of(&s, &y, s.t0 + 182 * DAY);
