@@ -1,11 +1,20 @@
 /*
  * cases.c: systematic feedback for the referring organisation — every sent
  * event whose type has a feedback lead time in the chain policy opens an
- * expectation (what answer, from whom, due when); the partner's answer
- * closes it; an expectation past its due time is overdue, logged once.
+ * expectation (what answer, from whom, due when: the policy's lead time,
+ * or the event's own within the policy's bounds); the partner's answer
+ * closes it, an interim one (a phase, by the policy) keeps it open with a
+ * new due time; an expectation past its due time is overdue, logged once.
  *
- * Owns no state of its own: expectations live in the store, written in the
- * same transaction as the event that opens or closes them.
+ * Also what ties events to cases: a reply must name an event exchanged
+ * with the same partner (checked on send and on receipt), a received
+ * event can be filed under this organisation's own case reference
+ * (link), and the officer's own record of the absence after the route
+ * (outcome), which is local and never sent.
+ *
+ * Owns no state of its own: everything lives in the store, written in the
+ * same transaction as the event or request that changes it.  Never logs a
+ * case reference or a payload value.
  */
 #include <stdlib.h>
 #include <string.h>

@@ -9,7 +9,8 @@
  * events sent or received by then, reminders sent by then, receipts that
  * had arrived by then; an answer received later is still open or overdue.
  * Reminding is not a view: it is always about now (apisrv.c refuses an
- * `at` for it).
+ * `at` for it).  After an interim answer (a phase) an expectation is due
+ * at the final answer's due time, as of the moment the phase came.
  *
  * Everything is computed from the store on request; nothing is cached.
  * Responses are built in an arena owned by the API request (apisrv.c),

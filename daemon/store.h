@@ -6,7 +6,8 @@
  * events, payload encrypted at rest by the caller, plus the receipt we
  * sent, which doubles as the seen-event-id table for duplicate
  * elimination), rejected (envelopes we refused and why), links (local case
- * reference <-> per-partner pseudonym).
+ * reference <-> per-partner pseudonym), expectations (answers awaited),
+ * absence_after (the officer's local record per case).
  *
  * Durability contract: nothing written between store_begin() and a
  * successful store_commit() may be acknowledged to anyone (API caller or
