@@ -46,6 +46,8 @@ int cmd_status(int argc, char **argv);
 int cmd_case(int argc, char **argv);
 int cmd_cases(int argc, char **argv);
 int cmd_remind(int argc, char **argv);
+int cmd_link(int argc, char **argv);
+int cmd_outcome(int argc, char **argv);
 int cmd_report(int argc, char **argv);
 /* apikey.c: a CURVE key pair for a tcp:// API client. */
 int cmd_api_key(int argc, char **argv);

@@ -626,7 +626,7 @@ out:
 /* ---- outbox, inbox, fetch, status: --json, --all, --limit ---- */
 
 struct list_args {
-	bool json, all;
+	bool json, all, values;       /* values: subject --values */
 	uint32_t limit;                /* 0: the daemon's default */
 };
 
@@ -639,6 +639,7 @@ s_list_opt(void *args, int c, const char *arg, const char *cmd)
 	switch (c) {
 	case 'J': a->json = true; break;
 	case 'a': a->all = true; break;
+	case 'V': a->values = true; break;
 	case 'n':
 		if (s_uint_arg(arg, 1, 1000000, &n) != 0)
 			return cli_usage_error(cmd, "--limit must be "
@@ -657,6 +658,8 @@ static const struct option s_inbox_opts[] = {
 	{ "all", 0, NULL, 'a' }, CMD_API_OPTIONS };
 static const struct option s_json_opts[] = {
 	{ "json", 0, NULL, 'J' }, CMD_API_OPTIONS };
+static const struct option s_subject_opts[] = {
+	{ "json", 0, NULL, 'J' }, { "values", 0, NULL, 'V' }, CMD_API_OPTIONS };
 
 /* outbox and inbox: one ListRequest, a list of items. */
 struct list_cmd {
@@ -942,16 +945,18 @@ cmd_status(int argc, char **argv)
 /* ---- subject: what was shared about one case (GDPR art. 15) ---- */
 
 static const char s_subject_help[] =
-"usage: ketenpost subject REF [--json] [--api ENDPOINT | --config FILE]\n"
-"                         [--timeout SECONDS]\n"
+"usage: ketenpost subject REF [--values] [--json]\n"
+"                         [--api ENDPOINT | --config FILE] [--timeout SECONDS]\n"
 "Everything shared about local case REF, for the parents or youth who ask\n"
 "what was shared (GDPR art. 15): each event sent or received, when, with\n"
 "which organisation, its type, purpose and legal basis, the names of the\n"
-"fields shared (never their values), the delivery state, and whether the\n"
-"payload has been destroyed at the end of its retention.\n";
+"fields shared, the delivery state, and whether the payload has been\n"
+"destroyed at the end of its retention.  --values adds the values shared,\n"
+"as far as they are still kept (events received, until their retention\n"
+"ends; a sent event's payload is not kept once delivered).\n";
 
 static const struct cmd_spec s_subject_spec = {
-	"subject", s_subject_help, s_json_opts, s_list_opt, 1, 1,
+	"subject", s_subject_help, s_subject_opts, s_list_opt, 1, 1,
 	"expected one local case reference"
 };
 
@@ -997,6 +1002,9 @@ s_subject_print(const json_t *o)
 		    "(payload destroyed) " : "");
 		if (fields[0] != '\0')
 			printf("%*s%s\n", 2, "", fields);
+		if (json_object_get(it, "values_json") != NULL)
+			printf("%*svalues: %s\n", 2, "", cmd_str(it,
+			    "values_json"));
 	}
 }
 
@@ -1015,6 +1023,8 @@ cmd_subject(int argc, char **argv)
 	if ((rc = cmd_parse(&s_subject_spec, argc, argv, &x, &a)) != 0)
 		return rc;
 	q.case_ref = x.args[0];
+	q.has_with_values = a.values;
+	q.with_values = a.values;
 	req.op_case = KP__REQUEST__OP_SUBJECT;
 	req.subject = &q;
 	if ((rc = cmd_call(&x, &req, KP__RESPONSE__RESULT_SUBJECT, false,

@@ -6,6 +6,9 @@
  *   cases        every case (or those with overdue answers, or one route)
  *                with its counts;
  *   remind REF   a reminder (the MAS rappel) to each overdue partner;
+ *   link ID REF  a received event filed under this organisation's own
+ *                case reference;
+ *   outcome REF  the officer's record of the absence after the route;
  *   report       per route: cases, outcomes, and per partner the lead
  *                times; as text, JSON, or one self-contained HTML file.
  *
@@ -42,6 +45,7 @@
 
 struct fb_args {
 	bool json, overdue;
+	int absence;                   /* outcome --absence; 0: not given */
 	const char *html;              /* report --html FILE */
 	int route;                     /* cases --route; 0: every route */
 	bool has_at, has_from, has_to;
@@ -77,6 +81,12 @@ s_fb_opt(void *args, int c, const char *arg, const char *cmd)
 		    &a->route) != 0)
 			return cli_usage_error(cmd, "--route '%s' is not a "
 			    "route (%s)", arg, S_ROUTES);
+		return 0;
+	case 'b':
+		if (pbjson_enum_value(&kp__absence_after__descriptor, arg,
+		    &a->absence) != 0)
+			return cli_usage_error(cmd, "--absence '%s' is not "
+			    "stopped, reduced or continued", arg);
 		return 0;
 	case 't': return s_time_opt(cmd, "--at", arg, &a->has_at, &a->at);
 	case 'f': return s_time_opt(cmd, "--from", arg, &a->has_from,
@@ -299,7 +309,8 @@ static const char s_case_help[] =
 "sent or received about it, oldest first), the answers expected from\n"
 "partners (due when; open, overdue, answered or answered late), and the\n"
 "state of each route.  --at TIME (ISO 8601 UTC, 2027-01-31T00:00:00Z)\n"
-"evaluates as of that time instead of now.  --json prints the\n"
+"shows the case as it was then: only the events, answers and reminders\n"
+"by then.  --json prints the\n"
 "CaseResponse as a JSON object (see ketenpost(1)).\n";
 
 static const struct cmd_spec s_case_spec = {
@@ -330,18 +341,24 @@ static void
 s_case_print(const json_t *o)
 {
 	const json_t *it, *list;
-	char w[32];
+	char w[32], summary[256];
 	size_t i;
 
 	printf("Case %s\n\nTimeline\n", cmd_str(o, "case_ref"));
 	list = json_object_get(o, "timeline");
 	printf(S_TIMELINE_ROW, "WHEN", "SENT/REC", "PARTNER", "TYPE", "ROUTE",
 	    "STATE", "SUMMARY");
-	json_array_foreach(list, i, it)
+	json_array_foreach(list, i, it) {
+		/* an answer's phase beside its summary: "phase: scheduled
+		 * (interim)" */
+		snprintf(summary, sizeof(summary), "%s%s%s%s", cmd_str(it,
+		    "summary"), json_object_get(it, "phase") ? " (" : "",
+		    json_object_get(it, "phase") ? cmd_str(it, "phase") : "",
+		    json_object_get(it, "phase") ? ")" : "");
 		printf(S_TIMELINE_ROW, cmd_str(it, "at"), cmd_str(it,
 		    "direction"), s_partner(it), cmd_str(it, "event_type"),
-		    cmd_str(it, "route"), cmd_str(it, "state"), cmd_str(it,
-		    "summary"));
+		    cmd_str(it, "route"), cmd_str(it, "state"), summary);
+	}
 	if (json_array_size(list) == 0)
 		printf("  (no events)\n");
 
@@ -401,7 +418,8 @@ static const char s_cases_help[] =
 "cases with an overdue answer.  --route R: only cases on route R\n"
 "(" S_ROUTES ").\n"
 "--at TIME (ISO 8601 UTC, 2027-01-31T00:00:00Z) evaluates as of that time,\n"
-"for example next week's, instead of now.  --json prints the\n"
+"for example next week's, instead of now; in the past, only the cases and\n"
+"events that existed then.  --json prints the\n"
 "CasesResponse as a JSON object (see ketenpost(1)).\n";
 
 static const struct cmd_spec s_cases_spec = {
@@ -470,10 +488,12 @@ cmd_cases(int argc, char **argv)
 /* ---- remind ---- */
 
 static const char s_remind_help[] =
-"usage: ketenpost remind REF [--at TIME]\n"
+"usage: ketenpost remind REF\n"
 "                        [--api ENDPOINT | --config FILE] [--timeout SECONDS]\n"
-"Send a reminder event (the MAS rappel) to every partner whose answer about\n"
-"local case REF is overdue (as of --at TIME, ISO 8601 UTC, default now).\n"
+"Send a reminder event (the MAS rappel) now to every partner whose answer\n"
+"about local case REF is overdue now.  --at is refused: a reminder is sent\n"
+"at once, so it can only be about what is overdue now (see what is overdue\n"
+"at another time with 'ketenpost cases --overdue --at TIME').\n"
 "Prints \"reminded OIN: event EVENT_ID\" per reminder sent, or \"no overdue\n"
 "answers for case REF\".\n";
 
@@ -527,9 +547,12 @@ cmd_remind(int argc, char **argv)
 
 	if ((rc = s_parse_ref(&s_remind_spec, argc, argv, &x, &a)) != 0)
 		return rc;
+	if (a.has_at)
+		return cli_usage_error(x.cmd, "--at is not accepted: remind "
+		    "sends now, for the answers overdue now; see what is "
+		    "overdue at a time with 'ketenpost cases --overdue --at "
+		    "TIME'");
 	q.case_ref = x.args[0];
-	q.has_at_ms = a.has_at;
-	q.at_ms = a.at;
 	req.op_case = KP__REQUEST__OP_REMIND;
 	req.remind = &q;
 	if ((rc = s_ask(&x, &req, KP__RESPONSE__RESULT_REMIND, &o)) != 0)
@@ -548,6 +571,106 @@ cmd_remind(int argc, char **argv)
 	return 0;
 }
 
+/* ---- link ---- */
+
+static const char s_link_help[] =
+"usage: ketenpost link EVENT_ID REF\n"
+"                      [--api ENDPOINT | --config FILE] [--timeout SECONDS]\n"
+"File received event EVENT_ID under this organisation's own case reference\n"
+"REF: it and every other event from the same partner about the same case\n"
+"then show in 'ketenpost case REF' and 'ketenpost subject REF', and\n"
+"events sent with case REF to that partner (answers) are about that case.\n"
+"A link never changes.  Prints \"linked EVENT_ID to REF (N events filed)\".\n";
+
+static const struct option s_link_opts[] = { CMD_API_OPTIONS };
+
+static const struct cmd_spec s_link_spec = {
+	"link", s_link_help, s_link_opts, s_fb_opt, 2, 2,
+	"expected a received event id and a local case reference"
+};
+
+int
+cmd_link(int argc, char **argv)
+{
+	Kp__LinkRequest q = KP__LINK_REQUEST__INIT;
+	Kp__Request req = KP__REQUEST__INIT;
+	Kp__Response *r;
+	struct fb_args a;
+	struct cmd_ctx x;
+	uint8_t id[16];
+	int rc;
+
+	memset(&a, 0, sizeof(a));
+	if ((rc = cmd_parse(&s_link_spec, argc, argv, &x, &a)) != 0)
+		return rc;
+	if (kp_uuid_parse(x.args[0], id) != 0)
+		return cli_usage_error(x.cmd, "'%s' is not an event id (a UUID "
+		    "like 0b0e4f4a-1c2d-4e5f-8a9b-0c1d2e3f4a5b)", x.args[0]);
+	if (*x.args[1] == '\0')
+		return cli_usage_error(x.cmd, "the case reference must not be "
+		    "empty");
+	q.has_event_id = 1;
+	q.event_id = (ProtobufCBinaryData){ 16, id };
+	q.case_ref = x.args[1];
+	req.op_case = KP__REQUEST__OP_LINK;
+	req.link = &q;
+	if ((rc = cmd_call(&x, &req, KP__RESPONSE__RESULT_LINK, false,
+	    &r)) != 0)
+		return rc;
+	printf("linked %s to %s (%u events filed)\n", x.args[0], x.args[1],
+	    r->link->filed);
+	kp__response__free_unpacked(r, NULL);
+	return 0;
+}
+
+/* ---- outcome ---- */
+
+static const char s_outcome_help[] =
+"usage: ketenpost outcome REF --absence stopped|reduced|continued\n"
+"                         [--api ENDPOINT | --config FILE] [--timeout SECONDS]\n"
+"Record for local case REF whether the absence stopped, was reduced or\n"
+"continued after its route: the one outcome the MAS is for.  The record is\n"
+"this organisation's own: it is never sent to anyone.  A later record\n"
+"replaces the earlier one.  'ketenpost report' counts them per route.\n";
+
+static const struct option s_outcome_opts[] = {
+	{ "absence", 1, NULL, 'b' }, CMD_API_OPTIONS };
+
+static const struct cmd_spec s_outcome_spec = {
+	"outcome", s_outcome_help, s_outcome_opts, s_fb_opt, 1, 1,
+	"expected one local case reference"
+};
+
+int
+cmd_outcome(int argc, char **argv)
+{
+	Kp__OutcomeRequest q = KP__OUTCOME_REQUEST__INIT;
+	Kp__Request req = KP__REQUEST__INIT;
+	Kp__Response *r;
+	struct fb_args a;
+	struct cmd_ctx x;
+	int rc;
+
+	if ((rc = s_parse_ref(&s_outcome_spec, argc, argv, &x, &a)) != 0)
+		return rc;
+	if (a.absence == 0)
+		return cli_usage_error(x.cmd, "--absence stopped, reduced or "
+		    "continued is required");
+	q.case_ref = x.args[0];
+	q.has_absence = 1;
+	q.absence = (Kp__AbsenceAfter)a.absence;
+	req.op_case = KP__REQUEST__OP_OUTCOME;
+	req.outcome = &q;
+	if ((rc = cmd_call(&x, &req, KP__RESPONSE__RESULT_OUTCOME, false,
+	    &r)) != 0)
+		return rc;
+	printf("case %s: absence after the route %s (recorded, not shared)\n",
+	    x.args[0], protobuf_c_enum_descriptor_get_value(
+	    &kp__absence_after__descriptor, (int)r->outcome->absence)->name);
+	kp__response__free_unpacked(r, NULL);
+	return 0;
+}
+
 /* ---- report: the numbers ---- */
 
 static const char s_report_help[] =
@@ -558,7 +681,8 @@ static const char s_report_help[] =
 "2027-01-01T00:00:00Z; default all), per route: cases, referrals,\n"
 "outcomes, and per partner the answers expected and given, the share\n"
 "answered within the lead time, the median and 90th percentile lead time\n"
-"in days, and the answers overdue as of --at (default now).  --json prints\n"
+"in days, and the answers overdue as of --at (default now); with --at only\n"
+"the referrals sent and the answers received by then count.  --json prints\n"
 "the ReportResponse as a JSON object; --html FILE writes the report with\n"
 "one chart per route to FILE, one self-contained HTML file (no scripts,\n"
 "nothing fetched), for a team lead.\n";
@@ -683,6 +807,11 @@ s_report_print(const json_t *o)
 			    "count"), total, pct, sizeof(pct)));
 		if (total == 0)
 			printf("    (none)\n");
+		printf("  Absence after the route (officer's record, per case)\n");
+		json_array_foreach(json_object_get(r, "absence_after"), j, it)
+			printf("    %-32s  %6" PRIu64 "  %6s\n", cmd_str(it,
+			    "outcome"), s_u(it, "count"), s_pct(s_u(it,
+			    "count"), s_u(r, "cases"), pct, sizeof(pct)));
 		printf("  Partners (lead times in days; within lead time: of "
 		    "the answers due)\n");
 		if (json_array_size(json_object_get(r, "partners")) == 0) {
@@ -1019,6 +1148,8 @@ static void
 s_html_tables(FILE *f, const json_t *r)
 {
 	static const char *const oh[] = { "Outcome", "Referrals", "Share" };
+	static const char *const ah[] = { "Absence after the route", "Cases",
+	    "Share" };
 	static const char *const ph[] = { "Partner", "Expected", "Answered",
 	    "Within lead time", "Median (days)", "90th percentile (days)",
 	    "Overdue now" };
@@ -1036,6 +1167,18 @@ s_html_tables(FILE *f, const json_t *r)
 		s_cell_u(f, s_u(it, "count"));
 		s_cell(f, "td", true, s_pct(s_u(it, "count"), total, pct,
 		    sizeof(pct)));
+		fputs("</tr>\n", f);
+	}
+	fputs("</tbody>\n</table>\n<table class=\"absence\">\n<caption>"
+	    "Absence after the route (officer's record, per case)</caption>\n",
+	    f);
+	s_head_row(f, ah, 3);
+	json_array_foreach(json_object_get(r, "absence_after"), i, it) {
+		fputs("<tr>", f);
+		s_cell(f, "td", false, cmd_str(it, "outcome"));
+		s_cell_u(f, s_u(it, "count"));
+		s_cell(f, "td", true, s_pct(s_u(it, "count"), s_u(r, "cases"),
+		    pct, sizeof(pct)));
 		fputs("</tr>\n", f);
 	}
 	fputs("</tbody>\n</table>\n<table class=\"partners\">\n<caption>"

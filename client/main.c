@@ -34,6 +34,8 @@ static const struct command s_commands[] = {
 	{ "cases", cmd_cases, "cases with their open and overdue answers" },
 	{ "case", cmd_case, "one case's timeline, expected answers and routes" },
 	{ "remind", cmd_remind, "remind partners of their overdue answers" },
+	{ "link", cmd_link, "file a received event under an own case reference" },
+	{ "outcome", cmd_outcome, "record whether the absence stopped after the route" },
 	{ "report", cmd_report, "evaluation per route: outcomes, lead times" },
 	{ "purge", cmd_purge, "destroy payloads whose retention has ended" },
 	{ "seal", cmd_seal, "seal one event offline into an envelope file" },

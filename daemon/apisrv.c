@@ -289,6 +289,9 @@ s_send_check(kpd_t *d, struct api_req *r, const Kp__SendRequest *s,
 	if (s->has_in_reply_to && s->in_reply_to.len != 16)
 		return s_fail(r, KP_ERR_INVALID_ARG, "in_reply_to must be an "
 		    "event id of 16 bytes");
+	if (s->has_in_reply_to && cases_check_reply(d, s->to_oin,
+	    s->in_reply_to.data, &e) != 0)
+		return s_fail(r, e.code, "%s", e.msg);
 	if (!s->has_payload)
 		return s_fail(r, KP_ERR_INVALID_ARG, "no payload");
 	if (events_unpack(s->event_type, s->payload.data, s->payload.len, ev,
@@ -406,7 +409,8 @@ s_send(kpd_t *d, struct api_req *r, uint64_t now)
 	}
 	if (s_audit_send(d, r, &m, &row, s, 0) != 0)
 		goto out;
-	if (cases_on_send(d, &row, partner_role(peer_partner(to)), &e) != 0) {
+	if (cases_on_send(d, &row, partner_role(peer_partner(to)), ev,
+	    &e) != 0) {
 		s_fail(r, e.code, "%s", e.msg);
 		goto out;
 	}
@@ -442,6 +446,7 @@ struct items {
 	Kp__InboxList ilist;
 	kpd_t *d;
 	size_t payload_bytes;         /* so far in this answer */
+	bool with_values;             /* subject: the values shared too */
 	void **items;         /* Kp__OutboxItem* or Kp__InboxItem* */
 	size_t n, cap;
 };
@@ -810,12 +815,17 @@ static int
 s_subject_item(void *arg, const subject_row_t *row)
 {
 	struct items *it = arg;
-	struct subject_block *b = s_items_push(it, sizeof(*b));
+	char *values = it->with_values ? cases_values_json(it->d, row) : NULL;
+	size_t vlen = values != NULL ? strlen(values) + 1 : 0;
+	/* the values' text lives right after the block, in one allocation */
+	struct subject_block *b = s_items_push(it, sizeof(*b) + vlen);
 	const peer_t *p = directory_find(it->d->chain->dir, row->partner_oin);
 	Kp__SubjectItem *o;
 
-	if (b == NULL)
+	if (b == NULL) {
+		free(values);
 		return 1;
+	}
 	snprintf(b->partner_name, sizeof(b->partner_name), "%s", p != NULL ?
 	    partner_name(peer_partner(p)) : "(no longer a partner)");
 	o = &b->item;
@@ -838,6 +848,10 @@ s_subject_item(void *arg, const subject_row_t *row)
 	o->at_ms = row->at_ms;
 	o->retention_until_ms = row->retention_until_ms;
 	o->payload_destroyed = row->destroyed;
+	if (values != NULL) {
+		o->values_json = memcpy(b + 1, values, vlen);
+		free(values);
+	}
 	if (row->sent) {
 		o->has_state = o->has_reason = 1;
 		o->state = (Kp__DeliveryState)row->state;
@@ -858,6 +872,7 @@ s_subject(kpd_t *d, struct api_req *r)
 		    "case reference");
 	if ((it = s_items_new(d, r)) == NULL)
 		return -1;
+	it->with_values = q->has_with_values && q->with_values;
 	if (store_subject(d->store, q->case_ref, s_subject_item, it, &e) != 0)
 		return s_fail(r, e.code, "%s", e.msg);
 	kp__subject_response__init(&r->subject);
@@ -927,6 +942,29 @@ s_report(kpd_t *d, struct api_req *r)
 	return 0;
 }
 
+static int
+s_link(kpd_t *d, struct api_req *r)
+{
+	kp_err_t e;
+
+	if (feedback_link(d, &r->arena, r->req->link, &r->resp.link, &e) != 0)
+		return s_fail(r, e.code, "%s", e.msg);
+	r->resp.result_case = KP__RESPONSE__RESULT_LINK;
+	return 0;
+}
+
+static int
+s_outcome(kpd_t *d, struct api_req *r)
+{
+	kp_err_t e;
+
+	if (feedback_outcome(d, &r->arena, r->req->outcome, &r->resp.outcome,
+	    &e) != 0)
+		return s_fail(r, e.code, "%s", e.msg);
+	r->resp.result_case = KP__RESPONSE__RESULT_OUTCOME;
+	return 0;
+}
+
 struct remind_walk {
 	kpd_t *d;
 	struct api_req *r;
@@ -991,8 +1029,12 @@ s_remind(kpd_t *d, struct api_req *r, uint64_t now)
 	if (q->case_ref == NULL || !pseudonym_ref_valid(q->case_ref))
 		return s_fail(r, KP_ERR_INVALID_ARG, "remind needs a local case "
 		    "reference");
+	if (q->has_at_ms && q->at_ms > 0)
+		return s_fail(r, KP_ERR_INVALID_ARG, "remind sends now, to the "
+		    "partners whose answer is overdue now: it takes no 'at' "
+		    "(see what is overdue at a time with cases --overdue --at)");
 	w.case_ref = q->case_ref;
-	w.at = q->has_at_ms && q->at_ms > 0 ? q->at_ms : now;
+	w.at = now;
 	if ((w.ids = arena_alloc(&r->arena, 64 * sizeof(*w.ids))) == NULL)
 		return s_fail(r, KP_ERR_NOMEM, "out of memory");
 	if (feedback_overdue(d, q->case_ref, w.at, s_remind_one, &w, &e) != 0)
@@ -1342,6 +1384,8 @@ s_dispatch(kpd_t *d, struct api_req *r, uint64_t now)
 	case KP__REQUEST__OP_CASES: (void)s_cases(d, r); break;
 	case KP__REQUEST__OP_REPORT: (void)s_report(d, r); break;
 	case KP__REQUEST__OP_REMIND: (void)s_remind(d, r, now); break;
+	case KP__REQUEST__OP_LINK: (void)s_link(d, r); break;
+	case KP__REQUEST__OP_OUTCOME: (void)s_outcome(d, r); break;
 	default: s_fail(r, KP_ERR_INVALID_ARG, "unknown request"); break;
 	}
 }
@@ -1402,6 +1446,8 @@ s_finish(kpd_t *d, struct api_req *batch, size_t n)
 			if (batch[i].code == NULL && batch[i].req != NULL &&
 			    (batch[i].req->op_case == KP__REQUEST__OP_SEND ||
 			    batch[i].req->op_case == KP__REQUEST__OP_ACK ||
+			    batch[i].req->op_case == KP__REQUEST__OP_LINK ||
+			    batch[i].req->op_case == KP__REQUEST__OP_OUTCOME ||
 			    batch[i].req->op_case == KP__REQUEST__OP_REMIND))
 				s_fail(&batch[i], KP_ERR_IO, "not stored: %s",
 				    e.msg);

@@ -19,6 +19,7 @@
 #include "auditlog.h"
 #include "chain.h"
 #include "config.h"
+#include "envelope.h"
 #include "merkle.h"
 #include "metrics.h"
 #include "policy.h"
@@ -220,13 +221,43 @@ int feedback_overdue(kpd_t *d, const char *case_local, uint64_t at,
 /* cases.c: expectations of answers (issue: systematic feedback). */
 int cases_route_of(int type, const ProtobufCMessage *ev);
 bool cases_is_answer(kpd_t *d, int type, int role);
-int cases_on_send(kpd_t *d, const outbox_row_t *row, int recipient_role,
+/* A reply must be about an event exchanged with the same partner: on
+ * send (0, or -1 with a one-line error), on receipt (false with detail). */
+int cases_check_reply(kpd_t *d, const char *to_oin, const uint8_t id[16],
     kp_err_t *err) __attribute__((warn_unused_result));
-int cases_on_receive(kpd_t *d, const inbox_row_t *row, kp_err_t *err)
+bool cases_reply_known(kpd_t *d, const envelope_meta_t *m, char *detail,
+    size_t len);
+/* link: file a received event (and every other from that partner on the
+ * same pseudonym) under a local case reference of this organisation. */
+int feedback_link(kpd_t *d, arena_t *a, const Kp__LinkRequest *q,
+    Kp__LinkResponse **out, kp_err_t *err);
+/* outcome: the officer's record of the absence after the route (local). */
+int feedback_outcome(kpd_t *d, arena_t *a, const Kp__OutcomeRequest *q,
+    Kp__OutcomeResponse **out, kp_err_t *err);
+/* The values of a received event still kept, as a JSON object (malloc'd),
+ * or NULL (sent, destroyed, unreadable): for subject access. */
+char *cases_values_json(kpd_t *d, const subject_row_t *row);
+/* A received event on no linked case is filed under the case of the event
+ * it replies to (row->case_local), if it names one. */
+void cases_file_reply(kpd_t *d, inbox_row_t *row);
+/* ev: the event sent (its own lead time, the policy's lead_field). */
+int cases_on_send(kpd_t *d, const outbox_row_t *row, int recipient_role,
+    const ProtobufCMessage *ev, kp_err_t *err)
+    __attribute__((warn_unused_result));
+/* ev: the event received (an interim answer keeps the expectation open). */
+int cases_on_receive(kpd_t *d, const inbox_row_t *row,
+    const ProtobufCMessage *ev, kp_err_t *err)
     __attribute__((warn_unused_result));
 void cases_tick(kpd_t *d);
 void cases_summary(int type, const uint8_t *payload, size_t len, char *out,
     size_t outlen, bool value_only);
+/* The outcome of an answer for a route: the value of the policy's
+ * `outcome` field of its type, else the first enum value ("positief"). */
+void cases_outcome(kpd_t *d, int type, const uint8_t *payload, size_t len,
+    char *out, size_t outlen);
+/* Is this answer an interim one (a phase) by the policy? */
+bool cases_is_interim(kpd_t *d, int type, const uint8_t *payload,
+    size_t len);
 
 /* frame.c: type byte || message (+ our latest tree head). malloc'd. */
 uint8_t *kpd_frame_build(kpd_t *d, const char *to_oin, uint8_t type,

@@ -4,6 +4,14 @@
  * (or the overdue ones) as of any moment, and the evaluation report per
  * route (MAS steps 9 and 10).
  *
+ * Every view takes a moment `at` (default now) and is a true as-of view:
+ * only what existed at `at` counts — expectations of events sent by then,
+ * events sent or received by then, reminders sent by then, receipts that
+ * had arrived by then; an answer received later is still open or overdue.
+ * Reminding is not a view: it is always about now (apisrv.c refuses an
+ * `at` for it).  After an interim answer (a phase) an expectation is due
+ * at the final answer's due time, as of the moment the phase came.
+ *
  * Everything is computed from the store on request; nothing is cached.
  * Responses are built in an arena owned by the API request (apisrv.c),
  * freed after the reply.  Payload values appear only in summaries of
@@ -18,6 +26,7 @@
 #include "daemon.h"
 #include "events.h"
 #include "events.pb-c.h"
+#include "stats.h"
 
 /* ---- arena ---- */
 
@@ -96,6 +105,20 @@ s_push(arena_t *a, struct ptrs *p, void *item)
 
 /* ---- expectations as of a moment ---- */
 
+/* Had an interim answer (a phase) come by `at`? */
+static bool
+s_interim_at(const expect_row_t *x, uint64_t at)
+{
+	return x->interim && x->interim_ms <= at;
+}
+
+/* The due time as of `at`: after an interim answer, the final answer's. */
+static uint64_t
+s_due_at(const expect_row_t *x, uint64_t at)
+{
+	return s_interim_at(x, at) ? x->due_ms : x->first_due_ms;
+}
+
 static int
 s_state_at(const expect_row_t *x, uint64_t at)
 {
@@ -103,7 +126,7 @@ s_state_at(const expect_row_t *x, uint64_t at)
 		return x->answered_ms <= x->due_ms ?
 		    KP__EXPECTATION_STATE__EXPECTATION_STATE_ANSWERED :
 		    KP__EXPECTATION_STATE__EXPECTATION_STATE_ANSWERED_LATE;
-	return x->due_ms <= at ?
+	return s_due_at(x, at) <= at ?
 	    KP__EXPECTATION_STATE__EXPECTATION_STATE_OVERDUE :
 	    KP__EXPECTATION_STATE__EXPECTATION_STATE_OPEN;
 }
@@ -135,9 +158,14 @@ s_expectation(kpd_t *d, arena_t *a, const expect_row_t *x, uint64_t at)
 	e->has_route = x->route != 0;
 	e->route = (Kp__Route)x->route;
 	e->sent_at_ms = x->sent_ms;
-	e->due_at_ms = x->due_ms;
+	e->due_at_ms = s_due_at(x, at);
 	e->state = (Kp__ExpectationState)s_state_at(x, at);
 	e->reminders = x->reminders;
+	if (s_interim_at(x, at)) {
+		e->has_interim_by = e->has_interim_at_ms = 1;
+		e->interim_by = s_bytes(a, x->interim_by, 16);
+		e->interim_at_ms = x->interim_ms;
+	}
 	if (x->answered && x->answered_ms <= at) {
 		e->has_answered_by = e->has_answered_at_ms = 1;
 		e->answered_by = s_bytes(a, x->answered_by, 16);
@@ -177,28 +205,104 @@ s_collect_x(void *arg, const expect_row_t *x)
 			memcpy(grown, w->x, w->n_x * sizeof(*grown));
 		w->x = grown;
 	}
-	w->x[w->n_x++] = *x;
+	w->x[w->n_x] = *x;
+	w->x[w->n_x++].reminders = 0;  /* counted as of `at` from the timeline */
 	return 0;
 }
 
-/* The route of a timeline item: a sent event's own, or that of the
- * expectation a received one answered. */
+/* A reminder sent by `at` counts for the expectation it names. */
+static void
+s_count_reminder(struct case_walk *w, const subject_row_t *row)
+{
+	size_t i;
+
+	if (!row->sent || row->event_type != KP__EVENT_TYPE__EVENT_TYPE_REMINDER ||
+	    !row->has_reply_to)
+		return;
+	for (i = 0; i < w->n_x; i++)
+		if (memcmp(w->x[i].event_id, row->in_reply_to, 16) == 0)
+			w->x[i].reminders++;
+}
+
+/* The delivery state of a sent event as it was at `at`: a receipt or an
+ * expiry that came later had not happened yet. */
 static int
-s_item_route(struct case_walk *w, const subject_row_t *row)
+s_state_of_sent(const subject_row_t *row, uint64_t at)
+{
+	return row->state != STORE_PENDING && row->settled_ms > at ?
+	    STORE_PENDING : row->state;
+}
+
+/* The route of event id if this organisation sent it, else 0. */
+static int
+s_sent_route(kpd_t *d, const uint8_t id[16])
 {
 	outbox_row_t o;
 	bool found = false;
 	kp_err_t e;
+
+	return store_outbox_get(d->store, id, &o, &found, &e) == 0 && found ?
+	    o.route : 0;
+}
+
+/* The one route of the case's expectations from `oin`; 0 if none, or if
+ * they are on more than one route. */
+static int
+s_partner_route(const struct case_walk *w, const char *oin)
+{
+	int route = 0;
 	size_t i;
 
-	if (row->sent)
-		return store_outbox_get(w->d->store, row->event_id, &o, &found,
-		    &e) == 0 && found ? o.route : 0;
+	for (i = 0; i < w->n_x; i++) {
+		if (strcmp(w->x[i].partner_oin, oin) != 0 || w->x[i].route == 0)
+			continue;
+		if (route != 0 && route != w->x[i].route)
+			return 0;
+		route = w->x[i].route;
+	}
+	return route;
+}
+
+/*
+ * The route of a timeline item: a sent event's own; that of the
+ * expectation an answer answered (finally or in a phase); that of the
+ * event it replies to (a reminder, a follow-up); else, for a follow-up
+ * from a partner, the route the case has with that partner.
+ */
+static int
+s_item_route(struct case_walk *w, const subject_row_t *row)
+{
+	int route = row->sent ? s_sent_route(w->d, row->event_id) : 0;
+	size_t i;
+
+	for (i = 0; route == 0 && !row->sent && i < w->n_x; i++)
+		if ((w->x[i].answered && memcmp(w->x[i].answered_by,
+		    row->event_id, 16) == 0) || (w->x[i].interim &&
+		    memcmp(w->x[i].interim_by, row->event_id, 16) == 0))
+			route = w->x[i].route;
+	if (route == 0 && row->has_reply_to)
+		route = s_sent_route(w->d, row->in_reply_to);
+	if (route == 0 && !row->sent)
+		route = s_partner_route(w, row->partner_oin);
+	return route;
+}
+
+/* A received answer's phase: "interim" by the policy, "final" if it
+ * closed an expectation. */
+static void
+s_phase(struct case_walk *w, Kp__TimelineItem *t, const subject_row_t *row,
+    const uint8_t *plain, size_t plen)
+{
+	size_t i;
+
+	if (cases_is_interim(w->d, row->event_type, plain, plen)) {
+		t->phase = "interim";
+		return;
+	}
 	for (i = 0; i < w->n_x; i++)
-		if (w->x[i].answered &&
-		    memcmp(w->x[i].answered_by, row->event_id, 16) == 0)
-			return w->x[i].route;
-	return 0;
+		if (w->x[i].answered && memcmp(w->x[i].answered_by,
+		    row->event_id, 16) == 0)
+			t->phase = "final";
 }
 
 static int
@@ -227,14 +331,21 @@ s_timeline_item(void *arg, const subject_row_t *row)
 	t->at_ms = row->at_ms;
 	t->route = (Kp__Route)s_item_route(w, row);
 	t->has_route = t->route != 0;
+	if (row->has_reply_to) {
+		t->has_in_reply_to = 1;
+		t->in_reply_to = s_bytes(w->a, row->in_reply_to, 16);
+	}
+	s_count_reminder(w, row);
 	if (row->sent) {
 		t->has_state = 1;
-		t->state = (Kp__DeliveryState)row->state;
+		t->state = (Kp__DeliveryState)s_state_of_sent(row, w->at);
 	} else if (row->destroyed)
 		snprintf(summary, sizeof(summary), "(payload destroyed)");
-	else if (atrest_inbox_payload(w->d, row->event_id, &plain, &plen) == 0)
+	else if (atrest_inbox_payload(w->d, row->event_id, &plain, &plen) == 0) {
 		cases_summary(row->event_type, plain, plen, summary,
 		    sizeof(summary), false);
+		s_phase(w, t, row, plain, plen);
+	}
 	if (plain != NULL)
 		sodium_memzero(plain, plen);
 	free(plain);
@@ -243,15 +354,33 @@ s_timeline_item(void *arg, const subject_row_t *row)
 	return s_push(w->a, &w->items, t) != 0 ? (w->failed = 1) : 0;
 }
 
+/* The outcome of received answer `id` ("positief"), 0; -1 if its payload
+ * is gone or unreadable. */
+static int
+s_answer_outcome(kpd_t *d, int type, const uint8_t id[16], char *out,
+    size_t len)
+{
+	uint8_t *plain = NULL;
+	size_t plen = 0;
+
+	if (atrest_inbox_payload(d, id, &plain, &plen) != 0)
+		return -1;
+	cases_outcome(d, type, plain, plen, out, len);
+	sodium_memzero(plain, plen);
+	free(plain);
+	return 0;
+}
+
+/* Was event id delivered (its receipt in) by `at`? */
 static bool
-s_delivered(kpd_t *d, const uint8_t id[16])
+s_delivered(kpd_t *d, const uint8_t id[16], uint64_t at)
 {
 	outbox_row_t o;
 	bool found = false;
 	kp_err_t e;
 
 	return store_outbox_get(d->store, id, &o, &found, &e) == 0 && found &&
-	    o.state == STORE_DELIVERED;
+	    o.state == STORE_DELIVERED && o.updated_ms <= at;
 }
 
 /* One RouteState per route of the case's expectations. */
@@ -262,8 +391,7 @@ s_routes(struct case_walk *w, Kp__CaseResponse *r)
 	    "outcome" };
 	struct ptrs out = { 0 };
 	Kp__RouteState *rs;
-	uint8_t *plain = NULL;
-	size_t i, plen = 0;
+	size_t i;
 	int st;
 	char summary[160];
 
@@ -279,18 +407,20 @@ s_routes(struct case_walk *w, Kp__CaseResponse *r)
 		rs->partner_oin = arena_strdup(w->a, w->x[i].partner_oin);
 		rs->state = (char *)names[st];
 		if (st == KP__EXPECTATION_STATE__EXPECTATION_STATE_OPEN &&
-		    s_delivered(w->d, w->x[i].event_id))
+		    s_delivered(w->d, w->x[i].event_id, w->at))
 			rs->state = "received";
+		if (st == KP__EXPECTATION_STATE__EXPECTATION_STATE_OPEN &&
+		    s_interim_at(&w->x[i], w->at))
+			rs->state = "interim";   /* a phase came, the final not */
 		if (st >= KP__EXPECTATION_STATE__EXPECTATION_STATE_ANSWERED &&
-		    atrest_inbox_payload(w->d, w->x[i].answered_by, &plain,
-		    &plen) == 0) {
-			cases_summary(w->x[i].answer_type, plain, plen, summary,
-			    sizeof(summary), true);
+		    s_answer_outcome(w->d, w->x[i].answer_type,
+		    w->x[i].answered_by, summary, sizeof(summary)) == 0)
 			rs->outcome = arena_strdup(w->a, summary);
-			sodium_memzero(plain, plen);
-			free(plain);
-			plain = NULL;
-		}
+		else if (st < KP__EXPECTATION_STATE__EXPECTATION_STATE_ANSWERED &&
+		    s_interim_at(&w->x[i], w->at) && s_answer_outcome(w->d,
+		    w->x[i].answer_type, w->x[i].interim_by, summary,
+		    sizeof(summary)) == 0)
+			rs->outcome = arena_strdup(w->a, summary);
 		if (s_push(w->a, &out, rs) != 0)
 			return -1;
 	}
@@ -422,7 +552,7 @@ feedback_cases(kpd_t *d, arena_t *a, const Kp__CasesRequest *q,
 	w.at = q->has_at_ms && q->at_ms > 0 ? q->at_ms : kp_now_ms();
 	if (r == NULL)
 		return kp_fail(err, KP_ERR_NOMEM, "out of memory");
-	if (store_cases(d->store, s_case_summary, &w, err) != 0)
+	if (store_cases(d->store, w.at, s_case_summary, &w, err) != 0)
 		return -1;
 	if (w.failed)
 		return kp_fail(err, KP_ERR_NOMEM, "cases: out of memory or "
@@ -465,7 +595,7 @@ feedback_overdue(kpd_t *d, const char *case_local, uint64_t at,
 /* ---- the evaluation report ---- */
 
 struct report_walk {
-	uint64_t from, to;
+	uint64_t from, to, at;
 	arena_t *a;
 	expect_row_t *x;
 	size_t n, cap;
@@ -478,8 +608,9 @@ s_report_x(void *arg, const expect_row_t *x)
 	struct report_walk *w = arg;
 	expect_row_t *grown;
 
-	if (x->route == 0 || x->sent_ms < w->from || x->sent_ms >= w->to)
-		return 0;
+	if (x->route == 0 || x->sent_ms < w->from || x->sent_ms >= w->to ||
+	    x->sent_ms > w->at)
+		return 0;            /* outside the period, or not sent by `at` */
 	if (w->n == w->cap) {
 		w->cap = w->cap ? 2 * w->cap : 64;
 		if ((grown = arena_alloc(w->a, w->cap * sizeof(*grown))) == NULL)
@@ -500,37 +631,27 @@ s_cmp_double(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-/* Percentile p (0..1) of sorted v[n], nearest rank. */
-static double
-s_pct(const double *v, size_t n, double p)
-{
-	size_t i;
-
-	if (n == 0)
-		return 0;
-	i = (size_t)(p * (double)n + 0.999999);
-	return v[i == 0 ? 0 : i - 1];
-}
-
 /* The outcome label of an expectation as of at. */
 static void
 s_outcome(kpd_t *d, const expect_row_t *x, uint64_t at, char *out,
     size_t len)
 {
-	uint8_t *plain = NULL;
-	size_t plen = 0;
+	char phase[128];
 	int st = s_state_at(x, at);
+	bool interim = s_interim_at(x, at);
 
-	if (st == KP__EXPECTATION_STATE__EXPECTATION_STATE_OPEN)
+	if (st == KP__EXPECTATION_STATE__EXPECTATION_STATE_OPEN && interim &&
+	    s_answer_outcome(d, x->answer_type, x->interim_by, phase,
+	    sizeof(phase)) == 0)
+		snprintf(out, len, "interim: %s", phase);
+	else if (st == KP__EXPECTATION_STATE__EXPECTATION_STATE_OPEN)
 		snprintf(out, len, "awaited");
 	else if (st == KP__EXPECTATION_STATE__EXPECTATION_STATE_OVERDUE)
-		snprintf(out, len, "no answer (overdue)");
-	else if (atrest_inbox_payload(d, x->answered_by, &plain, &plen) == 0) {
-		cases_summary(x->answer_type, plain, plen, out, len, true);
-		sodium_memzero(plain, plen);
-	} else
+		snprintf(out, len, interim ? "no final answer (overdue)" :
+		    "no answer (overdue)");
+	else if (s_answer_outcome(d, x->answer_type, x->answered_by, out,
+	    len) != 0)
 		snprintf(out, len, "answered (payload destroyed)");
-	free(plain);
 }
 
 static Kp__OutcomeCount *
@@ -583,9 +704,43 @@ s_partner(kpd_t *d, arena_t *a, const struct report_walk *w, int route,
 		    86400000.0;
 	}
 	qsort(days, n, sizeof(double), s_cmp_double);
-	p->median_days = s_pct(days, n, 0.5);
-	p->p90_days = s_pct(days, n, 0.9);
+	p->median_days = kp_median(days, n);
+	p->p90_days = kp_percentile(days, n, 90);
 	return p;
+}
+
+/* The officer's record of the absence after the route, per case of the
+ * route, as of at: stopped, reduced, continued or not recorded. */
+static int
+s_absence_after(kpd_t *d, arena_t *a, Kp__RouteReport *r,
+    const struct ptrs *cases, uint64_t at)
+{
+	static const char *const names[] = { "not recorded", "stopped",
+	    "reduced", "continued" };
+	struct ptrs counts = { 0 };
+	Kp__OutcomeCount *o;
+	uint64_t when = 0;
+	bool found;
+	kp_err_t e;
+	size_t i;
+	int v;
+
+	for (i = 0; i < 4; i++)          /* every label, also at 0 */
+		if (s_outcome_slot(a, &counts, names[i]) == NULL)
+			return -1;
+	for (i = 0; i < cases->n; i++) {
+		v = 0;
+		if (store_absence_get(d->store, cases->v[i], &v, &when, &found,
+		    &e) != 0)
+			return -1;
+		if (!found || when > at || v < 1 || v > 3)
+			v = 0;
+		o = counts.v[v];
+		o->count++;
+	}
+	r->n_absence_after = counts.n;
+	r->absence_after = (Kp__OutcomeCount **)counts.v;
+	return 0;
 }
 
 static Kp__RouteReport *
@@ -627,6 +782,8 @@ s_route_report(kpd_t *d, arena_t *a, const struct report_walk *w, int route,
 		    route, x->partner_oin, at)) != 0)
 			return NULL;
 	}
+	if (s_absence_after(d, a, r, &cases, at) != 0)
+		return NULL;
 	r->cases = (uint32_t)cases.n;
 	r->n_outcomes = outcomes.n;
 	r->outcomes = (Kp__OutcomeCount **)outcomes.v;
@@ -645,6 +802,7 @@ feedback_report(kpd_t *d, arena_t *a, const Kp__ReportRequest *q,
 	uint64_t at = q->has_at_ms && q->at_ms > 0 ? q->at_ms : kp_now_ms();
 	int route;
 
+	w.at = at;
 	w.from = q->has_from_ms ? q->from_ms : 0;
 	w.to = q->has_to_ms && q->to_ms > 0 ? q->to_ms : UINT64_MAX;
 	if (r == NULL)

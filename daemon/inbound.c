@@ -259,6 +259,7 @@ s_inbox_row(kpd_t *d, const envelope_meta_t *m, const struct verdict *v,
 	if (store_link_by_ref(d->store, row->from_oin, row->case_ref,
 	    row->case_local, &found, &e) != 0 || !found)
 		row->case_local[0] = '\0';
+	cases_file_reply(d, row);
 }
 
 /*
@@ -297,7 +298,7 @@ s_accept(kpd_t *d, struct arrival *a, struct verdict *v,
 		goto out;
 	}
 	if (s_audit(d, AUDIT_RECEIPT_SENT, a->peer, v, m, row.fields, &r) != 0 ||
-	    cases_on_receive(d, &row, &e) != 0)
+	    cases_on_receive(d, &row, ev, &e) != 0)
 		goto out;
 	later_add(&a->log, LOG_INFO, kpd_id(row.event_id, id), row.from_oin,
 	    NULL, "event %s type %s from %s accepted (inbox seq %llu; purpose "
@@ -327,6 +328,10 @@ s_case_known(kpd_t *d, const envelope_meta_t *m, struct verdict *v)
 	bool found = false;
 	kp_err_t e;
 
+	if (!cases_reply_known(d, m, v->detail, sizeof(v->detail))) {
+		v->reason = KP__REASON__REASON_UNKNOWN_CASE;
+		return false;
+	}
 	if (!cases_is_answer(d, m->event_type, partner_role(peer_partner(from))))
 		return true;
 	if (store_link_by_ref(d->store, m->sender_oin, m->case_ref, local,

@@ -30,7 +30,8 @@
  *     receipt that arrives just after expiry proves delivery, and the log
  *     must say so.
  *  6. An inbox row is written once by store_inbox_insert; the only later
- *     change is acked false -> true in store_inbox_ack.  event_id is UNIQUE:
+ *     changes are acked false -> true in store_inbox_ack, and case_local
+ *     "" -> the local reference of a link made later (store_link_file).  event_id is UNIQUE:
  *     the table doubles as the seen-event set.
  *  7. A link never changes once written; per partner, local <-> case_ref is
  *     one-to-one (two UNIQUE constraints; store_link_put).
@@ -72,7 +73,7 @@
 #include "store.h"
 #include "util.h"
 
-#define STORE_SCHEMA_VERSION 2
+#define STORE_SCHEMA_VERSION 3
 #define STORE_APP_ID 0x6b707374          /* "kpst" */
 #define STORE_QUICK_CHECK_PAGES 4096     /* quick_check at open up to this */
 #define STORE_BUSY_MS 5000
@@ -92,6 +93,7 @@ enum {
 	ST_EXP_PUT, ST_EXP_BY_REPLY, ST_EXP_BY_REF, ST_EXP_CLOSE,
 	ST_EXP_OVERDUE, ST_EXP_BY_CASE, ST_EXP_ALL, ST_EXP_REMINDED, ST_CASES,
 	ST_OB_BY_IDEM,
+	ST_EXP_INTERIM, ST_LINK_FILE, ST_ABS_PUT, ST_ABS_GET,
 	ST_COUNT
 };
 
@@ -110,7 +112,7 @@ enum {
 
 #define EXP_COLS "event_id, case_local, partner_oin, case_ref, sent_type, " \
 	"answer_type, route, sent_ms, due_ms, answered_by, answered_ms, " \
-	"reminders"
+	"reminders, interim_by, interim_ms, first_due_ms"
 
 static const char *const s_sql[ST_COUNT] = {
 	[ST_BEGIN] = "BEGIN IMMEDIATE",
@@ -186,10 +188,11 @@ static const char *const s_sql[ST_COUNT] = {
 	    "event_key IS NOT NULL RETURNING event_id, from_oin",
 	[ST_SUBJECT] = "SELECT event_id, 1, to_oin, event_type, purpose, "
 	    "legal_basis, fields, created_ms, state, reason, "
-	    "retention_until_ms, event_key IS NULL FROM outbox "
-	    "WHERE case_local = ?1 UNION ALL "
+	    "retention_until_ms, event_key IS NULL, in_reply_to, updated_ms "
+	    "FROM outbox WHERE case_local = ?1 UNION ALL "
 	    "SELECT event_id, 0, from_oin, event_type, purpose, legal_basis, "
-	    "fields, received_ms, 0, 0, retention_until_ms, event_key IS NULL "
+	    "fields, received_ms, 0, 0, retention_until_ms, event_key IS NULL, "
+	    "in_reply_to, received_ms "
 	    "FROM inbox WHERE case_local = ?1 ORDER BY 8",
 	[ST_CHECKPOINT] = "PRAGMA wal_checkpoint(TRUNCATE)",
 	[ST_AUDIT_APPEND] = "INSERT INTO audit (seq, entry, leaf) VALUES "
@@ -229,7 +232,19 @@ static const char *const s_sql[ST_COUNT] = {
 	[ST_CASES] = "SELECT c, count(*), max(t) FROM (SELECT case_local c, "
 	    "created_ms t FROM outbox WHERE case_local <> '' UNION ALL "
 	    "SELECT case_local, received_ms FROM inbox WHERE case_local <> '') "
-	    "GROUP BY c ORDER BY c",
+	    "WHERE t <= ?1 GROUP BY c ORDER BY c",
+	/* an interim answer: the phase is recorded, the expectation stays
+	 * open with a new due time (the first one kept for as-of views) */
+	[ST_EXP_INTERIM] = "UPDATE expectations SET interim_by = ?2, "
+	    "interim_ms = ?3, first_due_ms = CASE WHEN interim_by IS NULL "
+	    "THEN due_ms ELSE first_due_ms END, due_ms = ?4, "
+	    "overdue_reported = 0 WHERE event_id = ?1 AND answered_by IS NULL",
+	[ST_LINK_FILE] = "UPDATE inbox SET case_local = ?3 WHERE from_oin = ?1 "
+	    "AND case_ref = ?2 AND case_local = ''",
+	[ST_ABS_PUT] = "INSERT OR REPLACE INTO absence_after (case_local, "
+	    "absence, at_ms) VALUES (?1, ?2, ?3)",
+	[ST_ABS_GET] = "SELECT absence, at_ms FROM absence_after WHERE "
+	    "case_local = ?1",
 };
 
 /*
@@ -847,6 +862,23 @@ static const char s_schema_v2[] =
 	"CREATE UNIQUE INDEX outbox_idem ON outbox (idem_client, idem_key)"
 	" WHERE idem_key IS NOT NULL;";
 
+/*
+ * Version 3: answers in phases (an interim answer keeps its expectation
+ * open with a new due time; the first one is kept for as-of views) and
+ * the officer's own record of the absence after the route: local, never
+ * sent; the latest record per case.
+ */
+static const char s_schema_v3[] =
+	"ALTER TABLE expectations ADD COLUMN interim_by BLOB;"
+	"ALTER TABLE expectations ADD COLUMN interim_ms INTEGER NOT NULL"
+	" DEFAULT 0;"
+	"ALTER TABLE expectations ADD COLUMN first_due_ms INTEGER NOT NULL"
+	" DEFAULT 0;"
+	"CREATE TABLE absence_after ("
+	" case_local TEXT PRIMARY KEY,"
+	" absence INTEGER NOT NULL CHECK (absence BETWEEN 1 AND 3),"
+	" at_ms INTEGER NOT NULL);";
+
 /* Create or check the schema in one BEGIN IMMEDIATE, so two processes
  * opening a new file cannot both create it. */
 static int
@@ -870,10 +902,17 @@ s_migrate(store_t *s, kp_err_t *err)
 		s_open_fail(s, err, "create schema");
 		goto fail;
 	}
+	/* each step from the version found, in order */
 	if ((create || ver == 1) && (sqlite3_exec(s->db, s_schema_v2, NULL,
 	    NULL, NULL) != SQLITE_OK || sqlite3_exec(s->db, sql, NULL, NULL,
 	    NULL) != SQLITE_OK)) {
 		s_open_fail(s, err, "migrate schema to version 2");
+		goto fail;
+	}
+	if ((create || ver <= 2) && (sqlite3_exec(s->db, s_schema_v3, NULL,
+	    NULL, NULL) != SQLITE_OK || sqlite3_exec(s->db, sql, NULL, NULL,
+	    NULL) != SQLITE_OK)) {
+		s_open_fail(s, err, "migrate schema to version 3");
 		goto fail;
 	}
 	if (sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
@@ -1627,6 +1666,8 @@ s_read_subject(sqlite3_stmt *st, subject_row_t *r)
 	r->reason = sqlite3_column_int(st, 9);
 	r->retention_until_ms = s_col_u64(st, 10);
 	r->destroyed = sqlite3_column_int(st, 11) != 0;
+	r->has_reply_to = s_col_blob(st, 12, r->in_reply_to, 16);
+	r->settled_ms = s_col_u64(st, 13);
 }
 
 int
@@ -1862,6 +1903,9 @@ s_read_expect(sqlite3_stmt *st, expect_row_t *r)
 	r->answered = s_col_blob(st, 9, r->answered_by, 16);
 	r->answered_ms = s_col_u64(st, 10);
 	r->reminders = (uint32_t)sqlite3_column_int(st, 11);
+	r->interim = s_col_blob(st, 12, r->interim_by, 16);
+	r->interim_ms = s_col_u64(st, 13);
+	r->first_due_ms = r->interim ? s_col_u64(st, 14) : r->due_ms;
 }
 
 int
@@ -1898,14 +1942,14 @@ s_expect_one(store_t *s, sqlite3_stmt *st, expect_row_t *row, bool *found,
 	return ret;
 }
 
-int
-store_expect_answer(store_t *s, const char *partner, int answer_type,
-    const uint8_t *in_reply_to, const uint8_t case_ref[32],
-    const uint8_t answered_by[16], uint64_t at, expect_row_t *row,
+/* The open expectation an answer is about: by in_reply_to, else the oldest
+ * open one on the same pseudonym.  *found. */
+static int
+s_expect_find(store_t *s, const char *partner, int answer_type,
+    const uint8_t *in_reply_to, const uint8_t case_ref[32], expect_row_t *row,
     bool *found, kp_err_t *err)
 {
 	sqlite3_stmt *st;
-	int ret = 0;
 
 	*found = false;
 	if (in_reply_to != NULL) {
@@ -1924,6 +1968,45 @@ store_expect_answer(store_t *s, const char *partner, int answer_type,
 		    s_expect_one(s, st, row, found, err) != 0)
 			return s_fail(s, err, "expectation by case");
 	}
+	return 0;
+}
+
+int
+store_expect_interim(store_t *s, const char *partner, int answer_type,
+    const uint8_t *in_reply_to, const uint8_t case_ref[32],
+    const uint8_t interim_by[16], uint64_t at, uint64_t new_due_ms,
+    expect_row_t *row, bool *found, kp_err_t *err)
+{
+	sqlite3_stmt *st;
+	int ret = 0;
+
+	if (s_expect_find(s, partner, answer_type, in_reply_to, case_ref, row,
+	    found, err) != 0)
+		return -1;
+	if (!*found)
+		return 0;
+	st = s->st[ST_EXP_INTERIM];
+	if (sqlite3_bind_blob(st, 1, row->event_id, 16, SQLITE_STATIC) ||
+	    sqlite3_bind_blob(st, 2, interim_by, 16, SQLITE_STATIC) ||
+	    s_bind_u64(st, 3, at) || s_bind_u64(st, 4, new_due_ms) ||
+	    sqlite3_step(st) != SQLITE_DONE)
+		ret = s_fail(s, err, "interim answer");
+	s_done(st);
+	return ret;
+}
+
+int
+store_expect_answer(store_t *s, const char *partner, int answer_type,
+    const uint8_t *in_reply_to, const uint8_t case_ref[32],
+    const uint8_t answered_by[16], uint64_t at, expect_row_t *row,
+    bool *found, kp_err_t *err)
+{
+	sqlite3_stmt *st;
+	int ret = 0;
+
+	if (s_expect_find(s, partner, answer_type, in_reply_to, case_ref, row,
+	    found, err) != 0)
+		return -1;
 	if (!*found)
 		return 0;
 	st = s->st[ST_EXP_CLOSE];
@@ -1994,13 +2077,17 @@ store_expect_reminded(store_t *s, const uint8_t event_id[16], kp_err_t *err)
 }
 
 int
-store_cases(store_t *s, int (*cb)(void *, const char *, uint32_t, uint64_t),
-    void *arg, kp_err_t *err)
+store_cases(store_t *s, uint64_t at, int (*cb)(void *, const char *,
+    uint32_t, uint64_t), void *arg, kp_err_t *err)
 {
 	sqlite3_stmt *st = s->st[ST_CASES];
 	char local[65];
 	int rc;
 
+	if (s_bind_u64(st, 1, at) != SQLITE_OK) {
+		s_done(st);
+		return s_fail(s, err, "cases");
+	}
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		s_col_text(st, 0, local, sizeof(local));
 		if (cb(arg, local, (uint32_t)sqlite3_column_int(st, 1),
@@ -2011,6 +2098,63 @@ store_cases(store_t *s, int (*cb)(void *, const char *, uint32_t, uint64_t),
 	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
 		return s_fail(s, err, "cases");
 	return 0;
+}
+
+int
+store_link_file(store_t *s, const char *partner_oin,
+    const uint8_t case_ref[32], const char *local, uint32_t *n,
+    kp_err_t *err)
+{
+	sqlite3_stmt *st = s->st[ST_LINK_FILE];
+	int ret = 0;
+
+	*n = 0;
+	if (s_bind_text(st, 1, partner_oin, 21) ||
+	    sqlite3_bind_blob(st, 2, case_ref, 32, SQLITE_STATIC) ||
+	    s_bind_text(st, 3, local, strlen(local) + 1) ||
+	    sqlite3_step(st) != SQLITE_DONE)
+		ret = s_fail(s, err, "link file");
+	else
+		*n = (uint32_t)sqlite3_changes(s->db);
+	s_done(st);
+	return ret;
+}
+
+int
+store_absence_put(store_t *s, const char *case_local, int absence,
+    uint64_t at, kp_err_t *err)
+{
+	sqlite3_stmt *st = s->st[ST_ABS_PUT];
+	int ret = 0;
+
+	if (s_bind_text(st, 1, case_local, strlen(case_local) + 1) ||
+	    sqlite3_bind_int(st, 2, absence) || s_bind_u64(st, 3, at) ||
+	    sqlite3_step(st) != SQLITE_DONE)
+		ret = s_fail(s, err, "absence outcome");
+	s_done(st);
+	return ret;
+}
+
+int
+store_absence_get(store_t *s, const char *case_local, int *absence,
+    uint64_t *at, bool *found, kp_err_t *err)
+{
+	sqlite3_stmt *st = s->st[ST_ABS_GET];
+	int ret;
+
+	*found = false;
+	if (s_bind_text(st, 1, case_local, strlen(case_local) + 1) !=
+	    SQLITE_OK) {
+		s_done(st);
+		return s_fail(s, err, "absence outcome");
+	}
+	ret = s_step_one(s, st, "absence outcome", found, err);
+	if (ret == 0 && *found) {
+		*absence = sqlite3_column_int(st, 0);
+		*at = s_col_u64(st, 1);
+	}
+	s_done(st);
+	return ret;
 }
 
 /* ---- savepoints: one request inside a batch ---- */

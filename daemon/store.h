@@ -6,7 +6,8 @@
  * events, payload encrypted at rest by the caller, plus the receipt we
  * sent, which doubles as the seen-event-id table for duplicate
  * elimination), rejected (envelopes we refused and why), links (local case
- * reference <-> per-partner pseudonym).
+ * reference <-> per-partner pseudonym), expectations (answers awaited),
+ * absence_after (the officer's local record per case).
  *
  * Durability contract: nothing written between store_begin() and a
  * successful store_commit() may be acknowledged to anyone (API caller or
@@ -259,6 +260,10 @@ typedef struct subject_row {
 	int reason;
 	uint64_t retention_until_ms;
 	bool destroyed;               /* payload purged */
+	bool has_reply_to;
+	uint8_t in_reply_to[16];
+	uint64_t settled_ms;          /* sent: when state was last set (a
+	                               * receipt or expiry); received: at_ms */
 } subject_row_t;
 
 typedef int (*store_subject_cb)(void *arg, const subject_row_t *row);
@@ -316,6 +321,11 @@ typedef struct expect_row {
 	uint8_t answered_by[16];
 	uint64_t answered_ms;
 	uint32_t reminders;
+	bool interim;                 /* an interim answer (a phase) came */
+	uint8_t interim_by[16];       /* the latest interim answer */
+	uint64_t interim_ms;          /* when it came; due_ms is then the
+	                               * final answer's due time */
+	uint64_t first_due_ms;        /* due before any interim answer */
 } expect_row_t;
 
 typedef int (*store_expect_cb)(void *arg, const expect_row_t *row);
@@ -332,6 +342,17 @@ int store_expect_answer(store_t *s, const char *partner, int answer_type,
     const uint8_t *in_reply_to, const uint8_t case_ref[32],
     const uint8_t answered_by[16], uint64_t at, expect_row_t *row,
     bool *found, kp_err_t *err) __attribute__((warn_unused_result));
+/*
+ * An interim answer (a phase, policy interim.FIELD) from `partner`: the
+ * expectation it is about (found as by store_expect_answer) stays open,
+ * records interim_by and `at`, and is now due at new_due_ms (reported
+ * overdue afresh).  OUT: *found, row as it was.
+ */
+int store_expect_interim(store_t *s, const char *partner, int answer_type,
+    const uint8_t *in_reply_to, const uint8_t case_ref[32],
+    const uint8_t interim_by[16], uint64_t at, uint64_t new_due_ms,
+    expect_row_t *row, bool *found, kp_err_t *err)
+    __attribute__((warn_unused_result));
 /* Open expectations that fell due at or before now and were not yet
  * reported; each is marked reported.  cb sees each. */
 int store_expect_newly_overdue(store_t *s, uint64_t now, store_expect_cb cb,
@@ -341,9 +362,21 @@ int store_expect_list(store_t *s, const char *case_local, store_expect_cb cb,
     void *arg, kp_err_t *err) __attribute__((warn_unused_result));
 int store_expect_reminded(store_t *s, const uint8_t event_id[16],
     kp_err_t *err) __attribute__((warn_unused_result));
-/* Every local case with events: name, count, last activity. */
-int store_cases(store_t *s, int (*cb)(void *arg, const char *case_local,
-    uint32_t events, uint64_t last_ms), void *arg, kp_err_t *err)
+/* Every local case with events at or before `at` (UINT64_MAX: all): name,
+ * count and last activity of those events only. */
+int store_cases(store_t *s, uint64_t at, int (*cb)(void *arg,
+    const char *case_local, uint32_t events, uint64_t last_ms), void *arg,
+    kp_err_t *err)
+    __attribute__((warn_unused_result));
+
+/* ---- the officer's record of the absence after the route (local) ---- */
+
+/* absence: 1 stopped, 2 reduced, 3 continued (kp.AbsenceAfter); the
+ * latest record per case replaces the one before. */
+int store_absence_put(store_t *s, const char *case_local, int absence,
+    uint64_t at, kp_err_t *err) __attribute__((warn_unused_result));
+int store_absence_get(store_t *s, const char *case_local, int *absence,
+    uint64_t *at, bool *found, kp_err_t *err)
     __attribute__((warn_unused_result));
 
 /* ---- refusals (envelopes we rejected) ---- */
@@ -360,6 +393,11 @@ int store_link_by_local(store_t *s, const char *partner_oin, const char *local,
 int store_link_by_ref(store_t *s, const char *partner_oin,
     const uint8_t case_ref[32], char local[65], bool *found, kp_err_t *err)
     __attribute__((warn_unused_result));
+/* File every received event from partner_oin on case_ref that is on no
+ * case yet under `local` (after store_link_put).  OUT: *n filed. */
+int store_link_file(store_t *s, const char *partner_oin,
+    const uint8_t case_ref[32], const char *local, uint32_t *n,
+    kp_err_t *err) __attribute__((warn_unused_result));
 /* Insert or keep (an existing identical link is not an error; a conflicting
  * one is KP_ERR_INVALID_ARG). */
 int store_link_put(store_t *s, const char *partner_oin, const char *local,

@@ -40,6 +40,8 @@ static const struct s_event s_events[] = {
 	    &kp__jbt_request__descriptor },
 	{ KP__EVENT_TYPE__EVENT_TYPE_REMINDER, "reminder",
 	    &kp__reminder__descriptor },
+	{ KP__EVENT_TYPE__EVENT_TYPE_CARE_NOTICE, "care_notice",
+	    &kp__care_notice__descriptor },
 };
 
 #define S_NEVENTS (sizeof(s_events) / sizeof(s_events[0]))

@@ -43,7 +43,7 @@
 #include "util.h"
 
 #define S_MAX_TYPE 8                 /* event types are 1..S_MAX_TYPE-1 */
-#define S_NROLES (KP_ROLE_AUDITOR + 1)
+#define S_NROLES (KP_ROLE_ZORG + 1)
 #define S_HASH_LEN 32
 #define S_MS_PER_DAY (24ULL * 3600 * 1000)
 #define S_DUR_MAX (36500 * S_MS_PER_DAY)   /* 100 years */
@@ -51,31 +51,40 @@
 #define S_ITEM_MAX 64                /* longest list item */
 #define S_DURATION_HINT "(use e.g. 12h, 90d)"
 
-_Static_assert(KP__EVENT_TYPE__EVENT_TYPE_JBT_REQUEST < S_MAX_TYPE,
+_Static_assert(KP__EVENT_TYPE__EVENT_TYPE_CARE_NOTICE < S_MAX_TYPE,
     "S_MAX_TYPE must exceed every event type");
 
 /* Keys with one value per rule (index into line_of / ok). */
 enum {
 	S_K_PURPOSE, S_K_LEGAL_BASIS, S_K_SENDERS, S_K_RECIPIENTS,
-	S_K_REQUIRED, S_K_ALLOWED, S_K_RETENTION, S_NKEYS
+	S_K_REQUIRED, S_K_ALLOWED, S_K_RETENTION, S_K_LEAD_FIELD,
+	S_K_INTERIM_LEAD, S_K_OUTCOME, S_NKEYS
 };
 
 /* Keys with one value per field (index into s_field.line). */
-enum { S_F_REQUIRED, S_F_ALLOWED, S_F_RANGE, S_F_DATE, S_F_MAX, S_NF };
+enum { S_F_REQUIRED, S_F_ALLOWED, S_F_RANGE, S_F_DATE, S_F_MAX, S_F_INTERIM,
+	S_F_ONLY_TO, S_NF };
+
+#define S_INTERIM_MAX 8          /* interim values per field */
 
 /* What the rule says about one field of the event's message. */
 struct s_field {
 	bool required, allowed, date, has_range, has_max;
 	unsigned never_to;        /* bit per role */
+	unsigned only_to;         /* bit per role; 0: any recipient */
 	uint64_t lo, hi;          /* range; two's complement if signed */
 	size_t max_items;
+	int interim[S_INTERIM_MAX];  /* enum values that make it interim */
+	size_t n_interim;
 	int line[S_NF];           /* loading: where each was set, 0 = not */
 };
 
 struct s_expect {
 	int type;                 /* 0: no answer expected */
 	uint64_t lead_ms;
-	int line;                 /* loading */
+	bool has_bounds;          /* lead_bounds.ROLE: the sender's own lead */
+	uint64_t lo_ms, hi_ms;    /* time (lead_field) must lie in these */
+	int line, bounds_line;    /* loading */
 };
 
 struct policy_rule {
@@ -87,6 +96,11 @@ struct policy_rule {
 	unsigned senders, recipients;        /* bit per role */
 	uint64_t retention_ms;
 	struct s_expect expects[S_NROLES];
+	int lead_field;                      /* index + 1 of lead_field, 0 */
+	int outcome_field;                   /* index + 1 of outcome, 0 */
+	uint64_t interim_lead_ms;            /* after an interim answer */
+	bool any_interim;                    /* some interim value is set */
+	bool interim_keyed;                  /* loading: an interim.* key */
 	struct s_field *fields;              /* desc->n_fields of them */
 	/* Loading only. */
 	int line;                            /* first [name] header */
@@ -327,6 +341,9 @@ s_parse_bound(const ProtobufCFieldDescriptor *f, const char *text,
 	return 0;
 }
 
+static uint64_t s_element(const ProtobufCMessage *msg,
+    const ProtobufCFieldDescriptor *f, size_t i);
+
 /* ---- values of rule keys: each reports its own problems ---------- */
 
 /* purpose, legal_basis: what the envelope header can carry. */
@@ -361,7 +378,7 @@ s_one_role(struct s_load *ld, const char *key, const char *name, int line)
 	}
 	if (role == KP_ROLE_NONE || s_role_bit(role) == 0) {
 		s_bad(ld, line, key, "unknown role '%.40s' (roles: leerplicht, "
-		    "halt, rvdk, om, jbt)", name);
+		    "halt, rvdk, om, jbt, zorg)", name);
 		return 0;
 	}
 	return s_role_bit(role);
@@ -592,7 +609,7 @@ s_sub_role(struct s_load *ld, policy_rule_t *r, const char *key,
 
 	if (role == KP_ROLE_NONE || s_role_bit(role) == 0) {
 		s_bad(ld, line, key, "unknown role '%.40s' (roles: leerplicht, "
-		    "halt, rvdk, om, jbt)", sub);
+		    "halt, rvdk, om, jbt, zorg)", sub);
 		return 0;
 	}
 	if (lines[role] != 0) {
@@ -654,6 +671,153 @@ s_set_expects(struct s_load *ld, policy_rule_t *r, const char *key,
 	r->expects[role].lead_ms = ms;
 }
 
+/* only_to.FIELD = ROLE, ...: the only recipient roles FIELD may go to. */
+static void
+s_set_only_to(struct s_load *ld, policy_rule_t *r, const char *key,
+    const char *sub, const char *v, int line)
+{
+	struct s_field *f = s_sub_field(ld, r, key, sub, S_F_ONLY_TO, line);
+	char item[S_ITEM_MAX];
+	unsigned bit;
+	int rc;
+
+	if (f == NULL)
+		return;
+	while ((rc = s_list_next(&v, item, sizeof(item))) != 0) {
+		if (rc < 0)
+			s_bad(ld, line, key, "empty or over-long list item");
+		else if ((bit = s_one_role(ld, key, item, line)) != 0)
+			f->only_to |= bit;
+	}
+}
+
+/* lead_field = FIELD: an unsigned integer field, the sender's own lead
+ * time in days (checked against lead_bounds.ROLE). */
+static void
+s_set_lead_field(struct s_load *ld, policy_rule_t *r, const char *key,
+    const char *sub, const char *v, int line)
+{
+	const ProtobufCFieldDescriptor *fd;
+	int i;
+
+	(void)sub;
+	if ((i = s_field_index(r->desc, v)) < 0) {
+		s_bad(ld, line, key, "%s has no field '%.40s'", r->name, v);
+		return;
+	}
+	fd = &r->desc->fields[i];
+	if (fd->label == PROTOBUF_C_LABEL_REPEATED || !s_integer(fd) ||
+	    s_signed(fd)) {
+		s_bad(ld, line, key, "field '%s' is not a single unsigned "
+		    "integer (a number of days)", fd->name);
+		return;
+	}
+	r->lead_field = i + 1;
+}
+
+/* lead_bounds.ROLE = LOW..HIGH (durations): the lead time a sender may
+ * set for ROLE in lead_field. */
+static void
+s_set_lead_bounds(struct s_load *ld, policy_rule_t *r, const char *key,
+    const char *sub, const char *v, int line)
+{
+	int lines[S_NROLES], role;
+	const char *dots = strstr(v, "..");
+	char lo[32];
+	uint64_t a, b;
+
+	for (role = 0; role < S_NROLES; role++)
+		lines[role] = r->expects[role].bounds_line;
+	if ((role = s_sub_role(ld, r, key, sub, lines, line)) == 0)
+		return;
+	r->expects[role].bounds_line = line;
+	if (dots == NULL || (size_t)(dots - v) >= sizeof(lo)) {
+		s_bad(ld, line, key, "'%.80s' is not LOW..HIGH (e.g. 28d..120d)",
+		    v);
+		return;
+	}
+	snprintf(lo, sizeof(lo), "%.*s", (int)(dots - v), v);
+	if (s_duration(ld, key, lo, line, &a) != 0 ||
+	    s_duration(ld, key, dots + 2, line, &b) != 0)
+		return;
+	if (a > b) {
+		s_bad(ld, line, key, "LOW is above HIGH");
+		return;
+	}
+	r->expects[role].has_bounds = true;
+	r->expects[role].lo_ms = a;
+	r->expects[role].hi_ms = b;
+}
+
+/* interim.FIELD = VALUE, ...: an answer with one of these enum values in
+ * FIELD is an interim one (a phase), not the final answer. */
+static void
+s_set_interim(struct s_load *ld, policy_rule_t *r, const char *key,
+    const char *sub, const char *v, int line)
+{
+	struct s_field *f = s_sub_field(ld, r, key, sub, S_F_INTERIM, line);
+	const ProtobufCFieldDescriptor *fd;
+	char item[S_ITEM_MAX];
+	int rc, val;
+
+	if (f == NULL)
+		return;
+	r->interim_keyed = true;
+	fd = &r->desc->fields[f - r->fields];
+	if (fd->type != PROTOBUF_C_TYPE_ENUM ||
+	    fd->label == PROTOBUF_C_LABEL_REPEATED) {
+		s_bad(ld, line, key, "field '%s' is not a single enum field",
+		    fd->name);
+		return;
+	}
+	while ((rc = s_list_next(&v, item, sizeof(item))) != 0) {
+		if (rc < 0)
+			s_bad(ld, line, key, "empty or over-long list item");
+		else if (pbjson_enum_value(fd->descriptor, item, &val) != 0)
+			s_bad(ld, line, key, "'%.40s' is not a value of %s",
+			    item, ((const ProtobufCEnumDescriptor *)
+			    fd->descriptor)->short_name);
+		else if (f->n_interim == S_INTERIM_MAX)
+			s_bad(ld, line, key, "more than %d values",
+			    S_INTERIM_MAX);
+		else {
+			f->interim[f->n_interim++] = val;
+			r->any_interim = true;
+		}
+	}
+}
+
+static void
+s_set_interim_lead(struct s_load *ld, policy_rule_t *r, const char *key,
+    const char *sub, const char *v, int line)
+{
+	(void)sub;
+	(void)s_duration(ld, key, v, line, &r->interim_lead_ms);
+}
+
+/* outcome = FIELD: the enum field that is the route's outcome. */
+static void
+s_set_outcome(struct s_load *ld, policy_rule_t *r, const char *key,
+    const char *sub, const char *v, int line)
+{
+	const ProtobufCFieldDescriptor *fd;
+	int i;
+
+	(void)sub;
+	if ((i = s_field_index(r->desc, v)) < 0) {
+		s_bad(ld, line, key, "%s has no field '%.40s'", r->name, v);
+		return;
+	}
+	fd = &r->desc->fields[i];
+	if (fd->type != PROTOBUF_C_TYPE_ENUM ||
+	    fd->label == PROTOBUF_C_LABEL_REPEATED) {
+		s_bad(ld, line, key, "field '%s' is not a single enum field",
+		    fd->name);
+		return;
+	}
+	r->outcome_field = i + 1;
+}
+
 /* ---- sections and keys ------------------------------------------- */
 
 static const struct {
@@ -668,6 +832,9 @@ static const struct {
 	{ "required", S_K_REQUIRED, s_set_fields },
 	{ "allowed", S_K_ALLOWED, s_set_fields },
 	{ "retention", S_K_RETENTION, s_set_retention },
+	{ "lead_field", S_K_LEAD_FIELD, s_set_lead_field },
+	{ "interim_lead", S_K_INTERIM_LEAD, s_set_interim_lead },
+	{ "outcome", S_K_OUTCOME, s_set_outcome },
 };
 
 /* Keys NAME.SUB: SUB is a field or a role; duplicates checked per SUB. */
@@ -680,6 +847,9 @@ static const struct {
 	{ "date.", s_set_date },
 	{ "max_items.", s_set_max_items },
 	{ "expects.", s_set_expects },
+	{ "lead_bounds.", s_set_lead_bounds },
+	{ "interim.", s_set_interim },
+	{ "only_to.", s_set_only_to },
 };
 
 #define S_N(a) (sizeof(a) / sizeof((a)[0]))
@@ -832,12 +1002,21 @@ s_finish_field(struct s_load *ld, const policy_rule_t *r, size_t i)
 {
 	static const struct { int slot; const char *prefix; } kinds[] = {
 		{ S_F_RANGE, "range" }, { S_F_DATE, "date" },
-		{ S_F_MAX, "max_items" },
+		{ S_F_MAX, "max_items" }, { S_F_INTERIM, "interim" },
+		{ S_F_ONLY_TO, "only_to" },
 	};
 	const struct s_field *f = &r->fields[i];
 	const char *name = r->desc->fields[i].name;
 	size_t k;
 
+	if (f->only_to != 0 && f->required)
+		s_problem(ld, f->line[S_F_ONLY_TO], "only_to.%s: field '%s' is "
+		    "required, so %s could never be sent to the other "
+		    "recipients", name, name, r->name);
+	if (f->only_to != 0 && r->ok[S_K_RECIPIENTS] &&
+	    (f->only_to & ~r->recipients) != 0)
+		s_problem(ld, f->line[S_F_ONLY_TO], "only_to.%s: a role that "
+		    "is not a recipient of %s", name, r->name);
 	if (f->required || f->allowed)
 		return;
 	for (k = 0; k < S_N(kinds); k++)
@@ -894,6 +1073,33 @@ s_finish_expects(struct s_load *ld, const policy_rule_t *r, int role)
 		    "may not send %s", rn, rn, a->name);
 }
 
+/*
+ * lead_field: a field that may occur; with it, every expects.ROLE has its
+ * lead_bounds.ROLE holding the default lead time; lead_bounds.ROLE only
+ * with expects.ROLE and lead_field.
+ */
+static void
+s_finish_lead(struct s_load *ld, const policy_rule_t *r, int role)
+{
+	const struct s_expect *e = &r->expects[role];
+	const char *rn = kp_role_name(role);
+
+	if (e->has_bounds && e->type == 0)
+		s_problem(ld, e->bounds_line, "lead_bounds.%s: no expects.%s "
+		    "in [%s]", rn, rn, r->name);
+	else if (e->has_bounds && r->lead_field == 0)
+		s_problem(ld, e->bounds_line, "lead_bounds.%s: [%s] has no "
+		    "lead_field", rn, r->name);
+	else if (r->lead_field != 0 && e->type != 0 && !e->has_bounds &&
+	    e->bounds_line == 0)
+		s_problem(ld, e->line, "expects.%s: [%s] has a lead_field but "
+		    "no lead_bounds.%s", rn, r->name, rn);
+	else if (e->has_bounds && e->type != 0 && (e->lead_ms < e->lo_ms ||
+	    e->lead_ms > e->hi_ms))
+		s_problem(ld, e->bounds_line, "lead_bounds.%s: the lead time of "
+		    "expects.%s is outside these bounds", rn, rn);
+}
+
 static void
 s_finish(struct s_load *ld)
 {
@@ -908,7 +1114,23 @@ s_finish(struct s_load *ld)
 		s_finish_keys(ld, r);
 		for (i = 0; i < r->desc->n_fields; i++)
 			s_finish_field(ld, r, i);
+		if (r->interim_keyed != (r->line_of[S_K_INTERIM_LEAD] != 0))
+			s_problem(ld, r->interim_keyed ? r->line : r->line_of[
+			    S_K_INTERIM_LEAD], "[%s]: interim.FIELD and "
+			    "interim_lead go together", r->name);
+		if (r->outcome_field != 0 &&
+		    !r->fields[r->outcome_field - 1].required &&
+		    !r->fields[r->outcome_field - 1].allowed)
+			s_problem(ld, r->line_of[S_K_OUTCOME], "outcome: field "
+			    "'%s' is neither required nor allowed",
+			    r->desc->fields[r->outcome_field - 1].name);
+		if (r->lead_field != 0 && !r->fields[r->lead_field - 1].required &&
+		    !r->fields[r->lead_field - 1].allowed)
+			s_problem(ld, r->line_of[S_K_LEAD_FIELD], "lead_field: "
+			    "field '%s' is neither required nor allowed",
+			    r->desc->fields[r->lead_field - 1].name);
 		for (role = KP_ROLE_NONE + 1; role < S_NROLES; role++) {
+			s_finish_lead(ld, r, role);
 			if (r->never_line[role] != 0)
 				s_finish_never_to(ld, r, role);
 			if (r->expects[role].line != 0)
@@ -1050,6 +1272,69 @@ policy_rule_expects(const policy_rule_t *r, int recipient_role,
 	return 0;
 }
 
+/* The value of lead_field in ev as milliseconds; false if absent. */
+static bool
+s_lead_of(const policy_rule_t *r, const ProtobufCMessage *ev, uint64_t *ms)
+{
+	const ProtobufCFieldDescriptor *f;
+
+	if (r->lead_field == 0 || ev == NULL || ev->descriptor != r->desc)
+		return false;
+	f = &r->desc->fields[r->lead_field - 1];
+	if (!pbjson_field_present(ev, f))
+		return false;
+	*ms = s_element(ev, f, 0) * S_MS_PER_DAY;
+	return true;
+}
+
+int
+policy_rule_lead(const policy_rule_t *r, int recipient_role,
+    const ProtobufCMessage *ev, int *answer_type, uint64_t *lead_ms)
+{
+	uint64_t own;
+
+	if (policy_rule_expects(r, recipient_role, answer_type, lead_ms) != 0)
+		return -1;
+	if (r->expects[recipient_role].has_bounds && s_lead_of(r, ev, &own) &&
+	    own >= r->expects[recipient_role].lo_ms &&
+	    own <= r->expects[recipient_role].hi_ms && lead_ms != NULL)
+		*lead_ms = own;
+	return 0;
+}
+
+bool
+policy_rule_interim(const policy_rule_t *r, const ProtobufCMessage *ev,
+    uint64_t *lead_ms)
+{
+	const ProtobufCFieldDescriptor *f;
+	size_t i, k;
+	int v;
+
+	if (r == NULL || !r->any_interim || ev == NULL ||
+	    ev->descriptor != r->desc)
+		return false;
+	for (i = 0; i < r->desc->n_fields; i++) {
+		f = &r->desc->fields[i];
+		if (r->fields[i].n_interim == 0 || !pbjson_field_present(ev, f))
+			continue;
+		v = *(const int *)(const void *)((const char *)ev + f->offset);
+		for (k = 0; k < r->fields[i].n_interim; k++)
+			if (r->fields[i].interim[k] == v) {
+				if (lead_ms != NULL)
+					*lead_ms = r->interim_lead_ms;
+				return true;
+			}
+	}
+	return false;
+}
+
+const char *
+policy_rule_outcome_field(const policy_rule_t *r)
+{
+	return r != NULL && r->outcome_field != 0 ?
+	    r->desc->fields[r->outcome_field - 1].name : NULL;
+}
+
 /* ---- checking events --------------------------------------------- */
 
 /* Sender and recipient roles of rule r. */
@@ -1153,6 +1438,14 @@ s_check_field(const policy_rule_t *r, const ProtobufCMessage *msg,
 		return s_refuse(err, "%s: rule 'never to %s': "
 		    "field '%s' may not be sent to %s", r->name,
 		    kp_role_name(recipient), f->name, kp_role_name(recipient));
+	if (fr->only_to != 0 && !(fr->only_to & s_role_bit(recipient))) {
+		char only[128];
+
+		return s_refuse(err, "%s: rule 'only to': field '%s' may go "
+		    "only to %s, not to %s", r->name, f->name,
+		    s_roles_text(fr->only_to, only, sizeof(only)),
+		    kp_role_name(recipient));
+	}
 	if (rep)
 		n = *(const size_t *)((const char *)msg + f->quantifier_offset);
 	if (fr->has_max && n > fr->max_items)
@@ -1166,6 +1459,28 @@ s_check_field(const policy_rule_t *r, const ProtobufCMessage *msg,
 		    -1, err) != 0)
 			return -1;
 	return 0;
+}
+
+/* The sender's own lead time within the bounds for the recipient. */
+static int
+s_check_lead(const policy_rule_t *r, const ProtobufCMessage *msg,
+    int recipient, kp_err_t *err)
+{
+	const struct s_expect *e;
+	uint64_t own;
+
+	if (s_role_bit(recipient) == 0)
+		return 0;
+	e = &r->expects[recipient];
+	if (!e->has_bounds || !s_lead_of(r, msg, &own) ||
+	    (own >= e->lo_ms && own <= e->hi_ms))
+		return 0;
+	return s_refuse(err, "%s: rule 'lead time': field '%s' is %ju days, "
+	    "outside %ju..%ju days for %s", r->name,
+	    r->desc->fields[r->lead_field - 1].name,
+	    (uintmax_t)(own / S_MS_PER_DAY), (uintmax_t)(e->lo_ms /
+	    S_MS_PER_DAY), (uintmax_t)((e->hi_ms + S_MS_PER_DAY - 1) /
+	    S_MS_PER_DAY), kp_role_name(recipient));
 }
 
 /* Every required field present (rule 'at least'). */
@@ -1216,7 +1531,7 @@ policy_check(const policy_t *self, int event_type, int sender_role,
 		if (pbjson_field_present(event, &r->desc->fields[i]) &&
 		    s_check_field(r, event, i, recipient_role, err) != 0)
 			return -1;
-	return 0;
+	return s_check_lead(r, event, recipient_role, err);
 }
 
 /*

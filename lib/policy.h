@@ -23,11 +23,14 @@
  *   required = route, referral_kind, age_years   ; "at least"
  *   allowed = absence_hours, late_count          ; "at most", in addition
  *   never_to.leerplicht = indications   ; fields never sent to a role
+ *   only_to.consent_halt = halt         ; the only roles a field goes to
  *   range.age_years = 12..18            ; inclusive integer range
  *   date.completed_on = yes             ; YYYYMMDD that exists
  *   max_items.parallel_routes = 4       ; repeated field length cap
  *   retention = 365d                    ; payload kept this long
  *   expects.halt = halt_outcome 90d     ; answer type and lead time
+ *   lead_field = feedback_due_days      ; the sender's own lead (days)
+ *   lead_bounds.halt = 28d..120d        ; ... within these for halt
  *
  * policy_t owns everything it returns; rules are borrowed pointers valid
  * until policy_destroy.
@@ -35,6 +38,7 @@
 #ifndef KP_POLICY_H
 #define KP_POLICY_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include <protobuf-c/protobuf-c.h>
@@ -76,10 +80,31 @@ int policy_rule_expects(const policy_rule_t *r, int recipient_role,
     int *answer_type, uint64_t *lead_ms);
 
 /*
+ * Like policy_rule_expects, but the lead time is the sender's own when
+ * the rule has a lead_field, `ev` (a message of the rule's type, or NULL)
+ * carries it and it lies within lead_bounds.ROLE (policy_check refuses an
+ * event where it does not).
+ */
+int policy_rule_lead(const policy_rule_t *r, int recipient_role,
+    const ProtobufCMessage *ev, int *answer_type, uint64_t *lead_ms);
+
+/*
+ * Is the answer `ev` (a message of the rule's type) an interim one — a
+ * phase such as the JBT's "scheduled" — by interim.FIELD = VALUE?  Then
+ * the final answer is due within *lead_ms (interim_lead) after it.
+ */
+bool policy_rule_interim(const policy_rule_t *r, const ProtobufCMessage *ev,
+    uint64_t *lead_ms);
+/* The field named by `outcome` (the route's outcome), or NULL: then the
+ * first enum field present is the outcome. */
+const char *policy_rule_outcome_field(const policy_rule_t *r);
+
+/*
  * Check one event against the policy: a rule exists for event_type; the
  * sender role and the recipient role are allowed; every required field is
- * present; every present field is required or allowed and not never_to the
- * recipient role; every enum value is in its enumeration (never 0);
+ * present; every present field is required or allowed, not never_to the
+ * recipient role and, with only_to, one of its roles; every enum value is
+ * in its enumeration (never 0);
  * ranges, dates and max_items hold.  On the first violation: -1 with
  * KP_ERR_POLICY and one line naming the event type, the rule and the
  * field, e.g.
@@ -88,6 +113,7 @@ int policy_rule_expects(const policy_rule_t *r, int recipient_role,
  *   "referral: rule 'at least': required field 'age_years' is missing"
  *   "referral: rule 'range': field 'age_years' is 25, outside 12..18"
  *   "jbt_request: rule 'never to leerplicht': field 'indications' may not be sent to leerplicht"
+ *   "referral: rule 'lead time': field 'feedback_due_days' is 200 days, outside 28..120 days for halt"
  * `event` must be a message of events_descriptor(event_type).
  */
 int policy_check(const policy_t *self, int event_type, int sender_role,

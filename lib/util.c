@@ -22,6 +22,7 @@ static const char *const s_roles[] = {
 	[KP_ROLE_OM] = "om",
 	[KP_ROLE_JBT] = "jbt",
 	[KP_ROLE_AUDITOR] = "auditor",
+	[KP_ROLE_ZORG] = "zorg",
 };
 
 int

@@ -20,6 +20,7 @@ enum kp_role {
 	KP_ROLE_OM,
 	KP_ROLE_JBT,
 	KP_ROLE_AUDITOR,
+	KP_ROLE_ZORG,         /* care partner: wijkteam / youth-care provider */
 };
 
 /* "leerplicht" -> KP_ROLE_LEERPLICHT; KP_ROLE_NONE for anything else. */

@@ -258,6 +258,27 @@ td_example(const char *type)
 	return buf;
 }
 
+const char *
+td_example_to(const char *type, const char *to_oin)
+{
+	static char buf[8192];
+	static const char *const halt_only[] = { "consent_halt",
+	    "prior_halt_leerplicht", "parallel_routes" };
+	json_t *j = json_loads(td_example(type), 0, NULL);
+	char *text;
+	size_t i;
+
+	cr_assert_not_null(j);
+	if (strcmp(type, "referral") == 0 && strcmp(to_oin, OIN_HALT) != 0)
+		for (i = 0; i < sizeof(halt_only) / sizeof(halt_only[0]); i++)
+			json_object_del(j, halt_only[i]);
+	cr_assert_not_null(text = json_dumps(j, 0));
+	snprintf(buf, sizeof(buf), "%s", text);
+	free(text);
+	json_decref(j);
+	return buf;
+}
+
 void
 td_send(td_org_t *from, const char *to_oin, const char *type,
     const char *case_ref, const char *json_text, const uint8_t *reply_to,

@@ -78,6 +78,9 @@ void td_seal(struct chain *from, const td_chain_t *c, const char *to,
 
 /* The example payload of type as JSON text (static buffer). */
 const char *td_example(const char *type);
+/* The example as it may go to to_oin under mas.ini: a referral to another
+ * partner than Halt without the Halt-only fields (only_to.*). */
+const char *td_example_to(const char *type, const char *to_oin);
 /* Counts from the status call. */
 void td_status(const td_org_t *o, Kp__StatusResponse *out);
 /* Wait until o's outbox has no pending event (up to ms); true if so. */

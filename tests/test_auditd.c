@@ -47,8 +47,8 @@ s_full_run(td_chain_t *c)
 	for (k = 0; k < c->n; k++)
 		td_start(&c->orgs[k]);
 	td_send(lp, OIN_HALT, "referral", "LP-1", td_example("referral"), NULL, id);
-	td_send(lp, OIN_RVDK, "referral", "LP-2", td_example("referral"), NULL, id);
-	td_send(lp, OIN_OM, "referral", "LP-3", td_example("referral"), NULL, id);
+	td_send(lp, OIN_RVDK, "referral", "LP-2", td_example_to("referral", OIN_RVDK), NULL, id);
+	td_send(lp, OIN_OM, "referral", "LP-3", td_example_to("referral", OIN_OM), NULL, id);
 	td_send(lp, OIN_JBT, "jbt_request", "LP-2", td_example("jbt_request"),
 	    NULL, id);
 	cr_assert(td_wait_settled(lp, 10000));

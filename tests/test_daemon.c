@@ -95,14 +95,14 @@ Test(daemon, all_five_event_types_delivered_and_receipted)
 	s_assert_delivered(halt, lp, ans, local, sizeof(local));
 	cr_assert_str_eq(local, "LP-1", "the answer lands on the local case");
 
-	td_send(lp, OIN_RVDK, "referral", "LP-2", td_example("referral"), NULL, ref);
+	td_send(lp, OIN_RVDK, "referral", "LP-2", td_example_to("referral", OIN_RVDK), NULL, ref);
 	s_assert_delivered(lp, rvdk, ref, local, sizeof(local));
 	td_send(rvdk, OIN_LEERPLICHT, "rvdk_advice", "R-1",
 	    td_example("rvdk_advice"), ref, ans);
 	s_assert_delivered(rvdk, lp, ans, local, sizeof(local));
 	cr_assert_str_eq(local, "LP-2");
 
-	td_send(lp, OIN_OM, "referral", "LP-3", td_example("referral"), NULL, ref);
+	td_send(lp, OIN_OM, "referral", "LP-3", td_example_to("referral", OIN_OM), NULL, ref);
 	s_assert_delivered(lp, om, ref, local, sizeof(local));
 	td_send(om, OIN_LEERPLICHT, "om_decision", "OM-1",
 	    td_example("om_decision"), ref, ans);

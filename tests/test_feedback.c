@@ -484,8 +484,8 @@ Test(feedback, remind_names_each_partner)
 	answers[0] = &r;
 	answers[1] = &o.r;
 	fake_start_seq(&f, answers, 2);
-	rc = client_run(out, sizeof(out), "remind ZAAK-1 --at "
-	    "2027-03-01T00:00:00Z --api %s", f.endpoint);
+	rc = client_run(out, sizeof(out), "remind ZAAK-1 --api %s",
+	    f.endpoint);
 	fake_stop(&f);
 	cr_assert_eq(rc, 0, "exit %d: %s", rc, out);
 	cr_assert_str_eq(out, "reminded " OIN_HALT ": event " ID_R1 "\n"
@@ -494,13 +494,32 @@ Test(feedback, remind_names_each_partner)
 	q = fake_request(&f, 0);
 	cr_assert_eq(q->op_case, KP__REQUEST__OP_REMIND);
 	cr_assert_str_eq(q->remind->case_ref, "ZAAK-1");
-	cr_assert(q->remind->has_at_ms);
-	cr_assert_eq(q->remind->at_ms, T_MARCH);
+	cr_assert_not(q->remind->has_at_ms, "remind is about now");
 	kp__request__free_unpacked(q, NULL);
 	q = fake_request(&f, 1);
 	cr_assert_eq(q->op_case, KP__REQUEST__OP_CASE_TIMELINE);
 	cr_assert_str_eq(q->case_timeline->case_ref, "ZAAK-1");
 	kp__request__free_unpacked(q, NULL);
+	fake_free(&f);
+}
+
+/* remind sends now: --at is a usage error, and nothing is asked. */
+Test(feedback, remind_refuses_at)
+{
+	Kp__Response r = KP__RESPONSE__INIT;
+	char out[4096];
+	struct fake f;
+	int rc;
+
+	s_ok(&r, KP__RESPONSE__RESULT_REMIND);
+	fake_start(&f, &r);
+	rc = client_run(out, sizeof(out), "remind ZAAK-1 --at "
+	    "2027-03-01T00:00:00Z --api %s", f.endpoint);
+	fake_stop(&f);
+	cr_assert_eq(rc, 2, "exit %d: %s", rc, out);
+	cr_assert(strstr(out, "--at is not accepted") != NULL, "%s", out);
+	cr_assert(strstr(out, "cases --overdue --at") != NULL, "%s", out);
+	cr_assert_eq(f.n, 0, "nothing sent to the daemon");
 	fake_free(&f);
 }
 
@@ -1137,6 +1156,15 @@ Test(feedback, usage_errors_exit_2_before_any_request)
 		"case A --overdue",
 		"remind",
 		"remind A --at now",
+		"link",
+		"link " ID_A,
+		"link not-a-uuid REF",
+		"link " ID_A " ''",
+		"link " ID_A " A B",
+		"outcome A",
+		"outcome A --absence gone",
+		"outcome A --absence ''",
+		"outcome --absence stopped",
 		"report --from 2027-01-01",
 		"report --to x",
 		"report --from 2028-01-01T00:00:00Z --to 2027-01-01T00:00:00Z",
@@ -1202,7 +1230,8 @@ Test(feedback, refusal_and_wrong_answer_exit_1)
 
 Test(feedback, every_command_has_help)
 {
-	static const char *cmds[] = { "case", "cases", "remind", "report" };
+	static const char *cmds[] = { "case", "cases", "remind", "report",
+	    "link", "outcome" };
 	char out[8192];
 	size_t i;
 
@@ -1214,6 +1243,106 @@ Test(feedback, every_command_has_help)
 	}
 	cr_assert_eq(client_run(out, sizeof(out), "--help"), 0);
 	cr_assert(strstr(out, "\n  case ") && strstr(out, "\n  cases ") &&
-	    strstr(out, "\n  remind ") && strstr(out, "\n  report "), "%s",
+	    strstr(out, "\n  remind ") && strstr(out, "\n  report ") &&
+	    strstr(out, "\n  link ") && strstr(out, "\n  outcome "), "%s",
 	    out);
+}
+
+/* ---- link and outcome ---- */
+
+Test(feedback, link_request_and_text)
+{
+	Kp__LinkResponse lr = KP__LINK_RESPONSE__INIT;
+	Kp__Response r = KP__RESPONSE__INIT;
+	uint8_t a[16];
+	char out[4096];
+	struct fake f;
+	Kp__Request *q;
+	int rc;
+
+	s_id(ID_A, a);
+	lr.has_filed = 1;
+	lr.filed = 2;
+	s_ok(&r, KP__RESPONSE__RESULT_LINK);
+	r.link = &lr;
+	fake_start(&f, &r);
+	rc = client_run(out, sizeof(out), "link " ID_A " HALT-7 --api %s",
+	    f.endpoint);
+	fake_stop(&f);
+	cr_assert_eq(rc, 0, "exit %d: %s", rc, out);
+	cr_assert_str_eq(out, "linked " ID_A " to HALT-7 (2 events filed)\n");
+	q = fake_request(&f, 0);
+	cr_assert_eq(q->op_case, KP__REQUEST__OP_LINK);
+	cr_assert_arr_eq(q->link->event_id.data, a, 16);
+	cr_assert_str_eq(q->link->case_ref, "HALT-7");
+	kp__request__free_unpacked(q, NULL);
+	fake_free(&f);
+}
+
+Test(feedback, outcome_request_and_text)
+{
+	Kp__OutcomeResponse orr = KP__OUTCOME_RESPONSE__INIT;
+	Kp__Response r = KP__RESPONSE__INIT;
+	char out[4096];
+	struct fake f;
+	Kp__Request *q;
+	int rc;
+
+	orr.has_absence = 1;
+	orr.absence = KP__ABSENCE_AFTER__ABSENCE_AFTER_REDUCED;
+	s_ok(&r, KP__RESPONSE__RESULT_OUTCOME);
+	r.outcome = &orr;
+	fake_start(&f, &r);
+	rc = client_run(out, sizeof(out), "outcome ZAAK-1 --absence reduced "
+	    "--api %s", f.endpoint);
+	fake_stop(&f);
+	cr_assert_eq(rc, 0, "exit %d: %s", rc, out);
+	cr_assert(strstr(out, "case ZAAK-1: absence after the route") != NULL &&
+	    strstr(out, "not shared") != NULL, "%s", out);
+	q = fake_request(&f, 0);
+	cr_assert_eq(q->op_case, KP__REQUEST__OP_OUTCOME);
+	cr_assert_str_eq(q->outcome->case_ref, "ZAAK-1");
+	cr_assert_eq(q->outcome->absence,
+	    KP__ABSENCE_AFTER__ABSENCE_AFTER_REDUCED);
+	kp__request__free_unpacked(q, NULL);
+	fake_free(&f);
+}
+
+/* The officer's record per route in the text and the HTML report. */
+Test(feedback, report_absence_after_the_route)
+{
+	struct report_fixture o;
+	Kp__OutcomeCount ab[4], *abp[4];
+	char out[32768], path[512], tmp[256];
+	uint8_t *html;
+	size_t n;
+	struct fake f;
+	int rc, i;
+
+	s_report_fixture(&o);
+	s_outcome(&ab[0], "not recorded", 4);
+	s_outcome(&ab[1], "stopped", 3);
+	s_outcome(&ab[2], "reduced", 2);
+	s_outcome(&ab[3], "continued", 1);
+	for (i = 0; i < 4; i++)
+		abp[i] = &ab[i];
+	o.rt[2].n_absence_after = 4;     /* vrijwillige_jeugdhulp, 10 cases */
+	o.rt[2].absence_after = abp;
+	rc = fake_serve_run(&f, &o.r, out, sizeof(out), "report");
+	fake_free(&f);
+	cr_assert_eq(rc, 0, "exit %d: %s", rc, out);
+	/* 3 of the route's 10 cases: 30.0% */
+	cr_assert(strstr(out, "Absence after the route") != NULL &&
+	    strstr(out, "stopped") != NULL && strstr(out, "30.0%") != NULL,
+	    "%s", out);
+	test_tmpdir(tmp, sizeof(tmp));
+	snprintf(path, sizeof(path), "%s/r.html", tmp);
+	rc = fake_serve_run(&f, &o.r, out, sizeof(out), "report --html %s",
+	    path);
+	fake_free(&f);
+	cr_assert_eq(rc, 0, "exit %d: %s", rc, out);
+	cr_assert(kp_read_file(path, 1 << 22, &html, &n) == 0);
+	cr_assert(strstr((char *)html, "<table class=\"absence\">") != NULL);
+	cr_assert(strstr((char *)html, "<td>continued</td>") != NULL);
+	free(html);
 }

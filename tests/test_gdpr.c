@@ -297,8 +297,8 @@ Test(gdpr, case_pseudonyms_per_partner)
 	    NULL, b);
 	td_send(lp, OIN_HALT, "referral", "LP-2026-0099", td_example("referral"),
 	    NULL, x);
-	td_send(lp, OIN_RVDK, "referral", "LP-2026-0042", td_example("referral"),
-	    NULL, x);
+	td_send(lp, OIN_RVDK, "referral", "LP-2026-0042",
+	    td_example_to("referral", OIN_RVDK), NULL, x);
 	cr_assert(td_wait_settled(lp, 10000));
 	hin = td_inbox(halt, true);
 	rin = td_inbox(rvdk, true);
@@ -424,7 +424,7 @@ Test(gdpr, subject_access_lists_what_was_shared)
 	td_start(halt);
 	td_start(rvdk);
 	td_send(lp, OIN_HALT, "referral", "LP-7", td_example("referral"), NULL, a);
-	td_send(lp, OIN_RVDK, "referral", "LP-8", td_example("referral"), NULL, b);
+	td_send(lp, OIN_RVDK, "referral", "LP-8", td_example_to("referral", OIN_RVDK), NULL, b);
 	cr_assert(td_wait_settled(lp, 10000));
 	hin = td_inbox(halt, true);
 	td_send(halt, OIN_LEERPLICHT, "halt_outcome", "H-1",

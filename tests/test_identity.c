@@ -506,7 +506,7 @@ Test(identity, cli_refusals)
 	snprintf(args, sizeof(args), "org --dir '%s' --oin %s --role foo "
 	    "--name X", tmp, NEW_OIN);
 	s_cli_refuses(args, "ketenpost-certs: role 'foo' is not one of: "
-	    "leerplicht halt rvdk om jbt auditor");
+	    "leerplicht halt rvdk om jbt zorg auditor");
 	snprintf(args, sizeof(args), "org --dir '%s' --oin 0000000100999999900 "
 	    "--role om --name X", tmp);
 	s_cli_refuses(args, "OIN '0000000100999999900' is not exactly 20 "

@@ -123,10 +123,11 @@ Test(pbjson, event_type_table)
 	cr_assert_eq(events_type_from_name(NULL), 0);
 	cr_assert_eq(events_type_from_name("unspecified"), 0);
 	cr_assert_str_eq(events_type_name(0), "unknown");
-	cr_assert_str_eq(events_type_name(7), "unknown");
+	cr_assert_str_eq(events_type_name(7), "care_notice");
+	cr_assert_str_eq(events_type_name(8), "unknown");
 	cr_assert_str_eq(events_type_name(-1), "unknown");
 	cr_assert_null(events_descriptor(0));
-	cr_assert_null(events_descriptor(7));
+	cr_assert_null(events_descriptor(8));
 }
 
 /* ---- round trips of docs/examples/ ------------------------------------ */
@@ -792,8 +793,8 @@ Test(pbjson, unpack_other_cases)
 
 	s_expect_unpack_fail(0, (const uint8_t *)"", 0, KP_ERR_INVALID_ARG,
 	    "unknown event type 0");
-	s_expect_unpack_fail(7, (const uint8_t *)"\x08\x01", 2,
-	    KP_ERR_INVALID_ARG, "unknown event type 7");
+	s_expect_unpack_fail(8, (const uint8_t *)"\x08\x01", 2,
+	    KP_ERR_INVALID_ARG, "unknown event type 8");
 	s_expect_unpack_fail(1, NULL, 3, KP_ERR_INVALID_ARG, "no payload");
 	/* an empty payload is an event without fields */
 	cr_assert_eq(events_unpack(KP__EVENT_TYPE__EVENT_TYPE_OM_DECISION, NULL,

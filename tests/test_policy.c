@@ -29,8 +29,8 @@ TestSuite(policy, .init = test_init);
 
 #define DAY_MS (24ULL * 3600 * 1000)
 #define KNOWN_SECTIONS "(known: chain, referral, halt_outcome, " \
-	"rvdk_advice, om_decision, jbt_request, reminder)"
-#define ROLES "(roles: leerplicht, halt, rvdk, om, jbt)"
+	"rvdk_advice, om_decision, jbt_request, reminder, care_notice)"
+#define ROLES "(roles: leerplicht, halt, rvdk, om, jbt, zorg)"
 
 enum { LP = KP_ROLE_LEERPLICHT, HALT = KP_ROLE_HALT, RVDK = KP_ROLE_RVDK,
 	OM = KP_ROLE_OM, JBT = KP_ROLE_JBT, AUDITOR = KP_ROLE_AUDITOR };
@@ -269,7 +269,7 @@ static const struct s_case {
 	const char *missing;            /* a required field */
 	const char *extra, *extra_value;    /* an allowed field */
 } s_cases[] = {
-	{ "referral", LP, HALT, HALT, JBT, "leerplicht", "halt, rvdk, om",
+	{ "referral", LP, HALT, HALT, JBT, "leerplicht", "halt, rvdk, om, zorg",
 	    "age_years", "pv_subject", "\"jongere\"" },
 	{ "halt_outcome", HALT, LP, LP, OM, "halt", "leerplicht",
 	    "expected_next", "reason", "\"overig\"" },
@@ -431,7 +431,7 @@ static const struct {
 	const char *type;
 	int from, to[3];
 } s_pairs[] = {
-	{ "referral", LP, { HALT, RVDK, OM } },
+	{ "referral", LP, { HALT } },       /* Halt's: only_to.* fields */
 	{ "halt_outcome", HALT, { LP } },
 	{ "rvdk_advice", RVDK, { LP } },
 	{ "om_decision", OM, { LP } },
@@ -635,8 +635,10 @@ Test(policy, values_outside_their_range_are_refused)
 		{ "referral", "absence_hours", "0" },
 		{ "referral", "absence_hours", "2000" },
 		{ "referral", "late_count", "2000" },
-		{ "referral", "feedback_due_days", "1" },
-		{ "referral", "feedback_due_days", "365" },
+		/* to Halt the lead time bounds (28..120) are narrower than
+		 * the range: see mas_referral_sets_its_own_lead_time... */
+		{ "referral", "feedback_due_days", "28" },
+		{ "referral", "feedback_due_days", "120" },
 		{ "halt_outcome", "intervention_hours", "1" },
 		{ "halt_outcome", "intervention_hours", "40" },
 	};
@@ -993,7 +995,8 @@ Test(policy, expects_problems)
 
 	s_bad1(OK_POL("expects.halt = halt_uitkomst 90d\n"),
 	    "F:8: expects.halt: unknown event type 'halt_uitkomst' (known: "
-	    "referral, halt_outcome, rvdk_advice, om_decision, jbt_request, reminder)");
+	    "referral, halt_outcome, rvdk_advice, om_decision, jbt_request, "
+	    "reminder, care_notice)");
 	s_bad1(OK_POL("expects.halt = halt_outcome 90d\n"),
 	    "F:8: expects.halt: the policy has no [halt_outcome] section");
 	s_bad1(OK_POL("expects.halt = referral 90d\n"),
@@ -1133,7 +1136,8 @@ Test(policy, every_problem_of_a_file_is_reported_in_one_run)
 		"numbers the field can hold, with LOW <= HIGH",
 		"F:10: retention: '2y' is not a duration (use e.g. 12h, 90d)",
 		"F:11: expects.halt: unknown event type 'halt_uitkomst' (known: "
-		"referral, halt_outcome, rvdk_advice, om_decision, jbt_request, reminder)",
+		"referral, halt_outcome, rvdk_advice, om_decision, jbt_request, "
+		"reminder, care_notice)",
 		"F:12: unknown key 'colour' in [referral]",
 		"F:13: unknown section [referal] " KNOWN_SECTIONS,
 		"F:23: syntax error: expected 'key = value', '[section]' or a "
@@ -1182,4 +1186,253 @@ Test(policy, unreadable_and_writable_files)
 	cr_assert_eq(err.code, KP_ERR_INVALID_ARG);
 	cr_assert_eq(policy_load(path, NULL, NULL, NULL, &n, &err), -1);
 	s_rm(tmp);
+}
+
+/* The example referral without the Halt-only fields (mas.ini only_to.*),
+ * with member `name` set to JSON `value` (NULL: none), as an event. */
+static ProtobufCMessage *
+s_plain_referral(const char *name, const char *value)
+{
+	static const char *const halt_only[] = { "consent_halt",
+	    "prior_halt_leerplicht", "parallel_routes" };
+	json_t *j = s_example_json("referral");
+	ProtobufCMessage *m;
+	char *text;
+	size_t i;
+
+	for (i = 0; i < 3; i++)
+		json_object_del(j, halt_only[i]);
+	if (name != NULL)
+		cr_assert_eq(json_object_set_new(j, name, json_loads(value,
+		    JSON_DECODE_ANY, NULL)), 0);
+	text = json_dumps(j, 0);
+	m = s_event("referral", text);
+	free(text);
+	json_decref(j);
+	return m;
+}
+
+/* ---- the sender's own lead time (lead_field, lead_bounds) ---------- */
+
+static uint64_t
+s_lead_days(const policy_t *pol, int role, const ProtobufCMessage *ev)
+{
+	uint64_t ms = 0;
+	int answer = 0;
+
+	cr_assert_eq(policy_rule_lead(policy_rule(pol,
+	    KP__EVENT_TYPE__EVENT_TYPE_REFERRAL), role, ev, &answer, &ms), 0);
+	cr_assert_neq(answer, 0);
+	return ms / (24ull * 3600 * 1000);
+}
+
+Test(policy, mas_referral_sets_its_own_lead_time_within_bounds)
+{
+	policy_t *pol = s_mas();
+	ProtobufCMessage *m;
+
+	/* the example says 90: to Halt (28..120) that is the due date */
+	m = s_plain_referral("feedback_due_days", "60");
+	s_pass(pol, "referral", LP, HALT, m);
+	cr_assert_eq(s_lead_days(pol, HALT, m), 60, "the referral's 60 days");
+	s_pass(pol, "referral", LP, RVDK, m);
+	cr_assert_eq(s_lead_days(pol, RVDK, m), 60);
+	pbjson_free(m);
+	/* without the event, or without the field: the policy's default */
+	cr_assert_eq(s_lead_days(pol, HALT, NULL), 90);
+	m = s_example_with("referral", "feedback_due_days", NULL);
+	cr_assert_eq(s_lead_days(pol, OM, m), 120);
+	pbjson_free(m);
+	/* the edges are inside */
+	m = s_example_with("referral", "feedback_due_days", "28");
+	s_pass(pol, "referral", LP, HALT, m);
+	cr_assert_eq(s_lead_days(pol, HALT, m), 28);
+	pbjson_free(m);
+	s_pass_with(pol, "referral", LP, HALT, "feedback_due_days", "120");
+	/* outside: refused, naming field, value, bounds and role */
+	s_refused_with(pol, "referral", LP, HALT, "feedback_due_days", "27",
+	    "referral: rule 'lead time': field 'feedback_due_days' is 27 days, "
+	    "outside 28..120 days for halt");
+	s_refused_with(pol, "referral", LP, HALT, "feedback_due_days", "121",
+	    "referral: rule 'lead time': field 'feedback_due_days' is 121 "
+	    "days, outside 28..120 days for halt");
+	m = s_plain_referral("feedback_due_days", "200");
+	s_refused(pol, "referral", LP, OM, m, "referral: rule 'lead time': "
+	    "field 'feedback_due_days' is 200 days, outside 30..180 days for "
+	    "om");
+	pbjson_free(m);
+	/* bounds are per recipient: 20 days is fine for RvdK (14..90) */
+	m = s_plain_referral("feedback_due_days", "20");
+	s_pass(pol, "referral", LP, RVDK, m);
+	cr_assert_eq(s_lead_days(pol, RVDK, m), 20);
+	pbjson_free(m);
+	policy_destroy(&pol);
+}
+
+/* Lines 1-3, senders (4), recipients (5), required (6), retention (7),
+ * then extra from line 8; halt may answer a referral with a referral. */
+#define LEAD_POL(extra) POL("leerplicht, halt", "halt, leerplicht", "route", \
+	"1d", extra)
+
+Test(policy, lead_time_problems)
+{
+	policy_t *pol;
+
+	pol = s_load_text(LEAD_POL("allowed = feedback_due_days\nexpects.halt = "
+	    "referral 90d\nlead_field = feedback_due_days\nlead_bounds.halt = "
+	    "90d..90d\n"), strlen(LEAD_POL("allowed = feedback_due_days\n"
+	    "expects.halt = referral 90d\nlead_field = feedback_due_days\n"
+	    "lead_bounds.halt = 90d..90d\n")));
+	policy_destroy(&pol);
+	s_bad1(LEAD_POL("allowed = feedback_due_days\nexpects.halt = referral "
+	    "90d\nlead_field = feedback_due_days\n"),
+	    "F:9: expects.halt: [referral] has a lead_field but no "
+	    "lead_bounds.halt");
+	s_bad1(LEAD_POL("lead_field = route\n"),
+	    "F:8: lead_field: field 'route' is not a single unsigned integer "
+	    "(a number of days)");
+	s_bad1(LEAD_POL("lead_field = nope\n"),
+	    "F:8: lead_field: referral has no field 'nope'");
+	s_bad1(LEAD_POL("lead_field = feedback_due_days\n"),
+	    "F:8: lead_field: field 'feedback_due_days' is neither required "
+	    "nor allowed");
+	s_bad1(LEAD_POL("lead_bounds.halt = 1d..2d\n"),
+	    "F:8: lead_bounds.halt: no expects.halt in [referral]");
+	s_bad1(LEAD_POL("expects.halt = referral 90d\nlead_bounds.halt = "
+	    "1d..200d\n"),
+	    "F:9: lead_bounds.halt: [referral] has no lead_field");
+	s_bad1(LEAD_POL("allowed = feedback_due_days\nexpects.halt = referral "
+	    "90d\nlead_bounds.halt = 1d..30d\nlead_field = feedback_due_days\n"),
+	    "F:10: lead_bounds.halt: the lead time of expects.halt is outside "
+	    "these bounds");
+	s_bad1(LEAD_POL("lead_bounds.halt = 30d\n"),
+	    "F:8: lead_bounds.halt: '30d' is not LOW..HIGH (e.g. 28d..120d)");
+	s_bad1(LEAD_POL("lead_bounds.halt = 9d..2d\n"),
+	    "F:8: lead_bounds.halt: LOW is above HIGH");
+	s_bad1(LEAD_POL("lead_bounds.auditor = 1d..2d\n"),
+	    "F:8: lead_bounds.auditor: no expects.auditor in [referral]");
+	s_bad1(LEAD_POL("lead_bounds.rector = 1d..2d\n"),
+	    "F:8: lead_bounds.rector: unknown role 'rector' (roles: "
+	    "leerplicht, halt, rvdk, om, jbt, zorg)");
+}
+
+/* ---- answers in phases (interim.FIELD, interim_lead, outcome) ------- */
+
+Test(policy, mas_interim_answers_and_outcome_field)
+{
+	policy_t *pol = s_mas();
+	const policy_rule_t *jbt = policy_rule(pol,
+	    KP__EVENT_TYPE__EVENT_TYPE_JBT_REQUEST);
+	const policy_rule_t *rvdk = policy_rule(pol,
+	    KP__EVENT_TYPE__EVENT_TYPE_RVDK_ADVICE);
+	ProtobufCMessage *m;
+	uint64_t lead = 0;
+
+	m = s_event("jbt_request", "{\"phase\": \"scheduled\", \"request_kind\": "
+	    "\"vtb\", \"filed_by\": \"leerplicht\"}");
+	cr_assert(policy_rule_interim(jbt, m, &lead));
+	cr_assert_eq(lead, 42ull * 24 * 3600 * 1000);
+	pbjson_free(m);
+	m = s_event("jbt_request", "{\"phase\": \"decided\", \"request_kind\": "
+	    "\"vtb\", \"filed_by\": \"leerplicht\"}");
+	cr_assert_not(policy_rule_interim(jbt, m, &lead));
+	pbjson_free(m);
+	cr_assert_str_eq(policy_rule_outcome_field(jbt), "decision");
+	m = s_event("rvdk_advice", "{\"advice_kind\": \"onderzoek_status\", "
+	    "\"investigation\": \"gestart\"}");
+	cr_assert(policy_rule_interim(rvdk, m, &lead));
+	cr_assert_eq(lead, 90ull * 24 * 3600 * 1000);
+	cr_assert_not(policy_rule_interim(jbt, m, NULL), "another type");
+	pbjson_free(m);
+	m = s_event("rvdk_advice", "{\"advice_kind\": \"route_consult\"}");
+	cr_assert_not(policy_rule_interim(rvdk, m, NULL), "no investigation");
+	pbjson_free(m);
+	cr_assert_null(policy_rule_outcome_field(rvdk));
+	cr_assert_not(policy_rule_interim(NULL, NULL, NULL));
+	cr_assert_not(policy_rule_interim(policy_rule(pol,
+	    KP__EVENT_TYPE__EVENT_TYPE_HALT_OUTCOME), NULL, NULL));
+	policy_destroy(&pol);
+}
+
+Test(policy, interim_problems)
+{
+	policy_t *pol;
+
+	pol = s_load_text(OK_POL("allowed = pv_subject\ninterim.pv_subject = "
+	    "ouder, beide\ninterim_lead = 10d\noutcome = pv_subject\n"),
+	    strlen(OK_POL("allowed = pv_subject\ninterim.pv_subject = ouder, "
+	    "beide\ninterim_lead = 10d\noutcome = pv_subject\n")));
+	policy_destroy(&pol);
+	s_bad1(OK_POL("allowed = pv_subject\ninterim.pv_subject = ouder\n"),
+	    "F:1: [referral]: interim.FIELD and interim_lead go together");
+	s_bad1(OK_POL("interim_lead = 10d\n"),
+	    "F:8: [referral]: interim.FIELD and interim_lead go together");
+	s_bad1(OK_POL("allowed = pv_subject\ninterim.pv_subject = grootouder\n"
+	    "interim_lead = 1d\n"),
+	    "F:9: interim.pv_subject: 'grootouder' is not a value of PvSubject");
+	s_bad1(OK_POL("allowed = age_years\ninterim.age_years = 12\n"
+	    "interim_lead = 1d\n"),
+	    "F:9: interim.age_years: field 'age_years' is not a single enum "
+	    "field");
+	s_bad1(OK_POL("interim.pv_subject = ouder\ninterim_lead = 1d\n"),
+	    "F:8: interim.pv_subject: field 'pv_subject' is neither required "
+	    "nor allowed");
+	s_bad1(OK_POL("outcome = age_years\n"),
+	    "F:8: outcome: field 'age_years' is not a single enum field");
+	s_bad1(OK_POL("outcome = pv_subject\n"),
+	    "F:8: outcome: field 'pv_subject' is neither required nor allowed");
+	s_bad1(OK_POL("outcome = nope\n"),
+	    "F:8: outcome: referral has no field 'nope'");
+}
+
+/* ---- per recipient: only_to.FIELD ----------------------------------- */
+
+Test(policy, mas_halt_only_fields_go_only_to_halt)
+{
+	static const char *const halt_only[] = { "consent_halt",
+	    "prior_halt_leerplicht", "parallel_routes" };
+	static const char *const value[] = { "true", "false",
+	    "[\"vrijwillige_jeugdhulp\"]" };
+	policy_t *pol = s_mas();
+	ProtobufCMessage *m;
+	char want[256];
+	size_t i;
+
+	for (i = 0; i < 3; i++) {
+		m = s_plain_referral(halt_only[i], value[i]);
+		s_pass(pol, "referral", LP, HALT, m);
+		snprintf(want, sizeof(want), "referral: rule 'only to': field "
+		    "'%s' may go only to halt, not to rvdk", halt_only[i]);
+		s_refused(pol, "referral", LP, RVDK, m, want);
+		snprintf(want, sizeof(want), "referral: rule 'only to': field "
+		    "'%s' may go only to halt, not to om", halt_only[i]);
+		s_refused(pol, "referral", LP, OM, m, want);
+		pbjson_free(m);
+	}
+	/* the referral without them goes to RvdK and OM */
+	m = s_plain_referral(NULL, NULL);
+	s_pass(pol, "referral", LP, RVDK, m);
+	s_pass(pol, "referral", LP, OM, m);
+	pbjson_free(m);
+	policy_destroy(&pol);
+}
+
+Test(policy, only_to_problems)
+{
+	s_bad1(OK_POL("allowed = consent_halt\nonly_to.consent_halt = om\n"),
+	    "F:9: only_to.consent_halt: a role that is not a recipient of "
+	    "referral");
+	s_bad1(OK_POL("only_to.route = halt\n"),
+	    "F:8: only_to.route: field 'route' is required, so referral could "
+	    "never be sent to the other recipients");
+	s_bad1(OK_POL("only_to.consent_halt = halt\n"),
+	    "F:8: only_to.consent_halt: field 'consent_halt' is neither "
+	    "required nor allowed");
+	s_bad1(OK_POL("allowed = consent_halt\nonly_to.consent_halt = rector\n"),
+	    "F:9: only_to.consent_halt: unknown role 'rector' (roles: "
+	    "leerplicht, halt, rvdk, om, jbt, zorg)");
+	s_bad1(OK_POL("allowed = consent_halt\nonly_to.consent_halt = halt\n"
+	    "only_to.consent_halt = halt\n"),
+	    "F:10: duplicate key 'only_to.consent_halt' in [referral] (first "
+	    "set on line 9)");
 }

@@ -306,7 +306,8 @@ Test(store, idempotency_key_kept_with_the_row)
 	s_close(&f);
 }
 
-/* A version 1 database (before idempotency keys) is migrated at open. */
+/* A version 1 database (before idempotency keys and answer phases) is
+ * migrated at open, step by step to the current version. */
 Test(store, version_1_database_migrated)
 {
 	struct fx f = { 0 };
@@ -321,9 +322,18 @@ Test(store, version_1_database_migrated)
 	s_raw_sql(f.dir, "ALTER TABLE outbox DROP COLUMN idem_hash");
 	s_raw_sql(f.dir, "ALTER TABLE outbox DROP COLUMN idem_key");
 	s_raw_sql(f.dir, "ALTER TABLE outbox DROP COLUMN idem_client");
+	s_raw_sql(f.dir, "ALTER TABLE expectations DROP COLUMN interim_by");
+	s_raw_sql(f.dir, "ALTER TABLE expectations DROP COLUMN interim_ms");
+	s_raw_sql(f.dir, "ALTER TABLE expectations DROP COLUMN first_due_ms");
+	s_raw_sql(f.dir, "DROP TABLE absence_after");
 	s_raw_sql(f.dir, "PRAGMA user_version = 1");
 	cr_assert_eq(store_open(f.dir, &f.s, &f.err), 0, "%s", f.err.msg);
-	cr_assert_eq(s_raw_sql(f.dir, "PRAGMA user_version"), 2);
+	cr_assert_eq(s_raw_sql(f.dir, "PRAGMA user_version"), 3);
+	/* version 3's columns and table are there */
+	cr_assert_eq(s_raw_sql(f.dir, "SELECT count(*) FROM pragma_table_info("
+	    "'expectations') WHERE name IN ('interim_by', 'interim_ms', "
+	    "'first_due_ms')"), 3);
+	cr_assert_eq(s_raw_sql(f.dir, "SELECT count(*) FROM absence_after"), 0);
 	b.has_idem = true;
 	snprintf(b.idem_key, sizeof(b.idem_key), "%s", "K-9");
 	b.idem_client[0] = '\0';
@@ -945,7 +955,7 @@ Test(store, foreign_and_newer_databases_refused)
 
 	s_open(&f);
 	store_close(&f.s);
-	s_raw_sql(f.dir, "PRAGMA user_version = 3");
+	s_raw_sql(f.dir, "PRAGMA user_version = 99");
 	s_expect(store_open(f.dir, &s, &f.err), &f.err, KP_ERR_IO, "newer");
 	cr_assert(strstr(f.err.msg, "ketenpost.db") != NULL);
 
