@@ -88,7 +88,7 @@ enum {
 	ST_REJ_INSERT,
 	ST_LINK_BY_LOCAL, ST_LINK_BY_REF, ST_LINK_INSERT,
 	ST_OB_PURGE, ST_IN_PURGE, ST_SUBJECT, ST_CHECKPOINT,
-	ST_AUDIT_APPEND, ST_AUDIT_LEAVES, ST_HEAD_PUT, ST_HEAD_LAST,
+	ST_AUDIT_APPEND, ST_HEAD_PUT, ST_HEAD_LAST,
 	ST_WITNESS_PUT, ST_WITNESS_LAST, ST_META_PUT,
 	ST_EXP_PUT, ST_EXP_BY_REPLY, ST_EXP_BY_REF, ST_EXP_CLOSE,
 	ST_EXP_OVERDUE, ST_EXP_BY_CASE, ST_EXP_ALL, ST_EXP_REMINDED, ST_CASES,
@@ -197,7 +197,6 @@ static const char *const s_sql[ST_COUNT] = {
 	[ST_CHECKPOINT] = "PRAGMA wal_checkpoint(TRUNCATE)",
 	[ST_AUDIT_APPEND] = "INSERT INTO audit (seq, entry, leaf) VALUES "
 	    "(?1, ?2, ?3)",
-	[ST_AUDIT_LEAVES] = "SELECT seq, leaf FROM audit ORDER BY seq",
 	[ST_HEAD_PUT] = "INSERT OR REPLACE INTO tree_heads (size, time_ms, "
 	    "root, signature) VALUES (?1, ?2, ?3, ?4)",
 	[ST_HEAD_LAST] = "SELECT size, time_ms, root, signature FROM "
@@ -1712,33 +1711,6 @@ store_audit_append(store_t *s, uint64_t seq, const uint8_t *entry,
 	    s_step_done(s, st, "audit append", err) != 0) {
 		if (err != NULL && err->code == KP_OK)
 			s_fail(s, err, "audit append");
-		goto out;
-	}
-	ret = 0;
-out:
-	s_done(st);
-	return ret;
-}
-
-int
-store_audit_leaves(store_t *s, int (*cb)(void *arg, uint64_t seq,
-    const uint8_t leaf[32]), void *arg, kp_err_t *err)
-{
-	sqlite3_stmt *st = s->st[ST_AUDIT_LEAVES];
-	uint8_t leaf[32];
-	int rc, ret = -1;
-
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		s_col_blob(st, 1, leaf, 32);
-		if (cb(arg, s_col_u64(st, 0), leaf) != 0) {
-			kp_fail(err, KP_ERR_IO, "store: audit log is not "
-			    "contiguous at seq %llu", (unsigned long long)
-			    s_col_u64(st, 0));
-			goto out;
-		}
-	}
-	if (rc != SQLITE_DONE) {
-		s_fail(s, err, "audit leaves");
 		goto out;
 	}
 	ret = 0;

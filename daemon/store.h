@@ -280,10 +280,6 @@ int store_subject(store_t *s, const char *local, store_subject_cb cb,
 int store_audit_append(store_t *s, uint64_t seq, const uint8_t *entry,
     size_t len, const uint8_t leaf[32], kp_err_t *err)
     __attribute__((warn_unused_result));
-/* Every leaf hash in seq order; cb non-zero is an error (gap found). */
-int store_audit_leaves(store_t *s, int (*cb)(void *arg, uint64_t seq,
-    const uint8_t leaf[32]), void *arg, kp_err_t *err)
-    __attribute__((warn_unused_result));
 /* Every entry (bytes as stored) with its stored leaf hash, in seq order;
  * cb non-zero is an error (gap found).  entry may be NULL if len is 0. */
 int store_audit_entries(store_t *s, int (*cb)(void *arg, uint64_t seq,
