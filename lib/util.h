@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 #define KP_OIN_LEN 20         /* an OIN is exactly 20 decimal digits */
 #define KP_UUID_TEXT_LEN 36   /* 8-4-4-4-12 */
@@ -71,5 +72,10 @@ int kp_ipc_address(const char *endpoint, char *out, size_t len, int *dirfd);
  * (EFBIG when the file is larger than max).
  */
 int kp_read_file(const char *path, size_t max, uint8_t **buf, size_t *len);
+
+/* "IPv4:PORT" or "[IPv6]:PORT" (literal addresses only) into *sa, for a
+ * listening socket of ours.  0 / -1. */
+int kp_parse_host_port(const char *text, struct sockaddr_storage *sa,
+    socklen_t *len);
 
 #endif
