@@ -101,7 +101,7 @@ s_check_send_request(const struct fake *f, const char *type,
 
 	cr_assert_eq(f->n, 1);
 	cr_assert_eq(q->op_case, KP__REQUEST__OP_SEND);
-	cr_assert_eq(q->send->event_type, events_type_from_name(type));
+	cr_assert_eq((int)q->send->event_type, events_type_from_name(type));
 	cr_assert_str_eq(q->send->to_oin, OIN_HALT);
 	cr_assert_str_eq(q->send->case_ref, "ZAAK-2027-001");
 	s_example_packed(type, &want, &want_len);
