@@ -642,6 +642,8 @@ s_status(kpd_t *d, struct api_req *r, Kp__StatusResponse *st)
 	st->policy_hash = (ProtobufCBinaryData){ 32,
 	    (uint8_t *)policy_hash(d->policy) };
 	st->policy = (char *)policy_path(d->policy);
+	st->has_destruction_pending = 1;
+	st->destruction_pending = d->destroy_pending;
 	r->resp.result_case = KP__RESPONSE__RESULT_STATUS;
 	r->resp.status = st;
 	return 0;
@@ -747,6 +749,8 @@ s_purge(kpd_t *d, struct api_req *r)
 	kp__purge_response__init(&r->purge);
 	r->purge.has_purged = 1;
 	r->purge.purged = (uint32_t)n;
+	r->purge.has_destruction_pending = 1;
+	r->purge.destruction_pending = d->destroy_pending;
 	r->resp.result_case = KP__RESPONSE__RESULT_PURGE;
 	r->resp.purge = &r->purge;
 	return 0;

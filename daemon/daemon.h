@@ -58,6 +58,8 @@ typedef struct kpd {
 	uint64_t started_ms;
 	uint64_t next_expire_ms; /* when to look for dead letters again */
 	uint64_t next_purge_ms;  /* when to enforce retention again */
+	uint32_t destroy_pending; /* purged, but old WAL pages may hold keys */
+	uint64_t next_destroy_ms; /* when to retry their checkpoint */
 	uint64_t next_head_ms;   /* when to sign a tree head again */
 	uint64_t next_overdue_ms; /* when to look for overdue answers */
 	ledger_t *ledger;        /* the audit log (ledger.c) */
@@ -95,9 +97,12 @@ uint64_t outbound_backoff_ms(const config_t *cfg, uint32_t attempts);
 void apisrv_drain(kpd_t *d);
 
 /* retention.c: destroy payloads whose retention ended; logged.  OUT: *n.
- * Runs inside its own transaction.  0 / -1. */
+ * Runs inside its own transaction.  0 / -1.  A purge is destroyed only
+ * once the WAL is checkpointed and empty; until then d->destroy_pending
+ * counts its payloads and retention_tick retries. */
 int retention_purge(kpd_t *d, size_t *n, kp_err_t *err);
-/* Run retention_purge when its interval has passed. */
+/* Run retention_purge when its interval has passed; retry a pending
+ * destruction every second. */
 void retention_tick(kpd_t *d);
 
 /* atrest.c: payloads at rest, each under its own wrapped key. */
