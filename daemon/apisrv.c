@@ -170,7 +170,10 @@ s_send_check(kpd_t *d, struct api_req *r, const Kp__SendRequest *s,
 	if (events_unpack(s->event_type, s->payload.data, s->payload.len, ev,
 	    &e) != 0 || policy_check(d->policy, s->event_type,
 	    partner_role(me), partner_role(peer_partner(*to)), *ev, &e) != 0) {
-		log_warnx("send refused: %s", e.msg);
+		char safe[KP_ERR_MSG_MAX];
+
+		policy_log_text(e.msg, safe, sizeof(safe));
+		log_warnx("send refused: %s", safe);
 		r->refusal_reason = e.code == KP_ERR_POLICY ?
 		    KP__REASON__REASON_POLICY_VIOLATION :
 		    KP__REASON__REASON_MALFORMED;
@@ -733,8 +736,7 @@ s_subject(kpd_t *d, struct api_req *r)
 	r->subject.items = (Kp__SubjectItem **)it->items;
 	r->resp.result_case = KP__RESPONSE__RESULT_SUBJECT;
 	r->resp.subject = &r->subject;
-	log_info("subject access: case %s, %zu events listed", q->case_ref,
-	    it->n);
+	log_info("subject access: %zu events listed", it->n);
 	return 0;
 }
 

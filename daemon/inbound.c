@@ -133,15 +133,16 @@ static int
 s_refuse(kpd_t *d, struct arrival *a, struct verdict *v,
     const envelope_meta_t *m, uint64_t now)
 {
-	char id[37] = "-";
+	char id[37] = "-", safe[KP_ERR_MSG_MAX];
 	receipt_t r;
 	kp_err_t e;
 
 	if (v->has_id)
 		kpd_id(v->event_id, id);
+	policy_log_text(v->detail, safe, sizeof(safe));
 	log_warnx("event %s from %s refused (%s): %s", id, a->peer,
 	    protobuf_c_enum_descriptor_get_value(&kp__reason__descriptor,
-	    v->reason)->name, v->detail);
+	    v->reason)->name, safe);
 	if (store_reject_insert(d->store, a->peer, v->has_id ? v->event_id :
 	    NULL, v->digest, v->reason, now, &e) != 0) {
 		log_warnx("inbound: recording refusal failed: %s", e.msg);

@@ -94,4 +94,12 @@ int policy_check(const policy_t *self, int event_type, int sender_role,
     int recipient_role, const ProtobufCMessage *event, kp_err_t *err)
     __attribute__((warn_unused_result));
 
+/*
+ * The message of a refused event (policy_check, events_unpack) as a log
+ * may hold it: event type, rule and field name, never the field's value
+ *   "referral: rule 'range': field 'age_years' (value not logged)"
+ * (the client that sent it still gets the whole message).  OUT: out.
+ */
+void policy_log_text(const char *msg, char *out, size_t len);
+
 #endif
