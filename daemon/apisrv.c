@@ -321,7 +321,7 @@ s_items_free(void *arg)
 	size_t i;
 
 	for (i = 0; i < it->n; i++)
-		free(it->items[i]);  /* item and its inline buffers: one block */
+		atrest_free(it->items[i]);  /* item and inline payload: wiped */
 	free(it->items);
 	free(it);
 }
@@ -338,7 +338,7 @@ s_items_push(struct items *it, size_t size)
 			return NULL;
 		it->items = grown;
 	}
-	item = calloc(1, size);
+	item = atrest_alloc(size);
 	if (item != NULL)
 		it->items[it->n++] = item;
 	return item;
@@ -904,8 +904,9 @@ s_recv(kpd_t *d, struct api_req *r)
 		log_warnx("api: a request of more than one frame dropped");
 		return -1;
 	}
-	r->req = zmq_msg_size(&m) <= API_REQUEST_MAX ? kp__request__unpack(NULL,
-	    zmq_msg_size(&m), zmq_msg_data(&m)) : NULL;
+	r->req = zmq_msg_size(&m) <= API_REQUEST_MAX ? kp__request__unpack(
+	    &atrest_allocator, zmq_msg_size(&m), zmq_msg_data(&m)) : NULL;
+	sodium_memzero(zmq_msg_data(&m), zmq_msg_size(&m));  /* payloads */
 	zmq_msg_close(&m);
 	kp__response__init(&r->resp);
 	if (r->req == NULL)
@@ -918,6 +919,7 @@ s_reply(kpd_t *d, struct api_req *r)
 {
 	size_t n;
 	uint8_t *buf;
+	zmq_msg_t m;
 
 	r->resp.has_ok = 1;
 	r->resp.ok = r->code == NULL;
@@ -928,15 +930,20 @@ s_reply(kpd_t *d, struct api_req *r)
 	}
 	n = kp__response__get_packed_size(&r->resp);
 	buf = malloc(n + 1);
-	if (buf != NULL) {
-		n = kp__response__pack(&r->resp, buf);
-		if (zmq_send(d->api, r->rid, r->rid_len, ZMQ_SNDMORE |
-		    ZMQ_DONTWAIT) < 0 || zmq_send(d->api, "", 0, ZMQ_SNDMORE |
-		    ZMQ_DONTWAIT) < 0 || zmq_send(d->api, buf, n,
-		    ZMQ_DONTWAIT) < 0)
-			log_debug("api: client went away before the answer");
+	if (buf == NULL)
+		return;
+	n = kp__response__pack(&r->resp, buf);
+	/* handed to libzmq without a copy; wiped when it is done with it */
+	if (zmq_msg_init_data(&m, buf, n, atrest_zmq_free,
+	    (void *)(uintptr_t)n) != 0) {
+		atrest_zmq_free(buf, (void *)(uintptr_t)n);
+		return;
 	}
-	free(buf);
+	if (zmq_send(d->api, r->rid, r->rid_len, ZMQ_SNDMORE |
+	    ZMQ_DONTWAIT) < 0 || zmq_send(d->api, "", 0, ZMQ_SNDMORE |
+	    ZMQ_DONTWAIT) < 0 || zmq_msg_send(&m, d->api, ZMQ_DONTWAIT) < 0)
+		log_debug("api: client went away before the answer");
+	zmq_msg_close(&m);
 }
 
 static void
@@ -947,7 +954,7 @@ s_cleanup(struct api_req *r)
 	if (r->free_owned != NULL)
 		r->free_owned(r->owned);
 	if (r->req != NULL)
-		kp__request__free_unpacked(r->req, NULL);
+		kp__request__free_unpacked(r->req, &atrest_allocator);
 }
 
 /* Handle one request inside the batch's transaction; no reply yet. */

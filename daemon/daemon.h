@@ -115,6 +115,13 @@ int atrest_seal(const uint8_t key[32], const uint8_t id[16],
     const uint8_t *in, size_t len, uint8_t **out, size_t *out_len);
 int atrest_open(const uint8_t key[32], const uint8_t id[16],
     const uint8_t *in, size_t len, uint8_t **out, size_t *out_len);
+/* Blocks that held plaintext, wiped when freed: atrest_alloc (zeroed) /
+ * atrest_free; the same for protobuf-c (unpack and free_unpacked of API
+ * requests); atrest_zmq_free(data, hint = size) for zmq_msg_init_data. */
+void *atrest_alloc(size_t size);
+void atrest_free(void *p);
+extern ProtobufCAllocator atrest_allocator;
+void atrest_zmq_free(void *data, void *hint);
 
 /* monitor.c: start a socket monitor (PAIR returned in *mon) and read one
  * event from it (non-blocking; -1 if none). */

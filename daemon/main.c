@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -485,6 +486,8 @@ main(int argc, char **argv)
 	kpd_t d;
 	kp_err_t e;
 
+	/* no core dump, no ptrace by same-user processes: keys, payloads */
+	(void)prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 	if (s_parse_args(argc, argv, &config, &check, &verbose) != 0)
 		return 2;
 	if (sodium_init() < 0)
