@@ -7,6 +7,10 @@
 # that caused it is in BUILD_DIR/fuzz/crashes/<target>/ (replay it with
 # BUILD_DIR/fuzz/bin/fuzz_<target> FILE).  Prints the executions per
 # target.  FUZZ_TARGETS="envelope receipt" runs only those.
+# KP_PROTOBUF_C_SOURCE=/path/protobuf-c.c (the source of the installed
+# protobuf-c version, which Debian does not ship) compiles protobuf-c's
+# parser into the targets, instrumented; without it they link the library
+# and see little of it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=${1:-60}
@@ -17,7 +21,8 @@ targets=${FUZZ_TARGETS:-envelope receipt event pbjson config policy api audit}
 command -v clang >/dev/null ||
   { echo "fuzz.sh: clang is missing (scripts/install-deps.sh installs it)" >&2; exit 1; }
 BUILD_DIR=$build_dir CC=clang BUILD_TYPE=RelWithDebInfo scripts/build.sh \
-  -DKP_FUZZ=ON -DKP_TESTS=OFF >/dev/null
+  -DKP_FUZZ=ON -DKP_TESTS=OFF \
+  ${KP_PROTOBUF_C_SOURCE:+-DKP_PROTOBUF_C_SOURCE=$KP_PROTOBUF_C_SOURCE} >/dev/null
 
 fz=$build_dir/fuzz
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/kpfuzz.XXXXXX"); trap 'rm -rf "$tmp"' EXIT
