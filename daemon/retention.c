@@ -120,14 +120,20 @@ retention_purge(kpd_t *d, size_t *n, kp_err_t *err)
 		    "retention", *n);
 		break;
 	case 1:
+		if (d->destroy_pending == 0)
+			break;        /* nothing destroyed waits for it */
 		log_warnx("purge: %" PRIu32 " payload(s) removed but not yet "
 		    "destroyed: a reader holds old database pages (the WAL "
 		    "cannot be checkpointed); retrying every second",
 		    d->destroy_pending);
 		break;
 	default:
-		log_warnx("purge: %" PRIu32 " payload(s) not yet destroyed: "
-		    "%s; retrying every second", d->destroy_pending, err->msg);
+		if (d->destroy_pending > 0)
+			log_warnx("purge: %" PRIu32 " payload(s) not yet "
+			    "destroyed: %s; retrying every second",
+			    d->destroy_pending, err->msg);
+		else
+			log_warnx("purge: checkpoint failed: %s", err->msg);
 	}
 	return 0;
 }

@@ -1561,8 +1561,8 @@ store_checkpoint(store_t *s, int wait_ms, bool *done, kp_err_t *err)
 	rc = sqlite3_wal_checkpoint_v2(s->db, NULL, SQLITE_CHECKPOINT_TRUNCATE,
 	    &nlog, &ncopied);
 	sqlite3_busy_timeout(s->db, STORE_BUSY_MS);
-	if (rc == SQLITE_BUSY || rc == SQLITE_LOCKED)
-		return 0;
+	if ((rc & 0xff) == SQLITE_BUSY || (rc & 0xff) == SQLITE_LOCKED)
+		return 0;             /* extended result codes are on */
 	if (rc != SQLITE_OK)
 		return s_fail(s, err, "checkpoint");
 	snprintf(wal, sizeof(wal), "%s-wal", s->path);
