@@ -242,8 +242,10 @@ typedef int (*store_purge_cb)(void *arg, const uint8_t id[16],
 int store_purge(store_t *s, uint64_t now, store_purge_cb cb, void *arg,
     size_t *n, kp_err_t *err) __attribute__((warn_unused_result));
 
-/* PRAGMA wal_checkpoint(TRUNCATE). */
-int store_checkpoint(store_t *s, kp_err_t *err)
+/* A TRUNCATE checkpoint of the WAL, waiting at most wait_ms for readers.
+ * OUT: *done, false while a reader pins old pages (they may still hold
+ * destroyed keys: retry later). */
+int store_checkpoint(store_t *s, int wait_ms, bool *done, kp_err_t *err)
     __attribute__((warn_unused_result));
 
 /* ---- subject access: everything about one local case ---- */

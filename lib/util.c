@@ -161,8 +161,18 @@ kp_uuid_new(uint8_t id[16])
  * names KETENPOST_CLOCK_FILE, "now" is the decimal milliseconds in that
  * file (read on every call, so a simulator moves the time of every daemon
  * of a chain at once by rewriting one file).  A file that cannot be read
- * leaves the real clock in force.  Never set it in production.
+ * leaves the real clock in force.  Compiled in only with the CMake option
+ * KP_SIMULATED_CLOCK (off by default): in a release binary the variable
+ * does not exist, so no environment can move replay windows, expiry or
+ * purge times.
  */
+#ifdef KP_SIMULATED_CLOCK
+bool
+kp_clock_simulated(void)
+{
+	return true;
+}
+
 static bool
 s_sim_now(uint64_t *ms)
 {
@@ -183,6 +193,20 @@ s_sim_now(uint64_t *ms)
 	*ms = strtoull(buf, NULL, 10);
 	return *ms > 0;
 }
+#else
+bool
+kp_clock_simulated(void)
+{
+	return false;
+}
+
+static bool
+s_sim_now(uint64_t *ms)
+{
+	(void)ms;
+	return false;
+}
+#endif
 
 uint64_t
 kp_now_ms(void)

@@ -45,8 +45,11 @@ int kp_uuid_parse(const char *text, uint8_t id[16]);
 void kp_uuid_new(uint8_t id[16]);
 
 /* Wall clock, UTC, milliseconds since the epoch; $KETENPOST_CLOCK_FILE
- * (simulations and tests only) replaces it by the ms written there. */
+ * (simulations and tests only) replaces it by the ms written there, in a
+ * build configured with KP_SIMULATED_CLOCK only. */
 uint64_t kp_now_ms(void);
+/* Was this build configured with KP_SIMULATED_CLOCK? */
+bool kp_clock_simulated(void);
 
 /* Format ms since the epoch as "2027-01-31T12:00:00.123Z" (25 bytes). */
 void kp_time_format(uint64_t ms, char out[32]);
