@@ -27,8 +27,13 @@
 #include "kperr.h"
 #include "util.h"
 
-/* 2.25.<UUID as integer> (ITU-T X.667): self-allocated, no registry. */
-#define KP_OID_ARC "2.25.67347856694148499295416158433977032265"
+/*
+ * The project-private arc 1.3.6.1.4.1.99999.4711 (docs/PROTOCOL.md §2):
+ * every arc fits in 32 bits, so mainstream X.509 parsers (python3-
+ * cryptography, Go, Java) read it; the former 2.25.<128-bit UUID> arc was
+ * rejected by python3-cryptography.
+ */
+#define KP_OID_ARC "1.3.6.1.4.1.99999.4711"
 #define KP_OID_TRANSPORT_KEY KP_OID_ARC ".1" /* OCTET STRING, 32 bytes */
 #define KP_OID_PAYLOAD_KEY KP_OID_ARC ".2"   /* OCTET STRING, 32 bytes */
 
