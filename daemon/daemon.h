@@ -65,7 +65,27 @@ typedef struct kpd {
 	uint64_t outbound_blocked_until; /* the database refused: pause sends */
 	unsigned monitor_seq;    /* makes every monitor endpoint unique */
 	bool stopping;
+	struct kpd_bundle *bundle; /* bundle.c: NULL unless cfg.bundle */
 } kpd_t;
+
+/*
+ * bundle.c: with cfg.bundle, verify the signed chain bundle and unpack a
+ * newer version into <state_dir>/trust/, pointing cfg.chain_dir (and
+ * cfg.policy, unless set) at it.  start: at startup, before the chain is
+ * opened (fails only if no version can be applied at all).  tick: every
+ * bundle_check_interval (or now if force); true if a newer version was
+ * unpacked and the chain must be reloaded.  for_check: --check unpacks
+ * into a temporary folder (tmp, removed by check_done).
+ */
+int kpd_bundle_start(kpd_t *d, kp_err_t *err)
+    __attribute__((warn_unused_result));
+bool kpd_bundle_tick(kpd_t *d, bool force);
+uint64_t kpd_bundle_applied(const kpd_t *d);  /* 0: no bundle */
+const char *kpd_bundle_refused(const kpd_t *d); /* last refusal or NULL */
+void kpd_bundle_stop(kpd_t *d);
+int kpd_bundle_for_check(config_t *cfg, char *tmp, size_t len,
+    kp_err_t *err) __attribute__((warn_unused_result));
+void kpd_bundle_check_done(const char *tmp);
 
 /* zap.c: answer one pending ZAP request (the REP socket is readable). */
 void zap_handle(kpd_t *d);

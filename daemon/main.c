@@ -57,20 +57,40 @@ s_report_config(void *arg, const char *line)
 	printf("ketenpostd: check: %s\n", line);
 }
 
+static int s_check_chain(const char *path, config_t *cfg);
+
 /* --check: every problem, one line each; 0 if none. */
 static int
 s_check(const char *path)
 {
 	config_t cfg;
-	chain_t *ch = NULL;
-	policy_t *pol = NULL;
-	int problems = 0;
+	int problems = 0, rc;
+	char tmp[KP_PATH_MAX];
 	kp_err_t e;
 
 	if (config_load(path, &cfg, s_report_config, NULL, &problems, &e) != 0) {
 		printf("ketenpostd: check: %s: %d problem(s)\n", path, problems);
 		return 1;
 	}
+	if (kpd_bundle_for_check(&cfg, tmp, sizeof(tmp), &e) != 0) {
+		printf("ketenpostd: check: %s\n", e.msg);
+		return 1;
+	}
+	rc = s_check_chain(path, &cfg);
+	kpd_bundle_check_done(tmp);
+	return rc;
+}
+
+/* --check of policy and chain, from cfg (a bundle already unpacked). */
+static int
+s_check_chain(const char *path, config_t *cfgp)
+{
+	config_t cfg = *cfgp;
+	chain_t *ch = NULL;
+	policy_t *pol = NULL;
+	int problems = 0;
+	kp_err_t e;
+
 	if (policy_load(cfg.policy, &pol, s_report_config, NULL, &problems,
 	    &e) != 0) {
 		if (problems == 0)
@@ -234,6 +254,8 @@ s_start(kpd_t *d, kp_err_t *err)
 	int problems = 0;
 
 	d->started_ms = kp_now_ms();
+	if (kpd_bundle_start(d, err) != 0)
+		return -1;
 	if (policy_load(d->cfg.policy, &d->policy, s_report_policy, NULL,
 	    &problems, err) != 0)
 		return -1;
@@ -284,6 +306,7 @@ s_stop(kpd_t *d)
 	d->storage_key = NULL;
 	chain_close(&d->chain);
 	policy_destroy(&d->policy);
+	kpd_bundle_stop(d);
 }
 
 /*
@@ -350,8 +373,10 @@ s_on_signal(kpd_t *d, int sigfd)
 	struct signalfd_siginfo si;
 
 	while (read(sigfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
-		if (si.ssi_signo == SIGHUP)
+		if (si.ssi_signo == SIGHUP) {
+			(void)kpd_bundle_tick(d, true);
 			s_reload(d);
+		}
 		else {
 			log_info("signal %u: stopping", si.ssi_signo);
 			d->stopping = true;
@@ -434,6 +459,8 @@ s_loop(kpd_t *d, int sigfd)
 		retention_tick(d);
 		ledger_tick(d);
 		cases_tick(d);
+		if (kpd_bundle_tick(d, false))
+			s_reload(d);  /* a newer chain bundle was unpacked */
 		if (d->router != NULL) {
 			outbound_expire(d);
 			if (outbound_wait_ms(d, 1) == 0)

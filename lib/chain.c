@@ -16,7 +16,7 @@ chain_open(const char *chain_dir, const char *org_dir,
 	if (c == NULL)
 		return kp_fail(err, KP_ERR_NOMEM, "out of memory");
 	if (trust_load(chain_dir, &c->trust, err) != 0 ||
-	    identity_load(c->trust, org_dir, &c->self, err) != 0)
+	    identity_find(c->trust, chain_dir, org_dir, &c->self, err) != 0)
 		goto fail;
 	if ((c->dir = directory_new(c->self)) == NULL) {
 		kp_fail(err, KP_ERR_NOMEM, "out of memory");

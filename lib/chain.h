@@ -21,7 +21,9 @@ typedef struct chain {
 } chain_t;
 
 /*
- * Load chain_dir (ca.crt, crl.pem, orgs/) and the organisation in org_dir.
+ * Load chain_dir (ca.crt, crl.pem, orgs/) and the organisation in org_dir
+ * (its keys, and its cert.pem or else the chain's certificate that matches
+ * them: identity_find()).
  * Partners that fail verification are skipped and reported through
  * `report` (may be NULL).  The own identity failing is an error.
  */

@@ -25,6 +25,7 @@
  *      each key must be of the right type and its public key must equal
  *      the one in the verified certificate.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -43,6 +44,7 @@
 #include <openssl/x509v3.h>
 #include <sodium.h>
 
+#include "bundle.h"
 #include "identity.h"
 
 #define S_CERT_MAX (64 * 1024)        /* a certificate PEM file */
@@ -102,6 +104,8 @@ s_read_bio(const char *path, size_t max, int code, const char *hint,
 	BIO *bio = NULL;
 	int rc = -1;
 
+	if (access(path, F_OK) == 0 && trust_file_check(path, err) == -1)
+		goto out;
 	if (kp_read_file(path, max, &buf, &len) == -1) {
 		kp_fail(err, code, "cannot read %s: %s%s", path,
 		    strerror(errno), hint);
@@ -658,6 +662,12 @@ s_open_secret(const char *path, int *fd_out, kp_err_t *err)
 		return kp_fail(err, KP_ERR_IO, "secret key file %s is not a "
 		    "readable regular file", path);
 	}
+	if (st.st_uid != geteuid()) {
+		close(fd);
+		return kp_fail(err, KP_ERR_KEY_FILE_MODE, "secret key file %s "
+		    "is owned by uid %u, not by the daemon's user (uid %u); "
+		    "chown it", path, (unsigned)st.st_uid, (unsigned)geteuid());
+	}
 	if (st.st_mode & (S_IRWXG | S_IRWXO)) {
 		close(fd);
 		return kp_fail(err, KP_ERR_KEY_FILE_MODE, "secret key file %s "
@@ -779,16 +789,14 @@ s_check_modes(const char *org_dir, kp_err_t *err)
 	return 0;
 }
 
-int
-identity_load(const trust_t *trust, const char *org_dir, identity_t **out,
-    kp_err_t *err)
+/* The identity of the key files in org_dir, certified by cert. */
+static int
+s_identity_from(const trust_t *trust, const char *cert, const char *org_dir,
+    identity_t **out, kp_err_t *err)
 {
-	char cert[PATH_MAX];
 	identity_t *id = NULL;
 	int rc = -1;
 
-	if (trust == NULL || org_dir == NULL || out == NULL)
-		return kp_fail(err, KP_ERR_INVALID_ARG, "identity_load: NULL");
 	*out = NULL;
 	if ((id = calloc(1, sizeof(*id))) == NULL ||
 	    (id->secrets = sodium_malloc(S_SECRETS_LEN)) == NULL) {
@@ -796,7 +804,6 @@ identity_load(const trust_t *trust, const char *org_dir, identity_t **out,
 		goto out;
 	}
 	if (s_check_modes(org_dir, err) == -1 ||
-	    s_path(cert, sizeof(cert), org_dir, "cert.pem", err) == -1 ||
 	    partner_load(trust, cert, &id->pub, err) == -1 ||
 	    s_load_sign(org_dir, id, err) == -1 ||
 	    s_load_x25519(org_dir, "transport.key",
@@ -812,6 +819,106 @@ identity_load(const trust_t *trust, const char *org_dir, identity_t **out,
 	rc = 0;
 out:
 	identity_destroy(&id);
+	return rc;
+}
+
+int
+identity_load(const trust_t *trust, const char *org_dir, identity_t **out,
+    kp_err_t *err)
+{
+	char cert[PATH_MAX];
+
+	if (trust == NULL || org_dir == NULL || out == NULL)
+		return kp_fail(err, KP_ERR_INVALID_ARG, "identity_load: NULL");
+	*out = NULL;
+	if (s_path(cert, sizeof(cert), org_dir, "cert.pem", err) == -1)
+		return -1;
+	return s_identity_from(trust, cert, org_dir, out, err);
+}
+
+/* The Ed25519 public key of org_dir/sign.key. */
+static int
+s_own_sign_pk(const char *org_dir, uint8_t pk[crypto_sign_PUBLICKEYBYTES],
+    kp_err_t *err)
+{
+	char path[PATH_MAX];
+	uint8_t seed[S_KEY_LEN], *sk = NULL;
+	int rc = -1;
+
+	if (s_path(path, sizeof(path), org_dir, "sign.key", err) == -1 ||
+	    s_read_secret(path, EVP_PKEY_ED25519, "Ed25519", seed, err) == -1)
+		goto out;
+	if ((sk = sodium_malloc(crypto_sign_SECRETKEYBYTES)) == NULL ||
+	    crypto_sign_seed_keypair(pk, sk, seed) != 0) {
+		kp_fail(err, KP_ERR_KEY_INVALID, "secret key file %s: cannot "
+		    "derive the Ed25519 key pair", path);
+		goto out;
+	}
+	rc = 0;
+out:
+	sodium_free(sk);
+	sodium_memzero(seed, sizeof(seed));
+	return rc;
+}
+
+/* 1 if the certificate in path (not yet verified) has public key pk. */
+static int
+s_cert_has_key(const char *path, const uint8_t pk[crypto_sign_PUBLICKEYBYTES])
+{
+	partner_t p;
+	X509 *x = NULL;
+	kp_err_t e;
+	int same = 0;
+
+	if (access(path, F_OK) != 0 || s_read_cert(path, &x, &e) == -1)
+		return 0;
+	if (s_sign_pk(x, &p, path, &e) == 0)
+		same = sodium_memcmp(p.sign_pk, pk, sizeof(p.sign_pk)) == 0;
+	X509_free(x);
+	ERR_clear_error();
+	return same;
+}
+
+int
+identity_find(const trust_t *trust, const char *chain_dir,
+    const char *org_dir, identity_t **out, kp_err_t *err)
+{
+	static const char *const names[] = { "cert.pem", "previous.pem" };
+	uint8_t pk[crypto_sign_PUBLICKEYBYTES];
+	char path[PATH_MAX];
+	struct dirent *ent;
+	DIR *dir;
+	size_t i;
+	int rc = -2;
+
+	if (s_path(path, sizeof(path), org_dir, "cert.pem", err) == -1)
+		return -1;
+	if (access(path, F_OK) == 0)
+		return identity_load(trust, org_dir, out, err);
+	if (s_check_modes(org_dir, err) == -1 ||
+	    s_own_sign_pk(org_dir, pk, err) == -1)
+		return -1;
+	snprintf(path, sizeof(path), "%s/orgs", chain_dir);
+	if ((dir = opendir(path)) == NULL)
+		return kp_fail(err, KP_ERR_IO, "cannot read %s: %s", path,
+		    strerror(errno));
+	while (rc == -2 && (ent = readdir(dir)) != NULL) {
+		if (!kp_oin_valid(ent->d_name))
+			continue;
+		for (i = 0; rc == -2 && i < 2; i++) {
+			snprintf(path, sizeof(path), "%s/orgs/%s/%s", chain_dir,
+			    ent->d_name, names[i]);
+			if (s_cert_has_key(path, pk))
+				rc = s_identity_from(trust, path, org_dir, out,
+				    err);
+		}
+	}
+	closedir(dir);
+	if (rc == -2)
+		rc = kp_fail(err, KP_ERR_CERT_INVALID, "no certificate in %s "
+		    "holds the key of %s/sign.key; send its request.csr to the "
+		    "chain CA and install the bundle that holds the certificate",
+		    chain_dir, org_dir);
 	return rc;
 }
 

@@ -84,6 +84,18 @@ int identity_load(const trust_t *trust, const char *org_dir,
     identity_t **out, kp_err_t *err) __attribute__((warn_unused_result));
 void identity_destroy(identity_t **self_p);
 
+/*
+ * identity_load(), or, when org_dir holds no cert.pem (an organisation
+ * that installed only its keys and the chain bundle), with the certificate
+ * in chain_dir/orgs/<OIN>/{cert,previous}.pem whose public key is that of
+ * org_dir/sign.key: after a renewal the certificate that matches the keys
+ * in use.  A matching certificate that does not verify (revoked, expired)
+ * is that error; none matching is KP_ERR_CERT_INVALID.
+ */
+int identity_find(const trust_t *trust, const char *chain_dir,
+    const char *org_dir, identity_t **out, kp_err_t *err)
+    __attribute__((warn_unused_result));
+
 const partner_t *identity_public(const identity_t *self);
 const uint8_t *identity_sign_sk(const identity_t *self);      /* 64 bytes */
 const uint8_t *identity_transport_sk(const identity_t *self); /* 32 bytes */

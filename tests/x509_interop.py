@@ -15,6 +15,7 @@ public keys of the key files beside them.  Exit 0 on success; otherwise one
 line per problem on stderr and exit 1.
 """
 import glob
+import hashlib
 import os
 import subprocess
 import sys
@@ -200,6 +201,50 @@ def check_request(path):
         fail(f"{path}: openssl req -verify: {out.strip()}")
 
 
+def check_bundle(chain, ca):
+    """PROTOCOL.md §2.5, read from the text: python3-cryptography verifies
+    the Ed25519 signature with the CA's key, openssl pkeyutl does too, and
+    every item is what the CA folder holds."""
+    path = os.path.join(chain, "bundle")
+    data = open(path, "rb").read()
+    end = data.rindex(b"end\nsignature ") + len(b"end\n")
+    body, sig_line = data[:end], data[end:]
+    if not sig_line.startswith(b"signature ") or not sig_line.endswith(b"\n"):
+        fail(f"{path}: no signature line at the end")
+        return
+    sig = bytes.fromhex(sig_line[10:-1].decode())
+    ca.public_key().verify(sig, body)
+    open(path + ".body", "wb").write(body)
+    open(path + ".sig", "wb").write(sig)
+    pub = ca.public_key().public_bytes(serialization.Encoding.PEM,
+                                       serialization.PublicFormat.SubjectPublicKeyInfo)
+    open(path + ".pub", "wb").write(pub)
+    rc, out = openssl("pkeyutl", "-verify", "-pubin", "-inkey", path + ".pub",
+                      "-rawin", "-in", path + ".body", "-sigfile",
+                      path + ".sig")
+    for ext in (".body", ".sig", ".pub"):
+        os.unlink(path + ext)
+    if rc != 0 or "Signature Verified Successfully" not in out:
+        fail(f"{path}: openssl pkeyutl does not verify it: {out.strip()}")
+    lines = body.split(b"\n", 4)
+    if lines[0] != b"ketenpost-bundle 1" or not lines[1].startswith(
+            b"version ") or not lines[2].startswith(b"issued "):
+        fail(f"{path}: header is not as PROTOCOL.md §2.5 says")
+    ca_der = ca.public_bytes(serialization.Encoding.DER)
+    if lines[3] != b"ca-sha256 " + hashlib.sha256(ca_der).hexdigest().encode():
+        fail(f"{path}: ca-sha256 is not the SHA-256 of ca.crt's DER")
+    rest, names = lines[4], []
+    while not rest.startswith(b"end\n"):
+        head, rest = rest.split(b"\n", 1)
+        _, name, length = head.decode().split(" ")
+        item, rest = rest[:int(length)], rest[int(length) + 1:]
+        names.append(name)
+        if item != open(os.path.join(chain, name), "rb").read():
+            fail(f"{path}: item {name} is not the CA folder's file")
+    if names[:3] != ["ca.crt", "crl.pem", "policy.ini"]:
+        fail(f"{path}: items start {names[:3]}")
+
+
 def main():
     if len(sys.argv) != 2:
         print(__doc__, file=sys.stderr)
@@ -216,6 +261,8 @@ def main():
                             recursive=True))
     for path in reqs:
         check_request(path)
+    if os.path.exists(os.path.join(chain, "bundle")):
+        check_bundle(chain, ca)
     for msg in problems:
         print("x509_interop: " + msg, file=sys.stderr)
     if problems:
