@@ -66,7 +66,22 @@ typedef struct kpd {
 	unsigned monitor_seq;    /* makes every monitor endpoint unique */
 	bool stopping;
 	struct kpd_bundle *bundle; /* bundle.c: NULL unless cfg.bundle */
+	struct kpd_trustwatch *trustwatch; /* trustwatch.c */
 } kpd_t;
+
+/*
+ * trustwatch.c: freshness of the trust material.  stale: the CRL is past
+ * its nextUpdate; the daemon then refuses inbound connections (zap.c) and
+ * opens no outbound links (events stay queued).  tick: warns ahead of
+ * expiries (expiry_warning); true when a CRL/certificate time has passed
+ * and the chain must be reloaded.  warnings: the lines for status.
+ */
+#define KPD_TRUST_LINE 256
+bool kpd_trust_stale(const kpd_t *d);
+bool kpd_trust_tick(kpd_t *d);
+size_t kpd_trust_warnings(const kpd_t *d, char lines[][KPD_TRUST_LINE],
+    size_t max);
+void kpd_trust_stop(kpd_t *d);
 
 /*
  * bundle.c: with cfg.bundle, verify the signed chain bundle and unpack a

@@ -259,8 +259,8 @@ s_start(kpd_t *d, kp_err_t *err)
 	if (policy_load(d->cfg.policy, &d->policy, s_report_policy, NULL,
 	    &problems, err) != 0)
 		return -1;
-	if (chain_open(d->cfg.chain_dir, d->cfg.org_dir, s_report_partner, NULL,
-	    &d->chain, err) != 0)
+	if (chain_open_ex(d->cfg.chain_dir, d->cfg.org_dir, TRUST_STALE_CRL_OK,
+	    s_report_partner, NULL, &d->chain, err) != 0)
 		return -1;
 	if (strcmp(partner_oin(identity_public(d->chain->self)), d->cfg.org))
 		return kp_fail(err, KP_ERR_INVALID_ARG, "%s: org %s does not "
@@ -281,8 +281,10 @@ s_start(kpd_t *d, kp_err_t *err)
 		return kp_fail(err, KP_ERR_IO, "cannot create a ZeroMQ context");
 	if (s_zap_open(d, err) != 0 || s_api_open(d, err) != 0)
 		return -1;
-	if (!s_is_auditor(d) && (s_router_open(d, err) != 0 ||
-	    outbound_links_open(d, err) != 0))
+	/* On stale trust neither listen nor connect: partners retry, our
+	 * events stay queued (trustwatch.c). */
+	if (!s_is_auditor(d) && !kpd_trust_stale(d) &&
+	    (s_router_open(d, err) != 0 || outbound_links_open(d, err) != 0))
 		return -1;
 	return 0;
 }
@@ -307,6 +309,7 @@ s_stop(kpd_t *d)
 	chain_close(&d->chain);
 	policy_destroy(&d->policy);
 	kpd_bundle_stop(d);
+	kpd_trust_stop(d);
 }
 
 /*
@@ -327,8 +330,8 @@ s_reload(kpd_t *d)
 	log_info("reload: reading %s and %s", d->cfg.chain_dir, d->cfg.policy);
 	sd_notify(0, "RELOADING=1");
 	if (policy_load(d->cfg.policy, &pol, s_report_policy, NULL, &problems,
-	    &e) != 0 || chain_open(d->cfg.chain_dir, d->cfg.org_dir,
-	    s_report_partner, NULL, &fresh, &e) != 0 ||
+	    &e) != 0 || chain_open_ex(d->cfg.chain_dir, d->cfg.org_dir,
+	    TRUST_STALE_CRL_OK, s_report_partner, NULL, &fresh, &e) != 0 ||
 	    s_audit_load(d, pol, &e) != 0) {
 		chain_close(&fresh);
 		policy_destroy(&pol);
@@ -344,8 +347,8 @@ s_reload(kpd_t *d)
 	kpd_close(&d->router);
 	chain_close(&d->chain);
 	d->chain = fresh;
-	if (!s_is_auditor(d) && (s_router_open(d, &e) != 0 ||
-	    outbound_links_open(d, &e) != 0))
+	if (!s_is_auditor(d) && !kpd_trust_stale(d) &&
+	    (s_router_open(d, &e) != 0 || outbound_links_open(d, &e) != 0))
 		fatalx("reload: %s", e.msg);
 	log_info("reload: %zu partners, %d refused",
 	    directory_count(d->chain->dir), d->chain->n_problems);
@@ -448,7 +451,8 @@ s_loop(kpd_t *d, int sigfd)
 		wd_usec = 0;
 	while (!d->stopping) {
 		n = s_pollset(d, sigfd, &it);
-		timeout = (long)outbound_wait_ms(d, 1000);
+		timeout = kpd_trust_stale(d) ? 1000 :
+		    (long)outbound_wait_ms(d, 1000);
 		if (zmq_poll(it, (int)n, timeout) < 0 && zmq_errno() != EINTR)
 			fatalx("zmq_poll: %s", zmq_strerror(zmq_errno()));
 		if (it[P_SIG].revents & ZMQ_POLLIN)
@@ -459,11 +463,13 @@ s_loop(kpd_t *d, int sigfd)
 		retention_tick(d);
 		ledger_tick(d);
 		cases_tick(d);
-		if (kpd_bundle_tick(d, false))
-			s_reload(d);  /* a newer chain bundle was unpacked */
+		/* a newer chain bundle was unpacked, or a CRL or certificate
+		 * time passed (trustwatch.c) */
+		if (kpd_bundle_tick(d, false) || kpd_trust_tick(d))
+			s_reload(d);
 		if (d->router != NULL) {
 			outbound_expire(d);
-			if (outbound_wait_ms(d, 1) == 0)
+			if (!kpd_trust_stale(d) && outbound_wait_ms(d, 1) == 0)
 				outbound_send_due(d);
 		}
 		now = kp_now_ms();

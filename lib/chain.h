@@ -32,6 +32,12 @@ int chain_open(const char *chain_dir, const char *org_dir,
     chain_t **out, kp_err_t *err) __attribute__((warn_unused_result));
 void chain_close(chain_t **self_p);
 
+/* chain_open with trust_load_ex() flags (TRUST_STALE_CRL_OK: the daemon,
+ * which fails closed on a stale CRL by itself). */
+int chain_open_ex(const char *chain_dir, const char *org_dir, int flags,
+    void (*report)(void *arg, const kp_err_t *e), void *arg,
+    chain_t **out, kp_err_t *err) __attribute__((warn_unused_result));
+
 /* chain_open with org_dir = chain_dir/orgs/<oin>. */
 int chain_open_oin(const char *chain_dir, const char *oin,
     void (*report)(void *arg, const kp_err_t *e), void *arg,

@@ -60,6 +60,8 @@
 
 struct trust {
 	X509_STORE *store;
+	int64_t crl_next;    /* CRL nextUpdate, Unix seconds (0: none) */
+	int64_t ca_not_after;
 };
 
 struct partner {
@@ -69,6 +71,7 @@ struct partner {
 	char endpoint[KP_ENDPOINT_MAX];
 	int has_endpoint;
 	char *cert_file;
+	int64_t not_after;   /* Unix seconds */
 	uint8_t sign_pk[crypto_sign_PUBLICKEYBYTES];
 	uint8_t transport_pk[S_KEY_LEN];
 	uint8_t payload_pk[S_KEY_LEN];
@@ -169,6 +172,31 @@ out:
 
 /* ---- trust ---------------------------------------------------------- */
 
+/* An ASN1_TIME as Unix seconds; 0 if absent or unreadable. */
+static int64_t
+s_unix(const ASN1_TIME *t)
+{
+	struct tm tm;
+
+	if (t == NULL || ASN1_TIME_to_tm(t, &tm) != 1)
+		return 0;
+	return (int64_t)timegm(&tm);
+}
+
+/*
+ * With TRUST_STALE_CRL_OK: an expired CRL (past nextUpdate) is still read
+ * for its revocations, so a daemon can stay up and fail closed on its own
+ * terms (see trust_crl_next_update()) rather than lose every partner.
+ * Every other verification error stands.
+ */
+static int
+s_verify_stale_ok(int ok, X509_STORE_CTX *ctx)
+{
+	if (!ok && X509_STORE_CTX_get_error(ctx) == X509_V_ERR_CRL_HAS_EXPIRED)
+		return 1;
+	return ok;
+}
+
 static int
 s_check_ca(X509 *ca, const char *path, kp_err_t *err)
 {
@@ -212,6 +240,12 @@ s_store_new(X509 *ca, X509_CRL *crl, X509_STORE **out, kp_err_t *err)
 int
 trust_load(const char *chain_dir, trust_t **out, kp_err_t *err)
 {
+	return trust_load_ex(chain_dir, 0, out, err);
+}
+
+int
+trust_load_ex(const char *chain_dir, int flags, trust_t **out, kp_err_t *err)
+{
 	char ca_path[PATH_MAX], crl_path[PATH_MAX];
 	trust_t *t = NULL;
 	X509 *ca = NULL;
@@ -235,6 +269,10 @@ trust_load(const char *chain_dir, trust_t **out, kp_err_t *err)
 	}
 	if (s_store_new(ca, crl, &t->store, err) == -1)
 		goto out;
+	if (flags & TRUST_STALE_CRL_OK)
+		X509_STORE_set_verify_cb(t->store, s_verify_stale_ok);
+	t->crl_next = s_unix(X509_CRL_get0_nextUpdate(crl));
+	t->ca_not_after = s_unix(X509_get0_notAfter(ca));
 	*out = t;
 	t = NULL;
 	rc = 0;
@@ -245,6 +283,9 @@ out:
 	ERR_clear_error();
 	return rc;
 }
+
+int64_t trust_crl_next_update(const trust_t *t) { return t->crl_next; }
+int64_t trust_ca_not_after(const trust_t *t) { return t->ca_not_after; }
 
 void
 trust_destroy(trust_t **self_p)
@@ -583,6 +624,7 @@ partner_load(const trust_t *trust, const char *cert_file, partner_t **out,
 		    cert_file);
 		goto out;
 	}
+	p->not_after = s_unix(X509_get0_notAfter(x));
 	if (s_subject(x, p, cert_file, err) == -1 ||
 	    s_sign_pk(x, p, cert_file, err) == -1 ||
 	    s_ext_key(x, KP_OID_TRANSPORT_KEY, "transport", p->transport_pk,
@@ -615,6 +657,7 @@ const char *partner_oin(const partner_t *self) { return self->oin; }
 const char *partner_name(const partner_t *self) { return self->name; }
 int partner_role(const partner_t *self) { return self->role; }
 const char *partner_cert_file(const partner_t *self) { return self->cert_file; }
+int64_t partner_not_after(const partner_t *self) { return self->not_after; }
 const uint8_t *partner_sign_pk(const partner_t *self) { return self->sign_pk; }
 
 const char *

@@ -51,7 +51,20 @@ typedef struct identity identity_t;
  */
 int trust_load(const char *chain_dir, trust_t **out, kp_err_t *err)
     __attribute__((warn_unused_result));
+/*
+ * trust_load() with flags: TRUST_STALE_CRL_OK accepts a CRL past its
+ * nextUpdate (its revocations still apply).  Only for a caller that
+ * enforces freshness itself (the daemon fails closed on a stale CRL while
+ * staying up); everything else uses trust_load().
+ */
+#define TRUST_STALE_CRL_OK 1
+int trust_load_ex(const char *chain_dir, int flags, trust_t **out,
+    kp_err_t *err) __attribute__((warn_unused_result));
 void trust_destroy(trust_t **self_p);
+/* The CRL's nextUpdate and the CA certificate's notAfter, Unix seconds
+ * (0 if the CRL has no nextUpdate). */
+int64_t trust_crl_next_update(const trust_t *t);
+int64_t trust_ca_not_after(const trust_t *t);
 
 /*
  * Load and verify a public identity from a PEM certificate file: chain to
@@ -70,6 +83,7 @@ const char *partner_name(const partner_t *self);     /* O= */
 int partner_role(const partner_t *self);             /* enum kp_role */
 const char *partner_endpoint(const partner_t *self); /* NULL if none */
 const char *partner_cert_file(const partner_t *self);
+int64_t partner_not_after(const partner_t *self);   /* Unix seconds */
 const uint8_t *partner_sign_pk(const partner_t *self);      /* 32 bytes */
 const uint8_t *partner_transport_pk(const partner_t *self); /* 32 bytes */
 const uint8_t *partner_payload_pk(const partner_t *self);   /* 32 bytes */

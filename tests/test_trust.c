@@ -217,3 +217,89 @@ Test(trust, bundle_only_chain_picks_up_partners_and_revocations_live)
 	td_stop(&w.om);
 	test_sh("rm -rf '%s'", w.dir);
 }
+
+static bool
+s_wait_status(const td_org_t *o, bool stale, int ms)
+{
+	Kp__StatusResponse st;
+	int waited;
+
+	for (waited = 0; waited <= ms; waited += 100) {
+		td_status(o, &st);
+		if (st.trust_stale == stale)
+			return true;
+		usleep(100000);
+	}
+	return false;
+}
+
+/* The status warnings of o, joined (static buffer). */
+static const char *
+s_warnings(const td_org_t *o)
+{
+	static char out[8192];
+	Kp__Request req = KP__REQUEST__INIT;
+	Kp__Response *r = NULL;
+	size_t i;
+
+	req.op_case = KP__REQUEST__OP_STATUS;
+	req.status = 1;
+	cr_assert_eq(td_call(o, &req, &r, 5000), 0);
+	out[0] = '\0';
+	for (i = 0; i < r->status->n_trust_warnings; i++) {
+		strncat(out, r->status->trust_warnings[i],
+		    sizeof(out) - strlen(out) - 2);
+		strcat(out, "\n");
+	}
+	kp__response__free_unpacked(r, NULL);
+	return out;
+}
+
+Test(trust, stale_crl_fails_closed_while_up_and_resumes_on_a_fresh_bundle)
+{
+	world_t w;
+	char arg[600];
+	Kp__StatusResponse st;
+
+	s_world(&w);
+	s_sign(&w, "lp", "");
+	s_sign(&w, "halt", "");
+	/* A CRL that lapses 6 s from now: the routine reissue "missed". */
+	snprintf(arg, sizeof(arg), "crl --dir '%s' --seconds 6", w.ca);
+	s_ca(&w, "%s", arg);
+	s_publish(&w);
+	td_start(&w.lp);
+	td_start(&w.halt);
+	/* Ahead of the lapse: a warning in status (threshold 14 days). */
+	cr_assert(strstr(s_warnings(&w.lp), "the CRL expires at") != NULL,
+	    "%s", s_warnings(&w.lp));
+	s_send(&w.lp, &w.halt, "referral", "case-1");
+	cr_assert(s_wait_inbox(&w.halt, OIN_LEERPLICHT, 1, 20000),
+	    "see %s", w.halt.log);
+
+	/* Stale: both stay up, say why, and exchange nothing. */
+	cr_assert(s_wait_status(&w.lp, true, 15000), "lp never went stale");
+	cr_assert(s_wait_status(&w.halt, true, 15000), "halt never went stale");
+	cr_assert(strstr(s_warnings(&w.lp), "trust is stale: the CRL is past "
+	    "its nextUpdate") != NULL, "%s", s_warnings(&w.lp));
+	s_send(&w.lp, &w.halt, "referral", "case-2");
+	sleep(3);
+	cr_assert_eq(s_inbox_from(&w.halt, OIN_LEERPLICHT), 1,
+	    "an event was delivered on stale trust");
+	td_status(&w.lp, &st);
+	cr_assert_eq(st.outbox_pending, 1, "the event must be held, not lost");
+	cr_assert_eq(st.outbox_dead + st.outbox_rejected, 0);
+
+	/* The CA reissues the CRL: the daemons resume by themselves and the
+	 * held event is delivered. */
+	snprintf(arg, sizeof(arg), "crl --dir '%s' --days 7", w.ca);
+	s_ca(&w, "%s", arg);
+	s_publish(&w);
+	cr_assert(s_wait_status(&w.lp, false, 15000), "lp stayed stale");
+	cr_assert(s_wait_status(&w.halt, false, 15000), "halt stayed stale");
+	cr_assert(s_wait_inbox(&w.halt, OIN_LEERPLICHT, 2, 30000),
+	    "the held event was not delivered; see %s", w.lp.log);
+	td_stop(&w.lp);
+	td_stop(&w.halt);
+	test_sh("rm -rf '%s'", w.dir);
+}
