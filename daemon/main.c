@@ -270,7 +270,7 @@ s_start(kpd_t *d, kp_err_t *err)
 		return kp_fail(err, KP_ERR_INVALID_ARG, "%s: 'listen' is "
 		    "required", d->cfg.path);
 	d->storage_key = sodium_malloc(32);
-	if (d->storage_key == NULL || atrest_key_derive(identity_payload_sk(
+	if (d->storage_key == NULL || atrest_key_derive(identity_storage_sk(
 	    d->chain->self), d->storage_key) != 0)
 		return kp_fail(err, KP_ERR_NOMEM, "out of memory");
 	if (store_open(d->cfg.state_dir, &d->store, err) != 0 ||

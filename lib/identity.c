@@ -56,7 +56,9 @@
 #define S_SIGN_SK_OFF 0
 #define S_TRANSPORT_SK_OFF crypto_sign_SECRETKEYBYTES
 #define S_PAYLOAD_SK_OFF (S_TRANSPORT_SK_OFF + crypto_scalarmult_SCALARBYTES)
-#define S_SECRETS_LEN (S_PAYLOAD_SK_OFF + crypto_scalarmult_SCALARBYTES)
+#define S_STORAGE_OFF (S_PAYLOAD_SK_OFF + crypto_scalarmult_SCALARBYTES)
+#define S_SECRETS_LEN (S_STORAGE_OFF + S_KEY_LEN)
+#define S_STORAGE_FILE_LEN 65 /* 64 hex digits and "\n" */
 
 struct trust {
 	X509_STORE *store;
@@ -79,6 +81,7 @@ struct partner {
 
 struct identity {
 	partner_t *pub;
+	int has_storage;  /* storage.key read: storage secret independent */
 	uint8_t *secrets; /* sodium_malloc: sign_sk | transport_sk | payload_sk */
 };
 
@@ -832,6 +835,44 @@ s_check_modes(const char *org_dir, kp_err_t *err)
 	return 0;
 }
 
+/*
+ * org_dir/storage.key, if present: 64 hex digits, the root of the storage
+ * and pseudonym keys, independent of the transport and payload keys so
+ * that renewing those keeps stored payloads and pseudonyms readable.
+ * Absent (an organisation from before storage.key): the payload secret
+ * key plays its part, as it always did.
+ */
+static int
+s_load_storage(const char *org_dir, identity_t *id, kp_err_t *err)
+{
+	char path[PATH_MAX], buf[S_STORAGE_FILE_LEN + 1];
+	size_t bin_len = 0;
+	ssize_t n;
+	int fd = -1, rc = -1;
+
+	if (s_path(path, sizeof(path), org_dir, "storage.key", err) == -1)
+		return -1;
+	if (access(path, F_OK) != 0)
+		return 0;
+	if (s_open_secret(path, &fd, err) == -1)
+		return -1;
+	n = read(fd, buf, sizeof(buf));
+	if (n < 64 || n > S_STORAGE_FILE_LEN || (n == 65 && buf[64] != '\n') ||
+	    sodium_hex2bin(id->secrets + S_STORAGE_OFF, S_KEY_LEN, buf, 64,
+	    NULL, &bin_len, NULL) != 0 || bin_len != S_KEY_LEN) {
+		kp_fail(err, KP_ERR_KEY_INVALID, "secret key file %s is not 64 "
+		    "hex digits; restore it from the organisation's key backup",
+		    path);
+		goto out;
+	}
+	id->has_storage = 1;
+	rc = 0;
+out:
+	sodium_memzero(buf, sizeof(buf));
+	close(fd);
+	return rc;
+}
+
 /* The identity of the key files in org_dir, certified by cert. */
 static int
 s_identity_from(const trust_t *trust, const char *cert, const char *org_dir,
@@ -854,7 +895,7 @@ s_identity_from(const trust_t *trust, const char *cert, const char *org_dir,
 	    cert, err) == -1 ||
 	    s_load_x25519(org_dir, "payload.key",
 	    id->secrets + S_PAYLOAD_SK_OFF, partner_payload_pk(id->pub),
-	    cert, err) == -1)
+	    cert, err) == -1 || s_load_storage(org_dir, id, err) == -1)
 		goto out;
 	(void)sodium_mprotect_readonly(id->secrets);
 	*out = id;
@@ -1001,4 +1042,11 @@ const uint8_t *
 identity_payload_sk(const identity_t *self)
 {
 	return self->secrets + S_PAYLOAD_SK_OFF;
+}
+
+const uint8_t *
+identity_storage_sk(const identity_t *self)
+{
+	return self->secrets + (self->has_storage ? S_STORAGE_OFF :
+	    S_PAYLOAD_SK_OFF);
 }

@@ -8,6 +8,7 @@
  *   orgs/<OIN>/sign.key         Ed25519 private key (PKCS#8 PEM, 0600)
  *   orgs/<OIN>/transport.key    X25519 private key for CURVE (0600)
  *   orgs/<OIN>/payload.key      X25519 private key for payloads (0600)
+ *   orgs/<OIN>/storage.key      storage/pseudonym root (0600, optional)
  *
  * The certificate is the whole public identity: subject serialNumber = OIN,
  * O = name, OU = role; keyUsage digitalSignature; the X25519 public keys sit
@@ -114,5 +115,13 @@ const partner_t *identity_public(const identity_t *self);
 const uint8_t *identity_sign_sk(const identity_t *self);      /* 64 bytes */
 const uint8_t *identity_transport_sk(const identity_t *self); /* 32 bytes */
 const uint8_t *identity_payload_sk(const identity_t *self);   /* 32 bytes */
+/*
+ * The root of the storage (payloads at rest) and pseudonym keys, 32 bytes:
+ * org_dir/storage.key (0600, 64 hex digits) when present, else the payload
+ * secret key (organisations from before storage.key; `ketenpost-certs
+ * renew` writes storage.key from it before making new keys, so nothing
+ * stored becomes unreadable and pseudonyms stay stable).
+ */
+const uint8_t *identity_storage_sk(const identity_t *self);
 
 #endif
