@@ -36,10 +36,12 @@ struct kpd_trustwatch {
 	bool stale_logged;
 };
 
+/* The wall clock, as OpenSSL's certificate and CRL checks use it (not
+ * kp_now_ms(), which tests and simyear may move forward). */
 static int64_t
 s_now_s(void)
 {
-	return (int64_t)(kp_now_ms() / 1000);
+	return (int64_t)time(NULL);
 }
 
 static void
@@ -162,7 +164,7 @@ bool
 kpd_trust_tick(kpd_t *d)
 {
 	struct kpd_trustwatch *w = d->trustwatch;
-	uint64_t now_ms = kp_now_ms();
+	uint64_t now_ms = (uint64_t)s_now_s() * 1000;
 	bool stale;
 
 	if (d->chain == NULL)
