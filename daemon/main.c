@@ -18,6 +18,7 @@
 #include <string.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <sodium.h>
@@ -100,11 +101,19 @@ s_check_chain(const char *path, config_t *cfgp)
 		return 1;
 	}
 	policy_destroy(&pol);
-	if (chain_open(cfg.chain_dir, cfg.org_dir, s_report_partner,
-	    "ketenpostd: check", &ch, &e) != 0) {
+	/* A stale CRL is a warning, not a failure: the daemon runs with it,
+	 * failing closed (trustwatch.c), so systemd must still start it. */
+	if (chain_open_ex(cfg.chain_dir, cfg.org_dir, TRUST_STALE_CRL_OK,
+	    s_report_partner, "ketenpostd: check", &ch, &e) != 0) {
 		printf("ketenpostd: check: %s (%s)\n", e.msg, kp_code_name(e.code));
 		return 1;
 	}
+	if (trust_crl_next_update(ch->trust) != 0 &&
+	    trust_crl_next_update(ch->trust) <= (int64_t)time(NULL))
+		printf("ketenpostd: check: warning: the CRL of %s is past its "
+		    "nextUpdate: the daemon will refuse every exchange until a "
+		    "fresh CRL arrives (ask the chain CA: ketenpost-certs crl)\n",
+		    cfg.chain_dir);
 	problems = ch->n_problems;
 	if (strcmp(partner_oin(identity_public(ch->self)), cfg.org) != 0) {
 		printf("ketenpostd: check: %s: org %s does not match the "
@@ -134,17 +143,23 @@ s_check_chain(const char *path, config_t *cfgp)
  * restarted daemon may find the port in TIME_WAIT-like states briefly.
  */
 static int
-s_bind_retry(void *sock, const char *endpoint)
+s_bind_retry(kpd_t *d, void *sock, const char *endpoint)
 {
-	int i;
+	zmq_pollitem_t zap = { d->zap, 0, ZMQ_POLLIN, 0 };
+	int i, e = EADDRINUSE;
 
 	for (i = 0; i < 250; i++) {
 		if (zmq_bind(sock, endpoint) == 0)
 			return 0;
-		if (zmq_errno() != EADDRINUSE)
-			return -1;
-		usleep(20000);
+		if ((e = zmq_errno()) != EADDRINUSE)
+			break;
+		/* The old socket lets go of the port only once libzmq has
+		 * closed its pending handshakes, which wait for their ZAP
+		 * replies: answer them meanwhile. */
+		if (zmq_poll(&zap, 1, 20) > 0)
+			zap_handle(d);
 	}
+	errno = e;
 	return -1;
 }
 
@@ -168,7 +183,7 @@ s_router_open(kpd_t *d, kp_err_t *err)
 	    kpd_monitor_start(d, d->router, "router",
 	    ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |
 	    ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL | ZMQ_EVENT_DISCONNECTED,
-	    &d->router_mon) || s_bind_retry(d->router, d->cfg.listen) != 0)
+	    &d->router_mon) || s_bind_retry(d, d->router, d->cfg.listen) != 0)
 		return kp_fail(err, KP_ERR_IO, "cannot listen on %s: %s",
 		    d->cfg.listen, zmq_strerror(zmq_errno()));
 	return 0;

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <criterion/criterion.h>
 
@@ -216,5 +217,22 @@ Test(bundle, daemon_check_reads_the_bundle_and_refuses_a_rollback)
 	    "5: refused (rollback)") != NULL, "%s", out);
 	cr_assert(strchr(out, '\n') == out + strlen(out) - 1, "one line: %s",
 	    out);
+	test_sh("rm -rf '%s'", tmp);
+}
+
+Test(bundle, daemon_check_warns_about_a_stale_crl_but_lets_the_daemon_start)
+{
+	char tmp[256], conf[512], out[8192];
+
+	s_copy_chain(tmp, sizeof(tmp));
+	cr_assert_eq(test_sh_output(out, sizeof(out), TOOL " crl --dir '%s' "
+	    "--seconds 1", test_bin(), tmp), 0, "%s", out);
+	sleep(2);
+	snprintf(conf, sizeof(conf), "%s/k.conf", tmp);
+	s_conf(tmp, OIN_HALT, conf);
+	cr_assert_eq(s_check(conf, out, sizeof(out)), 0, "%s", out);
+	cr_assert(strstr(out, "warning: the CRL of ") != NULL, "%s", out);
+	cr_assert(strstr(out, "is past its nextUpdate: the daemon will refuse "
+	    "every exchange") != NULL, "%s", out);
 	test_sh("rm -rf '%s'", tmp);
 }
