@@ -84,11 +84,20 @@ struct item {
 	char where[32];               /* " (line 12)", or "" */
 };
 
+/* A certificate the organisation signed heads with before a renewal: its
+ * key and validity (Unix seconds), from audit_meta 'certificate/<id>'. */
+struct cert_hist {
+	uint8_t pk[32];
+	int64_t from, until;
+};
+
 struct src {
 	const char *path;
 	bool is_dir;
 	char oin[21];
 	char *cert;                   /* PEM, malloc'd */
+	struct cert_hist *hist;       /* earlier certificates (renewals) */
+	size_t n_hist;
 	bool filtered;
 	/* export file */
 	FILE *f;
@@ -278,6 +287,58 @@ s_db_meta(sqlite3 *db, const char *dir, const char *key)
 	return v;
 }
 
+static int s_cert_key(const char *pem, const char *oin, const char *ca_file,
+    const char *what, uint8_t pk[32]);
+static X509 *s_x509_pem(const char *pem, size_t len);
+
+static int64_t
+s_asn1_unix(const ASN1_TIME *t)
+{
+	struct tm tm;
+
+	return t != NULL && ASN1_TIME_to_tm(t, &tm) == 1 ?
+	    (int64_t)timegm(&tm) : 0;
+}
+
+/*
+ * Every certificate the daemon has signed heads with (audit_meta
+ * 'certificate/<id>', one per certificate, kept across renewals), so that
+ * a head is checked against the certificate valid when it was signed.
+ * Logs from before the history have none: the current one is used.
+ */
+static int
+s_db_hist(struct src *s)
+{
+	sqlite3_stmt *st = NULL;
+	const char *pem;
+	struct cert_hist *h;
+	X509 *x;
+	int rc = 0;
+
+	if (s_prepare(s->db, s->path, "SELECT value FROM audit_meta WHERE key "
+	    "LIKE 'certificate/%' ORDER BY key", &st) != 0)
+		return EXIT_REFUSED;
+	while (rc == 0 && sqlite3_step(st) == SQLITE_ROW) {
+		if ((pem = (const char *)sqlite3_column_text(st, 0)) == NULL)
+			continue;
+		if ((h = realloc(s->hist, (s->n_hist + 1) * sizeof(*h))) == NULL) {
+			rc = cli_error("out of memory");
+			break;
+		}
+		s->hist = h;
+		h = &s->hist[s->n_hist];
+		if ((rc = s_cert_key(pem, s->oin, NULL, s->path, h->pk)) != 0 ||
+		    (x = s_x509_pem(pem, strlen(pem))) == NULL)
+			break;
+		h->from = s_asn1_unix(X509_get0_notBefore(x));
+		h->until = s_asn1_unix(X509_get0_notAfter(x));
+		X509_free(x);
+		s->n_hist++;
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
 static int
 s_src_open_dir(struct src *s)
 {
@@ -299,6 +360,8 @@ s_src_open_dir(struct src *s)
 	}
 	memcpy(s->oin, oin, 21);
 	free(oin);
+	if ((rc = s_db_hist(s)) != 0)
+		return rc;
 	if (s_prepare(s->db, s->path, "SELECT size, time_ms, root, signature "
 	    "FROM tree_heads ORDER BY size", &st) != 0)
 		return EXIT_REFUSED;
@@ -422,6 +485,7 @@ s_src_close(struct src **sp)
 	s_db_close(&s->db);
 	free(s->heads);
 	free(s->cert);
+	free(s->hist);
 	free(s);
 	*sp = NULL;
 }
@@ -676,6 +740,8 @@ struct ver {
 	const char *path;
 	const char *oin;
 	uint8_t pk[32];
+	const struct cert_hist *hist; /* borrowed from the source */
+	size_t n_hist;
 	merkle_t *tree;
 	audit_head_t *heads;          /* every head seen, increasing size */
 	size_t n_heads, cap, n_checked;
@@ -695,6 +761,8 @@ s_ver_init(struct ver *v, const struct src *s, const char *ca_file)
 	memset(v, 0, sizeof(*v));
 	v->path = s->path;
 	v->oin = s->oin;
+	v->hist = s->hist;
+	v->n_hist = s->n_hist;
 	if (s_cert_key(s->cert, s->oin, ca_file, s->path, v->pk) != 0)
 		return EXIT_REFUSED;
 	if ((v->tree = merkle_new()) == NULL)
@@ -719,6 +787,20 @@ s_consistent(merkle_t *t, const audit_head_t *old, const audit_head_t *new)
 	return ok;
 }
 
+/* Signed by a certificate of the history valid at the head's time. */
+static bool
+s_ver_hist(const struct ver *v, const audit_head_t *h)
+{
+	int64_t t = (int64_t)(h->time_ms / 1000);
+	size_t i;
+
+	for (i = 0; i < v->n_hist; i++)
+		if (v->hist[i].from <= t && t <= v->hist[i].until &&
+		    audit_head_verify(h, v->oin, v->hist[i].pk) == 0)
+			return true;
+	return false;
+}
+
 static int
 s_ver_check_head(struct ver *v, size_t i, const char *where)
 {
@@ -726,7 +808,7 @@ s_ver_check_head(struct ver *v, size_t i, const char *where)
 	uint64_t from = i > 0 ? v->heads[i - 1].size : 0;
 	uint8_t root[32];
 
-	if (audit_head_verify(h, v->oin, v->pk) != 0)
+	if (audit_head_verify(h, v->oin, v->pk) != 0 && !s_ver_hist(v, h))
 		return cli_error("%s: head size %llu%s: bad signature: not "
 		    "signed by the key of %s's certificate (forged, altered, "
 		    "or signed by another organisation)", v->path,

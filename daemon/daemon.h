@@ -164,6 +164,9 @@ void kpd_close(void **sock_p);
  * tree follows exactly what was committed.  ledger_append fails closed:
  * -1 means the act it records must fail too.
  */
+/* Record the own certificate in audit_meta (the current one and, kept
+ * across renewals, each one used): after a reload changed it. */
+int ledger_meta(kpd_t *d, kp_err_t *err) __attribute__((warn_unused_result));
 int ledger_open(kpd_t *d, kp_err_t *err);
 void ledger_close(kpd_t *d);
 int ledger_append(kpd_t *d, audit_entry_t *e, kp_err_t *err)

@@ -362,6 +362,9 @@ s_reload(kpd_t *d)
 	kpd_close(&d->router);
 	chain_close(&d->chain);
 	d->chain = fresh;
+	if (ledger_meta(d, &e) != 0)  /* a renewal: the new certificate */
+		log_warnx("reload: audit log certificate not recorded: %s",
+		    e.msg);
 	if (!s_is_auditor(d) && !kpd_trust_stale(d) &&
 	    (s_router_open(d, &e) != 0 || outbound_links_open(d, &e) != 0))
 		fatalx("reload: %s", e.msg);

@@ -17,6 +17,7 @@
 #include "chain.h"
 #include "common.h"
 #include "daemon.h"
+#include "daemons.h"
 #include "pseudonym.h"
 
 TestSuite(renew, .init = test_init);
@@ -109,4 +110,67 @@ Test(renew, request_makes_a_random_storage_key)
 	cr_assert_eq(test_sh("test \"$(stat -c %%a '%s/o/storage.key')\" = 600 "
 	    "&& grep -Eqx '[0-9a-f]{64}' '%s/o/storage.key'", tmp, tmp), 0);
 	test_sh("rm -rf '%s'", tmp);
+}
+
+/* The case pseudonyms o received, in inbox order, as hex. */
+static size_t
+s_case_refs(const td_org_t *o, char refs[][65], size_t max)
+{
+	Kp__Response *r = td_inbox(o, true);
+	size_t i, n = 0;
+
+	for (i = 0; i < r->inbox->n_items && n < max; i++) {
+		cr_assert(r->inbox->items[i]->has_case_pseudonym &&
+		    r->inbox->items[i]->case_pseudonym.len == 32);
+		kp_hex(r->inbox->items[i]->case_pseudonym.data, 32, refs[n++]);
+	}
+	kp__response__free_unpacked(r, NULL);
+	return n;
+}
+
+Test(renew, a_renewed_organisation_keeps_its_log_and_pseudonyms)
+{
+	td_chain_t c;
+	td_org_t *lp, *halt;
+	char org[4200], out[8192], refs[4][65];
+	uint8_t id[16];
+
+	td_chain_make(&c, NULL);
+	lp = td_org(&c, OIN_LEERPLICHT);
+	halt = td_org(&c, OIN_HALT);
+	td_start(lp);
+	td_start(halt);
+	td_send(lp, OIN_HALT, "referral", "LP-9", td_example("referral"), NULL,
+	    id);
+	cr_assert(td_wait_settled(lp, 15000), "see %s", lp->log);
+	td_stop(lp);  /* signs a last head with the old key */
+
+	/* Renewal: new keys for the same OIN, signed with --renew; the
+	 * partner learns the new certificate (SIGHUP: chain_dir mode). */
+	snprintf(org, sizeof(org), "%s/orgs/%s", c.dir, OIN_LEERPLICHT);
+	cr_assert_eq(test_sh_output(out, sizeof(out), TOOL " renew --dir '%s' "
+	    "--ca '%s/ca.crt' && " TOOL " sign --dir '%s' --renew --request "
+	    "'%s/next/request.csr' && cd '%s' && mv next/sign.key "
+	    "next/transport.key next/payload.key . && rm -rf next", test_bin(),
+	    org, c.dir, test_bin(), c.dir, org, org), 0, "%s", out);
+	td_hup(halt);
+	cr_assert(td_log_has(halt, "reload: 5 partners", 10000), "see %s",
+	    halt->log);
+	td_start(lp);
+	td_send(lp, OIN_HALT, "referral", "LP-9", td_example("referral"), NULL,
+	    id);
+	cr_assert(td_wait_settled(lp, 15000), "see %s", lp->log);
+	td_send(halt, OIN_LEERPLICHT, "halt_outcome", "H-9",
+	    td_example("halt_outcome"), NULL, id);
+	cr_assert(td_wait_settled(halt, 15000), "see %s", halt->log);
+	/* The same local case, the same pseudonym, before and after. */
+	cr_assert_eq(s_case_refs(halt, refs, 4), 2);
+	cr_assert_str_eq(refs[0], refs[1], "pseudonym changed with the keys");
+	td_stop(lp);
+	td_stop(halt);
+	/* Heads signed before the renewal verify against the certificate
+	 * valid then, those after against the new one. */
+	cr_assert_eq(test_sh_output(out, sizeof(out), "'%s/ketenpost' audit "
+	    "verify '%s/state'", test_bin(), org), 0, "%s", out);
+	cr_assert(strstr(out, "intact") != NULL, "%s", out);
 }
