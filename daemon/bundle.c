@@ -142,13 +142,12 @@ s_use(config_t *cfg, bool policy_too, uint64_t v, kp_err_t *err)
 	char dir[KP_PATH_MAX];
 
 	if (s_version_dir(cfg, v, dir, sizeof(dir)) == -1 ||
-	    strlen(dir) + strlen("/policy.ini") >= sizeof(cfg->policy))
+	    snprintf(cfg->chain_dir, sizeof(cfg->chain_dir), "%s", dir) >=
+	    (int)sizeof(cfg->chain_dir) || (policy_too &&
+	    snprintf(cfg->policy, sizeof(cfg->policy), "%s/policy.ini", dir) >=
+	    (int)sizeof(cfg->policy)))
 		return kp_fail(err, KP_ERR_INVALID_ARG, "state_dir %s is too "
 		    "long for the bundle's folder", cfg->state_dir);
-	snprintf(cfg->chain_dir, sizeof(cfg->chain_dir), "%s", dir);
-	if (policy_too)
-		snprintf(cfg->policy, sizeof(cfg->policy), "%s/policy.ini",
-		    dir);
 	return 0;
 }
 
@@ -331,9 +330,14 @@ kpd_bundle_for_check(config_t *cfg, char *tmp, size_t len, kp_err_t *err)
 		tmp[0] = '\0';
 		goto out;
 	}
-	snprintf(cfg->chain_dir, sizeof(cfg->chain_dir), "%s", tmp);
-	if (cfg->policy[0] == '\0')
-		snprintf(cfg->policy, sizeof(cfg->policy), "%s/policy.ini", tmp);
+	if (snprintf(cfg->chain_dir, sizeof(cfg->chain_dir), "%s", tmp) >=
+	    (int)sizeof(cfg->chain_dir) || (cfg->policy[0] == '\0' &&
+	    snprintf(cfg->policy, sizeof(cfg->policy), "%s/policy.ini", tmp) >=
+	    (int)sizeof(cfg->policy))) {
+		kp_fail(err, KP_ERR_INVALID_ARG, "the temporary folder %s is "
+		    "too long", tmp);
+		goto out;
+	}
 	rc = 0;
 out:
 	bundle_destroy(&b);

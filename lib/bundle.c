@@ -42,7 +42,7 @@
 #define S_CA_MAX (64 * 1024)
 
 struct s_item {
-	char name[S_NAME_MAX];
+	char name[S_NAME_MAX + 1];
 	size_t off, len;
 };
 
