@@ -143,23 +143,17 @@ s_check_chain(const char *path, config_t *cfgp)
  * restarted daemon may find the port in TIME_WAIT-like states briefly.
  */
 static int
-s_bind_retry(kpd_t *d, void *sock, const char *endpoint)
+s_bind_retry(void *sock, const char *endpoint)
 {
-	zmq_pollitem_t zap = { d->zap, 0, ZMQ_POLLIN, 0 };
-	int i, e = EADDRINUSE;
+	int i;
 
 	for (i = 0; i < 250; i++) {
 		if (zmq_bind(sock, endpoint) == 0)
 			return 0;
-		if ((e = zmq_errno()) != EADDRINUSE)
-			break;
-		/* The old socket lets go of the port only once libzmq has
-		 * closed its pending handshakes, which wait for their ZAP
-		 * replies: answer them meanwhile. */
-		if (zmq_poll(&zap, 1, 20) > 0)
-			zap_handle(d);
+		if (zmq_errno() != EADDRINUSE)
+			return -1;
+		usleep(20000);
 	}
-	errno = e;
 	return -1;
 }
 
@@ -183,7 +177,7 @@ s_router_open(kpd_t *d, kp_err_t *err)
 	    kpd_monitor_start(d, d->router, "router",
 	    ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |
 	    ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL | ZMQ_EVENT_DISCONNECTED,
-	    &d->router_mon) || s_bind_retry(d, d->router, d->cfg.listen) != 0)
+	    &d->router_mon) || s_bind_retry(d->router, d->cfg.listen) != 0)
 		return kp_fail(err, KP_ERR_IO, "cannot listen on %s: %s",
 		    d->cfg.listen, zmq_strerror(zmq_errno()));
 	return 0;
@@ -311,6 +305,12 @@ s_stop(kpd_t *d)
 		ledger_sign_head(d, false);  /* a head for the whole log */
 	ledger_close(d);
 	outbound_links_close(d);
+	/* Stop the monitor before closing its reader: libzmq's I/O thread
+	 * sends monitor events with a blocking send, and one sent to a
+	 * closed reader hangs it (the old listener then never closes and
+	 * the port stays taken: reloads died with EADDRINUSE). */
+	if (d->router != NULL)
+		(void)zmq_socket_monitor(d->router, NULL, 0);
 	kpd_close(&d->router_mon);
 	kpd_close(&d->router);
 	kpd_close(&d->api);
@@ -358,6 +358,12 @@ s_reload(kpd_t *d)
 	policy_destroy(&d->policy);
 	d->policy = pol;
 	outbound_links_close(d);
+	/* Stop the monitor before closing its reader: libzmq's I/O thread
+	 * sends monitor events with a blocking send, and one sent to a
+	 * closed reader hangs it (the old listener then never closes and
+	 * the port stays taken: reloads died with EADDRINUSE). */
+	if (d->router != NULL)
+		(void)zmq_socket_monitor(d->router, NULL, 0);
 	kpd_close(&d->router_mon);
 	kpd_close(&d->router);
 	chain_close(&d->chain);

@@ -131,6 +131,8 @@ outbound_links_close(kpd_t *d)
 	size_t i;
 
 	for (i = 0; i < d->n_links; i++) {
+		/* monitor stopped before its reader closes: see main.c */
+		(void)zmq_socket_monitor(d->links[i].dealer, NULL, 0);
 		kpd_close(&d->links[i].monitor);
 		kpd_close(&d->links[i].dealer);
 	}
