@@ -45,7 +45,7 @@ declare -A NAME
 mkorg() {  # oin role name port
   local d=$work/orgs/$1
   NAME[$1]=$3
-  mkdir -p -m 0700 "$d"
+  mkdir -p "$d" && chmod 0700 "$d"
   cp "$work/ca/ca.crt" "$d/ca.crt"  # handed over once; check its fingerprint
   "$bin/ketenpost-certs" request --dir "$d/keys" --ca "$d/ca.crt" --oin "$1" \
     --role "$2" --name "$3" --endpoint "tcp://127.0.0.1:$4" >/dev/null
