@@ -43,11 +43,21 @@ struct item {
 	char where[32];               /* " (line 12)", or "" */
 };
 
+/* A certificate the organisation signed heads with before a renewal: its
+ * key and validity (ms), from audit_meta 'certificate/<id>'. */
+struct cert_hist {
+	uint8_t pk[32];
+	uint64_t from_ms, until_ms;
+	char *pem;                    /* malloc'd, for the --ca check */
+};
+
 struct src {
 	const char *path;
 	bool is_dir;
 	char oin[21];
 	char *cert;                   /* PEM, malloc'd */
+	struct cert_hist *hist;       /* earlier certificates (renewals) */
+	size_t n_hist;
 	bool filtered;
 	/* export file */
 	FILE *f;
@@ -67,6 +77,8 @@ struct ver {
 	const char *path;
 	const char *oin;
 	uint8_t pk[32];
+	const struct cert_hist *hist; /* borrowed from the source */
+	size_t n_hist;
 	bool strict;                  /* --strict: unsigned tail, time order */
 	bool check_validity;          /* --ca: heads within the validity */
 	uint64_t not_before_ms, not_after_ms;

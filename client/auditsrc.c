@@ -245,6 +245,55 @@ s_db_meta(sqlite3 *db, const char *dir, const char *key)
 	return v;
 }
 
+static X509 *s_x509_pem(const char *pem, size_t len);
+static bool s_asn1_ms(const ASN1_TIME *t, uint64_t *ms);
+
+/*
+ * Every certificate the daemon has signed heads with (audit_meta
+ * 'certificate/<id>', one per certificate, kept across renewals), so that
+ * a head is checked against the certificate valid when it was signed.
+ * Logs from before the history have none: the current one is used.
+ */
+static int
+s_db_hist(struct src *s)
+{
+	sqlite3_stmt *st = NULL;
+	const char *pem;
+	struct cert_hist *h;
+	X509 *x;
+	int rc = 0;
+
+	if (auditsrc_prepare(s->db, s->path, "SELECT value FROM audit_meta "
+	    "WHERE key LIKE 'certificate/%' ORDER BY key", &st) != 0)
+		return EXIT_REFUSED;
+	while (rc == 0 && sqlite3_step(st) == SQLITE_ROW) {
+		if ((pem = (const char *)sqlite3_column_text(st, 0)) == NULL)
+			continue;
+		if ((h = realloc(s->hist, (s->n_hist + 1) * sizeof(*h))) == NULL) {
+			rc = cli_error("out of memory");
+			break;
+		}
+		s->hist = h;
+		h = &s->hist[s->n_hist];
+		memset(h, 0, sizeof(*h));
+		if ((rc = auditcert_key(pem, s->oin, NULL, s->path, h->pk)) != 0)
+			break;
+		if ((x = s_x509_pem(pem, strlen(pem))) == NULL ||
+		    !s_asn1_ms(X509_get0_notBefore(x), &h->from_ms) ||
+		    !s_asn1_ms(X509_get0_notAfter(x), &h->until_ms) ||
+		    (h->pem = strdup(pem)) == NULL) {
+			X509_free(x);
+			rc = cli_error("%s: a certificate of the history cannot be "
+			    "read", s->path);
+			break;
+		}
+		X509_free(x);
+		s->n_hist++;
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
 static int
 s_src_open_dir(struct src *s)
 {
@@ -266,6 +315,8 @@ s_src_open_dir(struct src *s)
 	}
 	memcpy(s->oin, oin, 21);
 	free(oin);
+	if ((rc = s_db_hist(s)) != 0)
+		return rc;
 	if (auditsrc_prepare(s->db, s->path, "SELECT size, time_ms, root, signature "
 	    "FROM tree_heads ORDER BY size", &st) != 0)
 		return EXIT_REFUSED;
@@ -389,6 +440,9 @@ auditsrc_close(struct src **sp)
 	auditsrc_db_close(&s->db);
 	free(s->heads);
 	free(s->cert);
+	while (s->n_hist > 0)
+		free(s->hist[--s->n_hist].pem);
+	free(s->hist);
 	free(s);
 	*sp = NULL;
 }
@@ -741,10 +795,15 @@ out:
 int
 auditver_init(struct ver *v, const struct src *s, const struct opts *o)
 {
+	uint8_t pk[32];
+	size_t i;
+
 	memset(v, 0, sizeof(*v));
 	v->path = s->path;
 	v->oin = s->oin;
 	v->strict = o->strict;
+	v->hist = s->hist;
+	v->n_hist = s->n_hist;
 	if (o->crl != NULL && o->ca == NULL)
 		return cli_error("--crl needs --ca: the CRL is checked against "
 		    "the chain CA");
@@ -752,6 +811,10 @@ auditver_init(struct ver *v, const struct src *s, const struct opts *o)
 		return EXIT_REFUSED;
 	if (o->ca != NULL && s_ver_cert_window(v, s->cert, o) != 0)
 		return EXIT_REFUSED;
+	for (i = 0; o->ca != NULL && i < s->n_hist; i++)
+		if (auditcert_key(s->hist[i].pem, s->oin, o->ca, s->path,
+		    pk) != 0)
+			return EXIT_REFUSED;
 	if ((v->tree = merkle_new()) == NULL)
 		return cli_error("out of memory");
 	return 0;
@@ -774,8 +837,23 @@ auditver_consistent(merkle_t *t, const audit_head_t *old, const audit_head_t *ne
 	return ok;
 }
 
+/* Signed by a certificate of the history valid at the head's time. */
+static bool
+s_ver_hist(const struct ver *v, const audit_head_t *h)
+{
+	size_t i;
+
+	for (i = 0; i < v->n_hist; i++)
+		if (v->hist[i].from_ms <= h->time_ms &&
+		    h->time_ms <= v->hist[i].until_ms &&
+		    audit_head_verify(h, v->oin, v->hist[i].pk) == 0)
+			return true;
+	return false;
+}
+
 /* A head's time against the certificate (--ca, --crl) and, strictly,
- * against the head before it. */
+ * against the head before it.  A head signed with an earlier certificate
+ * of the history (a renewal) is judged by that one's validity. */
 static int
 s_ver_head_time(const struct ver *v, size_t i, const char *where)
 {
@@ -784,7 +862,7 @@ s_ver_head_time(const struct ver *v, size_t i, const char *where)
 
 	kp_time_format(h->time_ms, t);
 	if (v->check_validity && (h->time_ms < v->not_before_ms ||
-	    h->time_ms > v->not_after_ms)) {
+	    h->time_ms > v->not_after_ms) && !s_ver_hist(v, h)) {
 		kp_time_format(v->not_before_ms, a);
 		kp_time_format(v->not_after_ms, b);
 		return cli_error("%s: head size %llu%s: signed at %s, outside "
@@ -812,7 +890,7 @@ s_ver_check_head(struct ver *v, size_t i, const char *where)
 	uint8_t root[32];
 	int rc;
 
-	if (audit_head_verify(h, v->oin, v->pk) != 0)
+	if (audit_head_verify(h, v->oin, v->pk) != 0 && !s_ver_hist(v, h))
 		return cli_error("%s: head size %llu%s: bad signature: not "
 		    "signed by the key of %s's certificate (forged, altered, "
 		    "or signed by another organisation)", v->path,

@@ -886,13 +886,31 @@ cmd_ack(int argc, char **argv)
 static const char s_status_help[] =
 "usage: ketenpost status [--json] [--api ENDPOINT | --config FILE]\n"
 "                        [--timeout SECONDS]\n"
-"Show who the daemon is (OIN, role, name), its version and uptime, and the\n"
-"counts of its outbox and inbox.  --json prints the StatusResponse fields.\n";
+"Show who the daemon is (OIN, role, name), its version and uptime, the\n"
+"counts of its outbox and inbox, and the state of its trust material: the\n"
+"chain bundle version, whether the CRL is stale (exchanges refused and\n"
+"held) and warnings before the CRL or a certificate expires.  --json\n"
+"prints the StatusResponse fields.\n";
 
 static const struct cmd_spec s_status_spec = {
 	"status", s_status_help, s_json_opts, s_list_opt, 0, 0,
 	"takes no arguments"
 };
+
+/* Trust freshness: the bundle version, stale trust, expiry warnings. */
+static void
+s_status_trust_print(const Kp__StatusResponse *s)
+{
+	size_t i;
+
+	if (s->has_bundle_version && s->bundle_version > 0)
+		printf("bundle        version %" PRIu64 "\n", s->bundle_version);
+	printf("trust         %s\n", s->trust_stale ? "STALE: exchanges "
+	    "refused and held" : s->n_trust_warnings ? "ok, with warnings" :
+	    "ok");
+	for (i = 0; i < s->n_trust_warnings; i++)
+		printf("  warning     %s\n", s->trust_warnings[i]);
+}
 
 static void
 s_status_print(const Kp__StatusResponse *s)
@@ -915,6 +933,7 @@ s_status_print(const Kp__StatusResponse *s)
 		printf("purge         %" PRIu32 " payload(s) removed, destruction "
 		    "pending (a reader holds the database)\n",
 		    s->destruction_pending);
+	s_status_trust_print(s);
 }
 
 int

@@ -755,6 +755,25 @@ s_ack(kpd_t *d, struct api_req *r, Kp__AckResponse *out)
 	return 0;
 }
 
+/* Trust freshness (trustwatch.c) into the status; static storage: one
+ * status answer is built and sent at a time. */
+static void
+s_status_trust(kpd_t *d, Kp__StatusResponse *st)
+{
+	static char lines[16][KPD_TRUST_LINE];
+	static char *ptrs[16];
+	size_t i;
+
+	st->n_trust_warnings = kpd_trust_warnings(d, lines, 16);
+	for (i = 0; i < st->n_trust_warnings; i++)
+		ptrs[i] = lines[i];
+	st->trust_warnings = ptrs;
+	st->has_trust_stale = 1;
+	st->trust_stale = kpd_trust_stale(d);
+	st->has_bundle_version = 1;
+	st->bundle_version = kpd_bundle_applied(d);
+}
+
 static int
 s_status(kpd_t *d, struct api_req *r, Kp__StatusResponse *st)
 {
@@ -787,6 +806,7 @@ s_status(kpd_t *d, struct api_req *r, Kp__StatusResponse *st)
 	st->policy = (char *)policy_path(d->policy);
 	st->has_destruction_pending = 1;
 	st->destruction_pending = d->destroy_pending;
+	s_status_trust(d, st);
 	r->resp.result_case = KP__RESPONSE__RESULT_STATUS;
 	r->resp.status = st;
 	return 0;

@@ -87,6 +87,8 @@ typedef struct kpd {
 	bool stopping;
 	int exit_status;         /* main's, when stopping: 0 or KPD_EXIT_REVOKED */
 	metrics_t *metrics;      /* counters; HTTP when [metrics] listen */
+	struct kpd_bundle *bundle; /* bundle.c: NULL unless cfg.bundle */
+	struct kpd_trustwatch *trustwatch; /* trustwatch.c */
 } kpd_t;
 
 /* May a rate-limited warning be logged now?  OUT: *sup, the lines held
@@ -97,6 +99,39 @@ kpd_log_ok(ratelimit_t *rl, uint64_t *sup)
 	*sup = 0;
 	return rl == NULL || ratelimit_allow(rl, kp_now_ms(), sup);
 }
+
+/*
+ * trustwatch.c: freshness of the trust material.  stale: the CRL is past
+ * its nextUpdate; the daemon then refuses inbound connections (zap.c) and
+ * opens no outbound links (events stay queued).  tick: warns ahead of
+ * expiries (expiry_warning); true when a CRL/certificate time has passed
+ * and the chain must be reloaded.  warnings: the lines for status.
+ */
+#define KPD_TRUST_LINE 256
+bool kpd_trust_stale(const kpd_t *d);
+bool kpd_trust_tick(kpd_t *d);
+size_t kpd_trust_warnings(const kpd_t *d, char lines[][KPD_TRUST_LINE],
+    size_t max);
+void kpd_trust_stop(kpd_t *d);
+
+/*
+ * bundle.c: with cfg.bundle, verify the signed chain bundle and unpack a
+ * newer version into <state_dir>/trust/, pointing cfg.chain_dir (and
+ * cfg.policy, unless set) at it.  start: at startup, before the chain is
+ * opened (fails only if no version can be applied at all).  tick: every
+ * bundle_check_interval (or now if force); true if a newer version was
+ * unpacked and the chain must be reloaded.  for_check: --check unpacks
+ * into a temporary folder (tmp, removed by check_done).
+ */
+int kpd_bundle_start(kpd_t *d, kp_err_t *err)
+    __attribute__((warn_unused_result));
+bool kpd_bundle_tick(kpd_t *d, bool force);
+uint64_t kpd_bundle_applied(const kpd_t *d);  /* 0: no bundle */
+const char *kpd_bundle_refused(const kpd_t *d); /* last refusal or NULL */
+void kpd_bundle_stop(kpd_t *d);
+int kpd_bundle_for_check(config_t *cfg, char *tmp, size_t len,
+    kp_err_t *err) __attribute__((warn_unused_result));
+void kpd_bundle_check_done(const char *tmp);
 
 /* zap.c: answer one pending ZAP request (the REP socket is readable). */
 void zap_handle(kpd_t *d);
@@ -182,6 +217,9 @@ void kpd_close_monitored(void **sock_p, void **mon_p);
  * tree follows exactly what was committed.  ledger_append fails closed:
  * -1 means the act it records must fail too.
  */
+/* Record the own certificate in audit_meta (the current one and, kept
+ * across renewals, each one used): after a reload changed it. */
+int ledger_meta(kpd_t *d, kp_err_t *err) __attribute__((warn_unused_result));
 int ledger_open(kpd_t *d, kp_err_t *err);
 void ledger_close(kpd_t *d);
 int ledger_append(kpd_t *d, audit_entry_t *e, kp_err_t *err)

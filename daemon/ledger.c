@@ -291,22 +291,33 @@ ledger_head_for(kpd_t *d, const char *to_oin, uint8_t **wire, size_t *len)
 	return 0;
 }
 
-/* The certificate PEM, for the offline tools (audit_meta). */
+/* The certificate PEM, for the offline tools (audit_meta): the current one
+ * as 'certificate', and every one ever used as 'certificate/<id>', so heads
+ * signed before a renewal still verify (client/audit.c). */
 static int
 s_meta(kpd_t *d, kp_err_t *err)
 {
 	const char *cert = partner_cert_file(identity_public(d->chain->self));
-	uint8_t *pem = NULL;
+	uint8_t *pem = NULL, id[8];
+	char key[32] = "certificate/";
 	size_t n = 0;
 	int rc;
 
 	if (kp_read_file(cert, 1 << 16, &pem, &n) != 0)
 		return kp_fail(err, KP_ERR_IO, "cannot read %s", cert);
+	(void)crypto_generichash(id, sizeof(id), pem, n, NULL, 0);
+	kp_hex(id, sizeof(id), key + strlen(key));
 	rc = store_meta_put(d->store, "oin", d->cfg.org, err) != 0 ||
-	    store_meta_put(d->store, "certificate", (char *)pem, err) != 0 ?
-	    -1 : 0;
+	    store_meta_put(d->store, "certificate", (char *)pem, err) != 0 ||
+	    store_meta_put(d->store, key, (char *)pem, err) != 0 ? -1 : 0;
 	free(pem);
 	return rc;
+}
+
+int
+ledger_meta(kpd_t *d, kp_err_t *err)
+{
+	return s_meta(d, err);
 }
 
 int

@@ -26,6 +26,7 @@
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <sodium.h>
@@ -69,20 +70,40 @@ s_report_config(void *arg, const char *line)
 	printf("ketenpostd: check: %s\n", line);
 }
 
+static int s_check_chain(const char *path, config_t *cfg);
+
 /* --check: every problem, one line each; 0 if none. */
 static int
 s_check(const char *path)
 {
 	config_t cfg;
-	chain_t *ch = NULL;
-	policy_t *pol = NULL;
-	int problems = 0;
+	int problems = 0, rc;
+	char tmp[KP_PATH_MAX];
 	kp_err_t e;
 
 	if (config_load(path, &cfg, s_report_config, NULL, &problems, &e) != 0) {
 		printf("ketenpostd: check: %s: %d problem(s)\n", path, problems);
 		return 1;
 	}
+	if (kpd_bundle_for_check(&cfg, tmp, sizeof(tmp), &e) != 0) {
+		printf("ketenpostd: check: %s\n", e.msg);
+		return 1;
+	}
+	rc = s_check_chain(path, &cfg);
+	kpd_bundle_check_done(tmp);
+	return rc;
+}
+
+/* --check of policy and chain, from cfg (a bundle already unpacked). */
+static int
+s_check_chain(const char *path, config_t *cfgp)
+{
+	config_t cfg = *cfgp;
+	chain_t *ch = NULL;
+	policy_t *pol = NULL;
+	int problems = 0;
+	kp_err_t e;
+
 	if (policy_load(cfg.policy, &pol, s_report_config, NULL, &problems,
 	    &e) != 0) {
 		if (problems == 0)
@@ -92,11 +113,19 @@ s_check(const char *path)
 		return 1;
 	}
 	policy_destroy(&pol);
-	if (chain_open(cfg.chain_dir, cfg.org_dir, s_report_partner,
-	    "ketenpostd: check", &ch, &e) != 0) {
+	/* A stale CRL is a warning, not a failure: the daemon runs with it,
+	 * failing closed (trustwatch.c), so systemd must still start it. */
+	if (chain_open_ex(cfg.chain_dir, cfg.org_dir, TRUST_STALE_CRL_OK,
+	    s_report_partner, "ketenpostd: check", &ch, &e) != 0) {
 		printf("ketenpostd: check: %s (%s)\n", e.msg, kp_code_name(e.code));
 		return 1;
 	}
+	if (trust_crl_next_update(ch->trust) != 0 &&
+	    trust_crl_next_update(ch->trust) <= (int64_t)time(NULL))
+		printf("ketenpostd: check: warning: the CRL of %s is past its "
+		    "nextUpdate: the daemon will refuse every exchange until a "
+		    "fresh CRL arrives (ask the chain CA: ketenpost-certs crl)\n",
+		    cfg.chain_dir);
 	problems = ch->n_problems;
 	if (strcmp(partner_oin(identity_public(ch->self)), cfg.org) != 0) {
 		printf("ketenpostd: check: %s: org %s does not match the "
@@ -407,11 +436,13 @@ s_start(kpd_t *d, kp_err_t *err)
 		return -1;
 	if ((d->metrics = metrics_new()) == NULL)
 		return kp_fail(err, KP_ERR_NOMEM, "out of memory");
+	if (kpd_bundle_start(d, err) != 0)
+		return -1;
 	if (policy_load(d->cfg.policy, &d->policy, s_report_policy, NULL,
 	    &problems, err) != 0)
 		return -1;
-	if (chain_open(d->cfg.chain_dir, d->cfg.org_dir, s_report_partner, NULL,
-	    &d->chain, err) != 0)
+	if (chain_open_ex(d->cfg.chain_dir, d->cfg.org_dir, TRUST_STALE_CRL_OK,
+	    s_report_partner, NULL, &d->chain, err) != 0)
 		return -1;
 	if (strcmp(partner_oin(identity_public(d->chain->self)), d->cfg.org))
 		return kp_fail(err, KP_ERR_INVALID_ARG, "%s: org %s does not "
@@ -421,7 +452,7 @@ s_start(kpd_t *d, kp_err_t *err)
 		return kp_fail(err, KP_ERR_INVALID_ARG, "%s: 'listen' is "
 		    "required", d->cfg.path);
 	d->storage_key = sodium_malloc(32);
-	if (d->storage_key == NULL || atrest_key_derive(identity_payload_sk(
+	if (d->storage_key == NULL || atrest_key_derive(identity_storage_sk(
 	    d->chain->self), d->storage_key) != 0)
 		return kp_fail(err, KP_ERR_NOMEM, "out of memory");
 	if (store_open(d->cfg.state_dir, &d->store, err) != 0 ||
@@ -432,8 +463,11 @@ s_start(kpd_t *d, kp_err_t *err)
 		return kp_fail(err, KP_ERR_IO, "cannot create a ZeroMQ context");
 	if (s_zap_open(d, err) != 0 || s_api_open(d, err) != 0)
 		return -1;
-	if (!s_is_auditor(d) && (s_router_open(d, BIND_TRIES_START,
-	    err) != 0 || outbound_links_open(d, err) != 0))
+	/* On stale trust neither listen nor connect: partners retry, our
+	 * events stay queued (trustwatch.c). */
+	if (!s_is_auditor(d) && !kpd_trust_stale(d) &&
+	    (s_router_open(d, BIND_TRIES_START, err) != 0 ||
+	    outbound_links_open(d, err) != 0))
 		return -1;
 	if (d->cfg.metrics_listen[0] != '\0' && metrics_listen(d->metrics,
 	    d->cfg.metrics_listen, d, err) != 0)
@@ -462,6 +496,8 @@ s_stop(kpd_t *d)
 	d->storage_key = NULL;
 	chain_close(&d->chain);
 	policy_destroy(&d->policy);
+	kpd_bundle_stop(d);
+	kpd_trust_stop(d);
 	s_limits_destroy(d);
 	if (d->lock_fd >= 0)
 		close(d->lock_fd);  /* last: the state is left alone now */
@@ -492,7 +528,8 @@ s_reopen_sockets(kpd_t *d)
 {
 	kp_err_t e;
 
-	if (s_is_auditor(d))
+	/* on stale trust neither listen nor connect (trustwatch.c) */
+	if (s_is_auditor(d) || kpd_trust_stale(d))
 		return;
 	if (s_router_open(d, BIND_TRIES_RELOAD, &e) != 0) {
 		d->rebind_at_ms = kp_now_ms() + REBIND_INTERVAL_MS;
@@ -523,8 +560,8 @@ s_reload(kpd_t *d)
 	log_info("reload: reading %s and %s", d->cfg.chain_dir, d->cfg.policy);
 	sd_notify(0, "RELOADING=1");
 	if (policy_load(d->cfg.policy, &pol, s_report_policy, NULL, &problems,
-	    &e) != 0 || chain_open(d->cfg.chain_dir, d->cfg.org_dir,
-	    s_report_partner, NULL, &fresh, &e) != 0 ||
+	    &e) != 0 || chain_open_ex(d->cfg.chain_dir, d->cfg.org_dir,
+	    TRUST_STALE_CRL_OK, s_report_partner, NULL, &fresh, &e) != 0 ||
 	    s_audit_load(d, pol, &e) != 0) {
 		chain_close(&fresh);
 		policy_destroy(&pol);
@@ -544,6 +581,9 @@ s_reload(kpd_t *d)
 	d->listening = false;
 	chain_close(&d->chain);
 	d->chain = fresh;
+	if (ledger_meta(d, &e) != 0)  /* a renewal: the new certificate */
+		log_warnx("reload: audit log certificate not recorded: %s",
+		    e.msg);
 	s_reopen_sockets(d);
 	log_info("reload: %zu partners, %d refused",
 	    directory_count(d->chain->dir), d->chain->n_problems);
@@ -571,8 +611,10 @@ s_on_signal(kpd_t *d, int sigfd)
 	struct signalfd_siginfo si;
 
 	while (read(sigfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
-		if (si.ssi_signo == SIGHUP)
+		if (si.ssi_signo == SIGHUP) {
+			(void)kpd_bundle_tick(d, true);
 			s_reload(d);
+		}
 		else {
 			log_info("signal %u: stopping", si.ssi_signo);
 			d->stopping = true;
@@ -646,8 +688,8 @@ s_loop(kpd_t *d, int sigfd)
 		wd_usec = 0;
 	while (!d->stopping) {
 		n = s_pollset(d, sigfd, &it);
-		timeout = (long)metrics_wait_ms(d->metrics,
-		    outbound_wait_ms(d, 1000));
+		timeout = kpd_trust_stale(d) ? 1000 : (long)metrics_wait_ms(
+		    d->metrics, outbound_wait_ms(d, 1000));
 		if (zmq_poll(it, (int)n, timeout) < 0 && zmq_errno() != EINTR)
 			fatalx("zmq_poll: %s", zmq_strerror(zmq_errno()));
 		if (it[P_SIG].revents & ZMQ_POLLIN)
@@ -662,10 +704,14 @@ s_loop(kpd_t *d, int sigfd)
 		retention_tick(d);
 		ledger_tick(d);
 		cases_tick(d);
+		/* a newer chain bundle was unpacked, or a CRL or certificate
+		 * time passed (trustwatch.c) */
+		if (kpd_bundle_tick(d, false) || kpd_trust_tick(d))
+			s_reload(d);
 		if (!s_is_auditor(d)) {
 			outbound_links_tick(d);
 			outbound_expire(d);
-			if (outbound_wait_ms(d, 1) == 0)
+			if (!kpd_trust_stale(d) && outbound_wait_ms(d, 1) == 0)
 				outbound_send_due(d);
 		}
 		now = kp_now_ms();

@@ -174,6 +174,12 @@ s_curve(kpd_t *d, const struct zap_req *r)
 		s_reply(d->zap, r, "400", "auditors send nothing", "");
 		return;
 	}
+	if (kpd_trust_stale(d)) {  /* fail closed: trustwatch.c */
+		log_warnx("zap: refused connection from %s (%s): the CRL is "
+		    "stale; waiting for a fresh one", r->address, partner_oin(p));
+		s_reply(d->zap, r, "400", "trust material stale", "");
+		return;
+	}
 	log_debug("zap: admitted %s (%s) from %s", partner_oin(p),
 	    partner_name(p), r->address);
 	s_reply(d->zap, r, "200", "OK", partner_oin(p));

@@ -11,12 +11,20 @@ chain_open(const char *chain_dir, const char *org_dir,
     void (*report)(void *, const kp_err_t *), void *arg, chain_t **out,
     kp_err_t *err)
 {
+	return chain_open_ex(chain_dir, org_dir, 0, report, arg, out, err);
+}
+
+int
+chain_open_ex(const char *chain_dir, const char *org_dir, int flags,
+    void (*report)(void *, const kp_err_t *), void *arg, chain_t **out,
+    kp_err_t *err)
+{
 	chain_t *c = calloc(1, sizeof(*c));
 
 	if (c == NULL)
 		return kp_fail(err, KP_ERR_NOMEM, "out of memory");
-	if (trust_load(chain_dir, &c->trust, err) != 0 ||
-	    identity_load(c->trust, org_dir, &c->self, err) != 0)
+	if (trust_load_ex(chain_dir, flags, &c->trust, err) != 0 ||
+	    identity_find(c->trust, chain_dir, org_dir, &c->self, err) != 0)
 		goto fail;
 	if ((c->dir = directory_new(c->self)) == NULL) {
 		kp_fail(err, KP_ERR_NOMEM, "out of memory");

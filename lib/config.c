@@ -66,7 +66,8 @@ enum {
 	S_POLICY, S_VERBOSE, S_EVENT_TTL, S_RETRY_INITIAL, S_RETRY_MAX,
 	S_REPLAY_WINDOW, S_MAX_CLOCK_SKEW, S_BATCH_MAX, S_WATCHDOG,
 	S_PURGE_INTERVAL, S_HEAD_INTERVAL, S_REFUSALS_PER_MINUTE,
-	S_METRICS_LISTEN, S_NKEYS
+	S_METRICS_LISTEN, S_BUNDLE, S_CA, S_BUNDLE_CHECK, S_EXPIRY_WARNING,
+	S_NKEYS
 };
 
 struct s_parse;
@@ -113,8 +114,9 @@ static int s_set_metrics(struct s_parse *, const struct s_key *,
 #define S_F(field) offsetof(config_t, field), sizeof(((config_t *)0)->field)
 
 static const struct s_key s_keys[S_NKEYS] = {
+	/* chain_dir or bundle is required: s_finish() checks. */
 	[S_CHAIN_DIR] = { "ketenpostd", "chain_dir", s_set_path,
-	    S_F(chain_dir), 0, 0, 1 },
+	    S_F(chain_dir), 0, 0, 0 },
 	[S_ORG] = { "ketenpostd", "org", s_set_oin, S_F(org), 0, 0, 1 },
 	[S_ORG_DIR] = { "ketenpostd", "org_dir", s_set_path, S_F(org_dir),
 	    0, 0, 0 },
@@ -149,6 +151,13 @@ static const struct s_key s_keys[S_NKEYS] = {
 	    s_set_unsigned, S_F(refusals_per_minute), 1, 1000000, 0 },
 	[S_METRICS_LISTEN] = { "metrics", "listen", s_set_metrics,
 	    S_F(metrics_listen), 0, 0, 0 },
+	[S_BUNDLE] = { "ketenpostd", "bundle", s_set_path, S_F(bundle),
+	    0, 0, 0 },
+	[S_CA] = { "ketenpostd", "ca", s_set_path, S_F(ca), 0, 0, 0 },
+	[S_BUNDLE_CHECK] = { "ketenpostd", "bundle_check_interval",
+	    s_set_duration, S_F(bundle_check_interval_ms), 100, S_DUR_MAX, 0 },
+	[S_EXPIRY_WARNING] = { "ketenpostd", "expiry_warning", s_set_duration,
+	    S_F(expiry_warning_ms), 0, S_DUR_MAX, 0 },
 };
 
 static const char *const s_sections[] = { "ketenpostd", "delivery",
@@ -720,6 +729,8 @@ s_defaults(config_t *c)
 	c->purge_interval_ms = 3600 * 1000;
 	c->head_interval_ms = 60 * 1000;
 	c->refusals_per_minute = 600;
+	c->bundle_check_interval_ms = 60 * 1000;
+	c->expiry_warning_ms = 14 * S_MS_PER_DAY;
 }
 
 /*
@@ -753,6 +764,28 @@ s_derive(struct s_parse *st)
 	snprintf(c->api, sizeof(c->api), "ipc://%s/api.sock", c->state_dir);
 }
 
+/* chain_dir or bundle (with ca and org_dir), not both. */
+static void
+s_finish_bundle(struct s_parse *st)
+{
+	if (!st->line_of[S_CHAIN_DIR] && !st->line_of[S_BUNDLE])
+		s_problem(st, 0, KP_ERR_INVALID_ARG, "missing required key "
+		    "'chain_dir' in [ketenpostd]");
+	if (st->line_of[S_CHAIN_DIR] && st->line_of[S_BUNDLE])
+		s_problem(st, st->line_of[S_BUNDLE], KP_ERR_INVALID_ARG,
+		    "bundle: give either chain_dir or bundle, not both");
+	if (!st->line_of[S_BUNDLE])
+		return;
+	if (!st->line_of[S_CA])
+		s_problem(st, st->line_of[S_BUNDLE], KP_ERR_INVALID_ARG,
+		    "bundle: requires ca = FILE, the chain CA certificate to "
+		    "pin (check its fingerprint with the chain CA)");
+	if (!st->line_of[S_ORG_DIR])
+		s_problem(st, st->line_of[S_BUNDLE], KP_ERR_INVALID_ARG,
+		    "bundle: requires org_dir = DIR, the folder with this "
+		    "organisation's keys (made by ketenpost-certs request)");
+}
+
 /* Required keys, cross-key rules and derived defaults. */
 static void
 s_finish(struct s_parse *st)
@@ -761,6 +794,7 @@ s_finish(struct s_parse *st)
 	size_t i;
 	int line;
 
+	s_finish_bundle(st);
 	for (i = 0; i < S_NKEYS; i++)
 		if (s_keys[i].required && st->line_of[i] == 0)
 			s_problem(st, 0, KP_ERR_INVALID_ARG, "missing required "

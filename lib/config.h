@@ -12,6 +12,12 @@
  *   api = ipc://<state_dir>/api.sock     ; local API endpoint
  *   policy = <chain_dir>/policy.ini      ; the chain policy (agreement)
  *   verbose = 0
+ *   bundle = /etc/ketenpost/bundle       ; instead of chain_dir: the signed
+ *                                        ; chain bundle (PROTOCOL.md §2.5)
+ *   ca = /etc/ketenpost/ca.crt           ; the pinned chain CA (with bundle)
+ *   bundle_check_interval = 60s          ; how often the bundle is re-read
+ *   expiry_warning = 14d                 ; warn this long before trust
+ *                                        ; material (CRL, certs) expires
  *
  *   [delivery]
  *   event_ttl = 30d          ; default expiry of sent events
@@ -90,6 +96,10 @@ typedef struct config {
 	api_allow_t api_allow[KP_API_ALLOW_MAX]; /* [api] allow, in order */
 	size_t n_api_allow;
 	char metrics_listen[64];       /* [metrics] listen, "" = off */
+	char bundle[KP_PATH_MAX];      /* "" unless the chain is a bundle */
+	char ca[KP_PATH_MAX];          /* pinned CA certificate (bundle) */
+	uint64_t bundle_check_interval_ms; /* 60s */
+	uint64_t expiry_warning_ms;    /* 14d */
 } config_t;
 
 /*

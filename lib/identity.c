@@ -25,6 +25,7 @@
  *      each key must be of the right type and its public key must equal
  *      the one in the verified certificate.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -43,6 +44,7 @@
 #include <openssl/x509v3.h>
 #include <sodium.h>
 
+#include "bundle.h"
 #include "identity.h"
 
 #define S_CERT_MAX (64 * 1024)        /* a certificate PEM file */
@@ -54,10 +56,14 @@
 #define S_SIGN_SK_OFF 0
 #define S_TRANSPORT_SK_OFF crypto_sign_SECRETKEYBYTES
 #define S_PAYLOAD_SK_OFF (S_TRANSPORT_SK_OFF + crypto_scalarmult_SCALARBYTES)
-#define S_SECRETS_LEN (S_PAYLOAD_SK_OFF + crypto_scalarmult_SCALARBYTES)
+#define S_STORAGE_OFF (S_PAYLOAD_SK_OFF + crypto_scalarmult_SCALARBYTES)
+#define S_SECRETS_LEN (S_STORAGE_OFF + S_KEY_LEN)
+#define S_STORAGE_FILE_LEN 65 /* 64 hex digits and "\n" */
 
 struct trust {
 	X509_STORE *store;
+	int64_t crl_next;    /* CRL nextUpdate, Unix seconds (0: none) */
+	int64_t ca_not_after;
 };
 
 struct partner {
@@ -67,6 +73,7 @@ struct partner {
 	char endpoint[KP_ENDPOINT_MAX];
 	int has_endpoint;
 	char *cert_file;
+	int64_t not_after;   /* Unix seconds */
 	uint8_t sign_pk[crypto_sign_PUBLICKEYBYTES];
 	uint8_t transport_pk[S_KEY_LEN];
 	uint8_t payload_pk[S_KEY_LEN];
@@ -74,6 +81,7 @@ struct partner {
 
 struct identity {
 	partner_t *pub;
+	int has_storage;  /* storage.key read: storage secret independent */
 	uint8_t *secrets; /* sodium_malloc: sign_sk | transport_sk | payload_sk */
 };
 
@@ -102,6 +110,8 @@ s_read_bio(const char *path, size_t max, int code, const char *hint,
 	BIO *bio = NULL;
 	int rc = -1;
 
+	if (access(path, F_OK) == 0 && trust_file_check(path, err) == -1)
+		goto out;
 	if (kp_read_file(path, max, &buf, &len) == -1) {
 		kp_fail(err, code, "cannot read %s: %s%s", path,
 		    strerror(errno), hint);
@@ -165,6 +175,31 @@ out:
 
 /* ---- trust ---------------------------------------------------------- */
 
+/* An ASN1_TIME as Unix seconds; 0 if absent or unreadable. */
+static int64_t
+s_unix(const ASN1_TIME *t)
+{
+	struct tm tm;
+
+	if (t == NULL || ASN1_TIME_to_tm(t, &tm) != 1)
+		return 0;
+	return (int64_t)timegm(&tm);
+}
+
+/*
+ * With TRUST_STALE_CRL_OK: an expired CRL (past nextUpdate) is still read
+ * for its revocations, so a daemon can stay up and fail closed on its own
+ * terms (see trust_crl_next_update()) rather than lose every partner.
+ * Every other verification error stands.
+ */
+static int
+s_verify_stale_ok(int ok, X509_STORE_CTX *ctx)
+{
+	if (!ok && X509_STORE_CTX_get_error(ctx) == X509_V_ERR_CRL_HAS_EXPIRED)
+		return 1;
+	return ok;
+}
+
 static int
 s_check_ca(X509 *ca, const char *path, kp_err_t *err)
 {
@@ -208,6 +243,12 @@ s_store_new(X509 *ca, X509_CRL *crl, X509_STORE **out, kp_err_t *err)
 int
 trust_load(const char *chain_dir, trust_t **out, kp_err_t *err)
 {
+	return trust_load_ex(chain_dir, 0, out, err);
+}
+
+int
+trust_load_ex(const char *chain_dir, int flags, trust_t **out, kp_err_t *err)
+{
 	char ca_path[PATH_MAX], crl_path[PATH_MAX];
 	trust_t *t = NULL;
 	X509 *ca = NULL;
@@ -231,6 +272,10 @@ trust_load(const char *chain_dir, trust_t **out, kp_err_t *err)
 	}
 	if (s_store_new(ca, crl, &t->store, err) == -1)
 		goto out;
+	if (flags & TRUST_STALE_CRL_OK)
+		X509_STORE_set_verify_cb(t->store, s_verify_stale_ok);
+	t->crl_next = s_unix(X509_CRL_get0_nextUpdate(crl));
+	t->ca_not_after = s_unix(X509_get0_notAfter(ca));
 	*out = t;
 	t = NULL;
 	rc = 0;
@@ -241,6 +286,9 @@ out:
 	ERR_clear_error();
 	return rc;
 }
+
+int64_t trust_crl_next_update(const trust_t *t) { return t->crl_next; }
+int64_t trust_ca_not_after(const trust_t *t) { return t->ca_not_after; }
 
 void
 trust_destroy(trust_t **self_p)
@@ -579,6 +627,7 @@ partner_load(const trust_t *trust, const char *cert_file, partner_t **out,
 		    cert_file);
 		goto out;
 	}
+	p->not_after = s_unix(X509_get0_notAfter(x));
 	if (s_subject(x, p, cert_file, err) == -1 ||
 	    s_sign_pk(x, p, cert_file, err) == -1 ||
 	    s_ext_key(x, KP_OID_TRANSPORT_KEY, "transport", p->transport_pk,
@@ -611,6 +660,7 @@ const char *partner_oin(const partner_t *self) { return self->oin; }
 const char *partner_name(const partner_t *self) { return self->name; }
 int partner_role(const partner_t *self) { return self->role; }
 const char *partner_cert_file(const partner_t *self) { return self->cert_file; }
+int64_t partner_not_after(const partner_t *self) { return self->not_after; }
 const uint8_t *partner_sign_pk(const partner_t *self) { return self->sign_pk; }
 
 const char *
@@ -657,6 +707,12 @@ s_open_secret(const char *path, int *fd_out, kp_err_t *err)
 		close(fd);
 		return kp_fail(err, KP_ERR_IO, "secret key file %s is not a "
 		    "readable regular file", path);
+	}
+	if (st.st_uid != geteuid()) {
+		close(fd);
+		return kp_fail(err, KP_ERR_KEY_FILE_MODE, "secret key file %s "
+		    "is owned by uid %u, not by the daemon's user (uid %u); "
+		    "chown it", path, (unsigned)st.st_uid, (unsigned)geteuid());
 	}
 	if (st.st_mode & (S_IRWXG | S_IRWXO)) {
 		close(fd);
@@ -779,16 +835,52 @@ s_check_modes(const char *org_dir, kp_err_t *err)
 	return 0;
 }
 
-int
-identity_load(const trust_t *trust, const char *org_dir, identity_t **out,
-    kp_err_t *err)
+/*
+ * org_dir/storage.key, if present: 64 hex digits, the root of the storage
+ * and pseudonym keys, independent of the transport and payload keys so
+ * that renewing those keeps stored payloads and pseudonyms readable.
+ * Absent (an organisation from before storage.key): the payload secret
+ * key plays its part, as it always did.
+ */
+static int
+s_load_storage(const char *org_dir, identity_t *id, kp_err_t *err)
 {
-	char cert[PATH_MAX];
+	char path[PATH_MAX], buf[S_STORAGE_FILE_LEN + 1];
+	size_t bin_len = 0;
+	ssize_t n;
+	int fd = -1, rc = -1;
+
+	if (s_path(path, sizeof(path), org_dir, "storage.key", err) == -1)
+		return -1;
+	if (access(path, F_OK) != 0)
+		return 0;
+	if (s_open_secret(path, &fd, err) == -1)
+		return -1;
+	n = read(fd, buf, sizeof(buf));
+	if (n < 64 || n > S_STORAGE_FILE_LEN || (n == 65 && buf[64] != '\n') ||
+	    sodium_hex2bin(id->secrets + S_STORAGE_OFF, S_KEY_LEN, buf, 64,
+	    NULL, &bin_len, NULL) != 0 || bin_len != S_KEY_LEN) {
+		kp_fail(err, KP_ERR_KEY_INVALID, "secret key file %s is not 64 "
+		    "hex digits; restore it from the organisation's key backup",
+		    path);
+		goto out;
+	}
+	id->has_storage = 1;
+	rc = 0;
+out:
+	sodium_memzero(buf, sizeof(buf));
+	close(fd);
+	return rc;
+}
+
+/* The identity of the key files in org_dir, certified by cert. */
+static int
+s_identity_from(const trust_t *trust, const char *cert, const char *org_dir,
+    identity_t **out, kp_err_t *err)
+{
 	identity_t *id = NULL;
 	int rc = -1;
 
-	if (trust == NULL || org_dir == NULL || out == NULL)
-		return kp_fail(err, KP_ERR_INVALID_ARG, "identity_load: NULL");
 	*out = NULL;
 	if ((id = calloc(1, sizeof(*id))) == NULL ||
 	    (id->secrets = sodium_malloc(S_SECRETS_LEN)) == NULL) {
@@ -796,7 +888,6 @@ identity_load(const trust_t *trust, const char *org_dir, identity_t **out,
 		goto out;
 	}
 	if (s_check_modes(org_dir, err) == -1 ||
-	    s_path(cert, sizeof(cert), org_dir, "cert.pem", err) == -1 ||
 	    partner_load(trust, cert, &id->pub, err) == -1 ||
 	    s_load_sign(org_dir, id, err) == -1 ||
 	    s_load_x25519(org_dir, "transport.key",
@@ -804,7 +895,7 @@ identity_load(const trust_t *trust, const char *org_dir, identity_t **out,
 	    cert, err) == -1 ||
 	    s_load_x25519(org_dir, "payload.key",
 	    id->secrets + S_PAYLOAD_SK_OFF, partner_payload_pk(id->pub),
-	    cert, err) == -1)
+	    cert, err) == -1 || s_load_storage(org_dir, id, err) == -1)
 		goto out;
 	(void)sodium_mprotect_readonly(id->secrets);
 	*out = id;
@@ -812,6 +903,106 @@ identity_load(const trust_t *trust, const char *org_dir, identity_t **out,
 	rc = 0;
 out:
 	identity_destroy(&id);
+	return rc;
+}
+
+int
+identity_load(const trust_t *trust, const char *org_dir, identity_t **out,
+    kp_err_t *err)
+{
+	char cert[PATH_MAX];
+
+	if (trust == NULL || org_dir == NULL || out == NULL)
+		return kp_fail(err, KP_ERR_INVALID_ARG, "identity_load: NULL");
+	*out = NULL;
+	if (s_path(cert, sizeof(cert), org_dir, "cert.pem", err) == -1)
+		return -1;
+	return s_identity_from(trust, cert, org_dir, out, err);
+}
+
+/* The Ed25519 public key of org_dir/sign.key. */
+static int
+s_own_sign_pk(const char *org_dir, uint8_t pk[crypto_sign_PUBLICKEYBYTES],
+    kp_err_t *err)
+{
+	char path[PATH_MAX];
+	uint8_t seed[S_KEY_LEN], *sk = NULL;
+	int rc = -1;
+
+	if (s_path(path, sizeof(path), org_dir, "sign.key", err) == -1 ||
+	    s_read_secret(path, EVP_PKEY_ED25519, "Ed25519", seed, err) == -1)
+		goto out;
+	if ((sk = sodium_malloc(crypto_sign_SECRETKEYBYTES)) == NULL ||
+	    crypto_sign_seed_keypair(pk, sk, seed) != 0) {
+		kp_fail(err, KP_ERR_KEY_INVALID, "secret key file %s: cannot "
+		    "derive the Ed25519 key pair", path);
+		goto out;
+	}
+	rc = 0;
+out:
+	sodium_free(sk);
+	sodium_memzero(seed, sizeof(seed));
+	return rc;
+}
+
+/* 1 if the certificate in path (not yet verified) has public key pk. */
+static int
+s_cert_has_key(const char *path, const uint8_t pk[crypto_sign_PUBLICKEYBYTES])
+{
+	partner_t p;
+	X509 *x = NULL;
+	kp_err_t e;
+	int same = 0;
+
+	if (access(path, F_OK) != 0 || s_read_cert(path, &x, &e) == -1)
+		return 0;
+	if (s_sign_pk(x, &p, path, &e) == 0)
+		same = sodium_memcmp(p.sign_pk, pk, sizeof(p.sign_pk)) == 0;
+	X509_free(x);
+	ERR_clear_error();
+	return same;
+}
+
+int
+identity_find(const trust_t *trust, const char *chain_dir,
+    const char *org_dir, identity_t **out, kp_err_t *err)
+{
+	static const char *const names[] = { "cert.pem", "previous.pem" };
+	uint8_t pk[crypto_sign_PUBLICKEYBYTES];
+	char path[PATH_MAX];
+	struct dirent *ent;
+	DIR *dir;
+	size_t i;
+	int rc = -2;
+
+	if (s_path(path, sizeof(path), org_dir, "cert.pem", err) == -1)
+		return -1;
+	if (access(path, F_OK) == 0)
+		return identity_load(trust, org_dir, out, err);
+	if (s_check_modes(org_dir, err) == -1 ||
+	    s_own_sign_pk(org_dir, pk, err) == -1)
+		return -1;
+	snprintf(path, sizeof(path), "%s/orgs", chain_dir);
+	if ((dir = opendir(path)) == NULL)
+		return kp_fail(err, KP_ERR_IO, "cannot read %s: %s", path,
+		    strerror(errno));
+	while (rc == -2 && (ent = readdir(dir)) != NULL) {
+		if (!kp_oin_valid(ent->d_name))
+			continue;
+		for (i = 0; rc == -2 && i < 2; i++) {
+			snprintf(path, sizeof(path), "%s/orgs/%s/%s", chain_dir,
+			    ent->d_name, names[i]);
+			if (s_cert_has_key(path, pk))
+				rc = s_identity_from(trust, path, org_dir, out,
+				    err);
+		}
+	}
+	closedir(dir);
+	if (rc == -2)
+		rc = kp_fail(err, KP_ERR_CERT_INVALID, "no certificate in %s "
+		    "holds the key of %s/sign.key; send its request.csr to the "
+		    "chain CA and install the bundle that holds the certificate",
+		    chain_dir, org_dir);
 	return rc;
 }
 
@@ -851,4 +1042,11 @@ const uint8_t *
 identity_payload_sk(const identity_t *self)
 {
 	return self->secrets + S_PAYLOAD_SK_OFF;
+}
+
+const uint8_t *
+identity_storage_sk(const identity_t *self)
+{
+	return self->secrets + (self->has_storage ? S_STORAGE_OFF :
+	    S_PAYLOAD_SK_OFF);
 }

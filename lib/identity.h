@@ -8,6 +8,7 @@
  *   orgs/<OIN>/sign.key         Ed25519 private key (PKCS#8 PEM, 0600)
  *   orgs/<OIN>/transport.key    X25519 private key for CURVE (0600)
  *   orgs/<OIN>/payload.key      X25519 private key for payloads (0600)
+ *   orgs/<OIN>/storage.key      storage/pseudonym root (0600, optional)
  *
  * The certificate is the whole public identity: subject serialNumber = OIN,
  * O = name, OU = role; keyUsage digitalSignature; the X25519 public keys sit
@@ -27,8 +28,13 @@
 #include "kperr.h"
 #include "util.h"
 
-/* 2.25.<UUID as integer> (ITU-T X.667): self-allocated, no registry. */
-#define KP_OID_ARC "2.25.67347856694148499295416158433977032265"
+/*
+ * The project-private arc 1.3.6.1.4.1.99999.4711 (docs/PROTOCOL.md §2):
+ * every arc fits in 32 bits, so mainstream X.509 parsers (python3-
+ * cryptography, Go, Java) read it; the former 2.25.<128-bit UUID> arc was
+ * rejected by python3-cryptography.
+ */
+#define KP_OID_ARC "1.3.6.1.4.1.99999.4711"
 #define KP_OID_TRANSPORT_KEY KP_OID_ARC ".1" /* OCTET STRING, 32 bytes */
 #define KP_OID_PAYLOAD_KEY KP_OID_ARC ".2"   /* OCTET STRING, 32 bytes */
 
@@ -46,7 +52,20 @@ typedef struct identity identity_t;
  */
 int trust_load(const char *chain_dir, trust_t **out, kp_err_t *err)
     __attribute__((warn_unused_result));
+/*
+ * trust_load() with flags: TRUST_STALE_CRL_OK accepts a CRL past its
+ * nextUpdate (its revocations still apply).  Only for a caller that
+ * enforces freshness itself (the daemon fails closed on a stale CRL while
+ * staying up); everything else uses trust_load().
+ */
+#define TRUST_STALE_CRL_OK 1
+int trust_load_ex(const char *chain_dir, int flags, trust_t **out,
+    kp_err_t *err) __attribute__((warn_unused_result));
 void trust_destroy(trust_t **self_p);
+/* The CRL's nextUpdate and the CA certificate's notAfter, Unix seconds
+ * (0 if the CRL has no nextUpdate). */
+int64_t trust_crl_next_update(const trust_t *t);
+int64_t trust_ca_not_after(const trust_t *t);
 
 /*
  * Load and verify a public identity from a PEM certificate file: chain to
@@ -65,6 +84,7 @@ const char *partner_name(const partner_t *self);     /* O= */
 int partner_role(const partner_t *self);             /* enum kp_role */
 const char *partner_endpoint(const partner_t *self); /* NULL if none */
 const char *partner_cert_file(const partner_t *self);
+int64_t partner_not_after(const partner_t *self);   /* Unix seconds */
 const uint8_t *partner_sign_pk(const partner_t *self);      /* 32 bytes */
 const uint8_t *partner_transport_pk(const partner_t *self); /* 32 bytes */
 const uint8_t *partner_payload_pk(const partner_t *self);   /* 32 bytes */
@@ -79,9 +99,29 @@ int identity_load(const trust_t *trust, const char *org_dir,
     identity_t **out, kp_err_t *err) __attribute__((warn_unused_result));
 void identity_destroy(identity_t **self_p);
 
+/*
+ * identity_load(), or, when org_dir holds no cert.pem (an organisation
+ * that installed only its keys and the chain bundle), with the certificate
+ * in chain_dir/orgs/<OIN>/{cert,previous}.pem whose public key is that of
+ * org_dir/sign.key: after a renewal the certificate that matches the keys
+ * in use.  A matching certificate that does not verify (revoked, expired)
+ * is that error; none matching is KP_ERR_CERT_INVALID.
+ */
+int identity_find(const trust_t *trust, const char *chain_dir,
+    const char *org_dir, identity_t **out, kp_err_t *err)
+    __attribute__((warn_unused_result));
+
 const partner_t *identity_public(const identity_t *self);
 const uint8_t *identity_sign_sk(const identity_t *self);      /* 64 bytes */
 const uint8_t *identity_transport_sk(const identity_t *self); /* 32 bytes */
 const uint8_t *identity_payload_sk(const identity_t *self);   /* 32 bytes */
+/*
+ * The root of the storage (payloads at rest) and pseudonym keys, 32 bytes:
+ * org_dir/storage.key (0600, 64 hex digits) when present, else the payload
+ * secret key (organisations from before storage.key; `ketenpost-certs
+ * renew` writes storage.key from it before making new keys, so nothing
+ * stored becomes unreadable and pseudonyms stay stable).
+ */
+const uint8_t *identity_storage_sk(const identity_t *self);
 
 #endif

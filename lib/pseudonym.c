@@ -46,7 +46,7 @@ pseudonym_for(const identity_t *self, const char *partner_oin,
 		    "1-%d printable characters without spaces",
 		    KP_CASE_LOCAL_MAX);
 	if (crypto_generichash(k, sizeof(k), (const uint8_t *)s_key_label,
-	    sizeof(s_key_label) - 1, identity_payload_sk(self), 32) != 0 ||
+	    sizeof(s_key_label) - 1, identity_storage_sk(self), 32) != 0 ||
 	    crypto_generichash_init(&st, k, sizeof(k), 32) != 0 ||
 	    crypto_generichash_update(&st, (const uint8_t *)s_case_label,
 	    sizeof(s_case_label) - 1) != 0 ||

@@ -5,7 +5,8 @@
  * partner sees
  *   case_ref = BLAKE2b-256(key = K, msg = "ketenpost/v1/case" || 0x00 ||
  *              partner_oin (20 ASCII digits) || 0x00 || REF (UTF-8))
- * where K = BLAKE2b-256(key = own payload secret key,
+ * where K = BLAKE2b-256(key = own storage secret (identity_storage_sk():
+ *                       storage.key, or else the payload secret key),
  *                       msg = "ketenpost/v1/pseudonym-key")
  * is a secret of the sending organisation.  The same case is stable for one
  * partner and unlinkable across partners (without K, two pseudonyms of one

@@ -2,7 +2,8 @@
 # The ketenpost demo: a school-absence chain on loopback.
 #
 # Installs the dependencies, builds, makes a fresh chain CA and five
-# organisations (an attendance department, Halt, RvdK, OM and a JBT), starts
+# organisations (an attendance department, Halt, RvdK, OM and a JBT) the way
+# a real chain does (own keys, requests, one signed chain bundle), starts
 # one ketenpostd per organisation, and plays the MAS feedback loop:
 #   leerplicht -> Halt  referral        Halt -> leerplicht  halt_outcome
 #   leerplicht -> RvdK  referral        RvdK -> leerplicht  rvdk_advice
@@ -33,13 +34,32 @@ port=$(( 10000 + RANDOM % 20000 ))  # below the ephemeral port range
 
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
-say "A chain CA and five organisations (certificates made with openssl now)"
-"$bin/ketenpost-certs" init --dir "$work/chain" --name "MAS-keten Voorbeeldregio" >/dev/null
+say "A chain CA, and five organisations that each make their own keys"
+# As in a real chain (docs/TRUST.md): the CA's folder and each
+# organisation's folder share nothing but the signed chain bundle. Each
+# organisation makes its keys and a request in its own folder; the CA checks
+# and signs the requests and publishes one bundle; every daemon reads it.
+"$bin/ketenpost-certs" init --dir "$work/ca" --name "MAS-keten Voorbeeldregio" >/dev/null
+mkdir -p "$work/shared"
 declare -A NAME
 mkorg() {  # oin role name port
+  local d=$work/orgs/$1
   NAME[$1]=$3
-  "$bin/ketenpost-certs" org --dir "$work/chain" --oin "$1" --role "$2" \
-    --name "$3" --endpoint "tcp://127.0.0.1:$4" >/dev/null
+  mkdir -p "$d" && chmod 0700 "$d"
+  cp "$work/ca/ca.crt" "$d/ca.crt"  # handed over once; check its fingerprint
+  "$bin/ketenpost-certs" request --dir "$d/keys" --ca "$d/ca.crt" --oin "$1" \
+    --role "$2" --name "$3" --endpoint "tcp://127.0.0.1:$4" >/dev/null
+  # the request travels to the CA; the certificate comes back in the bundle
+  "$bin/ketenpost-certs" sign --dir "$work/ca" --request "$d/keys/request.csr" >/dev/null
+  cat >"$d/ketenpostd.conf" <<CONF
+[ketenpostd]
+bundle = $work/shared/bundle
+ca = $d/ca.crt
+org = $1
+org_dir = $d/keys
+state_dir = $d/state
+listen = tcp://127.0.0.1:$4
+CONF
   printf '  %-22s %-11s %s\n' "$1" "$2" "$3"
 }
 mkorg $LP leerplicht "Gemeente Voorbeeldstad Leerplicht" $port
@@ -47,8 +67,10 @@ mkorg $HALT halt "Halt Voorbeeldregio" $((port + 1))
 mkorg $RVDK rvdk "Raad voor de Kinderbescherming" $((port + 2))
 mkorg $OM om "Openbaar Ministerie" $((port + 3))
 mkorg $JBT jbt "Jeugdbeschermingstafel Voorbeeldstad" $((port + 4))
+"$bin/ketenpost-certs" bundle --dir "$work/ca" --out "$work/shared/bundle"
+echo "  secret keys in the CA's folder besides its own: $(find "$work/ca" -name '*.key' ! -path "$work/ca/ca/*" | wc -l)"
 
-conf() { echo "$work/chain/orgs/$1/ketenpostd.conf"; }
+conf() { echo "$work/orgs/$1/ketenpostd.conf"; }
 
 say "One ketenpostd per organisation"
 for o in $LP $HALT $RVDK $OM $JBT; do
@@ -137,7 +159,7 @@ for p in "${pids[@]}"; do kill -TERM "$p"; done
 for p in "${pids[@]}"; do wait "$p" || true; done
 pids=()
 
-state() { echo "$work/chain/orgs/$1/state"; }
+state() { echo "$work/orgs/$1/state"; }
 say "The auditor's checks, offline: every log intact, and the two sides agree"
 for o in $LP $HALT $RVDK $OM $JBT; do
   printf '  %-38s ' "${NAME[$o]}:"

@@ -29,4 +29,6 @@ org 00000001004567890000 om "Openbaar Ministerie" 17104
 org 00000001005678901000 jbt "Jeugdbeschermingstafel Testdam" 17105
 org 00000001006789012000 auditor "Ketenauditor" 17106
 
+"$tool" bundle --dir "$chain" >/dev/null
+
 echo "test chain ready in $chain"

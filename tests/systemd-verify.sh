@@ -24,4 +24,12 @@ for want in Type=notify DynamicUser=yes NoNewPrivileges=yes ProtectSystem=strict
 done
 cd "$tmp/unit"
 MANPATH="$tmp/man" systemd-analyze verify ./ketenpostd@demo.service
+# The chain CA's routine CRL reissue (ketenpost-certs crl) and its timer.
+sed "s|/usr/bin/ketenpost-certs|$bin/ketenpost-certs|g" \
+  "$src/systemd/ketenpost-crl.service" >ketenpost-crl.service
+cp "$src/systemd/ketenpost-crl.timer" .
+grep -q '^ExecStart=.*ketenpost-certs crl ' ketenpost-crl.service ||
+  { echo "ketenpost-crl.service does not run ketenpost-certs crl"; exit 1; }
+grep -q '^OnCalendar=' ketenpost-crl.timer || { echo "timer lacks OnCalendar"; exit 1; }
+MANPATH="$tmp/man" systemd-analyze verify ./ketenpost-crl.timer ./ketenpost-crl.service
 echo "systemd-analyze verify: ok"
