@@ -65,7 +65,7 @@ static const char *s_source = ".";
 static uint8_t s_policy_hash[32];
 static policy_t *s_policy;
 
-static void
+static void __attribute__((noreturn))
 s_die(const char *what)
 {
 	fprintf(stderr, "kpvectors: %s\n", what);
