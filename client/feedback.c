@@ -32,6 +32,8 @@
 #include "cli.h"
 #include "cmdutil.h"
 #include "events.pb-c.h"
+#include "feedback.h"
+#include "labels.h"
 #include "pbjson.h"
 #include "util.h"
 
@@ -44,7 +46,7 @@
 /* ---- options ---- */
 
 struct fb_args {
-	bool json, overdue;
+	bool json, overdue, all;       /* all: remind --all-overdue */
 	int absence;                   /* outcome --absence; 0: not given */
 	const char *html;              /* report --html FILE */
 	int route;                     /* cases --route; 0: every route */
@@ -71,6 +73,7 @@ s_fb_opt(void *args, int c, const char *arg, const char *cmd)
 	switch (c) {
 	case 'J': a->json = true; return 0;
 	case 'o': a->overdue = true; return 0;
+	case 'a': a->all = true; return 0;
 	case 'H':
 		if (*arg == '\0')
 			return cli_usage_error(cmd, "--html needs a file name");
@@ -104,7 +107,7 @@ static const struct option s_cases_opts[] = {
 	{ "json", 0, NULL, 'J' }, { "overdue", 0, NULL, 'o' },
 	{ "route", 1, NULL, 'r' }, S_AT_OPTION, CMD_API_OPTIONS };
 static const struct option s_remind_opts[] = {
-	S_AT_OPTION, CMD_API_OPTIONS };
+	{ "all-overdue", 0, NULL, 'a' }, S_AT_OPTION, CMD_API_OPTIONS };
 static const struct option s_report_opts[] = {
 	{ "json", 0, NULL, 'J' }, { "html", 1, NULL, 'H' },
 	{ "from", 1, NULL, 'f' }, { "to", 1, NULL, 'u' }, S_AT_OPTION,
@@ -190,8 +193,8 @@ fail:
  * Steps 3 and 4a: send req, and the answer's result `want` in its JSON
  * form.  0 with *out (the caller's), or an exit status after the message.
  */
-static int
-s_ask(const struct cmd_ctx *x, const Kp__Request *req,
+int
+fb_ask(const struct cmd_ctx *x, const Kp__Request *req,
     Kp__Response__ResultCase want, json_t **out)
 {
 	const ProtobufCFieldDescriptor *f;
@@ -402,7 +405,7 @@ cmd_case(int argc, char **argv)
 	q.at_ms = a.at;
 	req.op_case = KP__REQUEST__OP_CASE_TIMELINE;
 	req.case_timeline = &q;
-	if ((rc = s_ask(&x, &req, KP__RESPONSE__RESULT_CASE_TIMELINE,
+	if ((rc = fb_ask(&x, &req, KP__RESPONSE__RESULT_CASE_TIMELINE,
 	    &o)) != 0)
 		return rc;
 	return s_show(o, a.json, s_case_print);
@@ -480,7 +483,7 @@ cmd_cases(int argc, char **argv)
 	q.at_ms = a.at;
 	req.op_case = KP__REQUEST__OP_CASES;
 	req.cases = &q;
-	if ((rc = s_ask(&x, &req, KP__RESPONSE__RESULT_CASES, &o)) != 0)
+	if ((rc = fb_ask(&x, &req, KP__RESPONSE__RESULT_CASES, &o)) != 0)
 		return rc;
 	return s_show(o, a.json, s_cases_print);
 }
@@ -488,18 +491,23 @@ cmd_cases(int argc, char **argv)
 /* ---- remind ---- */
 
 static const char s_remind_help[] =
-"usage: ketenpost remind REF\n"
+"usage: ketenpost remind REF | --all-overdue\n"
 "                        [--api ENDPOINT | --config FILE] [--timeout SECONDS]\n"
 "Send a reminder event (the MAS rappel) now to every partner whose answer\n"
-"about local case REF is overdue now.  --at is refused: a reminder is sent\n"
+"about local case REF is overdue now; with --all-overdue, for every case:\n"
+"one reminder per overdue answer of the work list (ketenpost todo), each\n"
+"audited as a send.  When the chain policy's escalation step is due for an\n"
+"answer (after escalate_after_reminders reminders, or escalate_after\n"
+"overdue), its reminder is the escalation (escalation: true; MAS\n"
+"opschaling) and the answer shows as escalated from then on.  --at is refused: a reminder is sent\n"
 "at once, so it can only be about what is overdue now (see what is overdue\n"
 "at another time with 'ketenpost cases --overdue --at TIME').\n"
 "Prints \"reminded OIN: event EVENT_ID\" per reminder sent, or \"no overdue\n"
 "answers for case REF\".\n";
 
 static const struct cmd_spec s_remind_spec = {
-	"remind", s_remind_help, s_remind_opts, s_fb_opt, 1, 1,
-	"expected one local case reference"
+	"remind", s_remind_help, s_remind_opts, s_fb_opt, 0, 1,
+	"expected one local case reference (or --all-overdue)"
 };
 
 /* The case's timeline, to name the partner of each reminder (or NULL). */
@@ -513,7 +521,7 @@ s_remind_timeline(const struct cmd_ctx *x, const char *ref)
 	q.case_ref = (char *)ref;
 	req.op_case = KP__REQUEST__OP_CASE_TIMELINE;
 	req.case_timeline = &q;
-	if (s_ask(x, &req, KP__RESPONSE__RESULT_CASE_TIMELINE, &o) != 0) {
+	if (fb_ask(x, &req, KP__RESPONSE__RESULT_CASE_TIMELINE, &o) != 0) {
 		cli_error("the reminders were sent, but their partners cannot "
 		    "be shown; see 'ketenpost case %s'", ref);
 		return NULL;
@@ -545,17 +553,26 @@ cmd_remind(int argc, char **argv)
 	size_t i;
 	int rc;
 
-	if ((rc = s_parse_ref(&s_remind_spec, argc, argv, &x, &a)) != 0)
+	memset(&a, 0, sizeof(a));
+	if ((rc = cmd_parse(&s_remind_spec, argc, argv, &x, &a)) != 0)
 		return rc;
+	if (a.all && x.nargs > 0)
+		return cli_usage_error(x.cmd, "give a case reference or "
+		    "--all-overdue, not both");
+	if (!a.all && (x.nargs == 0 || *x.args[0] == '\0'))
+		return cli_usage_error(x.cmd, "expected one local case reference "
+		    "(or --all-overdue)");
 	if (a.has_at)
 		return cli_usage_error(x.cmd, "--at is not accepted: remind "
 		    "sends now, for the answers overdue now; see what is "
 		    "overdue at a time with 'ketenpost cases --overdue --at "
 		    "TIME'");
+	if (a.all)
+		return fb_remind_all(&x);
 	q.case_ref = x.args[0];
 	req.op_case = KP__REQUEST__OP_REMIND;
 	req.remind = &q;
-	if ((rc = s_ask(&x, &req, KP__RESPONSE__RESULT_REMIND, &o)) != 0)
+	if ((rc = fb_ask(&x, &req, KP__RESPONSE__RESULT_REMIND, &o)) != 0)
 		return rc;
 	ids = json_object_get(o, "event_ids");
 	if (json_array_size(ids) == 0)
@@ -1298,7 +1315,7 @@ cmd_report(int argc, char **argv)
 	q.at_ms = a.at;
 	req.op_case = KP__REQUEST__OP_REPORT;
 	req.report = &q;
-	if ((rc = s_ask(&x, &req, KP__RESPONSE__RESULT_REPORT, &o)) != 0)
+	if ((rc = fb_ask(&x, &req, KP__RESPONSE__RESULT_REPORT, &o)) != 0)
 		return rc;
 	if (a.html == NULL)
 		return s_show(o, a.json, s_report_print);

@@ -826,3 +826,221 @@ feedback_report(kpd_t *d, arena_t *a, const Kp__ReportRequest *q,
 	*out = r;
 	return 0;
 }
+
+/* ---- the officer's work list, and the escalation step ---- */
+
+/* What the reminders sent for one expectation by `at` come to. */
+struct reminder_facts {
+	const uint8_t *event_id;    /* the expectation's event */
+	uint64_t at;
+	uint32_t n;                 /* reminders (escalations included) */
+	uint64_t last_ms;           /* the latest one's time, 0: none */
+	bool escalated;             /* one of them was an escalation */
+};
+
+/* Does the comma-separated list `fields` name `name`? */
+static bool
+s_names(const char *fields, const char *name)
+{
+	size_t n = strlen(name);
+	const char *p;
+
+	for (p = fields; (p = strstr(p, name)) != NULL; p += n)
+		if ((p == fields || p[-1] == ',') && (p[n] == ',' ||
+		    p[n] == '\0'))
+			return true;
+	return false;
+}
+
+static int
+s_reminder_row(void *arg, const subject_row_t *row)
+{
+	struct reminder_facts *f = arg;
+
+	if (!row->sent || row->event_type !=
+	    KP__EVENT_TYPE__EVENT_TYPE_REMINDER || !row->has_reply_to ||
+	    row->at_ms > f->at || memcmp(row->in_reply_to, f->event_id, 16))
+		return 0;
+	f->n++;
+	if (row->at_ms > f->last_ms)
+		f->last_ms = row->at_ms;
+	/* the field list of a sent event is stored with it: an escalation
+	 * is the reminder that carried the escalation field */
+	if (s_names(row->fields, "escalation"))
+		f->escalated = true;
+	return 0;
+}
+
+static int
+s_reminder_facts(kpd_t *d, const expect_row_t *x, uint64_t at,
+    struct reminder_facts *f, kp_err_t *err)
+{
+	memset(f, 0, sizeof(*f));
+	f->event_id = x->event_id;
+	f->at = at;
+	return store_subject(d->store, x->case_local, s_reminder_row, f, err);
+}
+
+/* Is the escalation step due for overdue expectation x (policy keys
+ * escalate_after_reminders and escalate_after of [reminder])? */
+static bool
+s_escalation_due(kpd_t *d, const expect_row_t *x, uint64_t at,
+    const struct reminder_facts *f)
+{
+	uint32_t after_n;
+	uint64_t after_ms, due = s_due_at(x, at);
+
+	policy_escalation(d->policy, &after_n, &after_ms);
+	if (f->escalated || due > at)
+		return false;
+	return (after_n > 0 && f->n >= after_n) ||
+	    (after_ms > 0 && at - due >= after_ms);
+}
+
+bool
+feedback_escalate_now(kpd_t *d, const expect_row_t *x, uint64_t now)
+{
+	struct reminder_facts f;
+	kp_err_t e;
+
+	if (s_reminder_facts(d, x, now, &f, &e) != 0)
+		return false;       /* a plain reminder; the error shows later */
+	return s_escalation_due(d, x, now, &f);
+}
+
+struct todo_walk {
+	uint64_t at, horizon;
+	arena_t *a;
+	expect_row_t *x;
+	size_t n, cap;
+	int failed;
+};
+
+static int
+s_todo_x(void *arg, const expect_row_t *x)
+{
+	struct todo_walk *w = arg;
+	expect_row_t *grown;
+
+	if (x->sent_ms > w->at || (x->answered && x->answered_ms <= w->at) ||
+	    s_due_at(x, w->at) > w->horizon)
+		return 0;            /* not yet sent, answered, or not due soon */
+	if (w->n == w->cap) {
+		w->cap = w->cap ? 2 * w->cap : 32;
+		if ((grown = arena_alloc(w->a, w->cap * sizeof(*grown))) == NULL)
+			return (w->failed = 1);
+		if (w->n > 0)
+			memcpy(grown, w->x, w->n * sizeof(*grown));
+		w->x = grown;
+	}
+	w->x[w->n++] = *x;
+	return 0;
+}
+
+/* Whole days from due to at; negative: whole days (rounded up) to go. */
+static int32_t
+s_days_overdue(uint64_t due, uint64_t at)
+{
+	if (at >= due)
+		return (int32_t)((at - due) / 86400000u);
+	return -(int32_t)((due - at + 86400000u - 1) / 86400000u);
+}
+
+static Kp__TodoItem *
+s_todo_item(kpd_t *d, arena_t *a, const expect_row_t *x, uint64_t at,
+    kp_err_t *err)
+{
+	Kp__TodoItem *t = arena_alloc(a, sizeof(*t));
+	struct reminder_facts f;
+
+	if (t == NULL) {
+		kp_fail(err, KP_ERR_NOMEM, "todo: out of memory");
+		return NULL;
+	}
+	if (s_reminder_facts(d, x, at, &f, err) != 0)
+		return NULL;
+	kp__todo_item__init(t);
+	t->case_ref = arena_strdup(a, x->case_local);
+	t->partner_oin = arena_strdup(a, x->partner_oin);
+	t->partner_name = arena_strdup(a, s_partner_name(d, x->partner_oin));
+	t->has_answer_type = t->has_event_id = t->has_sent_at_ms = 1;
+	t->has_due_at_ms = t->has_days_overdue = t->has_reminders = 1;
+	t->has_next_step = t->has_interim = t->has_escalated = 1;
+	t->answer_type = (Kp__EventType)x->answer_type;
+	t->has_route = x->route != 0;
+	t->route = (Kp__Route)x->route;
+	t->event_id = s_bytes(a, x->event_id, 16);
+	t->sent_at_ms = x->sent_ms;
+	t->due_at_ms = s_due_at(x, at);
+	t->days_overdue = s_days_overdue(t->due_at_ms, at);
+	t->reminders = f.n;
+	t->has_last_reminder_at_ms = f.last_ms != 0;
+	t->last_reminder_at_ms = f.last_ms;
+	t->interim = s_interim_at(x, at);
+	t->escalated = f.escalated;
+	if (t->due_at_ms > at)
+		t->next_step = KP__NEXT_STEP__NEXT_STEP_WAIT;
+	else if (f.escalated)
+		t->next_step = KP__NEXT_STEP__NEXT_STEP_FOLLOW_UP;
+	else if (s_escalation_due(d, x, at, &f))
+		t->next_step = KP__NEXT_STEP__NEXT_STEP_ESCALATE;
+	else
+		t->next_step = KP__NEXT_STEP__NEXT_STEP_REMIND;
+	return t;
+}
+
+/* Most urgent first: the earliest due (so the most days overdue), then
+ * by case and partner for a stable order. */
+static int
+s_cmp_todo(const void *a, const void *b)
+{
+	const Kp__TodoItem *x = *(Kp__TodoItem *const *)a;
+	const Kp__TodoItem *y = *(Kp__TodoItem *const *)b;
+	int c;
+
+	if (x->due_at_ms != y->due_at_ms)
+		return x->due_at_ms < y->due_at_ms ? -1 : 1;
+	if ((c = strcmp(x->case_ref, y->case_ref)) != 0)
+		return c;
+	return strcmp(x->partner_oin, y->partner_oin);
+}
+
+int
+feedback_todo(kpd_t *d, arena_t *a, const Kp__TodoRequest *q,
+    Kp__TodoResponse **out, kp_err_t *err)
+{
+	struct todo_walk w = { .a = a };
+	Kp__TodoResponse *r = arena_alloc(a, sizeof(*r));
+	struct ptrs items = { 0 };
+	uint32_t days = q->has_days ? q->days : 7;
+	Kp__TodoItem *t;
+	size_t i;
+
+	if (days > 365)
+		return kp_fail(err, KP_ERR_INVALID_ARG, "todo: days %u is more "
+		    "than 365", days);
+	w.at = q->has_at_ms && q->at_ms > 0 ? q->at_ms : kp_now_ms();
+	w.horizon = w.at + (uint64_t)days * 86400000u;
+	if (r == NULL)
+		return kp_fail(err, KP_ERR_NOMEM, "out of memory");
+	if (store_expect_list(d->store, NULL, s_todo_x, &w, err) != 0)
+		return -1;
+	if (w.failed)
+		return kp_fail(err, KP_ERR_NOMEM, "todo: out of memory");
+	for (i = 0; i < w.n; i++) {
+		if ((t = s_todo_item(d, a, &w.x[i], w.at, err)) == NULL)
+			return -1;
+		if (s_push(a, &items, t) != 0)
+			return kp_fail(err, KP_ERR_NOMEM, "todo: out of memory");
+	}
+	if (items.n > 1)
+		qsort(items.v, items.n, sizeof(void *), s_cmp_todo);
+	kp__todo_response__init(r);
+	r->has_at_ms = r->has_days = 1;
+	r->at_ms = w.at;
+	r->days = days;
+	r->n_items = items.n;
+	r->items = (Kp__TodoItem **)items.v;
+	*out = r;
+	return 0;
+}
