@@ -29,6 +29,7 @@ void fb_table_init(struct fb_table *t, size_t ncols);
 void fb_table_row(struct fb_table *t, const char *const *cells);
 /* Print with `indent` spaces before each row; frees the table. */
 void fb_table_print(struct fb_table *t, int indent);
+void fb_table_free(struct fb_table *t);
 
 /* remind --all-overdue: every overdue expectation of the work list. */
 int fb_remind_all(const struct cmd_ctx *x);

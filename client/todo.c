@@ -92,7 +92,15 @@ fb_table_print(struct fb_table *t, int indent)
 	}
 	if (t->failed)
 		fprintf(stderr, "ketenpost: out of memory printing a table\n");
-	for (r = 0; r < t->nrows * t->ncols; r++)
+	fb_table_free(t);
+}
+
+void
+fb_table_free(struct fb_table *t)
+{
+	size_t r;
+
+	for (r = 0; r < t->nrows * t->ncols && t->cells != NULL; r++)
 		free(t->cells[r]);
 	free(t->cells);
 	free(t->width);

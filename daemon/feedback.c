@@ -18,8 +18,10 @@
  * answers received (e.g. "outcome: positief"), which are this
  * organisation's own data; a purged payload shows as destroyed.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <sodium.h>
 
@@ -139,6 +141,11 @@ s_partner_name(kpd_t *d, const char *oin)
 	return p != NULL ? partner_name(peer_partner(p)) : "(not a partner)";
 }
 
+struct reminder_facts;
+static int s_reminder_facts(kpd_t *d, const expect_row_t *x, uint64_t at,
+    struct reminder_facts *f, kp_err_t *err);
+static bool s_facts_escalated(kpd_t *d, const expect_row_t *x, uint64_t at);
+
 static Kp__Expectation *
 s_expectation(kpd_t *d, arena_t *a, const expect_row_t *x, uint64_t at)
 {
@@ -149,7 +156,8 @@ s_expectation(kpd_t *d, arena_t *a, const expect_row_t *x, uint64_t at)
 	kp__expectation__init(e);
 	e->has_event_id = e->has_sent_type = e->has_answer_type = 1;
 	e->has_sent_at_ms = e->has_due_at_ms = e->has_state = 1;
-	e->has_reminders = 1;
+	e->has_reminders = e->has_escalated = 1;
+	e->escalated = s_facts_escalated(d, x, at);
 	e->event_id = s_bytes(a, x->event_id, 16);
 	e->partner_oin = arena_strdup(a, x->partner_oin);
 	e->partner_name = arena_strdup(a, s_partner_name(d, x->partner_oin));
@@ -671,6 +679,30 @@ s_outcome_slot(arena_t *a, struct ptrs *p, const char *name)
 	return s_push(a, p, o) == 0 ? o : NULL;
 }
 
+/* The chain policy's lead time for the answers of partner oin on route
+ * (expects.ROLE of the event that asked them), when there is one. */
+static void
+s_norm(kpd_t *d, const struct report_walk *w, int route, const char *oin,
+    Kp__PartnerLeadTimes *p)
+{
+	const peer_t *peer = directory_find(d->chain->dir, oin);
+	uint64_t lead;
+	size_t i;
+	int answer;
+
+	for (i = 0; i < w->n && peer != NULL; i++)
+		if (w->x[i].route == route && strcmp(w->x[i].partner_oin,
+		    oin) == 0) {
+			if (policy_rule_expects(policy_rule(d->policy,
+			    w->x[i].sent_type), partner_role(peer_partner(peer)),
+			    &answer, &lead) == 0) {
+				p->has_norm_days = 1;
+				p->norm_days = (double)lead / 86400000.0;
+			}
+			return;
+		}
+}
+
 /* Lead times and counts of one partner on one route. */
 static Kp__PartnerLeadTimes *
 s_partner(kpd_t *d, arena_t *a, const struct report_walk *w, int route,
@@ -704,6 +736,7 @@ s_partner(kpd_t *d, arena_t *a, const struct report_walk *w, int route,
 		    86400000.0;
 	}
 	qsort(days, n, sizeof(double), s_cmp_double);
+	s_norm(d, w, route, oin, p);
 	p->median_days = kp_median(days, n);
 	p->p90_days = kp_percentile(days, n, 90);
 	return p;
@@ -792,6 +825,88 @@ s_route_report(kpd_t *d, arena_t *a, const struct report_walk *w, int route,
 	return r;
 }
 
+/* "2026-11" of a time (UTC). */
+static void
+s_month_of(uint64_t ms, char out[8])
+{
+	time_t t = (time_t)(ms / 1000);
+	struct tm tm;
+
+	if (gmtime_r(&t, &tm) == NULL)
+		snprintf(out, 8, "?");
+	else
+		snprintf(out, 8, "%04u-%02u", (unsigned)(tm.tm_year + 1900) %
+		    10000u, (unsigned)(tm.tm_mon + 1) % 13u);
+}
+
+static Kp__MonthTrend *
+s_month_slot(arena_t *a, struct ptrs *p, const char *month)
+{
+	Kp__MonthTrend *m;
+	size_t i;
+
+	for (i = 0; i < p->n; i++)
+		if (strcmp(((Kp__MonthTrend *)p->v[i])->month, month) == 0)
+			return p->v[i];
+	if (p->n >= 120 || (m = arena_alloc(a, sizeof(*m))) == NULL)
+		return NULL;
+	kp__month_trend__init(m);
+	m->month = arena_strdup(a, month);
+	m->has_cases = m->has_referrals = m->has_answered = 1;
+	m->has_within_lead_time = m->has_due = 1;
+	return s_push(a, p, m) == 0 ? m : NULL;
+}
+
+/* Every month from `from` (or the first referral) to `to` (or `at`), and
+ * per month the referrals sent in it and what became of them by `at`. */
+static int
+s_months(arena_t *a, const struct report_walk *w, Kp__ReportResponse *r)
+{
+	struct ptrs months = { 0 }, seen = { 0 };
+	uint64_t start = w->from, end = w->to == UINT64_MAX ? w->at : w->to;
+	Kp__MonthTrend *m;
+	char month[8];
+	size_t i, j;
+	int st;
+
+	for (i = 0; i < w->n && w->from == 0; i++)
+		if (start == 0 || w->x[i].sent_ms < start)
+			start = w->x[i].sent_ms;
+	/* every month, also one without referrals: steps of 28 days never
+	 * skip one, and a month met twice is the same slot */
+	for (; start > 0 && start < end && months.n < 120;
+	    start += 28 * 86400000ull) {
+		s_month_of(start, month);
+		(void)s_month_slot(a, &months, month);
+	}
+	for (i = 0; i < w->n; i++) {
+		s_month_of(w->x[i].sent_ms, month);
+		if ((m = s_month_slot(a, &months, month)) == NULL)
+			continue;    /* more than 120 months: left out */
+		m->referrals++;
+		st = s_state_at(&w->x[i], w->at);
+		m->answered += st >=
+		    KP__EXPECTATION_STATE__EXPECTATION_STATE_ANSWERED;
+		m->within_lead_time += st ==
+		    KP__EXPECTATION_STATE__EXPECTATION_STATE_ANSWERED;
+		m->due += st != KP__EXPECTATION_STATE__EXPECTATION_STATE_OPEN;
+		/* a case counts once per month */
+		for (j = 0; j < seen.n; j += 2)
+			if (seen.v[j] == (void *)m && strcmp(seen.v[j + 1],
+			    w->x[i].case_local) == 0)
+				break;
+		if (j < seen.n)
+			continue;
+		m->cases++;
+		if (s_push(a, &seen, m) != 0 || s_push(a, &seen,
+		    (void *)w->x[i].case_local) != 0)
+			return -1;
+	}
+	r->n_months = months.n;
+	r->months = (Kp__MonthTrend **)months.v;
+	return 0;
+}
+
 int
 feedback_report(kpd_t *d, arena_t *a, const Kp__ReportRequest *q,
     Kp__ReportResponse **out, kp_err_t *err)
@@ -823,6 +938,8 @@ feedback_report(kpd_t *d, arena_t *a, const Kp__ReportRequest *q,
 	r->at_ms = at;
 	r->n_routes = routes.n;
 	r->routes = (Kp__RouteReport **)routes.v;
+	if (s_months(a, &w, r) != 0)
+		return kp_fail(err, KP_ERR_NOMEM, "report: out of memory");
 	*out = r;
 	return 0;
 }
@@ -879,6 +996,16 @@ s_reminder_facts(kpd_t *d, const expect_row_t *x, uint64_t at,
 	f->event_id = x->event_id;
 	f->at = at;
 	return store_subject(d->store, x->case_local, s_reminder_row, f, err);
+}
+
+/* Had an escalation been sent for x by `at`? */
+static bool
+s_facts_escalated(kpd_t *d, const expect_row_t *x, uint64_t at)
+{
+	struct reminder_facts f;
+	kp_err_t e;
+
+	return s_reminder_facts(d, x, at, &f, &e) == 0 && f.escalated;
 }
 
 /* Is the escalation step due for overdue expectation x (policy keys
