@@ -499,8 +499,8 @@ s_text_outcomes(const json_t *r, bool interim, const char *title)
 	const json_t *oc[S_MAX_OC];
 	size_t i, n = s_outcomes(r, interim, oc, S_MAX_OC);
 	uint64_t total = s_sum(oc, n);
-	char label[160], cnt[24], pct[16];
-	const char *cells[4];
+	char label[160], cnt[24], pct[32];
+	const char *cells[3];
 	struct fb_table t;
 
 	printf("  %s\n", title);
@@ -508,15 +508,16 @@ s_text_outcomes(const json_t *r, bool interim, const char *title)
 		printf(_("    (none)\n"));
 		return;
 	}
-	fb_table_init(&t, 4);
+	fb_table_init(&t, 3);
 	for (i = 0; i < n; i++) {
 		snprintf(cnt, sizeof(cnt), "%" PRIu64, s_u(oc[i], "count"));
 		cells[0] = label_outcome(cmd_str(oc[i], "outcome"), label,
 		    sizeof(label));
 		cells[1] = cnt;
-		cells[2] = s_pct(s_u(oc[i], "count"), total, pct, sizeof(pct));
-		cells[3] = s_oc_overdue(cmd_str(oc[i], "outcome")) ? "<--" :
-		    "";
+		cells[2] = s_pct(s_u(oc[i], "count"), total, pct, 16);
+		/* the overdue share stands out here too */
+		if (s_oc_overdue(cmd_str(oc[i], "outcome")))
+			strcat(pct, "  <--");
 		fb_table_row(&t, cells);
 	}
 	fb_table_print(&t, 4);
@@ -842,13 +843,19 @@ s_chart_legend(FILE *f, int y)
 }
 
 static void
-s_svg_open(FILE *f, const char *cls, const char *id, int h,
-    const char *title, const char *desc)
+s_svg_open(FILE *f, const char *cls, const char *route, const char *id,
+    int h, const char *title, const char *desc)
 {
 	fprintf(f, "<figure>\n<svg xmlns=\"http://www.w3.org/2000/svg\" "
-	    "class=\"%s\" width=\"%d\" height=\"%d\" viewBox=\"0 0 %d %d\" "
+	    "class=\"%s\"", cls);
+	if (route != NULL) {
+		fputs(" data-route=\"", f);
+		s_esc(f, route);
+		fputc('"', f);
+	}
+	fprintf(f, " width=\"%d\" height=\"%d\" viewBox=\"0 0 %d %d\" "
 	    "role=\"img\" aria-labelledby=\"%s-title %s-desc\">\n<title "
-	    "id=\"%s-title\">", cls, S_W, h, S_W, h, id, id, id);
+	    "id=\"%s-title\">", S_W, h, S_W, h, id, id, id);
 	s_esc(f, title);
 	fprintf(f, "</title>\n<desc id=\"%s-desc\">", id);
 	s_esc(f, desc);
@@ -869,8 +876,8 @@ s_html_chart(FILE *f, const json_t *r, size_t idx)
 	snprintf(id, sizeof(id), "chart%zu", idx);
 	snprintf(title, sizeof(title), _("%s: outcomes and answers per "
 	    "partner"), s_route_name(r));
-	s_svg_open(f, "route-chart", id, 80 + S_ROW * (int)((no ? no : 1) +
-	    (np ? np : 1)) + 40, title, _("Bars per outcome with its number "
+	s_svg_open(f, "route-chart", cmd_str(r, "route"), id, 80 + S_ROW *
+	    (int)((no ? no : 1) + (np ? np : 1)) + 40, title, _("Bars per outcome with its number "
 	    "of referrals; per partner one bar of the answers expected: "
 	    "within the norm, late, overdue now, open. The tables below give "
 	    "the same numbers."));
@@ -910,7 +917,7 @@ s_html_trend_chart(FILE *f, const json_t *months)
 
 	if (n == 0)
 		return;
-	s_svg_open(f, "trend-chart", "trend", base + 50, _("Trend per month"),
+	s_svg_open(f, "trend-chart", NULL, "trend", base + 50, _("Trend per month"),
 	    _("Bars: referrals sent per month; line: the share of the answers "
 	    "due that came within the norm (0 to 100%)."));
 	json_array_foreach(months, i, m)
