@@ -372,7 +372,7 @@ s_case_expected(const json_t *o)
 	const char *head[7];
 	const char *cells[7];
 	const json_t *it, *list = json_object_get(o, "expectations");
-	char due[32], ans[32], rem[24];
+	char due[32], ans[32], rem[24], st[96];
 	struct fb_table t;
 	size_t i;
 
@@ -387,8 +387,11 @@ s_case_expected(const json_t *o)
 		cells[1] = label_code(&kp__event_type__descriptor, cmd_str(it,
 		    "answer_type"));
 		cells[2] = label_date(s_ms(it, "due_at_ms"), due, sizeof(due));
-		cells[3] = label_code(&kp__expectation_state__descriptor,
-		    cmd_str(it, "state"));
+		snprintf(st, sizeof(st), "%s%s", label_code(
+		    &kp__expectation_state__descriptor, cmd_str(it, "state")),
+		    json_is_true(json_object_get(it, "escalated")) ?
+		    _(" (escalated)") : "");
+		cells[3] = st;
 		cells[4] = label_date(s_ms(it, "answered_at_ms"), ans,
 		    sizeof(ans));
 		cells[5] = rem;

@@ -259,7 +259,7 @@ s_route_answers(const json_t *route, struct rp_answers *sum)
 
 /* Totals across routes. */
 struct rp_total {
-	uint64_t cases, referrals, overdue;
+	uint64_t cases, referrals, overdue, escalated;
 	struct rp_answers a;
 };
 
@@ -275,6 +275,7 @@ s_total(const json_t *routes, struct rp_total *t)
 		t->cases += s_u(r, "cases");
 		t->referrals += s_u(r, "referrals");
 		t->overdue += s_u(r, "overdue_now");
+		t->escalated += s_u(r, "escalated");
 		s_route_answers(r, &n);
 		s_add(&t->a, &n);
 	}
@@ -639,6 +640,11 @@ s_text(const json_t *o)
 		    s_route_norm(r, norm, sizeof(norm)), s_route_line(s_u(r,
 		    "cases"), s_u(r, "referrals"), s_u(r, "overdue_now"), line,
 		    sizeof(line)));
+		if (s_u(r, "escalated") > 0)
+			printf(ngettext("  %" PRIu64 " answer escalated\n",
+			    "  %" PRIu64 " answers escalated\n",
+			    (unsigned long)s_u(r, "escalated")), s_u(r,
+			    "escalated"));
 		s_text_outcomes(r, false, _("Outcomes (per referral)"));
 		s_text_outcomes(r, true, _("Interim phases (answer still "
 		    "open)"));
@@ -966,7 +972,7 @@ s_html_trend_chart(FILE *f, const json_t *months)
 static void
 s_html_summary(FILE *f, const json_t *routes)
 {
-	const char *head[8];
+	const char *head[9];
 	struct rp_answers n;
 	struct rp_total tot;
 	const json_t *r;
@@ -977,10 +983,11 @@ s_html_summary(FILE *f, const json_t *routes)
 	head[3] = _("Referrals"); head[4] = _("Answers expected");
 	head[5] = _("Answered"); head[6] = _("Within the norm");
 	head[7] = _("Overdue now");
+	head[8] = _("Escalated");
 	fprintf(f, "<table class=\"summary\">\n<caption>");
 	s_esc(f, _("Summary per route, with the totals"));
 	fputs("</caption>\n", f);
-	s_head_row(f, head, 8);
+	s_head_row(f, head, 9);
 	json_array_foreach(routes, i, r) {
 		s_route_answers(r, &n);
 		fputs("<tr>", f);
@@ -992,6 +999,7 @@ s_html_summary(FILE *f, const json_t *routes)
 		s_cell_u(f, n.answered);
 		s_cell(f, "td", true, s_within(&n, w, sizeof(w)));
 		s_cell_u(f, s_u(r, "overdue_now"));
+		s_cell_u(f, s_u(r, "escalated"));
 		fputs("</tr>\n", f);
 	}
 	s_total(routes, &tot);
@@ -1004,6 +1012,7 @@ s_html_summary(FILE *f, const json_t *routes)
 	s_cell_u(f, tot.a.answered);
 	s_cell(f, "td", true, s_within(&tot.a, w, sizeof(w)));
 	s_cell_u(f, tot.overdue);
+	s_cell_u(f, tot.escalated);
 	fputs("</tr>\n</tbody>\n</table>\n", f);
 }
 
@@ -1158,6 +1167,13 @@ s_html_route(FILE *f, const json_t *r, size_t idx)
 	s_esc(f, s_route_line(s_u(r, "cases"), s_u(r, "referrals"), s_u(r,
 	    "overdue_now"), line, sizeof(line)));
 	fputs(". ", f);
+	if (s_u(r, "escalated") > 0) {
+		snprintf(line, sizeof(line), ngettext("%" PRIu64 " answer "
+		    "escalated.", "%" PRIu64 " answers escalated.",
+		    (unsigned long)s_u(r, "escalated")), s_u(r, "escalated"));
+		s_esc(f, line);
+		fputc(' ', f);
+	}
 	snprintf(line, sizeof(line), _("Norm: %s."), s_route_norm(r, norm,
 	    sizeof(norm)));
 	s_esc(f, line);
@@ -1291,6 +1307,7 @@ s_csv_route(FILE *f, const json_t *r)
 	s_csv_u(f, &row, "referrals", s_u(r, "referrals"));
 	s_csv_answers(f, &row, &n);
 	s_csv_u(f, &row, "overdue_now", s_u(r, "overdue_now"));
+	s_csv_u(f, &row, "escalated", s_u(r, "escalated"));
 	json_array_foreach(json_object_get(r, "outcomes"), i, it) {
 		row.table = s_oc_kind(cmd_str(it, "outcome")) == S_OC_INTERIM ?
 		    "interim" : "outcome";
@@ -1338,6 +1355,7 @@ s_csv(FILE *f, const json_t *o)
 	s_csv_u(f, &row, "referrals", t.referrals);
 	s_csv_answers(f, &row, &t.a);
 	s_csv_u(f, &row, "overdue_now", t.overdue);
+	s_csv_u(f, &row, "escalated", t.escalated);
 	row.table = "month";
 	row.route = NULL;
 	json_array_foreach(json_object_get(o, "months"), i, it) {

@@ -790,6 +790,7 @@ s_route_report(kpd_t *d, arena_t *a, const struct report_walk *w, int route,
 		return NULL;
 	kp__route_report__init(r);
 	r->has_route = r->has_cases = r->has_referrals = r->has_overdue_now = 1;
+	r->has_escalated = 1;
 	r->route = (Kp__Route)route;
 	for (i = 0; i < w->n; i++) {
 		const expect_row_t *x = &w->x[i];
@@ -799,6 +800,7 @@ s_route_report(kpd_t *d, arena_t *a, const struct report_walk *w, int route,
 		r->referrals++;
 		r->overdue_now += s_state_at(x, at) ==
 		    KP__EXPECTATION_STATE__EXPECTATION_STATE_OVERDUE;
+		r->escalated += s_facts_escalated(d, x, at);
 		s_outcome(d, x, at, label, sizeof(label));
 		if ((o = s_outcome_slot(a, &outcomes, label)) == NULL)
 			return NULL;
