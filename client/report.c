@@ -492,6 +492,27 @@ s_absence_label(const char *code)
 	return label_code(&kp__absence_after__descriptor, code);
 }
 
+/* "61,4% (43/70)": the same in the HTML tables, where space is short. */
+static const char *
+s_within_short(const struct rp_answers *n, char *buf, size_t len)
+{
+	char pct[16];
+
+	snprintf(buf, len, "%s (%" PRIu64 "/%" PRIu64 ")", s_pct(n->within,
+	    n->due, pct, sizeof(pct)), n->within, n->due);
+	return buf;
+}
+
+/* A label as a heading: its first letter a capital (ASCII labels). */
+static const char *
+s_title(const char *label, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s", label);
+	if (buf[0] >= 'a' && buf[0] <= 'z')
+		buf[0] = (char)(buf[0] - 'a' + 'A');
+	return buf;
+}
+
 /* ---- text ---- */
 
 static void
@@ -671,12 +692,12 @@ static const char s_css[] =
 "line-height:1.45}\n"
 "h1{font-size:1.7em;margin-bottom:.2em}h2{margin-top:2em;"
 "border-bottom:2px solid #ddd;font-size:1.3em}h3{font-size:1.05em}\n"
-"table{border-collapse:collapse;margin:.8em 0 1.2em}caption{text-align:"
+"table{border-collapse:collapse;margin:.8em 0 1.2em;max-width:100%}caption{text-align:"
 "left;font-weight:bold;padding:.3em 0}\n"
 "th,td{border-bottom:1px solid #ddd;padding:.3em .7em;text-align:left;"
 "vertical-align:top}\n"
-"th{background:#f3f3f3}td.n,th.n{text-align:right;"
-"font-variant-numeric:tabular-nums;white-space:nowrap}\n"
+"th{background:#f3f3f3;font-size:.92em}td.n,th.n{text-align:right;"
+"font-variant-numeric:tabular-nums}td.n{white-space:nowrap}\n"
 "tr.total td{font-weight:bold;border-top:2px solid #999}\n"
 "tr.overdue td{color:#a33a00;font-weight:bold;background:#fdeee6}\n"
 ".swatch{display:inline-block;width:.8em;height:.8em;margin-right:.4em;"
@@ -873,20 +894,21 @@ s_html_chart(FILE *f, const json_t *r, size_t idx)
 {
 	const json_t *partners = json_object_get(r, "partners"), *p;
 	size_t i, np = json_array_size(partners);
-	size_t no = json_array_size(json_object_get(r, "outcomes"));
+	const json_t *oc[S_MAX_OC];
+	size_t no = s_outcomes(r, false, oc, S_MAX_OC);
 	struct rp_answers n;
 	uint64_t max = 0;
-	char id[32], title[200];
+	char id[32], title[200], rt[128];
 	int y;
 
 	snprintf(id, sizeof(id), "chart%zu", idx);
 	snprintf(title, sizeof(title), _("%s: outcomes and answers per "
-	    "partner"), s_route_name(r));
-	s_svg_open(f, "route-chart", cmd_str(r, "route"), id, 80 + S_ROW *
-	    (int)((no ? no : 1) + (np ? np : 1)) + 40, title, _("Bars per outcome with its number "
-	    "of referrals; per partner one bar of the answers expected: "
-	    "within the norm, late, overdue now, open. The tables below give "
-	    "the same numbers."));
+	    "partner"), s_title(s_route_name(r), rt, sizeof(rt)));
+	s_svg_open(f, "route-chart", cmd_str(r, "route"), id, 76 + S_ROW *
+	    (int)((no ? no : 1) + (np ? np : 1)), title, _("Bars per outcome "
+	    "with its number of referrals; per partner one bar of the answers "
+	    "expected: within the norm, late, overdue now, open. The tables "
+	    "below give the same numbers."));
 	y = s_chart_outcomes(f, r, 20) + 4;
 	s_svg_text(f, 8, y, "h", _("Answers expected per partner"));
 	y += 24;
@@ -976,7 +998,7 @@ s_html_summary(FILE *f, const json_t *routes)
 	struct rp_answers n;
 	struct rp_total tot;
 	const json_t *r;
-	char w[64], norm[32];
+	char w[64], norm[32], title[128];
 	size_t i;
 
 	head[0] = _("Route"); head[1] = _("Norm"); head[2] = _("Cases");
@@ -991,13 +1013,14 @@ s_html_summary(FILE *f, const json_t *routes)
 	json_array_foreach(routes, i, r) {
 		s_route_answers(r, &n);
 		fputs("<tr>", f);
-		s_cell(f, "td", false, s_route_name(r));
+		s_cell(f, "td", false, s_title(s_route_name(r), title,
+		    sizeof(title)));
 		s_cell(f, "td", true, s_route_norm(r, norm, sizeof(norm)));
 		s_cell_u(f, s_u(r, "cases"));
 		s_cell_u(f, s_u(r, "referrals"));
 		s_cell_u(f, n.expected);
 		s_cell_u(f, n.answered);
-		s_cell(f, "td", true, s_within(&n, w, sizeof(w)));
+		s_cell(f, "td", true, s_within_short(&n, w, sizeof(w)));
 		s_cell_u(f, s_u(r, "overdue_now"));
 		s_cell_u(f, s_u(r, "escalated"));
 		fputs("</tr>\n", f);
@@ -1010,7 +1033,7 @@ s_html_summary(FILE *f, const json_t *routes)
 	s_cell_u(f, tot.referrals);
 	s_cell_u(f, tot.a.expected);
 	s_cell_u(f, tot.a.answered);
-	s_cell(f, "td", true, s_within(&tot.a, w, sizeof(w)));
+	s_cell(f, "td", true, s_within_short(&tot.a, w, sizeof(w)));
 	s_cell_u(f, tot.overdue);
 	s_cell_u(f, tot.escalated);
 	fputs("</tr>\n</tbody>\n</table>\n", f);
@@ -1048,7 +1071,7 @@ s_html_trend(FILE *f, const json_t *o)
 		s_cell_u(f, s_u(m, "cases"));
 		s_cell_u(f, s_u(m, "referrals"));
 		s_cell_u(f, s_u(m, "answered"));
-		s_cell(f, "td", true, s_within(&n, w, sizeof(w)));
+		s_cell(f, "td", true, s_within_short(&n, w, sizeof(w)));
 		fputs("</tr>\n", f);
 	}
 	fputs("</tbody>\n</table>\n", f);
@@ -1146,7 +1169,7 @@ s_html_partners(FILE *f, const json_t *r)
 		    sizeof(buf)));
 		s_cell_u(f, n.expected);
 		s_cell_u(f, n.answered);
-		s_cell(f, "td", true, s_within(&n, buf, sizeof(buf)));
+		s_cell(f, "td", true, s_within_short(&n, buf, sizeof(buf)));
 		s_cell(f, "td", true, s_days(it, "median_days", buf,
 		    sizeof(buf)));
 		s_cell(f, "td", true, s_days(it, "p90_days", buf, sizeof(buf)));
@@ -1159,10 +1182,10 @@ s_html_partners(FILE *f, const json_t *r)
 static void
 s_html_route(FILE *f, const json_t *r, size_t idx)
 {
-	char line[256], norm[32];
+	char line[256], norm[32], title[128];
 
 	fputs("<section class=\"route\">\n<h2>", f);
-	s_esc(f, s_route_name(r));
+	s_esc(f, s_title(s_route_name(r), title, sizeof(title)));
 	fputs("</h2>\n<p>", f);
 	s_esc(f, s_route_line(s_u(r, "cases"), s_u(r, "referrals"), s_u(r,
 	    "overdue_now"), line, sizeof(line)));

@@ -1138,8 +1138,8 @@ Test(feedback, report_html)
 	cr_assert(strstr(html, "01-01-2027") && strstr(html, "01-01-2028") &&
 	    strstr(html, "15-01-2028"), "the period");
 	cr_assert(strstr(html, "<h2>Halt</h2>") &&
-	    strstr(html, "<h2>coercion, civil law</h2>") &&
-	    strstr(html, "<h2>voluntary youth care</h2>"), "route names");
+	    strstr(html, "<h2>Coercion, civil law</h2>") &&
+	    strstr(html, "<h2>Voluntary youth care</h2>"), "route names");
 	cr_assert(strstr(html, HALT_NAME_HTML) != NULL, "escaped partner");
 	cr_assert(strstr(html, "<Midden>") == NULL && strstr(html,
 	    "& \"Co") == NULL, "an unescaped partner name");
