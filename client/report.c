@@ -798,9 +798,9 @@ s_chart_outcomes(FILE *f, const json_t *r, int y)
 	for (i = 0; i < n; i++) {
 		code = cmd_str(oc[i], "outcome");
 		c = s_u(oc[i], "count");
-		label_outcome(code, label, sizeof(label));
 		w = max ? (double)S_BAR_W * (double)c / (double)max : 0;
-		snprintf(val, sizeof(val), "%s: %" PRIu64 " (%s)", label, c,
+		snprintf(val, sizeof(val), "%s: %" PRIu64 " (%s)",
+		    label_outcome(code, label, sizeof(label)), c,
 		    s_pct(c, total, pct, sizeof(pct)));
 		s_svg_text(f, S_BAR_X, y, s_oc_overdue(code) ? "od" : NULL,
 		    val);

@@ -557,6 +557,11 @@ Test(labels, report_html_well_formed_with_norms_totals_trend)
 	cr_assert(strstr(html, "<tr class=\"overdue\">") && strstr(html,
 	    "#D55E00"), "the overdue share highlighted");
 	cr_assert(strstr(html, "<table class=\"interim\">"), "interim apart");
+	/* the chart names every bar (interim phases not among them) */
+	cr_assert(strstr(html, ">positief: 2 (40,0%)</text>") && strstr(html,
+	    ">in afwachting: 1 (20,0%)</text>") && strstr(html, "class=\"od\">"
+	    "geen antwoord (te laat): 1 (20,0%)</text>") && !strstr(html,
+	    ">tussenfase: geagendeerd: 1"), "chart labels");
 	cr_assert(strstr(html, LONG_NAME), "a long name never cut");
 	cr_assert(strstr(html, "@page{size:A4") && strstr(html,
 	    "@media print"), "A4 print");
