@@ -11,6 +11,10 @@
 # build/report.png) is made by headless Chromium at 1280 px wide, the
 # whole page; LANG chooses the report's language as usual (default Dutch).
 #
+# The simulated year needs a build whose daemons honour the simulated
+# clock (KETENPOST_CLOCK_FILE; where the tree has the KP_SIMULATED_CLOCK
+# option, the build of scripts/test.sh).
+#
 # Chromium is installed here when missing (apt-get, needs root or sudo);
 # it is not a build or CI dependency.  BUILD_DIR (default build) is where
 # the binaries are.
