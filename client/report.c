@@ -951,11 +951,19 @@ s_html_trend_chart(FILE *f, const json_t *months)
 	json_array_foreach(months, i, m)
 		if (s_u(m, "referrals") > max)
 			max = s_u(m, "referrals");
-	step = (double)(S_W - 80) / (double)n;
+	step = (double)(S_W - 80) / (double)n;   /* 40 left, 40 right */
 	s_svg_text(f, 8, 16, "h", _("Referrals (bars) and share within the "
 	    "norm (line)"));
 	fprintf(f, "<line x1=\"40\" y1=\"%d\" x2=\"%d\" y2=\"%d\" "
 	    "stroke=\"#999\"/>\n", base, S_W - 30, base);
+	/* the scales: referrals on the left, the share on the right */
+	fprintf(f, "<text x=\"34\" y=\"%d\" text-anchor=\"end\" "
+	    "font-size=\"11\">%" PRIu64 "</text>\n<text x=\"34\" y=\"%d\" "
+	    "text-anchor=\"end\" font-size=\"11\">0</text>\n<text x=\"%d\" "
+	    "y=\"%d\" font-size=\"11\" fill=\"#007a5a\">100%%</text>\n"
+	    "<text x=\"%d\" y=\"%d\" font-size=\"11\" fill=\"#007a5a\">"
+	    "0%%</text>\n", top + 4, max, base, S_W - 26, top + 4, S_W - 26,
+	    base);
 	json_array_foreach(months, i, m) {
 		x = 40 + step * (double)i;
 		h = (double)ch * (double)s_u(m, "referrals") / (double)max;
