@@ -5,7 +5,8 @@
  *                route's state;
  *   cases        every case (or those with overdue answers, or one route)
  *                with its counts;
- *   remind REF   a reminder (the MAS rappel) to each overdue partner;
+ *   remind REF   a reminder (the MAS rappel) to each overdue partner
+ *                (--all-overdue: todo.c, every case);
  *   link ID REF  a received event filed under this organisation's own
  *                case reference;
  *   outcome REF  the officer's record of the absence after the route;
@@ -15,8 +16,8 @@
  * errors exit 2 before anything else), check, ask the daemon, print.  The
  * JSON form is cmd_msg_json() all the way down (s_tree_json), and the
  * text and the HTML are made from that JSON, so they cannot disagree.
- * The HTML report is XML-well-formed HTML5 (polyglot XHTML): no script,
- * no external resource, every string from the daemon escaped.
+ * Human text is in the language of labels.c (codes as labels, dates as
+ * 29-11-2026), tables with columns as wide as their content (todo.c).
  */
 #include <ctype.h>
 #include <errno.h>

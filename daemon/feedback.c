@@ -1,8 +1,18 @@
 /*
  * feedback.c: the attendance officer's view of the feedback loop — one
  * case's timeline with its expected answers and route states, all cases
- * (or the overdue ones) as of any moment, and the evaluation report per
- * route (MAS steps 9 and 10).
+ * (or the overdue ones) as of any moment, the officer's work list, and the
+ * evaluation report per route with its month-by-month trend (MAS steps 9
+ * and 10).
+ *
+ * The officer's work list (todo) is every answer not given by `at` that is
+ * overdue or due within N days, with the reminders sent for it and the next
+ * step; the policy's escalation step (escalate_after_reminders,
+ * escalate_after of [reminder]) decides when the next reminder is the
+ * escalation (feedback_escalate_now, asked by apisrv.c's remind).  Whether
+ * an escalation was sent is read from the field names stored with each
+ * sent reminder ("escalation"), never from a payload: this organisation
+ * cannot read what it sealed for a partner.
  *
  * Every view takes a moment `at` (default now) and is a true as-of view:
  * only what existed at `at` counts — expectations of events sent by then,
