@@ -49,6 +49,8 @@ int cmd_remind(int argc, char **argv);
 int cmd_link(int argc, char **argv);
 int cmd_outcome(int argc, char **argv);
 int cmd_report(int argc, char **argv);
+/* todo.c: the officer's work list and reminding the whole of it. */
+int cmd_todo(int argc, char **argv);
 /* apikey.c: a CURVE key pair for a tcp:// API client. */
 int cmd_api_key(int argc, char **argv);
 /* audit.c: the auditor's offline tools (docs/AUDIT.md). */

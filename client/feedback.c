@@ -5,19 +5,19 @@
  *                route's state;
  *   cases        every case (or those with overdue answers, or one route)
  *                with its counts;
- *   remind REF   a reminder (the MAS rappel) to each overdue partner;
+ *   remind REF   a reminder (the MAS rappel) to each overdue partner
+ *                (--all-overdue: todo.c, every case);
  *   link ID REF  a received event filed under this organisation's own
  *                case reference;
  *   outcome REF  the officer's record of the absence after the route;
- *   report       per route: cases, outcomes, and per partner the lead
- *                times; as text, JSON, or one self-contained HTML file.
+ * (report.c has the evaluation report, todo.c the work list.)
  *
  * The commands take the steps of commands.c (cmdutil.h): parse (usage
  * errors exit 2 before anything else), check, ask the daemon, print.  The
  * JSON form is cmd_msg_json() all the way down (s_tree_json), and the
  * text and the HTML are made from that JSON, so they cannot disagree.
- * The HTML report is XML-well-formed HTML5 (polyglot XHTML): no script,
- * no external resource, every string from the daemon escaped.
+ * Human text is in the language of labels.c (codes as labels, dates as
+ * 29-11-2026), tables with columns as wide as their content (todo.c).
  */
 #include <ctype.h>
 #include <errno.h>
@@ -32,6 +32,8 @@
 #include "cli.h"
 #include "cmdutil.h"
 #include "events.pb-c.h"
+#include "feedback.h"
+#include "labels.h"
 #include "pbjson.h"
 #include "util.h"
 
@@ -44,12 +46,11 @@
 /* ---- options ---- */
 
 struct fb_args {
-	bool json, overdue;
+	bool json, overdue, all;       /* all: remind --all-overdue */
 	int absence;                   /* outcome --absence; 0: not given */
-	const char *html;              /* report --html FILE */
 	int route;                     /* cases --route; 0: every route */
-	bool has_at, has_from, has_to;
-	uint64_t at, from, to;         /* ms since the epoch */
+	bool has_at;
+	uint64_t at;                   /* ms since the epoch */
 };
 
 static int
@@ -71,11 +72,7 @@ s_fb_opt(void *args, int c, const char *arg, const char *cmd)
 	switch (c) {
 	case 'J': a->json = true; return 0;
 	case 'o': a->overdue = true; return 0;
-	case 'H':
-		if (*arg == '\0')
-			return cli_usage_error(cmd, "--html needs a file name");
-		a->html = arg;
-		return 0;
+	case 'a': a->all = true; return 0;
 	case 'r':
 		if (pbjson_enum_value(&kp__route__descriptor, arg,
 		    &a->route) != 0)
@@ -89,9 +86,6 @@ s_fb_opt(void *args, int c, const char *arg, const char *cmd)
 			    "stopped, reduced or continued", arg);
 		return 0;
 	case 't': return s_time_opt(cmd, "--at", arg, &a->has_at, &a->at);
-	case 'f': return s_time_opt(cmd, "--from", arg, &a->has_from,
-	    &a->from);
-	case 'u': return s_time_opt(cmd, "--to", arg, &a->has_to, &a->to);
 	default: return cli_usage_error(cmd, "bad option");
 	}
 }
@@ -104,11 +98,7 @@ static const struct option s_cases_opts[] = {
 	{ "json", 0, NULL, 'J' }, { "overdue", 0, NULL, 'o' },
 	{ "route", 1, NULL, 'r' }, S_AT_OPTION, CMD_API_OPTIONS };
 static const struct option s_remind_opts[] = {
-	S_AT_OPTION, CMD_API_OPTIONS };
-static const struct option s_report_opts[] = {
-	{ "json", 0, NULL, 'J' }, { "html", 1, NULL, 'H' },
-	{ "from", 1, NULL, 'f' }, { "to", 1, NULL, 'u' }, S_AT_OPTION,
-	CMD_API_OPTIONS };
+	{ "all-overdue", 0, NULL, 'a' }, S_AT_OPTION, CMD_API_OPTIONS };
 
 /* ---- the JSON form ---- */
 
@@ -190,8 +180,8 @@ fail:
  * Steps 3 and 4a: send req, and the answer's result `want` in its JSON
  * form.  0 with *out (the caller's), or an exit status after the message.
  */
-static int
-s_ask(const struct cmd_ctx *x, const Kp__Request *req,
+int
+fb_ask(const struct cmd_ctx *x, const Kp__Request *req,
     Kp__Response__ResultCase want, json_t **out)
 {
 	const ProtobufCFieldDescriptor *f;
@@ -262,43 +252,8 @@ s_partner(const json_t *o)
 	return strcmp(name, "-") != 0 ? name : cmd_str(o, "partner_oin");
 }
 
-/* An enum name for people: "answered_late" -> "answered late". */
-static const char *
-s_words(const char *name, char *buf, size_t len)
-{
-	char *p;
 
-	snprintf(buf, len, "%s", name);
-	for (p = buf; *p != '\0'; p++)
-		if (*p == '_')
-			*p = ' ';
-	return buf;
-}
 
-/* 100 * part / whole as "68.4%", or "-" for an empty whole. */
-static const char *
-s_pct(uint64_t part, uint64_t whole, char *buf, size_t len)
-{
-	if (whole == 0)
-		snprintf(buf, len, "-");
-	else
-		snprintf(buf, len, "%.1f%%", 100.0 * (double)part /
-		    (double)whole);
-	return buf;
-}
-
-/* A number of days ("41.5"), "-" when absent. */
-static const char *
-s_days(const json_t *o, const char *key, char *buf, size_t len)
-{
-	const json_t *v = json_object_get(o, key);
-
-	if (json_is_number(v))
-		snprintf(buf, len, "%.1f", json_number_value(v));
-	else
-		snprintf(buf, len, "-");
-	return buf;
-}
 
 /* ---- case ---- */
 
@@ -318,10 +273,20 @@ static const struct cmd_spec s_case_spec = {
 	"expected one local case reference"
 };
 
-#define S_TIMELINE_ROW "  %-24s  %-8s  %-32.32s  %-12s  %-21s  %-9s  %s\n"
-#define S_EXPECT_ROW "  %-32.32s  %-12s  %-24s  %-13s  %-24s  %s\n"
-#define S_EXPECT_ROWN "  %-32.32s  %-12s  %-24s  %-13s  %-24s  %" PRIu64 "\n"
-#define S_ROUTE_ROW "  %-21s  %-9s  %-32.32s  %s\n"
+
+/* A route's state for people (referred, received, outcome, overdue). */
+static const char *
+s_route_state(const char *state)
+{
+	static const char *const names[] = { N_("referred"), N_("received"),
+	    N_("outcome"), N_("overdue"), N_("escalated") };
+	size_t i;
+
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (strcmp(state, names[i]) == 0)
+			return _(names[i]);
+	return state;
+}
 
 /* The name of partner oin from the case's timeline, else the OIN. */
 static const char *
@@ -337,52 +302,145 @@ s_partner_of(const json_t *o, const char *oin)
 	return oin;
 }
 
+static uint64_t
+s_ms(const json_t *o, const char *key)
+{
+	json_int_t v = json_integer_value(json_object_get(o, key));
+
+	return v > 0 ? (uint64_t)v : 0;
+}
+
+/* A received answer's summary ("outcome: positief") with its value for
+ * people, and its phase. */
+static const char *
+s_summary(const json_t *it, char *buf, size_t len)
+{
+	const char *sum = cmd_str(it, "summary"), *colon = strstr(sum, ": ");
+	const char *phase = cmd_str(it, "phase");
+	char v[160];
+
+	if (colon != NULL)
+		snprintf(buf, len, "%s", label_outcome(colon + 2, v, sizeof(v)));
+	else
+		snprintf(buf, len, "%s", sum);
+	if (strcmp(phase, "interim") == 0 && strlen(buf) + 16 < len)
+		strcat(buf, _(" (interim)"));
+	else if (strcmp(phase, "final") == 0 && strlen(buf) + 16 < len)
+		strcat(buf, _(" (final)"));
+	return buf;
+}
+
+static void
+s_case_timeline(const json_t *o)
+{
+	const char *head[7];
+	const char *cells[7];
+	const json_t *it, *list = json_object_get(o, "timeline");
+	char when[32], summary[256];
+	struct fb_table t;
+	size_t i;
+
+	head[0] = _("WHEN"); head[1] = _("SENT/RECEIVED");
+	head[2] = _("PARTNER"); head[3] = _("TYPE"); head[4] = _("ROUTE");
+	head[5] = _("STATE"); head[6] = _("SUMMARY");
+	fb_table_init(&t, 7);
+	fb_table_row(&t, head);
+	json_array_foreach(list, i, it) {
+		cells[0] = label_datetime(s_ms(it, "at_ms"), when, sizeof(when));
+		cells[1] = strcmp(cmd_str(it, "direction"), "sent") == 0 ?
+		    _("sent") : _("received");
+		cells[2] = s_partner(it);
+		cells[3] = label_code(&kp__event_type__descriptor, cmd_str(it,
+		    "event_type"));
+		cells[4] = json_object_get(it, "route") ? label_code(
+		    &kp__route__descriptor, cmd_str(it, "route")) : "-";
+		cells[5] = json_object_get(it, "state") ? label_code(
+		    &kp__delivery_state__descriptor, cmd_str(it, "state")) :
+		    "-";
+		cells[6] = s_summary(it, summary, sizeof(summary));
+		fb_table_row(&t, cells);
+	}
+	if (json_array_size(list) == 0) {
+		printf(_("  (no events)\n"));
+		fb_table_free(&t);
+	} else
+		fb_table_print(&t, 2);
+}
+
+static void
+s_case_expected(const json_t *o)
+{
+	const char *head[7];
+	const char *cells[7];
+	const json_t *it, *list = json_object_get(o, "expectations");
+	char due[32], ans[32], rem[24], st[96];
+	struct fb_table t;
+	size_t i;
+
+	head[0] = _("PARTNER"); head[1] = _("ANSWER"); head[2] = _("DUE");
+	head[3] = _("STATE"); head[4] = _("ANSWERED"); head[5] = _("REMINDERS");
+	head[6] = _("ROUTE");
+	fb_table_init(&t, 7);
+	fb_table_row(&t, head);
+	json_array_foreach(list, i, it) {
+		snprintf(rem, sizeof(rem), "%" PRIu64, s_u(it, "reminders"));
+		cells[0] = s_partner(it);
+		cells[1] = label_code(&kp__event_type__descriptor, cmd_str(it,
+		    "answer_type"));
+		cells[2] = label_date(s_ms(it, "due_at_ms"), due, sizeof(due));
+		snprintf(st, sizeof(st), "%s%s", label_code(
+		    &kp__expectation_state__descriptor, cmd_str(it, "state")),
+		    json_is_true(json_object_get(it, "escalated")) ?
+		    _(" (escalated)") : "");
+		cells[3] = st;
+		cells[4] = label_date(s_ms(it, "answered_at_ms"), ans,
+		    sizeof(ans));
+		cells[5] = rem;
+		cells[6] = json_object_get(it, "route") ? label_code(
+		    &kp__route__descriptor, cmd_str(it, "route")) : "-";
+		fb_table_row(&t, cells);
+	}
+	if (json_array_size(list) == 0) {
+		printf(_("  (none)\n"));
+		fb_table_free(&t);
+	} else
+		fb_table_print(&t, 2);
+}
+
 static void
 s_case_print(const json_t *o)
 {
+	const char *head[4];
+	const char *cells[4];
 	const json_t *it, *list;
-	char w[32], summary[256];
+	char oc[160];
+	struct fb_table t;
 	size_t i;
 
-	printf("Case %s\n\nTimeline\n", cmd_str(o, "case_ref"));
-	list = json_object_get(o, "timeline");
-	printf(S_TIMELINE_ROW, "WHEN", "SENT/REC", "PARTNER", "TYPE", "ROUTE",
-	    "STATE", "SUMMARY");
-	json_array_foreach(list, i, it) {
-		/* an answer's phase beside its summary: "phase: scheduled
-		 * (interim)" */
-		snprintf(summary, sizeof(summary), "%s%s%s%s", cmd_str(it,
-		    "summary"), json_object_get(it, "phase") ? " (" : "",
-		    json_object_get(it, "phase") ? cmd_str(it, "phase") : "",
-		    json_object_get(it, "phase") ? ")" : "");
-		printf(S_TIMELINE_ROW, cmd_str(it, "at"), cmd_str(it,
-		    "direction"), s_partner(it), cmd_str(it, "event_type"),
-		    cmd_str(it, "route"), cmd_str(it, "state"), summary);
-	}
-	if (json_array_size(list) == 0)
-		printf("  (no events)\n");
-
-	printf("\nExpected answers\n");
-	list = json_object_get(o, "expectations");
-	printf(S_EXPECT_ROW, "PARTNER", "ANSWER", "DUE", "STATE", "ANSWERED",
-	    "REMINDERS");
-	json_array_foreach(list, i, it)
-		printf(S_EXPECT_ROWN, s_partner(it), cmd_str(it, "answer_type"),
-		    cmd_str(it, "due_at"), s_words(cmd_str(it, "state"), w,
-		    sizeof(w)), cmd_str(it, "answered_at"), s_u(it,
-		    "reminders"));
-	if (json_array_size(list) == 0)
-		printf("  (none)\n");
-
-	printf("\nRoutes\n");
+	printf(_("Case %s\n\nTimeline\n"), cmd_str(o, "case_ref"));
+	s_case_timeline(o);
+	printf(_("\nExpected answers\n"));
+	s_case_expected(o);
+	printf(_("\nRoutes\n"));
 	list = json_object_get(o, "routes");
-	printf(S_ROUTE_ROW, "ROUTE", "STATE", "PARTNER", "OUTCOME");
-	json_array_foreach(list, i, it)
-		printf(S_ROUTE_ROW, cmd_str(it, "route"), cmd_str(it, "state"),
-		    s_partner_of(o, cmd_str(it, "partner_oin")), cmd_str(it,
-		    "outcome"));
-	if (json_array_size(list) == 0)
-		printf("  (none)\n");
+	head[0] = _("ROUTE"); head[1] = _("STATE"); head[2] = _("PARTNER");
+	head[3] = _("OUTCOME");
+	fb_table_init(&t, 4);
+	fb_table_row(&t, head);
+	json_array_foreach(list, i, it) {
+		cells[0] = label_code(&kp__route__descriptor, cmd_str(it,
+		    "route"));
+		cells[1] = s_route_state(cmd_str(it, "state"));
+		cells[2] = s_partner_of(o, cmd_str(it, "partner_oin"));
+		cells[3] = json_object_get(it, "outcome") ? label_outcome(
+		    cmd_str(it, "outcome"), oc, sizeof(oc)) : "-";
+		fb_table_row(&t, cells);
+	}
+	if (json_array_size(list) == 0) {
+		printf(_("  (none)\n"));
+		fb_table_free(&t);
+	} else
+		fb_table_print(&t, 2);
 }
 
 int
@@ -402,7 +460,7 @@ cmd_case(int argc, char **argv)
 	q.at_ms = a.at;
 	req.op_case = KP__REQUEST__OP_CASE_TIMELINE;
 	req.case_timeline = &q;
-	if ((rc = s_ask(&x, &req, KP__RESPONSE__RESULT_CASE_TIMELINE,
+	if ((rc = fb_ask(&x, &req, KP__RESPONSE__RESULT_CASE_TIMELINE,
 	    &o)) != 0)
 		return rc;
 	return s_show(o, a.json, s_case_print);
@@ -427,36 +485,45 @@ static const struct cmd_spec s_cases_spec = {
 	"takes no arguments"
 };
 
-#define S_CASES_ROW "%-20s  %-32s  %6s  %4s  %7s  %8s  %s\n"
-
 static void
 s_cases_print(const json_t *o)
 {
 	const json_t *cases = json_object_get(o, "cases"), *c, *r;
-	char routes[256], ev[32], op[32], od[32], an[32];
+	char routes[256], ev[32], op[32], od[32], an[32], last[32], at[32];
+	const char *head[7], *cells[7];
+	struct fb_table t;
 	size_t i, j, n;
 
+	label_date(s_ms(o, "at_ms"), at, sizeof(at));
 	if (json_array_size(cases) == 0) {
-		printf("no cases (as of %s)\n", cmd_str(o, "at"));
+		printf(_("no cases (as of %s)\n"), at);
 		return;
 	}
-	printf(S_CASES_ROW, "CASE", "ROUTES", "EVENTS", "OPEN", "OVERDUE",
-	    "ANSWERED", "LAST ACTIVITY");
+	head[0] = _("CASE"); head[1] = _("ROUTES"); head[2] = _("EVENTS");
+	head[3] = _("OPEN"); head[4] = _("OVERDUE"); head[5] = _("ANSWERED");
+	head[6] = _("LAST ACTIVITY");
+	fb_table_init(&t, 7);
+	fb_table_row(&t, head);
 	json_array_foreach(cases, i, c) {
 		n = 0;
 		routes[0] = '\0';
 		json_array_foreach(json_object_get(c, "routes"), j, r)
 			if (n < sizeof(routes))
 				n += (size_t)snprintf(routes + n,
-				    sizeof(routes) - n, "%s%s", j ? "," : "",
-				    json_is_string(r) ? json_string_value(r) :
-				    "?");
-		printf(S_CASES_ROW, cmd_str(c, "case_ref"), routes[0] ? routes :
-		    "-", cmd_num(c, "events", ev, sizeof(ev)), cmd_num(c,
-		    "open", op, sizeof(op)), cmd_num(c, "overdue", od,
-		    sizeof(od)), cmd_num(c, "answered", an, sizeof(an)),
-		    cmd_str(c, "last_at"));
+				    sizeof(routes) - n, "%s%s", j ? ", " : "",
+				    label_code(&kp__route__descriptor,
+				    json_string_value(r)));
+		cells[0] = cmd_str(c, "case_ref");
+		cells[1] = routes[0] ? routes : "-";
+		cells[2] = cmd_num(c, "events", ev, sizeof(ev));
+		cells[3] = cmd_num(c, "open", op, sizeof(op));
+		cells[4] = cmd_num(c, "overdue", od, sizeof(od));
+		cells[5] = cmd_num(c, "answered", an, sizeof(an));
+		cells[6] = label_datetime(s_ms(c, "last_at_ms"), last,
+		    sizeof(last));
+		fb_table_row(&t, cells);
 	}
+	fb_table_print(&t, 0);
 }
 
 int
@@ -480,7 +547,7 @@ cmd_cases(int argc, char **argv)
 	q.at_ms = a.at;
 	req.op_case = KP__REQUEST__OP_CASES;
 	req.cases = &q;
-	if ((rc = s_ask(&x, &req, KP__RESPONSE__RESULT_CASES, &o)) != 0)
+	if ((rc = fb_ask(&x, &req, KP__RESPONSE__RESULT_CASES, &o)) != 0)
 		return rc;
 	return s_show(o, a.json, s_cases_print);
 }
@@ -488,18 +555,23 @@ cmd_cases(int argc, char **argv)
 /* ---- remind ---- */
 
 static const char s_remind_help[] =
-"usage: ketenpost remind REF\n"
+"usage: ketenpost remind REF | --all-overdue\n"
 "                        [--api ENDPOINT | --config FILE] [--timeout SECONDS]\n"
 "Send a reminder event (the MAS rappel) now to every partner whose answer\n"
-"about local case REF is overdue now.  --at is refused: a reminder is sent\n"
+"about local case REF is overdue now; with --all-overdue, for every case:\n"
+"one reminder per overdue answer of the work list (ketenpost todo), each\n"
+"audited as a send.  When the chain policy's escalation step is due for an\n"
+"answer (after escalate_after_reminders reminders, or escalate_after\n"
+"overdue), its reminder is the escalation (escalation: true; MAS\n"
+"opschaling) and the answer shows as escalated from then on.  --at is refused: a reminder is sent\n"
 "at once, so it can only be about what is overdue now (see what is overdue\n"
 "at another time with 'ketenpost cases --overdue --at TIME').\n"
 "Prints \"reminded OIN: event EVENT_ID\" per reminder sent, or \"no overdue\n"
 "answers for case REF\".\n";
 
 static const struct cmd_spec s_remind_spec = {
-	"remind", s_remind_help, s_remind_opts, s_fb_opt, 1, 1,
-	"expected one local case reference"
+	"remind", s_remind_help, s_remind_opts, s_fb_opt, 0, 1,
+	"expected one local case reference (or --all-overdue)"
 };
 
 /* The case's timeline, to name the partner of each reminder (or NULL). */
@@ -513,7 +585,7 @@ s_remind_timeline(const struct cmd_ctx *x, const char *ref)
 	q.case_ref = (char *)ref;
 	req.op_case = KP__REQUEST__OP_CASE_TIMELINE;
 	req.case_timeline = &q;
-	if (s_ask(x, &req, KP__RESPONSE__RESULT_CASE_TIMELINE, &o) != 0) {
+	if (fb_ask(x, &req, KP__RESPONSE__RESULT_CASE_TIMELINE, &o) != 0) {
 		cli_error("the reminders were sent, but their partners cannot "
 		    "be shown; see 'ketenpost case %s'", ref);
 		return NULL;
@@ -545,25 +617,34 @@ cmd_remind(int argc, char **argv)
 	size_t i;
 	int rc;
 
-	if ((rc = s_parse_ref(&s_remind_spec, argc, argv, &x, &a)) != 0)
+	memset(&a, 0, sizeof(a));
+	if ((rc = cmd_parse(&s_remind_spec, argc, argv, &x, &a)) != 0)
 		return rc;
+	if (a.all && x.nargs > 0)
+		return cli_usage_error(x.cmd, "give a case reference or "
+		    "--all-overdue, not both");
+	if (!a.all && (x.nargs == 0 || *x.args[0] == '\0'))
+		return cli_usage_error(x.cmd, "expected one local case reference "
+		    "(or --all-overdue)");
 	if (a.has_at)
 		return cli_usage_error(x.cmd, "--at is not accepted: remind "
 		    "sends now, for the answers overdue now; see what is "
 		    "overdue at a time with 'ketenpost cases --overdue --at "
 		    "TIME'");
+	if (a.all)
+		return fb_remind_all(&x);
 	q.case_ref = x.args[0];
 	req.op_case = KP__REQUEST__OP_REMIND;
 	req.remind = &q;
-	if ((rc = s_ask(&x, &req, KP__RESPONSE__RESULT_REMIND, &o)) != 0)
+	if ((rc = fb_ask(&x, &req, KP__RESPONSE__RESULT_REMIND, &o)) != 0)
 		return rc;
 	ids = json_object_get(o, "event_ids");
 	if (json_array_size(ids) == 0)
-		printf("no overdue answers for case %s\n", x.args[0]);
+		printf(_("no overdue answers for case %s\n"), x.args[0]);
 	else
 		tl = s_remind_timeline(&x, x.args[0]);
 	json_array_foreach(ids, i, id)
-		printf("reminded %s: event %s\n", s_sent_to(json_object_get(tl,
+		printf(_("reminded %s: event %s\n"), s_sent_to(json_object_get(tl,
 		    "timeline"), json_string_value(id)),
 		    json_string_value(id));
 	json_decref(tl);
@@ -617,8 +698,9 @@ cmd_link(int argc, char **argv)
 	if ((rc = cmd_call(&x, &req, KP__RESPONSE__RESULT_LINK, false,
 	    &r)) != 0)
 		return rc;
-	printf("linked %s to %s (%u events filed)\n", x.args[0], x.args[1],
-	    r->link->filed);
+	printf(ngettext("linked %s to %s (%u event filed)\n",
+	    "linked %s to %s (%u events filed)\n", r->link->filed), x.args[0],
+	    x.args[1], r->link->filed);
 	kp__response__free_unpacked(r, NULL);
 	return 0;
 }
@@ -664,645 +746,9 @@ cmd_outcome(int argc, char **argv)
 	if ((rc = cmd_call(&x, &req, KP__RESPONSE__RESULT_OUTCOME, false,
 	    &r)) != 0)
 		return rc;
-	printf("case %s: absence after the route %s (recorded, not shared)\n",
-	    x.args[0], protobuf_c_enum_descriptor_get_value(
-	    &kp__absence_after__descriptor, (int)r->outcome->absence)->name);
+	printf(_("case %s: absence after the route %s (recorded, not "
+	    "shared)\n"), x.args[0], label_enum(&kp__absence_after__descriptor,
+	    (int)r->outcome->absence));
 	kp__response__free_unpacked(r, NULL);
 	return 0;
-}
-
-/* ---- report: the numbers ---- */
-
-static const char s_report_help[] =
-"usage: ketenpost report [--from TIME] [--to TIME] [--at TIME]\n"
-"                        [--json | --html FILE]\n"
-"                        [--api ENDPOINT | --config FILE] [--timeout SECONDS]\n"
-"The evaluation of the referrals sent in [--from, --to) (ISO 8601 UTC,\n"
-"2027-01-01T00:00:00Z; default all), per route: cases, referrals,\n"
-"outcomes, and per partner the answers expected and given, the share\n"
-"answered within the lead time, the median and 90th percentile lead time\n"
-"in days, and the answers overdue as of --at (default now); with --at only\n"
-"the referrals sent and the answers received by then count.  --json prints\n"
-"the ReportResponse as a JSON object; --html FILE writes the report with\n"
-"one chart per route to FILE, one self-contained HTML file (no scripts,\n"
-"nothing fetched), for a team lead.\n";
-
-static const struct cmd_spec s_report_spec = {
-	"report", s_report_help, s_report_opts, s_fb_opt, 0, 0,
-	"takes no arguments"
-};
-
-/* One partner's answers; late and open are what the others leave. */
-struct fb_answers {
-	uint64_t expected, answered, within, overdue;
-	uint64_t late, open, due;      /* due: answered or overdue now */
-};
-
-static void
-s_answers(const json_t *p, struct fb_answers *n)
-{
-	n->expected = s_u(p, "expected");
-	n->answered = s_u(p, "answered");
-	n->within = s_u(p, "within_lead_time");
-	n->overdue = s_u(p, "overdue_now");
-	n->late = n->answered > n->within ? n->answered - n->within : 0;
-	n->due = n->answered + n->overdue;
-	n->open = n->expected > n->due ? n->expected - n->due : 0;
-}
-
-/* A route's partners added up. */
-static void
-s_route_answers(const json_t *route, struct fb_answers *sum)
-{
-	struct fb_answers n;
-	const json_t *p;
-	size_t i;
-
-	memset(sum, 0, sizeof(*sum));
-	json_array_foreach(json_object_get(route, "partners"), i, p) {
-		s_answers(p, &n);
-		sum->expected += n.expected;
-		sum->answered += n.answered;
-		sum->within += n.within;
-		sum->overdue += n.overdue;
-		sum->late += n.late;
-		sum->open += n.open;
-		sum->due += n.due;
-	}
-}
-
-static uint64_t
-s_outcome_total(const json_t *route)
-{
-	const json_t *oc;
-	uint64_t total = 0;
-	size_t i;
-
-	json_array_foreach(json_object_get(route, "outcomes"), i, oc)
-		total += s_u(oc, "count");
-	return total;
-}
-
-/* "referrals sent from A to B; overdue as of C" into buf. */
-static const char *
-s_period(const json_t *o, char *buf, size_t len)
-{
-	const char *from = cmd_str(o, "from"), *to = cmd_str(o, "to");
-	const char *at = cmd_str(o, "at");
-	int n;
-
-	if (*from != '-' && *to != '-')
-		n = snprintf(buf, len, "referrals sent from %s to %s", from, to);
-	else if (*from != '-')
-		n = snprintf(buf, len, "referrals sent since %s", from);
-	else if (*to != '-')
-		n = snprintf(buf, len, "referrals sent before %s", to);
-	else
-		n = snprintf(buf, len, "all referrals sent");
-	if (n >= 0 && (size_t)n < len)
-		snprintf(buf + n, len - (size_t)n, "; overdue as of %s",
-		    *at != '-' ? at : "now");
-	return buf;
-}
-
-/* ---- report: text ---- */
-
-#define S_PARTNER_ROW "    %-32.32s  %8s  %8s  %-16s  %11s  %8s  %11s\n"
-
-static void
-s_report_partner(const json_t *p)
-{
-	struct fb_answers n;
-	char e[24], an[24], w[48], pct[16], med[24], p90[24], od[24];
-
-	s_answers(p, &n);
-	snprintf(w, sizeof(w), "%" PRIu64 "/%" PRIu64 " %s", n.within, n.due,
-	    s_pct(n.within, n.due, pct, sizeof(pct)));
-	printf(S_PARTNER_ROW, s_partner(p), cmd_num(p, "expected", e,
-	    sizeof(e)), cmd_num(p, "answered", an, sizeof(an)), w,
-	    s_days(p, "median_days", med, sizeof(med)), s_days(p, "p90_days",
-	    p90, sizeof(p90)), cmd_num(p, "overdue_now", od, sizeof(od)));
-}
-
-static void
-s_report_print(const json_t *o)
-{
-	const json_t *routes = json_object_get(o, "routes"), *r, *it;
-	char period[256], pct[16];
-	uint64_t total;
-	size_t i, j;
-
-	printf("Report: %s\n", s_period(o, period, sizeof(period)));
-	if (json_array_size(routes) == 0)
-		printf("\nno referrals in this period\n");
-	json_array_foreach(routes, i, r) {
-		printf("\nRoute %s: %" PRIu64 " cases, %" PRIu64 " referrals, %"
-		    PRIu64 " overdue now\n", cmd_str(r, "route"), s_u(r,
-		    "cases"), s_u(r, "referrals"), s_u(r, "overdue_now"));
-		printf("  Outcomes\n");
-		total = s_outcome_total(r);
-		json_array_foreach(json_object_get(r, "outcomes"), j, it)
-			printf("    %-32s  %6" PRIu64 "  %6s\n", cmd_str(it,
-			    "outcome"), s_u(it, "count"), s_pct(s_u(it,
-			    "count"), total, pct, sizeof(pct)));
-		if (total == 0)
-			printf("    (none)\n");
-		printf("  Absence after the route (officer's record, per case)\n");
-		json_array_foreach(json_object_get(r, "absence_after"), j, it)
-			printf("    %-32s  %6" PRIu64 "  %6s\n", cmd_str(it,
-			    "outcome"), s_u(it, "count"), s_pct(s_u(it,
-			    "count"), s_u(r, "cases"), pct, sizeof(pct)));
-		printf("  Partners (lead times in days; within lead time: of "
-		    "the answers due)\n");
-		if (json_array_size(json_object_get(r, "partners")) == 0) {
-			printf("    (no answers expected)\n");
-			continue;
-		}
-		printf(S_PARTNER_ROW, "PARTNER", "EXPECTED", "ANSWERED",
-		    "WITHIN LEAD TIME", "MEDIAN DAYS", "P90 DAYS",
-		    "OVERDUE NOW");
-		json_array_foreach(json_object_get(r, "partners"), j, it)
-			s_report_partner(it);
-	}
-}
-
-/* ---- report: HTML ---- */
-
-/* Chart geometry (SVG user units). */
-#define S_W 800               /* chart width */
-#define S_BAR_X 250           /* bars start */
-#define S_BAR_W 360           /* longest bar */
-#define S_ROW 24              /* row height */
-#define S_BAR_H 15
-
-static const char s_css[] =
-"body{font-family:system-ui,-apple-system,\"Segoe UI\",sans-serif;"
-"color:#1b1b1b;margin:2em auto;max-width:62em;padding:0 1em;"
-"line-height:1.45}\n"
-"h1{font-size:1.6em;margin-bottom:.2em}h2{margin-top:2em;"
-"border-bottom:2px solid #ddd}\n"
-"table{border-collapse:collapse;margin:1em 0}caption{text-align:left;"
-"font-weight:bold;padding:.3em 0}\n"
-"th,td{border-bottom:1px solid #ddd;padding:.3em .7em;text-align:left;"
-"vertical-align:top}\n"
-"th{background:#f3f3f3}td.n,th.n{text-align:right;"
-"font-variant-numeric:tabular-nums}\n"
-"figure{margin:1em 0}figcaption{font-size:.9em;color:#444;"
-"max-width:50em}\n"
-"svg{max-width:100%;height:auto}svg text{font-size:12px;"
-"fill:#1b1b1b}svg text.h{font-weight:bold;font-size:13px}\n"
-".period,.note{color:#444}code{background:#f3f3f3;padding:0 .2em}\n"
-"@media print{h2{break-before:auto}figure{break-inside:avoid}}\n";
-
-/* Okabe-Ito colours, readable with every kind of colour blindness. */
-#define S_C_OUTCOME "#0072B2"
-#define S_C_WITHIN "#009E73"
-#define S_C_LATE "#E69F00"
-#define S_C_OVERDUE "#D55E00"
-#define S_C_OPEN "#BBBBBB"
-
-/* Text for XML (element content and quoted attributes). */
-static void
-s_esc(FILE *f, const char *s)
-{
-	for (; *s != '\0'; s++)
-		switch (*s) {
-		case '&': fputs("&amp;", f); break;
-		case '<': fputs("&lt;", f); break;
-		case '>': fputs("&gt;", f); break;
-		case '"': fputs("&quot;", f); break;
-		case '\'': fputs("&#39;", f); break;
-		default:
-			/* control characters are not allowed in XML 1.0 */
-			if ((unsigned char)*s < 0x20 && *s != '\t' &&
-			    *s != '\n' && *s != '\r')
-				fputs("\xef\xbf\xbd", f);
-			else
-				fputc(*s, f);
-		}
-}
-
-/* s cut to at most max characters (UTF-8), "…" marking a cut. */
-static const char *
-s_clip(const char *s, size_t max, char *buf, size_t len)
-{
-	size_t i, chars = 0;
-
-	for (i = 0; s[i] != '\0'; i++)
-		if (((unsigned char)s[i] & 0xc0) != 0x80 && ++chars > max)
-			break;
-	if (s[i] == '\0' || i + 4 > len) {
-		snprintf(buf, len, "%s", s[i] == '\0' ? s : "");
-		return buf;
-	}
-	snprintf(buf, len, "%.*s\xe2\x80\xa6", (int)i, s);
-	return buf;
-}
-
-/* The route's name for people. */
-static const char *
-s_route_title(const char *route)
-{
-	static const char *const names[][2] = {
-		{ "vrijwillige_jeugdhulp", "Vrijwillige jeugdhulp (voluntary "
-		  "youth care)" },
-		{ "halt", "Halt" },
-		{ "dwang_civiel", "Dwang civiel (coercion, civil law)" },
-		{ "dwang_strafrechtelijk", "Dwang strafrechtelijk (coercion, "
-		  "criminal law)" },
-	};
-	size_t i;
-
-	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
-		if (strcmp(route, names[i][0]) == 0)
-			return names[i][1];
-	return route;
-}
-
-/* One bar segment of width w at x, with its tooltip. */
-static void
-s_rect(FILE *f, double x, double y, double w, const char *fill,
-    const char *tip)
-{
-	if (w <= 0)
-		return;
-	fprintf(f, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%d\" "
-	    "fill=\"%s\"><title>", x, y, w, S_BAR_H, fill);
-	s_esc(f, tip);
-	fputs("</title></rect>\n", f);
-}
-
-/* A text label; anchor "start" or "end". */
-static void
-s_text(FILE *f, double x, double y, const char *anchor, const char *cls,
-    const char *text)
-{
-	fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"%s\"%s%s%s>", x,
-	    y, anchor, cls ? " class=\"" : "", cls ? cls : "", cls ? "\"" :
-	    "");
-	s_esc(f, text);
-	fputs("</text>\n", f);
-}
-
-/* The outcome bars from y on; returns the next free y. */
-static int
-s_chart_outcomes(FILE *f, const json_t *r, int y)
-{
-	const json_t *oc;
-	uint64_t total = s_outcome_total(r), max = 0, c;
-	char label[160], tip[320], val[64], pct[16];
-	size_t i;
-
-	s_text(f, 8, y, "start", "h", "Outcomes reported (referrals)");
-	y += S_ROW;
-	json_array_foreach(json_object_get(r, "outcomes"), i, oc)
-		if ((c = s_u(oc, "count")) > max)
-			max = c;
-	json_array_foreach(json_object_get(r, "outcomes"), i, oc) {
-		c = s_u(oc, "count");
-		s_pct(c, total, pct, sizeof(pct));
-		s_text(f, S_BAR_X - 8, y, "end", NULL, s_clip(cmd_str(oc,
-		    "outcome"), 34, label, sizeof(label)));
-		snprintf(tip, sizeof(tip), "%s: %" PRIu64 " of %" PRIu64
-		    " (%s)", cmd_str(oc, "outcome"), c, total, pct);
-		s_rect(f, S_BAR_X, y - 12, max ? (double)S_BAR_W *
-		    (double)c / (double)max : 0, S_C_OUTCOME, tip);
-		snprintf(val, sizeof(val), "%" PRIu64 " (%s)", c, pct);
-		s_text(f, S_BAR_X + (max ? (double)S_BAR_W * (double)c /
-		    (double)max : 0) + 6, y, "start", NULL, val);
-		y += S_ROW;
-	}
-	if (total == 0) {
-		s_text(f, S_BAR_X, y, "start", NULL, "no outcomes");
-		y += S_ROW;
-	}
-	return y;
-}
-
-/* One partner's stacked bar: within, late, overdue, open. */
-static void
-s_chart_partner(FILE *f, const json_t *p, uint64_t max, int y)
-{
-	static const struct { const char *what, *fill; } seg[] = {
-		{ "answered within the lead time", S_C_WITHIN },
-		{ "answered late", S_C_LATE },
-		{ "overdue now", S_C_OVERDUE },
-		{ "open, not yet due", S_C_OPEN },
-	};
-	struct fb_answers n;
-	uint64_t part[4];
-	char label[160], tip[400], val[64], pct[16];
-	double x = S_BAR_X, w;
-	size_t i;
-
-	s_answers(p, &n);
-	part[0] = n.within;
-	part[1] = n.late;
-	part[2] = n.overdue;
-	part[3] = n.open;
-	s_text(f, S_BAR_X - 8, y, "end", NULL, s_clip(s_partner(p), 34, label,
-	    sizeof(label)));
-	for (i = 0; i < 4; i++) {
-		w = max ? (double)S_BAR_W * (double)part[i] / (double)max : 0;
-		snprintf(tip, sizeof(tip), "%s: %" PRIu64 " of %" PRIu64
-		    " expected %s", s_partner(p), part[i], n.expected,
-		    seg[i].what);
-		s_rect(f, x, y - 12, w, seg[i].fill, tip);
-		x += w;
-	}
-	snprintf(val, sizeof(val), "%" PRIu64 "/%" PRIu64 " in time (%s)",
-	    n.within, n.due, s_pct(n.within, n.due, pct, sizeof(pct)));
-	s_text(f, x + 6, y, "start", NULL, val);
-}
-
-/* The legend of the partner bars at y. */
-static void
-s_chart_legend(FILE *f, int y)
-{
-	static const struct { const char *what, *fill; } key[] = {
-		{ "within lead time", S_C_WITHIN }, { "late", S_C_LATE },
-		{ "overdue now", S_C_OVERDUE }, { "open", S_C_OPEN },
-	};
-	double x = S_BAR_X;
-	size_t i;
-
-	for (i = 0; i < 4; i++) {
-		fprintf(f, "<rect x=\"%.1f\" y=\"%d\" width=\"12\" height=\"12\" "
-		    "fill=\"%s\"/>\n", x, y - 10, key[i].fill);
-		s_text(f, x + 16, y, "start", NULL, key[i].what);
-		x += 16 + 7 * (double)strlen(key[i].what) + 18;
-	}
-}
-
-/* Route number idx's chart: outcomes, then answers per partner. */
-static void
-s_html_chart(FILE *f, const json_t *r, size_t idx)
-{
-	const json_t *partners = json_object_get(r, "partners"), *p;
-	const char *route = cmd_str(r, "route");
-	size_t i, np = json_array_size(partners);
-	size_t no = json_array_size(json_object_get(r, "outcomes"));
-	uint64_t max = 0;
-	struct fb_answers n;
-	int h, y;
-
-	h = 8 + S_ROW * (int)((no ? no : 1) + (np ? np : 1) + 4);
-	fputs("<figure>\n<svg xmlns=\"http://www.w3.org/2000/svg\" "
-	    "class=\"route-chart\" data-route=\"", f);
-	s_esc(f, route);
-	fprintf(f, "\" width=\"%d\" height=\"%d\" viewBox=\"0 0 %d %d\" "
-	    "role=\"img\" aria-labelledby=\"chart%zu-title chart%zu-desc\">\n",
-	    S_W, h, S_W, h, idx, idx);
-	fprintf(f, "<title id=\"chart%zu-title\">", idx);
-	s_esc(f, s_route_title(route));
-	fprintf(f, ": outcomes and answers per partner</title>\n"
-	    "<desc id=\"chart%zu-desc\">Bars per outcome with its number of "
-	    "referrals; per partner one bar of the answers expected, split "
-	    "into answered within the lead time, answered late, overdue now "
-	    "and open. The tables below give the same numbers.</desc>\n",
-	    idx);
-	y = s_chart_outcomes(f, r, 20) + 8;
-	s_text(f, 8, y, "start", "h", "Answers expected per partner");
-	y += S_ROW;
-	json_array_foreach(partners, i, p) {
-		s_answers(p, &n);
-		if (n.expected > max)
-			max = n.expected;
-	}
-	json_array_foreach(partners, i, p) {
-		s_chart_partner(f, p, max, y);
-		y += S_ROW;
-	}
-	if (np == 0) {
-		s_text(f, S_BAR_X, y, "start", NULL, "no answers expected");
-		y += S_ROW;
-	}
-	s_chart_legend(f, y + 4);
-	fprintf(f, "</svg>\n<figcaption>Figure %zu. ", idx + 1);
-	s_esc(f, s_route_title(route));
-	fputs(": outcomes of the referrals, and per partner how many of the "
-	    "answers expected came within the lead time, came late, are "
-	    "overdue, or are still open.</figcaption>\n</figure>\n", f);
-}
-
-/* A table cell: th (a column head) or td, numeric (right-aligned) or not. */
-static void
-s_cell(FILE *f, const char *tag, bool num, const char *text)
-{
-	fprintf(f, "<%s%s%s>", tag, strcmp(tag, "th") == 0 ?
-	    " scope=\"col\"" : "", num ? " class=\"n\"" : "");
-	s_esc(f, text);
-	fprintf(f, "</%s>", tag);
-}
-
-static void
-s_cell_u(FILE *f, uint64_t v)
-{
-	fprintf(f, "<td class=\"n\">%" PRIu64 "</td>", v);
-}
-
-/* A header row of n cells; the first is text, the rest numbers. */
-static void
-s_head_row(FILE *f, const char *const *cells, size_t n)
-{
-	size_t i;
-
-	fputs("<thead><tr>", f);
-	for (i = 0; i < n; i++)
-		s_cell(f, "th", i > 0, cells[i]);
-	fputs("</tr></thead>\n<tbody>\n", f);
-}
-
-static void
-s_html_summary(FILE *f, const json_t *routes)
-{
-	static const char *const head[] = { "Route", "Cases", "Referrals",
-	    "Answers expected", "Answered", "Within lead time",
-	    "Overdue now" };
-	struct fb_answers n;
-	const json_t *r;
-	char w[64], pct[16];
-	size_t i;
-
-	fputs("<table class=\"summary\">\n<caption>Summary per route"
-	    "</caption>\n", f);
-	s_head_row(f, head, sizeof(head) / sizeof(head[0]));
-	json_array_foreach(routes, i, r) {
-		s_route_answers(r, &n);
-		fputs("<tr>", f);
-		s_cell(f, "td", false, s_route_title(cmd_str(r, "route")));
-		s_cell_u(f, s_u(r, "cases"));
-		s_cell_u(f, s_u(r, "referrals"));
-		s_cell_u(f, n.expected);
-		s_cell_u(f, n.answered);
-		snprintf(w, sizeof(w), "%" PRIu64 " of %" PRIu64 " due (%s)",
-		    n.within, n.due, s_pct(n.within, n.due, pct, sizeof(pct)));
-		s_cell(f, "td", true, w);
-		s_cell_u(f, s_u(r, "overdue_now"));
-		fputs("</tr>\n", f);
-	}
-	fputs("</tbody>\n</table>\n", f);
-}
-
-static void
-s_html_tables(FILE *f, const json_t *r)
-{
-	static const char *const oh[] = { "Outcome", "Referrals", "Share" };
-	static const char *const ah[] = { "Absence after the route", "Cases",
-	    "Share" };
-	static const char *const ph[] = { "Partner", "Expected", "Answered",
-	    "Within lead time", "Median (days)", "90th percentile (days)",
-	    "Overdue now" };
-	uint64_t total = s_outcome_total(r);
-	struct fb_answers n;
-	const json_t *it;
-	char buf[64], pct[16];
-	size_t i;
-
-	fputs("<table class=\"outcomes\">\n<caption>Outcomes</caption>\n", f);
-	s_head_row(f, oh, 3);
-	json_array_foreach(json_object_get(r, "outcomes"), i, it) {
-		fputs("<tr>", f);
-		s_cell(f, "td", false, cmd_str(it, "outcome"));
-		s_cell_u(f, s_u(it, "count"));
-		s_cell(f, "td", true, s_pct(s_u(it, "count"), total, pct,
-		    sizeof(pct)));
-		fputs("</tr>\n", f);
-	}
-	fputs("</tbody>\n</table>\n<table class=\"absence\">\n<caption>"
-	    "Absence after the route (officer's record, per case)</caption>\n",
-	    f);
-	s_head_row(f, ah, 3);
-	json_array_foreach(json_object_get(r, "absence_after"), i, it) {
-		fputs("<tr>", f);
-		s_cell(f, "td", false, cmd_str(it, "outcome"));
-		s_cell_u(f, s_u(it, "count"));
-		s_cell(f, "td", true, s_pct(s_u(it, "count"), s_u(r, "cases"),
-		    pct, sizeof(pct)));
-		fputs("</tr>\n", f);
-	}
-	fputs("</tbody>\n</table>\n<table class=\"partners\">\n<caption>"
-	    "Lead times per partner</caption>\n", f);
-	s_head_row(f, ph, 7);
-	json_array_foreach(json_object_get(r, "partners"), i, it) {
-		s_answers(it, &n);
-		fputs("<tr><td>", f);
-		s_esc(f, s_partner(it));
-		fputs(" <code>", f);
-		s_esc(f, cmd_str(it, "partner_oin"));
-		fputs("</code></td>", f);
-		s_cell_u(f, n.expected);
-		s_cell_u(f, n.answered);
-		snprintf(buf, sizeof(buf), "%" PRIu64 " of %" PRIu64 " due "
-		    "(%s)", n.within, n.due, s_pct(n.within, n.due, pct,
-		    sizeof(pct)));
-		s_cell(f, "td", true, buf);
-		s_cell(f, "td", true, s_days(it, "median_days", buf,
-		    sizeof(buf)));
-		s_cell(f, "td", true, s_days(it, "p90_days", buf, sizeof(buf)));
-		s_cell_u(f, n.overdue);
-		fputs("</tr>\n", f);
-	}
-	fputs("</tbody>\n</table>\n", f);
-}
-
-static void
-s_html(FILE *f, const json_t *o)
-{
-	const json_t *routes = json_object_get(o, "routes"), *r;
-	char period[256];
-	size_t i;
-
-	s_period(o, period, sizeof(period));
-	period[0] = (char)toupper((unsigned char)period[0]);
-	fputs("<!DOCTYPE html>\n<html xmlns=\"http://www.w3.org/1999/xhtml\" "
-	    "lang=\"en\" xml:lang=\"en\">\n<head>\n<meta charset=\"utf-8\"/>\n"
-	    "<meta name=\"viewport\" content=\"width=device-width, "
-	    "initial-scale=1\"/>\n<meta name=\"generator\" content=\"ketenpost "
-	    KP_VERSION "\"/>\n<title>Feedback report: ", f);
-	s_esc(f, period);
-	fprintf(f, "</title>\n<style>\n%s</style>\n</head>\n<body>\n"
-	    "<h1>Feedback report</h1>\n<p class=\"period\">", s_css);
-	s_esc(f, period);
-	fputs(".</p>\n<p class=\"note\">Per route (MAS steps 9 and 10): the "
-	    "cases and referrals, the outcomes partners reported, and per "
-	    "partner how many answers were expected, how many came within "
-	    "the lead time of the chain policy (of the answers due: answered, "
-	    "or overdue now), the median and 90th percentile lead time, and "
-	    "the answers overdue now.</p>\n<h2>Summary</h2>\n", f);
-	if (json_array_size(routes) == 0)
-		fputs("<p>No referrals in this period.</p>\n", f);
-	else
-		s_html_summary(f, routes);
-	json_array_foreach(routes, i, r) {
-		fputs("<section class=\"route\">\n<h2>", f);
-		s_esc(f, s_route_title(cmd_str(r, "route")));
-		fputs(" <code>", f);
-		s_esc(f, cmd_str(r, "route"));
-		fprintf(f, "</code></h2>\n<p>%" PRIu64 " cases, %" PRIu64
-		    " referrals, %" PRIu64 " answers overdue now.</p>\n",
-		    s_u(r, "cases"), s_u(r, "referrals"),
-		    s_u(r, "overdue_now"));
-		s_html_chart(f, r, i);
-		s_html_tables(f, r);
-		fputs("</section>\n", f);
-	}
-	fputs("<p class=\"note\">Made by ketenpost " KP_VERSION " from the "
-	    "daemon's records.</p>\n</body>\n</html>\n", f);
-}
-
-/* Write the HTML report to path; 0 or an exit status after the message. */
-static int
-s_html_file(const char *path, const json_t *o)
-{
-	FILE *f = fopen(path, "w");
-	int err;
-
-	if (f == NULL)
-		return cli_error("cannot write the report to %s: %s", path,
-		    strerror(errno));
-	s_html(f, o);
-	err = ferror(f) ? EIO : 0;
-	if (fclose(f) != 0 && err == 0)
-		err = errno;
-	if (err != 0) {
-		unlink(path);
-		return cli_error("cannot write the report to %s: %s", path,
-		    strerror(err));
-	}
-	return 0;
-}
-
-int
-cmd_report(int argc, char **argv)
-{
-	Kp__ReportRequest q = KP__REPORT_REQUEST__INIT;
-	Kp__Request req = KP__REQUEST__INIT;
-	struct fb_args a;
-	struct cmd_ctx x;
-	json_t *o;
-	int rc;
-
-	memset(&a, 0, sizeof(a));
-	if ((rc = cmd_parse(&s_report_spec, argc, argv, &x, &a)) != 0)
-		return rc;
-	if (a.json && a.html != NULL)
-		return cli_usage_error(x.cmd, "give --json or --html, not both");
-	if (a.has_from && a.has_to && a.from >= a.to)
-		return cli_usage_error(x.cmd, "--from must be before --to");
-	q.has_from_ms = a.has_from;
-	q.from_ms = a.from;
-	q.has_to_ms = a.has_to;
-	q.to_ms = a.to;
-	q.has_at_ms = a.has_at;
-	q.at_ms = a.at;
-	req.op_case = KP__REQUEST__OP_REPORT;
-	req.report = &q;
-	if ((rc = s_ask(&x, &req, KP__RESPONSE__RESULT_REPORT, &o)) != 0)
-		return rc;
-	if (a.html == NULL)
-		return s_show(o, a.json, s_report_print);
-	rc = s_html_file(a.html, o);
-	json_decref(o);
-	return rc;
 }

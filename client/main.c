@@ -13,6 +13,7 @@
 #include <sodium.h>
 
 #include "cli.h"
+#include "labels.h"
 #include "events.h"
 #include "pbjson.h"
 #include "log.h"
@@ -33,6 +34,7 @@ static const struct command s_commands[] = {
 	{ "subject", cmd_subject, "everything shared about one case (GDPR art. 15)" },
 	{ "cases", cmd_cases, "cases with their open and overdue answers" },
 	{ "case", cmd_case, "one case's timeline, expected answers and routes" },
+	{ "todo", cmd_todo, "the officer's work list: answers overdue or due soon" },
 	{ "remind", cmd_remind, "remind partners of their overdue answers" },
 	{ "link", cmd_link, "file a received event under an own case reference" },
 	{ "outcome", cmd_outcome, "record whether the absence stopped after the route" },
@@ -160,6 +162,8 @@ main(int argc, char **argv)
 	size_t i;
 
 	log_init("ketenpost", 0);
+	if (labels_init(&argc, argv) != 0)
+		return EXIT_USAGE;
 	if (sodium_init() < 0) {
 		fprintf(stderr, "ketenpost: libsodium failed to initialise\n");
 		return EXIT_REFUSED;

@@ -992,6 +992,17 @@ s_outcome(kpd_t *d, struct api_req *r)
 	return 0;
 }
 
+static int
+s_todo(kpd_t *d, struct api_req *r)
+{
+	kp_err_t e;
+
+	if (feedback_todo(d, &r->arena, r->req->todo, &r->resp.todo, &e) != 0)
+		return s_fail(r, e.code, "%s", e.msg);
+	r->resp.result_case = KP__RESPONSE__RESULT_TODO;
+	return 0;
+}
+
 struct remind_walk {
 	kpd_t *d;
 	struct api_req *r;
@@ -1015,6 +1026,8 @@ s_remind_one(void *arg, const expect_row_t *x)
 	rem.has_expected = rem.has_days_overdue = 1;
 	rem.expected = (Kp__EventType)x->answer_type;
 	rem.days_overdue = (uint32_t)((w->at - x->due_ms) / 86400000u);
+	rem.has_escalation = rem.escalation = feedback_escalate_now(w->d, x,
+	    w->now);
 	sr.has_event_type = sr.has_payload = sr.has_in_reply_to = 1;
 	sr.event_type = KP__EVENT_TYPE__EVENT_TYPE_REMINDER;
 	sr.payload = (ProtobufCBinaryData){ kp__reminder__pack(&rem, payload),
@@ -1421,6 +1434,7 @@ s_dispatch(kpd_t *d, struct api_req *r, uint64_t now)
 	case KP__REQUEST__OP_REMIND: (void)s_remind(d, r, now); break;
 	case KP__REQUEST__OP_LINK: (void)s_link(d, r); break;
 	case KP__REQUEST__OP_OUTCOME: (void)s_outcome(d, r); break;
+	case KP__REQUEST__OP_TODO: (void)s_todo(d, r); break;
 	default: s_fail(r, KP_ERR_INVALID_ARG, "unknown request"); break;
 	}
 }

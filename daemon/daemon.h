@@ -264,6 +264,12 @@ int feedback_cases(kpd_t *d, arena_t *a, const Kp__CasesRequest *q,
     Kp__CasesResponse **out, kp_err_t *err);
 int feedback_report(kpd_t *d, arena_t *a, const Kp__ReportRequest *q,
     Kp__ReportResponse **out, kp_err_t *err);
+/* todo: the officer's work list, overdue or due within q->days. */
+int feedback_todo(kpd_t *d, arena_t *a, const Kp__TodoRequest *q,
+    Kp__TodoResponse **out, kp_err_t *err);
+/* Is the reminder due now for overdue x the escalation (MAS opschaling)
+ * of the policy's escalation step?  A failure to tell counts as no. */
+bool feedback_escalate_now(kpd_t *d, const expect_row_t *x, uint64_t now);
 /* Overdue expectations of a case as of `at`; cb non-zero stops. */
 int feedback_overdue(kpd_t *d, const char *case_local, uint64_t at,
     int (*cb)(void *arg, const expect_row_t *x), void *arg, kp_err_t *err);

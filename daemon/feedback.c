@@ -1,8 +1,18 @@
 /*
  * feedback.c: the attendance officer's view of the feedback loop — one
  * case's timeline with its expected answers and route states, all cases
- * (or the overdue ones) as of any moment, and the evaluation report per
- * route (MAS steps 9 and 10).
+ * (or the overdue ones) as of any moment, the officer's work list, and the
+ * evaluation report per route with its month-by-month trend (MAS steps 9
+ * and 10).
+ *
+ * The officer's work list (todo) is every answer not given by `at` that is
+ * overdue or due within N days, with the reminders sent for it and the next
+ * step; the policy's escalation step (escalate_after_reminders,
+ * escalate_after of [reminder]) decides when the next reminder is the
+ * escalation (feedback_escalate_now, asked by apisrv.c's remind).  Whether
+ * an escalation was sent is read from the field names stored with each
+ * sent reminder ("escalation"), never from a payload: this organisation
+ * cannot read what it sealed for a partner.
  *
  * Every view takes a moment `at` (default now) and is a true as-of view:
  * only what existed at `at` counts — expectations of events sent by then,
@@ -18,8 +28,10 @@
  * answers received (e.g. "outcome: positief"), which are this
  * organisation's own data; a purged payload shows as destroyed.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <sodium.h>
 
@@ -139,6 +151,11 @@ s_partner_name(kpd_t *d, const char *oin)
 	return p != NULL ? partner_name(peer_partner(p)) : "(not a partner)";
 }
 
+struct reminder_facts;
+static int s_reminder_facts(kpd_t *d, const expect_row_t *x, uint64_t at,
+    struct reminder_facts *f, kp_err_t *err);
+static bool s_facts_escalated(kpd_t *d, const expect_row_t *x, uint64_t at);
+
 static Kp__Expectation *
 s_expectation(kpd_t *d, arena_t *a, const expect_row_t *x, uint64_t at)
 {
@@ -149,7 +166,8 @@ s_expectation(kpd_t *d, arena_t *a, const expect_row_t *x, uint64_t at)
 	kp__expectation__init(e);
 	e->has_event_id = e->has_sent_type = e->has_answer_type = 1;
 	e->has_sent_at_ms = e->has_due_at_ms = e->has_state = 1;
-	e->has_reminders = 1;
+	e->has_reminders = e->has_escalated = 1;
+	e->escalated = s_facts_escalated(d, x, at);
 	e->event_id = s_bytes(a, x->event_id, 16);
 	e->partner_oin = arena_strdup(a, x->partner_oin);
 	e->partner_name = arena_strdup(a, s_partner_name(d, x->partner_oin));
@@ -671,6 +689,30 @@ s_outcome_slot(arena_t *a, struct ptrs *p, const char *name)
 	return s_push(a, p, o) == 0 ? o : NULL;
 }
 
+/* The chain policy's lead time for the answers of partner oin on route
+ * (expects.ROLE of the event that asked them), when there is one. */
+static void
+s_norm(kpd_t *d, const struct report_walk *w, int route, const char *oin,
+    Kp__PartnerLeadTimes *p)
+{
+	const peer_t *peer = directory_find(d->chain->dir, oin);
+	uint64_t lead;
+	size_t i;
+	int answer;
+
+	for (i = 0; i < w->n && peer != NULL; i++)
+		if (w->x[i].route == route && strcmp(w->x[i].partner_oin,
+		    oin) == 0) {
+			if (policy_rule_expects(policy_rule(d->policy,
+			    w->x[i].sent_type), partner_role(peer_partner(peer)),
+			    &answer, &lead) == 0) {
+				p->has_norm_days = 1;
+				p->norm_days = (double)lead / 86400000.0;
+			}
+			return;
+		}
+}
+
 /* Lead times and counts of one partner on one route. */
 static Kp__PartnerLeadTimes *
 s_partner(kpd_t *d, arena_t *a, const struct report_walk *w, int route,
@@ -704,6 +746,7 @@ s_partner(kpd_t *d, arena_t *a, const struct report_walk *w, int route,
 		    86400000.0;
 	}
 	qsort(days, n, sizeof(double), s_cmp_double);
+	s_norm(d, w, route, oin, p);
 	p->median_days = kp_median(days, n);
 	p->p90_days = kp_percentile(days, n, 90);
 	return p;
@@ -757,6 +800,7 @@ s_route_report(kpd_t *d, arena_t *a, const struct report_walk *w, int route,
 		return NULL;
 	kp__route_report__init(r);
 	r->has_route = r->has_cases = r->has_referrals = r->has_overdue_now = 1;
+	r->has_escalated = 1;
 	r->route = (Kp__Route)route;
 	for (i = 0; i < w->n; i++) {
 		const expect_row_t *x = &w->x[i];
@@ -766,6 +810,7 @@ s_route_report(kpd_t *d, arena_t *a, const struct report_walk *w, int route,
 		r->referrals++;
 		r->overdue_now += s_state_at(x, at) ==
 		    KP__EXPECTATION_STATE__EXPECTATION_STATE_OVERDUE;
+		r->escalated += s_facts_escalated(d, x, at);
 		s_outcome(d, x, at, label, sizeof(label));
 		if ((o = s_outcome_slot(a, &outcomes, label)) == NULL)
 			return NULL;
@@ -790,6 +835,88 @@ s_route_report(kpd_t *d, arena_t *a, const struct report_walk *w, int route,
 	r->n_partners = partners.n;
 	r->partners = (Kp__PartnerLeadTimes **)partners.v;
 	return r;
+}
+
+/* "2026-11" of a time (UTC). */
+static void
+s_month_of(uint64_t ms, char out[8])
+{
+	time_t t = (time_t)(ms / 1000);
+	struct tm tm;
+
+	if (gmtime_r(&t, &tm) == NULL)
+		snprintf(out, 8, "?");
+	else
+		snprintf(out, 8, "%04u-%02u", (unsigned)(tm.tm_year + 1900) %
+		    10000u, (unsigned)(tm.tm_mon + 1) % 13u);
+}
+
+static Kp__MonthTrend *
+s_month_slot(arena_t *a, struct ptrs *p, const char *month)
+{
+	Kp__MonthTrend *m;
+	size_t i;
+
+	for (i = 0; i < p->n; i++)
+		if (strcmp(((Kp__MonthTrend *)p->v[i])->month, month) == 0)
+			return p->v[i];
+	if (p->n >= 120 || (m = arena_alloc(a, sizeof(*m))) == NULL)
+		return NULL;
+	kp__month_trend__init(m);
+	m->month = arena_strdup(a, month);
+	m->has_cases = m->has_referrals = m->has_answered = 1;
+	m->has_within_lead_time = m->has_due = 1;
+	return s_push(a, p, m) == 0 ? m : NULL;
+}
+
+/* Every month from `from` (or the first referral) to `to` (or `at`), and
+ * per month the referrals sent in it and what became of them by `at`. */
+static int
+s_months(arena_t *a, const struct report_walk *w, Kp__ReportResponse *r)
+{
+	struct ptrs months = { 0 }, seen = { 0 };
+	uint64_t start = w->from, end = w->to == UINT64_MAX ? w->at : w->to;
+	Kp__MonthTrend *m;
+	char month[8];
+	size_t i, j;
+	int st;
+
+	for (i = 0; i < w->n && w->from == 0; i++)
+		if (start == 0 || w->x[i].sent_ms < start)
+			start = w->x[i].sent_ms;
+	/* every month, also one without referrals: steps of 28 days never
+	 * skip one, and a month met twice is the same slot */
+	for (; start > 0 && start < end && months.n < 120;
+	    start += 28 * 86400000ull) {
+		s_month_of(start, month);
+		(void)s_month_slot(a, &months, month);
+	}
+	for (i = 0; i < w->n; i++) {
+		s_month_of(w->x[i].sent_ms, month);
+		if ((m = s_month_slot(a, &months, month)) == NULL)
+			continue;    /* more than 120 months: left out */
+		m->referrals++;
+		st = s_state_at(&w->x[i], w->at);
+		m->answered += st >=
+		    KP__EXPECTATION_STATE__EXPECTATION_STATE_ANSWERED;
+		m->within_lead_time += st ==
+		    KP__EXPECTATION_STATE__EXPECTATION_STATE_ANSWERED;
+		m->due += st != KP__EXPECTATION_STATE__EXPECTATION_STATE_OPEN;
+		/* a case counts once per month */
+		for (j = 0; j < seen.n; j += 2)
+			if (seen.v[j] == (void *)m && strcmp(seen.v[j + 1],
+			    w->x[i].case_local) == 0)
+				break;
+		if (j < seen.n)
+			continue;
+		m->cases++;
+		if (s_push(a, &seen, m) != 0 || s_push(a, &seen,
+		    (void *)w->x[i].case_local) != 0)
+			return -1;
+	}
+	r->n_months = months.n;
+	r->months = (Kp__MonthTrend **)months.v;
+	return 0;
 }
 
 int
@@ -823,6 +950,236 @@ feedback_report(kpd_t *d, arena_t *a, const Kp__ReportRequest *q,
 	r->at_ms = at;
 	r->n_routes = routes.n;
 	r->routes = (Kp__RouteReport **)routes.v;
+	if (s_months(a, &w, r) != 0)
+		return kp_fail(err, KP_ERR_NOMEM, "report: out of memory");
+	*out = r;
+	return 0;
+}
+
+/* ---- the officer's work list, and the escalation step ---- */
+
+/* What the reminders sent for one expectation by `at` come to. */
+struct reminder_facts {
+	const uint8_t *event_id;    /* the expectation's event */
+	uint64_t at;
+	uint32_t n;                 /* reminders (escalations included) */
+	uint64_t last_ms;           /* the latest one's time, 0: none */
+	bool escalated;             /* one of them was an escalation */
+};
+
+/* Does the comma-separated list `fields` name `name`? */
+static bool
+s_names(const char *fields, const char *name)
+{
+	size_t n = strlen(name);
+	const char *p;
+
+	for (p = fields; (p = strstr(p, name)) != NULL; p += n)
+		if ((p == fields || p[-1] == ',') && (p[n] == ',' ||
+		    p[n] == '\0'))
+			return true;
+	return false;
+}
+
+static int
+s_reminder_row(void *arg, const subject_row_t *row)
+{
+	struct reminder_facts *f = arg;
+
+	if (!row->sent || row->event_type !=
+	    KP__EVENT_TYPE__EVENT_TYPE_REMINDER || !row->has_reply_to ||
+	    row->at_ms > f->at || memcmp(row->in_reply_to, f->event_id, 16))
+		return 0;
+	f->n++;
+	if (row->at_ms > f->last_ms)
+		f->last_ms = row->at_ms;
+	/* the field list of a sent event is stored with it: an escalation
+	 * is the reminder that carried the escalation field */
+	if (s_names(row->fields, "escalation"))
+		f->escalated = true;
+	return 0;
+}
+
+static int
+s_reminder_facts(kpd_t *d, const expect_row_t *x, uint64_t at,
+    struct reminder_facts *f, kp_err_t *err)
+{
+	memset(f, 0, sizeof(*f));
+	f->event_id = x->event_id;
+	f->at = at;
+	return store_subject(d->store, x->case_local, s_reminder_row, f, err);
+}
+
+/* Had an escalation been sent for x by `at`? */
+static bool
+s_facts_escalated(kpd_t *d, const expect_row_t *x, uint64_t at)
+{
+	struct reminder_facts f;
+	kp_err_t e;
+
+	return s_reminder_facts(d, x, at, &f, &e) == 0 && f.escalated;
+}
+
+/* Is the escalation step due for overdue expectation x (policy keys
+ * escalate_after_reminders and escalate_after of [reminder])? */
+static bool
+s_escalation_due(kpd_t *d, const expect_row_t *x, uint64_t at,
+    const struct reminder_facts *f)
+{
+	uint32_t after_n;
+	uint64_t after_ms, due = s_due_at(x, at);
+
+	policy_escalation(d->policy, &after_n, &after_ms);
+	if (f->escalated || due > at)
+		return false;
+	return (after_n > 0 && f->n >= after_n) ||
+	    (after_ms > 0 && at - due >= after_ms);
+}
+
+bool
+feedback_escalate_now(kpd_t *d, const expect_row_t *x, uint64_t now)
+{
+	struct reminder_facts f;
+	kp_err_t e;
+
+	if (s_reminder_facts(d, x, now, &f, &e) != 0)
+		return false;       /* a plain reminder; the error shows later */
+	return s_escalation_due(d, x, now, &f);
+}
+
+struct todo_walk {
+	uint64_t at, horizon;
+	arena_t *a;
+	expect_row_t *x;
+	size_t n, cap;
+	int failed;
+};
+
+static int
+s_todo_x(void *arg, const expect_row_t *x)
+{
+	struct todo_walk *w = arg;
+	expect_row_t *grown;
+
+	if (x->sent_ms > w->at || (x->answered && x->answered_ms <= w->at) ||
+	    s_due_at(x, w->at) > w->horizon)
+		return 0;            /* not yet sent, answered, or not due soon */
+	if (w->n == w->cap) {
+		w->cap = w->cap ? 2 * w->cap : 32;
+		if ((grown = arena_alloc(w->a, w->cap * sizeof(*grown))) == NULL)
+			return (w->failed = 1);
+		if (w->n > 0)
+			memcpy(grown, w->x, w->n * sizeof(*grown));
+		w->x = grown;
+	}
+	w->x[w->n++] = *x;
+	return 0;
+}
+
+/* Whole days from due to at; negative: whole days (rounded up) to go. */
+static int32_t
+s_days_overdue(uint64_t due, uint64_t at)
+{
+	if (at >= due)
+		return (int32_t)((at - due) / 86400000u);
+	return -(int32_t)((due - at + 86400000u - 1) / 86400000u);
+}
+
+static Kp__TodoItem *
+s_todo_item(kpd_t *d, arena_t *a, const expect_row_t *x, uint64_t at,
+    kp_err_t *err)
+{
+	Kp__TodoItem *t = arena_alloc(a, sizeof(*t));
+	struct reminder_facts f;
+
+	if (t == NULL) {
+		kp_fail(err, KP_ERR_NOMEM, "todo: out of memory");
+		return NULL;
+	}
+	if (s_reminder_facts(d, x, at, &f, err) != 0)
+		return NULL;
+	kp__todo_item__init(t);
+	t->case_ref = arena_strdup(a, x->case_local);
+	t->partner_oin = arena_strdup(a, x->partner_oin);
+	t->partner_name = arena_strdup(a, s_partner_name(d, x->partner_oin));
+	t->has_answer_type = t->has_event_id = t->has_sent_at_ms = 1;
+	t->has_due_at_ms = t->has_days_overdue = t->has_reminders = 1;
+	t->has_next_step = t->has_interim = t->has_escalated = 1;
+	t->answer_type = (Kp__EventType)x->answer_type;
+	t->has_route = x->route != 0;
+	t->route = (Kp__Route)x->route;
+	t->event_id = s_bytes(a, x->event_id, 16);
+	t->sent_at_ms = x->sent_ms;
+	t->due_at_ms = s_due_at(x, at);
+	t->days_overdue = s_days_overdue(t->due_at_ms, at);
+	t->reminders = f.n;
+	t->has_last_reminder_at_ms = f.last_ms != 0;
+	t->last_reminder_at_ms = f.last_ms;
+	t->interim = s_interim_at(x, at);
+	t->escalated = f.escalated;
+	if (t->due_at_ms > at)
+		t->next_step = KP__NEXT_STEP__NEXT_STEP_WAIT;
+	else if (f.escalated)
+		t->next_step = KP__NEXT_STEP__NEXT_STEP_FOLLOW_UP;
+	else if (s_escalation_due(d, x, at, &f))
+		t->next_step = KP__NEXT_STEP__NEXT_STEP_ESCALATE;
+	else
+		t->next_step = KP__NEXT_STEP__NEXT_STEP_REMIND;
+	return t;
+}
+
+/* Most urgent first: the earliest due (so the most days overdue), then
+ * by case and partner for a stable order. */
+static int
+s_cmp_todo(const void *a, const void *b)
+{
+	const Kp__TodoItem *x = *(Kp__TodoItem *const *)a;
+	const Kp__TodoItem *y = *(Kp__TodoItem *const *)b;
+	int c;
+
+	if (x->due_at_ms != y->due_at_ms)
+		return x->due_at_ms < y->due_at_ms ? -1 : 1;
+	if ((c = strcmp(x->case_ref, y->case_ref)) != 0)
+		return c;
+	return strcmp(x->partner_oin, y->partner_oin);
+}
+
+int
+feedback_todo(kpd_t *d, arena_t *a, const Kp__TodoRequest *q,
+    Kp__TodoResponse **out, kp_err_t *err)
+{
+	struct todo_walk w = { .a = a };
+	Kp__TodoResponse *r = arena_alloc(a, sizeof(*r));
+	struct ptrs items = { 0 };
+	uint32_t days = q->has_days ? q->days : 7;
+	Kp__TodoItem *t;
+	size_t i;
+
+	if (days > 365)
+		return kp_fail(err, KP_ERR_INVALID_ARG, "todo: days %u is more "
+		    "than 365", days);
+	w.at = q->has_at_ms && q->at_ms > 0 ? q->at_ms : kp_now_ms();
+	w.horizon = w.at + (uint64_t)days * 86400000u;
+	if (r == NULL)
+		return kp_fail(err, KP_ERR_NOMEM, "out of memory");
+	if (store_expect_list(d->store, NULL, s_todo_x, &w, err) != 0)
+		return -1;
+	if (w.failed)
+		return kp_fail(err, KP_ERR_NOMEM, "todo: out of memory");
+	for (i = 0; i < w.n; i++) {
+		if ((t = s_todo_item(d, a, &w.x[i], w.at, err)) == NULL)
+			return -1;
+		if (s_push(a, &items, t) != 0)
+			return kp_fail(err, KP_ERR_NOMEM, "todo: out of memory");
+	}
+	if (items.n > 1)
+		qsort(items.v, items.n, sizeof(void *), s_cmp_todo);
+	kp__todo_response__init(r);
+	r->has_at_ms = r->has_days = 1;
+	r->at_ms = w.at;
+	r->days = days;
+	r->n_items = items.n;
+	r->items = (Kp__TodoItem **)items.v;
 	*out = r;
 	return 0;
 }

@@ -27,6 +27,7 @@
  * field that is neither required nor allowed is forbidden.
  */
 #include <ctype.h>
+#include <errno.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -58,7 +59,8 @@ _Static_assert(KP__EVENT_TYPE__EVENT_TYPE_CARE_NOTICE < S_MAX_TYPE,
 enum {
 	S_K_PURPOSE, S_K_LEGAL_BASIS, S_K_SENDERS, S_K_RECIPIENTS,
 	S_K_REQUIRED, S_K_ALLOWED, S_K_RETENTION, S_K_LEAD_FIELD,
-	S_K_INTERIM_LEAD, S_K_OUTCOME, S_NKEYS
+	S_K_INTERIM_LEAD, S_K_OUTCOME, S_K_ESC_REMINDERS, S_K_ESC_AFTER,
+	S_NKEYS
 };
 
 /* Keys with one value per field (index into s_field.line). */
@@ -101,6 +103,8 @@ struct policy_rule {
 	uint64_t interim_lead_ms;            /* after an interim answer */
 	bool any_interim;                    /* some interim value is set */
 	bool interim_keyed;                  /* loading: an interim.* key */
+	uint32_t esc_reminders;              /* escalate after N reminders */
+	uint64_t esc_after_ms;               /* or this long overdue; 0: no */
 	struct s_field *fields;              /* desc->n_fields of them */
 	/* Loading only. */
 	int line;                            /* first [name] header */
@@ -823,6 +827,40 @@ s_set_interim_lead(struct s_load *ld, policy_rule_t *r, const char *key,
 	(void)s_duration(ld, key, v, line, &r->interim_lead_ms);
 }
 
+/* escalate_after_reminders = N (1..20): the step after N reminders. */
+static void
+s_set_esc_reminders(struct s_load *ld, policy_rule_t *r, const char *key,
+    const char *sub, const char *v, int line)
+{
+	char *end;
+	unsigned long n;
+
+	(void)sub;
+	if (r->type != KP__EVENT_TYPE__EVENT_TYPE_REMINDER) {
+		s_bad(ld, line, key, "only [reminder] has an escalation step");
+		return;
+	}
+	errno = 0;
+	n = strtoul(v, &end, 10);
+	if (errno != 0 || end == v || *end != '\0' || *v == '-' || n < 1 ||
+	    n > 20)
+		s_bad(ld, line, key, "'%.40s' is not a number from 1 to 20", v);
+	else
+		r->esc_reminders = (uint32_t)n;
+}
+
+/* escalate_after = DURATION: the step after this long overdue. */
+static void
+s_set_esc_after(struct s_load *ld, policy_rule_t *r, const char *key,
+    const char *sub, const char *v, int line)
+{
+	(void)sub;
+	if (r->type != KP__EVENT_TYPE__EVENT_TYPE_REMINDER)
+		s_bad(ld, line, key, "only [reminder] has an escalation step");
+	else
+		(void)s_duration(ld, key, v, line, &r->esc_after_ms);
+}
+
 /* outcome = FIELD: the enum field that is the route's outcome. */
 static void
 s_set_outcome(struct s_load *ld, policy_rule_t *r, const char *key,
@@ -863,6 +901,8 @@ static const struct {
 	{ "lead_field", S_K_LEAD_FIELD, s_set_lead_field },
 	{ "interim_lead", S_K_INTERIM_LEAD, s_set_interim_lead },
 	{ "outcome", S_K_OUTCOME, s_set_outcome },
+	{ "escalate_after_reminders", S_K_ESC_REMINDERS, s_set_esc_reminders },
+	{ "escalate_after", S_K_ESC_AFTER, s_set_esc_after },
 };
 
 /* Keys NAME.SUB: SUB is a field or a role; duplicates checked per SUB. */
@@ -1354,6 +1394,17 @@ policy_rule_interim(const policy_rule_t *r, const ProtobufCMessage *ev,
 			}
 	}
 	return false;
+}
+
+void
+policy_escalation(const policy_t *self, uint32_t *after_reminders,
+    uint64_t *after_ms)
+{
+	const policy_rule_t *r = policy_rule(self,
+	    KP__EVENT_TYPE__EVENT_TYPE_REMINDER);
+
+	*after_reminders = r != NULL ? r->esc_reminders : 0;
+	*after_ms = r != NULL ? r->esc_after_ms : 0;
 }
 
 const char *

@@ -98,6 +98,12 @@ bool policy_rule_interim(const policy_rule_t *r, const ProtobufCMessage *ev,
 /* The field named by `outcome` (the route's outcome), or NULL: then the
  * first enum field present is the outcome. */
 const char *policy_rule_outcome_field(const policy_rule_t *r);
+/* The escalation step of the reminder rule (MAS opschaling): due after
+ * *after_reminders reminders for one answer, or once it is *after_ms
+ * overdue; 0 for either: that trigger is off (keys escalate_after_reminders
+ * and escalate_after of [reminder], docs/POLICY.md). */
+void policy_escalation(const policy_t *self, uint32_t *after_reminders,
+    uint64_t *after_ms);
 
 /*
  * Check one event against the policy: a rule exists for event_type; the

@@ -10,6 +10,7 @@ packages=(
   libcriterion-dev python3 python3-cryptography
   libmicrohttpd-dev curl
   clang libclang-rt-dev
+  gettext
 )
 
 missing=()

@@ -1436,3 +1436,29 @@ Test(policy, only_to_problems)
 	    "F:10: duplicate key 'only_to.consent_halt' in [referral] (first "
 	    "set on line 9)");
 }
+
+/* The MAS escalation step (opschaling): keys of [reminder] only. */
+Test(policy, escalation_step_of_the_reminder_rule)
+{
+	policy_t *pol = s_mas();
+	uint32_t n;
+	uint64_t ms;
+
+	policy_escalation(pol, &n, &ms);
+	cr_assert_eq(n, 2, "escalate_after_reminders of mas.ini");
+	cr_assert_eq(ms, 28 * DAY_MS, "escalate_after of mas.ini");
+	policy_destroy(&pol);
+	pol = s_load_text(OK_POL(""), strlen(OK_POL("")));
+	policy_escalation(pol, &n, &ms);
+	cr_assert(n == 0 && ms == 0, "no [reminder]: no escalation step");
+	policy_destroy(&pol);
+	s_bad1(OK_POL("escalate_after_reminders = 2\n"),
+	    "F:8: escalate_after_reminders: only [reminder] has an "
+	    "escalation step");
+	s_bad1(OK_POL("escalate_after = 28d\n"),
+	    "F:8: escalate_after: only [reminder] has an escalation step");
+	s_bad1(OK_POL("[reminder]\npurpose = p\nlegal_basis = l\nsenders = "
+	    "leerplicht\nrecipients = halt\nrequired = expected\nretention = "
+	    "1d\nescalate_after_reminders = 0\n"),
+	    "F:15: escalate_after_reminders: '0' is not a number from 1 to 20");
+}

@@ -975,10 +975,10 @@ Test(scenario, receiver_links_a_referral_to_its_own_case)
 	/* link it, by the command */
 	kp_uuid_format(ref1, uuid);
 	cr_assert_eq(test_sh_output(out, sizeof(out), "%s/ketenpost link %s "
-	    "HALT-7 --config %s", test_bin(), uuid, s.halt->conf), 0, "%s",
-	    out);
+	    "HALT-7 --lang en --config %s", test_bin(), uuid, s.halt->conf), 0,
+	    "%s", out);
 	cr_assert(strstr(out, "linked ") != NULL && strstr(out, "HALT-7 (1 "
-	    "events filed)") != NULL, "%s", out);
+	    "event filed)") != NULL, "%s", out);
 	/* the same again is fine; another reference, or an unknown event,
 	 * is refused */
 	kp__response__free_unpacked(s_link(s.halt, ref1, "HALT-7", true), NULL);
@@ -1153,8 +1153,8 @@ Test(scenario, voluntary_care_route)
 	/* the officer's record: local, on a case with a route only */
 	s_clock(&s, T0 + 155 * DAY);
 	cr_assert_eq(test_sh_output(out, sizeof(out), "%s/ketenpost outcome V-1 "
-	    "--absence stopped --config %s", test_bin(), s.lp->conf), 0, "%s",
-	    out);
+	    "--absence stopped --lang en --config %s", test_bin(), s.lp->conf),
+	    0, "%s", out);
 	cr_assert(strstr(out, "case V-1: absence after the route") != NULL,
 	    "%s", out);
 	s_outcome_rec(s.lp, "V-2", KP__ABSENCE_AFTER__ABSENCE_AFTER_CONTINUED,
@@ -1203,7 +1203,7 @@ Test(scenario, voluntary_care_route)
 	kp__response__free_unpacked(r, NULL);
 	/* the text report shows the officer's record per route */
 	cr_assert_eq(test_sh_output(out, sizeof(out), "%s/ketenpost report "
-	    "--config %s", test_bin(), s.lp->conf), 0, "%s", out);
+	    "--lang en --config %s", test_bin(), s.lp->conf), 0, "%s", out);
 	cr_assert(strstr(out, "Absence after the route") != NULL, "%s", out);
 	s_stop(&s);
 }
