@@ -9,6 +9,7 @@
 #include <getopt.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include <jansson.h>
 
@@ -66,6 +67,10 @@ json_t *cmd_push(json_t *arr, json_t *item);
 
 /* For tables: a string member, "-" when absent or empty. */
 const char *cmd_str(const json_t *o, const char *key);
+/* An integer member as a count (0 when absent or negative). */
+uint64_t cmd_u64(const json_t *o, const char *key);
+/* A partner as people know it: partner_name, else partner_oin. */
+const char *cmd_partner(const json_t *o);
 /* For tables: an integer member as text into buf (else as cmd_str). */
 const char *cmd_num(const json_t *o, const char *key, char *buf, size_t len);
 

@@ -338,6 +338,22 @@ cmd_str(const json_t *o, const char *key)
 	return v != NULL && *v != '\0' ? v : "-";
 }
 
+uint64_t
+cmd_u64(const json_t *o, const char *key)
+{
+	json_int_t v = json_integer_value(json_object_get(o, key));
+
+	return v > 0 ? (uint64_t)v : 0;
+}
+
+const char *
+cmd_partner(const json_t *o)
+{
+	const char *name = cmd_str(o, "partner_name");
+
+	return strcmp(name, "-") != 0 ? name : cmd_str(o, "partner_oin");
+}
+
 /* An integer member as text into buf. */
 const char *
 cmd_num(const json_t *o, const char *key, char *buf, size_t len)

@@ -235,23 +235,6 @@ s_parse_ref(const struct cmd_spec *s, int argc, char **argv,
 
 /* ---- text helpers ---- */
 
-static uint64_t
-s_u(const json_t *o, const char *key)
-{
-	json_int_t v = json_integer_value(json_object_get(o, key));
-
-	return v > 0 ? (uint64_t)v : 0;
-}
-
-/* A partner as people know it: the name, else the OIN. */
-static const char *
-s_partner(const json_t *o)
-{
-	const char *name = cmd_str(o, "partner_name");
-
-	return strcmp(name, "-") != 0 ? name : cmd_str(o, "partner_oin");
-}
-
 
 
 
@@ -298,7 +281,7 @@ s_partner_of(const json_t *o, const char *oin)
 	json_array_foreach(json_object_get(o, "timeline"), i, it)
 		if (strcmp(cmd_str(it, "partner_oin"), oin) == 0 &&
 		    json_object_get(it, "partner_name") != NULL)
-			return s_partner(it);
+			return cmd_partner(it);
 	return oin;
 }
 
@@ -349,7 +332,7 @@ s_case_timeline(const json_t *o)
 		cells[0] = label_datetime(s_ms(it, "at_ms"), when, sizeof(when));
 		cells[1] = strcmp(cmd_str(it, "direction"), "sent") == 0 ?
 		    _("sent") : _("received");
-		cells[2] = s_partner(it);
+		cells[2] = cmd_partner(it);
 		cells[3] = label_code(&kp__event_type__descriptor, cmd_str(it,
 		    "event_type"));
 		cells[4] = json_object_get(it, "route") ? label_code(
@@ -383,8 +366,8 @@ s_case_expected(const json_t *o)
 	fb_table_init(&t, 7);
 	fb_table_row(&t, head);
 	json_array_foreach(list, i, it) {
-		snprintf(rem, sizeof(rem), "%" PRIu64, s_u(it, "reminders"));
-		cells[0] = s_partner(it);
+		snprintf(rem, sizeof(rem), "%" PRIu64, cmd_u64(it, "reminders"));
+		cells[0] = cmd_partner(it);
 		cells[1] = label_code(&kp__event_type__descriptor, cmd_str(it,
 		    "answer_type"));
 		cells[2] = label_date(s_ms(it, "due_at_ms"), due, sizeof(due));

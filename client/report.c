@@ -162,22 +162,6 @@ s_period_args(const struct cmd_ctx *x, struct rp_args *a)
 
 /* ---- figures ---- */
 
-static uint64_t
-s_u(const json_t *o, const char *key)
-{
-	json_int_t v = json_integer_value(json_object_get(o, key));
-
-	return v > 0 ? (uint64_t)v : 0;
-}
-
-static const char *
-s_partner(const json_t *o)
-{
-	const char *name = cmd_str(o, "partner_name");
-
-	return strcmp(name, "-") != 0 ? name : cmd_str(o, "partner_oin");
-}
-
 /* A decimal number with the language's decimal sign. */
 static const char *
 s_dec(double v, char *buf, size_t len)
@@ -222,10 +206,10 @@ struct rp_answers {
 static void
 s_answers(const json_t *p, struct rp_answers *n)
 {
-	n->expected = s_u(p, "expected");
-	n->answered = s_u(p, "answered");
-	n->within = s_u(p, "within_lead_time");
-	n->overdue = s_u(p, "overdue_now");
+	n->expected = cmd_u64(p, "expected");
+	n->answered = cmd_u64(p, "answered");
+	n->within = cmd_u64(p, "within_lead_time");
+	n->overdue = cmd_u64(p, "overdue_now");
 	n->late = n->answered > n->within ? n->answered - n->within : 0;
 	n->due = n->answered + n->overdue;
 	n->open = n->expected > n->due ? n->expected - n->due : 0;
@@ -272,10 +256,10 @@ s_total(const json_t *routes, struct rp_total *t)
 
 	memset(t, 0, sizeof(*t));
 	json_array_foreach(routes, i, r) {
-		t->cases += s_u(r, "cases");
-		t->referrals += s_u(r, "referrals");
-		t->overdue += s_u(r, "overdue_now");
-		t->escalated += s_u(r, "escalated");
+		t->cases += cmd_u64(r, "cases");
+		t->referrals += cmd_u64(r, "referrals");
+		t->overdue += cmd_u64(r, "overdue_now");
+		t->escalated += cmd_u64(r, "escalated");
 		s_route_answers(r, &n);
 		s_add(&t->a, &n);
 	}
@@ -387,7 +371,7 @@ s_sum(const json_t *const *oc, size_t n)
 	size_t i;
 
 	for (i = 0; i < n; i++)
-		t += s_u(oc[i], "count");
+		t += cmd_u64(oc[i], "count");
 	return t;
 }
 
@@ -454,16 +438,16 @@ s_period(const json_t *o, char *buf, size_t len)
 {
 	char from[32], to[32], at[32];
 
-	label_date(s_u(o, "from_ms"), from, sizeof(from));
-	label_date(s_u(o, "to_ms"), to, sizeof(to));
-	label_date(s_u(o, "at_ms"), at, sizeof(at));
-	if (s_u(o, "from_ms") && s_u(o, "to_ms"))
+	label_date(cmd_u64(o, "from_ms"), from, sizeof(from));
+	label_date(cmd_u64(o, "to_ms"), to, sizeof(to));
+	label_date(cmd_u64(o, "at_ms"), at, sizeof(at));
+	if (cmd_u64(o, "from_ms") && cmd_u64(o, "to_ms"))
 		snprintf(buf, len, _("referrals sent from %s up to %s; overdue "
 		    "as of %s"), from, to, at);
-	else if (s_u(o, "from_ms"))
+	else if (cmd_u64(o, "from_ms"))
 		snprintf(buf, len, _("referrals sent from %s up to %s"), from,
 		    at);
-	else if (s_u(o, "to_ms"))
+	else if (cmd_u64(o, "to_ms"))
 		snprintf(buf, len, _("referrals sent before %s; overdue as of "
 		    "%s"), to, at);
 	else
@@ -532,11 +516,11 @@ s_text_outcomes(const json_t *r, bool interim, const char *title)
 	}
 	fb_table_init(&t, 3);
 	for (i = 0; i < n; i++) {
-		snprintf(cnt, sizeof(cnt), "%" PRIu64, s_u(oc[i], "count"));
+		snprintf(cnt, sizeof(cnt), "%" PRIu64, cmd_u64(oc[i], "count"));
 		cells[0] = label_outcome(cmd_str(oc[i], "outcome"), label,
 		    sizeof(label));
 		cells[1] = cnt;
-		cells[2] = s_pct(s_u(oc[i], "count"), total, pct, 16);
+		cells[2] = s_pct(cmd_u64(oc[i], "count"), total, pct, 16);
 		/* the overdue share stands out here too */
 		if (s_oc_overdue(cmd_str(oc[i], "outcome")))
 			strcat(pct, "  <--");
@@ -571,7 +555,7 @@ s_text_partners(const json_t *r)
 		snprintf(e, sizeof(e), "%" PRIu64, n.expected);
 		snprintf(an, sizeof(an), "%" PRIu64, n.answered);
 		snprintf(od, sizeof(od), "%" PRIu64, n.overdue);
-		cells[0] = s_partner(p);
+		cells[0] = cmd_partner(p);
 		cells[1] = s_days(p, "norm_days", norm, sizeof(norm));
 		cells[2] = e;
 		cells[3] = an;
@@ -603,12 +587,12 @@ s_text_trend(const json_t *o)
 	cells[3] = _("ANSWERED"); cells[4] = _("WITHIN THE NORM");
 	fb_table_row(&t, cells);
 	json_array_foreach(json_object_get(o, "months"), i, m) {
-		snprintf(c, sizeof(c), "%" PRIu64, s_u(m, "cases"));
-		snprintf(f, sizeof(f), "%" PRIu64, s_u(m, "referrals"));
-		snprintf(an, sizeof(an), "%" PRIu64, s_u(m, "answered"));
-		snprintf(w, sizeof(w), "%" PRIu64 "/%" PRIu64 " %s", s_u(m,
-		    "within_lead_time"), s_u(m, "due"), s_pct(s_u(m,
-		    "within_lead_time"), s_u(m, "due"), pct, sizeof(pct)));
+		snprintf(c, sizeof(c), "%" PRIu64, cmd_u64(m, "cases"));
+		snprintf(f, sizeof(f), "%" PRIu64, cmd_u64(m, "referrals"));
+		snprintf(an, sizeof(an), "%" PRIu64, cmd_u64(m, "answered"));
+		snprintf(w, sizeof(w), "%" PRIu64 "/%" PRIu64 " %s", cmd_u64(m,
+		    "within_lead_time"), cmd_u64(m, "due"), s_pct(cmd_u64(m,
+		    "within_lead_time"), cmd_u64(m, "due"), pct, sizeof(pct)));
 		cells[0] = cmd_str(m, "month");
 		cells[1] = c;
 		cells[2] = f;
@@ -631,10 +615,10 @@ s_text_absence(const json_t *r)
 	printf(_("  Absence after the route (officer's record, per case)\n"));
 	fb_table_init(&t, 3);
 	json_array_foreach(json_object_get(r, "absence_after"), i, it) {
-		snprintf(cnt, sizeof(cnt), "%" PRIu64, s_u(it, "count"));
+		snprintf(cnt, sizeof(cnt), "%" PRIu64, cmd_u64(it, "count"));
 		cells[0] = s_absence_label(cmd_str(it, "outcome"));
 		cells[1] = cnt;
-		cells[2] = s_pct(s_u(it, "count"), s_u(r, "cases"), pct,
+		cells[2] = s_pct(cmd_u64(it, "count"), cmd_u64(r, "cases"), pct,
 		    sizeof(pct));
 		fb_table_row(&t, cells);
 	}
@@ -658,13 +642,13 @@ s_text(const json_t *o)
 	json_array_foreach(routes, i, r) {
 		s_route_answers(r, &n);
 		printf(_("\nRoute %s (norm %s): %s\n"), s_route_name(r),
-		    s_route_norm(r, norm, sizeof(norm)), s_route_line(s_u(r,
-		    "cases"), s_u(r, "referrals"), s_u(r, "overdue_now"), line,
+		    s_route_norm(r, norm, sizeof(norm)), s_route_line(cmd_u64(r,
+		    "cases"), cmd_u64(r, "referrals"), cmd_u64(r, "overdue_now"), line,
 		    sizeof(line)));
-		if (s_u(r, "escalated") > 0)
+		if (cmd_u64(r, "escalated") > 0)
 			printf(ngettext("  %" PRIu64 " answer escalated\n",
 			    "  %" PRIu64 " answers escalated\n",
-			    (unsigned long)s_u(r, "escalated")), s_u(r,
+			    (unsigned long)cmd_u64(r, "escalated")), cmd_u64(r,
 			    "escalated"));
 		s_text_outcomes(r, false, _("Outcomes (per referral)"));
 		s_text_outcomes(r, true, _("Interim phases (answer still "
@@ -793,11 +777,11 @@ s_chart_outcomes(FILE *f, const json_t *r, int y)
 	s_svg_text(f, 8, y, "h", _("Outcomes (per referral)"));
 	y += 24;
 	for (i = 0; i < n; i++)
-		if ((c = s_u(oc[i], "count")) > max)
+		if ((c = cmd_u64(oc[i], "count")) > max)
 			max = c;
 	for (i = 0; i < n; i++) {
 		code = cmd_str(oc[i], "outcome");
-		c = s_u(oc[i], "count");
+		c = cmd_u64(oc[i], "count");
 		w = max ? (double)S_BAR_W * (double)c / (double)max : 0;
 		snprintf(val, sizeof(val), "%s: %" PRIu64 " (%s)",
 		    label_outcome(code, label, sizeof(label)), c,
@@ -837,12 +821,12 @@ s_chart_partner(FILE *f, const json_t *p, uint64_t max, int y)
 	part[2] = n.overdue;
 	part[3] = n.open;
 	snprintf(val, sizeof(val), _("%s (norm %s days): %s within the norm"),
-	    s_partner(p), s_days(p, "norm_days", norm, sizeof(norm)),
+	    cmd_partner(p), s_days(p, "norm_days", norm, sizeof(norm)),
 	    s_within(&n, w, sizeof(w)));
 	s_svg_text(f, S_BAR_X, y, NULL, val);
 	for (i = 0; i < 4; i++) {
 		bw = max ? (double)S_BAR_W * (double)part[i] / (double)max : 0;
-		snprintf(tip, sizeof(tip), "%s: %" PRIu64 " %s", s_partner(p),
+		snprintf(tip, sizeof(tip), "%s: %" PRIu64 " %s", cmd_partner(p),
 		    part[i], what[i]);
 		s_rect(f, x, y + 5, bw, fill[i], tip);
 		x += bw;
@@ -949,8 +933,8 @@ s_html_trend_chart(FILE *f, const json_t *months)
 	    _("Bars: referrals sent per month; line: the share of the answers "
 	    "due that came within the norm (0 to 100%)."));
 	json_array_foreach(months, i, m)
-		if (s_u(m, "referrals") > max)
-			max = s_u(m, "referrals");
+		if (cmd_u64(m, "referrals") > max)
+			max = cmd_u64(m, "referrals");
 	step = (double)(S_W - 80) / (double)n;   /* 40 left, 40 right */
 	s_svg_text(f, 8, 16, "h", _("Referrals (bars) and share within the "
 	    "norm (line)"));
@@ -966,10 +950,10 @@ s_html_trend_chart(FILE *f, const json_t *months)
 	    base);
 	json_array_foreach(months, i, m) {
 		x = 40 + step * (double)i;
-		h = (double)ch * (double)s_u(m, "referrals") / (double)max;
+		h = (double)ch * (double)cmd_u64(m, "referrals") / (double)max;
 		snprintf(tip, sizeof(tip), "%s: %" PRIu64 " / %s",
-		    cmd_str(m, "month"), s_u(m, "referrals"), s_pct(s_u(m,
-		    "within_lead_time"), s_u(m, "due"), pct, sizeof(pct)));
+		    cmd_str(m, "month"), cmd_u64(m, "referrals"), s_pct(cmd_u64(m,
+		    "within_lead_time"), cmd_u64(m, "due"), pct, sizeof(pct)));
 		if (h > 0) {
 			fprintf(f, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" "
 			    "height=\"%.1f\" fill=\"#0072B2\"><title>", x + 4,
@@ -980,10 +964,10 @@ s_html_trend_chart(FILE *f, const json_t *months)
 		fprintf(f, "<text x=\"%.1f\" y=\"%d\" text-anchor=\"middle\" "
 		    "font-size=\"11\">%s</text>\n", x + step / 2, base + 16,
 		    cmd_str(m, "month") + 2);
-		if (s_u(m, "due") == 0)
+		if (cmd_u64(m, "due") == 0)
 			continue;
-		share = (double)s_u(m, "within_lead_time") /
-		    (double)s_u(m, "due");
+		share = (double)cmd_u64(m, "within_lead_time") /
+		    (double)cmd_u64(m, "due");
 		if (px >= 0)
 			fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" "
 			    "y2=\"%.1f\" stroke=\"#009E73\" stroke-width=\"2\"/>"
@@ -1024,13 +1008,13 @@ s_html_summary(FILE *f, const json_t *routes)
 		s_cell(f, "td", false, s_title(s_route_name(r), title,
 		    sizeof(title)));
 		s_cell(f, "td", true, s_route_norm(r, norm, sizeof(norm)));
-		s_cell_u(f, s_u(r, "cases"));
-		s_cell_u(f, s_u(r, "referrals"));
+		s_cell_u(f, cmd_u64(r, "cases"));
+		s_cell_u(f, cmd_u64(r, "referrals"));
 		s_cell_u(f, n.expected);
 		s_cell_u(f, n.answered);
 		s_cell(f, "td", true, s_within_short(&n, w, sizeof(w)));
-		s_cell_u(f, s_u(r, "overdue_now"));
-		s_cell_u(f, s_u(r, "escalated"));
+		s_cell_u(f, cmd_u64(r, "overdue_now"));
+		s_cell_u(f, cmd_u64(r, "escalated"));
 		fputs("</tr>\n", f);
 	}
 	s_total(routes, &tot);
@@ -1072,13 +1056,13 @@ s_html_trend(FILE *f, const json_t *o)
 	s_head_row(f, head, 5);
 	json_array_foreach(months, i, m) {
 		memset(&n, 0, sizeof(n));
-		n.within = s_u(m, "within_lead_time");
-		n.due = s_u(m, "due");
+		n.within = cmd_u64(m, "within_lead_time");
+		n.due = cmd_u64(m, "due");
 		fputs("<tr>", f);
 		s_cell(f, "td", false, cmd_str(m, "month"));
-		s_cell_u(f, s_u(m, "cases"));
-		s_cell_u(f, s_u(m, "referrals"));
-		s_cell_u(f, s_u(m, "answered"));
+		s_cell_u(f, cmd_u64(m, "cases"));
+		s_cell_u(f, cmd_u64(m, "referrals"));
+		s_cell_u(f, cmd_u64(m, "answered"));
 		s_cell(f, "td", true, s_within_short(&n, w, sizeof(w)));
 		fputs("</tr>\n", f);
 	}
@@ -1112,8 +1096,8 @@ s_html_outcomes(FILE *f, const json_t *r, bool interim)
 		    " class=\"overdue\"" : "", s_oc_colour(code));
 		s_esc(f, label_outcome(code, label, sizeof(label)));
 		fputs("</td>", f);
-		s_cell_u(f, s_u(oc[i], "count"));
-		s_cell(f, "td", true, s_pct(s_u(oc[i], "count"), total, pct,
+		s_cell_u(f, cmd_u64(oc[i], "count"));
+		s_cell(f, "td", true, s_pct(cmd_u64(oc[i], "count"), total, pct,
 		    sizeof(pct)));
 		fputs("</tr>\n", f);
 	}
@@ -1141,8 +1125,8 @@ s_html_absence(FILE *f, const json_t *r)
 	json_array_foreach(json_object_get(r, "absence_after"), i, it) {
 		fputs("<tr>", f);
 		s_cell(f, "td", false, s_absence_label(cmd_str(it, "outcome")));
-		s_cell_u(f, s_u(it, "count"));
-		s_cell(f, "td", true, s_pct(s_u(it, "count"), s_u(r, "cases"),
+		s_cell_u(f, cmd_u64(it, "count"));
+		s_cell(f, "td", true, s_pct(cmd_u64(it, "count"), cmd_u64(r, "cases"),
 		    pct, sizeof(pct)));
 		fputs("</tr>\n", f);
 	}
@@ -1169,7 +1153,7 @@ s_html_partners(FILE *f, const json_t *r)
 	json_array_foreach(json_object_get(r, "partners"), i, it) {
 		s_answers(it, &n);
 		fputs("<tr><td>", f);
-		s_esc(f, s_partner(it));
+		s_esc(f, cmd_partner(it));
 		fputs(" <code>", f);
 		s_esc(f, cmd_str(it, "partner_oin"));
 		fputs("</code></td>", f);
@@ -1195,13 +1179,13 @@ s_html_route(FILE *f, const json_t *r, size_t idx)
 	fputs("<section class=\"route\">\n<h2>", f);
 	s_esc(f, s_title(s_route_name(r), title, sizeof(title)));
 	fputs("</h2>\n<p>", f);
-	s_esc(f, s_route_line(s_u(r, "cases"), s_u(r, "referrals"), s_u(r,
+	s_esc(f, s_route_line(cmd_u64(r, "cases"), cmd_u64(r, "referrals"), cmd_u64(r,
 	    "overdue_now"), line, sizeof(line)));
 	fputs(". ", f);
-	if (s_u(r, "escalated") > 0) {
+	if (cmd_u64(r, "escalated") > 0) {
 		snprintf(line, sizeof(line), ngettext("%" PRIu64 " answer "
 		    "escalated.", "%" PRIu64 " answers escalated.",
-		    (unsigned long)s_u(r, "escalated")), s_u(r, "escalated"));
+		    (unsigned long)cmd_u64(r, "escalated")), cmd_u64(r, "escalated"));
 		s_esc(f, line);
 		fputc(' ', f);
 	}
@@ -1334,30 +1318,30 @@ s_csv_route(FILE *f, const json_t *r)
 	row.table = "summary";
 	row.route = cmd_str(r, "route");
 	s_route_answers(r, &n);
-	s_csv_u(f, &row, "cases", s_u(r, "cases"));
-	s_csv_u(f, &row, "referrals", s_u(r, "referrals"));
+	s_csv_u(f, &row, "cases", cmd_u64(r, "cases"));
+	s_csv_u(f, &row, "referrals", cmd_u64(r, "referrals"));
 	s_csv_answers(f, &row, &n);
-	s_csv_u(f, &row, "overdue_now", s_u(r, "overdue_now"));
-	s_csv_u(f, &row, "escalated", s_u(r, "escalated"));
+	s_csv_u(f, &row, "overdue_now", cmd_u64(r, "overdue_now"));
+	s_csv_u(f, &row, "escalated", cmd_u64(r, "escalated"));
 	json_array_foreach(json_object_get(r, "outcomes"), i, it) {
 		row.table = s_oc_kind(cmd_str(it, "outcome")) == S_OC_INTERIM ?
 		    "interim" : "outcome";
 		row.metric = cmd_str(it, "outcome");
 		row.label = label_outcome(row.metric, label, sizeof(label));
-		snprintf(label + 100, 24, "%" PRIu64, s_u(it, "count"));
+		snprintf(label + 100, 24, "%" PRIu64, cmd_u64(it, "count"));
 		s_csv_row(f, &row, label + 100);
 	}
 	row.table = "absence_after";
 	json_array_foreach(json_object_get(r, "absence_after"), i, it) {
 		row.metric = cmd_str(it, "outcome");
 		row.label = s_absence_label(row.metric);
-		snprintf(label, sizeof(label), "%" PRIu64, s_u(it, "count"));
+		snprintf(label, sizeof(label), "%" PRIu64, cmd_u64(it, "count"));
 		s_csv_row(f, &row, label);
 	}
 	row.table = "partner";
 	json_array_foreach(json_object_get(r, "partners"), i, it) {
 		row.oin = cmd_str(it, "partner_oin");
-		row.name = s_partner(it);
+		row.name = cmd_partner(it);
 		s_answers(it, &n);
 		s_csv_days(f, &row, it, "norm_days");
 		s_csv_answers(f, &row, &n);
@@ -1391,12 +1375,12 @@ s_csv(FILE *f, const json_t *o)
 	row.route = NULL;
 	json_array_foreach(json_object_get(o, "months"), i, it) {
 		row.month = cmd_str(it, "month");
-		s_csv_u(f, &row, "cases", s_u(it, "cases"));
-		s_csv_u(f, &row, "referrals", s_u(it, "referrals"));
-		s_csv_u(f, &row, "answered", s_u(it, "answered"));
-		s_csv_u(f, &row, "within_lead_time", s_u(it,
+		s_csv_u(f, &row, "cases", cmd_u64(it, "cases"));
+		s_csv_u(f, &row, "referrals", cmd_u64(it, "referrals"));
+		s_csv_u(f, &row, "answered", cmd_u64(it, "answered"));
+		s_csv_u(f, &row, "within_lead_time", cmd_u64(it,
 		    "within_lead_time"));
-		s_csv_u(f, &row, "due", s_u(it, "due"));
+		s_csv_u(f, &row, "due", cmd_u64(it, "due"));
 	}
 }
 

@@ -200,24 +200,6 @@ config_parse_duration(const char *text, uint64_t *ms)
 	return inifile_duration(text, ms);
 }
 
-/* A decimal number without sign or spaces, at most max; 0 / -1. */
-static int
-s_parse_uint(const char *text, uint64_t max, uint64_t *out)
-{
-	uint64_t n = 0;
-
-	if (!isdigit((unsigned char)*text))
-		return -1;
-	for (; isdigit((unsigned char)*text); text++)
-		if (__builtin_mul_overflow(n, 10, &n) ||
-		    __builtin_add_overflow(n, (uint64_t)(*text - '0'), &n))
-			return -1;
-	if (*text != '\0' || n > max)
-		return -1;
-	*out = n;
-	return 0;
-}
-
 /* "tcp://host:port": a DNS name, IPv4, [IPv6] or (if star) '*'. */
 static int
 s_tcp_endpoint_valid(const char *s, int star)
@@ -230,7 +212,7 @@ s_tcp_endpoint_valid(const char *s, int star)
 	host = s + 6;
 	colon = strrchr(host, ':');
 	if (colon == NULL || colon == host ||
-	    s_parse_uint(colon + 1, 65535, &port) != 0 || port == 0 ||
+	    kp_parse_uint(colon + 1, 65535, &port) != 0 || port == 0 ||
 	    strlen(colon + 1) > 5)
 		return 0;
 	if (star && colon == host + 1 && *host == '*')
@@ -417,7 +399,7 @@ s_set_int(struct s_parse *st, const struct s_key *k, const char *v)
 {
 	uint64_t n;
 
-	if (s_parse_uint(v, k->max, &n) != 0 || n < k->min)
+	if (kp_parse_uint(v, k->max, &n) != 0 || n < k->min)
 		return s_bad(st, k, "'%.80s' is not a number from %ju to %ju",
 		    v, (uintmax_t)k->min, (uintmax_t)k->max);
 	*(int *)s_field(st, k) = (int)n;
@@ -429,7 +411,7 @@ s_set_unsigned(struct s_parse *st, const struct s_key *k, const char *v)
 {
 	uint64_t n;
 
-	if (s_parse_uint(v, k->max, &n) != 0 || n < k->min)
+	if (kp_parse_uint(v, k->max, &n) != 0 || n < k->min)
 		return s_bad(st, k, "'%.80s' is not a number from %ju to %ju",
 		    v, (uintmax_t)k->min, (uintmax_t)k->max);
 	*(unsigned *)s_field(st, k) = (unsigned)n;

@@ -277,24 +277,6 @@ s_list_next(const char **p, char *out, size_t len)
 	return 1;
 }
 
-/* A decimal number without sign or spaces, at most max; 0 / -1. */
-static int
-s_parse_uint(const char *text, uint64_t max, uint64_t *out)
-{
-	uint64_t n = 0;
-
-	if (!isdigit((unsigned char)*text))
-		return -1;
-	for (; isdigit((unsigned char)*text); text++)
-		if (__builtin_mul_overflow(n, 10, &n) ||
-		    __builtin_add_overflow(n, (uint64_t)(*text - '0'), &n))
-			return -1;
-	if (*text != '\0' || n > max)
-		return -1;
-	*out = n;
-	return 0;
-}
-
 /* ---- integer field types ----------------------------------------- */
 
 static bool
@@ -367,7 +349,7 @@ s_parse_bound(const ProtobufCFieldDescriptor *f, const char *text,
 		max = s_wide(f) ? (uint64_t)INT64_MAX : (uint64_t)INT32_MAX;
 	else
 		max = s_wide(f) ? UINT64_MAX : UINT32_MAX;
-	if (s_parse_uint(text + neg, max + neg, &mag) != 0)
+	if (kp_parse_uint(text + neg, max + neg, &mag) != 0)
 		return -1;
 	*out = neg ? (uint64_t)0 - mag : mag;
 	return 0;
@@ -623,7 +605,7 @@ s_set_max_items(struct s_load *ld, policy_rule_t *r, const char *key,
 		s_bad(ld, line, key, "field '%s' is not a repeated field", sub);
 		return;
 	}
-	if (s_parse_uint(v, S_MAX_ITEMS_MAX, &n) != 0 || n == 0) {
+	if (kp_parse_uint(v, S_MAX_ITEMS_MAX, &n) != 0 || n == 0) {
 		s_bad(ld, line, key, "'%.80s' is not a number from 1 to %d", v,
 		    S_MAX_ITEMS_MAX);
 		return;

@@ -2,6 +2,7 @@
  * util.c: small pure helpers (see util.h).
  */
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -427,4 +428,21 @@ kp_parse_host_port(const char *text, struct sockaddr_storage *sa,
 		return 0;
 	}
 	return -1;
+}
+
+int
+kp_parse_uint(const char *text, uint64_t max, uint64_t *out)
+{
+	uint64_t n = 0;
+
+	if (!isdigit((unsigned char)*text))
+		return -1;
+	for (; isdigit((unsigned char)*text); text++)
+		if (__builtin_mul_overflow(n, 10, &n) ||
+		    __builtin_add_overflow(n, (uint64_t)(*text - '0'), &n))
+			return -1;
+	if (*text != '\0' || n > max)
+		return -1;
+	*out = n;
+	return 0;
 }

@@ -81,4 +81,8 @@ int kp_read_file(const char *path, size_t max, uint8_t **buf, size_t *len);
 int kp_parse_host_port(const char *text, struct sockaddr_storage *sa,
     socklen_t *len);
 
+/* A decimal number without sign or spaces, at most max.  OUT: *out.
+ * 0 / -1 (not a number, trailing text, overflow, over max). */
+int kp_parse_uint(const char *text, uint64_t max, uint64_t *out);
+
 #endif
