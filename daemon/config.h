@@ -31,6 +31,9 @@
  *   [metrics]
  *   listen = 127.0.0.1:9464  ; Prometheus endpoint (off when unset)
  *
+ *   [rest]
+ *   listen = unix:<state_dir>/rest.sock ; REST/JSON API (rest.c), or off
+ *
  * Durations are an integer with a unit: ms, s, m, h, d.  Relative paths are
  * relative to the folder of the config file.  Unknown sections or keys,
  * bad values and missing required keys are all reported, one line each,
@@ -78,6 +81,9 @@ typedef struct config {
 	api_allow_t api_allow[KP_API_ALLOW_MAX]; /* [api] allow, in order */
 	size_t n_api_allow;
 	char metrics_listen[64];       /* [metrics] listen, "" = off */
+	/* [rest] listen: "unix:PATH" (default unix:<state_dir>/rest.sock)
+	 * or "off" */
+	char rest_listen[KP_PATH_MAX + 8];
 } config_t;
 
 /*

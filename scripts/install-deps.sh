@@ -8,7 +8,7 @@ packages=(
   libzmq3-dev libprotobuf-c-dev protobuf-c-compiler libsodium-dev libssl-dev
   libsqlite3-dev libsystemd-dev libjansson-dev libinih-dev
   libcriterion-dev
-  libmicrohttpd-dev curl
+  libmicrohttpd-dev curl python3 python3-jsonschema
 )
 
 missing=()
