@@ -65,6 +65,8 @@ struct rconn {
 	size_t len;
 	bool too_big;
 	uint64_t deadline_ms;         /* long poll: 0 = not waiting */
+	uint64_t next_check_ms;       /* ... and look again then (0: only
+	                               * when woken) */
 	bool waiting;                 /* suspended, on rs->waiters */
 	struct rconn *next;
 };
@@ -220,6 +222,35 @@ s_result(const Kp__Response *resp)
 	    f->offset);
 }
 
+/* res in the CLI's JSON form, with every empty list as [] (the form
+ * leaves absent fields out; an integrator should not need to tell "no
+ * items" from "no such field").  New reference or NULL. */
+static json_t *
+s_result_json(const ProtobufCMessage *res)
+{
+	json_t *j = apijson_tree(res);
+	const ProtobufCFieldDescriptor *f;
+	unsigned i;
+
+	for (i = 0; j != NULL && i < res->descriptor->n_fields; i++) {
+		f = &res->descriptor->fields[i];
+		if (f->label == PROTOBUF_C_LABEL_REPEATED &&
+		    json_object_get(j, f->name) == NULL)
+			json_object_set_new(j, f->name, json_array());
+	}
+	return j;
+}
+
+/* The problem answer of a refused request (resp->ok false). */
+static enum MHD_Result
+s_refused(struct call *k, const Kp__Response *resp, bool missing_is_404)
+{
+	const char *code = resp->error_code ? resp->error_code : "io";
+
+	return s_problem(k->c, s_status_of(code, missing_is_404), code, "%s",
+	    resp->error ? resp->error : "refused");
+}
+
 /* Run req and answer it: its result as JSON with ok_status, or its error
  * as a problem. */
 static enum MHD_Result
@@ -235,14 +266,11 @@ s_run(struct call *k, const Kp__Request *req, unsigned ok_status,
 		    "the request (out of memory or the database is busy); "
 		    "retry");
 	if (!resp->ok)
-		ret = s_problem(k->c, s_status_of(resp->error_code ?
-		    resp->error_code : "io", missing_is_404), resp->error_code ?
-		    resp->error_code : "io", "%s", resp->error ? resp->error :
-		    "refused");
+		ret = s_refused(k, resp, missing_is_404);
 	else if ((res = s_result(resp)) == NULL)
 		ret = s_send_json(k->c, ok_status, json_object(), NULL);
 	else
-		ret = s_send_json(k->c, ok_status, apijson_tree(res), NULL);
+		ret = s_send_json(k->c, ok_status, s_result_json(res), NULL);
 	kp__response__free_unpacked(resp, NULL);
 	return ret;
 }
@@ -379,59 +407,34 @@ s_outbox(struct call *k)
 	return s_run(k, &req, 200, false);
 }
 
-/* One outbox item by event id: the outbox read page by page. */
-static enum MHD_Result
-s_outbox_one(struct call *k)
+/* The wait query parameter (0: none).  -1 after answering 400. */
+static int
+s_q_wait(struct call *k, uint64_t *wait, enum MHD_Result *ret)
 {
-	Kp__Request req = KP__REQUEST__INIT;
-	Kp__ListRequest l = KP__LIST_REQUEST__INIT;
-	Kp__Response *resp = NULL;
-	enum MHD_Result ret = MHD_NO;
-	uint8_t id[16];
-	size_t i;
+	protobuf_c_boolean has;
 
-	if (s_id(k, k->seg[1], id, &ret) != 0)
-		return ret;
-	req.op_case = KP__REQUEST__OP_OUTBOX;
-	req.outbox = &l;
-	l.has_after_seq = l.has_limit = 1;
-	l.limit = 10000;
-	for (;;) {
-		if (s_exec(k, &req, &resp) != 0)
-			return s_problem(k->c, 503, "io", "the daemon could not "
-			    "run the request; retry");
-		if (!resp->ok || resp->outbox == NULL ||
-		    resp->outbox->n_items == 0)
-			break;
-		for (i = 0; i < resp->outbox->n_items; i++) {
-			Kp__OutboxItem *it = resp->outbox->items[i];
-
-			if (it->event_id.len == 16 &&
-			    memcmp(it->event_id.data, id, 16) == 0) {
-				ret = s_send_json(k->c, 200,
-				    apijson_tree(&it->base), NULL);
-				kp__response__free_unpacked(resp, NULL);
-				return ret;
-			}
-			l.after_seq = it->seq;
-		}
-		kp__response__free_unpacked(resp, NULL);
-		resp = NULL;
-	}
-	if (resp != NULL && !resp->ok)
-		ret = s_problem(k->c, s_status_of(resp->error_code ?
-		    resp->error_code : "io", false), resp->error_code ?
-		    resp->error_code : "io", "%s", resp->error ? resp->error :
-		    "refused");
-	else
-		ret = s_problem(k->c, 404, "not_found", "no event %s in the "
-		    "outbox", k->seg[1]);
-	if (resp != NULL)
-		kp__response__free_unpacked(resp, NULL);
-	return ret;
+	*wait = 0;
+	return s_q_u64(k, "wait", S_WAIT_MAX_S, wait, &has, ret);
 }
 
-/* Long poll: suspend the connection until rest_wake or the deadline. */
+/* Is this request's long poll still on?  Its deadline is set by the
+ * first run; recheck_ms > 0: look again that often even unwoken (for
+ * what appears as time passes: a receipt's timeout, an overdue answer). */
+static bool
+s_still_waiting(struct call *k, uint64_t wait, uint64_t recheck_ms)
+{
+	uint64_t now = kp_now_ms();
+
+	if (wait == 0)
+		return false;
+	if (k->rc->deadline_ms == 0)
+		k->rc->deadline_ms = now + wait * 1000u;
+	k->rc->next_check_ms = recheck_ms > 0 ? now + recheck_ms : 0;
+	return now < k->rc->deadline_ms;
+}
+
+/* Long poll: suspend the connection until rest_wake, a recheck or the
+ * deadline; then the handler runs again (s_access). */
 static enum MHD_Result
 s_wait(struct call *k)
 {
@@ -444,43 +447,127 @@ s_wait(struct call *k)
 	return MHD_YES;
 }
 
+/* The outbox page by page until event id.  OUT: *resp (caller frees;
+ * the last page read, or an error) and *item (in *resp, NULL: not
+ * there).  -1: no answer at all. */
+static int
+s_outbox_find(struct call *k, const uint8_t id[16], Kp__Response **resp,
+    Kp__OutboxItem **item)
+{
+	Kp__Request req = KP__REQUEST__INIT;
+	Kp__ListRequest l = KP__LIST_REQUEST__INIT;
+	size_t i;
+
+	*item = NULL;
+	req.op_case = KP__REQUEST__OP_OUTBOX;
+	req.outbox = &l;
+	l.has_after_seq = l.has_limit = 1;
+	l.limit = 10000;
+	for (;;) {
+		if (s_exec(k, &req, resp) != 0)
+			return -1;
+		if (!(*resp)->ok || (*resp)->outbox == NULL ||
+		    (*resp)->outbox->n_items == 0)
+			return 0;
+		for (i = 0; i < (*resp)->outbox->n_items; i++) {
+			Kp__OutboxItem *it = (*resp)->outbox->items[i];
+
+			if (it->event_id.len == 16 &&
+			    memcmp(it->event_id.data, id, 16) == 0) {
+				*item = it;
+				return 0;
+			}
+			l.after_seq = it->seq;
+		}
+		kp__response__free_unpacked(*resp, NULL);
+		*resp = NULL;
+	}
+}
+
+/* One event sent; with wait, answered once it is no longer pending (a
+ * receipt arrived, or it expired) or the wait is over. */
+static enum MHD_Result
+s_outbox_one(struct call *k)
+{
+	Kp__Response *resp = NULL;
+	Kp__OutboxItem *it = NULL;
+	enum MHD_Result ret = MHD_NO;
+	uint64_t wait;
+	uint8_t id[16];
+
+	if (s_id(k, k->seg[1], id, &ret) != 0 || s_q_wait(k, &wait, &ret) != 0)
+		return ret;
+	if (s_outbox_find(k, id, &resp, &it) != 0)
+		return s_problem(k->c, 503, "io", "the daemon could not run "
+		    "the request; retry");
+	if (!resp->ok)
+		ret = s_refused(k, resp, false);
+	else if (it == NULL)
+		ret = s_problem(k->c, 404, "not_found", "no event %s in the "
+		    "outbox", k->seg[1]);
+	else if (it->state == KP__DELIVERY_STATE__DELIVERY_STATE_PENDING &&
+	    s_still_waiting(k, wait, 1000)) {
+		kp__response__free_unpacked(resp, NULL);
+		return s_wait(k);
+	} else
+		ret = s_send_json(k->c, 200, apijson_tree(&it->base), NULL);
+	kp__response__free_unpacked(resp, NULL);
+	return ret;
+}
+
+/* Run req; with wait, while nothing(answer) holds, wait and run again. */
+static enum MHD_Result
+s_run_wait(struct call *k, const Kp__Request *req, uint64_t wait,
+    bool (*nothing)(const Kp__Response *), uint64_t recheck_ms)
+{
+	Kp__Response *resp = NULL;
+	const ProtobufCMessage *res;
+	enum MHD_Result ret;
+
+	if (s_exec(k, req, &resp) != 0)
+		return s_problem(k->c, 503, "io", "the daemon could not run "
+		    "the request; retry");
+	if (resp->ok && nothing(resp) && s_still_waiting(k, wait,
+	    recheck_ms)) {
+		kp__response__free_unpacked(resp, NULL);
+		return s_wait(k);
+	}
+	if (!resp->ok)
+		ret = s_refused(k, resp, false);
+	else if ((res = s_result(resp)) == NULL)
+		ret = s_send_json(k->c, 200, json_object(), NULL);
+	else
+		ret = s_send_json(k->c, 200, s_result_json(res), NULL);
+	kp__response__free_unpacked(resp, NULL);
+	return ret;
+}
+
+static bool
+s_no_items(const Kp__Response *r)
+{
+	return r->inbox == NULL || r->inbox->n_items == 0;
+}
+
+static bool
+s_no_cases(const Kp__Response *r)
+{
+	return r->cases == NULL || r->cases->n_cases == 0;
+}
+
+/* The inbox; with wait, a long poll answered at the first arrival. */
 static enum MHD_Result
 s_inbox(struct call *k)
 {
 	Kp__Request req = KP__REQUEST__INIT;
 	Kp__ListRequest l = KP__LIST_REQUEST__INIT;
-	Kp__Response *resp = NULL;
 	enum MHD_Result ret = MHD_NO;
-	uint64_t wait = 0, now = kp_now_ms();
-	protobuf_c_boolean has_wait;
+	uint64_t wait;
 
-	if (s_list_args(k, &l, &ret) != 0 || s_q_u64(k, "wait", S_WAIT_MAX_S,
-	    &wait, &has_wait, &ret) != 0)
+	if (s_list_args(k, &l, &ret) != 0 || s_q_wait(k, &wait, &ret) != 0)
 		return ret;
 	req.op_case = KP__REQUEST__OP_INBOX;
 	req.inbox = &l;
-	if (wait == 0)
-		return s_run(k, &req, 200, false);
-	if (k->rc->deadline_ms == 0)
-		k->rc->deadline_ms = now + wait * 1000u;
-	if (s_exec(k, &req, &resp) != 0)
-		return s_problem(k->c, 503, "io", "the daemon could not run "
-		    "the request; retry");
-	if (resp->ok && resp->inbox != NULL && resp->inbox->n_items == 0 &&
-	    now < k->rc->deadline_ms) {
-		kp__response__free_unpacked(resp, NULL);
-		return s_wait(k);
-	}
-	if (!resp->ok)
-		ret = s_problem(k->c, s_status_of(resp->error_code ?
-		    resp->error_code : "io", false), resp->error_code ?
-		    resp->error_code : "io", "%s", resp->error ? resp->error :
-		    "refused");
-	else
-		ret = s_send_json(k->c, 200, resp->inbox != NULL ?
-		    apijson_tree(&resp->inbox->base) : json_object(), NULL);
-	kp__response__free_unpacked(resp, NULL);
-	return ret;
+	return s_run_wait(k, &req, wait, s_no_items, 0);
 }
 
 static enum MHD_Result
@@ -651,10 +738,7 @@ s_send(struct call *k)
 		    "the request; retry");
 	else if (!resp->ok || resp->send == NULL ||
 	    resp->send->event_id.len != 16)
-		ret = s_problem(k->c, s_status_of(resp->error_code ?
-		    resp->error_code : "io", false), resp->error_code ?
-		    resp->error_code : "io", "%s", resp->error ? resp->error :
-		    "refused");
+		ret = s_refused(k, resp, false);
 	else {
 		kp_uuid_format(resp->send->event_id.data, id);
 		snprintf(loc, sizeof(loc), S_PREFIX "/outbox/%s", id);
@@ -677,12 +761,16 @@ s_cases(struct call *k)
 	enum MHD_Result ret = MHD_NO;
 	const char *route = MHD_lookup_connection_value(k->c,
 	    MHD_GET_ARGUMENT_KIND, "route");
+	uint64_t wait;
 	int v;
 
 	if (s_q_bool(k, "overdue", &q.overdue_only, &q.has_overdue_only,
 	    &ret) != 0 || s_q_u64(k, "at_ms", INT64_MAX, &q.at_ms, &q.has_at_ms,
-	    &ret) != 0)
+	    &ret) != 0 || s_q_wait(k, &wait, &ret) != 0)
 		return ret;
+	if (wait > 0 && !(q.has_overdue_only && q.overdue_only))
+		return s_problem(k->c, 400, "invalid_argument", "wait goes with "
+		    "overdue=true: it waits until an answer is overdue");
 	if (route != NULL) {
 		if (pbjson_enum_value(&kp__route__descriptor, route, &v) != 0)
 			return s_problem(k->c, 400, "invalid_argument", "route "
@@ -693,7 +781,8 @@ s_cases(struct call *k)
 	}
 	req.op_case = KP__REQUEST__OP_CASES;
 	req.cases = &q;
-	return s_run(k, &req, 200, false);
+	/* an answer becomes overdue as time passes: look every second */
+	return s_run_wait(k, &req, wait, s_no_cases, 1000);
 }
 
 static enum MHD_Result
@@ -960,7 +1049,8 @@ s_resume(rest_t *rs, bool all)
 
 	for (rc = rs->waiters; rc != NULL; rc = next) {
 		next = rc->next;
-		if (all || now >= rc->deadline_ms) {
+		if (all || now >= rc->deadline_ms || (rc->next_check_ms > 0 &&
+		    now >= rc->next_check_ms)) {
 			s_unwait(rs, rc);
 			MHD_resume_connection(rc->c);
 		}
@@ -1064,6 +1154,15 @@ rest_fd(const rest_t *rs)
 	return i != NULL ? i->epoll_fd : -1;
 }
 
+/* cap, or the time until `at` if that is sooner. */
+static uint64_t
+s_until(uint64_t at, uint64_t now, uint64_t cap)
+{
+	if (at <= now)
+		return 0;
+	return at - now < cap ? at - now : cap;
+}
+
 uint64_t
 rest_wait_ms(rest_t *rs, uint64_t cap)
 {
@@ -1073,11 +1172,11 @@ rest_wait_ms(rest_t *rs, uint64_t cap)
 
 	if (rs == NULL || rs->mhd == NULL)
 		return cap;
-	for (rc = rs->waiters; rc != NULL; rc = rc->next)
-		if (rc->deadline_ms <= now)
-			cap = 0;
-		else if (rc->deadline_ms - now < cap)
-			cap = rc->deadline_ms - now;
+	for (rc = rs->waiters; rc != NULL; rc = rc->next) {
+		cap = s_until(rc->deadline_ms, now, cap);
+		if (rc->next_check_ms > 0)
+			cap = s_until(rc->next_check_ms, now, cap);
+	}
 	if (MHD_get_timeout(rs->mhd, &t) != MHD_YES)
 		return cap;
 	return t < cap ? (uint64_t)t : cap;

@@ -246,6 +246,12 @@ Test(rest, every_resource_answers_in_its_documented_form)
 	    200, "CasesResponse", out, S_OUT_MAX);
 	s_expect(&k, "GET", "/api/v1/cases?route=nowhere", NULL, "", 400,
 	    "Problem", out, S_OUT_MAX);
+	/* the to-do list as a long poll: nothing overdue, the wait ends */
+	s_expect(&k, "GET", "/api/v1/cases?overdue=true&wait=1", NULL, "", 200,
+	    "CasesResponse", out, S_OUT_MAX);
+	cr_assert(strstr(out, "\"cases\":[]") != NULL, "%s", out);
+	s_expect(&k, "GET", "/api/v1/cases?wait=1", NULL, "", 400, "Problem",
+	    out, S_OUT_MAX);
 	s_expect(&k, "GET", "/api/v1/cases/LP-REST-1", NULL, "", 200,
 	    "CaseResponse", out, S_OUT_MAX);
 	cr_assert(strstr(out, id) != NULL, "%s", out);
@@ -375,7 +381,7 @@ Test(rest, a_long_poll_wakes_on_an_arrival)
 {
 	td_chain_t c;
 	td_org_t *lp, *halt;
-	struct client h;
+	struct client h, k;
 	char *out = malloc(S_OUT_MAX), line[512], cmd[9000], text[37];
 	uint8_t id[16];
 	uint64_t t0, took;
@@ -392,7 +398,8 @@ Test(rest, a_long_poll_wakes_on_an_arrival)
 	/* nothing there: a short wait ends empty */
 	s_expect(&h, "GET", "/api/v1/inbox?wait=1", NULL, "", 200, "InboxList",
 	    out, S_OUT_MAX);
-	cr_assert(strstr(out, "event_id") == NULL, "%s", out);
+	cr_assert(strstr(out, "event_id") == NULL &&
+	    strstr(out, "\"items\":[]") != NULL, "%s", out);
 	/* a 30 s wait, and an event sent while it waits */
 	snprintf(cmd, sizeof(cmd), "curl -sS --unix-socket %s "
 	    "'http://localhost/api/v1/inbox?wait=30'", h.sock);
@@ -411,6 +418,18 @@ Test(rest, a_long_poll_wakes_on_an_arrival)
 	cr_assert(strstr(out, text) != NULL, "the event: %s", out);
 	cr_assert(took < 29000, "answered at the arrival, not at the end of "
 	    "its wait (%llu ms)", (unsigned long long)took);
+	/* the sender's side: a wait on the event sent ends at its receipt */
+	td_send(lp, OIN_HALT, "referral", "LP-REST-POLL2",
+	    td_example("referral"), NULL, id);
+	kp_uuid_format(id, text);
+	s_client(&k, &c, OIN_LEERPLICHT);
+	snprintf(line, sizeof(line), "/api/v1/outbox/%s?wait=30", text);
+	t0 = kp_now_ms();
+	s_expect(&k, "GET", line, NULL, "", 200, "OutboxItem", out, S_OUT_MAX);
+	took = kp_now_ms() - t0;
+	cr_assert(strstr(out, "\"state\":\"delivered\"") != NULL, "%s", out);
+	cr_assert(took < 29000, "answered at the receipt (%llu ms)",
+	    (unsigned long long)took);
 	td_chain_stop_all(&c);
 	free(out);
 }
