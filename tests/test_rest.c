@@ -233,6 +233,8 @@ Test(rest, every_resource_answers_in_its_documented_form)
 	cr_assert(strstr(out, id) != NULL, "%s", out);
 	s_expect(&h, "GET", "/api/v1/inbox/00000000-0000-4000-8000-"
 	    "000000000000", NULL, "", 404, "Problem", out, S_OUT_MAX);
+	s_expect(&h, "POST", "/api/v1/inbox/00000000-0000-4000-8000-"
+	    "000000000000/ack", NULL, "", 404, "Problem", out, S_OUT_MAX);
 	s_expect(&h, "GET", "/api/v1/inbox/not-an-id", NULL, "", 400,
 	    "Problem", out, S_OUT_MAX);
 	s_expect(&h, "GET", "/api/v1/inbox?limit=x", NULL, "", 400,
