@@ -633,26 +633,41 @@ s_link(struct call *k)
 	return ret;
 }
 
-/* The fields of POST /events besides payload: a SendRequest's. */
+/* Only the fields of a send: a misspelt optional field must not be
+ * silently ignored (a "ttl_second" would send with the default). */
 static int
-s_send_fields(struct call *k, json_t *j, Kp__SendRequest *s,
-    uint8_t reply[16], enum MHD_Result *ret)
+s_send_keys(struct call *k, json_t *j, enum MHD_Result *ret)
 {
-	const char *key, *type;
+	static const char *const keys[] = { "event_type", "to_oin",
+	    "case_ref", "payload", "in_reply_to", "ttl_seconds", "client_id" };
+	const char *key;
 	json_t *v;
+	size_t i;
 
 	json_object_foreach(j, key, v) {
-		if (strcmp(key, "event_type") != 0 && strcmp(key, "to_oin") != 0 &&
-		    strcmp(key, "case_ref") != 0 && strcmp(key, "payload") != 0 &&
-		    strcmp(key, "in_reply_to") != 0 &&
-		    strcmp(key, "ttl_seconds") != 0 &&
-		    strcmp(key, "client_id") != 0) {
+		for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+			if (strcmp(key, keys[i]) == 0)
+				break;
+		if (i == sizeof(keys) / sizeof(keys[0])) {
 			*ret = s_problem(k->c, 400, "invalid_argument", "unknown "
 			    "field '%.64s' (event_type, to_oin, case_ref, "
 			    "payload, in_reply_to, ttl_seconds, client_id)", key);
 			return -1;
 		}
 	}
+	return 0;
+}
+
+/* The fields of POST /events besides payload: a SendRequest's. */
+static int
+s_send_fields(struct call *k, json_t *j, Kp__SendRequest *s,
+    uint8_t reply[16], enum MHD_Result *ret)
+{
+	const char *type;
+	json_t *v;
+
+	if (s_send_keys(k, j, ret) != 0)
+		return -1;
 	type = json_string_value(json_object_get(j, "event_type"));
 	if (type == NULL || (s->event_type = events_type_from_name(type)) == 0) {
 		*ret = s_problem(k->c, 400, "invalid_argument", "event_type "

@@ -418,6 +418,11 @@ Test(rest, a_long_poll_wakes_on_an_arrival)
 	took = kp_now_ms() - t0;
 	kp_uuid_format(id, text);
 	cr_assert(strstr(out, text) != NULL, "the event: %s", out);
+	snprintf(cmd, sizeof(cmd), "%.4000s/rest-pushed.json", h.dir);
+	cr_assert_not_null(p = fopen(cmd, "w"));
+	fputs(out, p);
+	fclose(p);
+	s_valid(cmd, "InboxList");
 	cr_assert(took < 29000, "answered at the arrival, not at the end of "
 	    "its wait (%llu ms)", (unsigned long long)took);
 	/* the sender's side: a wait on the event sent ends at its receipt */
