@@ -19,12 +19,17 @@
  * Identity: the kernel's, never a header.  Each request's connection fd
  * is asked for SO_PEERCRED; access_roles_for_creds() gives the roles.
  *
- * Long poll (GET /api/v1/inbox?wait=N): a request that finds nothing is
- * suspended (MHD_suspend_connection) on the waiter list until
- *   1. rest_wake(): the loop saw an arrival or receipt; it is resumed and
- *      runs again: events found are answered, else it is suspended again;
- *   2. its wait is over (rest_run): resumed, and answered with the empty
- *      list.
+ * Long polls (?wait=N on GET /inbox, GET /outbox/{id} and GET
+ * /cases?overdue=true): a request that finds nothing yet (no event; the
+ * event still pending; nothing overdue) is suspended
+ * (MHD_suspend_connection) on the waiter list, and resumed to run again
+ * (s_access calls its handler anew) when
+ *   1. rest_wake(): the loop saw traffic from a partner (an arrival, a
+ *      receipt): what is there now is answered, else it waits again;
+ *   2. its recheck time came (outbox and cases only: an event expires and
+ *      an answer becomes overdue as time passes, with no traffic at all);
+ *   3. its wait is over: answered with what there is (an empty list).
+ * Nothing is polled while no request waits.
  */
 #include <errno.h>
 #include <stdarg.h>

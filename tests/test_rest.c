@@ -341,6 +341,15 @@ Test(rest, another_user_gets_only_its_roles)
 	free(body);
 	cr_assert(td_log_has(halt, "api: uid:65534 refused 'outbox'", 2000));
 	td_chain_stop_all(&c);
+	/* what nobody read over REST is in the audit log under its uid */
+	cr_assert_eq(test_sh_output(out, S_OUT_MAX, "%s/ketenpost audit export "
+	    "%s/orgs/%s/state | grep '\"kind\":\"read\"' | grep -c "
+	    "'\"actor\":\"uid:65534\"'", test_bin(), c.dir, OIN_HALT), 0,
+	    "no read entry for nobody: %s", out);
+	cr_assert_eq(test_sh_output(out, S_OUT_MAX, "%s/ketenpost audit export "
+	    "%s/orgs/%s/state | grep '\"kind\":\"api_refused\"' | grep -c "
+	    "'\"actor\":\"uid:65534\"'", test_bin(), c.dir, OIN_HALT), 0,
+	    "no refusal entry for nobody: %s", out);
 	free(out);
 }
 
@@ -386,7 +395,7 @@ Test(rest, a_long_poll_wakes_on_an_arrival)
 	struct client h, k;
 	char *out = malloc(S_OUT_MAX), line[512], cmd[9000], text[37];
 	uint8_t id[16];
-	uint64_t t0, took;
+	uint64_t t0, took, sent;
 	FILE *p;
 	size_t n = 0;
 
@@ -410,12 +419,15 @@ Test(rest, a_long_poll_wakes_on_an_arrival)
 	usleep(500 * 1000);  /* let it reach the daemon (order, not timing) */
 	td_send(lp, OIN_HALT, "referral", "LP-REST-POLL", td_example("referral"),
 	    NULL, id);
+	sent = kp_now_ms();
 	while (n + 1 < S_OUT_MAX && fgets(line, sizeof(line), p) != NULL) {
 		snprintf(out + n, S_OUT_MAX - n, "%s", line);
 		n += strlen(line);
 	}
 	cr_assert_eq(pclose(p), 0, "%s", out);
 	took = kp_now_ms() - t0;
+	cr_log_info("long poll answered %llu ms after the send returned",
+	    (unsigned long long)(kp_now_ms() - sent));
 	kp_uuid_format(id, text);
 	cr_assert(strstr(out, text) != NULL, "the event: %s", out);
 	snprintf(cmd, sizeof(cmd), "%.4000s/rest-pushed.json", h.dir);
