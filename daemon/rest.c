@@ -59,6 +59,9 @@
 #define S_CONN_LIMIT 64
 #define S_CONN_TIMEOUT_S 90
 #define S_PREFIX "/api/v1"
+/* The API's full version (Design Rules: in every answer's API-Version
+ * header), equal to info.version of docs/openapi.json. */
+#define S_API_VERSION "1.0.0"
 
 /* The OpenAPI document, embedded at build time (cmake/embed.cmake). */
 extern const char kp_openapi_json[];
@@ -115,7 +118,7 @@ s_send_text(struct MHD_Connection *c, unsigned status, char *body,
 	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type);
 	if (location != NULL)
 		MHD_add_response_header(r, MHD_HTTP_HEADER_LOCATION, location);
-	MHD_add_response_header(r, "API-Version", KP_VERSION);
+	MHD_add_response_header(r, "API-Version", S_API_VERSION);
 	ret = MHD_queue_response(c, status, r);
 	MHD_destroy_response(r);
 	return ret;

@@ -170,6 +170,11 @@ Test(rest, every_resource_answers_in_its_documented_form)
 	cr_assert_eq(kp_read_file(file, 65536, (uint8_t **)&doc, &n), 0);
 	snprintf(path, sizeof(path), "Location: /api/v1/outbox/%s", id);
 	cr_assert(strstr(doc, path) != NULL, "%s", doc);
+	cr_assert(strstr(doc, "API-Version: 1.0.0") != NULL, "%s", doc);
+	free(doc);
+	doc = test_doc_load("docs/openapi.json");
+	cr_assert(strstr(doc, "\"version\": \"1.0.0\"") != NULL,
+	    "API-Version and info.version agree");
 	free(doc);
 	s_expect(&k, "POST", "/api/v1/events", body, "-H 'Idempotency-Key: "
 	    "rest-k1'", 200, "SendResponse", out, S_OUT_MAX);
