@@ -845,6 +845,10 @@ s_status_print(const Kp__StatusResponse *s)
 	    s->outbox_delivered, s->outbox_rejected, s->outbox_dead);
 	printf("inbox         %" PRIu64 " unacknowledged, %" PRIu64
 	    " in total\n", s->inbox_unacknowledged, s->inbox_total);
+	if (s->destruction_pending > 0)
+		printf("purge         %" PRIu32 " payload(s) removed, destruction "
+		    "pending (a reader holds the database)\n",
+		    s->destruction_pending);
 }
 
 int
@@ -980,7 +984,9 @@ static const char s_purge_help[] =
 "usage: ketenpost purge [--api ENDPOINT | --config FILE] [--timeout SECONDS]\n"
 "Destroy now every payload whose retention period (chain policy) has ended;\n"
 "their metadata stays for the audit.  The daemon also does this on a timer.\n"
-"Prints \"purged N\".\n";
+"Prints \"purged N\".  While a reader holds the database open, removed\n"
+"payloads are not yet destroyed: then it prints \"purged N, destruction\n"
+"pending M\" and exits 1 (the daemon retries; see status).\n";
 
 static const struct cmd_spec s_purge_spec = {
 	"purge", s_purge_help, s_json_opts, s_list_opt, 0, 0,
@@ -1003,7 +1009,16 @@ cmd_purge(int argc, char **argv)
 	req.purge = 1;
 	if ((rc = cmd_call(&x, &req, KP__RESPONSE__RESULT_PURGE, false, &r)) != 0)
 		return rc;
-	printf("purged %" PRIu32 "\n", r->purge->purged);
+	if (r->purge->destruction_pending > 0) {
+		printf("purged %" PRIu32 ", destruction pending %" PRIu32 "\n",
+		    r->purge->purged, r->purge->destruction_pending);
+		rc = cli_error("purge: %" PRIu32 " payload(s) not yet "
+		    "destroyed: a reader holds the database open; the daemon "
+		    "retries every second (see ketenpost status)",
+		    r->purge->destruction_pending);
+	} else {
+		printf("purged %" PRIu32 "\n", r->purge->purged);
+	}
 	kp__response__free_unpacked(r, NULL);
-	return 0;
+	return rc;
 }

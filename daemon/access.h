@@ -17,26 +17,7 @@
 
 #include "config.h"
 
-/* The roles of an API client; a request needs one of them. */
-enum api_role {
-	API_ROLE_SUBMIT = 1,     /* send events, read the own outbox */
-	API_ROLE_INBOX = 2,      /* read and acknowledge the inbox */
-	API_ROLE_OFFICER = 4,    /* cases, timelines, reminders, report */
-	API_ROLE_SUBJECT = 8,    /* subject access (GDPR art. 15) */
-	API_ROLE_ADMIN = 16,     /* status, purge */
-	API_ROLE_ALL = 31
-};
-
 #define ACCESS_ID_MAX 64         /* "uid:4294967295", "key:<16 hex>" */
-
-/*
- * One `allow = PRINCIPAL ROLE...` line: PRINCIPAL is user:NAME|UID,
- * group:NAME|GID or key:Z85 (a CURVE public key, for tcp://); ROLE is a
- * role name or `all`.  Names are resolved now.  OUT: *a.  0, or -1 with
- * why (one line) filled.
- */
-int access_parse_allow(const char *value, api_allow_t *a, char *why,
-    size_t whylen);
 
 /* The roles of a process of uid (primary gid gid) on the ipc:// socket:
  * every role for the daemon's own user, else the union of the lines that

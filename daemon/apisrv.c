@@ -297,7 +297,10 @@ s_send_check(kpd_t *d, struct api_req *r, const Kp__SendRequest *s,
 	if (events_unpack(s->event_type, s->payload.data, s->payload.len, ev,
 	    &e) != 0 || policy_check(d->policy, s->event_type,
 	    partner_role(me), partner_role(peer_partner(*to)), *ev, &e) != 0) {
-		log_warnx("send refused: %s", e.msg);
+		char safe[KP_ERR_MSG_MAX];
+
+		policy_log_text(e.msg, safe, sizeof(safe));
+		log_warnx("send refused: %s", safe);
 		r->refusal_reason = e.code == KP_ERR_POLICY ?
 		    KP__REASON__REASON_POLICY_VIOLATION :
 		    KP__REASON__REASON_MALFORMED;
@@ -458,7 +461,7 @@ s_items_free(void *arg)
 	size_t i;
 
 	for (i = 0; i < it->n; i++)
-		free(it->items[i]);  /* item and its inline buffers: one block */
+		atrest_free(it->items[i]);  /* item and inline payload: wiped */
 	free(it->items);
 	free(it);
 }
@@ -475,7 +478,7 @@ s_items_push(struct items *it, size_t size)
 			return NULL;
 		it->items = grown;
 	}
-	item = calloc(1, size);
+	item = atrest_alloc(size);
 	if (item != NULL)
 		it->items[it->n++] = item;
 	return item;
@@ -782,6 +785,8 @@ s_status(kpd_t *d, struct api_req *r, Kp__StatusResponse *st)
 	st->policy_hash = (ProtobufCBinaryData){ 32,
 	    (uint8_t *)policy_hash(d->policy) };
 	st->policy = (char *)policy_path(d->policy);
+	st->has_destruction_pending = 1;
+	st->destruction_pending = d->destroy_pending;
 	r->resp.result_case = KP__RESPONSE__RESULT_STATUS;
 	r->resp.status = st;
 	return 0;
@@ -896,6 +901,8 @@ s_purge(kpd_t *d, struct api_req *r)
 	kp__purge_response__init(&r->purge);
 	r->purge.has_purged = 1;
 	r->purge.purged = (uint32_t)n;
+	r->purge.has_destruction_pending = 1;
+	r->purge.destruction_pending = d->destroy_pending;
 	r->resp.result_case = KP__RESPONSE__RESULT_PURGE;
 	r->resp.purge = &r->purge;
 	return 0;
@@ -1114,7 +1121,8 @@ s_unpack(struct api_req *r, const uint8_t *buf, size_t len)
 		s_fail(r, KP_ERR_OVERSIZE, "request of %zu bytes is over the "
 		    "API limit of %d bytes (an event payload may be at most %d "
 		    "bytes)", len, API_REQUEST_MAX, KP_MAX_PAYLOAD);
-	} else if ((r->req = kp__request__unpack(NULL, len, buf)) == NULL)
+	} else if ((r->req = kp__request__unpack(&atrest_allocator, len,
+	    buf)) == NULL)
 		s_fail(r, KP_ERR_MALFORMED, "request is not a valid kp.Request");
 }
 
@@ -1149,6 +1157,7 @@ s_recv(kpd_t *d, struct api_req *r)
 	if (access_parse_user_id(zmq_msg_gets(&m, "User-Id"), r->who,
 	    sizeof(r->who), &r->roles) != 0)
 		snprintf(r->who, sizeof(r->who), "unknown");  /* no roles */
+	sodium_memzero(zmq_msg_data(&m), zmq_msg_size(&m));  /* payloads */
 	zmq_msg_close(&m);
 	return 1;
 }
@@ -1173,16 +1182,19 @@ s_pack(struct api_req *r, size_t *len)
 	return buf;
 }
 
-/* r's answer for the caller of apisrv_execute: unpacked again, so it owns
- * nothing of r (which is freed right after). */
+/* r's answer for the caller of apisrv_execute: unpacked again (with the
+ * wiping allocator, as requests are), so it owns nothing of r, which is
+ * freed right after. */
 static void
 s_reply_out(struct api_req *r, Kp__Response **out)
 {
 	size_t n = 0;
 	uint8_t *buf = s_pack(r, &n);
 
-	*out = buf != NULL ? kp__response__unpack(NULL, n, buf) : NULL;
-	free(buf);
+	*out = buf != NULL ? kp__response__unpack(&atrest_allocator, n, buf) :
+	    NULL;
+	if (buf != NULL)
+		atrest_zmq_free(buf, (void *)(uintptr_t)n);  /* wiped, freed */
 }
 
 static void
@@ -1190,8 +1202,16 @@ s_reply(kpd_t *d, struct api_req *r)
 {
 	size_t n = 0;
 	uint8_t *buf = s_pack(r, &n);
+	zmq_msg_t m;
 
 	if (buf == NULL) {
+		log_warnx("api: out of memory: an answer not sent");
+		return;
+	}
+	/* handed to libzmq without a copy; wiped when it is done with it */
+	if (zmq_msg_init_data(&m, buf, n, atrest_zmq_free,
+	    (void *)(uintptr_t)n) != 0) {
+		atrest_zmq_free(buf, (void *)(uintptr_t)n);
 		log_warnx("api: out of memory: an answer not sent");
 		return;
 	}
@@ -1199,14 +1219,14 @@ s_reply(kpd_t *d, struct api_req *r)
 	 * left is a client that is gone (EHOSTUNREACH, ROUTER_MANDATORY) */
 	if (zmq_send(d->api, r->rid, r->rid_len, ZMQ_SNDMORE |
 	    ZMQ_DONTWAIT) < 0 || zmq_send(d->api, "", 0, ZMQ_SNDMORE |
-	    ZMQ_DONTWAIT) < 0 || zmq_send(d->api, buf, n, ZMQ_DONTWAIT) < 0) {
+	    ZMQ_DONTWAIT) < 0 || zmq_msg_send(&m, d->api, ZMQ_DONTWAIT) < 0) {
 		if (zmq_errno() == EHOSTUNREACH)
 			log_debug("api: client went away before the answer");
 		else
 			log_warnx("api: an answer not sent: %s",
 			    zmq_strerror(zmq_errno()));
 	}
-	free(buf);
+	zmq_msg_close(&m);
 }
 
 static void
@@ -1218,7 +1238,7 @@ s_cleanup(struct api_req *r)
 	if (r->free_owned != NULL)
 		r->free_owned(r->owned);
 	if (r->req != NULL)
-		kp__request__free_unpacked(r->req, NULL);
+		kp__request__free_unpacked(r->req, &atrest_allocator);
 }
 
 /* Handle one request inside the batch's transaction; no reply yet. */

@@ -15,6 +15,7 @@
  * key files.  Binding the event id as associated data stops one stored
  * payload (or key) from being swapped for another.
  */
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -106,6 +107,63 @@ atrest_event_key_unwrap(const uint8_t store_key[32], const uint8_t id[16],
 		return -1;
 	}
 	return 0;
+}
+
+/*
+ * Heap blocks that hold plaintext (API requests and answers with
+ * payloads) are wiped before they go back to the allocator, so a freed
+ * page or a core file (there should be none: main.c) does not keep them.
+ * A block remembers its size in a header in front of it.
+ */
+#define WIPE_HDR 16   /* keeps the block 16-byte aligned */
+
+void *
+atrest_alloc(size_t size)
+{
+	uint8_t *b;
+
+	if (size > SIZE_MAX - WIPE_HDR ||
+	    (b = calloc(1, WIPE_HDR + size)) == NULL)
+		return NULL;
+	memcpy(b, &size, sizeof(size));
+	return b + WIPE_HDR;
+}
+
+void
+atrest_free(void *p)
+{
+	uint8_t *b;
+	size_t size;
+
+	if (p == NULL)
+		return;
+	b = (uint8_t *)p - WIPE_HDR;
+	memcpy(&size, b, sizeof(size));
+	sodium_memzero(b, WIPE_HDR + size);
+	free(b);
+}
+
+static void *
+s_pb_alloc(void *unused, size_t size)
+{
+	(void)unused;
+	return atrest_alloc(size);
+}
+
+static void
+s_pb_free(void *unused, void *p)
+{
+	(void)unused;
+	atrest_free(p);
+}
+
+ProtobufCAllocator atrest_allocator = { s_pb_alloc, s_pb_free, NULL };
+
+void
+atrest_zmq_free(void *data, void *hint)
+{
+	sodium_memzero(data, (size_t)(uintptr_t)hint);
+	free(data);
 }
 
 const char *

@@ -220,8 +220,8 @@ cases_on_receive(kpd_t *d, const inbox_row_t *row, const ProtobufCMessage *ev,
 	    row->event_id, row->received_ms, &x, &found, err) != 0)
 		return -1;
 	if (found)
-		log_info("case %s: %s answered event %s with %s (%s)",
-		    x.case_local, row->from_oin, kpd_id(x.event_id, id),
+		log_info("%s answered event %s with %s (%s)",
+		    row->from_oin, kpd_id(x.event_id, id),
 		    kpd_id(row->event_id, ans), row->received_ms <= x.due_ms ?
 		    "within the lead time" : "late");
 	return 0;
@@ -234,8 +234,8 @@ s_overdue(void *arg, const expect_row_t *x)
 
 	(void)arg;
 	kp_time_format(x->due_ms, due);
-	log_warnx("case %s: the %s from %s answering event %s is overdue "
-	    "(due %s)", x->case_local, events_type_name(x->answer_type),
+	log_warnx("the %s from %s answering event %s is overdue "
+	    "(due %s)", events_type_name(x->answer_type),
 	    x->partner_oin, kpd_id(x->event_id, id), due);
 	return 0;
 }

@@ -67,6 +67,8 @@ typedef struct kpd {
 	uint64_t started_ms;
 	uint64_t next_expire_ms; /* when to look for dead letters again */
 	uint64_t next_purge_ms;  /* when to enforce retention again */
+	uint32_t destroy_pending; /* purged, but old WAL pages may hold keys */
+	uint64_t next_destroy_ms; /* when to retry their checkpoint */
 	uint64_t next_head_ms;   /* when to sign a tree head again */
 	uint64_t next_overdue_ms; /* when to look for overdue answers */
 	ledger_t *ledger;        /* the audit log (ledger.c) */
@@ -133,7 +135,8 @@ void apisrv_drain(kpd_t *d);
  * through exactly the path of the socket's requests (role check, its own
  * transaction, read audit, idempotency, the send right after the commit).
  * For the REST API (rest.c).  OUT: *resp (free with
- * kp__response__free_unpacked): the answer, ok or an error.  -1 only when
+ * kp__response__free_unpacked(*resp, &atrest_allocator), which wipes
+ * it): the answer, ok or an error.  -1 only when
  * no answer could be made at all (out of memory, no transaction).
  */
 struct Kp__Response;
@@ -147,9 +150,12 @@ int apisrv_socket_options(void *sock);
 int apisrv_bind(void *sock, const char *endpoint);
 
 /* retention.c: destroy payloads whose retention ended; logged.  OUT: *n.
- * Runs inside its own transaction.  0 / -1. */
+ * Runs inside its own transaction.  0 / -1.  A purge is destroyed only
+ * once the WAL is checkpointed and empty; until then d->destroy_pending
+ * counts its payloads and retention_tick retries. */
 int retention_purge(kpd_t *d, size_t *n, kp_err_t *err);
-/* Run retention_purge when its interval has passed. */
+/* Run retention_purge when its interval has passed; retry a pending
+ * destruction every second. */
 void retention_tick(kpd_t *d);
 
 /* atrest.c: payloads at rest, each under its own wrapped key. */
@@ -162,6 +168,13 @@ int atrest_seal(const uint8_t key[32], const uint8_t id[16],
     const uint8_t *in, size_t len, uint8_t **out, size_t *out_len);
 int atrest_open(const uint8_t key[32], const uint8_t id[16],
     const uint8_t *in, size_t len, uint8_t **out, size_t *out_len);
+/* Blocks that held plaintext, wiped when freed: atrest_alloc (zeroed) /
+ * atrest_free; the same for protobuf-c (unpack and free_unpacked of API
+ * requests); atrest_zmq_free(data, hint = size) for zmq_msg_init_data. */
+void *atrest_alloc(size_t size);
+void atrest_free(void *p);
+extern ProtobufCAllocator atrest_allocator;
+void atrest_zmq_free(void *data, void *hint);
 
 /* monitor.c: start a socket monitor (PAIR returned in *mon) and read one
  * event from it (non-blocking; -1 if none). */

@@ -206,7 +206,7 @@ static int
 s_refuse(kpd_t *d, struct arrival *a, struct verdict *v,
     const envelope_meta_t *m, uint64_t now)
 {
-	char id[37] = "-";
+	char id[37] = "-", safe[KP_ERR_MSG_MAX];
 	receipt_t r;
 	kp_err_t e;
 
@@ -222,11 +222,13 @@ s_refuse(kpd_t *d, struct arrival *a, struct verdict *v,
 	}
 	if (s_sign(d, a, v, now, &r) != 0)
 		return -1;
+	/* the partner is told the value; the log is not (issue 11) */
+	policy_log_text(v->detail, safe, sizeof(safe));
 	later_add(&a->log, LOG_WARNING, v->has_id ? id : NULL, a->peer,
 	    protobuf_c_enum_descriptor_get_value(&kp__reason__descriptor,
 	    v->reason)->name, "event %s from %s refused (%s): %s", id, a->peer,
 	    protobuf_c_enum_descriptor_get_value(&kp__reason__descriptor,
-	    v->reason)->name, v->detail);
+	    v->reason)->name, safe);
 	return s_audit(d, AUDIT_REFUSAL_IN, a->peer, v, m, NULL, &r);
 }
 

@@ -23,6 +23,7 @@
 #include <string.h>
 #include <fcntl.h>
 #include <sys/file.h>
+#include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -731,6 +732,8 @@ main(int argc, char **argv)
 	kpd_t d;
 	kp_err_t e;
 
+	/* no core dump, no ptrace by same-user processes: keys, payloads */
+	(void)prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 	if (s_parse_args(argc, argv, &config, &check, &verbose,
 	    &accept_damaged) != 0)
 		return 2;

@@ -533,52 +533,6 @@ s_mhd_log(void *cls, const char *fmt, va_list ap)
 	log_warnx("metrics: %s", line);
 }
 
-int
-metrics_parse_listen(const char *text, struct sockaddr_storage *sa,
-    socklen_t *len)
-{
-	char host[64];
-	const char *colon;
-	char *end;
-	unsigned long port;
-	size_t hl;
-
-	memset(sa, 0, sizeof(*sa));
-	if (text[0] == '[') {
-		if ((colon = strstr(text, "]:")) == NULL)
-			return -1;
-		hl = (size_t)(colon - text - 1);
-		colon++;
-		text++;
-	} else {
-		if ((colon = strrchr(text, ':')) == NULL)
-			return -1;
-		hl = (size_t)(colon - text);
-	}
-	if (hl == 0 || hl >= sizeof(host))
-		return -1;
-	memcpy(host, text, hl);
-	host[hl] = '\0';
-	errno = 0;
-	port = strtoul(colon + 1, &end, 10);
-	if (colon[1] == '\0' || *end != '\0' || errno != 0 || port == 0 ||
-	    port > 65535)
-		return -1;
-	if (inet_pton(AF_INET, host, &((struct sockaddr_in *)sa)->sin_addr)) {
-		((struct sockaddr_in *)sa)->sin_family = AF_INET;
-		((struct sockaddr_in *)sa)->sin_port = htons((uint16_t)port);
-		*len = sizeof(struct sockaddr_in);
-		return 0;
-	}
-	if (inet_pton(AF_INET6, host,
-	    &((struct sockaddr_in6 *)sa)->sin6_addr)) {
-		((struct sockaddr_in6 *)sa)->sin6_family = AF_INET6;
-		((struct sockaddr_in6 *)sa)->sin6_port = htons((uint16_t)port);
-		*len = sizeof(struct sockaddr_in6);
-		return 0;
-	}
-	return -1;
-}
 
 int
 metrics_listen(metrics_t *m, const char *listen, struct kpd *d,
@@ -588,7 +542,7 @@ metrics_listen(metrics_t *m, const char *listen, struct kpd *d,
 	socklen_t len;
 	unsigned flags = MHD_USE_EPOLL | MHD_USE_ERROR_LOG;
 
-	if (metrics_parse_listen(listen, &sa, &len) != 0)
+	if (kp_parse_host_port(listen, &sa, &len) != 0)
 		return kp_fail(err, KP_ERR_INVALID_ARG, "metrics: listen '%s' "
 		    "is not ADDRESS:PORT", listen);
 	if (sa.ss_family == AF_INET6)

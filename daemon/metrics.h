@@ -57,10 +57,6 @@ uint64_t metrics_wait_ms(metrics_t *m, uint64_t cap);
 /* Do whatever HTTP work is ready; never blocks.  m may be NULL. */
 void metrics_run(metrics_t *m);
 
-/* Parse "IPv4:PORT" or "[IPv6]:PORT" (literal addresses only). 0 / -1. */
-int metrics_parse_listen(const char *text, struct sockaddr_storage *sa,
-    socklen_t *len);
-
 /* The exposition text as served (malloc'd, NUL-terminated; tests). */
 char *metrics_render(metrics_t *m, struct kpd *d);
 

@@ -43,6 +43,7 @@
 
 #include <jansson.h>
 #include <microhttpd.h>
+#include <sodium.h>
 
 #include "access.h"
 #include "api.pb-c.h"
@@ -70,7 +71,7 @@ extern const size_t kp_openapi_json_len;
 struct rconn {
 	struct MHD_Connection *c;
 	char *body;
-	size_t len;
+	size_t len, cap;
 	bool too_big;
 	uint64_t deadline_ms;         /* long poll: 0 = not waiting */
 	uint64_t next_check_ms;       /* ... and look again then (0: only
@@ -100,6 +101,16 @@ struct call {
 
 /* ---- answers ------------------------------------------------------- */
 
+/* An answer body (NUL-terminated text) wiped before it is freed: it may
+ * hold payload values, as the local API's answers do (atrest.c). */
+static void
+s_wipe_free(void *p)
+{
+	if (p != NULL)
+		sodium_memzero(p, strlen(p));
+	free(p);
+}
+
 static enum MHD_Result
 s_send_text(struct MHD_Connection *c, unsigned status, char *body,
     const char *type, const char *location)
@@ -109,10 +120,10 @@ s_send_text(struct MHD_Connection *c, unsigned status, char *body,
 
 	if (body == NULL)
 		return MHD_NO;
-	r = MHD_create_response_from_buffer(strlen(body), body,
-	    MHD_RESPMEM_MUST_FREE);
+	r = MHD_create_response_from_buffer_with_free_callback(strlen(body),
+	    body, s_wipe_free);
 	if (r == NULL) {
-		free(body);
+		s_wipe_free(body);
 		return MHD_NO;
 	}
 	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type);
@@ -212,6 +223,7 @@ s_exec(struct call *k, const Kp__Request *req, Kp__Response **resp)
 		return -1;
 	kp__request__pack(req, buf);
 	rc = apisrv_execute(k->rs->d, k->who, k->roles, buf, n, resp);
+	sodium_memzero(buf, n);  /* a send's payload */
 	free(buf);
 	return rc;
 }
@@ -279,7 +291,7 @@ s_run(struct call *k, const Kp__Request *req, unsigned ok_status,
 		ret = s_send_json(k->c, ok_status, json_object(), NULL);
 	else
 		ret = s_send_json(k->c, ok_status, s_result_json(res), NULL);
-	kp__response__free_unpacked(resp, NULL);
+	kp__response__free_unpacked(resp, &atrest_allocator);
 	return ret;
 }
 
@@ -487,7 +499,7 @@ s_outbox_find(struct call *k, const uint8_t id[16], Kp__Response **resp,
 			}
 			l.after_seq = it->seq;
 		}
-		kp__response__free_unpacked(*resp, NULL);
+		kp__response__free_unpacked(*resp, &atrest_allocator);
 		*resp = NULL;
 	}
 }
@@ -515,11 +527,11 @@ s_outbox_one(struct call *k)
 		    "outbox", k->seg[1]);
 	else if (it->state == KP__DELIVERY_STATE__DELIVERY_STATE_PENDING &&
 	    s_still_waiting(k, wait, 1000)) {
-		kp__response__free_unpacked(resp, NULL);
+		kp__response__free_unpacked(resp, &atrest_allocator);
 		return s_wait(k);
 	} else
 		ret = s_send_json(k->c, 200, apijson_tree(&it->base), NULL);
-	kp__response__free_unpacked(resp, NULL);
+	kp__response__free_unpacked(resp, &atrest_allocator);
 	return ret;
 }
 
@@ -537,7 +549,7 @@ s_run_wait(struct call *k, const Kp__Request *req, uint64_t wait,
 		    "the request; retry");
 	if (resp->ok && nothing(resp) && s_still_waiting(k, wait,
 	    recheck_ms)) {
-		kp__response__free_unpacked(resp, NULL);
+		kp__response__free_unpacked(resp, &atrest_allocator);
 		return s_wait(k);
 	}
 	if (!resp->ok)
@@ -546,7 +558,7 @@ s_run_wait(struct call *k, const Kp__Request *req, uint64_t wait,
 		ret = s_send_json(k->c, 200, json_object(), NULL);
 	else
 		ret = s_send_json(k->c, 200, s_result_json(res), NULL);
-	kp__response__free_unpacked(resp, NULL);
+	kp__response__free_unpacked(resp, &atrest_allocator);
 	return ret;
 }
 
@@ -770,7 +782,7 @@ s_send(struct call *k)
 	}
 out:
 	if (resp != NULL)
-		kp__response__free_unpacked(resp, NULL);
+		kp__response__free_unpacked(resp, &atrest_allocator);
 	free(s.payload.data);
 	json_decref(j);
 	return ret;
@@ -978,13 +990,44 @@ s_route(rest_t *rs, struct rconn *rc, struct MHD_Connection *c,
 	return s_dispatch(&k);
 }
 
+/* A piece of the request body.  Grown by copying, not realloc, so that
+ * no unwiped copy of a payload is left behind; over S_BODY_MAX the rest
+ * is read and dropped, and the request answered 413. */
+static void
+s_body_add(struct rconn *rc, const char *data, size_t n)
+{
+	size_t cap = rc->cap ? rc->cap : 4096;
+	char *grown;
+
+	if (rc->too_big || rc->len + n > S_BODY_MAX) {
+		rc->too_big = true;
+		return;
+	}
+	while (cap < rc->len + n + 1)
+		cap *= 2;
+	if (cap != rc->cap) {
+		if ((grown = malloc(cap)) == NULL) {
+			rc->too_big = true;
+			return;
+		}
+		if (rc->body != NULL) {
+			memcpy(grown, rc->body, rc->len);
+			sodium_memzero(rc->body, rc->len);
+			free(rc->body);
+		}
+		rc->body = grown;
+		rc->cap = cap;
+	}
+	memcpy(rc->body + rc->len, data, n);
+	rc->len += n;
+}
+
 static enum MHD_Result
 s_access(void *cls, struct MHD_Connection *c, const char *url,
     const char *method, const char *version, const char *upload,
     size_t *upload_len, void **con_cls)
 {
 	struct rconn *rc = *con_cls;
-	char *grown;
 
 	(void)version;
 	if (rc == NULL) {
@@ -995,15 +1038,7 @@ s_access(void *cls, struct MHD_Connection *c, const char *url,
 		return MHD_YES;
 	}
 	if (*upload_len > 0) {
-		if (rc->too_big || rc->len + *upload_len > S_BODY_MAX) {
-			rc->too_big = true;  /* read and dropped: answered 413 */
-		} else if ((grown = realloc(rc->body, rc->len + *upload_len +
-		    1)) != NULL) {
-			memcpy(grown + rc->len, upload, *upload_len);
-			rc->body = grown;
-			rc->len += *upload_len;
-		} else
-			rc->too_big = true;
+		s_body_add(rc, upload, *upload_len);
 		*upload_len = 0;
 		return MHD_YES;
 	}
@@ -1036,6 +1071,8 @@ s_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 		return;
 	if (rc->waiting)
 		s_unwait(cls, rc);
+	if (rc->body != NULL)
+		sodium_memzero(rc->body, rc->len);  /* a send's payload */
 	free(rc->body);
 	free(rc);
 	*con_cls = NULL;

@@ -2,20 +2,31 @@
  * retention.c: the retention period of the chain policy, enforced.
  *
  * When an event's retention ends its payload is destroyed: the wrapped
- * per-event key and the ciphertext are removed from the row (store_purge),
- * and the WAL is checkpointed and truncated so no old page keeps them in
- * the log.  Whatever copy of a ciphertext might still linger in a free
- * page is unreadable, because its key is gone (atrest.c).  The metadata of
+ * per-event key and the ciphertext are removed from the row (store_purge;
+ * secure_delete zeroes the freed bytes and pages), and the WAL is
+ * checkpointed and truncated so no old page keeps them in the log or the
+ * database file.  Only then is the purge done.  While a reader holds old
+ * pages (a read transaction open on the database) the checkpoint cannot
+ * finish: the payloads are "destruction pending" (status, the purge
+ * answer, the log), never reported destroyed, and the checkpoint is
+ * retried every second until it succeeds.  Whatever copy of a ciphertext
+ * might still linger elsewhere is unreadable, because its key is gone
+ * (atrest.c).  The metadata of
  * the event (who, when, type, purpose, field names, digests) stays: it is
  * what the audit log and subject access are made of.  Every purge is an
  * audit entry per event, and logged (after the commit: only then is it
  * done), one line per event and one in total.
  */
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "daemon.h"
 #include "log.h"
+
+/* How long a purge waits for readers before it answers "pending"; the
+ * retries every second do not wait (the daemon's loop must not stall). */
+#define RETENTION_WAIT_MS 250
 
 struct purged {
 	uint8_t id[16];
@@ -58,6 +69,26 @@ s_collect(void *arg, const uint8_t id[16], const char *partner, bool sent)
 	return 0;
 }
 
+/*
+ * Checkpoint until no WAL frame can hold a destroyed key, waiting at most
+ * wait_ms for readers.  Always tried, even with nothing newly purged: a
+ * WAL left by a daemon that stopped while a reader held it is cleared too.
+ * 0 once destroyed (or nothing pending), 1 while pending, -1 on a
+ * database error (still pending; err says why).
+ */
+static int
+s_destroy(kpd_t *d, int wait_ms, kp_err_t *err)
+{
+	bool done = false;
+
+	if (store_checkpoint(d->store, wait_ms, &done, err) != 0)
+		return -1;
+	if (!done)
+		return 1;
+	d->destroy_pending = 0;
+	return 0;
+}
+
 int
 retention_purge(kpd_t *d, size_t *n, kp_err_t *err)
 {
@@ -76,15 +107,34 @@ retention_purge(kpd_t *d, size_t *n, kp_err_t *err)
 		log_warnx("purge failed, nothing destroyed: %s", err->msg);
 		return -1;
 	}
-	if (*n > 0 && store_checkpoint(d->store, err) != 0)
-		log_warnx("purge: checkpoint failed: %s", err->msg);
 	for (i = 0; i < w.n; i++)
-		log_info("event %s %s %s: retention ended, payload destroyed",
+		log_info("event %s %s %s: retention ended, payload removed",
 		    kpd_id(w.v[i].id, text), w.v[i].sent ? "to" : "from",
 		    w.v[i].partner);
 	free(w.v);
-	log_info("purge: %zu payload(s) destroyed at the end of their "
-	    "retention", *n);
+	d->destroy_pending += (uint32_t)*n;
+	d->next_destroy_ms = kp_now_ms() + 1000;
+	switch (s_destroy(d, RETENTION_WAIT_MS, err)) {
+	case 0:
+		log_info("purge: %zu payload(s) destroyed at the end of their "
+		    "retention", *n);
+		break;
+	case 1:
+		if (d->destroy_pending == 0)
+			break;        /* nothing destroyed waits for it */
+		log_warnx("purge: %" PRIu32 " payload(s) removed but not yet "
+		    "destroyed: a reader holds old database pages (the WAL "
+		    "cannot be checkpointed); retrying every second",
+		    d->destroy_pending);
+		break;
+	default:
+		if (d->destroy_pending > 0)
+			log_warnx("purge: %" PRIu32 " payload(s) not yet "
+			    "destroyed: %s; retrying every second",
+			    d->destroy_pending, err->msg);
+		else
+			log_warnx("purge: checkpoint failed: %s", err->msg);
+	}
 	return 0;
 }
 
@@ -95,6 +145,14 @@ retention_tick(kpd_t *d)
 	size_t n;
 	kp_err_t e;
 
+	if (d->destroy_pending > 0 && now >= d->next_destroy_ms) {
+		uint32_t was = d->destroy_pending;
+
+		d->next_destroy_ms = now + 1000;
+		if (s_destroy(d, 0, &e) == 0)
+			log_info("purge: %" PRIu32 " payload(s) destroyed (the "
+			    "WAL is checkpointed at last)", was);
+	}
 	if (now < d->next_purge_ms)
 		return;
 	d->next_purge_ms = now + d->cfg.purge_interval_ms;

@@ -87,8 +87,8 @@ enum {
 	ST_IN_ACK, ST_IN_EXISTS, ST_IN_COUNTS,
 	ST_REJ_INSERT,
 	ST_LINK_BY_LOCAL, ST_LINK_BY_REF, ST_LINK_INSERT,
-	ST_OB_PURGE, ST_IN_PURGE, ST_SUBJECT, ST_CHECKPOINT,
-	ST_AUDIT_APPEND, ST_AUDIT_LEAVES, ST_HEAD_PUT, ST_HEAD_LAST,
+	ST_OB_PURGE, ST_IN_PURGE, ST_SUBJECT,
+	ST_AUDIT_APPEND, ST_HEAD_PUT, ST_HEAD_LAST,
 	ST_WITNESS_PUT, ST_WITNESS_LAST, ST_META_PUT,
 	ST_EXP_PUT, ST_EXP_BY_REPLY, ST_EXP_BY_REF, ST_EXP_CLOSE,
 	ST_EXP_OVERDUE, ST_EXP_BY_CASE, ST_EXP_ALL, ST_EXP_REMINDED, ST_CASES,
@@ -194,10 +194,8 @@ static const char *const s_sql[ST_COUNT] = {
 	    "fields, received_ms, 0, 0, retention_until_ms, event_key IS NULL, "
 	    "in_reply_to, received_ms "
 	    "FROM inbox WHERE case_local = ?1 ORDER BY 8",
-	[ST_CHECKPOINT] = "PRAGMA wal_checkpoint(TRUNCATE)",
 	[ST_AUDIT_APPEND] = "INSERT INTO audit (seq, entry, leaf) VALUES "
 	    "(?1, ?2, ?3)",
-	[ST_AUDIT_LEAVES] = "SELECT seq, leaf FROM audit ORDER BY seq",
 	[ST_HEAD_PUT] = "INSERT OR REPLACE INTO tree_heads (size, time_ms, "
 	    "root, signature) VALUES (?1, ?2, ?3, ?4)",
 	[ST_HEAD_LAST] = "SELECT size, time_ms, root, signature FROM "
@@ -1636,16 +1634,36 @@ store_purge(store_t *s, uint64_t now, store_purge_cb cb, void *arg,
 	return 0;
 }
 
+/*
+ * Copy every WAL frame into the database file (where secure_delete has
+ * zeroed what a purge freed) and truncate the WAL to nothing, so no old
+ * frame keeps a destroyed key.  A reader in a read transaction (e.g.
+ * `ketenpost audit` on a live state folder) pins the old pages: then the
+ * checkpoint is busy, retried by the busy handler for at most wait_ms,
+ * and *done is false.  Done means: every frame copied and the -wal file
+ * empty.
+ */
 int
-store_checkpoint(store_t *s, kp_err_t *err)
+store_checkpoint(store_t *s, int wait_ms, bool *done, kp_err_t *err)
 {
-	sqlite3_stmt *st = s->st[ST_CHECKPOINT];
-	int rc;
+	char wal[sizeof(s->path) + 8];
+	int rc, nlog = -1, ncopied = -1;
+	struct stat sb;
 
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
-		;
-	s_done(st);
-	return rc == SQLITE_DONE ? 0 : s_fail(s, err, "checkpoint");
+	*done = false;
+	sqlite3_busy_timeout(s->db, wait_ms);
+	rc = sqlite3_wal_checkpoint_v2(s->db, NULL, SQLITE_CHECKPOINT_TRUNCATE,
+	    &nlog, &ncopied);
+	sqlite3_busy_timeout(s->db, STORE_BUSY_MS);
+	if ((rc & 0xff) == SQLITE_BUSY || (rc & 0xff) == SQLITE_LOCKED)
+		return 0;             /* extended result codes are on */
+	if (rc != SQLITE_OK)
+		return s_fail(s, err, "checkpoint");
+	snprintf(wal, sizeof(wal), "%s-wal", s->path);
+	if (stat(wal, &sb) == 0 && sb.st_size != 0)
+		return 0;             /* not truncated: not destroyed yet */
+	*done = nlog == ncopied;
+	return 0;
 }
 
 /* ---- subject access ---- */
@@ -1712,33 +1730,6 @@ store_audit_append(store_t *s, uint64_t seq, const uint8_t *entry,
 	    s_step_done(s, st, "audit append", err) != 0) {
 		if (err != NULL && err->code == KP_OK)
 			s_fail(s, err, "audit append");
-		goto out;
-	}
-	ret = 0;
-out:
-	s_done(st);
-	return ret;
-}
-
-int
-store_audit_leaves(store_t *s, int (*cb)(void *arg, uint64_t seq,
-    const uint8_t leaf[32]), void *arg, kp_err_t *err)
-{
-	sqlite3_stmt *st = s->st[ST_AUDIT_LEAVES];
-	uint8_t leaf[32];
-	int rc, ret = -1;
-
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		s_col_blob(st, 1, leaf, 32);
-		if (cb(arg, s_col_u64(st, 0), leaf) != 0) {
-			kp_fail(err, KP_ERR_IO, "store: audit log is not "
-			    "contiguous at seq %llu", (unsigned long long)
-			    s_col_u64(st, 0));
-			goto out;
-		}
-	}
-	if (rc != SQLITE_DONE) {
-		s_fail(s, err, "audit leaves");
 		goto out;
 	}
 	ret = 0;

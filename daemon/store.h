@@ -242,8 +242,10 @@ typedef int (*store_purge_cb)(void *arg, const uint8_t id[16],
 int store_purge(store_t *s, uint64_t now, store_purge_cb cb, void *arg,
     size_t *n, kp_err_t *err) __attribute__((warn_unused_result));
 
-/* PRAGMA wal_checkpoint(TRUNCATE). */
-int store_checkpoint(store_t *s, kp_err_t *err)
+/* A TRUNCATE checkpoint of the WAL, waiting at most wait_ms for readers.
+ * OUT: *done, false while a reader pins old pages (they may still hold
+ * destroyed keys: retry later). */
+int store_checkpoint(store_t *s, int wait_ms, bool *done, kp_err_t *err)
     __attribute__((warn_unused_result));
 
 /* ---- subject access: everything about one local case ---- */
@@ -279,10 +281,6 @@ int store_subject(store_t *s, const char *local, store_subject_cb cb,
  * committed together or not at all (fail-closed). */
 int store_audit_append(store_t *s, uint64_t seq, const uint8_t *entry,
     size_t len, const uint8_t leaf[32], kp_err_t *err)
-    __attribute__((warn_unused_result));
-/* Every leaf hash in seq order; cb non-zero is an error (gap found). */
-int store_audit_leaves(store_t *s, int (*cb)(void *arg, uint64_t seq,
-    const uint8_t leaf[32]), void *arg, kp_err_t *err)
     __attribute__((warn_unused_result));
 /* Every entry (bytes as stored) with its stored leaf hash, in seq order;
  * cb non-zero is an error (gap found).  entry may be NULL if len is 0. */

@@ -1,7 +1,7 @@
 /*
  * inifile.h: read an INI file (with inih) so that every problem is
  * reported as "FILE:LINE: message" with the right physical line, and all
- * of them are reported in one run.  Used by daemon/config.c
+ * of them are reported in one run.  Used by lib/config.c
  * (ketenpostd.conf) and lib/policy.c (the chain policy).
  *
  * The reader owns the syntax: over-long lines, NUL bytes, lines that are

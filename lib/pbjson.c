@@ -205,7 +205,7 @@ pbjson_field_present(const ProtobufCMessage *msg,
 	}
 	if (f->type == PROTOBUF_C_TYPE_STRING ||
 	    f->type == PROTOBUF_C_TYPE_MESSAGE) {
-		ptr = S_CMEMBER(void *, msg, f->offset);  /* const void * */
+		ptr = S_CMEMBER(void *, msg, f->offset);
 		return ptr != NULL && ptr != f->default_value;
 	}
 	return S_CMEMBER(protobuf_c_boolean, msg, f->quantifier_offset) != 0;
@@ -721,7 +721,7 @@ s_field_to_json(const ProtobufCMessage *msg, const ProtobufCFieldDescriptor *f)
 	if (f->label != PROTOBUF_C_LABEL_REPEATED)
 		return s_value_to_json(f, (const char *)msg + f->offset);
 	n = S_CMEMBER(size_t, msg, f->quantifier_offset);
-	a = S_CMEMBER(char *, msg, f->offset);  /* const char * */
+	a = S_CMEMBER(char *, msg, f->offset);
 	if ((arr = json_array()) == NULL)
 		return NULL;
 	for (i = 0; i < n; i++) {

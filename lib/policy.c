@@ -167,6 +167,34 @@ s_refuse(kp_err_t *err, const char *fmt, ...)
 	return kp_fail(err, KP_ERR_POLICY, "%s", msg);
 }
 
+/*
+ * A refusal fit for a log.  The messages of policy_check and events_unpack
+ * name the field and then, for the value rules (enumeration, range, date,
+ * max items), the refused value: "...: field 'age_years' is 11, outside
+ * 12..18".  The client that sent the event may see that; a log (stderr,
+ * the journal) must never hold a payload value.  Every value is a number,
+ * so what follows the field name is cut when it holds a digit.
+ */
+void
+policy_log_text(const char *msg, char *out, size_t len)
+{
+	const char *f = strstr(msg, "field '"), *end, *p;
+
+	if (len == 0)
+		return;
+	if (f == NULL || (end = strchr(f + 7, '\'')) == NULL) {
+		snprintf(out, len, "%s", msg);
+		return;
+	}
+	for (p = end + 1; *p != '\0' && (*p < '0' || *p > '9'); p++)
+		;
+	if (*p == '\0')
+		snprintf(out, len, "%s", msg);
+	else
+		snprintf(out, len, "%.*s (value not logged)",
+		    (int)(end + 1 - msg), msg);
+}
+
 /* ---- small helpers ----------------------------------------------- */
 
 static unsigned

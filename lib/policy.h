@@ -125,4 +125,12 @@ int policy_check(const policy_t *self, int event_type, int sender_role,
  * if the message names none.  For audit entries. */
 void policy_refusal_rule(const char *msg, char *out, size_t len);
 
+/*
+ * The message of a refused event (policy_check, events_unpack) as a log
+ * may hold it: event type, rule and field name, never the field's value
+ *   "referral: rule 'range': field 'age_years' (value not logged)"
+ * (the client that sent it still gets the whole message).  OUT: out.
+ */
+void policy_log_text(const char *msg, char *out, size_t len);
+
 #endif

@@ -1,11 +1,13 @@
 /*
  * util.c: small pure helpers (see util.h).
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -159,8 +161,18 @@ kp_uuid_new(uint8_t id[16])
  * names KETENPOST_CLOCK_FILE, "now" is the decimal milliseconds in that
  * file (read on every call, so a simulator moves the time of every daemon
  * of a chain at once by rewriting one file).  A file that cannot be read
- * leaves the real clock in force.  Never set it in production.
+ * leaves the real clock in force.  Compiled in only with the CMake option
+ * KP_SIMULATED_CLOCK (off by default): in a release binary the variable
+ * does not exist, so no environment can move replay windows, expiry or
+ * purge times.
  */
+#ifdef KP_SIMULATED_CLOCK
+bool
+kp_clock_simulated(void)
+{
+	return true;
+}
+
 static bool
 s_sim_now(uint64_t *ms)
 {
@@ -181,6 +193,20 @@ s_sim_now(uint64_t *ms)
 	*ms = strtoull(buf, NULL, 10);
 	return *ms > 0;
 }
+#else
+bool
+kp_clock_simulated(void)
+{
+	return false;
+}
+
+static bool
+s_sim_now(uint64_t *ms)
+{
+	(void)ms;
+	return false;
+}
+#endif
 
 uint64_t
 kp_now_ms(void)
@@ -353,5 +379,52 @@ fail:
 	free(data);
 	close(fd);
 	errno = saved ? saved : EIO;
+	return -1;
+}
+
+int
+kp_parse_host_port(const char *text, struct sockaddr_storage *sa,
+    socklen_t *len)
+{
+	char host[64];
+	const char *colon;
+	char *end;
+	unsigned long port;
+	size_t hl;
+
+	memset(sa, 0, sizeof(*sa));
+	if (text[0] == '[') {
+		if ((colon = strstr(text, "]:")) == NULL)
+			return -1;
+		hl = (size_t)(colon - text - 1);
+		colon++;
+		text++;
+	} else {
+		if ((colon = strrchr(text, ':')) == NULL)
+			return -1;
+		hl = (size_t)(colon - text);
+	}
+	if (hl == 0 || hl >= sizeof(host))
+		return -1;
+	memcpy(host, text, hl);
+	host[hl] = '\0';
+	errno = 0;
+	port = strtoul(colon + 1, &end, 10);
+	if (colon[1] == '\0' || *end != '\0' || errno != 0 || port == 0 ||
+	    port > 65535)
+		return -1;
+	if (inet_pton(AF_INET, host, &((struct sockaddr_in *)sa)->sin_addr)) {
+		((struct sockaddr_in *)sa)->sin_family = AF_INET;
+		((struct sockaddr_in *)sa)->sin_port = htons((uint16_t)port);
+		*len = sizeof(struct sockaddr_in);
+		return 0;
+	}
+	if (inet_pton(AF_INET6, host,
+	    &((struct sockaddr_in6 *)sa)->sin6_addr)) {
+		((struct sockaddr_in6 *)sa)->sin6_family = AF_INET6;
+		((struct sockaddr_in6 *)sa)->sin6_port = htons((uint16_t)port);
+		*len = sizeof(struct sockaddr_in6);
+		return 0;
+	}
 	return -1;
 }

@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 #define KP_OIN_LEN 20         /* an OIN is exactly 20 decimal digits */
 #define KP_UUID_TEXT_LEN 36   /* 8-4-4-4-12 */
@@ -44,8 +45,11 @@ int kp_uuid_parse(const char *text, uint8_t id[16]);
 void kp_uuid_new(uint8_t id[16]);
 
 /* Wall clock, UTC, milliseconds since the epoch; $KETENPOST_CLOCK_FILE
- * (simulations and tests only) replaces it by the ms written there. */
+ * (simulations and tests only) replaces it by the ms written there, in a
+ * build configured with KP_SIMULATED_CLOCK only. */
 uint64_t kp_now_ms(void);
+/* Was this build configured with KP_SIMULATED_CLOCK? */
+bool kp_clock_simulated(void);
 
 /* Format ms since the epoch as "2027-01-31T12:00:00.123Z" (25 bytes). */
 void kp_time_format(uint64_t ms, char out[32]);
@@ -71,5 +75,10 @@ int kp_ipc_address(const char *endpoint, char *out, size_t len, int *dirfd);
  * (EFBIG when the file is larger than max).
  */
 int kp_read_file(const char *path, size_t max, uint8_t **buf, size_t *len);
+
+/* "IPv4:PORT" or "[IPv6]:PORT" (literal addresses only) into *sa, for a
+ * listening socket of ours.  0 / -1. */
+int kp_parse_host_port(const char *text, struct sockaddr_storage *sa,
+    socklen_t *len);
 
 #endif

@@ -9,6 +9,7 @@ packages=(
   libsqlite3-dev libsystemd-dev libjansson-dev libinih-dev
   libcriterion-dev
   libmicrohttpd-dev curl python3 python3-jsonschema
+  clang libclang-rt-dev
 )
 
 missing=()

@@ -13,7 +13,8 @@ cp "$src/docs/ketenpostd.8" "$tmp/man/man8/"
 sed "s|/usr/bin/ketenpostd|$bin/ketenpostd|g" "$src/systemd/ketenpostd@.service" \
   >"$tmp/unit/ketenpostd@demo.service"
 for want in Type=notify DynamicUser=yes NoNewPrivileges=yes ProtectSystem=strict \
-    StateDirectory= RestrictAddressFamilies= SystemCallFilter= WatchdogSec=; do
+    StateDirectory= RestrictAddressFamilies= SystemCallFilter= WatchdogSec= \
+    LimitCORE=0; do
   case $want in
   DynamicUser=yes) grep -q '^User=ketenpost' "$tmp/unit/ketenpostd@demo.service" ||
     { echo "unit runs neither as DynamicUser nor as a dedicated user"; exit 1; } ;;

@@ -248,6 +248,9 @@ Test(cases, a_simulated_municipality_year)
 	char out[16384];
 	json_t *j;
 
+	if (!kp_clock_simulated())
+		cr_skip_test("built without KP_SIMULATED_CLOCK (scripts/test.sh "
+		    "turns it on)");
 	cr_assert_eq(test_sh_output(out, sizeof(out), "%s/simyear --bin %s "
 	    "--reports 250 --seed 42", test_bin(), test_bin()), 0, "%s", out);
 	j = json_loads(strchr(out, '{'), 0, NULL);

@@ -384,7 +384,7 @@ Test(gdpr, retention_purge_destroys_payloads_keeps_metadata)
 	cr_assert(strstr(out, "purged 1") != NULL, "%s", out);
 	cr_assert_eq(s_cli(lp, out, sizeof(out), "purge"), 0, "%s", out);
 	cr_assert(strstr(out, "purged 1") != NULL, "%s", out);
-	cr_assert(td_log_has(halt, "payload destroyed", 1000));
+	cr_assert(td_log_has(halt, "payload removed", 1000));
 	cr_assert(td_log_has(halt, "purge: 1 payload", 1000));
 	/* after: no command can read the payload; the metadata is there */
 	cr_assert_eq(s_cli(halt, out, sizeof(out), "inbox --json"), 0);

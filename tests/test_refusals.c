@@ -403,6 +403,37 @@ Test(refusals, multi_frame_messages_do_not_stall_the_daemon)
 	td_chain_stop_all(&c);
 }
 
+/* An envelope of the example referral to Halt, sealed by `from` under a
+ * given event id (what a sender reusing an id would send). */
+static void
+s_seal_with_id(td_chain_t *c, chain_t *from, const uint8_t id[16],
+    uint64_t created, uint8_t **env, size_t *len)
+{
+	envelope_meta_t m;
+	uint8_t payload[64], digest[32];
+	size_t plen = s_pack_example("referral", payload);
+	policy_t *pol = NULL;
+	int problems;
+	char path[4200];
+	kp_err_t e;
+
+	snprintf(path, sizeof(path), "%s/policy.ini", c->dir);
+	cr_assert(policy_load(path, &pol, NULL, NULL, &problems, &e) == 0);
+	memset(&m, 0, sizeof(m));
+	memcpy(m.event_id, id, 16);
+	m.event_type = KP__EVENT_TYPE__EVENT_TYPE_REFERRAL;
+	snprintf(m.purpose, sizeof(m.purpose), "%s", policy_rule_purpose(
+	    policy_rule(pol, m.event_type)));
+	snprintf(m.legal_basis, sizeof(m.legal_basis), "%s",
+	    policy_rule_legal_basis(policy_rule(pol, m.event_type)));
+	memcpy(m.policy_hash, policy_hash(pol), 32);
+	m.created_at_ms = created;
+	m.expires_at_ms = created + 86400000u;
+	cr_assert(envelope_seal(from->dir, directory_find(from->dir, OIN_HALT),
+	    &m, payload, plen, env, len, digest, &e) == 0, "%s", e.msg);
+	policy_destroy(&pol);
+}
+
 Test(refusals, an_event_id_of_another_partner_is_not_a_duplicate)
 {
 	td_chain_t c;
@@ -424,32 +455,8 @@ Test(refusals, an_event_id_of_another_partner_is_not_a_duplicate)
 	rc = s_exchange(&r1, 0x01, env, len, &rlen);
 	free(rc);
 	free(env);
-	{
-		/* RvdK seals its own envelope reusing Leerplicht's event id */
-		envelope_meta_t m;
-		uint8_t payload[64], digest[32];
-		size_t plen = s_pack_example("referral", payload);
-		policy_t *pol = NULL;
-		int problems;
-		char path[4200];
-		kp_err_t e;
-
-		snprintf(path, sizeof(path), "%s/policy.ini", c.dir);
-		cr_assert(policy_load(path, &pol, NULL, NULL, &problems, &e) == 0);
-		memset(&m, 0, sizeof(m));
-		memcpy(m.event_id, id, 16);
-		m.event_type = KP__EVENT_TYPE__EVENT_TYPE_REFERRAL;
-		snprintf(m.purpose, sizeof(m.purpose), "%s", policy_rule_purpose(
-		    policy_rule(pol, m.event_type)));
-		snprintf(m.legal_basis, sizeof(m.legal_basis), "%s",
-		    policy_rule_legal_basis(policy_rule(pol, m.event_type)));
-		memcpy(m.policy_hash, policy_hash(pol), 32);
-		m.created_at_ms = kp_now_ms();
-		m.expires_at_ms = m.created_at_ms + 86400000u;
-		cr_assert(envelope_seal(rvdk->dir, directory_find(rvdk->dir,
-		    OIN_HALT), &m, payload, plen, &env, &len, digest, &e) == 0);
-		policy_destroy(&pol);
-	}
+	/* RvdK seals its own envelope reusing Leerplicht's event id */
+	s_seal_with_id(&c, rvdk, id, kp_now_ms(), &env, &len);
 	s_connect_as(&r2, rvdk, halt, NULL);
 	rc = s_exchange(&r2, 0x01, env, len, &rlen);
 	rcpt = s_receipt(rvdk, rc, rlen);
@@ -606,33 +613,8 @@ Test(refusals, same_id_other_envelope_is_an_id_conflict)
 	rcpt = s_receipt(lp, rc, rlen);
 	cr_assert_eq(rcpt.status, KP__RECEIPT_STATUS__RECEIPT_STATUS_ACCEPTED);
 	free(rc);
-	{
-		/* re-sealed under the same id a second later */
-		envelope_meta_t m;
-		uint8_t payload[64], digest[32];
-		size_t plen = s_pack_example("referral", payload);
-		policy_t *pol = NULL;
-		int problems;
-		char path[4200];
-		kp_err_t e;
-
-		snprintf(path, sizeof(path), "%s/policy.ini", c.dir);
-		cr_assert(policy_load(path, &pol, NULL, NULL, &problems, &e) == 0);
-		memset(&m, 0, sizeof(m));
-		memcpy(m.event_id, id, 16);
-		m.event_type = KP__EVENT_TYPE__EVENT_TYPE_REFERRAL;
-		snprintf(m.purpose, sizeof(m.purpose), "%s", policy_rule_purpose(
-		    policy_rule(pol, m.event_type)));
-		snprintf(m.legal_basis, sizeof(m.legal_basis), "%s",
-		    policy_rule_legal_basis(policy_rule(pol, m.event_type)));
-		memcpy(m.policy_hash, policy_hash(pol), 32);
-		m.created_at_ms = kp_now_ms() + 1000;
-		m.expires_at_ms = m.created_at_ms + 86400000u;
-		cr_assert(envelope_seal(lp->dir, directory_find(lp->dir,
-		    OIN_HALT), &m, payload, plen, &again, &alen, digest,
-		    &e) == 0);
-		policy_destroy(&pol);
-	}
+	/* re-sealed under the same id a second later */
+	s_seal_with_id(&c, lp, id, kp_now_ms() + 1000, &again, &alen);
 	rcpt = s_refused(&r, lp, again, alen, KP__REASON__REASON_ID_CONFLICT);
 	cr_assert_arr_eq(rcpt.event_id, id, 16);
 	cr_assert(td_log_has(halt, "REASON_ID_CONFLICT", 2000));

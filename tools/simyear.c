@@ -15,7 +15,9 @@
  * two phases (scheduled / investigation started, then the decision or
  * result: mas.ini interim.*).  Time is simulated: every
  * daemon reads its clock from one file (KETENPOST_CLOCK_FILE) that simyear
- * moves forward event by event, so a year takes seconds.
+ * moves forward event by event, so a year takes seconds.  It needs a
+ * build configured with -DKP_SIMULATED_CLOCK=ON (release builds ignore
+ * that variable) and says so otherwise.
  *
  * At the end (the clock at day 365) it checks, from the daemons' own
  * records: every follow-up referral has its outcome on the case timeline
@@ -1011,6 +1013,9 @@ main(int argc, char **argv)
 	memset(&s, 0, sizeof(s));
 	memset(&y, 0, sizeof(y));
 	s_parse(argc, argv, &reports, &seed, s.bin, sizeof(s.bin), &keep);
+	if (!kp_clock_simulated())
+		s_die("this build has no simulated clock; configure it with "
+		    "-DKP_SIMULATED_CLOCK=ON (as scripts/test.sh does)");
 	if (sodium_init() < 0 || mkdtemp(tmpl) == NULL)
 		return 1;
 	snprintf(s.dir, sizeof(s.dir), "%s", keep ? keep : tmpl);

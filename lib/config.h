@@ -49,7 +49,19 @@
 #define KP_PATH_MAX 4096
 #define KP_API_ALLOW_MAX 64
 
-/* One [api] allow line (daemon/access.c). */
+/* The roles of a local API client; a request needs one of them
+ * (daemon/access.c decides which). */
+enum api_role {
+	API_ROLE_SUBMIT = 1,     /* send events, read the own outbox */
+	API_ROLE_INBOX = 2,      /* read and acknowledge the inbox */
+	API_ROLE_OFFICER = 4,    /* cases, timelines, reminders, report */
+	API_ROLE_SUBJECT = 8,    /* subject access (GDPR art. 15) */
+	API_ROLE_ADMIN = 16,     /* status, purge */
+	API_ROLE_ALL = 31
+};
+
+/* One [api] allow line: PRINCIPAL ROLE..., PRINCIPAL user:NAME|UID,
+ * group:NAME|GID or key:Z85 (a CURVE client key for a tcp:// API). */
 enum { ACCESS_USER = 1, ACCESS_GROUP, ACCESS_KEY };
 typedef struct api_allow {
 	int kind;                      /* ACCESS_USER, _GROUP or _KEY */
@@ -96,6 +108,9 @@ typedef struct config {
 int config_load(const char *path, config_t *cfg,
     void (*report)(void *arg, const char *line), void *arg,
     int *n_problems, kp_err_t *err) __attribute__((warn_unused_result));
+
+/* "submit", "inbox", ... for one role bit ("?" for none). */
+const char *config_role_name(unsigned role);
 
 /* Parse "30d", "250ms", ... into milliseconds; 0 / -1. */
 int config_parse_duration(const char *text, uint64_t *ms);

@@ -30,7 +30,10 @@
  * it.  cfg->path is absolute too, so a reload after chdir("/") works.
  *
  * This module must never act on a config that had a problem.  It keeps
- * no state between calls.
+ * no state between calls.  It lives in lib/ because the client (finding
+ * the API endpoint, `ketenpost backup`) reads the same file the same way;
+ * what the values mean at run time is the daemon's business (e.g. which
+ * request an [api] role allows: daemon/access.c).
  */
 #include <ctype.h>
 #include <errno.h>
@@ -41,12 +44,15 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <grp.h>
+#include <pwd.h>
 #include <sys/un.h>
 
-#include "access.h"
+#include <sodium.h>
+#include <zmq.h>
+
 #include "config.h"
 #include "inifile.h"
-#include "metrics.h"
 #include "util.h"
 
 #define S_MS_PER_DAY (24ULL * 3600 * 1000)
@@ -463,7 +469,7 @@ s_set_metrics(struct s_parse *st, const struct s_key *k, const char *v)
 	struct sockaddr_storage sa;
 	socklen_t len;
 
-	if (strlen(v) >= k->size || metrics_parse_listen(v, &sa, &len) != 0)
+	if (strlen(v) >= k->size || kp_parse_host_port(v, &sa, &len) != 0)
 		return s_bad(st, k, "'%.80s' is not ADDRESS:PORT with a "
 		    "literal address (127.0.0.1:9464, [::1]:9464)", v);
 	memcpy(s_field(st, k), v, strlen(v) + 1);
@@ -514,6 +520,123 @@ s_on_section(void *arg, const char *name, int lineno)
 	return -1;
 }
 
+/* ---- [api] allow: principals and roles (daemon/access.c decides) ---- */
+
+static const struct {
+	const char *name;
+	unsigned role;
+} s_roles[] = {
+	{ "submit", API_ROLE_SUBMIT }, { "inbox", API_ROLE_INBOX },
+	{ "officer", API_ROLE_OFFICER }, { "subject", API_ROLE_SUBJECT },
+	{ "admin", API_ROLE_ADMIN }, { "all", API_ROLE_ALL },
+};
+
+const char *
+config_role_name(unsigned role)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(s_roles) / sizeof(s_roles[0]); i++)
+		if (s_roles[i].role == role)
+			return s_roles[i].name;
+	return "?";
+}
+
+static int
+s_role_bit(const char *name, unsigned *out)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(s_roles) / sizeof(s_roles[0]); i++)
+		if (strcmp(s_roles[i].name, name) == 0) {
+			*out |= s_roles[i].role;
+			return 0;
+		}
+	return -1;
+}
+
+/* A user or group by name or number.  OUT: *id.  0 / -1. */
+static int
+s_resolve(int kind, const char *v, uint32_t *id)
+{
+	char *end;
+	unsigned long n = strtoul(v, &end, 10);
+	struct passwd *pw;
+	struct group *gr;
+
+	if (*v != '\0' && *end == '\0' && n <= 0xfffffffeUL) {
+		*id = (uint32_t)n;
+		return 0;
+	}
+	if (kind == ACCESS_USER && (pw = getpwnam(v)) != NULL) {
+		*id = (uint32_t)pw->pw_uid;
+		return 0;
+	}
+	if (kind == ACCESS_GROUP && (gr = getgrnam(v)) != NULL) {
+		*id = (uint32_t)gr->gr_gid;
+		return 0;
+	}
+	return -1;
+}
+
+static int
+s_principal(const char *p, api_allow_t *a, char *why, size_t whylen)
+{
+	if (strncmp(p, "user:", 5) == 0 || strncmp(p, "group:", 6) == 0) {
+		a->kind = p[0] == 'u' ? ACCESS_USER : ACCESS_GROUP;
+		p += a->kind == ACCESS_USER ? 5 : 6;
+		if (s_resolve(a->kind, p, &a->id) == 0)
+			return 0;
+		snprintf(why, whylen, "no %s '%.40s' on this system",
+		    a->kind == ACCESS_USER ? "user" : "group", p);
+		return -1;
+	}
+	if (strncmp(p, "key:", 4) == 0) {
+		a->kind = ACCESS_KEY;
+		if (strlen(p + 4) == 40 && zmq_z85_decode(a->key, p + 4) != NULL)
+			return 0;
+		snprintf(why, whylen, "'%.50s' is not a CURVE public key "
+		    "(40 characters of Z85)", p + 4);
+		return -1;
+	}
+	snprintf(why, whylen, "'%.40s' is not user:NAME, group:NAME or "
+	    "key:Z85", p);
+	return -1;
+}
+
+static int
+s_parse_allow(const char *value, api_allow_t *a, char *why,
+    size_t whylen)
+{
+	char buf[256], *tok, *save = NULL;
+	int rc = -1;
+
+	memset(a, 0, sizeof(*a));
+	if (strlen(value) >= sizeof(buf)) {
+		snprintf(why, whylen, "value too long");
+		return -1;
+	}
+	snprintf(buf, sizeof(buf), "%s", value);
+	if ((tok = strtok_r(buf, " \t", &save)) == NULL ||
+	    s_principal(tok, a, why, whylen) != 0)
+		goto out;
+	while ((tok = strtok_r(NULL, " \t,", &save)) != NULL)
+		if (s_role_bit(tok, &a->roles) != 0) {
+			snprintf(why, whylen, "unknown role '%.30s' (roles: "
+			    "submit, inbox, officer, subject, admin, all)", tok);
+			goto out;
+		}
+	if (a->roles == 0) {
+		snprintf(why, whylen, "no role given (e.g. allow = %s submit "
+		    "inbox)", strtok_r(buf, " ", &save));
+		goto out;
+	}
+	rc = 0;
+out:
+	sodium_memzero(buf, sizeof(buf));
+	return rc;
+}
+
 /* [api] allow: repeatable, so not in s_keys. */
 static void
 s_api_allow(struct s_parse *st, const char *value, int lineno)
@@ -526,7 +649,7 @@ s_api_allow(struct s_parse *st, const char *value, int lineno)
 		    "lines (use group:NAME)", KP_API_ALLOW_MAX);
 		return;
 	}
-	if (access_parse_allow(value, &c->api_allow[c->n_api_allow], why,
+	if (s_parse_allow(value, &c->api_allow[c->n_api_allow], why,
 	    sizeof(why)) != 0) {
 		s_problem(st, lineno, KP_ERR_INVALID_ARG, "allow: %s", why);
 		return;
