@@ -113,7 +113,7 @@ s_wipe_free(void *p)
 
 static enum MHD_Result
 s_send_text(struct MHD_Connection *c, unsigned status, char *body,
-    const char *type, const char *location)
+    const char *type, const char *hname, const char *hvalue)
 {
 	struct MHD_Response *r;
 	enum MHD_Result ret;
@@ -127,8 +127,8 @@ s_send_text(struct MHD_Connection *c, unsigned status, char *body,
 		return MHD_NO;
 	}
 	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type);
-	if (location != NULL)
-		MHD_add_response_header(r, MHD_HTTP_HEADER_LOCATION, location);
+	if (hname != NULL)
+		MHD_add_response_header(r, hname, hvalue);
 	MHD_add_response_header(r, "API-Version", S_API_VERSION);
 	ret = MHD_queue_response(c, status, r);
 	MHD_destroy_response(r);
@@ -144,7 +144,8 @@ s_send_json(struct MHD_Connection *c, unsigned status, json_t *j,
 	    JSON_PRESERVE_ORDER) : NULL;
 
 	json_decref(j);
-	return s_send_text(c, status, body, "application/json", location);
+	return s_send_text(c, status, body, "application/json", location ?
+	    MHD_HTTP_HEADER_LOCATION : NULL, location);
 }
 
 static const char *
@@ -187,7 +188,8 @@ s_problem(struct MHD_Connection *c, unsigned status, const char *code,
 	body = j != NULL ? json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER) :
 	    NULL;
 	json_decref(j);
-	return s_send_text(c, status, body, "application/problem+json", NULL);
+	return s_send_text(c, status, body, "application/problem+json", NULL,
+	    NULL);
 }
 
 /* The HTTP status of an API error code. */
@@ -889,7 +891,7 @@ s_openapi(struct call *k)
 		return MHD_NO;
 	memcpy(body, kp_openapi_json, kp_openapi_json_len);
 	body[kp_openapi_json_len] = '\0';
-	return s_send_text(k->c, 200, body, "application/json", NULL);
+	return s_send_text(k->c, 200, body, "application/json", NULL, NULL);
 }
 
 /* ---- routing ------------------------------------------------------------ */
@@ -918,35 +920,72 @@ s_split(struct call *k, const char *url)
 	return k->nseg > 0 ? 0 : -1;
 }
 
+/* The resources: method, number of path segments, the first and (for
+ * three) the third segment; the second is an event id or case ref. */
+static const struct route {
+	const char *method;
+	size_t nseg;
+	const char *s0, *s2;
+	enum MHD_Result (*handle)(struct call *);
+} s_routes[] = {
+	{ "GET", 1, "status", NULL, s_status },
+	{ "GET", 1, "openapi.json", NULL, s_openapi },
+	{ "POST", 1, "events", NULL, s_send },
+	{ "GET", 1, "outbox", NULL, s_outbox },
+	{ "GET", 2, "outbox", NULL, s_outbox_one },
+	{ "GET", 1, "inbox", NULL, s_inbox },
+	{ "GET", 2, "inbox", NULL, s_fetch },
+	{ "POST", 3, "inbox", "ack", s_ack },
+	{ "PUT", 3, "inbox", "link", s_link },
+	{ "GET", 1, "cases", NULL, s_cases },
+	{ "GET", 2, "cases", NULL, s_case },
+	{ "POST", 3, "cases", "reminders", s_remind },
+	{ "GET", 2, "subjects", NULL, s_subject },
+	{ "GET", 1, "report", NULL, s_report },
+};
+
 static bool
-s_is(const struct call *k, const char *method, size_t nseg, const char *s0,
-    const char *s2)
+s_path_is(const struct call *k, const struct route *r)
 {
-	return strcmp(k->method, method) == 0 && k->nseg == nseg &&
-	    strcmp(k->seg[0], s0) == 0 && (s2 == NULL || strcmp(k->seg[2],
-	    s2) == 0);
+	return k->nseg == r->nseg && strcmp(k->seg[0], r->s0) == 0 &&
+	    (r->s2 == NULL || strcmp(k->seg[2], r->s2) == 0);
 }
 
-/* The handler of a known path with a method it does not have: 405. */
+/* A known resource with a method it does not have: 405 and Allow. */
+static enum MHD_Result
+s_not_allowed(struct call *k, const char *allow)
+{
+	json_t *j = json_pack("{s:s, s:s, s:i, s:s, s:s}", "type",
+	    "urn:ketenpost:problem:method_not_allowed", "title",
+	    s_title(405), "status", 405, "detail", "this resource does not "
+	    "take that method; see the Allow header", "code",
+	    "method_not_allowed");
+	char *body = j != NULL ? json_dumps(j, JSON_COMPACT |
+	    JSON_PRESERVE_ORDER) : NULL;
+
+	json_decref(j);
+	return s_send_text(k->c, 405, body, "application/problem+json",
+	    MHD_HTTP_HEADER_ALLOW, allow);
+}
+
 static enum MHD_Result
 s_dispatch(struct call *k)
 {
-	if (s_is(k, "GET", 1, "status", NULL)) return s_status(k);
-	if (s_is(k, "GET", 1, "openapi.json", NULL)) return s_openapi(k);
-	if (s_is(k, "POST", 1, "events", NULL)) return s_send(k);
-	if (s_is(k, "GET", 1, "outbox", NULL)) return s_outbox(k);
-	if (s_is(k, "GET", 2, "outbox", NULL)) return s_outbox_one(k);
-	if (s_is(k, "GET", 1, "inbox", NULL)) return s_inbox(k);
-	if (s_is(k, "GET", 2, "inbox", NULL)) return s_fetch(k);
-	if (s_is(k, "POST", 3, "inbox", "ack")) return s_ack(k);
-	if (s_is(k, "PUT", 3, "inbox", "link")) return s_link(k);
-	if (s_is(k, "GET", 1, "cases", NULL)) return s_cases(k);
-	if (s_is(k, "GET", 2, "cases", NULL)) return s_case(k);
-	if (s_is(k, "POST", 3, "cases", "reminders")) return s_remind(k);
-	if (s_is(k, "GET", 2, "subjects", NULL)) return s_subject(k);
-	if (s_is(k, "GET", 1, "report", NULL)) return s_report(k);
-	return s_problem(k->c, 404, "not_found", "no resource %s %s/%s%s%s%s%s "
-	    "(see " S_PREFIX "/openapi.json)", k->method, S_PREFIX, k->seg[0],
+	char allow[32] = "";
+	size_t i;
+
+	for (i = 0; i < sizeof(s_routes) / sizeof(s_routes[0]); i++) {
+		if (!s_path_is(k, &s_routes[i]))
+			continue;
+		if (strcmp(k->method, s_routes[i].method) == 0)
+			return s_routes[i].handle(k);
+		snprintf(allow + strlen(allow), sizeof(allow) - strlen(allow),
+		    "%s%s", allow[0] ? ", " : "", s_routes[i].method);
+	}
+	if (allow[0] != '\0')
+		return s_not_allowed(k, allow);
+	return s_problem(k->c, 404, "not_found", "no resource %s/%s%s%s%s%s "
+	    "(see " S_PREFIX "/openapi.json)", S_PREFIX, k->seg[0],
 	    k->nseg > 1 ? "/" : "", k->nseg > 1 ? k->seg[1] : "",
 	    k->nseg > 2 ? "/" : "", k->nseg > 2 ? k->seg[2] : "");
 }

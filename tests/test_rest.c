@@ -273,8 +273,10 @@ Test(rest, every_resource_answers_in_its_documented_form)
 	    S_OUT_MAX);
 	s_expect(&k, "GET", "/metrics", NULL, "", 404, "Problem", out,
 	    S_OUT_MAX);
-	s_expect(&k, "DELETE", "/api/v1/status", NULL, "", 404, "Problem", out,
+	s_expect(&k, "DELETE", "/api/v1/status", NULL, "", 405, "Problem", out,
 	    S_OUT_MAX);
+	cr_assert(strstr(out, "\"code\":\"method_not_allowed\"") != NULL,
+	    "%s", out);
 	td_chain_stop_all(&c);
 	free(out);
 }
