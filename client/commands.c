@@ -39,11 +39,11 @@
 #include "envelope.h"
 #include "events.h"
 #include "pseudonym.h"
+#include "apijson.h"
 #include "pbjson.h"
 #include "util.h"
 
 /* Latest moment kp_time_format() can show: 9999-12-31T23:59:59.999Z. */
-#define S_TIME_MAX_MS UINT64_C(253402300799999)
 
 #define S_API_HELP \
 "Finding the daemon: --api ENDPOINT, or --config FILE (the daemon's config),\n"\
@@ -237,70 +237,23 @@ cmd_call(const struct cmd_ctx *x, const Kp__Request *req,
 
 /* ---- the JSON form of API items ---- */
 
-static bool
-s_ends_with(const char *s, const char *suffix)
-{
-	size_t n = strlen(s), m = strlen(suffix);
-
-	return n >= m && strcmp(s + n - m, suffix) == 0;
-}
-
-/* A 16-byte id in pbjson's hex form as UUID text; anything else as is. */
+/* The JSON form is lib/apijson.c's, shared with the daemon's REST API. */
 json_t *
 cmd_uuid_json(json_t *hex)
 {
-	const char *h = json_string_value(hex);
-	uint8_t id[16];
-	char text[KP_UUID_TEXT_LEN + 1];
-
-	if (h == NULL || strlen(h) != 32 || kp_unhex(h, id, 16) != 0)
-		return json_incref(hex);
-	kp_uuid_format(id, text);
-	return json_string(text);
+	return apijson_uuid(hex);
 }
 
-/* Beside "x_at_ms": "x_at", its ISO 8601 UTC text. */
 void
 cmd_add_time(json_t *o, const char *key, const json_t *ms)
 {
-	char name[64], t[32];
-	json_int_t v = json_integer_value(ms);
-
-	if (!json_is_integer(ms) || v < 0 || (uint64_t)v > S_TIME_MAX_MS ||
-	    strlen(key) >= sizeof(name))
-		return;
-	snprintf(name, sizeof(name), "%.*s", (int)strlen(key) - 3, key);
-	kp_time_format((uint64_t)v, t);
-	json_object_set_new(o, name, json_string(t));
+	apijson_add_time(o, key, ms);
 }
 
-/*
- * The client's JSON form of an API message (new reference, or NULL): its
- * pbjson form (proto field names, enum names, bytes as hex) with
- * event_id and in_reply_to as UUID text, and every *_at_ms integer
- * followed by *_at, the same moment as ISO 8601 text.
- */
 json_t *
 cmd_msg_json(const ProtobufCMessage *msg)
 {
-	json_t *in = pbjson_to_json(msg), *out, *v;
-	const char *k;
-
-	if (in == NULL || (out = json_object()) == NULL) {
-		json_decref(in);
-		return NULL;
-	}
-	json_object_foreach(in, k, v) {
-		if (strcmp(k, "event_id") == 0 || strcmp(k, "in_reply_to") == 0)
-			json_object_set_new(out, k, cmd_uuid_json(v));
-		else
-			json_object_set(out, k, v);
-		if (s_ends_with(k, "_at_ms") || s_ends_with(k, "_until_ms") ||
-		    strcmp(k, "at_ms") == 0)
-			cmd_add_time(out, k, v);
-	}
-	json_decref(in);
-	return out;
+	return apijson_msg(msg);
 }
 
 /*
@@ -311,21 +264,7 @@ cmd_msg_json(const ProtobufCMessage *msg)
 static json_t *
 s_inbox_json(const Kp__InboxItem *it)
 {
-	json_t *o = cmd_msg_json(&it->base);
-	ProtobufCMessage *ev = NULL;
-	kp_err_t e;
-
-	if (o == NULL || !it->has_payload)
-		return o;
-	if (events_unpack(it->event_type, it->payload.data, it->payload.len,
-	    &ev, &e) != 0) {
-		json_object_set_new(o, "payload", json_null());
-		json_object_set_new(o, "payload_error", json_string(e.msg));
-		return o;
-	}
-	json_object_set_new(o, "payload", pbjson_to_json(ev));
-	pbjson_free(ev);
-	return o;
+	return apijson_tree(&it->base);
 }
 
 /* ---- human output, read from the JSON form ---- */
@@ -457,12 +396,7 @@ s_print_items(json_t *items, bool json, const struct table *t)
 json_t *
 cmd_push(json_t *arr, json_t *item)
 {
-	if (arr == NULL || item == NULL || json_array_append_new(arr,
-	    item) != 0) {
-		json_decref(arr);
-		return NULL;
-	}
-	return arr;
+	return apijson_push(arr, item);
 }
 
 /* ---- send ---- */

@@ -1142,6 +1142,23 @@ apisrv_bind(void *sock, const char *endpoint)
 	return zmq_bind(sock, addr);
 }
 
+/* The request in buf (size-checked, unpacked) into r; a refusal is r's
+ * error.  Shared by the socket (s_recv) and apisrv_execute (REST). */
+static void
+s_unpack(struct api_req *r, const uint8_t *buf, size_t len)
+{
+	kp__response__init(&r->resp);
+	if (len > API_REQUEST_MAX) {
+		log_warnx("api: a request of %zu bytes refused (limit %d)",
+		    len, API_REQUEST_MAX);
+		s_fail(r, KP_ERR_OVERSIZE, "request of %zu bytes is over the "
+		    "API limit of %d bytes (an event payload may be at most %d "
+		    "bytes)", len, API_REQUEST_MAX, KP_MAX_PAYLOAD);
+	} else if ((r->req = kp__request__unpack(&atrest_allocator, len,
+	    buf)) == NULL)
+		s_fail(r, KP_ERR_MALFORMED, "request is not a valid kp.Request");
+}
+
 static int
 s_recv(kpd_t *d, struct api_req *r)
 {
@@ -1169,16 +1186,7 @@ s_recv(kpd_t *d, struct api_req *r)
 		log_warnx("api: a request of more than one frame dropped");
 		return -1;
 	}
-	kp__response__init(&r->resp);
-	if (zmq_msg_size(&m) > API_REQUEST_MAX) {
-		log_warnx("api: a request of %zu bytes refused (limit %d)",
-		    zmq_msg_size(&m), API_REQUEST_MAX);
-		s_fail(r, KP_ERR_OVERSIZE, "request of %zu bytes is over the "
-		    "API limit of %d bytes (an event payload may be at most %d "
-		    "bytes)", zmq_msg_size(&m), API_REQUEST_MAX, KP_MAX_PAYLOAD);
-	} else if ((r->req = kp__request__unpack(&atrest_allocator,
-	    zmq_msg_size(&m), zmq_msg_data(&m))) == NULL)
-		s_fail(r, KP_ERR_MALFORMED, "request is not a valid kp.Request");
+	s_unpack(r, zmq_msg_data(&m), zmq_msg_size(&m));
 	if (access_parse_user_id(zmq_msg_gets(&m, "User-Id"), r->who,
 	    sizeof(r->who), &r->roles) != 0)
 		snprintf(r->who, sizeof(r->who), "unknown");  /* no roles */
@@ -1187,12 +1195,12 @@ s_recv(kpd_t *d, struct api_req *r)
 	return 1;
 }
 
-static void
-s_reply(kpd_t *d, struct api_req *r)
+/* r's answer packed (malloc'd, caller frees), or NULL: out of memory. */
+static uint8_t *
+s_pack(struct api_req *r, size_t *len)
 {
 	size_t n;
 	uint8_t *buf;
-	zmq_msg_t m;
 
 	r->resp.has_ok = 1;
 	r->resp.ok = r->code == NULL;
@@ -1202,11 +1210,37 @@ s_reply(kpd_t *d, struct api_req *r)
 		r->resp.error_code = (char *)r->code;
 	}
 	n = kp__response__get_packed_size(&r->resp);
-	if ((buf = malloc(n + 1)) == NULL) {
+	if ((buf = malloc(n + 1)) != NULL)
+		*len = kp__response__pack(&r->resp, buf);
+	return buf;
+}
+
+/* r's answer for the caller of apisrv_execute: unpacked again (with the
+ * wiping allocator, as requests are), so it owns nothing of r, which is
+ * freed right after. */
+static void
+s_reply_out(struct api_req *r, Kp__Response **out)
+{
+	size_t n = 0;
+	uint8_t *buf = s_pack(r, &n);
+
+	*out = buf != NULL ? kp__response__unpack(&atrest_allocator, n, buf) :
+	    NULL;
+	if (buf != NULL)
+		atrest_zmq_free(buf, (void *)(uintptr_t)n);  /* wiped, freed */
+}
+
+static void
+s_reply(kpd_t *d, struct api_req *r)
+{
+	size_t n = 0;
+	uint8_t *buf = s_pack(r, &n);
+	zmq_msg_t m;
+
+	if (buf == NULL) {
 		log_warnx("api: out of memory: an answer not sent");
 		return;
 	}
-	n = kp__response__pack(&r->resp, buf);
 	/* handed to libzmq without a copy; wiped when it is done with it */
 	if (zmq_msg_init_data(&m, buf, n, atrest_zmq_free,
 	    (void *)(uintptr_t)n) != 0) {
@@ -1477,7 +1511,7 @@ s_send_answer(kpd_t *d, struct api_req *r)
  * commit returns; if it fails, those requests get an error instead.
  */
 static void
-s_finish(kpd_t *d, struct api_req *batch, size_t n)
+s_finish(kpd_t *d, struct api_req *batch, size_t n, Kp__Response **out)
 {
 	size_t i;
 	bool fatal = false, committed = true;
@@ -1510,7 +1544,10 @@ s_finish(kpd_t *d, struct api_req *batch, size_t n)
 		    batch[i].repeated) &&
 		    batch[i].req->op_case == KP__REQUEST__OP_SEND)
 			s_send_answer(d, &batch[i]);
-		s_reply(d, &batch[i]);
+		if (out != NULL)
+			s_reply_out(&batch[i], out);  /* a batch of one */
+		else
+			s_reply(d, &batch[i]);
 		s_cleanup(&batch[i]);
 	}
 }
@@ -1535,6 +1572,28 @@ apisrv_drain(kpd_t *d)
 		s_handle(d, &batch[n], now);
 		n++;
 	}
-	s_finish(d, batch, n);
+	s_finish(d, batch, n, NULL);
 	free(batch);
+}
+
+int
+apisrv_execute(kpd_t *d, const char *who, unsigned roles, const uint8_t *req,
+    size_t len, Kp__Response **resp)
+{
+	struct api_req *r = calloc(1, sizeof(*r));
+	kp_err_t e;
+
+	*resp = NULL;
+	if (r == NULL || kpd_begin(d, &e) != 0) {
+		log_warnx("api: cannot start a transaction for a REST request");
+		free(r);
+		return -1;
+	}
+	snprintf(r->who, sizeof(r->who), "%s", who);
+	r->roles = roles;
+	s_unpack(r, req, len);
+	s_handle(d, r, kp_now_ms());
+	s_finish(d, r, 1, resp);
+	free(r);
+	return *resp != NULL ? 0 : -1;
 }

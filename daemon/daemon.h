@@ -89,6 +89,7 @@ typedef struct kpd {
 	metrics_t *metrics;      /* counters; HTTP when [metrics] listen */
 	struct kpd_bundle *bundle; /* bundle.c: NULL unless cfg.bundle */
 	struct kpd_trustwatch *trustwatch; /* trustwatch.c */
+	struct rest *rest;       /* REST API ([rest] listen), or NULL */
 } kpd_t;
 
 /* May a rate-limited warning be logged now?  OUT: *sup, the lines held
@@ -164,6 +165,19 @@ uint64_t outbound_backoff_ms(const config_t *cfg, uint32_t attempts);
 
 /* apisrv.c: drain the API socket (sends batched in one transaction). */
 void apisrv_drain(kpd_t *d);
+/*
+ * Run one packed kp.Request (req, len) as the client `who` with `roles`
+ * through exactly the path of the socket's requests (role check, its own
+ * transaction, read audit, idempotency, the send right after the commit).
+ * For the REST API (rest.c).  OUT: *resp (free with
+ * kp__response__free_unpacked(*resp, &atrest_allocator), which wipes
+ * it): the answer, ok or an error.  -1 only when
+ * no answer could be made at all (out of memory, no transaction).
+ */
+struct Kp__Response;
+int apisrv_execute(kpd_t *d, const char *who, unsigned roles,
+    const uint8_t *req, size_t len, struct Kp__Response **resp)
+    __attribute__((warn_unused_result));
 /* The API ROUTER's options (answers never dropped; sizes); 0 / -1. */
 int apisrv_socket_options(void *sock);
 /* Bind the API socket to endpoint, by a short alias when its ipc:// path

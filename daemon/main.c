@@ -37,6 +37,7 @@
 #include "daemon.h"
 #include "envelope.h"
 #include "log.h"
+#include "rest.h"
 
 static const char s_usage[] =
 "usage: ketenpostd --config FILE [--check] [--accept-damaged-audit-log] [-v]\n"
@@ -472,12 +473,17 @@ s_start(kpd_t *d, kp_err_t *err)
 	if (d->cfg.metrics_listen[0] != '\0' && metrics_listen(d->metrics,
 	    d->cfg.metrics_listen, d, err) != 0)
 		return -1;
+	if (strcmp(d->cfg.rest_listen, "off") != 0 && d->cfg.rest_listen[0] &&
+	    ((d->rest = rest_new()) == NULL || rest_listen(d->rest,
+	    d->cfg.rest_listen, d, err) != 0))
+		return -1;
 	return 0;
 }
 
 static void
 s_stop(kpd_t *d)
 {
+	rest_destroy(&d->rest);
 	metrics_destroy(&d->metrics);
 	/* a head for the whole log; none under a revoked certificate */
 	if (d->ledger != NULL && d->chain != NULL &&
@@ -622,7 +628,8 @@ s_on_signal(kpd_t *d, int sigfd)
 	}
 }
 
-enum { P_SIG, P_ZAP, P_API, P_ROUTER, P_ROUTER_MON, P_METRICS, P_FIXED };
+enum { P_SIG, P_ZAP, P_API, P_ROUTER, P_ROUTER_MON, P_METRICS, P_REST,
+    P_FIXED };
 
 /* The poll set: fixed sockets, then a dealer and a monitor per link. */
 static size_t
@@ -645,6 +652,8 @@ s_pollset(kpd_t *d, int sigfd, zmq_pollitem_t **items)
 		    (zmq_pollitem_t){ NULL, -1, 0, 0 };
 	it[P_METRICS] = (zmq_pollitem_t){ NULL, metrics_fd(d->metrics),
 	    metrics_fd(d->metrics) >= 0 ? ZMQ_POLLIN : 0, 0 };
+	it[P_REST] = (zmq_pollitem_t){ NULL, rest_fd(d->rest),
+	    rest_fd(d->rest) >= 0 ? ZMQ_POLLIN : 0, 0 };
 	for (i = 0; i < d->n_links; i++) {
 		it[P_FIXED + 2 * i] = (zmq_pollitem_t){ d->links[i].dealer, 0,
 		    ZMQ_POLLIN, 0 };
@@ -668,7 +677,11 @@ s_dispatch(kpd_t *d, zmq_pollitem_t *it, size_t n)
 		inbound_monitor(d);
 	if (it[P_API].revents & ZMQ_POLLIN)
 		apisrv_drain(d);
+	if (it[P_ROUTER].revents & ZMQ_POLLIN)
+		rest_wake(d->rest);  /* an arrival: long polls look again */
 	for (i = 0; P_FIXED + 2 * i + 1 < n && i < d->n_links; i++) {
+		if (it[P_FIXED + 2 * i].revents & ZMQ_POLLIN)
+			rest_wake(d->rest);  /* a receipt or answer */
 		if (it[P_FIXED + 2 * i].revents & ZMQ_POLLIN)
 			outbound_drain(d, &d->links[i]);
 		if (it[P_FIXED + 2 * i + 1].revents & ZMQ_POLLIN)
@@ -688,8 +701,8 @@ s_loop(kpd_t *d, int sigfd)
 		wd_usec = 0;
 	while (!d->stopping) {
 		n = s_pollset(d, sigfd, &it);
-		timeout = kpd_trust_stale(d) ? 1000 : (long)metrics_wait_ms(
-		    d->metrics, outbound_wait_ms(d, 1000));
+		timeout = kpd_trust_stale(d) ? 1000 : (long)rest_wait_ms(d->rest,
+		    metrics_wait_ms(d->metrics, outbound_wait_ms(d, 1000)));
 		if (zmq_poll(it, (int)n, timeout) < 0 && zmq_errno() != EINTR)
 			fatalx("zmq_poll: %s", zmq_strerror(zmq_errno()));
 		if (it[P_SIG].revents & ZMQ_POLLIN)
@@ -697,6 +710,7 @@ s_loop(kpd_t *d, int sigfd)
 		if (!d->stopping)
 			s_dispatch(d, it, n);
 		metrics_run(d->metrics);
+		rest_run(d->rest);
 		free(it);
 		if (d->stopping)
 			break;

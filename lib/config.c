@@ -67,7 +67,7 @@ enum {
 	S_REPLAY_WINDOW, S_MAX_CLOCK_SKEW, S_BATCH_MAX, S_WATCHDOG,
 	S_PURGE_INTERVAL, S_HEAD_INTERVAL, S_REFUSALS_PER_MINUTE,
 	S_METRICS_LISTEN, S_BUNDLE, S_CA, S_BUNDLE_CHECK, S_EXPIRY_WARNING,
-	S_NKEYS
+	S_REST_LISTEN, S_NKEYS
 };
 
 struct s_parse;
@@ -110,6 +110,7 @@ static int s_set_duration(struct s_parse *, const struct s_key *,
 static int s_set_bool(struct s_parse *, const struct s_key *, const char *);
 static int s_set_metrics(struct s_parse *, const struct s_key *,
     const char *);
+static int s_set_rest(struct s_parse *, const struct s_key *, const char *);
 
 #define S_F(field) offsetof(config_t, field), sizeof(((config_t *)0)->field)
 
@@ -158,10 +159,12 @@ static const struct s_key s_keys[S_NKEYS] = {
 	    s_set_duration, S_F(bundle_check_interval_ms), 100, S_DUR_MAX, 0 },
 	[S_EXPIRY_WARNING] = { "ketenpostd", "expiry_warning", s_set_duration,
 	    S_F(expiry_warning_ms), 0, S_DUR_MAX, 0 },
+	[S_REST_LISTEN] = { "rest", "listen", s_set_rest,
+	    S_F(rest_listen), 0, 0, 0 },
 };
 
 static const char *const s_sections[] = { "ketenpostd", "delivery",
-    "metrics", "api" };
+    "metrics", "api", "rest" };
 
 /* ---- problems ---------------------------------------------------- */
 
@@ -464,6 +467,21 @@ s_set_metrics(struct s_parse *st, const struct s_key *k, const char *v)
 	return 0;
 }
 
+/* [rest] listen: off, or unix:/ABSOLUTE/PATH of the socket (rest.c). */
+static int
+s_set_rest(struct s_parse *st, const struct s_key *k, const char *v)
+{
+	if (strcmp(v, "off") == 0) {
+		strcpy(s_field(st, k), "off");
+		return 0;
+	}
+	if (strncmp(v, "unix:/", 6) != 0 || strlen(v) >= k->size)
+		return s_bad(st, k, "'%.80s' is not off or unix:/PATH (an "
+		    "absolute path of the REST API's Unix socket)", v);
+	memcpy(s_field(st, k), v, strlen(v) + 1);
+	return 0;
+}
+
 /* ---- inifile callbacks ------------------------------------------ */
 
 static const struct s_key *
@@ -739,6 +757,11 @@ s_derive(struct s_parse *st)
 	    NULL) != 0)
 		s_problem(st, 0, KP_ERR_INVALID_ARG, "policy: the default "
 		    "<chain_dir>/policy.ini is too long; set policy");
+	if (!st->line_of[S_REST_LISTEN] && c->state_dir[0] != '\0' &&
+	    (size_t)snprintf(c->rest_listen, sizeof(c->rest_listen),
+	    "unix:%s/%s", c->state_dir, "rest.sock") >= sizeof(c->rest_listen))
+		s_problem(st, 0, KP_ERR_INVALID_ARG, "[rest] listen: the "
+		    "default unix:<state_dir>/rest.sock is too long; set it");
 	if (st->line_of[S_API] || c->state_dir[0] == '\0')
 		return;
 	/* wherever the state folder is: a path longer than a Unix socket

@@ -37,6 +37,9 @@
  *   [metrics]
  *   listen = 127.0.0.1:9464  ; Prometheus endpoint (off when unset)
  *
+ *   [rest]
+ *   listen = unix:<state_dir>/rest.sock ; REST/JSON API (rest.c), or off
+ *
  * Durations are an integer with a unit: ms, s, m, h, d.  Relative paths are
  * relative to the folder of the config file.  Unknown sections or keys,
  * bad values and missing required keys are all reported, one line each,
@@ -100,6 +103,9 @@ typedef struct config {
 	char ca[KP_PATH_MAX];          /* pinned CA certificate (bundle) */
 	uint64_t bundle_check_interval_ms; /* 60s */
 	uint64_t expiry_warning_ms;    /* 14d */
+	/* [rest] listen: "unix:PATH" (default unix:<state_dir>/rest.sock)
+	 * or "off" */
+	char rest_listen[KP_PATH_MAX + 8];
 } config_t;
 
 /*

@@ -9,6 +9,8 @@
 #   leerplicht -> RvdK  referral        RvdK -> leerplicht  rvdk_advice
 #   leerplicht -> OM    referral (pv)   OM   -> leerplicht  om_decision
 #   leerplicht -> JBT   jbt_request
+#   leerplicht -> Halt  referral over the REST API, received by Halt's case
+#                       system through a long poll (docs/INTEGRATION.md)
 # then shows what each organisation received, the signed receipts the
 # senders hold and a subject-access listing, stops every daemon, and checks
 # every audit log offline (verify, and reconcile sender against receiver).
@@ -136,6 +138,26 @@ settled $OM "$id"
 say "Leerplicht asks the JBT to discuss case LP-2026-0051"
 id=$(kp $LP send jbt_request --to $JBT --case LP-2026-0051 --json "$ex/jbt_request.json"); echo "  event $id"
 settled $LP "$id"
+
+say "Case systems on the REST API: Halt's waits for new events, leerplicht's refers case LP-2026-0077"
+# curl on the daemon's Unix socket (docs/INTEGRATION.md); JSON read with python3
+rest() { local o=$1; shift; curl -sS --unix-socket "$work/chain/orgs/$o/state/rest.sock" "$@"; }
+json() { python3 -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
+seen=$(rest $HALT 'http://localhost/api/v1/inbox?all=true' | json 'max([i["seq"] for i in d.get("items",[])] or [0])')
+rest $HALT "http://localhost/api/v1/inbox?after_seq=$seen&wait=30" >"$work/halt-push.json" &
+poll=$!
+sleep 0.5
+echo "  POST /api/v1/events with Idempotency-Key lp-cms-77"
+rest $LP -X POST -H 'Content-Type: application/json' -H 'Idempotency-Key: lp-cms-77' \
+  --data-binary "{\"event_type\":\"referral\",\"to_oin\":\"$HALT\",\"case_ref\":\"LP-2026-0077\",\"payload\":$(cat "$ex/referral.json")}" \
+  http://localhost/api/v1/events | json '"  201 Created: event " + d["event_id"]'
+wait $poll
+echo "  Halt's long poll answered with:"
+json '"\n".join("    %s %s from %s" % (i["event_id"], i["event_type"], i["from_oin"]) for i in d["items"])' <"$work/halt-push.json"
+rid=$(json 'd["items"][0]["event_id"]' <"$work/halt-push.json")
+rest $HALT -X PUT -H 'Content-Type: application/json' --data-binary '{"case_ref":"HALT-2026-131"}' \
+  "http://localhost/api/v1/inbox/$rid/link" | json '"  filed under Halt case " + d["case_ref"]'
+rest $HALT -X POST "http://localhost/api/v1/inbox/$rid/ack" | json '"  acknowledged: %d" % d["acknowledged"]'
 
 for o in $HALT $RVDK $OM $JBT $LP; do
   say "What ${NAME[$o]} ($o) received"

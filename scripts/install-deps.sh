@@ -7,7 +7,7 @@ packages=(
   build-essential clang cmake pkg-config openssl systemd man-db
   libzmq3-dev libprotobuf-c-dev protobuf-c-compiler libsodium-dev libssl-dev
   libsqlite3-dev libsystemd-dev libjansson-dev libinih-dev
-  libcriterion-dev python3 python3-cryptography
+  libcriterion-dev python3 python3-cryptography python3-jsonschema
   libmicrohttpd-dev curl
   clang libclang-rt-dev
   gettext

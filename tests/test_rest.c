@@ -1,0 +1,467 @@
+/*
+ * test_rest.c: the REST/JSON API (daemon/rest.c, docs/openapi.json).
+ *
+ * Real daemons; every request is made by the curl binary over the
+ * daemon's Unix socket, as an integrator would.  Every JSON answer is
+ * validated against the schemas of docs/openapi.json by
+ * tests/openapi_validate.py (python3-jsonschema, strict: no undocumented
+ * fields).  Role refusals are made as another Unix user (nobody, via
+ * setpriv: the tests run as root), as in test_access.c.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <criterion/criterion.h>
+
+#include "common.h"
+#include "daemons.h"
+#include "util.h"
+
+TestSuite(rest, .init = test_init, .timeout = 240);
+
+#define AS_NOBODY "setpriv --reuid=nobody --regid=nogroup --clear-groups "
+#define S_OUT_MAX 262144
+
+/* One REST client: a socket, who runs curl, and where files go. */
+struct client {
+	char sock[4200];
+	const char *as;               /* "" or AS_NOBODY */
+	char dir[4200];               /* for bodies and answers */
+	int n;                        /* files made so far */
+};
+
+static void
+s_client(struct client *k, const td_chain_t *c, const char *oin)
+{
+	memset(k, 0, sizeof(*k));
+	td_state_dir(c, oin, k->dir, sizeof(k->dir));
+	snprintf(k->sock, sizeof(k->sock), "%.4000s/rest.sock", k->dir);
+	k->as = "";
+}
+
+/*
+ * METHOD path with the JSON body (or NULL) and extra curl arguments (or
+ * ""); the answer's body into out (NUL-terminated), also saved in *file
+ * (for validation).  Returns the HTTP status.
+ */
+static int
+s_http(struct client *k, const char *method, const char *path,
+    const char *body, const char *extra, char *out, size_t len,
+    char file[4300])
+{
+	char cmd[1024], bodyarg[4400] = "";
+	char *nl;
+	FILE *f;
+	int status;
+
+	if (body != NULL) {
+		snprintf(file, 4300, "%s/rest-body-%d.json", k->dir, k->n++);
+		cr_assert_not_null(f = fopen(file, "w"));
+		fputs(body, f);
+		fclose(f);
+		cr_assert_eq(chmod(file, 0644), 0);
+		snprintf(bodyarg, sizeof(bodyarg), "-H 'Content-Type: "
+		    "application/json' --data-binary @%s", file);
+	}
+	snprintf(cmd, sizeof(cmd), "%.200s", extra);
+	(void)test_sh_output(out, len, "timeout 60 %scurl -sS --unix-socket "
+	    "%s -X %s %s %s -w '\\n%%{http_code}' 'http://localhost%s'",
+	    k->as, k->sock, method, bodyarg, cmd, path);
+	cr_assert_not_null(nl = strrchr(out, '\n'), "curl: %s", out);
+	status = atoi(nl + 1);
+	*nl = '\0';
+	snprintf(file, 4300, "%s/rest-answer-%d.json", k->dir, k->n++);
+	cr_assert_not_null(f = fopen(file, "w"));
+	fputs(out, f);
+	fclose(f);
+	return status;
+}
+
+/* The answer in file is valid against schema `name` of docs/openapi.json. */
+static void
+s_valid(const char *file, const char *name)
+{
+	char out[8192];
+
+	cr_assert_eq(test_sh_output(out, sizeof(out), "python3 "
+	    "%s/tests/openapi_validate.py %s/docs/openapi.json %s %s",
+	    test_source_dir(), test_source_dir(), name, file), 0,
+	    "%s against %s: %s", file, name, out);
+}
+
+/* Request, expect status, validate the answer against schema. */
+static void
+s_expect(struct client *k, const char *method, const char *path,
+    const char *body, const char *extra, int want, const char *schema,
+    char *out, size_t len)
+{
+	char file[4300];
+	int got = s_http(k, method, path, body, extra, out, len, file);
+
+	cr_assert_eq(got, want, "%s %s: %d, not %d: %s", method, path, got,
+	    want, out);
+	s_valid(file, schema);
+}
+
+/* A send body: an example event of type to to_oin on case ref. */
+static char *
+s_send_body(const char *type, const char *to, const char *ref)
+{
+	char *b = malloc(S_OUT_MAX);
+
+	cr_assert_not_null(b);
+	snprintf(b, S_OUT_MAX, "{\"event_type\":\"%s\",\"to_oin\":\"%s\","
+	    "\"case_ref\":\"%s\",\"payload\":%s}", type, to, ref,
+	    td_example_to(type, to));
+	return b;
+}
+
+/* The event id of a SendResponse or item answer. */
+static void
+s_event_id(const char *json, char id[37])
+{
+	const char *p = strstr(json, "\"event_id\":\"");
+
+	cr_assert_not_null(p, "%s", json);
+	memcpy(id, p + 12, 36);
+	id[36] = '\0';
+}
+
+Test(rest, every_resource_answers_in_its_documented_form)
+{
+	td_chain_t c;
+	td_org_t *lp, *halt;
+	struct client k, h;
+	char *out = malloc(S_OUT_MAX), *body, id[37], path[256], file[4300];
+	char *doc;
+	size_t n;
+
+	cr_assert_not_null(out);
+	td_chain_make(&c, NULL);
+	lp = td_org(&c, OIN_LEERPLICHT);
+	halt = td_org(&c, OIN_HALT);
+	td_start(lp);
+	td_start(halt);
+	s_client(&k, &c, OIN_LEERPLICHT);
+	s_client(&h, &c, OIN_HALT);
+
+	s_expect(&k, "GET", "/api/v1/status", NULL, "", 200, "StatusResponse",
+	    out, S_OUT_MAX);
+	cr_assert(strstr(out, OIN_LEERPLICHT) != NULL, "%s", out);
+	/* the OpenAPI document, served verbatim */
+	cr_assert_eq(s_http(&k, "GET", "/api/v1/openapi.json", NULL, "", out,
+	    S_OUT_MAX, file), 200);
+	doc = test_doc_load("docs/openapi.json");
+	cr_assert_eq(strncmp(out, doc, strlen(doc) - 1), 0);
+	free(doc);
+
+	/* send: 201 with Location; the same key again: 200, the same id */
+	body = s_send_body("referral", OIN_HALT, "LP-REST-1");
+	snprintf(path, sizeof(path), "-H 'Idempotency-Key: rest-k1' -D "
+	    "%.150s/headers.txt", k.dir);
+	s_expect(&k, "POST", "/api/v1/events", body, path, 201, "SendResponse",
+	    out, S_OUT_MAX);
+	s_event_id(out, id);
+	snprintf(file, sizeof(file), "%s/headers.txt", k.dir);
+	doc = NULL;
+	cr_assert_eq(kp_read_file(file, 65536, (uint8_t **)&doc, &n), 0);
+	snprintf(path, sizeof(path), "Location: /api/v1/outbox/%s", id);
+	cr_assert(strstr(doc, path) != NULL, "%s", doc);
+	cr_assert(strstr(doc, "API-Version: 1.0.0") != NULL, "%s", doc);
+	free(doc);
+	doc = test_doc_load("docs/openapi.json");
+	cr_assert(strstr(doc, "\"version\": \"1.0.0\"") != NULL,
+	    "API-Version and info.version agree");
+	free(doc);
+	s_expect(&k, "POST", "/api/v1/events", body, "-H 'Idempotency-Key: "
+	    "rest-k1'", 200, "SendResponse", out, S_OUT_MAX);
+	cr_assert(strstr(out, id) != NULL, "%s", out);
+	cr_assert(strstr(out, "\"repeated\":true") != NULL, "%s", out);
+	free(body);
+	/* the same key for another event: 409, nothing stored */
+	body = s_send_body("referral", OIN_HALT, "LP-REST-2");
+	s_expect(&k, "POST", "/api/v1/events", body, "-H 'Idempotency-Key: "
+	    "rest-k1'", 409, "Problem", out, S_OUT_MAX);
+	cr_assert(strstr(out, "\"code\":\"idempotency_key_reused\"") != NULL,
+	    "%s", out);
+	/* bad input: wrong media type, too large, unknown type, recipient */
+	s_expect(&k, "POST", "/api/v1/events", NULL, "-H 'Content-Type: "
+	    "text/plain' --data-binary x", 415, "Problem", out, S_OUT_MAX);
+	cr_assert_eq(test_sh("head -c 300000 /dev/zero | tr '\\0' ' ' > "
+	    "%s/big.json", k.dir), 0);
+	snprintf(path, sizeof(path), "-H 'Content-Type: application/json' "
+	    "--data-binary @%.150s/big.json", k.dir);
+	s_expect(&k, "POST", "/api/v1/events", NULL, path, 413, "Problem", out,
+	    S_OUT_MAX);
+	s_expect(&k, "POST", "/api/v1/events", "{\"event_type\":\"brief\"}",
+	    "", 400, "Problem", out, S_OUT_MAX);
+	free(body);
+	body = s_send_body("referral", "00000001999999999000", "LP-REST-3");
+	s_expect(&k, "POST", "/api/v1/events", body, "", 400, "Problem", out,
+	    S_OUT_MAX);
+	cr_assert(strstr(out, "\"code\":\"unknown_recipient\"") != NULL, "%s",
+	    out);
+	cr_assert(strstr(out, "is not a verified partner") != NULL, "%s", out);
+	free(body);
+
+	/* the outbox, and one event in it */
+	cr_assert(td_wait_settled(lp, 15000));
+	s_expect(&k, "GET", "/api/v1/outbox?limit=10", NULL, "", 200,
+	    "OutboxList", out, S_OUT_MAX);
+	cr_assert(strstr(out, id) != NULL && strstr(out, "\"delivered\"") !=
+	    NULL, "%s", out);
+	snprintf(path, sizeof(path), "/api/v1/outbox/%s", id);
+	s_expect(&k, "GET", path, NULL, "", 200, "OutboxItem", out, S_OUT_MAX);
+
+	/* the receiver: inbox, one event, link, acknowledge */
+	s_expect(&h, "GET", "/api/v1/inbox", NULL, "", 200, "InboxList", out,
+	    S_OUT_MAX);
+	cr_assert(strstr(out, id) != NULL, "%s", out);
+	snprintf(path, sizeof(path), "/api/v1/inbox/%s", id);
+	s_expect(&h, "GET", path, NULL, "", 200, "InboxItem", out, S_OUT_MAX);
+	cr_assert(strstr(out, "\"payload\":{") != NULL, "%s", out);
+	snprintf(path, sizeof(path), "/api/v1/inbox/%s/link", id);
+	s_expect(&h, "PUT", path, "{\"case_ref\":\"HALT-REST-9\"}", "", 200,
+	    "LinkResponse", out, S_OUT_MAX);
+	snprintf(path, sizeof(path), "/api/v1/inbox/%s/ack", id);
+	s_expect(&h, "POST", path, NULL, "", 200, "AckResponse", out,
+	    S_OUT_MAX);
+	cr_assert(strstr(out, "\"acknowledged\":1") != NULL, "%s", out);
+	s_expect(&h, "GET", "/api/v1/inbox", NULL, "", 200, "InboxList", out,
+	    S_OUT_MAX);
+	cr_assert(strstr(out, id) == NULL, "acknowledged: %s", out);
+	s_expect(&h, "GET", "/api/v1/inbox?all=true&after_seq=0", NULL, "",
+	    200, "InboxList", out, S_OUT_MAX);
+	cr_assert(strstr(out, id) != NULL, "%s", out);
+	s_expect(&h, "GET", "/api/v1/inbox/00000000-0000-4000-8000-"
+	    "000000000000", NULL, "", 404, "Problem", out, S_OUT_MAX);
+	s_expect(&h, "POST", "/api/v1/inbox/00000000-0000-4000-8000-"
+	    "000000000000/ack", NULL, "", 404, "Problem", out, S_OUT_MAX);
+	s_expect(&h, "GET", "/api/v1/inbox/not-an-id", NULL, "", 400,
+	    "Problem", out, S_OUT_MAX);
+	s_expect(&h, "GET", "/api/v1/inbox?limit=x", NULL, "", 400,
+	    "Problem", out, S_OUT_MAX);
+
+	/* cases, one case, reminders, subject access, the report */
+	s_expect(&k, "GET", "/api/v1/cases", NULL, "", 200, "CasesResponse",
+	    out, S_OUT_MAX);
+	cr_assert(strstr(out, "LP-REST-1") != NULL, "%s", out);
+	s_expect(&k, "GET", "/api/v1/cases?overdue=true&route=halt", NULL, "",
+	    200, "CasesResponse", out, S_OUT_MAX);
+	s_expect(&k, "GET", "/api/v1/cases?route=nowhere", NULL, "", 400,
+	    "Problem", out, S_OUT_MAX);
+	/* the to-do list as a long poll: nothing overdue, the wait ends */
+	s_expect(&k, "GET", "/api/v1/cases?overdue=true&wait=1", NULL, "", 200,
+	    "CasesResponse", out, S_OUT_MAX);
+	cr_assert(strstr(out, "\"cases\":[]") != NULL, "%s", out);
+	s_expect(&k, "GET", "/api/v1/cases?wait=1", NULL, "", 400, "Problem",
+	    out, S_OUT_MAX);
+	s_expect(&k, "GET", "/api/v1/cases/LP-REST-1", NULL, "", 200,
+	    "CaseResponse", out, S_OUT_MAX);
+	cr_assert(strstr(out, id) != NULL, "%s", out);
+	s_expect(&k, "POST", "/api/v1/cases/LP-REST-1/reminders", NULL, "", 201,
+	    "RemindResponse", out, S_OUT_MAX);
+	s_expect(&k, "GET", "/api/v1/subjects/LP-REST-1", NULL, "", 200,
+	    "SubjectResponse", out, S_OUT_MAX);
+	cr_assert(strstr(out, id) != NULL, "%s", out);
+	s_expect(&k, "GET", "/api/v1/report", NULL, "", 200, "ReportResponse",
+	    out, S_OUT_MAX);
+	s_expect(&k, "GET", "/api/v1/todo?days=400", NULL, "", 400, "Problem",
+	    out, S_OUT_MAX);
+	s_expect(&k, "GET", "/api/v1/todo?days=365", NULL, "", 200,
+	    "TodoResponse", out, S_OUT_MAX);
+	cr_assert(strstr(out, "\"next_step\"") != NULL, "the referral's "
+	    "expected answer is on the work list: %s", out);
+	s_expect(&k, "GET", "/api/v1/nothing", NULL, "", 404, "Problem", out,
+	    S_OUT_MAX);
+	s_expect(&k, "GET", "/metrics", NULL, "", 404, "Problem", out,
+	    S_OUT_MAX);
+	s_expect(&k, "DELETE", "/api/v1/status", NULL, "", 405, "Problem", out,
+	    S_OUT_MAX);
+	cr_assert(strstr(out, "\"code\":\"method_not_allowed\"") != NULL,
+	    "%s", out);
+	td_chain_stop_all(&c);
+	free(out);
+}
+
+/* A socket folder everyone may enter, and the [rest]/[api] lines. */
+static void
+s_open_rest(td_chain_t *c, td_org_t *o, struct client *k,
+    const char *api_lines)
+{
+	char dir[4100], p[4200], *slash;
+	FILE *f;
+
+	snprintf(dir, sizeof(dir), "%.4000s/pub-%s", c->dir, o->oin);
+	cr_assert_eq(mkdir(dir, 0755), 0);
+	snprintf(p, sizeof(p), "%s", dir);
+	while ((slash = strrchr(p, '/')) != NULL && slash != p) {
+		*slash = '\0';
+		(void)chmod(p, 0755);
+	}
+	snprintf(k->sock, sizeof(k->sock), "%.4000s/rest.sock", dir);
+	snprintf(k->dir, sizeof(k->dir), "%.4000s", dir);  /* nobody reads bodies */
+	cr_assert_not_null(f = fopen(o->conf, "a"));
+	fprintf(f, "\n[rest]\nlisten = unix:%s\n[api]\n%s\n", k->sock,
+	    api_lines);
+	fclose(f);
+}
+
+Test(rest, another_user_gets_only_its_roles)
+{
+	td_chain_t c;
+	td_org_t *lp, *halt;
+	struct client h, nb;
+	char *out = malloc(S_OUT_MAX), *body;
+	uint8_t id[16];
+
+	cr_assert_not_null(out);
+	td_chain_make(&c, NULL);
+	lp = td_org(&c, OIN_LEERPLICHT);
+	halt = td_org(&c, OIN_HALT);
+	s_client(&h, &c, OIN_HALT);
+	s_open_rest(&c, halt, &h, "allow = user:nobody inbox");
+	nb = h;
+	nb.as = AS_NOBODY;
+	td_start(lp);
+	td_start(halt);
+	td_send(lp, OIN_HALT, "referral", "LP-REST-R", td_example("referral"),
+	    NULL, id);
+	cr_assert(td_wait_settled(lp, 15000));
+	/* nobody files nothing of its own: answers are kept in memory */
+	s_expect(&h, "GET", "/api/v1/status", NULL, "", 200, "StatusResponse",
+	    out, S_OUT_MAX);
+	s_expect(&nb, "GET", "/api/v1/inbox", NULL, "", 200, "InboxList", out,
+	    S_OUT_MAX);
+	cr_assert(strstr(out, "\"referral\"") != NULL, "%s", out);
+	s_expect(&nb, "GET", "/api/v1/outbox", NULL, "", 403, "Problem", out,
+	    S_OUT_MAX);
+	cr_assert(strstr(out, "needs the role 'submit'") != NULL, "%s", out);
+	cr_assert(strstr(out, "\"code\":\"forbidden\"") != NULL, "%s", out);
+	s_expect(&nb, "GET", "/api/v1/status", NULL, "", 403, "Problem", out,
+	    S_OUT_MAX);
+	cr_assert(strstr(out, "needs the role 'admin'") != NULL, "%s", out);
+	s_expect(&nb, "GET", "/api/v1/subjects/X-1", NULL, "", 403, "Problem",
+	    out, S_OUT_MAX);
+	s_expect(&nb, "GET", "/api/v1/cases", NULL, "", 403, "Problem", out,
+	    S_OUT_MAX);
+	body = s_send_body("halt_outcome", OIN_LEERPLICHT, "H-1");
+	s_expect(&nb, "POST", "/api/v1/events", body, "", 403, "Problem", out,
+	    S_OUT_MAX);
+	free(body);
+	cr_assert(td_log_has(halt, "api: uid:65534 refused 'outbox'", 2000));
+	td_chain_stop_all(&c);
+	/* what nobody read over REST is in the audit log under its uid */
+	cr_assert_eq(test_sh_output(out, S_OUT_MAX, "%s/ketenpost audit export "
+	    "%s/orgs/%s/state | grep '\"kind\":\"read\"' | grep -c "
+	    "'\"actor\":\"uid:65534\"'", test_bin(), c.dir, OIN_HALT), 0,
+	    "no read entry for nobody: %s", out);
+	cr_assert_eq(test_sh_output(out, S_OUT_MAX, "%s/ketenpost audit export "
+	    "%s/orgs/%s/state | grep '\"kind\":\"api_refused\"' | grep -c "
+	    "'\"actor\":\"uid:65534\"'", test_bin(), c.dir, OIN_HALT), 0,
+	    "no refusal entry for nobody: %s", out);
+	free(out);
+}
+
+Test(rest, an_idempotent_send_retried_across_a_restart_is_one_event)
+{
+	td_chain_t c;
+	td_org_t *lp, *halt;
+	struct client k;
+	char *out = malloc(S_OUT_MAX), *body, id[37];
+	Kp__Response *r;
+	size_t i, n = 0;
+
+	cr_assert_not_null(out);
+	td_chain_make(&c, NULL);
+	lp = td_org(&c, OIN_LEERPLICHT);
+	halt = td_org(&c, OIN_HALT);
+	td_start(lp);
+	td_start(halt);
+	s_client(&k, &c, OIN_LEERPLICHT);
+	body = s_send_body("referral", OIN_HALT, "LP-REST-IDEM");
+	s_expect(&k, "POST", "/api/v1/events", body, "-H 'Idempotency-Key: "
+	    "restart-1'", 201, "SendResponse", out, S_OUT_MAX);
+	s_event_id(out, id);
+	cr_assert_eq(td_stop(lp), 0);
+	td_start(lp);
+	s_expect(&k, "POST", "/api/v1/events", body, "-H 'Idempotency-Key: "
+	    "restart-1'", 200, "SendResponse", out, S_OUT_MAX);
+	cr_assert(strstr(out, id) != NULL, "the same event: %s", out);
+	free(body);
+	r = td_outbox(lp);
+	for (i = 0; i < r->outbox->n_items; i++)
+		n += strcmp(r->outbox->items[i]->case_ref, "LP-REST-IDEM") == 0;
+	kp__response__free_unpacked(r, NULL);
+	cr_assert_eq(n, 1, "one event in the outbox, not %zu", n);
+	td_chain_stop_all(&c);
+	free(out);
+}
+
+Test(rest, a_long_poll_wakes_on_an_arrival)
+{
+	td_chain_t c;
+	td_org_t *lp, *halt;
+	struct client h, k;
+	char *out = malloc(S_OUT_MAX), line[512], cmd[9000], text[37];
+	uint8_t id[16];
+	uint64_t t0, took, sent;
+	FILE *p;
+	size_t n = 0;
+
+	cr_assert_not_null(out);
+	td_chain_make(&c, NULL);
+	lp = td_org(&c, OIN_LEERPLICHT);
+	halt = td_org(&c, OIN_HALT);
+	td_start(lp);
+	td_start(halt);
+	s_client(&h, &c, OIN_HALT);
+	/* nothing there: a short wait ends empty */
+	s_expect(&h, "GET", "/api/v1/inbox?wait=1", NULL, "", 200, "InboxList",
+	    out, S_OUT_MAX);
+	cr_assert(strstr(out, "event_id") == NULL &&
+	    strstr(out, "\"items\":[]") != NULL, "%s", out);
+	/* a 30 s wait, and an event sent while it waits */
+	snprintf(cmd, sizeof(cmd), "curl -sS --unix-socket %s "
+	    "'http://localhost/api/v1/inbox?wait=30'", h.sock);
+	t0 = kp_now_ms();
+	cr_assert_not_null(p = popen(cmd, "r"));
+	usleep(500 * 1000);  /* let it reach the daemon (order, not timing) */
+	td_send(lp, OIN_HALT, "referral", "LP-REST-POLL", td_example("referral"),
+	    NULL, id);
+	sent = kp_now_ms();
+	while (n + 1 < S_OUT_MAX && fgets(line, sizeof(line), p) != NULL) {
+		snprintf(out + n, S_OUT_MAX - n, "%s", line);
+		n += strlen(line);
+	}
+	cr_assert_eq(pclose(p), 0, "%s", out);
+	took = kp_now_ms() - t0;
+	cr_log_info("long poll answered %llu ms after the send returned",
+	    (unsigned long long)(kp_now_ms() - sent));
+	kp_uuid_format(id, text);
+	cr_assert(strstr(out, text) != NULL, "the event: %s", out);
+	snprintf(cmd, sizeof(cmd), "%.4000s/rest-pushed.json", h.dir);
+	cr_assert_not_null(p = fopen(cmd, "w"));
+	fputs(out, p);
+	fclose(p);
+	s_valid(cmd, "InboxList");
+	cr_assert(took < 29000, "answered at the arrival, not at the end of "
+	    "its wait (%llu ms)", (unsigned long long)took);
+	/* the sender's side: a wait on the event sent ends at its receipt */
+	td_send(lp, OIN_HALT, "referral", "LP-REST-POLL2",
+	    td_example("referral"), NULL, id);
+	kp_uuid_format(id, text);
+	s_client(&k, &c, OIN_LEERPLICHT);
+	snprintf(line, sizeof(line), "/api/v1/outbox/%s?wait=30", text);
+	t0 = kp_now_ms();
+	s_expect(&k, "GET", line, NULL, "", 200, "OutboxItem", out, S_OUT_MAX);
+	took = kp_now_ms() - t0;
+	cr_assert(strstr(out, "\"state\":\"delivered\"") != NULL, "%s", out);
+	cr_assert(took < 29000, "answered at the receipt (%llu ms)",
+	    (unsigned long long)took);
+	td_chain_stop_all(&c);
+	free(out);
+}
