@@ -64,9 +64,8 @@ static volatile pid_t s_pids[2];
 static char s_dir[4096];
 
 static void
-s_cleanup(void)
+s_stop_daemons(void)
 {
-	char cmd[4200];
 	int i;
 
 	for (i = 0; i < 2; i++)
@@ -75,6 +74,14 @@ s_cleanup(void)
 			waitpid(s_pids[i], NULL, 0);
 			s_pids[i] = 0;
 		}
+}
+
+static void
+s_cleanup(void)
+{
+	char cmd[4200];
+
+	s_stop_daemons();
 	if (s_dir[0] != '\0') {
 		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", s_dir);
 		if (system(cmd) != 0)
@@ -504,7 +511,8 @@ out:
 	return sum;
 }
 
-/* Bytes of the database files (main file and WAL) in a state folder. */
+/* Bytes of the database files (main file and WAL, if any) in a state
+ * folder. */
 static uint64_t
 s_db_bytes(const char *dir, const char *oin)
 {
@@ -674,8 +682,12 @@ s_measure(const struct opts *o, void *ctx, const char *lp_api,
 		res->rss[i] = s_proc(s_pids[i], "status", "VmHWM:");
 		res->wb[i] = s_proc(s_pids[i], "io", "write_bytes:") - res->wb[i];
 		res->wc[i] = s_proc(s_pids[i], "io", "syscw:") - res->wc[i];
-		res->db[i] = s_db_bytes(s_dir, i == 0 ? LP : HALT);
 	}
+	/* a clean stop checkpoints the WAL into the database and removes
+	 * it: what is left is what the events take */
+	s_stop_daemons();
+	for (i = 0; i < 2; i++)
+		res->db[i] = s_db_bytes(s_dir, i == 0 ? LP : HALT);
 }
 
 static void
