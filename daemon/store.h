@@ -251,6 +251,11 @@ int store_purge(store_t *s, uint64_t now, store_purge_cb cb, void *arg,
 int store_checkpoint(store_t *s, kp_err_t *err)
     __attribute__((warn_unused_result));
 
+/* A PASSIVE checkpoint when nothing else is waiting (main loop, idle):
+ * copies what the WAL holds into the database without blocking; never
+ * inside a transaction.  Returns the frames left, or -1. */
+int store_checkpoint_idle(store_t *s);
+
 /* ---- subject access: everything about one local case ---- */
 
 typedef struct subject_row {
