@@ -34,10 +34,11 @@
  * slot; a due row of a partner whose window is full is skipped (and the
  * loop waits for receipts, not for the timer).  A row that comes due
  * while its event is in flight and younger than the retry timer is
- * rescheduled, not sent again.  The window is emptied on a disconnect
- * (what was in the pipe is lost; the rows' timers resend it) and a slot
- * with no receipt for retry_max is given up, so a receipt that never
- * comes cannot shrink the window for good.
+ * rescheduled, not sent again; an overdue one is resent in its own slot.
+ * The window is emptied on a disconnect (what was in the pipe is lost;
+ * the rows' timers resend it) and a slot whose receipt is four retry
+ * timers late is given up, so a receipt that never comes cannot shrink
+ * the window for good.
  *
  * A link itself (link_t) is:
  *   a. connecting  -> up on a succeeded handshake (outbound_monitor);
@@ -178,16 +179,27 @@ s_flow_receipt(link_t *l, const uint8_t id[16], uint64_t now)
 	f->fl[i] = f->fl[--f->n];
 }
 
-/* Give up slots whose receipt did not come for retry_max (dropped by
- * the partner, or sent into a connection that then broke). */
+/* Give up slots whose receipt is four retry timers late (dropped by the
+ * partner, sent into a connection that then broke, or an event that
+ * expired meanwhile): a pending row is sent again by its own timer, and
+ * takes a slot again then. */
 static void
 s_flow_reap(const kpd_t *d, link_t *l, uint64_t now)
 {
 	struct flow *f = l->flow;
+	uint64_t late;
 	size_t i = 0;
 
-	while (f != NULL && i < f->n)
-		if (now > f->fl[i].sent_ms + d->cfg.retry_max_ms)
+	if (f == NULL)
+		return;
+	late = f->srtt_ms + 4 * f->rttvar_ms;
+	if (late < d->cfg.retry_initial_ms)
+		late = d->cfg.retry_initial_ms;
+	if (late > d->cfg.retry_max_ms)
+		late = d->cfg.retry_max_ms;
+	late *= 4;
+	while (i < f->n)
+		if (now > f->fl[i].sent_ms + late)
 			f->fl[i] = f->fl[--f->n];
 		else
 			i++;
@@ -458,13 +470,18 @@ s_send_stored(kpd_t *d, link_t *l, const outbox_row_t *row,
 	return rc;
 }
 
+struct deferred_send {
+	kpd_t *d;
+	link_t *l;
+};
+
 /* Send one deferred event (row and envelope from the store) on arg's
  * link, if it is still pending and not in flight already. */
 static int
 s_send_deferred(void *arg, const outbox_row_t *row, const uint8_t *env,
     size_t len)
 {
-	struct { kpd_t *d; link_t *l; } *a = arg;
+	struct deferred_send *a = arg;
 
 	if (s_flow_find(a->l->flow, row->event_id) < 0 &&
 	    s_send_stored(a->d, a->l, row, env, len) == 0)
@@ -478,7 +495,7 @@ static void
 s_flow_refill(kpd_t *d, link_t *l)
 {
 	struct flow *f = l->flow;
-	struct { kpd_t *d; link_t *l; } a = { d, l };
+	struct deferred_send a = { d, l };
 	kp_err_t e;
 
 	while (f != NULL && f->def_n > 0 && f->n < FLOW_WINDOW) {
@@ -521,24 +538,25 @@ s_send_one(void *arg, const outbox_row_t *row, const uint8_t *env,
 	struct due_walk *w = arg;
 	link_t *l = s_link_find(w->d, row->to_oin);
 	struct attempt *a = &w->att[w->n];
+	uint64_t timer;
 	ssize_t fi;
 	char id[37];
 
 	if (w->n == w->cap)
 		return 1;
-	if (l != NULL && l->flow != NULL &&
-	    (fi = s_flow_find(l->flow, row->event_id)) >= 0 &&
-	    w->now < l->flow->fl[fi].sent_ms + s_flow_rto(w->d, l,
-	    row->attempts)) {
+	fi = l != NULL && l->flow != NULL ? s_flow_find(l->flow,
+	    row->event_id) : -1;
+	if (fi >= 0 && (timer = s_flow_rto(w->d, l, row->attempts)) > 0 &&
+	    w->now < l->flow->fl[fi].sent_ms + timer) {
 		/* in flight, its receipt not yet overdue: wait, do not resend */
 		memcpy(a->id, row->event_id, 16);
 		a->attempts = row->attempts;
-		a->next_ms = l->flow->fl[fi].sent_ms + s_flow_rto(w->d, l,
-		    row->attempts);
+		a->next_ms = l->flow->fl[fi].sent_ms + timer;
 		w->n++;
 		return 0;
 	}
-	if (l != NULL && !s_flow_room(l)) {
+	/* a resend of an event in the window keeps its slot */
+	if (fi < 0 && l != NULL && !s_flow_room(l)) {
 		l->flow->skipped = true;  /* sent when a receipt frees a slot */
 		return 0;
 	}
