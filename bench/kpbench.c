@@ -15,12 +15,14 @@
  *    stored at the receiver, and -> receipt at the sender.
  * 3. --backlog N: the receiver is down while N events are queued; then it
  *    starts and the drain is timed (until nothing is pending).
- * Also measured, per daemon: peak RSS (VmHWM), bytes written to storage
+ * Also measured, per daemon: CPU time per event (/proc/PID/stat; on a
+ * shared machine the figure that load disturbs least, set against the
+ * floor's own CPU time), peak RSS (VmHWM), bytes written to storage
  * (/proc/PID/io write_bytes, delta over the run; a temporary file
  * deleted before writeback is not in it, so write calls, syscw, are
- * counted too) and database bytes per event; sends per event and duplicates answered by the receiver (from
- * the daemons' metrics); the receipt rate of the first and the last tenth
- * of the events.  The last line is "kpbench-summary key=value ..." for
+ * counted too) and database bytes per event; sends per event and
+ * duplicates answered by the receiver (from the daemons' metrics); the
+ * receipt rate of the first and the last tenth of the events.  The last line is "kpbench-summary key=value ..." for
  * scripts.  Ports P..P+3 (two links, two metrics listeners) and the work
  * folder under DIR are configurable, so two runs never collide.
  * Payloads are real `referral` events padded to BYTES with the repeated
@@ -459,6 +461,28 @@ s_proc(pid_t pid, const char *file, const char *key)
 	return v;
 }
 
+/* CPU time (user + system) of a process so far, in microseconds. */
+static uint64_t
+s_cpu_us(pid_t pid)
+{
+	char path[64], buf[1024], *p;
+	unsigned long long ut = 0, st = 0;
+	size_t n;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	if ((f = fopen(path, "r")) == NULL)
+		return 0;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	/* after "pid (comm) ": state is field 3, utime 14, stime 15 */
+	if ((p = strrchr(buf, ')')) == NULL || sscanf(p + 2, "%*c %*d %*d %*d "
+	    "%*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2)
+		return 0;
+	return (ut + st) * 1000000ull / (unsigned long long)sysconf(_SC_CLK_TCK);
+}
+
 /* The sum of every sample of metric `name` a daemon serves on port. */
 static uint64_t
 s_metric(int port, const char *name)
@@ -634,7 +658,8 @@ s_tenths(const uint64_t *at, size_t n, double *first, double *last)
 struct result {
 	double floor, api, eps, queue_eps, drain_s, first, last;
 	uint64_t st[3], rc[3];       /* p50, p99, max: stored, receipt */
-	uint64_t rss[2], wb[2], wc[2], db[2], sends, dups;
+	uint64_t rss[2], wb[2], wc[2], db[2], cpu[2], sends, dups;
+	double floor_cpu_us;         /* the floor in CPU time, per event */
 };
 
 static void
@@ -672,6 +697,7 @@ s_measure(const struct opts *o, void *ctx, const char *lp_api,
 		res->rss[i] = s_proc(s_pids[i], "status", "VmHWM:");
 		res->wb[i] = s_proc(s_pids[i], "io", "write_bytes:") - res->wb[i];
 		res->wc[i] = s_proc(s_pids[i], "io", "syscw:") - res->wc[i];
+		res->cpu[i] = s_cpu_us(s_pids[i]) - res->cpu[i];
 	}
 	/* a clean stop checkpoints the WAL into the database and removes
 	 * it: what is left is what the events take */
@@ -689,6 +715,10 @@ s_report(const struct opts *o, size_t plen, const struct result *r)
 	    r->first, r->last);
 	printf("  sends per event %.2f, duplicates answered by the receiver "
 	    "%llu\n", r->sends / ev, (unsigned long long)r->dups);
+	printf("  CPU per event: sender %.0f us, receiver %.0f us; the crypto "
+	    "floor %.0f us CPU (%.1f%% of both daemons' CPU)\n", r->cpu[0] / ev,
+	    r->cpu[1] / ev, r->floor_cpu_us, 100.0 * r->floor_cpu_us /
+	    ((r->cpu[0] + r->cpu[1]) / ev));
 	printf("  peak RSS sender %.1f MiB, receiver %.1f MiB\n",
 	    r->rss[0] / 1024.0, r->rss[1] / 1024.0);
 	printf("  written per event: sender %.0f B in %.1f write calls, "
@@ -704,7 +734,9 @@ s_report(const struct opts *o, size_t plen, const struct result *r)
 	    "duplicates=%llu snd_rss_kib=%llu rcv_rss_kib=%llu "
 	    "snd_write_b_per_ev=%.0f rcv_write_b_per_ev=%.0f "
 	    "snd_writes_per_ev=%.1f rcv_writes_per_ev=%.1f "
-	    "snd_db_b_per_ev=%.0f rcv_db_b_per_ev=%.0f\n",
+	    "snd_db_b_per_ev=%.0f rcv_db_b_per_ev=%.0f "
+	    "snd_cpu_us_per_ev=%.0f rcv_cpu_us_per_ev=%.0f floor_cpu_us=%.0f "
+	    "cpu_floor_ratio=%.3f\n",
 	    o->backlog ? "backlog" : o->rate ? "paced" : "throughput",
 	    o->events, plen, o->window, o->rate, r->floor, r->api, r->eps,
 	    r->eps / r->floor, r->queue_eps, r->drain_s,
@@ -714,18 +746,24 @@ s_report(const struct opts *o, size_t plen, const struct result *r)
 	    r->first, r->last, r->sends / ev, (unsigned long long)r->dups,
 	    (unsigned long long)r->rss[0], (unsigned long long)r->rss[1],
 	    r->wb[0] / ev, r->wb[1] / ev, r->wc[0] / ev, r->wc[1] / ev,
-	    r->db[0] / ev, r->db[1] / ev);
+	    r->db[0] / ev, r->db[1] / ev, r->cpu[0] / ev, r->cpu[1] / ev,
+	    r->floor_cpu_us, r->floor_cpu_us / ((r->cpu[0] + r->cpu[1]) / ev));
 }
 
 static double
-s_floor(const char *dir, const uint8_t *payload, size_t plen)
+s_floor(const char *dir, const uint8_t *payload, size_t plen, double *cpu_us)
 {
+	struct timespec c0, c1;
 	char path[4200];
 	struct floor fl;
 	double rate;
 
 	snprintf(path, sizeof(path), "%s/chain", dir);
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &c0);
 	fl = s_crypto_floor(path, payload, plen, 5000);
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &c1);
+	*cpu_us = ((double)(c1.tv_sec - c0.tv_sec) * 1e6 +
+	    (double)(c1.tv_nsec - c0.tv_nsec) / 1e3) / 5000;
 	rate = 1e6 / (fl.seal_us + fl.open_us + fl.rsign_us + fl.rverify_us);
 	printf("  seal %.1f us (%.0f/s), open %.1f us (%.0f/s), receipt sign "
 	    "%.1f us, receipt verify %.1f us (1 core each)\n", fl.seal_us,
@@ -773,7 +811,7 @@ main(int argc, char **argv)
 	    "daemons on loopback (ports %d-%d), %ld cores, in %s\n", o.events,
 	    plen, o.window, o.backlog ? ", backlog" : o.rate ? ", paced" : "",
 	    o.port, o.port + 3, sysconf(_SC_NPROCESSORS_ONLN), s_dir);
-	res.floor = s_floor(s_dir, payload, plen);
+	res.floor = s_floor(s_dir, payload, plen, &res.floor_cpu_us);
 
 	snprintf(lp_api, sizeof(lp_api), "ipc://%s/chain/orgs/%s/state/api.sock",
 	    s_dir, LP);
@@ -786,7 +824,9 @@ main(int argc, char **argv)
 		usleep(300000);  /* let the links connect */
 		res.wb[1] = s_proc(s_pids[1], "io", "write_bytes:");
 		res.wc[1] = s_proc(s_pids[1], "io", "syscw:");
+		res.cpu[1] = s_cpu_us(s_pids[1]);
 	}
+	res.cpu[0] = s_cpu_us(s_pids[0]);
 	res.wb[0] = s_proc(s_pids[0], "io", "write_bytes:");
 	res.wc[0] = s_proc(s_pids[0], "io", "syscw:");
 	t0 = s_now();
@@ -798,7 +838,8 @@ main(int argc, char **argv)
 		s_start(&o, ctx, 1, h_api);
 		res.wb[1] = s_proc(s_pids[1], "io", "write_bytes:");
 		res.wc[1] = s_proc(s_pids[1], "io", "syscw:");
-			t0 = s_now();
+		res.cpu[1] = s_cpu_us(s_pids[1]);
+		t0 = s_now();
 		s_wait_drained(ctx, lp_api);
 		res.drain_s = s_now() - t0;
 		res.eps = o.events / res.drain_s;
