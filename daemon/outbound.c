@@ -38,7 +38,7 @@
  * The window is emptied on a disconnect (what was in the pipe is lost;
  * the rows' timers resend it) and a slot whose receipt is four retry
  * timers late is given up, so a receipt that never comes cannot shrink
- * the window for good.
+ * the window for good (outbound_wait_ms wakes the loop for that, too).
  *
  * A link itself (link_t) is:
  *   a. connecting  -> up on a succeeded handshake (outbound_monitor);
@@ -179,6 +179,20 @@ s_flow_receipt(link_t *l, const uint8_t id[16], uint64_t now)
 	f->fl[i] = f->fl[--f->n];
 }
 
+/* How long after its send a slot is given up: four retry timers
+ * (without the backoff's jitter, so the deadline is stable). */
+static uint64_t
+s_flow_late(const kpd_t *d, const struct flow *f)
+{
+	uint64_t late = f->srtt_ms + 4 * f->rttvar_ms;
+
+	if (late < d->cfg.retry_initial_ms)
+		late = d->cfg.retry_initial_ms;
+	if (late > d->cfg.retry_max_ms)
+		late = d->cfg.retry_max_ms;
+	return 4 * late;
+}
+
 /* Give up slots whose receipt is four retry timers late (dropped by the
  * partner, sent into a connection that then broke, or an event that
  * expired meanwhile): a pending row is sent again by its own timer, and
@@ -192,17 +206,26 @@ s_flow_reap(const kpd_t *d, link_t *l, uint64_t now)
 
 	if (f == NULL)
 		return;
-	late = f->srtt_ms + 4 * f->rttvar_ms;
-	if (late < d->cfg.retry_initial_ms)
-		late = d->cfg.retry_initial_ms;
-	if (late > d->cfg.retry_max_ms)
-		late = d->cfg.retry_max_ms;
-	late *= 4;
+	late = s_flow_late(d, f);
 	while (i < f->n)
 		if (now > f->fl[i].sent_ms + late)
 			f->fl[i] = f->fl[--f->n];
 		else
 			i++;
+}
+
+/* When the oldest slot of a full window will be given up. */
+static uint64_t
+s_flow_reap_at(const kpd_t *d, const struct flow *f)
+{
+	uint64_t oldest = UINT64_MAX;
+	size_t i;
+
+	for (i = 0; i < f->n; i++)
+		if (f->fl[i].sent_ms < oldest)
+			oldest = f->fl[i].sent_ms;
+	return oldest == UINT64_MAX ? UINT64_MAX : oldest +
+	    s_flow_late(d, f) + 1;
 }
 
 static void
@@ -223,6 +246,7 @@ s_flow_reset(link_t *l)
 		return;
 	l->flow->n = 0;
 	l->flow->def_n = 0;
+	l->flow->skipped = false;
 }
 
 /* Events of a link's monitor: up, down, and every way a handshake can
@@ -931,7 +955,23 @@ outbound_wait_ms(kpd_t *d, uint64_t cap_ms)
 		return cap_ms;
 	if (when <= now) {
 		/* due rows waiting for a full window: the receipt that frees
-		 * a slot wakes the loop (s_flow_refill), not the clock */
+		 * a slot wakes the loop (s_flow_refill), or the time at which
+		 * the oldest slot is given up if no receipt comes at all */
+		for (i = 0; i < d->n_links; i++) {
+			struct flow *f = d->links[i].flow;
+			uint64_t at;
+
+			if (f == NULL || !f->skipped)
+				continue;
+			if (f->n < FLOW_WINDOW) {
+				f->skipped = false;  /* room again */
+				return 0;
+			}
+			if ((at = s_flow_reap_at(d, f)) <= now)
+				return 0;
+			if (at - now < cap_ms)
+				cap_ms = at - now;
+		}
 		for (i = 0; i < d->n_links; i++)
 			if (d->links[i].flow != NULL && d->links[i].flow->skipped)
 				return cap_ms;
