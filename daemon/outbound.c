@@ -228,6 +228,18 @@ s_flow_reap_at(const kpd_t *d, const struct flow *f)
 	    s_flow_late(d, f) + 1;
 }
 
+/* Has any link a free slot? */
+static bool
+s_any_room(const kpd_t *d)
+{
+	size_t i;
+
+	for (i = 0; i < d->n_links; i++)
+		if (s_flow_room(&d->links[i]))
+			return true;
+	return false;
+}
+
 static void
 s_flow_defer(link_t *l, const uint8_t id[16])
 {
@@ -582,7 +594,9 @@ s_send_one(void *arg, const outbox_row_t *row, const uint8_t *env,
 	/* a resend of an event in the window keeps its slot */
 	if (fi < 0 && l != NULL && !s_flow_room(l)) {
 		l->flow->skipped = true;  /* sent when a receipt frees a slot */
-		return 0;
+		/* every window full: reading more rows (each with its
+		 * envelope) would only skip them too */
+		return s_any_room(w->d) ? 0 : 1;
 	}
 	memcpy(a->id, row->event_id, 16);
 	a->attempts = row->attempts + 1;
