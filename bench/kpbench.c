@@ -2,26 +2,44 @@
  * kpbench: what ketenpost sustains, and what the cryptography alone costs.
  *
  *   kpbench [--events N] [--window W] [--payload BYTES] [--bin DIR]
+ *           [--rate EPS] [--backlog N] [--port-base P] [--dir DIR]
  *
  * 1. The crypto floor: seal + open (+ sign and verify the receipt) of one
  *    event, in a loop on one core, with real keys made by ketenpost-certs.
  * 2. The real thing: two ketenpostd processes on loopback with durable
  *    storage (SQLite WAL, synchronous=FULL) on both sides and signed
  *    receipts.  N events are pipelined into the sender's local API (W in
- *    flight); the clock stops when the sender holds a verified receipt for
- *    the last one.  Latency percentiles come from the daemons' own records:
- *    API acceptance -> stored at the receiver, and -> receipt at the sender.
- * Prints events/s for both and their ratio.  Payloads are real `referral`
- * events padded to BYTES with the repeated `parallel_routes` field (the
- * schemas have no free text, so that is the only way to make one bigger;
- * the bench chain's policy allows the padding, the MAS policy would not).
+ *    flight, or paced at EPS offered with --rate); the clock stops when
+ *    the sender holds a verified receipt for the last one.  Latency
+ *    percentiles come from the daemons' own records: API acceptance ->
+ *    stored at the receiver, and -> receipt at the sender.
+ * 3. --backlog N: the receiver is down while N events are queued; then it
+ *    starts and the drain is timed (until nothing is pending).
+ * Also measured, per daemon: CPU time per event (/proc/PID/stat; on a
+ * shared machine the figure that load disturbs least, set against the
+ * floor's own CPU time), peak RSS (VmHWM), bytes written to storage
+ * (/proc/PID/io write_bytes, delta over the run; a temporary file
+ * deleted before writeback is not in it, so write calls, syscw, are
+ * counted too) and database bytes per event; sends per event and
+ * duplicates answered by the receiver (from the daemons' metrics); the
+ * receipt rate of the first and the last tenth of the events.  The last line is "kpbench-summary key=value ..." for
+ * scripts.  Ports P..P+3 (two links, two metrics listeners) and the work
+ * folder under DIR are configurable, so two runs never collide.
+ * Payloads are real `referral` events padded to BYTES with the repeated
+ * `parallel_routes` field (the schemas have no free text, so that is the
+ * only way to make one bigger; the bench chain's policy allows the
+ * padding, the MAS policy would not).
  */
+#include <arpa/inet.h>
 #include <getopt.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -38,19 +56,18 @@
 #define HALT "00000001002345678000"
 
 struct opts {
-	int events, window, payload;
-	const char *bin;
+	int events, window, payload, rate, backlog, port;
+	const char *bin, *dir;
 };
 
 /* The two daemons and the work folder: whatever way kpbench ends (an
  * exit(1) on the way, ^C, SIGTERM), s_cleanup stops them and removes it. */
 static volatile pid_t s_pids[2];
-static char s_dir[64];
+static char s_dir[4096];
 
 static void
-s_cleanup(void)
+s_stop_daemons(void)
 {
-	char cmd[128];
 	int i;
 
 	for (i = 0; i < 2; i++)
@@ -59,6 +76,14 @@ s_cleanup(void)
 			waitpid(s_pids[i], NULL, 0);
 			s_pids[i] = 0;
 		}
+}
+
+static void
+s_cleanup(void)
+{
+	char cmd[4200];
+
+	s_stop_daemons();
 	if (s_dir[0] != '\0') {
 		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", s_dir);
 		if (system(cmd) != 0)
@@ -292,9 +317,14 @@ s_pending(void *ctx, const char *endpoint)
 	return n;
 }
 
+/*
+ * n send requests into the sender's API, at most `window` unanswered;
+ * with rate > 0, request i is not sent before t0 + i / rate (offered
+ * load; the window still caps what is in flight).
+ */
 static void
 s_pipeline(void *ctx, const char *endpoint, const uint8_t *payload,
-    size_t plen, int n, int window)
+    size_t plen, int n, int window, int rate)
 {
 	void *s = s_api(ctx, endpoint, ZMQ_DEALER);
 	Kp__Request req = KP__REQUEST__INIT;
@@ -302,6 +332,8 @@ s_pipeline(void *ctx, const char *endpoint, const uint8_t *payload,
 	uint8_t buf[4096];
 	char case_ref[32];
 	int sent = 0, answered = 0;
+	double t0 = s_now(), wait;
+	zmq_pollitem_t pi;
 	zmq_msg_t m;
 
 	sr.has_event_type = sr.has_payload = 1;
@@ -311,20 +343,34 @@ s_pipeline(void *ctx, const char *endpoint, const uint8_t *payload,
 	sr.case_ref = case_ref;
 	req.op_case = KP__REQUEST__OP_SEND;
 	req.send = &sr;
+	pi.socket = s;
+	pi.events = ZMQ_POLLIN;
 	while (answered < n) {
+		wait = -1;
 		while (sent < n && sent - answered < window) {
+			if (rate > 0 && (wait = t0 + (double)sent / rate -
+			    s_now()) > 0)
+				break;
 			snprintf(case_ref, sizeof(case_ref), "B-%d", sent++);
 			zmq_send(s, "", 0, ZMQ_SNDMORE);
 			zmq_send(s, buf, kp__request__pack(&req, buf), 0);
+			wait = -1;
 		}
-		zmq_msg_init(&m);
-		if (zmq_msg_recv(&m, s, 0) < 0) {
+		if (zmq_poll(&pi, 1, wait > 0 ? (long)(wait * 1000) + 1 :
+		    10000) < 0 || (wait <= 0 && !(pi.revents & ZMQ_POLLIN))) {
 			fprintf(stderr, "kpbench: the sender stopped answering\n");
 			exit(1);
 		}
-		if (zmq_msg_size(&m) > 0)
-			answered++;
-		zmq_msg_close(&m);
+		while (zmq_poll(&pi, 1, 0) > 0 && (pi.revents & ZMQ_POLLIN)) {
+			zmq_msg_init(&m);
+			if (zmq_msg_recv(&m, s, ZMQ_DONTWAIT) < 0) {
+				zmq_msg_close(&m);
+				break;
+			}
+			if (zmq_msg_size(&m) > 0)
+				answered++;
+			zmq_msg_close(&m);
+		}
 	}
 	zmq_close(s);
 }
@@ -337,15 +383,17 @@ s_cmp_u64(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-/* Latencies (ms) from the outbox (receipt) or inbox (stored) records. */
+/* Latencies (ms) from the outbox (receipt) or inbox (stored) records,
+ * and the wall time (ms) each event reached that point, both sorted. */
 static size_t
 s_latencies(void *ctx, const char *endpoint, bool inbox, uint64_t *lat,
-    size_t cap)
+    uint64_t *at, size_t cap)
 {
 	Kp__Request req = KP__REQUEST__INIT;
 	Kp__ListRequest l = KP__LIST_REQUEST__INIT;
 	Kp__Response *r;
 	size_t n = 0, i, count;
+	uint64_t c, e;
 
 	l.has_limit = l.has_after_seq = l.has_all = 1;
 	l.limit = 10000;
@@ -359,21 +407,24 @@ s_latencies(void *ctx, const char *endpoint, bool inbox, uint64_t *lat,
 		for (i = 0; i < count && n < cap; i++) {
 			if (inbox) {
 				Kp__InboxItem *it = r->inbox->items[i];
-				lat[n++] = it->received_at_ms > it->created_at_ms ?
-				    it->received_at_ms - it->created_at_ms : 0;
+				c = it->created_at_ms;
+				e = it->received_at_ms;
 				l.after_seq = it->seq;
 			} else {
 				Kp__OutboxItem *it = r->outbox->items[i];
-				lat[n++] = it->receipted_at_ms > it->created_at_ms ?
-				    it->receipted_at_ms - it->created_at_ms : 0;
+				c = it->created_at_ms;
+				e = it->receipted_at_ms;
 				l.after_seq = it->seq;
 			}
+			lat[n] = e > c ? e - c : 0;
+			at[n++] = e;
 		}
 		kp__response__free_unpacked(r, NULL);
 		if (count == 0 || n >= cap)
 			break;
 	}
 	qsort(lat, n, sizeof(*lat), s_cmp_u64);
+	qsort(at, n, sizeof(*at), s_cmp_u64);
 	return n;
 }
 
@@ -389,37 +440,161 @@ s_print_latency(const char *what, const uint64_t *lat, size_t n)
 	    (unsigned long long)lat[n - 1]);
 }
 
+/* A number from /proc/PID/FILE on the line starting with key; 0 if none. */
+static uint64_t
+s_proc(pid_t pid, const char *file, const char *key)
+{
+	char path[64], line[256];
+	uint64_t v = 0;
+	size_t kl = strlen(key);
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/%s", (int)pid, file);
+	if ((f = fopen(path, "r")) == NULL)
+		return 0;
+	while (fgets(line, sizeof(line), f) != NULL)
+		if (strncmp(line, key, kl) == 0) {
+			v = strtoull(line + kl, NULL, 10);
+			break;
+		}
+	fclose(f);
+	return v;
+}
+
+/* CPU time (user + system) of a process so far, in microseconds. */
+static uint64_t
+s_cpu_us(pid_t pid)
+{
+	char path[64], buf[1024], *p;
+	unsigned long long ut = 0, st = 0;
+	size_t n;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	if ((f = fopen(path, "r")) == NULL)
+		return 0;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	/* after "pid (comm) ": state is field 3, utime 14, stime 15 */
+	if ((p = strrchr(buf, ')')) == NULL || sscanf(p + 2, "%*c %*d %*d %*d "
+	    "%*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2)
+		return 0;
+	return (ut + st) * 1000000ull / (unsigned long long)sysconf(_SC_CLK_TCK);
+}
+
+/* The sum of every sample of metric `name` a daemon serves on port. */
+static uint64_t
+s_metric(int port, const char *name)
+{
+	static const char get[] = "GET /metrics HTTP/1.0\r\nHost: kpbench\r\n\r\n";
+	struct sockaddr_in sa = { .sin_family = AF_INET };
+	char *buf = NULL, *p;
+	size_t len = 0, cap = 0, nl = strlen(name);
+	uint64_t sum = 0;
+	ssize_t got;
+	int fd;
+
+	sa.sin_port = htons((uint16_t)port);
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if ((fd = socket(AF_INET, SOCK_STREAM, 0)) < 0)
+		return 0;
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 ||
+	    write(fd, get, sizeof(get) - 1) != (ssize_t)(sizeof(get) - 1))
+		goto out;
+	for (;;) {
+		if (cap - len < 4096 &&
+		    (buf = realloc(buf, cap += 65536)) == NULL)
+			goto out;
+		if ((got = read(fd, buf + len, cap - len - 1)) <= 0)
+			break;
+		len += (size_t)got;
+	}
+	if (buf == NULL)
+		goto out;
+	buf[len] = '\0';
+	for (p = buf; (p = strstr(p, name)) != NULL; p += nl)
+		if ((p == buf || p[-1] == '\n') && (p[nl] == '{' || p[nl] == ' ')) {
+			char *sp = strchr(p, ' ');
+			if (sp != NULL)
+				sum += strtoull(sp + 1, NULL, 10);
+		}
+out:
+	free(buf);
+	close(fd);
+	return sum;
+}
+
+/* Bytes of the database files (main file and WAL, if any) in a state
+ * folder. */
+static uint64_t
+s_db_bytes(const char *dir, const char *oin)
+{
+	static const char *const tail[] = { "", "-wal" };
+	char path[4300];
+	struct stat st;
+	uint64_t sum = 0;
+	size_t i;
+
+	for (i = 0; i < 2; i++) {
+		snprintf(path, sizeof(path), "%s/chain/orgs/%s/state/ketenpost.db%s",
+		    dir, oin, tail[i]);
+		if (stat(path, &st) == 0)
+			sum += (uint64_t)st.st_size;
+	}
+	return sum;
+}
+
 static void
 s_parse(int argc, char **argv, struct opts *o)
 {
 	static const struct option lo[] = {
 		{ "events", 1, NULL, 'n' }, { "window", 1, NULL, 'w' },
 		{ "payload", 1, NULL, 'p' }, { "bin", 1, NULL, 'b' },
+		{ "rate", 1, NULL, 'r' }, { "backlog", 1, NULL, 'B' },
+		{ "port-base", 1, NULL, 'P' }, { "dir", 1, NULL, 'd' },
 		{ "version", 0, NULL, 'V' }, { NULL, 0, NULL, 0 } };
 	int c;
 
 	o->events = 20000;
 	o->window = 1000;
 	o->payload = 1024;
+	o->rate = o->backlog = 0;
+	o->port = 10000 + getpid() % 20000;  /* below the ephemeral range */
 	o->bin = "build/bin";
+	o->dir = "/tmp";
 	while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
 		switch (c) {
 		case 'n': o->events = atoi(optarg); break;
 		case 'w': o->window = atoi(optarg); break;
 		case 'p': o->payload = atoi(optarg); break;
 		case 'b': o->bin = optarg; break;
+		case 'r': o->rate = atoi(optarg); break;
+		case 'B': o->backlog = atoi(optarg); break;
+		case 'P': o->port = atoi(optarg); break;
+		case 'd': o->dir = optarg; break;
 		case 'V': printf("kpbench %s\n", KP_VERSION); exit(0);
 		default:
-			fprintf(stderr, "usage: kpbench [--events N] [--window W] "
-			    "[--payload BYTES] [--bin DIR]\n");
-			exit(2);
+			goto usage;
 		}
 	}
+	if (o->backlog > 0)
+		o->events = o->backlog;
+	if (optind == argc && o->events > 0 && o->window > 0 &&
+	    o->rate >= 0 && o->port > 0 && o->port < 65532 &&
+	    strlen(o->dir) < 4000)
+		return;
+usage:
+	fprintf(stderr, "usage: kpbench [--events N] [--window W] "
+	    "[--payload BYTES] [--bin DIR] [--rate EPS] [--backlog N] "
+	    "[--port-base P] [--dir DIR]\n");
+	exit(2);
 }
 
 /*
  * The MAS policy, except that a referral may carry up to 1000 parallel
  * routes: the padding that makes a 1 KiB event.  Both daemons apply it.
+ * Ports: port and port+1 the links, port+2 and port+3 the metrics.
  */
 static void
 s_make_chain(const char *bin, const char *dir, int port)
@@ -436,77 +611,250 @@ s_make_chain(const char *bin, const char *dir, int port)
 	    "--name Bench-Halt --endpoint tcp://127.0.0.1:%d >/dev/null", bin,
 	    dir, HALT, port + 1);
 	s_run("printf '[ketenpostd]\\nchain_dir = %s/chain\\norg = %s\\nlisten = "
-	    "tcp://127.0.0.1:%d\\n' > %s/lp.conf", dir, LP, port, dir);
+	    "tcp://127.0.0.1:%d\\n[metrics]\\nlisten = 127.0.0.1:%d\\n' > "
+	    "%s/lp.conf", dir, LP, port, port + 2, dir);
 	s_run("printf '[ketenpostd]\\nchain_dir = %s/chain\\norg = %s\\nlisten = "
-	    "tcp://127.0.0.1:%d\\n' > %s/halt.conf", dir, HALT, port + 1, dir);
+	    "tcp://127.0.0.1:%d\\n[metrics]\\nlisten = 127.0.0.1:%d\\n' > "
+	    "%s/halt.conf", dir, HALT, port + 1, port + 3, dir);
+}
+
+/* Start daemon i (0 the sender, 1 the receiver) and wait for its API. */
+static void
+s_start(const struct opts *o, void *ctx, int i, const char *api)
+{
+	char path[4200];
+
+	snprintf(path, sizeof(path), "%s/%s.conf", s_dir, i == 0 ? "lp" :
+	    "halt");
+	s_pids[i] = s_daemon(o->bin, path, "/dev/null");
+	while (s_pending(ctx, api) == UINT64_MAX) {
+		if (waitpid(s_pids[i], NULL, WNOHANG) == s_pids[i]) {
+			s_pids[i] = 0;
+			fprintf(stderr, "kpbench: ketenpostd %s did not start\n",
+			    path);
+			exit(1);
+		}
+		usleep(50000);
+	}
+}
+
+/* The receipt rate of the first and the last tenth of the events: does
+ * throughput fall as the stores grow?  The first tenth is timed from the
+ * first receipt, so the time to fill the pipe is not counted as slowness. */
+static void
+s_tenths(const uint64_t *at, size_t n, double *first, double *last)
+{
+	size_t t = n / 10;
+
+	*first = *last = 0;
+	if (t == 0)
+		return;
+	if (at[t] > at[0])
+		*first = t * 1000.0 / (double)(at[t] - at[0]);
+	if (at[n - 1] > at[n - t - 1])
+		*last = t * 1000.0 / (double)(at[n - 1] - at[n - t - 1]);
+}
+
+struct result {
+	double floor, api, eps, queue_eps, drain_s, first, last;
+	uint64_t st[3], rc[3];       /* p50, p99, max: stored, receipt */
+	uint64_t rss[2], wb[2], wc[2], db[2], cpu[2], sends, dups;
+	double floor_cpu_us;         /* the floor in CPU time, per event */
+};
+
+static void
+s_pcts(const uint64_t *lat, size_t n, uint64_t out[3])
+{
+	out[0] = n ? lat[n / 2] : 0;
+	out[1] = n ? lat[n * 99 / 100] : 0;
+	out[2] = n ? lat[n - 1] : 0;
+}
+
+/* The figures of the daemons themselves, read before they stop. */
+static void
+s_measure(const struct opts *o, void *ctx, const char *lp_api,
+    const char *h_api, struct result *res)
+{
+	uint64_t *lat = calloc((size_t)o->events, sizeof(*lat));
+	uint64_t *at = calloc((size_t)o->events, sizeof(*at));
+	size_t n;
+	int i;
+
+	if (lat == NULL || at == NULL)
+		exit(1);
+	n = s_latencies(ctx, h_api, true, lat, at, (size_t)o->events);
+	s_print_latency("API -> stored at receiver:", lat, n);
+	s_pcts(lat, n, res->st);
+	n = s_latencies(ctx, lp_api, false, lat, at, (size_t)o->events);
+	s_print_latency("API -> signed receipt at sender:", lat, n);
+	s_pcts(lat, n, res->rc);
+	s_tenths(at, n, &res->first, &res->last);
+	free(lat);
+	free(at);
+	res->sends = s_metric(o->port + 2, "ketenpost_send_attempts_total");
+	res->dups = s_metric(o->port + 3, "ketenpost_duplicates_total");
+	for (i = 0; i < 2; i++) {
+		res->rss[i] = s_proc(s_pids[i], "status", "VmHWM:");
+		res->wb[i] = s_proc(s_pids[i], "io", "write_bytes:") - res->wb[i];
+		res->wc[i] = s_proc(s_pids[i], "io", "syscw:") - res->wc[i];
+		res->cpu[i] = s_cpu_us(s_pids[i]) - res->cpu[i];
+	}
+	/* a clean stop checkpoints the WAL into the database and removes
+	 * it: what is left is what the events take */
+	s_stop_daemons();
+	for (i = 0; i < 2; i++)
+		res->db[i] = s_db_bytes(s_dir, i == 0 ? LP : HALT);
+}
+
+static void
+s_report(const struct opts *o, size_t plen, const struct result *r)
+{
+	double ev = o->events;
+
+	printf("  receipts, first tenth %.0f events/s, last tenth %.0f events/s\n",
+	    r->first, r->last);
+	printf("  sends per event %.2f, duplicates answered by the receiver "
+	    "%llu\n", r->sends / ev, (unsigned long long)r->dups);
+	printf("  CPU per event: sender %.0f us, receiver %.0f us; the crypto "
+	    "floor %.0f us CPU (%.1f%% of both daemons' CPU)\n", r->cpu[0] / ev,
+	    r->cpu[1] / ev, r->floor_cpu_us, 100.0 * r->floor_cpu_us /
+	    ((r->cpu[0] + r->cpu[1]) / ev));
+	printf("  peak RSS sender %.1f MiB, receiver %.1f MiB\n",
+	    r->rss[0] / 1024.0, r->rss[1] / 1024.0);
+	printf("  written per event: sender %.0f B in %.1f write calls, "
+	    "receiver %.0f B in %.1f; database per event: sender %.0f B, "
+	    "receiver %.0f B\n", r->wb[0] / ev, r->wc[0] / ev, r->wb[1] / ev,
+	    r->wc[1] / ev, r->db[0] / ev, r->db[1] / ev);
+	printf("kpbench-summary mode=%s events=%d payload=%zu window=%d rate=%d "
+	    "floor_eps=%.0f api_eps=%.0f eps=%.0f floor_ratio=%.3f "
+	    "queue_eps=%.0f drain_s=%.2f "
+	    "stored_p50_ms=%llu stored_p99_ms=%llu stored_max_ms=%llu "
+	    "receipt_p50_ms=%llu receipt_p99_ms=%llu receipt_max_ms=%llu "
+	    "first_tenth_eps=%.0f last_tenth_eps=%.0f sends_per_event=%.3f "
+	    "duplicates=%llu snd_rss_kib=%llu rcv_rss_kib=%llu "
+	    "snd_write_b_per_ev=%.0f rcv_write_b_per_ev=%.0f "
+	    "snd_writes_per_ev=%.1f rcv_writes_per_ev=%.1f "
+	    "snd_db_b_per_ev=%.0f rcv_db_b_per_ev=%.0f "
+	    "snd_cpu_us_per_ev=%.0f rcv_cpu_us_per_ev=%.0f floor_cpu_us=%.0f "
+	    "cpu_floor_ratio=%.3f\n",
+	    o->backlog ? "backlog" : o->rate ? "paced" : "throughput",
+	    o->events, plen, o->window, o->rate, r->floor, r->api, r->eps,
+	    r->eps / r->floor, r->queue_eps, r->drain_s,
+	    (unsigned long long)r->st[0], (unsigned long long)r->st[1],
+	    (unsigned long long)r->st[2], (unsigned long long)r->rc[0],
+	    (unsigned long long)r->rc[1], (unsigned long long)r->rc[2],
+	    r->first, r->last, r->sends / ev, (unsigned long long)r->dups,
+	    (unsigned long long)r->rss[0], (unsigned long long)r->rss[1],
+	    r->wb[0] / ev, r->wb[1] / ev, r->wc[0] / ev, r->wc[1] / ev,
+	    r->db[0] / ev, r->db[1] / ev, r->cpu[0] / ev, r->cpu[1] / ev,
+	    r->floor_cpu_us, r->floor_cpu_us / ((r->cpu[0] + r->cpu[1]) / ev));
+}
+
+static double
+s_floor(const char *dir, const uint8_t *payload, size_t plen, double *cpu_us)
+{
+	struct timespec c0, c1;
+	char path[4200];
+	struct floor fl;
+	double rate;
+
+	snprintf(path, sizeof(path), "%s/chain", dir);
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &c0);
+	fl = s_crypto_floor(path, payload, plen, 5000);
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &c1);
+	*cpu_us = ((double)(c1.tv_sec - c0.tv_sec) * 1e6 +
+	    (double)(c1.tv_nsec - c0.tv_nsec) / 1e3) / 5000;
+	rate = 1e6 / (fl.seal_us + fl.open_us + fl.rsign_us + fl.rverify_us);
+	printf("  seal %.1f us (%.0f/s), open %.1f us (%.0f/s), receipt sign "
+	    "%.1f us, receipt verify %.1f us (1 core each)\n", fl.seal_us,
+	    1e6 / fl.seal_us, fl.open_us, 1e6 / fl.open_us, fl.rsign_us,
+	    fl.rverify_us);
+	printf("  crypto floor (all four, 1 core): %.0f events/s, %.1f "
+	    "us/event\n", rate, 1e6 / rate);
+	return rate;
+}
+
+static void
+s_wait_drained(void *ctx, const char *lp_api)
+{
+	while (s_pending(ctx, lp_api) != 0)
+		usleep(2000);
 }
 
 int
 main(int argc, char **argv)
 {
 	struct opts o;
-	char dir[] = "/tmp/kpbench.XXXXXX", path[4096], lp_api[4200], h_api[4200];
+	struct result res;
+	char lp_api[4200], h_api[4200];
 	uint8_t payload[KP_MAX_PAYLOAD];
-	size_t plen, n;
-	double floor_rate, t0, rate;
-	struct floor fl;
-	uint64_t *lat;
+	size_t plen;
+	double t0;
 	void *ctx;
-	int port = 10000 + getpid() % 20000;  /* below the ephemeral range */
 
+	setvbuf(stdout, NULL, _IOLBF, 0);
 	s_parse(argc, argv, &o);
-	if (sodium_init() < 0 || mkdtemp(dir) == NULL)
+	memset(&res, 0, sizeof(res));
+	snprintf(s_dir, sizeof(s_dir), "%s/kpbench.XXXXXX", o.dir);
+	if (sodium_init() < 0 || mkdtemp(s_dir) == NULL) {
+		fprintf(stderr, "kpbench: cannot make a work folder in %s\n",
+		    o.dir);
 		return 1;
-	snprintf(s_dir, sizeof(s_dir), "%s", dir);
+	}
 	atexit(s_cleanup);
 	signal(SIGINT, s_on_signal);
 	signal(SIGTERM, s_on_signal);
 	signal(SIGHUP, s_on_signal);
 	plen = s_payload(o.payload, payload, sizeof(payload));
-	s_make_chain(o.bin, dir, port);
-	printf("kpbench: %d events of %zu bytes (referral), window %d, 2 daemons "
-	    "on loopback, %ld cores\n", o.events, plen, o.window,
-	    sysconf(_SC_NPROCESSORS_ONLN));
-	snprintf(path, sizeof(path), "%s/chain", dir);
-	fl = s_crypto_floor(path, payload, plen, 5000);
-	floor_rate = 1e6 / (fl.seal_us + fl.open_us + fl.rsign_us +
-	    fl.rverify_us);
-	printf("  seal %.1f us (%.0f/s), open %.1f us (%.0f/s), receipt sign "
-	    "%.1f us, receipt verify %.1f us (1 core each)\n", fl.seal_us,
-	    1e6 / fl.seal_us, fl.open_us, 1e6 / fl.open_us, fl.rsign_us,
-	    fl.rverify_us);
-	printf("  crypto floor (all four, 1 core): %.0f events/s, %.1f "
-	    "us/event\n", floor_rate, 1e6 / floor_rate);
+	s_make_chain(o.bin, s_dir, o.port);
+	printf("kpbench: %d events of %zu bytes (referral), window %d%s, 2 "
+	    "daemons on loopback (ports %d-%d), %ld cores, in %s\n", o.events,
+	    plen, o.window, o.backlog ? ", backlog" : o.rate ? ", paced" : "",
+	    o.port, o.port + 3, sysconf(_SC_NPROCESSORS_ONLN), s_dir);
+	res.floor = s_floor(s_dir, payload, plen, &res.floor_cpu_us);
 
-	snprintf(path, sizeof(path), "%s/lp.conf", dir);
-	s_pids[0] = s_daemon(o.bin, path, "/dev/null");
-	snprintf(path, sizeof(path), "%s/halt.conf", dir);
-	s_pids[1] = s_daemon(o.bin, path, "/dev/null");
 	snprintf(lp_api, sizeof(lp_api), "ipc://%s/chain/orgs/%s/state/api.sock",
-	    dir, LP);
+	    s_dir, LP);
 	snprintf(h_api, sizeof(h_api), "ipc://%s/chain/orgs/%s/state/api.sock",
-	    dir, HALT);
+	    s_dir, HALT);
 	ctx = zmq_ctx_new();
-	while (s_pending(ctx, lp_api) == UINT64_MAX || s_pending(ctx, h_api) ==
-	    UINT64_MAX)
-		usleep(50000);
-	usleep(300000);  /* let the links connect */
-
+	s_start(&o, ctx, 0, lp_api);
+	if (o.backlog == 0) {
+		s_start(&o, ctx, 1, h_api);
+		usleep(300000);  /* let the links connect */
+		res.wb[1] = s_proc(s_pids[1], "io", "write_bytes:");
+		res.wc[1] = s_proc(s_pids[1], "io", "syscw:");
+		res.cpu[1] = s_cpu_us(s_pids[1]);
+	}
+	res.cpu[0] = s_cpu_us(s_pids[0]);
+	res.wb[0] = s_proc(s_pids[0], "io", "write_bytes:");
+	res.wc[0] = s_proc(s_pids[0], "io", "syscw:");
 	t0 = s_now();
-	s_pipeline(ctx, lp_api, payload, plen, o.events, o.window);
-	printf("  accepted by the sender's API:      %.0f events/s\n",
-	    o.events / (s_now() - t0));
-	while (s_pending(ctx, lp_api) != 0)
-		usleep(2000);
-	rate = o.events / (s_now() - t0);
-	printf("  sustained, durable both sides, receipted: %.0f events/s "
-	    "(%.1f%% of the crypto floor)\n", rate, 100.0 * rate / floor_rate);
-	lat = calloc((size_t)o.events, sizeof(*lat));
-	n = s_latencies(ctx, h_api, true, lat, (size_t)o.events);
-	s_print_latency("API -> stored at receiver:", lat, n);
-	n = s_latencies(ctx, lp_api, false, lat, (size_t)o.events);
-	s_print_latency("API -> signed receipt at sender:", lat, n);
-	free(lat);
+	s_pipeline(ctx, lp_api, payload, plen, o.events, o.window, o.rate);
+	res.api = o.events / (s_now() - t0);
+	printf("  accepted by the sender's API:      %.0f events/s\n", res.api);
+	if (o.backlog > 0) {
+		res.queue_eps = res.api;
+		s_start(&o, ctx, 1, h_api);
+		res.wb[1] = s_proc(s_pids[1], "io", "write_bytes:");
+		res.wc[1] = s_proc(s_pids[1], "io", "syscw:");
+		res.cpu[1] = s_cpu_us(s_pids[1]);
+		t0 = s_now();
+		s_wait_drained(ctx, lp_api);
+		res.drain_s = s_now() - t0;
+		res.eps = o.events / res.drain_s;
+		printf("  backlog of %d drained in %.2f s: %.0f events/s "
+		    "(%.1f%% of the crypto floor)\n", o.events, res.drain_s,
+		    res.eps, 100.0 * res.eps / res.floor);
+	} else {
+		s_wait_drained(ctx, lp_api);
+		res.eps = o.events / (s_now() - t0);
+		printf("  sustained, durable both sides, receipted: %.0f events/s "
+		    "(%.1f%% of the crypto floor)\n", res.eps,
+		    100.0 * res.eps / res.floor);
+	}
+	s_measure(&o, ctx, lp_api, h_api, &res);
+	s_report(&o, plen, &res);
 	zmq_ctx_term(ctx);
 	s_cleanup();
 	return 0;

@@ -47,6 +47,7 @@ typedef struct link {
 	unsigned refusals;   /* failed handshakes since the last success */
 	uint64_t reopen_at_ms; /* 0, or when to rebuild dealer and monitor */
 	ratelimit_t *rl;     /* this link's repeated warnings */
+	struct flow *flow;   /* events in flight, round trip (outbound.c) */
 } link_t;
 
 typedef struct ledger ledger_t;

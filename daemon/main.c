@@ -692,10 +692,11 @@ s_dispatch(kpd_t *d, zmq_pollitem_t *it, size_t n)
 static void
 s_loop(kpd_t *d, int sigfd)
 {
-	uint64_t wd_usec = 0, next_wd = 0, now;
+	uint64_t wd_usec = 0, next_wd = 0, next_ckpt = 0, now;
 	zmq_pollitem_t *it;
 	size_t n;
 	long timeout;
+	int ready;
 
 	if (d->cfg.watchdog && sd_watchdog_enabled(0, &wd_usec) <= 0)
 		wd_usec = 0;
@@ -703,8 +704,16 @@ s_loop(kpd_t *d, int sigfd)
 		n = s_pollset(d, sigfd, &it);
 		timeout = kpd_trust_stale(d) ? 1000 : (long)rest_wait_ms(d->rest,
 		    metrics_wait_ms(d->metrics, outbound_wait_ms(d, 1000)));
-		if (zmq_poll(it, (int)n, timeout) < 0 && zmq_errno() != EINTR)
+		if ((ready = zmq_poll(it, (int)n, timeout)) < 0 &&
+		    zmq_errno() != EINTR)
 			fatalx("zmq_poll: %s", zmq_strerror(zmq_errno()));
+		/* idle: move the WAL into the database now, not in the middle
+		 * of a busy batch (store.c STORE_WAL_AUTOCHECKPOINT); at most
+		 * once a second */
+		if (ready == 0 && timeout > 0 && (now = kp_now_ms()) >= next_ckpt) {
+			(void)store_checkpoint_idle(d->store);
+			next_ckpt = now + 1000;
+		}
 		if (it[P_SIG].revents & ZMQ_POLLIN)
 			s_on_signal(d, sigfd);
 		if (!d->stopping)

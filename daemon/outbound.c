@@ -23,6 +23,23 @@
  * Many events are in flight per partner at once (pipelining); the
  * receiver's duplicate elimination makes every resend harmless.
  *
+ * Flow control (struct flow, per link, memory only): at most FLOW_WINDOW
+ * events in flight (sent, no receipt yet), each with its send time; a
+ * receipt frees its slot and, for an event sent once, gives a round-trip
+ * sample (smoothed as in RFC 6298).  The retry timer is the larger of the
+ * configured backoff and srtt + 4 rttvar, so a slow partner is not sent
+ * everything again after retry_initial.  A new event that finds the
+ * window full waits in a bounded FIFO of ids (FLOW_DEFERRED; one that
+ * does not fit waits for its timer) and is sent when a receipt frees a
+ * slot; a due row of a partner whose window is full is skipped (and the
+ * loop waits for receipts, not for the timer).  A row that comes due
+ * while its event is in flight and younger than the retry timer is
+ * rescheduled, not sent again; an overdue one is resent in its own slot.
+ * The window is emptied on a disconnect (what was in the pipe is lost;
+ * the rows' timers resend it) and a slot whose receipt is four retry
+ * timers late is given up, so a receipt that never comes cannot shrink
+ * the window for good (outbound_wait_ms wakes the loop for that, too).
+ *
  * A link itself (link_t) is:
  *   a. connecting  -> up on a succeeded handshake (outbound_monitor);
  *                     libzmq reconnects by itself after a lost connection
@@ -64,6 +81,184 @@ outbound_backoff_ms(const config_t *cfg, uint32_t attempts)
 	 * never 0, or a row would be due again at once, forever */
 	t = t * 3 / 4 + randombytes_uniform((uint32_t)(t / 2 + 1));
 	return t > 0 ? t : 1;
+}
+
+/* ---- flow control (see the header) ---- */
+
+#define FLOW_WINDOW 512       /* events in flight per partner */
+#define FLOW_DEFERRED 8192    /* new events waiting for the window */
+
+struct flight {
+	uint8_t id[16];
+	uint64_t sent_ms;
+	bool resent;          /* Karn: no round-trip sample from a resend */
+};
+
+struct flow {
+	struct flight fl[FLOW_WINDOW];
+	size_t n;
+	uint8_t def[FLOW_DEFERRED][16];   /* FIFO ring of event ids */
+	size_t def_head, def_n;
+	uint64_t srtt_ms, rttvar_ms;      /* srtt 0: no sample yet */
+	bool skipped;                     /* a due row waited for the window */
+};
+
+static ssize_t
+s_flow_find(const struct flow *f, const uint8_t id[16])
+{
+	size_t i;
+
+	for (i = 0; i < f->n; i++)
+		if (memcmp(f->fl[i].id, id, 16) == 0)
+			return (ssize_t)i;
+	return -1;
+}
+
+static bool
+s_flow_room(const link_t *l)
+{
+	return l->flow == NULL || l->flow->n < FLOW_WINDOW;
+}
+
+/* The retry timer of link l: the configured backoff for this attempt,
+ * or longer if the measured round trip says a receipt takes longer. */
+static uint64_t
+s_flow_rto(const kpd_t *d, const link_t *l, uint32_t attempts)
+{
+	uint64_t t = outbound_backoff_ms(&d->cfg, attempts), rto;
+
+	if (l == NULL || l->flow == NULL || l->flow->srtt_ms == 0)
+		return t;
+	rto = l->flow->srtt_ms + 4 * l->flow->rttvar_ms;
+	if (rto > d->cfg.retry_max_ms)
+		rto = d->cfg.retry_max_ms;
+	return rto > t ? rto : t;
+}
+
+/* Event id was handed to l's socket at now. */
+static void
+s_flow_sent(link_t *l, const uint8_t id[16], uint64_t now)
+{
+	struct flow *f = l->flow;
+	ssize_t i;
+
+	if (f == NULL)
+		return;
+	if ((i = s_flow_find(f, id)) >= 0) {
+		f->fl[i].sent_ms = now;
+		f->fl[i].resent = true;
+	} else if (f->n < FLOW_WINDOW) {
+		memcpy(f->fl[f->n].id, id, 16);
+		f->fl[f->n].sent_ms = now;
+		f->fl[f->n].resent = false;
+		f->n++;
+	}
+}
+
+/* A receipt for event id arrived on l: free its slot, learn the RTT. */
+static void
+s_flow_receipt(link_t *l, const uint8_t id[16], uint64_t now)
+{
+	struct flow *f = l->flow;
+	uint64_t r, dev;
+	ssize_t i;
+
+	if (f == NULL || (i = s_flow_find(f, id)) < 0)
+		return;
+	if (!f->fl[i].resent) {
+		r = now > f->fl[i].sent_ms ? now - f->fl[i].sent_ms : 1;
+		if (f->srtt_ms == 0) {
+			f->srtt_ms = r;
+			f->rttvar_ms = r / 2;
+		} else {
+			dev = r > f->srtt_ms ? r - f->srtt_ms : f->srtt_ms - r;
+			f->rttvar_ms = (3 * f->rttvar_ms + dev) / 4;
+			f->srtt_ms = (7 * f->srtt_ms + r) / 8;
+		}
+	}
+	f->fl[i] = f->fl[--f->n];
+}
+
+/* How long after its send a slot is given up: four retry timers
+ * (without the backoff's jitter, so the deadline is stable). */
+static uint64_t
+s_flow_late(const kpd_t *d, const struct flow *f)
+{
+	uint64_t late = f->srtt_ms + 4 * f->rttvar_ms;
+
+	if (late < d->cfg.retry_initial_ms)
+		late = d->cfg.retry_initial_ms;
+	if (late > d->cfg.retry_max_ms)
+		late = d->cfg.retry_max_ms;
+	return 4 * late;
+}
+
+/* Give up slots whose receipt is four retry timers late (dropped by the
+ * partner, sent into a connection that then broke, or an event that
+ * expired meanwhile): a pending row is sent again by its own timer, and
+ * takes a slot again then. */
+static void
+s_flow_reap(const kpd_t *d, link_t *l, uint64_t now)
+{
+	struct flow *f = l->flow;
+	uint64_t late;
+	size_t i = 0;
+
+	if (f == NULL)
+		return;
+	late = s_flow_late(d, f);
+	while (i < f->n)
+		if (now > f->fl[i].sent_ms + late)
+			f->fl[i] = f->fl[--f->n];
+		else
+			i++;
+}
+
+/* When the oldest slot of a full window will be given up. */
+static uint64_t
+s_flow_reap_at(const kpd_t *d, const struct flow *f)
+{
+	uint64_t oldest = UINT64_MAX;
+	size_t i;
+
+	for (i = 0; i < f->n; i++)
+		if (f->fl[i].sent_ms < oldest)
+			oldest = f->fl[i].sent_ms;
+	return oldest == UINT64_MAX ? UINT64_MAX : oldest +
+	    s_flow_late(d, f) + 1;
+}
+
+/* Has any link a free slot? */
+static bool
+s_any_room(const kpd_t *d)
+{
+	size_t i;
+
+	for (i = 0; i < d->n_links; i++)
+		if (s_flow_room(&d->links[i]))
+			return true;
+	return false;
+}
+
+static void
+s_flow_defer(link_t *l, const uint8_t id[16])
+{
+	struct flow *f = l->flow;
+
+	if (f == NULL || f->def_n == FLOW_DEFERRED)
+		return;  /* sent when its timer runs out */
+	memcpy(f->def[(f->def_head + f->def_n) % FLOW_DEFERRED], id, 16);
+	f->def_n++;
+}
+
+static void
+s_flow_reset(link_t *l)
+{
+	if (l->flow == NULL)
+		return;
+	l->flow->n = 0;
+	l->flow->def_n = 0;
+	l->flow->skipped = false;
 }
 
 /* Events of a link's monitor: up, down, and every way a handshake can
@@ -117,10 +312,14 @@ s_link_open(kpd_t *d, const partner_t *p, link_t *l, kp_err_t *err)
 	snprintf(l->oin, sizeof(l->oin), "%s", partner_oin(p));
 	snprintf(l->endpoint, sizeof(l->endpoint), "%s", partner_endpoint(p));
 	if ((l->rl = ratelimit_new(LINK_LOG_BURST, LINK_LOG_INTERVAL_MS)) ==
-	    NULL)
+	    NULL || (l->flow = calloc(1, sizeof(*l->flow))) == NULL) {
+		ratelimit_destroy(&l->rl);
 		return kp_fail(err, KP_ERR_NOMEM, "out of memory");
+	}
 	if (s_link_sockets(d, p, l, err) != 0) {
 		ratelimit_destroy(&l->rl);
+		free(l->flow);
+		l->flow = NULL;
 		return -1;
 	}
 	return 0;
@@ -145,6 +344,7 @@ s_link_reopen(kpd_t *d, link_t *l)
 
 	l->reopen_at_ms = 0;
 	kpd_close_monitored(&l->dealer, &l->monitor);
+	s_flow_reset(l);
 	if (peer == NULL) {
 		log_warnx("outbound: %s is no longer a verified partner; its "
 		    "link stays closed until a reload", l->oin);
@@ -219,6 +419,7 @@ outbound_links_close(kpd_t *d)
 		kpd_close_monitored(&d->links[i].dealer,
 		    &d->links[i].monitor);
 		ratelimit_destroy(&d->links[i].rl);
+		free(d->links[i].flow);
 	}
 	free(d->links);
 	d->links = NULL;
@@ -266,9 +467,17 @@ outbound_send_now(kpd_t *d, const char *oin, const uint8_t id[16],
 	link_t *l = s_link_find(d, oin);
 	char text[37];
 
-	if (l != NULL && s_send_frame(d, l, id, env, len) == 0)
+	if (l == NULL)
+		return;
+	if (!s_flow_room(l)) {
+		s_flow_defer(l, id);
+		return;
+	}
+	if (s_send_frame(d, l, id, env, len) == 0) {
+		s_flow_sent(l, id, kp_now_ms());
 		log_debug("event %s sent to %s (attempt 1)", kpd_id(id, text),
 		    oin);
+	}
 }
 
 /* Send an envelope stored at rest under its per-event key. */
@@ -297,6 +506,53 @@ s_send_stored(kpd_t *d, link_t *l, const outbox_row_t *row,
 	return rc;
 }
 
+struct deferred_send {
+	kpd_t *d;
+	link_t *l;
+};
+
+/* Send one deferred event (row and envelope from the store) on arg's
+ * link, if it is still pending and not in flight already. */
+static int
+s_send_deferred(void *arg, const outbox_row_t *row, const uint8_t *env,
+    size_t len)
+{
+	struct deferred_send *a = arg;
+
+	if (s_flow_find(a->l->flow, row->event_id) < 0 &&
+	    s_send_stored(a->d, a->l, row, env, len) == 0)
+		s_flow_sent(a->l, row->event_id, kp_now_ms());
+	return 0;
+}
+
+/* Receipts freed slots on l: the deferred new events go first, then due
+ * rows that were skipped for the window (outbound_send_due). */
+static void
+s_flow_refill(kpd_t *d, link_t *l)
+{
+	struct flow *f = l->flow;
+	struct deferred_send a = { d, l };
+	kp_err_t e;
+
+	while (f != NULL && f->def_n > 0 && f->n < FLOW_WINDOW) {
+		uint8_t id[16];
+
+		memcpy(id, f->def[f->def_head], 16);
+		f->def_head = (f->def_head + 1) % FLOW_DEFERRED;
+		f->def_n--;
+		if (store_outbox_pending(d->store, id, s_send_deferred, &a,
+		    &e) != 0) {
+			log_warnx("outbound: reading the outbox failed: %s",
+			    e.msg);
+			break;
+		}
+	}
+	if (f != NULL && f->skipped && f->n < FLOW_WINDOW) {
+		f->skipped = false;
+		d->outbound_dirty = true;
+	}
+}
+
 struct attempt {
 	uint8_t id[16];
 	uint32_t attempts;
@@ -318,13 +574,33 @@ s_send_one(void *arg, const outbox_row_t *row, const uint8_t *env,
 	struct due_walk *w = arg;
 	link_t *l = s_link_find(w->d, row->to_oin);
 	struct attempt *a = &w->att[w->n];
+	uint64_t timer;
+	ssize_t fi;
 	char id[37];
 
 	if (w->n == w->cap)
 		return 1;
+	fi = l != NULL && l->flow != NULL ? s_flow_find(l->flow,
+	    row->event_id) : -1;
+	if (fi >= 0 && (timer = s_flow_rto(w->d, l, row->attempts)) > 0 &&
+	    w->now < l->flow->fl[fi].sent_ms + timer) {
+		/* in flight, its receipt not yet overdue: wait, do not resend */
+		memcpy(a->id, row->event_id, 16);
+		a->attempts = row->attempts;
+		a->next_ms = l->flow->fl[fi].sent_ms + timer;
+		w->n++;
+		return 0;
+	}
+	/* a resend of an event in the window keeps its slot */
+	if (fi < 0 && l != NULL && !s_flow_room(l)) {
+		l->flow->skipped = true;  /* sent when a receipt frees a slot */
+		/* every window full: reading more rows (each with its
+		 * envelope) would only skip them too */
+		return s_any_room(w->d) ? 0 : 1;
+	}
 	memcpy(a->id, row->event_id, 16);
 	a->attempts = row->attempts + 1;
-	a->next_ms = w->now + outbound_backoff_ms(&w->d->cfg, a->attempts);
+	a->next_ms = w->now + s_flow_rto(w->d, l, a->attempts);
 	w->n++;
 	if (a->attempts > 1)
 		metrics_count(w->d->metrics, KPM_RETRY, row->to_oin, 0, -1);
@@ -335,6 +611,7 @@ s_send_one(void *arg, const outbox_row_t *row, const uint8_t *env,
 	}
 	if (s_send_stored(w->d, l, row, env, len) != 0)
 		return 0;
+	s_flow_sent(l, row->event_id, w->now);
 	w->sent++;
 	log_debug("event %s sent to %s (attempt %u)", kpd_id(row->event_id, id),
 	    row->to_oin, a->attempts);
@@ -367,6 +644,8 @@ outbound_send_due(kpd_t *d)
 	kp_err_t e;
 
 	d->outbound_dirty = false;
+	for (i = 0; i < d->n_links; i++)
+		s_flow_reap(d, &d->links[i], w.now);
 	w.att = calloc(w.cap, sizeof(*w.att));
 	if (w.att == NULL)
 		return;
@@ -458,6 +737,7 @@ s_settle(kpd_t *d, link_t *l, const uint8_t *buf, size_t len, uint64_t now,
 		    "link to %s; ignored", id, r.issuer_oin, l->oin);
 		return 0;
 	}
+	s_flow_receipt(l, r.event_id, now);
 	ledger_witness(d, l->oin, buf, len, true);
 	state = r.status == KP__RECEIPT_STATUS__RECEIPT_STATUS_ACCEPTED ?
 	    STORE_DELIVERED : STORE_REJECTED;
@@ -535,6 +815,7 @@ outbound_drain(kpd_t *d, link_t *l)
 		later_flush(&lt, false);
 	} else
 		later_flush(&lt, true);
+	s_flow_refill(d, l);
 }
 
 static const char *
@@ -590,6 +871,7 @@ outbound_monitor(kpd_t *d, link_t *l)
 				log_warnx("outbound: %s", e.msg);
 			d->outbound_dirty = true;
 		} else if (event == ZMQ_EVENT_DISCONNECTED) {
+			s_flow_reset(l);
 			if (l->up)
 				log_info("outbound: disconnected from %s",
 				    l->oin);
@@ -685,7 +967,29 @@ outbound_wait_ms(kpd_t *d, uint64_t cap_ms)
 		return 0;
 	if (store_outbox_next_due(d->store, &when, &e) != 0 || when == UINT64_MAX)
 		return cap_ms;
-	if (when <= now)
+	if (when <= now) {
+		/* due rows waiting for a full window: the receipt that frees
+		 * a slot wakes the loop (s_flow_refill), or the time at which
+		 * the oldest slot is given up if no receipt comes at all */
+		for (i = 0; i < d->n_links; i++) {
+			struct flow *f = d->links[i].flow;
+			uint64_t at;
+
+			if (f == NULL || !f->skipped)
+				continue;
+			if (f->n < FLOW_WINDOW) {
+				f->skipped = false;  /* room again */
+				return 0;
+			}
+			if ((at = s_flow_reap_at(d, f)) <= now)
+				return 0;
+			if (at - now < cap_ms)
+				cap_ms = at - now;
+		}
+		for (i = 0; i < d->n_links; i++)
+			if (d->links[i].flow != NULL && d->links[i].flow->skipped)
+				return cap_ms;
 		return 0;
+	}
 	return when - now < cap_ms ? when - now : cap_ms;
 }

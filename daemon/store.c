@@ -77,6 +77,11 @@
 #define STORE_APP_ID 0x6b707374          /* "kpst" */
 #define STORE_QUICK_CHECK_PAGES 4096     /* quick_check at open up to this */
 #define STORE_BUSY_MS 5000
+/* WAL pages before a checkpoint in the hot path (SQLite's default is
+ * 1000): a page written again before the checkpoint is copied to the
+ * database once, and the loop checkpoints when idle (store_checkpoint_idle)
+ * so a busy moment rarely pays for one.  32 MiB of log at most. */
+#define STORE_WAL_AUTOCHECKPOINT 8192
 
 enum {
 	ST_BEGIN, ST_COMMIT, ST_ROLLBACK, ST_SAVEPOINT, ST_RELEASE, ST_UNDO,
@@ -94,6 +99,7 @@ enum {
 	ST_EXP_OVERDUE, ST_EXP_BY_CASE, ST_EXP_ALL, ST_EXP_REMINDED, ST_CASES,
 	ST_OB_BY_IDEM,
 	ST_EXP_INTERIM, ST_LINK_FILE, ST_ABS_PUT, ST_ABS_GET,
+	ST_OB_PENDING,
 	ST_COUNT
 };
 
@@ -142,8 +148,11 @@ static const char *const s_sql[ST_COUNT] = {
 	    "receipt_digest = ?6, receipt = ?7, receipted_ms = ?8, envelope = NULL, "
 	    "updated_ms = ?8 WHERE event_id = ?1 AND to_oin = ?2 AND "
 	    "envelope_digest = ?3 AND state IN (1, 4)",
-	[ST_OB_EXPIRE] = "UPDATE outbox SET state = 4, updated_ms = ?1 WHERE "
-	    "state = 1 AND expires_ms <= ?1 RETURNING " OB_COLS,
+	/* by the partial index outbox_expiry (s_schema_perf): the pending
+	 * rows that expired, not a walk over every pending row */
+	[ST_OB_EXPIRE] = "UPDATE outbox INDEXED BY outbox_expiry SET state = 4, "
+	    "updated_ms = ?1 WHERE state = 1 AND expires_ms <= ?1 RETURNING "
+	    OB_COLS,
 	[ST_OB_GET] = "SELECT " OB_COLS " FROM outbox WHERE event_id = ?1",
 	[ST_OB_BY_IDEM] = "SELECT event_id, idem_hash FROM outbox WHERE "
 	    "idem_client = ?1 AND idem_key = ?2",
@@ -243,6 +252,8 @@ static const char *const s_sql[ST_COUNT] = {
 	    "absence, at_ms) VALUES (?1, ?2, ?3)",
 	[ST_ABS_GET] = "SELECT absence, at_ms FROM absence_after WHERE "
 	    "case_local = ?1",
+	[ST_OB_PENDING] = "SELECT " OB_COLS ", envelope FROM outbox WHERE "
+	    "event_id = ?1 AND state = 1",
 };
 
 /*
@@ -789,9 +800,17 @@ s_configure(store_t *s, kp_err_t *err)
 	if (strcmp(mode, "wal") != 0)
 		return kp_fail(err, KP_ERR_IO, "store: %s: cannot use WAL "
 		    "journal (got %s)", s->path, mode);
+	/* temp_store = MEMORY: the statement and savepoint sub-journals
+	 * (one SAVEPOINT per API request, apisrv.c) stay in memory instead
+	 * of a temporary file; they only serve a rollback within the open
+	 * transaction, never recovery, so durability is unchanged.  On disk
+	 * they were most of the sender's writes (docs/PERFORMANCE.md). */
 	if (sqlite3_exec(s->db, "PRAGMA synchronous = FULL;"
-	    "PRAGMA secure_delete = ON; PRAGMA foreign_keys = ON;",
-	    NULL, NULL, NULL) != SQLITE_OK)
+	    "PRAGMA secure_delete = ON; PRAGMA foreign_keys = ON;"
+	    "PRAGMA temp_store = MEMORY;",
+	    NULL, NULL, NULL) != SQLITE_OK ||
+	    sqlite3_wal_autocheckpoint(s->db, STORE_WAL_AUTOCHECKPOINT) !=
+	    SQLITE_OK)
 		return s_open_fail(s, err, "pragmas");
 	return 0;
 }
@@ -877,6 +896,18 @@ static const char s_schema_v3[] =
 	" absence INTEGER NOT NULL CHECK (absence BETWEEN 1 AND 3),"
 	" at_ms INTEGER NOT NULL);";
 
+/*
+ * Indexes for performance only, at every open of any version (no version
+ * step: an older daemon reading the file just has one more index).
+ * outbox_expiry holds only pending rows, ordered by expiry, so the
+ * once-a-second expiry check (store_outbox_expire) reads the few rows
+ * that expired instead of every pending row; it stays as small as the
+ * pending set, so its pages stay hot.
+ */
+static const char s_schema_perf[] =
+	"CREATE INDEX IF NOT EXISTS outbox_expiry ON outbox (expires_ms)"
+	" WHERE state = 1;";
+
 /* Create or check the schema in one BEGIN IMMEDIATE, so two processes
  * opening a new file cannot both create it. */
 static int
@@ -911,6 +942,10 @@ s_migrate(store_t *s, kp_err_t *err)
 	    NULL, NULL) != SQLITE_OK || sqlite3_exec(s->db, sql, NULL, NULL,
 	    NULL) != SQLITE_OK)) {
 		s_open_fail(s, err, "migrate schema to version 3");
+		goto fail;
+	}
+	if (sqlite3_exec(s->db, s_schema_perf, NULL, NULL, NULL) != SQLITE_OK) {
+		s_open_fail(s, err, "create performance indexes");
 		goto fail;
 	}
 	if (sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
@@ -1183,6 +1218,20 @@ store_outbox_expire(store_t *s, uint64_t now, store_outbox_cb cb, void *arg,
 		return -1;
 	}
 	return s_walk_outbox(s, st, false, cb, arg, "outbox expire", err);
+}
+
+int
+store_outbox_pending(store_t *s, const uint8_t id[16], store_outbox_cb cb,
+    void *arg, kp_err_t *err)
+{
+	sqlite3_stmt *st = s->st[ST_OB_PENDING];
+
+	if (sqlite3_bind_blob(st, 1, id, 16, SQLITE_STATIC) != SQLITE_OK) {
+		s_fail(s, err, "outbox pending");
+		s_done(st);
+		return -1;
+	}
+	return s_walk_outbox(s, st, true, cb, arg, "outbox pending", err);
 }
 
 int
@@ -1664,6 +1713,18 @@ store_checkpoint(store_t *s, int wait_ms, bool *done, kp_err_t *err)
 		return 0;             /* not truncated: not destroyed yet */
 	*done = nlog == ncopied;
 	return 0;
+}
+
+int
+store_checkpoint_idle(store_t *s)
+{
+	int log = 0, done = 0;
+
+	if (sqlite3_get_autocommit(s->db) == 0 ||
+	    sqlite3_wal_checkpoint_v2(s->db, NULL, SQLITE_CHECKPOINT_PASSIVE,
+	    &log, &done) != SQLITE_OK)
+		return -1;
+	return log - done;
 }
 
 /* ---- subject access ---- */

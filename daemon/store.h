@@ -167,6 +167,11 @@ int store_outbox_settle(store_t *s, const uint8_t id[16], const char *issuer_oin
 int store_outbox_expire(store_t *s, uint64_t now, store_outbox_cb cb, void *arg,
     kp_err_t *err) __attribute__((warn_unused_result));
 
+/* The row of event id with its envelope, if it is still pending: cb is
+ * called once, or not at all (flow control's deferred sends). */
+int store_outbox_pending(store_t *s, const uint8_t id[16], store_outbox_cb cb,
+    void *arg, kp_err_t *err) __attribute__((warn_unused_result));
+
 int store_outbox_get(store_t *s, const uint8_t id[16], outbox_row_t *row,
     bool *found, kp_err_t *err) __attribute__((warn_unused_result));
 
@@ -247,6 +252,11 @@ int store_purge(store_t *s, uint64_t now, store_purge_cb cb, void *arg,
  * destroyed keys: retry later). */
 int store_checkpoint(store_t *s, int wait_ms, bool *done, kp_err_t *err)
     __attribute__((warn_unused_result));
+
+/* A PASSIVE checkpoint when nothing else is waiting (main loop, idle):
+ * copies what the WAL holds into the database without blocking; never
+ * inside a transaction.  Returns the frames left, or -1. */
+int store_checkpoint_idle(store_t *s);
 
 /* ---- subject access: everything about one local case ---- */
 

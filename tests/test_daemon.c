@@ -153,6 +153,36 @@ Test(daemon, partner_down_for_the_whole_send_then_starts)
 	td_chain_stop_all(&c);
 }
 
+/* A backlog larger than the flow-control window (512 in flight per
+ * partner, outbound.c): the window fills, the rest waits for receipts to
+ * free slots, and every event arrives exactly once. */
+Test(daemon, backlog_larger_than_the_window_delivered)
+{
+	td_chain_t c;
+	td_org_t *lp, *halt;
+	Kp__StatusResponse st;
+	uint8_t id[16];
+	size_t i;
+
+	td_chain_make(&c, NULL);
+	lp = td_org(&c, OIN_LEERPLICHT);
+	halt = td_org(&c, OIN_HALT);
+	td_start(lp);
+	for (i = 0; i < 700; i++) {
+		char ref[32];
+		snprintf(ref, sizeof(ref), "LP-W%zu", i);
+		td_send(lp, OIN_HALT, "referral", ref, td_example("referral"),
+		    NULL, id);
+	}
+	td_start(halt);
+	cr_assert(td_wait_settled(lp, 120000), "not all delivered after start");
+	td_status(lp, &st);
+	cr_assert_eq(st.outbox_delivered, 700);
+	td_status(halt, &st);
+	cr_assert_eq(st.inbox_total, 700, "each event stored once");
+	td_chain_stop_all(&c);
+}
+
 Test(daemon, inbox_ack_consumes_each_event_once)
 {
 	td_chain_t c;

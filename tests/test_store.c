@@ -566,6 +566,43 @@ Test(store, outbox_expire)
 	s_close(&f);
 }
 
+/* A deferred send reads one row with its envelope while it is pending,
+ * and nothing once it is settled or unknown; the expiry index is there. */
+Test(store, outbox_pending_one)
+{
+	struct fx f = { 0 };
+	outbox_row_t a = s_orow(1, OIN_HALT), b = s_orow(2, OIN_HALT);
+	uint8_t rdig[32] = { 0 }, unknown[16];
+	struct seen sn = { 0 };
+	bool applied;
+
+	s_open(&f);
+	s_insert(&f, &a);
+	s_insert(&f, &b);
+	cr_assert_eq(store_outbox_pending(f.s, b.event_id, s_collect, &sn,
+	    &f.err), 0, "%s", f.err.msg);
+	cr_assert_eq(sn.n, 1);
+	cr_assert_eq(sn.rows[0].event_id[15], 2);
+	cr_assert_eq(sn.env_len[0], 64);
+	cr_assert_eq(sn.env_first[0], 2, "envelope of the right row");
+	cr_assert_eq(store_outbox_settle(f.s, b.event_id, OIN_HALT,
+	    b.envelope_digest, STORE_DELIVERED, 0, rdig, NULL, 0, T0,
+	    &applied, &f.err), 0);
+	cr_assert(applied);
+	memset(&sn, 0, sizeof(sn));
+	cr_assert_eq(store_outbox_pending(f.s, b.event_id, s_collect, &sn,
+	    &f.err), 0);
+	cr_assert_eq(sn.n, 0, "a settled row is not sent again");
+	s_id(unknown, 9);
+	cr_assert_eq(store_outbox_pending(f.s, unknown, s_collect, &sn,
+	    &f.err), 0);
+	cr_assert_eq(sn.n, 0);
+	store_close(&f.s);
+	cr_assert_eq(s_raw_sql(f.dir, "SELECT count(*) FROM sqlite_master "
+	    "WHERE name = 'outbox_expiry'"), 1);
+	cr_assert_eq(test_sh("rm -rf '%s'", f.tmp), 0);
+}
+
 /* ---- inbox ---- */
 
 static inbox_row_t
