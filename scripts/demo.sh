@@ -18,9 +18,14 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
 
-scripts/install-deps.sh
-scripts/build.sh >/dev/null
-bin=$root/build/bin
+# KP_DEMO_BIN: programs already built (the test suite runs the demo so)
+if [ -n "${KP_DEMO_BIN:-}" ]; then
+  bin=$KP_DEMO_BIN
+else
+  scripts/install-deps.sh
+  scripts/build.sh >/dev/null
+  bin=$root/build/bin
+fi
 work=$(mktemp -d "${TMPDIR:-/tmp}/ketenpost-demo.XXXXXX")
 pids=()
 cleanup() {
@@ -141,7 +146,7 @@ settled $LP "$id"
 
 say "Case systems on the REST API: Halt's waits for new events, leerplicht's refers case LP-2026-0077"
 # curl on the daemon's Unix socket (docs/INTEGRATION.md); JSON read with python3
-rest() { local o=$1; shift; curl -sS --unix-socket "$work/chain/orgs/$o/state/rest.sock" "$@"; }
+rest() { local o=$1; shift; curl -sS --unix-socket "$work/orgs/$o/state/rest.sock" "$@"; }
 json() { python3 -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
 seen=$(rest $HALT 'http://localhost/api/v1/inbox?all=true' | json 'max([i["seq"] for i in d.get("items",[])] or [0])')
 rest $HALT "http://localhost/api/v1/inbox?after_seq=$seen&wait=30" >"$work/halt-push.json" &
