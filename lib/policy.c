@@ -179,24 +179,38 @@ s_refuse(kp_err_t *err, const char *fmt, ...)
  * the journal) must never hold a payload value.  Every value is a number,
  * so what follows the field name is cut when it holds a digit.
  */
+/* The text inside key'...' of a refusal message (key "rule '" or
+ * "field '"), and its length; NULL if the message has none. */
+static const char *
+s_quoted(const char *msg, const char *key, size_t *n)
+{
+	const char *p = msg != NULL ? strstr(msg, key) : NULL, *end;
+
+	if (p == NULL || (end = strchr(p += strlen(key), '\'')) == NULL)
+		return NULL;
+	*n = (size_t)(end - p);
+	return p;
+}
+
 void
 policy_log_text(const char *msg, char *out, size_t len)
 {
-	const char *f = strstr(msg, "field '"), *end, *p;
+	const char *f, *p;
+	size_t n = 0;
 
 	if (len == 0)
 		return;
-	if (f == NULL || (end = strchr(f + 7, '\'')) == NULL) {
+	if ((f = s_quoted(msg, "field '", &n)) == NULL) {
 		snprintf(out, len, "%s", msg);
 		return;
 	}
-	for (p = end + 1; *p != '\0' && (*p < '0' || *p > '9'); p++)
+	for (p = f + n + 1; *p != '\0' && (*p < '0' || *p > '9'); p++)
 		;
 	if (*p == '\0')
 		snprintf(out, len, "%s", msg);
 	else
 		snprintf(out, len, "%.*s (value not logged)",
-		    (int)(end + 1 - msg), msg);
+		    (int)(f + n + 1 - msg), msg);
 }
 
 /* ---- small helpers ----------------------------------------------- */
@@ -1603,16 +1617,15 @@ policy_check(const policy_t *self, int event_type, int sender_role,
 void
 policy_refusal_rule(const char *msg, char *out, size_t len)
 {
-	const char *r = msg ? strstr(msg, "rule '") : NULL;
-	const char *f = msg ? strstr(msg, "field '") : NULL;
-	const char *re, *fe;
+	size_t rn = 0, fn = 0;
+	const char *r = s_quoted(msg, "rule '", &rn);
+	const char *f = s_quoted(msg, "field '", &fn);
 
-	out[0] = '\0';
-	if (r == NULL || len == 0 || (re = strchr(r += 6, '\'')) == NULL)
+	if (len == 0)
 		return;
-	if (f != NULL && (fe = strchr(f += 7, '\'')) != NULL)
-		snprintf(out, len, "%.*s:%.*s", (int)(re - r), r, (int)(fe - f),
-		    f);
-	else
-		snprintf(out, len, "%.*s", (int)(re - r), r);
+	out[0] = '\0';
+	if (r != NULL && f != NULL)
+		snprintf(out, len, "%.*s:%.*s", (int)rn, r, (int)fn, f);
+	else if (r != NULL)
+		snprintf(out, len, "%.*s", (int)rn, r);
 }
