@@ -14,7 +14,7 @@
  *
  * The commands take the steps of commands.c (cmdutil.h): parse (usage
  * errors exit 2 before anything else), check, ask the daemon, print.  The
- * JSON form is cmd_msg_json() all the way down (s_tree_json), and the
+ * JSON form is apijson_tree() (the REST API's too), and the
  * text and the HTML are made from that JSON, so they cannot disagree.
  * Human text is in the language of labels.c (codes as labels, dates as
  * 29-11-2026), tables with columns as wide as their content (todo.c).
@@ -30,6 +30,7 @@
 
 #include "api.h"
 #include "cli.h"
+#include "apijson.h"
 #include "cmdutil.h"
 #include "events.pb-c.h"
 #include "feedback.h"
@@ -100,81 +101,7 @@ static const struct option s_cases_opts[] = {
 static const struct option s_remind_opts[] = {
 	{ "all-overdue", 0, NULL, 'a' }, S_AT_OPTION, CMD_API_OPTIONS };
 
-/* ---- the JSON form ---- */
-
-static json_t *s_tree_json(const ProtobufCMessage *m);
-
-/* Field f of m (a message field, present) in its JSON form. */
-static json_t *
-s_sub_json(const ProtobufCMessage *m, const ProtobufCFieldDescriptor *f)
-{
-	const char *p = (const char *)m + f->offset;
-	ProtobufCMessage *const *subs;
-	json_t *arr;
-	size_t i, n;
-
-	if (f->label != PROTOBUF_C_LABEL_REPEATED)
-		return s_tree_json(*(ProtobufCMessage *const *)(const void *)p);
-	n = *(const size_t *)(const void *)((const char *)m +
-	    f->quantifier_offset);
-	subs = *(ProtobufCMessage *const *const *)(const void *)p;
-	arr = json_array();
-	for (i = 0; i < n; i++)
-		arr = cmd_push(arr, s_tree_json(subs[i]));
-	return arr;
-}
-
-/* Event ids (one, or an array) as UUID text. */
-static json_t *
-s_ids_json(json_t *v)
-{
-	json_t *arr, *id;
-	size_t i;
-
-	if (!json_is_array(v))
-		return cmd_uuid_json(v);
-	arr = json_array();
-	json_array_foreach(v, i, id)
-		arr = cmd_push(arr, cmd_uuid_json(id));
-	return arr;
-}
-
-/*
- * cmd_msg_json() of m and of every message inside it, plus: the other
- * event ids of the feedback messages (answered_by, event_ids) as UUID
- * text, and beside a report's from_ms and to_ms their ISO 8601 text.
- */
-static json_t *
-s_tree_json(const ProtobufCMessage *m)
-{
-	json_t *in = cmd_msg_json(m), *out = json_object(), *v;
-	const ProtobufCFieldDescriptor *f;
-	const char *k;
-
-	if (in == NULL || out == NULL)
-		goto fail;
-	json_object_foreach(in, k, v) {
-		f = protobuf_c_message_descriptor_get_field_by_name(
-		    m->descriptor, k);
-		if (f != NULL && f->type == PROTOBUF_C_TYPE_MESSAGE)
-			v = s_sub_json(m, f);
-		else if (strcmp(k, "answered_by") == 0 ||
-		    strcmp(k, "event_ids") == 0)
-			v = s_ids_json(v);
-		else
-			v = json_incref(v);
-		if (v == NULL || json_object_set_new(out, k, v) != 0)
-			goto fail;
-		if (strcmp(k, "from_ms") == 0 || strcmp(k, "to_ms") == 0)
-			cmd_add_time(out, k, v);
-	}
-	json_decref(in);
-	return out;
-fail:
-	json_decref(in);
-	json_decref(out);
-	return NULL;
-}
+/* ---- the JSON form: apijson_tree() (lib/apijson.c), as the REST API ---- */
 
 /*
  * Steps 3 and 4a: send req, and the answer's result `want` in its JSON
@@ -197,7 +124,7 @@ fb_ask(const struct cmd_ctx *x, const Kp__Request *req,
 	    (unsigned)want);
 	res = *(ProtobufCMessage *const *)(const void *)((const char *)r +
 	    f->offset);
-	*out = s_tree_json(res);
+	*out = apijson_tree(res);
 	kp__response__free_unpacked(r, NULL);
 	if (*out == NULL)
 		return cli_error("cannot show the daemon's answer (out of "
