@@ -85,7 +85,7 @@ outbound_backoff_ms(const config_t *cfg, uint32_t attempts)
 
 /* ---- flow control (see the header) ---- */
 
-#define FLOW_WINDOW 512       /* events in flight per partner */
+#define FLOW_WINDOW 2048      /* events in flight per partner */
 #define FLOW_DEFERRED 8192    /* new events waiting for the window */
 
 struct flight {
