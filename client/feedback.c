@@ -54,8 +54,9 @@ struct fb_args {
 	uint64_t at;                   /* ms since the epoch */
 };
 
-static int
-s_time_opt(const char *cmd, const char *opt, const char *arg, bool *has,
+/* An ISO 8601 UTC option value (--at, --from, --to) for cmd. */
+int
+fb_time_opt(const char *cmd, const char *opt, const char *arg, bool *has,
     uint64_t *ms)
 {
 	if (kp_time_parse(arg, ms) != 0 || *ms > S_TIME_MAX_MS)
@@ -86,7 +87,7 @@ s_fb_opt(void *args, int c, const char *arg, const char *cmd)
 			return cli_usage_error(cmd, "--absence '%s' is not "
 			    "stopped, reduced or continued", arg);
 		return 0;
-	case 't': return s_time_opt(cmd, "--at", arg, &a->has_at, &a->at);
+	case 't': return fb_time_opt(cmd, "--at", arg, &a->has_at, &a->at);
 	default: return cli_usage_error(cmd, "bad option");
 	}
 }

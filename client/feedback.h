@@ -30,6 +30,10 @@ void fb_table_row(struct fb_table *t, const char *const *cells);
 /* Print with `indent` spaces before each row; frees the table. */
 void fb_table_print(struct fb_table *t, int indent);
 void fb_table_free(struct fb_table *t);
+/* An ISO 8601 UTC option value (--at, --from, --to) into *ms, *has set;
+ * 0, or a usage error naming cmd and opt. */
+int fb_time_opt(const char *cmd, const char *opt, const char *arg, bool *has,
+    uint64_t *ms);
 
 /* remind --all-overdue: every overdue expectation of the work list. */
 int fb_remind_all(const struct cmd_ctx *x);

@@ -34,7 +34,6 @@
 #include "util.h"
 
 /* Latest moment kp_time_format() can show: 9999-12-31T23:59:59.999Z. */
-#define S_TIME_MAX_MS UINT64_C(253402300799999)
 #define S_DAY_MS UINT64_C(86400000)
 
 /* ---- options ---- */
@@ -47,16 +46,6 @@ struct rp_args {
 	uint64_t at, from, to;
 };
 
-static int
-s_time_opt(const char *cmd, const char *opt, const char *arg, bool *has,
-    uint64_t *ms)
-{
-	if (kp_time_parse(arg, ms) != 0 || *ms > S_TIME_MAX_MS)
-		return cli_usage_error(cmd, "%s '%s' is not an ISO 8601 UTC "
-		    "time like 2027-01-31T00:00:00Z", opt, arg);
-	*has = true;
-	return 0;
-}
 
 static int
 s_opt(void *args, int c, const char *arg, const char *cmd)
@@ -81,10 +70,10 @@ s_opt(void *args, int c, const char *arg, const char *cmd)
 			    "from 1970 to 9998", arg);
 		a->year = (int)y;
 		return 0;
-	case 't': return s_time_opt(cmd, "--at", arg, &a->has_at, &a->at);
-	case 'f': return s_time_opt(cmd, "--from", arg, &a->has_from,
+	case 't': return fb_time_opt(cmd, "--at", arg, &a->has_at, &a->at);
+	case 'f': return fb_time_opt(cmd, "--from", arg, &a->has_from,
 	    &a->from);
-	case 'u': return s_time_opt(cmd, "--to", arg, &a->has_to, &a->to);
+	case 'u': return fb_time_opt(cmd, "--to", arg, &a->has_to, &a->to);
 	default: return cli_usage_error(cmd, "bad option");
 	}
 }
