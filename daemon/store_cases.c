@@ -1,0 +1,480 @@
+/*
+ * store_cases.c: what the daemon knows about its own cases — links (local
+ * case reference <-> per-partner pseudonym), expectations (answers awaited,
+ * interim phases, reminders), the officer's absence record, the case list
+ * and subject access across outbox and inbox.  See store.h, store_int.h.
+ *
+ * Invariant 7: a link never changes once written; per partner,
+ * local <-> case_ref is one-to-one (two UNIQUE constraints; store_link_put).
+ */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sqlite3.h>
+
+#include "store_int.h"
+#include "util.h"
+
+#define EXP_COLS "event_id, case_local, partner_oin, case_ref, sent_type, " \
+	"answer_type, route, sent_ms, due_ms, answered_by, answered_ms, " \
+	"reminders, interim_by, interim_ms, first_due_ms"
+
+/* Statements of this file, prepared once by store_open (store.c). */
+const char *const store_cases_sql[ST_COUNT] = {
+	[ST_LINK_BY_LOCAL] = "SELECT case_ref FROM links WHERE "
+	    "partner_oin = ?1 AND local = ?2",
+	[ST_LINK_BY_REF] = "SELECT local FROM links WHERE partner_oin = ?1 AND "
+	    "case_ref = ?2",
+	[ST_LINK_INSERT] = "INSERT INTO links (partner_oin, local, case_ref) "
+	    "VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING",
+	[ST_SUBJECT] = "SELECT event_id, 1, to_oin, event_type, purpose, "
+	    "legal_basis, fields, created_ms, state, reason, "
+	    "retention_until_ms, event_key IS NULL, in_reply_to, updated_ms "
+	    "FROM outbox WHERE case_local = ?1 UNION ALL "
+	    "SELECT event_id, 0, from_oin, event_type, purpose, legal_basis, "
+	    "fields, received_ms, 0, 0, retention_until_ms, event_key IS NULL, "
+	    "in_reply_to, received_ms "
+	    "FROM inbox WHERE case_local = ?1 ORDER BY 8",
+	[ST_EXP_PUT] = "INSERT OR IGNORE INTO expectations (event_id, "
+	    "case_local, partner_oin, case_ref, sent_type, answer_type, route, "
+	    "sent_ms, due_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+	[ST_EXP_BY_REPLY] = "SELECT " EXP_COLS " FROM expectations WHERE "
+	    "event_id = ?1 AND partner_oin = ?2 AND answer_type = ?3 AND "
+	    "answered_by IS NULL",
+	[ST_EXP_BY_REF] = "SELECT " EXP_COLS " FROM expectations WHERE "
+	    "partner_oin = ?1 AND case_ref = ?2 AND answer_type = ?3 AND "
+	    "answered_by IS NULL ORDER BY sent_ms LIMIT 1",
+	[ST_EXP_CLOSE] = "UPDATE expectations SET answered_by = ?2, "
+	    "answered_ms = ?3 WHERE event_id = ?1 AND answered_by IS NULL",
+	[ST_EXP_OVERDUE] = "UPDATE expectations SET overdue_reported = 1 "
+	    "WHERE answered_by IS NULL AND overdue_reported = 0 AND "
+	    "due_ms <= ?1 RETURNING " EXP_COLS,
+	[ST_EXP_BY_CASE] = "SELECT " EXP_COLS " FROM expectations WHERE "
+	    "case_local = ?1 ORDER BY sent_ms",
+	[ST_EXP_ALL] = "SELECT " EXP_COLS " FROM expectations ORDER BY sent_ms",
+	[ST_EXP_REMINDED] = "UPDATE expectations SET reminders = reminders + 1 "
+	    "WHERE event_id = ?1",
+	[ST_CASES] = "SELECT c, count(*), max(t) FROM (SELECT case_local c, "
+	    "created_ms t FROM outbox WHERE case_local <> '' UNION ALL "
+	    "SELECT case_local, received_ms FROM inbox WHERE case_local <> '') "
+	    "WHERE t <= ?1 GROUP BY c ORDER BY c",
+	/* an interim answer: the phase is recorded, the expectation stays
+	 * open with a new due time (the first one kept for as-of views) */
+	[ST_EXP_INTERIM] = "UPDATE expectations SET interim_by = ?2, "
+	    "interim_ms = ?3, first_due_ms = CASE WHEN interim_by IS NULL "
+	    "THEN due_ms ELSE first_due_ms END, due_ms = ?4, "
+	    "overdue_reported = 0 WHERE event_id = ?1 AND answered_by IS NULL",
+	[ST_LINK_FILE] = "UPDATE inbox SET case_local = ?3 WHERE from_oin = ?1 "
+	    "AND case_ref = ?2 AND case_local = ''",
+	[ST_ABS_PUT] = "INSERT OR REPLACE INTO absence_after (case_local, "
+	    "absence, at_ms) VALUES (?1, ?2, ?3)",
+	[ST_ABS_GET] = "SELECT absence, at_ms FROM absence_after WHERE "
+	    "case_local = ?1",
+};
+
+int
+store_link_by_local(store_t *s, const char *partner_oin, const char *local,
+    uint8_t case_ref[32], bool *found, kp_err_t *err)
+{
+	sqlite3_stmt *st = s->st[ST_LINK_BY_LOCAL];
+	int ret = -1;
+
+	*found = false;
+	if (sq_bind_text(st, 1, partner_oin, KP_OIN_LEN + 1) != SQLITE_OK ||
+	    sqlite3_bind_text(st, 2, local, -1, SQLITE_STATIC) != SQLITE_OK) {
+		sq_fail(s, err, "link by local");
+		goto out;
+	}
+	if (sq_step_one(s, st, "link by local", found, err) != 0)
+		goto out;
+	if (*found)
+		sq_col_blob(st, 0, case_ref, 32);
+	ret = 0;
+out:
+	sq_done(st);
+	return ret;
+}
+
+int
+store_link_by_ref(store_t *s, const char *partner_oin,
+    const uint8_t case_ref[32], char local[65], bool *found, kp_err_t *err)
+{
+	sqlite3_stmt *st = s->st[ST_LINK_BY_REF];
+	int ret = -1;
+
+	*found = false;
+	if (sq_bind_text(st, 1, partner_oin, KP_OIN_LEN + 1) != SQLITE_OK ||
+	    sqlite3_bind_blob(st, 2, case_ref, 32, SQLITE_STATIC) !=
+	    SQLITE_OK) {
+		sq_fail(s, err, "link by ref");
+		goto out;
+	}
+	if (sq_step_one(s, st, "link by ref", found, err) != 0)
+		goto out;
+	if (*found)
+		sq_col_text(st, 0, local, 65);
+	ret = 0;
+out:
+	sq_done(st);
+	return ret;
+}
+
+int
+store_link_put(store_t *s, const char *partner_oin, const char *local,
+    const uint8_t case_ref[32], kp_err_t *err)
+{
+	sqlite3_stmt *st = s->st[ST_LINK_INSERT];
+	uint8_t have[32];
+	bool found;
+	int ret = -1;
+
+	if (strlen(local) > 64)
+		return kp_fail(err, KP_ERR_INVALID_ARG, "store: case reference "
+		    "longer than 64 bytes");
+	if (sq_bind_text(st, 1, partner_oin, KP_OIN_LEN + 1) != SQLITE_OK ||
+	    sqlite3_bind_text(st, 2, local, -1, SQLITE_STATIC) != SQLITE_OK ||
+	    sqlite3_bind_blob(st, 3, case_ref, 32, SQLITE_STATIC) !=
+	    SQLITE_OK) {
+		sq_fail(s, err, "link put");
+		goto out;
+	}
+	if (sq_step_done(s, st, "link put", err) != 0)
+		goto out;
+	if (sqlite3_changes(s->db) == 0) {
+		/* A link with this local or this pseudonym exists already. */
+		if (store_link_by_local(s, partner_oin, local, have, &found,
+		    err) != 0)
+			goto out;
+		if (!found || memcmp(have, case_ref, 32) != 0) {
+			kp_fail(err, KP_ERR_INVALID_ARG, "store: case '%s' or "
+			    "its pseudonym is already linked differently for "
+			    "partner %s", local, partner_oin);
+			goto out;
+		}
+	}
+	ret = 0;
+out:
+	sq_done(st);
+	return ret;
+}
+
+
+static void
+s_read_subject(sqlite3_stmt *st, subject_row_t *r)
+{
+	memset(r, 0, sizeof(*r));
+	sq_col_blob(st, 0, r->event_id, 16);
+	r->sent = sqlite3_column_int(st, 1) != 0;
+	sq_col_text(st, 2, r->partner_oin, sizeof(r->partner_oin));
+	r->event_type = sqlite3_column_int(st, 3);
+	sq_col_text(st, 4, r->purpose, sizeof(r->purpose));
+	sq_col_text(st, 5, r->legal_basis, sizeof(r->legal_basis));
+	sq_col_text(st, 6, r->fields, sizeof(r->fields));
+	r->at_ms = sq_col_u64(st, 7);
+	r->state = sqlite3_column_int(st, 8);
+	r->reason = sqlite3_column_int(st, 9);
+	r->retention_until_ms = sq_col_u64(st, 10);
+	r->destroyed = sqlite3_column_int(st, 11) != 0;
+	r->has_reply_to = sq_col_blob(st, 12, r->in_reply_to, 16);
+	r->settled_ms = sq_col_u64(st, 13);
+}
+
+int
+store_subject(store_t *s, const char *local, store_subject_cb cb, void *arg,
+    kp_err_t *err)
+{
+	sqlite3_stmt *st = s->st[ST_SUBJECT];
+	subject_row_t row;
+	int rc, ret = -1;
+
+	if (sq_bind_text(st, 1, local, strlen(local) + 1) != SQLITE_OK) {
+		sq_fail(s, err, "subject");
+		goto out;
+	}
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		s_read_subject(st, &row);
+		if (cb(arg, &row) != 0)
+			break;
+	}
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+		sq_fail(s, err, "subject");
+		goto out;
+	}
+	ret = 0;
+out:
+	sq_done(st);
+	return ret;
+}
+
+
+static void
+s_read_expect(sqlite3_stmt *st, expect_row_t *r)
+{
+	memset(r, 0, sizeof(*r));
+	sq_col_blob(st, 0, r->event_id, 16);
+	sq_col_text(st, 1, r->case_local, sizeof(r->case_local));
+	sq_col_text(st, 2, r->partner_oin, sizeof(r->partner_oin));
+	sq_col_blob(st, 3, r->case_ref, 32);
+	r->sent_type = sqlite3_column_int(st, 4);
+	r->answer_type = sqlite3_column_int(st, 5);
+	r->route = sqlite3_column_int(st, 6);
+	r->sent_ms = sq_col_u64(st, 7);
+	r->due_ms = sq_col_u64(st, 8);
+	r->answered = sq_col_blob(st, 9, r->answered_by, 16);
+	r->answered_ms = sq_col_u64(st, 10);
+	r->reminders = (uint32_t)sqlite3_column_int(st, 11);
+	r->interim = sq_col_blob(st, 12, r->interim_by, 16);
+	r->interim_ms = sq_col_u64(st, 13);
+	r->first_due_ms = r->interim ? sq_col_u64(st, 14) : r->due_ms;
+}
+
+int
+store_expect_put(store_t *s, const expect_row_t *r, kp_err_t *err)
+{
+	sqlite3_stmt *st = s->st[ST_EXP_PUT];
+	int rc = 0, ret = 0;
+
+	rc |= sqlite3_bind_blob(st, 1, r->event_id, 16, SQLITE_STATIC);
+	rc |= sq_bind_text(st, 2, r->case_local, sizeof(r->case_local));
+	rc |= sq_bind_text(st, 3, r->partner_oin, sizeof(r->partner_oin));
+	rc |= sqlite3_bind_blob(st, 4, r->case_ref, 32, SQLITE_STATIC);
+	rc |= sqlite3_bind_int(st, 5, r->sent_type);
+	rc |= sqlite3_bind_int(st, 6, r->answer_type);
+	rc |= sqlite3_bind_int(st, 7, r->route);
+	rc |= sq_bind_u64(st, 8, r->sent_ms);
+	rc |= sq_bind_u64(st, 9, r->due_ms);
+	if (rc != SQLITE_OK || sqlite3_step(st) != SQLITE_DONE)
+		ret = sq_fail(s, err, "expectation");
+	sq_done(st);
+	return ret;
+}
+
+/* One row of a bound expectations SELECT; *found. */
+static int
+s_expect_one(store_t *s, sqlite3_stmt *st, expect_row_t *row, bool *found,
+    kp_err_t *err)
+{
+	int ret = sq_step_one(s, st, "expectation", found, err);
+
+	if (ret == 0 && *found)
+		s_read_expect(st, row);
+	sq_done(st);
+	return ret;
+}
+
+/* The open expectation an answer is about: by in_reply_to, else the oldest
+ * open one on the same pseudonym.  *found. */
+static int
+s_expect_find(store_t *s, const char *partner, int answer_type,
+    const uint8_t *in_reply_to, const uint8_t case_ref[32], expect_row_t *row,
+    bool *found, kp_err_t *err)
+{
+	sqlite3_stmt *st;
+
+	*found = false;
+	if (in_reply_to != NULL) {
+		st = s->st[ST_EXP_BY_REPLY];
+		if (sqlite3_bind_blob(st, 1, in_reply_to, 16, SQLITE_STATIC) ||
+		    sq_bind_text(st, 2, partner, 21) ||
+		    sqlite3_bind_int(st, 3, answer_type) ||
+		    s_expect_one(s, st, row, found, err) != 0)
+			return sq_fail(s, err, "expectation by reply");
+	}
+	if (!*found) {
+		st = s->st[ST_EXP_BY_REF];
+		if (sq_bind_text(st, 1, partner, 21) ||
+		    sqlite3_bind_blob(st, 2, case_ref, 32, SQLITE_STATIC) ||
+		    sqlite3_bind_int(st, 3, answer_type) ||
+		    s_expect_one(s, st, row, found, err) != 0)
+			return sq_fail(s, err, "expectation by case");
+	}
+	return 0;
+}
+
+int
+store_expect_interim(store_t *s, const char *partner, int answer_type,
+    const uint8_t *in_reply_to, const uint8_t case_ref[32],
+    const uint8_t interim_by[16], uint64_t at, uint64_t new_due_ms,
+    expect_row_t *row, bool *found, kp_err_t *err)
+{
+	sqlite3_stmt *st;
+	int ret = 0;
+
+	if (s_expect_find(s, partner, answer_type, in_reply_to, case_ref, row,
+	    found, err) != 0)
+		return -1;
+	if (!*found)
+		return 0;
+	st = s->st[ST_EXP_INTERIM];
+	if (sqlite3_bind_blob(st, 1, row->event_id, 16, SQLITE_STATIC) ||
+	    sqlite3_bind_blob(st, 2, interim_by, 16, SQLITE_STATIC) ||
+	    sq_bind_u64(st, 3, at) || sq_bind_u64(st, 4, new_due_ms) ||
+	    sqlite3_step(st) != SQLITE_DONE)
+		ret = sq_fail(s, err, "interim answer");
+	sq_done(st);
+	return ret;
+}
+
+int
+store_expect_answer(store_t *s, const char *partner, int answer_type,
+    const uint8_t *in_reply_to, const uint8_t case_ref[32],
+    const uint8_t answered_by[16], uint64_t at, expect_row_t *row,
+    bool *found, kp_err_t *err)
+{
+	sqlite3_stmt *st;
+	int ret = 0;
+
+	if (s_expect_find(s, partner, answer_type, in_reply_to, case_ref, row,
+	    found, err) != 0)
+		return -1;
+	if (!*found)
+		return 0;
+	st = s->st[ST_EXP_CLOSE];
+	if (sqlite3_bind_blob(st, 1, row->event_id, 16, SQLITE_STATIC) ||
+	    sqlite3_bind_blob(st, 2, answered_by, 16, SQLITE_STATIC) ||
+	    sq_bind_u64(st, 3, at) || sqlite3_step(st) != SQLITE_DONE)
+		ret = sq_fail(s, err, "close expectation");
+	sq_done(st);
+	return ret;
+}
+
+static int
+s_walk_expect(store_t *s, sqlite3_stmt *st, store_expect_cb cb, void *arg,
+    kp_err_t *err)
+{
+	expect_row_t row;
+	int rc;
+
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		s_read_expect(st, &row);
+		if (cb(arg, &row) != 0)
+			break;
+	}
+	sq_done(st);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return sq_fail(s, err, "expectations");
+	return 0;
+}
+
+int
+store_expect_newly_overdue(store_t *s, uint64_t now, store_expect_cb cb,
+    void *arg, kp_err_t *err)
+{
+	sqlite3_stmt *st = s->st[ST_EXP_OVERDUE];
+
+	if (sq_bind_u64(st, 1, now) != SQLITE_OK) {
+		sq_done(st);
+		return sq_fail(s, err, "overdue");
+	}
+	return s_walk_expect(s, st, cb, arg, err);
+}
+
+int
+store_expect_list(store_t *s, const char *case_local, store_expect_cb cb,
+    void *arg, kp_err_t *err)
+{
+	sqlite3_stmt *st = s->st[case_local ? ST_EXP_BY_CASE : ST_EXP_ALL];
+
+	if (case_local != NULL && sq_bind_text(st, 1, case_local,
+	    strlen(case_local) + 1) != SQLITE_OK) {
+		sq_done(st);
+		return sq_fail(s, err, "expectations");
+	}
+	return s_walk_expect(s, st, cb, arg, err);
+}
+
+int
+store_expect_reminded(store_t *s, const uint8_t event_id[16], kp_err_t *err)
+{
+	sqlite3_stmt *st = s->st[ST_EXP_REMINDED];
+	int ret = 0;
+
+	if (sqlite3_bind_blob(st, 1, event_id, 16, SQLITE_STATIC) ||
+	    sqlite3_step(st) != SQLITE_DONE)
+		ret = sq_fail(s, err, "reminder");
+	sq_done(st);
+	return ret;
+}
+
+int
+store_cases(store_t *s, uint64_t at, int (*cb)(void *, const char *,
+    uint32_t, uint64_t), void *arg, kp_err_t *err)
+{
+	sqlite3_stmt *st = s->st[ST_CASES];
+	char local[65];
+	int rc;
+
+	if (sq_bind_u64(st, 1, at) != SQLITE_OK) {
+		sq_done(st);
+		return sq_fail(s, err, "cases");
+	}
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		sq_col_text(st, 0, local, sizeof(local));
+		if (cb(arg, local, (uint32_t)sqlite3_column_int(st, 1),
+		    sq_col_u64(st, 2)) != 0)
+			break;
+	}
+	sq_done(st);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return sq_fail(s, err, "cases");
+	return 0;
+}
+
+int
+store_link_file(store_t *s, const char *partner_oin,
+    const uint8_t case_ref[32], const char *local, uint32_t *n,
+    kp_err_t *err)
+{
+	sqlite3_stmt *st = s->st[ST_LINK_FILE];
+	int ret = 0;
+
+	*n = 0;
+	if (sq_bind_text(st, 1, partner_oin, 21) ||
+	    sqlite3_bind_blob(st, 2, case_ref, 32, SQLITE_STATIC) ||
+	    sq_bind_text(st, 3, local, strlen(local) + 1) ||
+	    sqlite3_step(st) != SQLITE_DONE)
+		ret = sq_fail(s, err, "link file");
+	else
+		*n = (uint32_t)sqlite3_changes(s->db);
+	sq_done(st);
+	return ret;
+}
+
+int
+store_absence_put(store_t *s, const char *case_local, int absence,
+    uint64_t at, kp_err_t *err)
+{
+	sqlite3_stmt *st = s->st[ST_ABS_PUT];
+	int ret = 0;
+
+	if (sq_bind_text(st, 1, case_local, strlen(case_local) + 1) ||
+	    sqlite3_bind_int(st, 2, absence) || sq_bind_u64(st, 3, at) ||
+	    sqlite3_step(st) != SQLITE_DONE)
+		ret = sq_fail(s, err, "absence outcome");
+	sq_done(st);
+	return ret;
+}
+
+int
+store_absence_get(store_t *s, const char *case_local, int *absence,
+    uint64_t *at, bool *found, kp_err_t *err)
+{
+	sqlite3_stmt *st = s->st[ST_ABS_GET];
+	int ret;
+
+	*found = false;
+	if (sq_bind_text(st, 1, case_local, strlen(case_local) + 1) !=
+	    SQLITE_OK) {
+		sq_done(st);
+		return sq_fail(s, err, "absence outcome");
+	}
+	ret = sq_step_one(s, st, "absence outcome", found, err);
+	if (ret == 0 && *found) {
+		*absence = sqlite3_column_int(st, 0);
+		*at = sq_col_u64(st, 1);
+	}
+	sq_done(st);
+	return ret;
+}

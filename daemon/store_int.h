@@ -1,0 +1,117 @@
+/*
+ * store_int.h: what the store_*.c files share and nobody else sees.
+ *
+ * The store is one SQLite connection (store.c owns it: open, pragmas,
+ * transactions) whose SQL is split by concern: store_schema.c (tables and
+ * versions), store_outbox.c, store_inbox.c, store_cases.c (links,
+ * expectations, subject access), store_audit.c, store_retention.c (purge,
+ * checkpoint).  Each of those files owns its statements: it lists their SQL
+ * in its own sparse array indexed by the ST_ ids below, and store_open
+ * prepares all of them once (a slot with no SQL, or with SQL in two files,
+ * stops the open: a programming error caught by every test).
+ *
+ * Statements are reset and their bindings cleared before the function using
+ * them returns, so no read transaction outlives a call.  Callbacks run while
+ * their statement is stepping: they may call other store functions, but not
+ * the one that is calling them.  Updating a row that a walk is visiting is
+ * safe; whether the walk sees it again is not defined (schedule past `now`,
+ * or collect first).
+ *
+ * Integers: SQLite keeps signed 64 bits.  A u64 above INT64_MAX (UINT64_MAX
+ * as "never") is stored as INT64_MAX and read back as UINT64_MAX
+ * (sq_bind_u64, sq_col_u64).
+ */
+#ifndef KP_STORE_INT_H
+#define KP_STORE_INT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <sqlite3.h>
+
+#include "store.h"
+
+#define STORE_BUSY_MS 5000
+
+enum {
+	ST_BEGIN, ST_COMMIT, ST_ROLLBACK, ST_SAVEPOINT, ST_RELEASE, ST_UNDO,
+	ST_OB_INSERT, ST_OB_DUE, ST_OB_NEXT_DUE, ST_OB_SCHEDULE, ST_OB_WAKE,
+	ST_OB_SETTLE, ST_OB_EXPIRE, ST_OB_GET, ST_OB_LIST, ST_OB_RECEIPT,
+	ST_OB_COUNTS,
+	ST_IN_FIND, ST_IN_INSERT, ST_IN_LIST_ALL, ST_IN_LIST_UNACKED, ST_IN_GET,
+	ST_IN_ACK, ST_IN_EXISTS, ST_IN_COUNTS,
+	ST_REJ_INSERT,
+	ST_LINK_BY_LOCAL, ST_LINK_BY_REF, ST_LINK_INSERT,
+	ST_OB_PURGE, ST_IN_PURGE, ST_SUBJECT,
+	ST_AUDIT_APPEND, ST_HEAD_PUT, ST_HEAD_LAST,
+	ST_WITNESS_PUT, ST_WITNESS_LAST, ST_META_PUT,
+	ST_EXP_PUT, ST_EXP_BY_REPLY, ST_EXP_BY_REF, ST_EXP_CLOSE,
+	ST_EXP_OVERDUE, ST_EXP_BY_CASE, ST_EXP_ALL, ST_EXP_REMINDED, ST_CASES,
+	ST_OB_BY_IDEM,
+	ST_EXP_INTERIM, ST_LINK_FILE, ST_ABS_PUT, ST_ABS_GET,
+	ST_OB_PENDING,
+	ST_COUNT
+};
+
+struct store {
+	sqlite3 *db;                      /* the one connection */
+	char path[4096];                  /* state_dir/ketenpost.db */
+	sqlite3_stmt *st[ST_COUNT];       /* prepared in store_open */
+};
+
+/* The SQL of each file's statements (NULL where another file owns it). */
+extern const char *const store_core_sql[ST_COUNT];
+extern const char *const store_outbox_sql[ST_COUNT];
+extern const char *const store_inbox_sql[ST_COUNT];
+extern const char *const store_cases_sql[ST_COUNT];
+extern const char *const store_audit_sql[ST_COUNT];
+extern const char *const store_retention_sql[ST_COUNT];
+
+/* Create or migrate the schema (store_schema.c). */
+int sq_migrate(store_t *s, kp_err_t *err);
+
+/* Errors: KP_ERR_IO with SQLite's message; sq_open_fail names the file and
+ * gives a foreign or damaged file one clear text. */
+int sq_fail(store_t *s, kp_err_t *err, const char *what);
+int sq_open_fail(store_t *s, kp_err_t *err, const char *what);
+bool sq_is_dup(store_t *s);
+
+/* Reset a statement after use (its step error was reported already). */
+void sq_done(sqlite3_stmt *st);
+
+/* Binding: a u64 clamped to INT64_MAX; a blob (NULL when p is NULL and n is
+ * 0); text of at most cap - 1 bytes (the size of the row's char array). */
+int sq_bind_u64(sqlite3_stmt *st, int i, uint64_t v);
+int sq_bind_blob(sqlite3_stmt *st, int i, const void *p, size_t n);
+int sq_bind_text(sqlite3_stmt *st, int i, const char *t, size_t cap);
+
+/* Columns: INT64_MAX reads as UINT64_MAX; text truncated to cap - 1; a
+ * fixed-size blob (false and zeros for NULL); a malloc'd copy of a blob. */
+uint64_t sq_col_u64(sqlite3_stmt *st, int i);
+void sq_col_text(sqlite3_stmt *st, int i, char *dst, size_t cap);
+bool sq_col_blob(sqlite3_stmt *st, int i, uint8_t *dst, size_t n);
+int sq_col_dup(sqlite3_stmt *st, int i, uint8_t **buf, size_t *len,
+    kp_err_t *err);
+
+/* Stepping: no rows expected (not reset); at most one row (*found); a
+ * prepared statement run to completion and reset; an INSERT of event id
+ * into table (a duplicate id is KP_ERR_INVALID_ARG; OUT: *seq). */
+int sq_step_done(store_t *s, sqlite3_stmt *st, const char *what,
+    kp_err_t *err);
+int sq_step_one(store_t *s, sqlite3_stmt *st, const char *what, bool *found,
+    kp_err_t *err);
+int sq_exec_st(store_t *s, int which, const char *what, kp_err_t *err);
+int sq_step_insert(store_t *s, sqlite3_stmt *st, const uint8_t id[16],
+    const char *table, uint64_t *seq, kp_err_t *err);
+
+/* One-off queries (at open): the first column of the first row. */
+int sq_query_int(store_t *s, const char *sql, sqlite3_int64 *v,
+    kp_err_t *err);
+int sq_query_text(store_t *s, const char *sql, char *buf, size_t len,
+    kp_err_t *err);
+
+/* A LIMIT from a size_t. */
+sqlite3_int64 sq_limit(size_t n);
+
+#endif

@@ -1,0 +1,466 @@
+/*
+ * store_outbox.c: the outbox table, events we sent until their receipt
+ * settles them (see store.h, store_int.h).
+ *
+ * Invariants:
+ *  1. An outbox row is born PENDING in store_outbox_insert (attempts and
+ *     next_attempt_ms as the caller scheduled the first send,
+ *     updated_ms = created_ms, no receipt).  seq is an AUTOINCREMENT rowid:
+ *     it only grows and is never reused.
+ *  2. PENDING -> DELIVERED | REJECTED only in store_outbox_settle, and only
+ *     when to_oin equals the receipt's issuer and envelope_digest matches;
+ *     receipt bytes, receipt_digest, reason, receipted_ms and updated_ms are
+ *     written by that same UPDATE.
+ *  3. PENDING -> DEAD only in store_outbox_expire, when expires_ms <= now;
+ *     DEAD -> DELIVERED | REJECTED on a late verified receipt (2).
+ *  4. store_outbox_schedule and store_outbox_wake change only attempts and
+ *     next_attempt_ms, and only of PENDING rows (wake sets next_attempt_ms
+ *     to 0, "due at any now", so woken rows go first, in seq order).
+ *  5. Nothing else changes a settled (DELIVERED, REJECTED, DEAD) row, and no
+ *     row is deleted.  Every UPDATE of the outbox carries "state = 1" in its
+ *     WHERE clause, so a late race (a schedule after a receipt) loses
+ *     quietly instead of rewriting history — except store_outbox_settle,
+ *     which also settles a DEAD row: a verified receipt that arrives just
+ *     after expiry proves delivery, and the log must say so.  (Retention,
+ *     store_retention.c, only drops a settled row's envelope and key.)
+ *
+ * store_outbox_expire passes env = NULL to its callback: it uses UPDATE ...
+ * RETURNING, which buffers every returned row, and after a long outage that
+ * could be many envelopes for a callback that only needs the row.  All
+ * changes happen in the first step, so a callback that stops the walk does
+ * not stop the expiry.
+ */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sqlite3.h>
+
+#include "store_int.h"
+#include "util.h"
+
+/* Column lists shared by the SELECTs and s_read_outbox. */
+#define OB_COLS "seq, event_id, event_type, to_oin, case_local, case_ref, " \
+	"in_reply_to, state, attempts, created_ms, expires_ms, " \
+	"next_attempt_ms, updated_ms, envelope_digest, receipt_digest, " \
+	"reason, receipted_ms, purpose, legal_basis, fields, " \
+	"retention_until_ms, event_key, route"
+#define OB_NCOLS 23
+
+/* Statements of this file, prepared once by store_open (store.c). */
+const char *const store_outbox_sql[ST_COUNT] = {
+	[ST_OB_INSERT] = "INSERT INTO outbox (event_id, event_type, to_oin, "
+	    "case_local, case_ref, in_reply_to, state, attempts, created_ms, "
+	    "expires_ms, next_attempt_ms, updated_ms, envelope_digest, "
+	    "receipt_digest, reason, receipted_ms, purpose, legal_basis, "
+	    "fields, retention_until_ms, event_key, route, envelope, "
+	    "idem_client, idem_key, idem_hash) VALUES "
+	    "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, "
+	    "?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26)",
+	[ST_OB_DUE] = "SELECT " OB_COLS ", envelope FROM outbox WHERE "
+	    "state = 1 AND next_attempt_ms <= ?1 ORDER BY next_attempt_ms, seq "
+	    "LIMIT ?2",
+	[ST_OB_NEXT_DUE] = "SELECT next_attempt_ms FROM outbox WHERE state = 1 "
+	    "ORDER BY next_attempt_ms LIMIT 1",
+	[ST_OB_SCHEDULE] = "UPDATE outbox SET attempts = ?2, "
+	    "next_attempt_ms = ?3 WHERE event_id = ?1 AND state = 1",
+	[ST_OB_WAKE] = "UPDATE outbox SET next_attempt_ms = 0 WHERE "
+	    "to_oin = ?1 AND state = 1",
+	[ST_OB_SETTLE] = "UPDATE outbox SET state = ?4, reason = ?5, "
+	    "receipt_digest = ?6, receipt = ?7, receipted_ms = ?8, envelope = NULL, "
+	    "updated_ms = ?8 WHERE event_id = ?1 AND to_oin = ?2 AND "
+	    "envelope_digest = ?3 AND state IN (1, 4)",
+	/* by the partial index outbox_expiry (store_schema.c): the pending
+	 * rows that expired, not a walk over every pending row */
+	[ST_OB_EXPIRE] = "UPDATE outbox INDEXED BY outbox_expiry SET state = 4, "
+	    "updated_ms = ?1 WHERE state = 1 AND expires_ms <= ?1 RETURNING "
+	    OB_COLS,
+	[ST_OB_GET] = "SELECT " OB_COLS " FROM outbox WHERE event_id = ?1",
+	[ST_OB_BY_IDEM] = "SELECT event_id, idem_hash FROM outbox WHERE "
+	    "idem_client = ?1 AND idem_key = ?2",
+	[ST_OB_LIST] = "SELECT " OB_COLS " FROM outbox WHERE seq > ?1 "
+	    "ORDER BY seq LIMIT ?2",
+	[ST_OB_RECEIPT] = "SELECT receipt FROM outbox WHERE event_id = ?1 AND "
+	    "receipt IS NOT NULL",
+	[ST_OB_COUNTS] = "SELECT state, count(*) FROM outbox GROUP BY state",
+	[ST_OB_PENDING] = "SELECT " OB_COLS ", envelope FROM outbox WHERE "
+	    "event_id = ?1 AND state = 1",
+};
+
+/* Parameters ?1..?16 of ST_OB_INSERT. */
+static int
+s_bind_outbox(sqlite3_stmt *st, const outbox_row_t *r)
+{
+	int rc = 0;
+
+	rc |= sqlite3_bind_blob(st, 1, r->event_id, 16, SQLITE_STATIC);
+	rc |= sqlite3_bind_int(st, 2, r->event_type);
+	rc |= sq_bind_text(st, 3, r->to_oin, sizeof(r->to_oin));
+	rc |= sq_bind_text(st, 4, r->case_local, sizeof(r->case_local));
+	rc |= sqlite3_bind_blob(st, 5, r->case_ref, 32, SQLITE_STATIC);
+	if (r->has_reply_to)
+		rc |= sqlite3_bind_blob(st, 6, r->in_reply_to, 16,
+		    SQLITE_STATIC);
+	rc |= sqlite3_bind_int(st, 7, r->state);
+	rc |= sqlite3_bind_int64(st, 8, r->attempts);
+	rc |= sq_bind_u64(st, 9, r->created_ms);
+	rc |= sq_bind_u64(st, 10, r->expires_ms);
+	rc |= sq_bind_u64(st, 11, r->next_attempt_ms);
+	rc |= sq_bind_u64(st, 12, r->updated_ms);
+	rc |= sqlite3_bind_blob(st, 13, r->envelope_digest, 32, SQLITE_STATIC);
+	if (r->has_receipt)
+		rc |= sqlite3_bind_blob(st, 14, r->receipt_digest, 32,
+		    SQLITE_STATIC);
+	rc |= sqlite3_bind_int(st, 15, r->reason);
+	rc |= sq_bind_u64(st, 16, r->receipted_ms);
+	rc |= sq_bind_text(st, 17, r->purpose, sizeof(r->purpose));
+	rc |= sq_bind_text(st, 18, r->legal_basis, sizeof(r->legal_basis));
+	rc |= sq_bind_text(st, 19, r->fields, sizeof(r->fields));
+	rc |= sq_bind_u64(st, 20, r->retention_until_ms);
+	if (r->has_event_key)
+		rc |= sqlite3_bind_blob(st, 21, r->event_key,
+		    STORE_KEY_WRAP_LEN, SQLITE_STATIC);
+	rc |= sqlite3_bind_int(st, 22, r->route);
+	if (r->has_idem) {  /* ?23 is the envelope: store_outbox_insert */
+		rc |= sq_bind_text(st, 24, r->idem_client, sizeof(r->idem_client));
+		rc |= sq_bind_text(st, 25, r->idem_key, sizeof(r->idem_key));
+		rc |= sqlite3_bind_blob(st, 26, r->idem_hash, 32, SQLITE_STATIC);
+	}
+	return rc == SQLITE_OK ? 0 : -1;
+}
+
+/* Columns OB_COLS (0..OB_NCOLS-1). */
+static void
+s_read_outbox(sqlite3_stmt *st, outbox_row_t *r)
+{
+	sqlite3_int64 attempts;
+
+	memset(r, 0, sizeof(*r));
+	r->seq = sq_col_u64(st, 0);
+	sq_col_blob(st, 1, r->event_id, 16);
+	r->event_type = sqlite3_column_int(st, 2);
+	sq_col_text(st, 3, r->to_oin, sizeof(r->to_oin));
+	sq_col_text(st, 4, r->case_local, sizeof(r->case_local));
+	sq_col_blob(st, 5, r->case_ref, 32);
+	r->has_reply_to = sq_col_blob(st, 6, r->in_reply_to, 16);
+	r->state = sqlite3_column_int(st, 7);
+	attempts = sqlite3_column_int64(st, 8);
+	r->attempts = attempts < 0 ? 0 : attempts > UINT32_MAX ? UINT32_MAX :
+	    (uint32_t)attempts;
+	r->created_ms = sq_col_u64(st, 9);
+	r->expires_ms = sq_col_u64(st, 10);
+	r->next_attempt_ms = sq_col_u64(st, 11);
+	r->updated_ms = sq_col_u64(st, 12);
+	sq_col_blob(st, 13, r->envelope_digest, 32);
+	r->has_receipt = sq_col_blob(st, 14, r->receipt_digest, 32);
+	r->reason = sqlite3_column_int(st, 15);
+	r->receipted_ms = sq_col_u64(st, 16);
+	sq_col_text(st, 17, r->purpose, sizeof(r->purpose));
+	sq_col_text(st, 18, r->legal_basis, sizeof(r->legal_basis));
+	sq_col_text(st, 19, r->fields, sizeof(r->fields));
+	r->retention_until_ms = sq_col_u64(st, 20);
+	r->has_event_key = sq_col_blob(st, 21, r->event_key,
+	    STORE_KEY_WRAP_LEN);
+	r->route = sqlite3_column_int(st, 22);
+}
+
+/* Walk the rows of a bound statement; env from column OB_NCOLS if with_env.
+ * The statement is reset on return. */
+static int
+s_walk_outbox(store_t *s, sqlite3_stmt *st, bool with_env, store_outbox_cb cb,
+    void *arg, const char *what, kp_err_t *err)
+{
+	outbox_row_t row;
+	const void *env;
+	size_t len;
+	int rc, ret = -1;
+
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		s_read_outbox(st, &row);
+		env = with_env ? sqlite3_column_blob(st, OB_NCOLS) : NULL;
+		len = with_env ? (size_t)sqlite3_column_bytes(st, OB_NCOLS) : 0;
+		if (cb != NULL && cb(arg, &row, env, len) != 0)
+			break;
+	}
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+		sq_fail(s, err, what);
+		goto out;
+	}
+	ret = 0;
+out:
+	sq_done(st);
+	return ret;
+}
+
+int
+store_outbox_insert(store_t *s, outbox_row_t *row, const uint8_t *env,
+    size_t env_len, kp_err_t *err)
+{
+	sqlite3_stmt *st = s->st[ST_OB_INSERT];
+	int ret = -1;
+
+	row->state = STORE_PENDING;
+	row->updated_ms = row->created_ms;
+	row->has_receipt = false;
+	memset(row->receipt_digest, 0, sizeof(row->receipt_digest));
+	row->reason = 0;
+	row->receipted_ms = 0;
+	if (s_bind_outbox(st, row) != 0 ||
+	    sq_bind_blob(st, 23, env != NULL ? env : (const uint8_t *)"",
+	    env_len) != SQLITE_OK) {
+		sq_fail(s, err, "outbox insert");
+		goto out;
+	}
+	if (sq_step_insert(s, st, row->event_id, "outbox", &row->seq, err) != 0)
+		goto out;
+	ret = 0;
+out:
+	sq_done(st);
+	return ret;
+}
+
+int
+store_outbox_due(store_t *s, uint64_t now, size_t max, store_outbox_cb cb,
+    void *arg, kp_err_t *err)
+{
+	sqlite3_stmt *st = s->st[ST_OB_DUE];
+
+	if (max == 0)
+		return 0;
+	if (sq_bind_u64(st, 1, now) != SQLITE_OK ||
+	    sqlite3_bind_int64(st, 2, sq_limit(max)) != SQLITE_OK) {
+		sq_fail(s, err, "outbox due");
+		sq_done(st);
+		return -1;
+	}
+	return s_walk_outbox(s, st, true, cb, arg, "outbox due", err);
+}
+
+int
+store_outbox_next_due(store_t *s, uint64_t *when, kp_err_t *err)
+{
+	sqlite3_stmt *st = s->st[ST_OB_NEXT_DUE];
+	bool found;
+	int ret = -1;
+
+	*when = UINT64_MAX;
+	if (sq_step_one(s, st, "outbox next due", &found, err) != 0)
+		goto out;
+	if (found)
+		*when = sq_col_u64(st, 0);
+	ret = 0;
+out:
+	sq_done(st);
+	return ret;
+}
+
+int
+store_outbox_schedule(store_t *s, const uint8_t id[16], uint32_t attempts,
+    uint64_t next_ms, kp_err_t *err)
+{
+	sqlite3_stmt *st = s->st[ST_OB_SCHEDULE];
+	int ret = -1;
+
+	if (sqlite3_bind_blob(st, 1, id, 16, SQLITE_STATIC) != SQLITE_OK ||
+	    sqlite3_bind_int64(st, 2, attempts) != SQLITE_OK ||
+	    sq_bind_u64(st, 3, next_ms) != SQLITE_OK) {
+		sq_fail(s, err, "outbox schedule");
+		goto out;
+	}
+	ret = sq_step_done(s, st, "outbox schedule", err);
+out:
+	sq_done(st);
+	return ret;
+}
+
+int
+store_outbox_wake(store_t *s, const char *oin, kp_err_t *err)
+{
+	sqlite3_stmt *st = s->st[ST_OB_WAKE];
+	int ret = -1;
+
+	if (sq_bind_text(st, 1, oin, KP_OIN_LEN + 1) != SQLITE_OK) {
+		sq_fail(s, err, "outbox wake");
+		goto out;
+	}
+	ret = sq_step_done(s, st, "outbox wake", err);
+out:
+	sq_done(st);
+	return ret;
+}
+
+int
+store_outbox_settle(store_t *s, const uint8_t id[16], const char *issuer_oin,
+    const uint8_t envelope_digest[32], int state, int reason,
+    const uint8_t receipt_digest[32], const uint8_t *receipt, size_t rlen,
+    uint64_t now, bool *applied, kp_err_t *err)
+{
+	sqlite3_stmt *st = s->st[ST_OB_SETTLE];
+	int rc = 0, ret = -1;
+
+	*applied = false;
+	if (state != STORE_DELIVERED && state != STORE_REJECTED)
+		return kp_fail(err, KP_ERR_INVALID_ARG, "store: settle to "
+		    "state %d (want delivered or rejected)", state);
+	rc |= sqlite3_bind_blob(st, 1, id, 16, SQLITE_STATIC);
+	rc |= sq_bind_text(st, 2, issuer_oin, KP_OIN_LEN + 1);
+	rc |= sqlite3_bind_blob(st, 3, envelope_digest, 32, SQLITE_STATIC);
+	rc |= sqlite3_bind_int(st, 4, state);
+	rc |= sqlite3_bind_int(st, 5, reason);
+	rc |= sqlite3_bind_blob(st, 6, receipt_digest, 32, SQLITE_STATIC);
+	rc |= sq_bind_blob(st, 7, receipt != NULL ? receipt :
+	    (const uint8_t *)"", rlen);
+	rc |= sq_bind_u64(st, 8, now);
+	if (rc != SQLITE_OK) {
+		sq_fail(s, err, "outbox settle");
+		goto out;
+	}
+	if (sq_step_done(s, st, "outbox settle", err) != 0)
+		goto out;
+	*applied = sqlite3_changes(s->db) == 1;
+	ret = 0;
+out:
+	sq_done(st);
+	return ret;
+}
+
+int
+store_outbox_expire(store_t *s, uint64_t now, store_outbox_cb cb, void *arg,
+    kp_err_t *err)
+{
+	sqlite3_stmt *st = s->st[ST_OB_EXPIRE];
+
+	if (sq_bind_u64(st, 1, now) != SQLITE_OK) {
+		sq_fail(s, err, "outbox expire");
+		sq_done(st);
+		return -1;
+	}
+	return s_walk_outbox(s, st, false, cb, arg, "outbox expire", err);
+}
+
+int
+store_outbox_pending(store_t *s, const uint8_t id[16], store_outbox_cb cb,
+    void *arg, kp_err_t *err)
+{
+	sqlite3_stmt *st = s->st[ST_OB_PENDING];
+
+	if (sqlite3_bind_blob(st, 1, id, 16, SQLITE_STATIC) != SQLITE_OK) {
+		sq_fail(s, err, "outbox pending");
+		sq_done(st);
+		return -1;
+	}
+	return s_walk_outbox(s, st, true, cb, arg, "outbox pending", err);
+}
+
+int
+store_outbox_get(store_t *s, const uint8_t id[16], outbox_row_t *row,
+    bool *found, kp_err_t *err)
+{
+	sqlite3_stmt *st = s->st[ST_OB_GET];
+	int ret = -1;
+
+	*found = false;
+	if (sqlite3_bind_blob(st, 1, id, 16, SQLITE_STATIC) != SQLITE_OK) {
+		sq_fail(s, err, "outbox get");
+		goto out;
+	}
+	if (sq_step_one(s, st, "outbox get", found, err) != 0)
+		goto out;
+	if (*found)
+		s_read_outbox(st, row);
+	ret = 0;
+out:
+	sq_done(st);
+	return ret;
+}
+
+int
+store_outbox_by_idem(store_t *s, const char *client, const char *key,
+    uint8_t event_id[16], uint8_t hash[32], bool *found, kp_err_t *err)
+{
+	sqlite3_stmt *st = s->st[ST_OB_BY_IDEM];
+	int ret = -1;
+
+	*found = false;
+	if (sqlite3_bind_text(st, 1, client, -1, SQLITE_STATIC) != SQLITE_OK ||
+	    sqlite3_bind_text(st, 2, key, -1, SQLITE_STATIC) != SQLITE_OK) {
+		sq_fail(s, err, "outbox by idempotency key");
+		goto out;
+	}
+	if (sq_step_one(s, st, "outbox by idempotency key", found, err) != 0)
+		goto out;
+	if (*found) {
+		(void)sq_col_blob(st, 0, event_id, 16);
+		(void)sq_col_blob(st, 1, hash, 32);
+	}
+	ret = 0;
+out:
+	sq_done(st);
+	return ret;
+}
+
+int
+store_outbox_list(store_t *s, uint64_t after_seq, size_t limit,
+    store_outbox_cb cb, void *arg, kp_err_t *err)
+{
+	sqlite3_stmt *st = s->st[ST_OB_LIST];
+
+	if (limit == 0)
+		return 0;
+	if (sq_bind_u64(st, 1, after_seq) != SQLITE_OK ||
+	    sqlite3_bind_int64(st, 2, sq_limit(limit)) != SQLITE_OK) {
+		sq_fail(s, err, "outbox list");
+		sq_done(st);
+		return -1;
+	}
+	return s_walk_outbox(s, st, false, cb, arg, "outbox list", err);
+}
+
+int
+store_outbox_receipt(store_t *s, const uint8_t id[16], uint8_t **buf,
+    size_t *len, bool *found, kp_err_t *err)
+{
+	sqlite3_stmt *st = s->st[ST_OB_RECEIPT];
+	int ret = -1;
+
+	*found = false;
+	*buf = NULL;
+	*len = 0;
+	if (sqlite3_bind_blob(st, 1, id, 16, SQLITE_STATIC) != SQLITE_OK) {
+		sq_fail(s, err, "outbox receipt");
+		goto out;
+	}
+	if (sq_step_one(s, st, "outbox receipt", found, err) != 0)
+		goto out;
+	if (*found && sq_col_dup(st, 0, buf, len, err) != 0) {
+		*found = false;
+		goto out;
+	}
+	ret = 0;
+out:
+	sq_done(st);
+	return ret;
+}
+
+int
+store_outbox_counts(store_t *s, uint64_t counts[5], kp_err_t *err)
+{
+	sqlite3_stmt *st = s->st[ST_OB_COUNTS];
+	int rc, state, ret = -1;
+
+	memset(counts, 0, 5 * sizeof(counts[0]));
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		state = sqlite3_column_int(st, 0);
+		if (state >= STORE_PENDING && state <= STORE_DEAD)
+			counts[state] = sq_col_u64(st, 1);
+	}
+	if (rc != SQLITE_DONE) {
+		sq_fail(s, err, "outbox counts");
+		goto out;
+	}
+	ret = 0;
+out:
+	sq_done(st);
+	return ret;
+}

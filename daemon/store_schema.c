@@ -1,0 +1,261 @@
+/*
+ * store_schema.c: the database's tables and their versions (see store.h).
+ *
+ * Why user_version and application_id: user_version (STORE_SCHEMA_VERSION)
+ * lets a later version migrate and makes an older one refuse a newer file;
+ * application_id marks the file as ours, so a stray SQLite file is refused
+ * rather than having our tables added to it.  Every step runs in one
+ * BEGIN IMMEDIATE, so two processes opening a new file cannot both create
+ * it.
+ */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sqlite3.h>
+
+#include "store_int.h"
+#include "util.h"
+
+#define STORE_SCHEMA_VERSION 3
+#define STORE_APP_ID 0x6b707374          /* "kpst" */
+
+/*
+ * Version 1.  Blobs of fixed size are checked so a bug cannot store junk.
+ * outbox_due serves due, next_due, expire and counts (covering);
+ * outbox_partner serves wake, which would otherwise walk every pending row
+ * of every partner.  Each index costs every insert: the UNIQUE index on a
+ * random (UUIDv4) event_id dirties one more page per row once the table is
+ * large, roughly doubling the bytes written per row; time-ordered ids
+ * (UUIDv7) would append instead.  Envelopes stay in the row: a side table
+ * would write the same pages and add a B-tree.
+ */
+static const char s_schema_v1[] =
+	"CREATE TABLE outbox ("
+	" seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+	" event_id BLOB NOT NULL UNIQUE CHECK (length(event_id) = 16),"
+	" event_type INTEGER NOT NULL,"
+	" to_oin TEXT NOT NULL,"
+	" case_local TEXT NOT NULL,"
+	" case_ref BLOB NOT NULL CHECK (length(case_ref) = 32),"
+	" in_reply_to BLOB CHECK (in_reply_to IS NULL OR"
+	"  length(in_reply_to) = 16),"
+	" state INTEGER NOT NULL CHECK (state BETWEEN 1 AND 4),"
+	" attempts INTEGER NOT NULL,"
+	" created_ms INTEGER NOT NULL,"
+	" expires_ms INTEGER NOT NULL,"
+	" next_attempt_ms INTEGER NOT NULL,"
+	" updated_ms INTEGER NOT NULL,"
+	" envelope_digest BLOB NOT NULL CHECK (length(envelope_digest) = 32),"
+	" receipt_digest BLOB,"
+	" reason INTEGER NOT NULL DEFAULT 0,"
+	" receipted_ms INTEGER NOT NULL DEFAULT 0,"
+	" purpose TEXT NOT NULL,"
+	" legal_basis TEXT NOT NULL,"
+	" fields TEXT NOT NULL,"
+	" retention_until_ms INTEGER NOT NULL,"
+	" event_key BLOB,"
+	" route INTEGER NOT NULL DEFAULT 0,"
+	" envelope BLOB,"
+	" receipt BLOB);"
+	"CREATE INDEX outbox_due ON outbox (state, next_attempt_ms);"
+	"CREATE INDEX outbox_partner ON outbox (to_oin, state);"
+	"CREATE INDEX outbox_case ON outbox (case_local);"
+	"CREATE INDEX outbox_retention ON outbox (retention_until_ms) "
+	" WHERE event_key IS NOT NULL;"
+	"CREATE TABLE inbox ("
+	" seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+	" event_id BLOB NOT NULL UNIQUE CHECK (length(event_id) = 16),"
+	" event_type INTEGER NOT NULL,"
+	" from_oin TEXT NOT NULL,"
+	" case_local TEXT NOT NULL,"
+	" case_ref BLOB NOT NULL CHECK (length(case_ref) = 32),"
+	" in_reply_to BLOB,"
+	" purpose TEXT NOT NULL,"
+	" legal_basis TEXT NOT NULL,"
+	" created_ms INTEGER NOT NULL,"
+	" received_ms INTEGER NOT NULL,"
+	" acked INTEGER NOT NULL DEFAULT 0,"
+	" envelope_digest BLOB NOT NULL,"
+	" receipt_digest BLOB NOT NULL,"
+	" fields TEXT NOT NULL,"
+	" retention_until_ms INTEGER NOT NULL,"
+	" event_key BLOB,"
+	" sealed_payload BLOB,"
+	" envelope BLOB NOT NULL,"
+	" receipt BLOB NOT NULL);"
+	"CREATE INDEX inbox_unacked ON inbox (seq) WHERE acked = 0;"
+	"CREATE INDEX inbox_case ON inbox (case_local);"
+	"CREATE INDEX inbox_retention ON inbox (retention_until_ms) "
+	" WHERE event_key IS NOT NULL;"
+	"CREATE TABLE rejected ("
+	" id INTEGER PRIMARY KEY AUTOINCREMENT,"
+	" from_oin TEXT NOT NULL,"
+	" event_id BLOB,"
+	" envelope_digest BLOB NOT NULL,"
+	" reason INTEGER NOT NULL,"
+	" at_ms INTEGER NOT NULL);"
+	"CREATE TABLE links ("
+	" id INTEGER PRIMARY KEY,"
+	" partner_oin TEXT NOT NULL,"
+	" local TEXT NOT NULL,"
+	" case_ref BLOB NOT NULL CHECK (length(case_ref) = 32),"
+	" UNIQUE (partner_oin, local),"
+	" UNIQUE (partner_oin, case_ref));"
+	"CREATE TABLE audit ("
+	" seq INTEGER PRIMARY KEY,"
+	" entry BLOB NOT NULL,"
+	" leaf BLOB NOT NULL CHECK (length(leaf) = 32));"
+	"CREATE TABLE tree_heads ("
+	" size INTEGER PRIMARY KEY,"
+	" time_ms INTEGER NOT NULL,"
+	" root BLOB NOT NULL CHECK (length(root) = 32),"
+	" signature BLOB NOT NULL CHECK (length(signature) = 64));"
+	"CREATE TABLE witness ("
+	" partner_oin TEXT NOT NULL,"
+	" size INTEGER NOT NULL,"
+	" time_ms INTEGER NOT NULL,"
+	" root BLOB NOT NULL CHECK (length(root) = 32),"
+	" signature BLOB NOT NULL CHECK (length(signature) = 64),"
+	" received_ms INTEGER NOT NULL,"
+	" PRIMARY KEY (partner_oin, size, root));"
+	"CREATE TABLE audit_meta ("
+	" key TEXT PRIMARY KEY,"
+	" value TEXT NOT NULL);"
+	"CREATE TABLE expectations ("
+	" event_id BLOB PRIMARY KEY CHECK (length(event_id) = 16),"
+	" case_local TEXT NOT NULL,"
+	" partner_oin TEXT NOT NULL,"
+	" case_ref BLOB NOT NULL CHECK (length(case_ref) = 32),"
+	" sent_type INTEGER NOT NULL,"
+	" answer_type INTEGER NOT NULL,"
+	" route INTEGER NOT NULL,"
+	" sent_ms INTEGER NOT NULL,"
+	" due_ms INTEGER NOT NULL,"
+	" answered_by BLOB,"
+	" answered_ms INTEGER NOT NULL DEFAULT 0,"
+	" overdue_reported INTEGER NOT NULL DEFAULT 0,"
+	" reminders INTEGER NOT NULL DEFAULT 0);"
+	"CREATE INDEX expectations_open ON expectations (due_ms)"
+	" WHERE answered_by IS NULL;"
+	"CREATE INDEX expectations_case ON expectations (case_local);"
+	"CREATE INDEX expectations_ref ON expectations (partner_oin, case_ref);";
+
+/* Decide, inside the open write transaction, whether to create v1. */
+static int
+s_schema_check(store_t *s, bool *create, kp_err_t *err)
+{
+	sqlite3_int64 app, ver, tables;
+
+	if (sq_query_int(s, "PRAGMA application_id", &app, err) != 0 ||
+	    sq_query_int(s, "PRAGMA user_version", &ver, err) != 0 ||
+	    sq_query_int(s, "SELECT count(*) FROM sqlite_schema", &tables,
+	    err) != 0)
+		return -1;
+	if (ver > STORE_SCHEMA_VERSION)
+		return kp_fail(err, KP_ERR_IO, "store: %s has schema version "
+		    "%lld, newer than this ketenpost supports (%d); upgrade "
+		    "ketenpost", s->path, (long long)ver, STORE_SCHEMA_VERSION);
+	if ((app != 0 && app != STORE_APP_ID) || (app == 0 && tables > 0))
+		return kp_fail(err, KP_ERR_IO, "store: %s: not a ketenpost "
+		    "database or corrupt (foreign SQLite database)", s->path);
+	if (app == STORE_APP_ID && ver < 1)
+		return kp_fail(err, KP_ERR_IO, "store: %s: not a ketenpost "
+		    "database or corrupt (no schema version)", s->path);
+	*create = ver == 0;
+	return 0;
+}
+
+/*
+ * Version 2: the idempotency key of a send (apisrv.c), kept in the outbox
+ * row for as long as the row: a retried request with the same (client,
+ * key) finds the event it stored, across restarts.  The unique index is
+ * what makes "stores nothing new" hold even if a caller skipped the look-up.
+ */
+static const char s_schema_v2[] =
+	"ALTER TABLE outbox ADD COLUMN idem_client TEXT;"
+	"ALTER TABLE outbox ADD COLUMN idem_key TEXT;"
+	"ALTER TABLE outbox ADD COLUMN idem_hash BLOB"
+	" CHECK (idem_hash IS NULL OR length(idem_hash) = 32);"
+	"CREATE UNIQUE INDEX outbox_idem ON outbox (idem_client, idem_key)"
+	" WHERE idem_key IS NOT NULL;";
+
+/*
+ * Version 3: answers in phases (an interim answer keeps its expectation
+ * open with a new due time; the first one is kept for as-of views) and
+ * the officer's own record of the absence after the route: local, never
+ * sent; the latest record per case.
+ */
+static const char s_schema_v3[] =
+	"ALTER TABLE expectations ADD COLUMN interim_by BLOB;"
+	"ALTER TABLE expectations ADD COLUMN interim_ms INTEGER NOT NULL"
+	" DEFAULT 0;"
+	"ALTER TABLE expectations ADD COLUMN first_due_ms INTEGER NOT NULL"
+	" DEFAULT 0;"
+	"CREATE TABLE absence_after ("
+	" case_local TEXT PRIMARY KEY,"
+	" absence INTEGER NOT NULL CHECK (absence BETWEEN 1 AND 3),"
+	" at_ms INTEGER NOT NULL);";
+
+/*
+ * Indexes for performance only, at every open of any version (no version
+ * step: an older daemon reading the file just has one more index).
+ * outbox_expiry holds only pending rows, ordered by expiry, so the
+ * once-a-second expiry check (store_outbox_expire) reads the few rows
+ * that expired instead of every pending row; it stays as small as the
+ * pending set, so its pages stay hot.
+ */
+static const char s_schema_perf[] =
+	"CREATE INDEX IF NOT EXISTS outbox_expiry ON outbox (expires_ms)"
+	" WHERE state = 1;";
+
+/* Create or check the schema in one BEGIN IMMEDIATE, so two processes
+ * opening a new file cannot both create it. */
+int
+sq_migrate(store_t *s, kp_err_t *err)
+{
+	char sql[128];
+	bool create = false;
+	sqlite3_int64 ver = 0;
+
+	if (sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) !=
+	    SQLITE_OK)
+		return sq_open_fail(s, err, "begin");
+	if (s_schema_check(s, &create, err) != 0 ||
+	    sq_query_int(s, "PRAGMA user_version", &ver, err) != 0)
+		goto fail;
+	snprintf(sql, sizeof(sql), "PRAGMA application_id = %d;"
+	    "PRAGMA user_version = %d;", STORE_APP_ID, STORE_SCHEMA_VERSION);
+	if (create && (sqlite3_exec(s->db, s_schema_v1, NULL, NULL, NULL) !=
+	    SQLITE_OK || sqlite3_exec(s->db, sql, NULL, NULL, NULL) !=
+	    SQLITE_OK)) {
+		sq_open_fail(s, err, "create schema");
+		goto fail;
+	}
+	/* each step from the version found, in order */
+	if ((create || ver == 1) && (sqlite3_exec(s->db, s_schema_v2, NULL,
+	    NULL, NULL) != SQLITE_OK || sqlite3_exec(s->db, sql, NULL, NULL,
+	    NULL) != SQLITE_OK)) {
+		sq_open_fail(s, err, "migrate schema to version 2");
+		goto fail;
+	}
+	if ((create || ver <= 2) && (sqlite3_exec(s->db, s_schema_v3, NULL,
+	    NULL, NULL) != SQLITE_OK || sqlite3_exec(s->db, sql, NULL, NULL,
+	    NULL) != SQLITE_OK)) {
+		sq_open_fail(s, err, "migrate schema to version 3");
+		goto fail;
+	}
+	if (sqlite3_exec(s->db, s_schema_perf, NULL, NULL, NULL) != SQLITE_OK) {
+		sq_open_fail(s, err, "create performance indexes");
+		goto fail;
+	}
+	if (sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+		sq_open_fail(s, err, "commit schema");
+		goto fail;
+	}
+	return 0;
+fail:
+	sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+	return -1;
+}
