@@ -427,7 +427,8 @@ s_send(kpd_t *d, struct api_req *r, uint64_t now)
 	    NULL, "event %s type %s to %s queued (purpose %s; fields %s)", id,
 	    events_type_name(m.event_type), m.recipient_oin, m.purpose,
 	    row.fields);
-	metrics_count(d->metrics, KPM_QUEUED, m.recipient_oin, m.event_type, -1);
+	later_count(&r->log, d->metrics, KPM_QUEUED, m.recipient_oin,
+	    m.event_type, -1);
 	rc = 0;
 out:
 	if (ev != NULL)

@@ -214,7 +214,7 @@ s_refuse(kpd_t *d, struct arrival *a, struct verdict *v,
 		return 0;
 	if (v->has_id)
 		kpd_id(v->event_id, id);
-	metrics_count(d->metrics, KPM_REFUSED, a->peer, 0, v->reason);
+	later_count(&a->log, d->metrics, KPM_REFUSED, a->peer, 0, v->reason);
 	if (store_reject_insert(d->store, a->peer, v->has_id ? v->event_id :
 	    NULL, v->digest, v->reason, now, &e) != 0) {
 		log_warnx("inbound: recording refusal failed: %s", e.msg);
@@ -306,7 +306,8 @@ s_accept(kpd_t *d, struct arrival *a, struct verdict *v,
 	    NULL, "event %s type %s from %s accepted (inbox seq %llu; purpose "
 	    "%s; fields %s)", id, events_type_name(row.event_type),
 	    row.from_oin, (unsigned long long)row.seq, row.purpose, row.fields);
-	metrics_count(d->metrics, KPM_RECEIVED, row.from_oin, row.event_type, -1);
+	later_count(&a->log, d->metrics, KPM_RECEIVED, row.from_oin,
+	    row.event_type, -1);
 	rc = 0;
 out:
 	sodium_memzero(key, sizeof(key));
@@ -421,7 +422,8 @@ s_duplicate(kpd_t *d, struct arrival *a, const envelope_meta_t *m,
 		later_add(&a->log, LOG_INFO, kpd_id(m->event_id, id), a->peer,
 		    NULL, "event %s from %s is a duplicate; original receipt "
 		    "sent again", id, a->peer);
-		metrics_count(d->metrics, KPM_DUPLICATE, a->peer, 0, -1);
+		later_count(&a->log, d->metrics, KPM_DUPLICATE, a->peer, 0,
+		    -1);
 	}
 	return 0;
 }

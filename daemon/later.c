@@ -1,5 +1,6 @@
 /*
- * later.c: lines logged once their transaction committed (see later.h).
+ * later.c: lines logged, and counts applied, once their transaction
+ * committed (see later.h).
  * Owns nothing but the lines it is given; never logs before the caller
  * says the transaction committed.
  */
@@ -11,22 +12,33 @@
 #include "later.h"
 #include "log.h"
 
-void
-later_add(later_t *lt, int prio, const char *event_id, const char *partner,
-    const char *reason, const char *fmt, ...)
+/* A new zeroed line at the end, or NULL (out of memory loses it). */
+static later_line_t *
+s_push(later_t *lt)
 {
-	later_line_t *grown, *l;
+	later_line_t *grown;
 	size_t cap;
-	va_list ap;
 
 	if (lt->n == lt->cap) {
 		cap = lt->cap ? 2 * lt->cap : 8;
 		if ((grown = realloc(lt->line, cap * sizeof(*grown))) == NULL)
-			return;
+			return NULL;
 		lt->line = grown;
 		lt->cap = cap;
 	}
-	l = &lt->line[lt->n++];
+	memset(&lt->line[lt->n], 0, sizeof(lt->line[0]));
+	return &lt->line[lt->n++];
+}
+
+void
+later_add(later_t *lt, int prio, const char *event_id, const char *partner,
+    const char *reason, const char *fmt, ...)
+{
+	later_line_t *l;
+	va_list ap;
+
+	if ((l = s_push(lt)) == NULL)
+		return;
 	l->prio = prio;
 	snprintf(l->event_id, sizeof(l->event_id), "%s", event_id ? event_id :
 	    "");
@@ -38,8 +50,29 @@ later_add(later_t *lt, int prio, const char *event_id, const char *partner,
 }
 
 void
+later_count(later_t *lt, metrics_t *m, enum metrics_counter c,
+    const char *partner, int type, int reason)
+{
+	later_line_t *l;
+
+	if (m == NULL || (l = s_push(lt)) == NULL)
+		return;
+	l->prio = -1;
+	l->metrics = m;
+	l->counter = c;
+	l->type = type;
+	l->mreason = reason;
+	snprintf(l->partner, sizeof(l->partner), "%s", partner ? partner : "");
+}
+
+void
 later_log(const later_line_t *l, const char *suffix)
 {
+	if (l->prio < 0) {
+		metrics_count(l->metrics, l->counter, l->partner[0] ?
+		    l->partner : NULL, l->type, l->mreason);
+		return;
+	}
 	log_event(l->prio, l->event_id[0] ? l->event_id : NULL,
 	    l->partner[0] ? l->partner : NULL, l->reason[0] ? l->reason : NULL,
 	    "%s%s", l->text, suffix ? suffix : "");
@@ -48,14 +81,12 @@ later_log(const later_line_t *l, const char *suffix)
 void
 later_move(later_t *dst, later_t *src)
 {
+	later_line_t *l;
 	size_t i;
 
-	for (i = 0; i < src->n; i++) {
-		const later_line_t *l = &src->line[i];
-
-		later_add(dst, l->prio, l->event_id, l->partner, l->reason, "%s",
-		    l->text);
-	}
+	for (i = 0; i < src->n; i++)
+		if ((l = s_push(dst)) != NULL)
+			*l = src->line[i];
 	later_clear(src);
 }
 

@@ -459,12 +459,14 @@ metrics_render(metrics_t *m, struct kpd *d)
 
 	s_put(&b, "%s", "");
 	s_render_counters(m, &b);
-	s_render_queues(d, &b);
-	s_render_overdue(d, &b);
-	s_render_head(d, &b);
-	s_render_crl(d, &b);
-	s_render_certs(d, &b);
-	s_render_links(d, &b);
+	if (d != NULL) {
+		s_render_queues(d, &b);
+		s_render_overdue(d, &b);
+		s_render_head(d, &b);
+		s_render_crl(d, &b);
+		s_render_certs(d, &b);
+		s_render_links(d, &b);
+	}
 	if (b.failed) {
 		free(b.p);
 		return NULL;

@@ -57,7 +57,8 @@ uint64_t metrics_wait_ms(metrics_t *m, uint64_t cap);
 /* Do whatever HTTP work is ready; never blocks.  m may be NULL. */
 void metrics_run(metrics_t *m);
 
-/* The exposition text as served (malloc'd, NUL-terminated; tests). */
+/* The exposition text as served (malloc'd, NUL-terminated; tests); with
+ * d NULL the counters only. */
 char *metrics_render(metrics_t *m, struct kpd *d);
 
 #endif

@@ -751,7 +751,7 @@ s_settle(kpd_t *d, link_t *l, const uint8_t *buf, size_t len, uint64_t now,
 	if (applied && s_audit_receipt(d, &r, now) != 0)
 		return -1;
 	if (applied)
-		metrics_count(d->metrics, KPM_RECEIPT, l->oin, 0, r.reason);
+		later_count(lt, d->metrics, KPM_RECEIPT, l->oin, 0, r.reason);
 	if (applied && state == STORE_DELIVERED)
 		later_add(lt, LOG_INFO, id, l->oin, NULL, "event %s delivered to "
 		    "%s (signed receipt)", id, l->oin);
@@ -904,7 +904,7 @@ s_dead(void *arg, const outbox_row_t *row, const uint8_t *env, size_t len)
 	later_add(&w->lt, LOG_WARNING, kpd_id(row->event_id, id), row->to_oin,
 	    NULL, "event %s to %s expired after %u attempts: dead letter", id,
 	    row->to_oin, row->attempts);
-	metrics_count(w->d->metrics, KPM_DEAD, row->to_oin, 0, -1);
+	later_count(&w->lt, w->d->metrics, KPM_DEAD, row->to_oin, 0, -1);
 	memset(&e, 0, sizeof(e));
 	e.kind = AUDIT_DEAD_LETTER;
 	e.direction = AUDIT_OUT;

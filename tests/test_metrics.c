@@ -18,7 +18,9 @@
 
 #include "common.h"
 #include "daemons.h"
+#include "later.h"
 #include "log.h"
+#include "metrics.h"
 
 TestSuite(metrics, .init = test_init, .timeout = 240);
 
@@ -334,4 +336,33 @@ Test(metrics, event_lines_go_to_stderr_unless_stderr_is_the_journal)
 	} else
 		cr_assert_str_eq(out, "<6>plain line\n<6>event line\n");
 	test_sh("rm -rf %s", tmp);
+}
+
+/* A count waits for its transaction like a log line (daemon/later.c): a
+ * rolled-back batch counts nothing, a committed one counts once. */
+Test(metrics, counts_wait_for_the_commit)
+{
+	const char *series = "ketenpost_events_queued_total{partner="
+	    "\"00000001001234567000\",type=\"referral\"}";
+	metrics_t *m = metrics_new();
+	later_t lt = { 0 }, moved = { 0 };
+	char *text;
+
+	cr_assert_not_null(m);
+	later_count(&lt, m, KPM_QUEUED, "00000001001234567000", 1, -1);
+	later_flush(&lt, false);             /* rolled back */
+	cr_assert_not_null(text = metrics_render(m, NULL));
+	cr_expect_eq(s_sample(text, series), -1, "counted a rollback:\n%s",
+	    text);
+	free(text);
+
+	later_count(&lt, m, KPM_QUEUED, "00000001001234567000", 1, -1);
+	later_add(&lt, LOG_INFO, NULL, NULL, NULL, "held line");
+	later_move(&moved, &lt);             /* a request into its batch */
+	cr_expect_eq(lt.n, 0);
+	later_flush(&moved, true);           /* committed */
+	cr_assert_not_null(text = metrics_render(m, NULL));
+	cr_expect_eq(s_sample(text, series), 1, "not counted once:\n%s", text);
+	free(text);
+	metrics_destroy(&m);
 }
