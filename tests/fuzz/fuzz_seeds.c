@@ -6,10 +6,11 @@
  *   fuzz_seeds CHAIN_DIR SOURCE_DIR OUT_DIR
  *
  * Writes OUT_DIR/<target>/<name> for the targets envelope, receipt,
- * event, pbjson, config, policy, api and audit: real sealed envelopes and
- * signed receipts between two organisations of the chain, packed events,
- * API requests, audit entries and export lines, the chain's config files
- * and the shipped policy.  It only writes below OUT_DIR.
+ * event, pbjson, config, policy, api, audit and bundle: real sealed
+ * envelopes and signed receipts between two organisations of the chain,
+ * packed events, API requests, audit entries and export lines, the chain's
+ * config files, the shipped policy and the chain's signed bundle.  It only
+ * writes below OUT_DIR.
  */
 #include <dirent.h>
 #include <stdio.h>
@@ -63,6 +64,30 @@ s_copy(const char *target, const char *name, const char *from)
 	if (kp_read_file(from, 1 << 20, &buf, &len) != 0)
 		s_die(from);
 	s_write(target, name, buf, len, NULL, 0);
+	free(buf);
+}
+
+/* The chain's bundle: whole ('A') and its item section for re-signing
+ * ('B'), as fuzz_bundle reads them. */
+static void
+s_bundle(const char *chain)
+{
+	char path[4096];
+	uint8_t *buf;
+	size_t len, n, lines, end;
+
+	snprintf(path, sizeof(path), "%s/bundle", chain);
+	if (kp_read_file(path, 1 << 24, &buf, &len) != 0)
+		s_die(path);
+	s_write("bundle", "whole", "A", 1, buf, len);
+	for (n = 0, lines = 0; n < len && lines < 4; n++)
+		lines += buf[n] == '\n';
+	for (end = len; end > n && memcmp(buf + end - 4, "end\n", 4) != 0;
+	    end--)
+		;
+	if (lines != 4 || end - 4 < n)
+		s_die("bundle layout");
+	s_write("bundle", "items", "B", 1, buf + n, end - 4 - n);
 	free(buf);
 }
 
@@ -335,6 +360,7 @@ main(int argc, char **argv)
 	s_receipts(&halt);
 	s_api_others();
 	s_audit();
+	s_bundle(argv[1]);
 	snprintf(path, sizeof(path), "%s/policy/mas.ini", argv[2]);
 	s_copy("policy", "mas.ini", path);
 	snprintf(path, sizeof(path), "%s/orgs/%s/ketenpostd.conf", argv[1],
