@@ -40,6 +40,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -261,6 +262,8 @@ s_daemon(const char *bin, const char *conf, const char *log)
 	pid_t pid = fork();
 
 	if (pid == 0) {
+		/* a killed kpbench takes its daemons with it */
+		prctl(PR_SET_PDEATHSIG, SIGTERM);
 		if (freopen(log, "w", stderr) == NULL)
 			_exit(127);
 		snprintf(prog, sizeof(prog), "%s/ketenpostd", bin);

@@ -34,6 +34,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -217,6 +218,8 @@ s_start(struct sim *s)
 		snprintf(conf, sizeof(conf), "%s/%s.conf", s->dir, s_role[i]);
 		snprintf(log, sizeof(log), "%s/%s.log", s->dir, s_role[i]);
 		if ((s->pid[i] = fork()) == 0) {
+			/* a killed simyear takes its daemons with it */
+			prctl(PR_SET_PDEATHSIG, SIGTERM);
 			if (freopen(log, "w", stderr) == NULL)
 				_exit(127);
 			execl(prog, prog, "--config", conf, (char *)NULL);
