@@ -150,12 +150,20 @@ Test(renew, a_renewed_organisation_keeps_its_log_and_pseudonyms)
 	snprintf(org, sizeof(org), "%s/orgs/%s", c.dir, OIN_LEERPLICHT);
 	cr_assert_eq(test_sh_output(out, sizeof(out), TOOL " renew --dir '%s' "
 	    "--ca '%s/ca.crt' && " TOOL " sign --dir '%s' --renew --request "
-	    "'%s/next/request.csr' && cd '%s' && mv next/sign.key "
-	    "next/transport.key next/payload.key . && rm -rf next", test_bin(),
-	    org, c.dir, test_bin(), c.dir, org, org), 0, "%s", out);
+	    "'%s/next/request.csr'", test_bin(), org, c.dir, test_bin(), c.dir,
+	    org), 0, "%s", out);
 	td_hup(halt);
 	cr_assert(td_log_has(halt, "reload: 5 partners", 10000), "see %s",
 	    halt->log);
+	/* Before the switch: the CA's cert.pem beside the keys is already
+	 * the new one; the daemon runs on previous.pem, which holds them. */
+	td_start(lp);
+	td_send(lp, OIN_HALT, "referral", "LP-8", td_example("referral"), NULL,
+	    id);
+	cr_assert(td_wait_settled(lp, 15000), "see %s", lp->log);
+	td_stop(lp);
+	cr_assert_eq(test_sh_output(out, sizeof(out), TOOL " switch --dir "
+	    "'%s'", test_bin(), org), 0, "%s", out);
 	td_start(lp);
 	td_send(lp, OIN_HALT, "referral", "LP-9", td_example("referral"), NULL,
 	    id);
@@ -164,8 +172,8 @@ Test(renew, a_renewed_organisation_keeps_its_log_and_pseudonyms)
 	    td_example("halt_outcome"), NULL, id);
 	cr_assert(td_wait_settled(halt, 15000), "see %s", halt->log);
 	/* The same local case, the same pseudonym, before and after. */
-	cr_assert_eq(s_case_refs(halt, refs, 4), 2);
-	cr_assert_str_eq(refs[0], refs[1], "pseudonym changed with the keys");
+	cr_assert_eq(s_case_refs(halt, refs, 4), 3);
+	cr_assert_str_eq(refs[0], refs[2], "pseudonym changed with the keys");
 	td_stop(lp);
 	td_stop(halt);
 	/* Heads signed before the renewal verify against the certificate

@@ -327,6 +327,12 @@ Test(trust, bundle_only_chain_picks_up_partners_and_revocations_live)
 	    "lp did not apply bundle version 3; see %s", w.lp.log);
 	cr_assert(td_log_has(&w.lp, "reload: 2 partners, 0 refused", 10000),
 	    "see %s", w.lp.log);
+	/* halt's connection to lp is dropped, and its reconnection refused
+	 * by lp's ZAP: halt's key is no longer any verified partner's. */
+	cr_assert(td_log_has(&w.halt, "outbound: disconnected from "
+	    OIN_LEERPLICHT, 10000), "see %s", w.halt.log);
+	cr_assert(td_log_has(&w.lp, "is not the transport key of any verified "
+	    "partner", 10000), "see %s", w.lp.log);
 	s_send(&w.halt, &w.lp, "halt_outcome", "case-1");
 	sleep(3);
 	cr_assert_eq(s_inbox_from(&w.lp, OIN_HALT), 0,
