@@ -23,7 +23,9 @@
  *      before a byte is read (any group/other permission refused, for all
  *      three before anything else), then cert.pem is loaded as in 2, then
  *      each key must be of the right type and its public key must equal
- *      the one in the verified certificate.
+ *      the one in the verified certificate; then previous/payload.key and
+ *      next/payload.key, if present, under the same file rules: kept only
+ *      to open envelopes during a renewal, never to seal or sign.
  */
 #include <dirent.h>
 #include <errno.h>

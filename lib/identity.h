@@ -9,6 +9,9 @@
  *   orgs/<OIN>/transport.key    X25519 private key for CURVE (0600)
  *   orgs/<OIN>/payload.key      X25519 private key for payloads (0600)
  *   orgs/<OIN>/storage.key      storage/pseudonym root (0600, optional)
+ *   orgs/<OIN>/next/payload.key, previous/payload.key
+ *                               during a renewal: open-only payload keys
+ *                               (0600, optional; docs/TRUST.md §5)
  *
  * The certificate is the whole public identity: subject serialNumber = OIN,
  * O = name, OU = role; keyUsage digitalSignature; the X25519 public keys sit
