@@ -46,7 +46,8 @@ typedef struct link {
 	bool up;             /* handshake succeeded, not disconnected since */
 	unsigned refusals;   /* failed handshakes since the last success */
 	unsigned cert;       /* the partner's certificate (peer_cert) whose
-	                      * transport key is our server key */
+	                      * transport key is the dealer's server key */
+	unsigned next_cert;  /* the one the next rebuild takes */
 	unsigned tried;      /* its certificates failed since the last try of
 	                      * the newest (outbound.c s_link_refused) */
 	uint64_t reopen_at_ms; /* 0, or when to rebuild dealer and monitor */

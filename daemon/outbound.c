@@ -367,8 +367,7 @@ s_link_reopen(kpd_t *d, link_t *l)
 		    "link stays closed until a reload", l->oin);
 		return;
 	}
-	if (l->cert >= peer_cert_count(peer))
-		l->cert = 0;
+	l->cert = l->next_cert < peer_cert_count(peer) ? l->next_cert : 0;
 	if (s_link_sockets(d, peer_cert(peer, l->cert), l, &e) != 0) {
 		l->reopen_at_ms = kp_now_ms() + outbound_backoff_ms(&d->cfg,
 		    l->refusals);
@@ -875,18 +874,24 @@ s_link_refused(kpd_t *d, link_t *l, uint16_t event, const char *addr)
 	uint64_t wait, sup = 0;
 	char note[64];
 
+	/* The dealer stays until the rebuild: should libzmq's own reconnect
+	 * succeed meanwhile, the success cancels the rebuild and l->cert
+	 * still names the key it used.  Its further failures until then
+	 * (libzmq retries on its own) change nothing: the rebuild is due. */
 	l->up = false;
+	if (l->reopen_at_ms != 0)
+		return;
 	if (++l->tried < n) {
-		l->cert = (l->cert + 1) % (unsigned)n;
+		l->next_cert = (l->cert + 1) % (unsigned)n;
 		l->reopen_at_ms = kp_now_ms() + LINK_OTHER_CERT_MS;
 		log_info("outbound: handshake with %s at %s %s; trying the "
 		    "server key of its %s certificate", l->oin,
 		    addr[0] ? addr : l->endpoint, s_handshake_failure(event),
-		    l->cert == 0 ? "newest" : "previous");
+		    l->next_cert == 0 ? "newest" : "previous");
 		return;
 	}
 	l->tried = 0;
-	l->cert = 0;
+	l->next_cert = 0;
 	if (l->refusals < 64)
 		l->refusals++;
 	wait = outbound_backoff_ms(&d->cfg, l->refusals);
