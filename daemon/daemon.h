@@ -45,6 +45,11 @@ typedef struct link {
 	void *monitor;       /* PAIR receiving the DEALER's monitor events */
 	bool up;             /* handshake succeeded, not disconnected since */
 	unsigned refusals;   /* failed handshakes since the last success */
+	unsigned cert;       /* the partner's certificate (peer_cert) whose
+	                      * transport key is the dealer's server key */
+	unsigned next_cert;  /* the one the next rebuild takes */
+	unsigned tried;      /* its certificates failed since the last try of
+	                      * the newest (outbound.c s_link_refused) */
 	uint64_t reopen_at_ms; /* 0, or when to rebuild dealer and monitor */
 	ratelimit_t *rl;     /* this link's repeated warnings */
 	struct flow *flow;   /* events in flight, round trip (outbound.c) */

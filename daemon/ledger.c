@@ -684,6 +684,20 @@ s_consistent(const audit_head_t *held, const struct wire_head *w)
 	return true;
 }
 
+/* Is h signed by a valid certificate of p?  During a renewal's overlap
+ * the partner signs with the old key until it switches. */
+static bool
+s_head_by_partner(const audit_head_t *h, const char *oin, const peer_t *p)
+{
+	size_t c;
+
+	for (c = 0; c < peer_cert_count(p); c++)
+		if (audit_head_verify(h, oin, partner_sign_pk(peer_cert(p,
+		    c))) == 0)
+			return true;
+	return false;
+}
+
 void
 ledger_witness(kpd_t *d, const char *from_oin, const uint8_t *msg,
     size_t len, bool is_receipt)
@@ -701,8 +715,7 @@ ledger_witness(kpd_t *d, const char *from_oin, const uint8_t *msg,
 	    wlen))
 		goto out;
 	if (s_head_parse(wire, wlen, &w) != 0 || strcmp(w.oin, from_oin) != 0 ||
-	    audit_head_verify(&w.h, w.oin, partner_sign_pk(peer_partner(p))) !=
-	    0) {
+	    !s_head_by_partner(&w.h, w.oin, p)) {
 		log_warnx("witness: tree head from %s does not verify; ignored",
 		    from_oin);
 		goto out;

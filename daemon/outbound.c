@@ -44,13 +44,28 @@
  *   a. connecting  -> up on a succeeded handshake (outbound_monitor);
  *                     libzmq reconnects by itself after a lost connection
  *   b. refused     -> a failed handshake (the partner's ZAP does not know
- *                     our certificate yet, a protocol error): libzmq
- *                     would give up; reopen_at_ms is set with the delivery
- *                     backoff (s_link_refused), and outbound_links_tick
- *                     then builds a fresh DEALER (s_link_reopen) -> a.
+ *                     our certificate yet, a protocol error, a server key
+ *                     the partner does not use): libzmq would give up;
+ *                     reopen_at_ms is set (s_link_refused), and
+ *                     outbound_links_tick then builds a fresh DEALER
+ *                     (s_link_reopen) -> a.  With the partner's other
+ *                     valid certificate first, if it has one not yet
+ *                     tried (at once), then with its newest again after
+ *                     the delivery backoff.
  *   c. up          -> a on a disconnect.
  * So a link recovers without a reload of this side once the partner
  * accepts us; the warnings of a refusing partner are rate-limited.
+ *
+ * Which server key (docs/TRUST.md §5): a partner in a renewal's overlap
+ * has two valid certificates and listens with the key of one of them,
+ * the old one until it switches, the new one after; nothing in the bundle
+ * says which.  The link tries the newest first and falls back to the
+ * other on a failed handshake, and keeps the one that worked until a
+ * handshake with it fails (the partner switched and restarted its
+ * listener): the key whose handshake succeeds is by definition the one
+ * the partner uses, whatever order the bundle and the switch came in.
+ * What we seal does not depend on it (envelope_seal: the newest; the
+ * partner opens with its previous or next key too).
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -306,8 +321,10 @@ s_link_sockets(kpd_t *d, const partner_t *p, link_t *l, kp_err_t *err)
 }
 
 static int
-s_link_open(kpd_t *d, const partner_t *p, link_t *l, kp_err_t *err)
+s_link_open(kpd_t *d, const peer_t *peer, link_t *l, kp_err_t *err)
 {
+	const partner_t *p = peer_partner(peer);
+
 	memset(l, 0, sizeof(*l));
 	snprintf(l->oin, sizeof(l->oin), "%s", partner_oin(p));
 	snprintf(l->endpoint, sizeof(l->endpoint), "%s", partner_endpoint(p));
@@ -316,7 +333,7 @@ s_link_open(kpd_t *d, const partner_t *p, link_t *l, kp_err_t *err)
 		ratelimit_destroy(&l->rl);
 		return kp_fail(err, KP_ERR_NOMEM, "out of memory");
 	}
-	if (s_link_sockets(d, p, l, err) != 0) {
+	if (s_link_sockets(d, peer_cert(peer, l->cert), l, err) != 0) {
 		ratelimit_destroy(&l->rl);
 		free(l->flow);
 		l->flow = NULL;
@@ -350,7 +367,8 @@ s_link_reopen(kpd_t *d, link_t *l)
 		    "link stays closed until a reload", l->oin);
 		return;
 	}
-	if (s_link_sockets(d, peer_partner(peer), l, &e) != 0) {
+	l->cert = l->next_cert < peer_cert_count(peer) ? l->next_cert : 0;
+	if (s_link_sockets(d, peer_cert(peer, l->cert), l, &e) != 0) {
 		l->reopen_at_ms = kp_now_ms() + outbound_backoff_ms(&d->cfg,
 		    l->refusals);
 		if (ratelimit_allow(l->rl, kp_now_ms(), &sup))
@@ -396,7 +414,8 @@ outbound_links_open(kpd_t *d, kp_err_t *err)
 
 		if (!s_reachable(d, p))
 			continue;
-		if (s_link_open(d, p, &d->links[n], err) != 0) {
+		if (s_link_open(d, directory_at(dir, i), &d->links[n], err) !=
+		    0) {
 			log_warnx("outbound: %s; events to it stay queued",
 			    err->msg);
 			continue;
@@ -832,15 +851,47 @@ s_handshake_failure(uint16_t event)
 	}
 }
 
+/* Number of valid certificates of the link's partner (1 if gone). */
+static size_t
+s_link_certs(const kpd_t *d, const link_t *l)
+{
+	const peer_t *peer = directory_find(d->chain->dir, l->oin);
+
+	return peer != NULL ? peer_cert_count(peer) : 1;
+}
+
+/* Milliseconds before trying a partner's other certificate: at once, but
+ * not in a loop should both fail at once. */
+#define LINK_OTHER_CERT_MS 50
+
 /* A handshake failed: rebuild the link after a backoff, whatever libzmq
- * would have done (it gives some failures up for good). */
+ * would have done (it gives some failures up for good); first with the
+ * partner's other certificate, if it has one not yet tried. */
 static void
 s_link_refused(kpd_t *d, link_t *l, uint16_t event, const char *addr)
 {
+	size_t n = s_link_certs(d, l);
 	uint64_t wait, sup = 0;
 	char note[64];
 
+	/* The dealer stays until the rebuild: should libzmq's own reconnect
+	 * succeed meanwhile, the success cancels the rebuild and l->cert
+	 * still names the key it used.  Its further failures until then
+	 * (libzmq retries on its own) change nothing: the rebuild is due. */
 	l->up = false;
+	if (l->reopen_at_ms != 0)
+		return;
+	if (++l->tried < n) {
+		l->next_cert = (l->cert + 1) % (unsigned)n;
+		l->reopen_at_ms = kp_now_ms() + LINK_OTHER_CERT_MS;
+		log_info("outbound: handshake with %s at %s %s; trying the "
+		    "server key of its %s certificate", l->oin,
+		    addr[0] ? addr : l->endpoint, s_handshake_failure(event),
+		    l->next_cert == 0 ? "newest" : "previous");
+		return;
+	}
+	l->tried = 0;
+	l->next_cert = 0;
 	if (l->refusals < 64)
 		l->refusals++;
 	wait = outbound_backoff_ms(&d->cfg, l->refusals);
@@ -865,8 +916,11 @@ outbound_monitor(kpd_t *d, link_t *l)
 		if (event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED) {
 			l->up = true;
 			l->refusals = 0;
+			l->tried = 0;
 			l->reopen_at_ms = 0;
-			log_info("outbound: connected to %s at %s", l->oin, addr);
+			log_info("outbound: connected to %s at %s%s", l->oin, addr,
+			    l->cert == 0 ? "" : " (server key of its previous "
+			    "certificate: it has not switched to the new one)");
 			if (store_outbox_wake(d->store, l->oin, &e) != 0)
 				log_warnx("outbound: %s", e.msg);
 			d->outbound_dirty = true;

@@ -4,8 +4,9 @@
  * Without a handler a CURVE server accepts every client key (libzmq
  * #2594), so this module is what keeps strangers out.  It admits:
  *   - on domain "ketenpost", mechanism CURVE: a client key equal to the
- *     transport key of a partner whose certificate verified (chain, CRL,
- *     validity); the reply's User-Id is that partner's OIN, which
+ *     transport key of any valid certificate of a partner (chain, CRL,
+ *     validity; after a renewal the old and the new one, until the old
+ *     one expires or is revoked); the reply's User-Id is that OIN, which
  *     inbound.c reads from every message (zmq_msg_gets "User-Id");
  *   - on domain "ketenpost-api": a local API client with at least one
  *     role (access.c): on ipc:// (mechanism NULL) by the uid and gid the
@@ -122,17 +123,26 @@ s_reply(void *sock, const struct zap_req *r, const char *status,
 	zmq_send(sock, "", 0, 0);
 }
 
-/* The verified partner whose transport key is `key`, or NULL. */
+/*
+ * The verified partner with a certificate whose transport key is `key`,
+ * or NULL.  Every valid certificate of an OIN counts: during a renewal's
+ * overlap the partner connects with its old key until it switches, and
+ * with the new one after, and both map to its OIN.
+ */
 static const partner_t *
 s_partner_by_key(const directory_t *dir, const uint8_t key[32])
 {
 	const partner_t *found = NULL, *p;
-	size_t i;
+	const peer_t *peer;
+	size_t i, c;
 
 	for (i = 0; i < directory_count(dir); i++) {
-		p = peer_partner(directory_at(dir, i));
-		if (sodium_memcmp(partner_transport_pk(p), key, 32) == 0)
-			found = p;
+		peer = directory_at(dir, i);
+		for (c = 0; c < peer_cert_count(peer); c++) {
+			p = peer_cert(peer, c);
+			if (sodium_memcmp(partner_transport_pk(p), key, 32) == 0)
+				found = peer_partner(peer);
+		}
 	}
 	return found;
 }

@@ -7,9 +7,11 @@
  */
 #include <dirent.h>
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <sodium.h>
 
@@ -17,9 +19,21 @@
 
 static const char s_key_label[] = "ketenpost/v1/payload-key";
 
+/*
+ * One partner OIN with every currently valid certificate it has: after a
+ * renewal the new one (cert.pem, index 0, the one to seal to) and the
+ * previous one, both accepted until the old one expires or is revoked.
+ * keys: per certificate c, its tx key (own payload key in use -> c), then
+ * one rx key (c -> own payload key k) for each own payload key k
+ * (identity_payload_key_count: the one in use, previous/, next/).
+ */
+#define S_KEY 32
+
 struct peer {
-	partner_t *partner; /* owned */
-	uint8_t *keys;      /* sodium_malloc: tx key (32) || rx key (32) */
+	partner_t *certs[KP_PEER_CERTS_MAX]; /* owned, newest first */
+	size_t n_certs;
+	size_t n_own;       /* own payload keys the rx keys are for */
+	uint8_t *keys;      /* sodium_malloc: see above */
 };
 
 struct directory {
@@ -42,10 +56,12 @@ static void
 s_peer_destroy(peer_t **peer_p)
 {
 	peer_t *p = *peer_p;
+	size_t i;
 
 	if (p == NULL)
 		return;
-	partner_destroy(&p->partner);
+	for (i = 0; i < p->n_certs; i++)
+		partner_destroy(&p->certs[i]);
 	sodium_free(p->keys);
 	free(p);
 	*peer_p = NULL;
@@ -91,31 +107,69 @@ out:
 	return rc;
 }
 
+/* Bytes of the keys of one certificate: tx and n_own rx keys. */
+static size_t
+s_cert_keys_len(size_t n_own)
+{
+	return S_KEY * (1 + n_own);
+}
+
+/* The tx and rx keys between the own identity and one certificate. */
+static int
+s_derive_cert(const identity_t *self, const partner_t *partner, uint8_t *keys)
+{
+	const uint8_t *own_pk = partner_payload_pk(identity_public(self));
+	const uint8_t *their_pk = partner_payload_pk(partner);
+	size_t k;
+
+	if (directory_derive_key(identity_payload_sk(self), their_pk, own_pk,
+	    their_pk, keys) != 0)
+		return -1;
+	for (k = 0; k < identity_payload_key_count(self); k++)
+		if (directory_derive_key(identity_payload_sk_at(self, k),
+		    their_pk, their_pk, identity_payload_pk_at(self, k),
+		    keys + S_KEY * (1 + k)) != 0)
+			return -1;
+	return 0;
+}
+
+/* (Re)derive every key of p, for p->certs. */
+static int
+s_peer_keys(const identity_t *self, peer_t *p, kp_err_t *err)
+{
+	size_t per = s_cert_keys_len(identity_payload_key_count(self)), c;
+	uint8_t *keys = sodium_malloc(per * p->n_certs);
+
+	if (keys == NULL)
+		return kp_fail(err, KP_ERR_NOMEM, "out of memory");
+	for (c = 0; c < p->n_certs; c++)
+		if (s_derive_cert(self, p->certs[c], keys + per * c) != 0) {
+			sodium_free(keys);
+			return kp_fail(err, KP_ERR_KEY_INVALID, "partner %s: "
+			    "payload key in %s is degenerate (X25519 gave "
+			    "zero)", partner_oin(p->certs[c]),
+			    partner_cert_file(p->certs[c]));
+		}
+	sodium_free(p->keys);
+	p->keys = keys;
+	p->n_own = identity_payload_key_count(self);
+	return 0;
+}
+
 static int
 s_peer_new(const identity_t *self, partner_t *partner, peer_t **out,
     kp_err_t *err)
 {
-	const uint8_t *own_pk = partner_payload_pk(identity_public(self));
-	const uint8_t *their_pk = partner_payload_pk(partner);
-	const uint8_t *own_sk = identity_payload_sk(self);
 	peer_t *p;
 
-	p = calloc(1, sizeof(*p));
-	if (p == NULL || (p->keys = sodium_malloc(64)) == NULL) {
-		free(p);
+	if ((p = calloc(1, sizeof(*p))) == NULL)
 		return kp_fail(err, KP_ERR_NOMEM, "out of memory");
-	}
-	if (directory_derive_key(own_sk, their_pk, own_pk, their_pk,
-	    p->keys) != 0 ||
-	    directory_derive_key(own_sk, their_pk, their_pk, own_pk,
-	    p->keys + 32) != 0) {
-		sodium_free(p->keys);
+	p->certs[0] = partner;
+	p->n_certs = 1;
+	if (s_peer_keys(self, p, err) != 0) {
 		free(p);
-		return kp_fail(err, KP_ERR_KEY_INVALID,
-		    "partner %s: payload key is degenerate (X25519 gave zero)",
-		    partner_oin(partner));
+		return -1;
 	}
-	p->partner = partner;
 	*out = p;
 	return 0;
 }
@@ -127,7 +181,7 @@ s_lower_bound(const directory_t *d, const char *oin)
 
 	while (lo < hi) {
 		mid = lo + (hi - lo) / 2;
-		if (strcmp(partner_oin(d->peers[mid]->partner), oin) < 0)
+		if (strcmp(partner_oin(d->peers[mid]->certs[0]), oin) < 0)
 			lo = mid + 1;
 		else
 			hi = mid;
@@ -147,15 +201,15 @@ directory_add(directory_t *self, partner_t **partner_p, kp_err_t *err)
 	*partner_p = NULL;
 	at = s_lower_bound(self, oin);
 	if (at < self->n_peers &&
-	    strcmp(partner_oin(self->peers[at]->partner), oin) == 0) {
+	    strcmp(partner_oin(self->peers[at]->certs[0]), oin) == 0) {
 		s_peer_destroy(&self->peers[at]);
 		self->peers[at] = p;
 		return 0;
 	}
 	grown = realloc(self->peers, (self->n_peers + 1) * sizeof(*grown));
 	if (grown == NULL) {
-		*partner_p = p->partner;
-		p->partner = NULL;
+		*partner_p = p->certs[0];
+		p->n_certs = 0;
 		s_peer_destroy(&p);
 		return kp_fail(err, KP_ERR_NOMEM, "out of memory");
 	}
@@ -167,16 +221,59 @@ directory_add(directory_t *self, partner_t **partner_p, kp_err_t *err)
 	return 0;
 }
 
+int
+directory_add_older(directory_t *self, partner_t **partner_p, kp_err_t *err)
+{
+	const char *oin = partner_oin(*partner_p);
+	size_t at = s_lower_bound(self, oin);
+	peer_t *p;
+
+	if (at >= self->n_peers ||
+	    strcmp(partner_oin(self->peers[at]->certs[0]), oin) != 0)
+		return directory_add(self, partner_p, err);
+	p = self->peers[at];
+	if (p->n_certs >= KP_PEER_CERTS_MAX)
+		return kp_fail(err, KP_ERR_INVALID_ARG, "partner %s: more than "
+		    "%d valid certificates; %s ignored", oin, KP_PEER_CERTS_MAX,
+		    partner_cert_file(*partner_p));
+	if (partner_role(*partner_p) != partner_role(p->certs[0]))
+		return kp_fail(err, KP_ERR_CERT_INVALID, "partner %s: %s has "
+		    "another role than %s; ignored", oin,
+		    partner_cert_file(*partner_p), partner_cert_file(p->certs[0]));
+	p->certs[p->n_certs++] = *partner_p;
+	if (s_peer_keys(self->self, p, err) != 0) {
+		p->certs[--p->n_certs] = NULL;
+		return -1;
+	}
+	*partner_p = NULL;
+	return 0;
+}
+
+/* A previous.pem that no longer verifies only ended its overlap. */
+static bool
+s_overlap_over(const char *file, const kp_err_t *e)
+{
+	size_t n = strlen(file), suffix = strlen("/previous.pem");
+
+	return (e->code == KP_ERR_CERT_EXPIRED ||
+	    e->code == KP_ERR_CERT_REVOKED) && n > suffix &&
+	    strcmp(file + n - suffix, "/previous.pem") == 0;
+}
+
 static int
 s_load_one(directory_t *self, const trust_t *trust, const char *path,
-    void (*report)(void *, const kp_err_t *), void *arg, int *n_problems)
+    bool older, void (*report)(void *, const kp_err_t *), void *arg,
+    int *n_problems)
 {
 	partner_t *partner = NULL;
 	kp_err_t e;
 
 	if (partner_load(trust, path, &partner, &e) != 0 ||
-	    directory_add(self, &partner, &e) != 0) {
+	    (older ? directory_add_older(self, &partner, &e) :
+	    directory_add(self, &partner, &e)) != 0) {
 		partner_destroy(&partner);
+		if (s_overlap_over(path, &e))
+			return 0;
 		(*n_problems)++;
 		if (report != NULL)
 			report(arg, &e);
@@ -205,7 +302,14 @@ directory_load(directory_t *self, const trust_t *trust, const char *chain_dir,
 			continue;
 		snprintf(path, sizeof(path), "%s/orgs/%s/cert.pem", chain_dir,
 		    ent->d_name);
-		(void)s_load_one(self, trust, path, report, arg, n_problems);
+		(void)s_load_one(self, trust, path, false, report, arg,
+		    n_problems);
+		/* After a renewal: the old certificate, for the overlap. */
+		snprintf(path, sizeof(path), "%s/orgs/%s/previous.pem",
+		    chain_dir, ent->d_name);
+		if (access(path, F_OK) == 0)
+			(void)s_load_one(self, trust, path, true, report, arg,
+			    n_problems);
 	}
 	closedir(dir);
 	return 0;
@@ -220,7 +324,7 @@ directory_find(const directory_t *self, const char *oin)
 		return NULL;
 	at = s_lower_bound(self, oin);
 	if (at < self->n_peers &&
-	    strcmp(partner_oin(self->peers[at]->partner), oin) == 0)
+	    strcmp(partner_oin(self->peers[at]->certs[0]), oin) == 0)
 		return self->peers[at];
 	return NULL;
 }
@@ -234,6 +338,21 @@ directory_at(const directory_t *self, size_t i)
 }
 
 const identity_t *directory_self(const directory_t *self) { return self->self; }
-const partner_t *peer_partner(const peer_t *peer) { return peer->partner; }
+const partner_t *peer_partner(const peer_t *peer) { return peer->certs[0]; }
 const uint8_t *peer_tx_key(const peer_t *peer) { return peer->keys; }
-const uint8_t *peer_rx_key(const peer_t *peer) { return peer->keys + 32; }
+const uint8_t *peer_rx_key(const peer_t *peer) { return peer->keys + S_KEY; }
+size_t peer_cert_count(const peer_t *peer) { return peer->n_certs; }
+
+const partner_t *
+peer_cert(const peer_t *peer, size_t c)
+{
+	return c < peer->n_certs ? peer->certs[c] : NULL;
+}
+
+const uint8_t *
+peer_cert_rx_key(const peer_t *peer, size_t c, size_t k)
+{
+	if (c >= peer->n_certs || k >= peer->n_own)
+		return NULL;
+	return peer->keys + s_cert_keys_len(peer->n_own) * c + S_KEY * (1 + k);
+}

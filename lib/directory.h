@@ -16,6 +16,10 @@
 #include "identity.h"
 #include "kperr.h"
 
+/* Valid certificates held per partner OIN: after a renewal the new one
+ * and the previous one, accepted side by side (the overlap). */
+#define KP_PEER_CERTS_MAX 2
+
 typedef struct directory directory_t;
 typedef struct peer peer_t;
 
@@ -32,7 +36,19 @@ int directory_add(directory_t *self, partner_t **partner_p, kp_err_t *err)
     __attribute__((warn_unused_result));
 
 /*
- * Load every chain_dir/orgs/<OIN>/cert.pem.  A partner that fails to verify
+ * Add a verified partner as an older, still valid certificate of an OIN
+ * already in the directory (after cert.pem: previous.pem), accepted beside
+ * the newer one; as directory_add() if the OIN is new.  Takes ownership
+ * on success.  Errors: KP_ERR_INVALID_ARG (already KP_PEER_CERTS_MAX),
+ * KP_ERR_CERT_INVALID (another role), KP_ERR_KEY_INVALID, KP_ERR_NOMEM.
+ */
+int directory_add_older(directory_t *self, partner_t **partner_p,
+    kp_err_t *err) __attribute__((warn_unused_result));
+
+/*
+ * Load every chain_dir/orgs/<OIN>/cert.pem, and previous.pem beside it
+ * (directory_add_older; one that expired or was revoked is skipped
+ * silently: its overlap is over).  A partner that fails to verify
  * is skipped and reported through `report` (one call per problem, may be
  * NULL); the directory keeps the rest.  Returns the number of problems in
  * *n_problems.  The own organisation is included (an org may send to
@@ -50,10 +66,22 @@ size_t directory_count(const directory_t *self);
 const peer_t *directory_at(const directory_t *self, size_t i);
 const identity_t *directory_self(const directory_t *self);
 
+/* The newest certificate of the partner: the one to seal to. */
 const partner_t *peer_partner(const peer_t *peer);
-/* Key for payloads self -> peer, and peer -> self (32 bytes each). */
+/* Key for payloads self -> peer (own payload key in use, the peer's
+ * newest certificate), and peer -> self (the same two keys); 32 bytes. */
 const uint8_t *peer_tx_key(const peer_t *peer);
 const uint8_t *peer_rx_key(const peer_t *peer);
+/*
+ * Every valid certificate of the partner, newest first (c = 0 is
+ * peer_partner), and the key for payloads from certificate c to own
+ * payload key k (identity_payload_key_count); NULL out of range.  Who
+ * opens or verifies tries each: during a renewal's overlap a partner may
+ * sign with either certificate and seal to any of our keys.
+ */
+size_t peer_cert_count(const peer_t *peer);
+const partner_t *peer_cert(const peer_t *peer, size_t c);
+const uint8_t *peer_cert_rx_key(const peer_t *peer, size_t c, size_t k);
 
 /*
  * The payload key for sender -> recipient, as PROTOCOL.md §4 defines it:

@@ -9,6 +9,7 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <sys/types.h>
 
 #include <sodium.h>
 
@@ -340,13 +341,30 @@ s_check_version(const Kp__Envelope *env, const Kp__Header *h, kp_err_t *err)
 	return 0;
 }
 
-/* Steps 5-7: recipient, sender, signature over tbs.  OUT: *from. */
+/* The certificate of `from` whose key made sig over tbs: its index, or
+ * -1.  During a renewal's overlap a partner signs with either. */
+static ssize_t
+s_signer(const peer_t *from, const uint8_t *sig, const uint8_t *tbs,
+    size_t tbs_len)
+{
+	size_t c;
+
+	for (c = 0; c < peer_cert_count(from); c++)
+		if (crypto_sign_verify_detached(sig, tbs, tbs_len,
+		    partner_sign_pk(peer_cert(from, c))) == 0)
+			return (ssize_t)c;
+	return -1;
+}
+
+/* Steps 5-7: recipient, sender, signature over tbs.  OUT: *from, *cert
+ * (which of its certificates signed). */
 static int
 s_authenticate(const directory_t *dir, const Kp__Envelope *env,
     const Kp__Header *h, const uint8_t *tbs, size_t tbs_len,
-    const peer_t **from, kp_err_t *err)
+    const peer_t **from, size_t *cert, kp_err_t *err)
 {
 	const char *own = partner_oin(identity_public(directory_self(dir)));
+	ssize_t c;
 
 	if (strcmp(h->recipient_oin, own) != 0)
 		return kp_fail(err, KP_ERR_WRONG_RECIPIENT, "envelope is "
@@ -355,25 +373,33 @@ s_authenticate(const directory_t *dir, const Kp__Envelope *env,
 	if ((*from = directory_find(dir, h->sender_oin)) == NULL)
 		return kp_fail(err, KP_ERR_UNKNOWN_SENDER, "sender %s is not "
 		    "a verified partner in the directory", h->sender_oin);
-	if (crypto_sign_verify_detached(env->signature.data, tbs, tbs_len,
-	    partner_sign_pk(peer_partner(*from))) != 0)
+	if ((c = s_signer(*from, env->signature.data, tbs, tbs_len)) < 0)
 		return kp_fail(err, KP_ERR_BAD_SIGNATURE, "signature does not "
 		    "verify with the certificate of %s: header or signature "
 		    "altered, or signed by another organisation", h->sender_oin);
+	*cert = (size_t)c;
 	if (partner_role(peer_partner(*from)) == KP_ROLE_AUDITOR)
 		return kp_fail(err, KP_ERR_ROLE, "sender %s has role auditor, "
 		    "which sends no events", h->sender_oin);
 	return 0;
 }
 
-/* Steps 8-9: ciphertext digest, decryption.  OUT: *payload, *len. */
+/*
+ * Steps 8-9: ciphertext digest, decryption with the keys between the
+ * signing certificate and each of our payload keys (the one in use first;
+ * during a renewal the sender may have sealed to our previous or next
+ * key).  OUT: *payload, *len.
+ */
 static int
-s_decrypt(const peer_t *from, const Kp__Envelope *env, const uint8_t *nonce,
-    uint8_t **payload, size_t *payload_len, kp_err_t *err)
+s_decrypt(const peer_t *from, size_t cert, const Kp__Envelope *env,
+    const uint8_t *nonce, uint8_t **payload, size_t *payload_len,
+    kp_err_t *err)
 {
 	uint8_t d[KP_DIGEST_LEN];
 	unsigned long long n = 0;
+	const uint8_t *key;
 	uint8_t *p;
+	size_t k;
 
 	if (crypto_generichash(d, sizeof(d), env->ciphertext.data,
 	    env->ciphertext.len, NULL, 0) != 0 ||
@@ -383,17 +409,17 @@ s_decrypt(const peer_t *from, const Kp__Envelope *env, const uint8_t *nonce,
 	p = malloc(env->ciphertext.len);
 	if (p == NULL)
 		return kp_fail(err, KP_ERR_NOMEM, "out of memory");
-	if (crypto_aead_xchacha20poly1305_ietf_decrypt(p, &n, NULL,
-	    env->ciphertext.data, env->ciphertext.len, env->header.data,
-	    env->header.len, nonce, peer_rx_key(from)) != 0) {
-		free(p);
-		return kp_fail(err, KP_ERR_DECRYPT, "payload does not decrypt "
-		    "with the key shared with %s", partner_oin(
-		    peer_partner(from)));
-	}
-	*payload = p;
-	*payload_len = (size_t)n;
-	return 0;
+	for (k = 0; (key = peer_cert_rx_key(from, cert, k)) != NULL; k++)
+		if (crypto_aead_xchacha20poly1305_ietf_decrypt(p, &n, NULL,
+		    env->ciphertext.data, env->ciphertext.len,
+		    env->header.data, env->header.len, nonce, key) == 0) {
+			*payload = p;
+			*payload_len = (size_t)n;
+			return 0;
+		}
+	free(p);
+	return kp_fail(err, KP_ERR_DECRYPT, "payload does not decrypt with "
+	    "the key shared with %s", partner_oin(peer_partner(from)));
 }
 
 int
@@ -405,7 +431,7 @@ envelope_open(const directory_t *dir, const uint8_t *buf, size_t len,
 	Kp__Header *h = NULL;
 	const peer_t *from = NULL;
 	uint8_t *tbs = NULL;
-	size_t tbs_len = 0;
+	size_t tbs_len = 0, cert = 0;
 	int rc = -1;
 
 	*has_digest = false;
@@ -423,9 +449,10 @@ envelope_open(const directory_t *dir, const uint8_t *buf, size_t len,
 	/* from here on the header is complete: a refusal can name the event
 	 * (PROTOCOL.md §8), though what it says is not yet authenticated */
 	s_meta_from_header(meta, h);
-	if (s_authenticate(dir, env, h, tbs, tbs_len, &from, err) != 0)
+	if (s_authenticate(dir, env, h, tbs, tbs_len, &from, &cert, err) != 0)
 		goto out;
-	if (s_decrypt(from, env, h->nonce.data, payload, payload_len, err) != 0)
+	if (s_decrypt(from, cert, env, h->nonce.data, payload, payload_len,
+	    err) != 0)
 		goto out;
 	rc = 0;
 out:
@@ -647,8 +674,7 @@ s_receipt_authentic(const directory_t *dir, const Kp__Receipt *m,
 	if (s_tbs(s_rcpt_label, m->body.data, m->body.len, NULL, 0, &tbs,
 	    &tbs_len, digest) != 0)
 		return kp_fail(err, KP_ERR_NOMEM, "out of memory");
-	ok = crypto_sign_verify_detached(m->signature.data, tbs, tbs_len,
-	    partner_sign_pk(peer_partner(issuer))) == 0;
+	ok = s_signer(issuer, m->signature.data, tbs, tbs_len) >= 0;
 	free(tbs);
 	if (!ok)
 		return kp_fail(err, KP_ERR_BAD_SIGNATURE, "receipt signature "

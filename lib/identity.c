@@ -23,7 +23,9 @@
  *      before a byte is read (any group/other permission refused, for all
  *      three before anything else), then cert.pem is loaded as in 2, then
  *      each key must be of the right type and its public key must equal
- *      the one in the verified certificate.
+ *      the one in the verified certificate; then previous/payload.key and
+ *      next/payload.key, if present, under the same file rules: kept only
+ *      to open envelopes during a renewal, never to seal or sign.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -57,7 +59,8 @@
 #define S_TRANSPORT_SK_OFF crypto_sign_SECRETKEYBYTES
 #define S_PAYLOAD_SK_OFF (S_TRANSPORT_SK_OFF + crypto_scalarmult_SCALARBYTES)
 #define S_STORAGE_OFF (S_PAYLOAD_SK_OFF + crypto_scalarmult_SCALARBYTES)
-#define S_SECRETS_LEN (S_STORAGE_OFF + S_KEY_LEN)
+#define S_EXTRA_OFF (S_STORAGE_OFF + S_KEY_LEN) /* opening-only payload sks */
+#define S_SECRETS_LEN (S_EXTRA_OFF + KP_EXTRA_PAYLOAD_KEYS * S_KEY_LEN)
 #define S_STORAGE_FILE_LEN 65 /* 64 hex digits and "\n" */
 
 struct trust {
@@ -82,7 +85,10 @@ struct partner {
 struct identity {
 	partner_t *pub;
 	int has_storage;  /* storage.key read: storage secret independent */
-	uint8_t *secrets; /* sodium_malloc: sign_sk | transport_sk | payload_sk */
+	uint8_t *secrets; /* sodium_malloc: sign_sk | transport_sk | payload_sk
+	                   * | storage | extra payload sks */
+	size_t n_extra;   /* payload keys of previous/ and next/ loaded */
+	uint8_t extra_pk[KP_EXTRA_PAYLOAD_KEYS][S_KEY_LEN];
 };
 
 /* ---- files ---------------------------------------------------------- */
@@ -873,6 +879,49 @@ out:
 	return rc;
 }
 
+/*
+ * The payload keys of a renewal in progress or just done, kept only to
+ * open envelopes: org_dir/previous/payload.key (the key in use before the
+ * switch: partners may have sealed to it until they saw the new
+ * certificate) and org_dir/next/payload.key (the renewed key before the
+ * switch: partners that have the new certificate seal to it).  Each is
+ * optional, read under the same rules as the others, and skipped when it
+ * is the payload key in use.  Sealing and signing always use the keys in
+ * org_dir itself.
+ */
+static int
+s_load_extra(const char *org_dir, identity_t *id, kp_err_t *err)
+{
+	static const char *const subs[KP_EXTRA_PAYLOAD_KEYS] = {
+		"previous/payload.key", "next/payload.key"
+	};
+	char path[PATH_MAX];
+	uint8_t *sk;
+	size_t i;
+
+	for (i = 0; i < KP_EXTRA_PAYLOAD_KEYS; i++) {
+		sk = id->secrets + S_EXTRA_OFF + id->n_extra * S_KEY_LEN;
+		if (s_path(path, sizeof(path), org_dir, subs[i], err) == -1)
+			return -1;
+		if (access(path, F_OK) != 0)
+			continue;
+		if (s_read_secret(path, EVP_PKEY_X25519, "X25519", sk, err) ==
+		    -1)
+			return -1;
+		if (crypto_scalarmult_base(id->extra_pk[id->n_extra], sk) != 0)
+			return kp_fail(err, KP_ERR_KEY_INVALID, "secret key "
+			    "file %s: cannot derive the X25519 public key",
+			    path);
+		if (sodium_memcmp(id->extra_pk[id->n_extra],
+		    partner_payload_pk(id->pub), S_KEY_LEN) == 0) {
+			sodium_memzero(sk, S_KEY_LEN);
+			continue;
+		}
+		id->n_extra++;
+	}
+	return 0;
+}
+
 /* The identity of the key files in org_dir, certified by cert. */
 static int
 s_identity_from(const trust_t *trust, const char *cert, const char *org_dir,
@@ -895,7 +944,8 @@ s_identity_from(const trust_t *trust, const char *cert, const char *org_dir,
 	    cert, err) == -1 ||
 	    s_load_x25519(org_dir, "payload.key",
 	    id->secrets + S_PAYLOAD_SK_OFF, partner_payload_pk(id->pub),
-	    cert, err) == -1 || s_load_storage(org_dir, id, err) == -1)
+	    cert, err) == -1 || s_load_storage(org_dir, id, err) == -1 ||
+	    s_load_extra(org_dir, id, err) == -1)
 		goto out;
 	(void)sodium_mprotect_readonly(id->secrets);
 	*out = id;
@@ -963,6 +1013,28 @@ s_cert_has_key(const char *path, const uint8_t pk[crypto_sign_PUBLICKEYBYTES])
 	return same;
 }
 
+/*
+ * org_dir holds cert.pem: that certificate, unless the CA already put the
+ * renewed one there (sign --renew in a shared folder) while the keys are
+ * still those of previous.pem: then previous.pem, until the switch.
+ */
+static int
+s_find_in_org_dir(const trust_t *trust, const char *org_dir,
+    identity_t **out, kp_err_t *err)
+{
+	uint8_t pk[crypto_sign_PUBLICKEYBYTES];
+	char cert[PATH_MAX], prev[PATH_MAX];
+
+	if (s_path(cert, sizeof(cert), org_dir, "cert.pem", err) == -1 ||
+	    s_path(prev, sizeof(prev), org_dir, "previous.pem", err) == -1)
+		return -1;
+	if (access(prev, F_OK) == 0 && s_check_modes(org_dir, err) == 0 &&
+	    s_own_sign_pk(org_dir, pk, err) == 0 && !s_cert_has_key(cert, pk) &&
+	    s_cert_has_key(prev, pk))
+		return s_identity_from(trust, prev, org_dir, out, err);
+	return identity_load(trust, org_dir, out, err);
+}
+
 int
 identity_find(const trust_t *trust, const char *chain_dir,
     const char *org_dir, identity_t **out, kp_err_t *err)
@@ -978,7 +1050,7 @@ identity_find(const trust_t *trust, const char *chain_dir,
 	if (s_path(path, sizeof(path), org_dir, "cert.pem", err) == -1)
 		return -1;
 	if (access(path, F_OK) == 0)
-		return identity_load(trust, org_dir, out, err);
+		return s_find_in_org_dir(trust, org_dir, out, err);
 	if (s_check_modes(org_dir, err) == -1 ||
 	    s_own_sign_pk(org_dir, pk, err) == -1)
 		return -1;
@@ -1042,6 +1114,29 @@ const uint8_t *
 identity_payload_sk(const identity_t *self)
 {
 	return self->secrets + S_PAYLOAD_SK_OFF;
+}
+
+size_t
+identity_payload_key_count(const identity_t *self)
+{
+	return 1 + self->n_extra;
+}
+
+const uint8_t *
+identity_payload_sk_at(const identity_t *self, size_t i)
+{
+	if (i == 0)
+		return identity_payload_sk(self);
+	return i <= self->n_extra ? self->secrets + S_EXTRA_OFF +
+	    (i - 1) * S_KEY_LEN : NULL;
+}
+
+const uint8_t *
+identity_payload_pk_at(const identity_t *self, size_t i)
+{
+	if (i == 0)
+		return partner_payload_pk(self->pub);
+	return i <= self->n_extra ? self->extra_pk[i - 1] : NULL;
 }
 
 const uint8_t *

@@ -9,6 +9,9 @@
  *   orgs/<OIN>/transport.key    X25519 private key for CURVE (0600)
  *   orgs/<OIN>/payload.key      X25519 private key for payloads (0600)
  *   orgs/<OIN>/storage.key      storage/pseudonym root (0600, optional)
+ *   orgs/<OIN>/next/payload.key, previous/payload.key
+ *                               during a renewal: open-only payload keys
+ *                               (0600, optional; docs/TRUST.md §5)
  *
  * The certificate is the whole public identity: subject serialNumber = OIN,
  * O = name, OU = role; keyUsage digitalSignature; the X25519 public keys sit
@@ -39,6 +42,9 @@
 #define KP_OID_PAYLOAD_KEY KP_OID_ARC ".2"   /* OCTET STRING, 32 bytes */
 
 #define KP_NAME_MAX 64
+/* Payload keys kept only to open envelopes during a renewal: the
+ * organisation's previous/ and next/ keys (identity_payload_sk_at). */
+#define KP_EXTRA_PAYLOAD_KEYS 2
 #define KP_ENDPOINT_MAX 256
 
 typedef struct trust trust_t;
@@ -100,7 +106,9 @@ int identity_load(const trust_t *trust, const char *org_dir,
 void identity_destroy(identity_t **self_p);
 
 /*
- * identity_load(), or, when org_dir holds no cert.pem (an organisation
+ * identity_load() (with org_dir/previous.pem instead of cert.pem when
+ * only that one holds the key of sign.key: renewed, not yet switched),
+ * or, when org_dir holds no cert.pem (an organisation
  * that installed only its keys and the chain bundle), with the certificate
  * in chain_dir/orgs/<OIN>/{cert,previous}.pem whose public key is that of
  * org_dir/sign.key: after a renewal the certificate that matches the keys
@@ -115,6 +123,17 @@ const partner_t *identity_public(const identity_t *self);
 const uint8_t *identity_sign_sk(const identity_t *self);      /* 64 bytes */
 const uint8_t *identity_transport_sk(const identity_t *self); /* 32 bytes */
 const uint8_t *identity_payload_sk(const identity_t *self);   /* 32 bytes */
+/*
+ * Every payload key the organisation can open envelopes with: 0 is the
+ * one in use (identity_payload_sk, certified by identity_public), then
+ * org_dir/previous/payload.key and org_dir/next/payload.key when present
+ * and different (a renewal: envelopes a partner sealed to the old key
+ * before it saw the new certificate, or to the new one before the
+ * switch).  Secret and public key of the i-th; NULL past the count.
+ */
+size_t identity_payload_key_count(const identity_t *self);
+const uint8_t *identity_payload_sk_at(const identity_t *self, size_t i);
+const uint8_t *identity_payload_pk_at(const identity_t *self, size_t i);
 /*
  * The root of the storage (payloads at rest) and pseudonym keys, 32 bytes:
  * org_dir/storage.key (0600, 64 hex digits) when present, else the payload

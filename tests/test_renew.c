@@ -6,7 +6,10 @@
  * the CA signs the new request with --renew (the old certificate is kept as
  * previous.pem), and after the switch to the new keys the storage key and
  * every case pseudonym are what they were, while the payload key is new.
+ * During the overlap (before and after the switch) both certificates are
+ * accepted and every envelope opens, whichever key it was sealed to.
  */
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -15,6 +18,7 @@
 #include <sodium.h>
 
 #include "chain.h"
+#include "envelope.h"
 #include "common.h"
 #include "daemon.h"
 #include "daemons.h"
@@ -150,12 +154,20 @@ Test(renew, a_renewed_organisation_keeps_its_log_and_pseudonyms)
 	snprintf(org, sizeof(org), "%s/orgs/%s", c.dir, OIN_LEERPLICHT);
 	cr_assert_eq(test_sh_output(out, sizeof(out), TOOL " renew --dir '%s' "
 	    "--ca '%s/ca.crt' && " TOOL " sign --dir '%s' --renew --request "
-	    "'%s/next/request.csr' && cd '%s' && mv next/sign.key "
-	    "next/transport.key next/payload.key . && rm -rf next", test_bin(),
-	    org, c.dir, test_bin(), c.dir, org, org), 0, "%s", out);
+	    "'%s/next/request.csr'", test_bin(), org, c.dir, test_bin(), c.dir,
+	    org), 0, "%s", out);
 	td_hup(halt);
 	cr_assert(td_log_has(halt, "reload: 5 partners", 10000), "see %s",
 	    halt->log);
+	/* Before the switch: the CA's cert.pem beside the keys is already
+	 * the new one; the daemon runs on previous.pem, which holds them. */
+	td_start(lp);
+	td_send(lp, OIN_HALT, "referral", "LP-8", td_example("referral"), NULL,
+	    id);
+	cr_assert(td_wait_settled(lp, 15000), "see %s", lp->log);
+	td_stop(lp);
+	cr_assert_eq(test_sh_output(out, sizeof(out), TOOL " switch --dir "
+	    "'%s'", test_bin(), org), 0, "%s", out);
 	td_start(lp);
 	td_send(lp, OIN_HALT, "referral", "LP-9", td_example("referral"), NULL,
 	    id);
@@ -164,8 +176,8 @@ Test(renew, a_renewed_organisation_keeps_its_log_and_pseudonyms)
 	    td_example("halt_outcome"), NULL, id);
 	cr_assert(td_wait_settled(halt, 15000), "see %s", halt->log);
 	/* The same local case, the same pseudonym, before and after. */
-	cr_assert_eq(s_case_refs(halt, refs, 4), 2);
-	cr_assert_str_eq(refs[0], refs[1], "pseudonym changed with the keys");
+	cr_assert_eq(s_case_refs(halt, refs, 4), 3);
+	cr_assert_str_eq(refs[0], refs[2], "pseudonym changed with the keys");
 	td_stop(lp);
 	td_stop(halt);
 	/* Heads signed before the renewal verify against the certificate
@@ -173,4 +185,160 @@ Test(renew, a_renewed_organisation_keeps_its_log_and_pseudonyms)
 	cr_assert_eq(test_sh_output(out, sizeof(out), "'%s/ketenpost' audit "
 	    "verify '%s/state'", test_bin(), org), 0, "%s", out);
 	cr_assert(strstr(out, "intact") != NULL, "%s", out);
+}
+
+/* ---- the overlap, at the library level ------------------------------ */
+
+static chain_t *
+s_open(const char *dir, const char *oin)
+{
+	chain_t *c = NULL;
+	kp_err_t e;
+
+	cr_assert_eq(chain_open_oin(dir, oin, NULL, NULL, &c, &e), 0, "%s %s",
+	    oin, e.msg);
+	cr_assert_eq(c->n_problems, 0);
+	return c;
+}
+
+/* An envelope from `from` to to_oin, sealed as a daemon seals it. */
+static void
+s_seal(const chain_t *from, const char *to_oin, uint8_t **env, size_t *len)
+{
+	const peer_t *to = directory_find(from->dir, to_oin);
+	uint8_t digest[32], payload[8] = "payload";
+	envelope_meta_t m;
+	kp_err_t e;
+
+	cr_assert_not_null(to);
+	memset(&m, 0, sizeof(m));
+	kp_uuid_new(m.event_id);
+	m.event_type = KP__EVENT_TYPE__EVENT_TYPE_REFERRAL;
+	snprintf(m.purpose, sizeof(m.purpose), "mas.route_referral");
+	snprintf(m.legal_basis, sizeof(m.legal_basis), "lpw-art-22");
+	m.created_at_ms = kp_now_ms();
+	m.expires_at_ms = m.created_at_ms + 86400000u;
+	randombytes_buf(m.case_ref, sizeof(m.case_ref));
+	cr_assert_eq(envelope_seal(from->dir, to, &m, payload, sizeof(payload),
+	    env, len, digest, &e), 0, "%s", e.msg);
+}
+
+/* Open env at `at`: 0, or the error code. */
+static int
+s_open_env(const chain_t *at, const uint8_t *env, size_t len)
+{
+	envelope_meta_t m;
+	uint8_t *p = NULL, digest[32];
+	size_t plen = 0;
+	bool has_digest;
+	kp_err_t e;
+
+	if (envelope_open(at->dir, env, len, &m, &p, &plen, digest,
+	    &has_digest, &e) != 0)
+		return e.code;
+	cr_assert_eq(plen, 8);
+	cr_assert_str_eq((char *)p, "payload");
+	free(p);
+	return 0;
+}
+
+/* A receipt issued by `by` for lp, verified at lp: 0 or the error code. */
+static int
+s_receipt_roundtrip(const chain_t *by, const chain_t *lp)
+{
+	receipt_t r, got;
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	kp_err_t e;
+	int rc;
+
+	memset(&r, 0, sizeof(r));
+	r.has_event_id = true;
+	kp_uuid_new(r.event_id);
+	snprintf(r.subject_oin, sizeof(r.subject_oin), "%s", OIN_LEERPLICHT);
+	randombytes_buf(r.envelope_digest, sizeof(r.envelope_digest));
+	r.status = KP__RECEIPT_STATUS__RECEIPT_STATUS_ACCEPTED;
+	r.reason = KP__REASON__REASON_NONE;
+	r.received_at_ms = kp_now_ms();
+	cr_assert_eq(receipt_sign(by->dir, &r, &buf, &len, &e), 0, "%s", e.msg);
+	rc = receipt_verify(lp->dir, buf, len, &got, &e) == 0 ? 0 : e.code;
+	free(buf);
+	return rc;
+}
+
+Test(renew, both_certificates_are_accepted_and_every_key_opens)
+{
+	char tmp[256], org[512], out[8192];
+	chain_t *lp_old, *lp_new, *halt_before, *halt_after;
+	uint8_t *to_old, *to_new, *from_old, *from_new;
+	size_t to_old_len, to_new_len, from_old_len, from_new_len;
+	const peer_t *p;
+
+	test_tmpdir(tmp, sizeof(tmp));
+	cr_assert_eq(test_sh("cp -a '%s/.' '%s/'", test_chain(), tmp), 0);
+	snprintf(org, sizeof(org), "%s/orgs/%s", tmp, OIN_HALT);
+	lp_old = s_open(tmp, OIN_LEERPLICHT);
+	s_seal(lp_old, OIN_HALT, &to_old, &to_old_len);
+
+	/* Renewed and signed, not switched. */
+	cr_assert_eq(test_sh_output(out, sizeof(out), TOOL " renew --dir '%s' "
+	    "--ca '%s/ca.crt' && " TOOL " sign --dir '%s' --renew --request "
+	    "'%s/next/request.csr'", test_bin(), org, tmp, test_bin(), tmp,
+	    org), 0, "%s", out);
+	lp_new = s_open(tmp, OIN_LEERPLICHT);
+	cr_assert_not_null(p = directory_find(lp_new->dir, OIN_HALT));
+	cr_assert_eq(peer_cert_count(p), 2, "both certificates of halt");
+	cr_assert(strstr(partner_cert_file(peer_partner(p)), "cert.pem"));
+	cr_assert(memcmp(partner_payload_pk(peer_partner(p)), partner_payload_pk(
+	    peer_partner(directory_find(lp_old->dir, OIN_HALT))), 32) != 0,
+	    "lp must seal to halt's new certificate");
+	s_seal(lp_new, OIN_HALT, &to_new, &to_new_len);
+	halt_before = s_open(tmp, OIN_HALT);
+	cr_assert(strstr(partner_cert_file(identity_public(halt_before->self)),
+	    "previous.pem"), "halt runs on its old certificate until it "
+	    "switches");
+	cr_assert_eq(identity_payload_key_count(halt_before->self), 2);
+	cr_assert_eq(s_open_env(halt_before, to_old, to_old_len), 0);
+	cr_assert_eq(s_open_env(halt_before, to_new, to_new_len), 0,
+	    "sealed to the new key before the switch: next/payload.key");
+	s_seal(halt_before, OIN_LEERPLICHT, &from_old, &from_old_len);
+	cr_assert_eq(s_open_env(lp_new, from_old, from_old_len), 0,
+	    "signed with halt's old key: its previous certificate");
+	cr_assert_eq(s_receipt_roundtrip(halt_before, lp_new), 0);
+
+	/* The switch. */
+	cr_assert_eq(test_sh_output(out, sizeof(out), TOOL " switch --dir "
+	    "'%s'", test_bin(), org), 0, "%s", out);
+	halt_after = s_open(tmp, OIN_HALT);
+	cr_assert(strstr(partner_cert_file(identity_public(halt_after->self)),
+	    "cert.pem"));
+	cr_assert_eq(identity_payload_key_count(halt_after->self), 2);
+	cr_assert_eq(s_open_env(halt_after, to_new, to_new_len), 0);
+	cr_assert_eq(s_open_env(halt_after, to_old, to_old_len), 0,
+	    "sealed to the old key before the sender saw the new "
+	    "certificate: previous/payload.key");
+	s_seal(halt_after, OIN_LEERPLICHT, &from_new, &from_new_len);
+	cr_assert_eq(s_open_env(lp_new, from_new, from_new_len), 0);
+	cr_assert_eq(s_receipt_roundtrip(halt_after, lp_new), 0);
+	/* Who knows only the old certificate cannot take the new key's. */
+	cr_assert_eq(s_open_env(lp_old, from_new, from_new_len),
+	    KP_ERR_BAD_SIGNATURE);
+	cr_assert_eq(s_receipt_roundtrip(halt_after, lp_old),
+	    KP_ERR_BAD_SIGNATURE);
+	chain_close(&halt_after);
+
+	/* Without previous/ what was sealed to the old key is lost. */
+	cr_assert_eq(test_sh("rm -r '%s/previous'", org), 0);
+	halt_after = s_open(tmp, OIN_HALT);
+	cr_assert_eq(identity_payload_key_count(halt_after->self), 1);
+	cr_assert_eq(s_open_env(halt_after, to_old, to_old_len), KP_ERR_DECRYPT);
+	free(to_old);
+	free(to_new);
+	free(from_old);
+	free(from_new);
+	chain_close(&halt_after);
+	chain_close(&halt_before);
+	chain_close(&lp_new);
+	chain_close(&lp_old);
+	test_sh("rm -rf '%s'", tmp);
 }

@@ -12,6 +12,7 @@ and leaves the CA's folder unchanged: malformed OIN, unknown role, an X25519
 key not proven (missing proof, wrong proof, a proof made for another OIN),
 a broken request signature, an OIN that already holds a valid certificate
 (accepted with --renew, which keeps the old certificate for the overlap).
+`switch` (after `renew`) keeps the keys it replaces in previous/.
 """
 import hashlib
 import hmac
@@ -230,6 +231,33 @@ def main():
     check(rc == 0, f"sign --renew: {err}")
     check(open(os.path.join(ca, "orgs", OIN_A, "previous.pem"), "rb")
           .read() == old, "--renew did not keep the old certificate")
+
+    # switch at the organisation: refused without a renewal, nothing
+    # changed; after renew the keys in use move to previous/, next/'s
+    # take their place.
+    def keybytes(d):
+        return {k: open(os.path.join(d, k), "rb").read()
+                for k in ("sign.key", "transport.key", "payload.key")}
+    before = keybytes(org_a)
+    rc, _, err = tool("switch", "--dir", org_a)
+    check(rc == 2 and "no renewal to switch to" in err and
+          err.count("\n") == 1, f"switch without next/: rc {rc}: {err}")
+    check(keybytes(org_a) == before and
+          not os.path.exists(os.path.join(org_a, "previous")),
+          "a refused switch changed the keys")
+    rc, _, err = tool("renew", "--dir", org_a)
+    check(rc == 0, f"renew: {err}")
+    nxt = keybytes(os.path.join(org_a, "next"))
+    rc, _, err = tool("switch", "--dir", org_a)
+    check(rc == 0, f"switch: {err}")
+    check(keybytes(org_a) == nxt, "switch did not put next/'s keys in use")
+    check(keybytes(os.path.join(org_a, "previous")) == before,
+          "switch did not keep the keys used until then in previous/")
+    check(not os.path.exists(os.path.join(org_a, "next")),
+          "next/ is still there after the switch")
+    for k in ("sign.key", "transport.key", "payload.key"):
+        mode = os.stat(os.path.join(org_a, "previous", k)).st_mode & 0o777
+        check(mode == 0o600, f"previous/{k} has mode {mode:o}, not 600")
 
     # Everything made here, read by python3-cryptography and openssl.
     shutil.copy(os.path.join(org_a, "request.csr"),
