@@ -67,7 +67,8 @@ enum {
 	S_REPLAY_WINDOW, S_MAX_CLOCK_SKEW, S_BATCH_MAX, S_WATCHDOG,
 	S_PURGE_INTERVAL, S_HEAD_INTERVAL, S_REFUSALS_PER_MINUTE,
 	S_METRICS_LISTEN, S_BUNDLE, S_CA, S_BUNDLE_CHECK, S_EXPIRY_WARNING,
-	S_REST_LISTEN, S_NKEYS
+	S_REST_LISTEN, S_REST_TLS_LISTEN, S_REST_TLS_CERT, S_REST_TLS_KEY,
+	S_REST_TLS_CLIENT_CA, S_NKEYS
 };
 
 struct s_parse;
@@ -161,6 +162,14 @@ static const struct s_key s_keys[S_NKEYS] = {
 	    S_F(expiry_warning_ms), 0, S_DUR_MAX, 0 },
 	[S_REST_LISTEN] = { "rest", "listen", s_set_rest,
 	    S_F(rest_listen), 0, 0, 0 },
+	[S_REST_TLS_LISTEN] = { "rest", "tls_listen", s_set_metrics,
+	    S_F(rest_tls_listen), 0, 0, 0 },
+	[S_REST_TLS_CERT] = { "rest", "tls_cert", s_set_path,
+	    S_F(rest_tls_cert), 0, 0, 0 },
+	[S_REST_TLS_KEY] = { "rest", "tls_key", s_set_path,
+	    S_F(rest_tls_key), 0, 0, 0 },
+	[S_REST_TLS_CLIENT_CA] = { "rest", "tls_client_ca", s_set_path,
+	    S_F(rest_tls_client_ca), 0, 0, 0 },
 };
 
 static const char *const s_sections[] = { "ketenpostd", "delivery",
@@ -570,6 +579,25 @@ s_resolve(int kind, const char *v, uint32_t *id)
 	return -1;
 }
 
+/* A SHA-256 fingerprint as 64 hex digits, with or without a colon
+ * between bytes (openssl's -fingerprint form).  OUT: fp. */
+static int
+s_fingerprint(const char *v, uint8_t fp[32])
+{
+	char hex[65];
+	size_t n = 0;
+
+	for (; *v != '\0'; v++) {
+		if (*v == ':' && n % 2 == 0 && n > 0 && v[1] != '\0')
+			continue;
+		if (!isxdigit((unsigned char)*v) || n == 64)
+			return -1;
+		hex[n++] = (char)tolower((unsigned char)*v);
+	}
+	hex[n] = '\0';
+	return n == 64 ? kp_unhex(hex, fp, 32) : -1;
+}
+
 static int
 s_principal(const char *p, api_allow_t *a, char *why, size_t whylen)
 {
@@ -590,8 +618,17 @@ s_principal(const char *p, api_allow_t *a, char *why, size_t whylen)
 		    "(40 characters of Z85)", p + 4);
 		return -1;
 	}
-	snprintf(why, whylen, "'%.40s' is not user:NAME, group:NAME or "
-	    "key:Z85", p);
+	if (strncmp(p, "cert:", 5) == 0) {
+		a->kind = ACCESS_CERT;
+		if (s_fingerprint(p + 5, a->key) == 0)
+			return 0;
+		snprintf(why, whylen, "'%.24s...' is not a SHA-256 "
+		    "fingerprint (64 hex digits: openssl x509 -noout "
+		    "-fingerprint -sha256 -in CLIENT.crt)", p + 5);
+		return -1;
+	}
+	snprintf(why, whylen, "'%.40s' is not user:NAME, group:NAME, "
+	    "key:Z85 or cert:SHA256", p);
 	return -1;
 }
 
@@ -671,6 +708,40 @@ s_check_api_access(struct s_parse *st)
 		s_problem(st, st->line_of[S_API], KP_ERR_INVALID_ARG, "allow: "
 		    "key: principals need api = tcp://... (an ipc:// API "
 		    "knows its clients by user and group)");
+}
+
+/* [rest] tls_listen: a TLS listener serves only clients with a
+ * certificate of tls_client_ca that an allow line names; without both it
+ * would serve nobody, or (worse, were the check left to chance) anybody
+ * with a certificate of some CA. */
+static void
+s_check_rest_tls(struct s_parse *st)
+{
+	const config_t *c = st->cfg;
+	int at = st->line_of[S_REST_TLS_LISTEN];
+	size_t i, certs = 0;
+
+	for (i = 0; i < c->n_api_allow; i++)
+		certs += c->api_allow[i].kind == ACCESS_CERT;
+	if (at == 0) {
+		if (st->line_of[S_REST_TLS_CERT] || st->line_of[S_REST_TLS_KEY] ||
+		    st->line_of[S_REST_TLS_CLIENT_CA] || certs > 0)
+			s_problem(st, 0, KP_ERR_INVALID_ARG, "[rest] tls_cert, "
+			    "tls_key, tls_client_ca and [api] allow = cert:... "
+			    "need [rest] tls_listen = ADDRESS:PORT");
+		return;
+	}
+	if (!st->line_of[S_REST_TLS_CERT] || !st->line_of[S_REST_TLS_KEY] ||
+	    !st->line_of[S_REST_TLS_CLIENT_CA])
+		s_problem(st, at, KP_ERR_INVALID_ARG, "tls_listen: needs "
+		    "tls_cert = FILE, tls_key = FILE (the server's) and "
+		    "tls_client_ca = FILE (the CA of the clients' "
+		    "certificates) in [rest]");
+	if (certs == 0)
+		s_problem(st, at, KP_ERR_INVALID_ARG, "tls_listen: no client "
+		    "may use it; allow one with [api] allow = cert:SHA256 "
+		    "ROLE... (openssl x509 -noout -fingerprint -sha256 -in "
+		    "CLIENT.crt)");
 }
 
 /* One name = value on line lineno of a known section (or of none). */
@@ -817,6 +888,7 @@ s_finish(struct s_parse *st)
 	}
 	s_derive(st);
 	s_check_api_access(st);
+	s_check_rest_tls(st);
 }
 
 /* st->base and cfg->path: absolute, so a reload after chdir() works. */

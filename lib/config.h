@@ -39,6 +39,10 @@
  *
  *   [rest]
  *   listen = unix:<state_dir>/rest.sock ; REST/JSON API (rest.c), or off
+ *   tls_listen = 127.0.0.1:8443        ; also over TLS (rest_tls.c), with
+ *   tls_cert = FILE, tls_key = FILE    ; the server's certificate and key,
+ *   tls_client_ca = FILE               ; the CA of the client certificates
+ *                                      ; ([api] allow = cert:SHA256 ...)
  *
  * Durations are an integer with a unit: ms, s, m, h, d.  Relative paths are
  * relative to the folder of the config file.  Unknown sections or keys,
@@ -67,12 +71,15 @@ enum api_role {
 };
 
 /* One [api] allow line: PRINCIPAL ROLE..., PRINCIPAL user:NAME|UID,
- * group:NAME|GID or key:Z85 (a CURVE client key for a tcp:// API). */
-enum { ACCESS_USER = 1, ACCESS_GROUP, ACCESS_KEY };
+ * group:NAME|GID, key:Z85 (a CURVE client key for a tcp:// API) or
+ * cert:SHA256 (a client certificate on the REST API's tls_listen). */
+enum { ACCESS_USER = 1, ACCESS_GROUP, ACCESS_KEY, ACCESS_CERT };
 typedef struct api_allow {
 	int kind;                      /* ACCESS_USER, _GROUP or _KEY */
 	uint32_t id;                   /* uid or gid */
-	uint8_t key[32];               /* a CURVE client public key */
+	uint8_t key[32];               /* a CURVE client public key, or
+	                                * (ACCESS_CERT) the SHA-256 of a TLS
+	                                * client certificate (DER) */
 	unsigned roles;                /* enum api_role bits */
 } api_allow_t;
 
@@ -106,6 +113,12 @@ typedef struct config {
 	/* [rest] listen: "unix:PATH" (default unix:<state_dir>/rest.sock)
 	 * or "off" */
 	char rest_listen[KP_PATH_MAX + 8];
+	/* [rest] tls_listen ("" = off): the REST API over TLS with client
+	 * certificates, with its certificate, key and the clients' CA */
+	char rest_tls_listen[64];
+	char rest_tls_cert[KP_PATH_MAX];
+	char rest_tls_key[KP_PATH_MAX];
+	char rest_tls_client_ca[KP_PATH_MAX];
 } config_t;
 
 /*

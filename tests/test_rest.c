@@ -29,6 +29,9 @@ TestSuite(rest, .init = test_init, .timeout = 240);
 struct client {
 	char sock[4200];
 	const char *as;               /* "" or AS_NOBODY */
+	char tls[3400];               /* "": the socket; else curl's TLS
+	                               * arguments (s_tls_client) */
+	char base[64];                /* over TLS: https://127.0.0.1:PORT */
 	char dir[4200];               /* for bodies and answers */
 	int n;                        /* files made so far */
 };
@@ -67,9 +70,15 @@ s_http(struct client *k, const char *method, const char *path,
 		    "application/json' --data-binary @%s", file);
 	}
 	snprintf(cmd, sizeof(cmd), "%.200s", extra);
-	(void)test_sh_output(out, len, "timeout 60 %scurl -sS --unix-socket "
-	    "%s -X %s %s %s -w '\\n%%{http_code}' 'http://localhost%s'",
-	    k->as, k->sock, method, bodyarg, cmd, path);
+	if (k->tls[0] != '\0')
+		(void)test_sh_output(out, len, "timeout 60 curl -sS %s -X %s "
+		    "%s %s -w '\\n%%{http_code}' '%s%s'", k->tls, method,
+		    bodyarg, cmd, k->base, path);
+	else
+		(void)test_sh_output(out, len, "timeout 60 %scurl -sS "
+		    "--unix-socket %s -X %s %s %s -w '\\n%%{http_code}' "
+		    "'http://localhost%s'", k->as, k->sock, method, bodyarg,
+		    cmd, path);
 	cr_assert_not_null(nl = strrchr(out, '\n'), "curl: %s", out);
 	status = atoi(nl + 1);
 	*nl = '\0';
@@ -464,4 +473,129 @@ Test(rest, a_long_poll_wakes_on_an_arrival)
 	    (unsigned long long)took);
 	td_chain_stop_all(&c);
 	free(out);
+}
+
+/* ---- TLS with client certificates (daemon/rest_tls.c) -------------- */
+
+/* The port of o's TLS listener (beside its own and metrics' ports). */
+static int
+s_tls_port(const td_org_t *o)
+{
+	const char *c = strrchr(o->listen, ':');
+
+	cr_assert_not_null(c);
+	return atoi(c + 1) + 7;
+}
+
+/* k as a TLS client of o with certificate name (NULL: none) from pki. */
+static void
+s_tls_client(struct client *k, const td_chain_t *c, const td_org_t *o,
+    const char *pki, const char *name)
+{
+	s_client(k, c, o->oin);
+	snprintf(k->base, sizeof(k->base), "https://127.0.0.1:%d",
+	    s_tls_port(o));
+	if (name == NULL)
+		snprintf(k->tls, sizeof(k->tls), "--cacert %.1000s/ca.crt", pki);
+	else
+		snprintf(k->tls, sizeof(k->tls), "--cacert %.1000s/ca.crt "
+		    "--cert %.1000s/%s.crt --key %.1000s/%s.key", pki, pki, name,
+		    pki, name);
+}
+
+/* The certificates (tests/make-tls.sh) in <chain>/../tls, and o's
+ * [rest] TLS lines with `allow` (NULL: no allow line). */
+static void
+s_tls_setup(td_chain_t *c, td_org_t *o, char pki[4200], bool allow)
+{
+	char fp[128] = "";
+	FILE *f;
+
+	snprintf(pki, 4200, "%.4000s/../tls", c->dir);
+	cr_assert_eq(test_sh("bash %s/tests/make-tls.sh %s", test_source_dir(),
+	    pki), 0);
+	cr_assert_eq(test_sh_output(fp, sizeof(fp), "cat %s/allowed.fp", pki),
+	    0);
+	fp[strcspn(fp, "\n")] = '\0';
+	cr_assert_not_null(f = fopen(o->conf, "a"));
+	fprintf(f, "\n[rest]\ntls_listen = 127.0.0.1:%d\ntls_cert = "
+	    "%s/server.crt\ntls_key = %s/server.key\ntls_client_ca = "
+	    "%s/ca.crt\n", s_tls_port(o), pki, pki, pki);
+	if (allow)
+		fprintf(f, "[api]\nallow = cert:%s submit officer\n", fp);
+	fclose(f);
+}
+
+Test(rest, tls_serves_allowed_client_certificates_with_their_roles)
+{
+	td_chain_t c;
+	td_org_t *lp, *halt;
+	struct client ok, other, none, stranger;
+	char *out = malloc(S_OUT_MAX), *body, pki[4200], file[4300];
+
+	cr_assert_not_null(out);
+	td_chain_make(&c, NULL);
+	lp = td_org(&c, OIN_LEERPLICHT);
+	halt = td_org(&c, OIN_HALT);
+	s_tls_setup(&c, lp, pki, true);
+	td_start(lp);
+	td_start(halt);
+	cr_assert(td_log_has(lp, "serving the REST API on https://", 5000));
+	s_tls_client(&ok, &c, lp, pki, "allowed");
+	s_tls_client(&other, &c, lp, pki, "other");
+	s_tls_client(&none, &c, lp, pki, NULL);
+	s_tls_client(&stranger, &c, lp, pki, "stranger");
+
+	/* allowed: submit and officer, as its allow line says */
+	body = s_send_body("referral", OIN_HALT, "LP-TLS-1");
+	s_expect(&ok, "POST", "/api/v1/events", body, "-H 'Idempotency-Key: "
+	    "tls-1'", 201, "SendResponse", out, S_OUT_MAX);
+	s_expect(&ok, "GET", "/api/v1/cases", NULL, "", 200, "CasesResponse",
+	    out, S_OUT_MAX);
+	cr_assert(strstr(out, "LP-TLS-1") != NULL, "%s", out);
+	s_expect(&ok, "GET", "/api/v1/inbox", NULL, "", 403, "Problem", out,
+	    S_OUT_MAX);
+	cr_assert(strstr(out, "needs the role 'inbox'") != NULL, "%s", out);
+	s_expect(&ok, "GET", "/api/v1/status", NULL, "", 403, "Problem", out,
+	    S_OUT_MAX);
+	/* the same CA, not allowed: 403 naming its fingerprint */
+	s_expect(&other, "GET", "/api/v1/cases", NULL, "", 403, "Problem", out,
+	    S_OUT_MAX);
+	cr_assert(strstr(out, "\"code\":\"forbidden\"") != NULL &&
+	    strstr(out, "is not allowed here") != NULL, "%s", out);
+	s_expect(&other, "POST", "/api/v1/events", body, "", 403, "Problem",
+	    out, S_OUT_MAX);
+	free(body);
+	/* no certificate, or one of another CA: no HTTP at all */
+	cr_assert_eq(s_http(&none, "GET", "/api/v1/cases", NULL, "", out,
+	    S_OUT_MAX, file), 0, "no certificate got an answer: %s", out);
+	cr_assert_eq(s_http(&stranger, "GET", "/api/v1/cases", NULL, "", out,
+	    S_OUT_MAX, file), 0, "another CA's certificate got an answer: %s",
+	    out);
+	/* and the Unix socket is served as before */
+	s_client(&ok, &c, OIN_LEERPLICHT);
+	s_expect(&ok, "GET", "/api/v1/status", NULL, "", 200, "StatusResponse",
+	    out, S_OUT_MAX);
+	td_chain_stop_all(&c);
+	/* what the certificate did is in the audit log under its name */
+	cr_assert_eq(test_sh_output(out, S_OUT_MAX, "%s/ketenpost audit export "
+	    "%s/orgs/%s/state | grep '\"actor\":\"cert:' | grep -c "
+	    "'\"kind\":\"send\"'", test_bin(), c.dir, OIN_LEERPLICHT), 0,
+	    "no send entry for the certificate: %s", out);
+	free(out);
+}
+
+Test(rest, tls_without_an_allowed_client_refuses_to_start)
+{
+	td_chain_t c;
+	td_org_t *lp;
+	char pki[4200];
+
+	td_chain_make(&c, NULL);
+	lp = td_org(&c, OIN_LEERPLICHT);
+	s_tls_setup(&c, lp, pki, false);
+	td_spawn(lp);
+	cr_assert_neq(td_wait_exit(lp, 10000), -1, "it started");
+	cr_assert(td_log_has(lp, "tls_listen: no client may use it", 1000));
+	td_chain_stop_all(&c);
 }
