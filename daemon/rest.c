@@ -55,7 +55,9 @@
 #include "events.h"
 #include "log.h"
 #include "pbjson.h"
+#include "reportfig.h"
 #include "rest.h"
+#include "rest_accept.h"
 #include "rest_tls.h"
 #include "util.h"
 
@@ -893,21 +895,76 @@ s_subject(struct call *k)
 	return s_run(k, &req, 200, false);
 }
 
+/* What GET /report can be (content negotiation, Accept): the JSON form
+ * first, the CSV of `ketenpost report --csv` (lib/reportfig.c). */
+static const char *const s_report_types[] = { "application/json",
+    "text/csv" };
+#define S_CSV_TYPE "text/csv; charset=utf-8; header=present"
+
+/* The report (res) as the media type picked; both vary with Accept. */
+static enum MHD_Result
+s_report_answer(struct call *k, const ProtobufCMessage *res, int pick)
+{
+	json_t *j = s_result_json(res);
+	char *body = NULL;
+	size_t len = 0;
+	FILE *f;
+
+	if (j != NULL && pick == 0)
+		body = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	else if (j != NULL && (f = open_memstream(&body, &len)) != NULL) {
+		reportfig_csv(f, j, NULL);  /* codes only: no label language */
+		if (ferror(f)) {
+			fclose(f);
+			free(body);
+			body = NULL;
+		} else if (fclose(f) != 0) {
+			free(body);
+			body = NULL;
+		}
+	}
+	json_decref(j);
+	if (body == NULL)
+		return s_problem(k->c, 503, "out_of_memory", "the daemon could "
+		    "not write the report; retry");
+	return s_send_text(k->c, 200, body, pick == 0 ? "application/json" :
+	    S_CSV_TYPE, MHD_HTTP_HEADER_VARY, MHD_HTTP_HEADER_ACCEPT);
+}
+
 static enum MHD_Result
 s_report(struct call *k)
 {
 	Kp__Request req = KP__REQUEST__INIT;
 	Kp__ReportRequest q = KP__REPORT_REQUEST__INIT;
+	Kp__Response *resp = NULL;
+	const ProtobufCMessage *res;
 	enum MHD_Result ret = MHD_NO;
+	int pick;
 
 	if (s_q_u64(k, "from_ms", INT64_MAX, &q.from_ms, &q.has_from_ms,
 	    &ret) != 0 || s_q_u64(k, "to_ms", INT64_MAX, &q.to_ms, &q.has_to_ms,
 	    &ret) != 0 || s_q_u64(k, "at_ms", INT64_MAX, &q.at_ms, &q.has_at_ms,
 	    &ret) != 0)
 		return ret;
+	pick = rest_accept_pick(MHD_lookup_connection_value(k->c,
+	    MHD_HEADER_KIND, MHD_HTTP_HEADER_ACCEPT), s_report_types, 2);
+	if (pick < 0)
+		return s_problem(k->c, 406, "not_acceptable", "the report is "
+		    "application/json or text/csv; ask for one of them in "
+		    "Accept");
 	req.op_case = KP__REQUEST__OP_REPORT;
 	req.report = &q;
-	return s_run(k, &req, 200, false);
+	if (s_exec(k, &req, &resp) != 0)
+		return s_problem(k->c, 503, "io", "the daemon could not run "
+		    "the request; retry");
+	if (!resp->ok)
+		ret = s_refused(k, resp, false);
+	else if ((res = s_result(resp)) == NULL)
+		ret = s_problem(k->c, 503, "io", "the daemon gave no report");
+	else
+		ret = s_report_answer(k, res, pick);
+	kp__response__free_unpacked(resp, &atrest_allocator);
+	return ret;
 }
 
 static enum MHD_Result

@@ -18,6 +18,7 @@
 
 #include "common.h"
 #include "daemons.h"
+#include "rest_accept.h"
 #include "util.h"
 
 TestSuite(rest, .init = test_init, .timeout = 240);
@@ -598,4 +599,118 @@ Test(rest, tls_without_an_allowed_client_refuses_to_start)
 	cr_assert_neq(td_wait_exit(lp, 10000), -1, "it started");
 	cr_assert(td_log_has(lp, "tls_listen: no client may use it", 1000));
 	td_chain_stop_all(&c);
+}
+
+/* ---- the report by content negotiation ----------------------------- */
+
+Test(rest, accept_picks_the_most_wanted_type)
+{
+	static const char *const t[] = { "application/json", "text/csv" };
+
+	cr_assert_eq(rest_accept_pick(NULL, t, 2), 0);
+	cr_assert_eq(rest_accept_pick("", t, 2), 0);
+	cr_assert_eq(rest_accept_pick("text/csv", t, 2), 1);
+	cr_assert_eq(rest_accept_pick("TEXT/CSV;charset=utf-8", t, 2), 1);
+	cr_assert_eq(rest_accept_pick("application/json", t, 2), 0);
+	cr_assert_eq(rest_accept_pick("*/*", t, 2), 0);
+	cr_assert_eq(rest_accept_pick("text/*", t, 2), 1);
+	cr_assert_eq(rest_accept_pick("application/json;q=0.5, text/csv", t,
+	    2), 1);
+	cr_assert_eq(rest_accept_pick("text/csv;q=0.9, */*;q=0.1", t, 2), 1);
+	cr_assert_eq(rest_accept_pick("*/*, application/json;q=0", t, 2), 1,
+	    "q=0 excludes the type the wildcard would admit");
+	cr_assert_eq(rest_accept_pick("application/xml", t, 2), -1);
+	cr_assert_eq(rest_accept_pick("text/html, application/*;q=0", t, 2),
+	    -1);
+	cr_assert_eq(rest_accept_pick("text/csv;q=2, application/json;q=x", t,
+	    2), -1, "bad qualities match nothing");
+	cr_assert_eq(rest_accept_pick(" , ,text/csv ; q=1.000 ,", t, 2), 1);
+}
+
+/* The CSV in file without its label column (people's words, in the
+ * CLI's language; the API gives codes only), one line per row. */
+static void
+s_csv_codes(const char *file, char *out, size_t len)
+{
+	cr_assert_eq(test_sh_output(out, len, "python3 -c 'import csv,sys\n"
+	    "rows = list(csv.reader(open(sys.argv[1], newline=\"\")))\n"
+	    "assert rows[0][6] == \"label\", rows[0]\n"
+	    "for r in rows: print(r[:6] + r[7:])' %s", file), 0, "%s: %s",
+	    file, out);
+}
+
+Test(rest, the_report_is_json_or_the_clis_csv_by_accept)
+{
+	td_chain_t c;
+	td_org_t *lp, *halt;
+	struct client k;
+	char *out = malloc(S_OUT_MAX), *cli = malloc(S_OUT_MAX), *api =
+	    malloc(S_OUT_MAX), path[256], file[4300], from[32], to[32], at[32];
+	char hdr[4400], *h;
+	uint64_t at_ms = (kp_now_ms() / 1000 + 60) * 1000;
+	uint8_t id[16];
+	size_t n;
+
+	cr_assert(out != NULL && cli != NULL && api != NULL);
+	td_chain_make(&c, NULL);
+	lp = td_org(&c, OIN_LEERPLICHT);
+	halt = td_org(&c, OIN_HALT);
+	td_start(lp);
+	td_start(halt);
+	td_start(td_org(&c, OIN_RVDK));
+	s_client(&k, &c, OIN_LEERPLICHT);
+	td_send(lp, OIN_HALT, "referral", "LP-CSV-1", td_example("referral"),
+	    NULL, id);
+	td_send(lp, OIN_RVDK, "referral", "LP-CSV-2", td_example_to("referral",
+	    OIN_RVDK), NULL, id);
+	cr_assert(td_wait_settled(lp, 15000));
+	kp_time_format(1577836800000ull, from);  /* 2020-01-01 */
+	kp_time_format(at_ms + 86400000ull, to);
+	kp_time_format(at_ms, at);
+	snprintf(path, sizeof(path), "/api/v1/report?from_ms=1577836800000&"
+	    "to_ms=%llu&at_ms=%llu", (unsigned long long)(at_ms + 86400000ull),
+	    (unsigned long long)at_ms);
+
+	/* CSV: the CLI's rows, as text/csv, varying with Accept */
+	snprintf(hdr, sizeof(hdr), "-H 'Accept: text/csv' -D %.4000s/csv.h",
+	    k.dir);
+	cr_assert_eq(s_http(&k, "GET", path, NULL, hdr, out, S_OUT_MAX, file),
+	    200, "%s", out);
+	snprintf(hdr, sizeof(hdr), "%.4000s/csv.h", k.dir);
+	h = NULL;
+	cr_assert_eq(kp_read_file(hdr, 65536, (uint8_t **)&h, &n), 0);
+	cr_assert(strstr(h, "Content-Type: text/csv; charset=utf-8; "
+	    "header=present") != NULL && strstr(h, "Vary: Accept") != NULL,
+	    "%s", h);
+	free(h);
+	cr_assert(strncmp(out, "table,route,partner_oin,partner_name,month,"
+	    "metric,label,value\r\n", 60) == 0, "%s", out);
+	cr_assert(strstr(out, "\"summary\",\"halt\",\"\",\"\",\"\","
+	    "\"referrals\",\"\",\"2\"\r\n") != NULL, "%s", out);
+	s_csv_codes(file, api, S_OUT_MAX);
+	snprintf(hdr, sizeof(hdr), "%.4000s/cli.csv", k.dir);
+	cr_assert_eq(test_sh_output(cli, S_OUT_MAX, "%s/ketenpost report --csv "
+	    "%s --from %s --to %s --at %s --config %s", test_bin(), hdr, from,
+	    to, at, lp->conf), 0, "%s", cli);
+	s_csv_codes(hdr, cli, S_OUT_MAX);
+	cr_assert_str_eq(api, cli, "the API's CSV is the CLI's");
+	cr_assert(strstr(api, "['partner', 'halt', '" OIN_HALT "'") != NULL,
+	    "%s", api);
+
+	/* JSON by default, on request and by preference */
+	s_expect(&k, "GET", path, NULL, "", 200, "ReportResponse", out,
+	    S_OUT_MAX);
+	s_expect(&k, "GET", path, NULL, "-H 'Accept: application/json'", 200,
+	    "ReportResponse", out, S_OUT_MAX);
+	s_expect(&k, "GET", path, NULL, "-H 'Accept: text/csv;q=0.5, "
+	    "application/*'", 200, "ReportResponse", out, S_OUT_MAX);
+	/* nothing it can give: 406 */
+	s_expect(&k, "GET", path, NULL, "-H 'Accept: application/xml'", 406,
+	    "Problem", out, S_OUT_MAX);
+	cr_assert(strstr(out, "\"code\":\"not_acceptable\"") != NULL, "%s",
+	    out);
+	td_chain_stop_all(&c);
+	free(out);
+	free(cli);
+	free(api);
 }
