@@ -60,6 +60,7 @@
 #include "rest_accept.h"
 #include "rest_tls.h"
 #include "util.h"
+#include "webhook.h"
 
 #define S_BODY_MAX (256 * 1024)      /* a JSON request body */
 #define S_WAIT_MAX_S 60              /* longest long poll */
@@ -89,6 +90,7 @@ struct rconn {
 struct rest {
 	struct MHD_Daemon *mhd;       /* the Unix socket (NULL: listen = off) */
 	rest_tls_t *tls;              /* tls_listen, or NULL */
+	webhook_t *webhook;           /* [rest] webhook, or NULL */
 	int epfd;                     /* polls both servers' epoll fds */
 	struct kpd *d;
 	struct rconn *waiters;
@@ -1299,6 +1301,7 @@ rest_destroy(rest_t **self_p)
 	if (rs->mhd != NULL)
 		MHD_stop_daemon(rs->mhd);
 	rest_tls_destroy(&rs->tls);
+	webhook_destroy(&rs->webhook);
 	if (rs->path[0] != '\0')
 		(void)unlink(rs->path);
 	if (rs->epfd >= 0)
@@ -1407,7 +1410,16 @@ rest_listen(rest_t *rs, const char *listen, struct kpd *d, kp_err_t *err)
 	    rest_tls_start(&d->cfg, &h, err)) == NULL ||
 	    s_poll_add(rs, rest_tls_mhd(rs->tls), err) != 0))
 		return -1;
+	if (d->cfg.rest_webhook[0] != '\0' &&
+	    (rs->webhook = webhook_new(d, err)) == NULL)
+		return -1;
 	return 0;
+}
+
+webhook_t *
+rest_webhook(rest_t *rs)
+{
+	return rs != NULL ? rs->webhook : NULL;
 }
 
 int
@@ -1449,6 +1461,7 @@ rest_wait_ms(rest_t *rs, uint64_t cap)
 		if (rc->next_check_ms > 0)
 			cap = s_until(rc->next_check_ms, now, cap);
 	}
+	cap = webhook_wait_ms(rs->webhook, cap);
 	return s_mhd_wait(rest_tls_mhd(rs->tls), s_mhd_wait(rs->mhd, cap));
 }
 
@@ -1462,6 +1475,7 @@ rest_run(rest_t *rs)
 		(void)MHD_run(rs->mhd);
 	if (rs->tls != NULL)
 		(void)MHD_run(rest_tls_mhd(rs->tls));
+	webhook_run(rs->webhook, rs->epfd);
 }
 
 void

@@ -46,6 +46,8 @@
 #include <strings.h>
 #include <grp.h>
 #include <pwd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/un.h>
 
 #include <sodium.h>
@@ -68,7 +70,7 @@ enum {
 	S_PURGE_INTERVAL, S_HEAD_INTERVAL, S_REFUSALS_PER_MINUTE,
 	S_METRICS_LISTEN, S_BUNDLE, S_CA, S_BUNDLE_CHECK, S_EXPIRY_WARNING,
 	S_REST_LISTEN, S_REST_TLS_LISTEN, S_REST_TLS_CERT, S_REST_TLS_KEY,
-	S_REST_TLS_CLIENT_CA, S_NKEYS
+	S_REST_TLS_CLIENT_CA, S_REST_WEBHOOK, S_NKEYS
 };
 
 struct s_parse;
@@ -112,6 +114,8 @@ static int s_set_bool(struct s_parse *, const struct s_key *, const char *);
 static int s_set_metrics(struct s_parse *, const struct s_key *,
     const char *);
 static int s_set_rest(struct s_parse *, const struct s_key *, const char *);
+static int s_set_webhook(struct s_parse *, const struct s_key *,
+    const char *);
 
 #define S_F(field) offsetof(config_t, field), sizeof(((config_t *)0)->field)
 
@@ -170,6 +174,8 @@ static const struct s_key s_keys[S_NKEYS] = {
 	    S_F(rest_tls_key), 0, 0, 0 },
 	[S_REST_TLS_CLIENT_CA] = { "rest", "tls_client_ca", s_set_path,
 	    S_F(rest_tls_client_ca), 0, 0, 0 },
+	[S_REST_WEBHOOK] = { "rest", "webhook", s_set_webhook,
+	    S_F(rest_webhook), 0, 0, 0 },
 };
 
 static const char *const s_sections[] = { "ketenpostd", "delivery",
@@ -487,6 +493,55 @@ s_set_rest(struct s_parse *st, const struct s_key *k, const char *v)
 	if (strncmp(v, "unix:/", 6) != 0 || strlen(v) >= k->size)
 		return s_bad(st, k, "'%.80s' is not off or unix:/PATH (an "
 		    "absolute path of the REST API's Unix socket)", v);
+	memcpy(s_field(st, k), v, strlen(v) + 1);
+	return 0;
+}
+
+int
+config_webhook_url(const char *url, struct sockaddr_storage *sa,
+    socklen_t *salen, char *host, size_t hostlen, const char **path)
+{
+	char hp[80];
+	const char *a = url + 7, *slash;
+	size_t n;
+
+	if (strncmp(url, "http://", 7) != 0)
+		return -1;
+	slash = strchr(a, '/');
+	n = slash != NULL ? (size_t)(slash - a) : strlen(a);
+	if (n == 0 || n >= hostlen || n + 4 >= sizeof(hp))
+		return -1;
+	memcpy(host, a, n);
+	host[n] = '\0';
+	*path = slash != NULL ? slash : "/";
+	if (strncmp(host, "localhost:", 10) == 0)
+		snprintf(hp, sizeof(hp), "127.0.0.1%s", host + 9);
+	else
+		snprintf(hp, sizeof(hp), "%s", host);
+	if (kp_parse_host_port(hp, sa, salen) != 0)
+		return -1;
+	/* local only: 127.0.0.0/8 or ::1 */
+	if (sa->ss_family == AF_INET)
+		return (ntohl(((struct sockaddr_in *)sa)->sin_addr.s_addr) >>
+		    24) == 127 ? 0 : -1;
+	return IN6_IS_ADDR_LOOPBACK(&((struct sockaddr_in6 *)sa)->sin6_addr) ?
+	    0 : -1;
+}
+
+/* [rest] webhook: a local http:// URL (webhook.c posts notices to it). */
+static int
+s_set_webhook(struct s_parse *st, const struct s_key *k, const char *v)
+{
+	struct sockaddr_storage sa;
+	socklen_t len;
+	char host[80];
+	const char *path;
+
+	if (strlen(v) >= k->size || strpbrk(v, " \t\r\n") != NULL ||
+	    config_webhook_url(v, &sa, &len, host, sizeof(host), &path) != 0)
+		return s_bad(st, k, "'%.80s' is not a local URL "
+		    "http://127.0.0.1:PORT/PATH (or localhost, [::1]; no TLS, "
+		    "no other host)", v);
 	memcpy(s_field(st, k), v, strlen(v) + 1);
 	return 0;
 }

@@ -43,6 +43,8 @@
  *   tls_cert = FILE, tls_key = FILE    ; the server's certificate and key,
  *   tls_client_ca = FILE               ; the CA of the client certificates
  *                                      ; ([api] allow = cert:SHA256 ...)
+ *   webhook = http://127.0.0.1:PORT/PATH ; notices of arrivals, receipts
+ *                                      ; and overdue answers (local only)
  *
  * Durations are an integer with a unit: ms, s, m, h, d.  Relative paths are
  * relative to the folder of the config file.  Unknown sections or keys,
@@ -53,6 +55,7 @@
 #define KP_CONFIG_H
 
 #include <stdint.h>
+#include <sys/socket.h>
 
 #include "kperr.h"
 
@@ -119,6 +122,9 @@ typedef struct config {
 	char rest_tls_cert[KP_PATH_MAX];
 	char rest_tls_key[KP_PATH_MAX];
 	char rest_tls_client_ca[KP_PATH_MAX];
+	/* [rest] webhook ("" = off): a local http:// URL that gets a notice
+	 * of every arrival, receipt and overdue answer (webhook.c) */
+	char rest_webhook[256];
 } config_t;
 
 /*
@@ -134,6 +140,12 @@ int config_load(const char *path, config_t *cfg,
 
 /* "submit", "inbox", ... for one role bit ("?" for none). */
 const char *config_role_name(unsigned role);
+
+/* A [rest] webhook URL, http://HOST:PORT/PATH with HOST 127.0.0.1 (any
+ * of 127/8), localhost or [::1] (local only): OUT: the address, the HOST:PORT
+ * text (for the Host header) and *path (in url; "/" when none).  0 / -1. */
+int config_webhook_url(const char *url, struct sockaddr_storage *sa,
+    socklen_t *salen, char *host, size_t hostlen, const char **path);
 
 /* Parse "30d", "250ms", ... into milliseconds; 0 / -1. */
 int config_parse_duration(const char *text, uint64_t *ms);

@@ -14,6 +14,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <sys/socket.h>
+
 #include <criterion/criterion.h>
 
 #include "common.h"
@@ -310,6 +312,47 @@ Test(config, rest_tls_needs_its_files_and_an_allowed_certificate)
 	s_load_bad(MINIMAL "[api]\nallow = cert:ab:cd all\n", 1, bad_fp);
 #undef S_FP
 #undef S_TLS
+}
+
+/* [rest] webhook: a local http:// URL only. */
+Test(config, rest_webhook_is_a_local_url)
+{
+	static const char *const remote[] = {
+	    "F:5: webhook: 'http://192.0.2.1:80/x' is not a local URL "
+	    "http://127.0.0.1:PORT/PATH (or localhost, [::1]; no TLS, no other "
+	    "host)" };
+	static const char *const tls[] = {
+	    "F:5: webhook: 'https://127.0.0.1:8443/x' is not a local URL "
+	    "http://127.0.0.1:PORT/PATH (or localhost, [::1]; no TLS, no other "
+	    "host)" };
+	struct sockaddr_storage sa;
+	socklen_t len;
+	char host[80], tmp[256];
+	const char *path;
+	config_t cfg;
+
+	s_load_ok(MINIMAL "[rest]\nwebhook = http://localhost:8080/hook/in\n",
+	    &cfg, tmp, sizeof(tmp));
+	cr_assert_str_eq(cfg.rest_webhook, "http://localhost:8080/hook/in");
+	s_rm(tmp);
+	cr_assert_eq(config_webhook_url(cfg.rest_webhook, &sa, &len, host,
+	    sizeof(host), &path), 0);
+	cr_assert_str_eq(host, "localhost:8080");
+	cr_assert_str_eq(path, "/hook/in");
+	cr_assert_eq(sa.ss_family, AF_INET);
+	cr_assert_eq(config_webhook_url("http://[::1]:9", &sa, &len, host,
+	    sizeof(host), &path), 0);
+	cr_assert_str_eq(path, "/");
+	cr_assert_eq(config_webhook_url("http://127.1.2.3:9/", &sa, &len, host,
+	    sizeof(host), &path), 0);
+	cr_assert_eq(config_webhook_url("http://example.org:80/", &sa, &len,
+	    host, sizeof(host), &path), -1);
+	cr_assert_eq(config_webhook_url("http://[::2]:80/", &sa, &len, host,
+	    sizeof(host), &path), -1);
+	s_load_bad(MINIMAL "[rest]\nwebhook = http://192.0.2.1:80/x\n", 1,
+	    remote);
+	s_load_bad(MINIMAL "[rest]\nwebhook = https://127.0.0.1:8443/x\n", 1,
+	    tls);
 }
 
 /* Relative to the file's folder, also when the file is named relatively. */

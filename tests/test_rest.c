@@ -11,7 +11,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <criterion/criterion.h>
@@ -713,4 +715,154 @@ Test(rest, the_report_is_json_or_the_clis_csv_by_accept)
 	free(out);
 	free(cli);
 	free(api);
+}
+
+/* ---- webhooks (daemon/webhook.c) ---------------------------------- */
+
+/* Start tests/webhook_receiver.py on port, logging to log.  OUT: pid. */
+static pid_t
+s_receiver(const char *dir, int port, char log[4200])
+{
+	char ready[4200], portarg[16], script[4200];
+	pid_t pid;
+	int i;
+
+	snprintf(log, 4200, "%.4000s/webhook.log", dir);
+	snprintf(ready, sizeof(ready), "%.4000s/webhook.ready", dir);
+	snprintf(script, sizeof(script), "%.4000s/tests/webhook_receiver.py",
+	    test_source_dir());
+	snprintf(portarg, sizeof(portarg), "%d", port);
+	cr_assert((pid = fork()) >= 0);
+	if (pid == 0) {
+		execlp("python3", "python3", script, portarg, log, ready,
+		    (char *)NULL);
+		_exit(127);
+	}
+	for (i = 0; i < 200 && access(ready, F_OK) != 0; i++)
+		usleep(50 * 1000);
+	cr_assert_eq(access(ready, F_OK), 0, "the receiver did not start");
+	return pid;
+}
+
+/* Wait (up to about ms) until log has a line with every needle. */
+static bool
+s_log_line(const char *log, const char *n1, const char *n2, int ms)
+{
+	char out[65536];
+	int i;
+
+	for (i = 0; i < ms / 100; i++) {
+		if (test_sh_output(out, sizeof(out), "grep -F -- '%s' %s "
+		    "2>/dev/null | grep -c -F -- '%s'", n1, log, n2) == 0 &&
+		    atoi(out) > 0)
+			return true;
+		usleep(100 * 1000);
+	}
+	return false;
+}
+
+/* The simulated clock of the daemons (KETENPOST_CLOCK_FILE) at ms. */
+static void
+s_set_clock(const char *file, uint64_t ms)
+{
+	char tmp[4300];
+	FILE *f;
+
+	snprintf(tmp, sizeof(tmp), "%s.new", file);
+	cr_assert_not_null(f = fopen(tmp, "w"));
+	fprintf(f, "%llu\n", (unsigned long long)ms);
+	cr_assert_eq(fclose(f), 0);
+	cr_assert_eq(rename(tmp, file), 0);
+}
+
+/* SELECT count(*) FROM webhook WHERE where, in o's database. */
+static long
+s_webhook_rows(const td_chain_t *c, const char *oin, const char *where)
+{
+	char dir[4200], out[256];
+
+	td_state_dir(c, oin, dir, sizeof(dir));
+	cr_assert_eq(test_sh_output(out, sizeof(out), "sqlite3 -cmd '.timeout "
+	    "5000' %s/ketenpost.db \"SELECT count(*) FROM webhook WHERE %s\"",
+	    dir, where), 0, "%s", out);
+	return strtol(out, NULL, 10);
+}
+
+Test(rest, a_webhook_notice_is_retried_until_delivered_and_recorded)
+{
+	td_chain_t c;
+	td_org_t *lp, *halt;
+	char log[4200], text[37], n1[128], file[4300], out[4096], clock[4200];
+	uint64_t t0 = kp_now_ms();
+	uint8_t id[16];
+	pid_t rx;
+	FILE *f;
+	int port;
+
+	td_chain_make(&c, NULL);
+	lp = td_org(&c, OIN_LEERPLICHT);
+	halt = td_org(&c, OIN_HALT);
+	port = s_tls_port(lp) - 2;  /* beside its own ports: base + 5 */
+	rx = s_receiver(c.dir, port, log);
+	cr_assert_not_null(f = fopen(lp->conf, "a"));
+	fprintf(f, "\n[rest]\nwebhook = http://127.0.0.1:%d/lp\n", port);
+	fclose(f);
+	cr_assert_not_null(f = fopen(halt->conf, "a"));
+	fprintf(f, "\n[rest]\nwebhook = http://localhost:%d/halt/in\n", port);
+	fclose(f);
+	/* a clock the test moves, for the overdue answer at the end */
+	snprintf(clock, sizeof(clock), "%.4000s/clock", c.dir);
+	s_set_clock(clock, t0);
+	cr_assert_eq(setenv("KETENPOST_CLOCK_FILE", clock, 1), 0);
+	td_start(lp);
+	td_start(halt);
+	unsetenv("KETENPOST_CLOCK_FILE");
+	td_send(lp, OIN_HALT, "referral", "LP-HOOK-1", td_example("referral"),
+	    NULL, id);
+	s_set_clock(clock, t0 + 10000);
+	kp_uuid_format(id, text);
+
+	/* Halt is told of the arrival, Leerplicht of the receipt: each
+	 * first answered 500, then delivered on the retry */
+	snprintf(n1, sizeof(n1), "\"event_id\": \"%s\"", text);
+	cr_assert(s_log_line(log, "\"path\": \"/halt/in\", \"status\": 500",
+	    n1, 20000), "no first notice of the arrival");
+	cr_assert(s_log_line(log, "\"path\": \"/halt/in\", \"status\": 204",
+	    n1, 20000), "the arrival's notice was not retried");
+	cr_assert(s_log_line(log, "\"path\": \"/lp\", \"status\": 500", n1,
+	    20000), "no first notice of the receipt");
+	cr_assert(s_log_line(log, "\"path\": \"/lp\", \"status\": 204", n1,
+	    20000), "the receipt's notice was not retried");
+	cr_assert(s_log_line(log, "\"/halt/in\"", "\"kind\": \"event\"",
+	    100));
+	cr_assert(s_log_line(log, "\"/lp\"", "\"kind\": \"receipt\"", 100));
+	cr_assert(s_log_line(log, "\"/lp\"", "\"type\": \"application/json\"",
+	    100));
+	/* the notice's form, documented in openapi.json */
+	snprintf(file, sizeof(file), "%.4000s/notice.json", c.dir);
+	cr_assert_eq(test_sh_output(out, sizeof(out), "grep -F '\"/lp\"' %s | "
+	    "tail -1 | python3 -c 'import json,sys; print(json.dumps(json.load("
+	    "sys.stdin)[\"notice\"]))' > %s", log, file), 0, "%s", out);
+	s_valid(file, "WebhookNotice");
+	/* each delivery recorded: two attempts, the last one 204 */
+	cr_assert(td_log_has(lp, "webhook: notice 1 (receipt, event", 5000));
+	cr_assert(td_log_has(lp, "attempt 1: HTTP 500; retried later", 100));
+	cr_assert(td_log_has(lp, "delivered on attempt 2", 5000));
+	cr_assert_eq(s_webhook_rows(&c, OIN_LEERPLICHT, "kind = 'receipt' AND "
+	    "attempts = 2 AND last_status = 204 AND delivered_ms IS NOT NULL"),
+	    1);
+	cr_assert_eq(s_webhook_rows(&c, OIN_HALT, "kind = 'event' AND "
+	    "attempts = 2 AND last_status = 204 AND delivered_ms IS NOT NULL"),
+	    1);
+	cr_assert_eq(s_webhook_rows(&c, OIN_HALT, "delivered_ms IS NULL"), 0);
+	/* 91 days on, Halt's answer (due in 90) is overdue: a notice */
+	s_set_clock(clock, t0 + 91ull * 86400000ull);
+	cr_assert(s_log_line(log, "\"path\": \"/lp\", \"status\": 204",
+	    "\"kind\": \"overdue\"", 20000), "no notice of the overdue answer");
+	cr_assert(s_log_line(log, "\"kind\": \"overdue\"", n1, 100));
+	cr_assert_eq(s_webhook_rows(&c, OIN_LEERPLICHT, "kind = 'overdue' AND "
+	    "attempts = 1 AND delivered_ms IS NOT NULL"), 1);
+	td_chain_stop_all(&c);
+	kill(rx, SIGTERM);
+	waitpid(rx, NULL, 0);
 }
