@@ -91,7 +91,8 @@ struct rest {
 	struct MHD_Daemon *mhd;       /* the Unix socket (NULL: listen = off) */
 	rest_tls_t *tls;              /* tls_listen, or NULL */
 	webhook_t *webhook;           /* [rest] webhook, or NULL */
-	int epfd;                     /* polls both servers' epoll fds */
+	int epfd;                     /* the loop polls it: both servers'
+	                               * epoll fds, the webhook's socket */
 	struct kpd *d;
 	struct rconn *waiters;
 	char path[KP_PATH_MAX];       /* the socket file, unlinked at stop */
@@ -1403,8 +1404,9 @@ rest_listen(rest_t *rs, const char *listen, struct kpd *d, kp_err_t *err)
 	if ((rs->epfd = epoll_create1(EPOLL_CLOEXEC)) < 0)
 		return kp_fail(err, KP_ERR_IO, "rest: epoll: %s",
 		    strerror(errno));
-	if (listen[0] != '\0' && strcmp(listen, "off") != 0 && (s_listen_unix(rs, listen,
-	    err) != 0 || s_poll_add(rs, rs->mhd, err) != 0))
+	if (listen[0] != '\0' && strcmp(listen, "off") != 0 &&
+	    (s_listen_unix(rs, listen, err) != 0 ||
+	    s_poll_add(rs, rs->mhd, err) != 0))
 		return -1;
 	if (d->cfg.rest_tls_listen[0] != '\0' && ((rs->tls =
 	    rest_tls_start(&d->cfg, &h, err)) == NULL ||
