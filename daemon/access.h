@@ -2,8 +2,9 @@
  * access.h: who may ask the local API what (ketenpostd.conf [api] allow).
  *
  * A client is identified when it connects, by the kernel (the uid and gid
- * of a process on the ipc:// socket) or by its CURVE key (tcp://), never by
- * anything it says about itself.  The ZAP handler (zap.c) turns that
+ * of a process on the ipc:// socket), by its CURVE key (tcp://) or, on the
+ * REST API's TLS listener, by its verified certificate (rest_tls.c), never
+ * by anything it says about itself.  The ZAP handler (zap.c) turns that
  * identity into a set of roles once per connection and hands both to every
  * message as the ZAP User-Id; apisrv.c checks the role of each request.
  */

@@ -575,6 +575,15 @@ Test(rest, tls_serves_allowed_client_certificates_with_their_roles)
 	cr_assert_eq(s_http(&stranger, "GET", "/api/v1/cases", NULL, "", out,
 	    S_OUT_MAX, file), 0, "another CA's certificate got an answer: %s",
 	    out);
+	/* ... refused in the handshake itself: under TLS 1.2 (where the
+	 * client learns of it there) curl fails to connect (exit 35) */
+	cr_assert_eq(test_sh("curl -sS --tls-max 1.2 %s -o /dev/null '%s/api/"
+	    "v1/cases' 2>/dev/null", none.tls, none.base), 35);
+	cr_assert_eq(test_sh("curl -sS --tls-max 1.2 %s -o /dev/null '%s/api/"
+	    "v1/cases' 2>/dev/null", stranger.tls, stranger.base), 35);
+	cr_assert_eq(test_sh("curl -sS --tls-max 1.2 %s -o /dev/null '%s/api/"
+	    "v1/cases' 2>/dev/null", ok.tls, ok.base), 0, "TLS 1.2 itself "
+	    "works");
 	/* and the Unix socket is served as before */
 	s_client(&ok, &c, OIN_LEERPLICHT);
 	s_expect(&ok, "GET", "/api/v1/status", NULL, "", 200, "StatusResponse",
