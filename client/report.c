@@ -9,7 +9,8 @@
  * file with inline SVG charts (no script, nothing fetched; A4 in print).
  *
  * Everything shown is made from the JSON form of the daemon's answer, so
- * text, CSV and HTML cannot disagree with --json.  Human text is in the
+ * text, CSV and HTML cannot disagree with --json; the CSV writer and the
+ * sums are lib/reportfig.c, shared with the REST API.  Human text is in the
  * language of labels.c; the CSV keeps the stable codes (with a label
  * column) and ISO 8601 months; every string from the daemon is escaped.
  * Must never compute a figure the daemon did not give, other than sums
@@ -31,6 +32,7 @@
 #include "feedback.h"
 #include "labels.h"
 #include "pbjson.h"
+#include "reportfig.h"
 #include "util.h"
 
 /* Latest moment kp_time_format() can show: 9999-12-31T23:59:59.999Z. */
@@ -185,73 +187,6 @@ s_days(const json_t *o, const char *key, char *buf, size_t len)
 		return s_dec(json_number_value(v), buf, len);
 	snprintf(buf, len, "-");
 	return buf;
-}
-
-/* One partner's (or a sum's) answers: late and open are what is left. */
-struct rp_answers {
-	uint64_t expected, answered, within, overdue, late, open, due;
-};
-
-static void
-s_answers(const json_t *p, struct rp_answers *n)
-{
-	n->expected = cmd_u64(p, "expected");
-	n->answered = cmd_u64(p, "answered");
-	n->within = cmd_u64(p, "within_lead_time");
-	n->overdue = cmd_u64(p, "overdue_now");
-	n->late = n->answered > n->within ? n->answered - n->within : 0;
-	n->due = n->answered + n->overdue;
-	n->open = n->expected > n->due ? n->expected - n->due : 0;
-}
-
-static void
-s_add(struct rp_answers *sum, const struct rp_answers *n)
-{
-	sum->expected += n->expected;
-	sum->answered += n->answered;
-	sum->within += n->within;
-	sum->overdue += n->overdue;
-	sum->late += n->late;
-	sum->open += n->open;
-	sum->due += n->due;
-}
-
-static void
-s_route_answers(const json_t *route, struct rp_answers *sum)
-{
-	struct rp_answers n;
-	const json_t *p;
-	size_t i;
-
-	memset(sum, 0, sizeof(*sum));
-	json_array_foreach(json_object_get(route, "partners"), i, p) {
-		s_answers(p, &n);
-		s_add(sum, &n);
-	}
-}
-
-/* Totals across routes. */
-struct rp_total {
-	uint64_t cases, referrals, overdue, escalated;
-	struct rp_answers a;
-};
-
-static void
-s_total(const json_t *routes, struct rp_total *t)
-{
-	struct rp_answers n;
-	const json_t *r;
-	size_t i;
-
-	memset(t, 0, sizeof(*t));
-	json_array_foreach(routes, i, r) {
-		t->cases += cmd_u64(r, "cases");
-		t->referrals += cmd_u64(r, "referrals");
-		t->overdue += cmd_u64(r, "overdue_now");
-		t->escalated += cmd_u64(r, "escalated");
-		s_route_answers(r, &n);
-		s_add(&t->a, &n);
-	}
 }
 
 /* The norm of a route's partners: "90 d" when they agree, "28-90 d". */
@@ -447,7 +382,7 @@ s_period(const json_t *o, char *buf, size_t len)
 
 /* "8 of 11 due (72,7%)" */
 static const char *
-s_within(const struct rp_answers *n, char *buf, size_t len)
+s_within(const struct reportfig_answers *n, char *buf, size_t len)
 {
 	char pct[16];
 
@@ -467,7 +402,7 @@ s_absence_label(const char *code)
 
 /* "61,4% (43/70)": the same in the HTML tables, where space is short. */
 static const char *
-s_within_short(const struct rp_answers *n, char *buf, size_t len)
+s_within_short(const struct reportfig_answers *n, char *buf, size_t len)
 {
 	char pct[16];
 
@@ -523,7 +458,7 @@ s_text_partners(const json_t *r)
 {
 	const char *cells[8];
 	const json_t *p;
-	struct rp_answers n;
+	struct reportfig_answers n;
 	char norm[24], e[24], an[24], w[64], med[24], p90[24], od[24];
 	struct fb_table t;
 	size_t i;
@@ -540,7 +475,7 @@ s_text_partners(const json_t *r)
 	cells[5] = _("MEDIAN"); cells[6] = _("P90"); cells[7] = _("OVERDUE NOW");
 	fb_table_row(&t, cells);
 	json_array_foreach(json_object_get(r, "partners"), i, p) {
-		s_answers(p, &n);
+		reportfig_answers(p, &n);
 		snprintf(e, sizeof(e), "%" PRIu64, n.expected);
 		snprintf(an, sizeof(an), "%" PRIu64, n.answered);
 		snprintf(od, sizeof(od), "%" PRIu64, n.overdue);
@@ -618,18 +553,18 @@ static void
 s_text(const json_t *o)
 {
 	const json_t *routes = json_object_get(o, "routes"), *r;
-	struct rp_total tot;
-	struct rp_answers n;
+	struct reportfig_total tot;
+	struct reportfig_answers n;
 	char period[256], line[256], w[64], norm[32];
 	size_t i;
 
 	printf(_("Feedback report: %s\n"), s_period(o, period, sizeof(period)));
-	s_total(routes, &tot);
+	reportfig_total(routes, &tot);
 	printf(_("\nTotal: %s; within the norm %s\n"), s_route_line(tot.cases,
 	    tot.referrals, tot.overdue, line, sizeof(line)), s_within(&tot.a,
 	    w, sizeof(w)));
 	json_array_foreach(routes, i, r) {
-		s_route_answers(r, &n);
+		reportfig_route_answers(r, &n);
 		printf(_("\nRoute %s (norm %s): %s\n"), s_route_name(r),
 		    s_route_norm(r, norm, sizeof(norm)), s_route_line(cmd_u64(r,
 		    "cases"), cmd_u64(r, "referrals"), cmd_u64(r, "overdue_now"), line,
@@ -794,7 +729,7 @@ s_chart_partner(FILE *f, const json_t *p, uint64_t max, int y)
 {
 	const char *what[4], *fill[4] = { S_C_WITHIN, S_C_LATE, S_C_OVERDUE,
 	    S_C_OPEN };
-	struct rp_answers n;
+	struct reportfig_answers n;
 	uint64_t part[4];
 	char tip[400], val[400], w[64], norm[24];
 	double x = S_BAR_X, bw;
@@ -804,7 +739,7 @@ s_chart_partner(FILE *f, const json_t *p, uint64_t max, int y)
 	what[1] = _("answered late");
 	what[2] = _("overdue now");
 	what[3] = _("open, not yet due");
-	s_answers(p, &n);
+	reportfig_answers(p, &n);
 	part[0] = n.within;
 	part[1] = n.late;
 	part[2] = n.overdue;
@@ -869,7 +804,7 @@ s_html_chart(FILE *f, const json_t *r, size_t idx)
 	size_t i, np = json_array_size(partners);
 	const json_t *oc[S_MAX_OC];
 	size_t no = s_outcomes(r, false, oc, S_MAX_OC);
-	struct rp_answers n;
+	struct reportfig_answers n;
 	uint64_t max = 0;
 	char id[32], title[200], rt[128];
 	int y;
@@ -886,7 +821,7 @@ s_html_chart(FILE *f, const json_t *r, size_t idx)
 	s_svg_text(f, 8, y, "h", _("Answers expected per partner"));
 	y += 24;
 	json_array_foreach(partners, i, p) {
-		s_answers(p, &n);
+		reportfig_answers(p, &n);
 		if (n.expected > max)
 			max = n.expected;
 	}
@@ -976,8 +911,8 @@ static void
 s_html_summary(FILE *f, const json_t *routes)
 {
 	const char *head[9];
-	struct rp_answers n;
-	struct rp_total tot;
+	struct reportfig_answers n;
+	struct reportfig_total tot;
 	const json_t *r;
 	char w[64], norm[32], title[128];
 	size_t i;
@@ -992,7 +927,7 @@ s_html_summary(FILE *f, const json_t *routes)
 	fputs("</caption>\n", f);
 	s_head_row(f, head, 9);
 	json_array_foreach(routes, i, r) {
-		s_route_answers(r, &n);
+		reportfig_route_answers(r, &n);
 		fputs("<tr>", f);
 		s_cell(f, "td", false, s_title(s_route_name(r), title,
 		    sizeof(title)));
@@ -1006,7 +941,7 @@ s_html_summary(FILE *f, const json_t *routes)
 		s_cell_u(f, cmd_u64(r, "escalated"));
 		fputs("</tr>\n", f);
 	}
-	s_total(routes, &tot);
+	reportfig_total(routes, &tot);
 	fputs("<tr class=\"total\">", f);
 	s_cell(f, "td", false, _("Total"));
 	s_cell(f, "td", true, "");
@@ -1026,7 +961,7 @@ s_html_trend(FILE *f, const json_t *o)
 	const json_t *months = json_object_get(o, "months"), *m;
 	const char *head[5];
 	char w[64];
-	struct rp_answers n;
+	struct reportfig_answers n;
 	size_t i;
 
 	fputs("<h2>", f);
@@ -1126,7 +1061,7 @@ static void
 s_html_partners(FILE *f, const json_t *r)
 {
 	const char *head[8];
-	struct rp_answers n;
+	struct reportfig_answers n;
 	const json_t *it;
 	char buf[64];
 	size_t i;
@@ -1140,7 +1075,7 @@ s_html_partners(FILE *f, const json_t *r)
 	fputs("</caption>\n", f);
 	s_head_row(f, head, 8);
 	json_array_foreach(json_object_get(r, "partners"), i, it) {
-		s_answers(it, &n);
+		reportfig_answers(it, &n);
 		fputs("<tr><td>", f);
 		s_esc(f, cmd_partner(it));
 		fputs(" <code>", f);
@@ -1229,148 +1164,15 @@ s_html(FILE *f, const json_t *o)
 	fputs(" " KP_VERSION "</p>\n</body>\n</html>\n", f);
 }
 
-/* ---- CSV ---- */
-
-/* One CSV field, quoted (RFC 4180): quotes doubled. */
-static void
-s_csv_field(FILE *f, const char *s, bool last)
-{
-	fputc('"', f);
-	for (; *s != '\0'; s++) {
-		if (*s == '"')
-			fputc('"', f);
-		fputc(*s, f);
-	}
-	fputs(last ? "\"\r\n" : "\",", f);
-}
-
-struct rp_row {
-	const char *table, *route, *oin, *name, *month, *metric, *label;
-};
-
-static void
-s_csv_row(FILE *f, const struct rp_row *r, const char *value)
-{
-	s_csv_field(f, r->table, false);
-	s_csv_field(f, r->route ? r->route : "", false);
-	s_csv_field(f, r->oin ? r->oin : "", false);
-	s_csv_field(f, r->name ? r->name : "", false);
-	s_csv_field(f, r->month ? r->month : "", false);
-	s_csv_field(f, r->metric, false);
-	s_csv_field(f, r->label ? r->label : "", false);
-	s_csv_field(f, value, true);
-}
-
-static void
-s_csv_u(FILE *f, struct rp_row *r, const char *metric, uint64_t v)
-{
-	char buf[24];
-
-	r->metric = metric;
-	r->label = NULL;
-	snprintf(buf, sizeof(buf), "%" PRIu64, v);
-	s_csv_row(f, r, buf);
-}
-
-/* A number of days; empty when absent (C form: a point, never a comma). */
-static void
-s_csv_days(FILE *f, struct rp_row *r, const json_t *o, const char *key)
-{
-	const json_t *v = json_object_get(o, key);
-	char buf[32] = "";
-
-	if (json_is_number(v))
-		snprintf(buf, sizeof(buf), "%.1f", json_number_value(v));
-	r->metric = key;
-	r->label = NULL;
-	s_csv_row(f, r, buf);
-}
-
-static void
-s_csv_answers(FILE *f, struct rp_row *row, const struct rp_answers *n)
-{
-	s_csv_u(f, row, "expected", n->expected);
-	s_csv_u(f, row, "answered", n->answered);
-	s_csv_u(f, row, "within_lead_time", n->within);
-	s_csv_u(f, row, "due", n->due);
-}
-
-static void
-s_csv_route(FILE *f, const json_t *r)
-{
-	struct rp_row row = { 0 };
-	struct rp_answers n;
-	const json_t *it;
-	char label[160];
-	size_t i;
-
-	row.table = "summary";
-	row.route = cmd_str(r, "route");
-	s_route_answers(r, &n);
-	s_csv_u(f, &row, "cases", cmd_u64(r, "cases"));
-	s_csv_u(f, &row, "referrals", cmd_u64(r, "referrals"));
-	s_csv_answers(f, &row, &n);
-	s_csv_u(f, &row, "overdue_now", cmd_u64(r, "overdue_now"));
-	s_csv_u(f, &row, "escalated", cmd_u64(r, "escalated"));
-	json_array_foreach(json_object_get(r, "outcomes"), i, it) {
-		row.table = s_oc_kind(cmd_str(it, "outcome")) == S_OC_INTERIM ?
-		    "interim" : "outcome";
-		row.metric = cmd_str(it, "outcome");
-		row.label = label_outcome(row.metric, label, sizeof(label));
-		snprintf(label + 100, 24, "%" PRIu64, cmd_u64(it, "count"));
-		s_csv_row(f, &row, label + 100);
-	}
-	row.table = "absence_after";
-	json_array_foreach(json_object_get(r, "absence_after"), i, it) {
-		row.metric = cmd_str(it, "outcome");
-		row.label = s_absence_label(row.metric);
-		snprintf(label, sizeof(label), "%" PRIu64, cmd_u64(it, "count"));
-		s_csv_row(f, &row, label);
-	}
-	row.table = "partner";
-	json_array_foreach(json_object_get(r, "partners"), i, it) {
-		row.oin = cmd_str(it, "partner_oin");
-		row.name = cmd_partner(it);
-		s_answers(it, &n);
-		s_csv_days(f, &row, it, "norm_days");
-		s_csv_answers(f, &row, &n);
-		s_csv_days(f, &row, it, "median_days");
-		s_csv_days(f, &row, it, "p90_days");
-		s_csv_u(f, &row, "overdue_now", n.overdue);
-	}
-}
+/* ---- CSV (lib/reportfig.c, shared with the REST API) ---- */
 
 static void
 s_csv(FILE *f, const json_t *o)
 {
-	const json_t *routes = json_object_get(o, "routes"), *it;
-	struct rp_row row = { 0 };
-	struct rp_total t;
-	size_t i;
+	static const struct reportfig_labels l = { label_outcome,
+	    s_absence_label };
 
-	fputs("table,route,partner_oin,partner_name,month,metric,label,value"
-	    "\r\n", f);
-	json_array_foreach(routes, i, it)
-		s_csv_route(f, it);
-	s_total(routes, &t);
-	row.table = "summary";
-	row.route = "total";
-	s_csv_u(f, &row, "cases", t.cases);
-	s_csv_u(f, &row, "referrals", t.referrals);
-	s_csv_answers(f, &row, &t.a);
-	s_csv_u(f, &row, "overdue_now", t.overdue);
-	s_csv_u(f, &row, "escalated", t.escalated);
-	row.table = "month";
-	row.route = NULL;
-	json_array_foreach(json_object_get(o, "months"), i, it) {
-		row.month = cmd_str(it, "month");
-		s_csv_u(f, &row, "cases", cmd_u64(it, "cases"));
-		s_csv_u(f, &row, "referrals", cmd_u64(it, "referrals"));
-		s_csv_u(f, &row, "answered", cmd_u64(it, "answered"));
-		s_csv_u(f, &row, "within_lead_time", cmd_u64(it,
-		    "within_lead_time"));
-		s_csv_u(f, &row, "due", cmd_u64(it, "due"));
-	}
+	reportfig_csv(f, o, &l);
 }
 
 /* ---- the command ---- */

@@ -76,6 +76,19 @@ access_roles_for_key(const config_t *cfg, const uint8_t key[32])
 	return roles;
 }
 
+unsigned
+access_roles_for_cert(const config_t *cfg, const uint8_t sha256[32])
+{
+	unsigned roles = 0;
+	size_t i;
+
+	for (i = 0; i < cfg->n_api_allow; i++)
+		if (cfg->api_allow[i].kind == ACCESS_CERT &&
+		    sodium_memcmp(cfg->api_allow[i].key, sha256, 32) == 0)
+			roles |= cfg->api_allow[i].roles;
+	return roles;
+}
+
 bool
 access_has_others(const config_t *cfg)
 {
@@ -83,6 +96,7 @@ access_has_others(const config_t *cfg)
 
 	for (i = 0; i < cfg->n_api_allow; i++)
 		if (cfg->api_allow[i].kind != ACCESS_KEY &&
+		    cfg->api_allow[i].kind != ACCESS_CERT &&
 		    !(cfg->api_allow[i].kind == ACCESS_USER &&
 		    cfg->api_allow[i].id == (uint32_t)geteuid()))
 			return true;

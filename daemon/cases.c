@@ -26,6 +26,7 @@
 #include "events.h"
 #include "events.pb-c.h"
 #include "log.h"
+#include "webhook.h"
 #include "pbjson.h"
 #include "pseudonym.h"
 
@@ -230,14 +231,15 @@ cases_on_receive(kpd_t *d, const inbox_row_t *row, const ProtobufCMessage *ev,
 static int
 s_overdue(void *arg, const expect_row_t *x)
 {
+	kpd_t *d = arg;
 	char id[37], due[32];
+	kp_err_t e;
 
-	(void)arg;
 	kp_time_format(x->due_ms, due);
 	log_warnx("the %s from %s answering event %s is overdue "
 	    "(due %s)", events_type_name(x->answer_type),
 	    x->partner_oin, kpd_id(x->event_id, id), due);
-	return 0;
+	return webhook_notice(d, WEBHOOK_OVERDUE, x->event_id, &e);
 }
 
 void
@@ -251,7 +253,7 @@ cases_tick(kpd_t *d)
 	d->next_overdue_ms = now + 1000;
 	if (kpd_begin(d, &e) != 0)
 		return;
-	if (store_expect_newly_overdue(d->store, now, s_overdue, NULL, &e) != 0 ||
+	if (store_expect_newly_overdue(d->store, now, s_overdue, d, &e) != 0 ||
 	    kpd_commit(d, &e) != 0) {
 		kpd_rollback(d);
 		log_warnx("overdue check failed: %s", e.msg);

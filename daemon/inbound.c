@@ -37,6 +37,7 @@
 #include "events.h"
 #include "later.h"
 #include "log.h"
+#include "webhook.h"
 
 #define ROUTING_ID_MAX 256
 
@@ -300,7 +301,8 @@ s_accept(kpd_t *d, struct arrival *a, struct verdict *v,
 		goto out;
 	}
 	if (s_audit(d, AUDIT_RECEIPT_SENT, a->peer, v, m, row.fields, &r) != 0 ||
-	    cases_on_receive(d, &row, ev, &e) != 0)
+	    cases_on_receive(d, &row, ev, &e) != 0 ||
+	    webhook_notice(d, WEBHOOK_EVENT, row.event_id, &e) != 0)
 		goto out;
 	later_add(&a->log, LOG_INFO, kpd_id(row.event_id, id), row.from_oin,
 	    NULL, "event %s type %s from %s accepted (inbox seq %llu; purpose "

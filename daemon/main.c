@@ -473,7 +473,8 @@ s_start(kpd_t *d, kp_err_t *err)
 	if (d->cfg.metrics_listen[0] != '\0' && metrics_listen(d->metrics,
 	    d->cfg.metrics_listen, d, err) != 0)
 		return -1;
-	if (strcmp(d->cfg.rest_listen, "off") != 0 && d->cfg.rest_listen[0] &&
+	if (((strcmp(d->cfg.rest_listen, "off") != 0 && d->cfg.rest_listen[0])
+	    || d->cfg.rest_tls_listen[0] || d->cfg.rest_webhook[0]) &&
 	    ((d->rest = rest_new()) == NULL || rest_listen(d->rest,
 	    d->cfg.rest_listen, d, err) != 0))
 		return -1;

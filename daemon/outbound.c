@@ -81,6 +81,7 @@
 #include "envelope.pb-c.h"
 #include "later.h"
 #include "log.h"
+#include "webhook.h"
 
 uint64_t
 outbound_backoff_ms(const config_t *cfg, uint32_t attempts)
@@ -767,7 +768,8 @@ s_settle(kpd_t *d, link_t *l, const uint8_t *buf, size_t len, uint64_t now,
 		    e.msg);
 		return -1;
 	}
-	if (applied && s_audit_receipt(d, &r, now) != 0)
+	if (applied && (s_audit_receipt(d, &r, now) != 0 ||
+	    webhook_notice(d, WEBHOOK_RECEIPT, r.event_id, &e) != 0))
 		return -1;
 	if (applied)
 		later_count(lt, d->metrics, KPM_RECEIPT, l->oin, 0, r.reason);

@@ -18,6 +18,8 @@
  *
  * Identity: the kernel's, never a header.  Each request's connection fd
  * is asked for SO_PEERCRED; access_roles_for_creds() gives the roles.
+ * On the TLS listener (rest_tls.c) it is the verified client
+ * certificate, and access_roles_for_cert() gives the roles.
  *
  * Long polls (?wait=N on GET /inbox, GET /outbox/{id} and GET
  * /cases?overdue=true): a request that finds nothing yet (no event; the
@@ -36,6 +38,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -52,8 +55,12 @@
 #include "events.h"
 #include "log.h"
 #include "pbjson.h"
+#include "reportfig.h"
 #include "rest.h"
+#include "rest_accept.h"
+#include "rest_tls.h"
 #include "util.h"
+#include "webhook.h"
 
 #define S_BODY_MAX (256 * 1024)      /* a JSON request body */
 #define S_WAIT_MAX_S 60              /* longest long poll */
@@ -81,7 +88,11 @@ struct rconn {
 };
 
 struct rest {
-	struct MHD_Daemon *mhd;
+	struct MHD_Daemon *mhd;       /* the Unix socket (NULL: listen = off) */
+	rest_tls_t *tls;              /* tls_listen, or NULL */
+	webhook_t *webhook;           /* [rest] webhook, or NULL */
+	int epfd;                     /* the loop polls it: both servers'
+	                               * epoll fds, the webhook's socket */
 	struct kpd *d;
 	struct rconn *waiters;
 	char path[KP_PATH_MAX];       /* the socket file, unlinked at stop */
@@ -153,9 +164,11 @@ s_title(unsigned status)
 {
 	switch (status) {
 	case 400: return "Bad Request";
+	case 401: return "Unauthorized";
 	case 403: return "Forbidden";
 	case 404: return "Not Found";
 	case 405: return "Method Not Allowed";
+	case 406: return "Not Acceptable";
 	case 409: return "Conflict";
 	case 413: return "Content Too Large";
 	case 415: return "Unsupported Media Type";
@@ -885,21 +898,76 @@ s_subject(struct call *k)
 	return s_run(k, &req, 200, false);
 }
 
+/* What GET /report can be (content negotiation, Accept): the JSON form
+ * first, the CSV of `ketenpost report --csv` (lib/reportfig.c). */
+static const char *const s_report_types[] = { "application/json",
+    "text/csv" };
+#define S_CSV_TYPE "text/csv; charset=utf-8; header=present"
+
+/* The report (res) as the media type picked; both vary with Accept. */
+static enum MHD_Result
+s_report_answer(struct call *k, const ProtobufCMessage *res, int pick)
+{
+	json_t *j = s_result_json(res);
+	char *body = NULL;
+	size_t len = 0;
+	FILE *f;
+
+	if (j != NULL && pick == 0)
+		body = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	else if (j != NULL && (f = open_memstream(&body, &len)) != NULL) {
+		reportfig_csv(f, j, NULL);  /* codes only: no label language */
+		if (ferror(f)) {
+			fclose(f);
+			free(body);
+			body = NULL;
+		} else if (fclose(f) != 0) {
+			free(body);
+			body = NULL;
+		}
+	}
+	json_decref(j);
+	if (body == NULL)
+		return s_problem(k->c, 503, "out_of_memory", "the daemon could "
+		    "not write the report; retry");
+	return s_send_text(k->c, 200, body, pick == 0 ? "application/json" :
+	    S_CSV_TYPE, MHD_HTTP_HEADER_VARY, MHD_HTTP_HEADER_ACCEPT);
+}
+
 static enum MHD_Result
 s_report(struct call *k)
 {
 	Kp__Request req = KP__REQUEST__INIT;
 	Kp__ReportRequest q = KP__REPORT_REQUEST__INIT;
+	Kp__Response *resp = NULL;
+	const ProtobufCMessage *res;
 	enum MHD_Result ret = MHD_NO;
+	int pick;
 
 	if (s_q_u64(k, "from_ms", INT64_MAX, &q.from_ms, &q.has_from_ms,
 	    &ret) != 0 || s_q_u64(k, "to_ms", INT64_MAX, &q.to_ms, &q.has_to_ms,
 	    &ret) != 0 || s_q_u64(k, "at_ms", INT64_MAX, &q.at_ms, &q.has_at_ms,
 	    &ret) != 0)
 		return ret;
+	pick = rest_accept_pick(MHD_lookup_connection_value(k->c,
+	    MHD_HEADER_KIND, MHD_HTTP_HEADER_ACCEPT), s_report_types, 2);
+	if (pick < 0)
+		return s_problem(k->c, 406, "not_acceptable", "the report is "
+		    "application/json or text/csv; ask for one of them in "
+		    "Accept");
 	req.op_case = KP__REQUEST__OP_REPORT;
 	req.report = &q;
-	return s_run(k, &req, 200, false);
+	if (s_exec(k, &req, &resp) != 0)
+		return s_problem(k->c, 503, "io", "the daemon could not run "
+		    "the request; retry");
+	if (!resp->ok)
+		ret = s_refused(k, resp, false);
+	else if ((res = s_result(resp)) == NULL)
+		ret = s_problem(k->c, 503, "io", "the daemon gave no report");
+	else
+		ret = s_report_answer(k, res, pick);
+	kp__response__free_unpacked(resp, &atrest_allocator);
+	return ret;
 }
 
 static enum MHD_Result
@@ -1011,6 +1079,44 @@ s_dispatch(struct call *k)
 	    k->nseg > 2 ? "/" : "", k->nseg > 2 ? k->seg[2] : "");
 }
 
+/* Who is at the other end of TLS connection c: its certificate.  -1
+ * after answering 401 (no verified certificate) or 403 (not allowed). */
+static int
+s_identify_tls(struct call *k, enum MHD_Result *ret)
+{
+	char fp[96];
+
+	if (rest_tls_identify(k->c, &k->rs->d->cfg, k->who, sizeof(k->who),
+	    fp, &k->roles) != 0) {
+		log_warnx("rest: a TLS client without a verified client "
+		    "certificate refused");
+		*ret = s_problem(k->c, 401, "unauthenticated", "this API needs "
+		    "a client certificate signed by the CA of [rest] "
+		    "tls_client_ca");
+		return -1;
+	}
+	if (k->roles == 0) {
+		log_warnx("rest: client certificate %s refused: not in [api] "
+		    "allow", fp);
+		*ret = s_problem(k->c, 403, "forbidden", "client certificate "
+		    "%s is not allowed here (ask the operator to add [api] "
+		    "allow = cert:%s ROLE...)", fp, fp);
+		return -1;
+	}
+	return 0;
+}
+
+/* Is c a connection of the TLS listener? */
+static bool
+s_is_tls(const rest_t *rs, struct MHD_Connection *c)
+{
+	const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c,
+	    MHD_CONNECTION_INFO_DAEMON);
+
+	return rs->tls != NULL && ci != NULL &&
+	    ci->daemon == rest_tls_mhd(rs->tls);
+}
+
 /* Who is at the other end of c: the kernel's word (SO_PEERCRED). */
 static int
 s_identify(struct call *k)
@@ -1033,13 +1139,17 @@ s_route(rest_t *rs, struct rconn *rc, struct MHD_Connection *c,
     const char *url, const char *method)
 {
 	struct call k;
+	enum MHD_Result ret = MHD_NO;
 
 	memset(&k, 0, sizeof(k));
 	k.rs = rs;
 	k.rc = rc;
 	k.c = c;
 	k.method = method;
-	if (s_identify(&k) != 0) {
+	if (s_is_tls(rs, c)) {
+		if (s_identify_tls(&k, &ret) != 0)
+			return ret;
+	} else if (s_identify(&k) != 0) {
 		log_warnx("rest: a client without peer credentials refused");
 		return MHD_NO;
 	}
@@ -1157,7 +1267,11 @@ s_mhd_log(void *cls, const char *fmt, va_list ap)
 rest_t *
 rest_new(void)
 {
-	return calloc(1, sizeof(rest_t));
+	rest_t *rs = calloc(1, sizeof(rest_t));
+
+	if (rs != NULL)
+		rs->epfd = -1;
+	return rs;
 }
 
 /* Resume every waiter (optionally only those whose wait is over). */
@@ -1184,12 +1298,15 @@ rest_destroy(rest_t **self_p)
 
 	if (rs == NULL)
 		return;
-	if (rs->mhd != NULL) {
-		s_resume(rs, true);  /* MHD stops only without suspended ones */
+	s_resume(rs, true);  /* MHD stops only without suspended ones */
+	if (rs->mhd != NULL)
 		MHD_stop_daemon(rs->mhd);
-	}
+	rest_tls_destroy(&rs->tls);
+	webhook_destroy(&rs->webhook);
 	if (rs->path[0] != '\0')
 		(void)unlink(rs->path);
+	if (rs->epfd >= 0)
+		close(rs->epfd);
 	free(rs);
 	*self_p = NULL;
 }
@@ -1234,8 +1351,9 @@ out:
 	return rc;
 }
 
-int
-rest_listen(rest_t *rs, const char *listen, struct kpd *d, kp_err_t *err)
+/* Serve on the Unix socket of listen ("unix:/PATH"). */
+static int
+s_listen_unix(rest_t *rs, const char *listen, kp_err_t *err)
 {
 	const char *path = listen + strlen("unix:");
 	int fd;
@@ -1243,9 +1361,8 @@ rest_listen(rest_t *rs, const char *listen, struct kpd *d, kp_err_t *err)
 	if (strncmp(listen, "unix:/", 6) != 0)
 		return kp_fail(err, KP_ERR_INVALID_ARG, "rest: listen '%s' is "
 		    "not unix:/PATH", listen);
-	if (s_socket(path, access_has_others(&d->cfg), &fd, err) != 0)
+	if (s_socket(path, access_has_others(&rs->d->cfg), &fd, err) != 0)
 		return -1;
-	rs->d = d;
 	snprintf(rs->path, sizeof(rs->path), "%s", path);
 	rs->mhd = MHD_start_daemon(MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
 	    MHD_USE_ERROR_LOG, 0, NULL, NULL, s_access, rs,
@@ -1263,15 +1380,54 @@ rest_listen(rest_t *rs, const char *listen, struct kpd *d, kp_err_t *err)
 	return 0;
 }
 
+/* Add mhd's epoll fd to the one the daemon's loop polls. */
+static int
+s_poll_add(rest_t *rs, struct MHD_Daemon *mhd, kp_err_t *err)
+{
+	const union MHD_DaemonInfo *i = MHD_get_daemon_info(mhd,
+	    MHD_DAEMON_INFO_EPOLL_FD);
+	struct epoll_event ev = { .events = EPOLLIN };
+
+	if (i == NULL || epoll_ctl(rs->epfd, EPOLL_CTL_ADD, i->epoll_fd,
+	    &ev) != 0)
+		return kp_fail(err, KP_ERR_IO, "rest: cannot poll the HTTP "
+		    "server: %s", strerror(errno));
+	return 0;
+}
+
+int
+rest_listen(rest_t *rs, const char *listen, struct kpd *d, kp_err_t *err)
+{
+	struct rest_tls_handlers h = { s_access, s_completed, s_mhd_log, rs };
+
+	rs->d = d;
+	if ((rs->epfd = epoll_create1(EPOLL_CLOEXEC)) < 0)
+		return kp_fail(err, KP_ERR_IO, "rest: epoll: %s",
+		    strerror(errno));
+	if (listen[0] != '\0' && strcmp(listen, "off") != 0 &&
+	    (s_listen_unix(rs, listen, err) != 0 ||
+	    s_poll_add(rs, rs->mhd, err) != 0))
+		return -1;
+	if (d->cfg.rest_tls_listen[0] != '\0' && ((rs->tls =
+	    rest_tls_start(&d->cfg, &h, err)) == NULL ||
+	    s_poll_add(rs, rest_tls_mhd(rs->tls), err) != 0))
+		return -1;
+	if (d->cfg.rest_webhook[0] != '\0' &&
+	    (rs->webhook = webhook_new(d, err)) == NULL)
+		return -1;
+	return 0;
+}
+
+webhook_t *
+rest_webhook(rest_t *rs)
+{
+	return rs != NULL ? rs->webhook : NULL;
+}
+
 int
 rest_fd(const rest_t *rs)
 {
-	const union MHD_DaemonInfo *i;
-
-	if (rs == NULL || rs->mhd == NULL)
-		return -1;
-	i = MHD_get_daemon_info(rs->mhd, MHD_DAEMON_INFO_EPOLL_FD);
-	return i != NULL ? i->epoll_fd : -1;
+	return rs != NULL ? rs->epfd : -1;
 }
 
 /* cap, or the time until `at` if that is sooner. */
@@ -1283,37 +1439,50 @@ s_until(uint64_t at, uint64_t now, uint64_t cap)
 	return at - now < cap ? at - now : cap;
 }
 
+/* cap, or less if mhd (may be NULL) has work due sooner. */
+static uint64_t
+s_mhd_wait(struct MHD_Daemon *mhd, uint64_t cap)
+{
+	MHD_UNSIGNED_LONG_LONG t;
+
+	if (mhd == NULL || MHD_get_timeout(mhd, &t) != MHD_YES)
+		return cap;
+	return t < cap ? (uint64_t)t : cap;
+}
+
 uint64_t
 rest_wait_ms(rest_t *rs, uint64_t cap)
 {
-	MHD_UNSIGNED_LONG_LONG t;
 	uint64_t now = kp_now_ms();
 	struct rconn *rc;
 
-	if (rs == NULL || rs->mhd == NULL)
+	if (rs == NULL || rs->epfd < 0)
 		return cap;
 	for (rc = rs->waiters; rc != NULL; rc = rc->next) {
 		cap = s_until(rc->deadline_ms, now, cap);
 		if (rc->next_check_ms > 0)
 			cap = s_until(rc->next_check_ms, now, cap);
 	}
-	if (MHD_get_timeout(rs->mhd, &t) != MHD_YES)
-		return cap;
-	return t < cap ? (uint64_t)t : cap;
+	cap = webhook_wait_ms(rs->webhook, cap);
+	return s_mhd_wait(rest_tls_mhd(rs->tls), s_mhd_wait(rs->mhd, cap));
 }
 
 void
 rest_run(rest_t *rs)
 {
-	if (rs == NULL || rs->mhd == NULL)
+	if (rs == NULL || rs->epfd < 0)
 		return;
 	s_resume(rs, false);
-	(void)MHD_run(rs->mhd);
+	if (rs->mhd != NULL)
+		(void)MHD_run(rs->mhd);
+	if (rs->tls != NULL)
+		(void)MHD_run(rest_tls_mhd(rs->tls));
+	webhook_run(rs->webhook, rs->epfd);
 }
 
 void
 rest_wake(rest_t *rs)
 {
-	if (rs != NULL && rs->mhd != NULL && rs->waiters != NULL)
+	if (rs != NULL && rs->waiters != NULL)
 		s_resume(rs, true);
 }

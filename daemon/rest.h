@@ -7,7 +7,8 @@
  * API's own path (apisrv_execute): the same roles, read auditing,
  * idempotency and error codes.  The client is the process at the other
  * end of the socket (SO_PEERCRED), given its roles by access.c exactly as
- * on the ZeroMQ API.
+ * on the ZeroMQ API.  Over TLS (`[rest] tls_listen`) the client is its
+ * verified certificate, given roles by `[api] allow = cert:SHA256`.
  */
 #ifndef KP_REST_H
 #define KP_REST_H
@@ -24,7 +25,9 @@ rest_t *rest_new(void);
 /* Stops serving (waiting clients are dropped) and frees.  NULL ok. */
 void rest_destroy(rest_t **self_p);
 
-/* Serve on `listen` ("unix:/PATH"); requests act on d.  0 / -1. */
+/* Serve on `listen` ("unix:/PATH", or "off") and, when d's config has
+ * [rest] tls_listen, over TLS too (rest_tls.h); post notices to [rest]
+ * webhook (webhook.h); requests act on d.  0 / -1. */
 int rest_listen(rest_t *rs, const char *listen, struct kpd *d,
     kp_err_t *err) __attribute__((warn_unused_result));
 /* The file descriptor to poll for reading (-1 when not serving). */
@@ -37,5 +40,7 @@ void rest_run(rest_t *rs);
 /* Something may have arrived (an event, a receipt): every waiting long
  * poll looks again.  rs may be NULL. */
 void rest_wake(rest_t *rs);
+/* The webhook poster ([rest] webhook, webhook.h), or NULL. */
+struct webhook *rest_webhook(rest_t *rs);
 
 #endif

@@ -46,6 +46,8 @@
 #include <strings.h>
 #include <grp.h>
 #include <pwd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/un.h>
 
 #include <sodium.h>
@@ -67,7 +69,8 @@ enum {
 	S_REPLAY_WINDOW, S_MAX_CLOCK_SKEW, S_BATCH_MAX, S_WATCHDOG,
 	S_PURGE_INTERVAL, S_HEAD_INTERVAL, S_REFUSALS_PER_MINUTE,
 	S_METRICS_LISTEN, S_BUNDLE, S_CA, S_BUNDLE_CHECK, S_EXPIRY_WARNING,
-	S_REST_LISTEN, S_NKEYS
+	S_REST_LISTEN, S_REST_TLS_LISTEN, S_REST_TLS_CERT, S_REST_TLS_KEY,
+	S_REST_TLS_CLIENT_CA, S_REST_WEBHOOK, S_NKEYS
 };
 
 struct s_parse;
@@ -111,6 +114,8 @@ static int s_set_bool(struct s_parse *, const struct s_key *, const char *);
 static int s_set_metrics(struct s_parse *, const struct s_key *,
     const char *);
 static int s_set_rest(struct s_parse *, const struct s_key *, const char *);
+static int s_set_webhook(struct s_parse *, const struct s_key *,
+    const char *);
 
 #define S_F(field) offsetof(config_t, field), sizeof(((config_t *)0)->field)
 
@@ -161,6 +166,16 @@ static const struct s_key s_keys[S_NKEYS] = {
 	    S_F(expiry_warning_ms), 0, S_DUR_MAX, 0 },
 	[S_REST_LISTEN] = { "rest", "listen", s_set_rest,
 	    S_F(rest_listen), 0, 0, 0 },
+	[S_REST_TLS_LISTEN] = { "rest", "tls_listen", s_set_metrics,
+	    S_F(rest_tls_listen), 0, 0, 0 },
+	[S_REST_TLS_CERT] = { "rest", "tls_cert", s_set_path,
+	    S_F(rest_tls_cert), 0, 0, 0 },
+	[S_REST_TLS_KEY] = { "rest", "tls_key", s_set_path,
+	    S_F(rest_tls_key), 0, 0, 0 },
+	[S_REST_TLS_CLIENT_CA] = { "rest", "tls_client_ca", s_set_path,
+	    S_F(rest_tls_client_ca), 0, 0, 0 },
+	[S_REST_WEBHOOK] = { "rest", "webhook", s_set_webhook,
+	    S_F(rest_webhook), 0, 0, 0 },
 };
 
 static const char *const s_sections[] = { "ketenpostd", "delivery",
@@ -482,6 +497,55 @@ s_set_rest(struct s_parse *st, const struct s_key *k, const char *v)
 	return 0;
 }
 
+int
+config_webhook_url(const char *url, struct sockaddr_storage *sa,
+    socklen_t *salen, char *host, size_t hostlen, const char **path)
+{
+	char hp[80];
+	const char *a = url + 7, *slash;
+	size_t n;
+
+	if (strncmp(url, "http://", 7) != 0)
+		return -1;
+	slash = strchr(a, '/');
+	n = slash != NULL ? (size_t)(slash - a) : strlen(a);
+	if (n == 0 || n >= hostlen || n + 4 >= sizeof(hp))
+		return -1;
+	memcpy(host, a, n);
+	host[n] = '\0';
+	*path = slash != NULL ? slash : "/";
+	if (strncmp(host, "localhost:", 10) == 0)
+		snprintf(hp, sizeof(hp), "127.0.0.1%s", host + 9);
+	else
+		snprintf(hp, sizeof(hp), "%s", host);
+	if (kp_parse_host_port(hp, sa, salen) != 0)
+		return -1;
+	/* local only: 127.0.0.0/8 or ::1 */
+	if (sa->ss_family == AF_INET)
+		return (ntohl(((struct sockaddr_in *)sa)->sin_addr.s_addr) >>
+		    24) == 127 ? 0 : -1;
+	return IN6_IS_ADDR_LOOPBACK(&((struct sockaddr_in6 *)sa)->sin6_addr) ?
+	    0 : -1;
+}
+
+/* [rest] webhook: a local http:// URL (webhook.c posts notices to it). */
+static int
+s_set_webhook(struct s_parse *st, const struct s_key *k, const char *v)
+{
+	struct sockaddr_storage sa;
+	socklen_t len;
+	char host[80];
+	const char *path;
+
+	if (strlen(v) >= k->size || strpbrk(v, " \t\r\n") != NULL ||
+	    config_webhook_url(v, &sa, &len, host, sizeof(host), &path) != 0)
+		return s_bad(st, k, "'%.80s' is not a local URL "
+		    "http://127.0.0.1:PORT/PATH (or localhost, [::1]; no TLS, "
+		    "no other host)", v);
+	memcpy(s_field(st, k), v, strlen(v) + 1);
+	return 0;
+}
+
 /* ---- inifile callbacks ------------------------------------------ */
 
 static const struct s_key *
@@ -570,6 +634,25 @@ s_resolve(int kind, const char *v, uint32_t *id)
 	return -1;
 }
 
+/* A SHA-256 fingerprint as 64 hex digits, with or without a colon
+ * between bytes (openssl's -fingerprint form).  OUT: fp. */
+static int
+s_fingerprint(const char *v, uint8_t fp[32])
+{
+	char hex[65];
+	size_t n = 0;
+
+	for (; *v != '\0'; v++) {
+		if (*v == ':' && n % 2 == 0 && n > 0 && v[1] != '\0')
+			continue;
+		if (!isxdigit((unsigned char)*v) || n == 64)
+			return -1;
+		hex[n++] = (char)tolower((unsigned char)*v);
+	}
+	hex[n] = '\0';
+	return n == 64 ? kp_unhex(hex, fp, 32) : -1;
+}
+
 static int
 s_principal(const char *p, api_allow_t *a, char *why, size_t whylen)
 {
@@ -590,8 +673,17 @@ s_principal(const char *p, api_allow_t *a, char *why, size_t whylen)
 		    "(40 characters of Z85)", p + 4);
 		return -1;
 	}
-	snprintf(why, whylen, "'%.40s' is not user:NAME, group:NAME or "
-	    "key:Z85", p);
+	if (strncmp(p, "cert:", 5) == 0) {
+		a->kind = ACCESS_CERT;
+		if (s_fingerprint(p + 5, a->key) == 0)
+			return 0;
+		snprintf(why, whylen, "'%.24s...' is not a SHA-256 "
+		    "fingerprint (64 hex digits: openssl x509 -noout "
+		    "-fingerprint -sha256 -in CLIENT.crt)", p + 5);
+		return -1;
+	}
+	snprintf(why, whylen, "'%.40s' is not user:NAME, group:NAME, "
+	    "key:Z85 or cert:SHA256", p);
 	return -1;
 }
 
@@ -671,6 +763,40 @@ s_check_api_access(struct s_parse *st)
 		s_problem(st, st->line_of[S_API], KP_ERR_INVALID_ARG, "allow: "
 		    "key: principals need api = tcp://... (an ipc:// API "
 		    "knows its clients by user and group)");
+}
+
+/* [rest] tls_listen: a TLS listener serves only clients with a
+ * certificate of tls_client_ca that an allow line names; without both it
+ * would serve nobody, or (worse, were the check left to chance) anybody
+ * with a certificate of some CA. */
+static void
+s_check_rest_tls(struct s_parse *st)
+{
+	const config_t *c = st->cfg;
+	int at = st->line_of[S_REST_TLS_LISTEN];
+	size_t i, certs = 0;
+
+	for (i = 0; i < c->n_api_allow; i++)
+		certs += c->api_allow[i].kind == ACCESS_CERT;
+	if (at == 0) {
+		if (st->line_of[S_REST_TLS_CERT] || st->line_of[S_REST_TLS_KEY] ||
+		    st->line_of[S_REST_TLS_CLIENT_CA] || certs > 0)
+			s_problem(st, 0, KP_ERR_INVALID_ARG, "[rest] tls_cert, "
+			    "tls_key, tls_client_ca and [api] allow = cert:... "
+			    "need [rest] tls_listen = ADDRESS:PORT");
+		return;
+	}
+	if (!st->line_of[S_REST_TLS_CERT] || !st->line_of[S_REST_TLS_KEY] ||
+	    !st->line_of[S_REST_TLS_CLIENT_CA])
+		s_problem(st, at, KP_ERR_INVALID_ARG, "tls_listen: needs "
+		    "tls_cert = FILE, tls_key = FILE (the server's) and "
+		    "tls_client_ca = FILE (the CA of the clients' "
+		    "certificates) in [rest]");
+	if (certs == 0)
+		s_problem(st, at, KP_ERR_INVALID_ARG, "tls_listen: no client "
+		    "may use it; allow one with [api] allow = cert:SHA256 "
+		    "ROLE... (openssl x509 -noout -fingerprint -sha256 -in "
+		    "CLIENT.crt)");
 }
 
 /* One name = value on line lineno of a known section (or of none). */
@@ -817,6 +943,7 @@ s_finish(struct s_parse *st)
 	}
 	s_derive(st);
 	s_check_api_access(st);
+	s_check_rest_tls(st);
 }
 
 /* st->base and cfg->path: absolute, so a reload after chdir() works. */

@@ -39,6 +39,12 @@
  *
  *   [rest]
  *   listen = unix:<state_dir>/rest.sock ; REST/JSON API (rest.c), or off
+ *   tls_listen = 127.0.0.1:8443        ; also over TLS (rest_tls.c), with
+ *   tls_cert = FILE, tls_key = FILE    ; the server's certificate and key,
+ *   tls_client_ca = FILE               ; the CA of the client certificates
+ *                                      ; ([api] allow = cert:SHA256 ...)
+ *   webhook = http://127.0.0.1:PORT/PATH ; notices of arrivals, receipts
+ *                                      ; and overdue answers (local only)
  *
  * Durations are an integer with a unit: ms, s, m, h, d.  Relative paths are
  * relative to the folder of the config file.  Unknown sections or keys,
@@ -49,6 +55,7 @@
 #define KP_CONFIG_H
 
 #include <stdint.h>
+#include <sys/socket.h>
 
 #include "kperr.h"
 
@@ -67,12 +74,15 @@ enum api_role {
 };
 
 /* One [api] allow line: PRINCIPAL ROLE..., PRINCIPAL user:NAME|UID,
- * group:NAME|GID or key:Z85 (a CURVE client key for a tcp:// API). */
-enum { ACCESS_USER = 1, ACCESS_GROUP, ACCESS_KEY };
+ * group:NAME|GID, key:Z85 (a CURVE client key for a tcp:// API) or
+ * cert:SHA256 (a client certificate on the REST API's tls_listen). */
+enum { ACCESS_USER = 1, ACCESS_GROUP, ACCESS_KEY, ACCESS_CERT };
 typedef struct api_allow {
 	int kind;                      /* ACCESS_USER, _GROUP or _KEY */
 	uint32_t id;                   /* uid or gid */
-	uint8_t key[32];               /* a CURVE client public key */
+	uint8_t key[32];               /* a CURVE client public key, or
+	                                * (ACCESS_CERT) the SHA-256 of a TLS
+	                                * client certificate (DER) */
 	unsigned roles;                /* enum api_role bits */
 } api_allow_t;
 
@@ -106,6 +116,15 @@ typedef struct config {
 	/* [rest] listen: "unix:PATH" (default unix:<state_dir>/rest.sock)
 	 * or "off" */
 	char rest_listen[KP_PATH_MAX + 8];
+	/* [rest] tls_listen ("" = off): the REST API over TLS with client
+	 * certificates, with its certificate, key and the clients' CA */
+	char rest_tls_listen[64];
+	char rest_tls_cert[KP_PATH_MAX];
+	char rest_tls_key[KP_PATH_MAX];
+	char rest_tls_client_ca[KP_PATH_MAX];
+	/* [rest] webhook ("" = off): a local http:// URL that gets a notice
+	 * of every arrival, receipt and overdue answer (webhook.c) */
+	char rest_webhook[256];
 } config_t;
 
 /*
@@ -121,6 +140,12 @@ int config_load(const char *path, config_t *cfg,
 
 /* "submit", "inbox", ... for one role bit ("?" for none). */
 const char *config_role_name(unsigned role);
+
+/* A [rest] webhook URL, http://HOST:PORT/PATH with HOST 127.0.0.1 (any
+ * of 127/8), localhost or [::1] (local only): OUT: the address, the HOST:PORT
+ * text (for the Host header) and *path (in url; "/" when none).  0 / -1. */
+int config_webhook_url(const char *url, struct sockaddr_storage *sa,
+    socklen_t *salen, char *host, size_t hostlen, const char **path);
 
 /* Parse "30d", "250ms", ... into milliseconds; 0 / -1. */
 int config_parse_duration(const char *text, uint64_t *ms);

@@ -8,7 +8,7 @@ packages=(
   libzmq3-dev libprotobuf-c-dev protobuf-c-compiler libsodium-dev libssl-dev
   libsqlite3-dev libsystemd-dev libjansson-dev libinih-dev
   libcriterion-dev python3 python3-cryptography python3-jsonschema
-  libmicrohttpd-dev curl
+  libmicrohttpd-dev libgnutls28-dev curl
   clang libclang-rt-dev
   gettext
 )

@@ -14,6 +14,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <sys/socket.h>
+
 #include <criterion/criterion.h>
 
 #include "common.h"
@@ -240,7 +242,8 @@ Test(config, api_allow_lines)
 	    "F:5: allow: no user 'no-such-user-kp' on this system",
 	    "F:6: allow: unknown role 'everything' (roles: submit, inbox, "
 	    "officer, subject, admin, all)",
-	    "F:7: allow: 'host:x' is not user:NAME, group:NAME or key:Z85",
+	    "F:7: allow: 'host:x' is not user:NAME, group:NAME, key:Z85 or "
+	    "cert:SHA256",
 	    "F:8: allow: 'short' is not a CURVE public key (40 characters of "
 	    "Z85)" };
 	char tmp[256];
@@ -262,6 +265,94 @@ Test(config, api_allow_lines)
 	s_load_bad(MINIMAL "[api]\nallow = user:no-such-user-kp inbox\n"
 	    "allow = user:nobody everything\nallow = host:x all\n"
 	    "allow = key:short all\n", 4, bad);
+}
+
+/* [rest] tls_listen: with its files and a cert: client, or refused. */
+Test(config, rest_tls_needs_its_files_and_an_allowed_certificate)
+{
+	static const char *const no_client[] = {
+	    "F:5: tls_listen: no client may use it; allow one with [api] allow "
+	    "= cert:SHA256 ROLE... (openssl x509 -noout -fingerprint -sha256 "
+	    "-in CLIENT.crt)" };
+	static const char *const no_ca[] = {
+	    "F:5: tls_listen: needs tls_cert = FILE, tls_key = FILE (the "
+	    "server's) and tls_client_ca = FILE (the CA of the clients' "
+	    "certificates) in [rest]" };
+	static const char *const no_listen[] = {
+	    "F: [rest] tls_cert, tls_key, tls_client_ca and [api] allow = "
+	    "cert:... need [rest] tls_listen = ADDRESS:PORT" };
+	static const char *const bad_fp[] = {
+	    "F:5: allow: 'ab:cd...' is not a SHA-256 fingerprint (64 hex "
+	    "digits: openssl x509 -noout -fingerprint -sha256 -in "
+	    "CLIENT.crt)" };
+#define S_FP "79:C8:5D:3A:28:69:A3:CB:EE:6C:66:F2:93:C1:B2:55:F2:49:43:D4:" \
+	    "A6:9A:77:38:C4:98:22:23:1D:32:52:B8"
+#define S_TLS "[rest]\ntls_listen = 127.0.0.1:8443\ntls_cert = s.crt\n" \
+	    "tls_key = s.key\n"
+	char tmp[256];
+	config_t cfg;
+
+	s_load_ok(MINIMAL S_TLS "tls_client_ca = ca.crt\n[api]\nallow = "
+	    "cert:" S_FP " submit\nallow = cert:79c85d3a2869a3cbee6c66f293c1b2"
+	    "55f24943d4a69a7738c49822231d3252b8 inbox\n", &cfg, tmp,
+	    sizeof(tmp));
+	cr_assert_eq(cfg.n_api_allow, 2);
+	cr_assert_eq(cfg.api_allow[0].kind, ACCESS_CERT);
+	cr_assert_eq(cfg.api_allow[0].key[0], 0x79);
+	cr_assert_eq(cfg.api_allow[0].key[31], 0xb8);
+	cr_assert_eq(memcmp(cfg.api_allow[0].key, cfg.api_allow[1].key, 32), 0);
+	cr_assert_str_eq(cfg.rest_tls_listen, "127.0.0.1:8443");
+	cr_assert(strstr(cfg.rest_tls_client_ca, "/ca.crt") != NULL &&
+	    cfg.rest_tls_client_ca[0] == '/');
+	s_rm(tmp);
+	s_load_bad(MINIMAL S_TLS "tls_client_ca = ca.crt\n", 1, no_client);
+	s_load_bad(MINIMAL S_TLS "[api]\nallow = cert:" S_FP " all\n", 1,
+	    no_ca);
+	s_load_bad(MINIMAL "[rest]\ntls_cert = s.crt\n", 1, no_listen);
+	s_load_bad(MINIMAL "[api]\nallow = cert:ab:cd all\n", 1, bad_fp);
+#undef S_FP
+#undef S_TLS
+}
+
+/* [rest] webhook: a local http:// URL only. */
+Test(config, rest_webhook_is_a_local_url)
+{
+	static const char *const remote[] = {
+	    "F:5: webhook: 'http://192.0.2.1:80/x' is not a local URL "
+	    "http://127.0.0.1:PORT/PATH (or localhost, [::1]; no TLS, no other "
+	    "host)" };
+	static const char *const tls[] = {
+	    "F:5: webhook: 'https://127.0.0.1:8443/x' is not a local URL "
+	    "http://127.0.0.1:PORT/PATH (or localhost, [::1]; no TLS, no other "
+	    "host)" };
+	struct sockaddr_storage sa;
+	socklen_t len;
+	char host[80], tmp[256];
+	const char *path;
+	config_t cfg;
+
+	s_load_ok(MINIMAL "[rest]\nwebhook = http://localhost:8080/hook/in\n",
+	    &cfg, tmp, sizeof(tmp));
+	cr_assert_str_eq(cfg.rest_webhook, "http://localhost:8080/hook/in");
+	s_rm(tmp);
+	cr_assert_eq(config_webhook_url(cfg.rest_webhook, &sa, &len, host,
+	    sizeof(host), &path), 0);
+	cr_assert_str_eq(host, "localhost:8080");
+	cr_assert_str_eq(path, "/hook/in");
+	cr_assert_eq(sa.ss_family, AF_INET);
+	cr_assert_eq(config_webhook_url("http://[::1]:9", &sa, &len, host,
+	    sizeof(host), &path), 0);
+	cr_assert_str_eq(path, "/");
+	cr_assert_eq(config_webhook_url("http://127.1.2.3:9/", &sa, &len, host,
+	    sizeof(host), &path), 0);
+	cr_assert_eq(config_webhook_url("http://example.org:80/", &sa, &len,
+	    host, sizeof(host), &path), -1);
+	cr_assert_eq(config_webhook_url("http://[::2]:80/", &sa, &len, host,
+	    sizeof(host), &path), -1);
+	s_load_bad(MINIMAL "[rest]\nwebhook = http://192.0.2.1:80/x\n", 1,
+	    remote);
+	s_load_bad(MINIMAL "[rest]\nwebhook = https://127.0.0.1:8443/x\n", 1,
+	    tls);
 }
 
 /* Relative to the file's folder, also when the file is named relatively. */
