@@ -508,11 +508,3 @@ store_in_txn(store_t *s)
 {
 	return sqlite3_get_autocommit(s->db) == 0;
 }
-
-/* The connection, for the statements of store_webhook.c (its own table,
- * in the caller's transactions). */
-sqlite3 *
-store_sqlite(store_t *s)
-{
-	return s->db;
-}

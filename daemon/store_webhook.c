@@ -7,12 +7,13 @@
  * hold event ids, kinds and delivery outcomes, never a case reference or
  * payload value.  Statements are prepared per call: notices are few
  * beside the events themselves, and this file then needs nothing of
- * store.c but its connection.  It must never decide when to send (that
+ * store.c but its connection (store_int.h).  It must never decide when to send (that
  * is webhook.c) and never open a transaction of its own.
  */
 #include <stdio.h>
 #include <string.h>
 
+#include "store_int.h"
 #include "store_webhook.h"
 
 static const char s_schema[] =
@@ -50,7 +51,7 @@ s_prepare(sqlite3 *db, const char *sql, sqlite3_stmt **st, kp_err_t *err)
 int
 store_webhook_init(store_t *s, kp_err_t *err)
 {
-	sqlite3 *db = store_sqlite(s);
+	sqlite3 *db = s->db;
 
 	if (sqlite3_exec(db, s_schema, NULL, NULL, NULL) != SQLITE_OK)
 		return s_fail(db, err, "create table");
@@ -61,7 +62,7 @@ int
 store_webhook_add(store_t *s, const char *kind, const uint8_t id[16],
     uint64_t now, kp_err_t *err)
 {
-	sqlite3 *db = store_sqlite(s);
+	sqlite3 *db = s->db;
 	sqlite3_stmt *st = NULL;
 	int rc = -1;
 
@@ -83,7 +84,7 @@ int
 store_webhook_next(store_t *s, webhook_row_t *row, bool *found,
     kp_err_t *err)
 {
-	sqlite3 *db = store_sqlite(s);
+	sqlite3 *db = s->db;
 	sqlite3_stmt *st = NULL;
 	int step, rc = -1;
 
@@ -115,7 +116,7 @@ int
 store_webhook_attempt(store_t *s, uint64_t seq, int status, bool delivered,
     bool give_up, uint64_t now, kp_err_t *err)
 {
-	sqlite3 *db = store_sqlite(s);
+	sqlite3 *db = s->db;
 	sqlite3_stmt *st = NULL;
 	int rc = -1;
 
@@ -139,7 +140,7 @@ store_webhook_attempt(store_t *s, uint64_t seq, int status, bool delivered,
 int
 store_webhook_prune(store_t *s, uint64_t before, kp_err_t *err)
 {
-	sqlite3 *db = store_sqlite(s);
+	sqlite3 *db = s->db;
 	sqlite3_stmt *st = NULL;
 	int rc = -1;
 

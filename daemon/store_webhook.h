@@ -11,13 +11,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include <sqlite3.h>
-
 #include "kperr.h"
 #include "store.h"
-
-/* store.c: the connection (for this file's own statements). */
-sqlite3 *store_sqlite(store_t *s);
 
 typedef struct webhook_row {
 	uint64_t seq;                 /* the notice's number, increasing */
