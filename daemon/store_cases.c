@@ -30,9 +30,12 @@
 	"kp_route_open(event_id, route_sealed), sent_ms, due_ms, answered_by, " \
 	"answered_ms, reminders, interim_by, interim_ms, first_due_ms"
 
-/* The sealed values of case ?1 for every partner the store has rows of:
- * one per partner, so a lookup by case is an index lookup per partner. */
-#define CASE_ANY "(SELECT kp_case_seal(oin, ?1) FROM meta_partners)"
+/* Column col holds case ?1 sealed for one of the partners the store has
+ * rows of: one value per partner, found by the index on its first 8 bytes
+ * (store_schema.c), then compared whole. */
+#define CASE_ANY(col) "substr(" col ", 1, 8) IN (SELECT " \
+	"substr(kp_case_seal(oin, ?1), 1, 8) FROM meta_partners) AND " col \
+	" IN (SELECT kp_case_seal(oin, ?1) FROM meta_partners)"
 
 /* Statements of this file, prepared once by store_open (store.c). */
 const char *const store_cases_sql[ST_COUNT] = {
@@ -46,11 +49,11 @@ const char *const store_cases_sql[ST_COUNT] = {
 	[ST_SUBJECT] = "SELECT event_id, 1, to_oin, event_type, purpose, "
 	    "legal_basis, fields, created_ms, state, reason, "
 	    "retention_until_ms, event_key IS NULL, in_reply_to, updated_ms "
-	    "FROM outbox WHERE case_sealed IN " CASE_ANY " UNION ALL "
+	    "FROM outbox WHERE " CASE_ANY("case_sealed") " UNION ALL "
 	    "SELECT event_id, 0, from_oin, event_type, purpose, legal_basis, "
 	    "fields, received_ms, 0, 0, retention_until_ms, event_key IS NULL, "
 	    "in_reply_to, received_ms "
-	    "FROM inbox WHERE case_sealed IN " CASE_ANY " ORDER BY 8",
+	    "FROM inbox WHERE " CASE_ANY("case_sealed") " ORDER BY 8",
 	[ST_EXP_PUT] = "INSERT OR IGNORE INTO expectations (event_id, "
 	    "case_sealed, partner_oin, case_ref, sent_type, answer_type, "
 	    "route_sealed, sent_ms, due_ms) VALUES (?1, kp_case_seal(?3, ?2), "
@@ -67,7 +70,7 @@ const char *const store_cases_sql[ST_COUNT] = {
 	    "WHERE answered_by IS NULL AND overdue_reported = 0 AND "
 	    "due_ms <= ?1 RETURNING " EXP_COLS,
 	[ST_EXP_BY_CASE] = "SELECT " EXP_COLS " FROM expectations WHERE "
-	    "case_sealed IN " CASE_ANY " ORDER BY sent_ms",
+	    CASE_ANY("case_sealed") " ORDER BY sent_ms",
 	[ST_EXP_ALL] = "SELECT " EXP_COLS " FROM expectations ORDER BY sent_ms",
 	[ST_EXP_REMINDED] = "UPDATE expectations SET reminders = reminders + 1 "
 	    "WHERE event_id = ?1",

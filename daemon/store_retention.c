@@ -16,6 +16,12 @@
 #include "store_int.h"
 #include "util.h"
 
+/* A row of the link's case and partner (by the index on the first 8
+ * bytes of the sealed value, store_schema.c). */
+#define LINKED(partner) "substr(case_sealed, 1, 8) = " \
+	"substr(links.local_sealed, 1, 8) AND case_sealed = " \
+	"links.local_sealed AND " partner " = links.partner_oin"
+
 /* Statements of this file, prepared once by store_open (store.c). */
 const char *const store_retention_sql[ST_COUNT] = {
 	[ST_OB_PURGE] = "UPDATE outbox SET envelope = NULL, event_key = NULL "
@@ -39,12 +45,9 @@ const char *const store_retention_sql[ST_COUNT] = {
 	[ST_REDUCE_ABS] = "DELETE FROM absence_after WHERE at_ms <= ?1",
 	/* a link no row with metadata refers to any more */
 	[ST_REDUCE_LINKS] = "DELETE FROM links WHERE NOT EXISTS (SELECT 1 "
-	    "FROM outbox WHERE case_sealed = links.local_sealed AND "
-	    "to_oin = links.partner_oin) AND NOT EXISTS (SELECT 1 FROM inbox "
-	    "WHERE case_sealed = links.local_sealed AND "
-	    "from_oin = links.partner_oin) AND NOT EXISTS (SELECT 1 FROM "
-	    "expectations WHERE case_sealed = links.local_sealed AND "
-	    "partner_oin = links.partner_oin)",
+	    "FROM outbox WHERE " LINKED("to_oin") ") AND NOT EXISTS (SELECT 1 "
+	    "FROM inbox WHERE " LINKED("from_oin") ") AND NOT EXISTS (SELECT 1 "
+	    "FROM expectations WHERE " LINKED("partner_oin") ")",
 };
 
 static int

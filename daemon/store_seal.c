@@ -8,7 +8,7 @@
  * statements call, so every statement seals and opens in SQL and no caller
  * ever sees a sealed value:
  *
- *   kp_case_seal(partner, ref)  -> the sealed reference (BLOB, 104 bytes);
+ *   kp_case_seal(partner, ref)  -> the sealed reference (BLOB, 64 or 96);
  *                                  '' for '' (no case)
  *   kp_case_open(partner, v)    -> the reference (TEXT); '' for '' or NULL
  *   kp_route_seal(event_id, r)  -> the sealed route (BLOB); NULL for 0
@@ -25,23 +25,28 @@
  *
  * A case reference R filed with partner Q (a synthetic-IV AEAD):
  *   ad    = "ketenpost/v1/meta/case" || 0x00 || Q
- *   p     = R padded with 0x00 to 64 bytes (a reference has no NUL)
- *   nonce = BLAKE2b-192(key = K_siv, ad || 0x00 || p)
- *   value = nonce || XChaCha20-Poly1305(K_aead, nonce, p, ad)
+ *   p     = R padded with 0x00 to 32 bytes, or to 64 if it is longer
+ *           (a reference has no NUL)
+ *   siv   = BLAKE2b-128(key = K_siv, ad || 0x00 || p)
+ *   value = siv || XChaCha20-Poly1305(K_aead, nonce = siv || 0^8, p, ad)
+ *           (64 or 96 bytes)
+ * The first 8 bytes of the value (of the SIV, a PRF output) are what the
+ * indexes hold (store_schema.c): a lookup compares them, then the value.
  *
  * Why this is safe here.  The value is deterministic in (Q, R), so the
  * store can look a case up by equality (an index on the column) and still
  * decrypt it for the views.  A deterministic encryption reveals exactly
- * which stored values are equal, and nothing else (the nonce is a PRF of
- * the whole input: two different inputs never share a nonce except with
- * probability about 2^-96, so no key stream is reused).  Equality per
- * partner is no news to whoever holds the file: the row already carries the
- * per-partner pseudonym (PROTOCOL.md §9), itself deterministic in (Q, R).
- * Across partners the values of one case are unrelated, because Q is in the
- * nonce input and the associated data: a backup cannot group one pupil's
- * pseudonyms of several partners by equal ciphertext.  The padding hides
- * the length of the reference.  Forging or moving a value to another
- * partner's row fails the tag, and kp_case_open then fails the statement.
+ * which stored values are equal, and nothing else: the nonce is a PRF of
+ * the whole input, so two different inputs share one (and a key stream)
+ * only with probability about n^2 / 2^129 for n values, 2^-65 at four
+ * billion.  Equality per partner is no news to whoever holds the file:
+ * the row already carries the per-partner pseudonym (PROTOCOL.md §9),
+ * itself deterministic in (Q, R).  Across partners the values of one case
+ * are unrelated, because Q is in the SIV input and the associated data: a
+ * backup cannot group one pupil's pseudonyms of several partners by equal
+ * ciphertext.  The padding hides the length of the reference (all but
+ * whether it is over 32 bytes).  Forging a value, or moving one to another
+ * partner's row, fails the tag, and kp_case_open then fails the statement.
  *
  * A route (an enum, looked up never) uses a random nonce, bound to the row
  * by its event id:
@@ -68,8 +73,9 @@
 
 #define NONCE crypto_aead_xchacha20poly1305_ietf_NPUBBYTES
 #define TAG crypto_aead_xchacha20poly1305_ietf_ABYTES
-#define CASE_PAD 64                    /* KP_CASE_LOCAL_MAX */
-#define CASE_SEALED (NONCE + CASE_PAD + TAG)
+#define SIV 16                         /* synthetic IV stored */
+#define CASE_MAX 64                    /* KP_CASE_LOCAL_MAX */
+#define CASE_SHORT 32                  /* padding of a short reference */
 #define ROUTE_SEALED (NONCE + 4 + TAG)
 #define AD_MAX 64
 
@@ -105,21 +111,23 @@ s_ad(uint8_t ad[AD_MAX], size_t *len, const char *label, const void *p,
 	return 0;
 }
 
-/* The reference, padded, and the associated data of partner Q. */
+/* The reference, padded (OUT: *plen, 32 or 64), and the associated data
+ * of partner Q; *rlen 0 for no case. */
 static int
 s_case_in(sqlite3_value **argv, uint8_t ad[AD_MAX], size_t *adlen,
-    uint8_t p[CASE_PAD], size_t *rlen)
+    uint8_t p[CASE_MAX], size_t *plen, size_t *rlen)
 {
 	const unsigned char *q = sqlite3_value_text(argv[0]);
 	const unsigned char *r = sqlite3_value_text(argv[1]);
 	size_t qn = (size_t)sqlite3_value_bytes(argv[0]);
 
 	*rlen = r != NULL ? (size_t)sqlite3_value_bytes(argv[1]) : 0;
-	if (q == NULL || *rlen > CASE_PAD ||
+	if (q == NULL || *rlen > CASE_MAX ||
 	    (r != NULL && memchr(r, 0, *rlen) != NULL) ||
 	    s_ad(ad, adlen, s_case_label, q, qn) != 0)
 		return -1;
-	memset(p, 0, CASE_PAD);
+	*plen = *rlen <= CASE_SHORT ? CASE_SHORT : CASE_MAX;
+	memset(p, 0, CASE_MAX);
 	if (*rlen > 0)
 		memcpy(p, r, *rlen);
 	return 0;
@@ -128,13 +136,14 @@ s_case_in(sqlite3_value **argv, uint8_t ad[AD_MAX], size_t *adlen,
 static void
 s_case_seal(sqlite3_context *ctx, int argc, sqlite3_value **argv)
 {
-	uint8_t ad[AD_MAX], p[CASE_PAD], out[CASE_SEALED];
+	uint8_t ad[AD_MAX], p[CASE_MAX], nonce[NONCE] = { 0 };
+	uint8_t out[SIV + CASE_MAX + TAG];
 	crypto_generichash_state h;
 	unsigned long long n = 0;
-	size_t adlen, rlen;
+	size_t adlen, plen, rlen;
 
 	(void)argc;
-	if (s_case_in(argv, ad, &adlen, p, &rlen) != 0) {
+	if (s_case_in(argv, ad, &adlen, p, &plen, &rlen) != 0) {
 		sqlite3_result_error(ctx, "kp_case_seal: a partner OIN and a "
 		    "case reference of at most 64 bytes are needed", -1);
 		return;
@@ -143,16 +152,17 @@ s_case_seal(sqlite3_context *ctx, int argc, sqlite3_value **argv)
 		sqlite3_result_text(ctx, "", 0, SQLITE_STATIC);
 		return;
 	}
-	crypto_generichash_init(&h, s_key(ctx, K_SIV), 32, NONCE);
+	crypto_generichash_init(&h, s_key(ctx, K_SIV), 32, SIV);
 	crypto_generichash_update(&h, ad, adlen);
 	crypto_generichash_update(&h, (const uint8_t *)"", 1);
-	crypto_generichash_update(&h, p, sizeof(p));
-	crypto_generichash_final(&h, out, NONCE);
-	crypto_aead_xchacha20poly1305_ietf_encrypt(out + NONCE, &n, p,
-	    sizeof(p), ad, adlen, NULL, out, s_key(ctx, K_AEAD));
+	crypto_generichash_update(&h, p, plen);
+	crypto_generichash_final(&h, out, SIV);
+	memcpy(nonce, out, SIV);
+	crypto_aead_xchacha20poly1305_ietf_encrypt(out + SIV, &n, p, plen, ad,
+	    adlen, NULL, nonce, s_key(ctx, K_AEAD));
 	sodium_memzero(p, sizeof(p));
 	sodium_memzero(&h, sizeof(h));
-	sqlite3_result_blob(ctx, out, (int)sizeof(out), SQLITE_TRANSIENT);
+	sqlite3_result_blob(ctx, out, (int)(SIV + n), SQLITE_TRANSIENT);
 }
 
 static void
@@ -160,9 +170,9 @@ s_case_open(sqlite3_context *ctx, int argc, sqlite3_value **argv)
 {
 	const unsigned char *q = sqlite3_value_text(argv[0]);
 	const uint8_t *v;
-	uint8_t ad[AD_MAX], p[CASE_PAD];
+	uint8_t ad[AD_MAX], p[CASE_MAX], nonce[NONCE] = { 0 };
 	unsigned long long n = 0;
-	size_t adlen;
+	size_t adlen, vn;
 
 	(void)argc;
 	if (sqlite3_value_type(argv[1]) != SQLITE_BLOB) {
@@ -170,17 +180,21 @@ s_case_open(sqlite3_context *ctx, int argc, sqlite3_value **argv)
 		return;
 	}
 	v = sqlite3_value_blob(argv[1]);
-	if (q == NULL || v == NULL || sqlite3_value_bytes(argv[1]) !=
-	    CASE_SEALED || s_ad(ad, &adlen, s_case_label, q,
-	    (size_t)sqlite3_value_bytes(argv[0])) != 0 ||
-	    crypto_aead_xchacha20poly1305_ietf_decrypt(p, &n, NULL, v + NONCE,
-	    CASE_SEALED - NONCE, ad, adlen, v, s_key(ctx, K_AEAD)) != 0 ||
-	    n != CASE_PAD) {
+	vn = (size_t)sqlite3_value_bytes(argv[1]);
+	if (q == NULL || v == NULL || (vn != SIV + CASE_SHORT + TAG &&
+	    vn != SIV + CASE_MAX + TAG) || s_ad(ad, &adlen, s_case_label, q,
+	    (size_t)sqlite3_value_bytes(argv[0])) != 0) {
+		sqlite3_result_error(ctx, s_open_fail, -1);
+		return;
+	}
+	memcpy(nonce, v, SIV);
+	if (crypto_aead_xchacha20poly1305_ietf_decrypt(p, &n, NULL, v + SIV,
+	    vn - SIV, ad, adlen, nonce, s_key(ctx, K_AEAD)) != 0) {
 		sqlite3_result_error(ctx, s_open_fail, -1);
 		return;
 	}
 	sqlite3_result_text(ctx, (const char *)p, (int)strnlen((char *)p,
-	    CASE_PAD), SQLITE_TRANSIENT);
+	    (size_t)n), SQLITE_TRANSIENT);
 	sodium_memzero(p, sizeof(p));
 }
 
