@@ -140,8 +140,9 @@ retention_purge(kpd_t *d, size_t *n, kp_err_t *err)
 		log_info("metadata retention ended: %" PRIu64 " sent and %"
 		    PRIu64 " received event(s) reduced to their audit "
 		    "metadata; %" PRIu64 " expectation(s), %" PRIu64 " absence "
-		    "record(s) and %" PRIu64 " case link(s) deleted", red.outbox,
-		    red.inbox, red.expectations, red.absence, red.links);
+		    "record(s) and %" PRIu64 " case link(s) deleted",
+		    red.outbox, red.inbox, red.expectations, red.absence,
+		    red.links);
 	d->destroy_pending += (uint32_t)*n;
 	d->next_destroy_ms = kp_now_ms() + 1000;
 	switch (s_destroy(d, RETENTION_WAIT_MS, err)) {

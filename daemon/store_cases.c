@@ -27,8 +27,9 @@
 
 #define EXP_COLS "event_id, kp_case_open(partner_oin, case_sealed), " \
 	"partner_oin, case_ref, sent_type, answer_type, " \
-	"kp_route_open(event_id, route_sealed), sent_ms, due_ms, answered_by, " \
-	"answered_ms, reminders, interim_by, interim_ms, first_due_ms"
+	"kp_route_open(event_id, route_sealed), sent_ms, due_ms, " \
+	"answered_by, answered_ms, reminders, interim_by, interim_ms, " \
+	"first_due_ms"
 
 /* Column col holds case ?1 sealed for one of the partners the store has
  * rows of: one value per partner, found by the index on its first 8 bytes

@@ -167,8 +167,8 @@ store_inbox_insert(store_t *s, inbox_row_t *row,
 		sq_fail(s, err, "inbox insert");
 		goto out;
 	}
-	if (sq_step_insert(s, st, row->event_id, "inbox", &row->seq, err) != 0 ||
-	    sq_partner_seen(s, row->from_oin, err) != 0)
+	if (sq_step_insert(s, st, row->event_id, "inbox", &row->seq,
+	    err) != 0 || sq_partner_seen(s, row->from_oin, err) != 0)
 		goto out;
 	ret = 0;
 out:

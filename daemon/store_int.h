@@ -6,8 +6,9 @@
  * versions), store_outbox.c, store_inbox.c, store_cases.c (links,
  * expectations, subject access), store_audit.c, store_retention.c (purge,
  * checkpoint, metadata retention); store_seal.c seals case references and
- * routes at rest as SQL functions the statements call.  Each of those files owns its statements: it lists their SQL
- * in its own sparse array indexed by the ST_ ids below, and store_open
+ * routes at rest as SQL functions the statements call.  Each of those
+ * files owns its statements: it lists their SQL in its own sparse array
+ * indexed by the ST_ ids below, and store_open
  * prepares all of them once (a slot with no SQL, or with SQL in two files,
  * stops the open: a programming error caught by every test).
  *
@@ -52,8 +53,8 @@ enum {
 	ST_OB_BY_IDEM,
 	ST_EXP_INTERIM, ST_LINK_FILE, ST_ABS_PUT, ST_ABS_GET,
 	ST_OB_PENDING,
-	ST_PARTNER_SEEN, ST_REDUCE_OB, ST_REDUCE_IN, ST_REDUCE_EXP, ST_REDUCE_ABS,
-	ST_REDUCE_LINKS,
+	ST_PARTNER_SEEN, ST_REDUCE_OB, ST_REDUCE_IN, ST_REDUCE_EXP,
+	ST_REDUCE_ABS, ST_REDUCE_LINKS,
 	ST_COUNT
 };
 

@@ -221,8 +221,8 @@ store_outbox_insert(store_t *s, outbox_row_t *row, const uint8_t *env,
 		sq_fail(s, err, "outbox insert");
 		goto out;
 	}
-	if (sq_step_insert(s, st, row->event_id, "outbox", &row->seq, err) != 0 ||
-	    sq_partner_seen(s, row->to_oin, err) != 0)
+	if (sq_step_insert(s, st, row->event_id, "outbox", &row->seq,
+	    err) != 0 || sq_partner_seen(s, row->to_oin, err) != 0)
 		goto out;
 	ret = 0;
 out:

@@ -1187,8 +1187,8 @@ s_finish(struct s_load *ld)
 		 * case, so the payload could no longer be found by it */
 		if (ld->pol->metadata_retention_ms != 0 &&
 		    r->retention_ms > ld->pol->metadata_retention_ms)
-			s_problem(ld, ld->chain_line[2], "metadata_retention is "
-			    "shorter than the retention of [%s] (line %d): "
+			s_problem(ld, ld->chain_line[2], "metadata_retention "
+			    "is shorter than the retention of [%s] (line %d): "
 			    "metadata must be kept at least as long as the "
 			    "payload", r->name, r->line_of[S_K_RETENTION]);
 		for (i = 0; i < r->desc->n_fields; i++)

@@ -125,12 +125,11 @@ s_a_row_links(const char *state, const uint8_t a[32], const uint8_t b[32],
 				has_a |= memmem(v, vn, a, 32) != NULL;
 				has_b |= memmem(v, vn, b, 32) != NULL;
 			}
-			if (has_a && has_b) {
-				found = true;
-				snprintf(which, len, "a row of %s",
-				    (const char *)sqlite3_column_text(tables, 0));
-			}
+			found = has_a && has_b;
 		}
+		if (found)
+			snprintf(which, len, "a row of %s",
+			    (const char *)sqlite3_column_text(tables, 0));
 		sqlite3_finalize(st);
 	}
 	sqlite3_finalize(tables);
@@ -268,6 +267,8 @@ Test(atrest_meta, no_case_reference_or_pseudonym_link_on_disk)
 	s_pseudonym_of(state[0], a, ref_h);
 	s_pseudonym_of(state[0], b, ref_r);
 	cr_assert_neq(memcmp(ref_h, ref_r, 32), 0);
+	cr_assert(s_a_row_links(state[0], ref_h, ref_h, where, sizeof(where)),
+	    "the search finds a row with the Halt pseudonym");
 	cr_assert_not(s_a_row_links(state[0], ref_h, ref_r, where,
 	    sizeof(where)), "%s links the case's pseudonyms", where);
 	cr_assert_eq(s_count(state[0], "(SELECT case_sealed FROM outbox "
