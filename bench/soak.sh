@@ -148,7 +148,7 @@ lost=$(comm -23 "$work/acked.hex" "$work/inbox" | wc -l)
 phantom=$(comm -13 "$work/outbox" "$work/inbox" | wc -l)
 stuck=$(sql "$state_lp" "SELECT count(*) FROM outbox WHERE state = 1;")
 dead=$(sql "$state_lp" "SELECT count(*) FROM outbox WHERE state IN (3, 4);")
-dup_case=$(sql "$state_lp" "SELECT count(*) FROM (SELECT case_local FROM outbox GROUP BY case_local HAVING count(*) > 1);")
+dup_case=$(sql "$state_lp" "SELECT count(*) FROM (SELECT case_sealed FROM outbox GROUP BY to_oin, case_sealed HAVING count(*) > 1);")
 dup_acc=$(grep -o 'event [0-9a-f-]* type referral from [0-9]* accepted' "${log[halt]}" |
     awk '{ print $2 }' | sort | uniq -d | wc -l)
 duplicated=$((dup_case + dup_acc))

@@ -6,8 +6,12 @@
  *       nonce (24) || XChaCha20-Poly1305(K_e, data, ad = event_id)
  *   K_e, wrapped:
  *       nonce (24) || XChaCha20-Poly1305(K_store, K_e, ad = event_id)
- * with K_store = BLAKE2b-256(key = own payload secret key,
+ * with K_store = BLAKE2b-256(key = own storage secret (storage.key, or the
+ *                            payload secret key before it existed),
  *                            "ketenpost/v1/storage-key").
+ * Metadata (case references, routes: store_seal.c) is sealed under
+ *   K_meta = BLAKE2b-256(key = K_store, "ketenpost/v1/metadata-key"),
+ * its own sub-key, from which store_seal.c derives one key per use.
  * The database alone (a backup, a stolen disk image) reveals no payload;
  * the key files are needed too.  Retention ends an event by destroying its
  * wrapped key: whatever copies of the ciphertext may linger in free SQLite
@@ -24,6 +28,7 @@
 #include "daemon.h"
 
 static const char s_label[] = "ketenpost/v1/storage-key";
+static const char s_meta_label[] = "ketenpost/v1/metadata-key";
 
 #define NONCE crypto_aead_xchacha20poly1305_ietf_NPUBBYTES
 #define TAG crypto_aead_xchacha20poly1305_ietf_ABYTES
@@ -33,6 +38,13 @@ atrest_key_derive(const uint8_t payload_sk[32], uint8_t key[32])
 {
 	return crypto_generichash(key, 32, (const uint8_t *)s_label,
 	    sizeof(s_label) - 1, payload_sk, 32);
+}
+
+int
+atrest_meta_key_derive(const uint8_t store_key[32], uint8_t key[32])
+{
+	return crypto_generichash(key, 32, (const uint8_t *)s_meta_label,
+	    sizeof(s_meta_label) - 1, store_key, 32);
 }
 
 int

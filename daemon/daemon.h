@@ -201,6 +201,8 @@ void retention_tick(kpd_t *d);
 
 /* atrest.c: payloads at rest, each under its own wrapped key. */
 int atrest_key_derive(const uint8_t payload_sk[32], uint8_t key[32]);
+/* The metadata key (store_open's meta_key) from the storage key. */
+int atrest_meta_key_derive(const uint8_t store_key[32], uint8_t key[32]);
 int atrest_event_key(const uint8_t store_key[32], const uint8_t id[16],
     uint8_t key[32], uint8_t wrapped[STORE_KEY_WRAP_LEN]);
 int atrest_event_key_unwrap(const uint8_t store_key[32], const uint8_t id[16],

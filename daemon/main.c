@@ -366,6 +366,22 @@ s_is_auditor(const kpd_t *d)
 	return partner_role(identity_public(d->chain->self)) == KP_ROLE_AUDITOR;
 }
 
+/* The store, with the metadata key derived from the storage key (atrest.c);
+ * the derived key is wiped once the store holds its own keys. */
+static int
+s_store_open(kpd_t *d, kp_err_t *err)
+{
+	uint8_t *meta = sodium_malloc(32);
+	int ret = -1;
+
+	if (meta == NULL || atrest_meta_key_derive(d->storage_key, meta) != 0)
+		kp_fail(err, KP_ERR_NOMEM, "out of memory");
+	else
+		ret = store_open(d->cfg.state_dir, meta, &d->store, err);
+	sodium_free(meta);
+	return ret;
+}
+
 /* The audit entries of a (re)load of `pol` and the chain, in one
  * transaction: written before the new ones are put in force. */
 static int
@@ -456,7 +472,7 @@ s_start(kpd_t *d, kp_err_t *err)
 	if (d->storage_key == NULL || atrest_key_derive(identity_storage_sk(
 	    d->chain->self), d->storage_key) != 0)
 		return kp_fail(err, KP_ERR_NOMEM, "out of memory");
-	if (store_open(d->cfg.state_dir, &d->store, err) != 0 ||
+	if (s_store_open(d, err) != 0 ||
 	    ledger_open(d, err) != 0 || s_audit_load(d, d->policy, err) != 0)
 		return -1;
 	ledger_sign_head(d, false);

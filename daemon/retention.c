@@ -16,6 +16,13 @@
  * what the audit log and subject access are made of.  Every purge is an
  * audit entry per event, and logged (after the commit: only then is it
  * done), one line per event and one in total.
+ *
+ * When the chain policy's metadata_retention ends too (counted from the
+ * event's creation or receipt; never before its payload is destroyed),
+ * the same pass reduces the row to what the audit needs
+ * (store_meta_reduce: no case reference, pseudonym, route or field names;
+ * the officer's expectations, absence records and unused links deleted),
+ * in the same transaction, logged by counts only.
  */
 #include <inttypes.h>
 #include <stdlib.h>
@@ -89,19 +96,35 @@ s_destroy(kpd_t *d, int wait_ms, kp_err_t *err)
 	return 0;
 }
 
+/* Reduce the rows whose metadata retention (chain policy) ended by now;
+ * nothing when the policy sets none. */
+static int
+s_reduce(kpd_t *d, uint64_t now, store_reduced_t *red, kp_err_t *err)
+{
+	uint64_t keep = policy_metadata_retention_ms(d->policy);
+
+	memset(red, 0, sizeof(*red));
+	if (keep == 0 || now <= keep)
+		return 0;
+	return store_meta_reduce(d->store, now - keep, now, red, err);
+}
+
 int
 retention_purge(kpd_t *d, size_t *n, kp_err_t *err)
 {
 	struct purge_walk w = { .d = d };
+	store_reduced_t red;
+	uint64_t now = kp_now_ms();
 	char text[37];
 	size_t i;
 
 	*n = 0;
 	if (kpd_begin(d, err) != 0)
 		return -1;
-	if (store_purge(d->store, kp_now_ms(), s_collect, &w, n, err) != 0 ||
+	if (store_purge(d->store, now, s_collect, &w, n, err) != 0 ||
 	    (w.failed && kp_fail(err, KP_ERR_IO, "the audit log could not "
-	    "record the purge") != 0) || kpd_commit(d, err) != 0) {
+	    "record the purge") != 0) || s_reduce(d, now, &red, err) != 0 ||
+	    kpd_commit(d, err) != 0) {
 		kpd_rollback(d);
 		free(w.v);
 		log_warnx("purge failed, nothing destroyed: %s", err->msg);
@@ -112,6 +135,14 @@ retention_purge(kpd_t *d, size_t *n, kp_err_t *err)
 		    kpd_id(w.v[i].id, text), w.v[i].sent ? "to" : "from",
 		    w.v[i].partner);
 	free(w.v);
+	if (red.outbox + red.inbox + red.expectations + red.absence +
+	    red.links > 0)
+		log_info("metadata retention ended: %" PRIu64 " sent and %"
+		    PRIu64 " received event(s) reduced to their audit "
+		    "metadata; %" PRIu64 " expectation(s), %" PRIu64 " absence "
+		    "record(s) and %" PRIu64 " case link(s) deleted",
+		    red.outbox, red.inbox, red.expectations, red.absence,
+		    red.links);
 	d->destroy_pending += (uint32_t)*n;
 	d->next_destroy_ms = kp_now_ms() + 1000;
 	switch (s_destroy(d, RETENTION_WAIT_MS, err)) {

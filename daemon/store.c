@@ -381,7 +381,8 @@ s_prepare(store_t *s, kp_err_t *err)
 }
 
 int
-store_open(const char *state_dir, store_t **out, kp_err_t *err)
+store_open(const char *state_dir, const uint8_t meta_key[32], store_t **out,
+    kp_err_t *err)
 {
 	store_t *s;
 	int n;
@@ -405,6 +406,7 @@ store_open(const char *state_dir, store_t **out, kp_err_t *err)
 		goto fail;
 	}
 	if (s_configure(s, err) != 0 || s_quick_check(s, err) != 0 ||
+	    sq_seal_register(s, meta_key, err) != 0 ||
 	    sq_migrate(s, err) != 0 || s_prepare(s, err) != 0)
 		goto fail;
 	*out = s;
@@ -425,6 +427,7 @@ store_close(store_t **self_p)
 	for (i = 0; i < ST_COUNT; i++)
 		sqlite3_finalize(s->st[i]);
 	sqlite3_close(s->db);
+	sq_seal_free(s);
 	free(s);
 	*self_p = NULL;
 }

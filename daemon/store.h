@@ -7,7 +7,17 @@
  * sent, which doubles as the seen-event-id table for duplicate
  * elimination), rejected (envelopes we refused and why), links (local case
  * reference <-> per-partner pseudonym), expectations (answers awaited),
- * absence_after (the officer's local record per case).
+ * absence_after (the officer's local record per case), meta_partners (the
+ * partners the store has rows of).
+ *
+ * Metadata at rest: a local case reference is never stored in the clear.
+ * In outbox, inbox, links and expectations it is sealed per partner, a
+ * value bound to the partner's OIN (store_seal.c: deterministic, so rows
+ * are found by it, and decryptable, so the views show it); routes are
+ * sealed with a random nonce; absence_after is keyed by a keyed hash of
+ * the case.  Rows handed in and out carry the clear values: the sealing
+ * happens in the statements.  A copy of the file without the key reveals
+ * no case reference and links no two partners' pseudonyms of one case.
  *
  * Durability contract: nothing written between store_begin() and a
  * successful store_commit() may be acknowledged to anyone (API caller or
@@ -91,8 +101,11 @@ typedef struct inbox_row {
 	uint8_t event_key[STORE_KEY_WRAP_LEN]; /* wrapped per-event key */
 } inbox_row_t;
 
-int store_open(const char *state_dir, store_t **out, kp_err_t *err)
-    __attribute__((warn_unused_result));
+/* meta_key (32 bytes, atrest_meta_key_derive) seals case references and
+ * routes at rest ("Metadata at rest" above); a database written under
+ * another key opens, but reading a sealed value from it fails. */
+int store_open(const char *state_dir, const uint8_t meta_key[32],
+    store_t **out, kp_err_t *err) __attribute__((warn_unused_result));
 void store_close(store_t **self_p);
 
 int store_begin(store_t *s, kp_err_t *err) __attribute__((warn_unused_result));
@@ -246,6 +259,24 @@ typedef int (*store_purge_cb)(void *arg, const uint8_t id[16],
  */
 int store_purge(store_t *s, uint64_t now, store_purge_cb cb, void *arg,
     size_t *n, kp_err_t *err) __attribute__((warn_unused_result));
+
+/*
+ * Metadata retention: rows whose metadata retention ended (created or
+ * received at or before cutoff, payload already destroyed) are reduced to
+ * what the audit needs — outbox and inbox rows lose their case reference,
+ * pseudonym (zeroed), route, field names and idempotency key, and get
+ * reduced_ms = now; event id, type, partner, purpose, legal basis, times,
+ * state, reason and digests stay (and the inbox's evidence envelope and
+ * receipt).  Expectations sent and absence records made at or before
+ * cutoff are deleted, then every link no row with metadata still refers
+ * to.  OUT: what changed.
+ */
+typedef struct store_reduced {
+	uint64_t outbox, inbox, expectations, absence, links;
+} store_reduced_t;
+
+int store_meta_reduce(store_t *s, uint64_t cutoff, uint64_t now,
+    store_reduced_t *r, kp_err_t *err) __attribute__((warn_unused_result));
 
 /* A TRUNCATE checkpoint of the WAL, waiting at most wait_ms for readers.
  * OUT: *done, false while a reader pins old pages (they may still hold

@@ -6,6 +6,14 @@
  *
  * Invariant 7: a link never changes once written; per partner,
  * local <-> case_ref is one-to-one (two UNIQUE constraints; store_link_put).
+ * It is deleted once no row of its case with its partner keeps metadata
+ * (store_meta_reduce).
+ *
+ * Every case reference is sealed per partner (store_seal.c): a lookup by
+ * case computes its sealed value for each partner in meta_partners (which
+ * store_outbox_insert and store_inbox_insert keep complete) and finds the
+ * rows by index; the case list opens each (partner, sealed value) group
+ * once.  Rows handed out carry the clear reference.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -17,29 +25,40 @@
 #include "store_int.h"
 #include "util.h"
 
-#define EXP_COLS "event_id, case_local, partner_oin, case_ref, sent_type, " \
-	"answer_type, route, sent_ms, due_ms, answered_by, answered_ms, " \
-	"reminders, interim_by, interim_ms, first_due_ms"
+#define EXP_COLS "event_id, kp_case_open(partner_oin, case_sealed), " \
+	"partner_oin, case_ref, sent_type, answer_type, " \
+	"kp_route_open(event_id, route_sealed), sent_ms, due_ms, " \
+	"answered_by, answered_ms, reminders, interim_by, interim_ms, " \
+	"first_due_ms"
+
+/* Column col holds case ?1 sealed for one of the partners the store has
+ * rows of: one value per partner, found by the index on its first 8 bytes
+ * (store_schema.c), then compared whole. */
+#define CASE_ANY(col) "substr(" col ", 1, 8) IN (SELECT " \
+	"substr(kp_case_seal(oin, ?1), 1, 8) FROM meta_partners) AND " col \
+	" IN (SELECT kp_case_seal(oin, ?1) FROM meta_partners)"
 
 /* Statements of this file, prepared once by store_open (store.c). */
 const char *const store_cases_sql[ST_COUNT] = {
 	[ST_LINK_BY_LOCAL] = "SELECT case_ref FROM links WHERE "
-	    "partner_oin = ?1 AND local = ?2",
-	[ST_LINK_BY_REF] = "SELECT local FROM links WHERE partner_oin = ?1 AND "
-	    "case_ref = ?2",
-	[ST_LINK_INSERT] = "INSERT INTO links (partner_oin, local, case_ref) "
-	    "VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING",
+	    "partner_oin = ?1 AND local_sealed = kp_case_seal(?1, ?2)",
+	[ST_LINK_BY_REF] = "SELECT kp_case_open(partner_oin, local_sealed) "
+	    "FROM links WHERE partner_oin = ?1 AND case_ref = ?2",
+	[ST_LINK_INSERT] = "INSERT INTO links (partner_oin, local_sealed, "
+	    "case_ref) VALUES (?1, kp_case_seal(?1, ?2), ?3) "
+	    "ON CONFLICT DO NOTHING",
 	[ST_SUBJECT] = "SELECT event_id, 1, to_oin, event_type, purpose, "
 	    "legal_basis, fields, created_ms, state, reason, "
 	    "retention_until_ms, event_key IS NULL, in_reply_to, updated_ms "
-	    "FROM outbox WHERE case_local = ?1 UNION ALL "
+	    "FROM outbox WHERE " CASE_ANY("case_sealed") " UNION ALL "
 	    "SELECT event_id, 0, from_oin, event_type, purpose, legal_basis, "
 	    "fields, received_ms, 0, 0, retention_until_ms, event_key IS NULL, "
 	    "in_reply_to, received_ms "
-	    "FROM inbox WHERE case_local = ?1 ORDER BY 8",
+	    "FROM inbox WHERE " CASE_ANY("case_sealed") " ORDER BY 8",
 	[ST_EXP_PUT] = "INSERT OR IGNORE INTO expectations (event_id, "
-	    "case_local, partner_oin, case_ref, sent_type, answer_type, route, "
-	    "sent_ms, due_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+	    "case_sealed, partner_oin, case_ref, sent_type, answer_type, "
+	    "route_sealed, sent_ms, due_ms) VALUES (?1, kp_case_seal(?3, ?2), "
+	    "?3, ?4, ?5, ?6, kp_route_seal(?1, ?7), ?8, ?9)",
 	[ST_EXP_BY_REPLY] = "SELECT " EXP_COLS " FROM expectations WHERE "
 	    "event_id = ?1 AND partner_oin = ?2 AND answer_type = ?3 AND "
 	    "answered_by IS NULL",
@@ -52,26 +71,33 @@ const char *const store_cases_sql[ST_COUNT] = {
 	    "WHERE answered_by IS NULL AND overdue_reported = 0 AND "
 	    "due_ms <= ?1 RETURNING " EXP_COLS,
 	[ST_EXP_BY_CASE] = "SELECT " EXP_COLS " FROM expectations WHERE "
-	    "case_local = ?1 ORDER BY sent_ms",
+	    CASE_ANY("case_sealed") " ORDER BY sent_ms",
 	[ST_EXP_ALL] = "SELECT " EXP_COLS " FROM expectations ORDER BY sent_ms",
 	[ST_EXP_REMINDED] = "UPDATE expectations SET reminders = reminders + 1 "
 	    "WHERE event_id = ?1",
-	[ST_CASES] = "SELECT c, count(*), max(t) FROM (SELECT case_local c, "
-	    "created_ms t FROM outbox WHERE case_local <> '' UNION ALL "
-	    "SELECT case_local, received_ms FROM inbox WHERE case_local <> '') "
-	    "WHERE t <= ?1 GROUP BY c ORDER BY c",
+	/* grouped per partner and sealed value first, so each is opened
+	 * once, then per case across partners */
+	[ST_CASES] = "SELECT kp_case_open(p, c) lc, sum(n), max(t) FROM ("
+	    "SELECT to_oin p, case_sealed c, count(*) n, max(created_ms) t "
+	    "FROM outbox WHERE case_sealed <> '' AND created_ms <= ?1 "
+	    "GROUP BY 1, 2 UNION ALL "
+	    "SELECT from_oin, case_sealed, count(*), max(received_ms) "
+	    "FROM inbox WHERE case_sealed <> '' AND received_ms <= ?1 "
+	    "GROUP BY 1, 2) GROUP BY lc ORDER BY lc",
 	/* an interim answer: the phase is recorded, the expectation stays
 	 * open with a new due time (the first one kept for as-of views) */
 	[ST_EXP_INTERIM] = "UPDATE expectations SET interim_by = ?2, "
 	    "interim_ms = ?3, first_due_ms = CASE WHEN interim_by IS NULL "
 	    "THEN due_ms ELSE first_due_ms END, due_ms = ?4, "
 	    "overdue_reported = 0 WHERE event_id = ?1 AND answered_by IS NULL",
-	[ST_LINK_FILE] = "UPDATE inbox SET case_local = ?3 WHERE from_oin = ?1 "
-	    "AND case_ref = ?2 AND case_local = ''",
-	[ST_ABS_PUT] = "INSERT OR REPLACE INTO absence_after (case_local, "
-	    "absence, at_ms) VALUES (?1, ?2, ?3)",
+	[ST_LINK_FILE] = "UPDATE inbox SET case_sealed = kp_case_seal(?1, ?3) "
+	    "WHERE from_oin = ?1 AND case_ref = ?2 AND case_sealed = ''",
+	[ST_ABS_PUT] = "INSERT OR REPLACE INTO absence_after (case_key, "
+	    "absence, at_ms) VALUES (kp_absence_key(?1), ?2, ?3)",
 	[ST_ABS_GET] = "SELECT absence, at_ms FROM absence_after WHERE "
-	    "case_local = ?1",
+	    "case_key = kp_absence_key(?1)",
+	[ST_PARTNER_SEEN] = "INSERT OR IGNORE INTO meta_partners (oin) "
+	    "VALUES (?1)",
 };
 
 int
@@ -475,6 +501,19 @@ store_absence_get(store_t *s, const char *case_local, int *absence,
 		*absence = sqlite3_column_int(st, 0);
 		*at = sq_col_u64(st, 1);
 	}
+	sq_done(st);
+	return ret;
+}
+
+int
+sq_partner_seen(store_t *s, const char *oin, kp_err_t *err)
+{
+	sqlite3_stmt *st = s->st[ST_PARTNER_SEEN];
+	int ret = 0;
+
+	if (sq_bind_text(st, 1, oin, KP_OIN_LEN + 1) != SQLITE_OK ||
+	    sqlite3_step(st) != SQLITE_DONE)
+		ret = sq_fail(s, err, "partner seen");
 	sq_done(st);
 	return ret;
 }

@@ -4,9 +4,10 @@
  * refused and why).  See store.h, store_int.h.
  *
  * Invariant 6: an inbox row is written once by store_inbox_insert; the only
- * later changes are acked false -> true in store_inbox_ack, case_local
- * "" -> the local reference of a link made later (store_link_file,
- * store_cases.c) and the payload and key dropped at the end of retention
+ * later changes are acked false -> true in store_inbox_ack, case_sealed
+ * "" -> the sealed local reference of a link made later (store_link_file,
+ * store_cases.c), the payload and key dropped at the end of retention and
+ * the metadata reduced at the end of metadata retention
  * (store_retention.c).  event_id is UNIQUE: the table doubles as the
  * seen-event set.
  */
@@ -21,7 +22,8 @@
 #include "util.h"
 
 /* Column list shared by the SELECTs and s_read_inbox. */
-#define IN_COLS "seq, event_id, event_type, from_oin, case_local, case_ref, " \
+#define IN_COLS "seq, event_id, event_type, from_oin, " \
+	"kp_case_open(from_oin, case_sealed), case_ref, " \
 	"in_reply_to, purpose, legal_basis, created_ms, received_ms, acked, " \
 	"envelope_digest, receipt_digest, fields, retention_until_ms, " \
 	"event_key"
@@ -32,11 +34,11 @@ const char *const store_inbox_sql[ST_COUNT] = {
 	[ST_IN_FIND] = "SELECT " IN_COLS ", receipt FROM inbox WHERE "
 	    "event_id = ?1",
 	[ST_IN_INSERT] = "INSERT INTO inbox (event_id, event_type, from_oin, "
-	    "case_local, case_ref, in_reply_to, purpose, legal_basis, "
+	    "case_sealed, case_ref, in_reply_to, purpose, legal_basis, "
 	    "created_ms, received_ms, acked, envelope_digest, receipt_digest, "
 	    "fields, retention_until_ms, event_key, sealed_payload, envelope, "
-	    "receipt) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, "
-	    "?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)",
+	    "receipt) VALUES (?1, ?2, ?3, kp_case_seal(?3, ?4), ?5, ?6, ?7, "
+	    "?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)",
 	[ST_IN_LIST_ALL] = "SELECT " IN_COLS ", sealed_payload FROM inbox "
 	    "WHERE seq > ?1 ORDER BY seq LIMIT ?2",
 	[ST_IN_LIST_UNACKED] = "SELECT " IN_COLS ", sealed_payload FROM inbox "
@@ -165,7 +167,8 @@ store_inbox_insert(store_t *s, inbox_row_t *row,
 		sq_fail(s, err, "inbox insert");
 		goto out;
 	}
-	if (sq_step_insert(s, st, row->event_id, "inbox", &row->seq, err) != 0)
+	if (sq_step_insert(s, st, row->event_id, "inbox", &row->seq,
+	    err) != 0 || sq_partner_seen(s, row->from_oin, err) != 0)
 		goto out;
 	ret = 0;
 out:

@@ -5,8 +5,10 @@
  * transactions) whose SQL is split by concern: store_schema.c (tables and
  * versions), store_outbox.c, store_inbox.c, store_cases.c (links,
  * expectations, subject access), store_audit.c, store_retention.c (purge,
- * checkpoint).  Each of those files owns its statements: it lists their SQL
- * in its own sparse array indexed by the ST_ ids below, and store_open
+ * checkpoint, metadata retention); store_seal.c seals case references and
+ * routes at rest as SQL functions the statements call.  Each of those
+ * files owns its statements: it lists their SQL in its own sparse array
+ * indexed by the ST_ ids below, and store_open
  * prepares all of them once (a slot with no SQL, or with SQL in two files,
  * stops the open: a programming error caught by every test).
  *
@@ -51,6 +53,8 @@ enum {
 	ST_OB_BY_IDEM,
 	ST_EXP_INTERIM, ST_LINK_FILE, ST_ABS_PUT, ST_ABS_GET,
 	ST_OB_PENDING,
+	ST_PARTNER_SEEN, ST_REDUCE_OB, ST_REDUCE_IN, ST_REDUCE_EXP,
+	ST_REDUCE_ABS, ST_REDUCE_LINKS,
 	ST_COUNT
 };
 
@@ -58,6 +62,7 @@ struct store {
 	sqlite3 *db;                      /* the one connection */
 	char path[4096];                  /* state_dir/ketenpost.db */
 	sqlite3_stmt *st[ST_COUNT];       /* prepared in store_open */
+	uint8_t *meta_keys;               /* sodium_malloc: store_seal.c */
 };
 
 /* The SQL of each file's statements (NULL where another file owns it). */
@@ -68,8 +73,22 @@ extern const char *const store_cases_sql[ST_COUNT];
 extern const char *const store_audit_sql[ST_COUNT];
 extern const char *const store_retention_sql[ST_COUNT];
 
+/* The metadata keys and the SQL functions that seal and open case
+ * references and routes (store_seal.c), registered before the schema is
+ * migrated or any statement prepared; freed (wiped) by store_close. */
+int sq_seal_register(store_t *s, const uint8_t meta_key[32], kp_err_t *err);
+void sq_seal_free(store_t *s);
+
+/* Record that partner oin has rows (meta_partners: the partners a lookup
+ * by case reference computes a sealed value for). */
+int sq_partner_seen(store_t *s, const char *oin, kp_err_t *err);
+
 /* Create or migrate the schema (store_schema.c). */
 int sq_migrate(store_t *s, kp_err_t *err);
+/* The SQL of the step to schema `version` (1 creates), NULL if none: the
+ * tests make a database of an older version with it. */
+const char *sq_schema_step(int version);
+#define STORE_APP_ID 0x6b707374          /* "kpst" */
 
 /* Errors: KP_ERR_IO with SQLite's message; sq_open_fail names the file and
  * gives a foreign or damaged file one clear text. */

@@ -22,7 +22,13 @@
  *     quietly instead of rewriting history — except store_outbox_settle,
  *     which also settles a DEAD row: a verified receipt that arrives just
  *     after expiry proves delivery, and the log must say so.  (Retention,
- *     store_retention.c, only drops a settled row's envelope and key.)
+ *     store_retention.c, only drops a settled row's envelope and key, and
+ *     at the end of metadata retention its case, route, fields and
+ *     idempotency key.)
+ *
+ * case_sealed and route_sealed hold the case reference and route sealed
+ * at rest (store_seal.c); the statements seal and open them, so rows in
+ * and out of this file carry the clear values.
  *
  * store_outbox_expire passes env = NULL to its callback: it uses UPDATE ...
  * RETURNING, which buffers every returned row, and after a long outage that
@@ -41,23 +47,26 @@
 #include "util.h"
 
 /* Column lists shared by the SELECTs and s_read_outbox. */
-#define OB_COLS "seq, event_id, event_type, to_oin, case_local, case_ref, " \
+#define OB_COLS "seq, event_id, event_type, to_oin, " \
+	"kp_case_open(to_oin, case_sealed), case_ref, " \
 	"in_reply_to, state, attempts, created_ms, expires_ms, " \
 	"next_attempt_ms, updated_ms, envelope_digest, receipt_digest, " \
 	"reason, receipted_ms, purpose, legal_basis, fields, " \
-	"retention_until_ms, event_key, route"
+	"retention_until_ms, event_key, kp_route_open(event_id, route_sealed)"
 #define OB_NCOLS 23
 
 /* Statements of this file, prepared once by store_open (store.c). */
 const char *const store_outbox_sql[ST_COUNT] = {
+	/* the case reference and route sealed at rest (store_seal.c) */
 	[ST_OB_INSERT] = "INSERT INTO outbox (event_id, event_type, to_oin, "
-	    "case_local, case_ref, in_reply_to, state, attempts, created_ms, "
+	    "case_sealed, case_ref, in_reply_to, state, attempts, created_ms, "
 	    "expires_ms, next_attempt_ms, updated_ms, envelope_digest, "
 	    "receipt_digest, reason, receipted_ms, purpose, legal_basis, "
-	    "fields, retention_until_ms, event_key, route, envelope, "
+	    "fields, retention_until_ms, event_key, route_sealed, envelope, "
 	    "idem_client, idem_key, idem_hash) VALUES "
-	    "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, "
-	    "?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26)",
+	    "(?1, ?2, ?3, kp_case_seal(?3, ?4), ?5, ?6, ?7, ?8, ?9, ?10, ?11, "
+	    "?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, "
+	    "kp_route_seal(?1, ?22), ?23, ?24, ?25, ?26)",
 	[ST_OB_DUE] = "SELECT " OB_COLS ", envelope FROM outbox WHERE "
 	    "state = 1 AND next_attempt_ms <= ?1 ORDER BY next_attempt_ms, seq "
 	    "LIMIT ?2",
@@ -212,7 +221,8 @@ store_outbox_insert(store_t *s, outbox_row_t *row, const uint8_t *env,
 		sq_fail(s, err, "outbox insert");
 		goto out;
 	}
-	if (sq_step_insert(s, st, row->event_id, "outbox", &row->seq, err) != 0)
+	if (sq_step_insert(s, st, row->event_id, "outbox", &row->seq,
+	    err) != 0 || sq_partner_seen(s, row->to_oin, err) != 0)
 		goto out;
 	ret = 0;
 out:

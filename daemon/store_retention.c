@@ -1,8 +1,9 @@
 /*
  * store_retention.c: the end of an event's retention — its wrapped key and
- * sealed payload dropped (atrest.c explains why that destroys it) — and the
- * WAL checkpoint that proves no old frame still holds them.  See store.h,
- * store_int.h.
+ * sealed payload dropped (atrest.c explains why that destroys it) — the
+ * end of its metadata retention — the row reduced to what the audit needs
+ * (store_meta_reduce) — and the WAL checkpoint that proves no old frame
+ * still holds what was dropped.  See store.h, store_int.h.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -15,6 +16,12 @@
 #include "store_int.h"
 #include "util.h"
 
+/* A row of the link's case and partner (by the index on the first 8
+ * bytes of the sealed value, store_schema.c). */
+#define LINKED(partner) "substr(case_sealed, 1, 8) = " \
+	"substr(links.local_sealed, 1, 8) AND case_sealed = " \
+	"links.local_sealed AND " partner " = links.partner_oin"
+
 /* Statements of this file, prepared once by store_open (store.c). */
 const char *const store_retention_sql[ST_COUNT] = {
 	[ST_OB_PURGE] = "UPDATE outbox SET envelope = NULL, event_key = NULL "
@@ -23,6 +30,24 @@ const char *const store_retention_sql[ST_COUNT] = {
 	[ST_IN_PURGE] = "UPDATE inbox SET sealed_payload = NULL, "
 	    "event_key = NULL WHERE retention_until_ms <= ?1 AND "
 	    "event_key IS NOT NULL RETURNING event_id, from_oin",
+	/* metadata retention: by the partial indexes outbox_meta and
+	 * inbox_meta (payload destroyed, not yet reduced) */
+	[ST_REDUCE_OB] = "UPDATE outbox INDEXED BY outbox_meta SET "
+	    "case_sealed = '', case_ref = zeroblob(32), route_sealed = NULL, "
+	    "fields = '', idem_client = NULL, idem_key = NULL, "
+	    "idem_hash = NULL, reduced_ms = ?2 WHERE event_key IS NULL AND "
+	    "reduced_ms = 0 AND created_ms <= ?1 AND state <> 1",
+	[ST_REDUCE_IN] = "UPDATE inbox INDEXED BY inbox_meta SET "
+	    "case_sealed = '', case_ref = zeroblob(32), fields = '', "
+	    "reduced_ms = ?2 WHERE event_key IS NULL AND reduced_ms = 0 AND "
+	    "received_ms <= ?1",
+	[ST_REDUCE_EXP] = "DELETE FROM expectations WHERE sent_ms <= ?1",
+	[ST_REDUCE_ABS] = "DELETE FROM absence_after WHERE at_ms <= ?1",
+	/* a link no row with metadata refers to any more */
+	[ST_REDUCE_LINKS] = "DELETE FROM links WHERE NOT EXISTS (SELECT 1 "
+	    "FROM outbox WHERE " LINKED("to_oin") ") AND NOT EXISTS (SELECT 1 "
+	    "FROM inbox WHERE " LINKED("from_oin") ") AND NOT EXISTS (SELECT 1 "
+	    "FROM expectations WHERE " LINKED("partner_oin") ")",
 };
 
 static int
@@ -62,6 +87,48 @@ store_purge(store_t *s, uint64_t now, store_purge_cb cb, void *arg,
 	*n = 0;
 	if (s_purge_one(s, ST_OB_PURGE, true, now, cb, arg, n, err) != 0 ||
 	    s_purge_one(s, ST_IN_PURGE, false, now, cb, arg, n, err) != 0)
+		return -1;
+	return 0;
+}
+
+/* Run reduce statement `which` with ?1 = cutoff (?2 = now if it has one);
+ * OUT: *n += rows changed. */
+static int
+s_reduce_one(store_t *s, int which, uint64_t cutoff, uint64_t now,
+    uint64_t *n, kp_err_t *err)
+{
+	sqlite3_stmt *st = s->st[which];
+	int ret = -1, np = sqlite3_bind_parameter_count(st);
+
+	if ((np >= 1 && sq_bind_u64(st, 1, cutoff) != SQLITE_OK) ||
+	    (np >= 2 && sq_bind_u64(st, 2, now) != SQLITE_OK)) {
+		sq_fail(s, err, "metadata retention");
+		goto out;
+	}
+	if (sq_step_done(s, st, "metadata retention", err) != 0)
+		goto out;
+	*n += (uint64_t)sqlite3_changes(s->db);
+	ret = 0;
+out:
+	sq_done(st);
+	return ret;
+}
+
+int
+store_meta_reduce(store_t *s, uint64_t cutoff, uint64_t now,
+    store_reduced_t *r, kp_err_t *err)
+{
+	memset(r, 0, sizeof(*r));
+	if (s_reduce_one(s, ST_REDUCE_OB, cutoff, now, &r->outbox, err) != 0 ||
+	    s_reduce_one(s, ST_REDUCE_IN, cutoff, now, &r->inbox, err) != 0 ||
+	    s_reduce_one(s, ST_REDUCE_EXP, cutoff, now, &r->expectations,
+	    err) != 0 ||
+	    s_reduce_one(s, ST_REDUCE_ABS, cutoff, now, &r->absence, err) != 0)
+		return -1;
+	/* links only change when rows did: the walk over links is skipped
+	 * on the (usual) pass that reduced nothing */
+	if (r->outbox + r->inbox + r->expectations > 0 &&
+	    s_reduce_one(s, ST_REDUCE_LINKS, cutoff, now, &r->links, err) != 0)
 		return -1;
 	return 0;
 }

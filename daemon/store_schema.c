@@ -18,8 +18,8 @@
 #include "store_int.h"
 #include "util.h"
 
-#define STORE_SCHEMA_VERSION 3
-#define STORE_APP_ID 0x6b707374          /* "kpst" */
+#define STORE_SCHEMA_VERSION 4
+
 
 /*
  * Version 1.  Blobs of fixed size are checked so a bug cannot store junk.
@@ -199,6 +199,61 @@ static const char s_schema_v3[] =
 	" at_ms INTEGER NOT NULL);";
 
 /*
+ * Version 4: metadata minimised at rest (store.h, store_seal.c).  Case
+ * references are sealed per partner in place (case_local becomes
+ * case_sealed, links.local becomes local_sealed), routes sealed into
+ * route_sealed (the clear column is dropped), the officer's absence record
+ * keyed by kp_absence_key; meta_partners lists the partners a lookup by
+ * case computes a sealed value for; reduced_ms marks a row whose metadata
+ * retention ended (store_meta_reduce), and the partial indexes hold only
+ * the rows still to reduce (payload destroyed, not reduced), so inserts
+ * never write them.  The old indexes on the clear columns are dropped
+ * first (their pages are freed, and zeroed: secure_delete); the new ones
+ * hold the first 8 bytes of a sealed value (of its synthetic IV, a keyed
+ * PRF: store_seal.c), enough to find the rows, an eighth of the bytes
+ * per entry.  Expectations are reduced by a walk, once per purge pass:
+ * an index on sent_ms would cost every send.
+ * The functions need the key, so this step runs with it, in the one
+ * transaction of the migration.
+ */
+static const char s_schema_v4[] =
+	"CREATE TABLE meta_partners (oin TEXT PRIMARY KEY) WITHOUT ROWID;"
+	"INSERT OR IGNORE INTO meta_partners SELECT to_oin FROM outbox "
+	" UNION SELECT from_oin FROM inbox UNION SELECT partner_oin FROM links"
+	" UNION SELECT partner_oin FROM expectations;"
+	"DROP INDEX outbox_case; DROP INDEX inbox_case;"
+	"DROP INDEX expectations_case;"
+	"ALTER TABLE outbox RENAME COLUMN case_local TO case_sealed;"
+	"ALTER TABLE outbox ADD COLUMN route_sealed BLOB;"
+	"ALTER TABLE outbox ADD COLUMN reduced_ms INTEGER NOT NULL DEFAULT 0;"
+	"UPDATE outbox SET case_sealed = kp_case_seal(to_oin, case_sealed),"
+	" route_sealed = kp_route_seal(event_id, route);"
+	"ALTER TABLE outbox DROP COLUMN route;"
+	"CREATE INDEX outbox_case ON outbox (substr(case_sealed, 1, 8));"
+	"CREATE INDEX outbox_meta ON outbox (created_ms)"
+	" WHERE event_key IS NULL AND reduced_ms = 0;"
+	"ALTER TABLE inbox RENAME COLUMN case_local TO case_sealed;"
+	"ALTER TABLE inbox ADD COLUMN reduced_ms INTEGER NOT NULL DEFAULT 0;"
+	"UPDATE inbox SET case_sealed = kp_case_seal(from_oin, case_sealed)"
+	" WHERE case_sealed <> '';"
+	"CREATE INDEX inbox_case ON inbox (substr(case_sealed, 1, 8));"
+	"CREATE INDEX inbox_meta ON inbox (received_ms)"
+	" WHERE event_key IS NULL AND reduced_ms = 0;"
+	"ALTER TABLE links RENAME COLUMN local TO local_sealed;"
+	"UPDATE links SET local_sealed = kp_case_seal(partner_oin,"
+	" local_sealed);"
+	"ALTER TABLE expectations RENAME COLUMN case_local TO case_sealed;"
+	"ALTER TABLE expectations ADD COLUMN route_sealed BLOB;"
+	"UPDATE expectations SET case_sealed = kp_case_seal(partner_oin,"
+	" case_sealed), route_sealed = kp_route_seal(event_id, route);"
+	"ALTER TABLE expectations DROP COLUMN route;"
+	"CREATE INDEX expectations_case ON expectations"
+	" (substr(case_sealed, 1, 8));"
+	"ALTER TABLE absence_after RENAME COLUMN case_local TO case_key;"
+	"UPDATE absence_after SET case_key = kp_absence_key(case_key);"
+	"CREATE INDEX absence_after_at ON absence_after (at_ms);";
+
+/*
  * Indexes for performance only, at every open of any version (no version
  * step: an older daemon reading the file just has one more index).
  * outbox_expiry holds only pending rows, ordered by expiry, so the
@@ -209,6 +264,16 @@ static const char s_schema_v3[] =
 static const char s_schema_perf[] =
 	"CREATE INDEX IF NOT EXISTS outbox_expiry ON outbox (expires_ms)"
 	" WHERE state = 1;";
+
+const char *
+sq_schema_step(int version)
+{
+	static const char *const steps[] = { NULL, s_schema_v1, s_schema_v2,
+	    s_schema_v3, s_schema_v4 };
+
+	return version >= 1 && version <= STORE_SCHEMA_VERSION ?
+	    steps[version] : NULL;
+}
 
 /* Create or check the schema in one BEGIN IMMEDIATE, so two processes
  * opening a new file cannot both create it. */
@@ -246,6 +311,13 @@ sq_migrate(store_t *s, kp_err_t *err)
 		sq_open_fail(s, err, "migrate schema to version 3");
 		goto fail;
 	}
+	if ((create || ver <= 3) && (sqlite3_exec(s->db, s_schema_v4, NULL,
+	    NULL, NULL) != SQLITE_OK || sqlite3_exec(s->db, sql, NULL, NULL,
+	    NULL) != SQLITE_OK)) {
+		sq_open_fail(s, err, "migrate schema to version 4 (sealing "
+		    "case references at rest)");
+		goto fail;
+	}
 	if (sqlite3_exec(s->db, s_schema_perf, NULL, NULL, NULL) != SQLITE_OK) {
 		sq_open_fail(s, err, "create performance indexes");
 		goto fail;
@@ -254,6 +326,12 @@ sq_migrate(store_t *s, kp_err_t *err)
 		sq_open_fail(s, err, "commit schema");
 		goto fail;
 	}
+	/* the clear values of an older file may still be in WAL frames:
+	 * copy them out and truncate the log (best effort: a reader holding
+	 * old pages delays it to the first purge's checkpoint) */
+	if (!create && ver <= 3)
+		(void)sqlite3_wal_checkpoint_v2(s->db, NULL,
+		    SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
 	return 0;
 fail:
 	sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);

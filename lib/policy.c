@@ -116,6 +116,7 @@ struct policy_rule {
 struct policy {
 	char *path;
 	uint8_t hash[S_HASH_LEN];
+	uint64_t metadata_retention_ms;      /* [chain]; 0: not set */
 	policy_rule_t *rules[S_MAX_TYPE];
 };
 
@@ -124,7 +125,8 @@ struct s_load {
 	inifile_t *ini;
 	policy_t *pol;
 	policy_rule_t *cur;       /* section being read; NULL for [chain] */
-	int chain_line[2];        /* [chain] name, version */
+	int chain_line[3];        /* [chain] name, version,
+	                           * metadata_retention */
 };
 
 typedef void (*s_setter)(struct s_load *, policy_rule_t *, const char *key,
@@ -965,16 +967,18 @@ s_on_section(void *arg, const char *name, int lineno)
 	return 0;
 }
 
-/* [chain] name = free text, version = label; both informational. */
+/* [chain] name = free text, version = label (both informational);
+ * metadata_retention = duration (how long metadata rows keep the case). */
 static void
 s_chain_key(struct s_load *ld, const char *key, const char *v, int line)
 {
 	int i = strcmp(key, "name") == 0 ? 0 :
-	    strcmp(key, "version") == 0 ? 1 : -1;
+	    strcmp(key, "version") == 0 ? 1 :
+	    strcmp(key, "metadata_retention") == 0 ? 2 : -1;
 
 	if (i < 0) {
-		s_problem(ld, line, "unknown key "
-		    "'%.40s' in [chain] (known: name, version)", key);
+		s_problem(ld, line, "unknown key '%.40s' in [chain] (known: "
+		    "name, version, metadata_retention)", key);
 		return;
 	}
 	if (ld->chain_line[i] != 0) {
@@ -986,6 +990,9 @@ s_chain_key(struct s_load *ld, const char *key, const char *v, int line)
 	ld->chain_line[i] = line;
 	if (*v == '\0')
 		s_bad(ld, line, key, "empty value");
+	else if (i == 2)
+		(void)s_duration(ld, key, v, line,
+		    &ld->pol->metadata_retention_ms);
 }
 
 /* A key of an event type section. */
@@ -1176,6 +1183,14 @@ s_finish(struct s_load *ld)
 			continue;
 		any = 1;
 		s_finish_keys(ld, r);
+		/* metadata outlives its payload: the reduced row keeps no
+		 * case, so the payload could no longer be found by it */
+		if (ld->pol->metadata_retention_ms != 0 &&
+		    r->retention_ms > ld->pol->metadata_retention_ms)
+			s_problem(ld, ld->chain_line[2], "metadata_retention "
+			    "is shorter than the retention of [%s] (line %d): "
+			    "metadata must be kept at least as long as the "
+			    "payload", r->name, r->line_of[S_K_RETENTION]);
 		for (i = 0; i < r->desc->n_fields; i++)
 			s_finish_field(ld, r, i);
 		if (r->interim_keyed != (r->line_of[S_K_INTERIM_LEAD] != 0))
@@ -1282,6 +1297,12 @@ policy_load(const char *path, policy_t **out,
 	if (n_problems != NULL)
 		*n_problems = n;
 	return n == 0 ? 0 : -1;
+}
+
+uint64_t
+policy_metadata_retention_ms(const policy_t *self)
+{
+	return self != NULL ? self->metadata_retention_ms : 0;
 }
 
 const uint8_t *

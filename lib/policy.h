@@ -14,6 +14,7 @@
  *   [chain]
  *   name = MAS school-absence chain (example agreement)
  *   version = 2026-11
+ *   metadata_retention = 1825d          ; metadata rows keep the case
  *
  *   [referral]                          ; one section per event type
  *   purpose = mas.route_referral        ; processing-activity id
@@ -65,6 +66,10 @@ void policy_destroy(policy_t **self_p);
 
 /* BLAKE2b-256 of the file's bytes (32 bytes). */
 const uint8_t *policy_hash(const policy_t *self);
+/* [chain] metadata_retention: after this long (from an event's creation
+ * or receipt, and not before its payload is destroyed) its stored metadata
+ * is reduced to what the audit needs; 0 if the policy sets none. */
+uint64_t policy_metadata_retention_ms(const policy_t *self);
 /* The file it was read from. */
 const char *policy_path(const policy_t *self);
 

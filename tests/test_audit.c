@@ -45,6 +45,9 @@ TestSuite(audit, .init = test_init, .timeout = 60);
 #define N_EVENTS 6
 #define OUT_MAX 65536
 
+/* The store's metadata key (store_open): any 32 bytes in a test. */
+static const uint8_t s_meta_key[32] = { 0x42, 0x42, 0x42, 0x42 };
+
 /* ====================================================================== */
 /* 1. The format                                                          */
 /* ====================================================================== */
@@ -581,7 +584,8 @@ s_tlog_open(struct tlog *l, const char *tmp, const char *oin)
 	memset(l, 0, sizeof(*l));
 	l->oin = oin;
 	snprintf(l->dir, sizeof(l->dir), "%s/%s", tmp, oin);
-	cr_assert_eq(store_open(l->dir, &l->st, &e), 0, "%s", e.msg);
+	cr_assert_eq(store_open(l->dir, s_meta_key, &l->st, &e), 0, "%s",
+	    e.msg);
 	cr_assert_eq(chain_open_oin(test_chain(), oin, NULL, NULL, &l->ch, &e),
 	    0, "%s", e.msg);
 	test_cert(test_chain(), oin, cert, sizeof(cert));
@@ -822,7 +826,7 @@ s_pair(struct pair *p, bool rewrite)
 	s_tlog_close(&a);
 	s_tlog_close(&b);
 	/* each holds the other's heads, as seen on envelopes and receipts */
-	cr_assert_eq(store_open(b.dir, &b.st, &err), 0);
+	cr_assert_eq(store_open(b.dir, s_meta_key, &b.st, &err), 0);
 	for (k = 0; k < a.n_heads; k++)
 		cr_assert_eq(store_witness_put(b.st, OIN_LEERPLICHT,
 		    a.heads[k].size, a.heads[k].time_ms, a.heads[k].root,

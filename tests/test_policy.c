@@ -380,6 +380,7 @@ Test(policy, mas_purposes_retention_and_expected_answers)
 	cr_assert_null(policy_rule(pol, 0));
 	cr_assert_null(policy_rule(pol, 99));
 	cr_assert_null(policy_rule(pol, -1));
+	cr_assert_eq(policy_metadata_retention_ms(pol), 1825 * DAY_MS);
 	policy_destroy(&pol);
 }
 
@@ -832,12 +833,34 @@ Test(policy, test_base_policy_is_valid)
 	policy_destroy(&pol);
 }
 
+/* metadata_retention: a duration, optional (0 without it), at least every
+ * event type's retention. */
+Test(policy, metadata_retention)
+{
+	policy_t *pol = s_load_text(OK_POL(""), strlen(OK_POL("")));
+
+	cr_assert_eq(policy_metadata_retention_ms(pol), 0);
+	policy_destroy(&pol);
+	pol = s_load_text(OK_POL("[chain]\nmetadata_retention = 2d\n"),
+	    strlen(OK_POL("[chain]\nmetadata_retention = 2d\n")));
+	cr_assert_eq(policy_metadata_retention_ms(pol), 2 * DAY_MS);
+	policy_destroy(&pol);
+	s_bad1(OK_POL("[chain]\nmetadata_retention = 12h\n"),
+	    "F:9: metadata_retention is shorter than the retention of "
+	    "[referral] (line 7): metadata must be kept at least as long as "
+	    "the payload");
+	s_bad1(OK_POL("[chain]\nmetadata_retention = soon\n"),
+	    "F:9: metadata_retention: 'soon' is not a duration (use e.g. "
+	    "12h, 90d)");
+}
+
 Test(policy, unknown_sections_keys_and_roles)
 {
 	s_bad1(OK_POL("[referal]\npurpose = x\n"),
 	    "F:8: unknown section [referal] " KNOWN_SECTIONS);
 	s_bad1(OK_POL("[chain]\nname = x\nowner = y\n"),
-	    "F:10: unknown key 'owner' in [chain] (known: name, version)");
+	    "F:10: unknown key 'owner' in [chain] (known: name, version, "
+	    "metadata_retention)");
 	s_bad1(OK_POL("colour = red\n"),
 	    "F:8: unknown key 'colour' in [referral]");
 	s_bad1(OK_POL("forbidden = pv_subject\n"),

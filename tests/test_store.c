@@ -14,11 +14,15 @@
 
 #include "common.h"
 #include "store.h"
+#include "store_int.h"   /* sq_schema_step */
 #include "util.h"
 
 TestSuite(store, .init = test_init);
 
 #define T0 1000000u                /* a synthetic "now" */
+
+/* The store's metadata key (store_open): any 32 bytes in a test. */
+static const uint8_t s_meta_key[32] = { 0x42, 0x42, 0x42, 0x42 };
 
 struct fx {
 	char tmp[256];
@@ -32,7 +36,8 @@ s_open(struct fx *f)
 {
 	test_tmpdir(f->tmp, sizeof(f->tmp));
 	snprintf(f->dir, sizeof(f->dir), "%s/state", f->tmp);
-	cr_assert_eq(store_open(f->dir, &f->s, &f->err), 0, "store_open: %s",
+	cr_assert_eq(store_open(f->dir, s_meta_key, &f->s, &f->err), 0,
+	    "store_open: %s",
 	    f->err.msg);
 }
 
@@ -41,7 +46,8 @@ s_reopen(struct fx *f)
 {
 	store_close(&f->s);
 	cr_assert_null(f->s);
-	cr_assert_eq(store_open(f->dir, &f->s, &f->err), 0, "reopen: %s",
+	cr_assert_eq(store_open(f->dir, s_meta_key, &f->s, &f->err), 0,
+	    "reopen: %s",
 	    f->err.msg);
 }
 
@@ -93,6 +99,35 @@ s_raw_sql(const char *dir, const char *sql)
 	sqlite3_finalize(st);
 	sqlite3_close(db);
 	return v;
+}
+
+/* Run sql (several statements) on state_dir/ketenpost.db. */
+static void
+s_raw_exec(const char *dir, const char *sql)
+{
+	char path[400];
+	sqlite3 *db = NULL;
+
+	snprintf(path, sizeof(path), "%s/ketenpost.db", dir);
+	cr_assert_eq(sqlite3_open(path, &db), SQLITE_OK);
+	cr_assert_eq(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK, "%s",
+	    sqlite3_errmsg(db));
+	sqlite3_close(db);
+}
+
+/* A database as schema `version` made it, with that version's own SQL. */
+static void
+s_make_old(const char *dir, int version)
+{
+	char sql[128];
+	int v;
+
+	cr_assert_eq(test_sh("mkdir -m 700 -p '%s'", dir), 0);
+	for (v = 1; v <= version; v++)
+		s_raw_exec(dir, sq_schema_step(v));
+	snprintf(sql, sizeof(sql), "PRAGMA application_id = %d; "
+	    "PRAGMA user_version = %d;", STORE_APP_ID, version);
+	s_raw_exec(dir, sql);
 }
 
 /* An outbox row with every field distinct, numbered n. */
@@ -306,34 +341,43 @@ Test(store, idempotency_key_kept_with_the_row)
 	s_close(&f);
 }
 
-/* A version 1 database (before idempotency keys and answer phases) is
- * migrated at open, step by step to the current version. */
+/* A database made by schema version 1 (its own SQL, before idempotency
+ * keys, answer phases and sealed metadata) is migrated at open, step by
+ * step to the current version; its row reads back, its case reference and
+ * route now sealed. */
 Test(store, version_1_database_migrated)
 {
 	struct fx f = { 0 };
-	outbox_row_t a = s_orow(1, OIN_HALT), b = s_orow(2, OIN_HALT);
-	uint8_t id[16], hash[32];
+	outbox_row_t b = s_orow(2, OIN_HALT), got;
+	uint8_t id[16] = { 0 }, hash[32];
 	bool found = false;
 
-	s_open(&f);
-	s_insert(&f, &a);
-	store_close(&f.s);
-	s_raw_sql(f.dir, "DROP INDEX outbox_idem");
-	s_raw_sql(f.dir, "ALTER TABLE outbox DROP COLUMN idem_hash");
-	s_raw_sql(f.dir, "ALTER TABLE outbox DROP COLUMN idem_key");
-	s_raw_sql(f.dir, "ALTER TABLE outbox DROP COLUMN idem_client");
-	s_raw_sql(f.dir, "ALTER TABLE expectations DROP COLUMN interim_by");
-	s_raw_sql(f.dir, "ALTER TABLE expectations DROP COLUMN interim_ms");
-	s_raw_sql(f.dir, "ALTER TABLE expectations DROP COLUMN first_due_ms");
-	s_raw_sql(f.dir, "DROP TABLE absence_after");
-	s_raw_sql(f.dir, "PRAGMA user_version = 1");
-	cr_assert_eq(store_open(f.dir, &f.s, &f.err), 0, "%s", f.err.msg);
-	cr_assert_eq(s_raw_sql(f.dir, "PRAGMA user_version"), 3);
+	test_tmpdir(f.tmp, sizeof(f.tmp));
+	snprintf(f.dir, sizeof(f.dir), "%s/state", f.tmp);
+	s_make_old(f.dir, 1);
+	s_raw_exec(f.dir, "INSERT INTO outbox (event_id, event_type, to_oin, "
+	    "case_local, case_ref, state, attempts, created_ms, expires_ms, "
+	    "next_attempt_ms, updated_ms, envelope_digest, purpose, "
+	    "legal_basis, fields, retention_until_ms, route) VALUES "
+	    "(zeroblob(16), 1, '" OIN_HALT "', 'ZAAK-OLD', zeroblob(32), 1, 0, "
+	    "1, 2, 1, 1, zeroblob(32), 'p', 'l', 'route', 9, 2)");
+	cr_assert_eq(store_open(f.dir, s_meta_key, &f.s, &f.err), 0, "%s",
+	    f.err.msg);
+	cr_assert_eq(s_raw_sql(f.dir, "PRAGMA user_version"), 4);
 	/* version 3's columns and table are there */
 	cr_assert_eq(s_raw_sql(f.dir, "SELECT count(*) FROM pragma_table_info("
 	    "'expectations') WHERE name IN ('interim_by', 'interim_ms', "
 	    "'first_due_ms')"), 3);
 	cr_assert_eq(s_raw_sql(f.dir, "SELECT count(*) FROM absence_after"), 0);
+	/* version 4: sealed, and read back in the clear */
+	cr_assert_eq(s_raw_sql(f.dir, "SELECT count(*) FROM outbox WHERE "
+	    "typeof(case_sealed) = 'blob' AND typeof(route_sealed) = 'blob'"),
+	    1);
+	cr_assert_eq(store_outbox_get(f.s, id, &got, &found, &f.err), 0, "%s",
+	    f.err.msg);
+	cr_assert(found);
+	cr_assert_str_eq(got.case_local, "ZAAK-OLD");
+	cr_assert_eq(got.route, 2);
 	b.has_idem = true;
 	snprintf(b.idem_key, sizeof(b.idem_key), "%s", "K-9");
 	b.idem_client[0] = '\0';
@@ -957,7 +1001,7 @@ Test(store, garbage_file_refused)
 	snprintf(f.dir, sizeof(f.dir), "%s/state", f.tmp);
 	cr_assert_eq(test_sh("mkdir -m 700 '%s' && head -c 4096 /dev/urandom "
 	    "> '%s/ketenpost.db'", f.dir, f.dir), 0);
-	s_expect(store_open(f.dir, &s, &f.err), &f.err, KP_ERR_IO,
+	s_expect(store_open(f.dir, s_meta_key, &s, &f.err), &f.err, KP_ERR_IO,
 	    "ketenpost.db");
 	cr_assert(strstr(f.err.msg, "not a ketenpost database or corrupt") !=
 	    NULL, "%s", f.err.msg);
@@ -978,7 +1022,7 @@ Test(store, damaged_pages_refused)
 	cr_assert_eq(test_sh("head -c 16384 /dev/zero | tr '\\0' '\\377' | "
 	    "dd of='%s/ketenpost.db' bs=4096 seek=1 conv=notrunc status=none",
 	    f.dir), 0);
-	s_expect(store_open(f.dir, &s, &f.err), &f.err, KP_ERR_IO,
+	s_expect(store_open(f.dir, s_meta_key, &s, &f.err), &f.err, KP_ERR_IO,
 	    "not a ketenpost database or corrupt");
 	cr_assert(strstr(f.err.msg, "ketenpost.db") != NULL);
 	cr_assert_null(s);
@@ -993,12 +1037,13 @@ Test(store, foreign_and_newer_databases_refused)
 	s_open(&f);
 	store_close(&f.s);
 	s_raw_sql(f.dir, "PRAGMA user_version = 99");
-	s_expect(store_open(f.dir, &s, &f.err), &f.err, KP_ERR_IO, "newer");
+	s_expect(store_open(f.dir, s_meta_key, &s, &f.err), &f.err,
+	    KP_ERR_IO, "newer");
 	cr_assert(strstr(f.err.msg, "ketenpost.db") != NULL);
 
 	cr_assert_eq(test_sh("rm -f '%s'/ketenpost.db*", f.dir), 0);
 	s_raw_sql(f.dir, "CREATE TABLE t (x)");
-	s_expect(store_open(f.dir, &s, &f.err), &f.err, KP_ERR_IO,
+	s_expect(store_open(f.dir, s_meta_key, &s, &f.err), &f.err, KP_ERR_IO,
 	    "not a ketenpost database");
 	s_close(&f);
 }

@@ -1,0 +1,331 @@
+/*
+ * store_seal.c: case references and payload-derived metadata sealed at
+ * rest, as SQL functions of the store's one connection (see store.h,
+ * "Metadata at rest").
+ *
+ * Owns the metadata keys (derived from the key store_open is given; atrest.c
+ * derives that one from the storage key) and five functions the store's
+ * statements call, so every statement seals and opens in SQL and no caller
+ * ever sees a sealed value:
+ *
+ *   kp_case_seal(partner, ref)  -> the sealed reference (BLOB, 64 or 96);
+ *                                  '' for '' (no case)
+ *   kp_case_open(partner, v)    -> the reference (TEXT); '' for '' or NULL
+ *   kp_route_seal(event_id, r)  -> the sealed route (BLOB); NULL for 0
+ *   kp_route_open(event_id, v)  -> the route (INTEGER); 0 for NULL
+ *   kp_absence_key(ref)         -> the officer-local key of a case (BLOB 32)
+ *
+ * It must never hand out a key, never log, and never seal one case under
+ * one value for two partners.
+ *
+ * Keys (K_meta = store_open's meta_key):
+ *   K_siv  = BLAKE2b-256(key = K_meta, "ketenpost/v1/meta-siv")
+ *   K_aead = BLAKE2b-256(key = K_meta, "ketenpost/v1/meta-aead")
+ *   K_abs  = BLAKE2b-256(key = K_meta, "ketenpost/v1/meta-absence")
+ *
+ * A case reference R filed with partner Q (a synthetic-IV AEAD):
+ *   ad    = "ketenpost/v1/meta/case" || 0x00 || Q
+ *   p     = R padded with 0x00 to 32 bytes, or to 64 if it is longer
+ *           (a reference has no NUL)
+ *   siv   = BLAKE2b-128(key = K_siv, ad || 0x00 || p)
+ *   value = siv || XChaCha20-Poly1305(K_aead, nonce = siv || 0^8, p, ad)
+ *           (64 or 96 bytes)
+ * The first 8 bytes of the value (of the SIV, a PRF output) are what the
+ * indexes hold (store_schema.c): a lookup compares them, then the value.
+ *
+ * Why this is safe here.  The value is deterministic in (Q, R), so the
+ * store can look a case up by equality (an index on the column) and still
+ * decrypt it for the views.  A deterministic encryption reveals exactly
+ * which stored values are equal, and nothing else: the nonce is a PRF of
+ * the whole input, so two different inputs share one (and a key stream)
+ * only with probability about n^2 / 2^129 for n values, 2^-65 at four
+ * billion.  Equality per partner is no news to whoever holds the file:
+ * the row already carries the per-partner pseudonym (PROTOCOL.md §9),
+ * itself deterministic in (Q, R).  Across partners the values of one case
+ * are unrelated, because Q is in the SIV input and the associated data: a
+ * backup cannot group one pupil's pseudonyms of several partners by equal
+ * ciphertext.  The padding hides the length of the reference (all but
+ * whether it is over 32 bytes).  Forging a value, or moving one to another
+ * partner's row, fails the tag, and kp_case_open then fails the statement.
+ *
+ * A route (an enum, looked up never) uses a random nonce, bound to the row
+ * by its event id:
+ *   ad    = "ketenpost/v1/meta/route" || 0x00 || event_id
+ *   value = nonce (random) || XChaCha20-Poly1305(K_aead, nonce, i32be, ad)
+ * so equal routes do not show as equal values.
+ *
+ * The officer's absence record (absence_after) is local: no partner, and
+ * it is only ever looked up by case, never listed by case.  It is keyed
+ * with a keyed hash, not encrypted: kp_absence_key(R) = BLAKE2b-256(key =
+ * K_abs, "ketenpost/v1/meta/absence" || 0x00 || R).  The label and key
+ * differ from every per-partner value, so it joins nothing else.
+ *
+ * The functions are SQLITE_DIRECTONLY: no trigger, view or schema object
+ * (which a forged database file could carry) can call them.
+ */
+#include <stdint.h>
+#include <string.h>
+
+#include <sodium.h>
+#include <sqlite3.h>
+
+#include "store_int.h"
+
+#define NONCE crypto_aead_xchacha20poly1305_ietf_NPUBBYTES
+#define TAG crypto_aead_xchacha20poly1305_ietf_ABYTES
+#define SIV 16                         /* synthetic IV stored */
+#define CASE_MAX 64                    /* KP_CASE_LOCAL_MAX */
+#define CASE_SHORT 32                  /* padding of a short reference */
+#define ROUTE_SEALED (NONCE + 4 + TAG)
+#define AD_MAX 64
+
+enum { K_SIV, K_AEAD, K_ABS, K_N };
+
+static const char s_case_label[] = "ketenpost/v1/meta/case";
+static const char s_route_label[] = "ketenpost/v1/meta/route";
+static const char s_abs_label[] = "ketenpost/v1/meta/absence";
+static const char s_open_fail[] = "sealed metadata cannot be opened: the "
+    "storage key is not the one it was sealed with, or the row is damaged";
+
+static const uint8_t *
+s_key(sqlite3_context *ctx, int which)
+{
+	store_t *s = sqlite3_user_data(ctx);
+
+	return s->meta_keys + 32 * which;
+}
+
+/* label || 0x00 || bytes; OUT: *len. */
+static int
+s_ad(uint8_t ad[AD_MAX], size_t *len, const char *label, const void *p,
+    size_t n)
+{
+	size_t l = strlen(label);
+
+	if (l + 1 + n > AD_MAX)
+		return -1;
+	memcpy(ad, label, l);
+	ad[l] = 0;
+	memcpy(ad + l + 1, p, n);
+	*len = l + 1 + n;
+	return 0;
+}
+
+/* The reference, padded (OUT: *plen, 32 or 64), and the associated data
+ * of partner Q; *rlen 0 for no case. */
+static int
+s_case_in(sqlite3_value **argv, uint8_t ad[AD_MAX], size_t *adlen,
+    uint8_t p[CASE_MAX], size_t *plen, size_t *rlen)
+{
+	const unsigned char *q = sqlite3_value_text(argv[0]);
+	const unsigned char *r = sqlite3_value_text(argv[1]);
+	size_t qn = (size_t)sqlite3_value_bytes(argv[0]);
+
+	*rlen = r != NULL ? (size_t)sqlite3_value_bytes(argv[1]) : 0;
+	if (q == NULL || *rlen > CASE_MAX ||
+	    (r != NULL && memchr(r, 0, *rlen) != NULL) ||
+	    s_ad(ad, adlen, s_case_label, q, qn) != 0)
+		return -1;
+	*plen = *rlen <= CASE_SHORT ? CASE_SHORT : CASE_MAX;
+	memset(p, 0, CASE_MAX);
+	if (*rlen > 0)
+		memcpy(p, r, *rlen);
+	return 0;
+}
+
+static void
+s_case_seal(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+	uint8_t ad[AD_MAX], p[CASE_MAX], nonce[NONCE] = { 0 };
+	uint8_t out[SIV + CASE_MAX + TAG];
+	crypto_generichash_state h;
+	unsigned long long n = 0;
+	size_t adlen, plen, rlen;
+
+	(void)argc;
+	if (s_case_in(argv, ad, &adlen, p, &plen, &rlen) != 0) {
+		sqlite3_result_error(ctx, "kp_case_seal: a partner OIN and a "
+		    "case reference of at most 64 bytes are needed", -1);
+		return;
+	}
+	if (rlen == 0) {
+		sqlite3_result_text(ctx, "", 0, SQLITE_STATIC);
+		return;
+	}
+	crypto_generichash_init(&h, s_key(ctx, K_SIV), 32, SIV);
+	crypto_generichash_update(&h, ad, adlen);
+	crypto_generichash_update(&h, (const uint8_t *)"", 1);
+	crypto_generichash_update(&h, p, plen);
+	crypto_generichash_final(&h, out, SIV);
+	memcpy(nonce, out, SIV);
+	crypto_aead_xchacha20poly1305_ietf_encrypt(out + SIV, &n, p, plen, ad,
+	    adlen, NULL, nonce, s_key(ctx, K_AEAD));
+	sodium_memzero(p, sizeof(p));
+	sodium_memzero(&h, sizeof(h));
+	sqlite3_result_blob(ctx, out, (int)(SIV + n), SQLITE_TRANSIENT);
+}
+
+static void
+s_case_open(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+	const unsigned char *q = sqlite3_value_text(argv[0]);
+	const uint8_t *v;
+	uint8_t ad[AD_MAX], p[CASE_MAX], nonce[NONCE] = { 0 };
+	unsigned long long n = 0;
+	size_t adlen, vn;
+
+	(void)argc;
+	if (sqlite3_value_type(argv[1]) != SQLITE_BLOB) {
+		sqlite3_result_text(ctx, "", 0, SQLITE_STATIC);  /* no case */
+		return;
+	}
+	v = sqlite3_value_blob(argv[1]);
+	vn = (size_t)sqlite3_value_bytes(argv[1]);
+	if (q == NULL || v == NULL || (vn != SIV + CASE_SHORT + TAG &&
+	    vn != SIV + CASE_MAX + TAG) || s_ad(ad, &adlen, s_case_label, q,
+	    (size_t)sqlite3_value_bytes(argv[0])) != 0) {
+		sqlite3_result_error(ctx, s_open_fail, -1);
+		return;
+	}
+	memcpy(nonce, v, SIV);
+	if (crypto_aead_xchacha20poly1305_ietf_decrypt(p, &n, NULL, v + SIV,
+	    vn - SIV, ad, adlen, nonce, s_key(ctx, K_AEAD)) != 0) {
+		sqlite3_result_error(ctx, s_open_fail, -1);
+		return;
+	}
+	sqlite3_result_text(ctx, (const char *)p, (int)strnlen((char *)p,
+	    (size_t)n), SQLITE_TRANSIENT);
+	sodium_memzero(p, sizeof(p));
+}
+
+/* The associated data of event id (16 bytes). */
+static int
+s_route_ad(sqlite3_value *id, uint8_t ad[AD_MAX], size_t *adlen)
+{
+	if (sqlite3_value_type(id) != SQLITE_BLOB ||
+	    sqlite3_value_bytes(id) != 16)
+		return -1;
+	return s_ad(ad, adlen, s_route_label, sqlite3_value_blob(id), 16);
+}
+
+static void
+s_route_seal(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+	sqlite3_int64 r = sqlite3_value_int64(argv[1]);
+	uint32_t u = (uint32_t)(int32_t)r;     /* an int, as the row has it */
+	uint8_t ad[AD_MAX], p[4], out[ROUTE_SEALED];
+	unsigned long long n = 0;
+	size_t adlen;
+
+	(void)argc;
+	if (r == 0) {
+		sqlite3_result_null(ctx);
+		return;
+	}
+	if (r < INT32_MIN || r > INT32_MAX ||
+	    s_route_ad(argv[0], ad, &adlen) != 0) {
+		sqlite3_result_error(ctx, "kp_route_seal: an event id and a "
+		    "route are needed", -1);
+		return;
+	}
+	p[0] = (uint8_t)(u >> 24);
+	p[1] = (uint8_t)(u >> 16);
+	p[2] = (uint8_t)(u >> 8);
+	p[3] = (uint8_t)u;
+	randombytes_buf(out, NONCE);
+	crypto_aead_xchacha20poly1305_ietf_encrypt(out + NONCE, &n, p,
+	    sizeof(p), ad, adlen, NULL, out, s_key(ctx, K_AEAD));
+	sqlite3_result_blob(ctx, out, (int)sizeof(out), SQLITE_TRANSIENT);
+}
+
+static void
+s_route_open(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+	const uint8_t *v;
+	uint8_t ad[AD_MAX], p[4];
+	unsigned long long n = 0;
+	size_t adlen;
+
+	(void)argc;
+	if (sqlite3_value_type(argv[1]) == SQLITE_NULL) {
+		sqlite3_result_int(ctx, 0);
+		return;
+	}
+	v = sqlite3_value_blob(argv[1]);
+	if (v == NULL || sqlite3_value_bytes(argv[1]) != ROUTE_SEALED ||
+	    s_route_ad(argv[0], ad, &adlen) != 0 ||
+	    crypto_aead_xchacha20poly1305_ietf_decrypt(p, &n, NULL, v + NONCE,
+	    ROUTE_SEALED - NONCE, ad, adlen, v, s_key(ctx, K_AEAD)) != 0 ||
+	    n != sizeof(p)) {
+		sqlite3_result_error(ctx, s_open_fail, -1);
+		return;
+	}
+	sqlite3_result_int64(ctx, (sqlite3_int64)(int32_t)((uint32_t)p[0] <<
+	    24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3]));
+}
+
+static void
+s_absence_key(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+	const unsigned char *r = sqlite3_value_text(argv[0]);
+	uint8_t ad[AD_MAX], out[32];
+	size_t adlen;
+
+	(void)argc;
+	if (r == NULL || s_ad(ad, &adlen, s_abs_label, r,
+	    (size_t)sqlite3_value_bytes(argv[0])) != 0) {
+		sqlite3_result_error(ctx, "kp_absence_key: a case reference of "
+		    "at most 64 bytes is needed", -1);
+		return;
+	}
+	crypto_generichash(out, sizeof(out), ad, adlen, s_key(ctx, K_ABS), 32);
+	sqlite3_result_blob(ctx, out, (int)sizeof(out), SQLITE_TRANSIENT);
+}
+
+static const struct {
+	const char *name;
+	int nargs;
+	bool deterministic;
+	void (*fn)(sqlite3_context *, int, sqlite3_value **);
+} s_fns[] = {
+	{ "kp_case_seal", 2, true, s_case_seal },
+	{ "kp_case_open", 2, true, s_case_open },
+	{ "kp_route_seal", 2, false, s_route_seal },
+	{ "kp_route_open", 2, true, s_route_open },
+	{ "kp_absence_key", 1, true, s_absence_key },
+};
+
+int
+sq_seal_register(store_t *s, const uint8_t meta_key[32], kp_err_t *err)
+{
+	static const char *const labels[K_N] = { "ketenpost/v1/meta-siv",
+	    "ketenpost/v1/meta-aead", "ketenpost/v1/meta-absence" };
+	size_t i;
+	int flags;
+
+	if (sodium_init() < 0 ||
+	    (s->meta_keys = sodium_malloc(32 * K_N)) == NULL)
+		return kp_fail(err, KP_ERR_NOMEM, "store: out of memory");
+	for (i = 0; i < K_N; i++)
+		if (crypto_generichash(s->meta_keys + 32 * i, 32,
+		    (const uint8_t *)labels[i], strlen(labels[i]), meta_key,
+		    32) != 0)
+			return kp_fail(err, KP_ERR_IO, "store: cannot derive "
+			    "the metadata keys");
+	for (i = 0; i < sizeof(s_fns) / sizeof(s_fns[0]); i++) {
+		flags = SQLITE_UTF8 | SQLITE_DIRECTONLY |
+		    (s_fns[i].deterministic ? SQLITE_DETERMINISTIC : 0);
+		if (sqlite3_create_function_v2(s->db, s_fns[i].name,
+		    s_fns[i].nargs, flags, s, s_fns[i].fn, NULL, NULL,
+		    NULL) != SQLITE_OK)
+			return sq_open_fail(s, err, "register functions");
+	}
+	return 0;
+}
+
+void
+sq_seal_free(store_t *s)
+{
+	sodium_free(s->meta_keys);     /* wipes */
+	s->meta_keys = NULL;
+}
