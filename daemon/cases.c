@@ -197,8 +197,9 @@ s_on_interim(kpd_t *d, const inbox_row_t *row, uint64_t lead, kp_err_t *err)
 		return -1;
 	if (found) {
 		kp_time_format(row->received_ms + lead, due);
-		log_info("case %s: %s sent interim answer %s to event %s; the "
-		    "final answer is due %s", x.case_local, row->from_oin,
+		/* no case reference: logs carry ids and OINs only */
+		log_info("%s sent interim answer %s to event %s; the final "
+		    "answer is due %s", row->from_oin,
 		    kpd_id(row->event_id, ans), kpd_id(x.event_id, id), due);
 	}
 	return 0;

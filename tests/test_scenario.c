@@ -810,6 +810,10 @@ Test(scenario, answers_in_phases)
 	    "JBT-1", JBT_PHASE("scheduled", ""), vtb, sched);
 	s_send_at(&s, T0 + 20 * DAY, s.rvdk, OIN_LEERPLICHT, "rvdk_advice",
 	    "RV-K1", RVDK_STARTED, k1, started);
+	/* the phases are logged by event id and partner, never by case */
+	cr_assert(td_log_has(s.lp, "sent interim answer", 5000));
+	cr_expect_not(td_log_has(s.lp, "J-1", 0), "a case reference logged");
+	cr_expect_not(td_log_has(s.lp, "K-1", 0), "a case reference logged");
 
 	/* day 5: before the phase, due T0 + 28 d, open */
 	r = s_case_at(s.lp, "J-1", T0 + 5 * DAY);
