@@ -1483,7 +1483,7 @@ s_finish_log(struct api_req *batch, size_t n, bool committed,
 	size_t i, lost = 0;
 
 	for (i = 0; i < n; i++) {
-		lost += batch[i].log.n;
+		lost += later_nlines(&batch[i].log);
 		later_flush(&batch[i].log, committed);
 	}
 	if (!committed && lost > 0)

@@ -78,6 +78,16 @@ later_log(const later_line_t *l, const char *suffix)
 	    "%s%s", l->text, suffix ? suffix : "");
 }
 
+size_t
+later_nlines(const later_t *lt)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < lt->n; i++)
+		n += lt->line[i].prio >= 0;
+	return n;
+}
+
 void
 later_move(later_t *dst, later_t *src)
 {

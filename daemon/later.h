@@ -39,6 +39,8 @@ void later_add(later_t *lt, int prio, const char *event_id,
 /* Hold one metrics_count(m, c, partner, type, reason) (metrics.h). */
 void later_count(later_t *lt, metrics_t *m, enum metrics_counter c,
     const char *partner, int type, int reason);
+/* How many log lines (not counts) are held. */
+size_t later_nlines(const later_t *lt);
 /* Move src's lines to the end of dst. */
 void later_move(later_t *dst, later_t *src);
 /* Log the lines if committed, else drop them; free either way. */

@@ -358,6 +358,7 @@ Test(metrics, counts_wait_for_the_commit)
 
 	later_count(&lt, m, KPM_QUEUED, "00000001001234567000", 1, -1);
 	later_add(&lt, LOG_INFO, NULL, NULL, NULL, "held line");
+	cr_expect_eq(later_nlines(&lt), 1, "a count is not a log line");
 	later_move(&moved, &lt);             /* a request into its batch */
 	cr_expect_eq(lt.n, 0);
 	later_flush(&moved, true);           /* committed */
