@@ -12,12 +12,14 @@
 
 #include <sodium.h>
 
+#include "batch.h"
 #include "envelope.h"
 #include "envelope.pb-c.h"
 #include "events.pb-c.h"
 
 static const char s_env_label[] = "ketenpost/v1/envelope";
 static const char s_rcpt_label[] = "ketenpost/v1/receipt";
+static const char s_batch_label[] = "ketenpost/v1/batch";
 
 #define NONCE_LEN crypto_aead_xchacha20poly1305_ietf_NPUBBYTES
 #define TAG_LEN crypto_aead_xchacha20poly1305_ietf_ABYTES
@@ -174,19 +176,28 @@ s_encrypt(const peer_t *to, const uint8_t *header, size_t header_len,
 	return 0;
 }
 
+void
+envelope_draft_clear(envelope_draft_t *d)
+{
+	free(d->buf);
+	free(d->tbs);
+	memset(d, 0, sizeof(*d));
+}
+
 int
-envelope_seal(const directory_t *dir, const peer_t *to, envelope_meta_t *m,
-    const uint8_t *payload, size_t payload_len, uint8_t **out,
-    size_t *out_len, uint8_t digest[KP_DIGEST_LEN], kp_err_t *err)
+envelope_seal_draft(const directory_t *dir, const peer_t *to,
+    envelope_meta_t *m, const uint8_t *payload, size_t payload_len,
+    envelope_draft_t *d, kp_err_t *err)
 {
 	const identity_t *self = directory_self(dir);
-	uint8_t nonce[NONCE_LEN], ct_digest[KP_DIGEST_LEN], sig[SIG_LEN];
-	uint8_t *header = NULL, *ct = NULL, *tbs = NULL;
-	size_t header_len = 0, ct_len = 0, tbs_len = 0;
+	uint8_t nonce[NONCE_LEN], ct_digest[KP_DIGEST_LEN];
+	uint8_t *header = NULL, *ct = NULL;
+	size_t header_len = 0, ct_len = 0;
 	Kp__Header h;
 	Kp__Envelope env = KP__ENVELOPE__INIT;
 	int rc = -1;
 
+	memset(d, 0, sizeof(*d));
 	if (s_check_seal_args(dir, to, m, payload_len, err) != 0)
 		return -1;
 	m->schema_major = KP_SCHEMA_MAJOR;
@@ -195,6 +206,7 @@ envelope_seal(const directory_t *dir, const peer_t *to, envelope_meta_t *m,
 	    KP_OIN_LEN + 1);
 	memcpy(m->recipient_oin, partner_oin(peer_partner(to)),
 	    KP_OIN_LEN + 1);
+	memcpy(d->recipient_oin, m->recipient_oin, KP_OIN_LEN + 1);
 	randombytes_buf(nonce, sizeof(nonce));
 	s_header_from_meta(&h, m, nonce);
 	if ((header = s_pack(&h.base, &header_len)) == NULL ||
@@ -203,28 +215,171 @@ envelope_seal(const directory_t *dir, const peer_t *to, envelope_meta_t *m,
 	    crypto_generichash(ct_digest, sizeof(ct_digest), ct, ct_len,
 	    NULL, 0) != 0 ||
 	    s_tbs(s_env_label, header, header_len, ct_digest,
-	    sizeof(ct_digest), &tbs, &tbs_len, digest) != 0 ||
-	    crypto_sign_detached(sig, NULL, tbs, tbs_len,
-	    identity_sign_sk(self)) != 0) {
+	    sizeof(ct_digest), &d->tbs, &d->tbs_len, d->digest) != 0) {
 		kp_fail(err, KP_ERR_NOMEM, "sealing failed (out of memory)");
 		goto out;
 	}
-	env.has_header = env.has_ciphertext = 1;
-	env.has_ciphertext_digest = env.has_signature = 1;
+	env.has_header = env.has_ciphertext = env.has_ciphertext_digest = 1;
 	env.header = (ProtobufCBinaryData){ header_len, header };
 	env.ciphertext = (ProtobufCBinaryData){ ct_len, ct };
 	env.ciphertext_digest = (ProtobufCBinaryData){ KP_DIGEST_LEN,
 	    ct_digest };
-	env.signature = (ProtobufCBinaryData){ SIG_LEN, sig };
-	if ((*out = s_pack(&env.base, out_len)) == NULL) {
+	if ((d->buf = s_pack(&env.base, &d->len)) == NULL) {
 		kp_fail(err, KP_ERR_NOMEM, "sealing failed (out of memory)");
 		goto out;
 	}
 	rc = 0;
 out:
+	if (rc != 0)
+		envelope_draft_clear(d);
 	free(header);
 	free(ct);
-	free(tbs);
+	return rc;
+}
+
+/*
+ * The signed envelope: the draft's fields 1-3 with field 4 (is_batch
+ * false) or 6 appended.  protobuf-c writes fields in number order, so
+ * this is byte for byte what packing the whole message would give.
+ */
+static int
+s_append_field(const envelope_draft_t *d, uint8_t tag, const uint8_t *v,
+    size_t vlen, uint8_t **out, size_t *out_len)
+{
+	uint8_t pre[11];
+	size_t n = 0, x = vlen;
+	uint8_t *b;
+
+	pre[n++] = tag;
+	do {
+		pre[n++] = (uint8_t)((x & 0x7f) | (x > 0x7f ? 0x80 : 0));
+		x >>= 7;
+	} while (x != 0);
+	if ((b = malloc(d->len + n + vlen)) == NULL)
+		return -1;
+	memcpy(b, d->buf, d->len);
+	memcpy(b + d->len, pre, n);
+	memcpy(b + d->len + n, v, vlen);
+	*out = b;
+	*out_len = d->len + n + vlen;
+	return 0;
+}
+
+static int
+s_sign_one(const identity_t *self, const envelope_draft_t *d, uint8_t **out,
+    size_t *out_len)
+{
+	uint8_t sig[SIG_LEN];
+
+	if (crypto_sign_detached(sig, NULL, d->tbs, d->tbs_len,
+	    identity_sign_sk(self)) != 0)
+		return -1;
+	return s_append_field(d, 0x22, sig, SIG_LEN, out, out_len);
+}
+
+/* Field 6 of leaf i: its path, the root and the one signature. */
+static int
+s_batch_proof(const batch_tree_t *t, size_t i, const uint8_t root[32],
+    const uint8_t sig[SIG_LEN], const envelope_draft_t *d, uint8_t **out,
+    size_t *out_len)
+{
+	uint8_t path[BATCH_PATH_MAX][BATCH_HASH_LEN], buf[1024];
+	ProtobufCBinaryData pd[BATCH_PATH_MAX];
+	Kp__BatchProof bp = KP__BATCH_PROOF__INIT;
+	size_t k, plen;
+
+	if (batch_tree_path(t, i, path, &plen) != 0)
+		return -1;
+	for (k = 0; k < plen; k++)
+		pd[k] = (ProtobufCBinaryData){ BATCH_HASH_LEN, path[k] };
+	bp.has_size = bp.has_index = bp.has_root = bp.has_signature = 1;
+	bp.size = (uint32_t)batch_tree_size(t);
+	bp.index = (uint32_t)i;
+	bp.n_path = plen;
+	bp.path = pd;
+	bp.root = (ProtobufCBinaryData){ BATCH_HASH_LEN, (uint8_t *)root };
+	bp.signature = (ProtobufCBinaryData){ SIG_LEN, (uint8_t *)sig };
+	if (kp__batch_proof__get_packed_size(&bp) > sizeof(buf))
+		return -1;
+	return s_append_field(d, 0x32, buf, kp__batch_proof__pack(&bp, buf),
+	    out, out_len);
+}
+
+/* One signature over the root of drafts[0..n), n >= 2, one recipient. */
+static int
+s_sign_batch(const identity_t *self, envelope_draft_t *const *drafts,
+    size_t n, uint8_t **outs, size_t *lens)
+{
+	uint8_t (*dg)[BATCH_HASH_LEN] = malloc(n * BATCH_HASH_LEN);
+	uint8_t root[BATCH_HASH_LEN], btbs[BATCH_TBS_MAX], sig[SIG_LEN];
+	batch_tree_t *t = NULL;
+	size_t i, blen, done = 0;
+	int rc = -1;
+
+	if (dg == NULL)
+		return -1;
+	for (i = 0; i < n; i++)
+		memcpy(dg[i], drafts[i]->digest, BATCH_HASH_LEN);
+	if (batch_tree_new((const uint8_t (*)[BATCH_HASH_LEN])dg, n, &t) != 0)
+		goto out;
+	batch_tree_root(t, root);
+	if (batch_tbs(s_batch_label, (uint32_t)n, root,
+	    partner_oin(identity_public(self)), drafts[0]->recipient_oin,
+	    btbs, &blen) != 0 ||
+	    crypto_sign_detached(sig, NULL, btbs, blen,
+	    identity_sign_sk(self)) != 0)
+		goto out;
+	for (done = 0; done < n; done++)
+		if (s_batch_proof(t, done, root, sig, drafts[done], &outs[done],
+		    &lens[done]) != 0)
+			goto out;
+	rc = 0;
+out:
+	if (rc != 0)
+		for (; done > 0; done--) {
+			free(outs[done - 1]);
+			outs[done - 1] = NULL;
+		}
+	batch_tree_destroy(&t);
+	free(dg);
+	return rc;
+}
+
+int
+envelope_sign_batch(const directory_t *dir, envelope_draft_t *const *drafts,
+    size_t n, uint8_t **outs, size_t *lens, kp_err_t *err)
+{
+	const identity_t *self = directory_self(dir);
+	size_t i;
+
+	if (n == 0 || n > BATCH_MAX_SIZE)
+		return kp_fail(err, KP_ERR_INVALID_ARG, "a batch has 1 to %u "
+		    "envelopes, not %zu", BATCH_MAX_SIZE, n);
+	for (i = 1; i < n; i++)
+		if (strcmp(drafts[i]->recipient_oin,
+		    drafts[0]->recipient_oin) != 0)
+			return kp_fail(err, KP_ERR_INVALID_ARG, "a batch goes "
+			    "to one recipient; envelope %zu is for another", i);
+	if (n == 1 ? s_sign_one(self, drafts[0], &outs[0], &lens[0]) :
+	    s_sign_batch(self, drafts, n, outs, lens))
+		return kp_fail(err, KP_ERR_NOMEM, "signing failed (out of "
+		    "memory)");
+	return 0;
+}
+
+int
+envelope_seal(const directory_t *dir, const peer_t *to, envelope_meta_t *m,
+    const uint8_t *payload, size_t payload_len, uint8_t **out,
+    size_t *out_len, uint8_t digest[KP_DIGEST_LEN], kp_err_t *err)
+{
+	envelope_draft_t d, *dp = &d;
+	int rc;
+
+	if (envelope_seal_draft(dir, to, m, payload, payload_len, &d, err) != 0)
+		return -1;
+	memcpy(digest, d.digest, KP_DIGEST_LEN);
+	rc = envelope_sign_batch(dir, &dp, 1, out, out_len, err);
+	envelope_draft_clear(&d);
 	return rc;
 }
 
@@ -290,6 +445,31 @@ s_meta_from_header(envelope_meta_t *m, const Kp__Header *h)
 		memcpy(m->in_reply_to, h->in_reply_to.data, KP_EVENT_ID_LEN);
 }
 
+/* Exactly one of field 4 (a signature) and field 6 (a batch proof). */
+static bool
+s_signed_once(const Kp__Envelope *env)
+{
+	if (env->batch != NULL)
+		return !env->has_signature;
+	return env->has_signature && env->signature.len == SIG_LEN;
+}
+
+static bool
+s_batch_wellformed(const Kp__BatchProof *b)
+{
+	size_t i;
+
+	if (!b->has_size || !b->has_index || !b->has_root ||
+	    !b->has_signature || b->size == 0 || b->size > BATCH_MAX_SIZE ||
+	    b->index >= b->size || b->root.len != BATCH_HASH_LEN ||
+	    b->signature.len != SIG_LEN || b->n_path > BATCH_PATH_MAX)
+		return false;
+	for (i = 0; i < b->n_path; i++)
+		if (b->path[i].len != BATCH_HASH_LEN)
+			return false;
+	return true;
+}
+
 /* Steps 1-3 of PROTOCOL.md §7: size, envelope, header, version. */
 static int
 s_parse(const uint8_t *buf, size_t len, Kp__Envelope **env_out,
@@ -306,12 +486,18 @@ s_parse(const uint8_t *buf, size_t len, Kp__Envelope **env_out,
 		return kp_fail(err, KP_ERR_MALFORMED, "envelope is not a valid "
 		    "protobuf message (truncated or corrupt, %zu bytes)", len);
 	if (!env->has_header || !env->has_ciphertext ||
-	    !env->has_ciphertext_digest || !env->has_signature ||
+	    !env->has_ciphertext_digest || !s_signed_once(env) ||
 	    env->ciphertext_digest.len != KP_DIGEST_LEN ||
-	    env->signature.len != SIG_LEN || env->ciphertext.len < TAG_LEN) {
+	    env->ciphertext.len < TAG_LEN) {
 		kp__envelope__free_unpacked(env, NULL);
 		return kp_fail(err, KP_ERR_MALFORMED, "envelope lacks header, "
 		    "ciphertext, digest or signature, or one has a bad length");
+	}
+	if (env->batch != NULL && !s_batch_wellformed(env->batch)) {
+		kp__envelope__free_unpacked(env, NULL);
+		return kp_fail(err, KP_ERR_MALFORMED, "envelope batch proof "
+		    "lacks a field, has one of a bad length, or an index "
+		    "outside its size");
 	}
 	h = kp__header__unpack(NULL, env->header.len, env->header.data);
 	if (h == NULL || !h->has_schema_major) {
@@ -334,16 +520,82 @@ s_check_version(const Kp__Envelope *env, const Kp__Header *h, kp_err_t *err)
 		    "version %u.%u is not supported (this build reads %d.x)",
 		    h->schema_major, h->schema_minor, KP_SCHEMA_MAJOR);
 	if (!s_unknown_ok(&env->base, h->schema_minor) ||
-	    !s_unknown_ok(&h->base, h->schema_minor))
+	    !s_unknown_ok(&h->base, h->schema_minor) || (env->batch != NULL &&
+	    !s_unknown_ok(&env->batch->base, h->schema_minor)))
 		return kp_fail(err, KP_ERR_MALFORMED, "envelope of schema %u.%u "
 		    "has unknown fields", h->schema_major, h->schema_minor);
 	return 0;
 }
 
+/*
+ * Step 7 for a batch proof (§5.6): the path must lead from the envelope
+ * digest to the carried root (else batch_proof), and the root's signature
+ * must verify (else bad_signature).  A signature this receiver verified
+ * before, by the same key over the same BTBS, is taken from the cache:
+ * its key is BLAKE2b-256(sign_pk || BTBS || signature), so a hit is
+ * exactly the same check already passed, never a weaker one.
+ */
+static int
+s_batch_authentic(batch_cache_t *cache, const uint8_t *sign_pk,
+    const Kp__BatchProof *b, const Kp__Header *h,
+    const uint8_t digest[KP_DIGEST_LEN], kp_err_t *err)
+{
+	uint8_t path[BATCH_PATH_MAX][BATCH_HASH_LEN], btbs[BATCH_TBS_MAX];
+	uint8_t key[BATCH_HASH_LEN];
+	crypto_generichash_state st;
+	size_t i, blen;
+
+	for (i = 0; i < b->n_path; i++)
+		memcpy(path[i], b->path[i].data, BATCH_HASH_LEN);
+	if (batch_verify_path(digest, b->index, b->size,
+	    (const uint8_t (*)[BATCH_HASH_LEN])path, b->n_path,
+	    b->root.data) != 0)
+		return kp_fail(err, KP_ERR_BATCH_PROOF, "batch proof does not "
+		    "lead from this envelope to the signed root: path, index, "
+		    "size or root altered");
+	if (batch_tbs(s_batch_label, b->size, b->root.data, h->sender_oin,
+	    h->recipient_oin, btbs, &blen) != 0 ||
+	    crypto_generichash_init(&st, NULL, 0, sizeof(key)) != 0 ||
+	    crypto_generichash_update(&st, sign_pk, 32) != 0 ||
+	    crypto_generichash_update(&st, btbs, blen) != 0 ||
+	    crypto_generichash_update(&st, b->signature.data, SIG_LEN) != 0 ||
+	    crypto_generichash_final(&st, key, sizeof(key)) != 0)
+		return kp_fail(err, KP_ERR_NOMEM, "hashing failed");
+	if (cache != NULL && batch_cache_has(cache, key))
+		return 0;
+	if (crypto_sign_verify_detached(b->signature.data, btbs, blen,
+	    sign_pk) != 0)
+		return kp_fail(err, KP_ERR_BAD_SIGNATURE, "batch signature does "
+		    "not verify with the certificate of %s: root, size or "
+		    "signature altered, or signed by another organisation",
+		    h->sender_oin);
+	if (cache != NULL)
+		batch_cache_put(cache, key);
+	return 0;
+}
+
+/* Step 7 in either form: S over TBS, or a batch proof.  0 or -1. */
+static int
+s_signature_ok(batch_cache_t *cache, const uint8_t *sign_pk,
+    const Kp__Envelope *env, const Kp__Header *h, const uint8_t *tbs,
+    size_t tbs_len, const uint8_t digest[KP_DIGEST_LEN], kp_err_t *err)
+{
+	if (env->batch != NULL)
+		return s_batch_authentic(cache, sign_pk, env->batch, h, digest,
+		    err);
+	if (crypto_sign_verify_detached(env->signature.data, tbs, tbs_len,
+	    sign_pk) != 0)
+		return kp_fail(err, KP_ERR_BAD_SIGNATURE, "signature does not "
+		    "verify with the certificate of %s: header or signature "
+		    "altered, or signed by another organisation", h->sender_oin);
+	return 0;
+}
+
 /* Steps 5-7: recipient, sender, signature over tbs.  OUT: *from. */
 static int
-s_authenticate(const directory_t *dir, const Kp__Envelope *env,
-    const Kp__Header *h, const uint8_t *tbs, size_t tbs_len,
+s_authenticate(const directory_t *dir, batch_cache_t *cache,
+    const Kp__Envelope *env, const Kp__Header *h, const uint8_t *tbs,
+    size_t tbs_len, const uint8_t digest[KP_DIGEST_LEN],
     const peer_t **from, kp_err_t *err)
 {
 	const char *own = partner_oin(identity_public(directory_self(dir)));
@@ -355,11 +607,9 @@ s_authenticate(const directory_t *dir, const Kp__Envelope *env,
 	if ((*from = directory_find(dir, h->sender_oin)) == NULL)
 		return kp_fail(err, KP_ERR_UNKNOWN_SENDER, "sender %s is not "
 		    "a verified partner in the directory", h->sender_oin);
-	if (crypto_sign_verify_detached(env->signature.data, tbs, tbs_len,
-	    partner_sign_pk(peer_partner(*from))) != 0)
-		return kp_fail(err, KP_ERR_BAD_SIGNATURE, "signature does not "
-		    "verify with the certificate of %s: header or signature "
-		    "altered, or signed by another organisation", h->sender_oin);
+	if (s_signature_ok(cache, partner_sign_pk(peer_partner(*from)), env, h,
+	    tbs, tbs_len, digest, err) != 0)
+		return -1;
 	if (partner_role(peer_partner(*from)) == KP_ROLE_AUDITOR)
 		return kp_fail(err, KP_ERR_ROLE, "sender %s has role auditor, "
 		    "which sends no events", h->sender_oin);
@@ -401,6 +651,16 @@ envelope_open(const directory_t *dir, const uint8_t *buf, size_t len,
     envelope_meta_t *meta, uint8_t **payload, size_t *payload_len,
     uint8_t digest[KP_DIGEST_LEN], bool *has_digest, kp_err_t *err)
 {
+	return envelope_open_cached(dir, NULL, buf, len, meta, payload,
+	    payload_len, digest, has_digest, err);
+}
+
+int
+envelope_open_cached(const directory_t *dir, batch_cache_t *cache,
+    const uint8_t *buf, size_t len, envelope_meta_t *meta, uint8_t **payload,
+    size_t *payload_len, uint8_t digest[KP_DIGEST_LEN], bool *has_digest,
+    kp_err_t *err)
+{
 	Kp__Envelope *env = NULL;
 	Kp__Header *h = NULL;
 	const peer_t *from = NULL;
@@ -423,7 +683,8 @@ envelope_open(const directory_t *dir, const uint8_t *buf, size_t len,
 	/* from here on the header is complete: a refusal can name the event
 	 * (PROTOCOL.md §8), though what it says is not yet authenticated */
 	s_meta_from_header(meta, h);
-	if (s_authenticate(dir, env, h, tbs, tbs_len, &from, err) != 0)
+	if (s_authenticate(dir, cache, env, h, tbs, tbs_len, digest, &from,
+	    err) != 0)
 		goto out;
 	if (s_decrypt(from, env, h->nonce.data, payload, payload_len, err) != 0)
 		goto out;
@@ -453,6 +714,42 @@ envelope_verify_detached(const uint8_t sign_pk[32], const uint8_t *header,
 		return kp_fail(err, KP_ERR_BAD_SIGNATURE, "signature does not "
 		    "cover this header and ciphertext digest");
 	return 0;
+}
+
+int
+envelope_verify_evidence(const uint8_t sign_pk[32], const uint8_t *buf,
+    size_t len, uint8_t digest[KP_DIGEST_LEN], kp_err_t *err)
+{
+	Kp__Envelope *env = kp__envelope__unpack(NULL, len, buf);
+	Kp__Header *h = NULL;
+	uint8_t *tbs = NULL;
+	size_t tbs_len = 0;
+	int rc = -1;
+
+	if (env == NULL || !env->has_header || !env->has_ciphertext_digest ||
+	    env->ciphertext_digest.len != KP_DIGEST_LEN ||
+	    !s_signed_once(env) || (env->batch != NULL &&
+	    !s_batch_wellformed(env->batch)) ||
+	    (h = kp__header__unpack(NULL, env->header.len, env->header.data))
+	    == NULL || s_check_header(h, err) != 0) {
+		kp_fail(err, KP_ERR_MALFORMED, "evidence is not an envelope "
+		    "with a complete header, digest and signature");
+		goto out;
+	}
+	if (s_tbs(s_env_label, env->header.data, env->header.len,
+	    env->ciphertext_digest.data, KP_DIGEST_LEN, &tbs, &tbs_len,
+	    digest) != 0) {
+		kp_fail(err, KP_ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	rc = s_signature_ok(NULL, sign_pk, env, h, tbs, tbs_len, digest, err);
+out:
+	free(tbs);
+	if (h != NULL)
+		kp__header__free_unpacked(h, NULL);
+	if (env != NULL)
+		kp__envelope__free_unpacked(env, NULL);
+	return rc;
 }
 
 int
@@ -714,6 +1011,7 @@ envelope_reason_for(int code)
 		return KP__REASON__REASON_CIPHERTEXT_CORRUPT;
 	case KP_ERR_DECRYPT: return KP__REASON__REASON_DECRYPT_FAILED;
 	case KP_ERR_ROLE: return KP__REASON__REASON_SENDER_ROLE;
+	case KP_ERR_BATCH_PROOF: return KP__REASON__REASON_BATCH_PROOF;
 	default: return KP__REASON__REASON_INTERNAL;
 	}
 }

@@ -11,6 +11,12 @@
  * open performs the checks in a fixed order, each with its own error code:
  * size, envelope protobuf, header protobuf, schema major, header fields,
  * recipient, known sender, signature, ciphertext digest, decryption.
+ *
+ * Batch signatures (PROTOCOL.md §5.6): a sender sealing several envelopes
+ * for one recipient at once makes drafts (header, ciphertext, digest: the
+ * envelope digest is final here) and signs them together with
+ * envelope_sign_batch, one Ed25519 signature over the root of a hash tree
+ * of their digests; each envelope carries its path and verifies alone.
  */
 #ifndef KP_ENVELOPE_H
 #define KP_ENVELOPE_H
@@ -19,6 +25,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "batch.h"
 #include "directory.h"
 #include "kperr.h"
 #include "util.h"
@@ -63,6 +70,37 @@ int envelope_seal(const directory_t *dir, const peer_t *to,
     kp_err_t *err) __attribute__((warn_unused_result));
 
 /*
+ * A sealed envelope not yet signed: fields 1-3 of kp.Envelope packed, the
+ * signed bytes TBS of §5.3 and the envelope digest (§5.5), which no form
+ * of signature changes.  Owned by its holder: envelope_draft_clear.
+ */
+typedef struct envelope_draft {
+	uint8_t *buf;
+	size_t len;
+	uint8_t *tbs;
+	size_t tbs_len;
+	uint8_t digest[KP_DIGEST_LEN];
+	char recipient_oin[KP_OIN_LEN + 1];
+} envelope_draft_t;
+
+/* envelope_seal without the signature.  OUT: *d.  Errors as seal. */
+int envelope_seal_draft(const directory_t *dir, const peer_t *to,
+    envelope_meta_t *meta, const uint8_t *payload, size_t payload_len,
+    envelope_draft_t *d, kp_err_t *err) __attribute__((warn_unused_result));
+void envelope_draft_clear(envelope_draft_t *d);
+
+/*
+ * Sign drafts[0..n), all for one recipient: n == 1 gives the plain form
+ * (field 4, §5.3), n >= 2 one batch signature and a proof in each (field
+ * 6, §5.6).  OUT: outs[i] (malloc'd, caller frees), lens[i]; on error none
+ * is set.  Errors: KP_ERR_INVALID_ARG (n 0 or over BATCH_MAX_SIZE, mixed
+ * recipients), KP_ERR_NOMEM.
+ */
+int envelope_sign_batch(const directory_t *dir,
+    envelope_draft_t *const *drafts, size_t n, uint8_t **outs, size_t *lens,
+    kp_err_t *err) __attribute__((warn_unused_result));
+
+/*
  * Open an envelope addressed to the directory's own organisation.
  * OUT: *meta, *payload (malloc'd, caller wipes and frees), *payload_len,
  * digest.  On error the digest is still filled when the envelope parsed
@@ -73,6 +111,27 @@ int envelope_seal(const directory_t *dir, const peer_t *to,
 int envelope_open(const directory_t *dir, const uint8_t *buf, size_t len,
     envelope_meta_t *meta, uint8_t **payload, size_t *payload_len,
     uint8_t digest[KP_DIGEST_LEN], bool *has_digest, kp_err_t *err)
+    __attribute__((warn_unused_result));
+
+/*
+ * envelope_open with a cache of verified batch signatures (NULL: none):
+ * the envelopes of one batch after the first cost a hash path, not an
+ * Ed25519 verification.  The cache is the caller's (one thread).
+ */
+int envelope_open_cached(const directory_t *dir, batch_cache_t *cache,
+    const uint8_t *buf, size_t len, envelope_meta_t *meta, uint8_t **payload,
+    size_t *payload_len, uint8_t digest[KP_DIGEST_LEN], bool *has_digest,
+    kp_err_t *err) __attribute__((warn_unused_result));
+
+/*
+ * The third party's check of an envelope or its evidence (envelope_strip):
+ * does its signature, plain or batch, by sign_pk cover its header and
+ * ciphertext digest?  Needs no payload, no decryption key, no cache.
+ * OUT: digest (the envelope digest).  Errors: KP_ERR_MALFORMED,
+ * KP_ERR_BATCH_PROOF, KP_ERR_BAD_SIGNATURE.
+ */
+int envelope_verify_evidence(const uint8_t sign_pk[32], const uint8_t *buf,
+    size_t len, uint8_t digest[KP_DIGEST_LEN], kp_err_t *err)
     __attribute__((warn_unused_result));
 
 /*
