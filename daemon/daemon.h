@@ -91,7 +91,13 @@ typedef struct kpd {
 	struct kpd_bundle *bundle; /* bundle.c: NULL unless cfg.bundle */
 	struct kpd_trustwatch *trustwatch; /* trustwatch.c */
 	struct rest *rest;       /* REST API ([rest] listen), or NULL */
+	batch_cache_t *batch_cache; /* inbound.c: batch signatures verified */
 } kpd_t;
+
+/* Verified batch signatures remembered (PROTOCOL.md §5.6): a batch is at
+ * most batch_max envelopes, so this covers many batches in flight at
+ * once, in about 350 KiB. */
+#define KPD_BATCH_CACHE 4096
 
 /* May a rate-limited warning be logged now?  OUT: *sup, the lines held
  * back before it (for ratelimit_note).  A NULL limiter lets all through. */

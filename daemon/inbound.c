@@ -3,7 +3,8 @@
  *
  * For every frame on the ROUTER, in this order (PROTOCOL.md §7 and the
  * daemon's own checks):
- *   1. the frame type and size; 2. envelope_open (signature, decryption);
+ *   1. the frame type and size; 2. envelope_open (signature, decryption;
+ *      a batch signature verified once, then remembered: d->batch_cache);
  *   3. the envelope's sender is the partner ZAP authenticated (User-Id);
  *   4. a known event id is a duplicate: the original receipt goes back;
  *   5. the time window (replay) and expiry; 6. the payload is a valid event;
@@ -441,8 +442,8 @@ s_process(kpd_t *d, struct arrival *a, const uint8_t *buf, size_t len,
 	kp_err_t e;
 	int rc = 0;
 
-	if (envelope_open(d->chain->dir, buf, len, &m, &payload, &plen,
-	    v.digest, &has_digest, &e) != 0) {
+	if (envelope_open_cached(d->chain->dir, d->batch_cache, buf, len, &m,
+	    &payload, &plen, v.digest, &has_digest, &e) != 0) {
 		if (e.code == KP_ERR_NOMEM)
 			return -1;  /* ours, not the sender's: no receipt, retry */
 		v.reason = envelope_reason_for(e.code);
