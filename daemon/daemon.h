@@ -48,6 +48,7 @@ typedef struct link {
 	uint64_t reopen_at_ms; /* 0, or when to rebuild dealer and monitor */
 	ratelimit_t *rl;     /* this link's repeated warnings */
 	struct flow *flow;   /* events in flight, round trip (outbound.c) */
+	bool single_sig;     /* refused a batch proof: sign each envelope */
 } link_t;
 
 typedef struct ledger ledger_t;
@@ -157,6 +158,10 @@ void outbound_links_close(kpd_t *d);
 void outbound_send_due(kpd_t *d);
 /* Send a just-committed envelope at once (its row is already scheduled
  * for the retry, so a failed attempt here costs nothing). */
+/* Does the partner read batch signatures (PROTOCOL.md §3, §5.6)?  false
+ * once it refused one as an older receiver does; then apisrv.c signs each
+ * envelope to it alone and resends are re-signed singly. */
+bool outbound_single_sig(kpd_t *d, const char *oin);
 void outbound_send_now(kpd_t *d, const char *oin, const uint8_t id[16],
     const uint8_t *env, size_t len);
 void outbound_drain(kpd_t *d, link_t *l);

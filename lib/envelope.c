@@ -753,6 +753,69 @@ out:
 }
 
 int
+envelope_single(const directory_t *dir, const uint8_t *buf, size_t len,
+    uint8_t **out, size_t *out_len, kp_err_t *err)
+{
+	const identity_t *self = directory_self(dir);
+	Kp__Envelope *env = kp__envelope__unpack(NULL, len, buf);
+	Kp__Envelope plain = KP__ENVELOPE__INIT;
+	Kp__Header *h = NULL;
+	uint8_t sig[SIG_LEN], digest[KP_DIGEST_LEN], *tbs = NULL;
+	size_t tbs_len = 0;
+	int rc = -1;
+
+	if (env == NULL || !env->has_header || !env->has_ciphertext ||
+	    !env->has_ciphertext_digest ||
+	    env->ciphertext_digest.len != KP_DIGEST_LEN ||
+	    (h = kp__header__unpack(NULL, env->header.len, env->header.data))
+	    == NULL || h->sender_oin == NULL) {
+		kp_fail(err, KP_ERR_MALFORMED, "stored envelope is not an "
+		    "envelope with header, ciphertext and digest");
+		goto out;
+	}
+	if (strcmp(h->sender_oin, partner_oin(identity_public(self))) != 0) {
+		kp_fail(err, KP_ERR_INVALID_ARG, "envelope was sealed by %s, "
+		    "not by this organisation", h->sender_oin);
+		goto out;
+	}
+	if (env->batch == NULL && env->has_signature) {
+		if ((*out = malloc(len)) == NULL) {
+			kp_fail(err, KP_ERR_NOMEM, "out of memory");
+			goto out;
+		}
+		memcpy(*out, buf, len);
+		*out_len = len;
+		rc = 0;
+		goto out;
+	}
+	if (s_tbs(s_env_label, env->header.data, env->header.len,
+	    env->ciphertext_digest.data, KP_DIGEST_LEN, &tbs, &tbs_len,
+	    digest) != 0 || crypto_sign_detached(sig, NULL, tbs, tbs_len,
+	    identity_sign_sk(self)) != 0) {
+		kp_fail(err, KP_ERR_NOMEM, "signing failed (out of memory)");
+		goto out;
+	}
+	plain.has_header = plain.has_ciphertext = 1;
+	plain.has_ciphertext_digest = plain.has_signature = 1;
+	plain.header = env->header;
+	plain.ciphertext = env->ciphertext;
+	plain.ciphertext_digest = env->ciphertext_digest;
+	plain.signature = (ProtobufCBinaryData){ SIG_LEN, sig };
+	if ((*out = s_pack(&plain.base, out_len)) == NULL) {
+		kp_fail(err, KP_ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	rc = 0;
+out:
+	free(tbs);
+	if (h != NULL)
+		kp__header__free_unpacked(h, NULL);
+	if (env != NULL)
+		kp__envelope__free_unpacked(env, NULL);
+	return rc;
+}
+
+int
 envelope_strip(const uint8_t *buf, size_t len, uint8_t **out,
     size_t *out_len, kp_err_t *err)
 {

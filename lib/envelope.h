@@ -144,6 +144,18 @@ int envelope_verify_detached(const uint8_t sign_pk[32], const uint8_t *header,
     __attribute__((warn_unused_result));
 
 /*
+ * The plain form (§5.3, field 4) of an envelope this organisation sealed:
+ * a batch-signed one gets a fresh signature over its unchanged TBS (same
+ * envelope digest) and loses field 6 and any tree head; a plain one is
+ * copied.  For a partner that does not read batch proofs (PROTOCOL.md §3).
+ * OUT: *out (malloc'd).  Errors: KP_ERR_MALFORMED, KP_ERR_INVALID_ARG (not
+ * sealed by us), KP_ERR_NOMEM.
+ */
+int envelope_single(const directory_t *dir, const uint8_t *buf, size_t len,
+    uint8_t **out, size_t *out_len, kp_err_t *err)
+    __attribute__((warn_unused_result));
+
+/*
  * The evidence of an envelope: the same Envelope message without its
  * ciphertext (header, ciphertext digest, signature).  Enough for
  * envelope_verify_detached and the envelope digest, nothing to decrypt.
