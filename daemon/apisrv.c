@@ -485,7 +485,7 @@ s_unsigned_for(const struct api_req *r, const char *oin)
 /*
  * Sign the drafts to batch[first].to_oin, from `first` on, as one batch
  * (or one by one for a partner that reads no batch proofs), then store
- * them.  grp, sig, out, lens: scratch of n entries.
+ * them.  grp, drafts, out, lens: scratch of n entries.
  */
 static int
 s_sign_group(kpd_t *d, struct api_req *batch, size_t n, size_t first,
@@ -506,6 +506,7 @@ s_sign_group(kpd_t *d, struct api_req *batch, size_t n, size_t first,
 		if (envelope_sign_batch(d->chain->dir, drafts + k, step,
 		    out + k, lens + k, e) != 0)
 			return -1;
+		metrics_count(d->metrics, KPM_SIGNATURE, oin, 0, -1);
 	}
 	for (k = 0; k < m; k++) {
 		grp[k]->env = out[k];

@@ -405,3 +405,123 @@ Test(batchsig, ketenpost_open_opens_each_envelope_of_a_batch)
 	}
 	chain_close(&lp);
 }
+
+/* ---- a receiver older than protocol 1.2 --------------------------------- */
+
+/*
+ * Play Halt as a 1.1 ketenpostd would answer: an envelope with field 6 and
+ * no field 4 is refused at §7 step 2 (malformed, no event id, the digest
+ * of the raw bytes); a plain one is opened with Halt's real keys and
+ * accepted.  Returns once `n` distinct plain envelopes were accepted or
+ * the time is up; OUT: *refused, the batch envelopes refused.
+ */
+static size_t
+s_old_receiver(void *router, chain_t *halt, size_t n, size_t *refused)
+{
+	uint8_t ids[BURST][16];
+	size_t got = 0, k;
+	uint64_t until = kp_now_ms() + 60000;
+	int tmo = 500;
+
+	*refused = 0;
+	zmq_setsockopt(router, ZMQ_RCVTIMEO, &tmo, sizeof(tmo));
+	while (got < n && kp_now_ms() < until) {
+		zmq_msg_t rid, body;
+		receipt_t r;
+		envelope_meta_t m;
+		uint8_t *payload = NULL, *out = NULL, *frame;
+		size_t plen = 0, olen = 0;
+		bool hd = false, seen = false;
+		Kp__Envelope *p;
+		kp_err_t e;
+
+		zmq_msg_init(&rid);
+		zmq_msg_init(&body);
+		if (zmq_msg_recv(&rid, router, 0) < 0) {
+			zmq_msg_close(&rid);
+			zmq_msg_close(&body);
+			continue;
+		}
+		cr_assert(zmq_msg_recv(&body, router, 0) > 1);
+		p = kp__envelope__unpack(NULL, zmq_msg_size(&body) - 1,
+		    (uint8_t *)zmq_msg_data(&body) + 1);
+		cr_assert_not_null(p);
+		memset(&r, 0, sizeof(r));
+		snprintf(r.subject_oin, sizeof(r.subject_oin), "%s",
+		    OIN_LEERPLICHT);
+		r.received_at_ms = kp_now_ms();
+		if (p->batch != NULL || !p->has_signature) {
+			r.status = KP__RECEIPT_STATUS__RECEIPT_STATUS_REJECTED;
+			r.reason = KP__REASON__REASON_MALFORMED;
+			crypto_generichash(r.envelope_digest, 32,
+			    (uint8_t *)zmq_msg_data(&body) + 1,
+			    zmq_msg_size(&body) - 1, NULL, 0);
+			(*refused)++;
+		} else {
+			cr_assert(envelope_open(halt->dir, (uint8_t *)
+			    zmq_msg_data(&body) + 1, zmq_msg_size(&body) - 1,
+			    &m, &payload, &plen, r.envelope_digest, &hd,
+			    &e) == 0, "plain envelope: %s", e.msg);
+			free(payload);
+			r.status = KP__RECEIPT_STATUS__RECEIPT_STATUS_ACCEPTED;
+			r.has_event_id = true;
+			memcpy(r.event_id, m.event_id, 16);
+			for (k = 0; k < got; k++)
+				seen |= memcmp(ids[k], m.event_id, 16) == 0;
+			if (!seen && got < BURST)
+				memcpy(ids[got++], m.event_id, 16);
+		}
+		kp__envelope__free_unpacked(p, NULL);
+		cr_assert(receipt_sign(halt->dir, &r, &out, &olen, &e) == 0);
+		frame = malloc(olen + 1);
+		frame[0] = 0x02;
+		memcpy(frame + 1, out, olen);
+		cr_assert(zmq_send(router, zmq_msg_data(&rid),
+		    zmq_msg_size(&rid), ZMQ_SNDMORE) >= 0);
+		cr_assert(zmq_send(router, frame, olen + 1, 0) >= 0);
+		free(frame);
+		free(out);
+		zmq_msg_close(&rid);
+		zmq_msg_close(&body);
+	}
+	return got;
+}
+
+Test(batchsig, a_receiver_older_than_1_2_gets_single_signatures)
+{
+	td_chain_t c;
+	td_org_t *lp, *halt;
+	chain_t *hc;
+	void *ctx, *router;
+	int one = 1, zero = 0;
+	size_t refused;
+	Kp__StatusResponse st;
+
+	td_chain_make(&c, NULL);
+	lp = td_org(&c, OIN_LEERPLICHT);
+	halt = td_org(&c, OIN_HALT);
+	hc = s_chain(&c, OIN_HALT);
+	ctx = zmq_ctx_new();
+	router = zmq_socket(ctx, ZMQ_ROUTER);
+	zmq_setsockopt(router, ZMQ_LINGER, &zero, sizeof(zero));
+	cr_assert_eq(zmq_setsockopt(router, ZMQ_CURVE_SERVER, &one,
+	    sizeof(one)), 0);
+	cr_assert_eq(zmq_setsockopt(router, ZMQ_CURVE_SECRETKEY,
+	    identity_transport_sk(hc->self), 32), 0);
+	cr_assert_eq(zmq_bind(router, halt->listen), 0, "bind %s: %s",
+	    halt->listen, zmq_strerror(zmq_errno()));
+	td_start(lp);
+	s_burst(lp, BURST);
+	cr_assert_eq(s_old_receiver(router, hc, BURST, &refused), BURST,
+	    "not every event arrived in the plain form");
+	cr_assert_geq(refused, 1, "no batch signature was tried");
+	cr_assert(td_log_has(lp, "does not read batch signatures", 5000));
+	/* settled by the plain receipts: same envelope digests */
+	cr_assert(td_wait_settled(lp, 20000));
+	td_status(lp, &st);
+	cr_assert_eq(st.outbox_delivered, BURST);
+	zmq_close(router);
+	zmq_ctx_term(ctx);
+	chain_close(&hc);
+	td_chain_stop_all(&c);
+}
