@@ -186,6 +186,7 @@ Test(batchsig, a_burst_is_signed_in_batches_and_survives_a_sender_restart)
 	chain_t *lpc;
 	Kp__StatusResponse st;
 	uint32_t largest;
+	char lp_dir[4096], h_dir[4096], out[8192];
 
 	td_chain_make(&c, NULL);
 	lp = td_org(&c, OIN_LEERPLICHT);
@@ -205,7 +206,17 @@ Test(batchsig, a_burst_is_signed_in_batches_and_survives_a_sender_restart)
 	cr_assert_geq(largest, 2, "the burst was not signed as a batch");
 	cr_assert_leq(largest, BURST);
 	chain_close(&lpc);
+	/* the audit tools prove what they proved: both logs intact, and the
+	 * same envelope digests on both sides */
 	td_chain_stop_all(&c);
+	td_state_dir(&c, OIN_LEERPLICHT, lp_dir, sizeof(lp_dir));
+	td_state_dir(&c, OIN_HALT, h_dir, sizeof(h_dir));
+	cr_assert_eq(test_sh_output(out, sizeof(out), "'%s/ketenpost' audit "
+	    "verify '%s'", test_bin(), lp_dir), 0, "%s", out);
+	cr_assert_eq(test_sh_output(out, sizeof(out), "'%s/ketenpost' audit "
+	    "verify '%s'", test_bin(), h_dir), 0, "%s", out);
+	cr_assert_eq(test_sh_output(out, sizeof(out), "'%s/ketenpost' audit "
+	    "reconcile '%s' '%s'", test_bin(), lp_dir, h_dir), 0, "%s", out);
 }
 
 /* ---- a partner played by the test ------------------------------------- */
