@@ -504,8 +504,11 @@ s_sign_group(kpd_t *d, struct api_req *batch, size_t n, size_t first,
 	for (k = 0; k < m; k += step) {
 		step = single ? 1 : m - k;
 		if (envelope_sign_batch(d->chain->dir, drafts + k, step,
-		    out + k, lens + k, e) != 0)
+		    out + k, lens + k, e) != 0) {
+			while (k > 0)
+				free(out[--k]);
 			return -1;
+		}
 		metrics_count(d->metrics, KPM_SIGNATURE, oin, 0, -1);
 	}
 	for (k = 0; k < m; k++) {
