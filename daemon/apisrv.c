@@ -474,6 +474,24 @@ s_store_signed(kpd_t *d, struct api_req *r, kp_err_t *e)
 	return rc;
 }
 
+/* A send made inside another request (a reminder): signed alone, now. */
+static int
+s_sign_alone(kpd_t *d, struct api_req *r)
+{
+	envelope_draft_t *dp = &r->draft;
+	kp_err_t e;
+
+	if (!r->has_draft)
+		return 0;
+	if (envelope_sign_batch(d->chain->dir, &dp, 1, &r->env, &r->env_len,
+	    &e) != 0 || s_store_signed(d, r, &e) != 0)
+		return s_fail(r, e.code, "%s", e.msg);
+	envelope_draft_clear(&r->draft);
+	r->has_draft = false;
+	metrics_count(d->metrics, KPM_SIGNATURE, r->to_oin, 0, -1);
+	return 0;
+}
+
 /* Does r hold a draft still to be signed for `oin`? */
 static bool
 s_unsigned_for(const struct api_req *r, const char *oin)
@@ -1155,11 +1173,12 @@ s_remind_one(void *arg, const expect_row_t *x)
 	sub.req = &req;
 	memcpy(sub.who, w->r->who, sizeof(sub.who));  /* the reminder's actor */
 	sub.roles = w->r->roles;
-	if (s_send(w->d, &sub, w->now) != 0) {
+	if (s_send(w->d, &sub, w->now) != 0 || s_sign_alone(w->d, &sub) != 0) {
 		w->r->fatal |= sub.fatal;
 		s_fail(w->r, KP_ERR_INVALID_ARG, "reminder to %s: %s",
 		    x->partner_oin, sub.error);
 		free(sub.env);
+		envelope_draft_clear(&sub.draft);
 		later_clear(&sub.log);
 		return 1;
 	}

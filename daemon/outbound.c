@@ -778,7 +778,8 @@ s_settle(kpd_t *d, link_t *l, const uint8_t *buf, size_t len, uint64_t now,
 	kp_err_t e;
 	char id[37] = "-";
 
-	if (receipt_verify(d->chain->dir, buf, len, &r, &e) != 0) {
+	if (receipt_verify_cached(d->chain->dir, d->batch_cache, buf, len, &r,
+	    &e) != 0) {
 		log_warnx("outbound: receipt from %s refused (%s): %s", l->oin,
 		    kp_code_name(e.code), e.msg);
 		return 0;

@@ -19,7 +19,21 @@
 
 static const char s_env_label[] = "ketenpost/v1/envelope";
 static const char s_rcpt_label[] = "ketenpost/v1/receipt";
-static const char s_batch_label[] = "ketenpost/v1/batch";
+
+/*
+ * What differs between signing envelopes and receipts in a batch: the
+ * BTBS label, and the field numbers of the single signature and of the
+ * batch proof (envelope 4 / 6, receipt 2 / 4; as protobuf tags).
+ */
+struct form {
+	const char *label;
+	uint8_t sig_tag, batch_tag;
+	const char *what;
+};
+static const struct form s_env_form = { "ketenpost/v1/batch", 0x22, 0x32,
+	"envelope" };
+static const struct form s_rcpt_form = { "ketenpost/v1/receipt-batch", 0x12,
+	0x22, "receipt" };
 
 #define NONCE_LEN crypto_aead_xchacha20poly1305_ietf_NPUBBYTES
 #define TAG_LEN crypto_aead_xchacha20poly1305_ietf_ABYTES
@@ -266,22 +280,22 @@ s_append_field(const envelope_draft_t *d, uint8_t tag, const uint8_t *v,
 }
 
 static int
-s_sign_one(const identity_t *self, const envelope_draft_t *d, uint8_t **out,
-    size_t *out_len)
+s_sign_one(const identity_t *self, const struct form *f,
+    const envelope_draft_t *d, uint8_t **out, size_t *out_len)
 {
 	uint8_t sig[SIG_LEN];
 
 	if (crypto_sign_detached(sig, NULL, d->tbs, d->tbs_len,
 	    identity_sign_sk(self)) != 0)
 		return -1;
-	return s_append_field(d, 0x22, sig, SIG_LEN, out, out_len);
+	return s_append_field(d, f->sig_tag, sig, SIG_LEN, out, out_len);
 }
 
-/* Field 6 of leaf i: its path, the root and the one signature. */
+/* The proof field of leaf i: its path, the root and the one signature. */
 static int
-s_batch_proof(const batch_tree_t *t, size_t i, const uint8_t root[32],
-    const uint8_t sig[SIG_LEN], const envelope_draft_t *d, uint8_t **out,
-    size_t *out_len)
+s_batch_proof(const struct form *f, const batch_tree_t *t, size_t i,
+    const uint8_t root[32], const uint8_t sig[SIG_LEN],
+    const envelope_draft_t *d, uint8_t **out, size_t *out_len)
 {
 	uint8_t path[BATCH_PATH_MAX][BATCH_HASH_LEN], buf[1024];
 	ProtobufCBinaryData pd[BATCH_PATH_MAX];
@@ -301,14 +315,14 @@ s_batch_proof(const batch_tree_t *t, size_t i, const uint8_t root[32],
 	bp.signature = (ProtobufCBinaryData){ SIG_LEN, (uint8_t *)sig };
 	if (kp__batch_proof__get_packed_size(&bp) > sizeof(buf))
 		return -1;
-	return s_append_field(d, 0x32, buf, kp__batch_proof__pack(&bp, buf),
-	    out, out_len);
+	return s_append_field(d, f->batch_tag, buf,
+	    kp__batch_proof__pack(&bp, buf), out, out_len);
 }
 
 /* One signature over the root of drafts[0..n), n >= 2, one recipient. */
 static int
-s_sign_batch(const identity_t *self, envelope_draft_t *const *drafts,
-    size_t n, uint8_t **outs, size_t *lens)
+s_sign_batch(const identity_t *self, const struct form *f,
+    envelope_draft_t *const *drafts, size_t n, uint8_t **outs, size_t *lens)
 {
 	uint8_t (*dg)[BATCH_HASH_LEN] = malloc(n * BATCH_HASH_LEN);
 	uint8_t root[BATCH_HASH_LEN], btbs[BATCH_TBS_MAX], sig[SIG_LEN];
@@ -323,15 +337,15 @@ s_sign_batch(const identity_t *self, envelope_draft_t *const *drafts,
 	if (batch_tree_new((const uint8_t (*)[BATCH_HASH_LEN])dg, n, &t) != 0)
 		goto out;
 	batch_tree_root(t, root);
-	if (batch_tbs(s_batch_label, (uint32_t)n, root,
+	if (batch_tbs(f->label, (uint32_t)n, root,
 	    partner_oin(identity_public(self)), drafts[0]->recipient_oin,
 	    btbs, &blen) != 0 ||
 	    crypto_sign_detached(sig, NULL, btbs, blen,
 	    identity_sign_sk(self)) != 0)
 		goto out;
 	for (done = 0; done < n; done++)
-		if (s_batch_proof(t, done, root, sig, drafts[done], &outs[done],
-		    &lens[done]) != 0)
+		if (s_batch_proof(f, t, done, root, sig, drafts[done],
+		    &outs[done], &lens[done]) != 0)
 			goto out;
 	rc = 0;
 out:
@@ -345,9 +359,11 @@ out:
 	return rc;
 }
 
-int
-envelope_sign_batch(const directory_t *dir, envelope_draft_t *const *drafts,
-    size_t n, uint8_t **outs, size_t *lens, kp_err_t *err)
+/* envelope_sign_batch and receipt_sign_batch, in the form f. */
+static int
+s_sign_drafts(const directory_t *dir, const struct form *f,
+    envelope_draft_t *const *drafts, size_t n, uint8_t **outs, size_t *lens,
+    kp_err_t *err)
 {
 	const identity_t *self = directory_self(dir);
 	size_t i;
@@ -359,12 +375,20 @@ envelope_sign_batch(const directory_t *dir, envelope_draft_t *const *drafts,
 		if (strcmp(drafts[i]->recipient_oin,
 		    drafts[0]->recipient_oin) != 0)
 			return kp_fail(err, KP_ERR_INVALID_ARG, "a batch goes "
-			    "to one recipient; envelope %zu is for another", i);
-	if (n == 1 ? s_sign_one(self, drafts[0], &outs[0], &lens[0]) :
-	    s_sign_batch(self, drafts, n, outs, lens))
+			    "to one recipient; %s %zu is for another", f->what,
+			    i);
+	if (n == 1 ? s_sign_one(self, f, drafts[0], &outs[0], &lens[0]) :
+	    s_sign_batch(self, f, drafts, n, outs, lens))
 		return kp_fail(err, KP_ERR_NOMEM, "signing failed (out of "
 		    "memory)");
 	return 0;
+}
+
+int
+envelope_sign_batch(const directory_t *dir, envelope_draft_t *const *drafts,
+    size_t n, uint8_t **outs, size_t *lens, kp_err_t *err)
+{
+	return s_sign_drafts(dir, &s_env_form, drafts, n, outs, lens, err);
 }
 
 int
@@ -537,8 +561,8 @@ s_check_version(const Kp__Envelope *env, const Kp__Header *h, kp_err_t *err)
  */
 static int
 s_batch_authentic(batch_cache_t *cache, const uint8_t *sign_pk,
-    const Kp__BatchProof *b, const Kp__Header *h,
-    const uint8_t digest[KP_DIGEST_LEN], kp_err_t *err)
+    const struct form *f, const Kp__BatchProof *b, const char *signer_oin,
+    const char *peer_oin, const uint8_t digest[KP_DIGEST_LEN], kp_err_t *err)
 {
 	uint8_t path[BATCH_PATH_MAX][BATCH_HASH_LEN], btbs[BATCH_TBS_MAX];
 	uint8_t key[BATCH_HASH_LEN];
@@ -551,10 +575,10 @@ s_batch_authentic(batch_cache_t *cache, const uint8_t *sign_pk,
 	    (const uint8_t (*)[BATCH_HASH_LEN])path, b->n_path,
 	    b->root.data) != 0)
 		return kp_fail(err, KP_ERR_BATCH_PROOF, "batch proof does not "
-		    "lead from this envelope to the signed root: path, index, "
-		    "size or root altered");
-	if (batch_tbs(s_batch_label, b->size, b->root.data, h->sender_oin,
-	    h->recipient_oin, btbs, &blen) != 0 ||
+		    "lead from this %s to the signed root: path, index, "
+		    "size or root altered", f->what);
+	if (batch_tbs(f->label, b->size, b->root.data, signer_oin, peer_oin,
+	    btbs, &blen) != 0 ||
 	    crypto_generichash_init(&st, NULL, 0, sizeof(key)) != 0 ||
 	    crypto_generichash_update(&st, sign_pk, 32) != 0 ||
 	    crypto_generichash_update(&st, btbs, blen) != 0 ||
@@ -568,7 +592,7 @@ s_batch_authentic(batch_cache_t *cache, const uint8_t *sign_pk,
 		return kp_fail(err, KP_ERR_BAD_SIGNATURE, "batch signature does "
 		    "not verify with the certificate of %s: root, size or "
 		    "signature altered, or signed by another organisation",
-		    h->sender_oin);
+		    signer_oin);
 	if (cache != NULL)
 		batch_cache_put(cache, key);
 	return 0;
@@ -581,8 +605,8 @@ s_signature_ok(batch_cache_t *cache, const uint8_t *sign_pk,
     size_t tbs_len, const uint8_t digest[KP_DIGEST_LEN], kp_err_t *err)
 {
 	if (env->batch != NULL)
-		return s_batch_authentic(cache, sign_pk, env->batch, h, digest,
-		    err);
+		return s_batch_authentic(cache, sign_pk, &s_env_form,
+		    env->batch, h->sender_oin, h->recipient_oin, digest, err);
 	if (crypto_sign_verify_detached(env->signature.data, tbs, tbs_len,
 	    sign_pk) != 0)
 		return kp_fail(err, KP_ERR_BAD_SIGNATURE, "signature does not "
@@ -683,6 +707,7 @@ envelope_open_cached(const directory_t *dir, batch_cache_t *cache,
 	/* from here on the header is complete: a refusal can name the event
 	 * (PROTOCOL.md §8), though what it says is not yet authenticated */
 	s_meta_from_header(meta, h);
+	meta->batched = env->batch != NULL;
 	if (s_authenticate(dir, cache, env, h, tbs, tbs_len, digest, &from,
 	    err) != 0)
 		goto out;
@@ -912,16 +937,17 @@ s_body_from_receipt(Kp__ReceiptBody *b, receipt_t *r)
 }
 
 int
-receipt_sign(const directory_t *dir, receipt_t *r, uint8_t **out,
-    size_t *out_len, kp_err_t *err)
+receipt_draft(const directory_t *dir, receipt_t *r, envelope_draft_t *d,
+    kp_err_t *err)
 {
 	const identity_t *self = directory_self(dir);
-	uint8_t sig[SIG_LEN], *body = NULL, *tbs = NULL;
-	size_t body_len = 0, tbs_len = 0;
 	Kp__ReceiptBody b;
 	Kp__Receipt rc_msg = KP__RECEIPT__INIT;
+	uint8_t *body = NULL;
+	size_t body_len = 0;
 	int rc = -1;
 
+	memset(d, 0, sizeof(*d));
 	if (!kp_oin_valid(r->subject_oin))
 		return kp_fail(err, KP_ERR_INVALID_ARG, "receipt subject OIN "
 		    "is not 20 digits");
@@ -929,26 +955,47 @@ receipt_sign(const directory_t *dir, receipt_t *r, uint8_t **out,
 	r->schema_minor = KP_SCHEMA_MINOR;
 	memcpy(r->issuer_oin, partner_oin(identity_public(self)),
 	    KP_OIN_LEN + 1);
+	memcpy(d->recipient_oin, r->subject_oin, KP_OIN_LEN + 1);
 	s_body_from_receipt(&b, r);
 	if ((body = s_pack(&b.base, &body_len)) == NULL ||
-	    s_tbs(s_rcpt_label, body, body_len, NULL, 0, &tbs, &tbs_len,
-	    r->digest) != 0 ||
-	    crypto_sign_detached(sig, NULL, tbs, tbs_len,
-	    identity_sign_sk(self)) != 0) {
+	    s_tbs(s_rcpt_label, body, body_len, NULL, 0, &d->tbs, &d->tbs_len,
+	    d->digest) != 0) {
 		kp_fail(err, KP_ERR_NOMEM, "signing receipt failed");
 		goto out;
 	}
-	rc_msg.has_body = rc_msg.has_signature = 1;
+	memcpy(r->digest, d->digest, KP_DIGEST_LEN);
+	rc_msg.has_body = 1;
 	rc_msg.body = (ProtobufCBinaryData){ body_len, body };
-	rc_msg.signature = (ProtobufCBinaryData){ SIG_LEN, sig };
-	if ((*out = s_pack(&rc_msg.base, out_len)) == NULL) {
+	if ((d->buf = s_pack(&rc_msg.base, &d->len)) == NULL) {
 		kp_fail(err, KP_ERR_NOMEM, "signing receipt failed");
 		goto out;
 	}
 	rc = 0;
 out:
+	if (rc != 0)
+		envelope_draft_clear(d);
 	free(body);
-	free(tbs);
+	return rc;
+}
+
+int
+receipt_sign_batch(const directory_t *dir, envelope_draft_t *const *drafts,
+    size_t n, uint8_t **outs, size_t *lens, kp_err_t *err)
+{
+	return s_sign_drafts(dir, &s_rcpt_form, drafts, n, outs, lens, err);
+}
+
+int
+receipt_sign(const directory_t *dir, receipt_t *r, uint8_t **out,
+    size_t *out_len, kp_err_t *err)
+{
+	envelope_draft_t d, *dp = &d;
+	int rc;
+
+	if (receipt_draft(dir, r, &d, err) != 0)
+		return -1;
+	rc = receipt_sign_batch(dir, &dp, 1, out, out_len, err);
+	envelope_draft_clear(&d);
 	return rc;
 }
 
@@ -987,16 +1034,19 @@ s_receipt_fields(const Kp__ReceiptBody *b, receipt_t *r, kp_err_t *err)
 	return 0;
 }
 
-/* Is body addressed to us and signed by its issuer?  OUT: digest. */
+/* Is body addressed to us and signed by its issuer (field 2, or a batch
+ * proof in field 4)?  OUT: digest. */
 static int
-s_receipt_authentic(const directory_t *dir, const Kp__Receipt *m,
-    const Kp__ReceiptBody *b, uint8_t digest[KP_DIGEST_LEN], kp_err_t *err)
+s_receipt_authentic(const directory_t *dir, batch_cache_t *cache,
+    const Kp__Receipt *m, const Kp__ReceiptBody *b,
+    uint8_t digest[KP_DIGEST_LEN], kp_err_t *err)
 {
 	const char *own = partner_oin(identity_public(directory_self(dir)));
 	const peer_t *issuer;
+	const uint8_t *pk;
 	uint8_t *tbs = NULL;
 	size_t tbs_len = 0;
-	int ok;
+	int rc;
 
 	if (strcmp(b->subject_oin, own) != 0)
 		return kp_fail(err, KP_ERR_WRONG_RECIPIENT, "receipt is for %s, "
@@ -1007,18 +1057,40 @@ s_receipt_authentic(const directory_t *dir, const Kp__Receipt *m,
 	if (s_tbs(s_rcpt_label, m->body.data, m->body.len, NULL, 0, &tbs,
 	    &tbs_len, digest) != 0)
 		return kp_fail(err, KP_ERR_NOMEM, "out of memory");
-	ok = crypto_sign_verify_detached(m->signature.data, tbs, tbs_len,
-	    partner_sign_pk(peer_partner(issuer))) == 0;
+	pk = partner_sign_pk(peer_partner(issuer));
+	if (m->batch != NULL)
+		rc = s_batch_authentic(cache, pk, &s_rcpt_form, m->batch,
+		    b->issuer_oin, b->subject_oin, digest, err);
+	else if (crypto_sign_verify_detached(m->signature.data, tbs, tbs_len,
+	    pk) != 0)
+		rc = kp_fail(err, KP_ERR_BAD_SIGNATURE, "receipt signature "
+		    "does not verify with the certificate of %s",
+		    b->issuer_oin);
+	else
+		rc = 0;
 	free(tbs);
-	if (!ok)
-		return kp_fail(err, KP_ERR_BAD_SIGNATURE, "receipt signature "
-		    "does not verify with the certificate of %s", b->issuer_oin);
-	return 0;
+	return rc;
+}
+
+/* Exactly one of field 2 (a signature) and field 4 (a batch proof). */
+static bool
+s_receipt_signed_once(const Kp__Receipt *m)
+{
+	if (m->batch != NULL)
+		return !m->has_signature && s_batch_wellformed(m->batch);
+	return m->has_signature && m->signature.len == SIG_LEN;
 }
 
 int
 receipt_verify(const directory_t *dir, const uint8_t *buf, size_t len,
     receipt_t *r, kp_err_t *err)
+{
+	return receipt_verify_cached(dir, NULL, buf, len, r, err);
+}
+
+int
+receipt_verify_cached(const directory_t *dir, batch_cache_t *cache,
+    const uint8_t *buf, size_t len, receipt_t *r, kp_err_t *err)
 {
 	Kp__Receipt *m = NULL;
 	Kp__ReceiptBody *b = NULL;
@@ -1029,8 +1101,7 @@ receipt_verify(const directory_t *dir, const uint8_t *buf, size_t len,
 		return kp_fail(err, KP_ERR_OVERSIZE, "receipt of %zu bytes is "
 		    "over the limit of %d bytes", len, KP_MAX_RECEIPT);
 	m = kp__receipt__unpack(NULL, len, buf);
-	if (m == NULL || !m->has_body || !m->has_signature ||
-	    m->signature.len != SIG_LEN ||
+	if (m == NULL || !m->has_body || !s_receipt_signed_once(m) ||
 	    (b = kp__receipt_body__unpack(NULL, m->body.len, m->body.data))
 	    == NULL || !b->has_schema_major) {
 		kp_fail(err, KP_ERR_MALFORMED, "receipt is not a valid "
@@ -1042,12 +1113,13 @@ receipt_verify(const directory_t *dir, const uint8_t *buf, size_t len,
 		    "%u.%u is not supported", b->schema_major, b->schema_minor);
 		goto out;
 	}
-	if (!s_unknown_ok(&b->base, b->schema_minor)) {
+	if (!s_unknown_ok(&b->base, b->schema_minor) || (m->batch != NULL &&
+	    !s_unknown_ok(&m->batch->base, b->schema_minor))) {
 		kp_fail(err, KP_ERR_MALFORMED, "receipt has unknown fields");
 		goto out;
 	}
 	if (s_receipt_fields(b, r, err) != 0 ||
-	    s_receipt_authentic(dir, m, b, digest, err) != 0)
+	    s_receipt_authentic(dir, cache, m, b, digest, err) != 0)
 		goto out;
 	memcpy(r->digest, digest, KP_DIGEST_LEN);
 	rc = 0;

@@ -34,7 +34,10 @@
 #define KP_SCHEMA_MINOR 0
 #define KP_MAX_PAYLOAD (32 * 1024)   /* plaintext event, bytes */
 #define KP_MAX_ENVELOPE (64 * 1024)  /* whole sealed envelope, bytes */
-#define KP_MAX_RECEIPT 1024
+/* A receipt with a batch proof (PROTOCOL.md §8.1) goes only to a sender
+ * that sends batch proofs itself; a plain one stays within 1 024 bytes. */
+#define KP_MAX_RECEIPT 2048
+#define KP_MAX_PLAIN_RECEIPT 1024
 #define KP_LABEL_MAX 64              /* purpose, legal basis */
 #define KP_DIGEST_LEN 32
 #define KP_CASE_REF_LEN 32
@@ -56,6 +59,7 @@ typedef struct envelope_meta {
 	uint8_t case_ref[KP_CASE_REF_LEN];
 	bool has_reply_to;
 	uint8_t in_reply_to[KP_EVENT_ID_LEN];
+	bool batched;                          /* open: came with field 6 */
 } envelope_meta_t;
 
 /*
@@ -199,12 +203,30 @@ int receipt_sign(const directory_t *dir, receipt_t *r, uint8_t **out,
     size_t *out_len, kp_err_t *err) __attribute__((warn_unused_result));
 
 /*
+ * Receipts in a batch (PROTOCOL.md §8.1), as envelopes: receipt_draft
+ * fills r's starred fields and r->digest (final) and makes *d (the
+ * subject in d->recipient_oin); receipt_sign_batch signs drafts of one
+ * subject, n == 1 plain (field 2), n >= 2 one batch signature and a proof
+ * in each (field 4).  Same ownership and errors as the envelope calls.
+ */
+int receipt_draft(const directory_t *dir, receipt_t *r, envelope_draft_t *d,
+    kp_err_t *err) __attribute__((warn_unused_result));
+int receipt_sign_batch(const directory_t *dir,
+    envelope_draft_t *const *drafts, size_t n, uint8_t **outs, size_t *lens,
+    kp_err_t *err) __attribute__((warn_unused_result));
+
+/*
  * Verify a receipt issued by a partner to us.  OUT: *r.  Errors:
  * KP_ERR_OVERSIZE, KP_ERR_MALFORMED, KP_ERR_SCHEMA_VERSION,
  * KP_ERR_WRONG_RECIPIENT, KP_ERR_UNKNOWN_SENDER, KP_ERR_BAD_SIGNATURE.
  */
 int receipt_verify(const directory_t *dir, const uint8_t *buf, size_t len,
     receipt_t *r, kp_err_t *err) __attribute__((warn_unused_result));
+/* receipt_verify with a cache of verified batch signatures (or NULL);
+ * a batch proof that does not lead to its root is KP_ERR_BATCH_PROOF. */
+int receipt_verify_cached(const directory_t *dir, batch_cache_t *cache,
+    const uint8_t *buf, size_t len, receipt_t *r, kp_err_t *err)
+    __attribute__((warn_unused_result));
 
 /* Map an error code of envelope_open to the receipt's Kp__Reason. */
 int envelope_reason_for(int kp_code);

@@ -135,15 +135,37 @@ s_burst(td_org_t *o, size_t n)
 	zmq_ctx_term(ctx);
 }
 
+/* A stored receipt verifies at the sender and names the envelope. */
+static void
+s_receipt_ok(chain_t *sender, const uint8_t *buf, size_t len,
+    const uint8_t digest[32], uint32_t *largest_rc)
+{
+	Kp__Receipt *p = kp__receipt__unpack(NULL, len, buf);
+	receipt_t r;
+	kp_err_t e;
+
+	cr_assert_not_null(p);
+	if (p->batch != NULL && p->batch->size > *largest_rc)
+		*largest_rc = p->batch->size;
+	kp__receipt__free_unpacked(p, NULL);
+	cr_assert(receipt_verify(sender->dir, buf, len, &r, &e) == 0,
+	    "stored receipt: %s", e.msg);
+	cr_assert_arr_eq(r.envelope_digest, digest, 32);
+	cr_assert_eq(r.status, KP__RECEIPT_STATUS__RECEIPT_STATUS_ACCEPTED);
+}
+
 /*
  * Every envelope the receiver stored (inbox.envelope: the evidence, no
- * ciphertext) verifies alone with the sender's certificate key.
- * OUT: *largest batch seen.  Returns the number verified.
+ * ciphertext) verifies alone with the sender's certificate key, and every
+ * receipt it gave (inbox.receipt) verifies alone at the sender.
+ * OUT: *largest batch of envelopes and *largest_rc of receipts seen.
+ * Returns the number verified.
  */
 static size_t
-s_verify_stored(td_chain_t *c, const char *oin, const uint8_t sign_pk[32],
-    uint32_t *largest)
+s_verify_stored(td_chain_t *c, const char *oin, chain_t *sender,
+    uint32_t *largest, uint32_t *largest_rc)
 {
+	const uint8_t *sign_pk = partner_sign_pk(identity_public(sender->self));
 	char dir[4096], path[4200];
 	sqlite3 *db = NULL;
 	sqlite3_stmt *st = NULL;
@@ -151,14 +173,15 @@ s_verify_stored(td_chain_t *c, const char *oin, const uint8_t sign_pk[32],
 	size_t n = 0;
 	kp_err_t e;
 
-	*largest = 1;
+	*largest = *largest_rc = 1;
 	td_state_dir(c, oin, dir, sizeof(dir));
 	snprintf(path, sizeof(path), "%s/ketenpost.db", dir);
 	cr_assert_eq(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL),
 	    SQLITE_OK);
 	sqlite3_busy_timeout(db, 5000);
-	cr_assert_eq(sqlite3_prepare_v2(db, "SELECT envelope, envelope_digest "
-	    "FROM inbox", -1, &st, NULL), SQLITE_OK, "%s", sqlite3_errmsg(db));
+	cr_assert_eq(sqlite3_prepare_v2(db, "SELECT envelope, envelope_digest, "
+	    "receipt FROM inbox", -1, &st, NULL), SQLITE_OK, "%s",
+	    sqlite3_errmsg(db));
 	while (sqlite3_step(st) == SQLITE_ROW) {
 		const uint8_t *ev = sqlite3_column_blob(st, 0);
 		size_t evlen = (size_t)sqlite3_column_bytes(st, 0);
@@ -172,6 +195,8 @@ s_verify_stored(td_chain_t *c, const char *oin, const uint8_t sign_pk[32],
 		    &e) == 0, "stored envelope %zu: %s", n, e.msg);
 		cr_assert_eq(sqlite3_column_bytes(st, 1), 32);
 		cr_assert_arr_eq(digest, sqlite3_column_blob(st, 1), 32);
+		s_receipt_ok(sender, sqlite3_column_blob(st, 2), (size_t)
+		    sqlite3_column_bytes(st, 2), digest, largest_rc);
 		n++;
 	}
 	sqlite3_finalize(st);
@@ -185,7 +210,7 @@ Test(batchsig, a_burst_is_signed_in_batches_and_survives_a_sender_restart)
 	td_org_t *lp, *halt;
 	chain_t *lpc;
 	Kp__StatusResponse st;
-	uint32_t largest;
+	uint32_t largest, largest_rc;
 	char lp_dir[4096], h_dir[4096], out[8192];
 
 	td_chain_make(&c, NULL);
@@ -201,10 +226,12 @@ Test(batchsig, a_burst_is_signed_in_batches_and_survives_a_sender_restart)
 	td_status(lp, &st);
 	cr_assert_eq(st.outbox_delivered, BURST);
 	lpc = s_chain(&c, OIN_LEERPLICHT);
-	cr_assert_eq(s_verify_stored(&c, OIN_HALT, partner_sign_pk(
-	    identity_public(lpc->self)), &largest), BURST);
+	cr_assert_eq(s_verify_stored(&c, OIN_HALT, lpc, &largest, &largest_rc),
+	    BURST);
 	cr_assert_geq(largest, 2, "the burst was not signed as a batch");
 	cr_assert_leq(largest, BURST);
+	cr_assert_geq(largest_rc, 2, "no receipts were signed as a batch");
+	cr_assert_leq(largest_rc, BURST);
 	chain_close(&lpc);
 	/* the audit tools prove what they proved: both logs intact, and the
 	 * same envelope digests on both sides */

@@ -895,3 +895,117 @@ Test(envelope, a_batch_has_one_recipient)
 	envelope_draft_clear(&d[1]);
 	free(payload);
 }
+
+/* ---- receipts in a batch (PROTOCOL.md §8.1) ------------------------------ */
+
+/* NB receipts by Halt to Leerplicht, signed as one batch. */
+static void
+s_receipt_batch(size_t n, uint8_t **out, size_t *len, receipt_t *r)
+{
+	envelope_draft_t d[NB], *dp[NB];
+	kp_err_t e;
+
+	for (size_t i = 0; i < n; i++) {
+		s_receipt(&r[i], KP__RECEIPT_STATUS__RECEIPT_STATUS_ACCEPTED, 0);
+		cr_assert(receipt_draft(s_halt.dir, &r[i], &d[i], &e) == 0,
+		    "%s", e.msg);
+		dp[i] = &d[i];
+	}
+	cr_assert(receipt_sign_batch(s_halt.dir, dp, n, out, len, &e) == 0,
+	    "%s", e.msg);
+	for (size_t i = 0; i < n; i++)
+		envelope_draft_clear(&d[i]);
+}
+
+Test(envelope, every_receipt_of_a_batch_verifies_alone)
+{
+	uint8_t *out[NB];
+	size_t len[NB];
+	receipt_t r[NB], got;
+	batch_cache_t *c = batch_cache_new(4);
+	uint64_t hits, misses;
+	Kp__Receipt *p;
+	kp_err_t e;
+
+	s_receipt_batch(NB, out, len, r);
+	for (size_t i = 0; i < NB; i++) {
+		p = kp__receipt__unpack(NULL, len[i], out[i]);
+		cr_assert(p != NULL && p->batch != NULL && !p->has_signature);
+		cr_assert_eq(p->batch->size, NB);
+		kp__receipt__free_unpacked(p, NULL);
+		cr_assert(receipt_verify(s_lp.dir, out[i], len[i], &got,
+		    &e) == 0, "%s", e.msg);
+		cr_assert_arr_eq(got.digest, r[i].digest, 32);
+		cr_assert_arr_eq(got.event_id, r[i].event_id, 16);
+		cr_assert(receipt_verify_cached(s_lp.dir, c, out[i], len[i],
+		    &got, &e) == 0, "%s", e.msg);
+	}
+	batch_cache_stats(c, &hits, &misses);
+	cr_assert_eq(misses, 1);
+	cr_assert_eq(hits, NB - 1);
+	batch_cache_destroy(&c);
+	s_free_all(out, NB);
+}
+
+static void
+s_receipt_tampered(void (*edit)(Kp__Receipt *), int code)
+{
+	uint8_t *out[NB], *bad;
+	size_t len[NB], blen;
+	receipt_t r[NB], got;
+	Kp__Receipt *p;
+	kp_err_t e;
+
+	s_receipt_batch(NB, out, len, r);
+	p = kp__receipt__unpack(NULL, len[3], out[3]);
+	edit(p);
+	bad = malloc(kp__receipt__get_packed_size(p));
+	blen = kp__receipt__pack(p, bad);
+	kp__receipt__free_unpacked(p, NULL);
+	cr_assert_eq(receipt_verify(s_lp.dir, bad, blen, &got, &e), -1);
+	cr_assert_eq(e.code, code, "expected %s, got %s: %s",
+	    kp_code_name(code), kp_code_name(e.code), e.msg);
+	free(bad);
+	s_free_all(out, NB);
+}
+
+static void r_path(Kp__Receipt *m) { m->batch->path[0].data[1] ^= 1; }
+static void r_root(Kp__Receipt *m) { m->batch->root.data[1] ^= 1; }
+static void r_index(Kp__Receipt *m) { m->batch->index ^= 1; }
+static void r_sig(Kp__Receipt *m) { m->batch->signature.data[1] ^= 1; }
+static void r_body(Kp__Receipt *m) { m->body.data[m->body.len - 1] ^= 1; }
+
+static void
+r_both(Kp__Receipt *m)
+{
+	m->has_signature = 1;
+	m->signature = (ProtobufCBinaryData){ 64, calloc(1, 64) };
+}
+
+Test(envelope, tampered_receipt_batch_proofs_are_refused)
+{
+	s_receipt_tampered(r_path, KP_ERR_BATCH_PROOF);
+	s_receipt_tampered(r_root, KP_ERR_BATCH_PROOF);
+	s_receipt_tampered(r_index, KP_ERR_BATCH_PROOF);
+	s_receipt_tampered(r_body, KP_ERR_BATCH_PROOF);
+	s_receipt_tampered(r_sig, KP_ERR_BAD_SIGNATURE);
+	s_receipt_tampered(r_both, KP_ERR_MALFORMED);
+}
+
+/* A batch of one receipt is byte for byte receipt_sign's plain form. */
+Test(envelope, receipt_batch_of_one_is_the_plain_form)
+{
+	uint8_t *out[1];
+	size_t len[1];
+	receipt_t r[1], got;
+	Kp__Receipt *p;
+	kp_err_t e;
+
+	s_receipt_batch(1, out, len, r);
+	p = kp__receipt__unpack(NULL, len[0], out[0]);
+	cr_assert(p->batch == NULL && p->has_signature);
+	kp__receipt__free_unpacked(p, NULL);
+	cr_assert_leq(len[0], KP_MAX_PLAIN_RECEIPT);
+	cr_assert(receipt_verify(s_lp.dir, out[0], len[0], &got, &e) == 0);
+	s_free_all(out, 1);
+}

@@ -321,3 +321,43 @@ Test(vectors, batch_worked_example)
 	    "%s", err.msg);
 	cr_assert_arr_eq(got, dg[0], 32);
 }
+
+/* 64 hex digits into 32 bytes; -1 if they are not. */
+static int
+hex_decode_32(const char *hex, uint8_t out[32])
+{
+	size_t n = 0;
+
+	return sodium_hex2bin(out, 32, hex, strlen(hex), NULL, &n, NULL) == 0 &&
+	    n == 32 ? 0 : -1;
+}
+
+/* §11.2: B signs the §11 receipt and a stand-in as a batch of two. */
+Test(vectors, receipt_batch_worked_example)
+{
+	uint8_t b_sk[64], b_pk[32], seed[32], rd[2][32], leaf[2][32], root[32];
+	uint8_t btbs[256], bs[64];
+	size_t blen = 0;
+	int i;
+
+	s_load_doc();
+	memset(seed, 0x33, 32);
+	cr_assert(crypto_sign_seed_keypair(b_pk, b_sk, seed) == 0);
+	cr_assert(hex_decode_32("a154b2182a505ac1881471e463b4b307ab7319b67ad3b6"
+	    "7d37170bfa04b69aa2", rd[0]) == 0);
+	memset(rd[1], 0xd2, 32);
+	for (i = 0; i < 2; i++)
+		s_sha(0x00, rd[i], NULL, leaf[i]);
+	s_check("receipt_leaf_0", leaf[0], 32);
+	s_check("receipt_leaf_1", leaf[1], 32);
+	s_sha(0x01, leaf[0], leaf[1], root);
+	s_check("receipt_root", root, 32);
+	memcpy(btbs, "ketenpost/v1/receipt-batch", 26); blen = 26;
+	btbs[blen++] = 0; btbs[blen++] = 0; btbs[blen++] = 0; btbs[blen++] = 2;
+	memcpy(btbs + blen, root, 32); blen += 32;
+	memcpy(btbs + blen, OIN_B, 20); blen += 20;
+	memcpy(btbs + blen, OIN_A, 20); blen += 20;
+	s_check("receipt_BTBS", btbs, blen);
+	cr_assert(crypto_sign_detached(bs, NULL, btbs, blen, b_sk) == 0);
+	s_check("receipt_BS", bs, 64);
+}
