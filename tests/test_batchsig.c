@@ -563,3 +563,83 @@ Test(batchsig, a_receiver_older_than_1_2_gets_single_signatures)
 	chain_close(&hc);
 	td_chain_stop_all(&c);
 }
+
+/* Send n envelopes back to back, then collect n receipt frames (raw). */
+static void
+s_pipelined(struct rogue *r, uint8_t **env, size_t *len, size_t n,
+    uint8_t **rc, size_t *rlen)
+{
+	size_t i;
+	zmq_msg_t m;
+
+	for (i = 0; i < n; i++) {
+		uint8_t *frame = malloc(len[i] + 1);
+
+		frame[0] = 0x01;
+		memcpy(frame + 1, env[i], len[i]);
+		cr_assert(zmq_send(r->sock, frame, len[i] + 1, 0) >= 0);
+		free(frame);
+	}
+	for (i = 0; i < n; i++) {
+		zmq_msg_init(&m);
+		cr_assert(zmq_msg_recv(&m, r->sock, 0) > 1, "receipt %zu of %zu "
+		    "missing", i, n);
+		rlen[i] = zmq_msg_size(&m) - 1;
+		rc[i] = malloc(rlen[i]);
+		memcpy(rc[i], (uint8_t *)zmq_msg_data(&m) + 1, rlen[i]);
+		zmq_msg_close(&m);
+	}
+}
+
+/* Envelopes signed alone (what a 1.1 sender sends) get plain receipts of
+ * at most 1 024 bytes, however many arrive together; batch-signed ones
+ * get receipts that each verify alone. */
+Test(batchsig, plain_envelopes_get_plain_receipts)
+{
+	enum { N = 8 };
+	td_chain_t c;
+	td_org_t *halt;
+	chain_t *lp;
+	struct rogue r;
+	uint8_t *env[N], *rc[N], id[16], dg[N][32];
+	size_t len[N], rlen[N], i;
+	receipt_t got;
+	Kp__Receipt *p;
+	kp_err_t e;
+
+	td_chain_make(&c, NULL);
+	halt = td_org(&c, OIN_HALT);
+	td_start(halt);
+	lp = s_chain(&c, OIN_LEERPLICHT);
+	for (i = 0; i < N; i++)
+		td_seal(lp, &c, OIN_HALT, "referral", td_example("referral"),
+		    kp_now_ms(), &env[i], &len[i], id);
+	s_connect_as(&r, lp, halt);
+	s_pipelined(&r, env, len, N, rc, rlen);
+	for (i = 0; i < N; i++) {
+		p = kp__receipt__unpack(NULL, rlen[i], rc[i]);
+		cr_assert(p != NULL && p->batch == NULL && p->has_signature,
+		    "receipt %zu of a plain envelope is not plain", i);
+		kp__receipt__free_unpacked(p, NULL);
+		cr_assert_leq(rlen[i], KP_MAX_PLAIN_RECEIPT);
+		cr_assert(receipt_verify(lp->dir, rc[i], rlen[i], &got,
+		    &e) == 0, "%s", e.msg);
+		cr_assert_eq(got.status,
+		    KP__RECEIPT_STATUS__RECEIPT_STATUS_ACCEPTED);
+		free(rc[i]);
+		free(env[i]);
+	}
+	s_batch(&c, lp, N, env, len, dg);
+	s_pipelined(&r, env, len, N, rc, rlen);
+	for (i = 0; i < N; i++) {
+		cr_assert(receipt_verify(lp->dir, rc[i], rlen[i], &got,
+		    &e) == 0, "%s", e.msg);
+		cr_assert_eq(got.status,
+		    KP__RECEIPT_STATUS__RECEIPT_STATUS_ACCEPTED);
+		free(rc[i]);
+		free(env[i]);
+	}
+	s_close(&r);
+	chain_close(&lp);
+	td_chain_stop_all(&c);
+}
