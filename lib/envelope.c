@@ -1108,6 +1108,12 @@ receipt_verify_cached(const directory_t *dir, batch_cache_t *cache,
 		    "protobuf message (truncated or corrupt)");
 		goto out;
 	}
+	if (m->batch == NULL && len > KP_MAX_PLAIN_RECEIPT) {
+		kp_fail(err, KP_ERR_OVERSIZE, "receipt of %zu bytes without a "
+		    "batch proof is over the limit of %d bytes", len,
+		    KP_MAX_PLAIN_RECEIPT);
+		goto out;
+	}
 	if (b->schema_major != KP_SCHEMA_MAJOR) {
 		kp_fail(err, KP_ERR_SCHEMA_VERSION, "receipt schema version "
 		    "%u.%u is not supported", b->schema_major, b->schema_minor);

@@ -1009,3 +1009,34 @@ Test(envelope, receipt_batch_of_one_is_the_plain_form)
 	cr_assert(receipt_verify(s_lp.dir, out[0], len[0], &got, &e) == 0);
 	s_free_all(out, 1);
 }
+
+/* A plain receipt stays within 1 024 bytes; only a batch proof may take a
+ * receipt up to KP_MAX_RECEIPT (PROTOCOL.md §8). */
+Test(envelope, a_plain_receipt_over_1024_bytes_is_oversize)
+{
+	uint8_t *out[1], *head, zero[32] = { 0 }, root[32] = { 0 };
+	ProtobufCBinaryData cons[30];
+	Kp__TreeHead th = KP__TREE_HEAD__INIT;
+	size_t len[1], hlen;
+	receipt_t r[1], got;
+	kp_err_t e;
+
+	s_receipt_batch(1, out, len, r);
+	for (int i = 0; i < 30; i++)
+		cons[i] = (ProtobufCBinaryData){ 32, zero };
+	th.oin = (char *)OIN_HALT;
+	th.has_root = 1;
+	th.root = (ProtobufCBinaryData){ 32, root };
+	th.n_consistency = 30;
+	th.consistency = cons;
+	hlen = kp__tree_head__get_packed_size(&th);
+	head = malloc(hlen);
+	kp__tree_head__pack(&th, head);
+	cr_assert(envelope_attach_head(&out[0], &len[0], true, head, hlen) == 0);
+	cr_assert_gt(len[0], KP_MAX_PLAIN_RECEIPT);
+	cr_assert_leq(len[0], KP_MAX_RECEIPT);
+	cr_assert_eq(receipt_verify(s_lp.dir, out[0], len[0], &got, &e), -1);
+	cr_assert_eq(e.code, KP_ERR_OVERSIZE, "%s", e.msg);
+	free(head);
+	s_free_all(out, 1);
+}
