@@ -400,12 +400,6 @@ s_policy_ok(kpd_t *d, const envelope_meta_t *m, const ProtobufCMessage *ev,
 	return true;
 }
 
-/*
- * A known event id: the same envelope again (a resend: same digest, the
- * tree head outside the signed bytes may differ) gets the receipt we gave
- * the first time.  Another envelope under that id, from this partner or
- * another, is a clash: refused as id_conflict, never mistaken for a resend.
- */
 /* A stored receipt still a draft: neither field 2 nor field 4. */
 static bool
 s_receipt_unsigned(const uint8_t *buf, size_t len)
@@ -418,6 +412,12 @@ s_receipt_unsigned(const uint8_t *buf, size_t len)
 	return unsigned_;
 }
 
+/*
+ * A known event id: the same envelope again (a resend: same digest, the
+ * tree head outside the signed bytes may differ) gets the receipt we gave
+ * the first time.  Another envelope under that id, from this partner or
+ * another, is a clash: refused as id_conflict, never mistaken for a resend.
+ */
 static int
 s_duplicate(kpd_t *d, struct arrival *a, const envelope_meta_t *m,
     const uint8_t digest[32], bool *dup, bool *clash)

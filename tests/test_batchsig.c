@@ -643,3 +643,67 @@ Test(batchsig, plain_envelopes_get_plain_receipts)
 	chain_close(&lp);
 	td_chain_stop_all(&c);
 }
+
+/* The same batch-signed envelope twice back to back: if both arrive in
+ * one pass, the second finds the first's receipt still a draft and gets
+ * none; whatever comes back is signed, and a later resend gets the stored
+ * receipt byte for byte. */
+Test(batchsig, a_resend_in_the_same_pass_never_gets_a_draft)
+{
+	td_chain_t c;
+	td_org_t *halt;
+	chain_t *lp;
+	struct rogue r;
+	uint8_t *env[2], *frame, dg[2][32], *first = NULL;
+	size_t len[2], flen = 0, got = 0;
+	receipt_t rc;
+	zmq_msg_t m;
+	kp_err_t e;
+	int tmo = 1500;
+
+	td_chain_make(&c, NULL);
+	halt = td_org(&c, OIN_HALT);
+	td_start(halt);
+	lp = s_chain(&c, OIN_LEERPLICHT);
+	s_batch(&c, lp, 2, env, len, dg);
+	s_connect_as(&r, lp, halt);
+	zmq_setsockopt(r.sock, ZMQ_RCVTIMEO, &tmo, sizeof(tmo));
+	frame = malloc(len[0] + 1);
+	frame[0] = 0x01;
+	memcpy(frame + 1, env[0], len[0]);
+	cr_assert(zmq_send(r.sock, frame, len[0] + 1, 0) >= 0);
+	cr_assert(zmq_send(r.sock, frame, len[0] + 1, 0) >= 0);
+	for (;;) {
+		zmq_msg_init(&m);
+		if (zmq_msg_recv(&m, r.sock, 0) < 0) {
+			zmq_msg_close(&m);
+			break;
+		}
+		cr_assert(receipt_verify(lp->dir, (uint8_t *)zmq_msg_data(&m) +
+		    1, zmq_msg_size(&m) - 1, &rc, &e) == 0, "receipt %zu: %s",
+		    got, e.msg);
+		cr_assert_arr_eq(rc.envelope_digest, dg[0], 32);
+		if (first == NULL) {
+			flen = zmq_msg_size(&m) - 1;
+			first = malloc(flen);
+			memcpy(first, (uint8_t *)zmq_msg_data(&m) + 1, flen);
+		}
+		got++;
+		zmq_msg_close(&m);
+	}
+	cr_assert(got == 1 || got == 2, "%zu receipts", got);
+	cr_assert(zmq_send(r.sock, frame, len[0] + 1, 0) >= 0);
+	zmq_msg_init(&m);
+	cr_assert(zmq_msg_recv(&m, r.sock, 0) > 1, "no receipt for the resend");
+	cr_assert_eq(zmq_msg_size(&m) - 1, flen);
+	cr_assert_arr_eq((uint8_t *)zmq_msg_data(&m) + 1, first, flen,
+	    "the resend's receipt is not the stored one");
+	zmq_msg_close(&m);
+	free(first);
+	free(frame);
+	free(env[0]);
+	free(env[1]);
+	s_close(&r);
+	chain_close(&lp);
+	td_chain_stop_all(&c);
+}
