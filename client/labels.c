@@ -276,6 +276,7 @@ static const char *const s_reason[] = {
 	N_("internal error"),
 	N_("unknown case"),
 	N_("event id conflict"),
+	N_("batch proof invalid"),
 };
 
 static const struct s_labels s_tables[] = {

@@ -15,6 +15,14 @@
  * stores nothing; with a different request it is refused.  The log says
  * only what committed: "queued" lines are kept with their request and
  * written after the commit; a batch that rolls back gets one warning.
+ *
+ * Batch signatures (PROTOCOL.md §5.6): a send stores its envelope as a
+ * draft (sealed, not signed; its envelope digest is final).  Before the
+ * commit, the drafts of the batch are signed per recipient, one Ed25519
+ * signature per recipient (s_sign_sends), and each row's envelope is
+ * replaced by the signed one in the same transaction.  A recipient that
+ * does not read batch proofs (outbound_single_sig) gets single signatures.
+ * Nothing unsigned ever leaves: a batch whose signing fails rolls back.
  */
 #include <ctype.h>
 #include <errno.h>
@@ -62,6 +70,9 @@ struct api_req {
 	char to_oin[21];
 	uint8_t *env;                 /* sealed envelope, sent after commit */
 	size_t env_len;
+	envelope_draft_t draft;       /* ... until signed: s_sign_sends */
+	bool has_draft;
+	uint8_t event_key[STORE_KEY_WRAP_LEN]; /* the row's, to store env */
 	char error[KP_ERR_MSG_MAX];
 	const char *code;
 	bool fatal;                   /* the audit log failed: undo the batch */
@@ -376,15 +387,17 @@ s_send(kpd_t *d, struct api_req *r, uint64_t now)
 	const peer_t *to = NULL;
 	ProtobufCMessage *ev = NULL;
 	envelope_meta_t m;
+	envelope_draft_t draft;
 	outbox_row_t row;
-	uint8_t *env = NULL, *at_rest = NULL;
-	size_t elen = 0, alen = 0;
+	uint8_t *at_rest = NULL;
+	size_t alen = 0;
 	kp_err_t e;
 	char id[37];
 	bool stored = false;
 	int rc = -1;
 
 	memset(&row, 0, sizeof(row));
+	memset(&draft, 0, sizeof(draft));
 	if (s->idempotency_key != NULL && s_idem(d, r, s, &row, &stored) != 0)
 		goto out;
 	if (stored)
@@ -396,13 +409,14 @@ s_send(kpd_t *d, struct api_req *r, uint64_t now)
 	s_meta(d, s, rule, r->event_id, &m, now);
 	if (s_case_ref(d, r, s, m.case_ref) != 0)
 		goto out;
-	if (envelope_seal(d->chain->dir, to, &m, s->payload.data,
-	    s->payload.len, &env, &elen, row.envelope_digest, &e) != 0) {
+	if (envelope_seal_draft(d->chain->dir, to, &m, s->payload.data,
+	    s->payload.len, &draft, &e) != 0) {
 		s_fail(r, e.code, "%s", e.msg);
 		goto out;
 	}
-	if (s_outbox_row(d, &m, s, ev, rule, env, elen, now, &row, &at_rest,
-	    &alen) != 0) {
+	memcpy(row.envelope_digest, draft.digest, KP_DIGEST_LEN);
+	if (s_outbox_row(d, &m, s, ev, rule, draft.buf, draft.len, now, &row,
+	    &at_rest, &alen) != 0) {
 		s_fail(r, KP_ERR_NOMEM, "sealing at rest failed");
 		goto out;
 	}
@@ -417,10 +431,11 @@ s_send(kpd_t *d, struct api_req *r, uint64_t now)
 		s_fail(r, e.code, "%s", e.msg);
 		goto out;
 	}
-	r->env = env;
+	r->draft = draft;
+	r->has_draft = true;
+	memset(&draft, 0, sizeof(draft));
+	memcpy(r->event_key, row.event_key, sizeof(r->event_key));
 	r->immediate = true;
-	r->env_len = elen;
-	env = NULL;
 	memcpy(r->to_oin, row.to_oin, sizeof(r->to_oin));
 	memcpy(r->event_id, m.event_id, 16);
 	later_add(&r->log, LOG_INFO, kpd_id(m.event_id, id), m.recipient_oin,
@@ -433,8 +448,125 @@ s_send(kpd_t *d, struct api_req *r, uint64_t now)
 out:
 	if (ev != NULL)
 		protobuf_c_message_free_unpacked(ev, NULL);
-	free(env);
+	envelope_draft_clear(&draft);
 	free(at_rest);
+	return rc;
+}
+
+/* ---- batch signatures ------------------------------------------------------ */
+
+/* Store r's signed envelope at rest in place of its draft. */
+static int
+s_store_signed(kpd_t *d, struct api_req *r, kp_err_t *e)
+{
+	uint8_t key[32], *at_rest = NULL;
+	size_t alen = 0;
+	int rc;
+
+	if (atrest_event_key_unwrap(d->storage_key, r->event_id, r->event_key,
+	    key) != 0 || atrest_seal(key, r->event_id, r->env, r->env_len,
+	    &at_rest, &alen) != 0)
+		rc = kp_fail(e, KP_ERR_NOMEM, "sealing at rest failed");
+	else
+		rc = store_outbox_set_envelope(d->store, r->event_id, at_rest,
+		    alen, e);
+	sodium_memzero(key, sizeof(key));
+	free(at_rest);
+	return rc;
+}
+
+/* A send made inside another request (a reminder): signed alone, now. */
+static int
+s_sign_alone(kpd_t *d, struct api_req *r)
+{
+	envelope_draft_t *dp = &r->draft;
+	kp_err_t e;
+
+	if (!r->has_draft)
+		return 0;
+	if (envelope_sign_batch(d->chain->dir, &dp, 1, &r->env, &r->env_len,
+	    &e) != 0 || s_store_signed(d, r, &e) != 0)
+		return s_fail(r, e.code, "%s", e.msg);
+	envelope_draft_clear(&r->draft);
+	r->has_draft = false;
+	metrics_count(d->metrics, KPM_SIGNATURE, r->to_oin, 0, -1);
+	return 0;
+}
+
+/* Does r hold a draft still to be signed for `oin`? */
+static bool
+s_unsigned_for(const struct api_req *r, const char *oin)
+{
+	return r->has_draft && r->code == NULL && r->env == NULL &&
+	    strcmp(r->to_oin, oin) == 0;
+}
+
+/*
+ * Sign the drafts to batch[first].to_oin, from `first` on, as one batch
+ * (or one by one for a partner that reads no batch proofs), then store
+ * them.  grp, drafts, out, lens: scratch of n entries.
+ */
+static int
+s_sign_group(kpd_t *d, struct api_req *batch, size_t n, size_t first,
+    struct api_req **grp, envelope_draft_t **drafts, uint8_t **out,
+    size_t *lens, kp_err_t *e)
+{
+	const char *oin = batch[first].to_oin;
+	bool single = outbound_single_sig(d, oin);
+	size_t i, m = 0, k, step;
+
+	for (i = first; i < n; i++)
+		if (s_unsigned_for(&batch[i], oin)) {
+			grp[m] = &batch[i];
+			drafts[m++] = &batch[i].draft;
+		}
+	for (k = 0; k < m; k += step) {
+		step = single ? 1 : m - k;
+		if (envelope_sign_batch(d->chain->dir, drafts + k, step,
+		    out + k, lens + k, e) != 0) {
+			while (k > 0)
+				free(out[--k]);
+			return -1;
+		}
+		metrics_count(d->metrics, KPM_SIGNATURE, oin, 0, -1);
+	}
+	for (k = 0; k < m; k++) {
+		grp[k]->env = out[k];
+		grp[k]->env_len = lens[k];
+		out[k] = NULL;
+		envelope_draft_clear(&grp[k]->draft);
+		grp[k]->has_draft = false;
+	}
+	for (k = 0; k < m; k++)
+		if (s_store_signed(d, grp[k], e) != 0)
+			return -1;
+	return 0;
+}
+
+/* Sign every stored draft of the batch, one signature per recipient. */
+static int
+s_sign_sends(kpd_t *d, struct api_req *batch, size_t n, kp_err_t *e)
+{
+	struct api_req **grp = calloc(n, sizeof(*grp));
+	envelope_draft_t **drafts = calloc(n, sizeof(*drafts));
+	uint8_t **out = calloc(n, sizeof(*out));
+	size_t *lens = calloc(n, sizeof(*lens)), i;
+	int rc = -1;
+
+	if (grp == NULL || drafts == NULL || out == NULL || lens == NULL) {
+		kp_fail(e, KP_ERR_NOMEM, "out of memory signing the batch");
+		goto out;
+	}
+	for (i = 0; i < n; i++)
+		if (s_unsigned_for(&batch[i], batch[i].to_oin) &&
+		    s_sign_group(d, batch, n, i, grp, drafts, out, lens, e) != 0)
+			goto out;
+	rc = 0;
+out:
+	free(grp);
+	free(drafts);
+	free(out);
+	free(lens);
 	return rc;
 }
 
@@ -1042,11 +1174,12 @@ s_remind_one(void *arg, const expect_row_t *x)
 	sub.req = &req;
 	memcpy(sub.who, w->r->who, sizeof(sub.who));  /* the reminder's actor */
 	sub.roles = w->r->roles;
-	if (s_send(w->d, &sub, w->now) != 0) {
+	if (s_send(w->d, &sub, w->now) != 0 || s_sign_alone(w->d, &sub) != 0) {
 		w->r->fatal |= sub.fatal;
 		s_fail(w->r, KP_ERR_INVALID_ARG, "reminder to %s: %s",
 		    x->partner_oin, sub.error);
 		free(sub.env);
+		envelope_draft_clear(&sub.draft);
 		later_clear(&sub.log);
 		return 1;
 	}
@@ -1267,6 +1400,7 @@ static void
 s_cleanup(struct api_req *r)
 {
 	free(r->env);
+	envelope_draft_clear(&r->draft);
 	later_clear(&r->log);
 	arena_free(&r->arena);
 	if (r->free_owned != NULL)
@@ -1523,6 +1657,8 @@ s_finish(kpd_t *d, struct api_req *batch, size_t n, Kp__Response **out)
 	if (fatal)
 		kp_fail(&e, KP_ERR_IO, "the audit log cannot be written; "
 		    "nothing in this batch was sent");
+	else if (s_sign_sends(d, batch, n, &e) != 0)
+		fatal = true;
 	if (fatal || kpd_commit(d, &e) != 0) {
 		kpd_rollback(d);
 		committed = false;

@@ -53,6 +53,7 @@ typedef struct link {
 	uint64_t reopen_at_ms; /* 0, or when to rebuild dealer and monitor */
 	ratelimit_t *rl;     /* this link's repeated warnings */
 	struct flow *flow;   /* events in flight, round trip (outbound.c) */
+	bool single_sig;     /* refused a batch proof: sign each envelope */
 } link_t;
 
 typedef struct ledger ledger_t;
@@ -96,7 +97,13 @@ typedef struct kpd {
 	struct kpd_bundle *bundle; /* bundle.c: NULL unless cfg.bundle */
 	struct kpd_trustwatch *trustwatch; /* trustwatch.c */
 	struct rest *rest;       /* REST API ([rest] listen), or NULL */
+	batch_cache_t *batch_cache; /* inbound.c: batch signatures verified */
 } kpd_t;
+
+/* Verified batch signatures remembered (PROTOCOL.md §5.6): a batch is at
+ * most batch_max envelopes, so this covers many batches in flight at
+ * once, in about 350 KiB. */
+#define KPD_BATCH_CACHE 4096
 
 /* May a rate-limited warning be logged now?  OUT: *sup, the lines held
  * back before it (for ratelimit_note).  A NULL limiter lets all through. */
@@ -156,6 +163,10 @@ void outbound_links_close(kpd_t *d);
 void outbound_send_due(kpd_t *d);
 /* Send a just-committed envelope at once (its row is already scheduled
  * for the retry, so a failed attempt here costs nothing). */
+/* Does the partner read batch signatures (PROTOCOL.md §3, §5.6)?  false
+ * once it refused one as an older receiver does; then apisrv.c signs each
+ * envelope to it alone and resends are re-signed singly. */
+bool outbound_single_sig(kpd_t *d, const char *oin);
 void outbound_send_now(kpd_t *d, const char *oin, const uint8_t id[16],
     const uint8_t *env, size_t len);
 void outbound_drain(kpd_t *d, link_t *l);

@@ -3,13 +3,18 @@
  *
  * For every frame on the ROUTER, in this order (PROTOCOL.md §7 and the
  * daemon's own checks):
- *   1. the frame type and size; 2. envelope_open (signature, decryption);
+ *   1. the frame type and size; 2. envelope_open (signature, decryption;
+ *      a batch signature verified once, then remembered: d->batch_cache);
  *   3. the envelope's sender is the partner ZAP authenticated (User-Id);
  *   4. a known event id is a duplicate: the original receipt goes back;
  *   5. the time window (replay) and expiry; 6. the payload is a valid event;
  *   7. store, then sign and send the receipt.
  * A whole batch is stored in one transaction and no receipt leaves before
  * the commit returns: a receipt is a promise that the event is durable.
+ * The receipts of accepted envelopes that came with a batch proof (their
+ * sender reads batch receipts, PROTOCOL.md §8.1) are drafted as they are
+ * decided and signed per sender with one signature before the commit
+ * (s_sign_receipts), the stored drafts replaced in the same transaction.
  * A refused envelope gets a signed negative receipt with its reason, is
  * recorded in the `rejected` table and logged; nothing reaches the inbox.
  * Log lines name event ids and reasons, never payload content.
@@ -48,6 +53,10 @@ struct arrival {
 	char peer[21];                /* OIN from ZAP's User-Id */
 	uint8_t *receipt;             /* malloc'd, sent after commit */
 	size_t receipt_len;
+	envelope_draft_t rdraft;      /* ... until signed: s_sign_receipts */
+	bool has_rdraft;
+	bool stored;                  /* in the inbox under event_id */
+	uint8_t event_id[16];
 	later_t log;                  /* logged after commit (later.h) */
 };
 
@@ -90,10 +99,10 @@ s_age_ok(const kpd_t *d, const envelope_meta_t *m, uint64_t now,
 	return 1;
 }
 
-/* Sign a receipt for the arrival. */
+/* Sign a receipt for the arrival, or only draft it for a batch. */
 static int
 s_sign(kpd_t *d, struct arrival *a, const struct verdict *v, uint64_t now,
-    receipt_t *r)
+    bool batched, receipt_t *r)
 {
 	kp_err_t e;
 
@@ -111,11 +120,13 @@ s_sign(kpd_t *d, struct arrival *a, const struct verdict *v, uint64_t now,
 		r->has_expected_policy_hash = true;
 		memcpy(r->expected_policy_hash, policy_hash(d->policy), 32);
 	}
-	if (receipt_sign(d->chain->dir, r, &a->receipt, &a->receipt_len,
-	    &e) != 0) {
+	if (batched ? receipt_draft(d->chain->dir, r, &a->rdraft, &e) :
+	    receipt_sign(d->chain->dir, r, &a->receipt, &a->receipt_len,
+	    &e)) {
 		log_warnx("inbound: cannot sign receipt: %s", e.msg);
 		return -1;
 	}
+	a->has_rdraft = batched;
 	return 0;
 }
 
@@ -221,7 +232,7 @@ s_refuse(kpd_t *d, struct arrival *a, struct verdict *v,
 		log_warnx("inbound: recording refusal failed: %s", e.msg);
 		return -1;
 	}
-	if (s_sign(d, a, v, now, &r) != 0)
+	if (s_sign(d, a, v, now, false, &r) != 0)
 		return -1;
 	/* the partner is told the value; the log is not (issue 11) */
 	policy_log_text(v->detail, safe, sizeof(safe));
@@ -287,7 +298,7 @@ s_accept(kpd_t *d, struct arrival *a, struct verdict *v,
 
 	s_inbox_row(d, m, v, ev, now, &row);
 	row.has_event_key = true;
-	if (s_sign(d, a, v, now, &r) != 0 ||
+	if (s_sign(d, a, v, now, m->batched, &r) != 0 ||
 	    atrest_event_key(d->storage_key, row.event_id, key,
 	    row.event_key) != 0 ||
 	    atrest_seal(key, row.event_id, payload, plen, &sealed, &slen) != 0 ||
@@ -295,11 +306,14 @@ s_accept(kpd_t *d, struct arrival *a, struct verdict *v,
 		goto out;
 	memcpy(row.receipt_digest, r.digest, 32);
 	if (store_inbox_insert(d->store, &row, sealed, slen, evidence, evlen,
-	    a->receipt, a->receipt_len, &e) != 0) {
+	    a->has_rdraft ? a->rdraft.buf : a->receipt, a->has_rdraft ?
+	    a->rdraft.len : a->receipt_len, &e) != 0) {
 		log_warnx("inbound: storing event %s failed: %s",
 		    kpd_id(row.event_id, id), e.msg);
 		goto out;
 	}
+	a->stored = true;
+	memcpy(a->event_id, row.event_id, 16);
 	if (s_audit(d, AUDIT_RECEIPT_SENT, a->peer, v, m, row.fields, &r) != 0 ||
 	    cases_on_receive(d, &row, ev, &e) != 0 ||
 	    webhook_notice(d, WEBHOOK_EVENT, row.event_id, &e) != 0)
@@ -389,6 +403,18 @@ s_policy_ok(kpd_t *d, const envelope_meta_t *m, const ProtobufCMessage *ev,
 	return true;
 }
 
+/* A stored receipt still a draft: neither field 2 nor field 4. */
+static bool
+s_receipt_unsigned(const uint8_t *buf, size_t len)
+{
+	Kp__Receipt *m = kp__receipt__unpack(NULL, len, buf);
+	bool unsigned_ = m != NULL && !m->has_signature && m->batch == NULL;
+
+	if (m != NULL)
+		kp__receipt__free_unpacked(m, NULL);
+	return unsigned_;
+}
+
 /*
  * A known event id: the same envelope again (a resend: same digest, the
  * tree head outside the signed bytes may differ) gets the receipt we gave
@@ -420,7 +446,14 @@ s_duplicate(kpd_t *d, struct arrival *a, const envelope_meta_t *m,
 		*clash = true;
 		return 0;
 	}
-	if (*dup) {
+	if (*dup && s_receipt_unsigned(a->receipt, a->receipt_len)) {
+		/* its first copy came in this pass and its receipt waits for
+		 * the batch signature: this copy gets none (the sender will
+		 * ask again) */
+		free(a->receipt);
+		a->receipt = NULL;
+		a->receipt_len = 0;
+	} else if (*dup) {
 		later_add(&a->log, LOG_INFO, kpd_id(m->event_id, id), a->peer,
 		    NULL, "event %s from %s is a duplicate; original receipt "
 		    "sent again", id, a->peer);
@@ -445,8 +478,8 @@ s_process(kpd_t *d, struct arrival *a, const uint8_t *buf, size_t len,
 	kp_err_t e;
 	int rc = 0;
 
-	if (envelope_open(d->chain->dir, buf, len, &m, &payload, &plen,
-	    v.digest, &has_digest, &e) != 0) {
+	if (envelope_open_cached(d->chain->dir, d->batch_cache, buf, len, &m,
+	    &payload, &plen, v.digest, &has_digest, &e) != 0) {
 		if (e.code == KP_ERR_NOMEM)
 			return -1;  /* ours, not the sender's: no receipt, retry */
 		v.reason = envelope_reason_for(e.code);
@@ -563,6 +596,71 @@ s_frame(kpd_t *d, struct arrival *a, zmq_msg_t *body, uint64_t now)
 	return s_process(d, a, data + 1, len - 1, now);
 }
 
+/*
+ * Sign the drafted receipts to arr[first].peer, from `first` on, with one
+ * batch signature, and store each over its draft.  grp, drafts, out,
+ * lens: scratch of n entries.
+ */
+static int
+s_sign_group(kpd_t *d, struct arrival *arr, size_t n, size_t first,
+    struct arrival **grp, envelope_draft_t **drafts, uint8_t **out,
+    size_t *lens)
+{
+	const char *peer = arr[first].peer;
+	size_t i, m = 0;
+	kp_err_t e;
+
+	for (i = first; i < n; i++)
+		if (arr[i].has_rdraft && strcmp(arr[i].peer, peer) == 0) {
+			grp[m] = &arr[i];
+			drafts[m++] = &arr[i].rdraft;
+		}
+	if (receipt_sign_batch(d->chain->dir, drafts, m, out, lens, &e) != 0) {
+		log_warnx("inbound: cannot sign receipts: %s", e.msg);
+		return -1;
+	}
+	for (i = 0; i < m; i++) {
+		grp[i]->receipt = out[i];
+		grp[i]->receipt_len = lens[i];
+		envelope_draft_clear(&grp[i]->rdraft);
+		grp[i]->has_rdraft = false;
+	}
+	for (i = 0; i < m; i++)
+		if (grp[i]->stored && store_inbox_set_receipt(d->store,
+		    grp[i]->event_id, grp[i]->receipt, grp[i]->receipt_len,
+		    &e) != 0) {
+			log_warnx("inbound: storing receipts failed: %s", e.msg);
+			return -1;
+		}
+	return 0;
+}
+
+/* Sign every drafted receipt of the pass: one signature per sender. */
+static int
+s_sign_receipts(kpd_t *d, struct arrival *arr, size_t n)
+{
+	struct arrival **grp = calloc(n, sizeof(*grp));
+	envelope_draft_t **drafts = calloc(n, sizeof(*drafts));
+	uint8_t **out = calloc(n, sizeof(*out));
+	size_t *lens = calloc(n, sizeof(*lens)), i;
+	int rc = -1;
+
+	if (n > 0 && (grp == NULL || drafts == NULL || out == NULL ||
+	    lens == NULL))
+		goto out;
+	for (i = 0; i < n; i++)
+		if (arr[i].has_rdraft && s_sign_group(d, arr, n, i, grp, drafts,
+		    out, lens) != 0)
+			goto out;
+	rc = 0;
+out:
+	free(grp);
+	free(drafts);
+	free(out);
+	free(lens);
+	return rc;
+}
+
 static void
 s_send_receipts(kpd_t *d, struct arrival *arr, size_t n)
 {
@@ -611,6 +709,7 @@ s_free_arrivals(struct arrival *arr, size_t n)
 
 	for (i = 0; i < n; i++) {
 		free(arr[i].receipt);
+		envelope_draft_clear(&arr[i].rdraft);
 		later_clear(&arr[i].log);
 	}
 	free(arr);
@@ -652,6 +751,8 @@ inbound_drain(kpd_t *d)
 		zmq_msg_close(&body);
 		n++;
 	}
+	if (!failed && s_sign_receipts(d, arr, n) != 0)
+		failed = 1;
 	if (failed || kpd_commit(d, &e) != 0) {
 		kpd_rollback(d);
 		if (kpd_log_ok(d->rl_storage, &sup))

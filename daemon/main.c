@@ -451,7 +451,8 @@ s_start(kpd_t *d, kp_err_t *err)
 	d->started_ms = kp_now_ms();
 	if (s_lock_state(d, err) != 0 || s_limits_new(d, err) != 0)
 		return -1;
-	if ((d->metrics = metrics_new()) == NULL)
+	if ((d->metrics = metrics_new()) == NULL ||
+	    (d->batch_cache = batch_cache_new(KPD_BATCH_CACHE)) == NULL)
 		return kp_fail(err, KP_ERR_NOMEM, "out of memory");
 	if (kpd_bundle_start(d, err) != 0)
 		return -1;
@@ -502,6 +503,7 @@ s_stop(kpd_t *d)
 {
 	rest_destroy(&d->rest);
 	metrics_destroy(&d->metrics);
+	batch_cache_destroy(&d->batch_cache);
 	/* a head for the whole log; none under a revoked certificate */
 	if (d->ledger != NULL && d->chain != NULL &&
 	    d->exit_status != KPD_EXIT_REVOKED)

@@ -80,6 +80,9 @@ static const struct {
 	    "Events received again, answered with the original receipt." },
 	[KPM_DEAD] = { "ketenpost_dead_letters_total",
 	    "Events sent that expired without a receipt." },
+	[KPM_SIGNATURE] = { "ketenpost_envelope_signatures_total",
+	    "Ed25519 signatures made over new envelopes: one per batch "
+	    "(PROTOCOL.md 5.6) or per envelope signed alone." },
 };
 
 /* ---- a growing text buffer --------------------------------------- */

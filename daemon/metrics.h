@@ -28,6 +28,7 @@ enum metrics_counter {
 	KPM_REFUSED,     /* an event refused: partner, reason */
 	KPM_DUPLICATE,   /* an event received again: partner */
 	KPM_DEAD,        /* an event expired unreceipted: partner */
+	KPM_SIGNATURE,   /* a signature over envelopes sent: partner */
 	KPM_COUNT
 };
 

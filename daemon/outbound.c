@@ -500,6 +500,58 @@ outbound_send_now(kpd_t *d, const char *oin, const uint8_t id[16],
 	}
 }
 
+bool
+outbound_single_sig(kpd_t *d, const char *oin)
+{
+	link_t *l = s_link_find(d, oin);
+
+	return l != NULL && l->single_sig;
+}
+
+/*
+ * A verified refusal as `malformed` without an event id: the partner did
+ * not parse our envelope (PROTOCOL.md §7 step 2).  What we seal parses,
+ * unless it carries a batch proof to a receiver older than protocol 1.2,
+ * so from now on this link gets single signatures (§3); its pending
+ * events are resent re-signed when their timers run out.
+ */
+static void
+s_batch_refused(link_t *l, const receipt_t *r)
+{
+	if (l->single_sig || r->has_event_id ||
+	    r->reason != KP__REASON__REASON_MALFORMED ||
+	    strcmp(r->issuer_oin, l->oin) != 0)
+		return;
+	l->single_sig = true;
+	log_warnx("partner %s refused an envelope before reading its header "
+	    "(malformed): a ketenpostd older than protocol 1.2 does not read "
+	    "batch signatures; signing every envelope to it singly from now "
+	    "on (PROTOCOL.md §3)", l->oin);
+}
+
+/* The envelope to send on l: as stored, or re-signed singly for a link
+ * that reads no batch proofs.  OUT: *out (malloc'd), or -1. */
+static int
+s_wire_form(kpd_t *d, link_t *l, uint8_t **env, size_t *elen)
+{
+	uint8_t *plain = NULL;
+	size_t plen = 0;
+	kp_err_t e;
+
+	if (!l->single_sig)
+		return 0;
+	if (envelope_single(d->chain->dir, *env, *elen, &plain, &plen,
+	    &e) != 0) {
+		log_warnx("outbound: re-signing an envelope for %s failed: %s",
+		    l->oin, e.msg);
+		return -1;
+	}
+	free(*env);
+	*env = plain;
+	*elen = plen;
+	return 0;
+}
+
 /* Send an envelope stored at rest under its per-event key. */
 static int
 s_send_stored(kpd_t *d, link_t *l, const outbox_row_t *row,
@@ -521,7 +573,8 @@ s_send_stored(kpd_t *d, link_t *l, const outbox_row_t *row,
 		return -1;
 	}
 	sodium_memzero(key, sizeof(key));
-	rc = s_send_frame(d, l, row->event_id, env, elen);
+	rc = s_wire_form(d, l, &env, &elen) != 0 ? -1 :
+	    s_send_frame(d, l, row->event_id, env, elen);
 	free(env);
 	return rc;
 }
@@ -745,13 +798,15 @@ s_settle(kpd_t *d, link_t *l, const uint8_t *buf, size_t len, uint64_t now,
 	kp_err_t e;
 	char id[37] = "-";
 
-	if (receipt_verify(d->chain->dir, buf, len, &r, &e) != 0) {
+	if (receipt_verify_cached(d->chain->dir, d->batch_cache, buf, len, &r,
+	    &e) != 0) {
 		log_warnx("outbound: receipt from %s refused (%s): %s", l->oin,
 		    kp_code_name(e.code), e.msg);
 		return 0;
 	}
 	if (r.has_event_id)
 		kpd_id(r.event_id, id);
+	s_batch_refused(l, &r);
 	if (strcmp(r.issuer_oin, l->oin) != 0 || !r.has_event_id) {
 		log_warnx("outbound: receipt for event %s by %s arrived on the "
 		    "link to %s; ignored", id, r.issuer_oin, l->oin);

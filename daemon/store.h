@@ -133,6 +133,13 @@ bool store_in_txn(store_t *s);
 int store_outbox_insert(store_t *s, outbox_row_t *row, const uint8_t *env,
     size_t env_len, kp_err_t *err) __attribute__((warn_unused_result));
 
+/* Replace the stored envelope of a pending row (same per-event key): the
+ * local API stores a draft, then the envelope signed with its batch
+ * (apisrv.c, PROTOCOL.md §5.6), in the same transaction. */
+int store_outbox_set_envelope(store_t *s, const uint8_t id[16],
+    const uint8_t *env, size_t env_len, kp_err_t *err)
+    __attribute__((warn_unused_result));
+
 /* The event stored with idempotency key (client, key), if any: *found,
  * its event_id and the request hash stored with it. */
 int store_outbox_by_idem(store_t *s, const char *client, const char *key,
@@ -219,6 +226,13 @@ int store_inbox_find(store_t *s, const uint8_t id[16], inbox_row_t *row,
 int store_inbox_insert(store_t *s, inbox_row_t *row,
     const uint8_t *sealed_payload, size_t plen, const uint8_t *envelope,
     size_t elen, const uint8_t *receipt, size_t rlen, kp_err_t *err)
+    __attribute__((warn_unused_result));
+
+/* Replace the stored receipt of an inbox row: inbound.c stores a draft,
+ * then the receipt signed with its batch (PROTOCOL.md §8.1), in the same
+ * transaction. */
+int store_inbox_set_receipt(store_t *s, const uint8_t id[16],
+    const uint8_t *receipt, size_t rlen, kp_err_t *err)
     __attribute__((warn_unused_result));
 
 typedef int (*store_inbox_cb)(void *arg, const inbox_row_t *row,

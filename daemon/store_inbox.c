@@ -33,6 +33,8 @@
 const char *const store_inbox_sql[ST_COUNT] = {
 	[ST_IN_FIND] = "SELECT " IN_COLS ", receipt FROM inbox WHERE "
 	    "event_id = ?1",
+	[ST_IN_RECEIPT_SET] = "UPDATE inbox SET receipt = ?2 WHERE "
+	    "event_id = ?1",
 	[ST_IN_INSERT] = "INSERT INTO inbox (event_id, event_type, from_oin, "
 	    "case_sealed, case_ref, in_reply_to, purpose, legal_basis, "
 	    "created_ms, received_ms, acked, envelope_digest, receipt_digest, "
@@ -149,6 +151,31 @@ store_inbox_find(store_t *s, const uint8_t id[16], inbox_row_t *row,
 {
 	return s_inbox_one(s, ST_IN_FIND, "inbox find", id, row, receipt, rlen,
 	    found, err);
+}
+
+int
+store_inbox_set_receipt(store_t *s, const uint8_t id[16],
+    const uint8_t *receipt, size_t rlen, kp_err_t *err)
+{
+	sqlite3_stmt *st = s->st[ST_IN_RECEIPT_SET];
+	int ret = -1;
+
+	if (sqlite3_bind_blob(st, 1, id, 16, SQLITE_STATIC) != SQLITE_OK ||
+	    sq_bind_blob(st, 2, receipt, rlen) != SQLITE_OK) {
+		sq_fail(s, err, "inbox receipt");
+		goto out;
+	}
+	if (sq_step_done(s, st, "inbox receipt", err) != 0)
+		goto out;
+	if (sqlite3_changes(s->db) != 1) {
+		kp_fail(err, KP_ERR_INVALID_ARG, "store: no inbox row for the "
+		    "signed receipt");
+		goto out;
+	}
+	ret = 0;
+out:
+	sq_done(st);
+	return ret;
 }
 
 int

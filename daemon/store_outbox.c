@@ -95,6 +95,8 @@ const char *const store_outbox_sql[ST_COUNT] = {
 	[ST_OB_COUNTS] = "SELECT state, count(*) FROM outbox GROUP BY state",
 	[ST_OB_PENDING] = "SELECT " OB_COLS ", envelope FROM outbox WHERE "
 	    "event_id = ?1 AND state = 1",
+	[ST_OB_SEAL] = "UPDATE outbox SET envelope = ?2 WHERE event_id = ?1 "
+	    "AND state = 1",
 };
 
 /* Parameters ?1..?16 of ST_OB_INSERT. */
@@ -224,6 +226,31 @@ store_outbox_insert(store_t *s, outbox_row_t *row, const uint8_t *env,
 	if (sq_step_insert(s, st, row->event_id, "outbox", &row->seq,
 	    err) != 0 || sq_partner_seen(s, row->to_oin, err) != 0)
 		goto out;
+	ret = 0;
+out:
+	sq_done(st);
+	return ret;
+}
+
+int
+store_outbox_set_envelope(store_t *s, const uint8_t id[16],
+    const uint8_t *env, size_t env_len, kp_err_t *err)
+{
+	sqlite3_stmt *st = s->st[ST_OB_SEAL];
+	int ret = -1;
+
+	if (sqlite3_bind_blob(st, 1, id, 16, SQLITE_STATIC) != SQLITE_OK ||
+	    sq_bind_blob(st, 2, env, env_len) != SQLITE_OK) {
+		sq_fail(s, err, "outbox envelope");
+		goto out;
+	}
+	if (sq_step_done(s, st, "outbox envelope", err) != 0)
+		goto out;
+	if (sqlite3_changes(s->db) != 1) {
+		kp_fail(err, KP_ERR_INVALID_ARG, "store: no pending outbox row "
+		    "for the signed envelope");
+		goto out;
+	}
 	ret = 0;
 out:
 	sq_done(st);

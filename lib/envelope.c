@@ -13,12 +13,28 @@
 
 #include <sodium.h>
 
+#include "batch.h"
 #include "envelope.h"
 #include "envelope.pb-c.h"
 #include "events.pb-c.h"
 
 static const char s_env_label[] = "ketenpost/v1/envelope";
 static const char s_rcpt_label[] = "ketenpost/v1/receipt";
+
+/*
+ * What differs between signing envelopes and receipts in a batch: the
+ * BTBS label, and the field numbers of the single signature and of the
+ * batch proof (envelope 4 / 6, receipt 2 / 4; as protobuf tags).
+ */
+struct form {
+	const char *label;
+	uint8_t sig_tag, batch_tag;
+	const char *what;
+};
+static const struct form s_env_form = { "ketenpost/v1/batch", 0x22, 0x32,
+	"envelope" };
+static const struct form s_rcpt_form = { "ketenpost/v1/receipt-batch", 0x12,
+	0x22, "receipt" };
 
 #define NONCE_LEN crypto_aead_xchacha20poly1305_ietf_NPUBBYTES
 #define TAG_LEN crypto_aead_xchacha20poly1305_ietf_ABYTES
@@ -175,19 +191,28 @@ s_encrypt(const peer_t *to, const uint8_t *header, size_t header_len,
 	return 0;
 }
 
+void
+envelope_draft_clear(envelope_draft_t *d)
+{
+	free(d->buf);
+	free(d->tbs);
+	memset(d, 0, sizeof(*d));
+}
+
 int
-envelope_seal(const directory_t *dir, const peer_t *to, envelope_meta_t *m,
-    const uint8_t *payload, size_t payload_len, uint8_t **out,
-    size_t *out_len, uint8_t digest[KP_DIGEST_LEN], kp_err_t *err)
+envelope_seal_draft(const directory_t *dir, const peer_t *to,
+    envelope_meta_t *m, const uint8_t *payload, size_t payload_len,
+    envelope_draft_t *d, kp_err_t *err)
 {
 	const identity_t *self = directory_self(dir);
-	uint8_t nonce[NONCE_LEN], ct_digest[KP_DIGEST_LEN], sig[SIG_LEN];
-	uint8_t *header = NULL, *ct = NULL, *tbs = NULL;
-	size_t header_len = 0, ct_len = 0, tbs_len = 0;
+	uint8_t nonce[NONCE_LEN], ct_digest[KP_DIGEST_LEN];
+	uint8_t *header = NULL, *ct = NULL;
+	size_t header_len = 0, ct_len = 0;
 	Kp__Header h;
 	Kp__Envelope env = KP__ENVELOPE__INIT;
 	int rc = -1;
 
+	memset(d, 0, sizeof(*d));
 	if (s_check_seal_args(dir, to, m, payload_len, err) != 0)
 		return -1;
 	m->schema_major = KP_SCHEMA_MAJOR;
@@ -196,6 +221,7 @@ envelope_seal(const directory_t *dir, const peer_t *to, envelope_meta_t *m,
 	    KP_OIN_LEN + 1);
 	memcpy(m->recipient_oin, partner_oin(peer_partner(to)),
 	    KP_OIN_LEN + 1);
+	memcpy(d->recipient_oin, m->recipient_oin, KP_OIN_LEN + 1);
 	randombytes_buf(nonce, sizeof(nonce));
 	s_header_from_meta(&h, m, nonce);
 	if ((header = s_pack(&h.base, &header_len)) == NULL ||
@@ -204,28 +230,181 @@ envelope_seal(const directory_t *dir, const peer_t *to, envelope_meta_t *m,
 	    crypto_generichash(ct_digest, sizeof(ct_digest), ct, ct_len,
 	    NULL, 0) != 0 ||
 	    s_tbs(s_env_label, header, header_len, ct_digest,
-	    sizeof(ct_digest), &tbs, &tbs_len, digest) != 0 ||
-	    crypto_sign_detached(sig, NULL, tbs, tbs_len,
-	    identity_sign_sk(self)) != 0) {
+	    sizeof(ct_digest), &d->tbs, &d->tbs_len, d->digest) != 0) {
 		kp_fail(err, KP_ERR_NOMEM, "sealing failed (out of memory)");
 		goto out;
 	}
-	env.has_header = env.has_ciphertext = 1;
-	env.has_ciphertext_digest = env.has_signature = 1;
+	env.has_header = env.has_ciphertext = env.has_ciphertext_digest = 1;
 	env.header = (ProtobufCBinaryData){ header_len, header };
 	env.ciphertext = (ProtobufCBinaryData){ ct_len, ct };
 	env.ciphertext_digest = (ProtobufCBinaryData){ KP_DIGEST_LEN,
 	    ct_digest };
-	env.signature = (ProtobufCBinaryData){ SIG_LEN, sig };
-	if ((*out = s_pack(&env.base, out_len)) == NULL) {
+	if ((d->buf = s_pack(&env.base, &d->len)) == NULL) {
 		kp_fail(err, KP_ERR_NOMEM, "sealing failed (out of memory)");
 		goto out;
 	}
 	rc = 0;
 out:
+	if (rc != 0)
+		envelope_draft_clear(d);
 	free(header);
 	free(ct);
-	free(tbs);
+	return rc;
+}
+
+/*
+ * The signed envelope: the draft's fields 1-3 with field 4 (is_batch
+ * false) or 6 appended.  protobuf-c writes fields in number order, so
+ * this is byte for byte what packing the whole message would give.
+ */
+static int
+s_append_field(const envelope_draft_t *d, uint8_t tag, const uint8_t *v,
+    size_t vlen, uint8_t **out, size_t *out_len)
+{
+	uint8_t pre[11];
+	size_t n = 0, x = vlen;
+	uint8_t *b;
+
+	pre[n++] = tag;
+	do {
+		pre[n++] = (uint8_t)((x & 0x7f) | (x > 0x7f ? 0x80 : 0));
+		x >>= 7;
+	} while (x != 0);
+	if ((b = malloc(d->len + n + vlen)) == NULL)
+		return -1;
+	memcpy(b, d->buf, d->len);
+	memcpy(b + d->len, pre, n);
+	memcpy(b + d->len + n, v, vlen);
+	*out = b;
+	*out_len = d->len + n + vlen;
+	return 0;
+}
+
+static int
+s_sign_one(const identity_t *self, const struct form *f,
+    const envelope_draft_t *d, uint8_t **out, size_t *out_len)
+{
+	uint8_t sig[SIG_LEN];
+
+	if (crypto_sign_detached(sig, NULL, d->tbs, d->tbs_len,
+	    identity_sign_sk(self)) != 0)
+		return -1;
+	return s_append_field(d, f->sig_tag, sig, SIG_LEN, out, out_len);
+}
+
+/* The proof field of leaf i: its path, the root and the one signature. */
+static int
+s_batch_proof(const struct form *f, const batch_tree_t *t, size_t i,
+    const uint8_t root[32], const uint8_t sig[SIG_LEN],
+    const envelope_draft_t *d, uint8_t **out, size_t *out_len)
+{
+	uint8_t path[BATCH_PATH_MAX][BATCH_HASH_LEN], buf[1024];
+	ProtobufCBinaryData pd[BATCH_PATH_MAX];
+	Kp__BatchProof bp = KP__BATCH_PROOF__INIT;
+	size_t k, plen;
+
+	if (batch_tree_path(t, i, path, &plen) != 0)
+		return -1;
+	for (k = 0; k < plen; k++)
+		pd[k] = (ProtobufCBinaryData){ BATCH_HASH_LEN, path[k] };
+	bp.has_size = bp.has_index = bp.has_root = bp.has_signature = 1;
+	bp.size = (uint32_t)batch_tree_size(t);
+	bp.index = (uint32_t)i;
+	bp.n_path = plen;
+	bp.path = pd;
+	bp.root = (ProtobufCBinaryData){ BATCH_HASH_LEN, (uint8_t *)root };
+	bp.signature = (ProtobufCBinaryData){ SIG_LEN, (uint8_t *)sig };
+	if (kp__batch_proof__get_packed_size(&bp) > sizeof(buf))
+		return -1;
+	return s_append_field(d, f->batch_tag, buf,
+	    kp__batch_proof__pack(&bp, buf), out, out_len);
+}
+
+/* One signature over the root of drafts[0..n), n >= 2, one recipient. */
+static int
+s_sign_batch(const identity_t *self, const struct form *f,
+    envelope_draft_t *const *drafts, size_t n, uint8_t **outs, size_t *lens)
+{
+	uint8_t (*dg)[BATCH_HASH_LEN] = malloc(n * BATCH_HASH_LEN);
+	uint8_t root[BATCH_HASH_LEN], btbs[BATCH_TBS_MAX], sig[SIG_LEN];
+	batch_tree_t *t = NULL;
+	size_t i, blen, done = 0;
+	int rc = -1;
+
+	if (dg == NULL)
+		return -1;
+	for (i = 0; i < n; i++)
+		memcpy(dg[i], drafts[i]->digest, BATCH_HASH_LEN);
+	if (batch_tree_new((const uint8_t (*)[BATCH_HASH_LEN])dg, n, &t) != 0)
+		goto out;
+	batch_tree_root(t, root);
+	if (batch_tbs(f->label, (uint32_t)n, root,
+	    partner_oin(identity_public(self)), drafts[0]->recipient_oin,
+	    btbs, &blen) != 0 ||
+	    crypto_sign_detached(sig, NULL, btbs, blen,
+	    identity_sign_sk(self)) != 0)
+		goto out;
+	for (done = 0; done < n; done++)
+		if (s_batch_proof(f, t, done, root, sig, drafts[done],
+		    &outs[done], &lens[done]) != 0)
+			goto out;
+	rc = 0;
+out:
+	if (rc != 0)
+		for (; done > 0; done--) {
+			free(outs[done - 1]);
+			outs[done - 1] = NULL;
+		}
+	batch_tree_destroy(&t);
+	free(dg);
+	return rc;
+}
+
+/* envelope_sign_batch and receipt_sign_batch, in the form f. */
+static int
+s_sign_drafts(const directory_t *dir, const struct form *f,
+    envelope_draft_t *const *drafts, size_t n, uint8_t **outs, size_t *lens,
+    kp_err_t *err)
+{
+	const identity_t *self = directory_self(dir);
+	size_t i;
+
+	if (n == 0 || n > BATCH_MAX_SIZE)
+		return kp_fail(err, KP_ERR_INVALID_ARG, "a batch has 1 to %u "
+		    "envelopes, not %zu", BATCH_MAX_SIZE, n);
+	for (i = 1; i < n; i++)
+		if (strcmp(drafts[i]->recipient_oin,
+		    drafts[0]->recipient_oin) != 0)
+			return kp_fail(err, KP_ERR_INVALID_ARG, "a batch goes "
+			    "to one recipient; %s %zu is for another", f->what,
+			    i);
+	if (n == 1 ? s_sign_one(self, f, drafts[0], &outs[0], &lens[0]) :
+	    s_sign_batch(self, f, drafts, n, outs, lens))
+		return kp_fail(err, KP_ERR_NOMEM, "signing failed (out of "
+		    "memory)");
+	return 0;
+}
+
+int
+envelope_sign_batch(const directory_t *dir, envelope_draft_t *const *drafts,
+    size_t n, uint8_t **outs, size_t *lens, kp_err_t *err)
+{
+	return s_sign_drafts(dir, &s_env_form, drafts, n, outs, lens, err);
+}
+
+int
+envelope_seal(const directory_t *dir, const peer_t *to, envelope_meta_t *m,
+    const uint8_t *payload, size_t payload_len, uint8_t **out,
+    size_t *out_len, uint8_t digest[KP_DIGEST_LEN], kp_err_t *err)
+{
+	envelope_draft_t d, *dp = &d;
+	int rc;
+
+	if (envelope_seal_draft(dir, to, m, payload, payload_len, &d, err) != 0)
+		return -1;
+	memcpy(digest, d.digest, KP_DIGEST_LEN);
+	rc = envelope_sign_batch(dir, &dp, 1, out, out_len, err);
+	envelope_draft_clear(&d);
 	return rc;
 }
 
@@ -291,6 +470,31 @@ s_meta_from_header(envelope_meta_t *m, const Kp__Header *h)
 		memcpy(m->in_reply_to, h->in_reply_to.data, KP_EVENT_ID_LEN);
 }
 
+/* Exactly one of field 4 (a signature) and field 6 (a batch proof). */
+static bool
+s_signed_once(const Kp__Envelope *env)
+{
+	if (env->batch != NULL)
+		return !env->has_signature;
+	return env->has_signature && env->signature.len == SIG_LEN;
+}
+
+static bool
+s_batch_wellformed(const Kp__BatchProof *b)
+{
+	size_t i;
+
+	if (!b->has_size || !b->has_index || !b->has_root ||
+	    !b->has_signature || b->size == 0 || b->size > BATCH_MAX_SIZE ||
+	    b->index >= b->size || b->root.len != BATCH_HASH_LEN ||
+	    b->signature.len != SIG_LEN || b->n_path > BATCH_PATH_MAX)
+		return false;
+	for (i = 0; i < b->n_path; i++)
+		if (b->path[i].len != BATCH_HASH_LEN)
+			return false;
+	return true;
+}
+
 /* Steps 1-3 of PROTOCOL.md §7: size, envelope, header, version. */
 static int
 s_parse(const uint8_t *buf, size_t len, Kp__Envelope **env_out,
@@ -307,12 +511,18 @@ s_parse(const uint8_t *buf, size_t len, Kp__Envelope **env_out,
 		return kp_fail(err, KP_ERR_MALFORMED, "envelope is not a valid "
 		    "protobuf message (truncated or corrupt, %zu bytes)", len);
 	if (!env->has_header || !env->has_ciphertext ||
-	    !env->has_ciphertext_digest || !env->has_signature ||
+	    !env->has_ciphertext_digest || !s_signed_once(env) ||
 	    env->ciphertext_digest.len != KP_DIGEST_LEN ||
-	    env->signature.len != SIG_LEN || env->ciphertext.len < TAG_LEN) {
+	    env->ciphertext.len < TAG_LEN) {
 		kp__envelope__free_unpacked(env, NULL);
 		return kp_fail(err, KP_ERR_MALFORMED, "envelope lacks header, "
 		    "ciphertext, digest or signature, or one has a bad length");
+	}
+	if (env->batch != NULL && !s_batch_wellformed(env->batch)) {
+		kp__envelope__free_unpacked(env, NULL);
+		return kp_fail(err, KP_ERR_MALFORMED, "envelope batch proof "
+		    "lacks a field, has one of a bad length, or an index "
+		    "outside its size");
 	}
 	h = kp__header__unpack(NULL, env->header.len, env->header.data);
 	if (h == NULL || !h->has_schema_major) {
@@ -335,36 +545,116 @@ s_check_version(const Kp__Envelope *env, const Kp__Header *h, kp_err_t *err)
 		    "version %u.%u is not supported (this build reads %d.x)",
 		    h->schema_major, h->schema_minor, KP_SCHEMA_MAJOR);
 	if (!s_unknown_ok(&env->base, h->schema_minor) ||
-	    !s_unknown_ok(&h->base, h->schema_minor))
+	    !s_unknown_ok(&h->base, h->schema_minor) || (env->batch != NULL &&
+	    !s_unknown_ok(&env->batch->base, h->schema_minor)))
 		return kp_fail(err, KP_ERR_MALFORMED, "envelope of schema %u.%u "
 		    "has unknown fields", h->schema_major, h->schema_minor);
 	return 0;
 }
 
-/* The certificate of `from` whose key made sig over tbs: its index, or
- * -1.  During a renewal's overlap a partner signs with either. */
-static ssize_t
-s_signer(const peer_t *from, const uint8_t *sig, const uint8_t *tbs,
-    size_t tbs_len)
+/*
+ * Step 7 for a batch proof (§5.6): the path must lead from the envelope
+ * digest to the carried root (else batch_proof), and the root's signature
+ * must verify (else bad_signature).  A signature this receiver verified
+ * before, by the same key over the same BTBS, is taken from the cache:
+ * its key is BLAKE2b-256(sign_pk || BTBS || signature), so a hit is
+ * exactly the same check already passed, never a weaker one.
+ */
+static int
+s_batch_authentic(batch_cache_t *cache, const uint8_t *sign_pk,
+    const struct form *f, const Kp__BatchProof *b, const char *signer_oin,
+    const char *peer_oin, const uint8_t digest[KP_DIGEST_LEN], kp_err_t *err)
 {
+	uint8_t path[BATCH_PATH_MAX][BATCH_HASH_LEN], btbs[BATCH_TBS_MAX];
+	uint8_t key[BATCH_HASH_LEN];
+	crypto_generichash_state st;
+	size_t i, blen;
+
+	for (i = 0; i < b->n_path; i++)
+		memcpy(path[i], b->path[i].data, BATCH_HASH_LEN);
+	if (batch_verify_path(digest, b->index, b->size,
+	    (const uint8_t (*)[BATCH_HASH_LEN])path, b->n_path,
+	    b->root.data) != 0)
+		return kp_fail(err, KP_ERR_BATCH_PROOF, "batch proof does not "
+		    "lead from this %s to the signed root: path, index, "
+		    "size or root altered", f->what);
+	if (batch_tbs(f->label, b->size, b->root.data, signer_oin, peer_oin,
+	    btbs, &blen) != 0 ||
+	    crypto_generichash_init(&st, NULL, 0, sizeof(key)) != 0 ||
+	    crypto_generichash_update(&st, sign_pk, 32) != 0 ||
+	    crypto_generichash_update(&st, btbs, blen) != 0 ||
+	    crypto_generichash_update(&st, b->signature.data, SIG_LEN) != 0 ||
+	    crypto_generichash_final(&st, key, sizeof(key)) != 0)
+		return kp_fail(err, KP_ERR_NOMEM, "hashing failed");
+	if (cache != NULL && batch_cache_has(cache, key))
+		return 0;
+	if (crypto_sign_verify_detached(b->signature.data, btbs, blen,
+	    sign_pk) != 0)
+		return kp_fail(err, KP_ERR_BAD_SIGNATURE, "batch signature does "
+		    "not verify with the certificate of %s: root, size or "
+		    "signature altered, or signed by another organisation",
+		    signer_oin);
+	if (cache != NULL)
+		batch_cache_put(cache, key);
+	return 0;
+}
+
+/* Step 7 in either form: S over TBS, or a batch proof.  0 or -1. */
+static int
+s_signature_ok(batch_cache_t *cache, const uint8_t *sign_pk,
+    const Kp__Envelope *env, const Kp__Header *h, const uint8_t *tbs,
+    size_t tbs_len, const uint8_t digest[KP_DIGEST_LEN], kp_err_t *err)
+{
+	if (env->batch != NULL)
+		return s_batch_authentic(cache, sign_pk, &s_env_form,
+		    env->batch, h->sender_oin, h->recipient_oin, digest, err);
+	if (crypto_sign_verify_detached(env->signature.data, tbs, tbs_len,
+	    sign_pk) != 0)
+		return kp_fail(err, KP_ERR_BAD_SIGNATURE, "signature does not "
+		    "verify with the certificate of %s: header or signature "
+		    "altered, or signed by another organisation", h->sender_oin);
+	return 0;
+}
+
+/*
+ * Step 7 with each valid certificate of `from` (during a renewal's overlap
+ * a partner signs with either): OUT *cert, the one whose key verified.  A
+ * batch path that does not lead to its root fails whatever the key, so
+ * only a bad signature tries the next certificate.
+ */
+static int
+s_signed_by(batch_cache_t *cache, const peer_t *from,
+    const Kp__Envelope *env, const Kp__Header *h, const uint8_t *tbs,
+    size_t tbs_len, const uint8_t digest[KP_DIGEST_LEN], size_t *cert,
+    kp_err_t *err)
+{
+	kp_err_t e = { 0 };
 	size_t c;
 
-	for (c = 0; c < peer_cert_count(from); c++)
-		if (crypto_sign_verify_detached(sig, tbs, tbs_len,
-		    partner_sign_pk(peer_cert(from, c))) == 0)
-			return (ssize_t)c;
+	e.code = KP_ERR_BAD_SIGNATURE;
+	for (c = 0; c < peer_cert_count(from); c++) {
+		if (s_signature_ok(cache, partner_sign_pk(peer_cert(from, c)),
+		    env, h, tbs, tbs_len, digest, &e) == 0) {
+			*cert = c;
+			return 0;
+		}
+		if (e.code != KP_ERR_BAD_SIGNATURE)
+			break;
+	}
+	if (err != NULL)
+		*err = e;
 	return -1;
 }
 
 /* Steps 5-7: recipient, sender, signature over tbs.  OUT: *from, *cert
  * (which of its certificates signed). */
 static int
-s_authenticate(const directory_t *dir, const Kp__Envelope *env,
-    const Kp__Header *h, const uint8_t *tbs, size_t tbs_len,
+s_authenticate(const directory_t *dir, batch_cache_t *cache,
+    const Kp__Envelope *env, const Kp__Header *h, const uint8_t *tbs,
+    size_t tbs_len, const uint8_t digest[KP_DIGEST_LEN],
     const peer_t **from, size_t *cert, kp_err_t *err)
 {
 	const char *own = partner_oin(identity_public(directory_self(dir)));
-	ssize_t c;
 
 	if (strcmp(h->recipient_oin, own) != 0)
 		return kp_fail(err, KP_ERR_WRONG_RECIPIENT, "envelope is "
@@ -373,11 +663,9 @@ s_authenticate(const directory_t *dir, const Kp__Envelope *env,
 	if ((*from = directory_find(dir, h->sender_oin)) == NULL)
 		return kp_fail(err, KP_ERR_UNKNOWN_SENDER, "sender %s is not "
 		    "a verified partner in the directory", h->sender_oin);
-	if ((c = s_signer(*from, env->signature.data, tbs, tbs_len)) < 0)
-		return kp_fail(err, KP_ERR_BAD_SIGNATURE, "signature does not "
-		    "verify with the certificate of %s: header or signature "
-		    "altered, or signed by another organisation", h->sender_oin);
-	*cert = (size_t)c;
+	if (s_signed_by(cache, *from, env, h, tbs, tbs_len, digest, cert,
+	    err) != 0)
+		return -1;
 	if (partner_role(peer_partner(*from)) == KP_ROLE_AUDITOR)
 		return kp_fail(err, KP_ERR_ROLE, "sender %s has role auditor, "
 		    "which sends no events", h->sender_oin);
@@ -427,6 +715,16 @@ envelope_open(const directory_t *dir, const uint8_t *buf, size_t len,
     envelope_meta_t *meta, uint8_t **payload, size_t *payload_len,
     uint8_t digest[KP_DIGEST_LEN], bool *has_digest, kp_err_t *err)
 {
+	return envelope_open_cached(dir, NULL, buf, len, meta, payload,
+	    payload_len, digest, has_digest, err);
+}
+
+int
+envelope_open_cached(const directory_t *dir, batch_cache_t *cache,
+    const uint8_t *buf, size_t len, envelope_meta_t *meta, uint8_t **payload,
+    size_t *payload_len, uint8_t digest[KP_DIGEST_LEN], bool *has_digest,
+    kp_err_t *err)
+{
 	Kp__Envelope *env = NULL;
 	Kp__Header *h = NULL;
 	const peer_t *from = NULL;
@@ -449,7 +747,9 @@ envelope_open(const directory_t *dir, const uint8_t *buf, size_t len,
 	/* from here on the header is complete: a refusal can name the event
 	 * (PROTOCOL.md §8), though what it says is not yet authenticated */
 	s_meta_from_header(meta, h);
-	if (s_authenticate(dir, env, h, tbs, tbs_len, &from, &cert, err) != 0)
+	meta->batched = env->batch != NULL;
+	if (s_authenticate(dir, cache, env, h, tbs, tbs_len, digest, &from,
+	    &cert, err) != 0)
 		goto out;
 	if (s_decrypt(from, cert, env, h->nonce.data, payload, payload_len,
 	    err) != 0)
@@ -480,6 +780,105 @@ envelope_verify_detached(const uint8_t sign_pk[32], const uint8_t *header,
 		return kp_fail(err, KP_ERR_BAD_SIGNATURE, "signature does not "
 		    "cover this header and ciphertext digest");
 	return 0;
+}
+
+int
+envelope_verify_evidence(const uint8_t sign_pk[32], const uint8_t *buf,
+    size_t len, uint8_t digest[KP_DIGEST_LEN], kp_err_t *err)
+{
+	Kp__Envelope *env = kp__envelope__unpack(NULL, len, buf);
+	Kp__Header *h = NULL;
+	uint8_t *tbs = NULL;
+	size_t tbs_len = 0;
+	int rc = -1;
+
+	if (env == NULL || !env->has_header || !env->has_ciphertext_digest ||
+	    env->ciphertext_digest.len != KP_DIGEST_LEN ||
+	    !s_signed_once(env) || (env->batch != NULL &&
+	    !s_batch_wellformed(env->batch)) ||
+	    (h = kp__header__unpack(NULL, env->header.len, env->header.data))
+	    == NULL || s_check_header(h, err) != 0) {
+		kp_fail(err, KP_ERR_MALFORMED, "evidence is not an envelope "
+		    "with a complete header, digest and signature");
+		goto out;
+	}
+	if (s_tbs(s_env_label, env->header.data, env->header.len,
+	    env->ciphertext_digest.data, KP_DIGEST_LEN, &tbs, &tbs_len,
+	    digest) != 0) {
+		kp_fail(err, KP_ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	rc = s_signature_ok(NULL, sign_pk, env, h, tbs, tbs_len, digest, err);
+out:
+	free(tbs);
+	if (h != NULL)
+		kp__header__free_unpacked(h, NULL);
+	if (env != NULL)
+		kp__envelope__free_unpacked(env, NULL);
+	return rc;
+}
+
+int
+envelope_single(const directory_t *dir, const uint8_t *buf, size_t len,
+    uint8_t **out, size_t *out_len, kp_err_t *err)
+{
+	const identity_t *self = directory_self(dir);
+	Kp__Envelope *env = kp__envelope__unpack(NULL, len, buf);
+	Kp__Envelope plain = KP__ENVELOPE__INIT;
+	Kp__Header *h = NULL;
+	uint8_t sig[SIG_LEN], digest[KP_DIGEST_LEN], *tbs = NULL;
+	size_t tbs_len = 0;
+	int rc = -1;
+
+	if (env == NULL || !env->has_header || !env->has_ciphertext ||
+	    !env->has_ciphertext_digest ||
+	    env->ciphertext_digest.len != KP_DIGEST_LEN ||
+	    (h = kp__header__unpack(NULL, env->header.len, env->header.data))
+	    == NULL || h->sender_oin == NULL) {
+		kp_fail(err, KP_ERR_MALFORMED, "stored envelope is not an "
+		    "envelope with header, ciphertext and digest");
+		goto out;
+	}
+	if (strcmp(h->sender_oin, partner_oin(identity_public(self))) != 0) {
+		kp_fail(err, KP_ERR_INVALID_ARG, "envelope was sealed by %s, "
+		    "not by this organisation", h->sender_oin);
+		goto out;
+	}
+	if (env->batch == NULL && env->has_signature) {
+		if ((*out = malloc(len)) == NULL) {
+			kp_fail(err, KP_ERR_NOMEM, "out of memory");
+			goto out;
+		}
+		memcpy(*out, buf, len);
+		*out_len = len;
+		rc = 0;
+		goto out;
+	}
+	if (s_tbs(s_env_label, env->header.data, env->header.len,
+	    env->ciphertext_digest.data, KP_DIGEST_LEN, &tbs, &tbs_len,
+	    digest) != 0 || crypto_sign_detached(sig, NULL, tbs, tbs_len,
+	    identity_sign_sk(self)) != 0) {
+		kp_fail(err, KP_ERR_NOMEM, "signing failed (out of memory)");
+		goto out;
+	}
+	plain.has_header = plain.has_ciphertext = 1;
+	plain.has_ciphertext_digest = plain.has_signature = 1;
+	plain.header = env->header;
+	plain.ciphertext = env->ciphertext;
+	plain.ciphertext_digest = env->ciphertext_digest;
+	plain.signature = (ProtobufCBinaryData){ SIG_LEN, sig };
+	if ((*out = s_pack(&plain.base, out_len)) == NULL) {
+		kp_fail(err, KP_ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	rc = 0;
+out:
+	free(tbs);
+	if (h != NULL)
+		kp__header__free_unpacked(h, NULL);
+	if (env != NULL)
+		kp__envelope__free_unpacked(env, NULL);
+	return rc;
 }
 
 int
@@ -579,16 +978,17 @@ s_body_from_receipt(Kp__ReceiptBody *b, receipt_t *r)
 }
 
 int
-receipt_sign(const directory_t *dir, receipt_t *r, uint8_t **out,
-    size_t *out_len, kp_err_t *err)
+receipt_draft(const directory_t *dir, receipt_t *r, envelope_draft_t *d,
+    kp_err_t *err)
 {
 	const identity_t *self = directory_self(dir);
-	uint8_t sig[SIG_LEN], *body = NULL, *tbs = NULL;
-	size_t body_len = 0, tbs_len = 0;
 	Kp__ReceiptBody b;
 	Kp__Receipt rc_msg = KP__RECEIPT__INIT;
+	uint8_t *body = NULL;
+	size_t body_len = 0;
 	int rc = -1;
 
+	memset(d, 0, sizeof(*d));
 	if (!kp_oin_valid(r->subject_oin))
 		return kp_fail(err, KP_ERR_INVALID_ARG, "receipt subject OIN "
 		    "is not 20 digits");
@@ -596,26 +996,47 @@ receipt_sign(const directory_t *dir, receipt_t *r, uint8_t **out,
 	r->schema_minor = KP_SCHEMA_MINOR;
 	memcpy(r->issuer_oin, partner_oin(identity_public(self)),
 	    KP_OIN_LEN + 1);
+	memcpy(d->recipient_oin, r->subject_oin, KP_OIN_LEN + 1);
 	s_body_from_receipt(&b, r);
 	if ((body = s_pack(&b.base, &body_len)) == NULL ||
-	    s_tbs(s_rcpt_label, body, body_len, NULL, 0, &tbs, &tbs_len,
-	    r->digest) != 0 ||
-	    crypto_sign_detached(sig, NULL, tbs, tbs_len,
-	    identity_sign_sk(self)) != 0) {
+	    s_tbs(s_rcpt_label, body, body_len, NULL, 0, &d->tbs, &d->tbs_len,
+	    d->digest) != 0) {
 		kp_fail(err, KP_ERR_NOMEM, "signing receipt failed");
 		goto out;
 	}
-	rc_msg.has_body = rc_msg.has_signature = 1;
+	memcpy(r->digest, d->digest, KP_DIGEST_LEN);
+	rc_msg.has_body = 1;
 	rc_msg.body = (ProtobufCBinaryData){ body_len, body };
-	rc_msg.signature = (ProtobufCBinaryData){ SIG_LEN, sig };
-	if ((*out = s_pack(&rc_msg.base, out_len)) == NULL) {
+	if ((d->buf = s_pack(&rc_msg.base, &d->len)) == NULL) {
 		kp_fail(err, KP_ERR_NOMEM, "signing receipt failed");
 		goto out;
 	}
 	rc = 0;
 out:
+	if (rc != 0)
+		envelope_draft_clear(d);
 	free(body);
-	free(tbs);
+	return rc;
+}
+
+int
+receipt_sign_batch(const directory_t *dir, envelope_draft_t *const *drafts,
+    size_t n, uint8_t **outs, size_t *lens, kp_err_t *err)
+{
+	return s_sign_drafts(dir, &s_rcpt_form, drafts, n, outs, lens, err);
+}
+
+int
+receipt_sign(const directory_t *dir, receipt_t *r, uint8_t **out,
+    size_t *out_len, kp_err_t *err)
+{
+	envelope_draft_t d, *dp = &d;
+	int rc;
+
+	if (receipt_draft(dir, r, &d, err) != 0)
+		return -1;
+	rc = receipt_sign_batch(dir, &dp, 1, out, out_len, err);
+	envelope_draft_clear(&d);
 	return rc;
 }
 
@@ -654,16 +1075,20 @@ s_receipt_fields(const Kp__ReceiptBody *b, receipt_t *r, kp_err_t *err)
 	return 0;
 }
 
-/* Is body addressed to us and signed by its issuer?  OUT: digest. */
+/* Is body addressed to us and signed by its issuer (field 2, or a batch
+ * proof in field 4)?  OUT: digest. */
 static int
-s_receipt_authentic(const directory_t *dir, const Kp__Receipt *m,
-    const Kp__ReceiptBody *b, uint8_t digest[KP_DIGEST_LEN], kp_err_t *err)
+s_receipt_authentic(const directory_t *dir, batch_cache_t *cache,
+    const Kp__Receipt *m, const Kp__ReceiptBody *b,
+    uint8_t digest[KP_DIGEST_LEN], kp_err_t *err)
 {
 	const char *own = partner_oin(identity_public(directory_self(dir)));
 	const peer_t *issuer;
+	const uint8_t *pk;
 	uint8_t *tbs = NULL;
-	size_t tbs_len = 0;
-	int ok;
+	size_t tbs_len = 0, c;
+	kp_err_t e = { 0 };
+	int rc;
 
 	if (strcmp(b->subject_oin, own) != 0)
 		return kp_fail(err, KP_ERR_WRONG_RECIPIENT, "receipt is for %s, "
@@ -674,17 +1099,50 @@ s_receipt_authentic(const directory_t *dir, const Kp__Receipt *m,
 	if (s_tbs(s_rcpt_label, m->body.data, m->body.len, NULL, 0, &tbs,
 	    &tbs_len, digest) != 0)
 		return kp_fail(err, KP_ERR_NOMEM, "out of memory");
-	ok = s_signer(issuer, m->signature.data, tbs, tbs_len) >= 0;
+	rc = kp_fail(err, KP_ERR_BAD_SIGNATURE, "receipt signature does not "
+	    "verify with a certificate of %s", b->issuer_oin);
+	for (c = 0; c < peer_cert_count(issuer); c++) {
+		pk = partner_sign_pk(peer_cert(issuer, c));
+		if (m->batch != NULL) {
+			/* a path that does not lead to its root fails with
+			 * every key: its own reason */
+			rc = s_batch_authentic(cache, pk, &s_rcpt_form,
+			    m->batch, b->issuer_oin, b->subject_oin, digest,
+			    &e);
+			if (rc == 0 || e.code != KP_ERR_BAD_SIGNATURE) {
+				if (rc != 0 && err != NULL)
+					*err = e;
+				break;
+			}
+		} else if (crypto_sign_verify_detached(m->signature.data, tbs,
+		    tbs_len, pk) == 0) {
+			rc = 0;
+			break;
+		}
+	}
 	free(tbs);
-	if (!ok)
-		return kp_fail(err, KP_ERR_BAD_SIGNATURE, "receipt signature "
-		    "does not verify with the certificate of %s", b->issuer_oin);
-	return 0;
+	return rc;
+}
+
+/* Exactly one of field 2 (a signature) and field 4 (a batch proof). */
+static bool
+s_receipt_signed_once(const Kp__Receipt *m)
+{
+	if (m->batch != NULL)
+		return !m->has_signature && s_batch_wellformed(m->batch);
+	return m->has_signature && m->signature.len == SIG_LEN;
 }
 
 int
 receipt_verify(const directory_t *dir, const uint8_t *buf, size_t len,
     receipt_t *r, kp_err_t *err)
+{
+	return receipt_verify_cached(dir, NULL, buf, len, r, err);
+}
+
+int
+receipt_verify_cached(const directory_t *dir, batch_cache_t *cache,
+    const uint8_t *buf, size_t len, receipt_t *r, kp_err_t *err)
 {
 	Kp__Receipt *m = NULL;
 	Kp__ReceiptBody *b = NULL;
@@ -695,12 +1153,17 @@ receipt_verify(const directory_t *dir, const uint8_t *buf, size_t len,
 		return kp_fail(err, KP_ERR_OVERSIZE, "receipt of %zu bytes is "
 		    "over the limit of %d bytes", len, KP_MAX_RECEIPT);
 	m = kp__receipt__unpack(NULL, len, buf);
-	if (m == NULL || !m->has_body || !m->has_signature ||
-	    m->signature.len != SIG_LEN ||
+	if (m == NULL || !m->has_body || !s_receipt_signed_once(m) ||
 	    (b = kp__receipt_body__unpack(NULL, m->body.len, m->body.data))
 	    == NULL || !b->has_schema_major) {
 		kp_fail(err, KP_ERR_MALFORMED, "receipt is not a valid "
 		    "protobuf message (truncated or corrupt)");
+		goto out;
+	}
+	if (m->batch == NULL && len > KP_MAX_PLAIN_RECEIPT) {
+		kp_fail(err, KP_ERR_OVERSIZE, "receipt of %zu bytes without a "
+		    "batch proof is over the limit of %d bytes", len,
+		    KP_MAX_PLAIN_RECEIPT);
 		goto out;
 	}
 	if (b->schema_major != KP_SCHEMA_MAJOR) {
@@ -708,12 +1171,13 @@ receipt_verify(const directory_t *dir, const uint8_t *buf, size_t len,
 		    "%u.%u is not supported", b->schema_major, b->schema_minor);
 		goto out;
 	}
-	if (!s_unknown_ok(&b->base, b->schema_minor)) {
+	if (!s_unknown_ok(&b->base, b->schema_minor) || (m->batch != NULL &&
+	    !s_unknown_ok(&m->batch->base, b->schema_minor))) {
 		kp_fail(err, KP_ERR_MALFORMED, "receipt has unknown fields");
 		goto out;
 	}
 	if (s_receipt_fields(b, r, err) != 0 ||
-	    s_receipt_authentic(dir, m, b, digest, err) != 0)
+	    s_receipt_authentic(dir, cache, m, b, digest, err) != 0)
 		goto out;
 	memcpy(r->digest, digest, KP_DIGEST_LEN);
 	rc = 0;
@@ -740,6 +1204,7 @@ envelope_reason_for(int code)
 		return KP__REASON__REASON_CIPHERTEXT_CORRUPT;
 	case KP_ERR_DECRYPT: return KP__REASON__REASON_DECRYPT_FAILED;
 	case KP_ERR_ROLE: return KP__REASON__REASON_SENDER_ROLE;
+	case KP_ERR_BATCH_PROOF: return KP__REASON__REASON_BATCH_PROOF;
 	default: return KP__REASON__REASON_INTERNAL;
 	}
 }

@@ -34,6 +34,7 @@ static const char *const s_names[KP_ERR_CODE_COUNT] = {
 	[KP_ERR_POLICY] = "policy_violation",
 	[KP_ERR_POLICY_MISMATCH] = "policy_mismatch",
 	[KP_ERR_UNKNOWN_RECIPIENT] = "unknown_recipient",
+	[KP_ERR_BATCH_PROOF] = "batch_proof",
 };
 
 int

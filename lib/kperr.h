@@ -38,6 +38,7 @@ enum kp_code {
 	KP_ERR_POLICY,            /* the chain policy forbids this event */
 	KP_ERR_POLICY_MISMATCH,   /* sender and receiver apply other policies */
 	KP_ERR_UNKNOWN_RECIPIENT, /* not a verified partner to send to */
+	KP_ERR_BATCH_PROOF,       /* batch path does not lead to its root */
 	KP_ERR_CODE_COUNT
 };
 

@@ -645,3 +645,398 @@ Test(envelope, receipt_refusals)
 	cr_assert_eq(e.code, KP_ERR_MALFORMED, "%s", e.msg);
 	free(buf);
 }
+
+/* ---- batch signatures (PROTOCOL.md §5.6) --------------------------------- */
+
+#define NB 7
+
+/* Seal n referrals from `from` to `to_oin` and sign them as one batch.
+ * OUT: env[i], len[i], digest[i] (the envelope digest of each draft). */
+static void
+s_seal_batch(struct org *from, const char *to_oin, size_t n, uint8_t **env,
+    size_t *len, uint8_t digest[][KP_DIGEST_LEN])
+{
+	envelope_draft_t d[NB], *dp[NB];
+	const peer_t *to = directory_find(from->dir, to_oin);
+	envelope_meta_t m;
+	uint8_t *payload;
+	size_t plen = s_event(KP__EVENT_TYPE__EVENT_TYPE_REFERRAL, &payload);
+	kp_err_t e;
+
+	cr_assert(to != NULL && n <= NB);
+	for (size_t i = 0; i < n; i++) {
+		s_meta(&m, KP__EVENT_TYPE__EVENT_TYPE_REFERRAL);
+		cr_assert(envelope_seal_draft(from->dir, to, &m, payload, plen,
+		    &d[i], &e) == 0, "draft: %s", e.msg);
+		memcpy(digest[i], d[i].digest, KP_DIGEST_LEN);
+		dp[i] = &d[i];
+	}
+	cr_assert(envelope_sign_batch(from->dir, dp, n, env, len, &e) == 0,
+	    "sign: %s", e.msg);
+	for (size_t i = 0; i < n; i++)
+		envelope_draft_clear(&d[i]);
+	free(payload);
+}
+
+static void
+s_free_all(uint8_t **env, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(env[i]);
+}
+
+/* Open with an optional cache; OUT: the envelope digest. */
+static void
+s_open_ok(struct org *at, batch_cache_t *c, const uint8_t *env, size_t len,
+    uint8_t digest[KP_DIGEST_LEN])
+{
+	envelope_meta_t m;
+	uint8_t *payload = NULL;
+	size_t plen = 0;
+	bool has_digest = false;
+	kp_err_t e;
+
+	cr_assert(envelope_open_cached(at->dir, c, env, len, &m, &payload,
+	    &plen, digest, &has_digest, &e) == 0, "open %s: %s",
+	    kp_code_name(e.code), e.msg);
+	cr_assert(has_digest);
+	free(payload);
+}
+
+/* Every envelope of a batch verifies alone: opened by the recipient with
+ * no cache, and its evidence (no ciphertext) by anyone holding the
+ * sender's certificate key; the digest is the one of §5.5. */
+Test(envelope, every_envelope_of_a_batch_verifies_alone)
+{
+	uint8_t *env[NB], dg[NB][KP_DIGEST_LEN], got[KP_DIGEST_LEN], *ev;
+	size_t len[NB], evlen;
+	const partner_t *lp = identity_public(s_lp.id);
+	Kp__Envelope *p;
+	kp_err_t e;
+
+	s_seal_batch(&s_lp, OIN_HALT, NB, env, len, dg);
+	for (size_t i = NB; i > 0; i--) {      /* any order, each alone */
+		s_open_ok(&s_halt, NULL, env[i - 1], len[i - 1], got);
+		cr_assert_arr_eq(got, dg[i - 1], KP_DIGEST_LEN);
+		p = kp__envelope__unpack(NULL, len[i - 1], env[i - 1]);
+		cr_assert_not_null(p->batch);
+		cr_assert(!p->has_signature, "field 4 absent in a batch");
+		cr_assert_eq(p->batch->size, NB);
+		cr_assert_eq(p->batch->index, i - 1);
+		kp__envelope__free_unpacked(p, NULL);
+		cr_assert(envelope_strip(env[i - 1], len[i - 1], &ev, &evlen,
+		    &e) == 0);
+		cr_assert(envelope_verify_evidence(partner_sign_pk(lp), ev,
+		    evlen, got, &e) == 0, "%s", e.msg);
+		cr_assert_arr_eq(got, dg[i - 1], KP_DIGEST_LEN);
+		/* another organisation's key does not verify it */
+		cr_assert_eq(envelope_verify_evidence(partner_sign_pk(
+		    identity_public(s_rvdk.id)), ev, evlen, got, &e), -1);
+		cr_assert_eq(e.code, KP_ERR_BAD_SIGNATURE);
+		free(ev);
+	}
+	s_free_all(env, NB);
+}
+
+Test(envelope, batch_of_one_is_the_plain_form)
+{
+	uint8_t *env[1], dg[1][KP_DIGEST_LEN], got[KP_DIGEST_LEN];
+	size_t len[1];
+	Kp__Envelope *p;
+	Kp__Header *h;
+	kp_err_t e;
+
+	s_seal_batch(&s_lp, OIN_HALT, 1, env, len, dg);
+	p = kp__envelope__unpack(NULL, len[0], env[0]);
+	cr_assert_null(p->batch);
+	cr_assert(p->has_signature && p->signature.len == 64);
+	h = kp__header__unpack(NULL, p->header.len, p->header.data);
+	cr_assert(envelope_verify_detached(partner_sign_pk(identity_public(
+	    s_lp.id)), p->header.data, p->header.len,
+	    p->ciphertext_digest.data, p->signature.data, &e) == 0);
+	cr_assert_eq(h->schema_minor, 0, "the header is schema 1.0");
+	kp__header__free_unpacked(h, NULL);
+	kp__envelope__free_unpacked(p, NULL);
+	s_open_ok(&s_halt, NULL, env[0], len[0], got);
+	cr_assert_arr_eq(got, dg[0], KP_DIGEST_LEN);
+	s_free_all(env, 1);
+}
+
+/* One Ed25519 verification per batch: the others hit the cache. */
+Test(envelope, receiver_verifies_one_signature_per_batch)
+{
+	uint8_t *env[NB], *env2[NB], dg[NB][KP_DIGEST_LEN], got[32];
+	size_t len[NB], len2[NB];
+	batch_cache_t *c = batch_cache_new(1);
+	uint64_t hits, misses;
+
+	s_seal_batch(&s_lp, OIN_HALT, NB, env, len, dg);
+	s_seal_batch(&s_lp, OIN_HALT, NB, env2, len2, dg);
+	for (size_t i = 0; i < NB; i++)
+		s_open_ok(&s_halt, c, env[i], len[i], got);
+	batch_cache_stats(c, &hits, &misses);
+	cr_assert_eq(misses, 1);
+	cr_assert_eq(hits, NB - 1);
+	/* a second batch pushes the first out of a cache of one */
+	for (size_t i = 0; i < NB; i++)
+		s_open_ok(&s_halt, c, env2[i], len2[i], got);
+	s_open_ok(&s_halt, c, env[0], len[0], got);
+	batch_cache_stats(c, &hits, &misses);
+	cr_assert_eq(misses, 3);
+	cr_assert_eq(hits, 2 * (NB - 1));
+	cr_assert_eq(batch_cache_count(c), 1);
+	batch_cache_destroy(&c);
+	s_free_all(env, NB);
+	s_free_all(env2, NB);
+}
+
+static void s_flip_path(Kp__Envelope *m) { m->batch->path[1].data[3] ^= 8; }
+static void s_flip_root(Kp__Envelope *m) { m->batch->root.data[0] ^= 1; }
+static void s_index(Kp__Envelope *m) { m->batch->index ^= 1; }
+static void s_bsig(Kp__Envelope *m) { m->batch->signature.data[9] ^= 2; }
+static void s_size_up(Kp__Envelope *m) { m->batch->size = NB + 1; }
+static void s_index_out(Kp__Envelope *m) { m->batch->index = NB; }
+
+/* Drop the path's last hash (freed here: free_unpacked sees n_path). */
+static void
+s_short_path(Kp__Envelope *m)
+{
+	free(m->batch->path[--m->batch->n_path].data);
+}
+
+static void
+s_both_forms(Kp__Envelope *m)
+{
+	m->has_signature = 1;
+	m->signature = (ProtobufCBinaryData){ 64, calloc(1, 64) };
+}
+
+/* Tamper with envelope 2 of a fresh batch; opening must fail with code. */
+static void
+s_batch_refused(void (*edit)(Kp__Envelope *), int code, const char *needle,
+    batch_cache_t *c)
+{
+	uint8_t *env[NB], dg[NB][KP_DIGEST_LEN], got[KP_DIGEST_LEN];
+	size_t len[NB];
+	envelope_meta_t m;
+	uint8_t *payload = NULL;
+	size_t plen = 0;
+	bool has_digest;
+	kp_err_t e;
+
+	s_seal_batch(&s_lp, OIN_HALT, NB, env, len, dg);
+	if (c != NULL)                 /* the true root is verified, cached */
+		s_open_ok(&s_halt, c, env[0], len[0], got);
+	s_tamper(&env[2], &len[2], edit);
+	cr_assert_eq(envelope_open_cached(s_halt.dir, c, env[2], len[2], &m,
+	    &payload, &plen, got, &has_digest, &e), -1);
+	cr_assert_eq(e.code, code, "expected %s, got %s: %s",
+	    kp_code_name(code), kp_code_name(e.code), e.msg);
+	cr_assert(strstr(e.msg, needle) != NULL, "'%s' lacks '%s'", e.msg,
+	    needle);
+	cr_assert_null(payload);
+	s_free_all(env, NB);
+}
+
+Test(envelope, tampered_batch_proofs_are_refused_with_their_reason)
+{
+	batch_cache_t *c = batch_cache_new(8);
+
+	for (int pass = 0; pass < 2; pass++) {  /* without, with a warm cache */
+		batch_cache_t *cc = pass == 0 ? NULL : c;
+
+		s_batch_refused(s_flip_path, KP_ERR_BATCH_PROOF,
+		    "does not lead", cc);
+		s_batch_refused(s_short_path, KP_ERR_BATCH_PROOF,
+		    "does not lead", cc);
+		s_batch_refused(s_index, KP_ERR_BATCH_PROOF, "does not lead",
+		    cc);
+		s_batch_refused(s_flip_root, KP_ERR_BATCH_PROOF,
+		    "does not lead", cc);
+		/* a size the path still fits is caught by the signature */
+		s_batch_refused(s_size_up, KP_ERR_BAD_SIGNATURE,
+		    "batch signature does not verify", cc);
+		s_batch_refused(s_bsig, KP_ERR_BAD_SIGNATURE,
+		    "batch signature does not verify", cc);
+		s_batch_refused(s_index_out, KP_ERR_MALFORMED, "batch proof",
+		    cc);
+		s_batch_refused(s_both_forms, KP_ERR_MALFORMED, "signature",
+		    cc);
+		s_batch_refused(s_flip_header, KP_ERR_BATCH_PROOF,
+		    "does not lead", cc);
+	}
+	batch_cache_destroy(&c);
+	cr_assert_eq(envelope_reason_for(KP_ERR_BATCH_PROOF),
+	    KP__REASON__REASON_BATCH_PROOF);
+}
+
+/* A batch is for one recipient (a partner never sees digests of
+ * envelopes to others); the root a sender signed for one partner does not
+ * verify at another. */
+Test(envelope, a_batch_has_one_recipient)
+{
+	envelope_draft_t d[2], *dp[2] = { &d[0], &d[1] };
+	envelope_meta_t m;
+	uint8_t *payload, *out[2] = { NULL, NULL };
+	size_t plen = s_event(KP__EVENT_TYPE__EVENT_TYPE_REFERRAL, &payload);
+	size_t olen[2];
+	kp_err_t e;
+
+	s_meta(&m, KP__EVENT_TYPE__EVENT_TYPE_REFERRAL);
+	cr_assert(envelope_seal_draft(s_lp.dir, directory_find(s_lp.dir,
+	    OIN_HALT), &m, payload, plen, &d[0], &e) == 0);
+	s_meta(&m, KP__EVENT_TYPE__EVENT_TYPE_REFERRAL);
+	cr_assert(envelope_seal_draft(s_lp.dir, directory_find(s_lp.dir,
+	    OIN_RVDK), &m, payload, plen, &d[1], &e) == 0);
+	cr_assert_eq(envelope_sign_batch(s_lp.dir, dp, 2, out, olen, &e), -1);
+	cr_assert_eq(e.code, KP_ERR_INVALID_ARG);
+	cr_assert_null(out[0]);
+	envelope_draft_clear(&d[0]);
+	envelope_draft_clear(&d[1]);
+	free(payload);
+}
+
+/* ---- receipts in a batch (PROTOCOL.md §8.1) ------------------------------ */
+
+/* NB receipts by Halt to Leerplicht, signed as one batch. */
+static void
+s_receipt_batch(size_t n, uint8_t **out, size_t *len, receipt_t *r)
+{
+	envelope_draft_t d[NB], *dp[NB];
+	kp_err_t e;
+
+	for (size_t i = 0; i < n; i++) {
+		s_receipt(&r[i], KP__RECEIPT_STATUS__RECEIPT_STATUS_ACCEPTED, 0);
+		cr_assert(receipt_draft(s_halt.dir, &r[i], &d[i], &e) == 0,
+		    "%s", e.msg);
+		dp[i] = &d[i];
+	}
+	cr_assert(receipt_sign_batch(s_halt.dir, dp, n, out, len, &e) == 0,
+	    "%s", e.msg);
+	for (size_t i = 0; i < n; i++)
+		envelope_draft_clear(&d[i]);
+}
+
+Test(envelope, every_receipt_of_a_batch_verifies_alone)
+{
+	uint8_t *out[NB];
+	size_t len[NB];
+	receipt_t r[NB], got;
+	batch_cache_t *c = batch_cache_new(4);
+	uint64_t hits, misses;
+	Kp__Receipt *p;
+	kp_err_t e;
+
+	s_receipt_batch(NB, out, len, r);
+	for (size_t i = 0; i < NB; i++) {
+		p = kp__receipt__unpack(NULL, len[i], out[i]);
+		cr_assert(p != NULL && p->batch != NULL && !p->has_signature);
+		cr_assert_eq(p->batch->size, NB);
+		kp__receipt__free_unpacked(p, NULL);
+		cr_assert(receipt_verify(s_lp.dir, out[i], len[i], &got,
+		    &e) == 0, "%s", e.msg);
+		cr_assert_arr_eq(got.digest, r[i].digest, 32);
+		cr_assert_arr_eq(got.event_id, r[i].event_id, 16);
+		cr_assert(receipt_verify_cached(s_lp.dir, c, out[i], len[i],
+		    &got, &e) == 0, "%s", e.msg);
+	}
+	batch_cache_stats(c, &hits, &misses);
+	cr_assert_eq(misses, 1);
+	cr_assert_eq(hits, NB - 1);
+	batch_cache_destroy(&c);
+	s_free_all(out, NB);
+}
+
+static void
+s_receipt_tampered(void (*edit)(Kp__Receipt *), int code)
+{
+	uint8_t *out[NB], *bad;
+	size_t len[NB], blen;
+	receipt_t r[NB], got;
+	Kp__Receipt *p;
+	kp_err_t e;
+
+	s_receipt_batch(NB, out, len, r);
+	p = kp__receipt__unpack(NULL, len[3], out[3]);
+	edit(p);
+	bad = malloc(kp__receipt__get_packed_size(p));
+	blen = kp__receipt__pack(p, bad);
+	kp__receipt__free_unpacked(p, NULL);
+	cr_assert_eq(receipt_verify(s_lp.dir, bad, blen, &got, &e), -1);
+	cr_assert_eq(e.code, code, "expected %s, got %s: %s",
+	    kp_code_name(code), kp_code_name(e.code), e.msg);
+	free(bad);
+	s_free_all(out, NB);
+}
+
+static void r_path(Kp__Receipt *m) { m->batch->path[0].data[1] ^= 1; }
+static void r_root(Kp__Receipt *m) { m->batch->root.data[1] ^= 1; }
+static void r_index(Kp__Receipt *m) { m->batch->index ^= 1; }
+static void r_sig(Kp__Receipt *m) { m->batch->signature.data[1] ^= 1; }
+static void r_body(Kp__Receipt *m) { m->body.data[m->body.len - 1] ^= 1; }
+
+static void
+r_both(Kp__Receipt *m)
+{
+	m->has_signature = 1;
+	m->signature = (ProtobufCBinaryData){ 64, calloc(1, 64) };
+}
+
+Test(envelope, tampered_receipt_batch_proofs_are_refused)
+{
+	s_receipt_tampered(r_path, KP_ERR_BATCH_PROOF);
+	s_receipt_tampered(r_root, KP_ERR_BATCH_PROOF);
+	s_receipt_tampered(r_index, KP_ERR_BATCH_PROOF);
+	s_receipt_tampered(r_body, KP_ERR_BATCH_PROOF);
+	s_receipt_tampered(r_sig, KP_ERR_BAD_SIGNATURE);
+	s_receipt_tampered(r_both, KP_ERR_MALFORMED);
+}
+
+/* A batch of one receipt is byte for byte receipt_sign's plain form. */
+Test(envelope, receipt_batch_of_one_is_the_plain_form)
+{
+	uint8_t *out[1];
+	size_t len[1];
+	receipt_t r[1], got;
+	Kp__Receipt *p;
+	kp_err_t e;
+
+	s_receipt_batch(1, out, len, r);
+	p = kp__receipt__unpack(NULL, len[0], out[0]);
+	cr_assert(p->batch == NULL && p->has_signature);
+	kp__receipt__free_unpacked(p, NULL);
+	cr_assert_leq(len[0], KP_MAX_PLAIN_RECEIPT);
+	cr_assert(receipt_verify(s_lp.dir, out[0], len[0], &got, &e) == 0);
+	s_free_all(out, 1);
+}
+
+/* A plain receipt stays within 1 024 bytes; only a batch proof may take a
+ * receipt up to KP_MAX_RECEIPT (PROTOCOL.md §8). */
+Test(envelope, a_plain_receipt_over_1024_bytes_is_oversize)
+{
+	uint8_t *out[1], *head, zero[32] = { 0 }, root[32] = { 0 };
+	ProtobufCBinaryData cons[30];
+	Kp__TreeHead th = KP__TREE_HEAD__INIT;
+	size_t len[1], hlen;
+	receipt_t r[1], got;
+	kp_err_t e;
+
+	s_receipt_batch(1, out, len, r);
+	for (int i = 0; i < 30; i++)
+		cons[i] = (ProtobufCBinaryData){ 32, zero };
+	th.oin = (char *)OIN_HALT;
+	th.has_root = 1;
+	th.root = (ProtobufCBinaryData){ 32, root };
+	th.n_consistency = 30;
+	th.consistency = cons;
+	hlen = kp__tree_head__get_packed_size(&th);
+	head = malloc(hlen);
+	kp__tree_head__pack(&th, head);
+	cr_assert(envelope_attach_head(&out[0], &len[0], true, head, hlen) == 0);
+	cr_assert_gt(len[0], KP_MAX_PLAIN_RECEIPT);
+	cr_assert_leq(len[0], KP_MAX_RECEIPT);
+	cr_assert_eq(receipt_verify(s_lp.dir, out[0], len[0], &got, &e), -1);
+	cr_assert_eq(e.code, KP_ERR_OVERSIZE, "%s", e.msg);
+	free(head);
+	s_free_all(out, 1);
+}

@@ -12,8 +12,10 @@
 #include <string.h>
 
 #include <criterion/criterion.h>
+#include <openssl/evp.h>
 #include <sodium.h>
 
+#include "batch.h"
 #include "common.h"
 #include "directory.h"
 #include "envelope.h"
@@ -218,4 +220,144 @@ Test(vectors, receipt_and_pseudonym_worked_example)
 	memcpy(msg + n, "LP-2026-0042", 12); n += 12;
 	cr_assert(crypto_generichash(ref, 32, msg, n, kp, 32) == 0);
 	s_check("case_ref", ref, 32);
+}
+
+/* SHA-256(prefix || a || b), b may be NULL: RFC 9162's leaf and node. */
+static void
+s_sha(uint8_t prefix, const uint8_t *a, const uint8_t *b, uint8_t out[32])
+{
+	uint8_t m[65];
+	unsigned int n = 0;
+
+	m[0] = prefix;
+	memcpy(m + 1, a, 32);
+	if (b != NULL)
+		memcpy(m + 33, b, 32);
+	cr_assert(EVP_Digest(m, b != NULL ? 65 : 33, out, &n, EVP_sha256(),
+	    NULL) == 1 && n == 32);
+}
+
+/* The §11 envelope's H, D and digest, recomputed (checked above). */
+static void
+s_example_envelope(uint8_t *h, size_t *hlen, uint8_t d[32],
+    uint8_t digest[32])
+{
+	uint8_t a_sk[64], a_pk[32], a_x[32], a_xp[32], b_x[32], b_xp[32];
+	uint8_t k[32], nonce[24], p[64], c[128], tbs[1024];
+	unsigned long long clen;
+	size_t plen, tlen;
+
+	s_keys(a_sk, a_pk, a_x, a_xp, b_x, b_xp);
+	s_kdf(a_x, b_xp, a_xp, b_xp, k);
+	memset(nonce, 0x55, sizeof(nonce));
+	*hlen = s_header(h, nonce);
+	plen = s_payload(p);
+	cr_assert(crypto_aead_xchacha20poly1305_ietf_encrypt(c, &clen, p, plen,
+	    h, *hlen, NULL, nonce, k) == 0);
+	cr_assert(crypto_generichash(d, 32, c, (size_t)clen, NULL, 0) == 0);
+	tlen = s_tbs("ketenpost/v1/envelope", h, *hlen, d, 32, tbs);
+	cr_assert(crypto_generichash(digest, 32, tbs, tlen, NULL, 0) == 0);
+}
+
+/* §11.1: a batch of three, the §11 envelope first. */
+Test(vectors, batch_worked_example)
+{
+	uint8_t a_sk[64], a_pk[32], a_x[32], a_xp[32], b_x[32], b_xp[32];
+	uint8_t h[512], d[32], dg[3][32], leaf[3][32], n01[32], root[32];
+	uint8_t btbs[256], bs[64], proof[512], env[1024], got[32], lib[32];
+	ProtobufCBinaryData path[2];
+	Kp__BatchProof bp = KP__BATCH_PROOF__INIT;
+	Kp__Envelope e = KP__ENVELOPE__INIT;
+	batch_tree_t *t = NULL;
+	size_t hlen, blen = 0, plen, elen;
+	kp_err_t err;
+
+	s_load_doc();
+	s_keys(a_sk, a_pk, a_x, a_xp, b_x, b_xp);
+	s_example_envelope(h, &hlen, d, dg[0]);
+	memset(dg[1], 0xe1, 32);
+	memset(dg[2], 0xe2, 32);
+	for (int i = 0; i < 3; i++)
+		s_sha(0x00, dg[i], NULL, leaf[i]);
+	s_check("leaf_0", leaf[0], 32);
+	s_check("leaf_1", leaf[1], 32);
+	s_check("leaf_2", leaf[2], 32);
+	s_sha(0x01, leaf[0], leaf[1], n01);
+	s_check("node_01", n01, 32);
+	s_sha(0x01, n01, leaf[2], root);  /* leaf 2 is promoted, unhashed */
+	s_check("root", root, 32);
+	memcpy(btbs, "ketenpost/v1/batch", 18); blen = 18;
+	btbs[blen++] = 0; btbs[blen++] = 0; btbs[blen++] = 0; btbs[blen++] = 3;
+	memcpy(btbs + blen, root, 32); blen += 32;
+	memcpy(btbs + blen, OIN_A, 20); blen += 20;
+	memcpy(btbs + blen, OIN_B, 20); blen += 20;
+	s_check("BTBS", btbs, blen);
+	cr_assert(crypto_sign_detached(bs, NULL, btbs, blen, a_sk) == 0);
+	s_check("BS", bs, 64);
+	/* the proof of the §11 envelope (index 0): its sibling, then leaf 2 */
+	path[0] = (ProtobufCBinaryData){ 32, leaf[1] };
+	path[1] = (ProtobufCBinaryData){ 32, leaf[2] };
+	bp.has_size = bp.has_index = bp.has_root = bp.has_signature = 1;
+	bp.size = 3;
+	bp.index = 0;
+	bp.n_path = 2;
+	bp.path = path;
+	bp.root = (ProtobufCBinaryData){ 32, root };
+	bp.signature = (ProtobufCBinaryData){ 64, bs };
+	plen = kp__batch_proof__pack(&bp, proof);
+	s_check("batch_proof_0", proof, plen);
+	/* the library agrees: tree, and a third party's check of the
+	 * evidence (header, digest, proof; no ciphertext) */
+	cr_assert(batch_tree_new((const uint8_t (*)[32])dg, 3, &t) == 0);
+	batch_tree_root(t, lib);
+	cr_assert_arr_eq(lib, root, 32);
+	batch_tree_destroy(&t);
+	e.has_header = e.has_ciphertext_digest = 1;
+	e.header = (ProtobufCBinaryData){ hlen, h };
+	e.ciphertext_digest = (ProtobufCBinaryData){ 32, d };
+	e.batch = &bp;
+	elen = kp__envelope__pack(&e, env);
+	cr_assert(envelope_verify_evidence(a_pk, env, elen, got, &err) == 0,
+	    "%s", err.msg);
+	cr_assert_arr_eq(got, dg[0], 32);
+}
+
+/* 64 hex digits into 32 bytes; -1 if they are not. */
+static int
+hex_decode_32(const char *hex, uint8_t out[32])
+{
+	size_t n = 0;
+
+	return sodium_hex2bin(out, 32, hex, strlen(hex), NULL, &n, NULL) == 0 &&
+	    n == 32 ? 0 : -1;
+}
+
+/* §11.2: B signs the §11 receipt and a stand-in as a batch of two. */
+Test(vectors, receipt_batch_worked_example)
+{
+	uint8_t b_sk[64], b_pk[32], seed[32], rd[2][32], leaf[2][32], root[32];
+	uint8_t btbs[256], bs[64];
+	size_t blen = 0;
+	int i;
+
+	s_load_doc();
+	memset(seed, 0x33, 32);
+	cr_assert(crypto_sign_seed_keypair(b_pk, b_sk, seed) == 0);
+	cr_assert(hex_decode_32("a154b2182a505ac1881471e463b4b307ab7319b67ad3b6"
+	    "7d37170bfa04b69aa2", rd[0]) == 0);
+	memset(rd[1], 0xd2, 32);
+	for (i = 0; i < 2; i++)
+		s_sha(0x00, rd[i], NULL, leaf[i]);
+	s_check("receipt_leaf_0", leaf[0], 32);
+	s_check("receipt_leaf_1", leaf[1], 32);
+	s_sha(0x01, leaf[0], leaf[1], root);
+	s_check("receipt_root", root, 32);
+	memcpy(btbs, "ketenpost/v1/receipt-batch", 26); blen = 26;
+	btbs[blen++] = 0; btbs[blen++] = 0; btbs[blen++] = 0; btbs[blen++] = 2;
+	memcpy(btbs + blen, root, 32); blen += 32;
+	memcpy(btbs + blen, OIN_B, 20); blen += 20;
+	memcpy(btbs + blen, OIN_A, 20); blen += 20;
+	s_check("receipt_BTBS", btbs, blen);
+	cr_assert(crypto_sign_detached(bs, NULL, btbs, blen, b_sk) == 0);
+	s_check("receipt_BS", bs, 64);
 }

@@ -24,6 +24,7 @@
 #include <openssl/x509v3.h>
 #include <sodium.h>
 
+#include "batch.h"
 #include "directory.h"
 #include "envelope.pb-c.h"
 #include "events.h"
@@ -327,9 +328,15 @@ struct env_spec {
 	const uint8_t *payload;        /* ... or these bytes */
 	size_t payload_len;
 	int fault;                     /* F_* */
+	int batch;                     /* B_*: signed in a batch (§5.6) */
+	unsigned bindex;               /* ... as leaf 0 or 1 of 3 */
+	uint8_t bpeer;                 /* ... the other leaf: ENV(this byte) */
 };
 
 enum { F_NONE, F_SIGNATURE, F_CIPHERTEXT, F_NO_SIGNATURE };
+/* A batch of three leaves: this envelope at bindex, the envelope of id
+ * byte bpeer (or 32 x b0/b1) at the other of 0 and 1, 32 x b2 at 2. */
+enum { B_NONE, B_OK, B_PATH, B_ROOT, B_INDEX, B_SIZE, B_SIG, B_BOTH };
 
 static void
 s_event_id(uint8_t id[16], uint8_t byte)
@@ -416,6 +423,72 @@ s_header(const struct env_spec *s, const uint8_t nonce[24], uint8_t *out)
 	return kp__header__pack(&h, out);
 }
 
+static uint8_t *s_seal(const struct env_spec *s, size_t *len,
+    uint8_t digest[32]);
+
+/* The leaves of a batch vector: this digest, its peer's, a filler. */
+static void
+s_batch_leaves(const struct env_spec *s, const uint8_t own[32],
+    uint8_t leaves[3][32])
+{
+	struct env_spec peer = *s;
+	unsigned other = 1 - s->bindex;
+	uint8_t *buf;
+	size_t len;
+
+	memset(leaves[other], 0xb0 + other, 32);
+	memset(leaves[2], 0xb2, 32);
+	memcpy(leaves[s->bindex], own, 32);
+	if (s->bpeer == 0)
+		return;
+	peer.id_byte = peer.nonce_byte = s->bpeer;
+	peer.batch = B_NONE;
+	buf = s_seal(&peer, &len, leaves[other]);
+	free(buf);
+}
+
+/* Field 6 of §5.6 for envelope digest `own`, with the batch fault. */
+static void
+s_batch_proof(const struct env_spec *s, const uint8_t own[32],
+    Kp__BatchProof *bp, uint8_t path[BATCH_PATH_MAX][32], uint8_t root[32],
+    uint8_t sig[64], ProtobufCBinaryData *pd)
+{
+	const struct org *from = &s_orgs[s->from], *to = &s_orgs[s->to];
+	uint8_t leaves[3][32], btbs[BATCH_TBS_MAX];
+	batch_tree_t *t = NULL;
+	size_t plen, blen, k;
+
+	s_batch_leaves(s, own, leaves);
+	if (batch_tree_new((const uint8_t (*)[32])leaves, 3, &t) != 0 ||
+	    batch_tree_path(t, s->bindex, path, &plen) != 0)
+		s_die("batch tree");
+	batch_tree_root(t, root);
+	batch_tree_destroy(&t);
+	if (batch_tbs("ketenpost/v1/batch", 3, root, from->oin, to->oin, btbs,
+	    &blen) != 0 || crypto_sign_detached(sig, NULL, btbs, blen,
+	    from->sign_sk) != 0)
+		s_die("batch signature");
+	for (k = 0; k < plen; k++)
+		pd[k] = (ProtobufCBinaryData){ 32, path[k] };
+	bp->has_size = bp->has_index = bp->has_root = bp->has_signature = 1;
+	bp->size = 3;
+	bp->index = s->bindex;
+	bp->n_path = plen;
+	bp->path = pd;
+	bp->root = (ProtobufCBinaryData){ 32, root };
+	bp->signature = (ProtobufCBinaryData){ 64, sig };
+	if (s->batch == B_PATH)
+		path[0][4] ^= 0x01;
+	if (s->batch == B_ROOT)
+		root[4] ^= 0x01;
+	if (s->batch == B_INDEX)
+		bp->index ^= 1;
+	if (s->batch == B_SIZE)
+		bp->size = 4;  /* leaf 0's path of 3 fits a tree of 4 too */
+	if (s->batch == B_SIG)
+		sig[5] ^= 0x01;
+}
+
 /* Seal per PROTOCOL.md §4-§5, then apply the fault.  OUT: digest of TBS. */
 static uint8_t *
 s_seal(const struct env_spec *s, size_t *len, uint8_t digest[32])
@@ -423,6 +496,9 @@ s_seal(const struct env_spec *s, size_t *len, uint8_t digest[32])
 	const struct org *from = &s_orgs[s->from], *enc = &s_orgs[s->enc_to];
 	uint8_t h[1024], nonce[24], k[32], tbs[1200], sig[64], d[32];
 	uint8_t *p, *c, *out;
+	uint8_t bpath[BATCH_PATH_MAX][32], broot[32], bsig[64];
+	ProtobufCBinaryData bpd[BATCH_PATH_MAX];
+	Kp__BatchProof bp = KP__BATCH_PROOF__INIT;
 	size_t hlen, plen, tlen;
 	unsigned long long clen;
 	Kp__Envelope e = KP__ENVELOPE__INIT;
@@ -453,6 +529,11 @@ s_seal(const struct env_spec *s, size_t *len, uint8_t digest[32])
 	e.ciphertext = (ProtobufCBinaryData){ clen, c };
 	e.ciphertext_digest = (ProtobufCBinaryData){ 32, d };
 	e.signature = (ProtobufCBinaryData){ 64, sig };
+	if (s->batch != B_NONE) {
+		s_batch_proof(s, digest, &bp, bpath, broot, bsig, bpd);
+		e.batch = &bp;
+		e.has_signature = s->batch == B_BOTH;
+	}
 	*len = kp__envelope__get_packed_size(&e);
 	if ((out = malloc(*len)) == NULL)
 		s_die("memory");
@@ -633,6 +714,32 @@ s_vectors(void)
 	V(.name = "answer_on_an_unknown_case", .why = "7.1 step 18",
 	    .receiver = LP, .as = HALT, .reason = "unknown_case",
 	    .env = ENV(HALT, LP, 0x12, .type = OUTCOME)),
+	V(.name = "batch_leaf_0", .why = "5.6: leaf 0 of a batch of 3 "
+	    "(the next vector is leaf 1)", .status = "accepted",
+	    .reason = "none", .env = ENV(LP, HALT, 0x20, .batch = B_OK,
+	    .bindex = 0, .bpeer = 0x21)),
+	V(.name = "batch_leaf_1", .why = "5.6: leaf 1 of the same batch "
+	    "(the same signed root)", .status = "accepted", .reason = "none",
+	    .env = ENV(LP, HALT, 0x21, .batch = B_OK, .bindex = 1,
+	    .bpeer = 0x20)),
+	V(.name = "batch_path_altered", .why = "7 step 7: a path hash "
+	    "changed", .reason = "batch_proof", .env = ENV(LP, HALT, 0x22,
+	    .batch = B_PATH)),
+	V(.name = "batch_root_altered", .why = "7 step 7: the root changed",
+	    .reason = "batch_proof", .env = ENV(LP, HALT, 0x23,
+	    .batch = B_ROOT)),
+	V(.name = "batch_index_altered", .why = "7 step 7: index 0 said 1",
+	    .reason = "batch_proof", .env = ENV(LP, HALT, 0x24,
+	    .batch = B_INDEX)),
+	V(.name = "batch_size_altered", .why = "7 step 7: size 3 said 4, "
+	    "which the path still fits", .reason = "bad_signature",
+	    .env = ENV(LP, HALT, 0x25, .batch = B_SIZE)),
+	V(.name = "batch_signature_altered", .why = "7 step 7: the batch "
+	    "signature changed", .reason = "bad_signature",
+	    .env = ENV(LP, HALT, 0x26, .batch = B_SIG)),
+	V(.name = "batch_and_signature", .why = "7 step 2: fields 4 and 6 "
+	    "both present", .reason = "malformed", .named = false,
+	    .env = ENV(LP, HALT, 0x27, .batch = B_BOTH)),
 	};
 	json_t *a = json_array();
 	size_t i;
