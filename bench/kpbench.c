@@ -2,7 +2,7 @@
  * kpbench: what ketenpost sustains, and what the cryptography alone costs.
  *
  *   kpbench [--events N] [--window W] [--payload BYTES] [--bin DIR]
- *           [--rate EPS] [--backlog N] [--port-base P] [--dir DIR]
+ *           [--rate EPS] [--backlog N] [--port-base P] [--dir DIR] [--keep]
  *
  * 1. The crypto floor: seal + open (+ sign and verify the receipt) of one
  *    event, in a loop on one core, with real keys made by ketenpost-certs.
@@ -64,6 +64,7 @@ struct opts {
  * exit(1) on the way, ^C, SIGTERM), s_cleanup stops them and removes it. */
 static volatile pid_t s_pids[2];
 static char s_dir[4096];
+static bool s_keep;            /* --keep: leave the work folder for study */
 
 static void
 s_stop_daemons(void)
@@ -84,6 +85,10 @@ s_cleanup(void)
 	char cmd[4200];
 
 	s_stop_daemons();
+	if (s_dir[0] != '\0' && s_keep) {
+		fprintf(stderr, "kpbench: kept %s (--keep)\n", s_dir);
+		s_dir[0] = '\0';
+	}
 	if (s_dir[0] != '\0') {
 		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", s_dir);
 		if (system(cmd) != 0)
@@ -553,6 +558,7 @@ s_parse(int argc, char **argv, struct opts *o)
 		{ "payload", 1, NULL, 'p' }, { "bin", 1, NULL, 'b' },
 		{ "rate", 1, NULL, 'r' }, { "backlog", 1, NULL, 'B' },
 		{ "port-base", 1, NULL, 'P' }, { "dir", 1, NULL, 'd' },
+		{ "keep", 0, NULL, 'k' },
 		{ "version", 0, NULL, 'V' }, { NULL, 0, NULL, 0 } };
 	int c;
 
@@ -573,6 +579,7 @@ s_parse(int argc, char **argv, struct opts *o)
 		case 'B': o->backlog = atoi(optarg); break;
 		case 'P': o->port = atoi(optarg); break;
 		case 'd': o->dir = optarg; break;
+		case 'k': s_keep = true; break;
 		case 'V': printf("kpbench %s\n", KP_VERSION); exit(0);
 		default:
 			goto usage;
@@ -587,7 +594,7 @@ s_parse(int argc, char **argv, struct opts *o)
 usage:
 	fprintf(stderr, "usage: kpbench [--events N] [--window W] "
 	    "[--payload BYTES] [--bin DIR] [--rate EPS] [--backlog N] "
-	    "[--port-base P] [--dir DIR]\n");
+	    "[--port-base P] [--dir DIR] [--keep]\n");
 	exit(2);
 }
 

@@ -13,8 +13,9 @@
  *    itself, for callers that hash entries before appending them.
  * 2. merkle_t: an append-only in-memory tree of leaf hashes.  It owns a
  *    copy of every leaf hash and of every complete (perfect) subtree hash,
- *    about 64 bytes per leaf.  The daemon rebuilds it from the stored log at
- *    start.  It produces roots for the current or any older size, and the
+ *    about 64 bytes per leaf.  The offline audit tools build it from an
+ *    export (the daemon keeps a frontier, 4.).  It produces roots for the
+ *    current or any older size, and the
  *    inclusion and consistency proofs of RFC 9162 §2.1.3.1 / §2.1.4.1.
  * 3. merkle_verify_inclusion / merkle_verify_consistency: the auditor's
  *    checks, RFC 9162 §2.1.3.2 / §2.1.4.2.  They need no tree.
