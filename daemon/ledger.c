@@ -1,9 +1,10 @@
 /*
  * ledger.c: the daemon's side of the purpose-bound audit log.
  *
- * Owns the in-memory Merkle tree of the log (lib/merkle.c), the entries of
- * the transaction in hand, and the latest signed tree head.  Format and
- * verification are lib/auditlog.c and docs/AUDIT.md.
+ * Owns the right edge of the log's Merkle tree (a merkle_frontier_t, the
+ * rest is in the store: audittree.c), the leaves of the transaction in
+ * hand, and the latest signed tree head.  Memory does not grow with the
+ * log.  Format and verification are lib/auditlog.c and docs/AUDIT.md.
  *
  * Invariants:
  *   1. An entry is written in the same SQLite transaction as the act it
@@ -35,6 +36,7 @@
 
 #include <sodium.h>
 
+#include "audittree.h"
 #include "daemon.h"
 #include "envelope.h"
 #include "envelope.pb-c.h"
@@ -77,10 +79,11 @@ struct ledger {
 	size_t n_sent;
 	struct seen_head seen_pending[LEDGER_SEEN_MAX]; /* until commit */
 	size_t n_seen_pending;
-	merkle_t *tree;            /* committed leaves */
+	merkle_frontier_t tree;    /* committed leaves (right edge) */
+	merkle_frontier_t work;    /* tree + the open transaction's leaves */
 	struct seen_head seen[LEDGER_SEEN_MAX];
 	size_t n_seen;
-	uint8_t (*pending)[32];    /* leaves of the open transaction */
+	uint8_t (*pending)[32];    /* leaves of the open transaction (undo) */
 	size_t n_pending, cap_pending;
 	audit_head_t head;         /* latest signed head */
 	bool has_head;
@@ -88,7 +91,11 @@ struct ledger {
 
 /* What the start-up check of the stored log found (s_check_log). */
 struct log_check {
-	merkle_t *tree;
+	kpd_t *d;
+	struct audittree_check tc; /* the tree rebuilt, its nodes checked */
+	kp_err_t terr;             /* why the rebuild failed, if failed */
+	bool failed;
+	uint8_t head_root[32];     /* the tree's root at head_size */
 	uint64_t head_size;        /* entries covered by the last signed head */
 	uint64_t first_bad;        /* first damaged entry, if n_bad > 0 */
 	uint64_t n_bad;
@@ -107,7 +114,7 @@ s_check_entry(void *arg, uint64_t seq, const uint8_t *entry, size_t len,
 	kp_err_t err;
 	const char *why = NULL;
 
-	if (seq != merkle_size(c->tree))
+	if (seq != c->tc.f.size)
 		return -1;
 	if (entry == NULL || merkle_leaf_hash(entry, len, leaf) != 0) {
 		memset(leaf, 0, sizeof(leaf));
@@ -121,7 +128,17 @@ s_check_entry(void *arg, uint64_t seq, const uint8_t *entry, size_t len,
 		c->first_bad = seq;
 		c->why = why;
 	}
-	return merkle_append(c->tree, leaf);
+	if (audittree_check_leaf(c->d->store, &c->tc, leaf, &c->terr) != 0) {
+		c->failed = true;
+		return -1;
+	}
+	if (c->tc.f.size == c->head_size &&
+	    merkle_frontier_root(&c->tc.f, c->head_root) != 0) {
+		c->failed = true;
+		return kp_fail(&c->terr, KP_ERR_IO, "audit log: hashing "
+		    "failed");
+	}
+	return 0;
 }
 
 /* The last signed head against the tree: -1 (with *why) if it does not
@@ -129,18 +146,16 @@ s_check_entry(void *arg, uint64_t seq, const uint8_t *entry, size_t len,
  * certificate signs with a new key, and the root comparison is what
  * shows damage. */
 static int
-s_check_head(kpd_t *d, ledger_t *l, const char **why)
+s_check_head(kpd_t *d, ledger_t *l, const struct log_check *c,
+    const char **why)
 {
-	uint8_t root[32];
-
 	if (!l->has_head)
 		return 0;
-	if (l->head.size > merkle_size(l->tree)) {
+	if (l->head.size > c->tc.f.size) {
 		*why = "the log is shorter than its last signed head";
 		return -1;
 	}
-	if (merkle_root(l->tree, l->head.size, root) != 0 ||
-	    sodium_memcmp(root, l->head.root, 32) != 0) {
+	if (sodium_memcmp(c->head_root, l->head.root, 32) != 0) {
 		*why = "the entries up to the last signed head do not give its "
 		    "root";
 		return -1;
@@ -164,8 +179,7 @@ s_alarm_damaged(kpd_t *d, kp_err_t *err)
 	e.kind = AUDIT_HEAD_ALARM;
 	memcpy(e.partner_oin, d->cfg.org, sizeof(e.partner_oin));
 	e.has_envelope_digest = e.has_receipt_digest = true;
-	if (merkle_root(d->ledger->tree, merkle_size(d->ledger->tree),
-	    root) == 0)
+	if (merkle_frontier_root(&d->ledger->tree, root) == 0)
 		memcpy(e.envelope_digest, root, 32);
 	memcpy(e.receipt_digest, d->ledger->head.root, 32);
 	if (kpd_begin(d, err) != 0)
@@ -177,6 +191,38 @@ s_alarm_damaged(kpd_t *d, kp_err_t *err)
 	return 0;
 }
 
+/* One line naming the first damage found (entries, head, tree nodes). */
+static void
+s_damage_msg(const struct log_check *c, const char *why, char *msg,
+    size_t cap)
+{
+	size_t n = 0;
+
+	msg[0] = '\0';
+	if (c->n_bad > 0)
+		n = (size_t)snprintf(msg, cap, "%llu damaged entr%s, the first "
+		    "at seq %llu (%s)", (unsigned long long)c->n_bad,
+		    c->n_bad == 1 ? "y" : "ies", (unsigned long long)
+		    c->first_bad, c->why);
+	if (why != NULL && n < cap)
+		n += (size_t)snprintf(msg + n, cap - n, "%s%s", n ? "; " : "",
+		    why);
+	if (c->tc.bad > 0 && n < cap) {
+		if (c->tc.first_bad_index == UINT64_MAX)
+			snprintf(msg + n, cap - n, "%s%llu damaged tree node%s "
+			    "(table audit_nodes), the first beyond the log's "
+			    "%llu entries", n ? "; " : "", (unsigned long long)
+			    c->tc.bad, c->tc.bad == 1 ? "" : "s",
+			    (unsigned long long)c->tc.f.size);
+		else
+			snprintf(msg + n, cap - n, "%s%llu damaged tree node%s "
+			    "(table audit_nodes), the first at height %u index "
+			    "%llu", n ? "; " : "", (unsigned long long)c->tc.bad,
+			    c->tc.bad == 1 ? "" : "s", c->tc.first_bad_height,
+			    (unsigned long long)c->tc.first_bad_index);
+	}
+}
+
 /*
  * Check the stored log at start (invariant 5).  The tree is built from
  * the recomputed leaves, so what is appended next extends the log as it
@@ -185,37 +231,56 @@ s_alarm_damaged(kpd_t *d, kp_err_t *err)
 static int
 s_check_log(kpd_t *d, ledger_t *l, kp_err_t *err)
 {
-	struct log_check c = { .tree = l->tree };
+	struct log_check c = { .d = d };
 	const char *why = NULL;
+	char msg[KP_ERR_MSG_MAX];
 
 	c.head_size = l->has_head ? l->head.size : 0;
-	if (store_audit_entries(d->store, s_check_entry, &c, err) != 0)
+	audittree_check_init(&c.tc, d->accept_damaged_log);
+	if (c.head_size == 0 && merkle_empty_root(c.head_root) != 0)
+		return kp_fail(err, KP_ERR_IO, "audit log: hashing failed");
+	/* one transaction: nodes a log written without them lacks are added
+	 * at once, and nothing is written if the start is refused */
+	if (store_begin(d->store, err) != 0)
 		return -1;
-	if (s_check_head(d, l, &why) != 0 || c.n_bad > 0) {
-		char msg[KP_ERR_MSG_MAX];
-
-		if (c.n_bad > 0)
-			snprintf(msg, sizeof(msg), "%llu damaged entr%s, the "
-			    "first at seq %llu (%s)%s%s", (unsigned long long)
-			    c.n_bad, c.n_bad == 1 ? "y" : "ies",
-			    (unsigned long long)c.first_bad, c.why,
-			    why ? "; " : "", why ? why : "");
-		else
-			snprintf(msg, sizeof(msg), "%s", why);
-		if (!d->accept_damaged_log)
-			return kp_fail(err, KP_ERR_IO, "audit log in %s does not "
+	if (store_audit_entries(d->store, s_check_entry, &c, err) != 0) {
+		if (c.failed)   /* the tree's own message, not a gap */
+			*err = c.terr;
+		goto fail;
+	}
+	if (audittree_check_end(d->store, &c.tc, err) != 0)
+		goto fail;
+	if (s_check_head(d, l, &c, &why) != 0 || c.n_bad > 0 || c.tc.bad > 0) {
+		s_damage_msg(&c, why, msg, sizeof(msg));
+		if (!d->accept_damaged_log) {
+			kp_fail(err, KP_ERR_IO, "audit log in %s does not "
 			    "verify against its last signed head (size %llu): "
 			    "%s; refusing to start.  Restore the database from "
 			    "a backup, or start with --accept-damaged-audit-log "
 			    "(recorded as an alarm in the log)", d->cfg.state_dir,
 			    (unsigned long long)c.head_size, msg);
+			goto fail;
+		}
+	}
+	if (store_commit(d->store, err) != 0)
+		goto fail;
+	l->tree = l->work = c.tc.f;
+	if (c.tc.added > 0)
+		log_info("audit log: %llu tree nodes written from the entries "
+		    "(a log kept by an earlier version)",
+		    (unsigned long long)c.tc.added);
+	if (c.n_bad > 0 || c.tc.bad > 0 || why != NULL) {
 		log_warnx("ALARM: audit log damaged: %s; starting anyway "
-		    "(--accept-damaged-audit-log), recorded as an alarm entry",
-		    msg);
+		    "(--accept-damaged-audit-log), recorded as an alarm entry%s",
+		    msg, c.tc.bad > 0 ? "; the tree nodes were rebuilt from "
+		    "the entries" : "");
 		if (s_alarm_damaged(d, err) != 0)
 			return -1;
 	}
 	return 0;
+fail:
+	store_rollback(d->store);
+	return -1;
 }
 
 /* Serialise head h of oin, with a consistency proof if n_proof > 0. */
@@ -277,8 +342,8 @@ ledger_head_for(kpd_t *d, const char *to_oin, uint8_t **wire, size_t *len)
 	if (!l->has_head)
 		return 0;
 	if (from > 0 && from < l->head.size &&
-	    merkle_consistency_proof(l->tree, from, l->head.size, &proof,
-	    &n) != 0)
+	    audittree_consistency(d->store, &l->tree, from, l->head.size,
+	    &proof, &n) != 0)
 		n = 0;
 	if (n > LEDGER_PROOF_MAX)  /* keep receipts within KP_MAX_RECEIPT */
 		n = 0;
@@ -326,10 +391,10 @@ ledger_open(kpd_t *d, kp_err_t *err)
 	ledger_t *l = calloc(1, sizeof(*l));
 	bool found = false;
 
-	if (l == NULL || (l->tree = merkle_new()) == NULL) {
-		free(l);
+	if (l == NULL)
 		return kp_fail(err, KP_ERR_NOMEM, "out of memory");
-	}
+	merkle_frontier_init(&l->tree);
+	l->work = l->tree;
 	d->ledger = l;
 	if (store_head_last(d->store, &l->head.size, &l->head.time_ms,
 	    l->head.root, l->head.signature, &found, err) != 0)
@@ -338,7 +403,7 @@ ledger_open(kpd_t *d, kp_err_t *err)
 	if (s_check_log(d, l, err) != 0 || s_meta(d, err) != 0)
 		return -1;
 	log_info("audit log: %llu entries, last signed head at %llu",
-	    (unsigned long long)merkle_size(l->tree),
+	    (unsigned long long)l->tree.size,
 	    (unsigned long long)(found ? l->head.size : 0));
 	return 0;
 }
@@ -350,7 +415,6 @@ ledger_close(kpd_t *d)
 
 	if (l == NULL)
 		return;
-	merkle_destroy(&l->tree);
 	free(l->pending);
 	free(l);
 	d->ledger = NULL;
@@ -378,14 +442,16 @@ ledger_append(kpd_t *d, audit_entry_t *e, kp_err_t *err)
 	if (!store_in_txn(d->store))  /* SQLite rolled the batch back */
 		return kp_fail(err, KP_ERR_IO, "audit log: the transaction was "
 		    "rolled back by the database; nothing more is written");
-	e->seq = merkle_size(l->tree) + l->n_pending;
+	e->seq = l->work.size;
 	memcpy(e->own_oin, d->cfg.org, sizeof(e->own_oin));
 	if (e->time_ms == 0)
 		e->time_ms = kp_now_ms();
 	if (audit_entry_encode(e, buf, sizeof(buf), &n, err) != 0 ||
 	    merkle_leaf_hash(buf, n, l->pending[l->n_pending]) != 0 ||
 	    store_audit_append(d->store, e->seq, buf, n,
-	    l->pending[l->n_pending], err) != 0) {
+	    l->pending[l->n_pending], err) != 0 ||
+	    audittree_append(d->store, &l->work, l->pending[l->n_pending],
+	    err) != 0) {
 		if (kpd_log_ok(d->rl_storage, &sup))
 			log_warnx("audit log: entry %llu not written (%s); the "
 			    "act it records is refused%s", (unsigned long long)
@@ -402,6 +468,7 @@ static void s_seen_commit(ledger_t *l);
 int
 kpd_begin(kpd_t *d, kp_err_t *err)
 {
+	d->ledger->work = d->ledger->tree;
 	d->ledger->n_pending = 0;
 	d->ledger->n_seen_pending = 0;
 	d->ledger->n_alarmed_pending = 0;
@@ -412,14 +479,10 @@ int
 kpd_commit(kpd_t *d, kp_err_t *err)
 {
 	ledger_t *l = d->ledger;
-	size_t i;
 
 	if (store_commit(d->store, err) != 0)
 		return -1;
-	for (i = 0; i < l->n_pending; i++)
-		if (merkle_append(l->tree, l->pending[i]) != 0)
-			fatalx("audit log: out of memory; restart rebuilds "
-			    "the tree from the database");
+	l->tree = l->work;
 	l->n_pending = 0;
 	s_seen_commit(l);
 	return 0;
@@ -437,9 +500,20 @@ kpd_item_end(kpd_t *d, size_t mark, bool ok, kp_err_t *err)
 {
 	if (ok)
 		return store_release(d->store, err);
+	ledger_t *l = d->ledger;
+	size_t i;
+
 	if (store_undo(d->store, err) != 0)
 		return -1;
-	d->ledger->n_pending = mark;  /* the undone entries' leaves too */
+	/* the undone entries' leaves too: the right edge is rebuilt from the
+	 * committed one and the leaves kept (their nodes stay stored) */
+	l->n_pending = mark;
+	l->work = l->tree;
+	for (i = 0; i < mark; i++)
+		if (merkle_frontier_append(&l->work, l->pending[i], NULL,
+		    NULL) != 0)
+			return kp_fail(err, KP_ERR_IO, "audit log: hashing "
+			    "failed");
 	return 0;
 }
 
@@ -447,6 +521,7 @@ void
 kpd_rollback(kpd_t *d)
 {
 	store_rollback(d->store);
+	d->ledger->work = d->ledger->tree;
 	d->ledger->n_pending = 0;
 	d->ledger->n_seen_pending = 0;
 	d->ledger->n_alarmed_pending = 0;
@@ -463,11 +538,11 @@ ledger_sign_head(kpd_t *d, bool force)
 	kp_err_t e;
 
 	memset(&h, 0, sizeof(h));
-	h.size = merkle_size(l->tree);
+	h.size = l->tree.size;
 	if (l->has_head && h.size == l->head.size && !force)
 		return;
 	h.time_ms = kp_now_ms();
-	if (merkle_root(l->tree, h.size, h.root) != 0 ||
+	if (merkle_frontier_root(&l->tree, h.root) != 0 ||
 	    audit_head_sign(&h, d->cfg.org,
 	    identity_sign_sk(d->chain->self)) != 0 ||
 	    store_head_put(d->store, h.size, h.time_ms, h.root, h.signature,

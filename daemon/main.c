@@ -176,11 +176,18 @@ s_bind_retry(void *sock, const char *endpoint, int tries)
 #define REBIND_INTERVAL_MS 1000
 
 /* The inbound ROUTER and its monitor, bound with `tries` attempts.  On a
- * failed bind the socket stays (d->listening false) for s_rebind_tick. */
+ * failed bind the socket stays (d->listening false) for s_rebind_tick.
+ * Receive queue: at most ROUTER_RCVHWM envelopes per partner connection
+ * (4x a sender's flow window, outbound.c); past it libzmq stops reading
+ * that connection (TCP holds the rest, nothing is dropped), so a partner
+ * without a window cannot grow our memory with its backlog.  Send queue
+ * (receipts, <= 1 KiB each): kept large, since a receipt dropped there
+ * costs a resend and a duplicate. */
+#define ROUTER_RCVHWM 8192
 static int
 s_router_open(kpd_t *d, int tries, kp_err_t *err)
 {
-	int one = 1, zero = 0, hwm = 100000;
+	int one = 1, zero = 0, hwm = 100000, rcvhwm = ROUTER_RCVHWM;
 	int64_t maxmsg = KPD_FRAME_HARD_MAX;
 
 	d->listening = false;
@@ -193,7 +200,7 @@ s_router_open(kpd_t *d, int tries, kp_err_t *err)
 	    strlen(KPD_ZAP_DOMAIN)) ||
 	    zmq_setsockopt(d->router, ZMQ_MAXMSGSIZE, &maxmsg, sizeof(maxmsg)) ||
 	    zmq_setsockopt(d->router, ZMQ_LINGER, &zero, sizeof(zero)) ||
-	    zmq_setsockopt(d->router, ZMQ_RCVHWM, &hwm, sizeof(hwm)) ||
+	    zmq_setsockopt(d->router, ZMQ_RCVHWM, &rcvhwm, sizeof(rcvhwm)) ||
 	    zmq_setsockopt(d->router, ZMQ_SNDHWM, &hwm, sizeof(hwm)) ||
 	    kpd_monitor_start(d, d->router, "router",
 	    ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |

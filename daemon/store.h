@@ -342,6 +342,26 @@ int store_audit_append(store_t *s, uint64_t seq, const uint8_t *entry,
 int store_audit_entries(store_t *s, int (*cb)(void *arg, uint64_t seq,
     const uint8_t *entry, size_t len, const uint8_t leaf[32]), void *arg,
     kp_err_t *err) __attribute__((warn_unused_result));
+/* Entries [lo, lo + n) as store_audit_entries gives them; all n must
+ * exist (else -1: a gap or a short log). */
+int store_audit_range(store_t *s, uint64_t lo, uint64_t n,
+    int (*cb)(void *arg, uint64_t seq, const uint8_t *entry, size_t len,
+    const uint8_t leaf[32]), void *arg, kp_err_t *err)
+    __attribute__((warn_unused_result));
+/* audit_nodes: the hash of the perfect subtree of the log's Merkle tree of
+ * `height` over leaves [idx << height, (idx + 1) << height)
+ * (daemon/audittree.c).  put replaces; get: *found false if absent. */
+int store_audit_node_put(store_t *s, unsigned height, uint64_t idx,
+    const uint8_t hash[32], kp_err_t *err)
+    __attribute__((warn_unused_result));
+int store_audit_node_get(store_t *s, unsigned height, uint64_t idx,
+    uint8_t hash[32], bool *found, kp_err_t *err)
+    __attribute__((warn_unused_result));
+/* Nodes that do not lie within a log of `size` entries: count / drop. */
+int store_audit_nodes_beyond(store_t *s, uint64_t size, uint64_t *n,
+    kp_err_t *err) __attribute__((warn_unused_result));
+int store_audit_nodes_drop_beyond(store_t *s, uint64_t size, kp_err_t *err)
+    __attribute__((warn_unused_result));
 /* Own signed tree heads. */
 int store_head_put(store_t *s, uint64_t size, uint64_t time_ms,
     const uint8_t root[32], const uint8_t sig[64], kp_err_t *err)

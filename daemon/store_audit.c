@@ -1,8 +1,11 @@
 /*
  * store_audit.c: the local copy of the audit log (entries and Merkle leaves),
  * our signed tree heads, the heads partners showed us (witness) and the
- * log's metadata (audit_meta: policy, certificates).  Append-only: nothing
- * here updates or deletes an entry.  See store.h, store_int.h.
+ * log's metadata (audit_meta: policy, certificates), and the interior
+ * nodes of the log's Merkle tree (audit_nodes: perfect subtrees of height
+ * 8 and up, daemon/audittree.c).  Append-only: nothing here updates or
+ * deletes an entry; nodes are derived from the entries and only the
+ * start-up check replaces a damaged one.  See store.h, store_int.h.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -30,6 +33,12 @@ const char *const store_audit_sql[ST_COUNT] = {
 	    "LIMIT 1",
 	[ST_META_PUT] = "INSERT OR REPLACE INTO audit_meta (key, value) "
 	    "VALUES (?1, ?2)",
+	[ST_AUDIT_NODE_PUT] = "INSERT OR REPLACE INTO audit_nodes (height, "
+	    "idx, hash) VALUES (?1, ?2, ?3)",
+	[ST_AUDIT_NODE_GET] = "SELECT hash FROM audit_nodes WHERE height = ?1 "
+	    "AND idx = ?2",
+	[ST_AUDIT_RANGE] = "SELECT seq, entry, leaf FROM audit WHERE seq >= ?1 "
+	    "AND seq < ?2 ORDER BY seq",
 };
 
 int
@@ -189,4 +198,131 @@ store_meta_put(store_t *s, const char *key, const char *value, kp_err_t *err)
 		ret = sq_fail(s, err, "audit meta");
 	sq_done(st);
 	return ret;
+}
+
+int
+store_audit_node_put(store_t *s, unsigned height, uint64_t idx,
+    const uint8_t hash[32], kp_err_t *err)
+{
+	sqlite3_stmt *st = s->st[ST_AUDIT_NODE_PUT];
+	int ret = 0;
+
+	if (sqlite3_bind_int(st, 1, (int)height) != SQLITE_OK ||
+	    sq_bind_u64(st, 2, idx) != SQLITE_OK ||
+	    sqlite3_bind_blob(st, 3, hash, 32, SQLITE_STATIC) != SQLITE_OK ||
+	    sqlite3_step(st) != SQLITE_DONE)
+		ret = sq_fail(s, err, "audit tree node");
+	sq_done(st);
+	return ret;
+}
+
+int
+store_audit_node_get(store_t *s, unsigned height, uint64_t idx,
+    uint8_t hash[32], bool *found, kp_err_t *err)
+{
+	sqlite3_stmt *st = s->st[ST_AUDIT_NODE_GET];
+	int ret = -1;
+
+	if (sqlite3_bind_int(st, 1, (int)height) != SQLITE_OK ||
+	    sq_bind_u64(st, 2, idx) != SQLITE_OK) {
+		sq_fail(s, err, "audit tree node");
+		goto out;
+	}
+	if (sq_step_one(s, st, "audit tree node", found, err) != 0)
+		goto out;
+	/* a hash of another length (a damaged row) reads as not found */
+	if (*found && (sqlite3_column_bytes(st, 0) != 32 ||
+	    !sq_col_blob(st, 0, hash, 32)))
+		*found = false;
+	ret = 0;
+out:
+	sq_done(st);
+	return ret;
+}
+
+int
+store_audit_range(store_t *s, uint64_t lo, uint64_t n,
+    int (*cb)(void *arg, uint64_t seq, const uint8_t *entry, size_t len,
+    const uint8_t leaf[32]), void *arg, kp_err_t *err)
+{
+	sqlite3_stmt *st = s->st[ST_AUDIT_RANGE];
+	uint8_t leaf[32];
+	uint64_t want = lo;
+	int rc, ret = -1;
+
+	if (n > UINT64_MAX - lo || sq_bind_u64(st, 1, lo) != SQLITE_OK ||
+	    sq_bind_u64(st, 2, lo + n) != SQLITE_OK) {
+		sq_fail(s, err, "audit range");
+		goto out;
+	}
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		sq_col_blob(st, 2, leaf, 32);
+		if (sq_col_u64(st, 0) != want++ || cb(arg, sq_col_u64(st, 0),
+		    sqlite3_column_blob(st, 1), (size_t)sqlite3_column_bytes(st,
+		    1), leaf) != 0) {
+			kp_fail(err, KP_ERR_IO, "store: audit log is not "
+			    "contiguous at seq %llu", (unsigned long long)
+			    (want - 1));
+			goto out;
+		}
+	}
+	if (rc != SQLITE_DONE) {
+		sq_fail(s, err, "audit range");
+		goto out;
+	}
+	if (want != lo + n) {
+		kp_fail(err, KP_ERR_IO, "store: audit log has no entry %llu",
+		    (unsigned long long)want);
+		goto out;
+	}
+	ret = 0;
+out:
+	sq_done(st);
+	return ret;
+}
+
+/* One-off (start-up check), so not kept prepared. */
+static int
+s_exec_u64(store_t *s, const char *sql, uint64_t arg, uint64_t *out,
+    const char *what, kp_err_t *err)
+{
+	sqlite3_stmt *st = NULL;
+	int rc, ret = -1;
+
+	if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK ||
+	    (sqlite3_bind_parameter_count(st) > 0 && sq_bind_u64(st, 1, arg) !=
+	    SQLITE_OK)) {
+		sq_fail(s, err, what);
+		goto out;
+	}
+	rc = sqlite3_step(st);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+		sq_fail(s, err, what);
+		goto out;
+	}
+	if (out != NULL)
+		*out = rc == SQLITE_ROW ? sq_col_u64(st, 0) : 0;
+	ret = 0;
+out:
+	sqlite3_finalize(st);
+	return ret;
+}
+
+int
+store_audit_nodes_beyond(store_t *s, uint64_t size, uint64_t *n,
+    kp_err_t *err)
+{
+	/* a log of size leaves has size >> h complete subtrees of height h:
+	 * comparing idx with that never shifts idx, so nothing overflows */
+	return s_exec_u64(s, "SELECT count(*) FROM audit_nodes WHERE height "
+	    "NOT BETWEEN 0 AND 63 OR idx < 0 OR idx >= (?1 >> height)", size, n,
+	    "audit tree nodes", err);
+}
+
+int
+store_audit_nodes_drop_beyond(store_t *s, uint64_t size, kp_err_t *err)
+{
+	return s_exec_u64(s, "DELETE FROM audit_nodes WHERE height NOT BETWEEN "
+	    "0 AND 63 OR idx < 0 OR idx >= (?1 >> height)", size, NULL,
+	    "audit tree nodes", err);
 }

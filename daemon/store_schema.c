@@ -260,10 +260,20 @@ static const char s_schema_v4[] =
  * once-a-second expiry check (store_outbox_expire) reads the few rows
  * that expired instead of every pending row; it stays as small as the
  * pending set, so its pages stay hot.
+ * audit_nodes holds the audit log's Merkle tree nodes of height 8 and up
+ * (daemon/audittree.c), so the daemon keeps only the tree's right edge in
+ * memory.  It is derived from the audit entries and checked, and filled
+ * where missing, at every start (ledger.c): an older daemon that ignores
+ * it leaves nothing wrong behind, so it needs no version step either.
  */
 static const char s_schema_perf[] =
 	"CREATE INDEX IF NOT EXISTS outbox_expiry ON outbox (expires_ms)"
-	" WHERE state = 1;";
+	" WHERE state = 1;"
+	"CREATE TABLE IF NOT EXISTS audit_nodes ("
+	" height INTEGER NOT NULL,"
+	" idx INTEGER NOT NULL,"
+	" hash BLOB NOT NULL,"
+	" PRIMARY KEY (height, idx)) WITHOUT ROWID;";
 
 const char *
 sq_schema_step(int version)

@@ -246,6 +246,17 @@ merkle_append(merkle_t *self, const uint8_t leaf_hash[MERKLE_HASH_LEN])
 }
 
 /*
+ * Where a proof or root gets its perfect-subtree hashes from: the levels of
+ * a merkle_t (s_mem_get), or a caller's store (the *_by functions).  ctx is
+ * the hashing context of the walk.
+ */
+struct src {
+	merkle_subtree_fn get;
+	void *arg;
+	EVP_MD_CTX *ctx;
+};
+
+/*
  * OUT: out = MTH(D[lo:lo+n]), n >= 1, lo + n <= size, lo a multiple of the
  * smallest power of two >= n (invariant 3).  Unrolling MTH's split at the
  * largest power of two below n gives D[lo:lo+n] = P1 P2 ... Pj, the perfect
@@ -253,9 +264,10 @@ merkle_append(merkle_t *self, const uint8_t leaf_hash[MERKLE_HASH_LEN])
  * node(P2, ... Pj)).  Fold from the right, lowest bit first.
  */
 static int
-s_range_hash(merkle_t *self, uint64_t lo, uint64_t n,
+s_range_hash(const struct src *src, uint64_t lo, uint64_t n,
     uint8_t out[MERKLE_HASH_LEN])
 {
+	uint8_t sub[MERKLE_HASH_LEN];
 	uint64_t end = lo + n, start;
 	bool first = true;
 	int b;
@@ -264,10 +276,11 @@ s_range_hash(merkle_t *self, uint64_t lo, uint64_t n,
 		if (((n >> b) & 1) == 0)
 			continue;
 		start = end - ((uint64_t)1 << b);
+		if (src->get(src->arg, (unsigned)b, start >> b, sub) != 0)
+			return -1;
 		if (first)
-			memcpy(out, self->lv[b].hash[start >> b], MERKLE_HASH_LEN);
-		else if (s_node(self->ctx, self->lv[b].hash[start >> b], out,
-		    out) != 0)
+			memcpy(out, sub, MERKLE_HASH_LEN);
+		else if (s_node(src->ctx, sub, out, out) != 0)
 			return -1;
 		first = false;
 		end = start;
@@ -275,14 +288,35 @@ s_range_hash(merkle_t *self, uint64_t lo, uint64_t n,
 	return 0;
 }
 
+/* merkle_subtree_fn over the levels of a merkle_t (invariant 1). */
+static int
+s_mem_get(void *arg, unsigned height, uint64_t index,
+    uint8_t out[MERKLE_HASH_LEN])
+{
+	const merkle_t *self = arg;
+
+	if (height >= MERKLE_MAX_LEVELS || index >= self->lv[height].len)
+		return -1;
+	memcpy(out, self->lv[height].hash[index], MERKLE_HASH_LEN);
+	return 0;
+}
+
+static int
+s_root(const struct src *src, uint64_t size, uint8_t out[MERKLE_HASH_LEN])
+{
+	if (size == 0)
+		return s_hash(src->ctx, NULL, 0, NULL, 0, NULL, 0, out);
+	return s_range_hash(src, 0, size, out);
+}
+
 int
 merkle_root(merkle_t *self, uint64_t size, uint8_t out[MERKLE_HASH_LEN])
 {
+	struct src src = { s_mem_get, self, self->ctx };
+
 	if (size > self->size)
 		return -1;
-	if (size == 0)
-		return s_hash(self->ctx, NULL, 0, NULL, 0, NULL, 0, out);
-	return s_range_hash(self, 0, size, out);
+	return s_root(&src, size, out);
 }
 
 /* k of RFC 9162 §2.1.1: the largest power of two smaller than n (n >= 2). */
@@ -312,17 +346,15 @@ s_emit_reversed(uint8_t (*tmp)[MERKLE_HASH_LEN], size_t depth,
 	return 0;
 }
 
-int
-merkle_inclusion_proof(merkle_t *self, uint64_t index, uint64_t size,
+static int
+s_inclusion(const struct src *src, uint64_t index, uint64_t size,
     uint8_t (**path)[MERKLE_HASH_LEN], size_t *n)
 {
 	uint8_t tmp[MERKLE_MAX_LEVELS][MERKLE_HASH_LEN];
 	uint64_t lo = 0, len = size, m = index, k;
 	size_t depth = 0;
 
-	*path = NULL;
-	*n = 0;
-	if (index >= size || size > self->size)
+	if (index >= size)
 		return -1;
 	/*
 	 * RFC 9162 §2.1.3.1, for D[lo:lo+len] and k = s_split(len):
@@ -336,11 +368,11 @@ merkle_inclusion_proof(merkle_t *self, uint64_t index, uint64_t size,
 			return -1;	/* cannot happen: each step lowers the height */
 		k = s_split(len);
 		if (m < k) {
-			if (s_range_hash(self, lo + k, len - k, tmp[depth++]) != 0)
+			if (s_range_hash(src, lo + k, len - k, tmp[depth++]) != 0)
 				return -1;
 			len = k;
 		} else {
-			if (s_range_hash(self, lo, k, tmp[depth++]) != 0)
+			if (s_range_hash(src, lo, k, tmp[depth++]) != 0)
 				return -1;
 			lo += k;
 			m -= k;
@@ -350,18 +382,16 @@ merkle_inclusion_proof(merkle_t *self, uint64_t index, uint64_t size,
 	return s_emit_reversed(tmp, depth, path, n);
 }
 
-int
-merkle_consistency_proof(merkle_t *self, uint64_t old_size,
-    uint64_t new_size, uint8_t (**path)[MERKLE_HASH_LEN], size_t *n)
+static int
+s_consistency(const struct src *src, uint64_t old_size, uint64_t new_size,
+    uint8_t (**path)[MERKLE_HASH_LEN], size_t *n)
 {
 	uint8_t tmp[MERKLE_MAX_PATH][MERKLE_HASH_LEN];
 	uint64_t lo = 0, len = new_size, m = old_size, k;
 	size_t depth = 0;
 	bool b = true;
 
-	*path = NULL;
-	*n = 0;
-	if (old_size > new_size || new_size > self->size)
+	if (old_size > new_size)
 		return -1;
 	if (old_size == 0 || old_size == new_size)
 		return 0;	/* nothing to prove: the empty proof */
@@ -378,11 +408,11 @@ merkle_consistency_proof(merkle_t *self, uint64_t old_size,
 			return -1;	/* cannot happen: each step lowers the height */
 		k = s_split(len);
 		if (m <= k) {
-			if (s_range_hash(self, lo + k, len - k, tmp[depth++]) != 0)
+			if (s_range_hash(src, lo + k, len - k, tmp[depth++]) != 0)
 				return -1;
 			len = k;
 		} else {
-			if (s_range_hash(self, lo, k, tmp[depth++]) != 0)
+			if (s_range_hash(src, lo, k, tmp[depth++]) != 0)
 				return -1;
 			lo += k;
 			m -= k;
@@ -390,9 +420,149 @@ merkle_consistency_proof(merkle_t *self, uint64_t old_size,
 			b = false;
 		}
 	}
-	if (!b && s_range_hash(self, lo, len, tmp[depth++]) != 0)
+	if (!b && s_range_hash(src, lo, len, tmp[depth++]) != 0)
 		return -1;
 	return s_emit_reversed(tmp, depth, path, n);
+}
+
+int
+merkle_inclusion_proof(merkle_t *self, uint64_t index, uint64_t size,
+    uint8_t (**path)[MERKLE_HASH_LEN], size_t *n)
+{
+	struct src src = { s_mem_get, self, self->ctx };
+
+	*path = NULL;
+	*n = 0;
+	if (size > self->size)
+		return -1;
+	return s_inclusion(&src, index, size, path, n);
+}
+
+int
+merkle_consistency_proof(merkle_t *self, uint64_t old_size,
+    uint64_t new_size, uint8_t (**path)[MERKLE_HASH_LEN], size_t *n)
+{
+	struct src src = { s_mem_get, self, self->ctx };
+
+	*path = NULL;
+	*n = 0;
+	if (new_size > self->size)
+		return -1;
+	return s_consistency(&src, old_size, new_size, path, n);
+}
+
+/* The *_by forms: the same walks, with a context of their own. */
+int
+merkle_root_by(merkle_subtree_fn get, void *arg, uint64_t size,
+    uint8_t out[MERKLE_HASH_LEN])
+{
+	struct src src = { get, arg, s_ctx_new() };
+	int rc = -1;
+
+	if (src.ctx != NULL)
+		rc = s_root(&src, size, out);
+	EVP_MD_CTX_free(src.ctx);
+	return rc;
+}
+
+int
+merkle_inclusion_proof_by(merkle_subtree_fn get, void *arg, uint64_t index,
+    uint64_t size, uint8_t (**path)[MERKLE_HASH_LEN], size_t *n)
+{
+	struct src src = { get, arg, s_ctx_new() };
+	int rc = -1;
+
+	*path = NULL;
+	*n = 0;
+	if (src.ctx != NULL)
+		rc = s_inclusion(&src, index, size, path, n);
+	EVP_MD_CTX_free(src.ctx);
+	return rc;
+}
+
+int
+merkle_consistency_proof_by(merkle_subtree_fn get, void *arg,
+    uint64_t old_size, uint64_t new_size, uint8_t (**path)[MERKLE_HASH_LEN],
+    size_t *n)
+{
+	struct src src = { get, arg, s_ctx_new() };
+	int rc = -1;
+
+	*path = NULL;
+	*n = 0;
+	if (src.ctx != NULL)
+		rc = s_consistency(&src, old_size, new_size, path, n);
+	EVP_MD_CTX_free(src.ctx);
+	return rc;
+}
+
+/*
+ * The frontier.  node[h], for each set bit h of size, is the perfect
+ * subtree over leaves [(size >> h) - 1) << h, (size >> h) << h): the
+ * right edge, one subtree per bit, as s_range_hash folds them.  Appending
+ * adds 1 to size: the carry merges the subtrees of the set low bits.
+ */
+void
+merkle_frontier_init(merkle_frontier_t *f)
+{
+	memset(f, 0, sizeof(*f));
+}
+
+int
+merkle_frontier_append(merkle_frontier_t *f,
+    const uint8_t leaf_hash[MERKLE_HASH_LEN], merkle_node_fn done, void *arg)
+{
+	uint8_t node[MERKLE_HASH_LEN];
+	EVP_MD_CTX *ctx = NULL;
+	uint64_t n;
+	unsigned h;
+	int rc = -1;
+
+	if (f->size == UINT64_MAX || (ctx = s_ctx_new()) == NULL)
+		goto out;
+	n = f->size + 1;
+	memcpy(node, leaf_hash, MERKLE_HASH_LEN);
+	/* Leaf n - 1 completes the subtree over [n - 2^h, n) at each height
+	 * h = 0..ctz(n); all are reported before anything changes, so a
+	 * failing callback leaves the frontier as it was. */
+	for (h = 0;; h++) {
+		if (done != NULL && done(arg, h, (n >> h) - 1, node) != 0)
+			goto out;
+		if (((f->size >> h) & 1) == 0)
+			break;
+		if (s_node(ctx, f->node[h], node, node) != 0)
+			goto out;
+	}
+	memcpy(f->node[h], node, MERKLE_HASH_LEN);
+	f->size = n;
+	rc = 0;
+out:
+	EVP_MD_CTX_free(ctx);
+	return rc;
+}
+
+int
+merkle_frontier_subtree(const merkle_frontier_t *f, unsigned height,
+    uint64_t index, uint8_t out[MERKLE_HASH_LEN])
+{
+	if (height >= MERKLE_MAX_LEVELS || ((f->size >> height) & 1) == 0 ||
+	    index != (f->size >> height) - 1)
+		return -1;
+	memcpy(out, f->node[height], MERKLE_HASH_LEN);
+	return 0;
+}
+
+static int
+s_frontier_get(void *arg, unsigned height, uint64_t index,
+    uint8_t out[MERKLE_HASH_LEN])
+{
+	return merkle_frontier_subtree(arg, height, index, out);
+}
+
+int
+merkle_frontier_root(const merkle_frontier_t *f, uint8_t out[MERKLE_HASH_LEN])
+{
+	return merkle_root_by(s_frontier_get, (void *)f, f->size, out);
 }
 
 /*

@@ -13,11 +13,20 @@
  *    itself, for callers that hash entries before appending them.
  * 2. merkle_t: an append-only in-memory tree of leaf hashes.  It owns a
  *    copy of every leaf hash and of every complete (perfect) subtree hash,
- *    about 64 bytes per leaf.  The daemon rebuilds it from the stored log at
- *    start.  It produces roots for the current or any older size, and the
+ *    about 64 bytes per leaf.  The offline audit tools build it from an
+ *    export (the daemon keeps a frontier, 4.).  It produces roots for the
+ *    current or any older size, and the
  *    inclusion and consistency proofs of RFC 9162 §2.1.3.1 / §2.1.4.1.
  * 3. merkle_verify_inclusion / merkle_verify_consistency: the auditor's
  *    checks, RFC 9162 §2.1.3.2 / §2.1.4.2.  They need no tree.
+ * 4. A tree kept elsewhere (the daemon's database), so that memory does not
+ *    grow with the log: merkle_frontier_t holds only the right edge (one
+ *    perfect subtree per set bit of the size, at most 64 hashes), appends
+ *    and gives the current root; it reports every perfect subtree an
+ *    append completes, for the caller to store.  merkle_root_by and the
+ *    *_proof_by functions run the same walks as merkle_t's, over perfect
+ *    subtree hashes the caller fetches (merkle_subtree_fn), so they give
+ *    byte-identical roots and proofs.
  *
  * What a proof does and does not bind: the verifiers bind a proof to
  * (index, size) only through the left/right pattern of the path, so a root
@@ -123,5 +132,61 @@ int merkle_verify_consistency(uint64_t old_size, uint64_t new_size,
     const uint8_t new_root[MERKLE_HASH_LEN],
     const uint8_t (*path)[MERKLE_HASH_LEN], size_t n)
     __attribute__((nonnull(3, 4), warn_unused_result));
+
+/*
+ * A source of perfect-subtree hashes.  OUT: out = the hash of the perfect
+ * subtree of height `height` over leaves [index << height, (index + 1) <<
+ * height) (height 0: leaf hash number index).  0, or -1 if it cannot
+ * (unknown, unreadable): the walk asking then fails with -1.
+ */
+typedef int (*merkle_subtree_fn)(void *arg, unsigned height, uint64_t index,
+    uint8_t out[MERKLE_HASH_LEN]);
+
+/* merkle_root, merkle_inclusion_proof and merkle_consistency_proof over a
+ * source: same results, same ownership of *path.  The caller ensures the
+ * sizes asked for are within what the source holds (else -1 from get). */
+int merkle_root_by(merkle_subtree_fn get, void *arg, uint64_t size,
+    uint8_t out[MERKLE_HASH_LEN])
+    __attribute__((nonnull(1, 4), warn_unused_result));
+int merkle_inclusion_proof_by(merkle_subtree_fn get, void *arg,
+    uint64_t index, uint64_t size, uint8_t (**path)[MERKLE_HASH_LEN],
+    size_t *n) __attribute__((nonnull(1, 5, 6), warn_unused_result));
+int merkle_consistency_proof_by(merkle_subtree_fn get, void *arg,
+    uint64_t old_size, uint64_t new_size, uint8_t (**path)[MERKLE_HASH_LEN],
+    size_t *n) __attribute__((nonnull(1, 5, 6), warn_unused_result));
+
+/*
+ * The right edge of a tree of `size` leaves: node[h] is valid for each set
+ * bit h of size (the perfect subtree ending the leaves that bit covers).
+ * A plain value (2 KiB): copy it to keep a state to return to.
+ */
+typedef struct merkle_frontier {
+	uint64_t size;
+	uint8_t node[64][MERKLE_HASH_LEN];
+} merkle_frontier_t;
+
+/* Called for every perfect subtree an append completes (height 0: the leaf
+ * itself, then each merge), lowest first; non-zero stops the append. */
+typedef int (*merkle_node_fn)(void *arg, unsigned height, uint64_t index,
+    const uint8_t hash[MERKLE_HASH_LEN]);
+
+/* The empty frontier (size 0). */
+void merkle_frontier_init(merkle_frontier_t *f) __attribute__((nonnull));
+/*
+ * Append one leaf hash; done (may be NULL) sees each completed subtree.
+ * Atomic: on -1 (hashing failed, done refused, size at its limit) *f is
+ * unchanged.  Cost: ctz(size + 1) + 1 hashes, no allocation but a context.
+ */
+int merkle_frontier_append(merkle_frontier_t *f,
+    const uint8_t leaf_hash[MERKLE_HASH_LEN], merkle_node_fn done, void *arg)
+    __attribute__((nonnull(1, 2), warn_unused_result));
+/* OUT: the root of the frontier's whole tree (size 0: SHA-256("")). */
+int merkle_frontier_root(const merkle_frontier_t *f,
+    uint8_t out[MERKLE_HASH_LEN]) __attribute__((nonnull, warn_unused_result));
+/* A merkle_subtree_fn-shaped look-up of the subtrees the frontier holds: 0
+ * with out if (height, index) is one of them, else -1. */
+int merkle_frontier_subtree(const merkle_frontier_t *f, unsigned height,
+    uint64_t index, uint8_t out[MERKLE_HASH_LEN])
+    __attribute__((nonnull, warn_unused_result));
 
 #endif

@@ -972,3 +972,189 @@ Test(merkle, path_reads_bounded_by_tree_height)
 	    (const uint8_t (*)[H])path, 1000000), -1);
 	munmap(map, (size_t)pg * 2);
 }
+
+/* ---- the frontier and the *_by walks (a tree kept elsewhere) ---- */
+
+#define N_FR 1100         /* past 2^10: eleven levels of stored nodes */
+
+/* Every perfect subtree a frontier reported, by height and index: what a
+ * store of nodes would hold. */
+struct nodes {
+	hash_t *lv[16];
+	size_t len[16];
+	int refuse_height;    /* refuse a node of this height (-1: none) */
+};
+
+static int
+s_nodes_put(void *arg, unsigned height, uint64_t index, const uint8_t h[H])
+{
+	struct nodes *ns = arg;
+
+	if ((int)height == ns->refuse_height)
+		return -1;
+	cr_assert_lt(height, 16u);
+	cr_assert_eq(index, ns->len[height], "height %u: index %llu out of "
+	    "order", height, (unsigned long long)index);
+	memcpy(ns->lv[height][ns->len[height]++], h, H);
+	return 0;
+}
+
+static int
+s_nodes_get(void *arg, unsigned height, uint64_t index, uint8_t out[H])
+{
+	struct nodes *ns = arg;
+
+	if (height >= 16 || index >= ns->len[height])
+		return -1;
+	memcpy(out, ns->lv[height][index], H);
+	return 0;
+}
+
+static void
+s_leaf_n(uint64_t i, uint8_t out[H])
+{
+	uint8_t e[8];
+	int b;
+
+	for (b = 0; b < 8; b++)
+		e[b] = (uint8_t)(i >> (8 * b));
+	cr_assert_eq(merkle_leaf_hash(e, sizeof(e), out), 0);
+}
+
+/* Roots after every append, and every completed subtree reported once,
+ * in order, with the hash merkle_t holds for it. */
+Test(merkle, frontier_roots_and_nodes_match_the_tree)
+{
+	merkle_t *t = merkle_new();
+	merkle_frontier_t f;
+	struct nodes ns = { .refuse_height = -1 };
+	uint8_t leaf[H], a[H], b[H];
+	uint64_t i;
+	int h;
+
+	cr_assert_not_null(t);
+	for (h = 0; h < 16; h++)
+		cr_assert_not_null(ns.lv[h] = calloc(N_FR + 8, H));
+	merkle_frontier_init(&f);
+	cr_assert_eq(merkle_frontier_root(&f, a), 0);
+	cr_assert_eq(merkle_empty_root(b), 0);
+	cr_assert_arr_eq(a, b, H);
+	for (i = 0; i < N_FR; i++) {
+		s_leaf_n(i, leaf);
+		cr_assert_eq(merkle_append(t, leaf), 0);
+		cr_assert_eq(merkle_frontier_append(&f, leaf, s_nodes_put, &ns),
+		    0);
+		cr_assert_eq(f.size, i + 1);
+		cr_assert_eq(merkle_frontier_root(&f, a), 0);
+		cr_assert_eq(merkle_root(t, i + 1, b), 0);
+		cr_assert_arr_eq(a, b, H, "root of size %llu differs",
+		    (unsigned long long)(i + 1));
+	}
+	/* each reported subtree is the root of its own leaves */
+	for (h = 0; h < 11; h++) {
+		cr_assert_eq(ns.len[h], (size_t)(N_FR >> h), "height %d", h);
+		for (i = 0; i < ns.len[h]; i += 1 + i / 4) {
+			merkle_t *sub = merkle_new();
+			uint64_t k;
+
+			cr_assert_not_null(sub);
+			for (k = i << h; k < (i + 1) << h; k++) {
+				s_leaf_n(k, leaf);
+				cr_assert_eq(merkle_append(sub, leaf), 0);
+			}
+			cr_assert_eq(merkle_root(sub, (uint64_t)1 << h, a), 0);
+			cr_assert_arr_eq(a, ns.lv[h][i], H, "node %d/%llu", h,
+			    (unsigned long long)i);
+			merkle_destroy(&sub);
+		}
+	}
+	/* a refusing callback leaves the frontier as it was */
+	{
+		merkle_frontier_t before;
+
+		/* at a size of 3 mod 4 the next leaf completes heights 0..2:
+		 * refused at 2, after two merges were computed */
+		for (i = N_FR; (f.size & 3) != 3; i++) {
+			s_leaf_n(i, leaf);
+			cr_assert_eq(merkle_frontier_append(&f, leaf,
+			    s_nodes_put, &ns), 0);
+		}
+		before = f;
+		ns.refuse_height = 2;
+		s_leaf_n(i, leaf);
+		cr_assert_eq(merkle_frontier_append(&f, leaf, s_nodes_put, &ns),
+		    -1);
+		cr_assert_eq(memcmp(&before, &f, sizeof(f)), 0);
+		ns.refuse_height = -1;
+	}
+	for (h = 0; h < 16; h++)
+		free(ns.lv[h]);
+	merkle_destroy(&t);
+}
+
+/* Roots of every older size and proofs over a source of stored nodes are
+ * byte for byte those of merkle_t. */
+Test(merkle, proofs_by_source_match_the_tree)
+{
+	merkle_t *t = merkle_new();
+	merkle_frontier_t f;
+	struct nodes ns = { .refuse_height = -1 };
+	uint8_t leaf[H], a[H], b[H], (*p1)[H], (*p2)[H];
+	size_t n1, n2;
+	uint64_t i, j, size;
+	int h;
+
+	cr_assert_not_null(t);
+	for (h = 0; h < 16; h++)
+		cr_assert_not_null(ns.lv[h] = calloc(N_FR + 8, H));
+	merkle_frontier_init(&f);
+	for (i = 0; i < N_FR; i++) {
+		s_leaf_n(i, leaf);
+		cr_assert_eq(merkle_append(t, leaf), 0);
+		cr_assert_eq(merkle_frontier_append(&f, leaf, s_nodes_put, &ns),
+		    0);
+	}
+	for (size = 0; size <= N_FR; size++) {
+		cr_assert_eq(merkle_root_by(s_nodes_get, &ns, size, a), 0);
+		cr_assert_eq(merkle_root(t, size, b), 0);
+		cr_assert_arr_eq(a, b, H, "size %llu", (unsigned long long)size);
+	}
+	/* every pair up to N_ALL, then a stride through the rest */
+	for (size = 1; size <= N_FR; size += size < N_ALL ? 1 : 37) {
+		for (j = 0; j <= size; j += size < N_ALL ? 1 : 13) {
+			if (j < size) {
+				cr_assert_eq(merkle_inclusion_proof_by(
+				    s_nodes_get, &ns, j, size, &p1, &n1), 0);
+				cr_assert_eq(merkle_inclusion_proof(t, j, size,
+				    &p2, &n2), 0);
+				cr_assert_eq(n1, n2);
+				cr_assert(n1 == 0 || memcmp(p1, p2, n1 * H) ==
+				    0, "inclusion %llu/%llu", (unsigned long
+				    long)j, (unsigned long long)size);
+				free(p1);
+				free(p2);
+			}
+			cr_assert_eq(merkle_consistency_proof_by(s_nodes_get,
+			    &ns, j, size, &p1, &n1), 0);
+			cr_assert_eq(merkle_consistency_proof(t, j, size, &p2,
+			    &n2), 0);
+			cr_assert_eq(n1, n2);
+			cr_assert(n1 == 0 || memcmp(p1, p2, n1 * H) == 0,
+			    "consistency %llu/%llu", (unsigned long long)j,
+			    (unsigned long long)size);
+			free(p1);
+			free(p2);
+		}
+	}
+	/* beyond what the source holds: refused, not invented */
+	cr_assert_eq(merkle_root_by(s_nodes_get, &ns, N_FR + 1, a), -1);
+	cr_assert_eq(merkle_inclusion_proof_by(s_nodes_get, &ns, 0, N_FR + 1,
+	    &p1, &n1), -1);
+	cr_assert_null(p1);
+	cr_assert_eq(merkle_consistency_proof_by(s_nodes_get, &ns, 3,
+	    N_FR + 1, &p1, &n1), -1);
+	cr_assert_null(p1);
+	for (h = 0; h < 16; h++)
+		free(ns.lv[h]);
+	merkle_destroy(&t);
+}

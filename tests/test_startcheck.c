@@ -10,6 +10,11 @@
  * 3. A partner's database is restored to an earlier copy: the head it
  *    signs after the restart is smaller than the one its partner holds,
  *    yet signed later; the partner raises the alarm, exactly once.
+ * 4. The tree's nodes on disk (audit_nodes, daemon/audittree.c): a log
+ *    past 256 entries across restarts gives heads the offline verifier
+ *    (an in-memory tree) accepts and consistency proofs the partner
+ *    accepts; a damaged node stops the start, named; the override
+ *    rebuilds the nodes and records the alarm.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -194,5 +199,64 @@ Test(startcheck, partner_restored_to_an_earlier_copy_raises_the_alarm)
 	cr_assert_eq(td_stop(halt), 0);
 	cr_assert(s_export_has(halt_state, "\"head_alarm\""));
 	cr_assert_eq(s_alarms(halt_state, OIN_LEERPLICHT), 1);
+	td_chain_stop_all(&c);
+}
+
+Test(startcheck, tree_nodes_on_disk_across_restarts_and_damaged)
+{
+	td_chain_t c;
+	td_org_t *lp, *halt;
+	char state[4200], out[1 << 16];
+	long nodes;
+
+	td_chain_make(&c, HEADS);
+	lp = td_org(&c, OIN_LEERPLICHT);
+	halt = td_org(&c, OIN_HALT);
+	td_state_dir(&c, OIN_LEERPLICHT, state, sizeof(state));
+	td_start(halt);
+	td_start(lp);
+	s_send_n(lp, 0, 70);
+	cr_assert(td_wait_settled(lp, 20000));
+	cr_assert_eq(td_stop(lp), 0);
+	td_start(lp);                 /* the frontier rebuilt from the store */
+	s_send_n(lp, 70, 70);
+	cr_assert(td_wait_settled(lp, 20000));
+	usleep(600000);               /* a head over all of it ... */
+	s_send_n(lp, 140, 2);         /* ... with its proof, to Halt */
+	cr_assert(td_wait_settled(lp, 20000));
+	cr_assert_eq(td_stop(lp), 0);
+	cr_assert_gt(td_sql_count(state, "audit"), 256, "too few entries for "
+	    "a stored node");
+	nodes = td_sql_count(state, "audit_nodes");
+	cr_assert_geq(nodes, 1);
+	cr_assert_eq(td_log_count(halt, "ALARM"), 0, "a proof from the "
+	    "stored tree was refused by the partner");
+	cr_assert_eq(test_sh_output(out, sizeof(out), "%s/ketenpost audit "
+	    "verify %s", test_bin(), state), 0, "%s", out);
+
+	/* one node damaged: refused, named, nothing appended */
+	cr_assert_eq(test_sh("sqlite3 -cmd '.timeout 5000' "
+	    "'%s/ketenpost.db' \"UPDATE audit_nodes SET hash = zeroblob(32) "
+	    "WHERE height = 8 AND idx = 0\"", state), 0);
+	td_spawn(lp);
+	cr_assert_eq(td_wait_exit(lp, 10000), 1, "started on a damaged node");
+	cr_assert(td_log_has(lp, "1 damaged tree node (table audit_nodes), "
+	    "the first at height 8 index 0", 10));
+	cr_assert(td_log_has(lp, "--accept-damaged-audit-log", 10));
+	cr_assert_eq(td_sql_count(state, "audit_nodes WHERE hash = "
+	    "zeroblob(32)"), 1);
+
+	/* the override rebuilds it and records the alarm */
+	td_spawn_arg(lp, "--accept-damaged-audit-log");
+	cr_assert(td_wait_api(lp, 10000), "the override did not start");
+	cr_assert(td_log_has(lp, "the tree nodes were rebuilt", 10));
+	cr_assert_eq(td_stop(lp), 0);
+	cr_assert_eq(td_sql_count(state, "audit_nodes WHERE hash = "
+	    "zeroblob(32)"), 0);
+	cr_assert_eq(s_alarms(state, OIN_LEERPLICHT), 1);
+	td_start(lp);                 /* and starts cleanly afterwards */
+	cr_assert_eq(td_stop(lp), 0);
+	cr_assert_eq(test_sh_output(out, sizeof(out), "%s/ketenpost audit "
+	    "verify %s", test_bin(), state), 0, "%s", out);
 	td_chain_stop_all(&c);
 }
