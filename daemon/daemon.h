@@ -127,6 +127,10 @@ bool kpd_trust_tick(kpd_t *d);
 size_t kpd_trust_warnings(const kpd_t *d, char lines[][KPD_TRUST_LINE],
     size_t max);
 void kpd_trust_stop(kpd_t *d);
+/* The next CRL, CA or certificate time after now (s) at which the chain
+ * must be reloaded: every certificate of every partner counts (a renewed
+ * partner's previous one expires first); 0 if none. */
+int64_t kpd_trust_next_s(const chain_t *ch, int64_t now);
 
 /*
  * bundle.c: with cfg.bundle, verify the signed chain bundle and unpack a

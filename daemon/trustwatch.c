@@ -67,8 +67,8 @@ kpd_trust_stale(const kpd_t *d)
 }
 
 /* The earliest of the chain's times that is still in the future. */
-static int64_t
-s_next_time(const chain_t *ch, int64_t now)
+int64_t
+kpd_trust_next_s(const chain_t *ch, int64_t now)
 {
 	int64_t t[3], best = 0, v;
 	size_t i;
@@ -79,10 +79,17 @@ s_next_time(const chain_t *ch, int64_t now)
 	for (i = 0; i < 3; i++)
 		if (t[i] > now && (best == 0 || t[i] < best))
 			best = t[i];
+	/* every certificate of a partner: during a renewal's overlap the
+	 * previous one expires first, and its key must stop working then */
 	for (i = 0; i < directory_count(ch->dir); i++) {
-		v = partner_not_after(peer_partner(directory_at(ch->dir, i)));
-		if (v > now && (best == 0 || v < best))
-			best = v;
+		const peer_t *p = directory_at(ch->dir, i);
+		size_t c;
+
+		for (c = 0; c < peer_cert_count(p); c++) {
+			v = partner_not_after(peer_cert(p, c));
+			if (v > now && (best == 0 || v < best))
+				best = v;
+		}
 	}
 	return best;
 }
@@ -173,7 +180,7 @@ kpd_trust_tick(kpd_t *d)
 		return false;
 	if (w->chain != d->chain) {  /* a new chain: new times, warn now */
 		w->chain = d->chain;
-		w->next_s = s_next_time(d->chain, s_now_s());
+		w->next_s = kpd_trust_next_s(d->chain, s_now_s());
 		w->next_warn_ms = 0;
 		w->stale_logged = false;
 	}

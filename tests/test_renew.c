@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include <criterion/criterion.h>
 #include <sodium.h>
@@ -341,4 +342,41 @@ Test(renew, both_certificates_are_accepted_and_every_key_opens)
 	chain_close(&lp_new);
 	chain_close(&lp_old);
 	test_sh("rm -rf '%s'", tmp);
+}
+
+/* A renewed partner's previous certificate expires before its new one:
+ * the daemon reloads then (trustwatch.c), so the old key stops working on
+ * time rather than at the next unrelated reload. */
+Test(renew, a_previous_certificates_expiry_is_a_reload_time)
+{
+	char tmp[256], org[512], out[8192], from[32], until[32];
+	time_t now = time(NULL), soon = now + 3600;
+	const peer_t *p;
+	chain_t *lp;
+	int64_t old_end;
+
+	test_tmpdir(tmp, sizeof(tmp));
+	cr_assert_eq(test_sh("cp -a '%s/.' '%s/'", test_chain(), tmp), 0);
+	snprintf(org, sizeof(org), "%s/orgs/%s", tmp, OIN_HALT);
+	strftime(from, sizeof(from), "%Y%m%d%H%M%SZ", gmtime(&now));
+	strftime(until, sizeof(until), "%Y%m%d%H%M%SZ", gmtime(&soon));
+	/* an hour-long certificate, switched to, then renewed as usual: the
+	 * short one is now previous.pem, in its overlap */
+	cr_assert_eq(test_sh_output(out, sizeof(out), TOOL " renew --dir '%s' "
+	    "--ca '%s/ca.crt' && " TOOL " sign --dir '%s' --renew --request "
+	    "'%s/next/request.csr' --valid-from %s --valid-until %s && " TOOL
+	    " switch --dir '%s' && " TOOL " renew --dir '%s' --ca '%s/ca.crt' "
+	    "&& " TOOL " sign --dir '%s' --renew --request "
+	    "'%s/next/request.csr'", test_bin(), org, tmp, test_bin(), tmp,
+	    org, from, until, test_bin(), org, test_bin(), org, tmp,
+	    test_bin(), tmp, org), 0, "%s", out);
+	lp = s_open(tmp, OIN_LEERPLICHT);
+	cr_assert_not_null(p = directory_find(lp->dir, OIN_HALT));
+	cr_assert_eq(peer_cert_count(p), 2);
+	old_end = partner_not_after(peer_cert(p, 1));
+	cr_assert_lt(old_end, partner_not_after(peer_cert(p, 0)));
+	cr_assert_leq(old_end, (int64_t)soon);
+	cr_assert_eq(kpd_trust_next_s(lp, now), old_end, "the reload must "
+	    "come when halt's previous certificate expires");
+	chain_close(&lp);
 }
