@@ -77,7 +77,8 @@
 #define CASE_MAX 64                    /* KP_CASE_LOCAL_MAX */
 #define CASE_SHORT 32                  /* padding of a short reference */
 #define ROUTE_SEALED (NONCE + 4 + TAG)
-#define AD_MAX 64
+/* a label of under 32 bytes, 0x00, and a whole case reference */
+#define AD_MAX (32 + CASE_MAX)
 
 enum { K_SIV, K_AEAD, K_ABS, K_N };
 
@@ -279,6 +280,7 @@ s_absence_key(sqlite3_context *ctx, int argc, sqlite3_value **argv)
 		return;
 	}
 	crypto_generichash(out, sizeof(out), ad, adlen, s_key(ctx, K_ABS), 32);
+	sodium_memzero(ad, sizeof(ad));     /* held the clear reference */
 	sqlite3_result_blob(ctx, out, (int)sizeof(out), SQLITE_TRANSIENT);
 }
 

@@ -1047,3 +1047,26 @@ Test(store, foreign_and_newer_databases_refused)
 	    "not a ketenpost database");
 	s_close(&f);
 }
+
+/* The officer's absence record for a case reference of the longest
+ * allowed length (64 bytes) is kept under its keyed hash like any other. */
+Test(store, absence_record_of_a_64_byte_case_reference)
+{
+	char ref[65];
+	struct fx f;
+	int absence = 0;
+	uint64_t at = 0;
+	bool found = false;
+
+	memset(ref, 'R', 64);
+	ref[64] = '\0';
+	s_open(&f);
+	cr_assert_eq(store_absence_put(f.s, ref, 2, 1234, &f.err), 0, "%s",
+	    f.err.msg);
+	cr_assert_eq(store_absence_get(f.s, ref, &absence, &at, &found,
+	    &f.err), 0, "%s", f.err.msg);
+	cr_assert(found);
+	cr_assert_eq(absence, 2);
+	cr_assert_eq(at, 1234);
+	store_close(&f.s);
+}
