@@ -350,7 +350,8 @@ int store_audit_range(store_t *s, uint64_t lo, uint64_t n,
     __attribute__((warn_unused_result));
 /* audit_nodes: the hash of the perfect subtree of the log's Merkle tree of
  * `height` over leaves [idx << height, (idx + 1) << height)
- * (daemon/audittree.c).  put replaces; get: *found false if absent. */
+ * (daemon/audittree.c).  put replaces; get: *found false if absent, and
+ * a stored hash of another length than 32 (damage) reads as all zero. */
 int store_audit_node_put(store_t *s, unsigned height, uint64_t idx,
     const uint8_t hash[32], kp_err_t *err)
     __attribute__((warn_unused_result));

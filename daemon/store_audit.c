@@ -230,10 +230,12 @@ store_audit_node_get(store_t *s, unsigned height, uint64_t idx,
 	}
 	if (sq_step_one(s, st, "audit tree node", found, err) != 0)
 		goto out;
-	/* a hash of another length (a damaged row) reads as not found */
+	/* a hash of another length (a damaged row) reads as all zero, which
+	 * no node is: the start-up check counts it as damage, never as a
+	 * missing node to add quietly */
 	if (*found && (sqlite3_column_bytes(st, 0) != 32 ||
 	    !sq_col_blob(st, 0, hash, 32)))
-		*found = false;
+		memset(hash, 0, 32);
 	ret = 0;
 out:
 	sq_done(st);

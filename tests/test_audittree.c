@@ -266,6 +266,22 @@ Test(audittree, start_up_check_tells_damage_from_missing_nodes)
 	s_check(&f, &c, false);
 	cr_assert_eq(c.bad, 0);
 	s_same_as_memory(&f);
+	/* a hash of another length: damage as well, never a "missing" node
+	 * added quietly */
+	store_close(&f.s);
+	cr_assert_eq(test_sh("sqlite3 '%s/ketenpost.db' \"UPDATE audit_nodes "
+	    "SET hash = zeroblob(7) WHERE height = 8 AND idx = 2\"", f.dir),
+	    0);
+	cr_assert_eq(store_open(f.dir, s_meta_key, &f.s, &f.err), 0);
+	s_check(&f, &c, false);
+	cr_assert_eq(c.bad, 1);
+	cr_assert_eq(c.added, 0);
+	cr_assert_eq(c.first_bad_height, 8);
+	cr_assert_eq(c.first_bad_index, 2);
+	s_check(&f, &c, true);
+	s_check(&f, &c, false);
+	cr_assert_eq(c.bad, 0);
+	s_same_as_memory(&f);
 	/* a node beyond the log: damage too; repair drops it */
 	store_close(&f.s);
 	cr_assert_eq(test_sh("sqlite3 '%s/ketenpost.db' \"INSERT INTO "
