@@ -12,7 +12,8 @@ and leaves the CA's folder unchanged: malformed OIN, unknown role, an X25519
 key not proven (missing proof, wrong proof, a proof made for another OIN),
 a broken request signature, an OIN that already holds a valid certificate
 (accepted with --renew, which keeps the old certificate for the overlap).
-`switch` (after `renew`) keeps the keys it replaces in previous/.
+`switch` (after `renew`) keeps the payload key it replaces in previous/,
+and not the old signing and transport keys.
 """
 import hashlib
 import hmac
@@ -251,13 +252,17 @@ def main():
     rc, _, err = tool("switch", "--dir", org_a)
     check(rc == 0, f"switch: {err}")
     check(keybytes(org_a) == nxt, "switch did not put next/'s keys in use")
-    check(keybytes(os.path.join(org_a, "previous")) == before,
-          "switch did not keep the keys used until then in previous/")
+    prev = os.path.join(org_a, "previous")
+    check(open(os.path.join(prev, "payload.key"), "rb").read() ==
+          before["payload.key"],
+          "switch did not keep the payload key used until then in previous/")
+    for k in ("sign.key", "transport.key"):
+        check(not os.path.exists(os.path.join(prev, k)),
+              f"switch kept the old {k}, which serves nothing any more")
     check(not os.path.exists(os.path.join(org_a, "next")),
           "next/ is still there after the switch")
-    for k in ("sign.key", "transport.key", "payload.key"):
-        mode = os.stat(os.path.join(org_a, "previous", k)).st_mode & 0o777
-        check(mode == 0o600, f"previous/{k} has mode {mode:o}, not 600")
+    mode = os.stat(os.path.join(prev, "payload.key")).st_mode & 0o777
+    check(mode == 0o600, f"previous/payload.key has mode {mode:o}, not 600")
 
     # Everything made here, read by python3-cryptography and openssl.
     shutil.copy(os.path.join(org_a, "request.csr"),
