@@ -97,11 +97,24 @@ struct row {
 	const char *table, *route, *oin, *name, *month, *metric, *label;
 };
 
+/* A text a spreadsheet would run as a formula (=, +, -, @, a tab or CR
+ * first), e.g. a partner name taken from a certificate: it gets a leading
+ * apostrophe (OWASP, CSV injection).  No figure of the report is
+ * negative, so no number is touched. */
+static bool
+s_formula_like(const char *s)
+{
+	return s[0] == '=' || s[0] == '+' || s[0] == '-' || s[0] == '@' ||
+	    s[0] == '\t' || s[0] == '\r';
+}
+
 /* One CSV field, quoted (RFC 4180): quotes doubled. */
 static void
 s_field(FILE *f, const char *s, bool last)
 {
 	fputc('"', f);
+	if (s_formula_like(s))
+		fputc('\'', f);
 	for (; *s != '\0'; s++) {
 		if (*s == '"')
 			fputc('"', f);

@@ -4,10 +4,15 @@
  * over into the next day or month.
  */
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include <criterion/criterion.h>
+#include <jansson.h>
 
 #include "common.h"
+#include "reportfig.h"
 #include "util.h"
 
 TestSuite(util, .init = test_init);
@@ -67,4 +72,29 @@ Test(util, impossible_times_are_refused)
 		    bad[i]);
 	cr_assert_eq(ms, 42, "nothing written on refusal");
 	cr_assert_eq(kp_time_parse(NULL, &ms), -1);
+}
+
+/* A partner name that a spreadsheet would run as a formula (it comes from
+ * a certificate) is written as text; numbers keep their sign. */
+Test(util, report_csv_neutralises_formulas)
+{
+	json_t *o = json_loads("{\"routes\":[{\"route\":\"ROUTE_HALT\","
+	    "\"partners\":[{\"partner_oin\":\"00000001002345678000\","
+	    "\"partner_name\":\"=HYPERLINK(\\\"http://x\\\")\"},"
+	    "{\"partner_oin\":\"00000001003456789000\","
+	    "\"partner_name\":\"-2+3\"}]}]}", 0, NULL);
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f;
+
+	cr_assert_not_null(o);
+	cr_assert_not_null(f = open_memstream(&buf, &len));
+	reportfig_csv(f, o, NULL);
+	fclose(f);
+	cr_expect(strstr(buf, "\"'=HYPERLINK(\"\"http://x\"\")\"") != NULL,
+	    "%s", buf);
+	cr_expect(strstr(buf, "\"'-2+3\"") != NULL, "%s", buf);
+	cr_expect(strstr(buf, ",\"=") == NULL, "%s", buf);
+	free(buf);
+	json_decref(o);
 }
