@@ -15,6 +15,7 @@
 #include "common.h"
 #include "store.h"
 #include "store_int.h"   /* sq_schema_step */
+#include "store_webhook.h"
 #include "util.h"
 
 TestSuite(store, .init = test_init);
@@ -1068,5 +1069,34 @@ Test(store, absence_record_of_a_64_byte_case_reference)
 	cr_assert(found);
 	cr_assert_eq(absence, 2);
 	cr_assert_eq(at, 1234);
+	store_close(&f.s);
+}
+
+/* A damaged webhook row (an event id of another length) never holds up
+ * the notices queued after it. */
+Test(store, a_damaged_webhook_row_is_passed_over)
+{
+	static const uint8_t id[16] = { 7 };
+	webhook_row_t row;
+	struct fx f;
+	bool found = false;
+	sqlite3 *h;
+	char path[400];
+
+	s_open(&f);
+	cr_assert_eq(store_webhook_init(f.s, &f.err), 0, "%s", f.err.msg);
+	snprintf(path, sizeof(path), "%s/ketenpost.db", f.dir);
+	cr_assert_eq(sqlite3_open(path, &h), SQLITE_OK);
+	cr_assert_eq(sqlite3_exec(h, "INSERT INTO webhook (kind, event_id, "
+	    "created_ms) VALUES ('event', x'0102', 1)", NULL, NULL, NULL),
+	    SQLITE_OK, "%s", sqlite3_errmsg(h));
+	sqlite3_close(h);
+	cr_assert_eq(store_webhook_add(f.s, "receipt", id, 2, &f.err), 0, "%s",
+	    f.err.msg);
+	cr_assert_eq(store_webhook_next(f.s, &row, &found, &f.err), 0, "%s",
+	    f.err.msg);
+	cr_assert(found);
+	cr_assert_str_eq(row.kind, "receipt");
+	cr_assert_arr_eq(row.event_id, id, 16);
 	store_close(&f.s);
 }
