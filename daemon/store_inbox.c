@@ -157,25 +157,8 @@ int
 store_inbox_set_receipt(store_t *s, const uint8_t id[16],
     const uint8_t *receipt, size_t rlen, kp_err_t *err)
 {
-	sqlite3_stmt *st = s->st[ST_IN_RECEIPT_SET];
-	int ret = -1;
-
-	if (sqlite3_bind_blob(st, 1, id, 16, SQLITE_STATIC) != SQLITE_OK ||
-	    sq_bind_blob(st, 2, receipt, rlen) != SQLITE_OK) {
-		sq_fail(s, err, "inbox receipt");
-		goto out;
-	}
-	if (sq_step_done(s, st, "inbox receipt", err) != 0)
-		goto out;
-	if (sqlite3_changes(s->db) != 1) {
-		kp_fail(err, KP_ERR_INVALID_ARG, "store: no inbox row for the "
-		    "signed receipt");
-		goto out;
-	}
-	ret = 0;
-out:
-	sq_done(st);
-	return ret;
+	return sq_update_one(s, ST_IN_RECEIPT_SET, id, receipt, rlen,
+	    "inbox receipt", "no inbox row for the signed receipt", err);
 }
 
 int

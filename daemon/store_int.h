@@ -127,6 +127,12 @@ int sq_exec_st(store_t *s, int which, const char *what, kp_err_t *err);
 int sq_step_insert(store_t *s, sqlite3_stmt *st, const uint8_t id[16],
     const char *table, uint64_t *seq, kp_err_t *err);
 
+/* UPDATE `which` (?1 an event id, ?2 a blob) of exactly one row; no row
+ * changed is KP_ERR_INVALID_ARG "store: <missing>". */
+int sq_update_one(store_t *s, int which, const uint8_t id[16],
+    const void *blob, size_t len, const char *what, const char *missing,
+    kp_err_t *err);
+
 /* One-off queries (at open): the first column of the first row. */
 int sq_query_int(store_t *s, const char *sql, sqlite3_int64 *v,
     kp_err_t *err);

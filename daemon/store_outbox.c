@@ -236,25 +236,9 @@ int
 store_outbox_set_envelope(store_t *s, const uint8_t id[16],
     const uint8_t *env, size_t env_len, kp_err_t *err)
 {
-	sqlite3_stmt *st = s->st[ST_OB_SEAL];
-	int ret = -1;
-
-	if (sqlite3_bind_blob(st, 1, id, 16, SQLITE_STATIC) != SQLITE_OK ||
-	    sq_bind_blob(st, 2, env, env_len) != SQLITE_OK) {
-		sq_fail(s, err, "outbox envelope");
-		goto out;
-	}
-	if (sq_step_done(s, st, "outbox envelope", err) != 0)
-		goto out;
-	if (sqlite3_changes(s->db) != 1) {
-		kp_fail(err, KP_ERR_INVALID_ARG, "store: no pending outbox row "
-		    "for the signed envelope");
-		goto out;
-	}
-	ret = 0;
-out:
-	sq_done(st);
-	return ret;
+	return sq_update_one(s, ST_OB_SEAL, id, env, env_len,
+	    "outbox envelope", "no pending outbox row for the signed envelope",
+	    err);
 }
 
 int
