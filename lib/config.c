@@ -412,14 +412,24 @@ s_set_api(struct s_parse *st, const struct s_key *k, const char *v)
 	return 0;
 }
 
+/* A whole number within the key's [min, max]; OUT: *n. */
+static int
+s_number(struct s_parse *st, const struct s_key *k, const char *v,
+    uint64_t *n)
+{
+	if (kp_parse_uint(v, k->max, n) != 0 || *n < k->min)
+		return s_bad(st, k, "'%.80s' is not a number from %ju to %ju",
+		    v, (uintmax_t)k->min, (uintmax_t)k->max);
+	return 0;
+}
+
 static int
 s_set_int(struct s_parse *st, const struct s_key *k, const char *v)
 {
 	uint64_t n;
 
-	if (kp_parse_uint(v, k->max, &n) != 0 || n < k->min)
-		return s_bad(st, k, "'%.80s' is not a number from %ju to %ju",
-		    v, (uintmax_t)k->min, (uintmax_t)k->max);
+	if (s_number(st, k, v, &n) != 0)
+		return -1;
 	*(int *)s_field(st, k) = (int)n;
 	return 0;
 }
@@ -429,9 +439,8 @@ s_set_unsigned(struct s_parse *st, const struct s_key *k, const char *v)
 {
 	uint64_t n;
 
-	if (kp_parse_uint(v, k->max, &n) != 0 || n < k->min)
-		return s_bad(st, k, "'%.80s' is not a number from %ju to %ju",
-		    v, (uintmax_t)k->min, (uintmax_t)k->max);
+	if (s_number(st, k, v, &n) != 0)
+		return -1;
 	*(unsigned *)s_field(st, k) = (unsigned)n;
 	return 0;
 }
