@@ -16,13 +16,16 @@
  * only what committed: "queued" lines are kept with their request and
  * written after the commit; a batch that rolls back gets one warning.
  *
- * Batch signatures (PROTOCOL.md §5.6): a send stores its envelope as a
- * draft (sealed, not signed; its envelope digest is final).  Before the
- * commit, the drafts of the batch are signed per recipient, one Ed25519
- * signature per recipient (s_sign_sends), and each row's envelope is
- * replaced by the signed one in the same transaction.  A recipient that
- * does not read batch proofs (outbound_single_sig) gets single signatures.
- * Nothing unsigned ever leaves: a batch whose signing fails rolls back.
+ * Batch signatures (PROTOCOL.md §5.6): a send keeps its envelope as a
+ * draft in memory (sealed, not signed; its envelope digest is final) and
+ * writes its audit entry, link and expectation.  Before the commit, the
+ * drafts of the batch are signed per recipient, one Ed25519 signature per
+ * recipient (s_sign_sends), and each outbox row is inserted once, with its
+ * signed envelope, in the same transaction: no row is written twice.
+ * Until then a repeated idempotency key is found among the batch's
+ * requests (s_idem_in_batch).  A recipient that does not read batch proofs
+ * (outbound_single_sig) gets single signatures.  Nothing unsigned ever
+ * leaves: a batch whose signing fails rolls back.
  */
 #include <ctype.h>
 #include <errno.h>
@@ -72,7 +75,9 @@ struct api_req {
 	size_t env_len;
 	envelope_draft_t draft;       /* ... until signed: s_sign_sends */
 	bool has_draft;
-	uint8_t event_key[STORE_KEY_WRAP_LEN]; /* the row's, to store env */
+	outbox_row_t row;             /* stored once signed: s_store_signed */
+	const struct api_req *batch;  /* the requests before this one in its */
+	size_t index;                 /* ... batch: s_idem_in_batch */
 	char error[KP_ERR_MSG_MAX];
 	const char *code;
 	bool fatal;                   /* the audit log failed: undo the batch */
@@ -153,6 +158,29 @@ s_request_hash(const Kp__SendRequest *s, uint8_t out[32])
 	crypto_generichash_final(&h, out, 32);
 }
 
+/* An earlier send of r's batch under (client, key): its row is stored
+ * only when the batch is signed (s_store_signed). */
+static void
+s_idem_in_batch(const struct api_req *r, const char *client, const char *key,
+    uint8_t id[16], uint8_t hash[32], bool *found)
+{
+	const struct api_req *q;
+	size_t i;
+
+	*found = false;
+	for (i = 0; i < r->index && r->batch != NULL; i++) {
+		q = &r->batch[i];
+		if (q->code != NULL || !q->has_draft || !q->row.has_idem ||
+		    strcmp(q->row.idem_client, client) != 0 ||
+		    strcmp(q->row.idem_key, key) != 0)
+			continue;
+		memcpy(id, q->row.event_id, 16);
+		memcpy(hash, q->row.idem_hash, 32);
+		*found = true;
+		return;
+	}
+}
+
 /*
  * A send with an idempotency key: *stored when an event was stored under
  * it before (then r is answered with that event's id), else row gets the
@@ -176,8 +204,9 @@ s_idem(kpd_t *d, struct api_req *r, const Kp__SendRequest *s,
 		    "1-%d and client id 0-%d printable characters without "
 		    "spaces", API_IDEM_KEY_MAX, API_CLIENT_ID_MAX);
 	s_request_hash(s, hash);
-	if (store_outbox_by_idem(d->store, client, s->idempotency_key, id,
-	    old_hash, &found, &e) != 0)
+	s_idem_in_batch(r, client, s->idempotency_key, id, old_hash, &found);
+	if (!found && store_outbox_by_idem(d->store, client,
+	    s->idempotency_key, id, old_hash, &found, &e) != 0)
 		return s_fail(r, e.code, "%s", e.msg);
 	if (found && sodium_memcmp(hash, old_hash, 32) != 0) {
 		log_warnx("send refused: idempotency key reused for a different "
@@ -343,13 +372,12 @@ s_meta(kpd_t *d, const Kp__SendRequest *s, const policy_rule_t *rule,
 		memcpy(m->in_reply_to, s->in_reply_to.data, 16);
 }
 
-/* The outbox row of a sealed event, with the envelope sealed at rest
- * under a fresh per-event key.  OUT: row, *at_rest (malloc'd). */
+/* The outbox row of a sealed event; its envelope is stored with it once
+ * signed (s_store_signed), under a fresh per-event key made here. */
 static int
 s_outbox_row(kpd_t *d, const envelope_meta_t *m, const Kp__SendRequest *s,
-    const ProtobufCMessage *ev, const policy_rule_t *rule,
-    const uint8_t *env, size_t elen, uint64_t now, outbox_row_t *row,
-    uint8_t **at_rest, size_t *at_rest_len)
+    const ProtobufCMessage *ev, const policy_rule_t *rule, uint64_t now,
+    outbox_row_t *row)
 {
 	uint8_t key[32];
 	int rc;
@@ -373,8 +401,7 @@ s_outbox_row(kpd_t *d, const envelope_meta_t *m, const Kp__SendRequest *s,
 	row->retention_until_ms = now + policy_rule_retention_ms(rule);
 	row->has_event_key = true;
 	rc = atrest_event_key(d->storage_key, row->event_id, key,
-	    row->event_key) != 0 || atrest_seal(key, row->event_id, env, elen,
-	    at_rest, at_rest_len) != 0 ? -1 : 0;
+	    row->event_key);
 	sodium_memzero(key, sizeof(key));
 	return rc;
 }
@@ -389,8 +416,6 @@ s_send(kpd_t *d, struct api_req *r, uint64_t now)
 	envelope_meta_t m;
 	envelope_draft_t draft;
 	outbox_row_t row;
-	uint8_t *at_rest = NULL;
-	size_t alen = 0;
 	kp_err_t e;
 	char id[37];
 	bool stored = false;
@@ -415,13 +440,8 @@ s_send(kpd_t *d, struct api_req *r, uint64_t now)
 		goto out;
 	}
 	memcpy(row.envelope_digest, draft.digest, KP_DIGEST_LEN);
-	if (s_outbox_row(d, &m, s, ev, rule, draft.buf, draft.len, now, &row,
-	    &at_rest, &alen) != 0) {
+	if (s_outbox_row(d, &m, s, ev, rule, now, &row) != 0) {
 		s_fail(r, KP_ERR_NOMEM, "sealing at rest failed");
-		goto out;
-	}
-	if (store_outbox_insert(d->store, &row, at_rest, alen, &e) != 0) {
-		s_fail(r, e.code, "%s", e.msg);
 		goto out;
 	}
 	if (s_audit_send(d, r, &m, &row, s, 0) != 0)
@@ -434,7 +454,7 @@ s_send(kpd_t *d, struct api_req *r, uint64_t now)
 	r->draft = draft;
 	r->has_draft = true;
 	memset(&draft, 0, sizeof(draft));
-	memcpy(r->event_key, row.event_key, sizeof(r->event_key));
+	r->row = row;
 	r->immediate = true;
 	memcpy(r->to_oin, row.to_oin, sizeof(r->to_oin));
 	memcpy(r->event_id, m.event_id, 16);
@@ -449,13 +469,17 @@ out:
 	if (ev != NULL)
 		protobuf_c_message_free_unpacked(ev, NULL);
 	envelope_draft_clear(&draft);
-	free(at_rest);
 	return rc;
 }
 
 /* ---- batch signatures ------------------------------------------------------ */
 
-/* Store r's signed envelope at rest in place of its draft. */
+/*
+ * Store r's outbox row with its signed envelope sealed at rest: the row is
+ * written once, in the batch's transaction, after the signature (the
+ * draft is never stored).  Until then a repeated idempotency key finds the
+ * request in its batch (s_idem_in_batch).
+ */
 static int
 s_store_signed(kpd_t *d, struct api_req *r, kp_err_t *e)
 {
@@ -463,13 +487,12 @@ s_store_signed(kpd_t *d, struct api_req *r, kp_err_t *e)
 	size_t alen = 0;
 	int rc;
 
-	if (atrest_event_key_unwrap(d->storage_key, r->event_id, r->event_key,
-	    key) != 0 || atrest_seal(key, r->event_id, r->env, r->env_len,
-	    &at_rest, &alen) != 0)
+	if (atrest_event_key_unwrap(d->storage_key, r->event_id,
+	    r->row.event_key, key) != 0 || atrest_seal(key, r->event_id,
+	    r->env, r->env_len, &at_rest, &alen) != 0)
 		rc = kp_fail(e, KP_ERR_NOMEM, "sealing at rest failed");
 	else
-		rc = store_outbox_set_envelope(d->store, r->event_id, at_rest,
-		    alen, e);
+		rc = store_outbox_insert(d->store, &r->row, at_rest, alen, e);
 	sodium_memzero(key, sizeof(key));
 	free(at_rest);
 	return rc;
@@ -1706,6 +1729,8 @@ apisrv_drain(kpd_t *d)
 	while (n < d->cfg.batch_max && (got = s_recv(d, &batch[n])) != 0) {
 		if (got < 0)
 			continue;
+		batch[n].batch = batch;
+		batch[n].index = n;
 		s_handle(d, &batch[n], now);
 		n++;
 	}

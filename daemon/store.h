@@ -133,13 +133,6 @@ bool store_in_txn(store_t *s);
 int store_outbox_insert(store_t *s, outbox_row_t *row, const uint8_t *env,
     size_t env_len, kp_err_t *err) __attribute__((warn_unused_result));
 
-/* Replace the stored envelope of a pending row (same per-event key): the
- * local API stores a draft, then the envelope signed with its batch
- * (apisrv.c, PROTOCOL.md §5.6), in the same transaction. */
-int store_outbox_set_envelope(store_t *s, const uint8_t id[16],
-    const uint8_t *env, size_t env_len, kp_err_t *err)
-    __attribute__((warn_unused_result));
-
 /* The event stored with idempotency key (client, key), if any: *found,
  * its event_id and the request hash stored with it. */
 int store_outbox_by_idem(store_t *s, const char *client, const char *key,

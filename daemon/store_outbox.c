@@ -95,8 +95,6 @@ const char *const store_outbox_sql[ST_COUNT] = {
 	[ST_OB_COUNTS] = "SELECT state, count(*) FROM outbox GROUP BY state",
 	[ST_OB_PENDING] = "SELECT " OB_COLS ", envelope FROM outbox WHERE "
 	    "event_id = ?1 AND state = 1",
-	[ST_OB_SEAL] = "UPDATE outbox SET envelope = ?2 WHERE event_id = ?1 "
-	    "AND state = 1",
 };
 
 /* Parameters ?1..?16 of ST_OB_INSERT. */
@@ -230,15 +228,6 @@ store_outbox_insert(store_t *s, outbox_row_t *row, const uint8_t *env,
 out:
 	sq_done(st);
 	return ret;
-}
-
-int
-store_outbox_set_envelope(store_t *s, const uint8_t id[16],
-    const uint8_t *env, size_t env_len, kp_err_t *err)
-{
-	return sq_update_one(s, ST_OB_SEAL, id, env, env_len,
-	    "outbox envelope", "no pending outbox row for the signed envelope",
-	    err);
 }
 
 int

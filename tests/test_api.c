@@ -219,6 +219,57 @@ Test(api, the_same_idempotency_key_twice_stores_one_event)
 	td_chain_stop_all(&c);
 }
 
+/*
+ * A burst of sends under one key, pipelined so they share a batch: the
+ * outbox row of the first is written only when the batch is signed, and
+ * the others must still find it (one event, every answer its id); a
+ * different request under the same key in the burst is refused.
+ */
+Test(api, one_idempotency_key_within_one_batch_stores_one_event)
+{
+	td_chain_t c;
+	td_org_t *lp;
+	Kp__Request req;
+	Kp__SendRequest s;
+	Kp__Response *r;
+	uint8_t payload[4096], first[16];
+	void *ctx = zmq_ctx_new(), *sock;
+	int i, fresh = 0, repeated = 0, refused = 0, n = 40;
+
+	td_chain_make(&c, NULL);
+	lp = td_org(&c, OIN_LEERPLICHT);
+	td_start(lp);
+	sock = s_dealer(ctx, lp);
+	s_send_req(&req, &s, "BURST-1", "burst-key", payload, sizeof(payload));
+	for (i = 0; i < n; i++) {
+		s.case_ref = i == n / 2 ? "BURST-2" : "BURST-1";
+		s_dealer_send(sock, &req);
+	}
+	for (i = 0; i < n; i++) {
+		r = s_dealer_recv(sock);
+		cr_assert_not_null(r, "answer %d of %d missing", i + 1, n);
+		if (!r->ok) {
+			cr_assert_str_eq(r->error_code, "idempotency_key_reused");
+			refused++;
+		} else if (r->send->repeated) {
+			cr_assert_eq(memcmp(r->send->event_id.data, first, 16), 0,
+			    "a repeat answers the first event's id");
+			repeated++;
+		} else {
+			memcpy(first, r->send->event_id.data, 16);
+			fresh++;
+		}
+		kp__response__free_unpacked(r, NULL);
+	}
+	cr_assert_eq(fresh, 1, "one event stored, not %d", fresh);
+	cr_assert_eq(repeated, n - 2);
+	cr_assert_eq(refused, 1, "the other request under the key is refused");
+	cr_assert_eq(s_outbox_count(lp), 1);
+	zmq_close(sock);
+	zmq_ctx_term(ctx);
+	td_chain_stop_all(&c);
+}
+
 Test(api, an_idempotency_key_reused_for_another_request_is_refused)
 {
 	td_chain_t c;
