@@ -14,7 +14,9 @@
  * The receipts of accepted envelopes that came with a batch proof (their
  * sender reads batch receipts, PROTOCOL.md §8.1) are drafted as they are
  * decided and signed per sender with one signature before the commit
- * (s_sign_receipts), the stored drafts replaced in the same transaction.
+ * (s_sign_receipts); their inbox rows are inserted then, once, with the
+ * signed receipt, in the same transaction (an arrival earlier in the pass
+ * is found in memory: s_duplicate_in_pass).
  * A refused envelope gets a signed negative receipt with its reason, is
  * recorded in the `rejected` table and logged; nothing reaches the inbox.
  * Log lines name event ids and reasons, never payload content.
@@ -58,6 +60,14 @@ struct arrival {
 	bool stored;                  /* in the inbox under event_id */
 	uint8_t event_id[16];
 	later_t log;                  /* logged after commit (later.h) */
+	/* an accepted event whose receipt waits for its batch signature: its
+	 * inbox row is inserted once, with the signed receipt (s_store_row) */
+	bool row_waits;
+	inbox_row_t row;
+	uint8_t *sealed, *evidence;   /* malloc'd: payload at rest, envelope */
+	size_t slen, evlen;
+	const struct arrival *batch;  /* the arrivals before this one in its */
+	size_t index;                 /* ... pass: s_duplicate_in_pass */
 };
 
 /* Stored refusals per partner per minute (s_cap_allow). */
@@ -276,11 +286,39 @@ s_inbox_row(kpd_t *d, const envelope_meta_t *m, const struct verdict *v,
 	cases_file_reply(d, row);
 }
 
+/* Insert a's accepted row with its receipt (signed by now), then log. */
+static int
+s_store_row(kpd_t *d, struct arrival *a)
+{
+	kp_err_t e;
+	char id[37];
+
+	if (store_inbox_insert(d->store, &a->row, a->sealed, a->slen,
+	    a->evidence, a->evlen, a->receipt, a->receipt_len, &e) != 0) {
+		log_warnx("inbound: storing event %s failed: %s",
+		    kpd_id(a->row.event_id, id), e.msg);
+		return -1;
+	}
+	a->row_waits = false;
+	later_add(&a->log, LOG_INFO, kpd_id(a->row.event_id, id),
+	    a->row.from_oin, NULL, "event %s type %s from %s accepted (inbox "
+	    "seq %llu; purpose %s; fields %s)", id,
+	    events_type_name(a->row.event_type), a->row.from_oin,
+	    (unsigned long long)a->row.seq, a->row.purpose, a->row.fields);
+	later_count(&a->log, d->metrics, KPM_RECEIVED, a->row.from_oin,
+	    a->row.event_type, -1);
+	return 0;
+}
+
 /*
  * Store an accepted event with its receipt: the payload sealed at rest
  * under a fresh per-event key, and as evidence the envelope without its
  * ciphertext (which, under the long-lived pairwise key, could not be
- * destroyed event by event at the end of retention).
+ * destroyed event by event at the end of retention).  A receipt drafted
+ * for a batch signature keeps the row in the arrival until the receipts
+ * of the pass are signed (s_sign_group), so the row is written once;
+ * everything else about the event (audit entry, case, webhook) is written
+ * now, in the same transaction.
  */
 static int
 s_accept(kpd_t *d, struct arrival *a, struct verdict *v,
@@ -288,47 +326,32 @@ s_accept(kpd_t *d, struct arrival *a, struct verdict *v,
     const uint8_t *payload, size_t plen, const uint8_t *env, size_t elen,
     uint64_t now)
 {
-	inbox_row_t row;
+	inbox_row_t *row = &a->row;
 	receipt_t r;
-	uint8_t *sealed = NULL, *evidence = NULL, key[32];
-	size_t slen = 0, evlen = 0;
+	uint8_t key[32];
 	kp_err_t e;
-	char id[37];
 	int rc = -1;
 
-	s_inbox_row(d, m, v, ev, now, &row);
-	row.has_event_key = true;
+	s_inbox_row(d, m, v, ev, now, row);
+	row->has_event_key = true;
 	if (s_sign(d, a, v, now, m->batched, &r) != 0 ||
-	    atrest_event_key(d->storage_key, row.event_id, key,
-	    row.event_key) != 0 ||
-	    atrest_seal(key, row.event_id, payload, plen, &sealed, &slen) != 0 ||
-	    envelope_strip(env, elen, &evidence, &evlen, &e) != 0)
+	    atrest_event_key(d->storage_key, row->event_id, key,
+	    row->event_key) != 0 || atrest_seal(key, row->event_id, payload,
+	    plen, &a->sealed, &a->slen) != 0 ||
+	    envelope_strip(env, elen, &a->evidence, &a->evlen, &e) != 0)
 		goto out;
-	memcpy(row.receipt_digest, r.digest, 32);
-	if (store_inbox_insert(d->store, &row, sealed, slen, evidence, evlen,
-	    a->has_rdraft ? a->rdraft.buf : a->receipt, a->has_rdraft ?
-	    a->rdraft.len : a->receipt_len, &e) != 0) {
-		log_warnx("inbound: storing event %s failed: %s",
-		    kpd_id(row.event_id, id), e.msg);
-		goto out;
-	}
+	memcpy(row->receipt_digest, r.digest, 32);
 	a->stored = true;
-	memcpy(a->event_id, row.event_id, 16);
-	if (s_audit(d, AUDIT_RECEIPT_SENT, a->peer, v, m, row.fields, &r) != 0 ||
-	    cases_on_receive(d, &row, ev, &e) != 0 ||
-	    webhook_notice(d, WEBHOOK_EVENT, row.event_id, &e) != 0)
+	memcpy(a->event_id, row->event_id, 16);
+	a->row_waits = a->has_rdraft;
+	if ((!a->row_waits && s_store_row(d, a) != 0) ||
+	    s_audit(d, AUDIT_RECEIPT_SENT, a->peer, v, m, row->fields,
+	    &r) != 0 || cases_on_receive(d, row, ev, &e) != 0 ||
+	    webhook_notice(d, WEBHOOK_EVENT, row->event_id, &e) != 0)
 		goto out;
-	later_add(&a->log, LOG_INFO, kpd_id(row.event_id, id), row.from_oin,
-	    NULL, "event %s type %s from %s accepted (inbox seq %llu; purpose "
-	    "%s; fields %s)", id, events_type_name(row.event_type),
-	    row.from_oin, (unsigned long long)row.seq, row.purpose, row.fields);
-	later_count(&a->log, d->metrics, KPM_RECEIVED, row.from_oin,
-	    row.event_type, -1);
 	rc = 0;
 out:
 	sodium_memzero(key, sizeof(key));
-	free(sealed);
-	free(evidence);
 	return rc;
 }
 
@@ -403,16 +426,30 @@ s_policy_ok(kpd_t *d, const envelope_meta_t *m, const ProtobufCMessage *ev,
 	return true;
 }
 
-/* A stored receipt still a draft: neither field 2 nor field 4. */
+/* The event id of an arrival earlier in this pass whose row waits for
+ * its receipt's signature: the same envelope from the same partner is a
+ * duplicate that gets no receipt yet (the sender asks again), another one
+ * a clash.  true if found. */
 static bool
-s_receipt_unsigned(const uint8_t *buf, size_t len)
+s_duplicate_in_pass(const struct arrival *a, const envelope_meta_t *m,
+    const uint8_t digest[32], bool *dup, bool *clash)
 {
-	Kp__Receipt *m = kp__receipt__unpack(NULL, len, buf);
-	bool unsigned_ = m != NULL && !m->has_signature && m->batch == NULL;
+	const struct arrival *q;
+	size_t i;
 
-	if (m != NULL)
-		kp__receipt__free_unpacked(m, NULL);
-	return unsigned_;
+	for (i = 0; i < a->index && a->batch != NULL; i++) {
+		q = &a->batch[i];
+		if (!q->row_waits || sodium_memcmp(q->row.event_id, m->event_id,
+		    16) != 0)
+			continue;
+		if (strcmp(q->row.from_oin, a->peer) == 0 &&
+		    sodium_memcmp(q->row.envelope_digest, digest, 32) == 0)
+			*dup = true;
+		else
+			*clash = true;
+		return true;
+	}
+	return false;
 }
 
 /*
@@ -430,6 +467,8 @@ s_duplicate(kpd_t *d, struct arrival *a, const envelope_meta_t *m,
 	char id[37];
 
 	*dup = *clash = false;
+	if (s_duplicate_in_pass(a, m, digest, dup, clash))
+		return 0;
 	if (store_inbox_find(d->store, m->event_id, &row, &a->receipt,
 	    &a->receipt_len, dup, &e) != 0) {
 		log_warnx("inbound: duplicate check failed: %s", e.msg);
@@ -446,14 +485,7 @@ s_duplicate(kpd_t *d, struct arrival *a, const envelope_meta_t *m,
 		*clash = true;
 		return 0;
 	}
-	if (*dup && s_receipt_unsigned(a->receipt, a->receipt_len)) {
-		/* its first copy came in this pass and its receipt waits for
-		 * the batch signature: this copy gets none (the sender will
-		 * ask again) */
-		free(a->receipt);
-		a->receipt = NULL;
-		a->receipt_len = 0;
-	} else if (*dup) {
+	if (*dup) {
 		later_add(&a->log, LOG_INFO, kpd_id(m->event_id, id), a->peer,
 		    NULL, "event %s from %s is a duplicate; original receipt "
 		    "sent again", id, a->peer);
@@ -598,7 +630,8 @@ s_frame(kpd_t *d, struct arrival *a, zmq_msg_t *body, uint64_t now)
 
 /*
  * Sign the drafted receipts to arr[first].peer, from `first` on, with one
- * batch signature, and store each over its draft.  grp, drafts, out,
+ * batch signature, and insert the inbox row of each accepted event with
+ * its signed receipt.  grp, drafts, out,
  * lens: scratch of n entries.
  */
 static int
@@ -626,12 +659,8 @@ s_sign_group(kpd_t *d, struct arrival *arr, size_t n, size_t first,
 		grp[i]->has_rdraft = false;
 	}
 	for (i = 0; i < m; i++)
-		if (grp[i]->stored && store_inbox_set_receipt(d->store,
-		    grp[i]->event_id, grp[i]->receipt, grp[i]->receipt_len,
-		    &e) != 0) {
-			log_warnx("inbound: storing receipts failed: %s", e.msg);
+		if (grp[i]->row_waits && s_store_row(d, grp[i]) != 0)
 			return -1;
-		}
 	return 0;
 }
 
@@ -710,6 +739,8 @@ s_free_arrivals(struct arrival *arr, size_t n)
 	for (i = 0; i < n; i++) {
 		free(arr[i].receipt);
 		envelope_draft_clear(&arr[i].rdraft);
+		free(arr[i].sealed);
+		free(arr[i].evidence);
 		later_clear(&arr[i].log);
 	}
 	free(arr);
@@ -745,6 +776,8 @@ inbound_drain(kpd_t *d)
 				    sizeof(note)));
 			continue;
 		}
+		arr[n].batch = arr;
+		arr[n].index = n;
 		if (!store_in_txn(d->store) || s_frame(d, &arr[n], &body,
 		    now) != 0)
 			failed = 1;

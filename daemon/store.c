@@ -511,29 +511,3 @@ store_in_txn(store_t *s)
 {
 	return sqlite3_get_autocommit(s->db) == 0;
 }
-
-/* Run UPDATE `which` (?1 an event id, ?2 a blob), which must change
- * exactly one row: else KP_ERR_INVALID_ARG, "store: <missing>". */
-int
-sq_update_one(store_t *s, int which, const uint8_t id[16], const void *blob,
-    size_t len, const char *what, const char *missing, kp_err_t *err)
-{
-	sqlite3_stmt *st = s->st[which];
-	int ret = -1;
-
-	if (sqlite3_bind_blob(st, 1, id, 16, SQLITE_STATIC) != SQLITE_OK ||
-	    sq_bind_blob(st, 2, blob, len) != SQLITE_OK) {
-		sq_fail(s, err, what);
-		goto out;
-	}
-	if (sq_step_done(s, st, what, err) != 0)
-		goto out;
-	if (sqlite3_changes(s->db) != 1) {
-		kp_fail(err, KP_ERR_INVALID_ARG, "store: %s", missing);
-		goto out;
-	}
-	ret = 0;
-out:
-	sq_done(st);
-	return ret;
-}

@@ -221,13 +221,6 @@ int store_inbox_insert(store_t *s, inbox_row_t *row,
     size_t elen, const uint8_t *receipt, size_t rlen, kp_err_t *err)
     __attribute__((warn_unused_result));
 
-/* Replace the stored receipt of an inbox row: inbound.c stores a draft,
- * then the receipt signed with its batch (PROTOCOL.md §8.1), in the same
- * transaction. */
-int store_inbox_set_receipt(store_t *s, const uint8_t id[16],
-    const uint8_t *receipt, size_t rlen, kp_err_t *err)
-    __attribute__((warn_unused_result));
-
 typedef int (*store_inbox_cb)(void *arg, const inbox_row_t *row,
     const uint8_t *sealed_payload, size_t plen);
 

@@ -33,8 +33,6 @@
 const char *const store_inbox_sql[ST_COUNT] = {
 	[ST_IN_FIND] = "SELECT " IN_COLS ", receipt FROM inbox WHERE "
 	    "event_id = ?1",
-	[ST_IN_RECEIPT_SET] = "UPDATE inbox SET receipt = ?2 WHERE "
-	    "event_id = ?1",
 	[ST_IN_INSERT] = "INSERT INTO inbox (event_id, event_type, from_oin, "
 	    "case_sealed, case_ref, in_reply_to, purpose, legal_basis, "
 	    "created_ms, received_ms, acked, envelope_digest, receipt_digest, "
@@ -151,14 +149,6 @@ store_inbox_find(store_t *s, const uint8_t id[16], inbox_row_t *row,
 {
 	return s_inbox_one(s, ST_IN_FIND, "inbox find", id, row, receipt, rlen,
 	    found, err);
-}
-
-int
-store_inbox_set_receipt(store_t *s, const uint8_t id[16],
-    const uint8_t *receipt, size_t rlen, kp_err_t *err)
-{
-	return sq_update_one(s, ST_IN_RECEIPT_SET, id, receipt, rlen,
-	    "inbox receipt", "no inbox row for the signed receipt", err);
 }
 
 int

@@ -55,7 +55,6 @@ enum {
 	ST_OB_PENDING,
 	ST_PARTNER_SEEN, ST_REDUCE_OB, ST_REDUCE_IN, ST_REDUCE_EXP,
 	ST_REDUCE_ABS, ST_REDUCE_LINKS,
-	ST_IN_RECEIPT_SET,
 	ST_AUDIT_NODE_PUT, ST_AUDIT_NODE_GET, ST_AUDIT_RANGE,
 	ST_COUNT
 };
@@ -125,12 +124,6 @@ int sq_step_one(store_t *s, sqlite3_stmt *st, const char *what, bool *found,
 int sq_exec_st(store_t *s, int which, const char *what, kp_err_t *err);
 int sq_step_insert(store_t *s, sqlite3_stmt *st, const uint8_t id[16],
     const char *table, uint64_t *seq, kp_err_t *err);
-
-/* UPDATE `which` (?1 an event id, ?2 a blob) of exactly one row; no row
- * changed is KP_ERR_INVALID_ARG "store: <missing>". */
-int sq_update_one(store_t *s, int which, const uint8_t id[16],
-    const void *blob, size_t len, const char *what, const char *missing,
-    kp_err_t *err);
 
 /* One-off queries (at open): the first column of the first row. */
 int sq_query_int(store_t *s, const char *sql, sqlite3_int64 *v,

@@ -441,10 +441,11 @@ Test(api, queued_is_logged_only_for_what_committed)
 	    OIN_LEERPLICHT);
 	cr_assert_eq(sqlite3_open(db, &h), SQLITE_OK);
 	cr_assert_eq(sqlite3_busy_timeout(h, 5000), SQLITE_OK);
-	/* the second send's audit entry (its outbox row is written first;
-	 * case references are sealed at rest, so the trigger counts rows) */
+	/* the second send's audit entry (its case link is written first, its
+	 * outbox row only when the batch is signed; case references are
+	 * sealed at rest, so the trigger counts rows) */
 	cr_assert_eq(sqlite3_exec(h, "CREATE TRIGGER audit_full BEFORE INSERT "
-	    "ON audit WHEN (SELECT count(*) FROM outbox) >= 2 "
+	    "ON audit WHEN (SELECT count(*) FROM links) >= 2 "
 	    "BEGIN SELECT RAISE(ABORT, 'disk full'); END;", NULL,
 	    NULL, NULL), SQLITE_OK, "%s", sqlite3_errmsg(h));
 	sqlite3_close(h);

@@ -5,6 +5,7 @@
  * test chain, connects to a real daemon on loopback and checks the signed
  * negative receipts, the log lines, and that nothing reached the inbox.
  */
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -403,35 +404,144 @@ Test(refusals, multi_frame_messages_do_not_stall_the_daemon)
 	td_chain_stop_all(&c);
 }
 
+/* n envelopes of the example referral to Halt, sealed by `from` under
+ * the given event ids and signed together: one batch signature for n > 1
+ * (PROTOCOL.md §5.6), a single signature for n = 1. */
+static void
+s_seal_ids(td_chain_t *c, chain_t *from, size_t n, uint8_t ids[][16],
+    uint64_t created, uint8_t **env, size_t *len)
+{
+	envelope_meta_t m;
+	envelope_draft_t d[4], *dp[4];
+	uint8_t payload[64];
+	size_t plen = s_pack_example("referral", payload), i;
+	policy_t *pol = NULL;
+	int problems;
+	char path[4200];
+	kp_err_t e;
+
+	cr_assert(n >= 1 && n <= 4);
+	snprintf(path, sizeof(path), "%s/policy.ini", c->dir);
+	cr_assert(policy_load(path, &pol, NULL, NULL, &problems, &e) == 0);
+	for (i = 0; i < n; i++) {
+		memset(&m, 0, sizeof(m));
+		memcpy(m.event_id, ids[i], 16);
+		m.event_type = KP__EVENT_TYPE__EVENT_TYPE_REFERRAL;
+		snprintf(m.purpose, sizeof(m.purpose), "%s", policy_rule_purpose(
+		    policy_rule(pol, m.event_type)));
+		snprintf(m.legal_basis, sizeof(m.legal_basis), "%s",
+		    policy_rule_legal_basis(policy_rule(pol, m.event_type)));
+		memcpy(m.policy_hash, policy_hash(pol), 32);
+		m.created_at_ms = created;
+		m.expires_at_ms = created + 86400000u;
+		cr_assert(envelope_seal_draft(from->dir, directory_find(from->dir,
+		    OIN_HALT), &m, payload, plen, &d[i], &e) == 0, "%s", e.msg);
+		dp[i] = &d[i];
+	}
+	cr_assert(envelope_sign_batch(from->dir, dp, n, env, len, &e) == 0,
+	    "%s", e.msg);
+	for (i = 0; i < n; i++)
+		envelope_draft_clear(&d[i]);
+	policy_destroy(&pol);
+}
+
 /* An envelope of the example referral to Halt, sealed by `from` under a
  * given event id (what a sender reusing an id would send). */
 static void
 s_seal_with_id(td_chain_t *c, chain_t *from, const uint8_t id[16],
     uint64_t created, uint8_t **env, size_t *len)
 {
-	envelope_meta_t m;
-	uint8_t payload[64], digest[32];
-	size_t plen = s_pack_example("referral", payload);
-	policy_t *pol = NULL;
-	int problems;
-	char path[4200];
-	kp_err_t e;
+	uint8_t ids[1][16];
 
-	snprintf(path, sizeof(path), "%s/policy.ini", c->dir);
-	cr_assert(policy_load(path, &pol, NULL, NULL, &problems, &e) == 0);
-	memset(&m, 0, sizeof(m));
-	memcpy(m.event_id, id, 16);
-	m.event_type = KP__EVENT_TYPE__EVENT_TYPE_REFERRAL;
-	snprintf(m.purpose, sizeof(m.purpose), "%s", policy_rule_purpose(
-	    policy_rule(pol, m.event_type)));
-	snprintf(m.legal_basis, sizeof(m.legal_basis), "%s",
-	    policy_rule_legal_basis(policy_rule(pol, m.event_type)));
-	memcpy(m.policy_hash, policy_hash(pol), 32);
-	m.created_at_ms = created;
-	m.expires_at_ms = created + 86400000u;
-	cr_assert(envelope_seal(from->dir, directory_find(from->dir, OIN_HALT),
-	    &m, payload, plen, env, len, digest, &e) == 0, "%s", e.msg);
-	policy_destroy(&pol);
+	memcpy(ids[0], id, 16);
+	s_seal_ids(c, from, 1, ids, created, env, len);
+}
+
+/*
+ * One pass of the receiver (the daemon stopped while the frames queue)
+ * holds an envelope of a batch, the same envelope again, its batch mate
+ * and another envelope under the first one's id.  The first copy's row
+ * waits in memory for the batch receipt's signature: the second copy is
+ * found there (a duplicate: no receipt yet), the other envelope under
+ * that id is an id_conflict, and the batch mate is stored too.
+ */
+Test(refusals, a_resend_and_a_clash_within_one_pass_of_a_batch)
+{
+	td_chain_t c;
+	td_org_t *halt;
+	chain_t *lp;
+	struct rogue r;
+	uint8_t ids[2][16], *env[2], *clash, *frame, got_ok = 0;
+	size_t len[2], clen, i, n = 0, accepted = 0, conflicts = 0;
+	uint8_t *sent[4];
+	size_t slen[4];
+	zmq_msg_t m;
+	receipt_t rcpt;
+
+	td_chain_make(&c, NULL);
+	s_tc = &c;
+	halt = td_org(&c, OIN_HALT);
+	td_start(halt);
+	lp = s_chain(&c, OIN_LEERPLICHT);
+	kp_uuid_new(ids[0]);
+	kp_uuid_new(ids[1]);
+	s_seal_ids(&c, lp, 2, ids, kp_now_ms(), env, len);
+	s_seal_with_id(&c, lp, ids[0], kp_now_ms() + 1000, &clash, &clen);
+	s_connect_as(&r, lp, halt, NULL);
+	sent[0] = env[0]; slen[0] = len[0];
+	sent[1] = env[0]; slen[1] = len[0];
+	sent[2] = env[1]; slen[2] = len[1];
+	sent[3] = clash; slen[3] = clen;
+	/* the handshake first, so the frames are not held back by it */
+	frame = s_exchange(&r, 0x07, (const uint8_t *)"x", 1, &i);
+	free(frame);
+	kill(halt->pid, SIGSTOP);
+	for (i = 0; i < 4; i++) {
+		frame = malloc(slen[i] + 1);
+		frame[0] = 0x01;
+		memcpy(frame + 1, sent[i], slen[i]);
+		cr_assert(zmq_send(r.sock, frame, slen[i] + 1, 0) >= 0);
+		free(frame);
+	}
+	usleep(300000);
+	kill(halt->pid, SIGCONT);
+	for (;;) {
+		zmq_msg_init(&m);
+		if (zmq_msg_recv(&m, r.sock, 0) < 0) {
+			zmq_msg_close(&m);
+			break;
+		}
+		cr_assert(zmq_msg_size(&m) > 1);
+		rcpt = s_receipt(lp, (uint8_t *)zmq_msg_data(&m) + 1,
+		    zmq_msg_size(&m) - 1);
+		zmq_msg_close(&m);
+		n++;
+		if (rcpt.status == KP__RECEIPT_STATUS__RECEIPT_STATUS_ACCEPTED) {
+			accepted++;
+			got_ok |= memcmp(rcpt.event_id, ids[0], 16) == 0 ? 1 : 2;
+		} else {
+			cr_assert_eq(rcpt.reason, KP__REASON__REASON_ID_CONFLICT);
+			cr_assert_arr_eq(rcpt.event_id, ids[0], 16);
+			conflicts++;
+		}
+	}
+	cr_assert_eq(n, 3, "one receipt each, none for the resend: %zu", n);
+	cr_assert_eq(accepted, 2);
+	cr_assert_eq(got_ok, 3, "both events of the batch accepted");
+	cr_assert_eq(conflicts, 1);
+	cr_assert_eq(s_inbox_count(halt), 2);
+	/* the resend after the commit gets the stored (signed) receipt */
+	frame = s_exchange(&r, 0x01, env[0], len[0], &i);
+	rcpt = s_receipt(lp, frame, i);
+	cr_assert_eq(rcpt.status, KP__RECEIPT_STATUS__RECEIPT_STATUS_ACCEPTED);
+	cr_assert_arr_eq(rcpt.event_id, ids[0], 16);
+	free(frame);
+	free(env[0]);
+	free(env[1]);
+	free(clash);
+	s_close(&r);
+	chain_close(&lp);
+	td_chain_stop_all(&c);
 }
 
 Test(refusals, an_event_id_of_another_partner_is_not_a_duplicate)
