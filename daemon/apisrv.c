@@ -233,33 +233,32 @@ s_idem(kpd_t *d, struct api_req *r, const Kp__SendRequest *s,
 }
 
 /* The case pseudonym for (partner, local ref): an existing link, the
- * pseudonym of the event answered, or a fresh keyed hash. */
+ * pseudonym of the event answered, or a fresh keyed hash.  The link is
+ * tried as an insert with the pseudonym a new link would get, so a new
+ * case (most sends) costs no look-up first.  OUT: case_ref, *link_id. */
 static int
 s_case_ref(kpd_t *d, struct api_req *r, const Kp__SendRequest *s,
-    uint8_t case_ref[32])
+    uint8_t case_ref[32], uint64_t *link_id)
 {
 	inbox_row_t orig;
+	uint8_t candidate[32];
 	bool found = false;
 	kp_err_t e;
 
-	if (store_link_by_local(d->store, s->to_oin, s->case_ref, case_ref,
-	    &found, &e) != 0)
-		return s_fail(r, e.code, "%s", e.msg);
-	if (found)
-		return 0;  /* an existing link: nothing to write */
 	if (s->has_in_reply_to) {
 		if (store_inbox_find(d->store, s->in_reply_to.data, &orig, NULL,
 		    NULL, &found, &e) != 0)
 			return s_fail(r, e.code, "%s", e.msg);
 		if (found && strcmp(orig.from_oin, s->to_oin) == 0)
-			memcpy(case_ref, orig.case_ref, 32);
+			memcpy(candidate, orig.case_ref, 32);
 		else
 			found = false;
 	}
 	if (!found && pseudonym_for(d->chain->self, s->to_oin, s->case_ref,
-	    case_ref, &e) != 0)
+	    candidate, &e) != 0)
 		return s_fail(r, e.code, "%s", e.msg);
-	if (store_link_put(d->store, s->to_oin, s->case_ref, case_ref, &e) != 0)
+	if (store_link_ensure(d->store, s->to_oin, s->case_ref, candidate,
+	    case_ref, link_id, &e) != 0)
 		return s_fail(r, e.code, "case %s: %s", s->case_ref, e.msg);
 	return 0;
 }
@@ -416,6 +415,7 @@ s_send(kpd_t *d, struct api_req *r, uint64_t now)
 	envelope_meta_t m;
 	envelope_draft_t draft;
 	outbox_row_t row;
+	uint64_t link_id = 0;
 	kp_err_t e;
 	char id[37];
 	bool stored = false;
@@ -432,7 +432,7 @@ s_send(kpd_t *d, struct api_req *r, uint64_t now)
 	if (s_send_check(d, r, s, &to, &ev, &rule) != 0)
 		goto out;
 	s_meta(d, s, rule, r->event_id, &m, now);
-	if (s_case_ref(d, r, s, m.case_ref) != 0)
+	if (s_case_ref(d, r, s, m.case_ref, &link_id) != 0)
 		goto out;
 	if (envelope_seal_draft(d->chain->dir, to, &m, s->payload.data,
 	    s->payload.len, &draft, &e) != 0) {
@@ -444,6 +444,7 @@ s_send(kpd_t *d, struct api_req *r, uint64_t now)
 		s_fail(r, KP_ERR_NOMEM, "sealing at rest failed");
 		goto out;
 	}
+	row.link_id = link_id;
 	if (s_audit_send(d, r, &m, &row, s, 0) != 0)
 		goto out;
 	if (cases_on_send(d, &row, partner_role(peer_partner(to)), ev,

@@ -173,6 +173,7 @@ cases_on_send(kpd_t *d, const outbox_row_t *row, int recipient_role,
 	memcpy(x.case_local, row->case_local, sizeof(x.case_local));
 	memcpy(x.partner_oin, row->to_oin, sizeof(x.partner_oin));
 	memcpy(x.case_ref, row->case_ref, 32);
+	x.link_id = row->link_id;
 	x.sent_type = row->event_type;
 	x.answer_type = answer;
 	x.route = row->route;

@@ -6,7 +6,8 @@
  * events, payload encrypted at rest by the caller, plus the receipt we
  * sent, which doubles as the seen-event-id table for duplicate
  * elimination), rejected (envelopes we refused and why), links (local case
- * reference <-> per-partner pseudonym), expectations (answers awaited),
+ * reference <-> per-partner pseudonym; outbox and expectations rows find
+ * their case by its links.id), expectations (answers awaited),
  * absence_after (the officer's local record per case), meta_partners (the
  * partners the store has rows of).
  *
@@ -79,6 +80,10 @@ typedef struct outbox_row {
 	char idem_client[65];
 	char idem_key[129];
 	uint8_t idem_hash[32];        /* of the request it was given with */
+	/* The links.id of (to_oin, case_local) (insert only; not read back):
+	 * store_link_ensure gives it; 0, or one that is not that link, and
+	 * the store finds the link (making it if there is none). */
+	uint64_t link_id;
 } outbox_row_t;
 
 typedef struct inbox_row {
@@ -386,6 +391,7 @@ typedef struct expect_row {
 	uint64_t interim_ms;          /* when it came; due_ms is then the
 	                               * final answer's due time */
 	uint64_t first_due_ms;        /* due before any interim answer */
+	uint64_t link_id;             /* put only: as outbox_row_t's */
 } expect_row_t;
 
 typedef int (*store_expect_cb)(void *arg, const expect_row_t *row);
@@ -463,5 +469,13 @@ int store_link_file(store_t *s, const char *partner_oin,
 int store_link_put(store_t *s, const char *partner_oin, const char *local,
     const uint8_t case_ref[32], kp_err_t *err)
     __attribute__((warn_unused_result));
+/* The link of (partner_oin, local): the existing one, else a new one with
+ * pseudonym `candidate` (a candidate linked to another local is
+ * KP_ERR_INVALID_ARG).  OUT: case_ref (its pseudonym), *link_id (its
+ * links.id, for outbox_row_t and expect_row_t).  Tries the insert first:
+ * a new case costs no lookup. */
+int store_link_ensure(store_t *s, const char *partner_oin, const char *local,
+    const uint8_t candidate[32], uint8_t case_ref[32], uint64_t *link_id,
+    kp_err_t *err) __attribute__((warn_unused_result));
 
 #endif

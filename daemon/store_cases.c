@@ -12,8 +12,11 @@
  * Every case reference is sealed per partner (store_seal.c): a lookup by
  * case computes its sealed value for each partner in meta_partners (which
  * store_outbox_insert and store_inbox_insert keep complete) and finds the
- * rows by index; the case list opens each (partner, sealed value) group
- * once.  Rows handed out carry the clear reference.
+ * links by their unique index, then outbox and expectations rows by
+ * link_id (schema version 5: the only random-keyed indexes a new case
+ * writes are the two of links), inbox rows by their own index; the case
+ * list opens each (partner, sealed value) group once.  Rows handed out
+ * carry the clear reference.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -38,9 +41,17 @@
 	"substr(kp_case_seal(oin, ?1), 1, 8) FROM meta_partners) AND " col \
 	" IN (SELECT kp_case_seal(oin, ?1) FROM meta_partners)"
 
+/* The links of case ?1, one per partner it has one with (by the unique
+ * index on (partner_oin, local_sealed)): the ids outbox and expectations
+ * rows refer to it by.  CROSS JOIN keeps meta_partners (a few rows) the
+ * outer loop: the planner would otherwise walk every link. */
+#define LINKS_OF_CASE "SELECT l.id FROM meta_partners m CROSS JOIN " \
+	"links l WHERE l.partner_oin = m.oin AND " \
+	"l.local_sealed = kp_case_seal(m.oin, ?1)"
+
 /* Statements of this file, prepared once by store_open (store.c). */
 const char *const store_cases_sql[ST_COUNT] = {
-	[ST_LINK_BY_LOCAL] = "SELECT case_ref FROM links WHERE "
+	[ST_LINK_BY_LOCAL] = "SELECT case_ref, id FROM links WHERE "
 	    "partner_oin = ?1 AND local_sealed = kp_case_seal(?1, ?2)",
 	[ST_LINK_BY_REF] = "SELECT kp_case_open(partner_oin, local_sealed) "
 	    "FROM links WHERE partner_oin = ?1 AND case_ref = ?2",
@@ -50,19 +61,24 @@ const char *const store_cases_sql[ST_COUNT] = {
 	[ST_SUBJECT] = "SELECT event_id, 1, to_oin, event_type, purpose, "
 	    "legal_basis, fields, created_ms, state, reason, "
 	    "retention_until_ms, event_key IS NULL, in_reply_to, updated_ms "
-	    "FROM outbox WHERE " CASE_ANY("case_sealed") " UNION ALL "
+	    "FROM outbox WHERE link_id IN (" LINKS_OF_CASE ") UNION ALL "
 	    "SELECT event_id, 0, from_oin, event_type, purpose, legal_basis, "
 	    "fields, received_ms, 0, 0, retention_until_ms, event_key IS NULL, "
 	    "in_reply_to, received_ms "
 	    "FROM inbox WHERE " CASE_ANY("case_sealed") " ORDER BY 8",
 	[ST_EXP_PUT] = "INSERT OR IGNORE INTO expectations (event_id, "
 	    "case_sealed, partner_oin, case_ref, sent_type, answer_type, "
-	    "route_sealed, sent_ms, due_ms) VALUES (?1, kp_case_seal(?3, ?2), "
-	    "?3, ?4, ?5, ?6, kp_route_seal(?1, ?7), ?8, ?9)",
+	    "route_sealed, sent_ms, due_ms, link_id) VALUES (?1, "
+	    "kp_case_seal(?3, ?2), ?3, ?4, ?5, ?6, kp_route_seal(?1, ?7), ?8, "
+	    "?9, " LINK_OF("?10", "?2") ")",
 	[ST_EXP_BY_REPLY] = "SELECT " EXP_COLS " FROM expectations WHERE "
 	    "event_id = ?1 AND partner_oin = ?2 AND answer_type = ?3 AND "
 	    "answered_by IS NULL",
+	/* by the link of the pseudonym (links' unique index), then
+	 * expectations_link */
 	[ST_EXP_BY_REF] = "SELECT " EXP_COLS " FROM expectations WHERE "
+	    "link_id = (SELECT id FROM links WHERE partner_oin = ?1 AND "
+	    "case_ref = ?2) AND "
 	    "partner_oin = ?1 AND case_ref = ?2 AND answer_type = ?3 AND "
 	    "answered_by IS NULL ORDER BY sent_ms LIMIT 1",
 	[ST_EXP_CLOSE] = "UPDATE expectations SET answered_by = ?2, "
@@ -71,7 +87,7 @@ const char *const store_cases_sql[ST_COUNT] = {
 	    "WHERE answered_by IS NULL AND overdue_reported = 0 AND "
 	    "due_ms <= ?1 RETURNING " EXP_COLS,
 	[ST_EXP_BY_CASE] = "SELECT " EXP_COLS " FROM expectations WHERE "
-	    CASE_ANY("case_sealed") " ORDER BY sent_ms",
+	    "link_id IN (" LINKS_OF_CASE ") ORDER BY sent_ms",
 	[ST_EXP_ALL] = "SELECT " EXP_COLS " FROM expectations ORDER BY sent_ms",
 	[ST_EXP_REMINDED] = "UPDATE expectations SET reminders = reminders + 1 "
 	    "WHERE event_id = ?1",
@@ -100,9 +116,10 @@ const char *const store_cases_sql[ST_COUNT] = {
 	    "VALUES (?1)",
 };
 
-int
-store_link_by_local(store_t *s, const char *partner_oin, const char *local,
-    uint8_t case_ref[32], bool *found, kp_err_t *err)
+/* store_link_by_local, and the link's id (OUT: *id, if not NULL). */
+static int
+s_link_by_local(store_t *s, const char *partner_oin, const char *local,
+    uint8_t case_ref[32], uint64_t *id, bool *found, kp_err_t *err)
 {
 	sqlite3_stmt *st = s->st[ST_LINK_BY_LOCAL];
 	int ret = -1;
@@ -115,12 +132,23 @@ store_link_by_local(store_t *s, const char *partner_oin, const char *local,
 	}
 	if (sq_step_one(s, st, "link by local", found, err) != 0)
 		goto out;
-	if (*found)
+	if (*found) {
 		sq_col_blob(st, 0, case_ref, 32);
+		if (id != NULL)
+			*id = sq_col_u64(st, 1);
+	}
 	ret = 0;
 out:
 	sq_done(st);
 	return ret;
+}
+
+int
+store_link_by_local(store_t *s, const char *partner_oin, const char *local,
+    uint8_t case_ref[32], bool *found, kp_err_t *err)
+{
+	return s_link_by_local(s, partner_oin, local, case_ref, NULL, found,
+	    err);
 }
 
 int
@@ -147,15 +175,16 @@ out:
 	return ret;
 }
 
-int
-store_link_put(store_t *s, const char *partner_oin, const char *local,
-    const uint8_t case_ref[32], kp_err_t *err)
+/* Insert link (partner_oin, local, case_ref) unless one with this local
+ * or this pseudonym exists.  OUT: *made, and *id if it was made. */
+static int
+s_link_insert(store_t *s, const char *partner_oin, const char *local,
+    const uint8_t case_ref[32], bool *made, uint64_t *id, kp_err_t *err)
 {
 	sqlite3_stmt *st = s->st[ST_LINK_INSERT];
-	uint8_t have[32];
-	bool found;
 	int ret = -1;
 
+	*made = false;
 	if (strlen(local) > 64)
 		return kp_fail(err, KP_ERR_INVALID_ARG, "store: case reference "
 		    "longer than 64 bytes");
@@ -168,22 +197,62 @@ store_link_put(store_t *s, const char *partner_oin, const char *local,
 	}
 	if (sq_step_done(s, st, "link put", err) != 0)
 		goto out;
-	if (sqlite3_changes(s->db) == 0) {
-		/* A link with this local or this pseudonym exists already. */
-		if (store_link_by_local(s, partner_oin, local, have, &found,
-		    err) != 0)
-			goto out;
-		if (!found || memcmp(have, case_ref, 32) != 0) {
-			kp_fail(err, KP_ERR_INVALID_ARG, "store: case '%s' or "
-			    "its pseudonym is already linked differently for "
-			    "partner %s", local, partner_oin);
-			goto out;
-		}
-	}
+	*made = sqlite3_changes(s->db) == 1;
+	if (*made)
+		*id = (uint64_t)sqlite3_last_insert_rowid(s->db);
 	ret = 0;
 out:
 	sq_done(st);
 	return ret;
+}
+
+int
+store_link_ensure(store_t *s, const char *partner_oin, const char *local,
+    const uint8_t candidate[32], uint8_t case_ref[32], uint64_t *link_id,
+    kp_err_t *err)
+{
+	bool made = false, found = false;
+
+	if (s_link_insert(s, partner_oin, local, candidate, &made, link_id,
+	    err) != 0)
+		return -1;
+	if (made) {
+		memmove(case_ref, candidate, 32);
+		return 0;
+	}
+	/* a link with this local, or with this pseudonym, exists already */
+	if (s_link_by_local(s, partner_oin, local, case_ref, link_id, &found,
+	    err) != 0)
+		return -1;
+	if (!found)
+		return kp_fail(err, KP_ERR_INVALID_ARG, "store: case '%s' or "
+		    "its pseudonym is already linked differently for partner "
+		    "%s", local, partner_oin);
+	return 0;
+}
+
+int
+store_link_put(store_t *s, const char *partner_oin, const char *local,
+    const uint8_t case_ref[32], kp_err_t *err)
+{
+	uint8_t have[32];
+	uint64_t id;
+	bool made = false, found = false;
+
+	if (s_link_insert(s, partner_oin, local, case_ref, &made, &id,
+	    err) != 0)
+		return -1;
+	if (made)
+		return 0;
+	/* A link with this local or this pseudonym exists already. */
+	if (s_link_by_local(s, partner_oin, local, have, NULL, &found,
+	    err) != 0)
+		return -1;
+	if (!found || memcmp(have, case_ref, 32) != 0)
+		return kp_fail(err, KP_ERR_INVALID_ARG, "store: case '%s' or "
+		    "its pseudonym is already linked differently for partner "
+		    "%s", local, partner_oin);
+	return 0;
 }
 
 
@@ -260,7 +329,12 @@ int
 store_expect_put(store_t *s, const expect_row_t *r, kp_err_t *err)
 {
 	sqlite3_stmt *st = s->st[ST_EXP_PUT];
+	uint64_t link = r->link_id;
 	int rc = 0, ret = 0;
+
+	if (sq_link_of(s, r->partner_oin, r->case_local, r->case_ref, &link,
+	    err) != 0)
+		return -1;
 
 	rc |= sqlite3_bind_blob(st, 1, r->event_id, 16, SQLITE_STATIC);
 	rc |= sq_bind_text(st, 2, r->case_local, sizeof(r->case_local));
@@ -271,6 +345,7 @@ store_expect_put(store_t *s, const expect_row_t *r, kp_err_t *err)
 	rc |= sqlite3_bind_int(st, 7, r->route);
 	rc |= sq_bind_u64(st, 8, r->sent_ms);
 	rc |= sq_bind_u64(st, 9, r->due_ms);
+	rc |= sq_bind_u64(st, 10, link);
 	if (rc != SQLITE_OK || sqlite3_step(st) != SQLITE_DONE)
 		ret = sq_fail(s, err, "expectation");
 	sq_done(st);
@@ -516,4 +591,16 @@ sq_partner_seen(store_t *s, const char *oin, kp_err_t *err)
 		ret = sq_fail(s, err, "partner seen");
 	sq_done(st);
 	return ret;
+}
+
+int
+sq_link_of(store_t *s, const char *partner_oin, const char *local,
+    const uint8_t case_ref[32], uint64_t *link_id, kp_err_t *err)
+{
+	uint8_t have[32];
+
+	if (*link_id != 0 || local[0] == '\0')
+		return 0;
+	return store_link_ensure(s, partner_oin, local, case_ref, have,
+	    link_id, err);
 }

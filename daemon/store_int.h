@@ -84,6 +84,22 @@ void sq_seal_free(store_t *s);
  * by case reference computes a sealed value for). */
 int sq_partner_seen(store_t *s, const char *oin, kp_err_t *err);
 
+/* The link id an outbox or expectations row of case `local` with partner
+ * partner_oin is inserted with: *link_id as given if not 0 (the insert
+ * checks it, store_cases.c LINK_OF), none for no case, else the case's
+ * link, made with pseudonym case_ref if there is none (store_cases.c). */
+int sq_link_of(store_t *s, const char *partner_oin, const char *local,
+    const uint8_t case_ref[32], uint64_t *link_id, kp_err_t *err);
+/* The link_id value of such an insert, in SQL, with the partner in ?3:
+ * the id the caller gave (parameter `hint`) if it is the link of the
+ * case (parameter `local`) with that partner (a look-up by rowid), else
+ * the case's link found by its sealed reference; NULL if none.  The row
+ * never refers to another case's link, whatever the caller passed. */
+#define LINK_OF(hint, local) "coalesce((SELECT id FROM links WHERE " \
+	"id = " hint " AND partner_oin = ?3 AND local_sealed = " \
+	"kp_case_seal(?3, " local ")), (SELECT id FROM links WHERE " \
+	"partner_oin = ?3 AND local_sealed = kp_case_seal(?3, " local ")))"
+
 /* Create or migrate the schema (store_schema.c). */
 int sq_migrate(store_t *s, kp_err_t *err);
 /* The SQL of the step to schema `version` (1 creates), NULL if none: the

@@ -28,7 +28,9 @@
  *
  * case_sealed and route_sealed hold the case reference and route sealed
  * at rest (store_seal.c); the statements seal and open them, so rows in
- * and out of this file carry the clear values.
+ * and out of this file carry the clear values.  link_id is the row's case
+ * link (links.id), by which a look-up by case finds it (store_cases.c);
+ * it never changes but to NULL when metadata retention clears the case.
  *
  * store_outbox_expire passes env = NULL to its callback: it uses UPDATE ...
  * RETURNING, which buffers every returned row, and after a long outage that
@@ -63,10 +65,11 @@ const char *const store_outbox_sql[ST_COUNT] = {
 	    "expires_ms, next_attempt_ms, updated_ms, envelope_digest, "
 	    "receipt_digest, reason, receipted_ms, purpose, legal_basis, "
 	    "fields, retention_until_ms, event_key, route_sealed, envelope, "
-	    "idem_client, idem_key, idem_hash) VALUES "
+	    "idem_client, idem_key, idem_hash, link_id) VALUES "
 	    "(?1, ?2, ?3, kp_case_seal(?3, ?4), ?5, ?6, ?7, ?8, ?9, ?10, ?11, "
 	    "?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, "
-	    "kp_route_seal(?1, ?22), ?23, ?24, ?25, ?26)",
+	    "kp_route_seal(?1, ?22), ?23, ?24, ?25, ?26, "
+	    LINK_OF("?27", "?4") ")",
 	[ST_OB_DUE] = "SELECT " OB_COLS ", envelope FROM outbox WHERE "
 	    "state = 1 AND next_attempt_ms <= ?1 ORDER BY next_attempt_ms, seq "
 	    "LIMIT ?2",
@@ -97,7 +100,7 @@ const char *const store_outbox_sql[ST_COUNT] = {
 	    "event_id = ?1 AND state = 1",
 };
 
-/* Parameters ?1..?16 of ST_OB_INSERT. */
+/* Parameters ?1..?27 of ST_OB_INSERT but ?23 (the envelope). */
 static int
 s_bind_outbox(sqlite3_stmt *st, const outbox_row_t *r)
 {
@@ -136,6 +139,7 @@ s_bind_outbox(sqlite3_stmt *st, const outbox_row_t *r)
 		rc |= sq_bind_text(st, 25, r->idem_key, sizeof(r->idem_key));
 		rc |= sqlite3_bind_blob(st, 26, r->idem_hash, 32, SQLITE_STATIC);
 	}
+	rc |= sq_bind_u64(st, 27, r->link_id);
 	return rc == SQLITE_OK ? 0 : -1;
 }
 
@@ -215,6 +219,9 @@ store_outbox_insert(store_t *s, outbox_row_t *row, const uint8_t *env,
 	memset(row->receipt_digest, 0, sizeof(row->receipt_digest));
 	row->reason = 0;
 	row->receipted_ms = 0;
+	if (sq_link_of(s, row->to_oin, row->case_local, row->case_ref,
+	    &row->link_id, err) != 0)
+		goto out;
 	if (s_bind_outbox(st, row) != 0 ||
 	    sq_bind_blob(st, 23, env != NULL ? env : (const uint8_t *)"",
 	    env_len) != SQLITE_OK) {

@@ -16,8 +16,9 @@
 #include "store_int.h"
 #include "util.h"
 
-/* A row of the link's case and partner (by the index on the first 8
- * bytes of the sealed value, store_schema.c). */
+/* An inbox row of the link's case and partner (by the index on the
+ * first 8 bytes of the sealed value, store_schema.c); outbox and
+ * expectations rows refer to the link by link_id (schema version 5). */
 #define LINKED(partner) "substr(case_sealed, 1, 8) = " \
 	"substr(links.local_sealed, 1, 8) AND case_sealed = " \
 	"links.local_sealed AND " partner " = links.partner_oin"
@@ -34,7 +35,7 @@ const char *const store_retention_sql[ST_COUNT] = {
 	 * inbox_meta (payload destroyed, not yet reduced) */
 	[ST_REDUCE_OB] = "UPDATE outbox INDEXED BY outbox_meta SET "
 	    "case_sealed = '', case_ref = zeroblob(32), route_sealed = NULL, "
-	    "fields = '', idem_client = NULL, idem_key = NULL, "
+	    "link_id = NULL, fields = '', idem_client = NULL, idem_key = NULL, "
 	    "idem_hash = NULL, reduced_ms = ?2 WHERE event_key IS NULL AND "
 	    "reduced_ms = 0 AND created_ms <= ?1 AND state <> 1",
 	[ST_REDUCE_IN] = "UPDATE inbox INDEXED BY inbox_meta SET "
@@ -45,9 +46,9 @@ const char *const store_retention_sql[ST_COUNT] = {
 	[ST_REDUCE_ABS] = "DELETE FROM absence_after WHERE at_ms <= ?1",
 	/* a link no row with metadata refers to any more */
 	[ST_REDUCE_LINKS] = "DELETE FROM links WHERE NOT EXISTS (SELECT 1 "
-	    "FROM outbox WHERE " LINKED("to_oin") ") AND NOT EXISTS (SELECT 1 "
+	    "FROM outbox WHERE link_id = links.id) AND NOT EXISTS (SELECT 1 "
 	    "FROM inbox WHERE " LINKED("from_oin") ") AND NOT EXISTS (SELECT 1 "
-	    "FROM expectations WHERE " LINKED("partner_oin") ")",
+	    "FROM expectations WHERE link_id = links.id)",
 };
 
 static int

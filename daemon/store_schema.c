@@ -18,7 +18,7 @@
 #include "store_int.h"
 #include "util.h"
 
-#define STORE_SCHEMA_VERSION 4
+#define STORE_SCHEMA_VERSION 5
 
 
 /*
@@ -254,6 +254,46 @@ static const char s_schema_v4[] =
 	"CREATE INDEX absence_after_at ON absence_after (at_ms);";
 
 /*
+ * Version 5: rows find their case through its link, not by their own
+ * index on a random key.  Per new case the sender inserted into five
+ * indexes keyed by a random value (outbox_case, expectations_case and
+ * expectations_ref beside the two unique indexes of links); every commit
+ * of a batch dirtied a random page of each per new case, which as the
+ * store grows is most of the bytes written (PERFORMANCE.md, "Case
+ * indexes").  Now outbox and expectations rows carry link_id, the
+ * links.id of their case with their partner: an integer that grows with
+ * each new case, so outbox_link and expectations_link append.  A lookup
+ * by case goes through links (its two unique indexes, by sealed local
+ * reference and by pseudonym, stay: nothing else can find a case), then
+ * by link_id.  The sealed case_sealed and the pseudonym stay in the rows
+ * (they are read back, and metadata retention clears them); link_id adds
+ * nothing a copy of the file did not show already (rows of one case and
+ * partner had equal sealed values), and one case's links with two
+ * partners are unrelated integers.  A row whose case had no link (none is
+ * made without one since version 1; kept for safety) gets its link here.
+ * metadata retention clears link_id with the case (store_retention.c).
+ */
+static const char s_schema_v5[] =
+	"ALTER TABLE outbox ADD COLUMN link_id INTEGER;"
+	"ALTER TABLE expectations ADD COLUMN link_id INTEGER;"
+	"INSERT OR IGNORE INTO links (partner_oin, local_sealed, case_ref)"
+	" SELECT to_oin, case_sealed, case_ref FROM outbox"
+	" WHERE case_sealed <> '' UNION ALL"
+	" SELECT partner_oin, case_sealed, case_ref FROM expectations"
+	" WHERE case_sealed <> '';"
+	"UPDATE outbox SET link_id = (SELECT id FROM links WHERE"
+	" links.partner_oin = outbox.to_oin AND"
+	" links.local_sealed = outbox.case_sealed) WHERE case_sealed <> '';"
+	"UPDATE expectations SET link_id = (SELECT id FROM links WHERE"
+	" links.partner_oin = expectations.partner_oin AND"
+	" links.local_sealed = expectations.case_sealed);"
+	"DROP INDEX outbox_case; DROP INDEX expectations_case;"
+	"DROP INDEX expectations_ref;"
+	"CREATE INDEX outbox_link ON outbox (link_id)"
+	" WHERE link_id IS NOT NULL;"
+	"CREATE INDEX expectations_link ON expectations (link_id);";
+
+/*
  * Indexes for performance only, at every open of any version (no version
  * step: an older daemon reading the file just has one more index).
  * outbox_expiry holds only pending rows, ordered by expiry, so the
@@ -279,7 +319,7 @@ const char *
 sq_schema_step(int version)
 {
 	static const char *const steps[] = { NULL, s_schema_v1, s_schema_v2,
-	    s_schema_v3, s_schema_v4 };
+	    s_schema_v3, s_schema_v4, s_schema_v5 };
 
 	return version >= 1 && version <= STORE_SCHEMA_VERSION ?
 	    steps[version] : NULL;
@@ -326,6 +366,13 @@ sq_migrate(store_t *s, kp_err_t *err)
 	    NULL) != SQLITE_OK)) {
 		sq_open_fail(s, err, "migrate schema to version 4 (sealing "
 		    "case references at rest)");
+		goto fail;
+	}
+	if ((create || ver <= 4) && (sqlite3_exec(s->db, s_schema_v5, NULL,
+	    NULL, NULL) != SQLITE_OK || sqlite3_exec(s->db, sql, NULL, NULL,
+	    NULL) != SQLITE_OK)) {
+		sq_open_fail(s, err, "migrate schema to version 5 (rows find "
+		    "their case by its link)");
 		goto fail;
 	}
 	if (sqlite3_exec(s->db, s_schema_perf, NULL, NULL, NULL) != SQLITE_OK) {

@@ -159,6 +159,7 @@ s_orow(int n, const char *to)
 	memset(r.event_key, 0x33 + n, sizeof(r.event_key));
 	memset(r.envelope_digest, 0x50 + n, sizeof(r.envelope_digest));
 	r.has_idem = false;                   /* store_idem_* set keys */
+	r.link_id = 0;                        /* the store makes the link */
 	return r;
 }
 
@@ -364,7 +365,7 @@ Test(store, version_1_database_migrated)
 	    "1, 2, 1, 1, zeroblob(32), 'p', 'l', 'route', 9, 2)");
 	cr_assert_eq(store_open(f.dir, s_meta_key, &f.s, &f.err), 0, "%s",
 	    f.err.msg);
-	cr_assert_eq(s_raw_sql(f.dir, "PRAGMA user_version"), 4);
+	cr_assert_eq(s_raw_sql(f.dir, "PRAGMA user_version"), 5);
 	/* version 3's columns and table are there */
 	cr_assert_eq(s_raw_sql(f.dir, "SELECT count(*) FROM pragma_table_info("
 	    "'expectations') WHERE name IN ('interim_by', 'interim_ms', "
@@ -387,6 +388,159 @@ Test(store, version_1_database_migrated)
 	    &f.err), 0);
 	cr_assert(found);
 	cr_assert_eq(s_raw_sql(f.dir, "SELECT count(*) FROM outbox"), 2);
+	s_close(&f);
+}
+
+/* ---- schema version 5: rows find their case by its link ---- */
+
+/* A version 4 database made with version 1-4's own SQL and the store's
+ * sealing functions (registered on a raw connection as store_open does),
+ * holding a case ZAAK-A sent to two partners — with HALT through a link,
+ * with RVDK without one (none is made without one, but the step must not
+ * lose such a row) — their expectations, and a reduced row. */
+static void
+s_make_v4(const char *dir)
+{
+	struct store raw;
+	char sql[128];
+	kp_err_t err;
+	int v;
+
+	memset(&raw, 0, sizeof(raw));
+	cr_assert_eq(test_sh("mkdir -m 700 -p '%s'", dir), 0);
+	snprintf(raw.path, sizeof(raw.path), "%s/ketenpost.db", dir);
+	cr_assert_eq(sqlite3_open(raw.path, &raw.db), SQLITE_OK);
+	cr_assert_eq(sq_seal_register(&raw, s_meta_key, &err), 0, "%s",
+	    err.msg);
+	for (v = 1; v <= 4; v++)
+		cr_assert_eq(sqlite3_exec(raw.db, sq_schema_step(v), NULL, NULL,
+		    NULL), SQLITE_OK, "step %d: %s", v, sqlite3_errmsg(raw.db));
+	snprintf(sql, sizeof(sql), "PRAGMA application_id = %d; "
+	    "PRAGMA user_version = 4;", STORE_APP_ID);
+	cr_assert_eq(sqlite3_exec(raw.db, sql, NULL, NULL, NULL), SQLITE_OK);
+	cr_assert_eq(sqlite3_exec(raw.db,
+	    "INSERT INTO meta_partners VALUES ('" OIN_HALT "'), "
+	    "('" OIN_RVDK "');"
+	    "INSERT INTO links (partner_oin, local_sealed, case_ref) VALUES "
+	    "('" OIN_HALT "', kp_case_seal('" OIN_HALT "', 'ZAAK-A'), "
+	    "x'1111111111111111111111111111111111111111111111111111111111111111');"
+	    "INSERT INTO outbox (event_id, event_type, to_oin, case_sealed, "
+	    "case_ref, state, attempts, created_ms, expires_ms, "
+	    "next_attempt_ms, updated_ms, envelope_digest, purpose, "
+	    "legal_basis, fields, retention_until_ms, route_sealed) VALUES "
+	    "(x'01000000000000000000000000000000', 1, '" OIN_HALT "', "
+	    "kp_case_seal('" OIN_HALT "', 'ZAAK-A'), "
+	    "x'1111111111111111111111111111111111111111111111111111111111111111', "
+	    "2, 1, 10, 20, 10, 11, randomblob(32), 'p', 'l', 'route', 99, "
+	    "kp_route_seal(x'01000000000000000000000000000000', 2)), "
+	    "(x'02000000000000000000000000000000', 1, '" OIN_RVDK "', "
+	    "kp_case_seal('" OIN_RVDK "', 'ZAAK-A'), "
+	    "x'2222222222222222222222222222222222222222222222222222222222222222', "
+	    "2, 1, 12, 20, 12, 13, randomblob(32), 'p', 'l', 'route', 99, "
+	    "NULL), "
+	    "(x'03000000000000000000000000000000', 1, '" OIN_HALT "', '', "
+	    "zeroblob(32), 2, 1, 14, 20, 14, 15, randomblob(32), 'p', 'l', "
+	    "'', 99, NULL);"
+	    "UPDATE outbox SET reduced_ms = 16 WHERE case_sealed = '';"
+	    "INSERT INTO expectations (event_id, case_sealed, partner_oin, "
+	    "case_ref, sent_type, answer_type, route_sealed, sent_ms, due_ms) "
+	    "SELECT event_id, case_sealed, to_oin, case_ref, 1, 2, "
+	    "route_sealed, created_ms, created_ms + 100 FROM outbox "
+	    "WHERE case_sealed <> '';", NULL, NULL, NULL), SQLITE_OK, "%s",
+	    sqlite3_errmsg(raw.db));
+	sq_seal_free(&raw);
+	sqlite3_close(raw.db);
+}
+
+static int
+s_count_rows(void *arg, const subject_row_t *row)
+{
+	(void)row;
+	(*(int *)arg)++;
+	return 0;
+}
+
+static int
+s_count_expect(void *arg, const expect_row_t *x)
+{
+	cr_assert_str_eq(x->case_local, "ZAAK-A");
+	(*(int *)arg)++;
+	return 0;
+}
+
+Test(store, version_4_database_migrated)
+{
+	struct fx f = { 0 };
+	outbox_row_t n = s_orow(7, OIN_HALT);
+	expect_row_t x;
+	store_reduced_t red;
+	uint8_t ref[32], by[16] = { 9 };
+	int rows = 0, exps = 0;
+	bool found = false;
+
+	test_tmpdir(f.tmp, sizeof(f.tmp));
+	snprintf(f.dir, sizeof(f.dir), "%s/state", f.tmp);
+	s_make_v4(f.dir);
+	cr_assert_eq(store_open(f.dir, s_meta_key, &f.s, &f.err), 0, "%s",
+	    f.err.msg);
+	cr_assert_eq(s_raw_sql(f.dir, "PRAGMA user_version"), 5);
+	/* the random-keyed indexes are gone, the link_id ones there */
+	cr_assert_eq(s_raw_sql(f.dir, "SELECT count(*) FROM sqlite_schema "
+	    "WHERE name IN ('outbox_case', 'expectations_case', "
+	    "'expectations_ref')"), 0);
+	cr_assert_eq(s_raw_sql(f.dir, "SELECT count(*) FROM sqlite_schema "
+	    "WHERE name IN ('outbox_link', 'expectations_link')"), 2);
+	/* every row with a case refers to its own link; the RVDK one made */
+	cr_assert_eq(s_raw_sql(f.dir, "SELECT count(*) FROM links"), 2);
+	cr_assert_eq(s_raw_sql(f.dir, "SELECT count(*) FROM outbox o JOIN "
+	    "links l ON l.id = o.link_id AND l.partner_oin = o.to_oin AND "
+	    "l.local_sealed = o.case_sealed AND l.case_ref = o.case_ref"), 2);
+	cr_assert_eq(s_raw_sql(f.dir, "SELECT count(*) FROM outbox WHERE "
+	    "case_sealed = '' AND link_id IS NULL"), 1);
+	cr_assert_eq(s_raw_sql(f.dir, "SELECT count(*) FROM expectations e "
+	    "JOIN links l ON l.id = e.link_id AND l.partner_oin = "
+	    "e.partner_oin AND l.case_ref = e.case_ref"), 2);
+	/* the look-ups by case and by pseudonym answer as before */
+	cr_assert_eq(store_subject(f.s, "ZAAK-A", s_count_rows, &rows,
+	    &f.err), 0, "%s", f.err.msg);
+	cr_assert_eq(rows, 2);
+	cr_assert_eq(store_expect_list(f.s, "ZAAK-A", s_count_expect, &exps,
+	    &f.err), 0, "%s", f.err.msg);
+	cr_assert_eq(exps, 2);
+	cr_assert_eq(store_link_by_local(f.s, OIN_RVDK, "ZAAK-A", ref, &found,
+	    &f.err), 0, "%s", f.err.msg);
+	cr_assert(found);
+	cr_assert_eq(ref[0], 0x22);
+	memset(ref, 0x22, sizeof(ref));
+	cr_assert_eq(store_expect_answer(f.s, OIN_RVDK, 2, NULL, ref, by, 50,
+	    &x, &found, &f.err), 0, "%s", f.err.msg);
+	cr_assert(found, "the open expectation found by its pseudonym");
+	cr_assert_eq(x.event_id[0], 2);
+	/* a new row of the case with HALT joins its link, makes none */
+	snprintf(n.case_local, sizeof(n.case_local), "ZAAK-A");
+	memset(n.case_ref, 0x11, sizeof(n.case_ref));
+	s_insert(&f, &n);
+	cr_assert_eq(s_raw_sql(f.dir, "SELECT count(*) FROM links"), 2);
+	rows = 0;
+	cr_assert_eq(store_subject(f.s, "ZAAK-A", s_count_rows, &rows,
+	    &f.err), 0, "%s", f.err.msg);
+	cr_assert_eq(rows, 3);
+	/* metadata retention: the settled rows reduced, their expectations
+	 * gone, RVDK's link with them; HALT's kept by the pending row */
+	cr_assert_eq(store_meta_reduce(f.s, 100, 200, &red, &f.err), 0, "%s",
+	    f.err.msg);
+	cr_assert_eq(red.outbox, 2);
+	cr_assert_eq(red.expectations, 2);
+	cr_assert_eq(red.links, 1);
+	cr_assert_eq(s_raw_sql(f.dir, "SELECT count(*) FROM outbox WHERE "
+	    "link_id IS NOT NULL"), 1);
+	cr_assert_eq(store_link_by_local(f.s, OIN_RVDK, "ZAAK-A", ref, &found,
+	    &f.err), 0, "%s", f.err.msg);
+	cr_assert_not(found);
+	rows = 0;
+	cr_assert_eq(store_subject(f.s, "ZAAK-A", s_count_rows, &rows,
+	    &f.err), 0, "%s", f.err.msg);
+	cr_assert_eq(rows, 1);
 	s_close(&f);
 }
 
@@ -894,6 +1048,45 @@ Test(store, links)
 	cr_assert_eq(store_link_by_local(f.s, OIN_HALT, "Z-1", got, &found,
 	    &f.err), 0);
 	cr_assert_arr_eq(got, ref, 32, "the conflicting put changed nothing");
+	s_close(&f);
+}
+
+/* store_link_ensure (the sender's): a new case gets its candidate
+ * pseudonym and a new, larger id; a known case keeps its pseudonym and id
+ * whatever the candidate; a candidate linked to another case is refused
+ * and changes nothing. */
+Test(store, link_ensure)
+{
+	struct fx f = { 0 };
+	uint8_t ref[32], other[32], got[32];
+	uint64_t id1 = 0, id2 = 0, id = 0;
+	char local[65];
+	bool found;
+
+	s_open(&f);
+	memset(ref, 0x11, sizeof(ref));
+	memset(other, 0x22, sizeof(other));
+	cr_assert_eq(store_link_ensure(f.s, OIN_HALT, "Z-1", ref, got, &id1,
+	    &f.err), 0, "%s", f.err.msg);
+	cr_assert_arr_eq(got, ref, 32);
+	cr_assert_gt(id1, 0);
+	cr_assert_eq(store_link_ensure(f.s, OIN_HALT, "Z-1", other, got, &id,
+	    &f.err), 0, "%s", f.err.msg);
+	cr_assert_arr_eq(got, ref, 32, "the existing link's pseudonym");
+	cr_assert_eq(id, id1);
+	cr_assert_eq(store_link_ensure(f.s, OIN_HALT, "Z-2", other, got, &id2,
+	    &f.err), 0, "%s", f.err.msg);
+	cr_assert_arr_eq(got, other, 32);
+	cr_assert_gt(id2, id1, "ids grow with new cases: their indexes append");
+	s_expect(store_link_ensure(f.s, OIN_HALT, "Z-3", ref, got, &id,
+	    &f.err), &f.err, KP_ERR_INVALID_ARG, "linked differently");
+	cr_assert_eq(store_link_by_local(f.s, OIN_HALT, "Z-3", got, &found,
+	    &f.err), 0);
+	cr_assert_not(found);
+	cr_assert_eq(store_link_by_ref(f.s, OIN_HALT, ref, local, &found,
+	    &f.err), 0);
+	cr_assert(found);
+	cr_assert_str_eq(local, "Z-1");
 	s_close(&f);
 }
 
