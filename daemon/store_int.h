@@ -6,7 +6,8 @@
  * versions), store_outbox.c, store_inbox.c, store_cases.c (links,
  * expectations, subject access), store_audit.c, store_retention.c (purge,
  * checkpoint, metadata retention); store_seal.c seals case references and
- * routes at rest as SQL functions the statements call.  Each of those
+ * routes at rest as SQL functions the statements call; store_ckpt.c runs
+ * the WAL checkpoints on a thread with a connection of its own.  Each of those
  * files owns its statements: it lists their SQL in its own sparse array
  * indexed by the ST_ ids below, and store_open
  * prepares all of them once (a slot with no SQL, or with SQL in two files,
@@ -61,8 +62,43 @@ enum {
 	ST_COUNT
 };
 
+/* WAL checkpoints (store_ckpt.c): the main connection's WAL hook wakes
+ * the checkpoint thread from STORE_WAL_SOFT pages on and checkpoints
+ * itself past STORE_WAL_HARD (the log's bound, 32 MiB of 4 KiB pages). */
+#define STORE_WAL_SOFT 1000
+#define STORE_WAL_HARD 8192
+
+typedef struct store_ckpt store_ckpt_t;
+typedef struct store_ckpt_stats {
+	uint64_t passes;   /* checkpoints the thread ran */
+	uint64_t failed;   /* of which busy or failed (retried at next kick) */
+	uint64_t bounds;   /* checkpoints the main thread ran at the bound */
+	bool running;      /* a pass in progress now */
+} store_ckpt_stats_t;
+
+/* Open the thread's connection to path and start it; destroy stops it
+ * after the pass in progress, joins it and closes its connection. */
+int store_ckpt_new(const char *path, store_ckpt_t **out, kp_err_t *err);
+void store_ckpt_destroy(store_ckpt_t **c);
+/* Main thread, after each commit with the log at `pages`: a pass each
+ * time the log has grown by STORE_WAL_SOFT pages (coalesced with one
+ * pending), so a page written again and again is copied once per
+ * STORE_WAL_SOFT pages of log, not once per commit. */
+void store_ckpt_kick(store_ckpt_t *c, int pages);
+/* Main thread, around a checkpoint of its own on the main connection:
+ * wait for the pass in progress to end and start none until release
+ * (two checkpoints never run at once; one would fail busy); holds nest.
+ * kick, hold and release do nothing with c NULL (before the thread
+ * starts). */
+void store_ckpt_hold(store_ckpt_t *c);
+void store_ckpt_release(store_ckpt_t *c);
+/* Main thread, from the WAL hook past STORE_WAL_HARD. */
+void store_ckpt_bound(store_ckpt_t *c, sqlite3 *main_db);
+void store_ckpt_stats(store_ckpt_t *c, store_ckpt_stats_t *st);
+
 struct store {
-	sqlite3 *db;                      /* the one connection */
+	sqlite3 *db;                      /* the main connection */
+	store_ckpt_t *ckpt;               /* the checkpoint thread */
 	char path[4096];                  /* state_dir/ketenpost.db */
 	sqlite3_stmt *st[ST_COUNT];       /* prepared in store_open */
 	uint8_t *meta_keys;               /* sodium_malloc: store_seal.c */
