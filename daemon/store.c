@@ -315,7 +315,7 @@ s_configure(store_t *s, kp_err_t *err)
 	 * transaction, never recovery, so durability is unchanged.  On disk
 	 * they were most of the sender's writes (docs/PERFORMANCE.md). */
 	/* until the checkpoint thread runs (end of store_open), SQLite's own
-	 * automatic checkpoint at the bound serves the migration */
+	 * automatic checkpoint serves the migration, as often as before */
 	if (sqlite3_exec(s->db, "PRAGMA synchronous = FULL;"
 	    "PRAGMA secure_delete = ON; PRAGMA foreign_keys = ON;"
 	    "PRAGMA temp_store = MEMORY;"
@@ -328,10 +328,9 @@ s_configure(store_t *s, kp_err_t *err)
 
 /*
  * After every commit (SQLite calls it with the write lock released and
- * the pages in the log): from the soft mark on, wake the checkpoint
- * thread; past the hard mark, close the gap on this thread (store_ckpt.c
- * says why the log needs it).  Always SQLITE_OK: the commit has happened,
- * and a checkpoint that did not is retried at the next commit.
+ * the pages in the log): the checkpoint thread's cue (store_ckpt.c says
+ * what happens when).  Always SQLITE_OK: the commit has happened, and a
+ * checkpoint that did not is retried at the next commit.
  */
 static int
 s_wal_hook(void *arg, sqlite3 *db, const char *name, int pages)
@@ -339,10 +338,7 @@ s_wal_hook(void *arg, sqlite3 *db, const char *name, int pages)
 	store_t *s = arg;
 
 	(void)name;
-	if (pages >= STORE_WAL_HARD)
-		store_ckpt_bound(s->ckpt, db);
-	else
-		store_ckpt_kick(s->ckpt, pages);
+	store_ckpt_commit(s->ckpt, db, pages);
 	return SQLITE_OK;
 }
 

@@ -4,29 +4,37 @@
  * Owns one thread and its own sqlite3 connection to the store's file
  * (SQLite's pattern for checkpoints beside a busy writer: automatic
  * checkpoints are off on the main connection, whose WAL hook, store.c,
- * wakes this thread once the log passes STORE_WAL_SOFT pages).  The thread
- * runs PASSIVE checkpoints: they copy committed frames into the database
- * file without ever taking the writer's lock, so the loop keeps writing
- * while the other core copies and fsyncs.
+ * calls store_ckpt_commit after every commit).  The thread runs PASSIVE
+ * checkpoints: they copy committed frames into the database file without
+ * ever taking the writer's lock, so the loop keeps writing while the
+ * other core copies and fsyncs.
  *
- * Why a bound is still needed: SQLite starts the log from its beginning
- * only when a write transaction begins with every frame already copied.
- * A writer that commits while each pass runs leaves a few frames behind
- * each time, and the log would grow.  Past STORE_WAL_HARD pages the main
- * thread closes the gap itself (store_ckpt_bound: waits for the pass in
- * progress, then one PASSIVE checkpoint of the few frames left, with no
- * writer running, so the next transaction restarts the log).  The log is
- * therefore at most STORE_WAL_HARD pages plus one transaction, except
- * while an outside reader (a read transaction of another process) pins
- * old frames, which no checkpoint mode can copy past.
+ * Why the main thread still copies a little: SQLite starts the log from
+ * its beginning only when a write transaction begins with every frame
+ * already copied, and the loop commits while a pass runs, so a pass never
+ * ends fully caught up.  One cycle of the log: at STORE_WAL_SOFT pages
+ * the thread copies the log (the bulk); the frames committed meanwhile
+ * are copied by a further pass while there are more than STORE_WAL_TAIL,
+ * and once they are fewer, by the main thread itself between two
+ * transactions (a few hundred pages; the next transaction then restarts
+ * the log).  So each page is copied about once per cycle, as with
+ * SQLite's own automatic checkpoint: passes on every commit would copy
+ * the often-written pages (those of the random-key indexes) over and
+ * over.  Past STORE_WAL_HARD pages (the thread lags, or its passes fail)
+ * the main thread copies all that is left.  The log is therefore at most
+ * STORE_WAL_HARD pages plus one transaction, except while an outside
+ * reader (a read transaction of another process) pins old frames, which
+ * no checkpoint mode can copy past.
  *
- * Shared state, all under mu: want (main: the log passed the soft mark),
- * stop (main: store_close), hold (main: holders checkpointing themselves
- * now, start no pass), running (thread: a pass is in progress), and the counters.
- * cv wakes the thread (want, stop, hold released) and the main thread
- * waiting for a pass to end.  Nothing else is shared: the connection is
- * opened by store_ckpt_new before the thread exists, used by the thread
- * only, and closed after the join.
+ * Shared state, all under mu: want (main: run a pass), stop (main:
+ * store_close), hold (main: holders checkpointing themselves now, start
+ * no pass), running (thread: a pass in progress), last_done (thread: the
+ * frames copied when its last pass ended) and the counters.  cv wakes the
+ * thread (want, stop, hold released) and the main thread waiting for a
+ * pass to end.  cycle, kicked_at and kick_passes belong to the main
+ * thread alone.  Nothing else is shared: the connection is opened by
+ * store_ckpt_new before the thread exists, used by the thread only, and
+ * closed after the join.
  *
  * Must never: touch the main connection, its statements or any other
  * store state; write rows (a checkpoint only copies committed pages);
@@ -52,25 +60,30 @@ struct store_ckpt {
 	bool want, stop, running;
 	unsigned hold;               /* holders: no pass starts while > 0 */
 	store_ckpt_stats_t stats;
-	int kicked_at;               /* main thread only: log pages at the
-	                              * last kick (not shared, not under mu) */
+	int last_done;               /* frames copied as the last pass ended */
+	/* the main thread's alone (not under mu): */
+	bool cycle;                  /* a pass asked for in this cycle */
+	int kicked_at;               /* log pages at the last ask */
+	uint64_t kick_passes;        /* stats.passes at the last ask */
 };
 
-/* One PASSIVE checkpoint on the thread's connection (mu not held). */
+/* One PASSIVE checkpoint on the thread's connection (mu not held).
+ * OUT: *done, the frames copied into the database by its end. */
 static int
-s_pass(store_ckpt_t *c)
+s_pass(store_ckpt_t *c, int *done)
 {
-	int log = 0, done = 0;
+	int log = 0;
 
+	*done = 0;
 	return sqlite3_wal_checkpoint_v2(c->db, NULL,
-	    SQLITE_CHECKPOINT_PASSIVE, &log, &done);
+	    SQLITE_CHECKPOINT_PASSIVE, &log, done);
 }
 
 static void *
 s_main(void *arg)
 {
 	store_ckpt_t *c = arg;
-	int rc;
+	int rc, done;
 
 	pthread_mutex_lock(&c->mu);
 	for (;;) {
@@ -81,12 +94,13 @@ s_main(void *arg)
 		c->want = false;
 		c->running = true;
 		pthread_mutex_unlock(&c->mu);
-		rc = s_pass(c);
+		rc = s_pass(c, &done);
 		pthread_mutex_lock(&c->mu);
 		c->running = false;
 		c->stats.passes++;
+		c->last_done = rc == SQLITE_OK ? done : 0;
 		if (rc != SQLITE_OK)
-			c->stats.failed++;   /* busy or error: the next kick retries */
+			c->stats.failed++;   /* busy or error: asked again */
 		pthread_cond_broadcast(&c->cv);
 	}
 	pthread_mutex_unlock(&c->mu);
@@ -184,24 +198,6 @@ store_ckpt_destroy(store_ckpt_t **cp)
 }
 
 void
-store_ckpt_kick(store_ckpt_t *c, int pages)
-{
-	if (c == NULL)
-		return;
-	if (pages < c->kicked_at)
-		c->kicked_at = 0;            /* the log started afresh */
-	if (pages < c->kicked_at + STORE_WAL_SOFT)
-		return;
-	c->kicked_at = pages;
-	pthread_mutex_lock(&c->mu);
-	if (!c->want) {
-		c->want = true;
-		pthread_cond_broadcast(&c->cv);
-	}
-	pthread_mutex_unlock(&c->mu);
-}
-
-void
 store_ckpt_hold(store_ckpt_t *c)
 {
 	if (c == NULL)
@@ -224,11 +220,26 @@ store_ckpt_release(store_ckpt_t *c)
 	pthread_mutex_unlock(&c->mu);
 }
 
-/* The hard bound (from the main connection's WAL hook, between
- * transactions): no pass running, then one PASSIVE checkpoint on the main
- * connection of what the thread has not copied yet. */
-void
-store_ckpt_bound(store_ckpt_t *c, sqlite3 *main_db)
+/* Ask the thread for a pass (coalesced with one pending). */
+static void
+s_ask(store_ckpt_t *c, int pages)
+{
+	c->cycle = true;
+	c->kicked_at = pages;
+	pthread_mutex_lock(&c->mu);
+	c->kick_passes = c->stats.passes;
+	if (!c->want) {
+		c->want = true;
+		pthread_cond_broadcast(&c->cv);
+	}
+	pthread_mutex_unlock(&c->mu);
+}
+
+/* One PASSIVE checkpoint on the main connection, no pass running; with
+ * no writer running either, it copies every frame not pinned by a
+ * reader, and the next transaction restarts the log. */
+static void
+s_main_copy(store_ckpt_t *c, sqlite3 *main_db, uint64_t *counter)
 {
 	int log = 0, done = 0;
 
@@ -236,9 +247,40 @@ store_ckpt_bound(store_ckpt_t *c, sqlite3 *main_db)
 	(void)sqlite3_wal_checkpoint_v2(main_db, NULL,
 	    SQLITE_CHECKPOINT_PASSIVE, &log, &done);
 	pthread_mutex_lock(&c->mu);
-	c->stats.bounds++;
+	(*counter)++;
 	pthread_mutex_unlock(&c->mu);
 	store_ckpt_release(c);
+}
+
+void
+store_ckpt_commit(store_ckpt_t *c, sqlite3 *main_db, int pages)
+{
+	bool idle;
+	int left;
+
+	if (c == NULL)
+		return;
+	if (pages < c->kicked_at)
+		c->cycle = false;            /* the log started afresh */
+	if (pages >= STORE_WAL_HARD) {
+		s_main_copy(c, main_db, &c->stats.bounds);
+		return;
+	}
+	if (!c->cycle) {
+		if (pages >= STORE_WAL_SOFT)
+			s_ask(c, pages);
+		return;
+	}
+	pthread_mutex_lock(&c->mu);
+	idle = !c->running && !c->want && c->stats.passes > c->kick_passes;
+	left = pages - c->last_done;
+	pthread_mutex_unlock(&c->mu);
+	if (!idle)
+		return;                      /* a pass is on its way */
+	if (left > STORE_WAL_TAIL)
+		s_ask(c, pages);             /* what came in during the last */
+	else if (left > 0)
+		s_main_copy(c, main_db, &c->stats.tails);
 }
 
 void

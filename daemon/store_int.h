@@ -62,17 +62,21 @@ enum {
 	ST_COUNT
 };
 
-/* WAL checkpoints (store_ckpt.c): the main connection's WAL hook wakes
- * the checkpoint thread from STORE_WAL_SOFT pages on and checkpoints
- * itself past STORE_WAL_HARD (the log's bound, 32 MiB of 4 KiB pages). */
-#define STORE_WAL_SOFT 1000
-#define STORE_WAL_HARD 8192
+/* WAL checkpoints (store_ckpt.c): from STORE_WAL_SOFT pages on the
+ * thread copies the log, the main thread the last frames (at most
+ * STORE_WAL_TAIL) so the next transaction restarts the log, and past
+ * STORE_WAL_HARD (the log's bound, 64 MiB of 4 KiB pages) all that is
+ * left. */
+#define STORE_WAL_SOFT 8192
+#define STORE_WAL_TAIL 1024
+#define STORE_WAL_HARD 16384
 
 typedef struct store_ckpt store_ckpt_t;
 typedef struct store_ckpt_stats {
 	uint64_t passes;   /* checkpoints the thread ran */
-	uint64_t failed;   /* of which busy or failed (retried at next kick) */
-	uint64_t bounds;   /* checkpoints the main thread ran at the bound */
+	uint64_t failed;   /* of which busy or failed (asked again) */
+	uint64_t tails;    /* the main thread's copies of a cycle's last frames */
+	uint64_t bounds;   /* the main thread's copies at the bound */
 	bool running;      /* a pass in progress now */
 } store_ckpt_stats_t;
 
@@ -80,20 +84,17 @@ typedef struct store_ckpt_stats {
  * after the pass in progress, joins it and closes its connection. */
 int store_ckpt_new(const char *path, store_ckpt_t **out, kp_err_t *err);
 void store_ckpt_destroy(store_ckpt_t **c);
-/* Main thread, after each commit with the log at `pages`: a pass each
- * time the log has grown by STORE_WAL_SOFT pages (coalesced with one
- * pending), so a page written again and again is copied once per
- * STORE_WAL_SOFT pages of log, not once per commit. */
-void store_ckpt_kick(store_ckpt_t *c, int pages);
+/* Main thread, from the WAL hook after each commit with the log at
+ * `pages`: ask the thread for a pass, or copy a cycle's last frames, or
+ * all that is left at the bound (store_ckpt.c says when).  Nothing with
+ * c NULL. */
+void store_ckpt_commit(store_ckpt_t *c, sqlite3 *main_db, int pages);
 /* Main thread, around a checkpoint of its own on the main connection:
  * wait for the pass in progress to end and start none until release
  * (two checkpoints never run at once; one would fail busy); holds nest.
- * kick, hold and release do nothing with c NULL (before the thread
- * starts). */
+ * Nothing with c NULL (before the thread starts). */
 void store_ckpt_hold(store_ckpt_t *c);
 void store_ckpt_release(store_ckpt_t *c);
-/* Main thread, from the WAL hook past STORE_WAL_HARD. */
-void store_ckpt_bound(store_ckpt_t *c, sqlite3 *main_db);
 void store_ckpt_stats(store_ckpt_t *c, store_ckpt_stats_t *st);
 
 struct store {

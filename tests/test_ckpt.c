@@ -175,18 +175,20 @@ s_teardown(struct fx *f)
 	cr_assert_eq(test_sh("rm -rf '%s'", f->tmp), 0);
 }
 
-/* The thread keeps the log short while the loop writes; its passes, not
- * the main thread, do the copying. */
+/* The thread keeps the log bounded while the loop writes, its passes
+ * doing the copying (how much the main thread copies at a cycle's end
+ * depends on timing: logged, not asserted). */
 Test(ckpt, thread_keeps_wal_bounded)
 {
 	struct fx f;
 	store_ckpt_stats_t st;
 
 	s_setup(&f);
-	s_stream(&f, 3LL * STORE_WAL_HARD);
+	s_stream(&f, 2LL * STORE_WAL_HARD);
 	store_ckpt_stats(f.s->ckpt, &st);
-	cr_log_info("%llu passes (%llu busy), %llu at the bound",
-	    (unsigned long long)st.passes, (unsigned long long)st.failed,
+	cr_log_info("%llu passes (%llu busy); main thread: %llu tails, %llu "
+	    "at the bound", (unsigned long long)st.passes,
+	    (unsigned long long)st.failed, (unsigned long long)st.tails,
 	    (unsigned long long)st.bounds);
 	cr_assert_gt(st.passes, 0, "the thread never checkpointed");
 	store_close(&f.s);
@@ -205,9 +207,10 @@ Test(ckpt, bound_without_thread)
 
 	s_setup(&f);
 	store_ckpt_hold(f.s->ckpt);
-	s_stream(&f, 3LL * STORE_WAL_HARD);
+	s_stream(&f, 2LL * STORE_WAL_HARD + 8 * PER_TXN);
 	store_ckpt_stats(f.s->ckpt, &st);
 	cr_assert_eq(st.passes, 0, "a pass ran while held");
+	cr_assert_eq(st.tails, 0, "a tail copied with no pass before it");
 	cr_assert_geq(st.bounds, 2, "the bound checkpointed %llu times",
 	    (unsigned long long)st.bounds);
 	store_ckpt_release(f.s->ckpt);
@@ -254,7 +257,7 @@ Test(ckpt, truncate_beside_thread)
 	int n;
 
 	s_setup(&f);
-	for (n = 0; n < 2 * STORE_WAL_SOFT / PER_TXN; n++)
+	for (n = 0; n < (STORE_WAL_SOFT + 2048) / PER_TXN; n++)
 		s_txn(&f);
 	cr_assert_eq(store_checkpoint(f.s, 1000, &done, &f.err), 0, "%s",
 	    f.err.msg);
