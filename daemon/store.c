@@ -30,12 +30,15 @@
 #include "util.h"
 
 #define STORE_QUICK_CHECK_PAGES 4096     /* quick_check at open up to this */
-/* Page cache of the main connection (SQLite's default is 2 MB):
- * with 2 MB a batch's transaction spilled dirty pages to the WAL before
- * its commit and read index pages back with pread; measured in
- * docs/PERFORMANCE.md ("Checkpoints and cache"), within the 64 MiB RSS
- * budget.  No mmap: mapped pages count in the RSS and grow with the file. */
-#define STORE_CACHE_SIZE "-16384"          /* negative: KiB */
+/* Page cache of the main connection (SQLite's default is 2 MB): with
+ * 2 MB a batch's transaction spilled dirty pages to the WAL before its
+ * commit (sqlite3PcacheFetchStress, 6.5% of the sender) and read pages
+ * back with pread (5%); at 8 MiB both are gone or halved, and the RSS
+ * stays well within its 64 MiB budget (16 MiB gained little more and put
+ * the receiver at 60 MiB while listing; docs/PERFORMANCE.md, "Checkpoints
+ * and cache").  No mmap: mapped pages count in the RSS and grow with the
+ * file. */
+#define STORE_CACHE_SIZE "-8192"          /* negative: KiB */
 
 const char *const store_core_sql[ST_COUNT] = {
 	[ST_BEGIN] = "BEGIN IMMEDIATE",

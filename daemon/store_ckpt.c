@@ -143,6 +143,8 @@ s_start(store_ckpt_t *c, kp_err_t *err)
 	if (rc != 0)
 		return kp_fail(err, KP_ERR_IO, "store: checkpoint thread: %s",
 		    strerror(rc));
+	/* its own name in top -H, perf and /proc/PID/task (15 bytes max) */
+	(void)pthread_setname_np(c->thread, "kp-checkpoint");
 	return 0;
 }
 
