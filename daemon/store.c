@@ -316,15 +316,15 @@ s_configure(store_t *s, kp_err_t *err)
 	 * (one SAVEPOINT per API request, apisrv.c) stay in memory instead
 	 * of a temporary file; they only serve a rollback within the open
 	 * transaction, never recovery, so durability is unchanged.  On disk
-	 * they were most of the sender's writes (docs/PERFORMANCE.md). */
-	/* until the checkpoint thread runs (end of store_open), SQLite's own
-	 * automatic checkpoint serves the migration, as often as before */
+	 * they were most of the sender's writes (docs/PERFORMANCE.md).
+	 * Until the checkpoint thread runs (end of store_open), SQLite's own
+	 * automatic checkpoint serves the migration, as often as before. */
 	if (sqlite3_exec(s->db, "PRAGMA synchronous = FULL;"
 	    "PRAGMA secure_delete = ON; PRAGMA foreign_keys = ON;"
 	    "PRAGMA temp_store = MEMORY;"
 	    "PRAGMA cache_size = " STORE_CACHE_SIZE ";",
 	    NULL, NULL, NULL) != SQLITE_OK ||
-	    sqlite3_wal_autocheckpoint(s->db, STORE_WAL_HARD) != SQLITE_OK)
+	    sqlite3_wal_autocheckpoint(s->db, STORE_WAL_SOFT) != SQLITE_OK)
 		return sq_open_fail(s, err, "pragmas");
 	return 0;
 }

@@ -36,8 +36,9 @@
  * store_ckpt_new before the thread exists, used by the thread only, and
  * closed after the join.
  *
- * Must never: touch the main connection, its statements or any other
- * store state; write rows (a checkpoint only copies committed pages);
+ * The thread must never: touch the main connection (store_ckpt_commit
+ * and the hold functions run on the main thread and use it there), its
+ * statements or any other store state; write rows (a checkpoint only copies committed pages);
  * handle signals (all blocked in the thread: the daemon reads them from
  * a signalfd); log (the store never logs); outlive store_close.  Nothing
  * is lost on a crash: a frame not yet copied is still in the WAL, which

@@ -7,8 +7,8 @@
  * expectations, subject access), store_audit.c, store_retention.c (purge,
  * checkpoint, metadata retention); store_seal.c seals case references and
  * routes at rest as SQL functions the statements call; store_ckpt.c runs
- * the WAL checkpoints on a thread with a connection of its own.  Each of those
- * files owns its statements: it lists their SQL in its own sparse array
+ * the WAL checkpoints on a thread with a connection of its own.  Each of
+ * those files owns its statements: it lists their SQL in its own sparse array
  * indexed by the ST_ ids below, and store_open
  * prepares all of them once (a slot with no SQL, or with SQL in two files,
  * stops the open: a programming error caught by every test).
