@@ -155,6 +155,11 @@ store_ckpt_new(const char *path, store_ckpt_t **out, kp_err_t *err)
 	store_ckpt_t *c;
 
 	*out = NULL;
+	/* two connections on two threads need SQLite's own locking */
+	if (sqlite3_threadsafe() == 0)
+		return kp_fail(err, KP_ERR_IO, "store: this SQLite library was "
+		    "built without threads (SQLITE_THREADSAFE=0); ketenpostd "
+		    "needs a threadsafe one");
 	if ((c = calloc(1, sizeof(*c))) == NULL)
 		return kp_fail(err, KP_ERR_NOMEM, "store: out of memory");
 	if (pthread_mutex_init(&c->mu, NULL) != 0) {
