@@ -733,8 +733,8 @@ s_loop(kpd_t *d, int sigfd)
 		if ((ready = zmq_poll(it, (int)n, timeout)) < 0 &&
 		    zmq_errno() != EINTR)
 			fatalx("zmq_poll: %s", zmq_strerror(zmq_errno()));
-		/* idle: move the WAL into the database now, not in the middle
-		 * of a busy batch (store.c STORE_WAL_AUTOCHECKPOINT); at most
+		/* idle: copy what the checkpoint thread (store_ckpt.c) left in
+		 * the WAL, so the next write starts the log afresh; at most
 		 * once a second */
 		if (ready == 0 && timeout > 0 && (now = kp_now_ms()) >= next_ckpt) {
 			(void)store_checkpoint_idle(d->store);

@@ -7,7 +7,9 @@
  * payloads (the caller seals them before they arrive), never logs and never
  * acknowledges anything: when data is durable is the caller's business
  * (store_begin / store_commit, store.h "Durability contract").  One thread
- * at a time per store_t (the connection is opened SQLITE_OPEN_NOMUTEX).
+ * at a time per store_t (the connection is opened SQLITE_OPEN_NOMUTEX);
+ * the WAL checkpoints run on a thread of their own with a connection of
+ * their own (store_ckpt.c), woken by this connection's WAL hook.
  *
  * Why quick_check only on small files: it reads every page; for a big
  * database it would delay start-up by seconds, and SQLite still reports
@@ -28,11 +30,15 @@
 #include "util.h"
 
 #define STORE_QUICK_CHECK_PAGES 4096     /* quick_check at open up to this */
-/* WAL pages before a checkpoint in the hot path (SQLite's default is
- * 1000): a page written again before the checkpoint is copied to the
- * database once, and the loop checkpoints when idle (store_checkpoint_idle)
- * so a busy moment rarely pays for one.  32 MiB of log at most. */
-#define STORE_WAL_AUTOCHECKPOINT 8192
+/* Page cache of the main connection (SQLite's default is 2 MB): with
+ * 2 MB a batch's transaction spilled dirty pages to the WAL before its
+ * commit (sqlite3PcacheFetchStress, 6.5% of the sender) and read pages
+ * back with pread (5%); at 8 MiB both are gone or halved, and the RSS
+ * stays well within its 64 MiB budget (16 MiB gained little more and put
+ * the receiver at 60 MiB while listing; docs/PERFORMANCE.md, "Checkpoints
+ * and cache").  No mmap: mapped pages count in the RSS and grow with the
+ * file. */
+#define STORE_CACHE_SIZE "-8192"          /* negative: KiB */
 
 const char *const store_core_sql[ST_COUNT] = {
 	[ST_BEGIN] = "BEGIN IMMEDIATE",
@@ -310,14 +316,42 @@ s_configure(store_t *s, kp_err_t *err)
 	 * (one SAVEPOINT per API request, apisrv.c) stay in memory instead
 	 * of a temporary file; they only serve a rollback within the open
 	 * transaction, never recovery, so durability is unchanged.  On disk
-	 * they were most of the sender's writes (docs/PERFORMANCE.md). */
+	 * they were most of the sender's writes (docs/PERFORMANCE.md).
+	 * Until the checkpoint thread runs (end of store_open), SQLite's own
+	 * automatic checkpoint serves the migration, as often as before. */
 	if (sqlite3_exec(s->db, "PRAGMA synchronous = FULL;"
 	    "PRAGMA secure_delete = ON; PRAGMA foreign_keys = ON;"
-	    "PRAGMA temp_store = MEMORY;",
+	    "PRAGMA temp_store = MEMORY;"
+	    "PRAGMA cache_size = " STORE_CACHE_SIZE ";",
 	    NULL, NULL, NULL) != SQLITE_OK ||
-	    sqlite3_wal_autocheckpoint(s->db, STORE_WAL_AUTOCHECKPOINT) !=
-	    SQLITE_OK)
+	    sqlite3_wal_autocheckpoint(s->db, STORE_WAL_SOFT) != SQLITE_OK)
 		return sq_open_fail(s, err, "pragmas");
+	return 0;
+}
+
+/*
+ * After every commit (SQLite calls it with the write lock released and
+ * the pages in the log): the checkpoint thread's cue (store_ckpt.c says
+ * what happens when).  Always SQLITE_OK: the commit has happened, and a
+ * checkpoint that did not is retried at the next commit.
+ */
+static int
+s_wal_hook(void *arg, sqlite3 *db, const char *name, int pages)
+{
+	store_t *s = arg;
+
+	(void)name;
+	store_ckpt_commit(s->ckpt, db, pages);
+	return SQLITE_OK;
+}
+
+/* Checkpoints from now on by the thread; replaces the automatic one. */
+static int
+s_start_ckpt(store_t *s, kp_err_t *err)
+{
+	if (store_ckpt_new(s->path, &s->ckpt, err) != 0)
+		return -1;
+	sqlite3_wal_hook(s->db, s_wal_hook, s);
 	return 0;
 }
 
@@ -407,7 +441,8 @@ store_open(const char *state_dir, const uint8_t meta_key[32], store_t **out,
 	}
 	if (s_configure(s, err) != 0 || s_quick_check(s, err) != 0 ||
 	    sq_seal_register(s, meta_key, err) != 0 ||
-	    sq_migrate(s, err) != 0 || s_prepare(s, err) != 0)
+	    sq_migrate(s, err) != 0 || s_prepare(s, err) != 0 ||
+	    s_start_ckpt(s, err) != 0)
 		goto fail;
 	*out = s;
 	return 0;
@@ -424,6 +459,9 @@ store_close(store_t **self_p)
 
 	if (s == NULL)
 		return;
+	/* the thread first: the main connection must close last, so that its
+	 * close checkpoints the whole log and removes it, as before */
+	store_ckpt_destroy(&s->ckpt);
 	for (i = 0; i < ST_COUNT; i++)
 		sqlite3_finalize(s->st[i]);
 	sqlite3_close(s->db);

@@ -6,8 +6,9 @@
  * versions), store_outbox.c, store_inbox.c, store_cases.c (links,
  * expectations, subject access), store_audit.c, store_retention.c (purge,
  * checkpoint, metadata retention); store_seal.c seals case references and
- * routes at rest as SQL functions the statements call.  Each of those
- * files owns its statements: it lists their SQL in its own sparse array
+ * routes at rest as SQL functions the statements call; store_ckpt.c runs
+ * the WAL checkpoints on a thread with a connection of its own.  Each of
+ * those files owns its statements: it lists their SQL in its own sparse array
  * indexed by the ST_ ids below, and store_open
  * prepares all of them once (a slot with no SQL, or with SQL in two files,
  * stops the open: a programming error caught by every test).
@@ -59,8 +60,44 @@ enum {
 	ST_COUNT
 };
 
+/* WAL checkpoints (store_ckpt.c): from STORE_WAL_SOFT pages on the
+ * thread copies the log, the main thread the last frames (at most
+ * STORE_WAL_TAIL) so the next transaction restarts the log, and past
+ * STORE_WAL_HARD (the log's bound, 64 MiB of 4 KiB pages) all that is
+ * left. */
+#define STORE_WAL_SOFT 8192
+#define STORE_WAL_TAIL 1024
+#define STORE_WAL_HARD 16384
+
+typedef struct store_ckpt store_ckpt_t;
+typedef struct store_ckpt_stats {
+	uint64_t passes;   /* checkpoints the thread ran */
+	uint64_t failed;   /* of which busy or failed (asked again) */
+	uint64_t tails;    /* the main thread's copies of a cycle's last frames */
+	uint64_t bounds;   /* the main thread's copies at the bound */
+	bool running;      /* a pass in progress now */
+} store_ckpt_stats_t;
+
+/* Open the thread's connection to path and start it; destroy stops it
+ * after the pass in progress, joins it and closes its connection. */
+int store_ckpt_new(const char *path, store_ckpt_t **out, kp_err_t *err);
+void store_ckpt_destroy(store_ckpt_t **c);
+/* Main thread, from the WAL hook after each commit with the log at
+ * `pages`: ask the thread for a pass, or copy a cycle's last frames, or
+ * all that is left at the bound (store_ckpt.c says when).  Nothing with
+ * c NULL. */
+void store_ckpt_commit(store_ckpt_t *c, sqlite3 *main_db, int pages);
+/* Main thread, around a checkpoint of its own on the main connection:
+ * wait for the pass in progress to end and start none until release
+ * (two checkpoints never run at once; one would fail busy); holds nest.
+ * Nothing with c NULL (before the thread starts). */
+void store_ckpt_hold(store_ckpt_t *c);
+void store_ckpt_release(store_ckpt_t *c);
+void store_ckpt_stats(store_ckpt_t *c, store_ckpt_stats_t *st);
+
 struct store {
-	sqlite3 *db;                      /* the one connection */
+	sqlite3 *db;                      /* the main connection */
+	store_ckpt_t *ckpt;               /* the checkpoint thread */
 	char path[4096];                  /* state_dir/ketenpost.db */
 	sqlite3_stmt *st[ST_COUNT];       /* prepared in store_open */
 	uint8_t *meta_keys;               /* sodium_malloc: store_seal.c */

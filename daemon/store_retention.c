@@ -152,8 +152,10 @@ store_checkpoint(store_t *s, int wait_ms, bool *done, kp_err_t *err)
 
 	*done = false;
 	sqlite3_busy_timeout(s->db, wait_ms);
+	store_ckpt_hold(s->ckpt);       /* else busy while the thread copies */
 	rc = sqlite3_wal_checkpoint_v2(s->db, NULL, SQLITE_CHECKPOINT_TRUNCATE,
 	    &nlog, &ncopied);
+	store_ckpt_release(s->ckpt);
 	sqlite3_busy_timeout(s->db, STORE_BUSY_MS);
 	if ((rc & 0xff) == SQLITE_BUSY || (rc & 0xff) == SQLITE_LOCKED)
 		return 0;             /* extended result codes are on */
@@ -169,11 +171,15 @@ store_checkpoint(store_t *s, int wait_ms, bool *done, kp_err_t *err)
 int
 store_checkpoint_idle(store_t *s)
 {
-	int log = 0, done = 0;
+	int log = 0, done = 0, rc;
 
-	if (sqlite3_get_autocommit(s->db) == 0 ||
-	    sqlite3_wal_checkpoint_v2(s->db, NULL, SQLITE_CHECKPOINT_PASSIVE,
-	    &log, &done) != SQLITE_OK)
+	if (sqlite3_get_autocommit(s->db) == 0)
+		return -1;
+	store_ckpt_hold(s->ckpt);
+	rc = sqlite3_wal_checkpoint_v2(s->db, NULL, SQLITE_CHECKPOINT_PASSIVE,
+	    &log, &done);
+	store_ckpt_release(s->ckpt);
+	if (rc != SQLITE_OK)
 		return -1;
 	return log - done;
 }
