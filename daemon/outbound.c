@@ -757,12 +757,13 @@ s_log_mismatch(kpd_t *d, link_t *l, const char *id, const receipt_t *r,
 }
 
 /* The audit entry of a settled receipt (fail-closed: -1 fails the batch). */
+/* The audit entry of a receipt that settled `row` (as the settle
+ * returned it: type, purpose, legal basis, pseudonym). */
 static int
-s_audit_receipt(kpd_t *d, const receipt_t *r, uint64_t now)
+s_audit_receipt(kpd_t *d, const receipt_t *r, const outbox_row_t *row,
+    uint64_t now)
 {
-	outbox_row_t row;
 	audit_entry_t e;
-	bool found = false;
 	kp_err_t err;
 
 	memset(&e, 0, sizeof(e));
@@ -775,14 +776,11 @@ s_audit_receipt(kpd_t *d, const receipt_t *r, uint64_t now)
 	memcpy(e.envelope_digest, r->envelope_digest, 32);
 	memcpy(e.receipt_digest, r->digest, 32);
 	e.reason = r->reason;
-	if (store_outbox_get(d->store, r->event_id, &row, &found, &err) == 0 &&
-	    found) {
-		e.event_type = row.event_type;
-		memcpy(e.purpose, row.purpose, sizeof(e.purpose));
-		memcpy(e.legal_basis, row.legal_basis, sizeof(e.legal_basis));
-		e.has_case_pseudonym = true;
-		memcpy(e.case_pseudonym, row.case_ref, 32);
-	}
+	e.event_type = row->event_type;
+	memcpy(e.purpose, row->purpose, sizeof(e.purpose));
+	memcpy(e.legal_basis, row->legal_basis, sizeof(e.legal_basis));
+	e.has_case_pseudonym = true;
+	memcpy(e.case_pseudonym, row->case_ref, 32);
 	return ledger_append(d, &e, &err);
 }
 
@@ -793,6 +791,7 @@ s_settle(kpd_t *d, link_t *l, const uint8_t *buf, size_t len, uint64_t now,
     later_t *lt)
 {
 	receipt_t r;
+	outbox_row_t row;
 	bool applied = false;
 	int state;
 	kp_err_t e;
@@ -816,14 +815,15 @@ s_settle(kpd_t *d, link_t *l, const uint8_t *buf, size_t len, uint64_t now,
 	ledger_witness(d, l->oin, buf, len, true);
 	state = r.status == KP__RECEIPT_STATUS__RECEIPT_STATUS_ACCEPTED ?
 	    STORE_DELIVERED : STORE_REJECTED;
+	memset(&row, 0, sizeof(row));
 	if (store_outbox_settle(d->store, r.event_id, r.issuer_oin,
 	    r.envelope_digest, state, r.reason, r.digest, buf, len, now,
-	    &applied, &e) != 0) {
+	    &applied, &row, &e) != 0) {
 		log_warnx("outbound: storing receipt for %s failed: %s", id,
 		    e.msg);
 		return -1;
 	}
-	if (applied && (s_audit_receipt(d, &r, now) != 0 ||
+	if (applied && (s_audit_receipt(d, &r, &row, now) != 0 ||
 	    webhook_notice(d, WEBHOOK_RECEIPT, r.event_id, &e) != 0))
 		return -1;
 	if (applied)

@@ -173,11 +173,14 @@ int store_outbox_wake(store_t *s, const char *oin, kp_err_t *err)
  * receipt bytes and sets state (DELIVERED or REJECTED), reason,
  * receipt_digest, receipted_ms = updated_ms = now, and drops the sealed
  * envelope: it is never sent again, and the partner now holds the data.
+ * When it did and `settled` is not NULL, OUT: settled->event_type,
+ * purpose, legal_basis and case_ref of the row (for the audit entry of
+ * the receipt, without reading the row again).
  */
 int store_outbox_settle(store_t *s, const uint8_t id[16], const char *issuer_oin,
     const uint8_t envelope_digest[32], int state, int reason,
     const uint8_t receipt_digest[32], const uint8_t *receipt, size_t rlen,
-    uint64_t now, bool *applied, kp_err_t *err)
+    uint64_t now, bool *applied, outbox_row_t *settled, kp_err_t *err)
     __attribute__((warn_unused_result));
 
 /* Pending rows with expires_ms <= now become DEAD; cb sees each (after the

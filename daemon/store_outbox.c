@@ -82,7 +82,8 @@ const char *const store_outbox_sql[ST_COUNT] = {
 	[ST_OB_SETTLE] = "UPDATE outbox SET state = ?4, reason = ?5, "
 	    "receipt_digest = ?6, receipt = ?7, receipted_ms = ?8, envelope = NULL, "
 	    "updated_ms = ?8 WHERE event_id = ?1 AND to_oin = ?2 AND "
-	    "envelope_digest = ?3 AND state IN (1, 4)",
+	    "envelope_digest = ?3 AND state IN (1, 4) "
+	    "RETURNING event_type, purpose, legal_basis, case_ref",
 	/* by the partial index outbox_expiry (store_schema.c): the pending
 	 * rows that expired, not a walk over every pending row */
 	[ST_OB_EXPIRE] = "UPDATE outbox INDEXED BY outbox_expiry SET state = 4, "
@@ -311,7 +312,7 @@ int
 store_outbox_settle(store_t *s, const uint8_t id[16], const char *issuer_oin,
     const uint8_t envelope_digest[32], int state, int reason,
     const uint8_t receipt_digest[32], const uint8_t *receipt, size_t rlen,
-    uint64_t now, bool *applied, kp_err_t *err)
+    uint64_t now, bool *applied, outbox_row_t *settled, kp_err_t *err)
 {
 	sqlite3_stmt *st = s->st[ST_OB_SETTLE];
 	int rc = 0, ret = -1;
@@ -333,9 +334,18 @@ store_outbox_settle(store_t *s, const uint8_t id[16], const char *issuer_oin,
 		sq_fail(s, err, "outbox settle");
 		goto out;
 	}
-	if (sq_step_done(s, st, "outbox settle", err) != 0)
+	/* RETURNING: the change is made by the first step, which returns
+	 * the row it changed (event_id is UNIQUE: at most one) */
+	if (sq_step_one(s, st, "outbox settle", applied, err) != 0)
 		goto out;
-	*applied = sqlite3_changes(s->db) == 1;
+	if (*applied && settled != NULL) {
+		settled->event_type = sqlite3_column_int(st, 0);
+		sq_col_text(st, 1, settled->purpose, sizeof(settled->purpose));
+		sq_col_text(st, 2, settled->legal_basis,
+		    sizeof(settled->legal_basis));
+		if (sqlite3_column_bytes(st, 3) == 32)
+			memcpy(settled->case_ref, sqlite3_column_blob(st, 3), 32);
+	}
 	ret = 0;
 out:
 	sq_done(st);

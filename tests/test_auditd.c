@@ -133,6 +133,50 @@ s_leaks_payload(const char *export_text, char *found, size_t len)
 	return false;
 }
 
+/*
+ * In an export, every receipt_received entry names the event type,
+ * purpose, legal basis and case pseudonym of the send it settled (the
+ * settle returns them from the outbox row: outbound.c).  Returns the
+ * number of receipt entries checked.
+ */
+static size_t
+s_receipts_match_sends(const char *path)
+{
+	static const char *keys[] = { "event_type", "purpose", "legal_basis",
+	    "case_pseudonym" };
+	json_t *sends = json_object(), *e;
+	char line[65536];
+	size_t n = 0, k;
+	FILE *f = fopen(path, "r");
+
+	cr_assert_not_null(f);
+	while (fgets(line, sizeof(line), f) != NULL) {
+		const char *kind, *id;
+
+		e = json_loads(line, 0, NULL);
+		cr_assert_not_null(e, "export line: %s", line);
+		kind = json_string_value(json_object_get(e, "kind"));
+		id = json_string_value(json_object_get(e, "event_id"));
+		if (kind != NULL && id != NULL && strcmp(kind, "send") == 0)
+			json_object_set(sends, id, e);
+		else if (kind != NULL && id != NULL &&
+		    strcmp(kind, "receipt_received") == 0) {
+			json_t *s = json_object_get(sends, id);
+
+			cr_assert_not_null(s, "receipt for %s before its send", id);
+			for (k = 0; k < 4; k++)
+				cr_assert(json_equal(json_object_get(s, keys[k]),
+				    json_object_get(e, keys[k])), "receipt of %s: "
+				    "%s differs from its send", id, keys[k]);
+			n++;
+		}
+		json_decref(e);
+	}
+	fclose(f);
+	json_decref(sends);
+	return n;
+}
+
 Test(auditd, full_run_verifies_reconciles_and_holds_no_payload)
 {
 	td_chain_t c;
@@ -161,6 +205,7 @@ Test(auditd, full_run_verifies_reconciles_and_holds_no_payload)
 		free(text);
 	}
 	s_export(&c, OIN_LEERPLICHT, a, sizeof(a));
+	cr_assert_geq(s_receipts_match_sends(a), 3, "Leerplicht's receipts");
 	s_export(&c, OIN_HALT, b, sizeof(b));
 	cr_assert_eq(test_sh_output(out, sizeof(out), "%s/ketenpost audit "
 	    "reconcile %s %s", test_bin(), a, b), 0, "%s", out);

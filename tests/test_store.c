@@ -642,11 +642,11 @@ Test(store, outbox_settle)
 	/* Wrong digest, wrong issuer, unknown id: not applied, unchanged. */
 	cr_assert_eq(store_outbox_settle(f.s, a.event_id, OIN_HALT, wrong,
 	    STORE_DELIVERED, 0, rdig, receipt, sizeof(receipt), T0 + 5,
-	    &applied, &f.err), 0, "%s", f.err.msg);
+	    &applied, NULL, &f.err), 0, "%s", f.err.msg);
 	cr_assert_not(applied);
 	cr_assert_eq(store_outbox_settle(f.s, a.event_id, OIN_OM,
 	    a.envelope_digest, STORE_DELIVERED, 0, rdig, receipt,
-	    sizeof(receipt), T0 + 5, &applied, &f.err), 0);
+	    sizeof(receipt), T0 + 5, &applied, NULL, &f.err), 0);
 	cr_assert_not(applied);
 	g = s_get(&f, 1);
 	s_same_outbox(&g, &a);
@@ -656,7 +656,7 @@ Test(store, outbox_settle)
 
 	cr_assert_eq(store_outbox_settle(f.s, a.event_id, OIN_HALT,
 	    a.envelope_digest, STORE_DELIVERED, 0, rdig, receipt,
-	    sizeof(receipt), T0 + 5, &applied, &f.err), 0);
+	    sizeof(receipt), T0 + 5, &applied, NULL, &f.err), 0);
 	cr_assert(applied);
 	g = s_get(&f, 1);
 	cr_assert_eq(g.state, STORE_DELIVERED);
@@ -674,7 +674,7 @@ Test(store, outbox_settle)
 	/* A second receipt (even a REJECTED one) does not apply. */
 	cr_assert_eq(store_outbox_settle(f.s, a.event_id, OIN_HALT,
 	    a.envelope_digest, STORE_REJECTED, 7, rdig, receipt, 3, T0 + 9,
-	    &applied, &f.err), 0);
+	    &applied, NULL, &f.err), 0);
 	cr_assert_not(applied);
 	g = s_get(&f, 1);
 	cr_assert_eq(g.state, STORE_DELIVERED);
@@ -682,7 +682,7 @@ Test(store, outbox_settle)
 
 	cr_assert_eq(store_outbox_settle(f.s, b.event_id, OIN_HALT,
 	    b.envelope_digest, STORE_REJECTED, 7, rdig, receipt, 3, T0 + 9,
-	    &applied, &f.err), 0);
+	    &applied, NULL, &f.err), 0);
 	cr_assert(applied);
 	g = s_get(&f, 2);
 	cr_assert_eq(g.state, STORE_REJECTED);
@@ -696,7 +696,7 @@ Test(store, outbox_settle)
 	s_same_outbox(&h, &g);
 
 	s_expect(store_outbox_settle(f.s, b.event_id, OIN_HALT,
-	    b.envelope_digest, STORE_DEAD, 0, rdig, receipt, 3, T0, &applied,
+	    b.envelope_digest, STORE_DEAD, 0, rdig, receipt, 3, T0, &applied, NULL,
 	    &f.err), &f.err, KP_ERR_INVALID_ARG, "state");
 	cr_assert_eq(store_outbox_counts(f.s, counts, &f.err), 0);
 	cr_assert_eq(counts[STORE_PENDING], 0);
@@ -724,7 +724,7 @@ Test(store, outbox_expire)
 	}
 	cr_assert_eq(store_outbox_settle(f.s, r[0].event_id, OIN_HALT,
 	    r[0].envelope_digest, STORE_DELIVERED, 0, rdig, NULL, 0, T0,
-	    &applied, &f.err), 0);
+	    &applied, NULL, &f.err), 0);
 	cr_assert(applied);
 	cr_assert_eq(store_outbox_expire(f.s, T0 + 9, s_collect, &sn, &f.err),
 	    0);
@@ -754,7 +754,7 @@ Test(store, outbox_expire)
 	/* A late, verified receipt for a dead row is the truth: delivered. */
 	cr_assert_eq(store_outbox_settle(f.s, r[1].event_id, OIN_HALT,
 	    r[1].envelope_digest, STORE_DELIVERED, 0, rdig, NULL, 0, T0 + 20,
-	    &applied, &f.err), 0);
+	    &applied, NULL, &f.err), 0);
 	cr_assert(applied);
 	g = s_get(&f, 2);
 	cr_assert_eq(g.state, STORE_DELIVERED);
@@ -786,7 +786,7 @@ Test(store, outbox_pending_one)
 	cr_assert_eq(sn.env_first[0], 2, "envelope of the right row");
 	cr_assert_eq(store_outbox_settle(f.s, b.event_id, OIN_HALT,
 	    b.envelope_digest, STORE_DELIVERED, 0, rdig, NULL, 0, T0,
-	    &applied, &f.err), 0);
+	    &applied, NULL, &f.err), 0);
 	cr_assert(applied);
 	memset(&sn, 0, sizeof(sn));
 	cr_assert_eq(store_outbox_pending(f.s, b.event_id, s_collect, &sn,
