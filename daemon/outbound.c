@@ -136,6 +136,7 @@ struct flow {
 	uint64_t cursor;      /* catch-up: rows up to this seq were read */
 	bool behind;          /* pending rows after the cursor may be unsent */
 	uint64_t stall_until_ms; /* a send failed although up: wait */
+	uint64_t last_receipt_ms; /* the partner's progress (s_flight_due) */
 	uint64_t srtt_ms, rttvar_ms;      /* srtt 0: no sample yet */
 };
 
@@ -172,11 +173,26 @@ s_flow_rto(const kpd_t *d, const link_t *l, uint64_t backoff_ms)
 	return rto > backoff_ms ? rto : backoff_ms;
 }
 
-/* When the receipt of slot fl is overdue (then it is resent). */
+/*
+ * When the receipt of slot fl is overdue (then it is resent): one retry
+ * timer after its send, and as long as receipts keep coming from the
+ * partner (its progress through a full window can take longer than a
+ * round trip measured at its start), one timer after the last of them,
+ * up to four timers after the send.  A connection that broke is reset,
+ * not waited for: what is in flight is only lost to a partner that drops
+ * an envelope without a receipt (its storage failed), so waiting while
+ * it works through the window costs little and resends nothing twice.
+ */
 static uint64_t
 s_flight_due(const kpd_t *d, const link_t *l, const struct flight *fl)
 {
-	return fl->sent_ms + s_flow_rto(d, l, fl->backoff_ms);
+	uint64_t rto = s_flow_rto(d, l, fl->backoff_ms);
+	uint64_t due = fl->sent_ms + rto, late = fl->sent_ms + 4 * rto;
+	uint64_t progress = l->flow->last_receipt_ms + rto;
+
+	if (progress > due)
+		due = progress < late ? progress : late;
+	return due;
 }
 
 /* Event id was handed to l's socket at now: a new slot, or a resend in
@@ -214,7 +230,10 @@ s_flow_receipt(link_t *l, const uint8_t id[16], uint64_t now)
 	uint64_t r, dev;
 	ssize_t i;
 
-	if (f == NULL || (i = s_flow_find(f, id)) < 0)
+	if (f == NULL)
+		return;
+	f->last_receipt_ms = now;
+	if ((i = s_flow_find(f, id)) < 0)
 		return;
 	if (!f->fl[i].resent) {
 		r = now > f->fl[i].sent_ms ? now - f->fl[i].sent_ms : 1;
@@ -776,6 +795,12 @@ outbound_send_due(kpd_t *d)
 	    .cap = d->cfg.batch_max, .budget = d->cfg.batch_max };
 	size_t i, k;
 
+	/* rows may have been queued without outbound_send_now (reminders,
+	 * apisrv.c): every link looks after its cursor again, an index seek
+	 * that reads what it finds there and nothing else */
+	for (i = 0; d->outbound_dirty && i < d->n_links; i++)
+		if (d->links[i].flow != NULL)
+			d->links[i].flow->behind = true;
 	d->outbound_dirty = false;
 	if ((w.att = calloc(w.cap, sizeof(*w.att))) == NULL)
 		return;
@@ -786,8 +811,8 @@ outbound_send_due(kpd_t *d)
 		s_catch_up(d, &d->links[(s_first_link + k) % d->n_links], &w);
 	if (d->n_links > 0)
 		s_first_link = (s_first_link + 1) % d->n_links;
-	if (w.budget == 0 || w.n == w.cap)
-		d->outbound_dirty = true;  /* more may be due right now */
+	/* more may be due right now: the links that are still behind say so
+	 * themselves (outbound_wait_ms); dirty would make all look again */
 	free(w.att);
 }
 
@@ -864,6 +889,8 @@ s_settle(kpd_t *d, link_t *l, const uint8_t *buf, size_t len, uint64_t now,
 		return 0;
 	}
 	ledger_witness(d, l->oin, buf, len, true);
+	if (l->flow != NULL)
+		l->flow->last_receipt_ms = now;  /* the partner makes progress */
 	state = r.status == KP__RECEIPT_STATUS__RECEIPT_STATUS_ACCEPTED ?
 	    STORE_DELIVERED : STORE_REJECTED;
 	if (store_outbox_settle(d->store, r.event_id, r.issuer_oin,
