@@ -39,7 +39,9 @@
  * sent once, gives a round-trip sample (smoothed as in RFC 6298).  The
  * retry timer of a slot is the larger of its backoff (retry_initial
  * doubling per send on this connection) and srtt + 4 rttvar, so a slow
- * partner is not sent everything again after retry_initial.  A slot whose
+ * partner is not sent everything again after retry_initial; while the
+ * partner's receipts keep coming, a slot waits one timer after the last
+ * of them (at most four after its send: s_flight_due).  A slot whose
  * row is no longer pending (a late receipt was settled, the event
  * expired) is freed when its timer runs out.
  *
