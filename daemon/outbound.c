@@ -786,16 +786,12 @@ s_record(kpd_t *d, struct due_walk *w)
 	}
 }
 
-/* Which link's catch-up goes first: it rotates, so one partner's backlog
- * cannot hold the others' back. */
-static size_t s_first_link;
-
 void
 outbound_send_due(kpd_t *d)
 {
 	struct due_walk w = { .d = d, .now = kp_now_ms(),
 	    .cap = d->cfg.batch_max, .budget = d->cfg.batch_max };
-	size_t i, k;
+	size_t i, k, first;
 
 	/* rows may have been queued without outbound_send_now (reminders,
 	 * apisrv.c): every link looks after its cursor again, an index seek
@@ -809,10 +805,12 @@ outbound_send_due(kpd_t *d)
 	for (i = 0; i < d->n_links; i++)
 		s_resend_overdue(d, &d->links[i], &w);
 	s_record(d, &w);
+	/* which link's catch-up goes first moves with the clock, so one
+	 * partner's backlog cannot hold the others' back (without state
+	 * outside main, style rule 8) */
+	first = d->n_links > 0 ? (size_t)(w.now % d->n_links) : 0;
 	for (k = 0; k < d->n_links; k++)
-		s_catch_up(d, &d->links[(s_first_link + k) % d->n_links], &w);
-	if (d->n_links > 0)
-		s_first_link = (s_first_link + 1) % d->n_links;
+		s_catch_up(d, &d->links[(first + k) % d->n_links], &w);
 	/* more may be due right now: the links that are still behind say so
 	 * themselves (outbound_wait_ms); dirty would make all look again */
 	free(w.att);
