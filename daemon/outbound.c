@@ -9,36 +9,57 @@
  *
  * Delivery state machine of an outbox row (store.h):
  *   0. new               -> stored with attempts 1, next = now + backoff,
- *                           and sent at once after the commit
- *                           (apisrv.c -> outbound_send_now)
- *   1. pending, due      -> sent; attempts+1, next = now + backoff
- *                           (outbound_send_due)
- *   2. pending, not due  -> due again when the backoff runs out, or at once
- *                           when the partner's connection comes up
- *                           (outbound_monitor -> store_outbox_wake)
- *   3. pending           -> delivered | rejected, on a verified receipt
+ *                           and sent at once after the commit if its link
+ *                           is up, caught up and has room in its window
+ *                           (apisrv.c -> outbound_send_now); otherwise it
+ *                           waits in the store for the catch-up
+ *   1. pending, link down -> nothing: not read, not sent, not written,
+ *                           whatever its timer says (a send that was not
+ *                           made is not an attempt)
+ *   2. pending, link up  -> sent once by the link's catch-up, in seq order,
+ *                           as the window has room (s_catch_up); not
+ *                           written
+ *   3. pending, in flight, receipt overdue -> resent in its slot; attempts
+ *                           +1 and next = when that resend's receipt is
+ *                           overdue are recorded (s_resend_overdue); a
+ *                           slot not yet overdue is neither read nor
+ *                           written
+ *   4. pending           -> delivered | rejected, on a verified receipt
  *                           from that partner naming our envelope digest
  *                           (outbound_drain -> store_outbox_settle)
- *   4. pending, expired  -> dead, logged as a dead letter (outbound_expire)
+ *   5. pending, expired  -> dead, logged as a dead letter (outbound_expire)
  * Many events are in flight per partner at once (pipelining); the
- * receiver's duplicate elimination makes every resend harmless.
+ * receiver's duplicate elimination makes every resend harmless.  So the
+ * outbox is written at the insert, at a resend, and at the receipt: an
+ * outage of any length and the drain after it rewrite no pending row.
  *
  * Flow control (struct flow, per link, memory only): at most FLOW_WINDOW
- * events in flight (sent, no receipt yet), each with its send time; a
- * receipt frees its slot and, for an event sent once, gives a round-trip
- * sample (smoothed as in RFC 6298).  The retry timer is the larger of the
- * configured backoff and srtt + 4 rttvar, so a slow partner is not sent
- * everything again after retry_initial.  A new event that finds the
- * window full waits in a bounded FIFO of ids (FLOW_DEFERRED; one that
- * does not fit waits for its timer) and is sent when a receipt frees a
- * slot; a due row of a partner whose window is full is skipped (and the
- * loop waits for receipts, not for the timer).  A row that comes due
- * while its event is in flight and younger than the retry timer is
- * rescheduled, not sent again; an overdue one is resent in its own slot.
- * The window is emptied on a disconnect (what was in the pipe is lost;
- * the rows' timers resend it) and a slot whose receipt is four retry
- * timers late is given up, so a receipt that never comes cannot shrink
- * the window for good (outbound_wait_ms wakes the loop for that, too).
+ * events in flight (sent, no receipt yet), each with its send time and
+ * backoff; a receipt that settles a row frees its slot and, for an event
+ * sent once, gives a round-trip sample (smoothed as in RFC 6298).  The
+ * retry timer of a slot is the larger of its backoff (retry_initial
+ * doubling per send on this connection) and srtt + 4 rttvar, so a slow
+ * partner is not sent everything again after retry_initial; while the
+ * partner's receipts keep coming, a slot waits one timer after the last
+ * of them (at most four after its send: s_flight_due).  A slot whose
+ * row is no longer pending (a late receipt was settled, the event
+ * expired) is freed when its timer runs out.
+ *
+ * The catch-up (per link): a cursor (the seq up to which the partner's
+ * pending rows were read on this connection) and a flag `behind` (rows
+ * after the cursor may be unsent).  Invariant, while the link is up:
+ * every pending row of the partner with seq <= cursor is in the window
+ * (or was skipped as undecryptable, logged).  A connection and a
+ * disconnect reset both (cursor 0, behind, window empty: what was in the
+ * pipe is lost and is read again); a new event that finds the link behind
+ * or its window full sets behind and leaves the event to the catch-up; a
+ * batch of receipts that could not be stored rewinds the cursor to 0 (it
+ * then reads the window's rows, skipped, and those, sent again).  The
+ * catch-up reads the store by outbox_partner (to_oin, state, seq): an
+ * index range over the rows it sends, never the backlog of another
+ * partner or the rows it already read.  Nothing waits on the store's
+ * next_attempt_ms; outbound_wait_ms looks at the links only (a link not
+ * up has nothing due), so it cannot spin on rows whose partner is away.
  *
  * A link itself (link_t) is:
  *   a. connecting  -> up on a succeeded handshake (outbound_monitor);
@@ -102,21 +123,23 @@ outbound_backoff_ms(const config_t *cfg, uint32_t attempts)
 /* ---- flow control (see the header) ---- */
 
 #define FLOW_WINDOW 2048      /* events in flight per partner */
-#define FLOW_DEFERRED 8192    /* new events waiting for the window */
 
 struct flight {
 	uint8_t id[16];
 	uint64_t sent_ms;
+	uint64_t backoff_ms;  /* the jittered backoff of this send */
+	uint32_t sends;       /* sends of this event on this connection */
 	bool resent;          /* Karn: no round-trip sample from a resend */
 };
 
 struct flow {
 	struct flight fl[FLOW_WINDOW];
 	size_t n;
-	uint8_t def[FLOW_DEFERRED][16];   /* FIFO ring of event ids */
-	size_t def_head, def_n;
+	uint64_t cursor;      /* catch-up: rows up to this seq were read */
+	bool behind;          /* pending rows after the cursor may be unsent */
+	uint64_t stall_until_ms; /* a send failed although up: wait */
+	uint64_t last_receipt_ms; /* the partner's progress (s_flight_due) */
 	uint64_t srtt_ms, rttvar_ms;      /* srtt 0: no sample yet */
-	bool skipped;                     /* a due row waited for the window */
 };
 
 static ssize_t
@@ -133,42 +156,72 @@ s_flow_find(const struct flow *f, const uint8_t id[16])
 static bool
 s_flow_room(const link_t *l)
 {
-	return l->flow == NULL || l->flow->n < FLOW_WINDOW;
+	return l->flow != NULL && l->flow->n < FLOW_WINDOW;
 }
 
-/* The retry timer of link l: the configured backoff for this attempt,
- * or longer if the measured round trip says a receipt takes longer. */
+/* The retry timer of link l for a send with the given backoff: that
+ * backoff, or longer if the measured round trip says a receipt takes
+ * longer. */
 static uint64_t
-s_flow_rto(const kpd_t *d, const link_t *l, uint32_t attempts)
+s_flow_rto(const kpd_t *d, const link_t *l, uint64_t backoff_ms)
 {
-	uint64_t t = outbound_backoff_ms(&d->cfg, attempts), rto;
+	uint64_t rto;
 
-	if (l == NULL || l->flow == NULL || l->flow->srtt_ms == 0)
-		return t;
+	if (l->flow == NULL || l->flow->srtt_ms == 0)
+		return backoff_ms;
 	rto = l->flow->srtt_ms + 4 * l->flow->rttvar_ms;
 	if (rto > d->cfg.retry_max_ms)
 		rto = d->cfg.retry_max_ms;
-	return rto > t ? rto : t;
+	return rto > backoff_ms ? rto : backoff_ms;
 }
 
-/* Event id was handed to l's socket at now. */
-static void
-s_flow_sent(link_t *l, const uint8_t id[16], uint64_t now)
+/*
+ * When the receipt of slot fl is overdue (then it is resent): one retry
+ * timer after its send, and as long as receipts keep coming from the
+ * partner (its progress through a full window can take longer than a
+ * round trip measured at its start), one timer after the last of them,
+ * up to four timers after the send.  A connection that broke is reset,
+ * not waited for: what is in flight is only lost to a partner that drops
+ * an envelope without a receipt (its storage failed), so waiting while
+ * it works through the window costs little and resends nothing twice.
+ */
+static uint64_t
+s_flight_due(const kpd_t *d, const link_t *l, const struct flight *fl)
+{
+	uint64_t rto = s_flow_rto(d, l, fl->backoff_ms);
+	uint64_t due = fl->sent_ms + rto, late = fl->sent_ms + 4 * rto;
+	uint64_t progress = l->flow->last_receipt_ms + rto;
+
+	if (progress > due)
+		due = progress < late ? progress : late;
+	return due;
+}
+
+/* Event id was handed to l's socket at now: a new slot, or a resend in
+ * its slot.  OUT: the slot's sends on this connection. */
+static uint32_t
+s_flow_sent(const kpd_t *d, link_t *l, const uint8_t id[16], uint64_t now)
 {
 	struct flow *f = l->flow;
+	struct flight *fl;
 	ssize_t i;
 
 	if (f == NULL)
-		return;
+		return 1;
 	if ((i = s_flow_find(f, id)) >= 0) {
-		f->fl[i].sent_ms = now;
-		f->fl[i].resent = true;
+		fl = &f->fl[i];
+		fl->resent = true;
+		fl->sends++;
 	} else if (f->n < FLOW_WINDOW) {
-		memcpy(f->fl[f->n].id, id, 16);
-		f->fl[f->n].sent_ms = now;
-		f->fl[f->n].resent = false;
-		f->n++;
-	}
+		fl = &f->fl[f->n++];
+		memcpy(fl->id, id, 16);
+		fl->resent = false;
+		fl->sends = 1;
+	} else
+		return 1;
+	fl->sent_ms = now;
+	fl->backoff_ms = outbound_backoff_ms(&d->cfg, fl->sends);
+	return fl->sends;
 }
 
 /* A receipt for event id arrived on l: free its slot, learn the RTT. */
@@ -179,7 +232,10 @@ s_flow_receipt(link_t *l, const uint8_t id[16], uint64_t now)
 	uint64_t r, dev;
 	ssize_t i;
 
-	if (f == NULL || (i = s_flow_find(f, id)) < 0)
+	if (f == NULL)
+		return;
+	f->last_receipt_ms = now;
+	if ((i = s_flow_find(f, id)) < 0)
 		return;
 	if (!f->fl[i].resent) {
 		r = now > f->fl[i].sent_ms ? now - f->fl[i].sent_ms : 1;
@@ -195,86 +251,32 @@ s_flow_receipt(link_t *l, const uint8_t id[16], uint64_t now)
 	f->fl[i] = f->fl[--f->n];
 }
 
-/* How long after its send a slot is given up: four retry timers
- * (without the backoff's jitter, so the deadline is stable). */
-static uint64_t
-s_flow_late(const kpd_t *d, const struct flow *f)
-{
-	uint64_t late = f->srtt_ms + 4 * f->rttvar_ms;
-
-	if (late < d->cfg.retry_initial_ms)
-		late = d->cfg.retry_initial_ms;
-	if (late > d->cfg.retry_max_ms)
-		late = d->cfg.retry_max_ms;
-	return 4 * late;
-}
-
-/* Give up slots whose receipt is four retry timers late (dropped by the
- * partner, sent into a connection that then broke, or an event that
- * expired meanwhile): a pending row is sent again by its own timer, and
- * takes a slot again then. */
 static void
-s_flow_reap(const kpd_t *d, link_t *l, uint64_t now)
+s_flow_forget(struct flow *f, size_t i)
 {
-	struct flow *f = l->flow;
-	uint64_t late;
-	size_t i = 0;
-
-	if (f == NULL)
-		return;
-	late = s_flow_late(d, f);
-	while (i < f->n)
-		if (now > f->fl[i].sent_ms + late)
-			f->fl[i] = f->fl[--f->n];
-		else
-			i++;
+	f->fl[i] = f->fl[--f->n];
 }
 
-/* When the oldest slot of a full window will be given up. */
-static uint64_t
-s_flow_reap_at(const kpd_t *d, const struct flow *f)
-{
-	uint64_t oldest = UINT64_MAX;
-	size_t i;
-
-	for (i = 0; i < f->n; i++)
-		if (f->fl[i].sent_ms < oldest)
-			oldest = f->fl[i].sent_ms;
-	return oldest == UINT64_MAX ? UINT64_MAX : oldest +
-	    s_flow_late(d, f) + 1;
-}
-
-/* Has any link a free slot? */
-static bool
-s_any_room(const kpd_t *d)
-{
-	size_t i;
-
-	for (i = 0; i < d->n_links; i++)
-		if (s_flow_room(&d->links[i]))
-			return true;
-	return false;
-}
-
+/* A send on l failed although the link is up (the connection just broke;
+ * its monitor event follows): wait a little rather than spin. */
 static void
-s_flow_defer(link_t *l, const uint8_t id[16])
+s_flow_stall(const kpd_t *d, link_t *l)
 {
-	struct flow *f = l->flow;
-
-	if (f == NULL || f->def_n == FLOW_DEFERRED)
-		return;  /* sent when its timer runs out */
-	memcpy(f->def[(f->def_head + f->def_n) % FLOW_DEFERRED], id, 16);
-	f->def_n++;
+	if (l->flow != NULL)
+		l->flow->stall_until_ms = kp_now_ms() + d->cfg.retry_initial_ms;
 }
 
+/* A new connection (or none): nothing is in flight, and every pending
+ * row of the partner is to be caught up from the start. */
 static void
 s_flow_reset(link_t *l)
 {
 	if (l->flow == NULL)
 		return;
 	l->flow->n = 0;
-	l->flow->def_n = 0;
-	l->flow->skipped = false;
+	l->flow->cursor = 0;
+	l->flow->behind = true;
+	l->flow->stall_until_ms = 0;
 }
 
 /* Events of a link's monitor: up, down, and every way a handshake can
@@ -487,17 +489,24 @@ outbound_send_now(kpd_t *d, const char *oin, const uint8_t id[16],
 	link_t *l = s_link_find(d, oin);
 	char text[37];
 
-	if (l == NULL)
+	/* not connected: the catch-up at the connection sends it (nothing is
+	 * tried, nothing recorded) */
+	if (l == NULL || !l->up || l->flow == NULL)
 		return;
-	if (!s_flow_room(l)) {
-		s_flow_defer(l, id);
+	/* older rows wait for the catch-up, or the window is full: the
+	 * catch-up sends this one too, in seq order, when there is room */
+	if (l->flow->behind || !s_flow_room(l) ||
+	    kp_now_ms() < l->flow->stall_until_ms) {
+		l->flow->behind = true;
 		return;
 	}
-	if (s_send_frame(d, l, id, env, len) == 0) {
-		s_flow_sent(l, id, kp_now_ms());
-		log_debug("event %s sent to %s (attempt 1)", kpd_id(id, text),
-		    oin);
+	if (s_send_frame(d, l, id, env, len) != 0) {
+		l->flow->behind = true;
+		s_flow_stall(d, l);
+		return;
 	}
+	(void)s_flow_sent(d, l, id, kp_now_ms());
+	log_debug("event %s sent to %s (attempt 1)", kpd_id(id, text), oin);
 }
 
 bool
@@ -552,7 +561,9 @@ s_wire_form(kpd_t *d, link_t *l, uint8_t **env, size_t *elen)
 	return 0;
 }
 
-/* Send an envelope stored at rest under its per-event key. */
+/* Send an envelope stored at rest under its per-event key: 0 sent, -1
+ * the link did not take it (not connected), 1 this row cannot be sent
+ * (it does not decrypt, or re-signing it failed; logged). */
 static int
 s_send_stored(kpd_t *d, link_t *l, const outbox_row_t *row,
     const uint8_t *at_rest, size_t len)
@@ -570,60 +581,13 @@ s_send_stored(kpd_t *d, link_t *l, const outbox_row_t *row,
 		log_warnx("event %s: stored envelope does not decrypt "
 		    "(corrupt database or wrong key files)",
 		    kpd_id(row->event_id, id));
-		return -1;
+		return 1;
 	}
 	sodium_memzero(key, sizeof(key));
-	rc = s_wire_form(d, l, &env, &elen) != 0 ? -1 :
+	rc = s_wire_form(d, l, &env, &elen) != 0 ? 1 :
 	    s_send_frame(d, l, row->event_id, env, elen);
 	free(env);
 	return rc;
-}
-
-struct deferred_send {
-	kpd_t *d;
-	link_t *l;
-};
-
-/* Send one deferred event (row and envelope from the store) on arg's
- * link, if it is still pending and not in flight already. */
-static int
-s_send_deferred(void *arg, const outbox_row_t *row, const uint8_t *env,
-    size_t len)
-{
-	struct deferred_send *a = arg;
-
-	if (s_flow_find(a->l->flow, row->event_id) < 0 &&
-	    s_send_stored(a->d, a->l, row, env, len) == 0)
-		s_flow_sent(a->l, row->event_id, kp_now_ms());
-	return 0;
-}
-
-/* Receipts freed slots on l: the deferred new events go first, then due
- * rows that were skipped for the window (outbound_send_due). */
-static void
-s_flow_refill(kpd_t *d, link_t *l)
-{
-	struct flow *f = l->flow;
-	struct deferred_send a = { d, l };
-	kp_err_t e;
-
-	while (f != NULL && f->def_n > 0 && f->n < FLOW_WINDOW) {
-		uint8_t id[16];
-
-		memcpy(id, f->def[f->def_head], 16);
-		f->def_head = (f->def_head + 1) % FLOW_DEFERRED;
-		f->def_n--;
-		if (store_outbox_pending(d->store, id, s_send_deferred, &a,
-		    &e) != 0) {
-			log_warnx("outbound: reading the outbox failed: %s",
-			    e.msg);
-			break;
-		}
-	}
-	if (f != NULL && f->skipped && f->n < FLOW_WINDOW) {
-		f->skipped = false;
-		d->outbound_dirty = true;
-	}
 }
 
 struct attempt {
@@ -632,63 +596,154 @@ struct attempt {
 	uint64_t next_ms;
 };
 
+/* One call of outbound_send_due: the resends made (recorded in one
+ * transaction afterwards) and the rows it may still read. */
 struct due_walk {
 	kpd_t *d;
 	uint64_t now;
 	struct attempt *att;
 	size_t n, cap;
-	size_t sent;
+	size_t budget;
 };
 
+struct resend {
+	struct due_walk *w;
+	link_t *l;
+	bool found, failed;
+};
+
+/* Resend the overdue event of row (still pending) in its slot. */
 static int
-s_send_one(void *arg, const outbox_row_t *row, const uint8_t *env,
+s_resend_one(void *arg, const outbox_row_t *row, const uint8_t *env,
     size_t len)
 {
-	struct due_walk *w = arg;
-	link_t *l = s_link_find(w->d, row->to_oin);
+	struct resend *r = arg;
+	struct due_walk *w = r->w;
 	struct attempt *a = &w->att[w->n];
-	uint64_t timer;
-	ssize_t fi;
+	ssize_t fi = s_flow_find(r->l->flow, row->event_id);
 	char id[37];
+	int rc;
 
-	if (w->n == w->cap)
+	if (fi < 0)
 		return 1;
-	fi = l != NULL && l->flow != NULL ? s_flow_find(l->flow,
-	    row->event_id) : -1;
-	if (fi >= 0 && (timer = s_flow_rto(w->d, l, row->attempts)) > 0 &&
-	    w->now < l->flow->fl[fi].sent_ms + timer) {
-		/* in flight, its receipt not yet overdue: wait, do not resend */
-		memcpy(a->id, row->event_id, 16);
-		a->attempts = row->attempts;
-		a->next_ms = l->flow->fl[fi].sent_ms + timer;
-		w->n++;
-		return 0;
+	if ((rc = s_send_stored(w->d, r->l, row, env, len)) != 0) {
+		/* link: stall and keep the slot; row: give the slot up
+		 * (it would fail again; it stays pending until it expires) */
+		r->failed = rc < 0;
+		if (rc < 0)
+			s_flow_stall(w->d, r->l);
+		return 1;
 	}
-	/* a resend of an event in the window keeps its slot */
-	if (fi < 0 && l != NULL && !s_flow_room(l)) {
-		l->flow->skipped = true;  /* sent when a receipt frees a slot */
-		/* every window full: reading more rows (each with its
-		 * envelope) would only skip them too */
-		return s_any_room(w->d) ? 0 : 1;
-	}
+	r->found = true;
+	(void)s_flow_sent(w->d, r->l, row->event_id, w->now);
 	memcpy(a->id, row->event_id, 16);
 	a->attempts = row->attempts + 1;
-	a->next_ms = w->now + s_flow_rto(w->d, l, a->attempts);
+	a->next_ms = s_flight_due(w->d, r->l, &r->l->flow->fl[fi]);
 	w->n++;
-	if (a->attempts > 1)
-		metrics_count(w->d->metrics, KPM_RETRY, row->to_oin, 0, -1);
-	if (l == NULL) {
-		log_warnx("event %s: no link to %s (not a reachable partner); "
-		    "kept pending", kpd_id(row->event_id, id), row->to_oin);
-		return 0;
+	metrics_count(w->d->metrics, KPM_RETRY, row->to_oin, 0, -1);
+	log_debug("event %s sent to %s (attempt %u, its receipt overdue)",
+	    kpd_id(row->event_id, id), row->to_oin, a->attempts);
+	return 1;
+}
+
+/* Resend the events in flight on l whose receipt is overdue, each in its
+ * slot; a slot whose row is no longer pending (settled, expired) is
+ * freed.  Slots not yet overdue are neither read nor written. */
+static void
+s_resend_overdue(kpd_t *d, link_t *l, struct due_walk *w)
+{
+	struct flow *f = l->flow;
+	size_t i = 0;
+	kp_err_t e;
+
+	if (f == NULL || !l->up || w->now < f->stall_until_ms)
+		return;
+	while (i < f->n && w->n < w->cap && w->budget > 0) {
+		struct resend r = { w, l, false, false };
+
+		if (s_flight_due(d, l, &f->fl[i]) > w->now) {
+			i++;
+			continue;
+		}
+		w->budget--;
+		if (store_outbox_pending(d->store, f->fl[i].id, s_resend_one,
+		    &r, &e) != 0) {
+			log_warnx("outbound: reading the outbox failed: %s",
+			    e.msg);
+			return;
+		}
+		if (r.failed)
+			return;  /* the link stalls */
+		if (!r.found)
+			s_flow_forget(f, i);
+		else
+			i++;
 	}
-	if (s_send_stored(w->d, l, row, env, len) != 0)
-		return 0;
-	s_flow_sent(l, row->event_id, w->now);
-	w->sent++;
-	log_debug("event %s sent to %s (attempt %u)", kpd_id(row->event_id, id),
-	    row->to_oin, a->attempts);
+}
+
+struct catch_up {
+	kpd_t *d;
+	link_t *l;
+	uint64_t now;
+	size_t read;
+	bool stopped;
+};
+
+/* Send one row of the catch-up unless it is in flight already. */
+static int
+s_catch_one(void *arg, const outbox_row_t *row, const uint8_t *env,
+    size_t len)
+{
+	struct catch_up *c = arg;
+	struct flow *f = c->l->flow;
+	char id[37];
+	int rc = 0;
+
+	c->read++;
+	if (s_flow_find(f, row->event_id) >= 0)
+		rc = 1;  /* sent at once when it was queued: in flight */
+	else if ((rc = s_send_stored(c->d, c->l, row, env, len)) < 0) {
+		s_flow_stall(c->d, c->l);
+		c->stopped = true;  /* the cursor stays before this row */
+		return 1;
+	}
+	if (rc == 0) {
+		(void)s_flow_sent(c->d, c->l, row->event_id, c->now);
+		log_debug("event %s sent to %s (catch-up)",
+		    kpd_id(row->event_id, id), row->to_oin);
+	}
+	f->cursor = row->seq;
 	return 0;
+}
+
+/*
+ * Catch l up from the store: the partner's pending rows after its cursor,
+ * in seq order, as many as its window has room for (and the walk's
+ * budget); each is read once and sent once.  When the store has no more
+ * after the cursor, the link is caught up: new events go out at once
+ * (outbound_send_now) until the window fills again.
+ */
+static void
+s_catch_up(kpd_t *d, link_t *l, struct due_walk *w)
+{
+	struct flow *f = l->flow;
+	struct catch_up c = { d, l, w->now, 0, false };
+	size_t max;
+	kp_err_t e;
+
+	if (f == NULL || !l->up || !f->behind || f->n >= FLOW_WINDOW ||
+	    w->now < f->stall_until_ms || w->budget == 0)
+		return;
+	max = FLOW_WINDOW - f->n < w->budget ? FLOW_WINDOW - f->n : w->budget;
+	if (store_outbox_after(d->store, l->oin, f->cursor, max, s_catch_one,
+	    &c, &e) != 0) {
+		log_warnx("outbound: reading the outbox failed: %s", e.msg);
+		s_flow_stall(d, l);
+		return;
+	}
+	w->budget -= c.read < w->budget ? c.read : w->budget;
+	if (!c.stopped && c.read < max)
+		f->behind = false;
 }
 
 /* The database refuses writes: resend nothing for a while rather than
@@ -708,35 +763,56 @@ s_blocked(kpd_t *d, const char *why)
 		    sizeof(note)));
 }
 
+/* Record the resends of w (attempts, next_attempt_ms) in one transaction. */
+static void
+s_record(kpd_t *d, struct due_walk *w)
+{
+	size_t i;
+	kp_err_t e;
+
+	if (w->n == 0)
+		return;
+	if (kpd_begin(d, &e) != 0) {
+		s_blocked(d, e.msg);
+		return;
+	}
+	for (i = 0; i < w->n; i++)
+		if (store_outbox_schedule(d->store, w->att[i].id,
+		    w->att[i].attempts, w->att[i].next_ms, &e) != 0)
+			break;
+	if (i < w->n || kpd_commit(d, &e) != 0) {
+		kpd_rollback(d);
+		s_blocked(d, e.msg);
+	}
+}
+
 void
 outbound_send_due(kpd_t *d)
 {
 	struct due_walk w = { .d = d, .now = kp_now_ms(),
-	    .cap = d->cfg.batch_max };
-	size_t i;
-	kp_err_t e;
+	    .cap = d->cfg.batch_max, .budget = d->cfg.batch_max };
+	size_t i, k, first;
 
+	/* rows may have been queued without outbound_send_now (reminders,
+	 * apisrv.c): every link looks after its cursor again, an index seek
+	 * that reads what it finds there and nothing else */
+	for (i = 0; d->outbound_dirty && i < d->n_links; i++)
+		if (d->links[i].flow != NULL)
+			d->links[i].flow->behind = true;
 	d->outbound_dirty = false;
-	for (i = 0; i < d->n_links; i++)
-		s_flow_reap(d, &d->links[i], w.now);
-	w.att = calloc(w.cap, sizeof(*w.att));
-	if (w.att == NULL)
+	if ((w.att = calloc(w.cap, sizeof(*w.att))) == NULL)
 		return;
-	if (store_outbox_due(d->store, w.now, w.cap, s_send_one, &w, &e) != 0)
-		log_warnx("outbound: reading the outbox failed: %s", e.msg);
-	if (w.n > 0 && kpd_begin(d, &e) == 0) {
-		for (i = 0; i < w.n; i++)
-			if (store_outbox_schedule(d->store, w.att[i].id,
-			    w.att[i].attempts, w.att[i].next_ms, &e) != 0)
-				break;
-		if (i < w.n || kpd_commit(d, &e) != 0) {
-			kpd_rollback(d);
-			s_blocked(d, e.msg);
-		}
-	} else if (w.n > 0)
-		s_blocked(d, e.msg);
-	if (w.n == w.cap)
-		d->outbound_dirty = true;  /* more may be due right now */
+	for (i = 0; i < d->n_links; i++)
+		s_resend_overdue(d, &d->links[i], &w);
+	s_record(d, &w);
+	/* which link's catch-up goes first moves with the clock, so one
+	 * partner's backlog cannot hold the others' back (without state
+	 * outside main, style rule 8) */
+	first = d->n_links > 0 ? (size_t)(w.now % d->n_links) : 0;
+	for (k = 0; k < d->n_links; k++)
+		s_catch_up(d, &d->links[(first + k) % d->n_links], &w);
+	/* more may be due right now: the links that are still behind say so
+	 * themselves (outbound_wait_ms); dirty would make all look again */
 	free(w.att);
 }
 
@@ -811,8 +887,9 @@ s_settle(kpd_t *d, link_t *l, const uint8_t *buf, size_t len, uint64_t now,
 		    "link to %s; ignored", id, r.issuer_oin, l->oin);
 		return 0;
 	}
-	s_flow_receipt(l, r.event_id, now);
 	ledger_witness(d, l->oin, buf, len, true);
+	if (l->flow != NULL)
+		l->flow->last_receipt_ms = now;  /* the partner makes progress */
 	state = r.status == KP__RECEIPT_STATUS__RECEIPT_STATUS_ACCEPTED ?
 	    STORE_DELIVERED : STORE_REJECTED;
 	memset(&row, 0, sizeof(row));
@@ -823,6 +900,10 @@ s_settle(kpd_t *d, link_t *l, const uint8_t *buf, size_t len, uint64_t now,
 		    e.msg);
 		return -1;
 	}
+	/* a receipt that settled nothing leaves the slot: its resend finds
+	 * the row settled (and frees it) or still pending (and resends) */
+	if (applied)
+		s_flow_receipt(l, r.event_id, now);
 	if (applied && (s_audit_receipt(d, &r, &row, now) != 0 ||
 	    webhook_notice(d, WEBHOOK_RECEIPT, r.event_id, &e) != 0))
 		return -1;
@@ -889,9 +970,15 @@ outbound_drain(kpd_t *d, link_t *l)
 			    failed ? "storage or audit log" : e.msg,
 			    ratelimit_note(sup, note, sizeof(note)));
 		later_flush(&lt, false);
+		/* the slots of these receipts were freed: catch up again from
+		 * the start, which reads only the rows in flight (skipped)
+		 * and these (sent again) */
+		if (l->flow != NULL) {
+			l->flow->cursor = 0;
+			l->flow->behind = true;
+		}
 	} else
 		later_flush(&lt, true);
-	s_flow_refill(d, l);
 }
 
 static const char *
@@ -966,7 +1053,6 @@ outbound_monitor(kpd_t *d, link_t *l)
 {
 	uint16_t event;
 	char addr[256];
-	kp_err_t e;
 
 	while (l->monitor != NULL &&
 	    kpd_monitor_read(l->monitor, &event, addr, sizeof(addr)) == 0) {
@@ -978,8 +1064,9 @@ outbound_monitor(kpd_t *d, link_t *l)
 			log_info("outbound: connected to %s at %s%s", l->oin, addr,
 			    l->cert == 0 ? "" : " (server key of its previous "
 			    "certificate: it has not switched to the new one)");
-			if (store_outbox_wake(d->store, l->oin, &e) != 0)
-				log_warnx("outbound: %s", e.msg);
+			/* nothing of the outbox is written: the link catches
+			 * up from the store (s_catch_up) */
+			s_flow_reset(l);
 			d->outbound_dirty = true;
 		} else if (event == ZMQ_EVENT_DISCONNECTED) {
 			s_flow_reset(l);
@@ -1058,12 +1145,37 @@ outbound_expire(kpd_t *d)
 		later_flush(&w.lt, true);
 }
 
+/* ms until link l has something to send (0: now), at most cap_ms. */
+static uint64_t
+s_link_wait_ms(const kpd_t *d, const link_t *l, uint64_t now, uint64_t cap_ms)
+{
+	const struct flow *f = l->flow;
+	uint64_t at;
+	size_t i;
+
+	/* a link that is not up has nothing due: its rows wait in the store,
+	 * unread, for the catch-up at its connection */
+	if (f == NULL || !l->up)
+		return cap_ms;
+	if (now < f->stall_until_ms)
+		return f->stall_until_ms - now < cap_ms ?
+		    f->stall_until_ms - now : cap_ms;
+	if (f->behind && f->n < FLOW_WINDOW)
+		return 0;
+	for (i = 0; i < f->n; i++) {
+		if ((at = s_flight_due(d, l, &f->fl[i])) <= now)
+			return 0;
+		if (at - now < cap_ms)
+			cap_ms = at - now;
+	}
+	return cap_ms;
+}
+
 uint64_t
 outbound_wait_ms(kpd_t *d, uint64_t cap_ms)
 {
-	uint64_t when = UINT64_MAX, now = kp_now_ms();
+	uint64_t now = kp_now_ms();
 	size_t i;
-	kp_err_t e;
 
 	/* a link waiting to be rebuilt must not wait for the poll timeout */
 	for (i = 0; i < d->n_links; i++)
@@ -1076,31 +1188,7 @@ outbound_wait_ms(kpd_t *d, uint64_t cap_ms)
 		    d->outbound_blocked_until - now : cap_ms;
 	if (d->outbound_dirty)
 		return 0;
-	if (store_outbox_next_due(d->store, &when, &e) != 0 || when == UINT64_MAX)
-		return cap_ms;
-	if (when <= now) {
-		/* due rows waiting for a full window: the receipt that frees
-		 * a slot wakes the loop (s_flow_refill), or the time at which
-		 * the oldest slot is given up if no receipt comes at all */
-		for (i = 0; i < d->n_links; i++) {
-			struct flow *f = d->links[i].flow;
-			uint64_t at;
-
-			if (f == NULL || !f->skipped)
-				continue;
-			if (f->n < FLOW_WINDOW) {
-				f->skipped = false;  /* room again */
-				return 0;
-			}
-			if ((at = s_flow_reap_at(d, f)) <= now)
-				return 0;
-			if (at - now < cap_ms)
-				cap_ms = at - now;
-		}
-		for (i = 0; i < d->n_links; i++)
-			if (d->links[i].flow != NULL && d->links[i].flow->skipped)
-				return cap_ms;
-		return 0;
-	}
-	return when - now < cap_ms ? when - now : cap_ms;
+	for (i = 0; i < d->n_links && cap_ms > 0; i++)
+		cap_ms = s_link_wait_ms(d, &d->links[i], now, cap_ms);
+	return cap_ms;
 }

@@ -147,22 +147,19 @@ int store_outbox_by_idem(store_t *s, const char *client, const char *key,
 typedef int (*store_outbox_cb)(void *arg, const outbox_row_t *row,
     const uint8_t *env, size_t env_len);
 
-/* Pending rows with next_attempt_ms <= now, oldest next_attempt first, at
- * most max; cb returning non-zero stops the walk (not an error). */
-int store_outbox_due(store_t *s, uint64_t now, size_t max, store_outbox_cb cb,
-    void *arg, kp_err_t *err) __attribute__((warn_unused_result));
-
-/* The smallest next_attempt_ms of any pending row, or UINT64_MAX. */
-int store_outbox_next_due(store_t *s, uint64_t *when, kp_err_t *err)
+/* A link's catch-up: the pending rows to partner `oin` with seq >
+ * after_seq, in seq order, at most max, each with its envelope (row's
+ * case_local and route are left empty: a send needs neither); cb returning
+ * non-zero stops the walk (not an error).  An index range: it reads only
+ * the rows it returns. */
+int store_outbox_after(store_t *s, const char *oin, uint64_t after_seq,
+    size_t max, store_outbox_cb cb, void *arg, kp_err_t *err)
     __attribute__((warn_unused_result));
 
-/* Record an attempt: attempts = attempts, next_attempt_ms = next. */
+/* Record a resend that was made: attempts = attempts, next_attempt_ms =
+ * next (pending rows only). */
 int store_outbox_schedule(store_t *s, const uint8_t id[16], uint32_t attempts,
     uint64_t next_ms, kp_err_t *err) __attribute__((warn_unused_result));
-
-/* Make every pending row for partner `oin` due now (the partner came up). */
-int store_outbox_wake(store_t *s, const char *oin, kp_err_t *err)
-    __attribute__((warn_unused_result));
 
 /*
  * A verified receipt arrived for event `id` from `issuer_oin`.  Applies only
@@ -189,7 +186,8 @@ int store_outbox_expire(store_t *s, uint64_t now, store_outbox_cb cb, void *arg,
     kp_err_t *err) __attribute__((warn_unused_result));
 
 /* The row of event id with its envelope, if it is still pending: cb is
- * called once, or not at all (flow control's deferred sends). */
+ * called once, or not at all (flow control's resend of an event in
+ * flight; case_local and route are left empty, as in store_outbox_after). */
 int store_outbox_pending(store_t *s, const uint8_t id[16], store_outbox_cb cb,
     void *arg, kp_err_t *err) __attribute__((warn_unused_result));
 

@@ -13,9 +13,11 @@
  *     written by that same UPDATE.
  *  3. PENDING -> DEAD only in store_outbox_expire, when expires_ms <= now;
  *     DEAD -> DELIVERED | REJECTED on a late verified receipt (2).
- *  4. store_outbox_schedule and store_outbox_wake change only attempts and
- *     next_attempt_ms, and only of PENDING rows (wake sets next_attempt_ms
- *     to 0, "due at any now", so woken rows go first, in seq order).
+ *  4. store_outbox_schedule changes only attempts and next_attempt_ms, and
+ *     only of a PENDING row; it records a resend that was made (outbound.c),
+ *     never a send that was not, and nothing else rewrites a pending row's
+ *     schedule: a partner's outage and the catch-up after it
+ *     (store_outbox_after, a read) leave its pending rows as they were.
  *  5. Nothing else changes a settled (DELIVERED, REJECTED, DEAD) row, and no
  *     row is deleted.  Every UPDATE of the outbox carries "state = 1" in its
  *     WHERE clause, so a late race (a schedule after a receipt) loses
@@ -56,6 +58,14 @@
 	"reason, receipted_ms, purpose, legal_basis, fields, " \
 	"retention_until_ms, event_key, kp_route_open(event_id, route_sealed)"
 #define OB_NCOLS 23
+/* OB_COLS for a send: the same positions, without opening the case
+ * reference and route sealed at rest (a send needs neither; each open is
+ * a decryption per row).  s_read_outbox reads them as "" and 0. */
+#define OB_SEND_COLS "seq, event_id, event_type, to_oin, '', case_ref, " \
+	"in_reply_to, state, attempts, created_ms, expires_ms, " \
+	"next_attempt_ms, updated_ms, envelope_digest, receipt_digest, " \
+	"reason, receipted_ms, purpose, legal_basis, fields, " \
+	"retention_until_ms, event_key, 0"
 
 /* Statements of this file, prepared once by store_open (store.c). */
 const char *const store_outbox_sql[ST_COUNT] = {
@@ -70,15 +80,15 @@ const char *const store_outbox_sql[ST_COUNT] = {
 	    "?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, "
 	    "kp_route_seal(?1, ?22), ?23, ?24, ?25, ?26, "
 	    LINK_OF("?27", "?4") ")",
-	[ST_OB_DUE] = "SELECT " OB_COLS ", envelope FROM outbox WHERE "
-	    "state = 1 AND next_attempt_ms <= ?1 ORDER BY next_attempt_ms, seq "
-	    "LIMIT ?2",
-	[ST_OB_NEXT_DUE] = "SELECT next_attempt_ms FROM outbox WHERE state = 1 "
-	    "ORDER BY next_attempt_ms LIMIT 1",
+	/* a link's catch-up (outbound.c): the partner's pending rows after its
+	 * cursor in seq order, by outbox_partner (to_oin, state), whose entries
+	 * are ordered by rowid = seq within a partner: an index range that
+	 * reads only the rows it returns, however large the backlog */
+	[ST_OB_DUE] = "SELECT " OB_SEND_COLS ", envelope FROM outbox "
+	    "INDEXED BY outbox_partner WHERE to_oin = ?1 AND state = 1 AND "
+	    "seq > ?2 ORDER BY seq LIMIT ?3",
 	[ST_OB_SCHEDULE] = "UPDATE outbox SET attempts = ?2, "
 	    "next_attempt_ms = ?3 WHERE event_id = ?1 AND state = 1",
-	[ST_OB_WAKE] = "UPDATE outbox SET next_attempt_ms = 0 WHERE "
-	    "to_oin = ?1 AND state = 1",
 	[ST_OB_SETTLE] = "UPDATE outbox SET state = ?4, reason = ?5, "
 	    "receipt_digest = ?6, receipt = ?7, receipted_ms = ?8, envelope = NULL, "
 	    "updated_ms = ?8 WHERE event_id = ?1 AND to_oin = ?2 AND "
@@ -97,7 +107,7 @@ const char *const store_outbox_sql[ST_COUNT] = {
 	[ST_OB_RECEIPT] = "SELECT receipt FROM outbox WHERE event_id = ?1 AND "
 	    "receipt IS NOT NULL",
 	[ST_OB_COUNTS] = "SELECT state, count(*) FROM outbox GROUP BY state",
-	[ST_OB_PENDING] = "SELECT " OB_COLS ", envelope FROM outbox WHERE "
+	[ST_OB_PENDING] = "SELECT " OB_SEND_COLS ", envelope FROM outbox WHERE "
 	    "event_id = ?1 AND state = 1",
 };
 
@@ -239,38 +249,21 @@ out:
 }
 
 int
-store_outbox_due(store_t *s, uint64_t now, size_t max, store_outbox_cb cb,
-    void *arg, kp_err_t *err)
+store_outbox_after(store_t *s, const char *oin, uint64_t after_seq,
+    size_t max, store_outbox_cb cb, void *arg, kp_err_t *err)
 {
 	sqlite3_stmt *st = s->st[ST_OB_DUE];
 
 	if (max == 0)
 		return 0;
-	if (sq_bind_u64(st, 1, now) != SQLITE_OK ||
-	    sqlite3_bind_int64(st, 2, sq_limit(max)) != SQLITE_OK) {
-		sq_fail(s, err, "outbox due");
+	if (sq_bind_text(st, 1, oin, KP_OIN_LEN + 1) != SQLITE_OK ||
+	    sq_bind_u64(st, 2, after_seq) != SQLITE_OK ||
+	    sqlite3_bind_int64(st, 3, sq_limit(max)) != SQLITE_OK) {
+		sq_fail(s, err, "outbox catch-up");
 		sq_done(st);
 		return -1;
 	}
-	return s_walk_outbox(s, st, true, cb, arg, "outbox due", err);
-}
-
-int
-store_outbox_next_due(store_t *s, uint64_t *when, kp_err_t *err)
-{
-	sqlite3_stmt *st = s->st[ST_OB_NEXT_DUE];
-	bool found;
-	int ret = -1;
-
-	*when = UINT64_MAX;
-	if (sq_step_one(s, st, "outbox next due", &found, err) != 0)
-		goto out;
-	if (found)
-		*when = sq_col_u64(st, 0);
-	ret = 0;
-out:
-	sq_done(st);
-	return ret;
+	return s_walk_outbox(s, st, true, cb, arg, "outbox catch-up", err);
 }
 
 int
@@ -287,22 +280,6 @@ store_outbox_schedule(store_t *s, const uint8_t id[16], uint32_t attempts,
 		goto out;
 	}
 	ret = sq_step_done(s, st, "outbox schedule", err);
-out:
-	sq_done(st);
-	return ret;
-}
-
-int
-store_outbox_wake(store_t *s, const char *oin, kp_err_t *err)
-{
-	sqlite3_stmt *st = s->st[ST_OB_WAKE];
-	int ret = -1;
-
-	if (sq_bind_text(st, 1, oin, KP_OIN_LEN + 1) != SQLITE_OK) {
-		sq_fail(s, err, "outbox wake");
-		goto out;
-	}
-	ret = sq_step_done(s, st, "outbox wake", err);
 out:
 	sq_done(st);
 	return ret;

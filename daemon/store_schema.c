@@ -23,9 +23,10 @@
 
 /*
  * Version 1.  Blobs of fixed size are checked so a bug cannot store junk.
- * outbox_due serves due, next_due, expire and counts (covering);
- * outbox_partner serves wake, which would otherwise walk every pending row
- * of every partner.  Each index costs every insert: the UNIQUE index on a
+ * outbox_due serves the counts (covering; it served the due walk of
+ * older versions); outbox_partner serves a link's catch-up in seq order
+ * (store_outbox_after: its entries are ordered by rowid = seq within a
+ * partner and state), which must not walk the backlog.  Each index costs every insert: the UNIQUE index on a
  * random (UUIDv4) event_id dirties one more page per row once the table is
  * large, roughly doubling the bytes written per row; time-ordered ids
  * (UUIDv7) would append instead.  Envelopes stay in the row: a side table

@@ -544,82 +544,82 @@ Test(store, version_4_database_migrated)
 	s_close(&f);
 }
 
-Test(store, outbox_due_order_max_next_due)
+/* A link's catch-up reads its partner's pending rows after a cursor, in
+ * seq order whatever their timers say, each with its envelope. */
+Test(store, outbox_after_cursor_in_seq_order)
 {
 	struct fx f = { 0 };
-	outbox_row_t r[4];
+	outbox_row_t r[5];
 	struct seen sn = { 0 };
-	uint64_t when;
+	bool applied;
+	uint8_t rdig[32] = { 0 };
 	int i;
 
 	s_open(&f);
-	cr_assert_eq(store_outbox_next_due(f.s, &when, &f.err), 0);
-	cr_assert_eq(when, UINT64_MAX);
-	for (i = 0; i < 4; i++) {
-		r[i] = s_orow(i + 1, OIN_HALT);
+	for (i = 0; i < 5; i++) {
+		r[i] = s_orow(i + 1, i == 2 ? OIN_RVDK : OIN_HALT);
+		/* timers in reverse order: the catch-up does not follow them */
 		r[i].next_attempt_ms = T0 + 100 - 10 * (uint64_t)i;
 		s_insert(&f, &r[i]);
 	}
-	r[3].next_attempt_ms = T0 + 500;
-	cr_assert_eq(store_outbox_schedule(f.s, r[3].event_id, 0, T0 + 500,
-	    &f.err), 0);
-	cr_assert_eq(store_outbox_next_due(f.s, &when, &f.err), 0);
-	cr_assert_eq(when, T0 + 80);
-
-	/* Due at T0+100: rows 3,2,1 (oldest next_attempt first); 4 is later. */
-	cr_assert_eq(store_outbox_due(f.s, T0 + 100, 10, s_collect, &sn,
-	    &f.err), 0);
-	cr_assert_eq(sn.n, 3);
-	cr_assert_eq(sn.rows[0].event_id[15], 3);
+	cr_assert_eq(store_outbox_after(f.s, OIN_HALT, 0, 10, s_collect, &sn,
+	    &f.err), 0, "%s", f.err.msg);
+	cr_assert_eq(sn.n, 4, "only the partner's rows");
+	cr_assert_eq(sn.rows[0].event_id[15], 1);
 	cr_assert_eq(sn.rows[1].event_id[15], 2);
-	cr_assert_eq(sn.rows[2].event_id[15], 1);
+	cr_assert_eq(sn.rows[2].event_id[15], 4);
+	cr_assert_eq(sn.rows[3].event_id[15], 5);
+	cr_assert_lt(sn.rows[0].seq, sn.rows[1].seq);
 	cr_assert_eq(sn.env_len[0], 64);
-	cr_assert_eq(sn.env_first[0], 3, "envelope of the right row");
+	cr_assert_eq(sn.env_first[2], 4, "envelope of the right row");
+	cr_assert_str_eq(sn.rows[0].case_local, "", "a send opens no case");
 
+	/* after the cursor; max respected; a stopping callback */
 	memset(&sn, 0, sizeof(sn));
-	cr_assert_eq(store_outbox_due(f.s, T0 + 100, 2, s_collect, &sn,
-	    &f.err), 0);
+	cr_assert_eq(store_outbox_after(f.s, OIN_HALT, r[1].seq, 2, s_collect,
+	    &sn, &f.err), 0);
 	cr_assert_eq(sn.n, 2, "max respected");
-
+	cr_assert_eq(sn.rows[0].event_id[15], 4);
 	memset(&sn, 0, sizeof(sn));
 	sn.stop = 1;
-	cr_assert_eq(store_outbox_due(f.s, T0 + 100, 10, s_collect, &sn,
+	cr_assert_eq(store_outbox_after(f.s, OIN_HALT, 0, 10, s_collect, &sn,
 	    &f.err), 0, "a stopping callback is not an error");
 	cr_assert_eq(sn.n, 1);
 
+	/* a settled row is not caught up */
+	cr_assert_eq(store_outbox_settle(f.s, r[3].event_id, OIN_HALT,
+	    r[3].envelope_digest, STORE_DELIVERED, 0, rdig, NULL, 0, T0 + 5,
+	    &applied, NULL, &f.err), 0);
+	cr_assert(applied);
 	memset(&sn, 0, sizeof(sn));
-	cr_assert_eq(store_outbox_due(f.s, T0, 10, s_collect, &sn, &f.err), 0);
-	cr_assert_eq(sn.n, 0);
+	cr_assert_eq(store_outbox_after(f.s, OIN_HALT, r[1].seq, 10,
+	    s_collect, &sn, &f.err), 0);
+	cr_assert_eq(sn.n, 1);
+	cr_assert_eq(sn.rows[0].event_id[15], 5);
+	memset(&sn, 0, sizeof(sn));
+	cr_assert_eq(store_outbox_after(f.s, OIN_HALT, r[4].seq, 10,
+	    s_collect, &sn, &f.err), 0);
+	cr_assert_eq(sn.n, 0, "nothing after the last row");
 	s_close(&f);
 }
 
-Test(store, outbox_schedule_and_wake)
+Test(store, outbox_schedule_records_a_resend)
 {
 	struct fx f = { 0 };
 	outbox_row_t a = s_orow(1, OIN_HALT), b = s_orow(2, OIN_RVDK), g;
-	struct seen sn = { 0 };
 
 	s_open(&f);
 	s_insert(&f, &a);
 	s_insert(&f, &b);
 	cr_assert_eq(store_outbox_schedule(f.s, a.event_id, 3, T0 + 9000,
 	    &f.err), 0);
-	cr_assert_eq(store_outbox_schedule(f.s, b.event_id, 1, T0 + 9000,
-	    &f.err), 0);
 	g = s_get(&f, 1);
 	cr_assert_eq(g.attempts, 3);
 	cr_assert_eq(g.next_attempt_ms, T0 + 9000);
 	cr_assert_eq(g.state, STORE_PENDING);
-	cr_assert_eq(store_outbox_due(f.s, T0 + 100, 10, s_collect, &sn,
-	    &f.err), 0);
-	cr_assert_eq(sn.n, 0, "scheduled rows are not due");
-
-	cr_assert_eq(store_outbox_wake(f.s, OIN_HALT, &f.err), 0);
-	cr_assert_eq(store_outbox_due(f.s, T0 + 100, 10, s_collect, &sn,
-	    &f.err), 0);
-	cr_assert_eq(sn.n, 1, "only the woken partner's row is due");
-	cr_assert_str_eq(sn.rows[0].to_oin, OIN_HALT);
-	cr_assert_eq(sn.rows[0].attempts, 3, "wake keeps attempts");
+	g = s_get(&f, 2);
+	cr_assert_eq(g.attempts, b.attempts, "only that row");
+	cr_assert_eq(g.next_attempt_ms, b.next_attempt_ms);
 	s_close(&f);
 }
 
@@ -688,10 +688,9 @@ Test(store, outbox_settle)
 	cr_assert_eq(g.state, STORE_REJECTED);
 	cr_assert_eq(g.reason, 7);
 
-	/* Neither schedule nor wake touches a settled row. */
+	/* A schedule does not touch a settled row. */
 	cr_assert_eq(store_outbox_schedule(f.s, b.event_id, 9, T0 + 99,
 	    &f.err), 0);
-	cr_assert_eq(store_outbox_wake(f.s, OIN_HALT, &f.err), 0);
 	h = s_get(&f, 2);
 	s_same_outbox(&h, &g);
 
@@ -712,7 +711,7 @@ Test(store, outbox_expire)
 	outbox_row_t r[3], g;
 	uint8_t rdig[32] = { 0 };
 	struct seen sn = { 0 };
-	uint64_t counts[5], when;
+	uint64_t counts[5];
 	bool applied;
 	int i;
 
@@ -748,8 +747,10 @@ Test(store, outbox_expire)
 	cr_assert_eq(store_outbox_counts(f.s, counts, &f.err), 0);
 	cr_assert_eq(counts[STORE_DELIVERED], 1);
 	cr_assert_eq(counts[STORE_DEAD], 2);
-	cr_assert_eq(store_outbox_next_due(f.s, &when, &f.err), 0);
-	cr_assert_eq(when, UINT64_MAX, "dead rows are never due");
+	memset(&sn, 0, sizeof(sn));
+	cr_assert_eq(store_outbox_after(f.s, OIN_HALT, 0, 10, s_collect, &sn,
+	    &f.err), 0);
+	cr_assert_eq(sn.n, 0, "dead rows are never sent again");
 
 	/* A late, verified receipt for a dead row is the truth: delivered. */
 	cr_assert_eq(store_outbox_settle(f.s, r[1].event_id, OIN_HALT,
