@@ -66,7 +66,7 @@ struct arrival {
 	inbox_row_t row;
 	uint8_t *sealed, *evidence;   /* malloc'd: payload at rest, envelope */
 	size_t slen, evlen;
-	const struct arrival *batch;  /* the arrivals before this one in its */
+	struct arrival *batch;        /* the arrivals before this one in its */
 	size_t index;                 /* ... pass: s_duplicate_in_pass */
 };
 
@@ -495,6 +495,30 @@ s_duplicate(kpd_t *d, struct arrival *a, const envelope_meta_t *m,
 	return 0;
 }
 
+static int s_sign_receipts(kpd_t *d, struct arrival *arr, size_t n);
+
+/*
+ * An envelope in reply to an event that arrived earlier in this pass and
+ * whose row still waits for its receipt's signature: what checks the reply
+ * (cases_reply_known, cases_file_reply) reads the inbox, so the receipts
+ * waiting so far are signed and their rows stored first (a batch of
+ * receipts may be split; the rest of the pass forms the next one).
+ * -1: that failed, and the pass rolls back.
+ */
+static int
+s_store_replied_to(kpd_t *d, struct arrival *a, const envelope_meta_t *m)
+{
+	size_t i;
+
+	if (!m->has_reply_to || a->batch == NULL)
+		return 0;
+	for (i = 0; i < a->index; i++)
+		if (a->batch[i].row_waits && sodium_memcmp(
+		    a->batch[i].row.event_id, m->in_reply_to, 16) == 0)
+			return s_sign_receipts(d, a->batch, a->index);
+	return 0;
+}
+
 /* Decide on one envelope and store it; -1 means: no receipt at all
  * (a storage failure; the sender will retry). */
 static int
@@ -544,6 +568,10 @@ s_process(kpd_t *d, struct arrival *a, const uint8_t *buf, size_t len,
 		snprintf(v.detail, sizeof(v.detail), "event id already used for "
 		    "another envelope");
 		goto refuse;
+	}
+	if (s_store_replied_to(d, a, &m) != 0) {
+		rc = -1;
+		goto out;
 	}
 	if (!s_age_ok(d, &m, now, &v))
 		goto refuse;

@@ -405,11 +405,12 @@ Test(refusals, multi_frame_messages_do_not_stall_the_daemon)
 }
 
 /* n envelopes of the example referral to Halt, sealed by `from` under
- * the given event ids and signed together: one batch signature for n > 1
- * (PROTOCOL.md §5.6), a single signature for n = 1. */
+ * the given event ids (in reply to reply_to, if not NULL) and signed
+ * together: one batch signature for n > 1 (PROTOCOL.md §5.6), a single
+ * signature for n = 1. */
 static void
-s_seal_ids(td_chain_t *c, chain_t *from, size_t n, uint8_t ids[][16],
-    uint64_t created, uint8_t **env, size_t *len)
+s_seal_ids_reply(td_chain_t *c, chain_t *from, size_t n, uint8_t ids[][16],
+    const uint8_t *reply_to, uint64_t created, uint8_t **env, size_t *len)
 {
 	envelope_meta_t m;
 	envelope_draft_t d[4], *dp[4];
@@ -434,6 +435,9 @@ s_seal_ids(td_chain_t *c, chain_t *from, size_t n, uint8_t ids[][16],
 		memcpy(m.policy_hash, policy_hash(pol), 32);
 		m.created_at_ms = created;
 		m.expires_at_ms = created + 86400000u;
+		m.has_reply_to = reply_to != NULL;
+		if (reply_to != NULL)
+			memcpy(m.in_reply_to, reply_to, 16);
 		cr_assert(envelope_seal_draft(from->dir, directory_find(from->dir,
 		    OIN_HALT), &m, payload, plen, &d[i], &e) == 0, "%s", e.msg);
 		dp[i] = &d[i];
@@ -443,6 +447,13 @@ s_seal_ids(td_chain_t *c, chain_t *from, size_t n, uint8_t ids[][16],
 	for (i = 0; i < n; i++)
 		envelope_draft_clear(&d[i]);
 	policy_destroy(&pol);
+}
+
+static void
+s_seal_ids(td_chain_t *c, chain_t *from, size_t n, uint8_t ids[][16],
+    uint64_t created, uint8_t **env, size_t *len)
+{
+	s_seal_ids_reply(c, from, n, ids, NULL, created, env, len);
 }
 
 /* An envelope of the example referral to Halt, sealed by `from` under a
@@ -539,6 +550,76 @@ Test(refusals, a_resend_and_a_clash_within_one_pass_of_a_batch)
 	free(env[0]);
 	free(env[1]);
 	free(clash);
+	s_close(&r);
+	chain_close(&lp);
+	td_chain_stop_all(&c);
+}
+
+/*
+ * A reply to an event that arrived earlier in the same pass (a partner
+ * back from an outage gets its backlog in one go; a reminder names the
+ * event it reminds of): the first event's row waits for its batch
+ * receipt, and the reply must still find it (not unknown_case, which the
+ * sender would settle as final).
+ */
+Test(refusals, a_reply_to_an_event_earlier_in_the_same_pass_is_accepted)
+{
+	td_chain_t c;
+	td_org_t *halt;
+	chain_t *lp;
+	struct rogue r;
+	uint8_t ids[2][16], rid[2][16], *env[2], *reply[2], *frame;
+	size_t len[2], rlen[2], i, n = 0;
+	zmq_msg_t m;
+	receipt_t rcpt;
+
+	td_chain_make(&c, NULL);
+	s_tc = &c;
+	halt = td_org(&c, OIN_HALT);
+	td_start(halt);
+	lp = s_chain(&c, OIN_LEERPLICHT);
+	kp_uuid_new(ids[0]);
+	kp_uuid_new(ids[1]);
+	kp_uuid_new(rid[0]);
+	kp_uuid_new(rid[1]);
+	s_seal_ids(&c, lp, 2, ids, kp_now_ms(), env, len);
+	s_seal_ids_reply(&c, lp, 2, rid, ids[0], kp_now_ms(), reply, rlen);
+	s_connect_as(&r, lp, halt, NULL);
+	frame = s_exchange(&r, 0x07, (const uint8_t *)"x", 1, &i);
+	free(frame);
+	kill(halt->pid, SIGSTOP);
+	for (i = 0; i < 4; i++) {
+		const uint8_t *b = i < 2 ? env[i] : reply[i - 2];
+		size_t bl = i < 2 ? len[i] : rlen[i - 2];
+
+		frame = malloc(bl + 1);
+		frame[0] = 0x01;
+		memcpy(frame + 1, b, bl);
+		cr_assert(zmq_send(r.sock, frame, bl + 1, 0) >= 0);
+		free(frame);
+	}
+	usleep(300000);
+	kill(halt->pid, SIGCONT);
+	for (;;) {
+		zmq_msg_init(&m);
+		if (zmq_msg_recv(&m, r.sock, 0) < 0) {
+			zmq_msg_close(&m);
+			break;
+		}
+		rcpt = s_receipt(lp, (uint8_t *)zmq_msg_data(&m) + 1,
+		    zmq_msg_size(&m) - 1);
+		zmq_msg_close(&m);
+		cr_assert_eq(rcpt.status,
+		    KP__RECEIPT_STATUS__RECEIPT_STATUS_ACCEPTED, "refused with "
+		    "reason %d", rcpt.reason);
+		n++;
+	}
+	cr_assert_eq(n, 4, "a receipt for each: %zu", n);
+	cr_assert_eq(s_inbox_count(halt), 4);
+	for (i = 0; i < 2; i++) {
+		free(env[i]);
+		free(reply[i]);
+	}
 	s_close(&r);
 	chain_close(&lp);
 	td_chain_stop_all(&c);
