@@ -559,3 +559,16 @@ td_wait_api(td_org_t *o, int ms)
 		waited += 250;
 	}
 }
+
+void
+td_set_clock(const char *file, uint64_t ms)
+{
+	char tmp[4300];
+	FILE *f;
+
+	snprintf(tmp, sizeof(tmp), "%s.new", file);
+	cr_assert_not_null(f = fopen(tmp, "w"));
+	fprintf(f, "%llu\n", (unsigned long long)ms);
+	cr_assert_eq(fclose(f), 0);
+	cr_assert_eq(rename(tmp, file), 0);
+}

@@ -114,5 +114,8 @@ long td_sql_count(const char *state_dir, const char *from_sql);
 pid_t td_spawn_arg(td_org_t *o, const char *arg);
 /* Wait (up to about ms) until o's API answers; false if it exited. */
 bool td_wait_api(td_org_t *o, int ms);
+/* Set the daemons' simulated clock (KETENPOST_CLOCK_FILE `file`) to ms,
+ * by a rename, so a daemon never reads half a number. */
+void td_set_clock(const char *file, uint64_t ms);
 
 #endif

@@ -185,20 +185,6 @@ Test(daemon, backlog_larger_than_the_window_delivered)
 	td_chain_stop_all(&c);
 }
 
-/* The simulated clock of the daemons (KETENPOST_CLOCK_FILE) at ms. */
-static void
-s_set_clock(const char *file, uint64_t ms)
-{
-	char tmp[4300];
-	FILE *f;
-
-	snprintf(tmp, sizeof(tmp), "%s.new", file);
-	cr_assert_not_null(f = fopen(tmp, "w"));
-	fprintf(f, "%llu\n", (unsigned long long)ms);
-	cr_assert_eq(fclose(f), 0);
-	cr_assert_eq(rename(tmp, file), 0);
-}
-
 /* One line of sqlite3 output from oin's database: sql's single value. */
 static void
 s_sql_text(const td_chain_t *c, const char *oin, const char *sql, char *out,
@@ -242,7 +228,7 @@ Test(daemon, an_outage_rewrites_no_row_and_the_catch_up_sends_each_once)
 	lp = td_org(&c, OIN_LEERPLICHT);
 	halt = td_org(&c, OIN_HALT);
 	snprintf(clock, sizeof(clock), "%.4000s/clock", c.dir);
-	s_set_clock(clock, t0);
+	td_set_clock(clock, t0);
 	cr_assert_eq(setenv("KETENPOST_CLOCK_FILE", clock, 1), 0);
 	td_start(lp);
 	for (i = 0; i < n; i++) {
@@ -256,7 +242,7 @@ Test(daemon, an_outage_rewrites_no_row_and_the_catch_up_sends_each_once)
 	/* four retry_max periods, each long enough (in real time) for the
 	 * daemon's loop to act on timers that ran out */
 	for (k = 1; k <= 4; k++) {
-		s_set_clock(clock, t0 + 3000 * (uint64_t)k);
+		td_set_clock(clock, t0 + 3000 * (uint64_t)k);
 		usleep(1500 * 1000);
 	}
 	s_sql_text(&c, lp->oin, snap, after, sizeof(after));

@@ -770,20 +770,6 @@ s_log_line(const char *log, const char *n1, const char *n2, int ms)
 	return false;
 }
 
-/* The simulated clock of the daemons (KETENPOST_CLOCK_FILE) at ms. */
-static void
-s_set_clock(const char *file, uint64_t ms)
-{
-	char tmp[4300];
-	FILE *f;
-
-	snprintf(tmp, sizeof(tmp), "%s.new", file);
-	cr_assert_not_null(f = fopen(tmp, "w"));
-	fprintf(f, "%llu\n", (unsigned long long)ms);
-	cr_assert_eq(fclose(f), 0);
-	cr_assert_eq(rename(tmp, file), 0);
-}
-
 /* SELECT count(*) FROM webhook WHERE where, in o's database. */
 static long
 s_webhook_rows(const td_chain_t *c, const char *oin, const char *where)
@@ -821,14 +807,14 @@ Test(rest, a_webhook_notice_is_retried_until_delivered_and_recorded)
 	fclose(f);
 	/* a clock the test moves, for the overdue answer at the end */
 	snprintf(clock, sizeof(clock), "%.4000s/clock", c.dir);
-	s_set_clock(clock, t0);
+	td_set_clock(clock, t0);
 	cr_assert_eq(setenv("KETENPOST_CLOCK_FILE", clock, 1), 0);
 	td_start(lp);
 	td_start(halt);
 	unsetenv("KETENPOST_CLOCK_FILE");
 	td_send(lp, OIN_HALT, "referral", "LP-HOOK-1", td_example("referral"),
 	    NULL, id);
-	s_set_clock(clock, t0 + 10000);
+	td_set_clock(clock, t0 + 10000);
 	kp_uuid_format(id, text);
 
 	/* Halt is told of the arrival, Leerplicht of the receipt: each
@@ -865,7 +851,7 @@ Test(rest, a_webhook_notice_is_retried_until_delivered_and_recorded)
 	    1);
 	cr_assert_eq(s_webhook_rows(&c, OIN_HALT, "delivered_ms IS NULL"), 0);
 	/* 91 days on, Halt's answer (due in 90) is overdue: a notice */
-	s_set_clock(clock, t0 + 91ull * 86400000ull);
+	td_set_clock(clock, t0 + 91ull * 86400000ull);
 	cr_assert(s_log_line(log, "\"path\": \"/lp\", \"status\": 204",
 	    "\"kind\": \"overdue\"", 20000), "no notice of the overdue answer");
 	cr_assert(s_log_line(log, "\"kind\": \"overdue\"", n1, 100));

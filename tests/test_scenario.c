@@ -89,14 +89,7 @@ struct scen {
 static void
 s_clock(struct scen *s, uint64_t ms)
 {
-	char tmp[4300];
-	FILE *f;
-
-	snprintf(tmp, sizeof(tmp), "%s.new", s->clock);
-	cr_assert_not_null(f = fopen(tmp, "w"));
-	fprintf(f, "%llu\n", (unsigned long long)ms);
-	cr_assert_eq(fclose(f), 0);
-	cr_assert_eq(rename(tmp, s->clock), 0);
+	td_set_clock(s->clock, ms);
 }
 
 #define OIN_ZORG "00000001007890123000"
