@@ -469,6 +469,46 @@ s_seal_with_id(td_chain_t *c, chain_t *from, const uint8_t id[16],
 }
 
 /*
+ * Send n envelopes so that the daemon finds them in one pass (stopped
+ * while they queue; the handshake made first, so nothing waits for it),
+ * then collect the receipts that come back (up to cap, until the socket
+ * stays quiet), verified as `as`.  Returns how many came.
+ */
+static size_t
+s_one_pass(struct rogue *r, td_org_t *target, chain_t *as,
+    uint8_t *const *env, const size_t *len, size_t n, receipt_t *out,
+    size_t cap)
+{
+	uint8_t *frame;
+	size_t i, got = 0;
+	zmq_msg_t m;
+
+	frame = s_exchange(r, 0x07, (const uint8_t *)"x", 1, &i);
+	free(frame);
+	kill(target->pid, SIGSTOP);
+	for (i = 0; i < n; i++) {
+		frame = malloc(len[i] + 1);
+		frame[0] = 0x01;
+		memcpy(frame + 1, env[i], len[i]);
+		cr_assert(zmq_send(r->sock, frame, len[i] + 1, 0) >= 0);
+		free(frame);
+	}
+	usleep(300000);
+	kill(target->pid, SIGCONT);
+	for (;;) {
+		zmq_msg_init(&m);
+		if (zmq_msg_recv(&m, r->sock, 0) < 0) {
+			zmq_msg_close(&m);
+			return got;
+		}
+		cr_assert(zmq_msg_size(&m) > 1 && got < cap);
+		out[got++] = s_receipt(as, (uint8_t *)zmq_msg_data(&m) + 1,
+		    zmq_msg_size(&m) - 1);
+		zmq_msg_close(&m);
+	}
+}
+
+/*
  * One pass of the receiver (the daemon stopped while the frames queue)
  * holds an envelope of a batch, the same envelope again, its batch mate
  * and another envelope under the first one's id.  The first copy's row
@@ -482,12 +522,9 @@ Test(refusals, a_resend_and_a_clash_within_one_pass_of_a_batch)
 	td_org_t *halt;
 	chain_t *lp;
 	struct rogue r;
-	uint8_t ids[2][16], *env[2], *clash, *frame, got_ok = 0;
-	size_t len[2], clen, i, n = 0, accepted = 0, conflicts = 0;
-	uint8_t *sent[4];
-	size_t slen[4];
-	zmq_msg_t m;
-	receipt_t rcpt;
+	uint8_t ids[2][16], *env[2], *clash, *frame, *sent[4], got_ok = 0;
+	size_t len[2], clen, slen[4], i, n, accepted = 0, conflicts = 0;
+	receipt_t rcpt[4];
 
 	td_chain_make(&c, NULL);
 	s_tc = &c;
@@ -503,49 +540,29 @@ Test(refusals, a_resend_and_a_clash_within_one_pass_of_a_batch)
 	sent[1] = env[0]; slen[1] = len[0];
 	sent[2] = env[1]; slen[2] = len[1];
 	sent[3] = clash; slen[3] = clen;
-	/* the handshake first, so the frames are not held back by it */
-	frame = s_exchange(&r, 0x07, (const uint8_t *)"x", 1, &i);
-	free(frame);
-	kill(halt->pid, SIGSTOP);
-	for (i = 0; i < 4; i++) {
-		frame = malloc(slen[i] + 1);
-		frame[0] = 0x01;
-		memcpy(frame + 1, sent[i], slen[i]);
-		cr_assert(zmq_send(r.sock, frame, slen[i] + 1, 0) >= 0);
-		free(frame);
-	}
-	usleep(300000);
-	kill(halt->pid, SIGCONT);
-	for (;;) {
-		zmq_msg_init(&m);
-		if (zmq_msg_recv(&m, r.sock, 0) < 0) {
-			zmq_msg_close(&m);
-			break;
-		}
-		cr_assert(zmq_msg_size(&m) > 1);
-		rcpt = s_receipt(lp, (uint8_t *)zmq_msg_data(&m) + 1,
-		    zmq_msg_size(&m) - 1);
-		zmq_msg_close(&m);
-		n++;
-		if (rcpt.status == KP__RECEIPT_STATUS__RECEIPT_STATUS_ACCEPTED) {
-			accepted++;
-			got_ok |= memcmp(rcpt.event_id, ids[0], 16) == 0 ? 1 : 2;
-		} else {
-			cr_assert_eq(rcpt.reason, KP__REASON__REASON_ID_CONFLICT);
-			cr_assert_arr_eq(rcpt.event_id, ids[0], 16);
-			conflicts++;
-		}
-	}
+	n = s_one_pass(&r, halt, lp, sent, slen, 4, rcpt, 4);
 	cr_assert_eq(n, 3, "one receipt each, none for the resend: %zu", n);
+	for (i = 0; i < n; i++) {
+		if (rcpt[i].status ==
+		    KP__RECEIPT_STATUS__RECEIPT_STATUS_ACCEPTED) {
+			accepted++;
+			got_ok |= memcmp(rcpt[i].event_id, ids[0], 16) == 0 ? 1 : 2;
+			continue;
+		}
+		cr_assert_eq(rcpt[i].reason, KP__REASON__REASON_ID_CONFLICT);
+		cr_assert_arr_eq(rcpt[i].event_id, ids[0], 16);
+		conflicts++;
+	}
 	cr_assert_eq(accepted, 2);
 	cr_assert_eq(got_ok, 3, "both events of the batch accepted");
 	cr_assert_eq(conflicts, 1);
 	cr_assert_eq(s_inbox_count(halt), 2);
 	/* the resend after the commit gets the stored (signed) receipt */
 	frame = s_exchange(&r, 0x01, env[0], len[0], &i);
-	rcpt = s_receipt(lp, frame, i);
-	cr_assert_eq(rcpt.status, KP__RECEIPT_STATUS__RECEIPT_STATUS_ACCEPTED);
-	cr_assert_arr_eq(rcpt.event_id, ids[0], 16);
+	rcpt[0] = s_receipt(lp, frame, i);
+	cr_assert_eq(rcpt[0].status,
+	    KP__RECEIPT_STATUS__RECEIPT_STATUS_ACCEPTED);
+	cr_assert_arr_eq(rcpt[0].event_id, ids[0], 16);
 	free(frame);
 	free(env[0]);
 	free(env[1]);
@@ -568,10 +585,9 @@ Test(refusals, a_reply_to_an_event_earlier_in_the_same_pass_is_accepted)
 	td_org_t *halt;
 	chain_t *lp;
 	struct rogue r;
-	uint8_t ids[2][16], rid[2][16], *env[2], *reply[2], *frame;
-	size_t len[2], rlen[2], i, n = 0;
-	zmq_msg_t m;
-	receipt_t rcpt;
+	uint8_t ids[2][16], rid[2][16], *env[4];
+	size_t len[4], i, n;
+	receipt_t rcpt[4];
 
 	td_chain_make(&c, NULL);
 	s_tc = &c;
@@ -583,43 +599,18 @@ Test(refusals, a_reply_to_an_event_earlier_in_the_same_pass_is_accepted)
 	kp_uuid_new(rid[0]);
 	kp_uuid_new(rid[1]);
 	s_seal_ids(&c, lp, 2, ids, kp_now_ms(), env, len);
-	s_seal_ids_reply(&c, lp, 2, rid, ids[0], kp_now_ms(), reply, rlen);
+	s_seal_ids_reply(&c, lp, 2, rid, ids[0], kp_now_ms(), env + 2,
+	    len + 2);
 	s_connect_as(&r, lp, halt, NULL);
-	frame = s_exchange(&r, 0x07, (const uint8_t *)"x", 1, &i);
-	free(frame);
-	kill(halt->pid, SIGSTOP);
-	for (i = 0; i < 4; i++) {
-		const uint8_t *b = i < 2 ? env[i] : reply[i - 2];
-		size_t bl = i < 2 ? len[i] : rlen[i - 2];
-
-		frame = malloc(bl + 1);
-		frame[0] = 0x01;
-		memcpy(frame + 1, b, bl);
-		cr_assert(zmq_send(r.sock, frame, bl + 1, 0) >= 0);
-		free(frame);
-	}
-	usleep(300000);
-	kill(halt->pid, SIGCONT);
-	for (;;) {
-		zmq_msg_init(&m);
-		if (zmq_msg_recv(&m, r.sock, 0) < 0) {
-			zmq_msg_close(&m);
-			break;
-		}
-		rcpt = s_receipt(lp, (uint8_t *)zmq_msg_data(&m) + 1,
-		    zmq_msg_size(&m) - 1);
-		zmq_msg_close(&m);
-		cr_assert_eq(rcpt.status,
-		    KP__RECEIPT_STATUS__RECEIPT_STATUS_ACCEPTED, "refused with "
-		    "reason %d", rcpt.reason);
-		n++;
-	}
+	n = s_one_pass(&r, halt, lp, env, len, 4, rcpt, 4);
 	cr_assert_eq(n, 4, "a receipt for each: %zu", n);
+	for (i = 0; i < n; i++)
+		cr_assert_eq(rcpt[i].status,
+		    KP__RECEIPT_STATUS__RECEIPT_STATUS_ACCEPTED, "refused with "
+		    "reason %d", rcpt[i].reason);
 	cr_assert_eq(s_inbox_count(halt), 4);
-	for (i = 0; i < 2; i++) {
+	for (i = 0; i < 4; i++)
 		free(env[i]);
-		free(reply[i]);
-	}
 	s_close(&r);
 	chain_close(&lp);
 	td_chain_stop_all(&c);
