@@ -15,6 +15,7 @@
  * database it would delay start-up by seconds, and SQLite still reports
  * SQLITE_CORRUPT on any page it reads.
  */
+#include <pthread.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>
@@ -39,6 +40,8 @@
  * and cache").  No mmap: mapped pages count in the RSS and grow with the
  * file. */
 #define STORE_CACHE_SIZE "-8192"          /* negative: KiB */
+#define STORE_LOOKASIDE_SLOT 512           /* bytes */
+#define STORE_LOOKASIDE_SLOTS 2048         /* 1 MiB per connection */
 
 const char *const store_core_sql[ST_COUNT] = {
 	[ST_BEGIN] = "BEGIN IMMEDIATE",
@@ -302,6 +305,11 @@ s_configure(store_t *s, kp_err_t *err)
 {
 	char mode[16];
 
+	/* lookaside: SQLite's per-connection pool for its small
+	 * allocations; the default 100 slots run out within one row's
+	 * statement and the rest go to malloc */
+	(void)sqlite3_db_config(s->db, SQLITE_DBCONFIG_LOOKASIDE, NULL,
+	    STORE_LOOKASIDE_SLOT, STORE_LOOKASIDE_SLOTS);
 	sqlite3_extended_result_codes(s->db, 1);
 	sqlite3_db_config(s->db, SQLITE_DBCONFIG_DEFENSIVE, 1, NULL);
 	sqlite3_db_config(s->db, SQLITE_DBCONFIG_TRUSTED_SCHEMA, 0, NULL);
@@ -414,14 +422,30 @@ s_prepare(store_t *s, kp_err_t *err)
 	return 0;
 }
 
+/*
+ * Process-wide SQLite settings, before its first use.  Memory statistics
+ * off: with them on, every allocation SQLite makes (several per row
+ * written) takes a global mutex to count bytes nobody reads here
+ * (sqlite3_status is not used).  sqlite3_config refuses once SQLite is
+ * initialised; that only costs the saving, so its answer is ignored.
+ */
+static void
+s_library_init(void)
+{
+	(void)sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+}
+
 int
 store_open(const char *state_dir, const uint8_t meta_key[32], store_t **out,
     kp_err_t *err)
 {
+	static pthread_once_t library_once = PTHREAD_ONCE_INIT;
+
 	store_t *s;
 	int n;
 
 	*out = NULL;
+	(void)pthread_once(&library_once, s_library_init);
 	if ((s = calloc(1, sizeof(*s))) == NULL)
 		return kp_fail(err, KP_ERR_NOMEM, "store: out of memory");
 	n = snprintf(s->path, sizeof(s->path), "%s/ketenpost.db", state_dir);
