@@ -23,8 +23,8 @@
 
 /*
  * Version 1.  Blobs of fixed size are checked so a bug cannot store junk.
- * outbox_due serves the counts (covering; it served the due walk of
- * older versions); outbox_partner serves a link's catch-up in seq order
+ * outbox_due served the counts and the due walk of older versions (it is
+ * dropped at every open now: s_schema_perf); outbox_partner serves a link's catch-up in seq order
  * (store_outbox_after: its entries are ordered by rowid = seq within a
  * partner and state), which must not walk the backlog.  Each index costs every insert: the UNIQUE index on a
  * random (UUIDv4) event_id dirties one more page per row once the table is
@@ -306,10 +306,17 @@ static const char s_schema_v5[] =
  * memory.  It is derived from the audit entries and checked, and filled
  * where missing, at every start (ledger.c): an older daemon that ignores
  * it leaves nothing wrong behind, so it needs no version step either.
+ * outbox_due (version 1) is dropped: nothing walks (state,
+ * next_attempt_ms) since a link catches up through outbox_partner, and
+ * the counts by state scan outbox_partner (to_oin, state), which covers
+ * them as well; each outbox_due entry was one more B-tree insert per event
+ * and a delete and an insert per receipt.  An older daemon opening the
+ * file counts by the same index, so no version step either.
  */
 static const char s_schema_perf[] =
 	"CREATE INDEX IF NOT EXISTS outbox_expiry ON outbox (expires_ms)"
 	" WHERE state = 1;"
+	"DROP INDEX IF EXISTS outbox_due;"
 	"CREATE TABLE IF NOT EXISTS audit_nodes ("
 	" height INTEGER NOT NULL,"
 	" idx INTEGER NOT NULL,"
