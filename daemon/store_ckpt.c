@@ -12,7 +12,7 @@
  * Why the main thread still copies a little: SQLite starts the log from
  * its beginning only when a write transaction begins with every frame
  * already copied, and the loop commits while a pass runs, so a pass never
- * ends fully caught up.  One cycle of the log: at STORE_WAL_SOFT pages
+ * ends fully caught up.  One cycle of the log: at STORE_WAL_SOFT bytes
  * the thread copies the log (the bulk); the frames committed meanwhile
  * are copied by a further pass while there are more than STORE_WAL_TAIL,
  * and once they are fewer, by the main thread itself between two
@@ -20,9 +20,9 @@
  * the log).  So each page is copied about once per cycle, as with
  * SQLite's own automatic checkpoint: passes on every commit would copy
  * the often-written pages (those of the random-key indexes) over and
- * over.  Past STORE_WAL_HARD pages (the thread lags, or its passes fail)
+ * over.  Past STORE_WAL_HARD bytes (the thread lags, or its passes fail)
  * the main thread copies all that is left.  The log is therefore at most
- * STORE_WAL_HARD pages plus one transaction, except while an outside
+ * STORE_WAL_HARD bytes plus one transaction, except while an outside
  * reader (a read transaction of another process) pins old frames, which
  * no checkpoint mode can copy past.
  *
@@ -62,6 +62,8 @@ struct store_ckpt {
 	unsigned hold;               /* holders: no pass starts while > 0 */
 	store_ckpt_stats_t stats;
 	int last_done;               /* frames copied as the last pass ended */
+	/* set by store_ckpt_new, then read only: the bounds in pages */
+	int soft, tail, hard;
 	/* the main thread's alone (not under mu): */
 	bool cycle;                  /* a pass asked for in this cycle */
 	int kicked_at;               /* log pages at the last ask */
@@ -150,11 +152,15 @@ s_start(store_ckpt_t *c, kp_err_t *err)
 }
 
 int
-store_ckpt_new(const char *path, store_ckpt_t **out, kp_err_t *err)
+store_ckpt_new(const char *path, int page_size, store_ckpt_t **out,
+    kp_err_t *err)
 {
 	store_ckpt_t *c;
 
 	*out = NULL;
+	if (page_size < 512)
+		return kp_fail(err, KP_ERR_IO, "store: %s: page size %d",
+		    path, page_size);
 	/* two connections on two threads need SQLite's own locking */
 	if (sqlite3_threadsafe() == 0)
 		return kp_fail(err, KP_ERR_IO, "store: this SQLite library was "
@@ -162,6 +168,9 @@ store_ckpt_new(const char *path, store_ckpt_t **out, kp_err_t *err)
 		    "needs a threadsafe one");
 	if ((c = calloc(1, sizeof(*c))) == NULL)
 		return kp_fail(err, KP_ERR_NOMEM, "store: out of memory");
+	c->soft = STORE_WAL_SOFT / page_size;
+	c->tail = STORE_WAL_TAIL / page_size;
+	c->hard = STORE_WAL_HARD / page_size;
 	if (pthread_mutex_init(&c->mu, NULL) != 0) {
 		free(c);
 		return kp_fail(err, KP_ERR_NOMEM, "store: checkpoint mutex");
@@ -270,12 +279,12 @@ store_ckpt_commit(store_ckpt_t *c, sqlite3 *main_db, int pages)
 		return;
 	if (pages < c->kicked_at)
 		c->cycle = false;            /* the log started afresh */
-	if (pages >= STORE_WAL_HARD) {
+	if (pages >= c->hard) {
 		s_main_copy(c, main_db, &c->stats.bounds);
 		return;
 	}
 	if (!c->cycle) {
-		if (pages >= STORE_WAL_SOFT)
+		if (pages >= c->soft)
 			s_ask(c, pages);
 		return;
 	}
@@ -285,7 +294,7 @@ store_ckpt_commit(store_ckpt_t *c, sqlite3 *main_db, int pages)
 	pthread_mutex_unlock(&c->mu);
 	if (!idle)
 		return;                      /* a pass is on its way */
-	if (left > STORE_WAL_TAIL)
+	if (left > c->tail)
 		s_ask(c, pages);             /* what came in during the last */
 	else if (left > 0)
 		s_main_copy(c, main_db, &c->stats.tails);

@@ -60,14 +60,15 @@ enum {
 	ST_COUNT
 };
 
-/* WAL checkpoints (store_ckpt.c): from STORE_WAL_SOFT pages on the
- * thread copies the log, the main thread the last frames (at most
- * STORE_WAL_TAIL) so the next transaction restarts the log, and past
- * STORE_WAL_HARD (the log's bound, 64 MiB of 4 KiB pages) all that is
- * left. */
-#define STORE_WAL_SOFT 8192
-#define STORE_WAL_TAIL 1024
-#define STORE_WAL_HARD 16384
+/* WAL checkpoints (store_ckpt.c), in bytes of pages: from
+ * STORE_WAL_SOFT on the thread copies the log, the main thread the last
+ * frames (at most STORE_WAL_TAIL) so the next transaction restarts the
+ * log, and past STORE_WAL_HARD (the log's bound) all that is left.  A file
+ * keeps the page size it was made with (store.c, STORE_PAGE_SIZE), so the
+ * bounds in pages follow from its own. */
+#define STORE_WAL_SOFT (32 * 1024 * 1024)
+#define STORE_WAL_TAIL (4 * 1024 * 1024)
+#define STORE_WAL_HARD (64 * 1024 * 1024)
 
 typedef struct store_ckpt store_ckpt_t;
 typedef struct store_ckpt_stats {
@@ -80,7 +81,8 @@ typedef struct store_ckpt_stats {
 
 /* Open the thread's connection to path and start it; destroy stops it
  * after the pass in progress, joins it and closes its connection. */
-int store_ckpt_new(const char *path, store_ckpt_t **out, kp_err_t *err);
+int store_ckpt_new(const char *path, int page_size, store_ckpt_t **out,
+    kp_err_t *err);
 void store_ckpt_destroy(store_ckpt_t **c);
 /* Main thread, from the WAL hook after each commit with the log at
  * `pages`: ask the thread for a pass, or copy a cycle's last frames, or
@@ -99,6 +101,7 @@ struct store {
 	sqlite3 *db;                      /* the main connection */
 	store_ckpt_t *ckpt;               /* the checkpoint thread */
 	char path[4096];                  /* state_dir/ketenpost.db */
+	int page_size;                    /* the file's, from s_configure */
 	sqlite3_stmt *st[ST_COUNT];       /* prepared in store_open */
 	uint8_t *meta_keys;               /* sodium_malloc: store_seal.c */
 };

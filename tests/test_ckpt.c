@@ -4,7 +4,7 @@
  *
  * A stream of commits through the real store (audit entries of a few KiB,
  * several per transaction, as a daemon's batch writes them): the -wal
- * file never passes the bound (STORE_WAL_HARD pages plus one transaction),
+ * file never passes the bound (STORE_WAL_HARD bytes plus one transaction),
  * with the thread keeping up and with the thread held (then the main
  * thread's bound alone keeps it); everything committed is there after
  * close and reopen; closing while a pass runs leaves a whole database and
@@ -24,9 +24,12 @@
 
 TestSuite(ckpt, .init = test_init);
 
-#define ENTRY_LEN 3000       /* bytes per audit entry: most of a page */
+#define PAGE 8192            /* a new store's page size (store.c) */
+#define ENTRY_LEN 6000       /* bytes per audit entry: most of a page */
 #define PER_TXN 40           /* entries per transaction */
-#define FRAME (4096 + 24)    /* a WAL frame: page and frame header */
+#define FRAME (PAGE + 24)    /* a WAL frame: page and frame header */
+#define HARD_PAGES (STORE_WAL_HARD / PAGE)
+#define SOFT_PAGES (STORE_WAL_SOFT / PAGE)
 
 static const uint8_t s_meta_key[32] = { 0x43 };
 
@@ -45,6 +48,7 @@ s_open(struct fx *f)
 	cr_assert_eq(store_open(f->dir, s_meta_key, &f->s, &f->err), 0,
 	    "store_open: %s", f->err.msg);
 	cr_assert_not_null(f->s->ckpt, "no checkpoint thread");
+	cr_assert_eq(f->s->page_size, PAGE, "page size %d", f->s->page_size);
 }
 
 static void
@@ -96,12 +100,12 @@ s_wal_size(const struct fx *f)
 	return (long long)sb.st_size;
 }
 
-/* The bound: STORE_WAL_HARD pages, the transaction that passed it (each
+/* The bound: STORE_WAL_HARD bytes of pages, the transaction that passed it (each
  * entry is less than a page, plus index and free-list pages), the header. */
 static long long
 s_bound(void)
 {
-	return (long long)(STORE_WAL_HARD + 2 * PER_TXN + 16) * FRAME + 32;
+	return (long long)(HARD_PAGES + 2 * PER_TXN + 16) * FRAME + 32;
 }
 
 /* Commit until `pages` pages have gone through the log, asserting the
@@ -184,7 +188,7 @@ Test(ckpt, thread_keeps_wal_bounded)
 	store_ckpt_stats_t st;
 
 	s_setup(&f);
-	s_stream(&f, 2LL * STORE_WAL_HARD);
+	s_stream(&f, 2LL * HARD_PAGES);
 	store_ckpt_stats(f.s->ckpt, &st);
 	cr_log_info("%llu passes (%llu busy); main thread: %llu tails, %llu "
 	    "at the bound", (unsigned long long)st.passes,
@@ -199,7 +203,7 @@ Test(ckpt, thread_keeps_wal_bounded)
 }
 
 /* With the thread held (as if it never finished a pass), the main
- * thread's bound alone keeps the log within STORE_WAL_HARD pages. */
+ * thread's bound alone keeps the log within STORE_WAL_HARD bytes. */
 Test(ckpt, bound_without_thread)
 {
 	struct fx f;
@@ -207,7 +211,7 @@ Test(ckpt, bound_without_thread)
 
 	s_setup(&f);
 	store_ckpt_hold(f.s->ckpt);
-	s_stream(&f, 2LL * STORE_WAL_HARD + 8 * PER_TXN);
+	s_stream(&f, 2LL * HARD_PAGES + 8 * PER_TXN);
 	store_ckpt_stats(f.s->ckpt, &st);
 	cr_assert_eq(st.passes, 0, "a pass ran while held");
 	cr_assert_eq(st.tails, 0, "a tail copied with no pass before it");
@@ -232,7 +236,7 @@ Test(ckpt, close_during_pass)
 	s_setup(&f);
 	for (round = 0; round < 4; round++) {
 		st.running = false;
-		for (n = 0; n < 4 * STORE_WAL_HARD / PER_TXN && !st.running;
+		for (n = 0; n < 4 * HARD_PAGES / PER_TXN && !st.running;
 		    n++) {
 			s_txn(&f);
 			store_ckpt_stats(f.s->ckpt, &st);
@@ -257,7 +261,7 @@ Test(ckpt, truncate_beside_thread)
 	int n;
 
 	s_setup(&f);
-	for (n = 0; n < (STORE_WAL_SOFT + 2048) / PER_TXN; n++)
+	for (n = 0; n < (SOFT_PAGES + 1024) / PER_TXN; n++)
 		s_txn(&f);
 	cr_assert_eq(store_checkpoint(f.s, 1000, &done, &f.err), 0, "%s",
 	    f.err.msg);

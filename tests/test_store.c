@@ -371,6 +371,9 @@ Test(store, version_1_database_migrated)
 	    "'expectations') WHERE name IN ('interim_by', 'interim_ms', "
 	    "'first_due_ms')"), 3);
 	cr_assert_eq(s_raw_sql(f.dir, "SELECT count(*) FROM absence_after"), 0);
+	/* an existing file keeps its page size (only a VACUUM outside WAL
+	 * mode changes it) */
+	cr_assert_eq(s_raw_sql(f.dir, "PRAGMA page_size"), 4096);
 	/* version 1's outbox_due is dropped at open; the counts by state
 	 * scan outbox_partner instead */
 	cr_assert_eq(s_raw_sql(f.dir, "SELECT count(*) FROM sqlite_schema "
@@ -1130,6 +1133,8 @@ Test(store, committed_data_survives_reopen)
 	c = s_orow(3, OIN_HALT);
 	s_insert(&f, &c);
 	cr_assert_gt(c.seq, b.seq);
+	/* a new file is made with pages of 8 KiB (store.c STORE_PAGE_SIZE) */
+	cr_assert_eq(s_raw_sql(f.dir, "PRAGMA page_size"), 8192);
 	s_close(&f);
 }
 
