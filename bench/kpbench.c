@@ -43,6 +43,8 @@
  * padding, the MAS policy would not).
  */
 #include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -738,6 +740,7 @@ s_tenths(const uint64_t *at, size_t n, double *first, double *last)
 
 struct result {
 	double floor, api, eps, queue_eps, drain_s, first, last;
+	uint64_t disk[2];            /* p50, p99 us of a durable write */
 	double floor_single, batch;  /* B = 1 floor; mean batch size B */
 	uint64_t st[3], rc[3];       /* p50, p99, max: stored, receipt */
 	uint64_t rss[2], wb[2], wc[2], db[2], cpu[2], sends, dups;
@@ -831,7 +834,8 @@ s_report(const struct opts *o, size_t plen, const struct result *r)
 	    "snd_db_b_per_ev=%.0f rcv_db_b_per_ev=%.0f "
 	    "snd_cpu_us_per_ev=%.0f rcv_cpu_us_per_ev=%.0f floor_cpu_us=%.0f "
 	    "cpu_floor_ratio=%.3f batch_mean=%.1f floor_single_eps=%.0f "
-	    "snd_rss_read_kib=%llu rcv_rss_read_kib=%llu\n",
+	    "snd_rss_read_kib=%llu rcv_rss_read_kib=%llu "
+	    "disk_sync_p50_us=%llu disk_sync_p99_us=%llu\n",
 	    o->backlog ? "backlog" : o->rate ? "paced" : "throughput",
 	    o->events, plen, o->window, o->rate, r->floor, r->api, r->eps,
 	    r->eps / r->floor, r->queue_eps, r->drain_s,
@@ -844,7 +848,67 @@ s_report(const struct opts *o, size_t plen, const struct result *r)
 	    r->db[0] / ev, r->db[1] / ev, r->cpu[0] / ev, r->cpu[1] / ev,
 	    r->floor_cpu_us, r->floor_cpu_us / ((r->cpu[0] + r->cpu[1]) / ev),
 	    r->batch, r->floor_single, (unsigned long long)r->rss_read[0],
-	    (unsigned long long)r->rss_read[1]);
+	    (unsigned long long)r->rss_read[1], (unsigned long long)r->disk[0],
+	    (unsigned long long)r->disk[1]);
+}
+
+/*
+ * The disk's floor of a stored event's latency: DISK_SAMPLES writes of one
+ * 8 KiB page, each followed by fdatasync, paced 1 ms apart like a commit
+ * at 1,000 events/s, in the run's own folder (so on the daemons' disk).
+ * Sampled before the daemons start and after they stop, into out[] (us,
+ * kept to merge both): an event is stored at the receiver only after the
+ * sender's commit, so its latency cannot beat one durable write, and on a
+ * shared virtual disk that write's p99 varies from 0.6 to 9 ms between
+ * one hour and the next (PERFORMANCE.md).
+ */
+#define DISK_SAMPLES 500
+
+static void
+s_disk_fail(const char *path, const char *what)
+{
+	fprintf(stderr, "kpbench: %s: %s: %s\n", path, what, strerror(errno));
+	exit(1);
+}
+
+static void
+s_disk_sample(const char *dir, uint64_t *out)
+{
+	static uint8_t page[8192];
+	char path[4200];
+	struct timespec a, b;
+	int fd, i;
+
+	snprintf(path, sizeof(path), "%s/disk-probe", dir);
+	if ((fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600)) < 0)
+		s_disk_fail(path, "open");
+	for (i = 0; i < DISK_SAMPLES; i++) {
+		page[0] = (uint8_t)i;
+		if (pwrite(fd, page, sizeof(page), (off_t)(i % 64) *
+		    (off_t)sizeof(page)) != (ssize_t)sizeof(page))
+			s_disk_fail(path, "write");
+		clock_gettime(CLOCK_MONOTONIC, &a);
+		if (fdatasync(fd) != 0)
+			s_disk_fail(path, "fdatasync");
+		clock_gettime(CLOCK_MONOTONIC, &b);
+		out[i] = (uint64_t)((b.tv_sec - a.tv_sec) * 1000000000LL +
+		    (b.tv_nsec - a.tv_nsec)) / 1000;
+		usleep(1000);
+	}
+	close(fd);
+	unlink(path);
+}
+
+static void
+s_disk_report(uint64_t *samples, size_t n, uint64_t out[2])
+{
+	qsort(samples, n, sizeof(*samples), s_cmp_u64);
+	out[0] = samples[n / 2];
+	out[1] = samples[n * 99 / 100];
+	printf("  disk: one 8 KiB write + fdatasync, p50 %llu us, p99 %llu us, "
+	    "max %llu us (%zu samples, before and after the run)\n",
+	    (unsigned long long)out[0], (unsigned long long)out[1],
+	    (unsigned long long)samples[n - 1], n);
 }
 
 static double
@@ -893,6 +957,7 @@ main(int argc, char **argv)
 	size_t plen;
 	double t0;
 	void *ctx;
+	static uint64_t disk[2 * DISK_SAMPLES];
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	s_parse(argc, argv, &o);
@@ -914,6 +979,7 @@ main(int argc, char **argv)
 	    plen, o.window, o.backlog ? ", backlog" : o.rate ? ", paced" : "",
 	    o.port, o.port + 3, sysconf(_SC_NPROCESSORS_ONLN), s_dir);
 	res.floor_single = s_floor(s_dir, payload, plen, 1, &res.floor_cpu_us);
+	s_disk_sample(s_dir, disk);
 
 	snprintf(lp_api, sizeof(lp_api), "ipc://%s/chain/orgs/%s/state/api.sock",
 	    s_dir, LP);
@@ -954,6 +1020,8 @@ main(int argc, char **argv)
 		    "events/s\n", res.eps);
 	}
 	s_measure(&o, ctx, lp_api, h_api, &res);
+	s_disk_sample(s_dir, disk + DISK_SAMPLES);
+	s_disk_report(disk, 2 * DISK_SAMPLES, res.disk);
 	/* the floor of this design at the batch size the run formed */
 	res.floor = s_floor(s_dir, payload, plen, (int)(res.batch + 0.5),
 	    &res.floor_cpu_us);
