@@ -100,6 +100,7 @@
 #include "daemon.h"
 #include "envelope.h"
 #include "envelope.pb-c.h"
+#include "flights.h"
 #include "later.h"
 #include "log.h"
 #include "webhook.h"
@@ -122,26 +123,10 @@ outbound_backoff_ms(const config_t *cfg, uint32_t attempts)
 
 /* ---- flow control (see the header) ---- */
 
-#define FLOW_WINDOW 2048      /* events in flight per partner */
-#define FLOW_SLOTS 4096       /* the window's id index: 2 x, a power of 2 */
+#define FLOW_WINDOW FLIGHTS_MAX  /* events in flight per partner */
 
-struct flight {
-	uint8_t id[16];
-	uint64_t sent_ms;
-	uint64_t backoff_ms;  /* the jittered backoff of this send */
-	uint32_t sends;       /* sends of this event on this connection */
-	bool resent;          /* Karn: no round-trip sample from a resend */
-};
-
-/* fl[0..n) are the flights; at[] finds one by its event id (open
- * addressing, linear probing: index + 1, 0 = free), because each send and
- * each receipt looks one up, and a scan of a full window for each took
- * ~7% of the sender in a drain.  The ids are this daemon's own (UUIDv7:
- * the last 8 bytes random), so their tail is the hash. */
 struct flow {
-	struct flight fl[FLOW_WINDOW];
-	uint16_t at[FLOW_SLOTS];
-	size_t n;
+	flights_t in;         /* the window: flights.h */
 	uint64_t cursor;      /* catch-up: rows up to this seq were read */
 	bool behind;          /* pending rows after the cursor may be unsent */
 	uint64_t stall_until_ms; /* a send failed although up: wait */
@@ -149,87 +134,10 @@ struct flow {
 	uint64_t srtt_ms, rttvar_ms;      /* srtt 0: no sample yet */
 };
 
-static size_t
-s_flow_hash(const uint8_t id[16])
-{
-	uint64_t v;
-
-	memcpy(&v, id + 8, sizeof(v));
-	return (size_t)((v * 0x9E3779B97F4A7C15ULL) >> 52) & (FLOW_SLOTS - 1);
-}
-
-/* The slot of at[] holding flight id, or of the free slot ending its
- * probe. */
-static size_t
-s_flow_slot(const struct flow *f, const uint8_t id[16])
-{
-	size_t s = s_flow_hash(id);
-
-	while (f->at[s] != 0 && memcmp(f->fl[f->at[s] - 1].id, id, 16) != 0)
-		s = (s + 1) & (FLOW_SLOTS - 1);
-	return s;
-}
-
-static ssize_t
-s_flow_find(const struct flow *f, const uint8_t id[16])
-{
-	size_t s = s_flow_slot(f, id);
-
-	return f->at[s] != 0 ? (ssize_t)f->at[s] - 1 : -1;
-}
-
-/* A new flight for id, at fl[n]; the caller checked for room. */
-static struct flight *
-s_flow_add(struct flow *f, const uint8_t id[16])
-{
-	struct flight *fl = &f->fl[f->n];
-
-	memcpy(fl->id, id, 16);
-	f->at[s_flow_slot(f, id)] = (uint16_t)(++f->n);
-	return fl;
-}
-
-/* Empty slot s and move later entries of its probe run back into it
- * (deletion without tombstones, Knuth's algorithm R), so every probe
- * still ends at the first free slot. */
-static void
-s_flow_unslot(struct flow *f, size_t s)
-{
-	size_t j = s, h;
-
-	f->at[s] = 0;
-	for (;;) {
-		j = (j + 1) & (FLOW_SLOTS - 1);
-		if (f->at[j] == 0)
-			return;
-		h = s_flow_hash(f->fl[f->at[j] - 1].id);
-		/* stays if its home h lies cyclically in (s, j] */
-		if (s <= j ? (s < h && h <= j) : (s < h || h <= j))
-			continue;
-		f->at[s] = f->at[j];
-		f->at[j] = 0;
-		s = j;
-	}
-}
-
-/* Drop flight i: the last one takes its place in fl[]. */
-static void
-s_flow_forget(struct flow *f, size_t i)
-{
-	size_t last = f->n - 1;
-
-	s_flow_unslot(f, s_flow_slot(f, f->fl[i].id));
-	if (i != last) {
-		f->fl[i] = f->fl[last];
-		f->at[s_flow_slot(f, f->fl[i].id)] = (uint16_t)(i + 1);
-	}
-	f->n--;
-}
-
 static bool
 s_flow_room(const link_t *l)
 {
-	return l->flow != NULL && l->flow->n < FLOW_WINDOW;
+	return l->flow != NULL && l->flow->in.n < FLOW_WINDOW;
 }
 
 /* The retry timer of link l for a send with the given backoff: that
@@ -259,7 +167,7 @@ s_flow_rto(const kpd_t *d, const link_t *l, uint64_t backoff_ms)
  * it works through the window costs little and resends nothing twice.
  */
 static uint64_t
-s_flight_due(const kpd_t *d, const link_t *l, const struct flight *fl)
+s_flight_due(const kpd_t *d, const link_t *l, const flight_t *fl)
 {
 	uint64_t rto = s_flow_rto(d, l, fl->backoff_ms);
 	uint64_t due = fl->sent_ms + rto, late = fl->sent_ms + 4 * rto;
@@ -276,20 +184,18 @@ static uint32_t
 s_flow_sent(const kpd_t *d, link_t *l, const uint8_t id[16], uint64_t now)
 {
 	struct flow *f = l->flow;
-	struct flight *fl;
+	flight_t *fl;
 	ssize_t i;
 
 	if (f == NULL)
 		return 1;
-	if ((i = s_flow_find(f, id)) >= 0) {
-		fl = &f->fl[i];
+	if ((i = flights_find(&f->in, id)) >= 0) {
+		fl = &f->in.fl[i];
 		fl->resent = true;
 		fl->sends++;
-	} else if (f->n < FLOW_WINDOW) {
-		fl = s_flow_add(f, id);
-		fl->resent = false;
+	} else if ((fl = flights_add(&f->in, id)) != NULL)
 		fl->sends = 1;
-	} else
+	else
 		return 1;
 	fl->sent_ms = now;
 	fl->backoff_ms = outbound_backoff_ms(&d->cfg, fl->sends);
@@ -307,10 +213,10 @@ s_flow_receipt(link_t *l, const uint8_t id[16], uint64_t now)
 	if (f == NULL)
 		return;
 	f->last_receipt_ms = now;
-	if ((i = s_flow_find(f, id)) < 0)
+	if ((i = flights_find(&f->in, id)) < 0)
 		return;
-	if (!f->fl[i].resent) {
-		r = now > f->fl[i].sent_ms ? now - f->fl[i].sent_ms : 1;
+	if (!f->in.fl[i].resent) {
+		r = now > f->in.fl[i].sent_ms ? now - f->in.fl[i].sent_ms : 1;
 		if (f->srtt_ms == 0) {
 			f->srtt_ms = r;
 			f->rttvar_ms = r / 2;
@@ -320,7 +226,7 @@ s_flow_receipt(link_t *l, const uint8_t id[16], uint64_t now)
 			f->srtt_ms = (7 * f->srtt_ms + r) / 8;
 		}
 	}
-	s_flow_forget(f, (size_t)i);
+	flights_forget(&f->in, (size_t)i);
 }
 
 /* A send on l failed although the link is up (the connection just broke;
@@ -339,8 +245,7 @@ s_flow_reset(link_t *l)
 {
 	if (l->flow == NULL)
 		return;
-	l->flow->n = 0;
-	memset(l->flow->at, 0, sizeof(l->flow->at));
+	flights_clear(&l->flow->in);
 	l->flow->cursor = 0;
 	l->flow->behind = true;
 	l->flow->stall_until_ms = 0;
@@ -687,7 +592,7 @@ s_resend_one(void *arg, const outbox_row_t *row, const uint8_t *env,
 	struct resend *r = arg;
 	struct due_walk *w = r->w;
 	struct attempt *a = &w->att[w->n];
-	ssize_t fi = s_flow_find(r->l->flow, row->event_id);
+	ssize_t fi = flights_find(&r->l->flow->in, row->event_id);
 	char id[37];
 	int rc;
 
@@ -705,7 +610,7 @@ s_resend_one(void *arg, const outbox_row_t *row, const uint8_t *env,
 	(void)s_flow_sent(w->d, r->l, row->event_id, w->now);
 	memcpy(a->id, row->event_id, 16);
 	a->attempts = row->attempts + 1;
-	a->next_ms = s_flight_due(w->d, r->l, &r->l->flow->fl[fi]);
+	a->next_ms = s_flight_due(w->d, r->l, &r->l->flow->in.fl[fi]);
 	w->n++;
 	metrics_count(w->d->metrics, KPM_RETRY, row->to_oin, 0, -1);
 	log_debug("event %s sent to %s (attempt %u, its receipt overdue)",
@@ -725,15 +630,15 @@ s_resend_overdue(kpd_t *d, link_t *l, struct due_walk *w)
 
 	if (f == NULL || !l->up || w->now < f->stall_until_ms)
 		return;
-	while (i < f->n && w->n < w->cap && w->budget > 0) {
+	while (i < f->in.n && w->n < w->cap && w->budget > 0) {
 		struct resend r = { w, l, false, false };
 
-		if (s_flight_due(d, l, &f->fl[i]) > w->now) {
+		if (s_flight_due(d, l, &f->in.fl[i]) > w->now) {
 			i++;
 			continue;
 		}
 		w->budget--;
-		if (store_outbox_pending(d->store, f->fl[i].id, s_resend_one,
+		if (store_outbox_pending(d->store, f->in.fl[i].id, s_resend_one,
 		    &r, &e) != 0) {
 			log_warnx("outbound: reading the outbox failed: %s",
 			    e.msg);
@@ -742,7 +647,7 @@ s_resend_overdue(kpd_t *d, link_t *l, struct due_walk *w)
 		if (r.failed)
 			return;  /* the link stalls */
 		if (!r.found)
-			s_flow_forget(f, i);
+			flights_forget(&f->in, i);
 		else
 			i++;
 	}
@@ -767,7 +672,7 @@ s_catch_one(void *arg, const outbox_row_t *row, const uint8_t *env,
 	int rc = 0;
 
 	c->read++;
-	if (s_flow_find(f, row->event_id) >= 0)
+	if (flights_find(&f->in, row->event_id) >= 0)
 		rc = 1;  /* sent at once when it was queued: in flight */
 	else if ((rc = s_send_stored(c->d, c->l, row, env, len)) < 0) {
 		s_flow_stall(c->d, c->l);
@@ -798,10 +703,10 @@ s_catch_up(kpd_t *d, link_t *l, struct due_walk *w)
 	size_t max;
 	kp_err_t e;
 
-	if (f == NULL || !l->up || !f->behind || f->n >= FLOW_WINDOW ||
+	if (f == NULL || !l->up || !f->behind || f->in.n >= FLOW_WINDOW ||
 	    w->now < f->stall_until_ms || w->budget == 0)
 		return;
-	max = FLOW_WINDOW - f->n < w->budget ? FLOW_WINDOW - f->n : w->budget;
+	max = FLOW_WINDOW - f->in.n < w->budget ? FLOW_WINDOW - f->in.n : w->budget;
 	if (store_outbox_after(d->store, l->oin, f->cursor, max, s_catch_one,
 	    &c, &e) != 0) {
 		log_warnx("outbound: reading the outbox failed: %s", e.msg);
@@ -1227,10 +1132,10 @@ s_link_wait_ms(const kpd_t *d, const link_t *l, uint64_t now, uint64_t cap_ms)
 	if (now < f->stall_until_ms)
 		return f->stall_until_ms - now < cap_ms ?
 		    f->stall_until_ms - now : cap_ms;
-	if (f->behind && f->n < FLOW_WINDOW)
+	if (f->behind && f->in.n < FLOW_WINDOW)
 		return 0;
-	for (i = 0; i < f->n; i++) {
-		if ((at = s_flight_due(d, l, &f->fl[i])) <= now)
+	for (i = 0; i < f->in.n; i++) {
+		if ((at = s_flight_due(d, l, &f->in.fl[i])) <= now)
 			return 0;
 		if (at - now < cap_ms)
 			cap_ms = at - now;
