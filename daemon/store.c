@@ -40,8 +40,6 @@
  * and cache").  No mmap: mapped pages count in the RSS and grow with the
  * file. */
 #define STORE_CACHE_SIZE "-8192"          /* negative: KiB */
-#define STORE_LOOKASIDE_SLOT 512           /* bytes */
-#define STORE_LOOKASIDE_SLOTS 2048         /* 1 MiB per connection */
 /*
  * Pages of 8 KiB for a new file (an existing one keeps its own: SQLite
  * fixes the size when it first writes the file, and only a VACUUM outside
@@ -318,11 +316,6 @@ s_configure(store_t *s, kp_err_t *err)
 	sqlite3_int64 page_size;
 	char mode[16];
 
-	/* lookaside: SQLite's per-connection pool for its small
-	 * allocations; the default 100 slots run out within one row's
-	 * statement and the rest go to malloc */
-	(void)sqlite3_db_config(s->db, SQLITE_DBCONFIG_LOOKASIDE, NULL,
-	    STORE_LOOKASIDE_SLOT, STORE_LOOKASIDE_SLOTS);
 	sqlite3_extended_result_codes(s->db, 1);
 	sqlite3_db_config(s->db, SQLITE_DBCONFIG_DEFENSIVE, 1, NULL);
 	sqlite3_db_config(s->db, SQLITE_DBCONFIG_TRUSTED_SCHEMA, 0, NULL);

@@ -111,10 +111,12 @@ const char *const store_outbox_sql[ST_COUNT] = {
 	    "ORDER BY seq LIMIT ?2",
 	[ST_OB_RECEIPT] = "SELECT receipt FROM outbox WHERE event_id = ?1 AND "
 	    "receipt IS NOT NULL",
-	/* a scan of outbox_partner (to_oin, state), which covers it; never
-	 * of the table, whose rows hold envelopes and receipts */
+	/* a scan of outbox_partner (to_oin, state), never of the table,
+	 * whose rows hold envelopes and receipts; grouped in the index's
+	 * order, so SQLite sorts nothing (GROUP BY state alone sorted every
+	 * row in memory), and summed per state by store_outbox_counts */
 	[ST_OB_COUNTS] = "SELECT state, count(*) FROM outbox INDEXED BY "
-	    "outbox_partner GROUP BY state",
+	    "outbox_partner GROUP BY to_oin, state",
 	[ST_OB_PENDING] = "SELECT " OB_SEND_COLS ", envelope FROM outbox WHERE "
 	    "event_id = ?1 AND state = 1",
 };
@@ -497,7 +499,7 @@ store_outbox_counts(store_t *s, uint64_t counts[5], kp_err_t *err)
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		state = sqlite3_column_int(st, 0);
 		if (state >= STORE_PENDING && state <= STORE_DEAD)
-			counts[state] = sq_col_u64(st, 1);
+			counts[state] += sq_col_u64(st, 1);
 	}
 	if (rc != SQLITE_DONE) {
 		sq_fail(s, err, "outbox counts");

@@ -577,7 +577,10 @@ Test(refusals, a_resend_and_a_clash_within_one_pass_of_a_batch)
  * back from an outage gets its backlog in one go; a reminder names the
  * event it reminds of): the first event's row waits for its batch
  * receipt, and the reply must still find it (not unknown_case, which the
- * sender would settle as final).
+ * sender would settle as final).  The reply has the waiting receipts
+ * signed and their rows stored; a copy of the first event later in the
+ * same pass is then a resend of a stored event, answered with the receipt
+ * stored for it, not held back as one whose row still waits.
  */
 Test(refusals, a_reply_to_an_event_earlier_in_the_same_pass_is_accepted)
 {
@@ -585,9 +588,9 @@ Test(refusals, a_reply_to_an_event_earlier_in_the_same_pass_is_accepted)
 	td_org_t *halt;
 	chain_t *lp;
 	struct rogue r;
-	uint8_t ids[2][16], rid[2][16], *env[4];
-	size_t len[4], i, n;
-	receipt_t rcpt[4];
+	uint8_t ids[2][16], rid[2][16], *env[5];
+	size_t len[5], i, n, first = 0;
+	receipt_t rcpt[5];
 
 	td_chain_make(&c, NULL);
 	s_tc = &c;
@@ -601,13 +604,18 @@ Test(refusals, a_reply_to_an_event_earlier_in_the_same_pass_is_accepted)
 	s_seal_ids(&c, lp, 2, ids, kp_now_ms(), env, len);
 	s_seal_ids_reply(&c, lp, 2, rid, ids[0], kp_now_ms(), env + 2,
 	    len + 2);
+	env[4] = env[0];
+	len[4] = len[0];
 	s_connect_as(&r, lp, halt, NULL);
-	n = s_one_pass(&r, halt, lp, env, len, 4, rcpt, 4);
-	cr_assert_eq(n, 4, "a receipt for each: %zu", n);
-	for (i = 0; i < n; i++)
+	n = s_one_pass(&r, halt, lp, env, len, 5, rcpt, 5);
+	cr_assert_eq(n, 5, "a receipt for each, the copy's too: %zu", n);
+	for (i = 0; i < n; i++) {
 		cr_assert_eq(rcpt[i].status,
 		    KP__RECEIPT_STATUS__RECEIPT_STATUS_ACCEPTED, "refused with "
 		    "reason %d", rcpt[i].reason);
+		first += memcmp(rcpt[i].event_id, ids[0], 16) == 0;
+	}
+	cr_assert_eq(first, 2, "the first event and its copy: %zu", first);
 	cr_assert_eq(s_inbox_count(halt), 4);
 	for (i = 0; i < 4; i++)
 		free(env[i]);

@@ -708,6 +708,21 @@ Test(store, outbox_settle)
 	cr_assert_eq(counts[STORE_PENDING], 0);
 	cr_assert_eq(counts[STORE_DELIVERED], 1);
 	cr_assert_eq(counts[STORE_REJECTED], 1);
+
+	/* the counts by state add up over partners (they are grouped by
+	 * partner and state, in the order of outbox_partner) */
+	a = s_orow(3, OIN_OM);
+	b = s_orow(4, OIN_OM);
+	s_insert(&f, &a);
+	s_insert(&f, &b);
+	cr_assert_eq(store_outbox_settle(f.s, b.event_id, OIN_OM,
+	    b.envelope_digest, STORE_DELIVERED, 0, rdig, receipt, 3, T0 + 9,
+	    &applied, NULL, &f.err), 0);
+	cr_assert(applied);
+	cr_assert_eq(store_outbox_counts(f.s, counts, &f.err), 0);
+	cr_assert_eq(counts[STORE_PENDING], 1);
+	cr_assert_eq(counts[STORE_DELIVERED], 2);
+	cr_assert_eq(counts[STORE_REJECTED], 1);
 	cr_assert_eq(counts[STORE_DEAD], 0);
 	s_close(&f);
 }
