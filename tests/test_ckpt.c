@@ -24,12 +24,19 @@
 
 TestSuite(ckpt, .init = test_init);
 
-#define PAGE 8192            /* a new store's page size (store.c) */
-#define ENTRY_LEN 6000       /* bytes per audit entry: most of a page */
+#define NEW_PAGE 8192        /* a new store's page size (store.c) */
+#define ENTRY_MAX 6144       /* an entry is 3/4 of a page, at most this */
 #define PER_TXN 40           /* entries per transaction */
-#define FRAME (PAGE + 24)    /* a WAL frame: page and frame header */
-#define HARD_PAGES (STORE_WAL_HARD / PAGE)
-#define SOFT_PAGES (STORE_WAL_SOFT / PAGE)
+
+/* The page size of this test's file (a file made by an older version has
+ * 4 KiB pages: the bounds are in bytes, so they hold for both) and the
+ * length of each audit entry. */
+static int s_page = NEW_PAGE;
+static size_t s_entry_len = NEW_PAGE * 3 / 4;
+
+#define FRAME (s_page + 24)  /* a WAL frame: page and frame header */
+#define HARD_PAGES (STORE_WAL_HARD / s_page)
+#define SOFT_PAGES (STORE_WAL_SOFT / s_page)
 
 static const uint8_t s_meta_key[32] = { 0x43 };
 
@@ -48,26 +55,44 @@ s_open(struct fx *f)
 	cr_assert_eq(store_open(f->dir, s_meta_key, &f->s, &f->err), 0,
 	    "store_open: %s", f->err.msg);
 	cr_assert_not_null(f->s->ckpt, "no checkpoint thread");
-	cr_assert_eq(f->s->page_size, PAGE, "page size %d", f->s->page_size);
+	cr_assert_eq(f->s->page_size, s_page, "page size %d", f->s->page_size);
+}
+
+/* A store in a new folder; its file made beforehand with `page`-byte
+ * pages unless that is what a new store gets anyway. */
+static void
+s_setup_page(struct fx *f, int page)
+{
+	char path[400];
+
+	memset(f, 0, sizeof(*f));
+	s_page = page;
+	s_entry_len = (size_t)page * 3 / 4;
+	test_tmpdir(f->tmp, sizeof(f->tmp));
+	snprintf(f->dir, sizeof(f->dir), "%s/state", f->tmp);
+	snprintf(f->wal, sizeof(f->wal), "%s/ketenpost.db-wal", f->dir);
+	if (page != NEW_PAGE) {
+		snprintf(path, sizeof(path), "%s/ketenpost.db", f->dir);
+		cr_assert_eq(test_sh("mkdir -m 700 '%s' && sqlite3 '%s' "
+		    "'PRAGMA page_size = %d; CREATE TABLE t (a); DROP TABLE t;'",
+		    f->dir, path, page), 0);
+	}
+	s_open(f);
 }
 
 static void
 s_setup(struct fx *f)
 {
-	memset(f, 0, sizeof(*f));
-	test_tmpdir(f->tmp, sizeof(f->tmp));
-	snprintf(f->dir, sizeof(f->dir), "%s/state", f->tmp);
-	snprintf(f->wal, sizeof(f->wal), "%s/ketenpost.db-wal", f->dir);
-	s_open(f);
+	s_setup_page(f, NEW_PAGE);
 }
 
 /* Entry seq: its number, then a byte pattern of it. */
 static void
-s_entry(uint64_t seq, uint8_t e[ENTRY_LEN], uint8_t leaf[32])
+s_entry(uint64_t seq, uint8_t e[ENTRY_MAX], uint8_t leaf[32])
 {
 	size_t i;
 
-	for (i = 0; i < ENTRY_LEN; i++)
+	for (i = 0; i < s_entry_len; i++)
 		e[i] = (uint8_t)(seq * 31 + i);
 	memcpy(e, &seq, sizeof(seq));
 	memset(leaf, (int)(seq & 0xff), 32);
@@ -77,14 +102,14 @@ s_entry(uint64_t seq, uint8_t e[ENTRY_LEN], uint8_t leaf[32])
 static void
 s_txn(struct fx *f)
 {
-	uint8_t e[ENTRY_LEN], leaf[32];
+	uint8_t e[ENTRY_MAX], leaf[32];
 	int i;
 
 	cr_assert_eq(store_begin(f->s, &f->err), 0, "%s", f->err.msg);
 	for (i = 0; i < PER_TXN; i++) {
 		f->seq++;
 		s_entry(f->seq, e, leaf);
-		cr_assert_eq(store_audit_append(f->s, f->seq, e, sizeof(e),
+		cr_assert_eq(store_audit_append(f->s, f->seq, e, s_entry_len,
 		    leaf, &f->err), 0, "%s", f->err.msg);
 	}
 	cr_assert_eq(store_commit(f->s, &f->err), 0, "%s", f->err.msg);
@@ -137,10 +162,10 @@ s_check_one(void *arg, uint64_t seq, const uint8_t *entry, size_t len,
     const uint8_t leaf[32])
 {
 	struct check *c = arg;
-	uint8_t e[ENTRY_LEN], l[32];
+	uint8_t e[ENTRY_MAX], l[32];
 
 	s_entry(seq, e, l);
-	if (seq != c->n + 1 || len != ENTRY_LEN ||
+	if (seq != c->n + 1 || len != s_entry_len ||
 	    memcmp(entry, e, len) != 0 || memcmp(leaf, l, 32) != 0)
 		c->bad++;
 	c->n = seq;
@@ -182,12 +207,13 @@ s_teardown(struct fx *f)
 /* The thread keeps the log bounded while the loop writes, its passes
  * doing the copying (how much the main thread copies at a cycle's end
  * depends on timing: logged, not asserted). */
-Test(ckpt, thread_keeps_wal_bounded)
+static void
+s_thread_keeps_wal_bounded(int page)
 {
 	struct fx f;
 	store_ckpt_stats_t st;
 
-	s_setup(&f);
+	s_setup_page(&f, page);
 	s_stream(&f, 2LL * HARD_PAGES);
 	store_ckpt_stats(f.s->ckpt, &st);
 	cr_log_info("%llu passes (%llu busy); main thread: %llu tails, %llu "
@@ -200,6 +226,18 @@ Test(ckpt, thread_keeps_wal_bounded)
 	s_open(&f);
 	s_check_all(&f);
 	s_teardown(&f);
+}
+
+Test(ckpt, thread_keeps_wal_bounded)
+{
+	s_thread_keeps_wal_bounded(NEW_PAGE);
+}
+
+/* A file made by an older version (pages of 4 KiB) keeps its page size,
+ * and its log the same bound in bytes. */
+Test(ckpt, thread_keeps_wal_bounded_with_4_kib_pages)
+{
+	s_thread_keeps_wal_bounded(4096);
 }
 
 /* With the thread held (as if it never finished a pass), the main
