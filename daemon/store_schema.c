@@ -24,12 +24,13 @@
 /*
  * Version 1.  Blobs of fixed size are checked so a bug cannot store junk.
  * outbox_due served the counts and the due walk of older versions (it is
- * dropped at every open now: s_schema_perf); outbox_partner serves a link's catch-up in seq order
- * (store_outbox_after: its entries are ordered by rowid = seq within a
- * partner and state), which must not walk the backlog.  Each index costs every insert: the UNIQUE index on a
- * random (UUIDv4) event_id dirties one more page per row once the table is
- * large, roughly doubling the bytes written per row; time-ordered ids
- * (UUIDv7) would append instead.  Envelopes stay in the row: a side table
+ * dropped at every open now: s_schema_perf); outbox_partner serves a
+ * link's catch-up in seq order (store_outbox_after: its entries are
+ * ordered by rowid = seq within a partner and state), which must not walk
+ * the backlog, and the counts by state.  Each index costs every insert:
+ * the UNIQUE index on a random (UUIDv4) event_id dirties one more page per
+ * row once the table is large, roughly doubling the bytes written per
+ * row; time-ordered ids (UUIDv7, now used) append instead.  Envelopes stay in the row: a side table
  * would write the same pages and add a B-tree.
  */
 static const char s_schema_v1[] =
@@ -308,10 +309,13 @@ static const char s_schema_v5[] =
  * it leaves nothing wrong behind, so it needs no version step either.
  * outbox_due (version 1) is dropped: nothing walks (state,
  * next_attempt_ms) since a link catches up through outbox_partner, and
- * the counts by state scan outbox_partner (to_oin, state), which covers
- * them as well; each outbox_due entry was one more B-tree insert per event
- * and a delete and an insert per receipt.  An older daemon opening the
- * file counts by the same index, so no version step either.
+ * the counts by state scan outbox_partner (to_oin, state) grouped in its
+ * order (store_outbox.c); each outbox_due entry was one more B-tree insert
+ * per event and a delete and an insert per receipt.  An older daemon
+ * opening the file still counts (through outbox_partner and a sort), so no
+ * version step either.  On a large file the first open after the upgrade
+ * frees the index's pages in its migration transaction (zeroed:
+ * secure_delete), once.
  */
 static const char s_schema_perf[] =
 	"CREATE INDEX IF NOT EXISTS outbox_expiry ON outbox (expires_ms)"

@@ -125,8 +125,9 @@ s_wal_size(const struct fx *f)
 	return (long long)sb.st_size;
 }
 
-/* The bound: STORE_WAL_HARD bytes of pages, the transaction that passed it (each
- * entry is less than a page, plus index and free-list pages), the header. */
+/* The bound: STORE_WAL_HARD bytes of pages, the transaction that passed
+ * it (each entry is less than a page, plus index and free-list pages),
+ * the header. */
 static long long
 s_bound(void)
 {
