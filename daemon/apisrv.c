@@ -635,18 +635,22 @@ static void *
 s_items_push(struct items *it, size_t size)
 {
 	void **grown, *item;
+	size_t cap;
 
 	if (it->n == it->cap) {
-		it->cap = it->cap ? it->cap * 2 : 64;
-		grown = realloc(it->items, it->cap * sizeof(*grown));
-		if (grown == NULL)
-			return NULL;
+		cap = it->cap ? it->cap * 2 : 64;
+		if ((grown = realloc(it->items, cap * sizeof(*grown))) == NULL)
+			goto nomem;
 		it->items = grown;
+		it->cap = cap;
 	}
-	item = atrest_alloc(size);
-	if (item != NULL)
-		it->items[it->n++] = item;
+	if ((item = atrest_alloc(size)) == NULL)
+		goto nomem;
+	it->items[it->n++] = item;
 	return item;
+nomem:
+	it->more = true;  /* a short answer, not the end of the list */
+	return NULL;
 }
 
 /* The last item pushed, packed into `size` bytes: kept if the answer
