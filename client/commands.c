@@ -611,15 +611,28 @@ static const struct option s_json_opts[] = {
 static const struct option s_subject_opts[] = {
 	{ "json", 0, NULL, 'J' }, { "values", 0, NULL, 'V' }, CMD_API_OPTIONS };
 
-/* outbox and inbox: one ListRequest, a list of items. */
+/* outbox and inbox: ListRequests page by page, one list of items. */
 struct list_cmd {
 	const struct cmd_spec *spec;
 	Kp__Request__OpCase op;
 	Kp__Response__ResultCase result;
-	json_t *(*items)(const Kp__Response *r);  /* the JSON array, or NULL */
+	/* one answer's items appended to the JSON array (NULL: dropped);
+	 * OUT: how many, the last one's seq, and whether more follow */
+	json_t *(*items)(json_t *arr, const Kp__Response *r, size_t *n,
+	    uint64_t *last_seq, bool *more);
 	struct table table;
 };
 
+#define LIST_DEFAULT 1000              /* the daemon's default limit */
+#define LIST_PAGE_MAX 10000            /* the most it answers at once */
+
+/*
+ * Up to the limit asked (default LIST_DEFAULT) in pages of at most
+ * LIST_PAGE_MAX, each asked after the last seq of the one before.  The
+ * daemon also stops an answer at a byte bound, so an answer shorter than
+ * asked is not the end: `more` says whether items follow.  An older
+ * daemon leaves it unset; then an answer without items is the end.
+ */
 static int
 s_list_run(const struct list_cmd *lc, int argc, char **argv)
 {
@@ -628,13 +641,18 @@ s_list_run(const struct list_cmd *lc, int argc, char **argv)
 	Kp__Response *r = NULL;
 	struct list_args a;
 	struct cmd_ctx x;
+	json_t *items = json_array();
+	size_t got = 0, want, n;
+	bool more = true;
 	int rc;
 
 	memset(&a, 0, sizeof(a));
-	if ((rc = cmd_parse(lc->spec, argc, argv, &x, &a)) != 0)
+	if ((rc = cmd_parse(lc->spec, argc, argv, &x, &a)) != 0) {
+		json_decref(items);
 		return rc;
-	l.has_limit = a.limit != 0;
-	l.limit = a.limit;
+	}
+	want = a.limit != 0 ? a.limit : LIST_DEFAULT;
+	l.has_limit = l.has_after_seq = 1;
 	l.has_all = a.all;
 	l.all = a.all;
 	req.op_case = lc->op;
@@ -642,32 +660,58 @@ s_list_run(const struct list_cmd *lc, int argc, char **argv)
 		req.outbox = &l;
 	else
 		req.inbox = &l;
-	if ((rc = cmd_call(&x, &req, lc->result, true, &r)) != 0)
-		return rc;
-	rc = s_print_items(lc->items(r), a.json, &lc->table);
-	kp__response__free_unpacked(r, NULL);
-	return rc;
+	while (more && got < want && items != NULL) {
+		l.limit = (uint32_t)(want - got < LIST_PAGE_MAX ? want - got :
+		    LIST_PAGE_MAX);
+		if ((rc = cmd_call(&x, &req, lc->result, true, &r)) != 0) {
+			json_decref(items);
+			return rc;
+		}
+		items = lc->items(items, r, &n, &l.after_seq, &more);
+		kp__response__free_unpacked(r, NULL);
+		got += n;
+		more = more && n > 0;
+	}
+	return s_print_items(items, a.json, &lc->table);
+}
+
+/* An answer's `more`, or for an older daemon that leaves it unset: any
+ * items at all (page on until an empty answer). */
+static bool
+s_more(protobuf_c_boolean has_more, protobuf_c_boolean more, size_t n)
+{
+	return has_more ? more != 0 : n > 0;
 }
 
 static json_t *
-s_outbox_items(const Kp__Response *r)
+s_outbox_items(json_t *items, const Kp__Response *r, size_t *n,
+    uint64_t *last_seq, bool *more)
 {
-	json_t *items = json_array();
+	const Kp__OutboxList *o = r->outbox;
 	size_t i;
 
-	for (i = 0; r->outbox != NULL && i < r->outbox->n_items; i++)
-		items = cmd_push(items, cmd_msg_json(&r->outbox->items[i]->base));
+	*n = o != NULL ? o->n_items : 0;
+	*more = o != NULL && s_more(o->has_more, o->more, *n);
+	for (i = 0; i < *n; i++) {
+		items = cmd_push(items, cmd_msg_json(&o->items[i]->base));
+		*last_seq = o->items[i]->seq;
+	}
 	return items;
 }
 
 static json_t *
-s_inbox_items(const Kp__Response *r)
+s_inbox_items(json_t *items, const Kp__Response *r, size_t *n,
+    uint64_t *last_seq, bool *more)
 {
-	json_t *items = json_array();
+	const Kp__InboxList *o = r->inbox;
 	size_t i;
 
-	for (i = 0; r->inbox != NULL && i < r->inbox->n_items; i++)
-		items = cmd_push(items, s_inbox_json(r->inbox->items[i]));
+	*n = o != NULL ? o->n_items : 0;
+	*more = o != NULL && s_more(o->has_more, o->more, *n);
+	for (i = 0; i < *n; i++) {
+		items = cmd_push(items, s_inbox_json(o->items[i]));
+		*last_seq = o->items[i]->seq;
+	}
 	return items;
 }
 

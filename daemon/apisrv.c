@@ -596,16 +596,24 @@ out:
 
 /* ---- lists ---------------------------------------------------------------- */
 
-/* A growing array of items plus the byte buffers they point into. */
-/* One answer holds at most this many payload bytes; the client pages on
- * with after_seq (a 10 000-item inbox of 32 KiB events would be 330 MB). */
-#define API_PAYLOAD_BYTES_MAX (8u << 20)
+/*
+ * A list answer (outbox, inbox) holds at most this many bytes packed, and
+ * at least one item so that paging always moves on: the memory a listing
+ * takes is then one answer's, whatever the limit asked and the payloads
+ * (10,000 inbox items of 1 KiB were ~17 MB packed, of 32 KiB 330 MB, plus
+ * the items unpacked and their audit entries).  The answer says `more`
+ * and the client pages on with after_seq (proto/api.proto).
+ */
+#define API_ANSWER_BYTES_MAX (2u << 20)
 
+/* A growing array of items plus the byte buffers they point into. */
 struct items {
 	Kp__OutboxList olist;
 	Kp__InboxList ilist;
 	kpd_t *d;
-	size_t payload_bytes;         /* so far in this answer */
+	size_t limit;                 /* items an answer holds at most */
+	size_t packed;                /* their packed bytes so far */
+	bool more;                    /* stopped at limit or bytes: more follow */
 	bool with_values;             /* subject: the values shared too */
 	void **items;         /* Kp__OutboxItem* or Kp__InboxItem* */
 	size_t n, cap;
@@ -627,18 +635,49 @@ static void *
 s_items_push(struct items *it, size_t size)
 {
 	void **grown, *item;
+	size_t cap;
 
 	if (it->n == it->cap) {
-		it->cap = it->cap ? it->cap * 2 : 64;
-		grown = realloc(it->items, it->cap * sizeof(*grown));
-		if (grown == NULL)
-			return NULL;
+		cap = it->cap ? it->cap * 2 : 64;
+		if ((grown = realloc(it->items, cap * sizeof(*grown))) == NULL)
+			goto nomem;
 		it->items = grown;
+		it->cap = cap;
 	}
-	item = atrest_alloc(size);
-	if (item != NULL)
-		it->items[it->n++] = item;
+	if ((item = atrest_alloc(size)) == NULL)
+		goto nomem;
+	it->items[it->n++] = item;
 	return item;
+nomem:
+	it->more = true;  /* a short answer, not the end of the list */
+	return NULL;
+}
+
+/* The last item pushed, packed into `size` bytes: kept if the answer
+ * stays within API_ANSWER_BYTES_MAX (or it is the first), else dropped
+ * and the answer has `more`.  0 kept, 1 dropped: the walk stops. */
+static int
+s_items_fit(struct items *it, size_t size)
+{
+	size += 1 + 5;                /* the field's tag and length */
+	if (it->n > 1 && it->packed + size > API_ANSWER_BYTES_MAX) {
+		atrest_free(it->items[--it->n]);
+		it->more = true;
+		return 1;
+	}
+	it->packed += size;
+	return 0;
+}
+
+/* Is the answer full by count?  Then the row just read (the store was
+ * asked for one more than the limit) says that more follow. */
+static bool
+s_items_full(struct items *it)
+{
+	if (it->n < it->limit)
+		return false;
+	it->more = true;
+	return true;
 }
 
 /* An OutboxItem and copies of its strings/bytes in one allocation. */
@@ -652,12 +691,14 @@ static int
 s_outbox_item(void *arg, const outbox_row_t *row, const uint8_t *env,
     size_t len)
 {
-	struct outbox_block *b = s_items_push(arg, sizeof(*b));
+	struct outbox_block *b;
 	Kp__OutboxItem *o;
 
 	(void)env;
 	(void)len;
-	if (b == NULL)
+	if (s_items_full(arg))
+		return 1;
+	if ((b = s_items_push(arg, sizeof(*b))) == NULL)
 		return 1;
 	o = &b->item;
 	kp__outbox_item__init(o);
@@ -693,7 +734,7 @@ s_outbox_item(void *arg, const outbox_row_t *row, const uint8_t *env,
 		o->reason = (Kp__Reason)row->reason;
 		o->receipted_at_ms = row->receipted_ms;
 	}
-	return 0;
+	return s_items_fit(arg, kp__outbox_item__get_packed_size(o));
 }
 
 static size_t
@@ -716,6 +757,7 @@ s_items_new(kpd_t *d, struct api_req *r)
 	kp__outbox_list__init(&it->olist);
 	kp__inbox_list__init(&it->ilist);
 	it->d = d;
+	it->limit = SIZE_MAX;
 	r->owned = it;
 	r->free_owned = s_items_free;
 	return it;
@@ -730,11 +772,14 @@ s_outbox(kpd_t *d, struct api_req *r)
 
 	if (it == NULL)
 		return -1;
+	it->limit = s_limit(l);
 	if (store_outbox_list(d->store, l && l->has_after_seq ? l->after_seq : 0,
-	    s_limit(l), s_outbox_item, it, &e) != 0)
+	    it->limit + 1, s_outbox_item, it, &e) != 0)
 		return s_fail(r, e.code, "%s", e.msg);
 	it->olist.n_items = it->n;
 	it->olist.items = (Kp__OutboxItem **)it->items;
+	it->olist.has_more = 1;
+	it->olist.more = it->more;
 	r->resp.result_case = KP__RESPONSE__RESULT_OUTBOX;
 	r->resp.outbox = &it->olist;
 	return 0;
@@ -810,10 +855,8 @@ s_inbox_item(void *arg, const inbox_row_t *row, const uint8_t *sealed,
 	size_t plen = 0;
 	char id[37];
 
-	if (it->n > 0 && it->payload_bytes + slen > API_PAYLOAD_BYTES_MAX)
-		return 1;  /* full: the rest comes with the next page */
-	it->payload_bytes += slen;
-
+	if (s_items_full(it))
+		return 1;
 	if (row->has_event_key && s_open_payload(it->d, row, sealed, slen,
 	    &plain, &plen) != 0) {
 		log_warnx("inbox: stored payload of %s does not decrypt "
@@ -835,7 +878,9 @@ s_inbox_item(void *arg, const inbox_row_t *row, const uint8_t *sealed,
 	if (plain != NULL)
 		sodium_memzero(plain, plen);
 	free(plain);
-	return b == NULL;
+	if (b == NULL)
+		return 1;
+	return s_items_fit(it, kp__inbox_item__get_packed_size(&b->item));
 }
 
 static int
@@ -847,12 +892,15 @@ s_inbox(kpd_t *d, struct api_req *r)
 
 	if (it == NULL)
 		return -1;
+	it->limit = s_limit(l);
 	if (store_inbox_list(d->store, l && l->has_all && l->all,
-	    l && l->has_after_seq ? l->after_seq : 0, s_limit(l), s_inbox_item,
-	    it, &e) != 0)
+	    l && l->has_after_seq ? l->after_seq : 0, it->limit + 1,
+	    s_inbox_item, it, &e) != 0)
 		return s_fail(r, e.code, "%s", e.msg);
 	it->ilist.n_items = it->n;
 	it->ilist.items = (Kp__InboxItem **)it->items;
+	it->ilist.has_more = 1;
+	it->ilist.more = it->more;
 	r->resp.result_case = KP__RESPONSE__RESULT_INBOX;
 	r->resp.inbox = &it->ilist;
 	return 0;

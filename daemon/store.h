@@ -427,6 +427,11 @@ int store_expect_newly_overdue(store_t *s, uint64_t now, store_expect_cb cb,
 /* Expectations of one case (case_local), or all (case_local NULL). */
 int store_expect_list(store_t *s, const char *case_local, store_expect_cb cb,
     void *arg, kp_err_t *err) __attribute__((warn_unused_result));
+/* Open expectations due at or before now, in due order, by the partial
+ * index of open ones: memory and work independent of the history.  The
+ * rows carry no case reference ("") and no route (0). */
+int store_expect_open_due(store_t *s, uint64_t now, store_expect_cb cb,
+    void *arg, kp_err_t *err) __attribute__((warn_unused_result));
 int store_expect_reminded(store_t *s, const uint8_t event_id[16],
     kp_err_t *err) __attribute__((warn_unused_result));
 /* Every local case with events at or before `at` (UINT64_MAX: all): name,

@@ -89,6 +89,15 @@ const char *const store_cases_sql[ST_COUNT] = {
 	[ST_EXP_BY_CASE] = "SELECT " EXP_COLS " FROM expectations WHERE "
 	    "link_id IN (" LINKS_OF_CASE ") ORDER BY sent_ms",
 	[ST_EXP_ALL] = "SELECT " EXP_COLS " FROM expectations ORDER BY sent_ms",
+	/* the open ones due by ?1, by the partial index expectations_open in
+	 * due order: no sort (ST_EXP_ALL sorts every row of the history in
+	 * memory), and neither the case nor the route opened (EXP_COLS'
+	 * positions, read as '' and 0) */
+	[ST_EXP_OPEN_DUE] = "SELECT event_id, '', partner_oin, case_ref, "
+	    "sent_type, answer_type, 0, sent_ms, due_ms, answered_by, "
+	    "answered_ms, reminders, interim_by, interim_ms, first_due_ms "
+	    "FROM expectations INDEXED BY expectations_open WHERE "
+	    "answered_by IS NULL AND due_ms <= ?1",
 	[ST_EXP_REMINDED] = "UPDATE expectations SET reminders = reminders + 1 "
 	    "WHERE event_id = ?1",
 	/* grouped per partner and sealed value first, so each is opened
@@ -482,6 +491,19 @@ store_expect_list(store_t *s, const char *case_local, store_expect_cb cb,
 	    strlen(case_local) + 1) != SQLITE_OK) {
 		sq_done(st);
 		return sq_fail(s, err, "expectations");
+	}
+	return s_walk_expect(s, st, cb, arg, err);
+}
+
+int
+store_expect_open_due(store_t *s, uint64_t now, store_expect_cb cb, void *arg,
+    kp_err_t *err)
+{
+	sqlite3_stmt *st = s->st[ST_EXP_OPEN_DUE];
+
+	if (sq_bind_u64(st, 1, now) != SQLITE_OK) {
+		sq_done(st);
+		return sq_fail(s, err, "open expectations due");
 	}
 	return s_walk_expect(s, st, cb, arg, err);
 }

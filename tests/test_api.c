@@ -4,7 +4,9 @@
  * idempotency key makes a retried send return the event it stored (also
  * across a kill -9 and restart) and refuses the key for another request;
  * "queued" is logged only for events that committed; an oversize request
- * gets an error answer instead of silence.
+ * gets an error answer instead of silence; inbox and outbox lists come in
+ * answers bounded by count and bytes that say whether more follow, and the
+ * client pages through them.
  */
 #include <signal.h>
 #include <stdio.h>
@@ -19,6 +21,7 @@
 
 #include "common.h"
 #include "daemons.h"
+#include "envelope.h"
 #include "events.h"
 #include "pbjson.h"
 #include "util.h"
@@ -566,4 +569,247 @@ Test(api, a_daemon_in_a_deep_folder_serves_its_api)
 	    "the socket is where the config says");
 	cr_assert_eq(td_stop(&o), 0);
 	test_sh("rm -rf '%s'", tmp);
+}
+
+/* ---- lists in pages: the byte bound of an answer and `more` ---------- */
+
+/* A referral padded to about 2 x routes bytes with parallel_routes (the
+ * schemas have no free text; the test's policy allows the padding), packed
+ * into buf.  Returns its length. */
+static size_t
+s_big_referral(uint8_t *buf, size_t cap, size_t routes)
+{
+	json_t *j = json_loads(td_example("referral"), 0, NULL);
+	ProtobufCMessage *ev = NULL;
+	Kp__Referral *r;
+	Kp__Route *keep, *many = calloc(routes, sizeof(*many));
+	size_t keep_n, i, len;
+	kp_err_t e;
+
+	cr_assert_not_null(j);
+	cr_assert_not_null(many);
+	cr_assert(pbjson_from_json(events_descriptor(
+	    KP__EVENT_TYPE__EVENT_TYPE_REFERRAL), j, &ev, &e) == 0, "%s", e.msg);
+	json_decref(j);
+	r = (Kp__Referral *)ev;
+	for (i = 0; i < routes; i++)
+		many[i] = KP__ROUTE__ROUTE_VRIJWILLIGE_JEUGDHULP;
+	keep = r->parallel_routes;
+	keep_n = r->n_parallel_routes;
+	r->parallel_routes = many;
+	r->n_parallel_routes = routes;
+	len = protobuf_c_message_get_packed_size(ev);
+	cr_assert(len <= cap, "%zu bytes", len);
+	protobuf_c_message_pack(ev, buf);
+	r->parallel_routes = keep;     /* pbjson_free frees its own */
+	r->n_parallel_routes = keep_n;
+	pbjson_free(ev);
+	free(many);
+	return len;
+}
+
+/* One page of o's inbox (all) or outbox: at most limit items after seq. */
+static Kp__Response *
+s_page(const td_org_t *o, bool inbox, uint64_t after, uint32_t limit)
+{
+	Kp__Request req = KP__REQUEST__INIT;
+	Kp__ListRequest l = KP__LIST_REQUEST__INIT;
+	Kp__Response *r;
+
+	l.has_limit = l.has_after_seq = l.has_all = 1;
+	l.limit = limit;
+	l.after_seq = after;
+	l.all = 1;
+	req.op_case = inbox ? KP__REQUEST__OP_INBOX : KP__REQUEST__OP_OUTBOX;
+	req.inbox = req.outbox = &l;
+	r = s_call(o, &req);
+	cr_assert(r->ok, "%s", r->error);
+	cr_assert_not_null(inbox ? (void *)r->inbox : (void *)r->outbox);
+	return r;
+}
+
+/* The event ids `ketenpost inbox|outbox --all? --limit N` prints, in
+ * order, one per line, into out. */
+static void
+s_cli_ids(const td_org_t *o, const char *cmd, int limit, char *out,
+    size_t len)
+{
+	cr_assert_eq(test_sh_output(out, len, "%s/ketenpost %s --limit %d "
+	    "--config '%s' | awk 'NR > 1 { print $1 }'", test_bin(), cmd, limit,
+	    o->conf), 0, "%s", out);
+}
+
+#define BIG_EVENTS 1100
+#define BIG_ROUTES 1000                /* a payload of about 2 KB, the most
+                                        * a policy allows */
+
+/*
+ * 1,100 events of about 2 KB (2.6 MB): listed with a limit of 10,000, the inbox
+ * comes in answers of at most about 2 MiB, each but the last saying
+ * `more`, with every event once, in seq order, its payload whole; a page
+ * cut by the limit says `more` only if an item follows; `ketenpost inbox`
+ * pages on through answers shorter than it asked for.
+ */
+Test(api, an_inbox_listing_past_the_byte_bound_comes_in_pages)
+{
+	td_chain_t c;
+	td_org_t *lp, *halt;
+	Kp__Request req = KP__REQUEST__INIT;
+	Kp__SendRequest s = KP__SEND_REQUEST__INIT;
+	Kp__Response *r;
+	static uint8_t sent[BIG_EVENTS][16];
+	static uint64_t seqs[BIG_EVENTS];
+	static bool seen[BIG_EVENTS];
+	static char ids[BIG_EVENTS * 40], want[BIG_EVENTS * 40];
+	uint8_t *payload = malloc(KP_MAX_PAYLOAD);
+	uint64_t after = 0;
+	char ref[32], id[37];
+	size_t plen, total = 0, pages = 0, i, k, n;
+	bool more = true;
+	void *ctx, *sock;
+
+	cr_assert_not_null(payload);
+	td_chain_make(&c, NULL);
+	cr_assert_eq(test_sh("sed -i 's/^max_items.parallel_routes *=.*/"
+	    "max_items.parallel_routes = %d/' %s/policy.ini", BIG_ROUTES,
+	    c.dir), 0);
+	lp = td_org(&c, OIN_LEERPLICHT);
+	halt = td_org(&c, OIN_HALT);
+	td_start(lp);
+	td_start(halt);
+	plen = s_big_referral(payload, KP_MAX_PAYLOAD, BIG_ROUTES);
+	s.has_event_type = s.has_payload = 1;
+	s.event_type = KP__EVENT_TYPE__EVENT_TYPE_REFERRAL;
+	s.payload = (ProtobufCBinaryData){ plen, payload };
+	s.to_oin = OIN_HALT;
+	s.case_ref = ref;
+	req.op_case = KP__REQUEST__OP_SEND;
+	req.send = &s;
+	ctx = zmq_ctx_new();
+	sock = s_dealer(ctx, lp);
+	for (i = 0; i < BIG_EVENTS; i++) {
+		snprintf(ref, sizeof(ref), "BIG-%zu", i);
+		s_dealer_send(sock, &req);
+	}
+	for (i = 0; i < BIG_EVENTS; i++) {
+		r = s_dealer_recv(sock);
+		cr_assert_not_null(r, "answer %zu", i);
+		cr_assert(r->ok, "send %zu: %s", i, r->error);
+		memcpy(sent[i], r->send->event_id.data, 16);
+		kp__response__free_unpacked(r, NULL);
+	}
+	zmq_close(sock);
+	zmq_ctx_term(ctx);
+	cr_assert(td_wait_settled(lp, 120000));
+
+	want[0] = '\0';
+	while (more) {
+		r = s_page(halt, true, after, 10000);
+		n = r->inbox->n_items;
+		cr_assert(r->inbox->has_more, "the answer says whether more follow");
+		more = r->inbox->more;
+		cr_assert_leq(kp__response__get_packed_size(r), (2u << 20) +
+		    KP_MAX_PAYLOAD, "an answer of %zu bytes",
+		    kp__response__get_packed_size(r));
+		cr_assert(n > 0 || !more);
+		if (more)
+			cr_assert_lt(n, BIG_EVENTS, "cut by bytes, not by count");
+		for (i = 0; i < n; i++) {
+			const Kp__InboxItem *it = r->inbox->items[i];
+
+			cr_assert_gt(it->seq, after, "in seq order");
+			after = it->seq;
+			cr_assert(it->has_payload);
+			cr_assert_eq(it->payload.len, plen);
+			cr_assert_eq(memcmp(it->payload.data, payload, plen), 0);
+			for (k = 0; k < BIG_EVENTS && memcmp(sent[k],
+			    it->event_id.data, 16) != 0; k++)
+				;
+			cr_assert_lt(k, BIG_EVENTS, "an event that was sent");
+			cr_assert_not(seen[k], "event %zu twice", k);
+			seen[k] = true;
+			cr_assert_lt(total, BIG_EVENTS);
+			seqs[total++] = it->seq;
+			kp_uuid_format(it->event_id.data, id);
+			snprintf(want + strlen(want), sizeof(want) - strlen(want),
+			    "%s\n", id);
+		}
+		pages++;
+		kp__response__free_unpacked(r, NULL);
+	}
+	cr_assert_eq(total, BIG_EVENTS, "every event listed once");
+	cr_assert_geq(pages, 2, "%zu answers", pages);
+
+	/* cut by the limit: `more` if an item follows, not at the last one */
+	r = s_page(halt, true, 0, 3);
+	cr_assert_eq(r->inbox->n_items, 3);
+	cr_assert(r->inbox->has_more && r->inbox->more);
+	kp__response__free_unpacked(r, NULL);
+	r = s_page(halt, true, seqs[BIG_EVENTS - 4], 3);
+	cr_assert_eq(r->inbox->n_items, 3);
+	cr_assert_eq(r->inbox->items[2]->seq, seqs[BIG_EVENTS - 1]);
+	cr_assert(r->inbox->has_more && !r->inbox->more);
+	kp__response__free_unpacked(r, NULL);
+
+	/* the client pages through answers shorter than it asked for */
+	s_cli_ids(halt, "inbox --all", 5000, ids, sizeof(ids));
+	cr_assert_str_eq(ids, want);
+	s_cli_ids(halt, "inbox --all", BIG_EVENTS - 5, ids, sizeof(ids));
+	cr_assert_eq(strlen(ids), (size_t)(BIG_EVENTS - 5) * 37);
+	cr_assert_eq(strncmp(ids, want, strlen(ids)), 0);
+	free(payload);
+	td_chain_stop_all(&c);
+}
+
+/*
+ * The outbox in pages cut by the limit: each says `more` while an event
+ * follows and not after the last one (also when the last page is exactly
+ * the limit); `ketenpost outbox --limit` shows as many as asked or all.
+ */
+Test(api, an_outbox_listing_says_more_until_its_last_event)
+{
+	td_chain_t c;
+	td_org_t *lp;
+	Kp__Response *r;
+	uint8_t id[16];
+	uint64_t after = 0;
+	char ref[32], ids[1024], want[1024], uuid[37];
+	const size_t sizes[3] = { 2, 2, 1 };
+	size_t i, page;
+
+	td_chain_make(&c, NULL);
+	lp = td_org(&c, OIN_LEERPLICHT);
+	td_start(lp);                  /* Halt is down: the events wait */
+	want[0] = '\0';
+	for (i = 0; i < 5; i++) {
+		snprintf(ref, sizeof(ref), "PAGE-%zu", i);
+		td_send(lp, OIN_HALT, "referral", ref, td_example("referral"),
+		    NULL, id);
+		kp_uuid_format(id, uuid);
+		snprintf(want + strlen(want), sizeof(want) - strlen(want),
+		    "%s\n", uuid);
+	}
+	for (page = 0; page < 3; page++) {
+		r = s_page(lp, false, after, 2);
+		cr_assert_eq(r->outbox->n_items, sizes[page]);
+		cr_assert(r->outbox->has_more);
+		cr_assert_eq(r->outbox->more, page < 2, "page %zu", page);
+		after = r->outbox->items[r->outbox->n_items - 1]->seq;
+		kp__response__free_unpacked(r, NULL);
+	}
+	r = s_page(lp, false, 0, 5);
+	cr_assert_eq(r->outbox->n_items, 5);
+	cr_assert(r->outbox->has_more && !r->outbox->more);
+	kp__response__free_unpacked(r, NULL);
+	r = s_page(lp, false, after, 2);
+	cr_assert_eq(r->outbox->n_items, 0);
+	cr_assert(r->outbox->has_more && !r->outbox->more);
+	kp__response__free_unpacked(r, NULL);
+
+	s_cli_ids(lp, "outbox", 3, ids, sizeof(ids));
+	cr_assert_eq(strlen(ids), 3 * 37);
+	cr_assert_eq(strncmp(ids, want, strlen(ids)), 0, "%s", ids);
+	s_cli_ids(lp, "outbox", 100, ids, sizeof(ids));
+	cr_assert_str_eq(ids, want);
+	td_chain_stop_all(&c);
 }

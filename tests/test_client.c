@@ -480,6 +480,7 @@ s_outbox_fixture(struct outbox_fixture *o)
 	o->list = l;
 	o->list.n_items = 2;
 	o->list.items = o->items;
+	o->list.has_more = 1;          /* a daemon that says so: the end */
 	o->r = r;
 	o->r.has_ok = o->r.ok = 1;
 	o->r.result_case = KP__RESPONSE__RESULT_OUTBOX;
@@ -538,6 +539,59 @@ Test(client, outbox_table)
 	cr_assert(strstr(out, "delivered") && strstr(out, "rejected") &&
 	    strstr(out, "bad_signature") &&
 	    strstr(out, "2027-01-01T00:00:00.000Z"), "%s", out);
+	fake_free(&f);
+}
+
+/*
+ * An answer shorter than asked that says `more` is paged on, after the
+ * last item's seq, for what is still wanted; one that says no more ends
+ * the list.  From a daemon that never says (older), the client pages on
+ * until an answer holds no items.
+ */
+Test(client, outbox_pages_on_while_the_daemon_says_more)
+{
+	struct outbox_fixture o, end;
+	const Kp__Response *seq[2];
+	Kp__OutboxItem *second[1];
+	char out[16384];
+	json_t *j;
+	struct fake f;
+	Kp__Request *q;
+
+	s_outbox_fixture(&o);
+	s_outbox_fixture(&end);
+	o.list.more = 1;                /* 2 of the 5 asked, more follow */
+	o.b.has_seq = 1;
+	o.b.seq = 7;
+	second[0] = &end.a;             /* then 1, and the end */
+	end.list.n_items = 1;
+	end.list.items = second;
+	seq[0] = &o.r;
+	seq[1] = &end.r;
+	fake_start_seq(&f, seq, 2);
+	j = client_json_out(client_run(out, sizeof(out), "outbox --json "
+	    "--limit 5 --api %s", f.endpoint), out);
+	fake_stop(&f);
+	cr_assert_eq(json_array_size(j), 3, "%s", out);
+	json_decref(j);
+	cr_assert_eq(f.n, 2, "%d requests", f.n);
+	q = fake_request(&f, 1);
+	cr_assert(q->outbox->has_after_seq && q->outbox->after_seq == 7);
+	cr_assert(q->outbox->has_limit && q->outbox->limit == 3);
+	kp__request__free_unpacked(q, NULL);
+	fake_free(&f);
+
+	/* an older daemon: no `more`; its empty answer is the end */
+	o.list.has_more = o.list.more = 0;
+	end.list.has_more = 0;
+	end.list.n_items = 0;
+	fake_start_seq(&f, seq, 2);
+	j = client_json_out(client_run(out, sizeof(out), "outbox --json "
+	    "--limit 5 --api %s", f.endpoint), out);
+	fake_stop(&f);
+	cr_assert_eq(json_array_size(j), 2, "%s", out);
+	json_decref(j);
+	cr_assert_eq(f.n, 2, "%d requests", f.n);
 	fake_free(&f);
 }
 
@@ -615,6 +669,7 @@ s_inbox_fixture(struct inbox_fixture *o)
 	o->list = l;
 	o->list.n_items = 2;
 	o->list.items = o->items;
+	o->list.has_more = 1;          /* a daemon that says so: the end */
 	o->r = r;
 	o->r.has_ok = o->r.ok = 1;
 	o->r.result_case = KP__RESPONSE__RESULT_INBOX;
@@ -666,7 +721,8 @@ Test(client, inbox_json)
 	q = fake_request(&f, 0);
 	cr_assert_eq(q->op_case, KP__REQUEST__OP_INBOX);
 	cr_assert(q->inbox->has_all && q->inbox->all);
-	cr_assert(!q->inbox->has_limit);
+	/* no --limit: the default, stated, since the client pages up to it */
+	cr_assert(q->inbox->has_limit && q->inbox->limit == 1000);
 	kp__request__free_unpacked(q, NULL);
 	fake_free(&f);
 }

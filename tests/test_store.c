@@ -1074,6 +1074,73 @@ Test(store, links)
 	s_close(&f);
 }
 
+static int
+s_collect_due(void *arg, const expect_row_t *x)
+{
+	expect_row_t *got = arg;
+	size_t i;
+
+	for (i = 0; got[i].due_ms != 0; i++)
+		;
+	cr_assert_lt(i, 4, "more rows than were due");
+	got[i] = *x;
+	return 0;
+}
+
+/* store_expect_open_due (the metrics' overdue gauge): the open
+ * expectations due by `now`, earliest first, by the index of open ones;
+ * answered, later and interim-moved ones are not among them. */
+Test(store, open_expectations_due)
+{
+	struct fx f = { 0 };
+	expect_row_t x, got[5];
+	uint8_t by[16] = { 9 };
+	bool found = false;
+	int i;
+	const uint64_t due[4] = { T0 + 30, T0 + 10, T0 + 50, T0 + 20 };
+
+	s_open(&f);
+	for (i = 0; i < 4; i++) {
+		memset(&x, 0, sizeof(x));
+		s_id(x.event_id, 40 + i);
+		snprintf(x.case_local, sizeof(x.case_local), "Z-%d", i);
+		snprintf(x.partner_oin, sizeof(x.partner_oin), "%s",
+		    i == 2 ? OIN_RVDK : OIN_HALT);
+		memset(x.case_ref, 0x30 + i, sizeof(x.case_ref));
+		x.sent_type = 1;
+		x.answer_type = 2;
+		x.sent_ms = T0;
+		x.due_ms = due[i];
+		cr_assert_eq(store_expect_put(f.s, &x, &f.err), 0, "%s",
+		    f.err.msg);
+	}
+	/* the one due at T0 + 20 is answered */
+	memset(x.case_ref, 0x33, sizeof(x.case_ref));
+	cr_assert_eq(store_expect_answer(f.s, OIN_HALT, 2, NULL, x.case_ref,
+	    by, T0 + 5, &x, &found, &f.err), 0, "%s", f.err.msg);
+	cr_assert(found);
+
+	memset(got, 0, sizeof(got));
+	cr_assert_eq(store_expect_open_due(f.s, T0 + 30, s_collect_due, got,
+	    &f.err), 0, "%s", f.err.msg);
+	cr_assert_eq(got[0].due_ms, T0 + 10);
+	cr_assert_eq(got[0].event_id[15], 41);
+	cr_assert_str_eq(got[0].partner_oin, OIN_HALT);
+	cr_assert_str_eq(got[0].case_local, "", "the case is not opened");
+	cr_assert_not(got[0].answered);
+	cr_assert_eq(got[1].due_ms, T0 + 30);
+	cr_assert_eq(got[1].event_id[15], 40);
+	cr_assert_eq(got[2].due_ms, 0, "only the two open ones due by then");
+
+	memset(got, 0, sizeof(got));
+	cr_assert_eq(store_expect_open_due(f.s, T0 + 100, s_collect_due, got,
+	    &f.err), 0, "%s", f.err.msg);
+	cr_assert_eq(got[2].due_ms, T0 + 50);
+	cr_assert_str_eq(got[2].partner_oin, OIN_RVDK);
+	cr_assert_eq(got[3].due_ms, 0);
+	s_close(&f);
+}
+
 /* store_link_ensure (the sender's): a new case gets its candidate
  * pseudonym and a new, larger id; a known case keeps its pseudonym and id
  * whatever the candidate; a candidate linked to another case is refused
