@@ -115,6 +115,77 @@ s_push(arena_t *a, struct ptrs *p, void *item)
 	return 0;
 }
 
+/*
+ * A set of (tag, case reference) pairs, to count distinct cases in one
+ * walk: a scan of the cases seen so far for every row made a report n^2
+ * (over 200,000 referrals it had not answered after two minutes, and the
+ * daemon's loop waits for it).  Open addressing in arena memory, doubled
+ * when half full; the strings are kept by pointer and must outlive it.
+ */
+struct caseset {
+	const void **tag;
+	const char **key;
+	size_t n, cap;                /* cap: 0 or a power of two */
+};
+
+static size_t
+s_caseset_home(const struct caseset *set, const void *tag, const char *key)
+{
+	uint64_t h = 1469598103934665603ULL ^ (uint64_t)(uintptr_t)tag;
+
+	for (; *key != '\0'; key++)    /* FNV-1a */
+		h = (h ^ (uint8_t)*key) * 1099511628211ULL;
+	return (size_t)(h ^ (h >> 29)) & (set->cap - 1);
+}
+
+static void
+s_caseset_put(struct caseset *set, const void *tag, const char *key)
+{
+	size_t i = s_caseset_home(set, tag, key);
+
+	while (set->key[i] != NULL)
+		i = (i + 1) & (set->cap - 1);
+	set->tag[i] = tag;
+	set->key[i] = key;
+	set->n++;
+}
+
+static int
+s_caseset_grow(arena_t *a, struct caseset *set)
+{
+	struct caseset bigger = { .cap = set->cap ? 2 * set->cap : 64 };
+	size_t i;
+
+	bigger.tag = arena_alloc(a, bigger.cap * sizeof(*bigger.tag));
+	bigger.key = arena_alloc(a, bigger.cap * sizeof(*bigger.key));
+	if (bigger.tag == NULL || bigger.key == NULL)
+		return -1;
+	for (i = 0; i < set->cap; i++)
+		if (set->key[i] != NULL)
+			s_caseset_put(&bigger, set->tag[i], set->key[i]);
+	*set = bigger;
+	return 0;
+}
+
+/* Add (tag, key).  OUT: *added, false if it was there.  -1: no memory. */
+static int
+s_caseset_add(arena_t *a, struct caseset *set, const void *tag,
+    const char *key, bool *added)
+{
+	size_t i;
+
+	*added = false;
+	if (2 * (set->n + 1) > set->cap && s_caseset_grow(a, set) != 0)
+		return -1;
+	for (i = s_caseset_home(set, tag, key); set->key[i] != NULL;
+	    i = (i + 1) & (set->cap - 1))
+		if (set->tag[i] == tag && strcmp(set->key[i], key) == 0)
+			return 0;
+	s_caseset_put(set, tag, key);
+	*added = true;
+	return 0;
+}
+
 /* ---- expectations as of a moment ---- */
 
 /* Had an interim answer (a phase) come by `at`? */
@@ -792,9 +863,11 @@ s_route_report(kpd_t *d, arena_t *a, const struct report_walk *w, int route,
 {
 	Kp__RouteReport *r = arena_alloc(a, sizeof(*r));
 	struct ptrs outcomes = { 0 }, partners = { 0 }, cases = { 0 };
+	struct caseset seen = { 0 };
 	Kp__OutcomeCount *o;
 	char label[160];
 	size_t i, j;
+	bool added;
 
 	if (r == NULL)
 		return NULL;
@@ -815,10 +888,8 @@ s_route_report(kpd_t *d, arena_t *a, const struct report_walk *w, int route,
 		if ((o = s_outcome_slot(a, &outcomes, label)) == NULL)
 			return NULL;
 		o->count++;
-		for (j = 0; j < cases.n && strcmp(cases.v[j], x->case_local); j++)
-			;
-		if (j == cases.n && s_push(a, &cases, arena_strdup(a,
-		    x->case_local)) != 0)
+		if (s_caseset_add(a, &seen, NULL, x->case_local, &added) != 0 ||
+		    (added && s_push(a, &cases, (void *)x->case_local) != 0))
 			return NULL;
 		for (j = 0; j < partners.n && strcmp(((Kp__PartnerLeadTimes *)
 		    partners.v[j])->partner_oin, x->partner_oin); j++)
@@ -874,11 +945,13 @@ s_month_slot(arena_t *a, struct ptrs *p, const char *month)
 static int
 s_months(arena_t *a, const struct report_walk *w, Kp__ReportResponse *r)
 {
-	struct ptrs months = { 0 }, seen = { 0 };
+	struct ptrs months = { 0 };
+	struct caseset seen = { 0 };
 	uint64_t start = w->from, end = w->to == UINT64_MAX ? w->at : w->to;
 	Kp__MonthTrend *m;
 	char month[8];
-	size_t i, j;
+	bool added;
+	size_t i;
 	int st;
 
 	for (i = 0; i < w->n && w->from == 0; i++)
@@ -903,16 +976,9 @@ s_months(arena_t *a, const struct report_walk *w, Kp__ReportResponse *r)
 		    KP__EXPECTATION_STATE__EXPECTATION_STATE_ANSWERED;
 		m->due += st != KP__EXPECTATION_STATE__EXPECTATION_STATE_OPEN;
 		/* a case counts once per month */
-		for (j = 0; j < seen.n; j += 2)
-			if (seen.v[j] == (void *)m && strcmp(seen.v[j + 1],
-			    w->x[i].case_local) == 0)
-				break;
-		if (j < seen.n)
-			continue;
-		m->cases++;
-		if (s_push(a, &seen, m) != 0 || s_push(a, &seen,
-		    (void *)w->x[i].case_local) != 0)
+		if (s_caseset_add(a, &seen, m, w->x[i].case_local, &added) != 0)
 			return -1;
+		m->cases += added;
 	}
 	r->n_months = months.n;
 	r->months = (Kp__MonthTrend **)months.v;

@@ -239,6 +239,41 @@ s_outcome_count(const Kp__RouteReport *rr, const char *name)
 }
 
 /*
+ * A case referred twice on one route within one month counts as one case
+ * of that route and of that month, beside two referrals (the report counts
+ * distinct cases with a set, not by comparing each row with those seen).
+ */
+Test(scenario, a_case_referred_twice_counts_once)
+{
+	struct scen s;
+	uint8_t id[3][16];
+	const Kp__RouteReport *rr;
+	Kp__Response *r;
+	uint32_t month_cases = 0, month_refs = 0;
+	size_t i;
+
+	s_start(&s);
+	s_send_at(&s, T0, s.lp, OIN_HALT, "referral", "TWICE-1",
+	    HALT_REFERRAL, NULL, id[0]);
+	s_send_at(&s, T0 + DAY, s.lp, OIN_HALT, "referral", "TWICE-1",
+	    HALT_REFERRAL, NULL, id[1]);
+	s_send_at(&s, T0 + 2 * DAY, s.lp, OIN_HALT, "referral", "ONCE-2",
+	    HALT_REFERRAL, NULL, id[2]);
+	r = s_report(s.lp, T0 + 3 * DAY);
+	rr = s_route(r, KP__ROUTE__ROUTE_HALT);
+	cr_assert_eq(rr->referrals, 3);
+	cr_assert_eq(rr->cases, 2);
+	for (i = 0; i < r->report->n_months; i++) {
+		month_cases += r->report->months[i]->cases;
+		month_refs += r->report->months[i]->referrals;
+	}
+	cr_assert_eq(month_refs, 3);
+	cr_assert_eq(month_cases, 2, "a case counted once in its month");
+	kp__response__free_unpacked(r, NULL);
+	s_stop(&s);
+}
+
+/*
  * Five Halt referrals and three RvdK referrals, all at T0.  Halt answers
  * after 10, 20.5, 40 and 70 days (lead time 90 d) and never for the fifth;
  * RvdK after 5, 12 and 50 days (lead time 42 d).
