@@ -670,7 +670,13 @@ s_list_run(const struct list_cmd *lc, int argc, char **argv)
 		items = lc->items(items, r, &n, &l.after_seq, &more);
 		kp__response__free_unpacked(r, NULL);
 		got += n;
-		more = more && n > 0;
+		if (more && n == 0) {
+			/* cannot page on from nothing: not the end either */
+			fprintf(stderr, "ketenpost: the daemon said more items "
+			    "follow but sent none; the list is incomplete\n");
+			json_decref(items);
+			return 1;
+		}
 	}
 	return s_print_items(items, a.json, &lc->table);
 }

@@ -602,9 +602,12 @@ out:
  * takes is then one answer's, whatever the limit asked and the payloads
  * (10,000 inbox items of 1 KiB were ~17 MB packed, of 32 KiB 330 MB, plus
  * the items unpacked and their audit entries).  The answer says `more`
- * and the client pages on with after_seq (proto/api.proto).
+ * and the client pages on with after_seq (proto/api.proto).  4 MiB: a
+ * full outbox answer (10,000 items of at most ~250 bytes) always fits, so
+ * a client that takes a short outbox answer for the end, as before `more`
+ * existed, still sees every item; only inbox answers (payloads) are cut.
  */
-#define API_ANSWER_BYTES_MAX (2u << 20)
+#define API_ANSWER_BYTES_MAX (4u << 20)
 
 /* A growing array of items plus the byte buffers they point into. */
 struct items {
@@ -776,6 +779,9 @@ s_outbox(kpd_t *d, struct api_req *r)
 	if (store_outbox_list(d->store, l && l->has_after_seq ? l->after_seq : 0,
 	    it->limit + 1, s_outbox_item, it, &e) != 0)
 		return s_fail(r, e.code, "%s", e.msg);
+	if (it->more && it->n == 0)   /* not even one item: out of memory */
+		return s_fail(r, KP_ERR_NOMEM, "out of memory listing the "
+		    "outbox");
 	it->olist.n_items = it->n;
 	it->olist.items = (Kp__OutboxItem **)it->items;
 	it->olist.has_more = 1;
@@ -897,6 +903,9 @@ s_inbox(kpd_t *d, struct api_req *r)
 	    l && l->has_after_seq ? l->after_seq : 0, it->limit + 1,
 	    s_inbox_item, it, &e) != 0)
 		return s_fail(r, e.code, "%s", e.msg);
+	if (it->more && it->n == 0)   /* not even one item: out of memory */
+		return s_fail(r, KP_ERR_NOMEM, "out of memory listing the "
+		    "inbox");
 	it->ilist.n_items = it->n;
 	it->ilist.items = (Kp__InboxItem **)it->items;
 	it->ilist.has_more = 1;

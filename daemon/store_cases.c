@@ -97,7 +97,7 @@ const char *const store_cases_sql[ST_COUNT] = {
 	    "sent_type, answer_type, 0, sent_ms, due_ms, answered_by, "
 	    "answered_ms, reminders, interim_by, interim_ms, first_due_ms "
 	    "FROM expectations INDEXED BY expectations_open WHERE "
-	    "answered_by IS NULL AND due_ms <= ?1",
+	    "answered_by IS NULL AND due_ms <= ?1 ORDER BY due_ms",
 	[ST_EXP_REMINDED] = "UPDATE expectations SET reminders = reminders + 1 "
 	    "WHERE event_id = ?1",
 	/* grouped per partner and sealed value first, so each is opened

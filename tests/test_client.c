@@ -593,6 +593,17 @@ Test(client, outbox_pages_on_while_the_daemon_says_more)
 	json_decref(j);
 	cr_assert_eq(f.n, 2, "%d requests", f.n);
 	fake_free(&f);
+
+	/* `more` with no item (the daemon ran out of memory): an error, not
+	 * a list that looks complete */
+	o.list.has_more = o.list.more = 1;
+	end.list.has_more = end.list.more = 1;
+	fake_start_seq(&f, seq, 2);
+	cr_assert_neq(client_run(out, sizeof(out), "outbox --json --limit 5 "
+	    "--api %s", f.endpoint), 0, "%s", out);
+	fake_stop(&f);
+	cr_assert(strstr(out, "list is incomplete") != NULL, "%s", out);
+	fake_free(&f);
 }
 
 Test(client, outbox_empty)
