@@ -691,22 +691,26 @@ struct report_walk {
 	int failed;
 };
 
+/* The rows of the period, on the heap (freed by feedback_report once
+ * the answer holds copies of what it needs): grown in place, not copied
+ * into a new arena block at every doubling, which kept every smaller
+ * copy until the answer was sent. */
 static int
 s_report_x(void *arg, const expect_row_t *x)
 {
 	struct report_walk *w = arg;
 	expect_row_t *grown;
+	size_t cap;
 
 	if (x->route == 0 || x->sent_ms < w->from || x->sent_ms >= w->to ||
 	    x->sent_ms > w->at)
 		return 0;            /* outside the period, or not sent by `at` */
 	if (w->n == w->cap) {
-		w->cap = w->cap ? 2 * w->cap : 64;
-		if ((grown = arena_alloc(w->a, w->cap * sizeof(*grown))) == NULL)
+		cap = w->cap ? 2 * w->cap : 64;
+		if ((grown = realloc(w->x, cap * sizeof(*grown))) == NULL)
 			return (w->failed = 1);
-		if (w->n > 0)
-			memcpy(grown, w->x, w->n * sizeof(*grown));
 		w->x = grown;
+		w->cap = cap;
 	}
 	w->x[w->n++] = *x;
 	return 0;
@@ -1001,14 +1005,16 @@ feedback_report(kpd_t *d, arena_t *a, const Kp__ReportRequest *q,
 	if (r == NULL)
 		return kp_fail(err, KP_ERR_NOMEM, "out of memory");
 	if (store_expect_list(d->store, NULL, s_report_x, &w, err) != 0)
-		return -1;
+		goto fail;
 	for (route = KP__ROUTE__ROUTE_VRIJWILLIGE_JEUGDHULP;
 	    route <= KP__ROUTE__ROUTE_DWANG_STRAFRECHTELIJK && !w.failed;
 	    route++)
 		if (s_push(a, &routes, s_route_report(d, a, &w, route, at)) != 0)
 			w.failed = 1;
-	if (w.failed)
-		return kp_fail(err, KP_ERR_NOMEM, "report: out of memory");
+	if (w.failed) {
+		kp_fail(err, KP_ERR_NOMEM, "report: out of memory");
+		goto fail;
+	}
 	kp__report_response__init(r);
 	r->has_from_ms = r->has_to_ms = r->has_at_ms = 1;
 	r->from_ms = w.from;
@@ -1016,10 +1022,16 @@ feedback_report(kpd_t *d, arena_t *a, const Kp__ReportRequest *q,
 	r->at_ms = at;
 	r->n_routes = routes.n;
 	r->routes = (Kp__RouteReport **)routes.v;
-	if (s_months(a, &w, r) != 0)
-		return kp_fail(err, KP_ERR_NOMEM, "report: out of memory");
+	if (s_months(a, &w, r) != 0) {
+		kp_fail(err, KP_ERR_NOMEM, "report: out of memory");
+		goto fail;
+	}
+	free(w.x);
 	*out = r;
 	return 0;
+fail:
+	free(w.x);
+	return -1;
 }
 
 /* ---- the officer's work list, and the escalation step ---- */
