@@ -1773,7 +1773,8 @@ s_finish(kpd_t *d, struct api_req *batch, size_t n, Kp__Response **out)
 void
 apisrv_drain(kpd_t *d)
 {
-	struct api_req *batch = calloc(d->cfg.batch_max, sizeof(*batch));
+	struct api_req *batch = batchbuf_get(&d->api_batch, d->cfg.batch_max,
+	    sizeof(*batch));
 	uint64_t now = kp_now_ms();
 	size_t n = 0;
 	int got;
@@ -1781,7 +1782,6 @@ apisrv_drain(kpd_t *d)
 
 	if (batch == NULL || kpd_begin(d, &e) != 0) {
 		log_warnx("api: cannot start a transaction; requests wait");
-		free(batch);
 		return;
 	}
 	while (n < d->cfg.batch_max && (got = s_recv(d, &batch[n])) != 0) {
@@ -1793,7 +1793,8 @@ apisrv_drain(kpd_t *d)
 		n++;
 	}
 	s_finish(d, batch, n, NULL);
-	free(batch);
+	/* and the entry a failed or empty last read may have touched */
+	batchbuf_done(&d->api_batch, n + 1);
 }
 
 int

@@ -17,6 +17,7 @@
 
 #include "api.pb-c.h"
 #include "auditlog.h"
+#include "batchbuf.h"
 #include "chain.h"
 #include "config.h"
 #include "envelope.h"
@@ -91,6 +92,8 @@ typedef struct kpd {
 	ratelimit_t *rl_zap;       /* refused connections (zap.c) */
 	ratelimit_t *rl_storage;   /* "the database refused" warnings */
 	void *refuse_caps;         /* inbound.c: stored refusals per partner */
+	batchbuf_t api_batch;      /* apisrv.c: a drain's requests */
+	batchbuf_t in_batch;       /* inbound.c: a drain's arrivals */
 	bool stopping;
 	int exit_status;         /* main's, when stopping: 0 or KPD_EXIT_REVOKED */
 	metrics_t *metrics;      /* counters; HTTP when [metrics] listen */

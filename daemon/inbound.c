@@ -841,13 +841,13 @@ s_free_arrivals(struct arrival *arr, size_t n)
 		free(arr[i].evidence);
 		later_clear(&arr[i].log);
 	}
-	free(arr);
 }
 
 void
 inbound_drain(kpd_t *d)
 {
-	struct arrival *arr = calloc(d->cfg.batch_max, sizeof(*arr));
+	struct arrival *arr = batchbuf_get(&d->in_batch, d->cfg.batch_max,
+	    sizeof(*arr));
 	struct waiting *waiting = s_waiting_new(d->cfg.batch_max);
 	uint64_t now = kp_now_ms();
 	size_t n = 0;
@@ -861,7 +861,6 @@ inbound_drain(kpd_t *d)
 		if (kpd_log_ok(d->rl_storage, &sup))
 			log_warnx("inbound: cannot start a transaction; will "
 			    "retry%s", ratelimit_note(sup, note, sizeof(note)));
-		free(arr);
 		free(waiting);
 		usleep(100000);  /* the socket stays readable: do not spin */
 		return;
@@ -899,6 +898,8 @@ inbound_drain(kpd_t *d)
 		s_send_receipts(d, arr, n);
 	}
 	s_free_arrivals(arr, n);
+	/* and the entry a failed or empty last read may have touched */
+	batchbuf_done(&d->in_batch, n + 1);
 	free(waiting);
 }
 

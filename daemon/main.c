@@ -447,6 +447,8 @@ s_limits_destroy(kpd_t *d)
 	ratelimit_destroy(&d->rl_zap);
 	ratelimit_destroy(&d->rl_storage);
 	inbound_caps_destroy(d);
+	batchbuf_free(&d->api_batch);
+	batchbuf_free(&d->in_batch);
 }
 
 /* Everything after the config: policy, chain, store, sockets. */
