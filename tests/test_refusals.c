@@ -508,6 +508,21 @@ s_one_pass(struct rogue *r, td_org_t *target, chain_t *as,
 	}
 }
 
+/* A chain with Halt running and Leerplicht's own chain to seal with, and
+ * two fresh event ids: the start of a test of one receiver pass. */
+static void
+s_halt_and_lp(td_chain_t *c, td_org_t **halt, chain_t **lp,
+    uint8_t ids[2][16])
+{
+	td_chain_make(c, NULL);
+	s_tc = c;
+	*halt = td_org(c, OIN_HALT);
+	td_start(*halt);
+	*lp = s_chain(c, OIN_LEERPLICHT);
+	kp_uuid_new(ids[0]);
+	kp_uuid_new(ids[1]);
+}
+
 /*
  * One pass of the receiver (the daemon stopped while the frames queue)
  * holds an envelope of a batch, the same envelope again, its batch mate
@@ -526,13 +541,7 @@ Test(refusals, a_resend_and_a_clash_within_one_pass_of_a_batch)
 	size_t len[2], clen, slen[4], i, n, accepted = 0, conflicts = 0;
 	receipt_t rcpt[4];
 
-	td_chain_make(&c, NULL);
-	s_tc = &c;
-	halt = td_org(&c, OIN_HALT);
-	td_start(halt);
-	lp = s_chain(&c, OIN_LEERPLICHT);
-	kp_uuid_new(ids[0]);
-	kp_uuid_new(ids[1]);
+	s_halt_and_lp(&c, &halt, &lp, ids);
 	s_seal_ids(&c, lp, 2, ids, kp_now_ms(), env, len);
 	s_seal_with_id(&c, lp, ids[0], kp_now_ms() + 1000, &clash, &clen);
 	s_connect_as(&r, lp, halt, NULL);
@@ -592,13 +601,7 @@ Test(refusals, a_reply_to_an_event_earlier_in_the_same_pass_is_accepted)
 	size_t len[5], i, n, first = 0;
 	receipt_t rcpt[5];
 
-	td_chain_make(&c, NULL);
-	s_tc = &c;
-	halt = td_org(&c, OIN_HALT);
-	td_start(halt);
-	lp = s_chain(&c, OIN_LEERPLICHT);
-	kp_uuid_new(ids[0]);
-	kp_uuid_new(ids[1]);
+	s_halt_and_lp(&c, &halt, &lp, ids);
 	kp_uuid_new(rid[0]);
 	kp_uuid_new(rid[1]);
 	s_seal_ids(&c, lp, 2, ids, kp_now_ms(), env, len);
