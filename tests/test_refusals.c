@@ -538,18 +538,40 @@ Test(refusals, a_resend_and_a_clash_within_one_pass_of_a_batch)
 	chain_t *lp;
 	struct rogue r;
 	uint8_t ids[2][16], *env[2], *clash, *frame, *sent[4], got_ok = 0;
-	size_t len[2], clen, slen[4], i, n, accepted = 0, conflicts = 0;
+	size_t len[2], clen, slen[4], i, n = 0, accepted = 0, conflicts = 0;
+	size_t attempt, before = 0;
 	receipt_t rcpt[4];
 
 	s_halt_and_lp(&c, &halt, &lp, ids);
-	s_seal_ids(&c, lp, 2, ids, kp_now_ms(), env, len);
-	s_seal_with_id(&c, lp, ids[0], kp_now_ms() + 1000, &clash, &clen);
 	s_connect_as(&r, lp, halt, NULL);
-	sent[0] = env[0]; slen[0] = len[0];
-	sent[1] = env[0]; slen[1] = len[0];
-	sent[2] = env[1]; slen[2] = len[1];
-	sent[3] = clash; slen[3] = clen;
-	n = s_one_pass(&r, halt, lp, sent, slen, 4, rcpt, 4);
+	/* The four frames must reach one pass.  Under load the receiver's
+	 * I/O thread may still be decoding the last ones when its loop takes
+	 * the first: then the copy arrives in a second pass, finds the first
+	 * stored and gets its receipt (4 receipts), and the case under test
+	 * did not happen.  So up to three tries with new ids; a daemon that
+	 * missed the in-pass copy would answer 4 every time and still fail. */
+	for (attempt = 0; attempt < 3; attempt++) {
+		if (attempt > 0) {
+			cr_log_warn("the frames were split over two passes; "
+			    "again with new ids");
+			free(env[0]);
+			free(env[1]);
+			free(clash);
+			kp_uuid_new(ids[0]);
+			kp_uuid_new(ids[1]);
+		}
+		s_seal_ids(&c, lp, 2, ids, kp_now_ms(), env, len);
+		s_seal_with_id(&c, lp, ids[0], kp_now_ms() + 1000, &clash,
+		    &clen);
+		sent[0] = env[0]; slen[0] = len[0];
+		sent[1] = env[0]; slen[1] = len[0];
+		sent[2] = env[1]; slen[2] = len[1];
+		sent[3] = clash; slen[3] = clen;
+		before = s_inbox_count(halt);
+		n = s_one_pass(&r, halt, lp, sent, slen, 4, rcpt, 4);
+		if (n == 3)
+			break;
+	}
 	cr_assert_eq(n, 3, "one receipt each, none for the resend: %zu", n);
 	for (i = 0; i < n; i++) {
 		if (rcpt[i].status ==
@@ -565,7 +587,7 @@ Test(refusals, a_resend_and_a_clash_within_one_pass_of_a_batch)
 	cr_assert_eq(accepted, 2);
 	cr_assert_eq(got_ok, 3, "both events of the batch accepted");
 	cr_assert_eq(conflicts, 1);
-	cr_assert_eq(s_inbox_count(halt), 2);
+	cr_assert_eq(s_inbox_count(halt), before + 2);
 	/* the resend after the commit gets the stored (signed) receipt */
 	frame = s_exchange(&r, 0x01, env[0], len[0], &i);
 	rcpt[0] = s_receipt(lp, frame, i);
