@@ -618,6 +618,8 @@ struct items {
 	size_t packed;                /* their packed bytes so far */
 	bool more;                    /* stopped at limit or bytes: more follow */
 	bool with_values;             /* subject: the values shared too */
+	bool failed;                  /* subject: an item could not be shown */
+	kp_err_t err;                 /* ... why */
 	void **items;         /* Kp__OutboxItem* or Kp__InboxItem* */
 	size_t n, cap;
 };
@@ -1054,15 +1056,24 @@ static int
 s_subject_item(void *arg, const subject_row_t *row)
 {
 	struct items *it = arg;
-	char *values = it->with_values ? cases_values_json(it->d, row) : NULL;
-	size_t vlen = values != NULL ? strlen(values) + 1 : 0;
-	/* the values' text lives right after the block, in one allocation */
-	struct subject_block *b = s_items_push(it, sizeof(*b) + vlen);
+	char *values = NULL;
+	size_t vlen;
+	struct subject_block *b;
 	const peer_t *p = directory_find(it->d->chain->dir, row->partner_oin);
 	Kp__SubjectItem *o;
 
-	if (b == NULL) {
+	if (it->with_values && cases_values_json(it->d, row, &values,
+	    &it->err) != 0) {
+		it->failed = true;
+		return 1;
+	}
+	vlen = values != NULL ? strlen(values) + 1 : 0;
+	/* the values' text lives right after the block, in one allocation */
+	if ((b = s_items_push(it, sizeof(*b) + vlen)) == NULL) {
 		free(values);
+		kp_fail(&it->err, KP_ERR_NOMEM, "out of memory listing the "
+		    "case's events");
+		it->failed = true;
 		return 1;
 	}
 	snprintf(b->partner_name, sizeof(b->partner_name), "%s", p != NULL ?
@@ -1114,6 +1125,14 @@ s_subject(kpd_t *d, struct api_req *r)
 	it->with_values = q->has_with_values && q->with_values;
 	if (store_subject(d->store, q->case_ref, s_subject_item, it, &e) != 0)
 		return s_fail(r, e.code, "%s", e.msg);
+	/* all or nothing: a subject-access answer is a legal answer to the
+	 * person, and a short one would look complete */
+	if (it->failed) {
+		log_warnx("subject access by %s failed: %s", r->who,
+		    it->err.msg);
+		return s_fail(r, it->err.code, "subject access could not be "
+		    "answered completely: %s", it->err.msg);
+	}
 	kp__subject_response__init(&r->subject);
 	r->subject.case_ref = q->case_ref;
 	r->subject.n_items = it->n;

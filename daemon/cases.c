@@ -380,30 +380,48 @@ feedback_link(kpd_t *d, arena_t *a, const Kp__LinkRequest *q,
 	return 0;
 }
 
-char *
-cases_values_json(kpd_t *d, const subject_row_t *row)
+int
+cases_values_json(kpd_t *d, const subject_row_t *row, char **text,
+    kp_err_t *e)
 {
 	ProtobufCMessage *ev = NULL;
 	uint8_t *plain = NULL;
 	size_t plen = 0;
 	json_t *j = NULL;
-	char *text = NULL;
-	kp_err_t e;
+	char id[37];
+	int rc = -1;
 
+	*text = NULL;
 	/* a sent event's payload is not kept once delivered (the partner
 	 * holds it); a received one until its retention ends */
-	if (row->sent || row->destroyed ||
-	    atrest_inbox_payload(d, row->event_id, &plain, &plen) != 0)
-		return NULL;
-	if (events_unpack(row->event_type, plain, plen, &ev, &e) == 0 &&
-	    (j = pbjson_to_json(ev)) != NULL)
-		text = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
+	if (row->sent || row->destroyed)
+		return 0;
+	/* a kept payload that cannot be shown fails the whole answer: a
+	 * subject-access answer that silently leaves values out would tell
+	 * the person less than was shared about them */
+	if (atrest_inbox_payload(d, row->event_id, &plain, &plen) != 0) {
+		kp_fail(e, KP_ERR_IO, "event %s: its kept payload could "
+		    "not be read (store damaged or out of memory)",
+		    kpd_id(row->event_id, id));
+		goto out;
+	}
+	if (events_unpack(row->event_type, plain, plen, &ev, e) != 0)
+		goto out;
+	if ((j = pbjson_to_json(ev)) == NULL ||
+	    (*text = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS)) == NULL) {
+		kp_fail(e, KP_ERR_NOMEM, "event %s: out of memory showing its "
+		    "values", kpd_id(row->event_id, id));
+		goto out;
+	}
+	rc = 0;
+out:
 	json_decref(j);
 	if (ev != NULL)
 		protobuf_c_message_free_unpacked(ev, NULL);
-	sodium_memzero(plain, plen);
+	if (plain != NULL)
+		sodium_memzero(plain, plen);
 	free(plain);
-	return text;
+	return rc;
 }
 
 /* ---- the officer's record of the absence after the route ---- */

@@ -330,9 +330,12 @@ int feedback_link(kpd_t *d, arena_t *a, const Kp__LinkRequest *q,
 /* outcome: the officer's record of the absence after the route (local). */
 int feedback_outcome(kpd_t *d, arena_t *a, const Kp__OutcomeRequest *q,
     Kp__OutcomeResponse **out, kp_err_t *err);
-/* The values of a received event still kept, as a JSON object (malloc'd),
- * or NULL (sent, destroyed, unreadable): for subject access. */
-char *cases_values_json(kpd_t *d, const subject_row_t *row);
+/* The values of a received event still kept, as a JSON object (OUT:
+ * *text, malloc'd), for subject access; *text NULL when none are kept
+ * (sent, destroyed).  -1 when kept values cannot be shown (unreadable,
+ * undecodable, out of memory). */
+int cases_values_json(kpd_t *d, const subject_row_t *row, char **text,
+    kp_err_t *e);
 /* A received event on no linked case is filed under the case of the event
  * it replies to (row->case_local), if it names one. */
 void cases_file_reply(kpd_t *d, inbox_row_t *row);

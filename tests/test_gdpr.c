@@ -461,6 +461,72 @@ Test(gdpr, subject_access_lists_what_was_shared)
 	td_chain_stop_all(&c);
 }
 
+/*
+ * A subject-access answer is all or nothing: a received event whose kept
+ * payload cannot be read fails the answer with its reason, instead of
+ * listing the event without its values as if nothing had been kept.
+ */
+Test(gdpr, subject_access_with_values_fails_whole_when_a_payload_is_unreadable)
+{
+	td_chain_t c;
+	td_org_t *lp, *halt;
+	uint8_t a[16], ans[16];
+	Kp__Response *hin;
+	char out[16384], dir[4096];
+	json_t *j, *items, *second;
+
+	td_chain_make(&c, NULL);
+	lp = td_org(&c, OIN_LEERPLICHT);
+	halt = td_org(&c, OIN_HALT);
+	td_start(lp);
+	td_start(halt);
+	td_send(lp, OIN_HALT, "referral", "LP-9", td_example("referral"), NULL, a);
+	cr_assert(td_wait_settled(lp, 10000));
+	hin = td_inbox(halt, true);
+	td_send(halt, OIN_LEERPLICHT, "halt_outcome", "H-9",
+	    td_example("halt_outcome"), hin->inbox->items[0]->event_id.data, ans);
+	kp__response__free_unpacked(hin, NULL);
+	cr_assert(td_wait_settled(halt, 10000));
+	/* readable: the received answer comes with its values */
+	cr_assert_eq(s_cli(lp, out, sizeof(out), "subject LP-9 --values "
+	    "--json"), 0, "%s", out);
+	j = json_loads(out, 0, NULL);
+	cr_assert_not_null(j, "%s", out);
+	items = json_object_get(j, "items");
+	cr_assert_eq(json_array_size(items), 2, "%s", out);
+	second = json_array_get(items, 1);
+	cr_assert_str_eq(json_string_value(json_object_get(second,
+	    "direction")), "received");
+	cr_assert_not_null(json_object_get(second, "values_json"), "%s", out);
+	json_decref(j);
+	/* its kept payload damaged on disk */
+	cr_assert_eq(td_stop(lp), 0);
+	td_state_dir(&c, OIN_LEERPLICHT, dir, sizeof(dir));
+	cr_assert_eq(test_sh_output(out, sizeof(out), "sqlite3 '%s/ketenpost.db'"
+	    " \"UPDATE inbox SET sealed_payload = zeroblob(length("
+	    "sealed_payload)) WHERE sealed_payload IS NOT NULL; SELECT "
+	    "changes();\"", dir), 0, "%s", out);
+	cr_assert_eq(strtol(out, NULL, 10), 1, "%s", out);
+	td_start(lp);
+	cr_assert_neq(s_cli(lp, out, sizeof(out), "subject LP-9 --values "
+	    "--json"), 0, "a short answer must not pass for a whole one: %s",
+	    out);
+	cr_assert(strstr(out, "could not be answered completely") != NULL,
+	    "%s", out);
+	cr_assert(strstr(out, "kept payload could not be read") != NULL, "%s",
+	    out);
+	cr_assert(td_log_has(lp, "subject access by", 2000));
+	/* without values the metadata is still there to list */
+	cr_assert_eq(s_cli(lp, out, sizeof(out), "subject LP-9 --json"), 0,
+	    "%s", out);
+	j = json_loads(out, 0, NULL);
+	cr_assert_not_null(j, "%s", out);
+	cr_assert_eq(json_array_size(json_object_get(j, "items")), 2, "%s",
+	    out);
+	json_decref(j);
+	td_chain_stop_all(&c);
+}
+
 Test(gdpr, check_reports_every_policy_problem_with_file_and_line)
 {
 	td_chain_t c;
