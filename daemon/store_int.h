@@ -105,6 +105,7 @@ struct store {
 	int page_size;                    /* the file's, from s_configure */
 	sqlite3_stmt *st[ST_COUNT];       /* prepared in store_open */
 	uint8_t *meta_keys;               /* sodium_malloc: store_seal.c */
+	struct case_memo *case_memo;      /* sodium_malloc: store_seal.c */
 };
 
 /* The SQL of each file's statements (NULL where another file owns it). */

@@ -62,6 +62,14 @@
  *
  * The functions are SQLITE_DIRECTONLY: no trigger, view or schema object
  * (which a forged database file could carry) can call them.
+ *
+ * kp_case_seal keeps its last input and value (struct case_memo): one
+ * send seals the same case for the same partner three or four times (the
+ * link's look-up and insert, the outbox row, the expectation), each a
+ * BLAKE2b and an XChaCha20-Poly1305, 4.6% of the sender (PERFORMANCE.md).
+ * The memo lives with the keys in sodium_malloc'd memory (locked, kept out
+ * of core dumps, wiped when freed), is compared in constant time, and
+ * holds nothing the statement that sealed it did not already hold.
  */
 #include <stdint.h>
 #include <string.h>
@@ -81,6 +89,14 @@
 #define AD_MAX (32 + CASE_MAX)
 
 enum { K_SIV, K_AEAD, K_ABS, K_N };
+
+/* kp_case_seal's last input (ad || 0x00 || p, its SIV input) and value. */
+struct case_memo {
+	uint8_t in[AD_MAX + 1 + CASE_MAX];
+	size_t inlen;                  /* 0: empty */
+	uint8_t out[SIV + CASE_MAX + TAG];
+	size_t outlen;
+};
 
 static const char s_case_label[] = "ketenpost/v1/meta/case";
 static const char s_route_label[] = "ketenpost/v1/meta/route";
@@ -134,9 +150,45 @@ s_case_in(sqlite3_value **argv, uint8_t ad[AD_MAX], size_t *adlen,
 	return 0;
 }
 
+/* ad || 0x00 || p into buf (the SIV's input); OUT: *len. */
+static void
+s_case_memo_input(uint8_t buf[AD_MAX + 1 + CASE_MAX], size_t *len,
+    const uint8_t *ad, size_t adlen, const uint8_t *p, size_t plen)
+{
+	memcpy(buf, ad, adlen);
+	buf[adlen] = 0;
+	memcpy(buf + adlen + 1, p, plen);
+	*len = adlen + 1 + plen;
+}
+
+/* Was (ad, p) the last input sealed?  Constant time in its bytes. */
+static bool
+s_case_memo_find(const struct case_memo *m, const uint8_t *ad, size_t adlen,
+    const uint8_t *p, size_t plen)
+{
+	uint8_t in[AD_MAX + 1 + CASE_MAX];
+	size_t inlen;
+	bool same;
+
+	s_case_memo_input(in, &inlen, ad, adlen, p, plen);
+	same = m->inlen == inlen && sodium_memcmp(m->in, in, inlen) == 0;
+	sodium_memzero(in, sizeof(in));
+	return same;
+}
+
+static void
+s_case_memo_keep(struct case_memo *m, const uint8_t *ad, size_t adlen,
+    const uint8_t *p, size_t plen, const uint8_t *out, size_t outlen)
+{
+	s_case_memo_input(m->in, &m->inlen, ad, adlen, p, plen);
+	memcpy(m->out, out, outlen);
+	m->outlen = outlen;
+}
+
 static void
 s_case_seal(sqlite3_context *ctx, int argc, sqlite3_value **argv)
 {
+	struct case_memo *m = ((store_t *)sqlite3_user_data(ctx))->case_memo;
 	uint8_t ad[AD_MAX], p[CASE_MAX], nonce[NONCE] = { 0 };
 	uint8_t out[SIV + CASE_MAX + TAG];
 	crypto_generichash_state h;
@@ -153,6 +205,12 @@ s_case_seal(sqlite3_context *ctx, int argc, sqlite3_value **argv)
 		sqlite3_result_text(ctx, "", 0, SQLITE_STATIC);
 		return;
 	}
+	if (s_case_memo_find(m, ad, adlen, p, plen)) {
+		sodium_memzero(p, sizeof(p));
+		sqlite3_result_blob(ctx, m->out, (int)m->outlen,
+		    SQLITE_TRANSIENT);
+		return;
+	}
 	crypto_generichash_init(&h, s_key(ctx, K_SIV), 32, SIV);
 	crypto_generichash_update(&h, ad, adlen);
 	crypto_generichash_update(&h, (const uint8_t *)"", 1);
@@ -161,6 +219,7 @@ s_case_seal(sqlite3_context *ctx, int argc, sqlite3_value **argv)
 	memcpy(nonce, out, SIV);
 	crypto_aead_xchacha20poly1305_ietf_encrypt(out + SIV, &n, p, plen, ad,
 	    adlen, NULL, nonce, s_key(ctx, K_AEAD));
+	s_case_memo_keep(m, ad, adlen, p, plen, out, (size_t)(SIV + n));
 	sodium_memzero(p, sizeof(p));
 	sodium_memzero(&h, sizeof(h));
 	sqlite3_result_blob(ctx, out, (int)(SIV + n), SQLITE_TRANSIENT);
@@ -306,8 +365,10 @@ sq_seal_register(store_t *s, const uint8_t meta_key[32], kp_err_t *err)
 	int flags;
 
 	if (sodium_init() < 0 ||
-	    (s->meta_keys = sodium_malloc(32 * K_N)) == NULL)
+	    (s->meta_keys = sodium_malloc(32 * K_N)) == NULL ||
+	    (s->case_memo = sodium_malloc(sizeof(*s->case_memo))) == NULL)
 		return kp_fail(err, KP_ERR_NOMEM, "store: out of memory");
+	sodium_memzero(s->case_memo, sizeof(*s->case_memo));
 	for (i = 0; i < K_N; i++)
 		if (crypto_generichash(s->meta_keys + 32 * i, 32,
 		    (const uint8_t *)labels[i], strlen(labels[i]), meta_key,
@@ -330,4 +391,6 @@ sq_seal_free(store_t *s)
 {
 	sodium_free(s->meta_keys);     /* wipes */
 	s->meta_keys = NULL;
+	sodium_free(s->case_memo);     /* wipes */
+	s->case_memo = NULL;
 }

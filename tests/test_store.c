@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 
 #include <criterion/criterion.h>
+#include <sodium.h>
 #include <sqlite3.h>
 
 #include "common.h"
@@ -1384,4 +1385,91 @@ Test(store, a_damaged_webhook_row_is_passed_over)
 	cr_assert_str_eq(row.kind, "receipt");
 	cr_assert_arr_eq(row.event_id, id, 16);
 	store_close(&f.s);
+}
+
+/* ---- kp_case_seal's memo of its last input ---- */
+
+/* The sealed value of ref for partner q, computed here from the format in
+ * store_seal.c's header (an independent reading of it). */
+static size_t
+s_case_seal_ref(const char *q, const char *ref, uint8_t out[96])
+{
+	static const char label[] = "ketenpost/v1/meta/case";
+	uint8_t siv_key[32], aead_key[32], ad[128], p[64] = { 0 };
+	uint8_t nonce[24] = { 0 };
+	size_t adlen, plen = strlen(ref) <= 32 ? 32 : 64;
+	unsigned long long n = 0;
+	crypto_generichash_state h;
+
+	crypto_generichash(siv_key, 32, (const uint8_t *)"ketenpost/v1/"
+	    "meta-siv", strlen("ketenpost/v1/meta-siv"), s_meta_key, 32);
+	crypto_generichash(aead_key, 32, (const uint8_t *)"ketenpost/v1/"
+	    "meta-aead", strlen("ketenpost/v1/meta-aead"), s_meta_key, 32);
+	memcpy(ad, label, sizeof(label));      /* with its 0x00 */
+	memcpy(ad + sizeof(label), q, strlen(q));
+	adlen = sizeof(label) + strlen(q);
+	memcpy(p, ref, strlen(ref));
+	crypto_generichash_init(&h, siv_key, 32, 16);
+	crypto_generichash_update(&h, ad, adlen);
+	crypto_generichash_update(&h, (const uint8_t *)"", 1);
+	crypto_generichash_update(&h, p, plen);
+	crypto_generichash_final(&h, out, 16);
+	memcpy(nonce, out, 16);
+	crypto_aead_xchacha20poly1305_ietf_encrypt(out + 16, &n, p, plen, ad,
+	    adlen, NULL, nonce, aead_key);
+	return 16 + (size_t)n;
+}
+
+/*
+ * The sender seals one case three or four times per send, so the function
+ * remembers its last input; a sequence that repeats, alternates partners
+ * and references, and changes only the length, must give every input its
+ * own value, each as the format says, and open back to its reference.
+ */
+Test(store, case_seal_memo_gives_each_input_its_own_value)
+{
+	static const char *const seq[][2] = {
+		{ OIN_HALT, "ZAAK-A" }, { OIN_HALT, "ZAAK-A" },
+		{ OIN_HALT, "ZAAK-B" }, { OIN_RVDK, "ZAAK-B" },
+		{ OIN_RVDK, "ZAAK-A" }, { OIN_HALT, "ZAAK-A" },
+		{ OIN_HALT, "ZAAK-A-" "0123456789012345678901234567890" },
+		{ OIN_HALT, "ZAAK-A" }, { OIN_HALT, "ZAAK-AB" },
+		{ OIN_HALT, "ZAAK-A" },
+	};
+	struct store raw;
+	sqlite3_stmt *st = NULL, *op = NULL;
+	uint8_t want[96];
+	size_t i, wlen;
+	kp_err_t err;
+
+	memset(&raw, 0, sizeof(raw));
+	cr_assert_eq(sqlite3_open(":memory:", &raw.db), SQLITE_OK);
+	cr_assert_eq(sq_seal_register(&raw, s_meta_key, &err), 0, "%s",
+	    err.msg);
+	cr_assert_eq(sqlite3_prepare_v2(raw.db, "SELECT kp_case_seal(?1, ?2)",
+	    -1, &st, NULL), SQLITE_OK);
+	cr_assert_eq(sqlite3_prepare_v2(raw.db, "SELECT kp_case_open(?1, ?2)",
+	    -1, &op, NULL), SQLITE_OK);
+	for (i = 0; i < sizeof(seq) / sizeof(seq[0]); i++) {
+		wlen = s_case_seal_ref(seq[i][0], seq[i][1], want);
+		sqlite3_bind_text(st, 1, seq[i][0], -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 2, seq[i][1], -1, SQLITE_STATIC);
+		cr_assert_eq(sqlite3_step(st), SQLITE_ROW);
+		cr_assert_eq((size_t)sqlite3_column_bytes(st, 0), wlen,
+		    "input %zu", i);
+		cr_assert_eq(memcmp(sqlite3_column_blob(st, 0), want, wlen), 0,
+		    "input %zu (%s, %s) sealed to another's value", i,
+		    seq[i][0], seq[i][1]);
+		sqlite3_bind_text(op, 1, seq[i][0], -1, SQLITE_STATIC);
+		sqlite3_bind_value(op, 2, sqlite3_column_value(st, 0));
+		cr_assert_eq(sqlite3_step(op), SQLITE_ROW);
+		cr_assert_str_eq((const char *)sqlite3_column_text(op, 0),
+		    seq[i][1]);
+		sqlite3_reset(op);
+		sqlite3_reset(st);
+	}
+	sqlite3_finalize(st);
+	sqlite3_finalize(op);
+	sq_seal_free(&raw);
+	sqlite3_close(raw.db);
 }
