@@ -75,7 +75,7 @@ const char *const store_cases_sql[ST_COUNT] = {
 	    "event_id = ?1 AND partner_oin = ?2 AND answer_type = ?3 AND "
 	    "answered_by IS NULL",
 	/* by the link of the pseudonym (links' unique index), then
-	 * expectations_link */
+	 * expectations_link_sent in sent_ms order: no sort */
 	[ST_EXP_BY_REF] = "SELECT " EXP_COLS " FROM expectations WHERE "
 	    "link_id = (SELECT id FROM links WHERE partner_oin = ?1 AND "
 	    "case_ref = ?2) AND "

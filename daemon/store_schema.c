@@ -316,6 +316,13 @@ static const char s_schema_v5[] =
  * version step either.  On a large file the first open after the upgrade
  * frees the index's pages in its migration transaction (zeroed:
  * secure_delete), once.
+ * expectations_link (version 5) becomes expectations_link_sent (link_id,
+ * sent_ms): an answer looks up the oldest open expectation of its case
+ * (store_cases.c ST_EXP_BY_REF, ORDER BY sent_ms LIMIT 1) for every event
+ * received, and without sent_ms in the index each look-up built and tore
+ * down a temporary B-tree to sort, 6.5% of the receiver; now it reads in
+ * index order.  Any look-up by link_id alone, an older daemon's included,
+ * uses the new index by its first column, so no version step.
  */
 static const char s_schema_perf[] =
 	"CREATE INDEX IF NOT EXISTS outbox_expiry ON outbox (expires_ms)"
@@ -325,7 +332,10 @@ static const char s_schema_perf[] =
 	" height INTEGER NOT NULL,"
 	" idx INTEGER NOT NULL,"
 	" hash BLOB NOT NULL,"
-	" PRIMARY KEY (height, idx)) WITHOUT ROWID;";
+	" PRIMARY KEY (height, idx)) WITHOUT ROWID;"
+	"CREATE INDEX IF NOT EXISTS expectations_link_sent ON expectations"
+	" (link_id, sent_ms);"
+	"DROP INDEX IF EXISTS expectations_link;";
 
 const char *
 sq_schema_step(int version)
