@@ -142,6 +142,10 @@ int sq_link_of(store_t *s, const char *partner_oin, const char *local,
 	"kp_case_seal(?3, " local ")), (SELECT id FROM links WHERE " \
 	"partner_oin = ?3 AND local_sealed = kp_case_seal(?3, " local ")))"
 
+/* The outbox and inbox counts kept by TEMP triggers (store_counts.c),
+ * made after the schema is migrated and before statements are prepared. */
+int sq_counts_open(store_t *s, kp_err_t *err);
+
 /* Create or migrate the schema (store_schema.c). */
 int sq_migrate(store_t *s, kp_err_t *err);
 /* The SQL of the step to schema `version` (1 creates), NULL if none: the

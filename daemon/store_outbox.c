@@ -111,12 +111,9 @@ const char *const store_outbox_sql[ST_COUNT] = {
 	    "ORDER BY seq LIMIT ?2",
 	[ST_OB_RECEIPT] = "SELECT receipt FROM outbox WHERE event_id = ?1 AND "
 	    "receipt IS NOT NULL",
-	/* a scan of outbox_partner (to_oin, state), never of the table,
-	 * whose rows hold envelopes and receipts; grouped in the index's
-	 * order, so SQLite sorts nothing (GROUP BY state alone sorted every
-	 * row in memory), and summed per state by store_outbox_counts */
-	[ST_OB_COUNTS] = "SELECT state, count(*) FROM outbox INDEXED BY "
-	    "outbox_partner GROUP BY to_oin, state",
+	/* the counts kept per partner and state (store_counts.c), a row
+	 * or two per partner: summed per state by store_outbox_counts */
+	[ST_OB_COUNTS] = "SELECT state, n FROM temp.outbox_counts",
 	[ST_OB_PENDING] = "SELECT " OB_SEND_COLS ", envelope FROM outbox WHERE "
 	    "event_id = ?1 AND state = 1",
 };

@@ -1528,3 +1528,102 @@ Test(store, case_seal_memo_gives_each_input_its_own_value)
 	sq_seal_free(&raw);
 	sqlite3_close(raw.db);
 }
+
+/* ---- counts kept by triggers (store_counts.c) ---- */
+
+/* The counts the store keeps must equal the rows, counted here. */
+static void
+s_counts_match(struct fx *f, const char *when)
+{
+	uint64_t kept[5], unacked, total, want;
+	sqlite3_stmt *st = NULL;
+	int state;
+
+	cr_assert_eq(store_outbox_counts(f->s, kept, &f->err), 0, "%s",
+	    f->err.msg);
+	for (state = STORE_PENDING; state <= STORE_DEAD; state++) {
+		cr_assert_eq(sqlite3_prepare_v2(f->s->db, "SELECT count(*) FROM "
+		    "main.outbox WHERE state = ?1", -1, &st, NULL), SQLITE_OK);
+		sqlite3_bind_int(st, 1, state);
+		cr_assert_eq(sqlite3_step(st), SQLITE_ROW);
+		want = (uint64_t)sqlite3_column_int64(st, 0);
+		sqlite3_finalize(st);
+		cr_assert_eq(kept[state], want, "%s: state %d kept %" PRIu64
+		    ", rows %" PRIu64, when, state, kept[state], want);
+	}
+	cr_assert_eq(store_inbox_counts(f->s, &unacked, &total, &f->err), 0);
+	cr_assert_eq(sqlite3_prepare_v2(f->s->db, "SELECT count(*), "
+	    "coalesce(sum(acked = 0), 0) FROM main.inbox", -1, &st, NULL),
+	    SQLITE_OK);
+	cr_assert_eq(sqlite3_step(st), SQLITE_ROW);
+	cr_assert_eq(total, (uint64_t)sqlite3_column_int64(st, 0), "%s", when);
+	cr_assert_eq(unacked, (uint64_t)sqlite3_column_int64(st, 1), "%s",
+	    when);
+	sqlite3_finalize(st);
+}
+
+/*
+ * Status and metrics read counts kept as rows change, not counted: through
+ * inserts to two partners, settles both ways, expiry, acks, a statement
+ * that fails inside a transaction, a rollback and a reopen, they equal
+ * the rows at every step.
+ */
+Test(store, counts_kept_equal_the_rows_through_every_change)
+{
+	struct fx f = { 0 };
+	outbox_row_t r[6], dup;
+	inbox_row_t in[3];
+	uint8_t rdig[32] = { 0 };
+	struct seen sn = { 0 };
+	bool applied, newly;
+	int i;
+
+	s_open(&f);
+	s_counts_match(&f, "empty");
+	for (i = 0; i < 5; i++) {
+		r[i] = s_orow(i + 1, i < 3 ? OIN_HALT : OIN_OM);
+		r[i].expires_ms = T0 + 10;
+		s_insert(&f, &r[i]);
+	}
+	s_counts_match(&f, "five queued");
+	cr_assert_eq(store_outbox_settle(f.s, r[0].event_id, OIN_HALT,
+	    r[0].envelope_digest, STORE_DELIVERED, 0, rdig, NULL, 0, T0,
+	    &applied, NULL, &f.err), 0);
+	cr_assert_eq(store_outbox_settle(f.s, r[3].event_id, OIN_OM,
+	    r[3].envelope_digest, STORE_REJECTED, 7, rdig, NULL, 0, T0,
+	    &applied, NULL, &f.err), 0);
+	s_counts_match(&f, "settled");
+	/* a settle of a settled row changes nothing */
+	cr_assert_eq(store_outbox_settle(f.s, r[0].event_id, OIN_HALT,
+	    r[0].envelope_digest, STORE_REJECTED, 7, rdig, NULL, 0, T0,
+	    &applied, NULL, &f.err), 0);
+	s_counts_match(&f, "settled again");
+	/* inside a transaction: a failed statement takes back its own
+	 * changes only, the rollback all of them */
+	cr_assert_eq(store_begin(f.s, &f.err), 0);
+	r[5] = s_orow(6, OIN_RVDK);
+	s_insert(&f, &r[5]);
+	cr_assert_eq(store_outbox_settle(f.s, r[1].event_id, OIN_HALT,
+	    r[1].envelope_digest, STORE_DELIVERED, 0, rdig, NULL, 0, T0,
+	    &applied, NULL, &f.err), 0);
+	dup = s_orow(2, OIN_HALT);
+	s_expect(store_outbox_insert(f.s, &dup, (const uint8_t *)"x", 1,
+	    &f.err), &f.err, KP_ERR_INVALID_ARG, "already in outbox");
+	s_counts_match(&f, "in the transaction, after a failed insert");
+	store_rollback(f.s);
+	s_counts_match(&f, "rolled back");
+	cr_assert_eq(store_outbox_expire(f.s, T0 + 10, s_collect, &sn, &f.err),
+	    0);
+	cr_assert_eq(sn.n, 3, "r[1], r[2], r[4] expired");
+	s_counts_match(&f, "expired");
+	for (i = 0; i < 3; i++) {
+		in[i] = s_irow(10 + i);
+		s_in_insert(&f, &in[i]);
+	}
+	cr_assert_eq(store_inbox_ack(f.s, in[1].event_id, &newly, &f.err), 0);
+	cr_assert_eq(store_inbox_ack(f.s, in[1].event_id, &newly, &f.err), 0);
+	s_counts_match(&f, "inbox, one acked twice");
+	s_reopen(&f);
+	s_counts_match(&f, "reopened");
+	s_close(&f);
+}
