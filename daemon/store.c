@@ -524,18 +524,25 @@ sq_exec_st(store_t *s, int which, const char *what, kp_err_t *err)
 int
 store_begin(store_t *s, kp_err_t *err)
 {
-	return sq_exec_st(s, ST_BEGIN, "begin", err);
+	if (sq_exec_st(s, ST_BEGIN, "begin", err) != 0)
+		return -1;
+	sq_counts_begin(s);
+	return 0;
 }
 
 int
 store_commit(store_t *s, kp_err_t *err)
 {
-	return sq_exec_st(s, ST_COMMIT, "commit", err);
+	if (sq_exec_st(s, ST_COMMIT, "commit", err) != 0)
+		return -1;
+	sq_counts_commit(s);
+	return 0;
 }
 
 void
 store_rollback(store_t *s)
 {
+	sq_counts_rollback(s);
 	if (sqlite3_get_autocommit(s->db))
 		return;           /* nothing open (or SQLite undid it) */
 	(void)sq_exec_st(s, ST_ROLLBACK, "rollback", NULL);
@@ -565,13 +572,19 @@ sq_step_insert(store_t *s, sqlite3_stmt *st, const uint8_t id[16],
 int
 store_savepoint(store_t *s, kp_err_t *err)
 {
-	return sq_exec_st(s, ST_SAVEPOINT, "savepoint", err);
+	if (sq_exec_st(s, ST_SAVEPOINT, "savepoint", err) != 0)
+		return -1;
+	sq_counts_savepoint(s);
+	return 0;
 }
 
 int
 store_release(store_t *s, kp_err_t *err)
 {
-	return sq_exec_st(s, ST_RELEASE, "release", err);
+	if (sq_exec_st(s, ST_RELEASE, "release", err) != 0)
+		return -1;
+	sq_counts_release(s);
+	return 0;
 }
 
 int
@@ -579,6 +592,7 @@ store_undo(store_t *s, kp_err_t *err)
 {
 	if (sq_exec_st(s, ST_UNDO, "rollback to savepoint", err) != 0)
 		return -1;
+	sq_counts_undo(s);
 	return store_release(s, err);
 }
 

@@ -1,97 +1,204 @@
 /*
- * store_counts.c: the outbox's events per partner and state, and the
- * inbox's unacknowledged and total events, kept up to date as rows change
- * instead of counted when asked.
+ * store_counts.c: the outbox's events per state and the inbox's
+ * unacknowledged and total events, kept as the store's own functions change
+ * rows instead of counted when asked.
  *
  * `ketenpost status` and every metrics scrape ask for these counts.
  * Counting them walked a whole index (outbox_partner; the inbox's table):
  * at 150,000 queued events kpbench's status poll every 50 ms took 48% of
- * the sender during a drain (perf), and at a million a scrape held the
- * daemon's loop, and with it delivery, for about a tenth of a second
- * (PERFORMANCE.md, "Counts kept, not counted").
+ * the sender during a drain (perf), and at a million each one held the
+ * daemon's loop, and with it delivery, for a tenth of a second or more
+ * (PERFORMANCE.md, "Counts kept, not counted").  TEMP triggers kept them
+ * correctly but cost 6-15 us per insert and settle (measured), most of a
+ * trigger being its own sub-program; a few additions here cost nothing.
  *
- * Owns two TEMP tables of the store's one connection and the TEMP triggers
- * on main.outbox and main.inbox that keep them.  TEMP: they live in memory
- * (temp_store = MEMORY), so they cost no page in the WAL and nothing on
- * disk; a trigger's write is part of the statement that fired it, so a
- * statement or transaction that rolls back takes its counts back with it.
- * They are rebuilt from the rows at every open (one walk of the same
- * indexes, once), so they are never the only record of anything and an
- * older daemon, which has no such triggers, can write the file meanwhile.
+ * Owns s->counts.  Only the functions that change a row's state count, and
+ * only once their statement succeeded: store_outbox_insert, _settle and
+ * _expire (store_outbox.c, whose invariants say these are the only ones),
+ * store_inbox_insert and _ack (store_inbox.c); no outbox or inbox row is
+ * ever deleted.  A change inside a transaction is held apart until the
+ * transaction commits (store_commit) and dropped if it rolls back
+ * (store_rollback); one inside the open savepoint likewise until it is
+ * released or undone (store_release, store_undo), so the counts follow
+ * what the file holds through every rollback.  A change made outside any
+ * transaction has committed when its statement returns.  They are counted
+ * from the rows at every open (one walk of the same indexes, once), so a
+ * count that went wrong is right again after a restart.
  *
- * Must never count a row that another connection wrote while the store is
- * open: only the daemon's own connection writes these tables (the offline
- * tools read; a hand edit with sqlite3 while the daemon runs shows after
- * its next start).
+ * Must never count a row another connection wrote: only the daemon's own
+ * connection writes these tables (the offline tools read; a hand edit with
+ * sqlite3 while the daemon runs shows after its next start).
  */
+#include <string.h>
+
 #include <sqlite3.h>
 
 #include "store_int.h"
 
-static const char s_counts_sql[] =
-	"CREATE TEMP TABLE outbox_counts ("
-	" to_oin TEXT NOT NULL,"
-	" state INTEGER NOT NULL,"
-	" n INTEGER NOT NULL,"
-	" PRIMARY KEY (to_oin, state)) WITHOUT ROWID;"
-	"INSERT INTO temp.outbox_counts SELECT to_oin, state, count(*)"
-	" FROM main.outbox INDEXED BY outbox_partner GROUP BY to_oin, state;"
-	"CREATE TEMP TRIGGER outbox_counts_insert AFTER INSERT ON main.outbox"
-	" BEGIN"
-	" INSERT OR IGNORE INTO outbox_counts VALUES (new.to_oin, new.state, 0);"
-	" UPDATE outbox_counts SET n = n + 1"
-	"  WHERE to_oin = new.to_oin AND state = new.state;"
-	" END;"
-	"CREATE TEMP TRIGGER outbox_counts_update"
-	" AFTER UPDATE OF to_oin, state ON main.outbox"
-	" WHEN old.to_oin IS NOT new.to_oin OR old.state IS NOT new.state"
-	" BEGIN"
-	" UPDATE outbox_counts SET n = n - 1"
-	"  WHERE to_oin = old.to_oin AND state = old.state;"
-	" INSERT OR IGNORE INTO outbox_counts VALUES (new.to_oin, new.state, 0);"
-	" UPDATE outbox_counts SET n = n + 1"
-	"  WHERE to_oin = new.to_oin AND state = new.state;"
-	" END;"
-	"CREATE TEMP TRIGGER outbox_counts_delete AFTER DELETE ON main.outbox"
-	" BEGIN"
-	" UPDATE outbox_counts SET n = n - 1"
-	"  WHERE to_oin = old.to_oin AND state = old.state;"
-	" END;"
-	"CREATE TEMP TABLE inbox_counts ("
-	" unacked INTEGER NOT NULL,"
-	" total INTEGER NOT NULL);"
-	"INSERT INTO temp.inbox_counts SELECT"
-	" (SELECT count(*) FROM main.inbox INDEXED BY inbox_unacked"
-	"  WHERE acked = 0),"
-	" (SELECT count(*) FROM main.inbox);"
-	"CREATE TEMP TRIGGER inbox_counts_insert AFTER INSERT ON main.inbox"
-	" BEGIN"
-	" UPDATE inbox_counts SET total = total + 1,"
-	"  unacked = unacked + (new.acked = 0);"
-	" END;"
-	"CREATE TEMP TRIGGER inbox_counts_update AFTER UPDATE OF acked"
-	" ON main.inbox WHEN (old.acked = 0) IS NOT (new.acked = 0)"
-	" BEGIN"
-	" UPDATE inbox_counts SET unacked = unacked + (new.acked = 0)"
-	"  - (old.acked = 0);"
-	" END;"
-	"CREATE TEMP TRIGGER inbox_counts_delete AFTER DELETE ON main.inbox"
-	" BEGIN"
-	" UPDATE inbox_counts SET total = total - 1,"
-	"  unacked = unacked - (old.acked = 0);"
-	" END;";
+/* The counts at open: outbox_partner (to_oin, state) walked in its order
+ * (grouped, nothing sorted), the inbox by its partial index of unacked
+ * rows and its table. */
+static const char s_outbox_sql[] = "SELECT state, count(*) FROM outbox "
+    "INDEXED BY outbox_partner GROUP BY to_oin, state";
+static const char s_inbox_sql[] = "SELECT (SELECT count(*) FROM inbox "
+    "INDEXED BY inbox_unacked WHERE acked = 0), (SELECT count(*) FROM inbox)";
+
+static int
+s_count_outbox(store_t *s, kp_err_t *err)
+{
+	sqlite3_stmt *st = NULL;
+	int rc, state, ret = -1;
+
+	if (sqlite3_prepare_v2(s->db, s_outbox_sql, -1, &st, NULL) !=
+	    SQLITE_OK)
+		goto out;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		state = sqlite3_column_int(st, 0);
+		if (state >= STORE_PENDING && state <= STORE_DEAD)
+			s->counts.kept[state] += sq_col_u64(st, 1);
+	}
+	if (rc == SQLITE_DONE)
+		ret = 0;
+out:
+	if (ret != 0)
+		sq_open_fail(s, err, "count the outbox");
+	sqlite3_finalize(st);
+	return ret;
+}
+
+static int
+s_count_inbox(store_t *s, kp_err_t *err)
+{
+	sqlite3_stmt *st = NULL;
+	int ret = -1;
+
+	if (sqlite3_prepare_v2(s->db, s_inbox_sql, -1, &st, NULL) ==
+	    SQLITE_OK && sqlite3_step(st) == SQLITE_ROW) {
+		s->counts.kept[SC_IN_UNACKED] = sq_col_u64(st, 0);
+		s->counts.kept[SC_IN_TOTAL] = sq_col_u64(st, 1);
+		ret = 0;
+	} else
+		sq_open_fail(s, err, "count the inbox");
+	sqlite3_finalize(st);
+	return ret;
+}
 
 int
 sq_counts_open(store_t *s, kp_err_t *err)
 {
-	if (sqlite3_exec(s->db, "BEGIN", NULL, NULL, NULL) !=
-	    SQLITE_OK)
-		return sq_open_fail(s, err, "count the outbox and inbox");
-	if (sqlite3_exec(s->db, s_counts_sql, NULL, NULL, NULL) != SQLITE_OK ||
-	    sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
-		sq_open_fail(s, err, "count the outbox and inbox");
-		sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
-		return -1;
+	memset(&s->counts, 0, sizeof(s->counts));
+	return s_count_outbox(s, err) != 0 || s_count_inbox(s, err) != 0 ?
+	    -1 : 0;
+}
+
+/* Drop what no transaction will commit any more. */
+static void
+s_forget(store_t *s)
+{
+	memset(s->counts.txn, 0, sizeof(s->counts.txn));
+	memset(s->counts.item, 0, sizeof(s->counts.item));
+	s->counts.in_item = false;
+}
+
+/* What txn and item hold has committed. */
+static void
+s_keep(store_t *s)
+{
+	int i;
+
+	for (i = 0; i < SC_N; i++)
+		s->counts.kept[i] += (uint64_t)(s->counts.txn[i] +
+		    s->counts.item[i]);
+	s_forget(s);
+}
+
+void
+sq_count(store_t *s, int which, int64_t delta)
+{
+	if (sqlite3_get_autocommit(s->db)) {
+		/* no transaction open: the statement committed, and anything
+		 * held belonged to one SQLite ended without a commit */
+		s_forget(s);
+		s->counts.kept[which] += (uint64_t)delta;
+	} else if (s->counts.in_item)
+		s->counts.item[which] += delta;
+	else
+		s->counts.txn[which] += delta;
+}
+
+void
+sq_counts_begin(store_t *s)
+{
+	s_forget(s);
+}
+
+void
+sq_counts_commit(store_t *s)
+{
+	s_keep(s);
+}
+
+void
+sq_counts_rollback(store_t *s)
+{
+	s_forget(s);
+}
+
+void
+sq_counts_savepoint(store_t *s)
+{
+	memset(s->counts.item, 0, sizeof(s->counts.item));
+	s->counts.in_item = true;
+}
+
+void
+sq_counts_release(store_t *s)
+{
+	int i;
+
+	if (sqlite3_get_autocommit(s->db)) {
+		s_keep(s);        /* the savepoint was the transaction */
+		return;
 	}
+	for (i = 0; i < SC_N; i++)
+		s->counts.txn[i] += s->counts.item[i];
+	memset(s->counts.item, 0, sizeof(s->counts.item));
+	s->counts.in_item = false;
+}
+
+void
+sq_counts_undo(store_t *s)
+{
+	memset(s->counts.item, 0, sizeof(s->counts.item));
+}
+
+/* What this connection sees: committed, and its own open transaction's,
+ * as a count of the rows on it would. */
+static uint64_t
+s_seen(const store_t *s, int which)
+{
+	return s->counts.kept[which] + (uint64_t)(s->counts.txn[which] +
+	    s->counts.item[which]);
+}
+
+int
+store_outbox_counts(store_t *s, uint64_t counts[5], kp_err_t *err)
+{
+	int state;
+
+	(void)err;
+	counts[0] = 0;
+	for (state = STORE_PENDING; state <= STORE_DEAD; state++)
+		counts[state] = s_seen(s, state);
+	return 0;
+}
+
+int
+store_inbox_counts(store_t *s, uint64_t *unacked, uint64_t *total,
+    kp_err_t *err)
+{
+	(void)err;
+	*unacked = s_seen(s, SC_IN_UNACKED);
+	*total = s_seen(s, SC_IN_TOTAL);
 	return 0;
 }

@@ -49,8 +49,6 @@ const char *const store_inbox_sql[ST_COUNT] = {
 	[ST_IN_ACK] = "UPDATE inbox SET acked = 1 WHERE event_id = ?1 AND "
 	    "acked = 0",
 	[ST_IN_EXISTS] = "SELECT 1 FROM inbox WHERE event_id = ?1",
-	/* kept, not counted: store_counts.c */
-	[ST_IN_COUNTS] = "SELECT unacked, total FROM temp.inbox_counts",
 	[ST_REJ_INSERT] = "INSERT INTO rejected (from_oin, event_id, "
 	    "envelope_digest, reason, at_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
 };
@@ -168,7 +166,12 @@ store_inbox_insert(store_t *s, inbox_row_t *row,
 		goto out;
 	}
 	if (sq_step_insert(s, st, row->event_id, "inbox", &row->seq,
-	    err) != 0 || sq_partner_seen(s, row->from_oin, err) != 0)
+	    err) != 0)
+		goto out;
+	sq_count(s, SC_IN_TOTAL, 1);
+	if (!row->acked)
+		sq_count(s, SC_IN_UNACKED, 1);
+	if (sq_partner_seen(s, row->from_oin, err) != 0)
 		goto out;
 	ret = 0;
 out:
@@ -252,6 +255,8 @@ store_inbox_ack(store_t *s, const uint8_t id[16], bool *newly, kp_err_t *err)
 	if (sq_step_done(s, st, "inbox ack", err) != 0)
 		goto out;
 	*newly = sqlite3_changes(s->db) == 1;
+	if (*newly)
+		sq_count(s, SC_IN_UNACKED, -1);
 	if (!*newly) {
 		if (s_inbox_exists(s, id, &found, err) != 0)
 			goto out;
@@ -268,26 +273,6 @@ out:
 	return ret;
 }
 
-int
-store_inbox_counts(store_t *s, uint64_t *unacked, uint64_t *total,
-    kp_err_t *err)
-{
-	sqlite3_stmt *st = s->st[ST_IN_COUNTS];
-	bool found;
-	int ret = -1;
-
-	*unacked = *total = 0;
-	if (sq_step_one(s, st, "inbox counts", &found, err) != 0)
-		goto out;
-	if (found) {
-		*unacked = sq_col_u64(st, 0);
-		*total = sq_col_u64(st, 1);
-	}
-	ret = 0;
-out:
-	sq_done(st);
-	return ret;
-}
 
 
 int

@@ -41,9 +41,9 @@ enum {
 	ST_BEGIN, ST_COMMIT, ST_ROLLBACK, ST_SAVEPOINT, ST_RELEASE, ST_UNDO,
 	ST_OB_INSERT, ST_OB_DUE, ST_OB_SCHEDULE,
 	ST_OB_SETTLE_FIND, ST_OB_SETTLE, ST_OB_EXPIRE, ST_OB_GET, ST_OB_LIST,
-	ST_OB_RECEIPT, ST_OB_COUNTS,
+	ST_OB_RECEIPT,
 	ST_IN_FIND, ST_IN_INSERT, ST_IN_LIST_ALL, ST_IN_LIST_UNACKED, ST_IN_GET,
-	ST_IN_ACK, ST_IN_EXISTS, ST_IN_COUNTS,
+	ST_IN_ACK, ST_IN_EXISTS,
 	ST_REJ_INSERT,
 	ST_LINK_BY_LOCAL, ST_LINK_BY_REF, ST_LINK_INSERT,
 	ST_OB_PURGE, ST_IN_PURGE, ST_SUBJECT,
@@ -98,6 +98,17 @@ void store_ckpt_hold(store_ckpt_t *c);
 void store_ckpt_release(store_ckpt_t *c);
 void store_ckpt_stats(store_ckpt_t *c, store_ckpt_stats_t *st);
 
+/* The counts store_counts.c keeps: the outbox's per state (indexes
+ * STORE_PENDING..STORE_DEAD), then the inbox's. */
+enum { SC_IN_UNACKED = STORE_DEAD + 1, SC_IN_TOTAL, SC_N };
+
+struct store_counts {
+	uint64_t kept[SC_N];              /* committed */
+	int64_t txn[SC_N];                /* the open transaction's, ... */
+	int64_t item[SC_N];               /* ... of it, its savepoint's */
+	bool in_item;                     /* a savepoint is open */
+};
+
 struct store {
 	sqlite3 *db;                      /* the main connection */
 	store_ckpt_t *ckpt;               /* the checkpoint thread */
@@ -106,6 +117,7 @@ struct store {
 	sqlite3_stmt *st[ST_COUNT];       /* prepared in store_open */
 	uint8_t *meta_keys;               /* sodium_malloc: store_seal.c */
 	struct case_memo *case_memo;      /* sodium_malloc: store_seal.c */
+	struct store_counts counts;       /* store_counts.c */
 };
 
 /* The SQL of each file's statements (NULL where another file owns it). */
@@ -142,9 +154,18 @@ int sq_link_of(store_t *s, const char *partner_oin, const char *local,
 	"kp_case_seal(?3, " local ")), (SELECT id FROM links WHERE " \
 	"partner_oin = ?3 AND local_sealed = kp_case_seal(?3, " local ")))"
 
-/* The outbox and inbox counts kept by TEMP triggers (store_counts.c),
- * made after the schema is migrated and before statements are prepared. */
+/* The outbox and inbox counts (store_counts.c): counted from the rows once
+ * the schema is migrated; then sq_count(which, delta) by the functions
+ * that change them, once their statement succeeded, and the hooks by
+ * store.c's transaction functions once theirs did. */
 int sq_counts_open(store_t *s, kp_err_t *err);
+void sq_count(store_t *s, int which, int64_t delta);
+void sq_counts_begin(store_t *s);
+void sq_counts_commit(store_t *s);
+void sq_counts_rollback(store_t *s);
+void sq_counts_savepoint(store_t *s);
+void sq_counts_release(store_t *s);
+void sq_counts_undo(store_t *s);
 
 /* Create or migrate the schema (store_schema.c). */
 int sq_migrate(store_t *s, kp_err_t *err);

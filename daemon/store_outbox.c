@@ -27,6 +27,10 @@
  *     store_retention.c, only drops a settled row's envelope and key, and
  *     at the end of metadata retention its case, route, fields and
  *     idempotency key.)
+ *  6. Each of these changes of state is counted where it is made
+ *     (sq_count, store_counts.c): the counts by state are kept, not
+ *     counted when asked, so a new way to change a row's state must count
+ *     it too.
  *
  * case_sealed and route_sealed hold the case reference and route sealed
  * at rest (store_seal.c); the statements seal and open them, so rows in
@@ -93,7 +97,7 @@ const char *const store_outbox_sql[ST_COUNT] = {
 	 * RETURNING would open and close a temporary B-tree for every
 	 * receipt to buffer its one row (~7% of the sender in a drain) */
 	[ST_OB_SETTLE_FIND] = "SELECT seq, event_type, purpose, legal_basis, "
-	    "case_ref FROM outbox WHERE event_id = ?1 AND to_oin = ?2 AND "
+	    "case_ref, state FROM outbox WHERE event_id = ?1 AND to_oin = ?2 AND "
 	    "envelope_digest = ?3 AND state IN (1, 4)",
 	[ST_OB_SETTLE] = "UPDATE outbox SET state = ?2, reason = ?3, "
 	    "receipt_digest = ?4, receipt = ?5, receipted_ms = ?6, "
@@ -111,9 +115,6 @@ const char *const store_outbox_sql[ST_COUNT] = {
 	    "ORDER BY seq LIMIT ?2",
 	[ST_OB_RECEIPT] = "SELECT receipt FROM outbox WHERE event_id = ?1 AND "
 	    "receipt IS NOT NULL",
-	/* the counts kept per partner and state (store_counts.c), a row
-	 * or two per partner: summed per state by store_outbox_counts */
-	[ST_OB_COUNTS] = "SELECT state, n FROM temp.outbox_counts",
 	[ST_OB_PENDING] = "SELECT " OB_SEND_COLS ", envelope FROM outbox WHERE "
 	    "event_id = ?1 AND state = 1",
 };
@@ -247,7 +248,10 @@ store_outbox_insert(store_t *s, outbox_row_t *row, const uint8_t *env,
 		goto out;
 	}
 	if (sq_step_insert(s, st, row->event_id, "outbox", &row->seq,
-	    err) != 0 || sq_partner_seen(s, row->to_oin, err) != 0)
+	    err) != 0)
+		goto out;
+	sq_count(s, STORE_PENDING, 1);
+	if (sq_partner_seen(s, row->to_oin, err) != 0)
 		goto out;
 	ret = 0;
 out:
@@ -296,8 +300,8 @@ out:
  * what its audit entry needs.  OUT: *seq, and *found. */
 static int
 s_settle_find(store_t *s, const uint8_t id[16], const char *issuer_oin,
-    const uint8_t envelope_digest[32], uint64_t *seq, outbox_row_t *settled,
-    bool *found, kp_err_t *err)
+    const uint8_t envelope_digest[32], uint64_t *seq, int *state,
+    outbox_row_t *settled, bool *found, kp_err_t *err)
 {
 	sqlite3_stmt *st = s->st[ST_OB_SETTLE_FIND];
 	int rc = 0, ret = -1;
@@ -313,6 +317,7 @@ s_settle_find(store_t *s, const uint8_t id[16], const char *issuer_oin,
 		goto out;
 	if (*found) {
 		*seq = sq_col_u64(st, 0);
+		*state = sqlite3_column_int(st, 5);
 		if (settled != NULL) {
 			settled->event_type = sqlite3_column_int(st, 1);
 			sq_col_text(st, 2, settled->purpose,
@@ -337,14 +342,14 @@ store_outbox_settle(store_t *s, const uint8_t id[16], const char *issuer_oin,
 	sqlite3_stmt *st = s->st[ST_OB_SETTLE];
 	uint64_t seq = 0;
 	bool found = false;
-	int rc = 0, ret = -1;
+	int rc = 0, ret = -1, was = 0;
 
 	*applied = false;
 	if (state != STORE_DELIVERED && state != STORE_REJECTED)
 		return kp_fail(err, KP_ERR_INVALID_ARG, "store: settle to "
 		    "state %d (want delivered or rejected)", state);
-	if (s_settle_find(s, id, issuer_oin, envelope_digest, &seq, settled,
-	    &found, err) != 0)
+	if (s_settle_find(s, id, issuer_oin, envelope_digest, &seq, &was,
+	    settled, &found, err) != 0)
 		return -1;
 	if (!found)
 		return 0;
@@ -362,6 +367,10 @@ store_outbox_settle(store_t *s, const uint8_t id[16], const char *issuer_oin,
 	if (sq_step_done(s, st, "outbox settle", err) != 0)
 		goto out;
 	*applied = sqlite3_changes(s->db) == 1;
+	if (*applied) {
+		sq_count(s, was, -1);
+		sq_count(s, state, 1);
+	}
 	ret = 0;
 out:
 	sq_done(st);
@@ -373,13 +382,34 @@ store_outbox_expire(store_t *s, uint64_t now, store_outbox_cb cb, void *arg,
     kp_err_t *err)
 {
 	sqlite3_stmt *st = s->st[ST_OB_EXPIRE];
+	outbox_row_t row;
+	bool stopped = false;
+	int64_t n = 0;
+	int rc, ret = -1;
 
 	if (sq_bind_u64(st, 1, now) != SQLITE_OK) {
 		sq_fail(s, err, "outbox expire");
-		sq_done(st);
-		return -1;
+		goto out;
 	}
-	return s_walk_outbox(s, st, false, cb, arg, "outbox expire", err);
+	/* every row returned expired (all in the first step); once the
+	 * callback stops, the rest are only counted */
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		n++;
+		if (stopped || cb == NULL)
+			continue;
+		s_read_outbox(st, &row);
+		stopped = cb(arg, &row, NULL, 0) != 0;
+	}
+	if (rc != SQLITE_DONE) {
+		sq_fail(s, err, "outbox expire");
+		goto out;
+	}
+	sq_count(s, STORE_PENDING, -n);
+	sq_count(s, STORE_DEAD, n);
+	ret = 0;
+out:
+	sq_done(st);
+	return ret;
 }
 
 int
@@ -486,24 +516,3 @@ out:
 	return ret;
 }
 
-int
-store_outbox_counts(store_t *s, uint64_t counts[5], kp_err_t *err)
-{
-	sqlite3_stmt *st = s->st[ST_OB_COUNTS];
-	int rc, state, ret = -1;
-
-	memset(counts, 0, 5 * sizeof(counts[0]));
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		state = sqlite3_column_int(st, 0);
-		if (state >= STORE_PENDING && state <= STORE_DEAD)
-			counts[state] += sq_col_u64(st, 1);
-	}
-	if (rc != SQLITE_DONE) {
-		sq_fail(s, err, "outbox counts");
-		goto out;
-	}
-	ret = 0;
-out:
-	sq_done(st);
-	return ret;
-}

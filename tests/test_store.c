@@ -1623,6 +1623,33 @@ Test(store, counts_kept_equal_the_rows_through_every_change)
 	cr_assert_eq(store_inbox_ack(f.s, in[1].event_id, &newly, &f.err), 0);
 	cr_assert_eq(store_inbox_ack(f.s, in[1].event_id, &newly, &f.err), 0);
 	s_counts_match(&f, "inbox, one acked twice");
+	/* savepoints (one per API request): an undone one takes back only
+	 * its own changes, a released one's commit with the transaction */
+	cr_assert_eq(store_begin(f.s, &f.err), 0);
+	cr_assert_eq(store_inbox_ack(f.s, in[0].event_id, &newly, &f.err), 0);
+	cr_assert_eq(store_savepoint(f.s, &f.err), 0);
+	r[5] = s_orow(7, OIN_RVDK);
+	s_insert(&f, &r[5]);
+	cr_assert_eq(store_inbox_ack(f.s, in[2].event_id, &newly, &f.err), 0);
+	s_counts_match(&f, "in a savepoint");
+	cr_assert_eq(store_undo(f.s, &f.err), 0);
+	s_counts_match(&f, "savepoint undone");
+	cr_assert_eq(store_savepoint(f.s, &f.err), 0);
+	r[5] = s_orow(8, OIN_RVDK);
+	s_insert(&f, &r[5]);
+	cr_assert_eq(store_release(f.s, &f.err), 0);
+	cr_assert_eq(store_commit(f.s, &f.err), 0);
+	s_counts_match(&f, "savepoint released, committed");
+	/* a savepoint outside a transaction is one, committed by release */
+	cr_assert_eq(store_savepoint(f.s, &f.err), 0);
+	r[5] = s_orow(9, OIN_RVDK);
+	s_insert(&f, &r[5]);
+	cr_assert_eq(store_release(f.s, &f.err), 0);
+	s_counts_match(&f, "savepoint as a transaction");
+	cr_assert_eq(store_begin(f.s, &f.err), 0);
+	cr_assert_eq(store_inbox_ack(f.s, in[2].event_id, &newly, &f.err), 0);
+	store_rollback(f.s);
+	s_counts_match(&f, "an ack rolled back");
 	s_reopen(&f);
 	s_counts_match(&f, "reopened");
 	s_close(&f);
