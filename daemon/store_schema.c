@@ -309,8 +309,9 @@ static const char s_schema_v5[] =
  * it leaves nothing wrong behind, so it needs no version step either.
  * outbox_due (version 1) is dropped: nothing walks (state,
  * next_attempt_ms) since a link catches up through outbox_partner, and
- * the counts by state scan outbox_partner (to_oin, state) grouped in its
- * order (store_outbox.c); each outbox_due entry was one more B-tree insert
+ * the counts by state are kept (store_counts.c), counted once at open
+ * from outbox_partner (to_oin, state) in its order; each outbox_due entry
+ * was one more B-tree insert
  * per event and a delete and an insert per receipt.  An older daemon
  * opening the file still counts (through outbox_partner and a sort), so no
  * version step either.  On a large file the first open after the upgrade
