@@ -316,6 +316,13 @@ static const char s_schema_v5[] =
  * version step either.  On a large file the first open after the upgrade
  * frees the index's pages in its migration transaction (zeroed:
  * secure_delete), once.
+ * expectations_answered and expectations_interim let the officer's
+ * to-do list as of a past moment find the expectations still open then
+ * (answered, or given an interim answer, after it) without walking the
+ * history (store_cases.c ST_EXP_TODO; expectations_open has the ones
+ * open now).  Both are keyed by the time of an answer that has just come
+ * in, so an entry appends; a referral sent writes neither (both are
+ * partial: no answer yet).
  */
 static const char s_schema_perf[] =
 	"CREATE INDEX IF NOT EXISTS outbox_expiry ON outbox (expires_ms)"
@@ -325,7 +332,11 @@ static const char s_schema_perf[] =
 	" height INTEGER NOT NULL,"
 	" idx INTEGER NOT NULL,"
 	" hash BLOB NOT NULL,"
-	" PRIMARY KEY (height, idx)) WITHOUT ROWID;";
+	" PRIMARY KEY (height, idx)) WITHOUT ROWID;"
+	"CREATE INDEX IF NOT EXISTS expectations_answered ON expectations"
+	" (answered_ms) WHERE answered_by IS NOT NULL;"
+	"CREATE INDEX IF NOT EXISTS expectations_interim ON expectations"
+	" (interim_ms) WHERE interim_by IS NOT NULL AND answered_by IS NULL;";
 
 const char *
 sq_schema_step(int version)
