@@ -22,6 +22,15 @@
  * `at` for it).  After an interim answer (a phase) an expectation is due
  * at the final answer's due time, as of the moment the phase came.
  *
+ * The list of all cases is in feedback_cases.c and the evaluation report
+ * in feedback_report.c (what the three share: feedback_int.h); this file
+ * keeps one case's view, the to-do list and the escalation step.  The
+ * views run on the daemon's one loop, which delivers nothing meanwhile:
+ * none walks the history sorted or holds its rows (docs/PERFORMANCE.md,
+ * "The officer's views").  The to-do list reads only what can be on it
+ * (store_expect_todo, by indexes) and the reminders of an expectation by
+ * its link (store_reminders).
+ *
  * Everything is computed from the store on request; nothing is cached.
  * Responses are built in an arena owned by the API request (apisrv.c),
  * freed after the reply.  Payload values appear only in summaries of
@@ -608,38 +617,6 @@ feedback_escalate_now(kpd_t *d, const expect_row_t *x, uint64_t now)
 	return s_escalation_due(d, x, now, &f);
 }
 
-struct todo_walk {
-	kpd_t *d;
-	arena_t *a;
-	uint64_t at, horizon;
-	struct ptrs items;
-	kp_err_t *err;
-	int failed;
-};
-
-static Kp__TodoItem *s_todo_item(kpd_t *d, arena_t *a, const expect_row_t *x,
-    uint64_t at, kp_err_t *err);
-
-/* One candidate (store_expect_todo): an item if it was open at `at` and
- * due by the horizon, made at once (the rows are not kept). */
-static int
-s_todo_x(void *arg, const expect_row_t *x)
-{
-	struct todo_walk *w = arg;
-	Kp__TodoItem *t;
-
-	if (x->sent_ms > w->at || (x->answered && x->answered_ms <= w->at) ||
-	    s_due_at(x, w->at) > w->horizon)
-		return 0;            /* not yet sent, answered, or not due soon */
-	if ((t = s_todo_item(w->d, w->a, x, w->at, w->err)) == NULL)
-		return (w->failed = 1);
-	if (feedback_push(w->a, &w->items, t) != 0) {
-		kp_fail(w->err, KP_ERR_NOMEM, "todo: out of memory");
-		return (w->failed = 1);
-	}
-	return 0;
-}
-
 /* Whole days from due to at; negative: whole days (rounded up) to go. */
 static int32_t
 s_days_overdue(uint64_t due, uint64_t at)
@@ -690,6 +667,35 @@ s_todo_item(kpd_t *d, arena_t *a, const expect_row_t *x, uint64_t at,
 	else
 		t->next_step = KP__NEXT_STEP__NEXT_STEP_REMIND;
 	return t;
+}
+
+struct todo_walk {
+	kpd_t *d;
+	arena_t *a;
+	uint64_t at, horizon;
+	struct ptrs items;
+	kp_err_t *err;
+	int failed;
+};
+
+/* One candidate (store_expect_todo): an item if it was open at `at` and
+ * due by the horizon, made at once (the rows are not kept). */
+static int
+s_todo_x(void *arg, const expect_row_t *x)
+{
+	struct todo_walk *w = arg;
+	Kp__TodoItem *t;
+
+	if (x->sent_ms > w->at || (x->answered && x->answered_ms <= w->at) ||
+	    s_due_at(x, w->at) > w->horizon)
+		return 0;            /* not yet sent, answered, or not due soon */
+	if ((t = s_todo_item(w->d, w->a, x, w->at, w->err)) == NULL)
+		return (w->failed = 1);
+	if (feedback_push(w->a, &w->items, t) != 0) {
+		kp_fail(w->err, KP_ERR_NOMEM, "todo: out of memory");
+		return (w->failed = 1);
+	}
+	return 0;
 }
 
 /* Most urgent first: the earliest due (so the most days overdue), then

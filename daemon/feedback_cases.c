@@ -13,6 +13,11 @@
  * 200,000 cases on the daemon's one loop, where nothing is delivered
  * meanwhile (docs/PERFORMANCE.md, "The officer's views").
  *
+ * Only the overdue ones (--overdue, and a REST client waiting for one,
+ * which has the list made every second): the cases found among what can
+ * be overdue (store_expect_todo, by indexes), each summed up on its own;
+ * work in the overdue cases, not the history.
+ *
  * The answer holds every case (CasesRequest has no paging), so its memory
  * is linear in the number of cases listed: the summaries are one array,
  * the references one pool, both handed to the request's arena; about 110
@@ -59,6 +64,7 @@ struct cases_walk {
 	Kp__CaseSummary *cs;       /* one per case, sorted by reference */
 	struct case_side *side;    /* beside cs; heap, freed at the end */
 	size_t n;
+	size_t cur;                /* the case s_event counts for */
 	int failed;
 };
 
@@ -252,7 +258,8 @@ s_answer(struct cases_walk *w, const Kp__CasesRequest *q,
 		const struct case_side *c = &w->side[i];
 		Kp__CaseSummary *s = &w->cs[i];
 
-		if ((q->has_overdue_only && q->overdue_only && s->overdue == 0) ||
+		if (s->events == 0 ||    /* no event by `at` (metadata gone) */
+		    (q->has_overdue_only && q->overdue_only && s->overdue == 0) ||
 		    (q->has_route && !s_has_route(c, q->route)))
 			continue;
 		s->has_events = s->has_open = s->has_overdue = 1;
@@ -271,6 +278,76 @@ s_answer(struct cases_walk *w, const Kp__CasesRequest *q,
 	return 0;
 }
 
+/* ---- only the overdue cases ---- */
+
+/* A candidate of store_expect_todo: its case, if overdue at `at`. */
+static int
+s_overdue_x(void *arg, const expect_row_t *x)
+{
+	struct cases_walk *w = arg;
+
+	if (x->sent_ms > w->at || feedback_state_at(x, w->at) !=
+	    KP__EXPECTATION_STATE__EXPECTATION_STATE_OVERDUE)
+		return 0;
+	return s_case_link(w, x->case_local, 0, 0);
+}
+
+/* The events of one case by `at`: its timeline, counted. */
+static int
+s_event(void *arg, const subject_row_t *row)
+{
+	struct cases_walk *w = arg;
+	Kp__CaseSummary *s = &w->cs[w->cur];
+
+	if (row->at_ms <= w->at) {
+		s->events++;
+		if (row->at_ms > s->last_at_ms)
+			s->last_at_ms = row->at_ms;
+	}
+	return 0;
+}
+
+/*
+ * The cases with an answer overdue as of `at`: those found among what
+ * can be overdue then (store_expect_todo with the horizon at `at`, by
+ * indexes), each then summed up on its own (its timeline and its
+ * expectations).  Work in the overdue cases, not in the history: a
+ * REST client waiting for one (GET /cases?overdue=true&wait=N) has the
+ * list made again every second.
+ */
+static int
+s_overdue_cases(struct cases_walk *w, kp_err_t *err)
+{
+	size_t i;
+
+	if (store_expect_todo(w->d->store, w->at, w->at, s_overdue_x, w,
+	    err) != 0)
+		return -1;
+	if (w->failed || s_group(w) != 0)
+		return kp_fail(err, KP_ERR_NOMEM, "cases: out of memory");
+	for (i = 0; i < w->n; i++) {
+		w->cur = i;
+		if (store_subject(w->d->store, w->cs[i].case_ref, s_event, w,
+		    err) != 0 || store_expect_list(w->d->store,
+		    w->cs[i].case_ref, s_case_x, w, err) != 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* Every case with events by `at`: their events per link, then every
+ * expectation sent by then. */
+static int
+s_all_cases(struct cases_walk *w, kp_err_t *err)
+{
+	if (store_cases(w->d->store, w->at, s_case_link, w, err) != 0)
+		return -1;
+	if (w->failed || s_group(w) != 0)
+		return kp_fail(err, KP_ERR_NOMEM, "cases: out of memory");
+	return store_expect_period(w->d->store, 0, w->at < UINT64_MAX ?
+	    w->at + 1 : w->at, s_case_x, w, err);
+}
+
 int
 feedback_cases(kpd_t *d, arena_t *a, const Kp__CasesRequest *q,
     Kp__CasesResponse **out, kp_err_t *err)
@@ -283,12 +360,8 @@ feedback_cases(kpd_t *d, arena_t *a, const Kp__CasesRequest *q,
 	w.at = q->has_at_ms && q->at_ms > 0 ? q->at_ms : kp_now_ms();
 	if (r == NULL)
 		return kp_fail(err, KP_ERR_NOMEM, "out of memory");
-	if (store_cases(d->store, w.at, s_case_link, &w, err) != 0)
-		goto out;
-	if (w.failed || s_group(&w) != 0)
-		goto nomem;
-	if (store_expect_period(d->store, 0, w.at < UINT64_MAX ? w.at + 1 :
-	    w.at, s_case_x, &w, err) != 0)
+	if ((q->has_overdue_only && q->overdue_only ? s_overdue_cases(&w,
+	    err) : s_all_cases(&w, err)) != 0)
 		goto out;
 	if (s_answer(&w, q, r) != 0)
 		goto nomem;
