@@ -295,6 +295,8 @@ typedef struct arena {
 } arena_t;
 void *arena_alloc(arena_t *a, size_t size);  /* zeroed; NULL on OOM */
 char *arena_strdup(arena_t *a, const char *s);
+/* Free heap block p with the arena (on failure: now, and -1). */
+int arena_adopt(arena_t *a, void *p);
 void arena_free(arena_t *a);
 
 /* feedback.c: the officer's view (case, cases, report). */

@@ -432,10 +432,29 @@ int store_expect_list(store_t *s, const char *case_local, store_expect_cb cb,
  * rows carry no case reference ("") and no route (0). */
 int store_expect_open_due(store_t *s, uint64_t now, store_expect_cb cb,
     void *arg, kp_err_t *err) __attribute__((warn_unused_result));
+/* Expectations sent in [from, to), in no set order (no sort: memory
+ * independent of the history; the walk is linear in it). */
+int store_expect_period(store_t *s, uint64_t from, uint64_t to,
+    store_expect_cb cb, void *arg, kp_err_t *err)
+    __attribute__((warn_unused_result));
+/* Every expectation that may have been open as of `at` and due by
+ * `horizon` (a superset: the caller checks each as of `at`), in no set
+ * order, by indexes: the open ones due by horizon, those answered or
+ * given an interim answer after `at`. */
+int store_expect_todo(store_t *s, uint64_t at, uint64_t horizon,
+    store_expect_cb cb, void *arg, kp_err_t *err)
+    __attribute__((warn_unused_result));
+/* The events of type `type` (a reminder) sent by `at` in reply to
+ * expectation event_id, to its partner on its case: cb gets each one's
+ * time and stored field names. */
+int store_reminders(store_t *s, const uint8_t event_id[16], int type,
+    uint64_t at, int (*cb)(void *arg, uint64_t at_ms, const char *fields), void *arg,
+    kp_err_t *err) __attribute__((warn_unused_result));
 int store_expect_reminded(store_t *s, const uint8_t event_id[16],
     kp_err_t *err) __attribute__((warn_unused_result));
 /* Every local case with events at or before `at` (UINT64_MAX: all): name,
- * count and last activity of those events only. */
+ * count and last activity of those events only, per partner (a case with
+ * events with two partners comes twice), in no set order. */
 int store_cases(store_t *s, uint64_t at, int (*cb)(void *arg,
     const char *case_local, uint32_t events, uint64_t last_ms), void *arg,
     kp_err_t *err)

@@ -100,15 +100,21 @@ const char *const store_cases_sql[ST_COUNT] = {
 	    "answered_by IS NULL AND due_ms <= ?1 ORDER BY due_ms",
 	[ST_EXP_REMINDED] = "UPDATE expectations SET reminders = reminders + 1 "
 	    "WHERE event_id = ?1",
-	/* grouped per partner and sealed value first, so each is opened
-	 * once, then per case across partners */
-	[ST_CASES] = "SELECT kp_case_open(p, c) lc, sum(n), max(t) FROM ("
-	    "SELECT to_oin p, case_sealed c, count(*) n, max(created_ms) t "
-	    "FROM outbox WHERE case_sealed <> '' AND created_ms <= ?1 "
-	    "GROUP BY 1, 2 UNION ALL "
-	    "SELECT from_oin, case_sealed, count(*), max(received_ms) "
-	    "FROM inbox WHERE case_sealed <> '' AND received_ms <= ?1 "
-	    "GROUP BY 1, 2) GROUP BY lc ORDER BY lc",
+	/* per link (one partner and case), each reference opened once, in
+	 * no set order (the caller groups per case): outbox rows by
+	 * outbox_link in its order, inbox rows by inbox_case per link (every
+	 * row with a case has its link: store_link_by_ref on receipt,
+	 * store_link_put before store_link_file).  No temporary b-tree, and
+	 * neither table scanned whole (an inbox row holds its payload). */
+	[ST_CASES] = "SELECT kp_case_open(l.partner_oin, l.local_sealed), "
+	    "count(*), max(o.created_ms) FROM outbox o INDEXED BY outbox_link "
+	    "JOIN links l ON l.id = o.link_id WHERE o.link_id IS NOT NULL AND "
+	    "o.created_ms <= ?1 GROUP BY o.link_id UNION ALL "
+	    "SELECT kp_case_open(l.partner_oin, l.local_sealed), count(*), "
+	    "max(i.received_ms) FROM links l CROSS JOIN inbox i WHERE "
+	    "substr(i.case_sealed, 1, 8) = substr(l.local_sealed, 1, 8) AND "
+	    "i.case_sealed = l.local_sealed AND i.from_oin = l.partner_oin "
+	    "AND i.received_ms <= ?1 GROUP BY l.id",
 	/* an interim answer: the phase is recorded, the expectation stays
 	 * open with a new due time (the first one kept for as-of views) */
 	[ST_EXP_INTERIM] = "UPDATE expectations SET interim_by = ?2, "
@@ -123,6 +129,30 @@ const char *const store_cases_sql[ST_COUNT] = {
 	    "case_key = kp_absence_key(?1)",
 	[ST_PARTNER_SEEN] = "INSERT OR IGNORE INTO meta_partners (oin) "
 	    "VALUES (?1)",
+	/* the expectations sent in [?1, ?2), in table order: no sort (the
+	 * sorted ST_EXP_ALL held every row of the history in memory), and
+	 * neither case nor route opened for a row outside the period */
+	[ST_EXP_PERIOD] = "SELECT " EXP_COLS " FROM expectations WHERE "
+	    "sent_ms >= ?1 AND sent_ms < ?2",
+	/* what can be on the to-do list as of ?1, due by ?2: the open ones
+	 * due by ?2 (expectations_open); those answered after ?1, open then
+	 * (expectations_answered); open ones whose interim answer came after
+	 * ?1, so due then at their first due time (expectations_interim).
+	 * The three are disjoint; the caller checks each row as of ?1. */
+	[ST_EXP_TODO] = "SELECT " EXP_COLS " FROM expectations INDEXED BY "
+	    "expectations_open WHERE answered_by IS NULL AND due_ms <= ?2 AND "
+	    "sent_ms <= ?1 UNION ALL SELECT " EXP_COLS " FROM expectations "
+	    "INDEXED BY expectations_answered WHERE answered_by IS NOT NULL "
+	    "AND answered_ms > ?1 AND sent_ms <= ?1 UNION ALL SELECT " EXP_COLS
+	    " FROM expectations INDEXED BY expectations_interim WHERE "
+	    "interim_by IS NOT NULL AND answered_by IS NULL AND interim_ms > ?1 "
+	    "AND due_ms > ?2 AND sent_ms <= ?1",
+	/* the reminders sent about expectation ?1 by ?3: they went to its
+	 * partner on its case (cases_check_reply), so they are outbox rows
+	 * of its link (outbox_link), not the whole case's timeline */
+	[ST_REMINDERS] = "SELECT created_ms, fields FROM outbox WHERE "
+	    "link_id = (SELECT link_id FROM expectations WHERE event_id = ?1) "
+	    "AND in_reply_to = ?1 AND event_type = ?2 AND created_ms <= ?3",
 };
 
 /* store_link_by_local, and the link's id (OUT: *id, if not NULL). */
@@ -506,6 +536,61 @@ store_expect_open_due(store_t *s, uint64_t now, store_expect_cb cb, void *arg,
 		return sq_fail(s, err, "open expectations due");
 	}
 	return s_walk_expect(s, st, cb, arg, err);
+}
+
+int
+store_expect_period(store_t *s, uint64_t from, uint64_t to, store_expect_cb cb,
+    void *arg, kp_err_t *err)
+{
+	sqlite3_stmt *st = s->st[ST_EXP_PERIOD];
+
+	if (sq_bind_u64(st, 1, from) != SQLITE_OK ||
+	    sq_bind_u64(st, 2, to) != SQLITE_OK) {
+		sq_done(st);
+		return sq_fail(s, err, "expectations of a period");
+	}
+	return s_walk_expect(s, st, cb, arg, err);
+}
+
+int
+store_expect_todo(store_t *s, uint64_t at, uint64_t horizon,
+    store_expect_cb cb, void *arg, kp_err_t *err)
+{
+	sqlite3_stmt *st = s->st[ST_EXP_TODO];
+
+	if (sq_bind_u64(st, 1, at) != SQLITE_OK ||
+	    sq_bind_u64(st, 2, horizon) != SQLITE_OK) {
+		sq_done(st);
+		return sq_fail(s, err, "to-do expectations");
+	}
+	return s_walk_expect(s, st, cb, arg, err);
+}
+
+int
+store_reminders(store_t *s, const uint8_t event_id[16], int type,
+    uint64_t at, int (*cb)(void *arg, uint64_t at_ms, const char *fields), void *arg,
+    kp_err_t *err)
+{
+	sqlite3_stmt *st = s->st[ST_REMINDERS];
+	char fields[STORE_FIELDS_MAX];
+	int rc;
+
+	if (sqlite3_bind_blob(st, 1, event_id, 16, SQLITE_STATIC) !=
+	    SQLITE_OK || sqlite3_bind_int(st, 2, type) !=
+	    SQLITE_OK ||
+	    sq_bind_u64(st, 3, at) != SQLITE_OK) {
+		sq_done(st);
+		return sq_fail(s, err, "reminders");
+	}
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		sq_col_text(st, 1, fields, sizeof(fields));
+		if (cb(arg, sq_col_u64(st, 0), fields) != 0)
+			break;
+	}
+	sq_done(st);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return sq_fail(s, err, "reminders");
+	return 0;
 }
 
 int

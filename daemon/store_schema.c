@@ -324,6 +324,13 @@ static const char s_schema_v5[] =
  * down a temporary B-tree to sort, 6.5% of the receiver; now it reads in
  * index order.  Any look-up by link_id alone, an older daemon's included,
  * uses the new index by its first column, so no version step.
+ * expectations_answered and expectations_interim let the officer's
+ * to-do list as of a past moment find the expectations still open then
+ * (answered, or given an interim answer, after it) without walking the
+ * history (store_cases.c ST_EXP_TODO; expectations_open has the ones
+ * open now).  Both are keyed by the time of an answer that has just come
+ * in, so an entry appends; a referral sent writes neither (both are
+ * partial: no answer yet).
  */
 static const char s_schema_perf[] =
 	"CREATE INDEX IF NOT EXISTS outbox_expiry ON outbox (expires_ms)"
@@ -336,7 +343,11 @@ static const char s_schema_perf[] =
 	" PRIMARY KEY (height, idx)) WITHOUT ROWID;"
 	"CREATE INDEX IF NOT EXISTS expectations_link_sent ON expectations"
 	" (link_id, sent_ms);"
-	"DROP INDEX IF EXISTS expectations_link;";
+	"DROP INDEX IF EXISTS expectations_link;"
+	"CREATE INDEX IF NOT EXISTS expectations_answered ON expectations"
+	" (answered_ms) WHERE answered_by IS NOT NULL;"
+	"CREATE INDEX IF NOT EXISTS expectations_interim ON expectations"
+	" (interim_ms) WHERE interim_by IS NOT NULL AND answered_by IS NULL;";
 
 const char *
 sq_schema_step(int version)

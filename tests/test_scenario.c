@@ -1239,3 +1239,165 @@ Test(scenario, voluntary_care_route)
 	cr_assert(strstr(out, "Absence after the route") != NULL, "%s", out);
 	s_stop(&s);
 }
+
+static Kp__Response *
+s_todo_at(const td_org_t *o, uint64_t at, uint32_t days)
+{
+	Kp__Request req = KP__REQUEST__INIT;
+	Kp__TodoRequest q = KP__TODO_REQUEST__INIT;
+
+	q.has_at_ms = q.has_days = 1;
+	q.at_ms = at;
+	q.days = days;
+	req.op_case = KP__REQUEST__OP_TODO;
+	req.todo = &q;
+	return s_call_ok(o, &req);
+}
+
+static void
+s_assert_todo(const Kp__Response *r, size_t i, const char *ref,
+    const char *oin, uint64_t due)
+{
+	cr_assert_gt(r->todo->n_items, i);
+	cr_assert_str_eq(r->todo->items[i]->case_ref, ref);
+	cr_assert_str_eq(r->todo->items[i]->partner_oin, oin);
+	cr_assert_eq(r->todo->items[i]->due_at_ms, due, "item %zu", i);
+}
+
+/*
+ * The views walk the store in table order, not in sent order (no sort of
+ * the history): what they list in sent order must not follow the order
+ * the rows were stored in.  ORD-2 is referred to Halt on day 1, ORD-1 to
+ * RvdK on day 2 and then (the clock set back) to Halt on day 0: stored
+ * after both, sent before both.  Halt answers ORD-2 on day 3 (positief),
+ * RvdK gives ORD-1 an interim answer on day 3 (due 42 -> 93 days after).
+ */
+Test(scenario, views_in_sent_order_whatever_the_table_order)
+{
+	struct scen s;
+	uint8_t o2[16], r1[16], h1[16], ans[16], started[16];
+	const Kp__CaseSummary *cs;
+	const Kp__RouteReport *rr;
+	Kp__Response *r;
+
+	s_start(&s);
+	s_send_at(&s, T0 + DAY, s.lp, OIN_HALT, "referral", "ORD-2",
+	    HALT_REFERRAL, NULL, o2);
+	s_send_at(&s, T0 + 2 * DAY, s.lp, OIN_RVDK, "referral", "ORD-1",
+	    RVDK_REFERRAL, NULL, r1);
+	s_send_at(&s, T0, s.lp, OIN_HALT, "referral", "ORD-1", HALT_REFERRAL,
+	    NULL, h1);
+	s_send_at(&s, T0 + 3 * DAY, s.halt, OIN_LEERPLICHT, "halt_outcome",
+	    "HALT-O2", HALT_POSITIVE, o2, ans);
+	s_send_at(&s, T0 + 3 * DAY, s.rvdk, OIN_LEERPLICHT, "rvdk_advice",
+	    "RV-O1", RVDK_STARTED, r1, started);
+
+	/* the case list: ORD-1 once, its events with both partners summed
+	 * (two referrals, RvdK's interim answer), its routes in the order of
+	 * their first referral (Halt's, day 0) */
+	r = s_cases_at(s.lp, T0 + 4 * DAY);
+	cr_assert_eq(r->cases->n_cases, 2);
+	cr_assert_str_eq(r->cases->cases[0]->case_ref, "ORD-1");
+	cs = r->cases->cases[0];
+	cr_assert_eq(cs->events, 3);
+	cr_assert_eq(cs->open, 2);
+	cr_assert_eq(cs->n_routes, 2);
+	cr_assert_eq(cs->routes[0], KP__ROUTE__ROUTE_HALT);
+	cr_assert_eq(cs->routes[1], KP__ROUTE__ROUTE_DWANG_CIVIEL);
+	cs = s_summary(r, "ORD-2");
+	cr_assert_eq(cs->events, 2, "the referral and its answer");
+	cr_assert_eq(cs->answered, 1);
+	kp__response__free_unpacked(r, NULL);
+	/* as of day 1: ORD-1 had only its Halt referral */
+	r = s_cases_at(s.lp, T0 + DAY);
+	cs = s_summary(r, "ORD-1");
+	cr_assert_not_null(cs);
+	cr_assert_eq(cs->events, 1);
+	cr_assert_eq(cs->n_routes, 1);
+	cr_assert_eq(cs->routes[0], KP__ROUTE__ROUTE_HALT);
+	kp__response__free_unpacked(r, NULL);
+	/* one route asked for: only the case on it */
+	{
+		Kp__Request req = KP__REQUEST__INIT;
+		Kp__CasesRequest q = KP__CASES_REQUEST__INIT;
+
+		q.has_at_ms = q.has_route = 1;
+		q.at_ms = T0 + 4 * DAY;
+		q.route = KP__ROUTE__ROUTE_DWANG_CIVIEL;
+		req.op_case = KP__REQUEST__OP_CASES;
+		req.cases = &q;
+		r = s_call_ok(s.lp, &req);
+		cr_assert_eq(r->cases->n_cases, 1);
+		cr_assert_str_eq(r->cases->cases[0]->case_ref, "ORD-1");
+		kp__response__free_unpacked(r, NULL);
+	}
+
+	/* only the overdue cases (found by what can be overdue, then summed
+	 * up one by one): none on day 45, RvdK's interim answer moved its
+	 * due day from 44 to 93; on day 95 ORD-1, both answers overdue, the
+	 * same summary as in the whole list */
+	r = s_overdue_cases(s.lp, T0 + 45 * DAY);
+	cr_assert_eq(r->cases->n_cases, 0);
+	kp__response__free_unpacked(r, NULL);
+	r = s_overdue_cases(s.lp, T0 + 95 * DAY);
+	cr_assert_eq(r->cases->n_cases, 1);
+	cs = r->cases->cases[0];
+	cr_assert_str_eq(cs->case_ref, "ORD-1");
+	cr_assert_eq(cs->events, 3);
+	cr_assert_eq(cs->overdue, 2);
+	cr_assert_eq(cs->open, 0);
+	cr_assert_eq(cs->last_at_ms, T0 + 3 * DAY);
+	cr_assert_eq(cs->n_routes, 2);
+	cr_assert_eq(cs->routes[0], KP__ROUTE__ROUTE_HALT);
+	cr_assert_eq(cs->routes[1], KP__ROUTE__ROUTE_DWANG_CIVIEL);
+	kp__response__free_unpacked(r, NULL);
+	/* ... and as of day 2, before the interim answer and before Halt's
+	 * answer to ORD-2, nothing was overdue yet either */
+	r = s_overdue_cases(s.lp, T0 + 2 * DAY);
+	cr_assert_eq(r->cases->n_cases, 0);
+	kp__response__free_unpacked(r, NULL);
+
+	/* the report: Halt's outcomes in the order of their first referral
+	 * (ORD-1 awaited, day 0; ORD-2 positief, day 1), stored the other
+	 * way round; two cases, three referrals, Halt and RvdK as partners */
+	r = s_report(s.lp, T0 + 4 * DAY);
+	rr = s_route(r, KP__ROUTE__ROUTE_HALT);
+	cr_assert_eq(rr->referrals, 2);
+	cr_assert_eq(rr->cases, 2);
+	cr_assert_eq(rr->n_outcomes, 2);
+	cr_assert_str_eq(rr->outcomes[0]->outcome, "awaited");
+	cr_assert_str_eq(rr->outcomes[1]->outcome, "positief");
+	cr_assert_eq(rr->n_partners, 1);
+	cr_assert_eq(rr->partners[0]->answered, 1);
+	rr = s_route(r, KP__ROUTE__ROUTE_DWANG_CIVIEL);
+	cr_assert_eq(s_outcome_count(rr, "interim: onderzoek_status"), 1);
+	kp__response__free_unpacked(r, NULL);
+
+	/* the to-do list as of day 2, before both answers: ORD-2 was still
+	 * open then (answered on day 3), RvdK's answer due on day 44 (the
+	 * interim answer came later); most urgent first */
+	r = s_todo_at(s.lp, T0 + 2 * DAY, 365);
+	cr_assert_eq(r->todo->n_items, 3);
+	s_assert_todo(r, 0, "ORD-1", OIN_RVDK, T0 + 44 * DAY);
+	s_assert_todo(r, 1, "ORD-1", OIN_HALT, T0 + 90 * DAY);
+	s_assert_todo(r, 2, "ORD-2", OIN_HALT, T0 + 91 * DAY);
+	cr_assert_not(r->todo->items[0]->interim);
+	kp__response__free_unpacked(r, NULL);
+	/* due within 45 days as of day 2: only RvdK's, at its first due
+	 * time; as of day 4 its interim answer moved it to day 93 */
+	r = s_todo_at(s.lp, T0 + 2 * DAY, 45);
+	cr_assert_eq(r->todo->n_items, 1);
+	s_assert_todo(r, 0, "ORD-1", OIN_RVDK, T0 + 44 * DAY);
+	kp__response__free_unpacked(r, NULL);
+	r = s_todo_at(s.lp, T0 + 4 * DAY, 45);
+	cr_assert_eq(r->todo->n_items, 0);
+	kp__response__free_unpacked(r, NULL);
+	/* and now: ORD-2 is answered, ORD-1's two answers are awaited */
+	r = s_todo_at(s.lp, T0 + 4 * DAY, 365);
+	cr_assert_eq(r->todo->n_items, 2);
+	s_assert_todo(r, 0, "ORD-1", OIN_HALT, T0 + 90 * DAY);
+	s_assert_todo(r, 1, "ORD-1", OIN_RVDK, T0 + 93 * DAY);
+	cr_assert(r->todo->items[1]->interim);
+	kp__response__free_unpacked(r, NULL);
+	s_stop(&s);
+}
