@@ -405,8 +405,13 @@ cases_values_json(kpd_t *d, const subject_row_t *row, char **text,
 		    kpd_id(row->event_id, id));
 		goto out;
 	}
-	if (events_unpack(row->event_type, plain, plen, &ev, e) != 0)
+	/* its own message may quote a value: not for the log or the client */
+	if (events_unpack(row->event_type, plain, plen, &ev, e) != 0) {
+		kp_fail(e, KP_ERR_IO, "event %s: its kept payload cannot be "
+		    "decoded (store damaged, or written by another version)",
+		    kpd_id(row->event_id, id));
 		goto out;
+	}
 	if ((j = pbjson_to_json(ev)) == NULL ||
 	    (*text = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS)) == NULL) {
 		kp_fail(e, KP_ERR_NOMEM, "event %s: out of memory showing its "

@@ -55,12 +55,16 @@ void *
 arena_alloc(arena_t *a, size_t size)
 {
 	void **grown, *p;
+	size_t cap;
 
 	if (a->n == a->cap) {
-		a->cap = a->cap ? 2 * a->cap : 64;
-		if ((grown = realloc(a->blocks, a->cap * sizeof(*grown))) == NULL)
+		/* the capacity grows only once the blocks did: after a failed
+		 * realloc the next call must not write past the end */
+		cap = a->cap ? 2 * a->cap : 64;
+		if ((grown = realloc(a->blocks, cap * sizeof(*grown))) == NULL)
 			return NULL;
 		a->blocks = grown;
+		a->cap = cap;
 	}
 	if ((p = calloc(1, size > 0 ? size : 1)) != NULL)
 		a->blocks[a->n++] = p;
@@ -121,16 +125,18 @@ int
 feedback_push(arena_t *a, struct ptrs *p, void *item)
 {
 	void **grown;
+	size_t cap;
 
 	if (item == NULL)
 		return -1;
 	if (p->n == p->cap) {
-		p->cap = p->cap ? 2 * p->cap : 16;
-		if ((grown = arena_alloc(a, p->cap * sizeof(void *))) == NULL)
+		cap = p->cap ? 2 * p->cap : 16;
+		if ((grown = arena_alloc(a, cap * sizeof(void *))) == NULL)
 			return -1;
 		if (p->n > 0)
 			memcpy(grown, p->v, p->n * sizeof(void *));
 		p->v = grown;
+		p->cap = cap;
 	}
 	p->v[p->n++] = item;
 	return 0;

@@ -145,12 +145,14 @@ s_set_free(struct strset *set)
 struct rp_outcome {
 	char label[160];
 	uint64_t first;
+	size_t met;                   /* slots before it: the walk's order */
 	uint32_t count;
 };
 
 struct rp_partner {
 	char oin[21];
 	uint64_t first;
+	size_t met;                   /* slots before it: the walk's order */
 	int first_type;               /* sent_type of that referral: the norm */
 	uint32_t expected, answered, within, overdue;
 	double *days;                 /* lead times of the answers (heap) */
@@ -239,6 +241,7 @@ s_add_outcome(struct report_walk *w, struct rp_route *r,
 			return -1;
 		memcpy(o->label, label, sizeof(label));
 		o->first = x->sent_ms;
+		o->met = i;
 	}
 	o = &r->outcomes[i];
 	o->count++;
@@ -268,6 +271,7 @@ s_partner_slot(struct rp_route *r, const expect_row_t *x)
 	snprintf(p->oin, sizeof(p->oin), "%s", x->partner_oin);
 	p->first = x->sent_ms;
 	p->first_type = x->sent_type;
+	p->met = r->n_partners - 1;
 	return p;
 }
 
@@ -390,7 +394,7 @@ s_report_x(void *arg, const expect_row_t *x)
 		w->start = x->sent_ms;
 	if (s_add_month(w, x, st) != 0)
 		return (w->failed = 1);
-	if (x->route > ROUTES)
+	if (x->route < 1 || x->route > ROUTES)
 		return 0;            /* a route the report does not list */
 	r = &w->routes[x->route - 1];
 	r->referrals++;
@@ -427,7 +431,8 @@ s_cmp_double(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-/* Slots in the order of their first referral; a tie keeps walk order. */
+/* Slots in the order of their first referral; a tie keeps walk order
+ * (`met`: qsort itself need not be stable, and moves what it sorts). */
 static int
 s_cmp_outcome(const void *a, const void *b)
 {
@@ -435,7 +440,7 @@ s_cmp_outcome(const void *a, const void *b)
 
 	if (x->first != y->first)
 		return x->first < y->first ? -1 : 1;
-	return x < y ? -1 : x > y;
+	return x->met < y->met ? -1 : x->met > y->met;
 }
 
 static int
@@ -445,7 +450,7 @@ s_cmp_partner(const void *a, const void *b)
 
 	if (x->first != y->first)
 		return x->first < y->first ? -1 : 1;
-	return x < y ? -1 : x > y;
+	return x->met < y->met ? -1 : x->met > y->met;
 }
 
 static Kp__OutcomeCount *

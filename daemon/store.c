@@ -536,6 +536,7 @@ store_commit(store_t *s, kp_err_t *err)
 	if (sq_exec_st(s, ST_COMMIT, "commit", err) != 0)
 		return -1;
 	sq_counts_commit(s);
+	sq_seal_forget(s);
 	return 0;
 }
 
@@ -543,6 +544,7 @@ void
 store_rollback(store_t *s)
 {
 	sq_counts_rollback(s);
+	sq_seal_forget(s);
 	if (sqlite3_get_autocommit(s->db))
 		return;           /* nothing open (or SQLite undid it) */
 	(void)sq_exec_st(s, ST_ROLLBACK, "rollback", NULL);
@@ -572,9 +574,15 @@ sq_step_insert(store_t *s, sqlite3_stmt *st, const uint8_t id[16],
 int
 store_savepoint(store_t *s, kp_err_t *err)
 {
+	bool fresh = sqlite3_get_autocommit(s->db) != 0;
+
+	/* one level: the counts (store_counts.c) hold one savepoint's */
+	if (s->counts.in_item && !fresh)
+		return kp_fail(err, KP_ERR_INVALID_ARG, "store: a savepoint is "
+		    "already open");
 	if (sq_exec_st(s, ST_SAVEPOINT, "savepoint", err) != 0)
 		return -1;
-	sq_counts_savepoint(s);
+	sq_counts_savepoint(s, fresh);
 	return 0;
 }
 

@@ -118,7 +118,8 @@ int store_commit(store_t *s, kp_err_t *err) __attribute__((warn_unused_result));
 void store_rollback(store_t *s);
 
 /* One request inside a batch: its writes can be undone on their own.
- * store_undo rolls back to the savepoint and releases it. */
+ * store_undo rolls back to the savepoint and releases it.  One level:
+ * a savepoint while one is open is KP_ERR_INVALID_ARG. */
 int store_savepoint(store_t *s, kp_err_t *err)
     __attribute__((warn_unused_result));
 int store_release(store_t *s, kp_err_t *err)
@@ -453,8 +454,9 @@ int store_reminders(store_t *s, const uint8_t event_id[16], int type,
 int store_expect_reminded(store_t *s, const uint8_t event_id[16],
     kp_err_t *err) __attribute__((warn_unused_result));
 /* Every local case with events at or before `at` (UINT64_MAX: all): name,
- * count and last activity of those events only, per partner (a case with
- * events with two partners comes twice), in no set order. */
+ * count and last activity of those events only, one row per partner and
+ * per table (a case's sent and received events with one partner are two
+ * rows; the caller sums them), in no set order. */
 int store_cases(store_t *s, uint64_t at, int (*cb)(void *arg,
     const char *case_local, uint32_t events, uint64_t last_ms), void *arg,
     kp_err_t *err)

@@ -145,8 +145,10 @@ sq_counts_rollback(store_t *s)
 }
 
 void
-sq_counts_savepoint(store_t *s)
+sq_counts_savepoint(store_t *s, bool fresh)
 {
+	if (fresh)
+		s_forget(s);      /* the savepoint begins the transaction */
 	memset(s->counts.item, 0, sizeof(s->counts.item));
 	s->counts.in_item = true;
 }

@@ -133,6 +133,8 @@ extern const char *const store_retention_sql[ST_COUNT];
  * migrated or any statement prepared; freed (wiped) by store_close. */
 int sq_seal_register(store_t *s, const uint8_t meta_key[32], kp_err_t *err);
 void sq_seal_free(store_t *s);
+/* Wipe kp_case_seal's memo of its last input (at commit and rollback). */
+void sq_seal_forget(store_t *s);
 
 /* Record that partner oin has rows (meta_partners: the partners a lookup
  * by case reference computes a sealed value for). */
@@ -163,7 +165,8 @@ void sq_count(store_t *s, int which, int64_t delta);
 void sq_counts_begin(store_t *s);
 void sq_counts_commit(store_t *s);
 void sq_counts_rollback(store_t *s);
-void sq_counts_savepoint(store_t *s);
+/* fresh: no transaction was open, the savepoint begins one */
+void sq_counts_savepoint(store_t *s, bool fresh);
 void sq_counts_release(store_t *s);
 void sq_counts_undo(store_t *s);
 

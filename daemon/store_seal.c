@@ -68,8 +68,10 @@
  * link's look-up and insert, the outbox row, the expectation), each a
  * BLAKE2b and an XChaCha20-Poly1305, 4.6% of the sender (PERFORMANCE.md).
  * The memo lives with the keys in sodium_malloc'd memory (locked, kept out
- * of core dumps, wiped when freed), is compared in constant time, and
- * holds nothing the statement that sealed it did not already hold.
+ * of core dumps, wiped when freed), is compared in constant time, and is
+ * wiped at every commit and rollback (sq_seal_forget): the seals of one
+ * send all happen in its transaction, and a clear case reference must not
+ * outlive it in memory (after an erasure, say).
  */
 #include <stdint.h>
 #include <string.h>
@@ -384,6 +386,13 @@ sq_seal_register(store_t *s, const uint8_t meta_key[32], kp_err_t *err)
 			return sq_open_fail(s, err, "register functions");
 	}
 	return 0;
+}
+
+void
+sq_seal_forget(store_t *s)
+{
+	if (s->case_memo != NULL)
+		sodium_memzero(s->case_memo, sizeof(*s->case_memo));
 }
 
 void

@@ -1529,7 +1529,7 @@ Test(store, case_seal_memo_gives_each_input_its_own_value)
 	sqlite3_close(raw.db);
 }
 
-/* ---- counts kept by triggers (store_counts.c) ---- */
+/* ---- counts kept as rows change (store_counts.c) ---- */
 
 /* The counts the store keeps must equal the rows, counted here. */
 static void
@@ -1616,6 +1616,12 @@ Test(store, counts_kept_equal_the_rows_through_every_change)
 	    0);
 	cr_assert_eq(sn.n, 3, "r[1], r[2], r[4] expired");
 	s_counts_match(&f, "expired");
+	/* a late verified receipt settles a dead row */
+	cr_assert_eq(store_outbox_settle(f.s, r[2].event_id, OIN_HALT,
+	    r[2].envelope_digest, STORE_DELIVERED, 0, rdig, NULL, 0, T0 + 11,
+	    &applied, NULL, &f.err), 0);
+	cr_assert(applied);
+	s_counts_match(&f, "a dead row delivered late");
 	for (i = 0; i < 3; i++) {
 		in[i] = s_irow(10 + i);
 		s_in_insert(&f, &in[i]);
@@ -1628,6 +1634,8 @@ Test(store, counts_kept_equal_the_rows_through_every_change)
 	cr_assert_eq(store_begin(f.s, &f.err), 0);
 	cr_assert_eq(store_inbox_ack(f.s, in[0].event_id, &newly, &f.err), 0);
 	cr_assert_eq(store_savepoint(f.s, &f.err), 0);
+	s_expect(store_savepoint(f.s, &f.err), &f.err, KP_ERR_INVALID_ARG,
+	    "already open");
 	r[5] = s_orow(7, OIN_RVDK);
 	s_insert(&f, &r[5]);
 	cr_assert_eq(store_inbox_ack(f.s, in[2].event_id, &newly, &f.err), 0);
