@@ -407,12 +407,30 @@ Test(gdpr, retention_purge_destroys_payloads_keeps_metadata)
 	td_chain_stop_all(&c);
 }
 
+/* lp refers case lp_case to Halt, which answers it under h_case; both
+ * settled. */
+static void
+s_halt_answers(td_org_t *lp, td_org_t *halt, const char *lp_case,
+    const char *h_case)
+{
+	uint8_t id[16], ans[16];
+	Kp__Response *hin;
+
+	td_send(lp, OIN_HALT, "referral", lp_case, td_example("referral"), NULL,
+	    id);
+	cr_assert(td_wait_settled(lp, 10000));
+	hin = td_inbox(halt, true);
+	td_send(halt, OIN_LEERPLICHT, "halt_outcome", h_case,
+	    td_example("halt_outcome"), hin->inbox->items[0]->event_id.data, ans);
+	kp__response__free_unpacked(hin, NULL);
+	cr_assert(td_wait_settled(halt, 10000));
+}
+
 Test(gdpr, subject_access_lists_what_was_shared)
 {
 	td_chain_t c;
 	td_org_t *lp, *halt, *rvdk;
-	uint8_t a[16], b[16], ans[16];
-	Kp__Response *hin;
+	uint8_t b[16];
 	char out[16384];
 	json_t *j, *items, *first, *fields;
 
@@ -423,14 +441,9 @@ Test(gdpr, subject_access_lists_what_was_shared)
 	td_start(lp);
 	td_start(halt);
 	td_start(rvdk);
-	td_send(lp, OIN_HALT, "referral", "LP-7", td_example("referral"), NULL, a);
+	s_halt_answers(lp, halt, "LP-7", "H-1");
 	td_send(lp, OIN_RVDK, "referral", "LP-8", td_example_to("referral", OIN_RVDK), NULL, b);
 	cr_assert(td_wait_settled(lp, 10000));
-	hin = td_inbox(halt, true);
-	td_send(halt, OIN_LEERPLICHT, "halt_outcome", "H-1",
-	    td_example("halt_outcome"), hin->inbox->items[0]->event_id.data, ans);
-	kp__response__free_unpacked(hin, NULL);
-	cr_assert(td_wait_settled(halt, 10000));
 	cr_assert_eq(s_cli(lp, out, sizeof(out), "subject LP-7 --json"), 0, "%s",
 	    out);
 	j = json_loads(out, 0, NULL);
@@ -470,8 +483,6 @@ Test(gdpr, subject_access_with_values_fails_whole_when_a_payload_is_unreadable)
 {
 	td_chain_t c;
 	td_org_t *lp, *halt;
-	uint8_t a[16], ans[16];
-	Kp__Response *hin;
 	char out[16384], dir[4096];
 	json_t *j, *items, *second;
 
@@ -480,13 +491,7 @@ Test(gdpr, subject_access_with_values_fails_whole_when_a_payload_is_unreadable)
 	halt = td_org(&c, OIN_HALT);
 	td_start(lp);
 	td_start(halt);
-	td_send(lp, OIN_HALT, "referral", "LP-9", td_example("referral"), NULL, a);
-	cr_assert(td_wait_settled(lp, 10000));
-	hin = td_inbox(halt, true);
-	td_send(halt, OIN_LEERPLICHT, "halt_outcome", "H-9",
-	    td_example("halt_outcome"), hin->inbox->items[0]->event_id.data, ans);
-	kp__response__free_unpacked(hin, NULL);
-	cr_assert(td_wait_settled(halt, 10000));
+	s_halt_answers(lp, halt, "LP-9", "H-9");
 	/* readable: the received answer comes with its values */
 	cr_assert_eq(s_cli(lp, out, sizeof(out), "subject LP-9 --values "
 	    "--json"), 0, "%s", out);
