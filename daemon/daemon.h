@@ -93,14 +93,17 @@ typedef struct kpd {
 	ratelimit_t *rl_storage;   /* "the database refused" warnings */
 	void *refuse_caps;         /* inbound.c: stored refusals per partner */
 	batchbuf_t api_batch;      /* apisrv.c: a drain's requests */
-	batchbuf_t in_batch;       /* inbound.c: a drain's arrivals */
+	struct inpipe *in_pipe;    /* inbound.c: its passes, the cache of
+	                            * envelope batch signatures verified */
 	bool stopping;
 	int exit_status;         /* main's, when stopping: 0 or KPD_EXIT_REVOKED */
 	metrics_t *metrics;      /* counters; HTTP when [metrics] listen */
 	struct kpd_bundle *bundle; /* bundle.c: NULL unless cfg.bundle */
 	struct kpd_trustwatch *trustwatch; /* trustwatch.c */
 	struct rest *rest;       /* REST API ([rest] listen), or NULL */
-	batch_cache_t *batch_cache; /* inbound.c: batch signatures verified */
+	batch_cache_t *batch_cache; /* outbound.c: receipt batch signatures
+	                             * verified (the loop's; inbound.c keeps
+	                             * its own for envelopes) */
 } kpd_t;
 
 /* Verified batch signatures remembered (PROTOCOL.md §5.6): a batch is at
@@ -157,6 +160,10 @@ void kpd_bundle_check_done(const char *tmp);
 /* zap.c: answer one pending ZAP request (the REP socket is readable). */
 void zap_handle(kpd_t *d);
 
+/* inbound.c: its passes (at start; 0 / -1) and their end (at stop). */
+int inbound_start(kpd_t *d, kp_err_t *err)
+    __attribute__((warn_unused_result));
+void inbound_stop(kpd_t *d);
 /* inbound.c: drain the ROUTER (up to batch_max), store, receipt. */
 void inbound_drain(kpd_t *d);
 /* inbound.c: log events of the ROUTER monitor (refused handshakes). */
@@ -283,6 +290,11 @@ int ledger_head_for(kpd_t *d, const char *to_oin, uint8_t **wire,
 /* Witness the head carried by an envelope or receipt from from_oin. */
 void ledger_witness(kpd_t *d, const char *from_oin, const uint8_t *msg,
     size_t len, bool is_receipt);
+/* The same with the head already taken out of the message (a packed
+ * kp.TreeHead, envelope_extract_head; NULL: none): inbound.c takes it
+ * out in its prepare phase, off the loop. */
+void ledger_witness_head(kpd_t *d, const char *from_oin, const uint8_t *wire,
+    size_t wlen);
 
 /* The decrypted payload of a received event (-1 if purged or unknown). */
 int atrest_inbox_payload(kpd_t *d, const uint8_t id[16], uint8_t **plain,

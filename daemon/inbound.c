@@ -4,7 +4,7 @@
  * For every frame on the ROUTER, in this order (PROTOCOL.md §7 and the
  * daemon's own checks):
  *   1. the frame type and size; 2. envelope_open (signature, decryption;
- *      a batch signature verified once, then remembered: d->batch_cache);
+ *      a batch signature verified once, then remembered);
  *   3. the envelope's sender is the partner ZAP authenticated (User-Id);
  *   4. a known event id is a duplicate: the original receipt goes back;
  *   5. the time window (replay) and expiry; 6. the payload is a valid event;
@@ -20,6 +20,21 @@
  * A refused envelope gets a signed negative receipt with its reason, is
  * recorded in the `rejected` table and logged; nothing reaches the inbox.
  * Log lines name event ids and reasons, never payload content.
+ *
+ * Two phases per pass (the frames one read of the ROUTER took):
+ *   PREPARE (s_prepare_pass): what reads no store and nothing the loop
+ *     changes: steps 1-3, 5 and 6, the policy check, the field names, the
+ *     payload sealed at rest, the evidence (envelope_strip), the tree head
+ *     taken out for witnessing.  It reads only its pass (struct pass):
+ *     the frames, and the directory, policy, storage key and settings
+ *     fixed in it when it was handed over.
+ *   STORE (s_store_pass), on the loop, in the order above: duplicates (in
+ *     the pass and in the store), a reply's original stored first, the
+ *     prepared refusal if any, the case check, the rows, audit entries,
+ *     refusals, receipts signed per sender, the commit, then receipts
+ *     sent and log lines.  A refusal the prepare phase found is applied
+ *     where the order above puts it, so a pass decides exactly as one
+ *     frame after the other would.
  *
  * What a partner can make us store is bounded: refusals (a `rejected` row,
  * an audit entry and a signed receipt each) are capped per partner at
@@ -48,11 +63,51 @@
 
 #define ROUTING_ID_MAX 256
 
+/* What was decided about a frame so far. */
+struct verdict {
+	int reason;                   /* Kp__Reason; NONE = accept */
+	char detail[KP_ERR_MSG_MAX];
+	char rule[AUDIT_RULE_MAX + 1]; /* policy refusals: the rule broken */
+	bool has_id;
+	uint8_t event_id[16];
+	uint8_t digest[32];
+};
+
+/* What the prepare phase made of a frame (s_prepare). */
+enum prep {
+	PREP_NONE,                    /* not prepared: the pass fails */
+	PREP_IGNORE,                  /* not an envelope: a log line only */
+	PREP_REFUSE,                  /* refused before any store check: v */
+	PREP_OPENED,                  /* opened, from the connection's own
+	                               * partner: the store phase decides */
+	PREP_NOMEM                    /* ours, not the sender's: the pass
+	                               * fails, no receipt, the sender retries */
+};
+
 /* One received frame and what we decided to answer. */
 struct arrival {
 	uint8_t rid[ROUTING_ID_MAX];  /* ROUTER routing id */
 	size_t rid_len;
 	char peer[21];                /* OIN from ZAP's User-Id */
+	/* The prepare phase's (s_prepare): written in a job, read by the loop
+	 * only after worker_wait. */
+	zmq_msg_t body;               /* the frame: closed once prepared */
+	bool has_body;
+	size_t flen;                  /* the frame's length, for the log */
+	enum prep prep;
+	struct verdict v;             /* PREP_REFUSE's; PREP_OPENED: the first
+	                               * refusal of the checks that read no
+	                               * store (age, payload, policy), if any,
+	                               * applied after the store's own */
+	bool opened;                  /* m holds the envelope's header */
+	envelope_meta_t m;
+	ProtobufCMessage *ev;         /* the payload unpacked */
+	uint8_t *head;                /* the tree head carried, or NULL */
+	size_t hlen;
+	bool ready;                   /* passed every check that reads no
+	                               * store: sealed, evidence, row.fields and
+	                               * row.event_key made */
+	/* The store phase's (the loop). */
 	uint8_t *receipt;             /* malloc'd, sent after commit */
 	size_t receipt_len;
 	envelope_draft_t rdraft;      /* ... until signed: s_sign_receipts */
@@ -69,6 +124,36 @@ struct arrival {
 	struct arrival *batch;        /* the arrivals before this one in its */
 	size_t index;                 /* ... pass: s_duplicate_in_pass */
 	struct waiting *waiting;      /* ... and their waiting rows by id */
+};
+
+/*
+ * One pass: the frames one read of the ROUTER took (at most batch_max).
+ * Received on the loop (s_receive), prepared (s_prepare_pass), stored on
+ * the loop (s_store_pass), emptied (s_pass_clear).  What the prepare
+ * phase reads besides the arrivals is fixed here when it is handed over
+ * (s_pass_inputs): the chain's directory and the policy (the loop
+ * replaces them only in main.c's s_reload, which first stores the pass in
+ * hand: inbound_settle), the storage key (fixed from start to stop),
+ * copies of two settings, and the batch-signature cache (only ever used
+ * by the prepare phase).
+ */
+struct pass {
+	batchbuf_t buf;               /* the arrivals, made once */
+	struct arrival *arr;
+	size_t n;
+	uint64_t now;                 /* when it was received */
+	const directory_t *dir;
+	const policy_t *policy;
+	int self_role;
+	const uint8_t *storage_key;
+	uint64_t replay_window_ms, max_clock_skew_ms;
+	batch_cache_t *cache;
+};
+
+/* The receiver's passes and what only the prepare phase uses. */
+struct inpipe {
+	batch_cache_t *cache;         /* batch signatures verified */
+	struct pass pass[2];
 };
 
 /*
@@ -160,33 +245,25 @@ struct caps {
 	} slot[CAP_SLOTS];
 };
 
-struct verdict {
-	int reason;                   /* Kp__Reason; NONE = accept */
-	char detail[KP_ERR_MSG_MAX];
-	char rule[AUDIT_RULE_MAX + 1]; /* policy refusals: the rule broken */
-	bool has_id;
-	uint8_t event_id[16];
-	uint8_t digest[32];
-};
-
-static uint64_t
-s_age_ok(const kpd_t *d, const envelope_meta_t *m, uint64_t now,
-    struct verdict *v)
+static bool
+s_age_ok(const struct pass *p, const envelope_meta_t *m, struct verdict *v)
 {
-	if (m->created_at_ms + d->cfg.replay_window_ms < now ||
-	    m->created_at_ms > now + d->cfg.max_clock_skew_ms) {
+	uint64_t now = p->now;
+
+	if (m->created_at_ms + p->replay_window_ms < now ||
+	    m->created_at_ms > now + p->max_clock_skew_ms) {
 		v->reason = KP__REASON__REASON_REPLAY;
 		snprintf(v->detail, sizeof(v->detail), "created %lld s from now, "
 		    "outside the accepted window",
 		    ((long long)m->created_at_ms - (long long)now) / 1000);
-		return 0;
+		return false;
 	}
 	if (m->expires_at_ms < now) {
 		v->reason = KP__REASON__REASON_EXPIRED;
 		snprintf(v->detail, sizeof(v->detail), "expired before arrival");
-		return 0;
+		return false;
 	}
-	return 1;
+	return true;
 }
 
 /* Sign a receipt for the arrival, or only draft it for a batch. */
@@ -334,16 +411,17 @@ s_refuse(kpd_t *d, struct arrival *a, struct verdict *v,
 	return s_audit(d, AUDIT_REFUSAL_IN, a->peer, v, m, NULL, &r);
 }
 
-/* The inbox row of an accepted event (metadata only). */
+/* The inbox row of an accepted event (metadata only).  The row started
+ * zeroed (batchbuf.h); its fields and event_key are the prepare phase's
+ * (s_prepare_accept). */
 static void
 s_inbox_row(kpd_t *d, const envelope_meta_t *m, const struct verdict *v,
-    const ProtobufCMessage *ev, uint64_t now, inbox_row_t *row)
+    uint64_t now, inbox_row_t *row)
 {
 	const policy_rule_t *rule = policy_rule(d->policy, m->event_type);
 	bool found = false;
 	kp_err_t e;
 
-	memset(row, 0, sizeof(*row));
 	memcpy(row->event_id, m->event_id, 16);
 	row->event_type = m->event_type;
 	memcpy(row->from_oin, m->sender_oin, sizeof(row->from_oin));
@@ -356,8 +434,6 @@ s_inbox_row(kpd_t *d, const envelope_meta_t *m, const struct verdict *v,
 	row->created_ms = m->created_at_ms;
 	row->received_ms = now;
 	memcpy(row->envelope_digest, v->digest, 32);
-	if (events_field_names(ev, row->fields, sizeof(row->fields)) != 0)
-		row->fields[0] = '\0';
 	row->retention_until_ms = now + (rule != NULL ?
 	    policy_rule_retention_ms(rule) : 0);
 	if (store_link_by_ref(d->store, row->from_oin, row->case_ref,
@@ -394,32 +470,27 @@ s_store_row(kpd_t *d, struct arrival *a)
  * Store an accepted event with its receipt: the payload sealed at rest
  * under a fresh per-event key, and as evidence the envelope without its
  * ciphertext (which, under the long-lived pairwise key, could not be
- * destroyed event by event at the end of retention).  A receipt drafted
- * for a batch signature keeps the row in the arrival until the receipts
- * of the pass are signed (s_sign_group), so the row is written once;
- * everything else about the event (audit entry, case, webhook) is written
- * now, in the same transaction.
+ * destroyed event by event at the end of retention); both made by the
+ * prepare phase (s_prepare_accept).  A receipt drafted for a batch
+ * signature keeps the row in the arrival until the receipts of the pass
+ * are signed (s_sign_group), so the row is written once; everything else
+ * about the event (audit entry, case, webhook) is written now, in the
+ * same transaction.
  */
 static int
 s_accept(kpd_t *d, struct arrival *a, struct verdict *v,
-    const envelope_meta_t *m, const ProtobufCMessage *ev,
-    const uint8_t *payload, size_t plen, const uint8_t *env, size_t elen,
-    uint64_t now)
+    const envelope_meta_t *m, uint64_t now)
 {
 	inbox_row_t *row = &a->row;
 	receipt_t r;
-	uint8_t key[32];
 	kp_err_t e;
-	int rc = -1;
 
-	s_inbox_row(d, m, v, ev, now, row);
+	if (!a->ready)
+		return -1;  /* the prepare phase ran out of memory */
+	s_inbox_row(d, m, v, now, row);
 	row->has_event_key = true;
-	if (s_sign(d, a, v, now, m->batched, &r) != 0 ||
-	    atrest_event_key(d->storage_key, row->event_id, key,
-	    row->event_key) != 0 || atrest_seal(key, row->event_id, payload,
-	    plen, &a->sealed, &a->slen) != 0 ||
-	    envelope_strip(env, elen, &a->evidence, &a->evlen, &e) != 0)
-		goto out;
+	if (s_sign(d, a, v, now, m->batched, &r) != 0)
+		return -1;
 	memcpy(row->receipt_digest, r.digest, 32);
 	a->stored = true;
 	memcpy(a->event_id, row->event_id, 16);
@@ -428,13 +499,10 @@ s_accept(kpd_t *d, struct arrival *a, struct verdict *v,
 		s_waiting_add(a);
 	if ((!a->row_waits && s_store_row(d, a) != 0) ||
 	    s_audit(d, AUDIT_RECEIPT_SENT, a->peer, v, m, row->fields,
-	    &r) != 0 || cases_on_receive(d, row, ev, &e) != 0 ||
+	    &r) != 0 || cases_on_receive(d, row, a->ev, &e) != 0 ||
 	    webhook_notice(d, WEBHOOK_EVENT, row->event_id, &e) != 0)
-		goto out;
-	rc = 0;
-out:
-	sodium_memzero(key, sizeof(key));
-	return rc;
+		return -1;
+	return 0;
 }
 
 /*
@@ -473,25 +541,25 @@ s_case_known(kpd_t *d, const envelope_meta_t *m, struct verdict *v)
 
 /* Defence in depth: the same policy, and the same checks as on send. */
 static bool
-s_policy_ok(kpd_t *d, const envelope_meta_t *m, const ProtobufCMessage *ev,
-    struct verdict *v)
+s_policy_ok(const struct pass *p, const envelope_meta_t *m,
+    const ProtobufCMessage *ev, struct verdict *v)
 {
-	const peer_t *from = directory_find(d->chain->dir, m->sender_oin);
-	const policy_rule_t *rule = policy_rule(d->policy, m->event_type);
+	const peer_t *from = directory_find(p->dir, m->sender_oin);
+	const policy_rule_t *rule = policy_rule(p->policy, m->event_type);
 	char ours[65], theirs[65];
 	kp_err_t e = { 0 };
 
-	if (sodium_memcmp(m->policy_hash, policy_hash(d->policy), 32) != 0) {
-		kp_hex(policy_hash(d->policy), 32, ours);
+	if (sodium_memcmp(m->policy_hash, policy_hash(p->policy), 32) != 0) {
+		kp_hex(policy_hash(p->policy), 32, ours);
 		kp_hex(m->policy_hash, 32, theirs);
 		v->reason = KP__REASON__REASON_POLICY_MISMATCH;
 		snprintf(v->detail, sizeof(v->detail), "sender applies policy %s, "
 		    "this organisation applies %s", theirs, ours);
 		return false;
 	}
-	if (policy_check(d->policy, m->event_type, partner_role(peer_partner(
-	    from)), partner_role(identity_public(d->chain->self)), ev,
-	    &e) != 0 || strcmp(m->purpose, policy_rule_purpose(rule)) != 0 ||
+	if (policy_check(p->policy, m->event_type, partner_role(peer_partner(
+	    from)), p->self_role, ev, &e) != 0 ||
+	    strcmp(m->purpose, policy_rule_purpose(rule)) != 0 ||
 	    strcmp(m->legal_basis, policy_rule_legal_basis(rule)) != 0) {
 		v->reason = KP__REASON__REASON_POLICY_VIOLATION;
 		snprintf(v->detail, sizeof(v->detail), "%s", e.code ==
@@ -589,89 +657,192 @@ s_store_replied_to(kpd_t *d, struct arrival *a, const envelope_meta_t *m)
 	return s_sign_receipts(d, a->batch, a->index);
 }
 
-/* Decide on one envelope and store it; -1 means: no receipt at all
- * (a storage failure; the sender will retry). */
-static int
-s_process(kpd_t *d, struct arrival *a, const uint8_t *buf, size_t len,
-    uint64_t now)
+/* ---- the prepare phase: reads only its pass --------------------------- */
+
+/* The payload as an event; false (MALFORMED) if it is none. */
+static bool
+s_unpack(struct arrival *a, const uint8_t *payload, size_t plen)
 {
-	struct verdict v = { .reason = KP__REASON__REASON_NONE };
-	envelope_meta_t m;
-	ProtobufCMessage *ev = NULL;
+	kp_err_t e;
+
+	if (events_unpack(a->m.event_type, payload, plen, &a->ev, &e) == 0)
+		return true;
+	a->v.reason = KP__REASON__REASON_MALFORMED;
+	snprintf(a->v.detail, sizeof(a->v.detail), "%s", e.msg);
+	return false;
+}
+
+/* What an accepted event's row needs that reads no store: its field
+ * names, the payload sealed at rest under a fresh per-event key (the key
+ * wrapped in row.event_key), the evidence.  a->ready if all were made. */
+static void
+s_prepare_accept(const struct pass *p, struct arrival *a,
+    const uint8_t *payload, size_t plen, const uint8_t *env, size_t elen)
+{
+	uint8_t key[32];
+	kp_err_t e;
+
+	if (events_field_names(a->ev, a->row.fields, sizeof(a->row.fields)) != 0)
+		a->row.fields[0] = '\0';
+	a->ready = atrest_event_key(p->storage_key, a->m.event_id, key,
+	    a->row.event_key) == 0 && atrest_seal(key, a->m.event_id, payload,
+	    plen, &a->sealed, &a->slen) == 0 && envelope_strip(env, elen,
+	    &a->evidence, &a->evlen, &e) == 0;
+	sodium_memzero(key, sizeof(key));
+}
+
+/* Open an envelope and run the checks that read no store (steps 2, 3, 5,
+ * 6 and the policy); the first refusal is kept in a->v. */
+static void
+s_prepare_envelope(const struct pass *p, struct arrival *a,
+    const uint8_t *buf, size_t len)
+{
+	struct verdict *v = &a->v;
 	uint8_t *payload = NULL;
 	size_t plen = 0;
-	bool has_digest = false, dup = false, clash = false, opened = false;
+	bool has_digest = false;
 	kp_err_t e;
-	int rc = 0;
 
-	if (envelope_open_cached(d->chain->dir, d->batch_cache, buf, len, &m,
-	    &payload, &plen, v.digest, &has_digest, &e) != 0) {
-		if (e.code == KP_ERR_NOMEM)
-			return -1;  /* ours, not the sender's: no receipt, retry */
-		v.reason = envelope_reason_for(e.code);
-		snprintf(v.detail, sizeof(v.detail), "%s", e.msg);
+	if (envelope_open_cached(p->dir, p->cache, buf, len, &a->m, &payload,
+	    &plen, v->digest, &has_digest, &e) != 0) {
+		/* out of memory is ours, not the sender's: no receipt */
+		a->prep = e.code == KP_ERR_NOMEM ? PREP_NOMEM : PREP_REFUSE;
+		v->reason = envelope_reason_for(e.code);
+		snprintf(v->detail, sizeof(v->detail), "%s", e.msg);
 		/* a complete header names the event (PROTOCOL.md §8) */
-		v.has_id = has_digest;
+		v->has_id = has_digest;
 		if (has_digest)
-			memcpy(v.event_id, m.event_id, 16);
-		else if (crypto_generichash(v.digest, 32, buf, len, NULL,
+			memcpy(v->event_id, a->m.event_id, 16);
+		else if (crypto_generichash(v->digest, 32, buf, len, NULL,
 		    0) != 0)
-			memset(v.digest, 0, 32);
-		goto refuse;
+			memset(v->digest, 0, 32);
+		return;
 	}
-	opened = true;
-	v.has_id = true;
-	memcpy(v.event_id, m.event_id, 16);
-	if (strcmp(m.sender_oin, a->peer) != 0) {
-		v.reason = KP__REASON__REASON_SENDER_MISMATCH;
-		snprintf(v.detail, sizeof(v.detail), "envelope claims sender %s "
-		    "but the connection is authenticated as %s", m.sender_oin,
+	a->opened = v->has_id = true;
+	memcpy(v->event_id, a->m.event_id, 16);
+	if (strcmp(a->m.sender_oin, a->peer) != 0) {
+		a->prep = PREP_REFUSE;
+		v->reason = KP__REASON__REASON_SENDER_MISMATCH;
+		snprintf(v->detail, sizeof(v->detail), "envelope claims sender %s "
+		    "but the connection is authenticated as %s", a->m.sender_oin,
 		    a->peer);
-		goto refuse;
-	}
-	if (s_duplicate(d, a, &m, v.digest, &dup, &clash) != 0 || dup) {
-		rc = dup ? 0 : -1;
 		goto out;
 	}
-	if (clash) {
-		v.reason = KP__REASON__REASON_ID_CONFLICT;
-		snprintf(v.detail, sizeof(v.detail), "event id already used for "
-		    "another envelope");
-		goto refuse;
-	}
-	if (s_store_replied_to(d, a, &m) != 0) {
-		rc = -1;
-		goto out;
-	}
-	if (!s_age_ok(d, &m, now, &v))
-		goto refuse;
-	if (events_unpack(m.event_type, payload, plen, &ev, &e) != 0) {
-		v.reason = KP__REASON__REASON_MALFORMED;
-		snprintf(v.detail, sizeof(v.detail), "%s", e.msg);
-		goto refuse;
-	}
-	kp_err_clear(&e);
-	if (!s_policy_ok(d, &m, ev, &v) || !s_case_known(d, &m, &v))
-		goto refuse;
-	rc = s_accept(d, a, &v, &m, ev, payload, plen, buf, len, now);
-	goto out;
-refuse:
-	rc = s_refuse(d, a, &v, opened ? &m : NULL, now);
+	a->prep = PREP_OPENED;
+	/* out of memory: not witnessed this time (ledger_witness alike) */
+	if (envelope_extract_head(buf, len, false, &a->head, &a->hlen) != 0)
+		a->head = NULL;
+	if (s_age_ok(p, &a->m, v) && s_unpack(a, payload, plen) &&
+	    s_policy_ok(p, &a->m, a->ev, v))
+		s_prepare_accept(p, a, payload, plen, buf, len);
 out:
-	if (opened && strcmp(m.sender_oin, a->peer) == 0)
-		ledger_witness(d, a->peer, buf, len, false);
-	if (ev != NULL)
-		protobuf_c_message_free_unpacked(ev, NULL);
 	if (payload != NULL)
 		sodium_memzero(payload, plen);
 	free(payload);
-	return rc;
 }
 
-/* Receive [routing id][frame]; 1 got one, 0 nothing waiting, -1 error. */
-static int
-s_recv(kpd_t *d, struct arrival *a, zmq_msg_t *body)
+/* Prepare one frame (step 1 here); its message is closed after. */
+static void
+s_prepare(const struct pass *p, struct arrival *a)
 {
+	const uint8_t *data = zmq_msg_data(&a->body);
+	size_t len = zmq_msg_size(&a->body);
+	struct verdict *v = &a->v;
+
+	a->flen = len;
+	v->reason = KP__REASON__REASON_NONE;
+	if (len < 1 || data[0] != KPD_FRAME_ENVELOPE) {
+		a->prep = PREP_IGNORE;
+	} else if (len - 1 > KP_MAX_ENVELOPE) {
+		a->prep = PREP_REFUSE;
+		v->reason = KP__REASON__REASON_OVERSIZE;
+		snprintf(v->detail, sizeof(v->detail), "frame of %zu bytes is over "
+		    "the limit of %d bytes", len - 1, KP_MAX_ENVELOPE);
+		if (crypto_generichash(v->digest, 32, data + 1, len - 1, NULL,
+		    0) != 0)
+			memset(v->digest, 0, 32);
+	} else {
+		s_prepare_envelope(p, a, data + 1, len - 1);
+	}
+	zmq_msg_close(&a->body);
+	a->has_body = false;
+}
+
+/* The prepare phase of a whole pass (arg: struct pass). */
+static void
+s_prepare_pass(void *arg)
+{
+	struct pass *p = arg;
+	size_t i;
+
+	for (i = 0; i < p->n; i++)
+		s_prepare(p, &p->arr[i]);
+}
+
+/* ---- the store phase: on the loop -------------------------------------- */
+
+/* An opened envelope from its own partner: the checks that read the store
+ * (duplicate, clash, the case), in their place among the prepared ones,
+ * then store or refuse.  -1: no receipt at all (a storage failure; the
+ * sender will retry). */
+static int
+s_decide(kpd_t *d, struct arrival *a, uint64_t now)
+{
+	struct verdict *v = &a->v;
+	bool dup = false, clash = false;
+
+	if (s_duplicate(d, a, &a->m, v->digest, &dup, &clash) != 0)
+		return -1;
+	if (dup)
+		return 0;
+	if (clash) {
+		v->reason = KP__REASON__REASON_ID_CONFLICT;
+		snprintf(v->detail, sizeof(v->detail), "event id already used for "
+		    "another envelope");
+		v->rule[0] = '\0';
+		return s_refuse(d, a, v, &a->m, now);
+	}
+	if (s_store_replied_to(d, a, &a->m) != 0)
+		return -1;
+	if (v->reason != KP__REASON__REASON_NONE || !s_case_known(d, &a->m, v))
+		return s_refuse(d, a, v, &a->m, now);
+	return s_accept(d, a, v, &a->m, now);
+}
+
+/* The store phase of one prepared frame; -1: the pass fails. */
+static int
+s_store_frame(kpd_t *d, struct arrival *a, uint64_t now)
+{
+	uint64_t sup;
+	char note[64];
+	int rc;
+
+	switch (a->prep) {
+	case PREP_IGNORE:
+		if (kpd_log_ok(d->rl_refusal, &sup))
+			log_warnx("inbound: frame of %zu bytes from %s is not "
+			    "an envelope; ignored%s", a->flen, a->peer,
+			    ratelimit_note(sup, note, sizeof(note)));
+		return 0;
+	case PREP_REFUSE:
+		return s_refuse(d, a, &a->v, a->opened ? &a->m : NULL, now);
+	case PREP_OPENED:
+		rc = s_decide(d, a, now);
+		ledger_witness_head(d, a->peer, a->head, a->hlen);
+		return rc;
+	case PREP_NONE:
+	case PREP_NOMEM:
+	default:
+		return -1;
+	}
+}
+
+/* Receive [routing id][frame] into a; 1 got one, 0 nothing waiting, -1
+ * error. */
+static int
+s_recv(kpd_t *d, struct arrival *a)
+{
+	zmq_msg_t *body = &a->body;
 	const char *uid;
 	int n;
 
@@ -695,35 +866,8 @@ s_recv(kpd_t *d, struct arrival *a, zmq_msg_t *body)
 		zmq_msg_close(body);
 		return -1;
 	}
+	a->has_body = true;
 	return 1;
-}
-
-/* Handle one frame into a (receipt or not). */
-static int
-s_frame(kpd_t *d, struct arrival *a, zmq_msg_t *body, uint64_t now)
-{
-	const uint8_t *data = zmq_msg_data(body);
-	size_t len = zmq_msg_size(body);
-	struct verdict v = { .reason = KP__REASON__REASON_OVERSIZE };
-	uint64_t sup;
-	char note[64];
-
-	if (len < 1 || data[0] != KPD_FRAME_ENVELOPE) {
-		if (kpd_log_ok(d->rl_refusal, &sup))
-			log_warnx("inbound: frame of %zu bytes from %s is not "
-			    "an envelope; ignored%s", len, a->peer,
-			    ratelimit_note(sup, note, sizeof(note)));
-		return 0;
-	}
-	if (len - 1 > KP_MAX_ENVELOPE) {
-		snprintf(v.detail, sizeof(v.detail), "frame of %zu bytes is over "
-		    "the limit of %d bytes", len - 1, KP_MAX_ENVELOPE);
-		if (crypto_generichash(v.digest, 32, data + 1, len - 1, NULL,
-		    0) != 0)
-			memset(v.digest, 0, 32);
-		return s_refuse(d, a, &v, NULL, now);
-	}
-	return s_process(d, a, data + 1, len - 1, now);
 }
 
 /*
@@ -829,78 +973,170 @@ s_log_arrivals(kpd_t *d, const struct arrival *arr, size_t n)
 		}
 }
 
+/* Empty a stored (or dropped) pass; its arrivals are zeroed for the
+ * next. */
 static void
-s_free_arrivals(struct arrival *arr, size_t n)
+s_pass_clear(struct pass *p)
 {
+	struct arrival *a;
 	size_t i;
 
-	for (i = 0; i < n; i++) {
-		free(arr[i].receipt);
-		envelope_draft_clear(&arr[i].rdraft);
-		free(arr[i].sealed);
-		free(arr[i].evidence);
-		later_clear(&arr[i].log);
+	for (i = 0; i < p->n; i++) {
+		a = &p->arr[i];
+		if (a->has_body)
+			zmq_msg_close(&a->body);
+		if (a->ev != NULL)
+			protobuf_c_message_free_unpacked(a->ev, NULL);
+		free(a->head);
+		free(a->receipt);
+		envelope_draft_clear(&a->rdraft);
+		free(a->sealed);
+		free(a->evidence);
+		later_clear(&a->log);
 	}
+	/* and the entry a failed or empty last read may have touched */
+	if (p->arr != NULL)
+		batchbuf_done(&p->buf, p->n + 1);
+	p->n = 0;
 }
 
-void
-inbound_drain(kpd_t *d)
+/* Read up to batch_max frames into the empty pass p; how many. */
+static size_t
+s_receive(kpd_t *d, struct pass *p)
 {
-	struct arrival *arr = batchbuf_get(&d->in_batch, d->cfg.batch_max,
-	    sizeof(*arr));
-	struct waiting *waiting = s_waiting_new(d->cfg.batch_max);
-	uint64_t now = kp_now_ms();
-	size_t n = 0;
-	int failed = 0, got;
 	uint64_t sup;
 	char note[64];
-	zmq_msg_t body;
+	int got;
+
+	p->n = 0;
+	if (d->router == NULL)
+		return 0;
+	p->arr = batchbuf_get(&p->buf, d->cfg.batch_max, sizeof(*p->arr));
+	if (p->arr == NULL) {
+		if (kpd_log_ok(d->rl_storage, &sup))
+			log_warnx("inbound: out of memory for a pass; frames "
+			    "wait in the socket%s", ratelimit_note(sup, note,
+			    sizeof(note)));
+		usleep(100000);  /* the socket stays readable: do not spin */
+		return 0;
+	}
+	p->now = kp_now_ms();
+	while (p->n < d->cfg.batch_max &&
+	    (got = s_recv(d, &p->arr[p->n])) != 0) {
+		if (got > 0)
+			p->n++;
+		else if (kpd_log_ok(d->rl_refusal, &sup))
+			log_warnx("inbound: a message of more than one frame, or "
+			    "without an authenticated partner, dropped%s",
+			    ratelimit_note(sup, note, sizeof(note)));
+	}
+	return p->n;
+}
+
+/* Fix in p what its prepare phase reads besides the frames (struct
+ * pass). */
+static void
+s_pass_inputs(kpd_t *d, struct pass *p)
+{
+	p->dir = d->chain->dir;
+	p->policy = d->policy;
+	p->self_role = partner_role(identity_public(d->chain->self));
+	p->storage_key = d->storage_key;
+	p->replay_window_ms = d->cfg.replay_window_ms;
+	p->max_clock_skew_ms = d->cfg.max_clock_skew_ms;
+	p->cache = d->in_pipe->cache;
+}
+
+/* The store phase of a prepared pass: one transaction, receipts after
+ * the commit; then the pass is emptied. */
+static void
+s_store_pass(kpd_t *d, struct pass *p)
+{
+	struct arrival *arr = p->arr;
+	struct waiting *waiting = s_waiting_new(d->cfg.batch_max);
+	size_t i;
+	int failed = 0;
+	uint64_t sup;
+	char note[64];
 	kp_err_t e;
 
-	if (arr == NULL || waiting == NULL || kpd_begin(d, &e) != 0) {
+	if (waiting == NULL || kpd_begin(d, &e) != 0) {
 		if (kpd_log_ok(d->rl_storage, &sup))
-			log_warnx("inbound: cannot start a transaction; will "
-			    "retry%s", ratelimit_note(sup, note, sizeof(note)));
-		free(waiting);
-		usleep(100000);  /* the socket stays readable: do not spin */
-		return;
+			log_warnx("inbound: cannot start a transaction; %zu "
+			    "frames get no receipt, senders will retry%s", p->n,
+			    ratelimit_note(sup, note, sizeof(note)));
+		goto out;
 	}
-	while (n < d->cfg.batch_max &&
-	    (got = s_recv(d, &arr[n], &body)) != 0) {
-		if (got < 0) {
-			if (kpd_log_ok(d->rl_refusal, &sup))
-				log_warnx("inbound: a message of more than one "
-				    "frame, or without an authenticated partner, "
-				    "dropped%s", ratelimit_note(sup, note,
-				    sizeof(note)));
-			continue;
-		}
-		arr[n].batch = arr;
-		arr[n].index = n;
-		arr[n].waiting = waiting;
-		if (!store_in_txn(d->store) || s_frame(d, &arr[n], &body,
-		    now) != 0)
+	for (i = 0; i < p->n; i++) {
+		arr[i].batch = arr;
+		arr[i].index = i;
+		arr[i].waiting = waiting;
+		if (!store_in_txn(d->store) || s_store_frame(d, &arr[i],
+		    p->now) != 0)
 			failed = 1;
-		zmq_msg_close(&body);
-		n++;
 	}
-	if (!failed && s_sign_receipts(d, arr, n) != 0)
+	if (!failed && s_sign_receipts(d, arr, p->n) != 0)
 		failed = 1;
 	if (failed || kpd_commit(d, &e) != 0) {
 		kpd_rollback(d);
 		if (kpd_log_ok(d->rl_storage, &sup))
 			log_warnx("inbound: batch of %zu not stored (%s); no "
-			    "receipts sent, senders will retry%s", n, failed ?
+			    "receipts sent, senders will retry%s", p->n, failed ?
 			    "storage error" : e.msg, ratelimit_note(sup, note,
 			    sizeof(note)));
 	} else {
-		s_log_arrivals(d, arr, n);
-		s_send_receipts(d, arr, n);
+		s_log_arrivals(d, arr, p->n);
+		s_send_receipts(d, arr, p->n);
 	}
-	s_free_arrivals(arr, n);
-	/* and the entry a failed or empty last read may have touched */
-	batchbuf_done(&d->in_batch, n + 1);
+out:
+	s_pass_clear(p);
 	free(waiting);
+}
+
+void
+inbound_drain(kpd_t *d)
+{
+	struct pass *p;
+
+	if (d->in_pipe == NULL)
+		return;
+	p = &d->in_pipe->pass[0];
+	if (s_receive(d, p) == 0)
+		return;
+	s_pass_inputs(d, p);
+	s_prepare_pass(p);
+	s_store_pass(d, p);
+}
+
+int
+inbound_start(kpd_t *d, kp_err_t *err)
+{
+	struct inpipe *ip = calloc(1, sizeof(*ip));
+
+	if (ip == NULL || (ip->cache = batch_cache_new(KPD_BATCH_CACHE)) ==
+	    NULL) {
+		free(ip);
+		return kp_fail(err, KP_ERR_NOMEM, "out of memory");
+	}
+	d->in_pipe = ip;
+	return 0;
+}
+
+void
+inbound_stop(kpd_t *d)
+{
+	struct inpipe *ip = d->in_pipe;
+	size_t i;
+
+	if (ip == NULL)
+		return;
+	for (i = 0; i < 2; i++) {
+		s_pass_clear(&ip->pass[i]);
+		batchbuf_free(&ip->pass[i].buf);
+	}
+	batch_cache_destroy(&ip->cache);
+	free(ip);
+	d->in_pipe = NULL;
 }
 
 void

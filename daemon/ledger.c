@@ -777,16 +777,26 @@ void
 ledger_witness(kpd_t *d, const char *from_oin, const uint8_t *msg,
     size_t len, bool is_receipt)
 {
+	uint8_t *wire = NULL;
+	size_t wlen = 0;
+
+	if (envelope_extract_head(msg, len, is_receipt, &wire, &wlen) == 0 &&
+	    wire != NULL)
+		ledger_witness_head(d, from_oin, wire, wlen);
+	free(wire);
+}
+
+void
+ledger_witness_head(kpd_t *d, const char *from_oin, const uint8_t *wire,
+    size_t wlen)
+{
 	const peer_t *p = directory_find(d->chain->dir, from_oin);
 	struct wire_head w = { 0 };
 	audit_head_t held;
-	uint8_t *wire = NULL;
-	size_t wlen = 0;
 	bool found = false;
 	kp_err_t e;
 
-	if (p == NULL || envelope_extract_head(msg, len, is_receipt, &wire,
-	    &wlen) != 0 || wire == NULL || s_seen(d->ledger, from_oin, wire,
+	if (p == NULL || wire == NULL || s_seen(d->ledger, from_oin, wire,
 	    wlen))
 		goto out;
 	if (s_head_parse(wire, wlen, &w) != 0 || strcmp(w.oin, from_oin) != 0 ||
@@ -808,5 +818,4 @@ ledger_witness(kpd_t *d, const char *from_oin, const uint8_t *msg,
 			log_warnx("witness: %s", e.msg);
 out:
 	free(w.proof);
-	free(wire);
 }

@@ -448,7 +448,6 @@ s_limits_destroy(kpd_t *d)
 	ratelimit_destroy(&d->rl_storage);
 	inbound_caps_destroy(d);
 	batchbuf_free(&d->api_batch);
-	batchbuf_free(&d->in_batch);
 }
 
 /* Everything after the config: policy, chain, store, sockets. */
@@ -490,6 +489,8 @@ s_start(kpd_t *d, kp_err_t *err)
 		return kp_fail(err, KP_ERR_IO, "cannot create a ZeroMQ context");
 	if (s_zap_open(d, err) != 0 || s_api_open(d, err) != 0)
 		return -1;
+	if (!s_is_auditor(d) && inbound_start(d, err) != 0)
+		return -1;
 	/* On stale trust neither listen nor connect: partners retry, our
 	 * events stay queued (trustwatch.c). */
 	if (!s_is_auditor(d) && !kpd_trust_stale(d) &&
@@ -510,6 +511,7 @@ s_start(kpd_t *d, kp_err_t *err)
 static void
 s_stop(kpd_t *d)
 {
+	inbound_stop(d);  /* first: it may store a pass (store, router) */
 	rest_destroy(&d->rest);
 	metrics_destroy(&d->metrics);
 	batch_cache_destroy(&d->batch_cache);
