@@ -1099,8 +1099,7 @@ s_receipt_authentic(const directory_t *dir, batch_cache_t *cache,
 	if (s_tbs(s_rcpt_label, m->body.data, m->body.len, NULL, 0, &tbs,
 	    &tbs_len, digest) != 0)
 		return kp_fail(err, KP_ERR_NOMEM, "out of memory");
-	rc = kp_fail(err, KP_ERR_BAD_SIGNATURE, "receipt signature does not "
-	    "verify with a certificate of %s", b->issuer_oin);
+	rc = -1;
 	for (c = 0; c < peer_cert_count(issuer); c++) {
 		pk = partner_sign_pk(peer_cert(issuer, c));
 		if (m->batch != NULL) {
@@ -1120,6 +1119,11 @@ s_receipt_authentic(const directory_t *dir, batch_cache_t *cache,
 			break;
 		}
 	}
+	/* the message is made only for a failure: every receipt of a drain
+	 * passes here (formatting it each time was 0.5% of a sender) */
+	if (rc != 0 && (e.code == 0 || e.code == KP_ERR_BAD_SIGNATURE))
+		kp_fail(err, KP_ERR_BAD_SIGNATURE, "receipt signature does not "
+		    "verify with a certificate of %s", b->issuer_oin);
 	free(tbs);
 	return rc;
 }

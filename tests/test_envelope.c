@@ -641,6 +641,8 @@ Test(envelope, receipt_refusals)
 	buf[len - 1] ^= 0x01;
 	cr_assert_eq(receipt_verify(s_lp.dir, buf, len, &got, &e), -1);
 	cr_assert_eq(e.code, KP_ERR_BAD_SIGNATURE, "%s", e.msg);
+	cr_assert_not_null(strstr(e.msg, "receipt signature does not verify "
+	    "with a certificate of "), "%s", e.msg);
 	cr_assert_eq(receipt_verify(s_lp.dir, buf, 5, &got, &e), -1);
 	cr_assert_eq(e.code, KP_ERR_MALFORMED, "%s", e.msg);
 	free(buf);

@@ -763,6 +763,27 @@ Test(policy, enum_value_outside_its_enumeration_is_refused)
 	ref->route = 0;
 	s_refused(pol, "referral", LP, HALT, msg, "referral: rule "
 	    "'enumeration': field 'route' is 0, not a value of Route");
+	/* each side of the known values' bit map (policy.c s_enum_known) */
+	{
+		static const int32_t outside[] = { 63, 64, 255, 256, 65536,
+		    INT32_MAX, INT32_MIN };
+		const ProtobufCEnumDescriptor *ed = &kp__route__descriptor;
+		char want[160];
+		size_t i;
+
+		for (i = 0; i < ed->n_values; i++) {
+			ref->route = ed->values[i].value;
+			if (ref->route != 0)
+				s_pass(pol, "referral", LP, HALT, msg);
+		}
+		for (i = 0; i < sizeof(outside) / sizeof(outside[0]); i++) {
+			ref->route = outside[i];
+			snprintf(want, sizeof(want), "referral: rule "
+			    "'enumeration': field 'route' is %d, not a value of "
+			    "Route", (int)outside[i]);
+			s_refused(pol, "referral", LP, HALT, msg, want);
+		}
+	}
 	ref->route = KP__ROUTE__ROUTE_HALT;
 	ref->parallel_routes[1] = -3;
 	s_refused(pol, "referral", LP, HALT, msg, "referral: rule "
