@@ -95,6 +95,7 @@ typedef struct kpd {
 	batchbuf_t api_batch;      /* apisrv.c: a drain's requests */
 	struct inpipe *in_pipe;    /* inbound.c: its passes, the cache of
 	                            * envelope batch signatures verified */
+	struct worker *in_worker;  /* inbound.c: prepares a pass (worker.h) */
 	bool stopping;
 	int exit_status;         /* main's, when stopping: 0 or KPD_EXIT_REVOKED */
 	metrics_t *metrics;      /* counters; HTTP when [metrics] listen */
@@ -160,12 +161,24 @@ void kpd_bundle_check_done(const char *tmp);
 /* zap.c: answer one pending ZAP request (the REP socket is readable). */
 void zap_handle(kpd_t *d);
 
-/* inbound.c: its passes (at start; 0 / -1) and their end (at stop). */
+/*
+ * inbound.c: envelopes in, as a pipeline of passes (at most batch_max
+ * frames each): a pass is read from the ROUTER (inbound_drain, polled only
+ * while no pass is in hand), prepared by a job on d->in_worker, then
+ * stored, committed and receipted on the loop (inbound_work, when
+ * inbound_work_fd polls readable; -1 while no job is in hand), which first
+ * hands the next pass over.  inbound_settle: wait for the pass in hand
+ * and store it (before a reload swaps the chain or policy it was
+ * prepared with).  start: the worker (cfg.worker_threads) and the
+ * passes; stop: the pass in hand stored, then all freed.
+ */
 int inbound_start(kpd_t *d, kp_err_t *err)
     __attribute__((warn_unused_result));
 void inbound_stop(kpd_t *d);
-/* inbound.c: drain the ROUTER (up to batch_max), store, receipt. */
 void inbound_drain(kpd_t *d);
+void inbound_work(kpd_t *d);
+void inbound_settle(kpd_t *d);
+int inbound_work_fd(const kpd_t *d);
 /* inbound.c: log events of the ROUTER monitor (refused handshakes). */
 void inbound_monitor(kpd_t *d);
 /* inbound.c: free the per-partner caps on stored refusals. */

@@ -60,6 +60,7 @@
 #include "later.h"
 #include "log.h"
 #include "webhook.h"
+#include "worker.h"
 
 #define ROUTING_ID_MAX 256
 
@@ -150,10 +151,18 @@ struct pass {
 	batch_cache_t *cache;
 };
 
-/* The receiver's passes and what only the prepare phase uses. */
+/*
+ * The receiver's pipeline.  At most two passes exist: one in the prepare
+ * phase, a job on d->in_worker (in_hand), and one in the store phase on
+ * the loop.  While the job is in hand its pass, and all its arrivals
+ * point to, are the job's; the loop reads the pass again only after
+ * worker_wait.  cache is used only by the prepare phase, so by one
+ * thread at a time.
+ */
 struct inpipe {
-	batch_cache_t *cache;         /* batch signatures verified */
+	batch_cache_t *cache;         /* envelope batch signatures verified */
 	struct pass pass[2];
+	struct pass *in_hand;         /* handed to the worker, not waited for */
 };
 
 /*
@@ -716,7 +725,7 @@ s_prepare_envelope(const struct pass *p, struct arrival *a,
 		else if (crypto_generichash(v->digest, 32, buf, len, NULL,
 		    0) != 0)
 			memset(v->digest, 0, 32);
-		return;
+		goto out;
 	}
 	a->opened = v->has_id = true;
 	memcpy(v->event_id, a->m.event_id, 16);
@@ -1093,19 +1102,84 @@ out:
 	free(waiting);
 }
 
-void
-inbound_drain(kpd_t *d)
-{
-	struct pass *p;
+/* ---- the pipeline ------------------------------------------------------ */
 
-	if (d->in_pipe == NULL)
-		return;
-	p = &d->in_pipe->pass[0];
+/* Read the empty pass p and hand it to the worker; nothing if no frame
+ * waits. */
+static void
+s_read_and_submit(kpd_t *d, struct pass *p)
+{
+	struct inpipe *ip = d->in_pipe;
+
 	if (s_receive(d, p) == 0)
 		return;
 	s_pass_inputs(d, p);
-	s_prepare_pass(p);
-	s_store_pass(d, p);
+	if (worker_submit(d->in_worker, s_prepare_pass, p) != 0) {
+		/* only with a job in hand, which the callers rule out */
+		log_warnx("inbound: the worker is busy: %zu frames dropped "
+		    "without a receipt (their senders send them again)", p->n);
+		s_pass_clear(p);
+		return;
+	}
+	ip->in_hand = p;
+}
+
+/* Wait for the job in hand: its prepared pass, or NULL if none. */
+static struct pass *
+s_wait(kpd_t *d)
+{
+	struct inpipe *ip = d->in_pipe;
+	struct pass *p;
+
+	if (ip == NULL || ip->in_hand == NULL)
+		return NULL;
+	p = worker_wait(d->in_worker);
+	ip->in_hand = NULL;
+	return p;
+}
+
+/* The ROUTER is readable and no pass is in hand (main.c polls it only
+ * then): read a pass and hand it over; inbound_work stores it. */
+void
+inbound_drain(kpd_t *d)
+{
+	if (d->in_pipe == NULL || d->in_pipe->in_hand != NULL)
+		return;
+	s_read_and_submit(d, &d->in_pipe->pass[0]);
+}
+
+/* The pass in hand is prepared: hand the next one (what the ROUTER holds
+ * now) to the worker, then store this one, so the worker prepares pass
+ * N+1 while the loop stores and commits pass N. */
+void
+inbound_work(kpd_t *d)
+{
+	struct inpipe *ip = d->in_pipe;
+	struct pass *done = s_wait(d);
+
+	if (done == NULL)
+		return;
+	/* the other slot: empty, since only inbound_work hands one over
+	 * while a pass is stored, and stores that pass before it returns */
+	s_read_and_submit(d, done == &ip->pass[0] ? &ip->pass[1] :
+	    &ip->pass[0]);
+	s_store_pass(d, done);
+}
+
+void
+inbound_settle(kpd_t *d)
+{
+	struct pass *done = s_wait(d);
+
+	if (done != NULL)
+		s_store_pass(d, done);
+}
+
+int
+inbound_work_fd(const kpd_t *d)
+{
+	return d->in_pipe != NULL && d->in_pipe->in_hand != NULL ?
+	    worker_fd(d->in_worker) : -1;
 }
 
 int
@@ -1119,15 +1193,34 @@ inbound_start(kpd_t *d, kp_err_t *err)
 		return kp_fail(err, KP_ERR_NOMEM, "out of memory");
 	}
 	d->in_pipe = ip;
-	return 0;
+	return worker_new(d->cfg.worker_threads > 0, &d->in_worker, err);
 }
 
+/*
+ * At stop, a pass in hand (prepared, or being prepared) is stored like
+ * any other, receipts and all: it was prepared under the chain and policy
+ * in force (a reload stores it before it swaps them), the store is still
+ * open, and storing it now spares its senders a resend.  With our own
+ * certificate revoked it is dropped instead, unreceipted (a revoked
+ * organisation signs nothing; the senders send it again).
+ */
 void
 inbound_stop(kpd_t *d)
 {
 	struct inpipe *ip = d->in_pipe;
+	struct pass *done = s_wait(d);
 	size_t i;
 
+	if (done != NULL && d->exit_status == KPD_EXIT_REVOKED) {
+		log_info("inbound: stopping: %zu frames prepared, not stored "
+		    "(no receipt: their senders send them again)", done->n);
+		s_pass_clear(done);
+	} else if (done != NULL) {
+		log_info("inbound: stopping: the pass in hand (%zu frames) "
+		    "stored first", done->n);
+		s_store_pass(d, done);
+	}
+	worker_destroy(&d->in_worker);
 	if (ip == NULL)
 		return;
 	for (i = 0; i < 2; i++) {

@@ -595,6 +595,10 @@ s_reload(kpd_t *d)
 
 	log_info("reload: reading %s and %s", d->cfg.chain_dir, d->cfg.policy);
 	sd_notify(0, "RELOADING=1");
+	/* The pass in hand was prepared under the running chain and policy:
+	 * store it (and receipt it) before anything below swaps them. */
+	inbound_settle(d);
+	rest_wake(d->rest);
 	if (policy_load(d->cfg.policy, &pol, s_report_policy, NULL, &problems,
 	    &e) != 0 || chain_open_ex(d->cfg.chain_dir, d->cfg.org_dir,
 	    TRUST_STALE_CRL_OK, s_report_partner, NULL, &fresh, &e) != 0 ||
@@ -659,7 +663,7 @@ s_on_signal(kpd_t *d, int sigfd)
 }
 
 enum { P_SIG, P_ZAP, P_API, P_ROUTER, P_ROUTER_MON, P_METRICS, P_REST,
-    P_FIXED };
+    P_INBOUND_WORK, P_FIXED };
 
 /* The poll set: fixed sockets, then a dealer and a monitor per link. */
 static size_t
@@ -673,8 +677,9 @@ s_pollset(kpd_t *d, int sigfd, zmq_pollitem_t **items)
 	it[P_SIG] = (zmq_pollitem_t){ NULL, sigfd, ZMQ_POLLIN, 0 };
 	it[P_ZAP] = (zmq_pollitem_t){ d->zap, 0, ZMQ_POLLIN, 0 };
 	it[P_API] = (zmq_pollitem_t){ d->api, 0, ZMQ_POLLIN, 0 };
+	/* while a pass is prepared the next read waits for it (inbound.c) */
 	it[P_ROUTER] = (zmq_pollitem_t){ d->router, 0,
-	    d->router ? ZMQ_POLLIN : 0, 0 };
+	    d->router && inbound_work_fd(d) < 0 ? ZMQ_POLLIN : 0, 0 };
 	it[P_ROUTER_MON] = (zmq_pollitem_t){ d->router_mon, 0,
 	    d->router_mon ? ZMQ_POLLIN : 0, 0 };
 	if (d->router == NULL)  /* an auditor: poll a harmless fd instead */
@@ -684,6 +689,8 @@ s_pollset(kpd_t *d, int sigfd, zmq_pollitem_t **items)
 	    metrics_fd(d->metrics) >= 0 ? ZMQ_POLLIN : 0, 0 };
 	it[P_REST] = (zmq_pollitem_t){ NULL, rest_fd(d->rest),
 	    rest_fd(d->rest) >= 0 ? ZMQ_POLLIN : 0, 0 };
+	it[P_INBOUND_WORK] = (zmq_pollitem_t){ NULL, inbound_work_fd(d),
+	    inbound_work_fd(d) >= 0 ? ZMQ_POLLIN : 0, 0 };
 	for (i = 0; i < d->n_links; i++) {
 		it[P_FIXED + 2 * i] = (zmq_pollitem_t){ d->links[i].dealer, 0,
 		    ZMQ_POLLIN, 0 };
@@ -701,14 +708,16 @@ s_dispatch(kpd_t *d, zmq_pollitem_t *it, size_t n)
 
 	if (it[P_ZAP].revents & ZMQ_POLLIN)
 		zap_handle(d);
+	if (it[P_INBOUND_WORK].revents & ZMQ_POLLIN)
+		inbound_work(d);
 	if (it[P_ROUTER].revents & ZMQ_POLLIN)
 		inbound_drain(d);
 	if (it[P_ROUTER_MON].revents & ZMQ_POLLIN)
 		inbound_monitor(d);
 	if (it[P_API].revents & ZMQ_POLLIN)
 		apisrv_drain(d);
-	if (it[P_ROUTER].revents & ZMQ_POLLIN)
-		rest_wake(d->rest);  /* an arrival: long polls look again */
+	if (it[P_INBOUND_WORK].revents & ZMQ_POLLIN)
+		rest_wake(d->rest);  /* arrivals stored: long polls look again */
 	for (i = 0; P_FIXED + 2 * i + 1 < n && i < d->n_links; i++) {
 		if (it[P_FIXED + 2 * i].revents & ZMQ_POLLIN)
 			rest_wake(d->rest);  /* a receipt or answer */
