@@ -1,0 +1,482 @@
+/*
+ * test_rxpipe.c: the receiver's pipeline (daemon/inbound.c): while the
+ * loop stores and commits one pass, the worker prepares the next.  What
+ * must hold is what held with one pass after the other:
+ *
+ * - a burst spread over several passes (batch_max = 4) with copies of
+ *   events in later passes, a refused frame and a reply to an event of an
+ *   earlier pass: each event stored once, the copies answered with the
+ *   stored receipt, the refused one refused with its reason, the reply
+ *   accepted (its original was committed before the reply's pass was
+ *   decided), a receipt for every frame; with the worker thread and with
+ *   worker_threads = 0 (the same code inline);
+ * - a receiver stopped (SIGTERM) during a drain, most likely with a pass
+ *   in hand: after the restart the sender's resends are stored exactly
+ *   once and every event is receipted; both modes again.
+ *
+ * The test process plays the sender on a real CURVE connection with
+ * Leerplicht's keys, as test_refusals.c does, or runs a real Leerplicht.
+ * No timing is asserted: where the passes begin depends on the machine,
+ * and every assertion holds wherever they begin.
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <criterion/criterion.h>
+#include <jansson.h>
+#include <sodium.h>
+#include <zmq.h>
+
+#include "chain.h"
+#include "common.h"
+#include "daemons.h"
+#include "envelope.h"
+#include "events.h"
+#include "pbjson.h"
+#include "policy.h"
+
+TestSuite(rxpipe, .init = test_init, .timeout = 300);
+
+#define PASS_MAX "batch_max = 4\n"
+#define INLINE "\n[ketenpostd]\nworker_threads = 0\n"
+
+struct rogue {
+	void *ctx, *sock;
+};
+
+static chain_t *
+s_chain(td_chain_t *c, const char *oin)
+{
+	chain_t *ch = NULL;
+	kp_err_t e;
+
+	cr_assert(chain_open_oin(c->dir, oin, NULL, NULL, &ch, &e) == 0, "%s",
+	    e.msg);
+	return ch;
+}
+
+/* A DEALER to target with the real transport keys of `as`. */
+static void
+s_connect_as(struct rogue *r, chain_t *as, const td_org_t *target)
+{
+	const partner_t *srv = peer_partner(directory_find(as->dir,
+	    target->oin));
+	int zero = 0, tmo = 5000;
+
+	r->ctx = zmq_ctx_new();
+	r->sock = zmq_socket(r->ctx, ZMQ_DEALER);
+	zmq_setsockopt(r->sock, ZMQ_LINGER, &zero, sizeof(zero));
+	zmq_setsockopt(r->sock, ZMQ_RCVTIMEO, &tmo, sizeof(tmo));
+	cr_assert_eq(zmq_setsockopt(r->sock, ZMQ_CURVE_SERVERKEY,
+	    partner_transport_pk(srv), 32), 0);
+	cr_assert_eq(zmq_setsockopt(r->sock, ZMQ_CURVE_PUBLICKEY,
+	    partner_transport_pk(identity_public(as->self)), 32), 0);
+	cr_assert_eq(zmq_setsockopt(r->sock, ZMQ_CURVE_SECRETKEY,
+	    identity_transport_sk(as->self), 32), 0);
+	cr_assert_eq(zmq_connect(r->sock, target->listen), 0);
+}
+
+static void
+s_close(struct rogue *r)
+{
+	zmq_close(r->sock);
+	zmq_ctx_term(r->ctx);
+}
+
+static void
+s_send_frame(struct rogue *r, const uint8_t *env, size_t len)
+{
+	uint8_t *frame = malloc(len + 1);
+
+	cr_assert_not_null(frame);
+	frame[0] = 0x01;
+	memcpy(frame + 1, env, len);
+	cr_assert(zmq_send(r->sock, frame, len + 1, 0) >= 0);
+	free(frame);
+}
+
+/* The next receipt, verified as `as`; false if none came in time. */
+static bool
+s_next_receipt(struct rogue *rg, chain_t *as, receipt_t *r)
+{
+	zmq_msg_t m;
+	kp_err_t e;
+
+	zmq_msg_init(&m);
+	if (zmq_msg_recv(&m, rg->sock, 0) < 0) {
+		zmq_msg_close(&m);
+		return false;
+	}
+	cr_assert(zmq_msg_size(&m) > 1);
+	cr_assert_eq(((uint8_t *)zmq_msg_data(&m))[0], 0x02, "not a receipt");
+	cr_assert(receipt_verify(as->dir, (uint8_t *)zmq_msg_data(&m) + 1,
+	    zmq_msg_size(&m) - 1, r, &e) == 0, "receipt: %s", e.msg);
+	zmq_msg_close(&m);
+	return true;
+}
+
+/* The packed example referral. */
+static size_t
+s_referral(uint8_t *out)
+{
+	ProtobufCMessage *ev = NULL;
+	json_t *j = json_loads(td_example("referral"), 0, NULL);
+	kp_err_t e;
+	size_t n;
+
+	cr_assert(pbjson_from_json(events_descriptor(events_type_from_name(
+	    "referral")), j, &ev, &e) == 0, "%s", e.msg);
+	n = protobuf_c_message_pack(ev, out);
+	pbjson_free(ev);
+	json_decref(j);
+	return n;
+}
+
+/*
+ * n (1..4) referrals to Halt sealed by `from` under fresh ids (OUT: ids),
+ * in reply to reply_to if not NULL, signed together: one batch signature
+ * for n > 1 (PROTOCOL.md §5.6).  OUT: env[i], len[i].
+ */
+static void
+s_seal_batch(td_chain_t *c, chain_t *from, size_t n, const uint8_t *reply_to,
+    uint8_t ids[][16], uint8_t **env, size_t *len)
+{
+	envelope_draft_t d[4], *dp[4];
+	envelope_meta_t m;
+	uint8_t payload[256];
+	size_t plen = s_referral(payload), i;
+	policy_t *pol = NULL;
+	uint64_t now = kp_now_ms();
+	int problems;
+	char path[4200];
+	kp_err_t e;
+
+	cr_assert(n >= 1 && n <= 4);
+	snprintf(path, sizeof(path), "%s/policy.ini", c->dir);
+	cr_assert(policy_load(path, &pol, NULL, NULL, &problems, &e) == 0);
+	for (i = 0; i < n; i++) {
+		memset(&m, 0, sizeof(m));
+		kp_uuid_new(ids[i]);
+		memcpy(m.event_id, ids[i], 16);
+		m.event_type = KP__EVENT_TYPE__EVENT_TYPE_REFERRAL;
+		snprintf(m.purpose, sizeof(m.purpose), "%s", policy_rule_purpose(
+		    policy_rule(pol, m.event_type)));
+		snprintf(m.legal_basis, sizeof(m.legal_basis), "%s",
+		    policy_rule_legal_basis(policy_rule(pol, m.event_type)));
+		memcpy(m.policy_hash, policy_hash(pol), 32);
+		randombytes_buf(m.case_ref, 32);
+		m.created_at_ms = now;
+		m.expires_at_ms = now + 86400000u;
+		m.has_reply_to = reply_to != NULL;
+		if (reply_to != NULL)
+			memcpy(m.in_reply_to, reply_to, 16);
+		cr_assert(envelope_seal_draft(from->dir, directory_find(from->dir,
+		    OIN_HALT), &m, payload, plen, &d[i], &e) == 0, "%s", e.msg);
+		dp[i] = &d[i];
+	}
+	cr_assert(envelope_sign_batch(from->dir, dp, n, env, len, &e) == 0,
+	    "%s", e.msg);
+	for (i = 0; i < n; i++)
+		envelope_draft_clear(&d[i]);
+	policy_destroy(&pol);
+}
+
+/* One frame of the burst: what is sent and what must come back. */
+struct frame {
+	uint8_t *env;
+	size_t len;
+	uint8_t id[16];
+	bool owned;                  /* env is this frame's to free; false:
+	                              * a copy of an earlier frame */
+	int want_reason;             /* 0: accepted */
+	int got;                     /* receipts that named it */
+	uint8_t first[32];           /* the first one's digest */
+};
+
+#define BURST 18
+
+/* Append a frame (owned: env is freed with the burst). */
+static void
+s_put(struct frame *f, int *k, uint8_t *env, size_t len, const uint8_t id[16],
+    bool owned)
+{
+	cr_assert(*k < BURST);
+	memset(&f[*k], 0, sizeof(f[*k]));
+	f[*k].env = env;
+	f[*k].len = len;
+	memcpy(f[*k].id, id, 16);
+	f[*k].owned = owned;
+	(*k)++;
+}
+
+/*
+ * The burst, in this order (batch_max 4: frames 4 or more apart are in
+ * different passes, wherever the passes begin):
+ *   0-3    a batch of four referrals e0..e3
+ *   4-8    a batch of four e4..e7, with a replayed referral (created 30
+ *          days ago: refused as replay) at 6, between e5 and e6
+ *   9      a copy of e1 (8 frames later)
+ *   10     a reply to e3 (7 frames later)
+ *   11-14  a batch of four e8..e11
+ *   15     a copy of e5, 16 a copy of the reply, 17 a copy of e0
+ */
+static void
+s_make_burst(td_chain_t *c, chain_t *lp, struct frame *f)
+{
+	uint8_t ids[4][16], *env[4], *rp, rid[16];
+	size_t len[4], rlen, i;
+	int k = 0;
+
+	s_seal_batch(c, lp, 4, NULL, ids, env, len);
+	for (i = 0; i < 4; i++)
+		s_put(f, &k, env[i], len[i], ids[i], true);
+	s_seal_batch(c, lp, 4, NULL, ids, env, len);
+	for (i = 0; i < 4; i++) {
+		if (i == 2) {
+			td_seal(lp, c, OIN_HALT, "referral",
+			    td_example("referral"), kp_now_ms() -
+			    30ULL * 86400000u, &rp, &rlen, rid);
+			s_put(f, &k, rp, rlen, rid, true);
+			f[k - 1].want_reason = KP__REASON__REASON_REPLAY;
+		}
+		s_put(f, &k, env[i], len[i], ids[i], true);
+	}
+	s_put(f, &k, f[1].env, f[1].len, f[1].id, false);
+	s_seal_batch(c, lp, 1, f[3].id, ids, env, len);
+	s_put(f, &k, env[0], len[0], ids[0], true);
+	s_seal_batch(c, lp, 4, NULL, ids, env, len);
+	for (i = 0; i < 4; i++)
+		s_put(f, &k, env[i], len[i], ids[i], true);
+	s_put(f, &k, f[5].env, f[5].len, f[5].id, false);
+	s_put(f, &k, f[10].env, f[10].len, f[10].id, false);
+	s_put(f, &k, f[0].env, f[0].len, f[0].id, false);
+	cr_assert_eq(k, BURST);
+}
+
+static struct frame *
+s_frame_of(struct frame *f, const uint8_t id[16])
+{
+	size_t i;
+
+	for (i = 0; i < BURST; i++)
+		if (f[i].owned && memcmp(f[i].id, id, 16) == 0)
+			return &f[i];
+	return NULL;
+}
+
+/* Halt's inbox: rows, and distinct event ids. */
+static void
+s_inbox_rows(td_chain_t *c, long *rows, long *distinct)
+{
+	char dir[4096];
+
+	td_state_dir(c, OIN_HALT, dir, sizeof(dir));
+	*rows = td_sql_count(dir, "inbox");
+	*distinct = td_sql_count(dir, "(SELECT DISTINCT event_id FROM inbox)");
+}
+
+static void
+s_burst_over_passes(const char *extra)
+{
+	td_chain_t c;
+	td_org_t *halt;
+	chain_t *lp;
+	struct rogue r;
+	struct frame f[BURST], *fr;
+	receipt_t rc;
+	uint8_t warm[1][16], *wenv[1];
+	size_t wlen[1], i, got = 0, distinct_ids = 0;
+	long rows, distinct;
+	char dir[4096];
+
+	td_chain_make(&c, extra);
+	halt = td_org(&c, OIN_HALT);
+	td_start(halt);
+	lp = s_chain(&c, OIN_LEERPLICHT);
+	s_connect_as(&r, lp, halt);
+	/* the handshake first, so that the burst waits for nothing */
+	s_seal_batch(&c, lp, 1, NULL, warm, wenv, wlen);
+	s_send_frame(&r, wenv[0], wlen[0]);
+	cr_assert(s_next_receipt(&r, lp, &rc), "no receipt");
+	cr_assert_eq(rc.status, KP__RECEIPT_STATUS__RECEIPT_STATUS_ACCEPTED);
+	free(wenv[0]);
+	s_make_burst(&c, lp, f);
+	/* stopped while the frames queue: the receiver then finds them
+	 * together and reads them in passes of batch_max */
+	kill(halt->pid, SIGSTOP);
+	for (i = 0; i < BURST; i++)
+		s_send_frame(&r, f[i].env, f[i].len);
+	usleep(300000);
+	kill(halt->pid, SIGCONT);
+	while (got < BURST && s_next_receipt(&r, lp, &rc)) {
+		got++;
+		cr_assert(rc.has_event_id, "a receipt without an event id");
+		fr = s_frame_of(f, rc.event_id);
+		cr_assert_not_null(fr, "a receipt for an event not sent");
+		if (fr->want_reason == 0)
+			cr_assert_eq(rc.status,
+			    KP__RECEIPT_STATUS__RECEIPT_STATUS_ACCEPTED,
+			    "frame %td refused with reason %d", fr - f,
+			    rc.reason);
+		else {
+			cr_assert_eq(rc.status,
+			    KP__RECEIPT_STATUS__RECEIPT_STATUS_REJECTED);
+			cr_assert_eq(rc.reason, fr->want_reason);
+		}
+		/* a copy gets the receipt stored for the first one */
+		if (fr->got++ == 0) {
+			memcpy(fr->first, rc.digest, 32);
+			continue;
+		}
+		cr_assert_eq(rc.status,
+		    KP__RECEIPT_STATUS__RECEIPT_STATUS_ACCEPTED);
+		cr_assert_arr_eq(rc.digest, fr->first, 32, "a copy's receipt "
+		    "is not the one stored for its event");
+	}
+	cr_assert_eq(got, BURST, "a receipt for each of the %d frames (copies "
+	    "in later passes included): %zu", BURST, got);
+	for (i = 0; i < BURST; i++) {
+		if (!f[i].owned)
+			continue;
+		distinct_ids++;
+		cr_assert_eq(f[i].got, f[i].want_reason == 0 &&
+		    (i == 0 || i == 1 || i == 5 || i == 10) ? 2 : 1,
+		    "frame %zu: %d receipts", i, f[i].got);
+	}
+	cr_assert_eq(distinct_ids, 14);
+	s_inbox_rows(&c, &rows, &distinct);
+	/* the warm-up, 12 referrals and the reply; each once */
+	cr_assert_eq(rows, 14, "inbox rows: %ld", rows);
+	cr_assert_eq(distinct, 14, "distinct inbox ids: %ld", distinct);
+	td_state_dir(&c, OIN_HALT, dir, sizeof(dir));
+	cr_assert_eq(td_sql_count(dir, "rejected"), 1);
+	cr_assert(td_log_has(halt, "refused (REASON_REPLAY)", 2000));
+	for (i = 0; i < BURST; i++)
+		if (f[i].owned)
+			free(f[i].env);
+	s_close(&r);
+	chain_close(&lp);
+	td_chain_stop_all(&c);
+}
+
+Test(rxpipe, a_burst_over_several_passes_decides_as_frame_after_frame)
+{
+	s_burst_over_passes(PASS_MAX);
+}
+
+Test(rxpipe, a_burst_over_several_passes_without_a_worker_thread)
+{
+	s_burst_over_passes(PASS_MAX INLINE);
+}
+
+/* n referrals to Halt through o's API, pipelined; all answered ok. */
+static void
+s_queue(td_org_t *o, size_t n)
+{
+	void *ctx = zmq_ctx_new(), *s = zmq_socket(ctx, ZMQ_DEALER);
+	Kp__Request req = KP__REQUEST__INIT;
+	Kp__SendRequest sr = KP__SEND_REQUEST__INIT;
+	Kp__Response *resp;
+	uint8_t payload[256], buf[1024];
+	int zero = 0, tmo = 30000;
+	size_t i, len, ok = 0;
+	char ref[32];
+	zmq_msg_t m;
+
+	zmq_setsockopt(s, ZMQ_LINGER, &zero, sizeof(zero));
+	zmq_setsockopt(s, ZMQ_RCVTIMEO, &tmo, sizeof(tmo));
+	cr_assert_eq(zmq_connect(s, o->api), 0);
+	sr.has_event_type = sr.has_payload = 1;
+	sr.event_type = KP__EVENT_TYPE__EVENT_TYPE_REFERRAL;
+	sr.payload = (ProtobufCBinaryData){ s_referral(payload), payload };
+	sr.to_oin = (char *)OIN_HALT;
+	req.op_case = KP__REQUEST__OP_SEND;
+	req.send = &sr;
+	for (i = 0; i < n; i++) {
+		snprintf(ref, sizeof(ref), "LP-RX-%zu", i);
+		sr.case_ref = ref;
+		len = kp__request__pack(&req, buf);
+		cr_assert(zmq_send(s, "", 0, ZMQ_SNDMORE) == 0);
+		cr_assert(zmq_send(s, buf, len, 0) >= 0);
+	}
+	while (ok < n) {
+		zmq_msg_init(&m);
+		cr_assert(zmq_msg_recv(&m, s, 0) >= 0, "API answer %zu of %zu "
+		    "missing", ok, n);
+		if (zmq_msg_size(&m) > 0) {
+			resp = kp__response__unpack(NULL, zmq_msg_size(&m),
+			    zmq_msg_data(&m));
+			cr_assert(resp != NULL && resp->ok, "send refused: %s",
+			    resp ? resp->error : "unparsable answer");
+			kp__response__free_unpacked(resp, NULL);
+			ok++;
+		}
+		zmq_msg_close(&m);
+	}
+	zmq_close(s);
+	zmq_ctx_term(ctx);
+}
+
+#define QUEUED 400
+
+/*
+ * Leerplicht queues QUEUED events while Halt is down; Halt starts and,
+ * as soon as its first pass is committed, gets SIGTERM, most likely with
+ * the next pass in hand (prepared or being prepared): that pass is
+ * stored before it stops (its receipts may not leave: the socket closes
+ * with the daemon).  After a restart the sender's resends are stored
+ * exactly once, and every event is receipted.
+ */
+static void
+s_stop_during_a_drain(const char *extra)
+{
+	td_chain_t c;
+	td_org_t *lp, *halt;
+	Kp__Response *out;
+	char dir[4096];
+	long rows = 0, distinct;
+	size_t i;
+	int spins;
+
+	td_chain_make(&c, extra);
+	lp = td_org(&c, OIN_LEERPLICHT);
+	halt = td_org(&c, OIN_HALT);
+	td_start(lp);
+	s_queue(lp, QUEUED);
+	td_state_dir(&c, OIN_HALT, dir, sizeof(dir));
+	td_start(halt);
+	for (spins = 0; spins < 20000 && rows <= 0; spins++)
+		rows = td_sql_count(dir, "inbox");
+	cr_assert_eq(td_stop(halt), 0, "a clean stop");
+	s_inbox_rows(&c, &rows, &distinct);
+	cr_log_info("stopped with %ld of %d stored; a pass in hand then: %s",
+	    rows, QUEUED, td_log_has(halt, "stored first", 0) ? "yes" : "no");
+	cr_assert(rows > 0 && rows == distinct, "each once: %ld rows, %ld ids",
+	    rows, distinct);
+	td_start(halt);
+	cr_assert(td_wait_settled(lp, 120000), "events still pending");
+	s_inbox_rows(&c, &rows, &distinct);
+	cr_assert_eq(rows, QUEUED, "inbox rows after the restart: %ld", rows);
+	cr_assert_eq(distinct, QUEUED, "distinct ids: %ld", distinct);
+	out = td_outbox(lp);
+	cr_assert_eq(out->outbox->n_items, QUEUED);
+	for (i = 0; i < out->outbox->n_items; i++)
+		cr_assert_eq(out->outbox->items[i]->state,
+		    KP__DELIVERY_STATE__DELIVERY_STATE_DELIVERED,
+		    "every event receipted");
+	kp__response__free_unpacked(out, NULL);
+	td_chain_stop_all(&c);
+}
+
+Test(rxpipe, a_stop_with_a_pass_in_hand_loses_nothing_and_stores_once)
+{
+	s_stop_during_a_drain("batch_max = 8\n");
+}
+
+Test(rxpipe, a_stop_during_a_drain_without_a_worker_thread)
+{
+	s_stop_during_a_drain("batch_max = 8\n" INLINE);
+}
