@@ -1111,8 +1111,10 @@ s_read_and_submit(kpd_t *d, struct pass *p)
 {
 	struct inpipe *ip = d->in_pipe;
 
-	if (s_receive(d, p) == 0)
+	if (s_receive(d, p) == 0) {
+		s_pass_clear(p);  /* what a failed read may have written */
 		return;
+	}
 	s_pass_inputs(d, p);
 	if (worker_submit(d->in_worker, s_prepare_pass, p) != 0) {
 		/* only with a job in hand, which the callers rule out */
