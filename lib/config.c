@@ -70,7 +70,7 @@ enum {
 	S_PURGE_INTERVAL, S_HEAD_INTERVAL, S_REFUSALS_PER_MINUTE,
 	S_METRICS_LISTEN, S_BUNDLE, S_CA, S_BUNDLE_CHECK, S_EXPIRY_WARNING,
 	S_REST_LISTEN, S_REST_TLS_LISTEN, S_REST_TLS_CERT, S_REST_TLS_KEY,
-	S_REST_TLS_CLIENT_CA, S_REST_WEBHOOK, S_NKEYS
+	S_REST_TLS_CLIENT_CA, S_REST_WEBHOOK, S_WORKER_THREADS, S_NKEYS
 };
 
 struct s_parse;
@@ -176,6 +176,8 @@ static const struct s_key s_keys[S_NKEYS] = {
 	    S_F(rest_tls_client_ca), 0, 0, 0 },
 	[S_REST_WEBHOOK] = { "rest", "webhook", s_set_webhook,
 	    S_F(rest_webhook), 0, 0, 0 },
+	[S_WORKER_THREADS] = { "ketenpostd", "worker_threads", s_set_unsigned,
+	    S_F(worker_threads), 0, 1, 0 },
 };
 
 static const char *const s_sections[] = { "ketenpostd", "delivery",
@@ -866,6 +868,7 @@ s_defaults(config_t *c)
 	c->refusals_per_minute = 600;
 	c->bundle_check_interval_ms = 60 * 1000;
 	c->expiry_warning_ms = 14 * S_MS_PER_DAY;
+	c->worker_threads = 1;
 }
 
 /*

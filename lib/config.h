@@ -18,6 +18,8 @@
  *   bundle_check_interval = 60s          ; how often the bundle is re-read
  *   expiry_warning = 14d                 ; warn this long before trust
  *                                        ; material (CRL, certs) expires
+ *   worker_threads = 1                   ; 0: the checks and sealing of
+ *                                        ; API sends on the loop's thread
  *
  *   [delivery]
  *   event_ttl = 30d          ; default expiry of sent events
@@ -125,6 +127,9 @@ typedef struct config {
 	/* [rest] webhook ("" = off): a local http:// URL that gets a notice
 	 * of every arrival, receipt and overdue answer (webhook.c) */
 	char rest_webhook[256];
+	/* [ketenpostd] worker_threads (0 or 1, default 1): a thread beside
+	 * the loop for work that reads no store (daemon/worker.c) */
+	unsigned worker_threads;
 } config_t;
 
 /*
