@@ -488,7 +488,8 @@ s_start(kpd_t *d, kp_err_t *err)
 	ledger_sign_head(d, false);
 	if ((d->zctx = zmq_ctx_new()) == NULL)
 		return kp_fail(err, KP_ERR_IO, "cannot create a ZeroMQ context");
-	if (s_zap_open(d, err) != 0 || s_api_open(d, err) != 0)
+	if (s_zap_open(d, err) != 0 || s_api_open(d, err) != 0 ||
+	    apisrv_start(d, err) != 0)
 		return -1;
 	/* On stale trust neither listen nor connect: partners retry, our
 	 * events stay queued (trustwatch.c). */
@@ -510,6 +511,7 @@ s_start(kpd_t *d, kp_err_t *err)
 static void
 s_stop(kpd_t *d)
 {
+	apisrv_stop(d);  /* the pass in hand stored and answered first */
 	rest_destroy(&d->rest);
 	metrics_destroy(&d->metrics);
 	batch_cache_destroy(&d->batch_cache);
@@ -593,6 +595,7 @@ s_reload(kpd_t *d)
 
 	log_info("reload: reading %s and %s", d->cfg.chain_dir, d->cfg.policy);
 	sd_notify(0, "RELOADING=1");
+	apisrv_settle(d);  /* its job reads the chain and policy replaced */
 	if (policy_load(d->cfg.policy, &pol, s_report_policy, NULL, &problems,
 	    &e) != 0 || chain_open_ex(d->cfg.chain_dir, d->cfg.org_dir,
 	    TRUST_STALE_CRL_OK, s_report_partner, NULL, &fresh, &e) != 0 ||
@@ -657,7 +660,7 @@ s_on_signal(kpd_t *d, int sigfd)
 }
 
 enum { P_SIG, P_ZAP, P_API, P_ROUTER, P_ROUTER_MON, P_METRICS, P_REST,
-    P_FIXED };
+    P_API_WORK, P_FIXED };
 
 /* The poll set: fixed sockets, then a dealer and a monitor per link. */
 static size_t
@@ -670,7 +673,10 @@ s_pollset(kpd_t *d, int sigfd, zmq_pollitem_t **items)
 		fatalx("out of memory");
 	it[P_SIG] = (zmq_pollitem_t){ NULL, sigfd, ZMQ_POLLIN, 0 };
 	it[P_ZAP] = (zmq_pollitem_t){ d->zap, 0, ZMQ_POLLIN, 0 };
-	it[P_API] = (zmq_pollitem_t){ d->api, 0, ZMQ_POLLIN, 0 };
+	it[P_API] = (zmq_pollitem_t){ d->api, 0,
+	    apisrv_wants_requests(d) ? ZMQ_POLLIN : 0, 0 };
+	it[P_API_WORK] = (zmq_pollitem_t){ NULL, apisrv_work_fd(d),
+	    ZMQ_POLLIN, 0 };
 	it[P_ROUTER] = (zmq_pollitem_t){ d->router, 0,
 	    d->router ? ZMQ_POLLIN : 0, 0 };
 	it[P_ROUTER_MON] = (zmq_pollitem_t){ d->router_mon, 0,
@@ -705,6 +711,8 @@ s_dispatch(kpd_t *d, zmq_pollitem_t *it, size_t n)
 		inbound_monitor(d);
 	if (it[P_API].revents & ZMQ_POLLIN)
 		apisrv_drain(d);
+	if (it[P_API_WORK].revents & ZMQ_POLLIN)
+		apisrv_work_done(d);
 	if (it[P_ROUTER].revents & ZMQ_POLLIN)
 		rest_wake(d->rest);  /* an arrival: long polls look again */
 	for (i = 0; P_FIXED + 2 * i + 1 < n && i < d->n_links; i++) {
