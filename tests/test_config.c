@@ -576,6 +576,24 @@ Test(config, batch_max_range)
 	s_rm(tmp);
 }
 
+/* The API's worker thread: on unless 0 (apisrv.c runs it inline). */
+Test(config, worker_threads_is_0_or_1)
+{
+	char tmp[256];
+	config_t cfg;
+
+	s_load_ok(MINIMAL, &cfg, tmp, sizeof(tmp));
+	cr_assert_eq(cfg.worker_threads, 1);
+	s_rm(tmp);
+	s_load_ok(MINIMAL "worker_threads = 0\n", &cfg, tmp, sizeof(tmp));
+	cr_assert_eq(cfg.worker_threads, 0);
+	s_rm(tmp);
+	s_bad1(MINIMAL "worker_threads = 2\n",
+	    "F:4: worker_threads: '2' is not a number from 0 to 1");
+	s_bad1(MINIMAL "[delivery]\nworker_threads = 1\n",
+	    "F:5: unknown key 'worker_threads' in [delivery]");
+}
+
 Test(config, missing_required_keys_have_no_line)
 {
 	s_bad1("[ketenpostd]\norg = " OIN_OM "\n",
