@@ -2139,6 +2139,30 @@ s_submit(kpd_t *d, struct api_pass *p)
 	}
 }
 
+/*
+ * Pass p is prepared: take the next one from the socket and give it to
+ * the worker, then store, commit and answer p while the worker prepares
+ * the next.
+ */
+static void
+s_pass_ready(kpd_t *d, struct api_pass *p)
+{
+	struct api_pass *next;
+
+	if (!d->stopping) {
+		next = s_next_pass(d->api_pipe);
+		if (s_recv_pass(d, next) > 0)
+			s_submit(d, next);
+	}
+	s_store_pass(d, p);
+}
+
+/*
+ * The socket is readable and no pass is in the worker's hands: the loop
+ * has nothing to overlap this pass with, so it prepares it itself (no
+ * hand-over to wait for: at low load a request costs no thread switch)
+ * and the pipeline starts with the next pass, if requests are waiting.
+ */
 void
 apisrv_drain(kpd_t *d)
 {
@@ -2147,30 +2171,22 @@ apisrv_drain(kpd_t *d)
 	if (d->api_pipe == NULL || worker_busy(d->api_worker))
 		return;  /* the pass in hand first: apisrv_work_done */
 	p = s_next_pass(d->api_pipe);
-	if (s_recv_pass(d, p) > 0)
-		s_submit(d, p);
+	if (s_recv_pass(d, p) == 0)
+		return;
+	s_prepare_job(p);
+	s_pass_ready(d, p);
 }
 
-/*
- * The worker has prepared a pass: take the next one from the socket and
- * give it to the worker, then store, commit and answer the prepared one
- * while the worker prepares the next.
- */
+/* The worker has prepared a pass (its fd is readable). */
 void
 apisrv_work_done(kpd_t *d)
 {
-	struct api_pass *p, *next;
+	struct api_pass *p;
 
 	if (d->api_pipe == NULL || !worker_busy(d->api_worker))
 		return;
-	if ((p = worker_wait(d->api_worker)) == NULL)
-		return;
-	if (!d->stopping) {
-		next = s_next_pass(d->api_pipe);
-		if (s_recv_pass(d, next) > 0)
-			s_submit(d, next);
-	}
-	s_store_pass(d, p);
+	if ((p = worker_wait(d->api_worker)) != NULL)
+		s_pass_ready(d, p);
 }
 
 bool
