@@ -26,6 +26,17 @@
  * requests (s_idem_in_batch).  A recipient that does not read batch proofs
  * (outbound_single_sig) gets single signatures.  Nothing unsigned ever
  * leaves: a batch whose signing fails rolls back.
+ *
+ * Two phases and two passes (issue 16, PERFORMANCE.md "the sender's second
+ * core"): a send's prepare phase (s_prepare_send: decoding, checks,
+ * idempotency hash, pseudonym from keys, sealing) reads no store and runs
+ * on d->api_worker; its store phase (s_send) runs on the loop.  While the
+ * loop stores, signs, commits and answers pass N, the worker prepares
+ * pass N+1; at most two passes exist, and they are stored in the order
+ * they were received.  What the job may read while it holds a pass: the
+ * pass, and of d only the chain, policy, storage key and fixed
+ * configuration, which nothing replaces before apisrv_settle; it never
+ * logs or touches the store (ARCHITECTURE.md, "While a job is in hand").
  */
 #include <ctype.h>
 #include <errno.h>
@@ -46,6 +57,7 @@
 #include "later.h"
 #include "log.h"
 #include "pseudonym.h"
+#include "worker.h"
 
 #define API_REQUEST_MAX (KP_MAX_PAYLOAD + 4096)
 /* What the socket takes in at all (ZMQ_MAXMSGSIZE): a request above
@@ -59,9 +71,38 @@
 #define API_IDEM_KEY_MAX 128
 #define API_CLIENT_ID_MAX 64
 
+/*
+ * What the prepare phase of a send found (s_prepare_send): all of the send
+ * that reads no store.  The store phase (s_send) applies it in the order
+ * the checks had before the split: a failure found here is reported only
+ * at its stage (after the idempotency look-up, after the reply check or
+ * after the case link), and logged only then.
+ */
+enum { PREP_OK, PREP_EARLY, PREP_CHECK, PREP_SEAL };
+struct send_prep {
+	bool done;                    /* prepared (by the job or inline) */
+	int failed;                   /* PREP_*: the stage its error is at */
+	kp_err_t err;
+	bool log_refused;             /* ... a payload refused: log it */
+	int refusal_reason;           /* ... and audit it (refusal_out) */
+	char refusal_rule[AUDIT_RULE_MAX + 1];
+	uint8_t hash[32];             /* s_request_hash, with a key */
+	uint8_t event_id[16];
+	const peer_t *to;
+	const policy_rule_t *rule;
+	ProtobufCMessage *ev;         /* the payload decoded; freed in cleanup */
+	bool has_candidate;           /* the pseudonym from keys alone */
+	envelope_meta_t m;            /* case_ref: the candidate, as sealed */
+	envelope_draft_t draft;       /* sealed under m; moved to the request */
+	outbox_row_t row;             /* but its case, link, digest, key: later */
+};
+
 struct api_req {
 	uint8_t rid[256];
 	size_t rid_len;
+	zmq_msg_t msg;                /* the request as received, until the */
+	bool has_msg;                 /* ... prepare phase unpacked it */
+	struct send_prep prep;        /* a send's prepare phase */
 	Kp__Request *req;
 	Kp__Response resp;
 	Kp__SendResponse send_resp;
@@ -76,7 +117,7 @@ struct api_req {
 	envelope_draft_t draft;       /* ... until signed: s_sign_sends */
 	bool has_draft;
 	outbox_row_t row;             /* stored once signed: s_store_signed */
-	const struct api_req *batch;  /* the requests before this one in its */
+	struct api_req *batch;        /* the requests before this one in its */
 	size_t index;                 /* ... batch: s_idem_in_batch */
 	char error[KP_ERR_MSG_MAX];
 	const char *code;
@@ -189,10 +230,10 @@ s_idem_in_batch(const struct api_req *r, const char *client, const char *key,
  */
 static int
 s_idem(kpd_t *d, struct api_req *r, const Kp__SendRequest *s,
-    outbox_row_t *row, bool *stored)
+    const uint8_t hash[32], outbox_row_t *row, bool *stored)
 {
 	const char *client = s->client_id != NULL ? s->client_id : "";
-	uint8_t hash[32], old_hash[32], id[16];
+	uint8_t old_hash[32], id[16];
 	char text[37];
 	bool found = false;
 	kp_err_t e;
@@ -203,7 +244,6 @@ s_idem(kpd_t *d, struct api_req *r, const Kp__SendRequest *s,
 		return s_fail(r, KP_ERR_INVALID_ARG, "idempotency key must be "
 		    "1-%d and client id 0-%d printable characters without "
 		    "spaces", API_IDEM_KEY_MAX, API_CLIENT_ID_MAX);
-	s_request_hash(s, hash);
 	s_idem_in_batch(r, client, s->idempotency_key, id, old_hash, &found);
 	if (!found && store_outbox_by_idem(d->store, client,
 	    s->idempotency_key, id, old_hash, &found, &e) != 0)
@@ -233,12 +273,13 @@ s_idem(kpd_t *d, struct api_req *r, const Kp__SendRequest *s,
 }
 
 /* The case pseudonym for (partner, local ref): an existing link, the
- * pseudonym of the event answered, or a fresh keyed hash.  The link is
- * tried as an insert with the pseudonym a new link would get, so a new
- * case (most sends) costs no look-up first.  OUT: case_ref, *link_id. */
+ * pseudonym of the event answered, or a fresh keyed hash (computed in
+ * the prepare phase: p->m.case_ref).  The link is tried as an insert with
+ * the pseudonym a new link would get, so a new case (most sends) costs no
+ * look-up first.  OUT: case_ref, *link_id. */
 static int
 s_case_ref(kpd_t *d, struct api_req *r, const Kp__SendRequest *s,
-    uint8_t case_ref[32], uint64_t *link_id)
+    const struct send_prep *p, uint8_t case_ref[32], uint64_t *link_id)
 {
 	inbox_row_t orig;
 	uint8_t candidate[32];
@@ -254,8 +295,10 @@ s_case_ref(kpd_t *d, struct api_req *r, const Kp__SendRequest *s,
 		else
 			found = false;
 	}
-	if (!found && pseudonym_for(d->chain->self, s->to_oin, s->case_ref,
-	    candidate, &e) != 0)
+	if (!found && p->has_candidate)
+		memcpy(candidate, p->m.case_ref, 32);
+	else if (!found && pseudonym_for(d->chain->self, s->to_oin,
+	    s->case_ref, candidate, &e) != 0)
 		return s_fail(r, e.code, "%s", e.msg);
 	if (store_link_ensure(d->store, s->to_oin, s->case_ref, candidate,
 	    case_ref, link_id, &e) != 0)
@@ -302,57 +345,95 @@ s_audit_send(kpd_t *d, struct api_req *r, const envelope_meta_t *m,
 	return 0;
 }
 
+/* A failure of the prepare phase, at stage `stage`: -1 (p->failed says
+ * where it applies).  Nothing is logged here: s_prep_apply does that on
+ * the loop, once the failure is the request's answer. */
+static int
+s_prep_fail(struct send_prep *p, int stage, const kp_err_t *e)
+{
+	p->failed = stage;
+	p->err = *e;
+	return -1;
+}
+
 /*
  * Everything is checked before anything is stored: the event type, the
  * recipient (a verified partner), the local case reference, the payload
- * (a valid event) and the chain policy (roles, fields, values).
- * OUT: *to, *ev (caller frees), *rule.
+ * (a valid event) and the chain policy (roles, fields, values).  Reads no
+ * store: the reply's check (cases_check_reply) is the store phase's, and
+ * a failure here is reported at its stage (PREP_EARLY before that check,
+ * PREP_CHECK after it), as before the split.  OUT: p->to, p->ev, p->rule.
  */
 static int
-s_send_check(kpd_t *d, struct api_req *r, const Kp__SendRequest *s,
-    const peer_t **to, ProtobufCMessage **ev, const policy_rule_t **rule)
+s_send_check(const kpd_t *d, const Kp__SendRequest *s, struct send_prep *p)
 {
 	const partner_t *me = identity_public(d->chain->self);
 	kp_err_t e;
 
-	if (!s->has_event_type || events_descriptor(s->event_type) == NULL)
-		return s_fail(r, KP_ERR_INVALID_ARG, "unknown event type");
-	if (s->to_oin == NULL || (*to = directory_find(d->chain->dir,
-	    s->to_oin)) == NULL)
-		return s_fail(r, KP_ERR_UNKNOWN_RECIPIENT, "recipient %s is not a "
+	if (!s->has_event_type || events_descriptor(s->event_type) == NULL) {
+		kp_fail(&e, KP_ERR_INVALID_ARG, "unknown event type");
+		return s_prep_fail(p, PREP_EARLY, &e);
+	}
+	if (s->to_oin == NULL || (p->to = directory_find(d->chain->dir,
+	    s->to_oin)) == NULL) {
+		kp_fail(&e, KP_ERR_UNKNOWN_RECIPIENT, "recipient %s is not a "
 		    "verified partner (unknown, expired or revoked)",
 		    s->to_oin ? s->to_oin : "(none)");
-	if (!pseudonym_ref_valid(s->case_ref))
-		return s_fail(r, KP_ERR_INVALID_ARG, "case reference must be "
-		    "1-64 printable characters without spaces");
-	if (s->has_in_reply_to && s->in_reply_to.len != 16)
-		return s_fail(r, KP_ERR_INVALID_ARG, "in_reply_to must be an "
-		    "event id of 16 bytes");
-	if (s->has_in_reply_to && cases_check_reply(d, s->to_oin,
-	    s->in_reply_to.data, &e) != 0)
-		return s_fail(r, e.code, "%s", e.msg);
-	if (!s->has_payload)
-		return s_fail(r, KP_ERR_INVALID_ARG, "no payload");
-	if (events_unpack(s->event_type, s->payload.data, s->payload.len, ev,
-	    &e) != 0 || policy_check(d->policy, s->event_type,
-	    partner_role(me), partner_role(peer_partner(*to)), *ev, &e) != 0) {
-		char safe[KP_ERR_MSG_MAX];
-
-		policy_log_text(e.msg, safe, sizeof(safe));
-		log_warnx("send refused: %s", safe);
-		r->refusal_reason = e.code == KP_ERR_POLICY ?
+		return s_prep_fail(p, PREP_EARLY, &e);
+	}
+	if (!pseudonym_ref_valid(s->case_ref)) {
+		kp_fail(&e, KP_ERR_INVALID_ARG, "case reference must be 1-64 "
+		    "printable characters without spaces");
+		return s_prep_fail(p, PREP_EARLY, &e);
+	}
+	if (s->has_in_reply_to && s->in_reply_to.len != 16) {
+		kp_fail(&e, KP_ERR_INVALID_ARG, "in_reply_to must be an event "
+		    "id of 16 bytes");
+		return s_prep_fail(p, PREP_EARLY, &e);
+	}
+	if (!s->has_payload) {
+		kp_fail(&e, KP_ERR_INVALID_ARG, "no payload");
+		return s_prep_fail(p, PREP_CHECK, &e);
+	}
+	if (events_unpack(s->event_type, s->payload.data, s->payload.len,
+	    &p->ev, &e) != 0 || policy_check(d->policy, s->event_type,
+	    partner_role(me), partner_role(peer_partner(p->to)), p->ev,
+	    &e) != 0) {
+		p->log_refused = true;
+		p->refusal_reason = e.code == KP_ERR_POLICY ?
 		    KP__REASON__REASON_POLICY_VIOLATION :
 		    KP__REASON__REASON_MALFORMED;
-		policy_refusal_rule(e.msg, r->refusal_rule,
-		    sizeof(r->refusal_rule));
-		return s_fail(r, e.code, "%s", e.msg);
+		policy_refusal_rule(e.msg, p->refusal_rule,
+		    sizeof(p->refusal_rule));
+		return s_prep_fail(p, PREP_CHECK, &e);
 	}
-	*rule = policy_rule(d->policy, s->event_type);
+	p->rule = policy_rule(d->policy, s->event_type);
 	return 0;
 }
 
+/* Apply a failure of the prepare phase found at `stage`: r's answer, its
+ * log line and what s_handle audits.  true if there was one. */
+static bool
+s_prep_apply(struct api_req *r, int stage)
+{
+	struct send_prep *p = &r->prep;
+	char safe[KP_ERR_MSG_MAX];
+
+	if (p->failed != stage)
+		return false;
+	if (p->log_refused) {
+		policy_log_text(p->err.msg, safe, sizeof(safe));
+		log_warnx("send refused: %s", safe);
+		r->refusal_reason = p->refusal_reason;
+		memcpy(r->refusal_rule, p->refusal_rule,
+		    sizeof(r->refusal_rule));
+	}
+	s_fail(r, p->err.code, "%s", p->err.msg);
+	return true;
+}
+
 static void
-s_meta(kpd_t *d, const Kp__SendRequest *s, const policy_rule_t *rule,
+s_meta(const kpd_t *d, const Kp__SendRequest *s, const policy_rule_t *rule,
     const uint8_t id[16], envelope_meta_t *m, uint64_t now)
 {
 	memset(m, 0, sizeof(*m));
@@ -371,12 +452,13 @@ s_meta(kpd_t *d, const Kp__SendRequest *s, const policy_rule_t *rule,
 		memcpy(m->in_reply_to, s->in_reply_to.data, 16);
 }
 
-/* The outbox row of a sealed event; its envelope is stored with it once
- * signed (s_store_signed), under a fresh per-event key made here. */
+/* The outbox row of a sealed event, but its case pseudonym, link and
+ * envelope digest (the store phase's: s_send); its envelope is stored with
+ * it once signed (s_store_signed), under a fresh per-event key made here. */
 static int
-s_outbox_row(kpd_t *d, const envelope_meta_t *m, const Kp__SendRequest *s,
-    const ProtobufCMessage *ev, const policy_rule_t *rule, uint64_t now,
-    outbox_row_t *row)
+s_outbox_row(const kpd_t *d, const envelope_meta_t *m,
+    const Kp__SendRequest *s, const ProtobufCMessage *ev,
+    const policy_rule_t *rule, uint64_t now, outbox_row_t *row)
 {
 	uint8_t key[32];
 	int rc;
@@ -385,7 +467,6 @@ s_outbox_row(kpd_t *d, const envelope_meta_t *m, const Kp__SendRequest *s,
 	row->event_type = m->event_type;
 	memcpy(row->to_oin, m->recipient_oin, sizeof(row->to_oin));
 	snprintf(row->case_local, sizeof(row->case_local), "%s", s->case_ref);
-	memcpy(row->case_ref, m->case_ref, 32);
 	row->has_reply_to = m->has_reply_to;
 	memcpy(row->in_reply_to, m->in_reply_to, 16);
 	row->created_ms = now;
@@ -405,13 +486,86 @@ s_outbox_row(kpd_t *d, const envelope_meta_t *m, const Kp__SendRequest *s,
 	return rc;
 }
 
+/*
+ * The prepare phase of a send: every part of it that reads no store, into
+ * r->prep.  Runs on the worker's thread (s_prepare_job) or inline (the
+ * REST API, reminders).  Reads r's request and, of d, only what the loop
+ * does not change while a job is in hand: the chain (directory, own
+ * keys), the policy, the storage key and fixed configuration (s_reload
+ * and stop settle the pass in hand first: apisrv_settle).  Writes
+ * nothing but r->prep and logs nothing.
+ *
+ * The envelope is sealed here under the pseudonym a new link gets (keyed
+ * hash of partner and local reference): the store phase finds the
+ * pseudonym actually used (an existing link, the event answered) and
+ * seals again on the loop only when that one differs.
+ */
+static void
+s_prepare_send(const kpd_t *d, struct api_req *r, uint64_t now)
+{
+	const Kp__SendRequest *s = r->req->send;
+	struct send_prep *p = &r->prep;
+	kp_err_t e;
+
+	p->done = true;
+	if (s->idempotency_key != NULL)
+		s_request_hash(s, p->hash);
+	/* the id is the event's from the start: a refusal is audited by it */
+	kp_uuid_new(p->event_id);
+	if (s_send_check(d, s, p) != 0)
+		return;
+	s_meta(d, s, p->rule, p->event_id, &p->m, now);
+	p->has_candidate = pseudonym_for(d->chain->self, s->to_oin,
+	    s->case_ref, p->m.case_ref, &e) == 0;
+	if (!p->has_candidate)
+		return;   /* the store phase tries again and says why */
+	if (envelope_seal_draft(d->chain->dir, p->to, &p->m, s->payload.data,
+	    s->payload.len, &p->draft, &e) != 0) {
+		s_prep_fail(p, PREP_SEAL, &e);
+		return;
+	}
+	if (s_outbox_row(d, &p->m, s, p->ev, p->rule, now, &p->row) != 0) {
+		kp_fail(&e, KP_ERR_NOMEM, "sealing at rest failed");
+		s_prep_fail(p, PREP_SEAL, &e);
+	}
+}
+
+/* The envelope sealed under m, for the store phase: the prepared draft
+ * if it was sealed under the same pseudonym, else sealed again here. */
+static int
+s_send_draft(kpd_t *d, struct api_req *r, const Kp__SendRequest *s,
+    envelope_meta_t *m, envelope_draft_t *draft, uint64_t now)
+{
+	struct send_prep *p = &r->prep;
+	kp_err_t e;
+
+	if (p->has_candidate && p->draft.buf != NULL &&
+	    sodium_memcmp(m->case_ref, p->m.case_ref, 32) == 0) {
+		*draft = p->draft;
+		memset(&p->draft, 0, sizeof(p->draft));
+		return 0;
+	}
+	if (envelope_seal_draft(d->chain->dir, p->to, m, s->payload.data,
+	    s->payload.len, draft, &e) != 0)
+		return s_fail(r, e.code, "%s", e.msg);
+	if (!p->has_candidate && s_outbox_row(d, m, s, p->ev, p->rule, now,
+	    &p->row) != 0)
+		return s_fail(r, KP_ERR_NOMEM, "sealing at rest failed");
+	return 0;
+}
+
+/*
+ * The store phase of a send, on the loop, in the request's savepoint:
+ * idempotency, the reply's check, the case link, the audit entry and the
+ * expectation; the outbox row is inserted once the batch is signed
+ * (s_sign_sends).  Prepares inline what was not prepared (REST,
+ * reminders).
+ */
 static int
 s_send(kpd_t *d, struct api_req *r, uint64_t now)
 {
 	const Kp__SendRequest *s = r->req->send;
-	const policy_rule_t *rule = NULL;
-	const peer_t *to = NULL;
-	ProtobufCMessage *ev = NULL;
+	struct send_prep *p = &r->prep;
 	envelope_meta_t m;
 	envelope_draft_t draft;
 	outbox_row_t row;
@@ -421,33 +575,36 @@ s_send(kpd_t *d, struct api_req *r, uint64_t now)
 	bool stored = false;
 	int rc = -1;
 
-	memset(&row, 0, sizeof(row));
 	memset(&draft, 0, sizeof(draft));
-	if (s->idempotency_key != NULL && s_idem(d, r, s, &row, &stored) != 0)
+	if (!p->done)
+		s_prepare_send(d, r, now);
+	if (s->idempotency_key != NULL && s_idem(d, r, s, p->hash, &p->row,
+	    &stored) != 0)
 		goto out;
 	if (stored)
 		return 0;
-	/* the id is the event's from the start: a refusal is audited by it */
-	kp_uuid_new(r->event_id);
-	if (s_send_check(d, r, s, &to, &ev, &rule) != 0)
+	memcpy(r->event_id, p->event_id, 16);
+	if (s_prep_apply(r, PREP_EARLY))
 		goto out;
-	s_meta(d, s, rule, r->event_id, &m, now);
-	if (s_case_ref(d, r, s, m.case_ref, &link_id) != 0)
-		goto out;
-	if (envelope_seal_draft(d->chain->dir, to, &m, s->payload.data,
-	    s->payload.len, &draft, &e) != 0) {
+	if (s->has_in_reply_to && cases_check_reply(d, s->to_oin,
+	    s->in_reply_to.data, &e) != 0) {
 		s_fail(r, e.code, "%s", e.msg);
 		goto out;
 	}
-	memcpy(row.envelope_digest, draft.digest, KP_DIGEST_LEN);
-	if (s_outbox_row(d, &m, s, ev, rule, now, &row) != 0) {
-		s_fail(r, KP_ERR_NOMEM, "sealing at rest failed");
+	if (s_prep_apply(r, PREP_CHECK))
 		goto out;
-	}
+	m = p->m;
+	if (s_case_ref(d, r, s, p, m.case_ref, &link_id) != 0 ||
+	    s_prep_apply(r, PREP_SEAL) ||
+	    s_send_draft(d, r, s, &m, &draft, now) != 0)
+		goto out;
+	row = p->row;  /* with the key s_idem gave it */
+	memcpy(row.case_ref, m.case_ref, 32);
+	memcpy(row.envelope_digest, draft.digest, KP_DIGEST_LEN);
 	row.link_id = link_id;
 	if (s_audit_send(d, r, &m, &row, s, 0) != 0)
 		goto out;
-	if (cases_on_send(d, &row, partner_role(peer_partner(to)), ev,
+	if (cases_on_send(d, &row, partner_role(peer_partner(p->to)), p->ev,
 	    &e) != 0) {
 		s_fail(r, e.code, "%s", e.msg);
 		goto out;
@@ -467,10 +624,19 @@ s_send(kpd_t *d, struct api_req *r, uint64_t now)
 	    m.event_type, -1);
 	rc = 0;
 out:
-	if (ev != NULL)
-		protobuf_c_message_free_unpacked(ev, NULL);
 	envelope_draft_clear(&draft);
 	return rc;
+}
+
+/* The prepared send's memory: its decoded payload, an unused draft. */
+static void
+s_prep_clear(struct send_prep *p)
+{
+	if (p->ev != NULL)
+		protobuf_c_message_free_unpacked(p->ev, NULL);
+	p->ev = NULL;
+	envelope_draft_clear(&p->draft);
+	sodium_memzero(p->row.event_key, sizeof(p->row.event_key));
 }
 
 /* ---- batch signatures ------------------------------------------------------ */
@@ -1278,11 +1444,13 @@ s_remind_one(void *arg, const expect_row_t *x)
 		w->r->fatal |= sub.fatal;
 		s_fail(w->r, KP_ERR_INVALID_ARG, "reminder to %s: %s",
 		    x->partner_oin, sub.error);
+		s_prep_clear(&sub.prep);
 		free(sub.env);
 		envelope_draft_clear(&sub.draft);
 		later_clear(&sub.log);
 		return 1;
 	}
+	s_prep_clear(&sub.prep);
 	free(sub.env);  /* queued: the outbox scan sends it */
 	later_move(&w->r->log, &sub.log);
 	if ((id = arena_alloc(&w->r->arena, 16)) == NULL)
@@ -1376,28 +1544,45 @@ apisrv_bind(void *sock, const char *endpoint)
 	return zmq_bind(sock, addr);
 }
 
-/* The request in buf (size-checked, unpacked) into r; a refusal is r's
- * error.  Shared by the socket (s_recv) and apisrv_execute (REST). */
+/* Is a request of len bytes within the API's limit?  If not, r's error
+ * (logged: on the loop only). */
+static bool
+s_size_ok(struct api_req *r, size_t len)
+{
+	kp__response__init(&r->resp);
+	if (len <= API_REQUEST_MAX)
+		return true;
+	log_warnx("api: a request of %zu bytes refused (limit %d)", len,
+	    API_REQUEST_MAX);
+	s_fail(r, KP_ERR_OVERSIZE, "request of %zu bytes is over the API "
+	    "limit of %d bytes (an event payload may be at most %d bytes)",
+	    len, API_REQUEST_MAX, KP_MAX_PAYLOAD);
+	return false;
+}
+
+/* The request in buf (size-checked) unpacked into r; a refusal is r's
+ * error.  Logs nothing: the prepare job runs it too (s_prepare). */
+static void
+s_unpack_only(struct api_req *r, const uint8_t *buf, size_t len)
+{
+	if ((r->req = kp__request__unpack(&atrest_allocator, len, buf)) ==
+	    NULL)
+		s_fail(r, KP_ERR_MALFORMED, "request is not a valid kp.Request");
+}
+
+/* The request in buf into r, for apisrv_execute (REST). */
 static void
 s_unpack(struct api_req *r, const uint8_t *buf, size_t len)
 {
-	kp__response__init(&r->resp);
-	if (len > API_REQUEST_MAX) {
-		log_warnx("api: a request of %zu bytes refused (limit %d)",
-		    len, API_REQUEST_MAX);
-		s_fail(r, KP_ERR_OVERSIZE, "request of %zu bytes is over the "
-		    "API limit of %d bytes (an event payload may be at most %d "
-		    "bytes)", len, API_REQUEST_MAX, KP_MAX_PAYLOAD);
-	} else if ((r->req = kp__request__unpack(&atrest_allocator, len,
-	    buf)) == NULL)
-		s_fail(r, KP_ERR_MALFORMED, "request is not a valid kp.Request");
+	if (s_size_ok(r, len))
+		s_unpack_only(r, buf, len);
 }
 
 static int
 s_recv(kpd_t *d, struct api_req *r)
 {
 	uint8_t empty[1];
-	zmq_msg_t m;
+	zmq_msg_t *m;
 	int n;
 
 	n = zmq_recv(d->api, r->rid, sizeof(r->rid), ZMQ_DONTWAIT);
@@ -1413,19 +1598,24 @@ s_recv(kpd_t *d, struct api_req *r)
 		    "dropped");
 		return -1;
 	}
-	zmq_msg_init(&m);
-	if (zmq_msg_recv(&m, d->api, ZMQ_DONTWAIT) < 0 || zmq_msg_more(&m)) {
+	/* unpacked by the prepare job (s_prepare), which wipes it; the
+	 * message stays in r, in place, until s_cleanup closes it */
+	m = &r->msg;
+	zmq_msg_init(m);
+	if (zmq_msg_recv(m, d->api, ZMQ_DONTWAIT) < 0 || zmq_msg_more(m)) {
 		kpd_drain_message(d->api);
-		zmq_msg_close(&m);
+		zmq_msg_close(m);
 		log_warnx("api: a request of more than one frame dropped");
 		return -1;
 	}
-	s_unpack(r, zmq_msg_data(&m), zmq_msg_size(&m));
-	if (access_parse_user_id(zmq_msg_gets(&m, "User-Id"), r->who,
+	if (access_parse_user_id(zmq_msg_gets(m, "User-Id"), r->who,
 	    sizeof(r->who), &r->roles) != 0)
 		snprintf(r->who, sizeof(r->who), "unknown");  /* no roles */
-	sodium_memzero(zmq_msg_data(&m), zmq_msg_size(&m));  /* payloads */
-	zmq_msg_close(&m);
+	r->has_msg = s_size_ok(r, zmq_msg_size(m));
+	if (!r->has_msg) {
+		sodium_memzero(zmq_msg_data(m), zmq_msg_size(m));
+		zmq_msg_close(m);
+	}
 	return 1;
 }
 
@@ -1499,6 +1689,10 @@ s_reply(kpd_t *d, struct api_req *r)
 static void
 s_cleanup(struct api_req *r)
 {
+	if (r->has_msg)
+		zmq_msg_close(&r->msg);  /* wiped by s_prepare */
+	r->has_msg = false;
+	s_prep_clear(&r->prep);
 	free(r->env);
 	envelope_draft_clear(&r->draft);
 	later_clear(&r->log);
@@ -1650,6 +1844,33 @@ s_audit_reads(kpd_t *d, struct api_req *r)
 }
 
 /*
+ * A request other than a send sees the sends before it in its pass: their
+ * drafts are signed and their outbox rows stored now (one more signature
+ * per recipient, only when reads and sends are mixed in one pass), not at
+ * the end of the pass, or a client that pipelines a send and then a list
+ * or status would be answered without its send.  A failure undoes the
+ * batch, as one in s_finish does.
+ */
+static int
+s_sign_before(kpd_t *d, struct api_req *r)
+{
+	size_t i;
+	kp_err_t e;
+
+	if (r->req->op_case == KP__REQUEST__OP_SEND || r->batch == NULL)
+		return 0;
+	for (i = 0; i < r->index; i++)
+		if (s_unsigned_for(&r->batch[i], r->batch[i].to_oin))
+			break;
+	if (i == r->index)
+		return 0;
+	if (s_sign_sends(d, r->batch, r->index, &e) == 0)
+		return 0;
+	r->fatal = true;
+	return s_fail(r, KP_ERR_IO, "not stored: %s", e.msg);
+}
+
+/*
  * Each request runs in its own savepoint inside the batch: a request that
  * fails leaves nothing behind (no half-queued event, no half-done ack),
  * while the others still commit together.  A send refused by the policy is
@@ -1662,6 +1883,8 @@ s_handle(kpd_t *d, struct api_req *r, uint64_t now)
 	kp_err_t e;
 
 	if (r->req == NULL || !s_allowed(d, r))
+		return;
+	if (s_sign_before(d, r) != 0)
 		return;
 	if (!store_in_txn(d->store) || kpd_item_begin(d, &mark, &e) != 0) {
 		r->fatal = true;
@@ -1789,31 +2012,238 @@ s_finish(kpd_t *d, struct api_req *batch, size_t n, Kp__Response **out)
 	}
 }
 
-void
-apisrv_drain(kpd_t *d)
+/* ---- the pipeline: prepare the next pass while this one is stored ------- */
+
+/*
+ * A pass: the requests one receive took from the socket (at most
+ * batch_max), in arrival order.  At most two exist (struct api_pipe): the
+ * one the worker prepares, or has prepared (held: from worker_submit to
+ * worker_wait it and every request in it belong to the job), and the one
+ * the loop stores, signs, commits and answers.  Passes are stored in the
+ * order they were received, so a client that pipelines gets every answer
+ * after the effects of its earlier requests were committed, whatever the
+ * request (sends and the rest go through the same passes).
+ */
+struct api_pass {
+	kpd_t *d;
+	struct api_req *reqs;
+	size_t n;
+	uint64_t now;                 /* when it was received */
+	batchbuf_t *buf;              /* reqs' array */
+};
+
+struct api_pipe {
+	struct api_pass pass[2];
+	batchbuf_t other;             /* pass[1]'s array; pass[0]'s: api_batch */
+	unsigned next;                /* the pass the next receive fills */
+};
+
+/* The prepare phase of one request, on the worker's thread (or inline):
+ * unpack it, wipe the bytes received, and prepare a send its client may
+ * make.  Logs nothing; touches no store. */
+static void
+s_prepare(const kpd_t *d, struct api_req *r, uint64_t now)
 {
-	struct api_req *batch = batchbuf_get(&d->api_batch, d->cfg.batch_max,
+	if (r->has_msg) {
+		s_unpack_only(r, zmq_msg_data(&r->msg), zmq_msg_size(&r->msg));
+		sodium_memzero(zmq_msg_data(&r->msg), zmq_msg_size(&r->msg));
+	}
+	if (r->req != NULL && r->req->op_case == KP__REQUEST__OP_SEND &&
+	    (r->roles & access_role_for_op(r->req->op_case)) != 0)
+		s_prepare_send(d, r, now);
+}
+
+/* worker_job_fn: prepare a pass. */
+static void
+s_prepare_job(void *arg)
+{
+	struct api_pass *p = arg;
+	size_t i;
+
+	for (i = 0; i < p->n; i++)
+		s_prepare(p->d, &p->reqs[i], p->now);
+}
+
+/* The pass the next receive fills: never the one the worker holds (the
+ * other one was stored before its array is filled again). */
+static struct api_pass *
+s_next_pass(struct api_pipe *pp)
+{
+	struct api_pass *p = &pp->pass[pp->next];
+
+	pp->next ^= 1u;
+	return p;
+}
+
+/* Receive a pass from the socket (at most batch_max requests): p->n. */
+static size_t
+s_recv_pass(kpd_t *d, struct api_pass *p)
+{
+	struct api_req *batch = batchbuf_get(p->buf, d->cfg.batch_max,
 	    sizeof(*batch));
-	uint64_t now = kp_now_ms();
 	size_t n = 0;
 	int got;
-	kp_err_t e;
 
-	if (batch == NULL || kpd_begin(d, &e) != 0) {
-		log_warnx("api: cannot start a transaction; requests wait");
-		return;
+	p->n = 0;
+	if (batch == NULL) {
+		log_warnx("api: out of memory; requests wait");
+		return 0;
 	}
+	p->d = d;
+	p->reqs = batch;
+	p->now = kp_now_ms();
 	while (n < d->cfg.batch_max && (got = s_recv(d, &batch[n])) != 0) {
 		if (got < 0)
 			continue;
 		batch[n].batch = batch;
 		batch[n].index = n;
-		s_handle(d, &batch[n], now);
 		n++;
 	}
-	s_finish(d, batch, n, NULL);
+	if (n == 0)  /* the entry a failed read may have touched */
+		batchbuf_done(p->buf, 1);
+	return p->n = n;
+}
+
+/*
+ * Store pass p on the loop, as one transaction, in request order: each
+ * request in its savepoint (s_handle), then the batch signed, committed
+ * and answered (s_finish).  A transaction that cannot start refuses the
+ * pass's requests (they were taken from the socket), stores nothing.
+ */
+static void
+s_store_pass(kpd_t *d, struct api_pass *p)
+{
+	size_t i;
+	kp_err_t e;
+
+	if (p->n > 0 && kpd_begin(d, &e) != 0) {
+		log_warnx("api: cannot start a transaction; %zu request%s "
+		    "refused: %s", p->n, p->n == 1 ? "" : "s", e.msg);
+		for (i = 0; i < p->n; i++) {
+			if (p->reqs[i].code == NULL)
+				s_fail(&p->reqs[i], KP_ERR_IO, "the database "
+				    "refused the batch; retry");
+			s_reply(d, &p->reqs[i]);
+			s_cleanup(&p->reqs[i]);
+		}
+	} else if (p->n > 0) {
+		for (i = 0; i < p->n; i++)
+			s_handle(d, &p->reqs[i], p->now);
+		s_finish(d, p->reqs, p->n, NULL);
+	}
 	/* and the entry a failed or empty last read may have touched */
-	batchbuf_done(&d->api_batch, n + 1);
+	batchbuf_done(p->buf, p->n + 1);
+	p->n = 0;
+}
+
+/* Give pass p to the worker (if p has requests). */
+static void
+s_submit(kpd_t *d, struct api_pass *p)
+{
+	if (p->n == 0)
+		return;
+	if (worker_submit(d->api_worker, s_prepare_job, p) != 0) {
+		/* a job in hand already: a bug here, never a lost pass */
+		log_warnx("api: the worker is busy; a pass prepared inline");
+		s_prepare_job(p);
+		s_store_pass(d, p);
+	}
+}
+
+/*
+ * Pass p is prepared: take the next one from the socket and give it to
+ * the worker, then store, commit and answer p while the worker prepares
+ * the next.
+ */
+static void
+s_pass_ready(kpd_t *d, struct api_pass *p)
+{
+	struct api_pass *next;
+
+	if (!d->stopping) {
+		next = s_next_pass(d->api_pipe);
+		if (s_recv_pass(d, next) > 0)
+			s_submit(d, next);
+	}
+	s_store_pass(d, p);
+}
+
+/*
+ * The socket is readable and no pass is in the worker's hands: the loop
+ * has nothing to overlap this pass with, so it prepares it itself (no
+ * hand-over to wait for: at low load a request costs no thread switch)
+ * and the pipeline starts with the next pass, if requests are waiting.
+ */
+void
+apisrv_drain(kpd_t *d)
+{
+	struct api_pass *p;
+
+	if (d->api_pipe == NULL || worker_busy(d->api_worker))
+		return;  /* the pass in hand first: apisrv_work_done */
+	p = s_next_pass(d->api_pipe);
+	if (s_recv_pass(d, p) == 0)
+		return;
+	s_prepare_job(p);
+	s_pass_ready(d, p);
+}
+
+/* The worker has prepared a pass (its fd is readable). */
+void
+apisrv_work_done(kpd_t *d)
+{
+	struct api_pass *p;
+
+	if (d->api_pipe == NULL || !worker_busy(d->api_worker))
+		return;
+	if ((p = worker_wait(d->api_worker)) != NULL)
+		s_pass_ready(d, p);
+}
+
+bool
+apisrv_wants_requests(const kpd_t *d)
+{
+	return d->api_worker != NULL && !worker_busy(d->api_worker);
+}
+
+int
+apisrv_work_fd(const kpd_t *d)
+{
+	return d->api_worker != NULL ? worker_fd(d->api_worker) : -1;
+}
+
+void
+apisrv_settle(kpd_t *d)
+{
+	struct api_pass *p;
+
+	if (d->api_worker != NULL &&
+	    (p = worker_wait(d->api_worker)) != NULL)
+		s_store_pass(d, p);
+}
+
+int
+apisrv_start(kpd_t *d, kp_err_t *err)
+{
+	struct api_pipe *pp = calloc(1, sizeof(*pp));
+
+	if (pp == NULL)
+		return kp_fail(err, KP_ERR_NOMEM, "out of memory");
+	pp->pass[0].buf = &d->api_batch;
+	pp->pass[1].buf = &pp->other;
+	d->api_pipe = pp;
+	return worker_new(d->cfg.worker_threads != 0, &d->api_worker, err);
+}
+
+void
+apisrv_stop(kpd_t *d)
+{
+	apisrv_settle(d);
+	worker_destroy(&d->api_worker);
+	if (d->api_pipe != NULL)
+		batchbuf_free(&d->api_pipe->other);
+	free(d->api_pipe);
+	d->api_pipe = NULL;
 }
 
 int

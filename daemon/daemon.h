@@ -105,6 +105,8 @@ typedef struct kpd {
 	batch_cache_t *batch_cache; /* outbound.c: receipt batch signatures
 	                             * verified (the loop's; inbound.c keeps
 	                             * its own for envelopes) */
+	struct worker *api_worker; /* apisrv.c: prepares the next API pass */
+	struct api_pipe *api_pipe; /* apisrv.c: its two passes */
 } kpd_t;
 
 /* Verified batch signatures remembered (PROTOCOL.md §5.6): a batch is at
@@ -207,8 +209,25 @@ uint64_t outbound_wait_ms(kpd_t *d, uint64_t cap_ms);
 /* The receipt timeout after `attempts` tries, with jitter. */
 uint64_t outbound_backoff_ms(const config_t *cfg, uint32_t attempts);
 
-/* apisrv.c: drain the API socket (sends batched in one transaction). */
+/*
+ * apisrv.c: the local API, as a pipeline of at most two passes: a pass
+ * taken from the socket is prepared by d->api_worker (decoding, checks,
+ * sealing: nothing that reads the store) while the loop stores, signs,
+ * commits and answers the pass before it.  drain: the socket is readable
+ * and wanted (apisrv_wants_requests: no pass in the worker's hands);
+ * work_done: the worker's fd (apisrv_work_fd) is readable.  settle: wait
+ * for the pass in hand and store it, before anything the job reads
+ * (chain, policy, keys) is replaced (main.c s_reload) and at stop.
+ * start/stop make and end the worker (cfg.worker_threads: 0 inline).
+ */
+int apisrv_start(kpd_t *d, kp_err_t *err)
+    __attribute__((warn_unused_result));
+void apisrv_stop(kpd_t *d);
 void apisrv_drain(kpd_t *d);
+void apisrv_work_done(kpd_t *d);
+bool apisrv_wants_requests(const kpd_t *d);
+int apisrv_work_fd(const kpd_t *d);
+void apisrv_settle(kpd_t *d);
 /*
  * Run one packed kp.Request (req, len) as the client `who` with `roles`
  * through exactly the path of the socket's requests (role check, its own

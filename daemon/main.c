@@ -487,7 +487,8 @@ s_start(kpd_t *d, kp_err_t *err)
 	ledger_sign_head(d, false);
 	if ((d->zctx = zmq_ctx_new()) == NULL)
 		return kp_fail(err, KP_ERR_IO, "cannot create a ZeroMQ context");
-	if (s_zap_open(d, err) != 0 || s_api_open(d, err) != 0)
+	if (s_zap_open(d, err) != 0 || s_api_open(d, err) != 0 ||
+	    apisrv_start(d, err) != 0)
 		return -1;
 	if (!s_is_auditor(d) && inbound_start(d, err) != 0)
 		return -1;
@@ -512,6 +513,7 @@ static void
 s_stop(kpd_t *d)
 {
 	inbound_stop(d);  /* first: it may store a pass (store, router) */
+	apisrv_stop(d);  /* the pass in hand stored and answered first */
 	rest_destroy(&d->rest);
 	metrics_destroy(&d->metrics);
 	batch_cache_destroy(&d->batch_cache);
@@ -595,9 +597,11 @@ s_reload(kpd_t *d)
 
 	log_info("reload: reading %s and %s", d->cfg.chain_dir, d->cfg.policy);
 	sd_notify(0, "RELOADING=1");
-	/* The pass in hand was prepared under the running chain and policy:
-	 * store it (and receipt it) before anything below swaps them. */
+	/* The passes in hand were prepared under the running chain and
+	 * policy: store them (receipts, answers) before anything below swaps
+	 * them. */
 	inbound_settle(d);
+	apisrv_settle(d);
 	rest_wake(d->rest);
 	if (policy_load(d->cfg.policy, &pol, s_report_policy, NULL, &problems,
 	    &e) != 0 || chain_open_ex(d->cfg.chain_dir, d->cfg.org_dir,
@@ -663,7 +667,7 @@ s_on_signal(kpd_t *d, int sigfd)
 }
 
 enum { P_SIG, P_ZAP, P_API, P_ROUTER, P_ROUTER_MON, P_METRICS, P_REST,
-    P_INBOUND_WORK, P_FIXED };
+    P_INBOUND_WORK, P_API_WORK, P_FIXED };
 
 /* The poll set: fixed sockets, then a dealer and a monitor per link. */
 static size_t
@@ -676,7 +680,10 @@ s_pollset(kpd_t *d, int sigfd, zmq_pollitem_t **items)
 		fatalx("out of memory");
 	it[P_SIG] = (zmq_pollitem_t){ NULL, sigfd, ZMQ_POLLIN, 0 };
 	it[P_ZAP] = (zmq_pollitem_t){ d->zap, 0, ZMQ_POLLIN, 0 };
-	it[P_API] = (zmq_pollitem_t){ d->api, 0, ZMQ_POLLIN, 0 };
+	it[P_API] = (zmq_pollitem_t){ d->api, 0,
+	    apisrv_wants_requests(d) ? ZMQ_POLLIN : 0, 0 };
+	it[P_API_WORK] = (zmq_pollitem_t){ NULL, apisrv_work_fd(d),
+	    apisrv_work_fd(d) >= 0 ? ZMQ_POLLIN : 0, 0 };
 	/* while a pass is prepared the next read waits for it (inbound.c) */
 	it[P_ROUTER] = (zmq_pollitem_t){ d->router, 0,
 	    d->router && inbound_work_fd(d) < 0 ? ZMQ_POLLIN : 0, 0 };
@@ -718,6 +725,8 @@ s_dispatch(kpd_t *d, zmq_pollitem_t *it, size_t n)
 		apisrv_drain(d);
 	if (it[P_INBOUND_WORK].revents & ZMQ_POLLIN)
 		rest_wake(d->rest);  /* arrivals stored: long polls look again */
+	if (it[P_API_WORK].revents & ZMQ_POLLIN)
+		apisrv_work_done(d);
 	for (i = 0; P_FIXED + 2 * i + 1 < n && i < d->n_links; i++) {
 		if (it[P_FIXED + 2 * i].revents & ZMQ_POLLIN)
 			rest_wake(d->rest);  /* a receipt or answer */

@@ -18,8 +18,9 @@
  *   bundle_check_interval = 60s          ; how often the bundle is re-read
  *   expiry_warning = 14d                 ; warn this long before trust
  *                                        ; material (CRL, certs) expires
- *   worker_threads = 1                   ; 0: the daemon's checks and
- *                                        ; crypto on its one loop thread
+ *   worker_threads = 1                   ; 0: the checks and crypto of
+ *                                        ; arrivals and API sends on the
+ *                                        ; loop's one thread
  *
  *   [delivery]
  *   event_ttl = 30d          ; default expiry of sent events
@@ -128,8 +129,9 @@ typedef struct config {
 	 * of every arrival, receipt and overdue answer (webhook.c) */
 	char rest_webhook[256];
 	/* [ketenpostd] worker_threads: 1 (default) runs the work that reads
-	 * no store (opening, checking, sealing) on a thread beside the loop
-	 * (daemon/worker.c); 0 runs the same code on the loop */
+	 * no store (opening, checking, sealing) of arrivals and of API sends
+	 * on a thread beside the loop each (daemon/worker.c); 0 runs the same
+	 * code on the loop */
 	unsigned worker_threads;
 } config_t;
 

@@ -576,8 +576,8 @@ Test(config, batch_max_range)
 	s_rm(tmp);
 }
 
-/* The inbound worker thread (daemon/inbound.c): on by default; 0 runs
- * the same work on the loop; nothing else is a valid value. */
+/* The worker threads (daemon/inbound.c, daemon/apisrv.c): on by default;
+ * 0 runs the same work on the loop; nothing else is a valid value. */
 Test(config, worker_threads_is_0_or_1)
 {
 	char tmp[256];
