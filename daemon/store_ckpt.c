@@ -45,13 +45,13 @@
  * SQLite replays at the next open.
  */
 #include <pthread.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <sqlite3.h>
 
 #include "store_int.h"
+#include "worker.h"
 
 struct store_ckpt {
 	pthread_t thread;
@@ -132,22 +132,15 @@ fail:
 	    path, c->db != NULL ? sqlite3_errmsg(c->db) : "out of memory");
 }
 
-/* Start the thread with every signal blocked (it inherits the mask). */
+/* Start the thread (signals blocked in it, named: worker.c). */
 static int
 s_start(store_ckpt_t *c, kp_err_t *err)
 {
-	sigset_t all, old;
-	int rc;
+	int rc = worker_thread_start(&c->thread, s_main, c, "kp-checkpoint");
 
-	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &old);
-	rc = pthread_create(&c->thread, NULL, s_main, c);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (rc != 0)
 		return kp_fail(err, KP_ERR_IO, "store: checkpoint thread: %s",
 		    strerror(rc));
-	/* its own name in top -H, perf and /proc/PID/task (15 bytes max) */
-	(void)pthread_setname_np(c->thread, "kp-checkpoint");
 	return 0;
 }
 

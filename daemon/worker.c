@@ -74,29 +74,28 @@ s_main(void *arg)
 	return NULL;
 }
 
-/* Start the thread with every signal blocked (it inherits the mask). */
-static int
-s_start(worker_t *w, kp_err_t *e)
+int
+worker_thread_start(pthread_t *t, void *(*fn)(void *), void *arg,
+    const char *name)
 {
 	sigset_t all, old;
 	int rc;
 
+	/* the thread inherits the mask it is created with */
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
-	rc = pthread_create(&w->thread, NULL, s_main, w);
+	rc = pthread_create(t, NULL, fn, arg);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	if (rc != 0)
-		return kp_fail(e, KP_ERR_IO, "worker thread: %s", strerror(rc));
-	/* its own name in top -H, perf and /proc/PID/task (15 bytes max) */
-	(void)pthread_setname_np(w->thread, "kp-worker");
-	return 0;
+	if (rc == 0)
+		(void)pthread_setname_np(*t, name);
+	return rc;
 }
 
 int
 worker_new(bool threaded, worker_t **out, kp_err_t *e)
 {
 	worker_t *w;
-	int step = 0;
+	int step = 0, rc;
 
 	*out = NULL;
 	if ((w = calloc(1, sizeof(*w))) == NULL)
@@ -116,8 +115,11 @@ worker_new(bool threaded, worker_t **out, kp_err_t *e)
 		goto fail;
 	}
 	step = 2;
-	if (threaded && s_start(w, e) != 0)
+	if (threaded && (rc = worker_thread_start(&w->thread, s_main, w,
+	    "kp-worker")) != 0) {
+		kp_fail(e, KP_ERR_IO, "worker thread: %s", strerror(rc));
 		goto fail;
+	}
 	*out = w;
 	return 0;
 fail:

@@ -12,6 +12,7 @@
 #ifndef KP_WORKER_H
 #define KP_WORKER_H
 
+#include <pthread.h>
 #include <stdbool.h>
 
 #include "kperr.h"
@@ -40,5 +41,12 @@ void *worker_wait(worker_t *w);
 /* Polls readable (POLLIN) once the job in hand is done, until worker_wait;
  * for the loop's zmq_poll set. */
 int worker_fd(const worker_t *w);
+
+/* Start one of the daemon's threads the way each is started: with every
+ * signal blocked in it (the daemon reads them from a signalfd) and named
+ * for top -H, perf and /proc/PID/task (15 bytes at most).  0, or
+ * pthread_create's error number.  store_ckpt.c starts its thread so too. */
+int worker_thread_start(pthread_t *t, void *(*fn)(void *), void *arg,
+    const char *name);
 
 #endif
