@@ -572,3 +572,42 @@ td_set_clock(const char *file, uint64_t ms)
 	cr_assert_eq(fclose(f), 0);
 	cr_assert_eq(rename(tmp, file), 0);
 }
+
+void
+td_rogue_connect(td_rogue_t *r, const td_org_t *target, const uint8_t pk[32],
+    const uint8_t sk[32], const uint8_t server_pk[32], int rcv_timeout_ms)
+{
+	int zero = 0;
+
+	r->ctx = zmq_ctx_new();
+	r->sock = zmq_socket(r->ctx, ZMQ_DEALER);
+	zmq_setsockopt(r->sock, ZMQ_LINGER, &zero, sizeof(zero));
+	zmq_setsockopt(r->sock, ZMQ_RCVTIMEO, &rcv_timeout_ms,
+	    sizeof(rcv_timeout_ms));
+	cr_assert_eq(zmq_setsockopt(r->sock, ZMQ_CURVE_SERVERKEY, server_pk,
+	    32), 0);
+	cr_assert_eq(zmq_setsockopt(r->sock, ZMQ_CURVE_PUBLICKEY, pk, 32), 0);
+	cr_assert_eq(zmq_setsockopt(r->sock, ZMQ_CURVE_SECRETKEY, sk, 32), 0);
+	cr_assert_eq(zmq_connect(r->sock, target->listen), 0);
+}
+
+void
+td_rogue_connect_as(td_rogue_t *r, struct chain *as, const td_org_t *target,
+    int rcv_timeout_ms)
+{
+	const partner_t *srv = peer_partner(directory_find(as->dir,
+	    target->oin));
+
+	cr_assert_not_null(srv, "%s is not a partner of the connecting "
+	    "organisation", target->oin);
+	td_rogue_connect(r, target, partner_transport_pk(identity_public(
+	    as->self)), identity_transport_sk(as->self),
+	    partner_transport_pk(srv), rcv_timeout_ms);
+}
+
+void
+td_rogue_close(td_rogue_t *r)
+{
+	zmq_close(r->sock);
+	zmq_ctx_term(r->ctx);
+}

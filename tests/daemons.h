@@ -76,6 +76,20 @@ void td_seal(struct chain *from, const td_chain_t *c, const char *to,
     const char *type, const char *json, uint64_t created_ms, uint8_t **env,
     size_t *len, uint8_t id[16]);
 
+/* A connection to target's listener made by hand, as a partner (or an
+ * impostor) would make it: a DEALER with CURVE keys pk/sk to server_pk,
+ * receiving with a timeout of rcv_timeout_ms. */
+typedef struct td_rogue {
+	void *ctx, *sock;
+} td_rogue_t;
+void td_rogue_connect(td_rogue_t *r, const td_org_t *target,
+    const uint8_t pk[32], const uint8_t sk[32], const uint8_t server_pk[32],
+    int rcv_timeout_ms);
+/* ... with the real transport keys of organisation `as`. */
+void td_rogue_connect_as(td_rogue_t *r, struct chain *as,
+    const td_org_t *target, int rcv_timeout_ms);
+void td_rogue_close(td_rogue_t *r);
+
 /* The example payload of type as JSON text (static buffer). */
 const char *td_example(const char *type);
 /* The example as it may go to to_oin under mas.ini: a referral to another

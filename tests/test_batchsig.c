@@ -248,40 +248,9 @@ Test(batchsig, a_burst_is_signed_in_batches_and_survives_a_sender_restart)
 
 /* ---- a partner played by the test ------------------------------------- */
 
-struct rogue {
-	void *ctx, *sock;
-};
-
-static void
-s_connect_as(struct rogue *r, chain_t *as, const td_org_t *target)
-{
-	const partner_t *srv = peer_partner(directory_find(as->dir,
-	    target->oin));
-	int zero = 0, tmo = 5000;
-
-	r->ctx = zmq_ctx_new();
-	r->sock = zmq_socket(r->ctx, ZMQ_DEALER);
-	zmq_setsockopt(r->sock, ZMQ_LINGER, &zero, sizeof(zero));
-	zmq_setsockopt(r->sock, ZMQ_RCVTIMEO, &tmo, sizeof(tmo));
-	cr_assert_eq(zmq_setsockopt(r->sock, ZMQ_CURVE_SERVERKEY,
-	    partner_transport_pk(srv), 32), 0);
-	cr_assert_eq(zmq_setsockopt(r->sock, ZMQ_CURVE_PUBLICKEY,
-	    partner_transport_pk(identity_public(as->self)), 32), 0);
-	cr_assert_eq(zmq_setsockopt(r->sock, ZMQ_CURVE_SECRETKEY,
-	    identity_transport_sk(as->self), 32), 0);
-	cr_assert_eq(zmq_connect(r->sock, target->listen), 0);
-}
-
-static void
-s_close(struct rogue *r)
-{
-	zmq_close(r->sock);
-	zmq_ctx_term(r->ctx);
-}
-
 /* Send one envelope; the verified receipt comes back. */
 static receipt_t
-s_deliver(struct rogue *r, chain_t *as, const uint8_t *env, size_t len)
+s_deliver(td_rogue_t *r, chain_t *as, const uint8_t *env, size_t len)
 {
 	uint8_t *frame = malloc(len + 1);
 	receipt_t rc;
@@ -364,7 +333,7 @@ Test(batchsig, a_batch_split_across_a_receiver_restart)
 	td_chain_t c;
 	td_org_t *halt;
 	chain_t *lp;
-	struct rogue r;
+	td_rogue_t r;
 	uint8_t *env[N], dg[N][32];
 	size_t len[N], i;
 	receipt_t rc;
@@ -376,17 +345,17 @@ Test(batchsig, a_batch_split_across_a_receiver_restart)
 	lp = s_chain(&c, OIN_LEERPLICHT);
 	s_batch(&c, lp, N, env, len, dg);
 	s_flip_path(&env[N - 1], &len[N - 1]);
-	s_connect_as(&r, lp, halt);
+	td_rogue_connect_as(&r, lp, halt, 5000);
 	for (i = 0; i < 3; i++) {
 		rc = s_deliver(&r, lp, env[i], len[i]);
 		cr_assert_eq(rc.status, KP__RECEIPT_STATUS__RECEIPT_STATUS_ACCEPTED,
 		    "envelope %zu: reason %d", i, rc.reason);
 		cr_assert_arr_eq(rc.envelope_digest, dg[i], 32);
 	}
-	s_close(&r);
+	td_rogue_close(&r);
 	cr_assert_eq(td_stop(halt), 0);
 	td_start(halt);
-	s_connect_as(&r, lp, halt);
+	td_rogue_connect_as(&r, lp, halt, 5000);
 	for (i = 3; i < N - 1; i++) {
 		rc = s_deliver(&r, lp, env[i], len[i]);
 		cr_assert_eq(rc.status, KP__RECEIPT_STATUS__RECEIPT_STATUS_ACCEPTED,
@@ -402,7 +371,7 @@ Test(batchsig, a_batch_split_across_a_receiver_restart)
 	/* a resend of an accepted one after the restart: the first receipt */
 	rc = s_deliver(&r, lp, env[0], len[0]);
 	cr_assert_eq(rc.status, KP__RECEIPT_STATUS__RECEIPT_STATUS_ACCEPTED);
-	s_close(&r);
+	td_rogue_close(&r);
 	in = td_inbox(halt, true);
 	cr_assert_eq(in->inbox->n_items, N - 1);
 	kp__response__free_unpacked(in, NULL);
@@ -566,7 +535,7 @@ Test(batchsig, a_receiver_older_than_1_2_gets_single_signatures)
 
 /* Send n envelopes back to back, then collect n receipt frames (raw). */
 static void
-s_pipelined(struct rogue *r, uint8_t **env, size_t *len, size_t n,
+s_pipelined(td_rogue_t *r, uint8_t **env, size_t *len, size_t n,
     uint8_t **rc, size_t *rlen)
 {
 	size_t i;
@@ -600,7 +569,7 @@ Test(batchsig, plain_envelopes_get_plain_receipts)
 	td_chain_t c;
 	td_org_t *halt;
 	chain_t *lp;
-	struct rogue r;
+	td_rogue_t r;
 	uint8_t *env[N], *rc[N], id[16], dg[N][32];
 	size_t len[N], rlen[N], i;
 	receipt_t got;
@@ -614,7 +583,7 @@ Test(batchsig, plain_envelopes_get_plain_receipts)
 	for (i = 0; i < N; i++)
 		td_seal(lp, &c, OIN_HALT, "referral", td_example("referral"),
 		    kp_now_ms(), &env[i], &len[i], id);
-	s_connect_as(&r, lp, halt);
+	td_rogue_connect_as(&r, lp, halt, 5000);
 	s_pipelined(&r, env, len, N, rc, rlen);
 	for (i = 0; i < N; i++) {
 		p = kp__receipt__unpack(NULL, rlen[i], rc[i]);
@@ -639,7 +608,7 @@ Test(batchsig, plain_envelopes_get_plain_receipts)
 		free(rc[i]);
 		free(env[i]);
 	}
-	s_close(&r);
+	td_rogue_close(&r);
 	chain_close(&lp);
 	td_chain_stop_all(&c);
 }
@@ -653,7 +622,7 @@ Test(batchsig, a_resend_in_the_same_pass_never_gets_a_draft)
 	td_chain_t c;
 	td_org_t *halt;
 	chain_t *lp;
-	struct rogue r;
+	td_rogue_t r;
 	uint8_t *env[2], *frame, dg[2][32], *first = NULL;
 	size_t len[2], flen = 0, got = 0;
 	receipt_t rc;
@@ -666,7 +635,7 @@ Test(batchsig, a_resend_in_the_same_pass_never_gets_a_draft)
 	td_start(halt);
 	lp = s_chain(&c, OIN_LEERPLICHT);
 	s_batch(&c, lp, 2, env, len, dg);
-	s_connect_as(&r, lp, halt);
+	td_rogue_connect_as(&r, lp, halt, 5000);
 	zmq_setsockopt(r.sock, ZMQ_RCVTIMEO, &tmo, sizeof(tmo));
 	frame = malloc(len[0] + 1);
 	frame[0] = 0x01;
@@ -703,7 +672,7 @@ Test(batchsig, a_resend_in_the_same_pass_never_gets_a_draft)
 	free(frame);
 	free(env[0]);
 	free(env[1]);
-	s_close(&r);
+	td_rogue_close(&r);
 	chain_close(&lp);
 	td_chain_stop_all(&c);
 }

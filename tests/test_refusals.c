@@ -27,47 +27,9 @@
 
 TestSuite(refusals, .init = test_init, .timeout = 120);
 
-struct rogue {
-	void *ctx, *sock;
-};
-
-static void
-s_connect(struct rogue *r, const td_org_t *target, const uint8_t pk[32],
-    const uint8_t sk[32], const uint8_t server_pk[32])
-{
-	int zero = 0, tmo = 3000;
-
-	r->ctx = zmq_ctx_new();
-	r->sock = zmq_socket(r->ctx, ZMQ_DEALER);
-	zmq_setsockopt(r->sock, ZMQ_LINGER, &zero, sizeof(zero));
-	zmq_setsockopt(r->sock, ZMQ_RCVTIMEO, &tmo, sizeof(tmo));
-	cr_assert_eq(zmq_setsockopt(r->sock, ZMQ_CURVE_SERVERKEY, server_pk, 32), 0);
-	cr_assert_eq(zmq_setsockopt(r->sock, ZMQ_CURVE_PUBLICKEY, pk, 32), 0);
-	cr_assert_eq(zmq_setsockopt(r->sock, ZMQ_CURVE_SECRETKEY, sk, 32), 0);
-	cr_assert_eq(zmq_connect(r->sock, target->listen), 0);
-}
-
-static void
-s_close(struct rogue *r)
-{
-	zmq_close(r->sock);
-	zmq_ctx_term(r->ctx);
-}
-
-/* Connect as organisation `as` (its real transport keys). */
-static void
-s_connect_as(struct rogue *r, chain_t *as, td_org_t *target, chain_t *tch)
-{
-	const partner_t *srv = peer_partner(directory_find(as->dir, target->oin));
-
-	(void)tch;
-	s_connect(r, target, partner_transport_pk(identity_public(as->self)),
-	    identity_transport_sk(as->self), partner_transport_pk(srv));
-}
-
 /* Send a frame (type byte + body); return the receipt (NULL if none). */
 static uint8_t *
-s_exchange(struct rogue *r, uint8_t type, const uint8_t *body, size_t len,
+s_exchange(td_rogue_t *r, uint8_t type, const uint8_t *body, size_t len,
     size_t *rlen)
 {
 	uint8_t *frame = malloc(len + 1), *out = NULL;
@@ -152,7 +114,7 @@ Test(refusals, client_with_unknown_curve_key)
 	td_chain_t c;
 	td_org_t *halt;
 	chain_t *lp;
-	struct rogue r;
+	td_rogue_t r;
 	uint8_t pk[32], sk[32], *env, id[16], *rc;
 	size_t len, rlen;
 
@@ -162,8 +124,8 @@ Test(refusals, client_with_unknown_curve_key)
 	td_start(halt);
 	lp = s_chain(&c, OIN_LEERPLICHT);
 	crypto_box_keypair(pk, sk);
-	s_connect(&r, halt, pk, sk, partner_transport_pk(peer_partner(
-	    directory_find(lp->dir, OIN_HALT))));
+	td_rogue_connect(&r, halt, pk, sk, partner_transport_pk(peer_partner(
+	    directory_find(lp->dir, OIN_HALT))), 3000);
 	s_seal(lp, OIN_HALT, kp_now_ms(), &env, &len, id);
 	rc = s_exchange(&r, 0x01, env, len, &rlen);
 	cr_assert_null(rc, "a stranger must get no answer at all");
@@ -171,7 +133,7 @@ Test(refusals, client_with_unknown_curve_key)
 	    "partner", 2000));
 	cr_assert_eq(s_inbox_count(halt), 0);
 	free(env);
-	s_close(&r);
+	td_rogue_close(&r);
 	chain_close(&lp);
 	td_chain_stop_all(&c);
 }
@@ -181,7 +143,7 @@ Test(refusals, envelope_claiming_another_sender)
 	td_chain_t c;
 	td_org_t *halt;
 	chain_t *lp, *rvdk;
-	struct rogue r;
+	td_rogue_t r;
 	uint8_t *env, id[16], *rc;
 	size_t len, rlen;
 	receipt_t rcpt;
@@ -192,7 +154,7 @@ Test(refusals, envelope_claiming_another_sender)
 	td_start(halt);
 	lp = s_chain(&c, OIN_LEERPLICHT);
 	rvdk = s_chain(&c, OIN_RVDK);
-	s_connect_as(&r, lp, halt, NULL);       /* authenticated as Leerplicht */
+	td_rogue_connect_as(&r, lp, halt, 3000);       /* authenticated as Leerplicht */
 	s_seal(rvdk, OIN_HALT, kp_now_ms(), &env, &len, id);  /* signed by RvdK */
 	rc = s_exchange(&r, 0x01, env, len, &rlen);
 	rcpt = s_receipt(lp, rc, rlen);
@@ -204,7 +166,7 @@ Test(refusals, envelope_claiming_another_sender)
 	cr_assert_eq(s_inbox_count(halt), 0);
 	free(env);
 	free(rc);
-	s_close(&r);
+	td_rogue_close(&r);
 	chain_close(&lp);
 	chain_close(&rvdk);
 	td_chain_stop_all(&c);
@@ -215,7 +177,7 @@ Test(refusals, replayed_events)
 	td_chain_t c;
 	td_org_t *halt;
 	chain_t *lp;
-	struct rogue r;
+	td_rogue_t r;
 	uint8_t *env, id[16], *rc1, *rc2, *rc3;
 	size_t len, l1, l2, l3;
 	receipt_t a, b, old;
@@ -225,7 +187,7 @@ Test(refusals, replayed_events)
 	halt = td_org(&c, OIN_HALT);
 	td_start(halt);
 	lp = s_chain(&c, OIN_LEERPLICHT);
-	s_connect_as(&r, lp, halt, NULL);
+	td_rogue_connect_as(&r, lp, halt, 3000);
 	/* the same envelope twice: accepted once, the original receipt again */
 	s_seal(lp, OIN_HALT, kp_now_ms(), &env, &len, id);
 	rc1 = s_exchange(&r, 0x01, env, len, &l1);
@@ -251,7 +213,7 @@ Test(refusals, replayed_events)
 	free(rc1);
 	free(rc2);
 	free(rc3);
-	s_close(&r);
+	td_rogue_close(&r);
 	chain_close(&lp);
 	td_chain_stop_all(&c);
 }
@@ -261,7 +223,7 @@ Test(refusals, oversize_and_malformed_frames)
 	td_chain_t c;
 	td_org_t *halt;
 	chain_t *lp;
-	struct rogue r, r2;
+	td_rogue_t r, r2;
 	uint8_t *junk = calloc(1, 300000), *env, id[16], *rc;
 	size_t len, rlen;
 	receipt_t rcpt;
@@ -271,7 +233,7 @@ Test(refusals, oversize_and_malformed_frames)
 	halt = td_org(&c, OIN_HALT);
 	td_start(halt);
 	lp = s_chain(&c, OIN_LEERPLICHT);
-	s_connect_as(&r, lp, halt, NULL);
+	td_rogue_connect_as(&r, lp, halt, 3000);
 	/* over the envelope limit, under the transport limit: signed refusal */
 	rc = s_exchange(&r, 0x01, junk, 70000, &rlen);
 	rcpt = s_receipt(lp, rc, rlen);
@@ -287,9 +249,9 @@ Test(refusals, oversize_and_malformed_frames)
 	/* over the transport limit: libzmq drops the connection, no answer */
 	rc = s_exchange(&r, 0x01, junk, 299999, &rlen);
 	cr_assert_null(rc);
-	s_close(&r);
+	td_rogue_close(&r);
 	/* the daemon is alive and accepts a good event on a new connection */
-	s_connect_as(&r2, lp, halt, NULL);
+	td_rogue_connect_as(&r2, lp, halt, 3000);
 	s_seal(lp, OIN_HALT, kp_now_ms(), &env, &len, id);
 	rc = s_exchange(&r2, 0x01, env, len, &rlen);
 	rcpt = s_receipt(lp, rc, rlen);
@@ -300,7 +262,7 @@ Test(refusals, oversize_and_malformed_frames)
 	free(rc);
 	free(env);
 	free(junk);
-	s_close(&r2);
+	td_rogue_close(&r2);
 	chain_close(&lp);
 	td_chain_stop_all(&c);
 }
@@ -361,7 +323,7 @@ Test(refusals, multi_frame_messages_do_not_stall_the_daemon)
 	td_chain_t c;
 	td_org_t *halt;
 	chain_t *lp;
-	struct rogue r;
+	td_rogue_t r;
 	uint8_t *env, id[16], *rc;
 	size_t len, rlen;
 	receipt_t rcpt;
@@ -374,7 +336,7 @@ Test(refusals, multi_frame_messages_do_not_stall_the_daemon)
 	halt = td_org(&c, OIN_HALT);
 	td_start(halt);
 	lp = s_chain(&c, OIN_LEERPLICHT);
-	s_connect_as(&r, lp, halt, NULL);
+	td_rogue_connect_as(&r, lp, halt, 3000);
 	/* a partner sends one message of two frames */
 	cr_assert(zmq_send(r.sock, "\x02", 1, ZMQ_SNDMORE) >= 0);
 	cr_assert(zmq_send(r.sock, "x", 1, 0) >= 0);
@@ -399,7 +361,7 @@ Test(refusals, multi_frame_messages_do_not_stall_the_daemon)
 	free(rc);
 	zmq_close(api);
 	zmq_ctx_term(ctx);
-	s_close(&r);
+	td_rogue_close(&r);
 	chain_close(&lp);
 	td_chain_stop_all(&c);
 }
@@ -475,7 +437,7 @@ s_seal_with_id(td_chain_t *c, chain_t *from, const uint8_t id[16],
  * stays quiet), verified as `as`.  Returns how many came.
  */
 static size_t
-s_one_pass(struct rogue *r, td_org_t *target, chain_t *as,
+s_one_pass(td_rogue_t *r, td_org_t *target, chain_t *as,
     uint8_t *const *env, const size_t *len, size_t n, receipt_t *out,
     size_t cap)
 {
@@ -536,14 +498,14 @@ Test(refusals, a_resend_and_a_clash_within_one_pass_of_a_batch)
 	td_chain_t c;
 	td_org_t *halt;
 	chain_t *lp;
-	struct rogue r;
+	td_rogue_t r;
 	uint8_t ids[2][16], *env[2], *clash, *frame, *sent[4], got_ok = 0;
 	size_t len[2], clen, slen[4], i, n = 0, accepted = 0, conflicts = 0;
 	size_t attempt, before = 0;
 	receipt_t rcpt[4];
 
 	s_halt_and_lp(&c, &halt, &lp, ids);
-	s_connect_as(&r, lp, halt, NULL);
+	td_rogue_connect_as(&r, lp, halt, 3000);
 	/* The four frames must reach one pass.  Under load the receiver's
 	 * I/O thread may still be decoding the last ones when its loop takes
 	 * the first: then the copy arrives in a second pass, finds the first
@@ -598,7 +560,7 @@ Test(refusals, a_resend_and_a_clash_within_one_pass_of_a_batch)
 	free(env[0]);
 	free(env[1]);
 	free(clash);
-	s_close(&r);
+	td_rogue_close(&r);
 	chain_close(&lp);
 	td_chain_stop_all(&c);
 }
@@ -618,7 +580,7 @@ Test(refusals, a_reply_to_an_event_earlier_in_the_same_pass_is_accepted)
 	td_chain_t c;
 	td_org_t *halt;
 	chain_t *lp;
-	struct rogue r;
+	td_rogue_t r;
 	uint8_t ids[2][16], rid[2][16], *env[5];
 	size_t len[5], i, n, first = 0;
 	receipt_t rcpt[5];
@@ -631,7 +593,7 @@ Test(refusals, a_reply_to_an_event_earlier_in_the_same_pass_is_accepted)
 	    len + 2);
 	env[4] = env[0];
 	len[4] = len[0];
-	s_connect_as(&r, lp, halt, NULL);
+	td_rogue_connect_as(&r, lp, halt, 3000);
 	n = s_one_pass(&r, halt, lp, env, len, 5, rcpt, 5);
 	cr_assert_eq(n, 5, "a receipt for each, the copy's too: %zu", n);
 	for (i = 0; i < n; i++) {
@@ -644,7 +606,7 @@ Test(refusals, a_reply_to_an_event_earlier_in_the_same_pass_is_accepted)
 	cr_assert_eq(s_inbox_count(halt), 4);
 	for (i = 0; i < 4; i++)
 		free(env[i]);
-	s_close(&r);
+	td_rogue_close(&r);
 	chain_close(&lp);
 	td_chain_stop_all(&c);
 }
@@ -654,7 +616,7 @@ Test(refusals, an_event_id_of_another_partner_is_not_a_duplicate)
 	td_chain_t c;
 	td_org_t *halt;
 	chain_t *lp, *rvdk;
-	struct rogue r1, r2;
+	td_rogue_t r1, r2;
 	uint8_t *env, id[16], *rc;
 	size_t len, rlen;
 	receipt_t rcpt;
@@ -665,14 +627,14 @@ Test(refusals, an_event_id_of_another_partner_is_not_a_duplicate)
 	td_start(halt);
 	lp = s_chain(&c, OIN_LEERPLICHT);
 	rvdk = s_chain(&c, OIN_RVDK);
-	s_connect_as(&r1, lp, halt, NULL);
+	td_rogue_connect_as(&r1, lp, halt, 3000);
 	s_seal(lp, OIN_HALT, kp_now_ms(), &env, &len, id);
 	rc = s_exchange(&r1, 0x01, env, len, &rlen);
 	free(rc);
 	free(env);
 	/* RvdK seals its own envelope reusing Leerplicht's event id */
 	s_seal_with_id(&c, rvdk, id, kp_now_ms(), &env, &len);
-	s_connect_as(&r2, rvdk, halt, NULL);
+	td_rogue_connect_as(&r2, rvdk, halt, 3000);
 	rc = s_exchange(&r2, 0x01, env, len, &rlen);
 	rcpt = s_receipt(rvdk, rc, rlen);
 	cr_assert_eq(rcpt.status, KP__RECEIPT_STATUS__RECEIPT_STATUS_REJECTED,
@@ -681,8 +643,8 @@ Test(refusals, an_event_id_of_another_partner_is_not_a_duplicate)
 	cr_assert_str_eq(rcpt.subject_oin, OIN_RVDK);
 	free(rc);
 	free(env);
-	s_close(&r1);
-	s_close(&r2);
+	td_rogue_close(&r1);
+	td_rogue_close(&r2);
 	chain_close(&lp);
 	chain_close(&rvdk);
 	td_chain_stop_all(&c);
@@ -737,7 +699,7 @@ s_expire_at_creation(Kp__Envelope *e, Kp__Header *h)
 
 /* The refused envelope's receipt. */
 static receipt_t
-s_refused(struct rogue *r, chain_t *as, const uint8_t *env, size_t len,
+s_refused(td_rogue_t *r, chain_t *as, const uint8_t *env, size_t len,
     int reason)
 {
 	uint8_t *rc;
@@ -760,7 +722,7 @@ Test(refusals, receipts_name_the_event_once_the_header_parsed)
 	td_chain_t c;
 	td_org_t *halt;
 	chain_t *lp;
-	struct rogue r;
+	td_rogue_t r;
 	uint8_t *env, *bad, id[16];
 	size_t len, blen;
 	receipt_t rcpt;
@@ -770,7 +732,7 @@ Test(refusals, receipts_name_the_event_once_the_header_parsed)
 	halt = td_org(&c, OIN_HALT);
 	td_start(halt);
 	lp = s_chain(&c, OIN_LEERPLICHT);
-	s_connect_as(&r, lp, halt, NULL);
+	td_rogue_connect_as(&r, lp, halt, 3000);
 	/* addressed to another organisation */
 	s_seal(lp, OIN_RVDK, kp_now_ms(), &env, &len, id);
 	rcpt = s_refused(&r, lp, env, len, KP__REASON__REASON_WRONG_RECIPIENT);
@@ -800,7 +762,7 @@ Test(refusals, receipts_name_the_event_once_the_header_parsed)
 	cr_assert_eq(rcpt.status, KP__RECEIPT_STATUS__RECEIPT_STATUS_ACCEPTED);
 	free(bad);
 	free(env);
-	s_close(&r);
+	td_rogue_close(&r);
 	chain_close(&lp);
 	td_chain_stop_all(&c);
 }
@@ -812,7 +774,7 @@ Test(refusals, same_id_other_envelope_is_an_id_conflict)
 	td_chain_t c;
 	td_org_t *halt;
 	chain_t *lp;
-	struct rogue r;
+	td_rogue_t r;
 	uint8_t *env, *again, id[16], *rc;
 	size_t len, alen, rlen;
 	receipt_t rcpt;
@@ -822,7 +784,7 @@ Test(refusals, same_id_other_envelope_is_an_id_conflict)
 	halt = td_org(&c, OIN_HALT);
 	td_start(halt);
 	lp = s_chain(&c, OIN_LEERPLICHT);
-	s_connect_as(&r, lp, halt, NULL);
+	td_rogue_connect_as(&r, lp, halt, 3000);
 	s_seal(lp, OIN_HALT, kp_now_ms(), &env, &len, id);
 	rc = s_exchange(&r, 0x01, env, len, &rlen);
 	rcpt = s_receipt(lp, rc, rlen);
@@ -841,7 +803,7 @@ Test(refusals, same_id_other_envelope_is_an_id_conflict)
 	free(rc);
 	free(again);
 	free(env);
-	s_close(&r);
+	td_rogue_close(&r);
 	chain_close(&lp);
 	td_chain_stop_all(&c);
 }

@@ -43,10 +43,6 @@ TestSuite(rxpipe, .init = test_init, .timeout = 300);
 #define PASS_MAX "batch_max = 4\n"
 #define INLINE "\n[ketenpostd]\nworker_threads = 0\n"
 
-struct rogue {
-	void *ctx, *sock;
-};
-
 static chain_t *
 s_chain(td_chain_t *c, const char *oin)
 {
@@ -58,36 +54,8 @@ s_chain(td_chain_t *c, const char *oin)
 	return ch;
 }
 
-/* A DEALER to target with the real transport keys of `as`. */
 static void
-s_connect_as(struct rogue *r, chain_t *as, const td_org_t *target)
-{
-	const partner_t *srv = peer_partner(directory_find(as->dir,
-	    target->oin));
-	int zero = 0, tmo = 5000;
-
-	r->ctx = zmq_ctx_new();
-	r->sock = zmq_socket(r->ctx, ZMQ_DEALER);
-	zmq_setsockopt(r->sock, ZMQ_LINGER, &zero, sizeof(zero));
-	zmq_setsockopt(r->sock, ZMQ_RCVTIMEO, &tmo, sizeof(tmo));
-	cr_assert_eq(zmq_setsockopt(r->sock, ZMQ_CURVE_SERVERKEY,
-	    partner_transport_pk(srv), 32), 0);
-	cr_assert_eq(zmq_setsockopt(r->sock, ZMQ_CURVE_PUBLICKEY,
-	    partner_transport_pk(identity_public(as->self)), 32), 0);
-	cr_assert_eq(zmq_setsockopt(r->sock, ZMQ_CURVE_SECRETKEY,
-	    identity_transport_sk(as->self), 32), 0);
-	cr_assert_eq(zmq_connect(r->sock, target->listen), 0);
-}
-
-static void
-s_close(struct rogue *r)
-{
-	zmq_close(r->sock);
-	zmq_ctx_term(r->ctx);
-}
-
-static void
-s_send_frame(struct rogue *r, const uint8_t *env, size_t len)
+s_send_frame(td_rogue_t *r, const uint8_t *env, size_t len)
 {
 	uint8_t *frame = malloc(len + 1);
 
@@ -100,7 +68,7 @@ s_send_frame(struct rogue *r, const uint8_t *env, size_t len)
 
 /* The next receipt, verified as `as`; false if none came in time. */
 static bool
-s_next_receipt(struct rogue *rg, chain_t *as, receipt_t *r)
+s_next_receipt(td_rogue_t *rg, chain_t *as, receipt_t *r)
 {
 	zmq_msg_t m;
 	kp_err_t e;
@@ -284,7 +252,7 @@ s_burst_over_passes(const char *extra)
 	td_chain_t c;
 	td_org_t *halt;
 	chain_t *lp;
-	struct rogue r;
+	td_rogue_t r;
 	struct frame f[BURST], *fr;
 	receipt_t rc;
 	uint8_t warm[1][16], *wenv[1];
@@ -296,7 +264,7 @@ s_burst_over_passes(const char *extra)
 	halt = td_org(&c, OIN_HALT);
 	td_start(halt);
 	lp = s_chain(&c, OIN_LEERPLICHT);
-	s_connect_as(&r, lp, halt);
+	td_rogue_connect_as(&r, lp, halt, 5000);
 	/* the handshake first, so that the burst waits for nothing */
 	s_seal_batch(&c, lp, 1, NULL, warm, wenv, wlen);
 	s_send_frame(&r, wenv[0], wlen[0]);
@@ -357,7 +325,7 @@ s_burst_over_passes(const char *extra)
 	for (i = 0; i < BURST; i++)
 		if (f[i].owned)
 			free(f[i].env);
-	s_close(&r);
+	td_rogue_close(&r);
 	chain_close(&lp);
 	td_chain_stop_all(&c);
 }
