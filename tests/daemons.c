@@ -611,3 +611,47 @@ td_rogue_close(td_rogue_t *r)
 	zmq_close(r->sock);
 	zmq_ctx_term(r->ctx);
 }
+
+void *
+td_api_dealer(void *ctx, const td_org_t *o, int rcvhwm)
+{
+	void *s = zmq_socket(ctx, ZMQ_DEALER);
+	int zero = 0, tmo = 60000;
+
+	zmq_setsockopt(s, ZMQ_LINGER, &zero, sizeof(zero));
+	zmq_setsockopt(s, ZMQ_RCVTIMEO, &tmo, sizeof(tmo));
+	if (rcvhwm > 0)
+		zmq_setsockopt(s, ZMQ_RCVHWM, &rcvhwm, sizeof(rcvhwm));
+	cr_assert_eq(zmq_connect(s, o->api), 0);
+	return s;
+}
+
+void
+td_api_dealer_send(void *s, const Kp__Request *req)
+{
+	uint8_t buf[8192];
+	size_t n = kp__request__get_packed_size(req);
+
+	cr_assert(n <= sizeof(buf));
+	kp__request__pack(req, buf);
+	cr_assert(zmq_send(s, "", 0, ZMQ_SNDMORE) == 0);
+	cr_assert(zmq_send(s, buf, n, 0) == (int)n);
+}
+
+Kp__Response *
+td_api_dealer_recv(void *s)
+{
+	zmq_msg_t m;
+	Kp__Response *r = NULL;
+
+	zmq_msg_init(&m);
+	if (zmq_msg_recv(&m, s, 0) < 0 || zmq_msg_size(&m) != 0) {
+		zmq_msg_close(&m);
+		return NULL;
+	}
+	if (zmq_msg_recv(&m, s, 0) >= 0)
+		r = kp__response__unpack(NULL, zmq_msg_size(&m),
+		    zmq_msg_data(&m));
+	zmq_msg_close(&m);
+	return r;
+}

@@ -90,6 +90,14 @@ void td_rogue_connect_as(td_rogue_t *r, struct chain *as,
     const td_org_t *target, int rcv_timeout_ms);
 void td_rogue_close(td_rogue_t *r);
 
+/* A DEALER on o's local API, for a client that pipelines requests:
+ * receive timeout 60 s; rcvhwm > 0 limits the answers queued to it.
+ * td_api_dealer_send sends [empty][Request]; td_api_dealer_recv reads one
+ * [empty][Response] (NULL on timeout). */
+void *td_api_dealer(void *ctx, const td_org_t *o, int rcvhwm);
+void td_api_dealer_send(void *s, const Kp__Request *req);
+Kp__Response *td_api_dealer_recv(void *s);
+
 /* The example payload of type as JSON text (static buffer). */
 const char *td_example(const char *type);
 /* The example as it may go to to_oin under mas.ini: a referral to another

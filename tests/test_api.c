@@ -29,6 +29,9 @@
 TestSuite(api, .init = test_init, .timeout = 240);
 
 /* A send request of the example referral; payload in buf. */
+/* the DEALERs read slowly on purpose: answers pile up in the daemon */
+#define SLOW_READER_HWM 100
+
 static void
 s_send_req(Kp__Request *req, Kp__SendRequest *s, const char *case_ref,
     const char *key, uint8_t *buf, size_t cap)
@@ -77,51 +80,6 @@ s_log_count(const td_org_t *o, const char *needle)
 	return atoi(out);
 }
 
-static void *
-s_dealer(void *ctx, const td_org_t *o)
-{
-	void *s = zmq_socket(ctx, ZMQ_DEALER);
-	int zero = 0, tmo = 60000, small = 100;
-
-	zmq_setsockopt(s, ZMQ_LINGER, &zero, sizeof(zero));
-	zmq_setsockopt(s, ZMQ_RCVTIMEO, &tmo, sizeof(tmo));
-	/* read slowly on purpose: answers pile up in the daemon */
-	zmq_setsockopt(s, ZMQ_RCVHWM, &small, sizeof(small));
-	cr_assert_eq(zmq_connect(s, o->api), 0);
-	return s;
-}
-
-static void
-s_dealer_send(void *s, const Kp__Request *req)
-{
-	uint8_t buf[8192];
-	size_t n = kp__request__get_packed_size(req);
-
-	cr_assert(n <= sizeof(buf));
-	kp__request__pack(req, buf);
-	cr_assert(zmq_send(s, "", 0, ZMQ_SNDMORE) == 0);
-	cr_assert(zmq_send(s, buf, n, 0) == (int)n);
-}
-
-/* One answer on a DEALER: [empty][Response]; NULL on timeout. */
-static Kp__Response *
-s_dealer_recv(void *s)
-{
-	zmq_msg_t m;
-	Kp__Response *r = NULL;
-
-	zmq_msg_init(&m);
-	if (zmq_msg_recv(&m, s, 0) < 0 || zmq_msg_size(&m) != 0) {
-		zmq_msg_close(&m);
-		return NULL;
-	}
-	if (zmq_msg_recv(&m, s, 0) >= 0)
-		r = kp__response__unpack(NULL, zmq_msg_size(&m),
-		    zmq_msg_data(&m));
-	zmq_msg_close(&m);
-	return r;
-}
-
 /* 20 000 requests in one burst, the answers read only afterwards: at the
  * default send high-water mark the daemon dropped answers. */
 Test(api, a_burst_of_requests_gets_every_answer)
@@ -143,17 +101,17 @@ Test(api, a_burst_of_requests_gets_every_answer)
 	st.op_case = KP__REQUEST__OP_STATUS;
 	st.status = 1;
 	ctx = zmq_ctx_new();
-	sock = s_dealer(ctx, lp);
+	sock = td_api_dealer(ctx, lp, SLOW_READER_HWM);
 	for (i = 0; i < n; i++) {
 		if (i % every != 0) {
-			s_dealer_send(sock, &st);
+			td_api_dealer_send(sock, &st);
 			continue;
 		}
 		snprintf(ref, sizeof(ref), "BURST-%d", i);
 		s_send_req(&sr, &s, ref, NULL, payload, sizeof(payload));
-		s_dealer_send(sock, &sr);
+		td_api_dealer_send(sock, &sr);
 	}
-	while (answers < n && (r = s_dealer_recv(sock)) != NULL) {
+	while (answers < n && (r = td_api_dealer_recv(sock)) != NULL) {
 		answers++;
 		cr_assert(r->ok, "answer %d: %s", answers, r->error);
 		if (r->result_case == KP__RESPONSE__RESULT_SEND &&
@@ -242,14 +200,14 @@ Test(api, one_idempotency_key_within_one_batch_stores_one_event)
 	td_chain_make(&c, NULL);
 	lp = td_org(&c, OIN_LEERPLICHT);
 	td_start(lp);
-	sock = s_dealer(ctx, lp);
+	sock = td_api_dealer(ctx, lp, SLOW_READER_HWM);
 	s_send_req(&req, &s, "BURST-1", "burst-key", payload, sizeof(payload));
 	for (i = 0; i < n; i++) {
 		s.case_ref = i == n / 2 ? "BURST-2" : "BURST-1";
-		s_dealer_send(sock, &req);
+		td_api_dealer_send(sock, &req);
 	}
 	for (i = 0; i < n; i++) {
-		r = s_dealer_recv(sock);
+		r = td_api_dealer_recv(sock);
 		cr_assert_not_null(r, "answer %d of %d missing", i + 1, n);
 		if (!r->ok) {
 			cr_assert_str_eq(r->error_code, "idempotency_key_reused");
@@ -350,8 +308,8 @@ Test(api, a_retry_after_a_kill_and_restart_delivers_once)
 	td_start(lp);
 	s_send_req(&req, &s, "KILL-1", "retry-key-1", payload, sizeof(payload));
 	ctx = zmq_ctx_new();
-	sock = s_dealer(ctx, lp);
-	s_dealer_send(sock, &req);       /* the answer is never read */
+	sock = td_api_dealer(ctx, lp, SLOW_READER_HWM);
+	td_api_dealer_send(sock, &req);       /* the answer is never read */
 	for (i = 0; i < 200; i++) {
 		td_status(lp, &st);
 		if (st.outbox_pending == 1)
@@ -455,7 +413,7 @@ Test(api, queued_is_logged_only_for_what_committed)
 	s_send_req(&ra, &sa, "FINE", NULL, pa, sizeof(pa));
 	s_send_req(&rb, &sb, "FULL", NULL, pb, sizeof(pb));
 	ctx = zmq_ctx_new();
-	sock = s_dealer(ctx, lp);
+	sock = td_api_dealer(ctx, lp, SLOW_READER_HWM);
 	/* connected first, then both requests wait for one drain */
 	a = NULL;
 	{
@@ -463,18 +421,18 @@ Test(api, queued_is_logged_only_for_what_committed)
 
 		st.op_case = KP__REQUEST__OP_STATUS;
 		st.status = 1;
-		s_dealer_send(sock, &st);
-		a = s_dealer_recv(sock);
+		td_api_dealer_send(sock, &st);
+		a = td_api_dealer_recv(sock);
 		cr_assert_not_null(a);
 		kp__response__free_unpacked(a, NULL);
 	}
 	kill(lp->pid, SIGSTOP);
-	s_dealer_send(sock, &ra);
-	s_dealer_send(sock, &rb);
+	td_api_dealer_send(sock, &ra);
+	td_api_dealer_send(sock, &rb);
 	usleep(300000);
 	kill(lp->pid, SIGCONT);
-	a = s_dealer_recv(sock);
-	b = s_dealer_recv(sock);
+	a = td_api_dealer_recv(sock);
+	b = td_api_dealer_recv(sock);
 	cr_assert(a != NULL && b != NULL);
 	cr_assert(!b->ok);
 	cr_assert(!a->ok, "both in one batch: the batch rolled back");
@@ -687,13 +645,13 @@ Test(api, an_inbox_listing_past_the_byte_bound_comes_in_pages)
 	req.op_case = KP__REQUEST__OP_SEND;
 	req.send = &s;
 	ctx = zmq_ctx_new();
-	sock = s_dealer(ctx, lp);
+	sock = td_api_dealer(ctx, lp, SLOW_READER_HWM);
 	for (i = 0; i < BIG_EVENTS; i++) {
 		snprintf(ref, sizeof(ref), "BIG-%zu", i);
-		s_dealer_send(sock, &req);
+		td_api_dealer_send(sock, &req);
 	}
 	for (i = 0; i < BIG_EVENTS; i++) {
-		r = s_dealer_recv(sock);
+		r = td_api_dealer_recv(sock);
 		cr_assert_not_null(r, "answer %zu", i);
 		cr_assert(r->ok, "send %zu: %s", i, r->error);
 		memcpy(sent[i], r->send->event_id.data, 16);

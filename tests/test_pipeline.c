@@ -78,49 +78,6 @@ s_send_req(Kp__Request *req, Kp__SendRequest *s, const char *type,
 	req->send = s;
 }
 
-static void *
-s_dealer(void *ctx, const td_org_t *o)
-{
-	void *s = zmq_socket(ctx, ZMQ_DEALER);
-	int zero = 0, tmo = 60000;
-
-	zmq_setsockopt(s, ZMQ_LINGER, &zero, sizeof(zero));
-	zmq_setsockopt(s, ZMQ_RCVTIMEO, &tmo, sizeof(tmo));
-	cr_assert_eq(zmq_connect(s, o->api), 0);
-	return s;
-}
-
-static void
-s_dealer_send(void *s, const Kp__Request *req)
-{
-	uint8_t buf[8192];
-	size_t n = kp__request__get_packed_size(req);
-
-	cr_assert(n <= sizeof(buf));
-	kp__request__pack(req, buf);
-	cr_assert(zmq_send(s, "", 0, ZMQ_SNDMORE) == 0);
-	cr_assert(zmq_send(s, buf, n, 0) == (int)n);
-}
-
-/* One answer on a DEALER: [empty][Response]; NULL on timeout. */
-static Kp__Response *
-s_dealer_recv(void *s)
-{
-	zmq_msg_t m;
-	Kp__Response *r = NULL;
-
-	zmq_msg_init(&m);
-	if (zmq_msg_recv(&m, s, 0) < 0 || zmq_msg_size(&m) != 0) {
-		zmq_msg_close(&m);
-		return NULL;
-	}
-	if (zmq_msg_recv(&m, s, 0) >= 0)
-		r = kp__response__unpack(NULL, zmq_msg_size(&m),
-		    zmq_msg_data(&m));
-	zmq_msg_close(&m);
-	return r;
-}
-
 /* The kinds of request in the mixed burst, by position. */
 enum { K_SEND, K_POLICY, K_IDEM, K_UNKNOWN, K_LIST, K_STATUS, K_KINDS };
 
@@ -240,7 +197,7 @@ s_burst_send(void *sock, int i)
 		req.status = 1;
 		break;
 	}
-	s_dealer_send(sock, &req);
+	td_api_dealer_send(sock, &req);
 }
 
 static void
@@ -260,11 +217,11 @@ s_mixed_burst(int threads)
 	halt = td_org(&c, OIN_HALT);
 	td_start(lp);
 	td_start(halt);
-	sock = s_dealer(ctx, lp);
+	sock = td_api_dealer(ctx, lp, 0);
 	for (i = 0; i < BURST; i++)
 		s_burst_send(sock, i);
 	for (i = 0; i < BURST; i++) {
-		r = s_dealer_recv(sock);
+		r = td_api_dealer_recv(sock);
 		cr_assert_not_null(r, "answer %d of %d missing", i + 1, BURST);
 		s_check_answer(i, r, ids, &n, idem, &idem_seen);
 		kp__response__free_unpacked(r, NULL);
@@ -313,7 +270,7 @@ s_send_then_read(int threads)
 	s_chain(&c, threads);
 	lp = td_org(&c, OIN_LEERPLICHT);
 	td_start(lp);    /* Halt down: every event stays pending */
-	sock = s_dealer(ctx, lp);
+	sock = td_api_dealer(ctx, lp, 0);
 	st.op_case = KP__REQUEST__OP_STATUS;
 	st.status = 1;
 	ls.op_case = KP__REQUEST__OP_OUTBOX;
@@ -322,12 +279,12 @@ s_send_then_read(int threads)
 		snprintf(ref, sizeof(ref), "READ-%zu", i);
 		s_send_req(&req, &s, "referral", td_example("referral"),
 		    OIN_HALT, ref, NULL, buf, sizeof(buf));
-		s_dealer_send(sock, &req);
-		s_dealer_send(sock, &st);
-		s_dealer_send(sock, &ls);
-		cr_assert_not_null(a = s_dealer_recv(sock));
-		cr_assert_not_null(b = s_dealer_recv(sock));
-		cr_assert_not_null(d = s_dealer_recv(sock));
+		td_api_dealer_send(sock, &req);
+		td_api_dealer_send(sock, &st);
+		td_api_dealer_send(sock, &ls);
+		cr_assert_not_null(a = td_api_dealer_recv(sock));
+		cr_assert_not_null(b = td_api_dealer_recv(sock));
+		cr_assert_not_null(d = td_api_dealer_recv(sock));
 		cr_assert(a->ok && b->ok && d->ok, "%s / %s / %s", a->error,
 		    b->error, d->error);
 		cr_assert_eq(a->result_case, KP__RESPONSE__RESULT_SEND);
@@ -388,17 +345,17 @@ s_replies(int threads)
 	cr_assert(td_wait_settled(lp, 30000));
 	got = td_inbox(halt, true);   /* the referrals' pseudonyms */
 	cr_assert_eq(got->inbox->n_items, 8);
-	sock = s_dealer(ctx, halt);
+	sock = td_api_dealer(ctx, halt, 0);
 	for (i = 0; i < 8; i++) {
 		snprintf(ref, sizeof(ref), "H-%zu", i);
 		s_send_req(&req, &s, "halt_outcome", td_example("halt_outcome"),
 		    OIN_LEERPLICHT, ref, NULL, buf, sizeof(buf));
 		s.has_in_reply_to = 1;
 		s.in_reply_to = (ProtobufCBinaryData){ 16, ids[i] };
-		s_dealer_send(sock, &req);
+		td_api_dealer_send(sock, &req);
 	}
 	for (i = 0; i < 8; i++) {
-		cr_assert_not_null(r = s_dealer_recv(sock));
+		cr_assert_not_null(r = td_api_dealer_recv(sock));
 		cr_assert(r->ok, "answer %zu: %s", i, r->error);
 		kp__response__free_unpacked(r, NULL);
 	}
@@ -468,12 +425,12 @@ s_reload_and_stop(int threads)
 	s_chain(&c, threads);
 	lp = td_org(&c, OIN_LEERPLICHT);
 	td_start(lp);
-	sock = s_dealer(ctx, lp);
+	sock = td_api_dealer(ctx, lp, 0);
 	for (i = 0; i < STREAM; i++) {
 		snprintf(ref, sizeof(ref), "STOP-%zu", i);
 		s_send_req(&req, &s, "referral", td_example("referral"),
 		    OIN_HALT, ref, NULL, buf, sizeof(buf));
-		s_dealer_send(sock, &req);
+		td_api_dealer_send(sock, &req);
 		if (i == STREAM / 3)
 			td_hup(lp);
 	}
@@ -482,7 +439,7 @@ s_reload_and_stop(int threads)
 			kill(lp->pid, SIGTERM);
 			zmq_setsockopt(sock, ZMQ_RCVTIMEO, &tmo, sizeof(tmo));
 		}
-		if ((r = s_dealer_recv(sock)) == NULL)
+		if ((r = td_api_dealer_recv(sock)) == NULL)
 			break;
 		if (r->ok)
 			memcpy(ok[n_ok++], r->send->event_id.data, 16);
