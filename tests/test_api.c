@@ -28,10 +28,10 @@
 
 TestSuite(api, .init = test_init, .timeout = 240);
 
-/* A send request of the example referral; payload in buf. */
 /* the DEALERs read slowly on purpose: answers pile up in the daemon */
 #define SLOW_READER_HWM 100
 
+/* A send request of the example referral; payload in buf. */
 static void
 s_send_req(Kp__Request *req, Kp__SendRequest *s, const char *case_ref,
     const char *key, uint8_t *buf, size_t cap)
