@@ -655,3 +655,89 @@ td_api_dealer_recv(void *s)
 	zmq_msg_close(&m);
 	return r;
 }
+
+size_t
+td_example_packed(const char *type, uint8_t *out)
+{
+	ProtobufCMessage *ev = NULL;
+	json_t *j = json_loads(td_example(type), 0, NULL);
+	kp_err_t e;
+	size_t n;
+
+	cr_assert(pbjson_from_json(events_descriptor(events_type_from_name(
+	    type)), j, &ev, &e) == 0, "%s", e.msg);
+	n = protobuf_c_message_get_packed_size(ev);
+	cr_assert(n <= TD_EXAMPLE_MAX, "example %s packs to %zu bytes", type,
+	    n);
+	n = protobuf_c_message_pack(ev, out);
+	pbjson_free(ev);
+	json_decref(j);
+	return n;
+}
+
+/* The header of the i-th referral of td_seal_referrals. */
+static void
+s_referral_meta(const policy_t *pol, const uint8_t id[16],
+    const uint8_t *reply_to, uint64_t created, unsigned flags,
+    envelope_meta_t *m)
+{
+	memset(m, 0, sizeof(*m));
+	memcpy(m->event_id, id, 16);
+	m->event_type = KP__EVENT_TYPE__EVENT_TYPE_REFERRAL;
+	snprintf(m->purpose, sizeof(m->purpose), "%s", policy_rule_purpose(
+	    policy_rule(pol, m->event_type)));
+	snprintf(m->legal_basis, sizeof(m->legal_basis), "%s",
+	    policy_rule_legal_basis(policy_rule(pol, m->event_type)));
+	memcpy(m->policy_hash, policy_hash(pol), 32);
+	if (flags & TD_SEAL_RANDOM_CASE)
+		randombytes_buf(m->case_ref, 32);
+	m->created_at_ms = created;
+	m->expires_at_ms = created + 86400000u;
+	m->has_reply_to = reply_to != NULL;
+	if (reply_to != NULL)
+		memcpy(m->in_reply_to, reply_to, 16);
+}
+
+void
+td_seal_referrals(const td_chain_t *c, struct chain *from, size_t n,
+    uint8_t (*ids)[16], const uint8_t *reply_to, uint64_t created,
+    unsigned flags, uint8_t **env, size_t *len, uint8_t (*dg)[32])
+{
+	envelope_draft_t *d = calloc(n, sizeof(*d)), **dp = calloc(n,
+	    sizeof(*dp));
+	policy_t *pol = NULL;
+	envelope_meta_t m;
+	uint8_t payload[TD_EXAMPLE_MAX], id[16];
+	size_t plen = td_example_packed("referral", payload), i;
+	char path[4200];
+	int problems;
+	kp_err_t e;
+
+	cr_assert(n >= 1 && d != NULL && dp != NULL);
+	cr_assert(ids != NULL || (flags & TD_SEAL_FRESH_IDS));
+	snprintf(path, sizeof(path), "%s/policy.ini", c->dir);
+	cr_assert(policy_load(path, &pol, NULL, NULL, &problems, &e) == 0,
+	    "%s", e.msg);
+	for (i = 0; i < n; i++) {
+		if (flags & TD_SEAL_FRESH_IDS)
+			kp_uuid_new(id);
+		else
+			memcpy(id, ids[i], 16);
+		if (ids != NULL)
+			memcpy(ids[i], id, 16);
+		s_referral_meta(pol, id, reply_to, created, flags, &m);
+		cr_assert(envelope_seal_draft(from->dir, directory_find(
+		    from->dir, OIN_HALT), &m, payload, plen, &d[i], &e) == 0,
+		    "%s", e.msg);
+		if (dg != NULL)
+			memcpy(dg[i], d[i].digest, 32);
+		dp[i] = &d[i];
+	}
+	cr_assert(envelope_sign_batch(from->dir, dp, n, env, len, &e) == 0,
+	    "%s", e.msg);
+	for (i = 0; i < n; i++)
+		envelope_draft_clear(&d[i]);
+	free(d);
+	free(dp);
+	policy_destroy(&pol);
+}

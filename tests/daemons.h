@@ -98,6 +98,27 @@ void *td_api_dealer(void *ctx, const td_org_t *o, int rcvhwm);
 void td_api_dealer_send(void *s, const Kp__Request *req);
 Kp__Response *td_api_dealer_recv(void *s);
 
+/* The example payload of type, packed (td_example); its length.  out
+ * holds TD_EXAMPLE_MAX bytes. */
+#define TD_EXAMPLE_MAX 256
+size_t td_example_packed(const char *type, uint8_t *out);
+
+/*
+ * n (>= 1) envelopes of the example referral to Halt, sealed by `from`
+ * under the chain's policy.ini, created at `created`, in reply to
+ * reply_to if not NULL, and signed together: one batch signature for
+ * n > 1 (PROTOCOL.md §5.6), a single signature for n = 1.  ids: n event
+ * ids, used as given, or made (OUT) with TD_SEAL_FRESH_IDS; NULL with that
+ * flag for ids nobody needs.  The case pseudonym is random with
+ * TD_SEAL_RANDOM_CASE, else all zero.  OUT: env[i] (malloc'd), len[i],
+ * and the envelope digests dg[i] if dg is not NULL.
+ */
+#define TD_SEAL_FRESH_IDS 1u
+#define TD_SEAL_RANDOM_CASE 2u
+void td_seal_referrals(const td_chain_t *c, struct chain *from, size_t n,
+    uint8_t (*ids)[16], const uint8_t *reply_to, uint64_t created,
+    unsigned flags, uint8_t **env, size_t *len, uint8_t (*dg)[32]);
+
 /* The example payload of type as JSON text (static buffer). */
 const char *td_example(const char *type);
 /* The example as it may go to to_oin under mas.ini: a referral to another

@@ -48,23 +48,6 @@ s_chain(td_chain_t *c, const char *oin)
 	return ch;
 }
 
-/* The packed example referral. */
-static size_t
-s_referral(uint8_t *out)
-{
-	ProtobufCMessage *ev = NULL;
-	json_t *j = json_loads(td_example("referral"), 0, NULL);
-	kp_err_t e;
-	size_t n;
-
-	cr_assert(pbjson_from_json(events_descriptor(events_type_from_name(
-	    "referral")), j, &ev, &e) == 0, "%s", e.msg);
-	n = protobuf_c_message_pack(ev, out);
-	pbjson_free(ev);
-	json_decref(j);
-	return n;
-}
-
 /* One send request of the example referral to Halt, packed. */
 static uint8_t *
 s_send_request(size_t i, size_t *len)
@@ -78,7 +61,7 @@ s_send_request(size_t i, size_t *len)
 	s.has_event_type = 1;
 	s.event_type = KP__EVENT_TYPE__EVENT_TYPE_REFERRAL;
 	s.has_payload = 1;
-	s.payload = (ProtobufCBinaryData){ s_referral(payload), payload };
+	s.payload = (ProtobufCBinaryData){ td_example_packed("referral", payload), payload };
 	s.to_oin = (char *)OIN_HALT;
 	s.case_ref = ref;
 	req.op_case = KP__REQUEST__OP_SEND;
@@ -275,43 +258,8 @@ static void
 s_batch(td_chain_t *c, chain_t *from, size_t n, uint8_t **env, size_t *len,
     uint8_t (*dg)[32])
 {
-	envelope_draft_t *d = calloc(n, sizeof(*d)), **dp = calloc(n,
-	    sizeof(*dp));
-	policy_t *pol = NULL;
-	envelope_meta_t m;
-	uint8_t payload[256];
-	size_t plen = s_referral(payload), i;
-	char path[4200];
-	int problems;
-	kp_err_t e;
-
-	snprintf(path, sizeof(path), "%s/policy.ini", c->dir);
-	cr_assert(policy_load(path, &pol, NULL, NULL, &problems, &e) == 0);
-	for (i = 0; i < n; i++) {
-		memset(&m, 0, sizeof(m));
-		kp_uuid_new(m.event_id);
-		m.event_type = KP__EVENT_TYPE__EVENT_TYPE_REFERRAL;
-		snprintf(m.purpose, sizeof(m.purpose), "%s",
-		    policy_rule_purpose(policy_rule(pol, m.event_type)));
-		snprintf(m.legal_basis, sizeof(m.legal_basis), "%s",
-		    policy_rule_legal_basis(policy_rule(pol, m.event_type)));
-		memcpy(m.policy_hash, policy_hash(pol), 32);
-		m.created_at_ms = kp_now_ms();
-		m.expires_at_ms = m.created_at_ms + 86400000u;
-		randombytes_buf(m.case_ref, 32);
-		cr_assert(envelope_seal_draft(from->dir, directory_find(
-		    from->dir, OIN_HALT), &m, payload, plen, &d[i], &e) == 0,
-		    "%s", e.msg);
-		memcpy(dg[i], d[i].digest, 32);
-		dp[i] = &d[i];
-	}
-	cr_assert(envelope_sign_batch(from->dir, dp, n, env, len, &e) == 0,
-	    "%s", e.msg);
-	for (i = 0; i < n; i++)
-		envelope_draft_clear(&d[i]);
-	free(d);
-	free(dp);
-	policy_destroy(&pol);
+	td_seal_referrals(c, from, n, NULL, NULL, kp_now_ms(),
+	    TD_SEAL_FRESH_IDS | TD_SEAL_RANDOM_CASE, env, len, dg);
 }
 
 static void

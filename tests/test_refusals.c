@@ -71,23 +71,6 @@ s_receipt(chain_t *as, const uint8_t *buf, size_t len)
 	return r;
 }
 
-/* The packed example payload of type. */
-static size_t
-s_pack_example(const char *type, uint8_t *out)
-{
-	ProtobufCMessage *ev = NULL;
-	json_t *j = json_loads(td_example(type), 0, NULL);
-	kp_err_t e;
-	size_t n;
-
-	cr_assert(pbjson_from_json(events_descriptor(events_type_from_name(
-	    type)), j, &ev, &e) == 0, "%s", e.msg);
-	n = protobuf_c_message_pack(ev, out);
-	pbjson_free(ev);
-	json_decref(j);
-	return n;
-}
-
 static chain_t *
 s_chain(td_chain_t *c, const char *oin)
 {
@@ -276,8 +259,8 @@ Test(refusals, revoked_partner_after_sighup)
 	Kp__Request req = KP__REQUEST__INIT;
 	Kp__SendRequest s = KP__SEND_REQUEST__INIT;
 	Kp__Response *resp;
-	uint8_t payload[64];
-	size_t plen = s_pack_example("halt_outcome", payload);
+	uint8_t payload[TD_EXAMPLE_MAX];
+	size_t plen = td_example_packed("halt_outcome", payload);
 
 	td_chain_make(&c, NULL);
 	s_tc = &c;
@@ -374,41 +357,8 @@ static void
 s_seal_ids_reply(td_chain_t *c, chain_t *from, size_t n, uint8_t ids[][16],
     const uint8_t *reply_to, uint64_t created, uint8_t **env, size_t *len)
 {
-	envelope_meta_t m;
-	envelope_draft_t d[4], *dp[4];
-	uint8_t payload[64];
-	size_t plen = s_pack_example("referral", payload), i;
-	policy_t *pol = NULL;
-	int problems;
-	char path[4200];
-	kp_err_t e;
-
-	cr_assert(n >= 1 && n <= 4);
-	snprintf(path, sizeof(path), "%s/policy.ini", c->dir);
-	cr_assert(policy_load(path, &pol, NULL, NULL, &problems, &e) == 0);
-	for (i = 0; i < n; i++) {
-		memset(&m, 0, sizeof(m));
-		memcpy(m.event_id, ids[i], 16);
-		m.event_type = KP__EVENT_TYPE__EVENT_TYPE_REFERRAL;
-		snprintf(m.purpose, sizeof(m.purpose), "%s", policy_rule_purpose(
-		    policy_rule(pol, m.event_type)));
-		snprintf(m.legal_basis, sizeof(m.legal_basis), "%s",
-		    policy_rule_legal_basis(policy_rule(pol, m.event_type)));
-		memcpy(m.policy_hash, policy_hash(pol), 32);
-		m.created_at_ms = created;
-		m.expires_at_ms = created + 86400000u;
-		m.has_reply_to = reply_to != NULL;
-		if (reply_to != NULL)
-			memcpy(m.in_reply_to, reply_to, 16);
-		cr_assert(envelope_seal_draft(from->dir, directory_find(from->dir,
-		    OIN_HALT), &m, payload, plen, &d[i], &e) == 0, "%s", e.msg);
-		dp[i] = &d[i];
-	}
-	cr_assert(envelope_sign_batch(from->dir, dp, n, env, len, &e) == 0,
-	    "%s", e.msg);
-	for (i = 0; i < n; i++)
-		envelope_draft_clear(&d[i]);
-	policy_destroy(&pol);
+	td_seal_referrals(c, from, n, ids, reply_to, created, 0, env, len,
+	    NULL);
 }
 
 static void

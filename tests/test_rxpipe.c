@@ -86,23 +86,6 @@ s_next_receipt(td_rogue_t *rg, chain_t *as, receipt_t *r)
 	return true;
 }
 
-/* The packed example referral. */
-static size_t
-s_referral(uint8_t *out)
-{
-	ProtobufCMessage *ev = NULL;
-	json_t *j = json_loads(td_example("referral"), 0, NULL);
-	kp_err_t e;
-	size_t n;
-
-	cr_assert(pbjson_from_json(events_descriptor(events_type_from_name(
-	    "referral")), j, &ev, &e) == 0, "%s", e.msg);
-	n = protobuf_c_message_pack(ev, out);
-	pbjson_free(ev);
-	json_decref(j);
-	return n;
-}
-
 /*
  * n (1..4) referrals to Halt sealed by `from` under fresh ids (OUT: ids),
  * in reply to reply_to if not NULL, signed together: one batch signature
@@ -112,44 +95,9 @@ static void
 s_seal_batch(td_chain_t *c, chain_t *from, size_t n, const uint8_t *reply_to,
     uint8_t ids[][16], uint8_t **env, size_t *len)
 {
-	envelope_draft_t d[4], *dp[4];
-	envelope_meta_t m;
-	uint8_t payload[256];
-	size_t plen = s_referral(payload), i;
-	policy_t *pol = NULL;
-	uint64_t now = kp_now_ms();
-	int problems;
-	char path[4200];
-	kp_err_t e;
-
 	cr_assert(n >= 1 && n <= 4);
-	snprintf(path, sizeof(path), "%s/policy.ini", c->dir);
-	cr_assert(policy_load(path, &pol, NULL, NULL, &problems, &e) == 0);
-	for (i = 0; i < n; i++) {
-		memset(&m, 0, sizeof(m));
-		kp_uuid_new(ids[i]);
-		memcpy(m.event_id, ids[i], 16);
-		m.event_type = KP__EVENT_TYPE__EVENT_TYPE_REFERRAL;
-		snprintf(m.purpose, sizeof(m.purpose), "%s", policy_rule_purpose(
-		    policy_rule(pol, m.event_type)));
-		snprintf(m.legal_basis, sizeof(m.legal_basis), "%s",
-		    policy_rule_legal_basis(policy_rule(pol, m.event_type)));
-		memcpy(m.policy_hash, policy_hash(pol), 32);
-		randombytes_buf(m.case_ref, 32);
-		m.created_at_ms = now;
-		m.expires_at_ms = now + 86400000u;
-		m.has_reply_to = reply_to != NULL;
-		if (reply_to != NULL)
-			memcpy(m.in_reply_to, reply_to, 16);
-		cr_assert(envelope_seal_draft(from->dir, directory_find(from->dir,
-		    OIN_HALT), &m, payload, plen, &d[i], &e) == 0, "%s", e.msg);
-		dp[i] = &d[i];
-	}
-	cr_assert(envelope_sign_batch(from->dir, dp, n, env, len, &e) == 0,
-	    "%s", e.msg);
-	for (i = 0; i < n; i++)
-		envelope_draft_clear(&d[i]);
-	policy_destroy(&pol);
+	td_seal_referrals(c, from, n, ids, reply_to, kp_now_ms(),
+	    TD_SEAL_FRESH_IDS | TD_SEAL_RANDOM_CASE, env, len, NULL);
 }
 
 /* One frame of the burst: what is sent and what must come back. */
@@ -359,7 +307,7 @@ s_queue(td_org_t *o, size_t n)
 	cr_assert_eq(zmq_connect(s, o->api), 0);
 	sr.has_event_type = sr.has_payload = 1;
 	sr.event_type = KP__EVENT_TYPE__EVENT_TYPE_REFERRAL;
-	sr.payload = (ProtobufCBinaryData){ s_referral(payload), payload };
+	sr.payload = (ProtobufCBinaryData){ td_example_packed("referral", payload), payload };
 	sr.to_oin = (char *)OIN_HALT;
 	req.op_case = KP__REQUEST__OP_SEND;
 	req.send = &sr;
