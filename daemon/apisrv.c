@@ -122,6 +122,9 @@ struct api_req {
 	char error[KP_ERR_MSG_MAX];
 	const char *code;
 	bool fatal;                   /* the audit log failed: undo the batch */
+	bool saw_early;               /* a read answered after s_sign_before
+	                               * stored the sends before it: on a
+	                               * rollback its answer is not sent */
 	arena_t arena;                /* feedback responses */
 	Kp__RemindResponse remind;
 	bool immediate;               /* send right after commit (else: due) */
@@ -1598,8 +1601,8 @@ s_recv(kpd_t *d, struct api_req *r)
 		    "dropped");
 		return -1;
 	}
-	/* unpacked by the prepare job (s_prepare), which wipes it; the
-	 * message stays in r, in place, until s_cleanup closes it */
+	/* unpacked by the prepare job (s_prepare), which wipes and closes
+	 * it (s_cleanup closes one a pass never prepared) */
 	m = &r->msg;
 	zmq_msg_init(m);
 	if (zmq_msg_recv(m, d->api, ZMQ_DONTWAIT) < 0 || zmq_msg_more(m)) {
@@ -1690,7 +1693,7 @@ static void
 s_cleanup(struct api_req *r)
 {
 	if (r->has_msg)
-		zmq_msg_close(&r->msg);  /* wiped by s_prepare */
+		zmq_msg_close(&r->msg);  /* a pass dropped unprepared */
 	r->has_msg = false;
 	s_prep_clear(&r->prep);
 	free(r->env);
@@ -1864,8 +1867,10 @@ s_sign_before(kpd_t *d, struct api_req *r)
 			break;
 	if (i == r->index)
 		return 0;
-	if (s_sign_sends(d, r->batch, r->index, &e) == 0)
+	if (s_sign_sends(d, r->batch, r->index, &e) == 0) {
+		r->saw_early = true;
 		return 0;
+	}
 	r->fatal = true;
 	return s_fail(r, KP_ERR_IO, "not stored: %s", e.msg);
 }
@@ -1884,7 +1889,10 @@ s_handle(kpd_t *d, struct api_req *r, uint64_t now)
 
 	if (r->req == NULL || !s_allowed(d, r))
 		return;
-	if (s_sign_before(d, r) != 0)
+	/* first: with no transaction (SQLite may undo one by itself on a
+	 * full disk or an I/O error) an early signing would store each
+	 * outbox row on its own, without the rest of its send */
+	if (store_in_txn(d->store) && s_sign_before(d, r) != 0)
 		return;
 	if (!store_in_txn(d->store) || kpd_item_begin(d, &mark, &e) != 0) {
 		r->fatal = true;
@@ -1991,7 +1999,8 @@ s_finish(kpd_t *d, struct api_req *batch, size_t n, Kp__Response **out)
 			    batch[i].req->op_case == KP__REQUEST__OP_ACK ||
 			    batch[i].req->op_case == KP__REQUEST__OP_LINK ||
 			    batch[i].req->op_case == KP__REQUEST__OP_OUTCOME ||
-			    batch[i].req->op_case == KP__REQUEST__OP_REMIND))
+			    batch[i].req->op_case == KP__REQUEST__OP_REMIND ||
+			    batch[i].saw_early))
 				s_fail(&batch[i], KP_ERR_IO, "not stored: %s",
 				    e.msg);
 	}
@@ -2047,6 +2056,11 @@ s_prepare(const kpd_t *d, struct api_req *r, uint64_t now)
 	if (r->has_msg) {
 		s_unpack_only(r, zmq_msg_data(&r->msg), zmq_msg_size(&r->msg));
 		sodium_memzero(zmq_msg_data(&r->msg), zmq_msg_size(&r->msg));
+		/* the unpacked request holds copies: the frame need not wait
+		 * for the pass's end (with two passes, it would double what a
+		 * pass holds); libzmq's reference counts are atomic */
+		zmq_msg_close(&r->msg);
+		r->has_msg = false;
 	}
 	if (r->req != NULL && r->req->op_case == KP__REQUEST__OP_SEND &&
 	    (r->roles & access_role_for_op(r->req->op_case)) != 0)
@@ -2082,11 +2096,16 @@ s_recv_pass(kpd_t *d, struct api_pass *p)
 	struct api_req *batch = batchbuf_get(p->buf, d->cfg.batch_max,
 	    sizeof(*batch));
 	size_t n = 0;
+	uint64_t sup;
+	char note[64];
 	int got;
 
 	p->n = 0;
 	if (batch == NULL) {
-		log_warnx("api: out of memory; requests wait");
+		if (kpd_log_ok(d->rl_storage, &sup))
+			log_warnx("api: out of memory; requests wait in the "
+			    "socket%s", ratelimit_note(sup, note, sizeof(note)));
+		usleep(100000);  /* the socket stays readable: do not spin */
 		return 0;
 	}
 	p->d = d;

@@ -172,9 +172,10 @@ void zap_handle(kpd_t *d);
  * hands the next pass over.  inbound_settle: wait for the pass in hand
  * and store it (before a reload swaps the chain or policy it was
  * prepared with).  start: the worker (cfg.worker_threads) and the
- * passes; stop: the pass in hand stored, then all freed.
+ * passes; stop: the pass in hand stored, then all freed.  threaded:
+ * prepare on a thread of its own, else inline on the loop.
  */
-int inbound_start(kpd_t *d, kp_err_t *err)
+int inbound_start(kpd_t *d, bool threaded, kp_err_t *err)
     __attribute__((warn_unused_result));
 void inbound_stop(kpd_t *d);
 void inbound_drain(kpd_t *d);

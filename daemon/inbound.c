@@ -1203,7 +1203,7 @@ inbound_work_fd(const kpd_t *d)
 }
 
 int
-inbound_start(kpd_t *d, kp_err_t *err)
+inbound_start(kpd_t *d, bool threaded, kp_err_t *err)
 {
 	struct inpipe *ip = calloc(1, sizeof(*ip));
 
@@ -1213,7 +1213,7 @@ inbound_start(kpd_t *d, kp_err_t *err)
 		return kp_fail(err, KP_ERR_NOMEM, "out of memory");
 	}
 	d->in_pipe = ip;
-	return worker_new(d->cfg.worker_threads > 0, &d->in_worker, err);
+	return worker_new(threaded, &d->in_worker, err);
 }
 
 /*

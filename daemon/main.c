@@ -490,7 +490,10 @@ s_start(kpd_t *d, kp_err_t *err)
 	if (s_zap_open(d, err) != 0 || s_api_open(d, err) != 0 ||
 	    apisrv_start(d, err) != 0)
 		return -1;
-	if (!s_is_auditor(d) && inbound_start(d, err) != 0)
+	/* an auditor too: a reload may give it a partner's certificate and
+	 * open the ROUTER (its passes then run inline: no thread to idle) */
+	if (inbound_start(d, !s_is_auditor(d) && d->cfg.worker_threads > 0,
+	    err) != 0)
 		return -1;
 	/* On stale trust neither listen nor connect: partners retry, our
 	 * events stay queued (trustwatch.c). */
@@ -723,8 +726,10 @@ s_dispatch(kpd_t *d, zmq_pollitem_t *it, size_t n)
 		inbound_monitor(d);
 	if (it[P_API].revents & ZMQ_POLLIN)
 		apisrv_drain(d);
-	if (it[P_INBOUND_WORK].revents & ZMQ_POLLIN)
-		rest_wake(d->rest);  /* arrivals stored: long polls look again */
+	/* arrivals stored (inbound_drain stores a drain's first pass
+	 * itself): long polls look again */
+	if ((it[P_INBOUND_WORK].revents | it[P_ROUTER].revents) & ZMQ_POLLIN)
+		rest_wake(d->rest);
 	if (it[P_API_WORK].revents & ZMQ_POLLIN)
 		apisrv_work_done(d);
 	for (i = 0; P_FIXED + 2 * i + 1 < n && i < d->n_links; i++) {
