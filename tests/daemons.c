@@ -741,3 +741,14 @@ td_seal_referrals(const td_chain_t *c, struct chain *from, size_t n,
 	free(dp);
 	policy_destroy(&pol);
 }
+
+struct chain *
+td_chain_open(const td_chain_t *c, const char *oin)
+{
+	chain_t *ch = NULL;
+	kp_err_t e;
+
+	cr_assert(chain_open_oin(c->dir, oin, NULL, NULL, &ch, &e) == 0, "%s",
+	    e.msg);
+	return ch;
+}

@@ -76,6 +76,10 @@ void td_seal(struct chain *from, const td_chain_t *c, const char *to,
     const char *type, const char *json, uint64_t created_ms, uint8_t **env,
     size_t *len, uint8_t id[16]);
 
+/* Organisation oin's chain as its daemon opens it (its keys, the chain's
+ * directory): to seal and sign as it would.  chain_close when done. */
+struct chain *td_chain_open(const td_chain_t *c, const char *oin);
+
 /* A connection to target's listener made by hand, as a partner (or an
  * impostor) would make it: a DEALER with CURVE keys pk/sk to server_pk,
  * receiving with a timeout of rcv_timeout_ms. */

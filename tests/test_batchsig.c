@@ -37,17 +37,6 @@ TestSuite(batchsig, .init = test_init, .timeout = 180);
 
 #define BURST 40
 
-static chain_t *
-s_chain(td_chain_t *c, const char *oin)
-{
-	chain_t *ch = NULL;
-	kp_err_t e;
-
-	cr_assert(chain_open_oin(c->dir, oin, NULL, NULL, &ch, &e) == 0, "%s",
-	    e.msg);
-	return ch;
-}
-
 /* One send request of the example referral to Halt, packed. */
 static uint8_t *
 s_send_request(size_t i, size_t *len)
@@ -208,7 +197,7 @@ Test(batchsig, a_burst_is_signed_in_batches_and_survives_a_sender_restart)
 	cr_assert(td_wait_settled(lp, 30000), "not all delivered");
 	td_status(lp, &st);
 	cr_assert_eq(st.outbox_delivered, BURST);
-	lpc = s_chain(&c, OIN_LEERPLICHT);
+	lpc = td_chain_open(&c, OIN_LEERPLICHT);
 	cr_assert_eq(s_verify_stored(&c, OIN_HALT, lpc, &largest, &largest_rc),
 	    BURST);
 	cr_assert_geq(largest, 2, "the burst was not signed as a batch");
@@ -290,7 +279,7 @@ Test(batchsig, a_batch_split_across_a_receiver_restart)
 	td_chain_make(&c, NULL);
 	halt = td_org(&c, OIN_HALT);
 	td_start(halt);
-	lp = s_chain(&c, OIN_LEERPLICHT);
+	lp = td_chain_open(&c, OIN_LEERPLICHT);
 	s_batch(&c, lp, N, env, len, dg);
 	s_flip_path(&env[N - 1], &len[N - 1]);
 	td_rogue_connect_as(&r, lp, halt, 5000);
@@ -341,7 +330,7 @@ Test(batchsig, ketenpost_open_opens_each_envelope_of_a_batch)
 	FILE *f;
 
 	td_chain_make(&c, NULL);
-	lp = s_chain(&c, OIN_LEERPLICHT);
+	lp = td_chain_open(&c, OIN_LEERPLICHT);
 	s_batch(&c, lp, N, env, len, dg);
 	for (i = 0; i < N; i++) {
 		snprintf(file, sizeof(file), "%s/batch-%zu.env", c.dir, i);
@@ -455,7 +444,7 @@ Test(batchsig, a_receiver_older_than_1_2_gets_single_signatures)
 	td_chain_make(&c, NULL);
 	lp = td_org(&c, OIN_LEERPLICHT);
 	halt = td_org(&c, OIN_HALT);
-	hc = s_chain(&c, OIN_HALT);
+	hc = td_chain_open(&c, OIN_HALT);
 	ctx = zmq_ctx_new();
 	router = zmq_socket(ctx, ZMQ_ROUTER);
 	zmq_setsockopt(router, ZMQ_LINGER, &zero, sizeof(zero));
@@ -527,7 +516,7 @@ Test(batchsig, plain_envelopes_get_plain_receipts)
 	td_chain_make(&c, NULL);
 	halt = td_org(&c, OIN_HALT);
 	td_start(halt);
-	lp = s_chain(&c, OIN_LEERPLICHT);
+	lp = td_chain_open(&c, OIN_LEERPLICHT);
 	for (i = 0; i < N; i++)
 		td_seal(lp, &c, OIN_HALT, "referral", td_example("referral"),
 		    kp_now_ms(), &env[i], &len[i], id);
@@ -581,7 +570,7 @@ Test(batchsig, a_resend_in_the_same_pass_never_gets_a_draft)
 	td_chain_make(&c, NULL);
 	halt = td_org(&c, OIN_HALT);
 	td_start(halt);
-	lp = s_chain(&c, OIN_LEERPLICHT);
+	lp = td_chain_open(&c, OIN_LEERPLICHT);
 	s_batch(&c, lp, 2, env, len, dg);
 	td_rogue_connect_as(&r, lp, halt, 5000);
 	zmq_setsockopt(r.sock, ZMQ_RCVTIMEO, &tmo, sizeof(tmo));

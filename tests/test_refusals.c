@@ -71,17 +71,6 @@ s_receipt(chain_t *as, const uint8_t *buf, size_t len)
 	return r;
 }
 
-static chain_t *
-s_chain(td_chain_t *c, const char *oin)
-{
-	chain_t *ch = NULL;
-	kp_err_t e;
-
-	cr_assert(chain_open_oin(c->dir, oin, NULL, NULL, &ch, &e) == 0, "%s",
-	    e.msg);
-	return ch;
-}
-
 static size_t
 s_inbox_count(const td_org_t *o)
 {
@@ -105,7 +94,7 @@ Test(refusals, client_with_unknown_curve_key)
 	s_tc = &c;
 	halt = td_org(&c, OIN_HALT);
 	td_start(halt);
-	lp = s_chain(&c, OIN_LEERPLICHT);
+	lp = td_chain_open(&c, OIN_LEERPLICHT);
 	crypto_box_keypair(pk, sk);
 	td_rogue_connect(&r, halt, pk, sk, partner_transport_pk(peer_partner(
 	    directory_find(lp->dir, OIN_HALT))), 3000);
@@ -135,8 +124,8 @@ Test(refusals, envelope_claiming_another_sender)
 	s_tc = &c;
 	halt = td_org(&c, OIN_HALT);
 	td_start(halt);
-	lp = s_chain(&c, OIN_LEERPLICHT);
-	rvdk = s_chain(&c, OIN_RVDK);
+	lp = td_chain_open(&c, OIN_LEERPLICHT);
+	rvdk = td_chain_open(&c, OIN_RVDK);
 	td_rogue_connect_as(&r, lp, halt, 3000);       /* authenticated as Leerplicht */
 	s_seal(rvdk, OIN_HALT, kp_now_ms(), &env, &len, id);  /* signed by RvdK */
 	rc = s_exchange(&r, 0x01, env, len, &rlen);
@@ -169,7 +158,7 @@ Test(refusals, replayed_events)
 	s_tc = &c;
 	halt = td_org(&c, OIN_HALT);
 	td_start(halt);
-	lp = s_chain(&c, OIN_LEERPLICHT);
+	lp = td_chain_open(&c, OIN_LEERPLICHT);
 	td_rogue_connect_as(&r, lp, halt, 3000);
 	/* the same envelope twice: accepted once, the original receipt again */
 	s_seal(lp, OIN_HALT, kp_now_ms(), &env, &len, id);
@@ -215,7 +204,7 @@ Test(refusals, oversize_and_malformed_frames)
 	s_tc = &c;
 	halt = td_org(&c, OIN_HALT);
 	td_start(halt);
-	lp = s_chain(&c, OIN_LEERPLICHT);
+	lp = td_chain_open(&c, OIN_LEERPLICHT);
 	td_rogue_connect_as(&r, lp, halt, 3000);
 	/* over the envelope limit, under the transport limit: signed refusal */
 	rc = s_exchange(&r, 0x01, junk, 70000, &rlen);
@@ -318,7 +307,7 @@ Test(refusals, multi_frame_messages_do_not_stall_the_daemon)
 	s_tc = &c;
 	halt = td_org(&c, OIN_HALT);
 	td_start(halt);
-	lp = s_chain(&c, OIN_LEERPLICHT);
+	lp = td_chain_open(&c, OIN_LEERPLICHT);
 	td_rogue_connect_as(&r, lp, halt, 3000);
 	/* a partner sends one message of two frames */
 	cr_assert(zmq_send(r.sock, "\x02", 1, ZMQ_SNDMORE) >= 0);
@@ -430,7 +419,7 @@ s_halt_and_lp(td_chain_t *c, td_org_t **halt, chain_t **lp,
 	s_tc = c;
 	*halt = td_org(c, OIN_HALT);
 	td_start(*halt);
-	*lp = s_chain(c, OIN_LEERPLICHT);
+	*lp = td_chain_open(c, OIN_LEERPLICHT);
 	kp_uuid_new(ids[0]);
 	kp_uuid_new(ids[1]);
 }
@@ -575,8 +564,8 @@ Test(refusals, an_event_id_of_another_partner_is_not_a_duplicate)
 	s_tc = &c;
 	halt = td_org(&c, OIN_HALT);
 	td_start(halt);
-	lp = s_chain(&c, OIN_LEERPLICHT);
-	rvdk = s_chain(&c, OIN_RVDK);
+	lp = td_chain_open(&c, OIN_LEERPLICHT);
+	rvdk = td_chain_open(&c, OIN_RVDK);
 	td_rogue_connect_as(&r1, lp, halt, 3000);
 	s_seal(lp, OIN_HALT, kp_now_ms(), &env, &len, id);
 	rc = s_exchange(&r1, 0x01, env, len, &rlen);
@@ -681,7 +670,7 @@ Test(refusals, receipts_name_the_event_once_the_header_parsed)
 	s_tc = &c;
 	halt = td_org(&c, OIN_HALT);
 	td_start(halt);
-	lp = s_chain(&c, OIN_LEERPLICHT);
+	lp = td_chain_open(&c, OIN_LEERPLICHT);
 	td_rogue_connect_as(&r, lp, halt, 3000);
 	/* addressed to another organisation */
 	s_seal(lp, OIN_RVDK, kp_now_ms(), &env, &len, id);
@@ -733,7 +722,7 @@ Test(refusals, same_id_other_envelope_is_an_id_conflict)
 	s_tc = &c;
 	halt = td_org(&c, OIN_HALT);
 	td_start(halt);
-	lp = s_chain(&c, OIN_LEERPLICHT);
+	lp = td_chain_open(&c, OIN_LEERPLICHT);
 	td_rogue_connect_as(&r, lp, halt, 3000);
 	s_seal(lp, OIN_HALT, kp_now_ms(), &env, &len, id);
 	rc = s_exchange(&r, 0x01, env, len, &rlen);

@@ -43,17 +43,6 @@ TestSuite(rxpipe, .init = test_init, .timeout = 300);
 #define PASS_MAX "batch_max = 4\n"
 #define INLINE "\n[ketenpostd]\nworker_threads = 0\n"
 
-static chain_t *
-s_chain(td_chain_t *c, const char *oin)
-{
-	chain_t *ch = NULL;
-	kp_err_t e;
-
-	cr_assert(chain_open_oin(c->dir, oin, NULL, NULL, &ch, &e) == 0, "%s",
-	    e.msg);
-	return ch;
-}
-
 static void
 s_send_frame(td_rogue_t *r, const uint8_t *env, size_t len)
 {
@@ -211,7 +200,7 @@ s_burst_over_passes(const char *extra)
 	td_chain_make(&c, extra);
 	halt = td_org(&c, OIN_HALT);
 	td_start(halt);
-	lp = s_chain(&c, OIN_LEERPLICHT);
+	lp = td_chain_open(&c, OIN_LEERPLICHT);
 	td_rogue_connect_as(&r, lp, halt, 5000);
 	/* the handshake first, so that the burst waits for nothing */
 	s_seal_batch(&c, lp, 1, NULL, warm, wenv, wlen);
