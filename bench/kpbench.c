@@ -37,10 +37,10 @@
  * receipt rate of the first and the last tenth of the events.  The last line is "kpbench-summary key=value ..." for
  * scripts.  Ports P..P+3 (two links, two metrics listeners) and the work
  * folder under DIR are configurable, so two runs never collide.
- * Payloads are real `referral` events padded to BYTES with the repeated
- * `parallel_routes` field (the schemas have no free text, so that is the
- * only way to make one bigger; the bench chain's policy allows the
- * padding, the MAS policy would not).
+ * Payloads are real `referral` events padded to BYTES (at most 1024) with
+ * the repeated `parallel_routes` field, packed, one byte per route (the
+ * schemas have no free text, so that is the only way to make one bigger;
+ * the bench chain's policy allows the padding, the MAS policy would not).
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -157,13 +157,19 @@ s_payload(int bytes, uint8_t *out, size_t cap)
 	r.feedback_due_days = 90;
 	r.absence_hours = 32;
 	r.age_years = 15;
-	n = bytes > 20 ? (size_t)(bytes - 20) / 2 : 0;
+	/* packed: one byte per route, after a tag and a length; at most
+	 * the 1000 the bench policy allows (policy.c's limit) */
+	n = bytes > 20 ? (size_t)(bytes - 20) : 0;
+	if (n > 1000)
+		n = 1000;
 	routes = calloc(n + 1, sizeof(*routes));
 	for (size_t i = 0; i < n; i++)
 		routes[i] = KP__ROUTE__ROUTE_VRIJWILLIGE_JEUGDHULP;
-	r.n_parallel_routes = n;
 	r.parallel_routes = routes;
-	len = kp__referral__get_packed_size(&r);
+	r.n_parallel_routes = n;
+	while ((len = kp__referral__get_packed_size(&r)) > (size_t)bytes &&
+	    r.n_parallel_routes > 0)
+		r.n_parallel_routes--;
 	if (len > cap)
 		exit(2);
 	len = kp__referral__pack(&r, out);
@@ -665,18 +671,20 @@ s_parse(int argc, char **argv, struct opts *o)
 		o->events = o->backlog;
 	if (optind == argc && o->events > 0 && o->window > 0 &&
 	    o->rate >= 0 && o->port > 0 && o->port < 65532 &&
-	    strlen(o->dir) < 4000)
+	    o->payload > 0 && o->payload <= 1024 && strlen(o->dir) < 4000)
 		return;
 usage:
 	fprintf(stderr, "usage: kpbench [--events N] [--window W] "
 	    "[--payload BYTES] [--bin DIR] [--rate EPS] [--backlog N] "
-	    "[--port-base P] [--dir DIR] [--keep]\n");
+	    "[--port-base P] [--dir DIR] [--keep]\n"
+	    "  --payload BYTES: 1..1024 (a referral with up to 1000 routes)\n");
 	exit(2);
 }
 
 /*
  * The MAS policy, except that a referral may carry up to 1000 parallel
- * routes: the padding that makes a 1 KiB event.  Both daemons apply it.
+ * routes: the padding that makes a 1 KiB event (one byte per route,
+ * packed).  Both daemons apply it.
  * Ports: port and port+1 the links, port+2 and port+3 the metrics.
  */
 static void

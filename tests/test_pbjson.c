@@ -786,6 +786,50 @@ Test(pbjson, unpack_refuses_out_of_range_enum)
 	    "JbtIndication");
 }
 
+/*
+ * Repeated enums are written packed (PROTOCOL.md §10), and a payload of a
+ * sender from before that, with one tagged field per value, reads the same.
+ */
+Test(pbjson, repeated_enums_written_packed_and_read_in_either_form)
+{
+	int t = KP__EVENT_TYPE__EVENT_TYPE_HALT_OUTCOME;
+	size_t len, ulen = 0, i, at;
+	uint8_t *buf = s_pack_example("halt_outcome", &len), old[256];
+	ProtobufCMessage *a = NULL, *b = NULL;
+	Kp__HaltOutcome *pa, *pb;
+	kp_err_t err;
+
+	/* outcome (field 1) first, then components (field 3) packed: tag
+	 * 3 << 3 | 2, length 4, four one-byte values */
+	at = 2;
+	cr_assert(len > at + 6 && buf[0] == 0x08 && buf[at] == 0x1a &&
+	    buf[at + 1] == 4, "components are not written packed");
+	/* the same event as an older sender wrote it: 3 << 3 | 0 per value */
+	memcpy(old, buf, at);
+	ulen = at;
+	for (i = 0; i < 4; i++) {
+		old[ulen++] = 0x18;
+		old[ulen++] = buf[at + 2 + i];
+	}
+	memcpy(old + ulen, buf + at + 6, len - at - 6);
+	ulen += len - at - 6;
+	cr_assert_eq(ulen, len + 2);   /* 8 bytes unpacked, 6 packed */
+	cr_assert_eq(events_unpack(t, buf, len, &a, &err), 0, "%s", err.msg);
+	cr_assert_eq(events_unpack(t, old, ulen, &b, &err), 0, "%s", err.msg);
+	pa = (Kp__HaltOutcome *)a;
+	pb = (Kp__HaltOutcome *)b;
+	cr_assert_eq(pa->n_components, 4);
+	cr_assert_eq(pb->n_components, 4);
+	for (i = 0; i < 4; i++)
+		cr_assert_eq(pa->components[i], pb->components[i]);
+	cr_assert_eq(pa->components[0], KP__HALT_COMPONENT__HALT_COMPONENT_LEEROPDRACHT);
+	cr_assert_eq(pa->outcome, pb->outcome);
+	cr_assert_eq(pa->completed_on, pb->completed_on);
+	protobuf_c_message_free_unpacked(a, NULL);
+	protobuf_c_message_free_unpacked(b, NULL);
+	free(buf);
+}
+
 Test(pbjson, unpack_other_cases)
 {
 	ProtobufCMessage *msg = (ProtobufCMessage *)1;
