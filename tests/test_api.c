@@ -531,7 +531,7 @@ Test(api, a_daemon_in_a_deep_folder_serves_its_api)
 
 /* ---- lists in pages: the byte bound of an answer and `more` ---------- */
 
-/* A referral padded to about 2 x routes bytes with parallel_routes (the
+/* A referral padded to about routes bytes with parallel_routes (packed; the
  * schemas have no free text; the test's policy allows the padding), packed
  * into buf.  Returns its length. */
 static size_t
@@ -597,12 +597,12 @@ s_cli_ids(const td_org_t *o, const char *cmd, int limit, char *out,
 	    o->conf), 0, "%s", out);
 }
 
-#define BIG_EVENTS 2300                /* past the 4 MiB an answer holds */
-#define BIG_ROUTES 1000                /* a payload of about 2 KB, the most
+#define BIG_EVENTS 4400                /* past the 4 MiB an answer holds */
+#define BIG_ROUTES 1000                /* a payload of about 1 KB, the most
                                         * a policy allows */
 
 /*
- * 2,300 events of about 2 KB (5 MB): listed with a limit of 10,000, the
+ * 4,400 events of about 1 KB (4.5 MB): listed with a limit of 10,000, the
  * inbox comes in answers of at most about 4 MiB (apisrv.c
  * API_ANSWER_BYTES_MAX), each but the last saying
  * `more`, with every event once, in seq order, its payload whole; a page
