@@ -107,6 +107,28 @@ s_enum_valid(const ProtobufCEnumDescriptor *ed, int32_t v)
 	return protobuf_c_enum_descriptor_get_value(ed, v) != NULL;
 }
 
+/*
+ * How many of the n values v, from the first, are valid (not 0) in an
+ * enum of one run: the loop over a repeated enum without a call per
+ * element.  0 for another enum; s_check_enum checks the rest and words
+ * the refusal.
+ */
+static size_t
+s_enums_valid(const ProtobufCEnumDescriptor *ed, const int32_t *v, size_t n)
+{
+	int64_t lo, count;
+	size_t i;
+
+	if (ed->n_value_ranges != 1)
+		return 0;
+	lo = ed->value_ranges[0].start_value;
+	count = ed->value_ranges[1].orig_index;
+	for (i = 0; i < n; i++)
+		if (v[i] == 0 || v[i] < lo || v[i] - lo >= count)
+			break;
+	return i;
+}
+
 /* One enum value (element idx of a repeated field, or -1). */
 static int
 s_check_enum(const char *tname, const ProtobufCFieldDescriptor *f, int32_t v,
@@ -137,7 +159,9 @@ s_check_field(const char *tname, const ProtobufCMessage *msg,
 		n = *(const size_t *)((const char *)msg + f->quantifier_offset);
 		p = *(const char *const *)p;
 	}
-	for (i = 0; i < n; i++) {
+	i = f->type == PROTOBUF_C_TYPE_ENUM ?
+	    s_enums_valid(f->descriptor, (const int32_t *)p, n) : 0;
+	for (; i < n; i++) {
 		if (f->type == PROTOBUF_C_TYPE_ENUM &&
 		    s_check_enum(tname, f, ((const int32_t *)p)[i],
 		    f->label == PROTOBUF_C_LABEL_REPEATED ? (long)i : -1,

@@ -1559,6 +1559,33 @@ s_check_value(const policy_rule_t *r, const ProtobufCFieldDescriptor *f,
 	    "is %ju, not an existing date YYYYMMDD", r->name, at, (uintmax_t)v);
 }
 
+/*
+ * How many of the n values of enum field f, from the first, are known
+ * values other than 0, by the bit map alone: the loop over a repeated
+ * enum's elements without a call per element (a 1 KiB list of routes).
+ * 0 unless the map decides alone (no range, no date); s_check_value then
+ * checks the rest, and words the refusal of the first bad one.
+ */
+static size_t
+s_enums_known(const ProtobufCMessage *msg, const ProtobufCFieldDescriptor *f,
+    const struct s_field *fr, size_t n)
+{
+	const int32_t *v;
+	size_t i;
+
+	if (f->type != PROTOBUF_C_TYPE_ENUM || !fr->enum_small ||
+	    fr->has_range || fr->date)
+		return 0;
+	v = (const int32_t *)((const char *)msg + f->offset);
+	if (f->label == PROTOBUF_C_LABEL_REPEATED)
+		v = *(const int32_t *const *)v;
+	for (i = 0; i < n; i++)
+		if (v[i] <= 0 || v[i] > 255 ||
+		    (fr->enum_ok[v[i] / 64] >> (v[i] % 64) & 1) == 0)
+			break;
+	return i;
+}
+
 /* One present field: allowed, not never_to recipient, its values. */
 static int
 s_check_field(const policy_rule_t *r, const ProtobufCMessage *msg,
@@ -1592,7 +1619,8 @@ s_check_field(const policy_rule_t *r, const ProtobufCMessage *msg,
 		    fr->max_items);
 	if (!s_integer(f))
 		return 0;
-	for (i = 0; i < n; i++)
+	i = s_enums_known(msg, f, fr, n);
+	for (; i < n; i++)
 		if (s_check_value(r, f, fr, s_element(msg, f, i), rep ? (long)i :
 		    -1, err) != 0)
 			return -1;
