@@ -94,16 +94,23 @@ atrest_event_key(const uint8_t store_key[32], const uint8_t id[16],
     uint8_t key[32], uint8_t wrapped[STORE_KEY_WRAP_LEN])
 {
 	unsigned long long n = 0;
+	uint8_t r[32 + NONCE];
+	int rc = -1;
 
-	randombytes_buf(key, 32);
-	randombytes_buf(wrapped, NONCE);
+	/* one call for both: each is a getrandom(2) system call */
+	randombytes_buf(r, sizeof(r));
+	memcpy(key, r, 32);
+	memcpy(wrapped, r + 32, NONCE);
 	if (crypto_aead_xchacha20poly1305_ietf_encrypt(wrapped + NONCE, &n, key,
 	    32, id, 16, NULL, wrapped, store_key) != 0 ||
 	    NONCE + n != STORE_KEY_WRAP_LEN) {
 		sodium_memzero(key, 32);
-		return -1;
+		goto out;
 	}
-	return 0;
+	rc = 0;
+out:
+	sodium_memzero(r, sizeof(r));
+	return rc;
 }
 
 int
