@@ -37,8 +37,9 @@
  * receipt rate of the first and the last tenth of the events.  The last line is "kpbench-summary key=value ..." for
  * scripts.  Ports P..P+3 (two links, two metrics listeners) and the work
  * folder under DIR are configurable, so two runs never collide.
- * Payloads are real `referral` events padded to BYTES (at most 1024) with
- * the repeated `parallel_routes` field, packed, one byte per route (the
+ * Payloads are real `referral` events padded to at most BYTES (a bare
+ * referral is 14 bytes; --payload 1024 makes 1,017) with at most 1,000
+ * of the repeated `parallel_routes` field, packed, one byte per route (the
  * schemas have no free text, so that is the only way to make one bigger;
  * the bench chain's policy allows the padding, the MAS policy would not).
  */
@@ -158,10 +159,9 @@ s_payload(int bytes, uint8_t *out, size_t cap)
 	r.absence_hours = 32;
 	r.age_years = 15;
 	/* packed: one byte per route, after a tag and a length; at most
-	 * the 1000 the bench policy allows (policy.c's limit) */
-	n = bytes > 20 ? (size_t)(bytes - 20) : 0;
-	if (n > 1000)
-		n = 1000;
+	 * the 1000 the bench policy allows (policy.c's limit); the loop
+	 * below takes routes off until it fits */
+	n = bytes > 1000 ? 1000 : (size_t)bytes;
 	routes = calloc(n + 1, sizeof(*routes));
 	for (size_t i = 0; i < n; i++)
 		routes[i] = KP__ROUTE__ROUTE_VRIJWILLIGE_JEUGDHULP;
@@ -677,7 +677,8 @@ usage:
 	fprintf(stderr, "usage: kpbench [--events N] [--window W] "
 	    "[--payload BYTES] [--bin DIR] [--rate EPS] [--backlog N] "
 	    "[--port-base P] [--dir DIR] [--keep]\n"
-	    "  --payload BYTES: 1..1024 (a referral with up to 1000 routes)\n");
+	    "  --payload BYTES: 1..1024, the most a referral padded with up to "
+	    "1000 routes may have\n");
 	exit(2);
 }
 

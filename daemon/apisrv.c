@@ -202,6 +202,33 @@ s_request_hash(const Kp__SendRequest *s, uint8_t out[32])
 	crypto_generichash_final(&h, out, 32);
 }
 
+/*
+ * old_hash is s's hash with the payload as a client wrote it before the
+ * repeated enums were packed (PROTOCOL.md §10): a retry, after an
+ * upgrade, of a send stored before it, made again from the same JSON by
+ * `ketenpost send` or the REST API, whose payload bytes now differ.
+ */
+static bool
+s_idem_same_before_packed(const Kp__SendRequest *s, const uint8_t
+    old_hash[32])
+{
+	Kp__SendRequest before = *s;
+	uint8_t *buf = NULL, hash[32];
+	size_t len = 0;
+	bool same;
+	kp_err_t e;
+
+	if (!s->has_payload || !s->has_event_type ||
+	    events_pack_unpacked(s->event_type, s->payload.data,
+	    s->payload.len, &buf, &len, &e) != 0)
+		return false;
+	before.payload = (ProtobufCBinaryData){ len, buf };
+	s_request_hash(&before, hash);
+	same = sodium_memcmp(hash, old_hash, 32) == 0;
+	free(buf);
+	return same;
+}
+
 /* An earlier send of r's batch under (client, key): its row is stored
  * only when the batch is signed (s_store_signed). */
 static void
@@ -251,7 +278,8 @@ s_idem(kpd_t *d, struct api_req *r, const Kp__SendRequest *s,
 	if (!found && store_outbox_by_idem(d->store, client,
 	    s->idempotency_key, id, old_hash, &found, &e) != 0)
 		return s_fail(r, e.code, "%s", e.msg);
-	if (found && sodium_memcmp(hash, old_hash, 32) != 0) {
+	if (found && sodium_memcmp(hash, old_hash, 32) != 0 &&
+	    !s_idem_same_before_packed(s, old_hash)) {
 		log_warnx("send refused: idempotency key reused for a different "
 		    "request (event %s)", kpd_id(id, text));
 		s_fail(r, KP_ERR_INVALID_ARG, "idempotency key already used for "

@@ -16,6 +16,7 @@
  * field names and field numbers.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "events.h"
@@ -228,6 +229,54 @@ events_unpack(int event_type, const uint8_t *buf, size_t len,
 	msg = NULL;
 	rc = 0;
 out:
+	if (msg != NULL)
+		protobuf_c_message_free_unpacked(msg, NULL);
+	return rc;
+}
+
+int
+events_pack_unpacked(int event_type, const uint8_t *buf, size_t len,
+    uint8_t **out, size_t *out_len, kp_err_t *err)
+{
+	const ProtobufCMessageDescriptor *desc;
+	ProtobufCMessageDescriptor old;
+	ProtobufCFieldDescriptor *fields = NULL;
+	ProtobufCMessage *msg = NULL;
+	unsigned i;
+	int rc = -1;
+
+	*out = NULL;
+	*out_len = 0;
+	if (events_unpack(event_type, buf, len, &msg, err) != 0)
+		goto out;
+	/* the same message under a copy of its descriptor without the
+	 * packed flag: protobuf-c then writes a field per value */
+	desc = msg->descriptor;
+	old = *desc;
+	fields = malloc((desc->n_fields ? desc->n_fields : 1) *
+	    sizeof(*fields));
+	if (fields == NULL) {
+		kp_fail(err, KP_ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	for (i = 0; i < desc->n_fields; i++) {
+		fields[i] = desc->fields[i];
+		fields[i].flags &= ~(uint32_t)PROTOBUF_C_FIELD_FLAG_PACKED;
+	}
+	old.fields = fields;
+	msg->descriptor = &old;
+	*out_len = protobuf_c_message_get_packed_size(msg);
+	if ((*out = malloc(*out_len + 1)) != NULL)
+		protobuf_c_message_pack(msg, *out);
+	msg->descriptor = desc;
+	if (*out == NULL) {
+		*out_len = 0;
+		kp_fail(err, KP_ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	rc = 0;
+out:
+	free(fields);
 	if (msg != NULL)
 		protobuf_c_message_free_unpacked(msg, NULL);
 	return rc;

@@ -44,6 +44,21 @@ int events_unpack(int event_type, const uint8_t *buf, size_t len,
     __attribute__((warn_unused_result, nonnull(4)));
 
 /*
+ * The payload buf[0..len) of an event of event_type encoded again as a
+ * sender wrote it before the repeated enums were packed (PROTOCOL.md
+ * §10): the same values, each repeated enum value as its own tagged
+ * field.  protobuf-c writes deterministically, so for a payload made from
+ * the same event this is byte for byte what the old schema wrote; the
+ * daemon needs it to recognise a retry, after an upgrade, of a send made
+ * before it (an idempotency key's hash covers the payload's bytes).
+ * OUT: *out (malloc'd, the caller frees it), *out_len.  0 / -1 (the
+ * payload does not pass events_unpack, or out of memory).
+ */
+int events_pack_unpacked(int event_type, const uint8_t *buf, size_t len,
+    uint8_t **out, size_t *out_len, kp_err_t *err)
+    __attribute__((warn_unused_result, nonnull(4, 5)));
+
+/*
  * The names of the fields present in msg, comma separated without spaces,
  * in descriptor (field number) order, into out ("route,age_years"; "" for
  * none).  Present means has_ set, or n > 0 for a repeated field.  This is

@@ -181,6 +181,83 @@ Test(api, the_same_idempotency_key_twice_stores_one_event)
 }
 
 /*
+ * A send stored before the repeated enums were packed (its payload as the
+ * old `ketenpost send` or REST API wrote it: a tagged field per route)
+ * and retried after the upgrade from the same JSON (now packed) is the
+ * same event under its key; other routes under that key are still
+ * another request.
+ */
+Test(api, a_retry_after_the_upgrade_to_packed_enums_is_the_same_event)
+{
+	td_chain_t c;
+	td_org_t *lp;
+	Kp__Request req;
+	Kp__SendRequest s;
+	Kp__Response *a, *b;
+	uint8_t payload[4096], old[4096], scratch[4096], *again;
+	Kp__Referral *ref;
+	ProtobufCMessage *ev = NULL;
+	json_t *j = json_loads(td_example("referral"), 0, NULL);
+	Kp__Route routes[2] = { KP__ROUTE__ROUTE_VRIJWILLIGE_JEUGDHULP,
+	    KP__ROUTE__ROUTE_DWANG_CIVIEL };
+	size_t len, alen;
+	kp_err_t e;
+
+	cr_assert_not_null(j);
+	cr_assert(pbjson_from_json(events_descriptor(
+	    KP__EVENT_TYPE__EVENT_TYPE_REFERRAL), j, &ev, &e) == 0, "%s", e.msg);
+	json_decref(j);
+	ref = (Kp__Referral *)ev;
+	cr_assert_eq(ref->n_parallel_routes, 0);
+	ref->parallel_routes = routes;
+	ref->n_parallel_routes = 2;
+	len = protobuf_c_message_pack(ev, payload);
+	ref->parallel_routes = NULL;
+	ref->n_parallel_routes = 0;
+	pbjson_free(ev);
+	/* route (1) first, then parallel_routes (2) packed: 0x12, 2, a, b;
+	 * unpacked: 0x10, a, 0x10, b */
+	cr_assert(payload[0] == 0x08 && payload[2] == 0x12 && payload[3] == 2);
+	memcpy(old, payload, len);
+	old[2] = 0x10;
+	old[3] = payload[4];
+	old[4] = 0x10;
+	old[5] = payload[5];
+	cr_assert_eq(events_pack_unpacked(KP__EVENT_TYPE__EVENT_TYPE_REFERRAL,
+	    payload, len, &again, &alen, &e), 0, "%s", e.msg);
+	cr_assert_eq(alen, len);
+	cr_assert_eq(memcmp(again, old, len), 0, "%02x %02x %02x %02x %02x %02x",
+	    again[0], again[1], again[2], again[3], again[4], again[5]);
+	free(again);
+
+	td_chain_make(&c, NULL);
+	lp = td_org(&c, OIN_LEERPLICHT);
+	td_start(lp);
+	s_send_req(&req, &s, "IDEM-OLD", "order-0815", scratch,
+	    sizeof(scratch));
+	s.payload = (ProtobufCBinaryData){ len, old };
+	a = s_call(lp, &req);
+	cr_assert(a->ok, "%s", a->error);
+	s.payload = (ProtobufCBinaryData){ len, payload };
+	b = s_call(lp, &req);
+	cr_assert(b->ok, "%s", b->error);
+	cr_assert(b->send->has_repeated && b->send->repeated);
+	cr_assert_eq(memcmp(a->send->event_id.data, b->send->event_id.data,
+	    16), 0);
+	cr_assert_eq(s_outbox_count(lp), 1);
+	kp__response__free_unpacked(b, NULL);
+	/* another second route: another request */
+	payload[5] = KP__ROUTE__ROUTE_DWANG_STRAFRECHTELIJK;
+	b = s_call(lp, &req);
+	cr_assert_not(b->ok);
+	cr_assert_str_eq(b->error_code, "idempotency_key_reused");
+	cr_assert_eq(s_outbox_count(lp), 1);
+	kp__response__free_unpacked(a, NULL);
+	kp__response__free_unpacked(b, NULL);
+	td_chain_stop_all(&c);
+}
+
+/*
  * A burst of sends under one key, pipelined so they share a batch: the
  * outbox row of the first is written only when the batch is signed, and
  * the others must still find it (one event, every answer its id); a

@@ -793,8 +793,8 @@ Test(pbjson, unpack_refuses_out_of_range_enum)
 Test(pbjson, repeated_enums_written_packed_and_read_in_either_form)
 {
 	int t = KP__EVENT_TYPE__EVENT_TYPE_HALT_OUTCOME;
-	size_t len, ulen = 0, i, at;
-	uint8_t *buf = s_pack_example("halt_outcome", &len), old[256];
+	size_t len, ulen = 0, i, at, alen;
+	uint8_t *buf = s_pack_example("halt_outcome", &len), old[256], *again;
 	ProtobufCMessage *a = NULL, *b = NULL;
 	Kp__HaltOutcome *pa, *pb;
 	kp_err_t err;
@@ -814,6 +814,15 @@ Test(pbjson, repeated_enums_written_packed_and_read_in_either_form)
 	memcpy(old + ulen, buf + at + 6, len - at - 6);
 	ulen += len - at - 6;
 	cr_assert_eq(ulen, len + 2);   /* 8 bytes unpacked, 6 packed */
+	/* and that is what events_pack_unpacked makes of the packed form */
+	cr_assert_eq(events_pack_unpacked(t, buf, len, &again, &alen, &err), 0,
+	    "%s", err.msg);
+	cr_assert_eq(alen, ulen);
+	cr_assert_eq(memcmp(again, old, ulen), 0);
+	free(again);
+	cr_assert_eq(events_pack_unpacked(t, buf, len - 1, &again, &alen,
+	    &err), -1, "a payload that does not unpack");
+	cr_assert_null(again);
 	cr_assert_eq(events_unpack(t, buf, len, &a, &err), 0, "%s", err.msg);
 	cr_assert_eq(events_unpack(t, old, ulen, &b, &err), 0, "%s", err.msg);
 	pa = (Kp__HaltOutcome *)a;
@@ -827,6 +836,54 @@ Test(pbjson, repeated_enums_written_packed_and_read_in_either_form)
 	cr_assert_eq(pa->completed_on, pb->completed_on);
 	protobuf_c_message_free_unpacked(a, NULL);
 	protobuf_c_message_free_unpacked(b, NULL);
+	free(buf);
+}
+
+/*
+ * Every repeated enum of every event is declared packed; and a daemon of
+ * the schema before that (the same descriptor without the flag) reads the
+ * packed form a new sender writes: a chain upgrades in any order.
+ */
+Test(pbjson, every_repeated_enum_is_packed_and_the_old_schema_reads_it)
+{
+	static const int types[] = { 1, 2, 3, 4, 5, 6, 7 };
+	const ProtobufCMessageDescriptor *d;
+	ProtobufCMessageDescriptor old;
+	ProtobufCFieldDescriptor fields[64];
+	Kp__HaltOutcome *h;
+	size_t len, i, k, n = 0;
+	uint8_t *buf = s_pack_example("halt_outcome", &len);
+
+	for (k = 0; k < sizeof(types) / sizeof(types[0]); k++) {
+		cr_assert_not_null(d = events_descriptor(types[k]));
+		for (i = 0; i < d->n_fields; i++) {
+			if (d->fields[i].label != PROTOBUF_C_LABEL_REPEATED ||
+			    d->fields[i].type != PROTOBUF_C_TYPE_ENUM)
+				continue;
+			n++;
+			cr_assert(d->fields[i].flags &
+			    PROTOBUF_C_FIELD_FLAG_PACKED, "%s.%s is not packed",
+			    d->name, d->fields[i].name);
+		}
+	}
+	cr_assert_eq(n, 5, "the five repeated enums of PROTOCOL.md §10");
+	d = &kp__halt_outcome__descriptor;
+	cr_assert_leq(d->n_fields, 64);
+	old = *d;
+	for (i = 0; i < d->n_fields; i++) {
+		fields[i] = d->fields[i];
+		fields[i].flags &= ~(uint32_t)PROTOBUF_C_FIELD_FLAG_PACKED;
+	}
+	old.fields = fields;
+	h = (Kp__HaltOutcome *)protobuf_c_message_unpack(&old, NULL, len, buf);
+	cr_assert_not_null(h);
+	cr_assert_eq(h->base.n_unknown_fields, 0);
+	cr_assert_eq(h->n_components, 4);
+	cr_assert_eq(h->components[0],
+	    KP__HALT_COMPONENT__HALT_COMPONENT_LEEROPDRACHT);
+	/* freed under the descriptor it was made with */
+	h->base.descriptor = d;
+	protobuf_c_message_free_unpacked(&h->base, NULL);
 	free(buf);
 }
 
