@@ -85,11 +85,12 @@ const char *const store_outbox_sql[ST_COUNT] = {
 	    "kp_route_seal(?1, ?22), ?23, ?24, ?25, ?26, "
 	    LINK_OF("?27", "?4") ")",
 	/* a link's catch-up (outbound.c): the partner's pending rows after its
-	 * cursor in seq order, by outbox_partner (to_oin, state), whose entries
-	 * are ordered by rowid = seq within a partner: an index range that
-	 * reads only the rows it returns, however large the backlog */
+	 * cursor in seq order, by outbox_pending (to_oin, state; pending rows
+	 * only), whose entries are ordered by rowid = seq within a partner:
+	 * an index range that reads only the rows it returns, however large
+	 * the backlog or the history */
 	[ST_OB_DUE] = "SELECT " OB_SEND_COLS ", envelope FROM outbox "
-	    "INDEXED BY outbox_partner WHERE to_oin = ?1 AND state = 1 AND "
+	    "INDEXED BY outbox_pending WHERE to_oin = ?1 AND state = 1 AND "
 	    "seq > ?2 ORDER BY seq LIMIT ?3",
 	[ST_OB_SCHEDULE] = "UPDATE outbox SET attempts = ?2, "
 	    "next_attempt_ms = ?3 WHERE event_id = ?1 AND state = 1",
