@@ -178,10 +178,12 @@ s_flight_due(const kpd_t *d, const link_t *l, const flight_t *fl)
 	return due;
 }
 
-/* Event id was handed to l's socket at now: a new slot, or a resend in
- * its slot.  OUT: the slot's sends on this connection. */
+/* Event id (its outbox row's seq, 0 if not known) was handed to l's
+ * socket at now: a new slot, or a resend in its slot.  OUT: the slot's
+ * sends on this connection. */
 static uint32_t
-s_flow_sent(const kpd_t *d, link_t *l, const uint8_t id[16], uint64_t now)
+s_flow_sent(const kpd_t *d, link_t *l, const uint8_t id[16], uint64_t seq,
+    uint64_t now)
 {
 	struct flow *f = l->flow;
 	flight_t *fl;
@@ -199,7 +201,21 @@ s_flow_sent(const kpd_t *d, link_t *l, const uint8_t id[16], uint64_t now)
 		return 1;
 	fl->sent_ms = now;
 	fl->backoff_ms = outbound_backoff_ms(&d->cfg, fl->sends);
+	if (seq != 0)
+		fl->seq = seq;
 	return fl->sends;
+}
+
+/* The outbox seq of event id in flight on l, or 0 (not in flight, or sent
+ * at once before its seq was known): the settle's hint. */
+static uint64_t
+s_flow_seq(const link_t *l, const uint8_t id[16])
+{
+	ssize_t i;
+
+	if (l->flow == NULL || (i = flights_find(&l->flow->in, id)) < 0)
+		return 0;
+	return l->flow->in.fl[i].seq;
 }
 
 /* A receipt for event id arrived on l: free its slot, learn the RTT. */
@@ -477,7 +493,7 @@ outbound_send_now(kpd_t *d, const char *oin, const uint8_t id[16],
 		s_flow_stall(d, l);
 		return;
 	}
-	(void)s_flow_sent(d, l, id, kp_now_ms());
+	(void)s_flow_sent(d, l, id, 0, kp_now_ms());
 	log_debug("event %s sent to %s (attempt 1)", kpd_id(id, text), oin);
 }
 
@@ -607,7 +623,7 @@ s_resend_one(void *arg, const outbox_row_t *row, const uint8_t *env,
 		return 1;
 	}
 	r->found = true;
-	(void)s_flow_sent(w->d, r->l, row->event_id, w->now);
+	(void)s_flow_sent(w->d, r->l, row->event_id, row->seq, w->now);
 	memcpy(a->id, row->event_id, 16);
 	a->attempts = row->attempts + 1;
 	a->next_ms = s_flight_due(w->d, r->l, &r->l->flow->in.fl[fi]);
@@ -680,7 +696,7 @@ s_catch_one(void *arg, const outbox_row_t *row, const uint8_t *env,
 		return 1;
 	}
 	if (rc == 0) {
-		(void)s_flow_sent(c->d, c->l, row->event_id, c->now);
+		(void)s_flow_sent(c->d, c->l, row->event_id, row->seq, c->now);
 		log_debug("event %s sent to %s (catch-up)",
 		    kpd_id(row->event_id, id), row->to_oin);
 	}
@@ -871,9 +887,9 @@ s_settle(kpd_t *d, link_t *l, const uint8_t *buf, size_t len, uint64_t now,
 	state = r.status == KP__RECEIPT_STATUS__RECEIPT_STATUS_ACCEPTED ?
 	    STORE_DELIVERED : STORE_REJECTED;
 	memset(&row, 0, sizeof(row));
-	if (store_outbox_settle(d->store, r.event_id, r.issuer_oin,
-	    r.envelope_digest, state, r.reason, r.digest, buf, len, now,
-	    &applied, &row, &e) != 0) {
+	if (store_outbox_settle_seq(d->store, r.event_id, s_flow_seq(l,
+	    r.event_id), r.issuer_oin, r.envelope_digest, state, r.reason,
+	    r.digest, buf, len, now, &applied, &row, &e) != 0) {
 		log_warnx("outbound: storing receipt for %s failed: %s", id,
 		    e.msg);
 		goto out;

@@ -180,6 +180,15 @@ int store_outbox_settle(store_t *s, const uint8_t id[16], const char *issuer_oin
     const uint8_t receipt_digest[32], const uint8_t *receipt, size_t rlen,
     uint64_t now, bool *applied, outbox_row_t *settled, kp_err_t *err)
     __attribute__((warn_unused_result));
+/* store_outbox_settle with the row's seq as the caller read it (0: not
+ * known), a hint that saves a look-up by event id; a hint that does not
+ * name the event's row is ignored (the event id decides). */
+int store_outbox_settle_seq(store_t *s, const uint8_t id[16],
+    uint64_t seq_hint, const char *issuer_oin,
+    const uint8_t envelope_digest[32], int state, int reason,
+    const uint8_t receipt_digest[32], const uint8_t *receipt, size_t rlen,
+    uint64_t now, bool *applied, outbox_row_t *settled, kp_err_t *err)
+    __attribute__((warn_unused_result));
 
 /* Pending rows with expires_ms <= now become DEAD; cb sees each (after the
  * update, state == STORE_DEAD). */

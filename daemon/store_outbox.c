@@ -100,6 +100,12 @@ const char *const store_outbox_sql[ST_COUNT] = {
 	[ST_OB_SETTLE_FIND] = "SELECT seq, event_type, purpose, legal_basis, "
 	    "case_ref, state FROM outbox WHERE event_id = ?1 AND to_oin = ?2 AND "
 	    "envelope_digest = ?3 AND state IN (1, 4)",
+	/* the same by the seq the caller read the row with (outbound.c keeps
+	 * it with the event in flight): one look-up of the table by its key
+	 * instead of event_id's index and then the table */
+	[ST_OB_SETTLE_SEQ] = "SELECT seq, event_type, purpose, legal_basis, "
+	    "case_ref, state FROM outbox WHERE seq = ?4 AND event_id = ?1 AND "
+	    "to_oin = ?2 AND envelope_digest = ?3 AND state IN (1, 4)",
 	[ST_OB_SETTLE] = "UPDATE outbox SET state = ?2, reason = ?3, "
 	    "receipt_digest = ?4, receipt = ?5, receipted_ms = ?6, "
 	    "envelope = NULL, updated_ms = ?6 WHERE seq = ?1 AND "
@@ -298,18 +304,22 @@ out:
 }
 
 /* The row a receipt settles (event_id is UNIQUE: at most one), with
- * what its audit entry needs.  OUT: *seq, and *found. */
+ * what its audit entry needs; by *seq if not 0 (a hint: the row must
+ * still have event id).  OUT: *seq, and *found. */
 static int
 s_settle_find(store_t *s, const uint8_t id[16], const char *issuer_oin,
     const uint8_t envelope_digest[32], uint64_t *seq, int *state,
     outbox_row_t *settled, bool *found, kp_err_t *err)
 {
-	sqlite3_stmt *st = s->st[ST_OB_SETTLE_FIND];
+	sqlite3_stmt *st = s->st[*seq != 0 ? ST_OB_SETTLE_SEQ :
+	    ST_OB_SETTLE_FIND];
 	int rc = 0, ret = -1;
 
 	rc |= sqlite3_bind_blob(st, 1, id, 16, SQLITE_STATIC);
 	rc |= sq_bind_text(st, 2, issuer_oin, KP_OIN_LEN + 1);
 	rc |= sqlite3_bind_blob(st, 3, envelope_digest, 32, SQLITE_STATIC);
+	if (*seq != 0)
+		rc |= sq_bind_u64(st, 4, *seq);
 	if (rc != SQLITE_OK) {
 		sq_fail(s, err, "outbox settle");
 		goto out;
@@ -340,8 +350,20 @@ store_outbox_settle(store_t *s, const uint8_t id[16], const char *issuer_oin,
     const uint8_t receipt_digest[32], const uint8_t *receipt, size_t rlen,
     uint64_t now, bool *applied, outbox_row_t *settled, kp_err_t *err)
 {
+	return store_outbox_settle_seq(s, id, 0, issuer_oin, envelope_digest,
+	    state, reason, receipt_digest, receipt, rlen, now, applied,
+	    settled, err);
+}
+
+int
+store_outbox_settle_seq(store_t *s, const uint8_t id[16], uint64_t seq_hint,
+    const char *issuer_oin, const uint8_t envelope_digest[32], int state,
+    int reason, const uint8_t receipt_digest[32], const uint8_t *receipt,
+    size_t rlen, uint64_t now, bool *applied, outbox_row_t *settled,
+    kp_err_t *err)
+{
 	sqlite3_stmt *st = s->st[ST_OB_SETTLE];
-	uint64_t seq = 0;
+	uint64_t seq = seq_hint;
 	bool found = false;
 	int rc = 0, ret = -1, was = 0;
 
@@ -352,6 +374,14 @@ store_outbox_settle(store_t *s, const uint8_t id[16], const char *issuer_oin,
 	if (s_settle_find(s, id, issuer_oin, envelope_digest, &seq, &was,
 	    settled, &found, err) != 0)
 		return -1;
+	/* a hint that names another row (it cannot, but the event id is
+	 * what counts): look the event up by its id */
+	if (!found && seq_hint != 0) {
+		seq = 0;
+		if (s_settle_find(s, id, issuer_oin, envelope_digest, &seq,
+		    &was, settled, &found, err) != 0)
+			return -1;
+	}
 	if (!found)
 		return 0;
 	rc |= sq_bind_u64(st, 1, seq);

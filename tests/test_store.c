@@ -827,6 +827,72 @@ Test(store, outbox_settle)
 	s_close(&f);
 }
 
+/* A settle by the seq its caller read the row with (outbound.c's hint)
+ * settles exactly what a settle by event id does: the right hint finds
+ * the row, a hint naming another row (pending too) or none leaves that
+ * row alone and settles the event's own; a receipt that does not fit
+ * (another partner, another digest) settles nothing whatever the hint. */
+Test(store, a_settle_by_seq_settles_what_a_settle_by_id_does)
+{
+	struct fx f = { 0 };
+	outbox_row_t r[3], g, set;
+	uint8_t rdig[32] = { 7 }, other[32];
+	bool applied = false;
+	int i;
+
+	s_open(&f);
+	for (i = 0; i < 3; i++) {
+		r[i] = s_orow(i + 1, OIN_HALT);
+		s_insert(&f, &r[i]);
+	}
+	/* the right hint */
+	memset(&set, 0, sizeof(set));
+	cr_assert_eq(store_outbox_settle_seq(f.s, r[0].event_id, r[0].seq,
+	    OIN_HALT, r[0].envelope_digest, STORE_DELIVERED, 0, rdig,
+	    (const uint8_t *)"rc", 2, T0 + 5, &applied, &set, &f.err), 0, "%s",
+	    f.err.msg);
+	cr_assert(applied);
+	cr_assert_eq(set.event_type, r[0].event_type);
+	cr_assert_str_eq(set.legal_basis, r[0].legal_basis);
+	cr_assert_arr_eq(set.case_ref, r[0].case_ref, 32);
+	g = s_get(&f, 1);
+	cr_assert_eq(g.state, STORE_DELIVERED);
+	cr_assert_eq(g.receipted_ms, T0 + 5);
+	/* a settled row is not settled again, hint or not */
+	cr_assert_eq(store_outbox_settle_seq(f.s, r[0].event_id, r[0].seq,
+	    OIN_HALT, r[0].envelope_digest, STORE_REJECTED, 6, rdig, NULL, 0,
+	    T0 + 6, &applied, NULL, &f.err), 0);
+	cr_assert_not(applied);
+	/* a hint naming another pending row: that row stays pending */
+	memset(&set, 0, sizeof(set));
+	cr_assert_eq(store_outbox_settle_seq(f.s, r[1].event_id, r[2].seq,
+	    OIN_HALT, r[1].envelope_digest, STORE_REJECTED, 6, rdig, NULL, 0,
+	    T0 + 7, &applied, &set, &f.err), 0);
+	cr_assert(applied);
+	cr_assert_str_eq(set.legal_basis, r[1].legal_basis);
+	g = s_get(&f, 2);
+	cr_assert_eq(g.state, STORE_REJECTED);
+	g = s_get(&f, 3);
+	cr_assert_eq(g.state, STORE_PENDING);
+	/* another digest or partner: nothing, even with the right hint */
+	memset(other, 0x99, sizeof(other));
+	cr_assert_eq(store_outbox_settle_seq(f.s, r[2].event_id, r[2].seq,
+	    OIN_HALT, other, STORE_DELIVERED, 0, rdig, NULL, 0, T0 + 8,
+	    &applied, NULL, &f.err), 0);
+	cr_assert_not(applied);
+	cr_assert_eq(store_outbox_settle_seq(f.s, r[2].event_id, r[2].seq,
+	    OIN_OM, r[2].envelope_digest, STORE_DELIVERED, 0, rdig, NULL, 0,
+	    T0 + 8, &applied, NULL, &f.err), 0);
+	cr_assert_not(applied);
+	/* a hint past every row: found by its id */
+	cr_assert_eq(store_outbox_settle_seq(f.s, r[2].event_id, 999999,
+	    OIN_HALT, r[2].envelope_digest, STORE_DELIVERED, 0, rdig, NULL, 0,
+	    T0 + 9, &applied, NULL, &f.err), 0);
+	cr_assert(applied);
+	s_counts_are(&f, 0, 2, 1, 0);
+	s_close(&f);
+}
+
 Test(store, outbox_expire)
 {
 	struct fx f = { 0 };
