@@ -681,6 +681,19 @@ Test(store, outbox_after_cursor_in_seq_order)
 	cr_assert_eq(sn.env_len[0], 64);
 	cr_assert_eq(sn.env_first[2], 4, "envelope of the right row");
 	cr_assert_str_eq(sn.rows[0].case_local, "", "a send opens no case");
+	/* what a send needs, and the rest zero */
+	for (i = 0; i < 2; i++) {
+		cr_assert_eq(sn.rows[i].seq, r[i].seq);
+		cr_assert_str_eq(sn.rows[i].to_oin, OIN_HALT);
+		cr_assert_eq(sn.rows[i].state, STORE_PENDING);
+		cr_assert_eq(sn.rows[i].attempts, r[i].attempts);
+		cr_assert_eq(sn.rows[i].has_event_key, r[i].has_event_key);
+		if (r[i].has_event_key)
+			cr_assert_arr_eq(sn.rows[i].event_key, r[i].event_key,
+			    STORE_KEY_WRAP_LEN);
+		cr_assert_eq(sn.rows[i].event_type, 0);
+		cr_assert_str_eq(sn.rows[i].purpose, "");
+	}
 
 	/* after the cursor; max respected; a stopping callback */
 	memset(&sn, 0, sizeof(sn));
