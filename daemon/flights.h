@@ -31,6 +31,7 @@ typedef struct flight {
 	uint64_t backoff_ms;  /* the jittered backoff of this send */
 	uint32_t sends;       /* sends of this event on this connection */
 	bool resent;          /* Karn: no round-trip sample from a resend */
+	uint64_t seq;         /* its outbox row's seq; 0 if not known */
 } flight_t;
 
 typedef struct flights {

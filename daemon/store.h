@@ -149,10 +149,11 @@ typedef int (*store_outbox_cb)(void *arg, const outbox_row_t *row,
     const uint8_t *env, size_t env_len);
 
 /* A link's catch-up: the pending rows to partner `oin` with seq >
- * after_seq, in seq order, at most max, each with its envelope (row's
- * case_local and route are left empty: a send needs neither); cb returning
- * non-zero stops the walk (not an error).  An index range: it reads only
- * the rows it returns. */
+ * after_seq, in seq order, at most max, each with its envelope; the row
+ * carries only what a send needs (seq, event_id, to_oin, state, attempts,
+ * event_key), its other fields are zero; cb returning non-zero stops the
+ * walk (not an error).  An index range: it reads only the rows it
+ * returns. */
 int store_outbox_after(store_t *s, const char *oin, uint64_t after_seq,
     size_t max, store_outbox_cb cb, void *arg, kp_err_t *err)
     __attribute__((warn_unused_result));
@@ -180,6 +181,15 @@ int store_outbox_settle(store_t *s, const uint8_t id[16], const char *issuer_oin
     const uint8_t receipt_digest[32], const uint8_t *receipt, size_t rlen,
     uint64_t now, bool *applied, outbox_row_t *settled, kp_err_t *err)
     __attribute__((warn_unused_result));
+/* store_outbox_settle with the row's seq as the caller read it (0: not
+ * known), a hint that saves a look-up by event id; a hint that does not
+ * name the event's row is ignored (the event id decides). */
+int store_outbox_settle_seq(store_t *s, const uint8_t id[16],
+    uint64_t seq_hint, const char *issuer_oin,
+    const uint8_t envelope_digest[32], int state, int reason,
+    const uint8_t receipt_digest[32], const uint8_t *receipt, size_t rlen,
+    uint64_t now, bool *applied, outbox_row_t *settled, kp_err_t *err)
+    __attribute__((warn_unused_result));
 
 /* Pending rows with expires_ms <= now become DEAD; cb sees each (after the
  * update, state == STORE_DEAD). */
@@ -188,7 +198,7 @@ int store_outbox_expire(store_t *s, uint64_t now, store_outbox_cb cb, void *arg,
 
 /* The row of event id with its envelope, if it is still pending: cb is
  * called once, or not at all (flow control's resend of an event in
- * flight; case_local and route are left empty, as in store_outbox_after). */
+ * flight; the row carries what a send needs, as in store_outbox_after). */
 int store_outbox_pending(store_t *s, const uint8_t id[16], store_outbox_cb cb,
     void *arg, kp_err_t *err) __attribute__((warn_unused_result));
 

@@ -62,14 +62,14 @@
 	"reason, receipted_ms, purpose, legal_basis, fields, " \
 	"retention_until_ms, event_key, kp_route_open(event_id, route_sealed)"
 #define OB_NCOLS 23
-/* OB_COLS for a send: the same positions, without opening the case
- * reference and route sealed at rest (a send needs neither; each open is
- * a decryption per row).  s_read_outbox reads them as "" and 0. */
-#define OB_SEND_COLS "seq, event_id, event_type, to_oin, '', case_ref, " \
-	"in_reply_to, state, attempts, created_ms, expires_ms, " \
-	"next_attempt_ms, updated_ms, envelope_digest, receipt_digest, " \
-	"reason, receipted_ms, purpose, legal_basis, fields, " \
-	"retention_until_ms, event_key, 0"
+/* The columns a send reads (store_outbox_after, _pending): what
+ * outbound.c needs to send or resend a row and record it, the envelope
+ * last; s_read_send reads them and leaves the rest of the row zero.
+ * Reading all of OB_COLS (without opening the case reference and route)
+ * was 3% of a sender's loop in a drain, for fields no send looks at. */
+#define OB_SEND_COLS "seq, event_id, to_oin, state, attempts, event_key, " \
+	"envelope"
+#define OB_SEND_ENV 6
 
 /* Statements of this file, prepared once by store_open (store.c). */
 const char *const store_outbox_sql[ST_COUNT] = {
@@ -85,11 +85,12 @@ const char *const store_outbox_sql[ST_COUNT] = {
 	    "kp_route_seal(?1, ?22), ?23, ?24, ?25, ?26, "
 	    LINK_OF("?27", "?4") ")",
 	/* a link's catch-up (outbound.c): the partner's pending rows after its
-	 * cursor in seq order, by outbox_partner (to_oin, state), whose entries
-	 * are ordered by rowid = seq within a partner: an index range that
-	 * reads only the rows it returns, however large the backlog */
-	[ST_OB_DUE] = "SELECT " OB_SEND_COLS ", envelope FROM outbox "
-	    "INDEXED BY outbox_partner WHERE to_oin = ?1 AND state = 1 AND "
+	 * cursor in seq order, by outbox_pending (to_oin, state; pending rows
+	 * only), whose entries are ordered by rowid = seq within a partner:
+	 * an index range that reads only the rows it returns, however large
+	 * the backlog or the history */
+	[ST_OB_DUE] = "SELECT " OB_SEND_COLS " FROM outbox "
+	    "INDEXED BY outbox_pending WHERE to_oin = ?1 AND state = 1 AND "
 	    "seq > ?2 ORDER BY seq LIMIT ?3",
 	[ST_OB_SCHEDULE] = "UPDATE outbox SET attempts = ?2, "
 	    "next_attempt_ms = ?3 WHERE event_id = ?1 AND state = 1",
@@ -99,6 +100,12 @@ const char *const store_outbox_sql[ST_COUNT] = {
 	[ST_OB_SETTLE_FIND] = "SELECT seq, event_type, purpose, legal_basis, "
 	    "case_ref, state FROM outbox WHERE event_id = ?1 AND to_oin = ?2 AND "
 	    "envelope_digest = ?3 AND state IN (1, 4)",
+	/* the same by the seq the caller read the row with (outbound.c keeps
+	 * it with the event in flight): one look-up of the table by its key
+	 * instead of event_id's index and then the table */
+	[ST_OB_SETTLE_SEQ] = "SELECT seq, event_type, purpose, legal_basis, "
+	    "case_ref, state FROM outbox WHERE seq = ?4 AND event_id = ?1 AND "
+	    "to_oin = ?2 AND envelope_digest = ?3 AND state IN (1, 4)",
 	[ST_OB_SETTLE] = "UPDATE outbox SET state = ?2, reason = ?3, "
 	    "receipt_digest = ?4, receipt = ?5, receipted_ms = ?6, "
 	    "envelope = NULL, updated_ms = ?6 WHERE seq = ?1 AND "
@@ -115,7 +122,7 @@ const char *const store_outbox_sql[ST_COUNT] = {
 	    "ORDER BY seq LIMIT ?2",
 	[ST_OB_RECEIPT] = "SELECT receipt FROM outbox WHERE event_id = ?1 AND "
 	    "receipt IS NOT NULL",
-	[ST_OB_PENDING] = "SELECT " OB_SEND_COLS ", envelope FROM outbox WHERE "
+	[ST_OB_PENDING] = "SELECT " OB_SEND_COLS " FROM outbox WHERE "
 	    "event_id = ?1 AND state = 1",
 };
 
@@ -197,21 +204,43 @@ s_read_outbox(sqlite3_stmt *st, outbox_row_t *r)
 	r->route = sqlite3_column_int(st, 22);
 }
 
-/* Walk the rows of a bound statement; env from column OB_NCOLS if with_env.
- * The statement is reset on return. */
+/* Columns OB_SEND_COLS but the envelope; the rest of r zero. */
+static void
+s_read_send(sqlite3_stmt *st, outbox_row_t *r)
+{
+	sqlite3_int64 attempts;
+
+	r->seq = sq_col_u64(st, 0);
+	sq_col_blob(st, 1, r->event_id, 16);
+	sq_col_text(st, 2, r->to_oin, sizeof(r->to_oin));
+	r->state = sqlite3_column_int(st, 3);
+	attempts = sqlite3_column_int64(st, 4);
+	r->attempts = attempts < 0 ? 0 : attempts > UINT32_MAX ? UINT32_MAX :
+	    (uint32_t)attempts;
+	r->has_event_key = sq_col_blob(st, 5, r->event_key,
+	    STORE_KEY_WRAP_LEN);
+}
+
+/* Walk the rows of a bound statement: OB_SEND_COLS with the envelope if
+ * for_send, else OB_COLS without.  The statement is reset on return. */
 static int
-s_walk_outbox(store_t *s, sqlite3_stmt *st, bool with_env, store_outbox_cb cb,
+s_walk_outbox(store_t *s, sqlite3_stmt *st, bool for_send, store_outbox_cb cb,
     void *arg, const char *what, kp_err_t *err)
 {
 	outbox_row_t row;
-	const void *env;
-	size_t len;
+	const void *env = NULL;
+	size_t len = 0;
 	int rc, ret = -1;
 
+	if (for_send)
+		memset(&row, 0, sizeof(row));  /* once: each row sets the same */
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		s_read_outbox(st, &row);
-		env = with_env ? sqlite3_column_blob(st, OB_NCOLS) : NULL;
-		len = with_env ? (size_t)sqlite3_column_bytes(st, OB_NCOLS) : 0;
+		if (for_send) {
+			s_read_send(st, &row);
+			env = sqlite3_column_blob(st, OB_SEND_ENV);
+			len = (size_t)sqlite3_column_bytes(st, OB_SEND_ENV);
+		} else
+			s_read_outbox(st, &row);
 		if (cb != NULL && cb(arg, &row, env, len) != 0)
 			break;
 	}
@@ -297,18 +326,22 @@ out:
 }
 
 /* The row a receipt settles (event_id is UNIQUE: at most one), with
- * what its audit entry needs.  OUT: *seq, and *found. */
+ * what its audit entry needs; by *seq if not 0 (a hint: the row must
+ * still have event id).  OUT: *seq, and *found. */
 static int
 s_settle_find(store_t *s, const uint8_t id[16], const char *issuer_oin,
     const uint8_t envelope_digest[32], uint64_t *seq, int *state,
     outbox_row_t *settled, bool *found, kp_err_t *err)
 {
-	sqlite3_stmt *st = s->st[ST_OB_SETTLE_FIND];
+	sqlite3_stmt *st = s->st[*seq != 0 ? ST_OB_SETTLE_SEQ :
+	    ST_OB_SETTLE_FIND];
 	int rc = 0, ret = -1;
 
 	rc |= sqlite3_bind_blob(st, 1, id, 16, SQLITE_STATIC);
 	rc |= sq_bind_text(st, 2, issuer_oin, KP_OIN_LEN + 1);
 	rc |= sqlite3_bind_blob(st, 3, envelope_digest, 32, SQLITE_STATIC);
+	if (*seq != 0)
+		rc |= sq_bind_u64(st, 4, *seq);
 	if (rc != SQLITE_OK) {
 		sq_fail(s, err, "outbox settle");
 		goto out;
@@ -339,8 +372,20 @@ store_outbox_settle(store_t *s, const uint8_t id[16], const char *issuer_oin,
     const uint8_t receipt_digest[32], const uint8_t *receipt, size_t rlen,
     uint64_t now, bool *applied, outbox_row_t *settled, kp_err_t *err)
 {
+	return store_outbox_settle_seq(s, id, 0, issuer_oin, envelope_digest,
+	    state, reason, receipt_digest, receipt, rlen, now, applied,
+	    settled, err);
+}
+
+int
+store_outbox_settle_seq(store_t *s, const uint8_t id[16], uint64_t seq_hint,
+    const char *issuer_oin, const uint8_t envelope_digest[32], int state,
+    int reason, const uint8_t receipt_digest[32], const uint8_t *receipt,
+    size_t rlen, uint64_t now, bool *applied, outbox_row_t *settled,
+    kp_err_t *err)
+{
 	sqlite3_stmt *st = s->st[ST_OB_SETTLE];
-	uint64_t seq = 0;
+	uint64_t seq = seq_hint;
 	bool found = false;
 	int rc = 0, ret = -1, was = 0;
 
@@ -351,6 +396,14 @@ store_outbox_settle(store_t *s, const uint8_t id[16], const char *issuer_oin,
 	if (s_settle_find(s, id, issuer_oin, envelope_digest, &seq, &was,
 	    settled, &found, err) != 0)
 		return -1;
+	/* a hint that names another row (it cannot, but the event id is
+	 * what counts): look the event up by its id */
+	if (!found && seq_hint != 0) {
+		seq = 0;
+		if (s_settle_find(s, id, issuer_oin, envelope_digest, &seq,
+		    &was, settled, &found, err) != 0)
+			return -1;
+	}
 	if (!found)
 		return 0;
 	rc |= sq_bind_u64(st, 1, seq);

@@ -18,16 +18,16 @@
 #include "store_int.h"
 #include "util.h"
 
-#define STORE_SCHEMA_VERSION 5
+#define STORE_SCHEMA_VERSION 6
 
 
 /*
  * Version 1.  Blobs of fixed size are checked so a bug cannot store junk.
  * outbox_due served the counts and the due walk of older versions (it is
- * dropped at every open now: s_schema_perf); outbox_partner serves a
+ * dropped at every open now: s_schema_perf); outbox_partner served a
  * link's catch-up in seq order (store_outbox_after: its entries are
  * ordered by rowid = seq within a partner and state), which must not walk
- * the backlog, and the counts by state.  Each index costs every insert:
+ * the backlog, and the counts by state (outbox_pending since version 6).  Each index costs every insert:
  * the UNIQUE index on a random (UUIDv4) event_id dirties one more page per
  * row once the table is large, roughly doubling the bytes written per
  * row; time-ordered ids (UUIDv7, now used) append instead.  Envelopes stay in the row: a side table
@@ -296,6 +296,28 @@ static const char s_schema_v5[] =
 	"CREATE INDEX expectations_link ON expectations (link_id);";
 
 /*
+ * Version 6: a receipt no longer moves its row within an index.
+ * outbox_partner (to_oin, state) held every row, so each settle deleted
+ * the row's (partner, pending) entry and inserted a (partner, delivered)
+ * one: a B-tree descent and an insert per receipt that only the counts
+ * at open read.  outbox_pending holds the pending rows only (the same
+ * key, so a link's catch-up reads it in seq order within a partner, as
+ * before, and it covers the count of pending rows); a settle deletes its
+ * entry and inserts none.  outbox_rejected_dead holds the rows rejected
+ * or dead, rare, so a delivery writes neither index; the delivered rows
+ * are counted as all rows less the others (store_counts.c), and all rows
+ * by the smallest full index (event_id's), which reads as many pages as
+ * outbox_partner did.  A version step, not a performance index: a
+ * daemon of version 5 names outbox_partner in its statements, so it
+ * must refuse this file (a newer version) rather than fail to prepare.
+ */
+static const char s_schema_v6[] =
+	"DROP INDEX outbox_partner;"
+	"CREATE INDEX outbox_pending ON outbox (to_oin, state) WHERE state = 1;"
+	"CREATE INDEX outbox_rejected_dead ON outbox (state)"
+	" WHERE state IN (3, 4);";
+
+/*
  * Indexes for performance only, at every open of any version (no version
  * step: an older daemon reading the file just has one more index).
  * outbox_expiry holds only pending rows, ordered by expiry, so the
@@ -308,9 +330,9 @@ static const char s_schema_v5[] =
  * where missing, at every start (ledger.c): an older daemon that ignores
  * it leaves nothing wrong behind, so it needs no version step either.
  * outbox_due (version 1) is dropped: nothing walks (state,
- * next_attempt_ms) since a link catches up through outbox_partner, and
- * the counts by state are kept (store_counts.c), counted once at open
- * from outbox_partner (to_oin, state) in its order; each outbox_due entry
+ * next_attempt_ms) since a link catches up through outbox_partner
+ * (outbox_pending since version 6), and the counts by state are kept
+ * (store_counts.c), counted once at open; each outbox_due entry
  * was one more B-tree insert
  * per event and a delete and an insert per receipt.  An older daemon
  * opening the file still counts (through outbox_partner and a sort), so no
@@ -353,7 +375,7 @@ const char *
 sq_schema_step(int version)
 {
 	static const char *const steps[] = { NULL, s_schema_v1, s_schema_v2,
-	    s_schema_v3, s_schema_v4, s_schema_v5 };
+	    s_schema_v3, s_schema_v4, s_schema_v5, s_schema_v6 };
 
 	return version >= 1 && version <= STORE_SCHEMA_VERSION ?
 	    steps[version] : NULL;
@@ -407,6 +429,13 @@ sq_migrate(store_t *s, kp_err_t *err)
 	    NULL) != SQLITE_OK)) {
 		sq_open_fail(s, err, "migrate schema to version 5 (rows find "
 		    "their case by its link)");
+		goto fail;
+	}
+	if ((create || ver <= 5) && (sqlite3_exec(s->db, s_schema_v6, NULL,
+	    NULL, NULL) != SQLITE_OK || sqlite3_exec(s->db, sql, NULL, NULL,
+	    NULL) != SQLITE_OK)) {
+		sq_open_fail(s, err, "migrate schema to version 6 (an index of "
+		    "the pending events)");
 		goto fail;
 	}
 	if (sqlite3_exec(s->db, s_schema_perf, NULL, NULL, NULL) != SQLITE_OK) {

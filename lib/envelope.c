@@ -1148,11 +1148,34 @@ int
 receipt_verify_cached(const directory_t *dir, batch_cache_t *cache,
     const uint8_t *buf, size_t len, receipt_t *r, kp_err_t *err)
 {
+	return receipt_verify_head(dir, cache, buf, len, r, NULL, NULL, err);
+}
+
+/* The tree head of verified receipt m as its bytes (envelope_extract_head
+ * packs it the same way).  OUT: *head (malloc'd; NULL if m has none, or
+ * out of memory: the head is then not witnessed, the receipt stands). */
+static void
+s_receipt_head(const Kp__Receipt *m, uint8_t **head, size_t *head_len)
+{
+	if (m->tree_head == NULL)
+		return;
+	*head_len = kp__tree_head__get_packed_size(m->tree_head);
+	if ((*head = malloc(*head_len + 1)) != NULL)
+		kp__tree_head__pack(m->tree_head, *head);
+}
+
+int
+receipt_verify_head(const directory_t *dir, batch_cache_t *cache,
+    const uint8_t *buf, size_t len, receipt_t *r, uint8_t **head,
+    size_t *head_len, kp_err_t *err)
+{
 	Kp__Receipt *m = NULL;
 	Kp__ReceiptBody *b = NULL;
 	uint8_t digest[KP_DIGEST_LEN];
 	int rc = -1;
 
+	if (head != NULL)
+		*head = NULL;
 	if (len > KP_MAX_RECEIPT)
 		return kp_fail(err, KP_ERR_OVERSIZE, "receipt of %zu bytes is "
 		    "over the limit of %d bytes", len, KP_MAX_RECEIPT);
@@ -1183,6 +1206,8 @@ receipt_verify_cached(const directory_t *dir, batch_cache_t *cache,
 	if (s_receipt_fields(b, r, err) != 0 ||
 	    s_receipt_authentic(dir, cache, m, b, digest, err) != 0)
 		goto out;
+	if (head != NULL)
+		s_receipt_head(m, head, head_len);
 	memcpy(r->digest, digest, KP_DIGEST_LEN);
 	rc = 0;
 out:

@@ -227,6 +227,13 @@ int receipt_verify(const directory_t *dir, const uint8_t *buf, size_t len,
 int receipt_verify_cached(const directory_t *dir, batch_cache_t *cache,
     const uint8_t *buf, size_t len, receipt_t *r, kp_err_t *err)
     __attribute__((warn_unused_result));
+/* receipt_verify_cached that also hands back the receipt's tree head
+ * (field 3) as envelope_extract_head would: *head malloc'd, NULL if the
+ * receipt carries none, does not verify, or memory ran out (the receipt
+ * still verifies); the receipt is parsed once. */
+int receipt_verify_head(const directory_t *dir, batch_cache_t *cache,
+    const uint8_t *buf, size_t len, receipt_t *r, uint8_t **head,
+    size_t *head_len, kp_err_t *err) __attribute__((warn_unused_result));
 
 /* Map an error code of envelope_open to the receipt's Kp__Reason. */
 int envelope_reason_for(int kp_code);

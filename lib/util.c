@@ -108,11 +108,17 @@ kp_unhex(const char *in, uint8_t *out, size_t len)
 void
 kp_uuid_format(const uint8_t id[16], char out[KP_UUID_TEXT_LEN + 1])
 {
-	char hex[33];
+	size_t i, o = 0;
 
-	kp_hex(id, 16, hex);
-	snprintf(out, KP_UUID_TEXT_LEN + 1, "%.8s-%.4s-%.4s-%.4s-%.12s",
-	    hex, hex + 8, hex + 12, hex + 16, hex + 20);
+	/* by hand, not snprintf: an id is formatted for every event line
+	 * of a drain (snprintf was 1.5% of a sender's loop) */
+	for (i = 0; i < 16; i++) {
+		if (i == 4 || i == 6 || i == 8 || i == 10)
+			out[o++] = '-';
+		kp_hex(id + i, 1, out + o);
+		o += 2;
+	}
+	out[o] = '\0';
 }
 
 int

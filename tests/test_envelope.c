@@ -1042,3 +1042,56 @@ Test(envelope, a_plain_receipt_over_1024_bytes_is_oversize)
 	free(head);
 	s_free_all(out, 1);
 }
+
+/* The witness's tree head from the one parse of a receipt
+ * (receipt_verify_head) is byte for byte what envelope_extract_head
+ * takes out of the same receipt; none without one, none from a receipt
+ * refused. */
+Test(envelope, a_receipts_tree_head_comes_with_its_verification)
+{
+	uint8_t *out[3], *head, *got_head, *want, root[32];
+	Kp__TreeHead th = KP__TREE_HEAD__INIT;
+	size_t len[3], hlen, got_len = 0, want_len = 0;
+	receipt_t r[3], got;
+	kp_err_t e;
+
+	s_receipt_batch(3, out, len, r);
+	memset(root, 0x5a, sizeof(root));
+	th.oin = (char *)OIN_HALT;
+	th.has_size = th.has_time_ms = th.has_root = 1;
+	th.size = 42;
+	th.time_ms = 1700000000000ull;
+	th.root = (ProtobufCBinaryData){ 32, root };
+	hlen = kp__tree_head__get_packed_size(&th);
+	cr_assert_not_null(head = malloc(hlen));
+	kp__tree_head__pack(&th, head);
+	cr_assert(envelope_attach_head(&out[0], &len[0], true, head, hlen) == 0);
+
+	cr_assert_eq(receipt_verify_head(s_lp.dir, NULL, out[0], len[0], &got,
+	    &got_head, &got_len, &e), 0, "%s", e.msg);
+	cr_assert_arr_eq(got.event_id, r[0].event_id, 16);
+	cr_assert(envelope_extract_head(out[0], len[0], true, &want,
+	    &want_len) == 0);
+	cr_assert_not_null(got_head);
+	cr_assert_not_null(want);
+	cr_assert_eq(got_len, want_len);
+	cr_assert_eq(got_len, hlen);
+	cr_assert_arr_eq(got_head, want, want_len);
+	free(got_head);
+	free(want);
+
+	/* without a head: verified, no head */
+	got_head = (uint8_t *)"not touched";
+	cr_assert_eq(receipt_verify_head(s_lp.dir, NULL, out[1], len[1], &got,
+	    &got_head, &got_len, &e), 0, "%s", e.msg);
+	cr_assert_null(got_head);
+
+	/* refused (a flipped byte of its body): no head either */
+	out[0][4] ^= 0x01;
+	got_head = (uint8_t *)"not touched";
+	cr_assert_eq(receipt_verify_head(s_lp.dir, NULL, out[0], len[0], &got,
+	    &got_head, &got_len, &e), -1);
+	cr_assert_null(got_head);
+	free(head);
+	s_free_all(out, 3);
+}

@@ -372,3 +372,46 @@ Test(metrics, counts_wait_for_the_commit)
 	free(text);
 	metrics_destroy(&m);
 }
+
+/* A counter is found by the arguments that made it, and there is one
+ * series per label set: arguments that give the same labels (another
+ * character where the labels keep digits only, a partner too long for
+ * its label, no type or reason given in two ways) count in one series,
+ * and different ones apart, however often each is counted. */
+Test(metrics, one_series_per_label_set)
+{
+	static const char *const long_oin = "0000000100123456700000000042";
+	metrics_t *m = metrics_new();
+	char *text;
+	int i;
+
+	cr_assert_not_null(m);
+	for (i = 0; i < 3; i++) {
+		metrics_count(m, KPM_SENT, "00000001001234567000", 0, -1);
+		metrics_count(m, KPM_SENT, "0000000100123456700a", 0, -1);
+		metrics_count(m, KPM_SENT, "0000000100123456700b", -2, -7);
+		metrics_count(m, KPM_SENT, long_oin, 0, -1);
+		metrics_count(m, KPM_RECEIPT, "00000001001234567000", 0, 0);
+		metrics_count(m, KPM_RECEIPT, "00000001001234567000", 0, 6);
+		metrics_count(m, KPM_DEAD, NULL, i == 1 ? -3 : 0, -1);
+	}
+	metrics_count(m, KPM_SENT, "00000001001234567001", 0, -1);
+	cr_assert_not_null(text = metrics_render(m, NULL));
+	cr_expect_eq(s_sample(text, "ketenpost_send_attempts_total{partner="
+	    "\"00000001001234567000\"}"), 3, "%s", text);
+	cr_expect_eq(s_sample(text, "ketenpost_send_attempts_total{partner="
+	    "\"00000001001234567001\"}"), 1, "%s", text);
+	cr_expect_eq(s_sample(text, "ketenpost_send_attempts_total{partner="
+	    "\"0000000100123456700_\"}"), 6, "%s", text);
+	cr_expect_eq(s_sample(text, "ketenpost_send_attempts_total{partner="
+	    "\"00000001001234567000000\"}"), 3, "%s", text);
+	cr_expect_eq(s_sample(text, "ketenpost_receipts_total{partner="
+	    "\"00000001001234567000\",reason=\"none\"}"), 3, "%s", text);
+	cr_expect_eq(s_sample(text, "ketenpost_receipts_total{partner="
+	    "\"00000001001234567000\",reason=\"bad_signature\"}"), 3, "%s",
+	    text);
+	cr_expect_eq(s_sample(text, "ketenpost_dead_letters_total{}"), 3, "%s",
+	    text);
+	free(text);
+	metrics_destroy(&m);
+}

@@ -367,7 +367,7 @@ Test(store, version_1_database_migrated)
 	    "1, 2, 1, 1, zeroblob(32), 'p', 'l', 'route', 9, 2)");
 	cr_assert_eq(store_open(f.dir, s_meta_key, &f.s, &f.err), 0, "%s",
 	    f.err.msg);
-	cr_assert_eq(s_raw_sql(f.dir, "PRAGMA user_version"), 5);
+	cr_assert_eq(s_raw_sql(f.dir, "PRAGMA user_version"), 6);
 	/* version 3's columns and table are there */
 	cr_assert_eq(s_raw_sql(f.dir, "SELECT count(*) FROM pragma_table_info("
 	    "'expectations') WHERE name IN ('interim_by', 'interim_ms', "
@@ -376,8 +376,8 @@ Test(store, version_1_database_migrated)
 	/* an existing file keeps its page size (only a VACUUM outside WAL
 	 * mode changes it) */
 	cr_assert_eq(s_raw_sql(f.dir, "PRAGMA page_size"), 4096);
-	/* version 1's outbox_due is dropped at open; the counts by state
-	 * scan outbox_partner instead */
+	/* version 1's outbox_due is dropped at open (and version 6 drops
+	 * outbox_partner: the counts by state use its partial indexes) */
 	cr_assert_eq(s_raw_sql(f.dir, "SELECT count(*) FROM sqlite_schema "
 	    "WHERE name = 'outbox_due'"), 0);
 	/* version 4: sealed, and read back in the clear */
@@ -397,6 +397,105 @@ Test(store, version_1_database_migrated)
 	    &f.err), 0);
 	cr_assert(found);
 	cr_assert_eq(s_raw_sql(f.dir, "SELECT count(*) FROM outbox"), 2);
+	s_close(&f);
+}
+
+/* ---- schema version 6: a receipt moves its row in no index ---- */
+
+/* The counts by state, each as expected. */
+static void
+s_counts_are(struct fx *f, uint64_t pending, uint64_t delivered,
+    uint64_t rejected, uint64_t dead)
+{
+	uint64_t counts[5];
+
+	cr_assert_eq(store_outbox_counts(f->s, counts, &f->err), 0, "%s",
+	    f->err.msg);
+	cr_expect_eq(counts[STORE_PENDING], pending);
+	cr_expect_eq(counts[STORE_DELIVERED], delivered);
+	cr_expect_eq(counts[STORE_REJECTED], rejected);
+	cr_expect_eq(counts[STORE_DEAD], dead);
+}
+
+/* A version 5 file (its outbox_partner over every row, none of version
+ * 6's partial indexes) holding events in every state is migrated at
+ * open: outbox_partner is gone, outbox_pending holds just the pending
+ * rows and outbox_rejected_dead the rejected and dead ones; the counts
+ * at open are right, a link's catch-up reads the pending rows of its
+ * partner in seq order, and a settle or an expiry afterwards counts and
+ * leaves each index as it should. */
+Test(store, version_5_database_migrated)
+{
+	struct fx f = { 0 };
+	outbox_row_t r[6];
+	uint8_t rdig[32] = { 0 };
+	struct seen sn = { 0 };
+	bool applied = false;
+	int i;
+
+	s_open(&f);
+	for (i = 0; i < 6; i++) {
+		r[i] = s_orow(i + 1, i == 1 ? OIN_OM : OIN_HALT);
+		r[i].expires_ms = i == 4 ? T0 + 10 : T0 + 1000000;
+		s_insert(&f, &r[i]);
+	}
+	cr_assert_eq(store_outbox_settle(f.s, r[2].event_id, OIN_HALT,
+	    r[2].envelope_digest, STORE_DELIVERED, 0, rdig, NULL, 0, T0,
+	    &applied, NULL, &f.err), 0);
+	cr_assert(applied);
+	cr_assert_eq(store_outbox_settle(f.s, r[3].event_id, OIN_HALT,
+	    r[3].envelope_digest, STORE_REJECTED, 6, rdig, NULL, 0, T0,
+	    &applied, NULL, &f.err), 0);
+	cr_assert(applied);
+	cr_assert_eq(store_outbox_expire(f.s, T0 + 10, NULL, NULL, &f.err), 0);
+	store_close(&f.s);
+	/* back to what version 5 left: its index, none of version 6's */
+	s_raw_exec(f.dir, "DROP INDEX outbox_pending; "
+	    "DROP INDEX outbox_rejected_dead; "
+	    "CREATE INDEX outbox_partner ON outbox (to_oin, state); "
+	    "PRAGMA user_version = 5;");
+
+	cr_assert_eq(store_open(f.dir, s_meta_key, &f.s, &f.err), 0, "%s",
+	    f.err.msg);
+	cr_assert_eq(s_raw_sql(f.dir, "PRAGMA user_version"), 6);
+	cr_assert_eq(s_raw_sql(f.dir, "SELECT count(*) FROM sqlite_schema "
+	    "WHERE name = 'outbox_partner'"), 0);
+	cr_assert_eq(s_raw_sql(f.dir, "SELECT count(*) FROM outbox INDEXED BY "
+	    "outbox_pending WHERE state = 1"), 3);
+	cr_assert_eq(s_raw_sql(f.dir, "SELECT count(*) FROM outbox INDEXED BY "
+	    "outbox_rejected_dead WHERE state IN (3, 4)"), 2);
+	/* pending r1, r2 (OM), r6; delivered r3; rejected r4; dead r5 */
+	s_counts_are(&f, 3, 1, 1, 1);
+	cr_assert_eq(store_outbox_after(f.s, OIN_HALT, 0, 10, s_collect, &sn,
+	    &f.err), 0, "%s", f.err.msg);
+	cr_assert_eq(sn.n, 2);
+	cr_assert_arr_eq(sn.rows[0].event_id, r[0].event_id, 16);
+	cr_assert_arr_eq(sn.rows[1].event_id, r[5].event_id, 16);
+	cr_assert_lt(sn.rows[0].seq, sn.rows[1].seq);
+
+	/* a delivery leaves outbox_pending and enters no index; a late
+	 * receipt for a dead row leaves outbox_rejected_dead */
+	cr_assert_eq(store_outbox_settle(f.s, r[0].event_id, OIN_HALT,
+	    r[0].envelope_digest, STORE_DELIVERED, 0, rdig, NULL, 0, T0 + 20,
+	    &applied, NULL, &f.err), 0);
+	cr_assert(applied);
+	cr_assert_eq(store_outbox_settle(f.s, r[4].event_id, OIN_HALT,
+	    r[4].envelope_digest, STORE_DELIVERED, 0, rdig, NULL, 0, T0 + 20,
+	    &applied, NULL, &f.err), 0);
+	cr_assert(applied);
+	s_counts_are(&f, 2, 3, 1, 0);
+	cr_assert_eq(s_raw_sql(f.dir, "SELECT count(*) FROM outbox INDEXED BY "
+	    "outbox_pending WHERE state = 1"), 2);
+	cr_assert_eq(s_raw_sql(f.dir, "SELECT count(*) FROM outbox INDEXED BY "
+	    "outbox_rejected_dead WHERE state IN (3, 4)"), 1);
+	memset(&sn, 0, sizeof(sn));
+	cr_assert_eq(store_outbox_after(f.s, OIN_HALT, 0, 10, s_collect, &sn,
+	    &f.err), 0);
+	cr_assert_eq(sn.n, 1);
+	cr_assert_arr_eq(sn.rows[0].event_id, r[5].event_id, 16);
+	/* counted again from the file at the next open: the same */
+	s_reopen(&f);
+	s_counts_are(&f, 2, 3, 1, 0);
 	s_close(&f);
 }
 
@@ -492,7 +591,7 @@ Test(store, version_4_database_migrated)
 	s_make_v4(f.dir);
 	cr_assert_eq(store_open(f.dir, s_meta_key, &f.s, &f.err), 0, "%s",
 	    f.err.msg);
-	cr_assert_eq(s_raw_sql(f.dir, "PRAGMA user_version"), 5);
+	cr_assert_eq(s_raw_sql(f.dir, "PRAGMA user_version"), 6);
 	/* the random-keyed indexes are gone, the link_id ones there */
 	cr_assert_eq(s_raw_sql(f.dir, "SELECT count(*) FROM sqlite_schema "
 	    "WHERE name IN ('outbox_case', 'expectations_case', "
@@ -582,6 +681,19 @@ Test(store, outbox_after_cursor_in_seq_order)
 	cr_assert_eq(sn.env_len[0], 64);
 	cr_assert_eq(sn.env_first[2], 4, "envelope of the right row");
 	cr_assert_str_eq(sn.rows[0].case_local, "", "a send opens no case");
+	/* what a send needs, and the rest zero */
+	for (i = 0; i < 2; i++) {
+		cr_assert_eq(sn.rows[i].seq, r[i].seq);
+		cr_assert_str_eq(sn.rows[i].to_oin, OIN_HALT);
+		cr_assert_eq(sn.rows[i].state, STORE_PENDING);
+		cr_assert_eq(sn.rows[i].attempts, r[i].attempts);
+		cr_assert_eq(sn.rows[i].has_event_key, r[i].has_event_key);
+		if (r[i].has_event_key)
+			cr_assert_arr_eq(sn.rows[i].event_key, r[i].event_key,
+			    STORE_KEY_WRAP_LEN);
+		cr_assert_eq(sn.rows[i].event_type, 0);
+		cr_assert_str_eq(sn.rows[i].purpose, "");
+	}
 
 	/* after the cursor; max respected; a stopping callback */
 	memset(&sn, 0, sizeof(sn));
@@ -711,8 +823,7 @@ Test(store, outbox_settle)
 	cr_assert_eq(counts[STORE_DELIVERED], 1);
 	cr_assert_eq(counts[STORE_REJECTED], 1);
 
-	/* the counts by state add up over partners (they are grouped by
-	 * partner and state, in the order of outbox_partner) */
+	/* the counts by state add up over partners */
 	a = s_orow(3, OIN_OM);
 	b = s_orow(4, OIN_OM);
 	s_insert(&f, &a);
@@ -726,6 +837,72 @@ Test(store, outbox_settle)
 	cr_assert_eq(counts[STORE_DELIVERED], 2);
 	cr_assert_eq(counts[STORE_REJECTED], 1);
 	cr_assert_eq(counts[STORE_DEAD], 0);
+	s_close(&f);
+}
+
+/* A settle by the seq its caller read the row with (outbound.c's hint)
+ * settles exactly what a settle by event id does: the right hint finds
+ * the row, a hint naming another row (pending too) or none leaves that
+ * row alone and settles the event's own; a receipt that does not fit
+ * (another partner, another digest) settles nothing whatever the hint. */
+Test(store, a_settle_by_seq_settles_what_a_settle_by_id_does)
+{
+	struct fx f = { 0 };
+	outbox_row_t r[3], g, set;
+	uint8_t rdig[32] = { 7 }, other[32];
+	bool applied = false;
+	int i;
+
+	s_open(&f);
+	for (i = 0; i < 3; i++) {
+		r[i] = s_orow(i + 1, OIN_HALT);
+		s_insert(&f, &r[i]);
+	}
+	/* the right hint */
+	memset(&set, 0, sizeof(set));
+	cr_assert_eq(store_outbox_settle_seq(f.s, r[0].event_id, r[0].seq,
+	    OIN_HALT, r[0].envelope_digest, STORE_DELIVERED, 0, rdig,
+	    (const uint8_t *)"rc", 2, T0 + 5, &applied, &set, &f.err), 0, "%s",
+	    f.err.msg);
+	cr_assert(applied);
+	cr_assert_eq(set.event_type, r[0].event_type);
+	cr_assert_str_eq(set.legal_basis, r[0].legal_basis);
+	cr_assert_arr_eq(set.case_ref, r[0].case_ref, 32);
+	g = s_get(&f, 1);
+	cr_assert_eq(g.state, STORE_DELIVERED);
+	cr_assert_eq(g.receipted_ms, T0 + 5);
+	/* a settled row is not settled again, hint or not */
+	cr_assert_eq(store_outbox_settle_seq(f.s, r[0].event_id, r[0].seq,
+	    OIN_HALT, r[0].envelope_digest, STORE_REJECTED, 6, rdig, NULL, 0,
+	    T0 + 6, &applied, NULL, &f.err), 0);
+	cr_assert_not(applied);
+	/* a hint naming another pending row: that row stays pending */
+	memset(&set, 0, sizeof(set));
+	cr_assert_eq(store_outbox_settle_seq(f.s, r[1].event_id, r[2].seq,
+	    OIN_HALT, r[1].envelope_digest, STORE_REJECTED, 6, rdig, NULL, 0,
+	    T0 + 7, &applied, &set, &f.err), 0);
+	cr_assert(applied);
+	cr_assert_str_eq(set.legal_basis, r[1].legal_basis);
+	g = s_get(&f, 2);
+	cr_assert_eq(g.state, STORE_REJECTED);
+	g = s_get(&f, 3);
+	cr_assert_eq(g.state, STORE_PENDING);
+	/* another digest or partner: nothing, even with the right hint */
+	memset(other, 0x99, sizeof(other));
+	cr_assert_eq(store_outbox_settle_seq(f.s, r[2].event_id, r[2].seq,
+	    OIN_HALT, other, STORE_DELIVERED, 0, rdig, NULL, 0, T0 + 8,
+	    &applied, NULL, &f.err), 0);
+	cr_assert_not(applied);
+	cr_assert_eq(store_outbox_settle_seq(f.s, r[2].event_id, r[2].seq,
+	    OIN_OM, r[2].envelope_digest, STORE_DELIVERED, 0, rdig, NULL, 0,
+	    T0 + 8, &applied, NULL, &f.err), 0);
+	cr_assert_not(applied);
+	/* a hint past every row: found by its id */
+	cr_assert_eq(store_outbox_settle_seq(f.s, r[2].event_id, 999999,
+	    OIN_HALT, r[2].envelope_digest, STORE_DELIVERED, 0, rdig, NULL, 0,
+	    T0 + 9, &applied, NULL, &f.err), 0);
+	cr_assert(applied);
+	s_counts_are(&f, 0, 2, 1, 0);
 	s_close(&f);
 }
 

@@ -1,7 +1,7 @@
 /*
  * test_util.c: lib/util.c's ISO 8601 times: what exists parses, what does
  * not (2027-02-30, second 60, hour 24, month 13) is refused, never rolled
- * over into the next day or month.
+ * over into the next day or month; an event id as text and back.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -97,4 +97,27 @@ Test(util, report_csv_neutralises_formulas)
 	cr_expect(strstr(buf, ",\"=") == NULL, "%s", buf);
 	free(buf);
 	json_decref(o);
+}
+
+/* An event id as text: RFC 9562's 8-4-4-4-12 lower-case hex, and back. */
+Test(util, event_ids_format_and_parse_back)
+{
+	static const uint8_t id[16] = { 0x01, 0x90, 0xe7, 0xd4, 0x8f, 0x44,
+	    0x7c, 0x9a, 0xb3, 0xc4, 0x2f, 0x1d, 0x7c, 0x6f, 0x0e, 0xff };
+	uint8_t back[16], fresh[16];
+	char text[KP_UUID_TEXT_LEN + 1];
+	int i;
+
+	memset(text, 'x', sizeof(text));
+	kp_uuid_format(id, text);
+	cr_expect_str_eq(text, "0190e7d4-8f44-7c9a-b3c4-2f1d7c6f0eff");
+	cr_assert_eq(kp_uuid_parse(text, back), 0);
+	cr_expect_eq(memcmp(back, id, 16), 0);
+	for (i = 0; i < 100; i++) {
+		kp_uuid_new(fresh);
+		kp_uuid_format(fresh, text);
+		cr_assert_eq(strlen(text), KP_UUID_TEXT_LEN);
+		cr_assert_eq(kp_uuid_parse(text, back), 0, "%s", text);
+		cr_assert_eq(memcmp(back, fresh, 16), 0, "%s", text);
+	}
 }
