@@ -970,6 +970,7 @@ s_log_arrivals(kpd_t *d, const struct arrival *arr, size_t n)
 	char note[64];
 	size_t i, j;
 
+	log_hold();       /* a pass's lines in one write, not one each */
 	for (i = 0; i < n; i++)
 		for (j = 0; j < arr[i].log.n; j++) {
 			const later_line_t *l = &arr[i].log.line[j];
@@ -980,6 +981,7 @@ s_log_arrivals(kpd_t *d, const struct arrival *arr, size_t n)
 				later_log(l, ratelimit_note(sup, note,
 				    sizeof(note)));
 		}
+	log_release();
 }
 
 /* Empty a stored (or dropped) pass; its arrivals are zeroed for the
