@@ -119,6 +119,8 @@ struct store {
 	uint8_t *meta_keys;               /* sodium_malloc: store_seal.c */
 	struct case_memo *case_memo;      /* sodium_malloc: store_seal.c */
 	struct store_counts counts;       /* store_counts.c */
+	uint8_t inbox_top[16];            /* store_inbox.c: no inbox event */
+	bool inbox_top_known;             /* ... id is above it, once known */
 };
 
 /* The SQL of each file's statements (NULL where another file owns it). */

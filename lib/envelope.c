@@ -886,14 +886,19 @@ envelope_strip(const uint8_t *buf, size_t len, uint8_t **out,
     size_t *out_len, kp_err_t *err)
 {
 	Kp__Envelope *env = kp__envelope__unpack(NULL, len, buf);
+	Kp__TreeHead *head;
 	int rc = 0;
 
 	if (env == NULL)
 		return kp_fail(err, KP_ERR_MALFORMED, "envelope is not a valid "
 		    "protobuf message");
+	/* the head is outside the signed bytes and kept apart (witness) */
+	head = env->tree_head;
+	env->tree_head = NULL;
 	env->has_ciphertext = 0;
 	if ((*out = s_pack(&env->base, out_len)) == NULL)
 		rc = kp_fail(err, KP_ERR_NOMEM, "out of memory");
+	env->tree_head = head;
 	kp__envelope__free_unpacked(env, NULL);
 	return rc;
 }

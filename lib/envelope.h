@@ -161,8 +161,11 @@ int envelope_single(const directory_t *dir, const uint8_t *buf, size_t len,
 
 /*
  * The evidence of an envelope: the same Envelope message without its
- * ciphertext (header, ciphertext digest, signature).  Enough for
- * envelope_verify_detached and the envelope digest, nothing to decrypt.
+ * ciphertext (header, ciphertext digest, signature or batch proof) and
+ * without the sender's tree head (not signed with the envelope; the
+ * receiver keeps the heads it witnessed apart, in its witness table).
+ * Enough for envelope_verify_detached and the envelope digest, nothing to
+ * decrypt.
  * OUT: *out (malloc'd).  Errors: KP_ERR_MALFORMED, KP_ERR_NOMEM.
  */
 int envelope_strip(const uint8_t *buf, size_t len, uint8_t **out,

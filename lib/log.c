@@ -23,6 +23,64 @@ static int s_verbose;
 static int s_journal; /* stderr is connected to journald: use <N> prefixes */
 static int s_native;  /* and journald's native socket is there */
 
+/* This thread's stderr lines while it holds them (log_hold): written
+ * with one call when the buffer is full and at log_release.  Per thread,
+ * so another thread's lines are never held, nor written into this one's
+ * buffer. */
+#define LOG_HELD_MAX 16384
+static _Thread_local struct {
+	int on;
+	size_t len;
+	char buf[LOG_HELD_MAX];
+} s_held;
+
+static void
+s_held_flush(void)
+{
+	if (s_held.len > 0)
+		(void)fwrite(s_held.buf, 1, s_held.len, stderr);
+	s_held.len = 0;
+}
+
+/* One whole line (with its newline) to stderr, or into the held lines. */
+static void __attribute__((format(printf, 1, 2)))
+s_line(const char *fmt, ...)
+{
+	size_t room = LOG_HELD_MAX - s_held.len;
+	va_list ap;
+	int n;
+
+	if (s_held.on) {
+		va_start(ap, fmt);
+		n = vsnprintf(s_held.buf + s_held.len, room, fmt, ap);
+		va_end(ap);
+		if (n >= 0 && (size_t)n < room) {
+			s_held.len += (size_t)n;
+			return;
+		}
+		s_held_flush();       /* did not fit: what is held first */
+	}
+	va_start(ap, fmt);
+	(void)vfprintf(stderr, fmt, ap);
+	va_end(ap);
+}
+
+void
+log_hold(void)
+{
+	s_held.on = 1;
+}
+
+void
+log_release(void)
+{
+	int saved = errno;
+
+	s_held_flush();
+	s_held.on = 0;
+	errno = saved;
+}
+
 void
 log_init(const char *progname, int verbose)
 {
@@ -63,10 +121,10 @@ s_vlog(int prio, const char *tag, const char *fmt, va_list ap, int with_errno)
 
 	vsnprintf(line, sizeof(line), fmt, ap);
 	if (s_journal)
-		fprintf(stderr, "<%d>%s%s%s%s\n", prio, tag, line,
+		s_line("<%d>%s%s%s%s\n", prio, tag, line,
 		    with_errno ? ": " : "", with_errno ? strerror(saved) : "");
 	else
-		fprintf(stderr, "%s: %s%s%s%s\n", s_progname, tag, line,
+		s_line("%s: %s%s%s%s\n", s_progname, tag, line,
 		    with_errno ? ": " : "", with_errno ? strerror(saved) : "");
 	errno = saved;
 }
@@ -177,9 +235,9 @@ log_event(int prio, const char *event_id, const char *partner,
 		}
 	}
 	if (s_journal)
-		fprintf(stderr, "<%d>%s%s\n", prio, s_tag(prio), msg);
+		s_line("<%d>%s%s\n", prio, s_tag(prio), msg);
 	else
-		fprintf(stderr, "%s: %s%s\n", s_progname, s_tag(prio), msg);
+		s_line("%s: %s%s\n", s_progname, s_tag(prio), msg);
 	errno = saved;
 }
 
@@ -187,6 +245,7 @@ void
 fatal(const char *fmt, ...)
 {
 	va_list ap;
+	log_release();
 	va_start(ap, fmt);
 	s_vlog(2, "fatal: ", fmt, ap, 1);
 	va_end(ap);
@@ -197,6 +256,7 @@ void
 fatalx(const char *fmt, ...)
 {
 	va_list ap;
+	log_release();
 	va_start(ap, fmt);
 	s_vlog(2, "fatal: ", fmt, ap, 0);
 	va_end(ap);

@@ -1,7 +1,8 @@
 /*
  * log.h: the one logging API (after OpenSMTPD's log.c).
  *
- * Lines go to stderr, one per call, prefixed with a syslog priority marker
+ * Lines go to stderr, one per call (or held and written together:
+ * log_hold), prefixed with a syslog priority marker
  * ("<4>") when stderr is the journal, so journald keeps the level.  Never
  * pass key material or payload content to these functions.  errno is kept.
  *
@@ -38,6 +39,15 @@ void log_event(int prio, const char *event_id, const char *partner,
 size_t log_event_fields(char (*fields)[LOG_FIELD_MAX], size_t max, int prio,
     const char *event_id, const char *partner, const char *reason,
     const char *msg);
+/*
+ * Hold this thread's stderr lines from now on and write them with one
+ * call at log_release (or sooner, when 16 KiB are held): a pass of a
+ * thousand event lines was a thousand write(2) calls.  Same lines, same
+ * order; lines sent natively to the journal are not held.  Release
+ * before anything that may take long or exit (fatal releases).
+ */
+void log_hold(void);
+void log_release(void);
 /* Is stderr the journal ($JOURNAL_STREAM names stderr's device:inode)? */
 int log_to_journal(void);
 void fatal(const char *fmt, ...)

@@ -128,7 +128,7 @@ s_receipt_ok(chain_t *sender, const uint8_t *buf, size_t len,
 
 /*
  * Every envelope the receiver stored (inbox.envelope: the evidence, no
- * ciphertext) verifies alone with the sender's certificate key, and every
+ * ciphertext, no tree head) verifies alone with the sender's certificate key, and every
  * receipt it gave (inbox.receipt) verifies alone at the sender.
  * OUT: *largest batch of envelopes and *largest_rc of receipts seen.
  * Returns the number verified.
@@ -160,6 +160,9 @@ s_verify_stored(td_chain_t *c, const char *oin, chain_t *sender,
 		Kp__Envelope *p = kp__envelope__unpack(NULL, evlen, ev);
 
 		cr_assert_not_null(p);
+		/* the sender's head rode along; the witness table keeps it */
+		cr_assert_null(p->tree_head, "stored envelope %zu keeps a tree "
+		    "head", n);
 		if (p->batch != NULL && p->batch->size > *largest)
 			*largest = p->batch->size;
 		kp__envelope__free_unpacked(p, NULL);

@@ -740,6 +740,47 @@ Test(envelope, every_envelope_of_a_batch_verifies_alone)
 	s_free_all(env, NB);
 }
 
+/* The evidence keeps what the signature covers and loses the ciphertext
+ * and the tree head riding along (kept apart by the receiver's witness
+ * table): it still verifies, with the same digest, and is the same
+ * evidence as that of the envelope without a head. */
+Test(envelope, evidence_has_no_tree_head)
+{
+	uint8_t *env[2], dg[2][KP_DIGEST_LEN], got[KP_DIGEST_LEN], *head;
+	uint8_t *ev, *ev0, *h2, root[32] = { 7 };
+	size_t len[2], hlen, evlen, ev0len, h2len;
+	Kp__TreeHead th = KP__TREE_HEAD__INIT;
+	kp_err_t e;
+
+	s_seal_batch(&s_lp, OIN_HALT, 2, env, len, dg);
+	cr_assert(envelope_strip(env[0], len[0], &ev0, &ev0len, &e) == 0);
+	th.oin = (char *)OIN_LEERPLICHT;
+	th.has_size = th.has_root = 1;
+	th.size = 12;
+	th.root = (ProtobufCBinaryData){ 32, root };
+	hlen = kp__tree_head__get_packed_size(&th);
+	cr_assert_not_null(head = malloc(hlen));
+	kp__tree_head__pack(&th, head);
+	cr_assert(envelope_attach_head(&env[0], &len[0], false, head, hlen) ==
+	    0);
+	cr_assert(envelope_extract_head(env[0], len[0], false, &h2, &h2len) ==
+	    0);
+	cr_assert_not_null(h2, "the envelope carries a head");
+	free(h2);
+	cr_assert(envelope_strip(env[0], len[0], &ev, &evlen, &e) == 0);
+	cr_assert(envelope_extract_head(ev, evlen, false, &h2, &h2len) == 0);
+	cr_assert_null(h2, "the evidence carries no head");
+	cr_assert_eq(evlen, ev0len);
+	cr_assert_arr_eq(ev, ev0, evlen);
+	cr_assert(envelope_verify_evidence(partner_sign_pk(identity_public(
+	    s_lp.id)), ev, evlen, got, &e) == 0, "%s", e.msg);
+	cr_assert_arr_eq(got, dg[0], KP_DIGEST_LEN);
+	free(head);
+	free(ev);
+	free(ev0);
+	s_free_all(env, 2);
+}
+
 Test(envelope, batch_of_one_is_the_plain_form)
 {
 	uint8_t *env[1], dg[1][KP_DIGEST_LEN], got[KP_DIGEST_LEN];

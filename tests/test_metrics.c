@@ -6,6 +6,7 @@
  * to stderr where no journald listens.
  */
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -314,6 +315,67 @@ s_log_child(const char *path, const char *journal_stream)
 	}
 	cr_assert_eq(waitpid(pid, &st, 0), pid);
 	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+}
+
+/* In a child with stderr on `path` (not the journal): lines held by
+ * log_hold are all written, in order, none before log_release unless
+ * more than the buffer holds; a line of another thread is not held. */
+static void *
+s_other_thread(void *arg)
+{
+	(void)arg;
+	log_info("other thread");
+	return NULL;
+}
+
+Test(metrics, held_lines_are_written_whole_and_in_order)
+{
+	char tmp[512], path[600], out[256];
+	pid_t pid;
+	int st;
+
+	test_tmpdir(tmp, sizeof(tmp));
+	snprintf(path, sizeof(path), "%s/err", tmp);
+	cr_assert_neq(pid = fork(), -1);
+	if (pid == 0) {
+		int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+		struct stat sb;
+		pthread_t t;
+
+		if (fd < 0 || dup2(fd, 2) != 2)
+			_exit(3);
+		setenv("JOURNAL_STREAM", "1:1", 1);
+		log_init("ketenpostd", 0);
+		log_hold();
+		log_event(LOG_INFO, NULL, OIN_HALT, NULL, "held %d", 0);
+		log_warnx("held warning");
+		if (pthread_create(&t, NULL, s_other_thread, NULL) != 0 ||
+		    pthread_join(t, NULL) != 0)
+			_exit(4);
+		/* only the other thread's line is out yet */
+		if (fstat(2, &sb) != 0 || sb.st_size != (off_t)strlen(
+		    "ketenpostd: other thread\n"))
+			_exit(5);
+		for (int i = 1; i < 3000; i++)     /* past the 16 KiB held */
+			log_event(LOG_INFO, NULL, NULL, NULL, "held %d", i);
+		log_release();
+		log_info("after");
+		_exit(0);
+	}
+	cr_assert_eq(waitpid(pid, &st, 0), pid);
+	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "child %d",
+	    WEXITSTATUS(st));
+	cr_assert_eq(test_sh_output(out, sizeof(out), "head -3 %s", path), 0);
+	cr_assert_str_eq(out, "ketenpostd: other thread\nketenpostd: held 0\n"
+	    "ketenpostd: warn: held warning\n");
+	cr_assert_eq(test_sh_output(out, sizeof(out), "sed -n 4,3002p %s | awk "
+	    "'$0 != \"ketenpostd: held \" NR { print \"line \" NR \": \" "
+	    "$0; exit }'", path), 0);
+	cr_assert_str_eq(out, "", "%s", out);
+	cr_assert_eq(test_sh_output(out, sizeof(out), "tail -n 1 %s; wc -l "
+	    "< %s", path, path), 0);
+	cr_assert_str_eq(out, "ketenpostd: after\n3003\n");
+	test_sh("rm -rf %s", tmp);
 }
 
 Test(metrics, event_lines_go_to_stderr_unless_stderr_is_the_journal)

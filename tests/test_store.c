@@ -1130,6 +1130,66 @@ Test(store, inbox_insert_find_get)
 	s_close(&f);
 }
 
+/* Find or miss one inbox id. */
+static bool
+s_in_found(struct fx *f, int n)
+{
+	inbox_row_t g;
+	uint8_t id[16], *rc = NULL;
+	size_t len = 0;
+	bool found = true;
+
+	s_id(id, n);
+	cr_assert_eq(store_inbox_find(f->s, id, &g, &rc, &len, &found,
+	    &f->err), 0, "find %d: %s", n, f->err.msg);
+	cr_assert_eq(found, rc != NULL, "a receipt exactly when found");
+	if (found)
+		cr_assert_arr_eq(g.event_id, id, 16);
+	free(rc);
+	return found;
+}
+
+/* The duplicate check skips the look-up of an id above every stored one
+ * (store_inbox_find): whatever the order of ids, a rollback or a reopen,
+ * every stored id is still found and no other one is. */
+Test(store, inbox_find_in_any_order_across_rollback_and_reopen)
+{
+	struct fx f = { 0 };
+	inbox_row_t r;
+	int n;
+
+	s_open(&f);
+	cr_assert_not(s_in_found(&f, 0), "an empty inbox: id 0");
+	cr_assert_not(s_in_found(&f, 5));
+	r = s_irow(5);
+	s_in_insert(&f, &r);
+	cr_assert(s_in_found(&f, 5), "the highest id itself");
+	r = s_irow(3);                    /* below the highest */
+	s_in_insert(&f, &r);
+	cr_assert(s_in_found(&f, 3));
+	cr_assert_not(s_in_found(&f, 4));
+	cr_assert_not(s_in_found(&f, 9));
+	/* a rolled-back higher id is gone; the lower ones stay found */
+	cr_assert_eq(store_begin(f.s, &f.err), 0);
+	r = s_irow(9);
+	s_in_insert(&f, &r);
+	cr_assert(s_in_found(&f, 9));
+	store_rollback(f.s);
+	cr_assert_not(s_in_found(&f, 9));
+	cr_assert_not(s_in_found(&f, 7));
+	for (n = 3; n <= 5; n += 2)
+		cr_assert(s_in_found(&f, n), "id %d after the rollback", n);
+	r = s_irow(7);
+	s_in_insert(&f, &r);
+	cr_assert(s_in_found(&f, 7));
+	/* a reopened store reads its highest id again */
+	s_reopen(&f);
+	for (n = 0; n <= 10; n++)
+		cr_assert_eq(s_in_found(&f, n), n == 3 || n == 5 || n == 7,
+		    "id %d after the reopen", n);
+	s_close(&f);
+}
+
 Test(store, inbox_list_ack_counts)
 {
 	struct fx f = { 0 };
