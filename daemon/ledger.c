@@ -811,11 +811,16 @@ ledger_witness_head(kpd_t *d, const char *from_oin, const uint8_t *wire,
 	if (found && !s_consistent(&held, &w) &&
 	    !s_alarmed(d->ledger, w.oin, held.size))
 		s_alarm(d, w.oin, &held, &w.h);
+	/* remembered as seen only once stored: the inbox evidence keeps
+	 * no head (envelope_strip), so a head whose put failed must be
+	 * tried again when it comes with the next event */
+	if ((!found || held.size != w.h.size || held.time_ms != w.h.time_ms) &&
+	    store_witness_put(d->store, w.oin, w.h.size, w.h.time_ms, w.h.root,
+	    w.h.signature, kp_now_ms(), &e) != 0) {
+		log_warnx("witness: %s", e.msg);
+		goto out;
+	}
 	s_remember(d->ledger, from_oin, wire, wlen);
-	if (!found || held.size != w.h.size || held.time_ms != w.h.time_ms)
-		if (store_witness_put(d->store, w.oin, w.h.size, w.h.time_ms,
-		    w.h.root, w.h.signature, kp_now_ms(), &e) != 0)
-			log_warnx("witness: %s", e.msg);
 out:
 	free(w.proof);
 }
