@@ -68,7 +68,7 @@ s_line(const char *fmt, ...)
 void
 log_hold(void)
 {
-	s_held.on = 1;
+	s_held.on = !s_native;   /* native journal lines are never held */
 }
 
 void

@@ -43,8 +43,12 @@ size_t log_event_fields(char (*fields)[LOG_FIELD_MAX], size_t max, int prio,
  * Hold this thread's stderr lines from now on and write them with one
  * call at log_release (or sooner, when 16 KiB are held): a pass of a
  * thousand event lines was a thousand write(2) calls.  Same lines, same
- * order; lines sent natively to the journal are not held.  Release
- * before anything that may take long or exit (fatal releases).
+ * order; lines sent natively to the journal are not held (nothing is
+ * held under systemd's native journal).  Release before anything that
+ * may take long or exit (fatal releases the calling thread's lines).
+ * Limits: held lines are lost if the process dies before the release
+ * (a crash, or fatal on another thread); holds do not nest (a release
+ * ends the hold); each thread has its own 16 KiB buffer.
  */
 void log_hold(void);
 void log_release(void);
