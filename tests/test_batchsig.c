@@ -160,7 +160,8 @@ s_verify_stored(td_chain_t *c, const char *oin, chain_t *sender,
 		Kp__Envelope *p = kp__envelope__unpack(NULL, evlen, ev);
 
 		cr_assert_not_null(p);
-		/* the sender's head rode along; the witness table keeps it */
+		/* the sender's head rode along; the witness table keeps it
+		 * (checked after the loop) */
 		cr_assert_null(p->tree_head, "stored envelope %zu keeps a tree "
 		    "head", n);
 		if (p->batch != NULL && p->batch->size > *largest)
@@ -174,6 +175,16 @@ s_verify_stored(td_chain_t *c, const char *oin, chain_t *sender,
 		    sqlite3_column_bytes(st, 2), digest, largest_rc);
 		n++;
 	}
+	sqlite3_finalize(st);
+	/* the heads that rode along were witnessed, apart from the rows */
+	cr_assert_eq(sqlite3_prepare_v2(db, "SELECT count(*) FROM witness "
+	    "WHERE partner_oin = ?1", -1, &st, NULL), SQLITE_OK, "%s",
+	    sqlite3_errmsg(db));
+	sqlite3_bind_text(st, 1, partner_oin(identity_public(sender->self)),
+	    -1, SQLITE_STATIC);
+	cr_assert_eq(sqlite3_step(st), SQLITE_ROW);
+	cr_assert_gt(sqlite3_column_int(st, 0), 0, "no head of the sender "
+	    "witnessed");
 	sqlite3_finalize(st);
 	sqlite3_close(db);
 	return n;

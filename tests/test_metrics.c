@@ -456,6 +456,14 @@ Test(metrics, one_series_per_label_set)
 		metrics_count(m, KPM_RECEIPT, "00000001001234567000", 0, 0);
 		metrics_count(m, KPM_RECEIPT, "00000001001234567000", 0, 6);
 		metrics_count(m, KPM_DEAD, NULL, i == 1 ? -3 : 0, -1);
+		/* two types of one partner: two series */
+		metrics_count(m, KPM_QUEUED, "00000001001234567000", 1, -1);
+		if (i == 0)
+			metrics_count(m, KPM_QUEUED, "00000001001234567000", 2,
+			    -1);
+		/* no partner and an empty one are two label sets */
+		metrics_count(m, KPM_QUEUED, NULL, 1, -1);
+		metrics_count(m, KPM_QUEUED, "", 1, -1);
 	}
 	metrics_count(m, KPM_SENT, "00000001001234567001", 0, -1);
 	cr_assert_not_null(text = metrics_render(m, NULL));
@@ -474,6 +482,14 @@ Test(metrics, one_series_per_label_set)
 	    text);
 	cr_expect_eq(s_sample(text, "ketenpost_dead_letters_total{}"), 3, "%s",
 	    text);
+	cr_expect_eq(s_sample(text, "ketenpost_events_queued_total{partner="
+	    "\"00000001001234567000\",type=\"referral\"}"), 3, "%s", text);
+	cr_expect_eq(s_sample(text, "ketenpost_events_queued_total{partner="
+	    "\"00000001001234567000\",type=\"halt_outcome\"}"), 1, "%s", text);
+	cr_expect_eq(s_sample(text, "ketenpost_events_queued_total{"
+	    "type=\"referral\"}"), 3, "%s", text);
+	cr_expect_eq(s_sample(text, "ketenpost_events_queued_total{partner="
+	    "\"\",type=\"referral\"}"), 3, "%s", text);
 	free(text);
 	metrics_destroy(&m);
 }

@@ -1132,6 +1132,20 @@ Test(store, inbox_insert_find_get)
 
 /* Find or miss one inbox id. */
 static bool
+s_in_find_id(struct fx *f, const uint8_t id[16])
+{
+	inbox_row_t g;
+	uint8_t *rc = NULL;
+	size_t len = 0;
+	bool found = true;
+
+	cr_assert_eq(store_inbox_find(f->s, id, &g, &rc, &len, &found,
+	    &f->err), 0, "find: %s", f->err.msg);
+	free(rc);
+	return found;
+}
+
+static bool
 s_in_found(struct fx *f, int n)
 {
 	inbox_row_t g;
@@ -1187,6 +1201,20 @@ Test(store, inbox_find_in_any_order_across_rollback_and_reopen)
 	for (n = 0; n <= 10; n++)
 		cr_assert_eq(s_in_found(&f, n), n == 3 || n == 5 || n == 7,
 		    "id %d after the reopen", n);
+	/* ids ordered by their first byte, not their last: an id whose
+	 * byte 0 is below the highest's is looked up whatever its byte 15 */
+	r = s_irow(200);
+	r.event_id[0] = 0x01;             /* below 0xe7: not the highest */
+	s_in_insert(&f, &r);
+	cr_assert(s_in_find_id(&f, r.event_id), "a low first byte, high last");
+	r.event_id[15] = 201;
+	cr_assert_not(s_in_find_id(&f, r.event_id));
+	r = s_irow(0);
+	r.event_id[0] = 0xff;             /* above every stored id */
+	cr_assert_not(s_in_find_id(&f, r.event_id));
+	s_in_insert(&f, &r);
+	cr_assert(s_in_find_id(&f, r.event_id), "the new highest, last byte 0");
+	cr_assert(s_in_found(&f, 7), "a lower id after a higher first byte");
 	s_close(&f);
 }
 
