@@ -489,7 +489,8 @@ s_store_row(kpd_t *d, struct arrival *a)
  * Store an accepted event with its receipt: the payload sealed at rest
  * under a fresh per-event key, and as evidence the envelope without its
  * ciphertext (which, under the long-lived pairwise key, could not be
- * destroyed event by event at the end of retention); both made by the
+ * destroyed event by event at the end of retention) and without the
+ * sender's tree head (witnessed apart: ledger.c); both made by the
  * prepare phase (s_prepare_accept).  A receipt drafted for a batch
  * signature keeps the row in the arrival until the receipts of the pass
  * are signed (s_sign_group), so the row is written once; everything else

@@ -55,7 +55,7 @@
  * or its window full sets behind and leaves the event to the catch-up; a
  * batch of receipts that could not be stored rewinds the cursor to 0 (it
  * then reads the window's rows, skipped, and those, sent again).  The
- * catch-up reads the store by outbox_partner (to_oin, state, seq): an
+ * catch-up reads the store by outbox_pending (to_oin, state, seq): an
  * index range over the rows it sends, never the backlog of another
  * partner or the rows it already read.  Nothing waits on the store's
  * next_attempt_ms; outbound_wait_ms looks at the links only (a link not

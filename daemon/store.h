@@ -231,7 +231,8 @@ int store_inbox_find(store_t *s, const uint8_t id[16], inbox_row_t *row,
 /* Insert (seq returned in row->seq).  sealed_payload is the payload as the
  * caller encrypted it at rest under the row's per-event key; envelope is
  * the evidence kept for the audit (the envelope without its ciphertext:
- * header, ciphertext digest, signature); receipt is the signed receipt
+ * header, ciphertext digest, signature or batch proof; no tree head);
+ * receipt is the signed receipt
  * sent back.  Duplicate id: KP_ERR_INVALID_ARG. */
 int store_inbox_insert(store_t *s, inbox_row_t *row,
     const uint8_t *sealed_payload, size_t plen, const uint8_t *envelope,

@@ -27,7 +27,8 @@
  * dropped at every open now: s_schema_perf); outbox_partner served a
  * link's catch-up in seq order (store_outbox_after: its entries are
  * ordered by rowid = seq within a partner and state), which must not walk
- * the backlog, and the counts by state (outbox_pending since version 6).  Each index costs every insert:
+ * the backlog, and the counts by state (outbox_pending since version 6).
+ * Each index costs every insert:
  * the UNIQUE index on a random (UUIDv4) event_id dirties one more page per
  * row once the table is large, roughly doubling the bytes written per
  * row; time-ordered ids (UUIDv7, now used) append instead.  Envelopes stay in the row: a side table
@@ -312,9 +313,10 @@ static const char s_schema_v5[] =
  * must refuse this file (a newer version) rather than fail to prepare.
  */
 static const char s_schema_v6[] =
-	"DROP INDEX outbox_partner;"
-	"CREATE INDEX outbox_pending ON outbox (to_oin, state) WHERE state = 1;"
-	"CREATE INDEX outbox_rejected_dead ON outbox (state)"
+	"DROP INDEX IF EXISTS outbox_partner;"
+	"CREATE INDEX IF NOT EXISTS outbox_pending ON outbox (to_oin, state)"
+	" WHERE state = 1;"
+	"CREATE INDEX IF NOT EXISTS outbox_rejected_dead ON outbox (state)"
 	" WHERE state IN (3, 4);";
 
 /*
@@ -334,9 +336,10 @@ static const char s_schema_v6[] =
  * (outbox_pending since version 6), and the counts by state are kept
  * (store_counts.c), counted once at open; each outbox_due entry
  * was one more B-tree insert
- * per event and a delete and an insert per receipt.  An older daemon
- * opening the file still counts (through outbox_partner and a sort), so no
- * version step either.  On a large file the first open after the upgrade
+ * per event and a delete and an insert per receipt.  A daemon of
+ * version 5 opening a version 5 file still counted (through
+ * outbox_partner and a sort), so no version step was needed for that.
+ * On a large file the first open after the upgrade
  * frees the index's pages in its migration transaction (zeroed:
  * secure_delete), once.
  * expectations_link (version 5) becomes expectations_link_sent (link_id,
