@@ -378,8 +378,7 @@ static bool
 s_cap_allow(kpd_t *d, const char *peer, uint64_t now)
 {
 	ratelimit_t *rl = s_cap_of(d, peer);
-	uint64_t dropped = 0, sup;
-	char note[64];
+	uint64_t dropped = 0;
 
 	if (rl != NULL && ratelimit_allow(rl, now, &dropped)) {
 		if (dropped > 0)
@@ -389,12 +388,14 @@ s_cap_allow(kpd_t *d, const char *peer, uint64_t now)
 			    dropped, peer, d->cfg.refusals_per_minute);
 		return true;
 	}
-	if (rl != NULL && ratelimit_suppressed(rl) == 1 &&
-	    kpd_log_ok(d->rl_refusal, &sup))
+	/* said once per partner and minute, whatever the refusal lines
+	 * used of their own rate limit: ketenpostd.conf(5) promises the
+	 * warning, and a flood's refusal lines used to spend the budget
+	 * first (test_limits under load) */
+	if (rl != NULL && ratelimit_suppressed(rl) == 1)
 		log_warnx("inbound: %s sends more refused frames than "
 		    "refusals_per_minute = %u; dropping them unstored until the "
-		    "minute is over%s", peer, d->cfg.refusals_per_minute,
-		    ratelimit_note(sup, note, sizeof(note)));
+		    "minute is over", peer, d->cfg.refusals_per_minute);
 	return false;
 }
 
