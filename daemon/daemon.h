@@ -305,6 +305,11 @@ void ledger_close(kpd_t *d);
 int ledger_append(kpd_t *d, audit_entry_t *e, kp_err_t *err)
     __attribute__((warn_unused_result));
 int kpd_begin(kpd_t *d, kp_err_t *err) __attribute__((warn_unused_result));
+/* The same, committed without a flush (store_begin_unflushed): receipts'
+ * settlements only.  A tree head is signed and stored by a flushed commit,
+ * which carries these entries to the disk before the head leaves. */
+int kpd_begin_unflushed(kpd_t *d, kp_err_t *err)
+    __attribute__((warn_unused_result));
 int kpd_commit(kpd_t *d, kp_err_t *err) __attribute__((warn_unused_result));
 void kpd_rollback(kpd_t *d);
 /* One request inside a batch: undone on its own if it fails (SAVEPOINT),

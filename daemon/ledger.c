@@ -465,14 +465,27 @@ ledger_append(kpd_t *d, audit_entry_t *e, kp_err_t *err)
 
 static void s_seen_commit(ledger_t *l);
 
+static void
+s_begin(ledger_t *l)
+{
+	l->work = l->tree;
+	l->n_pending = 0;
+	l->n_seen_pending = 0;
+	l->n_alarmed_pending = 0;
+}
+
 int
 kpd_begin(kpd_t *d, kp_err_t *err)
 {
-	d->ledger->work = d->ledger->tree;
-	d->ledger->n_pending = 0;
-	d->ledger->n_seen_pending = 0;
-	d->ledger->n_alarmed_pending = 0;
+	s_begin(d->ledger);
 	return store_begin(d->store, err);
+}
+
+int
+kpd_begin_unflushed(kpd_t *d, kp_err_t *err)
+{
+	s_begin(d->ledger);
+	return store_begin_unflushed(d->store, err);
 }
 
 int

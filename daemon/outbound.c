@@ -957,7 +957,12 @@ outbound_drain(kpd_t *d, link_t *l)
 	zmq_msg_t m;
 	kp_err_t e;
 
-	if (kpd_begin(d, &e) != 0) {
+	/* unflushed: a settlement a power loss undoes comes back by
+	 * itself (the event is resent, the receiver answers a duplicate with
+	 * its stored receipt), so no flush of the disk per receipt batch;
+	 * flushed while a webhook runs (webhook_running says why) */
+	if ((webhook_running(d) ? kpd_begin(d, &e) :
+	    kpd_begin_unflushed(d, &e)) != 0) {
 		if (kpd_log_ok(d->rl_storage, &sup))
 			log_warnx("outbound: %s; receipts wait%s", e.msg,
 			    ratelimit_note(sup, note, sizeof(note)));

@@ -310,6 +310,8 @@ out:
 	return ret;
 }
 
+static int s_commit_hook(void *arg);
+
 static int
 s_configure(store_t *s, kp_err_t *err)
 {
@@ -347,6 +349,7 @@ s_configure(store_t *s, kp_err_t *err)
 	    sqlite3_wal_autocheckpoint(s->db, STORE_WAL_SOFT / s->page_size) !=
 	    SQLITE_OK)
 		return sq_open_fail(s, err, "pragmas");
+	(void)sqlite3_commit_hook(s->db, s_commit_hook, s);
 	return 0;
 }
 
@@ -521,11 +524,66 @@ sq_exec_st(store_t *s, int which, const char *what, kp_err_t *err)
 	return ret;
 }
 
+/*
+ * PRAGMA synchronous, not a prepared statement: SQLite applies a pragma
+ * when it compiles it, so a prepared one would set nothing when stepped
+ * again.  Only outside a transaction ("Safety level may not be changed
+ * inside a transaction").
+ */
+static int
+s_sync(store_t *s, bool full)
+{
+	if (sqlite3_exec(s->db, full ? "PRAGMA synchronous = FULL" :
+	    "PRAGMA synchronous = NORMAL", NULL, NULL, NULL) != SQLITE_OK)
+		return -1;
+	s->sync_normal = !full;
+	return 0;
+}
+
+/* The end of an unflushed transaction: synchronous back to FULL.  If that
+ * fails (out of memory) the next store_begin tries again, and until it
+ * succeeds the commit hook refuses every commit but an unflushed one. */
+static void
+s_unflushed_end(store_t *s)
+{
+	if (!s->unflushed_txn)
+		return;
+	s->unflushed_txn = false;
+	(void)s_sync(s, true);
+}
+
+/* Before every commit, autocommitted statements included: a non-zero
+ * return turns it into a rollback.  Refuses a commit that would not be
+ * flushed but must be. */
+static int
+s_commit_hook(void *arg)
+{
+	store_t *s = arg;
+
+	return s->sync_normal && !s->unflushed_txn;
+}
+
 int
 store_begin(store_t *s, kp_err_t *err)
 {
+	if (s->sync_normal && s_sync(s, true) != 0)
+		return sq_fail(s, err, "begin (synchronous = FULL)");
 	if (sq_exec_st(s, ST_BEGIN, "begin", err) != 0)
 		return -1;
+	sq_counts_begin(s);
+	return 0;
+}
+
+int
+store_begin_unflushed(store_t *s, kp_err_t *err)
+{
+	if (s_sync(s, false) != 0)
+		return sq_fail(s, err, "begin (synchronous = NORMAL)");
+	s->unflushed_txn = true;
+	if (sq_exec_st(s, ST_BEGIN, "begin", err) != 0) {
+		s_unflushed_end(s);
+		return -1;
+	}
 	sq_counts_begin(s);
 	return 0;
 }
@@ -535,6 +593,7 @@ store_commit(store_t *s, kp_err_t *err)
 {
 	if (sq_exec_st(s, ST_COMMIT, "commit", err) != 0)
 		return -1;
+	s_unflushed_end(s);
 	sq_counts_commit(s);
 	sq_seal_forget(s);
 	return 0;
@@ -545,9 +604,9 @@ store_rollback(store_t *s)
 {
 	sq_counts_rollback(s);
 	sq_seal_forget(s);
-	if (sqlite3_get_autocommit(s->db))
-		return;           /* nothing open (or SQLite undid it) */
-	(void)sq_exec_st(s, ST_ROLLBACK, "rollback", NULL);
+	if (!sqlite3_get_autocommit(s->db))  /* else SQLite undid it */
+		(void)sq_exec_st(s, ST_ROLLBACK, "rollback", NULL);
+	s_unflushed_end(s);
 }
 
 

@@ -116,6 +116,19 @@ void store_close(store_t **self_p);
 int store_begin(store_t *s, kp_err_t *err) __attribute__((warn_unused_result));
 int store_commit(store_t *s, kp_err_t *err) __attribute__((warn_unused_result));
 void store_rollback(store_t *s);
+/*
+ * A transaction whose commit is not flushed to the disk: only for what a
+ * power loss may undo because it comes back by itself (a receipt's
+ * settlement: the event is sent again and the receiver answers with the
+ * same receipt).  Its pages are written to the log at commit like any
+ * other; the next flushed commit, or the next checkpoint, carries them to
+ * the disk with its own (the log is one file, written in order).  A
+ * process crash loses nothing: the pages are in the kernel by then.
+ * Every other commit stays flushed: one that would begin while the
+ * connection could not be set back is refused (the commit hook).
+ */
+int store_begin_unflushed(store_t *s, kp_err_t *err)
+    __attribute__((warn_unused_result));
 
 /* One request inside a batch: its writes can be undone on their own.
  * store_undo rolls back to the savepoint and releases it.  One level:

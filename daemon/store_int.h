@@ -121,6 +121,9 @@ struct store {
 	struct store_counts counts;       /* store_counts.c */
 	uint8_t inbox_top[16];            /* store_inbox.c: no inbox event */
 	bool inbox_top_known;             /* ... id is above it, once known */
+	/* store.c: the open transaction is store_begin_unflushed's, and
+	 * the connection's synchronous is NORMAL (not yet FULL again) */
+	bool unflushed_txn, sync_normal;
 };
 
 /* The SQL of each file's statements (NULL where another file owns it). */

@@ -96,6 +96,12 @@ webhook_notice(struct kpd *d, enum webhook_kind kind, const uint8_t id[16],
 	return 0;
 }
 
+bool
+webhook_running(struct kpd *d)
+{
+	return rest_webhook(d->rest) != NULL;
+}
+
 webhook_t *
 webhook_new(struct kpd *d, kp_err_t *err)
 {

@@ -14,6 +14,7 @@
 #ifndef KP_WEBHOOK_H
 #define KP_WEBHOOK_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "kperr.h"
@@ -31,6 +32,11 @@ enum webhook_kind { WEBHOOK_EVENT, WEBHOOK_RECEIPT, WEBHOOK_OVERDUE };
  */
 int webhook_notice(struct kpd *d, enum webhook_kind kind,
     const uint8_t id[16], kp_err_t *err) __attribute__((warn_unused_result));
+
+/* Does a poster run (so webhook_notice queues)?  Its notices are numbered
+ * by their row: a transaction that queues one must be flushed, or a power
+ * loss could give a number already posted to another notice. */
+bool webhook_running(struct kpd *d);
 
 /* Post to d's [rest] webhook URL (the table is made if need be).  NULL
  * after err is set. */
