@@ -571,6 +571,7 @@ store_begin(store_t *s, kp_err_t *err)
 	if (sq_exec_st(s, ST_BEGIN, "begin", err) != 0)
 		return -1;
 	sq_counts_begin(s);
+	sq_partners_forget(s);
 	return 0;
 }
 
@@ -585,6 +586,7 @@ store_begin_unflushed(store_t *s, kp_err_t *err)
 		return -1;
 	}
 	sq_counts_begin(s);
+	sq_partners_forget(s);
 	return 0;
 }
 
@@ -595,6 +597,7 @@ store_commit(store_t *s, kp_err_t *err)
 		return -1;
 	s_unflushed_end(s);
 	sq_counts_commit(s);
+	sq_partners_commit(s);
 	sq_seal_forget(s);
 	return 0;
 }
@@ -603,6 +606,7 @@ void
 store_rollback(store_t *s)
 {
 	sq_counts_rollback(s);
+	sq_partners_forget(s);
 	sq_seal_forget(s);
 	if (!sqlite3_get_autocommit(s->db))  /* else SQLite undid it */
 		(void)sq_exec_st(s, ST_ROLLBACK, "rollback", NULL);
@@ -660,6 +664,9 @@ store_undo(store_t *s, kp_err_t *err)
 	if (sq_exec_st(s, ST_UNDO, "rollback to savepoint", err) != 0)
 		return -1;
 	sq_counts_undo(s);
+	/* the partners of the whole transaction, not only the undone part:
+	 * forgetting one only costs its statement again */
+	sq_partners_forget(s);
 	return store_release(s, err);
 }
 

@@ -687,17 +687,65 @@ store_absence_get(store_t *s, const char *case_local, int *absence,
 	return ret;
 }
 
+static bool
+s_partner_in(char (*list)[KP_OIN_LEN + 1], unsigned n, const char *oin)
+{
+	unsigned i;
+
+	for (i = 0; i < n; i++)
+		if (strcmp(list[i], oin) == 0)
+			return true;
+	return false;
+}
+
+/* Add oin to list (of *n) if there is room; a partner left out only costs
+ * its statement again. */
+static void
+s_partner_add(char (*list)[KP_OIN_LEN + 1], unsigned *n, const char *oin)
+{
+	if (*n >= STORE_PARTNERS_MEMO || s_partner_in(list, *n, oin))
+		return;
+	snprintf(list[*n], KP_OIN_LEN + 1, "%s", oin);
+	(*n)++;
+}
+
 int
 sq_partner_seen(store_t *s, const char *oin, kp_err_t *err)
 {
 	sqlite3_stmt *st = s->st[ST_PARTNER_SEEN];
+	bool alone = sqlite3_get_autocommit(s->db) != 0;
 	int ret = 0;
 
+	/* meta_partners only grows (nothing deletes from it): a partner
+	 * committed there stays */
+	if (s_partner_in(s->partners_known, s->n_partners_known, oin) ||
+	    s_partner_in(s->partners_txn, s->n_partners_txn, oin))
+		return 0;
 	if (sq_bind_text(st, 1, oin, KP_OIN_LEN + 1) != SQLITE_OK ||
 	    sqlite3_step(st) != SQLITE_DONE)
 		ret = sq_fail(s, err, "partner seen");
 	sq_done(st);
+	if (ret == 0)   /* a statement of its own committed already */
+		s_partner_add(alone ? s->partners_known : s->partners_txn,
+		    alone ? &s->n_partners_known : &s->n_partners_txn, oin);
 	return ret;
+}
+
+void
+sq_partners_commit(store_t *s)
+{
+	unsigned i;
+
+	for (i = 0; i < s->n_partners_txn; i++)
+		s_partner_add(s->partners_known, &s->n_partners_known,
+		    s->partners_txn[i]);
+	s->n_partners_txn = 0;
+}
+
+void
+sq_partners_forget(store_t *s)
+{
+	s->n_partners_txn = 0;
 }
 
 int

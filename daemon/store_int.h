@@ -34,6 +34,7 @@
 #include <sqlite3.h>
 
 #include "store.h"
+#include "util.h"     /* KP_OIN_LEN */
 
 #define STORE_BUSY_MS 5000
 
@@ -99,6 +100,8 @@ void store_ckpt_hold(store_ckpt_t *c);
 void store_ckpt_release(store_ckpt_t *c);
 void store_ckpt_stats(store_ckpt_t *c, store_ckpt_stats_t *st);
 
+#define STORE_PARTNERS_MEMO 16    /* partners sq_partner_seen remembers */
+
 /* The counts store_counts.c keeps: the outbox's per state (indexes
  * STORE_PENDING..STORE_DEAD), then the inbox's. */
 enum { SC_IN_UNACKED = STORE_DEAD + 1, SC_IN_TOTAL, SC_N };
@@ -121,6 +124,13 @@ struct store {
 	struct store_counts counts;       /* store_counts.c */
 	uint8_t inbox_top[16];            /* store_inbox.c: no inbox event */
 	bool inbox_top_known;             /* ... id is above it, once known */
+	/* store_cases.c: partners known to be in meta_partners, committed,
+	 * and those the open transaction put there (moved at its commit,
+	 * dropped at a rollback or an undo), so sq_partner_seen runs its
+	 * statement once per partner instead of once per row */
+	char partners_known[STORE_PARTNERS_MEMO][KP_OIN_LEN + 1];
+	char partners_txn[STORE_PARTNERS_MEMO][KP_OIN_LEN + 1];
+	unsigned n_partners_known, n_partners_txn;
 	/* store.c: the open transaction is store_begin_unflushed's, and
 	 * the connection's synchronous is NORMAL (not yet FULL again) */
 	bool unflushed_txn, sync_normal;
@@ -145,6 +155,10 @@ void sq_seal_forget(store_t *s);
 /* Record that partner oin has rows (meta_partners: the partners a lookup
  * by case reference computes a sealed value for). */
 int sq_partner_seen(store_t *s, const char *oin, kp_err_t *err);
+/* At a commit: the transaction's partners are known from now on; at a
+ * begin, rollback or undo: forget them (store.c). */
+void sq_partners_commit(store_t *s);
+void sq_partners_forget(store_t *s);
 
 /* The link id an outbox or expectations row of case `local` with partner
  * partner_oin is inserted with: *link_id as given if not 0 (the insert

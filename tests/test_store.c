@@ -1927,3 +1927,54 @@ Test(store, counts_kept_equal_the_rows_through_every_change)
 	s_counts_match(&f, "reopened");
 	s_close(&f);
 }
+
+/* Is oin in meta_partners (what a look-up by case reference seals for)? */
+static long long
+s_partner_rows(struct fx *f, const char *oin)
+{
+	char sql[128];
+
+	snprintf(sql, sizeof(sql), "SELECT count(*) FROM meta_partners WHERE "
+	    "oin = '%s'", oin);
+	return s_raw_sql(f->dir, sql);
+}
+
+/* sq_partner_seen remembers the partners it put in meta_partners, so a
+ * row runs no statement for them; one the transaction, or the request's
+ * savepoint, took back must not be remembered, or the next row for that
+ * partner would leave it out of meta_partners for good. */
+Test(store, a_partner_taken_back_is_recorded_by_its_next_row)
+{
+	struct fx f = { 0 };
+	outbox_row_t r;
+
+	s_open(&f);
+	cr_assert_eq(store_begin(f.s, &f.err), 0);
+	r = s_orow(1, OIN_OM);
+	s_insert(&f, &r);
+	store_rollback(f.s);
+	cr_assert_eq(s_partner_rows(&f, OIN_OM), 0);
+	cr_assert_eq(store_begin(f.s, &f.err), 0);
+	r = s_orow(1, OIN_OM);
+	s_insert(&f, &r);
+	cr_assert_eq(store_commit(f.s, &f.err), 0, "%s", f.err.msg);
+	cr_assert_eq(s_partner_rows(&f, OIN_OM), 1,
+	    "a partner rolled back must be recorded again");
+
+	cr_assert_eq(store_begin(f.s, &f.err), 0);
+	cr_assert_eq(store_savepoint(f.s, &f.err), 0);
+	r = s_orow(2, OIN_RVDK);
+	s_insert(&f, &r);
+	cr_assert_eq(store_undo(f.s, &f.err), 0);
+	r = s_orow(3, OIN_RVDK);
+	s_insert(&f, &r);
+	cr_assert_eq(store_commit(f.s, &f.err), 0, "%s", f.err.msg);
+	cr_assert_eq(s_partner_rows(&f, OIN_RVDK), 1,
+	    "a partner undone with a savepoint must be recorded again");
+
+	/* a statement of its own (no transaction) is remembered at once */
+	r = s_orow(4, OIN_HALT);
+	s_insert(&f, &r);
+	cr_assert_eq(s_partner_rows(&f, OIN_HALT), 1);
+	s_close(&f);
+}
