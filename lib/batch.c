@@ -127,10 +127,10 @@ batch_tree_path(const batch_tree_t *t, size_t index,
 	return 0;
 }
 
-int
-batch_verify_path(const uint8_t digest[BATCH_HASH_LEN], uint32_t index,
-    uint32_t size, const uint8_t (*path)[BATCH_HASH_LEN], size_t len,
-    const uint8_t root[BATCH_HASH_LEN])
+static int
+s_verify_path(merkle_memo_t *memo, const uint8_t digest[BATCH_HASH_LEN],
+    uint32_t index, uint32_t size, const uint8_t (*path)[BATCH_HASH_LEN],
+    size_t len, const uint8_t root[BATCH_HASH_LEN])
 {
 	uint8_t leaf[BATCH_HASH_LEN];
 
@@ -138,7 +138,16 @@ batch_verify_path(const uint8_t digest[BATCH_HASH_LEN], uint32_t index,
 	    len > BATCH_PATH_MAX ||
 	    merkle_leaf_hash(digest, BATCH_HASH_LEN, leaf) != 0)
 		return -1;
-	return merkle_verify_inclusion(leaf, index, size, path, len, root);
+	return merkle_verify_inclusion_memo(memo, leaf, index, size, path, len,
+	    root);
+}
+
+int
+batch_verify_path(const uint8_t digest[BATCH_HASH_LEN], uint32_t index,
+    uint32_t size, const uint8_t (*path)[BATCH_HASH_LEN], size_t len,
+    const uint8_t root[BATCH_HASH_LEN])
+{
+	return s_verify_path(NULL, digest, index, size, path, len, root);
 }
 
 static void
@@ -190,6 +199,7 @@ struct batch_cache {
 	uint32_t *bucket;
 	struct centry *e;
 	uint64_t hits, misses;
+	merkle_memo_t memo;     /* the last path proved */
 };
 
 batch_cache_t *
@@ -208,6 +218,16 @@ batch_cache_new(size_t capacity)
 	if (c->bucket == NULL || c->e == NULL)
 		batch_cache_destroy(&c);
 	return c;
+}
+
+int
+batch_verify_path_cached(batch_cache_t *c,
+    const uint8_t digest[BATCH_HASH_LEN], uint32_t index, uint32_t size,
+    const uint8_t (*path)[BATCH_HASH_LEN], size_t len,
+    const uint8_t root[BATCH_HASH_LEN])
+{
+	return s_verify_path(c != NULL ? &c->memo : NULL, digest, index, size,
+	    path, len, root);
 }
 
 void

@@ -83,6 +83,13 @@ void batch_cache_destroy(batch_cache_t **cache_p);
 bool batch_cache_has(batch_cache_t *c, const uint8_t key[BATCH_HASH_LEN]);
 /* Remember key; when full, the least recently used key is forgotten. */
 void batch_cache_put(batch_cache_t *c, const uint8_t key[BATCH_HASH_LEN]);
+/* batch_verify_path with the cache's memo of the last path it proved
+ * (merkle_verify_inclusion_memo): the same answer, and a batch's other
+ * envelopes or receipts cost about 2 hashes each.  c may be NULL. */
+int batch_verify_path_cached(batch_cache_t *c,
+    const uint8_t digest[BATCH_HASH_LEN], uint32_t index, uint32_t size,
+    const uint8_t (*path)[BATCH_HASH_LEN], size_t len,
+    const uint8_t root[BATCH_HASH_LEN]) __attribute__((warn_unused_result));
 /* Keys held now (<= capacity) and hits/misses since creation. */
 size_t batch_cache_count(const batch_cache_t *c);
 void batch_cache_stats(const batch_cache_t *c, uint64_t *hits,

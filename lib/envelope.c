@@ -572,7 +572,7 @@ s_batch_authentic(batch_cache_t *cache, const uint8_t *sign_pk,
 
 	for (i = 0; i < b->n_path; i++)
 		memcpy(path[i], b->path[i].data, BATCH_HASH_LEN);
-	if (batch_verify_path(digest, b->index, b->size,
+	if (batch_verify_path_cached(cache, digest, b->index, b->size,
 	    (const uint8_t (*)[BATCH_HASH_LEN])path, b->n_path,
 	    b->root.data) != 0)
 		return kp_fail(err, KP_ERR_BATCH_PROOF, "batch proof does not "

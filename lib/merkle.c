@@ -582,20 +582,42 @@ s_skip_promotions(uint64_t *fn, uint64_t *sn)
 	}
 }
 
+/* Does step i of this verification start where the memo's did, with the
+ * same path from there on?  Then it ends where the memo's ended. */
+static bool
+s_memo_joins(const merkle_memo_t *m, size_t i, uint64_t fn, uint64_t sn,
+    const uint8_t r[MERKLE_HASH_LEN], const uint8_t (*path)[MERKLE_HASH_LEN],
+    size_t n)
+{
+	return m->fn[i] == fn && m->sn[i] == sn &&
+	    memcmp(m->r[i], r, MERKLE_HASH_LEN) == 0 &&
+	    memcmp(m->path[i], path[i], (n - i) * MERKLE_HASH_LEN) == 0;
+}
+
 int
-merkle_verify_inclusion(const uint8_t leaf[MERKLE_HASH_LEN], uint64_t index,
-    uint64_t size, const uint8_t (*path)[MERKLE_HASH_LEN], size_t n,
+merkle_verify_inclusion_memo(merkle_memo_t *memo,
+    const uint8_t leaf[MERKLE_HASH_LEN], uint64_t index, uint64_t size,
+    const uint8_t (*path)[MERKLE_HASH_LEN], size_t n,
     const uint8_t root[MERKLE_HASH_LEN])
 {
+	merkle_memo_t *m = memo;
 	uint8_t r[MERKLE_HASH_LEN];
 	EVP_MD_CTX *ctx = NULL;
 	uint64_t fn, sn;
+	bool join;
 	size_t i;
 	int rc = -1;
 
 	/* 1. If leaf_index >= tree_size, fail (this covers size 0). */
 	if (index >= size || (n > 0 && path == NULL))
 		goto out;
+	/* a longer path runs past the root (4.a) before it ends: no memo */
+	if (n > MERKLE_MEMO_STEPS)
+		m = NULL;
+	join = m != NULL && m->valid && m->size == size && m->n == n &&
+	    memcmp(m->root, root, MERKLE_HASH_LEN) == 0;
+	if (m != NULL)
+		m->valid = false;   /* rewritten below, valid again if proved */
 	if ((ctx = s_ctx_new()) == NULL)
 		goto out;
 	/* 2. Set fn to leaf_index and sn to tree_size - 1.  3. Set r to hash. */
@@ -604,6 +626,19 @@ merkle_verify_inclusion(const uint8_t leaf[MERKLE_HASH_LEN], uint64_t index,
 	memcpy(r, leaf, MERKLE_HASH_LEN);
 	/* 4. For each value p in the inclusion_path array: */
 	for (i = 0; i < n; i++) {
+		if (join && s_memo_joins(m, i, fn, sn, r, path, n)) {
+			/* the memo's steps i..n, proved; with this leaf's
+			 * steps before i it is now this leaf's proof */
+			memcpy(m->path, path, i * MERKLE_HASH_LEN);
+			m->valid = true;
+			rc = 0;
+			goto out;
+		}
+		if (m != NULL) {
+			m->fn[i] = fn;
+			m->sn[i] = sn;
+			memcpy(m->r[i], r, MERKLE_HASH_LEN);
+		}
 		/* a. If sn is 0, fail: more path than tree height. */
 		if (sn == 0)
 			goto out;
@@ -624,10 +659,27 @@ merkle_verify_inclusion(const uint8_t leaf[MERKLE_HASH_LEN], uint64_t index,
 	/* 5. Prove only if sn is 0 (path reached the root) and r == root. */
 	if (sn != 0 || CRYPTO_memcmp(r, root, MERKLE_HASH_LEN) != 0)
 		goto out;
+	if (m != NULL) {
+		m->size = size;
+		m->n = n;
+		memcpy(m->root, root, MERKLE_HASH_LEN);
+		if (n > 0)
+			memcpy(m->path, path, n * MERKLE_HASH_LEN);
+		m->valid = true;
+	}
 	rc = 0;
 out:
 	EVP_MD_CTX_free(ctx);
 	return rc;
+}
+
+int
+merkle_verify_inclusion(const uint8_t leaf[MERKLE_HASH_LEN], uint64_t index,
+    uint64_t size, const uint8_t (*path)[MERKLE_HASH_LEN], size_t n,
+    const uint8_t root[MERKLE_HASH_LEN])
+{
+	return merkle_verify_inclusion_memo(NULL, leaf, index, size, path, n,
+	    root);
 }
 
 /*

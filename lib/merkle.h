@@ -41,6 +41,7 @@
 #ifndef KP_MERKLE_H
 #define KP_MERKLE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -115,6 +116,34 @@ int merkle_verify_inclusion(const uint8_t leaf[MERKLE_HASH_LEN],
     uint64_t index, uint64_t size, const uint8_t (*path)[MERKLE_HASH_LEN],
     size_t n, const uint8_t root[MERKLE_HASH_LEN])
     __attribute__((nonnull(1, 6), warn_unused_result));
+
+/*
+ * The steps of the last inclusion merkle_verify_inclusion_memo proved, so
+ * the next one, of another leaf of the same tree, stops where its path
+ * joins this one: from there both compute the same hashes from the same
+ * values (the rest of the path must be equal too), so the result is the
+ * one already proved.  Leaves verified in order (a batch's receipts) then
+ * cost about 2 hashes each instead of log2(size).  Zero it before use; it
+ * holds only public values.  One per thread (not locked).
+ */
+#define MERKLE_MEMO_STEPS 64
+typedef struct merkle_memo {
+	bool valid;
+	uint64_t size;
+	size_t n;
+	uint8_t root[MERKLE_HASH_LEN];
+	uint8_t path[MERKLE_MEMO_STEPS][MERKLE_HASH_LEN];
+	uint64_t fn[MERKLE_MEMO_STEPS], sn[MERKLE_MEMO_STEPS]; /* before step i */
+	uint8_t r[MERKLE_MEMO_STEPS][MERKLE_HASH_LEN];         /* before step i */
+} merkle_memo_t;
+
+/* merkle_verify_inclusion with a memo (NULL: none); the same answer for
+ * every input, at less cost when the memo holds a path of the same tree. */
+int merkle_verify_inclusion_memo(merkle_memo_t *memo,
+    const uint8_t leaf[MERKLE_HASH_LEN], uint64_t index, uint64_t size,
+    const uint8_t (*path)[MERKLE_HASH_LEN], size_t n,
+    const uint8_t root[MERKLE_HASH_LEN])
+    __attribute__((nonnull(2, 7), warn_unused_result));
 
 /*
  * RFC 9162 §2.1.4.2: does `path` prove that the tree (new_size, new_root)

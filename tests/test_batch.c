@@ -207,3 +207,125 @@ Test(batch, cache_is_bounded_and_forgets_the_least_recently_used)
 	cr_assert_null(c);
 	cr_assert_null(batch_cache_new(0));
 }
+
+/*
+ * The memo (batch_verify_path_cached, merkle_verify_inclusion_memo) gives
+ * the plain verifier's answer for every input: each leaf of trees of every
+ * size up to 70 and a few larger, in order and again in a scattered order,
+ * with the memo warm from the leaf before; each path altered at every
+ * step (the steps above the join with the memo's path included), a wrong
+ * index, size or root, one path step short.
+ */
+/* Prove leaf i of the tree t of n leaves with the cache's memo: so the
+ * memo holds leaf i's proof. */
+static void
+s_memo_warm(batch_cache_t *c, const uint8_t (*d)[32], const batch_tree_t *t,
+    size_t n, size_t i, const uint8_t root[32])
+{
+	uint8_t path[BATCH_PATH_MAX][32];
+	size_t plen;
+
+	cr_assert(batch_tree_path(t, i, path, &plen) == 0);
+	cr_assert(batch_verify_path_cached(c, d[i], (uint32_t)i, (uint32_t)n,
+	    (const uint8_t (*)[32])path, plen, root) == 0,
+	    "size %zu leaf %zu must verify", n, i);
+}
+
+/* Leaf i's proof altered in each way, each time with the memo warm from
+ * leaf `prev`'s, must fail; the right one must pass. */
+static void
+s_memo_leaf(batch_cache_t *c, const uint8_t (*d)[32], const batch_tree_t *t,
+    size_t n, size_t prev, size_t i, const uint8_t root[32])
+{
+	uint8_t path[BATCH_PATH_MAX + 1][32], bad[32];
+	const uint8_t (*p)[32] = (const uint8_t (*)[32])path;
+	size_t plen, k;
+
+	cr_assert(batch_tree_path(t, i, path, &plen) == 0);
+	for (k = 0; k < plen; k++) {
+		s_memo_warm(c, d, t, n, prev, root);
+		path[k][9] ^= 0x04;
+		cr_assert(batch_verify_path_cached(c, d[i], (uint32_t)i,
+		    (uint32_t)n, p, plen, root) == -1, "size %zu leaf %zu: "
+		    "step %zu altered must fail", n, i, k);
+		path[k][9] ^= 0x04;
+	}
+	s_memo_warm(c, d, t, n, prev, root);
+	if (plen > 0)
+		cr_assert(batch_verify_path_cached(c, d[i], (uint32_t)i,
+		    (uint32_t)n, p, plen - 1, root) == -1);
+	s_memo_warm(c, d, t, n, prev, root);
+	if (n > 1)
+		cr_assert(batch_verify_path_cached(c, d[i],
+		    (uint32_t)((i + 1) % n), (uint32_t)n, p, plen, root) == -1);
+	s_memo_warm(c, d, t, n, prev, root);
+	/* another size: (the size is signed with the root, so a path that
+	 * fits both trees, leaf 0 of 3 and of 4, needs no refusal here) */
+	cr_assert_eq(batch_verify_path_cached(c, d[i], (uint32_t)i,
+	    (uint32_t)n + 1, p, plen, root), batch_verify_path(d[i],
+	    (uint32_t)i, (uint32_t)n + 1, p, plen, root), "size %zu leaf "
+	    "%zu: another size", n, i);
+	s_memo_warm(c, d, t, n, prev, root);
+	memcpy(bad, root, 32);
+	bad[31] ^= 0x80;
+	cr_assert(batch_verify_path_cached(c, d[i], (uint32_t)i, (uint32_t)n,
+	    p, plen, bad) == -1);
+	s_memo_warm(c, d, t, n, prev, root);
+	cr_assert(batch_verify_path_cached(c, d[i], (uint32_t)i, (uint32_t)n,
+	    p, plen, root) == 0, "size %zu leaf %zu must verify", n, i);
+}
+
+Test(batch, the_memo_gives_the_plain_verifiers_answer)
+{
+	static const size_t big[] = { 127, 128, 129, 1000 };
+	uint8_t (*d)[32] = calloc(1000, 32), root[32];
+	batch_cache_t *c = batch_cache_new(4);
+	batch_tree_t *t = NULL;
+	size_t n, i, j;
+
+	cr_assert_not_null(d);
+	cr_assert_not_null(c);
+	s_digests(d, 1000);
+	for (j = 0; j < 70 + sizeof(big) / sizeof(big[0]); j++) {
+		n = j < 70 ? j + 1 : big[j - 70];
+		cr_assert(batch_tree_new((const uint8_t (*)[32])d, n, &t) == 0);
+		batch_tree_root(t, root);
+		for (i = 0; i < n; i++)
+			s_memo_leaf(c, (const uint8_t (*)[32])d, t, n,
+			    i > 0 ? i - 1 : 0, i, root);
+		for (i = 1; i < n; i++)      /* a scattered order */
+			s_memo_leaf(c, (const uint8_t (*)[32])d, t, n,
+			    (i * 7 + 3) % n, ((i + 1) * 7 + 3) % n, root);
+		batch_tree_destroy(&t);
+	}
+	batch_cache_destroy(&c);
+	free(d);
+}
+
+/* A path that is right below the join with the memo's and wrong above it
+ * (a forger copying the honest lower steps) still fails. */
+Test(batch, a_path_wrong_above_the_join_with_the_memo_fails)
+{
+	uint8_t d[16][32], root[32], p4[BATCH_PATH_MAX][32], p5[BATCH_PATH_MAX][32];
+	batch_cache_t *c = batch_cache_new(4);
+	batch_tree_t *t = NULL;
+	size_t l4, l5;
+
+	s_digests(d, 16);
+	cr_assert(batch_tree_new((const uint8_t (*)[32])d, 16, &t) == 0);
+	batch_tree_root(t, root);
+	cr_assert(batch_tree_path(t, 4, p4, &l4) == 0);
+	cr_assert(batch_tree_path(t, 5, p5, &l5) == 0);
+	cr_assert_eq(l4, 4);
+	cr_assert(batch_verify_path_cached(c, d[4], 4, 16,
+	    (const uint8_t (*)[32])p4, l4, root) == 0);
+	/* leaves 4 and 5 join at step 1; alter step 3 of 5's path */
+	p5[3][0] ^= 1;
+	cr_assert(batch_verify_path_cached(c, d[5], 5, 16,
+	    (const uint8_t (*)[32])p5, l5, root) == -1);
+	p5[3][0] ^= 1;
+	cr_assert(batch_verify_path_cached(c, d[5], 5, 16,
+	    (const uint8_t (*)[32])p5, l5, root) == 0);
+	batch_tree_destroy(&t);
+	batch_cache_destroy(&c);
+}
