@@ -15,6 +15,7 @@
 #include <sqlite3.h>
 
 #include "common.h"
+#include "countvfs.h"
 #include "store.h"
 #include "store_int.h"   /* sq_schema_step */
 #include "store_webhook.h"
@@ -1976,5 +1977,103 @@ Test(store, a_partner_taken_back_is_recorded_by_its_next_row)
 	r = s_orow(4, OIN_HALT);
 	s_insert(&f, &r);
 	cr_assert_eq(s_partner_rows(&f, OIN_HALT), 1);
+	s_close(&f);
+}
+
+/* ---- which commits flush the disk (store_begin_unflushed) ---- */
+
+static void
+s_settle_one(struct fx *f, const outbox_row_t *r)
+{
+	const uint8_t receipt[] = "signed receipt bytes";
+	uint8_t rdig[32];
+	bool applied = false;
+
+	memset(rdig, 0x77, sizeof(rdig));
+	cr_assert_eq(store_outbox_settle(f->s, r->event_id, r->to_oin,
+	    r->envelope_digest, STORE_DELIVERED, 0, rdig, receipt,
+	    sizeof(receipt), T0 + 5, &applied, NULL, &f->err), 0, "%s",
+	    f->err.msg);
+	cr_assert(applied);
+}
+
+/* Through countvfs (tests/countvfs.c), which counts the log's syncs: a
+ * receipt's settlement committed unflushed syncs nothing, and every
+ * commit after it, a transaction's or a single statement's, syncs. */
+Test(store, a_settlement_commits_without_a_flush_and_the_next_commit_flushes)
+{
+	struct fx f = { 0 };
+	outbox_row_t a = s_orow(1, OIN_HALT), b = s_orow(2, OIN_HALT);
+	outbox_row_t c = s_orow(3, OIN_HALT);
+	int n;
+
+	countvfs_install();
+	s_open(&f);
+	n = countvfs_wal_syncs();
+	s_insert(&f, &a);            /* a statement of its own */
+	cr_assert_gt(countvfs_wal_syncs(), n, "an insert is flushed");
+	s_insert(&f, &b);
+
+	n = countvfs_wal_syncs();
+	cr_assert_eq(store_begin_unflushed(f.s, &f.err), 0, "%s", f.err.msg);
+	s_settle_one(&f, &a);
+	cr_assert_eq(store_commit(f.s, &f.err), 0, "%s", f.err.msg);
+	cr_assert_eq(countvfs_wal_syncs(), n,
+	    "the settlement's commit must not sync the log");
+	cr_assert_eq(s_get(&f, 1).state, STORE_DELIVERED);
+
+	/* the next transaction is flushed, and so is a single statement */
+	cr_assert_eq(store_begin(f.s, &f.err), 0, "%s", f.err.msg);
+	s_settle_one(&f, &b);
+	cr_assert_eq(store_commit(f.s, &f.err), 0, "%s", f.err.msg);
+	cr_assert_gt(countvfs_wal_syncs(), n,
+	    "a commit after an unflushed one must sync the log");
+	n = countvfs_wal_syncs();
+	s_insert(&f, &c);
+	cr_assert_gt(countvfs_wal_syncs(), n, "an insert is flushed");
+
+	/* an unflushed transaction rolled back leaves flushing on too */
+	cr_assert_eq(store_begin_unflushed(f.s, &f.err), 0, "%s", f.err.msg);
+	s_settle_one(&f, &c);
+	store_rollback(f.s);
+	cr_assert_eq(s_get(&f, 3).state, STORE_PENDING);
+	n = countvfs_wal_syncs();
+	cr_assert_eq(store_begin(f.s, &f.err), 0, "%s", f.err.msg);
+	s_settle_one(&f, &c);
+	cr_assert_eq(store_commit(f.s, &f.err), 0, "%s", f.err.msg);
+	cr_assert_gt(countvfs_wal_syncs(), n,
+	    "a commit after a rolled back unflushed one must sync the log");
+
+	/* what was committed unflushed is in the file after a reopen */
+	s_reopen(&f);
+	cr_assert_eq(s_get(&f, 1).state, STORE_DELIVERED);
+	cr_assert_eq(s_get(&f, 2).state, STORE_DELIVERED);
+	s_close(&f);
+	countvfs_remove();
+}
+
+Test(store, a_commit_that_would_not_be_flushed_is_refused)
+{
+	struct fx f = { 0 };
+	outbox_row_t a = s_orow(1, OIN_HALT), b = s_orow(2, OIN_HALT);
+	uint8_t env[64] = { 0 };
+
+	s_open(&f);
+	s_insert(&f, &a);
+	/* as if setting synchronous back to FULL had failed after an
+	 * unflushed commit: the connection is still NORMAL */
+	cr_assert_eq(sqlite3_exec(f.s->db, "PRAGMA synchronous = NORMAL",
+	    NULL, NULL, NULL), SQLITE_OK);
+	f.s->sync_normal = true;
+	cr_assert_eq(store_outbox_insert(f.s, &b, env, sizeof(env), &f.err),
+	    -1, "a statement committed unflushed must be refused");
+	cr_assert_eq(sqlite3_extended_errcode(f.s->db),
+	    SQLITE_CONSTRAINT_COMMITHOOK, "%s", sqlite3_errmsg(f.s->db));
+	/* the next transaction sets FULL again first, and commits */
+	cr_assert_eq(store_begin(f.s, &f.err), 0, "%s", f.err.msg);
+	cr_assert_not(f.s->sync_normal);
+	s_insert(&f, &b);
+	cr_assert_eq(store_commit(f.s, &f.err), 0, "%s", f.err.msg);
+	cr_assert_eq(s_get(&f, 2).state, STORE_PENDING);
 	s_close(&f);
 }
