@@ -87,6 +87,7 @@ struct ledger {
 	size_t n_pending, cap_pending;
 	audit_head_t head;         /* latest signed head */
 	bool has_head;
+	bool unflushed;            /* the open transaction is unflushed */
 };
 
 /* What the start-up check of the stored log found (s_check_log). */
@@ -466,8 +467,9 @@ ledger_append(kpd_t *d, audit_entry_t *e, kp_err_t *err)
 static void s_seen_commit(ledger_t *l);
 
 static void
-s_begin(ledger_t *l)
+s_begin(ledger_t *l, bool unflushed)
 {
+	l->unflushed = unflushed;
 	l->work = l->tree;
 	l->n_pending = 0;
 	l->n_seen_pending = 0;
@@ -477,14 +479,14 @@ s_begin(ledger_t *l)
 int
 kpd_begin(kpd_t *d, kp_err_t *err)
 {
-	s_begin(d->ledger);
+	s_begin(d->ledger, false);
 	return store_begin(d->store, err);
 }
 
 int
 kpd_begin_unflushed(kpd_t *d, kp_err_t *err)
 {
-	s_begin(d->ledger);
+	s_begin(d->ledger, true);
 	return store_begin_unflushed(d->store, err);
 }
 
@@ -492,12 +494,20 @@ int
 kpd_commit(kpd_t *d, kp_err_t *err)
 {
 	ledger_t *l = d->ledger;
+	bool alarm = l->unflushed && l->n_alarmed_pending > 0;
 
 	if (store_commit(d->store, err) != 0)
 		return -1;
 	l->tree = l->work;
 	l->n_pending = 0;
+	l->unflushed = false;
 	s_seen_commit(l);
+	/* an alarm (a partner's fork or rollback) committed unflushed: a
+	 * power loss must not take back the only record of it (the head
+	 * that showed it does not come again), so a head is signed now, by
+	 * a flushed commit that carries the alarm to the disk with it */
+	if (alarm)
+		ledger_sign_head(d, false);
 	return 0;
 }
 
@@ -534,6 +544,7 @@ void
 kpd_rollback(kpd_t *d)
 {
 	store_rollback(d->store);
+	d->ledger->unflushed = false;
 	d->ledger->work = d->ledger->tree;
 	d->ledger->n_pending = 0;
 	d->ledger->n_seen_pending = 0;

@@ -646,15 +646,21 @@ store_savepoint(store_t *s, kp_err_t *err)
 	if (sq_exec_st(s, ST_SAVEPOINT, "savepoint", err) != 0)
 		return -1;
 	sq_counts_savepoint(s, fresh);
+	if (fresh)
+		sq_partners_forget(s);  /* the savepoint begins the transaction */
 	return 0;
 }
 
 int
 store_release(store_t *s, kp_err_t *err)
 {
-	if (sq_exec_st(s, ST_RELEASE, "release", err) != 0)
+	if (sq_exec_st(s, ST_RELEASE, "release", err) != 0) {
+		sq_partners_forget(s);  /* whatever became of them */
 		return -1;
+	}
 	sq_counts_release(s);
+	if (sqlite3_get_autocommit(s->db))
+		sq_partners_commit(s);  /* the savepoint was the transaction */
 	return 0;
 }
 

@@ -719,7 +719,7 @@ sq_partner_seen(store_t *s, const char *oin, kp_err_t *err)
 	/* meta_partners only grows (nothing deletes from it): a partner
 	 * committed there stays */
 	if (s_partner_in(s->partners_known, s->n_partners_known, oin) ||
-	    s_partner_in(s->partners_txn, s->n_partners_txn, oin))
+	    (!alone && s_partner_in(s->partners_txn, s->n_partners_txn, oin)))
 		return 0;
 	if (sq_bind_text(st, 1, oin, KP_OIN_LEN + 1) != SQLITE_OK ||
 	    sqlite3_step(st) != SQLITE_DONE)

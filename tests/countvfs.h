@@ -10,7 +10,8 @@
 void countvfs_install(void);
 /* SQLite's own default again. */
 void countvfs_remove(void);
-/* Syncs of a -wal file so far, by any connection through it. */
+/* Syncs of a -wal file so far by the thread that installed it (the
+ * store's checkpoint thread syncs on its own schedule). */
 int countvfs_wal_syncs(void);
 
 #endif
