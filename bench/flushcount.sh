@@ -1,0 +1,28 @@
+#!/bin/bash
+# flushcount.sh BIN [PORT]: kpbench paced at 1,000 events/s (12,000 events);
+# after 4 s, the fdatasync and pwrite64 calls of each daemon counted for 4 s
+# (perf stat on the syscall tracepoints): about 4,000 events' worth.
+# BIN is a build's bin folder.  Needs perf (linux-perf).
+set -u
+BIN=$1; PORT=${2:-32700}
+WORK=$(mktemp -d /tmp/kpflush.XXXXXX)
+"$BIN"/kpbench --bin "$BIN" --events 12000 --rate 1000 --port-base "$PORT" \
+    --dir "$WORK" > "$WORK"/kpbench.txt 2>&1 &
+K=$!
+S= R=
+for _ in $(seq 1 100); do
+	S=$(pgrep -f "^[^ ]*/ketenpostd --config $WORK/.*/lp.conf" | head -1)
+	R=$(pgrep -f "^[^ ]*/ketenpostd --config $WORK/.*/halt.conf" | head -1)
+	[ -n "$S" ] && [ -n "$R" ] && break
+	sleep 0.2
+done
+[ -n "$S" ] && [ -n "$R" ] || { echo "flushcount: daemons not found" >&2; exit 1; }
+sleep 4
+for side in "sender $S" "receiver $R"; do
+	set -- $side
+	perf stat -e syscalls:sys_enter_fdatasync,syscalls:sys_enter_pwrite64 \
+	    -p "$2" -- sleep 4 2>&1 | awk -v s="$1" '/sys_enter/ {print s, $1, $2}' &
+done
+wait %2 %3 2>/dev/null
+wait "$K"
+rm -rf "$WORK"
