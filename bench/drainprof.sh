@@ -26,7 +26,10 @@ for _ in $(seq 1 1500); do   # the receiver starts once the backlog is queued
 	sleep 0.2
 done
 S=$(pgrep -f "^[^ ]*/ketenpostd --config $WORK/.*/lp.conf" | head -1)
-[ -n "$R" ] && [ -n "$S" ] || { echo "drainprof: daemons not found" >&2; exit 1; }
+if [ -z "$S" ] || [ -z "$R" ]; then
+	echo "drainprof: daemons not found" >&2
+	exit 1
+fi
 sleep 4
 ticks "$S" "$R" > "$OUT"/threads0
 perf record -g --call-graph dwarf,16384 -F 499 -p "$S" -o "$OUT"/snd.data \

@@ -9,20 +9,24 @@ WORK=$(mktemp -d /tmp/kpflush.XXXXXX)
 "$BIN"/kpbench --bin "$BIN" --events 12000 --rate 1000 --port-base "$PORT" \
     --dir "$WORK" > "$WORK"/kpbench.txt 2>&1 &
 K=$!
-S= R=
+S='' R=''
 for _ in $(seq 1 100); do
 	S=$(pgrep -f "^[^ ]*/ketenpostd --config $WORK/.*/lp.conf" | head -1)
 	R=$(pgrep -f "^[^ ]*/ketenpostd --config $WORK/.*/halt.conf" | head -1)
 	[ -n "$S" ] && [ -n "$R" ] && break
 	sleep 0.2
 done
-[ -n "$S" ] && [ -n "$R" ] || { echo "flushcount: daemons not found" >&2; exit 1; }
+if [ -z "$S" ] || [ -z "$R" ]; then
+	echo "flushcount: daemons not found" >&2
+	exit 1
+fi
 sleep 4
-for side in "sender $S" "receiver $R"; do
-	set -- $side
+count() {   # count SIDE PID
 	perf stat -e syscalls:sys_enter_fdatasync,syscalls:sys_enter_pwrite64 \
-	    -p "$2" -- sleep 4 2>&1 | awk -v s="$1" '/sys_enter/ {print s, $1, $2}' &
-done
+	    -p "$2" -- sleep 4 2>&1 | awk -v s="$1" '/sys_enter/ {print s, $1, $2}'
+}
+count sender "$S" &
+count receiver "$R" &
 wait %2 %3 2>/dev/null
 wait "$K"
 rm -rf "$WORK"
