@@ -28,6 +28,7 @@ done
 S=$(pgrep -f "^[^ ]*/ketenpostd --config $WORK/.*/lp.conf" | head -1)
 if [ -z "$S" ] || [ -z "$R" ]; then
 	echo "drainprof: daemons not found" >&2
+	kill "$K" 2>/dev/null
 	exit 1
 fi
 sleep 4

@@ -970,6 +970,13 @@ outbound_drain(kpd_t *d, link_t *l)
 		return;
 	}
 	while (n < d->cfg.batch_max) {
+		/* SQLite may roll the batch back by itself (a full disk):
+		 * then nothing more is settled in it (the receipts left come
+		 * again with the resends) */
+		if (!store_in_txn(d->store)) {
+			failed = 1;
+			break;
+		}
 		zmq_msg_init(&m);
 		if (zmq_msg_recv(&m, l->dealer, ZMQ_DONTWAIT) < 0) {
 			zmq_msg_close(&m);

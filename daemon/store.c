@@ -553,14 +553,17 @@ s_unflushed_end(store_t *s)
 }
 
 /* Before every commit, autocommitted statements included: a non-zero
- * return turns it into a rollback.  Refuses a commit that would not be
- * flushed but must be. */
+ * return turns it into a rollback.  While the connection is NORMAL only
+ * the COMMIT of the unflushed transaction itself may pass: not a
+ * statement committing on its own after SQLite rolled that transaction
+ * back by itself (a full disk), nor anything once setting FULL again
+ * failed. */
 static int
 s_commit_hook(void *arg)
 {
 	store_t *s = arg;
 
-	return s->sync_normal && !s->unflushed_txn;
+	return s->sync_normal && !(s->unflushed_txn && s->committing);
 }
 
 int
@@ -593,8 +596,12 @@ store_begin_unflushed(store_t *s, kp_err_t *err)
 int
 store_commit(store_t *s, kp_err_t *err)
 {
-	if (sq_exec_st(s, ST_COMMIT, "commit", err) != 0)
+	s->committing = true;
+	if (sq_exec_st(s, ST_COMMIT, "commit", err) != 0) {
+		s->committing = false;
 		return -1;
+	}
+	s->committing = false;
 	s_unflushed_end(s);
 	sq_counts_commit(s);
 	sq_partners_commit(s);

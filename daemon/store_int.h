@@ -134,6 +134,7 @@ struct store {
 	/* store.c: the open transaction is store_begin_unflushed's, and
 	 * the connection's synchronous is NORMAL (not yet FULL again) */
 	bool unflushed_txn, sync_normal;
+	bool committing;                  /* store_commit's COMMIT runs */
 };
 
 /* The SQL of each file's statements (NULL where another file owns it). */

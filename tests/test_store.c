@@ -2077,3 +2077,30 @@ Test(store, a_commit_that_would_not_be_flushed_is_refused)
 	cr_assert_eq(s_get(&f, 2).state, STORE_PENDING);
 	s_close(&f);
 }
+
+/* SQLite may roll a transaction back by itself (a full disk, an I/O
+ * error): the caller's next statements would each commit on their own.
+ * After an unflushed transaction they would also commit unflushed; the
+ * commit hook refuses them until the caller's rollback. */
+Test(store, statements_after_an_unflushed_transaction_vanished_are_refused)
+{
+	struct fx f = { 0 };
+	outbox_row_t a = s_orow(1, OIN_HALT), b = s_orow(2, OIN_HALT);
+	uint8_t env[64] = { 0 };
+
+	s_open(&f);
+	s_insert(&f, &a);
+	cr_assert_eq(store_begin_unflushed(f.s, &f.err), 0, "%s", f.err.msg);
+	/* what SQLite does by itself on SQLITE_FULL */
+	cr_assert_eq(sqlite3_exec(f.s->db, "ROLLBACK", NULL, NULL, NULL),
+	    SQLITE_OK);
+	cr_assert_not(store_in_txn(f.s));
+	cr_assert_eq(store_outbox_insert(f.s, &b, env, sizeof(env), &f.err),
+	    -1, "a statement after the transaction vanished must be refused");
+	cr_assert_eq(sqlite3_extended_errcode(f.s->db),
+	    SQLITE_CONSTRAINT_COMMITHOOK, "%s", sqlite3_errmsg(f.s->db));
+	store_rollback(f.s);
+	s_insert(&f, &b);           /* flushed again after the rollback */
+	cr_assert_eq(s_get(&f, 2).state, STORE_PENDING);
+	s_close(&f);
+}
