@@ -449,3 +449,145 @@ Test(auditd, grown_heads_are_checked_with_their_consistency_proof)
 	s_rogue_close(&r);
 	td_chain_stop_all(&c);
 }
+
+/* ---- a forked head on a receipt, in an unflushed settlement ---- */
+
+/* A rogue Halt's answer to the next envelope on router: a receipt signed
+ * with Halt's real key, carrying a head of `size` leaves whose root is
+ * all `root_byte` (signed by Halt too). */
+static void
+s_answer_with_head(void *router, chain_t *halt, uint64_t size,
+    uint8_t root_byte)
+{
+	Kp__TreeHead th = KP__TREE_HEAD__INIT;
+	envelope_meta_t m;
+	receipt_t r;
+	audit_head_t h;
+	uint8_t rid[256], buf[16384], digest[32], wire[256], *rc = NULL;
+	uint8_t *payload = NULL, frame[4096];
+	size_t plen = 0, rlen = 0, wlen;
+	bool has_digest = false;
+	int idlen, n;
+	kp_err_t e;
+
+	idlen = zmq_recv(router, rid, sizeof(rid), 0);
+	cr_assert_gt(idlen, 0, "no envelope from Leerplicht");
+	n = zmq_recv(router, buf, sizeof(buf), 0);
+	cr_assert(n > 1 && buf[0] == 0x01, "not an envelope frame");
+	cr_assert_eq(envelope_open(halt->dir, buf + 1, (size_t)n - 1, &m,
+	    &payload, &plen, digest, &has_digest, &e), 0, "%s", e.msg);
+	free(payload);
+	memset(&r, 0, sizeof(r));
+	r.has_event_id = true;
+	memcpy(r.event_id, m.event_id, 16);
+	snprintf(r.subject_oin, sizeof(r.subject_oin), "%s", m.sender_oin);
+	memcpy(r.envelope_digest, digest, 32);
+	r.status = KP__RECEIPT_STATUS__RECEIPT_STATUS_ACCEPTED;
+	r.reason = KP__REASON__REASON_NONE;
+	r.received_at_ms = kp_now_ms();
+	cr_assert_eq(receipt_sign(halt->dir, &r, &rc, &rlen, &e), 0, "%s",
+	    e.msg);
+	memset(&h, 0, sizeof(h));
+	h.size = size;
+	h.time_ms = kp_now_ms();
+	memset(h.root, root_byte, 32);
+	cr_assert(audit_head_sign(&h, OIN_HALT, identity_sign_sk(halt->self))
+	    == 0);
+	th.oin = OIN_HALT;
+	th.has_size = th.has_time_ms = th.has_root = th.has_signature = 1;
+	th.size = h.size;
+	th.time_ms = h.time_ms;
+	th.root = (ProtobufCBinaryData){ 32, h.root };
+	th.signature = (ProtobufCBinaryData){ 64, h.signature };
+	wlen = kp__tree_head__pack(&th, wire);
+	cr_assert(envelope_attach_head(&rc, &rlen, true, wire, wlen) == 0);
+	cr_assert(rlen + 1 <= sizeof(frame));
+	frame[0] = 0x02;
+	memcpy(frame + 1, rc, rlen);
+	cr_assert(zmq_send(router, rid, (size_t)idlen, ZMQ_SNDMORE) >= 0);
+	cr_assert(zmq_send(router, frame, rlen + 1, 0) >= 0);
+	free(rc);
+}
+
+/* The first column of sql on the state of oin (read-only, beside the
+ * running daemon). */
+static long long
+s_state_int(const td_chain_t *c, const char *oin, const char *sql)
+{
+	char path[4400];
+	sqlite3 *db = NULL;
+	sqlite3_stmt *st = NULL;
+	long long v = -1;
+
+	snprintf(path, sizeof(path), "%s/orgs/%s/state/ketenpost.db", c->dir,
+	    oin);
+	cr_assert_eq(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL),
+	    SQLITE_OK);
+	sqlite3_busy_timeout(db, 2000);
+	cr_assert_eq(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK,
+	    "%s", sqlite3_errmsg(db));
+	if (sqlite3_step(st) == SQLITE_ROW)
+		v = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return v;
+}
+
+/*
+ * A sender settles receipts without flushing the disk (AUDIT.md §5); an
+ * alarm about a partner's fork, seen on a receipt's head, must not wait
+ * for the next flushed commit (the head that showed the fork does not
+ * come again): a head is signed at once.  head_interval is an hour, so
+ * only that can sign a head covering the alarm.
+ */
+Test(auditd, a_forked_head_on_a_receipt_is_an_alarm_signed_into_a_head_at_once)
+{
+	td_chain_t c;
+	td_org_t *lp, *halt;
+	chain_t *hc = NULL;
+	void *ctx, *router;
+	uint8_t id[16];
+	long long entries = 0, signed_size = 0;
+	int one = 1, zero = 0, tmo = 10000, i;
+	kp_err_t e;
+
+	td_chain_make(&c, "\n[delivery]\nhead_interval = 1h\n");
+	lp = td_org(&c, OIN_LEERPLICHT);
+	halt = td_org(&c, OIN_HALT);
+	cr_assert(chain_open_oin(c.dir, OIN_HALT, NULL, NULL, &hc, &e) == 0,
+	    "%s", e.msg);
+	ctx = zmq_ctx_new();
+	router = zmq_socket(ctx, ZMQ_ROUTER);
+	zmq_setsockopt(router, ZMQ_LINGER, &zero, sizeof(zero));
+	zmq_setsockopt(router, ZMQ_RCVTIMEO, &tmo, sizeof(tmo));
+	zmq_setsockopt(router, ZMQ_CURVE_SERVER, &one, sizeof(one));
+	zmq_setsockopt(router, ZMQ_CURVE_SECRETKEY,
+	    identity_transport_sk(hc->self), 32);
+	cr_assert_eq(zmq_bind(router, halt->listen), 0, "%s",
+	    zmq_strerror(zmq_errno()));
+	td_start(lp);
+	/* two heads of size 7 with other roots, both signed by Halt */
+	td_send(lp, OIN_HALT, "referral", "ZAAK-FORK-1", td_example("referral"),
+	    NULL, id);
+	s_answer_with_head(router, hc, 7, 0x40);
+	td_send(lp, OIN_HALT, "referral", "ZAAK-FORK-2", td_example("referral"),
+	    NULL, id);
+	s_answer_with_head(router, hc, 7, 0x41);
+	cr_assert(td_log_has(lp, "ALARM", 5000), "no alarm for a fork");
+	for (i = 0; i < 50; i++) {
+		entries = s_state_int(&c, OIN_LEERPLICHT,
+		    "SELECT count(*) FROM audit");
+		signed_size = s_state_int(&c, OIN_LEERPLICHT,
+		    "SELECT max(size) FROM tree_heads");
+		if (entries > 0 && signed_size == entries)
+			break;
+		usleep(100000);
+	}
+	cr_assert_eq(signed_size, entries, "the alarm (entry %lld) must be "
+	    "in a signed head at once, not at the next head_interval (the "
+	    "last head covers %lld)", entries, signed_size);
+	zmq_close(router);
+	zmq_ctx_term(ctx);
+	chain_close(&hc);
+	td_chain_stop_all(&c);
+}
