@@ -275,14 +275,50 @@ Test(auditd, unwritable_log_stops_sending)
 	td_chain_stop_all(&c);
 }
 
+/* A head of `size` leaves with `root`, signed by organisation `oin` with
+ * its real key (`by`), with a consistency proof from `from` if n > 0,
+ * serialised as it rides in an envelope or receipt.  OUT: wire (cap >=
+ * 4096).  Its length. */
+static size_t
+s_signed_head(chain_t *by, const char *oin, uint64_t size,
+    const uint8_t root[32], uint64_t from, uint8_t (*proof)[32], size_t n,
+    uint8_t *wire)
+{
+	Kp__TreeHead th = KP__TREE_HEAD__INIT;
+	ProtobufCBinaryData steps[64];
+	audit_head_t h;
+	size_t i;
+
+	cr_assert(n <= 64);
+	memset(&h, 0, sizeof(h));
+	h.size = size;
+	h.time_ms = kp_now_ms();
+	memcpy(h.root, root, 32);
+	cr_assert(audit_head_sign(&h, oin, identity_sign_sk(by->self)) == 0);
+	th.oin = (char *)oin;
+	th.has_size = th.has_time_ms = th.has_root = th.has_signature = 1;
+	th.size = h.size;
+	th.time_ms = h.time_ms;
+	th.root = (ProtobufCBinaryData){ 32, h.root };
+	th.signature = (ProtobufCBinaryData){ 64, h.signature };
+	for (i = 0; i < n; i++)
+		steps[i] = (ProtobufCBinaryData){ 32, proof[i] };
+	if (n > 0) {
+		th.has_proof_from_size = 1;
+		th.proof_from_size = from;
+		th.n_consistency = n;
+		th.consistency = steps;
+	}
+	cr_assert(kp__tree_head__get_packed_size(&th) <= 4096);
+	return kp__tree_head__pack(&th, wire);
+}
+
 Test(auditd, a_forked_head_from_a_partner_is_an_alarm)
 {
 	td_chain_t c;
 	td_org_t *halt;
 	chain_t *lp = NULL;
-	Kp__TreeHead th = KP__TREE_HEAD__INIT;
-	audit_head_t h;
-	uint8_t *env, id[16], wire[256];
+	uint8_t *env, id[16], wire[4096], root[32];
 	size_t len, wlen;
 	void *ctx, *s;
 	int zero = 0, tmo = 3000, round;
@@ -305,19 +341,9 @@ Test(auditd, a_forked_head_from_a_partner_is_an_alarm)
 	cr_assert_eq(zmq_connect(s, halt->listen), 0);
 	/* two heads of size 7, both really signed by Leerplicht, other roots */
 	for (round = 0; round < 2; round++) {
-		memset(&h, 0, sizeof(h));
-		h.size = 7;
-		h.time_ms = kp_now_ms();
-		memset(h.root, 0x40 + round, 32);
-		cr_assert(audit_head_sign(&h, OIN_LEERPLICHT,
-		    identity_sign_sk(lp->self)) == 0);
-		th.oin = OIN_LEERPLICHT;
-		th.has_size = th.has_time_ms = th.has_root = th.has_signature = 1;
-		th.size = h.size;
-		th.time_ms = h.time_ms;
-		th.root = (ProtobufCBinaryData){ 32, h.root };
-		th.signature = (ProtobufCBinaryData){ 64, h.signature };
-		wlen = kp__tree_head__pack(&th, wire);
+		memset(root, 0x40 + round, 32);
+		wlen = s_signed_head(lp, OIN_LEERPLICHT, 7, root, 0, NULL, 0,
+		    wire);
 		td_seal(lp, &c, OIN_HALT, "referral", td_example("referral"),
 		    kp_now_ms(), &env, &len, id);
 		cr_assert(envelope_attach_head(&env, &len, false, wire, wlen) == 0);
@@ -369,33 +395,11 @@ static void
 s_rogue_send(struct rogue *r, uint64_t size, const uint8_t root[32],
     uint64_t from, uint8_t (*proof)[32], size_t n)
 {
-	Kp__TreeHead th = KP__TREE_HEAD__INIT;
-	ProtobufCBinaryData steps[64];
-	audit_head_t h;
 	uint8_t *env, id[16], wire[4096], buf[8192];
-	size_t len, wlen, i;
+	size_t len, wlen;
 
-	memset(&h, 0, sizeof(h));
-	h.size = size;
-	h.time_ms = kp_now_ms();
-	memcpy(h.root, root, 32);
-	cr_assert(audit_head_sign(&h, OIN_LEERPLICHT,
-	    identity_sign_sk(r->lp->self)) == 0);
-	th.oin = OIN_LEERPLICHT;
-	th.has_size = th.has_time_ms = th.has_root = th.has_signature = 1;
-	th.size = h.size;
-	th.time_ms = h.time_ms;
-	th.root = (ProtobufCBinaryData){ 32, h.root };
-	th.signature = (ProtobufCBinaryData){ 64, h.signature };
-	for (i = 0; i < n; i++)
-		steps[i] = (ProtobufCBinaryData){ 32, proof[i] };
-	if (n > 0) {
-		th.has_proof_from_size = 1;
-		th.proof_from_size = from;
-		th.n_consistency = n;
-		th.consistency = steps;
-	}
-	wlen = kp__tree_head__pack(&th, wire);
+	wlen = s_signed_head(r->lp, OIN_LEERPLICHT, size, root, from, proof, n,
+	    wire);
 	td_seal(r->lp, r->c, OIN_HALT, "referral", td_example("referral"),
 	    kp_now_ms(), &env, &len, id);
 	cr_assert(envelope_attach_head(&env, &len, false, wire, wlen) == 0);
@@ -459,11 +463,10 @@ static void
 s_answer_with_head(void *router, chain_t *halt, uint64_t size,
     uint8_t root_byte)
 {
-	Kp__TreeHead th = KP__TREE_HEAD__INIT;
 	envelope_meta_t m;
 	receipt_t r;
-	audit_head_t h;
-	uint8_t rid[256], buf[16384], digest[32], wire[256], *rc = NULL;
+	uint8_t rid[256], buf[16384], digest[32], wire[4096], root[32];
+	uint8_t *rc = NULL;
 	uint8_t *payload = NULL, frame[4096];
 	size_t plen = 0, rlen = 0, wlen;
 	bool has_digest = false;
@@ -487,19 +490,8 @@ s_answer_with_head(void *router, chain_t *halt, uint64_t size,
 	r.received_at_ms = kp_now_ms();
 	cr_assert_eq(receipt_sign(halt->dir, &r, &rc, &rlen, &e), 0, "%s",
 	    e.msg);
-	memset(&h, 0, sizeof(h));
-	h.size = size;
-	h.time_ms = kp_now_ms();
-	memset(h.root, root_byte, 32);
-	cr_assert(audit_head_sign(&h, OIN_HALT, identity_sign_sk(halt->self))
-	    == 0);
-	th.oin = OIN_HALT;
-	th.has_size = th.has_time_ms = th.has_root = th.has_signature = 1;
-	th.size = h.size;
-	th.time_ms = h.time_ms;
-	th.root = (ProtobufCBinaryData){ 32, h.root };
-	th.signature = (ProtobufCBinaryData){ 64, h.signature };
-	wlen = kp__tree_head__pack(&th, wire);
+	memset(root, root_byte, 32);
+	wlen = s_signed_head(halt, OIN_HALT, size, root, 0, NULL, 0, wire);
 	cr_assert(envelope_attach_head(&rc, &rlen, true, wire, wlen) == 0);
 	cr_assert(rlen + 1 <= sizeof(frame));
 	frame[0] = 0x02;
