@@ -24,8 +24,9 @@
  * Two phases per pass (the frames one read of the ROUTER took):
  *   PREPARE (s_prepare_pass): what reads no store and nothing the loop
  *     changes: steps 1-3, 5 and 6, the policy check, the field names, the
- *     payload sealed at rest, the evidence (envelope_strip), the tree head
- *     taken out for witnessing.  It reads only its pass (struct pass):
+ *     payload sealed at rest, the evidence (envelope_parsed_strip), the
+ *     tree head taken out for witnessing, both from the envelope as the
+ *     open parsed it.  It reads only its pass (struct pass):
  *     the frames, and the directory, policy, storage key and settings
  *     fixed in it when it was handed over.
  *   STORE (s_store_pass), on the loop, in the order above: duplicates (in
@@ -698,7 +699,7 @@ s_unpack(struct arrival *a, const uint8_t *payload, size_t plen)
  * wrapped in row.event_key), the evidence.  a->ready if all were made. */
 static void
 s_prepare_accept(const struct pass *p, struct arrival *a,
-    const uint8_t *payload, size_t plen, const uint8_t *env, size_t elen)
+    const uint8_t *payload, size_t plen, const envelope_parsed_t *env)
 {
 	uint8_t key[32];
 	kp_err_t e;
@@ -707,7 +708,7 @@ s_prepare_accept(const struct pass *p, struct arrival *a,
 		a->row.fields[0] = '\0';
 	a->ready = atrest_event_key(p->storage_key, a->m.event_id, key,
 	    a->row.event_key) == 0 && atrest_seal(key, a->m.event_id, payload,
-	    plen, &a->sealed, &a->slen) == 0 && envelope_strip(env, elen,
+	    plen, &a->sealed, &a->slen) == 0 && envelope_parsed_strip(env,
 	    &a->evidence, &a->evlen, &e) == 0;
 	sodium_memzero(key, sizeof(key));
 }
@@ -719,13 +720,15 @@ s_prepare_envelope(const struct pass *p, struct arrival *a,
     const uint8_t *buf, size_t len)
 {
 	struct verdict *v = &a->v;
+	envelope_parsed_t *env = NULL;
 	uint8_t *payload = NULL;
 	size_t plen = 0;
 	bool has_digest = false;
 	kp_err_t e;
 
-	if (envelope_open_cached(p->dir, p->cache, buf, len, &a->m, &payload,
-	    &plen, v->digest, &has_digest, &e) != 0) {
+	/* parsed once: the evidence and the tree head are taken from it */
+	if (envelope_open_parsed(p->dir, p->cache, buf, len, &a->m, &payload,
+	    &plen, v->digest, &has_digest, &env, &e) != 0) {
 		/* out of memory is ours, not the sender's: no receipt */
 		a->prep = e.code == KP_ERR_NOMEM ? PREP_NOMEM : PREP_REFUSE;
 		v->reason = envelope_reason_for(e.code);
@@ -751,12 +754,13 @@ s_prepare_envelope(const struct pass *p, struct arrival *a,
 	}
 	a->prep = PREP_OPENED;
 	/* out of memory: not witnessed this time (ledger_witness alike) */
-	if (envelope_extract_head(buf, len, false, &a->head, &a->hlen) != 0)
+	if (envelope_parsed_head(env, &a->head, &a->hlen) != 0)
 		a->head = NULL;
 	if (s_age_ok(p, &a->m, v) && s_unpack(a, payload, plen) &&
 	    s_policy_ok(p, &a->m, a->ev, v))
-		s_prepare_accept(p, a, payload, plen, buf, len);
+		s_prepare_accept(p, a, payload, plen, env);
 out:
+	envelope_parsed_destroy(&env);
 	if (payload != NULL)
 		sodium_memzero(payload, plen);
 	free(payload);

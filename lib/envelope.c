@@ -725,6 +725,21 @@ envelope_open_cached(const directory_t *dir, batch_cache_t *cache,
     size_t *payload_len, uint8_t digest[KP_DIGEST_LEN], bool *has_digest,
     kp_err_t *err)
 {
+	return envelope_open_parsed(dir, cache, buf, len, meta, payload,
+	    payload_len, digest, has_digest, NULL, err);
+}
+
+/* What envelope_open_parsed keeps: the message as s_parse unpacked it. */
+struct envelope_parsed {
+	Kp__Envelope *env;
+};
+
+int
+envelope_open_parsed(const directory_t *dir, batch_cache_t *cache,
+    const uint8_t *buf, size_t len, envelope_meta_t *meta, uint8_t **payload,
+    size_t *payload_len, uint8_t digest[KP_DIGEST_LEN], bool *has_digest,
+    envelope_parsed_t **parsed, kp_err_t *err)
+{
 	Kp__Envelope *env = NULL;
 	Kp__Header *h = NULL;
 	const peer_t *from = NULL;
@@ -733,6 +748,8 @@ envelope_open_cached(const directory_t *dir, batch_cache_t *cache,
 	int rc = -1;
 
 	*has_digest = false;
+	if (parsed != NULL)
+		*parsed = NULL;
 	if (s_parse(buf, len, &env, &h, err) != 0)
 		return -1;
 	if (s_check_version(env, h, err) != 0 || s_check_header(h, err) != 0)
@@ -754,11 +771,23 @@ envelope_open_cached(const directory_t *dir, batch_cache_t *cache,
 	if (s_decrypt(from, cert, env, h->nonce.data, payload, payload_len,
 	    err) != 0)
 		goto out;
+	if (parsed != NULL) {
+		if ((*parsed = malloc(sizeof(**parsed))) == NULL) {
+			sodium_memzero(*payload, *payload_len);
+			free(*payload);
+			*payload = NULL;
+			kp_fail(err, KP_ERR_NOMEM, "out of memory");
+			goto out;
+		}
+		(*parsed)->env = env;
+		env = NULL;
+	}
 	rc = 0;
 out:
 	free(tbs);
 	kp__header__free_unpacked(h, NULL);
-	kp__envelope__free_unpacked(env, NULL);
+	if (env != NULL)
+		kp__envelope__free_unpacked(env, NULL);
 	return rc;
 }
 
@@ -881,26 +910,54 @@ out:
 	return rc;
 }
 
+/*
+ * The evidence of env: packed again without its ciphertext and tree head.
+ * A shallow copy is packed, so env (one parse, shared) stays as it is.
+ */
+static int
+s_strip(const Kp__Envelope *env, uint8_t **out, size_t *out_len,
+    kp_err_t *err)
+{
+	Kp__Envelope ev = *env;
+
+	/* the head is outside the signed bytes and kept apart (witness) */
+	ev.tree_head = NULL;
+	ev.has_ciphertext = 0;
+	if ((*out = s_pack(&ev.base, out_len)) == NULL)
+		return kp_fail(err, KP_ERR_NOMEM, "out of memory");
+	return 0;
+}
+
 int
 envelope_strip(const uint8_t *buf, size_t len, uint8_t **out,
     size_t *out_len, kp_err_t *err)
 {
 	Kp__Envelope *env = kp__envelope__unpack(NULL, len, buf);
-	Kp__TreeHead *head;
-	int rc = 0;
+	int rc;
 
 	if (env == NULL)
 		return kp_fail(err, KP_ERR_MALFORMED, "envelope is not a valid "
 		    "protobuf message");
-	/* the head is outside the signed bytes and kept apart (witness) */
-	head = env->tree_head;
-	env->tree_head = NULL;
-	env->has_ciphertext = 0;
-	if ((*out = s_pack(&env->base, out_len)) == NULL)
-		rc = kp_fail(err, KP_ERR_NOMEM, "out of memory");
-	env->tree_head = head;
+	rc = s_strip(env, out, out_len, err);
 	kp__envelope__free_unpacked(env, NULL);
 	return rc;
+}
+
+int
+envelope_parsed_strip(const envelope_parsed_t *p, uint8_t **out,
+    size_t *out_len, kp_err_t *err)
+{
+	return s_strip(p->env, out, out_len, err);
+}
+
+void
+envelope_parsed_destroy(envelope_parsed_t **p)
+{
+	if (p == NULL || *p == NULL)
+		return;
+	kp__envelope__free_unpacked((*p)->env, NULL);
+	free(*p);
+	*p = NULL;
 }
 
 int
@@ -926,6 +983,20 @@ envelope_attach_head(uint8_t **buf, size_t *len, bool is_receipt,
 	return 0;
 }
 
+/* A copy of the serialised tree head th, or NULL if none; -1: no memory. */
+static int
+s_head_copy(const Kp__TreeHead *th, uint8_t **head, size_t *head_len)
+{
+	*head = NULL;
+	if (th == NULL)
+		return 0;
+	*head_len = kp__tree_head__get_packed_size(th);
+	if ((*head = malloc(*head_len + 1)) == NULL)
+		return -1;
+	kp__tree_head__pack(th, *head);
+	return 0;
+}
+
 int
 envelope_extract_head(const uint8_t *buf, size_t len, bool is_receipt,
     uint8_t **head, size_t *head_len)
@@ -933,26 +1004,26 @@ envelope_extract_head(const uint8_t *buf, size_t len, bool is_receipt,
 	const Kp__TreeHead *th = NULL;
 	Kp__Envelope *env = NULL;
 	Kp__Receipt *rc = NULL;
-	int ret = 0;
+	int ret;
 
-	*head = NULL;
 	if (is_receipt && (rc = kp__receipt__unpack(NULL, len, buf)) != NULL)
 		th = rc->tree_head;
 	else if (!is_receipt && (env = kp__envelope__unpack(NULL, len,
 	    buf)) != NULL)
 		th = env->tree_head;
-	if (th != NULL) {
-		*head_len = kp__tree_head__get_packed_size(th);
-		if ((*head = malloc(*head_len + 1)) == NULL)
-			ret = -1;
-		else
-			kp__tree_head__pack(th, *head);
-	}
+	ret = s_head_copy(th, head, head_len);
 	if (rc != NULL)
 		kp__receipt__free_unpacked(rc, NULL);
 	if (env != NULL)
 		kp__envelope__free_unpacked(env, NULL);
 	return ret;
+}
+
+int
+envelope_parsed_head(const envelope_parsed_t *p, uint8_t **head,
+    size_t *head_len)
+{
+	return s_head_copy(p->env->tree_head, head, head_len);
 }
 
 /* ---- receipts ---------------------------------------------------------- */

@@ -128,6 +128,26 @@ int envelope_open_cached(const directory_t *dir, batch_cache_t *cache,
     kp_err_t *err) __attribute__((warn_unused_result));
 
 /*
+ * envelope_open_cached that also keeps the envelope as it parsed it, so
+ * that what a receiver stores from it (envelope_parsed_strip: the bytes
+ * envelope_strip makes; envelope_parsed_head: those of
+ * envelope_extract_head) costs no second parse.  parsed NULL: as
+ * envelope_open_cached.  OUT: *parsed, only on success (NULL on error;
+ * the caller's, envelope_parsed_destroy).
+ */
+typedef struct envelope_parsed envelope_parsed_t;
+int envelope_open_parsed(const directory_t *dir, batch_cache_t *cache,
+    const uint8_t *buf, size_t len, envelope_meta_t *meta, uint8_t **payload,
+    size_t *payload_len, uint8_t digest[KP_DIGEST_LEN], bool *has_digest,
+    envelope_parsed_t **parsed, kp_err_t *err)
+    __attribute__((warn_unused_result));
+int envelope_parsed_strip(const envelope_parsed_t *p, uint8_t **out,
+    size_t *out_len, kp_err_t *err) __attribute__((warn_unused_result));
+int envelope_parsed_head(const envelope_parsed_t *p, uint8_t **head,
+    size_t *head_len) __attribute__((warn_unused_result));
+void envelope_parsed_destroy(envelope_parsed_t **p);
+
+/*
  * The third party's check of an envelope or its evidence (envelope_strip):
  * does its signature, plain or batch, by sign_pk cover its header and
  * ciphertext digest?  Needs no payload, no decryption key, no cache.

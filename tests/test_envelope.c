@@ -781,6 +781,109 @@ Test(envelope, evidence_has_no_tree_head)
 	s_free_all(env, 2);
 }
 
+/* The evidence as envelope_strip made it before the open kept its parse
+ * (its code at e944e58, copied here as the reference): parse the bytes
+ * again, drop the ciphertext and the head, pack. */
+static void
+s_strip_reference(const uint8_t *buf, size_t len, uint8_t **out,
+    size_t *out_len)
+{
+	Kp__Envelope *env = kp__envelope__unpack(NULL, len, buf);
+	Kp__TreeHead *head;
+
+	cr_assert_not_null(env);
+	head = env->tree_head;
+	env->tree_head = NULL;
+	env->has_ciphertext = 0;
+	*out_len = kp__envelope__get_packed_size(env);
+	cr_assert_not_null(*out = malloc(*out_len + 1));
+	kp__envelope__pack(env, *out);
+	env->tree_head = head;
+	kp__envelope__free_unpacked(env, NULL);
+}
+
+/* The open that keeps its parse gives the same evidence and tree head
+ * bytes as envelope_strip and envelope_extract_head on the wire bytes,
+ * and the same as the reference above. */
+static void
+s_parsed_same(const uint8_t *env, size_t len, bool want_head)
+{
+	envelope_meta_t m;
+	envelope_parsed_t *p = NULL;
+	uint8_t dg[KP_DIGEST_LEN], *payload = NULL, *ev, *ref, *old, *h, *h0;
+	size_t plen = 0, evlen, reflen, oldlen, hlen = 0, h0len = 0;
+	bool has_digest = false;
+	kp_err_t e;
+
+	cr_assert(envelope_open_parsed(s_halt.dir, NULL, env, len, &m,
+	    &payload, &plen, dg, &has_digest, &p, &e) == 0, "%s", e.msg);
+	cr_assert_not_null(p);
+	cr_assert(envelope_parsed_strip(p, &ev, &evlen, &e) == 0);
+	s_strip_reference(env, len, &ref, &reflen);
+	cr_assert(envelope_strip(env, len, &old, &oldlen, &e) == 0);
+	cr_assert_eq(evlen, reflen);
+	cr_assert_arr_eq(ev, ref, evlen);
+	cr_assert_eq(oldlen, reflen);
+	cr_assert_arr_eq(old, ref, oldlen);
+	cr_assert(envelope_parsed_head(p, &h, &hlen) == 0);
+	cr_assert(envelope_extract_head(env, len, false, &h0, &h0len) == 0);
+	cr_assert_eq(h != NULL, want_head);
+	cr_assert_eq(h0 != NULL, want_head);
+	if (want_head) {
+		cr_assert_eq(hlen, h0len);
+		cr_assert_arr_eq(h, h0, hlen);
+	}
+	envelope_parsed_destroy(&p);
+	cr_assert_null(p);
+	envelope_parsed_destroy(&p);             /* twice: harmless */
+	free(h);
+	free(h0);
+	free(ev);
+	free(ref);
+	free(old);
+	free(payload);
+}
+
+Test(envelope, open_parsed_strips_and_extracts_as_before)
+{
+	uint8_t *env[NB], *one[1], dg[NB][KP_DIGEST_LEN], *head;
+	uint8_t root[32] = { 9 }, *payload = NULL, *bad;
+	size_t len[NB], onelen[1], hlen, plen = 0;
+	Kp__TreeHead th = KP__TREE_HEAD__INIT;
+	envelope_parsed_t *p = (envelope_parsed_t *)&plen;
+	envelope_meta_t m;
+	bool has_digest;
+	kp_err_t e;
+
+	s_seal_batch(&s_lp, OIN_HALT, NB, env, len, dg);   /* batch-signed */
+	s_seal_batch(&s_lp, OIN_HALT, 1, one, onelen, dg); /* batch of one */
+	th.oin = (char *)OIN_LEERPLICHT;
+	th.has_size = th.has_root = 1;
+	th.size = 40;
+	th.root = (ProtobufCBinaryData){ 32, root };
+	hlen = kp__tree_head__get_packed_size(&th);
+	cr_assert_not_null(head = malloc(hlen));
+	kp__tree_head__pack(&th, head);
+	cr_assert(envelope_attach_head(&env[3], &len[3], false, head, hlen) ==
+	    0);
+	cr_assert(envelope_attach_head(&one[0], &onelen[0], false, head,
+	    hlen) == 0);
+	for (size_t i = 0; i < NB; i++)
+		s_parsed_same(env[i], len[i], i == 3);
+	s_parsed_same(one[0], onelen[0], true);
+	/* a refused envelope keeps nothing: *parsed is NULL */
+	cr_assert_not_null(bad = malloc(len[0]));
+	memcpy(bad, env[0], len[0]);
+	bad[len[0] - 1] ^= 1;
+	cr_assert_eq(envelope_open_parsed(s_halt.dir, NULL, bad, len[0], &m,
+	    &payload, &plen, dg[0], &has_digest, &p, &e), -1);
+	cr_assert_null(p);
+	free(bad);
+	free(head);
+	s_free_all(env, NB);
+	s_free_all(one, 1);
+}
+
 Test(envelope, batch_of_one_is_the_plain_form)
 {
 	uint8_t *env[1], dg[1][KP_DIGEST_LEN], got[KP_DIGEST_LEN];
