@@ -32,6 +32,7 @@ static const char s_meta_label[] = "ketenpost/v1/metadata-key";
 
 #define NONCE crypto_aead_xchacha20poly1305_ietf_NPUBBYTES
 #define TAG crypto_aead_xchacha20poly1305_ietf_ABYTES
+_Static_assert(NONCE == ATREST_NONCE_LEN, "the XChaCha20 nonce is 24 bytes");
 
 int
 atrest_key_derive(const uint8_t payload_sk[32], uint8_t key[32])
@@ -51,12 +52,23 @@ int
 atrest_seal(const uint8_t key[32], const uint8_t id[16], const uint8_t *in,
     size_t len, uint8_t **out, size_t *out_len)
 {
+	uint8_t nonce[NONCE];
+
+	randombytes_buf(nonce, sizeof(nonce));
+	return atrest_seal_nonce(key, id, nonce, in, len, out, out_len);
+}
+
+int
+atrest_seal_nonce(const uint8_t key[32], const uint8_t id[16],
+    const uint8_t nonce[ATREST_NONCE_LEN], const uint8_t *in, size_t len,
+    uint8_t **out, size_t *out_len)
+{
 	unsigned long long n = 0;
 	uint8_t *b = malloc(NONCE + len + TAG);
 
 	if (b == NULL)
 		return -1;
-	randombytes_buf(b, NONCE);
+	memcpy(b, nonce, NONCE);
 	if (crypto_aead_xchacha20poly1305_ietf_encrypt(b + NONCE, &n, in, len,
 	    id, 16, NULL, b, key) != 0) {
 		free(b);
@@ -93,24 +105,32 @@ int
 atrest_event_key(const uint8_t store_key[32], const uint8_t id[16],
     uint8_t key[32], uint8_t wrapped[STORE_KEY_WRAP_LEN])
 {
-	unsigned long long n = 0;
 	uint8_t r[32 + NONCE];
-	int rc = -1;
+	int rc;
 
 	/* one call for both: each is a getrandom(2) system call */
 	randombytes_buf(r, sizeof(r));
+	rc = atrest_event_key_from(store_key, id, r, key, wrapped);
+	sodium_memzero(r, sizeof(r));
+	return rc;
+}
+
+int
+atrest_event_key_from(const uint8_t store_key[32], const uint8_t id[16],
+    const uint8_t r[32 + ATREST_NONCE_LEN], uint8_t key[32],
+    uint8_t wrapped[STORE_KEY_WRAP_LEN])
+{
+	unsigned long long n = 0;
+
 	memcpy(key, r, 32);
 	memcpy(wrapped, r + 32, NONCE);
 	if (crypto_aead_xchacha20poly1305_ietf_encrypt(wrapped + NONCE, &n, key,
 	    32, id, 16, NULL, wrapped, store_key) != 0 ||
 	    NONCE + n != STORE_KEY_WRAP_LEN) {
 		sodium_memzero(key, 32);
-		goto out;
+		return -1;
 	}
-	rc = 0;
-out:
-	sodium_memzero(r, sizeof(r));
-	return rc;
+	return 0;
 }
 
 int

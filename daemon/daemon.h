@@ -269,6 +269,22 @@ int atrest_seal(const uint8_t key[32], const uint8_t id[16],
     const uint8_t *in, size_t len, uint8_t **out, size_t *out_len);
 int atrest_open(const uint8_t key[32], const uint8_t id[16],
     const uint8_t *in, size_t len, uint8_t **out, size_t *out_len);
+/*
+ * The same with the random bytes drawn by the caller (a receiver draws
+ * them for a whole pass at once: randombytes_buf is one getrandom(2) per
+ * 256 bytes, and per event were two).  Each byte fresh from
+ * randombytes_buf and used for one event only; the caller wipes them.
+ * r: K_e, then the wrapping nonce; ATREST_EVENT_RANDOM bytes for both
+ * calls of one event (K_e, wrapping nonce, payload nonce).
+ */
+#define ATREST_NONCE_LEN 24
+#define ATREST_EVENT_RANDOM (32 + 2 * ATREST_NONCE_LEN)
+int atrest_event_key_from(const uint8_t store_key[32], const uint8_t id[16],
+    const uint8_t r[32 + ATREST_NONCE_LEN], uint8_t key[32],
+    uint8_t wrapped[STORE_KEY_WRAP_LEN]);
+int atrest_seal_nonce(const uint8_t key[32], const uint8_t id[16],
+    const uint8_t nonce[ATREST_NONCE_LEN], const uint8_t *in, size_t len,
+    uint8_t **out, size_t *out_len);
 /* Blocks that held plaintext, wiped when freed: atrest_alloc (zeroed) /
  * atrest_free; the same for protobuf-c (unpack and free_unpacked of API
  * requests); atrest_zmq_free(data, hint = size) for zmq_msg_init_data. */

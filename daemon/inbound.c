@@ -150,6 +150,10 @@ struct pass {
 	const uint8_t *storage_key;
 	uint64_t replay_window_ms, max_clock_skew_ms;
 	batch_cache_t *cache;
+	/* ATREST_EVENT_RANDOM bytes for arrival i at i * ATREST_EVENT_RANDOM,
+	 * drawn in one randombytes_buf for the pass and wiped after its
+	 * prepare phase; NULL (out of memory): each event draws its own */
+	uint8_t *rnd;
 };
 
 /*
@@ -701,15 +705,25 @@ static void
 s_prepare_accept(const struct pass *p, struct arrival *a,
     const uint8_t *payload, size_t plen, const envelope_parsed_t *env)
 {
+	const uint8_t *r = p->rnd == NULL ? NULL :
+	    p->rnd + (size_t)(a - p->arr) * ATREST_EVENT_RANDOM;
 	uint8_t key[32];
 	kp_err_t e;
+	int rc;
 
 	if (events_field_names(a->ev, a->row.fields, sizeof(a->row.fields)) != 0)
 		a->row.fields[0] = '\0';
-	a->ready = atrest_event_key(p->storage_key, a->m.event_id, key,
-	    a->row.event_key) == 0 && atrest_seal(key, a->m.event_id, payload,
-	    plen, &a->sealed, &a->slen) == 0 && envelope_parsed_strip(env,
-	    &a->evidence, &a->evlen, &e) == 0;
+	if (r != NULL)            /* this arrival's bytes, used here only */
+		rc = atrest_event_key_from(p->storage_key, a->m.event_id, r,
+		    key, a->row.event_key) == 0 ? atrest_seal_nonce(key,
+		    a->m.event_id, r + 32 + ATREST_NONCE_LEN, payload, plen,
+		    &a->sealed, &a->slen) : -1;
+	else
+		rc = atrest_event_key(p->storage_key, a->m.event_id, key,
+		    a->row.event_key) == 0 ? atrest_seal(key, a->m.event_id,
+		    payload, plen, &a->sealed, &a->slen) : -1;
+	a->ready = rc == 0 && envelope_parsed_strip(env, &a->evidence,
+	    &a->evlen, &e) == 0;
 	sodium_memzero(key, sizeof(key));
 }
 
@@ -798,10 +812,18 @@ static void
 s_prepare_pass(void *arg)
 {
 	struct pass *p = arg;
-	size_t i;
+	size_t i, rlen = p->n * ATREST_EVENT_RANDOM;
 
+	/* one draw for the pass's keys and nonces, not two calls an event */
+	if (p->n != 0 && (p->rnd = malloc(rlen)) != NULL)
+		randombytes_buf(p->rnd, rlen);
 	for (i = 0; i < p->n; i++)
 		s_prepare(p, &p->arr[i]);
+	if (p->rnd != NULL) {
+		sodium_memzero(p->rnd, rlen);
+		free(p->rnd);
+		p->rnd = NULL;
+	}
 }
 
 /* ---- the store phase: on the loop -------------------------------------- */

@@ -258,6 +258,11 @@ s_burst_over_passes(const char *extra)
 	cr_assert_eq(distinct, 14, "distinct inbox ids: %ld", distinct);
 	td_state_dir(&c, OIN_HALT, dir, sizeof(dir));
 	cr_assert_eq(td_sql_count(dir, "rejected"), 1);
+	/* the random bytes of a pass are drawn at once, each used once:
+	 * the 14 key-wrapping and 14 payload nonces are 28 different ones */
+	cr_assert_eq(td_sql_count(dir, "(SELECT substr(event_key, 1, 24) FROM "
+	    "inbox UNION SELECT substr(sealed_payload, 1, 24) FROM inbox)"),
+	    28);
 	cr_assert(td_log_has(halt, "refused (REASON_REPLAY)", 2000));
 	for (i = 0; i < BURST; i++)
 		if (f[i].owned)
