@@ -583,8 +583,9 @@ s_policy_ok(const struct pass *p, const envelope_meta_t *m,
 		    "this organisation applies %s", theirs, ours);
 		return false;
 	}
-	if (policy_check(p->policy, m->event_type, partner_role(peer_partner(
-	    from)), p->self_role, ev, &e) != 0 ||
+	/* ev is from events_unpack (s_unpack): its enum values are checked */
+	if (policy_check_unpacked(p->policy, m->event_type, partner_role(
+	    peer_partner(from)), p->self_role, ev, &e) != 0 ||
 	    strcmp(m->purpose, policy_rule_purpose(rule)) != 0 ||
 	    strcmp(m->legal_basis, policy_rule_legal_basis(rule)) != 0) {
 		v->reason = KP__REASON__REASON_POLICY_VIOLATION;

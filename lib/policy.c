@@ -1586,10 +1586,13 @@ s_enums_known(const ProtobufCMessage *msg, const ProtobufCFieldDescriptor *f,
 	return i;
 }
 
-/* One present field: allowed, not never_to recipient, its values. */
+/* One present field: allowed, not never_to recipient, its values.
+ * enums_valid: every enum value is already known to be a value of its
+ * enum other than 0 (policy_check_unpacked), so an enum field without a
+ * range or date rule has nothing left to check. */
 static int
 s_check_field(const policy_rule_t *r, const ProtobufCMessage *msg,
-    size_t idx, int recipient, kp_err_t *err)
+    size_t idx, int recipient, bool enums_valid, kp_err_t *err)
 {
 	const ProtobufCFieldDescriptor *f = &r->desc->fields[idx];
 	const struct s_field *fr = &r->fields[idx];
@@ -1617,7 +1620,8 @@ s_check_field(const policy_rule_t *r, const ProtobufCMessage *msg,
 		return s_refuse(err, "%s: rule 'max items': field "
 		    "'%s' has %zu items, at most %zu", r->name, f->name, n,
 		    fr->max_items);
-	if (!s_integer(f))
+	if (!s_integer(f) || (enums_valid && f->type == PROTOBUF_C_TYPE_ENUM &&
+	    !fr->has_range && !fr->date))
 		return 0;
 	i = s_enums_known(msg, f, fr, n);
 	for (; i < n; i++)
@@ -1665,9 +1669,30 @@ s_check_required(const policy_rule_t *r, const ProtobufCMessage *msg,
 	return 0;
 }
 
+static int s_check(const policy_t *self, int event_type, int sender_role,
+    int recipient_role, const ProtobufCMessage *event, bool enums_valid,
+    kp_err_t *err);
+
 int
 policy_check(const policy_t *self, int event_type, int sender_role,
     int recipient_role, const ProtobufCMessage *event, kp_err_t *err)
+{
+	return s_check(self, event_type, sender_role, recipient_role, event,
+	    false, err);
+}
+
+int
+policy_check_unpacked(const policy_t *self, int event_type, int sender_role,
+    int recipient_role, const ProtobufCMessage *event, kp_err_t *err)
+{
+	return s_check(self, event_type, sender_role, recipient_role, event,
+	    true, err);
+}
+
+static int
+s_check(const policy_t *self, int event_type, int sender_role,
+    int recipient_role, const ProtobufCMessage *event, bool enums_valid,
+    kp_err_t *err)
 {
 	const policy_rule_t *r;
 	size_t i;
@@ -1695,7 +1720,8 @@ policy_check(const policy_t *self, int event_type, int sender_role,
 		    (unsigned)event->unknown_fields[0].tag);
 	for (i = 0; i < r->desc->n_fields; i++)
 		if (pbjson_field_present(event, &r->desc->fields[i]) &&
-		    s_check_field(r, event, i, recipient_role, err) != 0)
+		    s_check_field(r, event, i, recipient_role, enums_valid,
+		    err) != 0)
 			return -1;
 	return s_check_lead(r, event, recipient_role, err);
 }

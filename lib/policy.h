@@ -131,6 +131,17 @@ int policy_check(const policy_t *self, int event_type, int sender_role,
     int recipient_role, const ProtobufCMessage *event, kp_err_t *err)
     __attribute__((warn_unused_result));
 
+/*
+ * policy_check of an event that events_unpack made (and so checked: every
+ * enum value, nested ones too, is a value of its enum other than 0; one
+ * that is not is refused there, as malformed, before any policy rule):
+ * the rule 'enumeration' holds already and its values are not read a
+ * second time.  Every other rule, and every refusal, as policy_check.
+ */
+int policy_check_unpacked(const policy_t *self, int event_type,
+    int sender_role, int recipient_role, const ProtobufCMessage *event,
+    kp_err_t *err) __attribute__((warn_unused_result));
+
 /* The rule of a policy refusal message (KP_ERR_POLICY), without any
  * value: "RULE" or "RULE:FIELD" into out (e.g. "range:age_years"); ""
  * if the message names none.  For audit entries. */

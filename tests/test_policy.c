@@ -212,6 +212,45 @@ s_example_with(const char *type, const char *name, const char *value)
 	return msg;
 }
 
+/*
+ * What a receiver decides for msg (inbound.c: events_unpack, then
+ * policy_check_unpacked, which does not read enum values again) is what
+ * policy_check decided (rc, want): the same answer and message once msg
+ * unpacks; what events_unpack refuses (an enum value outside its
+ * enumeration, an unknown field) is malformed, as it always was on this
+ * path, so the policy's enumeration rule never decided there.
+ */
+static void
+s_same_unpacked(const policy_t *pol, const char *type, int from, int to,
+    const ProtobufCMessage *msg, int rc, const kp_err_t *want)
+{
+	size_t len = protobuf_c_message_get_packed_size(msg);
+	uint8_t *buf = malloc(len + 1);
+	ProtobufCMessage *ev = NULL;
+	kp_err_t err;
+
+	cr_assert_not_null(buf);
+	protobuf_c_message_pack(msg, buf);
+	kp_err_clear(&err);
+	if (events_unpack(events_type_from_name(type), buf, len, &ev,
+	    &err) != 0) {
+		cr_assert_eq(err.code, KP_ERR_MALFORMED_PAYLOAD, "%s", err.msg);
+		cr_assert_eq(rc, -1, "events_unpack refused what the policy "
+		    "passes: %s", err.msg);
+		free(buf);
+		return;
+	}
+	kp_err_clear(&err);
+	cr_assert_eq(policy_check_unpacked(pol, events_type_from_name(type),
+	    from, to, ev, &err), rc, "%s", err.msg);
+	if (rc != 0) {
+		cr_assert_eq(err.code, want->code);
+		cr_assert_str_eq(err.msg, want->msg);
+	}
+	protobuf_c_message_free_unpacked(ev, NULL);
+	free(buf);
+}
+
 static void
 s_pass(const policy_t *pol, const char *type, int from, int to,
     const ProtobufCMessage *msg)
@@ -222,6 +261,7 @@ s_pass(const policy_t *pol, const char *type, int from, int to,
 	cr_assert_eq(policy_check(pol, events_type_from_name(type), from, to,
 	    msg, &err), 0, "%s %s -> %s refused: %s", type, kp_role_name(from),
 	    kp_role_name(to), err.msg);
+	s_same_unpacked(pol, type, from, to, msg, 0, &err);
 }
 
 static void
@@ -236,6 +276,7 @@ s_refused(const policy_t *pol, const char *type, int from, int to,
 	    kp_role_name(from), kp_role_name(to), want);
 	cr_assert_eq(err.code, KP_ERR_POLICY, "%s", err.msg);
 	cr_assert_str_eq(err.msg, want);
+	s_same_unpacked(pol, type, from, to, msg, -1, &err);
 }
 
 /* The example of type with `name` = value must be refused with want. */
@@ -796,6 +837,38 @@ Test(policy, enum_value_outside_its_enumeration_is_refused)
 	s_refused(pol, "halt_outcome", HALT, LP, msg, "halt_outcome: rule "
 	    "'enumeration': field 'expected_next' is 3, not a value of "
 	    "ExpectedNext");
+	pbjson_free(msg);
+	policy_destroy(&pol);
+}
+
+/* A receiver reads enum values once (events_unpack; the policy does not
+ * again): the first bad value decides, and a bad enum value is malformed
+ * even where the policy alone would have named another rule first. */
+Test(policy, receiver_first_bad_enum_value_decides)
+{
+	policy_t *pol = s_mas();
+	ProtobufCMessage *msg = s_example_with("referral", "parallel_routes",
+	    "[\"halt\", \"dwang_civiel\", \"halt\"]");
+	Kp__Referral *ref = (Kp__Referral *)msg;
+	int t = events_type_from_name("referral");
+	ProtobufCMessage *ev = NULL;
+	size_t len;
+	uint8_t *buf;
+	kp_err_t err;
+
+	ref->parallel_routes[1] = 77;
+	ref->parallel_routes[2] = 0;
+	len = protobuf_c_message_get_packed_size(msg);
+	cr_assert_not_null(buf = malloc(len));
+	protobuf_c_message_pack(msg, buf);
+	cr_assert_eq(events_unpack(t, buf, len, &ev, &err), -1);
+	cr_assert_eq(err.code, KP_ERR_MALFORMED_PAYLOAD);
+	cr_assert_str_eq(err.msg, "referral: field 'parallel_routes[1]' has "
+	    "value 77, not a valid Route");
+	/* the policy alone: the role comes before the values */
+	s_refused(pol, "referral", HALT, LP, msg, "referral: rule 'senders': "
+	    "role halt may not send referral (allowed: leerplicht)");
+	free(buf);
 	pbjson_free(msg);
 	policy_destroy(&pol);
 }
