@@ -426,8 +426,9 @@ s_send_check(const kpd_t *d, const Kp__SendRequest *s, struct send_prep *p)
 		kp_fail(&e, KP_ERR_INVALID_ARG, "no payload");
 		return s_prep_fail(p, PREP_CHECK, &e);
 	}
+	/* p->ev is from events_unpack: its enum values are checked there */
 	if (events_unpack(s->event_type, s->payload.data, s->payload.len,
-	    &p->ev, &e) != 0 || policy_check(d->policy, s->event_type,
+	    &p->ev, &e) != 0 || policy_check_unpacked(d->policy, s->event_type,
 	    partner_role(me), partner_role(peer_partner(p->to)), p->ev,
 	    &e) != 0) {
 		p->log_refused = true;
