@@ -481,6 +481,7 @@ store_open(const char *state_dir, const uint8_t meta_key[32], store_t **out,
 	}
 	if (s_configure(s, err) != 0 || s_quick_check(s, err) != 0 ||
 	    sq_seal_register(s, meta_key, err) != 0 ||
+	    sq_outbox_register(s, err) != 0 ||
 	    sq_migrate(s, err) != 0 || sq_counts_open(s, err) != 0 ||
 	    s_prepare(s, err) != 0 ||
 	    s_start_ckpt(s, err) != 0)

@@ -196,7 +196,10 @@ int store_outbox_settle(store_t *s, const uint8_t id[16], const char *issuer_oin
     __attribute__((warn_unused_result));
 /* store_outbox_settle with the row's seq as the caller read it (0: not
  * known), a hint that saves a look-up by event id; a hint that does not
- * name the event's row is ignored (the event id decides). */
+ * name the event's row is ignored (the event id decides).  With a hint,
+ * a pending row settles in one statement; a row not pending or not named
+ * by the hint is looked up first, as store_outbox_settle does: the
+ * outcome, the counts and `settled` are the same either way. */
 int store_outbox_settle_seq(store_t *s, const uint8_t id[16],
     uint64_t seq_hint, const char *issuer_oin,
     const uint8_t envelope_digest[32], int state, int reason,

@@ -59,7 +59,7 @@ enum {
 	ST_REDUCE_ABS, ST_REDUCE_LINKS,
 	ST_AUDIT_NODE_PUT, ST_AUDIT_NODE_GET, ST_AUDIT_RANGE,
 	ST_EXP_OPEN_DUE, ST_EXP_PERIOD, ST_EXP_TODO, ST_REMINDERS,
-	ST_OB_SETTLE_SEQ,
+	ST_OB_SETTLE_SEQ, ST_OB_SETTLE_ONE,
 	ST_COUNT
 };
 
@@ -135,6 +135,10 @@ struct store {
 	 * the connection's synchronous is NORMAL (not yet FULL again) */
 	bool unflushed_txn, sync_normal;
 	bool committing;                  /* store_commit's COMMIT runs */
+	/* store_outbox.c: where kp_settle_note puts the audit fields of the
+	 * row a settle changes (NULL: not wanted), and how often it ran */
+	outbox_row_t *settle_note;
+	unsigned settle_noted;
 };
 
 /* The SQL of each file's statements (NULL where another file owns it). */
@@ -152,6 +156,9 @@ int sq_seal_register(store_t *s, const uint8_t meta_key[32], kp_err_t *err);
 void sq_seal_free(store_t *s);
 /* Wipe kp_case_seal's memo of its last input (at commit and rollback). */
 void sq_seal_forget(store_t *s);
+/* kp_settle_note, the settle's SQL function (store_outbox.c), registered
+ * with the seal's before any statement is prepared. */
+int sq_outbox_register(store_t *s, kp_err_t *err);
 
 /* Record that partner oin has rows (meta_partners: the partners a lookup
  * by case reference computes a sealed value for). */

@@ -907,6 +907,154 @@ Test(store, a_settle_by_seq_settles_what_a_settle_by_id_does)
 	s_close(&f);
 }
 
+static void s_counts_match(struct fx *f, const char *when);
+
+/* Runs of the settle's SELECTs, the look-up the one-statement settle
+ * (ST_OB_SETTLE_ONE) saves: they run only on its fall-back. */
+static int
+s_settle_selects(struct fx *f)
+{
+	return sqlite3_stmt_status(f->s->st[ST_OB_SETTLE_SEQ],
+	    SQLITE_STMTSTATUS_RUN, 0) + sqlite3_stmt_status(
+	    f->s->st[ST_OB_SETTLE_FIND], SQLITE_STMTSTATUS_RUN, 0);
+}
+
+/* The first column of sql (one ? bound to seq) on the store's own
+ * connection. */
+static long long
+s_seq_sql(struct fx *f, const char *sql, uint64_t seq)
+{
+	sqlite3_stmt *st = NULL;
+	long long v;
+
+	cr_assert_eq(sqlite3_prepare_v2(f->s->db, sql, -1, &st, NULL),
+	    SQLITE_OK, "%s", sqlite3_errmsg(f->s->db));
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)seq);
+	cr_assert_eq(sqlite3_step(st), SQLITE_ROW);
+	v = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return v;
+}
+
+static void
+s_settle_hint(struct fx *f, const outbox_row_t *r, uint64_t hint,
+    const uint8_t digest[32], int state, int reason, uint64_t now,
+    bool *applied, outbox_row_t *set)
+{
+	static const uint8_t rdig[32] = { 7 };
+
+	if (set != NULL)
+		memset(set, 0, sizeof(*set));
+	cr_assert_eq(store_outbox_settle_seq(f->s, r->event_id, hint,
+	    OIN_HALT, digest, state, reason, rdig, (const uint8_t *)"rc", 2,
+	    now, applied, set, &f->err), 0, "%s", f->err.msg);
+}
+
+static void
+s_same_audit(const outbox_row_t *set, const outbox_row_t *r)
+{
+	cr_assert_eq(set->event_type, r->event_type);
+	cr_assert_str_eq(set->purpose, r->purpose);
+	cr_assert_str_eq(set->legal_basis, r->legal_basis);
+	cr_assert_arr_eq(set->case_ref, r->case_ref, 32);
+}
+
+/* A pending row with the right hint settles in one statement (no SELECT)
+ * and hands back its audit fields; everything else falls back to the
+ * look-up and ends as it did before: a second receipt, a stale hint, a
+ * dead row, a digest that does not match; the counts stay exact. */
+Test(store, a_settle_by_seq_is_one_statement_and_falls_back_exactly)
+{
+	struct fx f = { 0 };
+	outbox_row_t r[5], g, set;
+	uint8_t other[32];
+	bool applied = false;
+	int i, sel;
+
+	s_open(&f);
+	for (i = 0; i < 5; i++) {
+		r[i] = s_orow(i + 1, OIN_HALT);
+		s_insert(&f, &r[i]);
+	}
+	/* delivered, in one statement */
+	s_settle_hint(&f, &r[0], r[0].seq, r[0].envelope_digest,
+	    STORE_DELIVERED, 0, T0 + 5, &applied, &set);
+	cr_assert(applied);
+	cr_assert_eq(s_settle_selects(&f), 0, "the common path ran a SELECT");
+	s_same_audit(&set, &r[0]);
+	g = s_get(&f, 1);
+	cr_assert_eq(g.state, STORE_DELIVERED);
+	cr_assert_eq(g.receipted_ms, T0 + 5);
+	cr_assert_eq(g.updated_ms, T0 + 5);
+	cr_assert(g.has_receipt);
+	cr_assert_eq(g.receipt_digest[0], 7);
+	cr_assert_eq(s_seq_sql(&f, "SELECT envelope IS NULL AND "
+	    "receipt = CAST('rc' AS BLOB) FROM outbox WHERE seq = ?",
+	    r[0].seq), 1, "envelope dropped, receipt stored");
+	s_counts_are(&f, 4, 1, 0, 0);
+	/* a second receipt (rejecting) for the settled row: nothing */
+	s_settle_hint(&f, &r[0], r[0].seq, r[0].envelope_digest,
+	    STORE_REJECTED, 6, T0 + 6, &applied, &set);
+	cr_assert_not(applied);
+	cr_assert_gt(s_settle_selects(&f), 0, "no fall-back");
+	g = s_get(&f, 1);
+	cr_assert_eq(g.state, STORE_DELIVERED);
+	cr_assert_eq(g.reason, 0);
+	cr_assert_eq(g.updated_ms, T0 + 5);
+	s_counts_are(&f, 4, 1, 0, 0);
+	/* rejected, in one statement */
+	sel = s_settle_selects(&f);
+	s_settle_hint(&f, &r[1], r[1].seq, r[1].envelope_digest,
+	    STORE_REJECTED, 6, T0 + 7, &applied, &set);
+	cr_assert(applied);
+	cr_assert_eq(s_settle_selects(&f), sel);
+	s_same_audit(&set, &r[1]);
+	g = s_get(&f, 2);
+	cr_assert_eq(g.state, STORE_REJECTED);
+	cr_assert_eq(g.reason, 6);
+	s_counts_are(&f, 3, 1, 1, 0);
+	/* a stale hint (row 4's) for row 3: row 3 settles, row 4 stays */
+	s_settle_hint(&f, &r[2], r[3].seq, r[2].envelope_digest,
+	    STORE_DELIVERED, 0, T0 + 8, &applied, &set);
+	cr_assert(applied);
+	s_same_audit(&set, &r[2]);
+	cr_assert_eq(s_get(&f, 3).state, STORE_DELIVERED);
+	g = s_get(&f, 4);
+	cr_assert_eq(g.state, STORE_PENDING);
+	cr_assert_eq(s_seq_sql(&f, "SELECT envelope IS NOT NULL FROM outbox "
+	    "WHERE seq = ?", r[3].seq), 1);
+	s_counts_are(&f, 2, 2, 1, 0);
+	/* the right hint but another digest: nothing */
+	memset(other, 0x99, sizeof(other));
+	s_settle_hint(&f, &r[4], r[4].seq, other, STORE_DELIVERED, 0, T0 + 9,
+	    &applied, &set);
+	cr_assert_not(applied);
+	g = s_get(&f, 5);
+	cr_assert_eq(g.state, STORE_PENDING);
+	cr_assert_eq(g.updated_ms, r[4].created_ms);
+	s_counts_are(&f, 2, 2, 1, 0);
+	/* no audit fields asked for: settled all the same */
+	s_settle_hint(&f, &r[4], r[4].seq, r[4].envelope_digest,
+	    STORE_DELIVERED, 0, T0 + 10, &applied, NULL);
+	cr_assert(applied);
+	cr_assert_eq(s_get(&f, 5).state, STORE_DELIVERED);
+	s_counts_are(&f, 1, 3, 1, 0);
+	/* a dead row: not pending, settled by the fall-back */
+	cr_assert_eq(store_outbox_expire(f.s, r[3].expires_ms, NULL, NULL,
+	    &f.err), 0);
+	s_counts_are(&f, 0, 3, 1, 1);
+	sel = s_settle_selects(&f);
+	s_settle_hint(&f, &r[3], r[3].seq, r[3].envelope_digest,
+	    STORE_DELIVERED, 0, T0 + 11, &applied, &set);
+	cr_assert(applied);
+	cr_assert_gt(s_settle_selects(&f), sel, "no fall-back");
+	s_same_audit(&set, &r[3]);
+	cr_assert_eq(s_get(&f, 4).state, STORE_DELIVERED);
+	s_counts_are(&f, 0, 4, 1, 0);
+	s_counts_match(&f, "one-statement settles");
+	s_close(&f);
+}
+
 Test(store, outbox_expire)
 {
 	struct fx f = { 0 };
