@@ -706,7 +706,7 @@ static void
 s_prepare_accept(const struct pass *p, struct arrival *a,
     const uint8_t *payload, size_t plen, const envelope_parsed_t *env)
 {
-	const uint8_t *r = p->rnd == NULL ? NULL :
+	uint8_t *r = p->rnd == NULL ? NULL :
 	    p->rnd + (size_t)(a - p->arr) * ATREST_EVENT_RANDOM;
 	uint8_t key[32];
 	kp_err_t e;
@@ -726,6 +726,10 @@ s_prepare_accept(const struct pass *p, struct arrival *a,
 	a->ready = rc == 0 && envelope_parsed_strip(env, &a->evidence,
 	    &a->evlen, &e) == 0;
 	sodium_memzero(key, sizeof(key));
+	/* the key's bytes live no longer than the key: not until the pass's
+	 * last arrival is prepared */
+	if (r != NULL)
+		sodium_memzero(r, ATREST_EVENT_RANDOM);
 }
 
 /* Open an envelope and run the checks that read no store (steps 2, 3, 5,

@@ -187,7 +187,8 @@ int store_outbox_schedule(store_t *s, const uint8_t id[16], uint32_t attempts,
  * envelope: it is never sent again, and the partner now holds the data.
  * When it did and `settled` is not NULL, OUT: settled->event_type,
  * purpose, legal_basis and case_ref of the row (for the audit entry of
- * the receipt, without reading the row again).
+ * the receipt, without reading the row again); on -1 `settled` may be
+ * partly written and means nothing.
  */
 int store_outbox_settle(store_t *s, const uint8_t id[16], const char *issuer_oin,
     const uint8_t envelope_digest[32], int state, int reason,
