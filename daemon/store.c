@@ -131,17 +131,22 @@ sq_col_u64(sqlite3_stmt *st, int i)
 }
 
 void
-sq_col_text(sqlite3_stmt *st, int i, char *dst, size_t cap)
+sq_copy_text(const unsigned char *t, size_t n, char *dst, size_t cap)
 {
-	const unsigned char *t = sqlite3_column_text(st, i);
-	size_t n = (size_t)sqlite3_column_bytes(st, i);
-
 	if (t == NULL)
 		n = 0;
 	if (n > cap - 1)
 		n = cap - 1;
 	memcpy(dst, t != NULL ? (const char *)t : "", n);
 	dst[n] = '\0';
+}
+
+void
+sq_col_text(sqlite3_stmt *st, int i, char *dst, size_t cap)
+{
+	const unsigned char *t = sqlite3_column_text(st, i);
+
+	sq_copy_text(t, (size_t)sqlite3_column_bytes(st, i), dst, cap);
 }
 
 /* Copy a fixed-size blob; false (and zeros) for NULL. */

@@ -224,6 +224,8 @@ int sq_bind_text(sqlite3_stmt *st, int i, const char *t, size_t cap);
  * fixed-size blob (false and zeros for NULL); a malloc'd copy of a blob. */
 uint64_t sq_col_u64(sqlite3_stmt *st, int i);
 void sq_col_text(sqlite3_stmt *st, int i, char *dst, size_t cap);
+/* t of n bytes (NULL: none) into dst, cut to cap - 1 and terminated. */
+void sq_copy_text(const unsigned char *t, size_t n, char *dst, size_t cap);
 bool sq_col_blob(sqlite3_stmt *st, int i, uint8_t *dst, size_t n);
 int sq_col_dup(sqlite3_stmt *st, int i, uint8_t **buf, size_t *len,
     kp_err_t *err);

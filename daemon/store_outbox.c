@@ -396,14 +396,8 @@ static void
 s_value_text(sqlite3_value *v, char *dst, size_t cap)
 {
 	const unsigned char *t = sqlite3_value_text(v);
-	size_t n = (size_t)sqlite3_value_bytes(v);
 
-	if (t == NULL)
-		n = 0;
-	if (n > cap - 1)
-		n = cap - 1;
-	memcpy(dst, t != NULL ? (const char *)t : "", n);
-	dst[n] = '\0';
+	sq_copy_text(t, (size_t)sqlite3_value_bytes(v), dst, cap);
 }
 
 /* kp_settle_note(now, event_type, purpose, legal_basis, case_ref), only
