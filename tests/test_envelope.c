@@ -740,6 +740,24 @@ Test(envelope, every_envelope_of_a_batch_verifies_alone)
 	s_free_all(env, NB);
 }
 
+/* A packed tree head of Leerplicht's log, of size with a root of root32
+ * (32 bytes).  OUT: *hlen; the caller frees it. */
+static uint8_t *
+s_lp_head(uint64_t size, uint8_t *root32, size_t *hlen)
+{
+	Kp__TreeHead th = KP__TREE_HEAD__INIT;
+	uint8_t *head;
+
+	th.oin = (char *)OIN_LEERPLICHT;
+	th.has_size = th.has_root = 1;
+	th.size = size;
+	th.root = (ProtobufCBinaryData){ 32, root32 };
+	*hlen = kp__tree_head__get_packed_size(&th);
+	cr_assert_not_null(head = malloc(*hlen));
+	kp__tree_head__pack(&th, head);
+	return head;
+}
+
 /* The evidence keeps what the signature covers and loses the ciphertext
  * and the tree head riding along (kept apart by the receiver's witness
  * table): it still verifies, with the same digest, and is the same
@@ -749,18 +767,11 @@ Test(envelope, evidence_has_no_tree_head)
 	uint8_t *env[2], dg[2][KP_DIGEST_LEN], got[KP_DIGEST_LEN], *head;
 	uint8_t *ev, *ev0, *h2, root[32] = { 7 };
 	size_t len[2], hlen, evlen, ev0len, h2len;
-	Kp__TreeHead th = KP__TREE_HEAD__INIT;
 	kp_err_t e;
 
 	s_seal_batch(&s_lp, OIN_HALT, 2, env, len, dg);
 	cr_assert(envelope_strip(env[0], len[0], &ev0, &ev0len, &e) == 0);
-	th.oin = (char *)OIN_LEERPLICHT;
-	th.has_size = th.has_root = 1;
-	th.size = 12;
-	th.root = (ProtobufCBinaryData){ 32, root };
-	hlen = kp__tree_head__get_packed_size(&th);
-	cr_assert_not_null(head = malloc(hlen));
-	kp__tree_head__pack(&th, head);
+	head = s_lp_head(12, root, &hlen);
 	cr_assert(envelope_attach_head(&env[0], &len[0], false, head, hlen) ==
 	    0);
 	cr_assert(envelope_extract_head(env[0], len[0], false, &h2, &h2len) ==
@@ -849,21 +860,14 @@ Test(envelope, open_parsed_strips_and_extracts_as_before)
 	uint8_t *env[NB], *one[1], dg[NB][KP_DIGEST_LEN], *head;
 	uint8_t root[32] = { 9 }, *payload = NULL, *bad;
 	size_t len[NB], onelen[1], hlen, plen = 0;
-	Kp__TreeHead th = KP__TREE_HEAD__INIT;
-	envelope_parsed_t *p = (envelope_parsed_t *)&plen;
+	envelope_parsed_t *p = NULL, *kept;
 	envelope_meta_t m;
 	bool has_digest;
 	kp_err_t e;
 
 	s_seal_batch(&s_lp, OIN_HALT, NB, env, len, dg);   /* batch-signed */
 	s_seal_batch(&s_lp, OIN_HALT, 1, one, onelen, dg); /* batch of one */
-	th.oin = (char *)OIN_LEERPLICHT;
-	th.has_size = th.has_root = 1;
-	th.size = 40;
-	th.root = (ProtobufCBinaryData){ 32, root };
-	hlen = kp__tree_head__get_packed_size(&th);
-	cr_assert_not_null(head = malloc(hlen));
-	kp__tree_head__pack(&th, head);
+	head = s_lp_head(40, root, &hlen);
 	cr_assert(envelope_attach_head(&env[3], &len[3], false, head, hlen) ==
 	    0);
 	cr_assert(envelope_attach_head(&one[0], &onelen[0], false, head,
@@ -871,13 +875,19 @@ Test(envelope, open_parsed_strips_and_extracts_as_before)
 	for (size_t i = 0; i < NB; i++)
 		s_parsed_same(env[i], len[i], i == 3);
 	s_parsed_same(one[0], onelen[0], true);
-	/* a refused envelope keeps nothing: *parsed is NULL */
+	/* a refused envelope keeps nothing: *parsed, a parse before, is NULL */
+	cr_assert_eq(envelope_open_parsed(s_halt.dir, NULL, env[0], len[0], &m,
+	    &payload, &plen, dg[0], &has_digest, &p, &e), 0, "%s", e.msg);
+	cr_assert_not_null(kept = p);
+	free(payload);
+	payload = NULL;
 	cr_assert_not_null(bad = malloc(len[0]));
 	memcpy(bad, env[0], len[0]);
 	bad[len[0] - 1] ^= 1;
 	cr_assert_eq(envelope_open_parsed(s_halt.dir, NULL, bad, len[0], &m,
 	    &payload, &plen, dg[0], &has_digest, &p, &e), -1);
 	cr_assert_null(p);
+	envelope_parsed_destroy(&kept);
 	free(bad);
 	free(head);
 	s_free_all(env, NB);
