@@ -450,10 +450,12 @@ Test(refusals, a_resend_and_a_clash_within_one_pass_of_a_batch)
 	 * the first: then the copy arrives in a second pass, finds the first
 	 * stored and gets its receipt (4 receipts), and the case under test
 	 * did not happen.  So up to three tries with new ids; a daemon that
-	 * missed the in-pass copy would answer 4 every time and still fail. */
+	 * missed the in-pass copy would answer 4 every time and still fail.
+	 * The retry is logged as info: Criterion exits non-zero for any
+	 * warning, which would fail a run whose tests all passed. */
 	for (attempt = 0; attempt < 3; attempt++) {
 		if (attempt > 0) {
-			cr_log_warn("the frames were split over two passes; "
+			cr_log_info("the frames were split over two passes; "
 			    "again with new ids");
 			free(env[0]);
 			free(env[1]);
