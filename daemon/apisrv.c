@@ -2,6 +2,9 @@
  * apisrv.c: the local API (proto/api.proto) for the organisation's own
  * systems and the `ketenpost` client.
  *
+ * This file: the socket, the passes, sends and reminders; every other
+ * request is answered by apiquery.c (what both share: apisrv_int.h).
+ *
  * A ROUTER on ipc:// in the state folder (socket file 0600: other users
  * cannot connect).  Requests are [routing id][empty][Request]; the answer
  * goes back the same way.  Send requests are collected into one batch and
@@ -49,9 +52,7 @@
 #include <sodium.h>
 #include <zmq.h>
 
-#include "access.h"
-#include "api.pb-c.h"
-#include "daemon.h"
+#include "apisrv_int.h"
 #include "envelope.h"
 #include "events.h"
 #include "later.h"
@@ -66,84 +67,12 @@
  * (the client checks the size before it sends, so that is a broken or
  * hostile client, and the socket is the organisation's own, mode 0600). */
 #define API_WIRE_MAX (1024 * 1024)
-#define API_LIST_DEFAULT 1000
-#define API_LIST_MAX 10000
 #define API_IDEM_KEY_MAX 128
 #define API_CLIENT_ID_MAX 64
 
-/*
- * What the prepare phase of a send found (s_prepare_send): all of the send
- * that reads no store.  The store phase (s_send) applies it in the order
- * the checks had before the split: a failure found here is reported only
- * at its stage (after the idempotency look-up, after the reply check or
- * after the case link), and logged only then.
- */
-enum { PREP_OK, PREP_EARLY, PREP_CHECK, PREP_SEAL };
-struct send_prep {
-	bool done;                    /* prepared (by the job or inline) */
-	int failed;                   /* PREP_*: the stage its error is at */
-	kp_err_t err;
-	bool log_refused;             /* ... a payload refused: log it */
-	int refusal_reason;           /* ... and audit it (refusal_out) */
-	char refusal_rule[AUDIT_RULE_MAX + 1];
-	uint8_t hash[32];             /* s_request_hash, with a key */
-	uint8_t event_id[16];
-	const peer_t *to;
-	const policy_rule_t *rule;
-	ProtobufCMessage *ev;         /* the payload decoded; freed in cleanup */
-	bool has_candidate;           /* the pseudonym from keys alone */
-	envelope_meta_t m;            /* case_ref: the candidate, as sealed */
-	envelope_draft_t draft;       /* sealed under m; moved to the request */
-	outbox_row_t row;             /* but its case, link, digest, key: later */
-};
-
-struct api_req {
-	uint8_t rid[256];
-	size_t rid_len;
-	zmq_msg_t msg;                /* the request as received, until the */
-	bool has_msg;                 /* ... prepare phase unpacked it */
-	struct send_prep prep;        /* a send's prepare phase */
-	Kp__Request *req;
-	Kp__Response resp;
-	Kp__SendResponse send_resp;
-	Kp__AckResponse ack;
-	Kp__StatusResponse status;
-	Kp__SubjectResponse subject;
-	Kp__PurgeResponse purge;
-	uint8_t event_id[16];
-	char to_oin[21];
-	uint8_t *env;                 /* sealed envelope, sent after commit */
-	size_t env_len;
-	envelope_draft_t draft;       /* ... until signed: s_sign_sends */
-	bool has_draft;
-	outbox_row_t row;             /* stored once signed: s_store_signed */
-	struct api_req *batch;        /* the requests before this one in its */
-	size_t index;                 /* ... batch: s_idem_in_batch */
-	char error[KP_ERR_MSG_MAX];
-	const char *code;
-	bool fatal;                   /* the audit log failed: undo the batch */
-	bool saw_early;               /* a read answered after s_sign_before
-	                               * stored the sends before it: on a
-	                               * rollback its answer is not sent */
-	arena_t arena;                /* feedback responses */
-	Kp__RemindResponse remind;
-	bool immediate;               /* send right after commit (else: due) */
-	char who[ACCESS_ID_MAX];      /* the client, from ZAP (access.c) */
-	unsigned roles;               /* ... and its roles */
-	int refusal_reason;           /* a send refused here: audit it */
-	char refusal_rule[AUDIT_RULE_MAX + 1]; /* ... and the rule it broke */
-	void *owned;                  /* result storage to free after sending */
-	void (*free_owned)(void *);
-	bool repeated;                /* idempotency key of a stored event */
-	later_t log;                  /* "queued" lines, after the commit */
-};
-
-static int
-s_fail(struct api_req *r, int code, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int
-s_fail(struct api_req *r, int code, const char *fmt, ...)
+/* OUT: r's error and code; returns -1 (apisrv_int.h). */
+int
+api_fail(struct api_req *r, int code, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -271,18 +200,20 @@ s_idem(kpd_t *d, struct api_req *r, const Kp__SendRequest *s,
 	*stored = false;
 	if (!s_token_valid(s->idempotency_key, 1, API_IDEM_KEY_MAX) ||
 	    (*client != '\0' && !s_token_valid(client, 1, API_CLIENT_ID_MAX)))
-		return s_fail(r, KP_ERR_INVALID_ARG, "idempotency key must be "
+		return api_fail(r, KP_ERR_INVALID_ARG,
+		    "idempotency key must be "
 		    "1-%d and client id 0-%d printable characters without "
 		    "spaces", API_IDEM_KEY_MAX, API_CLIENT_ID_MAX);
 	s_idem_in_batch(r, client, s->idempotency_key, id, old_hash, &found);
 	if (!found && store_outbox_by_idem(d->store, client,
 	    s->idempotency_key, id, old_hash, &found, &e) != 0)
-		return s_fail(r, e.code, "%s", e.msg);
+		return api_fail(r, e.code, "%s", e.msg);
 	if (found && sodium_memcmp(hash, old_hash, 32) != 0 &&
 	    !s_idem_same_before_packed(s, old_hash)) {
 		log_warnx("send refused: idempotency key reused for a different "
 		    "request (event %s)", kpd_id(id, text));
-		s_fail(r, KP_ERR_INVALID_ARG, "idempotency key already used for "
+		api_fail(r, KP_ERR_INVALID_ARG,
+		    "idempotency key already used for "
 		    "event %s with a different request; a key names one event: "
 		    "use a new key for a new event", text);
 		r->code = "idempotency_key_reused";
@@ -320,7 +251,7 @@ s_case_ref(kpd_t *d, struct api_req *r, const Kp__SendRequest *s,
 	if (s->has_in_reply_to) {
 		if (store_inbox_find(d->store, s->in_reply_to.data, &orig, NULL,
 		    NULL, &found, &e) != 0)
-			return s_fail(r, e.code, "%s", e.msg);
+			return api_fail(r, e.code, "%s", e.msg);
 		if (found && strcmp(orig.from_oin, s->to_oin) == 0)
 			memcpy(candidate, orig.case_ref, 32);
 		else
@@ -330,10 +261,10 @@ s_case_ref(kpd_t *d, struct api_req *r, const Kp__SendRequest *s,
 		memcpy(candidate, p->m.case_ref, 32);
 	else if (!found && pseudonym_for(d->chain->self, s->to_oin,
 	    s->case_ref, candidate, &e) != 0)
-		return s_fail(r, e.code, "%s", e.msg);
+		return api_fail(r, e.code, "%s", e.msg);
 	if (store_link_ensure(d->store, s->to_oin, s->case_ref, candidate,
 	    case_ref, link_id, &e) != 0)
-		return s_fail(r, e.code, "case %s: %s", s->case_ref, e.msg);
+		return api_fail(r, e.code, "case %s: %s", s->case_ref, e.msg);
 	return 0;
 }
 
@@ -370,7 +301,7 @@ s_audit_send(kpd_t *d, struct api_req *r, const envelope_meta_t *m,
 	}
 	if (ledger_append(d, &e, &err) != 0) {
 		r->fatal = true;
-		return s_fail(r, KP_ERR_IO, "the audit log cannot be written "
+		return api_fail(r, KP_ERR_IO, "the audit log cannot be written "
 		    "(%s); nothing was sent", err.msg);
 	}
 	return 0;
@@ -460,7 +391,7 @@ s_prep_apply(struct api_req *r, int stage)
 		memcpy(r->refusal_rule, p->refusal_rule,
 		    sizeof(r->refusal_rule));
 	}
-	s_fail(r, p->err.code, "%s", p->err.msg);
+	api_fail(r, p->err.code, "%s", p->err.msg);
 	return true;
 }
 
@@ -579,10 +510,10 @@ s_send_draft(kpd_t *d, struct api_req *r, const Kp__SendRequest *s,
 	}
 	if (envelope_seal_draft(d->chain->dir, p->to, m, s->payload.data,
 	    s->payload.len, draft, &e) != 0)
-		return s_fail(r, e.code, "%s", e.msg);
+		return api_fail(r, e.code, "%s", e.msg);
 	if (!p->has_candidate && s_outbox_row(d, m, s, p->ev, p->rule, now,
 	    &p->row) != 0)
-		return s_fail(r, KP_ERR_NOMEM, "sealing at rest failed");
+		return api_fail(r, KP_ERR_NOMEM, "sealing at rest failed");
 	return 0;
 }
 
@@ -620,7 +551,7 @@ s_send(kpd_t *d, struct api_req *r, uint64_t now)
 		goto out;
 	if (s->has_in_reply_to && cases_check_reply(d, s->to_oin,
 	    s->in_reply_to.data, &e) != 0) {
-		s_fail(r, e.code, "%s", e.msg);
+		api_fail(r, e.code, "%s", e.msg);
 		goto out;
 	}
 	if (s_prep_apply(r, PREP_CHECK))
@@ -638,7 +569,7 @@ s_send(kpd_t *d, struct api_req *r, uint64_t now)
 		goto out;
 	if (cases_on_send(d, &row, partner_role(peer_partner(p->to)), p->ev,
 	    &e) != 0) {
-		s_fail(r, e.code, "%s", e.msg);
+		api_fail(r, e.code, "%s", e.msg);
 		goto out;
 	}
 	r->draft = draft;
@@ -708,7 +639,7 @@ s_sign_alone(kpd_t *d, struct api_req *r)
 		return 0;
 	if (envelope_sign_batch(d->chain->dir, &dp, 1, &r->env, &r->env_len,
 	    &e) != 0 || s_store_signed(d, r, &e) != 0)
-		return s_fail(r, e.code, "%s", e.msg);
+		return api_fail(r, e.code, "%s", e.msg);
 	envelope_draft_clear(&r->draft);
 	r->has_draft = false;
 	metrics_count(d->metrics, KPM_SIGNATURE, r->to_oin, 0, -1);
@@ -791,648 +722,7 @@ out:
 	free(lens);
 	return rc;
 }
-
-/* ---- lists ---------------------------------------------------------------- */
-
-/*
- * A list answer (outbox, inbox) holds at most this many bytes packed, and
- * at least one item so that paging always moves on: the memory a listing
- * takes is then one answer's, whatever the limit asked and the payloads
- * (10,000 inbox items of 1 KiB were ~17 MB packed, of 32 KiB 330 MB, plus
- * the items unpacked and their audit entries).  The answer says `more`
- * and the client pages on with after_seq (proto/api.proto).  4 MiB: a
- * full outbox answer (10,000 items of at most ~250 bytes) always fits, so
- * a client that takes a short outbox answer for the end, as before `more`
- * existed, still sees every item; only inbox answers (payloads) are cut.
- */
-#define API_ANSWER_BYTES_MAX (4u << 20)
-
-/* A growing array of items plus the byte buffers they point into. */
-struct items {
-	Kp__OutboxList olist;
-	Kp__InboxList ilist;
-	kpd_t *d;
-	size_t limit;                 /* items an answer holds at most */
-	size_t packed;                /* their packed bytes so far */
-	bool more;                    /* stopped at limit or bytes: more follow */
-	bool with_values;             /* subject: the values shared too */
-	bool failed;                  /* subject: an item could not be shown */
-	kp_err_t err;                 /* ... why */
-	void **items;         /* Kp__OutboxItem* or Kp__InboxItem* */
-	size_t n, cap;
-};
-
-static void
-s_items_free(void *arg)
-{
-	struct items *it = arg;
-	size_t i;
-
-	for (i = 0; i < it->n; i++)
-		atrest_free(it->items[i]);  /* item and inline payload: wiped */
-	free(it->items);
-	free(it);
-}
-
-static void *
-s_items_push(struct items *it, size_t size)
-{
-	void **grown, *item;
-	size_t cap;
-
-	if (it->n == it->cap) {
-		cap = it->cap ? it->cap * 2 : 64;
-		if ((grown = realloc(it->items, cap * sizeof(*grown))) == NULL)
-			goto nomem;
-		it->items = grown;
-		it->cap = cap;
-	}
-	if ((item = atrest_alloc(size)) == NULL)
-		goto nomem;
-	it->items[it->n++] = item;
-	return item;
-nomem:
-	it->more = true;  /* a short answer, not the end of the list */
-	return NULL;
-}
-
-/* The last item pushed, packed into `size` bytes: kept if the answer
- * stays within API_ANSWER_BYTES_MAX (or it is the first), else dropped
- * and the answer has `more`.  0 kept, 1 dropped: the walk stops. */
-static int
-s_items_fit(struct items *it, size_t size)
-{
-	size += 1 + 5;                /* the field's tag and length */
-	if (it->n > 1 && it->packed + size > API_ANSWER_BYTES_MAX) {
-		atrest_free(it->items[--it->n]);
-		it->more = true;
-		return 1;
-	}
-	it->packed += size;
-	return 0;
-}
-
-/* Is the answer full by count?  Then the row just read (the store was
- * asked for one more than the limit) says that more follow. */
-static bool
-s_items_full(struct items *it)
-{
-	if (it->n < it->limit)
-		return false;
-	it->more = true;
-	return true;
-}
-
-/* An OutboxItem and copies of its strings/bytes in one allocation. */
-struct outbox_block {
-	Kp__OutboxItem item;
-	uint8_t event_id[16], in_reply_to[16], env_digest[32], rcpt_digest[32];
-	char to_oin[21], case_ref[65];
-};
-
-static int
-s_outbox_item(void *arg, const outbox_row_t *row, const uint8_t *env,
-    size_t len)
-{
-	struct outbox_block *b;
-	Kp__OutboxItem *o;
-
-	(void)env;
-	(void)len;
-	if (s_items_full(arg))
-		return 1;
-	if ((b = s_items_push(arg, sizeof(*b))) == NULL)
-		return 1;
-	o = &b->item;
-	kp__outbox_item__init(o);
-	memcpy(b->event_id, row->event_id, 16);
-	memcpy(b->env_digest, row->envelope_digest, 32);
-	memcpy(b->to_oin, row->to_oin, sizeof(b->to_oin));
-	memcpy(b->case_ref, row->case_local, sizeof(b->case_ref));
-	o->has_seq = o->has_event_id = o->has_event_type = o->has_state = 1;
-	o->has_attempts = o->has_created_at_ms = o->has_updated_at_ms = 1;
-	o->has_envelope_digest = 1;
-	o->seq = row->seq;
-	o->event_id = (ProtobufCBinaryData){ 16, b->event_id };
-	o->event_type = (Kp__EventType)row->event_type;
-	o->to_oin = b->to_oin;
-	o->case_ref = b->case_ref;
-	o->state = (Kp__DeliveryState)row->state;
-	o->attempts = row->attempts;
-	o->created_at_ms = row->created_ms;
-	o->updated_at_ms = row->updated_ms;
-	o->envelope_digest = (ProtobufCBinaryData){ 32, b->env_digest };
-	o->has_retention_until_ms = o->has_payload_destroyed = 1;
-	o->retention_until_ms = row->retention_until_ms;
-	o->payload_destroyed = !row->has_event_key;
-	if (row->has_reply_to) {
-		memcpy(b->in_reply_to, row->in_reply_to, 16);
-		o->has_in_reply_to = 1;
-		o->in_reply_to = (ProtobufCBinaryData){ 16, b->in_reply_to };
-	}
-	if (row->has_receipt) {
-		memcpy(b->rcpt_digest, row->receipt_digest, 32);
-		o->has_receipt_digest = o->has_reason = o->has_receipted_at_ms = 1;
-		o->receipt_digest = (ProtobufCBinaryData){ 32, b->rcpt_digest };
-		o->reason = (Kp__Reason)row->reason;
-		o->receipted_at_ms = row->receipted_ms;
-	}
-	return s_items_fit(arg, kp__outbox_item__get_packed_size(o));
-}
-
-static size_t
-s_limit(const Kp__ListRequest *l)
-{
-	if (l == NULL || !l->has_limit || l->limit == 0)
-		return API_LIST_DEFAULT;
-	return l->limit > API_LIST_MAX ? API_LIST_MAX : l->limit;
-}
-
-static struct items *
-s_items_new(kpd_t *d, struct api_req *r)
-{
-	struct items *it = calloc(1, sizeof(*it));
-
-	if (it == NULL) {
-		s_fail(r, KP_ERR_NOMEM, "out of memory");
-		return NULL;
-	}
-	kp__outbox_list__init(&it->olist);
-	kp__inbox_list__init(&it->ilist);
-	it->d = d;
-	it->limit = SIZE_MAX;
-	r->owned = it;
-	r->free_owned = s_items_free;
-	return it;
-}
-
-static int
-s_outbox(kpd_t *d, struct api_req *r)
-{
-	const Kp__ListRequest *l = r->req->outbox;
-	struct items *it = s_items_new(d, r);
-	kp_err_t e;
-
-	if (it == NULL)
-		return -1;
-	it->limit = s_limit(l);
-	if (store_outbox_list(d->store, l && l->has_after_seq ? l->after_seq : 0,
-	    it->limit + 1, s_outbox_item, it, &e) != 0)
-		return s_fail(r, e.code, "%s", e.msg);
-	if (it->more && it->n == 0)   /* not even one item: out of memory */
-		return s_fail(r, KP_ERR_NOMEM, "out of memory listing the "
-		    "outbox");
-	it->olist.n_items = it->n;
-	it->olist.items = (Kp__OutboxItem **)it->items;
-	it->olist.has_more = 1;
-	it->olist.more = it->more;
-	r->resp.result_case = KP__RESPONSE__RESULT_OUTBOX;
-	r->resp.outbox = &it->olist;
-	return 0;
-}
-
-/* An InboxItem with copies of its strings and the decrypted payload. */
-struct inbox_block {
-	Kp__InboxItem item;
-	uint8_t event_id[16], in_reply_to[16], pseudonym[32], env_digest[32];
-	char from_oin[21], case_ref[65], purpose[65], legal_basis[65];
-	uint8_t payload[];
-};
-
-static void
-s_inbox_fields(struct inbox_block *b, const inbox_row_t *row)
-{
-	Kp__InboxItem *o = &b->item;
-
-	kp__inbox_item__init(o);
-	memcpy(b->event_id, row->event_id, 16);
-	memcpy(b->pseudonym, row->case_ref, 32);
-	memcpy(b->env_digest, row->envelope_digest, 32);
-	memcpy(b->from_oin, row->from_oin, sizeof(b->from_oin));
-	memcpy(b->case_ref, row->case_local, sizeof(b->case_ref));
-	memcpy(b->purpose, row->purpose, sizeof(b->purpose));
-	memcpy(b->legal_basis, row->legal_basis, sizeof(b->legal_basis));
-	o->has_seq = o->has_event_id = o->has_event_type = 1;
-	o->has_case_pseudonym = o->has_created_at_ms = 1;
-	o->has_received_at_ms = o->has_acknowledged = o->has_envelope_digest = 1;
-	o->has_retention_until_ms = 1;
-	o->retention_until_ms = row->retention_until_ms;
-	o->seq = row->seq;
-	o->event_id = (ProtobufCBinaryData){ 16, b->event_id };
-	o->event_type = (Kp__EventType)row->event_type;
-	o->from_oin = b->from_oin;
-	o->case_ref = b->case_ref[0] ? b->case_ref : NULL;
-	o->case_pseudonym = (ProtobufCBinaryData){ 32, b->pseudonym };
-	o->created_at_ms = row->created_ms;
-	o->received_at_ms = row->received_ms;
-	o->acknowledged = row->acked;
-	o->envelope_digest = (ProtobufCBinaryData){ 32, b->env_digest };
-	o->purpose = b->purpose;
-	o->legal_basis = b->legal_basis;
-	if (row->has_reply_to) {
-		memcpy(b->in_reply_to, row->in_reply_to, 16);
-		o->has_in_reply_to = 1;
-		o->in_reply_to = (ProtobufCBinaryData){ 16, b->in_reply_to };
-	}
-}
-
-/* Decrypt a stored payload with its per-event key. */
-static int
-s_open_payload(kpd_t *d, const inbox_row_t *row, const uint8_t *sealed,
-    size_t slen, uint8_t **plain, size_t *plen)
-{
-	uint8_t key[32];
-	int rc;
-
-	rc = atrest_event_key_unwrap(d->storage_key, row->event_id,
-	    row->event_key, key) != 0 || atrest_open(key, row->event_id, sealed,
-	    slen, plain, plen) != 0 ? -1 : 0;
-	sodium_memzero(key, sizeof(key));
-	return rc;
-}
-
-static int
-s_inbox_item(void *arg, const inbox_row_t *row, const uint8_t *sealed,
-    size_t slen)
-{
-	struct items *it = arg;
-	struct inbox_block *b;
-	uint8_t *plain = NULL;
-	size_t plen = 0;
-	char id[37];
-
-	if (s_items_full(it))
-		return 1;
-	if (row->has_event_key && s_open_payload(it->d, row, sealed, slen,
-	    &plain, &plen) != 0) {
-		log_warnx("inbox: stored payload of %s does not decrypt "
-		    "(corrupt database or wrong key files)",
-		    kpd_id(row->event_id, id));
-		plen = 0;
-	}
-	b = s_items_push(it, sizeof(*b) + plen);
-	if (b != NULL) {
-		s_inbox_fields(b, row);
-		b->item.has_payload_destroyed = 1;
-		b->item.payload_destroyed = !row->has_event_key;
-		if (plain != NULL) {
-			memcpy(b->payload, plain, plen);
-			b->item.has_payload = 1;
-			b->item.payload = (ProtobufCBinaryData){ plen, b->payload };
-		}
-	}
-	if (plain != NULL)
-		sodium_memzero(plain, plen);
-	free(plain);
-	if (b == NULL)
-		return 1;
-	return s_items_fit(it, kp__inbox_item__get_packed_size(&b->item));
-}
-
-static int
-s_inbox(kpd_t *d, struct api_req *r)
-{
-	const Kp__ListRequest *l = r->req->inbox;
-	struct items *it = s_items_new(d, r);
-	kp_err_t e;
-
-	if (it == NULL)
-		return -1;
-	it->limit = s_limit(l);
-	if (store_inbox_list(d->store, l && l->has_all && l->all,
-	    l && l->has_after_seq ? l->after_seq : 0, it->limit + 1,
-	    s_inbox_item, it, &e) != 0)
-		return s_fail(r, e.code, "%s", e.msg);
-	if (it->more && it->n == 0)   /* not even one item: out of memory */
-		return s_fail(r, KP_ERR_NOMEM, "out of memory listing the "
-		    "inbox");
-	it->ilist.n_items = it->n;
-	it->ilist.items = (Kp__InboxItem **)it->items;
-	it->ilist.has_more = 1;
-	it->ilist.more = it->more;
-	r->resp.result_case = KP__RESPONSE__RESULT_INBOX;
-	r->resp.inbox = &it->ilist;
-	return 0;
-}
-
-static int
-s_fetch(kpd_t *d, struct api_req *r)
-{
-	const Kp__FetchRequest *f = r->req->fetch;
-	struct items *it;
-	inbox_row_t row;
-	uint8_t *sealed = NULL;
-	size_t slen = 0;
-	bool found = false;
-	kp_err_t e;
-
-	if (!f->has_event_id || f->event_id.len != 16)
-		return s_fail(r, KP_ERR_INVALID_ARG, "fetch needs an event id");
-	if ((it = s_items_new(d, r)) == NULL)
-		return -1;
-	if (store_inbox_get(d->store, f->event_id.data, &row, &sealed, &slen,
-	    &found, &e) != 0)
-		return s_fail(r, e.code, "%s", e.msg);
-	if (!found)
-		return s_fail(r, KP_ERR_INVALID_ARG, "no event %s in the inbox",
-		    kpd_id(f->event_id.data, (char[37]){ 0 }));
-	(void)s_inbox_item(it, &row, sealed, slen);
-	free(sealed);
-	if (it->n != 1)
-		return s_fail(r, KP_ERR_NOMEM, "out of memory");
-	r->resp.result_case = KP__RESPONSE__RESULT_ITEM;
-	r->resp.item = it->items[0];
-	return 0;
-}
-
-static int
-s_ack(kpd_t *d, struct api_req *r, Kp__AckResponse *out)
-{
-	const Kp__AckRequest *a = r->req->ack;
-	bool newly;
-	size_t i;
-	kp_err_t e;
-
-	kp__ack_response__init(out);
-	out->has_acknowledged = 1;
-	for (i = 0; i < a->n_event_ids; i++) {
-		if (a->event_ids[i].len != 16)
-			return s_fail(r, KP_ERR_INVALID_ARG, "event id %zu is not "
-			    "16 bytes", i);
-		if (store_inbox_ack(d->store, a->event_ids[i].data, &newly,
-		    &e) != 0)
-			return s_fail(r, e.code, "%s", e.msg);
-		out->acknowledged += newly;
-	}
-	r->resp.result_case = KP__RESPONSE__RESULT_ACK;
-	r->resp.ack = out;
-	return 0;
-}
-
-/* Trust freshness (trustwatch.c) into the status; static storage: one
- * status answer is built and sent at a time. */
-static void
-s_status_trust(kpd_t *d, Kp__StatusResponse *st)
-{
-	static char lines[16][KPD_TRUST_LINE];
-	static char *ptrs[16];
-	size_t i;
-
-	st->n_trust_warnings = kpd_trust_warnings(d, lines, 16);
-	for (i = 0; i < st->n_trust_warnings; i++)
-		ptrs[i] = lines[i];
-	st->trust_warnings = ptrs;
-	st->has_trust_stale = 1;
-	st->trust_stale = kpd_trust_stale(d);
-	st->has_bundle_version = 1;
-	st->bundle_version = kpd_bundle_applied(d);
-}
-
-static int
-s_status(kpd_t *d, struct api_req *r, Kp__StatusResponse *st)
-{
-	const partner_t *me = identity_public(d->chain->self);
-	uint64_t c[5] = { 0 }, unacked = 0, total = 0;
-	kp_err_t e;
-
-	if (store_outbox_counts(d->store, c, &e) != 0 ||
-	    store_inbox_counts(d->store, &unacked, &total, &e) != 0)
-		return s_fail(r, e.code, "%s", e.msg);
-	kp__status_response__init(st);
-	st->oin = (char *)partner_oin(me);
-	st->role = (char *)kp_role_name(partner_role(me));
-	st->name = (char *)partner_name(me);
-	st->version = (char *)KP_VERSION;
-	st->has_partners = st->has_outbox_pending = st->has_outbox_delivered = 1;
-	st->has_outbox_rejected = st->has_outbox_dead = 1;
-	st->has_inbox_unacknowledged = st->has_inbox_total = st->has_uptime_ms = 1;
-	st->partners = (uint32_t)directory_count(d->chain->dir);
-	st->outbox_pending = c[STORE_PENDING];
-	st->outbox_delivered = c[STORE_DELIVERED];
-	st->outbox_rejected = c[STORE_REJECTED];
-	st->outbox_dead = c[STORE_DEAD];
-	st->inbox_unacknowledged = unacked;
-	st->inbox_total = total;
-	st->uptime_ms = kp_now_ms() - d->started_ms;
-	st->has_policy_hash = 1;
-	st->policy_hash = (ProtobufCBinaryData){ 32,
-	    (uint8_t *)policy_hash(d->policy) };
-	st->policy = (char *)policy_path(d->policy);
-	st->has_destruction_pending = 1;
-	st->destruction_pending = d->destroy_pending;
-	s_status_trust(d, st);
-	r->resp.result_case = KP__RESPONSE__RESULT_STATUS;
-	r->resp.status = st;
-	return 0;
-}
-
-/* ---- subject access and retention ------------------------------------------ */
-
-/* A SubjectItem and copies of its strings in one allocation. */
-struct subject_block {
-	Kp__SubjectItem item;
-	uint8_t event_id[16];
-	char partner[21], purpose[65], legal_basis[65];
-	char fields[STORE_FIELDS_MAX];
-	char *names[64];
-	char partner_name[KP_NAME_MAX * 4 + 1];
-};
-
-static void
-s_split_fields(struct subject_block *b)
-{
-	char *save = NULL, *t;
-
-	b->item.n_fields = 0;
-	b->item.fields = b->names;
-	for (t = strtok_r(b->fields, ",", &save); t != NULL &&
-	    b->item.n_fields < 64; t = strtok_r(NULL, ",", &save))
-		b->names[b->item.n_fields++] = t;
-}
-
-static int
-s_subject_item(void *arg, const subject_row_t *row)
-{
-	struct items *it = arg;
-	char *values = NULL;
-	size_t vlen;
-	struct subject_block *b;
-	const peer_t *p = directory_find(it->d->chain->dir, row->partner_oin);
-	Kp__SubjectItem *o;
-
-	if (it->with_values && cases_values_json(it->d, row, &values,
-	    &it->err) != 0) {
-		it->failed = true;
-		return 1;
-	}
-	vlen = values != NULL ? strlen(values) + 1 : 0;
-	/* the values' text lives right after the block, in one allocation */
-	if ((b = s_items_push(it, sizeof(*b) + vlen)) == NULL) {
-		free(values);
-		kp_fail(&it->err, KP_ERR_NOMEM, "out of memory listing the "
-		    "case's events");
-		it->failed = true;
-		return 1;
-	}
-	snprintf(b->partner_name, sizeof(b->partner_name), "%s", p != NULL ?
-	    partner_name(peer_partner(p)) : "(no longer a partner)");
-	o = &b->item;
-	kp__subject_item__init(o);
-	memcpy(b->event_id, row->event_id, 16);
-	memcpy(b->partner, row->partner_oin, sizeof(b->partner));
-	memcpy(b->purpose, row->purpose, sizeof(b->purpose));
-	memcpy(b->legal_basis, row->legal_basis, sizeof(b->legal_basis));
-	memcpy(b->fields, row->fields, sizeof(b->fields));
-	s_split_fields(b);
-	o->has_event_id = o->has_event_type = o->has_at_ms = 1;
-	o->has_retention_until_ms = o->has_payload_destroyed = 1;
-	o->event_id = (ProtobufCBinaryData){ 16, b->event_id };
-	o->direction = row->sent ? "sent" : "received";
-	o->partner_oin = b->partner;
-	o->partner_name = b->partner_name;
-	o->event_type = (Kp__EventType)row->event_type;
-	o->purpose = b->purpose;
-	o->legal_basis = b->legal_basis;
-	o->at_ms = row->at_ms;
-	o->retention_until_ms = row->retention_until_ms;
-	o->payload_destroyed = row->destroyed;
-	if (values != NULL) {
-		o->values_json = memcpy(b + 1, values, vlen);
-		free(values);
-	}
-	if (row->sent) {
-		o->has_state = o->has_reason = 1;
-		o->state = (Kp__DeliveryState)row->state;
-		o->reason = (Kp__Reason)row->reason;
-	}
-	return 0;
-}
-
-static int
-s_subject(kpd_t *d, struct api_req *r)
-{
-	const Kp__SubjectRequest *q = r->req->subject;
-	struct items *it;
-	kp_err_t e;
-
-	if (q->case_ref == NULL || !pseudonym_ref_valid(q->case_ref))
-		return s_fail(r, KP_ERR_INVALID_ARG, "subject needs a local "
-		    "case reference");
-	if ((it = s_items_new(d, r)) == NULL)
-		return -1;
-	it->with_values = q->has_with_values && q->with_values;
-	if (store_subject(d->store, q->case_ref, s_subject_item, it, &e) != 0)
-		return s_fail(r, e.code, "%s", e.msg);
-	/* all or nothing: a subject-access answer is a legal answer to the
-	 * person, and a short one would look complete */
-	if (it->failed) {
-		log_warnx("subject access by %s failed: %s", r->who,
-		    it->err.msg);
-		return s_fail(r, it->err.code, "subject access could not be "
-		    "answered completely: %s", it->err.msg);
-	}
-	kp__subject_response__init(&r->subject);
-	r->subject.case_ref = q->case_ref;
-	r->subject.n_items = it->n;
-	r->subject.items = (Kp__SubjectItem **)it->items;
-	r->resp.result_case = KP__RESPONSE__RESULT_SUBJECT;
-	r->resp.subject = &r->subject;
-	log_info("subject access by %s: %zu events listed", r->who, it->n);
-	return 0;
-}
-
-static int
-s_purge(kpd_t *d, struct api_req *r)
-{
-	size_t n = 0;
-	kp_err_t e;
-
-	if (retention_purge(d, &n, &e) != 0)
-		return s_fail(r, e.code, "%s", e.msg);
-	kp__purge_response__init(&r->purge);
-	r->purge.has_purged = 1;
-	r->purge.purged = (uint32_t)n;
-	r->purge.has_destruction_pending = 1;
-	r->purge.destruction_pending = d->destroy_pending;
-	r->resp.result_case = KP__RESPONSE__RESULT_PURGE;
-	r->resp.purge = &r->purge;
-	return 0;
-}
-
-/* ---- feedback: case, cases, remind, report ---------------------------------- */
-
-static int
-s_case(kpd_t *d, struct api_req *r)
-{
-	const Kp__CaseRequest *q = r->req->case_timeline;
-	kp_err_t e;
-
-	if (q->case_ref == NULL || !pseudonym_ref_valid(q->case_ref))
-		return s_fail(r, KP_ERR_INVALID_ARG, "case needs a local case "
-		    "reference");
-	if (feedback_case(d, &r->arena, q, &r->resp.case_timeline, &e) != 0)
-		return s_fail(r, e.code, "%s", e.msg);
-	r->resp.result_case = KP__RESPONSE__RESULT_CASE_TIMELINE;
-	return 0;
-}
-
-static int
-s_cases(kpd_t *d, struct api_req *r)
-{
-	kp_err_t e;
-
-	if (feedback_cases(d, &r->arena, r->req->cases, &r->resp.cases,
-	    &e) != 0)
-		return s_fail(r, e.code, "%s", e.msg);
-	r->resp.result_case = KP__RESPONSE__RESULT_CASES;
-	return 0;
-}
-
-static int
-s_report(kpd_t *d, struct api_req *r)
-{
-	kp_err_t e;
-
-	if (feedback_report(d, &r->arena, r->req->report, &r->resp.report,
-	    &e) != 0)
-		return s_fail(r, e.code, "%s", e.msg);
-	r->resp.result_case = KP__RESPONSE__RESULT_REPORT;
-	return 0;
-}
-
-static int
-s_link(kpd_t *d, struct api_req *r)
-{
-	kp_err_t e;
-
-	if (feedback_link(d, &r->arena, r->req->link, &r->resp.link, &e) != 0)
-		return s_fail(r, e.code, "%s", e.msg);
-	r->resp.result_case = KP__RESPONSE__RESULT_LINK;
-	return 0;
-}
-
-static int
-s_outcome(kpd_t *d, struct api_req *r)
-{
-	kp_err_t e;
-
-	if (feedback_outcome(d, &r->arena, r->req->outcome, &r->resp.outcome,
-	    &e) != 0)
-		return s_fail(r, e.code, "%s", e.msg);
-	r->resp.result_case = KP__RESPONSE__RESULT_OUTCOME;
-	return 0;
-}
-
-static int
-s_todo(kpd_t *d, struct api_req *r)
-{
-	kp_err_t e;
-
-	if (feedback_todo(d, &r->arena, r->req->todo, &r->resp.todo, &e) != 0)
-		return s_fail(r, e.code, "%s", e.msg);
-	r->resp.result_case = KP__RESPONSE__RESULT_TODO;
-	return 0;
-}
+/* ---- feedback: remind (a send per overdue answer) ------------------------ */
 
 struct remind_walk {
 	kpd_t *d;
@@ -1474,7 +764,7 @@ s_remind_one(void *arg, const expect_row_t *x)
 	sub.roles = w->r->roles;
 	if (s_send(w->d, &sub, w->now) != 0 || s_sign_alone(w->d, &sub) != 0) {
 		w->r->fatal |= sub.fatal;
-		s_fail(w->r, KP_ERR_INVALID_ARG, "reminder to %s: %s",
+		api_fail(w->r, KP_ERR_INVALID_ARG, "reminder to %s: %s",
 		    x->partner_oin, sub.error);
 		s_prep_clear(&sub.prep);
 		free(sub.env);
@@ -1501,18 +791,20 @@ s_remind(kpd_t *d, struct api_req *r, uint64_t now)
 	kp_err_t e;
 
 	if (q->case_ref == NULL || !pseudonym_ref_valid(q->case_ref))
-		return s_fail(r, KP_ERR_INVALID_ARG, "remind needs a local case "
+		return api_fail(r, KP_ERR_INVALID_ARG,
+		    "remind needs a local case "
 		    "reference");
 	if (q->has_at_ms && q->at_ms > 0)
-		return s_fail(r, KP_ERR_INVALID_ARG, "remind sends now, to the "
+		return api_fail(r, KP_ERR_INVALID_ARG,
+		    "remind sends now, to the "
 		    "partners whose answer is overdue now: it takes no 'at' "
 		    "(see what is overdue at a time with cases --overdue --at)");
 	w.case_ref = q->case_ref;
 	w.at = now;
 	if ((w.ids = arena_alloc(&r->arena, 64 * sizeof(*w.ids))) == NULL)
-		return s_fail(r, KP_ERR_NOMEM, "out of memory");
+		return api_fail(r, KP_ERR_NOMEM, "out of memory");
 	if (feedback_overdue(d, q->case_ref, w.at, s_remind_one, &w, &e) != 0)
-		return s_fail(r, e.code, "%s", e.msg);
+		return api_fail(r, e.code, "%s", e.msg);
 	if (r->code != NULL)
 		return -1;
 	kp__remind_response__init(&r->remind);
@@ -1586,7 +878,7 @@ s_size_ok(struct api_req *r, size_t len)
 		return true;
 	log_warnx("api: a request of %zu bytes refused (limit %d)", len,
 	    API_REQUEST_MAX);
-	s_fail(r, KP_ERR_OVERSIZE, "request of %zu bytes is over the API "
+	api_fail(r, KP_ERR_OVERSIZE, "request of %zu bytes is over the API "
 	    "limit of %d bytes (an event payload may be at most %d bytes)",
 	    len, API_REQUEST_MAX, KP_MAX_PAYLOAD);
 	return false;
@@ -1599,7 +891,8 @@ s_unpack_only(struct api_req *r, const uint8_t *buf, size_t len)
 {
 	if ((r->req = kp__request__unpack(&atrest_allocator, len, buf)) ==
 	    NULL)
-		s_fail(r, KP_ERR_MALFORMED, "request is not a valid kp.Request");
+		api_fail(r, KP_ERR_MALFORMED,
+		    "request is not a valid kp.Request");
 }
 
 /* The request in buf into r, for apisrv_execute (REST). */
@@ -1775,7 +1068,7 @@ s_allowed(kpd_t *d, struct api_req *r)
 
 	if ((r->roles & need) != 0)
 		return true;
-	s_fail(r, KP_ERR_ROLE, "this API client (%s) may not use '%s': it "
+	api_fail(r, KP_ERR_ROLE, "this API client (%s) may not use '%s': it "
 	    "needs the role '%s' (ketenpostd.conf [api] allow)", r->who,
 	    s_op_name(r->req->op_case), access_role_name(need));
 	r->code = "forbidden";
@@ -1812,7 +1105,7 @@ s_audit_read(kpd_t *d, struct api_req *r, const ProtobufCBinaryData *id,
 	snprintf(a.fields, sizeof(a.fields), "%s", fields ? fields : "");
 	snprintf(a.actor, sizeof(a.actor), "%s", r->who);
 	if (ledger_append(d, &a, &e) != 0)
-		return s_fail(r, KP_ERR_IO, "the audit log cannot be written "
+		return api_fail(r, KP_ERR_IO, "the audit log cannot be written "
 		    "(%s); nothing is shown", e.msg);
 	return 0;
 }
@@ -1901,7 +1194,7 @@ s_sign_before(kpd_t *d, struct api_req *r)
 		return 0;
 	}
 	r->fatal = true;
-	return s_fail(r, KP_ERR_IO, "not stored: %s", e.msg);
+	return api_fail(r, KP_ERR_IO, "not stored: %s", e.msg);
 }
 
 /*
@@ -1925,7 +1218,7 @@ s_handle(kpd_t *d, struct api_req *r, uint64_t now)
 		return;
 	if (!store_in_txn(d->store) || kpd_item_begin(d, &mark, &e) != 0) {
 		r->fatal = true;
-		s_fail(r, KP_ERR_IO, "the database refused the batch; retry");
+		api_fail(r, KP_ERR_IO, "the database refused the batch; retry");
 		return;
 	}
 	s_dispatch(d, r, now);
@@ -1937,7 +1230,7 @@ s_handle(kpd_t *d, struct api_req *r, uint64_t now)
 	    !store_in_txn(d->store)) {
 		r->fatal = true;
 		if (r->code == NULL)
-			s_fail(r, KP_ERR_IO, "not stored: %s", e.msg);
+			api_fail(r, KP_ERR_IO, "not stored: %s", e.msg);
 		return;
 	}
 	if (r->code != NULL && r->refusal_reason != 0)
@@ -1950,21 +1243,23 @@ s_dispatch(kpd_t *d, struct api_req *r, uint64_t now)
 {
 	switch (r->req->op_case) {
 	case KP__REQUEST__OP_SEND: (void)s_send(d, r, now); break;
-	case KP__REQUEST__OP_OUTBOX: (void)s_outbox(d, r); break;
-	case KP__REQUEST__OP_INBOX: (void)s_inbox(d, r); break;
-	case KP__REQUEST__OP_FETCH: (void)s_fetch(d, r); break;
-	case KP__REQUEST__OP_ACK: (void)s_ack(d, r, &r->ack); break;
-	case KP__REQUEST__OP_STATUS: (void)s_status(d, r, &r->status); break;
-	case KP__REQUEST__OP_SUBJECT: (void)s_subject(d, r); break;
+	case KP__REQUEST__OP_OUTBOX: (void)apiquery_outbox(d, r); break;
+	case KP__REQUEST__OP_INBOX: (void)apiquery_inbox(d, r); break;
+	case KP__REQUEST__OP_FETCH: (void)apiquery_fetch(d, r); break;
+	case KP__REQUEST__OP_ACK: (void)apiquery_ack(d, r, &r->ack); break;
+	case KP__REQUEST__OP_STATUS:
+		(void)apiquery_status(d, r, &r->status);
+		break;
+	case KP__REQUEST__OP_SUBJECT: (void)apiquery_subject(d, r); break;
 	case KP__REQUEST__OP_PURGE: break;  /* after the batch: s_finish */
-	case KP__REQUEST__OP_CASE_TIMELINE: (void)s_case(d, r); break;
-	case KP__REQUEST__OP_CASES: (void)s_cases(d, r); break;
-	case KP__REQUEST__OP_REPORT: (void)s_report(d, r); break;
+	case KP__REQUEST__OP_CASE_TIMELINE: (void)apiquery_case(d, r); break;
+	case KP__REQUEST__OP_CASES: (void)apiquery_cases(d, r); break;
+	case KP__REQUEST__OP_REPORT: (void)apiquery_report(d, r); break;
 	case KP__REQUEST__OP_REMIND: (void)s_remind(d, r, now); break;
-	case KP__REQUEST__OP_LINK: (void)s_link(d, r); break;
-	case KP__REQUEST__OP_OUTCOME: (void)s_outcome(d, r); break;
-	case KP__REQUEST__OP_TODO: (void)s_todo(d, r); break;
-	default: s_fail(r, KP_ERR_INVALID_ARG, "unknown request"); break;
+	case KP__REQUEST__OP_LINK: (void)apiquery_link(d, r); break;
+	case KP__REQUEST__OP_OUTCOME: (void)apiquery_outcome(d, r); break;
+	case KP__REQUEST__OP_TODO: (void)apiquery_todo(d, r); break;
+	default: api_fail(r, KP_ERR_INVALID_ARG, "unknown request"); break;
 	}
 }
 
@@ -2030,14 +1325,14 @@ s_finish(kpd_t *d, struct api_req *batch, size_t n, Kp__Response **out)
 			    batch[i].req->op_case == KP__REQUEST__OP_OUTCOME ||
 			    batch[i].req->op_case == KP__REQUEST__OP_REMIND ||
 			    batch[i].saw_early))
-				s_fail(&batch[i], KP_ERR_IO, "not stored: %s",
+				api_fail(&batch[i], KP_ERR_IO, "not stored: %s",
 				    e.msg);
 	}
 	s_finish_log(batch, n, committed, &e);
 	for (i = 0; i < n; i++) {
 		if (batch[i].code == NULL &&
 		    batch[i].req->op_case == KP__REQUEST__OP_PURGE)
-			(void)s_purge(d, &batch[i]);  /* its own transaction */
+			(void)apiquery_purge(d, &batch[i]);
 		if (batch[i].code == NULL && (batch[i].immediate ||
 		    batch[i].repeated) &&
 		    batch[i].req->op_case == KP__REQUEST__OP_SEND)
@@ -2169,7 +1464,7 @@ s_store_pass(kpd_t *d, struct api_pass *p)
 		    "refused: %s", p->n, p->n == 1 ? "" : "s", e.msg);
 		for (i = 0; i < p->n; i++) {
 			if (p->reqs[i].code == NULL)
-				s_fail(&p->reqs[i], KP_ERR_IO, "the database "
+				api_fail(&p->reqs[i], KP_ERR_IO, "the database "
 				    "refused the batch; retry");
 			s_reply(d, &p->reqs[i]);
 			s_cleanup(&p->reqs[i]);
