@@ -392,8 +392,7 @@ apiquery_ack(kpd_t *d, struct api_req *r, Kp__AckResponse *out)
 	for (i = 0; i < a->n_event_ids; i++) {
 		if (a->event_ids[i].len != 16)
 			return api_fail(r, KP_ERR_INVALID_ARG,
-			    "event id %zu is not "
-			    "16 bytes", i);
+			    "event id %zu is not 16 bytes", i);
 		if (store_inbox_ack(d->store, a->event_ids[i].data, &newly,
 		    &e) != 0)
 			return api_fail(r, e.code, "%s", e.msg);
@@ -596,6 +595,18 @@ apiquery_purge(kpd_t *d, struct api_req *r)
 
 /* ---- feedback: case, cases, report, link, outcome, todo ------------------- */
 
+/* The answer of a feedback view (feedback.c): rc its return, e its error,
+ * result the response field it filled. */
+static int
+s_view_answer(struct api_req *r, int rc, const kp_err_t *e,
+    Kp__Response__ResultCase result)
+{
+	if (rc != 0)
+		return api_fail(r, e->code, "%s", e->msg);
+	r->resp.result_case = result;
+	return 0;
+}
+
 int
 apiquery_case(kpd_t *d, struct api_req *r)
 {
@@ -604,12 +615,10 @@ apiquery_case(kpd_t *d, struct api_req *r)
 
 	if (q->case_ref == NULL || !pseudonym_ref_valid(q->case_ref))
 		return api_fail(r, KP_ERR_INVALID_ARG,
-		    "case needs a local case "
-		    "reference");
-	if (feedback_case(d, &r->arena, q, &r->resp.case_timeline, &e) != 0)
-		return api_fail(r, e.code, "%s", e.msg);
-	r->resp.result_case = KP__RESPONSE__RESULT_CASE_TIMELINE;
-	return 0;
+		    "case needs a local case reference");
+	return s_view_answer(r, feedback_case(d, &r->arena, q,
+	    &r->resp.case_timeline, &e), &e,
+	    KP__RESPONSE__RESULT_CASE_TIMELINE);
 }
 
 int
@@ -617,11 +626,8 @@ apiquery_cases(kpd_t *d, struct api_req *r)
 {
 	kp_err_t e;
 
-	if (feedback_cases(d, &r->arena, r->req->cases, &r->resp.cases,
-	    &e) != 0)
-		return api_fail(r, e.code, "%s", e.msg);
-	r->resp.result_case = KP__RESPONSE__RESULT_CASES;
-	return 0;
+	return s_view_answer(r, feedback_cases(d, &r->arena, r->req->cases,
+	    &r->resp.cases, &e), &e, KP__RESPONSE__RESULT_CASES);
 }
 
 int
@@ -629,11 +635,8 @@ apiquery_report(kpd_t *d, struct api_req *r)
 {
 	kp_err_t e;
 
-	if (feedback_report(d, &r->arena, r->req->report, &r->resp.report,
-	    &e) != 0)
-		return api_fail(r, e.code, "%s", e.msg);
-	r->resp.result_case = KP__RESPONSE__RESULT_REPORT;
-	return 0;
+	return s_view_answer(r, feedback_report(d, &r->arena, r->req->report,
+	    &r->resp.report, &e), &e, KP__RESPONSE__RESULT_REPORT);
 }
 
 int
@@ -641,10 +644,8 @@ apiquery_link(kpd_t *d, struct api_req *r)
 {
 	kp_err_t e;
 
-	if (feedback_link(d, &r->arena, r->req->link, &r->resp.link, &e) != 0)
-		return api_fail(r, e.code, "%s", e.msg);
-	r->resp.result_case = KP__RESPONSE__RESULT_LINK;
-	return 0;
+	return s_view_answer(r, feedback_link(d, &r->arena, r->req->link,
+	    &r->resp.link, &e), &e, KP__RESPONSE__RESULT_LINK);
 }
 
 int
@@ -652,11 +653,9 @@ apiquery_outcome(kpd_t *d, struct api_req *r)
 {
 	kp_err_t e;
 
-	if (feedback_outcome(d, &r->arena, r->req->outcome, &r->resp.outcome,
-	    &e) != 0)
-		return api_fail(r, e.code, "%s", e.msg);
-	r->resp.result_case = KP__RESPONSE__RESULT_OUTCOME;
-	return 0;
+	return s_view_answer(r, feedback_outcome(d, &r->arena,
+	    r->req->outcome, &r->resp.outcome, &e), &e,
+	    KP__RESPONSE__RESULT_OUTCOME);
 }
 
 int
@@ -664,8 +663,6 @@ apiquery_todo(kpd_t *d, struct api_req *r)
 {
 	kp_err_t e;
 
-	if (feedback_todo(d, &r->arena, r->req->todo, &r->resp.todo, &e) != 0)
-		return api_fail(r, e.code, "%s", e.msg);
-	r->resp.result_case = KP__RESPONSE__RESULT_TODO;
-	return 0;
+	return s_view_answer(r, feedback_todo(d, &r->arena, r->req->todo,
+	    &r->resp.todo, &e), &e, KP__RESPONSE__RESULT_TODO);
 }

@@ -201,9 +201,9 @@ s_idem(kpd_t *d, struct api_req *r, const Kp__SendRequest *s,
 	if (!s_token_valid(s->idempotency_key, 1, API_IDEM_KEY_MAX) ||
 	    (*client != '\0' && !s_token_valid(client, 1, API_CLIENT_ID_MAX)))
 		return api_fail(r, KP_ERR_INVALID_ARG,
-		    "idempotency key must be "
-		    "1-%d and client id 0-%d printable characters without "
-		    "spaces", API_IDEM_KEY_MAX, API_CLIENT_ID_MAX);
+		    "idempotency key must be 1-%d and client id 0-%d printable "
+		    "characters without spaces", API_IDEM_KEY_MAX,
+		    API_CLIENT_ID_MAX);
 	s_idem_in_batch(r, client, s->idempotency_key, id, old_hash, &found);
 	if (!found && store_outbox_by_idem(d->store, client,
 	    s->idempotency_key, id, old_hash, &found, &e) != 0)
@@ -213,9 +213,9 @@ s_idem(kpd_t *d, struct api_req *r, const Kp__SendRequest *s,
 		log_warnx("send refused: idempotency key reused for a different "
 		    "request (event %s)", kpd_id(id, text));
 		api_fail(r, KP_ERR_INVALID_ARG,
-		    "idempotency key already used for "
-		    "event %s with a different request; a key names one event: "
-		    "use a new key for a new event", text);
+		    "idempotency key already used for event %s with a different "
+		    "request; a key names one event: use a new key for a new "
+		    "event", text);
 		r->code = "idempotency_key_reused";
 		return -1;
 	}
@@ -792,8 +792,7 @@ s_remind(kpd_t *d, struct api_req *r, uint64_t now)
 
 	if (q->case_ref == NULL || !pseudonym_ref_valid(q->case_ref))
 		return api_fail(r, KP_ERR_INVALID_ARG,
-		    "remind needs a local case "
-		    "reference");
+		    "remind needs a local case reference");
 	if (q->has_at_ms && q->at_ms > 0)
 		return api_fail(r, KP_ERR_INVALID_ARG,
 		    "remind sends now, to the "
