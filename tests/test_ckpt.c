@@ -298,9 +298,13 @@ Test(ckpt, thread_copies_the_tail_at_low_load)
 		s_txn(&f);
 		store_ckpt_stats(f.s->ckpt, &st);
 		if ((st.asked || st.running) && st.tail_asks == tails_asked) {
-			/* a cycle's first pass: commit once more as it copies */
-			for (i = 0; i < 200000 && !st.running; i++)
+			/* a cycle's first pass: commit once more as it copies
+			 * (waiting up to 10 s for the thread to start it) */
+			for (i = 0; i < 200000 && st.asked && !st.running;
+			    i++) {
+				usleep(50);
 				store_ckpt_stats(f.s->ckpt, &st);
+			}
 			s_txn(&f);
 			n++;
 		}
