@@ -9,15 +9,23 @@
  * ever taking the writer's lock, so the loop keeps writing while the
  * other core copies and fsyncs.
  *
- * Why the main thread still copies a little: SQLite starts the log from
- * its beginning only when a write transaction begins with every frame
- * already copied, and the loop commits while a pass runs, so a pass never
- * ends fully caught up.  One cycle of the log: at STORE_WAL_SOFT bytes
- * the thread copies the log (the bulk); the frames committed meanwhile
- * are copied by a further pass while there are more than STORE_WAL_TAIL,
- * and once they are fewer, by the main thread itself between two
- * transactions (a few hundred pages; the next transaction then restarts
- * the log).  So each page is copied about once per cycle, as with
+ * How a cycle of the log ends: SQLite starts the log from its beginning
+ * only when a write transaction begins with every frame already copied.
+ * One cycle: at STORE_WAL_SOFT bytes the thread copies the log (the
+ * bulk); the frames committed meanwhile are copied by a further pass
+ * while there are more than STORE_WAL_TAIL; once they are fewer, the
+ * thread is asked again, up to TAIL_PASSES times, for what each last pass
+ * left (a commit or two at low load): a pass during which the loop
+ * committed nothing leaves every frame copied, and the next transaction
+ * restarts the log.  Only a loop that commits during every one of those
+ * passes (a drain) gets the rest copied by the main thread itself between
+ * two transactions (at most STORE_WAL_TAIL bytes).  Why not the main
+ * thread at once, as before: its copy syncs the log and the database
+ * file, 1-30 ms on this kind of disk, on the loop, in the commit of the
+ * pass that happened to end the cycle (the WAL hook runs inside it), so
+ * every event then in the daemon waited for it; at 1,000 events/s that
+ * was once or twice a second on each side (PERFORMANCE.md, ninth
+ * session).  So each page is copied about once per cycle, as with
  * SQLite's own automatic checkpoint: passes on every commit would copy
  * the often-written pages (those of the random-key indexes) over and
  * over.  Past STORE_WAL_HARD bytes (the thread lags, or its passes fail)
@@ -31,8 +39,8 @@
  * no pass), running (thread: a pass in progress), last_done (thread: the
  * frames copied when its last pass ended) and the counters.  cv wakes the
  * thread (want, stop, hold released) and the main thread waiting for a
- * pass to end.  cycle, kicked_at and kick_passes belong to the main
- * thread alone.  Nothing else is shared: the connection is opened by
+ * pass to end.  cycle, kicked_at, kick_passes and tail_asks belong to
+ * the main thread alone.  Nothing else is shared: the connection is opened by
  * store_ckpt_new before the thread exists, used by the thread only, and
  * closed after the join.
  *
@@ -53,6 +61,10 @@
 #include "store_int.h"
 #include "worker.h"
 
+/* Passes asked for a cycle's last frames before the main thread copies
+ * them itself (a loop that committed during each of them: a drain). */
+#define TAIL_PASSES 8
+
 struct store_ckpt {
 	pthread_t thread;
 	sqlite3 *db;                 /* the thread's own connection */
@@ -68,6 +80,7 @@ struct store_ckpt {
 	bool cycle;                  /* a pass asked for in this cycle */
 	int kicked_at;               /* log pages at the last ask */
 	uint64_t kick_passes;        /* stats.passes at the last ask */
+	int tail_asks;               /* passes asked for this cycle's tail */
 };
 
 /* One PASSIVE checkpoint on the thread's connection (mu not held).
@@ -230,13 +243,15 @@ store_ckpt_release(store_ckpt_t *c)
 	pthread_mutex_unlock(&c->mu);
 }
 
-/* Ask the thread for a pass (coalesced with one pending). */
+/* Ask the thread for a pass (coalesced with one pending); `tail`: for a
+ * cycle's last frames. */
 static void
-s_ask(store_ckpt_t *c, int pages)
+s_ask(store_ckpt_t *c, int pages, bool tail)
 {
 	c->cycle = true;
 	c->kicked_at = pages;
 	pthread_mutex_lock(&c->mu);
+	c->stats.tail_asks += tail;
 	c->kick_passes = c->stats.passes;
 	if (!c->want) {
 		c->want = true;
@@ -270,15 +285,21 @@ store_ckpt_commit(store_ckpt_t *c, sqlite3 *main_db, int pages)
 
 	if (c == NULL)
 		return;
-	if (pages < c->kicked_at)
+	if (c->cycle && pages < c->kicked_at) {
 		c->cycle = false;            /* the log started afresh */
+		pthread_mutex_lock(&c->mu);
+		c->stats.restarts++;
+		pthread_mutex_unlock(&c->mu);
+	}
 	if (pages >= c->hard) {
 		s_main_copy(c, main_db, &c->stats.bounds);
 		return;
 	}
 	if (!c->cycle) {
-		if (pages >= c->soft)
-			s_ask(c, pages);
+		if (pages >= c->soft) {
+			c->tail_asks = 0;
+			s_ask(c, pages, false);
+		}
 		return;
 	}
 	pthread_mutex_lock(&c->mu);
@@ -288,8 +309,11 @@ store_ckpt_commit(store_ckpt_t *c, sqlite3 *main_db, int pages)
 	if (!idle)
 		return;                      /* a pass is on its way */
 	if (left > c->tail)
-		s_ask(c, pages);             /* what came in during the last */
-	else if (left > 0)
+		s_ask(c, pages, false);      /* what came in during the last */
+	else if (left > 0 && c->tail_asks < TAIL_PASSES) {
+		c->tail_asks++;              /* the tail, off the loop */
+		s_ask(c, pages, true);
+	} else if (left > 0)
 		s_main_copy(c, main_db, &c->stats.tails);
 }
 
@@ -299,5 +323,6 @@ store_ckpt_stats(store_ckpt_t *c, store_ckpt_stats_t *st)
 	pthread_mutex_lock(&c->mu);
 	*st = c->stats;
 	st->running = c->running;
+	st->asked = c->want;
 	pthread_mutex_unlock(&c->mu);
 }

@@ -64,9 +64,10 @@ enum {
 };
 
 /* WAL checkpoints (store_ckpt.c), in bytes of pages: from
- * STORE_WAL_SOFT on the thread copies the log, the main thread the last
- * frames (at most STORE_WAL_TAIL) so the next transaction restarts the
- * log, and past STORE_WAL_HARD (the log's bound) all that is left.  A file
+ * STORE_WAL_SOFT on the thread copies the log, then the last frames (at
+ * most STORE_WAL_TAIL; the main thread only if the thread never caught
+ * up) so the next transaction restarts the log, and past STORE_WAL_HARD
+ * (the log's bound) the main thread all that is left.  A file
  * keeps the page size it was made with (store.c, STORE_PAGE_SIZE), so the
  * bounds in pages follow from its own. */
 #define STORE_WAL_SOFT (32 * 1024 * 1024)
@@ -79,7 +80,10 @@ typedef struct store_ckpt_stats {
 	uint64_t failed;   /* of which busy or failed (asked again) */
 	uint64_t tails;    /* the main thread's copies of a cycle's last frames */
 	uint64_t bounds;   /* the main thread's copies at the bound */
+	uint64_t restarts; /* cycles ended: the log started afresh */
+	uint64_t tail_asks; /* passes asked for a cycle's last frames */
 	bool running;      /* a pass in progress now */
+	bool asked;        /* a pass asked for, not started yet */
 } store_ckpt_stats_t;
 
 /* Open the thread's connection to path and start it; destroy stops it

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <criterion/criterion.h>
 #include <sqlite3.h>
@@ -257,6 +258,72 @@ Test(ckpt, bound_without_thread)
 	cr_assert_geq(st.bounds, 2, "the bound checkpointed %llu times",
 	    (unsigned long long)st.bounds);
 	store_ckpt_release(f.s->ckpt);
+	store_close(&f.s);
+	s_open(&f);
+	s_check_all(&f);
+	s_teardown(&f);
+}
+
+/* Wait (bounded) until the thread has no pass running or asked for. */
+static void
+s_thread_quiet(struct fx *f, store_ckpt_stats_t *st)
+{
+	int i;
+
+	for (i = 0; i < 6000; i++) {
+		store_ckpt_stats(f->s->ckpt, st);
+		if (!st->running && !st->asked)
+			return;
+		usleep(5000);
+	}
+	cr_assert_fail("the checkpoint thread did not come to rest in 30 s");
+}
+
+/* A writer that leaves the thread time between its commits (a daemon at
+ * low load), but commits once while a pass copies, so that the pass ends
+ * with frames left: the thread copies those last frames too, the main
+ * thread never copies, and the log still starts afresh every cycle.  (The
+ * main thread's copy synced two files inside the commit that ended the
+ * cycle, ahead of everything the daemon was answering.) */
+Test(ckpt, thread_copies_the_tail_at_low_load)
+{
+	struct fx f;
+	store_ckpt_stats_t st;
+	long long n;
+	uint64_t tails_asked = 0;
+	int i;
+
+	s_setup(&f);
+	for (n = 0; n * PER_TXN < 3LL * SOFT_PAGES + 2 * PER_TXN; n++) {
+		s_txn(&f);
+		store_ckpt_stats(f.s->ckpt, &st);
+		if ((st.asked || st.running) && st.tail_asks == tails_asked) {
+			/* a cycle's first pass: commit once more as it copies
+			 * (waiting up to 10 s for the thread to start it) */
+			for (i = 0; i < 200000 && st.asked && !st.running;
+			    i++) {
+				usleep(50);
+				store_ckpt_stats(f.s->ckpt, &st);
+			}
+			s_txn(&f);
+			n++;
+		}
+		s_thread_quiet(&f, &st);
+		tails_asked = st.tail_asks;
+		cr_assert_leq(s_wal_size(&f), s_bound());
+	}
+	store_ckpt_stats(f.s->ckpt, &st);
+	cr_log_info("%llu passes, %llu for a tail, %llu restarts; main "
+	    "thread: %llu tails, %llu at the bound",
+	    (unsigned long long)st.passes, (unsigned long long)st.tail_asks,
+	    (unsigned long long)st.restarts, (unsigned long long)st.tails,
+	    (unsigned long long)st.bounds);
+	cr_assert_geq(st.tail_asks, 1, "no pass ended with frames left");
+	cr_assert_geq(st.restarts, 2, "the log started afresh %llu times",
+	    (unsigned long long)st.restarts);
+	cr_assert_eq(st.tails, 0, "the main thread copied %llu tails",
+	    (unsigned long long)st.tails);
+	cr_assert_eq(st.bounds, 0, "the main thread copied at the bound");
 	store_close(&f.s);
 	s_open(&f);
 	s_check_all(&f);
