@@ -4,7 +4,7 @@
  * session; docs/PERFORMANCE.md).
  *
  *   zmqpack [--events E] [--bytes B] [--receipt R] [--window W]
- *           [--k K1,K2,...] [--port P]
+ *           [--k K1,K2,...] [--port P] [--rate EPS]
  *
  * Two processes (fork), each with its own ZeroMQ context of one I/O thread
  * as the daemons have: a CURVE DEALER (the sender, "snd") connects over
@@ -14,7 +14,8 @@
  * sender's key and labels it with an OIN (daemon/zap.c, reduced to one
  * key).  The sender streams E events of B bytes, K per message (one frame:
  * a type byte, then K times a 4-byte big-endian length and the body),
- * with at most W events unanswered (FLIGHTS_MAX); the receiver takes up to
+ * with at most W events unanswered (FLIGHTS_MAX) and, with --rate, at
+ * most EPS a second (a drain's pace rather than the loopback's); the receiver takes up to
  * 512 events a pass (batch_max) and answers each message with one message
  * of K receipts of R bytes in the same form.  Per K it prints one line:
  * events/s, and CPU per event of each process's application thread and
@@ -60,7 +61,7 @@
 #define RECEIPT_MAX (2048 + 16)          /* outbound.c: KP_MAX_RECEIPT + 16 */
 
 struct opts {
-	long events, bytes, receipt, window, port;
+	long events, bytes, receipt, window, port, rate;
 	int k[NK_MAX];
 	int nk;
 };
@@ -502,16 +503,35 @@ s_take_receipts(struct sender *s, long *done)
 	}
 }
 
-/* n events streamed, K a message, at most W unanswered; 0 or -1. */
+/* How long to wait for the next receipt or the next send the rate allows,
+ * ms. */
 static int
-s_stream(struct sender *s, long n)
+s_timeout(long sent, long n, long rate, double t0)
+{
+	double due;
+
+	if (rate <= 0 || sent >= n)
+		return WAIT_MS;
+	due = (double)sent / (double)rate - (s_now() - t0);
+	return due <= 0 ? 0 : (int)(due * 1000.0) + 1;
+}
+
+/* n events streamed, K a message, at most W unanswered and, with rate,
+ * no more than rate a second since the start (sent in the bursts a 1 ms
+ * poll allows, as the daemon's loop sends a pass's frames at once);
+ * 0 or -1. */
+static int
+s_stream(struct sender *s, long n, long rate)
 {
 	zmq_pollitem_t it = { s->dealer, 0, ZMQ_POLLIN, 0 };
-	long sent = 0, done = 0, k;
+	long sent = 0, done = 0, k, allowed = n, last = -1;
+	double t0 = s_now(), quiet = t0;
 	int rc;
 
 	while (done < n) {
-		while (sent < n) {
+		if (rate > 0)
+			allowed = (long)((s_now() - t0) * (double)rate) + 1;
+		while (sent < n && sent < allowed) {
 			k = n - sent < s->k ? n - sent : s->k;
 			if (sent - done + k > s->o->window)
 				break;
@@ -524,13 +544,17 @@ s_stream(struct sender *s, long n)
 				break;
 			sent += k;
 		}
-		if (zmq_poll(&it, 1, WAIT_MS) <= 0) {
+		if (zmq_poll(&it, 1, s_timeout(sent, n, rate, t0)) < 0 ||
+		    s_take_receipts(s, &done) != 0)
+			return -1;
+		if (done != last) {
+			last = done;
+			quiet = s_now();
+		} else if (s_now() - quiet > WAIT_MS / 1000.0) {
 			fprintf(stderr, "zmqpack: sender: no receipts for %d s "
 			    "(%ld of %ld answered)\n", WAIT_MS / 1000, done, n);
 			return -1;
 		}
-		if (s_take_receipts(s, &done) != 0)
-			return -1;
 	}
 	return 0;
 }
@@ -598,10 +622,10 @@ s_print(const struct sender *s, double wall, const struct cpu c[2],
 	double ro = s_us(r[0].other, r[1].other, e);
 
 	printf("zmqpack k=%d events=%ld bytes=%ld receipt=%ld window=%ld "
-	    "msgs=%lu wall_s=%.3f eps=%.0f snd_app_us=%.2f snd_io_us=%.2f "
+	    "rate=%ld msgs=%lu wall_s=%.3f eps=%.0f snd_app_us=%.2f snd_io_us=%.2f "
 	    "rcv_app_us=%.2f rcv_io_us=%.2f io_us=%.2f app_us=%.2f "
 	    "other_us=%.2f total_us=%.2f clock=%s\n", s->k, e, s->o->bytes,
-	    s->o->receipt, s->o->window, s->msgs, wall, (double)e / wall, sa,
+	    s->o->receipt, s->o->window, s->o->rate, s->msgs, wall, (double)e / wall, sa,
 	    si, ra, ri, si + ri, sa + ra, so + ro, sa + si + ra + ri + so + ro,
 	    s_ticks_used ? "stat" : "schedstat");
 	fflush(stdout);
@@ -627,13 +651,13 @@ s_sender(const struct opts *o, int k, const struct keys *ks)
 		s.pool[i] = (uint8_t)(i * 131 + 7);
 	if ((s.dealer = s_dealer_open(ctx, o, k, ks)) == NULL ||
 	    s_control(&s, T_MARK, text, sizeof(text)) != 0 ||
-	    s_stream(&s, warm) != 0 ||
+	    s_stream(&s, warm, 0) != 0 ||
 	    s_control(&s, T_MARK, text, sizeof(text)) != 0 ||
 	    s_parse_mark(text, &r[0]) != 0 || s_cpu_read(&c[0]) != 0)
 		goto out;
 	s.msgs = 0;
 	t0 = s_now();
-	if (s_stream(&s, o->events) != 0)
+	if (s_stream(&s, o->events, o->rate) != 0)
 		goto out;
 	t1 = s_now();
 	if (s_cpu_read(&c[1]) != 0 ||
@@ -719,16 +743,19 @@ s_usage(FILE *f)
 {
 	fprintf(f,
 	    "usage: zmqpack [--events E] [--bytes B] [--receipt R] "
-	    "[--window W] [--k K1,K2,...] [--port P]\n"
+	    "[--window W] [--k K1,K2,...]\n"
+	    "               [--port P] [--rate EPS]\n"
 	    "  CURVE DEALER -> ROUTER over loopback TCP in two processes, the "
 	    "daemons'\n  socket options; E events of B bytes, K per message, W "
-	    "in flight; each\n  message answered with K receipts of R bytes.  "
-	    "One line per K: events/s and\n  CPU us per event of each side's "
-	    "application and ZeroMQ I/O thread.\n"
+	    "in flight (and at\n  most EPS a second with --rate); each message "
+	    "answered with K receipts of\n  R bytes.  One line per K: events/s "
+	    "and CPU us per event of each side's\n  application and ZeroMQ I/O "
+	    "thread.\n"
 	    "  defaults: --events 200000 --bytes 1835 --receipt 665 "
 	    "--window 2048\n"
 	    "            --k 1,2,4,8,16,32,64 --port 34090 (one port "
-	    "per K: P, P+1, ...)\n");
+	    "per K: P, P+1, ...)\n"
+	    "            --rate 0 (as fast as the window allows)\n");
 }
 
 /* A whole number in [lo, hi] from optarg; -1 with a message otherwise. */
@@ -789,6 +816,7 @@ s_opts(int argc, char **argv, struct opts *o)
 		{ "window", required_argument, NULL, 'w' },
 		{ "k", required_argument, NULL, 'k' },
 		{ "port", required_argument, NULL, 'p' },
+		{ "rate", required_argument, NULL, 'R' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
@@ -809,6 +837,8 @@ s_opts(int argc, char **argv, struct opts *o)
 			      &o->window); break;
 		case 'k': rc = s_klist(optarg, o); break;
 		case 'p': rc = s_num("--port", optarg, 1, 65535, &o->port);
+			  break;
+		case 'R': rc = s_num("--rate", optarg, 0, 100000000, &o->rate);
 			  break;
 		case 'h': s_usage(stdout); exit(0);
 		default: s_usage(stderr); return -1;
