@@ -4,7 +4,7 @@
  * session; docs/PERFORMANCE.md).
  *
  *   zmqpack [--events E] [--bytes B] [--receipt R] [--window W]
- *           [--k K1,K2,...] [--port P] [--rate EPS]
+ *           [--k K1,K2,...] [--port P] [--rate EPS [--burst N]]
  *
  * Two processes (fork), each with its own ZeroMQ context of one I/O thread
  * as the daemons have: a CURVE DEALER (the sender, "snd") connects over
@@ -15,7 +15,8 @@
  * key).  The sender streams E events of B bytes, K per message (one frame:
  * a type byte, then K times a 4-byte big-endian length and the body),
  * with at most W events unanswered (FLIGHTS_MAX) and, with --rate, at
- * most EPS a second (a drain's pace rather than the loopback's); the receiver takes up to
+ * most EPS a second, in bursts of N events (a drain's pace rather than
+ * the loopback's); the receiver takes up to
  * 512 events a pass (batch_max) and answers each message with one message
  * of K receipts of R bytes in the same form.  Per K it prints one line:
  * events/s, and CPU per event of each process's application thread and
@@ -61,7 +62,7 @@
 #define RECEIPT_MAX (2048 + 16)          /* outbound.c: KP_MAX_RECEIPT + 16 */
 
 struct opts {
-	long events, bytes, receipt, window, port, rate;
+	long events, bytes, receipt, window, port, rate, burst;
 	int k[NK_MAX];
 	int nk;
 };
@@ -506,20 +507,20 @@ s_take_receipts(struct sender *s, long *done)
 /* How long to wait for the next receipt or the next send the rate allows,
  * ms. */
 static int
-s_timeout(long sent, long n, long rate, double t0)
+s_timeout(long sent, long n, long rate, long burst, double t0)
 {
 	double due;
 
 	if (rate <= 0 || sent >= n)
 		return WAIT_MS;
-	due = (double)sent / (double)rate - (s_now() - t0);
+	due = (double)(sent / burst * burst) / (double)rate - (s_now() - t0);
 	return due <= 0 ? 0 : (int)(due * 1000.0) + 1;
 }
 
 /* n events streamed, K a message, at most W unanswered and, with rate,
- * no more than rate a second since the start (sent in the bursts a 1 ms
- * poll allows, as the daemon's loop sends a pass's frames at once);
- * 0 or -1. */
+ * no more than rate a second since the start, in bursts of `burst`
+ * events (1: as a 1 ms poll allows; the daemon's loop sends what a
+ * receipt batch of up to batch_max freed at once); 0 or -1. */
 static int
 s_stream(struct sender *s, long n, long rate)
 {
@@ -530,7 +531,8 @@ s_stream(struct sender *s, long n, long rate)
 
 	while (done < n) {
 		if (rate > 0)
-			allowed = (long)((s_now() - t0) * (double)rate) + 1;
+			allowed = ((long)((s_now() - t0) * (double)rate) /
+			    s->o->burst + 1) * s->o->burst;
 		while (sent < n && sent < allowed) {
 			k = n - sent < s->k ? n - sent : s->k;
 			if (sent - done + k > s->o->window)
@@ -544,7 +546,7 @@ s_stream(struct sender *s, long n, long rate)
 				break;
 			sent += k;
 		}
-		if (zmq_poll(&it, 1, s_timeout(sent, n, rate, t0)) < 0 ||
+		if (zmq_poll(&it, 1, s_timeout(sent, n, rate, s->o->burst, t0)) < 0 ||
 		    s_take_receipts(s, &done) != 0)
 			return -1;
 		if (done != last) {
@@ -622,10 +624,10 @@ s_print(const struct sender *s, double wall, const struct cpu c[2],
 	double ro = s_us(r[0].other, r[1].other, e);
 
 	printf("zmqpack k=%d events=%ld bytes=%ld receipt=%ld window=%ld "
-	    "rate=%ld msgs=%lu wall_s=%.3f eps=%.0f snd_app_us=%.2f snd_io_us=%.2f "
+	    "rate=%ld burst=%ld msgs=%lu wall_s=%.3f eps=%.0f snd_app_us=%.2f snd_io_us=%.2f "
 	    "rcv_app_us=%.2f rcv_io_us=%.2f io_us=%.2f app_us=%.2f "
 	    "other_us=%.2f total_us=%.2f clock=%s\n", s->k, e, s->o->bytes,
-	    s->o->receipt, s->o->window, s->o->rate, s->msgs, wall, (double)e / wall, sa,
+	    s->o->receipt, s->o->window, s->o->rate, s->o->burst, s->msgs, wall, (double)e / wall, sa,
 	    si, ra, ri, si + ri, sa + ra, so + ro, sa + si + ra + ri + so + ro,
 	    s_ticks_used ? "stat" : "schedstat");
 	fflush(stdout);
@@ -744,18 +746,18 @@ s_usage(FILE *f)
 	fprintf(f,
 	    "usage: zmqpack [--events E] [--bytes B] [--receipt R] "
 	    "[--window W] [--k K1,K2,...]\n"
-	    "               [--port P] [--rate EPS]\n"
+	    "               [--port P] [--rate EPS [--burst N]]\n"
 	    "  CURVE DEALER -> ROUTER over loopback TCP in two processes, the "
 	    "daemons'\n  socket options; E events of B bytes, K per message, W "
-	    "in flight (and at\n  most EPS a second with --rate); each message "
-	    "answered with K receipts of\n  R bytes.  One line per K: events/s "
-	    "and CPU us per event of each side's\n  application and ZeroMQ I/O "
-	    "thread.\n"
+	    "in flight (and at\n  most EPS a second, N at a time, with --rate); "
+	    "each message answered with\n  K receipts of R bytes.  One line per "
+	    "K: events/s and CPU us per event of\n  each side's application and "
+	    "ZeroMQ I/O thread.\n"
 	    "  defaults: --events 200000 --bytes 1835 --receipt 665 "
 	    "--window 2048\n"
 	    "            --k 1,2,4,8,16,32,64 --port 34090 (one port "
 	    "per K: P, P+1, ...)\n"
-	    "            --rate 0 (as fast as the window allows)\n");
+	    "            --rate 0 (as fast as the window allows) --burst 1\n");
 }
 
 /* A whole number in [lo, hi] from optarg; -1 with a message otherwise. */
@@ -817,13 +819,14 @@ s_opts(int argc, char **argv, struct opts *o)
 		{ "k", required_argument, NULL, 'k' },
 		{ "port", required_argument, NULL, 'p' },
 		{ "rate", required_argument, NULL, 'R' },
+		{ "burst", required_argument, NULL, 'B' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
 	int c, i, rc = 0;
 
 	*o = (struct opts){ .events = 200000, .bytes = 1835, .receipt = 665,
-	    .window = 2048, .port = 34090,
+	    .window = 2048, .port = 34090, .burst = 1,
 	    .k = { 1, 2, 4, 8, 16, 32, 64 }, .nk = 7 };
 	while (rc == 0 && (c = getopt_long(argc, argv, "", lo, NULL)) != -1)
 		switch (c) {
@@ -839,6 +842,8 @@ s_opts(int argc, char **argv, struct opts *o)
 		case 'p': rc = s_num("--port", optarg, 1, 65535, &o->port);
 			  break;
 		case 'R': rc = s_num("--rate", optarg, 0, 100000000, &o->rate);
+			  break;
+		case 'B': rc = s_num("--burst", optarg, 1, 1000000, &o->burst);
 			  break;
 		case 'h': s_usage(stdout); exit(0);
 		default: s_usage(stderr); return -1;
