@@ -5,6 +5,7 @@
  *
  *   zmqpack [--events E] [--bytes B] [--receipt R] [--window W]
  *           [--k K1,K2,...] [--port P] [--rate EPS [--burst N]]
+ *   zmqpack --options [--port P]
  *
  * Two processes (fork), each with its own ZeroMQ context of one I/O thread
  * as the daemons have: a CURVE DEALER (the sender, "snd") connects over
@@ -16,9 +17,10 @@
  * a type byte, then K times a 4-byte big-endian length and the body),
  * with at most W events unanswered (FLIGHTS_MAX) and, with --rate, at
  * most EPS a second, in bursts of N events (a drain's pace rather than
- * the loopback's); the receiver takes up to
- * 512 events a pass (batch_max) and answers each message with one message
- * of K receipts of R bytes in the same form.  Per K it prints one line:
+ * the loopback's); the receiver takes up to 512 events a pass (batch_max)
+ * and answers each message with one message of K receipts of R bytes in
+ * the same form.  MAXMSGSIZE is the daemons' or, if more, what a packed
+ * message needs.  Per K it prints one line:
  * events/s, and CPU per event of each process's application thread and
  * its ZeroMQ I/O thread (ZMQbg/IO/0), from the scheduler's run time of
  * each thread (/proc/self/task/TID/schedstat, ns; utime+stime of .../stat
@@ -28,13 +30,16 @@
  * API side.  Left out of the daemons' sockets: the socket monitors (inproc
  * PAIR, connection events only) and the ZAP handler's trust look-up.
  *
+ * --options tries the draft socket options a capability exchange in the
+ * handshake (ZMQ_METADATA) or larger I/O batches (ZMQ_IN/OUT_BATCH_SIZE)
+ * would need, on a CURVE pair in one process.
+ *
  * Owns: a benchmark only.  Never: any of the daemon's code or state; the
  * protocol (PROTOCOL.md §13 sends one envelope per message).
  */
 #include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
-#include <limits.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -63,6 +68,7 @@
 
 struct opts {
 	long events, bytes, receipt, window, port, rate, burst;
+	bool options;           /* --options: the draft options' check */
 	int k[NK_MAX];
 	int nk;
 };
@@ -679,6 +685,104 @@ out:
 	return rc;
 }
 
+/* ---- --options: which draft options this libzmq takes ---- */
+
+/* Draft options: zmq.h defines them only with ZMQ_BUILD_DRAFT_API. */
+#define OPT_METADATA 95
+#define OPT_IN_BATCH_SIZE 101
+#define OPT_OUT_BATCH_SIZE 102
+
+static void
+s_report_opt(const char *name, int opt, int rc)
+{
+	printf("zmqpack-option %s (%d): setsockopt %s\n", name, opt,
+	    rc == 0 ? "accepted" : zmq_strerror(zmq_errno()));
+}
+
+/* What the peer of m's connection announced as X-Kp-Pack, if anything. */
+static void
+s_report_prop(const char *who, zmq_msg_t *m)
+{
+	const char *v = zmq_msg_gets(m, "X-Kp-Pack");
+
+	printf("zmqpack-option %s: X-Kp-Pack = %s\n", who, v ? v : "(none)");
+}
+
+static int
+s_curve_pair(void *r, void *d, const struct keys *ks)
+{
+	int one = 1, zero = 0, wait = 5000;
+
+	return zmq_setsockopt(r, ZMQ_CURVE_SERVER, &one, sizeof(one)) ||
+	    zmq_setsockopt(r, ZMQ_CURVE_SECRETKEY, ks->ssk, 32) ||
+	    zmq_setsockopt(d, ZMQ_CURVE_SERVERKEY, ks->spk, 32) ||
+	    zmq_setsockopt(d, ZMQ_CURVE_PUBLICKEY, ks->cpk, 32) ||
+	    zmq_setsockopt(d, ZMQ_CURVE_SECRETKEY, ks->csk, 32) ||
+	    zmq_setsockopt(r, ZMQ_LINGER, &zero, sizeof(zero)) ||
+	    zmq_setsockopt(d, ZMQ_LINGER, &zero, sizeof(zero)) ||
+	    zmq_setsockopt(r, ZMQ_RCVTIMEO, &wait, sizeof(wait)) ||
+	    zmq_setsockopt(d, ZMQ_RCVTIMEO, &wait, sizeof(wait)) ? -1 : 0;
+}
+
+/* The draft options a capability exchange or larger I/O batches would
+ * use, tried on this libzmq; with ZMQ_METADATA, whether each side of a
+ * CURVE connection reads the other's property off a message. */
+static int
+s_options_check(const struct opts *o, const struct keys *ks)
+{
+	void *ctx = zmq_ctx_new(), *r = NULL, *d = NULL;
+	int batch = 65536, n, rc = -1;
+	char ep[64], rid[256];
+	zmq_msg_t m;
+
+	snprintf(ep, sizeof(ep), "tcp://127.0.0.1:%ld", o->port);
+	if (ctx == NULL || (r = zmq_socket(ctx, ZMQ_ROUTER)) == NULL ||
+	    (d = zmq_socket(ctx, ZMQ_DEALER)) == NULL ||
+	    s_curve_pair(r, d, ks) != 0)
+		goto out;
+	s_report_opt("ZMQ_IN_BATCH_SIZE", OPT_IN_BATCH_SIZE, zmq_setsockopt(d,
+	    OPT_IN_BATCH_SIZE, &batch, sizeof(batch)));
+	s_report_opt("ZMQ_OUT_BATCH_SIZE", OPT_OUT_BATCH_SIZE,
+	    zmq_setsockopt(d, OPT_OUT_BATCH_SIZE, &batch, sizeof(batch)));
+	s_report_opt("ZMQ_METADATA on the ROUTER", OPT_METADATA,
+	    zmq_setsockopt(r, OPT_METADATA, "X-Kp-Pack:receipts", 18));
+	s_report_opt("ZMQ_METADATA on the DEALER", OPT_METADATA,
+	    zmq_setsockopt(d, OPT_METADATA, "X-Kp-Pack:envelopes", 19));
+	if (zmq_bind(r, ep) != 0 || zmq_connect(d, ep) != 0 ||
+	    zmq_send(d, "?", 1, 0) < 0 ||
+	    (n = zmq_recv(r, rid, sizeof(rid), 0)) < 0)
+		goto out;
+	zmq_msg_init(&m);
+	if (zmq_msg_recv(&m, r, 0) < 0) {
+		zmq_msg_close(&m);
+		goto out;
+	}
+	s_report_prop("the ROUTER reads the DEALER's", &m);
+	zmq_msg_close(&m);
+	if (zmq_send(r, rid, (size_t)n, ZMQ_SNDMORE) < 0 ||
+	    zmq_send(r, "!", 1, 0) < 0)
+		goto out;
+	zmq_msg_init(&m);
+	if (zmq_msg_recv(&m, d, 0) < 0) {
+		zmq_msg_close(&m);
+		goto out;
+	}
+	s_report_prop("the DEALER reads the ROUTER's", &m);
+	zmq_msg_close(&m);
+	rc = 0;
+out:
+	if (rc != 0)
+		fprintf(stderr, "zmqpack: --options on %s: %s\n", ep,
+		    zmq_strerror(zmq_errno()));
+	if (r != NULL)
+		zmq_close(r);
+	if (d != NULL)
+		zmq_close(d);
+	if (ctx != NULL)
+		zmq_ctx_term(ctx);
+	return rc;
+}
+
 /* ---- the driver ---- */
 
 static int
@@ -694,13 +798,35 @@ s_wait(pid_t pid, const char *who, int k)
 	return 0;
 }
 
+/* The receiver after the sender ended: it stops at the sender's quit; a
+ * quit lost to LINGER 0 is no failure (its figures came with the last
+ * mark), so after 2 s it is stopped.  -1 if it failed by itself. */
+static int
+s_reap_receiver(pid_t rcv, int k)
+{
+	int st, i;
+
+	for (i = 0; i < 200; i++) {
+		if (waitpid(rcv, &st, WNOHANG) == rcv) {
+			if (WIFEXITED(st) && WEXITSTATUS(st) == 0)
+				return 0;
+			fprintf(stderr, "zmqpack: the receiver failed at k=%d\n",
+			    k);
+			return -1;
+		}
+		usleep(10000);
+	}
+	kill(rcv, SIGTERM);
+	waitpid(rcv, NULL, 0);
+	return 0;
+}
+
 /* One K: the receiver and the sender forked (each makes its own context
- * after the fork); the receiver stops at the sender's quit. */
+ * after the fork). */
 static int
 s_one(const struct opts *o, int k, const struct keys *ks)
 {
 	pid_t rcv, snd;
-	int rc;
 
 	fflush(stdout);
 	if ((rcv = fork()) < 0)
@@ -714,12 +840,12 @@ s_one(const struct opts *o, int k, const struct keys *ks)
 	}
 	if (snd == 0)
 		_exit(s_sender(o, k, ks) == 0 ? 0 : 1);
-	rc = s_wait(snd, "sender", k);
-	if (rc != 0)
+	if (s_wait(snd, "sender", k) != 0) {
 		kill(rcv, SIGTERM);
-	if (s_wait(rcv, "receiver", k) != 0)
-		rc = -1;
-	return rc;
+		waitpid(rcv, NULL, 0);
+		return -1;
+	}
+	return s_reap_receiver(rcv, k);
 }
 
 static int
@@ -747,12 +873,16 @@ s_usage(FILE *f)
 	    "usage: zmqpack [--events E] [--bytes B] [--receipt R] "
 	    "[--window W] [--k K1,K2,...]\n"
 	    "               [--port P] [--rate EPS [--burst N]]\n"
+	    "       zmqpack --options [--port P]\n"
 	    "  CURVE DEALER -> ROUTER over loopback TCP in two processes, the "
 	    "daemons'\n  socket options; E events of B bytes, K per message, W "
 	    "in flight (and at\n  most EPS a second, N at a time, with --rate); "
 	    "each message answered with\n  K receipts of R bytes.  One line per "
 	    "K: events/s and CPU us per event of\n  each side's application and "
 	    "ZeroMQ I/O thread.\n"
+	    "  --options: which draft socket options (ZMQ_METADATA, "
+	    "ZMQ_IN/OUT_BATCH_SIZE)\n  this libzmq accepts, and whether "
+	    "each side reads the other's metadata.\n"
 	    "  defaults: --events 200000 --bytes 1835 --receipt 665 "
 	    "--window 2048\n"
 	    "            --k 1,2,4,8,16,32,64 --port 34090 (one port "
@@ -820,6 +950,7 @@ s_opts(int argc, char **argv, struct opts *o)
 		{ "port", required_argument, NULL, 'p' },
 		{ "rate", required_argument, NULL, 'R' },
 		{ "burst", required_argument, NULL, 'B' },
+		{ "options", no_argument, NULL, 'o' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
@@ -845,6 +976,7 @@ s_opts(int argc, char **argv, struct opts *o)
 			  break;
 		case 'B': rc = s_num("--burst", optarg, 1, 1000000, &o->burst);
 			  break;
+		case 'o': o->options = true; break;
 		case 'h': s_usage(stdout); exit(0);
 		default: s_usage(stderr); return -1;
 		}
@@ -879,6 +1011,8 @@ main(int argc, char **argv)
 
 	if (s_opts(argc, argv, &o) != 0 || s_keys(&ks) != 0)
 		return 2;
+	if (o.options)
+		return s_options_check(&o, &ks) == 0 ? 0 : 1;
 	printf("# zmqpack: libzmq %d.%d.%d, CURVE, loopback TCP; us per event "
 	    "over the %ld events after a warm-up\n", ZMQ_VERSION_MAJOR,
 	    ZMQ_VERSION_MINOR, ZMQ_VERSION_PATCH, o.events);
