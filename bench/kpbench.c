@@ -67,6 +67,7 @@
 #include "chain.h"
 #include "envelope.h"
 #include "events.pb-c.h"
+#include "util.h"
 
 #define LP "00000001001234567000"
 #define HALT "00000001002345678000"
@@ -130,15 +131,6 @@ s_on_signal(int sig)
 		_exit(128 + sig);
 	signal(sig, SIG_DFL);
 	raise(sig);
-}
-
-static double
-s_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 static size_t
@@ -301,30 +293,30 @@ s_crypto_floor(const char *chain, const uint8_t *payload, size_t plen, int n,
 	strcpy(m.legal_basis, "bench");
 	m.created_at_ms = kp_now_ms();
 	m.expires_at_ms = m.created_at_ms + 60000;
-	t = s_now();
+	t = kp_mono_s();
 	s_seal_batches(a, &m, payload, plen, n, batch, env, elen);
-	f.seal_us = (s_now() - t) * 1e6 / n;
-	t = s_now();
+	f.seal_us = (kp_mono_s() - t) * 1e6 / n;
+	t = kp_mono_s();
 	for (i = 0; i < n; i++) {
 		if (envelope_open_cached(b->dir, cache, env[i], elen[i], &got,
 		    &opened, &olen, digest, &hd, &e) != 0)
 			exit(1);
 		free(opened);
 	}
-	f.open_us = (s_now() - t) * 1e6 / n;
+	f.open_us = (kp_mono_s() - t) * 1e6 / n;
 	memset(&r, 0, sizeof(r));
 	r.has_event_id = true;
 	strcpy(r.subject_oin, LP);
 	r.status = 1;
-	t = s_now();
+	t = kp_mono_s();
 	s_sign_receipts(b, &r, n, batch, rb, rlen);
-	f.rsign_us = (s_now() - t) * 1e6 / n;
-	t = s_now();
+	f.rsign_us = (kp_mono_s() - t) * 1e6 / n;
+	t = kp_mono_s();
 	for (i = 0; i < n; i++)
 		if (receipt_verify_cached(a->dir, cache, rb[i], rlen[i], &rv,
 		    &e) != 0)
 			exit(1);
-	f.rverify_us = (s_now() - t) * 1e6 / n;
+	f.rverify_us = (kp_mono_s() - t) * 1e6 / n;
 	for (i = 0; i < n; i++) {
 		free(env[i]);
 		free(rb[i]);
@@ -419,7 +411,7 @@ s_pipeline(void *ctx, const char *endpoint, const uint8_t *payload,
 	uint8_t buf[4096];
 	char case_ref[32];
 	int sent = 0, answered = 0;
-	double t0 = s_now(), wait;
+	double t0 = kp_mono_s(), wait;
 	zmq_pollitem_t pi;
 	zmq_msg_t m;
 
@@ -436,7 +428,7 @@ s_pipeline(void *ctx, const char *endpoint, const uint8_t *payload,
 		wait = -1;
 		while (sent < n && sent - answered < window) {
 			if (rate > 0 && (wait = t0 + (double)sent / rate -
-			    s_now()) > 0)
+			    kp_mono_s()) > 0)
 				break;
 			snprintf(case_ref, sizeof(case_ref), "B-%d", sent++);
 			zmq_send(s, "", 0, ZMQ_SNDMORE);
@@ -640,8 +632,9 @@ s_parse(int argc, char **argv, struct opts *o)
 		{ "payload", 1, NULL, 'p' }, { "bin", 1, NULL, 'b' },
 		{ "rate", 1, NULL, 'r' }, { "backlog", 1, NULL, 'B' },
 		{ "port-base", 1, NULL, 'P' }, { "dir", 1, NULL, 'd' },
-		{ "keep", 0, NULL, 'k' },
+		{ "keep", 0, NULL, 'k' }, { "help", 0, NULL, 'h' },
 		{ "version", 0, NULL, 'V' }, { NULL, 0, NULL, 0 } };
+	FILE *to = stderr;
 	int c;
 
 	o->events = 20000;
@@ -663,6 +656,7 @@ s_parse(int argc, char **argv, struct opts *o)
 		case 'd': o->dir = optarg; break;
 		case 'k': s_keep = true; break;
 		case 'V': printf("kpbench %s\n", KP_VERSION); exit(0);
+		case 'h': to = stdout; goto usage;
 		default:
 			goto usage;
 		}
@@ -674,12 +668,14 @@ s_parse(int argc, char **argv, struct opts *o)
 	    o->payload > 0 && o->payload <= 1024 && strlen(o->dir) < 4000)
 		return;
 usage:
-	fprintf(stderr, "usage: kpbench [--events N] [--window W] "
+	fprintf(to, "usage: kpbench [--events N] [--window W] "
 	    "[--payload BYTES] [--bin DIR] [--rate EPS] [--backlog N] "
 	    "[--port-base P] [--dir DIR] [--keep]\n"
 	    "  --payload BYTES: 1..1024, the most a referral padded with up to "
-	    "1000 routes may have\n");
-	exit(2);
+	    "1000 routes may have\n"
+	    "  one kpbench-summary line at the end; docs/PERFORMANCE.md says "
+	    "what each figure measures\n");
+	exit(to == stdout ? 0 : 2);
 }
 
 /*
@@ -1016,9 +1012,9 @@ main(int argc, char **argv)
 	res.cpu[0] = s_cpu_us(s_pids[0]);
 	res.wb[0] = s_proc(s_pids[0], "io", "write_bytes:");
 	res.wc[0] = s_proc(s_pids[0], "io", "syscw:");
-	t0 = s_now();
+	t0 = kp_mono_s();
 	s_pipeline(ctx, lp_api, payload, plen, o.events, o.window, o.rate);
-	res.api = o.events / (s_now() - t0);
+	res.api = o.events / (kp_mono_s() - t0);
 	printf("  accepted by the sender's API:      %.0f events/s\n", res.api);
 	if (o.backlog > 0) {
 		res.queue_eps = res.api;
@@ -1026,15 +1022,15 @@ main(int argc, char **argv)
 		res.wb[1] = s_proc(s_pids[1], "io", "write_bytes:");
 		res.wc[1] = s_proc(s_pids[1], "io", "syscw:");
 		res.cpu[1] = s_cpu_us(s_pids[1]);
-		t0 = s_now();
+		t0 = kp_mono_s();
 		s_wait_drained(ctx, lp_api);
-		res.drain_s = s_now() - t0;
+		res.drain_s = kp_mono_s() - t0;
 		res.eps = o.events / res.drain_s;
 		printf("  backlog of %d drained in %.2f s: %.0f events/s\n",
 		    o.events, res.drain_s, res.eps);
 	} else {
 		s_wait_drained(ctx, lp_api);
-		res.eps = o.events / (s_now() - t0);
+		res.eps = o.events / (kp_mono_s() - t0);
 		printf("  sustained, durable both sides, receipted: %.0f "
 		    "events/s\n", res.eps);
 	}

@@ -10,25 +10,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "merkle.h"
+#include "util.h"
 
 #define SAMPLES 20000
-
-static double
-s_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static void
 s_report(const char *what, double t0, uint64_t n)
 {
-	double dt = s_now() - t0;
+	double dt = kp_mono_s() - t0;
 
 	printf("%-34s %10.3f us/op %12.0f op/s\n", what, dt * 1e6 / (double)n,
 	    (double)n / dt);
@@ -54,7 +45,7 @@ s_proofs(merkle_t *t, uint64_t size, const uint8_t root[MERKLE_HASH_LEN])
 
 	for (i = 0; i < SAMPLES; i++)
 		idx[i] = s_rand(&st) % size;
-	t0 = s_now();
+	t0 = kp_mono_s();
 	for (i = 0; i < SAMPLES; i++) {
 		if (merkle_inclusion_proof(t, idx[i], size, &p, &n) != 0)
 			return -1;
@@ -66,14 +57,14 @@ s_proofs(merkle_t *t, uint64_t size, const uint8_t root[MERKLE_HASH_LEN])
 	memcpy(leaf, &idx[0], sizeof(idx[0]));
 	if (merkle_inclusion_proof(t, idx[0], size, &p, &n) != 0)
 		return -1;
-	t0 = s_now();
+	t0 = kp_mono_s();
 	for (i = 0; i < SAMPLES; i++)
 		if (merkle_verify_inclusion(leaf, idx[0], size,
 		    (const uint8_t (*)[MERKLE_HASH_LEN])p, n, root) != 0)
 			return -1;
 	s_report("verify inclusion", t0, SAMPLES);
 	free(p);
-	t0 = s_now();
+	t0 = kp_mono_s();
 	for (i = 0; i < SAMPLES; i++) {
 		if (merkle_consistency_proof(t, idx[i] + 1, size, &p, &n) != 0)
 			return -1;
@@ -83,7 +74,7 @@ s_proofs(merkle_t *t, uint64_t size, const uint8_t root[MERKLE_HASH_LEN])
 	if (merkle_consistency_proof(t, idx[0] + 1, size, &p, &n) != 0 ||
 	    merkle_root(t, idx[0] + 1, old) != 0)
 		return -1;
-	t0 = s_now();
+	t0 = kp_mono_s();
 	for (i = 0; i < SAMPLES; i++)
 		if (merkle_verify_consistency(idx[0] + 1, size, old, root,
 		    (const uint8_t (*)[MERKLE_HASH_LEN])p, n) != 0)
@@ -102,20 +93,20 @@ s_run(merkle_t *t, uint64_t leaves)
 	double t0;
 
 	memset(entry, 0x42, sizeof(entry));
-	t0 = s_now();
+	t0 = kp_mono_s();
 	for (i = 0; i < SAMPLES; i++)
 		if (merkle_leaf_hash(entry, sizeof(entry), h) != 0)
 			return -1;
 	s_report("leaf hash (256-byte entry)", t0, SAMPLES);
 	memset(h, 0, sizeof(h));
-	t0 = s_now();
+	t0 = kp_mono_s();
 	for (i = 0; i < leaves; i++) {
 		memcpy(h, &i, sizeof(i));
 		if (merkle_append(t, h) != 0)
 			return -1;
 	}
 	s_report("append (rebuild at start)", t0, leaves);
-	t0 = s_now();
+	t0 = kp_mono_s();
 	for (i = 0; i < SAMPLES; i++)
 		if (merkle_root(t, leaves - (i % 2), root) != 0)
 			return -1;

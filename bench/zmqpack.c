@@ -47,10 +47,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <zmq.h>
+
+#include "util.h"
 
 #define T_EVENTS 0x01          /* sender -> receiver: K envelopes */
 #define T_RECEIPTS 0x02        /* receiver -> sender: K receipts */
@@ -83,15 +84,6 @@ struct cpu {
 };
 
 static bool s_ticks_used;      /* some thread had no schedstat */
-
-static double
-s_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static void
 s_put32(uint8_t *p, uint32_t v)
@@ -433,11 +425,11 @@ s_control(struct sender *s, uint8_t type, char *text, size_t cap)
 {
 	zmq_pollitem_t it = { s->dealer, 0, ZMQ_POLLIN, 0 };
 	zmq_msg_t m;
-	double until = s_now() + WAIT_MS / 1000.0;
+	double until = kp_mono_s() + WAIT_MS / 1000.0;
 	size_t n;
 
 	while (zmq_send(s->dealer, &type, 1, ZMQ_DONTWAIT) < 0) {
-		if (zmq_errno() != EAGAIN || s_now() > until) {
+		if (zmq_errno() != EAGAIN || kp_mono_s() > until) {
 			fprintf(stderr, "zmqpack: sender: cannot reach the "
 			    "receiver: %s\n", zmq_strerror(zmq_errno()));
 			return -1;
@@ -519,7 +511,7 @@ s_timeout(long sent, long n, long rate, long burst, double t0)
 
 	if (rate <= 0 || sent >= n)
 		return WAIT_MS;
-	due = (double)(sent / burst * burst) / (double)rate - (s_now() - t0);
+	due = (double)(sent / burst * burst) / (double)rate - (kp_mono_s() - t0);
 	return due <= 0 ? 0 : (int)(due * 1000.0) + 1;
 }
 
@@ -532,12 +524,12 @@ s_stream(struct sender *s, long n, long rate)
 {
 	zmq_pollitem_t it = { s->dealer, 0, ZMQ_POLLIN, 0 };
 	long sent = 0, done = 0, k, allowed = n, last = -1;
-	double t0 = s_now(), quiet = t0;
+	double t0 = kp_mono_s(), quiet = t0;
 	int rc;
 
 	while (done < n) {
 		if (rate > 0)
-			allowed = ((long)((s_now() - t0) * (double)rate) /
+			allowed = ((long)((kp_mono_s() - t0) * (double)rate) /
 			    s->o->burst + 1) * s->o->burst;
 		while (sent < n && sent < allowed) {
 			k = n - sent < s->k ? n - sent : s->k;
@@ -557,8 +549,8 @@ s_stream(struct sender *s, long n, long rate)
 			return -1;
 		if (done != last) {
 			last = done;
-			quiet = s_now();
-		} else if (s_now() - quiet > WAIT_MS / 1000.0) {
+			quiet = kp_mono_s();
+		} else if (kp_mono_s() - quiet > WAIT_MS / 1000.0) {
 			fprintf(stderr, "zmqpack: sender: no receipts for %d s "
 			    "(%ld of %ld answered)\n", WAIT_MS / 1000, done, n);
 			return -1;
@@ -664,10 +656,10 @@ s_sender(const struct opts *o, int k, const struct keys *ks)
 	    s_parse_mark(text, &r[0]) != 0 || s_cpu_read(&c[0]) != 0)
 		goto out;
 	s.msgs = 0;
-	t0 = s_now();
+	t0 = kp_mono_s();
 	if (s_stream(&s, o->events, o->rate) != 0)
 		goto out;
-	t1 = s_now();
+	t1 = kp_mono_s();
 	if (s_cpu_read(&c[1]) != 0 ||
 	    s_control(&s, T_MARK, text, sizeof(text)) != 0 ||
 	    s_parse_mark(text, &r[1]) != 0)

@@ -48,6 +48,9 @@ void kp_uuid_new(uint8_t id[16]);
  * (simulations and tests only) replaces it by the ms written there, in a
  * build configured with KP_SIMULATED_CLOCK only. */
 uint64_t kp_now_ms(void);
+/* Seconds on CLOCK_MONOTONIC, never simulated: for timing a duration
+ * (the benchmarks), not for anything stored or compared with a time. */
+double kp_mono_s(void);
 /* Was this build configured with KP_SIMULATED_CLOCK? */
 bool kp_clock_simulated(void);
 
