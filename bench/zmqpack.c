@@ -281,6 +281,11 @@ s_take(void *router, struct answer *a, bool *quit)
 	n = zmq_recv(router, a->rid, sizeof(a->rid), ZMQ_DONTWAIT);
 	if (n < 0)
 		return 0;
+	if ((size_t)n > sizeof(a->rid)) {  /* zmq_recv truncated it */
+		fprintf(stderr, "zmqpack: receiver: routing id of %d bytes\n",
+		    n);
+		return -1;
+	}
 	a->rid_len = (size_t)n;
 	zmq_msg_init(&body);
 	if (zmq_msg_recv(&body, router, ZMQ_DONTWAIT) < 0 ||
@@ -511,7 +516,8 @@ s_timeout(long sent, long n, long rate, long burst, double t0)
 
 	if (rate <= 0 || sent >= n)
 		return WAIT_MS;
-	due = (double)(sent / burst * burst) / (double)rate - (kp_mono_s() - t0);
+	due = (double)(sent / burst * burst) / (double)rate -
+	    (kp_mono_s() - t0);
 	return due <= 0 ? 0 : (int)(due * 1000.0) + 1;
 }
 
@@ -525,29 +531,40 @@ s_stream(struct sender *s, long n, long rate)
 	zmq_pollitem_t it = { s->dealer, 0, ZMQ_POLLIN, 0 };
 	long sent = 0, done = 0, k, allowed = n, last = -1;
 	double t0 = kp_mono_s(), quiet = t0;
-	int rc;
+	bool blocked;
+	int rc, wait;
 
 	while (done < n) {
 		if (rate > 0)
 			allowed = ((long)((kp_mono_s() - t0) * (double)rate) /
 			    s->o->burst + 1) * s->o->burst;
+		blocked = false;
 		while (sent < n && sent < allowed) {
 			k = n - sent < s->k ? n - sent : s->k;
-			if (sent - done + k > s->o->window)
+			if (sent - done + k > s->o->window) {
+				blocked = true;
 				break;
+			}
 			if ((rc = s_send_events(s, sent, k)) < 0) {
 				fprintf(stderr, "zmqpack: sender: send: %s\n",
 				    zmq_strerror(zmq_errno()));
 				return -1;
 			}
-			if (rc > 0)
+			if (rc > 0) {
+				blocked = true;
 				break;
+			}
 			sent += k;
 		}
-		if (zmq_poll(&it, 1, s_timeout(sent, n, rate, s->o->burst, t0)) < 0 ||
+		/* the window full or the pipe at its HWM: only a receipt
+		 * frees a send, so wait for one (not for the rate's next
+		 * tick, which may have passed: a spin) */
+		wait = blocked ? WAIT_MS : s_timeout(sent, n, rate,
+		    s->o->burst, t0);
+		if (zmq_poll(&it, 1, wait) < 0 ||
 		    s_take_receipts(s, &done) != 0)
 			return -1;
-		if (done != last) {
+		if (done != last || sent == done) {  /* nothing owed: pacing */
 			last = done;
 			quiet = kp_mono_s();
 		} else if (kp_mono_s() - quiet > WAIT_MS / 1000.0) {
@@ -622,11 +639,13 @@ s_print(const struct sender *s, double wall, const struct cpu c[2],
 	double ro = s_us(r[0].other, r[1].other, e);
 
 	printf("zmqpack k=%d events=%ld bytes=%ld receipt=%ld window=%ld "
-	    "rate=%ld burst=%ld msgs=%lu wall_s=%.3f eps=%.0f snd_app_us=%.2f snd_io_us=%.2f "
+	    "rate=%ld burst=%ld msgs=%lu wall_s=%.3f eps=%.0f "
+	    "snd_app_us=%.2f snd_io_us=%.2f "
 	    "rcv_app_us=%.2f rcv_io_us=%.2f io_us=%.2f app_us=%.2f "
 	    "other_us=%.2f total_us=%.2f clock=%s\n", s->k, e, s->o->bytes,
-	    s->o->receipt, s->o->window, s->o->rate, s->o->burst, s->msgs, wall, (double)e / wall, sa,
-	    si, ra, ri, si + ri, sa + ra, so + ro, sa + si + ra + ri + so + ro,
+	    s->o->receipt, s->o->window, s->o->rate, s->o->burst, s->msgs,
+	    wall, (double)e / wall, sa, si, ra, ri, si + ri, sa + ra, so + ro,
+	    sa + si + ra + ri + so + ro,
 	    s_ticks_used ? "stat" : "schedstat");
 	fflush(stdout);
 }

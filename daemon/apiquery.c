@@ -5,11 +5,12 @@
  * outcome, todo).
  *
  * Each handler runs on the loop inside its request's savepoint (apisrv.c
- * s_handle), reads or writes the store through store.h and feedback.c,
- * and answers in the request (apisrv_int.h): what an answer points into
- * lives in r->arena or r->owned, freed by apisrv.c after the answer is
- * sent.  Never: sends an event, touches the socket or a pass, or answers
- * more than one page of a list (the client pages on with after_seq).
+ * s_handle; purge after its batch, in its own transaction: s_finish),
+ * reads or writes the store through store.h and feedback.c, and answers
+ * in the request (apisrv_int.h): what an answer points into lives in
+ * r->arena or r->owned, freed by apisrv.c after the answer is sent.
+ * Never: sends an event, touches the socket or a pass, or answers more
+ * than one page of a list (the client pages on with after_seq).
  */
 #include <stdio.h>
 #include <stdlib.h>

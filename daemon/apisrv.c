@@ -722,6 +722,7 @@ out:
 	free(lens);
 	return rc;
 }
+
 /* ---- feedback: remind (a send per overdue answer) ------------------------ */
 
 struct remind_walk {
@@ -795,9 +796,9 @@ s_remind(kpd_t *d, struct api_req *r, uint64_t now)
 		    "remind needs a local case reference");
 	if (q->has_at_ms && q->at_ms > 0)
 		return api_fail(r, KP_ERR_INVALID_ARG,
-		    "remind sends now, to the "
-		    "partners whose answer is overdue now: it takes no 'at' "
-		    "(see what is overdue at a time with cases --overdue --at)");
+		    "remind sends now, to the partners whose answer is "
+		    "overdue now: it takes no 'at' (see what is overdue at a "
+		    "time with cases --overdue --at)");
 	w.case_ref = q->case_ref;
 	w.at = now;
 	if ((w.ids = arena_alloc(&r->arena, 64 * sizeof(*w.ids))) == NULL)

@@ -2,8 +2,9 @@
  * apisrv_int.h: what the local API's two rooms share (apisrv.c: the
  * socket, the passes and sends; apiquery.c: every other request).
  *
- * struct api_req is one request of a pass, owned by the pass that holds
- * it (apisrv.c creates, answers and frees it); a handler in apiquery.c
+ * struct api_req is one request, owned by apisrv.c (by the pass that
+ * holds it, or by apisrv_execute for a REST request), which creates,
+ * answers and frees it; a handler in apiquery.c
  * fills its answer and the storage behind it (r->arena, r->owned) and
  * never keeps a pointer into it.  Not for other modules: the rest of the
  * daemon reaches the API through daemon.h (apisrv_*).

@@ -1,8 +1,9 @@
 /*
  * feedback_int.h: what the files of the officer's views share
  * (feedback.c: one case, all cases, the to-do list; feedback_report.c:
- * the evaluation report).  Not for any other module: apisrv.c and rest.c
- * call the feedback_* functions of daemon.h.
+ * the evaluation report).  Not for any other module: apiquery.c (the
+ * views) and apisrv.c (feedback_overdue, for remind) call the feedback_*
+ * functions of daemon.h.
  */
 #ifndef KP_FEEDBACK_INT_H
 #define KP_FEEDBACK_INT_H

@@ -17,9 +17,11 @@
  * thread is asked again, up to TAIL_PASSES times, for what each last pass
  * left (a commit or two at low load): a pass during which the loop
  * committed nothing leaves every frame copied, and the next transaction
- * restarts the log.  Only a loop that commits during every one of those
- * passes (a drain) gets the rest copied by the main thread itself between
- * two transactions (at most STORE_WAL_TAIL bytes).  Why not the main
+ * restarts the log.  Only a loop that committed during each of the
+ * cycle's TAIL_PASSES tail passes (a drain) gets the rest copied by the
+ * main thread itself between two transactions (at most STORE_WAL_TAIL
+ * bytes).  An outside reader that pins frames keeps that copy from
+ * finishing, and then every commit tries it again, as before this rule.  Why not the main
  * thread at once, as before: its copy syncs the log and the database
  * file, 1-30 ms on this kind of disk, on the loop, in the commit of the
  * pass that happened to end the cycle (the WAL hook runs inside it), so

@@ -680,7 +680,7 @@ s_cli_ids(const td_org_t *o, const char *cmd, int limit, char *out,
 
 /*
  * 4,400 events of about 1 KB (4.5 MB): listed with a limit of 10,000, the
- * inbox comes in answers of at most about 4 MiB (apisrv.c
+ * inbox comes in answers of at most about 4 MiB (apiquery.c
  * API_ANSWER_BYTES_MAX), each but the last saying
  * `more`, with every event once, in seq order, its payload whole; a page
  * cut by the limit says `more` only if an item follows; `ketenpost inbox`
