@@ -710,13 +710,23 @@ s_report_opt(const char *name, int opt, int rc)
 	    rc == 0 ? "accepted" : zmq_strerror(zmq_errno()));
 }
 
-/* What the peer of m's connection announced as X-Kp-Pack, if anything. */
-static void
-s_report_prop(const char *who, zmq_msg_t *m)
+/* Receive one message on sock and print what the peer of its connection
+ * announced as X-Kp-Pack, if anything; 0 or -1. */
+static int
+s_recv_report_prop(void *sock, const char *who)
 {
-	const char *v = zmq_msg_gets(m, "X-Kp-Pack");
+	zmq_msg_t m;
+	const char *v;
 
+	zmq_msg_init(&m);
+	if (zmq_msg_recv(&m, sock, 0) < 0) {
+		zmq_msg_close(&m);
+		return -1;
+	}
+	v = zmq_msg_gets(&m, "X-Kp-Pack");
 	printf("zmqpack-option %s: X-Kp-Pack = %s\n", who, v ? v : "(none)");
+	zmq_msg_close(&m);
+	return 0;
 }
 
 static int
@@ -744,7 +754,6 @@ s_options_check(const struct opts *o, const struct keys *ks)
 	void *ctx = zmq_ctx_new(), *r = NULL, *d = NULL;
 	int batch = 65536, n, rc = -1;
 	char ep[64], rid[256];
-	zmq_msg_t m;
 
 	snprintf(ep, sizeof(ep), "tcp://127.0.0.1:%ld", o->port);
 	if (ctx == NULL || (r = zmq_socket(ctx, ZMQ_ROUTER)) == NULL ||
@@ -761,25 +770,13 @@ s_options_check(const struct opts *o, const struct keys *ks)
 	    zmq_setsockopt(d, OPT_METADATA, "X-Kp-Pack:envelopes", 19));
 	if (zmq_bind(r, ep) != 0 || zmq_connect(d, ep) != 0 ||
 	    zmq_send(d, "?", 1, 0) < 0 ||
-	    (n = zmq_recv(r, rid, sizeof(rid), 0)) < 0)
+	    (n = zmq_recv(r, rid, sizeof(rid), 0)) < 0 ||
+	    (size_t)n > sizeof(rid) ||   /* truncated: cannot answer it */
+	    s_recv_report_prop(r, "the ROUTER reads the DEALER's") != 0 ||
+	    zmq_send(r, rid, (size_t)n, ZMQ_SNDMORE) < 0 ||
+	    zmq_send(r, "!", 1, 0) < 0 ||
+	    s_recv_report_prop(d, "the DEALER reads the ROUTER's") != 0)
 		goto out;
-	zmq_msg_init(&m);
-	if (zmq_msg_recv(&m, r, 0) < 0) {
-		zmq_msg_close(&m);
-		goto out;
-	}
-	s_report_prop("the ROUTER reads the DEALER's", &m);
-	zmq_msg_close(&m);
-	if (zmq_send(r, rid, (size_t)n, ZMQ_SNDMORE) < 0 ||
-	    zmq_send(r, "!", 1, 0) < 0)
-		goto out;
-	zmq_msg_init(&m);
-	if (zmq_msg_recv(&m, d, 0) < 0) {
-		zmq_msg_close(&m);
-		goto out;
-	}
-	s_report_prop("the DEALER reads the ROUTER's", &m);
-	zmq_msg_close(&m);
 	rc = 0;
 out:
 	if (rc != 0)
