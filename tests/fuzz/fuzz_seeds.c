@@ -6,11 +6,11 @@
  *   fuzz_seeds CHAIN_DIR SOURCE_DIR OUT_DIR
  *
  * Writes OUT_DIR/<target>/<name> for the targets envelope, receipt,
- * event, pbjson, config, policy, api, audit and bundle: real sealed
+ * event, pbjson, config, policy, api, audit, bundle and pack: real sealed
  * envelopes and signed receipts between two organisations of the chain,
  * packed events, API requests, audit entries and export lines, the chain's
- * config files, the shipped policy and the chain's signed bundle.  It only
- * writes below OUT_DIR.
+ * config files, the shipped policy, the chain's signed bundle and pack
+ * bodies of receipts.  It only writes below OUT_DIR.
  */
 #include <dirent.h>
 #include <stdio.h>
@@ -26,6 +26,7 @@
 #include "envelope.h"
 #include "events.h"
 #include "fuzzcommon.h"
+#include "pack.h"
 #include "pbjson.h"
 
 static const char *s_out;
@@ -149,6 +150,72 @@ s_receipts(fz_org_t *halt)
 		s_write("receipt", name, buf, n, NULL, 0);
 		free(buf);
 	}
+}
+
+/* The pack body (without its type byte) of n >= 2 items, as `name`; with
+ * `first_only`, cut after its first item (a pack of one: malformed). */
+static void
+s_pack_body(const char *name, uint8_t *const *item, const size_t *len,
+    size_t n, int first_only)
+{
+	pack_t *p = pack_new(0x02, 0x04);
+	pack_item_t at[KP_PACK_ITEMS_MAX + 1];
+	const uint8_t *f;
+	size_t i, flen, got;
+
+	if (p == NULL)
+		s_die("out of memory");
+	for (i = 0; i < n; i++)
+		if (pack_add(p, item[i], len[i]) != 0)
+			s_die("pack_add");
+	if ((f = pack_frame(p, &flen)) == NULL || n < 2)
+		s_die("pack_frame");
+	if (first_only) {
+		if (pack_parse(f + 1, flen - 1, at, KP_PACK_ITEMS_MAX + 1,
+		    &got) != 0)
+			s_die("pack_parse");
+		flen = 1 + at[0].off + at[0].len;
+	}
+	s_write("pack", name, f + 1, flen - 1, NULL, 0);
+	pack_destroy(&p);
+}
+
+/* Pack bodies: of real signed receipts (two, three, one alone), of the
+ * most small items a pack holds and one more, of empty items. */
+static void
+s_packs(fz_org_t *halt)
+{
+	uint8_t *item[KP_PACK_ITEMS_MAX + 1], small[KP_PACK_ITEMS_MAX + 1][16];
+	size_t len[KP_PACK_ITEMS_MAX + 1], i;
+	receipt_t r;
+	kp_err_t e;
+
+	for (i = 0; i < 3; i++) {
+		memset(&r, 0, sizeof(r));
+		r.has_event_id = true;
+		kp_uuid_new(r.event_id);
+		snprintf(r.subject_oin, sizeof(r.subject_oin), "%s",
+		    FZ_OIN_LEERPLICHT);
+		randombytes_buf(r.envelope_digest, sizeof(r.envelope_digest));
+		r.status = 1;
+		r.received_at_ms = kp_now_ms();
+		if (receipt_sign(halt->dir, &r, &item[i], &len[i], &e) != 0)
+			s_die("receipt_sign");
+	}
+	s_pack_body("receipts-2", item, len, 2, 0);
+	s_pack_body("receipts-3", item, len, 3, 0);
+	s_pack_body("receipt-alone", item, len, 2, 1);
+	for (i = 0; i < 3; i++)
+		free(item[i]);
+	for (i = 0; i <= KP_PACK_ITEMS_MAX; i++) {
+		randombytes_buf(small[i], sizeof(small[i]));
+		item[i] = small[i];
+		len[i] = sizeof(small[i]);
+	}
+	s_pack_body("items-max", item, len, KP_PACK_ITEMS_MAX, 0);
+	s_pack_body("items-over-max", item, len, KP_PACK_ITEMS_MAX + 1, 0);
+	len[0] = len[1] = 0;
+	s_pack_body("items-empty", item, len, 2, 0);
 }
 
 /* A packed send request carrying payload pl of `type`. */
@@ -358,6 +425,7 @@ main(int argc, char **argv)
 	fz_org_load(FZ_OIN_HALT, &halt);
 	s_examples(&lp, argv[2]);
 	s_receipts(&halt);
+	s_packs(&halt);
 	s_api_others();
 	s_audit();
 	s_bundle(argv[1]);
