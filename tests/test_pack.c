@@ -9,6 +9,7 @@
  * announced X-Kp-Pack, a malformed pack refused as a whole.  Last two
  * daemons: a backlog drained to a partner that was down.
  */
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,6 +24,7 @@
 #include "common.h"
 #include "daemons.h"
 #include "envelope.h"
+#include "envelope.pb-c.h"
 #include "pack.h"
 #include "util.h"
 
@@ -289,4 +291,512 @@ Test(pack, announced_values)
 	cr_assert_eq(pack_announced("12x"), 1);
 	cr_assert_eq(pack_announced("-5"), 1);
 	cr_assert_eq(pack_announced(" 8"), 1);
+}
+
+/* ---- a real ketenpostd, from the wire ---- */
+
+/* zmq.h has the option only in its draft section (PERFORMANCE.md, issue
+ * 16: Debian's libzmq 4.3.4 takes it). */
+#ifndef ZMQ_METADATA
+#define ZMQ_METADATA 95
+#endif
+
+#define S_RECEIPTS_MAX 80
+
+/* What came back on a connection: the receipts (verified), their raw
+ * bytes, how they came, and the X-Kp-Pack the daemon announced. */
+struct got {
+	receipt_t r[S_RECEIPTS_MAX];
+	uint8_t *raw[S_RECEIPTS_MAX];
+	size_t rawlen[S_RECEIPTS_MAX];
+	size_t n;
+	size_t singles, packs;        /* 0x02 and 0x04 messages */
+	char announced[32];           /* "" if none */
+};
+
+static void
+s_got_free(struct got *g)
+{
+	size_t i;
+
+	for (i = 0; i < g->n; i++)
+		free(g->raw[i]);
+	memset(g, 0, sizeof(*g));
+}
+
+/*
+ * A partner's connection made by hand (td_rogue_connect_as), announcing
+ * `announce` as X-Kp-Pack in its handshake if not NULL: the option must
+ * be set before the connect.
+ */
+static void
+s_connect(td_rogue_t *r, chain_t *as, const td_org_t *target,
+    const char *announce, int rcv_timeout_ms)
+{
+	const partner_t *srv = peer_partner(directory_find(as->dir,
+	    target->oin));
+	char prop[64];
+	int zero = 0;
+
+	cr_assert_not_null(srv);
+	r->ctx = zmq_ctx_new();
+	r->sock = zmq_socket(r->ctx, ZMQ_DEALER);
+	zmq_setsockopt(r->sock, ZMQ_LINGER, &zero, sizeof(zero));
+	zmq_setsockopt(r->sock, ZMQ_RCVTIMEO, &rcv_timeout_ms,
+	    sizeof(rcv_timeout_ms));
+	if (announce != NULL) {
+		snprintf(prop, sizeof(prop), "%s:%s", KP_PACK_PROPERTY,
+		    announce);
+		cr_assert_eq(zmq_setsockopt(r->sock, ZMQ_METADATA, prop,
+		    strlen(prop)), 0, "ZMQ_METADATA: %s", zmq_strerror(errno));
+	}
+	cr_assert_eq(zmq_setsockopt(r->sock, ZMQ_CURVE_SERVERKEY,
+	    partner_transport_pk(srv), 32), 0);
+	cr_assert_eq(zmq_setsockopt(r->sock, ZMQ_CURVE_PUBLICKEY,
+	    partner_transport_pk(identity_public(as->self)), 32), 0);
+	cr_assert_eq(zmq_setsockopt(r->sock, ZMQ_CURVE_SECRETKEY,
+	    identity_transport_sk(as->self), 32), 0);
+	cr_assert_eq(zmq_connect(r->sock, target->listen), 0);
+}
+
+/* One message: type || body. */
+static void
+s_send(td_rogue_t *r, uint8_t type, const uint8_t *body, size_t len)
+{
+	uint8_t *frame = malloc(len + 1);
+
+	cr_assert_not_null(frame);
+	frame[0] = type;
+	memcpy(frame + 1, body, len);
+	cr_assert(zmq_send(r->sock, frame, len + 1, 0) == (int)(len + 1));
+	free(frame);
+}
+
+/* The n (>= 2) envelopes as one 0x03 message, written by lib/pack as a
+ * sender would.  OUT: body (malloc'd, without the type byte), if not
+ * NULL. */
+static void
+s_send_pack(td_rogue_t *r, uint8_t *const *env, const size_t *len,
+    size_t n, uint8_t **body, size_t *blen)
+{
+	pack_t *p = pack_new(0x01, 0x03);
+	const uint8_t *f;
+	size_t i, flen;
+
+	cr_assert(n >= 2);
+	for (i = 0; i < n; i++) {
+		cr_assert(pack_fits(p, len[i], KP_PACK_ITEMS_MAX));
+		cr_assert_eq(pack_add(p, env[i], len[i]), 0);
+	}
+	f = pack_frame(p, &flen);
+	cr_assert_eq(f[0], 0x03);
+	cr_assert(zmq_send(r->sock, f, flen, 0) == (int)flen);
+	if (body != NULL) {
+		*blen = flen - 1;
+		*body = malloc(*blen);
+		memcpy(*body, f + 1, *blen);
+	}
+	pack_destroy(&p);
+}
+
+/* One receipt of a message, verified as `as`. */
+static void
+s_got_add(struct got *g, chain_t *as, const uint8_t *b, size_t len)
+{
+	kp_err_t e;
+
+	cr_assert_lt(g->n, S_RECEIPTS_MAX, "more receipts than events");
+	cr_assert(receipt_verify(as->dir, b, len, &g->r[g->n], &e) == 0,
+	    "a receipt does not verify: %s", e.msg);
+	g->raw[g->n] = malloc(len);
+	memcpy(g->raw[g->n], b, len);
+	g->rawlen[g->n] = len;
+	g->n++;
+}
+
+/* One message from the daemon into g: a 0x02 receipt or a 0x04 pack of
+ * them (anything else fails the test).  false on timeout. */
+static bool
+s_recv_one(td_rogue_t *r, chain_t *as, struct got *g)
+{
+	pack_item_t items[KP_PACK_ITEMS_MAX];
+	const uint8_t *b;
+	const char *v;
+	size_t len, n, i;
+	zmq_msg_t m;
+
+	zmq_msg_init(&m);
+	if (zmq_msg_recv(&m, r->sock, 0) < 0) {
+		zmq_msg_close(&m);
+		return false;
+	}
+	b = zmq_msg_data(&m);
+	len = zmq_msg_size(&m);
+	cr_assert_gt(len, 1);
+	if ((v = zmq_msg_gets(&m, KP_PACK_PROPERTY)) != NULL)
+		snprintf(g->announced, sizeof(g->announced), "%s", v);
+	if (b[0] == 0x02) {
+		g->singles++;
+		s_got_add(g, as, b + 1, len - 1);
+	} else {
+		cr_assert_eq(b[0], 0x04, "a message of type 0x%02x", b[0]);
+		g->packs++;
+		cr_assert_eq(pack_parse(b + 1, len - 1, items,
+		    KP_PACK_ITEMS_MAX, &n), 0, "a 0x04 that does not parse");
+		for (i = 0; i < n; i++)
+			s_got_add(g, as, b + 1 + items[i].off, items[i].len);
+	}
+	zmq_msg_close(&m);
+	return true;
+}
+
+/* Receive until `want` receipts came (each message waits up to the
+ * socket's timeout), then make sure no more follows for a while. */
+static void
+s_collect(td_rogue_t *r, chain_t *as, size_t want, struct got *g)
+{
+	int quiet = 500;
+
+	while (g->n < want && s_recv_one(r, as, g))
+		;
+	cr_assert_eq(g->n, want, "%zu receipts for %zu events", g->n, want);
+	zmq_setsockopt(r->sock, ZMQ_RCVTIMEO, &quiet, sizeof(quiet));
+	cr_assert(!s_recv_one(r, as, g), "a receipt too many");
+}
+
+/* The receipt of event id; asserts there is exactly one. */
+static size_t
+s_find(const struct got *g, const uint8_t id[16])
+{
+	size_t i, at = g->n, seen = 0;
+
+	for (i = 0; i < g->n; i++)
+		if (g->r[i].has_event_id &&
+		    memcmp(g->r[i].event_id, id, 16) == 0) {
+			at = i;
+			seen++;
+		}
+	cr_assert_eq(seen, 1, "%zu receipts for one event", seen);
+	return at;
+}
+
+static size_t
+s_inbox_count(const td_org_t *o)
+{
+	Kp__Response *r = td_inbox(o, true);
+	size_t n = r->inbox->n_items;
+
+	kp__response__free_unpacked(r, NULL);
+	return n;
+}
+
+/* n single-signed referrals from Leerplicht to Halt. */
+static void
+s_seal_n(td_chain_t *c, chain_t *lp, size_t n, uint8_t **env, size_t *len,
+    uint8_t (*ids)[16])
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		td_seal(lp, c, OIN_HALT, "referral", td_example("referral"),
+		    kp_now_ms(), &env[i], &len[i], ids[i]);
+}
+
+/* Halt running, Leerplicht's chain to seal with. */
+static void
+s_halt_and_lp(td_chain_t *c, td_org_t **halt, chain_t **lp)
+{
+	td_chain_make(c, NULL);
+	*halt = td_org(c, OIN_HALT);
+	td_start(*halt);
+	*lp = td_chain_open(c, OIN_LEERPLICHT);
+}
+
+static void
+s_assert_accepted(const struct got *g, uint8_t (*ids)[16], size_t n)
+{
+	size_t i, k;
+
+	for (i = 0; i < n; i++) {
+		k = s_find(g, ids[i]);
+		cr_assert_eq(g->r[k].status,
+		    KP__RECEIPT_STATUS__RECEIPT_STATUS_ACCEPTED, "event %zu "
+		    "refused, reason %d", i, g->r[k].reason);
+		cr_assert_str_eq(g->r[k].issuer_oin, OIN_HALT);
+		cr_assert_str_eq(g->r[k].subject_oin, OIN_LEERPLICHT);
+	}
+}
+
+/* (i), (v): a peer that announced nothing gets single receipts, one per
+ * item; the daemon's ROUTER announces what it reads. */
+Test(pack, a_pack_from_a_peer_that_announced_nothing_gets_single_receipts)
+{
+	td_chain_t c;
+	td_org_t *halt;
+	chain_t *lp;
+	td_rogue_t r;
+	uint8_t *env[3], ids[3][16];
+	size_t len[3], i;
+	struct got g;
+
+	memset(&g, 0, sizeof(g));
+	s_halt_and_lp(&c, &halt, &lp);
+	s_seal_n(&c, lp, 3, env, len, ids);
+	s_connect(&r, lp, halt, NULL, 5000);
+	s_send_pack(&r, env, len, 3, NULL, NULL);
+	s_collect(&r, lp, 3, &g);
+	cr_assert_eq(g.singles, 3, "three 0x02 receipts");
+	cr_assert_eq(g.packs, 0, "no 0x04 to a peer that announced nothing");
+	s_assert_accepted(&g, ids, 3);
+	cr_assert_eq(s_inbox_count(halt), 3);
+	cr_assert_str_eq(g.announced, "64", "the ROUTER announces 64");
+	for (i = 0; i < 3; i++)
+		free(env[i]);
+	s_got_free(&g);
+	td_rogue_close(&r);
+	chain_close(&lp);
+	td_chain_stop_all(&c);
+}
+
+/* (ii), (v): a peer that announced X-Kp-Pack gets the receipts of a pack
+ * packed (a receiver may split them over its passes: any mix of 0x04 and
+ * 0x02, one receipt per event, at least one pack). */
+Test(pack, a_peer_that_announced_gets_its_receipts_packed)
+{
+	td_chain_t c;
+	td_org_t *halt;
+	chain_t *lp;
+	td_rogue_t r;
+	uint8_t *env[10], ids[10][16];
+	size_t len[10], i;
+	struct got g;
+
+	memset(&g, 0, sizeof(g));
+	s_halt_and_lp(&c, &halt, &lp);
+	s_seal_n(&c, lp, 10, env, len, ids);
+	s_connect(&r, lp, halt, "64", 5000);
+	s_send_pack(&r, env, len, 10, NULL, NULL);
+	s_collect(&r, lp, 10, &g);
+	cr_assert_geq(g.packs, 1, "no 0x04 (%zu single receipts)", g.singles);
+	s_assert_accepted(&g, ids, 10);
+	cr_assert_eq(s_inbox_count(halt), 10);
+	cr_assert_str_eq(g.announced, "64");
+	for (i = 0; i < 10; i++)
+		free(env[i]);
+	s_got_free(&g);
+	td_rogue_close(&r);
+	chain_close(&lp);
+	td_chain_stop_all(&c);
+}
+
+/* (iii): one signed refusal for the whole body, naming no event, its
+ * digest over the raw body; nothing stored. */
+static void
+s_refused_whole(td_rogue_t *r, chain_t *lp, const td_org_t *halt,
+    const uint8_t *body, size_t len, const char *what)
+{
+	uint8_t digest[32];
+	struct got g;
+
+	memset(&g, 0, sizeof(g));
+	s_send(r, 0x03, body, len);
+	s_collect(r, lp, 1, &g);
+	cr_assert_eq(g.r[0].status, KP__RECEIPT_STATUS__RECEIPT_STATUS_REJECTED,
+	    "%s", what);
+	cr_assert_eq(g.r[0].reason, KP__REASON__REASON_MALFORMED,
+	    "%s: reason %d", what, g.r[0].reason);
+	cr_assert(!g.r[0].has_event_id, "%s: an event id", what);
+	crypto_generichash(digest, 32, body, len, NULL, 0);
+	cr_assert_arr_eq(g.r[0].envelope_digest, digest, 32,
+	    "%s: not the digest of the raw pack body", what);
+	cr_assert_str_eq(g.r[0].subject_oin, OIN_LEERPLICHT);
+	cr_assert_eq(s_inbox_count(halt), 0, "%s: an item was read", what);
+	s_got_free(&g);
+}
+
+/* A body whose items are the n envelopes, unchecked (n may be 1 or
+ * over the limit).  OUT: *blen. */
+static uint8_t *
+s_body_of(uint8_t *const *env, const size_t *len, size_t n, size_t *blen)
+{
+	pack_t *p = pack_new(0x01, 0x03);
+	uint8_t *out;
+	const uint8_t *f;
+	size_t i, flen;
+
+	for (i = 0; i < n; i++)
+		cr_assert_eq(pack_add(p, env[i], len[i]), 0);
+	/* a second item makes pack_frame write the pack form; for a body
+	 * of one it is cut off again (its tag, length 1 and byte) */
+	if (n == 1)
+		cr_assert_eq(pack_add(p, (const uint8_t *)"x", 1), 0);
+	f = pack_frame(p, &flen);
+	*blen = flen - 1 - (n == 1 ? 3 : 0);
+	out = malloc(*blen);
+	memcpy(out, f + 1, *blen);
+	pack_destroy(&p);
+	return out;
+}
+
+/* After the refusals, a good pack on the same connection is read. */
+static void
+s_good_pack_still_read(td_chain_t *c, td_rogue_t *r, chain_t *lp,
+    const td_org_t *halt)
+{
+	uint8_t ids[2][16], *two[2];
+	size_t tlen[2];
+	struct got g;
+
+	memset(&g, 0, sizeof(g));
+	s_seal_n(c, lp, 2, two, tlen, ids);
+	s_send_pack(r, two, tlen, 2, NULL, NULL);
+	s_collect(r, lp, 2, &g);
+	s_assert_accepted(&g, ids, 2);
+	cr_assert_eq(s_inbox_count(halt), 2);
+	free(two[0]);
+	free(two[1]);
+	s_got_free(&g);
+}
+
+Test(pack, a_malformed_pack_gets_one_refusal_and_none_of_it_is_read)
+{
+	td_chain_t c;
+	td_org_t *halt;
+	chain_t *lp;
+	td_rogue_t r;
+	uint8_t *env[KP_PACK_ITEMS_MAX + 1], *body, junk[200];
+	size_t len[KP_PACK_ITEMS_MAX + 1], blen, i;
+
+	s_halt_and_lp(&c, &halt, &lp);
+	td_seal_referrals(&c, lp, KP_PACK_ITEMS_MAX + 1, NULL, NULL,
+	    kp_now_ms(), TD_SEAL_FRESH_IDS | TD_SEAL_RANDOM_CASE, env, len,
+	    NULL);
+	s_connect(&r, lp, halt, "64", 5000);
+	/* one valid envelope, as a pack of one */
+	body = s_body_of(env, len, 1, &blen);
+	cr_assert_eq(blen, 1 + (len[0] < 128 ? 1 : len[0] < 16384 ? 2 : 3) +
+	    len[0]);
+	s_refused_whole(&r, lp, halt, body, blen, "one item");
+	free(body);
+	/* not a pack at all */
+	memset(junk, 0xff, sizeof(junk));
+	s_refused_whole(&r, lp, halt, junk, sizeof(junk), "garbage");
+	/* 65 valid envelopes */
+	body = s_body_of(env, len, KP_PACK_ITEMS_MAX + 1, &blen);
+	cr_assert_leq(blen, KP_PACK_BODY_MAX);
+	s_refused_whole(&r, lp, halt, body, blen, "65 items");
+	free(body);
+	s_good_pack_still_read(&c, &r, lp, halt);
+	for (i = 0; i <= KP_PACK_ITEMS_MAX; i++)
+		free(env[i]);
+	td_rogue_close(&r);
+	chain_close(&lp);
+	td_chain_stop_all(&c);
+}
+
+/* env with one bit of its signature flipped.  OUT: *out_len. */
+static uint8_t *
+s_forged(const uint8_t *env, size_t len, size_t *out_len)
+{
+	Kp__Envelope *e = kp__envelope__unpack(NULL, len, env);
+	uint8_t *out;
+
+	cr_assert_not_null(e);
+	cr_assert_eq(e->signature.len, 64);
+	e->signature.data[5] ^= 0x01;
+	out = malloc(kp__envelope__get_packed_size(e));
+	*out_len = kp__envelope__pack(e, out);
+	kp__envelope__free_unpacked(e, NULL);
+	return out;
+}
+
+/* (iv): each item is handled as a single frame would be, in order. */
+Test(pack, each_item_gets_its_own_receipt_and_reason)
+{
+	td_chain_t c;
+	td_org_t *halt;
+	chain_t *lp;
+	td_rogue_t r;
+	uint8_t *env[2], ids[2][16], *items[3];
+	size_t len[2], ilen[3], k, j, first[2];
+	struct got g;
+
+	memset(&g, 0, sizeof(g));
+	s_halt_and_lp(&c, &halt, &lp);
+	s_seal_n(&c, lp, 2, env, len, ids);
+	items[0] = env[0];
+	ilen[0] = len[0];
+	items[1] = s_forged(env[1], len[1], &ilen[1]);
+	items[2] = env[0];          /* a resend of the first, in the pack */
+	ilen[2] = len[0];
+	s_connect(&r, lp, halt, "64", 5000);
+	s_send_pack(&r, items, ilen, 3, NULL, NULL);
+	s_collect(&r, lp, 3, &g);
+	k = s_find(&g, ids[1]);
+	cr_assert_eq(g.r[k].status, KP__RECEIPT_STATUS__RECEIPT_STATUS_REJECTED);
+	cr_assert_eq(g.r[k].reason, KP__REASON__REASON_BAD_SIGNATURE,
+	    "reason %d", g.r[k].reason);
+	/* the first and its resend: accepted, the same receipt byte for
+	 * byte */
+	for (j = k = 0; k < g.n; k++) {
+		if (!g.r[k].has_event_id || memcmp(g.r[k].event_id, ids[0],
+		    16) != 0)
+			continue;
+		cr_assert_eq(g.r[k].status,
+		    KP__RECEIPT_STATUS__RECEIPT_STATUS_ACCEPTED, "reason %d",
+		    g.r[k].reason);
+		cr_assert_lt(j, 2, "more than two receipts for the first");
+		first[j++] = k;
+	}
+	cr_assert_eq(j, 2, "the resend in the pack got no receipt");
+	cr_assert_eq(g.rawlen[first[0]], g.rawlen[first[1]]);
+	cr_assert_arr_eq(g.raw[first[0]], g.raw[first[1]], g.rawlen[first[0]],
+	    "the resend got another receipt than the first");
+	cr_assert_eq(s_inbox_count(halt), 1);
+	cr_assert(td_log_has(halt, "is a duplicate", 2000));
+	free(items[1]);
+	free(env[0]);
+	free(env[1]);
+	s_got_free(&g);
+	td_rogue_close(&r);
+	chain_close(&lp);
+	td_chain_stop_all(&c);
+}
+
+/* ---- two daemons ---- */
+
+/*
+ * A backlog queued while the partner is down goes out, once it starts,
+ * in the sender's catch-up: every event arrives once and is settled at
+ * the sender.
+ */
+Test(pack, a_backlog_to_a_partner_that_was_down_arrives_once)
+{
+	td_chain_t c;
+	td_org_t *lp, *halt;
+	Kp__StatusResponse st;
+	uint8_t id[16];
+	size_t i, n = 300;
+	char ref[32];
+
+	td_chain_make(&c, NULL);
+	lp = td_org(&c, OIN_LEERPLICHT);
+	halt = td_org(&c, OIN_HALT);
+	td_start(lp);
+	for (i = 0; i < n; i++) {
+		snprintf(ref, sizeof(ref), "LP-P%zu", i);
+		td_send(lp, OIN_HALT, "referral", ref, td_example("referral"),
+		    NULL, id);
+	}
+	td_status(lp, &st);
+	cr_assert_eq(st.outbox_pending, n, "nothing can be delivered yet");
+	td_start(halt);
+	cr_assert(td_wait_settled(lp, 60000), "not all delivered after start");
+	td_status(lp, &st);
+	cr_assert_eq(st.outbox_delivered, n);
+	td_status(halt, &st);
+	cr_assert_eq(st.inbox_total, n, "each event stored once");
+	cr_assert_eq(td_log_count(halt, "is a duplicate"), 0,
+	    "an event was sent twice");
+	td_chain_stop_all(&c);
 }
