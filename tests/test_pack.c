@@ -763,6 +763,97 @@ Test(pack, each_item_gets_its_own_receipt_and_reason)
 	td_chain_stop_all(&c);
 }
 
+/* An item over the envelope limit, or not an envelope at all, in a good
+ * pack: its own refusal (no event named, the digest of the item's
+ * bytes), and the other items are read. */
+Test(pack, a_bad_item_gets_its_own_refusal_and_the_rest_is_read)
+{
+	td_chain_t c;
+	td_org_t *halt;
+	chain_t *lp;
+	td_rogue_t r;
+	uint8_t *env[2], ids[2][16], *items[4], big[70000], junk[100];
+	uint8_t dg[32];
+	size_t len[2], ilen[4], i, refused = 0;
+	struct got g;
+
+	memset(&g, 0, sizeof(g));
+	memset(big, 0x0a, sizeof(big));
+	memset(junk, 0xff, sizeof(junk));
+	s_halt_and_lp(&c, &halt, &lp);
+	s_seal_n(&c, lp, 2, env, len, ids);
+	items[0] = env[0];
+	ilen[0] = len[0];
+	items[1] = big;
+	ilen[1] = sizeof(big);
+	items[2] = junk;
+	ilen[2] = sizeof(junk);
+	items[3] = env[1];
+	ilen[3] = len[1];
+	s_connect(&r, lp, halt, "64", 5000);
+	s_send_pack(&r, items, ilen, 4, NULL, NULL);
+	s_collect(&r, lp, 4, &g);
+	s_assert_accepted(&g, ids, 2);
+	for (i = 0; i < g.n; i++) {
+		if (g.r[i].has_event_id)
+			continue;
+		cr_assert_eq(g.r[i].status,
+		    KP__RECEIPT_STATUS__RECEIPT_STATUS_REJECTED);
+		crypto_generichash(dg, 32, big, sizeof(big), NULL, 0);
+		if (memcmp(g.r[i].envelope_digest, dg, 32) == 0) {
+			cr_assert_eq(g.r[i].reason, KP__REASON__REASON_OVERSIZE,
+			    "reason %d", g.r[i].reason);
+			refused |= 1;
+			continue;
+		}
+		crypto_generichash(dg, 32, junk, sizeof(junk), NULL, 0);
+		cr_assert_arr_eq(g.r[i].envelope_digest, dg, 32,
+		    "a refusal's digest is of neither bad item");
+		cr_assert_eq(g.r[i].reason, KP__REASON__REASON_MALFORMED,
+		    "reason %d", g.r[i].reason);
+		refused |= 2;
+	}
+	cr_assert_eq(refused, 3, "not both bad items refused on their own");
+	cr_assert_eq(s_inbox_count(halt), 2);
+	free(env[0]);
+	free(env[1]);
+	s_got_free(&g);
+	td_rogue_close(&r);
+	chain_close(&lp);
+	td_chain_stop_all(&c);
+}
+
+/* A receipt pack sent to a receiver is dropped unanswered, as a 0x02
+ * is (PROTOCOL.md §13); the connection still works. */
+Test(pack, a_receipt_pack_sent_to_the_receiver_is_dropped)
+{
+	td_chain_t c;
+	td_org_t *halt;
+	chain_t *lp;
+	td_rogue_t r;
+	uint8_t *env[2], ids[2][16], *body;
+	size_t len[2], blen;
+	struct got g;
+
+	memset(&g, 0, sizeof(g));
+	s_halt_and_lp(&c, &halt, &lp);
+	s_seal_n(&c, lp, 2, env, len, ids);
+	s_connect(&r, lp, halt, "64", 5000);
+	body = s_body_of(env, len, 2, &blen);
+	s_send(&r, 0x04, body, blen);
+	s_send_pack(&r, env, len, 2, NULL, NULL);
+	s_collect(&r, lp, 2, &g);
+	s_assert_accepted(&g, ids, 2);
+	cr_assert_eq(s_inbox_count(halt), 2);
+	free(body);
+	free(env[0]);
+	free(env[1]);
+	s_got_free(&g);
+	td_rogue_close(&r);
+	chain_close(&lp);
+	td_chain_stop_all(&c);
+}
+
 /* ---- two daemons ---- */
 
 /*
