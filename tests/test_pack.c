@@ -854,40 +854,257 @@ Test(pack, a_receipt_pack_sent_to_the_receiver_is_dropped)
 	td_chain_stop_all(&c);
 }
 
+/*
+ * A pack read as the last message of a pass adds its items past
+ * batch_max: with batch_max = 1, a pack of 20 envelopes of one batch
+ * (their receipts drafted to be signed together, their rows waiting in
+ * the pass) is one pass of 20.  Each is accepted, and the daemon stays
+ * responsive.
+ *
+ * Disabled: it fails on 8abd42e.  inbound.c sizes the table of a pass's
+ * waiting rows (s_waiting_new) for batch_max arrivals (16 slots at
+ * batch_max 1), but a pass now holds up to batch_max - 1 + 64; once the
+ * table is full, s_waiting_find and s_waiting_add probe for a free slot
+ * forever and the daemon's loop hangs (seen in gdb: s_waiting_find,
+ * inbound.c:251).  Enable it with the fix.
+ */
+Test(pack, a_pack_longer_than_batch_max_is_read_whole, .disabled = true)
+{
+	td_chain_t c;
+	td_org_t *halt;
+	chain_t *lp;
+	td_rogue_t r;
+	uint8_t *env[20], ids[20][16];
+	size_t len[20], i;
+	struct got g;
+
+	memset(&g, 0, sizeof(g));
+	td_chain_make(&c, "batch_max = 1\n");
+	halt = td_org(&c, OIN_HALT);
+	td_start(halt);
+	lp = td_chain_open(&c, OIN_LEERPLICHT);
+	td_seal_referrals(&c, lp, 20, ids, NULL, kp_now_ms(),
+	    TD_SEAL_FRESH_IDS | TD_SEAL_RANDOM_CASE, env, len, NULL);
+	s_connect(&r, lp, halt, "64", 5000);
+	s_send_pack(&r, env, len, 20, NULL, NULL);
+	s_collect(&r, lp, 20, &g);
+	s_assert_accepted(&g, ids, 20);
+	cr_assert_eq(s_inbox_count(halt), 20);
+	for (i = 0; i < 20; i++)
+		free(env[i]);
+	s_got_free(&g);
+	td_rogue_close(&r);
+	chain_close(&lp);
+	td_chain_stop_all(&c);
+}
+
 /* ---- two daemons ---- */
+
+/* The value of sample `series` (name with its labels exactly as
+ * exposed) in a Prometheus text exposition; -1 if it has no such line. */
+static double
+s_sample(const char *text, const char *series)
+{
+	size_t n = strlen(series);
+	const char *p = text;
+
+	while ((p = strstr(p, series)) != NULL) {
+		if ((p == text || p[-1] == '\n') && p[n] == ' ')
+			return strtod(p + n + 1, NULL);
+		p += n;
+	}
+	return -1;
+}
+
+/* o serves its metrics on the port five above the first daemon's (the
+ * eight ports of this test process: the daemons' listen, then these). */
+static int
+s_enable_metrics(td_chain_t *c, td_org_t *o)
+{
+	const char *colon = strrchr(c->orgs[0].listen, ':');
+	int port;
+	FILE *f;
+
+	cr_assert_not_null(colon);
+	port = atoi(colon + 1) + 5;
+	cr_assert_not_null(f = fopen(o->conf, "a"));
+	fprintf(f, "\n[metrics]\nlisten = 127.0.0.1:%d\n", port);
+	cr_assert_eq(fclose(f), 0);
+	return port;
+}
+
+/* o's counter `name` for partner. */
+static double
+s_counter(int port, const char *name, const char *partner)
+{
+	static char text[131072];
+	char series[128];
+
+	cr_assert_eq(test_sh_output(text, sizeof(text), "curl -sS --fail "
+	    "--max-time 10 http://127.0.0.1:%d/metrics", port), 0,
+	    "scrape :%d: %s", port, text);
+	snprintf(series, sizeof(series), "%s{partner=\"%s\"}", name, partner);
+	return s_sample(text, series);
+}
+
+/* n referrals from o to Halt, through its API. */
+static void
+s_queue(td_org_t *o, size_t n, const char *prefix)
+{
+	uint8_t id[16];
+	char ref[32];
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		snprintf(ref, sizeof(ref), "%s%zu", prefix, i);
+		td_send(o, OIN_HALT, "referral", ref, td_example("referral"),
+		    NULL, id);
+	}
+}
 
 /*
  * A backlog queued while the partner is down goes out, once it starts,
  * in the sender's catch-up: every event arrives once and is settled at
- * the sender.
+ * the sender.  The sender hears what the partner reads only with its
+ * first receipts on the connection (PROTOCOL.md §13.1), so what it sends
+ * before then goes as single frames: a backlog over the flow window
+ * (2048 in flight, outbound.c) has its rest (300) sent after receipts
+ * came back, and that rest goes in packs (ketenpost_packs_sent_total).
  */
-Test(pack, a_backlog_to_a_partner_that_was_down_arrives_once)
+Test(pack, a_backlog_to_a_partner_that_was_down_arrives_once_partly_packed)
 {
 	td_chain_t c;
 	td_org_t *lp, *halt;
 	Kp__StatusResponse st;
+	size_t n = 2048 + 300;
+	double sent, packs;
+	int port;
+
+	td_chain_make(&c, NULL);
+	lp = td_org(&c, OIN_LEERPLICHT);
+	halt = td_org(&c, OIN_HALT);
+	port = s_enable_metrics(&c, lp);
+	td_start(lp);
+	s_queue(lp, n, "LP-P");
+	td_status(lp, &st);
+	cr_assert_eq(st.outbox_pending, n, "nothing can be delivered yet");
+	td_start(halt);
+	cr_assert(td_wait_settled(lp, 120000), "not all delivered after start");
+	td_status(lp, &st);
+	cr_assert_eq(st.outbox_delivered, n);
+	td_status(halt, &st);
+	cr_assert_eq(st.inbox_total, n, "each event stored once");
+	/* a loaded machine may see receipts overdue and events resent (the
+	 * receiver answers those with the stored receipt): counted, not
+	 * asserted away */
+	sent = s_counter(port, "ketenpost_send_attempts_total", OIN_HALT);
+	packs = s_counter(port, "ketenpost_packs_sent_total", OIN_HALT);
+	cr_log_info("backlog of %zu: %.0f sends, %.0f of them again, %.0f "
+	    "packs", n, sent, sent - (double)n, packs);
+	cr_assert_geq(sent, (double)n);
+	cr_assert_gt(packs, 0, "no pack in the drain");
+	td_chain_stop_all(&c);
+}
+
+/* ---- a daemon sending to a receiver played by the test ---- */
+
+/* A receiver at o's endpoint with o's transport key, as a partner
+ * running other software there would be: a ROUTER, CURVE server, no ZAP
+ * handler (every client admitted), announcing `announce` if not NULL. */
+static void
+s_fake_receiver(td_rogue_t *r, chain_t *as, const td_org_t *o,
+    const char *announce, int rcv_timeout_ms)
+{
+	char prop[64];
+	int one = 1, zero = 0;
+
+	r->ctx = zmq_ctx_new();
+	r->sock = zmq_socket(r->ctx, ZMQ_ROUTER);
+	zmq_setsockopt(r->sock, ZMQ_LINGER, &zero, sizeof(zero));
+	zmq_setsockopt(r->sock, ZMQ_RCVTIMEO, &rcv_timeout_ms,
+	    sizeof(rcv_timeout_ms));
+	if (announce != NULL) {
+		snprintf(prop, sizeof(prop), "%s:%s", KP_PACK_PROPERTY,
+		    announce);
+		cr_assert_eq(zmq_setsockopt(r->sock, ZMQ_METADATA, prop,
+		    strlen(prop)), 0);
+	}
+	cr_assert_eq(zmq_setsockopt(r->sock, ZMQ_CURVE_SERVER, &one,
+	    sizeof(one)), 0);
+	cr_assert_eq(zmq_setsockopt(r->sock, ZMQ_CURVE_SECRETKEY,
+	    identity_transport_sk(as->self), 32), 0);
+	cr_assert_eq(zmq_bind(r->sock, o->listen), 0, "bind %s: %s",
+	    o->listen, zmq_strerror(errno));
+}
+
+/* The type byte of the next envelope message the fake receiver gets
+ * (the routing id frame skipped); -1 on timeout. */
+static int
+s_fake_next_type(td_rogue_t *r)
+{
+	uint8_t rid[256], type = 0;
+	int n;
+
+	if (zmq_recv(r->sock, rid, sizeof(rid), 0) < 0)
+		return -1;
+	n = zmq_recv(r->sock, &type, 1, 0);
+	cr_assert_geq(n, 1);
+	return type;
+}
+
+/*
+ * PROTOCOL.md §13.1: a sender learns what its partner reads from the
+ * first message the receiver sends it on a connection, "so a sender's
+ * first envelopes after it connects go as single frames", and a peer that
+ * announces nothing gets single frames only.  Leerplicht learns Halt's 64
+ * on one connection; Halt goes down and software that announces nothing
+ * (ketenpostd 1.2, a second implementation) answers on its endpoint: the
+ * catch-up of what queued meanwhile must come as single frames.
+ *
+ * Disabled: it fails on 8abd42e (the first frame is a 0x03 pack).
+ * outbound.c forgets what a partner announced only when it makes the
+ * link's socket (s_link_sockets), not when libzmq reconnects it
+ * (outbound_monitor: ZMQ_EVENT_DISCONNECTED, HANDSHAKE_SUCCEEDED), and
+ * s_learn_packs learns once per socket, so the stale 64 stays: a 1.2
+ * receiver ignores the packs, and those events get through only when a
+ * resend round happens to hold one of them alone.  Enable it with the
+ * fix.
+ */
+Test(pack, a_reconnection_to_a_peer_that_announces_nothing_gets_single_frames,
+    .disabled = true)
+{
+	td_chain_t c;
+	td_org_t *lp, *halt;
+	chain_t *hc;
+	td_rogue_t fake;
 	uint8_t id[16];
-	size_t i, n = 300;
-	char ref[32];
+	size_t i;
+	int type;
 
 	td_chain_make(&c, NULL);
 	lp = td_org(&c, OIN_LEERPLICHT);
 	halt = td_org(&c, OIN_HALT);
 	td_start(lp);
-	for (i = 0; i < n; i++) {
-		snprintf(ref, sizeof(ref), "LP-P%zu", i);
+	td_start(halt);
+	td_send(lp, OIN_HALT, "referral", "LP-R0", td_example("referral"),
+	    NULL, id);
+	cr_assert(td_wait_settled(lp, 10000));
+	td_stop(halt);
+	cr_assert(td_log_has(lp, "disconnected from " OIN_HALT, 10000));
+	for (i = 1; i <= 5; i++) {
+		char ref[32];
+
+		snprintf(ref, sizeof(ref), "LP-R%zu", i);
 		td_send(lp, OIN_HALT, "referral", ref, td_example("referral"),
 		    NULL, id);
 	}
-	td_status(lp, &st);
-	cr_assert_eq(st.outbox_pending, n, "nothing can be delivered yet");
-	td_start(halt);
-	cr_assert(td_wait_settled(lp, 60000), "not all delivered after start");
-	td_status(lp, &st);
-	cr_assert_eq(st.outbox_delivered, n);
-	td_status(halt, &st);
-	cr_assert_eq(st.inbox_total, n, "each event stored once");
-	cr_assert_eq(td_log_count(halt, "is a duplicate"), 0,
-	    "an event was sent twice");
+	hc = td_chain_open(&c, OIN_HALT);
+	s_fake_receiver(&fake, hc, halt, NULL, 10000);
+	type = s_fake_next_type(&fake);
+	cr_assert_neq(type, -1, "the catch-up never came");
+	cr_assert_eq(type, 0x01, "a frame of type 0x%02x to a receiver that "
+	    "announced nothing", type);
+	td_rogue_close(&fake);
+	chain_close(&hc);
 	td_chain_stop_all(&c);
 }
