@@ -311,6 +311,7 @@ struct got {
 	size_t rawlen[S_RECEIPTS_MAX];
 	size_t n;
 	size_t singles, packs;        /* 0x02 and 0x04 messages */
+	size_t most;                  /* the most receipts in one 0x04 */
 	char announced[32];           /* "" if none */
 };
 
@@ -445,6 +446,8 @@ s_recv_one(td_rogue_t *r, chain_t *as, struct got *g)
 		    KP_PACK_ITEMS_MAX, &n), 0, "a 0x04 that does not parse");
 		for (i = 0; i < n; i++)
 			s_got_add(g, as, b + 1 + items[i].off, items[i].len);
+		if (n > g->most)
+			g->most = n;
 	}
 	zmq_msg_close(&m);
 	return true;
@@ -589,6 +592,35 @@ Test(pack, a_peer_that_announced_gets_its_receipts_packed)
 	td_chain_stop_all(&c);
 }
 
+/* A peer that reads fewer items gets packs of at most that many. */
+Test(pack, receipt_packs_hold_at_most_what_the_peer_announced)
+{
+	td_chain_t c;
+	td_org_t *halt;
+	chain_t *lp;
+	td_rogue_t r;
+	uint8_t *env[10], ids[10][16];
+	size_t len[10], i;
+	struct got g;
+
+	memset(&g, 0, sizeof(g));
+	s_halt_and_lp(&c, &halt, &lp);
+	s_seal_n(&c, lp, 10, env, len, ids);
+	s_connect(&r, lp, halt, "3", 5000);
+	s_send_pack(&r, env, len, 10, NULL, NULL);
+	s_collect(&r, lp, 10, &g);
+	s_assert_accepted(&g, ids, 10);
+	cr_assert_geq(g.packs, 1, "no 0x04 (%zu single receipts)", g.singles);
+	cr_assert_leq(g.most, 3, "a pack of %zu receipts to a peer that reads "
+	    "3", g.most);
+	for (i = 0; i < 10; i++)
+		free(env[i]);
+	s_got_free(&g);
+	td_rogue_close(&r);
+	chain_close(&lp);
+	td_chain_stop_all(&c);
+}
+
 /* (iii): one signed refusal for the whole body, naming no event, its
  * digest over the raw body; nothing stored. */
 static void
@@ -678,6 +710,8 @@ Test(pack, a_malformed_pack_gets_one_refusal_and_none_of_it_is_read)
 	    len[0]);
 	s_refused_whole(&r, lp, halt, body, blen, "one item");
 	free(body);
+	/* no item at all */
+	s_refused_whole(&r, lp, halt, junk, 0, "empty");
 	/* not a pack at all */
 	memset(junk, 0xff, sizeof(junk));
 	s_refused_whole(&r, lp, halt, junk, sizeof(junk), "garbage");
@@ -1104,6 +1138,176 @@ Test(pack, a_reconnection_to_a_peer_that_announces_nothing_gets_single_frames,
 	cr_assert_neq(type, -1, "the catch-up never came");
 	cr_assert_eq(type, 0x01, "a frame of type 0x%02x to a receiver that "
 	    "announced nothing", type);
+	td_rogue_close(&fake);
+	chain_close(&hc);
+	td_chain_stop_all(&c);
+}
+
+/* What the fake receiver took: envelopes, and how they came. */
+struct took {
+	uint8_t *env[64];
+	size_t len[64];
+	size_t items, singles, packs, most;
+	uint8_t rid[256];
+	size_t rid_len;
+};
+
+static void
+s_took_free(struct took *t)
+{
+	size_t i;
+
+	for (i = 0; i < t->items; i++)
+		free(t->env[i]);
+	memset(t, 0, sizeof(*t));
+}
+
+static void
+s_took_add(struct took *t, const uint8_t *env, size_t len)
+{
+	cr_assert_lt(t->items, 64);
+	t->env[t->items] = malloc(len);
+	memcpy(t->env[t->items], env, len);
+	t->len[t->items++] = len;
+}
+
+/* One message to the fake receiver into t: a 0x01 envelope or a 0x03
+ * pack of them.  false on timeout. */
+static bool
+s_fake_take(td_rogue_t *fake, struct took *t)
+{
+	pack_item_t items[KP_PACK_ITEMS_MAX];
+	const uint8_t *b;
+	size_t len, n, i;
+	zmq_msg_t m;
+	int rid;
+
+	if ((rid = zmq_recv(fake->sock, t->rid, sizeof(t->rid), 0)) < 0)
+		return false;
+	t->rid_len = (size_t)rid;
+	zmq_msg_init(&m);
+	cr_assert_geq(zmq_msg_recv(&m, fake->sock, 0), 1);
+	cr_assert(!zmq_msg_more(&m), "a message of more than one frame");
+	b = zmq_msg_data(&m);
+	len = zmq_msg_size(&m);
+	if (b[0] == 0x01) {
+		t->singles++;
+		s_took_add(t, b + 1, len - 1);
+	} else {
+		cr_assert_eq(b[0], 0x03, "a frame of type 0x%02x", b[0]);
+		t->packs++;
+		cr_assert_eq(pack_parse(b + 1, len - 1, items,
+		    KP_PACK_ITEMS_MAX, &n), 0, "a 0x03 that does not parse");
+		for (i = 0; i < n; i++)
+			s_took_add(t, b + 1 + items[i].off, items[i].len);
+		if (n > t->most)
+			t->most = n;
+	}
+	zmq_msg_close(&m);
+	return true;
+}
+
+/* Answer envelope i of t as the fake receiver hc: an accepted receipt,
+ * signed with its real key, as one 0x02 frame on t's connection. */
+static void
+s_fake_receipt(td_rogue_t *fake, chain_t *hc, const struct took *t,
+    size_t i)
+{
+	envelope_meta_t m;
+	receipt_t r;
+	uint8_t digest[32], *payload = NULL, *rc = NULL;
+	size_t plen = 0, rlen = 0;
+	bool has_digest = false;
+	kp_err_t e;
+
+	cr_assert(envelope_open(hc->dir, t->env[i], t->len[i], &m, &payload,
+	    &plen, digest, &has_digest, &e) == 0, "%s", e.msg);
+	free(payload);
+	memset(&r, 0, sizeof(r));
+	r.has_event_id = true;
+	memcpy(r.event_id, m.event_id, 16);
+	snprintf(r.subject_oin, sizeof(r.subject_oin), "%s", OIN_LEERPLICHT);
+	memcpy(r.envelope_digest, digest, 32);
+	r.status = KP__RECEIPT_STATUS__RECEIPT_STATUS_ACCEPTED;
+	r.reason = KP__REASON__REASON_NONE;
+	r.received_at_ms = kp_now_ms();
+	cr_assert(receipt_sign(hc->dir, &r, &rc, &rlen, &e) == 0, "%s", e.msg);
+	cr_assert(zmq_send(fake->sock, t->rid, t->rid_len, ZMQ_SNDMORE) >= 0);
+	s_send(fake, 0x02, rc, rlen);
+	free(rc);
+}
+
+/*
+ * A sender packs a resend round for a partner that announced it reads
+ * packs, at most as many envelopes as it announced (PROTOCOL.md §13.1).
+ * The receiver is played by the test, announcing 3; the daemons run on a
+ * simulated clock, so the ten events sent at once are overdue at once
+ * and go again in one round: packs of 3, 3, 3 and a single frame.
+ */
+Test(pack, a_resend_round_is_packed_to_what_the_partner_reads)
+{
+	char clock[4200];
+	td_chain_t c;
+	td_org_t *lp, *halt;
+	chain_t *hc;
+	td_rogue_t fake;
+	struct took t;
+	uint64_t t0 = kp_now_ms();
+	uint8_t id[16];
+	size_t i;
+
+	if (!kp_clock_simulated())
+		cr_skip_test("built without KP_SIMULATED_CLOCK (scripts/test.sh "
+		    "turns it on)");
+	memset(&t, 0, sizeof(t));
+	td_chain_make(&c, NULL);
+	lp = td_org(&c, OIN_LEERPLICHT);
+	halt = td_org(&c, OIN_HALT);
+	hc = td_chain_open(&c, OIN_HALT);
+	s_fake_receiver(&fake, hc, halt, "3", 10000);
+	snprintf(clock, sizeof(clock), "%.4000s/clock", c.dir);
+	td_set_clock(clock, t0);
+	cr_assert_eq(setenv("KETENPOST_CLOCK_FILE", clock, 1), 0);
+	td_start(lp);
+	unsetenv("KETENPOST_CLOCK_FILE");
+	/* the first event after connecting: a single frame; its receipt
+	 * tells the sender what this receiver reads */
+	td_send(lp, OIN_HALT, "referral", "LP-F0", td_example("referral"),
+	    NULL, id);
+	cr_assert(s_fake_take(&fake, &t), "the first event never came");
+	cr_assert_eq(t.singles, 1);
+	s_fake_receipt(&fake, hc, &t, 0);
+	cr_assert(td_wait_settled(lp, 10000));
+	cr_assert(td_log_has(lp, "reads packs of 3 envelopes", 5000));
+	s_took_free(&t);
+	/* ten more, each sent at once while the link is idle */
+	for (i = 1; i <= 10; i++) {
+		char ref[32];
+
+		snprintf(ref, sizeof(ref), "LP-F%zu", i);
+		td_send(lp, OIN_HALT, "referral", ref, td_example("referral"),
+		    NULL, id);
+	}
+	while (t.items < 10 && s_fake_take(&fake, &t))
+		;
+	cr_assert_eq(t.items, 10);
+	cr_assert_eq(t.packs, 0, "new events on an idle link go single");
+	s_took_free(&t);
+	/* unanswered; past every retry timer (retry_max 2 s, a slot waits
+	 * at most four) they are all due in one resend round */
+	td_set_clock(clock, t0 + 10000);
+	while (t.items < 10 && s_fake_take(&fake, &t))
+		;
+	cr_assert_eq(t.items, 10, "%zu of 10 resent", t.items);
+	cr_assert_leq(t.most, 3, "a pack of %zu to a receiver that reads 3",
+	    t.most);
+	cr_assert(t.packs == 3 && t.singles == 1, "the round of ten came as "
+	    "%zu packs and %zu single frames, not 3 and 1", t.packs,
+	    t.singles);
+	for (i = 0; i < t.items; i++)
+		s_fake_receipt(&fake, hc, &t, i);
+	cr_assert(td_wait_settled(lp, 10000));
+	s_took_free(&t);
 	td_rogue_close(&fake);
 	chain_close(&hc);
 	td_chain_stop_all(&c);
