@@ -1238,6 +1238,48 @@ s_fake_receipt(td_rogue_t *fake, chain_t *hc, const struct took *t,
 }
 
 /*
+ * A sender on a simulated clock (at t0) and a fake receiver announcing
+ * `announce`: the sender's first event, receipted, tells it what the
+ * receiver reads; then n more are taken unanswered.  Each came as a
+ * single frame: the first after connecting, the others sent at once on
+ * an idle link (PROTOCOL.md §13.1).
+ */
+static void
+s_sender_with_overdue(td_chain_t *c, td_org_t **lp, chain_t **hc,
+    td_rogue_t *fake, const char *announce, char *clock, size_t clock_len,
+    uint64_t t0, size_t n)
+{
+	struct took t;
+	uint8_t id[16];
+	char ref[32];
+	size_t i;
+
+	memset(&t, 0, sizeof(t));
+	td_chain_make(c, NULL);
+	*lp = td_org(c, OIN_LEERPLICHT);
+	*hc = td_chain_open(c, OIN_HALT);
+	s_fake_receiver(fake, *hc, td_org(c, OIN_HALT), announce, 10000);
+	snprintf(clock, clock_len, "%.4000s/clock", c->dir);
+	td_set_clock(clock, t0);
+	cr_assert_eq(setenv("KETENPOST_CLOCK_FILE", clock, 1), 0);
+	td_start(*lp);
+	unsetenv("KETENPOST_CLOCK_FILE");
+	for (i = 0; i <= n; i++) {
+		snprintf(ref, sizeof(ref), "LP-O%zu", i);
+		td_send(*lp, OIN_HALT, "referral", ref, td_example("referral"),
+		    NULL, id);
+		cr_assert(s_fake_take(fake, &t), "event %zu never came", i);
+		cr_assert_eq(t.packs, 0, "event %zu came in a pack", i);
+		if (i == 0) {
+			s_fake_receipt(fake, *hc, &t, 0);
+			cr_assert(td_wait_settled(*lp, 10000));
+			cr_assert(td_log_has(*lp, "reads packs of", 5000));
+		}
+	}
+	s_took_free(&t);
+}
+
+/*
  * A sender packs a resend round for a partner that announced it reads
  * packs, at most as many envelopes as it announced (PROTOCOL.md §13.1).
  * The receiver is played by the test, announcing 3; the daemons run on a
@@ -1248,53 +1290,22 @@ Test(pack, a_resend_round_is_packed_to_what_the_partner_reads)
 {
 	char clock[4200];
 	td_chain_t c;
-	td_org_t *lp, *halt;
+	td_org_t *lp;
 	chain_t *hc;
 	td_rogue_t fake;
 	struct took t;
 	uint64_t t0 = kp_now_ms();
-	uint8_t id[16];
 	size_t i;
 
 	if (!kp_clock_simulated())
 		cr_skip_test("built without KP_SIMULATED_CLOCK (scripts/test.sh "
 		    "turns it on)");
 	memset(&t, 0, sizeof(t));
-	td_chain_make(&c, NULL);
-	lp = td_org(&c, OIN_LEERPLICHT);
-	halt = td_org(&c, OIN_HALT);
-	hc = td_chain_open(&c, OIN_HALT);
-	s_fake_receiver(&fake, hc, halt, "3", 10000);
-	snprintf(clock, sizeof(clock), "%.4000s/clock", c.dir);
-	td_set_clock(clock, t0);
-	cr_assert_eq(setenv("KETENPOST_CLOCK_FILE", clock, 1), 0);
-	td_start(lp);
-	unsetenv("KETENPOST_CLOCK_FILE");
-	/* the first event after connecting: a single frame; its receipt
-	 * tells the sender what this receiver reads */
-	td_send(lp, OIN_HALT, "referral", "LP-F0", td_example("referral"),
-	    NULL, id);
-	cr_assert(s_fake_take(&fake, &t), "the first event never came");
-	cr_assert_eq(t.singles, 1);
-	s_fake_receipt(&fake, hc, &t, 0);
-	cr_assert(td_wait_settled(lp, 10000));
-	cr_assert(td_log_has(lp, "reads packs of 3 envelopes", 5000));
-	s_took_free(&t);
-	/* ten more, each sent at once while the link is idle */
-	for (i = 1; i <= 10; i++) {
-		char ref[32];
-
-		snprintf(ref, sizeof(ref), "LP-F%zu", i);
-		td_send(lp, OIN_HALT, "referral", ref, td_example("referral"),
-		    NULL, id);
-	}
-	while (t.items < 10 && s_fake_take(&fake, &t))
-		;
-	cr_assert_eq(t.items, 10);
-	cr_assert_eq(t.packs, 0, "new events on an idle link go single");
-	s_took_free(&t);
-	/* unanswered; past every retry timer (retry_max 2 s, a slot waits
-	 * at most four) they are all due in one resend round */
+	s_sender_with_overdue(&c, &lp, &hc, &fake, "3", clock, sizeof(clock),
+	    t0, 10);
+	cr_assert(td_log_has(lp, "reads packs of 3 envelopes", 1000));
+	/* past every retry timer (retry_max 2 s, a slot waits at most
+	 * four): all ten are due in one resend round */
 	td_set_clock(clock, t0 + 10000);
 	while (t.items < 10 && s_fake_take(&fake, &t))
 		;
@@ -1304,6 +1315,81 @@ Test(pack, a_resend_round_is_packed_to_what_the_partner_reads)
 	cr_assert(t.packs == 3 && t.singles == 1, "the round of ten came as "
 	    "%zu packs and %zu single frames, not 3 and 1", t.packs,
 	    t.singles);
+	for (i = 0; i < t.items; i++)
+		s_fake_receipt(&fake, hc, &t, i);
+	cr_assert(td_wait_settled(lp, 10000));
+	s_took_free(&t);
+	td_rogue_close(&fake);
+	chain_close(&hc);
+	td_chain_stop_all(&c);
+}
+
+/* The fake receiver refuses the pack in t (its raw body: body, blen) as
+ * a whole: one signed malformed receipt naming no event. */
+static void
+s_fake_refuse_pack(td_rogue_t *fake, chain_t *hc, const struct took *t,
+    const uint8_t *body, size_t blen)
+{
+	receipt_t r;
+	uint8_t *rc = NULL;
+	size_t rlen = 0;
+	kp_err_t e;
+
+	memset(&r, 0, sizeof(r));
+	snprintf(r.subject_oin, sizeof(r.subject_oin), "%s", OIN_LEERPLICHT);
+	crypto_generichash(r.envelope_digest, 32, body, blen, NULL, 0);
+	r.status = KP__RECEIPT_STATUS__RECEIPT_STATUS_REJECTED;
+	r.reason = KP__REASON__REASON_MALFORMED;
+	r.received_at_ms = kp_now_ms();
+	cr_assert(receipt_sign(hc->dir, &r, &rc, &rlen, &e) == 0, "%s", e.msg);
+	cr_assert(zmq_send(fake->sock, t->rid, t->rid_len, ZMQ_SNDMORE) >= 0);
+	s_send(fake, 0x02, rc, rlen);
+	free(rc);
+}
+
+/*
+ * PROTOCOL.md §13.1: a sender whose pack was refused as malformed sends
+ * that partner no more packs (until the link is opened again); a 0x04
+ * that does not parse is dropped with a log line, and the daemon goes on.
+ */
+Test(pack, a_refused_pack_stops_packs_and_a_bad_receipt_pack_is_dropped)
+{
+	char clock[4200];
+	td_chain_t c;
+	td_org_t *lp;
+	chain_t *hc;
+	td_rogue_t fake;
+	struct took t;
+	uint64_t t0 = kp_now_ms();
+	uint8_t *body, junk[40];
+	size_t blen, i;
+
+	if (!kp_clock_simulated())
+		cr_skip_test("built without KP_SIMULATED_CLOCK (scripts/test.sh "
+		    "turns it on)");
+	memset(&t, 0, sizeof(t));
+	s_sender_with_overdue(&c, &lp, &hc, &fake, "64", clock, sizeof(clock),
+	    t0, 4);
+	/* the resend round: one pack of four, refused whole */
+	td_set_clock(clock, t0 + 10000);
+	cr_assert(s_fake_take(&fake, &t));
+	cr_assert(t.packs == 1 && t.items == 4, "%zu packs, %zu items",
+	    t.packs, t.items);
+	body = s_body_of(t.env, t.len, t.items, &blen);
+	s_fake_refuse_pack(&fake, hc, &t, body, blen);
+	free(body);
+	/* a receipt pack that does not parse: dropped, logged */
+	memset(junk, 0xff, sizeof(junk));
+	cr_assert(zmq_send(fake.sock, t.rid, t.rid_len, ZMQ_SNDMORE) >= 0);
+	s_send(&fake, 0x04, junk, sizeof(junk));
+	cr_assert(td_log_has(lp, "malformed pack of receipts", 5000));
+	s_took_free(&t);
+	/* the next round: single frames only */
+	td_set_clock(clock, t0 + 30000);
+	while (t.items < 4 && s_fake_take(&fake, &t))
+		;
+	cr_assert_eq(t.items, 4);
+	cr_assert_eq(t.packs, 0, "a pack after the partner refused one");
 	for (i = 0; i < t.items; i++)
 		s_fake_receipt(&fake, hc, &t, i);
 	cr_assert(td_wait_settled(lp, 10000));
