@@ -374,11 +374,10 @@ s_send(td_rogue_t *r, uint8_t type, const uint8_t *body, size_t len)
 }
 
 /* The n (>= 2) envelopes as one 0x03 message, written by lib/pack as a
- * sender would.  OUT: body (malloc'd, without the type byte), if not
- * NULL. */
+ * sender would. */
 static void
 s_send_pack(td_rogue_t *r, uint8_t *const *env, const size_t *len,
-    size_t n, uint8_t **body, size_t *blen)
+    size_t n)
 {
 	pack_t *p = pack_new(0x01, 0x03);
 	const uint8_t *f;
@@ -392,11 +391,6 @@ s_send_pack(td_rogue_t *r, uint8_t *const *env, const size_t *len,
 	f = pack_frame(p, &flen);
 	cr_assert_eq(f[0], 0x03);
 	cr_assert(zmq_send(r->sock, f, flen, 0) == (int)flen);
-	if (body != NULL) {
-		*blen = flen - 1;
-		*body = malloc(*blen);
-		memcpy(*body, f + 1, *blen);
-	}
 	pack_destroy(&p);
 }
 
@@ -546,7 +540,7 @@ Test(pack, a_pack_from_a_peer_that_announced_nothing_gets_single_receipts)
 	s_halt_and_lp(&c, &halt, &lp);
 	s_seal_n(&c, lp, 3, env, len, ids);
 	s_connect(&r, lp, halt, NULL, 5000);
-	s_send_pack(&r, env, len, 3, NULL, NULL);
+	s_send_pack(&r, env, len, 3);
 	s_collect(&r, lp, 3, &g);
 	cr_assert_eq(g.singles, 3, "three 0x02 receipts");
 	cr_assert_eq(g.packs, 0, "no 0x04 to a peer that announced nothing");
@@ -578,7 +572,7 @@ Test(pack, a_peer_that_announced_gets_its_receipts_packed)
 	s_halt_and_lp(&c, &halt, &lp);
 	s_seal_n(&c, lp, 10, env, len, ids);
 	s_connect(&r, lp, halt, "64", 5000);
-	s_send_pack(&r, env, len, 10, NULL, NULL);
+	s_send_pack(&r, env, len, 10);
 	s_collect(&r, lp, 10, &g);
 	cr_assert_geq(g.packs, 1, "no 0x04 (%zu single receipts)", g.singles);
 	s_assert_accepted(&g, ids, 10);
@@ -607,7 +601,7 @@ Test(pack, receipt_packs_hold_at_most_what_the_peer_announced)
 	s_halt_and_lp(&c, &halt, &lp);
 	s_seal_n(&c, lp, 10, env, len, ids);
 	s_connect(&r, lp, halt, "3", 5000);
-	s_send_pack(&r, env, len, 10, NULL, NULL);
+	s_send_pack(&r, env, len, 10);
 	s_collect(&r, lp, 10, &g);
 	s_assert_accepted(&g, ids, 10);
 	cr_assert_geq(g.packs, 1, "no 0x04 (%zu single receipts)", g.singles);
@@ -681,7 +675,7 @@ s_good_pack_still_read(td_chain_t *c, td_rogue_t *r, chain_t *lp,
 
 	memset(&g, 0, sizeof(g));
 	s_seal_n(c, lp, 2, two, tlen, ids);
-	s_send_pack(r, two, tlen, 2, NULL, NULL);
+	s_send_pack(r, two, tlen, 2);
 	s_collect(r, lp, 2, &g);
 	s_assert_accepted(&g, ids, 2);
 	cr_assert_eq(s_inbox_count(halt), 2);
@@ -764,7 +758,7 @@ Test(pack, each_item_gets_its_own_receipt_and_reason)
 	items[2] = env[0];          /* a resend of the first, in the pack */
 	ilen[2] = len[0];
 	s_connect(&r, lp, halt, "64", 5000);
-	s_send_pack(&r, items, ilen, 3, NULL, NULL);
+	s_send_pack(&r, items, ilen, 3);
 	s_collect(&r, lp, 3, &g);
 	k = s_find(&g, ids[1]);
 	cr_assert_eq(g.r[k].status, KP__RECEIPT_STATUS__RECEIPT_STATUS_REJECTED);
@@ -825,7 +819,7 @@ Test(pack, a_bad_item_gets_its_own_refusal_and_the_rest_is_read)
 	items[3] = env[1];
 	ilen[3] = len[1];
 	s_connect(&r, lp, halt, "64", 5000);
-	s_send_pack(&r, items, ilen, 4, NULL, NULL);
+	s_send_pack(&r, items, ilen, 4);
 	s_collect(&r, lp, 4, &g);
 	s_assert_accepted(&g, ids, 2);
 	for (i = 0; i < g.n; i++) {
@@ -875,7 +869,7 @@ Test(pack, a_receipt_pack_sent_to_the_receiver_is_dropped)
 	s_connect(&r, lp, halt, "64", 5000);
 	body = s_body_of(env, len, 2, &blen);
 	s_send(&r, 0x04, body, blen);
-	s_send_pack(&r, env, len, 2, NULL, NULL);
+	s_send_pack(&r, env, len, 2);
 	s_collect(&r, lp, 2, &g);
 	s_assert_accepted(&g, ids, 2);
 	cr_assert_eq(s_inbox_count(halt), 2);
@@ -920,7 +914,7 @@ Test(pack, a_pack_longer_than_batch_max_is_read_whole, .disabled = true)
 	td_seal_referrals(&c, lp, 20, ids, NULL, kp_now_ms(),
 	    TD_SEAL_FRESH_IDS | TD_SEAL_RANDOM_CASE, env, len, NULL);
 	s_connect(&r, lp, halt, "64", 5000);
-	s_send_pack(&r, env, len, 20, NULL, NULL);
+	s_send_pack(&r, env, len, 20);
 	s_collect(&r, lp, 20, &g);
 	s_assert_accepted(&g, ids, 20);
 	cr_assert_eq(s_inbox_count(halt), 20);
