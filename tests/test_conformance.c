@@ -8,8 +8,11 @@
  * certificates, CRL and seeds; the policy file of the source tree, whose
  * hash the document states), the receivers run as real ketenpostd
  * processes with their clock at the document's `clock_ms`, and every
- * vector's envelope is sent on a CURVE connection as its `connect_as`
- * organisation.  Every receipt must verify and say what `expect` says.
+ * vector's frame (a single envelope, or a pack of them, §13.1) is sent
+ * on a CURVE connection of its own as its `connect_as` organisation.
+ * Every receipt must verify and say what `expect` says, or for a pack
+ * what `expect_items` says of the item it answers; the connection
+ * announces no X-Kp-Pack, so every receipt comes back in a 0x02 frame.
  * A second implementation of a receiver can be checked the same way.
  */
 #include <stdarg.h>
@@ -183,6 +186,7 @@ struct answer {
 	size_t len[RECEIPTS_MAX];
 	size_t n;
 	size_t junk;                   /* frames that were no receipt(s) */
+	size_t packs;                  /* receipt packs (0x04) among them */
 };
 
 static void
@@ -198,8 +202,9 @@ s_answer_add(struct answer *a, const uint8_t *b, size_t len)
 }
 
 /* One message from the receiver: a receipt (0x02) or a pack of them
- * (0x04, §13.1: a receiver may pack the receipts of a pack's items even
- * to a client that announced nothing; a player takes either). */
+ * (0x04).  This player announces no X-Kp-Pack, so a 0x04 is owed to it
+ * never (§13.1) and s_check fails it; its receipts are still taken, so
+ * the report says whether they were right otherwise. */
 static void
 s_answer_take(struct answer *a, const uint8_t *m, size_t len)
 {
@@ -210,6 +215,7 @@ s_answer_take(struct answer *a, const uint8_t *m, size_t len)
 		s_answer_add(a, m + 1, len - 1);
 	} else if (len >= 1 && m[0] == 0x04 && pack_parse(m + 1, len - 1,
 	    items, KP_PACK_ITEMS_MAX, &n) == 0) {
+		a->packs++;
 		for (i = 0; i < n; i++)
 			s_answer_add(a, m + 1 + items[i].off, items[i].len);
 	} else
@@ -490,9 +496,12 @@ s_check(struct run *r, size_t idx, const json_t *v, char *out, size_t len)
 	s_exchange(r, as, o, ft != NULL ? (uint8_t)json_integer_value(ft) :
 	    0x01, env, elen, want, &a);
 	free(env);
-	ok = a.junk == 0 && a.n <= want;
+	ok = a.junk == 0 && a.packs == 0 && a.n <= want;
 	if (a.junk > 0)
 		s_fail(out, len, name, "%zu frames that are no receipt", a.junk);
+	if (a.packs > 0)
+		s_fail(out, len, name, "%zu receipt packs (0x04) to a client that "
+		    "announced no X-Kp-Pack (13.1)", a.packs);
 	if (a.n > want)
 		s_fail(out, len, name, "%zu receipts, expected %zu", a.n, want);
 	if (items != NULL) {
