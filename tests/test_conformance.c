@@ -391,9 +391,13 @@ s_fields(struct run *r, size_t idx, const char *what, const json_t *x,
 	/* same_receipt_as names an earlier vector with a single expect */
 	json_array_foreach(json_object_get(r->doc, "vectors"), i, w)
 		if (same != NULL && i < idx && strcmp(json_string_value(
-		    json_object_get(w, "name")), same) == 0 &&
-		    (!r->have[i] || memcmp(r->digests[i], rcpt->digest, 32) != 0))
-			FAIL("not the receipt of %s", same);
+		    json_object_get(w, "name")), same) == 0)
+			break;
+	if (same != NULL && i >= idx)
+		FAIL("same_receipt_as %s: no such earlier vector", same);
+	else if (same != NULL && (!r->have[i] ||
+	    memcmp(r->digests[i], rcpt->digest, 32) != 0))
+		FAIL("not the receipt of %s", same);
 #undef FAIL
 	return problems == 0;
 }
