@@ -22,6 +22,7 @@
 #include "config.h"
 #include "envelope.h"
 #include "merkle.h"
+#include "pack.h"
 #include "metrics.h"
 #include "policy.h"
 #include "ratelimit.h"
@@ -32,6 +33,8 @@
 #define KPD_API_ZAP_DOMAIN "ketenpost-api" /* local API (ipc, NULL) */
 #define KPD_FRAME_ENVELOPE 0x01          /* frame = type byte || body */
 #define KPD_FRAME_RECEIPT 0x02
+#define KPD_FRAME_PACK 0x03              /* envelopes (PROTOCOL.md §13.1) */
+#define KPD_FRAME_RECEIPT_PACK 0x04
 /* libzmq drops (and disconnects) anything larger; between KP_MAX_ENVELOPE
  * and this a frame gets a signed `oversize` receipt instead. */
 #define KPD_FRAME_HARD_MAX (2 * 65536 + 1)
@@ -55,6 +58,13 @@ typedef struct link {
 	ratelimit_t *rl;     /* this link's repeated warnings */
 	struct flow *flow;   /* events in flight, round trip (outbound.c) */
 	bool single_sig;     /* refused a batch proof: sign each envelope */
+	/* packs (PROTOCOL.md §13.1): what the partner's messages announced
+	 * since the DEALER was made (1: single frames); no_packs after it
+	 * refused one of ours; pack holds a round's envelopes while
+	 * packing (outbound.c s_round_begin .. s_round_end) */
+	size_t pack_max;
+	bool pack_known, no_packs, packing;
+	pack_t *pack;
 } link_t;
 
 typedef struct ledger ledger_t;
@@ -429,6 +439,14 @@ bool cases_is_interim(kpd_t *d, int type, const uint8_t *payload,
 /* frame.c: type byte || message (+ our latest tree head). malloc'd. */
 uint8_t *kpd_frame_build(kpd_t *d, const char *to_oin, uint8_t type,
     const uint8_t *msg, size_t len, size_t *frame_len);
+/* Add msg, its head attached as in kpd_frame_build, to pack as one more
+ * item of at most max_items: 0 added, 1 it does not fit (send the pack
+ * first), -1 out of memory. */
+int kpd_frame_pack_add(kpd_t *d, pack_t *pack, size_t max_items,
+    const char *to_oin, bool is_receipt, const uint8_t *msg, size_t len);
+/* Announce on sock, before it binds or connects, that we read packs of
+ * KP_PACK_ITEMS_MAX items (ZMTP metadata KP_PACK_PROPERTY). */
+void kpd_frame_announce_packs(void *sock, const char *what);
 
 /* Log prefix helper: event id as UUID text. */
 const char *kpd_id(const uint8_t id[16], char buf[37]);

@@ -95,6 +95,11 @@ struct arrival {
 	 * only after worker_wait. */
 	zmq_msg_t body;               /* the frame: closed once prepared */
 	bool has_body;
+	uint8_t type;                 /* the frame's type byte; for an item of
+	                               * a pack, KPD_FRAME_ENVELOPE */
+	size_t off, len;              /* the body (or the pack's item) in it */
+	size_t peer_pack;             /* items the peer reads in a receipt pack
+	                               * (1: send it single frames) */
 	size_t flen;                  /* the frame's length, for the log */
 	enum prep prep;
 	struct verdict v;             /* PREP_REFUSE's; PREP_OPENED: the first
@@ -112,6 +117,7 @@ struct arrival {
 	/* The store phase's (the loop). */
 	uint8_t *receipt;             /* malloc'd, sent after commit */
 	size_t receipt_len;
+	bool receipt_sent;            /* handed to the socket (or given up) */
 	envelope_draft_t rdraft;      /* ... until signed: s_sign_receipts */
 	bool has_rdraft;
 	bool stored;                  /* in the inbox under event_id */
@@ -166,6 +172,7 @@ struct pass {
  */
 struct inpipe {
 	batch_cache_t *cache;         /* envelope batch signatures verified */
+	pack_t *rpack;                /* receipts to one connection (the loop) */
 	struct pass pass[2];
 	struct pass *in_hand;         /* handed to the worker, not waited for */
 };
@@ -785,28 +792,43 @@ out:
 	free(payload);
 }
 
-/* Prepare one frame (step 1 here); its message is closed after. */
+/* A refusal before the header is read (§7 steps 1-4 alike): reason, and
+ * the digest of the raw bytes. */
+static void
+s_refuse_raw(struct arrival *a, Kp__Reason reason, const uint8_t *raw,
+    size_t len, const char *what)
+{
+	struct verdict *v = &a->v;
+
+	a->prep = PREP_REFUSE;
+	v->reason = reason;
+	snprintf(v->detail, sizeof(v->detail), "%s", what);
+	if (crypto_generichash(v->digest, 32, raw, len, NULL, 0) != 0)
+		memset(v->digest, 0, 32);
+}
+
+/* Prepare one frame, or one item of a pack (step 1 here); its message is
+ * closed after. */
 static void
 s_prepare(const struct pass *p, struct arrival *a)
 {
-	const uint8_t *data = zmq_msg_data(&a->body);
-	size_t len = zmq_msg_size(&a->body);
-	struct verdict *v = &a->v;
+	const uint8_t *body = (const uint8_t *)zmq_msg_data(&a->body) + a->off;
+	char what[sizeof(a->v.detail)];
 
-	a->flen = len;
-	v->reason = KP__REASON__REASON_NONE;
-	if (len < 1 || data[0] != KPD_FRAME_ENVELOPE) {
+	a->v.reason = KP__REASON__REASON_NONE;
+	if (a->type == KPD_FRAME_PACK) {
+		snprintf(what, sizeof(what), "pack of %zu bytes is malformed "
+		    "(PROTOCOL.md §13.1)", a->len);
+		s_refuse_raw(a, KP__REASON__REASON_MALFORMED, body, a->len,
+		    what);
+	} else if (a->type != KPD_FRAME_ENVELOPE) {
 		a->prep = PREP_IGNORE;
-	} else if (len - 1 > KP_MAX_ENVELOPE) {
-		a->prep = PREP_REFUSE;
-		v->reason = KP__REASON__REASON_OVERSIZE;
-		snprintf(v->detail, sizeof(v->detail), "frame of %zu bytes is over "
-		    "the limit of %d bytes", len - 1, KP_MAX_ENVELOPE);
-		if (crypto_generichash(v->digest, 32, data + 1, len - 1, NULL,
-		    0) != 0)
-			memset(v->digest, 0, 32);
+	} else if (a->len > KP_MAX_ENVELOPE) {
+		snprintf(what, sizeof(what), "frame of %zu bytes is over the "
+		    "limit of %d bytes", a->len, KP_MAX_ENVELOPE);
+		s_refuse_raw(a, KP__REASON__REASON_OVERSIZE, body, a->len, what);
 	} else {
-		s_prepare_envelope(p, a, data + 1, len - 1);
+		s_prepare_envelope(p, a, body, a->len);
 	}
 	zmq_msg_close(&a->body);
 	a->has_body = false;
@@ -889,8 +911,63 @@ s_store_frame(kpd_t *d, struct arrival *a, uint64_t now)
 	}
 }
 
-/* Receive [routing id][frame] into a; 1 got one, 0 nothing waiting, -1
- * error. */
+/*
+ * Split the pack in a (its body parsed: items) into arrivals a[0..n): each
+ * holds a copy of the message (libzmq shares the bytes, counting
+ * references) and where its item lies.  -1: out of memory (nothing kept).
+ */
+static int
+s_split_pack(struct arrival *a, const pack_item_t *items, size_t n)
+{
+	size_t i;
+
+	for (i = 1; i < n; i++) {
+		zmq_msg_init(&a[i].body);
+		if (zmq_msg_copy(&a[i].body, &a[0].body) != 0) {
+			while (i-- > 1) {
+				zmq_msg_close(&a[i].body);
+				a[i].has_body = false;
+			}
+			return -1;
+		}
+		memcpy(a[i].rid, a[0].rid, a[0].rid_len);
+		a[i].rid_len = a[0].rid_len;
+		memcpy(a[i].peer, a[0].peer, sizeof(a[i].peer));
+		a[i].peer_pack = a[0].peer_pack;
+		a[i].flen = a[0].flen;
+		a[i].has_body = true;
+	}
+	for (i = 0; i < n; i++) {
+		a[i].type = KPD_FRAME_ENVELOPE;
+		a[i].off = 1 + items[i].off;
+		a[i].len = items[i].len;
+	}
+	return 0;
+}
+
+/* Where the body of the frame in a lies; a pack's items into a[0..), at
+ * most KP_PACK_ITEMS_MAX.  How many arrivals it fills (a malformed pack:
+ * one, refused whole in s_prepare); -1: out of memory. */
+static int
+s_frame_items(struct arrival *a)
+{
+	const uint8_t *data = zmq_msg_data(&a->body);
+	pack_item_t items[KP_PACK_ITEMS_MAX];
+	size_t len = zmq_msg_size(&a->body), n = 0;
+
+	a->flen = len;
+	a->type = len > 0 ? data[0] : 0;
+	a->off = 1;
+	a->len = len > 0 ? len - 1 : 0;
+	if (a->type != KPD_FRAME_PACK ||
+	    pack_parse(data + 1, len - 1, items, KP_PACK_ITEMS_MAX, &n) != 0)
+		return 1;
+	return s_split_pack(a, items, n) == 0 ? (int)n : -1;
+}
+
+/* Receive [routing id][frame] into a, a pack's items into a[0..) (room
+ * for KP_PACK_ITEMS_MAX); how many arrivals it filled, 0 nothing waiting,
+ * -1 error. */
 static int
 s_recv(kpd_t *d, struct arrival *a)
 {
@@ -918,8 +995,13 @@ s_recv(kpd_t *d, struct arrival *a)
 		zmq_msg_close(body);
 		return -1;
 	}
+	a->peer_pack = pack_announced(zmq_msg_gets(body, KP_PACK_PROPERTY));
 	a->has_body = true;
-	return 1;
+	if ((n = s_frame_items(a)) < 0) {
+		zmq_msg_close(body);
+		a->has_body = false;
+	}
+	return n;
 }
 
 /*
@@ -984,23 +1066,58 @@ out:
 	return rc;
 }
 
+static bool
+s_same_connection(const struct arrival *a, const struct arrival *b)
+{
+	return a->rid_len == b->rid_len && memcmp(a->rid, b->rid,
+	    a->rid_len) == 0;
+}
+
+/* Send pack's frame on the connection a came in on, and empty it. */
+static void
+s_send_pack(kpd_t *d, pack_t *pack, const struct arrival *a)
+{
+	const uint8_t *frame;
+	size_t flen = 0;
+
+	if ((frame = pack_frame(pack, &flen)) != NULL &&
+	    (zmq_send(d->router, a->rid, a->rid_len, ZMQ_SNDMORE |
+	    ZMQ_DONTWAIT) < 0 || zmq_send(d->router, frame, flen,
+	    ZMQ_DONTWAIT) < 0))
+		log_debug("inbound: %zu receipts to %s not sent (peer gone); "
+		    "they will be sent again on the retries", pack_count(pack),
+		    a->peer);
+	pack_reset(pack);
+}
+
+/*
+ * Send the pass's receipts, each on the connection its envelope came in
+ * on: to a peer that announced it reads packs, as many in one frame as it
+ * reads (PROTOCOL.md §13.1), to any other one frame each.  A receipt that
+ * cannot be framed (out of memory) is not sent: the sender's retry gets
+ * it.
+ */
 static void
 s_send_receipts(kpd_t *d, struct arrival *arr, size_t n)
 {
-	uint8_t *frame;
-	size_t i, flen = 0;
+	pack_t *pack = d->in_pipe->rpack;
+	size_t i, j;
 
 	for (i = 0; i < n; i++) {
-		if (arr[i].receipt == NULL)
+		if (arr[i].receipt == NULL || arr[i].receipt_sent)
 			continue;
-		frame = kpd_frame_build(d, arr[i].peer, KPD_FRAME_RECEIPT,
-		    arr[i].receipt, arr[i].receipt_len, &flen);
-		if (frame == NULL || zmq_send(d->router, arr[i].rid,
-		    arr[i].rid_len, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0 ||
-		    zmq_send(d->router, frame, flen, ZMQ_DONTWAIT) < 0)
-			log_debug("inbound: receipt to %s not sent (peer gone); "
-			    "it will be sent again on the retry", arr[i].peer);
-		free(frame);
+		for (j = i; j < n; j++) {
+			if (arr[j].receipt == NULL || arr[j].receipt_sent ||
+			    !s_same_connection(&arr[i], &arr[j]))
+				continue;
+			if (kpd_frame_pack_add(d, pack, arr[i].peer_pack,
+			    arr[i].peer, true, arr[j].receipt,
+			    arr[j].receipt_len) != 0)
+				break;  /* full: the rest go in the next frame */
+			arr[j].receipt_sent = true;
+		}
+		arr[i].receipt_sent = true;
+		s_send_pack(d, pack, &arr[i]);
 	}
 }
 
@@ -1065,7 +1182,9 @@ s_receive(kpd_t *d, struct pass *p)
 	p->n = 0;
 	if (d->router == NULL)
 		return 0;
-	p->arr = batchbuf_get(&p->buf, d->cfg.batch_max, sizeof(*p->arr));
+	/* a pack read last may add up to its whole count past batch_max */
+	p->arr = batchbuf_get(&p->buf, d->cfg.batch_max + KP_PACK_ITEMS_MAX,
+	    sizeof(*p->arr));
 	if (p->arr == NULL) {
 		if (kpd_log_ok(d->rl_storage, &sup))
 			log_warnx("inbound: out of memory for a pass; frames "
@@ -1078,7 +1197,7 @@ s_receive(kpd_t *d, struct pass *p)
 	while (p->n < d->cfg.batch_max &&
 	    (got = s_recv(d, &p->arr[p->n])) != 0) {
 		if (got > 0)
-			p->n++;
+			p->n += (size_t)got;
 		else if (kpd_log_ok(d->rl_refusal, &sup))
 			log_warnx("inbound: a message of more than one frame, or "
 			    "without an authenticated partner, dropped%s",
@@ -1253,7 +1372,10 @@ inbound_start(kpd_t *d, bool threaded, kp_err_t *err)
 	struct inpipe *ip = calloc(1, sizeof(*ip));
 
 	if (ip == NULL || (ip->cache = batch_cache_new(KPD_BATCH_CACHE)) ==
-	    NULL) {
+	    NULL || (ip->rpack = pack_new(KPD_FRAME_RECEIPT,
+	    KPD_FRAME_RECEIPT_PACK)) == NULL) {
+		if (ip != NULL)
+			batch_cache_destroy(&ip->cache);
 		free(ip);
 		return kp_fail(err, KP_ERR_NOMEM, "out of memory");
 	}
@@ -1293,6 +1415,7 @@ inbound_stop(kpd_t *d)
 		batchbuf_free(&ip->pass[i].buf);
 	}
 	batch_cache_destroy(&ip->cache);
+	pack_destroy(&ip->rpack);
 	free(ip);
 	d->in_pipe = NULL;
 }

@@ -94,6 +94,9 @@ static const struct {
 	[KPM_SIGNATURE] = { "ketenpost_envelope_signatures_total",
 	    "Ed25519 signatures made over new envelopes: one per batch "
 	    "(PROTOCOL.md 5.6) or per envelope signed alone." },
+	[KPM_PACK] = { "ketenpost_packs_sent_total",
+	    "Packs of several envelopes sent in one message (PROTOCOL.md "
+	    "13.1); each envelope in one counts in send_attempts too." },
 };
 
 /* ---- a growing text buffer --------------------------------------- */

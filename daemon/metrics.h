@@ -29,6 +29,7 @@ enum metrics_counter {
 	KPM_DUPLICATE,   /* an event received again: partner */
 	KPM_DEAD,        /* an event expired unreceipted: partner */
 	KPM_SIGNATURE,   /* a signature over envelopes sent: partner */
+	KPM_PACK,        /* a pack of envelopes sent: partner */
 	KPM_COUNT
 };
 

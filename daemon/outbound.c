@@ -304,7 +304,7 @@ s_link_sockets(kpd_t *d, const partner_t *p, link_t *l, kp_err_t *err)
 {
 	const identity_t *self = d->chain->self;
 	int one = 1, zero = 0, ivl = 100, ivl_max = 5000, hwm = 100000;
-	int64_t maxmsg = KP_MAX_RECEIPT + 16;
+	int64_t maxmsg = KPD_FRAME_HARD_MAX;  /* a pack of receipts */
 
 	l->dealer = zmq_socket(d->zctx, ZMQ_DEALER);
 	if (l->dealer == NULL ||
@@ -325,11 +325,15 @@ s_link_sockets(kpd_t *d, const partner_t *p, link_t *l, kp_err_t *err)
 	    sizeof(ivl_max)) != 0 ||
 	    kpd_monitor_start(d, l->dealer, l->oin, LINK_EVENTS,
 	    &l->monitor) != 0 ||
+	    (kpd_frame_announce_packs(l->dealer, l->oin), false) ||
 	    zmq_connect(l->dealer, l->endpoint) != 0) {
 		kpd_close_monitored(&l->dealer, &l->monitor);
 		return kp_fail(err, KP_ERR_IO, "cannot open link to %s at %s: %s",
 		    l->oin, l->endpoint, zmq_strerror(zmq_errno()));
 	}
+	/* a new connection: single frames until the partner announces */
+	l->pack_max = 1;
+	l->pack_known = l->no_packs = false;
 	return 0;
 }
 
@@ -342,8 +346,11 @@ s_link_open(kpd_t *d, const peer_t *peer, link_t *l, kp_err_t *err)
 	snprintf(l->oin, sizeof(l->oin), "%s", partner_oin(p));
 	snprintf(l->endpoint, sizeof(l->endpoint), "%s", partner_endpoint(p));
 	if ((l->rl = ratelimit_new(LINK_LOG_BURST, LINK_LOG_INTERVAL_MS)) ==
-	    NULL || (l->flow = calloc(1, sizeof(*l->flow))) == NULL) {
+	    NULL || (l->flow = calloc(1, sizeof(*l->flow))) == NULL ||
+	    (l->pack = pack_new(KPD_FRAME_ENVELOPE, KPD_FRAME_PACK)) == NULL) {
 		ratelimit_destroy(&l->rl);
+		free(l->flow);
+		l->flow = NULL;
 		return kp_fail(err, KP_ERR_NOMEM, "out of memory");
 	}
 	randombytes_buf(&l->flow->jitter, sizeof(l->flow->jitter));
@@ -351,6 +358,7 @@ s_link_open(kpd_t *d, const peer_t *peer, link_t *l, kp_err_t *err)
 		ratelimit_destroy(&l->rl);
 		free(l->flow);
 		l->flow = NULL;
+		pack_destroy(&l->pack);
 		return -1;
 	}
 	return 0;
@@ -453,6 +461,7 @@ outbound_links_close(kpd_t *d)
 		    &d->links[i].monitor);
 		ratelimit_destroy(&d->links[i].rl);
 		free(d->links[i].flow);
+		pack_destroy(&d->links[i].pack);
 	}
 	free(d->links);
 	d->links = NULL;
@@ -470,7 +479,64 @@ s_link_find(kpd_t *d, const char *oin)
 	return NULL;
 }
 
-/* Send one envelope frame on l without blocking; -1 if not connected. */
+/* Send the envelopes packed in l's round so far, and empty the pack; -1
+ * if the link did not take them (their slots stay: they are resent when
+ * overdue, as if lost). */
+static int
+s_pack_flush(kpd_t *d, link_t *l)
+{
+	const uint8_t *frame;
+	size_t flen = 0, n = pack_count(l->pack);
+	int rc = 0;
+
+	if ((frame = pack_frame(l->pack, &flen)) != NULL &&
+	    zmq_send(l->dealer, frame, flen, ZMQ_DONTWAIT) < 0) {
+		log_debug("outbound: %zu events to %s not sent (not "
+		    "connected); resent when overdue", n, l->oin);
+		rc = -1;
+	} else if (n > 1)
+		metrics_count(d->metrics, KPM_PACK, l->oin, 0, -1);
+	pack_reset(l->pack);
+	return rc;
+}
+
+/* Add an envelope to l's pack (sent when full or at the round's end);
+ * -1 the link did not take the full pack before it, or no memory. */
+static int
+s_pack_envelope(kpd_t *d, link_t *l, const uint8_t *env, size_t len)
+{
+	int rc = kpd_frame_pack_add(d, l->pack, l->pack_max, l->oin, false,
+	    env, len);
+
+	if (rc == 1 && (rc = s_pack_flush(d, l)) == 0)
+		rc = kpd_frame_pack_add(d, l->pack, l->pack_max, l->oin, false,
+		    env, len);
+	if (rc != 0)
+		return -1;
+	metrics_count(d->metrics, KPM_SENT, l->oin, 0, -1);
+	return 0;
+}
+
+/* A round of sends on l (its resends or its catch-up): packed if the
+ * partner reads packs (PROTOCOL.md §13.1). */
+static void
+s_round_begin(link_t *l)
+{
+	l->packing = l->pack_max > 1 && !l->no_packs;
+}
+
+/* The end of l's round: what is packed goes out; if the link does not
+ * take it, the link stalls. */
+static void
+s_round_end(kpd_t *d, link_t *l)
+{
+	if (l->packing && s_pack_flush(d, l) != 0)
+		s_flow_stall(d, l);
+	l->packing = false;
+}
+
+/* Send one envelope frame on l without blocking (in a packing round,
+ * into its pack); -1 if not connected. */
 static int
 s_send_frame(kpd_t *d, link_t *l, const uint8_t id[16], const uint8_t *env,
     size_t len)
@@ -480,6 +546,8 @@ s_send_frame(kpd_t *d, link_t *l, const uint8_t id[16], const uint8_t *env,
 	char text[37];
 	int rc = 0;
 
+	if (l->packing)
+		return s_pack_envelope(d, l, env, len);
 	if ((frame = kpd_frame_build(d, l->oin, KPD_FRAME_ENVELOPE, env, len,
 	    &flen)) == NULL)
 		return -1;
@@ -538,9 +606,12 @@ outbound_single_sig(kpd_t *d, const char *oin)
 static void
 s_batch_refused(link_t *l, const receipt_t *r)
 {
-	if (l->single_sig || r->has_event_id ||
-	    r->reason != KP__REASON__REASON_MALFORMED ||
+	if (r->has_event_id || r->reason != KP__REASON__REASON_MALFORMED ||
 	    strcmp(r->issuer_oin, l->oin) != 0)
+		return;
+	if (l->pack_max > 1)
+		l->no_packs = true;  /* perhaps a pack of ours: no more */
+	if (l->single_sig)
 		return;
 	l->single_sig = true;
 	log_warnx("partner %s refused an envelope before reading its header "
@@ -669,6 +740,7 @@ s_resend_overdue(kpd_t *d, link_t *l, struct due_walk *w)
 
 	if (f == NULL || !l->up || w->now < f->stall_until_ms)
 		return;
+	s_round_begin(l);
 	while (i < f->in.n && w->n < w->cap && w->budget > 0) {
 		struct resend r = { w, l, false, false };
 
@@ -681,15 +753,16 @@ s_resend_overdue(kpd_t *d, link_t *l, struct due_walk *w)
 		    &r, &e) != 0) {
 			log_warnx("outbound: reading the outbox failed: %s",
 			    e.msg);
-			return;
+			break;
 		}
 		if (r.failed)
-			return;  /* the link stalls */
+			break;  /* the link stalls */
 		if (!r.found)
 			flights_forget(&f->in, i);
 		else
 			i++;
 	}
+	s_round_end(d, l);
 }
 
 struct catch_up {
@@ -746,12 +819,15 @@ s_catch_up(kpd_t *d, link_t *l, struct due_walk *w)
 	    w->now < f->stall_until_ms || w->budget == 0)
 		return;
 	max = FLOW_WINDOW - f->in.n < w->budget ? FLOW_WINDOW - f->in.n : w->budget;
+	s_round_begin(l);
 	if (store_outbox_after(d->store, l->oin, f->cursor, max, s_catch_one,
 	    &c, &e) != 0) {
 		log_warnx("outbound: reading the outbox failed: %s", e.msg);
+		s_round_end(d, l);
 		s_flow_stall(d, l);
 		return;
 	}
+	s_round_end(d, l);
 	w->budget -= c.read < w->budget ? c.read : w->budget;
 	if (!c.stopped && c.read < max)
 		f->behind = false;
@@ -945,6 +1021,52 @@ out:
 	return ret;
 }
 
+/* What the partner announced it reads (PROTOCOL.md §13.1): its
+ * messages carry the property of its handshake. */
+static void
+s_learn_packs(link_t *l, zmq_msg_t *m)
+{
+	if (l->pack_known)
+		return;
+	l->pack_known = true;
+	l->pack_max = pack_announced(zmq_msg_gets(m, KP_PACK_PROPERTY));
+	if (l->pack_max > 1)
+		log_debug("outbound: %s reads packs of %zu envelopes", l->oin,
+		    l->pack_max);
+}
+
+/* Settle the receipt, or each receipt of the pack, in one message from
+ * l; *n counts the receipts.  -1: storing one failed. */
+static int
+s_settle_message(kpd_t *d, link_t *l, const uint8_t *data, size_t len,
+    uint64_t now, later_t *lt, unsigned *n)
+{
+	pack_item_t items[KP_PACK_ITEMS_MAX];
+	size_t i, count = 0;
+	int rc = 0;
+
+	if (len > 1 && data[0] == KPD_FRAME_RECEIPT) {
+		(*n)++;
+		return s_settle(d, l, data + 1, len - 1, now, lt);
+	}
+	if (len < 1 || data[0] != KPD_FRAME_RECEIPT_PACK) {
+		log_warnx("outbound: unexpected frame from %s ignored", l->oin);
+		return 0;
+	}
+	if (pack_parse(data + 1, len - 1, items, KP_PACK_ITEMS_MAX,
+	    &count) != 0) {
+		log_warnx("outbound: malformed pack of receipts from %s "
+		    "ignored (PROTOCOL.md §13.1); they come again with the "
+		    "resends", l->oin);
+		return 0;
+	}
+	for (i = 0; i < count && rc == 0; i++)
+		rc = s_settle(d, l, data + 1 + items[i].off, items[i].len, now,
+		    lt);
+	*n += (unsigned)count;
+	return rc;
+}
+
 void
 outbound_drain(kpd_t *d, link_t *l)
 {
@@ -982,17 +1104,11 @@ outbound_drain(kpd_t *d, link_t *l)
 			zmq_msg_close(&m);
 			break;
 		}
-		if (zmq_msg_size(&m) > 1 &&
-		    ((uint8_t *)zmq_msg_data(&m))[0] == KPD_FRAME_RECEIPT) {
-			if (s_settle(d, l, (uint8_t *)zmq_msg_data(&m) + 1,
-			    zmq_msg_size(&m) - 1, now, &lt) != 0)
-				failed = 1;
-		}
-		else
-			log_warnx("outbound: unexpected frame from %s ignored",
-			    l->oin);
+		s_learn_packs(l, &m);
+		if (s_settle_message(d, l, zmq_msg_data(&m), zmq_msg_size(&m),
+		    now, &lt, &n) != 0)
+			failed = 1;
 		zmq_msg_close(&m);
-		n++;
 	}
 	if (failed || kpd_commit(d, &e) != 0) {
 		kpd_rollback(d);
