@@ -395,8 +395,9 @@ s_fields(struct run *r, size_t idx, const char *what, const json_t *x,
 			break;
 	if (same != NULL && i >= idx)
 		FAIL("same_receipt_as %s: no such earlier vector", same);
-	else if (same != NULL && (!r->have[i] ||
-	    memcmp(r->digests[i], rcpt->digest, 32) != 0))
+	else if (same != NULL && !r->have[i])
+		FAIL("same_receipt_as %s: it has no one receipt to compare", same);
+	else if (same != NULL && memcmp(r->digests[i], rcpt->digest, 32) != 0)
 		FAIL("not the receipt of %s", same);
 #undef FAIL
 	return problems == 0;
