@@ -298,6 +298,17 @@ s_flow_reset(link_t *l)
 #define LINK_LOG_BURST 3
 #define LINK_LOG_INTERVAL_MS 60000
 
+/* A new connection (a new DEALER, or ZeroMQ's reconnection of it, perhaps
+ * to another version of the partner's daemon): single frames until the
+ * partner's first message says what it reads (s_learn_packs). */
+static void
+s_packs_forget(link_t *l)
+{
+	l->pack_max = 1;
+	l->pack_known = false;
+	l->no_packs = false;
+}
+
 /* The DEALER and its monitor of link l (oin, endpoint already set). */
 static int
 s_link_sockets(kpd_t *d, const partner_t *p, link_t *l, kp_err_t *err)
@@ -331,9 +342,7 @@ s_link_sockets(kpd_t *d, const partner_t *p, link_t *l, kp_err_t *err)
 		return kp_fail(err, KP_ERR_IO, "cannot open link to %s at %s: %s",
 		    l->oin, l->endpoint, zmq_strerror(zmq_errno()));
 	}
-	/* a new connection: single frames until the partner announces */
-	l->pack_max = 1;
-	l->pack_known = l->no_packs = false;
+	s_packs_forget(l);
 	return 0;
 }
 
@@ -1215,6 +1224,7 @@ outbound_monitor(kpd_t *d, link_t *l)
 			/* nothing of the outbox is written: the link catches
 			 * up from the store (s_catch_up) */
 			s_flow_reset(l);
+			s_packs_forget(l);
 			d->outbound_dirty = true;
 		} else if (event == ZMQ_EVENT_DISCONNECTED) {
 			s_flow_reset(l);
