@@ -187,6 +187,7 @@ struct answer {
 	size_t n;
 	size_t junk;                   /* frames that were no receipt(s) */
 	size_t packs;                  /* receipt packs (0x04) among them */
+	char announced[16];            /* the receiver's X-Kp-Pack ("": none) */
 };
 
 static void
@@ -254,20 +255,26 @@ s_connect(struct run *r, const char *as, const td_org_t *o)
 	return s;
 }
 
-/* Receive into a until it holds want receipts; each wait for a message
- * ends after ms.  false: a wait ended with nothing. */
+/* Receive into a until it holds want receipts, and what the receiver
+ * announced in its handshake; each wait for a message ends after ms.
+ * false: a wait ended with nothing. */
 static bool
 s_receive(void *s, struct answer *a, size_t want, int ms)
 {
 	zmq_pollitem_t pi = { s, 0, ZMQ_POLLIN, 0 };
+	const char *prop;
 	zmq_msg_t m;
 
 	while (a->n < want) {
 		if (zmq_poll(&pi, 1, ms) <= 0)
 			return false;
 		zmq_msg_init(&m);
-		if (zmq_msg_recv(&m, s, ZMQ_DONTWAIT) >= 0)
+		if (zmq_msg_recv(&m, s, ZMQ_DONTWAIT) >= 0) {
+			prop = zmq_msg_gets(&m, KP_PACK_PROPERTY);
+			snprintf(a->announced, sizeof(a->announced), "%s",
+			    prop != NULL ? prop : "");
 			s_answer_take(a, zmq_msg_data(&m), zmq_msg_size(&m));
+		}
 		zmq_msg_close(&m);
 	}
 	return true;
@@ -478,6 +485,18 @@ s_check_items(struct run *r, size_t idx, const json_t *v,
 	return ok;
 }
 
+/* Whether a receiver that announced `value` reads the packs the vectors
+ * hold: it must have announced pack_items (§14). */
+static bool
+s_announced_ok(const struct run *r, const char *value)
+{
+	char want[24];
+
+	snprintf(want, sizeof(want), "%lld", (long long)json_integer_value(
+	    json_object_get(r->doc, "pack_items")));
+	return strcmp(value, want) == 0;
+}
+
 /* One vector; a line per problem into out.  true if it passed. */
 static bool
 s_check(struct run *r, size_t idx, const json_t *v, char *out, size_t len)
@@ -507,6 +526,13 @@ s_check(struct run *r, size_t idx, const json_t *v, char *out, size_t len)
 	if (a.packs > 0)
 		s_fail(out, len, name, "%zu receipt packs (0x04) to a client that "
 		    "announced no X-Kp-Pack (13.1)", a.packs);
+	if (ft != NULL && a.n > 0 && !s_announced_ok(r, a.announced)) {
+		s_fail(out, len, name, "the receiver announced X-Kp-Pack \"%s\", "
+		    "the pack vectors are for pack_items %lld", a.announced,
+		    (long long)json_integer_value(json_object_get(r->doc,
+		    "pack_items")));
+		ok = false;
+	}
 	if (a.n > want)
 		s_fail(out, len, name, "%zu receipts, expected %zu", a.n, want);
 	if (items != NULL) {

@@ -769,7 +769,8 @@ s_policy_hash_of_source(void)
 /* A pack refused as a whole: one receipt without an event id. */
 #define WHOLE .whole = true, .reason = "malformed", .named = false
 
-/* Items of no bytes (0x0a 0x00), one more than a pack may hold. */
+/* Items of no bytes (0x0a 0x00), one more than the receivers announce
+ * (pack_items). */
 #define EMPTY_ITEMS (KP_PACK_ITEMS_MAX + 1)
 static const uint8_t *
 s_empty_items(void)
@@ -926,7 +927,7 @@ s_vectors(void)
 	    "follow", WHOLE, PACK(ITEM(.env = ENV(LP, HALT, 0x39))),
 	    .tail = cut, .tail_len = sizeof(cut)),
 	V(.name = "pack_65_items_malformed", .why = "13.1: 65 empty items, "
-	    "one more than a pack may hold", WHOLE,
+	    "more than the receiver announced (pack_items)", WHOLE,
 	    .tail = s_empty_items(), .tail_len = 2 * EMPTY_ITEMS),
 	V(.name = "pack_empty_malformed", .why = "13.1: a pack of no items",
 	    WHOLE),
@@ -963,6 +964,7 @@ main(int argc, char **argv)
 	json_object_set_new(doc, "clock_ms", json_integer((json_int_t)T0));
 	json_object_set_new(doc, "policy_file", json_string("policy/mas.ini"));
 	json_object_set_new(doc, "policy_hash", s_hex(s_policy_hash, 32));
+	json_object_set_new(doc, "pack_items", json_integer(KP_PACK_ITEMS_MAX));
 	json_object_set_new(doc, "trust", s_trust());
 	json_object_set_new(doc, "vectors", s_vectors());
 	if ((text = json_dumps(doc, JSON_INDENT(1) | JSON_PRESERVE_ORDER)) ==
