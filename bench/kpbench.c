@@ -749,6 +749,7 @@ struct result {
 	double floor_single, batch;  /* B = 1 floor; mean batch size B */
 	uint64_t st[3], rc[3];       /* p50, p99, max: stored, receipt */
 	uint64_t rss[2], wb[2], wc[2], db[2], cpu[2], sends, dups;
+	uint64_t packs;              /* messages of several envelopes */
 	uint64_t rss_read[2];        /* peak RSS after kpbench read the records */
 	double floor_cpu_us;         /* the floor in CPU time, per event */
 };
@@ -797,6 +798,7 @@ s_measure(const struct opts *o, void *ctx, const char *lp_api,
 	res->batch = res->batch > 0 ? s_metric(o->port + 2,
 	    "ketenpost_events_queued_total") / res->batch : 1;
 	res->dups = s_metric(o->port + 3, "ketenpost_duplicates_total");
+	res->packs = s_metric(o->port + 2, "ketenpost_packs_sent_total");
 	for (i = 0; i < 2; i++)
 		res->rss_read[i] = s_proc(s_pids[i], "status", "VmHWM:");
 	/* a clean stop checkpoints the WAL into the database and removes
@@ -814,7 +816,8 @@ s_report(const struct opts *o, size_t plen, const struct result *r)
 	printf("  receipts, first tenth %.0f events/s, last tenth %.0f events/s\n",
 	    r->first, r->last);
 	printf("  sends per event %.2f, duplicates answered by the receiver "
-	    "%llu\n", r->sends / ev, (unsigned long long)r->dups);
+	    "%llu, packs of envelopes sent %llu\n", r->sends / ev,
+	    (unsigned long long)r->dups, (unsigned long long)r->packs);
 	printf("  CPU per event: sender %.0f us, receiver %.0f us; the crypto "
 	    "floor %.0f us CPU (%.1f%% of both daemons' CPU)\n", r->cpu[0] / ev,
 	    r->cpu[1] / ev, r->floor_cpu_us, 100.0 * r->floor_cpu_us /
@@ -840,7 +843,7 @@ s_report(const struct opts *o, size_t plen, const struct result *r)
 	    "snd_cpu_us_per_ev=%.0f rcv_cpu_us_per_ev=%.0f floor_cpu_us=%.0f "
 	    "cpu_floor_ratio=%.3f batch_mean=%.1f floor_single_eps=%.0f "
 	    "snd_rss_read_kib=%llu rcv_rss_read_kib=%llu "
-	    "disk_sync_p50_us=%llu disk_sync_p99_us=%llu\n",
+	    "disk_sync_p50_us=%llu disk_sync_p99_us=%llu packs=%llu\n",
 	    o->backlog ? "backlog" : o->rate ? "paced" : "throughput",
 	    o->events, plen, o->window, o->rate, r->floor, r->api, r->eps,
 	    r->eps / r->floor, r->queue_eps, r->drain_s,
@@ -854,7 +857,7 @@ s_report(const struct opts *o, size_t plen, const struct result *r)
 	    r->floor_cpu_us, r->floor_cpu_us / ((r->cpu[0] + r->cpu[1]) / ev),
 	    r->batch, r->floor_single, (unsigned long long)r->rss_read[0],
 	    (unsigned long long)r->rss_read[1], (unsigned long long)r->disk[0],
-	    (unsigned long long)r->disk[1]);
+	    (unsigned long long)r->disk[1], (unsigned long long)r->packs);
 }
 
 /*

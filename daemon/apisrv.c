@@ -1329,6 +1329,7 @@ s_finish(kpd_t *d, struct api_req *batch, size_t n, Kp__Response **out)
 				    e.msg);
 	}
 	s_finish_log(batch, n, committed, &e);
+	outbound_rounds_begin(d);  /* the pass's events: in packs */
 	for (i = 0; i < n; i++) {
 		if (batch[i].code == NULL &&
 		    batch[i].req->op_case == KP__REQUEST__OP_PURGE)
@@ -1343,6 +1344,7 @@ s_finish(kpd_t *d, struct api_req *batch, size_t n, Kp__Response **out)
 			s_reply(d, &batch[i]);
 		s_cleanup(&batch[i]);
 	}
+	outbound_rounds_end(d);
 }
 
 /* ---- the pipeline: prepare the next pass while this one is stored ------- */

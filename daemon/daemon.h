@@ -207,6 +207,10 @@ void outbound_send_due(kpd_t *d);
  * once it refused one as an older receiver does; then apisrv.c signs each
  * envelope to it alone and resends are re-signed singly. */
 bool outbound_single_sig(kpd_t *d, const char *oin);
+/* Around the sends of one API pass (outbound_send_now): what goes to a
+ * partner that reads packs goes in packs, sent at outbound_rounds_end. */
+void outbound_rounds_begin(kpd_t *d);
+void outbound_rounds_end(kpd_t *d);
 void outbound_send_now(kpd_t *d, const char *oin, const uint8_t id[16],
     const uint8_t *env, size_t len);
 void outbound_drain(kpd_t *d, link_t *l);

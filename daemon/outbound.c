@@ -571,6 +571,24 @@ s_send_frame(kpd_t *d, link_t *l, const uint8_t id[16], const uint8_t *env,
 }
 
 void
+outbound_rounds_begin(kpd_t *d)
+{
+	size_t i;
+
+	for (i = 0; i < d->n_links; i++)
+		s_round_begin(&d->links[i]);
+}
+
+void
+outbound_rounds_end(kpd_t *d)
+{
+	size_t i;
+
+	for (i = 0; i < d->n_links; i++)
+		s_round_end(d, &d->links[i]);
+}
+
+void
 outbound_send_now(kpd_t *d, const char *oin, const uint8_t id[16],
     const uint8_t *env, size_t len)
 {

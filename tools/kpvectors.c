@@ -29,6 +29,7 @@
 #include "envelope.pb-c.h"
 #include "events.h"
 #include "identity.h"
+#include "pack.h"
 #include "pbjson.h"
 #include "policy.h"
 #include "util.h"
@@ -556,40 +557,45 @@ struct vec {
 	size_t raw_len;
 	int fill;                      /* ... or raw_len bytes of this (>= 0) */
 	const char *same_receipt_as;
+	/* A pack (frame type 3, §13.1): these items in order, then tail. */
+	const struct vec *items;       /* each: its bytes and its expect */
+	size_t n_items;
+	const uint8_t *tail;           /* bytes after the last item */
+	size_t tail_len;
+	bool whole;                    /* refused as a whole: one receipt */
 };
 
-static json_t *
-s_vector(const struct vec *v)
+/* The bytes of a single vector or of a pack's item.  OUT: *len, and the
+ * digest its receipt names: §5.5 for a sealed envelope that gets as far
+ * as its header, else of the raw bytes. */
+static uint8_t *
+s_item(const struct vec *v, size_t *len, uint8_t digest[32])
 {
-	json_t *j = json_object(), *x = json_object();
-	uint8_t *env, digest[32], id[16];
-	size_t len;
+	uint8_t *b;
 
 	if (v->raw != NULL || v->fill >= 0) {
-		env = malloc(v->raw_len);
-		if (env != NULL && v->raw != NULL)
-			memcpy(env, v->raw, v->raw_len);
-		else if (env != NULL)
-			memset(env, v->fill, v->raw_len);
-		len = v->raw_len;
+		/* +1: a zero-length item still gets a buffer */
+		if ((b = malloc(v->raw_len + 1)) == NULL)
+			s_die("memory");
+		if (v->raw != NULL && v->raw_len > 0)
+			memcpy(b, v->raw, v->raw_len);
+		else if (v->fill >= 0)
+			memset(b, v->fill, v->raw_len);
+		*len = v->raw_len;
 	} else
-		env = s_seal(&v->env, &len, digest);
-	if (env == NULL)
-		s_die("memory");
-	if (!v->named && crypto_generichash(digest, 32, env, len, NULL, 0) != 0)
+		b = s_seal(&v->env, len, digest);
+	if (!v->named && crypto_generichash(digest, 32, b, *len, NULL, 0) != 0)
 		s_die("digest");
-	json_object_set_new(j, "name", json_string(v->name));
-	json_object_set_new(j, "why", json_string(v->why));
-	json_object_set_new(j, "receiver", json_string(s_orgs[v->receiver].oin));
-	json_object_set_new(j, "connect_as", json_string(s_orgs[v->as].oin));
-	if (v->fill >= 0) {
-		json_t *f = json_object();
+	return b;
+}
 
-		json_object_set_new(f, "byte", json_integer(v->fill));
-		json_object_set_new(f, "count", json_integer((json_int_t)len));
-		json_object_set_new(j, "envelope_fill", f);
-	} else
-		json_object_set_new(j, "envelope", s_hex(env, len));
+/* What the receipt answering v (or v's bytes with this digest) carries. */
+static json_t *
+s_expect(const struct vec *v, const uint8_t digest[32])
+{
+	json_t *x = json_object();
+	uint8_t id[16];
+
 	json_object_set_new(x, "status", json_string(v->status));
 	json_object_set_new(x, "reason", json_string(v->reason));
 	if (v->named) {
@@ -602,8 +608,118 @@ s_vector(const struct vec *v)
 	if (v->same_receipt_as != NULL)
 		json_object_set_new(x, "same_receipt_as",
 		    json_string(v->same_receipt_as));
-	json_object_set_new(j, "expect", x);
-	free(env);
+	return x;
+}
+
+/* A growing byte buffer for a pack body. */
+struct body {
+	uint8_t *b;
+	size_t len, cap;
+};
+
+static void
+s_put(struct body *o, const uint8_t *b, size_t n)
+{
+	while (o->len + n > o->cap) {
+		o->cap = o->cap ? 2 * o->cap : 4096;
+		if ((o->b = realloc(o->b, o->cap)) == NULL)
+			s_die("memory");
+	}
+	if (n > 0)
+		memcpy(o->b + o->len, b, n);
+	o->len += n;
+}
+
+/* One item of `message Pack { repeated bytes item = 1; }`: tag 0x0a, the
+ * length as a varint, the bytes.  Written here from §13.1's text rather
+ * than with lib/pack, so the vectors check that writer too. */
+static void
+s_put_item(struct body *o, const uint8_t *b, size_t n)
+{
+	uint8_t head[11];
+	size_t h = 0, v = n;
+
+	head[h++] = 0x0a;
+	do {
+		head[h++] = (uint8_t)((v & 0x7f) | (v > 0x7f ? 0x80 : 0));
+		v >>= 7;
+	} while (v != 0);
+	s_put(o, head, h);
+	s_put(o, b, n);
+}
+
+/* The body of pack vector v: its items, then its tail.  OUT: *len, and
+ * the expectation of each item appended to items (distinct digests, so a
+ * player can match receipts that come in any order). */
+static uint8_t *
+s_pack_body(const struct vec *v, size_t *len, json_t *items)
+{
+	struct body o = { NULL, 0, 0 };   /* o.b stays NULL for no bytes */
+	uint8_t (*dg)[32] = calloc(v->n_items + 1, 32), *b;
+	size_t i, k, n;
+
+	if (dg == NULL)
+		s_die("memory");
+	for (i = 0; i < v->n_items; i++) {
+		b = s_item(&v->items[i], &n, dg[i]);
+		s_put_item(&o, b, n);
+		free(b);
+		for (k = 0; k < i; k++)
+			if (memcmp(dg[k], dg[i], 32) == 0)
+				s_die("two items of one pack with one digest");
+		json_array_append_new(items, s_expect(&v->items[i], dg[i]));
+	}
+	if (v->tail_len > 0)
+		s_put(&o, v->tail, v->tail_len);
+	free(dg);
+	*len = o.len;
+	return o.b;
+}
+
+/* The envelope member(s) and the expectation(s) of v into j. */
+static void
+s_vector_body(const struct vec *v, json_t *j)
+{
+	json_t *items = json_array(), *f;
+	uint8_t *b, digest[32];
+	size_t len;
+
+	if (v->n_items > 0 || v->tail_len > 0 || v->whole) {
+		b = s_pack_body(v, &len, items);
+		json_object_set_new(j, "frame_type", json_integer(3));
+		json_object_set_new(j, "envelope", s_hex(b, len));
+		if (v->whole) {
+			if (crypto_generichash(digest, 32, b, len, NULL, 0) != 0)
+				s_die("digest");
+			json_object_set_new(j, "expect", s_expect(v, digest));
+		} else
+			json_object_set_new(j, "expect_items", json_incref(items));
+	} else {
+		b = s_item(v, &len, digest);
+		if (v->fill >= 0) {
+			f = json_object();
+			json_object_set_new(f, "byte", json_integer(v->fill));
+			json_object_set_new(f, "count", json_integer(
+			    (json_int_t)len));
+			json_object_set_new(j, "envelope_fill", f);
+		} else
+			json_object_set_new(j, "envelope", s_hex(b, len));
+		json_object_set_new(j, "expect", s_expect(v, digest));
+	}
+	json_decref(items);
+	free(b);
+}
+
+static json_t *
+s_vector(const struct vec *v)
+{
+	json_t *j = json_object();
+
+	json_object_set_new(j, "name", json_string(v->name));
+	json_object_set_new(j, "why", json_string(v->why));
+	json_object_set_new(j, "receiver", json_string(s_orgs[v->receiver].oin));
+	json_object_set_new(j, "connect_as", json_string(s_orgs[v->as].oin));
+	s_vector_body(v, j);
 	return j;
 }
 
@@ -643,6 +759,32 @@ s_policy_hash_of_source(void)
 	.id_byte = b, .nonce_byte = b, .created = T0 - HOUR, \
 	.expires = T0 + 30 * DAY, __VA_ARGS__ }
 
+/* A pack's item: an envelope or raw bytes and what its receipt says. */
+#define ITEM(...) { .fill = -1, .status = "rejected", .named = true, \
+	__VA_ARGS__ }
+/* A pack vector's items (frame type 3, §13.1). */
+#define PACK(...) .items = (const struct vec[]){ __VA_ARGS__ }, \
+	.n_items = sizeof((const struct vec[]){ __VA_ARGS__ }) / \
+	sizeof(struct vec)
+/* A pack refused as a whole: one receipt without an event id. */
+#define WHOLE .whole = true, .reason = "malformed", .named = false
+
+/* Items of no bytes (0x0a 0x00), one more than the receivers announce
+ * (pack_items). */
+#define EMPTY_ITEMS (KP_PACK_ITEMS_MAX + 1)
+static const uint8_t *
+s_empty_items(void)
+{
+	static uint8_t b[2 * EMPTY_ITEMS];
+	size_t k;
+
+	for (k = 0; k < sizeof(b); k += 2) {
+		b[k] = 0x0a;
+		b[k + 1] = 0x00;
+	}
+	return b;
+}
+
 static const char s_age25[] = "{\"route\": \"halt\", \"referral_kind\": "
     "\"halt_pv\", \"absence_kind\": \"wettelijk\", \"duty_kind\": "
     "\"leerplicht\", \"feedback_due_days\": 90, \"age_years\": 25}";
@@ -653,6 +795,11 @@ s_vectors(void)
 	static const uint8_t junk[100] = { [0 ... 99] = 0xff };
 	static const uint8_t other_hash[32] = { [0 ... 31] = 0x77 };
 	static const uint8_t not_an_event[] = { 0xff, 0xff, 0xff };
+	static const uint8_t zeros[4] = { 0 };
+	static const uint8_t field_2[] = { 0x12, 0x00 };
+	static const uint8_t no_envelope[16] = { [0 ... 15] = 0xfe };
+	/* an item said to be 100 bytes long, of which 10 follow */
+	static const uint8_t cut[12] = { 0x0a, 100, [2 ... 11] = 0xfe };
 	const struct vec v[] = {
 	V(.name = "accepted_referral", .why = "a complete referral, within "
 	    "the policy", .status = "accepted", .reason = "none",
@@ -740,6 +887,50 @@ s_vectors(void)
 	V(.name = "batch_and_signature", .why = "7 step 2: fields 4 and 6 "
 	    "both present", .reason = "malformed", .named = false,
 	    .env = ENV(LP, HALT, 0x27, .batch = B_BOTH)),
+	V(.name = "pack_two_accepted", .why = "13.1: a pack of two "
+	    "envelopes, each handled as a single frame would be",
+	    PACK(ITEM(.status = "accepted", .reason = "none",
+	    .env = ENV(LP, HALT, 0x30)),
+	    ITEM(.status = "accepted", .reason = "none",
+	    .env = ENV(LP, HALT, 0x31)))),
+	V(.name = "pack_mixed", .why = "13.1: a fresh envelope, a resend "
+	    "(7.1 step 12), a bad signature (7 step 7) and bytes that are no "
+	    "envelope (7 step 2), each answered on its own",
+	    PACK(ITEM(.status = "accepted", .reason = "none",
+	    .env = ENV(LP, HALT, 0x32)),
+	    ITEM(.status = "accepted", .reason = "none",
+	    .env = ENV(LP, HALT, 0x01), .same_receipt_as = "accepted_referral"),
+	    ITEM(.reason = "bad_signature",
+	    .env = ENV(LP, HALT, 0x33, .fault = F_SIGNATURE)),
+	    ITEM(.reason = "malformed", .named = false, .raw = no_envelope,
+	    .raw_len = sizeof(no_envelope)))),
+	V(.name = "pack_one_item_malformed", .why = "13.1: a pack of one "
+	    "item is refused as a whole; its item is not read", WHOLE,
+	    PACK(ITEM(.env = ENV(LP, HALT, 0x34)))),
+	V(.name = "unread_item_id_is_free", .why = "13.1: the event id of "
+	    "the item of pack_one_item_malformed, with another nonce, is no "
+	    "conflict (7.1 step 12): that item was never read",
+	    .status = "accepted", .reason = "none",
+	    .env = ENV(LP, HALT, 0x34, .nonce_byte = 0x3f)),
+	V(.name = "pack_trailing_garbage_malformed", .why = "13.1: two "
+	    "envelopes, then four zero bytes", WHOLE,
+	    PACK(ITEM(.env = ENV(LP, HALT, 0x35)),
+	    ITEM(.env = ENV(LP, HALT, 0x36))),
+	    .tail = zeros, .tail_len = sizeof(zeros)),
+	V(.name = "pack_other_field_malformed", .why = "13.1: two envelopes "
+	    "and an empty field 2, which a lenient protobuf parser skips",
+	    WHOLE, PACK(ITEM(.env = ENV(LP, HALT, 0x37)),
+	    ITEM(.env = ENV(LP, HALT, 0x38))),
+	    .tail = field_2, .tail_len = sizeof(field_2)),
+	V(.name = "pack_length_past_end_malformed", .why = "13.1: an "
+	    "envelope, then an item said to be 100 bytes long of which 10 "
+	    "follow", WHOLE, PACK(ITEM(.env = ENV(LP, HALT, 0x39))),
+	    .tail = cut, .tail_len = sizeof(cut)),
+	V(.name = "pack_65_items_malformed", .why = "13.1: 65 empty items, "
+	    "more than the receiver announced (pack_items)", WHOLE,
+	    .tail = s_empty_items(), .tail_len = 2 * EMPTY_ITEMS),
+	V(.name = "pack_empty_malformed", .why = "13.1: a pack of no items",
+	    WHOLE),
 	};
 	json_t *a = json_array();
 	size_t i;
@@ -773,6 +964,7 @@ main(int argc, char **argv)
 	json_object_set_new(doc, "clock_ms", json_integer((json_int_t)T0));
 	json_object_set_new(doc, "policy_file", json_string("policy/mas.ini"));
 	json_object_set_new(doc, "policy_hash", s_hex(s_policy_hash, 32));
+	json_object_set_new(doc, "pack_items", json_integer(KP_PACK_ITEMS_MAX));
 	json_object_set_new(doc, "trust", s_trust());
 	json_object_set_new(doc, "vectors", s_vectors());
 	if ((text = json_dumps(doc, JSON_INDENT(1) | JSON_PRESERVE_ORDER)) ==
