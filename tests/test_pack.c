@@ -1370,3 +1370,76 @@ Test(pack, a_reconnection_to_a_peer_that_announces_nothing_gets_single_frames)
 	chain_close(&hc);
 	td_chain_stop_all(&c);
 }
+
+/* n referrals to Halt pipelined on one API connection while o is stopped,
+ * so that o's API reads them in one pass; each answered ok. */
+static void
+s_send_in_one_pass(td_org_t *o, size_t n)
+{
+	Kp__Request req = KP__REQUEST__INIT;
+	Kp__SendRequest s = KP__SEND_REQUEST__INIT;
+	Kp__Response *resp;
+	uint8_t payload[TD_EXAMPLE_MAX];
+	void *ctx = zmq_ctx_new(), *sock;
+	char ref[32];
+	size_t i;
+
+	sock = td_api_dealer(ctx, o, 0);
+	s.has_event_type = s.has_payload = 1;
+	s.event_type = KP__EVENT_TYPE__EVENT_TYPE_REFERRAL;
+	s.payload = (ProtobufCBinaryData){ td_example_packed("referral",
+	    payload), payload };
+	s.to_oin = (char *)OIN_HALT;
+	req.op_case = KP__REQUEST__OP_SEND;
+	req.send = &s;
+	kill(o->pid, SIGSTOP);
+	for (i = 0; i < n; i++) {
+		snprintf(ref, sizeof(ref), "LP-A%zu", i);
+		s.case_ref = ref;
+		td_api_dealer_send(sock, &req);
+	}
+	usleep(300000);     /* the frames reach the stopped daemon's socket */
+	kill(o->pid, SIGCONT);
+	for (i = 0; i < n; i++) {
+		cr_assert_not_null(resp = td_api_dealer_recv(sock));
+		cr_assert(resp->ok, "%s", resp->error);
+		kp__response__free_unpacked(resp, NULL);
+	}
+	zmq_close(sock);
+	zmq_ctx_term(ctx);
+}
+
+/*
+ * The events one API pass queues for a partner that reads packs go out
+ * packed once the pass commits (at most what the partner announced), not
+ * one message each (main b42ca72; the sender's set-up needs no simulated
+ * clock here: nothing is left overdue).
+ */
+Test(pack, the_events_of_one_api_pass_go_out_packed)
+{
+	char clock[4200];
+	td_chain_t c;
+	td_org_t *lp;
+	chain_t *hc;
+	td_rogue_t fake;
+	struct took t;
+	size_t i;
+
+	memset(&t, 0, sizeof(t));
+	s_sender_with_overdue(&c, &lp, &hc, &fake, "3", clock, sizeof(clock),
+	    kp_now_ms(), 0);
+	s_send_in_one_pass(lp, 7);
+	while (t.items < 7 && s_fake_take(&fake, &t))
+		;
+	cr_assert_eq(t.items, 7, "%zu of 7 came", t.items);
+	cr_assert_geq(t.packs, 1, "no pack (%zu single frames)", t.singles);
+	cr_assert_leq(t.most, 3, "a pack of %zu to a receiver that reads 3",
+	    t.most);
+	for (i = 0; i < t.items; i++)
+		s_fake_receipt(&fake, hc, &t, i);
+	cr_assert(td_wait_settled(lp, 10000));
+	s_took_free(&t);
+	td_rogue_close(&fake);
+	chain_close(&hc);
+	td_chain_stop_all(&c);
+}
