@@ -448,17 +448,21 @@ s_recv_one(td_rogue_t *r, chain_t *as, struct got *g)
 }
 
 /* Receive until `want` receipts came (each message waits up to the
- * socket's timeout), then make sure no more follows for a while. */
+ * socket's timeout), then make sure no more follows for half a second
+ * (an absence has no event to wait for). */
 static void
 s_collect(td_rogue_t *r, chain_t *as, size_t want, struct got *g)
 {
-	int quiet = 500;
+	int quiet = 500, tmo = 0;
+	size_t tlen = sizeof(tmo);
 
 	while (g->n < want && s_recv_one(r, as, g))
 		;
 	cr_assert_eq(g->n, want, "%zu receipts for %zu events", g->n, want);
+	cr_assert_eq(zmq_getsockopt(r->sock, ZMQ_RCVTIMEO, &tmo, &tlen), 0);
 	zmq_setsockopt(r->sock, ZMQ_RCVTIMEO, &quiet, sizeof(quiet));
 	cr_assert(!s_recv_one(r, as, g), "a receipt too many");
+	zmq_setsockopt(r->sock, ZMQ_RCVTIMEO, &tmo, sizeof(tmo));
 }
 
 /* The receipt of event id; asserts there is exactly one. */
@@ -524,7 +528,7 @@ s_assert_accepted(const struct got *g, uint8_t (*ids)[16], size_t n)
 	}
 }
 
-/* (i), (v): a peer that announced nothing gets single receipts, one per
+/* A peer that announced nothing gets single receipts, one per
  * item; the daemon's ROUTER announces what it reads. */
 Test(pack, a_pack_from_a_peer_that_announced_nothing_gets_single_receipts)
 {
@@ -555,7 +559,7 @@ Test(pack, a_pack_from_a_peer_that_announced_nothing_gets_single_receipts)
 	td_chain_stop_all(&c);
 }
 
-/* (ii), (v): a peer that announced X-Kp-Pack gets the receipts of a pack
+/* A peer that announced X-Kp-Pack gets the receipts of a pack
  * packed (a receiver may split them over its passes: any mix of 0x04 and
  * 0x02, one receipt per event, at least one pack). */
 Test(pack, a_peer_that_announced_gets_its_receipts_packed)
@@ -615,7 +619,7 @@ Test(pack, receipt_packs_hold_at_most_what_the_peer_announced)
 	td_chain_stop_all(&c);
 }
 
-/* (iii): one signed refusal for the whole body, naming no event, its
+/* One signed refusal for the whole body, naming no event, its
  * digest over the raw body; nothing stored. */
 static void
 s_refused_whole(td_rogue_t *r, chain_t *lp, const td_org_t *halt,
@@ -738,7 +742,7 @@ s_forged(const uint8_t *env, size_t len, size_t *out_len)
 	return out;
 }
 
-/* (iv): each item is handled as a single frame would be, in order. */
+/* Each item is handled as a single frame would be, in order. */
 Test(pack, each_item_gets_its_own_receipt_and_reason)
 {
 	td_chain_t c;
