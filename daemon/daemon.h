@@ -211,8 +211,10 @@ bool outbound_single_sig(kpd_t *d, const char *oin);
  * partner that reads packs goes in packs, sent at outbound_rounds_end. */
 void outbound_rounds_begin(kpd_t *d);
 void outbound_rounds_end(kpd_t *d);
+/* Send a queued event at once if its link has room; seq: its outbox row
+ * (0: unknown). */
 void outbound_send_now(kpd_t *d, const char *oin, const uint8_t id[16],
-    const uint8_t *env, size_t len);
+    uint64_t seq, const uint8_t *env, size_t len);
 void outbound_drain(kpd_t *d, link_t *l);
 void outbound_monitor(kpd_t *d, link_t *l);
 /* Rebuild the links whose handshake was refused, once their backoff ran

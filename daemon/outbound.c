@@ -590,7 +590,7 @@ outbound_rounds_end(kpd_t *d)
 
 void
 outbound_send_now(kpd_t *d, const char *oin, const uint8_t id[16],
-    const uint8_t *env, size_t len)
+    uint64_t seq, const uint8_t *env, size_t len)
 {
 	link_t *l = s_link_find(d, oin);
 	char text[37];
@@ -611,7 +611,8 @@ outbound_send_now(kpd_t *d, const char *oin, const uint8_t id[16],
 		s_flow_stall(d, l);
 		return;
 	}
-	(void)s_flow_sent(d, l, id, 0, kp_now_ms());
+	/* with its row's seq, its receipt settles the row by its key */
+	(void)s_flow_sent(d, l, id, seq, kp_now_ms());
 	log_debug("event %s sent to %s (attempt 1)", kpd_id(id, text), oin);
 }
 
