@@ -394,10 +394,12 @@ Test(rxpipe, a_stop_during_a_drain_without_a_worker_thread)
 
 /*
  * A pack (PROTOCOL.md §13.1) read last makes a pass longer than
- * batch_max: with batch_max = 1, one pack of 20 batch-signed envelopes is
- * a pass of 20 whose receipts all wait for one signature.  The table that
- * finds those waiting rows was sized by batch_max (16 slots) and the loop
- * spun in it for good; every event must get its one receipt.
+ * batch_max: with batch_max = 1, one pack of 20 batch-signed envelopes and
+ * a copy of the last is a pass of 21 whose receipts all wait for one
+ * signature.  The table that finds those waiting rows was sized by
+ * batch_max (16 slots): the loop spun in it for good, or (its probes
+ * bounded) the copy found no row waiting.  Every event must get its one
+ * receipt, and the copy the same as its original.
  */
 Test(rxpipe, a_pack_longer_than_batch_max_is_one_pass)
 {
@@ -412,6 +414,9 @@ Test(rxpipe, a_pack_longer_than_batch_max_is_one_pass)
 	const uint8_t *frame;
 	receipt_t rc;
 	int seen[N] = { 0 };
+	uint8_t *last = NULL, first_digest[32];
+	size_t last_len = 0;
+	bool have_first = false;
 
 	cr_assert_not_null(p);
 	td_chain_make(&c, "batch_max = 1\n");
@@ -423,23 +428,35 @@ Test(rxpipe, a_pack_longer_than_batch_max_is_one_pass)
 		s_seal_batch(&c, lp, 4, NULL, &ids[k], env, len);
 		for (i = 0; i < 4; i++) {
 			cr_assert(pack_add(p, env[i], len[i]) == 0);
-			free(env[i]);
+			free(last);
+			last = env[i];
+			last_len = len[i];
 		}
 	}
+	cr_assert(pack_add(p, last, last_len) == 0);  /* the copy */
+	free(last);
 	frame = pack_frame(p, &flen);
 	cr_assert_eq(frame[0], 0x03);
 	cr_assert(zmq_send(r.sock, frame, flen, 0) >= 0);
-	for (k = 0; k < N; k++) {
+	for (k = 0; k < N + 1; k++) {
 		cr_assert(s_next_receipt(&r, lp, &rc), "receipt %zu of %d "
-		    "never came", k + 1, N);
+		    "never came", k + 1, N + 1);
 		cr_assert_eq(rc.reason, 0, "refused: reason %d", rc.reason);
 		for (i = 0; i < N && memcmp(ids[i], rc.event_id, 16) != 0; i++)
 			;
 		cr_assert(i < N, "a receipt for an event not sent");
 		seen[i]++;
+		if (i == N - 1 && have_first)
+			cr_assert(memcmp(rc.digest, first_digest, 32) == 0,
+			    "the copy got another receipt than its original");
+		if (i == N - 1 && !have_first) {
+			memcpy(first_digest, rc.digest, 32);
+			have_first = true;
+		}
 	}
 	for (i = 0; i < N; i++)
-		cr_assert_eq(seen[i], 1, "event %zu: %d receipts", i, seen[i]);
+		cr_assert_eq(seen[i], i == N - 1 ? 2 : 1, "event %zu: %d "
+		    "receipts", i, seen[i]);
 	td_rogue_close(&r);
 	chain_close(&lp);
 	td_chain_stop_all(&c);
