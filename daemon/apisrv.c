@@ -1292,7 +1292,8 @@ s_send_answer(kpd_t *d, struct api_req *r)
 	r->resp.result_case = KP__RESPONSE__RESULT_SEND;
 	r->resp.send = &r->send_resp;
 	if (r->immediate)
-		outbound_send_now(d, r->to_oin, r->event_id, r->env, r->env_len);
+		outbound_send_now(d, r->to_oin, r->event_id, r->row.seq, r->env,
+		    r->env_len);
 }
 
 /*

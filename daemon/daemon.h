@@ -59,12 +59,16 @@ typedef struct link {
 	struct flow *flow;   /* events in flight, round trip (outbound.c) */
 	bool single_sig;     /* refused a batch proof: sign each envelope */
 	/* packs (PROTOCOL.md §13.1): what the partner's messages announced
-	 * since the DEALER was made (1: single frames); no_packs after it
-	 * refused one of ours; pack holds a round's envelopes while
-	 * packing (outbound.c s_round_begin .. s_round_end) */
+	 * on this connection (1: single frames); no_packs after it refused
+	 * one of ours; pack holds a round's envelopes while packing
+	 * (outbound.c s_round_begin .. s_round_end), their event ids in
+	 * pack_ids; unsent: how many of those a failed send left (its
+	 * round drops their attempts, outbound.c s_drop_unsent) */
 	size_t pack_max;
 	bool pack_known, no_packs, packing;
 	pack_t *pack;
+	uint8_t pack_ids[KP_PACK_ITEMS_MAX][16];
+	size_t unsent;
 } link_t;
 
 typedef struct ledger ledger_t;
@@ -211,8 +215,10 @@ bool outbound_single_sig(kpd_t *d, const char *oin);
  * partner that reads packs goes in packs, sent at outbound_rounds_end. */
 void outbound_rounds_begin(kpd_t *d);
 void outbound_rounds_end(kpd_t *d);
+/* Send a queued event at once if its link has room; seq: its outbox row
+ * (0: unknown). */
 void outbound_send_now(kpd_t *d, const char *oin, const uint8_t id[16],
-    const uint8_t *env, size_t len);
+    uint64_t seq, const uint8_t *env, size_t len);
 void outbound_drain(kpd_t *d, link_t *l);
 void outbound_monitor(kpd_t *d, link_t *l);
 /* Rebuild the links whose handshake was refused, once their backoff ran
@@ -444,13 +450,15 @@ bool cases_is_interim(kpd_t *d, int type, const uint8_t *payload,
 uint8_t *kpd_frame_build(kpd_t *d, const char *to_oin, uint8_t type,
     const uint8_t *msg, size_t len, size_t *frame_len);
 /* Add msg, its head attached as in kpd_frame_build, to pack as one more
- * item of at most max_items: 0 added, 1 it does not fit (send the pack
- * first), -1 out of memory. */
+ * item of at most max_items, unless it does not fit (*full: send the pack
+ * first).  -1: out of memory. */
 int kpd_frame_pack_add(kpd_t *d, pack_t *pack, size_t max_items,
-    const char *to_oin, bool is_receipt, const uint8_t *msg, size_t len);
+    const char *to_oin, bool is_receipt, const uint8_t *msg, size_t len,
+    bool *full) __attribute__((warn_unused_result));
 /* Announce on sock, before it binds or connects, that we read packs of
- * KP_PACK_ITEMS_MAX items (ZMTP metadata KP_PACK_PROPERTY). */
-void kpd_frame_announce_packs(void *sock, const char *what);
+ * KP_PACK_ITEMS_MAX items (ZMTP metadata KP_PACK_PROPERTY).  -1: this
+ * libzmq cannot (then peers send single frames: slower, not broken). */
+int kpd_frame_announce_packs(void *sock);
 
 /* Log prefix helper: event id as UUID text. */
 const char *kpd_id(const uint8_t id[16], char buf[37]);

@@ -12,7 +12,6 @@
 
 #include "daemon.h"
 #include "envelope.h"
-#include "log.h"
 
 /* At most what a tree head with its proof adds to a message (a receipt
  * with its head stays within KP_MAX_RECEIPT: ledger.c). */
@@ -62,15 +61,16 @@ kpd_frame_build(kpd_t *d, const char *to_oin, uint8_t type,
 
 int
 kpd_frame_pack_add(kpd_t *d, pack_t *pack, size_t max_items,
-    const char *to_oin, bool is_receipt, const uint8_t *msg, size_t len)
+    const char *to_oin, bool is_receipt, const uint8_t *msg, size_t len,
+    bool *full)
 {
 	uint8_t *body;
 	size_t blen = 0;
 	int rc;
 
 	/* asked before the head is drawn: ledger_head_for counts it sent */
-	if (!pack_fits(pack, len + KPD_HEAD_ROOM, max_items))
-		return 1;
+	if ((*full = !pack_fits(pack, len + KPD_HEAD_ROOM, max_items)))
+		return 0;
 	if ((body = s_frame_body(d, to_oin, is_receipt, msg, len, &blen)) ==
 	    NULL)
 		return -1;
@@ -79,22 +79,20 @@ kpd_frame_pack_add(kpd_t *d, pack_t *pack, size_t max_items,
 	return rc;
 }
 
-/* libzmq's ZMQ_METADATA (zmq.h declares it only in its draft API; Debian's
- * libzmq 4.3.4 takes it, bench/zmqpack.c --options shows it). */
-#define KPD_ZMQ_METADATA 95
+/* zmq.h declares ZMQ_METADATA only in its draft API; Debian's libzmq
+ * 4.3.4 takes it all the same (bench/zmqpack.c --options shows it). */
+#ifndef ZMQ_METADATA
+#define ZMQ_METADATA 95
+#endif
 
-void
-kpd_frame_announce_packs(void *sock, const char *what)
+int
+kpd_frame_announce_packs(void *sock)
 {
 	char prop[32];
 	int n;
 
 	n = snprintf(prop, sizeof(prop), "%s:%d", KP_PACK_PROPERTY,
 	    KP_PACK_ITEMS_MAX);
-	/* a libzmq without it: nothing announced, the peer sends single
-	 * frames (PROTOCOL.md §13.1), so this costs speed, not function */
-	if (zmq_setsockopt(sock, KPD_ZMQ_METADATA, prop, (size_t)n) != 0)
-		log_info("%s: this libzmq cannot announce packs (%s); partners "
-		    "send it one event per message", what,
-		    zmq_strerror(zmq_errno()));
+	return zmq_setsockopt(sock, ZMQ_METADATA, prop, (size_t)n) == 0 ? 0 :
+	    -1;
 }

@@ -135,7 +135,9 @@ struct arrival {
 };
 
 /*
- * One pass: the frames one read of the ROUTER took (at most batch_max).
+ * One pass: the frames one read of the ROUTER took (batch_max, and up to
+ * KP_PACK_ITEMS_MAX - 1 more when the last was a pack), a pack's items
+ * each an arrival of its own.
  * Received on the loop (s_receive), prepared (s_prepare_pass), stored on
  * the loop (s_store_pass), emptied (s_pass_clear).  What the prepare
  * phase reads besides the arrivals is fixed here when it is handed over
@@ -195,12 +197,12 @@ struct waiting {
 };
 
 static struct waiting *
-s_waiting_new(size_t batch_max)
+s_waiting_new(size_t arrivals)
 {
 	struct waiting *w;
 	size_t slots = 16;
 
-	while (slots < 2 * batch_max)
+	while (slots < 2 * arrivals)
 		slots *= 2;
 	if ((w = calloc(1, sizeof(*w) + slots * sizeof(w->slot[0]))) == NULL)
 		return NULL;
@@ -221,19 +223,22 @@ s_waiting_hash(const struct waiting *w, const uint8_t id[16])
 }
 
 /* Remember arrival a, whose row now waits.  The table has twice the
- * slots of a pass's arrivals, so a free slot is always found. */
+ * slots of its pass's arrivals (s_store_pass), so a free slot is always
+ * found; the probes are bounded all the same, so a table made too small
+ * costs a lookup, never the loop. */
 static void
 s_waiting_add(struct arrival *a)
 {
 	struct waiting *w = a->waiting;
-	size_t i;
+	size_t i, probes;
 
 	if (w == NULL)
 		return;
-	for (i = s_waiting_hash(w, a->row.event_id); w->slot[i] != 0;
-	    i = (i + 1) & w->mask)
-		;
-	w->slot[i] = (uint32_t)a->index + 1;
+	for (i = s_waiting_hash(w, a->row.event_id), probes = 0;
+	    w->slot[i] != 0 && probes <= w->mask; i = (i + 1) & w->mask)
+		probes++;
+	if (w->slot[i] == 0)
+		w->slot[i] = (uint32_t)a->index + 1;
 }
 
 /* The arrival of this pass whose row waits under event id, or NULL.
@@ -243,12 +248,12 @@ s_waiting_find(const struct arrival *a, const uint8_t id[16])
 {
 	const struct waiting *w = a->waiting;
 	struct arrival *q;
-	size_t i;
+	size_t i, probes;
 
 	if (w == NULL || a->batch == NULL)
 		return NULL;
-	for (i = s_waiting_hash(w, id); w->slot[i] != 0;
-	    i = (i + 1) & w->mask) {
+	for (i = s_waiting_hash(w, id), probes = 0; w->slot[i] != 0 &&
+	    probes <= w->mask; i = (i + 1) & w->mask, probes++) {
 		q = &a->batch[w->slot[i] - 1];
 		if (q->row_waits && memcmp(q->row.event_id, id, 16) == 0)
 			return q;
@@ -1102,6 +1107,7 @@ s_send_receipts(kpd_t *d, struct arrival *arr, size_t n)
 {
 	pack_t *pack = d->in_pipe->rpack;
 	size_t i, j;
+	bool full = false;
 
 	for (i = 0; i < n; i++) {
 		if (arr[i].receipt == NULL || arr[i].receipt_sent)
@@ -1112,7 +1118,7 @@ s_send_receipts(kpd_t *d, struct arrival *arr, size_t n)
 				continue;
 			if (kpd_frame_pack_add(d, pack, arr[i].peer_pack,
 			    arr[i].peer, true, arr[j].receipt,
-			    arr[j].receipt_len) != 0)
+			    arr[j].receipt_len, &full) != 0 || full)
 				break;  /* full: the rest go in the next frame */
 			arr[j].receipt_sent = true;
 		}
@@ -1165,13 +1171,15 @@ s_pass_clear(struct pass *p)
 		free(a->evidence);
 		later_clear(&a->log);
 	}
-	/* and the entry a failed or empty last read may have touched */
+	/* and the entries a failed or empty last read may have touched (a
+	 * pack's split writes up to KP_PACK_ITEMS_MAX) */
 	if (p->arr != NULL)
-		batchbuf_done(&p->buf, p->n + 1);
+		batchbuf_done(&p->buf, p->n + KP_PACK_ITEMS_MAX);
 	p->n = 0;
 }
 
-/* Read up to batch_max frames into the empty pass p; how many. */
+/* Read frames into the empty pass p until it holds batch_max arrivals or
+ * more (a pack read last adds all its items); how many. */
 static size_t
 s_receive(kpd_t *d, struct pass *p)
 {
@@ -1199,8 +1207,9 @@ s_receive(kpd_t *d, struct pass *p)
 		if (got > 0)
 			p->n += (size_t)got;
 		else if (kpd_log_ok(d->rl_refusal, &sup))
-			log_warnx("inbound: a message of more than one frame, or "
-			    "without an authenticated partner, dropped%s",
+			log_warnx("inbound: a message of more than one frame, "
+			    "without an authenticated partner, or a pack with "
+			    "no memory to split it, dropped%s",
 			    ratelimit_note(sup, note, sizeof(note)));
 	}
 	return p->n;
@@ -1226,7 +1235,8 @@ static void
 s_store_pass(kpd_t *d, struct pass *p)
 {
 	struct arrival *arr = p->arr;
-	struct waiting *waiting = s_waiting_new(d->cfg.batch_max);
+	/* p->n, not batch_max: a pack read last adds up to 63 more */
+	struct waiting *waiting = s_waiting_new(p->n);
 	size_t i;
 	int failed = 0;
 	uint64_t sup;

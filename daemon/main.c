@@ -211,7 +211,11 @@ s_router_open(kpd_t *d, int tries, kp_err_t *err)
 		return kp_fail(err, KP_ERR_IO, "cannot open the inbound socket "
 		    "for %s: %s", d->cfg.listen, zmq_strerror(zmq_errno()));
 	}
-	kpd_frame_announce_packs(d->router, "inbound");
+	/* without it partners send one event per message (slower only) */
+	if (kpd_frame_announce_packs(d->router) != 0)
+		log_info("inbound: this libzmq cannot announce packs (%s); "
+		    "partners send one event per message",
+		    zmq_strerror(zmq_errno()));
 	if (s_bind_retry(d->router, d->cfg.listen, tries) != 0)
 		return kp_fail(err, KP_ERR_IO, "cannot listen on %s: %s",
 		    d->cfg.listen, zmq_strerror(zmq_errno()));

@@ -11,8 +11,10 @@
  *   0. new               -> stored with attempts 1, next = now + backoff,
  *                           and sent at once after the commit if its link
  *                           is up, caught up and has room in its window
- *                           (apisrv.c -> outbound_send_now); otherwise it
- *                           waits in the store for the catch-up
+ *                           (apisrv.c -> outbound_send_now; the events of
+ *                           one API pass to one partner in packs, PROTOCOL.md
+ *                           §13.1); otherwise it waits in the store for the
+ *                           catch-up
  *   1. pending, link down -> nothing: not read, not sent, not written,
  *                           whatever its timer says (a send that was not
  *                           made is not an attempt)
@@ -309,6 +311,16 @@ s_packs_forget(link_t *l)
 	l->no_packs = false;
 }
 
+/* Announce that we read receipt packs: 0 even if this libzmq cannot (the
+ * partner then sends single receipts; main.c says so once, at start). */
+static int
+s_announce_packs(link_t *l)
+{
+	if (kpd_frame_announce_packs(l->dealer) != 0)
+		log_debug("outbound: link to %s announces no packs", l->oin);
+	return 0;
+}
+
 /* The DEALER and its monitor of link l (oin, endpoint already set). */
 static int
 s_link_sockets(kpd_t *d, const partner_t *p, link_t *l, kp_err_t *err)
@@ -316,6 +328,9 @@ s_link_sockets(kpd_t *d, const partner_t *p, link_t *l, kp_err_t *err)
 	const identity_t *self = d->chain->self;
 	int one = 1, zero = 0, ivl = 100, ivl_max = 5000, hwm = 100000;
 	int64_t maxmsg = KPD_FRAME_HARD_MAX;  /* a pack of receipts */
+	/* receipts queued: at most about a window's worth is owed us, and a
+	 * pack may be 128 KiB: bounds what a partner can make us hold */
+	int rcvhwm = FLOW_WINDOW;
 
 	l->dealer = zmq_socket(d->zctx, ZMQ_DEALER);
 	if (l->dealer == NULL ||
@@ -328,7 +343,8 @@ s_link_sockets(kpd_t *d, const partner_t *p, link_t *l, kp_err_t *err)
 	    zmq_setsockopt(l->dealer, ZMQ_IMMEDIATE, &one, sizeof(one)) != 0 ||
 	    zmq_setsockopt(l->dealer, ZMQ_LINGER, &zero, sizeof(zero)) != 0 ||
 	    zmq_setsockopt(l->dealer, ZMQ_SNDHWM, &hwm, sizeof(hwm)) != 0 ||
-	    zmq_setsockopt(l->dealer, ZMQ_RCVHWM, &hwm, sizeof(hwm)) != 0 ||
+	    zmq_setsockopt(l->dealer, ZMQ_RCVHWM, &rcvhwm,
+	    sizeof(rcvhwm)) != 0 ||
 	    zmq_setsockopt(l->dealer, ZMQ_MAXMSGSIZE, &maxmsg,
 	    sizeof(maxmsg)) != 0 ||
 	    zmq_setsockopt(l->dealer, ZMQ_RECONNECT_IVL, &ivl, sizeof(ivl)) != 0 ||
@@ -336,7 +352,7 @@ s_link_sockets(kpd_t *d, const partner_t *p, link_t *l, kp_err_t *err)
 	    sizeof(ivl_max)) != 0 ||
 	    kpd_monitor_start(d, l->dealer, l->oin, LINK_EVENTS,
 	    &l->monitor) != 0 ||
-	    (kpd_frame_announce_packs(l->dealer, l->oin), false) ||
+	    s_announce_packs(l) != 0 ||
 	    zmq_connect(l->dealer, l->endpoint) != 0) {
 		kpd_close_monitored(&l->dealer, &l->monitor);
 		return kp_fail(err, KP_ERR_IO, "cannot open link to %s at %s: %s",
@@ -488,54 +504,87 @@ s_link_find(kpd_t *d, const char *oin)
 	return NULL;
 }
 
+/* A pack that did not go out: its events were recorded in flight as they
+ * were packed; a send that was not made is no attempt, so their slots go
+ * and the catch-up sends them again, from the start of the store (it
+ * skips what is in flight). */
+static void
+s_pack_unsend(link_t *l, size_t n)
+{
+	struct flow *f = l->flow;
+	ssize_t fi;
+	size_t i;
+
+	for (i = 0; f != NULL && i < n; i++)
+		if ((fi = flights_find(&f->in, l->pack_ids[i])) >= 0)
+			flights_forget(&f->in, (size_t)fi);
+	if (f != NULL) {
+		f->behind = true;
+		f->cursor = 0;
+	}
+	l->unsent = n;
+}
+
 /* Send the envelopes packed in l's round so far, and empty the pack; -1
- * if the link did not take them (their slots stay: they are resent when
- * overdue, as if lost). */
+ * if the link did not take them (s_pack_unsend). */
 static int
 s_pack_flush(kpd_t *d, link_t *l)
 {
 	const uint8_t *frame;
-	size_t flen = 0, n = pack_count(l->pack);
+	size_t flen = 0, i, n = pack_count(l->pack);
 	int rc = 0;
 
-	if ((frame = pack_frame(l->pack, &flen)) != NULL &&
-	    zmq_send(l->dealer, frame, flen, ZMQ_DONTWAIT) < 0) {
+	if ((frame = pack_frame(l->pack, &flen)) == NULL)
+		return 0;
+	if (zmq_send(l->dealer, frame, flen, ZMQ_DONTWAIT) < 0) {
 		log_debug("outbound: %zu events to %s not sent (not "
-		    "connected); resent when overdue", n, l->oin);
+		    "connected)", n, l->oin);
+		s_pack_unsend(l, n);
 		rc = -1;
-	} else if (n > 1)
-		metrics_count(d->metrics, KPM_PACK, l->oin, 0, -1);
+	} else {
+		for (i = 0; i < n; i++)
+			metrics_count(d->metrics, KPM_SENT, l->oin, 0, -1);
+		if (n > 1)
+			metrics_count(d->metrics, KPM_PACK, l->oin, 0, -1);
+	}
 	pack_reset(l->pack);
 	return rc;
 }
 
-/* Add an envelope to l's pack (sent when full or at the round's end);
- * -1 the link did not take the full pack before it, or no memory. */
+/* Add an envelope to l's pack (the pack goes out when full or at the
+ * round's end).  OUT: *alone if it fits no pack (send it as a single
+ * frame).  -1: the link did not take the full pack before it, or no
+ * memory. */
 static int
-s_pack_envelope(kpd_t *d, link_t *l, const uint8_t *env, size_t len)
+s_pack_envelope(kpd_t *d, link_t *l, const uint8_t id[16],
+    const uint8_t *env, size_t len, bool *alone)
 {
-	int rc = kpd_frame_pack_add(d, l->pack, l->pack_max, l->oin, false,
-	    env, len);
+	bool full = false;
 
-	if (rc == 1 && (rc = s_pack_flush(d, l)) == 0)
-		rc = kpd_frame_pack_add(d, l->pack, l->pack_max, l->oin, false,
-		    env, len);
-	if (rc != 0)
+	if (kpd_frame_pack_add(d, l->pack, l->pack_max, l->oin, false, env,
+	    len, &full) != 0)
 		return -1;
-	metrics_count(d->metrics, KPM_SENT, l->oin, 0, -1);
+	if (full && pack_count(l->pack) > 0 && (s_pack_flush(d, l) != 0 ||
+	    kpd_frame_pack_add(d, l->pack, l->pack_max, l->oin, false, env,
+	    len, &full) != 0))
+		return -1;
+	*alone = full;  /* it fits no pack, not even an empty one */
+	if (!full)
+		memcpy(l->pack_ids[pack_count(l->pack) - 1], id, 16);
 	return 0;
 }
 
-/* A round of sends on l (its resends or its catch-up): packed if the
- * partner reads packs (PROTOCOL.md §13.1). */
+/* A round of sends on l (its resends, its catch-up, an API pass's new
+ * events): packed if the partner reads packs (PROTOCOL.md §13.1). */
 static void
 s_round_begin(link_t *l)
 {
 	l->packing = l->pack_max > 1 && !l->no_packs;
+	l->unsent = 0;
 }
 
 /* The end of l's round: what is packed goes out; if the link does not
- * take it, the link stalls. */
+ * take it, it stalls. */
 static void
 s_round_end(kpd_t *d, link_t *l)
 {
@@ -555,8 +604,14 @@ s_send_frame(kpd_t *d, link_t *l, const uint8_t id[16], const uint8_t *env,
 	char text[37];
 	int rc = 0;
 
-	if (l->packing)
-		return s_pack_envelope(d, l, env, len);
+	if (l->packing) {
+		bool alone = false;
+
+		if (s_pack_envelope(d, l, id, env, len, &alone) != 0)
+			return -1;
+		if (!alone)
+			return 0;
+	}
 	if ((frame = kpd_frame_build(d, l->oin, KPD_FRAME_ENVELOPE, env, len,
 	    &flen)) == NULL)
 		return -1;
@@ -590,7 +645,7 @@ outbound_rounds_end(kpd_t *d)
 
 void
 outbound_send_now(kpd_t *d, const char *oin, const uint8_t id[16],
-    const uint8_t *env, size_t len)
+    uint64_t seq, const uint8_t *env, size_t len)
 {
 	link_t *l = s_link_find(d, oin);
 	char text[37];
@@ -611,7 +666,8 @@ outbound_send_now(kpd_t *d, const char *oin, const uint8_t id[16],
 		s_flow_stall(d, l);
 		return;
 	}
-	(void)s_flow_sent(d, l, id, 0, kp_now_ms());
+	/* with its row's seq, its receipt settles the row by its key */
+	(void)s_flow_sent(d, l, id, seq, kp_now_ms());
 	log_debug("event %s sent to %s (attempt 1)", kpd_id(id, text), oin);
 }
 
@@ -755,6 +811,23 @@ s_resend_one(void *arg, const outbox_row_t *row, const uint8_t *env,
 	return 1;
 }
 
+/* The resends of this round (w->att from first on) that a failed pack
+ * did not send are no attempts: dropped (s_pack_unsend). */
+static void
+s_drop_unsent(const link_t *l, struct due_walk *w, size_t first)
+{
+	size_t i, j, kept = first;
+
+	for (i = first; i < w->n; i++) {
+		for (j = 0; j < l->unsent; j++)
+			if (memcmp(w->att[i].id, l->pack_ids[j], 16) == 0)
+				break;
+		if (j == l->unsent)
+			w->att[kept++] = w->att[i];
+	}
+	w->n = kept;
+}
+
 /* Resend the events in flight on l whose receipt is overdue, each in its
  * slot; a slot whose row is no longer pending (settled, expired) is
  * freed.  Slots not yet overdue are neither read nor written. */
@@ -762,7 +835,7 @@ static void
 s_resend_overdue(kpd_t *d, link_t *l, struct due_walk *w)
 {
 	struct flow *f = l->flow;
-	size_t i = 0;
+	size_t i = 0, first = w->n;
 	kp_err_t e;
 
 	if (f == NULL || !l->up || w->now < f->stall_until_ms)
@@ -790,6 +863,8 @@ s_resend_overdue(kpd_t *d, link_t *l, struct due_walk *w)
 			i++;
 	}
 	s_round_end(d, l);
+	if (l->unsent > 0)
+		s_drop_unsent(l, w, first);
 }
 
 struct catch_up {
@@ -854,10 +929,10 @@ s_catch_up(kpd_t *d, link_t *l, struct due_walk *w)
 		s_flow_stall(d, l);
 		return;
 	}
-	s_round_end(d, l);
 	w->budget -= c.read < w->budget ? c.read : w->budget;
 	if (!c.stopped && c.read < max)
 		f->behind = false;
+	s_round_end(d, l);  /* a pack it did not take: behind again */
 }
 
 /* The database refuses writes: resend nothing for a while rather than
@@ -1070,27 +1145,32 @@ s_settle_message(kpd_t *d, link_t *l, const uint8_t *data, size_t len,
 {
 	pack_item_t items[KP_PACK_ITEMS_MAX];
 	size_t i, count = 0;
+	uint64_t sup = 0;
+	char note[64];
 	int rc = 0;
 
-	if (len > 1 && data[0] == KPD_FRAME_RECEIPT) {
-		(*n)++;
+	(*n)++;  /* every message counts toward the batch, whatever it is */
+	if (len > 1 && data[0] == KPD_FRAME_RECEIPT)
 		return s_settle(d, l, data + 1, len - 1, now, lt);
-	}
 	if (len < 1 || data[0] != KPD_FRAME_RECEIPT_PACK) {
-		log_warnx("outbound: unexpected frame from %s ignored", l->oin);
+		if (ratelimit_allow(l->rl, now, &sup))
+			log_warnx("outbound: unexpected frame from %s ignored%s",
+			    l->oin, ratelimit_note(sup, note, sizeof(note)));
 		return 0;
 	}
 	if (pack_parse(data + 1, len - 1, items, KP_PACK_ITEMS_MAX,
 	    &count) != 0) {
-		log_warnx("outbound: malformed pack of receipts from %s "
-		    "ignored (PROTOCOL.md §13.1); they come again with the "
-		    "resends", l->oin);
+		if (ratelimit_allow(l->rl, now, &sup))
+			log_warnx("outbound: malformed pack of receipts from %s "
+			    "ignored (PROTOCOL.md §13.1); they come again with "
+			    "the resends%s", l->oin, ratelimit_note(sup, note,
+			    sizeof(note)));
 		return 0;
 	}
 	for (i = 0; i < count && rc == 0; i++)
 		rc = s_settle(d, l, data + 1 + items[i].off, items[i].len, now,
 		    lt);
-	*n += (unsigned)count;
+	*n += (unsigned)count - 1;
 	return rc;
 }
 

@@ -35,6 +35,7 @@
 #include "daemons.h"
 #include "envelope.h"
 #include "events.h"
+#include "pack.h"
 #include "pbjson.h"
 #include "policy.h"
 
@@ -389,4 +390,75 @@ Test(rxpipe, a_stop_with_a_pass_in_hand_loses_nothing_and_stores_once)
 Test(rxpipe, a_stop_during_a_drain_without_a_worker_thread)
 {
 	s_stop_during_a_drain("batch_max = 8\n" INLINE);
+}
+
+/*
+ * A pack (PROTOCOL.md §13.1) read last makes a pass longer than
+ * batch_max: with batch_max = 1, one pack of 20 batch-signed envelopes and
+ * a copy of the last is a pass of 21 whose receipts all wait for one
+ * signature.  The table that finds those waiting rows was sized by
+ * batch_max (16 slots): the loop spun in it for good, or (its probes
+ * bounded) the copy found no row waiting.  Every event must get its one
+ * receipt, and the copy the same as its original.
+ */
+Test(rxpipe, a_pack_longer_than_batch_max_is_one_pass)
+{
+	enum { N = 20 };
+	td_chain_t c;
+	td_org_t *halt;
+	chain_t *lp;
+	td_rogue_t r;
+	uint8_t ids[N][16], *env[4];
+	size_t len[4], i, k, flen = 0;
+	pack_t *p = pack_new(0x01, 0x03);
+	const uint8_t *frame;
+	receipt_t rc;
+	int seen[N] = { 0 };
+	uint8_t *last = NULL, first_digest[32];
+	size_t last_len = 0;
+	bool have_first = false;
+
+	cr_assert_not_null(p);
+	td_chain_make(&c, "batch_max = 1\n");
+	halt = td_org(&c, OIN_HALT);
+	td_start(halt);
+	lp = td_chain_open(&c, OIN_LEERPLICHT);
+	td_rogue_connect_as(&r, lp, halt, 5000);
+	for (k = 0; k < N; k += 4) {
+		s_seal_batch(&c, lp, 4, NULL, &ids[k], env, len);
+		for (i = 0; i < 4; i++) {
+			cr_assert(pack_add(p, env[i], len[i]) == 0);
+			free(last);
+			last = env[i];
+			last_len = len[i];
+		}
+	}
+	cr_assert(pack_add(p, last, last_len) == 0);  /* the copy */
+	free(last);
+	frame = pack_frame(p, &flen);
+	cr_assert_eq(frame[0], 0x03);
+	cr_assert(zmq_send(r.sock, frame, flen, 0) >= 0);
+	for (k = 0; k < N + 1; k++) {
+		cr_assert(s_next_receipt(&r, lp, &rc), "receipt %zu of %d "
+		    "never came", k + 1, N + 1);
+		cr_assert_eq(rc.reason, 0, "refused: reason %d", rc.reason);
+		for (i = 0; i < N && memcmp(ids[i], rc.event_id, 16) != 0; i++)
+			;
+		cr_assert(i < N, "a receipt for an event not sent");
+		seen[i]++;
+		if (i == N - 1 && have_first)
+			cr_assert(memcmp(rc.digest, first_digest, 32) == 0,
+			    "the copy got another receipt than its original");
+		if (i == N - 1 && !have_first) {
+			memcpy(first_digest, rc.digest, 32);
+			have_first = true;
+		}
+	}
+	for (i = 0; i < N; i++)
+		cr_assert_eq(seen[i], i == N - 1 ? 2 : 1, "event %zu: %d "
+		    "receipts", i, seen[i]);
+	td_rogue_close(&r);
+	chain_close(&lp);
+	td_chain_stop_all(&c);
+	pack_destroy(&p);
 }
