@@ -891,16 +891,10 @@ Test(pack, a_receipt_pack_sent_to_the_receiver_is_dropped)
  * batch_max: with batch_max = 1, a pack of 20 envelopes of one batch
  * (their receipts drafted to be signed together, their rows waiting in
  * the pass) is one pass of 20.  Each is accepted, and the daemon stays
- * responsive.
- *
- * Disabled: it fails on 8abd42e.  inbound.c sizes the table of a pass's
- * waiting rows (s_waiting_new) for batch_max arrivals (16 slots at
- * batch_max 1), but a pass now holds up to batch_max - 1 + 64; once the
- * table is full, s_waiting_find and s_waiting_add probe for a free slot
- * forever and the daemon's loop hangs (seen in gdb: s_waiting_find,
- * inbound.c:251).  Enable it with the fix.
+ * responsive (main 8eed787 sized the table of waiting rows by the pass;
+ * before, a pass longer than batch_max filled it and the loop spun).
  */
-Test(pack, a_pack_longer_than_batch_max_is_read_whole, .disabled = true)
+Test(pack, a_pack_longer_than_batch_max_is_read_whole)
 {
 	td_chain_t c;
 	td_org_t *halt;
