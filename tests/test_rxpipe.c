@@ -398,8 +398,10 @@ Test(rxpipe, a_stop_during_a_drain_without_a_worker_thread)
  * a copy of the last is a pass of 21 whose receipts all wait for one
  * signature.  The table that finds those waiting rows was sized by
  * batch_max (16 slots): the loop spun in it for good, or (its probes
- * bounded) the copy found no row waiting.  Every event must get its one
- * receipt, and the copy the same as its original.
+ * bounded) the copy found no row waiting, was stored a second time and
+ * failed the pass.  Every event must get its one receipt; the copy none
+ * (a copy in its original's pass is answered when it is resent, with the
+ * stored receipt: the burst test above).
  */
 Test(rxpipe, a_pack_longer_than_batch_max_is_one_pass)
 {
@@ -413,10 +415,9 @@ Test(rxpipe, a_pack_longer_than_batch_max_is_one_pass)
 	pack_t *p = pack_new(0x01, 0x03);
 	const uint8_t *frame;
 	receipt_t rc;
-	int seen[N] = { 0 };
-	uint8_t *last = NULL, first_digest[32];
+	int seen[N] = { 0 }, quiet = 500;
+	uint8_t *last = NULL;
 	size_t last_len = 0;
-	bool have_first = false;
 
 	cr_assert_not_null(p);
 	td_chain_make(&c, "batch_max = 1\n");
@@ -438,25 +439,19 @@ Test(rxpipe, a_pack_longer_than_batch_max_is_one_pass)
 	frame = pack_frame(p, &flen);
 	cr_assert_eq(frame[0], 0x03);
 	cr_assert(zmq_send(r.sock, frame, flen, 0) >= 0);
-	for (k = 0; k < N + 1; k++) {
+	for (k = 0; k < N; k++) {
 		cr_assert(s_next_receipt(&r, lp, &rc), "receipt %zu of %d "
-		    "never came", k + 1, N + 1);
+		    "never came", k + 1, N);
 		cr_assert_eq(rc.reason, 0, "refused: reason %d", rc.reason);
 		for (i = 0; i < N && memcmp(ids[i], rc.event_id, 16) != 0; i++)
 			;
 		cr_assert(i < N, "a receipt for an event not sent");
 		seen[i]++;
-		if (i == N - 1 && have_first)
-			cr_assert(memcmp(rc.digest, first_digest, 32) == 0,
-			    "the copy got another receipt than its original");
-		if (i == N - 1 && !have_first) {
-			memcpy(first_digest, rc.digest, 32);
-			have_first = true;
-		}
 	}
 	for (i = 0; i < N; i++)
-		cr_assert_eq(seen[i], i == N - 1 ? 2 : 1, "event %zu: %d "
-		    "receipts", i, seen[i]);
+		cr_assert_eq(seen[i], 1, "event %zu: %d receipts", i, seen[i]);
+	zmq_setsockopt(r.sock, ZMQ_RCVTIMEO, &quiet, sizeof(quiet));
+	cr_assert(!s_next_receipt(&r, lp, &rc), "a receipt for the copy");
 	td_rogue_close(&r);
 	chain_close(&lp);
 	td_chain_stop_all(&c);
