@@ -1070,6 +1070,7 @@ struct took {
 	size_t items, singles, packs, most;
 	uint8_t rid[256];
 	size_t rid_len;
+	char announced[32];           /* the sender's X-Kp-Pack; "" if none */
 };
 
 static void
@@ -1098,6 +1099,7 @@ s_fake_take(td_rogue_t *fake, struct took *t)
 {
 	pack_item_t items[KP_PACK_ITEMS_MAX];
 	const uint8_t *b;
+	const char *v;
 	size_t len, n, i;
 	zmq_msg_t m;
 	int rid;
@@ -1110,6 +1112,8 @@ s_fake_take(td_rogue_t *fake, struct took *t)
 	cr_assert(!zmq_msg_more(&m), "a message of more than one frame");
 	b = zmq_msg_data(&m);
 	len = zmq_msg_size(&m);
+	if ((v = zmq_msg_gets(&m, KP_PACK_PROPERTY)) != NULL)
+		snprintf(t->announced, sizeof(t->announced), "%s", v);
 	if (b[0] == 0x01) {
 		t->singles++;
 		s_took_add(t, b + 1, len - 1);
@@ -1230,6 +1234,8 @@ Test(pack, a_resend_round_is_packed_to_what_the_partner_reads)
 	while (t.items < 10 && s_fake_take(&fake, &t))
 		;
 	cr_assert_eq(t.items, 10, "%zu of 10 resent", t.items);
+	cr_assert_str_eq(t.announced, "64", "the sender's DEALER announces "
+	    "what it reads");
 	cr_assert_leq(t.most, 3, "a pack of %zu to a receiver that reads 3",
 	    t.most);
 	cr_assert(t.packs == 3 && t.singles == 1, "the round of ten came as "
