@@ -58,14 +58,14 @@ typedef struct link {
 	ratelimit_t *rl;     /* this link's repeated warnings */
 	struct flow *flow;   /* events in flight, round trip (outbound.c) */
 	bool single_sig;     /* refused a batch proof: sign each envelope */
-	/* packs (PROTOCOL.md §13.1): what the partner's messages announced
-	 * on this connection (1: single frames); no_packs after it refused
+	/* packs (PROTOCOL.md §13.1): what the partner's last message
+	 * announced (1: single frames, or none yet); no_packs after it refused
 	 * one of ours; pack holds a round's envelopes while packing
 	 * (outbound.c s_round_begin .. s_round_end), their event ids in
 	 * pack_ids; unsent: how many of those a failed send left (its
 	 * round drops their attempts, outbound.c s_drop_unsent) */
 	size_t pack_max;
-	bool pack_known, no_packs, packing;
+	bool no_packs, packing;
 	pack_t *pack;
 	uint8_t pack_ids[KP_PACK_ITEMS_MAX][16];
 	size_t unsent;

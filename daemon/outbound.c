@@ -307,7 +307,6 @@ static void
 s_packs_forget(link_t *l)
 {
 	l->pack_max = 1;
-	l->pack_known = false;
 	l->no_packs = false;
 }
 
@@ -1123,18 +1122,19 @@ out:
 	return ret;
 }
 
-/* What the partner announced it reads (PROTOCOL.md §13.1): its
- * messages carry the property of its handshake. */
+/* What the partner announced it reads (PROTOCOL.md §13.1): each of its
+ * messages carries the property of the handshake of the connection it
+ * came on, so read it off every one (a message of an older connection,
+ * read after a reconnection, teaches nothing for long). */
 static void
 s_learn_packs(link_t *l, zmq_msg_t *m)
 {
-	if (l->pack_known)
-		return;
-	l->pack_known = true;
-	l->pack_max = pack_announced(zmq_msg_gets(m, KP_PACK_PROPERTY));
-	if (l->pack_max > 1)
+	size_t reads = pack_announced(zmq_msg_gets(m, KP_PACK_PROPERTY));
+
+	if (reads != l->pack_max && reads > 1)
 		log_debug("outbound: %s reads packs of %zu envelopes", l->oin,
-		    l->pack_max);
+		    reads);
+	l->pack_max = reads;
 }
 
 /* Settle the receipt, or each receipt of the pack, in one message from

@@ -16,7 +16,7 @@ cd "$(dirname "$0")/.."
 secs=${1:-60}
 case $secs in ''|*[!0-9]*) echo "usage: scripts/fuzz.sh [SECONDS]" >&2; exit 2 ;; esac
 build_dir=${BUILD_DIR:-build-fuzz}
-targets=${FUZZ_TARGETS:-envelope receipt event pbjson config policy api audit bundle}
+targets=${FUZZ_TARGETS:-envelope receipt event pbjson config policy api audit bundle pack}
 
 command -v clang >/dev/null ||
   { echo "fuzz.sh: clang is missing (scripts/install-deps.sh installs it)" >&2; exit 1; }
