@@ -62,13 +62,11 @@ typedef struct link {
 	 * announced (1: single frames, or none yet); no_packs after it refused
 	 * one of ours; pack holds a round's envelopes while packing
 	 * (outbound.c s_round_begin .. s_round_end), their event ids in
-	 * pack_ids; unsent: how many of those a failed send left (its
-	 * round drops their attempts, outbound.c s_drop_unsent) */
+	 * pack_ids */
 	size_t pack_max;
 	bool no_packs, packing;
 	pack_t *pack;
 	uint8_t pack_ids[KP_PACK_ITEMS_MAX][16];
-	size_t unsent;
 } link_t;
 
 typedef struct ledger ledger_t;

@@ -230,8 +230,8 @@ s_flow_sent(const kpd_t *d, link_t *l, const uint8_t id[16], uint64_t seq,
 	return fl->sends;
 }
 
-/* The outbox seq of event id in flight on l, or 0 (not in flight, or sent
- * at once before its seq was known): the settle's hint. */
+/* The outbox seq of event id in flight on l, or 0 (not in flight, or its
+ * seq not known to the sender): the settle's hint. */
 static uint64_t
 s_flow_seq(const link_t *l, const uint8_t id[16])
 {
@@ -521,7 +521,30 @@ s_pack_unsend(link_t *l, size_t n)
 		f->behind = true;
 		f->cursor = 0;
 	}
-	l->unsent = n;
+}
+
+/*
+ * A fault for the tests (tests/test_pack.c): in a build with
+ * KP_SIMULATED_CLOCK, KETENPOST_TEST_PACK_SEND_FAILS=N makes the first N
+ * pack sends of the process fail as a link that takes nothing would.  A
+ * release build has no such variable (as lib/util.c's clock file).
+ */
+static bool
+s_pack_send_fails(void)
+{
+#ifdef KP_SIMULATED_CLOCK
+	static long left = -1;  /* read once; the process's only such state */
+	const char *v;
+
+	if (left < 0)
+		left = (v = getenv("KETENPOST_TEST_PACK_SEND_FAILS")) != NULL ?
+		    strtol(v, NULL, 10) : 0;
+	if (left > 0) {
+		left--;
+		return true;
+	}
+#endif
+	return false;
 }
 
 /* Send the envelopes packed in l's round so far, and empty the pack; -1
@@ -535,7 +558,8 @@ s_pack_flush(kpd_t *d, link_t *l)
 
 	if ((frame = pack_frame(l->pack, &flen)) == NULL)
 		return 0;
-	if (zmq_send(l->dealer, frame, flen, ZMQ_DONTWAIT) < 0) {
+	if (s_pack_send_fails() ||
+	    zmq_send(l->dealer, frame, flen, ZMQ_DONTWAIT) < 0) {
 		log_debug("outbound: %zu events to %s not sent (not "
 		    "connected)", n, l->oin);
 		s_pack_unsend(l, n);
@@ -573,13 +597,12 @@ s_pack_envelope(kpd_t *d, link_t *l, const uint8_t id[16],
 	return 0;
 }
 
-/* A round of sends on l (its resends, its catch-up, an API pass's new
- * events): packed if the partner reads packs (PROTOCOL.md §13.1). */
+/* A round of sends on l (its catch-up, an API pass's new events): packed
+ * if the partner reads packs (PROTOCOL.md §13.1). */
 static void
 s_round_begin(link_t *l)
 {
 	l->packing = l->pack_max > 1 && !l->no_packs;
-	l->unsent = 0;
 }
 
 /* The end of l's round: what is packed goes out; if the link does not
@@ -810,23 +833,6 @@ s_resend_one(void *arg, const outbox_row_t *row, const uint8_t *env,
 	return 1;
 }
 
-/* The resends of this round (w->att from first on) that a failed pack
- * did not send are no attempts: dropped (s_pack_unsend). */
-static void
-s_drop_unsent(const link_t *l, struct due_walk *w, size_t first)
-{
-	size_t i, j, kept = first;
-
-	for (i = first; i < w->n; i++) {
-		for (j = 0; j < l->unsent; j++)
-			if (memcmp(w->att[i].id, l->pack_ids[j], 16) == 0)
-				break;
-		if (j == l->unsent)
-			w->att[kept++] = w->att[i];
-	}
-	w->n = kept;
-}
-
 /* Resend the events in flight on l whose receipt is overdue, each in its
  * slot; a slot whose row is no longer pending (settled, expired) is
  * freed.  Slots not yet overdue are neither read nor written. */
@@ -834,12 +840,15 @@ static void
 s_resend_overdue(kpd_t *d, link_t *l, struct due_walk *w)
 {
 	struct flow *f = l->flow;
-	size_t i = 0, first = w->n;
+	size_t i = 0;
 	kp_err_t e;
 
 	if (f == NULL || !l->up || w->now < f->stall_until_ms)
 		return;
-	s_round_begin(l);
+	/* resends go as single frames, never packed: if what we believe the
+	 * partner reads is wrong (a message of an older connection read after
+	 * a reconnection to a 1.2 daemon), a dropped pack costs its events
+	 * one retry timer, never more (PROTOCOL.md §13.1) */
 	while (i < f->in.n && w->n < w->cap && w->budget > 0) {
 		struct resend r = { w, l, false, false };
 
@@ -861,9 +870,6 @@ s_resend_overdue(kpd_t *d, link_t *l, struct due_walk *w)
 		else
 			i++;
 	}
-	s_round_end(d, l);
-	if (l->unsent > 0)
-		s_drop_unsent(l, w, first);
 }
 
 struct catch_up {
