@@ -145,3 +145,25 @@ test_doc_check(const char *doc, const char *docname, const char *section,
 	cr_assert_str_eq(hex, want, "%s differs from %s", name, docname);
 	free(hex);
 }
+
+void
+test_scrape(int port, char *out, size_t len)
+{
+	cr_assert_eq(test_sh_output(out, len, "curl -sS --fail --max-time 10 "
+	    "http://127.0.0.1:%d/metrics", port), 0, "scrape :%d: %s", port,
+	    out);
+}
+
+double
+test_sample(const char *text, const char *series)
+{
+	size_t n = strlen(series);
+	const char *p = text;
+
+	while ((p = strstr(p, series)) != NULL) {
+		if ((p == text || p[-1] == '\n') && p[n] == ' ')
+			return strtod(p + n + 1, NULL);
+		p += n;
+	}
+	return -1;
+}

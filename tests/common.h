@@ -35,6 +35,12 @@ int test_sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Like test_sh, but captures stdout+stderr into out (NUL-terminated). */
 int test_sh_output(char *out, size_t outlen, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* GET /metrics of a daemon's metrics listener on 127.0.0.1:port into out
+ * (asserts it answered). */
+void test_scrape(int port, char *out, size_t len);
+/* The value of sample `series` (name with its labels exactly as exposed)
+ * in a Prometheus text exposition, or -1 if it has no such line. */
+double test_sample(const char *text, const char *series);
 /* A document of the source tree, e.g. "docs/PROTOCOL.md" (malloc'd,
  * NUL-terminated; asserts it can be read). */
 char *test_doc_load(const char *relpath);

@@ -25,30 +25,6 @@
 
 TestSuite(metrics, .init = test_init, .timeout = 240);
 
-/* The value of sample `series` (name with its labels exactly as
- * exposed), or -1 if the exposition has no such line. */
-static double
-s_sample(const char *text, const char *series)
-{
-	size_t n = strlen(series);
-	const char *p = text;
-
-	while ((p = strstr(p, series)) != NULL) {
-		if ((p == text || p[-1] == '\n') && p[n] == ' ')
-			return strtod(p + n + 1, NULL);
-		p += n;
-	}
-	return -1;
-}
-
-static void
-s_scrape(int port, char *out, size_t len)
-{
-	cr_assert_eq(test_sh_output(out, len, "curl -sS --fail --max-time 10 "
-	    "http://127.0.0.1:%d/metrics", port), 0, "scrape :%d: %s", port,
-	    out);
-}
-
 static int
 s_port_of(const td_org_t *o)
 {
@@ -77,8 +53,8 @@ s_wait_sample(int port, const char *series, double want, char *buf,
 	int i;
 
 	for (i = 0; i < 100; i++) {
-		s_scrape(port, buf, len);
-		if ((v = s_sample(buf, series)) >= want)
+		test_scrape(port, buf, len);
+		if ((v = test_sample(buf, series)) >= want)
 			break;
 		usleep(100000);
 	}
@@ -113,21 +89,21 @@ Test(metrics, counters_and_gauges_move_with_real_traffic)
 	td_start(lp);
 	td_start(halt);
 
-	s_scrape(p_lp, text, sizeof(text));
+	test_scrape(p_lp, text, sizeof(text));
 	snprintf(series, sizeof(series), "ketenpost_events_queued_total{partner="
 	    "\"%s\",type=\"referral\"}", OIN_HALT);
-	cr_assert_eq(s_sample(text, series), -1, "nothing queued yet:\n%s",
+	cr_assert_eq(test_sample(text, series), -1, "nothing queued yet:\n%s",
 	    text);
-	cr_assert_eq(s_sample(text, "ketenpost_outbox_events{state="
+	cr_assert_eq(test_sample(text, "ketenpost_outbox_events{state="
 	    "\"pending\"}"), 0);
-	cr_assert_gt(s_sample(text, "ketenpost_crl_expiry_days"), 1);
-	cr_assert_gt(s_sample(text, "ketenpost_ca_expiry_days"), 1);
+	cr_assert_gt(test_sample(text, "ketenpost_crl_expiry_days"), 1);
+	cr_assert_gt(test_sample(text, "ketenpost_ca_expiry_days"), 1);
 	snprintf(series, sizeof(series), "ketenpost_certificate_expiry_days{oin="
 	    "\"%s\",self=\"true\"}", OIN_LEERPLICHT);
-	cr_assert_gt(s_sample(text, series), 1, "%s", text);
+	cr_assert_gt(test_sample(text, series), 1, "%s", text);
 	snprintf(series, sizeof(series), "ketenpost_certificate_expiry_days{oin="
 	    "\"%s\",self=\"false\"}", OIN_HALT);
-	cr_assert_gt(s_sample(text, series), 1, "%s", text);
+	cr_assert_gt(test_sample(text, series), 1, "%s", text);
 
 	for (i = 0; i < 3; i++)
 		td_send(lp, OIN_HALT, "referral", "M-1", td_example("referral"),
@@ -140,24 +116,24 @@ Test(metrics, counters_and_gauges_move_with_real_traffic)
 	    "%s", text);
 	snprintf(series, sizeof(series), "ketenpost_events_queued_total{partner="
 	    "\"%s\",type=\"referral\"}", OIN_HALT);
-	cr_assert_eq(s_sample(text, series), 3, "%s", text);
+	cr_assert_eq(test_sample(text, series), 3, "%s", text);
 	snprintf(series, sizeof(series), "ketenpost_send_attempts_total{partner="
 	    "\"%s\"}", OIN_HALT);
-	cr_assert_geq(s_sample(text, series), 3, "%s", text);
-	cr_assert_eq(s_sample(text, "ketenpost_outbox_events{state="
+	cr_assert_geq(test_sample(text, series), 3, "%s", text);
+	cr_assert_eq(test_sample(text, "ketenpost_outbox_events{state="
 	    "\"delivered\"}"), 3);
 	snprintf(series, sizeof(series), "ketenpost_partner_link_up{partner="
 	    "\"%s\"}", OIN_HALT);
-	cr_assert_eq(s_sample(text, series), 1, "%s", text);
+	cr_assert_eq(test_sample(text, series), 1, "%s", text);
 
-	s_scrape(p_halt, text, sizeof(text));
+	test_scrape(p_halt, text, sizeof(text));
 	snprintf(series, sizeof(series), "ketenpost_events_received_total{"
 	    "partner=\"%s\",type=\"referral\"}", OIN_LEERPLICHT);
-	cr_assert_eq(s_sample(text, series), 3, "%s", text);
-	cr_assert_eq(s_sample(text, "ketenpost_inbox_events{acked=\"false\"}"),
+	cr_assert_eq(test_sample(text, series), 3, "%s", text);
+	cr_assert_eq(test_sample(text, "ketenpost_inbox_events{acked=\"false\"}"),
 	    3);
-	cr_assert_gt(s_sample(text, "ketenpost_audit_head_size"), 0, "%s", text);
-	cr_assert_gt(s_sample(text, "ketenpost_audit_head_timestamp_seconds"),
+	cr_assert_gt(test_sample(text, "ketenpost_audit_head_size"), 0, "%s", text);
+	cr_assert_gt(test_sample(text, "ketenpost_audit_head_timestamp_seconds"),
 	    1.7e9);
 
 	/* the three referrals are now overdue at leerplicht */
@@ -170,8 +146,8 @@ Test(metrics, counters_and_gauges_move_with_real_traffic)
 	 * that is not connected (no retry counted), then a dead letter */
 	snprintf(series, sizeof(series), "ketenpost_retries_total{partner="
 	    "\"%s\"}", OIN_HALT);
-	s_scrape(p_lp, text, sizeof(text));
-	retries = s_sample(text, series);
+	test_scrape(p_lp, text, sizeof(text));
+	retries = test_sample(text, series);
 	cr_assert_eq(td_stop(halt), 0);
 	td_send(lp, OIN_HALT, "referral", "M-2", td_example("referral"), NULL,
 	    id);
@@ -183,8 +159,8 @@ Test(metrics, counters_and_gauges_move_with_real_traffic)
 	    "%s", text);
 	snprintf(series, sizeof(series), "ketenpost_retries_total{partner="
 	    "\"%s\"}", OIN_HALT);
-	cr_assert_eq(s_sample(text, series), retries, "%s", text);
-	cr_assert_eq(s_sample(text, "ketenpost_outbox_events{state=\"dead\"}"),
+	cr_assert_eq(test_sample(text, series), retries, "%s", text);
+	cr_assert_eq(test_sample(text, "ketenpost_outbox_events{state=\"dead\"}"),
 	    1);
 
 	/* only GET /metrics */
@@ -233,13 +209,13 @@ Test(metrics, refusals_counted_by_reason_on_both_sides)
 	    "%s", text);
 	snprintf(series, sizeof(series), "ketenpost_events_received_total{"
 	    "partner=\"%s\",type=\"referral\"}", OIN_LEERPLICHT);
-	cr_assert_eq(s_sample(text, series), -1, "a refused event is not "
+	cr_assert_eq(test_sample(text, series), -1, "a refused event is not "
 	    "received");
 	snprintf(series, sizeof(series), "ketenpost_receipts_total{partner="
 	    "\"%s\",reason=\"policy_mismatch\"}", OIN_HALT);
 	cr_assert_eq(s_wait_sample(p_lp, series, 1, text, sizeof(text)), 1,
 	    "%s", text);
-	cr_assert_eq(s_sample(text, "ketenpost_outbox_events{state="
+	cr_assert_eq(test_sample(text, "ketenpost_outbox_events{state="
 	    "\"rejected\"}"), 1, "%s", text);
 	td_chain_stop_all(&c);
 }
@@ -419,7 +395,7 @@ Test(metrics, counts_wait_for_the_commit)
 	later_count(&lt, m, KPM_QUEUED, "00000001001234567000", 1, -1);
 	later_flush(&lt, false);             /* rolled back */
 	cr_assert_not_null(text = metrics_render(m, NULL));
-	cr_expect_eq(s_sample(text, series), -1, "counted a rollback:\n%s",
+	cr_expect_eq(test_sample(text, series), -1, "counted a rollback:\n%s",
 	    text);
 	free(text);
 
@@ -430,7 +406,7 @@ Test(metrics, counts_wait_for_the_commit)
 	cr_expect_eq(lt.n, 0);
 	later_flush(&moved, true);           /* committed */
 	cr_assert_not_null(text = metrics_render(m, NULL));
-	cr_expect_eq(s_sample(text, series), 1, "not counted once:\n%s", text);
+	cr_expect_eq(test_sample(text, series), 1, "not counted once:\n%s", text);
 	free(text);
 	metrics_destroy(&m);
 }
@@ -467,28 +443,28 @@ Test(metrics, one_series_per_label_set)
 	}
 	metrics_count(m, KPM_SENT, "00000001001234567001", 0, -1);
 	cr_assert_not_null(text = metrics_render(m, NULL));
-	cr_expect_eq(s_sample(text, "ketenpost_send_attempts_total{partner="
+	cr_expect_eq(test_sample(text, "ketenpost_send_attempts_total{partner="
 	    "\"00000001001234567000\"}"), 3, "%s", text);
-	cr_expect_eq(s_sample(text, "ketenpost_send_attempts_total{partner="
+	cr_expect_eq(test_sample(text, "ketenpost_send_attempts_total{partner="
 	    "\"00000001001234567001\"}"), 1, "%s", text);
-	cr_expect_eq(s_sample(text, "ketenpost_send_attempts_total{partner="
+	cr_expect_eq(test_sample(text, "ketenpost_send_attempts_total{partner="
 	    "\"0000000100123456700_\"}"), 6, "%s", text);
-	cr_expect_eq(s_sample(text, "ketenpost_send_attempts_total{partner="
+	cr_expect_eq(test_sample(text, "ketenpost_send_attempts_total{partner="
 	    "\"00000001001234567000000\"}"), 3, "%s", text);
-	cr_expect_eq(s_sample(text, "ketenpost_receipts_total{partner="
+	cr_expect_eq(test_sample(text, "ketenpost_receipts_total{partner="
 	    "\"00000001001234567000\",reason=\"none\"}"), 3, "%s", text);
-	cr_expect_eq(s_sample(text, "ketenpost_receipts_total{partner="
+	cr_expect_eq(test_sample(text, "ketenpost_receipts_total{partner="
 	    "\"00000001001234567000\",reason=\"bad_signature\"}"), 3, "%s",
 	    text);
-	cr_expect_eq(s_sample(text, "ketenpost_dead_letters_total{}"), 3, "%s",
+	cr_expect_eq(test_sample(text, "ketenpost_dead_letters_total{}"), 3, "%s",
 	    text);
-	cr_expect_eq(s_sample(text, "ketenpost_events_queued_total{partner="
+	cr_expect_eq(test_sample(text, "ketenpost_events_queued_total{partner="
 	    "\"00000001001234567000\",type=\"referral\"}"), 3, "%s", text);
-	cr_expect_eq(s_sample(text, "ketenpost_events_queued_total{partner="
+	cr_expect_eq(test_sample(text, "ketenpost_events_queued_total{partner="
 	    "\"00000001001234567000\",type=\"halt_outcome\"}"), 1, "%s", text);
-	cr_expect_eq(s_sample(text, "ketenpost_events_queued_total{"
+	cr_expect_eq(test_sample(text, "ketenpost_events_queued_total{"
 	    "type=\"referral\"}"), 3, "%s", text);
-	cr_expect_eq(s_sample(text, "ketenpost_events_queued_total{partner="
+	cr_expect_eq(test_sample(text, "ketenpost_events_queued_total{partner="
 	    "\"\",type=\"referral\"}"), 3, "%s", text);
 	free(text);
 	metrics_destroy(&m);

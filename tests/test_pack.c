@@ -928,22 +928,6 @@ Test(pack, a_pack_longer_than_batch_max_is_read_whole)
 
 /* ---- two daemons ---- */
 
-/* The value of sample `series` (name with its labels exactly as
- * exposed) in a Prometheus text exposition; -1 if it has no such line. */
-static double
-s_sample(const char *text, const char *series)
-{
-	size_t n = strlen(series);
-	const char *p = text;
-
-	while ((p = strstr(p, series)) != NULL) {
-		if ((p == text || p[-1] == '\n') && p[n] == ' ')
-			return strtod(p + n + 1, NULL);
-		p += n;
-	}
-	return -1;
-}
-
 /* o serves its metrics on the port five above the first daemon's (the
  * eight ports of this test process: the daemons' listen, then these). */
 static int
@@ -968,11 +952,9 @@ s_counter(int port, const char *name, const char *partner)
 	static char text[131072];
 	char series[128];
 
-	cr_assert_eq(test_sh_output(text, sizeof(text), "curl -sS --fail "
-	    "--max-time 10 http://127.0.0.1:%d/metrics", port), 0,
-	    "scrape :%d: %s", port, text);
+	test_scrape(port, text, sizeof(text));
 	snprintf(series, sizeof(series), "%s{partner=\"%s\"}", name, partner);
-	return s_sample(text, series);
+	return test_sample(text, series);
 }
 
 /* n referrals from o to Halt, through its API. */
