@@ -67,6 +67,7 @@ typedef struct link {
 	bool no_packs, packing;
 	pack_t *pack;
 	uint8_t pack_ids[KP_PACK_ITEMS_MAX][16];
+	uint64_t pack_mark;  /* ledger_head_mark before the pack's first */
 } link_t;
 
 typedef struct ledger ledger_t;
@@ -359,6 +360,12 @@ void ledger_tick(kpd_t *d);
  * head given to that partner when it has grown since. */
 int ledger_head_for(kpd_t *d, const char *to_oin, uint8_t **wire,
     size_t *len);
+/* ledger_head_for counts a head given when it is drawn.  A mark of what
+ * was given to to_oin, taken before a frame's heads are drawn, and the way
+ * back to it when that frame was not sent after all: the next head's proof
+ * then starts at the size the partner was really given (AUDIT.md §10). */
+uint64_t ledger_head_mark(kpd_t *d, const char *to_oin);
+void ledger_head_rewind(kpd_t *d, const char *to_oin, uint64_t mark);
 /* Witness the head carried by an envelope or receipt from from_oin. */
 void ledger_witness(kpd_t *d, const char *from_oin, const uint8_t *msg,
     size_t len, bool is_receipt);

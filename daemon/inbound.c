@@ -1078,9 +1078,10 @@ s_same_connection(const struct arrival *a, const struct arrival *b)
 	    a->rid_len) == 0;
 }
 
-/* Send pack's frame on the connection a came in on, and empty it. */
+/* Send pack's frame on the connection a came in on, and empty it; if it
+ * is not sent, the heads its receipts carried were not given (mark). */
 static void
-s_send_pack(kpd_t *d, pack_t *pack, const struct arrival *a)
+s_send_pack(kpd_t *d, pack_t *pack, const struct arrival *a, uint64_t mark)
 {
 	const uint8_t *frame;
 	size_t flen = 0;
@@ -1088,10 +1089,12 @@ s_send_pack(kpd_t *d, pack_t *pack, const struct arrival *a)
 	if ((frame = pack_frame(pack, &flen)) != NULL &&
 	    (zmq_send(d->router, a->rid, a->rid_len, ZMQ_SNDMORE |
 	    ZMQ_DONTWAIT) < 0 || zmq_send(d->router, frame, flen,
-	    ZMQ_DONTWAIT) < 0))
+	    ZMQ_DONTWAIT) < 0)) {
 		log_debug("inbound: %zu receipts to %s not sent (peer gone); "
 		    "they will be sent again on the retries", pack_count(pack),
 		    a->peer);
+		ledger_head_rewind(d, a->peer, mark);
+	}
 	pack_reset(pack);
 }
 
@@ -1107,11 +1110,13 @@ s_send_receipts(kpd_t *d, struct arrival *arr, size_t n)
 {
 	pack_t *pack = d->in_pipe->rpack;
 	size_t i, j;
+	uint64_t mark;
 	bool full = false;
 
 	for (i = 0; i < n; i++) {
 		if (arr[i].receipt == NULL || arr[i].receipt_sent)
 			continue;
+		mark = ledger_head_mark(d, arr[i].peer);
 		for (j = i; j < n; j++) {
 			if (arr[j].receipt == NULL || arr[j].receipt_sent ||
 			    !s_same_connection(&arr[i], &arr[j]))
@@ -1123,7 +1128,7 @@ s_send_receipts(kpd_t *d, struct arrival *arr, size_t n)
 			arr[j].receipt_sent = true;
 		}
 		arr[i].receipt_sent = true;
-		s_send_pack(d, pack, &arr[i]);
+		s_send_pack(d, pack, &arr[i], mark);
 	}
 }
 

@@ -357,6 +357,23 @@ ledger_head_for(kpd_t *d, const char *to_oin, uint8_t **wire, size_t *len)
 	return 0;
 }
 
+uint64_t
+ledger_head_mark(kpd_t *d, const char *to_oin)
+{
+	struct sent_head *sh = s_sent_slot(d->ledger, to_oin);
+
+	return sh != NULL ? sh->size : 0;
+}
+
+void
+ledger_head_rewind(kpd_t *d, const char *to_oin, uint64_t mark)
+{
+	struct sent_head *sh = s_sent_slot(d->ledger, to_oin);
+
+	if (sh != NULL)
+		sh->size = mark;
+}
+
 /* The certificate PEM, for the offline tools (audit_meta): the current one
  * as 'certificate', and every one ever used as 'certificate/<id>', so heads
  * signed before a renewal still verify (client/audit.c). */

@@ -563,6 +563,7 @@ s_pack_flush(kpd_t *d, link_t *l)
 		log_debug("outbound: %zu events to %s not sent (not "
 		    "connected)", n, l->oin);
 		s_pack_unsend(l, n);
+		ledger_head_rewind(d, l->oin, l->pack_mark);
 		rc = -1;
 	} else {
 		for (i = 0; i < n; i++)
@@ -572,6 +573,17 @@ s_pack_flush(kpd_t *d, link_t *l)
 	}
 	pack_reset(l->pack);
 	return rc;
+}
+
+/* kpd_frame_pack_add to l's pack; the head mark is taken before its
+ * first item (s_pack_flush rewinds to it if the pack is not taken). */
+static int
+s_pack_add(kpd_t *d, link_t *l, const uint8_t *env, size_t len, bool *full)
+{
+	if (pack_count(l->pack) == 0)
+		l->pack_mark = ledger_head_mark(d, l->oin);
+	return kpd_frame_pack_add(d, l->pack, l->pack_max, l->oin, false, env,
+	    len, full);
 }
 
 /* Add an envelope to l's pack (the pack goes out when full or at the
@@ -584,12 +596,10 @@ s_pack_envelope(kpd_t *d, link_t *l, const uint8_t id[16],
 {
 	bool full = false;
 
-	if (kpd_frame_pack_add(d, l->pack, l->pack_max, l->oin, false, env,
-	    len, &full) != 0)
+	if (s_pack_add(d, l, env, len, &full) != 0)
 		return -1;
 	if (full && pack_count(l->pack) > 0 && (s_pack_flush(d, l) != 0 ||
-	    kpd_frame_pack_add(d, l->pack, l->pack_max, l->oin, false, env,
-	    len, &full) != 0))
+	    s_pack_add(d, l, env, len, &full) != 0))
 		return -1;
 	*alone = full;  /* it fits no pack, not even an empty one */
 	if (!full)
@@ -623,6 +633,7 @@ s_send_frame(kpd_t *d, link_t *l, const uint8_t id[16], const uint8_t *env,
 {
 	uint8_t *frame;
 	size_t flen = 0;
+	uint64_t mark;
 	char text[37];
 	int rc = 0;
 
@@ -634,12 +645,16 @@ s_send_frame(kpd_t *d, link_t *l, const uint8_t id[16], const uint8_t *env,
 		if (!alone)
 			return 0;
 	}
+	mark = ledger_head_mark(d, l->oin);
 	if ((frame = kpd_frame_build(d, l->oin, KPD_FRAME_ENVELOPE, env, len,
-	    &flen)) == NULL)
+	    &flen)) == NULL) {
+		ledger_head_rewind(d, l->oin, mark);
 		return -1;
+	}
 	if (zmq_send(l->dealer, frame, flen, ZMQ_DONTWAIT) < 0) {
 		log_debug("event %s: %s not connected; retry later",
 		    kpd_id(id, text), l->oin);
+		ledger_head_rewind(d, l->oin, mark);
 		rc = -1;
 	} else
 		metrics_count(d->metrics, KPM_SENT, l->oin, 0, -1);

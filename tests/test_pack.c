@@ -1145,17 +1145,62 @@ s_fake_receipt(td_rogue_t *fake, chain_t *hc, const struct took *t,
 	free(rc);
 }
 
+/* The size of the tree head an envelope carries (kp.TreeHead, field 5),
+ * and OUT (if not NULL) the size its consistency proof starts from (0:
+ * it carries none). */
+static uint64_t
+s_head_of(const uint8_t *env, size_t len, uint64_t *proof_from)
+{
+	Kp__TreeHead *th;
+	uint8_t *h = NULL;
+	size_t hl = 0;
+	uint64_t size;
+
+	cr_assert_eq(envelope_extract_head(env, len, false, &h, &hl), 0);
+	cr_assert_not_null(h, "the envelope carries no tree head");
+	cr_assert_not_null(th = kp__tree_head__unpack(NULL, hl, h));
+	size = th->size;
+	if (proof_from != NULL)
+		*proof_from = th->has_proof_from_size && th->n_consistency > 0 ?
+		    th->proof_from_size : 0;
+	kp__tree_head__free_unpacked(th, NULL);
+	free(h);
+	return size;
+}
+
+/* Wait (up to 30 s) until o has signed a tree head larger than `than`
+ * (its debug line "signed tree head, size N"); false if it did not. */
+static bool
+s_head_grew(const td_org_t *o, uint64_t than)
+{
+	char needle[64];
+	uint64_t k;
+	int waited;
+
+	for (waited = 0; waited < 30000; waited += 50) {
+		for (k = than + 1; k <= than + 64; k++) {
+			snprintf(needle, sizeof(needle), "signed tree head, size "
+			    "%llu\n", (unsigned long long)k);
+			if (td_log_has(o, needle, 0))
+				return true;
+		}
+		usleep(50000);
+	}
+	return false;
+}
+
 /*
  * A sender on a simulated clock (at t0) and a fake receiver announcing
  * `announce`: the sender's first event, receipted, tells it what the
  * receiver reads; then n more are taken unanswered.  Each came as a
  * single frame: the first after connecting, the others sent at once on
- * an idle link (PROTOCOL.md §13.1).
+ * an idle link (PROTOCOL.md §13.1).  OUT (if not NULL): *head_size, the
+ * size of the tree head the last of them carried.
  */
 static void
 s_sender_with_overdue(td_chain_t *c, td_org_t **lp, chain_t **hc,
     td_rogue_t *fake, const char *announce, char *clock, size_t clock_len,
-    uint64_t t0, size_t n)
+    uint64_t t0, size_t n, uint64_t *head_size)
 {
 	struct took t;
 	uint8_t id[16];
@@ -1184,6 +1229,9 @@ s_sender_with_overdue(td_chain_t *c, td_org_t **lp, chain_t **hc,
 			cr_assert(td_log_has(*lp, "reads packs of", 30000));
 		}
 	}
+	if (head_size != NULL)
+		*head_size = s_head_of(t.env[t.items - 1], t.len[t.items - 1],
+		    NULL);
 	s_took_free(&t);
 }
 
@@ -1211,7 +1259,7 @@ Test(pack, a_resend_round_goes_as_single_frames)
 		    "turns it on)");
 	memset(&t, 0, sizeof(t));
 	s_sender_with_overdue(&c, &lp, &hc, &fake, "3", clock, sizeof(clock),
-	    t0, 10);
+	    t0, 10, NULL);
 	cr_assert(td_log_has(lp, "reads packs of 3 envelopes", 1000));
 	/* past every retry timer (retry_max 2 s, a slot waits at most
 	 * four): all ten are due in one resend round */
@@ -1281,7 +1329,7 @@ Test(pack, a_refused_pack_stops_packs_and_a_bad_receipt_pack_is_dropped)
 		    "turns it on)");
 	memset(&t, 0, sizeof(t));
 	s_sender_with_overdue(&c, &lp, &hc, &fake, "64", clock, sizeof(clock),
-	    t0, 0);
+	    t0, 0, NULL);
 	/* one API pass of four: one pack of four, refused whole */
 	s_send_in_one_pass(lp, 4);
 	while (t.items < 4 && s_fake_take(&fake, &t))
@@ -1427,7 +1475,7 @@ Test(pack, the_events_of_one_api_pass_go_out_packed)
 
 	memset(&t, 0, sizeof(t));
 	s_sender_with_overdue(&c, &lp, &hc, &fake, "3", clock, sizeof(clock),
-	    kp_now_ms(), 0);
+	    kp_now_ms(), 0, NULL);
 	s_send_in_one_pass(lp, 7);
 	while (t.items < 7 && s_fake_take(&fake, &t))
 		;
@@ -1447,9 +1495,12 @@ Test(pack, the_events_of_one_api_pass_go_out_packed)
 /*
  * A pack the link does not take is no attempt (PROTOCOL.md §13.1 says
  * nothing is lost): its events' slots are freed and the catch-up sends
- * them again, each once.  The link's refusal is the test build's fault
- * KETENPOST_TEST_PACK_SEND_FAILS (daemon/outbound.c): the first pack send
- * fails as a link that takes nothing would.
+ * them again, each once.  Nor were its tree heads given: the next head's
+ * consistency proof starts at the size the partner last really got
+ * (AUDIT.md §10), not at the one the lost pack carried.  The link's
+ * refusal is the test build's fault KETENPOST_TEST_PACK_SEND_FAILS
+ * (daemon/outbound.c): the first pack send fails as a link that takes
+ * nothing would.
  */
 Test(pack, a_pack_the_link_did_not_take_goes_again_with_the_catch_up)
 {
@@ -1461,6 +1512,7 @@ Test(pack, a_pack_the_link_did_not_take_goes_again_with_the_catch_up)
 	struct took t;
 	uint64_t t0 = kp_now_ms();
 	int quiet = 1000;
+	uint64_t got_size = 0, size, from = 0;
 	size_t i;
 
 	if (!kp_clock_simulated())
@@ -1469,18 +1521,26 @@ Test(pack, a_pack_the_link_did_not_take_goes_again_with_the_catch_up)
 	memset(&t, 0, sizeof(t));
 	cr_assert_eq(setenv("KETENPOST_TEST_PACK_SEND_FAILS", "1", 1), 0);
 	s_sender_with_overdue(&c, &lp, &hc, &fake, "64", clock, sizeof(clock),
-	    t0, 0);
+	    t0, 0, &got_size);
 	unsetenv("KETENPOST_TEST_PACK_SEND_FAILS");
-	/* one API pass of four: its pack is not taken ... */
+	/* a head larger than the partner got (the interval's tick: 60 s) ... */
+	td_set_clock(clock, t0 + 61000);
+	cr_assert(s_head_grew(lp, got_size), "no new tree head signed");
+	/* ... one API pass of four: its pack, with that head, is not taken */
 	s_send_in_one_pass(lp, 4);
 	cr_assert(td_log_has(lp, "4 events to " OIN_HALT " not sent", 30000));
 	/* ... and after the stall the catch-up sends the four, once each */
-	td_set_clock(clock, t0 + 5000);
+	td_set_clock(clock, t0 + 66000);
 	while (t.items < 4 && s_fake_take(&fake, &t))
 		;
 	cr_assert_eq(t.items, 4, "%zu of 4 came", t.items);
 	cr_assert_eq(t.packs, 1, "the catch-up's four in %zu packs and %zu "
 	    "single frames", t.packs, t.singles);
+	size = s_head_of(t.env[0], t.len[0], &from);
+	cr_assert_gt(size, got_size, "the log did not grow");
+	cr_assert_eq(from, got_size, "a head of size %llu proved from %llu, "
+	    "but the partner last got size %llu", (unsigned long long)size,
+	    (unsigned long long)from, (unsigned long long)got_size);
 	zmq_setsockopt(fake.sock, ZMQ_RCVTIMEO, &quiet, sizeof(quiet));
 	cr_assert(!s_fake_take(&fake, &t), "an event sent twice");
 	for (i = 0; i < 4; i++)
