@@ -22,6 +22,7 @@
 #include "chain.h"
 #include "envelope.h"
 #include "events.h"
+#include "pack.h"
 #include "pbjson.h"
 #include "policy.h"
 
@@ -574,8 +575,23 @@ td_set_clock(const char *file, uint64_t ms)
 }
 
 void
-td_rogue_connect(td_rogue_t *r, const td_org_t *target, const uint8_t pk[32],
-    const uint8_t sk[32], const uint8_t server_pk[32], int rcv_timeout_ms)
+td_announce_packs(void *sock, const char *value)
+{
+	char prop[64];
+
+	if (value == NULL)
+		return;
+	snprintf(prop, sizeof(prop), "%s:%s", KP_PACK_PROPERTY, value);
+	cr_assert_eq(zmq_setsockopt(sock, TD_ZMQ_METADATA, prop, strlen(prop)),
+	    0, "ZMQ_METADATA: %s", zmq_strerror(errno));
+}
+
+/* td_rogue_connect, announcing `announce` (NULL: nothing) before it
+ * connects. */
+static void
+s_rogue_open(td_rogue_t *r, const td_org_t *target, const uint8_t pk[32],
+    const uint8_t sk[32], const uint8_t server_pk[32], int rcv_timeout_ms,
+    const char *announce)
 {
 	int zero = 0;
 
@@ -584,6 +600,7 @@ td_rogue_connect(td_rogue_t *r, const td_org_t *target, const uint8_t pk[32],
 	zmq_setsockopt(r->sock, ZMQ_LINGER, &zero, sizeof(zero));
 	zmq_setsockopt(r->sock, ZMQ_RCVTIMEO, &rcv_timeout_ms,
 	    sizeof(rcv_timeout_ms));
+	td_announce_packs(r->sock, announce);
 	cr_assert_eq(zmq_setsockopt(r->sock, ZMQ_CURVE_SERVERKEY, server_pk,
 	    32), 0);
 	cr_assert_eq(zmq_setsockopt(r->sock, ZMQ_CURVE_PUBLICKEY, pk, 32), 0);
@@ -592,17 +609,41 @@ td_rogue_connect(td_rogue_t *r, const td_org_t *target, const uint8_t pk[32],
 }
 
 void
-td_rogue_connect_as(td_rogue_t *r, struct chain *as, const td_org_t *target,
-    int rcv_timeout_ms)
+td_rogue_connect(td_rogue_t *r, const td_org_t *target, const uint8_t pk[32],
+    const uint8_t sk[32], const uint8_t server_pk[32], int rcv_timeout_ms)
+{
+	s_rogue_open(r, target, pk, sk, server_pk, rcv_timeout_ms, NULL);
+}
+
+void
+td_rogue_connect_announcing(td_rogue_t *r, struct chain *as,
+    const td_org_t *target, const char *announce, int rcv_timeout_ms)
 {
 	const partner_t *srv = peer_partner(directory_find(as->dir,
 	    target->oin));
 
 	cr_assert_not_null(srv, "%s is not a partner of the connecting "
 	    "organisation", target->oin);
-	td_rogue_connect(r, target, partner_transport_pk(identity_public(
+	s_rogue_open(r, target, partner_transport_pk(identity_public(
 	    as->self)), identity_transport_sk(as->self),
-	    partner_transport_pk(srv), rcv_timeout_ms);
+	    partner_transport_pk(srv), rcv_timeout_ms, announce);
+}
+
+void
+td_rogue_connect_as(td_rogue_t *r, struct chain *as, const td_org_t *target,
+    int rcv_timeout_ms)
+{
+	td_rogue_connect_announcing(r, as, target, NULL, rcv_timeout_ms);
+}
+
+size_t
+td_inbox_count(const td_org_t *o)
+{
+	Kp__Response *r = td_inbox(o, true);
+	size_t n = r->inbox->n_items;
+
+	kp__response__free_unpacked(r, NULL);
+	return n;
 }
 
 void

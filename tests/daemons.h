@@ -92,6 +92,16 @@ void td_rogue_connect(td_rogue_t *r, const td_org_t *target,
 /* ... with the real transport keys of organisation `as`. */
 void td_rogue_connect_as(td_rogue_t *r, struct chain *as,
     const td_org_t *target, int rcv_timeout_ms);
+/* ... and announcing in its handshake that it reads packs of `announce`
+ * items (X-Kp-Pack, PROTOCOL.md §13.1; NULL: announcing nothing). */
+void td_rogue_connect_announcing(td_rogue_t *r, struct chain *as,
+    const td_org_t *target, const char *announce, int rcv_timeout_ms);
+/* Set X-Kp-Pack to value on sock before it binds or connects (NULL:
+ * nothing).  ZMQ_METADATA is in zmq.h's draft section only. */
+#define TD_ZMQ_METADATA 95
+void td_announce_packs(void *sock, const char *value);
+/* How many events o's inbox holds (acknowledged or not). */
+size_t td_inbox_count(const td_org_t *o);
 void td_rogue_close(td_rogue_t *r);
 
 /* A DEALER on o's local API, for a client that pipelines requests:

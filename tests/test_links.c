@@ -30,16 +30,6 @@
 
 TestSuite(links, .init = test_init, .timeout = 240);
 
-static size_t
-s_inbox_count(const td_org_t *o)
-{
-	Kp__Response *r = td_inbox(o, true);
-	size_t n = r->inbox->n_items;
-
-	kp__response__free_unpacked(r, NULL);
-	return n;
-}
-
 static bool
 s_alive(const td_org_t *o)
 {
@@ -67,14 +57,14 @@ Test(links, partner_known_late_recovers_without_reloading_the_sender)
 	cr_assert(td_log_has(lp, "outbound: handshake with " OIN_HALT, 10000),
 	    "Leerplicht must notice the refused handshake");
 	usleep(1500000);  /* long past libzmq's own reconnect interval */
-	cr_assert_eq(s_inbox_count(halt), 0);
+	cr_assert_eq(td_inbox_count(halt), 0);
 	/* the new partner becomes known at Halt only */
 	td_chain_reveal(&c, copy, OIN_LEERPLICHT);
 	td_hup(halt);
 	cr_assert(td_log_has(halt, "reload: ", 5000));
 	cr_assert(td_wait_settled(lp, 30000),
 	    "the event stayed pending after the partner learned the sender");
-	cr_assert_eq(s_inbox_count(halt), 1);
+	cr_assert_eq(td_inbox_count(halt), 1);
 	cr_assert(td_log_has(lp, "outbound: connected to " OIN_HALT, 1000));
 	cr_assert_eq(td_log_count(lp, "reload"), 0, "the sender was reloaded");
 	td_chain_stop_all(&c);
@@ -115,7 +105,7 @@ Test(links, certificate_briefly_missing_during_a_reload)
 	cr_assert(td_log_count_reaches(halt, "reload: ", 4, 5000));
 	cr_assert(td_wait_settled(lp, 30000),
 	    "the event stayed pending after the certificate was back");
-	cr_assert_eq(s_inbox_count(halt), 2);
+	cr_assert_eq(td_inbox_count(halt), 2);
 	cr_assert_eq(td_log_count(lp, "reload"), 0, "the sender was reloaded");
 	td_chain_stop_all(&c);
 }
@@ -174,11 +164,11 @@ Test(links, reload_that_cannot_bind_keeps_serving)
 	td_send(lp, OIN_HALT, "referral", "LP-1", td_example("referral"), NULL,
 	    id);
 	usleep(500000);
-	cr_assert_eq(s_inbox_count(halt), 0);
+	cr_assert_eq(td_inbox_count(halt), 0);
 	close(fd);
 	cr_assert(td_log_has(halt, "again: partners can deliver", 10000));
 	cr_assert(td_wait_settled(lp, 30000));
-	cr_assert_eq(s_inbox_count(halt), 1);
+	cr_assert_eq(td_inbox_count(halt), 1);
 	cr_assert(s_alive(halt));
 	td_chain_stop_all(&c);
 }
@@ -210,7 +200,7 @@ Test(links, sighup_storm_while_events_flow)
 		cr_assert(s_alive(halt) && s_alive(lp), "a daemon died at %d", i);
 	}
 	cr_assert(td_wait_settled(lp, 60000), "not everything was delivered");
-	cr_assert_eq(s_inbox_count(halt), STORM_EVENTS);
+	cr_assert_eq(td_inbox_count(halt), STORM_EVENTS);
 	cr_assert(s_alive(halt) && s_alive(lp));
 	cr_assert_eq(td_log_count(halt, "fatal"), 0);
 	cr_assert_eq(td_stop(halt), 0);

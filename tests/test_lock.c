@@ -20,16 +20,6 @@ TestSuite(lock, .init = test_init, .timeout = 120);
 
 #define HEADS "\n[delivery]\nhead_interval = 200ms\n"
 
-static size_t
-s_inbox_count(const td_org_t *o)
-{
-	Kp__Response *r = td_inbox(o, true);
-	size_t n = r->inbox->n_items;
-
-	kp__response__free_unpacked(r, NULL);
-	return n;
-}
-
 Test(lock, second_daemon_on_the_same_state_exits_and_changes_nothing)
 {
 	td_chain_t c;
@@ -74,7 +64,7 @@ Test(lock, second_daemon_on_the_same_state_exits_and_changes_nothing)
 	td_send(lp, OIN_HALT, "referral", "LP-2", td_example("referral"), NULL,
 	    id);
 	cr_assert(td_wait_settled(lp, 10000));
-	cr_assert_eq(s_inbox_count(halt), 2);
+	cr_assert_eq(td_inbox_count(halt), 2);
 	cr_assert_eq(td_stop(lp), 0);
 	cr_assert_eq(test_sh_output(out, sizeof(out), "%s/ketenpost audit "
 	    "verify %s", test_bin(), state), 0, "%s", out);

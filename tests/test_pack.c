@@ -297,10 +297,6 @@ Test(pack, announced_values)
 
 /* zmq.h has the option only in its draft section (PERFORMANCE.md, issue
  * 16: Debian's libzmq 4.3.4 takes it). */
-#ifndef ZMQ_METADATA
-#define ZMQ_METADATA 95
-#endif
-
 #define S_RECEIPTS_MAX 80
 
 /* What came back on a connection: the receipts (verified), their raw
@@ -323,41 +319,6 @@ s_got_free(struct got *g)
 	for (i = 0; i < g->n; i++)
 		free(g->raw[i]);
 	memset(g, 0, sizeof(*g));
-}
-
-/*
- * A partner's connection made by hand (td_rogue_connect_as), announcing
- * `announce` as X-Kp-Pack in its handshake if not NULL: the option must
- * be set before the connect.
- */
-static void
-s_connect(td_rogue_t *r, chain_t *as, const td_org_t *target,
-    const char *announce, int rcv_timeout_ms)
-{
-	const partner_t *srv = peer_partner(directory_find(as->dir,
-	    target->oin));
-	char prop[64];
-	int zero = 0;
-
-	cr_assert_not_null(srv);
-	r->ctx = zmq_ctx_new();
-	r->sock = zmq_socket(r->ctx, ZMQ_DEALER);
-	zmq_setsockopt(r->sock, ZMQ_LINGER, &zero, sizeof(zero));
-	zmq_setsockopt(r->sock, ZMQ_RCVTIMEO, &rcv_timeout_ms,
-	    sizeof(rcv_timeout_ms));
-	if (announce != NULL) {
-		snprintf(prop, sizeof(prop), "%s:%s", KP_PACK_PROPERTY,
-		    announce);
-		cr_assert_eq(zmq_setsockopt(r->sock, ZMQ_METADATA, prop,
-		    strlen(prop)), 0, "ZMQ_METADATA: %s", zmq_strerror(errno));
-	}
-	cr_assert_eq(zmq_setsockopt(r->sock, ZMQ_CURVE_SERVERKEY,
-	    partner_transport_pk(srv), 32), 0);
-	cr_assert_eq(zmq_setsockopt(r->sock, ZMQ_CURVE_PUBLICKEY,
-	    partner_transport_pk(identity_public(as->self)), 32), 0);
-	cr_assert_eq(zmq_setsockopt(r->sock, ZMQ_CURVE_SECRETKEY,
-	    identity_transport_sk(as->self), 32), 0);
-	cr_assert_eq(zmq_connect(r->sock, target->listen), 0);
 }
 
 /* One message: type || body. */
@@ -481,16 +442,6 @@ s_find(const struct got *g, const uint8_t id[16])
 	return at;
 }
 
-static size_t
-s_inbox_count(const td_org_t *o)
-{
-	Kp__Response *r = td_inbox(o, true);
-	size_t n = r->inbox->n_items;
-
-	kp__response__free_unpacked(r, NULL);
-	return n;
-}
-
 /* n single-signed referrals from Leerplicht to Halt. */
 static void
 s_seal_n(td_chain_t *c, chain_t *lp, size_t n, uint8_t **env, size_t *len,
@@ -543,13 +494,13 @@ Test(pack, a_pack_from_a_peer_that_announced_nothing_gets_single_receipts)
 	memset(&g, 0, sizeof(g));
 	s_halt_and_lp(&c, &halt, &lp);
 	s_seal_n(&c, lp, 3, env, len, ids);
-	s_connect(&r, lp, halt, NULL, 30000);
+	td_rogue_connect_announcing(&r, lp, halt, NULL, 30000);
 	s_send_pack(&r, env, len, 3);
 	s_collect(&r, lp, 3, &g);
 	cr_assert_eq(g.singles, 3, "three 0x02 receipts");
 	cr_assert_eq(g.packs, 0, "no 0x04 to a peer that announced nothing");
 	s_assert_accepted(&g, ids, 3);
-	cr_assert_eq(s_inbox_count(halt), 3);
+	cr_assert_eq(td_inbox_count(halt), 3);
 	cr_assert_str_eq(g.announced, "64", "the ROUTER announces 64");
 	for (i = 0; i < 3; i++)
 		free(env[i]);
@@ -575,12 +526,12 @@ Test(pack, a_peer_that_announced_gets_its_receipts_packed)
 	memset(&g, 0, sizeof(g));
 	s_halt_and_lp(&c, &halt, &lp);
 	s_seal_n(&c, lp, 10, env, len, ids);
-	s_connect(&r, lp, halt, "64", 30000);
+	td_rogue_connect_announcing(&r, lp, halt, "64", 30000);
 	s_send_pack(&r, env, len, 10);
 	s_collect(&r, lp, 10, &g);
 	cr_assert_geq(g.packs, 1, "no 0x04 (%zu single receipts)", g.singles);
 	s_assert_accepted(&g, ids, 10);
-	cr_assert_eq(s_inbox_count(halt), 10);
+	cr_assert_eq(td_inbox_count(halt), 10);
 	cr_assert_str_eq(g.announced, "64");
 	for (i = 0; i < 10; i++)
 		free(env[i]);
@@ -604,7 +555,7 @@ Test(pack, receipt_packs_hold_at_most_what_the_peer_announced)
 	memset(&g, 0, sizeof(g));
 	s_halt_and_lp(&c, &halt, &lp);
 	s_seal_n(&c, lp, 10, env, len, ids);
-	s_connect(&r, lp, halt, "3", 30000);
+	td_rogue_connect_announcing(&r, lp, halt, "3", 30000);
 	s_send_pack(&r, env, len, 10);
 	s_collect(&r, lp, 10, &g);
 	s_assert_accepted(&g, ids, 10);
@@ -640,7 +591,7 @@ s_refused_whole(td_rogue_t *r, chain_t *lp, const td_org_t *halt,
 	cr_assert_arr_eq(g.r[0].envelope_digest, digest, 32,
 	    "%s: not the digest of the raw pack body", what);
 	cr_assert_str_eq(g.r[0].subject_oin, OIN_LEERPLICHT);
-	cr_assert_eq(s_inbox_count(halt), 0, "%s: an item was read", what);
+	cr_assert_eq(td_inbox_count(halt), 0, "%s: an item was read", what);
 	s_got_free(&g);
 }
 
@@ -682,7 +633,7 @@ s_good_pack_still_read(td_chain_t *c, td_rogue_t *r, chain_t *lp,
 	s_send_pack(r, two, tlen, 2);
 	s_collect(r, lp, 2, &g);
 	s_assert_accepted(&g, ids, 2);
-	cr_assert_eq(s_inbox_count(halt), 2);
+	cr_assert_eq(td_inbox_count(halt), 2);
 	free(two[0]);
 	free(two[1]);
 	s_got_free(&g);
@@ -701,7 +652,7 @@ Test(pack, a_malformed_pack_gets_one_refusal_and_none_of_it_is_read)
 	td_seal_referrals(&c, lp, KP_PACK_ITEMS_MAX + 1, NULL, NULL,
 	    kp_now_ms(), TD_SEAL_FRESH_IDS | TD_SEAL_RANDOM_CASE, env, len,
 	    NULL);
-	s_connect(&r, lp, halt, "64", 30000);
+	td_rogue_connect_announcing(&r, lp, halt, "64", 30000);
 	/* one valid envelope, as a pack of one */
 	body = s_body_of(env, len, 1, &blen);
 	cr_assert_eq(blen, 1 + (len[0] < 128 ? 1 : len[0] < 16384 ? 2 : 3) +
@@ -761,7 +712,7 @@ Test(pack, each_item_gets_its_own_receipt_and_reason)
 	items[1] = s_forged(env[1], len[1], &ilen[1]);
 	items[2] = env[0];          /* a resend of the first, in the pack */
 	ilen[2] = len[0];
-	s_connect(&r, lp, halt, "64", 30000);
+	td_rogue_connect_announcing(&r, lp, halt, "64", 30000);
 	s_send_pack(&r, items, ilen, 3);
 	s_collect(&r, lp, 3, &g);
 	k = s_find(&g, ids[1]);
@@ -784,7 +735,7 @@ Test(pack, each_item_gets_its_own_receipt_and_reason)
 	cr_assert_eq(g.rawlen[first[0]], g.rawlen[first[1]]);
 	cr_assert_arr_eq(g.raw[first[0]], g.raw[first[1]], g.rawlen[first[0]],
 	    "the resend got another receipt than the first");
-	cr_assert_eq(s_inbox_count(halt), 1);
+	cr_assert_eq(td_inbox_count(halt), 1);
 	cr_assert(td_log_has(halt, "is a duplicate", 30000));
 	free(items[1]);
 	free(env[0]);
@@ -822,7 +773,7 @@ Test(pack, a_bad_item_gets_its_own_refusal_and_the_rest_is_read)
 	ilen[2] = sizeof(junk);
 	items[3] = env[1];
 	ilen[3] = len[1];
-	s_connect(&r, lp, halt, "64", 30000);
+	td_rogue_connect_announcing(&r, lp, halt, "64", 30000);
 	s_send_pack(&r, items, ilen, 4);
 	s_collect(&r, lp, 4, &g);
 	s_assert_accepted(&g, ids, 2);
@@ -846,7 +797,7 @@ Test(pack, a_bad_item_gets_its_own_refusal_and_the_rest_is_read)
 		refused |= 2;
 	}
 	cr_assert_eq(refused, 3, "not both bad items refused on their own");
-	cr_assert_eq(s_inbox_count(halt), 2);
+	cr_assert_eq(td_inbox_count(halt), 2);
 	free(env[0]);
 	free(env[1]);
 	s_got_free(&g);
@@ -870,13 +821,13 @@ Test(pack, a_receipt_pack_sent_to_the_receiver_is_dropped)
 	memset(&g, 0, sizeof(g));
 	s_halt_and_lp(&c, &halt, &lp);
 	s_seal_n(&c, lp, 2, env, len, ids);
-	s_connect(&r, lp, halt, "64", 30000);
+	td_rogue_connect_announcing(&r, lp, halt, "64", 30000);
 	body = s_body_of(env, len, 2, &blen);
 	s_send(&r, 0x04, body, blen);
 	s_send_pack(&r, env, len, 2);
 	s_collect(&r, lp, 2, &g);
 	s_assert_accepted(&g, ids, 2);
-	cr_assert_eq(s_inbox_count(halt), 2);
+	cr_assert_eq(td_inbox_count(halt), 2);
 	free(body);
 	free(env[0]);
 	free(env[1]);
@@ -913,11 +864,11 @@ Test(pack, a_pack_longer_than_batch_max_is_read_whole)
 	lp = td_chain_open(&c, OIN_LEERPLICHT);
 	td_seal_referrals(&c, lp, 20, ids, NULL, kp_now_ms(),
 	    TD_SEAL_FRESH_IDS | TD_SEAL_RANDOM_CASE, env, len, NULL);
-	s_connect(&r, lp, halt, "64", 30000);
+	td_rogue_connect_announcing(&r, lp, halt, "64", 30000);
 	s_send_pack(&r, env, len, 20);
 	s_collect(&r, lp, 20, &g);
 	s_assert_accepted(&g, ids, 20);
-	cr_assert_eq(s_inbox_count(halt), 20);
+	cr_assert_eq(td_inbox_count(halt), 20);
 	for (i = 0; i < 20; i++)
 		free(env[i]);
 	s_got_free(&g);
@@ -1025,7 +976,6 @@ static void
 s_fake_receiver(td_rogue_t *r, chain_t *as, const td_org_t *o,
     const char *announce, int rcv_timeout_ms)
 {
-	char prop[64];
 	int one = 1, zero = 0;
 
 	r->ctx = zmq_ctx_new();
@@ -1033,12 +983,7 @@ s_fake_receiver(td_rogue_t *r, chain_t *as, const td_org_t *o,
 	zmq_setsockopt(r->sock, ZMQ_LINGER, &zero, sizeof(zero));
 	zmq_setsockopt(r->sock, ZMQ_RCVTIMEO, &rcv_timeout_ms,
 	    sizeof(rcv_timeout_ms));
-	if (announce != NULL) {
-		snprintf(prop, sizeof(prop), "%s:%s", KP_PACK_PROPERTY,
-		    announce);
-		cr_assert_eq(zmq_setsockopt(r->sock, ZMQ_METADATA, prop,
-		    strlen(prop)), 0);
-	}
+	td_announce_packs(r->sock, announce);
 	cr_assert_eq(zmq_setsockopt(r->sock, ZMQ_CURVE_SERVER, &one,
 	    sizeof(one)), 0);
 	cr_assert_eq(zmq_setsockopt(r->sock, ZMQ_CURVE_SECRETKEY,

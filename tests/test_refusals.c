@@ -71,16 +71,6 @@ s_receipt(chain_t *as, const uint8_t *buf, size_t len)
 	return r;
 }
 
-static size_t
-s_inbox_count(const td_org_t *o)
-{
-	Kp__Response *r = td_inbox(o, true);
-	size_t n = r->inbox->n_items;
-
-	kp__response__free_unpacked(r, NULL);
-	return n;
-}
-
 Test(refusals, client_with_unknown_curve_key)
 {
 	td_chain_t c;
@@ -103,7 +93,7 @@ Test(refusals, client_with_unknown_curve_key)
 	cr_assert_null(rc, "a stranger must get no answer at all");
 	cr_assert(td_log_has(halt, "not the transport key of any verified "
 	    "partner", 2000));
-	cr_assert_eq(s_inbox_count(halt), 0);
+	cr_assert_eq(td_inbox_count(halt), 0);
 	free(env);
 	td_rogue_close(&r);
 	chain_close(&lp);
@@ -135,7 +125,7 @@ Test(refusals, envelope_claiming_another_sender)
 	cr_assert_str_eq(rcpt.issuer_oin, OIN_HALT);
 	cr_assert_arr_eq(rcpt.event_id, id, 16);
 	cr_assert(td_log_has(halt, "REASON_SENDER_MISMATCH", 2000));
-	cr_assert_eq(s_inbox_count(halt), 0);
+	cr_assert_eq(td_inbox_count(halt), 0);
 	free(env);
 	free(rc);
 	td_rogue_close(&r);
@@ -169,7 +159,7 @@ Test(refusals, replayed_events)
 	cr_assert_eq(a.status, KP__RECEIPT_STATUS__RECEIPT_STATUS_ACCEPTED);
 	cr_assert_eq(l1, l2);
 	cr_assert_arr_eq(rc1, rc2, l1, "a duplicate gets the original receipt");
-	cr_assert_eq(s_inbox_count(halt), 1);
+	cr_assert_eq(td_inbox_count(halt), 1);
 	cr_assert(td_log_has(halt, "is a duplicate", 2000));
 	free(env);
 	/* an old event, never seen: outside the 14-day window */
@@ -179,7 +169,7 @@ Test(refusals, replayed_events)
 	cr_assert_eq(old.status, KP__RECEIPT_STATUS__RECEIPT_STATUS_REJECTED);
 	cr_assert_eq(old.reason, KP__REASON__REASON_REPLAY);
 	cr_assert(td_log_has(halt, "REASON_REPLAY", 2000));
-	cr_assert_eq(s_inbox_count(halt), 1);
+	cr_assert_eq(td_inbox_count(halt), 1);
 	(void)b;
 	free(env);
 	free(rc1);
@@ -230,7 +220,7 @@ Test(refusals, oversize_and_malformed_frames)
 	cr_assert_eq(rcpt.status, KP__RECEIPT_STATUS__RECEIPT_STATUS_ACCEPTED);
 	cr_assert(td_log_has(halt, "REASON_OVERSIZE", 1000));
 	cr_assert(td_log_has(halt, "REASON_MALFORMED", 1000));
-	cr_assert_eq(s_inbox_count(halt), 1);
+	cr_assert_eq(td_inbox_count(halt), 1);
 	free(rc);
 	free(env);
 	free(junk);
@@ -470,7 +460,7 @@ Test(refusals, a_resend_and_a_clash_within_one_pass_of_a_batch)
 		sent[1] = env[0]; slen[1] = len[0];
 		sent[2] = env[1]; slen[2] = len[1];
 		sent[3] = clash; slen[3] = clen;
-		before = s_inbox_count(halt);
+		before = td_inbox_count(halt);
 		n = s_one_pass(&r, halt, lp, sent, slen, 4, rcpt, 4);
 		if (n == 3)
 			break;
@@ -490,7 +480,7 @@ Test(refusals, a_resend_and_a_clash_within_one_pass_of_a_batch)
 	cr_assert_eq(accepted, 2);
 	cr_assert_eq(got_ok, 3, "both events of the batch accepted");
 	cr_assert_eq(conflicts, 1);
-	cr_assert_eq(s_inbox_count(halt), before + 2);
+	cr_assert_eq(td_inbox_count(halt), before + 2);
 	/* the resend after the commit gets the stored (signed) receipt */
 	frame = s_exchange(&r, 0x01, env[0], len[0], &i);
 	rcpt[0] = s_receipt(lp, frame, i);
@@ -544,7 +534,7 @@ Test(refusals, a_reply_to_an_event_earlier_in_the_same_pass_is_accepted)
 		first += memcmp(rcpt[i].event_id, ids[0], 16) == 0;
 	}
 	cr_assert_eq(first, 2, "the first event and its copy: %zu", first);
-	cr_assert_eq(s_inbox_count(halt), 4);
+	cr_assert_eq(td_inbox_count(halt), 4);
 	for (i = 0; i < 4; i++)
 		free(env[i]);
 	td_rogue_close(&r);
@@ -736,7 +726,7 @@ Test(refusals, same_id_other_envelope_is_an_id_conflict)
 	rcpt = s_refused(&r, lp, again, alen, KP__REASON__REASON_ID_CONFLICT);
 	cr_assert_arr_eq(rcpt.event_id, id, 16);
 	cr_assert(td_log_has(halt, "REASON_ID_CONFLICT", 2000));
-	cr_assert_eq(s_inbox_count(halt), 1);
+	cr_assert_eq(td_inbox_count(halt), 1);
 	/* the original is still a plain duplicate */
 	rc = s_exchange(&r, 0x01, env, len, &rlen);
 	rcpt = s_receipt(lp, rc, rlen);
