@@ -37,6 +37,7 @@
 #include "daemon.h"
 #include "envelope.h"
 #include "log.h"
+#include "pseudonym.h"
 #include "rest.h"
 
 static const char s_usage[] =
@@ -378,19 +379,22 @@ s_is_auditor(const kpd_t *d)
 	return partner_role(identity_public(d->chain->self)) == KP_ROLE_AUDITOR;
 }
 
-/* The store, with the metadata key derived from the storage key (atrest.c);
- * the derived key is wiped once the store holds its own keys. */
+/* The store, with the metadata key derived from the storage key (atrest.c)
+ * and the case pseudonym key (pseudonym.h); the derived keys are wiped once
+ * the store holds its own copies. */
 static int
 s_store_open(kpd_t *d, kp_err_t *err)
 {
-	uint8_t *meta = sodium_malloc(32);
+	uint8_t *keys = sodium_malloc(64);
 	int ret = -1;
 
-	if (meta == NULL || atrest_meta_key_derive(d->storage_key, meta) != 0)
+	if (keys == NULL || atrest_meta_key_derive(d->storage_key, keys) != 0 ||
+	    pseudonym_key(d->chain->self, keys + 32) != 0)
 		kp_fail(err, KP_ERR_NOMEM, "out of memory");
 	else
-		ret = store_open(d->cfg.state_dir, meta, &d->store, err);
-	sodium_free(meta);
+		ret = store_open(d->cfg.state_dir, keys, keys + 32, &d->store,
+		    err);
+	sodium_free(keys);
 	return ret;
 }
 

@@ -457,8 +457,8 @@ s_library_init(void)
 }
 
 int
-store_open(const char *state_dir, const uint8_t meta_key[32], store_t **out,
-    kp_err_t *err)
+store_open(const char *state_dir, const uint8_t meta_key[32],
+    const uint8_t pseudonym_key[32], store_t **out, kp_err_t *err)
 {
 	static pthread_once_t library_once = PTHREAD_ONCE_INIT;
 
@@ -485,7 +485,7 @@ store_open(const char *state_dir, const uint8_t meta_key[32], store_t **out,
 		goto fail;
 	}
 	if (s_configure(s, err) != 0 || s_quick_check(s, err) != 0 ||
-	    sq_seal_register(s, meta_key, err) != 0 ||
+	    sq_seal_register(s, meta_key, pseudonym_key, err) != 0 ||
 	    sq_outbox_register(s, err) != 0 ||
 	    sq_migrate(s, err) != 0 || sq_counts_open(s, err) != 0 ||
 	    s_prepare(s, err) != 0 ||

@@ -108,9 +108,16 @@ typedef struct inbox_row {
 
 /* meta_key (32 bytes, atrest_meta_key_derive) seals case references and
  * routes at rest ("Metadata at rest" above); a database written under
- * another key opens, but reading a sealed value from it fails. */
+ * another key opens, but reading a sealed value from it fails.
+ * pseudonym_key (pseudonym_key(): the key pseudonym_for derives the
+ * organisation's own case pseudonyms with) lets the store find the link
+ * of an own case by its pseudonym (store_link_ensure); under another key
+ * the links of the cases already sent are not found by their reference.
+ * Both must stay the same for the life of the file (both derive from the
+ * storage secret).  The store keeps copies; the caller wipes its own. */
 int store_open(const char *state_dir, const uint8_t meta_key[32],
-    store_t **out, kp_err_t *err) __attribute__((warn_unused_result));
+    const uint8_t pseudonym_key[32], store_t **out, kp_err_t *err)
+    __attribute__((warn_unused_result));
 void store_close(store_t **self_p);
 
 int store_begin(store_t *s, kp_err_t *err) __attribute__((warn_unused_result));
@@ -527,8 +534,11 @@ int store_link_put(store_t *s, const char *partner_oin, const char *local,
 /* The link of (partner_oin, local): the existing one, else a new one with
  * pseudonym `candidate` (a candidate linked to another local is
  * KP_ERR_INVALID_ARG).  OUT: case_ref (its pseudonym), *link_id (its
- * links.id, for outbox_row_t and expect_row_t).  Tries the insert first:
- * a new case costs no lookup. */
+ * links.id, for outbox_row_t and expect_row_t).  A candidate that is our
+ * own pseudonym of the case (pseudonym_for: a new case of ours) makes an
+ * own link, found later through that pseudonym; another (the partner's)
+ * a filed one (store_cases.c).  A new own case costs the insert and a
+ * look-up in the small index of filed links. */
 int store_link_ensure(store_t *s, const char *partner_oin, const char *local,
     const uint8_t candidate[32], uint8_t case_ref[32], uint64_t *link_id,
     kp_err_t *err) __attribute__((warn_unused_result));

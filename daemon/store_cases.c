@@ -5,7 +5,12 @@
  * and subject access across outbox and inbox.  See store.h, store_int.h.
  *
  * Invariant 7: a link never changes once written; per partner,
- * local <-> case_ref is one-to-one (two UNIQUE constraints; store_link_put).
+ * local <-> case_ref is one-to-one: the pseudonym by its UNIQUE
+ * constraint, the reference by links_filed for the links whose pseudonym
+ * came from the partner (own = 0) and by store_link_ensure, which looks
+ * for a link of the reference of either kind before it makes one (schema
+ * version 7: an own link, own = 1, whose pseudonym is our keyed hash of
+ * the reference, is found through that pseudonym instead of an index).
  * It is deleted once no row of its case with its partner keeps metadata
  * (store_meta_reduce).
  *
@@ -25,6 +30,7 @@
 
 #include <sqlite3.h>
 
+#include "pseudonym.h"
 #include "store_int.h"
 #include "util.h"
 
@@ -41,22 +47,31 @@
 	"substr(kp_case_seal(oin, ?1), 1, 8) FROM meta_partners) AND " col \
 	" IN (SELECT kp_case_seal(oin, ?1) FROM meta_partners)"
 
-/* The links of case ?1, one per partner it has one with (by the unique
- * index on (partner_oin, local_sealed)): the ids outbox and expectations
- * rows refer to it by.  CROSS JOIN keeps meta_partners (a few rows) the
- * outer loop: the planner would otherwise walk every link. */
+/* The links of case ?1, one per partner it has one with: the ids outbox
+ * and expectations rows refer to it by.  A filed link by links_filed, an
+ * own one by its pseudonym (the unique index on (partner_oin, case_ref)).
+ * CROSS JOIN keeps meta_partners (a few rows) the outer loop: the
+ * planner would otherwise walk every link. */
 #define LINKS_OF_CASE "SELECT l.id FROM meta_partners m CROSS JOIN " \
-	"links l WHERE l.partner_oin = m.oin AND " \
-	"l.local_sealed = kp_case_seal(m.oin, ?1)"
+	"links l WHERE l.partner_oin = m.oin AND l.own = 0 AND " \
+	"l.local_sealed = kp_case_seal(m.oin, ?1) UNION ALL " \
+	"SELECT l.id FROM meta_partners m CROSS JOIN links l WHERE " \
+	"l.partner_oin = m.oin AND l.case_ref = kp_case_pseudonym(m.oin, ?1) " \
+	"AND l.own = 1 AND l.local_sealed = kp_case_seal(m.oin, ?1)"
 
 /* Statements of this file, prepared once by store_open (store.c). */
 const char *const store_cases_sql[ST_COUNT] = {
+	/* a filed link (own = 0) by links_filed */
 	[ST_LINK_BY_LOCAL] = "SELECT case_ref, id FROM links WHERE "
-	    "partner_oin = ?1 AND local_sealed = kp_case_seal(?1, ?2)",
+	    "partner_oin = ?1 AND local_sealed = kp_case_seal(?1, ?2) AND "
+	    "own = 0",
+	/* the link with pseudonym ?2, and whether it is case ?3's */
+	[ST_LINK_BY_PSEUDONYM] = "SELECT id, local_sealed = kp_case_seal(?1, "
+	    "?3) FROM links WHERE partner_oin = ?1 AND case_ref = ?2",
 	[ST_LINK_BY_REF] = "SELECT kp_case_open(partner_oin, local_sealed) "
 	    "FROM links WHERE partner_oin = ?1 AND case_ref = ?2",
 	[ST_LINK_INSERT] = "INSERT INTO links (partner_oin, local_sealed, "
-	    "case_ref) VALUES (?1, kp_case_seal(?1, ?2), ?3) "
+	    "case_ref, own) VALUES (?1, kp_case_seal(?1, ?2), ?3, ?4) "
 	    "ON CONFLICT DO NOTHING",
 	[ST_SUBJECT] = "SELECT event_id, 1, to_oin, event_type, purpose, "
 	    "legal_basis, fields, created_ms, state, reason, "
@@ -70,7 +85,7 @@ const char *const store_cases_sql[ST_COUNT] = {
 	    "case_sealed, partner_oin, case_ref, sent_type, answer_type, "
 	    "route_sealed, sent_ms, due_ms, link_id) VALUES (?1, "
 	    "kp_case_seal(?3, ?2), ?3, ?4, ?5, ?6, kp_route_seal(?1, ?7), ?8, "
-	    "?9, " LINK_OF("?10", "?2") ")",
+	    "?9, " LINK_OF("?10", "?2", "?4") ")",
 	[ST_EXP_BY_REPLY] = "SELECT " EXP_COLS " FROM expectations WHERE "
 	    "event_id = ?1 AND partner_oin = ?2 AND answer_type = ?3 AND "
 	    "answered_by IS NULL",
@@ -155,9 +170,10 @@ const char *const store_cases_sql[ST_COUNT] = {
 	    "AND in_reply_to = ?1 AND event_type = ?2 AND created_ms <= ?3",
 };
 
-/* store_link_by_local, and the link's id (OUT: *id, if not NULL). */
+/* The filed link (own = 0) of (partner_oin, local), by links_filed.
+ * OUT: case_ref, *id (if not NULL), *found. */
 static int
-s_link_by_local(store_t *s, const char *partner_oin, const char *local,
+s_link_filed(store_t *s, const char *partner_oin, const char *local,
     uint8_t case_ref[32], uint64_t *id, bool *found, kp_err_t *err)
 {
 	sqlite3_stmt *st = s->st[ST_LINK_BY_LOCAL];
@@ -180,6 +196,76 @@ s_link_by_local(store_t *s, const char *partner_oin, const char *local,
 out:
 	sq_done(st);
 	return ret;
+}
+
+/* The link with pseudonym `ref` with partner_oin, if any.  OUT: *id,
+ * *found, *same (it is the link of `local`). */
+static int
+s_link_by_pseudonym(store_t *s, const char *partner_oin,
+    const uint8_t ref[32], const char *local, uint64_t *id, bool *found,
+    bool *same, kp_err_t *err)
+{
+	sqlite3_stmt *st = s->st[ST_LINK_BY_PSEUDONYM];
+	int ret = -1;
+
+	*found = *same = false;
+	if (sq_bind_text(st, 1, partner_oin, KP_OIN_LEN + 1) != SQLITE_OK ||
+	    sqlite3_bind_blob(st, 2, ref, 32, SQLITE_STATIC) != SQLITE_OK ||
+	    sqlite3_bind_text(st, 3, local, -1, SQLITE_STATIC) != SQLITE_OK) {
+		sq_fail(s, err, "link by pseudonym");
+		goto out;
+	}
+	if (sq_step_one(s, st, "link by pseudonym", found, err) != 0)
+		goto out;
+	if (*found) {
+		*id = sq_col_u64(st, 0);
+		*same = sqlite3_column_int(st, 1) != 0;
+	}
+	ret = 0;
+out:
+	sq_done(st);
+	return ret;
+}
+
+/* Our own pseudonym of `local` for partner_oin; OUT: *has (false for a
+ * reference no pseudonym is made of: it can have no own link). */
+static int
+s_own_pseudonym(store_t *s, const char *partner_oin, const char *local,
+    uint8_t own[32], bool *has, kp_err_t *err)
+{
+	*has = pseudonym_ref_valid(local) && kp_oin_valid(partner_oin);
+	if (!*has)
+		return 0;
+	return sq_case_pseudonym(s, partner_oin, local, own, err);
+}
+
+/* The link of (partner_oin, local) of either kind: the filed one, else the
+ * own one found by our pseudonym of `local`.  OUT: case_ref, *id (if not
+ * NULL), *found. */
+static int
+s_link_by_local(store_t *s, const char *partner_oin, const char *local,
+    uint8_t case_ref[32], uint64_t *id, bool *found, kp_err_t *err)
+{
+	uint8_t own[32];
+	uint64_t own_id = 0;
+	bool has = false, same = false;
+
+	if (s_link_filed(s, partner_oin, local, case_ref, id, found, err) != 0)
+		return -1;
+	if (*found)
+		return 0;
+	if (s_own_pseudonym(s, partner_oin, local, own, &has, err) != 0)
+		return -1;
+	if (has && s_link_by_pseudonym(s, partner_oin, own, local, &own_id,
+	    found, &same, err) != 0)
+		return -1;
+	*found = *found && same;
+	if (*found) {
+		memcpy(case_ref, own, 32);
+		if (id != NULL)
+			*id = own_id;
+	}
+	return 0;
 }
 
 int
@@ -214,11 +300,13 @@ out:
 	return ret;
 }
 
-/* Insert link (partner_oin, local, case_ref) unless one with this local
- * or this pseudonym exists.  OUT: *made, and *id if it was made. */
+/* Insert link (partner_oin, local, case_ref, own) unless one with this
+ * pseudonym, or a filed one with this local, exists.  OUT: *made, and
+ * *id if it was made. */
 static int
 s_link_insert(store_t *s, const char *partner_oin, const char *local,
-    const uint8_t case_ref[32], bool *made, uint64_t *id, kp_err_t *err)
+    const uint8_t case_ref[32], bool own, bool *made, uint64_t *id,
+    kp_err_t *err)
 {
 	sqlite3_stmt *st = s->st[ST_LINK_INSERT];
 	int ret = -1;
@@ -230,7 +318,7 @@ s_link_insert(store_t *s, const char *partner_oin, const char *local,
 	if (sq_bind_text(st, 1, partner_oin, KP_OIN_LEN + 1) != SQLITE_OK ||
 	    sqlite3_bind_text(st, 2, local, -1, SQLITE_STATIC) != SQLITE_OK ||
 	    sqlite3_bind_blob(st, 3, case_ref, 32, SQLITE_STATIC) !=
-	    SQLITE_OK) {
+	    SQLITE_OK || sqlite3_bind_int(st, 4, own ? 1 : 0) != SQLITE_OK) {
 		sq_fail(s, err, "link put");
 		goto out;
 	}
@@ -245,28 +333,59 @@ out:
 	return ret;
 }
 
+static int
+s_linked_differently(kp_err_t *err, const char *partner_oin,
+    const char *local)
+{
+	return kp_fail(err, KP_ERR_INVALID_ARG, "store: case '%s' or its "
+	    "pseudonym is already linked differently for partner %s", local,
+	    partner_oin);
+}
+
+/*
+ * A new case of our own (the candidate is our pseudonym of it: most
+ * sends) costs a look-up in the small links_filed and the insert: a
+ * conflict on the pseudonym then means the link exists.  A candidate
+ * from the partner (an answer to a received event) is inserted only if
+ * the reference has no own link either.
+ */
 int
 store_link_ensure(store_t *s, const char *partner_oin, const char *local,
     const uint8_t candidate[32], uint8_t case_ref[32], uint64_t *link_id,
     kp_err_t *err)
 {
-	bool made = false, found = false;
+	uint8_t ours[32];
+	uint64_t id = 0;
+	bool valid = false, own, found = false, same = false, made = false;
 
-	if (s_link_insert(s, partner_oin, local, candidate, &made, link_id,
+	if (s_link_filed(s, partner_oin, local, case_ref, link_id, &found,
 	    err) != 0)
+		return -1;
+	if (found)
+		return 0;
+	if (s_own_pseudonym(s, partner_oin, local, ours, &valid, err) != 0)
+		return -1;
+	own = valid && memcmp(candidate, ours, 32) == 0;
+	/* the partner's pseudonym: an own link of the case wins over it */
+	if (valid && !own && s_link_by_pseudonym(s, partner_oin, ours, local,
+	    &id, &found, &same, err) != 0)
+		return -1;
+	if (!(found && same) && s_link_insert(s, partner_oin, local,
+	    candidate, own, &made, &id, err) != 0)
 		return -1;
 	if (made) {
 		memmove(case_ref, candidate, 32);
+		*link_id = id;
 		return 0;
 	}
-	/* a link with this local, or with this pseudonym, exists already */
-	if (s_link_by_local(s, partner_oin, local, case_ref, link_id, &found,
-	    err) != 0)
+	/* our pseudonym taken: by this case's own link, or by another case */
+	if (own && s_link_by_pseudonym(s, partner_oin, ours, local, &id,
+	    &found, &same, err) != 0)
 		return -1;
-	if (!found)
-		return kp_fail(err, KP_ERR_INVALID_ARG, "store: case '%s' or "
-		    "its pseudonym is already linked differently for partner "
-		    "%s", local, partner_oin);
+	if (!(found && same))
+		return s_linked_differently(err, partner_oin, local);
+	memcpy(case_ref, ours, 32);
+	*link_id = id;
 	return 0;
 }
 
@@ -275,25 +394,15 @@ store_link_put(store_t *s, const char *partner_oin, const char *local,
     const uint8_t case_ref[32], kp_err_t *err)
 {
 	uint8_t have[32];
-	uint64_t id;
-	bool made = false, found = false;
+	uint64_t id = 0;
 
-	if (s_link_insert(s, partner_oin, local, case_ref, &made, &id,
+	if (store_link_ensure(s, partner_oin, local, case_ref, have, &id,
 	    err) != 0)
 		return -1;
-	if (made)
-		return 0;
-	/* A link with this local or this pseudonym exists already. */
-	if (s_link_by_local(s, partner_oin, local, have, NULL, &found,
-	    err) != 0)
-		return -1;
-	if (!found || memcmp(have, case_ref, 32) != 0)
-		return kp_fail(err, KP_ERR_INVALID_ARG, "store: case '%s' or "
-		    "its pseudonym is already linked differently for partner "
-		    "%s", local, partner_oin);
+	if (memcmp(have, case_ref, 32) != 0)
+		return s_linked_differently(err, partner_oin, local);
 	return 0;
 }
-
 
 static void
 s_read_subject(sqlite3_stmt *st, subject_row_t *r)

@@ -46,7 +46,7 @@ enum {
 	ST_IN_FIND, ST_IN_INSERT, ST_IN_LIST_ALL, ST_IN_LIST_UNACKED, ST_IN_GET,
 	ST_IN_ACK, ST_IN_EXISTS,
 	ST_REJ_INSERT,
-	ST_LINK_BY_LOCAL, ST_LINK_BY_REF, ST_LINK_INSERT,
+	ST_LINK_BY_LOCAL, ST_LINK_BY_REF, ST_LINK_INSERT, ST_LINK_BY_PSEUDONYM,
 	ST_OB_PURGE, ST_IN_PURGE, ST_SUBJECT,
 	ST_AUDIT_APPEND, ST_HEAD_PUT, ST_HEAD_LAST,
 	ST_WITNESS_PUT, ST_WITNESS_LAST, ST_META_PUT,
@@ -156,7 +156,12 @@ extern const char *const store_retention_sql[ST_COUNT];
 /* The metadata keys and the SQL functions that seal and open case
  * references and routes (store_seal.c), registered before the schema is
  * migrated or any statement prepared; freed (wiped) by store_close. */
-int sq_seal_register(store_t *s, const uint8_t meta_key[32], kp_err_t *err);
+int sq_seal_register(store_t *s, const uint8_t meta_key[32],
+    const uint8_t pseudonym_key[32], kp_err_t *err);
+/* This organisation's own pseudonym of case `local` for partner_oin
+ * (pseudonym.h, under store_open's pseudonym key). OUT: out. */
+int sq_case_pseudonym(store_t *s, const char *partner_oin, const char *local,
+    uint8_t out[32], kp_err_t *err);
 void sq_seal_free(store_t *s);
 /* Wipe kp_case_seal's memo of its last input (at commit and rollback). */
 void sq_seal_forget(store_t *s);
@@ -181,12 +186,15 @@ int sq_link_of(store_t *s, const char *partner_oin, const char *local,
 /* The link_id value of such an insert, in SQL, with the partner in ?3:
  * the id the caller gave (parameter `hint`) if it is the link of the
  * case (parameter `local`) with that partner (a look-up by rowid), else
- * the case's link found by its sealed reference; NULL if none.  The row
- * never refers to another case's link, whatever the caller passed. */
-#define LINK_OF(hint, local) "coalesce((SELECT id FROM links WHERE " \
+ * the case's link found by the row's pseudonym (parameter `ref`: a link
+ * and its rows carry the same one) and checked against the case; NULL if
+ * none.  The row never refers to another case's link, whatever the
+ * caller passed. */
+#define LINK_OF(hint, local, ref) "coalesce((SELECT id FROM links WHERE " \
 	"id = " hint " AND partner_oin = ?3 AND local_sealed = " \
 	"kp_case_seal(?3, " local ")), (SELECT id FROM links WHERE " \
-	"partner_oin = ?3 AND local_sealed = kp_case_seal(?3, " local ")))"
+	"partner_oin = ?3 AND case_ref = " ref " AND local_sealed = " \
+	"kp_case_seal(?3, " local ")))"
 
 /* The outbox and inbox counts (store_counts.c): counted from the rows once
  * the schema is migrated; then sq_count(which, delta) by the functions

@@ -18,7 +18,7 @@
 #include "store_int.h"
 #include "util.h"
 
-#define STORE_SCHEMA_VERSION 6
+#define STORE_SCHEMA_VERSION 7
 
 
 /*
@@ -320,6 +320,46 @@ static const char s_schema_v6[] =
 	" WHERE state IN (3, 4);";
 
 /*
+ * Version 7: a new case of our own writes one random-keyed index entry,
+ * not two.  The links of version 1 had two unique indexes, on (partner,
+ * sealed local reference) and on (partner, pseudonym), both keyed by a
+ * PRF output: every new case (nearly every referral) inserted into a
+ * random page of each, the largest per-event cost of the sender once the
+ * store outgrew its cache (PERFORMANCE.md, "Issue 16, eleventh session").
+ * But the pseudonym of a case we send on first is a keyed hash of its
+ * reference (pseudonym.h), which the store can compute (store_open's
+ * pseudonym key, kp_case_pseudonym): such a link (own = 1) is found by
+ * its reference through the pseudonym index, and needs no entry in an
+ * index by reference.  Only a link whose pseudonym came from the partner
+ * (own = 0: an answer to a received event, a `link`ed received case)
+ * is found by its reference through links_filed, a partial unique index
+ * that holds those alone.  Per partner the reference stays one-to-one
+ * with the pseudonym: two own links of one reference would share the
+ * pseudonym (the unique index refuses the second); an own and a filed
+ * link of one reference are refused by store_link_ensure, which looks
+ * for either before it inserts, in the same transaction.
+ * SQLite drops no UNIQUE constraint in place, so the table is copied.
+ * The links an older daemon made are kept as filed (own = 0): they stay
+ * in links_filed, found by their reference as before, whatever their
+ * pseudonym's origin.  Their ids are kept (outbox and expectations rows
+ * refer to them).
+ */
+static const char s_schema_v7[] =
+	"CREATE TABLE links_v7 ("
+	" id INTEGER PRIMARY KEY,"
+	" partner_oin TEXT NOT NULL,"
+	" local_sealed BLOB NOT NULL,"
+	" case_ref BLOB NOT NULL CHECK (length(case_ref) = 32),"
+	" own INTEGER NOT NULL DEFAULT 0 CHECK (own IN (0, 1)),"
+	" UNIQUE (partner_oin, case_ref));"
+	"INSERT INTO links_v7 (id, partner_oin, local_sealed, case_ref, own)"
+	" SELECT id, partner_oin, local_sealed, case_ref, 0 FROM links;"
+	"DROP TABLE links;"
+	"ALTER TABLE links_v7 RENAME TO links;"
+	"CREATE UNIQUE INDEX links_filed ON links (partner_oin, local_sealed)"
+	" WHERE own = 0;";
+
+/*
  * Indexes for performance only, at every open of any version (no version
  * step: an older daemon reading the file just has one more index).
  * outbox_expiry holds only pending rows, ordered by expiry, so the
@@ -378,20 +418,27 @@ const char *
 sq_schema_step(int version)
 {
 	static const char *const steps[] = { NULL, s_schema_v1, s_schema_v2,
-	    s_schema_v3, s_schema_v4, s_schema_v5, s_schema_v6 };
+	    s_schema_v3, s_schema_v4, s_schema_v5, s_schema_v6, s_schema_v7 };
 
 	return version >= 1 && version <= STORE_SCHEMA_VERSION ?
 	    steps[version] : NULL;
 }
+
+/* What each step does, for the error of a failed migration. */
+static const char *const s_step_names[] = { NULL, "the first tables",
+    "idempotency keys", "answers in phases", "sealing case references at "
+    "rest", "rows find their case by its link", "an index of the pending "
+    "events", "own cases found by their pseudonym" };
 
 /* Create or check the schema in one BEGIN IMMEDIATE, so two processes
  * opening a new file cannot both create it. */
 int
 sq_migrate(store_t *s, kp_err_t *err)
 {
-	char sql[128];
+	char sql[128], what[128];
 	bool create = false;
 	sqlite3_int64 ver = 0;
+	int step;
 
 	if (sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) !=
 	    SQLITE_OK)
@@ -408,38 +455,17 @@ sq_migrate(store_t *s, kp_err_t *err)
 		goto fail;
 	}
 	/* each step from the version found, in order */
-	if ((create || ver == 1) && (sqlite3_exec(s->db, s_schema_v2, NULL,
-	    NULL, NULL) != SQLITE_OK || sqlite3_exec(s->db, sql, NULL, NULL,
-	    NULL) != SQLITE_OK)) {
-		sq_open_fail(s, err, "migrate schema to version 2");
-		goto fail;
-	}
-	if ((create || ver <= 2) && (sqlite3_exec(s->db, s_schema_v3, NULL,
-	    NULL, NULL) != SQLITE_OK || sqlite3_exec(s->db, sql, NULL, NULL,
-	    NULL) != SQLITE_OK)) {
-		sq_open_fail(s, err, "migrate schema to version 3");
-		goto fail;
-	}
-	if ((create || ver <= 3) && (sqlite3_exec(s->db, s_schema_v4, NULL,
-	    NULL, NULL) != SQLITE_OK || sqlite3_exec(s->db, sql, NULL, NULL,
-	    NULL) != SQLITE_OK)) {
-		sq_open_fail(s, err, "migrate schema to version 4 (sealing "
-		    "case references at rest)");
-		goto fail;
-	}
-	if ((create || ver <= 4) && (sqlite3_exec(s->db, s_schema_v5, NULL,
-	    NULL, NULL) != SQLITE_OK || sqlite3_exec(s->db, sql, NULL, NULL,
-	    NULL) != SQLITE_OK)) {
-		sq_open_fail(s, err, "migrate schema to version 5 (rows find "
-		    "their case by its link)");
-		goto fail;
-	}
-	if ((create || ver <= 5) && (sqlite3_exec(s->db, s_schema_v6, NULL,
-	    NULL, NULL) != SQLITE_OK || sqlite3_exec(s->db, sql, NULL, NULL,
-	    NULL) != SQLITE_OK)) {
-		sq_open_fail(s, err, "migrate schema to version 6 (an index of "
-		    "the pending events)");
-		goto fail;
+	for (step = 2; step <= STORE_SCHEMA_VERSION; step++) {
+		if (!create && ver >= step)
+			continue;
+		if (sqlite3_exec(s->db, sq_schema_step(step), NULL, NULL,
+		    NULL) != SQLITE_OK || sqlite3_exec(s->db, sql, NULL, NULL,
+		    NULL) != SQLITE_OK) {
+			snprintf(what, sizeof(what), "migrate schema to version "
+			    "%d (%s)", step, s_step_names[step]);
+			sq_open_fail(s, err, what);
+			goto fail;
+		}
 	}
 	if (sqlite3_exec(s->db, s_schema_perf, NULL, NULL, NULL) != SQLITE_OK) {
 		sq_open_fail(s, err, "create performance indexes");

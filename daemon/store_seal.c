@@ -14,6 +14,10 @@
  *   kp_route_seal(event_id, r)  -> the sealed route (BLOB); NULL for 0
  *   kp_route_open(event_id, v)  -> the route (INTEGER); 0 for NULL
  *   kp_absence_key(ref)         -> the officer-local key of a case (BLOB 32)
+ *   kp_case_pseudonym(partner, ref) -> this organisation's own pseudonym
+ *                                  of the case for that partner (BLOB 32,
+ *                                  pseudonym.h); NULL for '' or an
+ *                                  invalid reference
  *
  * It must never hand out a key, never log, and never seal one case under
  * one value for two partners.
@@ -22,6 +26,11 @@
  *   K_siv  = BLAKE2b-256(key = K_meta, "ketenpost/v1/meta-siv")
  *   K_aead = BLAKE2b-256(key = K_meta, "ketenpost/v1/meta-aead")
  *   K_abs  = BLAKE2b-256(key = K_meta, "ketenpost/v1/meta-absence")
+ *   K_pseudonym = store_open's pseudonym_key, as given (pseudonym_key():
+ *            the K of pseudonym.h, a sibling of K_meta under the same
+ *            storage secret), so the store finds an own case's link by
+ *            the pseudonym it was sent with (schema version 7,
+ *            store_cases.c) without an index on the sealed reference
  *
  * A case reference R filed with partner Q (a synthetic-IV AEAD):
  *   ad    = "ketenpost/v1/meta/case" || 0x00 || Q
@@ -79,6 +88,7 @@
 #include <sodium.h>
 #include <sqlite3.h>
 
+#include "pseudonym.h"
 #include "store_int.h"
 
 #define NONCE crypto_aead_xchacha20poly1305_ietf_NPUBBYTES
@@ -90,7 +100,7 @@
 /* a label of under 32 bytes, 0x00, and a whole case reference */
 #define AD_MAX (32 + CASE_MAX)
 
-enum { K_SIV, K_AEAD, K_ABS, K_N };
+enum { K_SIV, K_AEAD, K_ABS, K_PSEUD, K_N };
 
 /* kp_case_seal's last input (ad || 0x00 || p, its SIV input) and value. */
 struct case_memo {
@@ -345,6 +355,35 @@ s_absence_key(sqlite3_context *ctx, int argc, sqlite3_value **argv)
 	sqlite3_result_blob(ctx, out, (int)sizeof(out), SQLITE_TRANSIENT);
 }
 
+/* kp_case_pseudonym(partner, ref): pseudonym_with_key under K_pseudonym;
+ * NULL where no pseudonym is made (no case, or what is not a partner OIN
+ * and a valid reference): such a case has no own link to find. */
+static void
+s_case_pseudonym(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+	const char *q = (const char *)sqlite3_value_text(argv[0]);
+	const char *r = (const char *)sqlite3_value_text(argv[1]);
+	uint8_t out[32];
+	kp_err_t err;
+
+	(void)argc;
+	if (q == NULL || r == NULL || !kp_oin_valid(q) ||
+	    !pseudonym_ref_valid(r) || pseudonym_with_key(s_key(ctx, K_PSEUD),
+	    q, r, out, &err) != 0) {
+		sqlite3_result_null(ctx);
+		return;
+	}
+	sqlite3_result_blob(ctx, out, (int)sizeof(out), SQLITE_TRANSIENT);
+}
+
+int
+sq_case_pseudonym(store_t *s, const char *partner_oin, const char *local,
+    uint8_t out[32], kp_err_t *err)
+{
+	return pseudonym_with_key(s->meta_keys + 32 * K_PSEUD, partner_oin,
+	    local, out, err);
+}
+
 static const struct {
 	const char *name;
 	int nargs;
@@ -356,12 +395,14 @@ static const struct {
 	{ "kp_route_seal", 2, false, s_route_seal },
 	{ "kp_route_open", 2, true, s_route_open },
 	{ "kp_absence_key", 1, true, s_absence_key },
+	{ "kp_case_pseudonym", 2, true, s_case_pseudonym },
 };
 
 int
-sq_seal_register(store_t *s, const uint8_t meta_key[32], kp_err_t *err)
+sq_seal_register(store_t *s, const uint8_t meta_key[32],
+    const uint8_t pseudonym_key[32], kp_err_t *err)
 {
-	static const char *const labels[K_N] = { "ketenpost/v1/meta-siv",
+	static const char *const labels[K_PSEUD] = { "ketenpost/v1/meta-siv",
 	    "ketenpost/v1/meta-aead", "ketenpost/v1/meta-absence" };
 	size_t i;
 	int flags;
@@ -371,12 +412,13 @@ sq_seal_register(store_t *s, const uint8_t meta_key[32], kp_err_t *err)
 	    (s->case_memo = sodium_malloc(sizeof(*s->case_memo))) == NULL)
 		return kp_fail(err, KP_ERR_NOMEM, "store: out of memory");
 	sodium_memzero(s->case_memo, sizeof(*s->case_memo));
-	for (i = 0; i < K_N; i++)
+	for (i = 0; i < K_PSEUD; i++)
 		if (crypto_generichash(s->meta_keys + 32 * i, 32,
 		    (const uint8_t *)labels[i], strlen(labels[i]), meta_key,
 		    32) != 0)
 			return kp_fail(err, KP_ERR_IO, "store: cannot derive "
 			    "the metadata keys");
+	memcpy(s->meta_keys + 32 * K_PSEUD, pseudonym_key, 32);
 	for (i = 0; i < sizeof(s_fns) / sizeof(s_fns[0]); i++) {
 		flags = SQLITE_UTF8 | SQLITE_DIRECTONLY |
 		    (s_fns[i].deterministic ? SQLITE_DETERMINISTIC : 0);

@@ -31,4 +31,14 @@ int pseudonym_for(const identity_t *self, const char *partner_oin,
     const char *ref, uint8_t out[32], kp_err_t *err)
     __attribute__((warn_unused_result));
 
+/* K of the comment above, for a holder that derives many pseudonyms (the
+ * store: store_open).  The caller wipes it.  OUT: k.  0 or -1. */
+int pseudonym_key(const identity_t *self, uint8_t k[32])
+    __attribute__((warn_unused_result));
+
+/* pseudonym_for with K given. OUT: out. */
+int pseudonym_with_key(const uint8_t k[32], const char *partner_oin,
+    const char *ref, uint8_t out[32], kp_err_t *err)
+    __attribute__((warn_unused_result));
+
 #endif

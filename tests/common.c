@@ -23,6 +23,8 @@ s_env(const char *name)
 	return v;
 }
 
+const uint8_t test_pseudonym_key[32] = { 0x50, 0x53 };
+
 const char *test_chain(void) { return s_env("KP_TEST_CHAIN"); }
 const char *test_bin(void) { return s_env("KP_BIN"); }
 const char *test_source_dir(void) { return s_env("KP_SOURCE_DIR"); }

@@ -16,6 +16,11 @@
 #define OIN_JBT        "00000001005678901000"
 #define OIN_AUDITOR    "00000001006789012000"
 
+/* A store's case pseudonym key in tests that open a store directly
+ * (store_open): any fixed 32 bytes, so a test can compute an own case's
+ * pseudonym with pseudonym_with_key. */
+extern const uint8_t test_pseudonym_key[32];
+
 /* $KP_TEST_CHAIN, the shared read-only test chain. */
 const char *test_chain(void);
 /* $KP_BIN, the folder with the built programs. */

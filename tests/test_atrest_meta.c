@@ -284,6 +284,12 @@ Test(atrest_meta, no_case_reference_or_pseudonym_link_on_disk)
 	cr_assert_eq(s_count(state[0], "links"), 3, "LP-META-0001 with "
 	    "Halt and RvdK, LP-META-0002 with Halt: %ld",
 	    s_count(state[0], "links"));
+	/* schema version 7: the referrals' links are own ones (found through
+	 * their pseudonym, in no index by reference); Halt's answer went on a
+	 * received pseudonym: a filed link */
+	cr_assert_eq(s_count(state[0], "links WHERE own = 1"), 3);
+	cr_assert_eq(s_count(state[1], "links WHERE own = 0"), 1);
+	cr_assert_eq(s_count(state[1], "links"), 1);
 
 	/* and stopped (the WAL checkpointed into the database file) */
 	td_chain_stop_all(&c);
@@ -498,7 +504,8 @@ Test(atrest_meta, version_3_database_sealed_in_place)
 	s_make_v3(dir);
 	cr_assert(s_files_hold(dir, "LP-META-0001", 12, where, sizeof(where)),
 	    "the version 3 file holds the reference in the clear");
-	cr_assert_eq(store_open(dir, s_key, &s, &err), 0, "%s", err.msg);
+	cr_assert_eq(store_open(dir, s_key, test_pseudonym_key,
+	    &s, &err), 0, "%s", err.msg);
 	/* everything found and shown by the reference, as before */
 	cr_assert_eq(store_outbox_get(s, id1, &o, &found, &err), 0, "%s",
 	    err.msg);
@@ -533,7 +540,8 @@ Test(atrest_meta, version_3_database_sealed_in_place)
 	    sizeof(where)), "the reference is still in %s", where);
 
 	/* another key opens the file but reads no sealed value */
-	cr_assert_eq(store_open(dir, s_other_key, &s, &err), 0, "%s", err.msg);
+	cr_assert_eq(store_open(dir, s_other_key, test_pseudonym_key,
+	    &s, &err), 0, "%s", err.msg);
 	cr_assert_eq(store_outbox_get(s, id1, &o, &found, &err), -1);
 	cr_assert(strstr(err.msg, "sealed metadata cannot be opened") != NULL,
 	    "%s", err.msg);

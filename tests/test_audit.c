@@ -584,7 +584,8 @@ s_tlog_open(struct tlog *l, const char *tmp, const char *oin)
 	memset(l, 0, sizeof(*l));
 	l->oin = oin;
 	snprintf(l->dir, sizeof(l->dir), "%s/%s", tmp, oin);
-	cr_assert_eq(store_open(l->dir, s_meta_key, &l->st, &e), 0, "%s",
+	cr_assert_eq(store_open(l->dir, s_meta_key, test_pseudonym_key,
+	    &l->st, &e), 0, "%s",
 	    e.msg);
 	cr_assert_eq(chain_open_oin(test_chain(), oin, NULL, NULL, &l->ch, &e),
 	    0, "%s", e.msg);
@@ -826,7 +827,8 @@ s_pair(struct pair *p, bool rewrite)
 	s_tlog_close(&a);
 	s_tlog_close(&b);
 	/* each holds the other's heads, as seen on envelopes and receipts */
-	cr_assert_eq(store_open(b.dir, s_meta_key, &b.st, &err), 0);
+	cr_assert_eq(store_open(b.dir, s_meta_key, test_pseudonym_key,
+	    &b.st, &err), 0);
 	for (k = 0; k < a.n_heads; k++)
 		cr_assert_eq(store_witness_put(b.st, OIN_LEERPLICHT,
 		    a.heads[k].size, a.heads[k].time_ms, a.heads[k].root,

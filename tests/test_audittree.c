@@ -92,7 +92,8 @@ s_open(struct fx *f)
 {
 	test_tmpdir(f->tmp, sizeof(f->tmp));
 	snprintf(f->dir, sizeof(f->dir), "%s/state", f->tmp);
-	cr_assert_eq(store_open(f->dir, s_meta_key, &f->s, &f->err), 0,
+	cr_assert_eq(store_open(f->dir, s_meta_key, test_pseudonym_key,
+	    &f->s, &f->err), 0,
 	    "store_open: %s", f->err.msg);
 	cr_assert_not_null(f->ref = merkle_new());
 	merkle_frontier_init(&f->f);
@@ -147,7 +148,8 @@ s_reopen(struct fx *f)
 	struct audittree_check c;
 
 	store_close(&f->s);
-	cr_assert_eq(store_open(f->dir, s_meta_key, &f->s, &f->err), 0,
+	cr_assert_eq(store_open(f->dir, s_meta_key, test_pseudonym_key,
+	    &f->s, &f->err), 0,
 	    "reopen: %s", f->err.msg);
 	s_check(f, &c, false);
 	cr_assert_eq(c.bad, 0);
@@ -231,7 +233,8 @@ Test(audittree, start_up_check_tells_damage_from_missing_nodes)
 	/* a log written before the node table: every node is added */
 	cr_assert_eq(test_sh("sqlite3 '%s/ketenpost.db' 'DELETE FROM "
 	    "audit_nodes'", f.dir), 0);
-	cr_assert_eq(store_open(f.dir, s_meta_key, &f.s, &f.err), 0);
+	cr_assert_eq(store_open(f.dir, s_meta_key, test_pseudonym_key,
+	    &f.s, &f.err), 0);
 	s_check(&f, &c, false);
 	cr_assert_eq(c.bad, 0);
 	cr_assert_eq(c.added, 8);
@@ -243,7 +246,8 @@ Test(audittree, start_up_check_tells_damage_from_missing_nodes)
 	cr_assert_eq(test_sh("sqlite3 '%s/ketenpost.db' \"UPDATE audit_nodes "
 	    "SET hash = zeroblob(32) WHERE height = 9 AND idx = 1\"", f.dir),
 	    0);
-	cr_assert_eq(store_open(f.dir, s_meta_key, &f.s, &f.err), 0);
+	cr_assert_eq(store_open(f.dir, s_meta_key, test_pseudonym_key,
+	    &f.s, &f.err), 0);
 	s_check(&f, &c, false);
 	cr_assert_eq(c.bad, 1);
 	cr_assert_eq(c.first_bad_height, 9);
@@ -272,7 +276,8 @@ Test(audittree, start_up_check_tells_damage_from_missing_nodes)
 	cr_assert_eq(test_sh("sqlite3 '%s/ketenpost.db' \"UPDATE audit_nodes "
 	    "SET hash = zeroblob(7) WHERE height = 8 AND idx = 2\"", f.dir),
 	    0);
-	cr_assert_eq(store_open(f.dir, s_meta_key, &f.s, &f.err), 0);
+	cr_assert_eq(store_open(f.dir, s_meta_key, test_pseudonym_key,
+	    &f.s, &f.err), 0);
 	s_check(&f, &c, false);
 	cr_assert_eq(c.bad, 1);
 	cr_assert_eq(c.added, 0);
@@ -286,7 +291,8 @@ Test(audittree, start_up_check_tells_damage_from_missing_nodes)
 	store_close(&f.s);
 	cr_assert_eq(test_sh("sqlite3 '%s/ketenpost.db' \"INSERT INTO "
 	    "audit_nodes VALUES (8, 99, zeroblob(32))\"", f.dir), 0);
-	cr_assert_eq(store_open(f.dir, s_meta_key, &f.s, &f.err), 0);
+	cr_assert_eq(store_open(f.dir, s_meta_key, test_pseudonym_key,
+	    &f.s, &f.err), 0);
 	s_check(&f, &c, false);
 	cr_assert_eq(c.bad, 1);
 	cr_assert_eq(c.first_bad_index, UINT64_MAX);

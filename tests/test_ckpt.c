@@ -56,7 +56,8 @@ struct fx {
 static void
 s_open(struct fx *f)
 {
-	cr_assert_eq(store_open(f->dir, s_meta_key, &f->s, &f->err), 0,
+	cr_assert_eq(store_open(f->dir, s_meta_key, test_pseudonym_key,
+	    &f->s, &f->err), 0,
 	    "store_open: %s", f->err.msg);
 	cr_assert_not_null(f->s->ckpt, "no checkpoint thread");
 	cr_assert_eq(f->s->page_size, s_page, "page size %d", f->s->page_size);

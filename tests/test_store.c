@@ -16,6 +16,7 @@
 
 #include "common.h"
 #include "countvfs.h"
+#include "pseudonym.h"
 #include "store.h"
 #include "store_int.h"   /* sq_schema_step */
 #include "store_webhook.h"
@@ -40,7 +41,8 @@ s_open(struct fx *f)
 {
 	test_tmpdir(f->tmp, sizeof(f->tmp));
 	snprintf(f->dir, sizeof(f->dir), "%s/state", f->tmp);
-	cr_assert_eq(store_open(f->dir, s_meta_key, &f->s, &f->err), 0,
+	cr_assert_eq(store_open(f->dir, s_meta_key, test_pseudonym_key,
+	    &f->s, &f->err), 0,
 	    "store_open: %s",
 	    f->err.msg);
 }
@@ -50,7 +52,8 @@ s_reopen(struct fx *f)
 {
 	store_close(&f->s);
 	cr_assert_null(f->s);
-	cr_assert_eq(store_open(f->dir, s_meta_key, &f->s, &f->err), 0,
+	cr_assert_eq(store_open(f->dir, s_meta_key, test_pseudonym_key,
+	    &f->s, &f->err), 0,
 	    "reopen: %s",
 	    f->err.msg);
 }
@@ -366,9 +369,10 @@ Test(store, version_1_database_migrated)
 	    "legal_basis, fields, retention_until_ms, route) VALUES "
 	    "(zeroblob(16), 1, '" OIN_HALT "', 'ZAAK-OLD', zeroblob(32), 1, 0, "
 	    "1, 2, 1, 1, zeroblob(32), 'p', 'l', 'route', 9, 2)");
-	cr_assert_eq(store_open(f.dir, s_meta_key, &f.s, &f.err), 0, "%s",
+	cr_assert_eq(store_open(f.dir, s_meta_key, test_pseudonym_key,
+	    &f.s, &f.err), 0, "%s",
 	    f.err.msg);
-	cr_assert_eq(s_raw_sql(f.dir, "PRAGMA user_version"), 6);
+	cr_assert_eq(s_raw_sql(f.dir, "PRAGMA user_version"), 7);
 	/* version 3's columns and table are there */
 	cr_assert_eq(s_raw_sql(f.dir, "SELECT count(*) FROM pragma_table_info("
 	    "'expectations') WHERE name IN ('interim_by', 'interim_ms', "
@@ -456,9 +460,10 @@ Test(store, version_5_database_migrated)
 	    "CREATE INDEX outbox_partner ON outbox (to_oin, state); "
 	    "PRAGMA user_version = 5;");
 
-	cr_assert_eq(store_open(f.dir, s_meta_key, &f.s, &f.err), 0, "%s",
+	cr_assert_eq(store_open(f.dir, s_meta_key, test_pseudonym_key,
+	    &f.s, &f.err), 0, "%s",
 	    f.err.msg);
-	cr_assert_eq(s_raw_sql(f.dir, "PRAGMA user_version"), 6);
+	cr_assert_eq(s_raw_sql(f.dir, "PRAGMA user_version"), 7);
 	cr_assert_eq(s_raw_sql(f.dir, "SELECT count(*) FROM sqlite_schema "
 	    "WHERE name = 'outbox_partner'"), 0);
 	cr_assert_eq(s_raw_sql(f.dir, "SELECT count(*) FROM outbox INDEXED BY "
@@ -519,7 +524,8 @@ s_make_v4(const char *dir)
 	cr_assert_eq(test_sh("mkdir -m 700 -p '%s'", dir), 0);
 	snprintf(raw.path, sizeof(raw.path), "%s/ketenpost.db", dir);
 	cr_assert_eq(sqlite3_open(raw.path, &raw.db), SQLITE_OK);
-	cr_assert_eq(sq_seal_register(&raw, s_meta_key, &err), 0, "%s",
+	cr_assert_eq(sq_seal_register(&raw, s_meta_key, test_pseudonym_key,
+	    &err), 0, "%s",
 	    err.msg);
 	for (v = 1; v <= 4; v++)
 		cr_assert_eq(sqlite3_exec(raw.db, sq_schema_step(v), NULL, NULL,
@@ -590,9 +596,10 @@ Test(store, version_4_database_migrated)
 	test_tmpdir(f.tmp, sizeof(f.tmp));
 	snprintf(f.dir, sizeof(f.dir), "%s/state", f.tmp);
 	s_make_v4(f.dir);
-	cr_assert_eq(store_open(f.dir, s_meta_key, &f.s, &f.err), 0, "%s",
+	cr_assert_eq(store_open(f.dir, s_meta_key, test_pseudonym_key,
+	    &f.s, &f.err), 0, "%s",
 	    f.err.msg);
-	cr_assert_eq(s_raw_sql(f.dir, "PRAGMA user_version"), 6);
+	cr_assert_eq(s_raw_sql(f.dir, "PRAGMA user_version"), 7);
 	/* the random-keyed indexes are gone, the link_id ones there */
 	cr_assert_eq(s_raw_sql(f.dir, "SELECT count(*) FROM sqlite_schema "
 	    "WHERE name IN ('outbox_case', 'expectations_case', "
@@ -601,6 +608,12 @@ Test(store, version_4_database_migrated)
 	    "WHERE name IN ('outbox_link', 'expectations_link_sent')"), 2);
 	/* every row with a case refers to its own link; the RVDK one made */
 	cr_assert_eq(s_raw_sql(f.dir, "SELECT count(*) FROM links"), 2);
+	/* version 7: the links kept as filed, in links_filed, the unique
+	 * index by reference of version 1 gone */
+	cr_assert_eq(s_raw_sql(f.dir, "SELECT count(*) FROM links INDEXED BY "
+	    "links_filed WHERE own = 0"), 2);
+	cr_assert_eq(s_raw_sql(f.dir, "SELECT count(*) FROM sqlite_schema "
+	    "WHERE tbl_name = 'links' AND type = 'index'"), 2);
 	cr_assert_eq(s_raw_sql(f.dir, "SELECT count(*) FROM outbox o JOIN "
 	    "links l ON l.id = o.link_id AND l.partner_oin = o.to_oin AND "
 	    "l.local_sealed = o.case_sealed AND l.case_ref = o.case_ref"), 2);
@@ -1650,6 +1663,125 @@ Test(store, link_ensure)
 	s_close(&f);
 }
 
+/* The query plan of statement `which` has no step containing `what`. */
+static void
+s_plan_has_no(struct fx *f, int which, const char *what)
+{
+	sqlite3_stmt *plan;
+	char sql[4096];
+
+	snprintf(sql, sizeof(sql), "EXPLAIN QUERY PLAN %s",
+	    sqlite3_sql(f->s->st[which]));
+	cr_assert_eq(sqlite3_prepare_v2(f->s->db, sql, -1, &plan, NULL),
+	    SQLITE_OK, "%s", sqlite3_errmsg(f->s->db));
+	while (sqlite3_step(plan) == SQLITE_ROW) {
+		cr_assert_null(strstr((const char *)sqlite3_column_text(plan, 3),
+		    what), "%s", sqlite3_column_text(plan, 3));
+	}
+	sqlite3_finalize(plan);
+}
+
+/* Our own pseudonym of `local` for `oin` under the test store's key. */
+static void
+s_own_ref(const char *oin, const char *local, uint8_t out[32])
+{
+	kp_err_t err;
+
+	cr_assert_eq(pseudonym_with_key(test_pseudonym_key, oin, local, out,
+	    &err), 0, "%s", err.msg);
+}
+
+/* Schema version 7: a case of our own (its pseudonym our keyed hash of
+ * it) is linked without an entry in the index by reference, found by
+ * its reference through its pseudonym, and stays one-to-one with it per
+ * partner against filed links of either order. */
+Test(store, own_links_found_through_their_pseudonym)
+{
+	struct fx f = { 0 };
+	uint8_t own1[32], own5[32], other[32], got[32];
+	outbox_row_t row = s_orow(1, OIN_HALT);
+	uint64_t id1 = 0, id = 0;
+	char local[65];
+	bool found = false;
+	int rows = 0;
+
+	s_open(&f);
+	s_own_ref(OIN_HALT, "Z-1", own1);
+	s_own_ref(OIN_HALT, "Z-5", own5);
+	memset(other, 0x22, sizeof(other));
+	cr_assert_eq(store_link_ensure(f.s, OIN_HALT, "Z-1", own1, got, &id1,
+	    &f.err), 0, "%s", f.err.msg);
+	cr_assert_arr_eq(got, own1, 32);
+	cr_assert_eq(s_raw_sql(f.dir, "SELECT own FROM links"), 1);
+	cr_assert_eq(s_raw_sql(f.dir, "SELECT count(*) FROM links INDEXED BY "
+	    "links_filed WHERE own = 0"), 0, "an own link is not in it");
+	cr_assert_eq(store_link_by_local(f.s, OIN_HALT, "Z-1", got, &found,
+	    &f.err), 0, "%s", f.err.msg);
+	cr_assert(found);
+	cr_assert_arr_eq(got, own1, 32);
+	cr_assert_eq(store_link_by_ref(f.s, OIN_HALT, own1, local, &found,
+	    &f.err), 0);
+	cr_assert(found);
+	cr_assert_str_eq(local, "Z-1");
+	/* the partner's pseudonym for it later: the own link wins */
+	cr_assert_eq(store_link_ensure(f.s, OIN_HALT, "Z-1", other, got, &id,
+	    &f.err), 0, "%s", f.err.msg);
+	cr_assert_arr_eq(got, own1, 32);
+	cr_assert_eq(id, id1);
+	cr_assert_eq(store_link_ensure(f.s, OIN_HALT, "Z-1", own1, got, &id,
+	    &f.err), 0, "%s", f.err.msg);
+	cr_assert_eq(id, id1, "the same case again: the same link");
+	s_expect(store_link_put(f.s, OIN_HALT, "Z-1", other, &f.err), &f.err,
+	    KP_ERR_INVALID_ARG, "linked differently");
+	cr_assert_eq(store_link_put(f.s, OIN_HALT, "Z-1", own1, &f.err), 0,
+	    "%s", f.err.msg);
+	/* another case may not take our pseudonym of Z-1 */
+	s_expect(store_link_put(f.s, OIN_HALT, "Z-2", own1, &f.err), &f.err,
+	    KP_ERR_INVALID_ARG, "linked differently");
+	/* a filed case first: our pseudonym of it comes later, and loses */
+	cr_assert_eq(store_link_put(f.s, OIN_HALT, "Z-5", other, &f.err), 0,
+	    "%s", f.err.msg);
+	cr_assert_eq(store_link_ensure(f.s, OIN_HALT, "Z-5", own5, got, &id,
+	    &f.err), 0, "%s", f.err.msg);
+	cr_assert_arr_eq(got, other, 32, "the filed link of Z-5 kept");
+	cr_assert_eq(s_raw_sql(f.dir, "SELECT count(*) FROM links"), 2);
+	cr_assert_eq(s_raw_sql(f.dir, "SELECT count(*) FROM links INDEXED BY "
+	    "links_filed WHERE own = 0"), 1);
+	/* the look-ups by case see rows of an own link */
+	snprintf(row.case_local, sizeof(row.case_local), "Z-1");
+	memcpy(row.case_ref, own1, 32);
+	row.link_id = id1;
+	s_insert(&f, &row);
+	cr_assert_eq(s_raw_sql(f.dir, "SELECT count(*) FROM outbox o JOIN "
+	    "links l ON l.id = o.link_id WHERE l.own = 1"), 1);
+	cr_assert_eq(store_subject(f.s, "Z-1", s_count_rows, &rows,
+	    &f.err), 0, "%s", f.err.msg);
+	cr_assert_eq(rows, 1);
+	rows = 0;
+	cr_assert_eq(store_subject(f.s, "Z-2", s_count_rows, &rows,
+	    &f.err), 0, "%s", f.err.msg);
+	cr_assert_eq(rows, 0);
+	/* a row given the wrong link id still joins its own case's link */
+	row = s_orow(3, OIN_HALT);
+	snprintf(row.case_local, sizeof(row.case_local), "Z-1");
+	memcpy(row.case_ref, own1, 32);
+	row.link_id = id1 + 1;
+	s_insert(&f, &row);
+	cr_assert_eq(s_raw_sql(f.dir, "SELECT count(*) FROM outbox WHERE "
+	    "link_id = (SELECT id FROM links WHERE own = 1)"), 2);
+	/* no look-up by case walks the links */
+	s_plan_has_no(&f, ST_SUBJECT, "SCAN l");
+	s_plan_has_no(&f, ST_EXP_BY_CASE, "SCAN l");
+	s_plan_has_no(&f, ST_LINK_BY_LOCAL, "SCAN links");
+	s_plan_has_no(&f, ST_OB_INSERT, "SCAN links");
+	s_plan_has_no(&f, ST_EXP_PUT, "SCAN links");
+	s_reopen(&f);
+	cr_assert_eq(store_link_by_local(f.s, OIN_HALT, "Z-1", got, &found,
+	    &f.err), 0, "%s", f.err.msg);
+	cr_assert(found, "found again after a restart");
+	s_close(&f);
+}
+
 /* ---- durability, transactions, files ---- */
 
 Test(store, committed_data_survives_reopen)
@@ -1757,7 +1889,8 @@ Test(store, garbage_file_refused)
 	snprintf(f.dir, sizeof(f.dir), "%s/state", f.tmp);
 	cr_assert_eq(test_sh("mkdir -m 700 '%s' && head -c 4096 /dev/urandom "
 	    "> '%s/ketenpost.db'", f.dir, f.dir), 0);
-	s_expect(store_open(f.dir, s_meta_key, &s, &f.err), &f.err, KP_ERR_IO,
+	s_expect(store_open(f.dir, s_meta_key, test_pseudonym_key,
+	    &s, &f.err), &f.err, KP_ERR_IO,
 	    "ketenpost.db");
 	cr_assert(strstr(f.err.msg, "not a ketenpost database or corrupt") !=
 	    NULL, "%s", f.err.msg);
@@ -1778,7 +1911,8 @@ Test(store, damaged_pages_refused)
 	cr_assert_eq(test_sh("head -c 16384 /dev/zero | tr '\\0' '\\377' | "
 	    "dd of='%s/ketenpost.db' bs=4096 seek=1 conv=notrunc status=none",
 	    f.dir), 0);
-	s_expect(store_open(f.dir, s_meta_key, &s, &f.err), &f.err, KP_ERR_IO,
+	s_expect(store_open(f.dir, s_meta_key, test_pseudonym_key,
+	    &s, &f.err), &f.err, KP_ERR_IO,
 	    "not a ketenpost database or corrupt");
 	cr_assert(strstr(f.err.msg, "ketenpost.db") != NULL);
 	cr_assert_null(s);
@@ -1793,13 +1927,15 @@ Test(store, foreign_and_newer_databases_refused)
 	s_open(&f);
 	store_close(&f.s);
 	s_raw_sql(f.dir, "PRAGMA user_version = 99");
-	s_expect(store_open(f.dir, s_meta_key, &s, &f.err), &f.err,
+	s_expect(store_open(f.dir, s_meta_key, test_pseudonym_key,
+	    &s, &f.err), &f.err,
 	    KP_ERR_IO, "newer");
 	cr_assert(strstr(f.err.msg, "ketenpost.db") != NULL);
 
 	cr_assert_eq(test_sh("rm -f '%s'/ketenpost.db*", f.dir), 0);
 	s_raw_sql(f.dir, "CREATE TABLE t (x)");
-	s_expect(store_open(f.dir, s_meta_key, &s, &f.err), &f.err, KP_ERR_IO,
+	s_expect(store_open(f.dir, s_meta_key, test_pseudonym_key,
+	    &s, &f.err), &f.err, KP_ERR_IO,
 	    "not a ketenpost database");
 	s_close(&f);
 }
@@ -1913,7 +2049,8 @@ Test(store, case_seal_memo_gives_each_input_its_own_value)
 
 	memset(&raw, 0, sizeof(raw));
 	cr_assert_eq(sqlite3_open(":memory:", &raw.db), SQLITE_OK);
-	cr_assert_eq(sq_seal_register(&raw, s_meta_key, &err), 0, "%s",
+	cr_assert_eq(sq_seal_register(&raw, s_meta_key, test_pseudonym_key,
+	    &err), 0, "%s",
 	    err.msg);
 	cr_assert_eq(sqlite3_prepare_v2(raw.db, "SELECT kp_case_seal(?1, ?2)",
 	    -1, &st, NULL), SQLITE_OK);
