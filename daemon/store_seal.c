@@ -57,11 +57,20 @@
  * whether it is over 32 bytes).  Forging a value, or moving one to another
  * partner's row, fails the tag, and kp_case_open then fails the statement.
  *
- * A route (an enum, looked up never) uses a random nonce, bound to the row
- * by its event id:
+ * A route (an enum, looked up never) is sealed under a nonce derived from
+ * its event id and value, bound to the row by the event id:
  *   ad    = "ketenpost/v1/meta/route" || 0x00 || event_id
- *   value = nonce (random) || XChaCha20-Poly1305(K_aead, nonce, i32be, ad)
- * so equal routes do not show as equal values.
+ *   nonce = BLAKE2b-192(key = K_siv, ad || 0x00 || i32be)
+ *   value = nonce || XChaCha20-Poly1305(K_aead, nonce, i32be, ad)
+ * so equal routes of two events do not show as equal values (the event
+ * id, unique, is in the nonce), and a nonce repeats only for the same
+ * event and route, with the same plaintext (a synthetic IV, as for case
+ * references).  The two rows of one send, outbox and expectation, hold
+ * the same value; they already share the event id.  It was a random
+ * nonce before (one getrandom(2) system call per row);
+ * the open reads the nonce from the value, so old rows open alike.
+ * kp_route_seal keeps its last input and value (struct case_memo): the
+ * expectation's seal is the outbox row's.
  *
  * The officer's absence record (absence_after) is local: no partner, and
  * it is only ever looked up by case, never listed by case.  It is keyed
@@ -102,12 +111,16 @@
 
 enum { K_SIV, K_AEAD, K_ABS, K_PSEUD, K_N };
 
-/* kp_case_seal's last input (ad || 0x00 || p, its SIV input) and value. */
+/* kp_case_seal's last input (ad || 0x00 || p, its SIV input) and value;
+ * kp_route_seal's last event id and route, and value. */
 struct case_memo {
 	uint8_t in[AD_MAX + 1 + CASE_MAX];
 	size_t inlen;                  /* 0: empty */
 	uint8_t out[SIV + CASE_MAX + TAG];
 	size_t outlen;
+	uint8_t route_in[16 + 4];
+	bool has_route;
+	uint8_t route_out[ROUTE_SEALED];
 };
 
 static const char s_case_label[] = "ketenpost/v1/meta/case";
@@ -280,13 +293,31 @@ s_route_ad(sqlite3_value *id, uint8_t ad[AD_MAX], size_t *adlen)
 	return s_ad(ad, adlen, s_route_label, sqlite3_value_blob(id), 16);
 }
 
+/* The sealed route `p` (i32be) of the event whose ad is `ad`. OUT: out. */
+static void
+s_route_seal_value(sqlite3_context *ctx, const uint8_t *ad, size_t adlen,
+    const uint8_t p[4], uint8_t out[ROUTE_SEALED])
+{
+	crypto_generichash_state h;
+	unsigned long long n = 0;
+
+	crypto_generichash_init(&h, s_key(ctx, K_SIV), 32, NONCE);
+	crypto_generichash_update(&h, ad, adlen);
+	crypto_generichash_update(&h, (const uint8_t *)"", 1);
+	crypto_generichash_update(&h, p, 4);
+	crypto_generichash_final(&h, out, NONCE);
+	crypto_aead_xchacha20poly1305_ietf_encrypt(out + NONCE, &n, p, 4, ad,
+	    adlen, NULL, out, s_key(ctx, K_AEAD));
+	sodium_memzero(&h, sizeof(h));
+}
+
 static void
 s_route_seal(sqlite3_context *ctx, int argc, sqlite3_value **argv)
 {
+	struct case_memo *m = ((store_t *)sqlite3_user_data(ctx))->case_memo;
 	sqlite3_int64 r = sqlite3_value_int64(argv[1]);
 	uint32_t u = (uint32_t)(int32_t)r;     /* an int, as the row has it */
-	uint8_t ad[AD_MAX], p[4], out[ROUTE_SEALED];
-	unsigned long long n = 0;
+	uint8_t ad[AD_MAX], in[16 + 4];
 	size_t adlen;
 
 	(void)argc;
@@ -300,14 +331,18 @@ s_route_seal(sqlite3_context *ctx, int argc, sqlite3_value **argv)
 		    "route are needed", -1);
 		return;
 	}
-	p[0] = (uint8_t)(u >> 24);
-	p[1] = (uint8_t)(u >> 16);
-	p[2] = (uint8_t)(u >> 8);
-	p[3] = (uint8_t)u;
-	randombytes_buf(out, NONCE);
-	crypto_aead_xchacha20poly1305_ietf_encrypt(out + NONCE, &n, p,
-	    sizeof(p), ad, adlen, NULL, out, s_key(ctx, K_AEAD));
-	sqlite3_result_blob(ctx, out, (int)sizeof(out), SQLITE_TRANSIENT);
+	memcpy(in, sqlite3_value_blob(argv[0]), 16);
+	in[16] = (uint8_t)(u >> 24);
+	in[17] = (uint8_t)(u >> 16);
+	in[18] = (uint8_t)(u >> 8);
+	in[19] = (uint8_t)u;
+	if (!m->has_route || sodium_memcmp(m->route_in, in, sizeof(in)) != 0) {
+		s_route_seal_value(ctx, ad, adlen, in + 16, m->route_out);
+		memcpy(m->route_in, in, sizeof(in));
+		m->has_route = true;
+	}
+	sodium_memzero(in, sizeof(in));
+	sqlite3_result_blob(ctx, m->route_out, ROUTE_SEALED, SQLITE_TRANSIENT);
 }
 
 static void
@@ -392,7 +427,7 @@ static const struct {
 } s_fns[] = {
 	{ "kp_case_seal", 2, true, s_case_seal },
 	{ "kp_case_open", 2, true, s_case_open },
-	{ "kp_route_seal", 2, false, s_route_seal },
+	{ "kp_route_seal", 2, true, s_route_seal },
 	{ "kp_route_open", 2, true, s_route_open },
 	{ "kp_absence_key", 1, true, s_absence_key },
 	{ "kp_case_pseudonym", 2, true, s_case_pseudonym },

@@ -2080,6 +2080,109 @@ Test(store, case_seal_memo_gives_each_input_its_own_value)
 	sqlite3_close(raw.db);
 }
 
+/* The sealed route of event `id` as store_seal.c's comment specifies it
+ * (the nonce derived from event id and route). OUT: out (24 + 4 + 16). */
+static void
+s_route_seal_ref(const uint8_t id[16], int32_t route, uint8_t out[44])
+{
+	static const char label[] = "ketenpost/v1/meta/route";
+	uint8_t siv_key[32], aead_key[32], ad[sizeof(label) + 16], p[4];
+	crypto_generichash_state h;
+	unsigned long long n = 0;
+
+	crypto_generichash(siv_key, 32, (const uint8_t *)"ketenpost/v1/"
+	    "meta-siv", strlen("ketenpost/v1/meta-siv"), s_meta_key, 32);
+	crypto_generichash(aead_key, 32, (const uint8_t *)"ketenpost/v1/"
+	    "meta-aead", strlen("ketenpost/v1/meta-aead"), s_meta_key, 32);
+	memcpy(ad, label, sizeof(label));      /* with its 0x00 */
+	memcpy(ad + sizeof(label), id, 16);
+	p[0] = (uint8_t)((uint32_t)route >> 24);
+	p[1] = (uint8_t)((uint32_t)route >> 16);
+	p[2] = (uint8_t)((uint32_t)route >> 8);
+	p[3] = (uint8_t)route;
+	crypto_generichash_init(&h, siv_key, 32, 24);
+	crypto_generichash_update(&h, ad, sizeof(ad));
+	crypto_generichash_update(&h, (const uint8_t *)"", 1);
+	crypto_generichash_update(&h, p, 4);
+	crypto_generichash_final(&h, out, 24);
+	crypto_aead_xchacha20poly1305_ietf_encrypt(out + 24, &n, p, 4, ad,
+	    sizeof(ad), NULL, out, aead_key);
+	cr_assert_eq(n, 20);
+}
+
+/*
+ * A route is sealed under a nonce derived from its event id and value
+ * (no system call per row) and remembered for the next row of the send:
+ * each value is the format's, equal only for the same event and route,
+ * and a value sealed under a random nonce (before) still opens.
+ */
+Test(store, route_seal_derives_its_nonce_and_remembers_its_last_value)
+{
+	static const struct { uint8_t id; int32_t route; } seq[] = {
+		{ 1, 2 }, { 1, 2 }, { 2, 2 }, { 1, 3 }, { 2, 2 }, { 1, 2 },
+		{ 3, -7 },
+	};
+	struct store raw;
+	sqlite3_stmt *st = NULL, *op = NULL;
+	uint8_t id[16], want[44], first[44];
+	size_t i;
+	kp_err_t err;
+
+	memset(&raw, 0, sizeof(raw));
+	cr_assert_eq(sqlite3_open(":memory:", &raw.db), SQLITE_OK);
+	cr_assert_eq(sq_seal_register(&raw, s_meta_key, test_pseudonym_key,
+	    &err), 0, "%s", err.msg);
+	cr_assert_eq(sqlite3_prepare_v2(raw.db, "SELECT kp_route_seal(?1, ?2)",
+	    -1, &st, NULL), SQLITE_OK);
+	cr_assert_eq(sqlite3_prepare_v2(raw.db, "SELECT kp_route_open(?1, ?2)",
+	    -1, &op, NULL), SQLITE_OK);
+	for (i = 0; i < sizeof(seq) / sizeof(seq[0]); i++) {
+		memset(id, seq[i].id, sizeof(id));
+		s_route_seal_ref(id, seq[i].route, want);
+		if (i == 0)
+			memcpy(first, want, sizeof(first));
+		sqlite3_bind_blob(st, 1, id, 16, SQLITE_STATIC);
+		sqlite3_bind_int(st, 2, seq[i].route);
+		cr_assert_eq(sqlite3_step(st), SQLITE_ROW);
+		cr_assert_eq(sqlite3_column_bytes(st, 0), 44);
+		cr_assert_eq(memcmp(sqlite3_column_blob(st, 0), want, 44), 0,
+		    "input %zu sealed to another value", i);
+		cr_assert((memcmp(want, first, 44) == 0) == (seq[i].id == 1 &&
+		    seq[i].route == 2), "input %zu", i);
+		sqlite3_bind_blob(op, 1, id, 16, SQLITE_STATIC);
+		sqlite3_bind_value(op, 2, sqlite3_column_value(st, 0));
+		cr_assert_eq(sqlite3_step(op), SQLITE_ROW);
+		cr_assert_eq(sqlite3_column_int(op, 0), seq[i].route);
+		sqlite3_reset(op);
+		sqlite3_reset(st);
+	}
+	/* a random nonce, as a row sealed before has it, opens alike */
+	memset(id, 1, sizeof(id));
+	s_route_seal_ref(id, 2, want);
+	randombytes_buf(want, 24);
+	{
+		uint8_t aead_key[32], ad[24 + 16];
+		unsigned long long n = 0;
+		static const uint8_t p[4] = { 0, 0, 0, 2 };
+
+		crypto_generichash(aead_key, 32, (const uint8_t *)"ketenpost/"
+		    "v1/meta-aead", strlen("ketenpost/v1/meta-aead"), s_meta_key,
+		    32);
+		memcpy(ad, "ketenpost/v1/meta/route", 24);
+		memcpy(ad + 24, id, 16);
+		crypto_aead_xchacha20poly1305_ietf_encrypt(want + 24, &n, p, 4,
+		    ad, sizeof(ad), NULL, want, aead_key);
+	}
+	sqlite3_bind_blob(op, 1, id, 16, SQLITE_STATIC);
+	sqlite3_bind_blob(op, 2, want, 44, SQLITE_STATIC);
+	cr_assert_eq(sqlite3_step(op), SQLITE_ROW);
+	cr_assert_eq(sqlite3_column_int(op, 0), 2);
+	sqlite3_finalize(st);
+	sqlite3_finalize(op);
+	sq_seal_free(&raw);
+	sqlite3_close(raw.db);
+}
+
 /* ---- counts kept as rows change (store_counts.c) ---- */
 
 /* The counts the store keeps must equal the rows, counted here. */
