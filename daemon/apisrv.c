@@ -417,13 +417,15 @@ s_meta(const kpd_t *d, const Kp__SendRequest *s, const policy_rule_t *rule,
 
 /* The outbox row of a sealed event, but its case pseudonym, link and
  * envelope digest (the store phase's: s_send); its envelope is stored with
- * it once signed (s_store_signed), under a fresh per-event key made here. */
+ * it once signed (s_store_signed), under a fresh per-event key made here.
+ * OUT: *row, rest (send_prep's). */
 static int
 s_outbox_row(const kpd_t *d, const envelope_meta_t *m,
     const Kp__SendRequest *s, const ProtobufCMessage *ev,
-    const policy_rule_t *rule, uint64_t now, outbox_row_t *row)
+    const policy_rule_t *rule, uint64_t now, outbox_row_t *row,
+    uint8_t rest[32 + ATREST_NONCE_LEN])
 {
-	uint8_t key[32];
+	uint8_t rnd[ATREST_EVENT_RANDOM];
 	int rc;
 
 	memcpy(row->event_id, m->event_id, 16);
@@ -443,9 +445,12 @@ s_outbox_row(const kpd_t *d, const envelope_meta_t *m,
 		row->fields[0] = '\0';
 	row->retention_until_ms = now + policy_rule_retention_ms(rule);
 	row->has_event_key = true;
-	rc = atrest_event_key(d->storage_key, row->event_id, key,
+	/* one getrandom(2): the key, its wrapping nonce, the envelope's */
+	randombytes_buf(rnd, sizeof(rnd));
+	rc = atrest_event_key_from(d->storage_key, row->event_id, rnd, rest,
 	    row->event_key);
-	sodium_memzero(key, sizeof(key));
+	memcpy(rest + 32, rnd + 32 + ATREST_NONCE_LEN, ATREST_NONCE_LEN);
+	sodium_memzero(rnd, sizeof(rnd));
 	return rc;
 }
 
@@ -487,7 +492,8 @@ s_prepare_send(const kpd_t *d, struct api_req *r, uint64_t now)
 		s_prep_fail(p, PREP_SEAL, &e);
 		return;
 	}
-	if (s_outbox_row(d, &p->m, s, p->ev, p->rule, now, &p->row) != 0) {
+	if (s_outbox_row(d, &p->m, s, p->ev, p->rule, now, &p->row,
+	    p->rest) != 0) {
 		kp_fail(&e, KP_ERR_NOMEM, "sealing at rest failed");
 		s_prep_fail(p, PREP_SEAL, &e);
 	}
@@ -512,7 +518,7 @@ s_send_draft(kpd_t *d, struct api_req *r, const Kp__SendRequest *s,
 	    s->payload.len, draft, &e) != 0)
 		return api_fail(r, e.code, "%s", e.msg);
 	if (!p->has_candidate && s_outbox_row(d, m, s, p->ev, p->rule, now,
-	    &p->row) != 0)
+	    &p->row, p->rest) != 0)
 		return api_fail(r, KP_ERR_NOMEM, "sealing at rest failed");
 	return 0;
 }
@@ -600,6 +606,7 @@ s_prep_clear(struct send_prep *p)
 	p->ev = NULL;
 	envelope_draft_clear(&p->draft);
 	sodium_memzero(p->row.event_key, sizeof(p->row.event_key));
+	sodium_memzero(p->rest, sizeof(p->rest));
 }
 
 /* ---- batch signatures ------------------------------------------------------ */
@@ -613,17 +620,15 @@ s_prep_clear(struct send_prep *p)
 static int
 s_store_signed(kpd_t *d, struct api_req *r, kp_err_t *e)
 {
-	uint8_t key[32], *at_rest = NULL;
+	uint8_t *at_rest = NULL;
 	size_t alen = 0;
 	int rc;
 
-	if (atrest_event_key_unwrap(d->storage_key, r->event_id,
-	    r->row.event_key, key) != 0 || atrest_seal(key, r->event_id,
+	if (atrest_seal_nonce(r->prep.rest, r->event_id, r->prep.rest + 32,
 	    r->env, r->env_len, &at_rest, &alen) != 0)
 		rc = kp_fail(e, KP_ERR_NOMEM, "sealing at rest failed");
 	else
 		rc = store_outbox_insert(d->store, &r->row, at_rest, alen, e);
-	sodium_memzero(key, sizeof(key));
 	free(at_rest);
 	return rc;
 }

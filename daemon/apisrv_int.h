@@ -48,6 +48,12 @@ struct send_prep {
 	envelope_meta_t m;            /* case_ref: the candidate, as sealed */
 	envelope_draft_t draft;       /* sealed under m; moved to the request */
 	outbox_row_t row;             /* but its case, link, digest, key: later */
+	/* the event key in clear, then the nonce its envelope is sealed at
+	 * rest with (s_store_signed): drawn with the key's wrapping nonce in
+	 * one system call, so the loop neither unwraps the key nor draws a
+	 * nonce; wiped by s_prep_clear (the request holds the payload in
+	 * clear as long) */
+	uint8_t rest[32 + ATREST_NONCE_LEN];
 };
 
 struct api_req {
