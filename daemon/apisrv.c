@@ -236,9 +236,9 @@ s_idem(kpd_t *d, struct api_req *r, const Kp__SendRequest *s,
 
 /* The case pseudonym for (partner, local ref): an existing link, the
  * pseudonym of the event answered, or a fresh keyed hash (computed in
- * the prepare phase: p->m.case_ref).  The link is tried as an insert with
- * the pseudonym a new link would get, so a new case (most sends) costs no
- * look-up first.  OUT: case_ref, *link_id. */
+ * the prepare phase: p->m.case_ref).  store_link_ensure makes or finds
+ * the link; a new case of ours (most sends) costs it the insert and a
+ * look-up in the index of filed links.  OUT: case_ref, *link_id. */
 static int
 s_case_ref(kpd_t *d, struct api_req *r, const Kp__SendRequest *s,
     const struct send_prep *p, uint8_t case_ref[32], uint64_t *link_id)

@@ -538,7 +538,8 @@ int store_link_put(store_t *s, const char *partner_oin, const char *local,
  * own pseudonym of the case (pseudonym_for: a new case of ours) makes an
  * own link, found later through that pseudonym; another (the partner's)
  * a filed one (store_cases.c).  A new own case costs the insert and a
- * look-up in the small index of filed links. */
+ * look-up in the index of filed links (small in a file made since schema
+ * version 7; an upgraded file keeps every older link there). */
 int store_link_ensure(store_t *s, const char *partner_oin, const char *local,
     const uint8_t candidate[32], uint8_t case_ref[32], uint64_t *link_id,
     kp_err_t *err) __attribute__((warn_unused_result));

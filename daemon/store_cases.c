@@ -17,9 +17,10 @@
  * Every case reference is sealed per partner (store_seal.c): a lookup by
  * case computes its sealed value for each partner in meta_partners (which
  * store_outbox_insert and store_inbox_insert keep complete) and finds the
- * links by their unique index, then outbox and expectations rows by
- * link_id (schema version 5: the only random-keyed indexes a new case
- * writes are the two of links), inbox rows by their own index; the case
+ * links (a filed one by links_filed, an own one by our pseudonym of the
+ * case), then outbox and expectations rows by link_id (schema version 5;
+ * since version 7 the only random-keyed index a new case of ours writes
+ * is the one of links by pseudonym), inbox rows by their own index; the case
  * list opens each (partner, sealed value) group once.  Rows handed out
  * carry the clear reference.
  */
@@ -84,8 +85,9 @@ const char *const store_cases_sql[ST_COUNT] = {
 	[ST_EXP_PUT] = "INSERT OR IGNORE INTO expectations (event_id, "
 	    "case_sealed, partner_oin, case_ref, sent_type, answer_type, "
 	    "route_sealed, sent_ms, due_ms, link_id) VALUES (?1, "
-	    "kp_case_seal(?3, ?2), ?3, ?4, ?5, ?6, kp_route_seal(?1, ?7), ?8, "
-	    "?9, " LINK_OF("?10", "?2", "?4") ")",
+	    CASE_SEALED_OF("?10", "?4", "?2") ", ?3, ?4, ?5, ?6, "
+	    "kp_route_seal(?1, ?7), ?8, "
+	    "?9, " LINK_OF("?10", "?4", "?2") ")",
 	[ST_EXP_BY_REPLY] = "SELECT " EXP_COLS " FROM expectations WHERE "
 	    "event_id = ?1 AND partner_oin = ?2 AND answer_type = ?3 AND "
 	    "answered_by IS NULL",
@@ -344,7 +346,8 @@ s_linked_differently(kp_err_t *err, const char *partner_oin,
 
 /*
  * A new case of our own (the candidate is our pseudonym of it: most
- * sends) costs a look-up in the small links_filed and the insert: a
+ * sends) costs a look-up in links_filed (small but for the links an
+ * upgraded file made before version 7) and the insert: a
  * conflict on the pseudonym then means the link exists.  A candidate
  * from the partner (an answer to a received event) is inserted only if
  * the reference has no own link either.

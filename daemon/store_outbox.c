@@ -80,10 +80,10 @@ const char *const store_outbox_sql[ST_COUNT] = {
 	    "receipt_digest, reason, receipted_ms, purpose, legal_basis, "
 	    "fields, retention_until_ms, event_key, route_sealed, envelope, "
 	    "idem_client, idem_key, idem_hash, link_id) VALUES "
-	    "(?1, ?2, ?3, kp_case_seal(?3, ?4), ?5, ?6, ?7, ?8, ?9, ?10, ?11, "
-	    "?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, "
-	    "kp_route_seal(?1, ?22), ?23, ?24, ?25, ?26, "
-	    LINK_OF("?27", "?4", "?5") ")",
+	    "(?1, ?2, ?3, " CASE_SEALED_OF("?27", "?5", "?4") ", ?5, ?6, ?7, "
+	    "?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, "
+	    "?21, kp_route_seal(?1, ?22), ?23, ?24, ?25, ?26, "
+	    LINK_OF("?27", "?5", "?4") ")",
 	/* a link's catch-up (outbound.c): the partner's pending rows after its
 	 * cursor in seq order, by outbox_pending (to_oin, state; pending rows
 	 * only), whose entries are ordered by rowid = seq within a partner:

@@ -429,6 +429,8 @@ static const char *const s_step_names[] = { NULL, "the first tables",
     "idempotency keys", "answers in phases", "sealing case references at "
     "rest", "rows find their case by its link", "an index of the pending "
     "events", "own cases found by their pseudonym" };
+_Static_assert(sizeof(s_step_names) / sizeof(s_step_names[0]) ==
+    STORE_SCHEMA_VERSION + 1, "a name for every schema step");
 
 /* Create or check the schema in one BEGIN IMMEDIATE, so two processes
  * opening a new file cannot both create it. */
@@ -461,8 +463,8 @@ sq_migrate(store_t *s, kp_err_t *err)
 		if (sqlite3_exec(s->db, sq_schema_step(step), NULL, NULL,
 		    NULL) != SQLITE_OK || sqlite3_exec(s->db, sql, NULL, NULL,
 		    NULL) != SQLITE_OK) {
-			snprintf(what, sizeof(what), "migrate schema to version "
-			    "%d (%s)", step, s_step_names[step]);
+			snprintf(what, sizeof(what), "migrate schema to "
+			    "version %d (%s)", step, s_step_names[step]);
 			sq_open_fail(s, err, what);
 			goto fail;
 		}

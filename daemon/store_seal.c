@@ -82,9 +82,10 @@
  * (which a forged database file could carry) can call them.
  *
  * kp_case_seal keeps its last input and value (struct case_memo): one
- * send seals the same case for the same partner three or four times (the
- * link's look-up and insert, the outbox row, the expectation), each a
- * BLAKE2b and an XChaCha20-Poly1305, 4.6% of the sender (PERFORMANCE.md).
+ * send seals the same case for the same partner twice (the link's
+ * look-up and insert; the outbox row and the expectation copy the link's
+ * sealed value, store_int.h CASE_SEALED_OF), each a BLAKE2b and an
+ * XChaCha20-Poly1305, 4.6% of the sender (PERFORMANCE.md).
  * The memo lives with the keys in sodium_malloc'd memory (locked, kept out
  * of core dumps, wiped when freed), is compared in constant time, and is
  * wiped at every commit and rollback (sq_seal_forget): the seals of one
@@ -392,7 +393,9 @@ s_absence_key(sqlite3_context *ctx, int argc, sqlite3_value **argv)
 
 /* kp_case_pseudonym(partner, ref): pseudonym_with_key under K_pseudonym;
  * NULL where no pseudonym is made (no case, or what is not a partner OIN
- * and a valid reference): such a case has no own link to find. */
+ * and a valid reference): such a case has no own link to find.  A
+ * derivation that fails fails the statement: a look-up by case must not
+ * come back silently short. */
 static void
 s_case_pseudonym(sqlite3_context *ctx, int argc, sqlite3_value **argv)
 {
@@ -403,9 +406,12 @@ s_case_pseudonym(sqlite3_context *ctx, int argc, sqlite3_value **argv)
 
 	(void)argc;
 	if (q == NULL || r == NULL || !kp_oin_valid(q) ||
-	    !pseudonym_ref_valid(r) || pseudonym_with_key(s_key(ctx, K_PSEUD),
-	    q, r, out, &err) != 0) {
+	    !pseudonym_ref_valid(r)) {
 		sqlite3_result_null(ctx);
+		return;
+	}
+	if (pseudonym_with_key(s_key(ctx, K_PSEUD), q, r, out, &err) != 0) {
+		sqlite3_result_error(ctx, err.msg, -1);
 		return;
 	}
 	sqlite3_result_blob(ctx, out, (int)sizeof(out), SQLITE_TRANSIENT);

@@ -2,7 +2,8 @@
  * pseudonym.c: per-partner case pseudonyms (see pseudonym.h).
  *
  * Owns nothing; a derived key pseudonym_for makes lives on the stack and
- * is wiped before return (the store keeps its own copy: pseudonym_key).  Never: lets a local reference into anything but the keyed hash.
+ * is wiped before return (the store keeps its own copy: pseudonym_key).
+ * Never: lets a local reference into anything but the keyed hash.
  */
 #include <string.h>
 
@@ -78,8 +79,9 @@ pseudonym_for(const identity_t *self, const char *partner_oin,
 	int rc;
 
 	if (pseudonym_key(self, k) != 0)
-		return kp_fail(err, KP_ERR_NOMEM, "pseudonym derivation failed");
-	rc = pseudonym_with_key(k, partner_oin, ref, out, err);
+		rc = kp_fail(err, KP_ERR_NOMEM, "pseudonym derivation failed");
+	else
+		rc = pseudonym_with_key(k, partner_oin, ref, out, err);
 	sodium_memzero(k, sizeof(k));
 	return rc;
 }
