@@ -69,8 +69,11 @@
  * the same value; they already share the event id.  It was a random
  * nonce before (one getrandom(2) system call per row);
  * the open reads the nonce from the value, so old rows open alike.
- * kp_route_seal keeps its last input and value (struct case_memo): the
- * expectation's seal is the outbox row's.
+ * kp_route_seal keeps its last input and value (struct case_memo): in an
+ * API pass of one send (low load) the outbox row reuses its expectation's
+ * seal; a pass of many stores its outbox rows after all its expectations
+ * (apisrv.c s_finish), so there each is sealed twice, without a system
+ * call.
  *
  * The officer's absence record (absence_after) is local: no partner, and
  * it is only ever looked up by case, never listed by case.  It is keyed
