@@ -1462,6 +1462,26 @@ Test(store, reject_insert)
 	s_close(&f);
 }
 
+/* Case `local` and pseudonym `ref` are linked for `oin`, found both ways. */
+static void
+s_linked_both_ways(struct fx *f, const char *oin, const char *local,
+    const uint8_t ref[32])
+{
+	uint8_t got[32];
+	char back[65];
+	bool found = false;
+
+	cr_assert_eq(store_link_by_local(f->s, oin, local, got, &found,
+	    &f->err), 0, "%s", f->err.msg);
+	cr_assert(found, "%s found by its reference", local);
+	cr_assert_arr_eq(got, ref, 32);
+	found = false;
+	cr_assert_eq(store_link_by_ref(f->s, oin, ref, back, &found, &f->err),
+	    0, "%s", f->err.msg);
+	cr_assert(found, "%s found by its pseudonym", local);
+	cr_assert_str_eq(back, local);
+}
+
 Test(store, links)
 {
 	struct fx f = { 0 };
@@ -1479,14 +1499,7 @@ Test(store, links)
 	    "%s", f.err.msg);
 	cr_assert_eq(store_link_put(f.s, OIN_HALT, "Z-1", ref, &f.err), 0,
 	    "an identical put is fine");
-	cr_assert_eq(store_link_by_local(f.s, OIN_HALT, "Z-1", got, &found,
-	    &f.err), 0);
-	cr_assert(found);
-	cr_assert_arr_eq(got, ref, 32);
-	cr_assert_eq(store_link_by_ref(f.s, OIN_HALT, ref, local, &found,
-	    &f.err), 0);
-	cr_assert(found);
-	cr_assert_str_eq(local, "Z-1");
+	s_linked_both_ways(&f, OIN_HALT, "Z-1", ref);
 
 	s_expect(store_link_put(f.s, OIN_HALT, "Z-1", other, &f.err), &f.err,
 	    KP_ERR_INVALID_ARG, "Z-1");
@@ -1701,7 +1714,6 @@ Test(store, own_links_found_through_their_pseudonym)
 	uint8_t own1[32], own5[32], other[32], got[32];
 	outbox_row_t row = s_orow(1, OIN_HALT);
 	uint64_t id1 = 0, id = 0;
-	char local[65];
 	bool found = false;
 	int rows = 0;
 
@@ -1716,14 +1728,7 @@ Test(store, own_links_found_through_their_pseudonym)
 	cr_assert_eq(s_raw_sql(f.dir, "SELECT partial FROM pragma_index_list("
 	    "'links') WHERE name = 'links_filed'"), 1, "an own link is in no "
 	    "index by reference");
-	cr_assert_eq(store_link_by_local(f.s, OIN_HALT, "Z-1", got, &found,
-	    &f.err), 0, "%s", f.err.msg);
-	cr_assert(found);
-	cr_assert_arr_eq(got, own1, 32);
-	cr_assert_eq(store_link_by_ref(f.s, OIN_HALT, own1, local, &found,
-	    &f.err), 0);
-	cr_assert(found);
-	cr_assert_str_eq(local, "Z-1");
+	s_linked_both_ways(&f, OIN_HALT, "Z-1", own1);
 	/* the partner's pseudonym for it later: the own link wins */
 	cr_assert_eq(store_link_ensure(f.s, OIN_HALT, "Z-1", other, got, &id,
 	    &f.err), 0, "%s", f.err.msg);
