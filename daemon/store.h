@@ -81,8 +81,11 @@ typedef struct outbox_row {
 	char idem_key[129];
 	uint8_t idem_hash[32];        /* of the request it was given with */
 	/* The links.id of (to_oin, case_local) (insert only; not read back):
-	 * store_link_ensure gives it; 0, or one that is not that link, and
-	 * the store finds the link (making it if there is none). */
+	 * store_link_ensure gives it, with the case_ref above; 0, or one that
+	 * is not the link of that case_ref, and the store finds the case's
+	 * link by case_local (making it if there is none).  The row's case is
+	 * its pseudonym's: case_local and case_ref must be a pair
+	 * store_link_ensure gave (store_int.h LINK_OF, CASE_SEALED_OF). */
 	uint64_t link_id;
 } outbox_row_t;
 

@@ -1849,6 +1849,11 @@ Test(store, own_links_found_through_their_pseudonym)
 	    "links l ON l.id = o.link_id AND l.local_sealed = o.case_sealed "
 	    "WHERE l.own = 0 AND o.case_ref = x'" "4444444444444444"
 	    "444444444444444444444444444444444444444444444444'"), 1);
+	/* every row carries its own link's sealed reference (the copy of
+	 * CASE_SEALED_OF taken only from the link the hint names) */
+	cr_assert_eq(s_raw_sql(f.dir, "SELECT count(*) FROM outbox o JOIN "
+	    "links l ON l.id = o.link_id WHERE o.case_sealed <> "
+	    "l.local_sealed"), 0);
 	/* a row of no case joins no link, whatever its pseudonym */
 	row = s_orow(7, OIN_HALT);
 	row.case_local[0] = '\0';
@@ -2207,7 +2212,8 @@ s_route_seal_ref(const uint8_t id[16], int32_t route, uint8_t out[44])
 Test(store, route_seal_derives_its_nonce_and_remembers_its_last_value)
 {
 	static const struct { uint8_t id; int32_t route; } seq[] = {
-		{ 1, 2 }, { 1, 2 }, { 2, 2 }, { 1, 3 }, { 2, 2 }, { 1, 2 },
+		{ 1, 2 }, { 1, 2 }, { 1, 3 }, { 2, 2 }, { 1, 3 }, { 2, 2 },
+		{ 1, 2 },
 		{ 3, -7 },
 	};
 	struct store raw;
