@@ -454,14 +454,63 @@ s_seal_n(td_chain_t *c, chain_t *lp, size_t n, uint8_t **env, size_t *len,
 		    kp_now_ms(), &env[i], &len[i], ids[i]);
 }
 
-/* Halt running, Leerplicht's chain to seal with. */
+/* Envelopes a wire test may seal: one more than a pack may hold. */
+#define S_WIRE_ENV_MAX (KP_PACK_ITEMS_MAX + 1)
+
+/* A receiver seen from the wire (s_wire_open, s_wire_close): the set-up
+ * and tear-down every such test shares, so that each keeps only what it
+ * sends and asserts. */
+struct wire {
+	td_chain_t c;
+	td_org_t *halt;               /* the receiver, running */
+	chain_t *lp;                  /* Leerplicht's chain, to seal with */
+	td_rogue_t r;                 /* the test's connection as Leerplicht */
+	uint8_t *env[S_WIRE_ENV_MAX]; /* the n sealed envelopes, freed by close */
+	size_t len[S_WIRE_ENV_MAX];
+	uint8_t ids[S_WIRE_ENV_MAX][16];
+	size_t n;
+	struct got g;                 /* what came back on r */
+};
+
+/* How s_wire_open seals: each envelope signed on its own (s_seal_n), or
+ * all in one batch with fresh ids and random cases (td_seal_referrals). */
+#define S_WIRE_SINGLE 0u
+#define S_WIRE_BATCH 1u
+
+/* Halt running (with conf, if not NULL, in its chain's configuration),
+ * n envelopes sealed by Leerplicht as `how` says, then the test connected
+ * to Halt as Leerplicht announcing `announce` (NULL: nothing). */
 static void
-s_halt_and_lp(td_chain_t *c, td_org_t **halt, chain_t **lp)
+s_wire_open(struct wire *w, const char *conf, size_t n, unsigned how,
+    const char *announce)
 {
-	td_chain_make(c, NULL);
-	*halt = td_org(c, OIN_HALT);
-	td_start(*halt);
-	*lp = td_chain_open(c, OIN_LEERPLICHT);
+	cr_assert(n <= S_WIRE_ENV_MAX);
+	memset(w, 0, sizeof(*w));
+	w->n = n;
+	td_chain_make(&w->c, conf);
+	w->halt = td_org(&w->c, OIN_HALT);
+	td_start(w->halt);
+	w->lp = td_chain_open(&w->c, OIN_LEERPLICHT);
+	if (how == S_WIRE_BATCH)
+		td_seal_referrals(&w->c, w->lp, n, w->ids, NULL, kp_now_ms(),
+		    TD_SEAL_FRESH_IDS | TD_SEAL_RANDOM_CASE, w->env, w->len,
+		    NULL);
+	else
+		s_seal_n(&w->c, w->lp, n, w->env, w->len, w->ids);
+	td_rogue_connect_announcing(&w->r, w->lp, w->halt, announce, 30000);
+}
+
+static void
+s_wire_close(struct wire *w)
+{
+	size_t i;
+
+	for (i = 0; i < w->n; i++)
+		free(w->env[i]);
+	s_got_free(&w->g);
+	td_rogue_close(&w->r);
+	chain_close(&w->lp);
+	td_chain_stop_all(&w->c);
 }
 
 static void
@@ -483,31 +532,17 @@ s_assert_accepted(const struct got *g, uint8_t (*ids)[16], size_t n)
  * item; the daemon's ROUTER announces what it reads. */
 Test(pack, a_pack_from_a_peer_that_announced_nothing_gets_single_receipts)
 {
-	td_chain_t c;
-	td_org_t *halt;
-	chain_t *lp;
-	td_rogue_t r;
-	uint8_t *env[3], ids[3][16];
-	size_t len[3], i;
-	struct got g;
+	struct wire w;
 
-	memset(&g, 0, sizeof(g));
-	s_halt_and_lp(&c, &halt, &lp);
-	s_seal_n(&c, lp, 3, env, len, ids);
-	td_rogue_connect_announcing(&r, lp, halt, NULL, 30000);
-	s_send_pack(&r, env, len, 3);
-	s_collect(&r, lp, 3, &g);
-	cr_assert_eq(g.singles, 3, "three 0x02 receipts");
-	cr_assert_eq(g.packs, 0, "no 0x04 to a peer that announced nothing");
-	s_assert_accepted(&g, ids, 3);
-	cr_assert_eq(td_inbox_count(halt), 3);
-	cr_assert_str_eq(g.announced, "64", "the ROUTER announces 64");
-	for (i = 0; i < 3; i++)
-		free(env[i]);
-	s_got_free(&g);
-	td_rogue_close(&r);
-	chain_close(&lp);
-	td_chain_stop_all(&c);
+	s_wire_open(&w, NULL, 3, S_WIRE_SINGLE, NULL);
+	s_send_pack(&w.r, w.env, w.len, 3);
+	s_collect(&w.r, w.lp, 3, &w.g);
+	cr_assert_eq(w.g.singles, 3, "three 0x02 receipts");
+	cr_assert_eq(w.g.packs, 0, "no 0x04 to a peer that announced nothing");
+	s_assert_accepted(&w.g, w.ids, 3);
+	cr_assert_eq(td_inbox_count(w.halt), 3);
+	cr_assert_str_eq(w.g.announced, "64", "the ROUTER announces 64");
+	s_wire_close(&w);
 }
 
 /* A peer that announced X-Kp-Pack gets the receipts of a pack
@@ -515,59 +550,33 @@ Test(pack, a_pack_from_a_peer_that_announced_nothing_gets_single_receipts)
  * 0x02, one receipt per event, at least one pack). */
 Test(pack, a_peer_that_announced_gets_its_receipts_packed)
 {
-	td_chain_t c;
-	td_org_t *halt;
-	chain_t *lp;
-	td_rogue_t r;
-	uint8_t *env[10], ids[10][16];
-	size_t len[10], i;
-	struct got g;
+	struct wire w;
 
-	memset(&g, 0, sizeof(g));
-	s_halt_and_lp(&c, &halt, &lp);
-	s_seal_n(&c, lp, 10, env, len, ids);
-	td_rogue_connect_announcing(&r, lp, halt, "64", 30000);
-	s_send_pack(&r, env, len, 10);
-	s_collect(&r, lp, 10, &g);
-	cr_assert_geq(g.packs, 1, "no 0x04 (%zu single receipts)", g.singles);
-	s_assert_accepted(&g, ids, 10);
-	cr_assert_eq(td_inbox_count(halt), 10);
-	cr_assert_str_eq(g.announced, "64");
-	for (i = 0; i < 10; i++)
-		free(env[i]);
-	s_got_free(&g);
-	td_rogue_close(&r);
-	chain_close(&lp);
-	td_chain_stop_all(&c);
+	s_wire_open(&w, NULL, 10, S_WIRE_SINGLE, "64");
+	s_send_pack(&w.r, w.env, w.len, 10);
+	s_collect(&w.r, w.lp, 10, &w.g);
+	cr_assert_geq(w.g.packs, 1, "no 0x04 (%zu single receipts)",
+	    w.g.singles);
+	s_assert_accepted(&w.g, w.ids, 10);
+	cr_assert_eq(td_inbox_count(w.halt), 10);
+	cr_assert_str_eq(w.g.announced, "64");
+	s_wire_close(&w);
 }
 
 /* A peer that reads fewer items gets packs of at most that many. */
 Test(pack, receipt_packs_hold_at_most_what_the_peer_announced)
 {
-	td_chain_t c;
-	td_org_t *halt;
-	chain_t *lp;
-	td_rogue_t r;
-	uint8_t *env[10], ids[10][16];
-	size_t len[10], i;
-	struct got g;
+	struct wire w;
 
-	memset(&g, 0, sizeof(g));
-	s_halt_and_lp(&c, &halt, &lp);
-	s_seal_n(&c, lp, 10, env, len, ids);
-	td_rogue_connect_announcing(&r, lp, halt, "3", 30000);
-	s_send_pack(&r, env, len, 10);
-	s_collect(&r, lp, 10, &g);
-	s_assert_accepted(&g, ids, 10);
-	cr_assert_geq(g.packs, 1, "no 0x04 (%zu single receipts)", g.singles);
-	cr_assert_leq(g.most, 3, "a pack of %zu receipts to a peer that reads "
-	    "3", g.most);
-	for (i = 0; i < 10; i++)
-		free(env[i]);
-	s_got_free(&g);
-	td_rogue_close(&r);
-	chain_close(&lp);
-	td_chain_stop_all(&c);
+	s_wire_open(&w, NULL, 10, S_WIRE_SINGLE, "3");
+	s_send_pack(&w.r, w.env, w.len, 10);
+	s_collect(&w.r, w.lp, 10, &w.g);
+	s_assert_accepted(&w.g, w.ids, 10);
+	cr_assert_geq(w.g.packs, 1, "no 0x04 (%zu single receipts)",
+	    w.g.singles);
+	cr_assert_leq(w.g.most, 3, "a pack of %zu receipts to a peer that "
+	    "reads 3", w.g.most);
+	s_wire_close(&w);
 }
 
 /* One signed refusal for the whole body, naming no event, its
@@ -641,40 +650,29 @@ s_good_pack_still_read(td_chain_t *c, td_rogue_t *r, chain_t *lp,
 
 Test(pack, a_malformed_pack_gets_one_refusal_and_none_of_it_is_read)
 {
-	td_chain_t c;
-	td_org_t *halt;
-	chain_t *lp;
-	td_rogue_t r;
-	uint8_t *env[KP_PACK_ITEMS_MAX + 1], *body, junk[200];
-	size_t len[KP_PACK_ITEMS_MAX + 1], blen, i;
+	struct wire w;
+	uint8_t *body, junk[200];
+	size_t blen;
 
-	s_halt_and_lp(&c, &halt, &lp);
-	td_seal_referrals(&c, lp, KP_PACK_ITEMS_MAX + 1, NULL, NULL,
-	    kp_now_ms(), TD_SEAL_FRESH_IDS | TD_SEAL_RANDOM_CASE, env, len,
-	    NULL);
-	td_rogue_connect_announcing(&r, lp, halt, "64", 30000);
+	s_wire_open(&w, NULL, KP_PACK_ITEMS_MAX + 1, S_WIRE_BATCH, "64");
 	/* one valid envelope, as a pack of one */
-	body = s_body_of(env, len, 1, &blen);
-	cr_assert_eq(blen, 1 + (len[0] < 128 ? 1 : len[0] < 16384 ? 2 : 3) +
-	    len[0]);
-	s_refused_whole(&r, lp, halt, body, blen, "one item");
+	body = s_body_of(w.env, w.len, 1, &blen);
+	cr_assert_eq(blen, 1 + (w.len[0] < 128 ? 1 : w.len[0] < 16384 ? 2 :
+	    3) + w.len[0]);
+	s_refused_whole(&w.r, w.lp, w.halt, body, blen, "one item");
 	free(body);
 	/* no item at all */
-	s_refused_whole(&r, lp, halt, junk, 0, "empty");
+	s_refused_whole(&w.r, w.lp, w.halt, junk, 0, "empty");
 	/* not a pack at all */
 	memset(junk, 0xff, sizeof(junk));
-	s_refused_whole(&r, lp, halt, junk, sizeof(junk), "garbage");
+	s_refused_whole(&w.r, w.lp, w.halt, junk, sizeof(junk), "garbage");
 	/* 65 valid envelopes */
-	body = s_body_of(env, len, KP_PACK_ITEMS_MAX + 1, &blen);
+	body = s_body_of(w.env, w.len, KP_PACK_ITEMS_MAX + 1, &blen);
 	cr_assert_leq(blen, KP_PACK_BODY_MAX);
-	s_refused_whole(&r, lp, halt, body, blen, "65 items");
+	s_refused_whole(&w.r, w.lp, w.halt, body, blen, "65 items");
 	free(body);
-	s_good_pack_still_read(&c, &r, lp, halt);
-	for (i = 0; i <= KP_PACK_ITEMS_MAX; i++)
-		free(env[i]);
-	td_rogue_close(&r);
-	chain_close(&lp);
-	td_chain_stop_all(&c);
+	s_good_pack_still_read(&w.c, &w.r, w.lp, w.halt);
+	s_wire_close(&w);
 }
 
 /* env with one bit of its signature flipped.  OUT: *out_len. */
@@ -696,54 +694,45 @@ s_forged(const uint8_t *env, size_t len, size_t *out_len)
 /* Each item is handled as a single frame would be, in order. */
 Test(pack, each_item_gets_its_own_receipt_and_reason)
 {
-	td_chain_t c;
-	td_org_t *halt;
-	chain_t *lp;
-	td_rogue_t r;
-	uint8_t *env[2], ids[2][16], *items[3];
-	size_t len[2], ilen[3], k, j, first[2];
-	struct got g;
+	struct wire w;
+	uint8_t *items[3];
+	size_t ilen[3], k, j, first[2];
+	struct got *g = &w.g;
 
-	memset(&g, 0, sizeof(g));
-	s_halt_and_lp(&c, &halt, &lp);
-	s_seal_n(&c, lp, 2, env, len, ids);
-	items[0] = env[0];
-	ilen[0] = len[0];
-	items[1] = s_forged(env[1], len[1], &ilen[1]);
-	items[2] = env[0];          /* a resend of the first, in the pack */
-	ilen[2] = len[0];
-	td_rogue_connect_announcing(&r, lp, halt, "64", 30000);
-	s_send_pack(&r, items, ilen, 3);
-	s_collect(&r, lp, 3, &g);
-	k = s_find(&g, ids[1]);
-	cr_assert_eq(g.r[k].status, KP__RECEIPT_STATUS__RECEIPT_STATUS_REJECTED);
-	cr_assert_eq(g.r[k].reason, KP__REASON__REASON_BAD_SIGNATURE,
-	    "reason %d", g.r[k].reason);
+	s_wire_open(&w, NULL, 2, S_WIRE_SINGLE, "64");
+	items[0] = w.env[0];
+	ilen[0] = w.len[0];
+	items[1] = s_forged(w.env[1], w.len[1], &ilen[1]);
+	items[2] = w.env[0];        /* a resend of the first, in the pack */
+	ilen[2] = w.len[0];
+	s_send_pack(&w.r, items, ilen, 3);
+	s_collect(&w.r, w.lp, 3, g);
+	k = s_find(g, w.ids[1]);
+	cr_assert_eq(g->r[k].status,
+	    KP__RECEIPT_STATUS__RECEIPT_STATUS_REJECTED);
+	cr_assert_eq(g->r[k].reason, KP__REASON__REASON_BAD_SIGNATURE,
+	    "reason %d", g->r[k].reason);
 	/* the first and its resend: accepted, the same receipt byte for
 	 * byte */
-	for (j = k = 0; k < g.n; k++) {
-		if (!g.r[k].has_event_id || memcmp(g.r[k].event_id, ids[0],
-		    16) != 0)
+	for (j = k = 0; k < g->n; k++) {
+		if (!g->r[k].has_event_id || memcmp(g->r[k].event_id,
+		    w.ids[0], 16) != 0)
 			continue;
-		cr_assert_eq(g.r[k].status,
+		cr_assert_eq(g->r[k].status,
 		    KP__RECEIPT_STATUS__RECEIPT_STATUS_ACCEPTED, "reason %d",
-		    g.r[k].reason);
+		    g->r[k].reason);
 		cr_assert_lt(j, 2, "more than two receipts for the first");
 		first[j++] = k;
 	}
 	cr_assert_eq(j, 2, "the resend in the pack got no receipt");
-	cr_assert_eq(g.rawlen[first[0]], g.rawlen[first[1]]);
-	cr_assert_arr_eq(g.raw[first[0]], g.raw[first[1]], g.rawlen[first[0]],
-	    "the resend got another receipt than the first");
-	cr_assert_eq(td_inbox_count(halt), 1);
-	cr_assert(td_log_has(halt, "is a duplicate", 30000));
+	cr_assert_eq(g->rawlen[first[0]], g->rawlen[first[1]]);
+	cr_assert_arr_eq(g->raw[first[0]], g->raw[first[1]],
+	    g->rawlen[first[0]], "the resend got another receipt than the "
+	    "first");
+	cr_assert_eq(td_inbox_count(w.halt), 1);
+	cr_assert(td_log_has(w.halt, "is a duplicate", 30000));
 	free(items[1]);
-	free(env[0]);
-	free(env[1]);
-	s_got_free(&g);
-	td_rogue_close(&r);
-	chain_close(&lp);
-	td_chain_stop_all(&c);
+	s_wire_close(&w);
 }
 
 /* An item over the envelope limit, or not an envelope at all, in a good
@@ -751,90 +740,67 @@ Test(pack, each_item_gets_its_own_receipt_and_reason)
  * bytes), and the other items are read. */
 Test(pack, a_bad_item_gets_its_own_refusal_and_the_rest_is_read)
 {
-	td_chain_t c;
-	td_org_t *halt;
-	chain_t *lp;
-	td_rogue_t r;
-	uint8_t *env[2], ids[2][16], *items[4], big[70000], junk[100];
-	uint8_t dg[32];
-	size_t len[2], ilen[4], i, refused = 0;
-	struct got g;
+	struct wire w;
+	uint8_t *items[4], big[70000], junk[100], dg[32];
+	size_t ilen[4], i, refused = 0;
+	struct got *g = &w.g;
 
-	memset(&g, 0, sizeof(g));
 	memset(big, 0x0a, sizeof(big));
 	memset(junk, 0xff, sizeof(junk));
-	s_halt_and_lp(&c, &halt, &lp);
-	s_seal_n(&c, lp, 2, env, len, ids);
-	items[0] = env[0];
-	ilen[0] = len[0];
+	s_wire_open(&w, NULL, 2, S_WIRE_SINGLE, "64");
+	items[0] = w.env[0];
+	ilen[0] = w.len[0];
 	items[1] = big;
 	ilen[1] = sizeof(big);
 	items[2] = junk;
 	ilen[2] = sizeof(junk);
-	items[3] = env[1];
-	ilen[3] = len[1];
-	td_rogue_connect_announcing(&r, lp, halt, "64", 30000);
-	s_send_pack(&r, items, ilen, 4);
-	s_collect(&r, lp, 4, &g);
-	s_assert_accepted(&g, ids, 2);
-	for (i = 0; i < g.n; i++) {
-		if (g.r[i].has_event_id)
+	items[3] = w.env[1];
+	ilen[3] = w.len[1];
+	s_send_pack(&w.r, items, ilen, 4);
+	s_collect(&w.r, w.lp, 4, g);
+	s_assert_accepted(g, w.ids, 2);
+	for (i = 0; i < g->n; i++) {
+		if (g->r[i].has_event_id)
 			continue;
-		cr_assert_eq(g.r[i].status,
+		cr_assert_eq(g->r[i].status,
 		    KP__RECEIPT_STATUS__RECEIPT_STATUS_REJECTED);
 		crypto_generichash(dg, 32, big, sizeof(big), NULL, 0);
-		if (memcmp(g.r[i].envelope_digest, dg, 32) == 0) {
-			cr_assert_eq(g.r[i].reason, KP__REASON__REASON_OVERSIZE,
-			    "reason %d", g.r[i].reason);
+		if (memcmp(g->r[i].envelope_digest, dg, 32) == 0) {
+			cr_assert_eq(g->r[i].reason,
+			    KP__REASON__REASON_OVERSIZE, "reason %d",
+			    g->r[i].reason);
 			refused |= 1;
 			continue;
 		}
 		crypto_generichash(dg, 32, junk, sizeof(junk), NULL, 0);
-		cr_assert_arr_eq(g.r[i].envelope_digest, dg, 32,
+		cr_assert_arr_eq(g->r[i].envelope_digest, dg, 32,
 		    "a refusal's digest is of neither bad item");
-		cr_assert_eq(g.r[i].reason, KP__REASON__REASON_MALFORMED,
-		    "reason %d", g.r[i].reason);
+		cr_assert_eq(g->r[i].reason, KP__REASON__REASON_MALFORMED,
+		    "reason %d", g->r[i].reason);
 		refused |= 2;
 	}
 	cr_assert_eq(refused, 3, "not both bad items refused on their own");
-	cr_assert_eq(td_inbox_count(halt), 2);
-	free(env[0]);
-	free(env[1]);
-	s_got_free(&g);
-	td_rogue_close(&r);
-	chain_close(&lp);
-	td_chain_stop_all(&c);
+	cr_assert_eq(td_inbox_count(w.halt), 2);
+	s_wire_close(&w);
 }
 
 /* A receipt pack sent to a receiver is dropped unanswered, as a 0x02
  * is (PROTOCOL.md §13); the connection still works. */
 Test(pack, a_receipt_pack_sent_to_the_receiver_is_dropped)
 {
-	td_chain_t c;
-	td_org_t *halt;
-	chain_t *lp;
-	td_rogue_t r;
-	uint8_t *env[2], ids[2][16], *body;
-	size_t len[2], blen;
-	struct got g;
+	struct wire w;
+	uint8_t *body;
+	size_t blen;
 
-	memset(&g, 0, sizeof(g));
-	s_halt_and_lp(&c, &halt, &lp);
-	s_seal_n(&c, lp, 2, env, len, ids);
-	td_rogue_connect_announcing(&r, lp, halt, "64", 30000);
-	body = s_body_of(env, len, 2, &blen);
-	s_send(&r, 0x04, body, blen);
-	s_send_pack(&r, env, len, 2);
-	s_collect(&r, lp, 2, &g);
-	s_assert_accepted(&g, ids, 2);
-	cr_assert_eq(td_inbox_count(halt), 2);
+	s_wire_open(&w, NULL, 2, S_WIRE_SINGLE, "64");
+	body = s_body_of(w.env, w.len, 2, &blen);
+	s_send(&w.r, 0x04, body, blen);
+	s_send_pack(&w.r, w.env, w.len, 2);
+	s_collect(&w.r, w.lp, 2, &w.g);
+	s_assert_accepted(&w.g, w.ids, 2);
+	cr_assert_eq(td_inbox_count(w.halt), 2);
 	free(body);
-	free(env[0]);
-	free(env[1]);
-	s_got_free(&g);
-	td_rogue_close(&r);
-	chain_close(&lp);
-	td_chain_stop_all(&c);
+	s_wire_close(&w);
 }
 
 /*
@@ -849,32 +815,14 @@ Test(pack, a_receipt_pack_sent_to_the_receiver_is_dropped)
  */
 Test(pack, a_pack_longer_than_batch_max_is_read_whole)
 {
-	td_chain_t c;
-	td_org_t *halt;
-	chain_t *lp;
-	td_rogue_t r;
-	uint8_t *env[20], ids[20][16];
-	size_t len[20], i;
-	struct got g;
+	struct wire w;
 
-	memset(&g, 0, sizeof(g));
-	td_chain_make(&c, "batch_max = 1\n");
-	halt = td_org(&c, OIN_HALT);
-	td_start(halt);
-	lp = td_chain_open(&c, OIN_LEERPLICHT);
-	td_seal_referrals(&c, lp, 20, ids, NULL, kp_now_ms(),
-	    TD_SEAL_FRESH_IDS | TD_SEAL_RANDOM_CASE, env, len, NULL);
-	td_rogue_connect_announcing(&r, lp, halt, "64", 30000);
-	s_send_pack(&r, env, len, 20);
-	s_collect(&r, lp, 20, &g);
-	s_assert_accepted(&g, ids, 20);
-	cr_assert_eq(td_inbox_count(halt), 20);
-	for (i = 0; i < 20; i++)
-		free(env[i]);
-	s_got_free(&g);
-	td_rogue_close(&r);
-	chain_close(&lp);
-	td_chain_stop_all(&c);
+	s_wire_open(&w, "batch_max = 1\n", 20, S_WIRE_BATCH, "64");
+	s_send_pack(&w.r, w.env, w.len, 20);
+	s_collect(&w.r, w.lp, 20, &w.g);
+	s_assert_accepted(&w.g, w.ids, 20);
+	cr_assert_eq(td_inbox_count(w.halt), 20);
+	s_wire_close(&w);
 }
 
 /* ---- two daemons ---- */
@@ -1134,50 +1082,92 @@ s_head_grew(const td_org_t *o, uint64_t than)
 	return false;
 }
 
+/* A sender seen from its receiver (s_sender_open, s_sender_close): the
+ * set-up and tear-down every such test shares. */
+struct sender {
+	char clock[4200];             /* the sender's simulated clock file */
+	uint64_t t0;                  /* the time that clock starts at */
+	td_chain_t c;
+	td_org_t *lp;                 /* Leerplicht's daemon, the sender */
+	chain_t *hc;                  /* Halt's chain, to sign receipts with */
+	td_rogue_t fake;              /* the receiver, played by the test */
+	struct took t;                /* what the test's own steps took */
+};
+
 /*
- * A sender on a simulated clock (at t0) and a fake receiver announcing
- * `announce`: the sender's first event, receipted, tells it what the
- * receiver reads; then n more are taken unanswered.  Each came as a
- * single frame: the first after connecting, the others sent at once on
- * an idle link (PROTOCOL.md §13.1).  OUT (if not NULL): *head_size, the
- * size of the tree head the last of them carried.
+ * A sender on a simulated clock (at s->t0, now) and a fake receiver
+ * announcing `announce`: the sender's first event, receipted, tells it
+ * what the receiver reads; then n more are taken unanswered.  Each came
+ * as a single frame: the first after connecting, the others sent at once
+ * on an idle link (PROTOCOL.md §13.1).  OUT (if not NULL): *head_size,
+ * the size of the tree head the last of them carried.
  */
 static void
-s_sender_with_overdue(td_chain_t *c, td_org_t **lp, chain_t **hc,
-    td_rogue_t *fake, const char *announce, char *clock, size_t clock_len,
-    uint64_t t0, size_t n, uint64_t *head_size)
+s_sender_open(struct sender *s, const char *announce, size_t n,
+    uint64_t *head_size)
 {
 	struct took t;
 	uint8_t id[16];
 	char ref[32];
 	size_t i;
 
+	memset(s, 0, sizeof(*s));
+	s->t0 = kp_now_ms();
 	memset(&t, 0, sizeof(t));
-	td_chain_make(c, NULL);
-	*lp = td_org(c, OIN_LEERPLICHT);
-	*hc = td_chain_open(c, OIN_HALT);
-	s_fake_receiver(fake, *hc, td_org(c, OIN_HALT), announce, 10000);
-	snprintf(clock, clock_len, "%.4000s/clock", c->dir);
-	td_set_clock(clock, t0);
-	cr_assert_eq(setenv("KETENPOST_CLOCK_FILE", clock, 1), 0);
-	td_start(*lp);
+	td_chain_make(&s->c, NULL);
+	s->lp = td_org(&s->c, OIN_LEERPLICHT);
+	s->hc = td_chain_open(&s->c, OIN_HALT);
+	s_fake_receiver(&s->fake, s->hc, td_org(&s->c, OIN_HALT), announce,
+	    10000);
+	snprintf(s->clock, sizeof(s->clock), "%.4000s/clock", s->c.dir);
+	td_set_clock(s->clock, s->t0);
+	cr_assert_eq(setenv("KETENPOST_CLOCK_FILE", s->clock, 1), 0);
+	td_start(s->lp);
 	unsetenv("KETENPOST_CLOCK_FILE");
 	for (i = 0; i <= n; i++) {
 		snprintf(ref, sizeof(ref), "LP-O%zu", i);
-		td_send(*lp, OIN_HALT, "referral", ref, td_example("referral"),
-		    NULL, id);
-		cr_assert(s_fake_take(fake, &t), "event %zu never came", i);
+		td_send(s->lp, OIN_HALT, "referral", ref,
+		    td_example("referral"), NULL, id);
+		cr_assert(s_fake_take(&s->fake, &t), "event %zu never came", i);
 		cr_assert_eq(t.packs, 0, "event %zu came in a pack", i);
 		if (i == 0) {
-			s_fake_receipt(fake, *hc, &t, 0);
-			cr_assert(td_wait_settled(*lp, 10000));
-			cr_assert(td_log_has(*lp, "reads packs of", 30000));
+			s_fake_receipt(&s->fake, s->hc, &t, 0);
+			cr_assert(td_wait_settled(s->lp, 10000));
+			cr_assert(td_log_has(s->lp, "reads packs of", 30000));
 		}
 	}
 	if (head_size != NULL)
 		*head_size = s_head_of(t.env[t.items - 1], t.len[t.items - 1],
 		    NULL);
 	s_took_free(&t);
+}
+
+static void
+s_sender_close(struct sender *s)
+{
+	s_took_free(&s->t);
+	td_rogue_close(&s->fake);
+	chain_close(&s->hc);
+	td_chain_stop_all(&s->c);
+}
+
+/* Take from the fake receiver until `want` events came in all (or one
+ * wait timed out: the caller's assertion says how many came). */
+static void
+s_take_until(struct sender *s, size_t want)
+{
+	while (s->t.items < want && s_fake_take(&s->fake, &s->t))
+		;
+}
+
+/* Receipt every event the fake receiver took, in the order taken. */
+static void
+s_receipt_all(struct sender *s)
+{
+	size_t i;
+
+	for (i = 0; i < s->t.items; i++)
+		s_fake_receipt(&s->fake, s->hc, &s->t, i);
 }
 
 /*
@@ -1190,40 +1180,26 @@ s_sender_with_overdue(td_chain_t *c, td_org_t **lp, chain_t **hc,
  */
 Test(pack, a_resend_round_goes_as_single_frames)
 {
-	char clock[4200];
-	td_chain_t c;
-	td_org_t *lp;
-	chain_t *hc;
-	td_rogue_t fake;
-	struct took t;
-	uint64_t t0 = kp_now_ms();
-	size_t i;
+	struct sender s;
 
 	if (!kp_clock_simulated())
 		cr_skip_test("built without KP_SIMULATED_CLOCK (scripts/test.sh "
 		    "turns it on)");
-	memset(&t, 0, sizeof(t));
-	s_sender_with_overdue(&c, &lp, &hc, &fake, "3", clock, sizeof(clock),
-	    t0, 10, NULL);
-	cr_assert(td_log_has(lp, "reads packs of 3 envelopes", 1000));
+	s_sender_open(&s, "3", 10, NULL);
+	cr_assert(td_log_has(s.lp, "reads packs of 3 envelopes", 1000));
 	/* past every retry timer (retry_max 2 s, a slot waits at most
 	 * four): all ten are due in one resend round */
-	td_set_clock(clock, t0 + 10000);
-	while (t.items < 10 && s_fake_take(&fake, &t))
-		;
-	cr_assert_eq(t.items, 10, "%zu of 10 resent", t.items);
-	cr_assert_str_eq(t.announced, "64", "the sender's DEALER announces "
+	td_set_clock(s.clock, s.t0 + 10000);
+	s_take_until(&s, 10);
+	cr_assert_eq(s.t.items, 10, "%zu of 10 resent", s.t.items);
+	cr_assert_str_eq(s.t.announced, "64", "the sender's DEALER announces "
 	    "what it reads");
-	cr_assert(t.packs == 0 && t.singles == 10, "the resends came as %zu "
-	    "packs and %zu single frames, not 10 single frames", t.packs,
-	    t.singles);
-	for (i = 0; i < t.items; i++)
-		s_fake_receipt(&fake, hc, &t, i);
-	cr_assert(td_wait_settled(lp, 10000));
-	s_took_free(&t);
-	td_rogue_close(&fake);
-	chain_close(&hc);
-	td_chain_stop_all(&c);
+	cr_assert(s.t.packs == 0 && s.t.singles == 10, "the resends came as "
+	    "%zu packs and %zu single frames, not 10 single frames",
+	    s.t.packs, s.t.singles);
+	s_receipt_all(&s);
+	cr_assert(td_wait_settled(s.lp, 10000));
+	s_sender_close(&s);
 }
 
 /* The fake receiver refuses the pack in t (its raw body: body, blen) as
@@ -1259,59 +1235,44 @@ static void s_send_in_one_pass(td_org_t *o, size_t n);
  */
 Test(pack, a_refused_pack_stops_packs_and_a_bad_receipt_pack_is_dropped)
 {
-	char clock[4200];
-	td_chain_t c;
-	td_org_t *lp;
-	chain_t *hc;
-	td_rogue_t fake;
-	struct took t;
-	uint64_t t0 = kp_now_ms();
+	struct sender s;
 	uint8_t *body, junk[40];
-	size_t blen, i;
+	size_t blen;
 
 	if (!kp_clock_simulated())
 		cr_skip_test("built without KP_SIMULATED_CLOCK (scripts/test.sh "
 		    "turns it on)");
-	memset(&t, 0, sizeof(t));
-	s_sender_with_overdue(&c, &lp, &hc, &fake, "64", clock, sizeof(clock),
-	    t0, 0, NULL);
+	s_sender_open(&s, "64", 0, NULL);
 	/* one API pass of four: one pack of four, refused whole */
-	s_send_in_one_pass(lp, 4);
-	while (t.items < 4 && s_fake_take(&fake, &t))
-		;
-	cr_assert(t.packs == 1 && t.items == 4, "%zu packs, %zu items",
-	    t.packs, t.items);
-	body = s_body_of(t.env, t.len, t.items, &blen);
-	s_fake_refuse_pack(&fake, hc, &t, body, blen);
+	s_send_in_one_pass(s.lp, 4);
+	s_take_until(&s, 4);
+	cr_assert(s.t.packs == 1 && s.t.items == 4, "%zu packs, %zu items",
+	    s.t.packs, s.t.items);
+	body = s_body_of(s.t.env, s.t.len, s.t.items, &blen);
+	s_fake_refuse_pack(&s.fake, s.hc, &s.t, body, blen);
 	free(body);
 	/* a receipt pack that does not parse: dropped, logged */
 	memset(junk, 0xff, sizeof(junk));
-	cr_assert(zmq_send(fake.sock, t.rid, t.rid_len, ZMQ_SNDMORE) >= 0);
-	s_send(&fake, 0x04, junk, sizeof(junk));
-	cr_assert(td_log_has(lp, "malformed pack of receipts", 30000));
-	s_took_free(&t);
+	cr_assert(zmq_send(s.fake.sock, s.t.rid, s.t.rid_len, ZMQ_SNDMORE) >=
+	    0);
+	s_send(&s.fake, 0x04, junk, sizeof(junk));
+	cr_assert(td_log_has(s.lp, "malformed pack of receipts", 30000));
+	s_took_free(&s.t);
 	/* the next API pass: single frames only */
-	s_send_in_one_pass(lp, 3);
-	while (t.items < 3 && s_fake_take(&fake, &t))
-		;
-	cr_assert_eq(t.items, 3);
-	cr_assert_eq(t.packs, 0, "a pack after the partner refused one");
-	for (i = 0; i < t.items; i++)
-		s_fake_receipt(&fake, hc, &t, i);
-	s_took_free(&t);
+	s_send_in_one_pass(s.lp, 3);
+	s_take_until(&s, 3);
+	cr_assert_eq(s.t.items, 3);
+	cr_assert_eq(s.t.packs, 0, "a pack after the partner refused one");
+	s_receipt_all(&s);
+	s_took_free(&s.t);
 	/* and the four of the refused pack, resent singly once overdue */
-	td_set_clock(clock, t0 + 30000);
-	while (t.items < 4 && s_fake_take(&fake, &t))
-		;
-	cr_assert_eq(t.items, 4);
-	cr_assert_eq(t.packs, 0, "a resend in a pack");
-	for (i = 0; i < t.items; i++)
-		s_fake_receipt(&fake, hc, &t, i);
-	cr_assert(td_wait_settled(lp, 10000));
-	s_took_free(&t);
-	td_rogue_close(&fake);
-	chain_close(&hc);
-	td_chain_stop_all(&c);
+	td_set_clock(s.clock, s.t0 + 30000);
+	s_take_until(&s, 4);
+	cr_assert_eq(s.t.items, 4);
+	cr_assert_eq(s.t.packs, 0, "a resend in a pack");
+	s_receipt_all(&s);
+	cr_assert(td_wait_settled(s.lp, 10000));
+	s_sender_close(&s);
 }
 
 /*
@@ -1325,43 +1286,36 @@ Test(pack, a_refused_pack_stops_packs_and_a_bad_receipt_pack_is_dropped)
  */
 Test(pack, a_reconnection_to_a_peer_that_announces_nothing_gets_single_frames)
 {
-	td_chain_t c;
-	td_org_t *lp, *halt;
-	chain_t *hc;
-	td_rogue_t fake;
-	struct took t;
+	struct sender s;              /* its clock stays unused: not simulated */
+	td_org_t *halt;
 	uint8_t id[16];
 	char ref[32];
 	size_t i;
 
-	memset(&t, 0, sizeof(t));
-	td_chain_make(&c, NULL);
-	lp = td_org(&c, OIN_LEERPLICHT);
-	halt = td_org(&c, OIN_HALT);
-	td_start(lp);
+	memset(&s, 0, sizeof(s));
+	td_chain_make(&s.c, NULL);
+	s.lp = td_org(&s.c, OIN_LEERPLICHT);
+	halt = td_org(&s.c, OIN_HALT);
+	td_start(s.lp);
 	td_start(halt);
-	td_send(lp, OIN_HALT, "referral", "LP-R0", td_example("referral"),
+	td_send(s.lp, OIN_HALT, "referral", "LP-R0", td_example("referral"),
 	    NULL, id);
-	cr_assert(td_wait_settled(lp, 10000));
-	cr_assert(td_log_has(lp, "reads packs of 64", 30000));
+	cr_assert(td_wait_settled(s.lp, 10000));
+	cr_assert(td_log_has(s.lp, "reads packs of 64", 30000));
 	td_stop(halt);
-	cr_assert(td_log_has(lp, "disconnected from " OIN_HALT, 10000));
+	cr_assert(td_log_has(s.lp, "disconnected from " OIN_HALT, 10000));
 	for (i = 1; i <= 5; i++) {
 		snprintf(ref, sizeof(ref), "LP-R%zu", i);
-		td_send(lp, OIN_HALT, "referral", ref, td_example("referral"),
-		    NULL, id);
+		td_send(s.lp, OIN_HALT, "referral", ref,
+		    td_example("referral"), NULL, id);
 	}
-	hc = td_chain_open(&c, OIN_HALT);
-	s_fake_receiver(&fake, hc, halt, NULL, 10000);
-	while (t.items < 5 && s_fake_take(&fake, &t))
-		;
-	cr_assert_eq(t.items, 5, "the catch-up brought %zu of 5", t.items);
-	cr_assert_eq(t.packs, 0, "a pack to a receiver that announced "
+	s.hc = td_chain_open(&s.c, OIN_HALT);
+	s_fake_receiver(&s.fake, s.hc, halt, NULL, 10000);
+	s_take_until(&s, 5);
+	cr_assert_eq(s.t.items, 5, "the catch-up brought %zu of 5", s.t.items);
+	cr_assert_eq(s.t.packs, 0, "a pack to a receiver that announced "
 	    "nothing");
-	s_took_free(&t);
-	td_rogue_close(&fake);
-	chain_close(&hc);
-	td_chain_stop_all(&c);
+	s_sender_close(&s);
 }
 
 /* n referrals to Halt pipelined on one API connection while o is stopped,
@@ -1410,31 +1364,18 @@ s_send_in_one_pass(td_org_t *o, size_t n)
  */
 Test(pack, the_events_of_one_api_pass_go_out_packed)
 {
-	char clock[4200];
-	td_chain_t c;
-	td_org_t *lp;
-	chain_t *hc;
-	td_rogue_t fake;
-	struct took t;
-	size_t i;
+	struct sender s;
 
-	memset(&t, 0, sizeof(t));
-	s_sender_with_overdue(&c, &lp, &hc, &fake, "3", clock, sizeof(clock),
-	    kp_now_ms(), 0, NULL);
-	s_send_in_one_pass(lp, 7);
-	while (t.items < 7 && s_fake_take(&fake, &t))
-		;
-	cr_assert_eq(t.items, 7, "%zu of 7 came", t.items);
-	cr_assert_geq(t.packs, 1, "no pack (%zu single frames)", t.singles);
-	cr_assert_leq(t.most, 3, "a pack of %zu to a receiver that reads 3",
-	    t.most);
-	for (i = 0; i < t.items; i++)
-		s_fake_receipt(&fake, hc, &t, i);
-	cr_assert(td_wait_settled(lp, 10000));
-	s_took_free(&t);
-	td_rogue_close(&fake);
-	chain_close(&hc);
-	td_chain_stop_all(&c);
+	s_sender_open(&s, "3", 0, NULL);
+	s_send_in_one_pass(s.lp, 7);
+	s_take_until(&s, 7);
+	cr_assert_eq(s.t.items, 7, "%zu of 7 came", s.t.items);
+	cr_assert_geq(s.t.packs, 1, "no pack (%zu single frames)", s.t.singles);
+	cr_assert_leq(s.t.most, 3, "a pack of %zu to a receiver that reads 3",
+	    s.t.most);
+	s_receipt_all(&s);
+	cr_assert(td_wait_settled(s.lp, 10000));
+	s_sender_close(&s);
 }
 
 /*
@@ -1449,50 +1390,38 @@ Test(pack, the_events_of_one_api_pass_go_out_packed)
  */
 Test(pack, a_pack_the_link_did_not_take_goes_again_with_the_catch_up)
 {
-	char clock[4200];
-	td_chain_t c;
-	td_org_t *lp;
-	chain_t *hc;
-	td_rogue_t fake;
-	struct took t;
-	uint64_t t0 = kp_now_ms();
+	struct sender s;
 	int quiet = 1000;
 	uint64_t got_size = 0, size, from = 0;
-	size_t i;
 
 	if (!kp_clock_simulated())
 		cr_skip_test("built without KP_SIMULATED_CLOCK (scripts/test.sh "
 		    "turns it on)");
-	memset(&t, 0, sizeof(t));
 	cr_assert_eq(setenv("KETENPOST_TEST_PACK_SEND_FAILS", "1", 1), 0);
-	s_sender_with_overdue(&c, &lp, &hc, &fake, "64", clock, sizeof(clock),
-	    t0, 0, &got_size);
+	s_sender_open(&s, "64", 0, &got_size);
 	unsetenv("KETENPOST_TEST_PACK_SEND_FAILS");
 	/* a head larger than the partner got (the interval's tick: 60 s) ... */
-	td_set_clock(clock, t0 + 61000);
-	cr_assert(s_head_grew(lp, got_size), "no new tree head signed");
+	td_set_clock(s.clock, s.t0 + 61000);
+	cr_assert(s_head_grew(s.lp, got_size), "no new tree head signed");
 	/* ... one API pass of four: its pack, with that head, is not taken */
-	s_send_in_one_pass(lp, 4);
-	cr_assert(td_log_has(lp, "4 events to " OIN_HALT " not sent", 30000));
+	s_send_in_one_pass(s.lp, 4);
+	cr_assert(td_log_has(s.lp, "4 events to " OIN_HALT " not sent",
+	    30000));
 	/* ... and after the stall the catch-up sends the four, once each */
-	td_set_clock(clock, t0 + 66000);
-	while (t.items < 4 && s_fake_take(&fake, &t))
-		;
-	cr_assert_eq(t.items, 4, "%zu of 4 came", t.items);
-	cr_assert_eq(t.packs, 1, "the catch-up's four in %zu packs and %zu "
-	    "single frames", t.packs, t.singles);
-	size = s_head_of(t.env[0], t.len[0], &from);
+	td_set_clock(s.clock, s.t0 + 66000);
+	s_take_until(&s, 4);
+	cr_assert_eq(s.t.items, 4, "%zu of 4 came", s.t.items);
+	cr_assert_eq(s.t.packs, 1, "the catch-up's four in %zu packs and %zu "
+	    "single frames", s.t.packs, s.t.singles);
+	size = s_head_of(s.t.env[0], s.t.len[0], &from);
 	cr_assert_gt(size, got_size, "the log did not grow");
 	cr_assert_eq(from, got_size, "a head of size %llu proved from %llu, "
 	    "but the partner last got size %llu", (unsigned long long)size,
 	    (unsigned long long)from, (unsigned long long)got_size);
-	zmq_setsockopt(fake.sock, ZMQ_RCVTIMEO, &quiet, sizeof(quiet));
-	cr_assert(!s_fake_take(&fake, &t), "an event sent twice");
-	for (i = 0; i < 4; i++)
-		s_fake_receipt(&fake, hc, &t, i);
-	cr_assert(td_wait_settled(lp, 30000), "the four are not all settled");
-	s_took_free(&t);
-	td_rogue_close(&fake);
-	chain_close(&hc);
-	td_chain_stop_all(&c);
+	zmq_setsockopt(s.fake.sock, ZMQ_RCVTIMEO, &quiet, sizeof(quiet));
+	cr_assert(!s_fake_take(&s.fake, &s.t), "an event sent twice");
+	s_receipt_all(&s);
+	cr_assert(td_wait_settled(s.lp, 30000), "the four are not all "
+	    "settled");
+	s_sender_close(&s);
 }
