@@ -2,7 +2,8 @@
  * kpbench: what ketenpost sustains, and what the cryptography alone costs.
  *
  *   kpbench [--events N] [--window W] [--payload BYTES] [--bin DIR]
- *           [--rate EPS] [--backlog N] [--port-base P] [--dir DIR] [--keep]
+ *           [--rate EPS] [--backlog N [--outage S]] [--port-base P]
+ *           [--dir DIR] [--keep]
  *
  * 1. The crypto floor: seal + open (+ sign and verify the receipt) of one
  *    event, in a loop on one core, with real keys made by ketenpost-certs.
@@ -24,7 +25,12 @@
  *    percentiles come from the daemons' own records: API acceptance ->
  *    stored at the receiver, and -> receipt at the sender.
  * 3. --backlog N: the receiver is down while N events are queued; then it
- *    starts and the drain is timed (until nothing is pending).
+ *    starts and the drain is timed (until nothing is pending).  With
+ *    --outage S it stays down S seconds more, after a sync(2): the
+ *    queueing's writes are then on the disk when the drain starts, as
+ *    after a real outage of that length (without it, a drain that starts
+ *    at once shares the disk with their writeback: PERFORMANCE.md,
+ *    "Issue 16, eleventh session").
  * Also measured, per daemon: CPU time per event (/proc/PID/stat; on a
  * shared machine the figure that load disturbs least, set against the
  * floor's own CPU time), peak RSS (VmHWM), bytes written to storage
@@ -74,6 +80,7 @@
 
 struct opts {
 	int events, window, payload, rate, backlog, port;
+	int outage_s;               /* --outage: receiver down this much longer */
 	const char *bin, *dir;
 };
 
@@ -632,6 +639,7 @@ s_parse(int argc, char **argv, struct opts *o)
 		{ "payload", 1, NULL, 'p' }, { "bin", 1, NULL, 'b' },
 		{ "rate", 1, NULL, 'r' }, { "backlog", 1, NULL, 'B' },
 		{ "port-base", 1, NULL, 'P' }, { "dir", 1, NULL, 'd' },
+		{ "outage", 1, NULL, 'O' },
 		{ "keep", 0, NULL, 'k' }, { "help", 0, NULL, 'h' },
 		{ "version", 0, NULL, 'V' }, { NULL, 0, NULL, 0 } };
 	FILE *to = stderr;
@@ -640,7 +648,7 @@ s_parse(int argc, char **argv, struct opts *o)
 	o->events = 20000;
 	o->window = 1000;
 	o->payload = 1024;
-	o->rate = o->backlog = 0;
+	o->rate = o->backlog = o->outage_s = 0;
 	o->port = 10000 + getpid() % 20000;  /* below the ephemeral range */
 	o->bin = "build/bin";
 	o->dir = "/tmp";
@@ -652,6 +660,7 @@ s_parse(int argc, char **argv, struct opts *o)
 		case 'b': o->bin = optarg; break;
 		case 'r': o->rate = atoi(optarg); break;
 		case 'B': o->backlog = atoi(optarg); break;
+		case 'O': o->outage_s = atoi(optarg); break;
 		case 'P': o->port = atoi(optarg); break;
 		case 'd': o->dir = optarg; break;
 		case 'k': s_keep = true; break;
@@ -665,12 +674,15 @@ s_parse(int argc, char **argv, struct opts *o)
 		o->events = o->backlog;
 	if (optind == argc && o->events > 0 && o->window > 0 &&
 	    o->rate >= 0 && o->port > 0 && o->port < 65532 &&
+	    o->outage_s >= 0 && (o->outage_s == 0 || o->backlog > 0) &&
 	    o->payload > 0 && o->payload <= 1024 && strlen(o->dir) < 4000)
 		return;
 usage:
 	fprintf(to, "usage: kpbench [--events N] [--window W] "
-	    "[--payload BYTES] [--bin DIR] [--rate EPS] [--backlog N] "
-	    "[--port-base P] [--dir DIR] [--keep]\n"
+	    "[--payload BYTES] [--bin DIR] [--rate EPS] [--backlog N "
+	    "[--outage S]] [--port-base P] [--dir DIR] [--keep]\n"
+	    "  --outage S: with --backlog, the receiver stays down S s more "
+	    "after a sync(2) before the drain is timed\n"
 	    "  --payload BYTES: 1..1024, the most a referral padded with up to "
 	    "1000 routes may have\n"
 	    "  one kpbench-summary line at the end; docs/PERFORMANCE.md says "
@@ -843,7 +855,8 @@ s_report(const struct opts *o, size_t plen, const struct result *r)
 	    "snd_cpu_us_per_ev=%.0f rcv_cpu_us_per_ev=%.0f floor_cpu_us=%.0f "
 	    "cpu_floor_ratio=%.3f batch_mean=%.1f floor_single_eps=%.0f "
 	    "snd_rss_read_kib=%llu rcv_rss_read_kib=%llu "
-	    "disk_sync_p50_us=%llu disk_sync_p99_us=%llu packs=%llu\n",
+	    "disk_sync_p50_us=%llu disk_sync_p99_us=%llu packs=%llu "
+	    "outage_s=%d\n",
 	    o->backlog ? "backlog" : o->rate ? "paced" : "throughput",
 	    o->events, plen, o->window, o->rate, r->floor, r->api, r->eps,
 	    r->eps / r->floor, r->queue_eps, r->drain_s,
@@ -857,7 +870,8 @@ s_report(const struct opts *o, size_t plen, const struct result *r)
 	    r->floor_cpu_us, r->floor_cpu_us / ((r->cpu[0] + r->cpu[1]) / ev),
 	    r->batch, r->floor_single, (unsigned long long)r->rss_read[0],
 	    (unsigned long long)r->rss_read[1], (unsigned long long)r->disk[0],
-	    (unsigned long long)r->disk[1], (unsigned long long)r->packs);
+	    (unsigned long long)r->disk[1], (unsigned long long)r->packs,
+	    o->outage_s);
 }
 
 /*
@@ -1021,6 +1035,10 @@ main(int argc, char **argv)
 	printf("  accepted by the sender's API:      %.0f events/s\n", res.api);
 	if (o.backlog > 0) {
 		res.queue_eps = res.api;
+		if (o.outage_s > 0) {
+			sync();
+			sleep((unsigned)o.outage_s);
+		}
 		s_start(&o, ctx, 1, h_api);
 		res.wb[1] = s_proc(s_pids[1], "io", "write_bytes:");
 		res.wc[1] = s_proc(s_pids[1], "io", "syscw:");
