@@ -124,6 +124,27 @@ s_envelope(fz_org_t *lp, int type, const uint8_t *pl, size_t len)
 	free(env);
 }
 
+/* A receipt Halt signs for a fresh event of Leerplicht's, with status
+ * and reason.  OUT: *buf (malloc'd), *n. */
+static void
+s_signed_receipt(fz_org_t *halt, int status, int reason, uint8_t **buf,
+    size_t *n)
+{
+	receipt_t r;
+	kp_err_t e;
+
+	memset(&r, 0, sizeof(r));
+	r.has_event_id = true;
+	kp_uuid_new(r.event_id);
+	snprintf(r.subject_oin, sizeof(r.subject_oin), "%s", FZ_OIN_LEERPLICHT);
+	randombytes_buf(r.envelope_digest, sizeof(r.envelope_digest));
+	r.status = status;
+	r.reason = reason;
+	r.received_at_ms = kp_now_ms();
+	if (receipt_sign(halt->dir, &r, buf, n, &e) != 0)
+		s_die("receipt_sign");
+}
+
 static void
 s_receipts(fz_org_t *halt)
 {
@@ -131,21 +152,9 @@ s_receipts(fz_org_t *halt)
 	uint8_t *buf;
 	size_t i, n;
 	char name[32];
-	receipt_t r;
-	kp_err_t e;
 
 	for (i = 0; i < 3; i++) {
-		memset(&r, 0, sizeof(r));
-		r.has_event_id = true;
-		kp_uuid_new(r.event_id);
-		snprintf(r.subject_oin, sizeof(r.subject_oin), "%s",
-		    FZ_OIN_LEERPLICHT);
-		randombytes_buf(r.envelope_digest, sizeof(r.envelope_digest));
-		r.status = status[i];
-		r.reason = reason[i];
-		r.received_at_ms = kp_now_ms();
-		if (receipt_sign(halt->dir, &r, &buf, &n, &e) != 0)
-			s_die("receipt_sign");
+		s_signed_receipt(halt, status[i], reason[i], &buf, &n);
 		snprintf(name, sizeof(name), "receipt-%zu", i);
 		s_write("receipt", name, buf, n, NULL, 0);
 		free(buf);
@@ -187,21 +196,9 @@ s_packs(fz_org_t *halt)
 {
 	uint8_t *item[KP_PACK_ITEMS_MAX + 1], small[KP_PACK_ITEMS_MAX + 1][16];
 	size_t len[KP_PACK_ITEMS_MAX + 1], i;
-	receipt_t r;
-	kp_err_t e;
 
-	for (i = 0; i < 3; i++) {
-		memset(&r, 0, sizeof(r));
-		r.has_event_id = true;
-		kp_uuid_new(r.event_id);
-		snprintf(r.subject_oin, sizeof(r.subject_oin), "%s",
-		    FZ_OIN_LEERPLICHT);
-		randombytes_buf(r.envelope_digest, sizeof(r.envelope_digest));
-		r.status = 1;
-		r.received_at_ms = kp_now_ms();
-		if (receipt_sign(halt->dir, &r, &item[i], &len[i], &e) != 0)
-			s_die("receipt_sign");
-	}
+	for (i = 0; i < 3; i++)
+		s_signed_receipt(halt, 1, 0, &item[i], &len[i]);
 	s_pack_body("receipts-2", item, len, 2, 0);
 	s_pack_body("receipts-3", item, len, 3, 0);
 	s_pack_body("receipt-alone", item, len, 2, 1);
