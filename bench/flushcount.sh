@@ -8,21 +8,8 @@ set -u
 BIN=$1; PORT=${2:-32700}
 WORK=$(mktemp -d /tmp/kpflush.XXXXXX)
 trap 'rm -rf "$WORK"' EXIT
-"$BIN"/kpbench --bin "$BIN" --events 12000 --rate 1000 --port-base "$PORT" \
-    --dir "$WORK" > "$WORK"/kpbench.txt 2>&1 &
-K=$!
-S='' R=''
-for _ in $(seq 1 100); do
-	S=$(pgrep -f "^[^ ]*/ketenpostd --config $WORK/.*/lp.conf" | head -1)
-	R=$(pgrep -f "^[^ ]*/ketenpostd --config $WORK/.*/halt.conf" | head -1)
-	[ -n "$S" ] && [ -n "$R" ] && break
-	sleep 0.2
-done
-if [ -z "$S" ] || [ -z "$R" ]; then
-	echo "flushcount: daemons not found" >&2
-	kill "$K" 2>/dev/null
-	exit 1
-fi
+. "$(dirname "$0")"/daemons.sh
+kp_start "$BIN" "$WORK" "$PORT" --events 12000 --rate 1000 || exit 1
 sleep 4
 count() {   # count SIDE PID
 	perf stat -e syscalls:sys_enter_fdatasync,syscalls:sys_enter_pwrite64 \

@@ -11,17 +11,8 @@ set -u
 BIN=$1; N=${2:-100000}; PORT=${3:-46500}
 WORK=$(mktemp -d /tmp/kpthreads.XXXXXX)
 trap 'rm -rf "$WORK"' EXIT
-"$BIN"/kpbench --bin "$BIN" --events "$N" --port-base "$PORT" \
-    --dir "$WORK" > "$WORK"/kpbench.txt 2>&1 &
-K=$!
-S='' R=''
-for _ in $(seq 1 100); do
-	S=$(pgrep -f "^[^ ]*/ketenpostd --config $WORK/.*/lp.conf" | head -1)
-	R=$(pgrep -f "^[^ ]*/ketenpostd --config $WORK/.*/halt.conf" | head -1)
-	[ -n "$S" ] && [ -n "$R" ] && break
-	sleep 0.2
-done
-[ -n "$S" ] && [ -n "$R" ] || { echo "threadtimes: daemons did not start" >&2; exit 1; }
+. "$(dirname "$0")"/daemons.sh
+kp_start "$BIN" "$WORK" "$PORT" --events "$N" || exit 1
 snap() {
 	for p in $S $R $K; do
 		for t in /proc/"$p"/task/*; do
