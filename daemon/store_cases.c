@@ -5,12 +5,15 @@
  * and subject access across outbox and inbox.  See store.h, store_int.h.
  *
  * Invariant 7: a link never changes once written; per partner,
- * local <-> case_ref is one-to-one: the pseudonym by its UNIQUE
- * constraint, the reference by links_filed for the links whose pseudonym
- * came from the partner (own = 0) and by store_link_ensure, which looks
- * for a link of the reference of either kind before it makes one (schema
- * version 7: an own link, own = 1, whose pseudonym is our keyed hash of
- * the reference, is found through that pseudonym instead of an index).
+ * local <-> case_ref is one-to-one: the pseudonym by ST_LINK_INSERT, the
+ * only insert of a link, which makes none if one with the partner has
+ * the pseudonym (schema version 8: no unique index holds the pseudonym,
+ * links_pseudonym holds its first 8 bytes), the reference by links_filed
+ * for the links whose pseudonym came from the partner (own = 0) and by
+ * store_link_ensure, which looks for a link of the reference of either
+ * kind before it makes one (schema version 7: an own link, own = 1,
+ * whose pseudonym is our keyed hash of the reference, is found through
+ * that pseudonym instead of an index).
  * It is deleted once no row of its case with its partner keeps metadata
  * (store_meta_reduce).
  *
@@ -20,7 +23,8 @@
  * links (a filed one by links_filed, an own one by our pseudonym of the
  * case), then outbox and expectations rows by link_id (schema version 5;
  * since version 7 the only random-keyed index a new case of ours writes
- * is the one of links by pseudonym), inbox rows by their own index; the case
+ * is the one of links by pseudonym, since version 8 on its first 8
+ * bytes), inbox rows by their own index; the case
  * list opens each (partner, sealed value) group once.  Rows handed out
  * carry the clear reference.
  */
@@ -50,15 +54,18 @@
 
 /* The links of case ?1, one per partner it has one with: the ids outbox
  * and expectations rows refer to it by.  A filed link by links_filed, an
- * own one by its pseudonym (the unique index on (partner_oin, case_ref)).
+ * own one by its pseudonym (links_pseudonym, on its first 8 bytes: the
+ * pseudonym computed once per partner, for the index's key).
  * CROSS JOIN keeps meta_partners (a few rows) the outer loop: the
  * planner would otherwise walk every link. */
 #define LINKS_OF_CASE "SELECT l.id FROM meta_partners m CROSS JOIN " \
 	"links l WHERE l.partner_oin = m.oin AND l.own = 0 AND " \
 	"l.local_sealed = kp_case_seal(m.oin, ?1) UNION ALL " \
 	"SELECT l.id FROM meta_partners m CROSS JOIN links l WHERE " \
-	"l.partner_oin = m.oin AND l.case_ref = kp_case_pseudonym(m.oin, ?1) " \
-	"AND l.own = 1 AND l.local_sealed = kp_case_seal(m.oin, ?1)"
+	"substr(l.case_ref, 1, 8) = substr(kp_case_pseudonym(m.oin, ?1), 1, " \
+	"8) AND l.partner_oin = m.oin AND l.case_ref = " \
+	"kp_case_pseudonym(m.oin, ?1) AND l.own = 1 AND l.local_sealed = " \
+	"kp_case_seal(m.oin, ?1)"
 
 /* Statements of this file, prepared once by store_open (store.c). */
 const char *const store_cases_sql[ST_COUNT] = {
@@ -66,13 +73,22 @@ const char *const store_cases_sql[ST_COUNT] = {
 	[ST_LINK_BY_LOCAL] = "SELECT case_ref, id FROM links WHERE "
 	    "partner_oin = ?1 AND local_sealed = kp_case_seal(?1, ?2) AND "
 	    "own = 0",
-	/* the link with pseudonym ?2, and whether it is case ?3's */
+	/* the link with pseudonym ?2, and whether it is case ?3's; by
+	 * links_pseudonym (its first 8 bytes), as every look-up by pseudonym */
 	[ST_LINK_BY_PSEUDONYM] = "SELECT id, local_sealed = kp_case_seal(?1, "
-	    "?3) FROM links WHERE partner_oin = ?1 AND case_ref = ?2",
+	    "?3) FROM links WHERE substr(case_ref, 1, 8) = substr(?2, 1, 8) "
+	    "AND partner_oin = ?1 AND case_ref = ?2",
 	[ST_LINK_BY_REF] = "SELECT kp_case_open(partner_oin, local_sealed) "
-	    "FROM links WHERE partner_oin = ?1 AND case_ref = ?2",
+	    "FROM links WHERE substr(case_ref, 1, 8) = substr(?2, 1, 8) AND "
+	    "partner_oin = ?1 AND case_ref = ?2",
+	/* nothing if a link has pseudonym ?3 with partner ?1 (no unique
+	 * index says so since schema version 8: this statement does, and it
+	 * is the only insert of a link) or if a filed one has this reference
+	 * (links_filed) */
 	[ST_LINK_INSERT] = "INSERT INTO links (partner_oin, local_sealed, "
-	    "case_ref, own) VALUES (?1, kp_case_seal(?1, ?2), ?3, ?4) "
+	    "case_ref, own) SELECT ?1, kp_case_seal(?1, ?2), ?3, ?4 WHERE "
+	    "NOT EXISTS (SELECT 1 FROM links WHERE substr(case_ref, 1, 8) = "
+	    "substr(?3, 1, 8) AND partner_oin = ?1 AND case_ref = ?3) "
 	    "ON CONFLICT DO NOTHING",
 	[ST_SUBJECT] = "SELECT event_id, 1, to_oin, event_type, purpose, "
 	    "legal_basis, fields, created_ms, state, reason, "
@@ -91,11 +107,11 @@ const char *const store_cases_sql[ST_COUNT] = {
 	[ST_EXP_BY_REPLY] = "SELECT " EXP_COLS " FROM expectations WHERE "
 	    "event_id = ?1 AND partner_oin = ?2 AND answer_type = ?3 AND "
 	    "answered_by IS NULL",
-	/* by the link of the pseudonym (links' unique index), then
+	/* by the link of the pseudonym (links_pseudonym), then
 	 * expectations_link_sent in sent_ms order: no sort */
 	[ST_EXP_BY_REF] = "SELECT " EXP_COLS " FROM expectations WHERE "
-	    "link_id = (SELECT id FROM links WHERE partner_oin = ?1 AND "
-	    "case_ref = ?2) AND "
+	    "link_id = (SELECT id FROM links WHERE substr(case_ref, 1, 8) = "
+	    "substr(?2, 1, 8) AND partner_oin = ?1 AND case_ref = ?2) AND "
 	    "partner_oin = ?1 AND case_ref = ?2 AND answer_type = ?3 AND "
 	    "answered_by IS NULL ORDER BY sent_ms LIMIT 1",
 	[ST_EXP_CLOSE] = "UPDATE expectations SET answered_by = ?2, "
@@ -303,8 +319,8 @@ out:
 }
 
 /* Insert link (partner_oin, local, case_ref, own) unless one with this
- * pseudonym, or a filed one with this local, exists.  OUT: *made, and
- * *id if it was made. */
+ * pseudonym (the statement's NOT EXISTS), or a filed one with this local
+ * (links_filed), exists.  OUT: *made, and *id if it was made. */
 static int
 s_link_insert(store_t *s, const char *partner_oin, const char *local,
     const uint8_t case_ref[32], bool own, bool *made, uint64_t *id,
@@ -347,8 +363,8 @@ s_linked_differently(kp_err_t *err, const char *partner_oin,
 /*
  * A new case of our own (the candidate is our pseudonym of it: most
  * sends) costs a look-up in links_filed (small but for the links an
- * upgraded file made before version 7) and the insert: a
- * conflict on the pseudonym then means the link exists.  A candidate
+ * upgraded file made before version 7) and the insert: finding the
+ * pseudonym taken (the insert makes nothing) then means the link exists.  A candidate
  * from the partner (an answer to a received event) is inserted only if
  * the reference has no own link either.
  */

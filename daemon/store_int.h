@@ -188,7 +188,8 @@ int sq_link_of(store_t *s, const char *partner_oin, const char *local,
  * row's pseudonym (parameter `ref`) with that partner (a look-up by
  * rowid: the recent links' pages are in the cache), else the link of the
  * case (parameter `local`) found by its reference, as store_link_by_local
- * does (a filed one by links_filed, an own one by its pseudonym); NULL if
+ * does (a filed one by links_filed, an own one by its pseudonym through
+ * links_pseudonym, on its first 8 bytes: schema version 8); NULL if
  * none, and for no case.  The row never refers to another case's link,
  * given what every caller passes: the pseudonym store_link_ensure gave
  * for the case, which names that case alone (invariant 7,
@@ -198,7 +199,8 @@ int sq_link_of(store_t *s, const char *partner_oin, const char *local,
 	"partner_oin = ?3 AND case_ref = " ref "), (SELECT id FROM links " \
 	"WHERE partner_oin = ?3 AND own = 0 AND local_sealed = " \
 	"kp_case_seal(?3, " local ")), (SELECT id FROM links WHERE " \
-	"partner_oin = ?3 AND own = 1 AND case_ref = " \
+	"substr(case_ref, 1, 8) = substr(kp_case_pseudonym(?3, " local \
+	"), 1, 8) AND partner_oin = ?3 AND own = 1 AND case_ref = " \
 	"kp_case_pseudonym(?3, " local "))) END"
 /* The case_sealed value of such an insert: the sealed reference of the
  * link the hint names (as LINK_OF accepts it: the same function of

@@ -18,7 +18,7 @@
 #include "store_int.h"
 #include "util.h"
 
-#define STORE_SCHEMA_VERSION 7
+#define STORE_SCHEMA_VERSION 8
 
 
 /*
@@ -360,6 +360,38 @@ static const char s_schema_v7[] =
 	" WHERE own = 0;";
 
 /*
+ * Version 8: the index of links by pseudonym holds its first 8 bytes, not
+ * (partner_oin, case_ref).  Its key is a keyed hash (random), so every
+ * new case inserted into a random page of the unique index of version 7
+ * (entries of about 58 bytes), and as the store grew nearly every commit
+ * of the sender wrote most of that index's pages into the WAL: 2.1 KB
+ * per event at 30,000 events, 5.7 KB at 150,000, its largest single cost
+ * (bench/walframes.py).  An entry of links_pseudonym is the 8-byte prefix
+ * and the rowid, about a quarter of the size, so a quarter of the pages;
+ * every look-up by pseudonym names the same expression (SQLite uses an
+ * index on an expression only then) and compares the whole value after
+ * (store_cases.c, store_int.h LINK_OF).  Per partner the pseudonym stays
+ * unique: ST_LINK_INSERT inserts only when no link of (partner_oin,
+ * case_ref) exists, in the same statement (found through this index),
+ * and nothing else inserts a link.  SQLite drops no UNIQUE constraint in
+ * place, so the table is copied as in version 7, ids and own kept.
+ */
+static const char s_schema_v8[] =
+	"CREATE TABLE links_v8 ("
+	" id INTEGER PRIMARY KEY,"
+	" partner_oin TEXT NOT NULL,"
+	" local_sealed BLOB NOT NULL,"
+	" case_ref BLOB NOT NULL CHECK (length(case_ref) = 32),"
+	" own INTEGER NOT NULL DEFAULT 0 CHECK (own IN (0, 1)));"
+	"INSERT INTO links_v8 (id, partner_oin, local_sealed, case_ref, own)"
+	" SELECT id, partner_oin, local_sealed, case_ref, own FROM links;"
+	"DROP TABLE links;"
+	"ALTER TABLE links_v8 RENAME TO links;"
+	"CREATE INDEX links_pseudonym ON links (substr(case_ref, 1, 8));"
+	"CREATE UNIQUE INDEX links_filed ON links (partner_oin, local_sealed)"
+	" WHERE own = 0;";
+
+/*
  * Indexes for performance only, at every open of any version (no version
  * step: an older daemon reading the file just has one more index).
  * outbox_expiry holds only pending rows, ordered by expiry, so the
@@ -418,7 +450,8 @@ const char *
 sq_schema_step(int version)
 {
 	static const char *const steps[] = { NULL, s_schema_v1, s_schema_v2,
-	    s_schema_v3, s_schema_v4, s_schema_v5, s_schema_v6, s_schema_v7 };
+	    s_schema_v3, s_schema_v4, s_schema_v5, s_schema_v6, s_schema_v7,
+	    s_schema_v8 };
 
 	return version >= 1 && version <= STORE_SCHEMA_VERSION ?
 	    steps[version] : NULL;
@@ -428,7 +461,8 @@ sq_schema_step(int version)
 static const char *const s_step_names[] = { NULL, "the first tables",
     "idempotency keys", "answers in phases", "sealing case references at "
     "rest", "rows find their case by its link", "an index of the pending "
-    "events", "own cases found by their pseudonym" };
+    "events", "own cases found by their pseudonym", "links found by "
+    "8 bytes of their pseudonym" };
 _Static_assert(sizeof(s_step_names) / sizeof(s_step_names[0]) ==
     STORE_SCHEMA_VERSION + 1, "a name for every schema step");
 

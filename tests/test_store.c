@@ -372,7 +372,7 @@ Test(store, version_1_database_migrated)
 	cr_assert_eq(store_open(f.dir, s_meta_key, test_pseudonym_key,
 	    &f.s, &f.err), 0, "%s",
 	    f.err.msg);
-	cr_assert_eq(s_raw_sql(f.dir, "PRAGMA user_version"), 7);
+	cr_assert_eq(s_raw_sql(f.dir, "PRAGMA user_version"), 8);
 	/* version 3's columns and table are there */
 	cr_assert_eq(s_raw_sql(f.dir, "SELECT count(*) FROM pragma_table_info("
 	    "'expectations') WHERE name IN ('interim_by', 'interim_ms', "
@@ -463,7 +463,7 @@ Test(store, version_5_database_migrated)
 	cr_assert_eq(store_open(f.dir, s_meta_key, test_pseudonym_key,
 	    &f.s, &f.err), 0, "%s",
 	    f.err.msg);
-	cr_assert_eq(s_raw_sql(f.dir, "PRAGMA user_version"), 7);
+	cr_assert_eq(s_raw_sql(f.dir, "PRAGMA user_version"), 8);
 	cr_assert_eq(s_raw_sql(f.dir, "SELECT count(*) FROM sqlite_schema "
 	    "WHERE name = 'outbox_partner'"), 0);
 	cr_assert_eq(s_raw_sql(f.dir, "SELECT count(*) FROM outbox INDEXED BY "
@@ -599,7 +599,7 @@ Test(store, version_4_database_migrated)
 	cr_assert_eq(store_open(f.dir, s_meta_key, test_pseudonym_key,
 	    &f.s, &f.err), 0, "%s",
 	    f.err.msg);
-	cr_assert_eq(s_raw_sql(f.dir, "PRAGMA user_version"), 7);
+	cr_assert_eq(s_raw_sql(f.dir, "PRAGMA user_version"), 8);
 	/* the random-keyed indexes are gone, the link_id ones there */
 	cr_assert_eq(s_raw_sql(f.dir, "SELECT count(*) FROM sqlite_schema "
 	    "WHERE name IN ('outbox_case', 'expectations_case', "
@@ -609,11 +609,15 @@ Test(store, version_4_database_migrated)
 	/* every row with a case refers to its own link; the RVDK one made */
 	cr_assert_eq(s_raw_sql(f.dir, "SELECT count(*) FROM links"), 2);
 	/* version 7: the links kept as filed, in links_filed, the unique
-	 * index by reference of version 1 gone */
+	 * index by reference of version 1 gone; version 8: the one by
+	 * pseudonym too, links_pseudonym instead */
 	cr_assert_eq(s_raw_sql(f.dir, "SELECT count(*) FROM links INDEXED BY "
 	    "links_filed WHERE own = 0"), 2);
 	cr_assert_eq(s_raw_sql(f.dir, "SELECT count(*) FROM sqlite_schema "
 	    "WHERE tbl_name = 'links' AND type = 'index'"), 2);
+	cr_assert_eq(s_raw_sql(f.dir, "SELECT count(*) FROM sqlite_schema "
+	    "WHERE tbl_name = 'links' AND name IN ('links_filed', "
+	    "'links_pseudonym')"), 2);
 	cr_assert_eq(s_raw_sql(f.dir, "SELECT count(*) FROM outbox o JOIN "
 	    "links l ON l.id = o.link_id AND l.partner_oin = o.to_oin AND "
 	    "l.local_sealed = o.case_sealed AND l.case_ref = o.case_ref"), 2);
@@ -738,7 +742,7 @@ Test(store, a_failed_step_to_version_7_leaves_version_6_intact)
 	s_raw_exec(f.dir, "DROP TABLE links_v7;");
 	cr_assert_eq(store_open(f.dir, s_meta_key, test_pseudonym_key, &f.s,
 	    &f.err), 0, "%s", f.err.msg);
-	cr_assert_eq(s_raw_sql(f.dir, "PRAGMA user_version"), 7);
+	cr_assert_eq(s_raw_sql(f.dir, "PRAGMA user_version"), 8);
 	memset(ref, 0, sizeof(ref));
 	cr_assert_eq(store_link_by_local(f.s, OIN_RVDK, "ZAAK-A", ref, &found,
 	    &f.err), 0, "%s", f.err.msg);
@@ -746,6 +750,159 @@ Test(store, a_failed_step_to_version_7_leaves_version_6_intact)
 	cr_assert_eq(ref[0], 0x22);
 	memset(ref, 0x11, sizeof(ref));
 	s_linked_both_ways(&f, OIN_HALT, "ZAAK-A", ref);
+	s_close(&f);
+}
+
+/* Our own pseudonym of `local` for `oin` under the test store's key. */
+static void
+s_own_ref(const char *oin, const char *local, uint8_t out[32])
+{
+	kp_err_t err;
+
+	cr_assert_eq(pseudonym_with_key(test_pseudonym_key, oin, local, out,
+	    &err), 0, "%s", err.msg);
+}
+
+/* The version 6 database of s_make_v6 taken to version 7 by its step, as
+ * a daemon of version 7 left it: its two links filed (own = 0, ids 1 and
+ * 2), one own link of HALT's made by it (own = 1, our pseudonym of
+ * "ZAAK-9", id 10), a copy of every link in links_before (to compare
+ * with after the step), plus `extra` SQL. */
+static void
+s_make_v7(const char *dir, const char *extra)
+{
+	struct store raw;
+	kp_err_t err;
+
+	s_make_v6(dir, "");
+	memset(&raw, 0, sizeof(raw));
+	snprintf(raw.path, sizeof(raw.path), "%s/ketenpost.db", dir);
+	cr_assert_eq(sqlite3_open(raw.path, &raw.db), SQLITE_OK);
+	cr_assert_eq(sq_seal_register(&raw, s_meta_key, test_pseudonym_key,
+	    &err), 0, "%s", err.msg);
+	cr_assert_eq(sqlite3_exec(raw.db, sq_schema_step(7), NULL, NULL, NULL),
+	    SQLITE_OK, "%s", sqlite3_errmsg(raw.db));
+	cr_assert_eq(sqlite3_exec(raw.db, "PRAGMA user_version = 7;"
+	    "INSERT INTO links (id, partner_oin, local_sealed, case_ref, own) "
+	    "VALUES (10, '" OIN_HALT "', kp_case_seal('" OIN_HALT "', "
+	    "'ZAAK-9'), kp_case_pseudonym('" OIN_HALT "', 'ZAAK-9'), 1);"
+	    "CREATE TABLE links_before AS SELECT * FROM links;", NULL, NULL,
+	    NULL), SQLITE_OK, "%s", sqlite3_errmsg(raw.db));
+	cr_assert_eq(sqlite3_exec(raw.db, extra, NULL, NULL, NULL), SQLITE_OK,
+	    "%s", sqlite3_errmsg(raw.db));
+	sq_seal_free(&raw);
+	sqlite3_close(raw.db);
+}
+
+/* The links of s_make_v7 are all there, each found both ways; the own
+ * one by its reference, an expectation by its pseudonym; a new row of
+ * an own case with a wrong hint joins its link; a case can take none of
+ * the old pseudonyms. */
+static void
+s_v7_links_found(struct fx *f)
+{
+	uint8_t ref[32], own9[32], got[32];
+	outbox_row_t row = s_orow(9, OIN_HALT);
+	expect_row_t x;
+	uint8_t by[16] = { 9 };
+	uint64_t id = 0;
+	bool found = false;
+
+	memset(ref, 0x11, sizeof(ref));
+	s_linked_both_ways(f, OIN_HALT, "ZAAK-A", ref);
+	memset(ref, 0x22, sizeof(ref));
+	s_linked_both_ways(f, OIN_RVDK, "ZAAK-A", ref);
+	s_own_ref(OIN_HALT, "ZAAK-9", own9);
+	s_linked_both_ways(f, OIN_HALT, "ZAAK-9", own9);
+	cr_assert_eq(store_expect_answer(f->s, OIN_RVDK, 2, NULL, ref, by, 50,
+	    &x, &found, &f->err), 0, "%s", f->err.msg);
+	cr_assert(found, "the open expectation found by its pseudonym");
+	cr_assert_eq(x.event_id[0], 2);
+	cr_assert_eq(store_link_ensure(f->s, OIN_HALT, "ZAAK-9", own9, got,
+	    &id, &f->err), 0, "%s", f->err.msg);
+	cr_assert_eq(id, 10, "the own link kept its id");
+	s_expect(store_link_put(f->s, OIN_HALT, "ZAAK-B", own9, &f->err),
+	    &f->err, KP_ERR_INVALID_ARG, "linked differently");
+	memset(ref, 0x11, sizeof(ref));
+	s_expect(store_link_put(f->s, OIN_HALT, "ZAAK-B", ref, &f->err),
+	    &f->err, KP_ERR_INVALID_ARG, "linked differently");
+	cr_assert_eq(s_raw_sql(f->dir, "SELECT count(*) FROM links"), 3);
+	snprintf(row.case_local, sizeof(row.case_local), "ZAAK-9");
+	memcpy(row.case_ref, own9, 32);
+	row.link_id = 999;
+	s_insert(f, &row);
+	cr_assert_eq(s_raw_sql(f->dir, "SELECT link_id FROM outbox WHERE "
+	    "event_id = x'e7000000000040000000000000000009'"), 10);
+}
+
+/* Schema version 8: a version 7 file keeps every link (id, partner,
+ * sealed reference, pseudonym, own), loses the unique index by pseudonym
+ * for links_pseudonym, and every look-up finds what it found before. */
+Test(store, version_7_database_migrated)
+{
+	struct fx f = { 0 };
+
+	test_tmpdir(f.tmp, sizeof(f.tmp));
+	snprintf(f.dir, sizeof(f.dir), "%s/state", f.tmp);
+	s_make_v7(f.dir, "");
+	cr_assert_eq(s_raw_sql(f.dir, "SELECT count(*) FROM sqlite_schema "
+	    "WHERE name LIKE 'sqlite_autoindex_links%'"), 1);
+	cr_assert_eq(store_open(f.dir, s_meta_key, test_pseudonym_key, &f.s,
+	    &f.err), 0, "%s", f.err.msg);
+	cr_assert_eq(s_raw_sql(f.dir, "PRAGMA user_version"), 8);
+	cr_assert_eq(s_raw_sql(f.dir, "SELECT count(*) FROM links"), 3);
+	cr_assert_eq(s_raw_sql(f.dir, "SELECT count(*) FROM links l JOIN "
+	    "links_before b ON b.id = l.id AND b.partner_oin = l.partner_oin "
+	    "AND b.local_sealed = l.local_sealed AND b.case_ref = l.case_ref "
+	    "AND b.own = l.own"), 3);
+	cr_assert_eq(s_raw_sql(f.dir, "SELECT count(*) FROM links WHERE "
+	    "own = 1"), 1);
+	cr_assert_eq(s_raw_sql(f.dir, "SELECT count(*) FROM sqlite_schema "
+	    "WHERE tbl_name = 'links' AND type = 'index'"), 2,
+	    "links_pseudonym and links_filed, no unique index by pseudonym");
+	cr_assert_eq(s_raw_sql(f.dir, "SELECT count(*) FROM sqlite_schema "
+	    "WHERE tbl_name = 'links' AND name IN ('links_filed', "
+	    "'links_pseudonym')"), 2);
+	cr_assert_eq(s_raw_sql(f.dir, "SELECT count(*) FROM links INDEXED BY "
+	    "links_filed WHERE own = 0"), 2);
+	s_v7_links_found(&f);
+	s_reopen(&f);
+	cr_assert_eq(s_raw_sql(f.dir, "PRAGMA user_version"), 8);
+	cr_assert_eq(s_raw_sql(f.dir, "SELECT count(*) FROM links"), 3);
+	s_close(&f);
+}
+
+/* A step to version 8 that fails (here: a table in the way of its copy)
+ * says which step and leaves the version 7 file as it was: its links,
+ * the unique index by pseudonym, its version; once the obstacle is gone
+ * the step runs and every link is found as before. */
+Test(store, a_failed_step_to_version_8_leaves_version_7_intact)
+{
+	struct fx f = { 0 };
+	store_t *s = NULL;
+
+	test_tmpdir(f.tmp, sizeof(f.tmp));
+	snprintf(f.dir, sizeof(f.dir), "%s/state", f.tmp);
+	s_make_v7(f.dir, "CREATE TABLE links_v8 (x);");
+	s_expect(store_open(f.dir, s_meta_key, test_pseudonym_key, &s,
+	    &f.err), &f.err, KP_ERR_IO, "migrate schema to version 8 (links "
+	    "found by 8 bytes of their pseudonym)");
+	cr_assert_null(s);
+	cr_assert_eq(s_raw_sql(f.dir, "PRAGMA user_version"), 7);
+	cr_assert_eq(s_raw_sql(f.dir, "SELECT count(*) FROM links l JOIN "
+	    "links_before b ON b.id = l.id AND b.partner_oin = l.partner_oin "
+	    "AND b.local_sealed = l.local_sealed AND b.case_ref = l.case_ref "
+	    "AND b.own = l.own"), 3);
+	cr_assert_eq(s_raw_sql(f.dir, "SELECT count(*) FROM sqlite_schema "
+	    "WHERE name LIKE 'sqlite_autoindex_links%'"), 1,
+	    "the unique index by pseudonym of version 7 kept");
+	cr_assert_eq(s_raw_sql(f.dir, "SELECT count(*) FROM sqlite_schema "
+	    "WHERE name = 'links_pseudonym'"), 0);
+	s_raw_exec(f.dir, "DROP TABLE links_v8;");
+	cr_assert_eq(store_open(f.dir, s_meta_key, test_pseudonym_key, &f.s,
+	    &f.err), 0, "%s", f.err.msg);
+	cr_assert_eq(s_raw_sql(f.dir, "PRAGMA user_version"), 8);
+	s_v7_links_found(&f);
 	s_close(&f);
 }
 
@@ -1757,14 +1914,24 @@ s_plan_has_no(struct fx *f, int which, const char *what)
 	sqlite3_finalize(plan);
 }
 
-/* Our own pseudonym of `local` for `oin` under the test store's key. */
+/* The query plan of statement `which` has a step containing `what`. */
 static void
-s_own_ref(const char *oin, const char *local, uint8_t out[32])
+s_plan_has(struct fx *f, int which, const char *what)
 {
-	kp_err_t err;
+	sqlite3_stmt *plan;
+	char sql[4096];
+	bool seen = false;
 
-	cr_assert_eq(pseudonym_with_key(test_pseudonym_key, oin, local, out,
-	    &err), 0, "%s", err.msg);
+	snprintf(sql, sizeof(sql), "EXPLAIN QUERY PLAN %s",
+	    sqlite3_sql(f->s->st[which]));
+	cr_assert_eq(sqlite3_prepare_v2(f->s->db, sql, -1, &plan, NULL),
+	    SQLITE_OK, "%s", sqlite3_errmsg(f->s->db));
+	while (sqlite3_step(plan) == SQLITE_ROW) {
+		seen = seen || strstr((const char *)sqlite3_column_text(plan,
+		    3), what) != NULL;
+	}
+	sqlite3_finalize(plan);
+	cr_assert(seen, "statement %d: no step with %s", which, what);
 }
 
 /* Schema version 7: a case of our own (its pseudonym our keyed hash of
@@ -1868,6 +2035,23 @@ Test(store, own_links_found_through_their_pseudonym)
 	s_plan_has_no(&f, ST_LINK_BY_LOCAL, "SCAN links");
 	s_plan_has_no(&f, ST_OB_INSERT, "SCAN links");
 	s_plan_has_no(&f, ST_EXP_PUT, "SCAN links");
+	/* schema version 8: every look-up by pseudonym goes by
+	 * links_pseudonym (an index on an expression serves only a WHERE
+	 * naming that expression), one by a hint by the rowid */
+	s_plan_has_no(&f, ST_LINK_BY_PSEUDONYM, "SCAN links");
+	s_plan_has_no(&f, ST_LINK_BY_REF, "SCAN links");
+	s_plan_has_no(&f, ST_LINK_INSERT, "SCAN links");
+	s_plan_has_no(&f, ST_EXP_BY_REF, "SCAN links");
+	s_plan_has(&f, ST_LINK_BY_PSEUDONYM, "INDEX links_pseudonym");
+	s_plan_has(&f, ST_LINK_BY_REF, "INDEX links_pseudonym");
+	s_plan_has(&f, ST_LINK_INSERT, "INDEX links_pseudonym");
+	s_plan_has(&f, ST_EXP_BY_REF, "INDEX links_pseudonym");
+	s_plan_has(&f, ST_SUBJECT, "INDEX links_pseudonym");
+	s_plan_has(&f, ST_EXP_BY_CASE, "INDEX links_pseudonym");
+	s_plan_has(&f, ST_OB_INSERT, "INDEX links_pseudonym");
+	s_plan_has(&f, ST_EXP_PUT, "INDEX links_pseudonym");
+	s_plan_has(&f, ST_OB_INSERT, "INTEGER PRIMARY KEY");
+	s_plan_has(&f, ST_EXP_PUT, "INTEGER PRIMARY KEY");
 	s_reopen(&f);
 	cr_assert_eq(store_link_by_local(f.s, OIN_HALT, "Z-1", got, &found,
 	    &f.err), 0, "%s", f.err.msg);
