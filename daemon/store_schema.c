@@ -31,8 +31,11 @@
  * Each index costs every insert:
  * the UNIQUE index on a random (UUIDv4) event_id dirties one more page per
  * row once the table is large, roughly doubling the bytes written per
- * row; time-ordered ids (UUIDv7, now used) append instead.  Envelopes stay in the row: a side table
- * would write the same pages and add a B-tree.
+ * row; time-ordered ids (UUIDv7, now used) append instead.  Envelopes
+ * stay in the row: a side table deleted at the receipt would write about
+ * 1 KB less WAL per event (bench/outboxsim.py, layout F) but costs three
+ * more statements per event on the loop, which is bound by CPU, not by
+ * bytes (docs/PERFORMANCE.md, twelfth session).
  */
 static const char s_schema_v1[] =
 	"CREATE TABLE outbox ("
