@@ -2,7 +2,8 @@
  * store.h: the daemon's durable state, one SQLite database in WAL mode
  * (state_dir/ketenpost.db, synchronous=FULL, secure_delete=ON).
  *
- * Tables: outbox (sealed envelopes until receipted), inbox (received
+ * Tables: outbox (events sent, with outbox_env: their sealed envelopes
+ * until receipted, and outbox_receipts: the receipts), inbox (received
  * events, payload encrypted at rest by the caller, plus the receipt we
  * sent, which doubles as the seen-event-id table for duplicate
  * elimination), rejected (envelopes we refused and why), links (local case
@@ -192,9 +193,10 @@ int store_outbox_schedule(store_t *s, const uint8_t id[16], uint32_t attempts,
  * receipt arriving just after expiry is still the truth), and its
  * envelope_digest equals `envelope_digest`; *applied says whether it did
  * (a second receipt for a settled event is not an error).  Stores the
- * receipt bytes and sets state (DELIVERED or REJECTED), reason,
- * receipt_digest, receipted_ms = updated_ms = now, and drops the sealed
- * envelope: it is never sent again, and the partner now holds the data.
+ * receipt (bytes, reason, receipt_digest, receipted_ms = now) in
+ * outbox_receipts, sets state (DELIVERED or REJECTED) and updated_ms =
+ * now, and deletes the sealed envelope from outbox_env: it is never sent
+ * again, and the partner now holds the data.
  * When it did and `settled` is not NULL, OUT: settled->event_type,
  * purpose, legal_basis and case_ref of the row (for the audit entry of
  * the receipt, without reading the row again); on -1 `settled` may be
@@ -295,9 +297,10 @@ typedef int (*store_purge_cb)(void *arg, const uint8_t id[16],
 
 /*
  * Destroy the payloads whose retention ended (retention_until_ms <= now):
- * the wrapped per-event key and the encrypted payload (inbox) or sealed
- * envelope (outbox, settled rows only; a pending row is purged once it
- * has expired) become NULL; every other column stays for the audit.  With
+ * the wrapped per-event key becomes NULL, and the encrypted payload
+ * (inbox) too, or the sealed envelope is deleted from outbox_env (outbox,
+ * settled rows only, so dead ones: a settle deletes it; a pending row is
+ * purged once it has expired); every other column stays for the audit.  With
  * secure_delete the freed bytes are zeroed in the database file, and a
  * WAL checkpoint afterwards (store_checkpoint) truncates the log that may
  * still hold old pages.  cb sees each purged event.  OUT: *n.

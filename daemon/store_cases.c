@@ -91,7 +91,8 @@ const char *const store_cases_sql[ST_COUNT] = {
 	    "substr(?3, 1, 8) AND partner_oin = ?1 AND case_ref = ?3) "
 	    "ON CONFLICT DO NOTHING",
 	[ST_SUBJECT] = "SELECT event_id, 1, to_oin, event_type, purpose, "
-	    "legal_basis, fields, created_ms, state, reason, "
+	    "legal_basis, fields, created_ms, state, coalesce((SELECT reason "
+	    "FROM outbox_receipts r WHERE r.seq = outbox.seq), 0), "
 	    "retention_until_ms, event_key IS NULL, in_reply_to, updated_ms "
 	    "FROM outbox WHERE link_id IN (" LINKS_OF_CASE ") UNION ALL "
 	    "SELECT event_id, 0, from_oin, event_type, purpose, legal_basis, "

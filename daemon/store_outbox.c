@@ -5,12 +5,16 @@
  * Invariants:
  *  1. An outbox row is born PENDING in store_outbox_insert (attempts and
  *     next_attempt_ms as the caller scheduled the first send,
- *     updated_ms = created_ms, no receipt).  seq is an AUTOINCREMENT rowid:
- *     it only grows and is never reused.
+ *     updated_ms = created_ms, no receipt), its envelope beside it in
+ *     outbox_env (same seq).  seq is an AUTOINCREMENT rowid: it only
+ *     grows and is never reused.
  *  2. PENDING -> DELIVERED | REJECTED only in store_outbox_settle, and only
  *     when to_oin equals the receipt's issuer and envelope_digest matches;
- *     receipt bytes, receipt_digest, reason, receipted_ms and updated_ms are
- *     written by that same UPDATE.
+ *     the UPDATE writes state and updated_ms, and the same settle inserts
+ *     the receipt (bytes, receipt_digest, reason, receipted_ms) into
+ *     outbox_receipts and deletes the envelope from outbox_env.  Side
+ *     tables since schema version 9 (store_schema.c): the row keeps its
+ *     size, so its page is not split or written twice.
  *  3. PENDING -> DEAD only in store_outbox_expire, when expires_ms <= now;
  *     DEAD -> DELIVERED | REJECTED on a late verified receipt (2).
  *  4. store_outbox_schedule changes only attempts and next_attempt_ms, and
@@ -43,6 +47,11 @@
  * could be many envelopes for a callback that only needs the row.  All
  * changes happen in the first step, so a callback that stops the walk does
  * not stop the expiry.
+ *
+ * A settle is three statements (the UPDATE, the receipt's INSERT, the
+ * envelope's DELETE) and an insert two: callers run them in one
+ * transaction (kpd_begin: outbound.c, apisrv.c), whose rollback takes
+ * back a half-done one.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -54,22 +63,34 @@
 #include "store_int.h"
 #include "util.h"
 
-/* Column lists shared by the SELECTs and s_read_outbox. */
-#define OB_COLS "seq, event_id, event_type, to_oin, " \
+/* Column lists shared by the SELECTs and s_read_outbox: the outbox row
+ * with the receipt's digest, reason and time between (RCPT).  Since
+ * schema version 9 these are in outbox_receipts (store_schema.c): the
+ * readers LEFT JOIN it (OB_RCPT_JOIN), so a row without a receipt reads
+ * NULL, 0, 0, as its own columns did before. */
+#define OB_COLS_OF(rcpt) "outbox.seq, event_id, event_type, to_oin, " \
 	"kp_case_open(to_oin, case_sealed), case_ref, " \
 	"in_reply_to, state, attempts, created_ms, expires_ms, " \
-	"next_attempt_ms, updated_ms, envelope_digest, receipt_digest, " \
-	"reason, receipted_ms, purpose, legal_basis, fields, " \
+	"next_attempt_ms, updated_ms, envelope_digest, " rcpt ", " \
+	"purpose, legal_basis, fields, " \
 	"retention_until_ms, event_key, kp_route_open(event_id, route_sealed)"
+#define OB_COLS OB_COLS_OF("r.receipt_digest, coalesce(r.reason, 0), " \
+	"coalesce(r.receipted_ms, 0)")
+#define OB_RCPT_JOIN " LEFT JOIN outbox_receipts r ON r.seq = outbox.seq"
 #define OB_NCOLS 23
 /* The columns a send reads (store_outbox_after, _pending): what
  * outbound.c needs to send or resend a row and record it, the envelope
  * last; s_read_send reads them and leaves the rest of the row zero.
  * Reading all of OB_COLS (without opening the case reference and route)
  * was 3% of a sender's loop in a drain, for fields no send looks at. */
-#define OB_SEND_COLS "seq, event_id, to_oin, state, attempts, event_key, " \
-	"envelope"
+#define OB_SEND_COLS "outbox.seq, event_id, to_oin, state, attempts, " \
+	"event_key, e.envelope"
 #define OB_SEND_ENV 6
+/* the envelope of a pending row, in outbox_env since schema version 9,
+ * looked up by its key (seq) after the row; LEFT: the row is read as
+ * before even if it had none (a send then has no envelope, as an empty
+ * one was sent before) */
+#define OB_ENV_JOIN " LEFT JOIN outbox_env e ON e.seq = outbox.seq"
 
 /* Statements of this file, prepared once by store_open (store.c). */
 const char *const store_outbox_sql[ST_COUNT] = {
@@ -77,21 +98,31 @@ const char *const store_outbox_sql[ST_COUNT] = {
 	[ST_OB_INSERT] = "INSERT INTO outbox (event_id, event_type, to_oin, "
 	    "case_sealed, case_ref, in_reply_to, state, attempts, created_ms, "
 	    "expires_ms, next_attempt_ms, updated_ms, envelope_digest, "
-	    "receipt_digest, reason, receipted_ms, purpose, legal_basis, "
-	    "fields, retention_until_ms, event_key, route_sealed, envelope, "
+	    "purpose, legal_basis, "
+	    "fields, retention_until_ms, event_key, route_sealed, "
 	    "idem_client, idem_key, idem_hash, link_id) VALUES "
 	    "(?1, ?2, ?3, " CASE_SEALED_OF("?27", "?5", "?4") ", ?5, ?6, ?7, "
-	    "?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, "
-	    "?21, kp_route_seal(?1, ?22), ?23, ?24, ?25, ?26, "
+	    "?8, ?9, ?10, ?11, ?12, ?13, ?17, ?18, ?19, ?20, "
+	    "?21, kp_route_seal(?1, ?22), ?24, ?25, ?26, "
 	    LINK_OF("?27", "?5", "?4") ")",
+	/* the envelope sealed at rest, beside its row (schema version 9):
+	 * deleted at the settle, so the row's page is not written again */
+	[ST_OB_ENV_PUT] = "INSERT INTO outbox_env (seq, envelope) VALUES "
+	    "(?1, ?2)",
+	[ST_OB_ENV_DROP] = "DELETE FROM outbox_env WHERE seq = ?1",
+	/* the receipt of a settled row (schema version 9): one new row, at
+	 * the end of the table (seq grows with time nearly) */
+	[ST_OB_RCPT_PUT] = "INSERT INTO outbox_receipts (seq, reason, "
+	    "receipt_digest, receipt, receipted_ms) VALUES (?1, ?2, ?3, ?4, "
+	    "?5)",
 	/* a link's catch-up (outbound.c): the partner's pending rows after its
 	 * cursor in seq order, by outbox_pending (to_oin, state; pending rows
 	 * only), whose entries are ordered by rowid = seq within a partner:
 	 * an index range that reads only the rows it returns, however large
 	 * the backlog or the history */
 	[ST_OB_DUE] = "SELECT " OB_SEND_COLS " FROM outbox "
-	    "INDEXED BY outbox_pending WHERE to_oin = ?1 AND state = 1 AND "
-	    "seq > ?2 ORDER BY seq LIMIT ?3",
+	    "INDEXED BY outbox_pending" OB_ENV_JOIN " WHERE to_oin = ?1 AND "
+	    "state = 1 AND outbox.seq > ?2 ORDER BY outbox.seq LIMIT ?3",
 	[ST_OB_SCHEDULE] = "UPDATE outbox SET attempts = ?2, "
 	    "next_attempt_ms = ?3 WHERE event_id = ?1 AND state = 1",
 	/* a settle without a hint, or whose row is not pending (dead, or
@@ -108,39 +139,45 @@ const char *const store_outbox_sql[ST_COUNT] = {
 	[ST_OB_SETTLE_SEQ] = "SELECT seq, event_type, purpose, legal_basis, "
 	    "case_ref, state FROM outbox WHERE seq = ?4 AND event_id = ?1 AND "
 	    "to_oin = ?2 AND envelope_digest = ?3 AND state IN (1, 4)",
-	[ST_OB_SETTLE] = "UPDATE outbox SET state = ?2, reason = ?3, "
-	    "receipt_digest = ?4, receipt = ?5, receipted_ms = ?6, "
-	    "envelope = NULL, updated_ms = ?6 WHERE seq = ?1 AND "
-	    "state IN (1, 4)",
+	/* the row's state and time only (its receipt: ST_OB_RCPT_PUT, its
+	 * envelope dropped: ST_OB_ENV_DROP), so it keeps its size and its
+	 * page does not split */
+	[ST_OB_SETTLE] = "UPDATE outbox SET state = ?2, updated_ms = ?3 "
+	    "WHERE seq = ?1 AND state IN (1, 4)",
 	/* the common settle in one statement: a pending row by the seq the
 	 * caller read it with.  kp_settle_note hands the row's audit fields
 	 * to the settle and gives updated_ms its value: SQLite evaluates the
 	 * SET clause only for the row it changes.  (RETURNING would buffer
 	 * the row in a temporary B-tree: twice the instructions of the
 	 * SELECT + UPDATE it replaces, PERFORMANCE.md.) */
-	[ST_OB_SETTLE_ONE] = "UPDATE outbox SET state = ?5, reason = ?6, "
-	    "receipt_digest = ?7, receipt = ?8, receipted_ms = ?9, "
-	    "envelope = NULL, updated_ms = kp_settle_note(?9, event_type, "
+	[ST_OB_SETTLE_ONE] = "UPDATE outbox SET state = ?5, "
+	    "updated_ms = kp_settle_note(?6, event_type, "
 	    "purpose, legal_basis, case_ref) WHERE seq = ?4 AND "
 	    "event_id = ?1 AND to_oin = ?2 AND envelope_digest = ?3 AND "
 	    "state = 1",
 	/* by the partial index outbox_expiry (store_schema.c): the pending
-	 * rows that expired, not a walk over every pending row */
+	 * rows that expired, not a walk over every pending row.  RETURNING
+	 * cannot join: a pending row has no receipt, so its receipt columns
+	 * are those of none (NULL, 0, 0) */
 	[ST_OB_EXPIRE] = "UPDATE outbox INDEXED BY outbox_expiry SET state = 4, "
 	    "updated_ms = ?1 WHERE state = 1 AND expires_ms <= ?1 RETURNING "
-	    OB_COLS,
-	[ST_OB_GET] = "SELECT " OB_COLS " FROM outbox WHERE event_id = ?1",
+	    OB_COLS_OF("NULL, 0, 0"),
+	[ST_OB_GET] = "SELECT " OB_COLS " FROM outbox" OB_RCPT_JOIN " WHERE "
+	    "event_id = ?1",
 	[ST_OB_BY_IDEM] = "SELECT event_id, idem_hash FROM outbox WHERE "
 	    "idem_client = ?1 AND idem_key = ?2",
-	[ST_OB_LIST] = "SELECT " OB_COLS " FROM outbox WHERE seq > ?1 "
-	    "ORDER BY seq LIMIT ?2",
-	[ST_OB_RECEIPT] = "SELECT receipt FROM outbox WHERE event_id = ?1 AND "
-	    "receipt IS NOT NULL",
-	[ST_OB_PENDING] = "SELECT " OB_SEND_COLS " FROM outbox WHERE "
-	    "event_id = ?1 AND state = 1",
+	[ST_OB_LIST] = "SELECT " OB_COLS " FROM outbox" OB_RCPT_JOIN " WHERE "
+	    "outbox.seq > ?1 ORDER BY outbox.seq LIMIT ?2",
+	/* the row by event_id's index, then its receipt by its key */
+	[ST_OB_RECEIPT] = "SELECT r.receipt FROM outbox CROSS JOIN "
+	    "outbox_receipts r ON r.seq = outbox.seq WHERE event_id = ?1 AND "
+	    "r.receipt IS NOT NULL",
+	[ST_OB_PENDING] = "SELECT " OB_SEND_COLS " FROM outbox" OB_ENV_JOIN
+	    " WHERE event_id = ?1 AND state = 1",
 };
 
-/* Parameters ?1..?27 of ST_OB_INSERT but ?23 (the envelope). */
+/* Parameters ?1..?27 of ST_OB_INSERT (?14..?16 and ?23, the receipt
+ * and the envelope of schema versions 1 to 8, are in side tables now). */
 static int
 s_bind_outbox(sqlite3_stmt *st, const outbox_row_t *r)
 {
@@ -161,11 +198,6 @@ s_bind_outbox(sqlite3_stmt *st, const outbox_row_t *r)
 	rc |= sq_bind_u64(st, 11, r->next_attempt_ms);
 	rc |= sq_bind_u64(st, 12, r->updated_ms);
 	rc |= sqlite3_bind_blob(st, 13, r->envelope_digest, 32, SQLITE_STATIC);
-	if (r->has_receipt)
-		rc |= sqlite3_bind_blob(st, 14, r->receipt_digest, 32,
-		    SQLITE_STATIC);
-	rc |= sqlite3_bind_int(st, 15, r->reason);
-	rc |= sq_bind_u64(st, 16, r->receipted_ms);
 	rc |= sq_bind_text(st, 17, r->purpose, sizeof(r->purpose));
 	rc |= sq_bind_text(st, 18, r->legal_basis, sizeof(r->legal_basis));
 	rc |= sq_bind_text(st, 19, r->fields, sizeof(r->fields));
@@ -174,7 +206,7 @@ s_bind_outbox(sqlite3_stmt *st, const outbox_row_t *r)
 		rc |= sqlite3_bind_blob(st, 21, r->event_key,
 		    STORE_KEY_WRAP_LEN, SQLITE_STATIC);
 	rc |= sqlite3_bind_int(st, 22, r->route);
-	if (r->has_idem) {  /* ?23 is the envelope: store_outbox_insert */
+	if (r->has_idem) {
 		rc |= sq_bind_text(st, 24, r->idem_client, sizeof(r->idem_client));
 		rc |= sq_bind_text(st, 25, r->idem_key, sizeof(r->idem_key));
 		rc |= sqlite3_bind_blob(st, 26, r->idem_hash, 32, SQLITE_STATIC);
@@ -268,6 +300,57 @@ out:
 	return ret;
 }
 
+/* Run a statement of this file that changes a row by seq (?1), with
+ * ?2.. bound by the caller; it is reset on return. */
+static int
+s_run(store_t *s, sqlite3_stmt *st, uint64_t seq, int rc, const char *what,
+    kp_err_t *err)
+{
+	int ret = -1;
+
+	if ((rc | sq_bind_u64(st, 1, seq)) != SQLITE_OK) {
+		sq_fail(s, err, what);
+		goto out;
+	}
+	ret = sq_step_done(s, st, what, err);
+out:
+	sq_done(st);
+	return ret;
+}
+
+/* The envelope of the new row seq, beside it in outbox_env. */
+static int
+s_env_put(store_t *s, uint64_t seq, const uint8_t *env, size_t env_len,
+    kp_err_t *err)
+{
+	sqlite3_stmt *st = s->st[ST_OB_ENV_PUT];
+
+	return s_run(s, st, seq, sq_bind_blob(st, 2, env != NULL ? env :
+	    (const uint8_t *)"", env_len), "outbox insert", err);
+}
+
+/* What a settle of row seq writes beside the row: its receipt into
+ * outbox_receipts, and its envelope deleted from outbox_env (none for a
+ * dead row whose retention ended: store_purge). */
+static int
+s_settle_rest(store_t *s, uint64_t seq, int reason,
+    const uint8_t receipt_digest[32], const uint8_t *receipt, size_t rlen,
+    uint64_t now, kp_err_t *err)
+{
+	sqlite3_stmt *st = s->st[ST_OB_RCPT_PUT];
+	int rc = 0;
+
+	rc |= sqlite3_bind_int(st, 2, reason);
+	rc |= sqlite3_bind_blob(st, 3, receipt_digest, 32, SQLITE_STATIC);
+	rc |= sq_bind_blob(st, 4, receipt != NULL ? receipt :
+	    (const uint8_t *)"", rlen);
+	rc |= sq_bind_u64(st, 5, now);
+	if (s_run(s, st, seq, rc, "outbox settle", err) != 0)
+		return -1;
+	return s_run(s, s->st[ST_OB_ENV_DROP], seq, SQLITE_OK,
+	    "outbox settle", err);
+}
+
 int
 store_outbox_insert(store_t *s, outbox_row_t *row, const uint8_t *env,
     size_t env_len, kp_err_t *err)
@@ -284,14 +367,12 @@ store_outbox_insert(store_t *s, outbox_row_t *row, const uint8_t *env,
 	if (sq_link_of(s, row->to_oin, row->case_local, row->case_ref,
 	    &row->link_id, err) != 0)
 		goto out;
-	if (s_bind_outbox(st, row) != 0 ||
-	    sq_bind_blob(st, 23, env != NULL ? env : (const uint8_t *)"",
-	    env_len) != SQLITE_OK) {
+	if (s_bind_outbox(st, row) != 0) {
 		sq_fail(s, err, "outbox insert");
 		goto out;
 	}
 	if (sq_step_insert(s, st, row->event_id, "outbox", &row->seq,
-	    err) != 0)
+	    err) != 0 || s_env_put(s, row->seq, env, env_len, err) != 0)
 		goto out;
 	sq_count(s, STORE_PENDING, 1);
 	if (sq_partner_seen(s, row->to_oin, err) != 0)
@@ -455,11 +536,7 @@ s_settle_one(store_t *s, const uint8_t id[16], uint64_t seq,
 	rc |= sqlite3_bind_blob(st, 3, envelope_digest, 32, SQLITE_STATIC);
 	rc |= sq_bind_u64(st, 4, seq);
 	rc |= sqlite3_bind_int(st, 5, state);
-	rc |= sqlite3_bind_int(st, 6, reason);
-	rc |= sqlite3_bind_blob(st, 7, receipt_digest, 32, SQLITE_STATIC);
-	rc |= sq_bind_blob(st, 8, receipt != NULL ? receipt :
-	    (const uint8_t *)"", rlen);
-	rc |= sq_bind_u64(st, 9, now);
+	rc |= sq_bind_u64(st, 6, now);
 	if (rc != SQLITE_OK) {
 		sq_fail(s, err, "outbox settle");
 		goto out;
@@ -474,6 +551,11 @@ s_settle_one(store_t *s, const uint8_t id[16], uint64_t seq,
 		*applied = false;
 		kp_fail(err, KP_ERR_IO, "store: outbox settle: %u rows noted "
 		    "for one settle", s->settle_noted);
+		goto out;
+	}
+	if (*applied && s_settle_rest(s, seq, reason, receipt_digest,
+	    receipt, rlen, now, err) != 0) {
+		*applied = false;
 		goto out;
 	}
 	if (*applied) {
@@ -526,11 +608,7 @@ store_outbox_settle_seq(store_t *s, const uint8_t id[16], uint64_t seq_hint,
 		return 0;
 	rc |= sq_bind_u64(st, 1, seq);
 	rc |= sqlite3_bind_int(st, 2, state);
-	rc |= sqlite3_bind_int(st, 3, reason);
-	rc |= sqlite3_bind_blob(st, 4, receipt_digest, 32, SQLITE_STATIC);
-	rc |= sq_bind_blob(st, 5, receipt != NULL ? receipt :
-	    (const uint8_t *)"", rlen);
-	rc |= sq_bind_u64(st, 6, now);
+	rc |= sq_bind_u64(st, 3, now);
 	if (rc != SQLITE_OK) {
 		sq_fail(s, err, "outbox settle");
 		goto out;
@@ -538,6 +616,12 @@ store_outbox_settle_seq(store_t *s, const uint8_t id[16], uint64_t seq_hint,
 	if (sq_step_done(s, st, "outbox settle", err) != 0)
 		goto out;
 	*applied = sqlite3_changes(s->db) == 1;
+	sq_done(st);
+	if (*applied && s_settle_rest(s, seq, reason, receipt_digest,
+	    receipt, rlen, now, err) != 0) {
+		*applied = false;
+		goto out;
+	}
 	if (*applied) {
 		sq_count(s, was, -1);
 		sq_count(s, state, 1);

@@ -25,7 +25,12 @@
 
 /* Statements of this file, prepared once by store_open (store.c). */
 const char *const store_retention_sql[ST_COUNT] = {
-	[ST_OB_PURGE] = "UPDATE outbox SET envelope = NULL, event_key = NULL "
+	/* a settled row's envelope (only a dead row still has one: a settle
+	 * deletes it), in outbox_env since schema version 9; then its key */
+	[ST_OB_PURGE_ENV] = "DELETE FROM outbox_env WHERE seq IN (SELECT seq "
+	    "FROM outbox WHERE retention_until_ms <= ?1 AND "
+	    "event_key IS NOT NULL AND state <> 1)",
+	[ST_OB_PURGE] = "UPDATE outbox SET event_key = NULL "
 	    "WHERE retention_until_ms <= ?1 AND event_key IS NOT NULL AND "
 	    "state <> 1 RETURNING event_id, to_oin",
 	[ST_IN_PURGE] = "UPDATE inbox SET sealed_payload = NULL, "
@@ -81,12 +86,30 @@ out:
 	return ret;
 }
 
+/* The envelopes of the outbox rows ST_OB_PURGE is about to purge. */
+static int
+s_purge_env(store_t *s, uint64_t now, kp_err_t *err)
+{
+	sqlite3_stmt *st = s->st[ST_OB_PURGE_ENV];
+	int ret = -1;
+
+	if (sq_bind_u64(st, 1, now) != SQLITE_OK) {
+		sq_fail(s, err, "purge");
+		goto out;
+	}
+	ret = sq_step_done(s, st, "purge", err);
+out:
+	sq_done(st);
+	return ret;
+}
+
 int
 store_purge(store_t *s, uint64_t now, store_purge_cb cb, void *arg,
     size_t *n, kp_err_t *err)
 {
 	*n = 0;
-	if (s_purge_one(s, ST_OB_PURGE, true, now, cb, arg, n, err) != 0 ||
+	if (s_purge_env(s, now, err) != 0 ||
+	    s_purge_one(s, ST_OB_PURGE, true, now, cb, arg, n, err) != 0 ||
 	    s_purge_one(s, ST_IN_PURGE, false, now, cb, arg, n, err) != 0)
 		return -1;
 	return 0;

@@ -122,6 +122,25 @@ s_raw_exec(const char *dir, const char *sql)
 	sqlite3_close(db);
 }
 
+/* The outbox of a version 9 store taken back to version 8's layout: the
+ * envelope and receipt columns back in the row, filled from the side
+ * tables, which go.  As a daemon of version 8 left the file, but for the
+ * columns' order, which no statement depends on. */
+#define S_OUTBOX_V8 \
+	"ALTER TABLE outbox ADD COLUMN receipt_digest BLOB;" \
+	"ALTER TABLE outbox ADD COLUMN reason INTEGER NOT NULL DEFAULT 0;" \
+	"ALTER TABLE outbox ADD COLUMN receipted_ms INTEGER NOT NULL " \
+	"DEFAULT 0;" \
+	"ALTER TABLE outbox ADD COLUMN envelope BLOB;" \
+	"ALTER TABLE outbox ADD COLUMN receipt BLOB;" \
+	"UPDATE outbox SET envelope = (SELECT envelope FROM outbox_env e " \
+	"WHERE e.seq = outbox.seq);" \
+	"UPDATE outbox SET (receipt_digest, reason, receipted_ms, receipt) " \
+	"= (SELECT receipt_digest, reason, receipted_ms, receipt FROM " \
+	"outbox_receipts r WHERE r.seq = outbox.seq) WHERE seq IN " \
+	"(SELECT seq FROM outbox_receipts);" \
+	"DROP TABLE outbox_env; DROP TABLE outbox_receipts;"
+
 /* A database as schema `version` made it, with that version's own SQL. */
 static void
 s_make_old(const char *dir, int version)
@@ -372,7 +391,7 @@ Test(store, version_1_database_migrated)
 	cr_assert_eq(store_open(f.dir, s_meta_key, test_pseudonym_key,
 	    &f.s, &f.err), 0, "%s",
 	    f.err.msg);
-	cr_assert_eq(s_raw_sql(f.dir, "PRAGMA user_version"), 8);
+	cr_assert_eq(s_raw_sql(f.dir, "PRAGMA user_version"), 9);
 	/* version 3's columns and table are there */
 	cr_assert_eq(s_raw_sql(f.dir, "SELECT count(*) FROM pragma_table_info("
 	    "'expectations') WHERE name IN ('interim_by', 'interim_ms', "
@@ -458,12 +477,12 @@ Test(store, version_5_database_migrated)
 	s_raw_exec(f.dir, "DROP INDEX outbox_pending; "
 	    "DROP INDEX outbox_rejected_dead; "
 	    "CREATE INDEX outbox_partner ON outbox (to_oin, state); "
-	    "PRAGMA user_version = 5;");
+	    S_OUTBOX_V8 "PRAGMA user_version = 5;");
 
 	cr_assert_eq(store_open(f.dir, s_meta_key, test_pseudonym_key,
 	    &f.s, &f.err), 0, "%s",
 	    f.err.msg);
-	cr_assert_eq(s_raw_sql(f.dir, "PRAGMA user_version"), 8);
+	cr_assert_eq(s_raw_sql(f.dir, "PRAGMA user_version"), 9);
 	cr_assert_eq(s_raw_sql(f.dir, "SELECT count(*) FROM sqlite_schema "
 	    "WHERE name = 'outbox_partner'"), 0);
 	cr_assert_eq(s_raw_sql(f.dir, "SELECT count(*) FROM outbox INDEXED BY "
@@ -599,7 +618,7 @@ Test(store, version_4_database_migrated)
 	cr_assert_eq(store_open(f.dir, s_meta_key, test_pseudonym_key,
 	    &f.s, &f.err), 0, "%s",
 	    f.err.msg);
-	cr_assert_eq(s_raw_sql(f.dir, "PRAGMA user_version"), 8);
+	cr_assert_eq(s_raw_sql(f.dir, "PRAGMA user_version"), 9);
 	/* the random-keyed indexes are gone, the link_id ones there */
 	cr_assert_eq(s_raw_sql(f.dir, "SELECT count(*) FROM sqlite_schema "
 	    "WHERE name IN ('outbox_case', 'expectations_case', "
@@ -742,7 +761,7 @@ Test(store, a_failed_step_to_version_7_leaves_version_6_intact)
 	s_raw_exec(f.dir, "DROP TABLE links_v7;");
 	cr_assert_eq(store_open(f.dir, s_meta_key, test_pseudonym_key, &f.s,
 	    &f.err), 0, "%s", f.err.msg);
-	cr_assert_eq(s_raw_sql(f.dir, "PRAGMA user_version"), 8);
+	cr_assert_eq(s_raw_sql(f.dir, "PRAGMA user_version"), 9);
 	memset(ref, 0, sizeof(ref));
 	cr_assert_eq(store_link_by_local(f.s, OIN_RVDK, "ZAAK-A", ref, &found,
 	    &f.err), 0, "%s", f.err.msg);
@@ -849,7 +868,7 @@ Test(store, version_7_database_migrated)
 	    "WHERE name LIKE 'sqlite_autoindex_links%'"), 1);
 	cr_assert_eq(store_open(f.dir, s_meta_key, test_pseudonym_key, &f.s,
 	    &f.err), 0, "%s", f.err.msg);
-	cr_assert_eq(s_raw_sql(f.dir, "PRAGMA user_version"), 8);
+	cr_assert_eq(s_raw_sql(f.dir, "PRAGMA user_version"), 9);
 	cr_assert_eq(s_raw_sql(f.dir, "SELECT count(*) FROM links"), 3);
 	cr_assert_eq(s_raw_sql(f.dir, "SELECT count(*) FROM links l JOIN "
 	    "links_before b ON b.id = l.id AND b.partner_oin = l.partner_oin "
@@ -867,7 +886,7 @@ Test(store, version_7_database_migrated)
 	    "links_filed WHERE own = 0"), 2);
 	s_v7_links_found(&f);
 	s_reopen(&f);
-	cr_assert_eq(s_raw_sql(f.dir, "PRAGMA user_version"), 8);
+	cr_assert_eq(s_raw_sql(f.dir, "PRAGMA user_version"), 9);
 	cr_assert_eq(s_raw_sql(f.dir, "SELECT count(*) FROM links"), 3);
 	s_close(&f);
 }
@@ -901,8 +920,201 @@ Test(store, a_failed_step_to_version_8_leaves_version_7_intact)
 	s_raw_exec(f.dir, "DROP TABLE links_v8;");
 	cr_assert_eq(store_open(f.dir, s_meta_key, test_pseudonym_key, &f.s,
 	    &f.err), 0, "%s", f.err.msg);
-	cr_assert_eq(s_raw_sql(f.dir, "PRAGMA user_version"), 8);
+	cr_assert_eq(s_raw_sql(f.dir, "PRAGMA user_version"), 9);
 	s_v7_links_found(&f);
+	s_close(&f);
+}
+
+/* The rows of s_make_v8: pending (1 and 5), delivered (2), rejected (3),
+ * dead (4, its envelope kept), dead and then delivered by a late receipt
+ * (6); rows 4 and 6 have an event key (s_orow), so retention purges
+ * them. */
+static void
+s_v8_rows(struct fx *f, outbox_row_t r[6])
+{
+	static const uint8_t rc[3][8] = { "rc-2", "rc-3", "rc-6" };
+	uint8_t rdig[32];
+	bool applied = false;
+	int i;
+	static const int settle[3] = { 1, 2, 5 };
+
+	for (i = 0; i < 6; i++) {
+		r[i] = s_orow(i + 1, OIN_HALT);
+		if (i == 3 || i == 5)
+			r[i].expires_ms = T0 + 10;
+		s_insert(f, &r[i]);
+	}
+	cr_assert_eq(store_outbox_expire(f->s, T0 + 10, NULL, NULL, &f->err),
+	    0, "%s", f->err.msg);
+	for (i = 0; i < 3; i++) {
+		memset(rdig, 0x71 + i, sizeof(rdig));
+		cr_assert_eq(store_outbox_settle(f->s, r[settle[i]].event_id,
+		    OIN_HALT, r[settle[i]].envelope_digest, i == 1 ?
+		    STORE_REJECTED : STORE_DELIVERED, i == 1 ? 6 : 0, rdig,
+		    rc[i], 4, T0 + 20 + (uint64_t)i, &applied, NULL, &f->err),
+		    0, "%s", f->err.msg);
+		cr_assert(applied);
+	}
+}
+
+/* A version 8 file of the rows of s_v8_rows: made by this store, its
+ * outbox taken back to version 8's layout (S_OUTBOX_V8), with a copy of
+ * the side tables as they were (env_before, rcpt_before), plus `extra`
+ * SQL.  OUT: what store_outbox_list read before (in *before). */
+static void
+s_make_v8(struct fx *f, outbox_row_t r[6], struct seen *before,
+    const char *extra)
+{
+	s_open(f);
+	s_v8_rows(f, r);
+	memset(before, 0, sizeof(*before));
+	cr_assert_eq(store_outbox_list(f->s, 0, 16, s_collect, before,
+	    &f->err), 0, "%s", f->err.msg);
+	cr_assert_eq(before->n, 6);
+	store_close(&f->s);
+	s_raw_exec(f->dir, "CREATE TABLE env_before AS SELECT * FROM "
+	    "outbox_env; CREATE TABLE rcpt_before AS SELECT * FROM "
+	    "outbox_receipts;" S_OUTBOX_V8 "PRAGMA user_version = 8;");
+	s_raw_exec(f->dir, extra);
+	cr_assert_eq(s_raw_sql(f->dir, "SELECT count(*) FROM outbox WHERE "
+	    "envelope IS NOT NULL"), 3, "rows 1, 4 and 5");
+	cr_assert_eq(s_raw_sql(f->dir, "SELECT count(*) FROM outbox WHERE "
+	    "length(receipt_digest) = 32 AND receipt IS NOT NULL AND "
+	    "receipted_ms > 0"), 3, "rows 2, 3 and 6");
+}
+
+/* Every envelope and receipt of s_make_v8 in the side tables as before,
+ * and the outbox read back through the store as before. */
+static void
+s_v8_kept(struct fx *f, const outbox_row_t r[6], const struct seen *before)
+{
+	struct seen after = { 0 }, sn = { 0 };
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	bool found = false;
+	int i;
+
+	cr_assert_eq(s_raw_sql(f->dir, "PRAGMA user_version"), 9);
+	cr_assert_eq(s_raw_sql(f->dir, "SELECT count(*) FROM "
+	    "pragma_table_info('outbox') WHERE name IN ('envelope', "
+	    "'receipt', 'receipt_digest', 'reason', 'receipted_ms')"), 0,
+	    "the columns dropped");
+	cr_assert_eq(s_raw_sql(f->dir, "SELECT count(*) FROM outbox_env"), 3);
+	cr_assert_eq(s_raw_sql(f->dir, "SELECT count(*) FROM outbox_env e "
+	    "JOIN env_before b ON b.seq = e.seq AND b.envelope = e.envelope"),
+	    3);
+	cr_assert_eq(s_raw_sql(f->dir, "SELECT count(*) FROM "
+	    "outbox_receipts"), 3);
+	cr_assert_eq(s_raw_sql(f->dir, "SELECT count(*) FROM outbox_receipts "
+	    "r JOIN rcpt_before b ON b.seq = r.seq AND b.reason = r.reason "
+	    "AND b.receipt_digest = r.receipt_digest AND b.receipt = r.receipt "
+	    "AND b.receipted_ms = r.receipted_ms"), 3);
+	cr_assert_eq(store_outbox_list(f->s, 0, 16, s_collect, &after,
+	    &f->err), 0, "%s", f->err.msg);
+	cr_assert_eq(after.n, before->n);
+	for (i = 0; i < after.n; i++)
+		s_same_outbox(&after.rows[i], &before->rows[i]);
+	cr_assert_eq(after.rows[2].reason, 6);
+	cr_assert(after.rows[5].has_receipt);
+	cr_assert_eq(store_outbox_receipt(f->s, r[5].event_id, &buf, &len,
+	    &found, &f->err), 0, "%s", f->err.msg);
+	cr_assert(found);
+	cr_assert_eq(len, 4);
+	cr_assert_arr_eq(buf, "rc-6", 4);
+	free(buf);
+	cr_assert_eq(store_outbox_after(f->s, OIN_HALT, 0, 16, s_collect, &sn,
+	    &f->err), 0, "%s", f->err.msg);
+	cr_assert_eq(sn.n, 2, "the pending rows, with their envelopes");
+	cr_assert_eq(sn.rows[0].seq, r[0].seq);
+	cr_assert_eq(sn.env_len[0], 64);
+	cr_assert_eq(sn.env_first[0], 1);
+	cr_assert_eq(sn.rows[1].seq, r[4].seq);
+	cr_assert_eq(sn.env_first[1], 5);
+	s_counts_are(f, 2, 2, 1, 1);
+}
+
+/* Schema version 9: a version 8 file with rows in every state keeps
+ * every envelope a row still had and every receipt (digest, reason,
+ * time), now in outbox_env and outbox_receipts, and reads back as
+ * before; a settle then drops the envelope and stores the receipt
+ * beside the row, and retention's purge drops a dead row's envelope. */
+Test(store, version_8_database_migrated)
+{
+	struct fx f = { 0 };
+	outbox_row_t r[6];
+	struct seen before;
+	uint8_t rdig[32] = { 0x7f }, *buf = NULL;
+	size_t len = 0, n = 0;
+	bool applied = false, found = false;
+
+	s_make_v8(&f, r, &before, "");
+	cr_assert_eq(store_open(f.dir, s_meta_key, test_pseudonym_key, &f.s,
+	    &f.err), 0, "%s", f.err.msg);
+	s_v8_kept(&f, r, &before);
+	/* a settle: the envelope gone, the receipt beside the row */
+	cr_assert_eq(store_outbox_settle(f.s, r[0].event_id, OIN_HALT,
+	    r[0].envelope_digest, STORE_DELIVERED, 0, rdig,
+	    (const uint8_t *)"rc-1", 4, T0 + 30, &applied, NULL, &f.err), 0,
+	    "%s", f.err.msg);
+	cr_assert(applied);
+	cr_assert_eq(s_raw_sql(f.dir, "SELECT count(*) FROM outbox_env"), 2);
+	cr_assert_eq(s_raw_sql(f.dir, "SELECT count(*) FROM outbox_receipts "
+	    "WHERE seq = 1 AND reason = 0 AND receipted_ms = 1000030 AND "
+	    "receipt = CAST('rc-1' AS BLOB) AND substr(receipt_digest, 1, 1) "
+	    "= x'7f' AND substr(receipt_digest, 2) = zeroblob(31)"), 1);
+	cr_assert_eq(store_outbox_receipt(f.s, r[0].event_id, &buf, &len,
+	    &found, &f.err), 0, "%s", f.err.msg);
+	cr_assert(found);
+	cr_assert_eq(len, 4);
+	free(buf);
+	/* retention's end: the dead row's envelope goes with its key; a
+	 * pending row's stays */
+	cr_assert_eq(store_purge(f.s, T0 + 6000000, NULL, NULL, &n, &f.err),
+	    0, "%s", f.err.msg);
+	cr_assert_eq(s_raw_sql(f.dir, "SELECT count(*) FROM outbox_env"), 1);
+	cr_assert_eq(s_raw_sql(f.dir, "SELECT seq FROM outbox_env"), 5);
+	cr_assert_eq(s_raw_sql(f.dir, "SELECT count(*) FROM outbox WHERE "
+	    "seq IN (4, 6) AND event_key IS NULL"), 2);
+	cr_assert_eq(s_raw_sql(f.dir, "SELECT count(*) FROM outbox_receipts"),
+	    4, "receipts stay");
+	s_reopen(&f);
+	cr_assert_eq(s_raw_sql(f.dir, "PRAGMA user_version"), 9);
+	s_counts_are(&f, 1, 3, 1, 1);
+	s_close(&f);
+}
+
+/* A step to version 9 that fails (here: a table in the way) says which
+ * step and leaves the version 8 file as it was: its columns, envelopes
+ * and receipts in the rows, its version; once the obstacle is gone the
+ * step runs and keeps them all. */
+Test(store, a_failed_step_to_version_9_leaves_version_8_intact)
+{
+	struct fx f = { 0 };
+	outbox_row_t r[6];
+	struct seen before;
+	store_t *s = NULL;
+
+	s_make_v8(&f, r, &before, "CREATE TABLE outbox_receipts (x);");
+	s_expect(store_open(f.dir, s_meta_key, test_pseudonym_key, &s,
+	    &f.err), &f.err, KP_ERR_IO, "migrate schema to version 9 (the "
+	    "outbox's envelope and receipt in side tables)");
+	cr_assert_null(s);
+	cr_assert_eq(s_raw_sql(f.dir, "PRAGMA user_version"), 8);
+	cr_assert_eq(s_raw_sql(f.dir, "SELECT count(*) FROM "
+	    "pragma_table_info('outbox') WHERE name IN ('envelope', "
+	    "'receipt', 'receipt_digest', 'reason', 'receipted_ms')"), 5);
+	cr_assert_eq(s_raw_sql(f.dir, "SELECT count(*) FROM sqlite_schema "
+	    "WHERE name = 'outbox_env'"), 0);
+	cr_assert_eq(s_raw_sql(f.dir, "SELECT count(*) FROM outbox o JOIN "
+	    "env_before b ON b.seq = o.seq AND b.envelope = o.envelope"), 3);
+	cr_assert_eq(s_raw_sql(f.dir, "SELECT count(*) FROM outbox o JOIN "
+	    "rcpt_before b ON b.seq = o.seq AND b.receipt = o.receipt AND "
+	    "b.receipt_digest = o.receipt_digest AND b.reason = o.reason AND "
+	    "b.receipted_ms = o.receipted_ms"), 3);
+	s_raw_exec(f.dir, "DROP TABLE outbox_receipts;");
+	cr_assert_eq(store_open(f.dir, s_meta_key, test_pseudonym_key, &f.s,
+	    &f.err), 0, "%s", f.err.msg);
+	s_v8_kept(&f, r, &before);
 	s_close(&f);
 }
 
@@ -1241,9 +1453,13 @@ Test(store, a_settle_by_seq_is_one_statement_and_falls_back_exactly)
 	cr_assert_eq(g.updated_ms, T0 + 5);
 	cr_assert(g.has_receipt);
 	cr_assert_eq(g.receipt_digest[0], 7);
-	cr_assert_eq(s_seq_sql(&f, "SELECT envelope IS NULL AND "
-	    "receipt = CAST('rc' AS BLOB) FROM outbox WHERE seq = ?",
-	    r[0].seq), 1, "envelope dropped, receipt stored");
+	cr_assert_eq(s_seq_sql(&f, "SELECT NOT EXISTS (SELECT 1 FROM "
+	    "outbox_env WHERE seq = ?1) AND (SELECT receipt = CAST('rc' AS "
+	    "BLOB) AND reason = 0 AND receipted_ms = 1000005 AND "
+	    "substr(receipt_digest, 1, 1) = x'07' AND "
+	    "substr(receipt_digest, 2) = zeroblob(31) FROM outbox_receipts "
+	    "WHERE seq = ?1)", r[0].seq), 1, "envelope dropped, receipt "
+	    "stored");
 	s_counts_are(&f, 4, 1, 0, 0);
 	/* a second receipt (rejecting) for the settled row: nothing */
 	s_settle_hint(&f, &r[0], r[0].seq, r[0].envelope_digest,
@@ -1274,7 +1490,7 @@ Test(store, a_settle_by_seq_is_one_statement_and_falls_back_exactly)
 	cr_assert_eq(s_get(&f, 3).state, STORE_DELIVERED);
 	g = s_get(&f, 4);
 	cr_assert_eq(g.state, STORE_PENDING);
-	cr_assert_eq(s_seq_sql(&f, "SELECT envelope IS NOT NULL FROM outbox "
+	cr_assert_eq(s_seq_sql(&f, "SELECT count(*) FROM outbox_env "
 	    "WHERE seq = ?", r[3].seq), 1);
 	s_counts_are(&f, 2, 2, 1, 0);
 	/* the right hint but another digest: nothing */
@@ -2768,5 +2984,33 @@ Test(store, statements_after_an_unflushed_transaction_vanished_are_refused)
 	store_rollback(f.s);
 	s_insert(&f, &b);           /* flushed again after the rollback */
 	cr_assert_eq(s_get(&f, 2).state, STORE_PENDING);
+	s_close(&f);
+}
+
+/* Schema version 9: the side tables are read by their key after the
+ * outbox row, never walked: the due walk by outbox_pending, a get and
+ * the receipt by event_id's index, the list by seq; the purge finds the
+ * envelopes by outbox_retention. */
+Test(store, the_outbox_side_tables_are_read_by_their_key)
+{
+	struct fx f = { 0 };
+	static const int st[] = { ST_OB_DUE, ST_OB_PENDING, ST_OB_GET,
+	    ST_OB_LIST, ST_OB_RECEIPT, ST_OB_EXPIRE, ST_OB_ENV_DROP,
+	    ST_OB_PURGE_ENV, ST_SUBJECT };
+	size_t i;
+
+	s_open(&f);
+	for (i = 0; i < sizeof(st) / sizeof(st[0]); i++) {
+		s_plan_has_no(&f, st[i], "SCAN e");
+		s_plan_has_no(&f, st[i], "SCAN r");
+		s_plan_has_no(&f, st[i], "SCAN outbox");
+	}
+	s_plan_has(&f, ST_OB_DUE, "INDEX outbox_pending");
+	s_plan_has(&f, ST_OB_DUE, "SEARCH e USING INTEGER PRIMARY KEY");
+	s_plan_has(&f, ST_OB_PENDING, "SEARCH e USING INTEGER PRIMARY KEY");
+	s_plan_has(&f, ST_OB_GET, "SEARCH r USING INTEGER PRIMARY KEY");
+	s_plan_has(&f, ST_OB_LIST, "SEARCH r USING INTEGER PRIMARY KEY");
+	s_plan_has(&f, ST_OB_RECEIPT, "SEARCH r USING INTEGER PRIMARY KEY");
+	s_plan_has(&f, ST_OB_PURGE_ENV, "INDEX outbox_retention");
 	s_close(&f);
 }
