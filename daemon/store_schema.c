@@ -413,8 +413,9 @@ static const char s_schema_v8[] =
  * (each side table looked up by its key); a row without a receipt reads
  * NULL digest, reason 0, time 0, as its columns did.  The five columns
  * are dropped (in no index, CHECK or view, so SQLite 3.35+ can): each
- * DROP COLUMN rewrites every outbox row once, which also gives the
- * settled rows' freed space back.  The copies run first, every envelope
+ * DROP COLUMN rewrites every outbox row in place, so the space an older
+ * file's rows leave stays in their pages (new rows append; a VACUUM packs
+ * it, OPERATIONS.md).  The copies run first, every envelope
  * a row still has (pending and dead rows) and every receipt (rows with
  * a receipt digest), so the step keeps all it found.
  */
