@@ -735,6 +735,32 @@ s_make_v6(const char *dir, const char *extra)
 	sqlite3_close(raw.db);
 }
 
+/* A version step that fails (an obstacle table in its way): the open
+ * names the step (`what`) and leaves the file at version `old`. */
+static void
+s_step_fails(struct fx *f, const char *what, int old)
+{
+	store_t *s = NULL;
+
+	s_expect(store_open(f->dir, s_meta_key, test_pseudonym_key, &s,
+	    &f->err), &f->err, KP_ERR_IO, what);
+	cr_assert_null(s);
+	cr_assert_eq(s_raw_sql(f->dir, "PRAGMA user_version"), old);
+}
+
+/* The obstacle dropped, the steps run to the current version. */
+static void
+s_step_retried(struct fx *f, const char *obstacle)
+{
+	char sql[96];
+
+	snprintf(sql, sizeof(sql), "DROP TABLE %s;", obstacle);
+	s_raw_exec(f->dir, sql);
+	cr_assert_eq(store_open(f->dir, s_meta_key, test_pseudonym_key, &f->s,
+	    &f->err), 0, "%s", f->err.msg);
+	cr_assert_eq(s_raw_sql(f->dir, "PRAGMA user_version"), 9);
+}
+
 /* A step to version 7 that fails (here: a table in the way of its copy)
  * says which step, and leaves the version 6 file as it was: its links,
  * their index by reference, its version; once the obstacle is gone the
@@ -744,24 +770,17 @@ Test(store, a_failed_step_to_version_7_leaves_version_6_intact)
 	struct fx f = { 0 };
 	uint8_t ref[32];
 	bool found = false;
-	store_t *s = NULL;
 
 	test_tmpdir(f.tmp, sizeof(f.tmp));
 	snprintf(f.dir, sizeof(f.dir), "%s/state", f.tmp);
 	s_make_v6(f.dir, "CREATE TABLE links_v7 (x);");
-	s_expect(store_open(f.dir, s_meta_key, test_pseudonym_key, &s,
-	    &f.err), &f.err, KP_ERR_IO, "migrate schema to version 7 (own "
-	    "cases found by their pseudonym)");
-	cr_assert_null(s);
-	cr_assert_eq(s_raw_sql(f.dir, "PRAGMA user_version"), 6);
+	s_step_fails(&f, "migrate schema to version 7 (own cases found by "
+	    "their pseudonym)", 6);
 	cr_assert_eq(s_raw_sql(f.dir, "SELECT count(*) FROM links"), 2);
 	cr_assert_eq(s_raw_sql(f.dir, "SELECT count(*) FROM sqlite_schema "
 	    "WHERE tbl_name = 'links' AND type = 'index'"), 2,
 	    "both unique indexes of version 1 kept");
-	s_raw_exec(f.dir, "DROP TABLE links_v7;");
-	cr_assert_eq(store_open(f.dir, s_meta_key, test_pseudonym_key, &f.s,
-	    &f.err), 0, "%s", f.err.msg);
-	cr_assert_eq(s_raw_sql(f.dir, "PRAGMA user_version"), 9);
+	s_step_retried(&f, "links_v7");
 	memset(ref, 0, sizeof(ref));
 	cr_assert_eq(store_link_by_local(f.s, OIN_RVDK, "ZAAK-A", ref, &found,
 	    &f.err), 0, "%s", f.err.msg);
@@ -898,16 +917,12 @@ Test(store, version_7_database_migrated)
 Test(store, a_failed_step_to_version_8_leaves_version_7_intact)
 {
 	struct fx f = { 0 };
-	store_t *s = NULL;
 
 	test_tmpdir(f.tmp, sizeof(f.tmp));
 	snprintf(f.dir, sizeof(f.dir), "%s/state", f.tmp);
 	s_make_v7(f.dir, "CREATE TABLE links_v8 (x);");
-	s_expect(store_open(f.dir, s_meta_key, test_pseudonym_key, &s,
-	    &f.err), &f.err, KP_ERR_IO, "migrate schema to version 8 (links "
-	    "found by 8 bytes of their pseudonym)");
-	cr_assert_null(s);
-	cr_assert_eq(s_raw_sql(f.dir, "PRAGMA user_version"), 7);
+	s_step_fails(&f, "migrate schema to version 8 (links found by 8 "
+	    "bytes of their pseudonym)", 7);
 	cr_assert_eq(s_raw_sql(f.dir, "SELECT count(*) FROM links l JOIN "
 	    "links_before b ON b.id = l.id AND b.partner_oin = l.partner_oin "
 	    "AND b.local_sealed = l.local_sealed AND b.case_ref = l.case_ref "
@@ -917,10 +932,7 @@ Test(store, a_failed_step_to_version_8_leaves_version_7_intact)
 	    "the unique index by pseudonym of version 7 kept");
 	cr_assert_eq(s_raw_sql(f.dir, "SELECT count(*) FROM sqlite_schema "
 	    "WHERE name = 'links_pseudonym'"), 0);
-	s_raw_exec(f.dir, "DROP TABLE links_v8;");
-	cr_assert_eq(store_open(f.dir, s_meta_key, test_pseudonym_key, &f.s,
-	    &f.err), 0, "%s", f.err.msg);
-	cr_assert_eq(s_raw_sql(f.dir, "PRAGMA user_version"), 9);
+	s_step_retried(&f, "links_v8");
 	s_v7_links_found(&f);
 	s_close(&f);
 }
@@ -1092,14 +1104,10 @@ Test(store, a_failed_step_to_version_9_leaves_version_8_intact)
 	struct fx f = { 0 };
 	outbox_row_t r[6];
 	struct seen before;
-	store_t *s = NULL;
 
 	s_make_v8(&f, r, &before, "CREATE TABLE outbox_receipts (x);");
-	s_expect(store_open(f.dir, s_meta_key, test_pseudonym_key, &s,
-	    &f.err), &f.err, KP_ERR_IO, "migrate schema to version 9 (the "
-	    "outbox's envelope and receipt in side tables)");
-	cr_assert_null(s);
-	cr_assert_eq(s_raw_sql(f.dir, "PRAGMA user_version"), 8);
+	s_step_fails(&f, "migrate schema to version 9 (the outbox's envelope "
+	    "and receipt in side tables)", 8);
 	cr_assert_eq(s_raw_sql(f.dir, "SELECT count(*) FROM "
 	    "pragma_table_info('outbox') WHERE name IN ('envelope', "
 	    "'receipt', 'receipt_digest', 'reason', 'receipted_ms')"), 5);
@@ -1111,9 +1119,7 @@ Test(store, a_failed_step_to_version_9_leaves_version_8_intact)
 	    "rcpt_before b ON b.seq = o.seq AND b.receipt = o.receipt AND "
 	    "b.receipt_digest = o.receipt_digest AND b.reason = o.reason AND "
 	    "b.receipted_ms = o.receipted_ms"), 3);
-	s_raw_exec(f.dir, "DROP TABLE outbox_receipts;");
-	cr_assert_eq(store_open(f.dir, s_meta_key, test_pseudonym_key, &f.s,
-	    &f.err), 0, "%s", f.err.msg);
+	s_step_retried(&f, "outbox_receipts");
 	s_v8_kept(&f, r, &before);
 	s_close(&f);
 }
