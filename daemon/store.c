@@ -189,6 +189,24 @@ sq_step_done(store_t *s, sqlite3_stmt *st, const char *what, kp_err_t *err)
 	return 0;
 }
 
+/* Run a statement that returns no rows with ?1 = v and ?2.. bound by the
+ * caller (rc: their bind results, OR-ed); reset on return.  0 / -1. */
+int
+sq_run_u64(store_t *s, sqlite3_stmt *st, uint64_t v, int rc,
+    const char *what, kp_err_t *err)
+{
+	int ret = -1;
+
+	if ((rc | sq_bind_u64(st, 1, v)) != SQLITE_OK) {
+		sq_fail(s, err, what);
+		goto out;
+	}
+	ret = sq_step_done(s, st, what, err);
+out:
+	sq_done(st);
+	return ret;
+}
+
 /* Step a statement that returns at most one row: *found. */
 int
 sq_step_one(store_t *s, sqlite3_stmt *st, const char *what, bool *found,

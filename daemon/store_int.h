@@ -267,6 +267,10 @@ int sq_step_done(store_t *s, sqlite3_stmt *st, const char *what,
     kp_err_t *err);
 int sq_step_one(store_t *s, sqlite3_stmt *st, const char *what, bool *found,
     kp_err_t *err);
+/* A statement of no rows run and reset, ?1 = v, ?2.. bound by the caller
+ * (rc: their bind results). */
+int sq_run_u64(store_t *s, sqlite3_stmt *st, uint64_t v, int rc,
+    const char *what, kp_err_t *err);
 int sq_exec_st(store_t *s, int which, const char *what, kp_err_t *err);
 int sq_step_insert(store_t *s, sqlite3_stmt *st, const uint8_t id[16],
     const char *table, uint64_t *seq, kp_err_t *err);

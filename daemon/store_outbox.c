@@ -300,24 +300,6 @@ out:
 	return ret;
 }
 
-/* Run a statement of this file that changes a row by seq (?1), with
- * ?2.. bound by the caller; it is reset on return. */
-static int
-s_run(store_t *s, sqlite3_stmt *st, uint64_t seq, int rc, const char *what,
-    kp_err_t *err)
-{
-	int ret = -1;
-
-	if ((rc | sq_bind_u64(st, 1, seq)) != SQLITE_OK) {
-		sq_fail(s, err, what);
-		goto out;
-	}
-	ret = sq_step_done(s, st, what, err);
-out:
-	sq_done(st);
-	return ret;
-}
-
 /* The envelope of the new row seq, beside it in outbox_env. */
 static int
 s_env_put(store_t *s, uint64_t seq, const uint8_t *env, size_t env_len,
@@ -325,7 +307,7 @@ s_env_put(store_t *s, uint64_t seq, const uint8_t *env, size_t env_len,
 {
 	sqlite3_stmt *st = s->st[ST_OB_ENV_PUT];
 
-	return s_run(s, st, seq, sq_bind_blob(st, 2, env != NULL ? env :
+	return sq_run_u64(s, st, seq, sq_bind_blob(st, 2, env != NULL ? env :
 	    (const uint8_t *)"", env_len), "outbox insert", err);
 }
 
@@ -345,9 +327,9 @@ s_settle_rest(store_t *s, uint64_t seq, int reason,
 	rc |= sq_bind_blob(st, 4, receipt != NULL ? receipt :
 	    (const uint8_t *)"", rlen);
 	rc |= sq_bind_u64(st, 5, now);
-	if (s_run(s, st, seq, rc, "outbox settle", err) != 0)
+	if (sq_run_u64(s, st, seq, rc, "outbox settle", err) != 0)
 		return -1;
-	return s_run(s, s->st[ST_OB_ENV_DROP], seq, SQLITE_OK,
+	return sq_run_u64(s, s->st[ST_OB_ENV_DROP], seq, SQLITE_OK,
 	    "outbox settle", err);
 }
 

@@ -86,29 +86,14 @@ out:
 	return ret;
 }
 
-/* The envelopes of the outbox rows ST_OB_PURGE is about to purge. */
-static int
-s_purge_env(store_t *s, uint64_t now, kp_err_t *err)
-{
-	sqlite3_stmt *st = s->st[ST_OB_PURGE_ENV];
-	int ret = -1;
-
-	if (sq_bind_u64(st, 1, now) != SQLITE_OK) {
-		sq_fail(s, err, "purge");
-		goto out;
-	}
-	ret = sq_step_done(s, st, "purge", err);
-out:
-	sq_done(st);
-	return ret;
-}
-
 int
 store_purge(store_t *s, uint64_t now, store_purge_cb cb, void *arg,
     size_t *n, kp_err_t *err)
 {
 	*n = 0;
-	if (s_purge_env(s, now, err) != 0 ||
+	/* first the envelopes of the outbox rows ST_OB_PURGE purges */
+	if (sq_run_u64(s, s->st[ST_OB_PURGE_ENV], now, SQLITE_OK, "purge",
+	    err) != 0 ||
 	    s_purge_one(s, ST_OB_PURGE, true, now, cb, arg, n, err) != 0 ||
 	    s_purge_one(s, ST_IN_PURGE, false, now, cb, arg, n, err) != 0)
 		return -1;
