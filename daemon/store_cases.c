@@ -5,7 +5,7 @@
  * and subject access across outbox and inbox.  See store.h, store_int.h.
  *
  * Invariant 7: a link never changes once written; per partner,
- * local <-> case_ref is one-to-one: the pseudonym by ST_LINK_INSERT, the
+ * local <-> case_ref is one-to-one: the pseudonym by s_link_make, the
  * only insert of a link, which makes none if one with the partner has
  * the pseudonym (schema version 8: no unique index holds the pseudonym,
  * links_pseudonym holds its first 8 bytes), the reference by links_filed
@@ -81,14 +81,14 @@ const char *const store_cases_sql[ST_COUNT] = {
 	[ST_LINK_BY_REF] = "SELECT kp_case_open(partner_oin, local_sealed) "
 	    "FROM links WHERE substr(case_ref, 1, 8) = substr(?2, 1, 8) AND "
 	    "partner_oin = ?1 AND case_ref = ?2",
-	/* nothing if a link has pseudonym ?3 with partner ?1 (no unique
-	 * index says so since schema version 8: this statement does, and it
-	 * is the only insert of a link) or if a filed one has this reference
-	 * (links_filed) */
+	/* nothing if a filed link has this reference (links_filed); that
+	 * no link with partner ?1 has pseudonym ?3 is s_link_make's look-up
+	 * just before (no unique index says so since schema version 8).  A
+	 * NOT EXISTS here, as in version 8, made SQLite copy the row into a
+	 * temporary table first (the statement reads the table it writes):
+	 * 4.0 against 2.3 us per new link (docs/PERFORMANCE.md) */
 	[ST_LINK_INSERT] = "INSERT INTO links (partner_oin, local_sealed, "
-	    "case_ref, own) SELECT ?1, kp_case_seal(?1, ?2), ?3, ?4 WHERE "
-	    "NOT EXISTS (SELECT 1 FROM links WHERE substr(case_ref, 1, 8) = "
-	    "substr(?3, 1, 8) AND partner_oin = ?1 AND case_ref = ?3) "
+	    "case_ref, own) VALUES (?1, kp_case_seal(?1, ?2), ?3, ?4) "
 	    "ON CONFLICT DO NOTHING",
 	[ST_SUBJECT] = "SELECT event_id, 1, to_oin, event_type, purpose, "
 	    "legal_basis, fields, created_ms, state, coalesce((SELECT reason "
@@ -319,21 +319,32 @@ out:
 	return ret;
 }
 
-/* Insert link (partner_oin, local, case_ref, own) unless one with this
- * pseudonym (the statement's NOT EXISTS), or a filed one with this local
- * (links_filed), exists.  OUT: *made, and *id if it was made. */
+/*
+ * Make link (partner_oin, local, case_ref, own), the only insert of a
+ * link: none if a link with this partner has the pseudonym (looked up
+ * here, in the caller's transaction, which holds the store's write lock)
+ * or a filed one has this reference (links_filed).  OUT: *made; *id, the
+ * new link's or the one holding the pseudonym; *same, that one is
+ * local's.
+ */
 static int
-s_link_insert(store_t *s, const char *partner_oin, const char *local,
+s_link_make(store_t *s, const char *partner_oin, const char *local,
     const uint8_t case_ref[32], bool own, bool *made, uint64_t *id,
-    kp_err_t *err)
+    bool *same, kp_err_t *err)
 {
 	sqlite3_stmt *st = s->st[ST_LINK_INSERT];
+	bool found = false;
 	int ret = -1;
 
 	*made = false;
 	if (strlen(local) > 64)
 		return kp_fail(err, KP_ERR_INVALID_ARG, "store: case reference "
 		    "longer than 64 bytes");
+	if (s_link_by_pseudonym(s, partner_oin, case_ref, local, id, &found,
+	    same, err) != 0)
+		return -1;
+	if (found)
+		return 0;
 	if (sq_bind_text(st, 1, partner_oin, KP_OIN_LEN + 1) != SQLITE_OK ||
 	    sqlite3_bind_text(st, 2, local, -1, SQLITE_STATIC) != SQLITE_OK ||
 	    sqlite3_bind_blob(st, 3, case_ref, 32, SQLITE_STATIC) !=
@@ -364,10 +375,10 @@ s_linked_differently(kp_err_t *err, const char *partner_oin,
 /*
  * A new case of our own (the candidate is our pseudonym of it: most
  * sends) costs a look-up in links_filed (small but for the links an
- * upgraded file made before version 7) and the insert: finding the
- * pseudonym taken (the insert makes nothing) then means the link exists.  A candidate
- * from the partner (an answer to a received event) is inserted only if
- * the reference has no own link either.
+ * upgraded file made before version 7), one by the pseudonym and the
+ * insert; a later send of the case finds its link by the pseudonym.  A
+ * candidate from the partner (an answer to a received event) is inserted
+ * only if the reference has no own link either.
  */
 int
 store_link_ensure(store_t *s, const char *partner_oin, const char *local,
@@ -390,21 +401,18 @@ store_link_ensure(store_t *s, const char *partner_oin, const char *local,
 	if (valid && !own && s_link_by_pseudonym(s, partner_oin, ours, local,
 	    &id, &found, &same, err) != 0)
 		return -1;
-	if (!(found && same) && s_link_insert(s, partner_oin, local,
-	    candidate, own, &made, &id, err) != 0)
-		return -1;
-	if (made) {
-		memmove(case_ref, candidate, 32);
+	if (found && same) {
+		memcpy(case_ref, ours, 32);
 		*link_id = id;
 		return 0;
 	}
-	/* our pseudonym taken: by this case's own link, or by another case */
-	if (own && s_link_by_pseudonym(s, partner_oin, ours, local, &id,
-	    &found, &same, err) != 0)
+	if (s_link_make(s, partner_oin, local, candidate, own, &made, &id,
+	    &same, err) != 0)
 		return -1;
-	if (!(found && same))
+	/* the pseudonym taken by another case, or the reference filed */
+	if (!made && !same)
 		return s_linked_differently(err, partner_oin, local);
-	memcpy(case_ref, ours, 32);
+	memmove(case_ref, candidate, 32);
 	*link_id = id;
 	return 0;
 }

@@ -374,9 +374,9 @@ static const char s_schema_v7[] =
  * every look-up by pseudonym names the same expression (SQLite uses an
  * index on an expression only then) and compares the whole value after
  * (store_cases.c, store_int.h LINK_OF).  Per partner the pseudonym stays
- * unique: ST_LINK_INSERT inserts only when no link of (partner_oin,
- * case_ref) exists, in the same statement (found through this index),
- * and nothing else inserts a link.  SQLite drops no UNIQUE constraint in
+ * unique: s_link_make (store_cases.c) inserts only when no link of
+ * (partner_oin, case_ref) exists, looked up through this index in the
+ * same transaction, and nothing else inserts a link.  SQLite drops no UNIQUE constraint in
  * place, so the table is copied as in version 7, ids and own kept.
  */
 static const char s_schema_v8[] =
