@@ -21,8 +21,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#define FLIGHTS_MAX 2048              /* events in flight per partner */
-#define FLIGHTS_SLOTS_LOG2 12
+#define FLIGHTS_MAX 4096              /* events in flight per partner */
+#define FLIGHTS_SLOTS_LOG2 13
 #define FLIGHTS_SLOTS (1u << FLIGHTS_SLOTS_LOG2)  /* 2 x FLIGHTS_MAX */
 
 typedef struct flight {
@@ -32,6 +32,7 @@ typedef struct flight {
 	uint32_t sends;       /* sends of this event on this connection */
 	bool resent;          /* Karn: no round-trip sample from a resend */
 	uint64_t seq;         /* its outbox row's seq; 0 if not known */
+	uint32_t bytes;       /* its envelope's length (the window's bytes) */
 } flight_t;
 
 typedef struct flights {

@@ -36,8 +36,8 @@
  * outage of any length and the drain after it rewrite no pending row.
  *
  * Flow control (struct flow, per link, memory only): at most FLOW_WINDOW
- * events in flight (sent, no receipt yet), each with its send time and
- * backoff; a receipt that settles a row frees its slot and, for an event
+ * events and window_kib of envelopes in flight (sent, no receipt yet),
+ * each with its send time and backoff; a receipt that settles a row frees its slot and, for an event
  * sent once, gives a round-trip sample (smoothed as in RFC 6298).  The
  * retry timer of a slot is the larger of its backoff (retry_initial
  * doubling per send on this connection) and srtt + 4 rttvar, so a slow
@@ -132,10 +132,20 @@ outbound_backoff_ms(const config_t *cfg, uint32_t attempts)
 
 /* ---- flow control (see the header) ---- */
 
-#define FLOW_WINDOW FLIGHTS_MAX  /* events in flight per partner */
+/*
+ * Events in flight per partner; [delivery] window_kib bounds their
+ * envelopes' bytes (s_flow_room).  4,096 events keep a sender at 20,000
+ * events/s with receipts ~150 ms behind from going back to the store
+ * (the catch-up reads and opens each row again: 4.5% of the loop with
+ * 2,048); the bytes bound what the partner's queue and ours hold at the
+ * 32 KiB payload maximum (8 MiB by default, plus one envelope, where
+ * 2,048 events alone allowed 68 MiB).
+ */
+#define FLOW_WINDOW FLIGHTS_MAX
 
 struct flow {
 	flights_t in;         /* the window: flights.h */
+	size_t in_bytes;      /* the envelopes' bytes in it */
 	uint64_t cursor;      /* catch-up: rows up to this seq were read */
 	bool behind;          /* pending rows after the cursor may be unsent */
 	uint64_t stall_until_ms; /* a send failed although up: wait */
@@ -159,9 +169,18 @@ s_flow_jitter(struct flow *f)
 }
 
 static bool
-s_flow_room(const link_t *l)
+s_flow_room(const kpd_t *d, const link_t *l)
 {
-	return l->flow != NULL && l->flow->in.n < FLOW_WINDOW;
+	return l->flow != NULL && l->flow->in.n < FLOW_WINDOW &&
+	    l->flow->in_bytes < (size_t)d->cfg.window_kib * 1024;
+}
+
+/* Forget flight i of f, and its bytes. */
+static void
+s_flow_forget(struct flow *f, size_t i)
+{
+	f->in_bytes -= f->in.fl[i].bytes;
+	flights_forget(&f->in, i);
 }
 
 /* The retry timer of link l for a send with the given backoff: that
@@ -207,7 +226,7 @@ s_flight_due(const kpd_t *d, const link_t *l, const flight_t *fl)
  * sends on this connection. */
 static uint32_t
 s_flow_sent(const kpd_t *d, link_t *l, const uint8_t id[16], uint64_t seq,
-    uint64_t now)
+    size_t len, uint64_t now)
 {
 	struct flow *f = l->flow;
 	flight_t *fl;
@@ -219,9 +238,11 @@ s_flow_sent(const kpd_t *d, link_t *l, const uint8_t id[16], uint64_t seq,
 		fl = &f->in.fl[i];
 		fl->resent = true;
 		fl->sends++;
-	} else if ((fl = flights_add(&f->in, id)) != NULL)
+	} else if ((fl = flights_add(&f->in, id)) != NULL) {
 		fl->sends = 1;
-	else
+		fl->bytes = (uint32_t)len;
+		f->in_bytes += len;
+	} else
 		return 1;
 	fl->sent_ms = now;
 	fl->backoff_ms = s_backoff(&d->cfg, fl->sends, s_flow_jitter(f));
@@ -266,7 +287,7 @@ s_flow_receipt(link_t *l, const uint8_t id[16], uint64_t now)
 			f->srtt_ms = (7 * f->srtt_ms + r) / 8;
 		}
 	}
-	flights_forget(&f->in, (size_t)i);
+	s_flow_forget(f, (size_t)i);
 }
 
 /* A send on l failed although the link is up (the connection just broke;
@@ -286,6 +307,7 @@ s_flow_reset(link_t *l)
 	if (l->flow == NULL)
 		return;
 	flights_clear(&l->flow->in);
+	l->flow->in_bytes = 0;
 	l->flow->cursor = 0;
 	l->flow->behind = true;
 	l->flow->stall_until_ms = 0;
@@ -327,9 +349,10 @@ s_link_sockets(kpd_t *d, const partner_t *p, link_t *l, kp_err_t *err)
 	const identity_t *self = d->chain->self;
 	int one = 1, zero = 0, ivl = 100, ivl_max = 5000, hwm = 100000;
 	int64_t maxmsg = KPD_FRAME_HARD_MAX;  /* a pack of receipts */
-	/* receipts queued: at most about a window's worth is owed us, and a
-	 * pack may be 128 KiB: bounds what a partner can make us hold */
-	int rcvhwm = FLOW_WINDOW;
+	/* receipts queued: a pack may be 128 KiB, so this bounds what a
+	 * partner can make us hold (256 MiB); more receipts than this wait
+	 * in TCP (libzmq stops reading), none is dropped */
+	int rcvhwm = 2048;
 
 	l->dealer = zmq_socket(d->zctx, ZMQ_DEALER);
 	if (l->dealer == NULL ||
@@ -516,7 +539,7 @@ s_pack_unsend(link_t *l, size_t n)
 
 	for (i = 0; f != NULL && i < n; i++)
 		if ((fi = flights_find(&f->in, l->pack_ids[i])) >= 0)
-			flights_forget(&f->in, (size_t)fi);
+			s_flow_forget(f, (size_t)fi);
 	if (f != NULL) {
 		f->behind = true;
 		f->cursor = 0;
@@ -693,7 +716,7 @@ outbound_send_now(kpd_t *d, const char *oin, const uint8_t id[16],
 		return;
 	/* older rows wait for the catch-up, or the window is full: the
 	 * catch-up sends this one too, in seq order, when there is room */
-	if (l->flow->behind || !s_flow_room(l) ||
+	if (l->flow->behind || !s_flow_room(d, l) ||
 	    kp_now_ms() < l->flow->stall_until_ms) {
 		l->flow->behind = true;
 		return;
@@ -704,7 +727,7 @@ outbound_send_now(kpd_t *d, const char *oin, const uint8_t id[16],
 		return;
 	}
 	/* with its row's seq, its receipt settles the row by its key */
-	(void)s_flow_sent(d, l, id, seq, kp_now_ms());
+	(void)s_flow_sent(d, l, id, seq, len, kp_now_ms());
 	log_debug("event %s sent to %s (attempt 1)", kpd_id(id, text), oin);
 }
 
@@ -837,7 +860,7 @@ s_resend_one(void *arg, const outbox_row_t *row, const uint8_t *env,
 		return 1;
 	}
 	r->found = true;
-	(void)s_flow_sent(w->d, r->l, row->event_id, row->seq, w->now);
+	(void)s_flow_sent(w->d, r->l, row->event_id, row->seq, len, w->now);
 	memcpy(a->id, row->event_id, 16);
 	a->attempts = row->attempts + 1;
 	a->next_ms = s_flight_due(w->d, r->l, &r->l->flow->in.fl[fi]);
@@ -881,7 +904,7 @@ s_resend_overdue(kpd_t *d, link_t *l, struct due_walk *w)
 		if (r.failed)
 			break;  /* the link stalls */
 		if (!r.found)
-			flights_forget(&f->in, i);
+			s_flow_forget(f, i);
 		else
 			i++;
 	}
@@ -905,6 +928,10 @@ s_catch_one(void *arg, const outbox_row_t *row, const uint8_t *env,
 	char id[37];
 	int rc = 0;
 
+	if (!s_flow_room(c->d, c->l)) {
+		c->stopped = true;  /* the window's bytes are full */
+		return 1;
+	}
 	c->read++;
 	if (flights_find(&f->in, row->event_id) >= 0)
 		rc = 1;  /* sent at once when it was queued: in flight */
@@ -914,7 +941,8 @@ s_catch_one(void *arg, const outbox_row_t *row, const uint8_t *env,
 		return 1;
 	}
 	if (rc == 0) {
-		(void)s_flow_sent(c->d, c->l, row->event_id, row->seq, c->now);
+		(void)s_flow_sent(c->d, c->l, row->event_id, row->seq, len,
+		    c->now);
 		log_debug("event %s sent to %s (catch-up)",
 		    kpd_id(row->event_id, id), row->to_oin);
 	}
@@ -937,7 +965,7 @@ s_catch_up(kpd_t *d, link_t *l, struct due_walk *w)
 	size_t max;
 	kp_err_t e;
 
-	if (f == NULL || !l->up || !f->behind || f->in.n >= FLOW_WINDOW ||
+	if (f == NULL || !l->up || !f->behind || !s_flow_room(d, l) ||
 	    w->now < f->stall_until_ms || w->budget == 0)
 		return;
 	max = FLOW_WINDOW - f->in.n < w->budget ? FLOW_WINDOW - f->in.n : w->budget;
@@ -1437,7 +1465,7 @@ s_link_wait_ms(const kpd_t *d, const link_t *l, uint64_t now, uint64_t cap_ms)
 	if (now < f->stall_until_ms)
 		return f->stall_until_ms - now < cap_ms ?
 		    f->stall_until_ms - now : cap_ms;
-	if (f->behind && f->in.n < FLOW_WINDOW)
+	if (f->behind && s_flow_room(d, l))
 		return 0;
 	for (i = 0; i < f->in.n; i++) {
 		if ((at = s_flight_due(d, l, &f->in.fl[i])) <= now)

@@ -67,7 +67,7 @@ enum {
 	S_CHAIN_DIR, S_ORG, S_ORG_DIR, S_LISTEN, S_STATE_DIR, S_API,
 	S_POLICY, S_VERBOSE, S_EVENT_TTL, S_RETRY_INITIAL, S_RETRY_MAX,
 	S_REPLAY_WINDOW, S_MAX_CLOCK_SKEW, S_BATCH_MAX, S_WATCHDOG,
-	S_PURGE_INTERVAL, S_HEAD_INTERVAL, S_REFUSALS_PER_MINUTE,
+	S_PURGE_INTERVAL, S_HEAD_INTERVAL, S_REFUSALS_PER_MINUTE, S_WINDOW_KIB,
 	S_METRICS_LISTEN, S_BUNDLE, S_CA, S_BUNDLE_CHECK, S_EXPIRY_WARNING,
 	S_REST_LISTEN, S_REST_TLS_LISTEN, S_REST_TLS_CERT, S_REST_TLS_KEY,
 	S_REST_TLS_CLIENT_CA, S_REST_WEBHOOK, S_WORKER_THREADS, S_NKEYS
@@ -155,6 +155,8 @@ static const struct s_key s_keys[S_NKEYS] = {
 	    S_F(head_interval_ms), 100, S_DUR_MAX, 0 },
 	[S_REFUSALS_PER_MINUTE] = { "delivery", "refusals_per_minute",
 	    s_set_unsigned, S_F(refusals_per_minute), 1, 1000000, 0 },
+	[S_WINDOW_KIB] = { "delivery", "window_kib", s_set_unsigned,
+	    S_F(window_kib), 16, 1048576, 0 },
 	[S_METRICS_LISTEN] = { "metrics", "listen", s_set_metrics,
 	    S_F(metrics_listen), 0, 0, 0 },
 	[S_BUNDLE] = { "ketenpostd", "bundle", s_set_path, S_F(bundle),
@@ -866,6 +868,7 @@ s_defaults(config_t *c)
 	c->purge_interval_ms = 3600 * 1000;
 	c->head_interval_ms = 60 * 1000;
 	c->refusals_per_minute = 600;
+	c->window_kib = 8192;
 	c->bundle_check_interval_ms = 60 * 1000;
 	c->expiry_warning_ms = 14 * S_MS_PER_DAY;
 	c->worker_threads = 1;

@@ -32,6 +32,7 @@
  *   watchdog = on            ; sd_notify WATCHDOG=1 when systemd asks
  *   purge_interval = 1h      ; how often retention is enforced
  *   refusals_per_minute = 600 ; refused envelopes stored per partner
+ *   window_kib = 8192        ; envelopes in flight per partner, KiB
  *
  *   [api]
  *   allow = user:NAME|group:NAME|key:Z85 ROLE...   ; repeatable: who may use
@@ -109,6 +110,7 @@ typedef struct config {
 	uint64_t purge_interval_ms;
 	uint64_t head_interval_ms;     /* [delivery] head_interval, 60s */
 	unsigned refusals_per_minute;  /* stored refusals per partner, 600 */
+	unsigned window_kib;           /* [delivery] window_kib, 8192 */
 	api_allow_t api_allow[KP_API_ALLOW_MAX]; /* [api] allow, in order */
 	size_t n_api_allow;
 	char metrics_listen[64];       /* [metrics] listen, "" = off */
