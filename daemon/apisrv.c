@@ -455,13 +455,14 @@ s_outbox_row(const kpd_t *d, const envelope_meta_t *m,
 }
 
 /*
- * The prepare phase of a send: every part of it that reads no store, into
+ * The prepare phase of a send: every part of it that reads no table, into
  * r->prep.  Runs on the worker's thread (s_prepare_job) or inline (the
  * REST API, reminders).  Reads r's request and, of d, only what the loop
  * does not change while a job is in hand: the chain (directory, own
- * keys), the policy, the storage key and fixed configuration (s_reload
- * and stop settle the pass in hand first: apisrv_settle).  Writes
- * nothing but r->prep and logs nothing.
+ * keys), the policy, the storage key, the store's metadata keys (the
+ * case and route sealed ahead: store_seals_make) and fixed configuration
+ * (s_reload and stop settle the pass in hand first: apisrv_settle).
+ * Writes nothing but r->prep and logs nothing.
  *
  * The envelope is sealed here under the pseudonym a new link gets (keyed
  * hash of partner and local reference): the store phase finds the
@@ -496,7 +497,11 @@ s_prepare_send(const kpd_t *d, struct api_req *r, uint64_t now)
 	    p->rest) != 0) {
 		kp_fail(&e, KP_ERR_NOMEM, "sealing at rest failed");
 		s_prep_fail(p, PREP_SEAL, &e);
+		return;
 	}
+	/* a failure only leaves the sealing to the statements */
+	p->has_seals = store_seals_make(d->store, s->to_oin, s->case_ref,
+	    p->event_id, p->row.route, &p->seals) == 0;
 }
 
 /* The envelope sealed under m, for the store phase: the prepared draft
@@ -563,6 +568,8 @@ s_send(kpd_t *d, struct api_req *r, uint64_t now)
 	if (s_prep_apply(r, PREP_CHECK))
 		goto out;
 	m = p->m;
+	if (p->has_seals)
+		store_seals_use(d->store, &p->seals);
 	if (s_case_ref(d, r, s, p, m.case_ref, &link_id) != 0 ||
 	    s_prep_apply(r, PREP_SEAL) ||
 	    s_send_draft(d, r, s, &m, &draft, now) != 0)
@@ -607,6 +614,8 @@ s_prep_clear(struct send_prep *p)
 	envelope_draft_clear(&p->draft);
 	sodium_memzero(p->row.event_key, sizeof(p->row.event_key));
 	sodium_memzero(p->rest, sizeof(p->rest));
+	sodium_memzero(&p->seals, sizeof(p->seals));
+	p->has_seals = false;
 }
 
 /* ---- batch signatures ------------------------------------------------------ */
@@ -624,6 +633,8 @@ s_store_signed(kpd_t *d, struct api_req *r, kp_err_t *e)
 	size_t alen = 0;
 	int rc;
 
+	if (r->prep.has_seals)
+		store_seals_use(d->store, &r->prep.seals);
 	if (atrest_seal_nonce(r->prep.rest, r->event_id, r->prep.rest + 32,
 	    r->env, r->env_len, &at_rest, &alen) != 0)
 		rc = kp_fail(e, KP_ERR_NOMEM, "sealing at rest failed");

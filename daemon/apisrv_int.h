@@ -54,6 +54,10 @@ struct send_prep {
 	 * nonce; wiped by s_prep_clear (the request holds the payload in
 	 * clear as long) */
 	uint8_t rest[32 + ATREST_NONCE_LEN];
+	/* the case reference and route sealed at rest, for the store's
+	 * memo (store_seals_use) before its statements; wiped likewise */
+	store_seals_t seals;
+	bool has_seals;
 };
 
 struct api_req {

@@ -519,6 +519,37 @@ int store_reject_insert(store_t *s, const char *from_oin, const uint8_t *event_i
     const uint8_t envelope_digest[32], int reason, uint64_t now,
     kp_err_t *err) __attribute__((warn_unused_result));
 
+/* ---- seals made ahead, off the loop ---- */
+
+/*
+ * The sealed case reference and route of one send (store_seal.c), made
+ * before its store phase on the API worker and handed to the store's
+ * memo on the loop just before the statements that seal them, which then
+ * find them made: the loop seals nothing of a send prepared ahead.
+ * store_seals_make reads only the store's metadata keys, which do not
+ * change while the store is open (the loop settles the pass in hand
+ * before it closes or reopens the store).  The memo of kp_case_seal and
+ * kp_route_seal has this form too; store_seal.c owns its layout.  It
+ * holds the clear reference and route: wipe it (sodium_memzero).
+ */
+typedef struct store_seals {
+	uint8_t in[161];               /* kp_case_seal's input; inlen 0: none */
+	size_t inlen;
+	uint8_t out[96];
+	size_t outlen;
+	uint8_t route_in[16 + 4];      /* kp_route_seal's event id, i32be */
+	bool has_route;
+	uint8_t route_out[44];
+} store_seals_t;
+
+/* The seals of local with partner_oin ("" : none) and of route (0: none)
+ * of event_id.  Thread-safe against the loop's use of s (above). */
+int store_seals_make(const store_t *s, const char *partner_oin,
+    const char *local, const uint8_t event_id[16], int32_t route,
+    store_seals_t *out) __attribute__((warn_unused_result));
+/* On the loop: the memo takes what m holds. */
+void store_seals_use(store_t *s, const store_seals_t *m);
+
 /* ---- case links: local reference <-> pseudonym, per partner ---- */
 
 int store_link_by_local(store_t *s, const char *partner_oin, const char *local,

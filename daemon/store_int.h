@@ -125,7 +125,7 @@ struct store {
 	int page_size;                    /* the file's, from s_configure */
 	sqlite3_stmt *st[ST_COUNT];       /* prepared in store_open */
 	uint8_t *meta_keys;               /* sodium_malloc: store_seal.c */
-	struct case_memo *case_memo;      /* sodium_malloc: store_seal.c */
+	store_seals_t *case_memo;         /* sodium_malloc: store_seal.c */
 	struct store_counts counts;       /* store_counts.c */
 	uint8_t inbox_top[16];            /* store_inbox.c: no inbox event */
 	bool inbox_top_known;             /* ... id is above it, once known */

@@ -69,7 +69,7 @@
  * the same value; they already share the event id.  It was a random
  * nonce before (one getrandom(2) system call per row);
  * the open reads the nonce from the value, so old rows open alike.
- * kp_route_seal keeps its last input and value (struct case_memo): in an
+ * kp_route_seal keeps its last input and value (store_seals_t): in an
  * API pass of one send (low load) the outbox row reuses its expectation's
  * seal; a pass of many stores its outbox rows after all its expectations
  * (apisrv.c s_finish), so there each is sealed twice, without a system
@@ -84,7 +84,7 @@
  * The functions are SQLITE_DIRECTONLY: no trigger, view or schema object
  * (which a forged database file could carry) can call them.
  *
- * kp_case_seal keeps its last input and value (struct case_memo): one
+ * kp_case_seal keeps its last input and value (store_seals_t): one
  * send seals the same case for the same partner twice (the link's
  * look-up and insert; the outbox row and the expectation copy the link's
  * sealed value, store_int.h CASE_SEALED_OF), each a BLAKE2b and an
@@ -115,17 +115,15 @@
 
 enum { K_SIV, K_AEAD, K_ABS, K_PSEUD, K_N };
 
-/* kp_case_seal's last input (ad || 0x00 || p, its SIV input) and value;
- * kp_route_seal's last event id and route, and value. */
-struct case_memo {
-	uint8_t in[AD_MAX + 1 + CASE_MAX];
-	size_t inlen;                  /* 0: empty */
-	uint8_t out[SIV + CASE_MAX + TAG];
-	size_t outlen;
-	uint8_t route_in[16 + 4];
-	bool has_route;
-	uint8_t route_out[ROUTE_SEALED];
-};
+/* store_seals_t (store.h) is kp_case_seal's last input (ad || 0x00 || p,
+ * its SIV input) and value, and kp_route_seal's last event id and route,
+ * and value: the sizes it names are these. */
+_Static_assert(sizeof(((store_seals_t *)0)->in) == AD_MAX + 1 + CASE_MAX,
+    "store_seals_t.in");
+_Static_assert(sizeof(((store_seals_t *)0)->out) == SIV + CASE_MAX + TAG,
+    "store_seals_t.out");
+_Static_assert(sizeof(((store_seals_t *)0)->route_out) == ROUTE_SEALED,
+    "store_seals_t.route_out");
 
 static const char s_case_label[] = "ketenpost/v1/meta/case";
 static const char s_route_label[] = "ketenpost/v1/meta/route";
@@ -157,6 +155,24 @@ s_ad(uint8_t ad[AD_MAX], size_t *len, const char *label, const void *p,
 	return 0;
 }
 
+/* Reference r (rlen bytes, NULL for none) padded (OUT: *plen, 32 or 64),
+ * and the associated data of partner q (qn bytes). */
+static int
+s_case_in_text(const unsigned char *q, size_t qn, const unsigned char *r,
+    size_t rlen, uint8_t ad[AD_MAX], size_t *adlen, uint8_t p[CASE_MAX],
+    size_t *plen)
+{
+	if (q == NULL || rlen > CASE_MAX ||
+	    (r != NULL && memchr(r, 0, rlen) != NULL) ||
+	    s_ad(ad, adlen, s_case_label, q, qn) != 0)
+		return -1;
+	*plen = rlen <= CASE_SHORT ? CASE_SHORT : CASE_MAX;
+	memset(p, 0, CASE_MAX);
+	if (rlen > 0)
+		memcpy(p, r, rlen);
+	return 0;
+}
+
 /* The reference, padded (OUT: *plen, 32 or 64), and the associated data
  * of partner Q; *rlen 0 for no case. */
 static int
@@ -168,15 +184,7 @@ s_case_in(sqlite3_value **argv, uint8_t ad[AD_MAX], size_t *adlen,
 	size_t qn = (size_t)sqlite3_value_bytes(argv[0]);
 
 	*rlen = r != NULL ? (size_t)sqlite3_value_bytes(argv[1]) : 0;
-	if (q == NULL || *rlen > CASE_MAX ||
-	    (r != NULL && memchr(r, 0, *rlen) != NULL) ||
-	    s_ad(ad, adlen, s_case_label, q, qn) != 0)
-		return -1;
-	*plen = *rlen <= CASE_SHORT ? CASE_SHORT : CASE_MAX;
-	memset(p, 0, CASE_MAX);
-	if (*rlen > 0)
-		memcpy(p, r, *rlen);
-	return 0;
+	return s_case_in_text(q, qn, r, *rlen, ad, adlen, p, plen);
 }
 
 /* ad || 0x00 || p into buf (the SIV's input); OUT: *len. */
@@ -192,7 +200,7 @@ s_case_memo_input(uint8_t buf[AD_MAX + 1 + CASE_MAX], size_t *len,
 
 /* Was (ad, p) the last input sealed?  Constant time in its bytes. */
 static bool
-s_case_memo_find(const struct case_memo *m, const uint8_t *ad, size_t adlen,
+s_case_memo_find(const store_seals_t *m, const uint8_t *ad, size_t adlen,
     const uint8_t *p, size_t plen)
 {
 	uint8_t in[AD_MAX + 1 + CASE_MAX];
@@ -206,7 +214,7 @@ s_case_memo_find(const struct case_memo *m, const uint8_t *ad, size_t adlen,
 }
 
 static void
-s_case_memo_keep(struct case_memo *m, const uint8_t *ad, size_t adlen,
+s_case_memo_keep(store_seals_t *m, const uint8_t *ad, size_t adlen,
     const uint8_t *p, size_t plen, const uint8_t *out, size_t outlen)
 {
 	s_case_memo_input(m->in, &m->inlen, ad, adlen, p, plen);
@@ -214,14 +222,33 @@ s_case_memo_keep(struct case_memo *m, const uint8_t *ad, size_t adlen,
 	m->outlen = outlen;
 }
 
+/* Seal (ad, p) with the metadata keys into memo m. */
+static void
+s_case_seal_into(const uint8_t *keys, const uint8_t *ad, size_t adlen,
+    const uint8_t *p, size_t plen, store_seals_t *m)
+{
+	uint8_t out[SIV + CASE_MAX + TAG], nonce[NONCE] = { 0 };
+	crypto_generichash_state h;
+	unsigned long long n = 0;
+
+	crypto_generichash_init(&h, keys + 32 * K_SIV, 32, SIV);
+	crypto_generichash_update(&h, ad, adlen);
+	crypto_generichash_update(&h, (const uint8_t *)"", 1);
+	crypto_generichash_update(&h, p, plen);
+	crypto_generichash_final(&h, out, SIV);
+	memcpy(nonce, out, SIV);
+	crypto_aead_xchacha20poly1305_ietf_encrypt(out + SIV, &n, p, plen, ad,
+	    adlen, NULL, nonce, keys + 32 * K_AEAD);
+	s_case_memo_keep(m, ad, adlen, p, plen, out, (size_t)(SIV + n));
+	sodium_memzero(&h, sizeof(h));
+}
+
 static void
 s_case_seal(sqlite3_context *ctx, int argc, sqlite3_value **argv)
 {
-	struct case_memo *m = ((store_t *)sqlite3_user_data(ctx))->case_memo;
-	uint8_t ad[AD_MAX], p[CASE_MAX], nonce[NONCE] = { 0 };
-	uint8_t out[SIV + CASE_MAX + TAG];
-	crypto_generichash_state h;
-	unsigned long long n = 0;
+	store_t *s = sqlite3_user_data(ctx);
+	store_seals_t *m = s->case_memo;
+	uint8_t ad[AD_MAX], p[CASE_MAX];
 	size_t adlen, plen, rlen;
 
 	(void)argc;
@@ -234,24 +261,10 @@ s_case_seal(sqlite3_context *ctx, int argc, sqlite3_value **argv)
 		sqlite3_result_text(ctx, "", 0, SQLITE_STATIC);
 		return;
 	}
-	if (s_case_memo_find(m, ad, adlen, p, plen)) {
-		sodium_memzero(p, sizeof(p));
-		sqlite3_result_blob(ctx, m->out, (int)m->outlen,
-		    SQLITE_TRANSIENT);
-		return;
-	}
-	crypto_generichash_init(&h, s_key(ctx, K_SIV), 32, SIV);
-	crypto_generichash_update(&h, ad, adlen);
-	crypto_generichash_update(&h, (const uint8_t *)"", 1);
-	crypto_generichash_update(&h, p, plen);
-	crypto_generichash_final(&h, out, SIV);
-	memcpy(nonce, out, SIV);
-	crypto_aead_xchacha20poly1305_ietf_encrypt(out + SIV, &n, p, plen, ad,
-	    adlen, NULL, nonce, s_key(ctx, K_AEAD));
-	s_case_memo_keep(m, ad, adlen, p, plen, out, (size_t)(SIV + n));
+	if (!s_case_memo_find(m, ad, adlen, p, plen))
+		s_case_seal_into(s->meta_keys, ad, adlen, p, plen, m);
 	sodium_memzero(p, sizeof(p));
-	sodium_memzero(&h, sizeof(h));
-	sqlite3_result_blob(ctx, out, (int)(SIV + n), SQLITE_TRANSIENT);
+	sqlite3_result_blob(ctx, m->out, (int)m->outlen, SQLITE_TRANSIENT);
 }
 
 static void
@@ -299,26 +312,38 @@ s_route_ad(sqlite3_value *id, uint8_t ad[AD_MAX], size_t *adlen)
 
 /* The sealed route `p` (i32be) of the event whose ad is `ad`. OUT: out. */
 static void
-s_route_seal_value(sqlite3_context *ctx, const uint8_t *ad, size_t adlen,
+s_route_seal_value(const uint8_t *keys, const uint8_t *ad, size_t adlen,
     const uint8_t p[4], uint8_t out[ROUTE_SEALED])
 {
 	crypto_generichash_state h;
 	unsigned long long n = 0;
 
-	crypto_generichash_init(&h, s_key(ctx, K_SIV), 32, NONCE);
+	crypto_generichash_init(&h, keys + 32 * K_SIV, 32, NONCE);
 	crypto_generichash_update(&h, ad, adlen);
 	crypto_generichash_update(&h, (const uint8_t *)"", 1);
 	crypto_generichash_update(&h, p, 4);
 	crypto_generichash_final(&h, out, NONCE);
 	crypto_aead_xchacha20poly1305_ietf_encrypt(out + NONCE, &n, p, 4, ad,
-	    adlen, NULL, out, s_key(ctx, K_AEAD));
+	    adlen, NULL, out, keys + 32 * K_AEAD);
 	sodium_memzero(&h, sizeof(h));
+}
+
+/* The route memo's input: event id || i32be route. */
+static void
+s_route_in(const uint8_t id[16], uint32_t u, uint8_t in[16 + 4])
+{
+	memcpy(in, id, 16);
+	in[16] = (uint8_t)(u >> 24);
+	in[17] = (uint8_t)(u >> 16);
+	in[18] = (uint8_t)(u >> 8);
+	in[19] = (uint8_t)u;
 }
 
 static void
 s_route_seal(sqlite3_context *ctx, int argc, sqlite3_value **argv)
 {
-	struct case_memo *m = ((store_t *)sqlite3_user_data(ctx))->case_memo;
+	store_t *s = sqlite3_user_data(ctx);
+	store_seals_t *m = s->case_memo;
 	sqlite3_int64 r = sqlite3_value_int64(argv[1]);
 	uint32_t u = (uint32_t)(int32_t)r;     /* an int, as the row has it */
 	uint8_t ad[AD_MAX], in[16 + 4];
@@ -335,13 +360,10 @@ s_route_seal(sqlite3_context *ctx, int argc, sqlite3_value **argv)
 		    "route are needed", -1);
 		return;
 	}
-	memcpy(in, sqlite3_value_blob(argv[0]), 16);
-	in[16] = (uint8_t)(u >> 24);
-	in[17] = (uint8_t)(u >> 16);
-	in[18] = (uint8_t)(u >> 8);
-	in[19] = (uint8_t)u;
+	s_route_in(sqlite3_value_blob(argv[0]), u, in);
 	if (!m->has_route || sodium_memcmp(m->route_in, in, sizeof(in)) != 0) {
-		s_route_seal_value(ctx, ad, adlen, in + 16, m->route_out);
+		s_route_seal_value(s->meta_keys, ad, adlen, in + 16,
+		    m->route_out);
 		memcpy(m->route_in, in, sizeof(in));
 		m->has_route = true;
 	}
@@ -426,6 +448,57 @@ sq_case_pseudonym(store_t *s, const char *partner_oin, const char *local,
 {
 	return pseudonym_with_key(s->meta_keys + 32 * K_PSEUD, partner_oin,
 	    local, out, err);
+}
+
+int
+store_seals_make(const store_t *s, const char *partner_oin,
+    const char *local, const uint8_t event_id[16], int32_t route,
+    store_seals_t *out)
+{
+	uint8_t ad[AD_MAX], p[CASE_MAX];
+	size_t adlen, plen, rlen = strlen(local);
+	int rc = -1;
+
+	memset(out, 0, sizeof(*out));
+	if (rlen > 0) {
+		if (s_case_in_text((const unsigned char *)partner_oin,
+		    strlen(partner_oin), (const unsigned char *)local, rlen,
+		    ad, &adlen, p, &plen) != 0)
+			goto out;
+		s_case_seal_into(s->meta_keys, ad, adlen, p, plen, out);
+	}
+	if (route != 0) {
+		if (s_ad(ad, &adlen, s_route_label, event_id, 16) != 0)
+			goto out;
+		s_route_in(event_id, (uint32_t)route, out->route_in);
+		s_route_seal_value(s->meta_keys, ad, adlen,
+		    out->route_in + 16, out->route_out);
+		out->has_route = true;
+	}
+	rc = 0;
+out:
+	sodium_memzero(p, sizeof(p));
+	if (rc != 0)
+		sodium_memzero(out, sizeof(*out));
+	return rc;
+}
+
+void
+store_seals_use(store_t *s, const store_seals_t *m)
+{
+	if (m->inlen > 0) {
+		memcpy(s->case_memo->in, m->in, m->inlen);
+		s->case_memo->inlen = m->inlen;
+		memcpy(s->case_memo->out, m->out, m->outlen);
+		s->case_memo->outlen = m->outlen;
+	}
+	if (m->has_route) {
+		memcpy(s->case_memo->route_in, m->route_in,
+		    sizeof(m->route_in));
+		memcpy(s->case_memo->route_out, m->route_out,
+		    sizeof(m->route_out));
+		s->case_memo->has_route = true;
+	}
 }
 
 static const struct {

@@ -2627,6 +2627,86 @@ s_route_seal_ref(const uint8_t id[16], int32_t route, uint8_t out[44])
 	cr_assert_eq(n, 20);
 }
 
+/* kp_case_seal(q, ref) and kp_route_seal(id, route) of raw, as the
+ * statements get them. OUT: case value (*clen bytes), route value. */
+static void
+s_sql_seals(struct store *raw, const char *q, const char *ref,
+    const uint8_t id[16], int32_t route, uint8_t c[96], size_t *clen,
+    uint8_t r[44])
+{
+	sqlite3_stmt *st = NULL;
+
+	cr_assert_eq(sqlite3_prepare_v2(raw->db, "SELECT kp_case_seal(?1, ?2), "
+	    "kp_route_seal(?3, ?4)", -1, &st, NULL), SQLITE_OK);
+	sqlite3_bind_text(st, 1, q, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, ref, -1, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 3, id, 16, SQLITE_STATIC);
+	sqlite3_bind_int(st, 4, route);
+	cr_assert_eq(sqlite3_step(st), SQLITE_ROW);
+	*clen = (size_t)sqlite3_column_bytes(st, 0);
+	cr_assert_leq(*clen, 96);
+	memcpy(c, sqlite3_column_blob(st, 0), *clen);
+	cr_assert_eq(sqlite3_column_bytes(st, 1), 44);
+	memcpy(r, sqlite3_column_blob(st, 1), 44);
+	sqlite3_finalize(st);
+}
+
+/*
+ * The API worker seals a send's case and route ahead (store_seals_make)
+ * and the loop hands them to the memo (store_seals_use): they are the
+ * format's values, the statements are given them for their own input
+ * (shown by handing over a changed value), and any other input is
+ * sealed anew.  No case and no route make no seal.
+ */
+Test(store, seals_made_ahead_are_the_formats_and_serve_only_their_input)
+{
+	struct store raw;
+	store_seals_t m, bad;
+	uint8_t id[16], other[16], want[96], rwant[44], c[96], r[44];
+	size_t wlen, clen;
+	kp_err_t err;
+
+	memset(&raw, 0, sizeof(raw));
+	memset(id, 7, sizeof(id));
+	memset(other, 8, sizeof(other));
+	cr_assert_eq(sqlite3_open(":memory:", &raw.db), SQLITE_OK);
+	cr_assert_eq(sq_seal_register(&raw, s_meta_key, test_pseudonym_key,
+	    &err), 0, "%s", err.msg);
+	cr_assert_eq(store_seals_make(&raw, OIN_HALT, "ZAAK-A", id, 2, &m), 0);
+	wlen = s_case_seal_ref(OIN_HALT, "ZAAK-A", want);
+	s_route_seal_ref(id, 2, rwant);
+	cr_assert_eq(m.outlen, wlen);
+	cr_assert_eq(memcmp(m.out, want, wlen), 0);
+	cr_assert(m.has_route);
+	cr_assert_eq(memcmp(m.route_out, rwant, 44), 0);
+	/* handed over changed, the statements get the changed values */
+	bad = m;
+	bad.out[0] ^= 1;
+	bad.route_out[0] ^= 1;
+	store_seals_use(&raw, &bad);
+	s_sql_seals(&raw, OIN_HALT, "ZAAK-A", id, 2, c, &clen, r);
+	cr_assert(clen == wlen && c[0] == (want[0] ^ 1) &&
+	    memcmp(c + 1, want + 1, wlen - 1) == 0, "the memo was not used");
+	cr_assert(r[0] == (rwant[0] ^ 1), "the route memo was not used");
+	/* another partner, another event: sealed anew, the format's */
+	store_seals_use(&raw, &bad);
+	s_sql_seals(&raw, OIN_RVDK, "ZAAK-A", other, 2, c, &clen, r);
+	wlen = s_case_seal_ref(OIN_RVDK, "ZAAK-A", want);
+	s_route_seal_ref(other, 2, rwant);
+	cr_assert(clen == wlen && memcmp(c, want, wlen) == 0);
+	cr_assert_eq(memcmp(r, rwant, 44), 0);
+	/* no case, no route: nothing to hand over */
+	cr_assert_eq(store_seals_make(&raw, OIN_HALT, "", id, 0, &m), 0);
+	cr_assert_eq(m.inlen, 0);
+	cr_assert_not(m.has_route);
+	/* a reference over 64 bytes is refused, and nothing is kept */
+	cr_assert_neq(store_seals_make(&raw, OIN_HALT, "Z0123456789012345678"
+	    "90123456789012345678901234567890123456789012345", id, 2, &m), 0);
+	cr_assert(m.inlen == 0 && !m.has_route);
+	sq_seal_free(&raw);
+	sqlite3_close(raw.db);
+}
+
 /*
  * A route is sealed under a nonce derived from its event id and value
  * (no system call per row) and remembered for the next row of the send:
