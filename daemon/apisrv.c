@@ -425,7 +425,9 @@ s_outbox_row(const kpd_t *d, const envelope_meta_t *m,
     const policy_rule_t *rule, uint64_t now, outbox_row_t *row,
     uint8_t rest[32 + ATREST_NONCE_LEN])
 {
-	uint8_t rnd[ATREST_EVENT_RANDOM];
+	/* the key, its wrapping nonce, the envelope's; the retry's jitter */
+	uint8_t rnd[ATREST_EVENT_RANDOM + 4];
+	uint32_t jitter;
 	int rc;
 
 	memcpy(row->event_id, m->event_id, 16);
@@ -438,15 +440,17 @@ s_outbox_row(const kpd_t *d, const envelope_meta_t *m,
 	row->expires_ms = m->expires_at_ms;
 	row->route = cases_route_of(m->event_type, ev);
 	row->attempts = 1;  /* sent right after the commit: outbound_send_now */
-	row->next_attempt_ms = now + outbound_backoff_ms(&d->cfg, 1);
 	memcpy(row->purpose, m->purpose, sizeof(m->purpose));
 	memcpy(row->legal_basis, m->legal_basis, sizeof(m->legal_basis));
 	if (events_field_names(ev, row->fields, sizeof(row->fields)) != 0)
 		row->fields[0] = '\0';
 	row->retention_until_ms = now + policy_rule_retention_ms(rule);
 	row->has_event_key = true;
-	/* one getrandom(2): the key, its wrapping nonce, the envelope's */
+	/* one getrandom(2) for all four */
 	randombytes_buf(rnd, sizeof(rnd));
+	memcpy(&jitter, rnd + ATREST_EVENT_RANDOM, 4);
+	row->next_attempt_ms = now + outbound_backoff_jittered_ms(&d->cfg, 1,
+	    jitter);
 	rc = atrest_event_key_from(d->storage_key, row->event_id, rnd, rest,
 	    row->event_key);
 	memcpy(rest + 32, rnd + 32 + ATREST_NONCE_LEN, ATREST_NONCE_LEN);

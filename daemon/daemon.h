@@ -228,6 +228,9 @@ void outbound_expire(kpd_t *d);
 uint64_t outbound_wait_ms(kpd_t *d, uint64_t cap_ms);
 /* The receipt timeout after `attempts` tries, with jitter. */
 uint64_t outbound_backoff_ms(const config_t *cfg, uint32_t attempts);
+/* ... jittered by r, a uniformly random value the caller drew */
+uint64_t outbound_backoff_jittered_ms(const config_t *cfg, uint32_t attempts,
+    uint32_t r);
 
 /*
  * apisrv.c: the local API, as a pipeline of at most two passes: a pass

@@ -130,6 +130,13 @@ outbound_backoff_ms(const config_t *cfg, uint32_t attempts)
 	return s_backoff(cfg, attempts, randombytes_random());
 }
 
+uint64_t
+outbound_backoff_jittered_ms(const config_t *cfg, uint32_t attempts,
+    uint32_t r)
+{
+	return s_backoff(cfg, attempts, r);
+}
+
 /* ---- flow control (see the header) ---- */
 
 /*

@@ -46,3 +46,20 @@ Test(backoff, doubles_up_to_its_maximum_jittered_over_the_whole_range)
 	for (i = 0; i < 100; i++)
 		cr_assert_gt(outbound_backoff_ms(&cfg, 1), 0);
 }
+
+/* The jitter a caller drew (an API send draws it with its event key):
+ * its two ends give the range's ends, and the middle the backoff. */
+Test(backoff, jittered_by_the_callers_value_spans_the_range)
+{
+	config_t cfg;
+
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.retry_initial_ms = 1000;
+	cfg.retry_max_ms = 60000;
+	cr_assert_eq(outbound_backoff_jittered_ms(&cfg, 1, 0), 750);
+	cr_assert_eq(outbound_backoff_jittered_ms(&cfg, 1, UINT32_MAX), 1250);
+	cr_assert_eq(outbound_backoff_jittered_ms(&cfg, 1, 1u << 31), 1000);
+	cr_assert_eq(outbound_backoff_jittered_ms(&cfg, 8, 1u << 31), 60000);
+	cfg.retry_initial_ms = 0;
+	cr_assert_eq(outbound_backoff_jittered_ms(&cfg, 1, 0), 1);
+}
