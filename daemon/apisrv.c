@@ -32,14 +32,16 @@
  *
  * Two phases and two passes (issue 16, PERFORMANCE.md "the sender's second
  * core"): a send's prepare phase (s_prepare_send: decoding, checks,
- * idempotency hash, pseudonym from keys, sealing) reads no store and runs
- * on d->api_worker; its store phase (s_send) runs on the loop.  While the
- * loop stores, signs, commits and answers pass N, the worker prepares
- * pass N+1; at most two passes exist, and they are stored in the order
- * they were received.  What the job may read while it holds a pass: the
- * pass, and of d only the chain, policy, storage key and fixed
- * configuration, which nothing replaces before apisrv_settle; it never
- * logs or touches the store (ARCHITECTURE.md, "While a job is in hand").
+ * idempotency hash, pseudonym from keys, sealing, the case and route
+ * sealed at rest) reads no table and runs on d->api_worker; its store
+ * phase (s_send) runs on the loop.  While the loop stores, signs,
+ * commits and answers pass N, the worker prepares pass N+1; at most two
+ * passes exist, and they are stored in the order they were received.
+ * What the job may read while it holds a pass: the pass, and of d only
+ * the chain, policy, storage key, the store's metadata keys
+ * (store_seals_make) and fixed configuration, which nothing replaces
+ * before apisrv_settle; it never logs, and of the store uses nothing
+ * else (ARCHITECTURE.md, "While a job is in hand").
  */
 #include <ctype.h>
 #include <errno.h>

@@ -542,8 +542,9 @@ typedef struct store_seals {
 	uint8_t route_out[44];
 } store_seals_t;
 
-/* The seals of local with partner_oin ("" : none) and of route (0: none)
- * of event_id.  Thread-safe against the loop's use of s (above). */
+/* The seals of case reference local ("": none) with partner_oin and of
+ * route (0: none) of event_id.  Thread-safe against the loop's use of s
+ * (above). */
 int store_seals_make(const store_t *s, const char *partner_oin,
     const char *local, const uint8_t event_id[16], int32_t route,
     store_seals_t *out) __attribute__((warn_unused_result));

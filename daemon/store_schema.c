@@ -376,8 +376,9 @@ static const char s_schema_v7[] =
  * (store_cases.c, store_int.h LINK_OF).  Per partner the pseudonym stays
  * unique: s_link_make (store_cases.c) inserts only when no link of
  * (partner_oin, case_ref) exists, looked up through this index in the
- * same transaction, and nothing else inserts a link.  SQLite drops no UNIQUE constraint in
- * place, so the table is copied as in version 7, ids and own kept.
+ * same transaction, and nothing else inserts a link.  SQLite drops no
+ * UNIQUE constraint in place, so the table is copied as in version 7,
+ * ids and own kept.
  */
 static const char s_schema_v8[] =
 	"CREATE TABLE links_v8 ("
