@@ -8,11 +8,17 @@
  *     one per statement, then 10 and 50 rows per INSERT ... VALUES list;
  *   - a side table's insert of that envelope, its delete by rowid 1,000
  *     rows later, and a receipt's insert into a table of its own (the
- *     layout F of bench/outboxsim.py).
- * Prints CPU microseconds per row, commits included.
+ *     layout F of bench/outboxsim.py);
+ *   - a new case's link (schema version 8's links, random pseudonyms),
+ *     inserted as version 8 did (INSERT ... SELECT ... WHERE NOT EXISTS,
+ *     which SQLite runs through a temporary table) and as since the
+ *     thirteenth session (a look-up by pseudonym, then INSERT ...
+ *     VALUES), and with no check at all, the floor.
+ * Prints CPU microseconds per row, commits included but for the links.
  *
  *     build-bench/bin/sqlcost [DIR]
  */
+#include <sodium.h>
 #include <sqlite3.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -58,6 +64,15 @@ static const char s_side[] = "CREATE TABLE env (seq INTEGER PRIMARY KEY, "
     "envelope BLOB NOT NULL); CREATE TABLE rcpt (seq INTEGER PRIMARY KEY, "
     "reason INTEGER NOT NULL, receipt_digest BLOB NOT NULL, receipt BLOB, "
     "receipted_ms INTEGER NOT NULL);";
+
+/* links of schema version 8 (daemon/store_schema.c), its two indexes */
+static const char s_links[] = "CREATE TABLE links (id INTEGER PRIMARY KEY, "
+    "partner_oin TEXT NOT NULL, local_sealed BLOB NOT NULL, case_ref BLOB "
+    "NOT NULL CHECK (length(case_ref) = 32), own INTEGER NOT NULL DEFAULT "
+    "0 CHECK (own IN (0, 1)));"
+    "CREATE INDEX links_pseudonym ON links (substr(case_ref, 1, 8));"
+    "CREATE UNIQUE INDEX links_filed ON links (partner_oin, local_sealed) "
+    "WHERE own = 0;";
 
 static uint8_t s_envelope[1600], s_receipt[650], s_bytes[64];
 
@@ -272,6 +287,66 @@ s_side_tables(const char *dir, double *ins, double *del, double *rcpt)
 	s_close(db);
 }
 
+enum { LINK_NOT_EXISTS, LINK_LOOK_UP, LINK_UNCHECKED };
+
+/* CPU µs per new link (EVENTS of them, random pseudonyms, in
+ * transactions of PASS; commits not counted) inserted the way `how`. */
+static double
+s_link_inserts(const char *dir, int how)
+{
+	static const char *const insert[] = {
+		[LINK_NOT_EXISTS] = "INSERT INTO links (partner_oin, "
+		    "local_sealed, case_ref, own) SELECT ?1, ?2, ?3, 1 WHERE "
+		    "NOT EXISTS (SELECT 1 FROM links WHERE substr(case_ref, 1, "
+		    "8) = substr(?3, 1, 8) AND partner_oin = ?1 AND case_ref = "
+		    "?3) ON CONFLICT DO NOTHING",
+		[LINK_LOOK_UP] = "INSERT INTO links (partner_oin, local_sealed, "
+		    "case_ref, own) VALUES (?1, ?2, ?3, 1) ON CONFLICT DO "
+		    "NOTHING",
+		[LINK_UNCHECKED] = "INSERT INTO links (partner_oin, "
+		    "local_sealed, case_ref, own) VALUES (?1, ?2, ?3, 1) ON "
+		    "CONFLICT DO NOTHING",
+	};
+	sqlite3 *db = s_open(dir, s_links);
+	sqlite3_stmt *si, *sl;
+	uint8_t ref[32], local[80];
+	double t, sum = 0;
+	int64_t i;
+
+	if (sqlite3_prepare_v2(db, insert[how], -1, &si, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(db, "SELECT id FROM links WHERE substr("
+	    "case_ref, 1, 8) = substr(?2, 1, 8) AND partner_oin = ?1 AND "
+	    "case_ref = ?2", -1, &sl, NULL) != SQLITE_OK)
+		exit(1);
+	for (i = 0; i < EVENTS; i++) {
+		if (i % PASS == 0)
+			s_exec(db, "BEGIN");
+		randombytes_buf(ref, sizeof(ref));
+		randombytes_buf(local, sizeof(local));
+		t = s_cpu();
+		if (how == LINK_LOOK_UP) {
+			sqlite3_bind_text(sl, 1, "00000001002345678000", -1,
+			    SQLITE_STATIC);
+			sqlite3_bind_blob(sl, 2, ref, 32, SQLITE_STATIC);
+			if (sqlite3_step(sl) != SQLITE_DONE)
+				exit(1);  /* a random pseudonym is new */
+			sqlite3_reset(sl);
+		}
+		sqlite3_bind_text(si, 1, "00000001002345678000", -1,
+		    SQLITE_STATIC);
+		sqlite3_bind_blob(si, 2, local, sizeof(local), SQLITE_STATIC);
+		sqlite3_bind_blob(si, 3, ref, 32, SQLITE_STATIC);
+		s_step(db, si);
+		sum += s_cpu() - t;
+		if (i % PASS == PASS - 1 || i == EVENTS - 1)
+			s_exec(db, "COMMIT");
+	}
+	sqlite3_finalize(si);
+	sqlite3_finalize(sl);
+	s_close(db);
+	return sum * 1e6 / EVENTS;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -289,5 +364,10 @@ main(int argc, char **argv)
 	printf("side table: envelope insert %.2f us (commit included), "
 	    "delete by rowid %.2f us, receipt insert %.2f us\n", ins, del,
 	    rcpt);
+	printf("new link: INSERT ... WHERE NOT EXISTS %.2f us, look-up then "
+	    "INSERT ... VALUES %.2f us, unchecked INSERT %.2f us\n",
+	    s_link_inserts(dir, LINK_NOT_EXISTS),
+	    s_link_inserts(dir, LINK_LOOK_UP),
+	    s_link_inserts(dir, LINK_UNCHECKED));
 	return 0;
 }
