@@ -535,11 +535,14 @@ s_send_draft(kpd_t *d, struct api_req *r, const Kp__SendRequest *s,
 }
 
 /*
- * The store phase of a send, on the loop, in the request's savepoint:
- * idempotency, the reply's check, the case link, the audit entry and the
- * expectation; the outbox row is inserted once the batch is signed
- * (s_sign_sends).  Prepares inline what was not prepared (REST,
- * reminders).
+ * The store phase of a send, on the loop: idempotency, the reply's check,
+ * the case link, the audit entry and the expectation; the outbox row is
+ * inserted once the batch is signed (s_sign_sends).  Prepares inline what
+ * was not prepared (REST, reminders).  Everything that refuses a send
+ * does so before its first write (the link): a send of the API has no
+ * savepoint (s_handle), and one that fails once it has written fails its
+ * batch (s_bare_end).  A reminder's sends run in the REMIND request's
+ * savepoint.
  */
 static int
 s_send(kpd_t *d, struct api_req *r, uint64_t now)
@@ -571,13 +574,14 @@ s_send(kpd_t *d, struct api_req *r, uint64_t now)
 		api_fail(r, e.code, "%s", e.msg);
 		goto out;
 	}
-	if (s_prep_apply(r, PREP_CHECK))
+	/* every refusal before the first write (the link): a send has no
+	 * savepoint (s_handle), so what fails after it fails the pass */
+	if (s_prep_apply(r, PREP_CHECK) || s_prep_apply(r, PREP_SEAL))
 		goto out;
 	m = p->m;
 	if (p->has_seals)
 		store_seals_use(d->store, &p->seals);
 	if (s_case_ref(d, r, s, p, m.case_ref, &link_id) != 0 ||
-	    s_prep_apply(r, PREP_SEAL) ||
 	    s_send_draft(d, r, s, &m, &draft, now) != 0)
 		goto out;
 	row = p->row;  /* with the key s_idem gave it */
@@ -1220,14 +1224,38 @@ s_sign_before(kpd_t *d, struct api_req *r)
 }
 
 /*
- * Each request runs in its own savepoint inside the batch: a request that
- * fails leaves nothing behind (no half-queued event, no half-done ack),
- * while the others still commit together.  A send refused by the policy is
- * audited after its undo, so the refusal is the one thing it leaves.
+ * A send runs without a savepoint: s_send refuses before its first write
+ * or not at all, and a send that fails once it has written (out of
+ * memory, the store) fails the pass (fatal: rolled back, every request
+ * answered "not stored").  A savepoint made SQLite copy every page a
+ * request touched into its sub-journal first: 4-5 µs of the sender's CPU
+ * per event (docs/PERFORMANCE.md, thirteenth session).  OUT: r->fatal.
+ */
+static void
+s_bare_end(kpd_t *d, struct api_req *r, uint64_t changes_before)
+{
+	if (!store_in_txn(d->store) || (r->code != NULL &&
+	    store_changes(d->store) != changes_before)) {
+		r->fatal = true;
+		if (r->code == NULL)
+			api_fail(r, KP_ERR_IO, "not stored: the database "
+			    "refused the batch; retry");
+	}
+}
+
+/*
+ * Each request but a send (s_bare_end) runs in its own savepoint inside
+ * the batch: a request that fails leaves nothing behind (no half-queued
+ * event, no half-done ack), while the others still commit together.  A
+ * send refused by the policy is audited after its undo (or, having no
+ * savepoint, after its refusal, which wrote nothing), so the refusal is
+ * the one thing it leaves.
  */
 static void
 s_handle(kpd_t *d, struct api_req *r, uint64_t now)
 {
+	bool bare = r->req != NULL && r->req->op_case == KP__REQUEST__OP_SEND;
+	uint64_t changes = 0;
 	size_t mark = 0;
 	kp_err_t e;
 
@@ -1238,23 +1266,28 @@ s_handle(kpd_t *d, struct api_req *r, uint64_t now)
 	 * outbox row on its own, without the rest of its send */
 	if (store_in_txn(d->store) && s_sign_before(d, r) != 0)
 		return;
-	if (!store_in_txn(d->store) || kpd_item_begin(d, &mark, &e) != 0) {
+	if (!store_in_txn(d->store) ||
+	    (!bare && kpd_item_begin(d, &mark, &e) != 0)) {
 		r->fatal = true;
 		api_fail(r, KP_ERR_IO, "the database refused the batch; retry");
 		return;
 	}
+	changes = store_changes(d->store);
 	s_dispatch(d, r, now);
 	if (r->code == NULL)
 		s_audit_reads(d, r);
 	if (r->code != NULL)
 		later_clear(&r->log);  /* undone with its savepoint */
-	if (kpd_item_end(d, mark, r->code == NULL, &e) != 0 ||
+	if (bare)
+		s_bare_end(d, r, changes);
+	else if (kpd_item_end(d, mark, r->code == NULL, &e) != 0 ||
 	    !store_in_txn(d->store)) {
 		r->fatal = true;
 		if (r->code == NULL)
 			api_fail(r, KP_ERR_IO, "not stored: %s", e.msg);
-		return;
 	}
+	if (r->fatal)
+		return;
 	if (r->code != NULL && r->refusal_reason != 0)
 		(void)s_audit_send(d, r, NULL, NULL, r->req->send,
 		    r->refusal_reason);

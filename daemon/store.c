@@ -712,3 +712,9 @@ store_in_txn(store_t *s)
 {
 	return sqlite3_get_autocommit(s->db) == 0;
 }
+
+uint64_t
+store_changes(store_t *s)
+{
+	return (uint64_t)sqlite3_total_changes64(s->db);
+}

@@ -152,6 +152,9 @@ int store_undo(store_t *s, kp_err_t *err) __attribute__((warn_unused_result));
 /* Is a transaction open?  SQLite may roll one back by itself on a full
  * disk or an I/O error; then nothing more may be written in the batch. */
 bool store_in_txn(store_t *s);
+/* Rows written by the connection so far (inserted, updated, deleted):
+ * whether a request without a savepoint has written anything yet. */
+uint64_t store_changes(store_t *s);
 
 /* ---- outbox ---- */
 

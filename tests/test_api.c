@@ -531,6 +531,89 @@ Test(api, queued_is_logged_only_for_what_committed)
 	td_chain_stop_all(&c);
 }
 
+/* The number sqlite3 prints for sql on o's database. */
+static long
+s_sql_count(const td_chain_t *c, const td_org_t *o, const char *sql)
+{
+	char out[64];
+
+	cr_assert_eq(test_sh_output(out, sizeof(out), "sqlite3 -cmd '.timeout "
+	    "5000' '%s/orgs/%s/state/ketenpost.db' \"%s\"", c->dir, o->oin,
+	    sql), 0, "%s", out);
+	return strtol(out, NULL, 10);
+}
+
+/*
+ * A send takes no savepoint of its own (apisrv.c s_bare_end): it refuses
+ * before its first write, or a failure once it has written fails its
+ * batch.  Here the second send's expectation cannot be written (a
+ * trigger, after its link and audit entry were): both sends of the
+ * batch are not stored, and neither leaves a link or an audit entry.
+ */
+Test(api, a_send_that_fails_after_writing_fails_its_batch)
+{
+	td_chain_t c;
+	td_org_t *lp;
+	Kp__Request ra, rb, st = KP__REQUEST__INIT;
+	Kp__SendRequest sa, sb;
+	Kp__Response *a, *b;
+	uint8_t pa[4096], pb[4096];
+	char db[4200];
+	sqlite3 *h = NULL;
+	void *ctx, *sock;
+	long audit;
+
+	td_chain_make(&c, NULL);
+	lp = td_org(&c, OIN_LEERPLICHT);
+	td_start(lp);
+	snprintf(db, sizeof(db), "%s/orgs/%s/state/ketenpost.db", c.dir,
+	    OIN_LEERPLICHT);
+	cr_assert_eq(sqlite3_open(db, &h), SQLITE_OK);
+	cr_assert_eq(sqlite3_busy_timeout(h, 5000), SQLITE_OK);
+	cr_assert_eq(sqlite3_exec(h, "CREATE TRIGGER expect_full BEFORE INSERT "
+	    "ON expectations WHEN (SELECT count(*) FROM links) >= 2 "
+	    "BEGIN SELECT RAISE(ABORT, 'disk full'); END;", NULL,
+	    NULL, NULL), SQLITE_OK, "%s", sqlite3_errmsg(h));
+	sqlite3_close(h);
+	audit = s_sql_count(&c, lp, "SELECT count(*) FROM audit");
+	s_send_req(&ra, &sa, "EERSTE", NULL, pa, sizeof(pa));
+	s_send_req(&rb, &sb, "TWEEDE", NULL, pb, sizeof(pb));
+	ctx = zmq_ctx_new();
+	sock = td_api_dealer(ctx, lp, SLOW_READER_HWM);
+	st.op_case = KP__REQUEST__OP_STATUS;
+	st.status = 1;
+	td_api_dealer_send(sock, &st);
+	a = td_api_dealer_recv(sock);
+	cr_assert_not_null(a);
+	kp__response__free_unpacked(a, NULL);
+	kill(lp->pid, SIGSTOP);          /* both requests in one pass */
+	td_api_dealer_send(sock, &ra);
+	td_api_dealer_send(sock, &rb);
+	usleep(300000);
+	kill(lp->pid, SIGCONT);
+	a = td_api_dealer_recv(sock);
+	b = td_api_dealer_recv(sock);
+	cr_assert(a != NULL && b != NULL);
+	cr_assert(!b->ok);
+	cr_assert(!a->ok, "the first send committed without the second");
+	cr_assert(strstr(a->error, "not stored") != NULL, "%s", a->error);
+	cr_assert_eq(s_outbox_count(lp), 0);
+	cr_assert_eq(s_sql_count(&c, lp, "SELECT count(*) FROM links"), 0,
+	    "a link left behind");
+	cr_assert_eq(s_sql_count(&c, lp, "SELECT count(*) FROM audit"), audit,
+	    "an audit entry left behind");
+	kp__response__free_unpacked(a, NULL);
+	kp__response__free_unpacked(b, NULL);
+	/* alone, a send commits */
+	a = s_call(lp, &ra);
+	cr_assert(a->ok, "%s", a->error);
+	cr_assert_eq(s_outbox_count(lp), 1);
+	kp__response__free_unpacked(a, NULL);
+	zmq_close(sock);
+	zmq_ctx_term(ctx);
+	td_chain_stop_all(&c);
+}
+
 /* A request over the API limit gets an error answer, not silence. */
 Test(api, an_oversize_request_is_answered_with_an_error)
 {
