@@ -358,9 +358,10 @@ s_configure(store_t *s, kp_err_t *err)
 		return kp_fail(err, KP_ERR_IO, "store: %s: cannot use WAL "
 		    "journal (got %s)", s->path, mode);
 	/* temp_store = MEMORY: the statement and savepoint sub-journals
-	 * (one SAVEPOINT per API request, apisrv.c) stay in memory instead
-	 * of a temporary file; they only serve a rollback within the open
-	 * transaction, never recovery, so durability is unchanged.  On disk
+	 * (a SAVEPOINT per API request but a send, apisrv.c) stay in
+	 * memory instead of a temporary file; they only serve a rollback
+	 * within the open transaction, never recovery, so durability is
+	 * unchanged.  On disk
 	 * they were most of the sender's writes (docs/PERFORMANCE.md).
 	 * Until the checkpoint thread runs (end of store_open), SQLite's own
 	 * automatic checkpoint serves the migration, as often as before. */
