@@ -455,6 +455,51 @@ Test(api, ketenpost_send_retries_through_a_restart)
 	td_chain_stop_all(&c);
 }
 
+/* A trigger (sql) on o's database, made by a connection of the test. */
+static void
+s_trigger(const td_chain_t *c, const td_org_t *o, const char *sql)
+{
+	char db[4200];
+	sqlite3 *h = NULL;
+
+	snprintf(db, sizeof(db), "%s/orgs/%s/state/ketenpost.db", c->dir,
+	    o->oin);
+	cr_assert_eq(sqlite3_open(db, &h), SQLITE_OK);
+	cr_assert_eq(sqlite3_busy_timeout(h, 5000), SQLITE_OK);
+	cr_assert_eq(sqlite3_exec(h, sql, NULL, NULL, NULL), SQLITE_OK, "%s",
+	    sqlite3_errmsg(h));
+	sqlite3_close(h);
+}
+
+/* Requests ra and rb to o in one pass (o stopped while both are sent on
+ * one connection).  OUT: both answers, not NULL. */
+static void
+s_two_in_one_pass(td_org_t *o, const Kp__Request *ra, const Kp__Request *rb,
+    Kp__Response **a, Kp__Response **b)
+{
+	Kp__Request st = KP__REQUEST__INIT;
+	void *ctx = zmq_ctx_new(), *sock;
+
+	sock = td_api_dealer(ctx, o, SLOW_READER_HWM);
+	/* connected first, then both requests wait for one drain */
+	st.op_case = KP__REQUEST__OP_STATUS;
+	st.status = 1;
+	td_api_dealer_send(sock, &st);
+	*a = td_api_dealer_recv(sock);
+	cr_assert_not_null(*a);
+	kp__response__free_unpacked(*a, NULL);
+	kill(o->pid, SIGSTOP);
+	td_api_dealer_send(sock, ra);
+	td_api_dealer_send(sock, rb);
+	usleep(300000);
+	kill(o->pid, SIGCONT);
+	*a = td_api_dealer_recv(sock);
+	*b = td_api_dealer_recv(sock);
+	cr_assert(*a != NULL && *b != NULL);
+	zmq_close(sock);
+	zmq_ctx_term(ctx);
+}
+
 /*
  * Two sends in one batch, the second one's audit entry cannot be written
  * (a trigger, as a full disk would): the batch rolls back, and the log
@@ -468,49 +513,19 @@ Test(api, queued_is_logged_only_for_what_committed)
 	Kp__SendRequest sa, sb;
 	Kp__Response *a, *b;
 	uint8_t pa[4096], pb[4096];
-	char db[4200];
-	sqlite3 *h = NULL;
-	void *ctx, *sock;
 
 	td_chain_make(&c, NULL);
 	lp = td_org(&c, OIN_LEERPLICHT);
 	td_start(lp);
-	snprintf(db, sizeof(db), "%s/orgs/%s/state/ketenpost.db", c.dir,
-	    OIN_LEERPLICHT);
-	cr_assert_eq(sqlite3_open(db, &h), SQLITE_OK);
-	cr_assert_eq(sqlite3_busy_timeout(h, 5000), SQLITE_OK);
 	/* the second send's audit entry (its case link is written first, its
 	 * outbox row only when the batch is signed; case references are
 	 * sealed at rest, so the trigger counts rows) */
-	cr_assert_eq(sqlite3_exec(h, "CREATE TRIGGER audit_full BEFORE INSERT "
-	    "ON audit WHEN (SELECT count(*) FROM links) >= 2 "
-	    "BEGIN SELECT RAISE(ABORT, 'disk full'); END;", NULL,
-	    NULL, NULL), SQLITE_OK, "%s", sqlite3_errmsg(h));
-	sqlite3_close(h);
+	s_trigger(&c, lp, "CREATE TRIGGER audit_full BEFORE INSERT ON audit "
+	    "WHEN (SELECT count(*) FROM links) >= 2 "
+	    "BEGIN SELECT RAISE(ABORT, 'disk full'); END;");
 	s_send_req(&ra, &sa, "FINE", NULL, pa, sizeof(pa));
 	s_send_req(&rb, &sb, "FULL", NULL, pb, sizeof(pb));
-	ctx = zmq_ctx_new();
-	sock = td_api_dealer(ctx, lp, SLOW_READER_HWM);
-	/* connected first, then both requests wait for one drain */
-	a = NULL;
-	{
-		Kp__Request st = KP__REQUEST__INIT;
-
-		st.op_case = KP__REQUEST__OP_STATUS;
-		st.status = 1;
-		td_api_dealer_send(sock, &st);
-		a = td_api_dealer_recv(sock);
-		cr_assert_not_null(a);
-		kp__response__free_unpacked(a, NULL);
-	}
-	kill(lp->pid, SIGSTOP);
-	td_api_dealer_send(sock, &ra);
-	td_api_dealer_send(sock, &rb);
-	usleep(300000);
-	kill(lp->pid, SIGCONT);
-	a = td_api_dealer_recv(sock);
-	b = td_api_dealer_recv(sock);
-	cr_assert(a != NULL && b != NULL);
+	s_two_in_one_pass(lp, &ra, &rb, &a, &b);
 	cr_assert(!b->ok);
 	cr_assert(!a->ok, "both in one batch: the batch rolled back");
 	cr_assert(strstr(a->error, "not stored") != NULL, "%s", a->error);
@@ -526,8 +541,6 @@ Test(api, queued_is_logged_only_for_what_committed)
 	cr_assert(a->ok, "%s", a->error);
 	cr_assert(td_log_has(lp, " queued (purpose", 5000));
 	kp__response__free_unpacked(a, NULL);
-	zmq_close(sock);
-	zmq_ctx_term(ctx);
 	td_chain_stop_all(&c);
 }
 
@@ -554,46 +567,22 @@ Test(api, a_send_that_fails_after_writing_fails_its_batch)
 {
 	td_chain_t c;
 	td_org_t *lp;
-	Kp__Request ra, rb, st = KP__REQUEST__INIT;
+	Kp__Request ra, rb;
 	Kp__SendRequest sa, sb;
 	Kp__Response *a, *b;
 	uint8_t pa[4096], pb[4096];
-	char db[4200];
-	sqlite3 *h = NULL;
-	void *ctx, *sock;
 	long audit;
 
 	td_chain_make(&c, NULL);
 	lp = td_org(&c, OIN_LEERPLICHT);
 	td_start(lp);
-	snprintf(db, sizeof(db), "%s/orgs/%s/state/ketenpost.db", c.dir,
-	    OIN_LEERPLICHT);
-	cr_assert_eq(sqlite3_open(db, &h), SQLITE_OK);
-	cr_assert_eq(sqlite3_busy_timeout(h, 5000), SQLITE_OK);
-	cr_assert_eq(sqlite3_exec(h, "CREATE TRIGGER expect_full BEFORE INSERT "
-	    "ON expectations WHEN (SELECT count(*) FROM links) >= 2 "
-	    "BEGIN SELECT RAISE(ABORT, 'disk full'); END;", NULL,
-	    NULL, NULL), SQLITE_OK, "%s", sqlite3_errmsg(h));
-	sqlite3_close(h);
+	s_trigger(&c, lp, "CREATE TRIGGER expect_full BEFORE INSERT ON "
+	    "expectations WHEN (SELECT count(*) FROM links) >= 2 "
+	    "BEGIN SELECT RAISE(ABORT, 'disk full'); END;");
 	audit = s_sql_count(&c, lp, "SELECT count(*) FROM audit");
 	s_send_req(&ra, &sa, "EERSTE", NULL, pa, sizeof(pa));
 	s_send_req(&rb, &sb, "TWEEDE", NULL, pb, sizeof(pb));
-	ctx = zmq_ctx_new();
-	sock = td_api_dealer(ctx, lp, SLOW_READER_HWM);
-	st.op_case = KP__REQUEST__OP_STATUS;
-	st.status = 1;
-	td_api_dealer_send(sock, &st);
-	a = td_api_dealer_recv(sock);
-	cr_assert_not_null(a);
-	kp__response__free_unpacked(a, NULL);
-	kill(lp->pid, SIGSTOP);          /* both requests in one pass */
-	td_api_dealer_send(sock, &ra);
-	td_api_dealer_send(sock, &rb);
-	usleep(300000);
-	kill(lp->pid, SIGCONT);
-	a = td_api_dealer_recv(sock);
-	b = td_api_dealer_recv(sock);
-	cr_assert(a != NULL && b != NULL);
+	s_two_in_one_pass(lp, &ra, &rb, &a, &b);
 	cr_assert(!b->ok);
 	cr_assert(!a->ok, "the first send committed without the second");
 	cr_assert(strstr(a->error, "not stored") != NULL, "%s", a->error);
@@ -609,8 +598,6 @@ Test(api, a_send_that_fails_after_writing_fails_its_batch)
 	cr_assert(a->ok, "%s", a->error);
 	cr_assert_eq(s_outbox_count(lp), 1);
 	kp__response__free_unpacked(a, NULL);
-	zmq_close(sock);
-	zmq_ctx_term(ctx);
 	td_chain_stop_all(&c);
 }
 
