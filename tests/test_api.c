@@ -501,6 +501,32 @@ s_two_in_one_pass(td_org_t *o, const Kp__Request *ra, const Kp__Request *rb,
 }
 
 /*
+ * Sends ra and rb to o in one pass, the second one's insert into `table`
+ * refused (a trigger, as a full disk would, once two case links exist;
+ * case references are sealed at rest, so it counts rows): both are
+ * answered "not stored", and the outbox stays empty.
+ */
+static void
+s_second_send_refused(const td_chain_t *c, td_org_t *o, const char *table,
+    const Kp__Request *ra, const Kp__Request *rb, const char *why)
+{
+	Kp__Response *a, *b;
+	char sql[512];
+
+	snprintf(sql, sizeof(sql), "CREATE TRIGGER %s_full BEFORE INSERT ON %s "
+	    "WHEN (SELECT count(*) FROM links) >= 2 "
+	    "BEGIN SELECT RAISE(ABORT, 'disk full'); END;", table, table);
+	s_trigger(c, o, sql);
+	s_two_in_one_pass(o, ra, rb, &a, &b);
+	cr_assert(!b->ok);
+	cr_assert(!a->ok, "%s", why);
+	cr_assert(strstr(a->error, "not stored") != NULL, "%s", a->error);
+	cr_assert_eq(s_outbox_count(o), 0);
+	kp__response__free_unpacked(a, NULL);
+	kp__response__free_unpacked(b, NULL);
+}
+
+/*
  * Two sends in one batch, the second one's audit entry cannot be written
  * (a trigger, as a full disk would): the batch rolls back, and the log
  * claims no "queued" event; it says once how many were not queued.
@@ -511,31 +537,22 @@ Test(api, queued_is_logged_only_for_what_committed)
 	td_org_t *lp;
 	Kp__Request ra, rb;
 	Kp__SendRequest sa, sb;
-	Kp__Response *a, *b;
+	Kp__Response *a;
 	uint8_t pa[4096], pb[4096];
 
 	td_chain_make(&c, NULL);
 	lp = td_org(&c, OIN_LEERPLICHT);
 	td_start(lp);
 	/* the second send's audit entry (its case link is written first, its
-	 * outbox row only when the batch is signed; case references are
-	 * sealed at rest, so the trigger counts rows) */
-	s_trigger(&c, lp, "CREATE TRIGGER audit_full BEFORE INSERT ON audit "
-	    "WHEN (SELECT count(*) FROM links) >= 2 "
-	    "BEGIN SELECT RAISE(ABORT, 'disk full'); END;");
+	 * outbox row only when the batch is signed) */
 	s_send_req(&ra, &sa, "FINE", NULL, pa, sizeof(pa));
 	s_send_req(&rb, &sb, "FULL", NULL, pb, sizeof(pb));
-	s_two_in_one_pass(lp, &ra, &rb, &a, &b);
-	cr_assert(!b->ok);
-	cr_assert(!a->ok, "both in one batch: the batch rolled back");
-	cr_assert(strstr(a->error, "not stored") != NULL, "%s", a->error);
-	cr_assert_eq(s_outbox_count(lp), 0);
+	s_second_send_refused(&c, lp, "audit", &ra, &rb,
+	    "both in one batch: the batch rolled back");
 	cr_assert(td_log_has(lp, "batch rolled back, 1 event not queued",
 	    5000));
 	cr_assert_eq(s_log_count(lp, " queued (purpose"), 0,
 	    "a \"queued\" line for an event that was not stored");
-	kp__response__free_unpacked(a, NULL);
-	kp__response__free_unpacked(b, NULL);
 	/* and a send that commits is logged */
 	a = s_call(lp, &ra);
 	cr_assert(a->ok, "%s", a->error);
@@ -569,30 +586,22 @@ Test(api, a_send_that_fails_after_writing_fails_its_batch)
 	td_org_t *lp;
 	Kp__Request ra, rb;
 	Kp__SendRequest sa, sb;
-	Kp__Response *a, *b;
+	Kp__Response *a;
 	uint8_t pa[4096], pb[4096];
 	long audit;
 
 	td_chain_make(&c, NULL);
 	lp = td_org(&c, OIN_LEERPLICHT);
 	td_start(lp);
-	s_trigger(&c, lp, "CREATE TRIGGER expect_full BEFORE INSERT ON "
-	    "expectations WHEN (SELECT count(*) FROM links) >= 2 "
-	    "BEGIN SELECT RAISE(ABORT, 'disk full'); END;");
 	audit = s_sql_count(&c, lp, "SELECT count(*) FROM audit");
 	s_send_req(&ra, &sa, "EERSTE", NULL, pa, sizeof(pa));
 	s_send_req(&rb, &sb, "TWEEDE", NULL, pb, sizeof(pb));
-	s_two_in_one_pass(lp, &ra, &rb, &a, &b);
-	cr_assert(!b->ok);
-	cr_assert(!a->ok, "the first send committed without the second");
-	cr_assert(strstr(a->error, "not stored") != NULL, "%s", a->error);
-	cr_assert_eq(s_outbox_count(lp), 0);
+	s_second_send_refused(&c, lp, "expectations", &ra, &rb,
+	    "the first send committed without the second");
 	cr_assert_eq(s_sql_count(&c, lp, "SELECT count(*) FROM links"), 0,
 	    "a link left behind");
 	cr_assert_eq(s_sql_count(&c, lp, "SELECT count(*) FROM audit"), audit,
 	    "an audit entry left behind");
-	kp__response__free_unpacked(a, NULL);
-	kp__response__free_unpacked(b, NULL);
 	/* alone, a send commits */
 	a = s_call(lp, &ra);
 	cr_assert(a->ok, "%s", a->error);
