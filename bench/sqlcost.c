@@ -300,9 +300,9 @@ s_link_inserts(const char *dir, int how)
 		    "NOT EXISTS (SELECT 1 FROM links WHERE substr(case_ref, 1, "
 		    "8) = substr(?3, 1, 8) AND partner_oin = ?1 AND case_ref = "
 		    "?3) ON CONFLICT DO NOTHING",
-		[LINK_LOOK_UP] = "INSERT INTO links (partner_oin, local_sealed, "
-		    "case_ref, own) VALUES (?1, ?2, ?3, 1) ON CONFLICT DO "
-		    "NOTHING",
+		[LINK_LOOK_UP] = "INSERT INTO links (partner_oin, "
+		    "local_sealed, case_ref, own) VALUES (?1, ?2, ?3, 1) ON "
+		    "CONFLICT DO NOTHING",
 		[LINK_UNCHECKED] = "INSERT INTO links (partner_oin, "
 		    "local_sealed, case_ref, own) VALUES (?1, ?2, ?3, 1) ON "
 		    "CONFLICT DO NOTHING",

@@ -85,9 +85,9 @@ const char *const store_cases_sql[ST_COUNT] = {
 	 * no link with partner ?1 has pseudonym ?3 is s_link_make's look-up
 	 * just before (no unique index says so since schema version 8).  A
 	 * NOT EXISTS here, as in version 8, made SQLite copy the row into a
-		 * temporary table first (the statement reads the table it writes):
-	 * 4.0 against 2.3 us per new link (docs/PERFORMANCE.md, thirteenth
-	 * session) */
+	 * temporary table first (the statement reads the table it
+	 * writes): 3.9 against 2.3 us per new link (docs/PERFORMANCE.md,
+	 * thirteenth session) */
 	[ST_LINK_INSERT] = "INSERT INTO links (partner_oin, local_sealed, "
 	    "case_ref, own) VALUES (?1, kp_case_seal(?1, ?2), ?3, ?4) "
 	    "ON CONFLICT DO NOTHING",

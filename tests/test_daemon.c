@@ -233,7 +233,8 @@ Test(daemon, window_kib_bounds_the_bytes_in_flight)
 	td_status(lp, &st);
 	cr_assert_eq(st.outbox_pending, n, "no receipt while stopped");
 	cr_assert_eq(kill(halt->pid, SIGCONT), 0);
-	cr_assert(td_wait_settled(lp, 60000), "not all delivered after SIGCONT");
+	cr_assert(td_wait_settled(lp, 60000), "not all delivered after "
+	    "SIGCONT");
 	td_status(lp, &st);
 	cr_assert_eq(st.outbox_delivered, n + 1);
 	td_status(halt, &st);
