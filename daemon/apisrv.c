@@ -1277,7 +1277,7 @@ s_handle(kpd_t *d, struct api_req *r, uint64_t now)
 	if (r->code == NULL)
 		s_audit_reads(d, r);
 	if (r->code != NULL)
-		later_clear(&r->log);  /* undone with its savepoint */
+		later_clear(&r->log);  /* undone (a send: nothing written) */
 	if (bare)
 		s_bare_end(d, r, changes);
 	else if (kpd_item_end(d, mark, r->code == NULL, &e) != 0 ||
@@ -1351,10 +1351,40 @@ s_send_answer(kpd_t *d, struct api_req *r)
 		    r->env_len);
 }
 
+/* Is r's answer void once its batch rolled back?  What it wrote, and a
+ * read whose `read` audit entries went with the batch (no entry, no
+ * answer: s_audit_reads), or one that saw sends stored early. */
+static bool
+s_void_on_rollback(const struct api_req *r)
+{
+	if (r->code != NULL || r->req == NULL)
+		return false;
+	switch (r->req->op_case) {
+	case KP__REQUEST__OP_SEND:
+	case KP__REQUEST__OP_ACK:
+	case KP__REQUEST__OP_LINK:
+	case KP__REQUEST__OP_OUTCOME:
+	case KP__REQUEST__OP_REMIND:
+		return true;
+	default:
+		break;
+	}
+	switch (r->resp.result_case) {
+	case KP__RESPONSE__RESULT_ITEM:
+	case KP__RESPONSE__RESULT_INBOX:
+	case KP__RESPONSE__RESULT_SUBJECT:
+	case KP__RESPONSE__RESULT_CASE_TIMELINE:
+		return true;
+	default:
+		return r->saw_early;
+	}
+}
+
 /*
  * Commit the batch, then answer every request in it.  Nothing that was
- * written (a queued event, an acknowledgement) is confirmed before the
- * commit returns; if it fails, those requests get an error instead.
+ * written (a queued event, an acknowledgement, a read's audit entry) is
+ * confirmed before the commit returns; if it fails, those requests get
+ * an error instead.
  */
 static void
 s_finish(kpd_t *d, struct api_req *batch, size_t n, Kp__Response **out)
@@ -1366,21 +1396,16 @@ s_finish(kpd_t *d, struct api_req *batch, size_t n, Kp__Response **out)
 	for (i = 0; i < n; i++)
 		fatal |= batch[i].fatal;
 	if (fatal)
-		kp_fail(&e, KP_ERR_IO, "the audit log cannot be written; "
-		    "nothing in this batch was sent");
+		kp_fail(&e, KP_ERR_IO, "a request of this batch could not be "
+		    "stored whole (the audit log or the database failed); "
+		    "nothing in this batch was stored");
 	else if (s_sign_sends(d, batch, n, &e) != 0)
 		fatal = true;
 	if (fatal || kpd_commit(d, &e) != 0) {
 		kpd_rollback(d);
 		committed = false;
 		for (i = 0; i < n; i++)
-			if (batch[i].code == NULL && batch[i].req != NULL &&
-			    (batch[i].req->op_case == KP__REQUEST__OP_SEND ||
-			    batch[i].req->op_case == KP__REQUEST__OP_ACK ||
-			    batch[i].req->op_case == KP__REQUEST__OP_LINK ||
-			    batch[i].req->op_case == KP__REQUEST__OP_OUTCOME ||
-			    batch[i].req->op_case == KP__REQUEST__OP_REMIND ||
-			    batch[i].saw_early))
+			if (s_void_on_rollback(&batch[i]))
 				api_fail(&batch[i], KP_ERR_IO, "not stored: %s",
 				    e.msg);
 	}
@@ -1507,9 +1532,10 @@ s_recv_pass(kpd_t *d, struct api_pass *p)
 
 /*
  * Store pass p on the loop, as one transaction, in request order: each
- * request in its savepoint (s_handle), then the batch signed, committed
- * and answered (s_finish).  A transaction that cannot start refuses the
- * pass's requests (they were taken from the socket), stores nothing.
+ * request but a send in its savepoint (s_handle), then the batch signed,
+ * committed and answered (s_finish).  A transaction that cannot start
+ * refuses the pass's requests (they were taken from the socket), stores
+ * nothing.
  */
 static void
 s_store_pass(kpd_t *d, struct api_pass *p)

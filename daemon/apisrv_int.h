@@ -84,7 +84,9 @@ struct api_req {
 	size_t index;                 /* ... batch: s_idem_in_batch */
 	char error[KP_ERR_MSG_MAX];
 	const char *code;
-	bool fatal;                   /* the audit log failed: undo the batch */
+	bool fatal;                   /* the store failed part-way (the audit
+	                               * log, a send's later write): undo the
+	                               * batch */
 	bool saw_early;               /* a read answered after s_sign_before
 	                               * stored the sends before it: on a
 	                               * rollback its answer is not sent */

@@ -610,6 +610,96 @@ Test(api, a_send_that_fails_after_writing_fails_its_batch)
 	td_chain_stop_all(&c);
 }
 
+/*
+ * A send refused before it wrote anything (the policy: a referral may not
+ * go to the JBT) in the same pass as one that is fine: the good one is
+ * stored, the refused one answered with its rule, and the refusal
+ * audited; the pass does not fail (apisrv.c s_bare_end).
+ */
+Test(api, a_send_refused_before_writing_leaves_its_pass_alone)
+{
+	td_chain_t c;
+	td_org_t *lp;
+	Kp__Request ra, rb;
+	Kp__SendRequest sa, sb;
+	Kp__Response *a, *b;
+	uint8_t pa[4096], pb[4096];
+	long audit;
+
+	td_chain_make(&c, NULL);
+	lp = td_org(&c, OIN_LEERPLICHT);
+	td_start(lp);
+	audit = s_sql_count(&c, lp, "SELECT count(*) FROM audit");
+	s_send_req(&ra, &sa, "GOED", NULL, pa, sizeof(pa));
+	s_send_req(&rb, &sb, "JBT", NULL, pb, sizeof(pb));
+	sb.to_oin = OIN_JBT;
+	s_two_in_one_pass(lp, &ra, &rb, &a, &b);
+	cr_assert(a->ok, "%s", a->error);
+	cr_assert(!b->ok);
+	cr_assert(strstr(b->error, "rule 'recipients'") != NULL, "%s",
+	    b->error);
+	cr_assert_eq(s_outbox_count(lp), 1);
+	cr_assert_eq(s_sql_count(&c, lp, "SELECT count(*) FROM links"), 1);
+	/* the good send's entry and the refusal's */
+	cr_assert_eq(s_sql_count(&c, lp, "SELECT count(*) FROM audit"),
+	    audit + 2);
+	kp__response__free_unpacked(a, NULL);
+	kp__response__free_unpacked(b, NULL);
+	td_chain_stop_all(&c);
+}
+
+/*
+ * A read answered in a pass that then rolls back (a send after it fails
+ * once it has written) is not answered with what it read: its `read`
+ * audit entry went with the pass (no entry, no answer).
+ */
+Test(api, a_read_in_a_pass_that_rolls_back_gets_no_content)
+{
+	td_chain_t c;
+	td_org_t *lp;
+	Kp__Request ra, rs = KP__REQUEST__INIT, rb;
+	Kp__SendRequest sa, sb;
+	Kp__SubjectRequest sq = KP__SUBJECT_REQUEST__INIT;
+	Kp__Response *a, *b;
+	uint8_t pa[4096], pb[4096];
+	long audit;
+
+	td_chain_make(&c, NULL);
+	lp = td_org(&c, OIN_LEERPLICHT);
+	td_start(lp);
+	s_send_req(&ra, &sa, "EERSTE", NULL, pa, sizeof(pa));
+	a = s_call(lp, &ra);
+	cr_assert(a->ok, "%s", a->error);
+	kp__response__free_unpacked(a, NULL);
+	/* a subject access listing of the first case answers with its event
+	 * and audits the read; then the second send cannot write its
+	 * expectation (the second link) */
+	s_trigger(&c, lp, "CREATE TRIGGER expectations_full BEFORE INSERT ON "
+	    "expectations WHEN (SELECT count(*) FROM links) >= 2 "
+	    "BEGIN SELECT RAISE(ABORT, 'disk full'); END;");
+	audit = s_sql_count(&c, lp, "SELECT count(*) FROM audit");
+	sq.case_ref = "EERSTE";
+	rs.op_case = KP__REQUEST__OP_SUBJECT;
+	rs.subject = &sq;
+	s_send_req(&rb, &sb, "TWEEDE", NULL, pb, sizeof(pb));
+	s_two_in_one_pass(lp, &rs, &rb, &a, &b);
+	cr_assert(!b->ok);
+	cr_assert(!a->ok, "the listing was answered, its audit entry undone");
+	cr_assert(strstr(a->error, "not stored") != NULL, "%s", a->error);
+	cr_assert_eq(a->result_case, KP__RESPONSE__RESULT__NOT_SET);
+	cr_assert_eq(s_sql_count(&c, lp, "SELECT count(*) FROM audit"), audit);
+	kp__response__free_unpacked(a, NULL);
+	kp__response__free_unpacked(b, NULL);
+	/* alone, the listing is answered (and audited) */
+	a = s_call(lp, &rs);
+	cr_assert(a->ok, "%s", a->error);
+	cr_assert_eq(a->subject->n_items, 1);
+	kp__response__free_unpacked(a, NULL);
+	cr_assert_eq(s_sql_count(&c, lp, "SELECT count(*) FROM audit"),
+	    audit + 1);
+	td_chain_stop_all(&c);
+}
+
 /* A request over the API limit gets an error answer, not silence. */
 Test(api, an_oversize_request_is_answered_with_an_error)
 {
