@@ -1,6 +1,7 @@
 /*
  * daemons.c: real ketenpostd processes for the integration tests.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -146,6 +147,47 @@ td_start(td_org_t *o)
 	}
 	cr_assert_fail("ketenpostd %s did not answer in time; see %s", o->oin,
 	    o->log);
+}
+
+/* Is every thread of pid stopped (state T or t in /proc)? */
+static bool
+s_all_stopped(pid_t pid)
+{
+	char path[64], line[512], *st;
+	struct dirent *e;
+	bool all = true;
+	FILE *f;
+	DIR *d;
+
+	snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
+	if ((d = opendir(path)) == NULL)
+		return false;
+	while (all && (e = readdir(d)) != NULL) {
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/task/%.20s/stat",
+		    (int)pid, e->d_name);
+		if ((f = fopen(path, "r")) == NULL)
+			continue;  /* the thread ended */
+		/* "tid (comm) S ...": comm may hold spaces and parentheses */
+		all = fgets(line, sizeof(line), f) != NULL &&
+		    (st = strrchr(line, ')')) != NULL &&
+		    (st[2] == 'T' || st[2] == 't');
+		fclose(f);
+	}
+	closedir(d);
+	return all;
+}
+
+void
+td_pause(td_org_t *o)
+{
+	int i;
+
+	cr_assert_eq(kill(o->pid, SIGSTOP), 0);
+	for (i = 0; i < 400 && !s_all_stopped(o->pid); i++)
+		usleep(5000);
+	cr_assert(s_all_stopped(o->pid), "%s did not stop", o->oin);
 }
 
 int

@@ -50,6 +50,10 @@ pid_t td_spawn(td_org_t *o);
 int td_stop(td_org_t *o);
 /* SIGKILL and reap. */
 void td_kill(td_org_t *o);
+/* SIGSTOP, and wait until every thread of o has stopped: kill(2) returns
+ * before a running thread stops, so it could still read what is sent
+ * right after (two requests meant for one pass went in two). */
+void td_pause(td_org_t *o);
 /* Send SIGHUP. */
 void td_hup(td_org_t *o);
 /* True if the log file of o contains `needle` (waits up to ms). */

@@ -488,7 +488,7 @@ s_two_in_one_pass(td_org_t *o, const Kp__Request *ra, const Kp__Request *rb,
 	*a = td_api_dealer_recv(sock);
 	cr_assert_not_null(*a);
 	kp__response__free_unpacked(*a, NULL);
-	kill(o->pid, SIGSTOP);
+	td_pause(o);
 	td_api_dealer_send(sock, ra);
 	td_api_dealer_send(sock, rb);
 	usleep(300000);

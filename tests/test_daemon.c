@@ -212,7 +212,7 @@ Test(daemon, window_kib_bounds_the_bytes_in_flight)
 	td_send(lp, OIN_HALT, "referral", "LP-K0", td_example("referral"),
 	    NULL, id);
 	cr_assert(td_wait_settled(lp, 20000), "the first event not delivered");
-	cr_assert_eq(kill(halt->pid, SIGSTOP), 0);
+	td_pause(halt);
 	for (i = 1; i <= n; i++) {
 		char ref[32];
 		snprintf(ref, sizeof(ref), "LP-K%zu", i);
