@@ -434,7 +434,7 @@ Test(api, ketenpost_send_retries_through_a_restart)
 	lp = td_org(&c, OIN_LEERPLICHT);
 	td_start(lp);
 	snprintf(file, sizeof(file), "%s.send-out", lp->log);
-	kill(lp->pid, SIGSTOP);
+	td_pause(lp);
 	cr_assert_eq(test_sh("(%s/ketenpost send referral --to %s --case R-1 "
 	    "--json %s/docs/examples/referral.json --timeout 2 --config %s "
 	    ">'%s' 2>&1; echo \"exit $?\" >>'%s') & ", test_bin(), OIN_HALT,

@@ -77,7 +77,7 @@ s_burst(td_org_t *o, size_t n)
 	zmq_setsockopt(s, ZMQ_LINGER, &zero, sizeof(zero));
 	zmq_setsockopt(s, ZMQ_RCVTIMEO, &tmo, sizeof(tmo));
 	cr_assert_eq(zmq_connect(s, o->api), 0);
-	kill(o->pid, SIGSTOP);
+	td_pause(o);
 	for (i = 0; i < n; i++) {
 		uint8_t *req = s_send_request(i, &len);
 

@@ -1340,7 +1340,7 @@ s_send_in_one_pass(td_org_t *o, size_t n)
 	s.to_oin = (char *)OIN_HALT;
 	req.op_case = KP__REQUEST__OP_SEND;
 	req.send = &s;
-	kill(o->pid, SIGSTOP);
+	td_pause(o);
 	for (i = 0; i < n; i++) {
 		snprintf(ref, sizeof(ref), "LP-A%zu", i);
 		s.case_ref = ref;

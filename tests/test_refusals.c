@@ -376,7 +376,7 @@ s_one_pass(td_rogue_t *r, td_org_t *target, chain_t *as,
 
 	frame = s_exchange(r, 0x07, (const uint8_t *)"x", 1, &i);
 	free(frame);
-	kill(target->pid, SIGSTOP);
+	td_pause(target);
 	for (i = 0; i < n; i++) {
 		frame = malloc(len[i] + 1);
 		frame[0] = 0x01;

@@ -212,7 +212,7 @@ s_burst_over_passes(const char *extra)
 	s_make_burst(&c, lp, f);
 	/* stopped while the frames queue: the receiver then finds them
 	 * together and reads them in passes of batch_max */
-	kill(halt->pid, SIGSTOP);
+	td_pause(halt);
 	for (i = 0; i < BURST; i++)
 		s_send_frame(&r, f[i].env, f[i].len);
 	usleep(300000);
