@@ -202,6 +202,7 @@ Test(config, defaults_are_derived)
 	cr_assert_eq(cfg.replay_window_ms, 14 * DAY_MS);
 	cr_assert_eq(cfg.max_clock_skew_ms, 300000);
 	cr_assert_eq(cfg.batch_max, 512);
+	cr_assert_eq(cfg.window_kib, 8192);
 	cr_assert_eq(cfg.watchdog, 1);
 	s_rm(tmp);
 }
@@ -573,6 +574,25 @@ Test(config, batch_max_range)
 	s_load_ok(MINIMAL "[delivery]\nbatch_max = 10000\n", &cfg, tmp,
 	    sizeof(tmp));
 	cr_assert_eq(cfg.batch_max, 10000);
+	s_rm(tmp);
+}
+
+/* [delivery] window_kib: the envelopes' bytes in flight to a partner
+ * (daemon/outbound.c), 16 KiB to 1 GiB. */
+Test(config, window_kib_range)
+{
+	char tmp[256];
+	config_t cfg;
+
+	s_bad1(MINIMAL "[delivery]\nwindow_kib = 15\n",
+	    "F:5: window_kib: '15' is not a number from 16 to 1048576");
+	s_bad1(MINIMAL "[delivery]\nwindow_kib = 1048577\n",
+	    "F:5: window_kib: '1048577' is not a number from 16 to 1048576");
+	s_bad1(MINIMAL "[delivery]\nwindow_kib = 8M\n",
+	    "F:5: window_kib: '8M' is not a number from 16 to 1048576");
+	s_load_ok(MINIMAL "[delivery]\nwindow_kib = 16\n", &cfg, tmp,
+	    sizeof(tmp));
+	cr_assert_eq(cfg.window_kib, 16);
 	s_rm(tmp);
 }
 
