@@ -91,9 +91,9 @@ later_log(const later_line_t *l, const char *suffix)
 		    l->partner : NULL, l->type, l->mreason);
 		return;
 	}
-	log_event(l->prio, l->event_id[0] ? l->event_id : NULL,
+	log_event_text(l->prio, l->event_id[0] ? l->event_id : NULL,
 	    l->partner[0] ? l->partner : NULL, l->reason[0] ? l->reason : NULL,
-	    "%s%s", l->text, suffix ? suffix : "");
+	    l->text, suffix);
 }
 
 size_t

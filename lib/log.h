@@ -29,6 +29,9 @@ void log_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_event(int prio, const char *event_id, const char *partner,
     const char *reason, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
+/* log_event of a message already made: text, then suffix (may be NULL). */
+void log_event_text(int prio, const char *event_id, const char *partner,
+    const char *reason, const char *text, const char *suffix);
 /*
  * The journal fields of one log_event line, "NAME=value" each, into
  * fields[0..max) of LOG_FIELD_MAX bytes; values are cut to fit and control

@@ -354,6 +354,47 @@ Test(metrics, held_lines_are_written_whole_and_in_order)
 	test_sh("rm -rf %s", tmp);
 }
 
+/* log_event_text writes what log_event writes for "%s%s": the same line,
+ * its level's tag, the same cut of a long message. */
+Test(metrics, a_made_event_line_is_the_formatted_one)
+{
+	char tmp[512], path[600], out[256];
+	pid_t pid;
+	int st;
+
+	test_tmpdir(tmp, sizeof(tmp));
+	snprintf(path, sizeof(path), "%s/err", tmp);
+	cr_assert_neq(pid = fork(), -1);
+	if (pid == 0) {
+		int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+		char longer[1500];
+
+		if (fd < 0 || dup2(fd, 2) != 2)
+			_exit(3);
+		setenv("JOURNAL_STREAM", "1:1", 1);
+		log_init("ketenpostd", 0);
+		memset(longer, 'x', sizeof(longer) - 1);
+		longer[sizeof(longer) - 1] = '\0';
+		log_event(LOG_WARNING, NULL, OIN_HALT, "R", "%s%s", "a ", "b");
+		log_event_text(LOG_WARNING, NULL, OIN_HALT, "R", "a ", "b");
+		log_event(LOG_INFO, NULL, NULL, NULL, "%s%s", "c", "");
+		log_event_text(LOG_INFO, NULL, NULL, NULL, "c", NULL);
+		log_event(LOG_INFO, NULL, NULL, NULL, "%s%s", longer, "y");
+		log_event_text(LOG_INFO, NULL, NULL, NULL, longer, "y");
+		log_event_text(LOG_DEBUG, NULL, NULL, NULL, "not shown", NULL);
+		_exit(0);
+	}
+	cr_assert_eq(waitpid(pid, &st, 0), pid);
+	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	cr_assert_eq(test_sh_output(out, sizeof(out), "head -4 %s", path), 0);
+	cr_assert_str_eq(out, "ketenpostd: warn: a b\nketenpostd: warn: a b\n"
+	    "ketenpostd: c\nketenpostd: c\n");
+	cr_assert_eq(test_sh_output(out, sizeof(out), "wc -l < %s; sed -n 5p "
+	    "%s | wc -c; sed -n 5,6p %s | uniq | wc -l", path, path, path), 0);
+	cr_assert_str_eq(out, "6\n1036\n1\n", "the long lines: %s", out);
+	test_sh("rm -rf %s", tmp);
+}
+
 Test(metrics, event_lines_go_to_stderr_unless_stderr_is_the_journal)
 {
 	char tmp[512], path[600], out[4096];
