@@ -543,10 +543,14 @@ typedef struct store_seals {
 	uint8_t route_in[16 + 4];      /* kp_route_seal's event id, i32be */
 	bool has_route;
 	uint8_t route_out[44];
+	char pseud_partner[21];        /* our pseudonym of the case for the */
+	char pseud_local[65];          /* partner; pseud_local "": none */
+	uint8_t pseud[32];
 } store_seals_t;
 
 /* The seals of case reference local ("": none) with partner_oin and of
- * route (0: none) of event_id.  Thread-safe against the loop's use of s
+ * route (0: none) of event_id, and our pseudonym of the case for the
+ * partner (store_link_ensure's).  Thread-safe against the loop's use of s
  * (above). */
 int store_seals_make(const store_t *s, const char *partner_oin,
     const char *local, const uint8_t event_id[16], int32_t route,

@@ -446,8 +446,32 @@ int
 sq_case_pseudonym(store_t *s, const char *partner_oin, const char *local,
     uint8_t out[32], kp_err_t *err)
 {
+	const store_seals_t *m = s->case_memo;
+
+	if (m->pseud_local[0] != '\0' && strcmp(m->pseud_local, local) == 0 &&
+	    strcmp(m->pseud_partner, partner_oin) == 0) {
+		memcpy(out, m->pseud, 32);
+		return 0;
+	}
 	return pseudonym_with_key(s->meta_keys + 32 * K_PSEUD, partner_oin,
 	    local, out, err);
+}
+
+/* Our pseudonym of case local for partner_oin into out's memo, where one
+ * is made (pseudonym_with_key refuses the rest: then none). */
+static void
+s_pseud_ahead(const store_t *s, const char *partner_oin, const char *local,
+    store_seals_t *out)
+{
+	kp_err_t e;
+
+	if (strlen(partner_oin) >= sizeof(out->pseud_partner) ||
+	    strlen(local) >= sizeof(out->pseud_local) ||
+	    pseudonym_with_key(s->meta_keys + 32 * K_PSEUD, partner_oin,
+	    local, out->pseud, &e) != 0)
+		return;
+	memcpy(out->pseud_partner, partner_oin, strlen(partner_oin) + 1);
+	memcpy(out->pseud_local, local, strlen(local) + 1);
 }
 
 int
@@ -466,6 +490,7 @@ store_seals_make(const store_t *s, const char *partner_oin,
 		    ad, &adlen, p, &plen) != 0)
 			goto out;
 		s_case_seal_into(s->meta_keys, ad, adlen, p, plen, out);
+		s_pseud_ahead(s, partner_oin, local, out);
 	}
 	if (route != 0) {
 		if (s_ad(ad, &adlen, s_route_label, event_id, 16) != 0)
@@ -498,6 +523,13 @@ store_seals_use(store_t *s, const store_seals_t *m)
 		memcpy(s->case_memo->route_out, m->route_out,
 		    sizeof(m->route_out));
 		s->case_memo->has_route = true;
+	}
+	if (m->pseud_local[0] != '\0') {
+		memcpy(s->case_memo->pseud_partner, m->pseud_partner,
+		    sizeof(m->pseud_partner));
+		memcpy(s->case_memo->pseud_local, m->pseud_local,
+		    sizeof(m->pseud_local));
+		memcpy(s->case_memo->pseud, m->pseud, 32);
 	}
 }
 

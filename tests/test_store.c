@@ -2663,6 +2663,7 @@ Test(store, seals_made_ahead_are_the_formats_and_serve_only_their_input)
 	struct store raw;
 	store_seals_t m, bad;
 	uint8_t id[16], other[16], want[96], rwant[44], c[96], r[44];
+	uint8_t pwant[32], pseud[32];
 	size_t wlen, clen;
 	kp_err_t err;
 
@@ -2688,6 +2689,33 @@ Test(store, seals_made_ahead_are_the_formats_and_serve_only_their_input)
 	cr_assert(clen == wlen && c[0] == (want[0] ^ 1) &&
 	    memcmp(c + 1, want + 1, wlen - 1) == 0, "the memo was not used");
 	cr_assert(r[0] == (rwant[0] ^ 1), "the route memo was not used");
+	/* our pseudonym of the case: made ahead, the key's; used only for
+	 * its own partner and case */
+	cr_assert_eq(pseudonym_with_key(test_pseudonym_key, OIN_HALT, "ZAAK-A",
+	    pwant, &err), 0);
+	cr_assert_str_eq(m.pseud_local, "ZAAK-A");
+	cr_assert_eq(memcmp(m.pseud, pwant, 32), 0);
+	bad.pseud[0] ^= 1;
+	store_seals_use(&raw, &bad);
+	cr_assert_eq(sq_case_pseudonym(&raw, OIN_HALT, "ZAAK-A", pseud, &err),
+	    0);
+	cr_assert(pseud[0] == (pwant[0] ^ 1), "the pseudonym memo was not used");
+	cr_assert_eq(sq_case_pseudonym(&raw, OIN_RVDK, "ZAAK-A", pseud, &err),
+	    0);
+	cr_assert_eq(pseudonym_with_key(test_pseudonym_key, OIN_RVDK, "ZAAK-A",
+	    pwant, &err), 0);
+	cr_assert_eq(memcmp(pseud, pwant, 32), 0);
+	cr_assert_eq(sq_case_pseudonym(&raw, OIN_HALT, "ZAAK-B", pseud, &err),
+	    0);
+	cr_assert_eq(pseudonym_with_key(test_pseudonym_key, OIN_HALT, "ZAAK-B",
+	    pwant, &err), 0);
+	cr_assert_eq(memcmp(pseud, pwant, 32), 0);
+	sq_seal_forget(&raw);
+	cr_assert_eq(sq_case_pseudonym(&raw, OIN_HALT, "ZAAK-A", pseud, &err),
+	    0);
+	cr_assert_eq(pseudonym_with_key(test_pseudonym_key, OIN_HALT, "ZAAK-A",
+	    pwant, &err), 0);
+	cr_assert_eq(memcmp(pseud, pwant, 32), 0, "forgotten at commit");
 	/* another partner, another event: sealed anew, the format's */
 	store_seals_use(&raw, &bad);
 	s_sql_seals(&raw, OIN_RVDK, "ZAAK-A", other, 2, c, &clen, r);
@@ -2699,6 +2727,7 @@ Test(store, seals_made_ahead_are_the_formats_and_serve_only_their_input)
 	cr_assert_eq(store_seals_make(&raw, OIN_HALT, "", id, 0, &m), 0);
 	cr_assert_eq(m.inlen, 0);
 	cr_assert_not(m.has_route);
+	cr_assert_str_eq(m.pseud_local, "");
 	/* a reference over 64 bytes is refused, and nothing is kept */
 	cr_assert_neq(store_seals_make(&raw, OIN_HALT, "Z0123456789012345678"
 	    "90123456789012345678901234567890123456789012345", id, 2, &m), 0);
