@@ -1326,10 +1326,12 @@ s_finish_log(struct api_req *batch, size_t n, bool committed,
 {
 	size_t i, lost = 0;
 
+	log_hold();       /* a pass's lines in one write, not one each */
 	for (i = 0; i < n; i++) {
 		lost += later_nlines(&batch[i].log);
 		later_flush(&batch[i].log, committed);
 	}
+	log_release();
 	if (!committed && lost > 0)
 		log_warnx("api: batch rolled back, %zu event%s not queued: %s",
 		    lost, lost == 1 ? "" : "s", e->msg);

@@ -129,6 +129,14 @@ later_flush(later_t *lt, bool committed)
 }
 
 void
+later_flush_held(later_t *lt)
+{
+	log_hold();
+	later_flush(lt, true);
+	log_release();
+}
+
+void
 later_clear(later_t *lt)
 {
 	free(lt->line);

@@ -45,6 +45,9 @@ size_t later_nlines(const later_t *lt);
 void later_move(later_t *dst, later_t *src);
 /* Log the lines if committed, else drop them; free either way. */
 void later_flush(later_t *lt, bool committed);
+/* later_flush(lt, true) with the lines written together (log_hold): a
+ * transaction's lines in one write, not one each. */
+void later_flush_held(later_t *lt);
 /* Log one held line now (with a suffix such as a rate-limit note), or
  * apply its count. */
 void later_log(const later_line_t *l, const char *suffix);

@@ -1296,7 +1296,7 @@ outbound_drain(kpd_t *d, link_t *l)
 			l->flow->behind = true;
 		}
 	} else
-		later_flush(&lt, true);
+		later_flush_held(&lt);
 }
 
 static const char *
@@ -1461,7 +1461,7 @@ outbound_expire(kpd_t *d)
 			    "later%s", w.n, ratelimit_note(sup, note,
 			    sizeof(note)));
 	} else
-		later_flush(&w.lt, true);
+		later_flush_held(&w.lt);
 }
 
 /* ms until link l has something to send (0: now), at most cap_ms. */

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -450,6 +451,55 @@ Test(metrics, counts_wait_for_the_commit)
 	cr_expect_eq(test_sample(text, series), 1, "not counted once:\n%s", text);
 	free(text);
 	metrics_destroy(&m);
+}
+
+/* A committed transaction's lines go out in one write when flushed held
+ * (later_flush_held), and one write each otherwise.  stderr is a datagram
+ * socket here, so each write(2) arrives as one datagram. */
+Test(metrics, a_transactions_lines_go_out_in_one_write)
+{
+	char buf[512];
+	ssize_t got;
+	pid_t pid;
+	int sv[2], st;
+
+	cr_assert_eq(socketpair(AF_UNIX, SOCK_DGRAM, 0, sv), 0);
+	cr_assert_neq(pid = fork(), -1);
+	if (pid == 0) {
+		later_t lt = { 0 };
+
+		close(sv[0]);
+		if (dup2(sv[1], 2) != 2)
+			_exit(3);
+		setenv("JOURNAL_STREAM", "1:1", 1);
+		log_init("ketenpostd", 0);
+		later_add(&lt, LOG_INFO, NULL, NULL, NULL, "first");
+		later_add(&lt, LOG_WARNING, NULL, NULL, NULL, "second");
+		later_add(&lt, LOG_INFO, NULL, NULL, NULL, "third");
+		later_flush_held(&lt);
+		later_add(&lt, LOG_INFO, NULL, NULL, NULL, "alone 1");
+		later_add(&lt, LOG_INFO, NULL, NULL, NULL, "alone 2");
+		later_flush(&lt, true);
+		_exit(0);
+	}
+	close(sv[1]);
+	cr_assert_eq(waitpid(pid, &st, 0), pid);
+	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	got = recv(sv[0], buf, sizeof(buf) - 1, MSG_DONTWAIT);
+	cr_assert_gt(got, 0);
+	buf[got] = '\0';
+	cr_assert_str_eq(buf, "ketenpostd: first\nketenpostd: warn: second\n"
+	    "ketenpostd: third\n");
+	got = recv(sv[0], buf, sizeof(buf) - 1, MSG_DONTWAIT);
+	cr_assert_gt(got, 0);
+	buf[got] = '\0';
+	cr_assert_str_eq(buf, "ketenpostd: alone 1\n");
+	got = recv(sv[0], buf, sizeof(buf) - 1, MSG_DONTWAIT);
+	cr_assert_gt(got, 0);
+	buf[got] = '\0';
+	cr_assert_str_eq(buf, "ketenpostd: alone 2\n");
+	cr_assert_eq(recv(sv[0], buf, sizeof(buf), MSG_DONTWAIT), -1);
+	close(sv[0]);
 }
 
 /* A counter is found by the arguments that made it, and there is one
