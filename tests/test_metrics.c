@@ -258,20 +258,50 @@ Test(metrics, event_lines_carry_journal_fields)
 	cr_assert_eq(log_event_fields(f, 3, LOG_INFO, NULL, NULL, NULL, "x"), 0);
 }
 
+/* fork(2), the child's stderr on a new file at path (the child exits 3
+ * if it cannot be): 0 in the child, the child's pid in the parent. */
+static pid_t
+s_fork_stderr_to(const char *path)
+{
+	pid_t pid = fork();
+	int fd;
+
+	cr_assert_neq(pid, -1);
+	if (pid == 0 && ((fd = open(path, O_WRONLY | O_CREAT | O_TRUNC,
+	    0600)) < 0 || dup2(fd, 2) != 2))
+		_exit(3);
+	return pid;
+}
+
+/* s_fork_stderr_to a file "err" in a new temporary folder tmp; path:
+ * the file's. */
+static pid_t
+s_fork_stderr_tmp(char *tmp, size_t tmp_cap, char *path, size_t path_cap)
+{
+	test_tmpdir(tmp, tmp_cap);
+	snprintf(path, path_cap, "%s/err", tmp);
+	return s_fork_stderr_to(path);
+}
+
+/* Wait for child pid, which must have exited 0. */
+static void
+s_child_ok(pid_t pid)
+{
+	int st;
+
+	cr_assert_eq(waitpid(pid, &st, 0), pid);
+	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "child %d",
+	    WEXITSTATUS(st));
+}
+
 /* In a child with stderr on `path` and JOURNAL_STREAM as given: one
  * log_info and one log_event line. */
 static void
 s_log_child(const char *path, const char *journal_stream)
 {
-	pid_t pid = fork();
-	int st;
+	pid_t pid = s_fork_stderr_to(path);
 
-	cr_assert_neq(pid, -1);
 	if (pid == 0) {
-		int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-
-		if (fd < 0 || dup2(fd, 2) != 2)
-			_exit(3);
 		if (journal_stream != NULL)
 			setenv("JOURNAL_STREAM", journal_stream, 1);
 		else {
@@ -290,8 +320,7 @@ s_log_child(const char *path, const char *journal_stream)
 		    OIN_HALT, NULL, "event line");
 		_exit(0);
 	}
-	cr_assert_eq(waitpid(pid, &st, 0), pid);
-	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	s_child_ok(pid);
 }
 
 /* In a child with stderr on `path` (not the journal): lines held by
@@ -309,18 +338,12 @@ Test(metrics, held_lines_are_written_whole_and_in_order)
 {
 	char tmp[512], path[600], out[256];
 	pid_t pid;
-	int st;
 
-	test_tmpdir(tmp, sizeof(tmp));
-	snprintf(path, sizeof(path), "%s/err", tmp);
-	cr_assert_neq(pid = fork(), -1);
-	if (pid == 0) {
-		int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	if ((pid = s_fork_stderr_tmp(tmp, sizeof(tmp), path,
+	    sizeof(path))) == 0) {
 		struct stat sb;
 		pthread_t t;
 
-		if (fd < 0 || dup2(fd, 2) != 2)
-			_exit(3);
 		setenv("JOURNAL_STREAM", "1:1", 1);
 		log_init("ketenpostd", 0);
 		log_hold();
@@ -339,9 +362,7 @@ Test(metrics, held_lines_are_written_whole_and_in_order)
 		log_info("after");
 		_exit(0);
 	}
-	cr_assert_eq(waitpid(pid, &st, 0), pid);
-	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "child %d",
-	    WEXITSTATUS(st));
+	s_child_ok(pid);
 	cr_assert_eq(test_sh_output(out, sizeof(out), "head -3 %s", path), 0);
 	cr_assert_str_eq(out, "ketenpostd: other thread\nketenpostd: held 0\n"
 	    "ketenpostd: warn: held warning\n");
@@ -361,17 +382,11 @@ Test(metrics, a_made_event_line_is_the_formatted_one)
 {
 	char tmp[512], path[600], out[256];
 	pid_t pid;
-	int st;
 
-	test_tmpdir(tmp, sizeof(tmp));
-	snprintf(path, sizeof(path), "%s/err", tmp);
-	cr_assert_neq(pid = fork(), -1);
-	if (pid == 0) {
-		int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	if ((pid = s_fork_stderr_tmp(tmp, sizeof(tmp), path,
+	    sizeof(path))) == 0) {
 		char longer[1500];
 
-		if (fd < 0 || dup2(fd, 2) != 2)
-			_exit(3);
 		setenv("JOURNAL_STREAM", "1:1", 1);
 		log_init("ketenpostd", 0);
 		memset(longer, 'x', sizeof(longer) - 1);
@@ -385,8 +400,7 @@ Test(metrics, a_made_event_line_is_the_formatted_one)
 		log_event_text(LOG_DEBUG, NULL, NULL, NULL, "not shown", NULL);
 		_exit(0);
 	}
-	cr_assert_eq(waitpid(pid, &st, 0), pid);
-	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	s_child_ok(pid);
 	cr_assert_eq(test_sh_output(out, sizeof(out), "head -4 %s", path), 0);
 	cr_assert_str_eq(out, "ketenpostd: warn: a b\nketenpostd: warn: a b\n"
 	    "ketenpostd: c\nketenpostd: c\n");
@@ -461,7 +475,7 @@ Test(metrics, a_transactions_lines_go_out_in_one_write)
 	char buf[512];
 	ssize_t got;
 	pid_t pid;
-	int sv[2], st;
+	int sv[2];
 
 	cr_assert_eq(socketpair(AF_UNIX, SOCK_DGRAM, 0, sv), 0);
 	cr_assert_neq(pid = fork(), -1);
@@ -483,8 +497,7 @@ Test(metrics, a_transactions_lines_go_out_in_one_write)
 		_exit(0);
 	}
 	close(sv[1]);
-	cr_assert_eq(waitpid(pid, &st, 0), pid);
-	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	s_child_ok(pid);
 	got = recv(sv[0], buf, sizeof(buf) - 1, MSG_DONTWAIT);
 	cr_assert_gt(got, 0);
 	buf[got] = '\0';
