@@ -442,15 +442,27 @@ s_case_pseudonym(sqlite3_context *ctx, int argc, sqlite3_value **argv)
 	sqlite3_result_blob(ctx, out, (int)sizeof(out), SQLITE_TRANSIENT);
 }
 
+/* Does memo m hold our pseudonym of case local for partner_oin?  Constant
+ * time in the bytes of equal lengths, as s_case_memo_find. */
+static bool
+s_pseud_memo_is(const store_seals_t *m, const char *partner_oin,
+    const char *local)
+{
+	size_t pl = strlen(partner_oin), ll = strlen(local);
+
+	return m->pseud_local[0] != '\0' &&
+	    strnlen(m->pseud_partner, sizeof(m->pseud_partner)) == pl &&
+	    strnlen(m->pseud_local, sizeof(m->pseud_local)) == ll &&
+	    sodium_memcmp(m->pseud_partner, partner_oin, pl) == 0 &&
+	    sodium_memcmp(m->pseud_local, local, ll) == 0;
+}
+
 int
 sq_case_pseudonym(store_t *s, const char *partner_oin, const char *local,
     uint8_t out[32], kp_err_t *err)
 {
-	const store_seals_t *m = s->case_memo;
-
-	if (m->pseud_local[0] != '\0' && strcmp(m->pseud_local, local) == 0 &&
-	    strcmp(m->pseud_partner, partner_oin) == 0) {
-		memcpy(out, m->pseud, 32);
+	if (s_pseud_memo_is(s->case_memo, partner_oin, local)) {
+		memcpy(out, s->case_memo->pseud, 32);
 		return 0;
 	}
 	return pseudonym_with_key(s->meta_keys + 32 * K_PSEUD, partner_oin,
