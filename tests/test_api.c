@@ -500,6 +500,42 @@ s_two_in_one_pass(td_org_t *o, const Kp__Request *ra, const Kp__Request *rb,
 	zmq_ctx_term(ctx);
 }
 
+/* The number sqlite3 prints for sql on o's database. */
+static long
+s_sql_count(const td_chain_t *c, const td_org_t *o, const char *sql)
+{
+	char out[64];
+
+	cr_assert_eq(test_sh_output(out, sizeof(out), "sqlite3 -cmd '.timeout "
+	    "5000' '%s/orgs/%s/state/ketenpost.db' \"%s\"", c->dir, o->oin,
+	    sql), 0, "%s", out);
+	return strtol(out, NULL, 10);
+}
+
+/* Two send requests of the example referral to the Halt (cases ref_a and
+ * ref_b) for the started Leerplicht daemon of a new chain; audit: its
+ * audit entries before them.  Lives where the test's variables do (the
+ * requests point into it). */
+struct two_sends {
+	td_chain_t c;
+	td_org_t *lp;
+	Kp__Request ra, rb;
+	Kp__SendRequest sa, sb;
+	uint8_t pa[4096], pb[4096];
+	long audit;
+};
+
+static void
+s_two_sends(struct two_sends *t, const char *ref_a, const char *ref_b)
+{
+	td_chain_make(&t->c, NULL);
+	t->lp = td_org(&t->c, OIN_LEERPLICHT);
+	td_start(t->lp);
+	t->audit = s_sql_count(&t->c, t->lp, "SELECT count(*) FROM audit");
+	s_send_req(&t->ra, &t->sa, ref_a, NULL, t->pa, sizeof(t->pa));
+	s_send_req(&t->rb, &t->sb, ref_b, NULL, t->pb, sizeof(t->pb));
+}
+
 /*
  * Sends ra and rb to o in one pass, the second one's insert into `table`
  * refused (a trigger, as a full disk would, once two case links exist;
@@ -533,44 +569,24 @@ s_second_send_refused(const td_chain_t *c, td_org_t *o, const char *table,
  */
 Test(api, queued_is_logged_only_for_what_committed)
 {
-	td_chain_t c;
-	td_org_t *lp;
-	Kp__Request ra, rb;
-	Kp__SendRequest sa, sb;
+	struct two_sends t;
 	Kp__Response *a;
-	uint8_t pa[4096], pb[4096];
 
-	td_chain_make(&c, NULL);
-	lp = td_org(&c, OIN_LEERPLICHT);
-	td_start(lp);
 	/* the second send's audit entry (its case link is written first, its
 	 * outbox row only when the batch is signed) */
-	s_send_req(&ra, &sa, "FINE", NULL, pa, sizeof(pa));
-	s_send_req(&rb, &sb, "FULL", NULL, pb, sizeof(pb));
-	s_second_send_refused(&c, lp, "audit", &ra, &rb,
+	s_two_sends(&t, "FINE", "FULL");
+	s_second_send_refused(&t.c, t.lp, "audit", &t.ra, &t.rb,
 	    "both in one batch: the batch rolled back");
-	cr_assert(td_log_has(lp, "batch rolled back, 1 event not queued",
+	cr_assert(td_log_has(t.lp, "batch rolled back, 1 event not queued",
 	    5000));
-	cr_assert_eq(s_log_count(lp, " queued (purpose"), 0,
+	cr_assert_eq(s_log_count(t.lp, " queued (purpose"), 0,
 	    "a \"queued\" line for an event that was not stored");
 	/* and a send that commits is logged */
-	a = s_call(lp, &ra);
+	a = s_call(t.lp, &t.ra);
 	cr_assert(a->ok, "%s", a->error);
-	cr_assert(td_log_has(lp, " queued (purpose", 5000));
+	cr_assert(td_log_has(t.lp, " queued (purpose", 5000));
 	kp__response__free_unpacked(a, NULL);
-	td_chain_stop_all(&c);
-}
-
-/* The number sqlite3 prints for sql on o's database. */
-static long
-s_sql_count(const td_chain_t *c, const td_org_t *o, const char *sql)
-{
-	char out[64];
-
-	cr_assert_eq(test_sh_output(out, sizeof(out), "sqlite3 -cmd '.timeout "
-	    "5000' '%s/orgs/%s/state/ketenpost.db' \"%s\"", c->dir, o->oin,
-	    sql), 0, "%s", out);
-	return strtol(out, NULL, 10);
+	td_chain_stop_all(&t.c);
 }
 
 /*
@@ -582,32 +598,22 @@ s_sql_count(const td_chain_t *c, const td_org_t *o, const char *sql)
  */
 Test(api, a_send_that_fails_after_writing_fails_its_batch)
 {
-	td_chain_t c;
-	td_org_t *lp;
-	Kp__Request ra, rb;
-	Kp__SendRequest sa, sb;
+	struct two_sends t;
 	Kp__Response *a;
-	uint8_t pa[4096], pb[4096];
-	long audit;
 
-	td_chain_make(&c, NULL);
-	lp = td_org(&c, OIN_LEERPLICHT);
-	td_start(lp);
-	audit = s_sql_count(&c, lp, "SELECT count(*) FROM audit");
-	s_send_req(&ra, &sa, "EERSTE", NULL, pa, sizeof(pa));
-	s_send_req(&rb, &sb, "TWEEDE", NULL, pb, sizeof(pb));
-	s_second_send_refused(&c, lp, "expectations", &ra, &rb,
+	s_two_sends(&t, "EERSTE", "TWEEDE");
+	s_second_send_refused(&t.c, t.lp, "expectations", &t.ra, &t.rb,
 	    "the first send committed without the second");
-	cr_assert_eq(s_sql_count(&c, lp, "SELECT count(*) FROM links"), 0,
+	cr_assert_eq(s_sql_count(&t.c, t.lp, "SELECT count(*) FROM links"), 0,
 	    "a link left behind");
-	cr_assert_eq(s_sql_count(&c, lp, "SELECT count(*) FROM audit"), audit,
-	    "an audit entry left behind");
+	cr_assert_eq(s_sql_count(&t.c, t.lp, "SELECT count(*) FROM audit"),
+	    t.audit, "an audit entry left behind");
 	/* alone, a send commits */
-	a = s_call(lp, &ra);
+	a = s_call(t.lp, &t.ra);
 	cr_assert(a->ok, "%s", a->error);
-	cr_assert_eq(s_outbox_count(lp), 1);
+	cr_assert_eq(s_outbox_count(t.lp), 1);
 	kp__response__free_unpacked(a, NULL);
-	td_chain_stop_all(&c);
+	td_chain_stop_all(&t.c);
 }
 
 /*
@@ -618,34 +624,24 @@ Test(api, a_send_that_fails_after_writing_fails_its_batch)
  */
 Test(api, a_send_refused_before_writing_leaves_its_pass_alone)
 {
-	td_chain_t c;
-	td_org_t *lp;
-	Kp__Request ra, rb;
-	Kp__SendRequest sa, sb;
+	struct two_sends t;
 	Kp__Response *a, *b;
-	uint8_t pa[4096], pb[4096];
-	long audit;
 
-	td_chain_make(&c, NULL);
-	lp = td_org(&c, OIN_LEERPLICHT);
-	td_start(lp);
-	audit = s_sql_count(&c, lp, "SELECT count(*) FROM audit");
-	s_send_req(&ra, &sa, "GOED", NULL, pa, sizeof(pa));
-	s_send_req(&rb, &sb, "JBT", NULL, pb, sizeof(pb));
-	sb.to_oin = OIN_JBT;
-	s_two_in_one_pass(lp, &ra, &rb, &a, &b);
+	s_two_sends(&t, "GOED", "JBT");
+	t.sb.to_oin = OIN_JBT;
+	s_two_in_one_pass(t.lp, &t.ra, &t.rb, &a, &b);
 	cr_assert(a->ok, "%s", a->error);
 	cr_assert(!b->ok);
 	cr_assert(strstr(b->error, "rule 'recipients'") != NULL, "%s",
 	    b->error);
-	cr_assert_eq(s_outbox_count(lp), 1);
-	cr_assert_eq(s_sql_count(&c, lp, "SELECT count(*) FROM links"), 1);
+	cr_assert_eq(s_outbox_count(t.lp), 1);
+	cr_assert_eq(s_sql_count(&t.c, t.lp, "SELECT count(*) FROM links"), 1);
 	/* the good send's entry and the refusal's */
-	cr_assert_eq(s_sql_count(&c, lp, "SELECT count(*) FROM audit"),
-	    audit + 2);
+	cr_assert_eq(s_sql_count(&t.c, t.lp, "SELECT count(*) FROM audit"),
+	    t.audit + 2);
 	kp__response__free_unpacked(a, NULL);
 	kp__response__free_unpacked(b, NULL);
-	td_chain_stop_all(&c);
+	td_chain_stop_all(&t.c);
 }
 
 /*
